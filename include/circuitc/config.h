@@ -1,0 +1,33 @@
+/* circuitc/config.h — GPT-2 hyper-parameters, read from a Hugging Face config.json. */
+#ifndef CIRCUITC_CONFIG_H
+#define CIRCUITC_CONFIG_H
+
+#include "circuitc/error.h"
+
+typedef struct {
+    int n_layers;      /* n_layer */
+    int n_heads;       /* n_head */
+    int d_model;       /* n_embd */
+    int d_head;        /* n_embd / n_head */
+    int d_mlp;         /* n_inner, or 4 * n_embd when null */
+    int d_vocab;       /* vocab_size */
+    int n_ctx;         /* n_positions (or n_ctx) */
+    double ln_eps;     /* layer_norm_epsilon */
+    int bos_token_id;  /* bos_token_id, default d_vocab - 1 */
+} cc_config;
+
+/* Reads and checks PATH (config.json). Every missing or wrong field is an
+ * error naming the file and the field. */
+int cc_config_load(const char *path, cc_config *cfg, cc_error *err);
+
+/* Checks internal consistency (positive sizes, n_embd divisible by n_head...).
+ * LABEL names the source in messages. */
+int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err);
+
+/* Writes CFG as a Hugging Face GPT-2 config.json at PATH (atomically). */
+int cc_config_save(const cc_config *cfg, const char *path, cc_error *err);
+
+/* Parameter count of the GPT-2 layout (tied unembedding counted once). */
+long long cc_config_n_params(const cc_config *cfg);
+
+#endif

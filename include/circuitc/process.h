@@ -1,0 +1,19 @@
+/* circuitc/process.h — the weight processing HookedTransformer.from_pretrained
+ * applies by default (REFERENCE.md section 3), in its order:
+ * fold_ln -> center_writing_weights -> center_unembed -> fold_value_biases.
+ * After it the LayerNorms carry no weights (ln*_w / ln*_b are NULL): the
+ * forward pass uses "LNPre", centring and scaling only. */
+#ifndef CIRCUITC_PROCESS_H
+#define CIRCUITC_PROCESS_H
+
+#include "circuitc/model.h"
+
+int cc_process_weights(cc_model *m, cc_error *err);
+
+/* The steps, exposed for tests; each works on m->w in place. */
+int cc_fold_layer_norm(cc_model *m, cc_error *err);
+void cc_center_writing_weights(cc_model *m);
+void cc_center_unembed(cc_model *m);
+int cc_fold_value_biases(cc_model *m, cc_error *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* cli.h — shared pieces of the circuitc command-line tool (a thin layer over
+ * the library: parse arguments, call, print). */
+#ifndef CIRCUITC_CLI_H
+#define CIRCUITC_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "circuitc/error.h"
+#include "circuitc/model.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Options every model-reading command takes. */
+typedef struct {
+    const char *model;       /* --model PATH, else $CIRCUITC_MODEL, else the bundled model */
+    const char *config;      /* --config FILE */
+    bool json;               /* --json */
+    bool no_processing;      /* --no-processing */
+} cli_common;
+
+/* getopt_long codes for the common options (above the ASCII range). */
+enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_FIRST_COMMAND_SPECIFIC };
+
+#define CLI_COMMON_LONG_OPTIONS                                     \
+    {"model", required_argument, NULL, OPT_MODEL},                  \
+    {"config", required_argument, NULL, OPT_CONFIG},                \
+    {"json", no_argument, NULL, OPT_JSON},                          \
+    {"no-processing", no_argument, NULL, OPT_NO_PROCESSING},        \
+    {"help", no_argument, NULL, OPT_HELP}
+
+#define CLI_COMMON_HELP                                                                         \
+    "  --model PATH       model folder (config.json + model.safetensors) or .safetensors file;\n" \
+    "                     default: $CIRCUITC_MODEL, else the bundled fixture model\n"           \
+    "  --config FILE      config.json to use with a bare .safetensors file\n"                  \
+    "  --no-processing    skip TransformerLens' default weight processing\n"                     \
+    "                     (fold_ln, center_writing_weights, center_unembed, fold_value_biases)\n" \
+    "  --json             print the result as JSON (keys documented in the README)\n"           \
+    "  --help             this help\n"
+
+/* Handles a common option C (with getopt's optarg). Returns 1 if handled,
+ * 0 if C is not a common option; sets *want_help for --help. */
+int cli_common_option(int c, cli_common *common, bool *want_help);
+
+/* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the library error and returns CLI_FAIL. */
+int cli_fail(const cc_error *err);
+
+/* Opens the model named by COMMON (weights not loaded). */
+int cli_open_model(const cli_common *common, cc_model **out, cc_error *err);
+
+/* Opens, loads and processes (unless --no-processing) the model named by COMMON. */
+int cli_load_model(const cli_common *common, cc_model **out, cc_error *err);
+
+/* Prints J as indented JSON on stdout and frees it. */
+int cli_print_json(json_t *j);
+
+/* Parses an unsigned integer option value; returns -1 (and prints) if bad. */
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+int cmd_info(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif

@@ -1,0 +1,102 @@
+/* cmd_info.c — `circuitc info`: what a model file holds, without loading its weights. */
+#include <stdio.h>
+#include <string.h>
+
+#include "circuitc/sha256.h"
+#include "cli.h"
+
+static const char *HELP =
+    "Usage: circuitc info [--model PATH] [--checksum] [--json]\n\n"
+    "Describes a GPT-2 model without loading its weights (the file is mmapped and only\n"
+    "its header is read): config, parameter count, dtype, tensor layout, and the weight\n"
+    "processing the analyses apply.\n\n"
+    "Options:\n"
+    "  --checksum         also compute the SHA-256 of the weights file (reads it whole)\n" CLI_COMMON_HELP;
+
+static const char *PROCESSING_STEPS[] = {"fold_ln", "center_writing_weights", "center_unembed",
+                                         "fold_value_biases"};
+
+static json_t *describe(const cc_model *m, bool no_processing, const char *sha)
+{
+    const cc_config *c = &m->cfg;
+    json_t *steps = json_array();
+    for (size_t i = 0; !no_processing && i < 4; i++) json_array_append_new(steps, json_string(PROCESSING_STEPS[i]));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
+                     "s:I, s:o, s:o}",
+                     "model", m->model_path, "weights_file", m->weights_path, "config_file", m->config_path,
+                     "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
+                     (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
+                     "config", "n_layers", c->n_layers, "n_heads", c->n_heads, "d_model", c->d_model, "d_head",
+                     c->d_head, "d_mlp", c->d_mlp, "d_vocab", c->d_vocab, "n_ctx", c->n_ctx, "ln_eps", c->ln_eps,
+                     "bos_token_id", c->bos_token_id, "n_params",
+                     (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
+                     "processing", steps, "sha256", sha ? json_string(sha) : json_null());
+}
+
+static void print_human(json_t *j)
+{
+    json_t *c = json_object_get(j, "config");
+    printf("model        %s\n", json_string_value(json_object_get(j, "model")));
+    printf("weights      %s (%s, %lld bytes, %lld tensors%s%s)\n",
+           json_string_value(json_object_get(j, "weights_file")), json_string_value(json_object_get(j, "dtype")),
+           (long long)json_integer_value(json_object_get(j, "file_bytes")),
+           (long long)json_integer_value(json_object_get(j, "n_tensors")),
+           *json_string_value(json_object_get(j, "tensor_prefix")) ? ", names prefixed \"transformer.\"" : "",
+           json_is_true(json_object_get(j, "tied_unembedding")) ? ", unembedding tied to wte" : ", untied lm_head");
+    printf("config       %s\n", json_string_value(json_object_get(j, "config_file")));
+    printf("shape        %lld layers x %lld heads, d_model %lld, d_head %lld, d_mlp %lld, vocab %lld, n_ctx %lld\n",
+           (long long)json_integer_value(json_object_get(c, "n_layers")),
+           (long long)json_integer_value(json_object_get(c, "n_heads")),
+           (long long)json_integer_value(json_object_get(c, "d_model")),
+           (long long)json_integer_value(json_object_get(c, "d_head")),
+           (long long)json_integer_value(json_object_get(c, "d_mlp")),
+           (long long)json_integer_value(json_object_get(c, "d_vocab")),
+           (long long)json_integer_value(json_object_get(c, "n_ctx")));
+    printf("layer norm   eps %g; BOS token %lld\n", json_real_value(json_object_get(c, "ln_eps")),
+           (long long)json_integer_value(json_object_get(c, "bos_token_id")));
+    printf("parameters   %lld\n", (long long)json_integer_value(json_object_get(j, "n_params")));
+    json_t *steps = json_object_get(j, "processing");
+    printf("processing   ");
+    if (json_array_size(steps) == 0) printf("none (--no-processing)");
+    for (size_t i = 0; i < json_array_size(steps); i++)
+        printf("%s%s", i ? ", " : "", json_string_value(json_array_get(steps, i)));
+    printf("\n");
+    json_t *sha = json_object_get(j, "sha256");
+    printf("sha256       %s\n", json_is_string(sha) ? json_string_value(sha) : "(not computed; pass --checksum)");
+}
+
+int cmd_info(int argc, char **argv)
+{
+    enum { OPT_CHECKSUM = OPT_FIRST_COMMAND_SPECIFIC };
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, {"checksum", no_argument, NULL, OPT_CHECKSUM},
+                                         {NULL, 0, NULL, 0}};
+    cli_common common = {0};
+    bool help = false, checksum = false;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_common_option(c, &common, &help)) continue;
+        if (c == OPT_CHECKSUM) checksum = true;
+        else if (c == ':') return cli_usage_error("info", "option %s needs a value", argv[optind - 1]);
+        else return cli_usage_error("info", "unknown option %s", argv[optind - 1]);
+    }
+    if (help) {
+        fputs(HELP, stdout);
+        return CLI_OK;
+    }
+    if (optind < argc) return cli_usage_error("info", "unexpected argument \"%s\"", argv[optind]);
+    cc_error err;
+    cc_model *m = NULL;
+    if (cli_open_model(&common, &m, &err) != 0) return cli_fail(&err);
+    char sha[65];
+    if (checksum && cc_sha256_file(m->weights_path, sha, &err) != 0) {
+        cc_model_free(m);
+        return cli_fail(&err);
+    }
+    json_t *j = describe(m, common.no_processing, checksum ? sha : NULL);
+    cc_model_free(m);
+    if (common.json) return cli_print_json(j);
+    print_human(j);
+    json_decref(j);
+    return CLI_OK;
+}

@@ -1,0 +1,52 @@
+/* main.c — circuitc's entry point: dispatches to one command per sub-command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "describe a model: config, parameter count, processing, checksum"},
+    {"synth", cmd_synth, "write a seeded random GPT-2 model (docs/synthetic-models.md)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "circuitc — mechanistic-interpretability analyses of GPT-2-style transformers\n\n"
+            "Usage: circuitc <command> [options]\n"
+            "       circuitc <command> --help\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nHeads are written L<layer>H<head> (L4H11) or <layer>.<head> (4.11), 0-based.\n"
+            "Models: a Hugging Face GPT-2 folder (config.json + model.safetensors; F32, F16 or BF16),\n"
+            "or a .safetensors file with --config. Default model: $CIRCUITC_MODEL, else the bundled one.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("circuitc %s\n", CIRCUITC_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,117 @@
+/* process.c — TransformerLens default weight processing, in float32 storage
+ * with float64 accumulators for every sum and mean. */
+#include "circuitc/process.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Folds a LayerNorm (scale LW, bias LB, both [rows]) into the matrix W
+ * [rows, cols] that reads its output, and its bias B [cols]:
+ *   B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
+static void fold_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
+{
+    memset(acc, 0, cols * sizeof *acc);
+    for (size_t k = 0; k < rows; k++)
+        for (size_t j = 0; j < cols; j++) acc[j] += (double)W[k * cols + j] * LB[k];
+    for (size_t j = 0; j < cols; j++) B[j] = (float)((double)B[j] + acc[j]);
+    memset(acc, 0, cols * sizeof *acc);
+    for (size_t k = 0; k < rows; k++)
+        for (size_t j = 0; j < cols; j++) {
+            W[k * cols + j] *= LW[k];
+            acc[j] += W[k * cols + j];
+        }
+    for (size_t j = 0; j < cols; j++) acc[j] /= (double)rows;
+    for (size_t k = 0; k < rows; k++)
+        for (size_t j = 0; j < cols; j++) W[k * cols + j] = (float)((double)W[k * cols + j] - acc[j]);
+}
+
+/* Subtracts each row's mean from the row: X [rows, cols]. */
+static void center_rows(float *X, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *x = X + r * cols;
+        double s = 0;
+        for (size_t j = 0; j < cols; j++) s += x[j];
+        double mean = s / (double)cols;
+        for (size_t j = 0; j < cols; j++) x[j] = (float)((double)x[j] - mean);
+    }
+}
+
+int cc_fold_layer_norm(cc_model *m, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    cc_weights *w = &m->w;
+    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
+           M = (size_t)c->d_mlp, V = (size_t)c->d_vocab;
+    size_t widest = V > M ? V : M;
+    double *acc = malloc((widest > dh ? widest : dh) * sizeof *acc);
+    if (!acc) return cc_fail(err, "out of memory folding LayerNorms");
+    for (size_t l = 0; l < L; l++) {
+        for (size_t h = 0; h < H; h++) {
+            size_t wo = (l * H + h) * d * dh, bo = (l * H + h) * dh;
+            fold_into(w->W_Q + wo, w->b_Q + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            fold_into(w->W_K + wo, w->b_K + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            fold_into(w->W_V + wo, w->b_V + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+        }
+        fold_into(w->W_in + l * d * M, w->b_in + l * M, w->ln2_w + l * d, w->ln2_b + l * d, d, M, acc);
+    }
+    fold_into(w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
+    free(acc);
+    float **lns[] = {&w->ln1_w, &w->ln1_b, &w->ln2_w, &w->ln2_b, &w->lnf_w, &w->lnf_b};
+    for (size_t i = 0; i < sizeof lns / sizeof lns[0]; i++) {
+        free(*lns[i]);
+        *lns[i] = NULL;
+    }
+    return 0;
+}
+
+void cc_center_writing_weights(cc_model *m)
+{
+    const cc_config *c = &m->cfg;
+    cc_weights *w = &m->w;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, M = (size_t)c->d_mlp;
+    center_rows(w->W_E, (size_t)c->d_vocab, d);
+    center_rows(w->W_pos, (size_t)c->n_ctx, d);
+    center_rows(w->W_O, L * d, d); /* [L, H, dh, d]: L*H*dh = L*d rows */
+    center_rows(w->b_O, L, d);
+    center_rows(w->W_out, L * M, d);
+    center_rows(w->b_out, L, d);
+}
+
+void cc_center_unembed(cc_model *m)
+{
+    center_rows(m->w.W_U, (size_t)m->cfg.d_model, (size_t)m->cfg.d_vocab);
+    center_rows(m->w.b_U, 1, (size_t)m->cfg.d_vocab);
+}
+
+int cc_fold_value_biases(cc_model *m, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    cc_weights *w = &m->w;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model;
+    double *acc = malloc(d * sizeof *acc);
+    if (!acc) return cc_fail(err, "out of memory folding value biases");
+    for (size_t l = 0; l < L; l++) {
+        /* b_V [H, dh] flattens to [d] and W_O [H, dh, d] to [d, d]: b_O += b_V W_O */
+        const float *bV = w->b_V + l * d, *WO = w->W_O + l * d * d;
+        for (size_t j = 0; j < d; j++) acc[j] = w->b_O[l * d + j];
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++) acc[j] += (double)bV[i] * WO[i * d + j];
+        for (size_t j = 0; j < d; j++) w->b_O[l * d + j] = (float)acc[j];
+    }
+    memset(w->b_V, 0, L * d * sizeof *w->b_V);
+    free(acc);
+    return 0;
+}
+
+int cc_process_weights(cc_model *m, cc_error *err)
+{
+    if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
+    if (m->processed) return 0;
+    if (cc_fold_layer_norm(m, err) != 0) return -1;
+    cc_center_writing_weights(m);
+    cc_center_unembed(m);
+    if (cc_fold_value_biases(m, err) != 0) return -1;
+    m->processed = true;
+    return 0;
+}

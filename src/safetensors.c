@@ -1,0 +1,494 @@
+/* safetensors.c — validating mmap reader and streaming writer for safetensors. */
+#include "circuitc/safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "safetensors data is little-endian; this reader assumes a little-endian host");
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[CC_DT_COUNT] = {
+    [CC_DT_BOOL] = {"BOOL", 1}, [CC_DT_U8] = {"U8", 1}, [CC_DT_I8] = {"I8", 1},
+    [CC_DT_F8_E5M2] = {"F8_E5M2", 1}, [CC_DT_F8_E4M3] = {"F8_E4M3", 1},
+    [CC_DT_I16] = {"I16", 2}, [CC_DT_U16] = {"U16", 2}, [CC_DT_F16] = {"F16", 2},
+    [CC_DT_BF16] = {"BF16", 2}, [CC_DT_I32] = {"I32", 4}, [CC_DT_U32] = {"U32", 4},
+    [CC_DT_F32] = {"F32", 4}, [CC_DT_F64] = {"F64", 8}, [CC_DT_I64] = {"I64", 8},
+    [CC_DT_U64] = {"U64", 8},
+};
+
+const char *cc_dtype_name(cc_dtype dt) { return dt < CC_DT_COUNT ? dtype_info[dt].name : "?"; }
+size_t cc_dtype_size(cc_dtype dt) { return dt < CC_DT_COUNT ? dtype_info[dt].size : 0; }
+
+static int dtype_from_name(const char *s, cc_dtype *out)
+{
+    for (int i = 0; i < CC_DT_COUNT; i++)
+        if (strcmp(s, dtype_info[i].name) == 0) {
+            *out = (cc_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+static void free_contents(cc_st_file *f)
+{
+    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta[i].key);
+        free(f->meta[i].value);
+    }
+    free(f->tensors);
+    free(f->meta);
+    free(f->path);
+}
+
+void cc_st_close(cc_st_file *f)
+{
+    if (!f) return;
+    if (f->map) munmap(f->map, f->map_size);
+    free_contents(f);
+    free(f);
+}
+
+static int cmp_by_begin(const void *a, const void *b)
+{
+    const cc_st_tensor *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* Reads a non-negative JSON integer; -1 if it is anything else. */
+static int json_u64(const json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int parse_metadata(cc_st_file *f, json_t *meta, cc_error *err)
+{
+    if (!json_is_object(meta))
+        return cc_fail(err, "%s: header field \"__metadata__\" must be an object of strings "
+                            "(string -> string map); re-save the file with a valid metadata map", f->path);
+    size_t n = json_object_size(meta);
+    f->meta = calloc(n ? n : 1, sizeof *f->meta);
+    if (!f->meta) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+    const char *key;
+    json_t *val;
+    json_object_foreach(meta, key, val) {
+        if (!json_is_string(val))
+            return cc_fail(err, "%s: header field \"__metadata__\".\"%s\" is not a string; "
+                                "safetensors metadata values must be strings", f->path, key);
+        cc_st_meta *m = &f->meta[f->n_meta++];
+        m->key = strdup(key);
+        m->value = strdup(json_string_value(val));
+        if (!m->key || !m->value) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+    }
+    return 0;
+}
+
+static int parse_tensor_entry(cc_st_file *f, const char *name, json_t *entry, cc_st_tensor *t, cc_error *err)
+{
+    const char *p = f->path;
+    if (!json_is_object(entry))
+        return cc_fail(err, "%s: tensor \"%s\": header entry must be an object with dtype, shape "
+                            "and data_offsets", p, name);
+    json_t *dtype = json_object_get(entry, "dtype");
+    json_t *shape = json_object_get(entry, "shape");
+    json_t *offs = json_object_get(entry, "data_offsets");
+    if (!json_is_string(dtype))
+        return cc_fail(err, "%s: tensor \"%s\": missing or non-string field \"dtype\"", p, name);
+    if (dtype_from_name(json_string_value(dtype), &t->dtype) != 0)
+        return cc_fail(err, "%s: tensor \"%s\": unknown dtype \"%s\" (known: BOOL, U8, I8, F8_E5M2, "
+                            "F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
+                       p, name, json_string_value(dtype));
+    if (!json_is_array(shape))
+        return cc_fail(err, "%s: tensor \"%s\": missing or non-array field \"shape\"", p, name);
+    if (json_array_size(shape) > CC_ST_MAX_DIMS)
+        return cc_fail(err, "%s: tensor \"%s\": shape has %zu dimensions; circuitc accepts at most %d",
+                       p, name, json_array_size(shape), CC_ST_MAX_DIMS);
+    t->ndim = (int)json_array_size(shape);
+    uint64_t count = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (json_u64(json_array_get(shape, (size_t)d), &t->shape[d]) != 0)
+            return cc_fail(err, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", p, name, d);
+        /* Overflow guard: the element count must fit in 64 bits. */
+        if (t->shape[d] != 0 && count > UINT64_MAX / t->shape[d])
+            return cc_fail(err, "%s: tensor \"%s\": shape's element count overflows 64 bits", p, name);
+        count *= t->shape[d];
+    }
+    t->n_elements = count;
+    if (!json_is_array(offs) || json_array_size(offs) != 2 ||
+        json_u64(json_array_get(offs, 0), &t->begin) != 0 ||
+        json_u64(json_array_get(offs, 1), &t->end) != 0)
+        return cc_fail(err, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end] with "
+                            "non-negative integers", p, name);
+    if (t->end < t->begin)
+        return cc_fail(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before they begin",
+                       p, name, (unsigned long long)t->begin, (unsigned long long)t->end);
+    /* Overflow guard: byte size = elements x dtype size. */
+    size_t esize = cc_dtype_size(t->dtype);
+    if (count > UINT64_MAX / esize)
+        return cc_fail(err, "%s: tensor \"%s\": byte size overflows 64 bits", p, name);
+    if (t->end - t->begin != count * esize)
+        return cc_fail(err, "%s: tensor \"%s\": data_offsets span %llu bytes but shape x %s size "
+                            "needs %llu; the header does not match the data",
+                       p, name, (unsigned long long)(t->end - t->begin), cc_dtype_name(t->dtype),
+                       (unsigned long long)(count * esize));
+    t->name = strdup(name);
+    if (!t->name) return cc_fail(err, "%s: out of memory", p);
+    return 0;
+}
+
+/* Checks that the tensors, sorted by begin, tile [0, data_len) exactly. */
+static int check_layout(cc_st_file *f, uint64_t data_len, cc_error *err)
+{
+    qsort(f->tensors, f->n_tensors, sizeof *f->tensors, cmp_by_begin);
+    uint64_t pos = 0;
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const cc_st_tensor *t = &f->tensors[i];
+        if (t->begin != pos)
+            return cc_fail(err, "%s: tensor \"%s\" starts at data offset %llu but %s ends at %llu; "
+                                "tensor data must be contiguous with no gaps or overlaps",
+                           f->path, t->name, (unsigned long long)t->begin,
+                           i ? "the previous tensor" : "the data section (start)",
+                           (unsigned long long)pos);
+        pos = t->end;
+    }
+    if (pos != data_len)
+        return cc_fail(err, "%s: tensors cover %llu bytes of data but the file holds %llu after the "
+                            "header; the file is truncated or has trailing bytes",
+                       f->path, (unsigned long long)pos, (unsigned long long)data_len);
+    return 0;
+}
+
+static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error *err)
+{
+    const char *p = f->path;
+    if (len < 8)
+        return cc_fail(err, "%s: file is %llu bytes; a safetensors file starts with an 8-byte "
+                            "header length", p, (unsigned long long)len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
+    if (n > CC_ST_MAX_HEADER)
+        return cc_fail(err, "%s: header length %llu exceeds the %llu-byte limit; this is not a "
+                            "safetensors file or it is corrupt", p, (unsigned long long)n, CC_ST_MAX_HEADER);
+    if (n > len - 8)
+        return cc_fail(err, "%s: header length %llu runs past the end of the %llu-byte file; the "
+                            "file is truncated", p, (unsigned long long)n, (unsigned long long)len);
+    f->header_len = n;
+    f->file_size = len;
+
+    json_error_t jerr;
+    /* JSON_REJECT_DUPLICATES: the format forbids duplicate keys. Jansson also
+     * rejects invalid UTF-8 and embedded NUL bytes. */
+    json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return cc_fail(err, "%s: header is not valid JSON (%s at byte %d of the header)", p,
+                       jerr.text, jerr.position);
+    int rc = -1;
+    if (!json_is_object(root)) {
+        cc_fail(err, "%s: header must be a JSON object mapping tensor names to entries", p);
+        goto out;
+    }
+    size_t cap = json_object_size(root);
+    f->tensors = calloc(cap ? cap : 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        cc_fail(err, "%s: out of memory", p);
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (strcmp(key, "__metadata__") == 0) {
+            if (parse_metadata(f, val, err) != 0) goto out;
+            continue;
+        }
+        cc_st_tensor *t = &f->tensors[f->n_tensors];
+        if (parse_tensor_entry(f, key, val, t, err) != 0) goto out;
+        f->n_tensors++;
+    }
+    if (check_layout(f, len - 8 - n, err) != 0) goto out;
+    for (size_t i = 0; i < f->n_tensors; i++) f->tensors[i].data = buf + 8 + n + f->tensors[i].begin;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **out, cc_error *err)
+{
+    *out = NULL;
+    cc_st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(label ? label : "<buffer>"))) {
+        free(f);
+        return cc_fail(err, "out of memory");
+    }
+    if (parse_into(f, buf, len, err) != 0) {
+        cc_st_close(f);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cc_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cc_fail(err, "%s: not a regular file; pass a .safetensors file or a model folder", path);
+    }
+    cc_st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        close(fd);
+        return cc_fail(err, "out of memory");
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size >= 8) {
+        f->map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            close(fd);
+            cc_st_close(f);
+            return cc_fail(err, "%s: cannot map file: %s", path, strerror(errno));
+        }
+        f->map_size = (size_t)size;
+    }
+    close(fd);
+    static const uint8_t empty[1];
+    if (parse_into(f, f->map ? f->map : empty, size, err) != 0) {
+        cc_st_close(f);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+const char *cc_st_meta_get(const cc_st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].value;
+    return NULL;
+}
+
+/* ---- conversion --------------------------------------------------------- */
+
+static float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float cc_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13)); /* inf / NaN */
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in float */
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    return bits_to_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+float cc_bf16_to_f32(uint16_t h) { return bits_to_f32((uint32_t)h << 16); }
+
+uint16_t cc_f32_to_f16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t exp = (u >> 23) & 0xffu;
+    uint32_t man = u & 0x7fffffu;
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (e < -10) return sign;
+        man |= 0x800000u;
+        int shift = 14 - e;
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) half++; /* may carry into exp: correct */
+    return (uint16_t)(sign | half);
+}
+
+int cc_st_read_f32(const cc_st_file *f, const cc_st_tensor *t, float *dst, cc_error *err)
+{
+    const uint8_t *src = t->data;
+    uint64_t n = t->n_elements;
+    switch (t->dtype) {
+    case CC_DT_F32:
+        memcpy(dst, src, (size_t)n * 4);
+        return 0;
+    case CC_DT_F16:
+    case CC_DT_BF16:
+        for (uint64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = t->dtype == CC_DT_F16 ? cc_f16_to_f32(h) : cc_bf16_to_f32(h);
+        }
+        return 0;
+    case CC_DT_F64:
+        for (uint64_t i = 0; i < n; i++) {
+            double d;
+            memcpy(&d, src + 8 * i, 8);
+            dst[i] = (float)d;
+        }
+        return 0;
+    default:
+        return cc_fail(err, "%s: tensor \"%s\" has dtype %s; circuitc reads F32, F16, BF16 and F64 weights",
+                       f->path, t->name, cc_dtype_name(t->dtype));
+    }
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+struct cc_st_writer {
+    char *path, *tmp_path;
+    FILE *fp;
+    uint64_t expected, written;
+};
+
+void cc_st_writer_abort(cc_st_writer *w)
+{
+    if (!w) return;
+    if (w->fp) fclose(w->fp);
+    unlink(w->tmp_path);
+    free(w->path);
+    free(w->tmp_path);
+    free(w);
+}
+
+static json_t *build_header(const cc_st_entry *e, size_t n, const cc_st_meta *meta, size_t n_meta,
+                            uint64_t *total, cc_error *err)
+{
+    json_t *root = json_object();
+    if (n_meta) {
+        json_t *m = json_object();
+        for (size_t i = 0; i < n_meta; i++) json_object_set_new(m, meta[i].key, json_string(meta[i].value));
+        json_object_set_new(root, "__metadata__", m);
+    }
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes = cc_dtype_size(e[i].dtype);
+        json_t *shape = json_array();
+        for (int d = 0; d < e[i].ndim; d++) {
+            json_array_append_new(shape, json_integer((json_int_t)e[i].shape[d]));
+            bytes *= e[i].shape[d];
+        }
+        json_t *ent = json_pack("{s:s, s:o, s:[I,I]}", "dtype", cc_dtype_name(e[i].dtype), "shape", shape,
+                                "data_offsets", (json_int_t)off, (json_int_t)(off + bytes));
+        if (!ent || json_object_get(root, e[i].name)) {
+            json_decref(ent);
+            json_decref(root);
+            cc_fail(err, "safetensors writer: duplicate or invalid tensor name \"%s\"", e[i].name);
+            return NULL;
+        }
+        json_object_set_new(root, e[i].name, ent);
+        off += bytes;
+    }
+    *total = off;
+    return root;
+}
+
+int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
+                      const cc_st_meta *metadata, size_t n_meta, cc_st_writer **out, cc_error *err)
+{
+    *out = NULL;
+    uint64_t total = 0;
+    json_t *root = build_header(entries, n, metadata, n_meta, &total, err);
+    if (!root) return -1;
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text) return cc_fail(err, "safetensors writer: cannot encode header");
+    size_t len = strlen(text);
+    size_t padded = (len + 7) & ~(size_t)7; /* pad with spaces so the data starts 8-aligned */
+
+    cc_st_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path)) || asprintf(&w->tmp_path, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+        if (w) free(w->path);
+        free(w);
+        free(text);
+        return cc_fail(err, "out of memory");
+    }
+    w->expected = total;
+    w->fp = fopen(w->tmp_path, "wb");
+    if (!w->fp) {
+        int e = errno;
+        free(text);
+        cc_st_writer_abort(w);
+        return cc_fail(err, "%s: cannot create: %s", path, strerror(e));
+    }
+    uint8_t lenbuf[8];
+    for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    int ok = fwrite(lenbuf, 1, 8, w->fp) == 8 && fwrite(text, 1, len, w->fp) == len;
+    for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', w->fp) != EOF;
+    free(text);
+    if (!ok) {
+        int e = errno;
+        cc_st_writer_abort(w);
+        return cc_fail(err, "%s: write failed: %s", path, strerror(e));
+    }
+    *out = w;
+    return 0;
+}
+
+int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error *err)
+{
+    if (w->written + nbytes > w->expected)
+        return cc_fail(err, "%s: safetensors writer got more bytes than the header declares", w->path);
+    if (fwrite(data, 1, nbytes, w->fp) != nbytes)
+        return cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
+    w->written += nbytes;
+    return 0;
+}
+
+int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
+{
+    int rc = 0;
+    if (w->written != w->expected)
+        rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
+                     (unsigned long long)w->written, (unsigned long long)w->expected);
+    if (fclose(w->fp) != 0 && rc == 0) rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
+    w->fp = NULL;
+    if (rc == 0 && rename(w->tmp_path, w->path) != 0)
+        rc = cc_fail(err, "%s: cannot rename temporary file: %s", w->path, strerror(errno));
+    if (rc != 0) {
+        cc_st_writer_abort(w);
+        return rc;
+    }
+    free(w->path);
+    free(w->tmp_path);
+    free(w);
+    return 0;
+}

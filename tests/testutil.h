@@ -1,0 +1,42 @@
+/* testutil.h — helpers shared by the Check suites. */
+#ifndef CIRCUITC_TESTUTIL_H
+#define CIRCUITC_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh temporary folder (under $TMPDIR), removed by tu_rmtree. */
+char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
+
+/* Writes LEN bytes to PATH; aborts the test on failure. */
+void tu_write_file(const char *path, const void *data, size_t len);
+
+/* Reads PATH whole; *len gets its size. Caller frees. */
+uint8_t *tu_read_file(const char *path, size_t *len);
+
+/* Builds a safetensors image from a header JSON text and LEN_DATA data bytes
+ * (filled with a pattern). Caller frees. */
+uint8_t *tu_st_image(const char *header, size_t len_data, size_t *len_out);
+
+/* Runs the circuitc binary ($CIRCUITC_BIN) with ARGV (NULL-terminated, without
+ * argv[0]); captures stdout and stderr. Returns the exit status (or 128+signal). */
+typedef struct {
+    int status;
+    char *out;
+    char *err;
+    double seconds;
+    long max_rss_kb;
+} tu_run_result;
+tu_run_result tu_run(const char *const *argv);
+void tu_run_free(tu_run_result *r);
+
+/* Asserts that message MSG contains NEEDLE, printing both otherwise. */
+#define tu_assert_contains(msg, needle) \
+    ck_assert_msg(strstr((msg), (needle)) != NULL, "expected \"%s\" in: %s", (needle), (msg))
+
+/* Runs SUITE and returns a process exit status. */
+int tu_run_suite(Suite *s);
+
+#endif
