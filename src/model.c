@@ -11,7 +11,7 @@
 #include "circuitc/process.h"
 
 #ifndef CC_BUNDLED_MODEL
-#define CC_BUNDLED_MODEL "golden/models/induction"
+#define CC_BUNDLED_MODEL "golden/models/induction-3l4h"
 #endif
 
 const char *cc_default_model_path(void)

@@ -1,0 +1,29 @@
+/* golden.h — reading the TransformerLens golden files (golden/FORMAT.md) in tests. */
+#ifndef CIRCUITC_TEST_GOLDEN_H
+#define CIRCUITC_TEST_GOLDEN_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Path of golden/<rel> in the source tree ($CIRCUITC_SOURCE_ROOT). Caller frees. */
+char *golden_path(const char *rel);
+
+/* Loads golden/out/<model>/<file> (a JSON file); fails the test if absent or invalid. */
+json_t *golden_load(const char *model, const char *file);
+
+/* A tensor {"shape": [...], "data": [...]} as float32 (or double) values.
+ * Fails the test if malformed or if data length != product(shape). Caller frees. */
+typedef struct {
+    int ndim;
+    long long shape[8];
+    size_t n;
+    double *data;
+} golden_tensor;
+golden_tensor golden_get_tensor(json_t *obj, const char *key);
+golden_tensor golden_as_tensor(json_t *t, const char *what);
+void golden_tensor_free(golden_tensor *t);
+
+/* Number at KEY (integer or real); fails the test if missing. */
+double golden_number(json_t *obj, const char *key);
+
+#endif
