@@ -1,0 +1,78 @@
+/* circuitc/factored.h — FactoredMatrix: a matrix M = A B kept as its two
+ * factors, A [l, m] and B [m, r], with TransformerLens' operations
+ * (REFERENCE.md section 5). The product is never formed unless asked for
+ * (cc_fm_AB); SVD, norms and composition scores go through the small m x m core.
+ *
+ * A cc_fm owns its factors. Functions that produce a cc_fm fill *out, which the
+ * caller releases with cc_fm_free. Storage is float32 row-major; reductions and
+ * decompositions run in float64. */
+#ifndef CIRCUITC_FACTORED_H
+#define CIRCUITC_FACTORED_H
+
+#include "circuitc/error.h"
+
+typedef struct {
+    int l, m, r;
+    float *A; /* [l, m] */
+    float *B; /* [m, r] */
+} cc_fm;
+
+/* New factored matrix from copies of A [l, m] and B [m, r]. */
+int cc_fm_create(const float *A, const float *B, int l, int m, int r, cc_fm *out, cc_error *err);
+/* Takes ownership of malloc'ed A and B (no copy). */
+void cc_fm_wrap(float *A, float *B, int l, int m, int r, cc_fm *out);
+void cc_fm_free(cc_fm *fm);
+
+/* Dense products, into caller buffers: AB [l, r]; BA [m, m] (needs l == r). */
+void cc_fm_AB(const cc_fm *fm, float *out);
+int cc_fm_BA(const cc_fm *fm, float *out, cc_error *err);
+
+/* M^T = (B^T, A^T). */
+int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err);
+
+/* M @ X for dense X [r, c]: (A, B X) when r > m, else (A B, X). */
+int cc_fm_matmul_dense(const cc_fm *fm, const float *X, int c, cc_fm *out, cc_error *err);
+/* X @ M for dense X [c, l]: (X A, B) when l > m, else (X, A B). */
+int cc_fm_rmatmul_dense(const float *X, int c, const cc_fm *fm, cc_fm *out, cc_error *err);
+/* M1 @ M2 = (M1 @ A2) @ B2. */
+int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err);
+
+/* Multiplies M by S (scales A). */
+void cc_fm_scale(cc_fm *fm, float s);
+
+/* Rows ROWS[0..n) of M, keeping the factorisation: (A[rows], B). Likewise columns: (A, B[:, cols]). */
+int cc_fm_rows(const cc_fm *fm, const int *rows, int n, cc_fm *out, cc_error *err);
+int cc_fm_cols(const cc_fm *fm, const int *cols, int n, cc_fm *out, cc_error *err);
+
+/* Reduced SVD M = U diag(S) V^T with k = min(l, m, r), S descending. */
+typedef struct {
+    int k, l, r;
+    float *U; /* [l, k] */
+    float *S; /* [k] */
+    float *V; /* [r, k] */
+} cc_fm_svd;
+int cc_fm_svd_compute(const cc_fm *fm, cc_fm_svd *out, cc_error *err);
+void cc_fm_svd_free(cc_fm_svd *s);
+
+/* The m eigenvalues of BA (needs l == r), as (re, im) pairs sorted by
+ * descending modulus, then descending real part, then descending imaginary part. */
+int cc_fm_eigenvalues(const cc_fm *fm, double *re, double *im, cc_error *err);
+
+/* Frobenius norm sqrt(sum S^2), computed as sqrt(tr(A^T A  B B^T)) in float64. */
+double cc_fm_norm(const cc_fm *fm);
+
+/* collapse_l = diag(S) V^T [k, r]; collapse_r = U diag(S) [l, k]; both need the SVD. */
+int cc_fm_collapse_l(const cc_fm *fm, float **out, int *k, cc_error *err);
+int cc_fm_collapse_r(const cc_fm *fm, float **out, int *k, cc_error *err);
+/* (U sqrt(S), sqrt(S) V^T). */
+int cc_fm_make_even(const cc_fm *fm, cc_fm *out, cc_error *err);
+
+/* The top-left n x n corner of AB, into out [n, n]. */
+void cc_fm_corner(const cc_fm *fm, int n, float *out);
+
+/* Composition score ||L R||_F / (||L||_F ||R||_F) for L [x, y], R [y, z]
+ * (equal to TransformerLens' collapse_l/collapse_r definition, since the
+ * orthonormal factors it drops do not change Frobenius norms). */
+int cc_fm_composition_score(const cc_fm *left, const cc_fm *right, double *score, cc_error *err);
+
+#endif

@@ -1,0 +1,45 @@
+/* head_circuits.c — per-head OV and QK FactoredMatrices. */
+#include "circuitc/head_circuits.h"
+
+#include <stdlib.h>
+
+static const float *head_block(const float *W, const cc_config *c, cc_head h)
+{
+    return W + ((size_t)h.layer * c->n_heads + h.head) * (size_t)c->d_model * c->d_head;
+}
+
+static int check(const cc_model *m, cc_head h, cc_error *err)
+{
+    if (!m->loaded) return cc_fail(err, "internal: model weights are not loaded");
+    if (h.layer < 0 || h.layer >= m->cfg.n_layers || h.head < 0 || h.head >= m->cfg.n_heads)
+        return cc_fail(err, "head L%dH%d is out of range: this model has layers 0..%d and heads 0..%d", h.layer,
+                       h.head, m->cfg.n_layers - 1, m->cfg.n_heads - 1);
+    return 0;
+}
+
+int cc_head_ov(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
+{
+    if (check(m, h, err) != 0) return -1;
+    int d = m->cfg.d_model, dh = m->cfg.d_head;
+    return cc_fm_create(head_block(m->w.W_V, &m->cfg, h), head_block(m->w.W_O, &m->cfg, h), d, dh, d, out, err);
+}
+
+int cc_head_qk(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
+{
+    if (check(m, h, err) != 0) return -1;
+    int d = m->cfg.d_model, dh = m->cfg.d_head;
+    const float *WK = head_block(m->w.W_K, &m->cfg, h); /* [d, dh] */
+    float *KT = malloc((size_t)dh * d * sizeof *KT);
+    if (!KT) return cc_fail(err, "out of memory");
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < dh; j++) KT[(size_t)j * d + i] = WK[(size_t)i * dh + j];
+    float *Q = malloc((size_t)d * dh * sizeof *Q);
+    if (!Q) {
+        free(KT);
+        return cc_fail(err, "out of memory");
+    }
+    const float *WQ = head_block(m->w.W_Q, &m->cfg, h);
+    for (size_t i = 0; i < (size_t)d * dh; i++) Q[i] = WQ[i];
+    cc_fm_wrap(Q, KT, d, dh, d, out);
+    return 0;
+}
