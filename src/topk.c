@@ -1,0 +1,512 @@
+/* topk.c — exact diagonal top-k statistics of a square FactoredMatrix.
+ *
+ * Both methods stream GEMM tiles of at most TILE_ROWS x TILE_COLS floats per
+ * thread and never hold the n x n matrix. A float32 tile entry t approximates
+ * the float64 score s_ij within a bound e proven from the GEMM's rounding error
+ * (|t - s| <= gamma_m ||A_i|| ||B_j||); an entry is counted from the tile only
+ * when the bound settles its comparison with the diagonal, and is otherwise
+ * recomputed in float64 (exact_score), so results never depend on tiling,
+ * threading or BLAS kernels.
+ *
+ * The fast path rotates the factors so that the product's singular directions
+ * come first (M = Q' K'^T with Q' = A T_q, K' = B^T T_k, T_q T_k^T = I), scores
+ * with the leading c components only, and bounds the rest by Cauchy-Schwarz on
+ * the tails: |s_ij - head_ij| <= |q'_i,tail| |k'_j,tail| + eta_i. A row is
+ * settled as soon as k_max entries are certainly above its diagonal; otherwise
+ * the entries the bounds cannot settle are recomputed exactly (or the whole
+ * row is, when there are many). */
+#include "circuitc/topk.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    TILE_ROWS = 128,   /* rows per work item */
+    TILE_COLS = 2048,  /* columns per GEMM tile: 128 x 2048 floats = 1 MiB per thread */
+    MAX_CANDIDATES = 512, /* fast path: candidates per row before a full exact row scan is cheaper */
+};
+
+static const double U32 = 0x1p-24; /* float32 unit roundoff */
+
+typedef struct {
+    long gt;           /* entries strictly above the diagonal (all of them, or >= k_max if settled early) */
+    int ties_before;   /* j < i with s_ij == s_ii */
+    bool tied;         /* some j != i with s_ij == s_ii */
+} row_stat;
+
+typedef struct {
+    int n, m, k_max;
+    bool ranks, fast;
+    const float *A;     /* [n, m] */
+    const float *B;     /* [m, n] */
+    float *Bt;          /* [n, m] columns of B as rows, for exact scores */
+    double *diag;       /* [n] exact s_ii */
+    double *err_brute;  /* [n] float32 GEMM bound per row for the full-width product */
+    /* fast path */
+    int c;              /* leading components */
+    float *Qh;          /* [n, c] */
+    float *KhT;         /* [c, n] */
+    float *beta;        /* [n] key tail norms */
+    float *alpha;       /* [n] query tail norms (rounded up) */
+    double *eta;        /* [n] rounding + transform margin of the head scores */
+    row_stat *stats;    /* [n] */
+    /* work queue and counters */
+    pthread_mutex_t lock;
+    long next_row, rows_done, exact_evals, rows_full;
+    void (*progress)(void *, long, long);
+    void *progress_ctx;
+    int failed;
+} job;
+
+/* The definition of a score: float64 dot product in index order. */
+static double exact_score(const job *J, int i, int j)
+{
+    const float *a = J->A + (size_t)i * J->m, *b = J->Bt + (size_t)j * J->m;
+    double s = 0;
+    for (int c = 0; c < J->m; c++) s += (double)a[c] * (double)b[c];
+    return s;
+}
+
+/* Records the exact comparison of s_ij with the diagonal of row i. */
+static void resolve(const job *J, int i, int j, row_stat *st)
+{
+    double s = exact_score(J, i, j), d = J->diag[i];
+    if (s > d) st->gt++;
+    else if (s == d) {
+        st->tied = true;
+        if (j < i) st->ties_before++;
+    }
+}
+
+/* Float thresholds that round outward, so float comparisons stay conservative. */
+static float round_up(double x)
+{
+    float f = (float)x;
+    return (double)f < x ? nextafterf(f, INFINITY) : f;
+}
+static float round_down(double x)
+{
+    float f = (float)x;
+    return (double)f > x ? nextafterf(f, -INFINITY) : f;
+}
+
+static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
+
+/* ---- brute force ---------------------------------------------------------- */
+
+/* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles. */
+static long brute_rows(job *J, const int *rows, int nr, float *tile, float *Ablock, row_stat *out)
+{
+    int n = J->n, m = J->m;
+    long evals = 0;
+    for (int r = 0; r < nr; r++) {
+        memcpy(Ablock + (size_t)r * m, J->A + (size_t)rows[r] * m, (size_t)m * sizeof(float));
+        out[r] = (row_stat){0};
+    }
+    for (int c0 = 0; c0 < n; c0 += TILE_COLS) {
+        int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
+        /* tile [nr, cw] = Ablock [nr, m] x B[:, c0:c0+cw] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cw, m, 1.0f, Ablock, m, J->B + c0, n, 0.0f,
+                    tile, cw);
+        for (int r = 0; r < nr; r++) {
+            int i = rows[r];
+            double d = J->diag[i], e = J->err_brute[i];
+            float hi = round_up(d + e), lo = round_down(d - e);
+            const float *t = tile + (size_t)r * cw;
+            int above = 0, near = 0;
+            for (int j = 0; j < cw; j++) {
+                above += t[j] > hi;
+                near += t[j] >= lo;
+            }
+            out[r].gt += above;
+            if (near > above) /* some entries need the exact comparison */
+                for (int j = 0; j < cw; j++)
+                    if (t[j] >= lo && t[j] <= hi && c0 + j != i) {
+                        resolve(J, i, c0 + j, &out[r]);
+                        evals++;
+                    }
+        }
+    }
+    return evals;
+}
+
+/* ---- fast path ------------------------------------------------------------ */
+
+typedef struct {
+    int *cand;       /* [TILE_ROWS, MAX_CANDIDATES] */
+    int *ncand;      /* [TILE_ROWS] (MAX_CANDIDATES + 1 = overflowed) */
+    long *gt;        /* [TILE_ROWS] certain strict greater */
+    bool *settled;   /* [TILE_ROWS] */
+} fast_scratch;
+
+static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_scratch *s, row_stat *out,
+                      long *full_rows)
+{
+    int n = J->n, c = J->c;
+    long evals = 0;
+    int active = nr;
+    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->gt[r] = 0, s->settled[r] = false;
+    for (int c0 = 0; c0 < n && active > 0; c0 += TILE_COLS) {
+        int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
+        if (c0 == TILE_COLS && c0 < n) {
+            /* After one tile: if most open rows are heading for more candidates
+             * than resolving pays for, the bounds are too loose for this block and
+             * the plain full-width scan is cheaper. */
+            int hopeless = 0;
+            for (int r = 0; r < nr; r++)
+                hopeless += !s->settled[r] && (double)s->ncand[r] * n / TILE_COLS > MAX_CANDIDATES;
+            if (2 * hopeless > nr) {
+                int rows[TILE_ROWS];
+                for (int r = 0; r < nr; r++) rows[r] = r0 + r;
+                *full_rows += nr;
+                return evals + brute_rows(J, rows, nr, tile, Ablock, out);
+            }
+        }
+        /* tile [nr, cw] = Qh [nr, c] x KhT[:, c0:c0+cw] : head scores */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cw, c, 1.0f, J->Qh + (size_t)r0 * c, c,
+                    J->KhT + c0, n, 0.0f, tile, cw);
+        const float *beta = J->beta + c0;
+        for (int r = 0; r < nr; r++) {
+            if (s->settled[r]) continue;
+            int i = r0 + r;
+            double d = J->diag[i];
+            float above_thr = round_up(d + J->eta[i]), below_thr = round_down(d - J->eta[i]);
+            float alpha = J->alpha[i];
+            const float *t = tile + (size_t)r * cw;
+            int above = 0, maybe = 0;
+            for (int j = 0; j < cw; j++) {
+                float tail = alpha * beta[j];
+                above += t[j] - tail > above_thr; /* lower bound above the diagonal */
+                maybe += t[j] + tail >= below_thr; /* upper bound reaches the diagonal */
+            }
+            s->gt[r] += above;
+            if (s->gt[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
+                s->settled[r] = true;
+                active--;
+                continue;
+            }
+            if (maybe > above && s->ncand[r] <= MAX_CANDIDATES)
+                for (int j = 0; j < cw && s->ncand[r] <= MAX_CANDIDATES; j++) {
+                    float tail = alpha * beta[j];
+                    if (t[j] + tail >= below_thr && !(t[j] - tail > above_thr) && c0 + j != i) {
+                        if (s->ncand[r] < MAX_CANDIDATES) s->cand[(size_t)r * MAX_CANDIDATES + s->ncand[r]] = c0 + j;
+                        s->ncand[r]++;
+                    }
+                }
+        }
+    }
+    /* Settle what the bounds left open: exactly, candidate by candidate, or by a full row scan. */
+    int full[TILE_ROWS], nfull = 0;
+    for (int r = 0; r < nr; r++) {
+        out[r] = (row_stat){.gt = s->gt[r]};
+        if (s->settled[r]) continue;
+        if (s->ncand[r] > MAX_CANDIDATES) {
+            full[nfull++] = r0 + r;
+            continue;
+        }
+        for (int k = 0; k < s->ncand[r]; k++) resolve(J, r0 + r, s->cand[(size_t)r * MAX_CANDIDATES + k], &out[r]);
+        evals += s->ncand[r];
+    }
+    if (nfull > 0) {
+        row_stat fs[TILE_ROWS];
+        evals += brute_rows(J, full, nfull, tile, Ablock, fs);
+        for (int k = 0; k < nfull; k++) out[full[k] - r0] = fs[k];
+        *full_rows += nfull;
+    }
+    return evals;
+}
+
+/* ---- threads -------------------------------------------------------------- */
+
+static void *worker(void *arg)
+{
+    job *J = arg;
+    float *tile = malloc((size_t)TILE_ROWS * TILE_COLS * sizeof *tile);
+    float *Ablock = malloc((size_t)TILE_ROWS * J->m * sizeof *Ablock + 1);
+    fast_scratch s = {0};
+    if (J->fast) {
+        s.cand = malloc((size_t)TILE_ROWS * MAX_CANDIDATES * sizeof *s.cand);
+        s.ncand = malloc(TILE_ROWS * sizeof *s.ncand);
+        s.gt = malloc(TILE_ROWS * sizeof *s.gt);
+        s.settled = malloc(TILE_ROWS * sizeof *s.settled);
+    }
+    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.gt && s.settled));
+    long evals = 0, full = 0;
+    int rows[TILE_ROWS];
+    for (;;) {
+        pthread_mutex_lock(&J->lock);
+        if (!ok) J->failed = 1;
+        long r0 = J->failed ? J->n : J->next_row;
+        J->next_row = r0 + TILE_ROWS;
+        pthread_mutex_unlock(&J->lock);
+        if (r0 >= J->n) break;
+        int nr = (int)(J->n - r0 < TILE_ROWS ? J->n - r0 : TILE_ROWS);
+        if (J->fast) {
+            evals += fast_rows(J, (int)r0, nr, tile, Ablock, &s, J->stats + r0, &full);
+        } else {
+            for (int r = 0; r < nr; r++) rows[r] = (int)r0 + r;
+            evals += brute_rows(J, rows, nr, tile, Ablock, J->stats + r0);
+        }
+        pthread_mutex_lock(&J->lock);
+        J->rows_done += nr;
+        if (J->progress) J->progress(J->progress_ctx, J->rows_done, J->n);
+        pthread_mutex_unlock(&J->lock);
+    }
+    pthread_mutex_lock(&J->lock);
+    J->exact_evals += evals;
+    J->rows_full += full;
+    pthread_mutex_unlock(&J->lock);
+    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.gt), free(s.settled);
+    return NULL;
+}
+
+/* ---- preparation ---------------------------------------------------------- */
+
+static double norm_f(const float *x, int m)
+{
+    double s = 0;
+    for (int c = 0; c < m; c++) s += (double)x[c] * x[c];
+    return sqrt(s);
+}
+
+/* Reciprocal condition estimate of upper-triangular R [m, m] (1-norm). */
+static double tri_rcond(const double *R, int m)
+{
+    double rc = 0;
+    if (LAPACKE_dtrcon(LAPACK_ROW_MAJOR, '1', 'U', 'N', m, R, m, &rc) != 0) return 0;
+    return rc;
+}
+
+/* Builds the rotation and the head/tail data for the fast path. Returns 0, or
+ * 1 when the factors are too ill-conditioned for a tight bound (use brute force),
+ * or -1 on allocation failure. */
+static int prepare_fast(job *J, int want_c)
+{
+    int n = J->n, m = J->m;
+    int rc = -1;
+    double *Ga = calloc((size_t)m * m, sizeof *Ga), *Gb = calloc((size_t)m * m, sizeof *Gb);
+    double *core = malloc((size_t)m * m * sizeof *core), *X = malloc((size_t)m * m * sizeof *X);
+    double *Yt = malloc((size_t)m * m * sizeof *Yt), *S = malloc((size_t)m * sizeof *S);
+    double *Tq = malloc((size_t)m * m * sizeof *Tq), *Tk = malloc((size_t)m * m * sizeof *Tk);
+    enum { BLK = 2048 };
+    double *buf = malloc((size_t)BLK * m * sizeof *buf), *rot = malloc((size_t)BLK * m * sizeof *rot);
+    if (!Ga || !Gb || !core || !X || !Yt || !S || !Tq || !Tk || !buf || !rot) goto out;
+
+    /* Grams in float64: Ga = A^T A, Gb = B B^T (= Bt^T Bt) */
+    for (int pass = 0; pass < 2; pass++) {
+        const float *src = pass == 0 ? J->A : J->Bt;
+        double *G = pass == 0 ? Ga : Gb;
+        for (int r0 = 0; r0 < n; r0 += BLK) {
+            int nr = n - r0 < BLK ? n - r0 : BLK;
+            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, nr, 1.0, buf, m, 1.0, G, m);
+        }
+    }
+    /* Ga = Ra^T Ra, Gb = Rb^T Rb (upper Cholesky; rows below the diagonal are unused) */
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Ga, m) != 0 || LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Gb, m) != 0) {
+        rc = 1; /* rank-deficient factor */
+        goto out;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < i; j++) Ga[(size_t)i * m + j] = Gb[(size_t)i * m + j] = 0;
+    double rca = tri_rcond(Ga, m), rcb = tri_rcond(Gb, m);
+    double transform_rel = 1e-13 / (rca * rcb);
+    if (!(rca > 0 && rcb > 0) || transform_rel > 1e-7) {
+        rc = 1;
+        goto out;
+    }
+    /* core = Ra Rb^T = X S Y^T */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, m, 1.0, Ga, m, Gb, m, 0.0, core, m);
+    if (LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', m, m, core, m, S, X, m, Yt, m) != 0) {
+        rc = 1;
+        goto out;
+    }
+    /* Tq = Ra^{-1} X S^{1/2}, Tk = Rb^{-1} Y S^{1/2} */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < m; j++) {
+            Tq[(size_t)i * m + j] = X[(size_t)i * m + j] * sqrt(S[j]);
+            Tk[(size_t)i * m + j] = Yt[(size_t)j * m + i] * sqrt(S[j]);
+        }
+    cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, m, m, 1.0, Ga, m, Tq, m);
+    cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, m, m, 1.0, Gb, m, Tk, m);
+
+    /* Components: the fewest whose singular values carry 90% of sum(S), a multiple of 4. */
+    int c = want_c;
+    if (c <= 0) {
+        double total = 0, acc = 0;
+        for (int i = 0; i < m; i++) total += S[i];
+        for (c = 0; c < m && acc < 0.9 * total; c++) acc += S[c];
+        c = (c + 3) / 4 * 4;
+    }
+    if (c > m) c = m;
+    if (c < 1) c = 1;
+    J->c = c;
+    J->Qh = malloc((size_t)n * c * sizeof *J->Qh);
+    J->KhT = malloc((size_t)c * n * sizeof *J->KhT);
+    J->beta = malloc((size_t)n * sizeof *J->beta);
+    J->alpha = malloc((size_t)n * sizeof *J->alpha);
+    J->eta = malloc((size_t)n * sizeof *J->eta);
+    double *head_q = malloc((size_t)n * sizeof *head_q);
+    if (!J->Qh || !J->KhT || !J->beta || !J->alpha || !J->eta || !head_q) {
+        free(head_q);
+        goto out;
+    }
+    double kh_max = 0, bmax = 0;
+    for (int side = 0; side < 2; side++) {
+        const float *src = side == 0 ? J->A : J->Bt;
+        const double *T = side == 0 ? Tq : Tk;
+        for (int r0 = 0; r0 < n; r0 += BLK) {
+            int nr = n - r0 < BLK ? n - r0 : BLK;
+            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, buf, m, T, m, 0.0, rot, m);
+            for (int r = 0; r < nr; r++) {
+                const double *v = rot + (size_t)r * m;
+                double head = 0, tail = 0;
+                for (int k = 0; k < c; k++) head += v[k] * v[k];
+                for (int k = c; k < m; k++) tail += v[k] * v[k];
+                int i = r0 + r;
+                if (side == 0) {
+                    for (int k = 0; k < c; k++) J->Qh[(size_t)i * c + k] = (float)v[k];
+                    J->alpha[i] = round_up(sqrt(tail) * (1 + 1e-6));
+                    head_q[i] = sqrt(head);
+                } else {
+                    for (int k = 0; k < c; k++) J->KhT[(size_t)k * n + i] = (float)v[k];
+                    J->beta[i] = round_up(sqrt(tail) * (1 + 1e-6));
+                    if (sqrt(head) > kh_max) kh_max = sqrt(head);
+                    double bn = norm_f(src + (size_t)i * m, m);
+                    if (bn > bmax) bmax = bn;
+                }
+            }
+        }
+    }
+    float beta_max = 0;
+    for (int j = 0; j < n; j++) beta_max = J->beta[j] > beta_max ? J->beta[j] : beta_max;
+    /* eta_i bounds everything but the tail: the head GEMM's rounding (plus the
+     * rounding of the rotated factors to float32), the float evaluation of
+     * head +- tail, and the float64 rotation's error relative to |a_i| |b_j|. */
+    double g = gamma_n(c) + 4 * U32;
+    for (int i = 0; i < n; i++) {
+        double an = norm_f(J->A + (size_t)i * m, m);
+        J->eta[i] = (g * head_q[i] * kh_max + 4 * U32 * J->alpha[i] * beta_max + transform_rel * an * bmax) *
+                        (1 + 1e-6) +
+                    1e-30;
+    }
+    free(head_q);
+    rc = 0;
+out:
+    free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(buf), free(rot);
+    return rc;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_threads(job *J, int threads)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1); /* our threads split the rows; each GEMM runs on one core */
+#endif
+    pthread_t tid[64];
+    int started = 0;
+    for (int t = 1; t < threads && t < 64; t++)
+        if (pthread_create(&tid[started], NULL, worker, J) == 0) started++;
+    worker(J);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    openblas_set_num_threads(blas_threads);
+#endif
+    return J->failed ? -1 : 0;
+}
+
+int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (fm->l != fm->r)
+        return cc_fail(err, "top-k accuracy needs a square circuit; this one is %d x %d", fm->l, fm->r);
+    if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
+        return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
+    if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
+    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .A = fm->A, .B = fm->B,
+             .progress = opt->progress, .progress_ctx = opt->progress_ctx};
+    pthread_mutex_init(&J.lock, NULL);
+    int n = J.n, m = J.m, rc = -1;
+    J.Bt = malloc((size_t)n * m * sizeof *J.Bt);
+    J.diag = malloc((size_t)n * sizeof *J.diag);
+    J.err_brute = malloc((size_t)n * sizeof *J.err_brute);
+    J.stats = calloc((size_t)n, sizeof *J.stats);
+    long *ranks = NULL;
+    if (!J.Bt || !J.diag || !J.err_brute || !J.stats) {
+        cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
+        goto out;
+    }
+    for (int c = 0; c < m; c++)
+        for (int j = 0; j < n; j++) J.Bt[(size_t)j * m + c] = fm->B[(size_t)c * n + j];
+    double bmax = 0;
+    for (int j = 0; j < n; j++) {
+        double b = norm_f(J.Bt + (size_t)j * m, m);
+        if (b > bmax) bmax = b;
+    }
+    double g = gamma_n(m);
+    for (int i = 0; i < n; i++) {
+        J.diag[i] = exact_score(&J, i, i);
+        /* float32 GEMM error bound plus the float64 reference's own (tiny) error */
+        J.err_brute[i] = (g + 1e-12) * norm_f(J.A + (size_t)i * m, m) * bmax * (1 + 1e-6) + 1e-30;
+    }
+    J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
+    if (J.fast) {
+        int p = prepare_fast(&J, opt->components);
+        if (p < 0) {
+            cc_fail(err, "out of memory preparing the fast top-k path");
+            goto out;
+        }
+        if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
+    }
+    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (run_threads(&J, threads) != 0) {
+        cc_fail(err, "out of memory in top-k worker threads");
+        goto out;
+    }
+    *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
+                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0,
+                            .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
+    if (opt->ranks) ranks = malloc((size_t)n * sizeof *ranks);
+    double rank_sum = 0;
+    for (int i = 0; i < n; i++) {
+        const row_stat *st = &J.stats[i];
+        long rank = st->gt + st->ties_before;
+        for (int k = 1; k <= J.k_max; k++) out->correct[k - 1] += rank < k;
+        if (st->tied && st->gt < J.k_max) out->tied_rows++;
+        if (ranks) {
+            ranks[i] = rank;
+            rank_sum += (double)rank;
+        }
+    }
+    if (ranks) {
+        qsort(ranks, (size_t)n, sizeof *ranks, cmp_long);
+        out->has_ranks = true;
+        out->rank_mean = rank_sum / n;
+        out->rank_median = n % 2 ? (double)ranks[n / 2] : 0.5 * (double)(ranks[n / 2 - 1] + ranks[n / 2]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    rc = 0;
+out:
+    free(ranks);
+    free(J.Bt), free(J.diag), free(J.err_brute), free(J.stats);
+    free(J.Qh), free(J.KhT), free(J.beta), free(J.alpha), free(J.eta);
+    pthread_mutex_destroy(&J.lock);
+    return rc;
+}
