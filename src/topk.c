@@ -317,8 +317,10 @@ static int prepare_fast(job *J, int want_c)
     for (int i = 0; i < m; i++)
         for (int j = 0; j < i; j++) Ga[(size_t)i * m + j] = Gb[(size_t)i * m + j] = 0;
     double rca = tri_rcond(Ga, m), rcb = tri_rcond(Gb, m);
-    double transform_rel = 1e-13 / (rca * rcb);
-    if (!(rca > 0 && rcb > 0) || transform_rel > 1e-7) {
+    /* The float64 rotation's error relative to |a_i| |b_j|: a generous multiple of
+     * m^2 ulps times the condition numbers (the 1-norm estimates can be off by m). */
+    double transform_rel = 8.0 * m * m * 0x1p-52 / (rca * rcb);
+    if (!(rca > 0 && rcb > 0) || transform_rel > 1e-3) {
         rc = 1;
         goto out;
     }

@@ -63,5 +63,16 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long
 
 int cmd_info(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_kcomp(int argc, char **argv);
+int cmd_qcomp(int argc, char **argv);
+int cmd_vcomp(int argc, char **argv);
+int cmd_ov(int argc, char **argv);
+int cmd_qk(int argc, char **argv);
+/* runtime commands (src/cli/runtime.h) */
+int cmd_repeat(int argc, char **argv);
+int cmd_heads(int argc, char **argv);
+int cmd_pattern(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_ablate(int argc, char **argv);
 
 #endif

@@ -12,7 +12,17 @@ typedef struct {
 
 static const command commands[] = {
     {"info", cmd_info, "describe a model: config, parameter count, processing, checksum"},
+    {"kcomp", cmd_kcomp, "K-composition circuit of PREV and IND: exact accuracy, spectrum, score"},
+    {"qcomp", cmd_qcomp, "Q-composition circuit of two heads"},
+    {"vcomp", cmd_vcomp, "V-composition circuit of two heads"},
+    {"ov", cmd_ov, "full OV circuit of a head: exact copying accuracy"},
+    {"qk", cmd_qk, "full QK circuit of a head"},
     {"synth", cmd_synth, "write a seeded random GPT-2 model (docs/synthetic-models.md)"},
+    {"repeat", cmd_repeat, "correct-token log-probs on repeated random tokens [BOS, A, A]"},
+    {"heads", cmd_heads, "induction / previous / duplicate / current-token and detect_head scores"},
+    {"pattern", cmd_pattern, "one head's attention pattern on a repeated sequence"},
+    {"patch", cmd_patch, "activation-patching sweep of mlp_out over layers x positions"},
+    {"ablate", cmd_ablate, "zero or mean ablation of heads: loss and induction-score changes"},
 };
 
 static void usage(FILE *out)

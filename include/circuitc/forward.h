@@ -1,0 +1,137 @@
+/* circuitc/forward.h — the GPT-2 forward pass with TransformerLens hook points.
+ *
+ * Semantics are HookedTransformer's (REFERENCE.md section 4): float32 storage,
+ * LayerNorm "LNPre" (centre, scale by sqrt(mean(x^2)+eps)) on a processed model,
+ * full LayerNorm (then *w + b) when the model's ln weights are present
+ * (--no-processing); causal mask = -inf before softmax; gelu_new (tanh form).
+ *
+ * A caller picks which hook activations to keep (cc_fwd_opts.cache, one bit per
+ * layer; only those are copied out) and may edit any activation in place through
+ * a callback (patching, zero/mean ablation): the edited value is what the rest
+ * of the pass uses. Shapes are TransformerLens' (B = batch, T = pos,
+ * H = n_heads, dh = d_head, d = d_model, m = d_mlp, V = d_vocab):
+ *
+ *   hook_embed, hook_pos_embed                     [B, T, d]
+ *   blocks.{l}.hook_resid_pre / resid_mid / resid_post / hook_attn_out / hook_mlp_out   [B, T, d]
+ *   blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   [B, T, H, dh]
+ *   blocks.{l}.attn.hook_attn_scores / hook_pattern     [B, H, T, T] (scores: -inf above the diagonal)
+ *   blocks.{l}.mlp.hook_pre / hook_post                 [B, T, m]
+ *   ln_final.hook_normalized                             [B, T, d]
+ *   logits                                               [B, T, V]
+ *
+ * Two kernels compute every step: CC_KERNEL_FAST (OpenBLAS sgemm) and
+ * CC_KERNEL_REF (naive loops with float64 dot products), kept for tests. */
+#ifndef CIRCUITC_FORWARD_H
+#define CIRCUITC_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "circuitc/error.h"
+#include "circuitc/model.h"
+
+/* The hook points, in the order the forward pass reaches them within a block. */
+typedef enum {
+    CC_HOOK_EMBED = 0,      /* hook_embed                       (layer-less) */
+    CC_HOOK_POS_EMBED,      /* hook_pos_embed                   (layer-less) */
+    CC_HOOK_RESID_PRE,      /* blocks.{l}.hook_resid_pre */
+    CC_HOOK_Q,              /* blocks.{l}.attn.hook_q */
+    CC_HOOK_K,              /* blocks.{l}.attn.hook_k */
+    CC_HOOK_V,              /* blocks.{l}.attn.hook_v */
+    CC_HOOK_ATTN_SCORES,    /* blocks.{l}.attn.hook_attn_scores */
+    CC_HOOK_PATTERN,        /* blocks.{l}.attn.hook_pattern */
+    CC_HOOK_Z,              /* blocks.{l}.attn.hook_z */
+    CC_HOOK_ATTN_OUT,       /* blocks.{l}.hook_attn_out */
+    CC_HOOK_RESID_MID,      /* blocks.{l}.hook_resid_mid */
+    CC_HOOK_MLP_PRE,        /* blocks.{l}.mlp.hook_pre */
+    CC_HOOK_MLP_POST,       /* blocks.{l}.mlp.hook_post */
+    CC_HOOK_MLP_OUT,        /* blocks.{l}.hook_mlp_out */
+    CC_HOOK_RESID_POST,     /* blocks.{l}.hook_resid_post */
+    CC_HOOK_LN_FINAL,       /* ln_final.hook_normalized        (layer-less) */
+    CC_HOOK_LOGITS,         /* logits                          (layer-less) */
+    CC_HOOK_COUNT
+} cc_hook_kind;
+
+#define CC_FWD_MAX_LAYERS 64 /* cache masks are uint64_t bit sets over layers */
+
+typedef enum { CC_KERNEL_FAST = 0, CC_KERNEL_REF = 1 } cc_kernel;
+
+/* Shape of one hook's activation for a [batch, pos] run. */
+typedef struct {
+    int ndim;
+    int dim[4];
+    size_t numel;
+} cc_act_shape;
+
+/* True for hooks that exist once per block (blocks.{l}.*). */
+bool cc_hook_per_layer(cc_hook_kind k);
+
+/* TransformerLens name of hook K at LAYER into BUF ("blocks.3.attn.hook_pattern"). */
+const char *cc_hook_name(cc_hook_kind k, int layer, char *buf, size_t size);
+
+/* Parses a TransformerLens hook name; checks the layer against CFG (may be NULL). */
+int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *layer, cc_error *err);
+
+cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int pos);
+
+/* Edit callback: called at every hook point, in forward order, with the live
+ * activation (shape SHAPE); it may modify ACT in place. Return 0, or -1 with ERR
+ * filled to abort the pass. Layer-less hooks get LAYER = -1. */
+typedef int (*cc_hook_fn)(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *shape,
+                          cc_error *err);
+
+typedef struct {
+    cc_kernel kernel;
+    uint64_t cache[CC_HOOK_COUNT]; /* bit l of cache[k]: keep hook (k, l); layer-less hooks use bit 0 */
+    cc_hook_fn hook;               /* optional */
+    void *hook_ctx;
+    bool logprobs;                 /* fill res->logprob / res->argmax (needs the unembedding) */
+    bool skip_unembed;             /* stop after the last block (no ln_final, logits, logprobs) */
+} cc_fwd_opts;
+
+/* Everything a pass returns. act[k][l] is NULL unless requested (layer-less: l = 0). */
+typedef struct {
+    int batch, pos, n_layers;
+    float *act[CC_HOOK_COUNT][CC_FWD_MAX_LAYERS];
+    double *logprob;     /* [B, T-1]: log_softmax(logits[b,t])[tokens[b,t+1]] (float64 reduction) */
+    int *argmax;         /* [B, T]: argmax_v logits[b,t,v] (lowest index on ties) */
+} cc_fwd_result;
+
+/* Requests hook (K, LAYER) in OPTS->cache (LAYER < 0: every layer). */
+void cc_fwd_want(cc_fwd_opts *opts, cc_hook_kind k, int layer);
+
+/* Runs TOKENS [batch, pos] (row-major ints in [0, d_vocab)) through M (weights
+ * loaded; processed or not). 1 <= pos <= n_ctx. RES is overwritten; free with
+ * cc_fwd_result_free (also after a failure). */
+int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_opts *opts,
+               cc_fwd_result *res, cc_error *err);
+
+void cc_fwd_result_free(cc_fwd_result *res);
+
+/* Pointer to activation (K, LAYER) in RES, or NULL if it was not cached. */
+float *cc_fwd_act(const cc_fwd_result *res, cc_hook_kind k, int layer);
+
+/* --- Resuming a run (causal reuse; used by the patching sweep) -------------
+ *
+ * A segment is rows [start, end) of clean sequence SEQ whose residual stream
+ * after block LAYER differs from the clean run's. Because attention is causal,
+ * rows [start, end) through blocks LAYER+1.. depend only on those rows plus the
+ * clean keys/values of rows [0, start): cc_forward_resume recomputes just them.
+ * CLEAN must hold hook_k and hook_v of every layer > LAYER. */
+typedef struct {
+    int seq;    /* row of the clean batch */
+    int start;  /* first recomputed position */
+    int end;    /* one past the last (start <= end <= pos) */
+} cc_segment;
+
+/* X: [R, d], R = sum of (end - start), the segments' residuals after block LAYER
+ * (LAYER = -1: after the embedding), stacked in segment order; overwritten with
+ * the residual after the last block. LOGPROB: [R], filled with the log-prob of
+ * the next clean token for every row whose position t < pos - 1 (NaN for the
+ * last position); may be NULL to skip the unembedding. No hooks, no cache. */
+int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
+                      int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_kernel kernel,
+                      cc_error *err);
+
+#endif

@@ -1,0 +1,161 @@
+/* circuit_report.c — accuracy, ranks and spectrum of a compiled circuit. */
+#include "circuit_report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Progress on stderr for long runs, only when a person is watching. */
+typedef struct {
+    const char *what;
+    struct timespec start;
+    int last_percent;
+} progress_state;
+
+static void progress(void *ctx, long done, long total)
+{
+    progress_state *p = ctx;
+    int pct = (int)(100 * done / (total ? total : 1));
+    if (pct == p->last_percent) return;
+    p->last_percent = pct;
+    fprintf(stderr, "\r%s: %3d%% of %ld rows", p->what, pct, total);
+    if (done == total) fprintf(stderr, "\n");
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
+static const char *method_name(cc_topk_method m) { return m == CC_TOPK_FAST ? "fast" : "brute-force"; }
+
+static json_t *direction_json(const cc_topk_result *r, const char *meaning)
+{
+    json_t *topk = json_array(), *acc = json_array();
+    for (int k = 0; k < r->k_max; k++) {
+        json_array_append_new(topk, json_integer(r->correct[k]));
+        json_array_append_new(acc, json_real((double)r->correct[k] / (double)r->n));
+    }
+    json_t *j = json_pack("{s:s, s:I, s:f, s:o, s:o, s:I, s:s, s:i, s:I, s:I, s:f}", "meaning", meaning, "top1",
+                          (json_int_t)r->correct[0], "top1_accuracy", (double)r->correct[0] / (double)r->n, "topk",
+                          topk, "topk_accuracy", acc, "tied_rows", (json_int_t)r->tied_rows, "method",
+                          method_name(r->method), "components", r->components, "exact_evaluations",
+                          (json_int_t)r->exact_evaluations, "rows_scanned_fully", (json_int_t)r->rows_scanned_fully,
+                          "seconds", r->seconds);
+    if (r->has_ranks) {
+        json_object_set_new(j, "rank_mean", json_real(r->rank_mean));
+        json_object_set_new(j, "rank_median", json_real(r->rank_median));
+    } else {
+        json_object_set_new(j, "rank_mean", json_null());
+        json_object_set_new(j, "rank_median", json_null());
+    }
+    return j;
+}
+
+/* Top-k statistics of FM's diagonal with O's settings; with o->compare the other
+ * method runs too and any difference is an error (it would be a bug). */
+static int measure(const cc_fm *fm, const report_options *o, bool ranks, const char *what, cc_topk_result *res,
+                   cc_error *err)
+{
+    progress_state ps = {.what = what, .last_percent = -1};
+    clock_gettime(CLOCK_MONOTONIC, &ps.start);
+    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components};
+    if (isatty(2) && fm->l >= 8192) opt.progress = progress, opt.progress_ctx = &ps;
+    if (cc_topk_diagonal(fm, &opt, res, err) != 0) return -1;
+    if (ranks || o->compare) {
+        cc_topk_options ro = opt;
+        ro.method = o->method == CC_TOPK_FAST ? CC_TOPK_BRUTE : CC_TOPK_FAST;
+        ro.ranks = ranks;
+        if (ranks) ro.method = CC_TOPK_BRUTE;
+        cc_topk_result other;
+        if (cc_topk_diagonal(fm, &ro, &other, err) != 0) return -1;
+        for (int k = 0; k < o->k_max; k++)
+            if (other.correct[k] != res->correct[k])
+                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld); please report",
+                               what, k + 1, res->correct[k], other.correct[k]);
+        res->has_ranks = other.has_ranks;
+        res->rank_mean = other.rank_mean;
+        res->rank_median = other.rank_median;
+    }
+    return 0;
+}
+
+int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (fm->l != fm->r)
+        return cc_fail(err, "circuit %s is %d x %d; accuracy needs a square (token x token) circuit",
+                       cc_circuit_name(c), fm->l, fm->r);
+    bool ranks = o->ranks == 1 || (o->ranks < 0 && fm->l <= 16384);
+    cc_topk_result rows, cols;
+    cc_fm t;
+    if (measure(fm, o, ranks, "rows", &rows, err) != 0 || cc_fm_transpose(fm, &t, err) != 0) return -1;
+    int rc = measure(&t, o, ranks, "columns", &cols, err);
+    cc_fm_free(&t);
+    if (rc != 0) return -1;
+    cc_fm_svd svd;
+    if (cc_fm_svd_compute(fm, &svd, err) != 0) return -1;
+    json_t *sv = json_array();
+    int rank = 0;
+    double tol = svd.k > 0 ? (double)svd.S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
+    for (int i = 0; i < svd.k; i++) {
+        if (i < o->n_singular) json_array_append_new(sv, json_real(svd.S[i]));
+        rank += svd.S[i] > tol;
+    }
+    double norm = cc_fm_norm(fm);
+    cc_fm_svd_free(&svd);
+    *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
+                     fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
+                     "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
+                     direction_json(&cols, cc_circuit_cols(c)), "seconds", seconds_since(&t0));
+    if (!ranks) json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
+                                                                    "16384; pass --ranks (one brute-force pass per "
+                                                                    "direction)"));
+    return 0;
+}
+
+static void print_direction(const char *label, const json_t *d, long n)
+{
+    json_t *topk = json_object_get(d, "topk");
+    printf("  %-8s top-1 %6lld / %ld = %.4f", label, (long long)json_integer_value(json_object_get(d, "top1")), n,
+           json_real_value(json_object_get(d, "top1_accuracy")));
+    size_t K = json_array_size(topk);
+    if (K > 1)
+        printf("   top-%zu %6lld = %.4f", K, (long long)json_integer_value(json_array_get(topk, K - 1)),
+               (double)json_integer_value(json_array_get(topk, K - 1)) / (double)n);
+    json_t *mean = json_object_get(d, "rank_mean"), *med = json_object_get(d, "rank_median");
+    if (json_is_number(mean))
+        printf("   diagonal rank: median %g, mean %.2f", json_number_value(med), json_number_value(mean));
+    printf("\n           (%s; %s path, %.3f s, %lld exact evaluations",
+           json_string_value(json_object_get(d, "meaning")), json_string_value(json_object_get(d, "method")),
+           json_real_value(json_object_get(d, "seconds")),
+           (long long)json_integer_value(json_object_get(d, "exact_evaluations")));
+    if (json_integer_value(json_object_get(d, "tied_rows")))
+        printf(", %lld rows tie exactly", (long long)json_integer_value(json_object_get(d, "tied_rows")));
+    printf(")\n");
+}
+
+void circuit_report_print(const json_t *r)
+{
+    json_t *shape = json_object_get(r, "shape");
+    long n = (long)json_integer_value(json_array_get(shape, 0));
+    printf("shape     %ld x %lld, factored through %lld (rank %lld, Frobenius norm %.6g)\n", n,
+           (long long)json_integer_value(json_array_get(shape, 1)),
+           (long long)json_integer_value(json_object_get(r, "inner_dim")),
+           (long long)json_integer_value(json_object_get(r, "rank")),
+           json_real_value(json_object_get(r, "frobenius_norm")));
+    printf("accuracy  (diagonal = the correct token; exact over all %ld rows)\n", n);
+    print_direction("rows", json_object_get(r, "rows"), n);
+    print_direction("columns", json_object_get(r, "cols"), n);
+    json_t *note = json_object_get(r, "ranks_note");
+    if (note) printf("          %s\n", json_string_value(note));
+    json_t *sv = json_object_get(r, "singular_values");
+    printf("singular values ");
+    for (size_t i = 0; i < json_array_size(sv); i++) printf("%s%.5g", i ? " " : "", json_real_value(json_array_get(sv, i)));
+    printf("\n");
+}

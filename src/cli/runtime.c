@@ -1,0 +1,128 @@
+/* runtime.c — shared option parsing and output for the runtime commands. */
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_SEQ_LEN = OPT_FIRST_COMMAND_SPECIFIC, OPT_BATCH, OPT_SEED, OPT_TOP, OPT_MODE, OPT_NAIVE, OPT_EXCL_BOS,
+       OPT_EXCL_CUR };
+
+/* Parses a positive int option value (at most INT limits); -1 if bad (printed). */
+static int parse_pos_int(const char *cmd, const char *opt, const char *s, int *out)
+{
+    unsigned long long v;
+    if (cli_parse_u64(cmd, opt, s, &v) != 0) return -1;
+    if (v < 1 || v > 1000000) {
+        cli_usage_error(cmd, "%s must be between 1 and 1000000, got %s", opt, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, rt_opts *o)
+{
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
+                                         {"seq-len", required_argument, NULL, OPT_SEQ_LEN},
+                                         {"batch", required_argument, NULL, OPT_BATCH},
+                                         {"seed", required_argument, NULL, OPT_SEED},
+                                         {"top", required_argument, NULL, OPT_TOP},
+                                         {"mode", required_argument, NULL, OPT_MODE},
+                                         {"naive", no_argument, NULL, OPT_NAIVE},
+                                         {"exclude-bos", no_argument, NULL, OPT_EXCL_BOS},
+                                         {"exclude-current", no_argument, NULL, OPT_EXCL_CUR},
+                                         {NULL, 0, NULL, 0}};
+    static const unsigned need[] = {[OPT_SEQ_LEN - OPT_FIRST_COMMAND_SPECIFIC] = RT_SEQ_LEN,
+                                    [OPT_BATCH - OPT_FIRST_COMMAND_SPECIFIC] = RT_BATCH,
+                                    [OPT_SEED - OPT_FIRST_COMMAND_SPECIFIC] = RT_SEED,
+                                    [OPT_TOP - OPT_FIRST_COMMAND_SPECIFIC] = RT_TOP,
+                                    [OPT_MODE - OPT_FIRST_COMMAND_SPECIFIC] = RT_MODE,
+                                    [OPT_NAIVE - OPT_FIRST_COMMAND_SPECIFIC] = RT_NAIVE,
+                                    [OPT_EXCL_BOS - OPT_FIRST_COMMAND_SPECIFIC] = RT_EXCLUDE,
+                                    [OPT_EXCL_CUR - OPT_FIRST_COMMAND_SPECIFIC] = RT_EXCLUDE};
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_common_option(c, &o->common, &o->help)) continue;
+        if (c == ':') return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        if (c < OPT_FIRST_COMMAND_SPECIFIC || c > OPT_EXCL_CUR)
+            return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        if (!(need[c - OPT_FIRST_COMMAND_SPECIFIC] & mask)) { /* an option of another runtime command */
+            const char *name = "?";
+            for (const struct option *op = opts; op->name; op++)
+                if (op->val == c) name = op->name;
+            return cli_usage_error(cmd, "unknown option --%s", name);
+        }
+        switch (c) {
+        case OPT_SEQ_LEN:
+            if (parse_pos_int(cmd, "--seq-len", optarg, &o->n)) return CLI_USAGE;
+            break;
+        case OPT_BATCH:
+            if (parse_pos_int(cmd, "--batch", optarg, &o->batch)) return CLI_USAGE;
+            break;
+        case OPT_SEED:
+            if (cli_parse_u64(cmd, "--seed", optarg, &o->seed)) return CLI_USAGE;
+            break;
+        case OPT_TOP:
+            if (parse_pos_int(cmd, "--top", optarg, &o->top)) return CLI_USAGE;
+            break;
+        case OPT_MODE:
+            if (strcmp(optarg, "zero") == 0) o->mode = CC_ABLATE_ZERO;
+            else if (strcmp(optarg, "mean") == 0) o->mode = CC_ABLATE_MEAN;
+            else return cli_usage_error(cmd, "--mode takes zero or mean, got \"%s\"", optarg);
+            break;
+        case OPT_NAIVE: o->naive = true; break;
+        case OPT_EXCL_BOS: o->exclude_bos = true; break;
+        case OPT_EXCL_CUR: o->exclude_current = true; break;
+        default: break;
+        }
+    }
+    if (o->help) {
+        fputs(help, stdout);
+        fputs(CLI_COMMON_HELP, stdout);
+        return CLI_OK;
+    }
+    o->args = argv + optind;
+    o->n_args = argc - optind;
+    return -1;
+}
+
+int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
+{
+    *tokens = NULL;
+    if (cli_load_model(&o->common, m, err) != 0) return -1;
+    int T = 1 + 2 * o->n;
+    if (o->n > cc_repeat_max_n(&(*m)->cfg))
+        return cc_fail(err,
+                       "--seq-len %d is too long for this model: repeated tokens need 1+2*seq_len = %d positions but "
+                       "n_ctx = %d; use --seq-len %d or less",
+                       o->n, T, (*m)->cfg.n_ctx, cc_repeat_max_n(&(*m)->cfg));
+    *tokens = malloc((size_t)batch * T * sizeof **tokens);
+    if (!*tokens) return cc_fail(err, "out of memory for %d x %d tokens", batch, T);
+    return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
+}
+
+json_t *rt_json_header(const char *cmd, const cc_model *m, const rt_opts *o, int batch)
+{
+    return json_pack("{s:s, s:s, s:b, s:I, s:i, s:i, s:i}", "command", cmd, "model", m->model_path, "processing",
+                     m->processed, "seed", (json_int_t)o->seed, "seq_len", o->n, "positions", 1 + 2 * o->n, "batch",
+                     batch);
+}
+
+json_t *rt_json_lh(const double *v, int L, int H)
+{
+    json_t *a = json_array();
+    for (int l = 0; l < L; l++) {
+        json_t *row = json_array();
+        for (int h = 0; h < H; h++) json_array_append_new(row, json_real(v[l * H + h]));
+        json_array_append_new(a, row);
+    }
+    return a;
+}
+
+void rt_print_header(const cc_model *m, const rt_opts *o, int batch)
+{
+    printf("model %s (%s), seed %llu, seq_len %d (%d positions: BOS + 2 x %d), batch %d\n", m->model_path,
+           m->processed ? "processed" : "unprocessed", o->seed, o->n, 1 + 2 * o->n, o->n, batch);
+}

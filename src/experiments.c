@@ -1,0 +1,426 @@
+/* experiments.c — repeated random tokens, head scores, detect_head, the mlp_out
+ * patching sweep and head ablation (see include/circuitc/experiments.h).
+ * T = 1+2n positions; L layers, H heads; every mean accumulated in float64. */
+#include "circuitc/experiments.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/rng.h"
+
+/* ------------------------------------------------------------ tokens */
+
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+int cc_repeat_max_n(const cc_config *cfg)
+{
+    return (cfg->n_ctx - 1) / 2;
+}
+
+int cc_repeat_tokens(const cc_config *cfg, uint64_t seed, int batch, int n, int *out, cc_error *err)
+{
+    if (batch < 1) return cc_fail(err, "batch must be at least 1 (got %d)", batch);
+    if (n < 1) return cc_fail(err, "sequence length n must be at least 1 (got %d)", n);
+    if (n > cc_repeat_max_n(cfg))
+        return cc_fail(err,
+                       "sequence length n = %d needs 1+2n = %lld positions, more than this model's context n_ctx = %d: "
+                       "use n <= %d",
+                       n, 1 + 2LL * n, cfg->n_ctx, cc_repeat_max_n(cfg));
+    cc_rng r;
+    cc_rng_seed(&r, seed ^ fnv1a64("repeat-tokens"));
+    int T = 1 + 2 * n;
+    for (int b = 0; b < batch; b++) {
+        int *row = out + (size_t)b * T;
+        row[0] = cfg->bos_token_id;
+        for (int i = 0; i < n; i++) {
+            uint64_t x = cc_rng_next(&r) >> 32;
+            row[1 + i] = row[1 + n + i] = (int)((x * (uint64_t)cfg->d_vocab) >> 32);
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ log-probs */
+
+void cc_repeat_stats_free(cc_repeat_stats *s)
+{
+    free(s->logprob);
+    free(s->loss_per_seq);
+    memset(s, 0, sizeof *s);
+}
+
+int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_repeat_stats *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int B = r->batch, T = r->pos;
+    if (n < 1 || T != 1 + 2 * n) return cc_fail(err, "repeat stats: %d positions, expected 1+2n = %d", T, 1 + 2 * n);
+    if (!r->logprob || !r->argmax) return cc_fail(err, "repeat stats: the pass did not compute log-probs");
+    out->batch = B, out->n = n;
+    out->logprob = malloc((size_t)B * 2 * n * sizeof *out->logprob);  /* [B, 2n] */
+    out->loss_per_seq = malloc((size_t)B * sizeof *out->loss_per_seq); /* [B] */
+    if (!out->logprob || !out->loss_per_seq) return cc_fail(err, "out of memory");
+    memcpy(out->logprob, r->logprob, (size_t)B * 2 * n * sizeof *out->logprob); /* [B, T-1] == [B, 2n] */
+    double s1 = 0, s2 = 0;
+    long c1 = 0, c2 = 0;
+    for (int b = 0; b < B; b++) {
+        double sb = 0;
+        for (int i = 0; i < 2 * n; i++) {
+            double lp = r->logprob[(size_t)b * 2 * n + i];
+            int ok = r->argmax[(size_t)b * T + i] == tokens[(size_t)b * T + i + 1];
+            sb += lp;
+            if (i < n) s1 += lp, c1 += ok;
+            else s2 += lp, c2 += ok;
+        }
+        out->loss_per_seq[b] = -sb / (2 * n);
+    }
+    out->first_mean = s1 / ((double)B * n);
+    out->second_mean = s2 / ((double)B * n);
+    out->first_acc = (double)c1 / ((double)B * n);
+    out->second_acc = (double)c2 / ((double)B * n);
+    out->loss = -(s1 + s2) / ((double)B * 2 * n);
+    return 0;
+}
+
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
+                  cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
+    cc_fwd_result r;
+    int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
+    if (rc == 0) rc = cc_repeat_stats_from(&r, tokens, n, out, err);
+    cc_fwd_result_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------ head scores */
+
+static const char *const SCORE_NAMES[CC_SCORE_COUNT] = {"induction", "previous_token", "duplicate_token",
+                                                        "current_token"};
+static const char *const DETECT_NAMES[CC_DETECT_COUNT] = {"previous_token_head", "duplicate_token_head",
+                                                          "induction_head"};
+
+const char *cc_score_name(cc_score_kind k)
+{
+    return k >= 0 && k < CC_SCORE_COUNT ? SCORE_NAMES[k] : "?";
+}
+
+const char *cc_detect_name(cc_detect_kind k)
+{
+    return k >= 0 && k < CC_DETECT_COUNT ? DETECT_NAMES[k] : "?";
+}
+
+int cc_score_offset(cc_score_kind k, int n)
+{
+    switch (k) {
+    case CC_SCORE_INDUCTION: return 1 - n;
+    case CC_SCORE_PREV_TOKEN: return -1;
+    case CC_SCORE_DUPLICATE: return -n;
+    default: return 0;
+    }
+}
+
+static int have_patterns(const cc_fwd_result *r, cc_error *err)
+{
+    for (int l = 0; l < r->n_layers; l++)
+        if (!r->act[CC_HOOK_PATTERN][l])
+            return cc_fail(err, "head scores need blocks.%d.attn.hook_pattern in the cache", l);
+    return 0;
+}
+
+int cc_diag_scores(const cc_fwd_result *r, int H, int off, double *out, cc_error *err)
+{
+    int B = r->batch, T = r->pos;
+    if (have_patterns(r, err)) return -1;
+    if (off > 0 || -off >= T) return cc_fail(err, "diagonal offset %d is outside (-%d, 0]", off, T);
+    for (int l = 0; l < r->n_layers; l++) {
+        const float *P = r->act[CC_HOOK_PATTERN][l]; /* [B, H, T, T] */
+        for (int h = 0; h < H; h++) {
+            double s = 0;
+            for (int b = 0; b < B; b++)
+                for (int dest = -off; dest < T; dest++)
+                    s += P[(((size_t)b * H + h) * T + dest) * T + dest + off];
+            out[l * H + h] = s / ((double)B * (T + off));
+        }
+    }
+    return 0;
+}
+
+/* D[i, j] of TransformerLens' detection pattern KIND for one sequence TOK [T]. */
+static int detect_d(cc_detect_kind kind, const int *tok, int i, int j)
+{
+    if (j > i) return 0;
+    switch (kind) {
+    case CC_DETECT_PREV_TOKEN: return j == i - 1;
+    case CC_DETECT_DUPLICATE: return j < i && tok[j] == tok[i];
+    default: return j >= 1 && j - 1 < i && tok[j - 1] == tok[i];
+    }
+}
+
+int cc_detect_scores(const cc_fwd_result *r, const int *tokens, int H, cc_detect_kind kind, bool excl_bos,
+                     bool excl_cur, double *out, cc_error *err)
+{
+    int B = r->batch, T = r->pos;
+    if (have_patterns(r, err)) return -1;
+    for (int l = 0; l < r->n_layers; l++) {
+        const float *P = r->act[CC_HOOK_PATTERN][l]; /* [B, H, T, T] */
+        for (int h = 0; h < H; h++) {
+            double mean = 0;
+            for (int b = 0; b < B; b++) {
+                const int *tok = tokens + (size_t)b * T;
+                const float *A = P + ((size_t)b * H + h) * T * T; /* [T, T] */
+                double num = 0, den = 0;
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j <= i; j++) {
+                        if ((excl_bos && j == 0) || (excl_cur && j == i)) continue;
+                        double a = A[(size_t)i * T + j];
+                        den += a;
+                        if (detect_d(kind, tok, i, j)) num += a;
+                    }
+                mean += num / den; /* den = 0 gives NaN, as torch does */
+            }
+            out[l * H + h] = mean / B;
+        }
+    }
+    return 0;
+}
+
+void cc_head_scores_free(cc_head_scores *s)
+{
+    for (int k = 0; k < CC_SCORE_COUNT; k++) free(s->diag[k]);
+    for (int k = 0; k < CC_DETECT_COUNT; k++)
+        for (int v = 0; v < 4; v++) free(s->detect[k][v]);
+    memset(s, 0, sizeof *s);
+}
+
+/* All scores from a result R that cached every layer's pattern. */
+static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, cc_head_scores *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->n_layers = r->n_layers, out->n_heads = H, out->n = n;
+    size_t LH = (size_t)r->n_layers * H;
+    for (int k = 0; k < CC_SCORE_COUNT; k++) {
+        if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+        if (cc_diag_scores(r, H, cc_score_offset((cc_score_kind)k, n), out->diag[k], err)) return -1;
+    }
+    for (int k = 0; k < CC_DETECT_COUNT; k++)
+        for (int v = 0; v < 4; v++) {
+            if (!(out->detect[k][v] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+            if (cc_detect_scores(r, tokens, H, (cc_detect_kind)k, v & 1, v & 2, out->detect[k][v], err)) return -1;
+        }
+    return 0;
+}
+
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_head_scores *out,
+                       cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    cc_fwd_result r;
+    int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
+    if (rc == 0 && scores_from(&r, tokens, m->cfg.n_heads, n, out, err) != 0) {
+        cc_head_scores_free(out);
+        rc = -1;
+    }
+    cc_fwd_result_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------ patching */
+
+void cc_patch_sweep_free(cc_patch_sweep *s)
+{
+    free(s->patched_loss);
+    free(s->delta);
+    memset(s, 0, sizeof *s);
+}
+
+/* Second-half loss of sequence 0 from its log-probs LP [T-1]. */
+static double second_half_loss(const double *lp, int n)
+{
+    double s = 0;
+    for (int i = n; i < 2 * n; i++) s += lp[i];
+    return -s / n;
+}
+
+typedef struct {
+    int layer, pos, d;
+    const float *value; /* [d] */
+} mlp_patch;
+
+static int patch_mlp_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)s, (void)err;
+    const mlp_patch *p = ctx;
+    if (k == CC_HOOK_MLP_OUT && layer == p->layer) /* [1, T, d]: row p of sequence 0 */
+        memcpy(act + (size_t)p->pos * p->d, p->value, (size_t)p->d * sizeof *act);
+    return 0;
+}
+
+int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
+                       cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, d = c->d_model, T = 1 + 2 * n, NP = n + 1;
+    if (n < 1 || T > c->n_ctx)
+        return cc_fail(err, "patching: n = %d needs 1+2n <= n_ctx = %d", n, c->n_ctx);
+    out->n_layers = L, out->n = n;
+    out->patched_loss = malloc((size_t)L * NP * sizeof(double)); /* [L, n+1] */
+    out->delta = malloc((size_t)L * NP * sizeof(double));        /* [L, n+1] */
+    if (!out->patched_loss || !out->delta) return cc_fail(err, "out of memory");
+
+    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_MLP_OUT, -1);
+    if (!naive) {
+        cc_fwd_want(&o, CC_HOOK_K, -1), cc_fwd_want(&o, CC_HOOK_V, -1);
+        cc_fwd_want(&o, CC_HOOK_RESID_MID, -1);
+    }
+    cc_fwd_result clean;
+    if (cc_forward(m, tokens, 1, T, &o, &clean, err) != 0) {
+        cc_fwd_result_free(&clean);
+        return -1;
+    }
+    out->clean_loss = second_half_loss(clean.logprob, n);
+    int rc = -1;
+    cc_segment *seg = malloc((size_t)NP * sizeof *seg);
+    float *x = malloc((size_t)NP * T * d * sizeof *x); /* [R <= (n+1) T, d] stacked suffix rows */
+    double *lp = malloc((size_t)NP * T * sizeof *lp);  /* [R] */
+    if (!seg || !x || !lp) {
+        cc_fail(err, "out of memory");
+        goto done;
+    }
+    for (int l = 0; l < L; l++) {
+        const float *mo = clean.act[CC_HOOK_MLP_OUT][l]; /* [1, T, d] */
+        if (naive) {
+            for (int k = 0; k < NP; k++) {
+                int p = n + k;
+                mlp_patch pt = {l, p, d, mo + (size_t)(p - n) * d};
+                cc_fwd_opts po = {.kernel = kernel, .logprobs = true, .hook = patch_mlp_hook, .hook_ctx = &pt};
+                cc_fwd_result pr;
+                int r2 = cc_forward(m, tokens, 1, T, &po, &pr, err);
+                if (r2 == 0) out->patched_loss[l * NP + k] = second_half_loss(pr.logprob, n);
+                cc_fwd_result_free(&pr);
+                if (r2 != 0) goto done;
+            }
+        } else {
+            const float *rm = clean.act[CC_HOOK_RESID_MID][l]; /* [1, T, d] */
+            size_t R = 0;
+            for (int k = 0; k < NP; k++) {
+                int p = n + k, end = l == L - 1 ? p + 1 : 2 * n; /* rows whose logits count: [n, 2n) */
+                if (end > 2 * n) end = 2 * n;
+                if (p > end) end = p;
+                seg[k] = (cc_segment){0, p, end};
+                for (int t = p; t < end; t++, R++) {
+                    const float *add = mo + (size_t)(t == p ? p - n : t) * d; /* the patch at row p */
+                    for (int i = 0; i < d; i++) x[R * d + i] = rm[(size_t)t * d + i] + add[i];
+                }
+            }
+            if (cc_forward_resume(m, tokens, 1, T, &clean, l, seg, NP, x, lp, kernel, err) != 0) goto done;
+            size_t row = 0;
+            for (int k = 0; k < NP; k++) {
+                double s = 0;
+                for (int i = n; i < 2 * n; i++)
+                    s += i >= seg[k].start && i < seg[k].end ? lp[row + (size_t)(i - seg[k].start)] : clean.logprob[i];
+                row += (size_t)(seg[k].end - seg[k].start);
+                out->patched_loss[l * NP + k] = -s / n;
+            }
+        }
+        for (int k = 0; k < NP; k++) out->delta[l * NP + k] = out->patched_loss[l * NP + k] - out->clean_loss;
+        if (progress) progress(progress_ctx, l + 1, L);
+    }
+    rc = 0;
+done:
+    free(seg), free(x), free(lp);
+    cc_fwd_result_free(&clean);
+    if (rc != 0) cc_patch_sweep_free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------ ablation */
+
+void cc_ablation_free(cc_ablation *a)
+{
+    cc_repeat_stats_free(&a->clean);
+    cc_repeat_stats_free(&a->ablated);
+    free(a->clean_induction);
+    free(a->ablated_induction);
+    memset(a, 0, sizeof *a);
+}
+
+typedef struct {
+    const cc_head *heads;
+    int n;
+    const float *value; /* [n, dh]: replacement z per ablated head (zeros for zero ablation) */
+} ablate_ctx;
+
+static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)err;
+    const ablate_ctx *a = ctx;
+    if (k != CC_HOOK_Z) return 0;
+    int BT = s->dim[0] * s->dim[1], H = s->dim[2], dh = s->dim[3]; /* act: [B, T, H, dh] */
+    for (int i = 0; i < a->n; i++) {
+        if (a->heads[i].layer != layer) continue;
+        for (int bt = 0; bt < BT; bt++)
+            memcpy(act + ((size_t)bt * H + a->heads[i].head) * dh, a->value + (size_t)i * dh, (size_t)dh * sizeof *act);
+    }
+    return 0;
+}
+
+int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
+                    cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, H = c->n_heads, dh = c->d_head, T = 1 + 2 * n;
+    for (int i = 0; i < n_ablate; i++)
+        if (heads[i].layer < 0 || heads[i].layer >= L || heads[i].head < 0 || heads[i].head >= H)
+            return cc_fail(err, "ablation: head L%dH%d is out of range", heads[i].layer, heads[i].head);
+    out->n_layers = L, out->n_heads = H;
+    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
+    cc_fwd_result r = {0};
+    float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */
+    out->clean_induction = malloc((size_t)L * H * sizeof(double));
+    out->ablated_induction = malloc((size_t)L * H * sizeof(double));
+    int rc = -1;
+    if (!value || !out->clean_induction || !out->ablated_induction) {
+        cc_fail(err, "out of memory");
+        goto done;
+    }
+    if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->clean, err) ||
+        cc_diag_scores(&r, H, 1 - n, out->clean_induction, err))
+        goto done;
+    if (mode == CC_ABLATE_MEAN)
+        for (int i = 0; i < n_ablate; i++) {
+            const float *z = r.act[CC_HOOK_Z][heads[i].layer]; /* [B, T, H, dh] */
+            for (int t = 0; t < dh; t++) {
+                double s = 0;
+                for (size_t bt = 0; bt < (size_t)batch * T; bt++) s += z[(bt * H + heads[i].head) * dh + t];
+                value[(size_t)i * dh + t] = (float)(s / ((double)batch * T));
+            }
+        }
+    cc_fwd_result_free(&r);
+    ablate_ctx ac = {heads, n_ablate, value};
+    o.hook = ablate_hook, o.hook_ctx = &ac;
+    memset(o.cache, 0, sizeof o.cache);
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->ablated, err) ||
+        cc_diag_scores(&r, H, 1 - n, out->ablated_induction, err))
+        goto done;
+    rc = 0;
+done:
+    cc_fwd_result_free(&r);
+    free(value);
+    if (rc != 0) cc_ablation_free(out);
+    return rc;
+}

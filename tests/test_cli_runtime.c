@@ -1,0 +1,175 @@
+/* test_cli_runtime.c — the runtime commands end to end (repeat, heads, pattern,
+ * patch, ablate): JSON keys and the printed seed, agreement with the goldens
+ * through the CLI on the bundled fixture, and error cases (bad head, too long
+ * --seq-len, bad options) with the right exit status and no stdout. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "testutil.h"
+
+#define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
+
+static char *tiny_model(void)
+{
+    char *dir = tu_tmpdir();
+    tu_run_result r = RUN("synth", "--preset", "tiny", "--seed", "11", "--out", dir);
+    ck_assert_msg(r.status == 0, "synth failed: %s", r.err);
+    tu_run_free(&r);
+    return dir;
+}
+
+static json_t *parse_ok(tu_run_result *r)
+{
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    json_error_t e;
+    json_t *j = json_loads(r->out, 0, &e);
+    ck_assert_msg(j != NULL, "bad JSON (%s): %s", e.text, r->out);
+    return j;
+}
+
+static void expect_fail(tu_run_result r, int status, const char *needle)
+{
+    ck_assert_msg(r.status == status, "exit %d, wanted %d; stderr: %s", r.status, status, r.err);
+    ck_assert_msg(r.out[0] == '\0', "stdout not empty on failure: %s", r.out);
+    tu_assert_contains(r.err, needle);
+    tu_run_free(&r);
+}
+
+START_TEST(every_command_prints_its_seed_and_json)
+{
+    char *dir = tiny_model();
+    static const char *const cmd[5][6] = {{"repeat", "--batch", "3", NULL},
+                                          {"heads", "--batch", "2", NULL},
+                                          {"pattern", "L1H0", NULL},
+                                          {"patch", "mlp_out", NULL},
+                                          {"ablate", "L0H1", "1.0", "--mode", "mean", NULL}};
+    for (int c = 0; c < 5; c++) {
+        const char *argv[16];
+        int k = 0;
+        for (int i = 0; cmd[c][i]; i++) argv[k++] = cmd[c][i];
+        argv[k++] = "--model", argv[k++] = dir, argv[k++] = "--seq-len", argv[k++] = "10", argv[k++] = "--seed";
+        argv[k++] = "7";
+        argv[k] = NULL;
+        tu_run_result r = tu_run(argv);
+        ck_assert_msg(r.status == 0, "%s: %s", cmd[c][0], r.err);
+        tu_assert_contains(r.out, "seed 7");
+        tu_run_free(&r);
+        argv[k++] = "--json", argv[k] = NULL;
+        r = tu_run(argv);
+        json_t *j = parse_ok(&r);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "command")), cmd[c][0]);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "seed")), 7);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "seq_len")), 10);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "positions")), 21);
+        ck_assert(json_is_true(json_object_get(j, "processing")));
+        static const char *const keys[5][4] = {{"first_half", "second_half", "loss", "mean_logprob_per_position"},
+                                               {"heads", "rankings", "detect_options", "n_heads"},
+                                               {"pattern", "tokens", "diagonals", "head"},
+                                               {"delta", "patched_loss", "clean_loss", "patch_positions"},
+                                               {"clean", "ablated", "loss_change", "induction_scores"}};
+        for (int i = 0; i < 4; i++) ck_assert_msg(json_object_get(j, keys[c][i]), "%s: no key %s", cmd[c][0], keys[c][i]);
+        if (c == 2) ck_assert_int_eq(json_array_size(json_object_get(j, "pattern")), 21);
+        if (c == 3) {
+            ck_assert_int_eq(json_array_size(json_object_get(j, "delta")), 2);
+            ck_assert_int_eq(json_array_size(json_array_get(json_object_get(j, "delta"), 0)), 11);
+        }
+        if (c == 1) ck_assert_int_eq(json_array_size(json_object_get(j, "heads")), 4);
+        json_decref(j);
+        tu_run_free(&r);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(patch_causal_and_naive_agree_through_the_cli)
+{
+    char *dir = tiny_model();
+    tu_run_result a = RUN("patch", "mlp_out", "--model", dir, "--seq-len", "15", "--json");
+    tu_run_result b = RUN("patch", "mlp_out", "--model", dir, "--seq-len", "15", "--json", "--naive");
+    json_t *ja = parse_ok(&a), *jb = parse_ok(&b);
+    ck_assert_str_eq(json_string_value(json_object_get(ja, "method")), "causal");
+    ck_assert_str_eq(json_string_value(json_object_get(jb, "method")), "naive");
+    json_t *da = json_object_get(ja, "delta"), *db = json_object_get(jb, "delta");
+    for (size_t l = 0; l < json_array_size(da); l++)
+        for (size_t p = 0; p < 16; p++)
+            ck_assert(fabs(json_real_value(json_array_get(json_array_get(da, l), p)) -
+                           json_real_value(json_array_get(json_array_get(db, l), p))) < 1e-6);
+    json_decref(ja), json_decref(jb);
+    tu_run_free(&a), tu_run_free(&b);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(repeat_on_the_bundled_fixture_matches_the_golden)
+{
+    json_t *g = golden_load("induction-3l4h", "forward.json");
+    char *fx = golden_path("models/induction-3l4h");
+    tu_run_result r = RUN("repeat", "--model", fx, "--seq-len", "50", "--batch", "10", "--seed", "0", "--json");
+    json_t *j = parse_ok(&r);
+    json_t *h1 = json_object_get(j, "first_half"), *h2 = json_object_get(j, "second_half");
+    ck_assert(fabs(json_real_value(json_object_get(h1, "mean_logprob")) - golden_number(g, "first_half_mean_logprob")) < 1e-4);
+    ck_assert(fabs(json_real_value(json_object_get(h2, "mean_logprob")) - golden_number(g, "second_half_mean_logprob")) < 1e-4);
+    ck_assert(fabs(json_real_value(json_object_get(h2, "accuracy")) - golden_number(g, "second_half_accuracy")) < 1e-6);
+    ck_assert(fabs(json_real_value(json_object_get(j, "loss")) - golden_number(g, "loss")) < 1e-4);
+    json_decref(j), json_decref(g);
+    tu_run_free(&r);
+    /* unprocessed: same statistics (raw/forward.json) */
+    g = golden_load("induction-3l4h", "raw/forward.json");
+    r = RUN("repeat", "--model", fx, "--seq-len", "50", "--batch", "10", "--no-processing", "--json");
+    j = parse_ok(&r);
+    ck_assert(json_is_false(json_object_get(j, "processing")));
+    ck_assert(fabs(json_real_value(json_object_get(j, "loss")) - golden_number(g, "loss")) < 1e-4);
+    json_decref(j), json_decref(g);
+    tu_run_free(&r);
+    free(fx);
+}
+END_TEST
+
+START_TEST(errors_exit_non_zero_without_stdout)
+{
+    char *dir = tiny_model();
+    /* tiny: n_ctx 32, so 1+2*16 = 33 positions is one too many */
+    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "16"), 1, "n_ctx = 32");
+    expect_fail(RUN("heads", "--model", dir, "--seq-len", "16"), 1, "--seq-len 15 or less");
+    expect_fail(RUN("patch", "mlp_out", "--model", dir, "--seq-len", "40"), 1, "n_ctx = 32");
+    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "0"), 2, "--seq-len must be between 1");
+    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "x"), 2, "--seq-len takes a non-negative integer");
+    expect_fail(RUN("repeat", "--model", dir, "--top", "3"), 2, "unknown option --top");
+    expect_fail(RUN("repeat", "--model", dir, "extra"), 2, "unexpected argument");
+    expect_fail(RUN("pattern", "--model", dir), 2, "HEAD is required");
+    expect_fail(RUN("pattern", "L1X0", "--model", dir), 2, "bad head \"L1X0\"");
+    expect_fail(RUN("pattern", "L5H0", "--model", dir, "--seq-len", "5"), 1, "out of range");
+    expect_fail(RUN("ablate", "--model", dir), 2, "at least one HEAD");
+    expect_fail(RUN("ablate", "1.0", "7.7", "--model", dir, "--seq-len", "5"), 1, "out of range");
+    expect_fail(RUN("ablate", "1.0", "--mode", "half", "--model", dir), 2, "--mode takes zero or mean");
+    expect_fail(RUN("patch", "--model", dir), 2, "mlp_out");
+    expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "supported activation is mlp_out");
+    expect_fail(RUN("heads", "--model", "/nonexistent/m"), 1, "/nonexistent/m");
+    tu_run_result r = RUN("heads", "--help");
+    ck_assert_int_eq(r.status, 0);
+    tu_assert_contains(r.out, "--exclude-bos");
+    tu_assert_contains(r.out, "--no-processing");
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli_runtime");
+    TCase *tc = tcase_create("cli_runtime");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, every_command_prints_its_seed_and_json);
+    tcase_add_test(tc, patch_causal_and_naive_agree_through_the_cli);
+    tcase_add_test(tc, repeat_on_the_bundled_fixture_matches_the_golden);
+    tcase_add_test(tc, errors_exit_non_zero_without_stdout);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}

@@ -1,0 +1,341 @@
+/* test_forward.c — the forward pass on the tiny synthetic model: fast (sgemm)
+ * vs reference (naive loops) kernels hook by hook, softmax rows sum to 1 and
+ * the causal mask holds, processing does not change the function, hooks edit
+ * and cache, resuming from a cached run equals a full pass, bad input errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/forward.h"
+#include "circuitc/process.h"
+#include "circuitc/rng.h"
+#include "circuitc/synth.h"
+#include "testutil.h"
+
+static const char *g_dir;
+
+static cc_model *tiny_model(bool process)
+{
+    cc_model *m = NULL;
+    cc_error err;
+    ck_assert_msg(cc_model_load(g_dir, NULL, process, &m, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+static int *random_tokens(const cc_model *m, int batch, int pos, uint64_t seed)
+{
+    cc_rng r;
+    cc_rng_seed(&r, seed);
+    int *t = malloc((size_t)batch * pos * sizeof *t);
+    for (int i = 0; i < batch * pos; i++) t[i] = (int)cc_rng_below(&r, (uint32_t)m->cfg.d_vocab);
+    return t;
+}
+
+static void want_all(cc_fwd_opts *o)
+{
+    for (int k = 0; k < CC_HOOK_COUNT; k++) cc_fwd_want(o, (cc_hook_kind)k, -1);
+    o->logprobs = true;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(a[i]) && isinf(b[i]) && (a[i] > 0) == (b[i] > 0)) continue;
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= mx)) mx = d; /* NaN propagates */
+    }
+    return mx;
+}
+
+START_TEST(fast_matches_reference_at_every_hook)
+{
+    for (int process = 0; process < 2; process++) {
+        cc_model *m = tiny_model(process);
+        int B = 3, T = 20;
+        int *tok = random_tokens(m, B, T, 1);
+        cc_fwd_opts of = {.kernel = CC_KERNEL_FAST}, orf = {.kernel = CC_KERNEL_REF};
+        want_all(&of), want_all(&orf);
+        cc_fwd_result a, b;
+        cc_error err;
+        ck_assert_msg(cc_forward(m, tok, B, T, &of, &a, &err) == 0, "%s", err.msg);
+        ck_assert_msg(cc_forward(m, tok, B, T, &orf, &b, &err) == 0, "%s", err.msg);
+        for (int k = 0; k < CC_HOOK_COUNT; k++)
+            for (int l = 0; l < (cc_hook_per_layer((cc_hook_kind)k) ? m->cfg.n_layers : 1); l++) {
+                char name[64];
+                cc_hook_name((cc_hook_kind)k, l, name, sizeof name);
+                float *x = cc_fwd_act(&a, (cc_hook_kind)k, l), *y = cc_fwd_act(&b, (cc_hook_kind)k, l);
+                ck_assert_msg(x && y, "%s not cached", name);
+                size_t n = cc_hook_shape(&m->cfg, (cc_hook_kind)k, B, T).numel;
+                double d = max_abs_diff(x, y, n);
+                ck_assert_msg(d < 2e-5, "%s: fast vs reference differ by %g (processed %d)", name, d, process);
+            }
+        for (int i = 0; i < B * (T - 1); i++) ck_assert(fabs(a.logprob[i] - b.logprob[i]) < 1e-5);
+        for (int i = 0; i < B * T; i++) ck_assert_int_eq(a.argmax[i], b.argmax[i]);
+        cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+        free(tok);
+        cc_model_free(m);
+    }
+}
+END_TEST
+
+START_TEST(softmax_rows_sum_to_one_and_mask_is_causal)
+{
+    cc_model *m = tiny_model(true);
+    int B = 2, T = 17, H = m->cfg.n_heads;
+    int *tok = random_tokens(m, B, T, 2);
+    for (int kern = 0; kern < 2; kern++) {
+        cc_fwd_opts o = {.kernel = (cc_kernel)kern};
+        cc_fwd_want(&o, CC_HOOK_PATTERN, -1), cc_fwd_want(&o, CC_HOOK_ATTN_SCORES, -1);
+        cc_fwd_result r;
+        cc_error err;
+        ck_assert_msg(cc_forward(m, tok, B, T, &o, &r, &err) == 0, "%s", err.msg);
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            const float *P = cc_fwd_act(&r, CC_HOOK_PATTERN, l), *S = cc_fwd_act(&r, CC_HOOK_ATTN_SCORES, l);
+            for (int bh = 0; bh < B * H; bh++)
+                for (int i = 0; i < T; i++) {
+                    double sum = 0;
+                    for (int j = 0; j < T; j++) {
+                        size_t idx = ((size_t)bh * T + i) * T + j;
+                        if (j > i) {
+                            ck_assert(P[idx] == 0.0f);
+                            ck_assert(isinf(S[idx]) && S[idx] < 0);
+                        } else {
+                            ck_assert(P[idx] >= 0.0f && isfinite(S[idx]));
+                        }
+                        sum += P[idx];
+                    }
+                    ck_assert_msg(fabs(sum - 1.0) < 1e-6, "row sum %g", sum);
+                }
+        }
+        cc_fwd_result_free(&r);
+    }
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(future_tokens_do_not_change_earlier_logits)
+{
+    cc_model *m = tiny_model(true);
+    int T = 24, V = m->cfg.d_vocab, cut = 11;
+    int *t1 = random_tokens(m, 1, T, 3), *t2 = random_tokens(m, 1, T, 4);
+    memcpy(t2, t1, (size_t)cut * sizeof *t1); /* same prefix [0, cut), different future */
+    t2[cut] = (t1[cut] + 1) % V;
+    for (int kern = 0; kern < 2; kern++) {
+        cc_fwd_opts o = {.kernel = (cc_kernel)kern};
+        cc_fwd_want(&o, CC_HOOK_LOGITS, 0);
+        cc_fwd_result a, b;
+        cc_error err;
+        ck_assert(cc_forward(m, t1, 1, T, &o, &a, &err) == 0);
+        ck_assert(cc_forward(m, t2, 1, T, &o, &b, &err) == 0);
+        const float *la = cc_fwd_act(&a, CC_HOOK_LOGITS, 0), *lb = cc_fwd_act(&b, CC_HOOK_LOGITS, 0);
+        ck_assert_msg(max_abs_diff(la, lb, (size_t)cut * V) < 1e-6, "earlier logits changed");
+        ck_assert_msg(max_abs_diff(la + (size_t)cut * V, lb + (size_t)cut * V, (size_t)V) > 1e-6,
+                      "the changed token changed nothing");
+        cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+    }
+    free(t1), free(t2);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(processing_does_not_change_log_probs)
+{
+    cc_model *p = tiny_model(true), *u = tiny_model(false);
+    ck_assert(p->processed && !u->processed && u->w.ln1_w != NULL && p->w.ln1_w == NULL);
+    int B = 4, T = 32;
+    int *tok = random_tokens(p, B, T, 6);
+    cc_fwd_opts o = {.kernel = CC_KERNEL_FAST, .logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    cc_fwd_result a, b;
+    cc_error err;
+    ck_assert(cc_forward(p, tok, B, T, &o, &a, &err) == 0);
+    ck_assert(cc_forward(u, tok, B, T, &o, &b, &err) == 0);
+    double mx = 0;
+    for (int i = 0; i < B * (T - 1); i++) mx = fmax(mx, fabs(a.logprob[i] - b.logprob[i]));
+    ck_assert_msg(mx < 1e-4, "processed vs unprocessed log-probs differ by %g", mx);
+    for (int l = 0; l < p->cfg.n_layers; l++) {
+        size_t n = cc_hook_shape(&p->cfg, CC_HOOK_PATTERN, B, T).numel;
+        ck_assert(max_abs_diff(cc_fwd_act(&a, CC_HOOK_PATTERN, l), cc_fwd_act(&b, CC_HOOK_PATTERN, l), n) < 1e-5);
+    }
+    cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+    free(tok);
+    cc_model_free(p), cc_model_free(u);
+}
+END_TEST
+
+/* Zeroes head HEAD of hook_z at layer LAYER. */
+typedef struct {
+    int layer, head, calls;
+} zctx;
+static int zero_head(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)err;
+    zctx *z = ctx;
+    z->calls++;
+    if (k != CC_HOOK_Z || layer != z->layer) return 0;
+    for (int bt = 0; bt < s->dim[0] * s->dim[1]; bt++)
+        memset(act + ((size_t)bt * s->dim[2] + z->head) * s->dim[3], 0, (size_t)s->dim[3] * sizeof *act);
+    return 0;
+}
+static int fail_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)ctx, (void)act, (void)s;
+    if (k == CC_HOOK_MLP_OUT && layer == 1) return cc_fail(err, "stop here");
+    return 0;
+}
+
+START_TEST(hooks_edit_and_cache_only_what_is_asked)
+{
+    cc_model *m = tiny_model(true);
+    const cc_config *c = &m->cfg;
+    int B = 2, T = 12, L = c->n_layers;
+    int *tok = random_tokens(m, B, T, 7);
+    cc_fwd_opts o = {.logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_Z, 0);
+    cc_fwd_want(&o, CC_HOOK_RESID_POST, L - 1);
+    cc_fwd_result a, b;
+    cc_error err;
+    ck_assert(cc_forward(m, tok, B, T, &o, &a, &err) == 0);
+    for (int k = 0; k < CC_HOOK_COUNT; k++)
+        for (int l = 0; l < L; l++) {
+            bool asked = (k == CC_HOOK_Z && l == 0) || (k == CC_HOOK_RESID_POST && l == L - 1);
+            ck_assert_msg((a.act[k][l] != NULL) == asked, "hook %d layer %d cached=%d", k, l, a.act[k][l] != NULL);
+        }
+    zctx z = {0, 1, 0};
+    o.hook = zero_head, o.hook_ctx = &z;
+    ck_assert(cc_forward(m, tok, B, T, &o, &b, &err) == 0);
+    /* every hook point is visited: 2 embeddings + 13 per layer + ln_final (logits not cached) */
+    ck_assert_int_eq(z.calls, 2 + 13 * L + 1);
+    const float *za = cc_fwd_act(&a, CC_HOOK_Z, 0), *zb = cc_fwd_act(&b, CC_HOOK_Z, 0);
+    for (int bt = 0; bt < B * T; bt++)
+        for (int i = 0; i < c->d_head; i++) {
+            ck_assert(zb[((size_t)bt * c->n_heads + 1) * c->d_head + i] == 0.0f);
+            ck_assert(zb[((size_t)bt * c->n_heads + 0) * c->d_head + i] ==
+                      za[((size_t)bt * c->n_heads + 0) * c->d_head + i]);
+        }
+    double mx = 0;
+    for (int i = 0; i < B * (T - 1); i++) mx = fmax(mx, fabs(a.logprob[i] - b.logprob[i]));
+    ck_assert_msg(mx > 0, "ablating a head changed nothing");
+    cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+    o.hook = fail_hook;
+    ck_assert_int_eq(cc_forward(m, tok, B, T, &o, &a, &err), -1);
+    tu_assert_contains(err.msg, "stop here");
+    cc_fwd_result_free(&a);
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(hook_names_round_trip)
+{
+    cc_model *m = tiny_model(true);
+    char buf[64];
+    for (int k = 0; k < CC_HOOK_COUNT; k++) {
+        cc_hook_kind kk;
+        int l;
+        cc_error err;
+        cc_hook_name((cc_hook_kind)k, 1, buf, sizeof buf);
+        ck_assert_msg(cc_hook_parse(buf, &m->cfg, &kk, &l, &err) == 0, "%s: %s", buf, err.msg);
+        ck_assert_int_eq(kk, k);
+        ck_assert_int_eq(l, cc_hook_per_layer((cc_hook_kind)k) ? 1 : -1);
+    }
+    ck_assert_str_eq(cc_hook_name(CC_HOOK_PATTERN, 3, buf, sizeof buf), "blocks.3.attn.hook_pattern");
+    ck_assert_str_eq(cc_hook_name(CC_HOOK_LN_FINAL, 0, buf, sizeof buf), "ln_final.hook_normalized");
+    cc_hook_kind k;
+    int l;
+    cc_error err;
+    ck_assert_int_eq(cc_hook_parse("blocks.9.hook_mlp_out", &m->cfg, &k, &l, &err), -1);
+    tu_assert_contains(err.msg, "layers 0..1");
+    ck_assert_int_eq(cc_hook_parse("blocks.0.hook_nothing", &m->cfg, &k, &l, &err), -1);
+    tu_assert_contains(err.msg, "unknown hook");
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(resume_equals_full_pass)
+{
+    cc_model *m = tiny_model(true);
+    const cc_config *c = &m->cfg;
+    int B = 2, T = 20, d = c->d_model;
+    int *tok = random_tokens(m, B, T, 8);
+    for (int kern = 0; kern < 2; kern++) {
+        cc_fwd_opts o = {.kernel = (cc_kernel)kern, .logprobs = true};
+        cc_fwd_want(&o, CC_HOOK_K, -1), cc_fwd_want(&o, CC_HOOK_V, -1), cc_fwd_want(&o, CC_HOOK_RESID_POST, -1);
+        cc_fwd_want(&o, CC_HOOK_RESID_PRE, 0);
+        cc_fwd_result r;
+        cc_error err;
+        ck_assert(cc_forward(m, tok, B, T, &o, &r, &err) == 0);
+        for (int layer = -1; layer < c->n_layers; layer++) {
+            cc_segment seg[3] = {{1, 5, 20}, {0, 0, 7}, {0, 13, 13}};
+            int R = 15 + 7;
+            float *x = malloc((size_t)R * d * sizeof *x);
+            const float *src = layer < 0 ? cc_fwd_act(&r, CC_HOOK_RESID_PRE, 0) : cc_fwd_act(&r, CC_HOOK_RESID_POST, layer);
+            memcpy(x, src + ((size_t)1 * T + 5) * d, (size_t)15 * d * sizeof *x);
+            memcpy(x + (size_t)15 * d, src, (size_t)7 * d * sizeof *x);
+            double *lp = malloc((size_t)R * sizeof *lp);
+            ck_assert_msg(cc_forward_resume(m, tok, B, T, &r, layer, seg, 3, x, lp, (cc_kernel)kern, &err) == 0, "%s",
+                          err.msg);
+            for (int i = 0; i < 15; i++) {
+                int t = 5 + i;
+                if (t == T - 1) ck_assert(isnan(lp[i]));
+                else ck_assert_msg(fabs(lp[i] - r.logprob[(size_t)1 * (T - 1) + t]) < 1e-6, "layer %d row %d", layer, t);
+            }
+            for (int i = 0; i < 7; i++) ck_assert(fabs(lp[15 + i] - r.logprob[i]) < 1e-6);
+            free(x), free(lp);
+        }
+        cc_fwd_result_free(&r);
+    }
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(bad_input_is_rejected)
+{
+    cc_model *m = tiny_model(true);
+    cc_fwd_opts o = {0};
+    cc_fwd_result r;
+    cc_error err;
+    int tok[40] = {0};
+    ck_assert_int_eq(cc_forward(m, tok, 1, 33, &o, &r, &err), -1);
+    tu_assert_contains(err.msg, "n_ctx = 32");
+    tok[3] = 64;
+    ck_assert_int_eq(cc_forward(m, tok, 1, 5, &o, &r, &err), -1);
+    tu_assert_contains(err.msg, "outside the vocabulary");
+    ck_assert_int_eq(cc_forward(m, tok, 0, 5, &o, &r, &err), -1);
+    cc_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    /* one tiny model for every test, written before Check forks */
+    cc_config c;
+    cc_error err;
+    const char *base = getenv("TMPDIR");
+    static char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/circuitc-test-XXXXXX", base && *base ? base : "/tmp");
+    g_dir = mkdtemp(tmpl);
+    if (!g_dir || cc_synth_preset("tiny", &c, &err) != 0 || cc_synth_write(&c, 5, NULL, g_dir, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    Suite *s = suite_create("forward");
+    TCase *tc = tcase_create("forward");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, fast_matches_reference_at_every_hook);
+    tcase_add_test(tc, softmax_rows_sum_to_one_and_mask_is_causal);
+    tcase_add_test(tc, future_tokens_do_not_change_earlier_logits);
+    tcase_add_test(tc, processing_does_not_change_log_probs);
+    tcase_add_test(tc, hooks_edit_and_cache_only_what_is_asked);
+    tcase_add_test(tc, hook_names_round_trip);
+    tcase_add_test(tc, resume_equals_full_pass);
+    tcase_add_test(tc, bad_input_is_rejected);
+    suite_add_tcase(s, tc);
+    int rc = tu_run_suite(s);
+    tu_rmtree(g_dir);
+    return rc;
+}
