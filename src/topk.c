@@ -29,7 +29,7 @@
 
 enum {
     TILE_ROWS = 128,   /* rows per work item */
-    TILE_COLS = 2048,  /* columns per GEMM tile: 128 x 2048 floats = 1 MiB per thread */
+    TILE_COLS = 1024,  /* columns per GEMM tile: 128 x 1024 floats = 512 KiB, fits L2 */
     MAX_CANDIDATES = 512, /* fast path: candidates per row before a full exact row scan is cheaper */
 };
 
@@ -159,10 +159,14 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
             /* After one tile: if most open rows are heading for more candidates
              * than resolving pays for, the bounds are too loose for this block and
              * the plain full-width scan is cheaper. */
-            int hopeless = 0;
-            for (int r = 0; r < nr; r++)
+            int hopeless = 0, open = 0;
+            for (int r = 0; r < nr; r++) {
+                open += !s->settled[r];
                 hopeless += !s->settled[r] && (double)s->ncand[r] * n / TILE_COLS > MAX_CANDIDATES;
-            if (2 * hopeless > nr) {
+            }
+            /* Also when most rows stay open and the head scores cost more than half of
+             * a full-width product: scanning on would cost more than the plain scan. */
+            if (2 * hopeless > nr || (2 * open > nr && 2 * c > J->m)) {
                 int rows[TILE_ROWS];
                 for (int r = 0; r < nr; r++) rows[r] = r0 + r;
                 *full_rows += nr;

@@ -68,6 +68,8 @@ int cmd_qcomp(int argc, char **argv);
 int cmd_vcomp(int argc, char **argv);
 int cmd_ov(int argc, char **argv);
 int cmd_qk(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_comp_scores(int argc, char **argv);
 /* runtime commands (src/cli/runtime.h) */
 int cmd_repeat(int argc, char **argv);
 int cmd_heads(int argc, char **argv);

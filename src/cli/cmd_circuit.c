@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "circuit_report.h"
+#include "circuitc/composition.h"
 #include "circuitc/head_circuits.h"
 #include "cli.h"
 
@@ -40,12 +41,16 @@ static void print_help(const builtin *b)
            "  --brute-force      the reference path: every entry through streamed GEMM tiles\n"
            "  --compare          run both paths and fail if they ever disagree\n"
            "  --components C     leading components the fast path scores with (default: automatic)\n"
-           "  --singular N       leading singular values to print (default 8)\n" CLI_COMMON_HELP,
+           "  --singular N       leading singular values to print (default 8)\n"
+           "  --baseline-samples N  random pairs for the composition baseline (default 200)\n"
+           "  --seed S           seed of the baseline's random matrices (default 0)\n" CLI_COMMON_HELP,
            b->name, b->usage_heads, b->summary, b->name, b->comp_mode ? ", and the composition score" : "");
 }
 
-/* The composition score of the two heads in MODE (TransformerLens' all_composition_scores). */
-static int composition(const cc_model *m, char mode, cc_head early, cc_head late, json_t **out, cc_error *err)
+/* The composition score of the two heads in MODE (TransformerLens' all_composition_scores),
+ * against the random baseline of SAMPLES seeded draws. */
+static int composition(const cc_model *m, char mode, cc_head early, cc_head late, int samples, unsigned long long seed,
+                       json_t **out, cc_error *err)
 {
     cc_fm left, right, t;
     if (cc_head_ov(m, early, &left, err) != 0) return -1;
@@ -60,15 +65,19 @@ static int composition(const cc_model *m, char mode, cc_head early, cc_head late
     cc_fm_free(&left);
     if (rc == 0) cc_fm_free(&right);
     if (rc != 0) return -1;
+    double mean = 0, std = 0;
+    if (cc_composition_baseline(m->cfg.d_model, m->cfg.d_head, samples, seed, NULL, &mean, &std, err) != 0) return -1;
     char mode_s[2] = {mode, 0};
-    *out = json_pack("{s:s, s:f}", "mode", mode_s, "score", score);
+    *out = json_pack("{s:s, s:f, s:f, s:f, s:f, s:i, s:I}", "mode", mode_s, "score", score, "baseline_mean", mean,
+                     "baseline_std", std, "ratio_to_baseline", mean > 0 ? score / mean : 0.0, "baseline_samples",
+                     samples, "seed", (json_int_t)seed);
     return 0;
 }
 
 static int run_builtin(const builtin *b, int argc, char **argv)
 {
     enum { OPT_K = OPT_FIRST_COMMAND_SPECIFIC, OPT_RANKS, OPT_NO_RANKS, OPT_EXACT, OPT_BRUTE, OPT_COMPARE,
-           OPT_COMPONENTS, OPT_SINGULAR };
+           OPT_COMPONENTS, OPT_SINGULAR, OPT_SAMPLES, OPT_SEED };
     static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
                                          {"k", required_argument, NULL, OPT_K},
                                          {"ranks", no_argument, NULL, OPT_RANKS},
@@ -78,11 +87,14 @@ static int run_builtin(const builtin *b, int argc, char **argv)
                                          {"compare", no_argument, NULL, OPT_COMPARE},
                                          {"components", required_argument, NULL, OPT_COMPONENTS},
                                          {"singular", required_argument, NULL, OPT_SINGULAR},
+                                         {"baseline-samples", required_argument, NULL, OPT_SAMPLES},
+                                         {"seed", required_argument, NULL, OPT_SEED},
                                          {NULL, 0, NULL, 0}};
     cli_common common = {0};
     report_options ro = {.k_max = 5, .ranks = -1, .method = CC_TOPK_FAST, .n_singular = 8};
     bool help = false;
-    unsigned long long v;
+    unsigned long long v, seed = 0;
+    int samples = 200;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -105,6 +117,14 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         case OPT_SINGULAR:
             if (cli_parse_u64(b->name, "--singular", optarg, &v) != 0) return CLI_USAGE;
             ro.n_singular = v > 100000 ? 100000 : (int)v;
+            break;
+        case OPT_SAMPLES:
+            if (cli_parse_u64(b->name, "--baseline-samples", optarg, &v) != 0) return CLI_USAGE;
+            if (v < 1 || v > 100000) return cli_usage_error(b->name, "--baseline-samples must be between 1 and 100000");
+            samples = (int)v;
+            break;
+        case OPT_SEED:
+            if (cli_parse_u64(b->name, "--seed", optarg, &seed) != 0) return CLI_USAGE;
             break;
         case ':': return cli_usage_error(b->name, "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error(b->name, "unknown option %s", argv[optind - 1]);
@@ -144,7 +164,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     json_t *report = NULL, *comp = NULL;
     int rc = cc_circuit_compile(circ, m, names, heads, want, &fm, NULL, &err);
     if (rc == 0) rc = circuit_report(circ, &fm, &ro, &report, &err);
-    if (rc == 0 && b->comp_mode) rc = composition(m, b->comp_mode, heads[0], heads[1], &comp, &err);
+    if (rc == 0 && b->comp_mode) rc = composition(m, b->comp_mode, heads[0], heads[1], samples, seed, &comp, &err);
     cc_fm_free(&fm);
     if (rc != 0) {
         json_decref(report);
@@ -170,8 +190,12 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     if (common.json) return cli_print_json(report);
     circuit_report_print(report);
     if (comp)
-        printf("composition  %c-composition score %.6f\n", b->comp_mode,
-               json_real_value(json_object_get(comp, "score")));
+        printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
+               "seed %llu)\n",
+               b->comp_mode, json_real_value(json_object_get(comp, "score")),
+               json_real_value(json_object_get(comp, "ratio_to_baseline")),
+               json_real_value(json_object_get(comp, "baseline_mean")),
+               json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
     printf("wall time    %.3f s\n", json_real_value(json_object_get(report, "seconds")));
     json_decref(report);
     return CLI_OK;
