@@ -172,8 +172,22 @@ static void layernorm(const float *x, int R, int d, const float *w, const float 
     }
 }
 
-/* gelu_new, elementwise on n values, in place. */
+/* gelu_new, elementwise on n values, in place:
+ * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), evaluated as the
+ * identical x / (1 + exp(-2u)) (one expf instead of tanhf's expm1f; accurate
+ * in relative terms for every x, -0 for very negative x). */
 static void gelu_new(float *x, size_t n)
+{
+    const float c = (float)sqrt(2.0 / M_PI);
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = c * (v + 0.044715f * (v * v * v));
+        x[i] = v / (1.0f + expf(-2.0f * u));
+    }
+}
+
+/* The textbook form, for the reference kernel. */
+static void gelu_new_ref(float *x, size_t n)
 {
     const float c = (float)sqrt(2.0 / M_PI);
     for (size_t i = 0; i < n; i++) {
@@ -205,6 +219,7 @@ typedef struct {
     float *attn_out;             /* [R, d] */
     float *mlp;                  /* [R, m] pre, then post (gelu in place when no hook needs both) */
     float *mlp_out;              /* [R, d] */
+    float *wqkv;                 /* [d, H*dh]: one of W_Q/W_K/W_V of a layer, heads side by side */
 } run;
 
 /* Hook point: calls the edit callback, then keeps a copy when cached. */
@@ -337,10 +352,19 @@ static int block(run *r, int l, float *x, cc_error *err)
               c->ln_eps, r->xn);
     const float *Wq[3] = {w->W_Q, w->W_K, w->W_V}, *bq[3] = {w->b_Q, w->b_K, w->b_V};
     float *outs[3] = {r->q, r->k, r->v};
-    for (int t = 0; t < 3; t++)
-        for (int h = 0; h < H; h++)
-            linear(r->kern, r->xn, R, d, Wq[t] + ((size_t)l * H + h) * d * dh, dh, bq[t] + ((size_t)l * H + h) * dh, dh,
-                   outs[t] + h * dh, HD);
+    for (int t = 0; t < 3; t++) {
+        const float *W = Wq[t] + (size_t)l * H * d * dh; /* [H, d, dh] */
+        const float *bias = bq[t] + (size_t)l * HD;      /* [H, dh] == [H*dh] */
+        if (r->kern == CC_KERNEL_REF) { /* head by head, straight from the TransformerLens layout */
+            for (int h = 0; h < H; h++)
+                linear_ref(r->xn, R, d, W + (size_t)h * d * dh, dh, bias + h * dh, dh, outs[t] + h * dh, HD);
+        } else { /* one GEMM with N = H*dh: the weights rearranged to [d, H*dh] */
+            for (int h = 0; h < H; h++)
+                for (int k = 0; k < d; k++)
+                    memcpy(r->wqkv + (size_t)k * HD + h * dh, W + ((size_t)h * d + k) * dh, (size_t)dh * sizeof(float));
+            linear_fast(r->xn, R, d, r->wqkv, HD, bias, HD, outs[t], HD);
+        }
+    }
     if (at(r, CC_HOOK_Q, l, r->q, err) || at(r, CC_HOOK_K, l, r->k, err) || at(r, CC_HOOK_V, l, r->v, err)) return -1;
     attn_scores(r, l);
     if (at(r, CC_HOOK_ATTN_SCORES, l, r->scores, err)) return -1;
@@ -357,7 +381,8 @@ static int block(run *r, int l, float *x, cc_error *err)
               c->ln_eps, r->xn);
     linear(r->kern, r->xn, R, d, w->W_in + (size_t)l * d * M, M, w->b_in + (size_t)l * M, M, r->mlp, M);
     if (at(r, CC_HOOK_MLP_PRE, l, r->mlp, err)) return -1;
-    gelu_new(r->mlp, r->R * M);
+    if (r->kern == CC_KERNEL_REF) gelu_new_ref(r->mlp, r->R * M);
+    else gelu_new(r->mlp, r->R * M);
     if (at(r, CC_HOOK_MLP_POST, l, r->mlp, err)) return -1;
     linear(r->kern, r->mlp, R, M, w->W_out + (size_t)l * M * d, d, w->b_out + (size_t)l * d, d, r->mlp_out, d);
     if (at(r, CC_HOOK_MLP_OUT, l, r->mlp_out, err)) return -1;
@@ -374,8 +399,9 @@ static void row_stats(const float *lg, int V, int target, double *lp, int *amax)
         if (lg[v] > lg[best]) best = v;
     if (amax) *amax = best;
     if (!lp) return;
-    double mx = lg[best], sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)lg[v] - mx);
+    float mx = lg[best];
+    double sum = 0; /* float terms (expf of a value <= 0), float64 sum */
+    for (int v = 0; v < V; v++) sum += expf(lg[v] - mx);
     *lp = target < 0 ? NAN : ((double)lg[target] - mx) - log(sum);
 }
 
@@ -390,23 +416,26 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
     layernorm(x, (int)r->R, d, w->lnf_w, w->lnf_b, c->ln_eps, r->xn);
     if (at(r, CC_HOOK_LN_FINAL, 0, r->xn, err)) return -1;
     bool full = r->opts && (r->opts->cache[CC_HOOK_LOGITS] & 1);
-    size_t chunk = full ? r->R : 32;
+    /* unembedding chunk: enough rows that W_U [d, V] is streamed from memory
+     * rarely, with the chunk's logits at most about 64 MB */
+    size_t chunk = full ? r->R : (size_t)(16 << 20) / (size_t)V;
+    if (chunk < 32) chunk = 32;
+    if (chunk > r->R) chunk = r->R;
     float *lg = malloc((chunk ? chunk : 1) * V * sizeof *lg); /* [chunk, V] */
     if (!lg) return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
-    for (int s = 0; s < r->n_seg; s++) {
-        const cc_segment *g = &r->seg[s];
-        size_t row0 = r->row_off[s];
-        for (int t0 = g->start; t0 < g->end; t0 += (int)chunk) {
-            int n = g->end - t0 < (int)chunk ? g->end - t0 : (int)chunk;
-            size_t rr = row0 + (size_t)(t0 - g->start);
-            float *out = full ? lg + rr * V : lg;
-            linear(r->kern, r->xn + rr * d, n, d, w->W_U, V, w->b_U, V, out, V);
-            for (int i = 0; i < n; i++) {
-                int t = t0 + i;
-                int target = t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
-                if (lp || amax)
-                    row_stats(out + (size_t)i * V, V, target, lp ? lp + rr + i : NULL, amax ? amax + rr + i : NULL);
-            }
+    /* chunks run over the stacked rows, across segment boundaries */
+    int s = 0;
+    for (size_t r0 = 0; r0 < r->R; r0 += chunk) {
+        size_t n = r->R - r0 < chunk ? r->R - r0 : chunk;
+        float *out = full ? lg + r0 * V : lg; /* [n, V] */
+        linear(r->kern, r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
+        for (size_t i = 0; i < n && (lp || amax); i++) {
+            size_t rr = r0 + i;
+            while (rr >= r->row_off[s] + (size_t)(r->seg[s].end - r->seg[s].start)) s++;
+            const cc_segment *g = &r->seg[s];
+            int t = g->start + (int)(rr - r->row_off[s]);
+            int target = t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
+            row_stats(out + i * V, V, target, lp ? lp + rr : NULL, amax ? amax + rr : NULL);
         }
     }
     int rc = full ? at(r, CC_HOOK_LOGITS, 0, lg, err) : 0;
@@ -417,7 +446,7 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
 static void run_free(run *r)
 {
     free(r->row_off), free(r->sc_off), free(r->xn), free(r->q), free(r->k), free(r->v), free(r->z);
-    free(r->scores), free(r->attn_out), free(r->mlp), free(r->mlp_out);
+    free(r->scores), free(r->attn_out), free(r->mlp), free(r->mlp_out), free(r->wqkv);
 }
 
 /* Lays out the segments and allocates the workspace. */
@@ -444,7 +473,8 @@ static int run_init(run *r, cc_error *err)
     r->attn_out = malloc(R * d * sizeof(float));
     r->mlp = malloc(R * (size_t)c->d_mlp * sizeof(float));
     r->mlp_out = malloc(R * d * sizeof(float));
-    if (!r->xn || !r->q || !r->k || !r->v || !r->z || !r->scores || !r->attn_out || !r->mlp || !r->mlp_out)
+    r->wqkv = malloc(d * d * sizeof(float));
+    if (!r->wqkv || !r->xn || !r->q || !r->k || !r->v || !r->z || !r->scores || !r->attn_out || !r->mlp || !r->mlp_out)
         return cc_fail(err, "out of memory for the forward pass (%zu rows)", r->R);
     return 0;
 }

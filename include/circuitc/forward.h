@@ -77,7 +77,10 @@ cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int 
 
 /* Edit callback: called at every hook point, in forward order, with the live
  * activation (shape SHAPE); it may modify ACT in place. Return 0, or -1 with ERR
- * filled to abort the pass. Layer-less hooks get LAYER = -1. */
+ * filled to abort the pass. Layer-less hooks get LAYER = -1. The logits are
+ * materialised (and their hook called) only when they are cached; otherwise
+ * they are computed in row chunks and reduced to log-probs on the fly. The
+ * cache keeps the value after the callback's edit. */
 typedef int (*cc_hook_fn)(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *shape,
                           cc_error *err);
 
