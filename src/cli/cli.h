@@ -69,6 +69,7 @@ int cmd_vcomp(int argc, char **argv);
 int cmd_ov(int argc, char **argv);
 int cmd_qk(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 int cmd_comp_scores(int argc, char **argv);
 /* runtime commands (src/cli/runtime.h) */
 int cmd_repeat(int argc, char **argv);
