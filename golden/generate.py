@@ -495,11 +495,17 @@ def gen_big(out_root, build_dir):
     write_json(os.path.join(out, "factored.json"), {
         "model": BIG, "processing": True, "kcomp": kcomp, "ov": ov, "composition_scores": comp,
         "random_baseline": base})
+    import synth
+
+    tiny_dir = os.path.join(os.path.dirname(build_dir), "tiny-seed0")
+    synth.write_model("tiny", 0, tiny_dir)
+    tiny_sha = sha256_file(os.path.join(tiny_dir, "model.safetensors"))
     write_json(os.path.join(out, "provenance.json"), provenance(
         BIG, build_dir, model, {"synth": 0, "tokens": TOKEN_SEED, "weight_sample": SAMPLE_SEED,
                                 "baseline": BASELINE_SEED}, t,
         {"synth": {"preset": "gpt2-small", "seed": 0, "spec": "docs/synthetic-models.md",
-                   "command": "circuitc synth --preset gpt2-small --seed 0 --out DIR"}}))
+                   "command": "circuitc synth --preset gpt2-small --seed 0 --out DIR",
+                   "tiny_seed0_sha256": tiny_sha}}))
     log(f"{BIG}: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
 
 
@@ -510,6 +516,7 @@ def main():
     ap.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     ap.add_argument("--train", action="store_true", help="retrain the fixture model first (slow)")
     ap.add_argument("--keep", action="store_true", help="with --check: keep the temp dir")
+    ap.add_argument("--golden", default=OUT_DIR, help="with --check: the committed tree to compare against")
     args = ap.parse_args()
     torch.set_num_threads(NUM_THREADS)
     torch.use_deterministic_algorithms(True)
@@ -536,7 +543,7 @@ def main():
                 gen_fixture(tmp)
             else:
                 gen_big(tmp, os.path.join(BUILD_DIR, BIG))
-        ok = compare.compare_trees(OUT_DIR, tmp, todo, RTOL, ATOL)
+        ok = compare.compare_trees(args.golden, tmp, todo, RTOL, ATOL)
     finally:
         if args.keep:
             log(f"kept {tmp}")
