@@ -240,7 +240,7 @@ int main(int argc, char **argv)
         brute[i] = measure(&fms[i], CC_TOPK_BRUTE);
     }
     double flops = 2.0 * V * (double)V * dh;
-    double g_tile = sgemm_gflops(128, 2048, dh, (int)sysconf(_SC_NPROCESSORS_ONLN), 40);
+    double g_tile = sgemm_gflops(128, 1024, dh, (int)sysconf(_SC_NPROCESSORS_ONLN), 40);
     double g_batch = sgemm_gflops(1000, V, dh, 0, 3);
 
     json_t *tl = NULL;
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
         printf("%-8s top-1 accuracy %.4f\n", names[i], (double)fast[i].top1 / V);
         bad |= fast[i].top1 != brute[i].top1 || (t && json_integer_value(json_object_get(t, "top1")) != fast[i].top1);
     }
-    printf("\nsgemm here: %.1f GFLOP/s at the brute-force tile shape (128 x 2048 x %d, one per core),\n"
+    printf("\nsgemm here: %.1f GFLOP/s at the brute-force tile shape (128 x 1024 x %d, one per core),\n"
            "            %.1f GFLOP/s at TransformerLens' batch shape (1000 x %d x %d, OpenBLAS threads)\n"
            "brute force: random %.0f%% / planted %.0f%% of the tile-shape sgemm rate\n",
            g_tile, dh, g_batch, V, dh, 100 * flops / brute[0].seconds / 1e9 / g_tile,

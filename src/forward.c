@@ -12,9 +12,72 @@
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ threads */
+
+/* The element-wise and row-wise kernels (LayerNorm, softmax, gelu, the
+ * per-row log-sum-exp over the vocabulary) run on up to PAR_MAX threads, the
+ * calling one included, each on a contiguous range: every element or row is
+ * computed exactly as on one thread, so results do not depend on the count. */
+#define PAR_MAX 8
+
+typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
+
+typedef struct {
+    par_fn fn;
+    void *ctx;
+    size_t lo, hi;
+} par_job;
+
+static void *par_main(void *p)
+{
+    par_job *j = p;
+    j->fn(j->ctx, j->lo, j->hi);
+    return NULL;
+}
+
+static int g_par_threads = 1;
+static pthread_once_t g_par_once = PTHREAD_ONCE_INIT;
+
+static void par_init(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    g_par_threads = c < 1 ? 1 : c > PAR_MAX ? PAR_MAX : (int)c;
+}
+
+static int par_threads(void)
+{
+    pthread_once(&g_par_once, par_init);
+    return g_par_threads;
+}
+
+/* Calls FN(CTX, lo, hi) over [0, N) split in contiguous ranges; splits only
+ * when each range gets at least GRAIN items (thread start-up costs ~20 us). */
+static void par_for(size_t n, size_t grain, par_fn fn, void *ctx)
+{
+    int t = par_threads();
+    if (grain < 1) grain = 1;
+    if ((size_t)t > n / grain) t = (int)(n / grain);
+    if (t <= 1) {
+        if (n) fn(ctx, 0, n);
+        return;
+    }
+    par_job job[PAR_MAX];
+    pthread_t tid[PAR_MAX];
+    bool started[PAR_MAX] = {false};
+    for (int i = 0; i < t; i++) job[i] = (par_job){fn, ctx, n * i / t, n * (i + 1) / t};
+    for (int i = 1; i < t; i++) started[i] = pthread_create(&tid[i], NULL, par_main, &job[i]) == 0;
+    fn(ctx, job[0].lo, job[0].hi);
+    for (int i = 1; i < t; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else fn(ctx, job[i].lo, job[i].hi); /* could not start a thread: do it here */
+    }
+}
 
 /* ------------------------------------------------------------------ hook names */
 
@@ -122,13 +185,75 @@ void cc_fwd_result_free(cc_fwd_result *res)
 /* out[r, j] = sum_i x[r, i] W[i, j] + b[j] for r < R, j < n.
  * x: [R, k] (row stride k); W: [k, n] (row stride ldw); b: [n] or NULL;
  * out: [R, n] (row stride ldo). */
+typedef struct {
+    const float *x, *W, *b;
+    int R, k, ldw, n, ldo;
+    float *out;
+    bool by_cols;
+} lin_ctx;
+
+/* Rows (or columns) [lo, hi) of a linear map, one single-threaded sgemm. */
+static void linear_range(void *p, size_t lo, size_t hi)
+{
+    const lin_ctx *a = p;
+    int r0 = a->by_cols ? 0 : (int)lo, r1 = a->by_cols ? a->R : (int)hi;
+    int c0 = a->by_cols ? (int)lo : 0, c1 = a->by_cols ? (int)hi : a->n;
+    if (a->b)
+        for (int r = r0; r < r1; r++)
+            memcpy(a->out + (size_t)r * a->ldo + c0, a->b + c0, (size_t)(c1 - c0) * sizeof *a->b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, c1 - c0, a->k, 1.0f, a->x + (size_t)r0 * a->k,
+                a->k, a->W + c0, a->ldw, a->b ? 1.0f : 0.0f, a->out + (size_t)r0 * a->ldo + c0, a->ldo);
+}
+
+/* Set while a pass runs with OpenBLAS held to one thread (see own_threads_begin):
+ * linear_fast then splits its GEMMs across our threads itself. */
+static _Thread_local bool t_own_threads;
+
 static void linear_fast(const float *x, int R, int k, const float *W, int ldw, const float *b, int n, float *out,
                         int ldo)
 {
     if (R == 0) return;
-    if (b)
-        for (int r = 0; r < R; r++) memcpy(out + (size_t)r * ldo, b, (size_t)n * sizeof *b);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, n, k, 1.0f, x, k, W, ldw, b ? 1.0f : 0.0f, out, ldo);
+    lin_ctx a = {x, W, b, R, k, ldw, n, ldo, out, false};
+    if (!t_own_threads) {
+        linear_range(&a, 0, (size_t)R);
+        return;
+    }
+    /* wide and short (the unembedding): split the columns; else the rows */
+    a.by_cols = n >= 4 * R;
+    par_for(a.by_cols ? (size_t)n : (size_t)R, a.by_cols ? 256 : 64, linear_range, &a);
+}
+
+/* A pass's thread policy: with OpenBLAS' thread control and more than one core,
+ * OpenBLAS is held to one thread for the pass and every parallel step (GEMMs
+ * split by rows or columns, attention by segments, the element-wise kernels)
+ * runs on our threads: OpenBLAS' own workers would otherwise spin (sched_yield)
+ * between GEMMs against the threads of the other steps. Returns the thread
+ * count to restore (0: nothing changed). */
+static int own_threads_begin(cc_kernel kern)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    if (kern == CC_KERNEL_FAST && par_threads() > 1) {
+        int saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        t_own_threads = true;
+        return saved;
+    }
+#else
+    (void)kern;
+#endif
+    return 0;
+}
+
+static void own_threads_end(int saved)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    if (saved > 0) {
+        openblas_set_num_threads(saved);
+        t_own_threads = false;
+    }
+#else
+    (void)saved;
+#endif
 }
 
 static void linear_ref(const float *x, int R, int k, const float *W, int ldw, const float *b, int n, float *out,
@@ -151,12 +276,22 @@ static void linear(cc_kernel kern, const float *x, int R, int k, const float *W,
 
 /* LayerNorm over the last axis of x [R, d] into out [R, d]:
  * centre, divide by sqrt(mean(x^2) + eps), then *w + b when W is not NULL
- * (unprocessed model). Means in float64. Shared by both kernels. */
-static void layernorm(const float *x, int R, int d, const float *w, const float *b, double eps, float *out)
+ * (unprocessed model). Means in float64. Shared by both kernels; rows are
+ * split across threads. */
+typedef struct {
+    const float *x, *w, *b;
+    int d;
+    double eps;
+    float *out;
+} ln_ctx;
+
+static void layernorm_rows(void *p, size_t lo, size_t hi)
 {
-    for (int r = 0; r < R; r++) {
-        const float *xr = x + (size_t)r * d;
-        float *o = out + (size_t)r * d;
+    const ln_ctx *a = p;
+    int d = a->d;
+    for (size_t r = lo; r < hi; r++) {
+        const float *xr = a->x + r * d;
+        float *o = a->out + r * d;
         double s = 0;
         for (int i = 0; i < d; i++) s += xr[i];
         float mean = (float)(s / d);
@@ -165,25 +300,132 @@ static void layernorm(const float *x, int R, int d, const float *w, const float 
             o[i] = xr[i] - mean;
             ss += (double)o[i] * o[i];
         }
-        float scale = (float)sqrt(ss / d + eps);
+        float scale = (float)sqrt(ss / d + a->eps);
         for (int i = 0; i < d; i++) o[i] /= scale;
-        if (w)
-            for (int i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
+        if (a->w)
+            for (int i = 0; i < d; i++) o[i] = o[i] * a->w[i] + a->b[i];
     }
 }
 
+static void layernorm(const float *x, int R, int d, const float *w, const float *b, double eps, float *out)
+{
+    ln_ctx a = {x, w, b, d, eps, out};
+    par_for((size_t)R, 64, layernorm_rows, &a);
+}
+
+/* exp(x) for x <= 0, in a form the compiler vectorises (no libm call):
+ * x = k ln2 + r, |r| <= ln2/2, exp(r) by Cephes' expf polynomial (relative
+ * error about 1e-7, i.e. within 2 ulp of expf), times 2^k built in the
+ * exponent bits. Inputs below -87 are clamped (exp(-87) = 1.6e-38: the terms
+ * it affects are below float precision relative to the sum's term 1). */
+static inline float exp_body(float x)
+{
+    float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    int32_t bits = ((int32_t)kf + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float exp_nonpos(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    return exp_body(x);
+}
+
+/* exp(x) for x in [-87, 88] (clamped outside: the callers only need
+ * 1/(1 + exp(y)) there, where the clamp changes nothing in float32). */
+static inline float exp_clamped(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    return exp_body(x);
+}
+#if defined(__GNUC__)
+/* GCC/Clang vector extensions: 4 float lanes (one SSE register), two vectors
+ * per step; the same operations in the same order as the scalar code, so
+ * every lane's value equals the scalar one. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+static inline v4f v4_select(v4i mask, v4f a, v4f b)
+{
+    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
+}
+
+static inline v4f exp_body4(v4f x)
+{
+    v4f kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    v4f r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    v4f r2 = r * r;
+    v4f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    v4i bits = (__builtin_convertvector(kf, v4i) + 127) << 23;
+    return p * (v4f)bits;
+}
+
+static inline v4f exp_nonpos4(v4f x)
+{
+    const v4f lo = {-87.0f, -87.0f, -87.0f, -87.0f};
+    return exp_body4(v4_select(x < lo, lo, x));
+}
+
+static inline v4f exp_clamped4(v4f x)
+{
+    const v4f lo = {-87.0f, -87.0f, -87.0f, -87.0f}, hi = {88.0f, 88.0f, 88.0f, 88.0f};
+    x = v4_select(x < lo, lo, x);
+    return exp_body4(v4_select(x > hi, hi, x));
+}
+#endif
+
 /* gelu_new, elementwise on n values, in place:
  * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), evaluated as the
- * identical x / (1 + exp(-2u)) (one expf instead of tanhf's expm1f; accurate
- * in relative terms for every x, -0 for very negative x). */
+ * identical x / (1 + exp(-2u)) with the vectorised exp above (relative error
+ * about 1e-7, like tanhf's); -0 for very negative x (exp(-2u) > 2^127, where
+ * libm's expf would give inf). */
+static inline float gelu_one(float v, float c)
+{
+    float y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
+    return y > 88.0f ? v * 0.0f : v / (1.0f + exp_clamped(y));
+}
+
+static void gelu_new_range(void *p, size_t lo, size_t hi)
+{
+    float *x = p;
+    const float c = (float)sqrt(2.0 / M_PI);
+    size_t i = lo;
+#if defined(__GNUC__)
+    const v4f big = {88.0f, 88.0f, 88.0f, 88.0f}, zero = {0, 0, 0, 0};
+    for (; i + 4 <= hi; i += 4) {
+        v4f v;
+        memcpy(&v, x + i, sizeof v);
+        v4f y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
+        v4f g = v / (1.0f + exp_clamped4(y));
+        g = v4_select(y > big, v * zero, g);
+        memcpy(x + i, &g, sizeof g);
+    }
+#endif
+    for (; i < hi; i++) x[i] = gelu_one(x[i], c);
+}
+
 static void gelu_new(float *x, size_t n)
 {
-    const float c = (float)sqrt(2.0 / M_PI);
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = c * (v + 0.044715f * (v * v * v));
-        x[i] = v / (1.0f + expf(-2.0f * u));
-    }
+    par_for(n, 1 << 16, gelu_new_range, x);
 }
 
 /* The textbook form, for the reference kernel. */
@@ -240,15 +482,25 @@ static int at(run *r, cc_hook_kind k, int layer, float *act, cc_error *err)
     return 0;
 }
 
+/* A block's attention step over segments [lo, hi), for par_for. */
+typedef struct {
+    run *r;
+    int l;
+} seg_ctx;
+
+static void attn_z_segs(void *p, size_t lo, size_t hi);
+
 /* Attention scores q.k / sqrt(dh) of block L for every segment and head, with
  * the causal mask (-inf where key position > query position). Keys of rows
  * before a segment's start come from the clean run. */
-static void attn_scores(run *r, int l)
+static void attn_scores_segs(void *p, size_t lo, size_t hi)
 {
+    run *r = ((seg_ctx *)p)->r;
+    int l = ((seg_ctx *)p)->l;
     const cc_config *c = r->c;
     int H = c->n_heads, dh = c->d_head, HD = H * dh;
     float scale = sqrtf((float)dh);
-    for (int s = 0; s < r->n_seg; s++) {
+    for (size_t s = lo; s < hi; s++) {
         const cc_segment *g = &r->seg[s];
         int n = g->end - g->start, e = g->end, p = g->start;
         if (n == 0) continue;
@@ -279,10 +531,12 @@ static void attn_scores(run *r, int l)
 }
 
 /* Softmax over the last axis of every scores row, in place (masked -> 0;
- * a row that is all -inf becomes 0, like TransformerLens' nan -> 0). */
-static void softmax_rows(run *r)
+ * a row that is all -inf becomes 0, like TransformerLens' nan -> 0).
+ * Segments are split across threads. */
+static void softmax_segs(void *p, size_t lo, size_t hi)
 {
-    for (int s = 0; s < r->n_seg; s++) {
+    run *r = p;
+    for (size_t s = lo; s < hi; s++) {
         int n = r->seg[s].end - r->seg[s].start, e = r->seg[s].end;
         for (size_t row = 0; row < (size_t)r->c->n_heads * n; row++) {
             float *x = r->scores + r->sc_off[s] + row * e;
@@ -292,23 +546,81 @@ static void softmax_rows(run *r)
                 memset(x, 0, (size_t)e * sizeof *x);
                 continue;
             }
+            /* exp by the vectorised exp_nonpos (relative error about 1e-7);
+             * -inf (masked) -> exactly 0 */
             double sum = 0;
-            for (int j = 0; j < e; j++) {
-                x[j] = expf(x[j] - mx);
+            int j = 0;
+#if defined(__GNUC__)
+            const v4f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, zero = {0, 0, 0, 0};
+            v4d acc = {0, 0, 0, 0};
+            for (; j + 4 <= e; j += 4) {
+                v4f v;
+                memcpy(&v, x + j, sizeof v);
+                v4f ev = v4_select(v == ninf, zero, exp_nonpos4(v - mx));
+                memcpy(x + j, &ev, sizeof ev);
+                acc += __builtin_convertvector(ev, v4d);
+            }
+            sum = acc[0] + acc[1] + acc[2] + acc[3];
+#endif
+            for (; j < e; j++) {
+                x[j] = x[j] == -INFINITY ? 0.0f : exp_nonpos(x[j] - mx);
                 sum += x[j];
             }
-            for (int j = 0; j < e; j++) x[j] = (float)(x[j] / sum);
+            for (j = 0; j < e; j++) x[j] = (float)(x[j] / sum);
         }
     }
 }
 
-/* z[row, h] = sum_j pattern[h, i, j] v[j, h] (values of rows before a segment's
- * start from the clean run). */
+/* Segments per thread for the attention steps: split only when each thread
+ * gets about 64k scores or more. */
+static size_t seg_grain(const run *r)
+{
+    size_t per = r->n_seg ? r->n_scores / (size_t)r->n_seg + 1 : 1;
+    return (size_t)(1 << 16) / per + 1;
+}
+
+static void softmax_rows(run *r)
+{
+    par_for((size_t)r->n_seg, seg_grain(r), softmax_segs, r);
+}
+
+/* The attention GEMMs are small ([n, dh] x [dh, e] per segment and head):
+ * segments go to our threads, each running single-threaded sgemm calls, instead
+ * of waking OpenBLAS' threads for every small product. */
+static void attn_par(run *r, int l, par_fn fn)
+{
+    seg_ctx a = {r, l};
+    size_t grain = seg_grain(r);
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    bool split = !t_own_threads && r->kern == CC_KERNEL_FAST && par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
+    int saved = split ? openblas_get_num_threads() : 0;
+    if (split) openblas_set_num_threads(1);
+    par_for((size_t)r->n_seg, grain, fn, &a);
+    if (split) openblas_set_num_threads(saved);
+#else
+    fn(&a, 0, (size_t)r->n_seg); /* without thread control, one thread drives BLAS */
+#endif
+}
+
+static void attn_scores(run *r, int l)
+{
+    attn_par(r, l, attn_scores_segs);
+}
+
 static void attn_z(run *r, int l)
 {
+    attn_par(r, l, attn_z_segs);
+}
+
+/* z[row, h] = sum_j pattern[h, i, j] v[j, h] (values of rows before a segment's
+ * start from the clean run). */
+static void attn_z_segs(void *p, size_t lo, size_t hi)
+{
+    run *r = ((seg_ctx *)p)->r;
+    int l = ((seg_ctx *)p)->l;
     const cc_config *c = r->c;
     int H = c->n_heads, dh = c->d_head, HD = H * dh;
-    for (int s = 0; s < r->n_seg; s++) {
+    for (size_t s = lo; s < hi; s++) {
         const cc_segment *g = &r->seg[s];
         int n = g->end - g->start, e = g->end, p = g->start;
         if (n == 0) continue;
@@ -391,18 +703,65 @@ static int block(run *r, int l, float *x, cc_error *err)
     return 0;
 }
 
-/* Log-prob of TARGET and argmax of one logits row [V] (float64 reduction). */
+/* Log-prob of TARGET and argmax of one logits row [V]: max and sum in
+ * independent lanes (vectorised), float terms, float64 sum. The argmax is the
+ * lowest index holding the maximum (torch.argmax). */
 static void row_stats(const float *lg, int V, int target, double *lp, int *amax)
 {
-    int best = 0;
-    for (int v = 1; v < V; v++)
-        if (lg[v] > lg[best]) best = v;
-    if (amax) *amax = best;
+    int v = 0;
+    float mx = -INFINITY;
+#if defined(__GNUC__)
+    v4f m0 = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, m1 = m0;
+    for (; v + 8 <= V; v += 8) {
+        v4f x0, x1;
+        memcpy(&x0, lg + v, sizeof x0);
+        memcpy(&x1, lg + v + 4, sizeof x1);
+        m0 = v4_select(x0 > m0, x0, m0);
+        m1 = v4_select(x1 > m1, x1, m1);
+    }
+    for (int k = 0; k < 4; k++) {
+        mx = m0[k] > mx ? m0[k] : mx;
+        mx = m1[k] > mx ? m1[k] : mx;
+    }
+#endif
+    for (; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+    if (amax) {
+        int best = 0;
+        while (best < V - 1 && !(lg[best] == mx)) best++;
+        *amax = best;
+    }
     if (!lp) return;
-    float mx = lg[best];
-    double sum = 0; /* float terms (expf of a value <= 0), float64 sum */
-    for (int v = 0; v < V; v++) sum += expf(lg[v] - mx);
+    double sum = 0;
+    v = 0;
+#if defined(__GNUC__)
+    v4d s0 = {0, 0, 0, 0}, s1 = s0;
+    for (; v + 8 <= V; v += 8) {
+        v4f x0, x1;
+        memcpy(&x0, lg + v, sizeof x0);
+        memcpy(&x1, lg + v + 4, sizeof x1);
+        s0 += __builtin_convertvector(exp_nonpos4(x0 - mx), v4d);
+        s1 += __builtin_convertvector(exp_nonpos4(x1 - mx), v4d);
+    }
+    for (int k = 0; k < 4; k++) sum += s0[k] + s1[k];
+#endif
+    for (; v < V; v++) sum += exp_nonpos(lg[v] - mx);
     *lp = target < 0 ? NAN : ((double)lg[target] - mx) - log(sum);
+}
+
+/* row_stats over rows [lo, hi) of a chunk, for par_for. */
+typedef struct {
+    const float *lg; /* [n, V] */
+    int V;
+    const int *target; /* [n] */
+    double *lp;        /* [n] or NULL */
+    int *amax;         /* [n] or NULL */
+} rs_ctx;
+
+static void row_stats_range(void *p, size_t lo, size_t hi)
+{
+    const rs_ctx *a = p;
+    for (size_t i = lo; i < hi; i++)
+        row_stats(a->lg + i * a->V, a->V, a->target[i], a->lp ? a->lp + i : NULL, a->amax ? a->amax + i : NULL);
 }
 
 /* Final LayerNorm and unembedding of x [R, d]: hooks, optional full logits,
@@ -422,25 +781,40 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
     if (chunk < 32) chunk = 32;
     if (chunk > r->R) chunk = r->R;
     float *lg = malloc((chunk ? chunk : 1) * V * sizeof *lg); /* [chunk, V] */
-    if (!lg) return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
+    int *target = malloc((chunk ? chunk : 1) * sizeof *target); /* [chunk] next token, -1: none */
+    if (!lg || !target) {
+        free(lg), free(target);
+        return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
+    }
     /* chunks run over the stacked rows, across segment boundaries */
     int s = 0;
     for (size_t r0 = 0; r0 < r->R; r0 += chunk) {
         size_t n = r->R - r0 < chunk ? r->R - r0 : chunk;
         float *out = full ? lg + r0 * V : lg; /* [n, V] */
         linear(r->kern, r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
-        for (size_t i = 0; i < n && (lp || amax); i++) {
+        if (!lp && !amax) continue;
+        for (size_t i = 0; i < n; i++) {
             size_t rr = r0 + i;
             while (rr >= r->row_off[s] + (size_t)(r->seg[s].end - r->seg[s].start)) s++;
             const cc_segment *g = &r->seg[s];
             int t = g->start + (int)(rr - r->row_off[s]);
-            int target = t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
-            row_stats(out + i * V, V, target, lp ? lp + rr : NULL, amax ? amax + rr : NULL);
+            target[i] = t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
         }
+        rs_ctx a = {out, V, target, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
+        par_for(n, 4, row_stats_range, &a);
     }
     int rc = full ? at(r, CC_HOOK_LOGITS, 0, lg, err) : 0;
-    free(lg);
+    free(lg), free(target);
     return rc;
+}
+
+/* Releases the blocks' workspace (the unembedding needs only xn): lowers the
+ * pass's peak memory. */
+static void run_free_blocks(run *r)
+{
+    free(r->q), free(r->k), free(r->v), free(r->z), free(r->scores), free(r->attn_out), free(r->mlp),
+        free(r->mlp_out), free(r->wqkv);
+    r->q = r->k = r->v = r->z = r->scores = r->attn_out = r->mlp = r->mlp_out = r->wqkv = NULL;
 }
 
 static void run_free(run *r)
@@ -509,6 +883,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     run r = {.m = m, .c = c, .kern = opts->kernel, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
              .n_seg = batch, .opts = opts, .res = res};
     int d = c->d_model, rc = -1;
+    int saved_threads = own_threads_begin(opts->kernel);
     float *x = NULL, *pe = NULL;
     if (run_init(&r, err) != 0) goto out;
     size_t R = r.R;
@@ -524,8 +899,11 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     }
     if (at(&r, CC_HOOK_EMBED, 0, x, err) || at(&r, CC_HOOK_POS_EMBED, 0, pe, err)) goto out;
     for (size_t i = 0; i < R * d; i++) x[i] += pe[i];
+    free(pe);
+    pe = NULL;
     for (int l = 0; l < c->n_layers; l++)
         if (block(&r, l, x, err) != 0) goto out;
+    run_free_blocks(&r);
     if (!opts->skip_unembed) {
         if (opts->logprobs) {
             res->logprob = malloc(R * sizeof *res->logprob); /* [B, T] here; compacted to [B, T-1] below */
@@ -545,6 +923,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
 out:
     free(x), free(pe), free(seg);
     run_free(&r);
+    own_threads_end(saved_threads);
     return rc;
 }
 
@@ -569,13 +948,15 @@ int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, 
                            seg[s].start, seg[s].end);
     run r = {.m = m, .c = c, .kern = kernel, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
              .n_seg = n_seg, .clean = clean};
-    int rc = -1;
+    int rc = -1, saved_threads = own_threads_begin(kernel);
     if (run_init(&r, err) != 0) goto out;
     for (int l = layer + 1; l < c->n_layers; l++)
         if (block(&r, l, x, err) != 0) goto out;
+    run_free_blocks(&r);
     if (logprob && unembed(&r, x, logprob, NULL, err) != 0) goto out;
     rc = 0;
 out:
     run_free(&r);
+    own_threads_end(saved_threads);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "circuitc/process.h"
@@ -355,6 +356,10 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
         free_weights(w);
         return -1;
     }
+    /* Every tensor is now copied out: let the kernel drop the mapping's pages
+     * (they stay readable, re-read from the file on access), so the process
+     * does not hold the file's bytes resident next to their float32 copies. */
+    if (m->st->map) madvise(m->st->map, m->st->map_size, MADV_DONTNEED);
     m->loaded = true;
     return 0;
 }

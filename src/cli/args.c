@@ -15,6 +15,7 @@ int cli_common_option(int c, cli_common *common, bool *want_help)
     case OPT_JSON: common->json = true; return 1;
     case OPT_NO_PROCESSING: common->no_processing = true; return 1;
     case OPT_HELP: *want_help = true; return 1;
+    case OPT_PLOT: common->plot = optarg; return 1;
     default: return 0;
     }
 }

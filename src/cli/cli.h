@@ -18,10 +18,11 @@ typedef struct {
     const char *config;      /* --config FILE */
     bool json;               /* --json */
     bool no_processing;      /* --no-processing */
+    const char *plot;        /* --plot FILE.png|svg (commands with CLI_PLOT_OPTION; src/cli/plot_cli.h) */
 } cli_common;
 
 /* getopt_long codes for the common options (above the ASCII range). */
-enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_FIRST_COMMAND_SPECIFIC };
+enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_FIRST_COMMAND_SPECIFIC };
 
 #define CLI_COMMON_LONG_OPTIONS                                     \
     {"model", required_argument, NULL, OPT_MODEL},                  \
@@ -71,6 +72,9 @@ int cmd_qk(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_comp_scores(int argc, char **argv);
+/* charts (src/cli/cmd_kcomp_chart.c, cmd_report.c) */
+int cmd_kcomp_chart(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 /* runtime commands (src/cli/runtime.h) */
 int cmd_repeat(int argc, char **argv);
 int cmd_heads(int argc, char **argv);

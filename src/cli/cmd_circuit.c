@@ -10,6 +10,7 @@
 #include "circuitc/composition.h"
 #include "circuitc/head_circuits.h"
 #include "cli.h"
+#include "plot_cli.h"
 
 typedef struct {
     const char *name;
@@ -43,7 +44,9 @@ static void print_help(const builtin *b)
            "  --components C     leading components the fast path scores with (default: automatic)\n"
            "  --singular N       leading singular values to print (default 8)\n"
            "  --baseline-samples N  random pairs for the composition baseline (default 200)\n"
-           "  --seed S           seed of the baseline's random matrices (default 0)\n" CLI_COMMON_HELP,
+           "  --seed S           seed of the baseline's random matrices (default 0)\n" CLI_PLOT_HELP
+           "                     (two panels: top-k accuracy for k = 1..K, the reported singular values)\n"
+           CLI_COMMON_HELP,
            b->name, b->usage_heads, b->summary, b->name, b->comp_mode ? ", and the composition score" : "");
 }
 
@@ -78,7 +81,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
 {
     enum { OPT_K = OPT_FIRST_COMMAND_SPECIFIC, OPT_RANKS, OPT_NO_RANKS, OPT_EXACT, OPT_BRUTE, OPT_COMPARE,
            OPT_COMPONENTS, OPT_SINGULAR, OPT_SAMPLES, OPT_SEED };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
                                          {"k", required_argument, NULL, OPT_K},
                                          {"ranks", no_argument, NULL, OPT_RANKS},
                                          {"no-ranks", no_argument, NULL, OPT_NO_RANKS},
@@ -134,7 +137,8 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         print_help(b);
         return CLI_OK;
     }
-    int want = b->comp_mode ? 2 : 1;
+    int want = b->comp_mode ? 2 : 1, prc = cli_plot_check(b->name, &common);
+    if (prc >= 0) return prc;
     if (argc - optind != want)
         return cli_usage_error(b->name, "expected %d head%s (%s), got %d", want, want > 1 ? "s" : "", b->usage_heads,
                                argc - optind);
@@ -185,9 +189,17 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), m->model_path,
                common.no_processing ? " (no processing)" : "");
     }
+    char title[256];
+    cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
     cc_model_free(m);
     cc_circuit_free(circ);
-    if (common.json) return cli_print_json(report);
+    if (common.json) {
+        json_incref(report);
+        int jrc = cli_print_json(report);
+        if (common.plot && cli_plot_circuit(common.plot, report, title, NULL) != CLI_OK) jrc = CLI_FAIL;
+        json_decref(report);
+        return jrc;
+    }
     circuit_report_print(report);
     if (comp)
         printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
@@ -197,8 +209,9 @@ static int run_builtin(const builtin *b, int argc, char **argv)
                json_real_value(json_object_get(comp, "baseline_mean")),
                json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
     printf("wall time    %.3f s\n", json_real_value(json_object_get(report, "seconds")));
+    int prc2 = common.plot ? cli_plot_circuit(common.plot, report, title, NULL) : CLI_OK;
     json_decref(report);
-    return CLI_OK;
+    return prc2;
 }
 
 int cmd_kcomp(int argc, char **argv) { return run_builtin(&BUILTINS[0], argc, argv); }

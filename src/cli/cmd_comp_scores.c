@@ -10,6 +10,7 @@
 #include "circuitc/composition.h"
 #include "circuitc/heads.h"
 #include "cli.h"
+#include "plot_cli.h"
 
 static const char *HELP =
     "Usage: circuitc comp-scores [--mode q|k|v|all] [--top N] [--baseline-samples N] [--seed S]\n"
@@ -25,7 +26,9 @@ static const char *HELP =
     "  --top N            rows in the ranked table per mode (default 10; 0 for none)\n"
     "  --baseline-samples N\n"
     "                     random pairs for the baseline (default 200; 0 to skip it)\n"
-    "  --seed S           seed of the baseline's generator (default 0)\n" CLI_COMMON_HELP;
+    "  --seed S           seed of the baseline's generator (default 0)\n" CLI_PLOT_HELP
+    "                     (one heatmap per mode, earlier head x later head; baseline on the colour bar)\n"
+    CLI_COMMON_HELP;
 
 typedef struct {
     int left, right; /* flat head indices layer * H + head */
@@ -71,7 +74,7 @@ static json_t *nested(const double *s, int L, int H)
 int cmd_comp_scores(int argc, char **argv)
 {
     enum { OPT_MODE = OPT_FIRST_COMMAND_SPECIFIC, OPT_TOP, OPT_SAMPLES, OPT_SEED };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
                                          {"mode", required_argument, NULL, OPT_MODE},
                                          {"top", required_argument, NULL, OPT_TOP},
                                          {"baseline-samples", required_argument, NULL, OPT_SAMPLES},
@@ -110,6 +113,8 @@ int cmd_comp_scores(int argc, char **argv)
         return CLI_OK;
     }
     if (optind < argc) return cli_usage_error("comp-scores", "unexpected argument \"%s\"", argv[optind]);
+    int prc = cli_plot_check("comp-scores", &common);
+    if (prc >= 0) return prc;
 
     cc_error err;
     cc_model *m = NULL;
@@ -176,6 +181,7 @@ int cmd_comp_scores(int argc, char **argv)
                           m->model_path, "n_layers", L, "n_heads", H, "d_model", g->d_model, "d_head", g->d_head,
                           "seed", (json_int_t)seed, "modes", modes, "baseline", bl, "top", tops, "scores", scores,
                           "seconds", "scores", t_scores, "baseline", t_base);
+    json_incref(j); /* kept for --plot */
     if (common.json) {
         rc = cli_print_json(j);
     } else {
@@ -207,6 +213,8 @@ int cmd_comp_scores(int argc, char **argv)
         }
         json_decref(j);
     }
+    if (common.plot && cli_plot_comp_scores(common.plot, j, NULL) != CLI_OK) rc = CLI_FAIL;
+    json_decref(j);
     free(s), free(base), free(pairs);
     cc_model_free(m);
     return rc;

@@ -13,6 +13,7 @@
 
 #include "circuitc/circuit.h"
 #include "cli.h"
+#include "plot_cli.h"
 
 static const char *HELP =
     "Usage: circuitc compile CIRCUIT --bind NAME=HEAD ... [--explain] [--order optimal|tl]\n"
@@ -26,7 +27,9 @@ static const char *HELP =
     "                     multiplication order and FLOP counts\n"
     "  --order ORDER      optimal (default): each factor's sub-chain in the FLOP-optimal order;\n"
     "                     tl: A left to right and B right to left, TransformerLens' order for a\n"
-    "                     chain written as Q K^T\n" CLI_COMMON_HELP;
+    "                     chain written as Q K^T\n" CLI_PLOT_HELP
+    "                     (square circuits: top-1..5 accuracy curve and 32 leading singular values)\n"
+    CLI_COMMON_HELP;
 
 /* Where SPEC's circuit file is (the same rule as cc_circuit_open). Caller frees. */
 static int circuit_path(const char *spec, char **path, cc_error *err)
@@ -108,7 +111,7 @@ static void print_human(const json_t *j)
 int cmd_compile(int argc, char **argv)
 {
     enum { OPT_BIND = OPT_FIRST_COMMAND_SPECIFIC, OPT_EXPLAIN, OPT_ORDER };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
                                          {"bind", required_argument, NULL, OPT_BIND},
                                          {"explain", no_argument, NULL, OPT_EXPLAIN},
                                          {"order", required_argument, NULL, OPT_ORDER},
@@ -142,6 +145,8 @@ int cmd_compile(int argc, char **argv)
         fputs(HELP, stdout);
         return CLI_OK;
     }
+    int prc = cli_plot_check("compile", &common);
+    if (prc >= 0) return prc;
     if (optind >= argc) return cli_usage_error("compile", "give a circuit: a .circuit file or a built-in name (kcomp, ov, ...)");
     if (optind + 1 < argc) return cli_usage_error("compile", "unexpected argument \"%s\"", argv[optind + 1]);
     const char *spec = argv[optind];
@@ -197,6 +202,7 @@ int cmd_compile(int argc, char **argv)
             print_human(j);
             json_decref(j);
         }
+        if (rc == CLI_OK && common.plot) rc = cli_plot_compiled(common.plot, circ, &fm, m, names, heads, n_bind);
     }
     free(text);
     cc_fm_free(&fm);

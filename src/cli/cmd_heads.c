@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "plot_cli.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -40,7 +41,7 @@ static int by_score_desc(const void *a, const void *b)
 int cmd_heads(int argc, char **argv)
 {
     rt_opts o = {.n = 50, .batch = 10, .top = 5};
-    int rc = rt_parse("heads", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_TOP | RT_EXCLUDE, HELP, &o);
+    int rc = rt_parse("heads", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_TOP | RT_EXCLUDE | RT_PLOT, HELP, &o);
     if (rc >= 0) return rc;
     if (o.n_args > 0) return cli_usage_error("heads", "unexpected argument \"%s\"", o.args[0]);
     cc_error err;
@@ -110,8 +111,11 @@ int cmd_heads(int argc, char **argv)
     }
     json_object_set_new(j, "heads", heads);
     json_object_set_new(j, "rankings", rankings);
+    json_incref(j); /* kept for --plot */
     if (o.common.json) rc = cli_print_json(j);
     else json_decref(j), rc = CLI_OK;
+    if (o.common.plot && cli_plot_heads(o.common.plot, j, K < 3 ? K : 3, NULL) != CLI_OK) rc = CLI_FAIL;
+    json_decref(j);
     free(rk);
     cc_head_scores_free(&s);
     free(tok);

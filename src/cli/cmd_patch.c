@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plot_cli.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -33,7 +34,7 @@ static void progress(void *ctx, int done, int total)
 int cmd_patch(int argc, char **argv)
 {
     rt_opts o = {.n = 50, .batch = 1};
-    int rc = rt_parse("patch", argc, argv, RT_SEQ_LEN | RT_SEED | RT_NAIVE, HELP, &o);
+    int rc = rt_parse("patch", argc, argv, RT_SEQ_LEN | RT_SEED | RT_NAIVE | RT_PLOT, HELP, &o);
     if (rc >= 0) return rc;
     if (o.n_args == 0) return cli_usage_error("patch", "say what to patch: mlp_out");
     if (o.n_args > 1) return cli_usage_error("patch", "unexpected argument \"%s\"", o.args[1]);
@@ -89,6 +90,9 @@ int cmd_patch(int argc, char **argv)
         printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, s.delta[best]);
         rc = CLI_OK;
     }
+    if (o.common.plot &&
+        cli_plot_patch(o.common.plot, m->model_path, o.seed, n, L, s.delta, s.clean_loss, NULL) != CLI_OK)
+        rc = CLI_FAIL;
     cc_patch_sweep_free(&s);
     free(tok);
     cc_model_free(m);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "circuitc/heads.h"
+#include "plot_cli.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -19,7 +20,7 @@ static const char *HELP =
 int cmd_pattern(int argc, char **argv)
 {
     rt_opts o = {.n = 50, .batch = 1};
-    int rc = rt_parse("pattern", argc, argv, RT_SEQ_LEN | RT_SEED, HELP, &o);
+    int rc = rt_parse("pattern", argc, argv, RT_SEQ_LEN | RT_SEED | RT_PLOT, HELP, &o);
     if (rc >= 0) return rc;
     if (o.n_args == 0) return cli_usage_error("pattern", "HEAD is required (e.g. L1H0 or 1.0)");
     if (o.n_args > 1) return cli_usage_error("pattern", "takes one HEAD, got %d arguments", o.n_args);
@@ -95,6 +96,8 @@ int cmd_pattern(int argc, char **argv)
         printf("\n");
         rc = CLI_OK;
     }
+    if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, P, NULL) != CLI_OK)
+        rc = CLI_FAIL;
     cc_fwd_result_free(&r);
     free(tok);
     cc_model_free(m);

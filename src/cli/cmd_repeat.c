@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "plot_cli.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -20,7 +21,7 @@ static const char *HELP =
 int cmd_repeat(int argc, char **argv)
 {
     rt_opts o = {.n = 50, .batch = 30};
-    int rc = rt_parse("repeat", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED, HELP, &o);
+    int rc = rt_parse("repeat", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_PLOT, HELP, &o);
     if (rc >= 0) return rc;
     if (o.n_args > 0) return cli_usage_error("repeat", "unexpected argument \"%s\"", o.args[0]);
     cc_error err;
@@ -47,6 +48,7 @@ int cmd_repeat(int argc, char **argv)
     json_object_set_new(j, "loss", json_real(s.loss));
     json_object_set_new(j, "loss_per_seq", per_seq);
     json_object_set_new(j, "mean_logprob_per_position", per_pos);
+    json_incref(j); /* kept for --plot */
     if (o.common.json) {
         rc = cli_print_json(j);
     } else {
@@ -59,6 +61,8 @@ int cmd_repeat(int argc, char **argv)
         json_decref(j);
         rc = CLI_OK;
     }
+    if (o.common.plot && cli_plot_repeat(o.common.plot, j, NULL) != CLI_OK) rc = CLI_FAIL;
+    json_decref(j);
     cc_repeat_stats_free(&s);
     free(tok);
     cc_model_free(m);

@@ -20,6 +20,8 @@ static const command commands[] = {
     {"validate", cmd_validate, "oracle: weight-only predictions of PREV -> IND vs forward-pass evidence"},
     {"compile", cmd_compile, "compile a circuit file for some heads: shapes, split, plan (--explain)"},
     {"comp-scores", cmd_comp_scores, "Q/K/V composition scores of all head pairs vs a random baseline"},
+    {"kcomp-chart", cmd_kcomp_chart, "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs"},
+    {"report", cmd_report, "run the standard analyses and write an HTML page with every chart (--out DIR)"},
     {"synth", cmd_synth, "write a seeded random GPT-2 model (docs/synthetic-models.md)"},
     {"repeat", cmd_repeat, "correct-token log-probs on repeated random tokens [BOS, A, A]"},
     {"heads", cmd_heads, "induction / previous / duplicate / current-token and detect_head scores"},
@@ -36,7 +38,7 @@ static void usage(FILE *out)
             "       circuitc <command> --help\n\n"
             "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\nHeads are written L<layer>H<head> (L4H11) or <layer>.<head> (4.11), 0-based.\n"
             "Models: a Hugging Face GPT-2 folder (config.json + model.safetensors; F32, F16 or BF16),\n"

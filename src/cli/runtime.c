@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plot_cli.h"
+
 enum { OPT_SEQ_LEN = OPT_FIRST_COMMAND_SPECIFIC, OPT_BATCH, OPT_SEED, OPT_TOP, OPT_MODE, OPT_NAIVE, OPT_EXCL_BOS,
        OPT_EXCL_CUR };
 
@@ -23,7 +25,7 @@ static int parse_pos_int(const char *cmd, const char *opt, const char *s, int *o
 
 int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, rt_opts *o)
 {
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS,
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
                                          {"seq-len", required_argument, NULL, OPT_SEQ_LEN},
                                          {"batch", required_argument, NULL, OPT_BATCH},
                                          {"seed", required_argument, NULL, OPT_SEED},
@@ -44,6 +46,7 @@ int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == OPT_PLOT && !(mask & RT_PLOT)) return cli_usage_error(cmd, "unknown option --plot");
         if (cli_common_option(c, &o->common, &o->help)) continue;
         if (c == ':') return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
         if (c < OPT_FIRST_COMMAND_SPECIFIC || c > OPT_EXCL_CUR)
@@ -80,12 +83,13 @@ int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *
     }
     if (o->help) {
         fputs(help, stdout);
+        if (mask & RT_PLOT) fputs(CLI_PLOT_HELP, stdout);
         fputs(CLI_COMMON_HELP, stdout);
         return CLI_OK;
     }
     o->args = argv + optind;
     o->n_args = argc - optind;
-    return -1;
+    return cli_plot_check(cmd, &o->common);
 }
 
 int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)

@@ -7,7 +7,8 @@
 #include "cli.h"
 
 /* Which options a command takes (bit set). */
-enum { RT_SEQ_LEN = 1, RT_BATCH = 2, RT_SEED = 4, RT_TOP = 8, RT_MODE = 16, RT_NAIVE = 32, RT_EXCLUDE = 64 };
+enum { RT_SEQ_LEN = 1, RT_BATCH = 2, RT_SEED = 4, RT_TOP = 8, RT_MODE = 16, RT_NAIVE = 32, RT_EXCLUDE = 64,
+       RT_PLOT = 128 /* --plot FILE (plot_cli.h); checked by rt_parse */ };
 
 typedef struct {
     cli_common common;

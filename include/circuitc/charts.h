@@ -1,0 +1,79 @@
+/* circuitc/charts.h — the charts behind `--plot FILE`: each function writes
+ * its data files, runs its template plots/<name>.gp through plot.h and leaves
+ * FILE (.png or .svg). Inputs are plain arrays, so the functions are usable
+ * (and tested) without a model.
+ *
+ * Data files are whitespace-separated text with '#' comment headers naming
+ * the columns; numbers are printed with %.9g. Heatmap grids are "col row value"
+ * lines, one blank line after each row (gnuplot's grid format), row 0 first;
+ * the templates draw row 0 at the top. Undefined cells are NaN.
+ *
+ * Sizes (pixels for PNG, points for SVG) are fixed per chart: CC_CHART_*_W/H. */
+#ifndef CIRCUITC_CHARTS_H
+#define CIRCUITC_CHARTS_H
+
+#include "circuitc/error.h"
+
+typedef struct {
+    const char *out;        /* the image: *.png or *.svg */
+    const char *title;      /* first title line: what, model, head(s), seed */
+    const char *keep_data;  /* if not NULL: also copy each data file to <keep_data><file> */
+} cc_chart_opts;
+
+enum {
+    CC_CHART_CIRCUIT_W = 1000, CC_CHART_CIRCUIT_H = 420,
+    CC_CHART_COMP_W = 1300, CC_CHART_COMP_H = 480,   /* three panels; one or two panels are narrower */
+    CC_CHART_HEADS_W = 1000, CC_CHART_HEADS_H = 440,
+    CC_CHART_PATTERN_W = 700, CC_CHART_PATTERN_H = 640,
+    CC_CHART_REPEAT_W = 900, CC_CHART_REPEAT_H = 420,
+    CC_CHART_PATCH_W = 1000, CC_CHART_PATCH_H = 420,
+    CC_CHART_BARS_W = 900, CC_CHART_BARS_H = 440,
+};
+
+/* Width of the comp-scores chart with N_MODES panels (1..3). */
+int cc_chart_comp_width(int n_modes);
+
+/* Top-k accuracy curves (k = 1..K) of a square circuit in both directions and
+ * its singular-value spectrum, two panels (template circuit.gp).
+ * Files: topk.dat (k, rows_accuracy, cols_accuracy), spectrum.dat (i, sigma_i). */
+int cc_chart_circuit(const cc_chart_opts *o, int K, const double *rows_acc, const double *cols_acc,
+                     const char *rows_label, const char *cols_label, const double *sv, int n_sv, cc_error *err);
+
+/* Composition-score heatmaps (earlier head = row, later head = column), one
+ * panel per mode (template comp_scores.gp). SCORES[m] is [L*H][L*H] (flat head
+ * index layer*H + head); entries with layer(row) >= layer(col) are drawn empty.
+ * BASELINE_MEAN / STD: NaN when there is no baseline.
+ * Files: comp_<mode>.dat grids. */
+int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, const char *const *mode_names,
+                         const double *const *scores, double baseline_mean, double baseline_std, cc_error *err);
+
+/* Layer x head heatmaps of the induction and previous-token scores (each
+ * [L][H], in [0,1]) with the TOP highest heads of each annotated (template heads.gp).
+ * Files: induction.dat, previous_token.dat grids; induction_top.dat,
+ * previous_token_top.dat (head, layer, value). */
+int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction, const double *previous, int top,
+                   cc_error *err);
+
+/* One head's attention pattern, [T][T] (rows: destination, columns: source),
+ * T = 1 + 2n; the induction diagonal (source = dest - n + 1) is outlined
+ * (template pattern.gp). File: pattern.dat grid. */
+int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err);
+
+/* Mean correct-token log-prob per position (LOGPROB[2n], position i predicts
+ * token i+1), the two halves marked with their means (template repeat.gp).
+ * File: repeat.dat (position, mean_logprob, half). */
+int cc_chart_repeat(const cc_chart_opts *o, int n, const double *logprob, double first_mean, double second_mean,
+                    cc_error *err);
+
+/* Loss change of the patching sweep, layer x position: DELTA [L][n+1] for
+ * positions n..2n, on a colour scale symmetric around zero (template patch.gp).
+ * File: patch.dat grid (columns are positions n..2n). */
+int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, double clean_loss, cc_error *err);
+
+/* Grouped bars: N_GROUPS groups (labels GROUPS) of N_SERIES values each
+ * (VALUES [n_groups][n_series], names SERIES), y in [0,1] (template bars.gp).
+ * File: bars.dat (group label, then one column per series). */
+int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
+                  int n_series, const char *const *series, const double *values, cc_error *err);
+
+#endif

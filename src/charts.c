@@ -1,0 +1,285 @@
+/* charts.c — data files and template variables of each chart (circuitc/charts.h). */
+#include "circuitc/charts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/plot.h"
+
+/* A number as data text: %.9g, NaN for undefined. */
+static void put_num(FILE *f, double v)
+{
+    if (isnan(v)) fputs("NaN", f);
+    else fprintf(f, "%.9g", v);
+}
+
+/* Writes the grid V [rows][cols] (V[r * cols + c]) as "col row value" lines. */
+static void put_grid(FILE *f, const char *what, const double *v, int rows, int cols)
+{
+    fprintf(f, "# %s\n# col row value\n", what);
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            fprintf(f, "%d %d ", c, r);
+            put_num(f, v[(size_t)r * cols + c]);
+            fputc('\n', f);
+        }
+        fputc('\n', f);
+    }
+}
+
+/* Head names "L0H0 L0H1 ..." of L x H heads, a gnuplot word list. Caller frees. */
+static char *head_words(int L, int H)
+{
+    size_t cap = (size_t)L * H * 16 + 1, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = '\0';
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) len += (size_t)snprintf(s + len, cap - len, "%sL%dH%d", len ? " " : "", l, h);
+    return s;
+}
+
+/* Numbers FROM..TO as a word list. Caller frees. */
+static char *int_words(int from, int to)
+{
+    size_t cap = (size_t)(to - from + 1) * 12 + 1, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = '\0';
+    for (int i = from; i <= to; i++) len += (size_t)snprintf(s + len, cap - len, "%s%d", len ? " " : "", i);
+    return s;
+}
+
+/* Begins chart NAME with O's output and title. */
+static int begin(const cc_chart_opts *o, const char *name, int w, int h, cc_plot **p, cc_error *err)
+{
+    if (cc_plot_begin(name, o->out, w, h, p, err) != 0) return -1;
+    cc_plot_set_str(*p, "title", o->title ? o->title : "");
+    return 0;
+}
+
+/* Renders P, keeps its data if asked, and ends it. */
+static int finish(const cc_chart_opts *o, cc_plot *p, int rc, cc_error *err)
+{
+    if (rc == 0) rc = cc_plot_render(p, err);
+    if (rc == 0 && o->keep_data) rc = cc_plot_keep_data(p, o->keep_data, err);
+    cc_plot_end(p);
+    return rc;
+}
+
+/* Opens FILE in P, or returns -1. */
+#define OPEN_DATA(f, p, file)                      \
+    FILE *f = cc_plot_data((p), (file), err);      \
+    if (!f) return finish(o, (p), -1, err)
+
+int cc_chart_circuit(const cc_chart_opts *o, int K, const double *rows_acc, const double *cols_acc,
+                     const char *rows_label, const char *cols_label, const double *sv, int n_sv, cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "circuit", CC_CHART_CIRCUIT_W, CC_CHART_CIRCUIT_H, &p, err) != 0) return -1;
+    OPEN_DATA(f, p, "topk.dat");
+    fprintf(f, "# top-k accuracy of the diagonal\n# k rows_accuracy cols_accuracy\n");
+    for (int k = 0; k < K; k++) {
+        fprintf(f, "%d ", k + 1);
+        put_num(f, rows_acc[k]);
+        fputc(' ', f);
+        put_num(f, cols_acc[k]);
+        fputc('\n', f);
+    }
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    OPEN_DATA(g, p, "spectrum.dat");
+    fprintf(g, "# singular values, descending\n# i sigma\n");
+    for (int i = 0; i < n_sv; i++) {
+        fprintf(g, "%d ", i + 1);
+        put_num(g, sv[i]);
+        fputc('\n', g);
+    }
+    if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
+    cc_plot_set_num(p, "kmax", K);
+    cc_plot_set_num(p, "nsv", n_sv);
+    cc_plot_set_str(p, "rows_label", rows_label && *rows_label ? rows_label : "rows");
+    cc_plot_set_str(p, "cols_label", cols_label && *cols_label ? cols_label : "columns");
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_comp_width(int n_modes) { return n_modes >= 3 ? CC_CHART_COMP_W : n_modes == 2 ? 900 : 520; }
+
+int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, const char *const *mode_names,
+                         const double *const *scores, double baseline_mean, double baseline_std, cc_error *err)
+{
+    if (n_modes < 1 || n_modes > 3) return cc_fail(err, "internal error: comp-scores chart takes 1..3 modes");
+    cc_plot *p;
+    if (begin(o, "comp_scores", cc_chart_comp_width(n_modes), CC_CHART_COMP_H, &p, err) != 0) return -1;
+    int n = L * H;
+    double *g = malloc((size_t)n * n * sizeof *g + 1), vmax = 0;
+    char *words = head_words(L, H);
+    if (!g || !words) {
+        free(g), free(words);
+        cc_plot_end(p);
+        return cc_fail(err, "out of memory");
+    }
+    int rc = 0;
+    char modes[64] = "";
+    for (int m = 0; m < n_modes && rc == 0; m++) {
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++) {
+                double v = scores[m][(size_t)a * n + b];
+                g[(size_t)a * n + b] = a / H < b / H ? v : NAN;
+                if (a / H < b / H && v > vmax) vmax = v;
+            }
+        char file[64], what[96];
+        snprintf(file, sizeof file, "comp_%s.dat", mode_names[m]);
+        snprintf(what, sizeof what, "%s-composition score: row = earlier head, col = later head", mode_names[m]);
+        FILE *f = cc_plot_data(p, file, err);
+        if (!f) {
+            rc = -1;
+            break;
+        }
+        put_grid(f, what, g, n, n);
+        rc = cc_plot_data_close(p, f, err);
+        snprintf(modes + strlen(modes), sizeof modes - strlen(modes), "%s%s", m ? " " : "", mode_names[m]);
+    }
+    cc_plot_set_str(p, "modes", modes);
+    cc_plot_set_str(p, "heads", words);
+    cc_plot_set_num(p, "nheads", n);
+    cc_plot_set_num(p, "heads_per_layer", H);
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    cc_plot_set_num(p, "baseline", baseline_mean);
+    cc_plot_set_num(p, "baseline_std", baseline_std);
+    free(g), free(words);
+    return finish(o, p, rc, err);
+}
+
+/* The TOP largest of V [n] as "head layer index value" lines. */
+static void put_top(FILE *f, const double *v, int L, int H, int top)
+{
+    int n = L * H;
+    char *used = calloc((size_t)n + 1, 1);
+    fprintf(f, "# top heads\n# head layer index value\n");
+    for (int t = 0; t < top && t < n && used; t++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!used[i] && (best < 0 || v[i] > v[best])) best = i;
+        used[best] = 1;
+        fprintf(f, "L%dH%d %d %d ", best / H, best % H, best / H, best % H);
+        put_num(f, v[best]);
+        fputc('\n', f);
+    }
+    free(used);
+}
+
+int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction, const double *previous, int top,
+                   cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "heads", CC_CHART_HEADS_W, CC_CHART_HEADS_H, &p, err) != 0) return -1;
+    const char *names[2] = {"induction", "previous_token"};
+    const double *v[2] = {induction, previous};
+    for (int k = 0; k < 2; k++) {
+        char file[64];
+        snprintf(file, sizeof file, "%s.dat", names[k]);
+        OPEN_DATA(f, p, file);
+        put_grid(f, k ? "previous-token score: row = layer, col = head" : "induction score: row = layer, col = head",
+                 v[k], L, H);
+        if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+        snprintf(file, sizeof file, "%s_top.dat", names[k]);
+        OPEN_DATA(t, p, file);
+        put_top(t, v[k], L, H, top);
+        if (cc_plot_data_close(p, t, err) != 0) return finish(o, p, -1, err);
+    }
+    cc_plot_set_num(p, "nlayers", L);
+    cc_plot_set_num(p, "nheads", H);
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err)
+{
+    int T = 1 + 2 * n;
+    cc_plot *p;
+    if (begin(o, "pattern", CC_CHART_PATTERN_W, CC_CHART_PATTERN_H, &p, err) != 0) return -1;
+    OPEN_DATA(f, p, "pattern.dat");
+    fprintf(f, "# attention pattern: row = destination, col = source\n# col row value\n");
+    for (int r = 0; r < T; r++) {
+        for (int c = 0; c < T; c++) {
+            fprintf(f, "%d %d ", c, r);
+            put_num(f, pattern[(size_t)r * T + c]);
+            fputc('\n', f);
+        }
+        fputc('\n', f);
+    }
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    cc_plot_set_num(p, "n", n);
+    cc_plot_set_num(p, "npos", T);
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_repeat(const cc_chart_opts *o, int n, const double *logprob, double first_mean, double second_mean,
+                    cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "repeat", CC_CHART_REPEAT_W, CC_CHART_REPEAT_H, &p, err) != 0) return -1;
+    OPEN_DATA(f, p, "repeat.dat");
+    fprintf(f, "# mean correct-token log-prob; position i predicts token i+1\n# position mean_logprob half\n");
+    for (int i = 0; i < 2 * n; i++) {
+        fprintf(f, "%d ", i);
+        put_num(f, logprob[i]);
+        fprintf(f, " %d\n", i < n ? 1 : 2);
+    }
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    cc_plot_set_num(p, "n", n);
+    cc_plot_set_num(p, "first_mean", first_mean);
+    cc_plot_set_num(p, "second_mean", second_mean);
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, double clean_loss, cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "patch", CC_CHART_PATCH_W, CC_CHART_PATCH_H, &p, err) != 0) return -1;
+    int NP = n + 1;
+    double vmax = 0;
+    for (int i = 0; i < L * NP; i++)
+        if (fabs(delta[i]) > vmax) vmax = fabs(delta[i]);
+    OPEN_DATA(f, p, "patch.dat");
+    put_grid(f, "loss(patched) - loss(clean): row = layer, col = position - n", delta, L, NP);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    char *pos = int_words(n, 2 * n);
+    if (!pos) return finish(o, p, cc_fail(err, "out of memory"), err);
+    cc_plot_set_str(p, "positions", pos);
+    free(pos);
+    cc_plot_set_num(p, "nlayers", L);
+    cc_plot_set_num(p, "n", n);
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    cc_plot_set_num(p, "clean_loss", clean_loss);
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
+                  int n_series, const char *const *series, const double *values, cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "bars", CC_CHART_BARS_W, CC_CHART_BARS_H, &p, err) != 0) return -1;
+    OPEN_DATA(f, p, "bars.dat");
+    fprintf(f, "# group");
+    for (int s = 0; s < n_series; s++) fprintf(f, " %s", series[s]);
+    fprintf(f, "\n");
+    for (int g = 0; g < n_groups; g++) {
+        fprintf(f, "%s", groups[g]);
+        for (int s = 0; s < n_series; s++) {
+            fputc(' ', f);
+            put_num(f, values[(size_t)g * n_series + s]);
+        }
+        fputc('\n', f);
+    }
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    char names[256] = "";
+    for (int s = 0; s < n_series; s++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", s ? " " : "", series[s]);
+    cc_plot_set_str(p, "series", names);
+    cc_plot_set_num(p, "nseries", n_series);
+    cc_plot_set_num(p, "ngroups", n_groups);
+    cc_plot_set_str(p, "ylabel", ylabel ? ylabel : "");
+    return finish(o, p, 0, err);
+}

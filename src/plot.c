@@ -1,0 +1,454 @@
+/* plot.c — one gnuplot chart: data files + driver script in a temporary
+ * directory, gnuplot run as a child program, the image renamed into place
+ * (include/circuitc/plot.h). */
+#include "circuitc/plot.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CC_PLOTS_DIR
+#define CC_PLOTS_DIR "plots"
+#endif
+
+extern char **environ;
+
+enum { MAX_FILES = 32 };
+
+struct cc_plot {
+    char *name;              /* template name */
+    char *template_path;     /* <plots dir>/<name>.gp */
+    char *out;               /* final image path */
+    char *tmp_out;           /* temporary image beside OUT (created by render) */
+    bool png;                /* else svg */
+    int width, height;
+    char *dir;               /* temporary directory */
+    char *vars;              /* gnuplot assignments, one a line */
+    size_t vars_len;
+    bool bad;                /* a set_* call failed */
+    char bad_msg[256];
+    char *files[MAX_FILES];  /* data files written, names relative to DIR */
+    int n_files;
+};
+
+const char *cc_plot_dir(void)
+{
+    const char *d = getenv("CIRCUITC_PLOTS");
+    return d && *d ? d : CC_PLOTS_DIR;
+}
+
+static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
+
+/* Whether OUT ends in .png (1), .svg (2), or neither (0). */
+static int out_kind(const char *out)
+{
+    size_t n = strlen(out);
+    if (n > 4 && strcasecmp(out + n - 4, ".png") == 0) return 1;
+    if (n > 4 && strcasecmp(out + n - 4, ".svg") == 0) return 2;
+    return 0;
+}
+
+/* The directory part of PATH ("." when none). Caller frees. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int cc_plot_check_output(const char *out, cc_error *err)
+{
+    if (!out || !*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
+    if (!out_kind(out))
+        return cc_fail(err, "cannot tell the chart format of \"%s\": the file name must end in .png or .svg", out);
+    size_t n = strlen(out);
+    if (out[n - 1] == '/' || (n >= 5 && out[n - 5] == '/'))
+        return cc_fail(err, "\"%s\" is not a file name; give e.g. chart.png", out);
+    char *d = dir_of(out);
+    if (!d) return oom(err);
+    struct stat st;
+    int rc = 0;
+    if (stat(d, &st) != 0)
+        rc = cc_fail(err, "cannot write chart %s: directory %s: %s", out, d, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        rc = cc_fail(err, "cannot write chart %s: %s is not a directory", out, d);
+    else if (access(d, W_OK | X_OK) != 0)
+        rc = cc_fail(err, "cannot write chart %s: directory %s: %s", out, d, strerror(errno));
+    else if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = cc_fail(err, "cannot write chart %s: it is a directory", out);
+    free(d);
+    return rc;
+}
+
+int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **pp, cc_error *err)
+{
+    *pp = NULL;
+    if (cc_plot_check_output(out, err) != 0) return -1;
+    if (width < 16 || height < 16 || width > 20000 || height > 20000)
+        return cc_fail(err, "chart size %d x %d is out of range (16..20000)", width, height);
+    cc_plot *p = calloc(1, sizeof *p);
+    if (!p) return oom(err);
+    p->png = out_kind(out) == 1;
+    p->width = width, p->height = height;
+    p->name = strdup(name);
+    p->out = strdup(out);
+    if (!p->name || !p->out || asprintf(&p->template_path, "%s/%s.gp", cc_plot_dir(), name) < 0) {
+        p->template_path = NULL;
+        cc_plot_end(p);
+        return oom(err);
+    }
+    struct stat st;
+    if (stat(p->template_path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cc_fail(err, "chart template %s not found (%s)%s", p->template_path, strerror(errno ? errno : ENOENT),
+                getenv("CIRCUITC_PLOTS") ? "; check CIRCUITC_PLOTS" : "; set CIRCUITC_PLOTS to the plots/ directory");
+        cc_plot_end(p);
+        return -1;
+    }
+    const char *base = getenv("TMPDIR");
+    if (asprintf(&p->dir, "%s/circuitc-plot-XXXXXX", base && *base ? base : "/tmp") < 0) {
+        p->dir = NULL;
+        cc_plot_end(p);
+        return oom(err);
+    }
+    if (!mkdtemp(p->dir)) {
+        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(errno));
+        free(p->dir);
+        p->dir = NULL;
+        cc_plot_end(p);
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+const char *cc_plot_tmpdir(const cc_plot *p) { return p->dir; }
+
+FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
+{
+    if (!*file || strchr(file, '/') || file[0] == '.') {
+        cc_fail(err, "internal error: bad chart data file name \"%s\"", file);
+        return NULL;
+    }
+    if (p->n_files == MAX_FILES) {
+        cc_fail(err, "internal error: more than %d data files for one chart", MAX_FILES);
+        return NULL;
+    }
+    char *path;
+    if (asprintf(&path, "%s/%s", p->dir, file) < 0) {
+        oom(err);
+        return NULL;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cc_fail(err, "cannot write chart data %s: %s", path, strerror(errno));
+        free(path);
+        return NULL;
+    }
+    free(path);
+    p->files[p->n_files] = strdup(file);
+    if (!p->files[p->n_files]) {
+        fclose(f);
+        oom(err);
+        return NULL;
+    }
+    p->n_files++;
+    return f;
+}
+
+int cc_plot_data_close(cc_plot *p, FILE *f, cc_error *err)
+{
+    (void)p;
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0) bad = true;
+    return bad ? cc_fail(err, "cannot write chart data in %s: %s", p->dir, strerror(errno ? errno : EIO)) : 0;
+}
+
+/* Appends LINE to P's variable block. */
+static int add_var_line(cc_plot *p, const char *line)
+{
+    size_t n = strlen(line);
+    char *v = realloc(p->vars, p->vars_len + n + 2);
+    if (!v) {
+        p->bad = true;
+        snprintf(p->bad_msg, sizeof p->bad_msg, "out of memory");
+        return -1;
+    }
+    p->vars = v;
+    memcpy(p->vars + p->vars_len, line, n);
+    p->vars_len += n;
+    p->vars[p->vars_len++] = '\n';
+    p->vars[p->vars_len] = '\0';
+    return 0;
+}
+
+static bool is_identifier(const char *s)
+{
+    if (!isalpha((unsigned char)*s) && *s != '_') return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return false;
+    return true;
+}
+
+/* S as a gnuplot single-quoted string ('' for a quote; newlines become spaces). Caller frees. */
+static char *quote(const char *s)
+{
+    size_t n = 2;
+    for (const char *c = s; *c; c++) n += *c == '\'' ? 2 : 1;
+    char *q = malloc(n + 1), *w = q;
+    if (!q) return NULL;
+    *w++ = '\'';
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'') *w++ = '\'';
+        *w++ = (*c == '\n' || *c == '\r') ? ' ' : *c;
+    }
+    *w++ = '\'';
+    *w = '\0';
+    return q;
+}
+
+int cc_plot_set_str(cc_plot *p, const char *name, const char *value)
+{
+    if (!is_identifier(name)) {
+        p->bad = true;
+        snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
+        return -1;
+    }
+    char *q = quote(value ? value : ""), *line = NULL;
+    if (!q || asprintf(&line, "%s = %s", name, q) < 0) {
+        free(q);
+        p->bad = true;
+        snprintf(p->bad_msg, sizeof p->bad_msg, "out of memory");
+        return -1;
+    }
+    int rc = add_var_line(p, line);
+    free(q);
+    free(line);
+    return rc;
+}
+
+int cc_plot_set_num(cc_plot *p, const char *name, double value)
+{
+    if (!is_identifier(name)) {
+        p->bad = true;
+        snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
+        return -1;
+    }
+    char line[300];
+    if (isnan(value)) snprintf(line, sizeof line, "%s = NaN", name);
+    else if (isinf(value)) snprintf(line, sizeof line, "%s = %s1e308", name, value < 0 ? "-" : "");
+    else snprintf(line, sizeof line, "%s = %.17g", name, value);
+    /* gnuplot reads 3 as an integer (integer division!); make every number a float */
+    if (!isnan(value) && !strpbrk(line + strlen(name) + 3, ".eE")) strcat(line, ".0");
+    return add_var_line(p, line);
+}
+
+/* The last MAX bytes of file PATH (its whole text when shorter), trimmed. Caller frees. */
+static char *tail_of(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    long from = n > (long)max ? n - (long)max : 0;
+    fseek(f, from, SEEK_SET);
+    char *s = malloc(max + 1);
+    size_t k = s ? fread(s, 1, max, f) : 0;
+    fclose(f);
+    if (!s) return NULL;
+    s[k] = '\0';
+    while (k > 0 && isspace((unsigned char)s[k - 1])) s[--k] = '\0';
+    for (size_t i = 0; i < k; i++)
+        if (s[i] == '\n') s[i] = ' ';  /* one line in the error message */
+    return s;
+}
+
+/* Writes the driver script into P's directory. */
+static int write_driver(cc_plot *p, const char *script, cc_error *err)
+{
+    char *qout = quote(p->tmp_out), *qdir = quote(p->dir), *qtpl = quote(p->template_path);
+    FILE *f = fopen(script, "w");
+    if (!qout || !qdir || !qtpl || !f) {
+        free(qout), free(qdir), free(qtpl);
+        if (f) fclose(f);
+        return f ? oom(err) : cc_fail(err, "cannot write %s: %s", script, strerror(errno));
+    }
+    fprintf(f, "# circuitc chart driver: %s\n", p->name);
+    fprintf(f, "set encoding utf8\n");
+    if (p->png)
+        fprintf(f, "set terminal pngcairo size %d,%d noenhanced font 'DejaVu Sans,10' background '#ffffff'\n",
+                p->width, p->height);
+    else
+        fprintf(f, "set terminal svg size %d,%d noenhanced font 'DejaVu Sans,10' background '#ffffff'\n", p->width,
+                p->height);
+    fprintf(f, "set output %s\n", qout);
+    char *qplots = quote(cc_plot_dir());
+    fprintf(f, "datadir = %s\nplotsdir = %s\noutfmt = '%s'\nwidth = %d.0\nheight = %d.0\n", qdir,
+            qplots ? qplots : "'.'", p->png ? "png" : "svg", p->width, p->height);
+    free(qplots);
+    if (p->vars) fputs(p->vars, f);
+    fprintf(f, "load %s\nunset output\n", qtpl);
+    free(qout), free(qdir), free(qtpl);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) return cc_fail(err, "cannot write %s: %s", script, strerror(errno ? errno : EIO));
+    return 0;
+}
+
+/* Runs gnuplot SCRIPT with stdout+stderr into LOG; returns its wait status in
+ * *STATUS, or -1 with ERR filled when it could not be started. */
+static int run_gnuplot(const char *script, const char *log, int *status, cc_error *err)
+{
+    posix_spawn_file_actions_t fa;
+    if (posix_spawn_file_actions_init(&fa) != 0) return oom(err);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *argv[] = {"gnuplot", (char *)script, NULL};
+    pid_t pid;
+    fflush(NULL);  /* nothing buffered may be lost or reordered around the child */
+    int rc = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc == ENOENT)
+        return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
+                            "apt-get install gnuplot-nox");
+    if (rc != 0) return cc_fail(err, "cannot run gnuplot: %s", strerror(rc));
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
+    return 0;
+}
+
+int cc_plot_render(cc_plot *p, cc_error *err)
+{
+    if (p->bad) return cc_fail(err, "chart %s: %s", p->name, p->bad_msg);
+    /* the temporary image: beside OUT so that the rename is atomic */
+    const char *ext = p->png ? ".png" : ".svg";
+    free(p->tmp_out);
+    if (asprintf(&p->tmp_out, "%s.tmp-XXXXXX%s", p->out, ext) < 0) {
+        p->tmp_out = NULL;
+        return oom(err);
+    }
+    int fd = mkstemps(p->tmp_out, 4);
+    if (fd < 0) {
+        int e = errno;
+        free(p->tmp_out);
+        p->tmp_out = NULL;
+        return cc_fail(err, "cannot write chart %s: %s", p->out, strerror(e));
+    }
+    mode_t um = umask(0);
+    umask(um);
+    fchmod(fd, 0666 & ~um);
+    close(fd);
+    char *script = NULL, *log = NULL;
+    if (asprintf(&script, "%s/plot.gp", p->dir) < 0 || asprintf(&log, "%s/gnuplot.log", p->dir) < 0) {
+        free(script);
+        return oom(err);
+    }
+    int status = 0, rc = write_driver(p, script, err);
+    if (rc == 0) rc = run_gnuplot(script, log, &status, err);
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        char *msg = tail_of(log, 600);
+        if (WIFEXITED(status))
+            cc_fail(err, "gnuplot failed (exit status %d) drawing %s from %s: %s", WEXITSTATUS(status), p->out,
+                    p->template_path, msg && *msg ? msg : "(no message)");
+        else
+            cc_fail(err, "gnuplot was killed by signal %d drawing %s from %s: %s", WTERMSIG(status), p->out,
+                    p->template_path, msg && *msg ? msg : "(no message)");
+        free(msg);
+        rc = -1;
+    }
+    struct stat st;
+    if (rc == 0 && (stat(p->tmp_out, &st) != 0 || st.st_size == 0))
+        rc = cc_fail(err, "gnuplot wrote no image for %s (template %s)", p->out, p->template_path);
+    if (rc == 0 && rename(p->tmp_out, p->out) != 0)
+        rc = cc_fail(err, "cannot write chart %s: %s", p->out, strerror(errno));
+    if (rc == 0) {
+        free(p->tmp_out);
+        p->tmp_out = NULL;
+    } else {
+        unlink(p->tmp_out);
+    }
+    free(script);
+    free(log);
+    return rc;
+}
+
+/* Copies FROM to TO through a temporary name beside TO. */
+static int copy_file(const char *from, const char *to, cc_error *err)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp-XXXXXX", to) < 0) return oom(err);
+    int out = mkstemp(tmp);
+    if (out < 0) {
+        cc_fail(err, "cannot write %s: %s", to, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    mode_t um = umask(0);
+    umask(um);
+    fchmod(out, 0666 & ~um);
+    int in = open(from, O_RDONLY);
+    int rc = in < 0 ? cc_fail(err, "cannot read %s: %s", from, strerror(errno)) : 0;
+    char buf[65536];
+    ssize_t k;
+    while (rc == 0 && (k = read(in, buf, sizeof buf)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            rc = cc_fail(err, "cannot read %s: %s", from, strerror(errno));
+            break;
+        }
+        for (ssize_t done = 0; done < k && rc == 0;) {
+            ssize_t w = write(out, buf + done, (size_t)(k - done));
+            if (w < 0 && errno != EINTR) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
+            if (w > 0) done += w;
+        }
+    }
+    if (in >= 0) close(in);
+    if (close(out) != 0 && rc == 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
+    if (rc == 0 && rename(tmp, to) != 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
+    if (rc != 0) unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
+{
+    for (int i = 0; i < p->n_files; i++) {
+        char *from = NULL, *to = NULL;
+        if (asprintf(&from, "%s/%s", p->dir, p->files[i]) < 0) return oom(err);
+        if (asprintf(&to, "%s%s", prefix, p->files[i]) < 0) {
+            free(from);
+            return oom(err);
+        }
+        int rc = copy_file(from, to, err);
+        free(from);
+        free(to);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+void cc_plot_end(cc_plot *p)
+{
+    if (!p) return;
+    if (p->tmp_out) unlink(p->tmp_out);
+    if (p->dir) {
+        char *path = NULL;
+        for (int i = 0; i < p->n_files; i++)
+            if (asprintf(&path, "%s/%s", p->dir, p->files[i]) >= 0) unlink(path), free(path);
+        if (asprintf(&path, "%s/plot.gp", p->dir) >= 0) unlink(path), free(path);
+        if (asprintf(&path, "%s/gnuplot.log", p->dir) >= 0) unlink(path), free(path);
+        rmdir(p->dir);
+    }
+    for (int i = 0; i < p->n_files; i++) free(p->files[i]);
+    free(p->name), free(p->template_path), free(p->out), free(p->tmp_out), free(p->dir), free(p->vars);
+    free(p);
+}
