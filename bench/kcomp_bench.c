@@ -3,14 +3,18 @@
  * machine in one run:
  *   (a) random: the kcomp L4H11 -> L5H5 circuit of the seeded random model;
  *   (b) planted: Q from (a), K = Q + sigma * noise, sigma chosen so that top-1
- *       lies between 0.2 and 0.9 (the fast path must prove many rows).
+ *       lies between 0.2 and 0.9 (the fast path must prove many rows). Q's
+ *       spectrum is flat, which defeats the tail bounds: the worst case;
+ *   (c) planted-decay: the same with column c of Q and of the noise scaled by
+ *       exp(-c/16), a decaying spectrum the fast path can exploit.
  * For each: wall time and peak memory beyond the two factors of circuitc's fast
  * and brute-force paths and of TransformerLens' batched row-argmax (FactoredMatrix
  * rows in batches of 1000, as the usual exercise does); the ratios; the brute
  * force's GFLOP/s against OpenBLAS sgemm measured here at its tile shape and at
  * TransformerLens' batch shape. Counts must agree across all three.
  *
- * Usage: build/bench/kcomp_bench [--model DIR] [--python PY] [--sigma S] [--components C] [--skip-tl]
+ * Usage: build/bench/kcomp_bench [--model DIR] [--python PY] [--sigma S] [--sigma-decay S] [--components C]
+ *                                [--skip-tl]
  * (default model: a seeded gpt2-small synth in $TMPDIR, written if missing). */
 #include <cblas.h>
 #include <errno.h>
@@ -173,16 +177,17 @@ static int write_factors(const char *path, const char *const *names, const cc_fm
 int main(int argc, char **argv)
 {
     const char *model = NULL, *python = "golden/.venv/bin/python";
-    double sigma = 1.0;
+    double sigma = 1.5, sigma_decay = 0.3;
     bool skip_tl = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
         else if (strcmp(argv[i], "--python") == 0 && i + 1 < argc) python = argv[++i];
         else if (strcmp(argv[i], "--sigma") == 0 && i + 1 < argc) sigma = atof(argv[++i]);
+        else if (strcmp(argv[i], "--sigma-decay") == 0 && i + 1 < argc) sigma_decay = atof(argv[++i]);
         else if (strcmp(argv[i], "--skip-tl") == 0) skip_tl = true;
         else if (strcmp(argv[i], "--components") == 0 && i + 1 < argc) g_components = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--model DIR] [--python PY] [--sigma S] [--components C] [--skip-tl]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--model DIR] [--python PY] [--sigma S] [--sigma-decay S] [--components C] [--skip-tl]\n", argv[0]);
             return 2;
         }
     }
@@ -211,7 +216,7 @@ int main(int argc, char **argv)
     }
     const char *pnames[2] = {"prev", "ind"};
     cc_head heads[2] = {{4, 11}, {5, 5}};
-    cc_fm fms[2];
+    cc_fm fms[3];
     if (cc_circuit_compile(circ, m, pnames, heads, 2, &fms[0], NULL, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
@@ -231,24 +236,35 @@ int main(int argc, char **argv)
         for (int c = 0; c < dh; c++)
             KT[(size_t)c * V + j] = (float)(Q[(size_t)j * dh + c] + sigma * rms * cc_rng_normal(&rng));
     cc_fm_wrap(Q, KT, V, dh, V, &fms[1]);
+    /* planted-decay: column c of Q and of the noise scaled by exp(-c/16) */
+    float *Qd = malloc((size_t)V * dh * 4), *KTd = malloc((size_t)dh * V * 4);
+    for (int j = 0; j < V; j++)
+        for (int c = 0; c < dh; c++) {
+            double w = exp(-c / 16.0);
+            Qd[(size_t)j * dh + c] = (float)(fms[0].A[(size_t)j * dh + c] * w);
+            KTd[(size_t)c * V + j] = (float)(Qd[(size_t)j * dh + c] + sigma_decay * rms * w * cc_rng_normal(&rng));
+        }
+    cc_fm_wrap(Qd, KTd, V, dh, V, &fms[2]);
 
-    const char *names[2] = {"random", "planted"};
-    printf("circuitc kcomp benchmark: V = %d, d_head = %d, model %s, planted sigma %.3g\n", V, dh, model, sigma);
-    run_result fast[2], brute[2];
-    for (int i = 0; i < 2; i++) {
+    enum { NC = 3 };
+    const char *names[NC] = {"random", "planted", "planted-decay"};
+    printf("circuitc kcomp benchmark: V = %d, d_head = %d, model %s, planted sigma %.3g, planted-decay sigma %.3g\n",
+           V, dh, model, sigma, sigma_decay);
+    run_result fast[NC], brute[NC];
+    for (int i = 0; i < NC; i++) {
         fast[i] = measure(&fms[i], CC_TOPK_FAST);
         brute[i] = measure(&fms[i], CC_TOPK_BRUTE);
     }
     double flops = 2.0 * V * (double)V * dh;
-    double g_tile = sgemm_gflops(128, 1024, dh, (int)sysconf(_SC_NPROCESSORS_ONLN), 40);
-    double g_batch = sgemm_gflops(1000, V, dh, 0, 3);
+    double g_tile = sgemm_gflops(128, 1024, dh, (int)sysconf(_SC_NPROCESSORS_ONLN), 4000);
+    double g_batch = sgemm_gflops(1000, V, dh, 0, 10);
 
     json_t *tl = NULL;
     if (!skip_tl) {
         snprintf(factors, sizeof factors, "%s/circuitc-bench-factors.safetensors", tmp);
-        if (write_factors(factors, names, fms, 2) != 0) return 1;
+        if (write_factors(factors, names, fms, NC) != 0) return 1;
         char cmd[8192];
-        snprintf(cmd, sizeof cmd, "%s bench/kcomp_tl.py %s random planted", python, factors);
+        snprintf(cmd, sizeof cmd, "%s bench/kcomp_tl.py %s random planted planted-decay", python, factors);
         FILE *p = popen(cmd, "r");
         json_error_t jerr;
         tl = p ? json_loadf(p, 0, &jerr) : NULL;
@@ -256,24 +272,24 @@ int main(int argc, char **argv)
         unlink(factors);
         if (!tl) fprintf(stderr, "TransformerLens side failed (is golden/.venv set up? golden/setup-venv)\n");
     }
-    printf("\n%-8s %-22s %9s %10s %14s %s\n", "circuit", "implementation", "top-1", "seconds", "extra peak MiB",
+    printf("\n%-13s %-22s %9s %10s %14s %s\n", "circuit", "implementation", "top-1", "seconds", "extra peak MiB",
            "notes");
     int bad = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NC; i++) {
         json_t *t = tl ? json_object_get(json_object_get(tl, "circuits"), names[i]) : NULL;
         double tls = t ? json_real_value(json_object_get(t, "seconds")) : NAN;
-        printf("%-8s %-22s %9ld %10.3f %14.1f %s %d components, %ld exact evaluations, %ld full rows\n", names[i],
+        printf("%-13s %-22s %9ld %10.3f %14.1f %s %d components, %ld exact evaluations, %ld full rows\n", names[i],
                "circuitc fast", fast[i].top1, fast[i].seconds, fast[i].extra_mib,
                fast[i].method == CC_TOPK_FAST ? "fast path," : "fell back to brute force,", fast[i].components,
                fast[i].exact_evals, fast[i].rows_full);
-        printf("%-8s %-22s %9ld %10.3f %14.1f %.1f GFLOP/s\n", names[i], "circuitc brute-force", brute[i].top1,
+        printf("%-13s %-22s %9ld %10.3f %14.1f %.1f GFLOP/s\n", names[i], "circuitc brute-force", brute[i].top1,
                brute[i].seconds, brute[i].extra_mib, flops / brute[i].seconds / 1e9);
         if (t)
-            printf("%-8s %-22s %9lld %10.3f %14.1f speed-up: fast %.1fx, brute-force %.1fx\n", names[i],
+            printf("%-13s %-22s %9lld %10.3f %14.1f speed-up: fast %.1fx, brute-force %.1fx\n", names[i],
                    "TransformerLens", (long long)json_integer_value(json_object_get(t, "top1")), tls,
                    json_real_value(json_object_get(t, "extra_peak_mib")), tls / fast[i].seconds,
                    tls / brute[i].seconds);
-        printf("%-8s top-1 accuracy %.4f\n", names[i], (double)fast[i].top1 / V);
+        printf("%-13s top-1 accuracy %.4f\n", names[i], (double)fast[i].top1 / V);
         bad |= fast[i].top1 != brute[i].top1 || (t && json_integer_value(json_object_get(t, "top1")) != fast[i].top1);
     }
     printf("\nsgemm here: %.1f GFLOP/s at the brute-force tile shape (128 x 1024 x %d, one per core),\n"
@@ -283,7 +299,6 @@ int main(int argc, char **argv)
            100 * flops / brute[1].seconds / 1e9 / g_tile);
     if (bad) printf("\nERROR: top-1 counts differ between implementations\n");
     json_decref(tl);
-    cc_fm_free(&fms[0]);
-    cc_fm_free(&fms[1]);
+    for (int i = 0; i < NC; i++) cc_fm_free(&fms[i]);
     return bad;
 }

@@ -101,22 +101,27 @@ static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
 
 /* ---- brute force ---------------------------------------------------------- */
 
-/* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles. */
-static long brute_rows(job *J, const int *rows, int nr, float *tile, float *Ablock, row_stat *out)
+/* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles.
+ * With SETTLE, a row leaves the scan as soon as k_max entries are certainly above
+ * its diagonal (its top-k answers are then known; its full rank is not). */
+static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, row_stat *out)
 {
     int n = J->n, m = J->m;
     long evals = 0;
+    int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
     for (int r = 0; r < nr; r++) {
         memcpy(Ablock + (size_t)r * m, J->A + (size_t)rows[r] * m, (size_t)m * sizeof(float));
         out[r] = (row_stat){0};
+        live[r] = r;
     }
-    for (int c0 = 0; c0 < n; c0 += TILE_COLS) {
+    for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
-        /* tile [nr, cw] = Ablock [nr, m] x B[:, c0:c0+cw] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cw, m, 1.0f, Ablock, m, J->B + c0, n, 0.0f,
+        /* tile [nlive, cw] = Ablock [nlive, m] x B[:, c0:c0+cw] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, m, 1.0f, Ablock, m, J->B + c0, n, 0.0f,
                     tile, cw);
-        for (int r = 0; r < nr; r++) {
-            int i = rows[r];
+        for (int r = 0; r < nlive; r++) {
+            int i = rows[live[r]];
+            row_stat *st = &out[live[r]];
             double d = J->diag[i], e = J->err_brute[i];
             float hi = round_up(d + e), lo = round_down(d - e);
             const float *t = tile + (size_t)r * cw;
@@ -125,13 +130,22 @@ static long brute_rows(job *J, const int *rows, int nr, float *tile, float *Ablo
                 above += t[j] > hi;
                 near += t[j] >= lo;
             }
-            out[r].gt += above;
+            st->gt += above;
             if (near > above) /* some entries need the exact comparison */
                 for (int j = 0; j < cw; j++)
                     if (t[j] >= lo && t[j] <= hi && c0 + j != i) {
-                        resolve(J, i, c0 + j, &out[r]);
+                        resolve(J, i, c0 + j, st);
                         evals++;
                     }
+        }
+        if (settle) { /* compact the rows still open */
+            int keep = 0;
+            for (int r = 0; r < nlive; r++) {
+                if (out[live[r]].gt >= J->k_max) continue;
+                if (keep != r) memcpy(Ablock + (size_t)keep * m, Ablock + (size_t)r * m, (size_t)m * sizeof(float));
+                live[keep++] = live[r];
+            }
+            nlive = keep;
         }
     }
     return evals;
@@ -170,7 +184,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
                 int rows[TILE_ROWS];
                 for (int r = 0; r < nr; r++) rows[r] = r0 + r;
                 *full_rows += nr;
-                return evals + brute_rows(J, rows, nr, tile, Ablock, out);
+                return evals + brute_rows(J, rows, nr, true, tile, Ablock, out);
             }
         }
         /* tile [nr, cw] = Qh [nr, c] x KhT[:, c0:c0+cw] : head scores */
@@ -220,7 +234,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     }
     if (nfull > 0) {
         row_stat fs[TILE_ROWS];
-        evals += brute_rows(J, full, nfull, tile, Ablock, fs);
+        evals += brute_rows(J, full, nfull, true, tile, Ablock, fs);
         for (int k = 0; k < nfull; k++) out[full[k] - r0] = fs[k];
         *full_rows += nfull;
     }
@@ -256,7 +270,7 @@ static void *worker(void *arg)
             evals += fast_rows(J, (int)r0, nr, tile, Ablock, &s, J->stats + r0, &full);
         } else {
             for (int r = 0; r < nr; r++) rows[r] = (int)r0 + r;
-            evals += brute_rows(J, rows, nr, tile, Ablock, J->stats + r0);
+            evals += brute_rows(J, rows, nr, false, tile, Ablock, J->stats + r0); /* the reference: every entry */
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
