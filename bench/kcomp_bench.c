@@ -29,38 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "circuitc/circuit.h"
 #include "circuitc/rng.h"
 #include "circuitc/synth.h"
 #include "circuitc/topk.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static long status_kib(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0 && line[n] == ':') v = atol(line + n + 1);
-    if (f) fclose(f);
-    return v;
-}
-
-static void reset_peak(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
 
 typedef struct {
     long top1;
@@ -81,15 +54,15 @@ static run_result measure(const cc_fm *fm, cc_topk_method method)
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
-        reset_peak();
-        long base = status_kib("VmRSS");
+        bench_reset_peak();
+        long base = bench_status_kib("VmRSS");
         cc_topk_options o = {.k_max = 1, .method = method, .components = g_components};
         cc_topk_result res;
         cc_error err;
-        double t0 = now();
+        double t0 = bench_now();
         int rc = cc_topk_diagonal(fm, &o, &res, &err);
-        run_result out = {.top1 = rc == 0 ? res.correct[0] : -1, .seconds = now() - t0,
-                          .extra_mib = (double)(status_kib("VmHWM") - base) / 1024.0,
+        run_result out = {.top1 = rc == 0 ? res.correct[0] : -1, .seconds = bench_now() - t0,
+                          .extra_mib = (double)(bench_status_kib("VmHWM") - base) / 1024.0,
                           .exact_evals = res.exact_evaluations, .rows_full = res.rows_scanned_fully,
                           .components = res.components, .method = res.method};
         if (rc != 0) fprintf(stderr, "%s\n", err.msg);
@@ -126,7 +99,7 @@ static double sgemm_gflops(int M, int N, int K, int threads, int reps)
     gemm_args g = {M, N, K, 1};
     gemm_loop(&g); /* warm-up */
     g.reps = reps;
-    double t0 = now();
+    double t0 = bench_now();
     if (threads == 0) {
         gemm_loop(&g);
         threads = 1;
@@ -142,7 +115,7 @@ static double sgemm_gflops(int M, int N, int K, int threads, int reps)
         openblas_set_num_threads(saved);
 #endif
     }
-    return 2.0 * M * N * K * reps * threads / (now() - t0) / 1e9;
+    return 2.0 * M * N * K * reps * threads / (bench_now() - t0) / 1e9;
 }
 
 static int write_factors(const char *path, const char *const *names, const cc_fm *fms, int n)

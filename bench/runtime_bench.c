@@ -31,37 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "circuitc/experiments.h"
 #include "circuitc/forward.h"
 #include "circuitc/synth.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static long status_kib(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0 && line[n] == ':') v = atol(line + n + 1);
-    if (f) fclose(f);
-    return v;
-}
-
-static void reset_peak(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
 
 /* ------------------------------------------------------------ measurements in a child */
 
@@ -86,11 +59,11 @@ static void child_forward(const job *j, child_out *o)
     cc_fwd_want(&opts, CC_HOOK_PATTERN, -1);
     cc_fwd_result r;
     cc_error err;
-    double t0 = now();
+    double t0 = bench_now();
     int rc = cc_forward(j->m, j->tok, j->B, T, &opts, &r, &err);
     cc_repeat_stats s = {0};
     if (rc == 0) rc = cc_repeat_stats_from(&r, j->tok, j->n, &s, &err);
-    o->seconds = now() - t0;
+    o->seconds = bench_now() - t0;
     if (rc != 0) fprintf(stderr, "%s\n", err.msg);
     o->ok = rc == 0, o->first_mean = s.first_mean, o->second_mean = s.second_mean;
     cc_repeat_stats_free(&s);
@@ -101,9 +74,9 @@ static void child_patch(const job *j, child_out *o, bool naive)
 {
     cc_patch_sweep s;
     cc_error err;
-    double t0 = now();
+    double t0 = bench_now();
     int rc = cc_patch_mlp_sweep(j->m, j->tok, j->n, naive, CC_KERNEL_FAST, NULL, NULL, &s, &err);
-    o->seconds = now() - t0;
+    o->seconds = bench_now() - t0;
     o->ok = rc == 0;
     if (rc != 0) {
         fprintf(stderr, "%s\n", err.msg);
@@ -126,11 +99,11 @@ static int measure(const job *j, int what, child_out *o)
         close(fd[0]);
         child_out *c = calloc(1, sizeof *c);
         if (!c) _exit(1);
-        reset_peak();
-        long base = status_kib("VmRSS");
+        bench_reset_peak();
+        long base = bench_status_kib("VmRSS");
         if (what == 0) child_forward(j, c);
         else child_patch(j, c, what == 2);
-        c->extra_mib = (double)(status_kib("VmHWM") - base) / 1024.0;
+        c->extra_mib = (double)(bench_status_kib("VmHWM") - base) / 1024.0;
         const char *p = (const char *)c;
         for (size_t left = sizeof *c; left > 0;) {
             ssize_t w = write(fd[1], p, left);
@@ -176,7 +149,7 @@ static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
     float *q = calloc((size_t)R * HD, 4), *S = calloc((size_t)T * T, 4);
     for (size_t i = 0; i < (size_t)R * M; i++) x[i] = (float)(i % 7) * 0.01f;
     for (size_t i = 0; i < (size_t)d * (V > M ? V : M); i++) w[i] = (float)(i % 5) * 0.01f;
-    double t0 = now();
+    double t0 = bench_now();
     for (int l = 0; l < c->n_layers; l++) {
         for (int t = 0; t < 3; t++) gemm(R, HD, d, x, d, w, HD, false, q, HD);
         for (int b = 0; b < B; b++)
@@ -190,7 +163,7 @@ static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
         gemm(R, d, M, x, M, w, d, false, y, d);
     }
     for (int r0 = 0; r0 < R; r0 += chunk) gemm(R - r0 < chunk ? R - r0 : chunk, V, d, x, d, w, V, false, y, V);
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     double f = c->n_layers * (2.0 * R * d * HD * 4 + 4.0 * B * H * (double)T * T * dh + 4.0 * R * d * M) + 2.0 * R * d * V;
     *flops = f;
     free(x), free(w), free(y), free(q), free(S);
@@ -260,14 +233,14 @@ int main(int argc, char **argv)
         model = dir;
     }
     cc_model *m;
-    long rss0 = status_kib("VmRSS");
-    double t0 = now();
+    long rss0 = bench_status_kib("VmRSS");
+    double t0 = bench_now();
     if (cc_model_load(model, NULL, true, &m, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    double load_s = now() - t0;
-    double loaded_mib = (double)(status_kib("VmRSS") - rss0) / 1024.0;
+    double load_s = bench_now() - t0;
+    double loaded_mib = (double)(bench_status_kib("VmRSS") - rss0) / 1024.0;
     const cc_config *c = &m->cfg;
     int B = 30, n = 50, T = 1 + 2 * n, L = c->n_layers, NP = n + 1;
     if (L * NP > 64 * 1024) return 1;
