@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "circuitc/sha256.h"
+#include "circuitc/synth.h"
+#include "testutil.h"
+
 char *golden_path(const char *rel)
 {
     const char *root = getenv("CIRCUITC_SOURCE_ROOT");
@@ -69,4 +73,24 @@ double golden_number(json_t *obj, const char *key)
     json_t *v = json_object_get(obj, key);
     ck_assert_msg(json_is_number(v), "golden: missing number \"%s\"", key);
     return json_number_value(v);
+}
+
+cc_model *golden_gpt2_small_random(char **dir)
+{
+    json_t *prov = golden_load("gpt2-small-random", "provenance.json");
+    const char *want = json_string_value(json_object_get(json_object_get(prov, "model_files"), "model.safetensors"));
+    ck_assert_ptr_nonnull(want);
+    *dir = tu_tmpdir();
+    cc_config c;
+    cc_error err;
+    ck_assert_int_eq(cc_synth_preset("gpt2-small", &c, &err), 0);
+    ck_assert_msg(cc_synth_write(&c, 0, NULL, *dir, &err) == 0, "%s", err.msg);
+    char path[4096], sha[65];
+    snprintf(path, sizeof path, "%s/model.safetensors", *dir);
+    ck_assert_int_eq(cc_sha256_file(path, sha, &err), 0);
+    ck_assert_str_eq(sha, want);
+    json_decref(prov);
+    cc_model *m;
+    ck_assert_msg(cc_model_load(*dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+    return m;
 }

@@ -23,6 +23,14 @@ golden_tensor golden_get_tensor(json_t *obj, const char *key);
 golden_tensor golden_as_tensor(json_t *t, const char *what);
 void golden_tensor_free(golden_tensor *t);
 
+/* Writes the GPT-2-small-shaped random model (docs/synthetic-models.md, preset
+ * gpt2-small, seed 0) into a new temporary folder, checks that its bytes hash to
+ * the SHA-256 recorded in golden/out/gpt2-small-random/provenance.json (the very
+ * file TransformerLens loaded), and returns it loaded and processed. *DIR gets
+ * the folder: remove it with tu_rmtree, then free it. */
+#include "circuitc/model.h"
+cc_model *golden_gpt2_small_random(char **dir);
+
 /* Number at KEY (integer or real); fails the test if missing. */
 double golden_number(json_t *obj, const char *key);
 

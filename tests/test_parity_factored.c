@@ -33,7 +33,6 @@
 #include "circuitc/circuit.h"
 #include "circuitc/composition.h"
 #include "circuitc/head_circuits.h"
-#include "circuitc/sha256.h"
 #include "circuitc/synth.h"
 #include "golden.h"
 #include "testutil.h"
@@ -217,19 +216,9 @@ END_TEST
  * random model (regenerated from its seed; the bytes must equal the golden's). */
 START_TEST(gpt2_small_random_k_scores)
 {
-    json_t *prov = golden_load("gpt2-small-random", "provenance.json");
-    const char *want_sha = json_string_value(json_object_get(json_object_get(prov, "model_files"), "model.safetensors"));
-    ck_assert_ptr_nonnull(want_sha);
-    char *dir = tu_tmpdir(), path[4096], sha[65];
-    cc_config c;
+    char *dir;
     cc_error err;
-    ck_assert_int_eq(cc_synth_preset("gpt2-small", &c, &err), 0);
-    ck_assert_int_eq(cc_synth_write(&c, 0, NULL, dir, &err), 0);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    ck_assert_int_eq(cc_sha256_file(path, sha, &err), 0);
-    ck_assert_str_eq(sha, want_sha);
-    cc_model *m = NULL;
-    ck_assert_msg(cc_model_load(dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+    cc_model *m = golden_gpt2_small_random(&dir);
     json_t *f = golden_load("gpt2-small-random", "factored.json");
     golden_tensor g = golden_get_tensor(json_object_get(f, "composition_scores"), "k");
     int L = m->cfg.n_layers, H = m->cfg.n_heads, n = L * H;
@@ -253,7 +242,6 @@ START_TEST(gpt2_small_random_k_scores)
     free(s);
     golden_tensor_free(&g);
     json_decref(f);
-    json_decref(prov);
     cc_model_free(m);
     tu_rmtree(dir);
     free(dir);

@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "circuitc/circuit.h"
-#include "circuitc/sha256.h"
-#include "circuitc/synth.h"
 #include "circuitc/topk.h"
 #include "golden.h"
 #include "testutil.h"
@@ -131,19 +129,8 @@ END_TEST
 
 START_TEST(gpt2_small_random_kcomp_and_ov)
 {
-    json_t *prov = golden_load("gpt2-small-random", "provenance.json");
-    const char *want_sha = json_string_value(json_object_get(json_object_get(prov, "model_files"), "model.safetensors"));
-    ck_assert_ptr_nonnull(want_sha);
-    char *dir = tu_tmpdir();
-    cc_config c;
-    cc_error err;
-    ck_assert_int_eq(cc_synth_preset("gpt2-small", &c, &err), 0);
-    ck_assert_int_eq(cc_synth_write(&c, 0, NULL, dir, &err), 0);
-    char path[4096], sha[65];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    ck_assert_int_eq(cc_sha256_file(path, sha, &err), 0);
-    ck_assert_str_eq(sha, want_sha); /* the same bytes TransformerLens loaded */
-    cc_model *m = load_processed(dir);
+    char *dir;
+    cc_model *m = golden_gpt2_small_random(&dir);
     json_t *f = golden_load("gpt2-small-random", "factored.json");
     check_kcomp(m, f, false);
     json_t *ov = json_object_get(f, "ov"), *hs = json_object_get(ov, "heads"), *e;
@@ -159,7 +146,6 @@ START_TEST(gpt2_small_random_kcomp_and_ov)
         cc_fm_free(&fm);
     }
     json_decref(f);
-    json_decref(prov);
     cc_model_free(m);
     tu_rmtree(dir);
     free(dir);
