@@ -15,9 +15,7 @@ static json_t *run_json(const char *const *argv)
 {
     tu_run_result r = tu_run(argv);
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-    json_error_t jerr;
-    json_t *j = json_loads(r.out, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %s", jerr.text, r.out);
+    json_t *j = tu_parse_json(r.out);
     tu_run_free(&r);
     return j;
 }

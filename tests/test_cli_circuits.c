@@ -15,14 +15,6 @@
 
 static const char *g_dir;
 
-static json_t *parse_json(const char *text)
-{
-    json_error_t jerr;
-    json_t *j = json_loads(text, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %s", jerr.text, text);
-    return j;
-}
-
 START_TEST(compile_human_and_json)
 {
     tu_run_result r = RUN("compile", "kcomp", "--model", g_dir, "--bind", "prev=L0H1", "--bind", "ind=1.0", "--explain");
@@ -35,7 +27,7 @@ START_TEST(compile_human_and_json)
 
     r = RUN("compile", "ov", "--model", g_dir, "--bind", "head=L1H1", "--json", "--order", "tl");
     ck_assert_msg(r.status == 0, "%s", r.err);
-    json_t *j = parse_json(r.out);
+    json_t *j = tu_parse_json(r.out);
     ck_assert_str_eq(json_string_value(json_object_get(j, "circuit")), "ov");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "bindings"), "head")), "L1H1");
     json_t *f = json_object_get(j, "factors"), *plan = json_object_get(j, "plan");
@@ -98,7 +90,7 @@ START_TEST(comp_scores_json_matches_library)
     tu_run_result r = RUN("comp-scores", "--model", g_dir, "--json", "--baseline-samples", "20", "--seed", "3",
                           "--top", "4");
     ck_assert_msg(r.status == 0, "%s", r.err);
-    json_t *j = parse_json(r.out);
+    json_t *j = tu_parse_json(r.out);
     cc_model *m = NULL;
     cc_error err;
     ck_assert(cc_model_load(g_dir, NULL, true, &m, &err) == 0);
@@ -137,7 +129,7 @@ START_TEST(comp_scores_json_matches_library)
 
     r = RUN("comp-scores", "--model", g_dir, "--mode", "k", "--baseline-samples", "0", "--json");
     ck_assert_msg(r.status == 0, "%s", r.err);
-    j = parse_json(r.out);
+    j = tu_parse_json(r.out);
     ck_assert(json_is_null(json_object_get(j, "baseline")));
     ck_assert_int_eq(json_array_size(json_object_get(j, "modes")), 1);
     ck_assert_ptr_null(json_object_get(json_object_get(j, "scores"), "q"));

@@ -25,10 +25,7 @@ static char *tiny_model(void)
 static json_t *parse_ok(tu_run_result *r)
 {
     ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
-    json_error_t e;
-    json_t *j = json_loads(r->out, 0, &e);
-    ck_assert_msg(j != NULL, "bad JSON (%s): %s", e.text, r->out);
-    return j;
+    return tu_parse_json(r->out);
 }
 
 static void expect_fail(tu_run_result r, int status, const char *needle)

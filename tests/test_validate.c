@@ -8,20 +8,12 @@
 #include "golden.h"
 #include "testutil.h"
 
-static json_t *parse(const char *out)
-{
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %s", jerr.text, out);
-    return j;
-}
-
 START_TEST(fixture_circuit_validates_with_golden_parity)
 {
     char *golden = golden_path("out/induction-3l4h");
     tu_run_result r = tu_run((const char *const[]){"validate", "L0H0", "L1H0", "--golden", golden, "--json", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s\n%s", r.status, r.err, r.out);
-    json_t *j = parse(r.out);
+    json_t *j = tu_parse_json(r.out);
     ck_assert(json_is_true(json_object_get(j, "all_pass")));
     json_t *checks = json_object_get(j, "checks"), *c;
     size_t i;
@@ -50,7 +42,7 @@ START_TEST(non_circuit_fails_with_exit_1)
     tu_run_free(&r);
     r = tu_run((const char *const[]){"validate", "L0H1", "L2H3", "--json", NULL});
     ck_assert_int_eq(r.status, 1);
-    json_t *j = parse(r.out);
+    json_t *j = tu_parse_json(r.out);
     ck_assert(json_is_false(json_object_get(j, "all_pass")));
     ck_assert_int_gt(json_integer_value(json_object_get(j, "failed")), 0);
     json_decref(j);

@@ -137,3 +137,11 @@ int tu_run_suite(Suite *s)
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
 }
+
+json_t *tu_parse_json(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    ck_assert_msg(j != NULL, "not JSON (%s): %s", jerr.text, text);
+    return j;
+}

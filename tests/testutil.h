@@ -3,6 +3,7 @@
 #define CIRCUITC_TESTUTIL_H
 
 #include <check.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@ typedef struct {
 } tu_run_result;
 tu_run_result tu_run(const char *const *argv);
 void tu_run_free(tu_run_result *r);
+
+/* Parses TEXT as JSON; fails the test (showing TEXT) if it is not. Caller decrefs. */
+json_t *tu_parse_json(const char *text);
 
 /* Asserts that message MSG contains NEEDLE, printing both otherwise. */
 #define tu_assert_contains(msg, needle) \
