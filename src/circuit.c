@@ -1,9 +1,7 @@
-/* circuit.c — circuit files: parser (docs/circuit-format.md), planner (split
- * at the cheapest inner dimension, matrix-chain order per side) and compiler
- * (float32 sgemm into a FactoredMatrix). */
-#include "circuitc/circuit.h"
+/* circuit.c — circuit files (docs/circuit-format.md): parsing, loading the
+ * built-ins, and the accessors. Compilation is in circuit_compile.c. */
+#include "circuit_internal.h"
 
-#include <cblas.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -20,65 +18,17 @@
 
 /* ---- the matrices a chain may name ----------------------------------------- */
 
-typedef enum { MAT_E, MAT_POS, MAT_U, MAT_Q, MAT_K, MAT_V, MAT_O, MAT_IN, MAT_OUT, N_MATS } mat_kind;
+#define KNOWN_MATRICES "W_E, W_pos, W_U, W_Q[p], W_K[p], W_V[p], W_O[p], W_in[p], W_out[p] (p a parameter; ^T transposes)"
 
-static const struct {
-    const char *name;
-    bool indexed; /* takes a head parameter: W_Q[p] */
-} MATS[N_MATS] = {
+const cci_mat_info CCI_MATS[N_MATS] = {
     [MAT_E] = {"W_E", false},   [MAT_POS] = {"W_pos", false}, [MAT_U] = {"W_U", false},
     [MAT_Q] = {"W_Q", true},    [MAT_K] = {"W_K", true},      [MAT_V] = {"W_V", true},
     [MAT_O] = {"W_O", true},    [MAT_IN] = {"W_in", true},    [MAT_OUT] = {"W_out", true},
 };
 
-#define KNOWN_MATRICES "W_E, W_pos, W_U, W_Q[p], W_K[p], W_V[p], W_O[p], W_in[p], W_out[p] (p a parameter; ^T transposes)"
-
-typedef struct {
-    mat_kind kind;
-    int param;          /* index into params, or -1 */
-    char pname[64];     /* the parameter as written (resolved after parsing) */
-    bool trans;
-    int line, col;      /* where the term starts */
-    int pcol;           /* where its parameter name starts */
-} term;
-
-typedef enum { OP_LT, OP_LE, OP_EQ, OP_NE, OP_GT, OP_GE } cmp_op;
-
-typedef struct {
-    enum { OPD_INT, OPD_LAYER, OPD_HEAD } kind;
-    int value;          /* OPD_INT */
-    int param;          /* OPD_LAYER / OPD_HEAD */
-    char pname[64];
-    int col;
-} operand;
-
-typedef struct {
-    operand a, b;
-    cmp_op op;
-    char *text;
-    int line, col;
-} constraint;
-
-struct cc_circuit {
-    char *label;
-    char *name, *description, *rows, *cols, *chain_text;
-    int n_params;
-    char *params[CC_CIRCUIT_MAX_PARAMS];
-    int n_terms;
-    term terms[CC_CIRCUIT_MAX_TERMS];
-    int n_constraints;
-    constraint cons[CC_CIRCUIT_MAX_CONSTRAINTS];
-};
-
 /* ---- small string helpers ----------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_vadd(sbuf *b, const char *fmt, va_list ap)
+static void sb_vadd(cci_sbuf *b, const char *fmt, va_list ap)
 {
     if (b->oom) return;
     va_list ap2;
@@ -103,7 +53,7 @@ static void sb_vadd(sbuf *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
-static void __attribute__((format(printf, 2, 3))) sb_add(sbuf *b, const char *fmt, ...)
+void cci_sb_add(cci_sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -111,8 +61,7 @@ static void __attribute__((format(printf, 2, 3))) sb_add(sbuf *b, const char *fm
     va_end(ap);
 }
 
-/* The finished string (never NULL unless out of memory). */
-static char *sb_done(sbuf *b)
+char *cci_sb_done(cci_sbuf *b)
 {
     if (b->oom) {
         free(b->s);
@@ -164,7 +113,6 @@ static int __attribute__((format(printf, 3, 4))) perr(parser *p, int col, const 
     return cc_fail(p->err, "%s:%d:%d: %s", p->label, p->line, col, msg);
 }
 
-static int oom_err(cc_error *err) { return cc_fail(err, "out of memory while handling a circuit"); }
 
 /* Reads an identifier of at most 63 characters at s[*i] into buf. */
 static int read_ident(parser *p, const char *s, size_t *i, int base, char *buf, const char *what)
@@ -205,11 +153,11 @@ static int parse_params(parser *p, const char *s, int base)
             if (strcmp(p->c->params[k], name) == 0)
                 return perr(p, col, "parameter \"%s\" is declared twice; remove one", name);
         for (int k = 0; k < N_MATS; k++)
-            if (strcmp(MATS[k].name, name) == 0)
+            if (strcmp(CCI_MATS[k].name, name) == 0)
                 return perr(p, col, "parameter \"%s\" has a matrix's name; rename it", name);
         if (p->c->n_params == CC_CIRCUIT_MAX_PARAMS)
             return perr(p, col, "too many parameters (at most %d)", CC_CIRCUIT_MAX_PARAMS);
-        if (!(p->c->params[p->c->n_params] = strdup(name))) return oom_err(p->err);
+        if (!(p->c->params[p->c->n_params] = strdup(name))) return cci_oom(p->err);
         p->c->n_params++;
     }
     return 0;
@@ -231,11 +179,11 @@ static int parse_chain(parser *p, const char *s, int base)
         if (read_ident(p, s, &i, base, name, "a matrix name") != 0) return -1;
         int kind = -1;
         for (int k = 0; k < N_MATS; k++)
-            if (strcmp(MATS[k].name, name) == 0) kind = k;
+            if (strcmp(CCI_MATS[k].name, name) == 0) kind = k;
         if (kind < 0) return perr(p, col, "unknown matrix \"%s\"; the chain may name %s", name, KNOWN_MATRICES);
         term t = {.kind = (mat_kind)kind, .param = -1, .line = p->line, .col = col};
         if (s[i] == '[') {
-            if (!MATS[kind].indexed)
+            if (!CCI_MATS[kind].indexed)
                 return perr(p, base + (int)i + 1, "%s takes no parameter; write it without [...]", name);
             i++;
             skip_space(s, &i);
@@ -245,7 +193,7 @@ static int parse_chain(parser *p, const char *s, int base)
             skip_space(s, &i);
             if (s[i] != ']') return perr(p, base + (int)i + 1, "expected ']' after %s[%s", name, t.pname);
             i++;
-        } else if (MATS[kind].indexed) {
+        } else if (CCI_MATS[kind].indexed) {
             return perr(p, base + (int)i + 1, "%s needs a head parameter: write %s[p] with p declared in params:",
                         name, name);
         }
@@ -316,7 +264,7 @@ static int parse_constraint(parser *p, const char *s, int base)
     if (s[i]) return perr(p, base + (int)i + 1, "unexpected '%c' after the constraint; write one per line", s[i]);
     if (k.a.kind == OPD_INT && k.b.kind == OPD_INT)
         return perr(p, base + 1, "the constraint compares two integers; name a parameter, e.g. layer(p) < 3");
-    if (!(k.text = strdup(s))) return oom_err(p->err);
+    if (!(k.text = strdup(s))) return cci_oom(p->err);
     p->c->cons[p->c->n_constraints++] = k;
     return 0;
 }
@@ -347,7 +295,7 @@ static int resolve(parser *p, const char *name, int line, int col, int *out)
 static int parse_line(parser *p, const char *line, size_t n, int *last_key)
 {
     char *s = dup_range(line, n);
-    if (!s) return oom_err(p->err);
+    if (!s) return cci_oom(p->err);
     int rc = -1;
     for (size_t i = 0; i < n; i++)
         if (s[i] == '\0' || ((unsigned char)s[i] < 0x20 && s[i] != '\t')) {
@@ -367,7 +315,7 @@ static int parse_line(parser *p, const char *line, size_t n, int *last_key)
                                  strncmp(s, "chain", 5) == 0;
     if (code_line && strchr(s, '#')) *strchr(s, '#') = '\0';
     if (i > 0) { /* continuation of the previous key */
-        if (*last_key == KEY_DESCRIPTION) rc = append_text(&p->c->description, s + i, " ") == 0 ? 0 : oom_err(p->err);
+        if (*last_key == KEY_DESCRIPTION) rc = append_text(&p->c->description, s + i, " ") == 0 ? 0 : cci_oom(p->err);
         else if (*last_key == KEY_CHAIN) rc = parse_chain(p, s + i, (int)i);
         else
             perr(p, (int)i + 1, "an indented line continues the previous key, and only description: and chain: "
@@ -418,15 +366,15 @@ static int parse_line(parser *p, const char *line, size_t n, int *last_key)
         }
         free(p->c->name);
         if (!(p->c->name = strdup(name))) {
-            oom_err(p->err);
+            cci_oom(p->err);
             goto out;
         }
         rc = 0;
         break;
     }
-    case KEY_DESCRIPTION: rc = append_text(&p->c->description, v, " ") == 0 ? 0 : oom_err(p->err); break;
-    case KEY_ROWS: rc = (p->c->rows = strdup(v)) ? 0 : oom_err(p->err); break;
-    case KEY_COLS: rc = (p->c->cols = strdup(v)) ? 0 : oom_err(p->err); break;
+    case KEY_DESCRIPTION: rc = append_text(&p->c->description, v, " ") == 0 ? 0 : cci_oom(p->err); break;
+    case KEY_ROWS: rc = (p->c->rows = strdup(v)) ? 0 : cci_oom(p->err); break;
+    case KEY_COLS: rc = (p->c->cols = strdup(v)) ? 0 : cci_oom(p->err); break;
     case KEY_PARAMS: rc = parse_params(p, v, base); break;
     case KEY_CONSTRAINT:
         if (!*v) {
@@ -448,12 +396,6 @@ out:
     return rc;
 }
 
-static char *term_label(const cc_circuit *c, const term *t, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s%s%s%s%s", MATS[t->kind].name, t->param >= 0 ? "[" : "",
-             t->param >= 0 ? c->params[t->param] : "", t->param >= 0 ? "]" : "", t->trans ? "^T" : "");
-    return buf;
-}
 
 /* The base name of LABEL without directories and ".circuit". */
 static char *base_name(const char *label)
@@ -470,7 +412,7 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
     *out = NULL;
     if (!label) label = "<circuit>";
     cc_circuit *c = calloc(1, sizeof *c);
-    if (!c) return oom_err(err);
+    if (!c) return cci_oom(err);
     parser p = {.c = c, .label = label, .err = err};
     int last_key = -1;
     const char *s = text;
@@ -495,7 +437,7 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
     /* resolve parameter names now that every params: line is read */
     for (int i = 0; i < c->n_terms; i++) {
         term *t = &c->terms[i];
-        if (MATS[t->kind].indexed && resolve(&p, t->pname, t->line, t->pcol, &t->param) != 0) goto fail;
+        if (CCI_MATS[t->kind].indexed && resolve(&p, t->pname, t->line, t->pcol, &t->param) != 0) goto fail;
     }
     for (int i = 0; i < c->n_constraints; i++) {
         constraint *k = &c->cons[i];
@@ -518,16 +460,16 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
     if (!c->rows && !(c->rows = strdup(""))) goto oom;
     if (!c->cols && !(c->cols = strdup(""))) goto oom;
     if (!(c->label = strdup(label))) goto oom;
-    sbuf b = {0};
+    cci_sbuf b = {0};
     for (int i = 0; i < c->n_terms; i++) {
         char buf[160];
-        sb_add(&b, "%s%s", i ? " " : "", term_label(c, &c->terms[i], buf, sizeof buf));
+        cci_sb_add(&b, "%s%s", i ? " " : "", cci_term_label(c, &c->terms[i], buf, sizeof buf));
     }
-    if (!(c->chain_text = sb_done(&b))) goto oom;
+    if (!(c->chain_text = cci_sb_done(&b))) goto oom;
     *out = c;
     return 0;
 oom:
-    oom_err(err);
+    cci_oom(err);
 fail:
     cc_circuit_free(c);
     return -1;
@@ -543,7 +485,7 @@ int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
     for (;;) {
         if (!buf) {
             fclose(fp);
-            return oom_err(err);
+            return cci_oom(err);
         }
         size_t got = fread(buf + n, 1, cap - n - 1, fp);
         n += got;
@@ -590,7 +532,7 @@ int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
     char *path = NULL;
     struct stat st;
     if (ok) {
-        if (asprintf(&path, "%s/%s.circuit", dir, name) < 0) return oom_err(err);
+        if (asprintf(&path, "%s/%s.circuit", dir, name) < 0) return cci_oom(err);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             *path_out = path;
             return 0;
@@ -653,366 +595,11 @@ const char *cc_circuit_constraint_text(const cc_circuit *c, int i)
 }
 int cc_circuit_n_terms(const cc_circuit *c) { return c->n_terms; }
 
-/* ---- binding, shapes and constraints -------------------------------------------- */
+int cci_oom(cc_error *err) { return cc_fail(err, "out of memory while handling a circuit"); }
 
-/* A term's operand: the stored matrix P [rows_stored, cols_stored]; its logical
- * shape is [rows, cols] (swapped when TRANS). */
-typedef struct {
-    const float *p;
-    long long rows, cols;
-    bool trans;
-} operand_mat;
-
-static operand_mat term_matrix(const cc_model *m, const term *t, cc_head h)
+char *cci_term_label(const cc_circuit *c, const term *t, char *buf, size_t size)
 {
-    const cc_config *g = &m->cfg;
-    long long d = g->d_model, dh = g->d_head, V = g->d_vocab, mlp = g->d_mlp;
-    size_t head_off = ((size_t)h.layer * g->n_heads + h.head) * (size_t)d * dh;
-    operand_mat o = {0};
-    switch (t->kind) {
-    case MAT_E: o = (operand_mat){m->w.W_E, V, d, false}; break;
-    case MAT_POS: o = (operand_mat){m->w.W_pos, g->n_ctx, d, false}; break;
-    case MAT_U: o = (operand_mat){m->w.W_U, d, V, false}; break;
-    case MAT_Q: o = (operand_mat){m->w.W_Q + head_off, d, dh, false}; break;
-    case MAT_K: o = (operand_mat){m->w.W_K + head_off, d, dh, false}; break;
-    case MAT_V: o = (operand_mat){m->w.W_V + head_off, d, dh, false}; break;
-    case MAT_O: o = (operand_mat){m->w.W_O + head_off, dh, d, false}; break;
-    case MAT_IN: o = (operand_mat){m->w.W_in + (size_t)h.layer * d * mlp, d, mlp, false}; break;
-    case MAT_OUT: o = (operand_mat){m->w.W_out + (size_t)h.layer * mlp * d, mlp, d, false}; break;
-    default: break;
-    }
-    if (t->trans) {
-        long long r = o.rows;
-        o.rows = o.cols, o.cols = r, o.trans = true;
-    }
-    return o;
-}
-
-/* Fills heads[k] for every parameter k from the bindings. */
-static int bind(const cc_circuit *c, const cc_model *m, const char *const *names, const cc_head *heads, int n,
-                cc_head *out, cc_error *err)
-{
-    bool bound[CC_CIRCUIT_MAX_PARAMS] = {false};
-    char plist[600] = "";
-    for (int k = 0; k < c->n_params; k++) {
-        strncat(plist, k ? ", " : "", sizeof plist - strlen(plist) - 1);
-        strncat(plist, c->params[k], sizeof plist - strlen(plist) - 1);
-    }
-    for (int i = 0; i < n; i++) {
-        int k = -1;
-        for (int j = 0; j < c->n_params; j++)
-            if (names[i] && strcmp(names[i], c->params[j]) == 0) k = j;
-        if (k < 0) {
-            if (c->n_params == 0)
-                return cc_fail(err, "circuit %s takes no parameters, but \"%s\" was bound; remove the binding",
-                               c->name, names[i] ? names[i] : "(null)");
-            return cc_fail(err, "circuit %s has no parameter \"%s\" (its parameters: %s); remove or rename the binding",
-                           c->name, names[i] ? names[i] : "(null)", plist);
-        }
-        if (bound[k]) return cc_fail(err, "parameter \"%s\" of circuit %s is bound twice; bind it once", names[i], c->name);
-        const cc_config *g = &m->cfg;
-        if (heads[i].layer < 0 || heads[i].layer >= g->n_layers || heads[i].head < 0 || heads[i].head >= g->n_heads)
-            return cc_fail(err, "%s=L%dH%d is out of range: this model has layers 0..%d and heads 0..%d", names[i],
-                           heads[i].layer, heads[i].head, g->n_layers - 1, g->n_heads - 1);
-        bound[k] = true;
-        out[k] = heads[i];
-    }
-    for (int k = 0; k < c->n_params; k++)
-        if (!bound[k])
-            return cc_fail(err, "parameter \"%s\" of circuit %s is not bound; bind every parameter (%s), e.g. %s=L1H0",
-                           c->params[k], c->name, plist, c->params[k]);
-    return 0;
-}
-
-static long long opd_value(const operand *o, const cc_head *heads)
-{
-    return o->kind == OPD_INT ? o->value : o->kind == OPD_LAYER ? heads[o->param].layer : heads[o->param].head;
-}
-
-static int check_constraints(const cc_circuit *c, const cc_head *heads, cc_error *err)
-{
-    for (int i = 0; i < c->n_constraints; i++) {
-        const constraint *k = &c->cons[i];
-        long long a = opd_value(&k->a, heads), b = opd_value(&k->b, heads);
-        bool ok = k->op == OP_LT ? a < b : k->op == OP_LE ? a <= b : k->op == OP_EQ ? a == b
-                : k->op == OP_NE ? a != b : k->op == OP_GT ? a > b : a >= b;
-        if (!ok) {
-            char va[96] = "", vb[96] = "";
-            if (k->a.kind != OPD_INT)
-                snprintf(va, sizeof va, "%s(%s) = %lld", k->a.kind == OPD_LAYER ? "layer" : "head",
-                         c->params[k->a.param], a);
-            if (k->b.kind != OPD_INT)
-                snprintf(vb, sizeof vb, "%s(%s) = %lld", k->b.kind == OPD_LAYER ? "layer" : "head",
-                         c->params[k->b.param], b);
-            return cc_fail(err, "%s:%d: constraint \"%s\" of circuit %s does not hold (%s%s%s); bind heads that satisfy it",
-                           c->label, k->line, k->text, c->name, va, *va && *vb ? ", " : "", vb);
-        }
-    }
-    return 0;
-}
-
-/* ---- planning: split and matrix-chain order --------------------------------------- */
-
-/* Matrix-chain DP over terms [lo, hi) with dims d: cost[i][j] = min over k of
- * cost[i][k] + cost[k+1][j] + d[i] d[k+1] d[j+1] (multiply-adds); ties take the
- * smallest k. split[i][j] = that k. */
-typedef struct {
-    double cost[CC_CIRCUIT_MAX_TERMS][CC_CIRCUIT_MAX_TERMS];
-    int split[CC_CIRCUIT_MAX_TERMS][CC_CIRCUIT_MAX_TERMS];
-} chain_dp;
-
-static void dp_fill(const long long *d, int lo, int hi, cc_chain_order order, chain_dp *dp)
-{
-    for (int i = lo; i < hi; i++) dp->cost[i][i] = 0, dp->split[i][i] = i;
-    for (int len = 2; len <= hi - lo; len++)
-        for (int i = lo; i + len - 1 < hi; i++) {
-            int j = i + len - 1;
-            int kmin = order == CC_ORDER_LEFT ? j - 1 : i, kmax = order == CC_ORDER_RIGHT ? i : j - 1;
-            double best = -1;
-            for (int k = kmin; k <= kmax; k++) {
-                double cst = dp->cost[i][k] + dp->cost[k + 1][j] + (double)d[i] * d[k + 1] * d[j + 1];
-                if (best < 0 || cst < best) best = cst, dp->split[i][j] = k;
-            }
-            dp->cost[i][j] = best;
-        }
-}
-
-static void order_text(const cc_circuit *c, const chain_dp *dp, int i, int j, bool top, sbuf *b)
-{
-    if (i == j) {
-        char buf[160];
-        sb_add(b, "%s", term_label(c, &c->terms[i], buf, sizeof buf));
-        return;
-    }
-    int k = dp->split[i][j];
-    if (!top) sb_add(b, "(");
-    order_text(c, dp, i, k, false, b);
-    sb_add(b, " ");
-    order_text(c, dp, k + 1, j, false, b);
-    if (!top) sb_add(b, ")");
-}
-
-static void set_order_text(const cc_circuit *c, const chain_dp *dp, int i, int j, char *dst, size_t size)
-{
-    sbuf b = {0};
-    order_text(c, dp, i, j, true, &b);
-    char *s = sb_done(&b);
-    snprintf(dst, size, "%s", s ? s : "?");
-    free(s);
-}
-
-int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
-                         const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
-                         cc_circuit_plan *plan, cc_error *err)
-{
-    if (!m->loaded) return cc_fail(err, "internal: the model's weights are not loaded");
-    if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
-        return cc_fail(err, "internal: bad binding arrays");
-    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
-    if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
-    memset(plan, 0, sizeof *plan);
-    plan->n_terms = c->n_terms;
-    for (int i = 0; i < c->n_terms; i++) {
-        const term *t = &c->terms[i];
-        operand_mat o = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
-        if (i == 0) plan->dims[0] = o.rows;
-        else if (o.rows != plan->dims[i]) {
-            char b1[160], b2[160];
-            const term *p = &c->terms[i - 1];
-            operand_mat po = term_matrix(m, p, p->param >= 0 ? heads[p->param] : (cc_head){0, 0});
-            return cc_fail(err, "%s:%d:%d: shape mismatch: %s is [%lld, %lld] but the next term %s is [%lld, %lld]; "
-                                "a term's columns must equal the next one's rows (transpose one with ^T or fix the chain)",
-                           c->label, t->line, t->col, term_label(c, p, b1, sizeof b1), po.rows, po.cols,
-                           term_label(c, t, b2, sizeof b2), o.rows, o.cols);
-        }
-        plan->dims[i + 1] = o.cols;
-    }
-    if (check_constraints(c, heads, err) != 0) return -1;
-    /* the split: the smallest inner dimension, the leftmost on ties */
-    int n = c->n_terms, s = 1;
-    for (int i = 2; i < n; i++)
-        if (plan->dims[i] < plan->dims[s]) s = i;
-    plan->split = s;
-    plan->order_a = order_a, plan->order_b = order_b;
-    chain_dp *dp = malloc(sizeof *dp);
-    if (!dp) return oom_err(err);
-    static const cc_chain_order ORDERS[3] = {CC_ORDER_OPTIMAL, CC_ORDER_LEFT, CC_ORDER_RIGHT};
-    double fa[3], fb[3];
-    for (int o = 0; o < 3; o++) {
-        dp_fill(plan->dims, 0, s, ORDERS[o], dp);
-        fa[o] = 2 * dp->cost[0][s - 1];
-        if (ORDERS[o] == order_a) set_order_text(c, dp, 0, s - 1, plan->order_text_a, sizeof plan->order_text_a);
-        dp_fill(plan->dims, s, n, ORDERS[o], dp);
-        fb[o] = 2 * dp->cost[s][n - 1];
-        if (ORDERS[o] == order_b) set_order_text(c, dp, s, n - 1, plan->order_text_b, sizeof plan->order_text_b);
-    }
-    free(dp);
-    plan->flops_a = fa[order_a], plan->flops_b = fb[order_b];
-    plan->flops_a_left = fa[1], plan->flops_b_left = fb[1];
-    plan->flops_a_right = fa[2], plan->flops_b_right = fb[2];
-    return 0;
-}
-
-/* ---- evaluation ----------------------------------------------------------------- */
-
-typedef struct {
-    operand_mat v; /* what to multiply */
-    float *own;    /* owned storage of v.p, or NULL for a weight view */
-} value;
-
-/* Caps intermediate products at 2^31 elements (8 GiB of float32), and keeps
- * every dimension inside BLAS's int. */
-#define MAX_ELEMS (1ll << 31)
-
-static int eval(const cc_circuit *c, const cc_model *m, const cc_head *heads, const chain_dp *dp, const long long *dims,
-                int i, int j, value *out, cc_error *err)
-{
-    if (i == j) {
-        const term *t = &c->terms[i];
-        out->v = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
-        out->own = NULL;
-        return 0;
-    }
-    int k = dp->split[i][j];
-    value a, b;
-    if (eval(c, m, heads, dp, dims, i, k, &a, err) != 0) return -1;
-    if (eval(c, m, heads, dp, dims, k + 1, j, &b, err) != 0) {
-        free(a.own);
-        return -1;
-    }
-    long long M = dims[i], K = dims[k + 1], N = dims[j + 1];
-    if (M * N > MAX_ELEMS || M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) {
-        free(a.own), free(b.own);
-        return cc_fail(err, "circuit %s: an intermediate product would be %lld x %lld, too large to form; "
-                            "reorder the chain", c->name, M, N);
-    }
-    float *C = malloc((size_t)(M * N > 0 ? M * N : 1) * sizeof *C);
-    if (!C) {
-        free(a.own), free(b.own);
-        return oom_err(err);
-    }
-    if (M > 0 && N > 0) {
-        if (K == 0) memset(C, 0, (size_t)(M * N) * sizeof *C);
-        else
-            cblas_sgemm(CblasRowMajor, a.v.trans ? CblasTrans : CblasNoTrans, b.v.trans ? CblasTrans : CblasNoTrans,
-                        (int)M, (int)N, (int)K, 1.0f, a.v.p, (int)(a.v.trans ? M : K), b.v.p,
-                        (int)(b.v.trans ? K : N), 0.0f, C, (int)N);
-    }
-    free(a.own), free(b.own);
-    out->v = (operand_mat){C, M, N, false};
-    out->own = C;
-    return 0;
-}
-
-/* Evaluates terms [i, j] into a malloc'ed row-major [dims[i], dims[j+1]] matrix. */
-static float *eval_side(const cc_circuit *c, const cc_model *m, const cc_head *heads, const chain_dp *dp,
-                        const long long *dims, int i, int j, cc_error *err)
-{
-    value v;
-    if (eval(c, m, heads, dp, dims, i, j, &v, err) != 0) return NULL;
-    if (v.own) return v.own;
-    /* a single term: copy (transposing if needed) so the cc_fm owns its factor */
-    long long R = v.v.rows, C = v.v.cols;
-    if (R * C > MAX_ELEMS) {
-        cc_fail(err, "circuit %s: a factor would be %lld x %lld, too large", c->name, R, C);
-        return NULL;
-    }
-    float *x = malloc((size_t)(R * C > 0 ? R * C : 1) * sizeof *x);
-    if (!x) {
-        oom_err(err);
-        return NULL;
-    }
-    if (!v.v.trans) memcpy(x, v.v.p, (size_t)(R * C) * sizeof *x);
-    else
-        for (long long r = 0; r < R; r++)
-            for (long long q = 0; q < C; q++) x[r * C + q] = v.v.p[q * R + r];
-    return x;
-}
-
-/* FLOPs with an SI prefix: "20.48 kFLOP", "4.94 GFLOP". */
-static const char *fmt_flops(double f, char *buf, size_t size)
-{
-    static const char *const P[] = {"", "k", "M", "G", "T", "P"};
-    int i = 0;
-    while (f >= 1000 && i < 5) f /= 1000, i++;
-    snprintf(buf, size, "%.4g %sFLOP", f, P[i]);
+    snprintf(buf, size, "%s%s%s%s%s", CCI_MATS[t->kind].name, t->param >= 0 ? "[" : "",
+             t->param >= 0 ? c->params[t->param] : "", t->param >= 0 ? "]" : "", t->trans ? "^T" : "");
     return buf;
-}
-
-static const char *order_name(cc_chain_order o)
-{
-    return o == CC_ORDER_LEFT ? "left to right" : o == CC_ORDER_RIGHT ? "right to left" : "FLOP-optimal";
-}
-
-char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, const char *const *bind_names,
-                           const cc_head *bind_heads, int n_bind)
-{
-    sbuf b = {0};
-    char buf[160], hb[32];
-    int n = plan->n_terms, s = plan->split;
-    sb_add(&b, "circuit  %s: %s\n", c->name, c->chain_text);
-    if (n_bind > 0) {
-        sb_add(&b, "bind    ");
-        for (int i = 0; i < n_bind; i++) sb_add(&b, " %s=%s", bind_names[i], cc_head_name(bind_heads[i], hb, sizeof hb));
-        sb_add(&b, "\n");
-    }
-    sb_add(&b, "terms   ");
-    for (int i = 0; i < n; i++)
-        sb_add(&b, " %s[%lld,%lld]", term_label(c, &c->terms[i], buf, sizeof buf), plan->dims[i], plan->dims[i + 1]);
-    sb_add(&b, "\nresult   [%lld, %lld] = A [%lld, %lld] B [%lld, %lld]\n", plan->dims[0], plan->dims[n],
-           plan->dims[0], plan->dims[s], plan->dims[s], plan->dims[n]);
-    sb_add(&b, "split    after term %d of %d (%s): inner dimension %lld, the smallest of", s, n,
-           term_label(c, &c->terms[s - 1], buf, sizeof buf), plan->dims[s]);
-    for (int i = 1; i < n; i++) sb_add(&b, " %lld", plan->dims[i]);
-    sb_add(&b, " (leftmost on ties)\n");
-    char f1[32], f2[32], f3[32];
-    sb_add(&b, "A        %s  [%s order]  %s (left to right %s, right to left %s)\n", plan->order_text_a,
-           order_name(plan->order_a), fmt_flops(plan->flops_a, f1, sizeof f1),
-           fmt_flops(plan->flops_a_left, f2, sizeof f2), fmt_flops(plan->flops_a_right, f3, sizeof f3));
-    sb_add(&b, "B        %s  [%s order]  %s (left to right %s, right to left %s)\n", plan->order_text_b,
-           order_name(plan->order_b), fmt_flops(plan->flops_b, f1, sizeof f1),
-           fmt_flops(plan->flops_b_left, f2, sizeof f2), fmt_flops(plan->flops_b_right, f3, sizeof f3));
-    sb_add(&b, "total    %s (2 p q r per [p,q] x [q,r] product; float32 sgemm)\n",
-           fmt_flops(plan->flops_a + plan->flops_b, f1, sizeof f1));
-    return sb_done(&b);
-}
-
-int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
-                          const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
-                          cc_fm *out, cc_circuit_plan *plan_out, char **plan_text, cc_error *err)
-{
-    if (plan_text) *plan_text = NULL;
-    cc_circuit_plan plan;
-    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, order_a, order_b, &plan, err) != 0) return -1;
-    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
-    if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
-    chain_dp *dp = malloc(sizeof *dp);
-    if (!dp) return oom_err(err);
-    int n = plan.n_terms, s = plan.split;
-    dp_fill(plan.dims, 0, s, order_a, dp);
-    float *A = eval_side(c, m, heads, dp, plan.dims, 0, s - 1, err);
-    float *B = NULL;
-    if (A) {
-        dp_fill(plan.dims, s, n, order_b, dp);
-        B = eval_side(c, m, heads, dp, plan.dims, s, n - 1, err);
-    }
-    free(dp);
-    if (!A || !B) {
-        free(A);
-        return -1;
-    }
-    if (plan_text && !(*plan_text = cc_circuit_plan_text(c, &plan, bind_names, bind_heads, n_bind))) {
-        free(A), free(B);
-        return oom_err(err);
-    }
-    cc_fm_wrap(A, B, (int)plan.dims[0], (int)plan.dims[s], (int)plan.dims[n], out);
-    if (plan_out) *plan_out = plan;
-    return 0;
-}
-
-int cc_circuit_compile(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
-                       const cc_head *bind_heads, int n_bind, cc_fm *out, char **plan_text, cc_error *err)
-{
-    return cc_circuit_compile_ex(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, out,
-                                 NULL, plan_text, err);
 }

@@ -1,0 +1,374 @@
+/* circuit_compile.c — compiling a parsed circuit for some heads: bindings,
+ * shapes and constraints, the plan (split at the cheapest inner dimension,
+ * matrix-chain order per side) and its evaluation (float32 sgemm into a
+ * FactoredMatrix). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuit_internal.h"
+
+/* ---- binding, shapes and constraints -------------------------------------------- */
+
+/* A term's operand: the stored matrix P [rows_stored, cols_stored]; its logical
+ * shape is [rows, cols] (swapped when TRANS). */
+typedef struct {
+    const float *p;
+    long long rows, cols;
+    bool trans;
+} operand_mat;
+
+static operand_mat term_matrix(const cc_model *m, const term *t, cc_head h)
+{
+    const cc_config *g = &m->cfg;
+    long long d = g->d_model, dh = g->d_head, V = g->d_vocab, mlp = g->d_mlp;
+    size_t head_off = ((size_t)h.layer * g->n_heads + h.head) * (size_t)d * dh;
+    operand_mat o = {0};
+    switch (t->kind) {
+    case MAT_E: o = (operand_mat){m->w.W_E, V, d, false}; break;
+    case MAT_POS: o = (operand_mat){m->w.W_pos, g->n_ctx, d, false}; break;
+    case MAT_U: o = (operand_mat){m->w.W_U, d, V, false}; break;
+    case MAT_Q: o = (operand_mat){m->w.W_Q + head_off, d, dh, false}; break;
+    case MAT_K: o = (operand_mat){m->w.W_K + head_off, d, dh, false}; break;
+    case MAT_V: o = (operand_mat){m->w.W_V + head_off, d, dh, false}; break;
+    case MAT_O: o = (operand_mat){m->w.W_O + head_off, dh, d, false}; break;
+    case MAT_IN: o = (operand_mat){m->w.W_in + (size_t)h.layer * d * mlp, d, mlp, false}; break;
+    case MAT_OUT: o = (operand_mat){m->w.W_out + (size_t)h.layer * mlp * d, mlp, d, false}; break;
+    default: break;
+    }
+    if (t->trans) {
+        long long r = o.rows;
+        o.rows = o.cols, o.cols = r, o.trans = true;
+    }
+    return o;
+}
+
+/* Fills heads[k] for every parameter k from the bindings. */
+static int bind(const cc_circuit *c, const cc_model *m, const char *const *names, const cc_head *heads, int n,
+                cc_head *out, cc_error *err)
+{
+    bool bound[CC_CIRCUIT_MAX_PARAMS] = {false};
+    char plist[600] = "";
+    for (int k = 0; k < c->n_params; k++) {
+        strncat(plist, k ? ", " : "", sizeof plist - strlen(plist) - 1);
+        strncat(plist, c->params[k], sizeof plist - strlen(plist) - 1);
+    }
+    for (int i = 0; i < n; i++) {
+        int k = -1;
+        for (int j = 0; j < c->n_params; j++)
+            if (names[i] && strcmp(names[i], c->params[j]) == 0) k = j;
+        if (k < 0) {
+            if (c->n_params == 0)
+                return cc_fail(err, "circuit %s takes no parameters, but \"%s\" was bound; remove the binding",
+                               c->name, names[i] ? names[i] : "(null)");
+            return cc_fail(err, "circuit %s has no parameter \"%s\" (its parameters: %s); remove or rename the binding",
+                           c->name, names[i] ? names[i] : "(null)", plist);
+        }
+        if (bound[k]) return cc_fail(err, "parameter \"%s\" of circuit %s is bound twice; bind it once", names[i], c->name);
+        const cc_config *g = &m->cfg;
+        if (heads[i].layer < 0 || heads[i].layer >= g->n_layers || heads[i].head < 0 || heads[i].head >= g->n_heads)
+            return cc_fail(err, "%s=L%dH%d is out of range: this model has layers 0..%d and heads 0..%d", names[i],
+                           heads[i].layer, heads[i].head, g->n_layers - 1, g->n_heads - 1);
+        bound[k] = true;
+        out[k] = heads[i];
+    }
+    for (int k = 0; k < c->n_params; k++)
+        if (!bound[k])
+            return cc_fail(err, "parameter \"%s\" of circuit %s is not bound; bind every parameter (%s), e.g. %s=L1H0",
+                           c->params[k], c->name, plist, c->params[k]);
+    return 0;
+}
+
+static long long opd_value(const operand *o, const cc_head *heads)
+{
+    return o->kind == OPD_INT ? o->value : o->kind == OPD_LAYER ? heads[o->param].layer : heads[o->param].head;
+}
+
+static int check_constraints(const cc_circuit *c, const cc_head *heads, cc_error *err)
+{
+    for (int i = 0; i < c->n_constraints; i++) {
+        const constraint *k = &c->cons[i];
+        long long a = opd_value(&k->a, heads), b = opd_value(&k->b, heads);
+        bool ok = k->op == OP_LT ? a < b : k->op == OP_LE ? a <= b : k->op == OP_EQ ? a == b
+                : k->op == OP_NE ? a != b : k->op == OP_GT ? a > b : a >= b;
+        if (!ok) {
+            char va[96] = "", vb[96] = "";
+            if (k->a.kind != OPD_INT)
+                snprintf(va, sizeof va, "%s(%s) = %lld", k->a.kind == OPD_LAYER ? "layer" : "head",
+                         c->params[k->a.param], a);
+            if (k->b.kind != OPD_INT)
+                snprintf(vb, sizeof vb, "%s(%s) = %lld", k->b.kind == OPD_LAYER ? "layer" : "head",
+                         c->params[k->b.param], b);
+            return cc_fail(err, "%s:%d: constraint \"%s\" of circuit %s does not hold (%s%s%s); bind heads that satisfy it",
+                           c->label, k->line, k->text, c->name, va, *va && *vb ? ", " : "", vb);
+        }
+    }
+    return 0;
+}
+
+/* ---- planning: split and matrix-chain order --------------------------------------- */
+
+/* Matrix-chain DP over terms [lo, hi) with dims d: cost[i][j] = min over k of
+ * cost[i][k] + cost[k+1][j] + d[i] d[k+1] d[j+1] (multiply-adds); ties take the
+ * smallest k. split[i][j] = that k. */
+typedef struct {
+    double cost[CC_CIRCUIT_MAX_TERMS][CC_CIRCUIT_MAX_TERMS];
+    int split[CC_CIRCUIT_MAX_TERMS][CC_CIRCUIT_MAX_TERMS];
+} chain_dp;
+
+static void dp_fill(const long long *d, int lo, int hi, cc_chain_order order, chain_dp *dp)
+{
+    for (int i = lo; i < hi; i++) dp->cost[i][i] = 0, dp->split[i][i] = i;
+    for (int len = 2; len <= hi - lo; len++)
+        for (int i = lo; i + len - 1 < hi; i++) {
+            int j = i + len - 1;
+            int kmin = order == CC_ORDER_LEFT ? j - 1 : i, kmax = order == CC_ORDER_RIGHT ? i : j - 1;
+            double best = -1;
+            for (int k = kmin; k <= kmax; k++) {
+                double cst = dp->cost[i][k] + dp->cost[k + 1][j] + (double)d[i] * d[k + 1] * d[j + 1];
+                if (best < 0 || cst < best) best = cst, dp->split[i][j] = k;
+            }
+            dp->cost[i][j] = best;
+        }
+}
+
+static void order_text(const cc_circuit *c, const chain_dp *dp, int i, int j, bool top, cci_sbuf *b)
+{
+    if (i == j) {
+        char buf[160];
+        cci_sb_add(b, "%s", cci_term_label(c, &c->terms[i], buf, sizeof buf));
+        return;
+    }
+    int k = dp->split[i][j];
+    if (!top) cci_sb_add(b, "(");
+    order_text(c, dp, i, k, false, b);
+    cci_sb_add(b, " ");
+    order_text(c, dp, k + 1, j, false, b);
+    if (!top) cci_sb_add(b, ")");
+}
+
+static void set_order_text(const cc_circuit *c, const chain_dp *dp, int i, int j, char *dst, size_t size)
+{
+    cci_sbuf b = {0};
+    order_text(c, dp, i, j, true, &b);
+    char *s = cci_sb_done(&b);
+    snprintf(dst, size, "%s", s ? s : "?");
+    free(s);
+}
+
+int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                         const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
+                         cc_circuit_plan *plan, cc_error *err)
+{
+    if (!m->loaded) return cc_fail(err, "internal: the model's weights are not loaded");
+    if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
+        return cc_fail(err, "internal: bad binding arrays");
+    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
+    if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
+    memset(plan, 0, sizeof *plan);
+    plan->n_terms = c->n_terms;
+    for (int i = 0; i < c->n_terms; i++) {
+        const term *t = &c->terms[i];
+        operand_mat o = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
+        if (i == 0) plan->dims[0] = o.rows;
+        else if (o.rows != plan->dims[i]) {
+            char b1[160], b2[160];
+            const term *p = &c->terms[i - 1];
+            operand_mat po = term_matrix(m, p, p->param >= 0 ? heads[p->param] : (cc_head){0, 0});
+            return cc_fail(err, "%s:%d:%d: shape mismatch: %s is [%lld, %lld] but the next term %s is [%lld, %lld]; "
+                                "a term's columns must equal the next one's rows (transpose one with ^T or fix the chain)",
+                           c->label, t->line, t->col, cci_term_label(c, p, b1, sizeof b1), po.rows, po.cols,
+                           cci_term_label(c, t, b2, sizeof b2), o.rows, o.cols);
+        }
+        plan->dims[i + 1] = o.cols;
+    }
+    if (check_constraints(c, heads, err) != 0) return -1;
+    /* the split: the smallest inner dimension, the leftmost on ties */
+    int n = c->n_terms, s = 1;
+    for (int i = 2; i < n; i++)
+        if (plan->dims[i] < plan->dims[s]) s = i;
+    plan->split = s;
+    plan->order_a = order_a, plan->order_b = order_b;
+    chain_dp *dp = malloc(sizeof *dp);
+    if (!dp) return cci_oom(err);
+    static const cc_chain_order ORDERS[3] = {CC_ORDER_OPTIMAL, CC_ORDER_LEFT, CC_ORDER_RIGHT};
+    double fa[3], fb[3];
+    for (int o = 0; o < 3; o++) {
+        dp_fill(plan->dims, 0, s, ORDERS[o], dp);
+        fa[o] = 2 * dp->cost[0][s - 1];
+        if (ORDERS[o] == order_a) set_order_text(c, dp, 0, s - 1, plan->order_text_a, sizeof plan->order_text_a);
+        dp_fill(plan->dims, s, n, ORDERS[o], dp);
+        fb[o] = 2 * dp->cost[s][n - 1];
+        if (ORDERS[o] == order_b) set_order_text(c, dp, s, n - 1, plan->order_text_b, sizeof plan->order_text_b);
+    }
+    free(dp);
+    plan->flops_a = fa[order_a], plan->flops_b = fb[order_b];
+    plan->flops_a_left = fa[1], plan->flops_b_left = fb[1];
+    plan->flops_a_right = fa[2], plan->flops_b_right = fb[2];
+    return 0;
+}
+
+/* ---- evaluation ----------------------------------------------------------------- */
+
+typedef struct {
+    operand_mat v; /* what to multiply */
+    float *own;    /* owned storage of v.p, or NULL for a weight view */
+} value;
+
+/* Caps intermediate products at 2^31 elements (8 GiB of float32), and keeps
+ * every dimension inside BLAS's int. */
+#define MAX_ELEMS (1ll << 31)
+
+static int eval(const cc_circuit *c, const cc_model *m, const cc_head *heads, const chain_dp *dp, const long long *dims,
+                int i, int j, value *out, cc_error *err)
+{
+    if (i == j) {
+        const term *t = &c->terms[i];
+        out->v = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
+        out->own = NULL;
+        return 0;
+    }
+    int k = dp->split[i][j];
+    value a, b;
+    if (eval(c, m, heads, dp, dims, i, k, &a, err) != 0) return -1;
+    if (eval(c, m, heads, dp, dims, k + 1, j, &b, err) != 0) {
+        free(a.own);
+        return -1;
+    }
+    long long M = dims[i], K = dims[k + 1], N = dims[j + 1];
+    if (M * N > MAX_ELEMS || M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) {
+        free(a.own), free(b.own);
+        return cc_fail(err, "circuit %s: an intermediate product would be %lld x %lld, too large to form; "
+                            "reorder the chain", c->name, M, N);
+    }
+    float *C = malloc((size_t)(M * N > 0 ? M * N : 1) * sizeof *C);
+    if (!C) {
+        free(a.own), free(b.own);
+        return cci_oom(err);
+    }
+    if (M > 0 && N > 0) {
+        if (K == 0) memset(C, 0, (size_t)(M * N) * sizeof *C);
+        else
+            cblas_sgemm(CblasRowMajor, a.v.trans ? CblasTrans : CblasNoTrans, b.v.trans ? CblasTrans : CblasNoTrans,
+                        (int)M, (int)N, (int)K, 1.0f, a.v.p, (int)(a.v.trans ? M : K), b.v.p,
+                        (int)(b.v.trans ? K : N), 0.0f, C, (int)N);
+    }
+    free(a.own), free(b.own);
+    out->v = (operand_mat){C, M, N, false};
+    out->own = C;
+    return 0;
+}
+
+/* Evaluates terms [i, j] into a malloc'ed row-major [dims[i], dims[j+1]] matrix. */
+static float *eval_side(const cc_circuit *c, const cc_model *m, const cc_head *heads, const chain_dp *dp,
+                        const long long *dims, int i, int j, cc_error *err)
+{
+    value v;
+    if (eval(c, m, heads, dp, dims, i, j, &v, err) != 0) return NULL;
+    if (v.own) return v.own;
+    /* a single term: copy (transposing if needed) so the cc_fm owns its factor */
+    long long R = v.v.rows, C = v.v.cols;
+    if (R * C > MAX_ELEMS) {
+        cc_fail(err, "circuit %s: a factor would be %lld x %lld, too large", c->name, R, C);
+        return NULL;
+    }
+    float *x = malloc((size_t)(R * C > 0 ? R * C : 1) * sizeof *x);
+    if (!x) {
+        cci_oom(err);
+        return NULL;
+    }
+    if (!v.v.trans) memcpy(x, v.v.p, (size_t)(R * C) * sizeof *x);
+    else
+        for (long long r = 0; r < R; r++)
+            for (long long q = 0; q < C; q++) x[r * C + q] = v.v.p[q * R + r];
+    return x;
+}
+
+/* FLOPs with an SI prefix: "20.48 kFLOP", "4.94 GFLOP". */
+static const char *fmt_flops(double f, char *buf, size_t size)
+{
+    static const char *const P[] = {"", "k", "M", "G", "T", "P"};
+    int i = 0;
+    while (f >= 1000 && i < 5) f /= 1000, i++;
+    snprintf(buf, size, "%.4g %sFLOP", f, P[i]);
+    return buf;
+}
+
+static const char *order_name(cc_chain_order o)
+{
+    return o == CC_ORDER_LEFT ? "left to right" : o == CC_ORDER_RIGHT ? "right to left" : "FLOP-optimal";
+}
+
+char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, const char *const *bind_names,
+                           const cc_head *bind_heads, int n_bind)
+{
+    cci_sbuf b = {0};
+    char buf[160], hb[32];
+    int n = plan->n_terms, s = plan->split;
+    cci_sb_add(&b, "circuit  %s: %s\n", c->name, c->chain_text);
+    if (n_bind > 0) {
+        cci_sb_add(&b, "bind    ");
+        for (int i = 0; i < n_bind; i++) cci_sb_add(&b, " %s=%s", bind_names[i], cc_head_name(bind_heads[i], hb, sizeof hb));
+        cci_sb_add(&b, "\n");
+    }
+    cci_sb_add(&b, "terms   ");
+    for (int i = 0; i < n; i++)
+        cci_sb_add(&b, " %s[%lld,%lld]", cci_term_label(c, &c->terms[i], buf, sizeof buf), plan->dims[i], plan->dims[i + 1]);
+    cci_sb_add(&b, "\nresult   [%lld, %lld] = A [%lld, %lld] B [%lld, %lld]\n", plan->dims[0], plan->dims[n],
+           plan->dims[0], plan->dims[s], plan->dims[s], plan->dims[n]);
+    cci_sb_add(&b, "split    after term %d of %d (%s): inner dimension %lld, the smallest of", s, n,
+           cci_term_label(c, &c->terms[s - 1], buf, sizeof buf), plan->dims[s]);
+    for (int i = 1; i < n; i++) cci_sb_add(&b, " %lld", plan->dims[i]);
+    cci_sb_add(&b, " (leftmost on ties)\n");
+    char f1[32], f2[32], f3[32];
+    cci_sb_add(&b, "A        %s  [%s order]  %s (left to right %s, right to left %s)\n", plan->order_text_a,
+           order_name(plan->order_a), fmt_flops(plan->flops_a, f1, sizeof f1),
+           fmt_flops(plan->flops_a_left, f2, sizeof f2), fmt_flops(plan->flops_a_right, f3, sizeof f3));
+    cci_sb_add(&b, "B        %s  [%s order]  %s (left to right %s, right to left %s)\n", plan->order_text_b,
+           order_name(plan->order_b), fmt_flops(plan->flops_b, f1, sizeof f1),
+           fmt_flops(plan->flops_b_left, f2, sizeof f2), fmt_flops(plan->flops_b_right, f3, sizeof f3));
+    cci_sb_add(&b, "total    %s (2 p q r per [p,q] x [q,r] product; float32 sgemm)\n",
+           fmt_flops(plan->flops_a + plan->flops_b, f1, sizeof f1));
+    return cci_sb_done(&b);
+}
+
+int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                          const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
+                          cc_fm *out, cc_circuit_plan *plan_out, char **plan_text, cc_error *err)
+{
+    if (plan_text) *plan_text = NULL;
+    cc_circuit_plan plan;
+    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, order_a, order_b, &plan, err) != 0) return -1;
+    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
+    if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
+    chain_dp *dp = malloc(sizeof *dp);
+    if (!dp) return cci_oom(err);
+    int n = plan.n_terms, s = plan.split;
+    dp_fill(plan.dims, 0, s, order_a, dp);
+    float *A = eval_side(c, m, heads, dp, plan.dims, 0, s - 1, err);
+    float *B = NULL;
+    if (A) {
+        dp_fill(plan.dims, s, n, order_b, dp);
+        B = eval_side(c, m, heads, dp, plan.dims, s, n - 1, err);
+    }
+    free(dp);
+    if (!A || !B) {
+        free(A);
+        return -1;
+    }
+    if (plan_text && !(*plan_text = cc_circuit_plan_text(c, &plan, bind_names, bind_heads, n_bind))) {
+        free(A), free(B);
+        return cci_oom(err);
+    }
+    cc_fm_wrap(A, B, (int)plan.dims[0], (int)plan.dims[s], (int)plan.dims[n], out);
+    if (plan_out) *plan_out = plan;
+    return 0;
+}
+
+int cc_circuit_compile(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                       const cc_head *bind_heads, int n_bind, cc_fm *out, char **plan_text, cc_error *err)
+{
+    return cc_circuit_compile_ex(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, out,
+                                 NULL, plan_text, err);
+}
