@@ -298,6 +298,47 @@ START_TEST(bad_configs_are_named)
 }
 END_TEST
 
+/* Mutation fuzz of config.json: every mutant either loads into a config that
+ * passes cc_config_validate or is refused with a message naming the file. */
+START_TEST(fuzz_config_json)
+{
+    const char *base = "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 16, \"vocab_size\": 64, "
+                       "\"n_positions\": 32, \"n_inner\": null, \"layer_norm_epsilon\": 1e-05, "
+                       "\"activation_function\": \"gelu_new\", \"bos_token_id\": 63}";
+    char *dir = tu_tmpdir(), path[4096], buf[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    size_t len = strlen(base);
+    uint64_t state = 42;
+    int accepted = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, base, len + 1);
+        size_t cut = len;
+        for (int k = 0; k < 1 + (int)(state % 3); k++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(state >> 33) % len;
+            switch ((state >> 20) % 3) {
+            case 0: buf[pos] = "0123456789-.e{}[]\":, n"[(state >> 9) % 22]; break;
+            case 1: cut = pos; break;
+            default: buf[pos] = (char)(state >> 40); break;
+            }
+        }
+        tu_write_file(path, buf, cut);
+        cc_config c;
+        cc_error err = {{0}};
+        if (cc_config_load(path, &c, &err) == 0) {
+            accepted++;
+            ck_assert_int_eq(cc_config_validate(&c, "fuzz", &err), 0);
+            ck_assert_int_eq(c.d_head * c.n_heads, c.d_model);
+        } else {
+            tu_assert_contains(err.msg, "config.json");
+        }
+    }
+    ck_assert_int_gt(accepted, 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(missing_model_path)
 {
     cc_model *m;
@@ -324,6 +365,7 @@ int main(void)
     tcase_add_test(tc, mask_buffers_are_ignored);
     tcase_add_test(tc, bad_configs_are_named);
     tcase_add_test(tc, missing_model_path);
+    tcase_add_test(tc, fuzz_config_json);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
