@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include "circuitc/synth.h"
 
 double bench_now(void)
 {
@@ -32,4 +35,22 @@ void bench_reset_peak(void)
         fputs("5", f);
         fclose(f);
     }
+}
+
+int bench_default_model(char *dir, unsigned long size)
+{
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[4096];
+    snprintf(dir, size, "%s/circuitc-bench-gpt2-small-seed0", tmp);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    struct stat st;
+    if (stat(path, &st) == 0) return 0;
+    cc_config c;
+    cc_error err;
+    fprintf(stderr, "writing the seeded gpt2-small model to %s\n", dir);
+    if (cc_synth_preset("gpt2-small", &c, &err) != 0 || cc_synth_write(&c, 0, NULL, dir, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
 }

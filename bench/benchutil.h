@@ -13,4 +13,9 @@ long bench_status_kib(const char *key);
  * VmHWM - VmRSS is the peak of the work measured since. */
 void bench_reset_peak(void);
 
+/* The seeded GPT-2-small-shaped model (docs/synthetic-models.md, seed 0) in
+ * $TMPDIR, written on first use; its folder goes into DIR. Returns 0, or -1
+ * after printing why on stderr. */
+int bench_default_model(char *dir, unsigned long size);
+
 #endif

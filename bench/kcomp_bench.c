@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,17 +167,7 @@ int main(int argc, char **argv)
     char dir[2048], factors[4096];
     cc_error err;
     if (!model) {
-        snprintf(dir, sizeof dir, "%s/circuitc-bench-gpt2-small-seed0", tmp);
-        snprintf(factors, sizeof factors, "%s/model.safetensors", dir);
-        struct stat st;
-        if (stat(factors, &st) != 0) {
-            cc_config c;
-            fprintf(stderr, "writing the seeded gpt2-small model to %s\n", dir);
-            if (cc_synth_preset("gpt2-small", &c, &err) != 0 || cc_synth_write(&c, 0, NULL, dir, &err) != 0) {
-                fprintf(stderr, "%s\n", err.msg);
-                return 1;
-            }
-        }
+        if (bench_default_model(dir, sizeof dir) != 0) return 1;
         model = dir;
     }
     cc_model *m;
