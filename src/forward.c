@@ -703,16 +703,16 @@ static int block(run *r, int l, float *x, cc_error *err)
     return 0;
 }
 
-/* Log-prob of TARGET and argmax of one logits row [V]: max and sum in
- * independent lanes (vectorised), float terms, float64 sum. The argmax is the
- * lowest index holding the maximum (torch.argmax). */
-static void row_stats(const float *lg, int V, int target, double *lp, int *amax)
+/* ------------------------------------------------------------------ unembedding */
+
+/* Largest value of LG [n] (-inf when n = 0), in independent vector lanes. */
+static float row_max(const float *lg, int n)
 {
     int v = 0;
     float mx = -INFINITY;
 #if defined(__GNUC__)
     v4f m0 = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, m1 = m0;
-    for (; v + 8 <= V; v += 8) {
+    for (; v + 8 <= n; v += 8) {
         v4f x0, x1;
         memcpy(&x0, lg + v, sizeof x0);
         memcpy(&x1, lg + v + 4, sizeof x1);
@@ -724,18 +724,19 @@ static void row_stats(const float *lg, int V, int target, double *lp, int *amax)
         mx = m1[k] > mx ? m1[k] : mx;
     }
 #endif
-    for (; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-    if (amax) {
-        int best = 0;
-        while (best < V - 1 && !(lg[best] == mx)) best++;
-        *amax = best;
-    }
-    if (!lp) return;
+    for (; v < n; v++) mx = lg[v] > mx ? lg[v] : mx;
+    return mx;
+}
+
+/* Sum of exp(lg[v] - mx) over LG [n] (mx >= every lg[v]): float terms,
+ * float64 lanes. */
+static double row_sum_exp(const float *lg, int n, float mx)
+{
     double sum = 0;
-    v = 0;
+    int v = 0;
 #if defined(__GNUC__)
     v4d s0 = {0, 0, 0, 0}, s1 = s0;
-    for (; v + 8 <= V; v += 8) {
+    for (; v + 8 <= n; v += 8) {
         v4f x0, x1;
         memcpy(&x0, lg + v, sizeof x0);
         memcpy(&x1, lg + v + 4, sizeof x1);
@@ -744,11 +745,58 @@ static void row_stats(const float *lg, int V, int target, double *lp, int *amax)
     }
     for (int k = 0; k < 4; k++) sum += s0[k] + s1[k];
 #endif
-    for (; v < V; v++) sum += exp_nonpos(lg[v] - mx);
-    *lp = target < 0 ? NAN : ((double)lg[target] - mx) - log(sum);
+    for (; v < n; v++) sum += exp_nonpos(lg[v] - mx);
+    return sum;
 }
 
-/* row_stats over rows [lo, hi) of a chunk, for par_for. */
+/* Log-sum-exp state of one logits row over the columns folded in so far. The
+ * fused unembedding visits a row tile by tile and never holds it whole; a row
+ * folded in one piece gives exactly the two-pass (max, then sum) result. */
+typedef struct {
+    float max;    /* largest logit so far; -inf before the first column */
+    int amax;     /* lowest column holding it; -1 before the first column */
+    double sum;   /* sum of exp(logit - max) */
+    float target; /* logit of the next token once its column was folded, else NaN */
+} lse_row;
+
+static const lse_row LSE_EMPTY = {-INFINITY, -1, 0.0, NAN};
+
+/* Folds LG, the logits of columns [c0, c0+n) of one row, into S. */
+static void lse_fold(lse_row *s, const float *lg, int n, int c0, int target)
+{
+    float mx = row_max(lg, n);
+    if (mx > s->max || s->amax < 0) {
+        int best = 0;
+        while (best < n - 1 && !(lg[best] == mx)) best++; /* torch.argmax: lowest index */
+        s->sum = s->amax < 0 ? 0.0 : s->sum * exp((double)s->max - mx);
+        s->max = mx, s->amax = c0 + best;
+    }
+    s->sum += row_sum_exp(lg, n, s->max);
+    if (target >= c0 && target < c0 + n) s->target = lg[target - c0];
+}
+
+/* Merges B, the state of columns after A's, into A (ties keep A's column). */
+static void lse_merge(lse_row *a, const lse_row *b)
+{
+    if (b->amax >= 0) {
+        if (b->max > a->max || a->amax < 0) {
+            a->sum = (a->amax < 0 ? 0.0 : a->sum * exp((double)a->max - b->max)) + b->sum;
+            a->max = b->max, a->amax = b->amax;
+        } else {
+            a->sum += b->sum * exp((double)b->max - a->max);
+        }
+    }
+    if (!isnan(b->target)) a->target = b->target;
+}
+
+/* Log-prob of the next token (NaN when TARGET < 0) and argmax; either output may be NULL. */
+static void lse_finish(const lse_row *s, int target, double *lp, int *amax)
+{
+    if (amax) *amax = s->amax;
+    if (lp) *lp = target < 0 ? NAN : ((double)s->target - s->max) - log(s->sum);
+}
+
+/* Unfused: log-prob and argmax of whole logits rows [lo, hi) of a chunk, for par_for. */
 typedef struct {
     const float *lg; /* [n, V] */
     int V;
@@ -760,51 +808,118 @@ typedef struct {
 static void row_stats_range(void *p, size_t lo, size_t hi)
 {
     const rs_ctx *a = p;
-    for (size_t i = lo; i < hi; i++)
-        row_stats(a->lg + i * a->V, a->V, a->target[i], a->lp ? a->lp + i : NULL, a->amax ? a->amax + i : NULL);
+    for (size_t i = lo; i < hi; i++) {
+        lse_row s = LSE_EMPTY;
+        lse_fold(&s, a->lg + i * a->V, a->V, 0, a->target[i]);
+        lse_finish(&s, a->target[i], a->lp ? a->lp + i : NULL, a->amax ? a->amax + i : NULL);
+    }
 }
 
-/* Final LayerNorm and unembedding of x [R, d]: hooks, optional full logits,
- * next-token log-probs LP [R] and argmax AMAX [R] (either may be NULL). The
- * logits are computed CHUNK rows at a time unless they are cached. */
-static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
+/* Fused: each part (one per thread) owns a column range of W_U and walks it in
+ * tiles of about FUSED_TILE_FLOATS logits (4 MB: the GEMM writes a tile and the
+ * fold reads it back while it is still in cache), over row blocks of at most
+ * FUSED_MAX_ROWS; its per-row lse_row states are merged in column order. */
+#define FUSED_TILE_FLOATS ((size_t)1 << 20)
+#define FUSED_MAX_ROWS 1024
+
+typedef struct {
+    const float *xn, *W_U, *b_U; /* [R, d], [d, V], [V] or NULL */
+    int R, d, V, parts;
+    const int *target; /* [R] */
+    lse_row *state;    /* [parts, R] */
+    float *tiles;      /* [parts, FUSED_TILE_FLOATS] */
+} fused_ctx;
+
+static void unembed_parts(void *p, size_t lo, size_t hi)
+{
+    const fused_ctx *a = p;
+    int R = a->R, d = a->d, blocks = (R + FUSED_MAX_ROWS - 1) / FUSED_MAX_ROWS;
+    for (size_t part = lo; part < hi; part++) {
+        int c_lo = (int)((size_t)a->V * part / a->parts), c_hi = (int)((size_t)a->V * (part + 1) / a->parts);
+        lse_row *st = a->state + part * R;
+        float *tile = a->tiles + part * FUSED_TILE_FLOATS;
+        for (int i = 0; i < R; i++) st[i] = LSE_EMPTY;
+        for (int b = 0; b < blocks; b++) {
+            int r0 = (int)((size_t)R * b / blocks), nr = (int)((size_t)R * (b + 1) / blocks) - r0;
+            int cols = (int)(FUSED_TILE_FLOATS / (size_t)nr);
+            for (int c0 = c_lo; c0 < c_hi; c0 += cols) {
+                int nc = c_hi - c0 < cols ? c_hi - c0 : cols;
+                lin_ctx g = {a->xn + (size_t)r0 * d, a->W_U + c0, a->b_U ? a->b_U + c0 : NULL, nr, d, a->V, nc, nc,
+                             tile, false};
+                linear_range(&g, 0, (size_t)nr); /* one single-threaded sgemm on our threads */
+                for (int i = 0; i < nr; i++)
+                    lse_fold(st + r0 + i, tile + (size_t)i * nc, nc, c0, a->target[r0 + i]);
+            }
+        }
+    }
+}
+
+static int unembed_fused(run *r, const int *target, double *lp, int *amax, cc_error *err)
 {
     const cc_config *c = r->c;
+    int R = (int)r->R, parts = t_own_threads ? par_threads() : 1;
+    lse_row *state = malloc((size_t)parts * r->R * sizeof *state);
+    float *tiles = malloc((size_t)parts * FUSED_TILE_FLOATS * sizeof *tiles);
+    if (!state || !tiles) {
+        free(state), free(tiles);
+        return cc_fail(err, "out of memory for the unembedding tiles");
+    }
+    fused_ctx a = {r->xn, r->m->w.W_U, r->m->w.b_U, R, c->d_model, c->d_vocab, parts, target, state, tiles};
+    par_for((size_t)parts, 1, unembed_parts, &a);
+    for (int i = 0; i < R; i++) {
+        for (int part = 1; part < parts; part++) lse_merge(&state[i], &state[(size_t)part * R + i]);
+        lse_finish(&state[i], target[i], lp ? lp + i : NULL, amax ? amax + i : NULL);
+    }
+    free(state), free(tiles);
+    return 0;
+}
+
+/* Unfused: the logits in row chunks (all of them when they are cached), each
+ * chunk reduced row by row. */
+static int unembed_rows(run *r, const int *target, double *lp, int *amax, bool full, cc_error *err)
+{
     const cc_weights *w = &r->m->w;
-    int d = c->d_model, V = c->d_vocab;
-    layernorm(x, (int)r->R, d, w->lnf_w, w->lnf_b, c->ln_eps, r->xn);
-    if (at(r, CC_HOOK_LN_FINAL, 0, r->xn, err)) return -1;
-    bool full = r->opts && (r->opts->cache[CC_HOOK_LOGITS] & 1);
-    /* unembedding chunk: enough rows that W_U [d, V] is streamed from memory
-     * rarely, with the chunk's logits at most about 64 MB */
-    size_t chunk = full ? r->R : (size_t)(16 << 20) / (size_t)V;
+    int d = r->c->d_model, V = r->c->d_vocab;
+    size_t chunk = full ? r->R : (size_t)(16 << 20) / (size_t)V; /* at most about 64 MB of logits */
     if (chunk < 32) chunk = 32;
     if (chunk > r->R) chunk = r->R;
     float *lg = malloc((chunk ? chunk : 1) * V * sizeof *lg); /* [chunk, V] */
-    int *target = malloc((chunk ? chunk : 1) * sizeof *target); /* [chunk] next token, -1: none */
-    if (!lg || !target) {
-        free(lg), free(target);
-        return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
-    }
-    /* chunks run over the stacked rows, across segment boundaries */
-    int s = 0;
+    if (!lg) return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
     for (size_t r0 = 0; r0 < r->R; r0 += chunk) {
         size_t n = r->R - r0 < chunk ? r->R - r0 : chunk;
         float *out = full ? lg + r0 * V : lg; /* [n, V] */
         linear(r->kern, r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
-        if (!lp && !amax) continue;
-        for (size_t i = 0; i < n; i++) {
-            size_t rr = r0 + i;
-            while (rr >= r->row_off[s] + (size_t)(r->seg[s].end - r->seg[s].start)) s++;
-            const cc_segment *g = &r->seg[s];
-            int t = g->start + (int)(rr - r->row_off[s]);
-            target[i] = t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
-        }
-        rs_ctx a = {out, V, target, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
-        par_for(n, 4, row_stats_range, &a);
+        rs_ctx a = {out, V, target + r0, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
+        if (lp || amax) par_for(n, 4, row_stats_range, &a);
     }
     int rc = full ? at(r, CC_HOOK_LOGITS, 0, lg, err) : 0;
-    free(lg), free(target);
+    free(lg);
+    return rc;
+}
+
+/* Final LayerNorm and unembedding of x [R, d]: hooks, optional full logits,
+ * next-token log-probs LP [R] and argmax AMAX [R] (either may be NULL). Unless
+ * the logits are cached, the fast kernel fuses the unembedding with the
+ * log-softmax (unembed_fused): the [R, V] logits are never stored. */
+static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
+{
+    const cc_config *c = r->c;
+    const cc_weights *w = &r->m->w;
+    layernorm(x, (int)r->R, c->d_model, w->lnf_w, w->lnf_b, c->ln_eps, r->xn);
+    if (at(r, CC_HOOK_LN_FINAL, 0, r->xn, err)) return -1;
+    bool full = r->opts && (r->opts->cache[CC_HOOK_LOGITS] & 1);
+    if (!full && !lp && !amax) return 0;
+    int *target = malloc((r->R ? r->R : 1) * sizeof *target); /* [R] next token, -1: none */
+    if (!target) return cc_fail(err, "out of memory");
+    for (int s = 0; s < r->n_seg; s++) { /* rows are stacked segment after segment */
+        const cc_segment *g = &r->seg[s];
+        for (int t = g->start; t < g->end; t++)
+            target[r->row_off[s] + (size_t)(t - g->start)] =
+                t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
+    }
+    int rc = !full && r->kern == CC_KERNEL_FAST ? unembed_fused(r, target, lp, amax, err)
+                                                 : unembed_rows(r, target, lp, amax, full, err);
+    free(target);
     return rc;
 }
 

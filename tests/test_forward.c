@@ -293,6 +293,42 @@ START_TEST(resume_equals_full_pass)
 }
 END_TEST
 
+/* The fused unembedding (log-softmax folded over W_U tiles, logits never
+ * stored) against the unfused one (logits cached, each whole row reduced) on a
+ * vocabulary and row count large enough for several row blocks, several column
+ * tiles per thread and the merge of the threads' column ranges. */
+START_TEST(fused_unembedding_matches_unfused)
+{
+    char tmpl[] = "/tmp/circuitc-test-fused-XXXXXX";
+    const char *dir = mkdtemp(tmpl);
+    cc_config c;
+    cc_error err;
+    ck_assert(dir && cc_synth_preset("tiny", &c, &err) == 0);
+    c.d_vocab = 20000, c.bos_token_id = c.d_vocab - 1, c.n_ctx = 64;
+    ck_assert_msg(cc_synth_write(&c, 6, NULL, dir, &err) == 0, "%s", err.msg);
+    cc_model *m = NULL;
+    ck_assert_msg(cc_model_load(dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+    int B = 20, T = 60; /* 1200 rows: two row blocks */
+    int *tok = random_tokens(m, B, T, 9);
+    cc_fwd_opts fused = {.kernel = CC_KERNEL_FAST, .logprobs = true}, unfused = fused;
+    cc_fwd_want(&unfused, CC_HOOK_LOGITS, 0);
+    cc_fwd_result a, b;
+    ck_assert_msg(cc_forward(m, tok, B, T, &fused, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_forward(m, tok, B, T, &unfused, &b, &err) == 0, "%s", err.msg);
+    ck_assert(cc_fwd_act(&a, CC_HOOK_LOGITS, 0) == NULL && cc_fwd_act(&b, CC_HOOK_LOGITS, 0) != NULL);
+    /* the same float32 logits; the sums differ only in the reference maximum
+     * of their exp terms (a tile's running maximum vs the row's) */
+    for (int i = 0; i < B * (T - 1); i++)
+        ck_assert_msg(fabs(a.logprob[i] - b.logprob[i]) < 1e-6, "row %d: fused %.9g, unfused %.9g", i, a.logprob[i],
+                      b.logprob[i]);
+    for (int i = 0; i < B * T; i++) ck_assert_int_eq(a.argmax[i], b.argmax[i]);
+    cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+    free(tok);
+    cc_model_free(m);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(bad_input_is_rejected)
 {
     cc_model *m = tiny_model(true);
@@ -333,6 +369,7 @@ int main(void)
     tcase_add_test(tc, hooks_edit_and_cache_only_what_is_asked);
     tcase_add_test(tc, hook_names_round_trip);
     tcase_add_test(tc, resume_equals_full_pass);
+    tcase_add_test(tc, fused_unembedding_matches_unfused);
     tcase_add_test(tc, bad_input_is_rejected);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
