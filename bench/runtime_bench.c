@@ -17,6 +17,8 @@
  * Usage (from the source root):
  *   build/bench/runtime_bench [--model DIR] [--python PY] [--reps R] [--skip-tl]
  *                             [--tl-patch-subset K] [--naive]
+ *   build/bench/runtime_bench --blas-info   (prints {"core", "threads"} of the linked
+ *                             OpenBLAS under this environment as JSON; for runtime_whole.py)
  * (default model: a seeded gpt2-small synth in $TMPDIR, written if missing;
  * --tl-patch-subset K: TransformerLens runs only the first K positions of each
  * layer and its full-sweep time is extrapolated, labelled as such.) */
@@ -171,6 +173,25 @@ static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
 
 /* ------------------------------------------------------------ reporting */
 
+/* The OpenBLAS kernel in use (OPENBLAS_CORETYPE or OpenBLAS' own choice). */
+static const char *blas_core(void)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    return openblas_get_corename();
+#else
+    return "unknown (not OpenBLAS)";
+#endif
+}
+
+static int blas_threads(void)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    return openblas_get_num_threads();
+#else
+    return 0;
+#endif
+}
+
 static double vmin(const double *v, int n)
 {
     double m = v[0];
@@ -206,7 +227,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--tl-patch-subset") == 0 && i + 1 < argc) subset = atoi(argv[++i]);
         else if (strcmp(argv[i], "--skip-tl") == 0) skip_tl = true;
         else if (strcmp(argv[i], "--naive") == 0) naive = true;
-        else {
+        else if (strcmp(argv[i], "--blas-info") == 0) {
+            printf("{\"core\": \"%s\", \"threads\": %d}\n", blas_core(), blas_threads());
+            return 0;
+        } else {
             fprintf(stderr,
                     "usage: %s [--model DIR] [--python PY] [--reps R] [--skip-tl] [--tl-patch-subset K] [--naive]\n",
                     argv[0]);
@@ -242,6 +266,10 @@ int main(int argc, char **argv)
     double cache_mib = (double)L * B * c->n_heads * T * T * 4 / (1 << 20) + (double)B * T * 12 / (1 << 20);
     printf("circuitc runtime benchmark: model %s (L %d, H %d, d %d, V %d), %d cores online\n", model, L, c->n_heads,
            c->d_model, c->d_vocab, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("OpenBLAS core %s (OPENBLAS_CORETYPE %s), OpenBLAS threads %d; circuitc passes hold OpenBLAS to one thread "
+           "and run their own threads, one per core online\n",
+           blas_core(), coretype ? coretype : "unset", blas_threads());
     printf("load + process %.2f s, RSS after loading %.0f MiB (weights %.0f MiB as float32 arrays)\n", load_s, loaded_mib,
            weights_mib);
 
@@ -300,13 +328,7 @@ int main(int argc, char **argv)
            "circuitc", vmin(fw_s, reps), vmax(fw_s, reps), vmax(fw_mib, reps), gflop * 1e-9, cf_lo, cf, first,
            second);
     printf("%-18s %8.3f - %7.3f %22s the pass's GEMM sequence alone (OpenBLAS %s): %.0f-%.0f GFLOP/s\n", "sgemm alone",
-           vmin(gm_s, reps), vmax(gm_s, reps), "-",
-#ifdef CC_HAVE_OPENBLAS_THREADS
-           openblas_get_corename(),
-#else
-           "cblas",
-#endif
-           sg_lo, sg);
+           vmin(gm_s, reps), vmax(gm_s, reps), "-", blas_core(), sg_lo, sg);
     double ratio[20];
     for (int r = 0; r < reps; r++) ratio[r] = gm_s[r] / fw_s[r];
     printf("    circuitc's whole pass runs at %.0f%% of the sgemm rate (best vs best), %.0f-%.0f%% run by run\n",
@@ -326,6 +348,8 @@ int main(int argc, char **argv)
                json_number_value(json_object_get(tf, "second_half_mean_logprob")),
                json_number_value(json_object_get(tl, "torch_mm_gflops_mlp_shape")), B * T, c->d_model, c->d_model,
                c->d_mlp);
+        printf("    TransformerLens: torch %s, %lld threads\n", json_string_value(json_object_get(tl, "torch")),
+               (long long)json_integer_value(json_object_get(tl, "threads")));
         printf("    speed-up circuitc vs TransformerLens: %.2fx (best vs best), %.2f-%.2fx (range); peak extra memory "
                "%.0f vs %.0f MiB\n",
                vmin(ts, k) / vmin(fw_s, reps), vmin(ts, k) / vmax(fw_s, reps), vmax(ts, k) / vmin(fw_s, reps),
