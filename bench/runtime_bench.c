@@ -137,15 +137,13 @@ static void gemm(int M, int N, int K, const float *A, int lda, const float *B, i
 
 /* Runs the GEMMs of one fast-kernel forward pass of [B, T] (same shapes, same
  * order: Q, K, V, scores, z, O, MLP in, MLP out per layer; the unembedding in
- * the same row chunks) on dummy data and returns the seconds; *FLOPS gets the
- * pass's GEMM work. */
+ * the fused path's tiles: row blocks of at most 1024, 2^20-logit tiles) on
+ * dummy data and returns the seconds; *FLOPS gets the pass's GEMM work. */
 static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
 {
     int R = B * T, d = c->d_model, M = c->d_mlp, V = c->d_vocab, H = c->n_heads, dh = c->d_head, HD = H * dh;
-    int chunk = (16 << 20) / V;
-    if (chunk < 32) chunk = 32;
-    if (chunk > R) chunk = R;
-    size_t big = (size_t)R * M > (size_t)chunk * V ? (size_t)R * M : (size_t)chunk * V;
+    int blocks = (R + 1023) / 1024, rows = (R + blocks - 1) / blocks, cols = (1 << 20) / rows;
+    size_t big = (size_t)R * M > (size_t)1 << 20 ? (size_t)R * M : (size_t)1 << 20;
     float *x = calloc((size_t)R * M, 4), *w = calloc((size_t)d * (V > M ? V : M), 4), *y = calloc(big, 4);
     float *q = calloc((size_t)R * HD, 4), *S = calloc((size_t)T * T, 4);
     for (size_t i = 0; i < (size_t)R * M; i++) x[i] = (float)(i % 7) * 0.01f;
@@ -163,7 +161,11 @@ static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
         gemm(R, M, d, x, d, w, M, false, y, M);
         gemm(R, d, M, x, M, w, d, false, y, d);
     }
-    for (int r0 = 0; r0 < R; r0 += chunk) gemm(R - r0 < chunk ? R - r0 : chunk, V, d, x, d, w, V, false, y, V);
+    for (int b = 0; b < blocks; b++)
+        for (int c0 = 0; c0 < V; c0 += cols) {
+            int nr = R * (b + 1) / blocks - R * b / blocks, nc = V - c0 < cols ? V - c0 : cols;
+            gemm(nr, nc, d, x, d, w + c0, V, false, y, nc);
+        }
     double dt = bench_now() - t0;
     double f = c->n_layers * (2.0 * R * d * HD * 4 + 4.0 * B * H * (double)T * T * dh + 4.0 * R * d * M) + 2.0 * R * d * V;
     *flops = f;
