@@ -59,12 +59,13 @@ def run_heads(model, tokens, n):
     offsets = {"induction": 1 - n, "previous_token": -1, "duplicate_token": -n, "current_token": 0}
     out = {k: P.diagonal(o, dim1=-2, dim2=-1).mean((1, -1)).tolist() for k, o in offsets.items()}
     T = tokens.shape[1]
+    P64 = P.double()  # circuitc sums the detection scores in float64 too
     detect = {}
     for name, D in detection_patterns(tokens, n).items():
         variants = {}
         for label, eb, ec in [("default", False, False), ("exclude_bos", True, False),
                               ("exclude_current_token", False, True), ("exclude_both", True, True)]:
-            A = P.double()
+            A = P64
             if eb:
                 A = A.clone()
                 A[..., 0] = 0
