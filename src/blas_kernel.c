@@ -58,9 +58,10 @@ static void detect_x86(cc_cpu_features *f)
     }
     __get_cpuid(0x80000000, &a, &b, &c, &d);
     if (a >= 0x80000004) {
-        unsigned *w = (unsigned *)f->brand;
+        unsigned w[12]; /* brand[] is not aligned for unsigned: copy */
         for (unsigned leaf = 0; leaf < 3; leaf++)
             __get_cpuid(0x80000002 + leaf, &w[4 * leaf], &w[4 * leaf + 1], &w[4 * leaf + 2], &w[4 * leaf + 3]);
+        memcpy(f->brand, w, 48);
         f->brand[48] = '\0';
         size_t lead = strspn(f->brand, " "), len = strlen(f->brand + lead);
         memmove(f->brand, f->brand + lead, len + 1);
