@@ -87,11 +87,46 @@ int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_re
     return 0;
 }
 
+/* ------------------------------------------------------------ progress */
+
+static struct {
+    cc_progress_fn fn;
+    void *ctx;
+} progress_sink;
+
+void cc_experiments_set_progress(cc_progress_fn fn, void *ctx) { progress_sink.fn = fn, progress_sink.ctx = ctx; }
+
+/* Pass PASS of PASSES, each of LAYERS blocks. */
+typedef struct {
+    int pass, passes, layers;
+} pass_progress;
+
+static void report_block(const pass_progress *p, cc_hook_kind k, int layer)
+{
+    if (progress_sink.fn && k == CC_HOOK_RESID_POST)
+        progress_sink.fn(progress_sink.ctx, (long)p->pass * p->layers + layer + 1, (long)p->passes * p->layers);
+}
+
+static int progress_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)act, (void)s, (void)err;
+    report_block(ctx, k, layer);
+    return 0;
+}
+
+/* Reports O's pass through P when a sink is set (O must have no other hook). */
+static void watch(cc_fwd_opts *o, pass_progress *p)
+{
+    if (progress_sink.fn) o->hook = progress_hook, o->hook_ctx = p;
+}
+
 int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
                   cc_error *err)
 {
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
+    pass_progress pp = {0, 1, m->cfg.n_layers};
+    watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
     if (rc == 0) rc = cc_repeat_stats_from(&r, tokens, n, out, err);
@@ -223,6 +258,8 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    pass_progress pp = {0, 1, m->cfg.n_layers};
+    watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
     if (rc == 0 && scores_from(&r, tokens, m->cfg.n_heads, n, out, err) != 0) {
@@ -359,12 +396,14 @@ typedef struct {
     const cc_head *heads;
     int n;
     const float *value; /* [n, dh]: replacement z per ablated head (zeros for zero ablation) */
+    pass_progress *progress;
 } ablate_ctx;
 
 static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
 {
     (void)err;
     const ablate_ctx *a = ctx;
+    report_block(a->progress, k, layer);
     if (k != CC_HOOK_Z) return 0;
     int BT = s->dim[0] * s->dim[1], H = s->dim[2], dh = s->dim[3]; /* act: [B, T, H, dh] */
     for (int i = 0; i < a->n; i++) {
@@ -388,6 +427,8 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
     for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
+    pass_progress pp = {0, 2, L}; /* clean, then ablated */
+    watch(&o, &pp);
     cc_fwd_result r = {0};
     float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */
     out->clean_induction = malloc((size_t)L * H * sizeof(double));
@@ -410,7 +451,8 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
             }
         }
     cc_fwd_result_free(&r);
-    ablate_ctx ac = {heads, n_ablate, value};
+    pp.pass = 1;
+    ablate_ctx ac = {heads, n_ablate, value, &pp};
     o.hook = ablate_hook, o.hook_ctx = &ac;
     memset(o.cache, 0, sizeof o.cache);
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);

@@ -78,13 +78,14 @@ static int prev_positional(const cc_model *m, cc_head prev, int T, double *frac,
     return 0;
 }
 
-static int kcomp_top1(const cc_model *m, cc_head prev, cc_head ind, long *rows, long *cols, cc_error *err)
+static int kcomp_top1(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *vo, long *rows,
+                      long *cols, cc_error *err)
 {
     const char *names[2] = {"prev", "ind"};
     cc_head heads[2] = {prev, ind};
     cc_fm fm, t;
     if (compile_builtin(m, "kcomp", names, heads, 2, &fm, err) != 0) return -1;
-    cc_topk_options o = {.k_max = 1, .method = CC_TOPK_FAST};
+    cc_topk_options o = {.k_max = 1, .method = CC_TOPK_FAST, .progress = vo->progress, .progress_ctx = vo->progress_ctx};
     cc_topk_result r;
     int rc = cc_topk_diagonal(&fm, &o, &r, err);
     if (rc == 0) *rows = r.correct[0];
@@ -189,7 +190,7 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
     long top_rows = 0, top_cols = 0;
     if (prev_positional(m, prev, 1 + 2 * n, &frac, err) != 0 || kcomp_score(m, prev, ind, &score, err) != 0 ||
         cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, v->seed, NULL, &mean, &std, err) != 0 ||
-        kcomp_top1(m, prev, ind, &top_rows, &top_cols, err) != 0)
+        kcomp_top1(m, prev, ind, o, &top_rows, &top_cols, err) != 0)
         goto out;
     add(v, "prev_positional", CC_CHECK_PREDICTION, frac, ">=", o->min_prev_positional, 0,
         "L%dH%d's positional QK circuit peaks at the previous position (fraction of positions 1..%d)", prev.layer,

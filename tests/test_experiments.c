@@ -180,7 +180,7 @@ START_TEST(patching_causal_path_equals_naive_reruns)
 }
 END_TEST
 
-static void progress_cb(void *ctx, int done, int total)
+static void progress_cb(void *ctx, long done, long total)
 {
     int *calls = ctx;
     ck_assert_int_eq(done, ++*calls);

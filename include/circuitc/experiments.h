@@ -10,6 +10,15 @@
 
 #include "circuitc/forward.h"
 #include "circuitc/heads.h"
+#include "circuitc/progress.h"
+
+/* ------------------------------------------------------------ progress */
+
+/* Process-wide progress of cc_repeat_run, cc_head_scores_run and
+ * cc_ablate_heads (also inside cc_validate): FN(CTX, done, total) after each
+ * layer of their forward passes, done counted over all of a call's passes.
+ * NULL (the default): no calls. The CLI sets it once per command. */
+void cc_experiments_set_progress(cc_progress_fn fn, void *ctx);
 
 /* ------------------------------------------------------------ tokens */
 
@@ -91,8 +100,6 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
 void cc_head_scores_free(cc_head_scores *s);
 
 /* ------------------------------------------------------------ patching */
-
-typedef void (*cc_progress_fn)(void *ctx, int done, int total);
 
 /* MLP patching sweep on one repeated sequence TOKENS [1+2n]: for each layer l
  * and position p in [n, 2n], blocks.{l}.hook_mlp_out[p] is replaced by the clean

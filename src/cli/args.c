@@ -6,6 +6,7 @@
 
 #include "circuitc/process.h"
 #include "cli.h"
+#include "progress.h"
 
 int cli_common_option(int c, cli_common *common, bool *want_help)
 {
@@ -16,6 +17,7 @@ int cli_common_option(int c, cli_common *common, bool *want_help)
     case OPT_NO_PROCESSING: common->no_processing = true; return 1;
     case OPT_HELP: *want_help = true; return 1;
     case OPT_PLOT: common->plot = optarg; return 1;
+    case OPT_QUIET: cli_progress_silence(); return 1;
     default: return 0;
     }
 }
@@ -33,6 +35,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const cc_error *err)
 {
+    cli_progress_clear();
     fprintf(stderr, "circuitc: error: %s\n", err->msg);
     return CLI_FAIL;
 }

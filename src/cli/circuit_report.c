@@ -5,24 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-/* Progress on stderr for long runs, only when a person is watching. */
-typedef struct {
-    const char *what;
-    struct timespec start;
-    int last_percent;
-} progress_state;
-
-static void progress(void *ctx, long done, long total)
-{
-    progress_state *p = ctx;
-    int pct = (int)(100 * done / (total ? total : 1));
-    if (pct == p->last_percent) return;
-    p->last_percent = pct;
-    fprintf(stderr, "\r%s: %3d%% of %ld rows", p->what, pct, total);
-    if (done == total) fprintf(stderr, "\n");
-}
+#include "progress.h"
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -61,10 +45,9 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
 static int measure(const cc_fm *fm, const report_options *o, bool ranks, const char *what, cc_topk_result *res,
                    cc_error *err)
 {
-    progress_state ps = {.what = what, .last_percent = -1};
-    clock_gettime(CLOCK_MONOTONIC, &ps.start);
-    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components};
-    if (isatty(2) && fm->l >= 8192) opt.progress = progress, opt.progress_ctx = &ps;
+    cli_progress_begin(strcmp(what, "rows") == 0 ? "exact top-k, rows" : "exact top-k, columns");
+    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components,
+                           .progress = cli_progress_update};
     if (cc_topk_diagonal(fm, &opt, res, err) != 0) return -1;
     if (ranks || o->compare) {
         cc_topk_options ro = opt;

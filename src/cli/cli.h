@@ -22,13 +22,15 @@ typedef struct {
 } cli_common;
 
 /* getopt_long codes for the common options (above the ASCII range). */
-enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_FIRST_COMMAND_SPECIFIC };
+enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_QUIET,
+       OPT_FIRST_COMMAND_SPECIFIC };
 
 #define CLI_COMMON_LONG_OPTIONS                                     \
     {"model", required_argument, NULL, OPT_MODEL},                  \
     {"config", required_argument, NULL, OPT_CONFIG},                \
     {"json", no_argument, NULL, OPT_JSON},                          \
     {"no-processing", no_argument, NULL, OPT_NO_PROCESSING},        \
+    {"quiet", no_argument, NULL, OPT_QUIET},                        \
     {"help", no_argument, NULL, OPT_HELP}
 
 #define CLI_COMMON_HELP                                                                         \
@@ -38,6 +40,7 @@ enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_
     "  --no-processing    skip TransformerLens' default weight processing\n"                     \
     "                     (fold_ln, center_writing_weights, center_unembed, fold_value_biases)\n" \
     "  --json             print the result as JSON (keys documented in the README)\n"           \
+    "  --quiet            no progress line (it is drawn on stderr only when that is a terminal)\n" \
     "  --help             this help\n"
 
 /* Handles a common option C (with getopt's optarg). Returns 1 if handled,

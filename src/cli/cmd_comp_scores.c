@@ -11,6 +11,7 @@
 #include "circuitc/heads.h"
 #include "cli.h"
 #include "plot_cli.h"
+#include "progress.h"
 
 static const char *HELP =
     "Usage: circuitc comp-scores [--mode q|k|v|all] [--top N] [--baseline-samples N] [--seed S]\n"
@@ -116,9 +117,14 @@ int cmd_comp_scores(int argc, char **argv)
     int prc = cli_plot_check("comp-scores", &common);
     if (prc >= 0) return prc;
 
+    /* Progress by steps: loading, each mode's scores, the baseline. */
+    long steps = 1 + want[0] + want[1] + want[2] + (samples > 0), done = 0;
+    cli_progress_begin("comp-scores");
+    cli_progress_update(NULL, done, steps);
     cc_error err;
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
+    cli_progress_update(NULL, ++done, steps);
     const cc_config *g = &m->cfg;
     int L = g->n_layers, H = g->n_heads, n = L * H;
     double *s = malloc((size_t)3 * n * n * sizeof *s), *base = malloc((size_t)(samples ? samples : 1) * sizeof *base);
@@ -136,12 +142,14 @@ int cmd_comp_scores(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (cc_composition_scores(m, (cc_comp_mode)mode, s + (size_t)mode * n * n, &err) != 0) rc = cli_fail(&err);
         t_scores += secs_since(&t0);
+        cli_progress_update(NULL, ++done, steps);
     }
     if (rc == CLI_OK && samples > 0) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (cc_composition_baseline(g->d_model, g->d_head, (int)samples, seed, base, &mean, &std, &err) != 0)
             rc = cli_fail(&err);
         t_base = secs_since(&t0);
+        cli_progress_update(NULL, ++done, steps);
     }
     if (rc != CLI_OK) {
         free(s), free(base), free(pairs), cc_model_free(m);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_select.h"
 #include "circuitc/sha256.h"
 #include "cli.h"
 
@@ -9,7 +10,8 @@ static const char *HELP =
     "Usage: circuitc info [--model PATH] [--checksum] [--json]\n\n"
     "Describes a GPT-2 model without loading its weights (the file is mmapped and only\n"
     "its header is read): config, parameter count, dtype, tensor layout, and the weight\n"
-    "processing the analyses apply.\n\n"
+    "processing the analyses apply; and the BLAS kernel circuitc runs on and why\n"
+    "(CIRCUITC_BLAS_CORE=auto|keep|NAME, docs/blas.md).\n\n"
     "Options:\n"
     "  --checksum         also compute the SHA-256 of the weights file (reads it whole)\n" CLI_COMMON_HELP;
 
@@ -31,6 +33,34 @@ static json_t *describe(const cc_model *m, bool no_processing, const char *sha)
                      "bos_token_id", c->bos_token_id, "n_params",
                      (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
                      "processing", steps, "sha256", sha ? json_string(sha) : json_null());
+}
+
+/* The BLAS library, kernel, threads and how the kernel was chosen (docs/blas.md). */
+static json_t *describe_blas(const cli_blas_state *s)
+{
+    const cc_blas_decision *d = &s->decision;
+    char features[160];
+    cc_cpu_feature_list(&s->cpu, features, sizeof features);
+    json_t *feature_list = json_array();
+    for (char *save = NULL, *f = strtok_r(features, " ", &save); f; f = strtok_r(NULL, " ", &save))
+        json_array_append_new(feature_list, json_string(f));
+    return json_pack("{s:s, s:s?, s:s?, s:i, s:s, s:s, s:s?, s:s?, s:{s:s, s:s, s:i, s:i, s:i, s:o}}", "library",
+                     s->lib.config, "library_file", s->lib.library[0] ? s->lib.library : NULL, "core",
+                     s->lib.core[0] ? s->lib.core : NULL, "threads", s->lib.threads, "chosen_by",
+                     cc_blas_chosen_by_name(d->chosen_by), "reason", d->reason, "library_core",
+                     d->library_core[0] ? d->library_core : NULL, "verified", d->verified, "cpu", "vendor",
+                     s->cpu.vendor, "brand", s->cpu.brand, "family", (int)s->cpu.family, "model", (int)s->cpu.model,
+                     "stepping", (int)s->cpu.stepping, "features", feature_list);
+}
+
+static void print_blas_human(json_t *b)
+{
+    json_t *core = json_object_get(b, "core"), *file = json_object_get(b, "library_file");
+    printf("blas         %s%s%s\n", json_string_value(json_object_get(b, "library")), json_is_string(file) ? ", " : "",
+           json_is_string(file) ? json_string_value(file) : "");
+    printf("blas core    %s, %lld threads: %s\n", json_is_string(core) ? json_string_value(core) : "(unknown)",
+           (long long)json_integer_value(json_object_get(b, "threads")),
+           json_string_value(json_object_get(b, "reason")));
 }
 
 static void print_human(json_t *j)
@@ -63,6 +93,7 @@ static void print_human(json_t *j)
     printf("\n");
     json_t *sha = json_object_get(j, "sha256");
     printf("sha256       %s\n", json_is_string(sha) ? json_string_value(sha) : "(not computed; pass --checksum)");
+    print_blas_human(json_object_get(j, "blas"));
 }
 
 int cmd_info(int argc, char **argv)
@@ -95,6 +126,7 @@ int cmd_info(int argc, char **argv)
     }
     json_t *j = describe(m, common.no_processing, checksum ? sha : NULL);
     cc_model_free(m);
+    json_object_set_new(j, "blas", cli_blas_selection() ? describe_blas(cli_blas_selection()) : json_null());
     if (common.json) return cli_print_json(j);
     print_human(j);
     json_decref(j);

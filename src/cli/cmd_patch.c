@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "plot_cli.h"
+#include "progress.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -17,19 +17,11 @@ static const char *HELP =
     "The sweep reuses the clean run's keys and values (a patch at (l, p) cannot change\n"
     "earlier layers or positions) and batches each layer's patches into one pass; --naive\n"
     "reruns the whole model per patch instead (the reference, same numbers). Progress goes\n"
-    "to stderr when it is a terminal.\n\n"
+    "to stderr when it is a terminal (not with --quiet).\n\n"
     "Options:\n"
     "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
     "  --seed S           token seed (default 0)\n"
     "  --naive            one full forward pass per (layer, position)\n";
-
-static void progress(void *ctx, int done, int total)
-{
-    (void)ctx;
-    fprintf(stderr, "\rpatching: layer %d/%d done", done, total);
-    if (done == total) fprintf(stderr, "\n");
-    fflush(stderr);
-}
 
 int cmd_patch(int argc, char **argv)
 {
@@ -45,7 +37,7 @@ int cmd_patch(int argc, char **argv)
     int *tok = NULL;
     cc_patch_sweep s = {0};
     if (rt_setup(&o, 1, &m, &tok, &err) != 0 ||
-        cc_patch_mlp_sweep(m, tok, o.n, o.naive, CC_KERNEL_FAST, isatty(2) ? progress : NULL, NULL, &s, &err) != 0) {
+        cc_patch_mlp_sweep(m, tok, o.n, o.naive, CC_KERNEL_FAST, cli_progress_update, NULL, &s, &err) != 0) {
         free(tok);
         cc_model_free(m);
         return cli_fail(&err);

@@ -22,6 +22,7 @@
 #include "circuitc/heads.h"
 #include "cli.h"
 #include "plot_cli.h"
+#include "progress.h"
 
 extern char **environ;
 
@@ -83,8 +84,8 @@ static char *slurp(const char *path)
 }
 
 /* Runs `circuitc ARGS` (this executable), stdout into DIR/<name>.json (through
- * a temporary name), stderr captured. */
-static void run_step(const char *self, const char *dir, step *s)
+ * a temporary name), stderr captured; it is step DONE + 1 of TOTAL (progress line). */
+static void run_step(const char *self, const char *dir, step *s, long done, long total)
 {
     char *out = NULL, *tmp = NULL, *errp = NULL;
     if (asprintf(&out, "%s/%s.json", dir, s->name) < 0 || asprintf(&tmp, "%s/.%s.json.tmp", dir, s->name) < 0 ||
@@ -105,9 +106,11 @@ static void run_step(const char *self, const char *dir, step *s)
     pid_t pid;
     int st = 0;
     fflush(NULL);
+    cli_progress_clear();
     fprintf(stderr, "report: circuitc");
     for (int i = 0; i < s->n_args; i++) fprintf(stderr, " %s", s->args[i]);
     fprintf(stderr, "\n");
+    cli_progress_update(NULL, done, total);
     int rc = posix_spawn(&pid, self, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
@@ -127,6 +130,7 @@ static void run_step(const char *self, const char *dir, step *s)
         if (s->json && rename(tmp, out) != 0) s->ok = false;
     }
     unlink(tmp), unlink(errp);
+    cli_progress_clear();
     if (!s->ok) fprintf(stderr, "report: step %s failed: %s\n", s->name, s->err ? s->err : "?");
     free(out), free(tmp), free(errp);
 }
@@ -275,6 +279,7 @@ int cmd_report(int argc, char **argv)
                         {.name = "pattern"},     {.name = "repeat"}, {.name = "patch"}};
     static const char *cmd_of[N_STEPS] = {"comp-scores", "heads", "kcomp", "pattern", "repeat", "patch"};
     char hbuf[2][32], top_ind[32] = "";
+    cli_progress_begin("report");
     for (int i = 0; i < N_STEPS; i++) {
         step *s = &st[i];
         arg(s, "%s", cmd_of[i]);
@@ -331,7 +336,7 @@ int cmd_report(int argc, char **argv)
         arg(s, "--json");
         arg(s, "--plot");
         arg(s, "%s/%s.png", out, s->name);
-        run_step(self, out, s);
+        run_step(self, out, s, i, N_STEPS);
     }
 
     /* the page */

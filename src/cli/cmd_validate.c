@@ -5,6 +5,7 @@
 
 #include "circuitc/oracle.h"
 #include "cli.h"
+#include "progress.h"
 
 static const char *HELP =
     "Usage: circuitc validate PREV IND [--golden DIR] [--seq-len N] [--batch B] [--seed S]\n"
@@ -90,6 +91,9 @@ int cmd_validate(int argc, char **argv)
             cc_model_free(m);
             return cli_fail(&err);
         }
+    cli_progress_begin("validate"); /* phases: top-1 rows, columns, forward passes */
+    o.progress = cli_progress_update;
+    cc_experiments_set_progress(cli_progress_update, NULL);
     cc_validation res;
     int rc = cc_validate(m, heads[0], heads[1], &o, &res, &err);
     const char *model_path = m->model_path;

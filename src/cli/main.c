@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_select.h"
 #include "cli.h"
 
 typedef struct {
@@ -47,6 +48,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], CLI_BLAS_SELF_CHECK_MODE) == 0) return cli_blas_self_check_main(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
@@ -59,8 +61,12 @@ int main(int argc, char **argv)
         printf("circuitc %s\n", CIRCUITC_VERSION);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
+        int rc = cli_blas_select(argv);
+        return rc != CLI_OK ? rc : commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "plot_cli.h"
+#include "progress.h"
 
 enum { OPT_SEQ_LEN = OPT_FIRST_COMMAND_SPECIFIC, OPT_BATCH, OPT_SEED, OPT_TOP, OPT_MODE, OPT_NAIVE, OPT_EXCL_BOS,
        OPT_EXCL_CUR };
@@ -89,6 +90,8 @@ int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *
     }
     o->args = argv + optind;
     o->n_args = argc - optind;
+    cli_progress_begin(cmd); /* the forward passes report per layer */
+    cc_experiments_set_progress(cli_progress_update, NULL);
     return cli_plot_check(cmd, &o->common);
 }
 

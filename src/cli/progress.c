@@ -1,0 +1,74 @@
+/* progress.c — one self-overwriting stderr line (progress.h). */
+#include "progress.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { REDRAWS_PER_SECOND = 10 };
+
+static bool silenced;
+
+static struct {
+    bool on;            /* stderr is a terminal and not --quiet */
+    const char *label;
+    double phase_start; /* when the current phase began */
+    double last_draw;
+    long last_done;
+    bool drawn;         /* a line is on screen */
+} line;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void cli_progress_silence(void) { silenced = true; }
+
+void cli_progress_begin(const char *label)
+{
+    cli_progress_clear();
+    line.on = !silenced && isatty(STDERR_FILENO);
+    line.label = label;
+    line.phase_start = now();
+    line.last_draw = -1;
+    line.last_done = 0;
+}
+
+void cli_progress_update(void *ctx, long done, long total)
+{
+    (void)ctx;
+    if (!line.on || total <= 0) return;
+    double t = now();
+    if (done >= total) { /* whatever follows is a new phase, starting now */
+        cli_progress_clear();
+        line.phase_start = t;
+        line.last_done = 0;
+        return;
+    }
+    if (done < line.last_done) line.phase_start = t;
+    line.last_done = done;
+    if (t - line.last_draw < 1.0 / REDRAWS_PER_SECOND) return;
+    line.last_draw = t;
+    double elapsed = t - line.phase_start;
+    char eta[32] = "ETA --:--";
+    if (done > 0 && elapsed > 0) {
+        long left = (long)(elapsed * (double)(total - done) / (double)done + 0.5);
+        snprintf(eta, sizeof eta, "ETA %ld:%02ld", left / 60, left % 60);
+    }
+    /* \r, then "erase to end of line" after the text: the line overwrites itself */
+    fprintf(stderr, "\r%s: %3d%% %s\033[K", line.label, (int)(100.0 * (double)done / (double)total), eta);
+    fflush(stderr);
+    line.drawn = true;
+}
+
+void cli_progress_clear(void)
+{
+    if (!line.drawn) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    line.drawn = false;
+}
