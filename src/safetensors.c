@@ -1,6 +1,9 @@
 /* safetensors.c — validating mmap reader and streaming writer for safetensors. */
 #include "circuitc/safetensors.h"
 
+#include "circuitc/cleanup.h"
+#include "circuitc/fsio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -49,6 +52,7 @@ static void free_contents(cc_st_file *f)
         free(f->meta[i].value);
     }
     free(f->tensors);
+    free(f->by_name);
     free(f->meta);
     free(f->path);
 }
@@ -66,6 +70,29 @@ static int cmp_by_begin(const void *a, const void *b)
     const cc_st_tensor *x = a, *y = b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Builds f->by_name: the tensor indices ordered by name, for cc_st_find. */
+static int index_names(cc_st_file *f, cc_error *err)
+{
+    size_t n = f->n_tensors;
+    /* sort (name, index) pairs so the comparison reads one pointer */
+    struct named { const char *name; size_t index; } *pairs = malloc((n ? n : 1) * sizeof *pairs);
+    f->by_name = malloc((n ? n : 1) * sizeof *f->by_name);
+    if (!pairs || !f->by_name) {
+        free(pairs);
+        return cc_fail(err, "%s: out of memory", f->path);
+    }
+    for (size_t i = 0; i < n; i++) pairs[i] = (struct named){f->tensors[i].name, i};
+    qsort(pairs, n, sizeof *pairs, cmp_names);
+    for (size_t i = 0; i < n; i++) f->by_name[i] = pairs[i].index;
+    free(pairs);
+    return 0;
 }
 
 /* Reads a non-negative JSON integer; -1 if it is anything else. */
@@ -219,7 +246,7 @@ static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error 
         if (parse_tensor_entry(f, key, val, t, err) != 0) goto out;
         f->n_tensors++;
     }
-    if (check_layout(f, len - 8 - n, err) != 0) goto out;
+    if (check_layout(f, len - 8 - n, err) != 0 || index_names(f, err) != 0) goto out;
     for (size_t i = 0; i < f->n_tensors; i++) f->tensors[i].data = buf + 8 + n + f->tensors[i].begin;
     rc = 0;
 out:
@@ -246,12 +273,13 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
 int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cc_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = cc_open_regular(path, "weights file (a .safetensors file, or pass a model folder)", err);
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return cc_fail(err, "%s: not a regular file; pass a .safetensors file or a model folder", path);
+        return cc_fail(err, "%s: cannot open: %s", path, strerror(e));
     }
     cc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
@@ -282,8 +310,15 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 
 const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
 {
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    size_t lo = 0, hi = f->n_tensors;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const cc_st_tensor *t = &f->tensors[f->by_name[mid]];
+        int c = strcmp(name, t->name);
+        if (c == 0) return t;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
     return NULL;
 }
 
@@ -384,6 +419,7 @@ void cc_st_writer_abort(cc_st_writer *w)
     if (!w) return;
     if (w->fp) fclose(w->fp);
     unlink(w->tmp_path);
+    cc_cleanup_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
     free(w);
@@ -442,6 +478,7 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
         return cc_fail(err, "out of memory");
     }
     w->expected = total;
+    cc_cleanup_add(w->tmp_path); /* before it exists: a signal right after fopen must not leave it */
     w->fp = fopen(w->tmp_path, "wb");
     if (!w->fp) {
         int e = errno;
@@ -479,6 +516,8 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
     if (w->written != w->expected)
         rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
                      (unsigned long long)w->written, (unsigned long long)w->expected);
+    if (rc == 0 && (fflush(w->fp) != 0 || ferror(w->fp) || fsync(fileno(w->fp)) != 0))
+        rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno ? errno : EIO));
     if (fclose(w->fp) != 0 && rc == 0) rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
     w->fp = NULL;
     if (rc == 0 && rename(w->tmp_path, w->path) != 0)
@@ -487,6 +526,7 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
         cc_st_writer_abort(w);
         return rc;
     }
+    cc_cleanup_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
     free(w);
