@@ -247,6 +247,51 @@ START_TEST(tensor_lookup_by_name_scales_with_many_tensors)
 }
 END_TEST
 
+/* The safetensors image of a header with N one-byte tensors (header bytes in *HEADER_LEN). Caller frees. */
+static uint8_t *many_tensors_image(int n, size_t *img_len, size_t *header_len)
+{
+    size_t cap = (size_t)n * 80 + 16, len = 0;
+    char *hdr = malloc(cap);
+    len += (size_t)snprintf(hdr + len, cap - len, "{");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(hdr + len, cap - len, "%s\"tensor.%d\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%d,%d]}",
+                                i ? "," : "", i, i, i + 1);
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    uint8_t *img = tu_st_image(hdr, (size_t)n, img_len);
+    *header_len = len;
+    free(hdr);
+    return img;
+}
+
+START_TEST(large_header_is_parsed_in_bounded_memory)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's shadow memory and redzones make RSS meaningless here; the normal build checks it */
+    return;
+#endif
+    size_t img_len, header_len;
+    uint8_t *img = many_tensors_image(300000, &img_len, &header_len);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) { /* a fresh process, so its peak RSS is this parse's */
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        cc_st_file *f = NULL;
+        cc_error err;
+        int rc = cc_st_parse(img, img_len, "many", &f, &err);
+        getrusage(RUSAGE_SELF, &after);
+        double growth = 1024.0 * (double)(after.ru_maxrss - before.ru_maxrss);
+        /* a jansson tree of this header took about 20 bytes per header byte */
+        _exit(rc != 0 ? 2 : growth > 6.0 * (double)header_len ? 3 : 0);
+    }
+    int st;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "parse failed (2) or used more than 6 bytes per header byte "
+                  "(3): status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    free(img);
+}
+END_TEST
+
 /* ---- 4. a FIFO, device or directory where a file is expected blocked or misled -------- */
 
 START_TEST(special_files_are_refused_without_blocking)
@@ -589,6 +634,7 @@ int main(void)
     tcase_add_test(tc, config_huge_n_embd_does_not_overflow);
     tcase_add_test(tc, config_limits_are_enforced_at_the_boundary);
     tcase_add_test(tc, tensor_lookup_by_name_scales_with_many_tensors);
+    tcase_add_test(tc, large_header_is_parsed_in_bounded_memory);
     tcase_add_test(tc, stdout_write_error_exits_1_with_a_message);
     tcase_add_test(tc, json_into_a_full_disk_fails_loudly);
     tcase_add_test(tc, truncated_image_is_not_renamed_into_place);
