@@ -31,7 +31,7 @@ static void on_signal(int sig)
     int saved = errno;
     pid_t c = child;
     if (c > 0) {
-        kill(c, SIGKILL);
+        kill(c, SIGTERM); /* not SIGKILL: a circuitc child (report's steps) then cleans up its own files */
         while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {}
     }
     remove_registered();

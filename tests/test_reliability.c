@@ -602,6 +602,31 @@ START_TEST(sigint_during_plot_removes_temporary_files)
 }
 END_TEST
 
+START_TEST(sigterm_during_report_stops_the_step_and_removes_temporary_files)
+{
+    char *dir = tu_tmpdir(), *marker = path_in(dir, "gnuplot-started"), *script;
+    ck_assert(asprintf(&script, "touch '%s'\nexec sleep 30", marker) > 0);
+    char *bin = fake_gnuplot(script), *pe = path_env(bin);
+    char *work = path_in(dir, "work"), *out = path_in(dir, "report"), tmpdir_env[4200], pattern[4200];
+    ck_assert_int_eq(mkdir(work, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", work);
+    child c = start(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("report", "--out", out));
+    wait_for(marker); /* the first step (comp-scores) is drawing its chart */
+    kill(c.pid, SIGTERM);
+    outcome o = finish(&c);
+    ck_assert_msg(o.status == 128 + SIGTERM, "exit %d: %s", o.status, o.err);
+    snprintf(pattern, sizeof pattern, "%s/*", work);
+    ck_assert_msg(count_matching(pattern) == 0, "the step's chart directory was left in %s", work);
+    snprintf(pattern, sizeof pattern, "%s/.*tmp*", out);
+    ck_assert_msg(count_matching(pattern) == 0, "step output left in %s", out);
+    snprintf(pattern, sizeof pattern, "%s/*tmp*", out);
+    ck_assert_msg(count_matching(pattern) == 0, "temporary chart left in %s", out);
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(script), free(marker), free(pe), free(work), free(out), free(dir), free(bin);
+}
+END_TEST
+
 START_TEST(sigterm_during_synth_removes_the_partial_model)
 {
     char *dir = tu_tmpdir(), *out = path_in(dir, "m"), pattern[4200];
@@ -647,6 +672,7 @@ int main(void)
     tcase_add_test(tc, hung_gnuplot_times_out);
     tcase_add_test(tc, sigterm_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
+    tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -3,11 +3,11 @@
  *
  * Writers register each temporary path while it exists; the CLI installs the
  * handlers once (cc_cleanup_install). On one of those signals the handler
- * kills the registered child (if any), removes every registered file, then
- * every registered directory (which must be empty by then), restores the
- * default action and re-raises the signal, so the exit status still says
- * "killed by SIGINT/SIGTERM". Without cc_cleanup_install the registry is
- * inert: the library never installs signal handlers by itself.
+ * stops the registered child (SIGTERM, then waits for it), removes every
+ * registered file, then every registered directory (which must be empty by
+ * then), restores the default action and re-raises the signal, so the exit
+ * status still says "killed by SIGINT/SIGTERM". Without cc_cleanup_install
+ * the registry is inert: the library never installs signal handlers itself.
  *
  * Registration blocks those signals while it updates the table, so the handler
  * never sees a half-written entry. At most CC_CLEANUP_SLOTS paths at a time;
@@ -27,7 +27,7 @@ void cc_cleanup_install(void);
 void cc_cleanup_add(const char *path);
 void cc_cleanup_forget(const char *path);
 
-/* The child to kill (SIGKILL, then reaped) before cleaning up; 0 for none. */
+/* The child to stop (SIGTERM, then reaped) before cleaning up; 0 for none. */
 void cc_cleanup_set_child(pid_t pid);
 
 #endif

@@ -117,7 +117,9 @@ static void run_step(const char *self, const char *dir, step *s)
     if (rc != 0) {
         if (asprintf(&s->err, "cannot run %s: %s", self, strerror(rc)) < 0) s->err = NULL;
     } else {
+        cc_cleanup_set_child(pid); /* a signal to report stops the step too */
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        cc_cleanup_set_child(0);
         s->ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
         char *e = slurp(errp);
         if (!s->ok) {
