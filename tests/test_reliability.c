@@ -103,15 +103,6 @@ static char *path_in(const char *dir, const char *name)
     return p;
 }
 
-static char *tiny_model(void)
-{
-    char *dir = tu_tmpdir();
-    tu_run_result r = RUN("synth", "--preset", "tiny", "--seed", "3", "--out", dir);
-    ck_assert_msg(r.status == 0, "synth failed: %s", r.err);
-    tu_run_free(&r);
-    return dir;
-}
-
 /* How many paths match PATTERN. */
 static size_t count_matching(const char *pattern)
 {
@@ -296,7 +287,7 @@ END_TEST
 
 START_TEST(special_files_are_refused_without_blocking)
 {
-    char *model = tiny_model();
+    char *model = tu_tiny_model("3");
     char *dir = tu_tmpdir();
     char *cfg = path_in(model, "config.json"), *weights = path_in(model, "model.safetensors");
     /* a folder whose model.safetensors is a FIFO */
@@ -421,7 +412,7 @@ END_TEST
 
 START_TEST(non_utf8_model_path_is_refused_clearly_with_json)
 {
-    char *model = tiny_model(), *dir = tu_tmpdir();
+    char *model = tu_tiny_model("3"), *dir = tu_tmpdir();
     char *link = path_in(dir, "caf\xff");
     ck_assert_int_eq(symlink(model, link), 0);
     const char *const *cmds[] = {ARGS("info", "--json", "--model", link), ARGS("heads", "--json", "--model", link),
