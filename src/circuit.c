@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "circuitc/fsio.h"
+#include "circuitc/utf8.h"
+
 #ifndef CC_CIRCUITS_DIR
 #define CC_CIRCUITS_DIR "circuits"
 #endif
@@ -303,6 +306,12 @@ static int parse_line(parser *p, const char *line, size_t n, int *last_key)
                  (unsigned)(unsigned char)s[i]);
             goto out;
         }
+    size_t bad = cc_utf8_invalid_at(s, n);
+    if (bad < n) {
+        perr(p, (int)bad + 1, "invalid UTF-8 (byte 0x%02x); circuit files are UTF-8 text: re-save the file as UTF-8",
+             (unsigned)(unsigned char)s[bad]);
+        goto out;
+    }
     size_t i = 0;
     skip_space(s, &i);
     if (!s[i] || s[i] == '#') { /* blank or comment */
@@ -417,13 +426,13 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
     int last_key = -1;
     const char *s = text;
     if ((unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF) s += 3; /* BOM */
-    while (*s) {
+    while (*s) { /* a line ends at LF, CRLF or a bare CR (old Mac files) */
         p.line++;
-        const char *nl = strchr(s, '\n');
-        size_t n = nl ? (size_t)(nl - s) : strlen(s);
-        if (n && s[n - 1] == '\r') n--;
+        size_t n = strcspn(s, "\r\n");
         if (parse_line(&p, s, n, &last_key) != 0) goto fail;
-        s += nl ? (size_t)(nl - s) + 1 : n;
+        s += n;
+        if (s[0] == '\r' && s[1] == '\n') s += 2;
+        else if (*s) s++;
     }
     if (c->n_terms == 0) {
         cc_fail(err, "%s: no chain: add a line \"chain: <matrices>\", e.g. \"chain: W_E W_V[h] W_O[h] W_U\"", label);
@@ -478,8 +487,8 @@ fail:
 int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cc_fail(err, "cannot open circuit file %s: %s", path, strerror(errno));
+    FILE *fp = cc_fopen_regular(path, "circuit file", err);
+    if (!fp) return -1;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {

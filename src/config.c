@@ -1,13 +1,18 @@
 /* config.c — GPT-2 config.json reading, checking and writing. */
 #include "circuitc/config.h"
 
+#include "circuitc/cleanup.h"
+#include "circuitc/fsio.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static int get_int(json_t *root, const char *path, const char *key, int required, int dflt, int *out,
+/* Reads integer field KEY into *OUT (DFLT when absent or null, unless REQUIRED);
+ * it must lie in [0, MAX]. */
+static int get_int(json_t *root, const char *path, const char *key, int required, int dflt, int max, int *out,
                    cc_error *err)
 {
     json_t *v = json_object_get(root, key);
@@ -16,9 +21,23 @@ static int get_int(json_t *root, const char *path, const char *key, int required
         *out = dflt;
         return 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000)
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
         return cc_fail(err, "%s: field \"%s\" must be a non-negative integer", path, key);
+    if (json_integer_value(v) > max)
+        return cc_fail(err, "%s: field \"%s\" is %lld, above circuitc's limit of %d (README \"Reliability\"); "
+                            "is this the config of a GPT-2-style model?",
+                       path, key, (long long)json_integer_value(v), max);
     *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* Fails unless the ROWS x COLS matrix NAME stays within CC_CONFIG_MAX_MATRIX_ELEMENTS. */
+static int check_matrix(const char *label, const char *name, long long rows, long long cols, cc_error *err)
+{
+    long long n;
+    if (__builtin_mul_overflow(rows, cols, &n) || n > CC_CONFIG_MAX_MATRIX_ELEMENTS)
+        return cc_fail(err, "%s: %s would be %lld x %lld, more than circuitc's limit of %lld elements per matrix",
+                       label, name, rows, cols, CC_CONFIG_MAX_MATRIX_ELEMENTS);
     return 0;
 }
 
@@ -27,8 +46,19 @@ int cc_config_validate(const cc_config *c, const char *label, cc_error *err)
     if (c->n_layers < 1 || c->n_heads < 1 || c->d_model < 1 || c->d_mlp < 1 || c->d_vocab < 1 || c->n_ctx < 1)
         return cc_fail(err, "%s: n_layer, n_head, n_embd, n_inner, vocab_size and n_positions must all "
                             "be positive", label);
+    if (c->n_layers > CC_CONFIG_MAX_LAYERS || c->n_heads > CC_CONFIG_MAX_HEADS || c->d_model > CC_CONFIG_MAX_D_MODEL ||
+        c->d_mlp > CC_CONFIG_MAX_D_MLP || c->d_vocab > CC_CONFIG_MAX_VOCAB || c->n_ctx > CC_CONFIG_MAX_CTX)
+        return cc_fail(err, "%s: a size is above circuitc's limits (n_layer <= %d, n_head <= %d, n_embd <= %d, "
+                            "n_inner <= %d, vocab_size <= %d, n_positions <= %d)",
+                       label, CC_CONFIG_MAX_LAYERS, CC_CONFIG_MAX_HEADS, CC_CONFIG_MAX_D_MODEL, CC_CONFIG_MAX_D_MLP,
+                       CC_CONFIG_MAX_VOCAB, CC_CONFIG_MAX_CTX);
     if (c->d_model % c->n_heads != 0)
         return cc_fail(err, "%s: n_embd (%d) is not divisible by n_head (%d)", label, c->d_model, c->n_heads);
+    if (check_matrix(label, "the embedding (vocab_size x n_embd)", c->d_vocab, c->d_model, err) ||
+        check_matrix(label, "the position embedding (n_positions x n_embd)", c->n_ctx, c->d_model, err) ||
+        check_matrix(label, "c_attn (n_embd x 3 n_embd)", c->d_model, 3LL * c->d_model, err) ||
+        check_matrix(label, "the MLP (n_embd x n_inner)", c->d_model, c->d_mlp, err))
+        return -1;
     if (!(c->ln_eps > 0 && c->ln_eps < 1))
         return cc_fail(err, "%s: layer_norm_epsilon must be in (0, 1), got %g", label, c->ln_eps);
     if (c->bos_token_id < 0 || c->bos_token_id >= c->d_vocab)
@@ -39,14 +69,17 @@ int cc_config_validate(const cc_config *c, const char *label, cc_error *err)
 
 int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (access(path, R_OK) != 0)
-            return cc_fail(err, "%s: cannot read config: %s; pass a model folder holding config.json "
-                                "or --config FILE", path, strerror(errno));
-        return cc_fail(err, "%s: not valid JSON (%s, line %d)", path, jerr.text, jerr.line);
+    FILE *fp = cc_fopen_regular(path, "config", err);
+    if (!fp) {
+        if (!err) return -1;
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return cc_fail(err, "%s; pass a model folder holding config.json or --config FILE", why);
     }
+    json_error_t jerr;
+    json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(fp);
+    if (!root) return cc_fail(err, "%s: not valid JSON (%s, line %d)", path, jerr.text, jerr.line);
     int rc = -1;
     cc_config c = {0};
     if (!json_is_object(root)) {
@@ -61,12 +94,17 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
         goto out;
     }
     int n_pos = 0, n_ctx = 0;
-    if (get_int(root, path, "n_layer", 1, 0, &c.n_layers, err) || get_int(root, path, "n_head", 1, 0, &c.n_heads, err) ||
-        get_int(root, path, "n_embd", 1, 0, &c.d_model, err) || get_int(root, path, "vocab_size", 1, 0, &c.d_vocab, err) ||
-        get_int(root, path, "n_positions", 0, 0, &n_pos, err) || get_int(root, path, "n_ctx", 0, 0, &n_ctx, err) ||
-        get_int(root, path, "n_inner", 0, 4 * c.d_model, &c.d_mlp, err) ||
-        get_int(root, path, "bos_token_id", 0, c.d_vocab - 1, &c.bos_token_id, err))
+    if (get_int(root, path, "n_layer", 1, 0, CC_CONFIG_MAX_LAYERS, &c.n_layers, err) ||
+        get_int(root, path, "n_head", 1, 0, CC_CONFIG_MAX_HEADS, &c.n_heads, err) ||
+        get_int(root, path, "n_embd", 1, 0, CC_CONFIG_MAX_D_MODEL, &c.d_model, err) ||
+        get_int(root, path, "vocab_size", 1, 0, CC_CONFIG_MAX_VOCAB, &c.d_vocab, err) ||
+        get_int(root, path, "n_positions", 0, 0, CC_CONFIG_MAX_CTX, &n_pos, err) ||
+        get_int(root, path, "n_ctx", 0, 0, CC_CONFIG_MAX_CTX, &n_ctx, err) ||
+        get_int(root, path, "n_inner", 0, -1, CC_CONFIG_MAX_D_MLP, &c.d_mlp, err) ||
+        get_int(root, path, "bos_token_id", 0, c.d_vocab - 1, CC_CONFIG_MAX_VOCAB, &c.bos_token_id, err))
         goto out;
+    _Static_assert(4LL * CC_CONFIG_MAX_D_MODEL <= CC_CONFIG_MAX_D_MLP, "the default n_inner must fit the limit");
+    if (c.d_mlp < 0) c.d_mlp = 4 * c.d_model; /* n_inner null: GPT-2's 4 x n_embd (n_embd is bounded above) */
     c.n_ctx = n_pos ? n_pos : n_ctx;
     if (!c.n_ctx) {
         cc_fail(err, "%s: missing field \"n_positions\" (the context length)", path);
@@ -102,12 +140,16 @@ int cc_config_save(const cc_config *c, const char *path, cc_error *err)
     if (!root) return cc_fail(err, "%s: cannot encode config", path);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    cc_cleanup_add(tmp);
     int rc = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (rc != 0 || rename(tmp, path) != 0) {
+        int e = errno;
         unlink(tmp);
-        return cc_fail(err, "%s: cannot write config: %s", path, strerror(errno));
+        cc_cleanup_forget(tmp);
+        return cc_fail(err, "%s: cannot write config: %s", path, strerror(e));
     }
+    cc_cleanup_forget(tmp);
     return 0;
 }
 

@@ -144,6 +144,12 @@ static int validate_tensors(cc_model *m, cc_error *err)
     size_t n_exp = 0;
     if (expected_list(&m->cfg, &exp, &n_exp) != 0) return cc_fail(err, "out of memory");
     int rc = -1;
+    /* expected[i]: file tensor i is one of the layout's (found by name, so the check is n log n) */
+    bool *expected = calloc(m->st->n_tensors + 1, sizeof *expected);
+    if (!expected) {
+        cc_fail(err, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < n_exp; i++) {
         const cc_st_tensor *t = find_prefixed(m, exp[i].name);
         if (!t) {
@@ -154,6 +160,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
         }
         if (check_dtype(m, t, err) != 0 || check_tensor_shape(m, t, exp[i].ndim, exp[i].shape, t->name, err) != 0)
             goto out;
+        expected[t - m->st->tensors] = true;
     }
     const cc_st_tensor *lm = cc_st_find(m->st, "lm_head.weight");
     if (lm) {
@@ -162,22 +169,18 @@ static int validate_tensors(cc_model *m, cc_error *err)
         m->has_lm_head = true;
     }
     /* Anything else is a sign of a different architecture: refuse rather than guess. */
-    size_t plen = strlen(m->prefix);
     for (size_t i = 0; i < m->st->n_tensors; i++) {
         const char *name = m->st->tensors[i].name;
-        if (strcmp(name, "lm_head.weight") == 0 || is_mask_buffer(name)) continue;
-        bool known = strncmp(name, m->prefix, plen) == 0;
-        for (size_t j = 0; known && j < n_exp; j++)
-            if (strcmp(name + plen, exp[j].name) == 0) goto next;
+        if (expected[i] || strcmp(name, "lm_head.weight") == 0 || is_mask_buffer(name)) continue;
         cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of the GPT-2 layout for %s (n_layer=%d). "
                      "Is this a different architecture, or the config of another model?",
                 m->weights_path, name, m->config_path, m->cfg.n_layers);
         goto out;
-    next:;
     }
     m->dtype = find_prefixed(m, "wte.weight")->dtype;
     rc = 0;
 out:
+    free(expected);
     free(exp);
     return rc;
 }

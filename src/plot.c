@@ -14,7 +14,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "circuitc/cleanup.h"
 
 #ifndef CC_PLOTS_DIR
 #define CC_PLOTS_DIR "plots"
@@ -47,6 +50,13 @@ const char *cc_plot_dir(void)
 }
 
 static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
+
+/* Removes a temporary file and drops it from the signal-cleanup registry. */
+static void remove_temp(const char *path)
+{
+    unlink(path);
+    cc_cleanup_forget(path);
+}
 
 /* Whether OUT ends in .png (1), .svg (2), or neither (0). */
 static int out_kind(const char *out)
@@ -127,6 +137,7 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
         cc_plot_end(p);
         return -1;
     }
+    cc_cleanup_add(p->dir);
     *pp = p;
     return 0;
 }
@@ -148,9 +159,11 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
         oom(err);
         return NULL;
     }
+    cc_cleanup_add(path);
     FILE *f = fopen(path, "w");
     if (!f) {
         cc_fail(err, "cannot write chart data %s: %s", path, strerror(errno));
+        cc_cleanup_forget(path);
         free(path);
         return NULL;
     }
@@ -303,10 +316,55 @@ static int write_driver(cc_plot *p, const char *script, cc_error *err)
     return 0;
 }
 
+/* How long gnuplot may take: $CIRCUITC_GNUPLOT_TIMEOUT seconds, default 60. */
+static int gnuplot_timeout(int *seconds, cc_error *err)
+{
+    const char *s = getenv("CIRCUITC_GNUPLOT_TIMEOUT");
+    *seconds = 60;
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!isdigit((unsigned char)*s) || *end || errno || v < 1 || v > 86400)
+        return cc_fail(err, "CIRCUITC_GNUPLOT_TIMEOUT must be a whole number of seconds from 1 to 86400, got \"%s\"",
+                       s);
+    *seconds = (int)v;
+    return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+/* Waits for gnuplot PID at most TIMEOUT seconds (then kills it); its wait status in *STATUS. */
+static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
+{
+    struct timespec t0, nap = {0, 1000000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) return 0;
+        if (r < 0 && errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
+        if (seconds_since(&t0) >= timeout) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
+            return cc_fail(err, "gnuplot did not finish within %d s and was stopped; set CIRCUITC_GNUPLOT_TIMEOUT "
+                                "(seconds) to allow more", timeout);
+        }
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 50000000) nap.tv_nsec *= 2; /* poll from 1 ms up to 50 ms */
+    }
+}
+
 /* Runs gnuplot SCRIPT with stdout+stderr into LOG; returns its wait status in
- * *STATUS, or -1 with ERR filled when it could not be started. */
+ * *STATUS, or -1 with ERR filled when it could not be started or timed out. */
 static int run_gnuplot(const char *script, const char *log, int *status, cc_error *err)
 {
+    int timeout;
+    if (gnuplot_timeout(&timeout, err) != 0) return -1;
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa) != 0) return oom(err);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -321,9 +379,38 @@ static int run_gnuplot(const char *script, const char *log, int *status, cc_erro
         return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
                             "apt-get install gnuplot-nox");
     if (rc != 0) return cc_fail(err, "cannot run gnuplot: %s", strerror(rc));
-    while (waitpid(pid, status, 0) < 0)
-        if (errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
-    return 0;
+    cc_cleanup_set_child(pid);
+    rc = wait_gnuplot(pid, timeout, status, err);
+    cc_cleanup_set_child(0);
+    return rc;
+}
+
+/* Whether the file at PATH is a complete image: a PNG must start with the PNG
+ * signature and end with the IEND chunk, an SVG must end with </svg>. gnuplot
+ * exits 0 even when the disk filled up under it, so this is what tells. */
+static bool image_complete(const char *path, bool png)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    unsigned char head[8], tail[64];
+    bool ok = false;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        long n = size < (long)sizeof tail ? size : (long)sizeof tail;
+        if (n > 0 && fseek(f, size - n, SEEK_SET) == 0 && fread(tail, 1, (size_t)n, f) == (size_t)n) {
+            if (png) {
+                ok = n >= 12 && memcmp(tail + n - 12, iend, 12) == 0 && fseek(f, 0, SEEK_SET) == 0 &&
+                     fread(head, 1, 8, f) == 8 && memcmp(head, sig, 8) == 0;
+            } else {
+                while (n > 0 && isspace(tail[n - 1])) n--;
+                ok = n >= 6 && memcmp(tail + n - 6, "</svg>", 6) == 0;
+            }
+        }
+    }
+    fclose(f);
+    return ok;
 }
 
 int cc_plot_render(cc_plot *p, cc_error *err)
@@ -343,6 +430,7 @@ int cc_plot_render(cc_plot *p, cc_error *err)
         p->tmp_out = NULL;
         return cc_fail(err, "cannot write chart %s: %s", p->out, strerror(e));
     }
+    cc_cleanup_add(p->tmp_out);
     mode_t um = umask(0);
     umask(um);
     fchmod(fd, 0666 & ~um);
@@ -352,6 +440,8 @@ int cc_plot_render(cc_plot *p, cc_error *err)
         free(script);
         return oom(err);
     }
+    cc_cleanup_add(script);
+    cc_cleanup_add(log);
     int status = 0, rc = write_driver(p, script, err);
     if (rc == 0) rc = run_gnuplot(script, log, &status, err);
     if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
@@ -368,13 +458,17 @@ int cc_plot_render(cc_plot *p, cc_error *err)
     struct stat st;
     if (rc == 0 && (stat(p->tmp_out, &st) != 0 || st.st_size == 0))
         rc = cc_fail(err, "gnuplot wrote no image for %s (template %s)", p->out, p->template_path);
+    if (rc == 0 && !image_complete(p->tmp_out, p->png))
+        rc = cc_fail(err, "gnuplot wrote an incomplete %s image for %s (is the disk full?); nothing was written",
+                     p->png ? "PNG" : "SVG", p->out);
     if (rc == 0 && rename(p->tmp_out, p->out) != 0)
         rc = cc_fail(err, "cannot write chart %s: %s", p->out, strerror(errno));
     if (rc == 0) {
+        cc_cleanup_forget(p->tmp_out);
         free(p->tmp_out);
         p->tmp_out = NULL;
     } else {
-        unlink(p->tmp_out);
+        remove_temp(p->tmp_out);
     }
     free(script);
     free(log);
@@ -392,6 +486,7 @@ static int copy_file(const char *from, const char *to, cc_error *err)
         free(tmp);
         return -1;
     }
+    cc_cleanup_add(tmp);
     mode_t um = umask(0);
     umask(um);
     fchmod(out, 0666 & ~um);
@@ -412,9 +507,11 @@ static int copy_file(const char *from, const char *to, cc_error *err)
         }
     }
     if (in >= 0) close(in);
+    if (rc == 0 && fsync(out) != 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
     if (close(out) != 0 && rc == 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
     if (rc == 0 && rename(tmp, to) != 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
     if (rc != 0) unlink(tmp);
+    cc_cleanup_forget(tmp);
     free(tmp);
     return rc;
 }
@@ -439,14 +536,15 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
 void cc_plot_end(cc_plot *p)
 {
     if (!p) return;
-    if (p->tmp_out) unlink(p->tmp_out);
+    if (p->tmp_out) remove_temp(p->tmp_out);
     if (p->dir) {
         char *path = NULL;
         for (int i = 0; i < p->n_files; i++)
-            if (asprintf(&path, "%s/%s", p->dir, p->files[i]) >= 0) unlink(path), free(path);
-        if (asprintf(&path, "%s/plot.gp", p->dir) >= 0) unlink(path), free(path);
-        if (asprintf(&path, "%s/gnuplot.log", p->dir) >= 0) unlink(path), free(path);
+            if (asprintf(&path, "%s/%s", p->dir, p->files[i]) >= 0) remove_temp(path), free(path);
+        if (asprintf(&path, "%s/plot.gp", p->dir) >= 0) remove_temp(path), free(path);
+        if (asprintf(&path, "%s/gnuplot.log", p->dir) >= 0) remove_temp(path), free(path);
         rmdir(p->dir);
+        cc_cleanup_forget(p->dir);
     }
     for (int i = 0; i < p->n_files; i++) free(p->files[i]);
     free(p->name), free(p->template_path), free(p->out), free(p->tmp_out), free(p->dir), free(p->vars);

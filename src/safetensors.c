@@ -1,6 +1,10 @@
 /* safetensors.c — validating mmap reader and streaming writer for safetensors. */
 #include "circuitc/safetensors.h"
 
+#include "circuitc/cleanup.h"
+#include "circuitc/fsio.h"
+#include "json_scan.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -49,6 +53,7 @@ static void free_contents(cc_st_file *f)
         free(f->meta[i].value);
     }
     free(f->tensors);
+    free(f->by_name);
     free(f->meta);
     free(f->path);
 }
@@ -68,72 +73,166 @@ static int cmp_by_begin(const void *a, const void *b)
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
-/* Reads a non-negative JSON integer; -1 if it is anything else. */
-static int json_u64(const json_t *v, uint64_t *out)
+static int cmp_names(const void *a, const void *b)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return -1;
-    *out = (uint64_t)json_integer_value(v);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Builds f->by_name: the tensor indices ordered by name, for cc_st_find. */
+static int index_names(cc_st_file *f, cc_error *err)
+{
+    size_t n = f->n_tensors;
+    /* sort (name, index) pairs so the comparison reads one pointer */
+    struct named { const char *name; size_t index; } *pairs = malloc((n ? n : 1) * sizeof *pairs);
+    f->by_name = malloc((n ? n : 1) * sizeof *f->by_name);
+    if (!pairs || !f->by_name) {
+        free(pairs);
+        return cc_fail(err, "%s: out of memory", f->path);
+    }
+    for (size_t i = 0; i < n; i++) pairs[i] = (struct named){f->tensors[i].name, i};
+    qsort(pairs, n, sizeof *pairs, cmp_names);
+    for (size_t i = 0; i < n; i++) f->by_name[i] = pairs[i].index;
+    free(pairs);
     return 0;
 }
 
-static int parse_metadata(cc_st_file *f, json_t *meta, cc_error *err)
+/* The header text being read (validated by js_validate) and the file it names. */
+typedef struct {
+    const char *s;
+    size_t n;
+} header;
+
+/* Offset of the value of the member after the key at I (validated text), and of the member after it. */
+static size_t member_value(const header *h, size_t i)
 {
-    if (!json_is_object(meta))
+    i = js_skip_value(h->s, h->n, i);            /* the key */
+    return js_skip_ws(h->s, h->n, i) + 1;        /* past ':' */
+}
+
+/* Offset after the value at I and its trailing ',' if any; *MORE says whether a member follows. */
+static size_t next_member(const header *h, size_t i, int *more)
+{
+    i = js_skip_ws(h->s, h->n, js_skip_value(h->s, h->n, i));
+    *more = h->s[i] == ',';
+    return js_skip_ws(h->s, h->n, i + 1);
+}
+
+/* Offset of the first member of the object at I, or of its end when it is empty (*MORE = 0). */
+static size_t first_member(const header *h, size_t i, int *more)
+{
+    i = js_skip_ws(h->s, h->n, js_skip_ws(h->s, h->n, i) + 1);
+    *more = h->s[i] != '}';
+    return i;
+}
+
+static char value_kind(const header *h, size_t i) { return h->s[js_skip_ws(h->s, h->n, i)]; }
+
+static int parse_metadata(cc_st_file *f, const header *h, size_t at, cc_error *err)
+{
+    if (value_kind(h, at) != '{')
         return cc_fail(err, "%s: header field \"__metadata__\" must be an object of strings "
                             "(string -> string map); re-save the file with a valid metadata map", f->path);
-    size_t n = json_object_size(meta);
+    size_t n = 0;
+    int more;
+    for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) n++;
     f->meta = calloc(n ? n : 1, sizeof *f->meta);
     if (!f->meta) return cc_fail(err, "%s: out of memory reading metadata", f->path);
-    const char *key;
-    json_t *val;
-    json_object_foreach(meta, key, val) {
-        if (!json_is_string(val))
-            return cc_fail(err, "%s: header field \"__metadata__\".\"%s\" is not a string; "
-                                "safetensors metadata values must be strings", f->path, key);
+    for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) {
         cc_st_meta *m = &f->meta[f->n_meta++];
-        m->key = strdup(key);
-        m->value = strdup(json_string_value(val));
-        if (!m->key || !m->value) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+        js_string(h->s, h->n, i, &m->key);
+        if (!m->key) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+        size_t v = js_skip_ws(h->s, h->n, member_value(h, i));
+        if (h->s[v] != '"')
+            return cc_fail(err, "%s: header field \"__metadata__\".\"%s\" is not a string; "
+                                "safetensors metadata values must be strings", f->path, m->key);
+        js_string(h->s, h->n, v, &m->value);
+        if (!m->value) return cc_fail(err, "%s: out of memory reading metadata", f->path);
     }
     return 0;
 }
 
-static int parse_tensor_entry(cc_st_file *f, const char *name, json_t *entry, cc_st_tensor *t, cc_error *err)
+/* Reads [a, b, ...] of non-negative integers at I into OUT (at most MAX); *COUNT gets the
+ * element count (even beyond MAX); -1 when an element is not a non-negative integer (*BAD = its index). */
+static int read_uint_array(const header *h, size_t i, uint64_t *out, int max, size_t *count, int *bad)
+{
+    int more;
+    *count = 0;
+    i = js_skip_ws(h->s, h->n, i) + 1;
+    i = js_skip_ws(h->s, h->n, i);
+    more = h->s[i] != ']';
+    int rc = 0;
+    while (more) {
+        uint64_t v;
+        int ok;
+        size_t end = js_uint(h->s, h->n, i, &v, &ok);
+        if (!ok && rc == 0) rc = -1, *bad = (int)*count;
+        if (ok && *count < (size_t)max) out[*count] = v;
+        (*count)++;
+        i = js_skip_ws(h->s, h->n, end);
+        more = h->s[i] == ',';
+        i = js_skip_ws(h->s, h->n, i + 1);
+    }
+    return rc;
+}
+
+static int parse_tensor_entry(cc_st_file *f, const char *name, const header *h, size_t at, cc_st_tensor *t,
+                              cc_error *err)
 {
     const char *p = f->path;
-    if (!json_is_object(entry))
+    if (value_kind(h, at) != '{')
         return cc_fail(err, "%s: tensor \"%s\": header entry must be an object with dtype, shape "
                             "and data_offsets", p, name);
-    json_t *dtype = json_object_get(entry, "dtype");
-    json_t *shape = json_object_get(entry, "shape");
-    json_t *offs = json_object_get(entry, "data_offsets");
-    if (!json_is_string(dtype))
+    size_t dtype_at = 0, shape_at = 0, offs_at = 0; /* 0: absent */
+    int more;
+    for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) {
+        char *key;
+        js_string(h->s, h->n, i, &key);
+        if (!key) return cc_fail(err, "%s: out of memory", p);
+        size_t v = js_skip_ws(h->s, h->n, member_value(h, i));
+        if (strcmp(key, "dtype") == 0) dtype_at = v;
+        else if (strcmp(key, "shape") == 0) shape_at = v;
+        else if (strcmp(key, "data_offsets") == 0) offs_at = v;
+        free(key);
+    }
+    if (!dtype_at || h->s[dtype_at] != '"')
         return cc_fail(err, "%s: tensor \"%s\": missing or non-string field \"dtype\"", p, name);
-    if (dtype_from_name(json_string_value(dtype), &t->dtype) != 0)
-        return cc_fail(err, "%s: tensor \"%s\": unknown dtype \"%s\" (known: BOOL, U8, I8, F8_E5M2, "
-                            "F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
-                       p, name, json_string_value(dtype));
-    if (!json_is_array(shape))
+    char *dtype;
+    js_string(h->s, h->n, dtype_at, &dtype);
+    if (!dtype) return cc_fail(err, "%s: out of memory", p);
+    int unknown = dtype_from_name(dtype, &t->dtype) != 0;
+    if (unknown) {
+        cc_fail(err, "%s: tensor \"%s\": unknown dtype \"%s\" (known: BOOL, U8, I8, F8_E5M2, "
+                     "F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
+                p, name, dtype);
+        free(dtype);
+        return -1;
+    }
+    free(dtype);
+    if (!shape_at || h->s[shape_at] != '[')
         return cc_fail(err, "%s: tensor \"%s\": missing or non-array field \"shape\"", p, name);
-    if (json_array_size(shape) > CC_ST_MAX_DIMS)
+    size_t ndim;
+    int bad = 0;
+    int shape_rc = read_uint_array(h, shape_at, t->shape, CC_ST_MAX_DIMS, &ndim, &bad);
+    if (ndim > CC_ST_MAX_DIMS)
         return cc_fail(err, "%s: tensor \"%s\": shape has %zu dimensions; circuitc accepts at most %d",
-                       p, name, json_array_size(shape), CC_ST_MAX_DIMS);
-    t->ndim = (int)json_array_size(shape);
+                       p, name, ndim, CC_ST_MAX_DIMS);
+    if (shape_rc != 0)
+        return cc_fail(err, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", p, name, bad);
+    t->ndim = (int)ndim;
     uint64_t count = 1;
     for (int d = 0; d < t->ndim; d++) {
-        if (json_u64(json_array_get(shape, (size_t)d), &t->shape[d]) != 0)
-            return cc_fail(err, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", p, name, d);
         /* Overflow guard: the element count must fit in 64 bits. */
         if (t->shape[d] != 0 && count > UINT64_MAX / t->shape[d])
             return cc_fail(err, "%s: tensor \"%s\": shape's element count overflows 64 bits", p, name);
         count *= t->shape[d];
     }
     t->n_elements = count;
-    if (!json_is_array(offs) || json_array_size(offs) != 2 ||
-        json_u64(json_array_get(offs, 0), &t->begin) != 0 ||
-        json_u64(json_array_get(offs, 1), &t->end) != 0)
+    uint64_t offs[2];
+    size_t n_offs = 0;
+    if (!offs_at || h->s[offs_at] != '[' || read_uint_array(h, offs_at, offs, 2, &n_offs, &bad) != 0 || n_offs != 2)
         return cc_fail(err, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end] with "
                             "non-negative integers", p, name);
+    t->begin = offs[0], t->end = offs[1];
     if (t->end < t->begin)
         return cc_fail(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before they begin",
                        p, name, (unsigned long long)t->begin, (unsigned long long)t->end);
@@ -146,8 +245,6 @@ static int parse_tensor_entry(cc_st_file *f, const char *name, json_t *entry, cc
                             "needs %llu; the header does not match the data",
                        p, name, (unsigned long long)(t->end - t->begin), cc_dtype_name(t->dtype),
                        (unsigned long long)(count * esize));
-    t->name = strdup(name);
-    if (!t->name) return cc_fail(err, "%s: out of memory", p);
     return 0;
 }
 
@@ -190,41 +287,38 @@ static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error 
     f->header_len = n;
     f->file_size = len;
 
-    json_error_t jerr;
-    /* JSON_REJECT_DUPLICATES: the format forbids duplicate keys. Jansson also
-     * rejects invalid UTF-8 and embedded NUL bytes. */
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return cc_fail(err, "%s: header is not valid JSON (%s at byte %d of the header)", p,
-                       jerr.text, jerr.position);
-    int rc = -1;
-    if (!json_is_object(root)) {
-        cc_fail(err, "%s: header must be a JSON object mapping tensor names to entries", p);
-        goto out;
-    }
-    size_t cap = json_object_size(root);
-    f->tensors = calloc(cap ? cap : 1, sizeof *f->tensors);
-    if (!f->tensors) {
-        cc_fail(err, "%s: out of memory", p);
-        goto out;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
+    /* The header is checked in place (json_scan.h): the format forbids duplicate
+     * keys, and invalid UTF-8 and \u0000 are refused as jansson would. */
+    header h = {(const char *)buf + 8, (size_t)n};
+    char why[160];
+    size_t members = 0, at = 0;
+    int vrc = js_validate(h.s, h.n, &members, why, sizeof why, &at);
+    if (vrc == -2) return cc_fail(err, "%s: out of memory reading the header", p);
+    if (vrc != 0) return cc_fail(err, "%s: header is not valid JSON (%s at byte %zu of the header)", p, why, at);
+    if (value_kind(&h, 0) != '{')
+        return cc_fail(err, "%s: header must be a JSON object mapping tensor names to entries", p);
+    f->tensors = calloc(members ? members : 1, sizeof *f->tensors);
+    if (!f->tensors) return cc_fail(err, "%s: out of memory", p);
+    int more;
+    for (size_t i = first_member(&h, 0, &more); more; i = next_member(&h, member_value(&h, i), &more)) {
+        char *key;
+        js_string(h.s, h.n, i, &key);
+        if (!key) return cc_fail(err, "%s: out of memory", p);
+        int rc;
         if (strcmp(key, "__metadata__") == 0) {
-            if (parse_metadata(f, val, err) != 0) goto out;
-            continue;
+            rc = parse_metadata(f, &h, member_value(&h, i), err);
+            free(key);
+        } else {
+            cc_st_tensor *t = &f->tensors[f->n_tensors];
+            rc = parse_tensor_entry(f, key, &h, member_value(&h, i), t, err);
+            if (rc == 0) t->name = key, f->n_tensors++;
+            else free(key);
         }
-        cc_st_tensor *t = &f->tensors[f->n_tensors];
-        if (parse_tensor_entry(f, key, val, t, err) != 0) goto out;
-        f->n_tensors++;
+        if (rc != 0) return -1;
     }
-    if (check_layout(f, len - 8 - n, err) != 0) goto out;
+    if (check_layout(f, len - 8 - n, err) != 0 || index_names(f, err) != 0) return -1;
     for (size_t i = 0; i < f->n_tensors; i++) f->tensors[i].data = buf + 8 + n + f->tensors[i].begin;
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
+    return 0;
 }
 
 int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **out, cc_error *err)
@@ -246,12 +340,13 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
 int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cc_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = cc_open_regular(path, "weights file (a .safetensors file, or pass a model folder)", err);
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return cc_fail(err, "%s: not a regular file; pass a .safetensors file or a model folder", path);
+        return cc_fail(err, "%s: cannot open: %s", path, strerror(e));
     }
     cc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
@@ -282,8 +377,15 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 
 const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
 {
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    size_t lo = 0, hi = f->n_tensors;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const cc_st_tensor *t = &f->tensors[f->by_name[mid]];
+        int c = strcmp(name, t->name);
+        if (c == 0) return t;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
     return NULL;
 }
 
@@ -384,6 +486,7 @@ void cc_st_writer_abort(cc_st_writer *w)
     if (!w) return;
     if (w->fp) fclose(w->fp);
     unlink(w->tmp_path);
+    cc_cleanup_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
     free(w);
@@ -442,6 +545,7 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
         return cc_fail(err, "out of memory");
     }
     w->expected = total;
+    cc_cleanup_add(w->tmp_path); /* before it exists: a signal right after fopen must not leave it */
     w->fp = fopen(w->tmp_path, "wb");
     if (!w->fp) {
         int e = errno;
@@ -479,6 +583,8 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
     if (w->written != w->expected)
         rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
                      (unsigned long long)w->written, (unsigned long long)w->expected);
+    if (rc == 0 && (fflush(w->fp) != 0 || ferror(w->fp) || fsync(fileno(w->fp)) != 0))
+        rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno ? errno : EIO));
     if (fclose(w->fp) != 0 && rc == 0) rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
     w->fp = NULL;
     if (rc == 0 && rename(w->tmp_path, w->path) != 0)
@@ -487,6 +593,7 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
         cc_st_writer_abort(w);
         return rc;
     }
+    cc_cleanup_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
     free(w);

@@ -145,3 +145,12 @@ json_t *tu_parse_json(const char *text)
     ck_assert_msg(j != NULL, "not JSON (%s): %s", jerr.text, text);
     return j;
 }
+
+char *tu_tiny_model(const char *seed)
+{
+    char *dir = tu_tmpdir();
+    tu_run_result r = tu_run((const char *const[]){"synth", "--preset", "tiny", "--seed", seed, "--out", dir, NULL});
+    ck_assert_msg(r.status == 0, "synth failed: %s", r.err);
+    tu_run_free(&r);
+    return dir;
+}

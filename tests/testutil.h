@@ -40,6 +40,10 @@ json_t *tu_parse_json(const char *text);
 #define tu_assert_contains(msg, needle) \
     ck_assert_msg(strstr((msg), (needle)) != NULL, "expected \"%s\" in: %s", (needle), (msg))
 
+/* A fresh temporary folder holding `circuitc synth --preset tiny --seed SEED`
+ * (remove it with tu_rmtree). Caller frees. */
+char *tu_tiny_model(const char *seed);
+
 /* Runs SUITE and returns a process exit status. */
 int tu_run_suite(Suite *s);
 

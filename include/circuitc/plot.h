@@ -16,8 +16,14 @@
  * insensitive. gnuplot runs with the driver script as its argument (posix_spawnp,
  * stdin /dev/null, stdout and stderr captured): a failure is an error quoting
  * its exit status and the end of its stderr; a missing gnuplot is an error naming
- * the Debian package. The image is written to a temporary file beside OUT and
- * renamed over OUT only after gnuplot succeeded, so OUT is never left partial.
+ * the Debian package. gnuplot gets $CIRCUITC_GNUPLOT_TIMEOUT seconds (default
+ * 60), then it is killed and the chart fails. The image is written to a
+ * temporary file beside OUT and renamed over OUT only after gnuplot succeeded
+ * and the image checked complete (PNG signature and IEND chunk, SVG closing
+ * tag: gnuplot exits 0 when the disk fills up), so OUT is never left partial.
+ * Every temporary file and the directory are registered with
+ * circuitc/cleanup.h, so a SIGINT/SIGTERM removes them (and kills gnuplot)
+ * when the program installed the handlers.
  *
  * Templates: $CIRCUITC_PLOTS if set, else the source tree's plots/ (compiled in).
  * Each template reads the variables `datadir` (the data files' directory, no

@@ -49,6 +49,7 @@ typedef struct {
     uint64_t header_len;
     cc_st_tensor *tensors;     /* in file-offset order */
     size_t n_tensors;
+    size_t *by_name;           /* indices into tensors, sorted by name (cc_st_find's binary search) */
     cc_st_meta *meta;
     size_t n_meta;
 } cc_st_file;
@@ -62,7 +63,7 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
 
 void cc_st_close(cc_st_file *f);
 
-/* The tensor called NAME, or NULL. */
+/* The tensor called NAME, or NULL (O(log n_tensors)). */
 const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name);
 
 /* The metadata value for KEY, or NULL. */

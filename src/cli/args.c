@@ -1,10 +1,12 @@
 /* args.c — option handling and output helpers shared by the commands. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "circuitc/process.h"
+#include "circuitc/utf8.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -40,9 +42,22 @@ int cli_fail(const cc_error *err)
     return CLI_FAIL;
 }
 
+int cli_require_utf8(const char *what, const char *path, cc_error *err)
+{
+    if (!path || cc_utf8_valid(path)) return 0;
+    return cc_fail(err, "%s \"%s\" is not valid UTF-8, and --json output (UTF-8 by definition) names it; rename "
+                        "it or link to it under a UTF-8 name (without --json the path is printed byte for byte)",
+                   what, path);
+}
+
+json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path) : json_null(); }
+
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
 {
     const char *path = common->model ? common->model : cc_default_model_path();
+    if (common->json &&
+        (cli_require_utf8("model path", path, err) != 0 || cli_require_utf8("config path", common->config, err) != 0))
+        return -1;
     if (cc_model_open(path, common->config, out, err) != 0) {
         if (!common->model && !getenv("CIRCUITC_MODEL"))
             cc_fail_prefix(err, "bundled model (pass --model PATH or set CIRCUITC_MODEL to use another)");
@@ -65,21 +80,46 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
 
 int cli_print_json(json_t *j)
 {
+    if (!j) { /* a json_pack that failed: jansson refuses invalid UTF-8 and NULL strings */
+        fprintf(stderr, "circuitc: error: cannot encode the result as JSON (a text in it is not valid UTF-8)\n");
+        return CLI_FAIL;
+    }
     int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(j);
     fputc('\n', stdout);
-    return rc == 0 ? CLI_OK : CLI_FAIL;
+    return rc == 0 ? CLI_OK : CLI_FAIL; /* write errors are reported once, at exit (main.c) */
+}
+
+/* Whether S is a plain decimal numeral: digits only, no sign, no spaces. */
+static bool is_decimal(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
 }
 
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
 {
-    char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || *s == '-') {
-        cli_usage_error(cmd, "%s takes a non-negative integer, got \"%s\"", opt, s);
+    unsigned long long v = is_decimal(s) ? strtoull(s, NULL, 10) : 0;
+    if (!is_decimal(s) || errno) {
+        cli_usage_error(cmd, "%s takes a non-negative integer (digits only, at most %llu), got \"%s\"", opt,
+                        ULLONG_MAX, s);
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, int min, int max, int *out)
+{
+    unsigned long long v;
+    if (cli_parse_u64(cmd, opt, s, &v) != 0) return -1;
+    if (v < (unsigned long long)min || v > (unsigned long long)max) {
+        cli_usage_error(cmd, "%s must be between %d and %d, got %s", opt, min, max, s);
+        return -1;
+    }
+    *out = (int)v;
     return 0;
 }

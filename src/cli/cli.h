@@ -62,8 +62,21 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err);
 /* Prints J as indented JSON on stdout and frees it. */
 int cli_print_json(json_t *j);
 
-/* Parses an unsigned integer option value; returns -1 (and prints) if bad. */
+/* The option-value parsers: plain decimal digits only (no sign, no spaces, no
+ * suffix), range-checked; each returns -1 after printing a usage error. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+/* An integer in [MIN, MAX] (MIN >= 0). */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, int min, int max, int *out);
+
+/* Fails (naming WHAT) when PATH is not valid UTF-8: --json output cannot name
+ * it. A NULL PATH passes. */
+int cli_require_utf8(const char *what, const char *path, cc_error *err);
+
+/* PATH as a JSON string for the commands' result objects, which also feed the
+ * human output: its bytes are kept even when they are not UTF-8 (jansson would
+ * refuse them). --json refuses such paths up front (cli_require_utf8), so
+ * what is printed as JSON is always valid. */
+json_t *cli_json_path(const char *path);
 
 int cmd_info(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -114,12 +114,10 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         case OPT_BRUTE: ro.method = CC_TOPK_BRUTE; break;
         case OPT_COMPARE: ro.compare = true; break;
         case OPT_COMPONENTS:
-            if (cli_parse_u64(b->name, "--components", optarg, &v) != 0) return CLI_USAGE;
-            ro.components = v > 100000 ? 100000 : (int)v;
+            if (cli_parse_int(b->name, "--components", optarg, 0, 100000, &ro.components) != 0) return CLI_USAGE;
             break;
         case OPT_SINGULAR:
-            if (cli_parse_u64(b->name, "--singular", optarg, &v) != 0) return CLI_USAGE;
-            ro.n_singular = v > 100000 ? 100000 : (int)v;
+            if (cli_parse_int(b->name, "--singular", optarg, 0, 100000, &ro.n_singular) != 0) return CLI_USAGE;
             break;
         case OPT_SAMPLES:
             if (cli_parse_u64(b->name, "--baseline-samples", optarg, &v) != 0) return CLI_USAGE;

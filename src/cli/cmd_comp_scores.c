@@ -24,7 +24,7 @@ static const char *HELP =
     "(N(0,1) factors, seeded).\n\n"
     "Options:\n"
     "  --mode M           q, k, v or all (default all)\n"
-    "  --top N            rows in the ranked table per mode (default 10; 0 for none)\n"
+    "  --top N            rows in the ranked table per mode (default 10)\n"
     "  --baseline-samples N\n"
     "                     random pairs for the baseline (default 200; 0 to skip it)\n"
     "  --seed S           seed of the baseline's generator (default 0)\n" CLI_PLOT_HELP
@@ -83,7 +83,8 @@ int cmd_comp_scores(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     cli_common common = {0};
     bool help = false, want[3] = {true, true, true};
-    unsigned long long top = 10, samples = 200, seed = 0;
+    int top = 10;
+    unsigned long long samples = 200, seed = 0;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -96,7 +97,7 @@ int cmd_comp_scores(int argc, char **argv)
             else return cli_usage_error("comp-scores", "--mode takes q, k, v or all, got \"%s\"", optarg);
             break;
         case OPT_TOP:
-            if (cli_parse_u64("comp-scores", "--top", optarg, &top) != 0) return CLI_USAGE;
+            if (cli_parse_int("comp-scores", "--top", optarg, 1, 1000000, &top) != 0) return CLI_USAGE;
             break;
         case OPT_SAMPLES:
             if (cli_parse_u64("comp-scores", "--baseline-samples", optarg, &samples) != 0) return CLI_USAGE;
@@ -170,7 +171,7 @@ int cmd_comp_scores(int argc, char **argv)
                 if (a / H < b / H) pairs[np++] = (pair){a, b, ms[(size_t)a * n + b]};
         qsort(pairs, (size_t)np, sizeof *pairs, by_score_desc);
         json_t *t = json_array();
-        for (int i = 0; i < np && (unsigned long long)i < top; i++) {
+        for (int i = 0; i < np && i < top; i++) {
             char l[32], r[32];
             cc_head_name((cc_head){pairs[i].left / H, pairs[i].left % H}, l, sizeof l);
             cc_head_name((cc_head){pairs[i].right / H, pairs[i].right % H}, r, sizeof r);
@@ -202,7 +203,7 @@ int cmd_comp_scores(int argc, char **argv)
             printf("baseline  skipped (--baseline-samples 0)\n");
         printf("time      scores %.3f s, baseline %.3f s\n", t_scores, t_base);
         for (int mode = 0; mode < 3; mode++) {
-            if (!want[mode] || top == 0) continue;
+            if (!want[mode]) continue;
             const char *name = cc_comp_mode_name((cc_comp_mode)mode);
             json_t *t = json_object_get(tops, name);
             printf("\n%c-composition: top %zu of %d earlier -> later pairs\n", name[0] - 'a' + 'A', json_array_size(t),

@@ -64,9 +64,9 @@ static json_t *compile_describe(const cc_model *m, const char *path, const cc_ci
         json_array_append_new(cons, json_string(cc_circuit_constraint_text(c, i)));
     for (int i = 0; i <= plan->n_terms; i++) json_array_append_new(dims, json_integer(plan->dims[i]));
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[i,i], s:{s:[i,i], s:[i,i]}, s:f, "
+        "{s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[i,i], s:{s:[i,i], s:[i,i]}, s:f, "
         "s:{s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:o, s:f}, s:f}",
-        "model", m->model_path, "circuit", cc_circuit_name(c), "file", path, "description",
+        "model", cli_json_path(m->model_path), "circuit", cc_circuit_name(c), "file", cli_json_path(path), "description",
         cc_circuit_description(c), "chain", cc_circuit_chain_text(c), "rows", cc_circuit_rows(c), "cols",
         cc_circuit_cols(c), "params", params, "bindings", bind, "constraints", cons, "shape", fm->l, fm->r,
         "factors", "A", fm->l, fm->m, "B", fm->m, fm->r, "norm", cc_fm_norm(fm), "plan", "order", order, "dims",
@@ -154,7 +154,8 @@ int cmd_compile(int argc, char **argv)
     cc_error err;
     char *path = NULL;
     cc_circuit *circ = NULL;
-    if (circuit_path(spec, &path, &err) != 0 || cc_circuit_load(path, &circ, &err) != 0) {
+    if (circuit_path(spec, &path, &err) != 0 || (common.json && cli_require_utf8("circuit file path", path, &err)) ||
+        cc_circuit_load(path, &circ, &err) != 0) {
         free(path);
         return cli_fail(&err);
     }

@@ -23,9 +23,10 @@ static json_t *describe(const cc_model *m, bool no_processing, const char *sha)
     const cc_config *c = &m->cfg;
     json_t *steps = json_array();
     for (size_t i = 0; !no_processing && i < 4; i++) json_array_append_new(steps, json_string(PROCESSING_STEPS[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
+    return json_pack("{s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
                      "s:I, s:o, s:o}",
-                     "model", m->model_path, "weights_file", m->weights_path, "config_file", m->config_path,
+                     "model", cli_json_path(m->model_path), "weights_file", cli_json_path(m->weights_path),
+                     "config_file", cli_json_path(m->config_path),
                      "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
                      (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
                      "config", "n_layers", c->n_layers, "n_heads", c->n_heads, "d_model", c->d_model, "d_head",

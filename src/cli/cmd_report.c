@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "circuitc/cleanup.h"
+#include "circuitc/fsio.h"
 #include "circuitc/heads.h"
 #include "cli.h"
 #include "plot_cli.h"
@@ -98,6 +100,8 @@ static void run_step(const char *self, const char *dir, step *s, long done, long
     argv[0] = (char *)self;
     for (int i = 0; i < s->n_args; i++) argv[i + 1] = s->args[i];
     argv[s->n_args + 1] = NULL;
+    cc_cleanup_add(tmp);
+    cc_cleanup_add(errp);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -116,7 +120,9 @@ static void run_step(const char *self, const char *dir, step *s, long done, long
     if (rc != 0) {
         if (asprintf(&s->err, "cannot run %s: %s", self, strerror(rc)) < 0) s->err = NULL;
     } else {
+        cc_cleanup_set_child(pid); /* a signal to report stops the step too */
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        cc_cleanup_set_child(0);
         s->ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
         char *e = slurp(errp);
         if (!s->ok) {
@@ -130,6 +136,7 @@ static void run_step(const char *self, const char *dir, step *s, long done, long
         if (s->json && rename(tmp, out) != 0) s->ok = false;
     }
     unlink(tmp), unlink(errp);
+    cc_cleanup_forget(tmp), cc_cleanup_forget(errp);
     cli_progress_clear();
     if (!s->ok) fprintf(stderr, "report: step %s failed: %s\n", s->name, s->err ? s->err : "?");
     free(out), free(tmp), free(errp);
@@ -256,12 +263,24 @@ int cmd_report(int argc, char **argv)
     /* the model must open (and its n_ctx bounds --seq-len) before anything is written */
     cc_model *m = NULL;
     if (cli_open_model(&common, &m, &err) != 0) return cli_fail(&err);
-    int max_n = (m->cfg.n_ctx - 1) / 2;
+    int max_n = (m->cfg.n_ctx - 1) / 2, n_ctx = m->cfg.n_ctx;
     char *model_label = cli_model_label(m->model_path), *model_path = strdup(m->model_path);
     cc_model_free(m);
     if (seq_len == 0) seq_len = max_n < 50 ? (unsigned long long)max_n : 50;
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
-        cc_fail(&err, "cannot create %s: %s", out, strerror(errno));
+    if (seq_len > (unsigned long long)max_n) {
+        free(model_label), free(model_path);
+        return cli_usage_error("report", "--seq-len %llu is too long for this model: repeated tokens need 1+2*seq_len "
+                                         "positions but n_ctx = %d; use --seq-len %d or less",
+                               seq_len, n_ctx, max_n);
+    }
+    /* a plain file named DIR must stop here, not fail once per step */
+    struct stat st_out;
+    int out_errno = 0;
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) out_errno = errno;
+    else if (stat(out, &st_out) != 0) out_errno = errno;
+    else if (!S_ISDIR(st_out.st_mode)) out_errno = ENOTDIR;
+    if (out_errno) {
+        cc_fail(&err, "cannot write the report into %s: %s", out, strerror(out_errno));
         free(model_label), free(model_path);
         return cli_fail(&err);
     }
@@ -341,14 +360,11 @@ int cmd_report(int argc, char **argv)
 
     /* the page */
     char *html = NULL, *tmp = NULL;
-    if (asprintf(&html, "%s/index.html", out) < 0 || asprintf(&tmp, "%s/.index.html.tmp", out) < 0) {
-        free(html);
-        html = tmp = NULL;
-    }
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
+    if (asprintf(&html, "%s/index.html", out) < 0) html = NULL;
+    FILE *f = html ? cc_create_beside(html, &tmp, &err) : NULL;
     int rc = CLI_OK;
     if (!f) {
-        cc_fail(&err, "cannot write %s/index.html: %s", out, strerror(errno));
+        if (!html) cc_fail(&err, "out of memory");
         rc = cli_fail(&err);
     } else {
         fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>circuitc report: ");
@@ -427,12 +443,7 @@ int cmd_report(int argc, char **argv)
         section(f, &st[S_PATCH], "Activation patching",
                 "Loss change when mlp_out at position p is replaced by the clean value at p-n, per layer.");
         fprintf(f, "</body>\n</html>\n");
-        bool bad = ferror(f) != 0;
-        if (fclose(f) != 0 || bad || rename(tmp, html) != 0) {
-            cc_fail(&err, "cannot write %s: %s", html, strerror(errno ? errno : EIO));
-            unlink(tmp);
-            rc = cli_fail(&err);
-        }
+        if (cc_commit_file(f, tmp, html, &err) != 0) rc = cli_fail(&err);
     }
     int failed = 0;
     for (int i = 0; i < N_STEPS; i++) failed += !st[i].ok;

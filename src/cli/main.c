@@ -1,8 +1,10 @@
 /* main.c — circuitc's entry point: dispatches to one command per sub-command. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "blas_select.h"
+#include "circuitc/cleanup.h"
 #include "cli.h"
 
 typedef struct {
@@ -46,7 +48,20 @@ static void usage(FILE *out)
             "or a .safetensors file with --config. Default model: $CIRCUITC_MODEL, else the bundled one.\n");
 }
 
-int main(int argc, char **argv)
+/* Flushes and closes stdout, turning a failed write (full disk, closed pipe,
+ * /dev/full) into a message and exit status 1: one place for every command. */
+static int finish_stdout(int status)
+{
+    int e = 0;
+    if (fflush(stdout) != 0) e = errno;
+    else if (ferror(stdout)) e = EIO; /* an earlier buffered write failed */
+    if (fclose(stdout) != 0 && !e) e = errno;
+    if (!e) return status;
+    fprintf(stderr, "circuitc: error: cannot write standard output: %s\n", strerror(e));
+    return CLI_FAIL;
+}
+
+static int run(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], CLI_BLAS_SELF_CHECK_MODE) == 0) return cli_blas_self_check_main(argc, argv);
     if (argc < 2) {
@@ -70,4 +85,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    cc_cleanup_install(); /* temporary files go away on SIGINT/SIGTERM/SIGHUP */
+    return finish_stdout(run(argc, argv));
 }

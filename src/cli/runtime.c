@@ -11,17 +11,10 @@
 enum { OPT_SEQ_LEN = OPT_FIRST_COMMAND_SPECIFIC, OPT_BATCH, OPT_SEED, OPT_TOP, OPT_MODE, OPT_NAIVE, OPT_EXCL_BOS,
        OPT_EXCL_CUR };
 
-/* Parses a positive int option value (at most INT limits); -1 if bad (printed). */
+/* Parses a positive int option value (1 to 1000000); -1 if bad (printed). */
 static int parse_pos_int(const char *cmd, const char *opt, const char *s, int *out)
 {
-    unsigned long long v;
-    if (cli_parse_u64(cmd, opt, s, &v) != 0) return -1;
-    if (v < 1 || v > 1000000) {
-        cli_usage_error(cmd, "%s must be between 1 and 1000000, got %s", opt, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int(cmd, opt, s, 1, 1000000, out);
 }
 
 int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, rt_opts *o)
@@ -95,6 +88,46 @@ int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *
     return cli_plot_check(cmd, &o->common);
 }
 
+/* Bytes of memory available to this process: MemAvailable, lowered by a cgroup
+ * v2 memory limit; 0 when unknown. */
+static double available_memory(const char **source)
+{
+    double avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = 1024.0 * (double)kb, *source = "MemAvailable";
+    }
+    if (f) fclose(f);
+    unsigned long long max = 0, cur = 0;
+    FILE *fm = fopen("/sys/fs/cgroup/memory.max", "r"), *fc = fopen("/sys/fs/cgroup/memory.current", "r");
+    if (fm && fc && fscanf(fm, "%llu", &max) == 1 && fscanf(fc, "%llu", &cur) == 1 && max > cur &&
+        (avail == 0 || (double)(max - cur) < avail))
+        avail = (double)(max - cur), *source = "the cgroup memory limit";
+    if (fm) fclose(fm);
+    if (fc) fclose(fc);
+    return avail;
+}
+
+/* Refuses a batch whose forward pass cannot fit in memory. Per position the
+ * forward pass keeps about 9 d_model-wide activations, one d_mlp-wide, and
+ * attention scores / cached patterns of n_heads x T per layer (what the
+ * experiments hook), in float32. */
+static int check_batch_memory(const cc_config *c, int batch, int T, cc_error *err)
+{
+    double per_position = 4.0 * (9.0 * c->d_model + c->d_mlp + (double)c->n_heads * T * (c->n_layers + 1) + 4);
+    double need = per_position * T * batch;
+    const char *source = "?";
+    double avail = available_memory(&source);
+    if (avail == 0 || need <= avail) return 0;
+    long fits = (long)(avail / (per_position * T));
+    const double gib = 1024.0 * 1024 * 1024;
+    return cc_fail(err, "--batch %d needs about %.2f GiB for the forward pass (%d sequences x %d positions x %.0f KiB) "
+                        "but about %.2f GiB is available (%s); use --batch %ld or less",
+                   batch, need / gib, batch, T, per_position / 1024, avail / gib, source, fits > 0 ? fits : 0);
+}
+
 int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
 {
     *tokens = NULL;
@@ -105,6 +138,7 @@ int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *
                        "--seq-len %d is too long for this model: repeated tokens need 1+2*seq_len = %d positions but "
                        "n_ctx = %d; use --seq-len %d or less",
                        o->n, T, (*m)->cfg.n_ctx, cc_repeat_max_n(&(*m)->cfg));
+    if (check_batch_memory(&(*m)->cfg, batch, T, err) != 0) return -1;
     *tokens = malloc((size_t)batch * T * sizeof **tokens);
     if (!*tokens) return cc_fail(err, "out of memory for %d x %d tokens", batch, T);
     return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);

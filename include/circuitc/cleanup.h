@@ -1,0 +1,33 @@
+/* circuitc/cleanup.h — temporary files and child processes to clean up when
+ * the process is killed by SIGINT, SIGTERM or SIGHUP.
+ *
+ * Writers register each temporary path while it exists; the CLI installs the
+ * handlers once (cc_cleanup_install). On one of those signals the handler
+ * stops the registered child (SIGTERM, then waits for it), removes every
+ * registered file, then every registered directory (which must be empty by
+ * then), restores the default action and re-raises the signal, so the exit
+ * status still says "killed by SIGINT/SIGTERM". Without cc_cleanup_install
+ * the registry is inert: the library never installs signal handlers itself.
+ *
+ * Registration blocks those signals while it updates the table, so the handler
+ * never sees a half-written entry. At most CC_CLEANUP_SLOTS paths at a time;
+ * a path beyond that (or longer than PATH_MAX) is not registered and is left
+ * behind by a signal, as before. */
+#ifndef CIRCUITC_CLEANUP_H
+#define CIRCUITC_CLEANUP_H
+
+#include <sys/types.h>
+
+#define CC_CLEANUP_SLOTS 64
+
+/* Installs the handlers for SIGINT, SIGTERM and SIGHUP. */
+void cc_cleanup_install(void);
+
+/* Registers PATH (a file, or a directory removed after the files) / forgets it. */
+void cc_cleanup_add(const char *path);
+void cc_cleanup_forget(const char *path);
+
+/* The child to stop (SIGTERM, then reaped) before cleaning up; 0 for none. */
+void cc_cleanup_set_child(pid_t pid);
+
+#endif

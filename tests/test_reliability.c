@@ -1,0 +1,670 @@
+/* test_reliability.c — hostile input, faults and resource limits (issue 11):
+ * each test is named after the failure it guards against. The CLI is run as a
+ * child with its stdout on a chosen file (/dev/full, a file under
+ * RLIMIT_FSIZE), extra environment (a fake gnuplot on PATH, CIRCUITC_*), and
+ * signals sent at a deterministic point (the fake gnuplot announces itself). */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "circuitc/circuit.h"
+#include "circuitc/config.h"
+#include "circuitc/safetensors.h"
+#include "circuitc/utf8.h"
+#include "testutil.h"
+
+#define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- running circuitc with a chosen stdout, environment and file-size limit ---- */
+
+typedef struct {
+    const char *stdout_path;       /* default /dev/null */
+    const char *const *env;        /* NAME=VALUE additions, NULL-terminated (may be NULL) */
+    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none); SIGXFSZ ignored, so writes fail with EFBIG */
+} run_opts;
+
+typedef struct {
+    pid_t pid;
+    char err_path[64];
+} child;
+
+static child start(const run_opts *o, const char *const *argv)
+{
+    const char *bin = getenv("CIRCUITC_BIN");
+    ck_assert_msg(bin != NULL, "CIRCUITC_BIN is not set (run the tests through meson test)");
+    child c;
+    snprintf(c.err_path, sizeof c.err_path, "/tmp/circuitc-rel-err-XXXXXX");
+    int efd = mkstemp(c.err_path);
+    ck_assert(efd >= 0);
+    size_t n = 0;
+    while (argv[n]) n++;
+    const char **full = calloc(n + 2, sizeof *full);
+    full[0] = bin;
+    memcpy(full + 1, argv, n * sizeof *argv);
+    c.pid = fork();
+    ck_assert(c.pid >= 0);
+    if (c.pid == 0) {
+        for (const char *const *e = o->env; e && *e; e++) putenv((char *)*e);
+        int ofd = open(o->stdout_path ? o->stdout_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (ofd < 0) _exit(126);
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        if (o->fsize_limit) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit rl = {(rlim_t)o->fsize_limit, (rlim_t)o->fsize_limit};
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        execv(bin, (char *const *)full);
+        _exit(127);
+    }
+    free(full);
+    close(efd);
+    return c;
+}
+
+typedef struct {
+    int status; /* exit status, or 128 + signal */
+    char *err;
+} outcome;
+
+static outcome finish(child *c)
+{
+    int st;
+    while (waitpid(c->pid, &st, 0) < 0) ck_assert(errno == EINTR);
+    outcome r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), NULL};
+    size_t len;
+    r.err = (char *)tu_read_file(c->err_path, &len);
+    unlink(c->err_path);
+    return r;
+}
+
+static outcome run_with(const run_opts *o, const char *const *argv)
+{
+    child c = start(o, argv);
+    return finish(&c);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    char *p;
+    ck_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+/* How many paths match PATTERN. */
+static size_t count_matching(const char *pattern)
+{
+    glob_t g;
+    size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    return n;
+}
+
+static void write_text(const char *path, const char *text) { tu_write_file(path, text, strlen(text)); }
+
+/* ---- 1. a bare CR at the end of a circuit file hung the parser ---------------------- */
+
+START_TEST(circuit_bare_cr_does_not_hang_the_parser)
+{
+    static const char *texts[] = {"chain: W_E W_U\r", "chain: W_E W_U\r\n", "name: crlf\r\nchain: W_E W_U\r\n",
+                                  "name: oldmac\rdescription: CR-only lines\rchain: W_E W_U\r"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        cc_circuit *c = NULL;
+        cc_error err;
+        ck_assert_msg(cc_circuit_parse(texts[i], "t.circuit", &c, &err) == 0, "text %zu: %s", i, err.msg);
+        ck_assert_int_eq(cc_circuit_n_terms(c), 2);
+        if (i == 3) ck_assert_str_eq(cc_circuit_description(c), "CR-only lines");
+        cc_circuit_free(c);
+    }
+    /* through a file and through CIRCUITC_CIRCUITS */
+    char *dir = tu_tmpdir(), *file = path_in(dir, "crend.circuit");
+    write_text(file, "chain: W_E W_U\r");
+    tu_run_result r = RUN("compile", file);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "W_E W_U");
+    tu_run_free(&r);
+    char env[4200];
+    snprintf(env, sizeof env, "CIRCUITC_CIRCUITS=%s", dir);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    outcome o = run_with(&(run_opts){.stdout_path = out, .env = ARGS(env)}, ARGS("compile", "crend"));
+    ck_assert_msg(o.status == 0, "%s", o.err);
+    free(o.err);
+    tu_rmtree(dir);
+    free(file), free(dir);
+}
+END_TEST
+
+/* ---- 2. config sizes: signed overflow of 4 * n_embd, absurd dimensions ---------------- */
+
+static void expect_config_refused(const char *json, const char *needle)
+{
+    char *dir = tu_tmpdir(), *path = path_in(dir, "config.json");
+    write_text(path, json);
+    cc_config cfg;
+    cc_error err;
+    ck_assert_msg(cc_config_load(path, &cfg, &err) == -1, "accepted: %s", json);
+    tu_assert_contains(err.msg, path);
+    tu_assert_contains(err.msg, needle);
+    tu_rmtree(dir);
+    free(path), free(dir);
+}
+
+START_TEST(config_huge_n_embd_does_not_overflow)
+{
+    /* n_inner null: the MLP width 4 x n_embd overflowed int (UB) */
+    expect_config_refused("{\"n_layer\":1,\"n_head\":1,\"n_embd\":536870912,\"vocab_size\":10,"
+                          "\"n_positions\":8,\"n_inner\":null}",
+                          "\"n_embd\" is 536870912, above circuitc's limit of 32768");
+    /* at the limit the default MLP width 4 x n_embd is computed and fits */
+    char *dir = tu_tmpdir(), *path = path_in(dir, "config.json");
+    write_text(path, "{\"n_layer\":1,\"n_head\":1,\"n_embd\":32768,\"vocab_size\":10,\"n_positions\":8}");
+    cc_config cfg;
+    cc_error err;
+    ck_assert_msg(cc_config_load(path, &cfg, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cfg.d_mlp, 4 * 32768);
+    tu_rmtree(dir);
+    free(path), free(dir);
+    expect_config_refused("{\"n_layer\":10000000,\"n_head\":1,\"n_embd\":8,\"vocab_size\":10,\"n_positions\":8}",
+                          "\"n_layer\" is 10000000, above circuitc's limit of 1024");
+    expect_config_refused("{\"n_layer\":1,\"n_head\":1,\"n_embd\":8,\"vocab_size\":10,\"n_positions\":8,"
+                          "\"bos_token_id\":2000000}",
+                          "\"bos_token_id\" is 2000000");
+}
+END_TEST
+
+START_TEST(config_limits_are_enforced_at_the_boundary)
+{
+    cc_config c = {.n_layers = CC_CONFIG_MAX_LAYERS, .n_heads = 1, .d_model = 64, .d_head = 64, .d_mlp = 256,
+                   .d_vocab = 100, .n_ctx = 16, .ln_eps = 1e-5, .bos_token_id = 0};
+    cc_error err;
+    ck_assert_int_eq(cc_config_validate(&c, "cfg", &err), 0);
+    c.n_layers++;
+    ck_assert_int_eq(cc_config_validate(&c, "cfg", &err), -1);
+    tu_assert_contains(err.msg, "n_layer <= 1024");
+    c.n_layers = 1;
+    /* every size within its own limit, but the embedding matrix too large */
+    c.d_vocab = CC_CONFIG_MAX_VOCAB, c.d_model = CC_CONFIG_MAX_D_MODEL, c.d_head = CC_CONFIG_MAX_D_MODEL;
+    ck_assert_int_eq(cc_config_validate(&c, "cfg", &err), -1);
+    tu_assert_contains(err.msg, "elements per matrix");
+}
+END_TEST
+
+/* ---- 3. tensor lookup by name (validation was quadratic in the tensor count) ---------- */
+
+START_TEST(tensor_lookup_by_name_scales_with_many_tensors)
+{
+    enum { N = 20000 };
+    /* names in an order unrelated to their data offsets */
+    size_t cap = (size_t)N * 80 + 16, len = 0;
+    char *hdr = malloc(cap);
+    len += (size_t)snprintf(hdr + len, cap - len, "{");
+    for (int i = 0; i < N; i++) {
+        int id = (int)(((long long)i * 7919) % N);
+        len += (size_t)snprintf(hdr + len, cap - len, "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%d,%d]}",
+                                i ? "," : "", id, i, i + 1);
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    size_t img_len;
+    uint8_t *img = tu_st_image(hdr, N, &img_len);
+    cc_st_file *f = NULL;
+    cc_error err;
+    ck_assert_msg(cc_st_parse(img, img_len, "many", &f, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", (int)(((long long)i * 7919) % N));
+        const cc_st_tensor *t = cc_st_find(f, name);
+        ck_assert_msg(t != NULL, "%s not found", name);
+        ck_assert_uint_eq(t->begin, (uint64_t)i);
+    }
+    ck_assert_ptr_null(cc_st_find(f, "t"));
+    ck_assert_ptr_null(cc_st_find(f, "t20000"));
+    ck_assert_ptr_null(cc_st_find(f, ""));
+    cc_st_close(f);
+    free(img);
+    free(hdr);
+}
+END_TEST
+
+/* The safetensors image of a header with N one-byte tensors (header bytes in *HEADER_LEN). Caller frees. */
+static uint8_t *many_tensors_image(int n, size_t *img_len, size_t *header_len)
+{
+    size_t cap = (size_t)n * 80 + 16, len = 0;
+    char *hdr = malloc(cap);
+    len += (size_t)snprintf(hdr + len, cap - len, "{");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(hdr + len, cap - len, "%s\"tensor.%d\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%d,%d]}",
+                                i ? "," : "", i, i, i + 1);
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    uint8_t *img = tu_st_image(hdr, (size_t)n, img_len);
+    *header_len = len;
+    free(hdr);
+    return img;
+}
+
+START_TEST(large_header_is_parsed_in_bounded_memory)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's shadow memory and redzones make RSS meaningless here; the normal build checks it */
+    return;
+#endif
+    size_t img_len, header_len;
+    uint8_t *img = many_tensors_image(300000, &img_len, &header_len);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) { /* a fresh process, so its peak RSS is this parse's */
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        cc_st_file *f = NULL;
+        cc_error err;
+        int rc = cc_st_parse(img, img_len, "many", &f, &err);
+        getrusage(RUSAGE_SELF, &after);
+        double growth = 1024.0 * (double)(after.ru_maxrss - before.ru_maxrss);
+        /* a jansson tree of this header took about 20 bytes per header byte */
+        _exit(rc != 0 ? 2 : growth > 6.0 * (double)header_len ? 3 : 0);
+    }
+    int st;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "parse failed (2) or used more than 6 bytes per header byte "
+                  "(3): status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    free(img);
+}
+END_TEST
+
+/* ---- 4. a FIFO, device or directory where a file is expected blocked or misled -------- */
+
+START_TEST(special_files_are_refused_without_blocking)
+{
+    char *model = tu_tiny_model("3");
+    char *dir = tu_tmpdir();
+    char *cfg = path_in(model, "config.json"), *weights = path_in(model, "model.safetensors");
+    /* a folder whose model.safetensors is a FIFO */
+    char *fifo_model = path_in(dir, "fifo-weights"), *fifo_w = path_in(fifo_model, "model.safetensors");
+    ck_assert_int_eq(mkdir(fifo_model, 0755), 0);
+    ck_assert_int_eq(mkfifo(fifo_w, 0644), 0);
+    tu_run_result r = RUN("info", "--model", fifo_model, "--config", cfg);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "model.safetensors: is a FIFO (named pipe), not a regular file");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    /* a FIFO and a directory as config.json */
+    char *fifo_cfg = path_in(dir, "config-fifo.json"), *dir_cfg = path_in(dir, "config-dir.json");
+    ck_assert_int_eq(mkfifo(fifo_cfg, 0644), 0);
+    ck_assert_int_eq(mkdir(dir_cfg, 0755), 0);
+    r = RUN("info", "--model", weights, "--config", fifo_cfg);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "config-fifo.json: is a FIFO (named pipe), not a regular file; the config");
+    tu_run_free(&r);
+    r = RUN("info", "--model", weights, "--config", dir_cfg);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "config-dir.json: is a directory, not a regular file");
+    tu_run_free(&r);
+    /* a character device as the weights */
+    r = RUN("info", "--model", "/dev/zero", "--config", cfg);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "/dev/zero: is a character device, not a regular file");
+    tu_run_free(&r);
+    /* a FIFO as a .circuit */
+    char *fifo_circuit = path_in(dir, "x.circuit");
+    ck_assert_int_eq(mkfifo(fifo_circuit, 0644), 0);
+    r = RUN("compile", fifo_circuit, "--model", model);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "x.circuit: is a FIFO (named pipe), not a regular file; the circuit file");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    tu_rmtree(dir), tu_rmtree(model);
+    free(fifo_circuit), free(fifo_cfg), free(dir_cfg), free(fifo_w), free(fifo_model), free(cfg), free(weights);
+    free(dir), free(model);
+}
+END_TEST
+
+/* ---- 6. write errors: stdout, --json on a full disk, truncated images ------------------ */
+
+START_TEST(stdout_write_error_exits_1_with_a_message)
+{
+    const char *const *cmds[] = {ARGS("info"), ARGS("info", "--json"), ARGS("kcomp", "L0H0", "L1H0", "--json"),
+                                 ARGS("compile", "kcomp", "--bind", "prev=L0H0", "--bind", "ind=L1H0"),
+                                 ARGS("--help")};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        outcome o = run_with(&(run_opts){.stdout_path = "/dev/full"}, cmds[i]);
+        ck_assert_msg(o.status == 1, "%s > /dev/full exited %d: %s", cmds[i][0], o.status, o.err);
+        tu_assert_contains(o.err, "cannot write standard output: No space left on device");
+        free(o.err);
+    }
+}
+END_TEST
+
+START_TEST(json_into_a_full_disk_fails_loudly)
+{
+    char *dir = tu_tmpdir(), *out = path_in(dir, "info.json");
+    /* a file-size limit below the JSON's size: the write fails with EFBIG like a full disk */
+    outcome o = run_with(&(run_opts){.stdout_path = out, .fsize_limit = 64}, ARGS("info", "--json"));
+    ck_assert_msg(o.status == 1, "exit %d: %s", o.status, o.err);
+    tu_assert_contains(o.err, "cannot write standard output: File too large");
+    free(o.err);
+    tu_rmtree(dir);
+    free(out), free(dir);
+}
+END_TEST
+
+/* A bin directory holding an executable "gnuplot" running the shell SCRIPT. */
+static char *fake_gnuplot(const char *script)
+{
+    char *bin = tu_tmpdir(), *gp = path_in(bin, "gnuplot");
+    char *text;
+    ck_assert(asprintf(&text, "#!/bin/sh\n%s\n", script) > 0);
+    write_text(gp, text);
+    ck_assert_int_eq(chmod(gp, 0755), 0);
+    free(text), free(gp);
+    return bin;
+}
+
+/* "PATH=BIN:$PATH" (caller frees). */
+static char *path_env(const char *bin)
+{
+    char *e;
+    ck_assert(asprintf(&e, "PATH=%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin") > 0);
+    return e;
+}
+
+/* The fake gnuplots read the output path from the driver script's "set output '...'" line. */
+#define GP_OUTPUT "out=$(sed -n \"s/^set output '\\(.*\\)'$/\\1/p\" \"$1\")"
+
+START_TEST(truncated_image_is_not_renamed_into_place)
+{
+    /* gnuplot exits 0 after a short write (what it does on a full disk) */
+    char *bin = fake_gnuplot(GP_OUTPUT "\nprintf '\\211PNG\\r\\n\\032\\n\\0\\0\\0\\rIHDR' > \"$out\"\nexit 0");
+    char *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *svg = path_in(dir, "k.svg"), *pe = path_env(bin);
+    char tmpdir_env[4200], pattern[4200];
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", dir);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "gnuplot wrote an incomplete PNG image");
+    ck_assert_int_eq(access(png, F_OK), -1);
+    free(o.err);
+    char *bin2 = fake_gnuplot(GP_OUTPUT "\nprintf '<svg xmlns=\"http://www.w3.org/2000/svg\">\\n<g>' > \"$out\"");
+    char *pe2 = path_env(bin2);
+    o = run_with(&(run_opts){.env = ARGS(pe2, tmpdir_env)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", svg));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "gnuplot wrote an incomplete SVG image");
+    ck_assert_int_eq(access(svg, F_OK), -1);
+    free(o.err);
+    snprintf(pattern, sizeof pattern, "%s/*", dir);
+    ck_assert_uint_eq(count_matching(pattern), 0); /* no temporary image, no chart directory */
+    tu_rmtree(dir), tu_rmtree(bin), tu_rmtree(bin2);
+    free(png), free(svg), free(pe), free(pe2), free(dir), free(bin), free(bin2);
+}
+END_TEST
+
+/* ---- 7. non-UTF-8 text ------------------------------------------------------------------ */
+
+START_TEST(non_utf8_model_path_is_refused_clearly_with_json)
+{
+    char *model = tu_tiny_model("3"), *dir = tu_tmpdir();
+    char *link = path_in(dir, "caf\xff");
+    ck_assert_int_eq(symlink(model, link), 0);
+    const char *const *cmds[] = {ARGS("info", "--json", "--model", link), ARGS("heads", "--json", "--model", link),
+                                 ARGS("kcomp", "L0H0", "L1H0", "--json", "--model", link),
+                                 ARGS("repeat", "--json", "--model", link)};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        tu_run_result r = tu_run(cmds[i]);
+        ck_assert_msg(r.status == 1, "%s exited %d", cmds[i][0], r.status);
+        tu_assert_contains(r.err, "is not valid UTF-8, and --json output");
+        ck_assert_str_eq(r.out, "");
+        tu_run_free(&r);
+    }
+    tu_run_result r = RUN("info", "--model", link); /* without --json the path is printed as it is */
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "caf\xff");
+    tu_run_free(&r);
+    tu_rmtree(dir), tu_rmtree(model);
+    free(link), free(dir), free(model);
+}
+END_TEST
+
+START_TEST(invalid_utf8_in_circuit_file_reports_line_and_column)
+{
+    cc_circuit *c = NULL;
+    cc_error err;
+    ck_assert_int_eq(cc_circuit_parse("name: x\ndescription: caf\xff\nchain: W_E W_U\n", "d.circuit", &c, &err), -1);
+    tu_assert_contains(err.msg, "d.circuit:2:17: invalid UTF-8 (byte 0xff)");
+    /* overlong, surrogate and truncated sequences too; valid multi-byte text passes */
+    ck_assert_int_eq(cc_circuit_parse("description: \xc0\xaf\nchain: W_E W_U\n", "o.circuit", &c, &err), -1);
+    tu_assert_contains(err.msg, "o.circuit:1:14: invalid UTF-8");
+    ck_assert_int_eq(cc_circuit_parse("description: \xed\xa0\x80\nchain: W_E W_U\n", "s.circuit", &c, &err), -1);
+    ck_assert_int_eq(cc_circuit_parse("description: \xe2\x82\nchain: W_E W_U\n", "t.circuit", &c, &err), -1);
+    ck_assert_int_eq(cc_circuit_parse("description: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\nchain: W_E W_U\n",
+                                      "ok.circuit", &c, &err), 0);
+    cc_circuit_free(c);
+    ck_assert(!cc_utf8_valid("\xf4\x90\x80\x80")); /* above U+10FFFF */
+    /* through the CLI: the message, not "out of memory" */
+    char *dir = tu_tmpdir(), *file = path_in(dir, "d.circuit");
+    write_text(file, "description: caf\xff\nchain: W_E W_U\n");
+    tu_run_result r = RUN("compile", file, "--json");
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "d.circuit:1:17: invalid UTF-8");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(file), free(dir);
+}
+END_TEST
+
+/* ---- 8. CLI numbers ---------------------------------------------------------------------- */
+
+static void expect_usage(const char *const *argv, int status, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == status, "%s %s: exit %d, want %d: %s", argv[0], argv[1], r.status, status, r.err);
+    tu_assert_contains(r.err, needle);
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+}
+
+START_TEST(signed_or_spaced_numbers_are_refused)
+{
+    expect_usage(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_usage(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_usage(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
+    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
+    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
+    expect_usage(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
+    expect_usage(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
+    expect_usage(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
+}
+END_TEST
+
+START_TEST(report_out_file_says_not_a_directory_once)
+{
+    char *dir = tu_tmpdir(), *file = path_in(dir, "plain");
+    write_text(file, "x");
+    tu_run_result r = RUN("report", "--out", file);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "Not a directory");
+    const char *first = strstr(r.err, "Not a directory");
+    ck_assert_msg(strstr(first + 1, "Not a directory") == NULL, "repeated: %s", r.err);
+    ck_assert_msg(strstr(r.err, "report: circuitc") == NULL, "a step ran: %s", r.err);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(file), free(dir);
+}
+END_TEST
+
+START_TEST(report_seq_len_is_checked_against_n_ctx_before_any_step)
+{
+    char *dir = tu_tmpdir(), *out = path_in(dir, "rep");
+    tu_run_result r = RUN("report", "--out", out, "--seq-len", "1000");
+    ck_assert_int_eq(r.status, 2);
+    tu_assert_contains(r.err, "--seq-len 1000 is too long for this model");
+    ck_assert_msg(strstr(r.err, "report: circuitc") == NULL, "a step ran: %s", r.err);
+    ck_assert_int_eq(access(out, F_OK), -1); /* nothing created */
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(out), free(dir);
+}
+END_TEST
+
+START_TEST(batch_that_cannot_fit_in_memory_is_refused_with_the_estimate)
+{
+    tu_run_result r = RUN("repeat", "--batch", "1000000");
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "--batch 1000000 needs about");
+    tu_assert_contains(r.err, "available");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    r = RUN("heads", "--batch", "2", "--seq-len", "8");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_run_free(&r);
+}
+END_TEST
+
+/* ---- 9. children and signals -------------------------------------------------------------- */
+
+START_TEST(hung_gnuplot_times_out)
+{
+    char *bin = fake_gnuplot("exec sleep 30"), *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *pe = path_env(bin);
+    char tmpdir_env[4200], pattern[4200];
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", dir);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe, tmpdir_env, "CIRCUITC_GNUPLOT_TIMEOUT=1")},
+                         ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "gnuplot did not finish within 1 s");
+    free(o.err);
+    snprintf(pattern, sizeof pattern, "%s/*", dir);
+    ck_assert_uint_eq(count_matching(pattern), 0);
+    o = run_with(&(run_opts){.env = ARGS(pe, "CIRCUITC_GNUPLOT_TIMEOUT=-3")}, ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "CIRCUITC_GNUPLOT_TIMEOUT must be a whole number of seconds");
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(png), free(pe), free(dir), free(bin);
+}
+END_TEST
+
+/* Waits (up to 60 s) until PATH exists. */
+static void wait_for(const char *path)
+{
+    for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_msg(access(path, F_OK) == 0, "%s never appeared", path);
+}
+
+static void signal_during_plot_leaves_nothing(int sig)
+{
+    char *dir = tu_tmpdir(), *marker = path_in(dir, "gnuplot-started");
+    char *script;
+    ck_assert(asprintf(&script, "touch '%s'\nexec sleep 30", marker) > 0);
+    char *bin = fake_gnuplot(script), *pe = path_env(bin);
+    char *work = path_in(dir, "work"), *png = path_in(work, "k.png"), tmpdir_env[4200], pattern[4200];
+    ck_assert_int_eq(mkdir(work, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", work);
+    child c = start(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    wait_for(marker);
+    kill(c.pid, sig);
+    outcome o = finish(&c);
+    ck_assert_msg(o.status == 128 + sig, "exit %d, want death by signal %d: %s", o.status, sig, o.err);
+    snprintf(pattern, sizeof pattern, "%s/*", work);
+    ck_assert_msg(count_matching(pattern) == 0, "left behind in %s", work); /* k.png.tmp-*, circuitc-plot-* */
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(script), free(marker), free(pe), free(work), free(png), free(dir), free(bin);
+}
+
+START_TEST(sigterm_during_plot_removes_temporary_files)
+{
+    signal_during_plot_leaves_nothing(SIGTERM);
+}
+END_TEST
+
+START_TEST(sigint_during_plot_removes_temporary_files)
+{
+    signal_during_plot_leaves_nothing(SIGINT);
+}
+END_TEST
+
+START_TEST(sigterm_during_report_stops_the_step_and_removes_temporary_files)
+{
+    char *dir = tu_tmpdir(), *marker = path_in(dir, "gnuplot-started"), *script;
+    ck_assert(asprintf(&script, "touch '%s'\nexec sleep 30", marker) > 0);
+    char *bin = fake_gnuplot(script), *pe = path_env(bin);
+    char *work = path_in(dir, "work"), *out = path_in(dir, "report"), tmpdir_env[4200], pattern[4200];
+    ck_assert_int_eq(mkdir(work, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", work);
+    child c = start(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("report", "--out", out));
+    wait_for(marker); /* the first step (comp-scores) is drawing its chart */
+    kill(c.pid, SIGTERM);
+    outcome o = finish(&c);
+    ck_assert_msg(o.status == 128 + SIGTERM, "exit %d: %s", o.status, o.err);
+    snprintf(pattern, sizeof pattern, "%s/*", work);
+    ck_assert_msg(count_matching(pattern) == 0, "the step's chart directory was left in %s", work);
+    snprintf(pattern, sizeof pattern, "%s/.*tmp*", out);
+    ck_assert_msg(count_matching(pattern) == 0, "step output left in %s", out);
+    snprintf(pattern, sizeof pattern, "%s/*tmp*", out);
+    ck_assert_msg(count_matching(pattern) == 0, "temporary chart left in %s", out);
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(script), free(marker), free(pe), free(work), free(out), free(dir), free(bin);
+}
+END_TEST
+
+START_TEST(sigterm_during_synth_removes_the_partial_model)
+{
+    char *dir = tu_tmpdir(), *out = path_in(dir, "m"), pattern[4200];
+    child c = start(&(run_opts){0}, ARGS("synth", "--preset", "gpt2-small", "--out", out));
+    snprintf(pattern, sizeof pattern, "%s/model.safetensors.tmp.*", out);
+    for (int i = 0; i < 60000 && count_matching(pattern) == 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_msg(count_matching(pattern) == 1, "synth never started writing");
+    kill(c.pid, SIGTERM);
+    outcome o = finish(&c);
+    ck_assert_msg(o.status == 128 + SIGTERM, "exit %d: %s", o.status, o.err);
+    ck_assert_uint_eq(count_matching(pattern), 0);
+    snprintf(pattern, sizeof pattern, "%s/model.safetensors", out);
+    ck_assert_uint_eq(count_matching(pattern), 0);
+    free(o.err);
+    tu_rmtree(dir);
+    free(out), free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("reliability");
+    TCase *hang = tcase_create("hang");
+    tcase_set_timeout(hang, 20); /* the bare-CR hang shows as a timeout */
+    tcase_add_test(hang, circuit_bare_cr_does_not_hang_the_parser);
+    tcase_add_test(hang, special_files_are_refused_without_blocking);
+    suite_add_tcase(s, hang);
+    TCase *tc = tcase_create("faults");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, config_huge_n_embd_does_not_overflow);
+    tcase_add_test(tc, config_limits_are_enforced_at_the_boundary);
+    tcase_add_test(tc, tensor_lookup_by_name_scales_with_many_tensors);
+    tcase_add_test(tc, large_header_is_parsed_in_bounded_memory);
+    tcase_add_test(tc, stdout_write_error_exits_1_with_a_message);
+    tcase_add_test(tc, json_into_a_full_disk_fails_loudly);
+    tcase_add_test(tc, truncated_image_is_not_renamed_into_place);
+    tcase_add_test(tc, non_utf8_model_path_is_refused_clearly_with_json);
+    tcase_add_test(tc, invalid_utf8_in_circuit_file_reports_line_and_column);
+    tcase_add_test(tc, signed_or_spaced_numbers_are_refused);
+    tcase_add_test(tc, report_out_file_says_not_a_directory_once);
+    tcase_add_test(tc, report_seq_len_is_checked_against_n_ctx_before_any_step);
+    tcase_add_test(tc, batch_that_cannot_fit_in_memory_is_refused_with_the_estimate);
+    tcase_add_test(tc, hung_gnuplot_times_out);
+    tcase_add_test(tc, sigterm_during_plot_removes_temporary_files);
+    tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
+    tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
+    tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
