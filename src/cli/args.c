@@ -14,6 +14,7 @@ int cli_common_option(int c, cli_common *common, bool *want_help)
     case OPT_CONFIG: common->config = optarg; return 1;
     case OPT_JSON: common->json = true; return 1;
     case OPT_NO_PROCESSING: common->no_processing = true; return 1;
+    case OPT_ALLOW_NONFINITE: common->allow_nonfinite = true; return 1;
     case OPT_HELP: *want_help = true; return 1;
     case OPT_PLOT: common->plot = optarg; return 1;
     default: return 0;
@@ -45,6 +46,19 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
             cc_fail_prefix(err, "bundled model (pass --model PATH or set CIRCUITC_MODEL to use another)");
         return -1;
     }
+    (*out)->allow_nonfinite = common->allow_nonfinite;
+    return 0;
+}
+
+int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err)
+{
+    cc_model *m = NULL;
+    if (cli_open_model(common, &m, err) != 0) return -1;
+    if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) {
+        cc_model_free(m);
+        return -1;
+    }
+    *out = m;
     return 0;
 }
 

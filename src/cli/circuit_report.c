@@ -140,6 +140,22 @@ static void print_direction(const char *label, const json_t *d, long n)
     printf(")\n");
 }
 
+int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,
+                       const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err)
+{
+    enum { PER_SET = CC_CIRCUIT_MAX_TERMS + 4 * CC_CIRCUIT_MAX_PARAMS };
+    cc_part parts[PER_SET];
+    for (int s = 0; s < n_sets; s++) {
+        const cc_head *set = heads + (size_t)s * n_bind;
+        int n = 0;
+        if (cc_circuit_parts(c, m, names, set, n_bind, parts, &n, err) != 0) return -1;
+        for (int i = 0; with_heads && i < n_bind; i++)
+            for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++) parts[n++] = (cc_part){k, set[i].layer, set[i].head};
+        if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
+    }
+    return 0;
+}
+
 void circuit_report_print(const json_t *r)
 {
     json_t *shape = json_object_get(r, "shape");
