@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "circuitc/process.h"
+#include "circuitc/sha256.h"
 
 #ifndef CC_BUNDLED_MODEL
 #define CC_BUNDLED_MODEL "golden/models/induction-3l4h"
@@ -330,8 +331,9 @@ static void copy_block(block_copy *b)
     }
 }
 
-/* Runs COPY under the SIGBUS guard. */
-static int guarded_copy(const cc_model *m, block_copy *copy, cc_error *err)
+/* Runs FN(ARG) under the SIGBUS guard; a fault is reported as a change of
+ * the file while reading WHAT. */
+static int guarded(const cc_model *m, void (*fn)(void *), void *arg, const char *what, cc_error *err)
 {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -342,16 +344,61 @@ static int guarded_copy(const cc_model *m, block_copy *copy, cc_error *err)
     volatile int faulted = 0;
     if (sigsetjmp(jump, 1) == 0) {
         fault_jump = &jump;
-        copy_block(copy);
+        fn(arg);
     } else {
         faulted = 1;
     }
     fault_jump = NULL;
     sigaction(SIGBUS, &old, NULL);
     if (!faulted) return 0;
-    return cc_fail(err, "%s changed or was truncated while being read (tensor \"%s\"); make sure nothing rewrites "
-                        "the file while circuitc runs, then run again",
-                   m->weights_path, copy->t->name);
+    return cc_fail(err, "%s changed or was truncated while being read (%s); make sure nothing rewrites the file while "
+                        "circuitc runs, then run again",
+                   m->weights_path, what);
+}
+
+static void copy_block_fn(void *b) { copy_block(b); }
+
+static int guarded_copy(const cc_model *m, block_copy *copy, cc_error *err)
+{
+    char what[160];
+    snprintf(what, sizeof what, "tensor \"%s\"", copy->t->name);
+    return guarded(m, copy_block_fn, copy, what, err);
+}
+
+/* ---- checksum ----------------------------------------------------------------- */
+
+typedef struct {
+    const cc_st_file *st;
+    cc_sha256 *sha;
+} hash_job;
+
+static void hash_mapping(void *arg)
+{
+    hash_job *j = arg;
+    const size_t chunk = 8 << 20;
+    for (size_t off = 0; off < j->st->map_size; off += chunk) {
+        size_t n = j->st->map_size - off < chunk ? j->st->map_size - off : chunk;
+        cc_sha256_update(j->sha, j->st->map + off, n);
+        drop_pages(j->st->map + off, j->st->map + off + n);
+    }
+}
+
+int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
+{
+    cc_sha256 sha;
+    cc_sha256_init(&sha);
+    hash_job job = {m->st, &sha};
+    if (guarded(m, hash_mapping, &job, "hashing it", err) != 0) return -1;
+    struct stat now;
+    long long now_size = stat(m->weights_path, &now) == 0 ? (long long)now.st_size : -1;
+    if (now_size < 0 || (uint64_t)now_size != m->st->file_size)
+        return cc_fail(err, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, %lld "
+                            "now); make sure nothing rewrites the file while circuitc runs, then run again",
+                       m->weights_path, (unsigned long long)m->st->file_size, now_size);
+    uint8_t d[32];
+    cc_sha256_final(&sha, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
 }
 
 /* ---- non-finite weights -------------------------------------------------------- */

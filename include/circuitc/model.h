@@ -105,6 +105,11 @@ bool cc_model_has(const cc_model *m, cc_part part);
 
 void cc_model_free(cc_model *m);
 
+/* Hex SHA-256 (65 bytes with the NUL) of the weights file exactly as opened:
+ * the file_size bytes mapped then, under the SIGBUS guard; fails, naming the
+ * file, when the file was truncated or changed size since. */
+int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err);
+
 /* Opens, loads and (when PROCESS) applies the default processing: the usual
  * way the analyzer and the runtime get a model. */
 int cc_model_load(const char *path, const char *config_path, bool process, cc_model **out, cc_error *err);
