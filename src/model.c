@@ -403,16 +403,21 @@ int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
 
 /* ---- non-finite weights -------------------------------------------------------- */
 
-static int refuse_nonfinite(const cc_model *m, const cc_st_tensor *t, uint64_t flat, float value, cc_error *err)
+/* Element FLAT of T is VALUE, not finite: refused, or with allow_nonfinite
+ * only noted (the first one) for the caller to report. */
+static int nonfinite_found(cc_model *m, const cc_st_tensor *t, uint64_t flat, float value, cc_error *err)
 {
-    char index[64] = "";
+    char where[512], index[64] = "";
     if (t->ndim == 2)
         snprintf(index, sizeof index, " = [%llu, %llu]", (unsigned long long)(flat / t->shape[1]),
                  (unsigned long long)(flat % t->shape[1]));
-    return cc_fail(err, "%s: tensor \"%s\" holds %s at flat index %llu%s (as float32); the weights are corrupt. "
-                        "Pass --allow-nonfinite to load them anyway for inspection",
-                   m->weights_path, t->name, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf",
-                   (unsigned long long)flat, index);
+    snprintf(where, sizeof where, "%s: tensor \"%s\" holds %s at flat index %llu%s (as float32)", m->weights_path,
+             t->name, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", (unsigned long long)flat, index);
+    if (!m->allow_nonfinite)
+        return cc_fail(err, "%s; the weights are corrupt. Pass --allow-nonfinite to load them anyway for inspection",
+                       where);
+    if (!m->nonfinite_note.msg[0]) snprintf(m->nonfinite_note.msg, sizeof m->nonfinite_note.msg, "%s", where);
+    return 0;
 }
 
 static long long first_nonfinite(const float *x, size_t n)
@@ -427,7 +432,7 @@ static size_t tensor_index(const cc_model *m, const cc_st_tensor *t) { return (s
 /* Checks that every value of T (converted to float32) is finite, once per tensor. */
 static int check_finite(cc_model *m, const cc_st_tensor *t, cc_error *err)
 {
-    if (m->allow_nonfinite || m->tensor_checked[tensor_index(m, t)]) return 0;
+    if (m->tensor_checked[tensor_index(m, t)]) return 0;
     enum { CHUNK = 4096 };
     float buf[CHUNK];
     uint64_t cols = tensor_cols(t), rows = t->n_elements / (cols ? cols : 1);
@@ -438,7 +443,11 @@ static int check_finite(cc_model *m, const cc_st_tensor *t, cc_error *err)
             run.row0 = r, run.col0 = c0, run.ncols = cols - c0 < CHUNK ? cols - c0 : CHUNK;
             if (guarded_copy(m, &run, err) != 0) return -1;
             long long bad = first_nonfinite(buf, (size_t)run.ncols);
-            if (bad >= 0) return refuse_nonfinite(m, t, r * cols + c0 + (uint64_t)bad, buf[bad], err);
+            if (bad >= 0) { /* refused, or allowed with the first one noted */
+                int rc = nonfinite_found(m, t, r * cols + c0 + (uint64_t)bad, buf[bad], err);
+                if (rc == 0) m->tensor_checked[tensor_index(m, t)] = 1;
+                return rc;
+            }
         }
     m->tensor_checked[tensor_index(m, t)] = 1;
     return 0;
@@ -456,8 +465,8 @@ static int read_block(cc_model *m, const char *name, uint64_t row0, uint64_t nro
     bool whole = row0 == 0 && col0 == 0 && nrows * ncols == t->n_elements;
     if (whole) { /* check the copy itself: one pass over the file instead of two */
         if (guarded_copy(m, &copy, err) != 0) return -1;
-        long long bad = m->allow_nonfinite ? -1 : first_nonfinite(dst, (size_t)t->n_elements);
-        if (bad >= 0) return refuse_nonfinite(m, t, (uint64_t)bad, dst[bad], err);
+        long long bad = first_nonfinite(dst, (size_t)t->n_elements);
+        if (bad >= 0 && nonfinite_found(m, t, (uint64_t)bad, dst[bad], err) != 0) return -1;
         m->tensor_checked[tensor_index(m, t)] = 1;
         return 0;
     }

@@ -10,9 +10,9 @@
  * weight-only analysis reads (one head's W_Q, W_E, ...), straight from the
  * mapping, into the same arrays, bit-identical to the whole-model path.
  *
- * Every tensor whose data is read is first checked for NaN and infinities
+ * Every tensor whose data is read is checked whole for NaN and infinities
  * (refused, naming the tensor and the first bad index, unless
- * allow_nonfinite is set), and every copy out of the mapping is guarded: a
+ * allow_nonfinite is set: then nonfinite_note says where it is), and every copy out of the mapping is guarded: a
  * file truncated while mapped gives an error naming it, not a SIGBUS. */
 #ifndef CIRCUITC_MODEL_H
 #define CIRCUITC_MODEL_H
@@ -53,6 +53,7 @@ typedef struct {
     bool has_lm_head;           /* an untied lm_head.weight is present */
     cc_dtype dtype;             /* dtype of wte.weight (the file's main dtype) */
     bool allow_nonfinite;       /* set before loading: accept NaN / Inf weights (for inspection) */
+    cc_error nonfinite_note;    /* with allow_nonfinite: where the first one read is ("" if none) */
     bool loaded;                /* weights below are filled (all of them) */
     bool processed;             /* TransformerLens default processing applied */
     cc_weights w;

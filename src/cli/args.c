@@ -50,11 +50,26 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
     return 0;
 }
 
+/* Says on stderr where a non-finite weight let in by --allow-nonfinite is. */
+static void warn_nonfinite(const cc_model *m)
+{
+    if (m->nonfinite_note.msg[0])
+        fprintf(stderr, "circuitc: warning: %s; loaded anyway (--allow-nonfinite): results computed from it may be NaN "
+                        "or meaningless\n", m->nonfinite_note.msg);
+}
+
+int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err)
+{
+    if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
+    warn_nonfinite(m);
+    return 0;
+}
+
 int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err)
 {
     cc_model *m = NULL;
     if (cli_open_model(common, &m, err) != 0) return -1;
-    if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) {
+    if (cli_need_parts(common, m, parts, n, err) != 0) {
         cc_model_free(m);
         return -1;
     }
@@ -70,6 +85,7 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
         cc_model_free(m);
         return -1;
     }
+    warn_nonfinite(m);
     *out = m;
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,16 +145,20 @@ int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *
                        const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err)
 {
     enum { PER_SET = CC_CIRCUIT_MAX_TERMS + 4 * CC_CIRCUIT_MAX_PARAMS };
-    cc_part parts[PER_SET];
-    for (int s = 0; s < n_sets; s++) {
+    cc_part *parts = malloc((size_t)(n_sets > 0 ? n_sets : 1) * PER_SET * sizeof *parts);
+    if (!parts) return cc_fail(err, "out of memory");
+    int n = 0, rc = 0;
+    for (int s = 0; s < n_sets && rc == 0; s++) {
         const cc_head *set = heads + (size_t)s * n_bind;
-        int n = 0;
-        if (cc_circuit_parts(c, m, names, set, n_bind, parts, &n, err) != 0) return -1;
-        for (int i = 0; with_heads && i < n_bind; i++)
+        int n_set = 0;
+        rc = cc_circuit_parts(c, m, names, set, n_bind, parts + n, &n_set, err);
+        n += n_set;
+        for (int i = 0; rc == 0 && with_heads && i < n_bind; i++)
             for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++) parts[n++] = (cc_part){k, set[i].layer, set[i].head};
-        if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
     }
-    return 0;
+    if (rc == 0) rc = cli_need_parts(common, m, parts, n, err);
+    free(parts);
+    return rc;
 }
 
 void circuit_report_print(const json_t *r)

@@ -60,8 +60,12 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err);
 /* Opens, loads and processes (unless --no-processing) the model named by COMMON. */
 int cli_load_model(const cli_common *common, cc_model **out, cc_error *err);
 
-/* Opens the model named by COMMON and loads (processed unless --no-processing)
- * only the N PARTS a weight-only command reads. */
+/* Loads into M (opened by cli_open_model) only the N PARTS a weight-only
+ * command reads, processed unless --no-processing; warns on stderr where a
+ * weight let in by --allow-nonfinite is. */
+int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err);
+
+/* cli_open_model and cli_need_parts in one. */
 int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err);
 
 /* Prints J as indented JSON on stdout and frees it. */
