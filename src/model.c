@@ -225,12 +225,12 @@ static int check_dimensions_fit(const cc_model *m, cc_error *err)
 
 /* Test hook for the truncated-while-mapped guard: with
  * CIRCUITC_TEST_TRUNCATE_WEIGHTS=N set, the weights file is cut to N bytes
- * right after it is mapped, so the test needs no race with another process. */
+ * right after it is mapped, so the test needs no race with another process.
+ * (Should the cut fail, the test sees no error and fails itself.) */
 static void truncate_for_test(const cc_model *m)
 {
     const char *cut = getenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS");
-    if (cut && *cut && truncate(m->weights_path, (off_t)strtoll(cut, NULL, 10)) != 0)
-        fprintf(stderr, "circuitc: test hook: cannot truncate %s: %s\n", m->weights_path, strerror(errno));
+    if (cut && *cut && truncate(m->weights_path, (off_t)strtoll(cut, NULL, 10)) != 0) return;
 }
 
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err)

@@ -47,6 +47,12 @@ static char *synth_model(const char *preset, const cc_synth_options *o)
     return dir;
 }
 
+static void remove_model(char *dir)
+{
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static cc_model *open_model(const char *dir)
 {
     cc_model *m = NULL;
@@ -79,17 +85,16 @@ static void part_matches(const cc_model *lazy, const cc_model *whole, cc_part p)
         same_bits(a->b_U, b->b_U, 0, V, "b_U", p);
         break;
     case CC_PART_Q:
-        same_bits(a->W_Q, b->W_Q, hi * d * dh, d * dh, "W_Q", p);
-        same_bits(a->b_Q, b->b_Q, hi * dh, dh, "b_Q", p);
-        break;
     case CC_PART_K:
-        same_bits(a->W_K, b->W_K, hi * d * dh, d * dh, "W_K", p);
-        same_bits(a->b_K, b->b_K, hi * dh, dh, "b_K", p);
+    case CC_PART_V: {
+        int i = p.kind - CC_PART_Q;
+        const float *Wa[] = {a->W_Q, a->W_K, a->W_V}, *Wb[] = {b->W_Q, b->W_K, b->W_V};
+        const float *Ba[] = {a->b_Q, a->b_K, a->b_V}, *Bb[] = {b->b_Q, b->b_K, b->b_V};
+        static const char *const names[][2] = {{"W_Q", "b_Q"}, {"W_K", "b_K"}, {"W_V", "b_V"}};
+        same_bits(Wa[i], Wb[i], hi * d * dh, d * dh, names[i][0], p);
+        same_bits(Ba[i], Bb[i], hi * dh, dh, names[i][1], p);
         break;
-    case CC_PART_V:
-        same_bits(a->W_V, b->W_V, hi * d * dh, d * dh, "W_V", p);
-        same_bits(a->b_V, b->b_V, hi * dh, dh, "b_V", p);
-        break;
+    }
     case CC_PART_O: same_bits(a->W_O, b->W_O, hi * dh * d, dh * d, "W_O", p); break;
     case CC_PART_IN:
         same_bits(a->W_in, b->W_in, l * d * M, d * M, "W_in", p);
@@ -175,8 +180,7 @@ START_TEST(each_part_matches_whole_load_bundled)
         cc_model_free(whole);
         all_parts_match(dir, process);
     }
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -189,8 +193,7 @@ START_TEST(parts_match_whole_load_for_every_layout)
         char *dir = synth_model("tiny", &variants[v]);
         all_parts_match(dir, true);
         all_parts_match(dir, false);
-        tu_rmtree(dir);
-        free(dir);
+        remove_model(dir);
     }
 }
 END_TEST
@@ -212,8 +215,7 @@ START_TEST(parts_match_whole_load_gpt2_small)
     ck_assert(!cc_model_has(lazy, (cc_part){CC_PART_Q, 4, 11}));
     cc_model_free(lazy);
     cc_model_free(whole);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -229,8 +231,7 @@ START_TEST(mixing_processing_modes_is_refused)
     ck_assert_int_eq(cc_model_load_weights(m, &err), -1);
     tu_assert_contains(err.msg, "part by part");
     cc_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -281,8 +282,7 @@ START_TEST(nonfinite_weight_is_refused_naming_tensor_and_index)
     ck_assert_msg(cc_model_load_weights(m, &err) == 0, "%s", err.msg);
     ck_assert(isnan(m->w.W_K[((size_t)(1 * 4 + 3) * 128 + 2) * 32 + 8]));
     cc_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -298,8 +298,7 @@ START_TEST(infinite_half_precision_weight_is_refused)
     ck_assert_int_eq(cc_model_need(m, &pos, 1, false, &err), -1);
     tu_assert_contains(err.msg, "\"wpe.weight\" holds -Inf at flat index 17 = [1, 1]");
     cc_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -343,8 +342,7 @@ START_TEST(every_data_reading_command_refuses_nonfinite)
     tu_run_result r = tu_run(info);
     ck_assert_int_eq(r.status, 0);
     tu_run_free(&r);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -374,8 +372,7 @@ START_TEST(allow_nonfinite_loads_for_inspection)
     tu_assert_contains(r.err, "warning: ");
     tu_assert_contains(r.err, "\"h.0.attn.c_attn.weight\" holds NaN at flat index 5 = [0, 5]");
     tu_run_free(&r);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
@@ -385,11 +382,11 @@ START_TEST(truncated_while_mapped_is_an_error_not_sigbus)
 {
     char *dir = bundled_copy(), path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    size_t len;
+    uint8_t *orig = tu_read_file(path, &len); /* put back after each cut */
     cc_error err;
     for (int whole = 0; whole < 2; whole++) {
         cc_model *m = open_model(dir);
-        size_t len;
-        uint8_t *orig = tu_read_file(path, &len);
         ck_assert_int_eq(truncate(path, (off_t)(len / 3)), 0);
         cc_part u = {CC_PART_W_U, 0, 0};
         int rc = whole ? cc_model_load_weights(m, &err) : cc_model_need(m, &u, 1, true, &err);
@@ -398,7 +395,6 @@ START_TEST(truncated_while_mapped_is_an_error_not_sigbus)
         tu_assert_contains(err.msg, "changed or was truncated while being read");
         cc_model_free(m);
         tu_write_file(path, orig, len);
-        free(orig);
     }
     /* the commands: exit 1 with the message, nothing on stdout (the hook cuts the file right after mapping) */
     setenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS", "4096", 1);
@@ -406,29 +402,25 @@ START_TEST(truncated_while_mapped_is_an_error_not_sigbus)
                                    {"repeat", "--seq-len", "5", "--model", dir, NULL},
                                    {"info", "--checksum", "--model", dir, NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        size_t len;
-        uint8_t *orig = tu_read_file(path, &len);
         tu_run_result r = tu_run(cmds[i]);
         ck_assert_msg(r.status == 1, "%s: exit %d, stderr %s", cmds[i][0], r.status, r.err);
         ck_assert_msg(r.out[0] == '\0', "%s printed: %s", cmds[i][0], r.out);
         tu_assert_contains(r.err, "model.safetensors changed or was truncated while being read");
         tu_run_free(&r);
         tu_write_file(path, orig, len);
-        free(orig);
     }
     unsetenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS");
-    tu_rmtree(dir);
-    free(dir);
+    free(orig);
+    remove_model(dir);
 }
 END_TEST
 
 START_TEST(checksum_hashes_the_reported_file)
 {
-    char *dir = bundled_copy(), path[4096];
+    char *dir = bundled_copy(), path[4096], hex[65];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    cc_model *m = open_model(dir);
-    char hex[65];
     cc_error err;
+    cc_model *m = open_model(dir);
     ck_assert_int_eq(cc_model_sha256(m, hex, &err), 0);
     char want[65];
     ck_assert_int_eq(cc_sha256_file(path, want, &err), 0);
@@ -440,8 +432,7 @@ START_TEST(checksum_hashes_the_reported_file)
     ck_assert_int_eq(cc_model_sha256(m, hex, &err), -1);
     tu_assert_contains(err.msg, "changed or was truncated");
     cc_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
+    remove_model(dir);
 }
 END_TEST
 
