@@ -11,9 +11,10 @@
  * mapping, into the same arrays, bit-identical to the whole-model path.
  *
  * Every tensor whose data is read is checked whole for NaN and infinities
- * (refused, naming the tensor and the first bad index, unless
- * allow_nonfinite is set: then nonfinite_note says where it is), and every copy out of the mapping is guarded: a
- * file truncated while mapped gives an error naming it, not a SIGBUS. */
+ * (refused, naming the tensor and the first bad index, unless allow_nonfinite
+ * is set: then nonfinite_note says where the first one is), and every copy
+ * out of the mapping is guarded: a file truncated while mapped gives an error
+ * naming it, not a SIGBUS. */
 #ifndef CIRCUITC_MODEL_H
 #define CIRCUITC_MODEL_H
 
