@@ -157,15 +157,45 @@ static void set_order_text(const cc_circuit *c, const chain_dp *dp, int i, int j
     free(s);
 }
 
+/* The weight part term T reads, its parameters bound to HEADS. */
+static cc_part term_part(const term *t, const cc_head *heads)
+{
+    static const cc_part_kind KINDS[N_MATS] = {
+        [MAT_E] = CC_PART_W_E, [MAT_POS] = CC_PART_W_POS, [MAT_U] = CC_PART_W_U, [MAT_Q] = CC_PART_Q,
+        [MAT_K] = CC_PART_K,   [MAT_V] = CC_PART_V,       [MAT_O] = CC_PART_O,   [MAT_IN] = CC_PART_IN,
+        [MAT_OUT] = CC_PART_OUT};
+    cc_head h = t->param >= 0 ? heads[t->param] : (cc_head){0, 0};
+    return (cc_part){KINDS[t->kind], h.layer, h.head};
+}
+
+static int bind_checked(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                        const cc_head *bind_heads, int n_bind, cc_head *heads, cc_error *err)
+{
+    if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
+        return cc_fail(err, "internal: bad binding arrays");
+    return bind(c, m, bind_names, bind_heads, n_bind, heads, err);
+}
+
+int cc_circuit_parts(const cc_circuit *c, const cc_model *m, const char *const *bind_names, const cc_head *bind_heads,
+                     int n_bind, cc_part *parts, int *n_parts, cc_error *err)
+{
+    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
+    if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
+    for (int i = 0; i < c->n_terms; i++)
+        parts[i] = term_part(&c->terms[i], heads);
+    *n_parts = c->n_terms;
+    return 0;
+}
+
 int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
                          const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                          cc_circuit_plan *plan, cc_error *err)
 {
-    if (!m->loaded) return cc_fail(err, "internal: the model's weights are not loaded");
-    if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
-        return cc_fail(err, "internal: bad binding arrays");
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
-    if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
+    if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
+    for (int i = 0; i < c->n_terms; i++)
+        if (!cc_model_has(m, term_part(&c->terms[i], heads)))
+            return cc_fail(err, "internal: the model's weights for term %d of circuit %s are not loaded", i + 1, c->name);
     memset(plan, 0, sizeof *plan);
     plan->n_terms = c->n_terms;
     for (int i = 0; i < c->n_terms; i++) {

@@ -123,7 +123,10 @@ static double frob_cols(const double *Q, int y, int k, int ldq)
 
 int cc_composition_scores(const cc_model *m, cc_comp_mode mode, double *scores, cc_error *err)
 {
-    if (!m->loaded) return cc_fail(err, "internal: model weights are not loaded");
+    for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++)
+        for (int l = 0; l < m->cfg.n_layers; l++)
+            for (int h = 0; h < m->cfg.n_heads; h++)
+                if (!cc_model_has(m, (cc_part){k, l, h})) return cc_fail(err, "internal: model weights are not loaded");
     if (mode != CC_COMP_Q && mode != CC_COMP_K && mode != CC_COMP_V)
         return cc_fail(err, "internal: bad composition mode %d", (int)mode);
     const cc_config *g = &m->cfg;

@@ -8,25 +8,27 @@ static const float *head_block(const float *W, const cc_config *c, cc_head h)
     return W + ((size_t)h.layer * c->n_heads + h.head) * (size_t)c->d_model * c->d_head;
 }
 
-static int check(const cc_model *m, cc_head h, cc_error *err)
+/* Checks H's range and that its parts FIRST and SECOND are loaded. */
+static int check(const cc_model *m, cc_head h, cc_part_kind first, cc_part_kind second, cc_error *err)
 {
-    if (!m->loaded) return cc_fail(err, "internal: model weights are not loaded");
     if (h.layer < 0 || h.layer >= m->cfg.n_layers || h.head < 0 || h.head >= m->cfg.n_heads)
         return cc_fail(err, "head L%dH%d is out of range: this model has layers 0..%d and heads 0..%d", h.layer,
                        h.head, m->cfg.n_layers - 1, m->cfg.n_heads - 1);
+    if (!cc_model_has(m, (cc_part){first, h.layer, h.head}) || !cc_model_has(m, (cc_part){second, h.layer, h.head}))
+        return cc_fail(err, "internal: model weights of L%dH%d are not loaded", h.layer, h.head);
     return 0;
 }
 
 int cc_head_ov(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
 {
-    if (check(m, h, err) != 0) return -1;
+    if (check(m, h, CC_PART_V, CC_PART_O, err) != 0) return -1;
     int d = m->cfg.d_model, dh = m->cfg.d_head;
     return cc_fm_create(head_block(m->w.W_V, &m->cfg, h), head_block(m->w.W_O, &m->cfg, h), d, dh, d, out, err);
 }
 
 int cc_head_qk(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
 {
-    if (check(m, h, err) != 0) return -1;
+    if (check(m, h, CC_PART_Q, CC_PART_K, err) != 0) return -1;
     int d = m->cfg.d_model, dh = m->cfg.d_head;
     const float *WK = head_block(m->w.W_K, &m->cfg, h); /* [d, dh] */
     float *KT = malloc((size_t)dh * d * sizeof *KT);

@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Folds a LayerNorm (scale LW, bias LB, both [rows]) into the matrix W
- * [rows, cols] that reads its output, and its bias B [cols]:
- *   B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
-static void fold_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
+/* B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
+void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
 {
     memset(acc, 0, cols * sizeof *acc);
     for (size_t k = 0; k < rows; k++)
@@ -25,8 +23,7 @@ static void fold_into(float *W, float *B, const float *LW, const float *LB, size
         for (size_t j = 0; j < cols; j++) W[k * cols + j] = (float)((double)W[k * cols + j] - acc[j]);
 }
 
-/* Subtracts each row's mean from the row: X [rows, cols]. */
-static void center_rows(float *X, size_t rows, size_t cols)
+void cc_center_rows(float *X, size_t rows, size_t cols)
 {
     for (size_t r = 0; r < rows; r++) {
         float *x = X + r * cols;
@@ -49,13 +46,13 @@ int cc_fold_layer_norm(cc_model *m, cc_error *err)
     for (size_t l = 0; l < L; l++) {
         for (size_t h = 0; h < H; h++) {
             size_t wo = (l * H + h) * d * dh, bo = (l * H + h) * dh;
-            fold_into(w->W_Q + wo, w->b_Q + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
-            fold_into(w->W_K + wo, w->b_K + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
-            fold_into(w->W_V + wo, w->b_V + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            cc_fold_ln_into(w->W_Q + wo, w->b_Q + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            cc_fold_ln_into(w->W_K + wo, w->b_K + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            cc_fold_ln_into(w->W_V + wo, w->b_V + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
         }
-        fold_into(w->W_in + l * d * M, w->b_in + l * M, w->ln2_w + l * d, w->ln2_b + l * d, d, M, acc);
+        cc_fold_ln_into(w->W_in + l * d * M, w->b_in + l * M, w->ln2_w + l * d, w->ln2_b + l * d, d, M, acc);
     }
-    fold_into(w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
+    cc_fold_ln_into(w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
     free(acc);
     float **lns[] = {&w->ln1_w, &w->ln1_b, &w->ln2_w, &w->ln2_b, &w->lnf_w, &w->lnf_b};
     for (size_t i = 0; i < sizeof lns / sizeof lns[0]; i++) {
@@ -70,18 +67,18 @@ void cc_center_writing_weights(cc_model *m)
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, M = (size_t)c->d_mlp;
-    center_rows(w->W_E, (size_t)c->d_vocab, d);
-    center_rows(w->W_pos, (size_t)c->n_ctx, d);
-    center_rows(w->W_O, L * d, d); /* [L, H, dh, d]: L*H*dh = L*d rows */
-    center_rows(w->b_O, L, d);
-    center_rows(w->W_out, L * M, d);
-    center_rows(w->b_out, L, d);
+    cc_center_rows(w->W_E, (size_t)c->d_vocab, d);
+    cc_center_rows(w->W_pos, (size_t)c->n_ctx, d);
+    cc_center_rows(w->W_O, L * d, d); /* [L, H, dh, d]: L*H*dh = L*d rows */
+    cc_center_rows(w->b_O, L, d);
+    cc_center_rows(w->W_out, L * M, d);
+    cc_center_rows(w->b_out, L, d);
 }
 
 void cc_center_unembed(cc_model *m)
 {
-    center_rows(m->w.W_U, (size_t)m->cfg.d_model, (size_t)m->cfg.d_vocab);
-    center_rows(m->w.b_U, 1, (size_t)m->cfg.d_vocab);
+    cc_center_rows(m->w.W_U, (size_t)m->cfg.d_model, (size_t)m->cfg.d_vocab);
+    cc_center_rows(m->w.b_U, 1, (size_t)m->cfg.d_vocab);
 }
 
 int cc_fold_value_biases(cc_model *m, cc_error *err)

@@ -84,6 +84,12 @@ int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *con
                          const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                          cc_circuit_plan *plan, cc_error *err);
 
+/* The weight parts the circuit reads for these bindings (checked as by
+ * cc_circuit_plan_make; M need only be opened): PARTS (room for
+ * CC_CIRCUIT_MAX_TERMS) and *N_PARTS, for cc_model_need. */
+int cc_circuit_parts(const cc_circuit *c, const cc_model *m, const char *const *bind_names, const cc_head *bind_heads,
+                     int n_bind, cc_part *parts, int *n_parts, cc_error *err);
+
 /* Plans (FLOP-optimal orders) and compiles the circuit into OUT (caller frees
  * with cc_fm_free): OUT->A = product of the terms left of the split, OUT->B =
  * product of the rest. When PLAN_TEXT is not NULL it receives a malloc'ed

@@ -3,9 +3,18 @@
  *
  * Opening a model (cc_model_open) reads config.json and the safetensors header
  * and checks every tensor's name and shape against the config, without
- * touching tensor data: that is all `circuitc info` needs. cc_model_load_weights
- * then converts the Hugging Face Conv1D tensors into TransformerLens-shaped
- * float32 arrays (owned, because weight processing rewrites every one). */
+ * touching tensor data: that is all `circuitc info` needs. Then either
+ * cc_model_load_weights converts every Hugging Face Conv1D tensor into
+ * TransformerLens-shaped float32 arrays (owned, because weight processing
+ * rewrites every one), or cc_model_need loads and processes only the parts a
+ * weight-only analysis reads (one head's W_Q, W_E, ...), straight from the
+ * mapping, into the same arrays, bit-identical to the whole-model path.
+ *
+ * Every tensor whose data is read is checked whole for NaN and infinities
+ * (refused, naming the tensor and the first bad index, unless allow_nonfinite
+ * is set: then nonfinite_note says where the first one is), and every copy
+ * out of the mapping is guarded: a file truncated while mapped gives an error
+ * naming it, not a SIGBUS. */
 #ifndef CIRCUITC_MODEL_H
 #define CIRCUITC_MODEL_H
 
@@ -44,10 +53,36 @@ typedef struct {
     const char *prefix;         /* "" or "transformer." as found in the file */
     bool has_lm_head;           /* an untied lm_head.weight is present */
     cc_dtype dtype;             /* dtype of wte.weight (the file's main dtype) */
-    bool loaded;                /* weights below are filled */
+    bool allow_nonfinite;       /* set before loading: accept NaN / Inf weights (for inspection) */
+    cc_error nonfinite_note;    /* with allow_nonfinite: where the first one read is ("" if none) */
+    bool loaded;                /* weights below are filled (all of them) */
     bool processed;             /* TransformerLens default processing applied */
     cc_weights w;
+    unsigned char *part_ready;  /* cc_model_need's bookkeeping: which parts are filled */
+    unsigned char *tensor_checked; /* per file tensor: its values were found finite */
 } cc_model;
+
+/* The parts of the weights a weight-only analysis can ask for. */
+typedef enum {
+    CC_PART_W_E,    /* W_E */
+    CC_PART_W_POS,  /* W_pos */
+    CC_PART_W_U,    /* W_U and b_U */
+    CC_PART_Q,      /* one head's W_Q and b_Q */
+    CC_PART_K,      /* one head's W_K and b_K */
+    CC_PART_V,      /* one head's W_V and b_V */
+    CC_PART_O,      /* one head's W_O (b_O needs every head: whole-model path only) */
+    CC_PART_IN,     /* one layer's W_in and b_in */
+    CC_PART_OUT,    /* one layer's W_out and b_out */
+    CC_N_PARTS
+} cc_part_kind;
+
+/* A part: KIND of head (LAYER, HEAD), of layer LAYER (IN, OUT), or of the
+ * model (W_E, W_POS, W_U: layer and head ignored). -1 stands for every layer
+ * / every head of the layer. */
+typedef struct {
+    cc_part_kind kind;
+    int layer, head;
+} cc_part;
 
 /* Opens PATH: a model folder (config.json + model.safetensors) or a
  * .safetensors file, with its config taken from CONFIG_PATH when not NULL,
@@ -57,7 +92,25 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
 /* Converts the file's tensors into m->w (float32, TransformerLens layout). */
 int cc_model_load_weights(cc_model *m, cc_error *err);
 
+/* Fills the N PARTS of m->w (the arrays keep their whole-model shape; only the
+ * parts asked for are read), with TransformerLens' default processing applied
+ * per part when PROCESS: LayerNorm folded into the heads' W_Q/W_K/W_V and
+ * biases, into W_in, and into W_U/b_U; W_E, W_pos, W_O, W_out/b_out centred;
+ * W_U/b_U centred; b_V zero (fold_value_biases moves it into b_O, which is
+ * not a part). Parts already filled are kept. Every call on a model must use
+ * the same PROCESS, and a model filled this way cannot be loaded whole. */
+int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_error *err);
+
+/* Whether PART (no -1 wildcards) can be read from m->w: the whole model is
+ * loaded, or cc_model_need filled it. */
+bool cc_model_has(const cc_model *m, cc_part part);
+
 void cc_model_free(cc_model *m);
+
+/* Hex SHA-256 (65 bytes with the NUL) of the weights file exactly as opened:
+ * the file_size bytes mapped then, under the SIGBUS guard; fails, naming the
+ * file, when the file was truncated or changed size since. */
+int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err);
 
 /* Opens, loads and (when PROCESS) applies the default processing: the usual
  * way the analyzer and the runtime get a model. */

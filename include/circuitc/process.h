@@ -16,4 +16,14 @@ void cc_center_writing_weights(cc_model *m);
 void cc_center_unembed(cc_model *m);
 int cc_fold_value_biases(cc_model *m, cc_error *err);
 
+/* The per-matrix kernels of the steps above, shared with the part-wise
+ * loading of cc_model_need so that both paths give identical bits. */
+
+/* Folds a LayerNorm (scale LW, bias LB, both [rows]) into the matrix W
+ * [rows, cols] that reads its output and its bias B [cols]. ACC holds cols doubles. */
+void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc);
+
+/* Subtracts each row's mean from the row: X [rows, cols]. */
+void cc_center_rows(float *X, size_t rows, size_t cols);
+
 #endif

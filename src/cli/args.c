@@ -17,6 +17,7 @@ int cli_common_option(int c, cli_common *common, bool *want_help)
     case OPT_CONFIG: common->config = optarg; return 1;
     case OPT_JSON: common->json = true; return 1;
     case OPT_NO_PROCESSING: common->no_processing = true; return 1;
+    case OPT_ALLOW_NONFINITE: common->allow_nonfinite = true; return 1;
     case OPT_HELP: *want_help = true; return 1;
     case OPT_PLOT: common->plot = optarg; return 1;
     case OPT_QUIET: cli_progress_silence(); return 1;
@@ -63,6 +64,34 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
             cc_fail_prefix(err, "bundled model (pass --model PATH or set CIRCUITC_MODEL to use another)");
         return -1;
     }
+    (*out)->allow_nonfinite = common->allow_nonfinite;
+    return 0;
+}
+
+/* Says on stderr where a non-finite weight let in by --allow-nonfinite is. */
+static void warn_nonfinite(const cc_model *m)
+{
+    if (m->nonfinite_note.msg[0])
+        fprintf(stderr, "circuitc: warning: %s; loaded anyway (--allow-nonfinite): results computed from it may be NaN "
+                        "or meaningless\n", m->nonfinite_note.msg);
+}
+
+int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err)
+{
+    if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
+    warn_nonfinite(m);
+    return 0;
+}
+
+int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err)
+{
+    cc_model *m = NULL;
+    if (cli_open_model(common, &m, err) != 0) return -1;
+    if (cli_need_parts(common, m, parts, n, err) != 0) {
+        cc_model_free(m);
+        return -1;
+    }
+    *out = m;
     return 0;
 }
 
@@ -74,6 +103,7 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
         cc_model_free(m);
         return -1;
     }
+    warn_nonfinite(m);
     *out = m;
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -121,6 +122,26 @@ static void print_direction(const char *label, const json_t *d, long n)
     if (json_integer_value(json_object_get(d, "tied_rows")))
         printf(", %lld rows tie exactly", (long long)json_integer_value(json_object_get(d, "tied_rows")));
     printf(")\n");
+}
+
+int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,
+                       const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err)
+{
+    enum { PER_SET = CC_CIRCUIT_MAX_TERMS + 4 * CC_CIRCUIT_MAX_PARAMS };
+    cc_part *parts = malloc((size_t)(n_sets > 0 ? n_sets : 1) * PER_SET * sizeof *parts);
+    if (!parts) return cc_fail(err, "out of memory");
+    int n = 0, rc = 0;
+    for (int s = 0; s < n_sets && rc == 0; s++) {
+        const cc_head *set = heads + (size_t)s * n_bind;
+        int n_set = 0;
+        rc = cc_circuit_parts(c, m, names, set, n_bind, parts + n, &n_set, err);
+        n += n_set;
+        for (int i = 0; rc == 0 && with_heads && i < n_bind; i++)
+            for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++) parts[n++] = (cc_part){k, set[i].layer, set[i].head};
+    }
+    if (rc == 0) rc = cli_need_parts(common, m, parts, n, err);
+    free(parts);
+    return rc;
 }
 
 void circuit_report_print(const json_t *r)

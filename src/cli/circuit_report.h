@@ -10,6 +10,7 @@
 
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"
+#include "cli.h"
 
 typedef struct {
     int k_max;                /* top-k accuracies for k = 1..k_max */
@@ -23,6 +24,13 @@ typedef struct {
 /* Measures the compiled circuit FM (of circuit C with the given bindings) and
  * returns the figures as a JSON object (keys in the README). */
 int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err);
+
+/* Loads into the opened model M only the weight parts circuit C reads for
+ * each of N_SETS bindings (HEADS holds N_SETS x N_BIND heads, NAMES the
+ * N_BIND parameter names), plus, when WITH_HEADS, every part (Q, K, V, O) of
+ * the bound heads; processed unless COMMON says --no-processing. */
+int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,
+                       const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err);
 
 /* Prints the human table for a report object. */
 void circuit_report_print(const json_t *report);

@@ -18,11 +18,12 @@ typedef struct {
     const char *config;      /* --config FILE */
     bool json;               /* --json */
     bool no_processing;      /* --no-processing */
+    bool allow_nonfinite;    /* --allow-nonfinite */
     const char *plot;        /* --plot FILE.png|svg (commands with CLI_PLOT_OPTION; src/cli/plot_cli.h) */
 } cli_common;
 
 /* getopt_long codes for the common options (above the ASCII range). */
-enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_QUIET,
+enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_QUIET, OPT_ALLOW_NONFINITE,
        OPT_FIRST_COMMAND_SPECIFIC };
 
 #define CLI_COMMON_LONG_OPTIONS                                     \
@@ -31,6 +32,7 @@ enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_
     {"json", no_argument, NULL, OPT_JSON},                          \
     {"no-processing", no_argument, NULL, OPT_NO_PROCESSING},        \
     {"quiet", no_argument, NULL, OPT_QUIET},                        \
+    {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},    \
     {"help", no_argument, NULL, OPT_HELP}
 
 #define CLI_COMMON_HELP                                                                         \
@@ -39,6 +41,7 @@ enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_
     "  --config FILE      config.json to use with a bare .safetensors file\n"                  \
     "  --no-processing    skip TransformerLens' default weight processing\n"                     \
     "                     (fold_ln, center_writing_weights, center_unembed, fold_value_biases)\n" \
+    "  --allow-nonfinite  load weights holding NaN or Inf (refused by default), for inspection\n" \
     "  --json             print the result as JSON (keys documented in the README)\n"           \
     "  --quiet            no progress line (it is drawn on stderr only when that is a terminal)\n" \
     "  --help             this help\n"
@@ -53,11 +56,19 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Prints the library error and returns CLI_FAIL. */
 int cli_fail(const cc_error *err);
 
-/* Opens the model named by COMMON (weights not loaded). */
+/* Opens the model named by COMMON (weights not loaded; --allow-nonfinite applied). */
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err);
 
 /* Opens, loads and processes (unless --no-processing) the model named by COMMON. */
 int cli_load_model(const cli_common *common, cc_model **out, cc_error *err);
+
+/* Loads into M (opened by cli_open_model) only the N PARTS a weight-only
+ * command reads, processed unless --no-processing; warns on stderr where a
+ * weight let in by --allow-nonfinite is. */
+int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err);
+
+/* cli_open_model and cli_need_parts in one. */
+int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err);
 
 /* Prints J as indented JSON on stdout and frees it. */
 int cli_print_json(json_t *j);

@@ -155,22 +155,30 @@ static int run_builtin(const builtin *b, int argc, char **argv)
             cc_circuit_free(circ);
             return cli_usage_error(b->name, "%s", err.msg);
         }
+    const char *names[2];
+    for (int i = 0; i < want; i++) names[i] = cc_circuit_param(circ, i);
     cc_model *m = NULL;
-    if (cli_load_model(&common, &m, &err) != 0) {
+    if (cli_open_model(&common, &m, &err) != 0 ||
+        circuit_load_parts(&common, m, circ, names, heads, want, 1, b->comp_mode != 0, &err) != 0) {
+        cc_model_free(m);
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    const char *names[2];
-    for (int i = 0; i < want; i++) names[i] = cc_circuit_param(circ, i);
     cc_fm fm = {0};
     json_t *report = NULL, *comp = NULL;
     int rc = cc_circuit_compile(circ, m, names, heads, want, &fm, NULL, &err);
-    if (rc == 0) rc = circuit_report(circ, &fm, &ro, &report, &err);
     if (rc == 0 && b->comp_mode) rc = composition(m, b->comp_mode, heads[0], heads[1], samples, seed, &comp, &err);
+    char title[256];
+    cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
+    json_t *model_path = json_string(m->model_path);
+    cc_model_free(m); /* the factors are all the accuracy pass needs: free the weights before it */
+    if (rc == 0) rc = circuit_report(circ, &fm, &ro, &report, &err);
     cc_fm_free(&fm);
-    if (rc != 0) {
+    if (rc != 0 || !model_path) {
+        if (rc == 0) cc_fail(&err, "out of memory");
         json_decref(report);
-        cc_model_free(m);
+        json_decref(comp);
+        json_decref(model_path);
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
@@ -178,18 +186,15 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     char hn[32];
     for (int i = 0; i < want; i++) json_object_set_new(bind, names[i], json_string(cc_head_name(heads[i], hn, sizeof hn)));
     json_object_set_new(report, "bindings", bind);
-    json_object_set_new(report, "model", json_string(m->model_path));
+    json_object_set_new(report, "model", model_path);
     json_object_set_new(report, "processing", json_boolean(!common.no_processing));
     if (comp) json_object_set_new(report, "composition", comp);
     if (!common.json) {
         printf("circuit   %s", b->name);
         for (int i = 0; i < want; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
-        printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), m->model_path,
+        printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), json_string_value(model_path),
                common.no_processing ? " (no processing)" : "");
     }
-    char title[256];
-    cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
-    cc_model_free(m);
     cc_circuit_free(circ);
     if (common.json) {
         json_incref(report);

@@ -124,7 +124,9 @@ int cmd_comp_scores(int argc, char **argv)
     cli_progress_update(NULL, done, steps);
     cc_error err;
     cc_model *m = NULL;
-    if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
+    /* every head's Q, K, V and O; not the embeddings or the MLPs */
+    const cc_part heads[] = {{CC_PART_Q, -1, -1}, {CC_PART_K, -1, -1}, {CC_PART_V, -1, -1}, {CC_PART_O, -1, -1}};
+    if (cli_load_parts(&common, heads, 4, &m, &err) != 0) return cli_fail(&err);
     cli_progress_update(NULL, ++done, steps);
     const cc_config *g = &m->cfg;
     int L = g->n_layers, H = g->n_heads, n = L * H;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "circuit_report.h"
 #include "circuitc/circuit.h"
 #include "cli.h"
 #include "plot_cli.h"
@@ -160,7 +161,7 @@ int cmd_compile(int argc, char **argv)
         return cli_fail(&err);
     }
     cc_model *m = NULL;
-    if (cli_load_model(&common, &m, &err) != 0) {
+    if (cli_open_model(&common, &m, &err) != 0) {
         free(path), cc_circuit_free(circ);
         return cli_fail(&err);
     }
@@ -180,6 +181,8 @@ int cmd_compile(int argc, char **argv)
             rc = cli_fail(&err);
         }
     }
+    if (rc == CLI_OK && circuit_load_parts(&common, m, circ, names, heads, n_bind, 1, false, &err) != 0)
+        rc = cli_fail(&err);
     cc_fm fm = {0};
     cc_circuit_plan plan;
     char *text = NULL;

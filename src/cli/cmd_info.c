@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "blas_select.h"
-#include "circuitc/sha256.h"
 #include "cli.h"
 
 static const char *HELP =
@@ -121,7 +120,7 @@ int cmd_info(int argc, char **argv)
     cc_model *m = NULL;
     if (cli_open_model(&common, &m, &err) != 0) return cli_fail(&err);
     char sha[65];
-    if (checksum && cc_sha256_file(m->weights_path, sha, &err) != 0) {
+    if (checksum && cc_model_sha256(m, sha, &err) != 0) {
         cc_model_free(m);
         return cli_fail(&err);
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuit_report.h"
 #include "circuitc/charts.h"
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"
@@ -78,12 +79,15 @@ int cmd_kcomp_chart(int argc, char **argv)
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
+    const char *names[2] = {cc_circuit_param(circ, 0), cc_circuit_param(circ, 1)};
     cc_model *m = NULL;
-    if (cli_load_model(&common, &m, &err) != 0) {
+    if (cli_open_model(&common, &m, &err) != 0 ||
+        circuit_load_parts(&common, m, circ, names, &pairs[0][0], 2, np, false, &err) != 0) {
+        if (m) cc_fail_prefix(&err, "%s", cc_circuit_name(circ));
+        cc_model_free(m);
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    const char *names[2] = {cc_circuit_param(circ, 0), cc_circuit_param(circ, 1)};
     double *vals = malloc((size_t)np * 4 * sizeof *vals); /* [pair][rows top1, rows topK, cols top1, cols topK] */
     char(*labels)[80] = malloc((size_t)np * sizeof *labels);
     int rc = vals && labels ? 0 : cc_fail(&err, "out of memory");

@@ -352,6 +352,7 @@ int cmd_report(int argc, char **argv)
             arg(s, "%s", common.config);
         }
         if (common.no_processing) arg(s, "--no-processing");
+        if (common.allow_nonfinite) arg(s, "--allow-nonfinite");
         arg(s, "--json");
         arg(s, "--plot");
         arg(s, "%s/%s.png", out, s->name);

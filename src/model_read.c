@@ -1,0 +1,212 @@
+/* model_read.c — copies out of a model's mapped weights file: under a SIGBUS
+ * guard (a file truncated while mapped is an error naming it, not a crash),
+ * with every tensor read checked once for non-finite values, and the file's
+ * checksum taken from the same mapping. */
+#include "model_read.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "circuitc/sha256.h"
+
+/* ---- guarded reads ---------------------------------------------------------------- */
+
+/* A file truncated while mapped turns reads of the lost pages into SIGBUS.
+ * Every copy out of the mapping runs under a handler that jumps back to the
+ * copy's caller instead. Loading is single-threaded; the jump target is
+ * thread-local all the same, and a SIGBUS with no guarded copy running gets
+ * the default action. */
+static _Thread_local sigjmp_buf *fault_jump;
+
+static void on_sigbus(int sig)
+{
+    if (fault_jump) siglongjmp(*fault_jump, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Converts row-major block [ROW0, ROW0+NROWS) x [COL0, COL0+NCOLS) of
+ * tensor T (rank 1 counts as one row) into DST [NROWS, NCOLS]. */
+typedef struct {
+    const cc_st_file *st;
+    const cc_st_tensor *t;
+    uint64_t row0, nrows, col0, ncols;
+    float *dst;
+} block_copy;
+
+static uint64_t tensor_cols(const cc_st_tensor *t) { return t->ndim == 2 ? t->shape[1] : t->n_elements; }
+
+/* Lets the kernel drop the mapping's pages in [FROM, TO) (rounded inwards to
+ * pages): they stay readable, re-read from the file on access, and the
+ * process does not hold a tensor's file bytes resident next to its copy. */
+static void drop_pages(const uint8_t *from, const uint8_t *to)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)from + page - 1) & ~(page - 1), b = (uintptr_t)to & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static void copy_block(block_copy *b)
+{
+    size_t esize = cc_dtype_size(b->t->dtype);
+    uint64_t cols = tensor_cols(b->t);
+    cc_st_tensor run = *b->t;
+    run.ndim = 1;
+    run.n_elements = run.shape[0] = b->ncols;
+    const uint8_t *dropped = b->t->data + b->row0 * cols * esize;
+    for (uint64_t r = 0; r < b->nrows; r++) {
+        run.data = b->t->data + ((b->row0 + r) * cols + b->col0) * esize;
+        cc_st_read_f32(b->st, &run, b->dst + r * b->ncols, NULL); /* dtype checked at open: cannot fail */
+        /* whole rows are read once: drop them every 8 MiB as the copy goes */
+        const uint8_t *done = run.data + b->ncols * esize;
+        if (b->ncols == cols && b->st->map && done - dropped >= (8 << 20)) {
+            drop_pages(dropped, done);
+            dropped = done;
+        }
+    }
+}
+
+/* Runs FN(ARG) under the SIGBUS guard; a fault is reported as a change of
+ * the file while reading WHAT. */
+static int guarded(const cc_model *m, void (*fn)(void *), void *arg, const char *what, cc_error *err)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old);
+    sigjmp_buf jump;
+    volatile int faulted = 0;
+    if (sigsetjmp(jump, 1) == 0) {
+        fault_jump = &jump;
+        fn(arg);
+    } else {
+        faulted = 1;
+    }
+    fault_jump = NULL;
+    sigaction(SIGBUS, &old, NULL);
+    if (!faulted) return 0;
+    return cc_fail(err, "%s changed or was truncated while being read (%s); make sure nothing rewrites the file while "
+                        "circuitc runs, then run again",
+                   m->weights_path, what);
+}
+
+static void copy_block_fn(void *b) { copy_block(b); }
+
+static int guarded_copy(const cc_model *m, block_copy *copy, cc_error *err)
+{
+    char what[160];
+    snprintf(what, sizeof what, "tensor \"%s\"", copy->t->name);
+    return guarded(m, copy_block_fn, copy, what, err);
+}
+
+/* ---- checksum ----------------------------------------------------------------- */
+
+typedef struct {
+    const cc_st_file *st;
+    cc_sha256 *sha;
+} hash_job;
+
+static void hash_mapping(void *arg)
+{
+    hash_job *j = arg;
+    const size_t chunk = 8 << 20;
+    for (size_t off = 0; off < j->st->map_size; off += chunk) {
+        size_t n = j->st->map_size - off < chunk ? j->st->map_size - off : chunk;
+        cc_sha256_update(j->sha, j->st->map + off, n);
+        drop_pages(j->st->map + off, j->st->map + off + n);
+    }
+}
+
+int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
+{
+    cc_sha256 sha;
+    cc_sha256_init(&sha);
+    hash_job job = {m->st, &sha};
+    if (guarded(m, hash_mapping, &job, "hashing it", err) != 0) return -1;
+    struct stat now;
+    long long now_size = stat(m->weights_path, &now) == 0 ? (long long)now.st_size : -1;
+    if (now_size < 0 || (uint64_t)now_size != m->st->file_size)
+        return cc_fail(err, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, %lld "
+                            "now); make sure nothing rewrites the file while circuitc runs, then run again",
+                       m->weights_path, (unsigned long long)m->st->file_size, now_size);
+    uint8_t d[32];
+    cc_sha256_final(&sha, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+/* ---- non-finite weights -------------------------------------------------------- */
+
+/* Element FLAT of T is VALUE, not finite: refused, or with allow_nonfinite
+ * only noted (the first one) for the caller to report. */
+static int nonfinite_found(cc_model *m, const cc_st_tensor *t, uint64_t flat, float value, cc_error *err)
+{
+    char where[512], index[64] = "";
+    if (t->ndim == 2)
+        snprintf(index, sizeof index, " = [%llu, %llu]", (unsigned long long)(flat / t->shape[1]),
+                 (unsigned long long)(flat % t->shape[1]));
+    snprintf(where, sizeof where, "%s: tensor \"%s\" holds %s at flat index %llu%s (as float32)", m->weights_path,
+             t->name, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", (unsigned long long)flat, index);
+    if (!m->allow_nonfinite)
+        return cc_fail(err, "%s; the weights are corrupt. Pass --allow-nonfinite to load them anyway for inspection",
+                       where);
+    if (!m->nonfinite_note.msg[0]) snprintf(m->nonfinite_note.msg, sizeof m->nonfinite_note.msg, "%s", where);
+    return 0;
+}
+
+static long long first_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (long long)i;
+    return -1;
+}
+
+static size_t tensor_index(const cc_model *m, const cc_st_tensor *t) { return (size_t)(t - m->st->tensors); }
+
+/* Checks that every value of T (converted to float32) is finite, once per tensor. */
+static int check_finite(cc_model *m, const cc_st_tensor *t, cc_error *err)
+{
+    if (m->tensor_checked[tensor_index(m, t)]) return 0;
+    enum { CHUNK = 4096 };
+    float buf[CHUNK];
+    uint64_t cols = tensor_cols(t), rows = t->n_elements / (cols ? cols : 1);
+    block_copy run = {m->st, t, 0, 1, 0, 0, buf};
+    /* One row at a time, in chunks of at most CHUNK values. */
+    for (uint64_t r = 0; r < rows; r++)
+        for (uint64_t c0 = 0; c0 < cols; c0 += CHUNK) {
+            run.row0 = r, run.col0 = c0, run.ncols = cols - c0 < CHUNK ? cols - c0 : CHUNK;
+            if (guarded_copy(m, &run, err) != 0) return -1;
+            long long bad = first_nonfinite(buf, (size_t)run.ncols);
+            if (bad >= 0) { /* refused, or allowed with the first one noted */
+                int rc = nonfinite_found(m, t, r * cols + c0 + (uint64_t)bad, buf[bad], err);
+                if (rc == 0) m->tensor_checked[tensor_index(m, t)] = 1;
+                return rc;
+            }
+        }
+    m->tensor_checked[tensor_index(m, t)] = 1;
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------- */
+
+int cc_model_read_block(cc_model *m, const cc_st_tensor *t, uint64_t row0, uint64_t nrows, uint64_t col0,
+                        uint64_t ncols, float *dst, cc_error *err)
+{
+    block_copy copy = {m->st, t, row0, nrows, col0, ncols, dst};
+    bool whole = row0 == 0 && col0 == 0 && nrows * ncols == t->n_elements;
+    if (whole) { /* check the copy itself: one pass over the file instead of two */
+        if (guarded_copy(m, &copy, err) != 0) return -1;
+        long long bad = first_nonfinite(dst, (size_t)t->n_elements);
+        if (bad >= 0 && nonfinite_found(m, t, (uint64_t)bad, dst[bad], err) != 0) return -1;
+        m->tensor_checked[tensor_index(m, t)] = 1;
+        return 0;
+    }
+    return check_finite(m, t, err) != 0 ? -1 : guarded_copy(m, &copy, err);
+}
