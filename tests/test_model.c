@@ -292,12 +292,12 @@ START_TEST(bad_configs_are_named)
                         "must be a non-negative integer");
     expect_config_error("{\"n_layer\":2,", "not valid JSON");
     /* dimensions the file cannot hold are refused before anything is sized from them */
-    expect_config_error("{\"n_layer\":10000000,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
+    expect_config_error("{\"n_layer\":1000,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
                         "\"n_inner\":64}",
-                        "needs 120000004 tensors");
-    expect_config_error("{\"n_layer\":2,\"n_head\":2,\"n_embd\":16,\"vocab_size\":100000000,\"n_positions\":32,"
+                        "needs 12004 tensors");
+    expect_config_error("{\"n_layer\":2,\"n_head\":2,\"n_embd\":16,\"vocab_size\":1000000,\"n_positions\":32,"
                         "\"n_inner\":64}",
-                        "at least 3200014208 bytes of weights, but the file holds 28 tensors and 32512 bytes");
+                        "at least 32014208 bytes of weights, but the file holds 28 tensors and 32512 bytes");
     /* a consistent config for a different size: the shapes disagree */
     expect_config_error("{\"n_layer\":2,\"n_head\":2,\"n_embd\":16,\"vocab_size\":65,\"n_positions\":32,"
                         "\"n_inner\":64}",
