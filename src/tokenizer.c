@@ -798,8 +798,8 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
     size_t bad = cc_utf8_first_invalid((const uint8_t *)text, len);
     if (bad < len) {
         if (invalid == CC_INVALID_UTF8_ERROR)
-            return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix the encoding or ask for "
-                                "replacement by U+FFFD", bad, (uint8_t)text[bad]);
+            return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix its encoding, or have "
+                                "invalid bytes replaced by U+FFFD (circuitc --replace-invalid)", bad, (uint8_t)text[bad]);
         repaired = cc_utf8_replace_invalid((const uint8_t *)text, len, &len);
         if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
         text = repaired;

@@ -315,6 +315,79 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+START_TEST(cli_tokenize)
+{
+    const char *encode[] = {"tokenize", "--json", "Hello world!", NULL};
+    tu_run_result r = tu_run(encode);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    json_t *j = tu_parse_json(r.out);
+    json_t *prompt = json_array_get(json_object_get(j, "prompts"), 0);
+    json_t *want_ids = json_pack("[iiii]", 50256, 15496, 995, 0);
+    json_t *want_tokens = json_pack("[ssss]", CC_GPT2_EOT_TEXT, "Hello", " world", "!");
+    ck_assert(json_equal(json_object_get(prompt, "ids"), want_ids));
+    ck_assert(json_equal(json_object_get(prompt, "tokens"), want_tokens));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bos")), 50256);
+    json_decref(want_ids);
+    json_decref(want_tokens);
+    json_decref(j);
+    tu_run_free(&r);
+
+    const char *no_bos[] = {"tokenize", "--no-bos", "Hello world!", NULL};
+    r = tu_run(no_bos);
+    ck_assert_int_eq(r.status, 0);
+    tu_assert_contains(r.out, "3 tokens\n");
+    tu_assert_contains(r.out, "995  \" world\"");
+    tu_run_free(&r);
+
+    const char *decode[] = {"tokenize", "--decode", "15496, 995,0", NULL};
+    r = tu_run(decode);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "Hello world!\n");
+    tu_run_free(&r);
+
+    char *dir = tu_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prompts.txt", dir);
+    tu_write_file(path, "fine\nbad \xC3\x28\n", 12);
+    const char *bad_file[] = {"tokenize", "--prompt-file", path, NULL};
+    r = tu_run(bad_file);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_str_eq(r.out, "");
+    tu_assert_contains(r.err, "line 2: the text is not valid UTF-8 (byte 4 is 0xC3)");
+    tu_run_free(&r);
+    const char *replaced[] = {"tokenize", "--prompt-file", path, "--replace-invalid", "--no-bos", "--json", NULL};
+    r = tu_run(replaced);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    j = tu_parse_json(r.out);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "prompts")), 2);
+    prompt = json_array_get(json_object_get(j, "prompts"), 1);
+    ck_assert(json_is_null(json_object_get(prompt, "text")));
+    want_tokens = json_pack("[sss]", "bad", " \xEF\xBF\xBD", "(");
+    ck_assert(json_equal(json_object_get(prompt, "tokens"), want_tokens));
+    json_decref(want_tokens);
+    json_decref(j);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+
+    const char *bad_id[] = {"tokenize", "--decode", "15496,50257", NULL};
+    r = tu_run(bad_id);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.out, "");
+    tu_assert_contains(r.err, "\"50257\" is not a token id");
+    tu_run_free(&r);
+
+    char fixture[4096];
+    snprintf(fixture, sizeof fixture, "%s/golden/models/induction-3l4h", getenv("CIRCUITC_SOURCE_ROOT"));
+    const char *small_model[] = {"tokenize", "--tokenizer", gpt2_dir(), "--model", fixture, "hi", NULL};
+    r = tu_run(small_model);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_str_eq(r.out, "");
+    tu_assert_contains(r.err, "the tokenizer has 50257 tokens but the model's vocab_size is 512");
+    tu_run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -326,6 +399,7 @@ int main(void)
     tcase_add_test(tc, tokenizer_json_matches);
     tcase_add_test(tc, small_vocabulary);
     tcase_add_test(tc, bad_inputs);
+    tcase_add_test(tc, cli_tokenize);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
