@@ -62,19 +62,23 @@ static uint8_t *hex_bytes(const char *hex, size_t *len)
     return out;
 }
 
+static void assert_encodes_to(cc_tokenizer *tok, const char *text, const int32_t *want, size_t n)
+{
+    cc_token_ids ids = {0};
+    encode_ok(tok, text, strlen(text), CC_INVALID_UTF8_ERROR, &ids);
+    ck_assert_uint_eq(ids.n, n);
+    for (size_t i = 0; i < n; i++) ck_assert_int_eq(ids.ids[i], want[i]);
+    cc_token_ids_free(&ids);
+}
+
 START_TEST(hello_world)
 {
     cc_tokenizer *tok = load_gpt2();
-    cc_token_ids ids = {0};
-    encode_ok(tok, "Hello world!", 12, CC_INVALID_UTF8_ERROR, &ids);
-    ck_assert_uint_eq(ids.n, 3);
-    ck_assert_int_eq(ids.ids[0], 15496);
-    ck_assert_int_eq(ids.ids[1], 995);
-    ck_assert_int_eq(ids.ids[2], 0);
+    static const int32_t want[] = {15496, 995, 0};
+    assert_encodes_to(tok, "Hello world!", want, 3);
     ck_assert_int_eq(cc_tokenizer_vocab_size(tok), 50257);
     ck_assert_int_eq(cc_tokenizer_token_id(tok, CC_GPT2_EOT_TEXT), 50256);
     ck_assert_int_eq(cc_tokenizer_token_id(tok, "\xC4\xA0world"), 995); /* "Ġworld" */
-    cc_token_ids_free(&ids);
     cc_tokenizer_free(tok);
 }
 END_TEST
@@ -264,18 +268,13 @@ START_TEST(small_vocabulary)
     cc_error err;
     ck_assert_msg(cc_tokenizer_from_buffers(vocab, strlen(vocab), merges, strlen(merges), &tok, &err) == 0, "%s",
                   err.msg);
-    cc_token_ids ids = {0};
-    encode_ok(tok, "abcab<|endoftext|>", 18, CC_INVALID_UTF8_ERROR, &ids);
-    ck_assert_uint_eq(ids.n, 3);
-    ck_assert_int_eq(ids.ids[0], 257);
-    ck_assert_int_eq(ids.ids[1], 256);
-    ck_assert_int_eq(ids.ids[2], 258);
+    static const int32_t want[] = {257, 256, 258}; /* "abc", "ab", "<|endoftext|>" */
+    assert_encodes_to(tok, "abcab<|endoftext|>", want, 3);
     int32_t bad = 259;
     char *text;
     size_t len;
     ck_assert(cc_tokenizer_decode(tok, &bad, 1, &text, &len, &err) != 0);
     tu_assert_contains(err.msg, "token id 259 is not in the vocabulary");
-    cc_token_ids_free(&ids);
     cc_tokenizer_free(tok);
     free(vocab);
 }
@@ -315,6 +314,16 @@ START_TEST(bad_inputs)
 }
 END_TEST
 
+/* Runs circuitc with ARGV, expecting exit STATUS, nothing on stdout and NEEDLE on stderr. */
+static void expect_cli_failure(const char *const *argv, int status, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_int_eq(r.status, status);
+    ck_assert_str_eq(r.out, "");
+    tu_assert_contains(r.err, needle);
+    tu_run_free(&r);
+}
+
 START_TEST(cli_tokenize)
 {
     const char *encode[] = {"tokenize", "--json", "Hello world!", NULL};
@@ -350,11 +359,7 @@ START_TEST(cli_tokenize)
     snprintf(path, sizeof path, "%s/prompts.txt", dir);
     tu_write_file(path, "fine\nbad \xC3\x28\n", 12);
     const char *bad_file[] = {"tokenize", "--prompt-file", path, NULL};
-    r = tu_run(bad_file);
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_str_eq(r.out, "");
-    tu_assert_contains(r.err, "line 2: the text is not valid UTF-8 (byte 4 is 0xC3)");
-    tu_run_free(&r);
+    expect_cli_failure(bad_file, 1, "line 2: the text is not valid UTF-8 (byte 4 is 0xC3)");
     const char *replaced[] = {"tokenize", "--prompt-file", path, "--replace-invalid", "--no-bos", "--json", NULL};
     r = tu_run(replaced);
     ck_assert_msg(r.status == 0, "%s", r.err);
@@ -371,20 +376,12 @@ START_TEST(cli_tokenize)
     free(dir);
 
     const char *bad_id[] = {"tokenize", "--decode", "15496,50257", NULL};
-    r = tu_run(bad_id);
-    ck_assert_int_eq(r.status, 2);
-    ck_assert_str_eq(r.out, "");
-    tu_assert_contains(r.err, "\"50257\" is not a token id");
-    tu_run_free(&r);
+    expect_cli_failure(bad_id, 2, "\"50257\" is not a token id");
 
     char fixture[4096];
     snprintf(fixture, sizeof fixture, "%s/golden/models/induction-3l4h", getenv("CIRCUITC_SOURCE_ROOT"));
     const char *small_model[] = {"tokenize", "--tokenizer", gpt2_dir(), "--model", fixture, "hi", NULL};
-    r = tu_run(small_model);
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_str_eq(r.out, "");
-    tu_assert_contains(r.err, "the tokenizer has 50257 tokens but the model's vocab_size is 512");
-    tu_run_free(&r);
+    expect_cli_failure(small_model, 1, "the tokenizer has 50257 tokens but the model's vocab_size is 512");
 }
 END_TEST
 
