@@ -547,6 +547,7 @@ static char *read_whole_file(const char *path, size_t *len, cc_error *err)
         return NULL;
     }
     char *buf = NULL;
+    errno = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
         fread(buf, 1, (size_t)size, f) == (size_t)size) {

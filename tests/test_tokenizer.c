@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "circuitc/tokenizer.h"
 #include "testutil.h"
@@ -382,6 +383,33 @@ START_TEST(cli_tokenize)
     snprintf(fixture, sizeof fixture, "%s/golden/models/induction-3l4h", getenv("CIRCUITC_SOURCE_ROOT"));
     const char *small_model[] = {"tokenize", "--tokenizer", gpt2_dir(), "--model", fixture, "hi", NULL};
     expect_cli_failure(small_model, 1, "the tokenizer has 50257 tokens but the model's vocab_size is 512");
+
+    /* A model folder with its own tokenizer: that tokenizer, and the model's BOS (511). */
+    char *model_dir = tu_tmpdir();
+    static const char *model_files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char from[8192], to[8192];
+        snprintf(from, sizeof from, "%s/%s", fixture, model_files[i]);
+        snprintf(to, sizeof to, "%s/%s", model_dir, model_files[i]);
+        ck_assert_int_eq(symlink(from, to), 0);
+    }
+    char *vocab = byte_vocab("{\"ab\": 256}");
+    snprintf(path, sizeof path, "%s/vocab.json", model_dir);
+    tu_write_file(path, vocab, strlen(vocab));
+    snprintf(path, sizeof path, "%s/merges.txt", model_dir);
+    tu_write_file(path, "a b\n", 4);
+    const char *with_model[] = {"tokenize", "--model", model_dir, "--json", "ab", NULL};
+    r = tu_run(with_model);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    j = tu_parse_json(r.out);
+    want_ids = json_pack("[ii]", 511, 256);
+    ck_assert(json_equal(json_object_get(json_array_get(json_object_get(j, "prompts"), 0), "ids"), want_ids));
+    json_decref(want_ids);
+    json_decref(j);
+    tu_run_free(&r);
+    tu_rmtree(model_dir);
+    free(model_dir);
+    free(vocab);
 }
 END_TEST
 

@@ -46,8 +46,8 @@ static int open_tokenizer(const cli_common *common, const char *tokenizer_dir, b
         if (!tokenizer_dir) { /* the folder of the model's config.json */
             snprintf(s->dir, sizeof s->dir, "%s", m->config_path);
             char *slash = strrchr(s->dir, '/');
-            snprintf(slash ? slash : s->dir, sizeof s->dir - (size_t)(slash ? slash - s->dir : 0), "%s",
-                     slash ? "" : ".");
+            if (slash) *slash = '\0';
+            else snprintf(s->dir, sizeof s->dir, ".");
         }
         s->model_vocab = m->cfg.d_vocab;
         s->bos = m->cfg.bos_token_id;
