@@ -6,6 +6,7 @@ JSON object on stdout. Run with golden/.venv's python:
 
 (a) whole: Tokenizer.encode(text) of the whole file, R times on one tokenizer
     (the first run with an empty cache); its ids go to IDS_OUT (int32, native order).
+Every run is timed in wall-clock and process CPU seconds.
 (b) lines: Tokenizer.encode_batch(lines) of the file's lines (newline kept),
     R times; RAYON_NUM_THREADS=1 keeps the batch on one core."""
 import json
@@ -22,11 +23,12 @@ from transformers import GPT2TokenizerFast  # noqa: E402
 
 
 def timed(fn, reps):
+    """FN's result and, per run, [wall seconds, process CPU seconds]."""
     seconds = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        seconds.append(time.perf_counter() - t0)
+        seconds.append([time.perf_counter() - w0, time.process_time() - c0])
     return out, seconds
 
 
