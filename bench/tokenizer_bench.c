@@ -12,6 +12,7 @@
 #include <glob.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +127,9 @@ int main(int argc, char **argv)
     }
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char text_path[4096], ids_path[4096];
-    snprintf(text_path, sizeof text_path, "%s/circuitc-tokenizer-bench.txt", tmp);
-    snprintf(ids_path, sizeof ids_path, "%s/circuitc-tokenizer-bench.ids", tmp);
+    /* per-process names: two benchmarks running at once must not read each other's files */
+    snprintf(text_path, sizeof text_path, "%s/circuitc-tokenizer-bench-%ld.txt", tmp, (long)getpid());
+    snprintf(ids_path, sizeof ids_path, "%s/circuitc-tokenizer-bench-%ld.ids", tmp, (long)getpid());
     FILE *f = fopen(text_path, "wb");
     if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
         fprintf(stderr, "tokenizer_bench: cannot write %s\n", text_path);
@@ -201,6 +203,8 @@ int main(int argc, char **argv)
     printf("ids identical to tokenizers: whole text %s, line-by-line count %s\n", same ? "yes" : "NO",
            same_lines ? "yes" : "NO");
     free(hf_ids);
+    remove(text_path);
+    remove(ids_path);
     json_decref(hf);
     cc_token_ids_free(&whole);
     cc_token_ids_free(&lines);
