@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     }
     timings hf_whole = from_json(json_object_get(hf, "whole_s")), hf_lines = from_json(json_object_get(hf, "lines_s"));
     report("tokenizers, whole text", &hf_whole, len);
-    report("tokenizers, encode_batch of lines (1 thread)", &hf_lines, len);
+    report("tokenizers, encode_batch_fast of lines", &hf_lines, len);
     printf("speed ratio circuitc / tokenizers (best CPU time): whole %.1fx (first runs %.1fx), lines %.1fx; "
            "(best wall time): whole %.1fx, lines %.1fx\n",
            hf_whole.best_cpu / whole_t.best_cpu, hf_whole.first_cpu / whole_t.first_cpu,
