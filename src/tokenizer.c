@@ -184,33 +184,27 @@ struct cc_tokenizer {
 };
 
 /* GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
- * themselves, the other 68 bytes for U+0100.. in byte order. */
+ * themselves, the other 68 (0x00-0x20, 0x7F-0xA0, 0xAD) for U+0100.. in byte order. */
+static bool byte_is_printable(unsigned b)
+{
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+}
+
 static uint32_t byte_to_codepoint(uint8_t b)
 {
-    static uint32_t table[256];
-    static bool ready;
-    if (!ready) {
-        uint32_t next = 256;
-        for (int i = 0; i < 256; i++) {
-            bool printable = (i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF);
-            table[i] = printable ? (uint32_t)i : next++;
-        }
-        ready = true;
-    }
-    return table[b];
+    if (byte_is_printable(b)) return b;
+    if (b <= 0x20) return 256u + b;
+    if (b <= 0xA0) return 256u + 33 + (b - 0x7Fu);
+    return 256u + 67; /* 0xAD */
 }
 
 /* The inverse of byte_to_codepoint: -1 for a codepoint outside the alphabet. */
 static int codepoint_to_byte(uint32_t cp)
 {
-    static int16_t table[324];
-    static bool ready;
-    if (!ready) {
-        for (int i = 0; i < 324; i++) table[i] = -1;
-        for (int b = 0; b < 256; b++) table[byte_to_codepoint((uint8_t)b)] = (int16_t)b;
-        ready = true;
-    }
-    return cp < 324 ? table[cp] : -1;
+    if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
+    if (cp < 256 + 33) return (int)(cp - 256);
+    if (cp < 256 + 67) return (int)(0x7F + cp - 256 - 33);
+    return cp == 256 + 67 ? 0xAD : -1;
 }
 
 static size_t utf8_encode(uint32_t cp, char *out)

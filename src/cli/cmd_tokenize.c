@@ -60,13 +60,19 @@ static int open_tokenizer(const cli_common *common, const char *tokenizer_dir, b
     if (s->model_vocab && cc_tokenizer_vocab_size(s->tok) > s->model_vocab) {
         cc_fail(err, "the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together",
                 cc_tokenizer_vocab_size(s->tok), s->model_vocab);
-        return -1;
+        goto fail;
     }
     if (!s->model_vocab) s->bos = cc_tokenizer_token_id(s->tok, CC_GPT2_EOT_TEXT);
     if (no_bos) s->bos = -1;
-    else if (s->bos < 0)
-        return cc_fail(err, "the tokenizer has no %s token to use as BOS; pass --model or --no-bos", CC_GPT2_EOT_TEXT);
+    else if (s->bos < 0) {
+        cc_fail(err, "the tokenizer has no %s token to use as BOS; pass --model or --no-bos", CC_GPT2_EOT_TEXT);
+        goto fail;
+    }
     return 0;
+fail:
+    cc_tokenizer_free(s->tok);
+    s->tok = NULL;
+    return -1;
 }
 
 /* One token's text as TransformerLens shows it: decoded alone (a character cut
