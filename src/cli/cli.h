@@ -99,6 +99,7 @@ int cmd_qk(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_comp_scores(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 /* charts (src/cli/cmd_kcomp_chart.c, cmd_report.c) */
 int cmd_kcomp_chart(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"comp-scores", cmd_comp_scores, "Q/K/V composition scores of all head pairs vs a random baseline"},
     {"kcomp-chart", cmd_kcomp_chart, "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs"},
     {"report", cmd_report, "run the standard analyses and write an HTML page with every chart (--out DIR)"},
+    {"tokenize", cmd_tokenize, "GPT-2 tokenizer: text to token ids and back (--decode)"},
     {"synth", cmd_synth, "write a seeded random GPT-2 model (docs/synthetic-models.md)"},
     {"repeat", cmd_repeat, "correct-token log-probs on repeated random tokens [BOS, A, A]"},
     {"heads", cmd_heads, "induction / previous / duplicate / current-token and detect_head scores"},

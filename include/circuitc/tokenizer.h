@@ -1,0 +1,87 @@
+/* circuitc/tokenizer.h — GPT-2's byte-level BPE tokenizer, bit-identical to
+ * Hugging Face's GPT2TokenizerFast (docs/tokenizer.md).
+ *
+ * Encoding: the text is split on special tokens ("<|endoftext|>"), each part is
+ * cut into pieces by GPT-2's pre-tokenizer regex (letters, numbers, other
+ * symbols, whitespace runs, English contractions), each piece's bytes go
+ * through the byte-to-unicode alphabet and are merged by BPE in merge-rank
+ * order. Decoding concatenates the tokens' bytes.
+ *
+ * A tokenizer keeps a cache of encoded pieces, so encoding mutates it: one
+ * tokenizer must not be used by two threads at once. */
+#ifndef CIRCUITC_TOKENIZER_H
+#define CIRCUITC_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "circuitc/error.h"
+
+typedef struct cc_tokenizer cc_tokenizer;
+
+/* GPT-2's end-of-text token: the BOS TransformerLens prepends for a tokenizer alone. */
+#define CC_GPT2_EOT_TEXT "<|endoftext|>"
+
+/* Loads DIR/vocab.json + DIR/merges.txt, else DIR/tokenizer.json.
+ * Errors name the file and the field (malformed JSON, a merge whose token is
+ * not in the vocabulary, ids that are negative or repeated, ...). */
+int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err);
+
+/* The same from memory: a vocab.json text and a merges.txt text (neither needs
+ * a terminating NUL). "<|endoftext|>", when in the vocabulary, is the special
+ * token, as GPT2TokenizerFast built from these two files has it: matched
+ * verbatim in the text before pre-tokenization. */
+int cc_tokenizer_from_buffers(const char *vocab_json, size_t vocab_len, const char *merges_txt, size_t merges_len,
+                              cc_tokenizer **out, cc_error *err);
+
+/* The same from a tokenizer.json text (model type BPE, ByteLevel pre-tokenizer
+ * without prefix space; its added_tokens are the special tokens). */
+int cc_tokenizer_from_tokenizer_json(const char *json, size_t len, cc_tokenizer **out, cc_error *err);
+
+void cc_tokenizer_free(cc_tokenizer *tok);
+
+/* One more than the largest id in the vocabulary. */
+int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok);
+
+/* The id of the token whose text is TEXT exactly (byte-level text for ordinary
+ * tokens, e.g. "Ġworld"; verbatim for special tokens), or -1. */
+int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text);
+
+/* A growable list of token ids. Zero-initialise; free with cc_token_ids_free. */
+typedef struct {
+    int32_t *ids;
+    size_t n, cap;
+} cc_token_ids;
+
+void cc_token_ids_free(cc_token_ids *list);
+
+/* Appends ID to LIST; -1 (with err) if out of memory. */
+int cc_token_ids_push(cc_token_ids *list, int32_t id, cc_error *err);
+
+/* How encoding treats bytes that are not valid UTF-8. */
+typedef enum {
+    /* Refuse the text, naming the byte offset (the default: Hugging Face only
+     * ever receives a valid str, so there is no answer to match). */
+    CC_INVALID_UTF8_ERROR = 0,
+    /* Replace each maximal invalid subsequence by U+FFFD first, as Python's
+     * bytes.decode("utf-8", "replace") and Rust's String::from_utf8_lossy do:
+     * the ids are then those GPT2TokenizerFast gives for that decoded str. */
+    CC_INVALID_UTF8_REPLACE = 1,
+} cc_invalid_utf8;
+
+/* Encodes TEXT (LEN bytes) and appends its ids to OUT (no BOS: callers
+ * prepend one). */
+int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_invalid_utf8 invalid,
+                        cc_token_ids *out, cc_error *err);
+
+/* The bytes a token stands for (not NUL-terminated; special tokens give their
+ * text). -1 (with err) if ID is out of range or unused. */
+int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **bytes, size_t *len, cc_error *err);
+
+/* Decodes IDS into a NUL-terminated UTF-8 string (*OUT, caller frees; *OUT_LEN
+ * its length), as GPT2TokenizerFast.decode: the tokens' bytes concatenated,
+ * then any invalid UTF-8 (a character cut between tokens) replaced by U+FFFD. */
+int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                        cc_error *err);
+
+#endif

@@ -1,0 +1,270 @@
+/* cmd_tokenize.c — `circuitc tokenize`: text to GPT-2 token ids and back. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/tokenizer.h"
+#include "cli.h"
+
+static const char *HELP =
+    "Usage: circuitc tokenize [--tokenizer DIR] [--model PATH] [--no-bos] [--json] TEXT\n"
+    "       circuitc tokenize [options] --prompt-file FILE\n"
+    "       circuitc tokenize [--tokenizer DIR] [--json] --decode IDS\n\n"
+    "Encodes TEXT (or each line of FILE) with GPT-2's byte-level BPE, exactly as Hugging Face's\n"
+    "GPT2TokenizerFast, and prints every token's id and text; --decode turns ids back into text.\n"
+    "BOS is prepended as TransformerLens does: the model's bos_token_id, or <|endoftext|> for a\n"
+    "tokenizer alone.\n\n"
+    "Options:\n"
+    "  --tokenizer DIR    folder with vocab.json + merges.txt or tokenizer.json; default: the model\n"
+    "                     folder when --model (or $CIRCUITC_MODEL) is given, else GPT-2's tokenizer\n"
+    "                     fetched by scripts/fetch-gpt2-tokenizer\n"
+    "  --model PATH       model whose bos_token_id and vocabulary size apply\n"
+    "  --config FILE      config.json to use with a bare .safetensors file\n"
+    "  --prompt-file FILE one prompt per line (the newline is not part of it)\n"
+    "  --no-bos           do not prepend BOS\n"
+    "  --replace-invalid  replace invalid UTF-8 by U+FFFD (as Python's errors=\"replace\"); default: refuse\n"
+    "  --decode IDS       decode token ids (comma- or space-separated) instead\n"
+    "  --json             print the result as JSON\n"
+    "  --help             this help\n";
+
+typedef struct {
+    cc_tokenizer *tok;
+    char dir[4096];      /* the folder it was loaded from */
+    int32_t bos;         /* -1: none */
+    int32_t model_vocab; /* 0: no model */
+} tokenize_setup;
+
+static int open_tokenizer(const cli_common *common, const char *tokenizer_dir, bool no_bos, tokenize_setup *s,
+                          cc_error *err)
+{
+    const char *model_path = common->model ? common->model : getenv("CIRCUITC_MODEL");
+    cc_model *m = NULL;
+    snprintf(s->dir, sizeof s->dir, "%s", tokenizer_dir ? tokenizer_dir : CC_GPT2_TOKENIZER_DIR);
+    if (model_path) {
+        if (cli_open_model(common, &m, err) != 0) return -1;
+        if (!tokenizer_dir) { /* the folder of the model's config.json */
+            snprintf(s->dir, sizeof s->dir, "%s", m->config_path);
+            char *slash = strrchr(s->dir, '/');
+            if (slash) *slash = '\0';
+            else snprintf(s->dir, sizeof s->dir, ".");
+        }
+        s->model_vocab = m->cfg.d_vocab;
+        s->bos = m->cfg.bos_token_id;
+        cc_model_free(m);
+    }
+    if (cc_tokenizer_load(s->dir, &s->tok, err) != 0) {
+        if (!tokenizer_dir && model_path) cc_fail_prefix(err, "the model's tokenizer (pass --tokenizer DIR)");
+        return -1;
+    }
+    if (s->model_vocab && cc_tokenizer_vocab_size(s->tok) > s->model_vocab) {
+        cc_fail(err, "the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together",
+                cc_tokenizer_vocab_size(s->tok), s->model_vocab);
+        goto fail;
+    }
+    if (!s->model_vocab) s->bos = cc_tokenizer_token_id(s->tok, CC_GPT2_EOT_TEXT);
+    if (no_bos) s->bos = -1;
+    else if (s->bos < 0) {
+        cc_fail(err, "the tokenizer has no %s token to use as BOS; pass --model or --no-bos", CC_GPT2_EOT_TEXT);
+        goto fail;
+    }
+    return 0;
+fail:
+    cc_tokenizer_free(s->tok);
+    s->tok = NULL;
+    return -1;
+}
+
+/* One token's text as TransformerLens shows it: decoded alone (a character cut
+ * between tokens becomes U+FFFD). */
+static json_t *token_text(const cc_tokenizer *tok, int32_t id, cc_error *err)
+{
+    char *text;
+    size_t len;
+    if (cc_tokenizer_decode(tok, &id, 1, &text, &len, err) != 0) return NULL;
+    json_t *j = json_stringn(text, len);
+    free(text);
+    return j;
+}
+
+/* Encodes one prompt into {"text", "ids", "tokens"}; LABEL names it in errors. */
+static json_t *encode_prompt(const tokenize_setup *s, const char *text, size_t len, cc_invalid_utf8 invalid,
+                             const char *label, cc_error *err)
+{
+    cc_token_ids ids = {0};
+    if ((s->bos >= 0 && cc_token_ids_push(&ids, s->bos, err) != 0) ||
+        cc_tokenizer_encode(s->tok, text, len, invalid, &ids, err) != 0) {
+        cc_token_ids_free(&ids);
+        cc_fail_prefix(err, "%s", label);
+        return NULL;
+    }
+    json_t *j_ids = json_array(), *j_tokens = json_array();
+    for (size_t i = 0; i < ids.n; i++) {
+        json_t *t = token_text(s->tok, ids.ids[i], err);
+        json_array_append_new(j_ids, json_integer(ids.ids[i]));
+        json_array_append_new(j_tokens, t ? t : json_null());
+    }
+    cc_token_ids_free(&ids);
+    /* "text": null when it is not valid UTF-8 (--replace-invalid) */
+    return json_pack("{s:o?, s:o, s:o}", "text", json_stringn(text, len), "ids", j_ids, "tokens", j_tokens);
+}
+
+/* Prints S with control characters, quotes and backslashes escaped. */
+static void print_escaped(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7F) printf("\\x%02X", c);
+        else fputc(c, stdout);
+    }
+}
+
+static void print_human(json_t *prompts, int32_t bos)
+{
+    size_t p;
+    json_t *prompt;
+    json_array_foreach(prompts, p, prompt) {
+        json_t *ids = json_object_get(prompt, "ids"), *tokens = json_object_get(prompt, "tokens");
+        if (json_array_size(prompts) > 1) printf("%sprompt %zu\n", p ? "\n" : "", p + 1);
+        printf("%zu tokens%s\n", json_array_size(ids), bos >= 0 ? " (BOS prepended)" : "");
+        for (size_t i = 0; i < json_array_size(ids); i++) {
+            printf("%5zu %6lld  \"", i, (long long)json_integer_value(json_array_get(ids, i)));
+            print_escaped(json_string_value(json_array_get(tokens, i)));
+            printf("\"\n");
+        }
+    }
+}
+
+/* Reads FILE's lines as prompts into PROMPTS. */
+static int encode_file(const tokenize_setup *s, const char *path, cc_invalid_utf8 invalid, json_t *prompts,
+                       cc_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return cc_fail(err, "--prompt-file %s: cannot read: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, line_no = 0;
+    ssize_t n;
+    int rc = 0;
+    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+        line_no++;
+        if (n > 0 && line[n - 1] == '\n') n--;
+        char label[4200];
+        snprintf(label, sizeof label, "--prompt-file %s line %zu", path, line_no);
+        json_t *j = encode_prompt(s, line, (size_t)n, invalid, label, err);
+        rc = j ? json_array_append_new(prompts, j) : -1;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && line_no == 0) return cc_fail(err, "--prompt-file %s: no prompts (the file is empty)", path);
+    return rc;
+}
+
+static int parse_ids(const char *arg, const cc_tokenizer *tok, cc_token_ids *ids)
+{
+    const char *p = arg;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v >= cc_tokenizer_vocab_size(tok) || (*end && *end != ',' && *end != ' '))
+            return cli_usage_error("tokenize", "--decode: \"%.*s\" is not a token id (integers 0..%d, separated by "
+                                               "commas or spaces)", (int)strcspn(p, ", "), p,
+                                   cc_tokenizer_vocab_size(tok) - 1);
+        cc_token_ids_push(ids, (int32_t)v, NULL);
+        p = end;
+    }
+    if (ids->n == 0) return cli_usage_error("tokenize", "--decode needs at least one token id");
+    return CLI_OK;
+}
+
+static int run_decode(const tokenize_setup *s, const char *arg, bool json)
+{
+    cc_token_ids ids = {0};
+    int rc = parse_ids(arg, s->tok, &ids);
+    char *text = NULL;
+    size_t len;
+    cc_error err;
+    if (rc == CLI_OK && cc_tokenizer_decode(s->tok, ids.ids, ids.n, &text, &len, &err) != 0) rc = cli_fail(&err);
+    if (rc == CLI_OK && json) {
+        json_t *j_ids = json_array();
+        for (size_t i = 0; i < ids.n; i++) json_array_append_new(j_ids, json_integer(ids.ids[i]));
+        rc = cli_print_json(json_pack("{s:o, s:s%}", "ids", j_ids, "text", text, len));
+    } else if (rc == CLI_OK) {
+        fwrite(text, 1, len, stdout);
+        fputc('\n', stdout);
+    }
+    free(text);
+    cc_token_ids_free(&ids);
+    return rc;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    enum { OPT_TOKENIZER = OPT_FIRST_COMMAND_SPECIFIC, OPT_NO_BOS, OPT_PROMPT_FILE, OPT_DECODE, OPT_REPLACE_INVALID };
+    static const struct option opts[] = {{"model", required_argument, NULL, OPT_MODEL},
+                                         {"config", required_argument, NULL, OPT_CONFIG},
+                                         {"json", no_argument, NULL, OPT_JSON},
+                                         {"help", no_argument, NULL, OPT_HELP},
+                                         {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+                                         {"no-bos", no_argument, NULL, OPT_NO_BOS},
+                                         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
+                                         {"decode", required_argument, NULL, OPT_DECODE},
+                                         {"replace-invalid", no_argument, NULL, OPT_REPLACE_INVALID},
+                                         {NULL, 0, NULL, 0}};
+    cli_common common = {0};
+    bool help = false, no_bos = false;
+    const char *tokenizer_dir = NULL, *prompt_file = NULL, *decode = NULL;
+    cc_invalid_utf8 invalid = CC_INVALID_UTF8_ERROR;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_common_option(c, &common, &help)) continue;
+        if (c == OPT_TOKENIZER) tokenizer_dir = optarg;
+        else if (c == OPT_NO_BOS) no_bos = true;
+        else if (c == OPT_PROMPT_FILE) prompt_file = optarg;
+        else if (c == OPT_DECODE) decode = optarg;
+        else if (c == OPT_REPLACE_INVALID) invalid = CC_INVALID_UTF8_REPLACE;
+        else if (c == ':') return cli_usage_error("tokenize", "option %s needs a value", argv[optind - 1]);
+        else return cli_usage_error("tokenize", "unknown option %s", argv[optind - 1]);
+    }
+    if (help) {
+        fputs(HELP, stdout);
+        return CLI_OK;
+    }
+    int n_inputs = (optind < argc) + (prompt_file != NULL) + (decode != NULL);
+    if (n_inputs != 1 || argc - optind > 1)
+        return cli_usage_error("tokenize", "give exactly one of TEXT, --prompt-file FILE or --decode IDS");
+    tokenize_setup s = {.bos = -1};
+    cc_error err;
+    if (open_tokenizer(&common, tokenizer_dir, no_bos || decode, &s, &err) != 0) return cli_fail(&err);
+    int rc;
+    if (decode) {
+        rc = run_decode(&s, decode, common.json);
+    } else {
+        json_t *prompts = json_array();
+        json_t *one = prompt_file ? NULL
+                                  : encode_prompt(&s, argv[optind], strlen(argv[optind]), invalid, "TEXT", &err);
+        if (prompt_file ? encode_file(&s, prompt_file, invalid, prompts, &err) != 0 : !one) {
+            json_decref(prompts);
+            cc_tokenizer_free(s.tok);
+            return cli_fail(&err);
+        }
+        if (one) json_array_append_new(prompts, one);
+        if (common.json) {
+            rc = cli_print_json(json_pack("{s:s, s:o, s:o}", "tokenizer", s.dir, "bos",
+                                          s.bos >= 0 ? json_integer(s.bos) : json_null(), "prompts", prompts));
+        } else {
+            print_human(prompts, s.bos);
+            json_decref(prompts);
+            rc = CLI_OK;
+        }
+    }
+    cc_tokenizer_free(s.tok);
+    return rc;
+}

@@ -1,0 +1,836 @@
+/* tokenizer.c — GPT-2's byte-level BPE: vocabulary and merges loading, BPE
+ * with a cache of encoded pieces, encoding and decoding. The text side (UTF-8,
+ * pre-tokenizer regex) is in tokenizer_text.c. */
+#include "circuitc/tokenizer.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer_text.h"
+
+/* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
+
+typedef struct {
+    const char *key; /* NULL: empty slot; points into memory the map's owner keeps alive */
+    uint32_t len;
+    uint64_t value;
+} str_slot;
+
+typedef struct {
+    str_slot *slots;
+    size_t cap, n; /* cap a power of two, kept at most half full */
+} str_map;
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static str_slot *str_map_slot(const str_map *m, const char *key, size_t len)
+{
+    size_t i = hash_bytes(key, len) & (m->cap - 1);
+    while (m->slots[i].key && !(m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0))
+        i = (i + 1) & (m->cap - 1);
+    return &m->slots[i];
+}
+
+static const uint64_t *str_map_get(const str_map *m, const char *key, size_t len)
+{
+    if (!m->cap) return NULL;
+    const str_slot *s = str_map_slot(m, key, len);
+    return s->key ? &s->value : NULL;
+}
+
+static int str_map_reserve(str_map *m, size_t n)
+{
+    if (2 * n <= m->cap) return 0;
+    size_t cap = 64;
+    while (cap < 2 * n) cap *= 2;
+    str_slot *old = m->slots;
+    size_t old_cap = m->cap;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
+        m->slots = old;
+        return -1;
+    }
+    m->cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].key) *str_map_slot(m, old[i].key, old[i].len) = old[i];
+    free(old);
+    return 0;
+}
+
+/* Inserts or overwrites KEY; the key's memory must outlive the map. */
+static int str_map_put(str_map *m, const char *key, size_t len, uint64_t value)
+{
+    if (str_map_reserve(m, m->n + 1) != 0) return -1;
+    str_slot *s = str_map_slot(m, key, len);
+    if (!s->key) m->n++;
+    *s = (str_slot){key, (uint32_t)len, value};
+    return 0;
+}
+
+/* ---- a hash map from id pairs to merges ---- */
+
+typedef struct {
+    uint64_t pair; /* left << 32 | right; EMPTY_PAIR for an empty slot */
+    uint32_t rank;
+    int32_t merged;
+} merge_slot;
+
+#define EMPTY_PAIR UINT64_MAX
+
+typedef struct {
+    merge_slot *slots;
+    size_t cap, n;
+} merge_map;
+
+static inline uint64_t pair_key(int32_t left, int32_t right)
+{
+    return (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+}
+
+static inline size_t hash_pair(uint64_t x)
+{
+    x ^= x >> 33; /* murmur3's finalizer */
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static inline const merge_slot *merge_get(const merge_map *m, int32_t left, int32_t right)
+{
+    uint64_t key = pair_key(left, right);
+    size_t i = hash_pair(key) & (m->cap - 1);
+    while (m->slots[i].pair != EMPTY_PAIR) {
+        if (m->slots[i].pair == key) return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+static int merge_map_init(merge_map *m, size_t expected)
+{
+    m->cap = 64;
+    while (m->cap < 2 * expected) m->cap *= 2;
+    m->slots = malloc(m->cap * sizeof *m->slots);
+    if (!m->slots) return -1;
+    for (size_t i = 0; i < m->cap; i++) m->slots[i].pair = EMPTY_PAIR;
+    m->n = 0;
+    return 0;
+}
+
+/* A later merge of the same pair overwrites an earlier one, as in Hugging Face's loader. */
+static void merge_put(merge_map *m, int32_t left, int32_t right, uint32_t rank, int32_t merged)
+{
+    uint64_t key = pair_key(left, right);
+    size_t i = hash_pair(key) & (m->cap - 1);
+    while (m->slots[i].pair != EMPTY_PAIR && m->slots[i].pair != key) i = (i + 1) & (m->cap - 1);
+    if (m->slots[i].pair == EMPTY_PAIR) m->n++;
+    m->slots[i] = (merge_slot){key, rank, merged};
+}
+
+/* ---- the tokenizer ---- */
+
+typedef struct {
+    const char *text;
+    size_t len;
+    int32_t id;
+    size_t next_at; /* encode's scan state: where it next occurs (SIZE_MAX: not yet searched) */
+} special_token;
+
+/* Pieces up to this many bytes are cached; the cache is emptied when it holds CACHE_MAX_PIECES. */
+enum { CACHE_MAX_PIECE_BYTES = 256, CACHE_MAX_PIECES = 1 << 16 };
+
+typedef struct {
+    int32_t id;
+    int32_t prev, next; /* linked list of the symbols still standing; -1 at the ends */
+} bpe_symbol;
+
+typedef struct {
+    uint32_t rank;
+    int32_t pos; /* the pair's left symbol */
+} bpe_candidate;
+
+struct cc_tokenizer {
+    int32_t vocab_size;
+    char *text_arena;         /* every token's vocabulary text, NUL-separated */
+    uint32_t *text_offset;    /* [vocab_size] into text_arena; UINT32_MAX for an unused id */
+    char *byte_arena;         /* every token's bytes */
+    uint32_t *byte_offset;    /* [vocab_size + 1] into byte_arena */
+    str_map by_text;          /* vocabulary text -> id */
+    int32_t byte_token[256];  /* the single-byte token of each byte */
+    merge_map merges;
+    special_token *specials;
+    size_t n_specials;
+
+    /* cache: piece bytes -> (offset << 32 | count) into cache_ids */
+    str_map cache;
+    char *cache_keys;
+    size_t cache_keys_len;
+    cc_token_ids cache_ids;
+
+    /* BPE work space, grown as needed */
+    bpe_symbol *symbols;
+    bpe_candidate *heap;
+    size_t work_cap;
+};
+
+/* GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
+ * themselves, the other 68 (0x00-0x20, 0x7F-0xA0, 0xAD) for U+0100.. in byte order. */
+static bool byte_is_printable(unsigned b)
+{
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+}
+
+static uint32_t byte_to_codepoint(uint8_t b)
+{
+    if (byte_is_printable(b)) return b;
+    if (b <= 0x20) return 256u + b;
+    if (b <= 0xA0) return 256u + 33 + (b - 0x7Fu);
+    return 256u + 67; /* 0xAD */
+}
+
+/* The inverse of byte_to_codepoint: -1 for a codepoint outside the alphabet. */
+static int codepoint_to_byte(uint32_t cp)
+{
+    if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
+    if (cp < 256 + 33) return (int)(cp - 256);
+    if (cp < 256 + 67) return (int)(0x7F + cp - 256 - 33);
+    return cp == 256 + 67 ? 0xAD : -1;
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    out[0] = (char)(0xC0 | cp >> 6); /* the alphabet stays below U+0800 */
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+}
+
+/* The bytes a vocabulary text stands for, written to OUT (room for LEN bytes):
+ * each character mapped back through the alphabet; a text with a character
+ * outside it (only special tokens have those) stands for itself, as Hugging
+ * Face's ByteLevel decoder has it. Returns the number of bytes. */
+static size_t text_to_bytes(const char *text, size_t len, char *out)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    size_t pos = 0, n = 0, bad;
+    while (pos < len) {
+        size_t k = cc_utf8_sequence_length(s + pos, len - pos, &bad);
+        if (k == 0 || k > 2) break;
+        uint32_t cp = k == 1 ? s[pos] : (uint32_t)(s[pos] & 0x1F) << 6 | (s[pos + 1] & 0x3F);
+        int b = codepoint_to_byte(cp);
+        if (b < 0) break;
+        out[n++] = (char)b;
+        pos += k;
+    }
+    if (pos == len) return n;
+    memcpy(out, text, len);
+    return len;
+}
+
+void cc_tokenizer_free(cc_tokenizer *tok)
+{
+    if (!tok) return;
+    free(tok->text_arena);
+    free(tok->text_offset);
+    free(tok->byte_arena);
+    free(tok->byte_offset);
+    free(tok->by_text.slots);
+    free(tok->merges.slots);
+    free(tok->specials);
+    free(tok->cache.slots);
+    free(tok->cache_keys);
+    cc_token_ids_free(&tok->cache_ids);
+    free(tok->symbols);
+    free(tok->heap);
+    free(tok);
+}
+
+static int out_of_memory(cc_error *err)
+{
+    return cc_fail(err, "out of memory while loading the tokenizer");
+}
+
+/* Fills the vocabulary from VOCAB (a JSON object text -> id); LABEL names it in errors. */
+static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_error *err)
+{
+    if (!json_is_object(vocab))
+        return cc_fail(err, "%s: the vocabulary must be a JSON object mapping token text to id", label);
+    size_t n = json_object_size(vocab), text_bytes = 0;
+    int64_t max_id = -1;
+    const char *key;
+    json_t *value;
+    json_object_foreach(vocab, key, value) {
+        json_int_t id = json_is_integer(value) ? json_integer_value(value) : -1;
+        if (id < 0 || id >= INT32_MAX)
+            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d)", label, key, INT32_MAX);
+        if (id > max_id) max_id = id;
+        text_bytes += strlen(key) + 1;
+    }
+    if (n == 0) return cc_fail(err, "%s: the vocabulary is empty", label);
+    if (text_bytes >= UINT32_MAX) return cc_fail(err, "%s: the vocabulary is too large", label);
+    tok->vocab_size = (int32_t)max_id + 1;
+    tok->text_arena = malloc(text_bytes);
+    tok->text_offset = malloc((size_t)tok->vocab_size * sizeof *tok->text_offset);
+    tok->byte_arena = malloc(text_bytes);
+    tok->byte_offset = malloc(((size_t)tok->vocab_size + 1) * sizeof *tok->byte_offset);
+    if (!tok->text_arena || !tok->text_offset || !tok->byte_arena || !tok->byte_offset ||
+        str_map_reserve(&tok->by_text, n) != 0)
+        return out_of_memory(err);
+    for (int32_t i = 0; i < tok->vocab_size; i++) tok->text_offset[i] = UINT32_MAX;
+    size_t at = 0;
+    json_object_foreach(vocab, key, value) {
+        int32_t id = (int32_t)json_integer_value(value);
+        if (tok->text_offset[id] != UINT32_MAX)
+            return cc_fail(err, "%s: id %d is given to both \"%s\" and \"%s\"; each id must name one token", label,
+                           id, tok->text_arena + tok->text_offset[id], key);
+        size_t len = strlen(key);
+        memcpy(tok->text_arena + at, key, len + 1);
+        tok->text_offset[id] = (uint32_t)at;
+        str_map_put(&tok->by_text, tok->text_arena + at, len, (uint64_t)id); /* reserved above */
+        at += len + 1;
+    }
+    /* Byte strings in id order, so that token id's bytes are byte_arena[byte_offset[id] .. byte_offset[id+1]). */
+    size_t bytes_at = 0;
+    for (int32_t id = 0; id < tok->vocab_size; id++) {
+        tok->byte_offset[id] = (uint32_t)bytes_at;
+        if (tok->text_offset[id] == UINT32_MAX) continue;
+        const char *text = tok->text_arena + tok->text_offset[id];
+        bytes_at += text_to_bytes(text, strlen(text), tok->byte_arena + bytes_at);
+    }
+    tok->byte_offset[tok->vocab_size] = (uint32_t)bytes_at;
+    for (int b = 0; b < 256; b++) {
+        char text[2];
+        size_t len = utf8_encode(byte_to_codepoint((uint8_t)b), text);
+        const uint64_t *id = str_map_get(&tok->by_text, text, len);
+        if (!id)
+            return cc_fail(err, "%s: no token for byte 0x%02X (\"%.*s\"); a byte-level BPE vocabulary has one for "
+                                "each of the 256 bytes", label, b, (int)len, text);
+        tok->byte_token[b] = (int32_t)*id;
+    }
+    return 0;
+}
+
+static int32_t lookup_text(const cc_tokenizer *tok, const char *text, size_t len)
+{
+    const uint64_t *id = str_map_get(&tok->by_text, text, len);
+    return id ? (int32_t)*id : -1;
+}
+
+/* Adds merge number RANK, "LEFT RIGHT"; WHERE names it in errors (file and line). */
+static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const char *right, size_t right_len,
+                     uint32_t rank, const char *where, cc_error *err)
+{
+    int32_t l = lookup_text(tok, left, left_len), r = lookup_text(tok, right, right_len);
+    if (l < 0 || r < 0) {
+        const char *missing = l < 0 ? left : right;
+        int missing_len = (int)(l < 0 ? left_len : right_len);
+        return cc_fail(err, "%s: merge token \"%.*s\" is not in the vocabulary (do the merges belong to this "
+                            "vocabulary?)", where, missing_len, missing);
+    }
+    char *joined = malloc(left_len + right_len);
+    if (!joined) return out_of_memory(err);
+    memcpy(joined, left, left_len);
+    memcpy(joined + left_len, right, right_len);
+    int32_t merged = lookup_text(tok, joined, left_len + right_len);
+    if (merged < 0) {
+        cc_fail(err, "%s: the merge of \"%.*s\" and \"%.*s\" gives \"%.*s\", which is not in the vocabulary", where,
+                (int)left_len, left, (int)right_len, right, (int)(left_len + right_len), joined);
+        free(joined);
+        return -1;
+    }
+    free(joined);
+    merge_put(&tok->merges, l, r, rank, merged);
+    return 0;
+}
+
+/* Parses merges.txt: an optional "#version" line, then one "LEFT RIGHT" per line (rank = order). */
+static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, const char *label, cc_error *err)
+{
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    if (merge_map_init(&tok->merges, lines) != 0) return out_of_memory(err);
+    uint32_t rank = 0;
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len, line_len = end - pos;
+        const char *line = text + pos;
+        pos = end + 1;
+        line_no++;
+        if (line_len && line[line_len - 1] == '\r') line_len--;
+        if (line_len == 0 || (line_len >= 8 && memcmp(line, "#version", 8) == 0)) continue;
+        const char *space = memchr(line, ' ', line_len);
+        if (!space || memchr(space + 1, ' ', line_len - (size_t)(space + 1 - line)) || space == line ||
+            space == line + line_len - 1)
+            return cc_fail(err, "%s line %zu: expected two tokens separated by one space, got \"%.*s\"", label,
+                           line_no, (int)line_len, line);
+        char where[600];
+        snprintf(where, sizeof where, "%s line %zu", label, line_no);
+        if (add_merge(tok, line, (size_t)(space - line), space + 1, line_len - (size_t)(space + 1 - line), rank++,
+                      where, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_special(cc_tokenizer *tok, const char *text, int32_t id, cc_error *err)
+{
+    special_token *grown = realloc(tok->specials, (tok->n_specials + 1) * sizeof *grown);
+    if (!grown) return out_of_memory(err);
+    tok->specials = grown;
+    tok->specials[tok->n_specials++] = (special_token){text, strlen(text), id, SIZE_MAX};
+    return 0;
+}
+
+static cc_tokenizer *tokenizer_new(cc_error *err)
+{
+    cc_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) out_of_memory(err);
+    return tok;
+}
+
+static json_t *parse_json(const char *text, size_t len, const char *label, cc_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) cc_fail(err, "%s: not valid JSON (%s, line %d column %d)", label, jerr.text, jerr.line, jerr.column);
+    return root;
+}
+
+static int from_vocab_and_merges(const char *vocab_json, size_t vocab_len, const char *merges_txt, size_t merges_len,
+                                 const char *vocab_label, const char *merges_label, cc_tokenizer **out, cc_error *err)
+{
+    cc_tokenizer *tok = tokenizer_new(err);
+    json_t *vocab = tok ? parse_json(vocab_json, vocab_len, vocab_label, err) : NULL;
+    int rc = vocab && load_vocab(tok, vocab, vocab_label, err) == 0 &&
+                     load_merges_txt(tok, merges_txt, merges_len, merges_label, err) == 0
+                 ? 0 : -1;
+    json_decref(vocab);
+    int32_t eot = rc == 0 ? cc_tokenizer_token_id(tok, CC_GPT2_EOT_TEXT) : -1;
+    if (eot >= 0) rc = add_special(tok, CC_GPT2_EOT_TEXT, eot, err);
+    if (rc != 0) {
+        cc_tokenizer_free(tok);
+        return -1;
+    }
+    *out = tok;
+    return 0;
+}
+
+int cc_tokenizer_from_buffers(const char *vocab_json, size_t vocab_len, const char *merges_txt, size_t merges_len,
+                              cc_tokenizer **out, cc_error *err)
+{
+    return from_vocab_and_merges(vocab_json, vocab_len, merges_txt, merges_len, "vocab.json", "merges.txt", out, err);
+}
+
+/* ---- tokenizer.json ---- */
+
+static int check_tokenizer_json_shape(json_t *root, const char *label, cc_error *err)
+{
+    json_t *model = json_object_get(root, "model"), *pre = json_object_get(root, "pre_tokenizer"),
+           *norm = json_object_get(root, "normalizer");
+    const char *type = json_string_value(json_object_get(model, "type"));
+    if (!type || strcmp(type, "BPE") != 0)
+        return cc_fail(err, "%s: field \"model.type\" must be \"BPE\" (a GPT-2 byte-level BPE tokenizer)", label);
+    const char *pre_type = json_string_value(json_object_get(pre, "type"));
+    if (!pre_type || strcmp(pre_type, "ByteLevel") != 0 || json_is_true(json_object_get(pre, "add_prefix_space")) ||
+        json_is_false(json_object_get(pre, "use_regex")))
+        return cc_fail(err, "%s: field \"pre_tokenizer\" must be GPT-2's ByteLevel pre-tokenizer (add_prefix_space "
+                            "false, use_regex true)", label);
+    if (norm && !json_is_null(norm))
+        return cc_fail(err, "%s: field \"normalizer\" must be null (GPT-2 has no normalizer)", label);
+    return 0;
+}
+
+static int load_tokenizer_json_merges(cc_tokenizer *tok, json_t *merges, const char *label, cc_error *err)
+{
+    if (!json_is_array(merges))
+        return cc_fail(err, "%s: field \"model.merges\" must be an array of merges", label);
+    if (merge_map_init(&tok->merges, json_array_size(merges)) != 0) return out_of_memory(err);
+    size_t i;
+    json_t *m;
+    json_array_foreach(merges, i, m) {
+        char where[600];
+        snprintf(where, sizeof where, "%s model.merges[%zu]", label, i);
+        const char *left = NULL, *right = NULL;
+        size_t left_len = 0, right_len = 0;
+        if (json_is_string(m)) { /* "LEFT RIGHT" */
+            const char *s = json_string_value(m), *space = strchr(s, ' ');
+            if (space && space != s && space[1] && !strchr(space + 1, ' ')) {
+                left = s, left_len = (size_t)(space - s), right = space + 1, right_len = strlen(space + 1);
+            }
+        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
+                   json_is_string(json_array_get(m, 1))) { /* ["LEFT", "RIGHT"] */
+            left = json_string_value(json_array_get(m, 0)), left_len = strlen(left);
+            right = json_string_value(json_array_get(m, 1)), right_len = strlen(right);
+        }
+        if (!left) return cc_fail(err, "%s: expected \"LEFT RIGHT\" or [\"LEFT\", \"RIGHT\"]", where);
+        if (add_merge(tok, left, left_len, right, right_len, (uint32_t)i, where, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Added tokens become special tokens; their texts stay in the (owned) text arena. */
+static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label, cc_error *err)
+{
+    if (!added || json_is_null(added)) return 0;
+    if (!json_is_array(added)) return cc_fail(err, "%s: field \"added_tokens\" must be an array", label);
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *id = json_object_get(a, "id");
+        const char *content = json_string_value(json_object_get(a, "content"));
+        if (!content || !*content || !json_is_integer(id))
+            return cc_fail(err, "%s: added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", label, i);
+        if (json_is_true(json_object_get(a, "lstrip")) || json_is_true(json_object_get(a, "rstrip")) ||
+            json_is_true(json_object_get(a, "single_word")))
+            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\"): lstrip, rstrip and single_word are not supported; "
+                                "set them false", label, i, content);
+        int32_t known = cc_tokenizer_token_id(tok, content);
+        if (known < 0 || known != json_integer_value(id))
+            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\", id %lld) must also be in model.vocab with that id",
+                           label, i, content, (long long)json_integer_value(id));
+        if (add_special(tok, tok->text_arena + tok->text_offset[known], known, err) != 0) return -1;
+    }
+    return 0;
+}
+
+static int from_tokenizer_json(const char *json, size_t len, const char *label, cc_tokenizer **out, cc_error *err)
+{
+    cc_tokenizer *tok = tokenizer_new(err);
+    json_t *root = tok ? parse_json(json, len, label, err) : NULL;
+    int rc = -1;
+    if (root) {
+        json_t *model = json_object_get(root, "model");
+        rc = check_tokenizer_json_shape(root, label, err) == 0 &&
+                     load_vocab(tok, json_object_get(model, "vocab"), label, err) == 0 &&
+                     load_tokenizer_json_merges(tok, json_object_get(model, "merges"), label, err) == 0 &&
+                     load_added_tokens(tok, json_object_get(root, "added_tokens"), label, err) == 0
+                 ? 0 : -1;
+    }
+    json_decref(root);
+    if (rc != 0) {
+        cc_tokenizer_free(tok);
+        return -1;
+    }
+    *out = tok;
+    return 0;
+}
+
+int cc_tokenizer_from_tokenizer_json(const char *json, size_t len, cc_tokenizer **out, cc_error *err)
+{
+    return from_tokenizer_json(json, len, "tokenizer.json", out, err);
+}
+
+/* ---- loading from a folder ---- */
+
+static char *read_whole_file(const char *path, size_t *len, cc_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cc_fail(err, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    errno = 0;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
+        fread(buf, 1, (size_t)size, f) == (size_t)size) {
+        *len = (size_t)size;
+    } else {
+        cc_fail(err, "%s: cannot read: %s", path, errno ? strerror(errno) : "short read");
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static bool file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
+{
+    char vocab_path[4096], merges_path[4096], json_path[4096];
+    snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
+    snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
+    snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
+    size_t vocab_len = 0, merges_len = 0;
+    if (file_exists(vocab_path) || file_exists(merges_path)) {
+        char *vocab = read_whole_file(vocab_path, &vocab_len, err);
+        char *merges = vocab ? read_whole_file(merges_path, &merges_len, err) : NULL;
+        int rc = merges ? from_vocab_and_merges(vocab, vocab_len, merges, merges_len, vocab_path, merges_path, out, err)
+                        : -1;
+        free(vocab);
+        free(merges);
+        return rc;
+    }
+    if (file_exists(json_path)) {
+        char *json = read_whole_file(json_path, &vocab_len, err);
+        int rc = json ? from_tokenizer_json(json, vocab_len, json_path, out, err) : -1;
+        free(json);
+        return rc;
+    }
+    return cc_fail(err, "%s: no tokenizer here: expected vocab.json + merges.txt or tokenizer.json (for GPT-2's, "
+                        "run scripts/fetch-gpt2-tokenizer and pass --tokenizer third_party/gpt2-tokenizer)", dir);
+}
+
+/* ---- lookups ---- */
+
+int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok)
+{
+    return tok->vocab_size;
+}
+
+int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text)
+{
+    return lookup_text(tok, text, strlen(text));
+}
+
+int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **bytes, size_t *len, cc_error *err)
+{
+    if (id < 0 || id >= tok->vocab_size || tok->text_offset[id] == UINT32_MAX)
+        return cc_fail(err, "token id %d is not in the vocabulary (ids are 0..%d)", id, tok->vocab_size - 1);
+    *bytes = tok->byte_arena + tok->byte_offset[id];
+    *len = tok->byte_offset[id + 1] - tok->byte_offset[id];
+    return 0;
+}
+
+/* ---- token id lists ---- */
+
+void cc_token_ids_free(cc_token_ids *list)
+{
+    free(list->ids);
+    *list = (cc_token_ids){0};
+}
+
+static int token_ids_reserve(cc_token_ids *list, size_t n, cc_error *err)
+{
+    if (n <= list->cap) return 0;
+    size_t cap = list->cap ? list->cap : 64;
+    while (cap < n) cap *= 2;
+    int32_t *grown = realloc(list->ids, cap * sizeof *grown);
+    if (!grown) return cc_fail(err, "out of memory for %zu token ids", n);
+    list->ids = grown;
+    list->cap = cap;
+    return 0;
+}
+
+int cc_token_ids_push(cc_token_ids *list, int32_t id, cc_error *err)
+{
+    if (token_ids_reserve(list, list->n + 1, err) != 0) return -1;
+    list->ids[list->n++] = id;
+    return 0;
+}
+
+/* ---- BPE ---- */
+
+static inline bool candidate_before(bpe_candidate a, bpe_candidate b)
+{
+    return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+static void heap_push(bpe_candidate *heap, size_t *n, bpe_candidate c)
+{
+    size_t i = (*n)++;
+    while (i > 0 && candidate_before(c, heap[(i - 1) / 2])) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = c;
+}
+
+static bpe_candidate heap_pop(bpe_candidate *heap, size_t *n)
+{
+    bpe_candidate top = heap[0], last = heap[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= *n) break;
+        if (child + 1 < *n && candidate_before(heap[child + 1], heap[child])) child++;
+        if (!candidate_before(heap[child], last)) break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = last;
+    return top;
+}
+
+static void push_pair(const cc_tokenizer *tok, bpe_candidate *heap, size_t *n_heap, int32_t pos)
+{
+    const bpe_symbol *s = tok->symbols;
+    if (pos < 0 || s[pos].next < 0) return;
+    const merge_slot *m = merge_get(&tok->merges, s[pos].id, s[s[pos].next].id);
+    if (m) heap_push(heap, n_heap, (bpe_candidate){m->rank, pos});
+}
+
+/* Merges the bytes of one piece by rank, lowest rank first and leftmost first
+ * among equal ranks (as Hugging Face's BPE), appending the ids to OUT. */
+static int bpe_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_token_ids *out, cc_error *err)
+{
+    if (len > tok->work_cap) {
+        size_t cap = len < 64 ? 64 : len;
+        bpe_symbol *symbols = realloc(tok->symbols, cap * sizeof *symbols);
+        if (symbols) tok->symbols = symbols;
+        bpe_candidate *heap = realloc(tok->heap, 3 * cap * sizeof *heap); /* n - 1 initial pairs + at most 2 per merge */
+        if (heap) tok->heap = heap;
+        if (!symbols || !heap) return cc_fail(err, "out of memory encoding a %zu-byte piece", len);
+        tok->work_cap = cap;
+    }
+    bpe_symbol *s = tok->symbols;
+    for (size_t i = 0; i < len; i++)
+        s[i] = (bpe_symbol){tok->byte_token[piece[i]], (int32_t)i - 1, i + 1 < len ? (int32_t)i + 1 : -1};
+    size_t n_heap = 0;
+    for (size_t i = 0; i + 1 < len; i++) push_pair(tok, tok->heap, &n_heap, (int32_t)i);
+    while (n_heap) {
+        bpe_candidate c = heap_pop(tok->heap, &n_heap);
+        bpe_symbol *left = &s[c.pos];
+        if (left->id < 0 || left->next < 0) continue; /* merged away since it was queued */
+        const merge_slot *m = merge_get(&tok->merges, left->id, s[left->next].id);
+        if (!m || m->rank != c.rank) continue;         /* this pair changed since */
+        bpe_symbol *right = &s[left->next];
+        left->id = m->merged;
+        left->next = right->next;
+        if (right->next >= 0) s[right->next].prev = c.pos;
+        right->id = -1;
+        push_pair(tok, tok->heap, &n_heap, left->prev);
+        push_pair(tok, tok->heap, &n_heap, c.pos);
+    }
+    for (int32_t i = 0; i >= 0; i = s[i].next)
+        if (cc_token_ids_push(out, s[i].id, err) != 0) return -1;
+    return 0;
+}
+
+static void cache_clear(cc_tokenizer *tok)
+{
+    if (tok->cache.slots) memset(tok->cache.slots, 0, tok->cache.cap * sizeof *tok->cache.slots);
+    tok->cache.n = 0;
+    tok->cache_keys_len = 0;
+    tok->cache_ids.n = 0;
+}
+
+/* Encodes one pre-tokenizer piece through the cache. */
+static int encode_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_token_ids *out, cc_error *err)
+{
+    if (len > CACHE_MAX_PIECE_BYTES) return bpe_piece(tok, piece, len, out, err);
+    const uint64_t *hit = str_map_get(&tok->cache, (const char *)piece, len);
+    if (hit) {
+        size_t at = (size_t)(*hit >> 32), count = (size_t)(*hit & 0xFFFFFFFFu);
+        if (token_ids_reserve(out, out->n + count, err) != 0) return -1;
+        memcpy(out->ids + out->n, tok->cache_ids.ids + at, count * sizeof *out->ids);
+        out->n += count;
+        return 0;
+    }
+    size_t first = out->n;
+    if (bpe_piece(tok, piece, len, out, err) != 0) return -1;
+    if (!tok->cache_keys) { /* the key arena is allocated once, so stored keys never move */
+        tok->cache_keys = malloc((size_t)CACHE_MAX_PIECES * CACHE_MAX_PIECE_BYTES);
+        if (!tok->cache_keys) return 0; /* no cache: still correct, only slower */
+    }
+    if (tok->cache.n >= CACHE_MAX_PIECES) cache_clear(tok);
+    size_t count = out->n - first, at = tok->cache_ids.n;
+    if (token_ids_reserve(&tok->cache_ids, at + count, NULL) != 0 || str_map_reserve(&tok->cache, tok->cache.n + 1) != 0)
+        return 0;
+    memcpy(tok->cache_ids.ids + at, out->ids + first, count * sizeof *out->ids);
+    tok->cache_ids.n += count;
+    char *key = tok->cache_keys + tok->cache_keys_len;
+    memcpy(key, piece, len);
+    tok->cache_keys_len += len;
+    str_map_put(&tok->cache, key, len, (uint64_t)at << 32 | count);
+    return 0;
+}
+
+/* Encodes text without special tokens: pre-tokenizer pieces, each by BPE. */
+static int encode_ordinary(cc_tokenizer *tok, const uint8_t *s, size_t len, cc_token_ids *out, cc_error *err)
+{
+    for (size_t pos = 0; pos < len;) {
+        size_t end = cc_pretokenize_next(s, len, pos);
+        if (encode_piece(tok, s + pos, end - pos, out, err) != 0) return -1;
+        pos = end;
+    }
+    return 0;
+}
+
+/* The special token that occurs first at or after POS (the longest of those
+ * starting there), or NULL. */
+/* noinline: inlined into cc_tokenizer_encode, GCC 12 with -fsanitize=undefined
+ * wrongly warns (-Wnonnull) that S may be NULL in memmem. */
+__attribute__((noinline)) static const special_token *next_special(cc_tokenizer *tok, const char *s, size_t len,
+                                                                   size_t pos)
+{
+    const special_token *best = NULL;
+    for (size_t i = 0; i < tok->n_specials; i++) {
+        special_token *sp = &tok->specials[i];
+        if (sp->next_at == SIZE_MAX || sp->next_at < pos) {
+            const char *hit = memmem(s + pos, len - pos, sp->text, sp->len);
+            sp->next_at = hit ? (size_t)(hit - s) : len;
+        }
+        if (sp->next_at < len && (!best || sp->next_at < best->next_at ||
+                                  (sp->next_at == best->next_at && sp->len > best->len)))
+            best = sp;
+    }
+    return best;
+}
+
+int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_invalid_utf8 invalid, cc_token_ids *out,
+                        cc_error *err)
+{
+    if (!text) return len ? cc_fail(err, "no text to encode (NULL with length %zu)", len) : 0;
+    char *repaired = NULL;
+    size_t bad = cc_utf8_first_invalid((const uint8_t *)text, len);
+    if (bad < len) {
+        if (invalid == CC_INVALID_UTF8_ERROR)
+            return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix its encoding, or have "
+                                "invalid bytes replaced by U+FFFD (circuitc --replace-invalid)", bad, (uint8_t)text[bad]);
+        repaired = cc_utf8_replace_invalid((const uint8_t *)text, len, &len);
+        if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
+        text = repaired;
+    }
+    for (size_t i = 0; i < tok->n_specials; i++) tok->specials[i].next_at = SIZE_MAX;
+    int rc = 0;
+    for (size_t pos = 0; rc == 0 && pos < len;) {
+        const special_token *sp = next_special(tok, text, len, pos);
+        size_t end = sp ? sp->next_at : len;
+        rc = encode_ordinary(tok, (const uint8_t *)text + pos, end - pos, out, err);
+        if (rc == 0 && sp) rc = cc_token_ids_push(out, sp->id, err);
+        pos = sp ? end + sp->len : len;
+    }
+    free(repaired);
+    return rc;
+}
+
+int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                        cc_error *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *bytes;
+        size_t len;
+        if (cc_tokenizer_token_bytes(tok, ids[i], &bytes, &len, err) != 0) return -1;
+        total += len;
+    }
+    char *raw = malloc(total + 1);
+    if (!raw) return cc_fail(err, "out of memory decoding %zu tokens", n);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
+        memcpy(raw + at, tok->byte_arena + tok->byte_offset[ids[i]], len);
+        at += len;
+    }
+    *out = cc_utf8_replace_invalid((const uint8_t *)raw, total, out_len);
+    free(raw);
+    return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+}
