@@ -91,9 +91,10 @@ void cc_fm_wrap(float *A, float *B, int l, int m, int r, cc_fm *out)
 void cc_fm_free(cc_fm *fm)
 {
     if (!fm) return;
-    free(fm->A);
-    free(fm->B);
+    free(fm->A), free(fm->B), free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
     fm->A = fm->B = NULL;
+    fm->A64 = fm->B64 = NULL;
+    fm->errA = fm->errB = NULL;
 }
 
 /* ---- products ------------------------------------------------------------ */
@@ -115,6 +116,19 @@ static void transpose(const float *X, int rows, int cols, float *out)
         for (int j = 0; j < cols; j++) out[(size_t)j * rows + i] = X[(size_t)i * cols + j];
 }
 
+static void transpose64(const double *X, int rows, int cols, double *out)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) out[(size_t)j * rows + i] = X[(size_t)i * cols + j];
+}
+
+static double *copy64(const double *x, size_t n)
+{
+    double *c = dalloc(n);
+    if (c) memcpy(c, x, n * sizeof *c);
+    return c;
+}
+
 int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
 {
     float *a = falloc((size_t)fm->r * fm->m), *b = falloc((size_t)fm->m * fm->l);
@@ -126,6 +140,24 @@ int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
     transpose(fm->B, fm->m, fm->r, a); /* B^T [r, m] */
     transpose(fm->A, fm->l, fm->m, b); /* A^T [m, l] */
     cc_fm_wrap(a, b, fm->r, fm->m, fm->l, out);
+    if (fm->A64 && fm->B64) {
+        out->A64 = dalloc((size_t)fm->r * fm->m);
+        out->B64 = dalloc((size_t)fm->m * fm->l);
+        if (!out->A64 || !out->B64) {
+            cc_fm_free(out);
+            return oom(err);
+        }
+        transpose64(fm->B64, fm->m, fm->r, out->A64);
+        transpose64(fm->A64, fm->l, fm->m, out->B64);
+    }
+    if (fm->errA && fm->errB) {
+        out->errA = copy64(fm->errB, (size_t)fm->r);
+        out->errB = copy64(fm->errA, (size_t)fm->l);
+        if (!out->errA || !out->errB) {
+            cc_fm_free(out);
+            return oom(err);
+        }
+    }
     return 0;
 }
 
@@ -197,6 +229,10 @@ int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err)
 void cc_fm_scale(cc_fm *fm, float s)
 {
     for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A[i] *= s;
+    if (fm->A64)
+        for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A64[i] *= s;
+    if (fm->errA)
+        for (int i = 0; i < fm->l; i++) fm->errA[i] *= fabs((double)s);
 }
 
 int cc_fm_rows(const cc_fm *fm, const int *rows, int n, cc_fm *out, cc_error *err)

@@ -1,12 +1,16 @@
 /* topk.c — exact diagonal top-k statistics of a square FactoredMatrix.
  *
  * Both methods stream GEMM tiles of at most TILE_ROWS x TILE_COLS floats per
- * thread and never hold the n x n matrix. A float32 tile entry t approximates
- * the float64 score s_ij within a bound e proven from the GEMM's rounding error
- * (|t - s| <= gamma_m ||A_i|| ||B_j||); an entry is counted from the tile only
- * when the bound settles its comparison with the diagonal, and is otherwise
- * recomputed in float64 (exact_score), so results never depend on tiling,
- * threading or BLAS kernels.
+ * thread and never hold the n x n matrix. The tiles multiply float32 roundings
+ * A32, B32 of the float64 factors; a tile entry t approximates the float64
+ * score s_ij within a proven bound (|t - s| <= gamma_m |A32_i| |B32_j| for the
+ * GEMM, + (2u + u^2) |A64_i| |B64_j| for rounding the factors, + the float64
+ * dot product's own error); an entry is counted from the tile only when the
+ * bound settles its comparisons with the diagonal, and is otherwise recomputed
+ * in float64 (exact_score), so results never depend on tiling, threading or
+ * BLAS kernels. With near-tie data the settling window widens by the float32
+ * evaluation's error (topk.h), so that the entries that decide a near-tie are
+ * recomputed too.
  *
  * The fast path rotates the factors so that the product's singular directions
  * come first (M = Q' K'^T with Q' = A T_q, K' = B^T T_k, T_q T_k^T = I), scores
@@ -34,21 +38,32 @@ enum {
 };
 
 static const double U32 = 0x1p-24; /* float32 unit roundoff */
+static const double U64 = 0x1p-53; /* float64 unit roundoff */
 
 typedef struct {
     long gt;           /* entries strictly above the diagonal (all of them, or >= k_max if settled early) */
     int ties_before;   /* j < i with s_ij == s_ii */
     bool tied;         /* some j != i with s_ij == s_ii */
+    long sure;         /* entries above the diagonal by more than the float32 evaluation's error (topk.h g_i) */
+    long within;       /* j != i within that error of the diagonal (topk.h w_i) */
 } row_stat;
 
 typedef struct {
     int n, m, k_max;
     bool ranks, fast;
-    const float *A;     /* [n, m] */
-    const float *B;     /* [m, n] */
-    float *Bt;          /* [n, m] columns of B as rows, for exact scores */
+    const float *A32;   /* [n, m] screen factors */
+    const float *B32;   /* [m, n] */
+    const double *A64;  /* [n, m] exact factors */
+    double *Bt64;       /* [n, m] columns of B64 as rows */
+    float *own_A32, *own_B32; /* owned roundings (NULL when A32/B32 are the matrix's own) */
+    double *own_A64;    /* owned widening of A (NULL when A64 is the matrix's own) */
     double *diag;       /* [n] exact s_ii */
-    double *err_brute;  /* [n] float32 GEMM bound per row for the full-width product */
+    double *err_brute;  /* [n] screen bound per row for the full-width product */
+    /* near-ties (topk.h): per row |a_i|, eA_i, per column |b_j|, eB_j */
+    bool near;
+    double *qa, *ea, *qb, *eb;
+    double c_final;     /* lambda u sqrt(5m/6): the final float32 product's share */
+    double *window;     /* [n] max_j e_ij + e_ii (0 without near-tie data) */
     /* fast path */
     int c;              /* leading components */
     float *Qh;          /* [n, c] */
@@ -68,13 +83,21 @@ typedef struct {
 /* The definition of a score: float64 dot product in index order. */
 static double exact_score(const job *J, int i, int j)
 {
-    const float *a = J->A + (size_t)i * J->m, *b = J->Bt + (size_t)j * J->m;
+    const double *a = J->A64 + (size_t)i * J->m, *b = J->Bt64 + (size_t)j * J->m;
     double s = 0;
-    for (int c = 0; c < J->m; c++) s += (double)a[c] * (double)b[c];
+    for (int c = 0; c < J->m; c++) s += a[c] * b[c];
     return s;
 }
 
-/* Records the exact comparison of s_ij with the diagonal of row i. */
+/* e_ij of topk.h: how far a float32 evaluation of the chain can be from s_ij. */
+static double fp32_err(const job *J, int i, int j)
+{
+    double a = J->qa[i], ea = J->ea[i], b = J->qb[j], eb = J->eb[j];
+    return ea * b + a * eb + ea * eb + J->c_final * (a + ea) * (b + eb);
+}
+
+/* Records the exact comparison of s_ij with the diagonal of row i, and where
+ * s_ij lies relative to the float32 evaluation's error window. */
 static void resolve(const job *J, int i, int j, row_stat *st)
 {
     double s = exact_score(J, i, j), d = J->diag[i];
@@ -83,6 +106,9 @@ static void resolve(const job *J, int i, int j, row_stat *st)
         st->tied = true;
         if (j < i) st->ties_before++;
     }
+    double e = J->near ? fp32_err(J, i, j) + fp32_err(J, i, i) : 0;
+    if (s - d > e) st->sure++;
+    else if (s - d >= -e) st->within++;
 }
 
 /* Float thresholds that round outward, so float comparisons stay conservative. */
@@ -103,26 +129,27 @@ static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
 
 /* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles.
  * With SETTLE, a row leaves the scan as soon as k_max entries are certainly above
- * its diagonal (its top-k answers are then known; its full rank is not). */
+ * its diagonal, by more than the float32 evaluation's error (its top-k answers
+ * and near-tie status are then known; its full rank is not). */
 static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, row_stat *out)
 {
     int n = J->n, m = J->m;
     long evals = 0;
     int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
     for (int r = 0; r < nr; r++) {
-        memcpy(Ablock + (size_t)r * m, J->A + (size_t)rows[r] * m, (size_t)m * sizeof(float));
+        memcpy(Ablock + (size_t)r * m, J->A32 + (size_t)rows[r] * m, (size_t)m * sizeof(float));
         out[r] = (row_stat){0};
         live[r] = r;
     }
     for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
         /* tile [nlive, cw] = Ablock [nlive, m] x B[:, c0:c0+cw] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, m, 1.0f, Ablock, m, J->B + c0, n, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, m, 1.0f, Ablock, m, J->B32 + c0, n, 0.0f,
                     tile, cw);
         for (int r = 0; r < nlive; r++) {
             int i = rows[live[r]];
             row_stat *st = &out[live[r]];
-            double d = J->diag[i], e = J->err_brute[i];
+            double d = J->diag[i], e = J->err_brute[i] + J->window[i];
             float hi = round_up(d + e), lo = round_down(d - e);
             const float *t = tile + (size_t)r * cw;
             int above = 0, near = 0;
@@ -131,6 +158,7 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
                 near += t[j] >= lo;
             }
             st->gt += above;
+            st->sure += above;
             if (near > above) /* some entries need the exact comparison */
                 for (int j = 0; j < cw; j++)
                     if (t[j] >= lo && t[j] <= hi && c0 + j != i) {
@@ -141,7 +169,7 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
         if (settle) { /* compact the rows still open */
             int keep = 0;
             for (int r = 0; r < nlive; r++) {
-                if (out[live[r]].gt >= J->k_max) continue;
+                if (out[live[r]].sure >= J->k_max) continue;
                 if (keep != r) memcpy(Ablock + (size_t)keep * m, Ablock + (size_t)r * m, (size_t)m * sizeof(float));
                 live[keep++] = live[r];
             }
@@ -156,7 +184,7 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
 typedef struct {
     int *cand;       /* [TILE_ROWS, MAX_CANDIDATES] */
     int *ncand;      /* [TILE_ROWS] (MAX_CANDIDATES + 1 = overflowed) */
-    long *gt;        /* [TILE_ROWS] certain strict greater */
+    long *sure;      /* [TILE_ROWS] certainly above by more than the float32 evaluation's error */
     bool *settled;   /* [TILE_ROWS] */
 } fast_scratch;
 
@@ -166,7 +194,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     int n = J->n, c = J->c;
     long evals = 0;
     int active = nr;
-    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->gt[r] = 0, s->settled[r] = false;
+    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false;
     for (int c0 = 0; c0 < n && active > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
         if (c0 == TILE_COLS && c0 < n) {
@@ -194,8 +222,8 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
         for (int r = 0; r < nr; r++) {
             if (s->settled[r]) continue;
             int i = r0 + r;
-            double d = J->diag[i];
-            float above_thr = round_up(d + J->eta[i]), below_thr = round_down(d - J->eta[i]);
+            double d = J->diag[i], e = J->eta[i] + J->window[i];
+            float above_thr = round_up(d + e), below_thr = round_down(d - e);
             float alpha = J->alpha[i];
             const float *t = tile + (size_t)r * cw;
             int above = 0, maybe = 0;
@@ -204,8 +232,8 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
                 above += t[j] - tail > above_thr; /* lower bound above the diagonal */
                 maybe += t[j] + tail >= below_thr; /* upper bound reaches the diagonal */
             }
-            s->gt[r] += above;
-            if (s->gt[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
+            s->sure[r] += above;
+            if (s->sure[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
                 s->settled[r] = true;
                 active--;
                 continue;
@@ -223,7 +251,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     /* Settle what the bounds left open: exactly, candidate by candidate, or by a full row scan. */
     int full[TILE_ROWS], nfull = 0;
     for (int r = 0; r < nr; r++) {
-        out[r] = (row_stat){.gt = s->gt[r]};
+        out[r] = (row_stat){.gt = s->sure[r], .sure = s->sure[r]};
         if (s->settled[r]) continue;
         if (s->ncand[r] > MAX_CANDIDATES) {
             full[nfull++] = r0 + r;
@@ -252,10 +280,10 @@ static void *worker(void *arg)
     if (J->fast) {
         s.cand = malloc((size_t)TILE_ROWS * MAX_CANDIDATES * sizeof *s.cand);
         s.ncand = malloc(TILE_ROWS * sizeof *s.ncand);
-        s.gt = malloc(TILE_ROWS * sizeof *s.gt);
+        s.sure = malloc(TILE_ROWS * sizeof *s.sure);
         s.settled = malloc(TILE_ROWS * sizeof *s.settled);
     }
-    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.gt && s.settled));
+    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.sure && s.settled));
     long evals = 0, full = 0;
     int rows[TILE_ROWS];
     for (;;) {
@@ -281,7 +309,7 @@ static void *worker(void *arg)
     J->exact_evals += evals;
     J->rows_full += full;
     pthread_mutex_unlock(&J->lock);
-    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.gt), free(s.settled);
+    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.sure), free(s.settled);
     return NULL;
 }
 
@@ -291,6 +319,13 @@ static double norm_f(const float *x, int m)
 {
     double s = 0;
     for (int c = 0; c < m; c++) s += (double)x[c] * x[c];
+    return sqrt(s);
+}
+
+static double norm_d(const double *x, int m)
+{
+    double s = 0;
+    for (int c = 0; c < m; c++) s += x[c] * x[c];
     return sqrt(s);
 }
 
@@ -314,19 +349,12 @@ static int prepare_fast(job *J, int want_c)
     double *Yt = malloc((size_t)m * m * sizeof *Yt), *S = malloc((size_t)m * sizeof *S);
     double *Tq = malloc((size_t)m * m * sizeof *Tq), *Tk = malloc((size_t)m * m * sizeof *Tk);
     enum { BLK = 2048 };
-    double *buf = malloc((size_t)BLK * m * sizeof *buf), *rot = malloc((size_t)BLK * m * sizeof *rot);
-    if (!Ga || !Gb || !core || !X || !Yt || !S || !Tq || !Tk || !buf || !rot) goto out;
+    double *rot = malloc((size_t)BLK * m * sizeof *rot);
+    if (!Ga || !Gb || !core || !X || !Yt || !S || !Tq || !Tk || !rot) goto out;
 
     /* Grams in float64: Ga = A^T A, Gb = B B^T (= Bt^T Bt) */
-    for (int pass = 0; pass < 2; pass++) {
-        const float *src = pass == 0 ? J->A : J->Bt;
-        double *G = pass == 0 ? Ga : Gb;
-        for (int r0 = 0; r0 < n; r0 += BLK) {
-            int nr = n - r0 < BLK ? n - r0 : BLK;
-            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, nr, 1.0, buf, m, 1.0, G, m);
-        }
-    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, n, 1.0, J->A64, m, 0.0, Ga, m);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, n, 1.0, J->Bt64, m, 0.0, Gb, m);
     /* Ga = Ra^T Ra, Gb = Rb^T Rb (upper Cholesky; rows below the diagonal are unused) */
     if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Ga, m) != 0 || LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Gb, m) != 0) {
         rc = 1; /* rank-deficient factor */
@@ -380,12 +408,12 @@ static int prepare_fast(job *J, int want_c)
     }
     double kh_max = 0, bmax = 0;
     for (int side = 0; side < 2; side++) {
-        const float *src = side == 0 ? J->A : J->Bt;
+        const double *src = side == 0 ? J->A64 : J->Bt64;
         const double *T = side == 0 ? Tq : Tk;
         for (int r0 = 0; r0 < n; r0 += BLK) {
             int nr = n - r0 < BLK ? n - r0 : BLK;
-            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, buf, m, T, m, 0.0, rot, m);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, src + (size_t)r0 * m, m, T, m, 0.0,
+                        rot, m);
             for (int r = 0; r < nr; r++) {
                 const double *v = rot + (size_t)r * m;
                 double head = 0, tail = 0;
@@ -400,7 +428,7 @@ static int prepare_fast(job *J, int want_c)
                     for (int k = 0; k < c; k++) J->KhT[(size_t)k * n + i] = (float)v[k];
                     J->beta[i] = round_up(sqrt(tail) * (1 + 1e-6));
                     if (sqrt(head) > kh_max) kh_max = sqrt(head);
-                    double bn = norm_f(src + (size_t)i * m, m);
+                    double bn = norm_d(src + (size_t)i * m, m);
                     if (bn > bmax) bmax = bn;
                 }
             }
@@ -413,7 +441,7 @@ static int prepare_fast(job *J, int want_c)
      * head +- tail, and the float64 rotation's error relative to |a_i| |b_j|. */
     double g = gamma_n(c) + 4 * U32;
     for (int i = 0; i < n; i++) {
-        double an = norm_f(J->A + (size_t)i * m, m);
+        double an = norm_d(J->A64 + (size_t)i * m, m);
         J->eta[i] = (g * head_q[i] * kh_max + 4 * U32 * J->alpha[i] * beta_max + transform_rel * an * bmax) *
                         (1 + 1e-6) +
                     1e-30;
@@ -421,7 +449,7 @@ static int prepare_fast(job *J, int want_c)
     free(head_q);
     rc = 0;
 out:
-    free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(buf), free(rot);
+    free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(rot);
     return rc;
 }
 
@@ -449,6 +477,125 @@ static int run_threads(job *J, int threads)
     return J->failed ? -1 : 0;
 }
 
+/* The exact and screen factors: the matrix's own float64 factors with their
+ * float32 roundings, or its float32 factors widened. Fills the per-row screen
+ * bound and the exact diagonal. Returns -1 on allocation failure. */
+static int prepare_factors(job *J, const cc_fm *fm)
+{
+    int n = J->n, m = J->m;
+    size_t nm = (size_t)n * m;
+    J->Bt64 = malloc(nm * sizeof *J->Bt64);
+    J->diag = malloc((size_t)n * sizeof *J->diag);
+    J->err_brute = malloc((size_t)n * sizeof *J->err_brute);
+    if (!J->Bt64 || !J->diag || !J->err_brute) return -1;
+    bool exact = fm->A64 && fm->B64;
+    if (exact) {
+        J->A64 = fm->A64;
+        J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
+        J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
+        if (!J->own_A32 || !J->own_B32) return -1;
+        for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)fm->A64[k], J->own_B32[k] = (float)fm->B64[k];
+    } else {
+        J->A32 = fm->A, J->B32 = fm->B;
+        J->A64 = J->own_A64 = malloc(nm * sizeof *J->own_A64);
+        if (!J->own_A64) return -1;
+        for (size_t k = 0; k < nm; k++) J->own_A64[k] = fm->A[k];
+    }
+    for (int c = 0; c < m; c++)
+        for (int j = 0; j < n; j++)
+            J->Bt64[(size_t)j * m + c] = exact ? fm->B64[(size_t)c * n + j] : (double)fm->B[(size_t)c * n + j];
+    double b32max = 0, b64max = 0;
+    for (int j = 0; j < n; j++) {
+        double b32 = 0;
+        for (int c = 0; c < m; c++) b32 += (double)J->B32[(size_t)c * n + j] * J->B32[(size_t)c * n + j];
+        b32max = fmax(b32max, sqrt(b32));
+        b64max = fmax(b64max, norm_d(J->Bt64 + (size_t)j * m, m));
+    }
+    /* |t - s| <= GEMM rounding + factor rounding (none when A32/B32 are the
+     * factors themselves) + the float64 dot product's own error */
+    double g = gamma_n(m), factor_round = exact ? 2 * U32 + U32 * U32 : 0, own = 2 * m * U64 / (1 - m * U64);
+    for (int i = 0; i < n; i++) {
+        J->diag[i] = exact_score(J, i, i);
+        double a64 = norm_d(J->A64 + (size_t)i * m, m);
+        J->err_brute[i] = (g * norm_f(J->A32 + (size_t)i * m, m) * b32max + (factor_round + own) * a64 * b64max) *
+                              (1 + 1e-6) +
+                          1e-30;
+    }
+    return 0;
+}
+
+/* Row and column norms, the float32 chain errors and each row's widest window
+ * (topk.h near-ties). Returns -1 on allocation failure. */
+static int prepare_near_ties(job *J, const cc_fm *fm)
+{
+    int n = J->n, m = J->m;
+    J->window = calloc((size_t)n, sizeof *J->window);
+    if (!J->window) return -1;
+    J->near = fm->errA && fm->errB;
+    if (!J->near) return 0;
+    J->qa = malloc((size_t)n * sizeof *J->qa), J->qb = malloc((size_t)n * sizeof *J->qb);
+    if (!J->qa || !J->qb) return -1;
+    J->ea = fm->errA, J->eb = fm->errB;
+    J->c_final = CC_FP32_ERR_LAMBDA * U32 * sqrt(5.0 * m / 6.0);
+    double qb_max = 0, eb_max = 0, sum_max = 0;
+    for (int j = 0; j < n; j++) {
+        J->qa[j] = norm_d(J->A64 + (size_t)j * m, m);
+        J->qb[j] = norm_d(J->Bt64 + (size_t)j * m, m);
+        qb_max = fmax(qb_max, J->qb[j]);
+        eb_max = fmax(eb_max, J->eb[j]);
+        sum_max = fmax(sum_max, J->qb[j] + J->eb[j]);
+    }
+    for (int i = 0; i < n; i++) {
+        double a = J->qa[i], ea = J->ea[i];
+        double widest = ea * qb_max + a * eb_max + ea * eb_max + J->c_final * (a + ea) * sum_max;
+        J->window[i] = (widest + fp32_err(J, i, i)) * (1 + 1e-6);
+    }
+    return 0;
+}
+
+static void free_job(job *J)
+{
+    free(J->Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
+    free(J->qa), free(J->qb), free(J->window), free(J->stats);
+    free(J->Qh), free(J->KhT), free(J->beta), free(J->alpha), free(J->eta);
+    pthread_mutex_destroy(&J->lock);
+}
+
+/* Counts, ties, near-ties and ranks from the per-row statistics. */
+static int summarise(const job *J, const cc_topk_options *opt, cc_topk_result *out)
+{
+    int n = J->n;
+    long *ranks = opt->ranks ? malloc((size_t)n * sizeof *ranks) : NULL;
+    if (opt->ranks && !ranks) return -1;
+    out->has_near_ties = J->near;
+    double rank_sum = 0;
+    int listed = 0;
+    for (int i = 0; i < n; i++) {
+        const row_stat *st = &J->stats[i];
+        long rank = st->gt + st->ties_before;
+        for (int k = 1; k <= J->k_max; k++) out->correct[k - 1] += rank < k;
+        if (st->tied && st->gt < J->k_max) out->tied_rows++;
+        bool near = false;
+        for (int k = 1; J->near && k <= J->k_max; k++)
+            if (st->sure < k && k <= st->sure + st->within) out->near_ties_at[k - 1]++, near = true;
+        if (near && listed < CC_TOPK_NEAR_TIE_LIST) out->near_tie_rows[listed++] = i;
+        out->near_ties += near;
+        if (opt->near_tie_mask) opt->near_tie_mask[i] = near;
+        if (ranks) {
+            ranks[i] = rank;
+            rank_sum += (double)rank;
+        }
+    }
+    if (ranks) {
+        qsort(ranks, (size_t)n, sizeof *ranks, cmp_long);
+        out->has_ranks = true;
+        out->rank_mean = rank_sum / n;
+        out->rank_median = n % 2 ? (double)ranks[n / 2] : 0.5 * (double)(ranks[n / 2 - 1] + ranks[n / 2]);
+    }
+    free(ranks);
+    return 0;
+}
+
 int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
 {
     struct timespec t0, t1;
@@ -458,31 +605,14 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
         return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
     if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
-    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .A = fm->A, .B = fm->B,
-             .progress = opt->progress, .progress_ctx = opt->progress_ctx};
+    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .progress = opt->progress,
+             .progress_ctx = opt->progress_ctx};
     pthread_mutex_init(&J.lock, NULL);
-    int n = J.n, m = J.m, rc = -1;
-    J.Bt = malloc((size_t)n * m * sizeof *J.Bt);
-    J.diag = malloc((size_t)n * sizeof *J.diag);
-    J.err_brute = malloc((size_t)n * sizeof *J.err_brute);
+    int n = J.n, rc = -1;
     J.stats = calloc((size_t)n, sizeof *J.stats);
-    long *ranks = NULL;
-    if (!J.Bt || !J.diag || !J.err_brute || !J.stats) {
+    if (!J.stats || prepare_factors(&J, fm) != 0 || prepare_near_ties(&J, fm) != 0) {
         cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
         goto out;
-    }
-    for (int c = 0; c < m; c++)
-        for (int j = 0; j < n; j++) J.Bt[(size_t)j * m + c] = fm->B[(size_t)c * n + j];
-    double bmax = 0;
-    for (int j = 0; j < n; j++) {
-        double b = norm_f(J.Bt + (size_t)j * m, m);
-        if (b > bmax) bmax = b;
-    }
-    double g = gamma_n(m);
-    for (int i = 0; i < n; i++) {
-        J.diag[i] = exact_score(&J, i, i);
-        /* float32 GEMM error bound plus the float64 reference's own (tiny) error */
-        J.err_brute[i] = (g + 1e-12) * norm_f(J.A + (size_t)i * m, m) * bmax * (1 + 1e-6) + 1e-30;
     }
     J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
     if (J.fast) {
@@ -502,31 +632,14 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
                             .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0,
                             .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
-    if (opt->ranks) ranks = malloc((size_t)n * sizeof *ranks);
-    double rank_sum = 0;
-    for (int i = 0; i < n; i++) {
-        const row_stat *st = &J.stats[i];
-        long rank = st->gt + st->ties_before;
-        for (int k = 1; k <= J.k_max; k++) out->correct[k - 1] += rank < k;
-        if (st->tied && st->gt < J.k_max) out->tied_rows++;
-        if (ranks) {
-            ranks[i] = rank;
-            rank_sum += (double)rank;
-        }
-    }
-    if (ranks) {
-        qsort(ranks, (size_t)n, sizeof *ranks, cmp_long);
-        out->has_ranks = true;
-        out->rank_mean = rank_sum / n;
-        out->rank_median = n % 2 ? (double)ranks[n / 2] : 0.5 * (double)(ranks[n / 2 - 1] + ranks[n / 2]);
+    if (summarise(&J, opt, out) != 0) {
+        cc_fail(err, "out of memory for diagonal ranks (n = %d)", n);
+        goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     rc = 0;
 out:
-    free(ranks);
-    free(J.Bt), free(J.diag), free(J.err_brute), free(J.stats);
-    free(J.Qh), free(J.KhT), free(J.beta), free(J.alpha), free(J.eta);
-    pthread_mutex_destroy(&J.lock);
+    free_job(&J);
     return rc;
 }
