@@ -33,6 +33,17 @@ static double seconds_since(const struct timespec *t0)
 
 static const char *method_name(cc_topk_method m) { return m == CC_TOPK_FAST ? "fast" : "brute-force"; }
 
+/* {count, rows: the first few, at_k: per k} or null when the circuit has no float32 error bounds. */
+static json_t *near_ties_json(const cc_topk_result *r)
+{
+    if (!r->has_near_ties) return json_null();
+    json_t *rows = json_array(), *at_k = json_array();
+    for (long i = 0; i < r->near_ties && i < CC_TOPK_NEAR_TIE_LIST; i++)
+        json_array_append_new(rows, json_integer(r->near_tie_rows[i]));
+    for (int k = 0; k < r->k_max; k++) json_array_append_new(at_k, json_integer(r->near_ties_at[k]));
+    return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)r->near_ties, "rows", rows, "at_k", at_k);
+}
+
 static json_t *direction_json(const cc_topk_result *r, const char *meaning)
 {
     json_t *topk = json_array(), *acc = json_array();
@@ -46,6 +57,7 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
                           method_name(r->method), "components", r->components, "exact_evaluations",
                           (json_int_t)r->exact_evaluations, "rows_scanned_fully", (json_int_t)r->rows_scanned_fully,
                           "seconds", r->seconds);
+    json_object_set_new(j, "near_ties", near_ties_json(r));
     if (r->has_ranks) {
         json_object_set_new(j, "rank_mean", json_real(r->rank_mean));
         json_object_set_new(j, "rank_median", json_real(r->rank_median));
@@ -74,9 +86,11 @@ static int measure(const cc_fm *fm, const report_options *o, bool ranks, const c
         cc_topk_result other;
         if (cc_topk_diagonal(fm, &ro, &other, err) != 0) return -1;
         for (int k = 0; k < o->k_max; k++)
-            if (other.correct[k] != res->correct[k])
-                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld); please report",
-                               what, k + 1, res->correct[k], other.correct[k]);
+            if (other.correct[k] != res->correct[k] || other.near_ties_at[k] != res->near_ties_at[k])
+                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld correct, %ld vs %ld "
+                                    "near-ties); please report",
+                               what, k + 1, res->correct[k], other.correct[k], res->near_ties_at[k],
+                               other.near_ties_at[k]);
         res->has_ranks = other.has_ranks;
         res->rank_mean = other.rank_mean;
         res->rank_median = other.rank_median;
@@ -138,6 +152,14 @@ static void print_direction(const char *label, const json_t *d, long n)
     if (json_integer_value(json_object_get(d, "tied_rows")))
         printf(", %lld rows tie exactly", (long long)json_integer_value(json_object_get(d, "tied_rows")));
     printf(")\n");
+    json_t *near = json_object_get(d, "near_ties"), *rows = json_object_get(near, "rows");
+    long long count = (long long)json_integer_value(json_object_get(near, "count"));
+    if (count == 0) return;
+    printf("           near-ties: %lld row%s whose outcome a float32 evaluation of the chain could change (rows",
+           count, count == 1 ? "" : "s");
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        printf("%s%lld", i ? ", " : " ", (long long)json_integer_value(json_array_get(rows, i)));
+    printf("%s)\n", (long long)json_array_size(rows) < count ? ", ..." : "");
 }
 
 void circuit_report_print(const json_t *r)
