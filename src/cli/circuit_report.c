@@ -24,7 +24,7 @@ static void progress(void *ctx, long done, long total)
     if (done == total) fprintf(stderr, "\n");
 }
 
-static double seconds_since(const struct timespec *t0)
+double circuit_report_elapsed(const struct timespec *t0)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -126,7 +126,7 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
     *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
                      fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
                      "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
-                     direction_json(&cols, cc_circuit_cols(c)), "seconds", seconds_since(&t0));
+                     direction_json(&cols, cc_circuit_cols(c)), "seconds", circuit_report_elapsed(&t0));
     if (!ranks) json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
                                                                     "16384; pass --ranks (one brute-force pass per "
                                                                     "direction)"));

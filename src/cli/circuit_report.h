@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"
@@ -23,6 +24,9 @@ typedef struct {
 /* Measures the compiled circuit FM (of circuit C with the given bindings) and
  * returns the figures as a JSON object (keys in the README). */
 int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err);
+
+/* Seconds of CLOCK_MONOTONIC since T0. */
+double circuit_report_elapsed(const struct timespec *t0);
 
 /* Prints the human table for a report object. */
 void circuit_report_print(const json_t *report);
