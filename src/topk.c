@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "topk_bf16.h"
+
 enum {
     TILE_ROWS = 128,   /* rows per work item */
     TILE_COLS = 1024,  /* columns per GEMM tile: 128 x 1024 floats = 512 KiB, fits L2 */
@@ -59,6 +61,11 @@ typedef struct {
     double *own_A64;    /* owned widening of A (NULL when A64 is the matrix's own) */
     double *diag;       /* [n] exact s_ii */
     double *err_brute;  /* [n] screen bound per row for the full-width product */
+    /* bfloat16 screen for the settling scans, when the CPU has AVX-512 BF16 */
+    bool bf16;
+    int pairs;
+    uint32_t *Apk, *Bpk; /* topk_bf16.h packings of A64 and of B64's columns */
+    double *err_bf16;   /* [n] its bound per row */
     /* near-ties (topk.h): per row |a_i|, eA_i, per column |b_j|, eB_j */
     bool near;
     double *qa, *ea, *qb, *eb;
@@ -130,9 +137,42 @@ static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
 /* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles.
  * With SETTLE, a row leaves the scan as soon as k_max entries are certainly above
  * its diagonal, by more than the float32 evaluation's error (its top-k answers
- * and near-tie status are then known; its full rank is not). */
-static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, row_stat *out)
+ * and near-tie status are then known; its full rank is not); this scan runs
+ * through the bfloat16 screen when there is one (HITS: its scratch). */
+/* The settling scan of brute_rows through the bfloat16 screen (topk_bf16.h). */
+static long bf16_rows(job *J, const int *rows, int nr, cc_bf16_hit *hits, row_stat *out)
 {
+    long evals = 0, above[TILE_ROWS];
+    float hi[TILE_ROWS], lo[TILE_ROWS];
+    int live[TILE_ROWS], live_rows[TILE_ROWS], nlive = nr; /* index into ROWS/OUT, and the row */
+    for (int r = 0; r < nr; r++) out[r] = (row_stat){0}, live[r] = r;
+    for (int c0 = 0; c0 < J->n && nlive > 0; c0 += TILE_COLS) {
+        int cw = J->n - c0 < TILE_COLS ? J->n - c0 : TILE_COLS;
+        for (int r = 0; r < nlive; r++) {
+            int i = live_rows[r] = rows[live[r]];
+            double e = J->err_bf16[i] + J->window[i];
+            hi[r] = round_up(J->diag[i] + e), lo[r] = round_down(J->diag[i] - e), above[r] = 0;
+        }
+        long nh = cc_bf16_scan(J->Apk, live_rows, nlive, J->Bpk, J->pairs, c0, cw, hi, lo, above, hits);
+        for (int r = 0; r < nlive; r++) out[live[r]].gt += above[r], out[live[r]].sure += above[r];
+        for (long h = 0; h < nh; h++) {
+            int i = live_rows[hits[h].r];
+            if (hits[h].col == i) continue;
+            resolve(J, i, hits[h].col, &out[live[hits[h].r]]);
+            evals++;
+        }
+        int keep = 0;
+        for (int r = 0; r < nlive; r++)
+            if (out[live[r]].sure < J->k_max) live[keep++] = live[r];
+        nlive = keep;
+    }
+    return evals;
+}
+
+static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, cc_bf16_hit *hits,
+                       row_stat *out)
+{
+    if (settle && J->bf16) return bf16_rows(J, rows, nr, hits, out);
     int n = J->n, m = J->m;
     long evals = 0;
     int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
@@ -186,6 +226,7 @@ typedef struct {
     int *ncand;      /* [TILE_ROWS] (MAX_CANDIDATES + 1 = overflowed) */
     long *sure;      /* [TILE_ROWS] certainly above by more than the float32 evaluation's error */
     bool *settled;   /* [TILE_ROWS] */
+    cc_bf16_hit *hits; /* [TILE_ROWS * TILE_COLS] when the bfloat16 screen runs */
 } fast_scratch;
 
 static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_scratch *s, row_stat *out,
@@ -212,7 +253,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
                 int rows[TILE_ROWS];
                 for (int r = 0; r < nr; r++) rows[r] = r0 + r;
                 *full_rows += nr;
-                return evals + brute_rows(J, rows, nr, true, tile, Ablock, out);
+                return evals + brute_rows(J, rows, nr, true, tile, Ablock, s->hits, out);
             }
         }
         /* tile [nr, cw] = Qh [nr, c] x KhT[:, c0:c0+cw] : head scores */
@@ -262,7 +303,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     }
     if (nfull > 0) {
         row_stat fs[TILE_ROWS];
-        evals += brute_rows(J, full, nfull, true, tile, Ablock, fs);
+        evals += brute_rows(J, full, nfull, true, tile, Ablock, s->hits, fs);
         for (int k = 0; k < nfull; k++) out[full[k] - r0] = fs[k];
         *full_rows += nfull;
     }
@@ -282,8 +323,9 @@ static void *worker(void *arg)
         s.ncand = malloc(TILE_ROWS * sizeof *s.ncand);
         s.sure = malloc(TILE_ROWS * sizeof *s.sure);
         s.settled = malloc(TILE_ROWS * sizeof *s.settled);
+        if (J->bf16) s.hits = malloc((size_t)TILE_ROWS * TILE_COLS * sizeof *s.hits);
     }
-    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.sure && s.settled));
+    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.sure && s.settled && (!J->bf16 || s.hits)));
     long evals = 0, full = 0;
     int rows[TILE_ROWS];
     for (;;) {
@@ -298,7 +340,7 @@ static void *worker(void *arg)
             evals += fast_rows(J, (int)r0, nr, tile, Ablock, &s, J->stats + r0, &full);
         } else {
             for (int r = 0; r < nr; r++) rows[r] = (int)r0 + r;
-            evals += brute_rows(J, rows, nr, false, tile, Ablock, J->stats + r0); /* the reference: every entry */
+            evals += brute_rows(J, rows, nr, false, tile, Ablock, NULL, J->stats + r0); /* the reference: every entry */
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
@@ -309,7 +351,7 @@ static void *worker(void *arg)
     J->exact_evals += evals;
     J->rows_full += full;
     pthread_mutex_unlock(&J->lock);
-    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.sure), free(s.settled);
+    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.sure), free(s.settled), free(s.hits);
     return NULL;
 }
 
@@ -524,6 +566,30 @@ static int prepare_factors(job *J, const cc_fm *fm)
     return 0;
 }
 
+/* Packs the factors for the bfloat16 screen and bounds it per row: the float32
+ * accumulation (gamma_m of the rounded factors' norms), the rounding of both
+ * factors to bfloat16 and the float64 dot product's own error, plus what the
+ * kernel's flushing of subnormals can lose. Returns -1 on allocation failure. */
+static int prepare_bf16(job *J)
+{
+    int n = J->n, m = J->m, panels = (n + CC_BF16_PANEL - 1) / CC_BF16_PANEL;
+    J->pairs = cc_bf16_pairs(m);
+    J->Apk = malloc((size_t)n * J->pairs * sizeof *J->Apk);
+    J->Bpk = malloc((size_t)panels * J->pairs * CC_BF16_PANEL * sizeof *J->Bpk);
+    J->err_bf16 = malloc((size_t)n * sizeof *J->err_bf16);
+    if (!J->Apk || !J->Bpk || !J->err_bf16) return -1;
+    cc_bf16_pack_rows(J->A64, n, m, J->Apk);
+    cc_bf16_pack_cols(J->Bt64, n, m, J->Bpk);
+    double bmax = 0, d = CC_BF16_ROUNDING;
+    for (int j = 0; j < n; j++) bmax = fmax(bmax, norm_d(J->Bt64 + (size_t)j * m, m));
+    double rel = gamma_n(m) * (1 + d) * (1 + d) + 2 * d + d * d + 2 * m * U64 / (1 - m * U64);
+    for (int i = 0; i < n; i++) {
+        double ab = norm_d(J->A64 + (size_t)i * m, m) * bmax;
+        J->err_bf16[i] = rel * ab * (1 + 1e-6) + (m + 1) * 0x1p-126 * (1 + ab) + 1e-30;
+    }
+    return 0;
+}
+
 /* Row and column norms, the float32 chain errors and each row's widest window
  * (topk.h near-ties). Returns -1 on allocation failure. */
 static int prepare_near_ties(job *J, const cc_fm *fm)
@@ -558,6 +624,7 @@ static void free_job(job *J)
     free(J->Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
     free(J->qa), free(J->qb), free(J->window), free(J->stats);
     free(J->Qh), free(J->KhT), free(J->beta), free(J->alpha), free(J->eta);
+    free(J->Apk), free(J->Bpk), free(J->err_bf16);
     pthread_mutex_destroy(&J->lock);
 }
 
@@ -623,6 +690,11 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
         }
         if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
     }
+    J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
+    if (J.bf16 && prepare_bf16(&J) != 0) {
+        cc_fail(err, "out of memory preparing the bfloat16 top-k screen");
+        goto out;
+    }
     int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (run_threads(&J, threads) != 0) {
@@ -630,7 +702,7 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
         goto out;
     }
     *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
-                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0,
+                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0, .bf16_screen = J.bf16,
                             .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
     if (summarise(&J, opt, out) != 0) {
         cc_fail(err, "out of memory for diagonal ranks (n = %d)", n);

@@ -93,20 +93,26 @@ START_TEST(fast_path_matches_brute_force)
     /* planted strengths give top-1 from ~0 to ~1; shapes include n not a multiple of the tiles */
     double plants[] = {0.0, 0.3, 0.6, 1.0, 3.0};
     int ns[] = {3001, 4099, 2500, 5000, 3333};
+    long full_rows = 0;
     for (int p = 0; p < 5; p++) {
         cc_fm fm = make_circuit(ns[p], 32, plants[p], 7 + p);
         cc_topk_result b = run(&fm, CC_TOPK_BRUTE, false, 2), f = run(&fm, CC_TOPK_FAST, false, 2);
         ck_assert_int_eq(f.method, CC_TOPK_FAST);
         assert_same(&b, &f);
-        /* one thread and a forced component count give the same answer */
-        cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .components = 4, .threads = 1};
-        cc_topk_result f4;
-        cc_error err;
-        ck_assert_int_eq(cc_topk_diagonal(&fm, &o, &f4, &err), 0);
-        ck_assert_int_eq(f4.components, 4);
-        assert_same(&b, &f4);
+        /* one thread, a forced component count and either screen give the same answer */
+        for (int screen = 0; screen < 2; screen++) {
+            cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .components = 4, .threads = 1,
+                                 .screen = screen ? CC_TOPK_SCREEN_F32 : CC_TOPK_SCREEN_AUTO};
+            cc_topk_result f4;
+            cc_error err;
+            ck_assert_int_eq(cc_topk_diagonal(&fm, &o, &f4, &err), 0);
+            ck_assert_int_eq(f4.components, 4);
+            assert_same(&b, &f4);
+            full_rows += f4.rows_scanned_fully;
+        }
         cc_fm_free(&fm);
     }
+    ck_assert_int_gt(full_rows, 1000); /* the full-row scans (bfloat16 screen where the CPU has one) ran */
 }
 END_TEST
 
@@ -247,8 +253,9 @@ START_TEST(planted_near_ties_are_exact_and_reported)
     ck_assert_int_ge(planted_tight, PAIRS * 9 / 10);
 
     unsigned char *mask = malloc(V);
-    for (int method = 0; method < 2; method++) {
-        cc_topk_options o = {.k_max = K, .method = method ? CC_TOPK_BRUTE : CC_TOPK_FAST, .near_tie_mask = mask};
+    for (int method = 0; method < 3; method++) { /* fast (bfloat16 screen where there is one), fast float32, brute */
+        cc_topk_options o = {.k_max = K, .method = method == 2 ? CC_TOPK_BRUTE : CC_TOPK_FAST, .near_tie_mask = mask,
+                             .screen = method == 1 ? CC_TOPK_SCREEN_F32 : CC_TOPK_SCREEN_AUTO};
         cc_topk_result res;
         ck_assert_msg(cc_topk_diagonal(&fm, &o, &res, &err) == 0, "%s", err.msg);
         for (int k = 0; k < K; k++)

@@ -42,11 +42,17 @@ typedef enum {
     CC_TOPK_BRUTE,  /* every entry through streamed float32 GEMM tiles (the reference) */
 } cc_topk_method;
 
+typedef enum {
+    CC_TOPK_SCREEN_AUTO,    /* the fast path's settling scans in bfloat16 where the CPU has AVX-512 BF16 */
+    CC_TOPK_SCREEN_F32,     /* float32 GEMM tiles only */
+} cc_topk_screen;
+
 typedef struct {
     int k_max;              /* report k = 1..k_max (1..CC_TOPK_MAX_K) */
     bool ranks;             /* also the exact rank of every diagonal (mean, median) */
     cc_topk_method method;
     int components;         /* fast path: leading components to score with; 0 = automatic */
+    cc_topk_screen screen;  /* fast path: the screen of its full-row scans */
     int threads;            /* 0 = all cores */
     /* Optional [n] bytes: set to 1 for every near-tie row, 0 otherwise. */
     unsigned char *near_tie_mask;
@@ -69,6 +75,7 @@ typedef struct {
     long exact_evaluations;         /* entries recomputed in float64 */
     long rows_scanned_fully;        /* fast path: rows that fell back to a full scan */
     int components;                 /* fast path: components used (0 for brute force) */
+    bool bf16_screen;               /* fast path: its full-row scans ran through the bfloat16 screen */
     cc_topk_method method;          /* the method that actually ran */
     double seconds;
 } cc_topk_result;

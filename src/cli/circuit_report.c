@@ -58,6 +58,7 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
                           (json_int_t)r->exact_evaluations, "rows_scanned_fully", (json_int_t)r->rows_scanned_fully,
                           "seconds", r->seconds);
     json_object_set_new(j, "near_ties", near_ties_json(r));
+    json_object_set_new(j, "screen", json_string(r->bf16_screen ? "bf16" : "f32"));
     if (r->has_ranks) {
         json_object_set_new(j, "rank_mean", json_real(r->rank_mean));
         json_object_set_new(j, "rank_median", json_real(r->rank_median));
