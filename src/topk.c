@@ -519,26 +519,19 @@ static int run_threads(job *J, int threads)
     return J->failed ? -1 : 0;
 }
 
-/* The exact and screen factors: the matrix's own float64 factors with their
- * float32 roundings, or its float32 factors widened. Fills the per-row screen
- * bound and the exact diagonal. Returns -1 on allocation failure. */
-static int prepare_factors(job *J, const cc_fm *fm)
+/* The exact factors: the matrix's own float64 factors, or its float32 factors
+ * widened; B64's columns as rows; the exact diagonal. Returns -1 on allocation
+ * failure. */
+static int prepare_exact(job *J, const cc_fm *fm)
 {
     int n = J->n, m = J->m;
     size_t nm = (size_t)n * m;
     J->Bt64 = malloc(nm * sizeof *J->Bt64);
     J->diag = malloc((size_t)n * sizeof *J->diag);
-    J->err_brute = malloc((size_t)n * sizeof *J->err_brute);
-    if (!J->Bt64 || !J->diag || !J->err_brute) return -1;
+    if (!J->Bt64 || !J->diag) return -1;
     bool exact = fm->A64 && fm->B64;
-    if (exact) {
-        J->A64 = fm->A64;
-        J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
-        J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
-        if (!J->own_A32 || !J->own_B32) return -1;
-        for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)fm->A64[k], J->own_B32[k] = (float)fm->B64[k];
-    } else {
-        J->A32 = fm->A, J->B32 = fm->B;
+    if (exact) J->A64 = fm->A64;
+    else {
         J->A64 = J->own_A64 = malloc(nm * sizeof *J->own_A64);
         if (!J->own_A64) return -1;
         for (size_t k = 0; k < nm; k++) J->own_A64[k] = fm->A[k];
@@ -546,6 +539,27 @@ static int prepare_factors(job *J, const cc_fm *fm)
     for (int c = 0; c < m; c++)
         for (int j = 0; j < n; j++)
             J->Bt64[(size_t)j * m + c] = exact ? fm->B64[(size_t)c * n + j] : (double)fm->B[(size_t)c * n + j];
+    for (int i = 0; i < n; i++) J->diag[i] = exact_score(J, i, i);
+    return 0;
+}
+
+/* The float32 screen: float32 roundings of the float64 factors (or the
+ * matrix's own float32 factors when it has no float64 ones) and the per-row
+ * bound of a full-width tile entry. Returns -1 on allocation failure. */
+static int prepare_f32_screen(job *J, const cc_fm *fm)
+{
+    int n = J->n, m = J->m;
+    size_t nm = (size_t)n * m;
+    J->err_brute = malloc((size_t)n * sizeof *J->err_brute);
+    if (!J->err_brute) return -1;
+    bool exact = fm->A64 && fm->B64;
+    if (exact) {
+        J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
+        J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
+        if (!J->own_A32 || !J->own_B32) return -1;
+        for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)fm->A64[k], J->own_B32[k] = (float)fm->B64[k];
+    } else
+        J->A32 = fm->A, J->B32 = fm->B;
     double b32max = 0, b64max = 0;
     for (int j = 0; j < n; j++) {
         double b32 = 0;
@@ -557,7 +571,6 @@ static int prepare_factors(job *J, const cc_fm *fm)
      * factors themselves) + the float64 dot product's own error */
     double g = gamma_n(m), factor_round = exact ? 2 * U32 + U32 * U32 : 0, own = 2 * m * U64 / (1 - m * U64);
     for (int i = 0; i < n; i++) {
-        J->diag[i] = exact_score(J, i, i);
         double a64 = norm_d(J->A64 + (size_t)i * m, m);
         J->err_brute[i] = (g * norm_f(J->A32 + (size_t)i * m, m) * b32max + (factor_round + own) * a64 * b64max) *
                               (1 + 1e-6) +
@@ -677,7 +690,7 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     pthread_mutex_init(&J.lock, NULL);
     int n = J.n, rc = -1;
     J.stats = calloc((size_t)n, sizeof *J.stats);
-    if (!J.stats || prepare_factors(&J, fm) != 0 || prepare_near_ties(&J, fm) != 0) {
+    if (!J.stats || prepare_exact(&J, fm) != 0 || prepare_near_ties(&J, fm) != 0) {
         cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
         goto out;
     }
@@ -690,9 +703,10 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
         }
         if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
     }
+    /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
     J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
-    if (J.bf16 && prepare_bf16(&J) != 0) {
-        cc_fail(err, "out of memory preparing the bfloat16 top-k screen");
+    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J, fm) != 0)) {
+        cc_fail(err, "out of memory preparing the top-k screen");
         goto out;
     }
     int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
