@@ -132,6 +132,37 @@ static float round_down(double x)
 
 static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
 
+/* ---- tile scans ------------------------------------------------------------ */
+
+/* The scans below run once per matrix entry: built for AVX-512 too, chosen at
+ * run time, since the project's baseline target has 4-lane SSE2 only. */
+#define SCAN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* ABOVE = #{t > HI}, NEAR = #{t >= LO} over T[0..n). */
+SCAN_CLONES static void count_window(const float *t, int n, float hi, float lo, int *above, int *near)
+{
+    int a = 0, b = 0;
+    for (int j = 0; j < n; j++) {
+        a += t[j] > hi;
+        b += t[j] >= lo;
+    }
+    *above = a, *near = b;
+}
+
+/* With tail bound alpha * beta_j: ABOVE = #{t - tail > ABOVE_THR} (lower bound above
+ * the diagonal), MAYBE = #{t + tail >= BELOW_THR} (upper bound reaches it). */
+SCAN_CLONES static void count_tail_bounds(const float *t, const float *beta, float alpha, int n, float above_thr,
+                                          float below_thr, int *above, int *maybe)
+{
+    int a = 0, b = 0;
+    for (int j = 0; j < n; j++) {
+        float tail = alpha * beta[j];
+        a += t[j] - tail > above_thr;
+        b += t[j] + tail >= below_thr;
+    }
+    *above = a, *maybe = b;
+}
+
 /* ---- brute force ---------------------------------------------------------- */
 
 /* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles.
@@ -192,11 +223,8 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
             double d = J->diag[i], e = J->err_brute[i] + J->window[i];
             float hi = round_up(d + e), lo = round_down(d - e);
             const float *t = tile + (size_t)r * cw;
-            int above = 0, near = 0;
-            for (int j = 0; j < cw; j++) {
-                above += t[j] > hi;
-                near += t[j] >= lo;
-            }
+            int above, near;
+            count_window(t, cw, hi, lo, &above, &near);
             st->gt += above;
             st->sure += above;
             if (near > above) /* some entries need the exact comparison */
@@ -267,12 +295,8 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
             float above_thr = round_up(d + e), below_thr = round_down(d - e);
             float alpha = J->alpha[i];
             const float *t = tile + (size_t)r * cw;
-            int above = 0, maybe = 0;
-            for (int j = 0; j < cw; j++) {
-                float tail = alpha * beta[j];
-                above += t[j] - tail > above_thr; /* lower bound above the diagonal */
-                maybe += t[j] + tail >= below_thr; /* upper bound reaches the diagonal */
-            }
+            int above, maybe;
+            count_tail_bounds(t, beta, alpha, cw, above_thr, below_thr, &above, &maybe);
             s->sure[r] += above;
             if (s->sure[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
                 s->settled[r] = true;
