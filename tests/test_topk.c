@@ -240,6 +240,10 @@ START_TEST(planted_near_ties_are_exact_and_reported)
             }
             S64[(size_t)i * V + j] = s, S32[(size_t)i * V + j] = f;
         }
+    for (int i = 0; i < V * DH; i++) { /* the compiler's float64 factors are the float64 chain */
+        ck_assert_double_eq_tol(fm.A64[i], U[i], 1e-12 * (1 + fabs(U[i])));
+        ck_assert_double_eq_tol(fm.B64[(i % DH) * V + i / DH], U[i], 1e-12 * (1 + fabs(U[i])));
+    }
     long *rank64 = malloc(sizeof(long) * V), *rank32 = malloc(sizeof(long) * V);
     ranks_of(S64, V, rank64);
     ranks_of(S32, V, rank32);
