@@ -621,8 +621,8 @@ static int prepare_bf16(job *J)
     for (int j = 0; j < n; j++) bmax = fmax(bmax, norm_d(J->Bt64 + (size_t)j * m, m));
     double rel = gamma_n(m) * (1 + d) * (1 + d) + 2 * d + d * d + 2 * m * U64 / (1 - m * U64);
     for (int i = 0; i < n; i++) {
-        double ab = norm_d(J->A64 + (size_t)i * m, m) * bmax;
-        J->err_bf16[i] = rel * ab * (1 + 1e-6) + (m + 1) * 0x1p-126 * (1 + ab) + 1e-30;
+        double an = norm_d(J->A64 + (size_t)i * m, m);
+        J->err_bf16[i] = rel * an * bmax * (1 + 1e-6) + (m + 1) * 0x1p-126 * (1 + an) * (1 + bmax) + 1e-30;
     }
     return 0;
 }
