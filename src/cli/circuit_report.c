@@ -156,8 +156,8 @@ static void print_direction(const char *label, const json_t *d, long n)
     json_t *near = json_object_get(d, "near_ties"), *rows = json_object_get(near, "rows");
     long long count = (long long)json_integer_value(json_object_get(near, "count"));
     if (count == 0) return;
-    printf("           near-ties: %lld row%s whose outcome a float32 evaluation of the chain could change (rows",
-           count, count == 1 ? "" : "s");
+    printf("           near-ties: %lld row%s whose outcome a float32 evaluation of the chain could change (row%s",
+           count, count == 1 ? "" : "s", count == 1 ? "" : "s");
     for (size_t i = 0; i < json_array_size(rows); i++)
         printf("%s%lld", i ? ", " : " ", (long long)json_integer_value(json_array_get(rows, i)));
     printf("%s)\n", (long long)json_array_size(rows) < count ? ", ..." : "");
