@@ -51,7 +51,7 @@
 
 typedef struct {
     long top1;
-    double seconds, extra_mib;
+    double seconds, cpu_seconds, extra_mib;
     long exact_evals, rows_full;
     int components;
     int method;
@@ -59,6 +59,15 @@ typedef struct {
 
 /* Runs the top-1 computation in a child process so its peak memory is its own. */
 static int g_components; /* --components, 0 = automatic */
+
+/* CPU seconds (user + system) of this process or of waited-for children: less
+ * sensitive than wall time to how many other jobs share the machine. */
+static double cpu_seconds(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 static run_result measure(const cc_fm *fm, cc_topk_method method, cc_topk_screen screen)
 {
@@ -73,9 +82,10 @@ static run_result measure(const cc_fm *fm, cc_topk_method method, cc_topk_screen
         cc_topk_options o = {.k_max = 1, .method = method, .components = g_components, .screen = screen};
         cc_topk_result res;
         cc_error err;
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = cpu_seconds(RUSAGE_SELF);
         int rc = cc_topk_diagonal(fm, &o, &res, &err);
         run_result out = {.top1 = rc == 0 ? res.correct[0] : -1, .seconds = bench_now() - t0,
+                          .cpu_seconds = cpu_seconds(RUSAGE_SELF) - c0,
                           .extra_mib = (double)(bench_status_kib("VmHWM") - base) / 1024.0,
                           .exact_evals = res.exact_evaluations, .rows_full = res.rows_scanned_fully,
                           .components = res.components, .method = res.method};
@@ -108,12 +118,13 @@ static void *gemm_loop(void *p)
     return NULL;
 }
 
+/* Returns GFLOP per CPU-second (per core busy), which shared machines distort less than wall time. */
 static double sgemm_gflops(int M, int N, int K, int threads, int reps)
 {
     gemm_args g = {M, N, K, 1};
     gemm_loop(&g); /* warm-up */
     g.reps = reps;
-    double t0 = bench_now();
+    double t0 = cpu_seconds(RUSAGE_SELF);
     if (threads == 0) {
         gemm_loop(&g);
         threads = 1;
@@ -129,7 +140,7 @@ static double sgemm_gflops(int M, int N, int K, int threads, int reps)
         openblas_set_num_threads(saved);
 #endif
     }
-    return 2.0 * M * N * K * reps * threads / (bench_now() - t0) / 1e9;
+    return 2.0 * M * N * K * reps * threads / (cpu_seconds(RUSAGE_SELF) - t0) / 1e9;
 }
 
 static int write_factors(const char *path, const char *const *names, const cc_fm *fms, int n)
@@ -164,7 +175,7 @@ static int write_factors(const char *path, const char *const *names, const cc_fm
 /* ---- whole processes ---------------------------------------------------------- */
 
 typedef struct {
-    double seconds, peak_mib;
+    double seconds, cpu_seconds, peak_mib;
     json_t *out; /* its stdout as JSON, or NULL */
 } process_result;
 
@@ -191,6 +202,8 @@ static process_result run_process(char *const *argv)
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) == pid) {
         r.seconds = bench_now() - t0;
+        r.cpu_seconds = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                        1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
         r.peak_mib = (double)ru.ru_maxrss / 1024.0;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -288,9 +301,9 @@ static int whole_process(const char *label, const char *model, bool processing, 
     process_result c = run_process(cc_argv);
     if (!c.out) return 1;
     int bad = 0;
-    printf("%-9s %-32s %8.2f s %8.0f MiB  rows top-1 %ld top-5 %ld, cols top-1 %ld top-5 %ld "
+    printf("%-9s %-32s %8.2f s (cpu %6.2f s) %6.0f MiB  rows top-1 %ld top-5 %ld, cols top-1 %ld top-5 %ld "
            "(load %.2f s, top-k + spectrum %.2f s; near-ties rows %lld cols %lld)\n",
-           label, "circuitc kcomp (process)", c.seconds, c.peak_mib, count_at(c.out, "rows", 1), count_at(c.out, "rows", 5),
+           label, "circuitc kcomp (process)", c.seconds, c.cpu_seconds, c.peak_mib, count_at(c.out, "rows", 1), count_at(c.out, "rows", 5),
            count_at(c.out, "cols", 1), count_at(c.out, "cols", 5),
            json_real_value(json_object_get(c.out, "load_seconds")), json_real_value(json_object_get(c.out, "seconds")),
            json_integer_value(json_object_get(json_object_get(json_object_get(c.out, "rows"), "near_ties"), "count")),
@@ -302,8 +315,8 @@ static int whole_process(const char *label, const char *model, bool processing, 
         bool same = b.out != NULL;
         for (int k = 1; same && k <= 5; k++)
             same = count_at(b.out, "rows", k) == count_at(c.out, "rows", k) && count_at(b.out, "cols", k) == count_at(c.out, "cols", k);
-        printf("%-9s %-32s %8.2f s %8.0f MiB  counts %s\n", label, "circuitc kcomp --brute-force", b.seconds,
-               b.peak_mib, same ? "identical for k = 1..5" : "DIFFER");
+        printf("%-9s %-32s %8.2f s (cpu %6.2f s) %6.0f MiB  counts %s\n", label, "circuitc kcomp --brute-force",
+               b.seconds, b.cpu_seconds, b.peak_mib, same ? "identical for k = 1..5" : "DIFFER");
         bad |= !same;
         json_decref(b.out);
     }
@@ -316,12 +329,13 @@ static int whole_process(const char *label, const char *model, bool processing, 
             json_decref(c.out);
             return 1;
         }
-        printf("%-9s %-32s %8.2f s %8.0f MiB  rows top-1 %ld top-5 %ld, cols top-1 %ld top-5 %ld (load %.2f s)\n",
-               label, "TransformerLens script (process)", t.seconds, t.peak_mib, count_at(t.out, "rows", 1),
+        printf("%-9s %-32s %8.2f s (cpu %6.2f s) %6.0f MiB  rows top-1 %ld top-5 %ld, cols top-1 %ld top-5 %ld "
+               "(load %.2f s)\n",
+               label, "TransformerLens script (process)", t.seconds, t.cpu_seconds, t.peak_mib, count_at(t.out, "rows", 1),
                count_at(t.out, "rows", 5), count_at(t.out, "cols", 1), count_at(t.out, "cols", 5),
                json_real_value(json_object_get(t.out, "load_seconds")));
-        printf("%-9s whole-process speed-up %.1fx, peak RSS %.2fx of TransformerLens'\n", label, t.seconds / c.seconds,
-               c.peak_mib / t.peak_mib);
+        printf("%-9s whole-process speed-up %.1fx (cpu %.1fx), peak RSS %.2fx of TransformerLens'\n", label,
+               t.seconds / c.seconds, t.cpu_seconds / c.cpu_seconds, c.peak_mib / t.peak_mib);
         /* TransformerLens' float32 counts may differ only on circuitc's near-tie rows */
         for (int k = 1; k <= 5; k++)
             for (int dir = 0; dir < 2; dir++) {
@@ -422,34 +436,37 @@ static int kernel_bench(const char *model, const char *python, double sigma, dou
         unlink(factors);
         if (!tl) fprintf(stderr, "TransformerLens side failed (is golden/.venv set up? golden/setup-venv)\n");
     }
-    printf("\n%-13s %-22s %9s %10s %14s %s\n", "circuit", "implementation", "top-1", "seconds", "extra peak MiB",
-           "notes");
+    printf("\n%-13s %-23s %9s %10s %8s %14s %s\n", "circuit", "implementation", "top-1", "seconds", "cpu s",
+           "extra peak MiB", "notes");
     int bad = 0;
     for (int i = 0; i < NC; i++) {
         json_t *t = tl ? json_object_get(json_object_get(tl, "circuits"), names[i]) : NULL;
         double tls = t ? json_real_value(json_object_get(t, "seconds")) : NAN;
-        printf("%-13s %-22s %9ld %10.3f %14.1f %s %d components, %ld exact evaluations, %ld full rows\n", names[i],
-               "circuitc fast", fast[i].top1, fast[i].seconds, fast[i].extra_mib,
+        printf("%-13s %-23s %9ld %10.3f %8.3f %14.1f %s %d components, %ld exact evaluations, %ld full rows\n",
+               names[i], "circuitc fast", fast[i].top1, fast[i].seconds, fast[i].cpu_seconds, fast[i].extra_mib,
                fast[i].method == CC_TOPK_FAST ? "fast path," : "fell back to brute force,", fast[i].components,
                fast[i].exact_evals, fast[i].rows_full);
-        printf("%-13s %-22s %9ld %10.3f %14.1f %ld exact evaluations, %ld full rows\n", names[i],
-               "circuitc fast, f32 only", fast32[i].top1, fast32[i].seconds, fast32[i].extra_mib,
+        printf("%-13s %-23s %9ld %10.3f %8.3f %14.1f %ld exact evaluations, %ld full rows\n", names[i],
+               "circuitc fast, f32 only", fast32[i].top1, fast32[i].seconds, fast32[i].cpu_seconds, fast32[i].extra_mib,
                fast32[i].exact_evals, fast32[i].rows_full);
-        printf("%-13s %-22s %9ld %10.3f %14.1f %.1f GFLOP/s\n", names[i], "circuitc brute-force", brute[i].top1,
-               brute[i].seconds, brute[i].extra_mib, flops / brute[i].seconds / 1e9);
+        printf("%-13s %-23s %9ld %10.3f %8.3f %14.1f %.1f GFLOP/s\n", names[i], "circuitc brute-force", brute[i].top1,
+               brute[i].seconds, brute[i].cpu_seconds, brute[i].extra_mib, flops / brute[i].seconds / 1e9);
         if (t)
-            printf("%-13s %-22s %9lld %10.3f %14.1f speed-up: fast %.1fx, brute-force %.1fx\n", names[i],
-                   "TransformerLens", (long long)json_integer_value(json_object_get(t, "top1")), tls,
+            printf("%-13s %-23s %9lld %10.3f %8s %14.1f speed-up: fast %.1fx, brute-force %.1fx\n", names[i],
+                   "TransformerLens", (long long)json_integer_value(json_object_get(t, "top1")), tls, "",
                    json_real_value(json_object_get(t, "extra_peak_mib")), tls / fast[i].seconds,
                    tls / brute[i].seconds);
         printf("%-13s top-1 accuracy %.4f\n", names[i], (double)fast[i].top1 / V);
         bad |= fast[i].top1 != brute[i].top1 || fast32[i].top1 != brute[i].top1 || (t && json_integer_value(json_object_get(t, "top1")) != fast[i].top1);
     }
-    printf("\nsgemm here: %.1f GFLOP/s at the brute-force tile shape (128 x 1024 x %d, one per core),\n"
-           "            %.1f GFLOP/s at TransformerLens' batch shape (1000 x %d x %d, OpenBLAS threads)\n"
-           "brute force: random %.0f%% / planted %.0f%% of the tile-shape sgemm rate\n",
-           g_tile, dh, g_batch, V, dh, 100 * flops / brute[0].seconds / 1e9 / g_tile,
-           100 * flops / brute[1].seconds / 1e9 / g_tile);
+    printf("\nsgemm here, per CPU-second: %.1f GFLOP at the brute-force tile shape (128 x 1024 x %d, one per core),\n"
+           "            %.1f GFLOP at TransformerLens' batch shape (1000 x %d x %d, OpenBLAS threads)\n"
+           "per CPU-second against the tile-shape sgemm (a full product = 100%%):\n",
+           g_tile, dh, g_batch, V, dh);
+    for (int i = 0; i < NC; i++)
+        printf("  %-13s brute force %.0f%%, fast %.0f%%, fast with the float32 screen only %.0f%%\n", names[i],
+               100 * flops / brute[i].cpu_seconds / 1e9 / g_tile, 100 * flops / fast[i].cpu_seconds / 1e9 / g_tile,
+               100 * flops / fast32[i].cpu_seconds / 1e9 / g_tile);
     if (bad) printf("\nERROR: top-1 counts differ between implementations\n");
     json_decref(tl);
     for (int i = 0; i < NC; i++) cc_fm_free(&fms[i]);
@@ -484,6 +501,7 @@ int main(int argc, char **argv)
         if (bench_default_model(dir, sizeof dir) != 0) return 1;
         model = dir;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* lines appear as they are measured */
     print_blas();
     int bad = skip_kernel ? 0 : kernel_bench(model, python, sigma, sigma_decay, skip_tl, tmp);
     if (!skip_whole) {

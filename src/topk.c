@@ -56,9 +56,10 @@ typedef struct {
     const float *A32;   /* [n, m] screen factors */
     const float *B32;   /* [m, n] */
     const double *A64;  /* [n, m] exact factors */
-    double *Bt64;       /* [n, m] columns of B64 as rows */
-    float *own_A32, *own_B32; /* owned roundings (NULL when A32/B32 are the matrix's own) */
-    double *own_A64;    /* owned widening of A (NULL when A64 is the matrix's own) */
+    const double *Bt64; /* [n, m] columns of B64 as rows */
+    float *own_A32, *own_B32; /* owned roundings */
+    double *own_A64, *own_Bt64; /* owned when not borrowed from the matrix */
+    bool widened;       /* A64, Bt64 are float32 factors widened (exact in float32) */
     double *diag;       /* [n] exact s_ii */
     double *err_brute;  /* [n] screen bound per row for the full-width product */
     /* bfloat16 screen for the settling scans, when the CPU has AVX-512 BF16 */
@@ -543,47 +544,62 @@ static int run_threads(job *J, int threads)
     return J->failed ? -1 : 0;
 }
 
-/* The exact factors: the matrix's own float64 factors, or its float32 factors
- * widened; B64's columns as rows; the exact diagonal. Returns -1 on allocation
- * failure. */
-static int prepare_exact(job *J, const cc_fm *fm)
+/* OUT [cols, rows] = X^T for X [rows, cols], widened when X32. */
+static double *transposed64(const double *X, const float *X32, int rows, int cols)
+{
+    double *out = malloc((size_t)rows * cols * sizeof *out + 1);
+    if (out)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) {
+                size_t k = (size_t)i * cols + j;
+                out[(size_t)j * rows + i] = X ? X[k] : (double)X32[k];
+            }
+    return out;
+}
+
+static double *widened(const float *X, size_t n)
+{
+    double *out = malloc(n * sizeof *out + 1);
+    if (out)
+        for (size_t k = 0; k < n; k++) out[k] = X[k];
+    return out;
+}
+
+/* The exact factors as rows, A64 [n, m] and Bt64 [n, m] (B's columns), from the
+ * matrix's float64 factors (or its float32 ones widened); for COLUMNS those of
+ * the transpose (B^T, A^T), which borrows A64 as Bt64. Then the exact diagonal.
+ * Returns -1 on allocation failure. */
+static int prepare_exact(job *J, const cc_fm *fm, bool columns)
 {
     int n = J->n, m = J->m;
-    size_t nm = (size_t)n * m;
-    J->Bt64 = malloc(nm * sizeof *J->Bt64);
-    J->diag = malloc((size_t)n * sizeof *J->diag);
-    if (!J->Bt64 || !J->diag) return -1;
     bool exact = fm->A64 && fm->B64;
-    if (exact) J->A64 = fm->A64;
-    else {
-        J->A64 = J->own_A64 = malloc(nm * sizeof *J->own_A64);
-        if (!J->own_A64) return -1;
-        for (size_t k = 0; k < nm; k++) J->own_A64[k] = fm->A[k];
-    }
-    for (int c = 0; c < m; c++)
-        for (int j = 0; j < n; j++)
-            J->Bt64[(size_t)j * m + c] = exact ? fm->B64[(size_t)c * n + j] : (double)fm->B[(size_t)c * n + j];
+    J->widened = !exact;
+    /* B's columns as rows: the rows direction's Bt64, the columns direction's A64 */
+    double *b_cols = transposed64(exact ? fm->B64 : NULL, fm->B, m, n);
+    const double *a_rows = exact ? fm->A64 : (J->own_A64 = widened(fm->A, (size_t)n * m));
+    J->own_Bt64 = b_cols;
+    J->diag = malloc((size_t)n * sizeof *J->diag);
+    if (!b_cols || !a_rows || !J->diag) return -1;
+    J->A64 = columns ? b_cols : a_rows;
+    J->Bt64 = columns ? a_rows : b_cols;
     for (int i = 0; i < n; i++) J->diag[i] = exact_score(J, i, i);
     return 0;
 }
 
-/* The float32 screen: float32 roundings of the float64 factors (or the
- * matrix's own float32 factors when it has no float64 ones) and the per-row
- * bound of a full-width tile entry. Returns -1 on allocation failure. */
-static int prepare_f32_screen(job *J, const cc_fm *fm)
+/* The float32 screen: float32 roundings A32 [n, m], B32 [m, n] of the exact
+ * factors and the per-row bound of a full-width tile entry. Returns -1 on
+ * allocation failure. */
+static int prepare_f32_screen(job *J)
 {
     int n = J->n, m = J->m;
     size_t nm = (size_t)n * m;
     J->err_brute = malloc((size_t)n * sizeof *J->err_brute);
-    if (!J->err_brute) return -1;
-    bool exact = fm->A64 && fm->B64;
-    if (exact) {
-        J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
-        J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
-        if (!J->own_A32 || !J->own_B32) return -1;
-        for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)fm->A64[k], J->own_B32[k] = (float)fm->B64[k];
-    } else
-        J->A32 = fm->A, J->B32 = fm->B;
+    J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
+    J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
+    if (!J->err_brute || !J->own_A32 || !J->own_B32) return -1;
+    for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)J->A64[k];
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < m; c++) J->own_B32[(size_t)c * n + j] = (float)J->Bt64[(size_t)j * m + c];
     double b32max = 0, b64max = 0;
     for (int j = 0; j < n; j++) {
         double b32 = 0;
@@ -591,9 +607,9 @@ static int prepare_f32_screen(job *J, const cc_fm *fm)
         b32max = fmax(b32max, sqrt(b32));
         b64max = fmax(b64max, norm_d(J->Bt64 + (size_t)j * m, m));
     }
-    /* |t - s| <= GEMM rounding + factor rounding (none when A32/B32 are the
-     * factors themselves) + the float64 dot product's own error */
-    double g = gamma_n(m), factor_round = exact ? 2 * U32 + U32 * U32 : 0, own = 2 * m * U64 / (1 - m * U64);
+    /* |t - s| <= GEMM rounding + factor rounding (none when the factors are
+     * float32 values) + the float64 dot product's own error */
+    double g = gamma_n(m), factor_round = J->widened ? 0 : 2 * U32 + U32 * U32, own = 2 * m * U64 / (1 - m * U64);
     for (int i = 0; i < n; i++) {
         double a64 = norm_d(J->A64 + (size_t)i * m, m);
         J->err_brute[i] = (g * norm_f(J->A32 + (size_t)i * m, m) * b32max + (factor_round + own) * a64 * b64max) *
@@ -629,7 +645,7 @@ static int prepare_bf16(job *J)
 
 /* Row and column norms, the float32 chain errors and each row's widest window
  * (topk.h near-ties). Returns -1 on allocation failure. */
-static int prepare_near_ties(job *J, const cc_fm *fm)
+static int prepare_near_ties(job *J, const cc_fm *fm, bool columns)
 {
     int n = J->n, m = J->m;
     J->window = calloc((size_t)n, sizeof *J->window);
@@ -638,7 +654,7 @@ static int prepare_near_ties(job *J, const cc_fm *fm)
     if (!J->near) return 0;
     J->qa = malloc((size_t)n * sizeof *J->qa), J->qb = malloc((size_t)n * sizeof *J->qb);
     if (!J->qa || !J->qb) return -1;
-    J->ea = fm->errA, J->eb = fm->errB;
+    J->ea = columns ? fm->errB : fm->errA, J->eb = columns ? fm->errA : fm->errB;
     J->c_final = CC_FP32_ERR_LAMBDA * U32 * sqrt(5.0 * m / 6.0);
     double qb_max = 0, eb_max = 0, sum_max = 0;
     for (int j = 0; j < n; j++) {
@@ -658,7 +674,7 @@ static int prepare_near_ties(job *J, const cc_fm *fm)
 
 static void free_job(job *J)
 {
-    free(J->Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
+    free(J->own_Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
     free(J->qa), free(J->qb), free(J->window), free(J->stats);
     free(J->Qh), free(J->KhT), free(J->beta), free(J->alpha), free(J->eta);
     free(J->Apk), free(J->Bpk), free(J->err_bf16);
@@ -714,7 +730,7 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     pthread_mutex_init(&J.lock, NULL);
     int n = J.n, rc = -1;
     J.stats = calloc((size_t)n, sizeof *J.stats);
-    if (!J.stats || prepare_exact(&J, fm) != 0 || prepare_near_ties(&J, fm) != 0) {
+    if (!J.stats || prepare_exact(&J, fm, opt->columns) != 0 || prepare_near_ties(&J, fm, opt->columns) != 0) {
         cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
         goto out;
     }
@@ -729,7 +745,7 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     }
     /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
     J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
-    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J, fm) != 0)) {
+    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J) != 0)) {
         cc_fail(err, "out of memory preparing the top-k screen");
         goto out;
     }

@@ -99,6 +99,15 @@ START_TEST(fast_path_matches_brute_force)
         cc_topk_result b = run(&fm, CC_TOPK_BRUTE, false, 2), f = run(&fm, CC_TOPK_FAST, false, 2);
         ck_assert_int_eq(f.method, CC_TOPK_FAST);
         assert_same(&b, &f);
+        /* columns: through the option (fast) and a transposed copy (brute force) */
+        cc_fm t;
+        cc_error terr;
+        ck_assert_int_eq(cc_fm_transpose(&fm, &t, &terr), 0);
+        cc_topk_options co = {.k_max = 5, .method = CC_TOPK_FAST, .columns = true};
+        cc_topk_result fc, bc = run(&t, CC_TOPK_BRUTE, false, 2);
+        ck_assert_int_eq(cc_topk_diagonal(&fm, &co, &fc, &terr), 0);
+        assert_same(&bc, &fc);
+        cc_fm_free(&t);
         /* one thread, a forced component count and either screen give the same answer */
         for (int screen = 0; screen < 2; screen++) {
             cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .components = 4, .threads = 1,
@@ -282,6 +291,19 @@ START_TEST(planted_near_ties_are_exact_and_reported)
         ck_assert_int_le(res.near_ties, 2 * PAIRS + V / 20);
     }
     ck_assert_int_gt(flipped, 0); /* the float32 evaluation does get planted rows wrong */
+    /* columns: the option and a transposed copy agree, near-ties included */
+    cc_fm t;
+    ck_assert_int_eq(cc_fm_transpose(&fm, &t, &err), 0);
+    cc_topk_options co = {.k_max = K, .method = CC_TOPK_FAST, .columns = true}, bo = {.k_max = K, .method = CC_TOPK_BRUTE};
+    cc_topk_result rc, rb;
+    ck_assert_int_eq(cc_topk_diagonal(&fm, &co, &rc, &err), 0);
+    ck_assert_int_eq(cc_topk_diagonal(&t, &bo, &rb, &err), 0);
+    ck_assert_int_gt(rb.near_ties, 0);
+    for (int k = 0; k < K; k++) {
+        ck_assert_int_eq(rc.correct[k], rb.correct[k]);
+        ck_assert_int_eq(rc.near_ties_at[k], rb.near_ties_at[k]);
+    }
+    cc_fm_free(&t);
     free(mask), free(rank64), free(rank32), free(U), free(S64), free(S32), free(E), free(W);
     cc_fm_free(&fm);
 }

@@ -26,7 +26,8 @@
  * outcome at k can change iff g_i < k <= g_i + w_i; a row is a near-tie when
  * that holds for some reported k.
  *
- * Columns direction: pass the transpose (cc_fm_transpose). */
+ * Columns direction: set cc_topk_options.columns (or pass the transpose,
+ * cc_fm_transpose, which copies both factors). */
 #ifndef CIRCUITC_TOPK_H
 #define CIRCUITC_TOPK_H
 
@@ -53,6 +54,7 @@ typedef struct {
     cc_topk_method method;
     int components;         /* fast path: leading components to score with; 0 = automatic */
     cc_topk_screen screen;  /* fast path: the screen of its full-row scans */
+    bool columns;           /* the statistics of M^T's diagonal (columns of M) */
     int threads;            /* 0 = all cores */
     /* Optional [n] bytes: set to 1 for every near-tie row, 0 otherwise. */
     unsigned char *near_tie_mask;

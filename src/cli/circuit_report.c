@@ -71,12 +71,12 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
 
 /* Top-k statistics of FM's diagonal with O's settings; with o->compare the other
  * method runs too and any difference is an error (it would be a bug). */
-static int measure(const cc_fm *fm, const report_options *o, bool ranks, const char *what, cc_topk_result *res,
-                   cc_error *err)
+static int measure(const cc_fm *fm, const report_options *o, bool ranks, bool columns, const char *what,
+                   cc_topk_result *res, cc_error *err)
 {
     progress_state ps = {.what = what, .last_percent = -1};
     clock_gettime(CLOCK_MONOTONIC, &ps.start);
-    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components};
+    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components, .columns = columns};
     if (isatty(2) && fm->l >= 8192) opt.progress = progress, opt.progress_ctx = &ps;
     if (cc_topk_diagonal(fm, &opt, res, err) != 0) return -1;
     if (ranks || o->compare) {
@@ -108,11 +108,9 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
                        cc_circuit_name(c), fm->l, fm->r);
     bool ranks = o->ranks == 1 || (o->ranks < 0 && fm->l <= 16384);
     cc_topk_result rows, cols;
-    cc_fm t;
-    if (measure(fm, o, ranks, "rows", &rows, err) != 0 || cc_fm_transpose(fm, &t, err) != 0) return -1;
-    int rc = measure(&t, o, ranks, "columns", &cols, err);
-    cc_fm_free(&t);
-    if (rc != 0) return -1;
+    if (measure(fm, o, ranks, false, "rows", &rows, err) != 0 ||
+        measure(fm, o, ranks, true, "columns", &cols, err) != 0)
+        return -1;
     cc_fm_svd svd;
     if (cc_fm_svd_compute(fm, &svd, err) != 0) return -1;
     json_t *sv = json_array();
