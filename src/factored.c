@@ -332,6 +332,57 @@ out:
     return rc;
 }
 
+/* The upper-triangular R [k, m] (k = min(rows, m)) of the QR factorisation of X [rows, m]. */
+static double *qr_r(const double *X, int rows, int m)
+{
+    int k = rows < m ? rows : m;
+    double *work = dalloc((size_t)rows * m), *tau = dalloc((size_t)k), *R = dalloc((size_t)k * m);
+    int ok = work && tau && R;
+    if (ok) {
+        memcpy(work, X, (size_t)rows * m * sizeof *work);
+        ok = k == 0 || LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, rows, m, work, m, tau) == 0;
+    }
+    if (ok)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < m; j++) R[(size_t)i * m + j] = j >= i ? work[(size_t)i * m + j] : 0;
+    free(work), free(tau);
+    if (!ok) free(R);
+    return ok ? R : NULL;
+}
+
+int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
+{
+    int l = fm->l, m = fm->m, r = fm->r, ka = l < m ? l : m, kb = r < m ? r : m;
+    double *Ad = to_double(fm->A, (size_t)l * m), *Bt = dalloc((size_t)r * m), *Ra = NULL, *Rb = NULL;
+    double *core = dalloc((size_t)ka * kb), *Sc = dalloc((size_t)(ka < kb ? ka : kb));
+    int rc = -1;
+    if (!Ad || !Bt || !core || !Sc) {
+        oom(err);
+        goto out;
+    }
+    for (int c = 0; c < m; c++)
+        for (int j = 0; j < r; j++) Bt[(size_t)j * m + c] = fm->B[(size_t)c * r + j];
+    /* M = Qa Ra Rb^T Qb^T: the singular values of the core Ra Rb^T [ka, kb] */
+    if (!(Ra = qr_r(Ad, l, m)) || !(Rb = qr_r(Bt, r, m))) {
+        cc_fail(err, "QR factorisation of a FactoredMatrix factor failed (or out of memory)");
+        goto out;
+    }
+    if (ka > 0 && kb > 0 && m > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ka, kb, m, 1.0, Ra, m, Rb, m, 0.0, core, kb);
+    else
+        memset(core, 0, (size_t)ka * kb * sizeof *core);
+    int k = ka < kb ? ka : kb;
+    if (k > 0 && LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', ka, kb, core, kb, Sc, NULL, ka, NULL, kb) != 0) {
+        cc_fail(err, "SVD of a FactoredMatrix core did not converge");
+        goto out;
+    }
+    memcpy(S, Sc, (size_t)k * sizeof *S);
+    rc = 0;
+out:
+    free(Ad), free(Bt), free(Ra), free(Rb), free(core), free(Sc);
+    return rc;
+}
+
 void cc_fm_svd_free(cc_fm_svd *s)
 {
     free(s->U);

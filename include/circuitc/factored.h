@@ -75,6 +75,9 @@ typedef struct {
     float *V; /* [r, k] */
 } cc_fm_svd;
 int cc_fm_svd_compute(const cc_fm *fm, cc_fm_svd *out, cc_error *err);
+/* The same singular values without the singular vectors, into S [min(l, m, r)]
+ * (float64, descending), from the QR factorisations of A and B^T: cheaper. */
+int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err);
 void cc_fm_svd_free(cc_fm_svd *s);
 
 /* The m eigenvalues of BA (needs l == r), as (re, im) pairs sorted by

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,17 +112,24 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
     if (measure(fm, o, ranks, false, "rows", &rows, err) != 0 ||
         measure(fm, o, ranks, true, "columns", &cols, err) != 0)
         return -1;
-    cc_fm_svd svd;
-    if (cc_fm_svd_compute(fm, &svd, err) != 0) return -1;
+    int k = fm->m < fm->l ? fm->m : fm->l;
+    k = k < fm->r ? k : fm->r;
+    double *S = malloc((size_t)(k > 0 ? k : 1) * sizeof *S);
+    if (!S) return cc_fail(err, "out of memory for the singular values");
+    if (cc_fm_singular_values(fm, S, err) != 0) {
+        free(S);
+        return -1;
+    }
     json_t *sv = json_array();
     int rank = 0;
-    double tol = svd.k > 0 ? (double)svd.S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
-    for (int i = 0; i < svd.k; i++) {
-        if (i < o->n_singular) json_array_append_new(sv, json_real(svd.S[i]));
-        rank += svd.S[i] > tol;
+    /* reported as float32 values, as TransformerLens' FactoredMatrix.S is */
+    double tol = k > 0 ? (double)(float)S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
+    for (int i = 0; i < k; i++) {
+        if (i < o->n_singular) json_array_append_new(sv, json_real((float)S[i]));
+        rank += (float)S[i] > tol;
     }
     double norm = cc_fm_norm(fm);
-    cc_fm_svd_free(&svd);
+    free(S);
     *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
                      fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
                      "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
