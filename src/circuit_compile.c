@@ -1,8 +1,11 @@
 /* circuit_compile.c — compiling a parsed circuit for some heads: bindings,
  * shapes and constraints, the plan (split at the cheapest inner dimension,
  * matrix-chain order per side) and its evaluation (float32 sgemm into a
- * FactoredMatrix). */
+ * FactoredMatrix), plus the same factors in float64 with the error bounds of
+ * a float32 left-to-right evaluation (for exact top-k and near-ties). */
 #include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +318,145 @@ static float *eval_side(const cc_circuit *c, const cc_model *m, const cc_head *h
     return x;
 }
 
+/* ---- float64 factors and float32 error bounds ------------------------------------ */
+
+/* A float32 left-to-right evaluation (TransformerLens': A = T_0 T_1 ..., and B
+ * as the transpose of its reversed, transposed chain, e.g. (W_E W_V W_O W_K)^T)
+ * works row by row of the first operand, so both are streamed in blocks of
+ * CHAIN_BLOCK rows of it, in float64. Later operands are held in float64 whole,
+ * up to MAX_DENSE64 entries each. */
+enum { CHAIN_BLOCK = 512 };
+#define MAX_DENSE64 (1ll << 25)
+
+static operand_mat transposed(operand_mat o)
+{
+    return (operand_mat){o.p, o.cols, o.rows, !o.trans};
+}
+
+/* Entry (r, c) of the logical matrix O. */
+static double entry(const operand_mat *o, long long r, long long c)
+{
+    return o->trans ? o->p[c * o->rows + r] : o->p[r * o->cols + c];
+}
+
+/* A later operand of the chain in float64, with what its stage's error bound needs. */
+typedef struct {
+    double *x;       /* [rows, cols] */
+    double *row_sq;  /* [rows]: sum over c of x[t, c]^2 */
+    double spectral; /* largest singular value */
+} dense_term;
+
+static int dense_term_make(const operand_mat *o, dense_term *d)
+{
+    long long R = o->rows, C = o->cols;
+    *d = (dense_term){0};
+    if (R * C > MAX_DENSE64) return 1;
+    d->x = malloc((size_t)(R * C > 0 ? R * C : 1) * sizeof *d->x);
+    d->row_sq = calloc((size_t)(R > 0 ? R : 1), sizeof *d->row_sq);
+    double *work = malloc((size_t)(R * C > 0 ? R * C : 1) * sizeof *work);
+    double *S = malloc((size_t)(R < C ? R : C) * sizeof *S + 1);
+    int rc = -1;
+    if (!d->x || !d->row_sq || !work || !S) goto out;
+    for (long long r = 0; r < R; r++)
+        for (long long c = 0; c < C; c++) {
+            double v = entry(o, r, c);
+            d->x[r * C + c] = work[r * C + c] = v;
+            d->row_sq[r] += v * v;
+        }
+    if (R > 0 && C > 0 && LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (int)R, (int)C, work, (int)C, S, NULL, (int)R, NULL, (int)C) != 0) {
+        rc = 1;
+        goto out;
+    }
+    d->spectral = R > 0 && C > 0 ? S[0] : 0;
+    rc = 0;
+out:
+    free(work), free(S);
+    if (rc != 0) free(d->x), free(d->row_sq), *d = (dense_term){0};
+    return rc;
+}
+
+/* Multiplies OPS[0] OPS[1] ... OPS[q-1] in float64, left to right, into OUT
+ * ([rows, cols] row-major, or [cols, rows] when OUT_TRANSPOSED), and bounds the
+ * error of each output row under a float32 evaluation in the same order (ERR):
+ * each product X Y adds, per row, the statistical bound of factored.h
+ * (CC_FP32_ERR_LAMBDA) over the row's dot products,
+ *     lambda u sqrt((n+1) (sum_t x_t^2 |Y_t|^2 / 2 + |x Y|^2 / 3)),
+ * and carries the earlier error through |Y|_2. Returns 0, 1 when an operand is
+ * too large to hold in float64, -1 on allocation failure. */
+static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err)
+{
+    long long N = ops[0].rows, width = ops[0].cols;
+    for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
+    long long cols = ops[q - 1].cols;
+    dense_term terms[CC_CIRCUIT_MAX_TERMS] = {{0}};
+    double *T = malloc((size_t)CHAIN_BLOCK * (size_t)width * sizeof *T);
+    double *U = malloc((size_t)CHAIN_BLOCK * (size_t)width * sizeof *U);
+    int rc = T && U ? 0 : -1;
+    for (int k = 1; k < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
+    const double lambda_u = CC_FP32_ERR_LAMBDA * 0x1p-24;
+    for (long long r0 = 0; r0 < N && rc == 0; r0 += CHAIN_BLOCK) {
+        int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
+        long long w = ops[0].cols;
+        for (int r = 0; r < nb; r++) {
+            for (long long c = 0; c < w; c++) T[r * w + c] = entry(&ops[0], r0 + r, c);
+            err[r0 + r] = 0;
+        }
+        for (int k = 1; k < q; k++) {
+            long long wn = ops[k].cols;
+            if (nb > 0 && wn > 0 && w > 0)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, (int)wn, (int)w, 1.0, T, (int)w,
+                            terms[k].x, (int)wn, 0.0, U, (int)wn);
+            else
+                memset(U, 0, (size_t)nb * (size_t)wn * sizeof *U);
+            for (int r = 0; r < nb; r++) {
+                double weighted = 0, out_sq = 0;
+                for (long long t = 0; t < w; t++) weighted += T[r * w + t] * T[r * w + t] * terms[k].row_sq[t];
+                for (long long c = 0; c < wn; c++) out_sq += U[r * wn + c] * U[r * wn + c];
+                double stage = lambda_u * sqrt((double)(w + 1) * (weighted / 2 + out_sq / 3));
+                err[r0 + r] = stage + err[r0 + r] * terms[k].spectral;
+            }
+            double *swap = T;
+            T = U, U = swap, w = wn;
+        }
+        for (int r = 0; r < nb; r++)
+            for (long long c = 0; c < cols; c++) {
+                if (out_transposed) out[c * N + r0 + r] = T[r * cols + c];
+                else out[(r0 + r) * cols + c] = T[r * cols + c];
+            }
+    }
+    for (int k = 1; k < q; k++) free(terms[k].x), free(terms[k].row_sq);
+    free(T), free(U);
+    return rc;
+}
+
+/* Fills FM's float64 factors and float32 error bounds (factored.h). Leaves them
+ * NULL (top-k then uses the float32 factors) when an inner operand is too large
+ * to hold in float64. */
+static int compile_exact(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
+                         cc_fm *fm, cc_error *err)
+{
+    int n = plan->n_terms, s = plan->split;
+    operand_mat left[CC_CIRCUIT_MAX_TERMS], right[CC_CIRCUIT_MAX_TERMS];
+    for (int i = 0; i < n; i++) {
+        const term *t = &c->terms[i];
+        operand_mat o = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
+        if (i < s) left[i] = o;
+        else right[n - 1 - i] = transposed(o); /* B^T = T_{n-1}^T ... T_s^T */
+    }
+    fm->A64 = malloc((size_t)fm->l * fm->m * sizeof *fm->A64 + 1);
+    fm->B64 = malloc((size_t)fm->m * fm->r * sizeof *fm->B64 + 1);
+    fm->errA = malloc((size_t)fm->l * sizeof *fm->errA + 1);
+    fm->errB = malloc((size_t)fm->r * sizeof *fm->errB + 1);
+    int rc = fm->A64 && fm->B64 && fm->errA && fm->errB ? 0 : -1;
+    if (rc == 0) rc = chain64(left, s, fm->A64, false, fm->errA);
+    if (rc == 0) rc = chain64(right, n - s, fm->B64, true, fm->errB);
+    if (rc != 0) {
+        free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
+        fm->A64 = fm->B64 = fm->errA = fm->errB = NULL;
+    }
+    return rc < 0 ? cci_oom(err) : 0;
+}
+
 /* FLOPs with an SI prefix: "20.48 kFLOP", "4.94 GFLOP". */
 static const char *fmt_flops(double f, char *buf, size_t size)
 {
@@ -392,6 +534,11 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
         return cci_oom(err);
     }
     cc_fm_wrap(A, B, (int)plan.dims[0], (int)plan.dims[s], (int)plan.dims[n], out);
+    if (compile_exact(c, m, heads, &plan, out, err) != 0) {
+        if (plan_text) free(*plan_text), *plan_text = NULL;
+        cc_fm_free(out);
+        return -1;
+    }
     if (plan_out) *plan_out = plan;
     return 0;
 }

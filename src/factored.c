@@ -91,9 +91,10 @@ void cc_fm_wrap(float *A, float *B, int l, int m, int r, cc_fm *out)
 void cc_fm_free(cc_fm *fm)
 {
     if (!fm) return;
-    free(fm->A);
-    free(fm->B);
+    free(fm->A), free(fm->B), free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
     fm->A = fm->B = NULL;
+    fm->A64 = fm->B64 = NULL;
+    fm->errA = fm->errB = NULL;
 }
 
 /* ---- products ------------------------------------------------------------ */
@@ -115,6 +116,19 @@ static void transpose(const float *X, int rows, int cols, float *out)
         for (int j = 0; j < cols; j++) out[(size_t)j * rows + i] = X[(size_t)i * cols + j];
 }
 
+static void transpose64(const double *X, int rows, int cols, double *out)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) out[(size_t)j * rows + i] = X[(size_t)i * cols + j];
+}
+
+static double *copy64(const double *x, size_t n)
+{
+    double *c = dalloc(n);
+    if (c) memcpy(c, x, n * sizeof *c);
+    return c;
+}
+
 int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
 {
     float *a = falloc((size_t)fm->r * fm->m), *b = falloc((size_t)fm->m * fm->l);
@@ -126,6 +140,24 @@ int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
     transpose(fm->B, fm->m, fm->r, a); /* B^T [r, m] */
     transpose(fm->A, fm->l, fm->m, b); /* A^T [m, l] */
     cc_fm_wrap(a, b, fm->r, fm->m, fm->l, out);
+    if (fm->A64 && fm->B64) {
+        out->A64 = dalloc((size_t)fm->r * fm->m);
+        out->B64 = dalloc((size_t)fm->m * fm->l);
+        if (!out->A64 || !out->B64) {
+            cc_fm_free(out);
+            return oom(err);
+        }
+        transpose64(fm->B64, fm->m, fm->r, out->A64);
+        transpose64(fm->A64, fm->l, fm->m, out->B64);
+    }
+    if (fm->errA && fm->errB) {
+        out->errA = copy64(fm->errB, (size_t)fm->r);
+        out->errB = copy64(fm->errA, (size_t)fm->l);
+        if (!out->errA || !out->errB) {
+            cc_fm_free(out);
+            return oom(err);
+        }
+    }
     return 0;
 }
 
@@ -197,6 +229,10 @@ int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err)
 void cc_fm_scale(cc_fm *fm, float s)
 {
     for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A[i] *= s;
+    if (fm->A64)
+        for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A64[i] *= s;
+    if (fm->errA)
+        for (int i = 0; i < fm->l; i++) fm->errA[i] *= fabs((double)s);
 }
 
 int cc_fm_rows(const cc_fm *fm, const int *rows, int n, cc_fm *out, cc_error *err)
@@ -293,6 +329,57 @@ int cc_fm_svd_compute(const cc_fm *fm, cc_fm_svd *out, cc_error *err)
 out:
     free(Ad), free(Bd), free(Ua), free(Sa), free(Vta), free(Ub), free(Sb), free(Vtb);
     free(mid), free(tmp), free(Um), free(Sm), free(Vtm), free(U), free(V);
+    return rc;
+}
+
+/* The upper-triangular R [k, m] (k = min(rows, m)) of the QR factorisation of X [rows, m]. */
+static double *qr_r(const double *X, int rows, int m)
+{
+    int k = rows < m ? rows : m;
+    double *work = dalloc((size_t)rows * m), *tau = dalloc((size_t)k), *R = dalloc((size_t)k * m);
+    int ok = work && tau && R;
+    if (ok) {
+        memcpy(work, X, (size_t)rows * m * sizeof *work);
+        ok = k == 0 || LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, rows, m, work, m, tau) == 0;
+    }
+    if (ok)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < m; j++) R[(size_t)i * m + j] = j >= i ? work[(size_t)i * m + j] : 0;
+    free(work), free(tau);
+    if (!ok) free(R);
+    return ok ? R : NULL;
+}
+
+int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
+{
+    int l = fm->l, m = fm->m, r = fm->r, ka = l < m ? l : m, kb = r < m ? r : m;
+    double *Ad = to_double(fm->A, (size_t)l * m), *Bt = dalloc((size_t)r * m), *Ra = NULL, *Rb = NULL;
+    double *core = dalloc((size_t)ka * kb), *Sc = dalloc((size_t)(ka < kb ? ka : kb));
+    int rc = -1;
+    if (!Ad || !Bt || !core || !Sc) {
+        oom(err);
+        goto out;
+    }
+    for (int c = 0; c < m; c++)
+        for (int j = 0; j < r; j++) Bt[(size_t)j * m + c] = fm->B[(size_t)c * r + j];
+    /* M = Qa Ra Rb^T Qb^T: the singular values of the core Ra Rb^T [ka, kb] */
+    if (!(Ra = qr_r(Ad, l, m)) || !(Rb = qr_r(Bt, r, m))) {
+        cc_fail(err, "QR factorisation of a FactoredMatrix factor failed (or out of memory)");
+        goto out;
+    }
+    if (ka > 0 && kb > 0 && m > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ka, kb, m, 1.0, Ra, m, Rb, m, 0.0, core, kb);
+    else
+        memset(core, 0, (size_t)ka * kb * sizeof *core);
+    int k = ka < kb ? ka : kb;
+    if (k > 0 && LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', ka, kb, core, kb, Sc, NULL, ka, NULL, kb) != 0) {
+        cc_fail(err, "SVD of a FactoredMatrix core did not converge");
+        goto out;
+    }
+    memcpy(S, Sc, (size_t)k * sizeof *S);
+    rc = 0;
+out:
+    free(Ad), free(Bt), free(Ra), free(Rb), free(core), free(Sc);
     return rc;
 }
 

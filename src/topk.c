@@ -1,12 +1,16 @@
 /* topk.c — exact diagonal top-k statistics of a square FactoredMatrix.
  *
  * Both methods stream GEMM tiles of at most TILE_ROWS x TILE_COLS floats per
- * thread and never hold the n x n matrix. A float32 tile entry t approximates
- * the float64 score s_ij within a bound e proven from the GEMM's rounding error
- * (|t - s| <= gamma_m ||A_i|| ||B_j||); an entry is counted from the tile only
- * when the bound settles its comparison with the diagonal, and is otherwise
- * recomputed in float64 (exact_score), so results never depend on tiling,
- * threading or BLAS kernels.
+ * thread and never hold the n x n matrix. The tiles multiply float32 roundings
+ * A32, B32 of the float64 factors; a tile entry t approximates the float64
+ * score s_ij within a proven bound (|t - s| <= gamma_m |A32_i| |B32_j| for the
+ * GEMM, + (2u + u^2) |A64_i| |B64_j| for rounding the factors, + the float64
+ * dot product's own error); an entry is counted from the tile only when the
+ * bound settles its comparisons with the diagonal, and is otherwise recomputed
+ * in float64 (exact_score), so results never depend on tiling, threading or
+ * BLAS kernels. With near-tie data the settling window widens by the float32
+ * evaluation's error (topk.h), so that the entries that decide a near-tie are
+ * recomputed too.
  *
  * The fast path rotates the factors so that the product's singular directions
  * come first (M = Q' K'^T with Q' = A T_q, K' = B^T T_k, T_q T_k^T = I), scores
@@ -27,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "topk_bf16.h"
+
 enum {
     TILE_ROWS = 128,   /* rows per work item */
     TILE_COLS = 1024,  /* columns per GEMM tile: 128 x 1024 floats = 512 KiB, fits L2 */
@@ -34,21 +40,38 @@ enum {
 };
 
 static const double U32 = 0x1p-24; /* float32 unit roundoff */
+static const double U64 = 0x1p-53; /* float64 unit roundoff */
 
 typedef struct {
     long gt;           /* entries strictly above the diagonal (all of them, or >= k_max if settled early) */
     int ties_before;   /* j < i with s_ij == s_ii */
     bool tied;         /* some j != i with s_ij == s_ii */
+    long sure;         /* entries above the diagonal by more than the float32 evaluation's error (topk.h g_i) */
+    long within;       /* j != i within that error of the diagonal (topk.h w_i) */
 } row_stat;
 
 typedef struct {
     int n, m, k_max;
     bool ranks, fast;
-    const float *A;     /* [n, m] */
-    const float *B;     /* [m, n] */
-    float *Bt;          /* [n, m] columns of B as rows, for exact scores */
+    const float *A32;   /* [n, m] screen factors */
+    const float *B32;   /* [m, n] */
+    const double *A64;  /* [n, m] exact factors */
+    const double *Bt64; /* [n, m] columns of B64 as rows */
+    float *own_A32, *own_B32; /* owned roundings */
+    double *own_A64, *own_Bt64; /* owned when not borrowed from the matrix */
+    bool widened;       /* A64, Bt64 are float32 factors widened (exact in float32) */
     double *diag;       /* [n] exact s_ii */
-    double *err_brute;  /* [n] float32 GEMM bound per row for the full-width product */
+    double *err_brute;  /* [n] screen bound per row for the full-width product */
+    /* bfloat16 screen for the settling scans, when the CPU has AVX-512 BF16 */
+    bool bf16;
+    int pairs;
+    uint32_t *Apk, *Bpk; /* topk_bf16.h packings of A64 and of B64's columns */
+    double *err_bf16;   /* [n] its bound per row */
+    /* near-ties (topk.h): per row |a_i|, eA_i, per column |b_j|, eB_j */
+    bool near;
+    double *qa, *ea, *qb, *eb;
+    double c_final;     /* lambda u sqrt(5m/6): the final float32 product's share */
+    double *window;     /* [n] max_j e_ij + e_ii (0 without near-tie data) */
     /* fast path */
     int c;              /* leading components */
     float *Qh;          /* [n, c] */
@@ -68,13 +91,21 @@ typedef struct {
 /* The definition of a score: float64 dot product in index order. */
 static double exact_score(const job *J, int i, int j)
 {
-    const float *a = J->A + (size_t)i * J->m, *b = J->Bt + (size_t)j * J->m;
+    const double *a = J->A64 + (size_t)i * J->m, *b = J->Bt64 + (size_t)j * J->m;
     double s = 0;
-    for (int c = 0; c < J->m; c++) s += (double)a[c] * (double)b[c];
+    for (int c = 0; c < J->m; c++) s += a[c] * b[c];
     return s;
 }
 
-/* Records the exact comparison of s_ij with the diagonal of row i. */
+/* e_ij of topk.h: how far a float32 evaluation of the chain can be from s_ij. */
+static double fp32_err(const job *J, int i, int j)
+{
+    double a = J->qa[i], ea = J->ea[i], b = J->qb[j], eb = J->eb[j];
+    return ea * b + a * eb + ea * eb + J->c_final * (a + ea) * (b + eb);
+}
+
+/* Records the exact comparison of s_ij with the diagonal of row i, and where
+ * s_ij lies relative to the float32 evaluation's error window. */
 static void resolve(const job *J, int i, int j, row_stat *st)
 {
     double s = exact_score(J, i, j), d = J->diag[i];
@@ -83,6 +114,9 @@ static void resolve(const job *J, int i, int j, row_stat *st)
         st->tied = true;
         if (j < i) st->ties_before++;
     }
+    double e = J->near ? fp32_err(J, i, j) + fp32_err(J, i, i) : 0;
+    if (s - d > e) st->sure++;
+    else if (s - d >= -e) st->within++;
 }
 
 /* Float thresholds that round outward, so float comparisons stay conservative. */
@@ -99,38 +133,101 @@ static float round_down(double x)
 
 static double gamma_n(int n) { return n * U32 / (1 - n * U32); }
 
+/* ---- tile scans ------------------------------------------------------------ */
+
+/* The scans below run once per matrix entry: built for AVX-512 too, chosen at
+ * run time, since the project's baseline target has 4-lane SSE2 only. */
+#define SCAN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* ABOVE = #{t > HI}, NEAR = #{t >= LO} over T[0..n). */
+SCAN_CLONES static void count_window(const float *t, int n, float hi, float lo, int *above, int *near)
+{
+    int a = 0, b = 0;
+    for (int j = 0; j < n; j++) {
+        a += t[j] > hi;
+        b += t[j] >= lo;
+    }
+    *above = a, *near = b;
+}
+
+/* With tail bound alpha * beta_j: ABOVE = #{t - tail > ABOVE_THR} (lower bound above
+ * the diagonal), MAYBE = #{t + tail >= BELOW_THR} (upper bound reaches it). */
+SCAN_CLONES static void count_tail_bounds(const float *t, const float *beta, float alpha, int n, float above_thr,
+                                          float below_thr, int *above, int *maybe)
+{
+    int a = 0, b = 0;
+    for (int j = 0; j < n; j++) {
+        float tail = alpha * beta[j];
+        a += t[j] - tail > above_thr;
+        b += t[j] + tail >= below_thr;
+    }
+    *above = a, *maybe = b;
+}
+
 /* ---- brute force ---------------------------------------------------------- */
 
 /* Exact statistics for the rows ROWS[0..nr) (nr <= TILE_ROWS) by full-width tiles.
  * With SETTLE, a row leaves the scan as soon as k_max entries are certainly above
- * its diagonal (its top-k answers are then known; its full rank is not). */
-static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, row_stat *out)
+ * its diagonal, by more than the float32 evaluation's error (its top-k answers
+ * and near-tie status are then known; its full rank is not); this scan runs
+ * through the bfloat16 screen when there is one (HITS: its scratch). */
+/* The settling scan of brute_rows through the bfloat16 screen (topk_bf16.h). */
+static long bf16_rows(job *J, const int *rows, int nr, cc_bf16_hit *hits, row_stat *out)
 {
+    long evals = 0, above[TILE_ROWS];
+    float hi[TILE_ROWS], lo[TILE_ROWS];
+    int live[TILE_ROWS], live_rows[TILE_ROWS], nlive = nr; /* index into ROWS/OUT, and the row */
+    for (int r = 0; r < nr; r++) out[r] = (row_stat){0}, live[r] = r;
+    for (int c0 = 0; c0 < J->n && nlive > 0; c0 += TILE_COLS) {
+        int cw = J->n - c0 < TILE_COLS ? J->n - c0 : TILE_COLS;
+        for (int r = 0; r < nlive; r++) {
+            int i = live_rows[r] = rows[live[r]];
+            double e = J->err_bf16[i] + J->window[i];
+            hi[r] = round_up(J->diag[i] + e), lo[r] = round_down(J->diag[i] - e), above[r] = 0;
+        }
+        long nh = cc_bf16_scan(J->Apk, live_rows, nlive, J->Bpk, J->pairs, c0, cw, hi, lo, above, hits);
+        for (int r = 0; r < nlive; r++) out[live[r]].gt += above[r], out[live[r]].sure += above[r];
+        for (long h = 0; h < nh; h++) {
+            int i = live_rows[hits[h].r];
+            if (hits[h].col == i) continue;
+            resolve(J, i, hits[h].col, &out[live[hits[h].r]]);
+            evals++;
+        }
+        int keep = 0;
+        for (int r = 0; r < nlive; r++)
+            if (out[live[r]].sure < J->k_max) live[keep++] = live[r];
+        nlive = keep;
+    }
+    return evals;
+}
+
+static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, cc_bf16_hit *hits,
+                       row_stat *out)
+{
+    if (settle && J->bf16) return bf16_rows(J, rows, nr, hits, out);
     int n = J->n, m = J->m;
     long evals = 0;
     int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
     for (int r = 0; r < nr; r++) {
-        memcpy(Ablock + (size_t)r * m, J->A + (size_t)rows[r] * m, (size_t)m * sizeof(float));
+        memcpy(Ablock + (size_t)r * m, J->A32 + (size_t)rows[r] * m, (size_t)m * sizeof(float));
         out[r] = (row_stat){0};
         live[r] = r;
     }
     for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
         /* tile [nlive, cw] = Ablock [nlive, m] x B[:, c0:c0+cw] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, m, 1.0f, Ablock, m, J->B + c0, n, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, m, 1.0f, Ablock, m, J->B32 + c0, n, 0.0f,
                     tile, cw);
         for (int r = 0; r < nlive; r++) {
             int i = rows[live[r]];
             row_stat *st = &out[live[r]];
-            double d = J->diag[i], e = J->err_brute[i];
+            double d = J->diag[i], e = J->err_brute[i] + J->window[i];
             float hi = round_up(d + e), lo = round_down(d - e);
             const float *t = tile + (size_t)r * cw;
-            int above = 0, near = 0;
-            for (int j = 0; j < cw; j++) {
-                above += t[j] > hi;
-                near += t[j] >= lo;
-            }
+            int above, near;
+            count_window(t, cw, hi, lo, &above, &near);
             st->gt += above;
+            st->sure += above;
             if (near > above) /* some entries need the exact comparison */
                 for (int j = 0; j < cw; j++)
                     if (t[j] >= lo && t[j] <= hi && c0 + j != i) {
@@ -141,7 +238,7 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
         if (settle) { /* compact the rows still open */
             int keep = 0;
             for (int r = 0; r < nlive; r++) {
-                if (out[live[r]].gt >= J->k_max) continue;
+                if (out[live[r]].sure >= J->k_max) continue;
                 if (keep != r) memcpy(Ablock + (size_t)keep * m, Ablock + (size_t)r * m, (size_t)m * sizeof(float));
                 live[keep++] = live[r];
             }
@@ -156,8 +253,9 @@ static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile
 typedef struct {
     int *cand;       /* [TILE_ROWS, MAX_CANDIDATES] */
     int *ncand;      /* [TILE_ROWS] (MAX_CANDIDATES + 1 = overflowed) */
-    long *gt;        /* [TILE_ROWS] certain strict greater */
+    long *sure;      /* [TILE_ROWS] certainly above by more than the float32 evaluation's error */
     bool *settled;   /* [TILE_ROWS] */
+    cc_bf16_hit *hits; /* [TILE_ROWS * TILE_COLS] when the bfloat16 screen runs */
 } fast_scratch;
 
 static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_scratch *s, row_stat *out,
@@ -166,7 +264,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     int n = J->n, c = J->c;
     long evals = 0;
     int active = nr;
-    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->gt[r] = 0, s->settled[r] = false;
+    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false;
     for (int c0 = 0; c0 < n && active > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
         if (c0 == TILE_COLS && c0 < n) {
@@ -184,7 +282,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
                 int rows[TILE_ROWS];
                 for (int r = 0; r < nr; r++) rows[r] = r0 + r;
                 *full_rows += nr;
-                return evals + brute_rows(J, rows, nr, true, tile, Ablock, out);
+                return evals + brute_rows(J, rows, nr, true, tile, Ablock, s->hits, out);
             }
         }
         /* tile [nr, cw] = Qh [nr, c] x KhT[:, c0:c0+cw] : head scores */
@@ -194,18 +292,14 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
         for (int r = 0; r < nr; r++) {
             if (s->settled[r]) continue;
             int i = r0 + r;
-            double d = J->diag[i];
-            float above_thr = round_up(d + J->eta[i]), below_thr = round_down(d - J->eta[i]);
+            double d = J->diag[i], e = J->eta[i] + J->window[i];
+            float above_thr = round_up(d + e), below_thr = round_down(d - e);
             float alpha = J->alpha[i];
             const float *t = tile + (size_t)r * cw;
-            int above = 0, maybe = 0;
-            for (int j = 0; j < cw; j++) {
-                float tail = alpha * beta[j];
-                above += t[j] - tail > above_thr; /* lower bound above the diagonal */
-                maybe += t[j] + tail >= below_thr; /* upper bound reaches the diagonal */
-            }
-            s->gt[r] += above;
-            if (s->gt[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
+            int above, maybe;
+            count_tail_bounds(t, beta, alpha, cw, above_thr, below_thr, &above, &maybe);
+            s->sure[r] += above;
+            if (s->sure[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
                 s->settled[r] = true;
                 active--;
                 continue;
@@ -223,7 +317,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     /* Settle what the bounds left open: exactly, candidate by candidate, or by a full row scan. */
     int full[TILE_ROWS], nfull = 0;
     for (int r = 0; r < nr; r++) {
-        out[r] = (row_stat){.gt = s->gt[r]};
+        out[r] = (row_stat){.gt = s->sure[r], .sure = s->sure[r]};
         if (s->settled[r]) continue;
         if (s->ncand[r] > MAX_CANDIDATES) {
             full[nfull++] = r0 + r;
@@ -234,7 +328,7 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
     }
     if (nfull > 0) {
         row_stat fs[TILE_ROWS];
-        evals += brute_rows(J, full, nfull, true, tile, Ablock, fs);
+        evals += brute_rows(J, full, nfull, true, tile, Ablock, s->hits, fs);
         for (int k = 0; k < nfull; k++) out[full[k] - r0] = fs[k];
         *full_rows += nfull;
     }
@@ -252,10 +346,11 @@ static void *worker(void *arg)
     if (J->fast) {
         s.cand = malloc((size_t)TILE_ROWS * MAX_CANDIDATES * sizeof *s.cand);
         s.ncand = malloc(TILE_ROWS * sizeof *s.ncand);
-        s.gt = malloc(TILE_ROWS * sizeof *s.gt);
+        s.sure = malloc(TILE_ROWS * sizeof *s.sure);
         s.settled = malloc(TILE_ROWS * sizeof *s.settled);
+        if (J->bf16) s.hits = malloc((size_t)TILE_ROWS * TILE_COLS * sizeof *s.hits);
     }
-    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.gt && s.settled));
+    bool ok = tile && Ablock && (!J->fast || (s.cand && s.ncand && s.sure && s.settled && (!J->bf16 || s.hits)));
     long evals = 0, full = 0;
     int rows[TILE_ROWS];
     for (;;) {
@@ -270,7 +365,7 @@ static void *worker(void *arg)
             evals += fast_rows(J, (int)r0, nr, tile, Ablock, &s, J->stats + r0, &full);
         } else {
             for (int r = 0; r < nr; r++) rows[r] = (int)r0 + r;
-            evals += brute_rows(J, rows, nr, false, tile, Ablock, J->stats + r0); /* the reference: every entry */
+            evals += brute_rows(J, rows, nr, false, tile, Ablock, NULL, J->stats + r0); /* the reference: every entry */
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
@@ -281,7 +376,7 @@ static void *worker(void *arg)
     J->exact_evals += evals;
     J->rows_full += full;
     pthread_mutex_unlock(&J->lock);
-    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.gt), free(s.settled);
+    free(tile), free(Ablock), free(s.cand), free(s.ncand), free(s.sure), free(s.settled), free(s.hits);
     return NULL;
 }
 
@@ -291,6 +386,13 @@ static double norm_f(const float *x, int m)
 {
     double s = 0;
     for (int c = 0; c < m; c++) s += (double)x[c] * x[c];
+    return sqrt(s);
+}
+
+static double norm_d(const double *x, int m)
+{
+    double s = 0;
+    for (int c = 0; c < m; c++) s += x[c] * x[c];
     return sqrt(s);
 }
 
@@ -314,19 +416,12 @@ static int prepare_fast(job *J, int want_c)
     double *Yt = malloc((size_t)m * m * sizeof *Yt), *S = malloc((size_t)m * sizeof *S);
     double *Tq = malloc((size_t)m * m * sizeof *Tq), *Tk = malloc((size_t)m * m * sizeof *Tk);
     enum { BLK = 2048 };
-    double *buf = malloc((size_t)BLK * m * sizeof *buf), *rot = malloc((size_t)BLK * m * sizeof *rot);
-    if (!Ga || !Gb || !core || !X || !Yt || !S || !Tq || !Tk || !buf || !rot) goto out;
+    double *rot = malloc((size_t)BLK * m * sizeof *rot);
+    if (!Ga || !Gb || !core || !X || !Yt || !S || !Tq || !Tk || !rot) goto out;
 
     /* Grams in float64: Ga = A^T A, Gb = B B^T (= Bt^T Bt) */
-    for (int pass = 0; pass < 2; pass++) {
-        const float *src = pass == 0 ? J->A : J->Bt;
-        double *G = pass == 0 ? Ga : Gb;
-        for (int r0 = 0; r0 < n; r0 += BLK) {
-            int nr = n - r0 < BLK ? n - r0 : BLK;
-            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, nr, 1.0, buf, m, 1.0, G, m);
-        }
-    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, n, 1.0, J->A64, m, 0.0, Ga, m);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, m, n, 1.0, J->Bt64, m, 0.0, Gb, m);
     /* Ga = Ra^T Ra, Gb = Rb^T Rb (upper Cholesky; rows below the diagonal are unused) */
     if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Ga, m) != 0 || LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', m, Gb, m) != 0) {
         rc = 1; /* rank-deficient factor */
@@ -380,12 +475,12 @@ static int prepare_fast(job *J, int want_c)
     }
     double kh_max = 0, bmax = 0;
     for (int side = 0; side < 2; side++) {
-        const float *src = side == 0 ? J->A : J->Bt;
+        const double *src = side == 0 ? J->A64 : J->Bt64;
         const double *T = side == 0 ? Tq : Tk;
         for (int r0 = 0; r0 < n; r0 += BLK) {
             int nr = n - r0 < BLK ? n - r0 : BLK;
-            for (size_t k = 0; k < (size_t)nr * m; k++) buf[k] = src[(size_t)r0 * m + k];
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, buf, m, T, m, 0.0, rot, m);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, src + (size_t)r0 * m, m, T, m, 0.0,
+                        rot, m);
             for (int r = 0; r < nr; r++) {
                 const double *v = rot + (size_t)r * m;
                 double head = 0, tail = 0;
@@ -400,7 +495,7 @@ static int prepare_fast(job *J, int want_c)
                     for (int k = 0; k < c; k++) J->KhT[(size_t)k * n + i] = (float)v[k];
                     J->beta[i] = round_up(sqrt(tail) * (1 + 1e-6));
                     if (sqrt(head) > kh_max) kh_max = sqrt(head);
-                    double bn = norm_f(src + (size_t)i * m, m);
+                    double bn = norm_d(src + (size_t)i * m, m);
                     if (bn > bmax) bmax = bn;
                 }
             }
@@ -413,7 +508,7 @@ static int prepare_fast(job *J, int want_c)
      * head +- tail, and the float64 rotation's error relative to |a_i| |b_j|. */
     double g = gamma_n(c) + 4 * U32;
     for (int i = 0; i < n; i++) {
-        double an = norm_f(J->A + (size_t)i * m, m);
+        double an = norm_d(J->A64 + (size_t)i * m, m);
         J->eta[i] = (g * head_q[i] * kh_max + 4 * U32 * J->alpha[i] * beta_max + transform_rel * an * bmax) *
                         (1 + 1e-6) +
                     1e-30;
@@ -421,7 +516,7 @@ static int prepare_fast(job *J, int want_c)
     free(head_q);
     rc = 0;
 out:
-    free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(buf), free(rot);
+    free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(rot);
     return rc;
 }
 
@@ -449,66 +544,163 @@ static int run_threads(job *J, int threads)
     return J->failed ? -1 : 0;
 }
 
-int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
+/* OUT [cols, rows] = X^T for X [rows, cols], widened when X32. */
+static double *transposed64(const double *X, const float *X32, int rows, int cols)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (fm->l != fm->r)
-        return cc_fail(err, "top-k accuracy needs a square circuit; this one is %d x %d", fm->l, fm->r);
-    if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
-        return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
-    if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
-    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .A = fm->A, .B = fm->B,
-             .progress = opt->progress, .progress_ctx = opt->progress_ctx};
-    pthread_mutex_init(&J.lock, NULL);
-    int n = J.n, m = J.m, rc = -1;
-    J.Bt = malloc((size_t)n * m * sizeof *J.Bt);
-    J.diag = malloc((size_t)n * sizeof *J.diag);
-    J.err_brute = malloc((size_t)n * sizeof *J.err_brute);
-    J.stats = calloc((size_t)n, sizeof *J.stats);
-    long *ranks = NULL;
-    if (!J.Bt || !J.diag || !J.err_brute || !J.stats) {
-        cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
-        goto out;
-    }
-    for (int c = 0; c < m; c++)
-        for (int j = 0; j < n; j++) J.Bt[(size_t)j * m + c] = fm->B[(size_t)c * n + j];
-    double bmax = 0;
+    double *out = malloc((size_t)rows * cols * sizeof *out + 1);
+    if (out)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) {
+                size_t k = (size_t)i * cols + j;
+                out[(size_t)j * rows + i] = X ? X[k] : (double)X32[k];
+            }
+    return out;
+}
+
+static double *widened(const float *X, size_t n)
+{
+    double *out = malloc(n * sizeof *out + 1);
+    if (out)
+        for (size_t k = 0; k < n; k++) out[k] = X[k];
+    return out;
+}
+
+/* The exact factors as rows, A64 [n, m] and Bt64 [n, m] (B's columns), from the
+ * matrix's float64 factors (or its float32 ones widened); for COLUMNS those of
+ * the transpose (B^T, A^T), which borrows A64 as Bt64. Then the exact diagonal.
+ * Returns -1 on allocation failure. */
+static int prepare_exact(job *J, const cc_fm *fm, bool columns)
+{
+    int n = J->n, m = J->m;
+    bool exact = fm->A64 && fm->B64;
+    J->widened = !exact;
+    /* B's columns as rows: the rows direction's Bt64, the columns direction's A64 */
+    double *b_cols = transposed64(exact ? fm->B64 : NULL, fm->B, m, n);
+    const double *a_rows = exact ? fm->A64 : (J->own_A64 = widened(fm->A, (size_t)n * m));
+    J->own_Bt64 = b_cols;
+    J->diag = malloc((size_t)n * sizeof *J->diag);
+    if (!b_cols || !a_rows || !J->diag) return -1;
+    J->A64 = columns ? b_cols : a_rows;
+    J->Bt64 = columns ? a_rows : b_cols;
+    for (int i = 0; i < n; i++) J->diag[i] = exact_score(J, i, i);
+    return 0;
+}
+
+/* The float32 screen: float32 roundings A32 [n, m], B32 [m, n] of the exact
+ * factors and the per-row bound of a full-width tile entry. Returns -1 on
+ * allocation failure. */
+static int prepare_f32_screen(job *J)
+{
+    int n = J->n, m = J->m;
+    size_t nm = (size_t)n * m;
+    J->err_brute = malloc((size_t)n * sizeof *J->err_brute);
+    J->A32 = J->own_A32 = malloc(nm * sizeof *J->own_A32);
+    J->B32 = J->own_B32 = malloc(nm * sizeof *J->own_B32);
+    if (!J->err_brute || !J->own_A32 || !J->own_B32) return -1;
+    for (size_t k = 0; k < nm; k++) J->own_A32[k] = (float)J->A64[k];
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < m; c++) J->own_B32[(size_t)c * n + j] = (float)J->Bt64[(size_t)j * m + c];
+    double b32max = 0, b64max = 0;
     for (int j = 0; j < n; j++) {
-        double b = norm_f(J.Bt + (size_t)j * m, m);
-        if (b > bmax) bmax = b;
+        double b32 = 0;
+        for (int c = 0; c < m; c++) b32 += (double)J->B32[(size_t)c * n + j] * J->B32[(size_t)c * n + j];
+        b32max = fmax(b32max, sqrt(b32));
+        b64max = fmax(b64max, norm_d(J->Bt64 + (size_t)j * m, m));
     }
-    double g = gamma_n(m);
+    /* |t - s| <= GEMM rounding + factor rounding (none when the factors are
+     * float32 values) + the float64 dot product's own error */
+    double g = gamma_n(m), factor_round = J->widened ? 0 : 2 * U32 + U32 * U32, own = 2 * m * U64 / (1 - m * U64);
     for (int i = 0; i < n; i++) {
-        J.diag[i] = exact_score(&J, i, i);
-        /* float32 GEMM error bound plus the float64 reference's own (tiny) error */
-        J.err_brute[i] = (g + 1e-12) * norm_f(J.A + (size_t)i * m, m) * bmax * (1 + 1e-6) + 1e-30;
+        double a64 = norm_d(J->A64 + (size_t)i * m, m);
+        J->err_brute[i] = (g * norm_f(J->A32 + (size_t)i * m, m) * b32max + (factor_round + own) * a64 * b64max) *
+                              (1 + 1e-6) +
+                          1e-30;
     }
-    J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
-    if (J.fast) {
-        int p = prepare_fast(&J, opt->components);
-        if (p < 0) {
-            cc_fail(err, "out of memory preparing the fast top-k path");
-            goto out;
-        }
-        if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
+    return 0;
+}
+
+/* Packs the factors for the bfloat16 screen and bounds it per row: the float32
+ * accumulation (gamma_m of the rounded factors' norms), the rounding of both
+ * factors to bfloat16 and the float64 dot product's own error, plus what the
+ * kernel's flushing of subnormals can lose. Returns -1 on allocation failure. */
+static int prepare_bf16(job *J)
+{
+    int n = J->n, m = J->m, panels = (n + CC_BF16_PANEL - 1) / CC_BF16_PANEL;
+    J->pairs = cc_bf16_pairs(m);
+    J->Apk = malloc((size_t)n * J->pairs * sizeof *J->Apk);
+    J->Bpk = malloc((size_t)panels * J->pairs * CC_BF16_PANEL * sizeof *J->Bpk);
+    J->err_bf16 = malloc((size_t)n * sizeof *J->err_bf16);
+    if (!J->Apk || !J->Bpk || !J->err_bf16) return -1;
+    cc_bf16_pack_rows(J->A64, n, m, J->Apk);
+    cc_bf16_pack_cols(J->Bt64, n, m, J->Bpk);
+    double bmax = 0, d = CC_BF16_ROUNDING;
+    for (int j = 0; j < n; j++) bmax = fmax(bmax, norm_d(J->Bt64 + (size_t)j * m, m));
+    double rel = gamma_n(m) * (1 + d) * (1 + d) + 2 * d + d * d + 2 * m * U64 / (1 - m * U64);
+    for (int i = 0; i < n; i++) {
+        double an = norm_d(J->A64 + (size_t)i * m, m);
+        J->err_bf16[i] = rel * an * bmax * (1 + 1e-6) + (m + 1) * 0x1p-126 * (1 + an) * (1 + bmax) + 1e-30;
     }
-    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1) threads = 1;
-    if (run_threads(&J, threads) != 0) {
-        cc_fail(err, "out of memory in top-k worker threads");
-        goto out;
+    return 0;
+}
+
+/* Row and column norms, the float32 chain errors and each row's widest window
+ * (topk.h near-ties). Returns -1 on allocation failure. */
+static int prepare_near_ties(job *J, const cc_fm *fm, bool columns)
+{
+    int n = J->n, m = J->m;
+    J->window = calloc((size_t)n, sizeof *J->window);
+    if (!J->window) return -1;
+    J->near = fm->errA && fm->errB;
+    if (!J->near) return 0;
+    J->qa = malloc((size_t)n * sizeof *J->qa), J->qb = malloc((size_t)n * sizeof *J->qb);
+    if (!J->qa || !J->qb) return -1;
+    J->ea = columns ? fm->errB : fm->errA, J->eb = columns ? fm->errA : fm->errB;
+    J->c_final = CC_FP32_ERR_LAMBDA * U32 * sqrt(5.0 * m / 6.0);
+    double qb_max = 0, eb_max = 0, sum_max = 0;
+    for (int j = 0; j < n; j++) {
+        J->qa[j] = norm_d(J->A64 + (size_t)j * m, m);
+        J->qb[j] = norm_d(J->Bt64 + (size_t)j * m, m);
+        qb_max = fmax(qb_max, J->qb[j]);
+        eb_max = fmax(eb_max, J->eb[j]);
+        sum_max = fmax(sum_max, J->qb[j] + J->eb[j]);
     }
-    *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
-                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0,
-                            .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
-    if (opt->ranks) ranks = malloc((size_t)n * sizeof *ranks);
+    for (int i = 0; i < n; i++) {
+        double a = J->qa[i], ea = J->ea[i];
+        double widest = ea * qb_max + a * eb_max + ea * eb_max + J->c_final * (a + ea) * sum_max;
+        J->window[i] = (widest + fp32_err(J, i, i)) * (1 + 1e-6);
+    }
+    return 0;
+}
+
+static void free_job(job *J)
+{
+    free(J->own_Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
+    free(J->qa), free(J->qb), free(J->window), free(J->stats);
+    free(J->Qh), free(J->KhT), free(J->beta), free(J->alpha), free(J->eta);
+    free(J->Apk), free(J->Bpk), free(J->err_bf16);
+    pthread_mutex_destroy(&J->lock);
+}
+
+/* Counts, ties, near-ties and ranks from the per-row statistics. */
+static int summarise(const job *J, const cc_topk_options *opt, cc_topk_result *out)
+{
+    int n = J->n;
+    long *ranks = opt->ranks ? malloc((size_t)n * sizeof *ranks) : NULL;
+    if (opt->ranks && !ranks) return -1;
+    out->has_near_ties = J->near;
     double rank_sum = 0;
+    int listed = 0;
     for (int i = 0; i < n; i++) {
-        const row_stat *st = &J.stats[i];
+        const row_stat *st = &J->stats[i];
         long rank = st->gt + st->ties_before;
-        for (int k = 1; k <= J.k_max; k++) out->correct[k - 1] += rank < k;
-        if (st->tied && st->gt < J.k_max) out->tied_rows++;
+        for (int k = 1; k <= J->k_max; k++) out->correct[k - 1] += rank < k;
+        if (st->tied && st->gt < J->k_max) out->tied_rows++;
+        bool near = false;
+        for (int k = 1; J->near && k <= J->k_max; k++)
+            if (st->sure < k && k <= st->sure + st->within) out->near_ties_at[k - 1]++, near = true;
+        if (near && listed < CC_TOPK_NEAR_TIE_LIST) out->near_tie_rows[listed++] = i;
+        out->near_ties += near;
+        if (opt->near_tie_mask) opt->near_tie_mask[i] = near;
         if (ranks) {
             ranks[i] = rank;
             rank_sum += (double)rank;
@@ -520,13 +712,60 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
         out->rank_mean = rank_sum / n;
         out->rank_median = n % 2 ? (double)ranks[n / 2] : 0.5 * (double)(ranks[n / 2 - 1] + ranks[n / 2]);
     }
+    free(ranks);
+    return 0;
+}
+
+int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (fm->l != fm->r)
+        return cc_fail(err, "top-k accuracy needs a square circuit; this one is %d x %d", fm->l, fm->r);
+    if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
+        return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
+    if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
+    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .progress = opt->progress,
+             .progress_ctx = opt->progress_ctx};
+    pthread_mutex_init(&J.lock, NULL);
+    int n = J.n, rc = -1;
+    J.stats = calloc((size_t)n, sizeof *J.stats);
+    if (!J.stats || prepare_exact(&J, fm, opt->columns) != 0 || prepare_near_ties(&J, fm, opt->columns) != 0) {
+        cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
+        goto out;
+    }
+    J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
+    if (J.fast) {
+        int p = prepare_fast(&J, opt->components);
+        if (p < 0) {
+            cc_fail(err, "out of memory preparing the fast top-k path");
+            goto out;
+        }
+        if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
+    }
+    /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
+    J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
+    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J) != 0)) {
+        cc_fail(err, "out of memory preparing the top-k screen");
+        goto out;
+    }
+    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (run_threads(&J, threads) != 0) {
+        cc_fail(err, "out of memory in top-k worker threads");
+        goto out;
+    }
+    *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
+                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0, .bf16_screen = J.bf16,
+                            .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
+    if (summarise(&J, opt, out) != 0) {
+        cc_fail(err, "out of memory for diagonal ranks (n = %d)", n);
+        goto out;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     rc = 0;
 out:
-    free(ranks);
-    free(J.Bt), free(J.diag), free(J.err_brute), free(J.stats);
-    free(J.Qh), free(J.KhT), free(J.beta), free(J.alpha), free(J.eta);
-    pthread_mutex_destroy(&J.lock);
+    free_job(&J);
     return rc;
 }

@@ -111,7 +111,8 @@ START_TEST(random_baseline)
     cc_rng_seed(&g, 7);
     float *buf = malloc(4 * 64 * 16 * sizeof *buf);
     for (int i = 0; i < 4 * 64 * 16; i++) buf[i] = (float)cc_rng_normal(&g);
-    cc_fm a = {64, 16, 64, buf, buf + 1024}, b = {64, 16, 64, buf + 2048, buf + 3072};
+    cc_fm a = {.l = 64, .m = 16, .r = 64, .A = buf, .B = buf + 1024};
+    cc_fm b = {.l = 64, .m = 16, .r = 64, .A = buf + 2048, .B = buf + 3072};
     double want;
     ck_assert_int_eq(cc_fm_composition_score(&a, &b, &want, &err), 0);
     ck_assert_msg(fabs(s1[0] - want) < 1e-9 * want, "%.12g vs %.12g", s1[0], want);

@@ -187,7 +187,7 @@ static void check_baseline(json_t *rb)
             snprintf(name, sizeof name, "baseline:%d:%s", s, NAMES[i]);
             for (int k = 0; k < d * dh; k++) f[i][k] = cc_synth_value((uint64_t)seed, name, (uint64_t)k);
         }
-        cc_fm a = {d, dh, d, f[0], f[1]}, b = {d, dh, d, f[2], f[3]};
+        cc_fm a = {.l = d, .m = dh, .r = d, .A = f[0], .B = f[1]}, b = {.l = d, .m = dh, .r = d, .A = f[2], .B = f[3]};
         cc_error err;
         ck_assert_int_eq(cc_composition_scores_fm(&a, 1, &b, 1, &got[s], &err), 0);
         double want = json_real_value(json_array_get(scores, (size_t)s)), rel = fabs(got[s] - want) / want;

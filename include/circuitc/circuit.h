@@ -6,7 +6,12 @@
  * Compilation splits the chain at its cheapest inner dimension (the FIRST,
  * leftmost, minimal one on ties) into A = (terms left of the split) and
  * B = (terms right of it), and evaluates each side's sub-chain in the
- * FLOP-optimal order (matrix-chain dynamic programme, float32 sgemm).
+ * FLOP-optimal order (matrix-chain dynamic programme, float32 sgemm). The
+ * compiled FactoredMatrix also carries the factors in float64 (cc_fm.A64/B64:
+ * A's chain multiplied left to right from the float32 weights, and B as the
+ * transpose of its reversed transposed chain, the order TransformerLens users
+ * write, e.g. (W_E W_V W_O W_K)^T) and the error bounds of a float32
+ * evaluation in that order (cc_fm.errA/errB), which exact top-k uses.
  *
  * A cc_circuit is immutable once parsed; all functions are re-entrant. */
 #ifndef CIRCUITC_CIRCUIT_H

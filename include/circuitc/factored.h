@@ -15,7 +15,30 @@ typedef struct {
     int l, m, r;
     float *A; /* [l, m] */
     float *B; /* [m, r] */
+    /* Optional (NULL when absent, owned when present): the factors in float64,
+     * e.g. a circuit's weight chain multiplied in float64 from its float32
+     * weights. When present they define the matrix for exact top-k (topk.h);
+     * A and B are then float32 roundings of the same chain. */
+    double *A64; /* [l, m] */
+    double *B64; /* [m, r] */
+    /* Optional: for each row i of A (column j of B), a bound on the Euclidean
+     * norm of the error with which a float32 left-to-right evaluation of the
+     * chain (TransformerLens' A and B) computes that row (column): the
+     * statistical rounding-error bound described at CC_FP32_ERR_LAMBDA. Used
+     * only to report near-ties (topk.h). */
+    double *errA; /* [l] */
+    double *errB; /* [r] */
 } cc_fm;
+
+/* Rounding-error bound of a float32 dot product of length n computed as users
+ * do (any summation order), used for near-ties: with the rounding errors
+ * modelled as independent and mean-zero (Higham & Mary 2019), the error of
+ * s = sum_t x_t y_t is at most lambda u sqrt(sum_k S_k^2), S_k the partial
+ * sums, u = 2^-24, except with probability about 2 exp(-lambda^2 / 2) (below
+ * 1e-5 for lambda = 5). Over a random summation order
+ * E[sum_k S_k^2] = (n+1)(Q/6 + s^2/3) with Q = sum_t (x_t y_t)^2; the bound
+ * uses (n+1)(Q/2 + s^2/3). */
+#define CC_FP32_ERR_LAMBDA 5.0
 
 /* New factored matrix from copies of A [l, m] and B [m, r]. */
 int cc_fm_create(const float *A, const float *B, int l, int m, int r, cc_fm *out, cc_error *err);
@@ -27,7 +50,7 @@ void cc_fm_free(cc_fm *fm);
 void cc_fm_AB(const cc_fm *fm, float *out);
 int cc_fm_BA(const cc_fm *fm, float *out, cc_error *err);
 
-/* M^T = (B^T, A^T). */
+/* M^T = (B^T, A^T); the optional float64 factors and error bounds follow. */
 int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err);
 
 /* M @ X for dense X [r, c]: (A, B X) when r > m, else (A B, X). */
@@ -37,7 +60,7 @@ int cc_fm_rmatmul_dense(const float *X, int c, const cc_fm *fm, cc_fm *out, cc_e
 /* M1 @ M2 = (M1 @ A2) @ B2. */
 int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err);
 
-/* Multiplies M by S (scales A). */
+/* Multiplies M by S (scales A, and A64 and errA when present). */
 void cc_fm_scale(cc_fm *fm, float s);
 
 /* Rows ROWS[0..n) of M, keeping the factorisation: (A[rows], B). Likewise columns: (A, B[:, cols]). */
@@ -52,6 +75,9 @@ typedef struct {
     float *V; /* [r, k] */
 } cc_fm_svd;
 int cc_fm_svd_compute(const cc_fm *fm, cc_fm_svd *out, cc_error *err);
+/* The same singular values without the singular vectors, into S [min(l, m, r)]
+ * (float64, descending), from the QR factorisations of A and B^T: cheaper. */
+int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err);
 void cc_fm_svd_free(cc_fm_svd *s);
 
 /* The m eigenvalues of BA (needs l == r), as (re, im) pairs sorted by

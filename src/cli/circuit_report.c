@@ -9,7 +9,7 @@
 
 #include "progress.h"
 
-static double seconds_since(const struct timespec *t0)
+double circuit_report_elapsed(const struct timespec *t0)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -17,6 +17,17 @@ static double seconds_since(const struct timespec *t0)
 }
 
 static const char *method_name(cc_topk_method m) { return m == CC_TOPK_FAST ? "fast" : "brute-force"; }
+
+/* {count, rows: the first few, at_k: per k} or null when the circuit has no float32 error bounds. */
+static json_t *near_ties_json(const cc_topk_result *r)
+{
+    if (!r->has_near_ties) return json_null();
+    json_t *rows = json_array(), *at_k = json_array();
+    for (long i = 0; i < r->near_ties && i < CC_TOPK_NEAR_TIE_LIST; i++)
+        json_array_append_new(rows, json_integer(r->near_tie_rows[i]));
+    for (int k = 0; k < r->k_max; k++) json_array_append_new(at_k, json_integer(r->near_ties_at[k]));
+    return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)r->near_ties, "rows", rows, "at_k", at_k);
+}
 
 static json_t *direction_json(const cc_topk_result *r, const char *meaning)
 {
@@ -31,6 +42,8 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
                           method_name(r->method), "components", r->components, "exact_evaluations",
                           (json_int_t)r->exact_evaluations, "rows_scanned_fully", (json_int_t)r->rows_scanned_fully,
                           "seconds", r->seconds);
+    json_object_set_new(j, "near_ties", near_ties_json(r));
+    json_object_set_new(j, "screen", json_string(r->bf16_screen ? "bf16" : "f32"));
     if (r->has_ranks) {
         json_object_set_new(j, "rank_mean", json_real(r->rank_mean));
         json_object_set_new(j, "rank_median", json_real(r->rank_median));
@@ -43,11 +56,12 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
 
 /* Top-k statistics of FM's diagonal with O's settings; with o->compare the other
  * method runs too and any difference is an error (it would be a bug). */
-static int measure(const cc_fm *fm, const report_options *o, bool ranks, const char *what, cc_topk_result *res,
-                   cc_error *err)
+static int measure(const cc_fm *fm, const report_options *o, bool ranks, bool columns, const char *what,
+                   cc_topk_result *res, cc_error *err)
 {
     cli_progress_begin(strcmp(what, "rows") == 0 ? "exact top-k, rows" : "exact top-k, columns");
     cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components,
+                           .columns = columns,
                            .progress = cli_progress_update};
     if (cc_topk_diagonal(fm, &opt, res, err) != 0) return -1;
     if (ranks || o->compare) {
@@ -58,9 +72,11 @@ static int measure(const cc_fm *fm, const report_options *o, bool ranks, const c
         cc_topk_result other;
         if (cc_topk_diagonal(fm, &ro, &other, err) != 0) return -1;
         for (int k = 0; k < o->k_max; k++)
-            if (other.correct[k] != res->correct[k])
-                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld); please report",
-                               what, k + 1, res->correct[k], other.correct[k]);
+            if (other.correct[k] != res->correct[k] || other.near_ties_at[k] != res->near_ties_at[k])
+                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld correct, %ld vs %ld "
+                                    "near-ties); please report",
+                               what, k + 1, res->correct[k], other.correct[k], res->near_ties_at[k],
+                               other.near_ties_at[k]);
         res->has_ranks = other.has_ranks;
         res->rank_mean = other.rank_mean;
         res->rank_median = other.rank_median;
@@ -77,26 +93,31 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
                        cc_circuit_name(c), fm->l, fm->r);
     bool ranks = o->ranks == 1 || (o->ranks < 0 && fm->l <= 16384);
     cc_topk_result rows, cols;
-    cc_fm t;
-    if (measure(fm, o, ranks, "rows", &rows, err) != 0 || cc_fm_transpose(fm, &t, err) != 0) return -1;
-    int rc = measure(&t, o, ranks, "columns", &cols, err);
-    cc_fm_free(&t);
-    if (rc != 0) return -1;
-    cc_fm_svd svd;
-    if (cc_fm_svd_compute(fm, &svd, err) != 0) return -1;
+    if (measure(fm, o, ranks, false, "rows", &rows, err) != 0 ||
+        measure(fm, o, ranks, true, "columns", &cols, err) != 0)
+        return -1;
+    int k = fm->m < fm->l ? fm->m : fm->l;
+    k = k < fm->r ? k : fm->r;
+    double *S = malloc((size_t)(k > 0 ? k : 1) * sizeof *S);
+    if (!S) return cc_fail(err, "out of memory for the singular values");
+    if (cc_fm_singular_values(fm, S, err) != 0) {
+        free(S);
+        return -1;
+    }
     json_t *sv = json_array();
     int rank = 0;
-    double tol = svd.k > 0 ? (double)svd.S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
-    for (int i = 0; i < svd.k; i++) {
-        if (i < o->n_singular) json_array_append_new(sv, json_real(svd.S[i]));
-        rank += svd.S[i] > tol;
+    /* reported as float32 values, as TransformerLens' FactoredMatrix.S is */
+    double tol = k > 0 ? (double)(float)S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
+    for (int i = 0; i < k; i++) {
+        if (i < o->n_singular) json_array_append_new(sv, json_real((float)S[i]));
+        rank += (float)S[i] > tol;
     }
     double norm = cc_fm_norm(fm);
-    cc_fm_svd_free(&svd);
+    free(S);
     *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
                      fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
                      "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
-                     direction_json(&cols, cc_circuit_cols(c)), "seconds", seconds_since(&t0));
+                     direction_json(&cols, cc_circuit_cols(c)), "seconds", circuit_report_elapsed(&t0));
     if (!ranks) json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
                                                                     "16384; pass --ranks (one brute-force pass per "
                                                                     "direction)"));
@@ -122,6 +143,14 @@ static void print_direction(const char *label, const json_t *d, long n)
     if (json_integer_value(json_object_get(d, "tied_rows")))
         printf(", %lld rows tie exactly", (long long)json_integer_value(json_object_get(d, "tied_rows")));
     printf(")\n");
+    json_t *near = json_object_get(d, "near_ties"), *rows = json_object_get(near, "rows");
+    long long count = (long long)json_integer_value(json_object_get(near, "count"));
+    if (count == 0) return;
+    printf("           near-ties: %lld row%s whose outcome a float32 evaluation of the chain could change (row%s",
+           count, count == 1 ? "" : "s", count == 1 ? "" : "s");
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        printf("%s%lld", i ? ", " : " ", (long long)json_integer_value(json_array_get(rows, i)));
+    printf("%s)\n", (long long)json_array_size(rows) < count ? ", ..." : "");
 }
 
 int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"
@@ -31,6 +32,9 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
  * the bound heads; processed unless COMMON says --no-processing. */
 int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,
                        const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err);
+
+/* Seconds of CLOCK_MONOTONIC since T0. */
+double circuit_report_elapsed(const struct timespec *t0);
 
 /* Prints the human table for a report object. */
 void circuit_report_print(const json_t *report);
