@@ -15,10 +15,12 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/rng.h"
+#include "parallel.h"
 
 const char *cc_comp_mode_name(cc_comp_mode mode) { return mode == CC_COMP_Q ? "q" : mode == CC_COMP_K ? "k" : "v"; }
 
@@ -223,38 +225,69 @@ out:
     return rc;
 }
 
+/* Samples [lo, hi) of the baseline, for cc_par_for. Sample s takes the
+ * 2 x 4 d_model d_head draws after the 8 s d_model d_head that the samples
+ * before it take (two uniforms per normal), so each thread starts its stream
+ * where one sequential loop would be: the scores do not depend on the thread
+ * count. */
+typedef struct {
+    int d_model, d_head;
+    uint64_t seed;
+    double *scores;
+    atomic_bool failed; /* out of memory or an eigen-decomposition failure in some sample */
+} baseline_job;
+
+static void baseline_range(void *ctx, size_t lo, size_t hi)
+{
+    baseline_job *j = ctx;
+    size_t n = (size_t)j->d_model * j->d_head;
+    float *buf = malloc(4 * n * sizeof *buf);
+    if (!buf) {
+        j->failed = true;
+        return;
+    }
+    cc_rng g;
+    cc_rng_seed(&g, j->seed);
+    cc_rng_skip(&g, (uint64_t)lo * 8 * n);
+    cc_error err;
+    for (size_t s = lo; s < hi; s++) {
+        for (size_t i = 0; i < 4 * n; i++) buf[i] = (float)cc_rng_normal(&g);
+        cc_fm a, b;
+        cc_fm_wrap(buf, buf + n, j->d_model, j->d_head, j->d_model, &a);         /* A1 [d, dh], A2 [dh, d] */
+        cc_fm_wrap(buf + 2 * n, buf + 3 * n, j->d_model, j->d_head, j->d_model, &b); /* B1, B2 */
+        if (cc_composition_scores_fm(&a, 1, &b, 1, &j->scores[s], &err) != 0) j->failed = true;
+    }
+    free(buf);
+}
+
 int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed, double *scores, double *mean,
                             double *std, cc_error *err)
 {
     if (d_model <= 0 || d_head <= 0 || samples <= 0)
         return cc_fail(err, "random baseline needs positive d_model, d_head and sample count (got %d, %d, %d)",
                        d_model, d_head, samples);
-    size_t n = (size_t)d_model * d_head;
-    float *buf = malloc(4 * n * sizeof *buf);
     double *all = malloc((size_t)samples * sizeof *all);
-    if (!buf || !all) {
-        free(buf), free(all);
-        return oom(err);
+    if (!all) return oom(err);
+    baseline_job job = {d_model, d_head, seed, all, false};
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1); /* the samples are split across our threads; each one's small GEMMs on one core */
+#endif
+    cc_par_for((size_t)samples, 8, baseline_range, &job);
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    openblas_set_num_threads(blas_threads);
+#endif
+    if (job.failed) {
+        free(all);
+        return cc_fail(err, "random baseline: out of memory, or an eigen-decomposition of a sample did not converge");
     }
-    cc_rng g;
-    cc_rng_seed(&g, seed);
-    int rc = 0;
-    for (int s = 0; s < samples && rc == 0; s++) {
-        for (size_t i = 0; i < 4 * n; i++) buf[i] = (float)cc_rng_normal(&g);
-        cc_fm a, b;
-        cc_fm_wrap(buf, buf + n, d_model, d_head, d_model, &a);         /* A1 [d, dh], A2 [dh, d] */
-        cc_fm_wrap(buf + 2 * n, buf + 3 * n, d_model, d_head, d_model, &b); /* B1, B2 */
-        rc = cc_composition_scores_fm(&a, 1, &b, 1, &all[s], err);
-    }
-    if (rc == 0) {
-        double sum = 0, sq = 0;
-        for (int s = 0; s < samples; s++) sum += all[s];
-        double mu = sum / samples;
-        for (int s = 0; s < samples; s++) sq += (all[s] - mu) * (all[s] - mu);
-        *mean = mu;
-        *std = sqrt(sq / samples);
-        if (scores) memcpy(scores, all, (size_t)samples * sizeof *scores);
-    }
-    free(buf), free(all);
-    return rc;
+    double sum = 0, sq = 0;
+    for (int s = 0; s < samples; s++) sum += all[s];
+    double mu = sum / samples;
+    for (int s = 0; s < samples; s++) sq += (all[s] - mu) * (all[s] - mu);
+    *mean = mu;
+    *std = sqrt(sq / samples);
+    if (scores) memcpy(scores, all, (size_t)samples * sizeof *scores);
+    free(all);
+    return 0;
 }

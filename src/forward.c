@@ -9,75 +9,20 @@
  * (sgemm) and a reference kernel (naive loops, float64 dot products). */
 #include "circuitc/forward.h"
 
+#include "parallel.h"
+
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------ threads */
 
 /* The element-wise and row-wise kernels (LayerNorm, softmax, gelu, the
- * per-row log-sum-exp over the vocabulary) run on up to PAR_MAX threads, the
- * calling one included, each on a contiguous range: every element or row is
- * computed exactly as on one thread, so results do not depend on the count. */
-#define PAR_MAX 8
-
-typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
-
-typedef struct {
-    par_fn fn;
-    void *ctx;
-    size_t lo, hi;
-} par_job;
-
-static void *par_main(void *p)
-{
-    par_job *j = p;
-    j->fn(j->ctx, j->lo, j->hi);
-    return NULL;
-}
-
-static int g_par_threads = 1;
-static pthread_once_t g_par_once = PTHREAD_ONCE_INIT;
-
-static void par_init(void)
-{
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    g_par_threads = c < 1 ? 1 : c > PAR_MAX ? PAR_MAX : (int)c;
-}
-
-static int par_threads(void)
-{
-    pthread_once(&g_par_once, par_init);
-    return g_par_threads;
-}
-
-/* Calls FN(CTX, lo, hi) over [0, N) split in contiguous ranges; splits only
- * when each range gets at least GRAIN items (thread start-up costs ~20 us). */
-static void par_for(size_t n, size_t grain, par_fn fn, void *ctx)
-{
-    int t = par_threads();
-    if (grain < 1) grain = 1;
-    if ((size_t)t > n / grain) t = (int)(n / grain);
-    if (t <= 1) {
-        if (n) fn(ctx, 0, n);
-        return;
-    }
-    par_job job[PAR_MAX];
-    pthread_t tid[PAR_MAX];
-    bool started[PAR_MAX] = {false};
-    for (int i = 0; i < t; i++) job[i] = (par_job){fn, ctx, n * i / t, n * (i + 1) / t};
-    for (int i = 1; i < t; i++) started[i] = pthread_create(&tid[i], NULL, par_main, &job[i]) == 0;
-    fn(ctx, job[0].lo, job[0].hi);
-    for (int i = 1; i < t; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else fn(ctx, job[i].lo, job[i].hi); /* could not start a thread: do it here */
-    }
-}
+ * per-row log-sum-exp over the vocabulary) run through cc_par_for: every
+ * element or row is computed exactly as on one thread. */
 
 /* ------------------------------------------------------------------ hook names */
 
@@ -220,7 +165,7 @@ static void linear_fast(const float *x, int R, int k, const float *W, int ldw, c
     }
     /* wide and short (the unembedding): split the columns; else the rows */
     a.by_cols = n >= 4 * R;
-    par_for(a.by_cols ? (size_t)n : (size_t)R, a.by_cols ? 256 : 64, linear_range, &a);
+    cc_par_for(a.by_cols ? (size_t)n : (size_t)R, a.by_cols ? 256 : 64, linear_range, &a);
 }
 
 /* A pass's thread policy: with OpenBLAS' thread control and more than one core,
@@ -232,7 +177,7 @@ static void linear_fast(const float *x, int R, int k, const float *W, int ldw, c
 static int own_threads_begin(cc_kernel kern)
 {
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    if (kern == CC_KERNEL_FAST && par_threads() > 1) {
+    if (kern == CC_KERNEL_FAST && cc_par_threads() > 1) {
         int saved = openblas_get_num_threads();
         openblas_set_num_threads(1);
         t_own_threads = true;
@@ -310,7 +255,7 @@ static void layernorm_rows(void *p, size_t lo, size_t hi)
 static void layernorm(const float *x, int R, int d, const float *w, const float *b, double eps, float *out)
 {
     ln_ctx a = {x, w, b, d, eps, out};
-    par_for((size_t)R, 64, layernorm_rows, &a);
+    cc_par_for((size_t)R, 64, layernorm_rows, &a);
 }
 
 /* exp(x) for x <= 0, in a form the compiler vectorises (no libm call):
@@ -425,7 +370,7 @@ static void gelu_new_range(void *p, size_t lo, size_t hi)
 
 static void gelu_new(float *x, size_t n)
 {
-    par_for(n, 1 << 16, gelu_new_range, x);
+    cc_par_for(n, 1 << 16, gelu_new_range, x);
 }
 
 /* The textbook form, for the reference kernel. */
@@ -482,7 +427,7 @@ static int at(run *r, cc_hook_kind k, int layer, float *act, cc_error *err)
     return 0;
 }
 
-/* A block's attention step over segments [lo, hi), for par_for. */
+/* A block's attention step over segments [lo, hi), for cc_par_for. */
 typedef struct {
     run *r;
     int l;
@@ -581,21 +526,21 @@ static size_t seg_grain(const run *r)
 
 static void softmax_rows(run *r)
 {
-    par_for((size_t)r->n_seg, seg_grain(r), softmax_segs, r);
+    cc_par_for((size_t)r->n_seg, seg_grain(r), softmax_segs, r);
 }
 
 /* The attention GEMMs are small ([n, dh] x [dh, e] per segment and head):
  * segments go to our threads, each running single-threaded sgemm calls, instead
  * of waking OpenBLAS' threads for every small product. */
-static void attn_par(run *r, int l, par_fn fn)
+static void attn_par(run *r, int l, cc_par_fn fn)
 {
     seg_ctx a = {r, l};
     size_t grain = seg_grain(r);
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    bool split = !t_own_threads && r->kern == CC_KERNEL_FAST && par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
+    bool split = !t_own_threads && r->kern == CC_KERNEL_FAST && cc_par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
     int saved = split ? openblas_get_num_threads() : 0;
     if (split) openblas_set_num_threads(1);
-    par_for((size_t)r->n_seg, grain, fn, &a);
+    cc_par_for((size_t)r->n_seg, grain, fn, &a);
     if (split) openblas_set_num_threads(saved);
 #else
     fn(&a, 0, (size_t)r->n_seg); /* without thread control, one thread drives BLAS */
@@ -796,7 +741,7 @@ static void lse_finish(const lse_row *s, int target, double *lp, int *amax)
     if (lp) *lp = target < 0 ? NAN : ((double)s->target - s->max) - log(s->sum);
 }
 
-/* Unfused: log-prob and argmax of whole logits rows [lo, hi) of a chunk, for par_for. */
+/* Unfused: log-prob and argmax of whole logits rows [lo, hi) of a chunk, for cc_par_for. */
 typedef struct {
     const float *lg; /* [n, V] */
     int V;
@@ -857,7 +802,7 @@ static void unembed_parts(void *p, size_t lo, size_t hi)
 static int unembed_fused(run *r, const int *target, double *lp, int *amax, cc_error *err)
 {
     const cc_config *c = r->c;
-    int R = (int)r->R, parts = t_own_threads ? par_threads() : 1;
+    int R = (int)r->R, parts = t_own_threads ? cc_par_threads() : 1;
     lse_row *state = malloc((size_t)parts * r->R * sizeof *state);
     float *tiles = malloc((size_t)parts * FUSED_TILE_FLOATS * sizeof *tiles);
     if (!state || !tiles) {
@@ -865,7 +810,7 @@ static int unembed_fused(run *r, const int *target, double *lp, int *amax, cc_er
         return cc_fail(err, "out of memory for the unembedding tiles");
     }
     fused_ctx a = {r->xn, r->m->w.W_U, r->m->w.b_U, R, c->d_model, c->d_vocab, parts, target, state, tiles};
-    par_for((size_t)parts, 1, unembed_parts, &a);
+    cc_par_for((size_t)parts, 1, unembed_parts, &a);
     for (int i = 0; i < R; i++) {
         for (int part = 1; part < parts; part++) lse_merge(&state[i], &state[(size_t)part * R + i]);
         lse_finish(&state[i], target[i], lp ? lp + i : NULL, amax ? amax + i : NULL);
@@ -890,7 +835,7 @@ static int unembed_rows(run *r, const int *target, double *lp, int *amax, bool f
         float *out = full ? lg + r0 * V : lg; /* [n, V] */
         linear(r->kern, r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
         rs_ctx a = {out, V, target + r0, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
-        if (lp || amax) par_for(n, 4, row_stats_range, &a);
+        if (lp || amax) cc_par_for(n, 4, row_stats_range, &a);
     }
     int rc = full ? at(r, CC_HOOK_LOGITS, 0, lg, err) : 0;
     free(lg);

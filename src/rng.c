@@ -7,11 +7,13 @@ void cc_rng_seed(cc_rng *r, uint64_t seed) { r->state = seed; }
 
 uint64_t cc_rng_next(cc_rng *r)
 {
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull); /* cc_rng_skip relies on this step */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+void cc_rng_skip(cc_rng *r, uint64_t n) { r->state += n * 0x9e3779b97f4a7c15ull; }
 
 uint32_t cc_rng_below(cc_rng *r, uint32_t n)
 {

@@ -16,6 +16,10 @@ void cc_rng_seed(cc_rng *r, uint64_t seed);
 /* splitmix64: state += 0x9e3779b97f4a7c15, output = mix(state). */
 uint64_t cc_rng_next(cc_rng *r);
 
+/* Moves R ahead by N outputs of cc_rng_next in O(1): splitmix64's state only
+ * counts, so a stream can be split into independent, reproducible pieces. */
+void cc_rng_skip(cc_rng *r, uint64_t n);
+
 /* Uniform integer in [0, n), n >= 1, unbiased (rejection on the 64-bit product). */
 uint32_t cc_rng_below(cc_rng *r, uint32_t n);
 

@@ -1,0 +1,55 @@
+/* parallel.c — contiguous-range loops on a few threads (parallel.h). */
+#include "parallel.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+typedef struct {
+    cc_par_fn fn;
+    void *ctx;
+    size_t lo, hi;
+} par_job;
+
+static void *par_main(void *p)
+{
+    par_job *j = p;
+    j->fn(j->ctx, j->lo, j->hi);
+    return NULL;
+}
+
+static int g_threads = 1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void count_threads(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    g_threads = c < 1 ? 1 : c > CC_PAR_MAX ? CC_PAR_MAX : (int)c;
+}
+
+int cc_par_threads(void)
+{
+    pthread_once(&g_once, count_threads);
+    return g_threads;
+}
+
+void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx)
+{
+    int t = cc_par_threads();
+    if (grain < 1) grain = 1;
+    if ((size_t)t > n / grain) t = (int)(n / grain);
+    if (t <= 1) {
+        if (n) fn(ctx, 0, n);
+        return;
+    }
+    par_job job[CC_PAR_MAX];
+    pthread_t tid[CC_PAR_MAX];
+    bool started[CC_PAR_MAX] = {false};
+    for (int i = 0; i < t; i++) job[i] = (par_job){fn, ctx, n * i / t, n * (i + 1) / t};
+    for (int i = 1; i < t; i++) started[i] = pthread_create(&tid[i], NULL, par_main, &job[i]) == 0;
+    fn(ctx, job[0].lo, job[0].hi);
+    for (int i = 1; i < t; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else fn(ctx, job[i].lo, job[i].hi); /* could not start a thread: do it here */
+    }
+}
