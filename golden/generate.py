@@ -34,7 +34,6 @@ SOURCES = ["common.py", "generate.py", "fixture.py", "synth.py", "compare.py", "
 TOKEN_SEED = 0
 SAMPLE_SEED = 0
 BASELINE_SEED = 7
-RTOL, ATOL = 1e-5, 1e-6
 NUM_THREADS = 2
 
 
@@ -73,6 +72,18 @@ def versions():
     }
 
 
+def machine():
+    """Where the floats were computed (float32 kernels differ by instruction set); ignored by --check."""
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    env = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS")
+           if k in os.environ}
+    return {"cpu": cpu, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "env": env}
+
+
 def tl_config(model):
     c = model.cfg
     return {k: getattr(c, k) for k in ["d_model", "d_head", "n_heads", "n_layers", "d_mlp", "d_vocab",
@@ -94,8 +105,8 @@ def provenance(name, model_dir, model, seeds, timings, extra=None):
         "tl_config": tl_config(model),
         "seeds": seeds,
         "torch_num_threads": NUM_THREADS,
-        "tolerances": {"rtol": RTOL, "atol": ATOL, "integers": "exact",
-                       "ignored_keys": ["generated_utc", "timings_s"]},
+        "machine": machine(),
+        "tolerances": "golden/tolerances.json",
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     if extra:
@@ -543,7 +554,7 @@ def main():
                 gen_fixture(tmp)
             else:
                 gen_big(tmp, os.path.join(BUILD_DIR, BIG))
-        ok = compare.compare_trees(args.golden, tmp, todo, RTOL, ATOL)
+        ok = compare.compare_trees(args.golden, tmp, todo)
     finally:
         if args.keep:
             log(f"kept {tmp}")

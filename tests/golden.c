@@ -2,8 +2,10 @@
 #include "golden.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "circuitc/sha256.h"
 #include "circuitc/synth.h"
@@ -73,6 +75,38 @@ double golden_number(json_t *obj, const char *key)
     json_t *v = json_object_get(obj, key);
     ck_assert_msg(json_is_number(v), "golden: missing number \"%s\"", key);
     return json_number_value(v);
+}
+
+golden_tol golden_tolerance(const char *name, const char *relative_to)
+{
+    char *path = golden_path("tolerances.json");
+    json_error_t jerr;
+    json_t *table = json_load_file(path, 0, &jerr);
+    ck_assert_msg(table != NULL, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    json_t *c = json_object_get(json_object_get(table, "classes"), name);
+    ck_assert_msg(json_is_object(c), "%s: no tolerance class \"%s\" under \"classes\"", path, name);
+    json_t *abs_v = json_object_get(c, "abs"), *rel_v = json_object_get(c, "rel");
+    ck_assert_msg(json_is_number(abs_v) && json_is_number(rel_v), "%s: class \"%s\" needs numbers \"abs\" and \"rel\"",
+                  path, name);
+    const char *rel_to = json_string_value(json_object_get(c, "relative_to"));
+    rel_to = rel_to ? rel_to : "value";
+    ck_assert_msg(strcmp(rel_to, relative_to) == 0,
+                  "%s: class \"%s\" is relative to \"%s\", but this test measures against \"%s\"", path, name, rel_to,
+                  relative_to);
+    golden_tol t = {name, json_number_value(abs_v), json_number_value(rel_v)};
+    json_decref(table);
+    free(path);
+    return t;
+}
+
+double golden_allowed(golden_tol t, double ref)
+{
+    return fmax(t.abs, t.rel * ref);
+}
+
+int golden_near(golden_tol t, double got, double want)
+{
+    return fabs(got - want) <= golden_allowed(t, fabs(want));
 }
 
 cc_model *golden_gpt2_small_random(char **dir)

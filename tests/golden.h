@@ -34,4 +34,22 @@ cc_model *golden_gpt2_small_random(char **dir);
 /* Number at KEY (integer or real); fails the test if missing. */
 double golden_number(json_t *obj, const char *key);
 
+/* A class of golden/tolerances.json, the one tolerance table that golden/generate
+ * --check uses too: a value passes when |got - want| <= golden_allowed(t, ref). */
+typedef struct {
+    const char *name;
+    double abs, rel;
+} golden_tol;
+
+/* Class NAME; fails the test if it is absent or if its "relative_to" is not
+ * RELATIVE_TO (what the caller will pass as ref: "value" = |want|, "list_max",
+ * "max_modulus", "tensor_max"; see golden/FORMAT.md). */
+golden_tol golden_tolerance(const char *name, const char *relative_to);
+
+/* max(t.abs, t.rel * ref). */
+double golden_allowed(golden_tol t, double ref);
+
+/* |got - want| <= golden_allowed(t, |want|), for classes relative to the value. */
+int golden_near(golden_tol t, double got, double want);
+
 #endif

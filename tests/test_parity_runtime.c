@@ -1,8 +1,9 @@
 /* test_parity_runtime.c — the runtime against TransformerLens goldens
  * (golden/out/induction-3l4h, golden/FORMAT.md): the token generator exactly;
- * logits and log-probs within 1e-4 (processed and --no-processing); head
- * scores, detect_head scores and patterns within 1e-5; the mlp_out patching
- * sweep (fast causal path and naive path) within 1e-4. Stored tokens are used. */
+ * logits and log-probs (processed and --no-processing), head scores,
+ * detect_head scores, patterns and the mlp_out patching sweep (fast causal
+ * path and naive path) within the classes "logits", "logprobs", "accuracy"
+ * and "attention" of golden/tolerances.json. Stored tokens are used. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +40,10 @@ static int *golden_tokens(int *B, int *n)
     return tok;
 }
 
-static void near(double got, double want, double tol, const char *what, long idx)
+static void near(double got, double want, golden_tol tol, const char *what, long idx)
 {
-    ck_assert_msg(fabs(got - want) <= tol, "%s[%ld]: got %.9g, golden %.9g (|diff| %.3g > %.1g)", what, idx, got, want,
-                  fabs(got - want), tol);
+    ck_assert_msg(golden_near(tol, got, want), "%s[%ld]: got %.9g, golden %.9g (|diff| %.3g > %.3g, tolerance class %s)",
+                  what, idx, got, want, fabs(got - want), golden_allowed(tol, fabs(want)), tol.name);
 }
 
 START_TEST(token_generator_reproduces_tokens_json)
@@ -68,6 +69,8 @@ static void check_forward(bool process, const char *file)
     int *tok = golden_tokens(&B, &n);
     T = 1 + 2 * n;
     json_t *g = golden_load(FIXTURE, file);
+    golden_tol logits = golden_tolerance("logits", "value"), logprobs = golden_tolerance("logprobs", "value"),
+               accuracy = golden_tolerance("accuracy", "value");
     for (int kern = 0; kern < 2; kern++) {
         cc_fwd_opts o = {.kernel = (cc_kernel)kern, .logprobs = true};
         cc_fwd_want(&o, CC_HOOK_LOGITS, 0);
@@ -77,7 +80,7 @@ static void check_forward(bool process, const char *file)
         const float *lg = cc_fwd_act(&r, CC_HOOK_LOGITS, 0); /* [B, T, V] */
         golden_tensor l0 = golden_get_tensor(g, "logits_seq0");
         ck_assert(l0.n == (size_t)T * V);
-        for (size_t i = 0; i < l0.n; i++) near(lg[i], l0.data[i], 1e-4, "logits_seq0", (long)i);
+        for (size_t i = 0; i < l0.n; i++) near(lg[i], l0.data[i], logits, "logits_seq0", (long)i);
         golden_tensor_free(&l0);
         json_t *smp = json_object_get(g, "logits_sample");
         json_t *idx = json_object_get(smp, "index"), *val = json_object_get(smp, "value");
@@ -85,24 +88,24 @@ static void check_forward(bool process, const char *file)
             json_t *e = json_array_get(idx, k);
             size_t b = json_integer_value(json_array_get(e, 0)), t = json_integer_value(json_array_get(e, 1)),
                    v = json_integer_value(json_array_get(e, 2));
-            near(lg[(b * T + t) * V + v], json_number_value(json_array_get(val, k)), 1e-4, "logits_sample", (long)k);
+            near(lg[(b * T + t) * V + v], json_number_value(json_array_get(val, k)), logits, "logits_sample", (long)k);
         }
         golden_tensor lp = golden_get_tensor(g, "correct_logprobs");
         ck_assert(lp.n == (size_t)B * 2 * n);
-        for (size_t i = 0; i < lp.n; i++) near(r.logprob[i], lp.data[i], 1e-4, "correct_logprobs", (long)i);
+        for (size_t i = 0; i < lp.n; i++) near(r.logprob[i], lp.data[i], logprobs, "correct_logprobs", (long)i);
         golden_tensor_free(&lp);
         golden_tensor am = golden_get_tensor(g, "argmax");
         for (size_t i = 0; i < am.n; i++) ck_assert_msg(r.argmax[i] == (int)am.data[i], "argmax[%zu]", i);
         golden_tensor_free(&am);
         cc_repeat_stats s;
         ck_assert(cc_repeat_stats_from(&r, tok, n, &s, &err) == 0);
-        near(s.first_mean, golden_number(g, "first_half_mean_logprob"), 1e-4, "first_half_mean_logprob", 0);
-        near(s.second_mean, golden_number(g, "second_half_mean_logprob"), 1e-4, "second_half_mean_logprob", 0);
-        near(s.first_acc, golden_number(g, "first_half_accuracy"), 1e-6, "first_half_accuracy", 0);
-        near(s.second_acc, golden_number(g, "second_half_accuracy"), 1e-6, "second_half_accuracy", 0);
-        near(s.loss, golden_number(g, "loss"), 1e-4, "loss", 0);
+        near(s.first_mean, golden_number(g, "first_half_mean_logprob"), logprobs, "first_half_mean_logprob", 0);
+        near(s.second_mean, golden_number(g, "second_half_mean_logprob"), logprobs, "second_half_mean_logprob", 0);
+        near(s.first_acc, golden_number(g, "first_half_accuracy"), accuracy, "first_half_accuracy", 0);
+        near(s.second_acc, golden_number(g, "second_half_accuracy"), accuracy, "second_half_accuracy", 0);
+        near(s.loss, golden_number(g, "loss"), logprobs, "loss", 0);
         golden_tensor ls = golden_get_tensor(g, "loss_per_seq");
-        for (int b = 0; b < B; b++) near(s.loss_per_seq[b], ls.data[b], 1e-4, "loss_per_seq", b);
+        for (int b = 0; b < B; b++) near(s.loss_per_seq[b], ls.data[b], logprobs, "loss_per_seq", b);
         golden_tensor_free(&ls);
         cc_repeat_stats_free(&s);
         cc_fwd_result_free(&r);
@@ -116,10 +119,10 @@ static void check_forward(bool process, const char *file)
         ck_assert(cc_forward(m, ftok, 1, nf, &o, &r, &err) == 0);
         golden_tensor fl = golden_get_tensor(fx, "logits");
         lg = cc_fwd_act(&r, CC_HOOK_LOGITS, 0);
-        for (size_t i = 0; i < fl.n; i++) near(lg[i], fl.data[i], 1e-4, "fixed.logits", (long)i);
+        for (size_t i = 0; i < fl.n; i++) near(lg[i], fl.data[i], logits, "fixed.logits", (long)i);
         double ce = 0;
         for (int i = 0; i < nf - 1; i++) ce -= r.logprob[i];
-        near(ce / (nf - 1), golden_number(fx, "loss"), 1e-4, "fixed.loss", 0);
+        near(ce / (nf - 1), golden_number(fx, "loss"), logprobs, "fixed.loss", 0);
         golden_tensor_free(&fl);
         free(ftok);
         cc_fwd_result_free(&r);
@@ -145,7 +148,8 @@ static void check_scores(const double *got, json_t *obj, const char *key, int L,
 {
     golden_tensor t = golden_get_tensor(obj, key);
     ck_assert(t.n == (size_t)L * H);
-    for (int i = 0; i < L * H; i++) near(got[i], t.data[i], 1e-5, what, i);
+    golden_tol attention = golden_tolerance("attention", "value");
+    for (int i = 0; i < L * H; i++) near(got[i], t.data[i], attention, what, i);
     golden_tensor_free(&t);
 }
 
@@ -175,6 +179,7 @@ START_TEST(head_scores_match_transformerlens)
 
     /* patterns.json: three heads of sequence 0 */
     g = golden_load(FIXTURE, "patterns.json");
+    golden_tol attention = golden_tolerance("attention", "value");
     int T = 1 + 2 * n;
     cc_fwd_opts o = {.skip_unembed = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
@@ -188,7 +193,7 @@ START_TEST(head_scores_match_transformerlens)
         int l = (int)json_integer_value(json_array_get(hd, 0)), h = (int)json_integer_value(json_array_get(hd, 1));
         golden_tensor p = golden_get_tensor(hv, "pattern");
         const float *P = cc_fwd_act(&r, CC_HOOK_PATTERN, l) + (size_t)h * T * T;
-        for (size_t i = 0; i < p.n; i++) near(P[i], p.data[i], 1e-5, key, (long)i);
+        for (size_t i = 0; i < p.n; i++) near(P[i], p.data[i], attention, key, (long)i);
         golden_tensor_free(&p);
     }
     cc_fwd_result_free(&r);
@@ -208,14 +213,15 @@ START_TEST(patching_sweep_matches_transformerlens)
     const int *t0 = tok + (size_t)seq * (1 + 2 * n);
     golden_tensor d = golden_get_tensor(g, "delta"), pl = golden_get_tensor(g, "patched_loss");
     ck_assert(d.n == (size_t)L * (n + 1));
+    golden_tol logprobs = golden_tolerance("logprobs", "value");
     for (int naive = 0; naive < 2; naive++) {
         cc_patch_sweep s;
         cc_error err;
         ck_assert_msg(cc_patch_mlp_sweep(m, t0, n, naive, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0, "%s", err.msg);
-        near(s.clean_loss, golden_number(g, "clean_loss"), 1e-4, "clean_loss", 0);
+        near(s.clean_loss, golden_number(g, "clean_loss"), logprobs, "clean_loss", 0);
         for (size_t i = 0; i < d.n; i++) {
-            near(s.delta[i], d.data[i], 1e-4, naive ? "delta (naive)" : "delta (causal)", (long)i);
-            near(s.patched_loss[i], pl.data[i], 1e-4, "patched_loss", (long)i);
+            near(s.delta[i], d.data[i], logprobs, naive ? "delta (naive)" : "delta (causal)", (long)i);
+            near(s.patched_loss[i], pl.data[i], logprobs, "patched_loss", (long)i);
         }
         for (int l = 0; l < L; l++) ck_assert(s.delta[l * (n + 1) + n] == 0.0); /* p = 2n */
         cc_patch_sweep_free(&s);
