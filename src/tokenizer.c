@@ -1,6 +1,6 @@
 /* tokenizer.c — GPT-2's byte-level BPE: vocabulary and merges loading, BPE
- * with a cache of encoded pieces, encoding and decoding. The text side (UTF-8,
- * pre-tokenizer regex) is in tokenizer_text.c. */
+ * with a cache of encoded pieces, encoding and decoding. The pre-tokenizer
+ * regex is in tokenizer_text.c, UTF-8 validation and repair in utf8.c. */
 #include "circuitc/tokenizer.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/utf8.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -790,12 +791,12 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
 {
     if (!text) return len ? cc_fail(err, "no text to encode (NULL with length %zu)", len) : 0;
     char *repaired = NULL;
-    size_t bad = cc_utf8_first_invalid((const uint8_t *)text, len);
+    size_t bad = cc_utf8_invalid_at(text, len);
     if (bad < len) {
         if (invalid == CC_INVALID_UTF8_ERROR)
             return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix its encoding, or have "
                                 "invalid bytes replaced by U+FFFD (circuitc --replace-invalid)", bad, (uint8_t)text[bad]);
-        repaired = cc_utf8_replace_invalid((const uint8_t *)text, len, &len);
+        repaired = cc_utf8_replace_invalid(text, len, &len);
         if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
         text = repaired;
     }
@@ -830,7 +831,7 @@ int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, c
         memcpy(raw + at, tok->byte_arena + tok->byte_offset[ids[i]], len);
         at += len;
     }
-    *out = cc_utf8_replace_invalid((const uint8_t *)raw, total, out_len);
+    *out = cc_utf8_replace_invalid(raw, total, out_len);
     free(raw);
     return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
 }
