@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
 #include "tokenizer_text.h"
 
@@ -534,13 +536,11 @@ int cc_tokenizer_from_tokenizer_json(const char *json, size_t len, cc_tokenizer 
 
 /* ---- loading from a folder ---- */
 
-static char *read_whole_file(const char *path, size_t *len, cc_error *err)
+/* The whole of the regular file PATH (WHAT names it in messages), NUL-terminated. */
+static char *read_whole_file(const char *path, const char *what, size_t *len, cc_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cc_fail(err, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *f = cc_fopen_regular(path, what, err);
+    if (!f) return NULL;
     char *buf = NULL;
     errno = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
@@ -556,11 +556,12 @@ static char *read_whole_file(const char *path, size_t *len, cc_error *err)
     return buf;
 }
 
-static bool file_exists(const char *path)
+/* Whether anything is at PATH: opening it is left to read_whole_file, which
+ * refuses a FIFO or device instead of blocking on it. */
+static bool path_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
@@ -570,17 +571,17 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
     size_t vocab_len = 0, merges_len = 0;
-    if (file_exists(vocab_path) || file_exists(merges_path)) {
-        char *vocab = read_whole_file(vocab_path, &vocab_len, err);
-        char *merges = vocab ? read_whole_file(merges_path, &merges_len, err) : NULL;
+    if (path_exists(vocab_path) || path_exists(merges_path)) {
+        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &vocab_len, err);
+        char *merges = vocab ? read_whole_file(merges_path, "tokenizer merges file", &merges_len, err) : NULL;
         int rc = merges ? from_vocab_and_merges(vocab, vocab_len, merges, merges_len, vocab_path, merges_path, out, err)
                         : -1;
         free(vocab);
         free(merges);
         return rc;
     }
-    if (file_exists(json_path)) {
-        char *json = read_whole_file(json_path, &vocab_len, err);
+    if (path_exists(json_path)) {
+        char *json = read_whole_file(json_path, "tokenizer file", &vocab_len, err);
         int rc = json ? from_tokenizer_json(json, vocab_len, json_path, out, err) : -1;
         free(json);
         return rc;

@@ -19,6 +19,7 @@
 #include "circuitc/circuit.h"
 #include "circuitc/config.h"
 #include "circuitc/safetensors.h"
+#include "circuitc/sha256.h"
 #include "circuitc/utf8.h"
 #include "testutil.h"
 
@@ -327,6 +328,55 @@ START_TEST(special_files_are_refused_without_blocking)
     tu_rmtree(dir), tu_rmtree(model);
     free(fifo_circuit), free(fifo_cfg), free(dir_cfg), free(fifo_w), free(fifo_model), free(cfg), free(weights);
     free(dir), free(model);
+}
+END_TEST
+
+/* A FIFO as a tokenizer file or as --prompt-file blocked the same way. */
+START_TEST(tokenizer_and_prompt_fifos_are_refused_without_blocking)
+{
+    char *dir = tu_tmpdir(), *pair_dir = path_in(dir, "pair"), *json_dir = path_in(dir, "json");
+    ck_assert_int_eq(mkdir(pair_dir, 0755), 0);
+    ck_assert_int_eq(mkdir(json_dir, 0755), 0);
+    /* vocab.json a FIFO beside an ordinary merges.txt */
+    char *vocab = path_in(pair_dir, "vocab.json"), *merges = path_in(pair_dir, "merges.txt");
+    ck_assert_int_eq(mkfifo(vocab, 0644), 0);
+    write_text(merges, "#version: 0.2\n");
+    tu_run_result r = RUN("tokenize", "--tokenizer", pair_dir, "hello");
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "vocab.json: is a FIFO (named pipe), not a regular file; the tokenizer vocabulary");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    /* tokenizer.json a FIFO */
+    char *tokenizer_json = path_in(json_dir, "tokenizer.json");
+    ck_assert_int_eq(mkfifo(tokenizer_json, 0644), 0);
+    r = RUN("tokenize", "--tokenizer", json_dir, "hello");
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "tokenizer.json: is a FIFO (named pipe), not a regular file; the tokenizer file");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    /* --prompt-file a FIFO, with GPT-2's tokenizer */
+    char *prompts = path_in(dir, "prompts.txt");
+    ck_assert_int_eq(mkfifo(prompts, 0644), 0);
+    r = RUN("tokenize", "--tokenizer", getenv("CIRCUITC_GPT2_TOKENIZER"), "--prompt-file", prompts);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "prompts.txt: is a FIFO (named pipe), not a regular file; the prompt file (--prompt-file)");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(prompts), free(tokenizer_json), free(vocab), free(merges), free(json_dir), free(pair_dir), free(dir);
+}
+END_TEST
+
+START_TEST(checksum_of_a_fifo_is_refused_without_blocking)
+{
+    char *dir = tu_tmpdir(), *fifo = path_in(dir, "weights.fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    char hex[65];
+    cc_error err;
+    ck_assert_int_eq(cc_sha256_file(fifo, hex, &err), -1);
+    tu_assert_contains(err.msg, "weights.fifo: is a FIFO (named pipe), not a regular file");
+    tu_rmtree(dir);
+    free(fifo), free(dir);
 }
 END_TEST
 
@@ -644,6 +694,8 @@ int main(void)
     tcase_set_timeout(hang, 20); /* the bare-CR hang shows as a timeout */
     tcase_add_test(hang, circuit_bare_cr_does_not_hang_the_parser);
     tcase_add_test(hang, special_files_are_refused_without_blocking);
+    tcase_add_test(hang, tokenizer_and_prompt_fifos_are_refused_without_blocking);
+    tcase_add_test(hang, checksum_of_a_fifo_is_refused_without_blocking);
     suite_add_tcase(s, hang);
     TCase *tc = tcase_create("faults");
     tcase_set_timeout(tc, 300);
