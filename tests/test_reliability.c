@@ -331,6 +331,16 @@ START_TEST(special_files_are_refused_without_blocking)
 }
 END_TEST
 
+/* Runs ARGV, expecting exit STATUS, NEEDLE on stderr and nothing on stdout. */
+static void expect_refused(const char *const *argv, int status, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == status, "%s %s: exit %d, want %d: %s", argv[0], argv[1], r.status, status, r.err);
+    tu_assert_contains(r.err, needle);
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+}
+
 /* A FIFO as a tokenizer file or as --prompt-file blocked the same way. */
 START_TEST(tokenizer_and_prompt_fifos_are_refused_without_blocking)
 {
@@ -341,27 +351,18 @@ START_TEST(tokenizer_and_prompt_fifos_are_refused_without_blocking)
     char *vocab = path_in(pair_dir, "vocab.json"), *merges = path_in(pair_dir, "merges.txt");
     ck_assert_int_eq(mkfifo(vocab, 0644), 0);
     write_text(merges, "#version: 0.2\n");
-    tu_run_result r = RUN("tokenize", "--tokenizer", pair_dir, "hello");
-    ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.err, "vocab.json: is a FIFO (named pipe), not a regular file; the tokenizer vocabulary");
-    ck_assert_str_eq(r.out, "");
-    tu_run_free(&r);
+    expect_refused(ARGS("tokenize", "--tokenizer", pair_dir, "hello"), 1,
+                   "vocab.json: is a FIFO (named pipe), not a regular file; the tokenizer vocabulary");
     /* tokenizer.json a FIFO */
     char *tokenizer_json = path_in(json_dir, "tokenizer.json");
     ck_assert_int_eq(mkfifo(tokenizer_json, 0644), 0);
-    r = RUN("tokenize", "--tokenizer", json_dir, "hello");
-    ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.err, "tokenizer.json: is a FIFO (named pipe), not a regular file; the tokenizer file");
-    ck_assert_str_eq(r.out, "");
-    tu_run_free(&r);
+    expect_refused(ARGS("tokenize", "--tokenizer", json_dir, "hello"), 1,
+                   "tokenizer.json: is a FIFO (named pipe), not a regular file; the tokenizer file");
     /* --prompt-file a FIFO, with GPT-2's tokenizer */
     char *prompts = path_in(dir, "prompts.txt");
     ck_assert_int_eq(mkfifo(prompts, 0644), 0);
-    r = RUN("tokenize", "--tokenizer", getenv("CIRCUITC_GPT2_TOKENIZER"), "--prompt-file", prompts);
-    ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.err, "prompts.txt: is a FIFO (named pipe), not a regular file; the prompt file (--prompt-file)");
-    ck_assert_str_eq(r.out, "");
-    tu_run_free(&r);
+    expect_refused(ARGS("tokenize", "--tokenizer", getenv("CIRCUITC_GPT2_TOKENIZER"), "--prompt-file", prompts), 1,
+                   "prompts.txt: is a FIFO (named pipe), not a regular file; the prompt file (--prompt-file)");
     tu_rmtree(dir);
     free(prompts), free(tokenizer_json), free(vocab), free(merges), free(json_dir), free(pair_dir), free(dir);
 }
@@ -514,25 +515,16 @@ END_TEST
 
 /* ---- 8. CLI numbers ---------------------------------------------------------------------- */
 
-static void expect_usage(const char *const *argv, int status, const char *needle)
-{
-    tu_run_result r = tu_run(argv);
-    ck_assert_msg(r.status == status, "%s %s: exit %d, want %d: %s", argv[0], argv[1], r.status, status, r.err);
-    tu_assert_contains(r.err, needle);
-    ck_assert_str_eq(r.out, "");
-    tu_run_free(&r);
-}
-
 START_TEST(signed_or_spaced_numbers_are_refused)
 {
-    expect_usage(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
-    expect_usage(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
-    expect_usage(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
-    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
-    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
-    expect_usage(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
-    expect_usage(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
-    expect_usage(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
+    expect_refused(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
+    expect_refused(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
+    expect_refused(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
 }
 END_TEST
 
