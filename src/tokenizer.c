@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "circuitc/config.h"
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
 #include "tokenizer_text.h"
@@ -274,8 +275,10 @@ static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_er
     json_t *value;
     json_object_foreach(vocab, key, value) {
         json_int_t id = json_is_integer(value) ? json_integer_value(value) : -1;
-        if (id < 0 || id >= INT32_MAX)
-            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d)", label, key, INT32_MAX);
+        /* the id tables are sized by the largest id: bound it as a model's vocab_size is */
+        if (id < 0 || id >= CC_CONFIG_MAX_VOCAB)
+            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d) (circuitc's vocabulary "
+                                "limit, as for a model's vocab_size)", label, key, CC_CONFIG_MAX_VOCAB);
         if (id > max_id) max_id = id;
         text_bytes += strlen(key) + 1;
     }
