@@ -1,23 +1,22 @@
-/* fuzz_cli_numbers.c — the CLI's number parser (cli_parse_u64 in
- * src/cli/args.c, compiled into the harness). An accepted value must be the
- * number written (digits, after at most leading blanks and a '+'), and every
- * plain in-range decimal must be accepted with its value. */
+/* fuzz_cli_numbers.c — the CLI's number parsers (cli_parse_u64 and
+ * cli_parse_int in src/cli/args.c, compiled into the harness). The input up to
+ * its first NUL is the option value; the 8 bytes after that NUL, when present,
+ * give cli_parse_int one more range besides the fixed ones. Both parsers take
+ * plain decimal digits only: a value must be accepted exactly when it is one
+ * (and, for cli_parse_int, within the range), with the value written. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "harness.h"
 
-/* The strict reading of S as an unsigned decimal: false when S is not one or
- * overflows. LENIENT allows leading blanks and one '+'. */
-static bool decimal_value(const char *s, bool lenient, unsigned long long *out)
+/* S read as a plain unsigned decimal (digits only): false when it is not one or overflows. */
+static bool decimal_value(const char *s, unsigned long long *out)
 {
-    if (lenient) {
-        while (isspace((unsigned char)*s)) s++;
-        if (*s == '+') s++;
-    }
     if (!isdigit((unsigned char)*s)) return false;
     unsigned long long v = 0;
     for (; isdigit((unsigned char)*s); s++) {
@@ -29,15 +28,38 @@ static bool decimal_value(const char *s, bool lenient, unsigned long long *out)
     return *s == '\0';
 }
 
+static void check_int(const char *s, int min, int max)
+{
+    unsigned long long want;
+    bool in_range = decimal_value(s, &want) && want >= (unsigned long long)min && want <= (unsigned long long)max;
+    int got;
+    if (cli_parse_int("fuzz", "--number", s, min, max, &got) == 0)
+        fuzz_require(in_range && (unsigned long long)got == want, "\"%s\" accepted as %d in [%d, %d]", s, got, min,
+                     max);
+    else
+        fuzz_require(!in_range, "\"%s\" refused though in [%d, %d]", s, min, max);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = fuzz_cstring(data, size);
     unsigned long long got, want;
     if (cli_parse_u64("fuzz", "--number", s, &got) == 0)
-        fuzz_require(decimal_value(s, true, &want) && got == want,
-                     "\"%s\" accepted as %llu, which is not the number written", s, got);
+        fuzz_require(decimal_value(s, &want) && got == want, "\"%s\" accepted as %llu, which is not the number written",
+                     s, got);
     else
-        fuzz_require(!decimal_value(s, false, &want), "the plain decimal \"%s\" is refused", s);
+        fuzz_require(!decimal_value(s, &want), "the plain decimal \"%s\" is refused", s);
+    check_int(s, 0, INT_MAX);
+    check_int(s, 1, 100);
+    check_int(s, 7, 7);
+    size_t value_len = strlen(s);
+    if (size >= value_len + 1 + 8) {
+        uint32_t a, b;
+        memcpy(&a, data + value_len + 1, 4);
+        memcpy(&b, data + value_len + 5, 4);
+        int lo = (int)(a & INT_MAX), hi = (int)(b & INT_MAX);
+        check_int(s, lo < hi ? lo : hi, lo < hi ? hi : lo);
+    }
     free(s);
     return 0;
 }

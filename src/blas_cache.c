@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "circuitc/blas_kernel.h"
+#include "circuitc/fsio.h"
 
 static uint64_t fnv1a64(const char *s)
 {
@@ -41,7 +42,8 @@ bool cc_blas_cache_entry_for(const cc_cpu_features *cpu, const cc_blas_library *
 
 cc_blas_verdict cc_blas_cache_read(const cc_blas_cache_entry *e)
 {
-    FILE *f = fopen(e->path, "r");
+    cc_error ignored; /* an unreadable cache entry only means "not yet checked" */
+    FILE *f = cc_fopen_regular(e->path, "BLAS verdict cache entry", &ignored);
     if (!f) return CC_VERDICT_UNKNOWN;
     char key[sizeof e->key + 2] = "", verdict[16] = "";
     bool read = fgets(key, sizeof key, f) && fgets(verdict, sizeof verdict, f);

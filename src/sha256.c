@@ -1,9 +1,10 @@
 /* sha256.c — SHA-256 as specified in FIPS 180-4. */
 #include "circuitc/sha256.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "circuitc/fsio.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -82,8 +83,8 @@ void cc_sha256_final(cc_sha256 *s, uint8_t digest[32])
 
 int cc_sha256_file(const char *path, char hex[65], cc_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cc_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = cc_fopen_regular(path, "file to checksum", err);
+    if (!fp) return -1;
     cc_sha256 s;
     cc_sha256_init(&s);
     static __thread uint8_t buf[1 << 16];

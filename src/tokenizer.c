@@ -1,6 +1,6 @@
 /* tokenizer.c — GPT-2's byte-level BPE: vocabulary and merges loading, BPE
- * with a cache of encoded pieces, encoding and decoding. The text side (UTF-8,
- * pre-tokenizer regex) is in tokenizer_text.c. */
+ * with a cache of encoded pieces, encoding and decoding. The pre-tokenizer
+ * regex is in tokenizer_text.c, UTF-8 validation and repair in utf8.c. */
 #include "circuitc/tokenizer.h"
 
 #include <errno.h>
@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "circuitc/config.h"
+#include "circuitc/fsio.h"
+#include "circuitc/utf8.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -271,8 +275,10 @@ static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_er
     json_t *value;
     json_object_foreach(vocab, key, value) {
         json_int_t id = json_is_integer(value) ? json_integer_value(value) : -1;
-        if (id < 0 || id >= INT32_MAX)
-            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d)", label, key, INT32_MAX);
+        /* the id tables are sized by the largest id: bound it as a model's vocab_size is */
+        if (id < 0 || id >= CC_CONFIG_MAX_VOCAB)
+            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d) (circuitc's vocabulary "
+                                "limit, as for a model's vocab_size)", label, key, CC_CONFIG_MAX_VOCAB);
         if (id > max_id) max_id = id;
         text_bytes += strlen(key) + 1;
     }
@@ -533,13 +539,11 @@ int cc_tokenizer_from_tokenizer_json(const char *json, size_t len, cc_tokenizer 
 
 /* ---- loading from a folder ---- */
 
-static char *read_whole_file(const char *path, size_t *len, cc_error *err)
+/* The whole of the regular file PATH (WHAT names it in messages), NUL-terminated. */
+static char *read_whole_file(const char *path, const char *what, size_t *len, cc_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cc_fail(err, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *f = cc_fopen_regular(path, what, err);
+    if (!f) return NULL;
     char *buf = NULL;
     errno = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
@@ -555,11 +559,12 @@ static char *read_whole_file(const char *path, size_t *len, cc_error *err)
     return buf;
 }
 
-static bool file_exists(const char *path)
+/* Whether anything is at PATH: opening it is left to read_whole_file, which
+ * refuses a FIFO or device instead of blocking on it. */
+static bool path_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return f != NULL;
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
@@ -569,17 +574,17 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
     size_t vocab_len = 0, merges_len = 0;
-    if (file_exists(vocab_path) || file_exists(merges_path)) {
-        char *vocab = read_whole_file(vocab_path, &vocab_len, err);
-        char *merges = vocab ? read_whole_file(merges_path, &merges_len, err) : NULL;
+    if (path_exists(vocab_path) || path_exists(merges_path)) {
+        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &vocab_len, err);
+        char *merges = vocab ? read_whole_file(merges_path, "tokenizer merges file", &merges_len, err) : NULL;
         int rc = merges ? from_vocab_and_merges(vocab, vocab_len, merges, merges_len, vocab_path, merges_path, out, err)
                         : -1;
         free(vocab);
         free(merges);
         return rc;
     }
-    if (file_exists(json_path)) {
-        char *json = read_whole_file(json_path, &vocab_len, err);
+    if (path_exists(json_path)) {
+        char *json = read_whole_file(json_path, "tokenizer file", &vocab_len, err);
         int rc = json ? from_tokenizer_json(json, vocab_len, json_path, out, err) : -1;
         free(json);
         return rc;
@@ -790,12 +795,12 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
 {
     if (!text) return len ? cc_fail(err, "no text to encode (NULL with length %zu)", len) : 0;
     char *repaired = NULL;
-    size_t bad = cc_utf8_first_invalid((const uint8_t *)text, len);
+    size_t bad = cc_utf8_invalid_at(text, len);
     if (bad < len) {
         if (invalid == CC_INVALID_UTF8_ERROR)
             return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix its encoding, or have "
                                 "invalid bytes replaced by U+FFFD (circuitc --replace-invalid)", bad, (uint8_t)text[bad]);
-        repaired = cc_utf8_replace_invalid((const uint8_t *)text, len, &len);
+        repaired = cc_utf8_replace_invalid(text, len, &len);
         if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
         text = repaired;
     }
@@ -830,7 +835,7 @@ int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, c
         memcpy(raw + at, tok->byte_arena + tok->byte_offset[ids[i]], len);
         at += len;
     }
-    *out = cc_utf8_replace_invalid((const uint8_t *)raw, total, out_len);
+    *out = cc_utf8_replace_invalid(raw, total, out_len);
     free(raw);
     return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
 }

@@ -19,6 +19,7 @@
 #include "circuitc/circuit.h"
 #include "circuitc/config.h"
 #include "circuitc/safetensors.h"
+#include "circuitc/sha256.h"
 #include "circuitc/utf8.h"
 #include "testutil.h"
 
@@ -330,6 +331,56 @@ START_TEST(special_files_are_refused_without_blocking)
 }
 END_TEST
 
+/* Runs ARGV, expecting exit STATUS, NEEDLE on stderr and nothing on stdout. */
+static void expect_refused(const char *const *argv, int status, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == status, "%s %s: exit %d, want %d: %s", argv[0], argv[1], r.status, status, r.err);
+    tu_assert_contains(r.err, needle);
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+}
+
+/* A FIFO as a tokenizer file or as --prompt-file blocked the same way. */
+START_TEST(tokenizer_and_prompt_fifos_are_refused_without_blocking)
+{
+    char *dir = tu_tmpdir(), *pair_dir = path_in(dir, "pair"), *json_dir = path_in(dir, "json");
+    ck_assert_int_eq(mkdir(pair_dir, 0755), 0);
+    ck_assert_int_eq(mkdir(json_dir, 0755), 0);
+    /* vocab.json a FIFO beside an ordinary merges.txt */
+    char *vocab = path_in(pair_dir, "vocab.json"), *merges = path_in(pair_dir, "merges.txt");
+    ck_assert_int_eq(mkfifo(vocab, 0644), 0);
+    write_text(merges, "#version: 0.2\n");
+    expect_refused(ARGS("tokenize", "--tokenizer", pair_dir, "hello"), 1,
+                   "vocab.json: is a FIFO (named pipe), not a regular file; the tokenizer vocabulary");
+    /* tokenizer.json a FIFO */
+    char *tokenizer_json = path_in(json_dir, "tokenizer.json");
+    ck_assert_int_eq(mkfifo(tokenizer_json, 0644), 0);
+    expect_refused(ARGS("tokenize", "--tokenizer", json_dir, "hello"), 1,
+                   "tokenizer.json: is a FIFO (named pipe), not a regular file; the tokenizer file");
+    /* --prompt-file a FIFO, with GPT-2's tokenizer */
+    char *prompts = path_in(dir, "prompts.txt");
+    ck_assert_int_eq(mkfifo(prompts, 0644), 0);
+    expect_refused(ARGS("tokenize", "--tokenizer", getenv("CIRCUITC_GPT2_TOKENIZER"), "--prompt-file", prompts), 1,
+                   "prompts.txt: is a FIFO (named pipe), not a regular file; the prompt file (--prompt-file)");
+    tu_rmtree(dir);
+    free(prompts), free(tokenizer_json), free(vocab), free(merges), free(json_dir), free(pair_dir), free(dir);
+}
+END_TEST
+
+START_TEST(checksum_of_a_fifo_is_refused_without_blocking)
+{
+    char *dir = tu_tmpdir(), *fifo = path_in(dir, "weights.fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    char hex[65];
+    cc_error err;
+    ck_assert_int_eq(cc_sha256_file(fifo, hex, &err), -1);
+    tu_assert_contains(err.msg, "weights.fifo: is a FIFO (named pipe), not a regular file");
+    tu_rmtree(dir);
+    free(fifo), free(dir);
+}
+END_TEST
+
 /* ---- 6. write errors: stdout, --json on a full disk, truncated images ------------------ */
 
 START_TEST(stdout_write_error_exits_1_with_a_message)
@@ -464,25 +515,16 @@ END_TEST
 
 /* ---- 8. CLI numbers ---------------------------------------------------------------------- */
 
-static void expect_usage(const char *const *argv, int status, const char *needle)
-{
-    tu_run_result r = tu_run(argv);
-    ck_assert_msg(r.status == status, "%s %s: exit %d, want %d: %s", argv[0], argv[1], r.status, status, r.err);
-    tu_assert_contains(r.err, needle);
-    ck_assert_str_eq(r.out, "");
-    tu_run_free(&r);
-}
-
 START_TEST(signed_or_spaced_numbers_are_refused)
 {
-    expect_usage(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
-    expect_usage(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
-    expect_usage(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
-    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
-    expect_usage(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
-    expect_usage(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
-    expect_usage(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
-    expect_usage(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
+    expect_refused(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
+    expect_refused(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
+    expect_refused(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
+    expect_refused(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
 }
 END_TEST
 
@@ -644,6 +686,8 @@ int main(void)
     tcase_set_timeout(hang, 20); /* the bare-CR hang shows as a timeout */
     tcase_add_test(hang, circuit_bare_cr_does_not_hang_the_parser);
     tcase_add_test(hang, special_files_are_refused_without_blocking);
+    tcase_add_test(hang, tokenizer_and_prompt_fifos_are_refused_without_blocking);
+    tcase_add_test(hang, checksum_of_a_fifo_is_refused_without_blocking);
     suite_add_tcase(s, hang);
     TCase *tc = tcase_create("faults");
     tcase_set_timeout(tc, 300);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/fsio.h"
 #include "circuitc/tokenizer.h"
 #include "cli.h"
 
@@ -143,8 +144,8 @@ static void print_human(json_t *prompts, int32_t bos)
 static int encode_file(const tokenize_setup *s, const char *path, cc_invalid_utf8 invalid, json_t *prompts,
                        cc_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cc_fail(err, "--prompt-file %s: cannot read: %s", path, strerror(errno));
+    FILE *f = cc_fopen_regular(path, "prompt file (--prompt-file)", err);
+    if (!f) return -1;
     char *line = NULL;
     size_t cap = 0, line_no = 0;
     ssize_t n;
@@ -158,6 +159,7 @@ static int encode_file(const tokenize_setup *s, const char *path, cc_invalid_utf
         rc = j ? json_array_append_new(prompts, j) : -1;
     }
     free(line);
+    if (rc == 0 && ferror(f)) rc = cc_fail(err, "--prompt-file %s: read error after line %zu: %s", path, line_no, strerror(errno));
     fclose(f);
     if (rc == 0 && line_no == 0) return cc_fail(err, "--prompt-file %s: no prompts (the file is empty)", path);
     return rc;
