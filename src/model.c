@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "circuitc/process.h"
 #include "model_read.h"
@@ -224,16 +223,6 @@ static int check_dimensions_fit(const cc_model *m, cc_error *err)
                    (unsigned long long)data_bytes);
 }
 
-/* Test hook for the truncated-while-mapped guard: with
- * CIRCUITC_TEST_TRUNCATE_WEIGHTS=N set, the weights file is cut to N bytes
- * right after it is mapped, so the test needs no race with another process.
- * (Should the cut fail, the test sees no error and fails itself.) */
-static void truncate_for_test(const cc_model *m)
-{
-    const char *cut = getenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS");
-    if (cut && *cut && truncate(m->weights_path, (off_t)strtoll(cut, NULL, 10)) != 0) return;
-}
-
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err)
 {
     *out = NULL;
@@ -270,7 +259,6 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
         cc_model_free(m);
         return cc_fail(err, "out of memory");
     }
-    truncate_for_test(m);
     *out = m;
     return 0;
 }

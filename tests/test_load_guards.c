@@ -396,20 +396,6 @@ START_TEST(truncated_while_mapped_is_an_error_not_sigbus)
         cc_model_free(m);
         tu_write_file(path, orig, len);
     }
-    /* the commands: exit 1 with the message, nothing on stdout (the hook cuts the file right after mapping) */
-    setenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS", "4096", 1);
-    const char *const cmds[][6] = {{"kcomp", "L0H0", "L1H0", "--model", dir, NULL},
-                                   {"repeat", "--seq-len", "5", "--model", dir, NULL},
-                                   {"info", "--checksum", "--model", dir, NULL}};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        tu_run_result r = tu_run(cmds[i]);
-        ck_assert_msg(r.status == 1, "%s: exit %d, stderr %s", cmds[i][0], r.status, r.err);
-        ck_assert_msg(r.out[0] == '\0', "%s printed: %s", cmds[i][0], r.out);
-        tu_assert_contains(r.err, "model.safetensors changed or was truncated while being read");
-        tu_run_free(&r);
-        tu_write_file(path, orig, len);
-    }
-    unsetenv("CIRCUITC_TEST_TRUNCATE_WEIGHTS");
     free(orig);
     remove_model(dir);
 }
