@@ -269,14 +269,9 @@ int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed,
     double *all = malloc((size_t)samples * sizeof *all);
     if (!all) return oom(err);
     baseline_job job = {d_model, d_head, seed, all, false};
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* the samples are split across our threads; each one's small GEMMs on one core */
-#endif
+    int blas_threads = cc_blas_threads_hold(); /* the samples are split across our threads */
     cc_par_for((size_t)samples, 8, baseline_range, &job);
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    openblas_set_num_threads(blas_threads);
-#endif
+    cc_blas_threads_restore(blas_threads);
     if (job.failed) {
         free(all);
         return cc_fail(err, "random baseline: out of memory, or an eigen-decomposition of a sample did not converge");

@@ -176,29 +176,16 @@ static void linear_fast(const float *x, int R, int k, const float *W, int ldw, c
  * count to restore (0: nothing changed). */
 static int own_threads_begin(cc_kernel kern)
 {
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    if (kern == CC_KERNEL_FAST && cc_par_threads() > 1) {
-        int saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-        t_own_threads = true;
-        return saved;
-    }
-#else
-    (void)kern;
-#endif
-    return 0;
+    if (kern != CC_KERNEL_FAST || cc_par_threads() <= 1) return 0;
+    int saved = cc_blas_threads_hold();
+    t_own_threads = saved > 0;
+    return saved;
 }
 
 static void own_threads_end(int saved)
 {
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    if (saved > 0) {
-        openblas_set_num_threads(saved);
-        t_own_threads = false;
-    }
-#else
-    (void)saved;
-#endif
+    cc_blas_threads_restore(saved);
+    if (saved > 0) t_own_threads = false;
 }
 
 static void linear_ref(const float *x, int R, int k, const float *W, int ldw, const float *b, int n, float *out,

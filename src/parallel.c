@@ -1,6 +1,7 @@
 /* parallel.c — contiguous-range loops on a few threads (parallel.h). */
 #include "parallel.h"
 
+#include <cblas.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -52,4 +53,24 @@ void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx)
         if (started[i]) pthread_join(tid[i], NULL);
         else fn(ctx, job[i].lo, job[i].hi); /* could not start a thread: do it here */
     }
+}
+
+int cc_blas_threads_hold(void)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return saved;
+#else
+    return 0;
+#endif
+}
+
+void cc_blas_threads_restore(int saved)
+{
+#ifdef CC_HAVE_OPENBLAS_THREADS
+    if (saved > 0) openblas_set_num_threads(saved);
+#else
+    (void)saved;
+#endif
 }

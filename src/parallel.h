@@ -19,4 +19,11 @@ int cc_par_threads(void);
  * when each range gets at least GRAIN items (thread start-up costs ~20 us). */
 void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx);
 
+/* Holds OpenBLAS to one thread while our own threads split a loop (each GEMM
+ * then runs on one core instead of OpenBLAS' workers spinning against ours).
+ * Returns what cc_blas_threads_restore needs: the count before, or 0 when
+ * nothing was changed (no OpenBLAS thread control in this build). */
+int cc_blas_threads_hold(void);
+void cc_blas_threads_restore(int saved);
+
 #endif

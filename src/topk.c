@@ -21,6 +21,8 @@
  * row is, when there are many). */
 #include "circuitc/topk.h"
 
+#include "parallel.h"
+
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -528,19 +530,14 @@ static int cmp_long(const void *a, const void *b)
 
 static int run_threads(job *J, int threads)
 {
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* our threads split the rows; each GEMM runs on one core */
-#endif
+    int blas_threads = cc_blas_threads_hold(); /* our threads split the rows; each GEMM runs on one core */
     pthread_t tid[64];
     int started = 0;
     for (int t = 1; t < threads && t < 64; t++)
         if (pthread_create(&tid[started], NULL, worker, J) == 0) started++;
     worker(J);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-#ifdef CC_HAVE_OPENBLAS_THREADS
-    openblas_set_num_threads(blas_threads);
-#endif
+    cc_blas_threads_restore(blas_threads);
     return J->failed ? -1 : 0;
 }
 
