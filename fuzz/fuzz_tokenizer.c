@@ -25,7 +25,7 @@
 
 /* GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
  * themselves, the other 68 bytes for U+0100.. in byte order. Written here
- * independently of src/tokenizer.c so that the fixed tokenizer checks it. */
+ * independently of src/tokenizer/tokenizer.c so that the fixed tokenizer checks it. */
 static unsigned byte_codepoint(unsigned byte)
 {
     bool printable = (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) || byte >= 0xAE;

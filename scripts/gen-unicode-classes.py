@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes src/tokenizer_unicode.c: the character classes of GPT-2's pre-tokenizer regex.
+"""Writes src/tokenizer/tokenizer_unicode.c: the character classes of GPT-2's pre-tokenizer regex.
 
 The classes (\\p{L}, \\p{N}, \\s) are read from the regex engine Hugging Face's
 `tokenizers` itself uses (Oniguruma, through tokenizers.Regex), so the C tables

@@ -1,4 +1,4 @@
-/* test_validate.c — the oracle: on the fixture's real circuit every check
+/* test_validate.c — validate: on the fixture's real circuit every check
  * passes (with TransformerLens parity); on heads that are not a circuit the
  * checks fail and the exit status says so; bad requests are errors. */
 #include <jansson.h>
@@ -83,7 +83,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("validate");
-    TCase *tc = tcase_create("oracle");
+    TCase *tc = tcase_create("validate");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, fixture_circuit_validates_with_golden_parity);
     tcase_add_test(tc, non_circuit_fails_with_exit_1);

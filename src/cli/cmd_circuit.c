@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "circuit_report.h"
+#include "circuit_summary.h"
 #include "circuitc/composition.h"
 #include "circuitc/head_circuits.h"
 #include "cli.h"
@@ -166,7 +166,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    double load_seconds = circuit_report_elapsed(&start);
+    double load_seconds = circuit_summary_elapsed(&start);
     cc_fm fm = {0};
     json_t *report = NULL, *comp = NULL;
     int rc = cc_circuit_compile(circ, m, names, heads, want, &fm, NULL, &err);
@@ -175,7 +175,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
     json_t *model_path = json_string(m->model_path);
     cc_model_free(m); /* the factors are all the accuracy pass needs: free the weights before it */
-    if (rc == 0) rc = circuit_report(circ, &fm, &ro, &report, &err);
+    if (rc == 0) rc = circuit_summary(circ, &fm, &ro, &report, &err);
     cc_fm_free(&fm);
     if (rc != 0 || !model_path) {
         if (rc == 0) cc_fail(&err, "out of memory");
@@ -193,7 +193,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     json_object_set_new(report, "processing", json_boolean(!common.no_processing));
     if (comp) json_object_set_new(report, "composition", comp);
     json_object_set_new(report, "load_seconds", json_real(load_seconds));
-    json_object_set_new(report, "wall_seconds", json_real(circuit_report_elapsed(&start)));
+    json_object_set_new(report, "wall_seconds", json_real(circuit_summary_elapsed(&start)));
     if (!common.json) {
         printf("circuit   %s", b->name);
         for (int i = 0; i < want; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
@@ -208,7 +208,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         json_decref(report);
         return jrc;
     }
-    circuit_report_print(report);
+    circuit_summary_print(report);
     if (comp)
         printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
                "seed %llu)\n",
@@ -217,7 +217,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
                json_real_value(json_object_get(comp, "baseline_mean")),
                json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
     printf("wall time    %.3f s (the whole command; loading the model %.3f s, top-k and spectrum %.3f s)\n",
-           circuit_report_elapsed(&start), load_seconds, json_real_value(json_object_get(report, "seconds")));
+           circuit_summary_elapsed(&start), load_seconds, json_real_value(json_object_get(report, "seconds")));
     int prc2 = common.plot ? cli_plot_circuit(common.plot, report, title, NULL) : CLI_OK;
     json_decref(report);
     return prc2;

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "circuit_report.h"
+#include "circuit_summary.h"
 #include "circuitc/circuit.h"
 #include "cli.h"
 #include "plot_cli.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_report.h"
+#include "circuit_summary.h"
 #include "circuitc/charts.h"
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "circuitc/oracle.h"
+#include "circuitc/validate.h"
 #include "cli.h"
 #include "progress.h"
 

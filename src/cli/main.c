@@ -20,7 +20,7 @@ static const command commands[] = {
     {"vcomp", cmd_vcomp, "V-composition circuit of two heads"},
     {"ov", cmd_ov, "full OV circuit of a head: exact copying accuracy"},
     {"qk", cmd_qk, "full QK circuit of a head"},
-    {"validate", cmd_validate, "oracle: weight-only predictions of PREV -> IND vs forward-pass evidence"},
+    {"validate", cmd_validate, "weight-only predictions of PREV -> IND vs forward-pass evidence"},
     {"compile", cmd_compile, "compile a circuit file for some heads: shapes, split, plan (--explain)"},
     {"comp-scores", cmd_comp_scores, "Q/K/V composition scores of all head pairs vs a random baseline"},
     {"kcomp-chart", cmd_kcomp_chart, "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs"},

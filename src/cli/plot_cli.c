@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "circuit_report.h"
+#include "circuit_summary.h"
 #include "circuitc/charts.h"
 #include "circuitc/plot.h"
 
@@ -197,7 +197,7 @@ int cli_plot_compiled(const char *out, const cc_circuit *c, const cc_fm *fm, con
     cc_error err;
     report_options ro = {.k_max = 5, .ranks = 0, .method = CC_TOPK_FAST, .n_singular = 32};
     json_t *report = NULL;
-    if (circuit_report(c, fm, &ro, &report, &err) != 0) {
+    if (circuit_summary(c, fm, &ro, &report, &err) != 0) {
         cc_fail_prefix(&err, "--plot");
         return cli_fail(&err);
     }

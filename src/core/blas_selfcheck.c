@@ -24,9 +24,9 @@ typedef struct {
     double beta;
 } gemm_case;
 
-/* Shapes of src/forward.c (QKV/MLP projections of [B*T, d], attention scores
- * and pattern x values on strided heads), src/topk.c (128 x 1024 tiles over a
- * wider B, odd inner dimensions) and src/factored.c (float64 Gram matrices),
+/* Shapes of src/runtime/forward.c (QKV/MLP projections of [B*T, d], attention scores
+ * and pattern x values on strided heads), src/analysis/topk.c (128 x 1024 tiles over a
+ * wider B, odd inner dimensions) and src/analysis/factored.c (float64 Gram matrices),
  * large enough to take OpenBLAS' threaded path and small enough for its
  * small-matrix kernels, plus odd sizes and every transposition. */
 static const gemm_case CASES[] = {

@@ -9,7 +9,7 @@
  * (sgemm) and a reference kernel (naive loops, float64 dot products). */
 #include "circuitc/forward.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <assert.h>
 #include <cblas.h>

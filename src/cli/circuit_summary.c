@@ -1,5 +1,5 @@
-/* circuit_report.c — accuracy, ranks and spectrum of a compiled circuit. */
-#include "circuit_report.h"
+/* circuit_summary.c — accuracy, ranks and spectrum of a compiled circuit. */
+#include "circuit_summary.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "progress.h"
 
-double circuit_report_elapsed(const struct timespec *t0)
+double circuit_summary_elapsed(const struct timespec *t0)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -84,7 +84,7 @@ static int measure(const cc_fm *fm, const report_options *o, bool ranks, bool co
     return 0;
 }
 
-int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err)
+int circuit_summary(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -117,7 +117,7 @@ int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o
     *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
                      fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
                      "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
-                     direction_json(&cols, cc_circuit_cols(c)), "seconds", circuit_report_elapsed(&t0));
+                     direction_json(&cols, cc_circuit_cols(c)), "seconds", circuit_summary_elapsed(&t0));
     if (!ranks) json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
                                                                     "16384; pass --ranks (one brute-force pass per "
                                                                     "direction)"));
@@ -173,7 +173,7 @@ int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *
     return rc;
 }
 
-void circuit_report_print(const json_t *r)
+void circuit_summary_print(const json_t *r)
 {
     json_t *shape = json_object_get(r, "shape");
     long n = (long)json_integer_value(json_array_get(shape, 0));

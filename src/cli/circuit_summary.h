@@ -1,9 +1,9 @@
-/* circuit_report.h — compile a circuit for some heads and measure it: exact
+/* circuit_summary.h — compile a circuit for some heads and measure it: exact
  * top-k accuracy in both directions, diagonal ranks, singular values, and
  * (for composition circuits) the composition score. Shared by kcomp, qcomp,
  * vcomp, ov, qk and compile. */
-#ifndef CIRCUITC_CLI_CIRCUIT_REPORT_H
-#define CIRCUITC_CLI_CIRCUIT_REPORT_H
+#ifndef CIRCUITC_CLI_CIRCUIT_SUMMARY_H
+#define CIRCUITC_CLI_CIRCUIT_SUMMARY_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -24,7 +24,7 @@ typedef struct {
 
 /* Measures the compiled circuit FM (of circuit C with the given bindings) and
  * returns the figures as a JSON object (keys in the README). */
-int circuit_report(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err);
+int circuit_summary(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err);
 
 /* Loads into the opened model M only the weight parts circuit C reads for
  * each of N_SETS bindings (HEADS holds N_SETS x N_BIND heads, NAMES the
@@ -34,9 +34,9 @@ int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *
                        const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err);
 
 /* Seconds of CLOCK_MONOTONIC since T0. */
-double circuit_report_elapsed(const struct timespec *t0);
+double circuit_summary_elapsed(const struct timespec *t0);
 
 /* Prints the human table for a report object. */
-void circuit_report_print(const json_t *report);
+void circuit_summary_print(const json_t *report);
 
 #endif

@@ -1,5 +1,5 @@
 /* model_read.h — the model module's reads out of its mapped weights file
- * (src/model_read.c); internal to the library. */
+ * (src/model/model_read.c); internal to the library. */
 #ifndef CIRCUITC_MODEL_READ_H
 #define CIRCUITC_MODEL_READ_H
 

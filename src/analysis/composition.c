@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "circuitc/rng.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 const char *cc_comp_mode_name(cc_comp_mode mode) { return mode == CC_COMP_Q ? "q" : mode == CC_COMP_K ? "k" : "v"; }
 

@@ -3,7 +3,7 @@
 
 #include "circuitc/cleanup.h"
 #include "circuitc/fsio.h"
-#include "json_scan.h"
+#include "core/json_scan.h"
 
 #include <errno.h>
 #include <fcntl.h>

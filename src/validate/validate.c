@@ -1,6 +1,6 @@
-/* oracle.c — `validate`: weight-only predictions against forward-pass evidence
+/* validate.c — `validate`: weight-only predictions against forward-pass evidence
  * (and, optionally, both against the TransformerLens goldens). */
-#include "circuitc/oracle.h"
+#include "circuitc/validate.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -149,7 +149,7 @@ static json_t *golden_kcomp_pair(json_t *factored, cc_head prev, cc_head ind)
     return NULL;
 }
 
-/* ---- the oracle ----------------------------------------------------------- */
+/* ---- the checks ----------------------------------------------------------- */
 
 int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *v,
                 cc_error *err)

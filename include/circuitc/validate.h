@@ -1,4 +1,4 @@
-/* circuitc/oracle.h — `validate`: joins the analyzer and the runtime on one
+/* circuitc/validate.h — `validate`: joins the analyzer and the runtime on one
  * model. For a previous-token head PREV and an induction head IND it checks
  * weight-only predictions (PREV's positional previous-token pattern, the
  * PREV -> IND K-composition score against the random baseline, the K-comp
@@ -6,8 +6,8 @@
  * previous-token score, IND's induction score, IND's induction score and the
  * second-half loss with PREV ablated), and optionally every figure against the
  * TransformerLens goldens. */
-#ifndef CIRCUITC_ORACLE_H
-#define CIRCUITC_ORACLE_H
+#ifndef CIRCUITC_VALIDATE_H
+#define CIRCUITC_VALIDATE_H
 
 #include <stdbool.h>
 #include <stdint.h>

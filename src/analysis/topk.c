@@ -21,7 +21,7 @@
  * row is, when there are many). */
 #include "circuitc/topk.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <cblas.h>
 #include <lapacke.h>
