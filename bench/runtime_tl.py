@@ -11,7 +11,7 @@ TOKENS_FILE (written by runtime_bench): first line "B T n", then B*T token ids.
 (b) patching: on sequence 0 ([1, T], T = 1+2n): a clean run_with_cache of
     hook_mlp_out, then one run_with_hooks per (layer l, position p in [n, 2n])
     whose hook sets blocks.{l}.hook_mlp_out[:, p] to the clean value at p-n;
-    loss = mean cross-entropy over positions [n, 2n) (REFERENCE.md section 6).
+    loss = mean cross-entropy over positions [n, 2n) (docs/experiments.md, "Activation patching").
     With --patch-subset K only the first K positions of every layer are run
     (the JSON says so; the caller extrapolates and labels it)."""
 import json

@@ -61,7 +61,7 @@ def repeat_tokens(seed: int, batch: int, n: int, vocab: int, bos: int) -> np.nda
 
     r[b, i] = ((x_k >> 32) * vocab) >> 32 with x_k = hash_stream(seed, "repeat-tokens")
     and k = b*n + i (0-based), i.e. uniform over [0, vocab) -- BOS's id included,
-    as REFERENCE.md section 6 specifies."""
+    as docs/experiments.md ("Repeated random tokens") specifies."""
     x = hash_stream(seed, "repeat-tokens", batch * n)
     hi = (x >> np.uint64(32)).astype(object)  # exact big-int product
     r = np.array([(int(h) * vocab) >> 32 for h in hi], dtype=np.int64).reshape(batch, n)

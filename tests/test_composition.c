@@ -104,7 +104,7 @@ START_TEST(random_baseline)
     for (int i = 0; i < 50; i++) sum += s1[i];
     for (int i = 0; i < 50; i++) sq += (s1[i] - sum / 50) * (s1[i] - sum / 50);
     ck_assert(fabs(mean - sum / 50) < 1e-15 && fabs(std - sqrt(sq / 50)) < 1e-15);
-    /* about 1/sqrt(d_model) (REFERENCE.md section 5) */
+    /* about 1/sqrt(d_model) (docs/experiments.md, "Composition scores") */
     ck_assert_msg(mean > 0.5 / 8 && mean < 2.0 / 8, "baseline mean %g", mean);
     /* every sample recomputed by hand from one sequential stream in the
      * documented draw order: the threads' split of the stream is invisible */

@@ -177,7 +177,7 @@ START_TEST(transpose)
 END_TEST
 
 /* M @ X keeps the factorisation on the side with the smaller inner dimension
- * (REFERENCE.md section 5): (A, B X) when r > m (result m = m), else (A B, X)
+ * (docs/factored.md, "Products"): (A, B X) when r > m (result m = m), else (A B, X)
  * (result m = r). X @ M likewise: (X A, B) when l > m, else (X, A B). */
 START_TEST(matmul_dense_both_sides)
 {

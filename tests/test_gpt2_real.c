@@ -1,5 +1,5 @@
 /* test_gpt2_real.c — optional: the published GPT-2 small figures
- * (REFERENCE.md section 7) reproduced on the real weights.
+ * (docs/experiments.md, "Published GPT-2 small figures") reproduced on the real weights.
  *
  * Runs only when CIRCUITC_GPT2 names a GPT-2 small folder (config.json +
  * model.safetensors) or a model.safetensors file (config.json beside it);

@@ -1,5 +1,5 @@
 /* test_process.c — TransformerLens default weight processing, checked against
- * expectations derived by hand from REFERENCE.md section 3 and computed here
+ * expectations derived by hand from docs/processing.md and computed here
  * independently, in float64, from the raw weights. */
 #include <math.h>
 #include <stdlib.h>

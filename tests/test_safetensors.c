@@ -1,5 +1,5 @@
-/* test_safetensors.c — the safetensors reader's validation rules (REFERENCE.md
- * section 2), dtype conversion, the writer, and a mutation fuzz of the parser. */
+/* test_safetensors.c — the safetensors reader's validation rules (docs/model-format.md,
+ * "safetensors validation"), dtype conversion, the writer, and a mutation fuzz of the parser. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* circuitc/composition.h — composition scores of every earlier-layer head into
  * every later-layer head (TransformerLens' all_composition_scores) and their
- * random baseline (REFERENCE.md section 5).
+ * random baseline (docs/experiments.md, "Composition scores").
  *
  * score(left, right) = ||W_A W_B||_F / (||W_A||_F ||W_B||_F) with
  * W_A = W_V W_O of the earlier head (its OV circuit) and W_B = the later

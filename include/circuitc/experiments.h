@@ -1,5 +1,5 @@
 /* circuitc/experiments.h — the repeated-random-token experiment and what is
- * measured on it (REFERENCE.md section 6): correct-token log-probs, attention
+ * measured on it (docs/experiments.md): correct-token log-probs, attention
  * head scores, TransformerLens' detect_head, the mlp_out patching sweep and
  * head ablation. Every reported mean is accumulated in float64. */
 #ifndef CIRCUITC_EXPERIMENTS_H
@@ -26,7 +26,7 @@ void cc_experiments_set_progress(cc_progress_fn fn, void *ctx);
  * generator (golden/FORMAT.md, "Token generator"): a cc_rng stream seeded with
  * SEED xor fnv1a64("repeat-tokens"); r_k = ((next() >> 32) * V) >> 32 for
  * k = b*n + i. r is uniform over [0, V) and BOS's own id is NOT excluded from A
- * (as REFERENCE.md section 6 says). (Multiply-shift without rejection: bias at
+ * (docs/experiments.md, "Repeated random tokens"). (Multiply-shift without rejection: bias at
  * most V / 2^32, about 1e-5 for GPT-2's vocabulary; kept so the goldens' tokens
  * are reproduced for every vocabulary size.) Fails, naming the limit, when
  * 1+2n > n_ctx or batch/n < 1. */

@@ -1,6 +1,6 @@
 /* circuitc/factored.h — FactoredMatrix: a matrix M = A B kept as its two
  * factors, A [l, m] and B [m, r], with TransformerLens' operations
- * (REFERENCE.md section 5). The product is never formed unless asked for
+ * (docs/factored.md). The product is never formed unless asked for
  * (cc_fm_AB); SVD, norms and composition scores go through the small m x m core.
  *
  * A cc_fm owns its factors. Functions that produce a cc_fm fill *out, which the

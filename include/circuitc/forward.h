@@ -1,6 +1,6 @@
 /* circuitc/forward.h — the GPT-2 forward pass with TransformerLens hook points.
  *
- * Semantics are HookedTransformer's (REFERENCE.md section 4): float32 storage,
+ * Semantics are HookedTransformer's (docs/hooks.md): float32 storage,
  * LayerNorm "LNPre" (centre, scale by sqrt(mean(x^2)+eps)) on a processed model,
  * full LayerNorm (then *w + b) when the model's ln weights are present
  * (--no-processing); causal mask = -inf before softmax; gelu_new (tanh form).

@@ -1,5 +1,5 @@
 /* circuitc/process.h — the weight processing HookedTransformer.from_pretrained
- * applies by default (REFERENCE.md section 3), in its order:
+ * applies by default (docs/processing.md), in its order:
  * fold_ln -> center_writing_weights -> center_unembed -> fold_value_biases.
  * After it the LayerNorms carry no weights (ln*_w / ln*_b are NULL): the
  * forward pass uses "LNPre", centring and scaling only. */

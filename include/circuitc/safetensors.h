@@ -2,7 +2,7 @@
  * safetensors format (https://huggingface.co/docs/safetensors).
  *
  * The reader mmaps the file and enforces every rule of the reference reader
- * (REFERENCE.md section 2) before any tensor is handed out: header length cap,
+ * (docs/model-format.md, "safetensors validation") before any tensor is handed out: header length cap,
  * JSON with no duplicate keys, a string->string __metadata__, complete tensor
  * entries, contiguous data offsets from 0 to the end of the file, and byte
  * sizes equal to shape x dtype size with overflow-checked arithmetic. Opening
