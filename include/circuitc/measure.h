@@ -18,6 +18,10 @@
 #include "circuitc/progress.h"
 #include "circuitc/topk.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Vocabularies up to this size get exact diagonal ranks under CC_RANKS_AUTO. */
 #define CC_MEASURE_AUTO_RANKS_MAX 16384
 
@@ -82,5 +86,9 @@ typedef struct {
  * or V and O (v). */
 int cc_head_composition_score(const cc_model *m, cc_comp_mode mode, cc_head early, cc_head late, int baseline_samples,
                               uint64_t seed, cc_head_composition *out, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
