@@ -18,14 +18,11 @@
 
 #include "circuitc/forward.h"
 #include "circuitc/rng.h"
-#include "circuitc/synth.h"
 #include "golden.h"
 #include "testutil.h"
 
 #define HOOK_TOL 1e-5
 #define LOGITS_TOL 1e-4 /* logits and log-probs */
-
-static char *g_tiny;
 
 static cc_model *load(const char *dir, bool process)
 {
@@ -116,21 +113,27 @@ static void compare_passes(const char *dir, bool process, bool edit, int B, int 
     cc_model_free(m);
 }
 
+/* Processed and not, each with and without the editing hook. */
+static void compare_all(const char *dir, int B, int T, uint64_t seed)
+{
+    for (int variant = 0; variant < 4; variant++)
+        compare_passes(dir, variant & 1, variant & 2, B, T, seed + (uint64_t)variant);
+}
+
 START_TEST(fast_matches_reference_on_the_fixture)
 {
     char *fixture = golden_path("models/induction-3l4h");
-    compare_passes(fixture, true, false, 2, 33, 1);
-    compare_passes(fixture, false, false, 2, 33, 2);
-    compare_passes(fixture, true, true, 2, 33, 3);
+    compare_all(fixture, 2, 33, 1);
     free(fixture);
 }
 END_TEST
 
 START_TEST(fast_matches_reference_on_a_tiny_model)
 {
-    compare_passes(g_tiny, true, false, 3, 20, 4);
-    compare_passes(g_tiny, false, false, 3, 20, 5);
-    compare_passes(g_tiny, false, true, 3, 20, 6);
+    char *tiny = tu_tiny_model("11");
+    compare_all(tiny, 3, 20, 5);
+    tu_rmtree(tiny);
+    free(tiny);
 }
 END_TEST
 
@@ -176,16 +179,6 @@ END_TEST
 
 int main(void)
 {
-    cc_config cfg;
-    cc_error err;
-    const char *base = getenv("TMPDIR");
-    static char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/circuitc-test-XXXXXX", base && *base ? base : "/tmp");
-    g_tiny = mkdtemp(tmpl);
-    if (!g_tiny || cc_synth_preset("tiny", &cfg, &err) != 0 || cc_synth_write(&cfg, 11, NULL, g_tiny, &err) != 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
     Suite *s = suite_create("forward_ref");
     TCase *tc = tcase_create("fast vs reference");
     tcase_set_timeout(tc, 300);
@@ -193,7 +186,5 @@ int main(void)
     tcase_add_test(tc, fast_matches_reference_on_a_tiny_model);
     tcase_add_test(tc, resumed_passes_agree);
     suite_add_tcase(s, tc);
-    int rc = tu_run_suite(s);
-    tu_rmtree(g_tiny);
-    return rc;
+    return tu_run_suite(s);
 }

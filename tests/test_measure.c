@@ -10,10 +10,7 @@
 
 #include "circuitc/measure.h"
 #include "circuitc/rng.h"
-#include "circuitc/synth.h"
 #include "testutil.h"
-
-static const char *g_dir;
 
 /* A [n, m], B [m, n] with B^T = A + noise: a circuit whose diagonal often wins. */
 static cc_fm planted_circuit(int n, int m, uint64_t seed)
@@ -117,9 +114,12 @@ END_TEST
 
 START_TEST(head_composition_matches_batch_and_baseline)
 {
+    char *dir = tu_tiny_model("4");
     cc_model *m = NULL;
     cc_error err;
-    ck_assert_msg(cc_model_load(g_dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_model_load(dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+    tu_rmtree(dir);
+    free(dir);
     int H = m->cfg.n_heads, n = m->cfg.n_layers * H;
     double *all = malloc((size_t)n * n * sizeof *all), mean, std;
     ck_assert_int_eq(cc_composition_baseline(m->cfg.d_model, m->cfg.d_head, 30, 11, NULL, &mean, &std, &err), 0);
@@ -148,16 +148,6 @@ END_TEST
 
 int main(void)
 {
-    cc_config cfg;
-    cc_error err;
-    const char *base = getenv("TMPDIR");
-    static char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/circuitc-test-XXXXXX", base && *base ? base : "/tmp");
-    g_dir = mkdtemp(tmpl);
-    if (!g_dir || cc_synth_preset("tiny", &cfg, &err) != 0 || cc_synth_write(&cfg, 4, NULL, g_dir, &err) != 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
     Suite *s = suite_create("measure");
     TCase *tc = tcase_create("measure");
     tcase_set_timeout(tc, 120);
@@ -165,7 +155,5 @@ int main(void)
     tcase_add_test(tc, circuit_measure_refuses_a_rectangle);
     tcase_add_test(tc, head_composition_matches_batch_and_baseline);
     suite_add_tcase(s, tc);
-    int rc = tu_run_suite(s);
-    tu_rmtree(g_dir);
-    return rc;
+    return tu_run_suite(s);
 }

@@ -16,19 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The pass: its inputs, then its workspace. Segment s's rows follow those of
+ * segments 0..s-1, and its scores ([H, n, end] for n = end - start) follow
+ * theirs; the loops below walk the segments in order and count both along. */
 typedef struct {
     const cc_model *m;
     const cc_config *c;
     const int *tokens;           /* [batch, pos] */
     int batch, pos;
-    const cc_segment *seg;
+    const cc_segment *seg;       /* rows [start, end) of sequence seq, in order */
     int n_seg;
-    size_t *first_row;           /* [n_seg] stacked row where each segment starts */
-    size_t *scores_at;           /* [n_seg] where each segment's [H, n, end] scores start */
-    size_t rows, n_scores;
     const cc_fwd_result *clean;  /* resuming: keys and values before each segment; else NULL */
     const cc_fwd_opts *opts;     /* full pass: hooks and cache; NULL when resuming */
     cc_fwd_result *res;
+    size_t rows, n_scores;
     float *xn;                   /* [rows, d] normalised residual */
     float *q, *k, *v, *z;        /* [rows, H, dh] */
     float *scores;               /* scores, then the pattern in place */
@@ -99,13 +100,13 @@ static void gelu_new(float *x, size_t n)
 }
 
 /* Head H's key or value (CACHE = p->k or p->v, WHICH the matching hook) of
- * layer L at position J of segment S: recomputed rows from CACHE, rows before
- * the segment's start from the clean run. */
-static const float *key_or_value(const ref_pass *p, const float *cache, cc_hook_kind which, int l, int s, int j, int h)
+ * layer L at position J of segment G, whose rows start at stacked row ROW0:
+ * recomputed rows from CACHE, rows before the segment's start from the clean run. */
+static const float *key_or_value(const ref_pass *p, const float *cache, cc_hook_kind which, int l,
+                                 const cc_segment *g, size_t row0, int j, int h)
 {
-    const cc_segment *g = &p->seg[s];
     size_t HD = (size_t)p->c->n_heads * p->c->d_head, off = (size_t)h * p->c->d_head;
-    if (j >= g->start) return cache + (p->first_row[s] + (size_t)(j - g->start)) * HD + off;
+    if (j >= g->start) return cache + (row0 + (size_t)(j - g->start)) * HD + off;
     return p->clean->act[which][l] + ((size_t)g->seq * p->pos + (size_t)j) * HD + off;
 }
 
@@ -115,19 +116,20 @@ static void attention_scores(ref_pass *p, int l)
 {
     int H = p->c->n_heads, dh = p->c->d_head;
     double scale = sqrt((double)dh);
-    for (int s = 0; s < p->n_seg; s++) {
-        const cc_segment *g = &p->seg[s];
+    size_t row0 = 0;
+    float *S = p->scores;
+    for (const cc_segment *g = p->seg; g < p->seg + p->n_seg; row0 += (size_t)(g->end - g->start), g++) {
         int n = g->end - g->start, e = g->end;
         for (int h = 0; h < H; h++)
-            for (int i = 0; i < n; i++) {
-                const float *q = p->q + (p->first_row[s] + (size_t)i) * H * dh + (size_t)h * dh;
-                float *row = p->scores + p->scores_at[s] + ((size_t)h * n + i) * e;
+            for (int i = 0; i < n; i++, S += e) {
+                const float *q = p->q + (row0 + (size_t)i) * H * dh + (size_t)h * dh;
+                float *row = S;
                 for (int j = 0; j < e; j++) {
                     if (j > g->start + i) {
                         row[j] = -INFINITY;
                         continue;
                     }
-                    const float *k = key_or_value(p, p->k, CC_HOOK_K, l, s, j, h);
+                    const float *k = key_or_value(p, p->k, CC_HOOK_K, l, g, row0, j, h);
                     double dot = 0;
                     for (int t = 0; t < dh; t++) dot += (double)q[t] * k[t];
                     row[j] = (float)(dot / scale);
@@ -139,11 +141,11 @@ static void attention_scores(ref_pass *p, int l)
 /* Softmax of every scores row in place; a row that is all -inf becomes 0. */
 static void attention_softmax(ref_pass *p)
 {
-    for (int s = 0; s < p->n_seg; s++) {
-        int e = p->seg[s].end;
-        size_t n_rows = (size_t)p->c->n_heads * (size_t)(p->seg[s].end - p->seg[s].start);
-        for (size_t r = 0; r < n_rows; r++) {
-            float *row = p->scores + p->scores_at[s] + r * e;
+    float *row = p->scores;
+    for (const cc_segment *g = p->seg; g < p->seg + p->n_seg; g++) {
+        int e = g->end;
+        size_t n_rows = (size_t)p->c->n_heads * (size_t)(g->end - g->start);
+        for (size_t r = 0; r < n_rows; r++, row += e) {
             double mx = -INFINITY, sum = 0;
             for (int j = 0; j < e; j++) mx = row[j] > mx ? row[j] : mx;
             for (int j = 0; j < e; j++) sum += mx == -INFINITY ? 0.0 : exp(row[j] - mx);
@@ -156,16 +158,17 @@ static void attention_softmax(ref_pass *p)
 static void attention_z(ref_pass *p, int l)
 {
     int H = p->c->n_heads, dh = p->c->d_head;
-    for (int s = 0; s < p->n_seg; s++) {
-        const cc_segment *g = &p->seg[s];
+    size_t row0 = 0;
+    const float *pattern = p->scores;
+    for (const cc_segment *g = p->seg; g < p->seg + p->n_seg; row0 += (size_t)(g->end - g->start), g++) {
         int n = g->end - g->start, e = g->end;
         for (int h = 0; h < H; h++)
-            for (int i = 0; i < n; i++) {
-                const float *pattern = p->scores + p->scores_at[s] + ((size_t)h * n + i) * e;
-                float *z = p->z + (p->first_row[s] + (size_t)i) * H * dh + (size_t)h * dh;
+            for (int i = 0; i < n; i++, pattern += e) {
+                float *z = p->z + (row0 + (size_t)i) * H * dh + (size_t)h * dh;
                 for (int t = 0; t < dh; t++) {
                     double acc = 0;
-                    for (int j = 0; j < e; j++) acc += (double)pattern[j] * key_or_value(p, p->v, CC_HOOK_V, l, s, j, h)[t];
+                    for (int j = 0; j < e; j++)
+                        acc += (double)pattern[j] * key_or_value(p, p->v, CC_HOOK_V, l, g, row0, j, h)[t];
                     z[t] = (float)acc;
                 }
             }
@@ -238,12 +241,12 @@ static int unembed(ref_pass *p, float *x, double *lp, int *amax, cc_error *err)
     if (!keep && !lp && !amax) return 0;
     float *logits = malloc((keep ? p->rows : 1) * V * sizeof *logits);
     if (!logits) return cc_fail(err, "out of memory for the logits (%zu x %d floats)", keep ? p->rows : 1, V);
-    for (int s = 0; s < p->n_seg; s++)
-        for (int t = p->seg[s].start; t < p->seg[s].end; t++) {
-            size_t r = p->first_row[s] + (size_t)(t - p->seg[s].start);
+    size_t r = 0; /* stacked row */
+    for (const cc_segment *g = p->seg; g < p->seg + p->n_seg; g++)
+        for (int t = g->start; t < g->end; t++, r++) {
             float *row = keep ? logits + r * V : logits;
             linear(p->xn + r * d, 1, d, w->W_U, V, w->b_U, V, row, V);
-            int target = t + 1 < p->pos ? p->tokens[(size_t)p->seg[s].seq * p->pos + t + 1] : -1;
+            int target = t + 1 < p->pos ? p->tokens[(size_t)g->seq * p->pos + t + 1] : -1;
             logprob_and_argmax(row, V, target, lp ? lp + r : NULL, amax ? amax + r : NULL);
         }
     int rc = keep ? hook_point(p, CC_HOOK_LOGITS, 0, logits, err) : 0;
@@ -253,22 +256,17 @@ static int unembed(ref_pass *p, float *x, double *lp, int *amax, cc_error *err)
 
 static void pass_free(ref_pass *p)
 {
-    free(p->first_row), free(p->scores_at), free(p->xn), free(p->q), free(p->k), free(p->v), free(p->z);
+    free(p->xn), free(p->q), free(p->k), free(p->v), free(p->z);
     free(p->scores), free(p->attn_out), free(p->mlp), free(p->mlp_out);
 }
 
-/* Lays out the segments' rows and scores and allocates the workspace. */
+/* Counts the segments' rows and scores and allocates the workspace. */
 static int pass_init(ref_pass *p, cc_error *err)
 {
     const cc_config *c = p->c;
-    p->first_row = calloc((size_t)p->n_seg + 1, sizeof *p->first_row);
-    p->scores_at = calloc((size_t)p->n_seg + 1, sizeof *p->scores_at);
-    if (!p->first_row || !p->scores_at) return cc_fail(err, "out of memory");
-    for (int s = 0; s < p->n_seg; s++) {
-        size_t n = (size_t)(p->seg[s].end - p->seg[s].start);
-        p->first_row[s] = p->rows, p->scores_at[s] = p->n_scores;
-        p->rows += n;
-        p->n_scores += (size_t)c->n_heads * n * (size_t)p->seg[s].end;
+    for (const cc_segment *g = p->seg; g < p->seg + p->n_seg; g++) {
+        p->rows += (size_t)(g->end - g->start);
+        p->n_scores += (size_t)c->n_heads * (size_t)(g->end - g->start) * (size_t)g->end;
     }
     size_t R = p->rows ? p->rows : 1, d = (size_t)c->d_model;
     float **bufs[] = {&p->xn, &p->q, &p->k, &p->v, &p->z, &p->attn_out, &p->mlp_out};
