@@ -1,13 +1,14 @@
 /* test_composition.c — batched composition scores (composition.h) against the
- * one-pair FactoredMatrix score (cc_fm_composition_score) on the heads of a
- * tiny synthetic model, the layer mask, and the random baseline. */
+ * one-pair scores: of two heads (cc_head_composition_score) on a tiny synthetic
+ * model, and of FactoredMatrices (cc_fm_composition_score); the layer mask and
+ * the random baseline. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/composition.h"
-#include "circuitc/head_circuits.h"
+#include "circuitc/measure.h"
 #include "circuitc/rng.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
@@ -31,23 +32,12 @@ START_TEST(model_scores_match_pairwise)
                     ck_assert_msg(got == 0.0, "mode %d: masked entry %d,%d is %g", mode, a, b, got);
                     continue;
                 }
-                cc_fm left, right, rt;
-                ck_assert_int_eq(cc_head_ov(m, h1, &left, &err), 0);
-                if (mode == CC_COMP_V) ck_assert_int_eq(cc_head_ov(m, h2, &right, &err), 0);
-                else {
-                    ck_assert_int_eq(cc_head_qk(m, h2, &right, &err), 0);
-                    if (mode == CC_COMP_K) {
-                        ck_assert_int_eq(cc_fm_transpose(&right, &rt, &err), 0);
-                        cc_fm_free(&right);
-                        right = rt;
-                    }
-                }
-                double want;
-                ck_assert_int_eq(cc_fm_composition_score(&left, &right, &want, &err), 0);
+                cc_head_composition pair;
+                ck_assert_int_eq(cc_head_composition_score(m, (cc_comp_mode)mode, h1, h2, 0, 0, &pair, &err), 0);
+                double want = pair.score;
                 ck_assert_msg(fabs(got - want) <= 1e-9 * want, "mode %s L%dH%d->L%dH%d: %.12g vs %.12g",
                               cc_comp_mode_name((cc_comp_mode)mode), h1.layer, h1.head, h2.layer, h2.head, got, want);
                 ck_assert(got > 0 && got <= 1);
-                cc_fm_free(&left), cc_fm_free(&right);
             }
     }
     free(s);

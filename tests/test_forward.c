@@ -1,7 +1,8 @@
-/* test_forward.c — the forward pass on the tiny synthetic model: fast (sgemm)
- * vs reference (naive loops) kernels hook by hook, softmax rows sum to 1 and
- * the causal mask holds, processing does not change the function, hooks edit
- * and cache, resuming from a cached run equals a full pass, bad input errors. */
+/* test_forward.c — the forward pass on the tiny synthetic model (both
+ * kernels where it matters; fast vs reference hook by hook is
+ * test_forward_ref.c): softmax rows sum to 1 and the causal mask holds,
+ * processing does not change the function, hooks edit and cache, resuming from
+ * a cached run equals a full pass, bad input errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,6 @@ static int *random_tokens(const cc_model *m, int batch, int pos, uint64_t seed)
     return t;
 }
 
-static void want_all(cc_fwd_opts *o)
-{
-    for (int k = 0; k < CC_HOOK_COUNT; k++) cc_fwd_want(o, (cc_hook_kind)k, -1);
-    o->logprobs = true;
-}
-
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
     double mx = 0;
@@ -48,37 +43,6 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
     }
     return mx;
 }
-
-START_TEST(fast_matches_reference_at_every_hook)
-{
-    for (int process = 0; process < 2; process++) {
-        cc_model *m = tiny_model(process);
-        int B = 3, T = 20;
-        int *tok = random_tokens(m, B, T, 1);
-        cc_fwd_opts of = {.kernel = CC_KERNEL_FAST}, orf = {.kernel = CC_KERNEL_REF};
-        want_all(&of), want_all(&orf);
-        cc_fwd_result a, b;
-        cc_error err;
-        ck_assert_msg(cc_forward(m, tok, B, T, &of, &a, &err) == 0, "%s", err.msg);
-        ck_assert_msg(cc_forward(m, tok, B, T, &orf, &b, &err) == 0, "%s", err.msg);
-        for (int k = 0; k < CC_HOOK_COUNT; k++)
-            for (int l = 0; l < (cc_hook_per_layer((cc_hook_kind)k) ? m->cfg.n_layers : 1); l++) {
-                char name[64];
-                cc_hook_name((cc_hook_kind)k, l, name, sizeof name);
-                float *x = cc_fwd_act(&a, (cc_hook_kind)k, l), *y = cc_fwd_act(&b, (cc_hook_kind)k, l);
-                ck_assert_msg(x && y, "%s not cached", name);
-                size_t n = cc_hook_shape(&m->cfg, (cc_hook_kind)k, B, T).numel;
-                double d = max_abs_diff(x, y, n);
-                ck_assert_msg(d < 2e-5, "%s: fast vs reference differ by %g (processed %d)", name, d, process);
-            }
-        for (int i = 0; i < B * (T - 1); i++) ck_assert(fabs(a.logprob[i] - b.logprob[i]) < 1e-5);
-        for (int i = 0; i < B * T; i++) ck_assert_int_eq(a.argmax[i], b.argmax[i]);
-        cc_fwd_result_free(&a), cc_fwd_result_free(&b);
-        free(tok);
-        cc_model_free(m);
-    }
-}
-END_TEST
 
 START_TEST(softmax_rows_sum_to_one_and_mask_is_causal)
 {
@@ -362,7 +326,6 @@ int main(void)
     Suite *s = suite_create("forward");
     TCase *tc = tcase_create("forward");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, fast_matches_reference_at_every_hook);
     tcase_add_test(tc, softmax_rows_sum_to_one_and_mask_is_causal);
     tcase_add_test(tc, future_tokens_do_not_change_earlier_logits);
     tcase_add_test(tc, processing_does_not_change_log_probs);

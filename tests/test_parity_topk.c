@@ -1,16 +1,16 @@
 /* test_parity_topk.c — circuit accuracy against TransformerLens goldens
  * (golden/out/<model>/factored.json): K-composition top-1/top-5 counts in both
- * directions for every golden head pair, full OV circuit top-1/top-5 and full
- * QK top-1 per head, by both the fast and the brute-force paths. Counts must be
- * identical. The GPT-2-small-shaped model is regenerated from its seed and
- * must hash to the golden's recorded SHA-256 first. */
+ * directions for every golden head pair (cc_circuit_measure, by both the fast
+ * and the brute-force paths), full OV circuit top-1/top-5 and full QK top-1 per
+ * head. Counts must be identical. The GPT-2-small-shaped model is regenerated
+ * from its seed and must hash to the golden's recorded SHA-256 first. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/circuit.h"
-#include "circuitc/topk.h"
+#include "circuitc/measure.h"
 #include "golden.h"
 #include "testutil.h"
 
@@ -33,24 +33,15 @@ static cc_fm compile(const cc_model *m, const char *circuit, const char *const *
     return fm;
 }
 
-/* Top-1 and top-5 counts of FM's rows (or columns) by METHOD: the fast path takes
- * the columns through the option, brute force through a transposed copy. */
-static void counts(const cc_fm *fm, bool columns, cc_topk_method method, long *top1, long *top5)
+/* Top-1 and top-5 counts of FM's rows (one direction: the OV and QK goldens). */
+static void row_counts(const cc_fm *fm, long *top1, long *top5)
 {
-    cc_fm t;
     cc_error err;
-    const cc_fm *use = fm;
-    bool copy = columns && method == CC_TOPK_BRUTE;
-    if (copy) {
-        ck_assert_int_eq(cc_fm_transpose(fm, &t, &err), 0);
-        use = &t;
-    }
-    cc_topk_options o = {.k_max = 5, .method = method, .columns = columns && !copy};
+    cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST};
     cc_topk_result r;
-    ck_assert_msg(cc_topk_diagonal(use, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_topk_diagonal(fm, &o, &r, &err) == 0, "%s", err.msg);
     *top1 = r.correct[0];
     *top5 = r.correct[4];
-    if (copy) cc_fm_free(&t);
 }
 
 static cc_head head_of(json_t *pair)
@@ -70,10 +61,13 @@ static void check_kcomp(const cc_model *m, json_t *factored, size_t brute_pairs)
         const char *names[2] = {"prev", "ind"};
         cc_fm fm = compile(m, "kcomp", names, heads, 2);
         for (int method = 0; method < (i < brute_pairs ? 2 : 1); method++) {
-            long r1, r5, c1, c5;
-            cc_topk_method meth = method == 0 ? CC_TOPK_FAST : CC_TOPK_BRUTE;
-            counts(&fm, false, meth, &r1, &r5);
-            counts(&fm, true, meth, &c1, &c5);
+            cc_measure_options o = {.k_max = 5, .ranks = CC_RANKS_NEVER,
+                                    .method = method == 0 ? CC_TOPK_FAST : CC_TOPK_BRUTE};
+            cc_circuit_measurement r;
+            cc_error err;
+            ck_assert_msg(cc_circuit_measure(NULL, &fm, &o, &r, &err) == 0, "%s", err.msg);
+            long r1 = r.rows.correct[0], r5 = r.rows.correct[4], c1 = r.cols.correct[0], c5 = r.cols.correct[4];
+            cc_circuit_measurement_free(&r);
             ck_assert_msg(r1 == json_integer_value(json_object_get(e, "top1_rows")) &&
                               r5 == json_integer_value(json_object_get(e, "top5_rows")) &&
                               c1 == json_integer_value(json_object_get(e, "top1_cols")) &&
@@ -116,12 +110,12 @@ START_TEST(fixture_ov_and_qk_every_head)
             size_t idx = (size_t)l * m->cfg.n_heads + h;
             long t1, t5;
             cc_fm fm = compile(m, "ov", &name, &hd, 1);
-            counts(&fm, false, CC_TOPK_FAST, &t1, &t5);
+            row_counts(&fm, &t1, &t5);
             ck_assert_msg(t1 == (long)ov1.data[idx] && t5 == (long)ov5.data[idx], "OV L%dH%d: %ld/%ld vs %g/%g", l,
                           h, t1, t5, ov1.data[idx], ov5.data[idx]);
             cc_fm_free(&fm);
             fm = compile(m, "qk", &name, &hd, 1);
-            counts(&fm, false, CC_TOPK_FAST, &t1, &t5);
+            row_counts(&fm, &t1, &t5);
             ck_assert_msg(t1 == (long)qk1.data[idx], "QK L%dH%d: %ld vs %g", l, h, t1, qk1.data[idx]);
             cc_fm_free(&fm);
         }
@@ -145,7 +139,7 @@ START_TEST(gpt2_small_random_kcomp_and_ov)
         cc_head hd = head_of(e);
         cc_fm fm = compile(m, "ov", &name, &hd, 1);
         long t1, t5;
-        counts(&fm, false, CC_TOPK_FAST, &t1, &t5);
+        row_counts(&fm, &t1, &t5);
         ck_assert_int_eq(t1, json_integer_value(json_array_get(json_object_get(ov, "top1"), i)));
         ck_assert_int_eq(t5, json_integer_value(json_array_get(json_object_get(ov, "top5"), i)));
         cc_fm_free(&fm);

@@ -19,8 +19,10 @@
  *   ln_final.hook_normalized                             [B, T, d]
  *   logits                                               [B, T, V]
  *
- * Two kernels compute every step: CC_KERNEL_FAST (OpenBLAS sgemm) and
- * CC_KERNEL_REF (naive loops with float64 dot products), kept for tests. */
+ * Two passes compute it: CC_KERNEL_FAST (OpenBLAS sgemm, threads, vectorised
+ * exp; src/runtime/forward.c) and CC_KERNEL_REF (plain single-threaded loops,
+ * float64 dot products and reductions, same hooks; src/runtime/forward_ref.c),
+ * the reference the fast one is tested against. */
 #ifndef CIRCUITC_FORWARD_H
 #define CIRCUITC_FORWARD_H
 

@@ -1,7 +1,6 @@
 /* circuit_summary.c — accuracy, ranks and spectrum of a compiled circuit. */
 #include "circuit_summary.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,73 +53,33 @@ static json_t *direction_json(const cc_topk_result *r, const char *meaning)
     return j;
 }
 
-/* Top-k statistics of FM's diagonal with O's settings; with o->compare the other
- * method runs too and any difference is an error (it would be a bug). */
-static int measure(const cc_fm *fm, const report_options *o, bool ranks, bool columns, const char *what,
-                   cc_topk_result *res, cc_error *err)
+static void progress_phase(void *ctx, const char *label)
 {
-    cli_progress_begin(strcmp(what, "rows") == 0 ? "exact top-k, rows" : "exact top-k, columns");
-    cc_topk_options opt = {.k_max = o->k_max, .method = o->method, .components = o->components,
-                           .columns = columns,
-                           .progress = cli_progress_update};
-    if (cc_topk_diagonal(fm, &opt, res, err) != 0) return -1;
-    if (ranks || o->compare) {
-        cc_topk_options ro = opt;
-        ro.method = o->method == CC_TOPK_FAST ? CC_TOPK_BRUTE : CC_TOPK_FAST;
-        ro.ranks = ranks;
-        if (ranks) ro.method = CC_TOPK_BRUTE;
-        cc_topk_result other;
-        if (cc_topk_diagonal(fm, &ro, &other, err) != 0) return -1;
-        for (int k = 0; k < o->k_max; k++)
-            if (other.correct[k] != res->correct[k] || other.near_ties_at[k] != res->near_ties_at[k])
-                return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld correct, %ld vs %ld "
-                                    "near-ties); please report",
-                               what, k + 1, res->correct[k], other.correct[k], res->near_ties_at[k],
-                               other.near_ties_at[k]);
-        res->has_ranks = other.has_ranks;
-        res->rank_mean = other.rank_mean;
-        res->rank_median = other.rank_median;
-    }
-    return 0;
+    (void)ctx;
+    cli_progress_begin(label);
 }
 
-int circuit_summary(const cc_circuit *c, const cc_fm *fm, const report_options *o, json_t **out, cc_error *err)
+int circuit_summary(const cc_circuit *c, const cc_fm *fm, const cc_measure_options *o, json_t **out, cc_error *err)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (fm->l != fm->r)
-        return cc_fail(err, "circuit %s is %d x %d; accuracy needs a square (token x token) circuit",
-                       cc_circuit_name(c), fm->l, fm->r);
-    bool ranks = o->ranks == 1 || (o->ranks < 0 && fm->l <= 16384);
-    cc_topk_result rows, cols;
-    if (measure(fm, o, ranks, false, "rows", &rows, err) != 0 ||
-        measure(fm, o, ranks, true, "columns", &cols, err) != 0)
-        return -1;
-    int k = fm->m < fm->l ? fm->m : fm->l;
-    k = k < fm->r ? k : fm->r;
-    double *S = malloc((size_t)(k > 0 ? k : 1) * sizeof *S);
-    if (!S) return cc_fail(err, "out of memory for the singular values");
-    if (cc_fm_singular_values(fm, S, err) != 0) {
-        free(S);
+    cc_measure_options with_progress = *o;
+    with_progress.phase = progress_phase;
+    with_progress.progress = cli_progress_update;
+    cc_circuit_measurement r;
+    if (cc_circuit_measure(c, fm, &with_progress, &r, err) != 0) {
+        cc_circuit_measurement_free(&r);
         return -1;
     }
     json_t *sv = json_array();
-    int rank = 0;
-    /* reported as float32 values, as TransformerLens' FactoredMatrix.S is */
-    double tol = k > 0 ? (double)(float)S[0] * (fm->l > fm->r ? fm->l : fm->r) * 0x1p-23 : 0;
-    for (int i = 0; i < k; i++) {
-        if (i < o->n_singular) json_array_append_new(sv, json_real((float)S[i]));
-        rank += (float)S[i] > tol;
-    }
-    double norm = cc_fm_norm(fm);
-    free(S);
-    *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
-                     fm->l, fm->r, "inner_dim", fm->m, "rank", rank, "frobenius_norm", norm, "singular_values", sv,
-                     "rows", direction_json(&rows, cc_circuit_rows(c)), "cols",
-                     direction_json(&cols, cc_circuit_cols(c)), "seconds", circuit_summary_elapsed(&t0));
-    if (!ranks) json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
-                                                                    "16384; pass --ranks (one brute-force pass per "
-                                                                    "direction)"));
+    for (int i = 0; i < r.n_singular; i++) json_array_append_new(sv, json_real(r.singular_values[i]));
+    *out = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape", r.n,
+                     r.n, "inner_dim", r.inner_dim, "rank", r.rank, "frobenius_norm", r.frobenius_norm,
+                     "singular_values", sv, "rows", direction_json(&r.rows, cc_circuit_rows(c)), "cols",
+                     direction_json(&r.cols, cc_circuit_cols(c)), "seconds", r.seconds);
+    if (!r.rows.has_ranks)
+        json_object_set_new(*out, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
+                                                            "16384; pass --ranks (one brute-force pass per "
+                                                            "direction)"));
+    cc_circuit_measurement_free(&r);
     return 0;
 }
 

@@ -7,8 +7,7 @@
 #include <time.h>
 
 #include "circuit_summary.h"
-#include "circuitc/composition.h"
-#include "circuitc/head_circuits.h"
+#include "circuitc/measure.h"
 #include "cli.h"
 #include "plot_cli.h"
 
@@ -50,30 +49,17 @@ static void print_help(const builtin *b)
            b->name, b->usage_heads, b->summary, b->name, b->comp_mode ? ", and the composition score" : "");
 }
 
-/* The composition score of the two heads in MODE (TransformerLens' all_composition_scores),
- * against the random baseline of SAMPLES seeded draws. */
-static int composition(const cc_model *m, char mode, cc_head early, cc_head late, int samples, unsigned long long seed,
-                       json_t **out, cc_error *err)
+/* The composition score of the two heads (TransformerLens' all_composition_scores)
+ * against the random baseline of SAMPLES seeded draws, as JSON. */
+static int composition(const cc_model *m, char mode_letter, cc_head early, cc_head late, int samples,
+                       unsigned long long seed, json_t **out, cc_error *err)
 {
-    cc_fm left, right, t;
-    if (cc_head_ov(m, early, &left, err) != 0) return -1;
-    int rc = mode == 'v' ? cc_head_ov(m, late, &right, err) : cc_head_qk(m, late, &right, err);
-    if (rc == 0 && mode == 'k') {
-        rc = cc_fm_transpose(&right, &t, err);
-        cc_fm_free(&right);
-        right = t;
-    }
-    double score = 0;
-    if (rc == 0) rc = cc_fm_composition_score(&left, &right, &score, err);
-    cc_fm_free(&left);
-    if (rc == 0) cc_fm_free(&right);
-    if (rc != 0) return -1;
-    double mean = 0, std = 0;
-    if (cc_composition_baseline(m->cfg.d_model, m->cfg.d_head, samples, seed, NULL, &mean, &std, err) != 0) return -1;
-    char mode_s[2] = {mode, 0};
-    *out = json_pack("{s:s, s:f, s:f, s:f, s:f, s:i, s:I}", "mode", mode_s, "score", score, "baseline_mean", mean,
-                     "baseline_std", std, "ratio_to_baseline", mean > 0 ? score / mean : 0.0, "baseline_samples",
-                     samples, "seed", (json_int_t)seed);
+    cc_comp_mode mode = mode_letter == 'q' ? CC_COMP_Q : mode_letter == 'k' ? CC_COMP_K : CC_COMP_V;
+    cc_head_composition hc;
+    if (cc_head_composition_score(m, mode, early, late, samples, seed, &hc, err) != 0) return -1;
+    *out = json_pack("{s:s, s:f, s:f, s:f, s:f, s:i, s:I}", "mode", cc_comp_mode_name(mode), "score", hc.score,
+                     "baseline_mean", hc.baseline_mean, "baseline_std", hc.baseline_std, "ratio_to_baseline",
+                     hc.ratio_to_baseline, "baseline_samples", samples, "seed", (json_int_t)seed);
     return 0;
 }
 
@@ -96,7 +82,8 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     struct timespec start; /* the command's wall time includes loading */
     clock_gettime(CLOCK_MONOTONIC, &start);
     cli_common common = {0};
-    report_options ro = {.k_max = 5, .ranks = -1, .method = CC_TOPK_FAST, .n_singular = 8};
+    cc_measure_options ro;
+    cc_measure_defaults(&ro);
     bool help = false;
     unsigned long long v, seed = 0;
     int samples = 200;
@@ -110,8 +97,8 @@ static int run_builtin(const builtin *b, int argc, char **argv)
             if (v < 1 || v > CC_TOPK_MAX_K) return cli_usage_error(b->name, "--k must be between 1 and %d", CC_TOPK_MAX_K);
             ro.k_max = (int)v;
             break;
-        case OPT_RANKS: ro.ranks = 1; break;
-        case OPT_NO_RANKS: ro.ranks = 0; break;
+        case OPT_RANKS: ro.ranks = CC_RANKS_ALWAYS; break;
+        case OPT_NO_RANKS: ro.ranks = CC_RANKS_NEVER; break;
         case OPT_EXACT: ro.method = CC_TOPK_FAST; break;
         case OPT_BRUTE: ro.method = CC_TOPK_BRUTE; break;
         case OPT_COMPARE: ro.compare = true; break;

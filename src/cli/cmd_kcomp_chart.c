@@ -8,7 +8,7 @@
 #include "circuit_summary.h"
 #include "circuitc/charts.h"
 #include "circuitc/circuit.h"
-#include "circuitc/topk.h"
+#include "circuitc/measure.h"
 #include "cli.h"
 #include "plot_cli.h"
 
@@ -95,24 +95,20 @@ int cmd_kcomp_chart(int argc, char **argv)
         char a[32], b[32];
         snprintf(labels[i], sizeof labels[i], "%s:%s", cc_head_name(pairs[i][0], a, sizeof a),
                  cc_head_name(pairs[i][1], b, sizeof b));
-        cc_fm fm = {0}, t = {0};
-        cc_topk_options opt = {.k_max = (int)K, .method = CC_TOPK_FAST};
-        cc_topk_result rr, cr;
+        cc_fm fm = {0};
+        cc_measure_options opt = {.k_max = (int)K, .ranks = CC_RANKS_NEVER, .method = CC_TOPK_FAST};
+        cc_circuit_measurement r = {0};
         rc = cc_circuit_compile(circ, m, names, pairs[i], 2, &fm, NULL, &err);
-        if (rc == 0 && fm.l != fm.r)
-            rc = cc_fail(&err, "circuit %s is %d x %d; accuracy needs a square circuit", cc_circuit_name(circ), fm.l, fm.r);
-        if (rc == 0) rc = cc_topk_diagonal(&fm, &opt, &rr, &err);
-        if (rc == 0) rc = cc_fm_transpose(&fm, &t, &err);
-        if (rc == 0) rc = cc_topk_diagonal(&t, &opt, &cr, &err);
+        if (rc == 0) rc = cc_circuit_measure(circ, &fm, &opt, &r, &err);
         if (rc != 0) cc_fail_prefix(&err, "%s %s", cc_circuit_name(circ), labels[i]);
-        cc_fm_free(&t);
         cc_fm_free(&fm);
         if (rc == 0) {
-            vals[i * 4 + 0] = (double)rr.correct[0] / (double)rr.n;
-            vals[i * 4 + 1] = (double)rr.correct[K - 1] / (double)rr.n;
-            vals[i * 4 + 2] = (double)cr.correct[0] / (double)cr.n;
-            vals[i * 4 + 3] = (double)cr.correct[K - 1] / (double)cr.n;
+            vals[i * 4 + 0] = (double)r.rows.correct[0] / (double)r.n;
+            vals[i * 4 + 1] = (double)r.rows.correct[K - 1] / (double)r.n;
+            vals[i * 4 + 2] = (double)r.cols.correct[0] / (double)r.n;
+            vals[i * 4 + 3] = (double)r.cols.correct[K - 1] / (double)r.n;
         }
+        cc_circuit_measurement_free(&r);
     }
     if (rc != 0) {
         free(vals), free(labels);

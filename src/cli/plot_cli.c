@@ -195,7 +195,7 @@ int cli_plot_compiled(const char *out, const cc_circuit *c, const cc_fm *fm, con
                       const char *const *names, const cc_head *heads, int n_bind)
 {
     cc_error err;
-    report_options ro = {.k_max = 5, .ranks = 0, .method = CC_TOPK_FAST, .n_singular = 32};
+    cc_measure_options ro = {.k_max = 5, .ranks = CC_RANKS_NEVER, .method = CC_TOPK_FAST, .n_singular = 32};
     json_t *report = NULL;
     if (circuit_summary(c, fm, &ro, &report, &err) != 0) {
         cc_fail_prefix(&err, "--plot");

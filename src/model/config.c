@@ -3,6 +3,7 @@
 
 #include "circuitc/cleanup.h"
 #include "circuitc/fsio.h"
+#include "gpt2_tensors.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -155,11 +156,5 @@ int cc_config_save(const cc_config *c, const char *path, cc_error *err)
 
 long long cc_config_n_params(const cc_config *c)
 {
-    long long d = c->d_model, m = c->d_mlp;
-    long long per_layer = 2 * d                    /* ln_1 */
-                          + d * 3 * d + 3 * d      /* c_attn */
-                          + d * d + d              /* c_proj */
-                          + 2 * d                  /* ln_2 */
-                          + d * m + m + m * d + d; /* mlp */
-    return (long long)c->d_vocab * d + (long long)c->n_ctx * d + c->n_layers * per_layer + 2 * d;
+    return (long long)gpt2_value_count(c);
 }

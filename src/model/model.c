@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "circuitc/process.h"
+#include "gpt2_tensors.h"
 #include "model_read.h"
 
 #ifndef CC_BUNDLED_MODEL
@@ -44,58 +45,13 @@ static char *dirname_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-/* ---- the expected tensor list -------------------------------------------- */
+/* ---- checking a file against the GPT-2 tensor table -------------------------- */
 
-/* One expected tensor: its name (without prefix) and shape. */
-typedef struct {
-    char name[64];
-    int ndim;
-    long long shape[2];
-} expected_tensor;
-
-static int expected_list(const cc_config *c, expected_tensor **out, size_t *n)
-{
-    size_t cap = 4 + 12 * (size_t)c->n_layers;
-    expected_tensor *e = calloc(cap, sizeof *e);
-    if (!e) return -1;
-    size_t k = 0;
-    long long d = c->d_model, m = c->d_mlp;
-#define ADD1(nm, a) (snprintf(e[k].name, sizeof e[k].name, "%s", nm), e[k].ndim = 1, e[k].shape[0] = (a), k++)
-#define ADD2(nm, a, b) \
-    (snprintf(e[k].name, sizeof e[k].name, "%s", nm), e[k].ndim = 2, e[k].shape[0] = (a), e[k].shape[1] = (b), k++)
-    ADD2("wte.weight", c->d_vocab, d);
-    ADD2("wpe.weight", c->n_ctx, d);
-    for (int l = 0; l < c->n_layers; l++) {
-        char nm[64];
-#define LNAME(suffix) (snprintf(nm, sizeof nm, "h.%d.%s", l, suffix), nm)
-        ADD1(LNAME("ln_1.weight"), d);
-        ADD1(LNAME("ln_1.bias"), d);
-        ADD2(LNAME("attn.c_attn.weight"), d, 3 * d);
-        ADD1(LNAME("attn.c_attn.bias"), 3 * d);
-        ADD2(LNAME("attn.c_proj.weight"), d, d);
-        ADD1(LNAME("attn.c_proj.bias"), d);
-        ADD1(LNAME("ln_2.weight"), d);
-        ADD1(LNAME("ln_2.bias"), d);
-        ADD2(LNAME("mlp.c_fc.weight"), d, m);
-        ADD1(LNAME("mlp.c_fc.bias"), m);
-        ADD2(LNAME("mlp.c_proj.weight"), m, d);
-        ADD1(LNAME("mlp.c_proj.bias"), d);
-#undef LNAME
-    }
-    ADD1("ln_f.weight", d);
-    ADD1("ln_f.bias", d);
-#undef ADD1
-#undef ADD2
-    *out = e;
-    *n = k;
-    return 0;
-}
-
-static void shape_str(char *buf, size_t sz, int ndim, const long long *s64, const uint64_t *su)
+static void shape_str(char *buf, size_t sz, int ndim, const uint64_t *shape)
 {
     size_t o = (size_t)snprintf(buf, sz, "[");
     for (int i = 0; i < ndim && o < sz; i++)
-        o += (size_t)snprintf(buf + o, sz - o, "%s%lld", i ? ", " : "", s64 ? s64[i] : (long long)su[i]);
+        o += (size_t)snprintf(buf + o, sz - o, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
     if (o < sz) snprintf(buf + o, sz - o, "]");
 }
 
@@ -114,15 +70,15 @@ static bool is_mask_buffer(const char *name)
            (n > 17 && strcmp(name + n - 17, ".attn.masked_bias") == 0);
 }
 
-static int check_tensor_shape(const cc_model *m, const cc_st_tensor *t, int ndim, const long long *shape,
+static int check_tensor_shape(const cc_model *m, const cc_st_tensor *t, int ndim, const uint64_t *shape,
                               const char *name, cc_error *err)
 {
     bool ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = (long long)t->shape[i] == shape[i];
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
     if (ok) return 0;
     char want[64], got[64];
-    shape_str(want, sizeof want, ndim, shape, NULL);
-    shape_str(got, sizeof got, t->ndim, NULL, t->shape);
+    shape_str(want, sizeof want, ndim, shape);
+    shape_str(got, sizeof got, t->ndim, t->shape);
     return cc_fail(err, "%s: tensor \"%s\" has shape %s but %s implies %s (n_layer=%d n_head=%d "
                         "n_embd=%d n_inner=%d vocab_size=%d n_positions=%d); the weights and the config "
                         "do not belong together",
@@ -142,38 +98,35 @@ static int check_dtype(const cc_model *m, const cc_st_tensor *t, cc_error *err)
 static int validate_tensors(cc_model *m, cc_error *err)
 {
     m->prefix = cc_st_find(m->st, "transformer.wte.weight") ? "transformer." : "";
-    expected_tensor *exp = NULL;
-    size_t n_exp = 0;
-    if (expected_list(&m->cfg, &exp, &n_exp) != 0) return cc_fail(err, "out of memory");
-    int rc = -1;
-    /* expected[i]: file tensor i is one of the layout's (found by name, so the check is n log n) */
+    /* expected[i]: file tensor i is one of the table's (found by name, so the check is n log n) */
     bool *expected = calloc(m->st->n_tensors + 1, sizeof *expected);
-    if (!expected) {
-        cc_fail(err, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n_exp; i++) {
-        const cc_st_tensor *t = find_prefixed(m, exp[i].name);
-        if (!t) {
-            cc_fail(err, "%s: missing tensor \"%s%s\" (GPT-2 layout with n_layer=%d from %s); the file is "
-                         "incomplete or not a GPT-2 checkpoint",
-                    m->weights_path, m->prefix, exp[i].name, m->cfg.n_layers, m->config_path);
-            goto out;
+    if (!expected) return cc_fail(err, "out of memory");
+    int rc = -1;
+    for (int id = 0; id < GPT2_N_TENSORS; id++) {
+        const gpt2_tensor *e = &GPT2_TENSORS[id];
+        if (!e->name) continue;
+        for (int l = 0; l < (e->per_layer ? m->cfg.n_layers : 1); l++) {
+            char name[96];
+            gpt2_name(e, l, name, sizeof name);
+            const cc_st_tensor *t = id == GPT2_LM_HEAD ? cc_st_find(m->st, name) : find_prefixed(m, name);
+            if (!t && id == GPT2_LM_HEAD) continue; /* tied to wte.weight */
+            if (!t) {
+                cc_fail(err, "%s: missing tensor \"%s%s\" (GPT-2 layout with n_layer=%d from %s); the file is "
+                             "incomplete or not a GPT-2 checkpoint",
+                        m->weights_path, m->prefix, name, m->cfg.n_layers, m->config_path);
+                goto out;
+            }
+            uint64_t shape[2];
+            int ndim = gpt2_shape(&m->cfg, e, shape);
+            if (check_dtype(m, t, err) != 0 || check_tensor_shape(m, t, ndim, shape, t->name, err) != 0) goto out;
+            expected[t - m->st->tensors] = true;
+            m->has_lm_head |= id == GPT2_LM_HEAD;
         }
-        if (check_dtype(m, t, err) != 0 || check_tensor_shape(m, t, exp[i].ndim, exp[i].shape, t->name, err) != 0)
-            goto out;
-        expected[t - m->st->tensors] = true;
-    }
-    const cc_st_tensor *lm = cc_st_find(m->st, "lm_head.weight");
-    if (lm) {
-        long long s[2] = {m->cfg.d_vocab, m->cfg.d_model};
-        if (check_dtype(m, lm, err) != 0 || check_tensor_shape(m, lm, 2, s, lm->name, err) != 0) goto out;
-        m->has_lm_head = true;
     }
     /* Anything else is a sign of a different architecture: refuse rather than guess. */
     for (size_t i = 0; i < m->st->n_tensors; i++) {
         const char *name = m->st->tensors[i].name;
-        if (expected[i] || strcmp(name, "lm_head.weight") == 0 || is_mask_buffer(name)) continue;
+        if (expected[i] || is_mask_buffer(name)) continue;
         cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of the GPT-2 layout for %s (n_layer=%d). "
                      "Is this a different architecture, or the config of another model?",
                 m->weights_path, name, m->config_path, m->cfg.n_layers);
@@ -183,21 +136,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
     rc = 0;
 out:
     free(expected);
-    free(exp);
     return rc;
-}
-
-/* Saturating uint64 arithmetic for the size bound below. */
-static uint64_t sat_mul(uint64_t a, uint64_t b)
-{
-    uint64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
-}
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-    uint64_t r;
-    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
 /* Refuses a config whose dimensions need more bytes than the file holds (at 2
@@ -207,19 +146,15 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 static int check_dimensions_fit(const cc_model *m, cc_error *err)
 {
     const cc_config *c = &m->cfg;
-    uint64_t L = (uint64_t)c->n_layers, d = (uint64_t)c->d_model, M = (uint64_t)c->d_mlp;
-    uint64_t tensors = sat_add(sat_mul(12, L), 4);
-    /* per layer: ln_1, ln_2 (2d each), c_attn (3d^2 + 3d), attn c_proj (d^2 + d), c_fc (dM + M), mlp c_proj (Md + d) */
-    uint64_t per_layer = sat_add(sat_add(sat_mul(4, sat_mul(d, d)), sat_mul(2, sat_mul(d, M))), sat_add(sat_mul(9, d), M));
-    uint64_t values = sat_add(sat_add(sat_mul((uint64_t)c->d_vocab, d), sat_mul((uint64_t)c->n_ctx, d)),
-                              sat_add(sat_mul(L, per_layer), sat_mul(2, d)));
+    uint64_t tensors = gpt2_tensor_count(c), values = gpt2_value_count(c);
     uint64_t data_bytes = m->st->file_size - 8 - m->st->header_len;
-    if (tensors <= sat_mul(2, m->st->n_tensors) && sat_mul(values, 2) <= data_bytes) return 0;
+    if (tensors - tensors / 2 <= m->st->n_tensors && values <= data_bytes / 2) return 0;
     return cc_fail(err, "%s: the config %s (n_layer=%d n_head=%d n_embd=%d n_inner=%d vocab_size=%d n_positions=%d) "
                         "needs %llu tensors and at least %llu bytes of weights, but the file holds %zu tensors and "
                         "%llu bytes; the weights and the config do not belong together",
                    m->weights_path, m->config_path, c->n_layers, c->n_heads, c->d_model, c->d_mlp, c->d_vocab,
-                   c->n_ctx, (unsigned long long)tensors, (unsigned long long)sat_mul(values, 2), m->st->n_tensors,
+                   c->n_ctx, (unsigned long long)tensors,
+                   (unsigned long long)(values > UINT64_MAX / 2 ? UINT64_MAX : 2 * values), m->st->n_tensors,
                    (unsigned long long)data_bytes);
 }
 
@@ -265,32 +200,26 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
 
 /* ---- reading tensors ------------------------------------------------------------ */
 
-/* The tensor NAME: unprefixed, or lm_head.weight (never prefixed). */
-static const cc_st_tensor *tensor_named(const cc_model *m, const char *name)
+/* The file tensor of table entry ID at LAYER (lm_head.weight is never prefixed). */
+static const cc_st_tensor *table_tensor(const cc_model *m, gpt2_tensor_id id, size_t layer)
 {
-    return strcmp(name, "lm_head.weight") == 0 ? cc_st_find(m->st, name) : find_prefixed(m, name);
+    char name[96];
+    gpt2_name(&GPT2_TENSORS[id], (int)layer, name, sizeof name);
+    return id == GPT2_LM_HEAD ? cc_st_find(m->st, name) : find_prefixed(m, name);
 }
 
-/* Reads block [ROW0, +NROWS) x [COL0, +NCOLS) of tensor NAME into DST (model_read.h). */
-static int read_block(cc_model *m, const char *name, uint64_t row0, uint64_t nrows, uint64_t col0, uint64_t ncols,
-                      float *dst, cc_error *err)
+/* Reads block [ROW0, +NROWS) x [COL0, +NCOLS) of entry ID's tensor at LAYER into DST (model_read.h). */
+static int read_block(cc_model *m, gpt2_tensor_id id, size_t layer, uint64_t row0, uint64_t nrows, uint64_t col0,
+                      uint64_t ncols, float *dst, cc_error *err)
 {
-    return cc_model_read_block(m, tensor_named(m, name), row0, nrows, col0, ncols, dst, err);
+    return cc_model_read_block(m, table_tensor(m, id, layer), row0, nrows, col0, ncols, dst, err);
 }
 
-static int read_whole(cc_model *m, const char *name, float *dst, cc_error *err)
+static int read_whole(cc_model *m, gpt2_tensor_id id, size_t layer, float *dst, cc_error *err)
 {
-    const cc_st_tensor *t = tensor_named(m, name);
+    const cc_st_tensor *t = table_tensor(m, id, layer);
     uint64_t cols = t->ndim == 2 ? t->shape[1] : t->n_elements;
-    return read_block(m, name, 0, t->n_elements / cols, 0, cols, dst, err);
-}
-
-/* Reads (unprefixed) "h.LAYER.SUFFIX" whole into DST. */
-static int read_layer(cc_model *m, size_t layer, const char *suffix, float *dst, cc_error *err)
-{
-    char name[128];
-    snprintf(name, sizeof name, "h.%zu.%s", layer, suffix);
-    return read_whole(m, name, dst, err);
+    return cc_model_read_block(m, t, 0, t->n_elements / cols, 0, cols, dst, err);
 }
 
 /* A new float buffer of N values (zeroed), or NULL after reporting OOM. */
@@ -301,15 +230,27 @@ static float *new_floats(size_t n, const cc_model *m, cc_error *err)
     return p;
 }
 
+static int n_dests(const gpt2_tensor *e) { return e->transform == GPT2_SPLIT_QKV ? 3 : 1; }
+
+/* Allocates (zeroed) destination WHICH of entry ID (-1: all of them) unless it is there. */
+static int ensure_dest(cc_model *m, gpt2_tensor_id id, int which, cc_error *err)
+{
+    const gpt2_tensor *e = &GPT2_TENSORS[id];
+    for (int i = 0; i < n_dests(e); i++) {
+        float **p = gpt2_dest(&m->w, e, i);
+        if ((which < 0 || which == i) && !*p && !(*p = new_floats(gpt2_dest_floats(&m->cfg, e), m, err))) return -1;
+    }
+    return 0;
+}
+
 static void free_weights(cc_weights *w)
 {
-    float **all[] = {&w->W_E, &w->W_pos, &w->ln1_w, &w->ln1_b, &w->W_Q, &w->W_K, &w->W_V, &w->b_Q,
-                     &w->b_K, &w->b_V, &w->W_O, &w->b_O, &w->ln2_w, &w->ln2_b, &w->W_in, &w->b_in,
-                     &w->W_out, &w->b_out, &w->lnf_w, &w->lnf_b, &w->W_U, &w->b_U};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        free(*all[i]);
-        *all[i] = NULL;
-    }
+    for (int id = 0; id < GPT2_N_TENSORS; id++)
+        for (int i = 0; i < n_dests(&GPT2_TENSORS[id]); i++) {
+            float **p = gpt2_dest(w, &GPT2_TENSORS[id], i);
+            free(*p);
+            *p = NULL;
+        }
 }
 
 /* W_U [d, V] = transpose of SRC [V, d], in cache-friendly blocks. */
@@ -328,66 +269,52 @@ static int read_unembed(cc_model *m, cc_error *err)
 {
     size_t V = (size_t)m->cfg.d_vocab, d = (size_t)m->cfg.d_model;
     float *src = new_floats(V * d, m, err);
-    int rc = src ? read_whole(m, m->has_lm_head ? "lm_head.weight" : "wte.weight", src, err) : -1;
+    int rc = src ? read_whole(m, m->has_lm_head ? GPT2_LM_HEAD : GPT2_WTE, 0, src, err) : -1;
     if (rc == 0) transpose_into(src, m->w.W_U, V, d);
     free(src);
     return rc;
 }
 
-/* Reads head (L, H)'s W and b for WHICH (0 = Q, 1 = K, 2 = V) out of the
- * layer's c_attn [d, 3d] weight and [3d] bias into W [d, dh] and B [dh]. */
-static int read_head_input(cc_model *m, size_t l, size_t h, size_t which, float *W, float *B, cc_error *err)
+/* Head H of layer L for WHICH (0 = Q, 1 = K, 2 = V) out of split entry ID
+ * (c_attn's [d, 3d] weight or [3d] bias) into its destination [L, H, rows, dh]. */
+static int read_split_head(cc_model *m, gpt2_tensor_id id, size_t l, size_t h, int which, cc_error *err)
 {
-    size_t d = (size_t)m->cfg.d_model, dh = (size_t)m->cfg.d_head, col0 = which * d + h * dh;
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "h.%zu.attn.c_attn.weight", l);
-    snprintf(bn, sizeof bn, "h.%zu.attn.c_attn.bias", l);
-    return read_block(m, wn, 0, d, col0, dh, W, err) || read_block(m, bn, 0, 1, col0, dh, B, err) ? -1 : 0;
+    const gpt2_tensor *e = &GPT2_TENSORS[id];
+    size_t d = (size_t)m->cfg.d_model, dh = (size_t)m->cfg.d_head, H = (size_t)m->cfg.n_heads;
+    size_t rows = e->cols == GPT2_DIM_NONE ? 1 : (size_t)gpt2_dim_size(&m->cfg, e->rows);
+    float *dst = *gpt2_dest(&m->w, e, which) + (l * H + h) * rows * dh;
+    return read_block(m, id, l, 0, rows, (size_t)which * d + h * dh, dh, dst, err);
+}
+
+/* Reads LAYER's copy of entry ID into its destination, transformed as the table says. */
+static int read_entry(cc_model *m, gpt2_tensor_id id, size_t layer, cc_error *err)
+{
+    const gpt2_tensor *e = &GPT2_TENSORS[id];
+    switch (e->transform) {
+    case GPT2_COPY:
+        return read_whole(m, id, layer, *gpt2_dest(&m->w, e, 0) + layer * (size_t)gpt2_numel(&m->cfg, e), err);
+    case GPT2_SPLIT_QKV:
+        for (int which = 0; which < 3; which++)
+            for (size_t h = 0; h < (size_t)m->cfg.n_heads; h++)
+                if (read_split_head(m, id, layer, h, which, err) != 0) return -1;
+        return 0;
+    case GPT2_TRANSPOSE: return read_unembed(m, err);
+    default: return 0; /* GPT2_ZERO */
+    }
 }
 
 int cc_model_load_weights(cc_model *m, cc_error *err)
 {
     if (m->loaded) return 0;
     if (m->part_ready) return cc_fail(err, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
-    const cc_config *c = &m->cfg;
-    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
-           V = (size_t)c->d_vocab, M = (size_t)c->d_mlp;
-    cc_weights *w = &m->w;
-    struct {
-        float **p;
-        size_t n;
-    } arrays[] = {{&w->W_E, V * d}, {&w->W_pos, (size_t)c->n_ctx * d}, {&w->ln1_w, L * d}, {&w->ln1_b, L * d},
-                  {&w->W_Q, L * d * d}, {&w->W_K, L * d * d}, {&w->W_V, L * d * d}, {&w->b_Q, L * d},
-                  {&w->b_K, L * d}, {&w->b_V, L * d}, {&w->W_O, L * d * d}, {&w->b_O, L * d}, {&w->ln2_w, L * d},
-                  {&w->ln2_b, L * d}, {&w->W_in, L * d * M}, {&w->b_in, L * M}, {&w->W_out, L * M * d},
-                  {&w->b_out, L * d}, {&w->lnf_w, d}, {&w->lnf_b, d}, {&w->W_U, d * V},
-                  {&w->b_U, V}}; /* GPT-2 has no unembedding bias: b_U stays zero */
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof arrays / sizeof arrays[0]; i++)
-        if (!(*arrays[i].p = new_floats(arrays[i].n, m, err))) rc = -1;
-    if (rc == 0)
-        rc = read_whole(m, "wte.weight", w->W_E, err) || read_whole(m, "wpe.weight", w->W_pos, err) ||
-             read_whole(m, "ln_f.weight", w->lnf_w, err) || read_whole(m, "ln_f.bias", w->lnf_b, err) ||
-             read_unembed(m, err);
-    for (size_t l = 0; rc == 0 && l < L; l++) {
-        rc = read_layer(m, l, "ln_1.weight", w->ln1_w + l * d, err) ||
-             read_layer(m, l, "ln_1.bias", w->ln1_b + l * d, err) ||
-             read_layer(m, l, "ln_2.weight", w->ln2_w + l * d, err) ||
-             read_layer(m, l, "ln_2.bias", w->ln2_b + l * d, err) ||
-             /* c_proj [d, d] rows h*dh+i are W_O[h, i, :]: the same memory layout */
-             read_layer(m, l, "attn.c_proj.weight", w->W_O + l * d * d, err) ||
-             read_layer(m, l, "attn.c_proj.bias", w->b_O + l * d, err) ||
-             read_layer(m, l, "mlp.c_fc.weight", w->W_in + l * d * M, err) ||
-             read_layer(m, l, "mlp.c_fc.bias", w->b_in + l * M, err) ||
-             read_layer(m, l, "mlp.c_proj.weight", w->W_out + l * M * d, err) ||
-             read_layer(m, l, "mlp.c_proj.bias", w->b_out + l * d, err);
-        float *Ws[3] = {w->W_Q, w->W_K, w->W_V}, *bs[3] = {w->b_Q, w->b_K, w->b_V};
-        for (size_t which = 0; rc == 0 && which < 3; which++)
-            for (size_t h = 0; rc == 0 && h < H; h++)
-                rc = read_head_input(m, l, h, which, Ws[which] + (l * H + h) * d * dh, bs[which] + (l * H + h) * dh, err);
+    for (int id = 0; rc == 0 && id < GPT2_N_TENSORS; id++) rc = ensure_dest(m, (gpt2_tensor_id)id, -1, err);
+    for (int id = 0; rc == 0 && id < GPT2_N_TENSORS; id++) {
+        int layers = GPT2_TENSORS[id].per_layer ? m->cfg.n_layers : 1;
+        for (int l = 0; rc == 0 && l < layers; l++) rc = read_entry(m, (gpt2_tensor_id)id, (size_t)l, err);
     }
     if (rc != 0) {
-        free_weights(w);
+        free_weights(&m->w);
         return -1;
     }
     /* Every tensor is now copied out: let the kernel drop the mapping's pages
@@ -418,33 +345,20 @@ bool cc_model_has(const cc_model *m, cc_part p)
     return m->part_ready[part_slot(&m->cfg, p.kind, (size_t)p.layer, (size_t)p.head)];
 }
 
-/* Makes sure *P holds an array of N floats (zeroed when new). */
-static int ensure_array(float **p, size_t n, const cc_model *m, cc_error *err)
-{
-    if (!*p) *p = new_floats(n, m, err);
-    return *p ? 0 : -1;
-}
-
-/* Reads LayerNorm NAME's weight and bias ("h.L.ln_1", "ln_f") into LW, LB [d]. */
-static int read_ln(cc_model *m, const char *name, float *LW, float *LB, cc_error *err)
-{
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "%s.weight", name);
-    snprintf(bn, sizeof bn, "%s.bias", name);
-    return read_whole(m, wn, LW, err) || read_whole(m, bn, LB, err) ? -1 : 0;
-}
-
-/* Reads LayerNorm LN into scratch and folds it into W [rows, cols] and B [cols]. */
-static int fold_ln_part(cc_model *m, const char *ln, float *W, float *B, size_t rows, size_t cols, cc_error *err)
+/* Reads LayerNorm LN_W (a weight entry; its bias is the next entry) of LAYER
+ * into scratch and folds it into W [rows, cols] and B [cols]. */
+static int fold_ln_part(cc_model *m, gpt2_tensor_id ln_w, size_t layer, float *W, float *B, size_t rows, size_t cols,
+                        cc_error *err)
 {
     float *lnw = new_floats(2 * rows, m, err);
     double *acc = lnw ? malloc(cols * sizeof *acc) : NULL;
-    int rc = !acc ? -1 : read_ln(m, ln, lnw, lnw + rows, err);
+    int rc = !acc ? -1
+                  : read_whole(m, ln_w, layer, lnw, err) || read_whole(m, (gpt2_tensor_id)(ln_w + 1), layer, lnw + rows, err);
     if (rc == 0) cc_fold_ln_into(W, B, lnw, lnw + rows, rows, cols, acc);
-    else if (lnw && !acc) cc_fail(err, "out of memory folding %s", ln);
+    else if (lnw && !acc) cc_fail(err, "out of memory folding a LayerNorm");
     free(acc);
     free(lnw);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 /* Fills one part (no wildcards), processed when PROCESS, exactly as the
@@ -452,25 +366,23 @@ static int fold_ln_part(cc_model *m, const char *ln, float *W, float *B, size_t 
 static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool process, cc_error *err)
 {
     const cc_config *c = &m->cfg;
-    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
-           V = (size_t)c->d_vocab, M = (size_t)c->d_mlp, T = (size_t)c->n_ctx;
+    size_t H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head, V = (size_t)c->d_vocab,
+           M = (size_t)c->d_mlp;
     cc_weights *w = &m->w;
-    char ln[64];
-    snprintf(ln, sizeof ln, "h.%zu.%s", l, kind == CC_PART_IN ? "ln_2" : "ln_1");
     switch (kind) {
     case CC_PART_W_E:
     case CC_PART_W_POS: {
-        float **dst = kind == CC_PART_W_E ? &w->W_E : &w->W_pos;
-        size_t rows = kind == CC_PART_W_E ? V : T;
-        if (ensure_array(dst, rows * d, m, err) || read_whole(m, kind == CC_PART_W_E ? "wte.weight" : "wpe.weight", *dst, err))
-            return -1;
-        if (process) cc_center_rows(*dst, rows, d);
+        gpt2_tensor_id id = kind == CC_PART_W_E ? GPT2_WTE : GPT2_WPE;
+        if (ensure_dest(m, id, 0, err) || read_entry(m, id, 0, err)) return -1;
+        if (process) cc_center_rows(*gpt2_dest(w, &GPT2_TENSORS[id], 0), (size_t)gpt2_dim_size(c, GPT2_TENSORS[id].rows), d);
         return 0;
     }
     case CC_PART_W_U:
-        if (ensure_array(&w->W_U, d * V, m, err) || ensure_array(&w->b_U, V, m, err) || read_unembed(m, err)) return -1;
+        if (ensure_dest(m, GPT2_LM_HEAD, 0, err) || ensure_dest(m, GPT2_UNEMBED_BIAS, 0, err) ||
+            read_entry(m, GPT2_LM_HEAD, 0, err))
+            return -1;
         if (process) {
-            if (fold_ln_part(m, "ln_f", w->W_U, w->b_U, d, V, err) != 0) return -1;
+            if (fold_ln_part(m, GPT2_LNF_W, 0, w->W_U, w->b_U, d, V, err) != 0) return -1;
             cc_center_rows(w->W_U, d, V);
             cc_center_rows(w->b_U, 1, V);
         }
@@ -478,37 +390,34 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
     case CC_PART_Q:
     case CC_PART_K:
     case CC_PART_V: {
-        float **Ws[3] = {&w->W_Q, &w->W_K, &w->W_V}, **bs[3] = {&w->b_Q, &w->b_K, &w->b_V};
-        size_t which = (size_t)(kind - CC_PART_Q);
-        if (ensure_array(Ws[which], L * d * d, m, err) || ensure_array(bs[which], L * d, m, err)) return -1;
-        float *W = *Ws[which] + (l * H + h) * d * dh, *B = *bs[which] + (l * H + h) * dh;
-        if (read_head_input(m, l, h, which, W, B, err) != 0) return -1;
+        int which = kind - CC_PART_Q;
+        if (ensure_dest(m, GPT2_ATTN_W, which, err) || ensure_dest(m, GPT2_ATTN_B, which, err) ||
+            read_split_head(m, GPT2_ATTN_W, l, h, which, err) || read_split_head(m, GPT2_ATTN_B, l, h, which, err))
+            return -1;
+        float *W = *gpt2_dest(w, &GPT2_TENSORS[GPT2_ATTN_W], which) + (l * H + h) * d * dh,
+              *B = *gpt2_dest(w, &GPT2_TENSORS[GPT2_ATTN_B], which) + (l * H + h) * dh;
         if (process) {
-            if (fold_ln_part(m, ln, W, B, d, dh, err) != 0) return -1;
+            if (fold_ln_part(m, GPT2_LN1_W, l, W, B, d, dh, err) != 0) return -1;
             if (kind == CC_PART_V) memset(B, 0, dh * sizeof *B); /* fold_value_biases moved it into b_O */
         }
         return 0;
     }
     case CC_PART_O: {
         /* c_proj [d, d] rows h*dh+i are W_O[h, i, :] */
-        if (ensure_array(&w->W_O, L * d * d, m, err) != 0) return -1;
+        if (ensure_dest(m, GPT2_ATTN_PROJ_W, 0, err) != 0) return -1;
         float *W = w->W_O + (l * H + h) * dh * d;
-        char name[128];
-        snprintf(name, sizeof name, "h.%zu.attn.c_proj.weight", l);
-        if (read_block(m, name, h * dh, dh, 0, d, W, err) != 0) return -1;
+        if (read_block(m, GPT2_ATTN_PROJ_W, l, h * dh, dh, 0, d, W, err) != 0) return -1;
         if (process) cc_center_rows(W, dh, d);
         return 0;
     }
     case CC_PART_IN:
-        if (ensure_array(&w->W_in, L * d * M, m, err) || ensure_array(&w->b_in, L * M, m, err) ||
-            read_layer(m, l, "mlp.c_fc.weight", w->W_in + l * d * M, err) ||
-            read_layer(m, l, "mlp.c_fc.bias", w->b_in + l * M, err))
+        if (ensure_dest(m, GPT2_FC_W, 0, err) || ensure_dest(m, GPT2_FC_B, 0, err) || read_entry(m, GPT2_FC_W, l, err) ||
+            read_entry(m, GPT2_FC_B, l, err))
             return -1;
-        return process ? fold_ln_part(m, ln, w->W_in + l * d * M, w->b_in + l * M, d, M, err) : 0;
+        return process ? fold_ln_part(m, GPT2_LN2_W, l, w->W_in + l * d * M, w->b_in + l * M, d, M, err) : 0;
     case CC_PART_OUT:
-        if (ensure_array(&w->W_out, L * M * d, m, err) || ensure_array(&w->b_out, L * d, m, err) ||
-            read_layer(m, l, "mlp.c_proj.weight", w->W_out + l * M * d, err) ||
-            read_layer(m, l, "mlp.c_proj.bias", w->b_out + l * d, err))
+        if (ensure_dest(m, GPT2_MLP_PROJ_W, 0, err) || ensure_dest(m, GPT2_MLP_PROJ_B, 0, err) ||
+            read_entry(m, GPT2_MLP_PROJ_W, l, err) || read_entry(m, GPT2_MLP_PROJ_B, l, err))
             return -1;
         if (process) {
             cc_center_rows(w->W_out + l * M * d, M, d);

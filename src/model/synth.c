@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gpt2_tensors.h"
+
 int cc_synth_preset(const char *name, cc_config *cfg, cc_error *err)
 {
     cc_config c = {.ln_eps = 1e-5};
@@ -61,12 +63,12 @@ float cc_synth_value(uint64_t seed, const char *name, uint64_t k)
     return value_from(seed ^ fnv1a64(name), k, center, std * sqrt(3.0));
 }
 
-/* Names and shapes of the GPT-2 tensors, sorted by name as the reference
- * safetensors writer orders them (so both writers produce the same bytes). */
+/* Names and shapes of the GPT-2 tensors (gpt2_tensors.h), sorted by name as the
+ * reference safetensors writer orders them (so both writers produce the same bytes). */
 static int build_entries(const cc_config *c, const cc_synth_options *o, cc_st_entry **out, char **names_out,
                          size_t *n_out)
 {
-    size_t cap = 5 + 12 * (size_t)c->n_layers;
+    size_t cap = (size_t)gpt2_tensor_count(c) + 1;
     cc_st_entry *e = calloc(cap, sizeof *e);
     char *names = calloc(cap, 80);
     if (!e || !names) {
@@ -75,38 +77,19 @@ static int build_entries(const cc_config *c, const cc_synth_options *o, cc_st_en
         return -1;
     }
     size_t k = 0;
-    uint64_t d = (uint64_t)c->d_model, m = (uint64_t)c->d_mlp;
-    const char *pre = o->prefix ? "transformer." : "";
-#define ENTRY(a, b, fmt, ...)                                                  \
-    do {                                                                       \
-        char *nm = names + 80 * k;                                             \
-        snprintf(nm, 80, "%s" fmt, pre, __VA_ARGS__);                          \
-        e[k] = (cc_st_entry){.name = nm, .dtype = o->dtype, .ndim = (b) != 0 ? 2 : 1, .shape = {(a), (b)}}; \
-        k++;                                                                   \
-    } while (0)
-    ENTRY((uint64_t)c->d_vocab, d, "%s", "wte.weight");
-    ENTRY((uint64_t)c->n_ctx, d, "%s", "wpe.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        ENTRY(d, 0, "h.%d.ln_1.weight", l);
-        ENTRY(d, 0, "h.%d.ln_1.bias", l);
-        ENTRY(d, 3 * d, "h.%d.attn.c_attn.weight", l);
-        ENTRY(3 * d, 0, "h.%d.attn.c_attn.bias", l);
-        ENTRY(d, d, "h.%d.attn.c_proj.weight", l);
-        ENTRY(d, 0, "h.%d.attn.c_proj.bias", l);
-        ENTRY(d, 0, "h.%d.ln_2.weight", l);
-        ENTRY(d, 0, "h.%d.ln_2.bias", l);
-        ENTRY(d, m, "h.%d.mlp.c_fc.weight", l);
-        ENTRY(m, 0, "h.%d.mlp.c_fc.bias", l);
-        ENTRY(m, d, "h.%d.mlp.c_proj.weight", l);
-        ENTRY(d, 0, "h.%d.mlp.c_proj.bias", l);
-    }
-    ENTRY(d, 0, "%s", "ln_f.weight");
-    ENTRY(d, 0, "%s", "ln_f.bias");
-#undef ENTRY
-    if (o->lm_head) {
-        char *nm = names + 80 * k;
-        snprintf(nm, 80, "lm_head.weight");
-        e[k++] = (cc_st_entry){.name = nm, .dtype = o->dtype, .ndim = 2, .shape = {(uint64_t)c->d_vocab, d}};
+    for (int id = 0; id < GPT2_N_TENSORS; id++) {
+        const gpt2_tensor *t = &GPT2_TENSORS[id];
+        if (!t->name || (id == GPT2_LM_HEAD && !o->lm_head)) continue;
+        /* lm_head.weight is never prefixed */
+        const char *pre = o->prefix && id != GPT2_LM_HEAD ? "transformer." : "";
+        for (int l = 0; l < (t->per_layer ? c->n_layers : 1); l++) {
+            char *nm = names + 80 * k, base[64];
+            snprintf(nm, 80, "%s%s", pre, gpt2_name(t, l, base, sizeof base));
+            e[k] = (cc_st_entry){.name = nm, .dtype = o->dtype};
+            e[k].ndim = gpt2_shape(c, t, e[k].shape);
+            if (e[k].ndim == 1) e[k].shape[1] = 0;
+            k++;
+        }
     }
     for (size_t i = 1; i < k; i++) /* insertion sort by name: a few hundred entries */
         for (size_t j = i; j > 0 && strcmp(e[j - 1].name, e[j].name) > 0; j--) {

@@ -5,11 +5,13 @@
  * m d_mlp, V d_vocab, R stacked rows (B*T for a full pass; the sum of segment
  * lengths when resuming). Every block works on R stacked rows described by a
  * list of segments; a full pass is B segments [0, T), so its stacked buffers are
- * exactly TransformerLens' [B, T, ...] layouts. Each step has a fast kernel
- * (sgemm) and a reference kernel (naive loops, float64 dot products). */
+ * exactly TransformerLens' [B, T, ...] layouts. These are the fast kernels
+ * (sgemm, our threads, vectorised exp); CC_KERNEL_REF runs the plain reference
+ * pass of forward_ref.c instead. */
 #include "circuitc/forward.h"
 
 #include "core/parallel.h"
+#include "runtime/forward_ref.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -174,9 +176,9 @@ static void linear_fast(const float *x, int R, int k, const float *W, int ldw, c
  * runs on our threads: OpenBLAS' own workers would otherwise spin (sched_yield)
  * between GEMMs against the threads of the other steps. Returns the thread
  * count to restore (0: nothing changed). */
-static int own_threads_begin(cc_kernel kern)
+static int own_threads_begin(void)
 {
-    if (kern != CC_KERNEL_FAST || cc_par_threads() <= 1) return 0;
+    if (cc_par_threads() <= 1) return 0;
     int saved = cc_blas_threads_hold();
     t_own_threads = saved > 0;
     return saved;
@@ -188,28 +190,9 @@ static void own_threads_end(int saved)
     if (saved > 0) t_own_threads = false;
 }
 
-static void linear_ref(const float *x, int R, int k, const float *W, int ldw, const float *b, int n, float *out,
-                       int ldo)
-{
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < n; j++) {
-            double acc = 0;
-            for (int i = 0; i < k; i++) acc += (double)x[(size_t)r * k + i] * W[(size_t)i * ldw + j];
-            out[(size_t)r * ldo + j] = (float)acc + (b ? b[j] : 0.0f);
-        }
-}
-
-static void linear(cc_kernel kern, const float *x, int R, int k, const float *W, int ldw, const float *b, int n,
-                   float *out, int ldo)
-{
-    if (kern == CC_KERNEL_REF) linear_ref(x, R, k, W, ldw, b, n, out, ldo);
-    else linear_fast(x, R, k, W, ldw, b, n, out, ldo);
-}
-
 /* LayerNorm over the last axis of x [R, d] into out [R, d]:
  * centre, divide by sqrt(mean(x^2) + eps), then *w + b when W is not NULL
- * (unprocessed model). Means in float64. Shared by both kernels; rows are
- * split across threads. */
+ * (unprocessed model). Means in float64; rows are split across threads. */
 typedef struct {
     const float *x, *w, *b;
     int d;
@@ -360,22 +343,11 @@ static void gelu_new(float *x, size_t n)
     cc_par_for(n, 1 << 16, gelu_new_range, x);
 }
 
-/* The textbook form, for the reference kernel. */
-static void gelu_new_ref(float *x, size_t n)
-{
-    const float c = (float)sqrt(2.0 / M_PI);
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * (v * v * v))));
-    }
-}
-
 /* ------------------------------------------------------------------ a run */
 
 typedef struct {
     const cc_model *m;
     const cc_config *c;
-    cc_kernel kern;
     const int *tokens;           /* [batch, pos] */
     int batch, pos;
     const cc_segment *seg;
@@ -441,20 +413,10 @@ static void attn_scores_segs(void *p, size_t lo, size_t hi)
             float *S = r->scores + r->sc_off[s] + (size_t)h * n * e; /* [n, e] */
             const float *q = r->q + r->row_off[s] * HD + h * dh;     /* [n, dh], row stride HD */
             const float *k = r->k + r->row_off[s] * HD + h * dh;     /* [n, dh], row stride HD */
-            if (r->kern == CC_KERNEL_FAST) {
-                if (p > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, p, dh, 1.0f, q, HD, ck + h * dh, HD, 0.0f,
-                                S, e);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, 1.0f, q, HD, k, HD, 0.0f, S + p, e);
-            } else {
-                for (int i = 0; i < n; i++)
-                    for (int j = 0; j < e; j++) {
-                        const float *kj = j < p ? ck + (size_t)j * HD + h * dh : k + (size_t)(j - p) * HD;
-                        double acc = 0;
-                        for (int t = 0; t < dh; t++) acc += (double)q[(size_t)i * HD + t] * kj[t];
-                        S[(size_t)i * e + j] = (float)acc;
-                    }
-            }
+            if (p > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, p, dh, 1.0f, q, HD, ck + h * dh, HD, 0.0f, S,
+                            e);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, 1.0f, q, HD, k, HD, 0.0f, S + p, e);
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < e; j++)
                     S[(size_t)i * e + j] = j > p + i ? -INFINITY : S[(size_t)i * e + j] / scale;
@@ -524,7 +486,7 @@ static void attn_par(run *r, int l, cc_par_fn fn)
     seg_ctx a = {r, l};
     size_t grain = seg_grain(r);
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    bool split = !t_own_threads && r->kern == CC_KERNEL_FAST && cc_par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
+    bool split = !t_own_threads && cc_par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
     int saved = split ? openblas_get_num_threads() : 0;
     if (split) openblas_set_num_threads(1);
     cc_par_for((size_t)r->n_seg, grain, fn, &a);
@@ -561,23 +523,11 @@ static void attn_z_segs(void *p, size_t lo, size_t hi)
             const float *P = r->scores + r->sc_off[s] + (size_t)h * n * e; /* [n, e] */
             const float *v = r->v + r->row_off[s] * HD + h * dh;           /* [n, dh], stride HD */
             float *z = r->z + r->row_off[s] * HD + h * dh;                 /* [n, dh], stride HD */
-            if (r->kern == CC_KERNEL_FAST) {
-                if (p > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, p, 1.0f, P, e, cv + h * dh, HD, 0.0f,
-                                z, HD);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, P + p, e, v, HD,
-                            p > 0 ? 1.0f : 0.0f, z, HD);
-            } else {
-                for (int i = 0; i < n; i++)
-                    for (int t = 0; t < dh; t++) {
-                        double acc = 0;
-                        for (int j = 0; j < e; j++) {
-                            const float *vj = j < p ? cv + (size_t)j * HD + h * dh : v + (size_t)(j - p) * HD;
-                            acc += (double)P[(size_t)i * e + j] * vj[t];
-                        }
-                        z[(size_t)i * HD + t] = (float)acc;
-                    }
-            }
+            if (p > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, p, 1.0f, P, e, cv + h * dh, HD, 0.0f, z,
+                            HD);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, P + p, e, v, HD, p > 0 ? 1.0f : 0.0f,
+                        z, HD);
         }
     }
 }
@@ -599,15 +549,11 @@ static int block(run *r, int l, float *x, cc_error *err)
     for (int t = 0; t < 3; t++) {
         const float *W = Wq[t] + (size_t)l * H * d * dh; /* [H, d, dh] */
         const float *bias = bq[t] + (size_t)l * HD;      /* [H, dh] == [H*dh] */
-        if (r->kern == CC_KERNEL_REF) { /* head by head, straight from the TransformerLens layout */
-            for (int h = 0; h < H; h++)
-                linear_ref(r->xn, R, d, W + (size_t)h * d * dh, dh, bias + h * dh, dh, outs[t] + h * dh, HD);
-        } else { /* one GEMM with N = H*dh: the weights rearranged to [d, H*dh] */
-            for (int h = 0; h < H; h++)
-                for (int k = 0; k < d; k++)
-                    memcpy(r->wqkv + (size_t)k * HD + h * dh, W + ((size_t)h * d + k) * dh, (size_t)dh * sizeof(float));
-            linear_fast(r->xn, R, d, r->wqkv, HD, bias, HD, outs[t], HD);
-        }
+        /* one GEMM with N = H*dh: the weights rearranged to [d, H*dh] */
+        for (int h = 0; h < H; h++)
+            for (int k = 0; k < d; k++)
+                memcpy(r->wqkv + (size_t)k * HD + h * dh, W + ((size_t)h * d + k) * dh, (size_t)dh * sizeof(float));
+        linear_fast(r->xn, R, d, r->wqkv, HD, bias, HD, outs[t], HD);
     }
     if (at(r, CC_HOOK_Q, l, r->q, err) || at(r, CC_HOOK_K, l, r->k, err) || at(r, CC_HOOK_V, l, r->v, err)) return -1;
     attn_scores(r, l);
@@ -616,19 +562,18 @@ static int block(run *r, int l, float *x, cc_error *err)
     if (at(r, CC_HOOK_PATTERN, l, r->scores, err)) return -1;
     attn_z(r, l);
     if (at(r, CC_HOOK_Z, l, r->z, err)) return -1;
-    linear(r->kern, r->z, R, HD, w->W_O + (size_t)l * HD * d, d, w->b_O + (size_t)l * d, d, r->attn_out, d);
+    linear_fast(r->z, R, HD, w->W_O + (size_t)l * HD * d, d, w->b_O + (size_t)l * d, d, r->attn_out, d);
     if (at(r, CC_HOOK_ATTN_OUT, l, r->attn_out, err)) return -1;
     for (size_t i = 0; i < Rd; i++) x[i] += r->attn_out[i];
     if (at(r, CC_HOOK_RESID_MID, l, x, err)) return -1;
     /* MLP */
     layernorm(x, R, d, w->ln2_w ? w->ln2_w + (size_t)l * d : NULL, w->ln2_b ? w->ln2_b + (size_t)l * d : NULL,
               c->ln_eps, r->xn);
-    linear(r->kern, r->xn, R, d, w->W_in + (size_t)l * d * M, M, w->b_in + (size_t)l * M, M, r->mlp, M);
+    linear_fast(r->xn, R, d, w->W_in + (size_t)l * d * M, M, w->b_in + (size_t)l * M, M, r->mlp, M);
     if (at(r, CC_HOOK_MLP_PRE, l, r->mlp, err)) return -1;
-    if (r->kern == CC_KERNEL_REF) gelu_new_ref(r->mlp, r->R * M);
-    else gelu_new(r->mlp, r->R * M);
+    gelu_new(r->mlp, r->R * M);
     if (at(r, CC_HOOK_MLP_POST, l, r->mlp, err)) return -1;
-    linear(r->kern, r->mlp, R, M, w->W_out + (size_t)l * M * d, d, w->b_out + (size_t)l * d, d, r->mlp_out, d);
+    linear_fast(r->mlp, R, M, w->W_out + (size_t)l * M * d, d, w->b_out + (size_t)l * d, d, r->mlp_out, d);
     if (at(r, CC_HOOK_MLP_OUT, l, r->mlp_out, err)) return -1;
     for (size_t i = 0; i < Rd; i++) x[i] += r->mlp_out[i];
     if (at(r, CC_HOOK_RESID_POST, l, x, err)) return -1;
@@ -820,7 +765,7 @@ static int unembed_rows(run *r, const int *target, double *lp, int *amax, bool f
     for (size_t r0 = 0; r0 < r->R; r0 += chunk) {
         size_t n = r->R - r0 < chunk ? r->R - r0 : chunk;
         float *out = full ? lg + r0 * V : lg; /* [n, V] */
-        linear(r->kern, r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
+        linear_fast(r->xn + r0 * d, (int)n, d, w->W_U, V, w->b_U, V, out, V);
         rs_ctx a = {out, V, target + r0, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
         if (lp || amax) cc_par_for(n, 4, row_stats_range, &a);
     }
@@ -831,7 +776,7 @@ static int unembed_rows(run *r, const int *target, double *lp, int *amax, bool f
 
 /* Final LayerNorm and unembedding of x [R, d]: hooks, optional full logits,
  * next-token log-probs LP [R] and argmax AMAX [R] (either may be NULL). Unless
- * the logits are cached, the fast kernel fuses the unembedding with the
+ * the logits are cached, the unembedding is fused with the
  * log-softmax (unembed_fused): the [R, V] logits are never stored. */
 static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
 {
@@ -849,8 +794,7 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
             target[r->row_off[s] + (size_t)(t - g->start)] =
                 t + 1 < r->pos ? r->tokens[(size_t)g->seq * r->pos + t + 1] : -1;
     }
-    int rc = !full && r->kern == CC_KERNEL_FAST ? unembed_fused(r, target, lp, amax, err)
-                                                 : unembed_rows(r, target, lp, amax, full, err);
+    int rc = full ? unembed_rows(r, target, lp, amax, full, err) : unembed_fused(r, target, lp, amax, err);
     free(target);
     return rc;
 }
@@ -924,13 +868,14 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     if (check_tokens(m, tokens, batch, pos, err) != 0) return -1;
     const cc_config *c = &m->cfg;
     res->batch = batch, res->pos = pos, res->n_layers = c->n_layers;
+    if (opts->kernel == CC_KERNEL_REF) return cc_forward_ref_run(m, tokens, batch, pos, opts, res, err);
     cc_segment *seg = malloc((size_t)batch * sizeof *seg);
     if (!seg) return cc_fail(err, "out of memory");
     for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos};
-    run r = {.m = m, .c = c, .kern = opts->kernel, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
+    run r = {.m = m, .c = c, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
              .n_seg = batch, .opts = opts, .res = res};
     int d = c->d_model, rc = -1;
-    int saved_threads = own_threads_begin(opts->kernel);
+    int saved_threads = own_threads_begin();
     float *x = NULL, *pe = NULL;
     if (run_init(&r, err) != 0) goto out;
     size_t R = r.R;
@@ -993,9 +938,10 @@ int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, 
             seg[s].end > pos)
             return cc_fail(err, "resume: segment %d (seq %d, rows [%d, %d)) is out of range", s, seg[s].seq,
                            seg[s].start, seg[s].end);
-    run r = {.m = m, .c = c, .kern = kernel, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
-             .n_seg = n_seg, .clean = clean};
-    int rc = -1, saved_threads = own_threads_begin(kernel);
+    if (kernel == CC_KERNEL_REF)
+        return cc_forward_ref_resume(m, tokens, batch, pos, clean, layer, seg, n_seg, x, logprob, err);
+    run r = {.m = m, .c = c, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg, .n_seg = n_seg, .clean = clean};
+    int rc = -1, saved_threads = own_threads_begin();
     if (run_init(&r, err) != 0) goto out;
     for (int l = layer + 1; l < c->n_layers; l++)
         if (block(&r, l, x, err) != 0) goto out;

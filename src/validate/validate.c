@@ -10,9 +10,7 @@
 #include <string.h>
 
 #include "circuitc/circuit.h"
-#include "circuitc/composition.h"
-#include "circuitc/head_circuits.h"
-#include "circuitc/topk.h"
+#include "circuitc/measure.h"
 
 void cc_validate_defaults(cc_validate_options *o)
 {
@@ -78,41 +76,21 @@ static int prev_positional(const cc_model *m, cc_head prev, int T, double *frac,
     return 0;
 }
 
+/* Exact top-1 counts of the K-composition circuit PREV -> IND over rows and columns. */
 static int kcomp_top1(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *vo, long *rows,
                       long *cols, cc_error *err)
 {
     const char *names[2] = {"prev", "ind"};
     cc_head heads[2] = {prev, ind};
-    cc_fm fm, t;
+    cc_fm fm;
     if (compile_builtin(m, "kcomp", names, heads, 2, &fm, err) != 0) return -1;
-    cc_topk_options o = {.k_max = 1, .method = CC_TOPK_FAST, .progress = vo->progress, .progress_ctx = vo->progress_ctx};
-    cc_topk_result r;
-    int rc = cc_topk_diagonal(&fm, &o, &r, err);
-    if (rc == 0) *rows = r.correct[0];
-    if (rc == 0) rc = cc_fm_transpose(&fm, &t, err);
-    if (rc == 0) {
-        rc = cc_topk_diagonal(&t, &o, &r, err);
-        if (rc == 0) *cols = r.correct[0];
-        cc_fm_free(&t);
-    }
+    cc_measure_options o = {.k_max = 1, .ranks = CC_RANKS_NEVER, .method = CC_TOPK_FAST, .progress = vo->progress,
+                            .progress_ctx = vo->progress_ctx};
+    cc_circuit_measurement r;
+    int rc = cc_circuit_measure(NULL, &fm, &o, &r, err);
+    if (rc == 0) *rows = r.rows.correct[0], *cols = r.cols.correct[0];
+    cc_circuit_measurement_free(&r);
     cc_fm_free(&fm);
-    return rc;
-}
-
-static int kcomp_score(const cc_model *m, cc_head prev, cc_head ind, double *score, cc_error *err)
-{
-    cc_fm ov, qk, qkt;
-    if (cc_head_ov(m, prev, &ov, err) != 0) return -1;
-    int rc = cc_head_qk(m, ind, &qk, err);
-    if (rc == 0) {
-        rc = cc_fm_transpose(&qk, &qkt, err);
-        cc_fm_free(&qk);
-        if (rc == 0) {
-            rc = cc_fm_composition_score(&ov, &qkt, score, err);
-            cc_fm_free(&qkt);
-        }
-    }
-    cc_fm_free(&ov);
     return rc;
 }
 
@@ -157,6 +135,10 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
     const cc_config *c = &m->cfg;
     int H = c->n_heads, V = c->d_vocab;
     *v = (cc_validation){.seq_len = o->seq_len, .batch = o->batch, .seed = o->seed};
+    if (o->baseline_samples < 1)
+        return cc_fail(err, "validate: baseline_samples is %d; the K-composition check needs a random baseline of at "
+                            "least 1 sample (default 200)",
+                       o->baseline_samples);
     if (prev.layer >= ind.layer)
         return cc_fail(err, "validate: PREV (L%dH%d) must be in an earlier layer than IND (L%dH%d)", prev.layer,
                        prev.head, ind.layer, ind.head);
@@ -186,12 +168,14 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
     if (cc_repeat_tokens(c, v->seed, B, n, tokens, err) != 0) goto out;
 
     /* predictions, from the weights alone */
-    double frac = 0, score = 0, mean = 0, std = 0;
+    double frac = 0;
+    cc_head_composition kc;
     long top_rows = 0, top_cols = 0;
-    if (prev_positional(m, prev, 1 + 2 * n, &frac, err) != 0 || kcomp_score(m, prev, ind, &score, err) != 0 ||
-        cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, v->seed, NULL, &mean, &std, err) != 0 ||
+    if (prev_positional(m, prev, 1 + 2 * n, &frac, err) != 0 ||
+        cc_head_composition_score(m, CC_COMP_K, prev, ind, o->baseline_samples, v->seed, &kc, err) != 0 ||
         kcomp_top1(m, prev, ind, o, &top_rows, &top_cols, err) != 0)
         goto out;
+    double score = kc.score, mean = kc.baseline_mean, std = kc.baseline_std;
     add(v, "prev_positional", CC_CHECK_PREDICTION, frac, ">=", o->min_prev_positional, 0,
         "L%dH%d's positional QK circuit peaks at the previous position (fraction of positions 1..%d)", prev.layer,
         prev.head, 2 * n);
