@@ -10,17 +10,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "circuitc/datadir.h"
 #include "circuitc/process.h"
 #include "model_read.h"
 
-#ifndef CC_BUNDLED_MODEL
-#define CC_BUNDLED_MODEL "golden/models/induction-3l4h"
-#endif
-
-const char *cc_default_model_path(void)
+int cc_default_model_path(char **out, cc_error *err)
 {
-    const char *env = getenv("CIRCUITC_MODEL");
-    return env && *env ? env : CC_BUNDLED_MODEL;
+    return cc_data_find("CIRCUITC_MODEL", "models/induction-3l4h", out, err);
 }
 
 static bool is_dir(const char *p)
