@@ -100,37 +100,43 @@ START_TEST(model_type_must_be_a_string)
 }
 END_TEST
 
-START_TEST(pytorch_bin_folder_says_how_to_convert)
+/* A tiny model folder whose model.safetensors is renamed WEIGHTS (and that
+ * holds EXTRA with TEXT when EXTRA is not NULL): opening the folder, or its file
+ * NAMED directly, is refused with WHAT and the transformers one-liner that
+ * writes model.safetensors into that folder. */
+static void expect_resave_advice(const char *weights, const char *extra, const char *text, const char *named,
+                                 const char *what)
 {
     char *dir = tu_tiny_model("1");
-    rename_in(dir, "model.safetensors", "pytorch_model.bin");
-    char *bin = path_in(dir, "pytorch_model.bin");
-    char *convert = NULL;
-    ck_assert_int_ge(asprintf(&convert, "from_pretrained('%s').save_pretrained('%s', safe_serialization=True", dir, dir),
+    rename_in(dir, "model.safetensors", weights);
+    if (extra) write_text(dir, extra, text);
+    char *file = path_in(dir, named), *advice = NULL;
+    ck_assert_int_ge(asprintf(&advice,
+                              "python3 -c \"from transformers import AutoModelForCausalLM as M; "
+                              "M.from_pretrained('%s').save_pretrained('%s', safe_serialization=True",
+                              dir, dir),
                      0);
-    REFUSED(dir, bin, "PyTorch weights", "reads safetensors", convert);
-    REFUSED(bin, bin, "PyTorch weights", convert); /* the file named directly: the same advice */
-    free(convert), free(bin);
+    REFUSED(dir, file, what, advice);
+    REFUSED(file, file, what, advice);
+    free(advice), free(file);
     tu_rmtree(dir);
     free(dir);
+}
+
+START_TEST(pytorch_bin_folder_says_how_to_convert)
+{
+    expect_resave_advice("pytorch_model.bin", NULL, NULL, "pytorch_model.bin",
+                         "PyTorch weights (pytorch_model.bin) are not read; circuitc reads safetensors");
 }
 END_TEST
 
 START_TEST(sharded_checkpoint_says_how_to_merge)
 {
-    char *dir = tu_tiny_model("2");
-    rename_in(dir, "model.safetensors", "model-00001-of-00001.safetensors");
-    write_text(dir, "model.safetensors.index.json",
-               "{\"metadata\": {\"total_size\": 1}, \"weight_map\": {\"wte.weight\": \"model-00001-of-00001.safetensors\"}}");
-    char *index = path_in(dir, "model.safetensors.index.json");
-    char *merge = NULL;
-    ck_assert_int_ge(asprintf(&merge, "from_pretrained('%s').save_pretrained('%s', safe_serialization=True", dir, dir),
-                     0);
-    REFUSED(dir, index, "sharded checkpoints", "not supported", "one model.safetensors", merge);
-    REFUSED(index, index, "sharded checkpoints", merge);
-    free(merge), free(index);
-    tu_rmtree(dir);
-    free(dir);
+    expect_resave_advice("model-00001-of-00001.safetensors", "model.safetensors.index.json",
+                         "{\"metadata\": {\"total_size\": 1}, "
+                         "\"weight_map\": {\"wte.weight\": \"model-00001-of-00001.safetensors\"}}",
+                         "model.safetensors.index.json",
+                         "sharded checkpoints (model.safetensors.index.json + shards) are not supported");
 }
 END_TEST
 
@@ -148,25 +154,25 @@ START_TEST(safetensors_beside_other_formats_is_read)
 }
 END_TEST
 
+/* circuitc ARGV exits 1 with NEEDLE on stderr and nothing on stdout. */
+static void expect_cli_refusal(const char *const *argv, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_str_eq(r.out, "");
+    tu_assert_contains(r.err, needle);
+    tu_run_free(&r);
+}
+
 START_TEST(cli_refuses_with_nothing_on_stdout)
 {
-    char *dir = tu_tiny_model("4");
-    rename_in(dir, "model.safetensors", "pytorch_model.bin");
-    tu_run_result r = tu_run((const char *const[]){"info", "--model", dir, NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_str_eq(r.out, "");
-    tu_assert_contains(r.err, "safe_serialization=True");
-    tu_run_free(&r);
-    tu_rmtree(dir);
-    free(dir);
-    dir = config_only(GPT_NEO_CONFIG);
-    r = tu_run((const char *const[]){"kcomp", "L0H0", "L1H0", "--model", dir, NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_str_eq(r.out, "");
-    tu_assert_contains(r.err, "gpt_neo");
-    tu_run_free(&r);
-    tu_rmtree(dir);
-    free(dir);
+    char *bin_only = tu_tiny_model("4");
+    rename_in(bin_only, "model.safetensors", "pytorch_model.bin");
+    expect_cli_refusal((const char *const[]){"info", "--model", bin_only, NULL}, "safe_serialization=True");
+    char *neo = config_only(GPT_NEO_CONFIG);
+    expect_cli_refusal((const char *const[]){"kcomp", "L0H0", "L1H0", "--model", neo, NULL}, "\"gpt_neo\"");
+    tu_rmtree(bin_only), tu_rmtree(neo);
+    free(bin_only), free(neo);
 }
 END_TEST
 
