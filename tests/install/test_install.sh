@@ -2,6 +2,7 @@
 # test_install.sh — installs circuitc into a temporary DESTDIR, moves the
 # installed tree elsewhere (it must not depend on where it was installed), and
 # uses it from outside the source and build trees as a user would:
+#   - no source-tree path among the constants of circuitc and libcircuitc.so;
 #   - every public header is installed, compiles alone as C and all together as C++;
 #   - `pkg-config --modversion circuitc` gives the project version;
 #   - consumer.c builds with `pkg-config --cflags --libs circuitc` against the
@@ -32,6 +33,15 @@ mv "$tmp/dest$prefix" "$root"
 bin=$root/$bindir/circuitc
 data=$root/$datadir/circuitc
 echo "installed into a DESTDIR, prefix $prefix moved to $root"
+
+# ---- no path of the source tree compiled in (debug info aside) ----------------------
+if command -v objcopy >/dev/null; then
+  for f in "$bin" "$root/$libdir"/libcircuitc.so.*.*.*; do
+    objcopy -O binary --only-section=.rodata "$f" "$tmp/rodata"
+    ! grep -qF "$source_root" "$tmp/rodata" || fail "${f##*/} has the source tree's path $source_root in its constants"
+  done
+  echo "constants of circuitc and libcircuitc.so: no source-tree path"
+fi
 
 # ---- headers -------------------------------------------------------------------
 for h in "$source_root"/include/circuitc/*.h; do
