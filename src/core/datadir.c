@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 /* The data directory relative to the executable's directory, from meson's
- * bindir and datadir options (src/meson.build). */
+ * bindir and datadir options (meson.build); absolute when either is outside
+ * the prefix. */
 #ifndef CC_DATA_FROM_BINDIR
 #define CC_DATA_FROM_BINDIR "../share/circuitc"
 #endif
@@ -26,6 +27,23 @@ static bool is_dir(const char *p)
 
 static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
 
+/* Where the data is installed: CC_DATA_FROM_BINDIR from the executable's
+ * folder, or as it is when absolute. */
+static int installed_data_dir(char **out, cc_error *err)
+{
+    if (CC_DATA_FROM_BINDIR[0] == '/') return (*out = strdup(CC_DATA_FROM_BINDIR)) ? 0 : oom(err);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return cc_fail(err, "cannot find circuitc's data: /proc/self/exe: %s; " DATA_HINT, strerror(errno));
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0'; /* the link is an absolute path */
+    if (asprintf(out, "%s/%s", exe, CC_DATA_FROM_BINDIR) < 0) {
+        *out = NULL;
+        return oom(err);
+    }
+    return 0;
+}
+
 int cc_data_dir(char **out, cc_error *err)
 {
     *out = NULL;
@@ -37,18 +55,11 @@ int cc_data_dir(char **out, cc_error *err)
                            env);
         return (*out = strdup(env)) ? 0 : oom(err);
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return cc_fail(err, "cannot find circuitc's data: /proc/self/exe: %s; " DATA_HINT, strerror(errno));
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = '\0';
     char *dir = NULL;
-    if (asprintf(&dir, "%s/%s", slash ? exe : ".", CC_DATA_FROM_BINDIR) < 0) return oom(err);
+    if (installed_data_dir(&dir, err) != 0) return -1;
     char *resolved = realpath(dir, NULL);
     if (!resolved || !is_dir(resolved)) {
-        int rc = cc_fail(err, "circuitc's data folder %s (%s from the executable's folder) not found; " DATA_HINT,
-                         dir, CC_DATA_FROM_BINDIR);
+        int rc = cc_fail(err, "circuitc's data folder %s not found; " DATA_HINT, dir);
         free(dir), free(resolved);
         return rc;
     }

@@ -273,7 +273,8 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
     cc_model *m = calloc(1, sizeof *m);
     if (!m) return cc_fail(err, "out of memory");
     m->model_path = strdup(path);
-    if (is_dir(path)) {
+    const bool folder = is_dir(path);
+    if (folder) {
         m->weights_path = join(path, "model.safetensors");
         m->config_path = config_path ? strdup(config_path) : join(path, "config.json");
     } else {
@@ -295,7 +296,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
         return cc_fail(err, "out of memory");
     }
     if (cc_config_load(m->config_path, &m->cfg, err) != 0 ||
-        refuse_other_formats(m->weights_path, is_dir(path) ? path : NULL, err) != 0 ||
+        refuse_other_formats(m->weights_path, folder ? path : NULL, err) != 0 ||
         cc_st_open(m->weights_path, &m->st, err) != 0 ||
         check_dimensions_fit(m, err) != 0 || validate_tensors(m, err) != 0) {
         cc_model_free(m);
