@@ -15,9 +15,12 @@ static const cc_model *bundled_model(void)
 {
     static cc_model *model;
     cc_error err;
-    if (!model)
-        fuzz_require(cc_model_load(cc_default_model_path(), NULL, false, &model, &err) == 0,
+    if (!model) {
+        char *path = NULL;
+        fuzz_require(cc_default_model_path(&path, &err) == 0 && cc_model_load(path, NULL, false, &model, &err) == 0,
                      "cannot load the bundled model: %s", err.msg);
+        free(path);
+    }
     return model;
 }
 

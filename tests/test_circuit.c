@@ -198,7 +198,10 @@ START_TEST(files_and_builtins)
     const char *text = "params: h\nchain: W_E W_V[h] W_O[h]\n  W_Z\n";
     tu_write_file(file, text, strlen(text));
     setenv("CIRCUITC_CIRCUITS", dir, 1);
-    ck_assert_str_eq(cc_circuit_dir(), dir);
+    char *found = NULL;
+    ck_assert_int_eq(cc_circuit_dir(&found, &err), 0);
+    ck_assert_str_eq(found, dir);
+    free(found);
     ck_assert_int_eq(cc_circuit_open("mine", &c, &err), -1);
     char where[4200];
     snprintf(where, sizeof where, "%s:3:3: unknown matrix \"W_Z\"", file);

@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------ CPU */
 
 typedef struct {
@@ -141,5 +145,9 @@ cc_blas_verdict cc_blas_cache_read(const cc_blas_cache_entry *e);
 /* Records V atomically (temporary file + rename); failures are ignored (the
  * check simply runs again next time). */
 void cc_blas_cache_write(const cc_blas_cache_entry *e, cc_blas_verdict v, const char *detail);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *out;        /* the image: *.png or *.svg */
     const char *title;      /* first title line: what, model, head(s), seed */
@@ -75,5 +79,9 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
  * File: bars.dat (group label, then one column per series). */
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
                   int n_series, const char *const *series, const double *values, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

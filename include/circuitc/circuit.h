@@ -22,6 +22,10 @@
 #include "circuitc/heads.h"
 #include "circuitc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct cc_circuit cc_circuit;
 
 /* Limits of the format (each an error, with the limit, when exceeded). */
@@ -37,12 +41,13 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
 int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err);
 
 /* The path of built-in circuit NAME: <dir>/<NAME>.circuit with <dir> =
- * $CIRCUITC_CIRCUITS if set, else the source tree's circuits/ (compiled in).
- * Fails (listing the built-ins) when there is no such file. Caller frees. */
+ * cc_circuit_dir's. Fails (listing the built-ins) when there is no such file.
+ * Caller frees. */
 int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err);
 
-/* The circuits directory cc_circuit_find_builtin searches. */
-const char *cc_circuit_dir(void);
+/* The circuits directory cc_circuit_find_builtin searches: $CIRCUITC_CIRCUITS
+ * if set, else circuits/ in the data directory (circuitc/datadir.h). Caller frees. */
+int cc_circuit_dir(char **out, cc_error *err);
 
 /* Loads SPEC: a path if it names an existing file or contains '/' or ends in
  * ".circuit", else a built-in name. */
@@ -112,5 +117,9 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
 /* The plan's explanation as a malloc'ed string (caller frees), or NULL on OOM. */
 char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, const char *const *bind_names,
                            const cc_head *bind_heads, int n_bind);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

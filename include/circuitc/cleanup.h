@@ -18,6 +18,10 @@
 
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CC_CLEANUP_SLOTS 64
 
 /* Installs the handlers for SIGINT, SIGTERM and SIGHUP. */
@@ -29,5 +33,9 @@ void cc_cleanup_forget(const char *path);
 
 /* The child to stop (SIGTERM, then reaped) before cleaning up; 0 for none. */
 void cc_cleanup_set_child(pid_t pid);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "circuitc/factored.h"
 #include "circuitc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CC_COMP_Q = 0, CC_COMP_K = 1, CC_COMP_V = 2 } cc_comp_mode;
 
 /* "q", "k", "v". */
@@ -43,5 +47,9 @@ int cc_composition_scores_fm(const cc_fm *left, int n_left, const cc_fm *right, 
  * summarise them. */
 int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed, double *scores, double *mean,
                             double *std, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n_layers;      /* n_layer */
     int n_heads;       /* n_head */
@@ -42,5 +46,9 @@ int cc_config_save(const cc_config *cfg, const char *path, cc_error *err);
 
 /* Parameter count of the GPT-2 layout (tied unembedding counted once). */
 long long cc_config_n_params(const cc_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

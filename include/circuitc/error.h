@@ -9,6 +9,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     char msg[1024];
 } cc_error;
@@ -19,5 +23,9 @@ int cc_fail(cc_error *err, const char *fmt, ...) __attribute__((format(printf, 2
 
 /* Prepends "prefix: " to an already filled message (adds context on the way up). */
 int cc_fail_prefix(cc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

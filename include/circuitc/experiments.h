@@ -12,6 +12,10 @@
 #include "circuitc/heads.h"
 #include "circuitc/progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------ progress */
 
 /* Process-wide progress of cc_repeat_run, cc_head_scores_run and
@@ -138,5 +142,9 @@ typedef struct {
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
                     cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err);
 void cc_ablation_free(cc_ablation *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

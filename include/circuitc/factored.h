@@ -11,6 +11,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int l, m, r;
     float *A; /* [l, m] */
@@ -100,5 +104,9 @@ void cc_fm_corner(const cc_fm *fm, int n, float *out);
  * (equal to TransformerLens' collapse_l/collapse_r definition, since the
  * orthonormal factors it drops do not change Frobenius norms). */
 int cc_fm_composition_score(const cc_fm *left, const cc_fm *right, double *score, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

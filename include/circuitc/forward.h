@@ -33,6 +33,10 @@
 #include "circuitc/error.h"
 #include "circuitc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The hook points, in the order the forward pass reaches them within a block. */
 typedef enum {
     CC_HOOK_EMBED = 0,      /* hook_embed                       (layer-less) */
@@ -138,5 +142,9 @@ typedef struct {
 int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
                       int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_kernel kernel,
                       cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

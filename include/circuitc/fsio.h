@@ -9,6 +9,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Opens PATH read-only. Anything but a regular file is refused (the open uses
  * O_NONBLOCK, so a FIFO with no writer cannot hang it); WHAT names the file in
  * the message ("config", "circuit file"...). Returns the descriptor (blocking
@@ -31,5 +35,9 @@ int cc_commit_file(FILE *f, const char *tmp, const char *path, cc_error *err);
 
 /* Closes F and removes TMP (an abandoned cc_create_beside). */
 void cc_abandon_file(FILE *f, const char *tmp);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 #include "circuitc/config.h"
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int layer;
     int head;
@@ -16,5 +20,9 @@ int cc_head_parse(const char *spec, const cc_config *cfg, cc_head *out, cc_error
 
 /* Writes "L<layer>H<head>" into BUF (at least 16 bytes). */
 const char *cc_head_name(cc_head h, char *buf, unsigned long size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

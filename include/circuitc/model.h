@@ -24,6 +24,10 @@
 #include "circuitc/error.h"
 #include "circuitc/safetensors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Weights in TransformerLens naming and layout, row-major float32.
  * L = n_layers, H = n_heads, d = d_model, dh = d_head, m = d_mlp, V = d_vocab. */
 typedef struct {
@@ -116,8 +120,12 @@ int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err);
  * way the analyzer and the runtime get a model. */
 int cc_model_load(const char *path, const char *config_path, bool process, cc_model **out, cc_error *err);
 
-/* The default model path: $CIRCUITC_MODEL if set, else the bundled fixture
- * (compiled-in path to the source tree's golden/models/...). */
-const char *cc_default_model_path(void);
+/* The default model path: $CIRCUITC_MODEL if set, else the bundled fixture,
+ * models/induction-3l4h in the data directory (circuitc/datadir.h). Caller frees. */
+int cc_default_model_path(char **out, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -25,7 +25,7 @@
  * circuitc/cleanup.h, so a SIGINT/SIGTERM removes them (and kills gnuplot)
  * when the program installed the handlers.
  *
- * Templates: $CIRCUITC_PLOTS if set, else the source tree's plots/ (compiled in).
+ * Templates: cc_plot_dir ($CIRCUITC_PLOTS if set, else plots/ in the data directory).
  * Each template reads the variables `datadir` (the data files' directory, no
  * trailing slash), `outfmt` ("png" or "svg"), `width`, `height` and whatever
  * its caller sets; the terminal and output are already set when it runs.
@@ -37,10 +37,15 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct cc_plot cc_plot;
 
-/* The directory templates are read from. */
-const char *cc_plot_dir(void);
+/* The directory templates are read from: $CIRCUITC_PLOTS if set, else plots/
+ * in the data directory (circuitc/datadir.h). Caller frees. */
+int cc_plot_dir(char **out, cc_error *err);
 
 /* Checks that OUT ends in .png or .svg and that its directory exists and is
  * writable; the commands call it before any analysis, so a bad path fails fast. */
@@ -73,5 +78,9 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err);
 
 /* Removes the temporary directory (and a leftover temporary image) and frees P. */
 void cc_plot_end(cc_plot *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include "circuitc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 int cc_process_weights(cc_model *m, cc_error *err);
 
 /* The steps, exposed for tests; each works on m->w in place. */
@@ -25,5 +29,9 @@ void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_
 
 /* Subtracts each row's mean from the row: X [rows, cols]. */
 void cc_center_rows(float *X, size_t rows, size_t cols);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     uint64_t state;
 } cc_rng;
@@ -28,5 +32,9 @@ double cc_rng_uniform(cc_rng *r);
 
 /* Standard normal (Box-Muller, one value per two uniforms). */
 double cc_rng_normal(cc_rng *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CC_ST_MAX_HEADER 100000000ull /* the reference reader's header cap */
 #define CC_ST_MAX_DIMS 8
 
@@ -103,5 +107,9 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
 int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error *err);
 int cc_st_writer_finish(cc_st_writer *w, cc_error *err);
 void cc_st_writer_abort(cc_st_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     uint32_t state[8];
     uint64_t length;       /* bytes hashed so far */
@@ -21,5 +25,9 @@ void cc_sha256_final(cc_sha256 *s, uint8_t digest[32]);
 
 /* Hex digest (65 bytes with the NUL) of the file at PATH. */
 int cc_sha256_file(const char *path, char hex[65], cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

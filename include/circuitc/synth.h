@@ -10,6 +10,10 @@
 #include "circuitc/error.h"
 #include "circuitc/safetensors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     cc_dtype dtype;        /* CC_DT_F32 (default), CC_DT_F16 or CC_DT_BF16 */
     bool prefix;           /* name tensors "transformer.*" like some checkpoints */
@@ -25,5 +29,9 @@ float cc_synth_value(uint64_t seed, const char *name, uint64_t k);
 /* Writes DIR/config.json and DIR/model.safetensors (creating DIR). */
 int cc_synth_write(const cc_config *cfg, uint64_t seed, const cc_synth_options *opt, const char *dir,
                    cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 
 #include "circuitc/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct cc_tokenizer cc_tokenizer;
 
 /* GPT-2's end-of-text token: the BOS TransformerLens prepends for a tokenizer alone. */
@@ -83,5 +87,9 @@ int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **b
  * then any invalid UTF-8 (a character cut between tokens) replaced by U+FFFD. */
 int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
                         cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

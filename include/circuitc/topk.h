@@ -35,6 +35,10 @@
 
 #include "circuitc/factored.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CC_TOPK_MAX_K 64
 #define CC_TOPK_NEAR_TIE_LIST 16 /* near-tie rows listed in cc_topk_result */
 
@@ -84,5 +88,9 @@ typedef struct {
 
 /* Computes the diagonal's top-k statistics of FM (which must be square). */
 int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The length of the valid UTF-8 sequence at S[0..LEN) (1..4; LEN >= 1), or 0
  * if S starts with an invalid one; then *BAD_LEN is the length of its maximal
  * invalid subpart (what one U+FFFD replaces). */
@@ -24,5 +28,9 @@ bool cc_utf8_valid(const char *s);
 /* S[0..LEN) with each maximal invalid subpart replaced by U+FFFD (malloc'ed,
  * NUL-terminated, *OUT_LEN its length), or NULL if out of memory. */
 char *cc_utf8_replace_invalid(const char *s, size_t len, size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 #include "circuitc/heads.h"
 #include "circuitc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CC_CHECK_PREDICTION, CC_CHECK_EVIDENCE, CC_CHECK_PARITY } cc_check_kind;
 
 typedef struct {
@@ -61,5 +65,9 @@ void cc_validate_defaults(cc_validate_options *o);
 
 int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *out,
                 cc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,12 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
-
-#ifndef CC_CIRCUITS_DIR
-#define CC_CIRCUITS_DIR "circuits"
-#endif
 
 /* ---- the matrices a chain may name ----------------------------------------- */
 
@@ -526,23 +523,27 @@ int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
     return rc;
 }
 
-const char *cc_circuit_dir(void)
+int cc_circuit_dir(char **out, cc_error *err)
 {
-    const char *d = getenv("CIRCUITC_CIRCUITS");
-    return d && *d ? d : CC_CIRCUITS_DIR;
+    return cc_data_find("CIRCUITC_CIRCUITS", "circuits", out, err);
 }
 
 int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
 {
     *path_out = NULL;
-    const char *dir = cc_circuit_dir();
+    char *dir = NULL;
+    if (cc_circuit_dir(&dir, err) != 0) return -1;
     bool ok = *name != '\0';
     for (const char *s = name; *s; s++) ok &= is_ident((unsigned char)*s) || *s == '-';
     char *path = NULL;
     struct stat st;
     if (ok) {
-        if (asprintf(&path, "%s/%s.circuit", dir, name) < 0) return cci_oom(err);
+        if (asprintf(&path, "%s/%s.circuit", dir, name) < 0) {
+            free(dir);
+            return cci_oom(err);
+        }
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            free(dir);
             *path_out = path;
             return 0;
         }
@@ -562,9 +563,11 @@ int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
         }
         closedir(d);
     }
-    return cc_fail(err, "no built-in circuit \"%s\" in %s (%s%s); give a path to a .circuit file%s", name, dir,
-                   *list ? "built-ins: " : "the directory has no .circuit files", list,
-                   getenv("CIRCUITC_CIRCUITS") ? "" : " or set CIRCUITC_CIRCUITS to another directory");
+    cc_fail(err, "no built-in circuit \"%s\" in %s (%s%s); give a path to a .circuit file%s", name, dir,
+            *list ? "built-ins: " : "the directory has no .circuit files", list,
+            getenv("CIRCUITC_CIRCUITS") ? "" : " or set CIRCUITC_CIRCUITS to another directory");
+    free(dir);
+    return -1;
 }
 
 int cc_circuit_open(const char *spec, cc_circuit **out, cc_error *err)

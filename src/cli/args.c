@@ -55,17 +55,24 @@ json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path
 
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
 {
-    const char *path = common->model ? common->model : cc_default_model_path();
+    char *default_path = NULL;
+    if (!common->model && cc_default_model_path(&default_path, err) != 0)
+        return cc_fail_prefix(err, "bundled model (or pass --model PATH)");
+    const char *path = common->model ? common->model : default_path;
+    int rc = -1;
     if (common->json &&
         (cli_require_utf8("model path", path, err) != 0 || cli_require_utf8("config path", common->config, err) != 0))
-        return -1;
+        goto out;
     if (cc_model_open(path, common->config, out, err) != 0) {
         if (!common->model && !getenv("CIRCUITC_MODEL"))
             cc_fail_prefix(err, "bundled model (pass --model PATH or set CIRCUITC_MODEL to use another)");
-        return -1;
+        goto out;
     }
     (*out)->allow_nonfinite = common->allow_nonfinite;
-    return 0;
+    rc = 0;
+out:
+    free(default_path);
+    return rc;
 }
 
 /* Says on stderr where a non-finite weight let in by --allow-nonfinite is. */

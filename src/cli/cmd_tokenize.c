@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
 #include "circuitc/tokenizer.h"
 #include "cli.h"
@@ -19,7 +20,7 @@ static const char *HELP =
     "Options:\n"
     "  --tokenizer DIR    folder with vocab.json + merges.txt or tokenizer.json; default: the model\n"
     "                     folder when --model (or $CIRCUITC_MODEL) is given, else GPT-2's tokenizer\n"
-    "                     fetched by scripts/fetch-gpt2-tokenizer\n"
+    "                     installed with circuitc (gpt2-tokenizer/ in its data folder)\n"
     "  --model PATH       model whose bos_token_id and vocabulary size apply\n"
     "  --config FILE      config.json to use with a bare .safetensors file\n"
     "  --prompt-file FILE one prompt per line (the newline is not part of it)\n"
@@ -41,7 +42,15 @@ static int open_tokenizer(const cli_common *common, const char *tokenizer_dir, b
 {
     const char *model_path = common->model ? common->model : getenv("CIRCUITC_MODEL");
     cc_model *m = NULL;
-    snprintf(s->dir, sizeof s->dir, "%s", tokenizer_dir ? tokenizer_dir : CC_GPT2_TOKENIZER_DIR);
+    if (tokenizer_dir) {
+        snprintf(s->dir, sizeof s->dir, "%s", tokenizer_dir);
+    } else if (!model_path) { /* GPT-2's, in the data folder when it was fetched before the build */
+        char *gpt2 = NULL;
+        if (cc_data_find(NULL, "gpt2-tokenizer", &gpt2, err) != 0)
+            return cc_fail_prefix(err, "GPT-2's tokenizer (pass --tokenizer DIR)");
+        snprintf(s->dir, sizeof s->dir, "%s", gpt2);
+        free(gpt2);
+    }
     if (model_path) {
         if (cli_open_model(common, &m, err) != 0) return -1;
         if (!tokenizer_dir) { /* the folder of the model's config.json */

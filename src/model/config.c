@@ -87,6 +87,18 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
         cc_fail(err, "%s: config must be a JSON object", path);
         goto out;
     }
+    json_t *type = json_object_get(root, "model_type");
+    if (type && !json_is_null(type) && !json_is_string(type)) {
+        cc_fail(err, "%s: field \"model_type\" must be a string (\"gpt2\")", path);
+        goto out;
+    }
+    if (type && json_is_string(type) && strcmp(json_string_value(type), "gpt2") != 0) {
+        cc_fail(err, "%s: model_type \"%s\" is not supported; circuitc reads GPT-2 models only (model_type \"gpt2\", "
+                     "GPT2LMHeadModel: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2 and other models of that "
+                     "architecture); GPT-Neo, GPT-NeoX/Pythia, GPT-J, OPT, Llama and the rest are not",
+                path, json_string_value(type));
+        goto out;
+    }
     json_t *act = json_object_get(root, "activation_function");
     if (act && !json_is_null(act) &&
         (!json_is_string(act) || strcmp(json_string_value(act), "gelu_new") != 0)) {

@@ -9,19 +9,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "circuitc/datadir.h"
 #include "circuitc/process.h"
 #include "gpt2_tensors.h"
 #include "model_read.h"
 
-#ifndef CC_BUNDLED_MODEL
-#define CC_BUNDLED_MODEL "golden/models/induction-3l4h"
-#endif
-
-const char *cc_default_model_path(void)
+int cc_default_model_path(char **out, cc_error *err)
 {
-    const char *env = getenv("CIRCUITC_MODEL");
-    return env && *env ? env : CC_BUNDLED_MODEL;
+    return cc_data_find("CIRCUITC_MODEL", "models/induction-3l4h", out, err);
 }
 
 static bool is_dir(const char *p)
@@ -158,13 +155,61 @@ static int check_dimensions_fit(const cc_model *m, cc_error *err)
                    (unsigned long long)data_bytes);
 }
 
+/* ---- weights formats circuitc does not read ------------------------------------- */
+
+#define RESAVE_AS_SAFETENSORS                                                                                          \
+    "python3 -c \"from transformers import AutoModelForCausalLM as M; "                                                 \
+    "M.from_pretrained('%s').save_pretrained('%s', safe_serialization=True, max_shard_size='1000GB')\""
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Fails with what to do when the weights are PyTorch's (pytorch_model.bin) or
+ * a sharded checkpoint (model.safetensors.index.json + shards) rather than one
+ * safetensors file: given as the path, or found in the model folder DIR (NULL
+ * for a file) in place of model.safetensors. */
+static int refuse_other_formats(const char *weights_path, const char *dir, cc_error *err)
+{
+    char *bin = NULL, *index = NULL, *file_dir = NULL;
+    const char *found_bin = NULL, *found_index = NULL;
+    if (!dir) {
+        if (ends_with(weights_path, ".bin")) found_bin = weights_path;
+        if (ends_with(weights_path, ".safetensors.index.json")) found_index = weights_path;
+    } else if (access(weights_path, F_OK) != 0) {
+        index = join(dir, "model.safetensors.index.json");
+        bin = join(dir, "pytorch_model.bin");
+        if (!index || !bin) {
+            free(index), free(bin);
+            return cc_fail(err, "out of memory");
+        }
+        if (access(index, F_OK) == 0) found_index = index;
+        else if (access(bin, F_OK) == 0) found_bin = bin;
+    }
+    const char *folder = dir ? dir : (file_dir = dirname_of(weights_path)) ? file_dir : ".";
+    int rc = 0;
+    if (found_index)
+        rc = cc_fail(err, "%s: sharded checkpoints (model.safetensors.index.json + shards) are not supported; "
+                          "circuitc reads one model.safetensors. Merge the shards once with Python: " RESAVE_AS_SAFETENSORS,
+                     found_index, folder, folder);
+    else if (found_bin)
+        rc = cc_fail(err, "%s: PyTorch weights (pytorch_model.bin) are not read; circuitc reads safetensors. Convert "
+                          "once with Python: " RESAVE_AS_SAFETENSORS " (writes model.safetensors beside it)",
+                     found_bin, folder, folder);
+    free(index), free(bin), free(file_dir);
+    return rc;
+}
+
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err)
 {
     *out = NULL;
     cc_model *m = calloc(1, sizeof *m);
     if (!m) return cc_fail(err, "out of memory");
     m->model_path = strdup(path);
-    if (is_dir(path)) {
+    const bool folder = is_dir(path);
+    if (folder) {
         m->weights_path = join(path, "model.safetensors");
         m->config_path = config_path ? strdup(config_path) : join(path, "config.json");
     } else {
@@ -185,7 +230,9 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
         cc_model_free(m);
         return cc_fail(err, "out of memory");
     }
-    if (cc_config_load(m->config_path, &m->cfg, err) != 0 || cc_st_open(m->weights_path, &m->st, err) != 0 ||
+    if (cc_config_load(m->config_path, &m->cfg, err) != 0 ||
+        refuse_other_formats(m->weights_path, folder ? path : NULL, err) != 0 ||
+        cc_st_open(m->weights_path, &m->st, err) != 0 ||
         check_dimensions_fit(m, err) != 0 || validate_tensors(m, err) != 0) {
         cc_model_free(m);
         return -1;

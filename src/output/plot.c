@@ -18,10 +18,7 @@
 #include <unistd.h>
 
 #include "circuitc/cleanup.h"
-
-#ifndef CC_PLOTS_DIR
-#define CC_PLOTS_DIR "plots"
-#endif
+#include "circuitc/datadir.h"
 
 extern char **environ;
 
@@ -29,6 +26,7 @@ enum { MAX_FILES = 32 };
 
 struct cc_plot {
     char *name;              /* template name */
+    char *plots_dir;         /* the templates' directory (cc_plot_dir) */
     char *template_path;     /* <plots dir>/<name>.gp */
     char *out;               /* final image path */
     char *tmp_out;           /* temporary image beside OUT (created by render) */
@@ -43,10 +41,9 @@ struct cc_plot {
     int n_files;
 };
 
-const char *cc_plot_dir(void)
+int cc_plot_dir(char **out, cc_error *err)
 {
-    const char *d = getenv("CIRCUITC_PLOTS");
-    return d && *d ? d : CC_PLOTS_DIR;
+    return cc_data_find("CIRCUITC_PLOTS", "plots", out, err);
 }
 
 static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
@@ -112,7 +109,15 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
     p->width = width, p->height = height;
     p->name = strdup(name);
     p->out = strdup(out);
-    if (!p->name || !p->out || asprintf(&p->template_path, "%s/%s.gp", cc_plot_dir(), name) < 0) {
+    if (!p->name || !p->out) {
+        cc_plot_end(p);
+        return oom(err);
+    }
+    if (cc_plot_dir(&p->plots_dir, err) != 0) {
+        cc_plot_end(p);
+        return -1;
+    }
+    if (asprintf(&p->template_path, "%s/%s.gp", p->plots_dir, name) < 0) {
         p->template_path = NULL;
         cc_plot_end(p);
         return oom(err);
@@ -304,7 +309,7 @@ static int write_driver(cc_plot *p, const char *script, cc_error *err)
         fprintf(f, "set terminal svg size %d,%d noenhanced font 'DejaVu Sans,10' background '#ffffff'\n", p->width,
                 p->height);
     fprintf(f, "set output %s\n", qout);
-    char *qplots = quote(cc_plot_dir());
+    char *qplots = quote(p->plots_dir);
     fprintf(f, "datadir = %s\nplotsdir = %s\noutfmt = '%s'\nwidth = %d.0\nheight = %d.0\n", qdir,
             qplots ? qplots : "'.'", p->png ? "png" : "svg", p->width, p->height);
     free(qplots);
@@ -547,6 +552,6 @@ void cc_plot_end(cc_plot *p)
         cc_cleanup_forget(p->dir);
     }
     for (int i = 0; i < p->n_files; i++) free(p->files[i]);
-    free(p->name), free(p->template_path), free(p->out), free(p->tmp_out), free(p->dir), free(p->vars);
+    free(p->name), free(p->plots_dir), free(p->template_path), free(p->out), free(p->tmp_out), free(p->dir), free(p->vars);
     free(p);
 }
