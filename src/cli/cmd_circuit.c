@@ -65,6 +65,32 @@ static int measure_options(const cli_args *a, report_options *ro)
     return -1;
 }
 
+/* The human output's first lines: the circuit, its bindings, the model. */
+static void print_heading(const char *name, const cc_circuit *circ, const char *const *names, const cc_head *heads,
+                          int n, const char *model_path, bool no_processing)
+{
+    char hn[32];
+    printf("circuit   %s", name);
+    for (int i = 0; i < n; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
+    printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), model_path,
+           no_processing ? " (no processing)" : "");
+}
+
+/* The human output's composition line (COMP NULL: none). */
+static void print_composition(const json_t *comp, char mode, int samples, unsigned long long seed)
+{
+    if (!comp) return;
+    double score = json_real_value(json_object_get(comp, "score"));
+    if (samples == 0)
+        printf("composition  %c-composition score %.6f (no random baseline: --baseline-samples 0)\n", mode, score);
+    else
+        printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
+               "seed %llu)\n",
+               mode, score, json_real_value(json_object_get(comp, "ratio_to_baseline")),
+               json_real_value(json_object_get(comp, "baseline_mean")),
+               json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
+}
+
 static int run_builtin(const builtin *b, const cli_args *a)
 {
     cli_common common = a->common;
@@ -122,12 +148,7 @@ static int run_builtin(const builtin *b, const cli_args *a)
     for (int i = 0; i < want; i++) json_object_set_new(bind, names[i], json_string(cc_head_name(heads[i], hn, sizeof hn)));
     json_object_set_new(report, "bindings", bind);
     if (comp) json_object_set_new(report, "composition", comp);
-    if (!common.json) {
-        printf("circuit   %s", b->name);
-        for (int i = 0; i < want; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
-        printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), json_string_value(model_path),
-               common.no_processing ? " (no processing)" : "");
-    }
+    if (!common.json) print_heading(b->name, circ, names, heads, want, json_string_value(model_path), common.no_processing);
     cc_circuit_free(circ);
     if (common.json) {
         json_t *body = json_deep_copy(report);
@@ -141,16 +162,7 @@ static int run_builtin(const builtin *b, const cli_args *a)
         return jrc;
     }
     circuit_summary_print(report);
-    if (comp && samples == 0)
-        printf("composition  %c-composition score %.6f (no random baseline: --baseline-samples 0)\n", b->comp_mode,
-               json_real_value(json_object_get(comp, "score")));
-    else if (comp)
-        printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
-               "seed %llu)\n",
-               b->comp_mode, json_real_value(json_object_get(comp, "score")),
-               json_real_value(json_object_get(comp, "ratio_to_baseline")),
-               json_real_value(json_object_get(comp, "baseline_mean")),
-               json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
+    print_composition(comp, b->comp_mode, samples, seed);
     printf("wall time    %.3f s (the whole command; loading the model %.3f s, top-k and spectrum %.3f s)\n",
            cli_run_seconds(), load_seconds, json_real_value(json_object_get(report, "seconds")));
     int prc2 = common.plot ? cli_plot_circuit(common.plot, report, title, NULL) : CLI_OK;

@@ -60,6 +60,35 @@ static int plot_bars(const char *out, const cc_circuit *circ, const char *const 
     return rc;
 }
 
+/* The figures VALS [pair][rows top1, rows topK, cols top1, cols topK] of the NP PAIRS as the --json body. */
+static int print_json(const cc_circuit *circ, const char *const *names, cc_head pairs[][2], int np, int K,
+                      char (*labels)[80], const double *vals)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < np; i++) {
+        char a[32], b[32];
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", labels[i], names[0],
+                           cc_head_name(pairs[i][0], a, sizeof a), names[1], cc_head_name(pairs[i][1], b, sizeof b),
+                           "rows", "top1_accuracy", vals[i * 4], "topk_accuracy", vals[i * 4 + 1], "cols",
+                           "top1_accuracy", vals[i * 4 + 2], "topk_accuracy", vals[i * 4 + 3]));
+    }
+    return cli_print_result(json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(circ), "k", K, "pairs", arr));
+}
+
+static void print_human(const cc_circuit *circ, const char *const *names, int np, int K, char (*labels)[80],
+                        const double *vals, bool no_processing)
+{
+    printf("circuit %s, model %s%s\nexact top-1 and top-%d accuracy of the diagonal over the whole vocabulary\n"
+           "rows: %s\ncols: %s\n", cc_circuit_name(circ), cli_run()->model, no_processing ? " (no processing)" : "",
+           K, cc_circuit_rows(circ), cc_circuit_cols(circ));
+    printf("%-12s %10s %10s %10s %10s\n", "pair", "rows@1", "rows@K", "cols@1", "cols@K");
+    for (int i = 0; i < np; i++)
+        printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", labels[i], vals[i * 4], vals[i * 4 + 1], vals[i * 4 + 2],
+               vals[i * 4 + 3]);
+    printf("(K = %d; pairs are %s:%s)\n", K, names[0], names[1]);
+}
+
 static int run(const cli_args *a)
 {
     cli_common common = a->common;
@@ -117,27 +146,8 @@ static int run(const cli_args *a)
         cc_model_free(m), cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    if (common.json) {
-        json_t *arr = json_array();
-        for (int i = 0; i < np; i++) {
-            char a[32], b[32];
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", labels[i], names[0],
-                               cc_head_name(pairs[i][0], a, sizeof a), names[1], cc_head_name(pairs[i][1], b, sizeof b),
-                               "rows", "top1_accuracy", vals[i * 4], "topk_accuracy", vals[i * 4 + 1], "cols",
-                               "top1_accuracy", vals[i * 4 + 2], "topk_accuracy", vals[i * 4 + 3]));
-        }
-        rc = cli_print_result(json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(circ), "k", (int)K, "pairs", arr));
-    } else {
-        printf("circuit %s, model %s%s\nexact top-1 and top-%llu accuracy of the diagonal over the whole vocabulary\n"
-               "rows: %s\ncols: %s\n", cc_circuit_name(circ), m->model_path, common.no_processing ? " (no processing)" : "",
-               K, cc_circuit_rows(circ), cc_circuit_cols(circ));
-        printf("%-12s %10s %10s %10s %10s\n", "pair", "rows@1", "rows@K", "cols@1", "cols@K");
-        for (int i = 0; i < np; i++)
-            printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", labels[i], vals[i * 4], vals[i * 4 + 1], vals[i * 4 + 2],
-                   vals[i * 4 + 3]);
-        printf("(K = %llu; pairs are %s:%s)\n", K, names[0], names[1]);
-    }
+    if (common.json) rc = print_json(circ, names, pairs, np, (int)K, labels, vals);
+    else print_human(circ, names, np, (int)K, labels, vals, common.no_processing);
     if (common.plot && plot_bars(common.plot, circ, names, np, (int)K, labels, vals, common.no_processing) != CLI_OK)
         rc = CLI_FAIL;
     free(vals), free(labels);
