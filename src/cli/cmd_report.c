@@ -122,8 +122,8 @@ const cli_command cli_cmd_report = {
         "Each step runs as `circuitc <step> ... --json --plot DIR/<step>.png` with --seed (and\n"
         "--seq-len for the runtime steps). A failing step is shown on the page and reported on\n"
         "stderr; the others still run and the exit status is 1.\n",
-    .examples = "report --out /tmp/circuitc-report\n"
-                "report --out /tmp/circuitc-report --prev L0H0 --ind L1H0 --seed 1 --json\n",
+    .examples = "report --out report\n"
+                "report --out report-pair --prev L0H0 --ind L1H0 --seed 1 --json\n",
     .options = (const opt_id[]){O_OUT, O_PREV, O_IND, O_SEED, O_SEQ_LEN, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };
