@@ -188,34 +188,27 @@ static int run_qk(const cli_args *a) { return run_builtin(&BUILTINS[4], a); }
 #define TWO_HEADS(heads) .synopsis = heads, .arg_noun = "head", .min_args = 2, .max_args = 2
 #define ONE_HEAD .synopsis = "HEAD", .arg_noun = "head", .min_args = 1, .max_args = 1
 
-const cli_command cli_cmd_kcomp = {
-    .name = "kcomp", TWO_HEADS("PREV IND"),
-    .summary = "K-composition circuit of PREV and IND: exact accuracy, spectrum, score",
-    .description = "The K-composition full circuit W_E W_Q[IND] (W_E W_V[PREV] W_O[PREV] W_K[IND])^T of a\n"
-                   "previous-token head PREV and an induction head IND, compiled from circuits/kcomp.circuit" MEASURED
-                   COMPOSITION,
-    .examples = "kcomp L0H0 L1H0\nkcomp L0H0 L1H0 --k 10 --singular 16 --json\n",
-    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
-    .run = run_kcomp,
-};
-const cli_command cli_cmd_qcomp = {
-    .name = "qcomp", TWO_HEADS("EARLY LATE"),
-    .summary = "Q-composition circuit of two heads",
-    .description = "The Q-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
-                   "circuits/qcomp.circuit" MEASURED COMPOSITION,
-    .examples = "qcomp L0H1 L2H0\n",
-    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
-    .run = run_qcomp,
-};
-const cli_command cli_cmd_vcomp = {
-    .name = "vcomp", TWO_HEADS("EARLY LATE"),
-    .summary = "V-composition circuit of two heads",
-    .description = "The V-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
-                   "circuits/vcomp.circuit" MEASURED COMPOSITION,
-    .examples = "vcomp L0H1 L2H0 --baseline-samples 50 --seed 3\n",
-    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
-    .run = run_vcomp,
-};
+/* kcomp, qcomp and vcomp: two heads, the measurement and the composition score. */
+#define COMPOSITION_COMMAND(cmd, heads, summary_text, description_text, examples_text, run_fn)                    \
+    {.name = cmd, TWO_HEADS(heads), .summary = summary_text, .description = description_text MEASURED COMPOSITION, \
+     .examples = examples_text, .run = run_fn,                                                                  \
+     .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE}}
+
+const cli_command cli_cmd_kcomp = COMPOSITION_COMMAND(
+    "kcomp", "PREV IND", "K-composition circuit of PREV and IND: exact accuracy, spectrum, score",
+    "The K-composition full circuit W_E W_Q[IND] (W_E W_V[PREV] W_O[PREV] W_K[IND])^T of a\n"
+    "previous-token head PREV and an induction head IND, compiled from circuits/kcomp.circuit",
+    "kcomp L0H0 L1H0\nkcomp L0H0 L1H0 --k 10 --singular 16 --json\n", run_kcomp);
+const cli_command cli_cmd_qcomp = COMPOSITION_COMMAND(
+    "qcomp", "EARLY LATE", "Q-composition circuit of two heads",
+    "The Q-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
+    "circuits/qcomp.circuit",
+    "qcomp L0H1 L2H0\n", run_qcomp);
+const cli_command cli_cmd_vcomp = COMPOSITION_COMMAND(
+    "vcomp", "EARLY LATE", "V-composition circuit of two heads",
+    "The V-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
+    "circuits/vcomp.circuit",
+    "vcomp L0H1 L2H0 --baseline-samples 50 --seed 3\n", run_vcomp);
 const cli_command cli_cmd_ov = {
     .name = "ov", ONE_HEAD,
     .summary = "full OV circuit of a head: exact copying accuracy",
