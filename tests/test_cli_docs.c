@@ -50,9 +50,10 @@ static char *built_file(const char *var)
 
 START_TEST(built_documents_equal_a_fresh_generation)
 {
-    static const char *const gen[3][3] = {{"CIRCUITC_MAN", "--man", NULL},
-                                          {"CIRCUITC_BASH_COMPLETION", "--completion", "bash"},
-                                          {"CIRCUITC_ZSH_COMPLETION", "--completion", "zsh"}};
+    /* the variable naming the built file, then the arguments that generate it (NULL-terminated) */
+    static const char *const gen[3][4] = {{"CIRCUITC_MAN", "--man", NULL, NULL},
+                                          {"CIRCUITC_BASH_COMPLETION", "--completion", "bash", NULL},
+                                          {"CIRCUITC_ZSH_COMPLETION", "--completion", "zsh", NULL}};
     for (int i = 0; i < 3; i++) {
         char *built = built_file(gen[i][0]);
         tu_run_result r = tu_run(&gen[i][1]);
