@@ -11,6 +11,8 @@
 #define CIRCUITC_CLI_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "cli.h"
 
