@@ -2,7 +2,9 @@
  * parse, every class of syntax error names line and column, bindings /
  * constraints / shapes are checked, the split and the multiplication order are
  * the documented ones (checked against a brute-force search), compiled
- * products equal dense float64 products, and a mutation fuzz of the parser. */
+ * products equal dense float64 products (the float64 factors and their
+ * float32 error bounds too), and a mutation fuzz of the parser. */
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +460,100 @@ START_TEST(compiled_equals_dense)
 }
 END_TEST
 
+/* The float32 error bound of factored.h for the rows of TERMS multiplied left
+ * to right, computed the plain way: every intermediate product formed. */
+static double *chain_error_bound(const cc_model *m, const dterm *terms, int n, const cc_head *heads)
+{
+    int R, C;
+    double *acc = dense_term(m, terms[0].name, terms[0].param >= 0 ? heads[terms[0].param] : (cc_head){0, 0},
+                             terms[0].trans, &R, &C);
+    double *err = calloc((size_t)R, sizeof *err);
+    for (int t = 1; t < n; t++) {
+        int r2, c2;
+        double *x = dense_term(m, terms[t].name, terms[t].param >= 0 ? heads[terms[t].param] : (cc_head){0, 0},
+                               terms[t].trans, &r2, &c2);
+        double *work = malloc((size_t)r2 * c2 * sizeof *work), *S = malloc((size_t)(r2 < c2 ? r2 : c2) * sizeof *S);
+        memcpy(work, x, (size_t)r2 * c2 * sizeof *work);
+        ck_assert_int_eq(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', r2, c2, work, c2, S, NULL, r2, NULL, c2), 0);
+        double *y = calloc((size_t)R * c2, sizeof *y);
+        for (int i = 0; i < R; i++) {
+            double weighted = 0, out_sq = 0;
+            for (int k = 0; k < C; k++) {
+                double row_sq = 0;
+                for (int j = 0; j < c2; j++) {
+                    y[(size_t)i * c2 + j] += acc[(size_t)i * C + k] * x[(size_t)k * c2 + j];
+                    row_sq += x[(size_t)k * c2 + j] * x[(size_t)k * c2 + j];
+                }
+                weighted += acc[(size_t)i * C + k] * acc[(size_t)i * C + k] * row_sq;
+            }
+            for (int j = 0; j < c2; j++) out_sq += y[(size_t)i * c2 + j] * y[(size_t)i * c2 + j];
+            err[i] = CC_FP32_ERR_LAMBDA * 0x1p-24 * sqrt((C + 1.0) * (weighted / 2 + out_sq / 3)) + err[i] * S[0];
+        }
+        free(acc), free(x), free(work), free(S);
+        acc = y, C = c2;
+    }
+    free(acc);
+    return err;
+}
+
+/* Both float64 factors equal the plain float64 chains and their error bounds
+ * equal chain_error_bound, whatever order compile_exact multiplies in (one
+ * chain keeps three intermediates in a row unformed). */
+START_TEST(float64_factors_and_error_bounds)
+{
+    cc_model *m = tiny();
+    struct {
+        const char *spec;
+        const char *names[2];
+        int nb;
+        dterm terms[8];
+        int n;
+    } cases[] = {
+        {"kcomp", {"prev", "ind"}, 2,
+         {{"W_E", -1, 0}, {"W_Q", 1, 0}, {"W_K", 1, 1}, {"W_O", 0, 1}, {"W_V", 0, 1}, {"W_E", -1, 1}}, 6},
+        {"ov", {"head"}, 1, {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_U", -1, 0}}, 4},
+        {"params: a b\nchain: W_E W_V[a] W_O[a] W_in[b] W_out[b] W_V[b] W_O[b] W_U", {"a", "b"}, 2,
+         {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_in", 1, 0}, {"W_out", 1, 0}, {"W_V", 1, 0},
+          {"W_O", 1, 0}, {"W_U", -1, 0}}, 8},
+    };
+    cc_head heads[] = {{0, 1}, {1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cc_circuit *c = strchr(cases[i].spec, ':') ? parse_ok(cases[i].spec) : builtin(cases[i].spec);
+        cc_fm fm;
+        cc_error err;
+        cc_circuit_plan plan;
+        ck_assert_msg(cc_circuit_compile_ex(c, m, cases[i].names, heads, cases[i].nb, CC_ORDER_OPTIMAL,
+                                            CC_ORDER_OPTIMAL, &fm, &plan, NULL, &err) == 0, "%s", err.msg);
+        ck_assert_ptr_nonnull(fm.A64);
+        int s = plan.split, n = cases[i].n, R, C;
+        /* B^T is the reversed chain of transposes */
+        dterm bt[8];
+        for (int t = s; t < n; t++) bt[n - 1 - t] = cases[i].terms[t], bt[n - 1 - t].trans = !cases[i].terms[t].trans;
+        double *A = dense_chain(m, cases[i].terms, s, heads, &R, &C);
+        double *Bt = dense_chain(m, bt, n - s, heads, &R, &C);
+        double *eA = chain_error_bound(m, cases[i].terms, s, heads), *eB = chain_error_bound(m, bt, n - s, heads);
+        for (int r = 0; r < fm.l; r++) {
+            ck_assert_msg(fabs(fm.errA[r] - eA[r]) <= 1e-9 * eA[r], "case %zu: errA[%d] %g, want %g", i, r,
+                          fm.errA[r], eA[r]);
+            for (int k = 0; k < fm.m; k++)
+                ck_assert_double_eq_tol(fm.A64[(size_t)r * fm.m + k], A[(size_t)r * fm.m + k],
+                                        1e-12 * (1 + fabs(A[(size_t)r * fm.m + k])));
+        }
+        for (int r = 0; r < fm.r; r++) {
+            ck_assert_msg(fabs(fm.errB[r] - eB[r]) <= 1e-9 * eB[r], "case %zu: errB[%d] %g, want %g", i, r,
+                          fm.errB[r], eB[r]);
+            for (int k = 0; k < fm.m; k++)
+                ck_assert_double_eq_tol(fm.B64[(size_t)k * fm.r + r], Bt[(size_t)r * fm.m + k],
+                                        1e-12 * (1 + fabs(Bt[(size_t)r * fm.m + k])));
+        }
+        free(A), free(Bt), free(eA), free(eB);
+        cc_fm_free(&fm);
+        cc_circuit_free(c);
+    }
+    cc_model_free(m);
+}
+END_TEST
+
 /* ---- fuzz ---------------------------------------------------------------------------------- */
 
 START_TEST(parser_mutation_fuzz)
@@ -536,6 +632,7 @@ int main(void)
     tcase_add_test(tc, bindings_constraints_shapes);
     tcase_add_test(tc, split_and_order);
     tcase_add_test(tc, compiled_equals_dense);
+    tcase_add_test(tc, float64_factors_and_error_bounds);
     tcase_add_test(tc, parser_mutation_fuzz);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
