@@ -251,7 +251,7 @@ static void baseline_range(void *ctx, size_t lo, size_t hi)
     cc_rng_skip(&g, (uint64_t)lo * 8 * n);
     cc_error err;
     for (size_t s = lo; s < hi; s++) {
-        for (size_t i = 0; i < 4 * n; i++) buf[i] = (float)cc_rng_normal(&g);
+        cc_rng_normals_f32(&g, buf, 4 * n);
         cc_fm a, b;
         cc_fm_wrap(buf, buf + n, j->d_model, j->d_head, j->d_model, &a);         /* A1 [d, dh], A2 [dh, d] */
         cc_fm_wrap(buf + 2 * n, buf + 3 * n, j->d_model, j->d_head, j->d_model, &b); /* B1, B2 */
