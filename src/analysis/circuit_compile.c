@@ -6,11 +6,13 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuit_internal.h"
+#include "core/parallel.h"
 
 /* ---- binding, shapes and constraints -------------------------------------------- */
 
@@ -477,45 +479,51 @@ static void root_norms(const double *X, int nb, int w, const double *F, double *
     }
 }
 
-/* Multiplies OPS[0] OPS[1] ... OPS[q-1] in float64 into OUT ([rows, cols]
- * row-major, or [cols, rows] when OUT_TRANSPOSED), and bounds the error of each
- * output row under a float32 evaluation left to right (ERR): each product X Y
- * adds, per row, the statistical bound of factored.h (CC_FP32_ERR_LAMBDA) over
- * the row's dot products,
- *     lambda u sqrt((n+1) (sum_t x_t^2 |Y_t|^2 / 2 + |x Y|^2 / 3)),
- * and carries the earlier error through |Y|_2. The float64 product itself is
- * formed in the cheaper order of chain_stage. Returns 0, 1 when an operand is
- * too large to hold in float64, -1 on allocation failure. */
-static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err)
+/* One chain64 evaluation, split by blocks of CHAIN_BLOCK rows across threads. */
+typedef struct {
+    const operand_mat *ops;
+    int q;
+    const dense_term *terms;
+    const chain_stage *st;
+    double *out, *err;
+    bool out_transposed;
+    atomic_bool failed; /* out of memory in some thread */
+} chain_job;
+
+/* Row blocks [lo, hi) of the chain, for cc_par_for. */
+static void chain_blocks(void *ctx, size_t lo, size_t hi)
 {
-    long long N = ops[0].rows, width = ops[0].cols;
+    chain_job *J = ctx;
+    const operand_mat *ops = J->ops;
+    int q = J->q;
+    long long N = ops[0].rows, width = ops[0].cols, cols = ops[q - 1].cols;
     for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
-    long long cols = ops[q - 1].cols;
-    dense_term terms[CC_CIRCUIT_MAX_TERMS] = {{0}};
-    chain_stage st[CC_CIRCUIT_MAX_TERMS] = {{0}};
     size_t block = (size_t)CHAIN_BLOCK * (size_t)width;
     double *T = malloc(block * sizeof *T), *U = malloc(block * sizeof *U), *Y = malloc(block * sizeof *Y);
     double *weighted = malloc(CHAIN_BLOCK * sizeof *weighted), *out_sq = malloc(CHAIN_BLOCK * sizeof *out_sq);
-    int rc = T && U && Y && weighted && out_sq ? 0 : -1;
-    for (int k = 1; k < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
-    /* the Gram roots and partial products are [w_0, width] at most */
-    if (rc == 0) rc = stages_plan(ops, terms, q, ops[0].cols * width <= MAX_DENSE64, st);
+    if (!T || !U || !Y || !weighted || !out_sq) {
+        J->failed = true;
+        hi = lo;
+    }
     const double lambda_u = CC_FP32_ERR_LAMBDA * 0x1p-24;
-    for (long long r0 = 0; r0 < N && rc == 0; r0 += CHAIN_BLOCK) {
+    for (size_t b = lo; b < hi; b++) {
+        long long r0 = (long long)b * CHAIN_BLOCK;
         int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
         int wb = (int)ops[0].cols; /* width of T, the formed T_base */
+        double *err = J->err + r0;
         for (int r = 0; r < nb; r++) {
             for (int c = 0; c < wb; c++) T[(size_t)r * wb + c] = entry(&ops[0], r0 + r, c);
-            err[r0 + r] = 0;
+            err[r] = 0;
         }
         for (int k = 1; k < q; k++) {
-            const chain_stage *s = &st[k];
+            const chain_stage *s = &J->st[k];
+            const dense_term *term = &J->terms[k];
             int wn = (int)ops[k].cols;
             if (s->weight_root) root_norms(T, nb, wb, s->weight_root, Y, weighted);
             else
                 for (int r = 0; r < nb; r++) {
                     double sum = 0;
-                    for (int t = 0; t < wb; t++) sum += T[(size_t)r * wb + t] * T[(size_t)r * wb + t] * terms[k].row_sq[t];
+                    for (int t = 0; t < wb; t++) sum += T[(size_t)r * wb + t] * T[(size_t)r * wb + t] * term->row_sq[t];
                     weighted[r] = sum;
                 }
             if (s->formed) {
@@ -531,18 +539,47 @@ static int chain64(const operand_mat *ops, int q, double *out, bool out_transpos
                 root_norms(T, nb, wb, s->norm_root, Y, out_sq);
             for (int r = 0; r < nb; r++) {
                 double stage = lambda_u * sqrt((double)(ops[k - 1].cols + 1) * (weighted[r] / 2 + out_sq[r] / 3));
-                err[r0 + r] = stage + err[r0 + r] * terms[k].spectral;
+                err[r] = stage + err[r] * term->spectral;
             }
         }
         for (int r = 0; r < nb; r++)
             for (long long c = 0; c < cols; c++) {
-                if (out_transposed) out[c * N + r0 + r] = T[r * cols + c];
-                else out[(r0 + r) * cols + c] = T[r * cols + c];
+                if (J->out_transposed) J->out[c * N + r0 + r] = T[r * cols + c];
+                else J->out[(r0 + r) * cols + c] = T[r * cols + c];
             }
+    }
+    free(T), free(U), free(Y), free(weighted), free(out_sq);
+}
+
+/* Multiplies OPS[0] OPS[1] ... OPS[q-1] in float64 into OUT ([rows, cols]
+ * row-major, or [cols, rows] when OUT_TRANSPOSED), and bounds the error of each
+ * output row under a float32 evaluation left to right (ERR): each product X Y
+ * adds, per row, the statistical bound of factored.h (CC_FP32_ERR_LAMBDA) over
+ * the row's dot products,
+ *     lambda u sqrt((n+1) (sum_t x_t^2 |Y_t|^2 / 2 + |x Y|^2 / 3)),
+ * and carries the earlier error through |Y|_2. The float64 product itself is
+ * formed in the cheaper order of chain_stage; blocks of rows run on all cores,
+ * each GEMM on one, so the values do not depend on the thread count. Returns 0,
+ * 1 when an operand is too large to hold in float64, -1 on allocation failure. */
+static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err)
+{
+    long long N = ops[0].rows, width = ops[0].cols;
+    for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
+    dense_term terms[CC_CIRCUIT_MAX_TERMS] = {{0}};
+    chain_stage st[CC_CIRCUIT_MAX_TERMS] = {{0}};
+    int rc = 0;
+    for (int k = 1; k < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
+    /* the Gram roots and partial products are [w_0, width] at most */
+    if (rc == 0) rc = stages_plan(ops, terms, q, ops[0].cols * width <= MAX_DENSE64, st);
+    if (rc == 0) {
+        chain_job job = {ops, q, terms, st, out, err, out_transposed, false};
+        int blas_threads = cc_blas_threads_hold();
+        cc_par_for((size_t)((N + CHAIN_BLOCK - 1) / CHAIN_BLOCK), 4, chain_blocks, &job);
+        cc_blas_threads_restore(blas_threads);
+        if (job.failed) rc = -1;
     }
     stages_free(st, q);
     for (int k = 1; k < q; k++) free(terms[k].x), free(terms[k].row_sq);
-    free(T), free(U), free(Y), free(weighted), free(out_sq);
     return rc;
 }
 
