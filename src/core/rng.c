@@ -57,7 +57,7 @@ __m256d _ZGVdN4v_cos(__m256d x);
 enum { NORMALS_BLOCK = 64 };
 
 /* OUT[k] = (float)box_muller(U1[k], U2[k]) for a block, through vector log and
- * cos; returns a bit per value (bit k of word k / 64) that the caller must
+ * cos; returns a mask with bit k set for each value k that the caller must
  * recompute the scalar way. The vector functions' few-ulp error (under 2^-48
  * relative in the result) can only change the float32 rounding when the result
  * lies within 2^-40 of a rounding boundary: those values are flagged, and so
