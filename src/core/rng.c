@@ -51,8 +51,8 @@ double cc_rng_normal(cc_rng *r)
 #include <immintrin.h>
 
 /* glibc's vector libm (libmvec), four lanes, AVX2: within 4 ulp of the scalar functions. */
-__m256d _ZGVdN4v_log(__m256d x);
-__m256d _ZGVdN4v_cos(__m256d x);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_log(__m256d x);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_cos(__m256d x);
 
 enum { NORMALS_BLOCK = 64 };
 
