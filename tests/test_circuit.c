@@ -2,7 +2,9 @@
  * parse, every class of syntax error names line and column, bindings /
  * constraints / shapes are checked, the split and the multiplication order are
  * the documented ones (checked against a brute-force search), compiled
- * products equal dense float64 products, and a mutation fuzz of the parser. */
+ * products equal dense float64 products (the float64 factors and their
+ * float32 error bounds too), and a mutation fuzz of the parser. */
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,50 +413,144 @@ static double rel_error(const cc_fm *fm, const double *want)
     return worst / scale;
 }
 
+/* The compiled circuits checked against plain float64 chains: the built-ins, and
+ * chains that start or end away from the vocabulary or keep several wide
+ * intermediates in a row. */
+typedef struct {
+    const char *spec; /* built-in name or circuit text */
+    const char *names[2];
+    int nb;
+    dterm terms[8];
+    int n;
+} compile_case;
+
+static const compile_case CASES[] = {
+    {"kcomp", {"prev", "ind"}, 2,
+     {{"W_E", -1, 0}, {"W_Q", 1, 0}, {"W_K", 1, 1}, {"W_O", 0, 1}, {"W_V", 0, 1}, {"W_E", -1, 1}}, 6},
+    {"qcomp", {"early", "late"}, 2,
+     {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_Q", 1, 0}, {"W_K", 1, 1}, {"W_E", -1, 1}}, 6},
+    {"vcomp", {"early", "late"}, 2,
+     {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_V", 1, 0}, {"W_O", 1, 0}, {"W_U", -1, 0}}, 6},
+    {"ov", {"head"}, 1, {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_U", -1, 0}}, 4},
+    {"qk", {"head"}, 1, {{"W_E", -1, 0}, {"W_Q", 0, 0}, {"W_K", 0, 1}, {"W_E", -1, 1}}, 4},
+    {"params: a\nchain: W_pos W_in[a] W_out[a] W_U", {"a"}, 1,
+     {{"W_pos", -1, 0}, {"W_in", 0, 0}, {"W_out", 0, 0}, {"W_U", -1, 0}}, 4},
+    {"chain: W_U^T W_U", {NULL}, 0, {{"W_U", -1, 1}, {"W_U", -1, 0}}, 2},
+    {"params: a b\nchain: W_out[b]^T W_E W_O[a]^T", {"a", "b"}, 2,
+     {{"W_out", 1, 1}, {"W_E", -1, 0}, {"W_O", 0, 1}}, 3},
+    {"params: a b\nchain: W_E W_V[a] W_O[a] W_in[b] W_out[b] W_V[b] W_O[b] W_U", {"a", "b"}, 2,
+     {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_in", 1, 0}, {"W_out", 1, 0}, {"W_V", 1, 0},
+      {"W_O", 1, 0}, {"W_U", -1, 0}}, 8},
+};
+static const size_t N_CASES = sizeof CASES / sizeof CASES[0];
+
 START_TEST(compiled_equals_dense)
 {
     cc_model *m = tiny();
-    struct {
-        const char *spec; /* built-in name or circuit text */
-        const char *names[2];
-        int nb;
-        dterm terms[8];
-        int n;
-    } cases[] = {
-        {"kcomp", {"prev", "ind"}, 2,
-         {{"W_E", -1, 0}, {"W_Q", 1, 0}, {"W_K", 1, 1}, {"W_O", 0, 1}, {"W_V", 0, 1}, {"W_E", -1, 1}}, 6},
-        {"qcomp", {"early", "late"}, 2,
-         {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_Q", 1, 0}, {"W_K", 1, 1}, {"W_E", -1, 1}}, 6},
-        {"vcomp", {"early", "late"}, 2,
-         {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_V", 1, 0}, {"W_O", 1, 0}, {"W_U", -1, 0}}, 6},
-        {"ov", {"head"}, 1, {{"W_E", -1, 0}, {"W_V", 0, 0}, {"W_O", 0, 0}, {"W_U", -1, 0}}, 4},
-        {"qk", {"head"}, 1, {{"W_E", -1, 0}, {"W_Q", 0, 0}, {"W_K", 0, 1}, {"W_E", -1, 1}}, 4},
-        {"params: a\nchain: W_pos W_in[a] W_out[a] W_U", {"a"}, 1,
-         {{"W_pos", -1, 0}, {"W_in", 0, 0}, {"W_out", 0, 0}, {"W_U", -1, 0}}, 4},
-        {"chain: W_U^T W_U", {NULL}, 0, {{"W_U", -1, 1}, {"W_U", -1, 0}}, 2},
-        {"params: a b\nchain: W_out[b]^T W_E W_O[a]^T", {"a", "b"}, 2,
-         {{"W_out", 1, 1}, {"W_E", -1, 0}, {"W_O", 0, 1}}, 3},
-    };
     cc_head heads[] = {{0, 1}, {1, 0}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cc_circuit *c = strchr(cases[i].spec, ':') ? parse_ok(cases[i].spec) : builtin(cases[i].spec);
+    for (size_t i = 0; i < N_CASES; i++) {
+        cc_circuit *c = strchr(CASES[i].spec, ':') ? parse_ok(CASES[i].spec) : builtin(CASES[i].spec);
         int R, C;
-        double *want = dense_chain(m, cases[i].terms, cases[i].n, heads, &R, &C);
+        double *want = dense_chain(m, CASES[i].terms, CASES[i].n, heads, &R, &C);
         static const cc_chain_order orders[3] = {CC_ORDER_OPTIMAL, CC_ORDER_LEFT, CC_ORDER_RIGHT};
         for (int oa = 0; oa < 3; oa++)
             for (int ob = 0; ob < 3; ob++) {
                 cc_fm fm;
                 cc_error err;
                 cc_circuit_plan plan;
-                ck_assert_msg(cc_circuit_compile_ex(c, m, cases[i].names, heads, cases[i].nb, orders[oa], orders[ob],
+                ck_assert_msg(cc_circuit_compile_ex(c, m, CASES[i].names, heads, CASES[i].nb, orders[oa], orders[ob],
                                                     &fm, &plan, NULL, &err) == 0,
-                              "%s: %s", cases[i].spec, err.msg);
+                              "%s: %s", CASES[i].spec, err.msg);
                 ck_assert(fm.l == R && fm.r == C && fm.m == plan.dims[plan.split]);
                 double e = rel_error(&fm, want);
                 ck_assert_msg(e < 1e-5, "case %zu orders %d/%d: compiled product off by %g (relative)", i, oa, ob, e);
                 cc_fm_free(&fm);
             }
         free(want);
+        cc_circuit_free(c);
+    }
+    cc_model_free(m);
+}
+END_TEST
+
+/* The float32 error bound of factored.h for the rows of TERMS multiplied left
+ * to right, computed the plain way: every intermediate product formed. */
+static double *chain_error_bound(const cc_model *m, const dterm *terms, int n, const cc_head *heads)
+{
+    int R, C;
+    double *acc = dense_term(m, terms[0].name, terms[0].param >= 0 ? heads[terms[0].param] : (cc_head){0, 0},
+                             terms[0].trans, &R, &C);
+    double *err = calloc((size_t)R, sizeof *err);
+    for (int t = 1; t < n; t++) {
+        int r2, c2;
+        double *x = dense_term(m, terms[t].name, terms[t].param >= 0 ? heads[terms[t].param] : (cc_head){0, 0},
+                               terms[t].trans, &r2, &c2);
+        double *work = malloc((size_t)r2 * c2 * sizeof *work), *S = malloc((size_t)(r2 < c2 ? r2 : c2) * sizeof *S);
+        memcpy(work, x, (size_t)r2 * c2 * sizeof *work);
+        ck_assert_int_eq(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', r2, c2, work, c2, S, NULL, r2, NULL, c2), 0);
+        double *y = calloc((size_t)R * c2, sizeof *y);
+        for (int i = 0; i < R; i++) {
+            double weighted = 0, out_sq = 0;
+            for (int k = 0; k < C; k++) {
+                double row_sq = 0;
+                for (int j = 0; j < c2; j++) {
+                    y[(size_t)i * c2 + j] += acc[(size_t)i * C + k] * x[(size_t)k * c2 + j];
+                    row_sq += x[(size_t)k * c2 + j] * x[(size_t)k * c2 + j];
+                }
+                weighted += acc[(size_t)i * C + k] * acc[(size_t)i * C + k] * row_sq;
+            }
+            for (int j = 0; j < c2; j++) out_sq += y[(size_t)i * c2 + j] * y[(size_t)i * c2 + j];
+            err[i] = CC_FP32_ERR_LAMBDA * 0x1p-24 * sqrt((C + 1.0) * (weighted / 2 + out_sq / 3)) + err[i] * S[0];
+        }
+        free(acc), free(x), free(work), free(S);
+        acc = y, C = c2;
+    }
+    free(acc);
+    return err;
+}
+
+/* Row r of a float64 factor (entry k at X[r * ROW_STRIDE + k * COL_STRIDE]) equals
+ * WANT [rows, m] and its error bound equals WANT_ERR. */
+static void assert_factor(size_t i, const char *name, const double *x, size_t row_stride, size_t col_stride, int rows,
+                          int m, const double *want, const double *err, const double *want_err)
+{
+    for (int r = 0; r < rows; r++) {
+        ck_assert_msg(fabs(err[r] - want_err[r]) <= 1e-9 * want_err[r], "case %zu: %s error bound of row %d %g, want %g",
+                      i, name, r, err[r], want_err[r]);
+        for (int k = 0; k < m; k++) {
+            double got = x[r * row_stride + k * col_stride], w = want[(size_t)r * m + k];
+            ck_assert_msg(fabs(got - w) <= 1e-12 * (1 + fabs(w)), "case %zu: %s[%d, %d] %.17g, want %.17g", i, name, r,
+                          k, got, w);
+        }
+    }
+}
+
+/* Both float64 factors equal the plain float64 chains and their error bounds
+ * equal chain_error_bound, whatever order compile_exact multiplies in (the
+ * last case keeps three intermediates in a row unformed). */
+START_TEST(float64_factors_and_error_bounds)
+{
+    cc_model *m = tiny();
+    cc_head heads[] = {{0, 1}, {1, 0}};
+    for (size_t i = 0; i < N_CASES; i++) {
+        cc_circuit *c = strchr(CASES[i].spec, ':') ? parse_ok(CASES[i].spec) : builtin(CASES[i].spec);
+        cc_fm fm;
+        cc_error err;
+        cc_circuit_plan plan;
+        ck_assert_msg(cc_circuit_compile_ex(c, m, CASES[i].names, heads, CASES[i].nb, CC_ORDER_OPTIMAL,
+                                            CC_ORDER_OPTIMAL, &fm, &plan, NULL, &err) == 0, "%s", err.msg);
+        ck_assert_ptr_nonnull(fm.A64);
+        int s = plan.split, n = CASES[i].n, R, C;
+        /* B^T is the reversed chain of transposes */
+        dterm bt[8];
+        for (int t = s; t < n; t++) bt[n - 1 - t] = CASES[i].terms[t], bt[n - 1 - t].trans = !CASES[i].terms[t].trans;
+        double *A = dense_chain(m, CASES[i].terms, s, heads, &R, &C);
+        double *Bt = dense_chain(m, bt, n - s, heads, &R, &C);
+        double *eA = chain_error_bound(m, CASES[i].terms, s, heads), *eB = chain_error_bound(m, bt, n - s, heads);
+        assert_factor(i, "A", fm.A64, (size_t)fm.m, 1, fm.l, fm.m, A, fm.errA, eA);
+        assert_factor(i, "B", fm.B64, 1, (size_t)fm.r, fm.r, fm.m, Bt, fm.errB, eB);
+        free(A), free(Bt), free(eA), free(eB);
+        cc_fm_free(&fm);
         cc_circuit_free(c);
     }
     cc_model_free(m);
@@ -539,6 +635,7 @@ int main(void)
     tcase_add_test(tc, bindings_constraints_shapes);
     tcase_add_test(tc, split_and_order);
     tcase_add_test(tc, compiled_equals_dense);
+    tcase_add_test(tc, float64_factors_and_error_bounds);
     tcase_add_test(tc, parser_mutation_fuzz);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);

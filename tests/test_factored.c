@@ -359,6 +359,42 @@ START_TEST(svd)
 }
 END_TEST
 
+/* Tall factors (a vocabulary's worth of rows) take the blocked QR path of
+ * cc_fm_singular_values: its singular values match those of the core
+ * La^T Lb from the Cholesky factors of A^T A and B B^T, formed here in float64
+ * (accurate for these well-conditioned random factors). */
+START_TEST(singular_values_tall)
+{
+    enum { L = 9001, M = 6, R = 7003 };
+    cc_rng g;
+    cc_rng_seed(&g, 77);
+    float *A = rand_mat(&g, L, M, M), *B = rand_mat(&g, M, R, M);
+    for (int i = 0; i < L * M; i += 7) A[i] *= 30; /* uneven columns */
+    cc_fm fm;
+    cc_fm_wrap(A, B, L, M, R, &fm);
+    double Ga[M * M] = {0}, Gb[M * M] = {0}, core[M * M] = {0}, want[M], got[M];
+    for (int a = 0; a < M; a++)
+        for (int b = 0; b < M; b++) {
+            for (int i = 0; i < L; i++) Ga[a * M + b] += (double)A[i * M + a] * A[i * M + b];
+            for (int j = 0; j < R; j++) Gb[a * M + b] += (double)B[a * R + j] * B[b * R + j];
+        }
+    /* Ga = La La^T, Gb = Lb Lb^T (lower); AB has the singular values of La^T Lb */
+    ck_assert_int_eq(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', M, Ga, M), 0);
+    ck_assert_int_eq(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', M, Gb, M), 0);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < M; j++)
+            for (int t = 0; t < M; t++)
+                if (t >= i && t >= j) core[i * M + j] += Ga[t * M + i] * Gb[t * M + j];
+    double superb[M];
+    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', M, M, core, M, want, NULL, 1, NULL, 1, superb), 0);
+    cc_error err;
+    ck_assert_int_eq(cc_fm_singular_values(&fm, got, &err), 0);
+    for (int i = 0; i < M; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= 1e-10 * want[0], "S[%d] = %.15g, want %.15g", i, got[i], want[i]);
+    cc_fm_free(&fm);
+}
+END_TEST
+
 /* Eigenvalues of BA against LAPACKE_dgeev on the dense BA formed here; each
  * eigenvalue matched to the nearest unused dense one (order among equal moduli
  * is not a numerical property), plus the documented sort order. */
@@ -543,6 +579,7 @@ int main(void)
     tcase_add_loop_test(tc, scale, 0, N_SHAPES);
     tcase_add_loop_test(tc, rows_and_cols, 0, N_SHAPES);
     tcase_add_loop_test(tc, svd, 0, N_SHAPES);
+    tcase_add_test(tc, singular_values_tall);
     tcase_add_loop_test(tc, eigenvalues, 0, N_SHAPES);
     tcase_add_loop_test(tc, norm, 0, N_SHAPES);
     tcase_add_loop_test(tc, collapse_and_make_even, 0, N_SHAPES);

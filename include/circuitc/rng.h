@@ -4,6 +4,7 @@
 #ifndef CIRCUITC_RNG_H
 #define CIRCUITC_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -32,6 +33,12 @@ double cc_rng_uniform(cc_rng *r);
 
 /* Standard normal (Box-Muller, one value per two uniforms). */
 double cc_rng_normal(cc_rng *r);
+
+/* N standard normals rounded to float32 into OUT: exactly (float)cc_rng_normal(R)
+ * N times, in order, R advanced alike; vectorised where the CPU and C library
+ * allow (several times faster), with the scalar path deciding every value whose
+ * rounding the vector evaluation could change. */
+void cc_rng_normals_f32(cc_rng *r, float *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -6,11 +6,13 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuit_internal.h"
+#include "core/parallel.h"
 
 /* ---- binding, shapes and constraints -------------------------------------------- */
 
@@ -375,57 +377,209 @@ out:
     return rc;
 }
 
-/* Multiplies OPS[0] OPS[1] ... OPS[q-1] in float64, left to right, into OUT
- * ([rows, cols] row-major, or [cols, rows] when OUT_TRANSPOSED), and bounds the
- * error of each output row under a float32 evaluation in the same order (ERR):
- * each product X Y adds, per row, the statistical bound of factored.h
- * (CC_FP32_ERR_LAMBDA) over the row's dot products,
+/* F [rows, rows] with F^T F = W W^T for W [rows, cols], cols >= rows (F = R of
+ * W^T = Q R), so that |x W|^2 = |x F^T|^2 costs rows^2 per row x instead of
+ * rows cols. Returns 0 or -1 (allocation). */
+static int gram_root(const double *W, int rows, int cols, double *F)
+{
+    if (rows == 0) return 0;
+    double *Wt = malloc((size_t)cols * rows * sizeof *Wt), *tau = malloc((size_t)rows * sizeof *tau);
+    int rc = Wt && tau ? 0 : -1;
+    if (rc == 0) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) Wt[(size_t)c * rows + r] = W[(size_t)r * cols + c];
+        rc = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, cols, rows, Wt, rows, tau) == 0 ? 0 : -1;
+    }
+    if (rc == 0)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < rows; j++) F[(size_t)i * rows + j] = j >= i ? Wt[(size_t)i * rows + j] : 0;
+    free(Wt), free(tau);
+    return rc;
+}
+
+/* Stage k of a chain (the product by OPS[k]), planned once for all rows. The
+ * rows are only formed in float64 at their narrowest: T_k (the product of the
+ * first k+1 operands, one row per row of OPS[0]) is formed from the last formed
+ * T_base as T_base P, P the product of the operands in between, when it is no
+ * wider than T_base or is the result; otherwise the two row norms its error
+ * bound needs are quadratic forms of T_base's rows through Gram roots. For
+ * kcomp's W_E W_V W_O W_K that is one [V, d] x [d, d_head] product instead of
+ * three of that size. */
+typedef struct {
+    int base;           /* index of the formed T this stage reads */
+    bool formed;        /* T_k = T_base P is formed */
+    const double *P;    /* [w_base, w_k] */
+    double *own_P;      /* P when it is not the operand itself */
+    double *weight_root; /* [w_base, w_base]: |row of T_base F^T|^2 = sum_t T_{k-1,t}^2 |OPS[k]_t|^2; NULL when T_{k-1} is formed */
+    double *norm_root;  /* [w_base, w_base]: |row of T_base F^T|^2 = |row of T_k|^2; NULL when T_k is formed */
+} chain_stage;
+
+static void stages_free(chain_stage *st, int q)
+{
+    for (int k = 1; k < q; k++) free(st[k].own_P), free(st[k].weight_root), free(st[k].norm_root);
+}
+
+/* Plans stages 1..Q-1; LAZY allows T_k to stay unformed. Returns 0 or -1 (allocation). */
+static int stages_plan(const operand_mat *ops, const dense_term *terms, int q, bool lazy, chain_stage *st)
+{
+    int base = 0;
+    long long wb = ops[0].cols;
+    for (int k = 1; k < q; k++) {
+        long long wprev = ops[k - 1].cols, wk = ops[k].cols;
+        chain_stage *s = &st[k];
+        s->base = base;
+        if (base == k - 1) s->P = terms[k].x;
+        else {
+            /* P_k = P_{k-1} OPS[k]; the weighted norm reads P_{k-1} diag(|OPS[k]_t|) */
+            const double *Pp = st[k - 1].P;
+            s->own_P = malloc((size_t)(wb * wk > 0 ? wb * wk : 1) * sizeof *s->own_P);
+            s->weight_root = malloc((size_t)(wb * wb > 0 ? wb * wb : 1) * sizeof *s->weight_root);
+            double *W = malloc((size_t)(wb * wprev > 0 ? wb * wprev : 1) * sizeof *W);
+            int rc = s->own_P && s->weight_root && W ? 0 : -1;
+            if (rc == 0) {
+                for (long long r = 0; r < wb; r++)
+                    for (long long t = 0; t < wprev; t++) W[r * wprev + t] = Pp[r * wprev + t] * sqrt(terms[k].row_sq[t]);
+                rc = gram_root(W, (int)wb, (int)wprev, s->weight_root);
+            }
+            free(W);
+            if (rc != 0) return -1;
+            if (wb > 0 && wk > 0)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)wb, (int)wk, (int)wprev, 1.0, Pp,
+                            (int)wprev, terms[k].x, (int)wk, 0.0, s->own_P, (int)wk);
+            s->P = s->own_P;
+        }
+        s->formed = !lazy || k == q - 1 || wk <= wb;
+        if (s->formed) base = k, wb = wk;
+        else {
+            s->norm_root = malloc((size_t)(wb * wb > 0 ? wb * wb : 1) * sizeof *s->norm_root);
+            if (!s->norm_root || gram_root(s->P, (int)wb, (int)wk, s->norm_root) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* OUT [nb, n] = X [nb, k] Y [k, n] (Y^T when Y_TRANS, stored [n, k]). */
+static void dgemm_rows(const double *X, int nb, int k, const double *Y, bool y_trans, int n, double *out)
+{
+    if (nb > 0 && n > 0 && k > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, y_trans ? CblasTrans : CblasNoTrans, nb, n, k, 1.0, X, k, Y,
+                    y_trans ? k : n, 0.0, out, n);
+    else
+        memset(out, 0, (size_t)nb * (size_t)n * sizeof *out);
+}
+
+/* SQ[r] = |row r of X [nb, w] F^T|^2, F [w, w] (Y: scratch [nb, w]). */
+static void root_norms(const double *X, int nb, int w, const double *F, double *Y, double *sq)
+{
+    dgemm_rows(X, nb, w, F, true, w, Y);
+    for (int r = 0; r < nb; r++) {
+        double s = 0;
+        for (int c = 0; c < w; c++) s += Y[(size_t)r * w + c] * Y[(size_t)r * w + c];
+        sq[r] = s;
+    }
+}
+
+/* One chain64 evaluation, split by blocks of CHAIN_BLOCK rows across threads. */
+typedef struct {
+    const operand_mat *ops;
+    int q;
+    const dense_term *terms;
+    const chain_stage *st;
+    double *out, *err;
+    bool out_transposed;
+    atomic_bool failed; /* out of memory in some thread */
+} chain_job;
+
+/* Row blocks [lo, hi) of the chain, for cc_par_for. */
+static void chain_blocks(void *ctx, size_t lo, size_t hi)
+{
+    chain_job *J = ctx;
+    const operand_mat *ops = J->ops;
+    int q = J->q;
+    long long N = ops[0].rows, width = ops[0].cols, cols = ops[q - 1].cols;
+    for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
+    size_t block = (size_t)CHAIN_BLOCK * (size_t)width;
+    double *T = malloc(block * sizeof *T), *U = malloc(block * sizeof *U), *Y = malloc(block * sizeof *Y);
+    double *weighted = malloc(CHAIN_BLOCK * sizeof *weighted), *out_sq = malloc(CHAIN_BLOCK * sizeof *out_sq);
+    if (!T || !U || !Y || !weighted || !out_sq) {
+        J->failed = true;
+        hi = lo;
+    }
+    const double lambda_u = CC_FP32_ERR_LAMBDA * 0x1p-24;
+    for (size_t b = lo; b < hi; b++) {
+        long long r0 = (long long)b * CHAIN_BLOCK;
+        int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
+        int wb = (int)ops[0].cols; /* width of T, the formed T_base */
+        double *err = J->err + r0;
+        for (int r = 0; r < nb; r++) {
+            for (int c = 0; c < wb; c++) T[(size_t)r * wb + c] = entry(&ops[0], r0 + r, c);
+            err[r] = 0;
+        }
+        for (int k = 1; k < q; k++) {
+            const chain_stage *s = &J->st[k];
+            const dense_term *term = &J->terms[k];
+            int wn = (int)ops[k].cols;
+            if (s->weight_root) root_norms(T, nb, wb, s->weight_root, Y, weighted);
+            else
+                for (int r = 0; r < nb; r++) {
+                    double sum = 0;
+                    for (int t = 0; t < wb; t++) sum += T[(size_t)r * wb + t] * T[(size_t)r * wb + t] * term->row_sq[t];
+                    weighted[r] = sum;
+                }
+            if (s->formed) {
+                dgemm_rows(T, nb, wb, s->P, false, wn, U);
+                for (int r = 0; r < nb; r++) {
+                    double sum = 0;
+                    for (int c = 0; c < wn; c++) sum += U[(size_t)r * wn + c] * U[(size_t)r * wn + c];
+                    out_sq[r] = sum;
+                }
+                double *swap = T;
+                T = U, U = swap, wb = wn;
+            } else
+                root_norms(T, nb, wb, s->norm_root, Y, out_sq);
+            for (int r = 0; r < nb; r++) {
+                double stage = lambda_u * sqrt((double)(ops[k - 1].cols + 1) * (weighted[r] / 2 + out_sq[r] / 3));
+                err[r] = stage + err[r] * term->spectral;
+            }
+        }
+        for (int r = 0; r < nb; r++)
+            for (long long c = 0; c < cols; c++) {
+                if (J->out_transposed) J->out[c * N + r0 + r] = T[r * cols + c];
+                else J->out[(r0 + r) * cols + c] = T[r * cols + c];
+            }
+    }
+    free(T), free(U), free(Y), free(weighted), free(out_sq);
+}
+
+/* Multiplies OPS[0] OPS[1] ... OPS[q-1] in float64 into OUT ([rows, cols]
+ * row-major, or [cols, rows] when OUT_TRANSPOSED), and bounds the error of each
+ * output row under a float32 evaluation left to right (ERR): each product X Y
+ * adds, per row, the statistical bound of factored.h (CC_FP32_ERR_LAMBDA) over
+ * the row's dot products,
  *     lambda u sqrt((n+1) (sum_t x_t^2 |Y_t|^2 / 2 + |x Y|^2 / 3)),
- * and carries the earlier error through |Y|_2. Returns 0, 1 when an operand is
- * too large to hold in float64, -1 on allocation failure. */
+ * and carries the earlier error through |Y|_2. The float64 product itself is
+ * formed in the cheaper order of chain_stage; blocks of rows run on all cores,
+ * each GEMM on one, so the values do not depend on the thread count. Returns 0,
+ * 1 when an operand is too large to hold in float64, -1 on allocation failure. */
 static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err)
 {
     long long N = ops[0].rows, width = ops[0].cols;
     for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
-    long long cols = ops[q - 1].cols;
     dense_term terms[CC_CIRCUIT_MAX_TERMS] = {{0}};
-    double *T = malloc((size_t)CHAIN_BLOCK * (size_t)width * sizeof *T);
-    double *U = malloc((size_t)CHAIN_BLOCK * (size_t)width * sizeof *U);
-    int rc = T && U ? 0 : -1;
+    chain_stage st[CC_CIRCUIT_MAX_TERMS] = {{0}};
+    int rc = 0;
     for (int k = 1; k < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
-    const double lambda_u = CC_FP32_ERR_LAMBDA * 0x1p-24;
-    for (long long r0 = 0; r0 < N && rc == 0; r0 += CHAIN_BLOCK) {
-        int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
-        long long w = ops[0].cols;
-        for (int r = 0; r < nb; r++) {
-            for (long long c = 0; c < w; c++) T[r * w + c] = entry(&ops[0], r0 + r, c);
-            err[r0 + r] = 0;
-        }
-        for (int k = 1; k < q; k++) {
-            long long wn = ops[k].cols;
-            if (nb > 0 && wn > 0 && w > 0)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, (int)wn, (int)w, 1.0, T, (int)w,
-                            terms[k].x, (int)wn, 0.0, U, (int)wn);
-            else
-                memset(U, 0, (size_t)nb * (size_t)wn * sizeof *U);
-            for (int r = 0; r < nb; r++) {
-                double weighted = 0, out_sq = 0;
-                for (long long t = 0; t < w; t++) weighted += T[r * w + t] * T[r * w + t] * terms[k].row_sq[t];
-                for (long long c = 0; c < wn; c++) out_sq += U[r * wn + c] * U[r * wn + c];
-                double stage = lambda_u * sqrt((double)(w + 1) * (weighted / 2 + out_sq / 3));
-                err[r0 + r] = stage + err[r0 + r] * terms[k].spectral;
-            }
-            double *swap = T;
-            T = U, U = swap, w = wn;
-        }
-        for (int r = 0; r < nb; r++)
-            for (long long c = 0; c < cols; c++) {
-                if (out_transposed) out[c * N + r0 + r] = T[r * cols + c];
-                else out[(r0 + r) * cols + c] = T[r * cols + c];
-            }
+    /* the Gram roots and partial products are [w_0, width] at most */
+    if (rc == 0) rc = stages_plan(ops, terms, q, ops[0].cols * width <= MAX_DENSE64, st);
+    if (rc == 0) {
+        chain_job job = {ops, q, terms, st, out, err, out_transposed, false};
+        int blas_threads = cc_blas_threads_hold();
+        cc_par_for((size_t)((N + CHAIN_BLOCK - 1) / CHAIN_BLOCK), 4, chain_blocks, &job);
+        cc_blas_threads_restore(blas_threads);
+        if (job.failed) rc = -1;
     }
+    stages_free(st, q);
     for (int k = 1; k < q; k++) free(terms[k].x), free(terms[k].row_sq);
-    free(T), free(U);
     return rc;
 }
 

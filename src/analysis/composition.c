@@ -234,7 +234,7 @@ typedef struct {
     int d_model, d_head;
     uint64_t seed;
     double *scores;
-    atomic_bool failed; /* out of memory or an eigen-decomposition failure in some sample */
+    atomic_bool failed; /* out of memory in some sample */
 } baseline_job;
 
 static void baseline_range(void *ctx, size_t lo, size_t hi)
@@ -251,11 +251,12 @@ static void baseline_range(void *ctx, size_t lo, size_t hi)
     cc_rng_skip(&g, (uint64_t)lo * 8 * n);
     cc_error err;
     for (size_t s = lo; s < hi; s++) {
-        for (size_t i = 0; i < 4 * n; i++) buf[i] = (float)cc_rng_normal(&g);
+        cc_rng_normals_f32(&g, buf, 4 * n);
         cc_fm a, b;
         cc_fm_wrap(buf, buf + n, j->d_model, j->d_head, j->d_model, &a);         /* A1 [d, dh], A2 [dh, d] */
         cc_fm_wrap(buf + 2 * n, buf + 3 * n, j->d_model, j->d_head, j->d_model, &b); /* B1, B2 */
-        if (cc_composition_scores_fm(&a, 1, &b, 1, &j->scores[s], &err) != 0) j->failed = true;
+        /* one pair: the Gram-trace form, about 3x cheaper than the batched eigen-factor route */
+        if (cc_fm_composition_score(&a, &b, &j->scores[s], &err) != 0) j->failed = true;
     }
     free(buf);
 }
@@ -274,7 +275,7 @@ int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed,
     cc_blas_threads_restore(blas_threads);
     if (job.failed) {
         free(all);
-        return cc_fail(err, "random baseline: out of memory, or an eigen-decomposition of a sample did not converge");
+        return cc_fail(err, "random baseline: out of memory scoring a sample");
     }
     double sum = 0, sq = 0;
     for (int s = 0; s < samples; s++) sum += all[s];

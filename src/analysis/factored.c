@@ -4,8 +4,12 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/parallel.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -332,20 +336,84 @@ out:
     return rc;
 }
 
-/* The upper-triangular R [k, m] (k = min(rows, m)) of the QR factorisation of X [rows, m]. */
-static double *qr_r(const double *X, int rows, int m)
+/* Factors W (column-major [rows, m], leading dimension rows) in place and
+ * writes its R, padded with zero rows to [m, m], column-major with leading
+ * dimension LDD into DST. Returns 0, or -1 when LAPACK fails. */
+static int qr_block(double *W, int rows, int m, double *tau, double *dst, int ldd)
 {
     int k = rows < m ? rows : m;
-    double *work = dalloc((size_t)rows * m), *tau = dalloc((size_t)k), *R = dalloc((size_t)k * m);
-    int ok = work && tau && R;
-    if (ok) {
-        memcpy(work, X, (size_t)rows * m * sizeof *work);
-        ok = k == 0 || LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, rows, m, work, m, tau) == 0;
+    if (k > 0 && LAPACKE_dgeqrf(LAPACK_COL_MAJOR, rows, m, W, rows, tau) != 0) return -1;
+    for (int j = 0; j < m; j++)
+        for (int i = 0; i < m; i++) dst[(size_t)j * ldd + i] = i <= j && i < k ? W[(size_t)j * rows + i] : 0;
+    return 0;
+}
+
+/* Tall factors are factored in blocks of QR_ROWS rows, whose R factors are
+ * stacked and factored again (TSQR): the same R up to the signs of its rows,
+ * with every block in cache, and the blocks spread across cores. */
+enum { QR_ROWS = 1024 };
+
+typedef struct {
+    const float *X;
+    bool trans;
+    int rows, m;
+    double *stack; /* column-major [blocks * m, m] */
+    int ld;
+    atomic_bool failed;
+} qr_job;
+
+/* W (column-major [nr, m]) = rows [i0, i0 + nr) of the factor, widened: X[i, c],
+ * or X[c, i] when TRANS (each read in storage order). */
+static void qr_fill(const qr_job *J, int i0, int nr, double *W)
+{
+    int m = J->m;
+    if (J->trans)
+        for (int c = 0; c < m; c++)
+            for (int i = 0; i < nr; i++) W[(size_t)c * nr + i] = J->X[(size_t)c * J->rows + i0 + i];
+    else
+        for (int i = 0; i < nr; i++)
+            for (int c = 0; c < m; c++) W[(size_t)c * nr + i] = J->X[(size_t)(i0 + i) * m + c];
+}
+
+static void qr_blocks(void *ctx, size_t lo, size_t hi)
+{
+    qr_job *J = ctx;
+    int m = J->m;
+    double *W = dalloc((size_t)QR_ROWS * m), *tau = dalloc((size_t)m);
+    if (!W || !tau) J->failed = true;
+    for (size_t b = lo; b < hi && W && tau; b++) {
+        int i0 = (int)b * QR_ROWS, nr = J->rows - i0 < QR_ROWS ? J->rows - i0 : QR_ROWS;
+        qr_fill(J, i0, nr, W);
+        if (qr_block(W, nr, m, tau, J->stack + (size_t)b * m, J->ld) != 0) J->failed = true;
     }
+    free(W), free(tau);
+}
+
+/* The upper-triangular R [k, m] (k = min(rows, m)) of a QR factorisation of X
+ * [rows, m] (X(i, c) = X[i*m + c], or X[c*rows + i] when TRANS), up to the
+ * signs of its rows: enough for singular values. */
+static double *qr_r(const float *X, bool trans, int rows, int m)
+{
+    int k = rows < m ? rows : m;
+    size_t blocks = rows > 4 * QR_ROWS && 4 * m <= QR_ROWS ? ((size_t)rows + QR_ROWS - 1) / QR_ROWS : 0;
+    qr_job J = {X, trans, rows, m, NULL, (int)(blocks * m), false};
+    int height = blocks ? J.ld : rows; /* the matrix of the final factorisation */
+    double *W = dalloc((size_t)height * m), *tau = dalloc((size_t)m), *Rc = dalloc((size_t)m * m);
+    double *R = dalloc((size_t)k * m);
+    bool ok = W && tau && Rc && R;
+    if (ok && blocks) {
+        J.stack = W;
+        int blas_threads = cc_blas_threads_hold();
+        cc_par_for(blocks, 4, qr_blocks, &J);
+        cc_blas_threads_restore(blas_threads);
+        ok = !J.failed;
+    } else if (ok)
+        qr_fill(&J, 0, rows, W);
+    ok = ok && qr_block(W, height, m, tau, Rc, m) == 0;
     if (ok)
         for (int i = 0; i < k; i++)
-            for (int j = 0; j < m; j++) R[(size_t)i * m + j] = j >= i ? work[(size_t)i * m + j] : 0;
-    free(work), free(tau);
+            for (int j = 0; j < m; j++) R[(size_t)i * m + j] = Rc[(size_t)j * m + i];
+    free(W), free(tau), free(Rc);
     if (!ok) free(R);
     return ok ? R : NULL;
 }
@@ -353,17 +421,14 @@ static double *qr_r(const double *X, int rows, int m)
 int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
 {
     int l = fm->l, m = fm->m, r = fm->r, ka = l < m ? l : m, kb = r < m ? r : m;
-    double *Ad = to_double(fm->A, (size_t)l * m), *Bt = dalloc((size_t)r * m), *Ra = NULL, *Rb = NULL;
-    double *core = dalloc((size_t)ka * kb), *Sc = dalloc((size_t)(ka < kb ? ka : kb));
+    double *Ra = NULL, *Rb = NULL, *core = dalloc((size_t)ka * kb), *Sc = dalloc((size_t)(ka < kb ? ka : kb));
     int rc = -1;
-    if (!Ad || !Bt || !core || !Sc) {
+    if (!core || !Sc) {
         oom(err);
         goto out;
     }
-    for (int c = 0; c < m; c++)
-        for (int j = 0; j < r; j++) Bt[(size_t)j * m + c] = fm->B[(size_t)c * r + j];
-    /* M = Qa Ra Rb^T Qb^T: the singular values of the core Ra Rb^T [ka, kb] */
-    if (!(Ra = qr_r(Ad, l, m)) || !(Rb = qr_r(Bt, r, m))) {
+    /* M = Qa Ra Rb^T Qb^T: the singular values of the core Ra Rb^T [ka, kb] (B^T is B read transposed) */
+    if (!(Ra = qr_r(fm->A, false, l, m)) || !(Rb = qr_r(fm->B, true, r, m))) {
         cc_fail(err, "QR factorisation of a FactoredMatrix factor failed (or out of memory)");
         goto out;
     }
@@ -379,7 +444,7 @@ int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
     memcpy(S, Sc, (size_t)k * sizeof *S);
     rc = 0;
 out:
-    free(Ad), free(Bt), free(Ra), free(Rb), free(core), free(Sc);
+    free(Ra), free(Rb), free(core), free(Sc);
     return rc;
 }
 

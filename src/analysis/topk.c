@@ -265,45 +265,44 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
 {
     int n = J->n, c = J->c;
     long evals = 0;
-    int active = nr;
-    for (int r = 0; r < nr; r++) s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false;
-    for (int c0 = 0; c0 < n && active > 0; c0 += TILE_COLS) {
+    /* the open rows: live[q] is the block row of tile row q, whose head factor is row q of Ablock */
+    int live[TILE_ROWS], nlive = nr;
+    for (int r = 0; r < nr; r++) {
+        s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false, live[r] = r;
+        memcpy(Ablock + (size_t)r * c, J->Qh + (size_t)(r0 + r) * c, (size_t)c * sizeof(float));
+    }
+    for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
         int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
         if (c0 == TILE_COLS && c0 < n) {
             /* After one tile: if most open rows are heading for more candidates
              * than resolving pays for, the bounds are too loose for this block and
              * the plain full-width scan is cheaper. */
-            int hopeless = 0, open = 0;
-            for (int r = 0; r < nr; r++) {
-                open += !s->settled[r];
-                hopeless += !s->settled[r] && (double)s->ncand[r] * n / TILE_COLS > MAX_CANDIDATES;
-            }
+            int hopeless = 0;
+            for (int q = 0; q < nlive; q++) hopeless += (double)s->ncand[live[q]] * n / TILE_COLS > MAX_CANDIDATES;
             /* Also when most rows stay open and the head scores cost more than half of
              * a full-width product: scanning on would cost more than the plain scan. */
-            if (2 * hopeless > nr || (2 * open > nr && 2 * c > J->m)) {
+            if (2 * hopeless > nr || (2 * nlive > nr && 2 * c > J->m)) {
                 int rows[TILE_ROWS];
                 for (int r = 0; r < nr; r++) rows[r] = r0 + r;
                 *full_rows += nr;
                 return evals + brute_rows(J, rows, nr, true, tile, Ablock, s->hits, out);
             }
         }
-        /* tile [nr, cw] = Qh [nr, c] x KhT[:, c0:c0+cw] : head scores */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, cw, c, 1.0f, J->Qh + (size_t)r0 * c, c,
-                    J->KhT + c0, n, 0.0f, tile, cw);
+        /* tile [nlive, cw] = Qh [open rows, c] x KhT[:, c0:c0+cw] : head scores of the open rows only */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nlive, cw, c, 1.0f, Ablock, c, J->KhT + c0, n, 0.0f,
+                    tile, cw);
         const float *beta = J->beta + c0;
-        for (int r = 0; r < nr; r++) {
-            if (s->settled[r]) continue;
-            int i = r0 + r;
+        for (int q = 0; q < nlive; q++) {
+            int r = live[q], i = r0 + r;
             double d = J->diag[i], e = J->eta[i] + J->window[i];
             float above_thr = round_up(d + e), below_thr = round_down(d - e);
             float alpha = J->alpha[i];
-            const float *t = tile + (size_t)r * cw;
+            const float *t = tile + (size_t)q * cw;
             int above, maybe;
             count_tail_bounds(t, beta, alpha, cw, above_thr, below_thr, &above, &maybe);
             s->sure[r] += above;
             if (s->sure[r] >= J->k_max) { /* k_max entries certainly above: outside every top-k */
                 s->settled[r] = true;
-                active--;
                 continue;
             }
             if (maybe > above && s->ncand[r] <= MAX_CANDIDATES)
@@ -315,6 +314,13 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
                     }
                 }
         }
+        int keep = 0; /* compact the rows still open */
+        for (int q = 0; q < nlive; q++) {
+            if (s->settled[live[q]]) continue;
+            if (keep != q) memcpy(Ablock + (size_t)keep * c, Ablock + (size_t)q * c, (size_t)c * sizeof(float));
+            live[keep++] = live[q];
+        }
+        nlive = keep;
     }
     /* Settle what the bounds left open: exactly, candidate by candidate, or by a full row scan. */
     int full[TILE_ROWS], nfull = 0;
