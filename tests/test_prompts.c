@@ -81,6 +81,8 @@ START_TEST(text_prompt_gets_bos_and_gpt2_ids)
     ck_assert_int_eq(b.bos, -1);
     assert_row(&b, 0, (const int[]){15496, 995, 0}, 3);
     cc_prompt_batch_free(&b);
+    f.m.cfg.n_ctx = 2;
+    load_fails(&src, &f, "--prompt: 3 tokens, more than the model's context (n_ctx = 2)");
     fake_close(&f);
 }
 END_TEST

@@ -109,5 +109,9 @@ int cmd_heads(int argc, char **argv);
 int cmd_pattern(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_ablate(int argc, char **argv);
+/* a researcher's own prompts (src/cli/prompt_cli.h) */
+int cmd_run(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
+int cmd_dla(int argc, char **argv);
 
 #endif

@@ -32,6 +32,9 @@ static const command commands[] = {
     {"pattern", cmd_pattern, "one head's attention pattern on a repeated sequence"},
     {"patch", cmd_patch, "activation-patching sweep of mlp_out over layers x positions"},
     {"ablate", cmd_ablate, "zero or mean ablation of heads: loss and induction-score changes"},
+    {"run", cmd_run, "a prompt's next-token predictions: log-probs, ranks, top-K, loss"},
+    {"lens", cmd_lens, "logit lens: the next token's probability and rank after every layer"},
+    {"dla", cmd_dla, "direct logit attribution of an answer (- a wrong token) to heads, MLPs, embeddings"},
 };
 
 static void usage(FILE *out)

@@ -182,7 +182,7 @@ static int pad_rows(const cc_prompt_source *src, const cc_config *cfg, prompt_ro
         size_t len = rows->rows[i].ids.n;
         if (len > (size_t)cfg->n_ctx) {
             const char *option = src->text ? "--prompt" : src->file ? "--prompt-file" : "--tokens";
-            const char *file = src->file ? src->file : src->tokens[0] == '@' ? src->tokens + 1 : NULL;
+            const char *file = src->file ? src->file : src->tokens && src->tokens[0] == '@' ? src->tokens + 1 : NULL;
             char label[PATH_MAX + 64];
             if (file) snprintf(label, sizeof label, "%s %s line %d", option, file, i + 1);
             else snprintf(label, sizeof label, "%s", option);

@@ -1,0 +1,113 @@
+/* prompt_cli.c — prompt options and output helpers of run, lens, dla and pattern. */
+#include "prompt_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot_cli.h"
+
+enum { OPT_PROMPT = OPT_FIRST_COMMAND_SPECIFIC, OPT_PROMPT_FILE, OPT_TOKENS, OPT_TOKENIZER, OPT_NO_BOS, OPT_TOP,
+       OPT_ANSWER, OPT_WRONG };
+
+int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, prompt_opts *o)
+{
+    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
+                                         {"prompt", required_argument, NULL, OPT_PROMPT},
+                                         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
+                                         {"tokens", required_argument, NULL, OPT_TOKENS},
+                                         {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+                                         {"no-bos", no_argument, NULL, OPT_NO_BOS},
+                                         {"top", required_argument, NULL, OPT_TOP},
+                                         {"answer", required_argument, NULL, OPT_ANSWER},
+                                         {"wrong", required_argument, NULL, OPT_WRONG},
+                                         {NULL, 0, NULL, 0}};
+    clock_gettime(CLOCK_MONOTONIC, &o->start);
+    o->src.fallback_dir = CC_GPT2_TOKENIZER_DIR;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        bool refused = (c == OPT_PLOT && !(mask & PR_PLOT)) || (c == OPT_TOP && !(mask & PR_TOP)) ||
+                       ((c == OPT_ANSWER || c == OPT_WRONG) && !(mask & PR_ANSWER));
+        for (const struct option *op = opts; refused && op->name; op++)
+            if (op->val == c) return cli_usage_error(cmd, "unknown option --%s", op->name);
+        if (c == '?') return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        if (cli_common_option(c, &o->common, &o->help)) continue;
+        switch (c) {
+        case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        case OPT_PROMPT: o->src.text = optarg; break;
+        case OPT_PROMPT_FILE: o->src.file = optarg; break;
+        case OPT_TOKENS: o->src.tokens = optarg; break;
+        case OPT_TOKENIZER: o->src.tokenizer_dir = optarg; break;
+        case OPT_NO_BOS: o->src.no_bos = true; break;
+        case OPT_TOP:
+            if (cli_parse_int(cmd, "--top", optarg, 1, 1000, &o->top)) return CLI_USAGE;
+            break;
+        case OPT_ANSWER: o->answer = optarg; break;
+        case OPT_WRONG: o->wrong = optarg; break;
+        default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (o->help) {
+        fputs(help, stdout);
+        fputs(PROMPT_CLI_HELP, stdout);
+        if (mask & PR_PLOT) fputs(CLI_PLOT_HELP, stdout);
+        fputs(CLI_COMMON_HELP, stdout);
+        return CLI_OK;
+    }
+    o->args = argv + optind;
+    o->n_args = argc - optind;
+    if ((o->src.text != NULL) + (o->src.file != NULL) + (o->src.tokens != NULL) != 1)
+        return cli_usage_error(cmd, "give exactly one of --prompt TEXT, --prompt-file FILE or --tokens IDS|@FILE");
+    if ((mask & PR_ANSWER) && !o->answer) return cli_usage_error(cmd, "--answer TOKEN is required");
+    return cli_plot_check(cmd, &o->common);
+}
+
+int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err)
+{
+    memset(b, 0, sizeof *b);
+    if (cli_load_model(&o->common, m, err) != 0 || cc_prompt_batch_load(&o->src, *m, b, err) != 0) return -1;
+    if (max_batch > 0 && b->batch > max_batch)
+        return cc_fail(err, "--%s gives %d prompts; this command reads %d (put the prompt on one line, or use "
+                            "--prompt)",
+                       o->src.file ? "prompt-file" : "tokens", b->batch, max_batch);
+    return 0;
+}
+
+json_t *prompt_json_envelope(const char *cmd, const cc_model *m, const prompt_opts *o)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds = (double)(now.tv_sec - o->start.tv_sec) + 1e-9 * (double)(now.tv_nsec - o->start.tv_nsec);
+    return json_pack("{s:s, s:s, s:o, s:b, s:f}", "command", cmd, "version", CIRCUITC_VERSION, "model",
+                     cli_json_path(m->model_path), "processing", m->processed, "seconds", seconds);
+}
+
+void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)
+{
+    json_t *ids = json_array(), *texts = json_array();
+    for (int t = 0; t < b->length[row]; t++) {
+        int id = b->tokens[(size_t)row * b->pos + t];
+        char *text = cc_prompt_token_text(b, id);
+        json_array_append_new(ids, json_integer(id));
+        json_array_append_new(texts, text ? json_string(text) : json_null());
+        free(text);
+    }
+    json_object_set_new(j, "ids", ids);
+    json_object_set_new(j, "tokens", texts);
+}
+
+void prompt_print_token(const char *text, int width)
+{
+    int n = 2;
+    putchar('"');
+    for (const unsigned char *s = (const unsigned char *)text; *s; s++, n++) {
+        if (*s == '\n') fputs("\\n", stdout), n++;
+        else if (*s == '\t') fputs("\\t", stdout), n++;
+        else if (*s == '"' || *s == '\\') printf("\\%c", *s), n++;
+        else if (*s < 0x20 || *s == 0x7F) printf("\\x%02X", *s), n += 3;
+        else putchar(*s);
+    }
+    putchar('"');
+    for (; n < width; n++) putchar(' ');
+}

@@ -1,0 +1,56 @@
+/* prompt_cli.h — the prompt options of the commands that run a researcher's
+ * own prompts (run, lens, dla, pattern): --prompt, --prompt-file, --tokens,
+ * --tokenizer, --no-bos, plus --top, --answer and --wrong where a command takes
+ * them. Private to src/cli/. Parsing is this one function until the commands
+ * move to the declarative option table. */
+#ifndef CIRCUITC_CLI_PROMPT_H
+#define CIRCUITC_CLI_PROMPT_H
+
+#include <jansson.h>
+#include <time.h>
+
+#include "circuitc/prompts.h"
+#include "cli.h"
+
+/* Which of the command-specific options a command takes (bit set). */
+enum { PR_TOP = 1, PR_ANSWER = 2, PR_PLOT = 4 };
+
+#define PROMPT_CLI_HELP                                                                                     \
+    "  --prompt TEXT      the prompt (BOS is prepended as TransformerLens' to_tokens does)\n"              \
+    "  --prompt-file FILE one prompt per line\n"                                                          \
+    "  --tokens IDS|@FILE token ids (comma- or space-separated; @FILE: one sequence per line), run\n"       \
+    "                     exactly as given (no BOS added)\n"                                                \
+    "  --tokenizer DIR    vocab.json + merges.txt or tokenizer.json; default: the model's folder if it\n"     \
+    "                     has them, else GPT-2's tokenizer (scripts/fetch-gpt2-tokenizer)\n"                  \
+    "  --no-bos           do not prepend BOS to text prompts\n"
+
+typedef struct {
+    cli_common common;
+    cc_prompt_source src;
+    int top;                 /* --top K */
+    const char *answer;      /* --answer TOKEN */
+    const char *wrong;       /* --wrong TOKEN */
+    bool help;
+    char **args;             /* positional arguments */
+    int n_args;
+    struct timespec start;   /* for the JSON envelope's seconds */
+} prompt_opts;
+
+/* Parses ARGV for CMD (options in MASK plus the prompt and common ones).
+ * Returns -1 on success, else the exit status (usage error, or 0 after HELP). */
+int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, prompt_opts *o);
+
+/* Loads the model and builds the token batch; MAX_BATCH > 0 refuses more prompts. */
+int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err);
+
+/* The envelope every --json result starts with: command, version, model,
+ * processing (the steps applied), seconds (so far). */
+json_t *prompt_json_envelope(const char *cmd, const cc_model *m, const prompt_opts *o);
+
+/* Row ROW's real tokens as {"ids": [...], "tokens": [texts]} keys set on J. */
+void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row);
+
+/* Prints TEXT with control characters escaped, in quotes, padded to WIDTH columns (bytes). */
+void prompt_print_token(const char *text, int width);
+
+#endif
