@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/charts.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
 
@@ -158,6 +159,52 @@ START_TEST(refusals_exit_non_zero_without_stdout)
 }
 END_TEST
 
+/* PNG signature of the file at PATH. */
+static void assert_png(const char *path)
+{
+    size_t len;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_msg(len > 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", path);
+    free(data);
+}
+
+START_TEST(charts_are_labelled_with_tokens)
+{
+    char *dir = tu_tmpdir(), lens[600], dla[600], pattern[600], quoted[600];
+    snprintf(lens, sizeof lens, "%s/lens.png", dir);
+    snprintf(dla, sizeof dla, "%s/dla.png", dir);
+    snprintf(pattern, sizeof pattern, "%s/pattern.svg", dir);
+    tu_run_result r = RUN("lens", "--tokens", FIXTURE_TOKENS, "--plot", lens);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_run_free(&r);
+    r = RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#4", "--plot", dla, "--json");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_run_free(&r);
+    r = RUN("pattern", "L1H0", "--tokens", FIXTURE_TOKENS, "--plot", pattern);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_run_free(&r);
+    assert_png(lens);
+    assert_png(dla);
+    size_t len;
+    char *svg = (char *)tu_read_file(pattern, &len);
+    ck_assert_ptr_nonnull(strstr(svg, "#301"));
+    free(svg);
+    /* token texts with quotes, a newline and a backslash reach gnuplot as plain labels */
+    snprintf(quoted, sizeof quoted, "%s/quoted.svg", dir);
+    const char *tokens[] = {"it's", "a\nb", " \"q\\"};
+    const float pat[9] = {1, 0, 0, 0.5f, 0.5f, 0, 0.2f, 0.3f, 0.5f};
+    cc_chart_opts o = {.out = quoted, .title = "quoted"};
+    cc_error err;
+    ck_assert_msg(cc_chart_pattern_tokens(&o, 3, pat, tokens, &err) == 0, "%s", err.msg);
+    svg = (char *)tu_read_file(quoted, &len);
+    ck_assert_ptr_nonnull(strstr(svg, "it&apos;s") ? strstr(svg, "it&apos;s") : strstr(svg, "it's"));
+    ck_assert_ptr_nonnull(strstr(svg, "a\\nb"));
+    free(svg);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli_prompts");
@@ -167,6 +214,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dla_sums_to_the_logit_difference_through_the_cli);
     tcase_add_test(tc, lens_final_row_agrees_with_run);
     tcase_add_test(tc, refusals_exit_non_zero_without_stdout);
+    tcase_add_test(tc, charts_are_labelled_with_tokens);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -97,6 +97,7 @@ int cmd_dla(int argc, char **argv)
             rc = CLI_OK;
         }
         free(answer_text), free(wrong_text);
+        if (rc == CLI_OK && o.common.plot) rc = prompt_plot_dla(o.common.plot, m, &b, &d);
     }
     cc_dla_free(&d);
     cc_prompt_batch_free(&b);

@@ -120,6 +120,7 @@ int cmd_lens(int argc, char **argv)
         print_lens(&b, &r, m->cfg.n_layers);
         rc = CLI_OK;
     }
+    if (rc == CLI_OK && o.common.plot) rc = prompt_plot_lens(o.common.plot, m, &b, &r);
     cc_logit_lens_free(&r);
     cc_prompt_batch_free(&b);
     cc_model_free(m);

@@ -4,6 +4,7 @@
 
 #include "circuitc/heads.h"
 #include "plot_cli.h"
+#include "prompt_cli.h"
 #include "runtime.h"
 
 static const char *HELP =
@@ -12,13 +13,16 @@ static const char *HELP =
     "pattern (blocks.L.attn.hook_pattern): rows are destination positions, columns source\n"
     "positions. The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @,\n"
     "in steps of 0.1; long sequences are shown in blocks, each cell the block's maximum);\n"
-    "--json gives the full [T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>.\n\n"
+    "--json gives the full [T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>.\n"
+    "With --prompt TEXT or --tokens IDS the pattern is that of the prompt (`circuitc pattern HEAD\n"
+    "--prompt TEXT --help`).\n\n"
     "Options:\n"
     "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
     "  --seed S           token seed (default 0)\n";
 
 int cmd_pattern(int argc, char **argv)
 {
+    if (cli_pattern_has_prompt(argc, argv)) return cmd_pattern_prompt(argc, argv); /* cmd_pattern_prompt.c */
     rt_opts o = {.n = 50, .batch = 1};
     int rc = rt_parse("pattern", argc, argv, RT_SEQ_LEN | RT_SEED | RT_PLOT, HELP, &o);
     if (rc >= 0) return rc;

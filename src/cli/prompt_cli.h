@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "circuitc/dla.h"
+#include "circuitc/predictions.h"
 #include "circuitc/prompts.h"
 #include "cli.h"
 
@@ -49,6 +51,22 @@ json_t *prompt_json_envelope(const char *cmd, const cc_model *m, const prompt_op
 
 /* Row ROW's real tokens as {"ids": [...], "tokens": [texts]} keys set on J. */
 void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row);
+
+/* The texts of N token IDS (cc_prompt_token_text), for chart labels; free with
+ * prompt_texts_free. NULL when out of memory. */
+char **prompt_token_texts(const cc_prompt_batch *b, const int32_t *ids, size_t n);
+void prompt_texts_free(char **texts, size_t n);
+
+/* The --plot charts of the prompt commands; each returns CLI_OK or CLI_FAIL (printed). */
+int prompt_plot_lens(const char *out, const cc_model *m, const cc_prompt_batch *b, const cc_logit_lens *r);
+int prompt_plot_dla(const char *out, const cc_model *m, const cc_prompt_batch *b, const cc_dla *d);
+int prompt_plot_pattern(const char *out, const cc_model *m, const cc_prompt_batch *b, const char *head,
+                        const float *pattern);
+
+/* pattern on a prompt (cmd_pattern_prompt.c): cmd_pattern hands over when
+ * ARGV has --prompt, --prompt-file or --tokens. */
+bool cli_pattern_has_prompt(int argc, char **argv);
+int cmd_pattern_prompt(int argc, char **argv);
 
 /* Prints TEXT with control characters escaped, in quotes, padded to WIDTH columns (bytes). */
 void prompt_print_token(const char *text, int width);
