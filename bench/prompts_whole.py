@@ -16,7 +16,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from runtime_whole import blas_info, option, run  # noqa: E402
+from runtime_whole import blas_info, measure, option  # noqa: E402
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 ANSWER, WRONG = " Mary", " John"
@@ -27,7 +27,7 @@ COMMANDS = {  # name: (circuitc arguments, TransformerLens script arguments)
 
 
 def compare(name, c, t):
-    """Largest difference between the two results, its limit, and whether the integer parts match."""
+    """Largest difference between the two results, its limit, and a note when top-K ids differ."""
     if name == "dla":
         parts = t["parts"]
         worst = max(abs(c["heads"][l][h] - t["heads"][l][h]) for l in range(len(t["heads"]))
@@ -37,14 +37,14 @@ def compare(name, c, t):
                         abs(c["attn_out"][l] - parts[f"{l}_attn_out"]))
         worst = max(worst, abs(c["embed"] - parts["embed"]), abs(c["pos_embed"] - parts["pos_embed"]),
                     abs(c["logit"] - t["logit"]))
-        return worst, 1e-4, True
+        return worst, 1e-4, ""
     worst, same_top = 0.0, True
     for i, layer in enumerate(c["layers"]):
         for p, prob in enumerate(layer["prob_next"][:-1]):
             worst = max(worst, abs(prob - t["prob_next"][i][p]))
         for p, top in enumerate(layer["top"]):
             same_top &= [x["id"] for x in top] == t["top_ids"][i][p]
-    return worst, 1e-5, same_top
+    return worst, 1e-5, "" if same_top else "; top-K ids DIFFER"
 
 
 def main():
@@ -67,23 +67,9 @@ def main():
     bad = False
     for name in only:
         c_args, t_args = COMMANDS[name]
-        cs, ts = [], []
-        for _ in range(reps):  # interleaved, so that both sides see similar machine load
-            cs.append(run([circuitc] + c_args + ["--model", model, "--json"]))
-            if "--skip-tl" not in args:
-                ts.append(run([python, os.path.join(HERE, "prompts_whole_tl.py"), t_args[0], model] + t_args[1:]))
-        c_wall = [r[0] for r in cs]
-        print(f"\n{name}: circuitc {' '.join(repr(a) if ' ' in a else a for a in c_args)}")
-        print(f"  circuitc        {min(c_wall):8.2f} - {max(c_wall):7.2f} s   peak RSS {max(r[1] for r in cs):6.0f} MiB")
-        if ts:
-            t_wall = [r[0] for r in ts]
-            diff, limit, same = compare(name, cs[-1][2], ts[-1][2])
-            bad |= not (diff < limit and same)
-            print(f"  TransformerLens {min(t_wall):8.2f} - {max(t_wall):7.2f} s   peak RSS {max(r[1] for r in ts):6.0f} "
-                  f"MiB (torch {ts[-1][2]['torch']}, {ts[-1][2]['torch_threads']} threads)")
-            print(f"  speed-up {min(t_wall) / min(c_wall):.2f}x (best vs best), peak RSS ratio "
-                  f"{max(r[1] for r in cs) / max(r[1] for r in ts):.2f}; results differ by at most {diff:.3g} "
-                  f"({'within' if diff < limit else 'NOT within'} {limit:g}){'' if same else '; top-K ids DIFFER'}")
+        t_argv = [python, os.path.join(HERE, "prompts_whole_tl.py"), t_args[0], model] + t_args[1:]
+        bad |= measure(name, [circuitc] + c_args + ["--model", model, "--json"],
+                       None if "--skip-tl" in args else t_argv, reps, lambda c, t, name=name: compare(name, c, t))
     return 1 if bad else 0
 
 

@@ -17,6 +17,7 @@
 #define CIRCUITC_PROMPTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "circuitc/error.h"
@@ -54,6 +55,14 @@ typedef struct {
 int cc_prompt_batch_load(const cc_prompt_source *src, const cc_model *m, cc_prompt_batch *out, cc_error *err);
 
 void cc_prompt_batch_free(cc_prompt_batch *b);
+
+/* Calls FN(CTX, line, len, label, err) for every line of PATH, the line ending
+ * (\n or \r\n) removed, LABEL "OPTION PATH line N" for its messages; stops at
+ * the first failure. WHAT names the file when it cannot be opened ("prompt
+ * file (--prompt-file)"). An empty file is an error naming OPTION and PATH. */
+typedef int (*cc_prompt_line_fn)(void *ctx, const char *line, size_t len, const char *label, cc_error *err);
+int cc_prompt_file_lines(const char *path, const char *option, const char *what, cc_prompt_line_fn fn, void *ctx,
+                         cc_error *err);
 
 /* Token ID's text as TransformerLens' to_str_tokens shows it (decoded alone;
  * a character cut between tokens becomes U+FFFD), or "#ID" without a

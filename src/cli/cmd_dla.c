@@ -58,7 +58,6 @@ int cmd_dla(int argc, char **argv)
     prompt_opts o = {0};
     int rc = prompt_parse("dla", argc, argv, PR_ANSWER | PR_PLOT, HELP, &o);
     if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("dla", "unexpected argument \"%s\" (the prompt goes after --prompt)", o.args[0]);
     cc_model *m = NULL;
     cc_prompt_batch b;
     cc_dla d = {0};
@@ -72,9 +71,7 @@ int cmd_dla(int argc, char **argv)
     } else {
         char *answer_text = cc_prompt_token_text(&b, answer), *wrong_text = wrong >= 0 ? cc_prompt_token_text(&b, wrong) : NULL;
         if (o.common.json) {
-            json_t *j = prompt_json_envelope("dla", m, &o);
-            json_object_set_new(j, "tokenizer", b.tokenizer_dir ? json_string(b.tokenizer_dir) : json_null());
-            json_object_set_new(j, "text", b.text[0] ? json_string(b.text[0]) : json_null());
+            json_t *j = prompt_json_start("dla", m, &o, &b);
             prompt_json_tokens(j, &b, 0);
             json_object_set_new(j, "position", json_integer(d.position));
             json_object_set_new(j, "answer", json_pack("{s:i, s:s?}", "id", answer, "token", answer_text));

@@ -98,7 +98,6 @@ int cmd_lens(int argc, char **argv)
     prompt_opts o = {.top = 5};
     int rc = prompt_parse("lens", argc, argv, PR_TOP | PR_PLOT, HELP, &o);
     if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("lens", "unexpected argument \"%s\" (the prompt goes after --prompt)", o.args[0]);
     cc_model *m = NULL;
     cc_prompt_batch b;
     cc_logit_lens r = {0};
@@ -107,9 +106,7 @@ int cmd_lens(int argc, char **argv)
         cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_envelope("lens", m, &o);
-        json_object_set_new(j, "tokenizer", b.tokenizer_dir ? json_string(b.tokenizer_dir) : json_null());
-        json_object_set_new(j, "text", b.text[0] ? json_string(b.text[0]) : json_null());
+        json_t *j = prompt_json_start("lens", m, &o, &b);
         prompt_json_tokens(j, &b, 0);
         json_object_set_new(j, "top_k", json_integer(o.top));
         json_object_set_new(j, "layers", lens_json(&b, &r, m->cfg.n_layers));

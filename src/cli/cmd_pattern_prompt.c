@@ -54,9 +54,8 @@ static void print_pattern(const cc_prompt_batch *b, const float *P, int T)
 int cmd_pattern_prompt(int argc, char **argv)
 {
     prompt_opts o = {0};
-    int rc = prompt_parse("pattern", argc, argv, PR_PLOT, HELP, &o);
+    int rc = prompt_parse("pattern", argc, argv, PR_PLOT | PR_HEAD, HELP, &o);
     if (rc >= 0) return rc;
-    if (o.n_args != 1) return cli_usage_error("pattern", "takes one HEAD (e.g. L1H0 or 1.0), got %d arguments", o.n_args);
     cc_error err;
     cc_head hd;
     if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) return cli_usage_error("pattern", "%s", err.msg);
@@ -74,11 +73,10 @@ int cmd_pattern_prompt(int argc, char **argv)
         char name[32];
         cc_head_name(hd, name, sizeof name);
         if (o.common.json) {
-            json_t *j = prompt_json_envelope("pattern", m, &o), *jp = json_array();
+            json_t *j = prompt_json_start("pattern", m, &o, &b), *jp = json_array();
             json_object_set_new(j, "head", json_string(name));
             json_object_set_new(j, "layer", json_integer(hd.layer));
             json_object_set_new(j, "index", json_integer(hd.head));
-            json_object_set_new(j, "text", b.text[0] ? json_string(b.text[0]) : json_null());
             prompt_json_tokens(j, &b, 0);
             for (int i = 0; i < T; i++) {
                 json_t *row = json_array();

@@ -34,7 +34,7 @@ static json_t *top_json(const cc_prompt_batch *b, const cc_next_tokens *r, int r
 
 static json_t *prompt_json(const cc_prompt_batch *b, const cc_next_tokens *r, int row)
 {
-    json_t *j = json_pack("{s:o}", "text", b->text[row] ? json_string(b->text[row]) : json_null());
+    json_t *j = json_object();
     prompt_json_tokens(j, b, row);
     json_t *lp = json_array(), *rank = json_array(), *top = json_array();
     for (int t = 0; t < b->length[row]; t++) {
@@ -78,7 +78,6 @@ int cmd_run(int argc, char **argv)
     prompt_opts o = {.top = 5};
     int rc = prompt_parse("run", argc, argv, PR_TOP, HELP, &o);
     if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("run", "unexpected argument \"%s\" (the prompt goes after --prompt)", o.args[0]);
     cc_model *m = NULL;
     cc_prompt_batch b;
     cc_next_tokens r = {0};
@@ -87,9 +86,8 @@ int cmd_run(int argc, char **argv)
         cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_envelope("run", m, &o), *prompts = json_array();
+        json_t *j = prompt_json_start("run", m, &o, &b), *prompts = json_array();
         for (int row = 0; row < b.batch; row++) json_array_append_new(prompts, prompt_json(&b, &r, row));
-        json_object_set_new(j, "tokenizer", b.tokenizer_dir ? json_string(b.tokenizer_dir) : json_null());
         json_object_set_new(j, "bos", b.bos >= 0 ? json_integer(b.bos) : json_null());
         json_object_set_new(j, "top_k", json_integer(o.top));
         json_object_set_new(j, "prompts", prompts);

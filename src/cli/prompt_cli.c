@@ -58,6 +58,10 @@ int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const ch
     }
     o->args = argv + optind;
     o->n_args = argc - optind;
+    if (!(mask & PR_HEAD) && o->n_args > 0)
+        return cli_usage_error(cmd, "unexpected argument \"%s\" (a prompt goes after --prompt)", o->args[0]);
+    if ((mask & PR_HEAD) && o->n_args != 1)
+        return cli_usage_error(cmd, "takes one HEAD (e.g. L1H0 or 1.0), got %d arguments", o->n_args);
     if ((o->src.text != NULL) + (o->src.file != NULL) + (o->src.tokens != NULL) != 1)
         return cli_usage_error(cmd, "give exactly one of --prompt TEXT, --prompt-file FILE or --tokens IDS|@FILE");
     if ((mask & PR_ANSWER) && !o->answer) return cli_usage_error(cmd, "--answer TOKEN is required");
@@ -75,13 +79,14 @@ int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_ba
     return 0;
 }
 
-json_t *prompt_json_envelope(const char *cmd, const cc_model *m, const prompt_opts *o)
+json_t *prompt_json_start(const char *cmd, const cc_model *m, const prompt_opts *o, const cc_prompt_batch *b)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double seconds = (double)(now.tv_sec - o->start.tv_sec) + 1e-9 * (double)(now.tv_nsec - o->start.tv_nsec);
-    return json_pack("{s:s, s:s, s:o, s:b, s:f}", "command", cmd, "version", CIRCUITC_VERSION, "model",
-                     cli_json_path(m->model_path), "processing", m->processed, "seconds", seconds);
+    return json_pack("{s:s, s:s, s:o, s:b, s:f, s:o}", "command", cmd, "version", CIRCUITC_VERSION, "model",
+                     cli_json_path(m->model_path), "processing", m->processed, "seconds", seconds, "tokenizer",
+                     b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
 }
 
 void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)
@@ -94,6 +99,7 @@ void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)
         json_array_append_new(texts, text ? json_string(text) : json_null());
         free(text);
     }
+    json_object_set_new(j, "text", b->text[row] ? json_string(b->text[row]) : json_null());
     json_object_set_new(j, "ids", ids);
     json_object_set_new(j, "tokens", texts);
 }

@@ -15,7 +15,7 @@
 #include "cli.h"
 
 /* Which of the command-specific options a command takes (bit set). */
-enum { PR_TOP = 1, PR_ANSWER = 2, PR_PLOT = 4 };
+enum { PR_TOP = 1, PR_ANSWER = 2, PR_PLOT = 4, PR_HEAD = 8 /* one positional HEAD; else none */ };
 
 #define PROMPT_CLI_HELP                                                                                     \
     "  --prompt TEXT      the prompt (BOS is prepended as TransformerLens' to_tokens does)\n"              \
@@ -45,11 +45,11 @@ int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const ch
 /* Loads the model and builds the token batch; MAX_BATCH > 0 refuses more prompts. */
 int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err);
 
-/* The envelope every --json result starts with: command, version, model,
- * processing (the steps applied), seconds (so far). */
-json_t *prompt_json_envelope(const char *cmd, const cc_model *m, const prompt_opts *o);
+/* The start of every --json result: the envelope (command, version, model,
+ * processing, seconds so far), then "tokenizer" (the folder read, or null). */
+json_t *prompt_json_start(const char *cmd, const cc_model *m, const prompt_opts *o, const cc_prompt_batch *b);
 
-/* Row ROW's real tokens as {"ids": [...], "tokens": [texts]} keys set on J. */
+/* Row ROW's prompt as keys on J: "text" (null for ids), "ids", "tokens" (texts). */
 void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row);
 
 /* The texts of N token IDS (cc_prompt_token_text), for chart labels; free with

@@ -251,6 +251,17 @@ static char *token_tics(const char *axis, const char *const *labels, int n, cons
     return out;
 }
 
+/* Sets gnuplot variable VAR to token_tics(AXIS, LABELS, N, EXTRA) in P. */
+static int set_tics(cc_plot *p, const char *var, const char *axis, const char *const *labels, int n,
+                    const char *extra, cc_error *err)
+{
+    char *cmd = token_tics(axis, labels, n, extra);
+    if (!cmd) return cc_fail(err, "out of memory for the chart's labels");
+    int rc = cc_plot_set_str(p, var, cmd);
+    free(cmd);
+    return rc == 0 ? 0 : cc_fail(err, "out of memory for the chart's labels");
+}
+
 /* The attention pattern chart: N > 0 marks the repeat of [BOS, A, A] (T = 1 + 2n);
  * TOKENS (may be NULL) label both axes. */
 static int pattern_chart(const cc_chart_opts *o, int T, int n, const float *pattern, const char *const *tokens,
@@ -271,17 +282,11 @@ static int pattern_chart(const cc_chart_opts *o, int T, int n, const float *patt
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     cc_plot_set_num(p, "n", n);
     cc_plot_set_num(p, "npos", T);
-    if (tokens) {
-        char *x = token_tics("x", tokens, T, "rotate by 90 right font ',8'"), *y = token_tics("y", tokens, T, "font ',8'");
-        if (!x || !y) {
-            free(x), free(y);
-            return finish(o, p, cc_fail(err, "out of memory"), err);
-        }
-        cc_plot_set_str(p, "xtics_cmd", x);
-        cc_plot_set_str(p, "ytics_cmd", y);
-        free(x), free(y);
-    }
-    return finish(o, p, 0, err);
+    int rc = 0;
+    if (tokens)
+        rc = set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 90 right font ',8'", err) ||
+             set_tics(p, "ytics_cmd", "y", tokens, T, "font ',8'", err);
+    return finish(o, p, rc ? -1 : 0, err);
 }
 
 int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err)
@@ -318,15 +323,9 @@ int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob,
             fputc('\n', g);
         }
     if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
-    char *x = token_tics("x", tokens, T, "rotate by 90 right font ',9'"),
-         *y = token_tics("y", row_labels, n_rows, "font ',9'");
-    if (!x || !y) {
-        free(x), free(y);
-        return finish(o, p, cc_fail(err, "out of memory"), err);
-    }
-    cc_plot_set_str(p, "xtics_cmd", x);
-    cc_plot_set_str(p, "ytics_cmd", y);
-    free(x), free(y);
+    if (set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 90 right font ',9'", err) ||
+        set_tics(p, "ytics_cmd", "y", row_labels, n_rows, "font ',9'", err))
+        return finish(o, p, -1, err);
     cc_plot_set_num(p, "nrows", n_rows);
     cc_plot_set_num(p, "npos", T);
     return finish(o, p, 0, err);
@@ -350,10 +349,8 @@ int cc_chart_dla(const cc_chart_opts *o, int L, int H, const double *heads, int 
         fputc('\n', g);
     }
     if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
-    char *x = token_tics("x", part_labels, n_parts, "rotate by 60 right font ',9'");
-    if (!x) return finish(o, p, cc_fail(err, "out of memory"), err);
-    cc_plot_set_str(p, "xtics_cmd", x);
-    free(x);
+    if (set_tics(p, "xtics_cmd", "x", part_labels, n_parts, "rotate by 60 right font ',9'", err))
+        return finish(o, p, -1, err);
     cc_plot_set_num(p, "nlayers", L);
     cc_plot_set_num(p, "nheads", H);
     cc_plot_set_num(p, "nparts", n_parts);

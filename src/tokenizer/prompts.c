@@ -147,11 +147,10 @@ static int add_ids(const cc_config *cfg, prompt_rows *rows, const char *s, size_
     return 0;
 }
 
-/* Calls ADD for every line of PATH (the line ending, \n or \r\n, removed). */
-static int for_each_line(const char *path, const char *option, cc_prompt_batch *b, const cc_config *cfg,
-                         prompt_rows *rows, bool ids, cc_error *err)
+int cc_prompt_file_lines(const char *path, const char *option, const char *what, cc_prompt_line_fn fn, void *ctx,
+                         cc_error *err)
 {
-    FILE *f = cc_fopen_regular(path, option, err);
+    FILE *f = cc_fopen_regular(path, what, err);
     if (!f) return -1;
     char *line = NULL;
     size_t cap = 0, line_no = 0;
@@ -163,7 +162,7 @@ static int for_each_line(const char *path, const char *option, cc_prompt_batch *
         if (n > 0 && line[n - 1] == '\r') n--;
         char label[PATH_MAX + 64];
         snprintf(label, sizeof label, "%s %s line %zu", option, path, line_no);
-        rc = ids ? add_ids(cfg, rows, line, (size_t)n, label, err) : add_text(b, rows, line, (size_t)n, label, err);
+        rc = fn(ctx, line, (size_t)n, label, err);
     }
     free(line);
     if (rc == 0 && ferror(f))
@@ -171,6 +170,25 @@ static int for_each_line(const char *path, const char *option, cc_prompt_batch *
     fclose(f);
     if (rc == 0 && line_no == 0) rc = cc_fail(err, "%s %s: the file is empty (one prompt per line)", option, path);
     return rc;
+}
+
+/* What the lines of a --prompt-file or --tokens @FILE become. */
+typedef struct {
+    cc_prompt_batch *b;
+    const cc_config *cfg;
+    prompt_rows *rows;
+} line_ctx;
+
+static int text_line(void *p, const char *line, size_t len, const char *label, cc_error *err)
+{
+    line_ctx *c = p;
+    return add_text(c->b, c->rows, line, len, label, err);
+}
+
+static int ids_line(void *p, const char *line, size_t len, const char *label, cc_error *err)
+{
+    line_ctx *c = p;
+    return add_ids(c->cfg, c->rows, line, len, label, err);
 }
 
 /* Pads ROWS on the right into B; refuses rows longer than n_ctx. */
@@ -226,8 +244,12 @@ int cc_prompt_batch_load(const cc_prompt_source *src, const cc_model *m, cc_prom
     prompt_rows rows = {0};
     int rc;
     if (src->text) rc = add_text(out, &rows, src->text, strlen(src->text), "--prompt", err);
-    else if (src->file) rc = for_each_line(src->file, "--prompt-file", out, cfg, &rows, false, err);
-    else if (src->tokens[0] == '@') rc = for_each_line(src->tokens + 1, "--tokens", out, cfg, &rows, true, err);
+    else if (src->file)
+        rc = cc_prompt_file_lines(src->file, "--prompt-file", "prompt file (--prompt-file)", text_line,
+                                  &(line_ctx){out, cfg, &rows}, err);
+    else if (src->tokens[0] == '@')
+        rc = cc_prompt_file_lines(src->tokens + 1, "--tokens", "token id file (--tokens @FILE)", ids_line,
+                                  &(line_ctx){out, cfg, &rows}, err);
     else rc = add_ids(cfg, &rows, src->tokens, strlen(src->tokens), "--tokens", err);
     if (rc == 0) rc = pad_rows(src, cfg, &rows, out, err);
     rows_free(&rows);
