@@ -49,7 +49,7 @@ static void check_envelope(json_t *j, const char *command)
     ck_assert_str_eq(json_string_value(json_object_get(j, "command")), command);
     ck_assert(json_is_string(json_object_get(j, "version")));
     ck_assert(json_is_string(json_object_get(j, "model")));
-    ck_assert(json_is_boolean(json_object_get(j, "processing")));
+    ck_assert(json_is_array(json_object_get(j, "processing"))); /* the steps applied */
     ck_assert(json_is_number(json_object_get(j, "seconds")));
 }
 

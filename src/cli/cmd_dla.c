@@ -6,19 +6,6 @@
 #include "circuitc/dla.h"
 #include "prompt_cli.h"
 
-static const char *HELP =
-    "Usage: circuitc dla --prompt TEXT --answer TOKEN [--wrong TOKEN] [--model PATH] [--json] [--plot FILE]\n\n"
-    "Direct logit attribution at the prompt's last position: how much the embeddings, every\n"
-    "head, every layer's attention bias and every MLP add to the logit of TOKEN (or to the logit\n"
-    "difference TOKEN - WRONG), as TransformerLens' decompose_resid and stack_head_results with\n"
-    "apply_ln=True (each part centred and divided by the final LayerNorm scale of the full\n"
-    "residual stream, then dotted with the unembedding direction). The parts and the\n"
-    "unembedding bias sum to the model's logit (difference); both are printed.\n"
-    "TOKEN is the text of one token (\" Mary\", with its leading space) or #ID for a token id.\n\n"
-    "Options:\n"
-    "  --answer TOKEN     the token whose logit is attributed (required)\n"
-    "  --wrong TOKEN      attribute the logit difference answer - wrong instead\n";
-
 static json_t *dla_json(const cc_dla *d)
 {
     int L = d->n_layers, H = d->n_heads;
@@ -53,10 +40,10 @@ static void print_dla(const cc_prompt_batch *b, const cc_dla *d)
     (void)b;
 }
 
-int cmd_dla(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    prompt_opts o = {0};
-    int rc = prompt_parse("dla", argc, argv, PR_ANSWER | PR_PLOT, HELP, &o);
+    prompt_opts o;
+    int rc = prompt_begin(a, true, &o);
     if (rc >= 0) return rc;
     cc_model *m = NULL;
     cc_prompt_batch b;
@@ -71,7 +58,7 @@ int cmd_dla(int argc, char **argv)
     } else {
         char *answer_text = cc_prompt_token_text(&b, answer), *wrong_text = wrong >= 0 ? cc_prompt_token_text(&b, wrong) : NULL;
         if (o.common.json) {
-            json_t *j = prompt_json_start("dla", m, &o, &b);
+            json_t *j = prompt_json_start(&b);
             prompt_json_tokens(j, &b, 0);
             json_object_set_new(j, "position", json_integer(d.position));
             json_object_set_new(j, "answer", json_pack("{s:i, s:s?}", "id", answer, "token", answer_text));
@@ -79,7 +66,7 @@ int cmd_dla(int argc, char **argv)
                                                        : json_null());
             json_object_set_new(j, "metric", json_string(wrong >= 0 ? "logit_diff" : "logit"));
             json_object_update_new(j, dla_json(&d));
-            rc = cli_print_json(j);
+            rc = cli_print_result(j);
         } else {
             printf("model %s (%s), %d tokens, position %d\n", m->model_path,
                    m->processed ? "processed" : "unprocessed", b.length[0], d.position);
@@ -101,3 +88,22 @@ int cmd_dla(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_dla = {
+    .name = "dla",
+    .synopsis = "",
+    .summary = "direct logit attribution of an answer (- a wrong token) to heads, MLPs, embeddings",
+    .description =
+        "Direct logit attribution at the prompt's last position: how much the embeddings, every\n"
+        "head, every layer's attention bias and every MLP add to the logit of --answer (or to the\n"
+        "logit difference answer - --wrong), as TransformerLens' decompose_resid and\n"
+        "stack_head_results with apply_ln=True (each part centred and divided by the final\n"
+        "LayerNorm scale of the full residual stream, then dotted with the unembedding direction).\n"
+        "The parts and the unembedding bias sum to the model's logit (difference); both are printed.\n"
+        "A token is the text of one token (\" Mary\", with its leading space) or #ID for an id.\n"
+        "--plot: bars of the embeddings, each layer's attention and MLP, beside a layer x head heatmap.\n",
+    .examples = "dla --tokens 511,17,301,99,4,17,301,99 --answer \"#4\" --wrong \"#250\"\n"
+                "dla --tokens 511,17,301,99,4,17,301,99 --answer \"#4\" --json\n",
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_ANSWER, O_WRONG, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

@@ -5,26 +5,6 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc heads [--seq-len N] [--batch B] [--seed S] [--top K] [--exclude-bos]\n"
-    "                      [--exclude-current] [--model PATH] [--json]\n\n"
-    "Scores every attention head on BATCH repeated random sequences [BOS, A, A] (|A| = N):\n"
-    "  induction        mean attention from dest to dest-(N-1)  (diagonal offset 1-N)\n"
-    "  previous_token   mean attention to dest-1                (offset -1)\n"
-    "  duplicate_token  mean attention to dest-N                (offset -N)\n"
-    "  current_token    mean attention to dest itself           (offset 0)\n"
-    "each a mean over sequences and over every destination where the diagonal exists\n"
-    "(torch.diagonal), and TransformerLens' detect_head \"mul\" score sum(A*D)/sum(A) for its\n"
-    "induction_head, previous_token_head and duplicate_token_head patterns D (averaged\n"
-    "over sequences). Prints the top K heads of each score.\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --batch B          number of sequences (default 10)\n"
-    "  --seed S           token seed (default 0)\n"
-    "  --top K            heads listed per score (default 5)\n"
-    "  --exclude-bos      detect_head: ignore attention to position 0\n"
-    "  --exclude-current  detect_head: ignore attention to the destination itself\n";
-
 typedef struct {
     const double *v;
     int idx;
@@ -38,12 +18,35 @@ static int by_score_desc(const void *a, const void *b)
     return x->idx - y->idx;
 }
 
-int cmd_heads(int argc, char **argv)
+/* The order of the detect_head scores, after the CC_SCORE_COUNT diagonal ones. */
+static const cc_detect_kind det_order[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN, CC_DETECT_DUPLICATE};
+
+/* Every head's SCORE (labelled LABEL), by descending induction score; RK is scratch [L*H]. */
+static json_t *every_head(const double *const *score, char (*label)[48], int L, int H, ranked *rk)
 {
-    rt_opts o = {.n = 50, .batch = 10, .top = 5};
-    int rc = rt_parse("heads", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_TOP | RT_EXCLUDE | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("heads", "unexpected argument \"%s\"", o.args[0]);
+    json_t *heads = json_array();
+    for (int i = 0; i < L * H; i++) rk[i] = (ranked){score[CC_SCORE_INDUCTION], i};
+    qsort(rk, (size_t)L * H, sizeof *rk, by_score_desc);
+    for (int r = 0; r < L * H; r++) {
+        int i = rk[r].idx;
+        char name[32];
+        cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
+        json_t *e = json_pack("{s:s, s:i, s:i}", "head", name, "layer", i / H, "index", i % H);
+        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(e, label[k], json_real(score[k][i]));
+        json_t *det = json_object();
+        for (int k = 0; k < CC_DETECT_COUNT; k++)
+            json_object_set_new(det, cc_detect_name(det_order[k]), json_real(score[CC_SCORE_COUNT + k][i]));
+        json_object_set_new(e, "detect", det);
+        json_array_append_new(heads, e);
+    }
+    return heads;
+}
+
+static int run(const cli_args *a)
+{
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     cc_error err;
     cc_model *m = NULL;
     int *tok = NULL;
@@ -63,34 +66,18 @@ int cmd_heads(int argc, char **argv)
         score[k] = s.diag[k];
         snprintf(label[k], sizeof label[k], "%s", cc_score_name((cc_score_kind)k));
     }
-    static const cc_detect_kind det_order[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN,
-                                                              CC_DETECT_DUPLICATE};
     for (int k = 0; k < CC_DETECT_COUNT; k++) {
         score[CC_SCORE_COUNT + k] = s.detect[det_order[k]][variant];
         snprintf(label[CC_SCORE_COUNT + k], sizeof label[0], "detect_%s", cc_detect_name(det_order[k]));
     }
     int NS = CC_SCORE_COUNT + CC_DETECT_COUNT;
     ranked *rk = malloc((size_t)LH * sizeof *rk);
-    json_t *j = rt_json_header("heads", m, &o, o.batch);
+    json_t *j = rt_json_header(&o, o.batch);
     json_object_set_new(j, "n_layers", json_integer(L));
     json_object_set_new(j, "n_heads", json_integer(H));
     json_object_set_new(j, "detect_options",
                         json_pack("{s:b, s:b}", "exclude_bos", o.exclude_bos, "exclude_current_token", o.exclude_current));
-    json_t *heads = json_array(), *rankings = json_object();
-    for (int i = 0; i < LH; i++) rk[i] = (ranked){s.diag[CC_SCORE_INDUCTION], i};
-    qsort(rk, (size_t)LH, sizeof *rk, by_score_desc);
-    for (int r = 0; r < LH; r++) {
-        int i = rk[r].idx;
-        char name[32];
-        cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
-        json_t *e = json_pack("{s:s, s:i, s:i}", "head", name, "layer", i / H, "index", i % H);
-        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(e, label[k], json_real(score[k][i]));
-        json_t *det = json_object();
-        for (int k = 0; k < CC_DETECT_COUNT; k++)
-            json_object_set_new(det, cc_detect_name(det_order[k]), json_real(score[CC_SCORE_COUNT + k][i]));
-        json_object_set_new(e, "detect", det);
-        json_array_append_new(heads, e);
-    }
+    json_t *heads = every_head(score, label, L, H, rk), *rankings = json_object();
     if (!o.common.json) rt_print_header(m, &o, o.batch);
     if (!o.common.json) printf("top %d heads per score (detect_head options: exclude_bos %s, exclude_current %s)\n", K,
                                o.exclude_bos ? "on" : "off", o.exclude_current ? "on" : "off");
@@ -112,7 +99,7 @@ int cmd_heads(int argc, char **argv)
     json_object_set_new(j, "heads", heads);
     json_object_set_new(j, "rankings", rankings);
     json_incref(j); /* kept for --plot */
-    if (o.common.json) rc = cli_print_json(j);
+    if (o.common.json) rc = cli_print_result(j);
     else json_decref(j), rc = CLI_OK;
     if (o.common.plot && cli_plot_heads(o.common.plot, j, K < 3 ? K : 3, NULL) != CLI_OK) rc = CLI_FAIL;
     json_decref(j);
@@ -122,3 +109,25 @@ int cmd_heads(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_heads = {
+    .name = "heads",
+    .synopsis = "",
+    .summary = "induction / previous / duplicate / current-token and detect_head scores",
+    .description =
+        "Scores every attention head on B repeated random sequences [BOS, A, A] (|A| = n):\n"
+        "  induction        mean attention from dest to dest-(n-1)  (diagonal offset 1-n)\n"
+        "  previous_token   mean attention to dest-1                (offset -1)\n"
+        "  duplicate_token  mean attention to dest-n                (offset -n)\n"
+        "  current_token    mean attention to dest itself           (offset 0)\n"
+        "each a mean over sequences and over every destination where the diagonal exists\n"
+        "(torch.diagonal), and TransformerLens' detect_head \"mul\" score sum(A*D)/sum(A) for its\n"
+        "induction_head, previous_token_head and duplicate_token_head patterns D (averaged over\n"
+        "sequences). Prints the top K heads of each score. --plot: layer x head heatmaps of the\n"
+        "induction and previous-token scores.\n",
+    .examples = "heads --batch 10 --top 5\n"
+                "heads --exclude-bos --json\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, O_EXCLUDE_BOS, O_EXCLUDE_CURRENT, O_PLOT,
+                                CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

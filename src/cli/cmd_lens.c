@@ -7,19 +7,6 @@
 #include "circuitc/predictions.h"
 #include "prompt_cli.h"
 
-static const char *HELP =
-    "Usage: circuitc lens --prompt TEXT [--top K] [--model PATH] [--json] [--plot FILE]\n"
-    "       circuitc lens --tokens IDS [options]\n\n"
-    "The logit lens: the residual stream before every layer and after the last, each through\n"
-    "ln_final (its own statistics) and the unembedding, as TransformerLens'\n"
-    "model.unembed(cache.accumulated_resid(apply_ln=True)); the last row is the model's output.\n"
-    "For every layer and position: the probability and rank (0 = top) of the token that actually\n"
-    "comes next, and the K most likely tokens. The human view prints the probability of the next\n"
-    "token and each cell's top token; --json has everything; --plot draws the probabilities as a\n"
-    "layer x position heatmap labelled with the tokens, each cell marked with its top token.\n\n"
-    "Options:\n"
-    "  --top K            top tokens per layer and position (default 5)\n";
-
 /* Row I's label as TransformerLens' accumulated_resid names it. */
 static void row_label(int i, int n_layers, char *buf, size_t size)
 {
@@ -93,10 +80,10 @@ static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r, int n_l
     }
 }
 
-int cmd_lens(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    prompt_opts o = {.top = 5};
-    int rc = prompt_parse("lens", argc, argv, PR_TOP | PR_PLOT, HELP, &o);
+    prompt_opts o;
+    int rc = prompt_begin(a, false, &o);
     if (rc >= 0) return rc;
     cc_model *m = NULL;
     cc_prompt_batch b;
@@ -106,11 +93,11 @@ int cmd_lens(int argc, char **argv)
         cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_start("lens", m, &o, &b);
+        json_t *j = prompt_json_start(&b);
         prompt_json_tokens(j, &b, 0);
         json_object_set_new(j, "top_k", json_integer(o.top));
         json_object_set_new(j, "layers", lens_json(&b, &r, m->cfg.n_layers));
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         printf("model %s (%s), %d tokens, logit lens over %d residual streams\n", m->model_path,
                m->processed ? "processed" : "unprocessed", b.length[0], r.n_rows);
@@ -123,3 +110,21 @@ int cmd_lens(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_lens = {
+    .name = "lens",
+    .synopsis = "",
+    .summary = "logit lens: the next token's probability and rank after every layer",
+    .description =
+        "The logit lens on one prompt: the residual stream before every layer and after the last,\n"
+        "each through ln_final (its own statistics) and the unembedding, as TransformerLens'\n"
+        "model.unembed(cache.accumulated_resid(apply_ln=True)); the last row is the model's output.\n"
+        "For every layer and position: the probability and rank (0 = top) of the token that comes\n"
+        "next, and the --top K most likely tokens. The human view prints the next token's\n"
+        "probability and each cell's top token; --json has everything. --plot: a layer x position\n"
+        "heatmap of the probabilities, labelled with the tokens, each cell marked with its top token.\n",
+    .examples = "lens --tokens 511,17,301,99,4,17,301,99\n"
+                "lens --tokens 511,17,301,99,4,17,301,99 --top 3 --json\n",
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_TOP, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

@@ -7,27 +7,40 @@
 #include "prompt_cli.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc pattern HEAD [--seq-len N] [--seed S] [--model PATH] [--json]\n\n"
-    "Runs one repeated random sequence [BOS, A, A] (|A| = N) and shows HEAD's attention\n"
-    "pattern (blocks.L.attn.hook_pattern): rows are destination positions, columns source\n"
-    "positions. The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @,\n"
-    "in steps of 0.1; long sequences are shown in blocks, each cell the block's maximum);\n"
-    "--json gives the full [T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>.\n"
-    "With --prompt TEXT or --tokens IDS the pattern is that of the prompt (`circuitc pattern HEAD\n"
-    "--prompt TEXT --help`).\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --seed S           token seed (default 0)\n";
-
-int cmd_pattern(int argc, char **argv)
+/* The human view: HEAD's pattern P [T, T] as a character heat map, then its diagonals. */
+static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name, const float *P, const double *diag)
 {
-    if (cli_pattern_has_prompt(argc, argv)) return cmd_pattern_prompt(argc, argv); /* cmd_pattern_prompt.c */
-    rt_opts o = {.n = 50, .batch = 1};
-    int rc = rt_parse("pattern", argc, argv, RT_SEQ_LEN | RT_SEED | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args == 0) return cli_usage_error("pattern", "HEAD is required (e.g. L1H0 or 1.0)");
-    if (o.n_args > 1) return cli_usage_error("pattern", "takes one HEAD, got %d arguments", o.n_args);
+    int T = 1 + 2 * o->n;
+    static const char shade[] = " .:-=+*#%@";
+    int blk = (T + 99) / 100, W = (T + blk - 1) / blk;
+    rt_print_header(m, o, 1);
+    printf("%s attention pattern, %d x %d (rows: destination, columns: source%s)\n", name, T, T,
+           blk > 1 ? "; blocks of positions" : "");
+    if (blk > 1) printf("each cell: max over %d x %d positions\n", blk, blk);
+    for (int bi = 0; bi < W; bi++) {
+        char line[128];
+        for (int bj = 0; bj < W; bj++) {
+            float mx = 0;
+            for (int i = bi * blk; i < (bi + 1) * blk && i < T; i++)
+                for (int jj = bj * blk; jj < (bj + 1) * blk && jj < T; jj++)
+                    mx = P[(size_t)i * T + jj] > mx ? P[(size_t)i * T + jj] : mx;
+            int lv = mx < 0.05f ? 0 : (int)(mx * 10) + 1;
+            line[bj] = shade[lv > 9 ? 9 : lv];
+        }
+        line[W] = '\0';
+        printf("%4d |%s|\n", bi * blk, line);
+    }
+    printf("mean attention on the diagonals of this sequence:");
+    for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), diag[k]);
+    printf("\n");
+}
+
+static int run(const cli_args *a)
+{
+    if (prompt_given(a)) return cmd_pattern_prompt(a); /* cmd_pattern_prompt.c */
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     cc_error err;
     cc_head hd;
     if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) return cli_usage_error("pattern", "%s", err.msg);
@@ -59,7 +72,7 @@ int cmd_pattern(int argc, char **argv)
     char name[32];
     cc_head_name(hd, name, sizeof name);
     if (o.common.json) {
-        json_t *j = rt_json_header("pattern", m, &o, 1);
+        json_t *j = rt_json_header(&o, 1);
         json_object_set_new(j, "head", json_string(name));
         json_object_set_new(j, "layer", json_integer(hd.layer));
         json_object_set_new(j, "index", json_integer(hd.head));
@@ -74,30 +87,9 @@ int cmd_pattern(int argc, char **argv)
         json_object_set_new(j, "tokens", jt);
         json_object_set_new(j, "diagonals", jd);
         json_object_set_new(j, "pattern", jp);
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
-        static const char shade[] = " .:-=+*#%@";
-        int blk = (T + 99) / 100, W = (T + blk - 1) / blk;
-        rt_print_header(m, &o, 1);
-        printf("%s attention pattern, %d x %d (rows: destination, columns: source%s)\n", name, T, T,
-               blk > 1 ? "; blocks of positions" : "");
-        if (blk > 1) printf("each cell: max over %d x %d positions\n", blk, blk);
-        for (int bi = 0; bi < W; bi++) {
-            char line[128];
-            for (int bj = 0; bj < W; bj++) {
-                float mx = 0;
-                for (int i = bi * blk; i < (bi + 1) * blk && i < T; i++)
-                    for (int jj = bj * blk; jj < (bj + 1) * blk && jj < T; jj++)
-                        mx = P[(size_t)i * T + jj] > mx ? P[(size_t)i * T + jj] : mx;
-                int lv = mx < 0.05f ? 0 : (int)(mx * 10) + 1;
-                line[bj] = shade[lv > 9 ? 9 : lv];
-            }
-            line[W] = '\0';
-            printf("%4d |%s|\n", bi * blk, line);
-        }
-        printf("mean attention on the diagonals of this sequence:");
-        for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), diag[k]);
-        printf("\n");
+        print_heatmap(m, &o, name, P, diag);
         rc = CLI_OK;
     }
     if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, P, NULL) != CLI_OK)
@@ -107,3 +99,26 @@ int cmd_pattern(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_pattern = {
+    .name = "pattern",
+    .synopsis = "HEAD",
+    .arg_noun = "head",
+    .min_args = 1,
+    .max_args = 1,
+    .summary = "one head's attention pattern on a repeated sequence",
+    .description =
+        "Runs one repeated random sequence [BOS, A, A] (|A| = n) and shows HEAD's attention pattern\n"
+        "(blocks.L.attn.hook_pattern): rows are destination positions, columns source positions.\n"
+        "The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @, in steps of 0.1;\n"
+        "long sequences are shown in blocks, each cell the block's maximum); --json gives the full\n"
+        "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
+        "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
+        "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
+        "tokens (docs/prompts.md).\n",
+    .examples = "pattern L1H0\n"
+                "pattern 1.0 --seq-len 20 --seed 2 --json\n"
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

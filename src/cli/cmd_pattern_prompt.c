@@ -7,23 +7,6 @@
 #include "circuitc/heads.h"
 #include "prompt_cli.h"
 
-static const char *HELP =
-    "Usage: circuitc pattern HEAD --prompt TEXT | --tokens IDS [--model PATH] [--json] [--plot FILE]\n\n"
-    "HEAD's attention pattern (blocks.L.attn.hook_pattern) on the prompt: for every destination\n"
-    "token, the three source tokens it attends to most, with their weights; --json gives the full\n"
-    "[T, T] matrix; --plot draws it with both axes labelled by the tokens. Without a prompt,\n"
-    "`circuitc pattern HEAD` runs repeated random tokens (see `circuitc pattern --help`).\n\n";
-
-bool cli_pattern_has_prompt(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) break;
-        if (strncmp(a, "--prompt", 8) == 0 || strncmp(a, "--tokens", 8) == 0) return true;
-    }
-    return false;
-}
-
 static void print_pattern(const cc_prompt_batch *b, const float *P, int T)
 {
     printf("  dest  token               attends to (weight)\n");
@@ -51,10 +34,10 @@ static void print_pattern(const cc_prompt_batch *b, const float *P, int T)
     }
 }
 
-int cmd_pattern_prompt(int argc, char **argv)
+int cmd_pattern_prompt(const cli_args *a)
 {
-    prompt_opts o = {0};
-    int rc = prompt_parse("pattern", argc, argv, PR_PLOT | PR_HEAD, HELP, &o);
+    prompt_opts o;
+    int rc = prompt_begin(a, false, &o);
     if (rc >= 0) return rc;
     cc_error err;
     cc_head hd;
@@ -73,7 +56,7 @@ int cmd_pattern_prompt(int argc, char **argv)
         char name[32];
         cc_head_name(hd, name, sizeof name);
         if (o.common.json) {
-            json_t *j = prompt_json_start("pattern", m, &o, &b), *jp = json_array();
+            json_t *j = prompt_json_start(&b), *jp = json_array();
             json_object_set_new(j, "head", json_string(name));
             json_object_set_new(j, "layer", json_integer(hd.layer));
             json_object_set_new(j, "index", json_integer(hd.head));
@@ -84,7 +67,7 @@ int cmd_pattern_prompt(int argc, char **argv)
                 json_array_append_new(jp, row);
             }
             json_object_set_new(j, "pattern", jp);
-            rc = cli_print_json(j);
+            rc = cli_print_result(j);
         } else {
             printf("model %s (%s), %s attention pattern on %d tokens\n", m->model_path,
                    m->processed ? "processed" : "unprocessed", name, T);

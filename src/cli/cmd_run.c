@@ -6,18 +6,6 @@
 #include "circuitc/predictions.h"
 #include "prompt_cli.h"
 
-static const char *HELP =
-    "Usage: circuitc run --prompt TEXT [--top K] [--model PATH] [--json]\n"
-    "       circuitc run --prompt-file FILE | --tokens IDS|@FILE [options]\n\n"
-    "Runs each prompt through the model and shows, at every position, the token, its log-prob\n"
-    "given the positions before it (log_softmax of the previous position's logits), its rank\n"
-    "there (0 = the model's top choice), and the K most likely next tokens with their\n"
-    "probabilities; then the prompt's loss (mean cross-entropy of its predictions, as\n"
-    "TransformerLens' model(prompt, return_type=\"loss\")). Prompts of a --prompt-file are\n"
-    "padded on the right as to_tokens does; the padding is not part of any figure.\n\n"
-    "Options:\n"
-    "  --top K            next tokens shown per position (default 5)\n";
-
 /* {"id", "token", "prob"} list of the top K at (row, t). */
 static json_t *top_json(const cc_prompt_batch *b, const cc_next_tokens *r, int row, int t)
 {
@@ -73,10 +61,10 @@ static void print_prompt(const cc_prompt_batch *b, const cc_next_tokens *r, int 
     }
 }
 
-int cmd_run(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    prompt_opts o = {.top = 5};
-    int rc = prompt_parse("run", argc, argv, PR_TOP, HELP, &o);
+    prompt_opts o;
+    int rc = prompt_begin(a, false, &o);
     if (rc >= 0) return rc;
     cc_model *m = NULL;
     cc_prompt_batch b;
@@ -86,12 +74,12 @@ int cmd_run(int argc, char **argv)
         cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_start("run", m, &o, &b), *prompts = json_array();
+        json_t *j = prompt_json_start(&b), *prompts = json_array();
         for (int row = 0; row < b.batch; row++) json_array_append_new(prompts, prompt_json(&b, &r, row));
         json_object_set_new(j, "bos", b.bos >= 0 ? json_integer(b.bos) : json_null());
         json_object_set_new(j, "top_k", json_integer(o.top));
         json_object_set_new(j, "prompts", prompts);
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         printf("model %s (%s), tokenizer %s\n", m->model_path, m->processed ? "processed" : "unprocessed",
                b.tokenizer_dir ? b.tokenizer_dir : "none (token ids shown as #ID)");
@@ -103,3 +91,20 @@ int cmd_run(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_run = {
+    .name = "run",
+    .synopsis = "",
+    .summary = "a prompt's next-token predictions: log-probs, ranks, top-K, loss",
+    .description =
+        "Runs each prompt through the model and shows, at every position, the token, its log-prob\n"
+        "given the positions before it (log_softmax of the previous position's logits), its rank\n"
+        "there (0 = the model's top choice), and the --top K most likely next tokens with their\n"
+        "probabilities; then the prompt's loss (mean cross-entropy of its predictions, as\n"
+        "TransformerLens' model(prompt, return_type=\"loss\")). A --prompt-file batch is padded on\n"
+        "the right as to_tokens does; the padding is not part of any figure (docs/prompts.md).\n",
+    .examples = "run --tokens 511,17,301,99,4,17,301,99 --top 3\n"
+                "run --tokens 511,17,301,99,4,17,301,99 --json\n",
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_TOP, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

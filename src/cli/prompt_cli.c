@@ -8,64 +8,30 @@
 #include "circuitc/charts.h"
 #include "plot_cli.h"
 
-enum { OPT_PROMPT = OPT_FIRST_COMMAND_SPECIFIC, OPT_PROMPT_FILE, OPT_TOKENS, OPT_TOKENIZER, OPT_NO_BOS, OPT_TOP,
-       OPT_ANSWER, OPT_WRONG };
-
-int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, prompt_opts *o)
+bool prompt_given(const cli_args *a)
 {
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
-                                         {"prompt", required_argument, NULL, OPT_PROMPT},
-                                         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
-                                         {"tokens", required_argument, NULL, OPT_TOKENS},
-                                         {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-                                         {"no-bos", no_argument, NULL, OPT_NO_BOS},
-                                         {"top", required_argument, NULL, OPT_TOP},
-                                         {"answer", required_argument, NULL, OPT_ANSWER},
-                                         {"wrong", required_argument, NULL, OPT_WRONG},
-                                         {NULL, 0, NULL, 0}};
-    clock_gettime(CLOCK_MONOTONIC, &o->start);
-    o->src.fallback_dir = CC_GPT2_TOKENIZER_DIR;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        bool refused = (c == OPT_PLOT && !(mask & PR_PLOT)) || (c == OPT_TOP && !(mask & PR_TOP)) ||
-                       ((c == OPT_ANSWER || c == OPT_WRONG) && !(mask & PR_ANSWER));
-        for (const struct option *op = opts; refused && op->name; op++)
-            if (op->val == c) return cli_usage_error(cmd, "unknown option --%s", op->name);
-        if (c == '?') return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
-        if (cli_common_option(c, &o->common, &o->help)) continue;
-        switch (c) {
-        case ':': return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-        case OPT_PROMPT: o->src.text = optarg; break;
-        case OPT_PROMPT_FILE: o->src.file = optarg; break;
-        case OPT_TOKENS: o->src.tokens = optarg; break;
-        case OPT_TOKENIZER: o->src.tokenizer_dir = optarg; break;
-        case OPT_NO_BOS: o->src.no_bos = true; break;
-        case OPT_TOP:
-            if (cli_parse_int(cmd, "--top", optarg, 1, 1000, &o->top)) return CLI_USAGE;
-            break;
-        case OPT_ANSWER: o->answer = optarg; break;
-        case OPT_WRONG: o->wrong = optarg; break;
-        default: return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
-        }
-    }
-    if (o->help) {
-        fputs(help, stdout);
-        fputs(PROMPT_CLI_HELP, stdout);
-        if (mask & PR_PLOT) fputs(CLI_PLOT_HELP, stdout);
-        fputs(CLI_COMMON_HELP, stdout);
-        return CLI_OK;
-    }
-    o->args = argv + optind;
-    o->n_args = argc - optind;
-    if (!(mask & PR_HEAD) && o->n_args > 0)
-        return cli_usage_error(cmd, "unexpected argument \"%s\" (a prompt goes after --prompt)", o->args[0]);
-    if ((mask & PR_HEAD) && o->n_args != 1)
-        return cli_usage_error(cmd, "takes one HEAD (e.g. L1H0 or 1.0), got %d arguments", o->n_args);
-    if ((o->src.text != NULL) + (o->src.file != NULL) + (o->src.tokens != NULL) != 1)
+    return a->v[O_PROMPT].given || a->v[O_PROMPT_FILE].given || a->v[O_TOKENS].given;
+}
+
+int prompt_begin(const cli_args *a, bool need_answer, prompt_opts *o)
+{
+    const char *cmd = a->cmd->name;
+    *o = (prompt_opts){.common = a->common,
+                       .src = {.text = a->v[O_PROMPT].s,
+                               .file = a->v[O_PROMPT_FILE].s,
+                               .tokens = a->v[O_TOKENS].s,
+                               .no_bos = a->v[O_NO_BOS].on,
+                               .tokenizer_dir = a->v[O_TOKENIZER].s,
+                               .fallback_dir = CC_GPT2_TOKENIZER_DIR},
+                       .top = a->v[O_TOP].i,
+                       .answer = a->v[O_ANSWER].s,
+                       .wrong = a->v[O_WRONG].s,
+                       .args = a->pos,
+                       .n_args = a->n_pos};
+    if (a->v[O_PROMPT].given + a->v[O_PROMPT_FILE].given + a->v[O_TOKENS].given != 1)
         return cli_usage_error(cmd, "give exactly one of --prompt TEXT, --prompt-file FILE or --tokens IDS|@FILE");
-    if ((mask & PR_ANSWER) && !o->answer) return cli_usage_error(cmd, "--answer TOKEN is required");
-    return cli_plot_check(cmd, &o->common);
+    if (need_answer && !o->answer) return cli_usage_error(cmd, "--answer TOKEN is required");
+    return -1;
 }
 
 int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err)
@@ -79,14 +45,9 @@ int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_ba
     return 0;
 }
 
-json_t *prompt_json_start(const char *cmd, const cc_model *m, const prompt_opts *o, const cc_prompt_batch *b)
+json_t *prompt_json_start(const cc_prompt_batch *b)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double seconds = (double)(now.tv_sec - o->start.tv_sec) + 1e-9 * (double)(now.tv_nsec - o->start.tv_nsec);
-    return json_pack("{s:s, s:s, s:o, s:b, s:f, s:o}", "command", cmd, "version", CIRCUITC_VERSION, "model",
-                     cli_json_path(m->model_path), "processing", m->processed, "seconds", seconds, "tokenizer",
-                     b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
+    return json_pack("{s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
 }
 
 void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)

@@ -7,24 +7,15 @@
 #define CIRCUITC_CLI_PROMPT_H
 
 #include <jansson.h>
-#include <time.h>
 
 #include "circuitc/dla.h"
 #include "circuitc/predictions.h"
 #include "circuitc/prompts.h"
 #include "cli.h"
+#include "options.h"
 
-/* Which of the command-specific options a command takes (bit set). */
-enum { PR_TOP = 1, PR_ANSWER = 2, PR_PLOT = 4, PR_HEAD = 8 /* one positional HEAD; else none */ };
-
-#define PROMPT_CLI_HELP                                                                                     \
-    "  --prompt TEXT      the prompt (BOS is prepended as TransformerLens' to_tokens does)\n"              \
-    "  --prompt-file FILE one prompt per line\n"                                                          \
-    "  --tokens IDS|@FILE token ids (comma- or space-separated; @FILE: one sequence per line), run\n"       \
-    "                     exactly as given (no BOS added)\n"                                                \
-    "  --tokenizer DIR    vocab.json + merges.txt or tokenizer.json; default: the model's folder if it\n"     \
-    "                     has them, else GPT-2's tokenizer (scripts/fetch-gpt2-tokenizer)\n"                  \
-    "  --no-bos           do not prepend BOS to text prompts\n"
+/* The prompt options every prompt command lists (options.h). */
+#define CLI_PROMPT_OPTIONS O_PROMPT, O_PROMPT_FILE, O_TOKENS, O_TOKENIZER, O_NO_BOS
 
 typedef struct {
     cli_common common;
@@ -32,22 +23,24 @@ typedef struct {
     int top;                 /* --top K */
     const char *answer;      /* --answer TOKEN */
     const char *wrong;       /* --wrong TOKEN */
-    bool help;
     char **args;             /* positional arguments */
     int n_args;
-    struct timespec start;   /* for the JSON envelope's seconds */
 } prompt_opts;
 
-/* Parses ARGV for CMD (options in MASK plus the prompt and common ones).
- * Returns -1 on success, else the exit status (usage error, or 0 after HELP). */
-int prompt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, prompt_opts *o);
+/* Reads A's options into O and checks that exactly one of --prompt,
+ * --prompt-file and --tokens is given (and --answer when NEED_ANSWER).
+ * Returns -1 to go on, else the exit status (usage error printed). */
+int prompt_begin(const cli_args *a, bool need_answer, prompt_opts *o);
+
+/* Whether A gives a prompt (--prompt, --prompt-file or --tokens). */
+bool prompt_given(const cli_args *a);
 
 /* Loads the model and builds the token batch; MAX_BATCH > 0 refuses more prompts. */
 int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err);
 
-/* The start of every --json result: the envelope (command, version, model,
- * processing, seconds so far), then "tokenizer" (the folder read, or null). */
-json_t *prompt_json_start(const char *cmd, const cc_model *m, const prompt_opts *o, const cc_prompt_batch *b);
+/* The first key of every --json result after the envelope (cli_print_result):
+ * "tokenizer" (the folder read, or null). */
+json_t *prompt_json_start(const cc_prompt_batch *b);
 
 /* Row ROW's prompt as keys on J: "text" (null for ids), "ids", "tokens" (texts). */
 void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row);
@@ -63,10 +56,9 @@ int prompt_plot_dla(const char *out, const cc_model *m, const cc_prompt_batch *b
 int prompt_plot_pattern(const char *out, const cc_model *m, const cc_prompt_batch *b, const char *head,
                         const float *pattern);
 
-/* pattern on a prompt (cmd_pattern_prompt.c): cmd_pattern hands over when
- * ARGV has --prompt, --prompt-file or --tokens. */
-bool cli_pattern_has_prompt(int argc, char **argv);
-int cmd_pattern_prompt(int argc, char **argv);
+/* pattern on a prompt (cmd_pattern_prompt.c): cmd_pattern hands over when a
+ * prompt is given (prompt_given). */
+int cmd_pattern_prompt(const cli_args *a);
 
 /* Prints TEXT with control characters escaped, in quotes, padded to WIDTH columns (bytes). */
 void prompt_print_token(const char *text, int width);
