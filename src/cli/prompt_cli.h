@@ -1,8 +1,8 @@
-/* prompt_cli.h — the prompt options of the commands that run a researcher's
- * own prompts (run, lens, dla, pattern): --prompt, --prompt-file, --tokens,
- * --tokenizer, --no-bos, plus --top, --answer and --wrong where a command takes
- * them. Private to src/cli/. Parsing is this one function until the commands
- * move to the declarative option table. */
+/* prompt_cli.h — what the commands that run a researcher's own prompts (run,
+ * lens, dla, pattern) share: their options read from the option table
+ * (--prompt, --prompt-file, --tokens, --tokenizer, --no-bos, plus --top,
+ * --answer and --wrong where a command takes them), the model and token batch,
+ * JSON pieces, token printing and their charts. Private to src/cli/. */
 #ifndef CIRCUITC_CLI_PROMPT_H
 #define CIRCUITC_CLI_PROMPT_H
 
