@@ -50,7 +50,7 @@ static char *built_file(const char *var)
 
 START_TEST(built_documents_equal_a_fresh_generation)
 {
-    static const char *const gen[3][3] = {{"CIRCUITC_MAN", "--man", NULL},
+    static const char *const gen[3][4] = { /* [i][1..] is an argv: NULL-terminated */{"CIRCUITC_MAN", "--man", NULL},
                                           {"CIRCUITC_BASH_COMPLETION", "--completion", "bash"},
                                           {"CIRCUITC_ZSH_COMPLETION", "--completion", "zsh"}};
     for (int i = 0; i < 3; i++) {

@@ -77,6 +77,7 @@ START_TEST(dla_kernels_agree)
     ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_FAST, &a, &err) == 0);
     ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_REF, &b, &err) == 0);
     for (int i = 0; i < a.n_layers * a.n_heads; i++) ck_assert_double_eq_tol(a.head[i], b.head[i], 1e-5);
+    cc_dla_free(&b);
     ck_assert_int_eq(cc_dla_run(m, PROMPT, PROMPT_LEN, 512, -1, CC_KERNEL_FAST, &b, &err), -1);
     tu_assert_contains(err.msg, "0..511");
     cc_dla_free(&a);

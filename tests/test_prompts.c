@@ -220,6 +220,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("prompts");
     TCase *tc = tcase_create("prompts");
+    tcase_set_timeout(tc, 120); /* GPT-2's tokenizer is loaded by most tests: seconds under the sanitizers */
     tcase_add_test(tc, text_prompt_gets_bos_and_gpt2_ids);
     tcase_add_test(tc, prompt_file_is_padded_on_the_right_with_endoftext);
     tcase_add_test(tc, token_ids_are_run_as_given);
