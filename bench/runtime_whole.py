@@ -81,6 +81,33 @@ def compare(name, c, t):
     return max(worst, abs(c["clean_loss"] - t["clean_loss"])), 1e-4
 
 
+def measure(name, c_argv, t_argv, reps, compare_fn):
+    """Runs circuitc (C_ARGV) and TransformerLens (T_ARGV, None to skip) REPS times,
+    interleaved so that both see similar machine load; prints the best and worst
+    wall time, peak RSS, the speed-up and COMPARE_FN(c_json, t_json) = (largest
+    difference, its limit, a note naming any other mismatch or ""). True when the
+    results disagree."""
+    cs, ts = [], []
+    for _ in range(reps):
+        cs.append(run(c_argv))
+        if t_argv:
+            ts.append(run(t_argv))
+    c_wall = [r[0] for r in cs]
+    shown = " ".join(repr(a) if " " in a else a for a in c_argv[1:c_argv.index("--model")])
+    print(f"\n{name}: circuitc {shown}")
+    print(f"  circuitc        {min(c_wall):8.2f} - {max(c_wall):7.2f} s   peak RSS {max(r[1] for r in cs):6.0f} MiB")
+    if not ts:
+        return False
+    t_wall = [r[0] for r in ts]
+    diff, limit, note = compare_fn(cs[-1][2], ts[-1][2])
+    print(f"  TransformerLens {min(t_wall):8.2f} - {max(t_wall):7.2f} s   peak RSS {max(r[1] for r in ts):6.0f} "
+          f"MiB (torch {ts[-1][2]['torch']}, {ts[-1][2]['torch_threads']} threads)")
+    print(f"  speed-up {min(t_wall) / min(c_wall):.2f}x (best vs best), peak RSS ratio "
+          f"{max(r[1] for r in cs) / max(r[1] for r in ts):.2f}; results differ by at most {diff:.3g} "
+          f"({'within' if diff < limit else 'NOT within'} {limit:g}){note}")
+    return not diff < limit or bool(note)
+
+
 def main():
     args = sys.argv[1:]
     if "--help" in args or "-h" in args:
@@ -102,23 +129,9 @@ def main():
     bad = False
     for name in only:
         c_args, t_args = COMMANDS[name]
-        cs, ts = [], []
-        for _ in range(reps):  # interleaved, so that both sides see similar machine load
-            cs.append(run([circuitc] + c_args + ["--model", model, "--json"]))
-            if not skip_tl:
-                ts.append(run([python, os.path.join(HERE, "runtime_whole_tl.py")] + t_args[:1] + [model] + t_args[1:]))
-        c_wall = [r[0] for r in cs]
-        print(f"\n{name}: circuitc {' '.join(c_args)}")
-        print(f"  circuitc        {min(c_wall):8.2f} - {max(c_wall):7.2f} s   peak RSS {max(r[1] for r in cs):6.0f} MiB")
-        if ts:
-            t_wall = [r[0] for r in ts]
-            diff, limit = compare(name, cs[-1][2], ts[-1][2])
-            bad |= not diff < limit
-            print(f"  TransformerLens {min(t_wall):8.2f} - {max(t_wall):7.2f} s   peak RSS {max(r[1] for r in ts):6.0f} "
-                  f"MiB (torch {ts[-1][2]['torch']}, {ts[-1][2]['torch_threads']} threads)")
-            print(f"  speed-up {min(t_wall) / min(c_wall):.2f}x (best vs best), peak RSS ratio "
-                  f"{max(r[1] for r in cs) / max(r[1] for r in ts):.2f}; results differ by at most {diff:.3g} "
-                  f"({'within' if diff < limit else 'NOT within'} {limit:g})")
+        t_argv = [python, os.path.join(HERE, "runtime_whole_tl.py")] + t_args[:1] + [model] + t_args[1:]
+        bad |= measure(name, [circuitc] + c_args + ["--model", model, "--json"], None if skip_tl else t_argv, reps,
+                       lambda c, t, name=name: compare(name, c, t) + ("",))
     return 1 if bad else 0
 
 

@@ -19,6 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import gen_prompts  # noqa: E402
 from common import f32, tensor_json, write_json, sha256_file  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -29,7 +30,7 @@ BIG = "gpt2-small-random"
 MODELS_DIR = os.path.join(HERE, "models")
 OUT_DIR = os.path.join(HERE, "out")
 BUILD_DIR = os.path.join(HERE, "build")
-SOURCES = ["common.py", "generate.py", "fixture.py", "synth.py", "compare.py", "requirements.txt",
+SOURCES = ["common.py", "generate.py", "fixture.py", "synth.py", "compare.py", "gen_prompts.py", "requirements.txt",
            "generate", "setup-venv", "train-fixture"]
 TOKEN_SEED = 0
 SAMPLE_SEED = 0
@@ -544,6 +545,7 @@ def main():
                 gen_fixture(args.out)
             else:
                 gen_big(args.out, os.path.join(BUILD_DIR, BIG))
+            gen_prompts.for_model(args.out, m)
         return 0
     import compare
 
@@ -554,6 +556,7 @@ def main():
                 gen_fixture(tmp)
             else:
                 gen_big(tmp, os.path.join(BUILD_DIR, BIG))
+            gen_prompts.for_model(tmp, m)
         ok = compare.compare_trees(args.golden, tmp, todo)
     finally:
         if args.keep:

@@ -32,6 +32,8 @@ enum {
     CC_CHART_REPEAT_W = 900, CC_CHART_REPEAT_H = 420,
     CC_CHART_PATCH_W = 1000, CC_CHART_PATCH_H = 420,
     CC_CHART_BARS_W = 900, CC_CHART_BARS_H = 440,
+    CC_CHART_LENS_W_BASE = 260, CC_CHART_LENS_H_BASE = 240, /* plus 46 per position, 22 per layer */
+    CC_CHART_DLA_W = 1200, CC_CHART_DLA_H = 460,
 };
 
 /* Width of the comp-scores chart with N_MODES panels (1..3). */
@@ -62,6 +64,27 @@ int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction
  * T = 1 + 2n; the induction diagonal (source = dest - n + 1) is outlined
  * (template pattern.gp). File: pattern.dat grid. */
 int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err);
+
+/* The same for a prompt: T positions labelled with TOKENS (each token's text)
+ * on both axes, no repeat marked. */
+int cc_chart_pattern_tokens(const cc_chart_opts *o, int T, const float *pattern, const char *const *tokens,
+                            cc_error *err);
+
+/* The logit lens: PROB [n_rows][T] (probability of the next token; NaN at the
+ * last position) as a residual stream (row, ROW_LABELS) x position (TOKENS)
+ * heatmap, each cell marked with its top token TOP_TOKENS [n_rows][T]
+ * (template lens.gp). Size grows with T and n_rows (CC_CHART_LENS_*).
+ * Files: lens.dat grid, lens_top.dat (col row "text" probability). */
+int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob, const char *const *row_labels,
+                  const char *const *tokens, const char *const *top_tokens, cc_error *err);
+
+/* Direct logit attribution, two panels (template dla.gp): bars of N_PARTS
+ * signed PARTS (PART_LABELS: embeddings, each layer's attention and MLP, the
+ * unembedding bias) and a layer x head heatmap of HEADS [L][H] on a colour
+ * scale symmetric around 0. YLABEL names the metric.
+ * Files: dla_parts.dat (index value), dla_heads.dat grid. */
+int cc_chart_dla(const cc_chart_opts *o, int L, int H, const double *heads, int n_parts,
+                 const char *const *part_labels, const double *parts, const char *ylabel, cc_error *err);
 
 /* Mean correct-token log-prob per position (LOGPROB[2n], position i predicts
  * token i+1), the two halves marked with their means (template repeat.gp).

@@ -121,6 +121,12 @@ void cc_fwd_result_free(cc_fwd_result *res);
 /* Pointer to activation (K, LAYER) in RES, or NULL if it was not cached. */
 float *cc_fwd_act(const cc_fwd_result *res, cc_hook_kind k, int layer);
 
+/* LOGITS [ROWS, V] = unembed(ln_final(X)) for residual-stream rows X [ROWS, d]:
+ * ln_final with each row's own statistics (the weights applied when present,
+ * i.e. --no-processing), then W_U and b_U, as the pass's last step computes
+ * them. The logit lens runs earlier layers' residuals through it. */
+int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel, float *logits, cc_error *err);
+
 /* --- Resuming a run (causal reuse; used by the patching sweep) -------------
  *
  * A segment is rows [start, end) of clean sequence SEQ whose residual stream

@@ -4,6 +4,7 @@
 
 #include "circuitc/heads.h"
 #include "plot_cli.h"
+#include "prompt_cli.h"
 #include "runtime.h"
 
 /* The human view: HEAD's pattern P [T, T] as a character heat map, then its diagonals. */
@@ -36,6 +37,7 @@ static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name,
 
 static int run(const cli_args *a)
 {
+    if (prompt_given(a)) return cmd_pattern_prompt(a); /* cmd_pattern_prompt.c */
     rt_opts o;
     rt_begin(a, &o);
     int rc;
@@ -111,9 +113,12 @@ const cli_command cli_cmd_pattern = {
         "The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @, in steps of 0.1;\n"
         "long sequences are shown in blocks, each cell the block's maximum); --json gives the full\n"
         "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
-        "the induction diagonal framed.\n",
+        "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
+        "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
+        "tokens (docs/prompts.md).\n",
     .examples = "pattern L1H0\n"
-                "pattern 1.0 --seq-len 20 --seed 2 --json\n",
-    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+                "pattern 1.0 --seq-len 20 --seed 2 --json\n"
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

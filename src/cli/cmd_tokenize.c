@@ -6,6 +6,7 @@
 
 #include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
+#include "circuitc/prompts.h"
 #include "circuitc/tokenizer.h"
 #include "cli.h"
 #include "options.h"
@@ -129,29 +130,26 @@ static void print_human(json_t *prompts, int32_t bos)
     }
 }
 
-/* Reads FILE's lines as prompts into PROMPTS. */
+/* A --prompt-file line encoded into the prompts list (cc_prompt_file_lines). */
+typedef struct {
+    const tokenize_setup *s;
+    cc_invalid_utf8 invalid;
+    json_t *prompts;
+} file_ctx;
+
+static int encode_line(void *p, const char *line, size_t len, const char *label, cc_error *err)
+{
+    file_ctx *c = p;
+    json_t *j = encode_prompt(c->s, line, len, c->invalid, label, err);
+    return j ? json_array_append_new(c->prompts, j) : -1;
+}
+
+/* Reads FILE's lines as prompts into PROMPTS, as run/lens/dla read them. */
 static int encode_file(const tokenize_setup *s, const char *path, cc_invalid_utf8 invalid, json_t *prompts,
                        cc_error *err)
 {
-    FILE *f = cc_fopen_regular(path, "prompt file (--prompt-file)", err);
-    if (!f) return -1;
-    char *line = NULL;
-    size_t cap = 0, line_no = 0;
-    ssize_t n;
-    int rc = 0;
-    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
-        line_no++;
-        if (n > 0 && line[n - 1] == '\n') n--;
-        char label[4200];
-        snprintf(label, sizeof label, "--prompt-file %s line %zu", path, line_no);
-        json_t *j = encode_prompt(s, line, (size_t)n, invalid, label, err);
-        rc = j ? json_array_append_new(prompts, j) : -1;
-    }
-    free(line);
-    if (rc == 0 && ferror(f)) rc = cc_fail(err, "--prompt-file %s: read error after line %zu: %s", path, line_no, strerror(errno));
-    fclose(f);
-    if (rc == 0 && line_no == 0) return cc_fail(err, "--prompt-file %s: no prompts (the file is empty)", path);
-    return rc;
+    return cc_prompt_file_lines(path, "--prompt-file", "prompt file (--prompt-file)", encode_line,
+                                &(file_ctx){s, invalid, prompts}, err);
 }
 
 static int parse_ids(const char *arg, const cc_tokenizer *tok, cc_token_ids *ids)

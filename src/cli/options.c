@@ -80,12 +80,19 @@ const opt_spec cli_options[O_COUNT] = {
     [O_CHECKSUM] = FLAG("checksum", 0, "also compute the SHA-256 of the weights file (reads it whole)"),
     [O_TOKENIZER] = TEXT("tokenizer", 0, "DIR",
                          "folder with vocab.json + merges.txt or tokenizer.json; default: the model folder when "
-                         "--model (or $CIRCUITC_MODEL) is given, else GPT-2's tokenizer"),
+                         "--model (or $CIRCUITC_MODEL) is given (run, lens, dla, pattern: when it holds them), "
+                         "else GPT-2's tokenizer"),
     [O_NO_BOS] = FLAG("no-bos", 0, "do not prepend BOS"),
-    [O_PROMPT_FILE] = TEXT("prompt-file", 0, "FILE", "one prompt per line (the newline is not part of it)"),
+    [O_PROMPT_FILE] = TEXT("prompt-file", 0, "FILE", "one prompt per line (the line ending, \\n or \\r\\n, is not part of it)"),
     [O_DECODE] = TEXT("decode", 0, "IDS", "decode token ids (comma- or space-separated) instead"),
     [O_REPLACE_INVALID] = FLAG("replace-invalid", 0,
                                "replace invalid UTF-8 by U+FFFD (as Python's errors=\"replace\"); default: refuse"),
+    [O_PROMPT] = TEXT("prompt", 0, "TEXT", "the prompt (GPT-2 tokenizer, BOS prepended as to_tokens does unless --no-bos)"),
+    [O_TOKENS] = TEXT("tokens", 0, "IDS|@FILE",
+                      "token ids, comma- or space-separated (@FILE: one sequence per line), run as given (no BOS "
+                      "added); in place of --prompt"),
+    [O_ANSWER] = TEXT("answer", 0, "TOKEN", "the answer token: text that is one token (\" Mary\"), or #ID"),
+    [O_WRONG] = TEXT("wrong", 0, "TOKEN", "the wrong token the answer is compared with: one token's text, or #ID"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

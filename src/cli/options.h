@@ -30,6 +30,8 @@ typedef enum {
     /* files the commands write or read */
     O_OUT, O_PREV, O_IND, O_PRESET, O_DTYPE, O_PREFIX, O_LM_HEAD, O_CHECKSUM,
     O_TOKENIZER, O_NO_BOS, O_PROMPT_FILE, O_DECODE, O_REPLACE_INVALID,
+    /* a researcher's prompts (run, lens, dla, pattern) */
+    O_PROMPT, O_TOKENS, O_ANSWER, O_WRONG,
     O_HELP,
     O_COUNT
 } opt_id;

@@ -194,9 +194,79 @@ int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction
     return finish(o, p, 0, err);
 }
 
-int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err)
+/* Grows *S (capacity *CAP) to hold NEED bytes; -1 when out of memory. */
+static int reserve(char **s, size_t *cap, size_t need)
 {
-    int T = 1 + 2 * n;
+    if (need <= *cap) return 0;
+    char *grown = realloc(*s, 2 * need);
+    if (!grown) return -1;
+    *s = grown, *cap = 2 * need;
+    return 0;
+}
+
+/* Appends TEXT to the growable string *S (length *LEN, capacity *CAP) as one
+ * gnuplot double-quoted string: a quote or backslash escaped, a single quote as
+ * \047 (the command is passed on inside a single-quoted string, where gnuplot
+ * 5.4 cannot read two doubled quotes in a row), control characters shown as the
+ * text \n, \t or \xHH. -1 when out of memory. */
+static int put_label(char **s, size_t *len, size_t *cap, const char *text)
+{
+    /* worst case: every byte as \\xHH, two quotes, NUL */
+    if (reserve(s, cap, *len + 5 * strlen(text) + 3) != 0) return -1;
+    char *o = *s + *len;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\') o += sprintf(o, "\\%c", *c);
+        else if (*c == '\'') o += sprintf(o, "\\047");
+        else if (*c == '\n') o += sprintf(o, "\\\\n");
+        else if (*c == '\t') o += sprintf(o, "\\\\t");
+        else if (*c < 0x20 || *c == 0x7F) o += sprintf(o, "\\\\x%02X", *c);
+        else *o++ = (char)*c;
+    }
+    *o++ = '"';
+    *o = '\0';
+    *len = (size_t)(o - *s);
+    return 0;
+}
+
+/* The gnuplot command "set AXIStics ("text" 0, "text" 1, ...) EXTRA" labelling
+ * positions 0..N-1 with LABELS. Caller frees; NULL when out of memory. */
+static char *token_tics(const char *axis, const char *const *labels, int n, const char *extra)
+{
+    size_t cap = 64 + strlen(extra), len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    len = (size_t)sprintf(s, "set %stics (", axis);
+    for (int i = 0; i < n; i++) {
+        char sep[32];
+        int k = snprintf(sep, sizeof sep, " %d%s", i, i + 1 < n ? ", " : "");
+        if (put_label(&s, &len, &cap, labels[i]) != 0 || reserve(&s, &cap, len + (size_t)k + 1) != 0)
+            return free(s), NULL;
+        memcpy(s + len, sep, (size_t)k + 1);
+        len += (size_t)k;
+    }
+    char *out = realloc(s, len + strlen(extra) + 3);
+    if (!out) return free(s), NULL;
+    sprintf(out + len, ") %s", extra);
+    return out;
+}
+
+/* Sets gnuplot variable VAR to token_tics(AXIS, LABELS, N, EXTRA) in P. */
+static int set_tics(cc_plot *p, const char *var, const char *axis, const char *const *labels, int n,
+                    const char *extra, cc_error *err)
+{
+    char *cmd = token_tics(axis, labels, n, extra);
+    if (!cmd) return cc_fail(err, "out of memory for the chart's labels");
+    int rc = cc_plot_set_str(p, var, cmd);
+    free(cmd);
+    return rc == 0 ? 0 : cc_fail(err, "out of memory for the chart's labels");
+}
+
+/* The attention pattern chart: N > 0 marks the repeat of [BOS, A, A] (T = 1 + 2n);
+ * TOKENS (may be NULL) label both axes. */
+static int pattern_chart(const cc_chart_opts *o, int T, int n, const float *pattern, const char *const *tokens,
+                         cc_error *err)
+{
     cc_plot *p;
     if (begin(o, "pattern", CC_CHART_PATTERN_W, CC_CHART_PATTERN_H, &p, err) != 0) return -1;
     OPEN_DATA(f, p, "pattern.dat");
@@ -212,6 +282,80 @@ int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_err
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     cc_plot_set_num(p, "n", n);
     cc_plot_set_num(p, "npos", T);
+    int rc = 0;
+    if (tokens)
+        rc = set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 90 right font ',8'", err) ||
+             set_tics(p, "ytics_cmd", "y", tokens, T, "font ',8'", err);
+    return finish(o, p, rc ? -1 : 0, err);
+}
+
+int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err)
+{
+    return pattern_chart(o, 1 + 2 * n, n, pattern, NULL, err);
+}
+
+int cc_chart_pattern_tokens(const cc_chart_opts *o, int T, const float *pattern, const char *const *tokens,
+                            cc_error *err)
+{
+    return pattern_chart(o, T, 0, pattern, tokens, err);
+}
+
+int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob, const char *const *row_labels,
+                  const char *const *tokens, const char *const *top_tokens, cc_error *err)
+{
+    cc_plot *p;
+    int h = CC_CHART_LENS_H_BASE + 22 * n_rows, w = CC_CHART_LENS_W_BASE + 46 * T;
+    if (begin(o, "lens", w, h, &p, err) != 0) return -1;
+    OPEN_DATA(f, p, "lens.dat");
+    put_grid(f, "probability of the next token: row = residual stream, col = position", prob, n_rows, T);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    OPEN_DATA(g, p, "lens_top.dat");
+    fprintf(g, "# top token: col row \"text\" probability (double quotes in a token shown as ')\n");
+    for (int r = 0; r < n_rows; r++)
+        for (int c = 0; c < T; c++) {
+            fprintf(g, "%d %d \"", c, r);
+            for (const unsigned char *s = (const unsigned char *)top_tokens[(size_t)r * T + c]; *s; s++)
+                if (*s == '"') fputc('\'', g);
+                else if (*s < 0x20 || *s == 0x7F) fputc('?', g);
+                else fputc(*s, g);
+            fputs("\" ", g);
+            put_num(g, prob[(size_t)r * T + c]);
+            fputc('\n', g);
+        }
+    if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
+    if (set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 90 right font ',9'", err) ||
+        set_tics(p, "ytics_cmd", "y", row_labels, n_rows, "font ',9'", err))
+        return finish(o, p, -1, err);
+    cc_plot_set_num(p, "nrows", n_rows);
+    cc_plot_set_num(p, "npos", T);
+    return finish(o, p, 0, err);
+}
+
+int cc_chart_dla(const cc_chart_opts *o, int L, int H, const double *heads, int n_parts,
+                 const char *const *part_labels, const double *parts, const char *ylabel, cc_error *err)
+{
+    cc_plot *p;
+    if (begin(o, "dla", CC_CHART_DLA_W, CC_CHART_DLA_H, &p, err) != 0) return -1;
+    double vmax = 0;
+    for (int i = 0; i < L * H; i++) vmax = fabs(heads[i]) > vmax ? fabs(heads[i]) : vmax;
+    OPEN_DATA(f, p, "dla_heads.dat");
+    put_grid(f, "direct logit attribution: row = layer, col = head", heads, L, H);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    OPEN_DATA(g, p, "dla_parts.dat");
+    fprintf(g, "# part value\n");
+    for (int i = 0; i < n_parts; i++) {
+        fprintf(g, "%d ", i);
+        put_num(g, parts[i]);
+        fputc('\n', g);
+    }
+    if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
+    if (set_tics(p, "xtics_cmd", "x", part_labels, n_parts, "rotate by 60 right font ',9'", err))
+        return finish(o, p, -1, err);
+    cc_plot_set_num(p, "nlayers", L);
+    cc_plot_set_num(p, "nheads", H);
+    cc_plot_set_num(p, "nparts", n_parts);
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    cc_plot_set_str(p, "ylabel", ylabel);
     return finish(o, p, 0, err);
 }
 

@@ -799,6 +799,21 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
     return rc;
 }
 
+int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel, float *logits, cc_error *err)
+{
+    if (kernel == CC_KERNEL_REF) return cc_forward_ref_unembed(m, x, rows, logits, err);
+    const cc_config *c = &m->cfg;
+    const cc_weights *w = &m->w;
+    float *xn = malloc((size_t)(rows > 0 ? rows : 1) * c->d_model * sizeof *xn);
+    if (!xn) return cc_fail(err, "out of memory for %d rows of the residual stream", rows);
+    layernorm(x, rows, c->d_model, w->lnf_w, w->lnf_b, c->ln_eps, xn);
+    int saved_threads = own_threads_begin();
+    linear_fast(xn, rows, c->d_model, w->W_U, c->d_vocab, w->b_U, c->d_vocab, logits, c->d_vocab);
+    own_threads_end(saved_threads);
+    free(xn);
+    return 0;
+}
+
 /* Releases the blocks' workspace (the unembedding needs only xn): lowers the
  * pass's peak memory. */
 static void run_free_blocks(run *r)

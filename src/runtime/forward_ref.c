@@ -254,6 +254,17 @@ static int unembed(ref_pass *p, float *x, double *lp, int *amax, cc_error *err)
     return rc;
 }
 
+int cc_forward_ref_unembed(const cc_model *m, const float *x, int rows, float *logits, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    float *xn = malloc((size_t)(rows > 0 ? rows : 1) * c->d_model * sizeof *xn);
+    if (!xn) return cc_fail(err, "out of memory for %d rows of the residual stream", rows);
+    layernorm(x, (size_t)rows, c->d_model, m->w.lnf_w, m->w.lnf_b, c->ln_eps, xn);
+    linear(xn, (size_t)rows, c->d_model, m->w.W_U, c->d_vocab, m->w.b_U, c->d_vocab, logits, c->d_vocab);
+    free(xn);
+    return 0;
+}
+
 static void pass_free(ref_pass *p)
 {
     free(p->xn), free(p->q), free(p->k), free(p->v), free(p->z);

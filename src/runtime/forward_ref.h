@@ -18,4 +18,7 @@ int cc_forward_ref_run(const cc_model *m, const int *tokens, int batch, int pos,
 int cc_forward_ref_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
                           int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_error *err);
 
+/* cc_fwd_unembed with the reference kernels. */
+int cc_forward_ref_unembed(const cc_model *m, const float *x, int rows, float *logits, cc_error *err);
+
 #endif

@@ -1,0 +1,130 @@
+/* cmd_lens.c — `circuitc lens`: the logit lens on one prompt. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/predictions.h"
+#include "prompt_cli.h"
+
+/* Row I's label as TransformerLens' accumulated_resid names it. */
+static void row_label(int i, int n_layers, char *buf, size_t size)
+{
+    if (i < n_layers) snprintf(buf, size, "%d_pre", i);
+    else snprintf(buf, size, "final_post");
+}
+
+static json_t *lens_json(const cc_prompt_batch *b, const cc_logit_lens *r, int n_layers)
+{
+    json_t *layers = json_array();
+    int T = r->pos;
+    for (int i = 0; i < r->n_rows; i++) {
+        char label[32];
+        row_label(i, n_layers, label, sizeof label);
+        json_t *prob = json_array(), *rank = json_array(), *top = json_array();
+        for (int t = 0; t < T; t++) {
+            size_t at = (size_t)i * T + t;
+            json_array_append_new(prob, isnan(r->prob[at]) ? json_null() : json_real(r->prob[at]));
+            json_array_append_new(rank, r->rank[at] < 0 ? json_null() : json_integer(r->rank[at]));
+            json_t *cell = json_array();
+            for (int k = 0; k < r->k; k++) {
+                char *text = cc_prompt_token_text(b, r->top_id[at * r->k + k]);
+                json_array_append_new(cell, json_pack("{s:i, s:s?, s:f}", "id", r->top_id[at * r->k + k], "token",
+                                                      text, "prob", r->top_prob[at * r->k + k]));
+                free(text);
+            }
+            json_array_append_new(top, cell);
+        }
+        json_array_append_new(layers, json_pack("{s:s, s:o, s:o, s:o}", "label", label, "prob_next", prob,
+                                                "rank_next", rank, "top", top));
+    }
+    return layers;
+}
+
+static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r, int n_layers)
+{
+    int T = r->pos;
+    printf("probability (rank) of the next token at every position, per residual stream\n%45s", "");
+    for (int i = 0; i < r->n_rows; i++) {
+        char label[32];
+        row_label(i, n_layers, label, sizeof label);
+        printf(" %-15s", label);
+    }
+    printf("\n");
+    for (int t = 0; t + 1 < T; t++) {
+        char *cur = cc_prompt_token_text(b, b->tokens[t]), *next = cc_prompt_token_text(b, b->tokens[t + 1]);
+        printf("%4d ", t);
+        prompt_print_token(cur ? cur : "?", 16);
+        printf(" -> ");
+        prompt_print_token(next ? next : "?", 16);
+        free(cur), free(next);
+        for (int i = 0; i < r->n_rows; i++) {
+            char rank[16];
+            snprintf(rank, sizeof rank, "(%d)", r->rank[(size_t)i * T + t]);
+            printf(" %.4f %-8s", r->prob[(size_t)i * T + t], rank);
+        }
+        printf("\n");
+    }
+    printf("\ntop token per layer and position\n");
+    for (int i = 0; i < r->n_rows; i++) {
+        char label[32];
+        row_label(i, n_layers, label, sizeof label);
+        printf("%-11s", label);
+        for (int t = 0; t < T; t++) {
+            char *text = cc_prompt_token_text(b, r->top_id[((size_t)i * T + t) * r->k]);
+            printf(" ");
+            prompt_print_token(text ? text : "?", 12);
+            free(text);
+        }
+        printf("\n");
+    }
+}
+
+static int run(const cli_args *a)
+{
+    prompt_opts o;
+    int rc = prompt_begin(a, false, &o);
+    if (rc >= 0) return rc;
+    cc_model *m = NULL;
+    cc_prompt_batch b;
+    cc_logit_lens r = {0};
+    cc_error err;
+    if (prompt_setup(&o, 1, &m, &b, &err) != 0 ||
+        cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, &r, &err) != 0) {
+        rc = cli_fail(&err);
+    } else if (o.common.json) {
+        json_t *j = prompt_json_start(&b);
+        prompt_json_tokens(j, &b, 0);
+        json_object_set_new(j, "top_k", json_integer(o.top));
+        json_object_set_new(j, "layers", lens_json(&b, &r, m->cfg.n_layers));
+        rc = cli_print_result(j);
+    } else {
+        printf("model %s (%s), %d tokens, logit lens over %d residual streams\n", m->model_path,
+               m->processed ? "processed" : "unprocessed", b.length[0], r.n_rows);
+        print_lens(&b, &r, m->cfg.n_layers);
+        rc = CLI_OK;
+    }
+    if (rc == CLI_OK && o.common.plot) rc = prompt_plot_lens(o.common.plot, m, &b, &r);
+    cc_logit_lens_free(&r);
+    cc_prompt_batch_free(&b);
+    cc_model_free(m);
+    return rc;
+}
+
+const cli_command cli_cmd_lens = {
+    .name = "lens",
+    .synopsis = "",
+    .summary = "logit lens: the next token's probability and rank after every layer",
+    .description =
+        "The logit lens on one prompt: the residual stream before every layer and after the last,\n"
+        "each through ln_final (its own statistics) and the unembedding, as TransformerLens'\n"
+        "model.unembed(cache.accumulated_resid(apply_ln=True)); the last row is the model's output.\n"
+        "For every layer and position: the probability and rank (0 = top) of the token that comes\n"
+        "next, and the --top K most likely tokens. The human view prints the next token's\n"
+        "probability and each cell's top token; --json has everything. --plot: a layer x position\n"
+        "heatmap of the probabilities, labelled with the tokens, each cell marked with its top token.\n",
+    .examples = "lens --tokens 511,17,301,99,4,17,301,99\n"
+                "lens --tokens 511,17,301,99,4,17,301,99 --top 3 --json\n",
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_TOP, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};
