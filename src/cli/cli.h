@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "circuitc/error.h"
 #include "circuitc/model.h"
@@ -73,6 +74,27 @@ int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_mod
 /* Prints J as indented JSON on stdout and frees it. */
 int cli_print_json(json_t *j);
 
+/* What the JSON envelope says, recorded as the command runs (args.c): main
+ * names the command and starts the clock, opening a model records its path,
+ * loading it the processing applied. */
+typedef struct {
+    const char *command;
+    char *model;          /* NULL: the command read no model */
+    bool processed;       /* TransformerLens' default processing applied (for info: to be applied) */
+    struct timespec start;
+} cli_run_state;
+const cli_run_state *cli_run(void);
+void cli_run_begin(const char *command);
+void cli_run_model(const char *path);
+void cli_run_processed(bool processed);
+/* Seconds since cli_run_begin: the command's wall time. */
+double cli_run_seconds(void);
+/* The envelope (envelope.c). The processing steps applied, as a JSON list (empty when PROCESSED is false). */
+json_t *cli_processing_steps(bool processed);
+/* Prints BODY (freed) inside the envelope: command, version, model, processing,
+ * seconds, then BODY's keys (those the envelope has are the envelope's). */
+int cli_print_result(json_t *body);
+
 /* The option-value parsers: plain decimal digits only (no sign, no spaces, no
  * suffix), range-checked; each returns -1 after printing a usage error. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
@@ -89,8 +111,6 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
 
-int cmd_info(int argc, char **argv);
-int cmd_synth(int argc, char **argv);
 int cmd_kcomp(int argc, char **argv);
 int cmd_qcomp(int argc, char **argv);
 int cmd_vcomp(int argc, char **argv);
@@ -103,11 +123,5 @@ int cmd_tokenize(int argc, char **argv);
 /* charts (src/cli/cmd_kcomp_chart.c, cmd_report.c) */
 int cmd_kcomp_chart(int argc, char **argv);
 int cmd_report(int argc, char **argv);
-/* runtime commands (src/cli/runtime.h) */
-int cmd_repeat(int argc, char **argv);
-int cmd_heads(int argc, char **argv);
-int cmd_pattern(int argc, char **argv);
-int cmd_patch(int argc, char **argv);
-int cmd_ablate(int argc, char **argv);
 
 #endif
