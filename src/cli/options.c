@@ -86,6 +86,12 @@ const opt_spec cli_options[O_COUNT] = {
     [O_DECODE] = TEXT("decode", 0, "IDS", "decode token ids (comma- or space-separated) instead"),
     [O_REPLACE_INVALID] = FLAG("replace-invalid", 0,
                                "replace invalid UTF-8 by U+FFFD (as Python's errors=\"replace\"); default: refuse"),
+    [O_OUT_FILE] = TEXT("out", 'o', "FILE", "write the results to FILE (JSON lines, replaced atomically when complete)"),
+    [O_RESUME] = FLAG("resume", 0, "continue an interrupted run: keep the pairs already in FILE's partial file (or FILE)"),
+    [O_MIN_ACC] = {.name = "min-acc", .kind = KIND_TEXT, .metavar = "A", .def = "0.01",
+                   .help = "pairs whose top-5 accuracy is certified below A (rows and columns) are not computed "
+                           "exactly; 0 computes every pair exactly"},
+    [O_NO_RUNTIME] = FLAG("no-runtime", 0, "skip the forward-pass check against the runtime head scores"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

@@ -28,6 +28,8 @@ typedef enum {
     /* files the commands write or read */
     O_OUT, O_PREV, O_IND, O_PRESET, O_DTYPE, O_PREFIX, O_LM_HEAD, O_CHECKSUM,
     O_TOKENIZER, O_NO_BOS, O_PROMPT_FILE, O_DECODE, O_REPLACE_INVALID,
+    /* atlas and discover */
+    O_OUT_FILE, O_RESUME, O_MIN_ACC, O_NO_RUNTIME,
     O_HELP,
     O_COUNT
 } opt_id;
