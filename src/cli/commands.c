@@ -4,7 +4,7 @@
 #include "options.h"
 
 extern const cli_command cli_cmd_info, cli_cmd_synth, cli_cmd_repeat, cli_cmd_heads, cli_cmd_pattern, cli_cmd_patch, cli_cmd_ablate,
-    cli_cmd_atlas;
+    cli_cmd_atlas, cli_cmd_discover;
 
 #define LEGACY(n, f, s) (&(const cli_command){.name = n, .synopsis = "", .summary = s, .examples = "", \
                                               .options = (const opt_id[]){O_NONE}, .legacy = f})
@@ -19,6 +19,7 @@ const cli_command *const cli_commands[] = {
     LEGACY("validate", cmd_validate, "weight-only predictions of PREV -> IND vs forward-pass evidence"),
     LEGACY("compile", cmd_compile, "compile a circuit file for some heads: shapes, split, plan (--explain)"),
     LEGACY("comp-scores", cmd_comp_scores, "Q/K/V composition scores of all head pairs vs a random baseline"),
+    &cli_cmd_discover,
     &cli_cmd_atlas,
     LEGACY("kcomp-chart", cmd_kcomp_chart, "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs"),
     LEGACY("report", cmd_report, "run the standard analyses and write an HTML page with every chart (--out DIR)"),
