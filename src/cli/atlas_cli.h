@@ -38,9 +38,10 @@ bool atlas_mpi_launched(void);
 int atlas_mpi_init(int *rank, int *size, cc_error *err);
 /* Rank 0: hands units to the other ranks and runs units on a thread of its
  * own, all through SINK; *CPU_OTHERS gets the CPU seconds the other ranks
- * used. Other ranks: run the units they are given (SINK only names the
- * atlas). One computing thread per rank: ranks are the unit of parallelism. */
-int atlas_mpi_run(atlas_sink *sink, int rank, int size, double *cpu_others, cc_error *err);
+ * used, PAIRS_BY_RANK ([size], zeroed) the pairs each rank computed. Other
+ * ranks: run the units they are given (SINK only names the atlas). One
+ * computing thread per rank: ranks are the unit of parallelism. */
+int atlas_mpi_run(atlas_sink *sink, int rank, int size, double *cpu_others, long *pairs_by_rank, cc_error *err);
 /* Fails every rank (an error on one rank). */
 void atlas_mpi_abort(void);
 void atlas_mpi_finish(void);

@@ -68,7 +68,7 @@ static void wait_gently(MPI_Request *req, MPI_Status *st)
     }
 }
 
-static int serve(atlas_sink *sink, int size, double *cpu_others, cc_error *err)
+static int serve(atlas_sink *sink, int size, double *cpu_others, long *pairs_by_rank, cc_error *err)
 {
     local_job job = {.sink = sink};
     pthread_t tid;
@@ -82,12 +82,15 @@ static int serve(atlas_sink *sink, int size, double *cpu_others, cc_error *err)
         MPI_Irecv(&msg, (int)sizeof msg, MPI_BYTE, MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &req);
         wait_gently(&req, &st);
         if (cpu) cpu[st.MPI_SOURCE] = msg.cpu_seconds;
+        pairs_by_rank[st.MPI_SOURCE] += msg.count;
         if (rc == 0 && msg.count > 0) rc = atlas_sink_store(sink, msg.entries, msg.count, err);
         int unit = rc == 0 ? atlas_sink_next(sink) : -1;
         MPI_Send(&unit, 1, MPI_INT, st.MPI_SOURCE, TAG_UNIT, MPI_COMM_WORLD);
         if (unit < 0) active--;
     }
     pthread_join(tid, NULL);
+    pairs_by_rank[0] = sink->n_done - sink->n_resumed;
+    for (int r = 1; r < size; r++) pairs_by_rank[0] -= pairs_by_rank[r];
     for (int r = 1; cpu && r < size; r++) *cpu_others += cpu[r];
     free(cpu);
     if (rc == 0 && job.rc != 0) {
@@ -126,10 +129,10 @@ static int worker_store(void *ctx, const cc_atlas_entry *entries, int count, cc_
     return 0;
 }
 
-int atlas_mpi_run(atlas_sink *sink, int rank, int size, double *cpu_others, cc_error *err)
+int atlas_mpi_run(atlas_sink *sink, int rank, int size, double *cpu_others, long *pairs_by_rank, cc_error *err)
 {
     *cpu_others = 0;
-    if (rank == 0) return serve(sink, size, cpu_others, err);
+    if (rank == 0) return serve(sink, size, cpu_others, pairs_by_rank, err);
     worker w = {0};
     return cc_atlas_run(sink->a, 1, worker_next, worker_store, &w, err);
 }

@@ -249,7 +249,7 @@ static int parse_opts(const cli_args *a, atlas_opts *o)
 }
 
 static void print_summary(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const long *order, int n_top,
-                          long n_exact, double wall, double cpu, int workers)
+                          long n_exact, double wall, double cpu, int ranks, const long *pairs_by_rank)
 {
     long V = m->cfg.d_vocab, n = cc_atlas_n_pairs(s->a);
     printf("atlas     %s, %ld earlier -> later head pairs, model %s%s\n", o->circuit, n, m->model_path,
@@ -269,11 +269,17 @@ static void print_summary(const atlas_sink *s, const cc_model *m, const atlas_op
                acc(e->cols[1], V));
     }
     if (o->out) printf("wrote     %s (%ld pairs, JSON lines)\n", o->out, n);
-    printf("time      %.1f s wall, %.1f s CPU (%d worker%s)\n", wall, cpu, workers, workers > 1 ? "s" : "");
+    printf("time      %.1f s wall, %.1f s CPU", wall, cpu);
+    if (ranks > 1) {
+        printf(" (%d MPI ranks; pairs computed by each:", ranks);
+        for (int r = 0; r < ranks; r++) printf(" %ld", pairs_by_rank[r]);
+        printf(")");
+    }
+    printf("\n");
 }
 
 static int report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const cli_args *a, double wall,
-                  double cpu, int workers)
+                  double cpu, int ranks, const long *pairs_by_rank)
 {
     long n = cc_atlas_n_pairs(s->a), V = m->cfg.d_vocab, n_exact = 0;
     long *order = malloc((size_t)(n ? n : 1) * sizeof *order);
@@ -294,7 +300,12 @@ static int report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, c
                       o->min_acc, "bound", cc_atlas_uses_bound(s->a), "vocab", m->cfg.d_vocab, "pairs", (json_int_t)n,
                       "exact_pairs", (json_int_t)n_exact, "bounded_pairs", (json_int_t)(n - n_exact), "resumed_pairs",
                       (json_int_t)s->n_resumed, "out", o->out ? cli_json_path(o->out) : json_null(), "top", top,
-                      "cpu_seconds", cpu, "workers", workers);
+                      "cpu_seconds", cpu, "ranks", ranks);
+        if (j && ranks > 1) {
+            json_t *by_rank = json_array();
+            for (int r = 0; r < ranks; r++) json_array_append_new(by_rank, json_integer(pairs_by_rank[r]));
+            json_object_set_new(j, "pairs_by_rank", by_rank);
+        }
         if (j && !o->out) {
             json_t *all = json_array();
             for (long i = 0; i < n; i++) json_array_append_new(all, entry_json(&s->all[i], V));
@@ -302,7 +313,7 @@ static int report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, c
         }
         rc = cli_print_result(j);
     } else {
-        print_summary(s, m, o, order, n_top, n_exact, wall, cpu, workers);
+        print_summary(s, m, o, order, n_top, n_exact, wall, cpu, ranks, pairs_by_rank);
     }
     free(order);
     if (a->common.plot && plot_atlas(a->common.plot, s, m, o->circuit, o->min_acc) != CLI_OK) rc = CLI_FAIL;
@@ -310,13 +321,13 @@ static int report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, c
 }
 
 /* Runs the units: on this process's threads, or as one MPI rank. */
-static int compute(atlas_sink *s, int rank, int size, double *cpu_others, cc_error *err)
+static int compute(atlas_sink *s, int rank, int size, double *cpu_others, long *pairs_by_rank, cc_error *err)
 {
     *cpu_others = 0;
 #ifdef CC_HAVE_MPI
-    if (size > 1) return atlas_mpi_run(s, rank, size, cpu_others, err);
+    if (size > 1) return atlas_mpi_run(s, rank, size, cpu_others, pairs_by_rank, err);
 #else
-    (void)rank, (void)size;
+    (void)rank, (void)size, (void)pairs_by_rank;
 #endif
     return cc_atlas_run(s->a, 0, atlas_sink_next, atlas_sink_store, s, err);
 }
@@ -344,6 +355,7 @@ static int run(const cli_args *a)
     cc_atlas *atlas = NULL;
     atlas_sink s = {0};
     char *header = NULL, *partial_path = NULL;
+    long *pairs_by_rank = NULL;
     cc_part parts[8];
     int n_parts = cc_atlas_parts(parts), rc = CLI_FAIL;
     pthread_mutex_init(&s.lock, NULL);
@@ -362,7 +374,12 @@ static int run(const cli_args *a)
     }
     if (rank == 0 && o.out && open_partial(&s, o.out, o.resume, header, &m->cfg, &partial_path, &err) != 0) goto fail;
     cli_progress_begin("atlas");
-    if (compute(&s, rank, size, &cpu_others, &err) != 0) goto fail;
+    pairs_by_rank = calloc((size_t)size, sizeof *pairs_by_rank);
+    if (!pairs_by_rank) {
+        cc_fail(&err, "out of memory");
+        goto fail;
+    }
+    if (compute(&s, rank, size, &cpu_others, pairs_by_rank, &err) != 0) goto fail;
     cli_progress_clear();
     if (rank == 0 && o.out) {
         if (fclose(s.partial) != 0) {
@@ -374,7 +391,8 @@ static int run(const cli_args *a)
         if (write_entries(&s, o.out, header, &err) != 0) goto fail;
         unlink(partial_path); /* complete: OUT holds everything */
     }
-    rc = rank == 0 ? report(&s, m, &o, a, now_seconds() - t0, cpu_seconds() - cpu0 + cpu_others, size) : CLI_OK;
+    rc = rank == 0 ? report(&s, m, &o, a, now_seconds() - t0, cpu_seconds() - cpu0 + cpu_others, size, pairs_by_rank)
+                   : CLI_OK;
     goto done;
 fail:
     cli_progress_clear();
@@ -388,7 +406,7 @@ done:
 #endif
     if (s.partial) fclose(s.partial);
     pthread_mutex_destroy(&s.lock);
-    free(s.all), free(s.done), free(header), free(partial_path);
+    free(s.all), free(s.done), free(header), free(partial_path), free(pairs_by_rank);
     cc_atlas_free(atlas);
     cc_model_free(m);
     cc_circuit_free(c);
