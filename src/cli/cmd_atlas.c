@@ -418,18 +418,19 @@ const cli_command cli_cmd_atlas = {
     .synopsis = "",
     .summary = "a two-head circuit's exact top-1/top-5 accuracy for every earlier -> later head pair",
     .description =
-        "The atlas of a two-head circuit (default kcomp: W_E W_Q[ind] (W_E W_V[prev] W_O[prev] W_K[ind])^T)\n"
-        "over every pair of an earlier-layer head and a later-layer head: top-1 and top-5 accuracy\n"
-        "of its diagonal, rows (query tokens) and columns (key tokens). For kcomp a cheap certified\n"
-        "upper bound runs first (a float32 screen against the largest candidates, with proven\n"
-        "rounding margins): pairs whose top-5 accuracy is certified below --min-acc in both\n"
-        "directions are reported as \"bound\" with those upper bounds; every other pair is counted\n"
-        "exactly, as `kcomp` does. Work units (a later head with a block of earlier heads) run on\n"
-        "every core, or on every rank under `mpirun -np N circuitc atlas ...` (built with Open MPI;\n"
-        "rank 0 writes the file, identical to a single-process run). --out FILE streams the entries\n"
-        "to FILE.partial as units finish (JSON lines: a header line, then one line per pair) and\n"
-        "replaces FILE with the complete, ordered file at the end; --resume continues from it.\n"
-        "docs/scale-out.md: the file format, the bound, the cost model and measured figures.\n",
+        "The atlas of a two-head circuit (default kcomp: W_E W_Q[ind] (W_E W_V[prev] W_O[prev]\n"
+        "W_K[ind])^T) over every pair of an earlier-layer head and a later-layer head: top-1 and\n"
+        "top-5 accuracy of its diagonal, rows (query tokens) and columns (key tokens). For kcomp\n"
+        "a cheap certified upper bound runs first (a float32 screen against the largest\n"
+        "candidates, with proven rounding margins): pairs whose top-5 accuracy is certified below\n"
+        "--min-acc in both directions are reported as \"bound\" with those upper bounds; every\n"
+        "other pair is counted exactly, as `kcomp` does. Work units (a later head with a block of\n"
+        "earlier heads) run on every core, or on every rank under `mpirun -np N circuitc atlas\n"
+        "...` (built with Open MPI; rank 0 writes the file, identical to a single-process run).\n"
+        "--out FILE streams the entries to FILE.partial as units finish (JSON lines: a header\n"
+        "line, then one line per pair) and replaces FILE with the complete, ordered file at the\n"
+        "end; --resume continues from it. docs/scale-out.md: the file format, the bound, the cost\n"
+        "model and measured figures.\n",
     .examples = "atlas --top 5\n"
                 "atlas --out /tmp/atlas.jsonl --plot /tmp/atlas.png\n"
                 "atlas --out /tmp/atlas.jsonl --resume --quiet\n",
