@@ -4,10 +4,11 @@
  * shared factor, per bounded pair and per exact pair, and how many pairs the
  * bound settles.
  *
- *   atlas_bench [MODEL] [--units N] [--min-acc A]
+ *   atlas_bench [MODEL] [--units N] [--later HEAD] [--min-acc A]
  *
  * MODEL defaults to the seeded GPT-2-small-shaped model (written to $TMPDIR
- * on first use). Run it on an idle machine for figures; they are reported,
+ * on first use). --later HEAD runs every unit of that later head instead
+ * (e.g. the planted pair's, bench/plant_kcomp.py). Run it on an idle machine for figures; they are reported,
  * never asserted. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,10 @@ int main(int argc, char **argv)
     const char *model = NULL;
     int n_sample = 24;
     double min_acc = 0.01;
+    const char *later_spec = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--units") == 0 && i + 1 < argc) n_sample = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--later") == 0 && i + 1 < argc) later_spec = argv[++i];
         else if (strcmp(argv[i], "--min-acc") == 0 && i + 1 < argc) min_acc = atof(argv[++i]);
         else model = argv[i];
     }
@@ -77,17 +80,26 @@ int main(int argc, char **argv)
     double setup_cpu = cpu_now() - c0, setup_wall = bench_now() - w0;
     int units = cc_atlas_n_units(a);
     if (n_sample > units) n_sample = units;
-    int *cursor = malloc((size_t)(n_sample + 2) * sizeof *cursor);
-    cursor[0] = 0, cursor[1] = n_sample;
+    int *cursor = malloc((size_t)(units + 2) * sizeof *cursor);
+    cursor[0] = 0, cursor[1] = 0;
     long pairs = 0;
-    for (int k = 0; k < n_sample; k++) {
-        int u = (int)((long)k * units / n_sample); /* spread over every later layer */
+    cc_head later = {-1, -1};
+    if (later_spec && cc_head_parse(later_spec, &m->cfg, &later, &err) != 0) {
+        fprintf(stderr, "atlas_bench: %s\n", err.msg);
+        return 1;
+    }
+    for (int k = 0; k < (later_spec ? units : n_sample); k++) {
+        int u = later_spec ? k : (int)((long)k * units / n_sample); /* spread over every later layer */
         long first;
         int cnt;
         cc_atlas_unit(a, u, &first, &cnt);
-        cursor[2 + k] = u;
+        cc_head e, l;
+        cc_atlas_pair(a, first, &e, &l);
+        if (later_spec && (l.layer != later.layer || l.head != later.head)) continue;
+        cursor[2 + cursor[1]++] = u;
         pairs += cnt;
     }
+    n_sample = cursor[1];
     c0 = cpu_now(), w0 = bench_now();
     if (cc_atlas_run(a, 1, next_sample, count, cursor, &err) != 0) {
         fprintf(stderr, "atlas_bench: %s\n", err.msg);
