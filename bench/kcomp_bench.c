@@ -305,7 +305,8 @@ static int whole_process(const char *label, const char *model, bool processing, 
            "(load %.2f s, top-k + spectrum %.2f s; near-ties rows %lld cols %lld)\n",
            label, "circuitc kcomp (process)", c.seconds, c.cpu_seconds, c.peak_mib, count_at(c.out, "rows", 1), count_at(c.out, "rows", 5),
            count_at(c.out, "cols", 1), count_at(c.out, "cols", 5),
-           json_real_value(json_object_get(c.out, "load_seconds")), json_real_value(json_object_get(c.out, "seconds")),
+           json_real_value(json_object_get(json_object_get(c.out, "phase_seconds"), "load")),
+           json_real_value(json_object_get(json_object_get(c.out, "phase_seconds"), "topk_spectrum")),
            json_integer_value(json_object_get(json_object_get(json_object_get(c.out, "rows"), "near_ties"), "count")),
            json_integer_value(json_object_get(json_object_get(json_object_get(c.out, "cols"), "near_ties"), "count")));
     if (brute_check) {

@@ -37,21 +37,6 @@ double cli_run_seconds(void)
     return (double)(t.tv_sec - run.start.tv_sec) + 1e-9 * (double)(t.tv_nsec - run.start.tv_nsec);
 }
 
-int cli_common_option(int c, cli_common *common, bool *want_help)
-{
-    switch (c) {
-    case OPT_MODEL: common->model = optarg; return 1;
-    case OPT_CONFIG: common->config = optarg; return 1;
-    case OPT_JSON: common->json = true; return 1;
-    case OPT_NO_PROCESSING: common->no_processing = true; return 1;
-    case OPT_ALLOW_NONFINITE: common->allow_nonfinite = true; return 1;
-    case OPT_HELP: *want_help = true; return 1;
-    case OPT_PLOT: common->plot = optarg; return 1;
-    case OPT_QUIET: cli_progress_silence(); return 1;
-    default: return 0;
-    }
-}
-
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

@@ -3,7 +3,6 @@
 #ifndef CIRCUITC_CLI_H
 #define CIRCUITC_CLI_H
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <time.h>
@@ -20,36 +19,8 @@ typedef struct {
     bool json;               /* --json */
     bool no_processing;      /* --no-processing */
     bool allow_nonfinite;    /* --allow-nonfinite */
-    const char *plot;        /* --plot FILE.png|svg (commands with CLI_PLOT_OPTION; src/cli/plot_cli.h) */
+    const char *plot;        /* --plot FILE.png|svg (src/cli/plot_cli.h) */
 } cli_common;
-
-/* getopt_long codes for the common options (above the ASCII range). */
-enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_QUIET, OPT_ALLOW_NONFINITE,
-       OPT_FIRST_COMMAND_SPECIFIC };
-
-#define CLI_COMMON_LONG_OPTIONS                                     \
-    {"model", required_argument, NULL, OPT_MODEL},                  \
-    {"config", required_argument, NULL, OPT_CONFIG},                \
-    {"json", no_argument, NULL, OPT_JSON},                          \
-    {"no-processing", no_argument, NULL, OPT_NO_PROCESSING},        \
-    {"quiet", no_argument, NULL, OPT_QUIET},                        \
-    {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},    \
-    {"help", no_argument, NULL, OPT_HELP}
-
-#define CLI_COMMON_HELP                                                                         \
-    "  --model PATH       model folder (config.json + model.safetensors) or .safetensors file;\n" \
-    "                     default: $CIRCUITC_MODEL, else the bundled fixture model\n"           \
-    "  --config FILE      config.json to use with a bare .safetensors file\n"                  \
-    "  --no-processing    skip TransformerLens' default weight processing\n"                     \
-    "                     (fold_ln, center_writing_weights, center_unembed, fold_value_biases)\n" \
-    "  --allow-nonfinite  load weights holding NaN or Inf (refused by default), for inspection\n" \
-    "  --json             print the result as JSON (keys documented in the README)\n"           \
-    "  --quiet            no progress line (it is drawn on stderr only when that is a terminal)\n" \
-    "  --help             this help\n"
-
-/* Handles a common option C (with getopt's optarg). Returns 1 if handled,
- * 0 if C is not a common option; sets *want_help for --help. */
-int cli_common_option(int c, cli_common *common, bool *want_help);
 
 /* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -111,17 +82,5 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
 
-int cmd_kcomp(int argc, char **argv);
-int cmd_qcomp(int argc, char **argv);
-int cmd_vcomp(int argc, char **argv);
-int cmd_ov(int argc, char **argv);
-int cmd_qk(int argc, char **argv);
-int cmd_compile(int argc, char **argv);
-int cmd_validate(int argc, char **argv);
-int cmd_comp_scores(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-/* charts (src/cli/cmd_kcomp_chart.c, cmd_report.c) */
-int cmd_kcomp_chart(int argc, char **argv);
-int cmd_report(int argc, char **argv);
 
 #endif

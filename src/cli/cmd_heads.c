@@ -18,6 +18,30 @@ static int by_score_desc(const void *a, const void *b)
     return x->idx - y->idx;
 }
 
+/* The order of the detect_head scores, after the CC_SCORE_COUNT diagonal ones. */
+static const cc_detect_kind det_order[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN, CC_DETECT_DUPLICATE};
+
+/* Every head's SCORE (labelled LABEL), by descending induction score; RK is scratch [L*H]. */
+static json_t *every_head(const double *const *score, char (*label)[48], int L, int H, ranked *rk)
+{
+    json_t *heads = json_array();
+    for (int i = 0; i < L * H; i++) rk[i] = (ranked){score[CC_SCORE_INDUCTION], i};
+    qsort(rk, (size_t)L * H, sizeof *rk, by_score_desc);
+    for (int r = 0; r < L * H; r++) {
+        int i = rk[r].idx;
+        char name[32];
+        cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
+        json_t *e = json_pack("{s:s, s:i, s:i}", "head", name, "layer", i / H, "index", i % H);
+        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(e, label[k], json_real(score[k][i]));
+        json_t *det = json_object();
+        for (int k = 0; k < CC_DETECT_COUNT; k++)
+            json_object_set_new(det, cc_detect_name(det_order[k]), json_real(score[CC_SCORE_COUNT + k][i]));
+        json_object_set_new(e, "detect", det);
+        json_array_append_new(heads, e);
+    }
+    return heads;
+}
+
 static int run(const cli_args *a)
 {
     rt_opts o;
@@ -42,8 +66,6 @@ static int run(const cli_args *a)
         score[k] = s.diag[k];
         snprintf(label[k], sizeof label[k], "%s", cc_score_name((cc_score_kind)k));
     }
-    static const cc_detect_kind det_order[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN,
-                                                              CC_DETECT_DUPLICATE};
     for (int k = 0; k < CC_DETECT_COUNT; k++) {
         score[CC_SCORE_COUNT + k] = s.detect[det_order[k]][variant];
         snprintf(label[CC_SCORE_COUNT + k], sizeof label[0], "detect_%s", cc_detect_name(det_order[k]));
@@ -55,21 +77,7 @@ static int run(const cli_args *a)
     json_object_set_new(j, "n_heads", json_integer(H));
     json_object_set_new(j, "detect_options",
                         json_pack("{s:b, s:b}", "exclude_bos", o.exclude_bos, "exclude_current_token", o.exclude_current));
-    json_t *heads = json_array(), *rankings = json_object();
-    for (int i = 0; i < LH; i++) rk[i] = (ranked){s.diag[CC_SCORE_INDUCTION], i};
-    qsort(rk, (size_t)LH, sizeof *rk, by_score_desc);
-    for (int r = 0; r < LH; r++) {
-        int i = rk[r].idx;
-        char name[32];
-        cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
-        json_t *e = json_pack("{s:s, s:i, s:i}", "head", name, "layer", i / H, "index", i % H);
-        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(e, label[k], json_real(score[k][i]));
-        json_t *det = json_object();
-        for (int k = 0; k < CC_DETECT_COUNT; k++)
-            json_object_set_new(det, cc_detect_name(det_order[k]), json_real(score[CC_SCORE_COUNT + k][i]));
-        json_object_set_new(e, "detect", det);
-        json_array_append_new(heads, e);
-    }
+    json_t *heads = every_head(score, label, L, H, rk), *rankings = json_object();
     if (!o.common.json) rt_print_header(m, &o, o.batch);
     if (!o.common.json) printf("top %d heads per score (detect_head options: exclude_bos %s, exclude_current %s)\n", K,
                                o.exclude_bos ? "on" : "off", o.exclude_current ? "on" : "off");

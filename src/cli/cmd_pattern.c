@@ -6,6 +6,34 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
+/* The human view: HEAD's pattern P [T, T] as a character heat map, then its diagonals. */
+static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name, const float *P, const double *diag)
+{
+    int T = 1 + 2 * o->n;
+    static const char shade[] = " .:-=+*#%@";
+    int blk = (T + 99) / 100, W = (T + blk - 1) / blk;
+    rt_print_header(m, o, 1);
+    printf("%s attention pattern, %d x %d (rows: destination, columns: source%s)\n", name, T, T,
+           blk > 1 ? "; blocks of positions" : "");
+    if (blk > 1) printf("each cell: max over %d x %d positions\n", blk, blk);
+    for (int bi = 0; bi < W; bi++) {
+        char line[128];
+        for (int bj = 0; bj < W; bj++) {
+            float mx = 0;
+            for (int i = bi * blk; i < (bi + 1) * blk && i < T; i++)
+                for (int jj = bj * blk; jj < (bj + 1) * blk && jj < T; jj++)
+                    mx = P[(size_t)i * T + jj] > mx ? P[(size_t)i * T + jj] : mx;
+            int lv = mx < 0.05f ? 0 : (int)(mx * 10) + 1;
+            line[bj] = shade[lv > 9 ? 9 : lv];
+        }
+        line[W] = '\0';
+        printf("%4d |%s|\n", bi * blk, line);
+    }
+    printf("mean attention on the diagonals of this sequence:");
+    for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), diag[k]);
+    printf("\n");
+}
+
 static int run(const cli_args *a)
 {
     rt_opts o;
@@ -59,28 +87,7 @@ static int run(const cli_args *a)
         json_object_set_new(j, "pattern", jp);
         rc = cli_print_result(j);
     } else {
-        static const char shade[] = " .:-=+*#%@";
-        int blk = (T + 99) / 100, W = (T + blk - 1) / blk;
-        rt_print_header(m, &o, 1);
-        printf("%s attention pattern, %d x %d (rows: destination, columns: source%s)\n", name, T, T,
-               blk > 1 ? "; blocks of positions" : "");
-        if (blk > 1) printf("each cell: max over %d x %d positions\n", blk, blk);
-        for (int bi = 0; bi < W; bi++) {
-            char line[128];
-            for (int bj = 0; bj < W; bj++) {
-                float mx = 0;
-                for (int i = bi * blk; i < (bi + 1) * blk && i < T; i++)
-                    for (int jj = bj * blk; jj < (bj + 1) * blk && jj < T; jj++)
-                        mx = P[(size_t)i * T + jj] > mx ? P[(size_t)i * T + jj] : mx;
-                int lv = mx < 0.05f ? 0 : (int)(mx * 10) + 1;
-                line[bj] = shade[lv > 9 ? 9 : lv];
-            }
-            line[W] = '\0';
-            printf("%4d |%s|\n", bi * blk, line);
-        }
-        printf("mean attention on the diagonals of this sequence:");
-        for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), diag[k]);
-        printf("\n");
+        print_heatmap(m, &o, name, P, diag);
         rc = CLI_OK;
     }
     if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, P, NULL) != CLI_OK)

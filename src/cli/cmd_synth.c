@@ -34,8 +34,8 @@ const cli_command cli_cmd_synth = {
         "Writes DIR/config.json and DIR/model.safetensors (--out DIR, required): a GPT-2 model with\n"
         "seeded uniform random weights, bit-identical to the golden generator's\n"
         "(docs/synthetic-models.md). Used for scale tests and benchmarks; it has no circuits.\n",
-    .examples = "synth --out /tmp/tiny-model\n"
-                "synth --out /tmp/tiny-bf16 --seed 7 --dtype bf16 --json\n",
+    .examples = "synth --out tiny-model\n"
+                "synth --out tiny-bf16 --seed 7 --dtype bf16 --json\n",
     .options = (const opt_id[]){O_OUT, O_PRESET, O_SEED, O_DTYPE, O_PREFIX, O_LM_HEAD, O_JSON, O_NONE},
     .run = run,
 };

@@ -48,10 +48,6 @@ static int help(int argc, char **argv)
 static int run_command(const cli_command *c, int argc, char **argv)
 {
     cli_run_begin(c->name);
-    if (c->legacy) { /* not yet converted to the option table */
-        int rc = cli_blas_select(argv);
-        return rc != CLI_OK ? rc : c->legacy(argc - 1, argv + 1);
-    }
     cli_args a;
     int rc = cli_parse(c, argc - 1, argv + 1, &a);
     if (rc < 0) {

@@ -7,7 +7,7 @@
 
 #include "circuitc/topk.h"
 
-static const char *const COMP_MODES[] = {"all", "q", "k", "v", NULL};
+static const char *const COMP_MODES[] = {"q", "k", "v", "all", NULL}; /* the order of cc_comp_mode */
 static const char *const ABLATIONS[] = {"mean", "zero", NULL};
 static const char *const ORDERS[] = {"optimal", "tl", NULL};
 static const char *const PRESETS[] = {"tiny", "gpt2-small", NULL};
@@ -16,7 +16,7 @@ static const char *const DTYPES[] = {"f32", "f16", "bf16", NULL};
 #define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
 #define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
 #define TEXT(n, s, mv, h) {.name = n, .short_name = s, .kind = KIND_TEXT, .metavar = mv, .help = h}
-#define CHOICE(n, mv, list, h) {.name = n, .kind = KIND_CHOICE, .metavar = mv, .def = list[0], .choices = list, .help = h}
+#define CHOICE(n, mv, list, d, h) {.name = n, .kind = KIND_CHOICE, .metavar = mv, .def = d, .choices = list, .help = h}
 
 const opt_spec cli_options[O_COUNT] = {
     [O_MODEL] = TEXT("model", 'm', "PATH",
@@ -58,11 +58,11 @@ const opt_spec cli_options[O_COUNT] = {
     [O_EXPLAIN] = FLAG("explain", 0,
                        "print the plan: the chain with shapes, the split, each factor's multiplication order and "
                        "FLOP counts"),
-    [O_ORDER] = CHOICE("order", "ORDER", ORDERS,
+    [O_ORDER] = CHOICE("order", "ORDER", ORDERS, "optimal",
                        "optimal: each factor's sub-chain in the FLOP-optimal order; tl: A left to right and B right "
                        "to left, TransformerLens' order for a chain written as Q K^T"),
-    [O_MODE] = CHOICE("mode", "MODE", COMP_MODES, "composition modes to score: q, k, v or all"),
-    [O_ABLATE] = CHOICE("ablate", "MODE", ABLATIONS,
+    [O_MODE] = CHOICE("mode", "MODE", COMP_MODES, "all", "composition modes to score: q, k, v or all"),
+    [O_ABLATE] = CHOICE("ablate", "MODE", ABLATIONS, "mean",
                         "ablation of a head's hook_z: mean (its clean mean over batch and positions) or zero"),
     [O_NAIVE] = FLAG("naive", 0, "one full forward pass per patch (the reference; same numbers, slower)"),
     [O_EXCLUDE_BOS] = FLAG("exclude-bos", 0, "detect_head: ignore attention to position 0"),
@@ -72,9 +72,9 @@ const opt_spec cli_options[O_COUNT] = {
     [O_OUT] = TEXT("out", 'o', "DIR", "output folder (created if missing)"),
     [O_PREV] = TEXT("prev", 0, "HEAD", "the previous-token head of the kcomp step (with --ind)"),
     [O_IND] = TEXT("ind", 0, "HEAD", "the induction head of the kcomp step (with --prev)"),
-    [O_PRESET] = CHOICE("preset", "NAME", PRESETS,
+    [O_PRESET] = CHOICE("preset", "NAME", PRESETS, "tiny",
                         "tiny, or gpt2-small (12 x 12 heads, d_model 768, vocab 50257; about 500 MB)"),
-    [O_DTYPE] = CHOICE("dtype", "T", DTYPES, "tensor dtype written: f32, f16 or bf16"),
+    [O_DTYPE] = CHOICE("dtype", "T", DTYPES, "f32", "tensor dtype written: f32, f16 or bf16"),
     [O_PREFIX] = FLAG("prefix", 0, "name tensors \"transformer.*\" as some checkpoints do"),
     [O_LM_HEAD] = FLAG("lm-head", 0, "also write an untied lm_head.weight"),
     [O_CHECKSUM] = FLAG("checksum", 0, "also compute the SHA-256 of the weights file (reads it whole)"),

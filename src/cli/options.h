@@ -11,6 +11,8 @@
 #define CIRCUITC_CLI_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "cli.h"
 
@@ -93,7 +95,6 @@ typedef struct cli_command {
     const char *examples;    /* one command line per line, each runnable from the source tree */
     const opt_id *options;   /* O_NONE-terminated; --help is implied */
     int (*run)(const cli_args *a);
-    int (*legacy)(int argc, char **argv); /* transitional: a command still parsing its own options */
 } cli_command;
 
 /* The command table, in `circuitc --help` order (commands.c). */

@@ -85,7 +85,9 @@ static int check_arg_count(const cli_command *c, const cli_args *a)
         word[strcspn(word, ".")] = '\0';
         return cli_usage_error(c->name, "give at least one %s (usage: circuitc %s %s)", word, c->name, c->synopsis);
     }
-    if (n == 0) return cli_usage_error(c->name, "%s is required", c->synopsis);
+    if (n == 0 && c->min_args == 1)
+        return cli_usage_error(c->name, "%s is required: give %s %s", c->synopsis, strchr("aeiou", c->arg_noun[0]) ? "an" : "a",
+                               c->arg_noun);
     return cli_usage_error(c->name, "expected %d %s%s (%s), got %d", c->min_args, c->arg_noun, c->min_args > 1 ? "s" : "",
                            c->synopsis, n);
 }
