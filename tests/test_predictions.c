@@ -14,10 +14,7 @@ static cc_model *load_fixture(bool process)
 {
     cc_model *m = NULL;
     cc_error err;
-    char *path = NULL;
-    ck_assert_msg(cc_default_model_path(&path, &err) == 0, "%s", err.msg);
-    ck_assert_msg(cc_model_load(path, NULL, process, &m, &err) == 0, "%s", err.msg);
-    free(path);
+    ck_assert_msg(cc_model_load(tu_fixture_model(), NULL, process, &m, &err) == 0, "%s", err.msg);
     return m;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "circuitc/model.h"
 #include <unistd.h>
 
 char *tu_tmpdir(void)
@@ -153,4 +155,12 @@ char *tu_tiny_model(const char *seed)
     ck_assert_msg(r.status == 0, "synth failed: %s", r.err);
     tu_run_free(&r);
     return dir;
+}
+
+const char *tu_fixture_model(void)
+{
+    static char *path;
+    cc_error err;
+    if (!path) ck_assert_msg(cc_default_model_path(&path, &err) == 0, "%s", err.msg);
+    return path;
 }

@@ -44,6 +44,10 @@ json_t *tu_parse_json(const char *text);
  * (remove it with tu_rmtree). Caller frees. */
 char *tu_tiny_model(const char *seed);
 
+/* The bundled fixture model's folder, as the library finds it
+ * (cc_default_model_path); kept for the whole process. */
+const char *tu_fixture_model(void);
+
 /* Runs SUITE and returns a process exit status. */
 int tu_run_suite(Suite *s);
 

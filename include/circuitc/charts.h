@@ -34,6 +34,7 @@ enum {
     CC_CHART_BARS_W = 900, CC_CHART_BARS_H = 440,
     CC_CHART_LENS_W_BASE = 260, CC_CHART_LENS_H_BASE = 240, /* plus 46 per position, 22 per layer */
     CC_CHART_DLA_W = 1200, CC_CHART_DLA_H = 460,
+    CC_CHART_ATLAS_W = 1300, CC_CHART_ATLAS_H = 620,
 };
 
 /* Width of the comp-scores chart with N_MODES panels (1..3). */
@@ -102,6 +103,14 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
  * File: bars.dat (group label, then one column per series). */
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
                   int n_series, const char *const *series, const double *values, cc_error *err);
+
+/* The atlas (`circuitc atlas --plot`): top-1 accuracy of every earlier (row)
+ * -> later (column) head pair, rows and columns direction side by side
+ * (template atlas.gp). ROWS_ACC / COLS_ACC are [L*H][L*H]; NaN marks a pair
+ * certified below MIN_ACC (drawn hatched grey), entries with layer(row) >=
+ * layer(col) are drawn empty. Files: atlas_rows.dat, atlas_cols.dat grids. */
+int cc_chart_atlas(const cc_chart_opts *o, int L, int H, const double *rows_acc, const double *cols_acc,
+                   double min_acc, cc_error *err);
 
 #ifdef __cplusplus
 }

@@ -93,6 +93,12 @@ const opt_spec cli_options[O_COUNT] = {
                       "added); in place of --prompt"),
     [O_ANSWER] = TEXT("answer", 0, "TOKEN", "the answer token: text that is one token (\" Mary\"), or #ID"),
     [O_WRONG] = TEXT("wrong", 0, "TOKEN", "the wrong token the answer is compared with: one token's text, or #ID"),
+    [O_OUT_FILE] = TEXT("out", 'o', "FILE", "write the results to FILE (JSON lines, replaced atomically when complete)"),
+    [O_RESUME] = FLAG("resume", 0, "continue an interrupted run: keep the pairs already in FILE's partial file (or FILE)"),
+    [O_MIN_ACC] = {.name = "min-acc", .kind = KIND_TEXT, .metavar = "A", .def = "0.01",
+                   .help = "pairs whose top-5 accuracy is certified below A (rows and columns) are not computed "
+                           "exactly; 0 computes every pair exactly"},
+    [O_NO_RUNTIME] = FLAG("no-runtime", 0, "skip the forward-pass check against the runtime head scores"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

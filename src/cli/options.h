@@ -32,6 +32,8 @@ typedef enum {
     O_TOKENIZER, O_NO_BOS, O_PROMPT_FILE, O_DECODE, O_REPLACE_INVALID,
     /* a researcher's prompts (run, lens, dla, pattern) */
     O_PROMPT, O_TOKENS, O_ANSWER, O_WRONG,
+    /* atlas and discover */
+    O_OUT_FILE, O_RESUME, O_MIN_ACC, O_NO_RUNTIME,
     O_HELP,
     O_COUNT
 } opt_id;

@@ -106,20 +106,33 @@ int cc_chart_circuit(const cc_chart_opts *o, int K, const double *rows_acc, cons
 
 int cc_chart_comp_width(int n_modes) { return n_modes >= 3 ? CC_CHART_COMP_W : n_modes == 2 ? 900 : 520; }
 
+/* begin() for a head x head heatmap: also its grid [n, n] and the head names
+ * (n = L * H heads, H per layer) for the tics; the caller frees both. */
+static int begin_head_grid(const cc_chart_opts *o, const char *name, int w, int h, int n, int H, cc_plot **p,
+                           double **grid, char **words, cc_error *err)
+{
+    if (begin(o, name, w, h, p, err) != 0) return -1;
+    *grid = malloc((size_t)n * n * sizeof **grid + 1);
+    *words = head_words(n / H, H);
+    if (!*grid || !*words) {
+        free(*grid), free(*words);
+        cc_plot_end(*p);
+        return cc_fail(err, "out of memory");
+    }
+    return 0;
+}
+
 int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, const char *const *mode_names,
                          const double *const *scores, double baseline_mean, double baseline_std, cc_error *err)
 {
     if (n_modes < 1 || n_modes > 3) return cc_fail(err, "internal error: comp-scores chart takes 1..3 modes");
     cc_plot *p;
-    if (begin(o, "comp_scores", cc_chart_comp_width(n_modes), CC_CHART_COMP_H, &p, err) != 0) return -1;
+    double *g, vmax = 0;
+    char *words;
+    if (begin_head_grid(o, "comp_scores", cc_chart_comp_width(n_modes), CC_CHART_COMP_H, L * H, H, &p, &g, &words,
+                        err) != 0)
+        return -1;
     int n = L * H;
-    double *g = malloc((size_t)n * n * sizeof *g + 1), vmax = 0;
-    char *words = head_words(L, H);
-    if (!g || !words) {
-        free(g), free(words);
-        cc_plot_end(p);
-        return cc_fail(err, "out of memory");
-    }
     int rc = 0;
     char modes[64] = "";
     for (int m = 0; m < n_modes && rc == 0; m++) {
@@ -426,4 +439,37 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
     cc_plot_set_num(p, "ngroups", n_groups);
     cc_plot_set_str(p, "ylabel", ylabel ? ylabel : "");
     return finish(o, p, 0, err);
+}
+
+int cc_chart_atlas(const cc_chart_opts *o, int L, int H, const double *rows_acc, const double *cols_acc,
+                   double min_acc, cc_error *err)
+{
+    cc_plot *p;
+    double *g;
+    char *words;
+    if (begin_head_grid(o, "atlas", CC_CHART_ATLAS_W, CC_CHART_ATLAS_H, L * H, H, &p, &g, &words, err) != 0) return -1;
+    int n = L * H;
+    int rc = 0;
+    const double *grids[2] = {rows_acc, cols_acc};
+    static const char *const files[2] = {"atlas_rows.dat", "atlas_cols.dat"};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        /* not a pair: -1 (empty); certified below min_acc: NaN in, -2 out (hatched) */
+        for (size_t i = 0; i < (size_t)n * n; i++)
+            g[i] = (int)(i / n) / H < (int)(i % n) / H ? (isnan(grids[k][i]) ? -2 : grids[k][i]) : -1;
+        FILE *f = cc_plot_data(p, files[k], err);
+        if (!f) {
+            rc = -1;
+            break;
+        }
+        put_grid(f, k ? "top-1 accuracy, columns (key tokens): row = earlier head, col = later head; -2 = below min-acc"
+                      : "top-1 accuracy, rows (query tokens): row = earlier head, col = later head; -2 = below min-acc",
+                 g, n, n);
+        rc = cc_plot_data_close(p, f, err);
+    }
+    cc_plot_set_str(p, "heads", words);
+    cc_plot_set_num(p, "nheads", n);
+    cc_plot_set_num(p, "heads_per_layer", H);
+    cc_plot_set_num(p, "min_acc", min_acc);
+    free(g), free(words);
+    return finish(o, p, rc, err);
 }

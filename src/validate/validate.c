@@ -11,6 +11,7 @@
 
 #include "circuitc/circuit.h"
 #include "circuitc/measure.h"
+#include "circuitc/discover.h"
 
 void cc_validate_defaults(cc_validate_options *o)
 {
@@ -47,33 +48,6 @@ static int compile_builtin(const cc_model *m, const char *circuit, const char *c
     int rc = cc_circuit_compile(c, m, names, heads, n, out, NULL, err);
     cc_circuit_free(c);
     return rc;
-}
-
-/* Fraction of query positions p in [1, T) whose positional QK row peaks, among
- * the key positions k <= p a causal head can see, at k = p - 1. */
-static int prev_positional(const cc_model *m, cc_head prev, int T, double *frac, cc_error *err)
-{
-    const char *name = "head";
-    cc_fm fm;
-    if (compile_builtin(m, "pos_qk", &name, &prev, 1, &fm, err) != 0) return -1;
-    int n = fm.l;
-    float *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx], small */
-    if (!S) {
-        cc_fm_free(&fm);
-        return cc_fail(err, "out of memory");
-    }
-    cc_fm_AB(&fm, S);
-    int hits = 0;
-    for (int p = 1; p < T; p++) {
-        int best = 0;
-        for (int k = 1; k <= p; k++)
-            if (S[(size_t)p * n + k] > S[(size_t)p * n + best]) best = k;
-        hits += best == p - 1;
-    }
-    *frac = (double)hits / (T - 1);
-    free(S);
-    cc_fm_free(&fm);
-    return 0;
 }
 
 /* Exact top-1 counts of the K-composition circuit PREV -> IND over rows and columns. */
@@ -171,7 +145,7 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
     double frac = 0;
     cc_head_composition kc;
     long top_rows = 0, top_cols = 0;
-    if (prev_positional(m, prev, 1 + 2 * n, &frac, err) != 0 ||
+    if (cc_prev_positional(m, prev, 1 + 2 * n, &frac, err) != 0 ||
         cc_head_composition_score(m, CC_COMP_K, prev, ind, o->baseline_samples, v->seed, &kc, err) != 0 ||
         kcomp_top1(m, prev, ind, o, &top_rows, &top_cols, err) != 0)
         goto out;

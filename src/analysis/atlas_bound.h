@@ -1,0 +1,34 @@
+/* atlas_bound.h — the atlas' certified cheap upper bound on a K-composition
+ * pair's top-1 and top-5 counts (internal; the method is described in
+ * include/circuitc/atlas.h and docs/scale-out.md). */
+#ifndef CIRCUITC_ATLAS_BOUND_H
+#define CIRCUITC_ATLAS_BOUND_H
+
+#include <stdbool.h>
+
+#include "circuitc/error.h"
+#include "circuitc/heads.h"
+#include "circuitc/model.h"
+
+/* Per-model screen data: for every head that can be an earlier head,
+ * E^ = fl32(W_E W_V[P]) with its row norms and candidate order, and the
+ * Frobenius norms of every head's matrices. */
+typedef struct atlas_screen atlas_screen;
+
+int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err);
+void atlas_screen_free(atlas_screen *s);
+
+/* One later head's factor Q^ = fl32(W_E W_Q[I]) and what the bound needs of
+ * it, shared by every earlier head of a unit. */
+typedef struct atlas_later atlas_later;
+
+int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_error *err);
+void atlas_later_free(atlas_later *q);
+
+/* The upper bounds on the rows' and columns' top-1 and top-5 counts of pair
+ * (EARLIER, Q's later head). MIN_COUNT: stop refining once both top-5 bounds
+ * are below it (*PRUNED then true). */
+int atlas_pair_bound(const atlas_screen *s, const atlas_later *q, cc_head earlier, long min_count, long rows[2],
+                     long cols[2], bool *pruned, cc_error *err);
+
+#endif

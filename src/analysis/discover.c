@@ -1,0 +1,184 @@
+/* discover.c — a (previous-token, induction) pair ranked from the weights
+ * alone, and the ranking scored against runtime head scores (discover.h). */
+#include "circuitc/discover.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/composition.h"
+#include "circuitc/topk.h"
+
+enum { DEFAULT_POSITIONS = 101 };
+
+int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_error *err)
+{
+    cc_circuit *c;
+    if (cc_circuit_open("pos_qk", &c, err) != 0) return -1;
+    const char *name = cc_circuit_param(c, 0);
+    cc_fm fm;
+    int rc = cc_circuit_compile(c, m, &name, &h, 1, &fm, NULL, err);
+    cc_circuit_free(c);
+    if (rc != 0) return -1;
+    int n = fm.l;
+    if (T < 2 || T > n) {
+        cc_fm_free(&fm);
+        return cc_fail(err, "positional evidence over %d positions: needs 2 to n_ctx = %d", T, n);
+    }
+    float *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx]: small */
+    if (!S) {
+        cc_fm_free(&fm);
+        return cc_fail(err, "out of memory");
+    }
+    cc_fm_AB(&fm, S);
+    int hits = 0;
+    for (int p = 1; p < T; p++) {
+        int best = 0;
+        for (int k = 1; k <= p; k++)
+            if (S[(size_t)p * n + k] > S[(size_t)p * n + best]) best = k;
+        hits += best == p - 1;
+    }
+    *frac = (double)hits / (T - 1);
+    free(S);
+    cc_fm_free(&fm);
+    return 0;
+}
+
+int cc_discover_parts(cc_part *parts)
+{
+    parts[0] = (cc_part){CC_PART_W_E, 0, 0};
+    parts[1] = (cc_part){CC_PART_W_POS, 0, 0};
+    parts[2] = (cc_part){CC_PART_Q, -1, -1};
+    parts[3] = (cc_part){CC_PART_K, -1, -1};
+    parts[4] = (cc_part){CC_PART_V, -1, -1};
+    parts[5] = (cc_part){CC_PART_O, -1, -1};
+    return 6;
+}
+
+static double pre_score(const cc_discover_pair *p) { return p->comp_ratio * p->positional; }
+
+/* Ties (qsort is not stable) go by the heads, earlier then later. */
+static int by_heads(const cc_discover_pair *x, const cc_discover_pair *y)
+{
+    int d[4] = {x->earlier.layer - y->earlier.layer, x->earlier.head - y->earlier.head, x->later.layer - y->later.layer,
+                x->later.head - y->later.head};
+    for (int k = 0; k < 4; k++)
+        if (d[k]) return d[k];
+    return 0;
+}
+
+static int by_pre_score(const void *a, const void *b)
+{
+    const cc_discover_pair *x = a, *y = b;
+    double sx = pre_score(x), sy = pre_score(y);
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return by_heads(x, y);
+}
+
+/* Exact pairs first by score, then the rest by pre-score. */
+static int by_rank(const void *a, const void *b)
+{
+    const cc_discover_pair *x = a, *y = b;
+    if (x->exact != y->exact) return x->exact ? -1 : 1;
+    double sx = x->exact ? x->score : pre_score(x), sy = y->exact ? y->score : pre_score(y);
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return by_heads(x, y);
+}
+
+static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_discover_pair *p, cc_error *err)
+{
+    const char *names[2] = {cc_circuit_param(o->circuit, 0), cc_circuit_param(o->circuit, 1)};
+    cc_head heads[2] = {p->earlier, p->later};
+    cc_fm fm;
+    if (cc_circuit_compile(o->circuit, m, names, heads, 2, &fm, NULL, err) != 0) return -1;
+    cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .progress = o->progress, .progress_ctx = o->progress_ctx};
+    cc_topk_result r;
+    int rc = cc_topk_diagonal(&fm, &t, &r, err);
+    if (rc == 0) {
+        p->rows_top1 = r.correct[0];
+        t.columns = true;
+        rc = cc_topk_diagonal(&fm, &t, &r, err);
+        p->cols_top1 = r.correct[0];
+    }
+    cc_fm_free(&fm);
+    p->exact = rc == 0;
+    return rc;
+}
+
+void cc_discover_free(cc_discover_result *r)
+{
+    free(r->pairs);
+    r->pairs = NULL;
+}
+
+int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_result *out, cc_error *err)
+{
+    if (cc_circuit_n_params(o->circuit) != 2)
+        return cc_fail(err, "circuit %s has %d parameters; discover needs a two-head circuit (earlier, later) such as "
+                            "kcomp", cc_circuit_name(o->circuit), cc_circuit_n_params(o->circuit));
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, H = c->n_heads, n = L * H;
+    *out = (cc_discover_result){.vocab = c->d_vocab};
+    out->positions = o->positions > 0 ? o->positions : c->n_ctx < DEFAULT_POSITIONS ? c->n_ctx : DEFAULT_POSITIONS;
+    double *comp = malloc((size_t)n * n * sizeof *comp), *positional = malloc((size_t)n * sizeof *positional);
+    int n_pairs = 0;
+    for (int l = 1; l < L; l++) n_pairs += H * l * H;
+    out->pairs = malloc((size_t)(n_pairs ? n_pairs : 1) * sizeof *out->pairs);
+    int rc = 0;
+    if (!comp || !positional || !out->pairs) rc = cc_fail(err, "out of memory");
+    if (rc == 0) rc = cc_composition_scores(m, CC_COMP_K, comp, err);
+    if (rc == 0)
+        rc = cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, o->seed, NULL, &out->baseline_mean,
+                                     &out->baseline_std, err);
+    for (int h = 0; h < (L - 1) * H && rc == 0; h++)
+        rc = cc_prev_positional(m, (cc_head){h / H, h % H}, out->positions, &positional[h], err);
+    for (int e = 0; e < n && rc == 0; e++)
+        for (int i = (e / H + 1) * H; i < n; i++) {
+            double s = comp[(size_t)e * n + i];
+            out->pairs[out->n_pairs++] = (cc_discover_pair){
+                .earlier = {e / H, e % H}, .later = {i / H, i % H}, .comp_score = s,
+                .comp_ratio = out->baseline_mean > 0 ? s / out->baseline_mean : 0, .positional = positional[e]};
+        }
+    if (rc == 0) {
+        qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_pre_score);
+        for (int k = 0; k < o->top && k < out->n_pairs && rc == 0; k++) {
+            cc_discover_pair *p = &out->pairs[k];
+            rc = exact_top1(m, o, p, err);
+            p->score = p->positional * 0.5 * (double)(p->rows_top1 + p->cols_top1) / (double)c->d_vocab;
+        }
+        qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_rank);
+    }
+    free(comp), free(positional);
+    if (rc != 0) cc_discover_free(out);
+    return rc;
+}
+
+/* The first K distinct heads of the ranking (earlier or later heads), as flat indices. */
+static int predicted_heads(const cc_discover_result *r, int H, bool later, int K, int *out)
+{
+    int n = 0;
+    for (int k = 0; k < r->n_pairs && n < K; k++) {
+        cc_head h = later ? r->pairs[k].later : r->pairs[k].earlier;
+        int idx = h.layer * H + h.head;
+        bool seen = false;
+        for (int j = 0; j < n; j++) seen = seen || out[j] == idx;
+        if (!seen) out[n++] = idx;
+    }
+    return n;
+}
+
+void cc_discover_precision_recall(const cc_discover_result *r, int L, int H, bool induction, const double *runtime,
+                                  double threshold, int K, double *precision, double *recall, int *n_true)
+{
+    int *pred = malloc((size_t)(K > 0 ? K : 1) * sizeof *pred);
+    int n_pred = pred ? predicted_heads(r, H, induction, K, pred) : 0;
+    *n_true = 0;
+    for (int h = 0; h < L * H; h++) *n_true += runtime[h] >= threshold;
+    int hits = 0;
+    for (int k = 0; k < K; k++) {
+        if (k < n_pred) hits += runtime[pred[k]] >= threshold;
+        int denom = k < n_pred ? k + 1 : n_pred;
+        precision[k] = denom > 0 ? (double)hits / denom : 0;
+        recall[k] = *n_true > 0 ? (double)hits / *n_true : 0;
+    }
+    free(pred);
+}

@@ -1,0 +1,273 @@
+/* test_atlas.c — the all-pairs atlas (atlas.h): pair and unit bookkeeping,
+ * every bound against the exact count of every pair (bundled fixture and tiny
+ * random models), every exact entry against the count `kcomp` computes (an
+ * independent compile + cc_topk_diagonal here), results independent of the
+ * thread count, and the JSON line round trip. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/atlas.h"
+#include "circuitc/topk.h"
+#include "testutil.h"
+
+static cc_model *load(const char *path)
+{
+    cc_model *m = NULL;
+    cc_error err;
+    cc_part parts[8];
+    int n = cc_atlas_parts(parts);
+    ck_assert_msg(cc_model_open(path, NULL, &m, &err) == 0 && cc_model_need(m, parts, n, true, &err) == 0, "%s",
+                  err.msg);
+    return m;
+}
+
+static cc_circuit *kcomp(void)
+{
+    cc_circuit *c;
+    cc_error err;
+    ck_assert_msg(cc_circuit_open("kcomp", &c, &err) == 0, "%s", err.msg);
+    return c;
+}
+
+/* What `kcomp EARLIER LATER` reports: top-1 and top-5 of rows and columns. */
+static void kcomp_counts(const cc_model *m, const cc_circuit *c, cc_head p, cc_head i, long rows[2], long cols[2])
+{
+    const char *names[2] = {"prev", "ind"};
+    cc_head heads[2] = {p, i};
+    cc_fm fm;
+    cc_error err;
+    ck_assert_msg(cc_circuit_compile(c, m, names, heads, 2, &fm, NULL, &err) == 0, "%s", err.msg);
+    cc_topk_options o = {.k_max = 5};
+    cc_topk_result r;
+    ck_assert_int_eq(cc_topk_diagonal(&fm, &o, &r, &err), 0);
+    rows[0] = r.correct[0], rows[1] = r.correct[4];
+    o.columns = true;
+    ck_assert_int_eq(cc_topk_diagonal(&fm, &o, &r, &err), 0);
+    cols[0] = r.correct[0], cols[1] = r.correct[4];
+    cc_fm_free(&fm);
+}
+
+/* Field by field: the struct has padding. */
+static bool same_entry(const cc_atlas_entry *x, const cc_atlas_entry *y)
+{
+    bool same = x->earlier.layer == y->earlier.layer && x->earlier.head == y->earlier.head &&
+                x->later.layer == y->later.layer && x->later.head == y->later.head && x->exact == y->exact &&
+                x->has_bound == y->has_bound;
+    for (int k = 0; k < 2; k++)
+        same = same && x->rows[k] == y->rows[k] && x->cols[k] == y->cols[k] &&
+               (!x->has_bound || (x->bound_rows[k] == y->bound_rows[k] && x->bound_cols[k] == y->bound_cols[k]));
+    return same;
+}
+
+typedef struct {
+    const cc_atlas *a;
+    int next_unit;
+    cc_atlas_entry *all; /* [n_pairs] */
+    long seen;
+} collect;
+
+static int next_unit(void *ctx)
+{
+    collect *c = ctx;
+    return c->next_unit < cc_atlas_n_units(c->a) ? c->next_unit++ : -1;
+}
+
+static int store(void *ctx, const cc_atlas_entry *e, int n, cc_error *err)
+{
+    (void)err;
+    collect *c = ctx;
+    for (int k = 0; k < n; k++) {
+        long idx = cc_atlas_pair_index(c->a, e[k].earlier, e[k].later);
+        c->all[idx] = e[k];
+        c->seen++;
+    }
+    return 0;
+}
+
+static cc_atlas_entry *run_all(const cc_atlas *a, int threads)
+{
+    collect c = {a, 0, calloc((size_t)cc_atlas_n_pairs(a), sizeof(cc_atlas_entry)), 0};
+    cc_error err;
+    ck_assert_msg(cc_atlas_run(a, threads, next_unit, store, &c, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(c.seen, cc_atlas_n_pairs(a));
+    return c.all;
+}
+
+START_TEST(pairs_and_units_cover_everything_once)
+{
+    cc_model *m = load(tu_fixture_model());
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    cc_error err;
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = 0.01}, &a, &err), 0);
+    int L = m->cfg.n_layers, H = m->cfg.n_heads;
+    long want = 0;
+    for (int l = 1; l < L; l++) want += (long)H * l * H;
+    ck_assert_int_eq(cc_atlas_n_pairs(a), want);
+    long expect = 0;
+    for (int u = 0; u < cc_atlas_n_units(a); u++) {
+        long first;
+        int count;
+        cc_atlas_unit(a, u, &first, &count);
+        ck_assert_int_eq(first, expect); /* units tile the canonical order */
+        ck_assert(count >= 1 && count <= CC_ATLAS_BLOCK);
+        expect += count;
+    }
+    ck_assert_int_eq(expect, want);
+    for (long i = 0; i < want; i++) {
+        cc_head p, q;
+        cc_atlas_pair(a, i, &p, &q);
+        ck_assert(p.layer < q.layer);
+        ck_assert_int_eq(cc_atlas_pair_index(a, p, q), i);
+    }
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
+/* Every bound is >= the exact count (both directions, top-1 and top-5), with
+ * the tightest refinement (MIN_ACC tiny) and the default one; at the tightest
+ * it is also close to the exact count, so a margin gone wrong (too loose)
+ * fails too. */
+static void check_bounds(const char *path, double min_acc, bool expect_tight)
+{
+    cc_model *m = load(path);
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    cc_error err;
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = min_acc}, &a, &err), 0);
+    ck_assert(cc_atlas_uses_bound(a));
+    long V = m->cfg.d_vocab;
+    for (long i = 0; i < cc_atlas_n_pairs(a); i++) {
+        cc_head p, q;
+        cc_atlas_pair(a, i, &p, &q);
+        long br[2], bc[2], er[2], ec[2];
+        bool pruned;
+        ck_assert_msg(cc_atlas_bound(a, p, q, br, bc, &pruned, &err) == 0, "%s", err.msg);
+        kcomp_counts(m, c, p, q, er, ec);
+        for (int k = 0; k < 2; k++) {
+            ck_assert_msg(br[k] >= er[k] && bc[k] >= ec[k], "L%dH%d -> L%dH%d top-%d: bound rows %ld cols %ld < exact %ld %ld",
+                          p.layer, p.head, q.layer, q.head, k ? 5 : 1, br[k], bc[k], er[k], ec[k]);
+            if (expect_tight)
+                ck_assert_msg(br[k] - er[k] <= V / 50 + 2 && bc[k] - ec[k] <= V / 50 + 2,
+                              "L%dH%d -> L%dH%d top-%d: bound rows %ld cols %ld far above exact %ld %ld", p.layer,
+                              p.head, q.layer, q.head, k ? 5 : 1, br[k], bc[k], er[k], ec[k]);
+        }
+    }
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+
+START_TEST(bound_is_proven_on_the_fixture)
+{
+    check_bounds(tu_fixture_model(), 1e-9, true);
+    check_bounds(tu_fixture_model(), 0.01, false);
+}
+END_TEST
+
+START_TEST(bound_is_proven_on_random_models)
+{
+    static const char *seeds[] = {"0", "1", "2", "3", "4"};
+    for (int s = 0; s < 5; s++) {
+        char *dir = tu_tiny_model(seeds[s]);
+        check_bounds(dir, 1e-9, true);
+        check_bounds(dir, 0.05, false);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+/* The whole atlas: exact entries equal kcomp's counts, bounded entries are
+ * upper bounds below min_acc, the planted pair is exact, and 1 or 2 threads
+ * give the same entries. */
+START_TEST(atlas_matches_kcomp_for_every_pair)
+{
+    cc_model *m = load(tu_fixture_model());
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    cc_error err;
+    const double min_acc = 0.01;
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = min_acc}, &a, &err), 0);
+    cc_atlas_entry *one = run_all(a, 1), *two = run_all(a, 2);
+    for (long i = 0; i < cc_atlas_n_pairs(a); i++) ck_assert_msg(same_entry(&one[i], &two[i]), "thread count changed pair %ld", i);
+    long V = m->cfg.d_vocab, n_exact = 0, n_bound = 0;
+    for (long i = 0; i < cc_atlas_n_pairs(a); i++) {
+        const cc_atlas_entry *e = &one[i];
+        long er[2], ec[2];
+        kcomp_counts(m, c, e->earlier, e->later, er, ec);
+        ck_assert(e->has_bound);
+        if (e->exact) {
+            n_exact++;
+            ck_assert(memcmp(e->rows, er, sizeof er) == 0 && memcmp(e->cols, ec, sizeof ec) == 0);
+        } else {
+            n_bound++;
+            ck_assert(e->rows[1] < min_acc * V && e->cols[1] < min_acc * V);
+            for (int k = 0; k < 2; k++) ck_assert(e->rows[k] >= er[k] && e->cols[k] >= ec[k]);
+        }
+    }
+    ck_assert_msg(n_exact > 0 && n_bound > 0, "exact %ld bounded %ld: the fixture should have both", n_exact, n_bound);
+    const cc_atlas_entry *planted = &one[cc_atlas_pair_index(a, (cc_head){0, 0}, (cc_head){1, 0})];
+    ck_assert(planted->exact);
+    ck_assert_int_eq(planted->rows[0], 511);
+    free(one), free(two);
+    cc_atlas_free(a);
+
+    /* min_acc 0: every pair exact, no bound */
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = 0}, &a, &err), 0);
+    ck_assert(!cc_atlas_uses_bound(a));
+    cc_atlas_entry *all = run_all(a, 2);
+    for (long i = 0; i < cc_atlas_n_pairs(a); i++) ck_assert(all[i].exact && !all[i].has_bound);
+    free(all);
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(entry_line_round_trip)
+{
+    cc_config cfg = {.n_layers = 12, .n_heads = 12};
+    cc_atlas_entry in[2] = {
+        {.earlier = {4, 11}, .later = {5, 5}, .exact = true, .rows = {11473, 20000}, .cols = {9000, 15000},
+         .has_bound = true, .bound_rows = {12000, 21000}, .bound_cols = {9100, 15500}},
+        {.earlier = {0, 1}, .later = {11, 3}, .exact = false, .rows = {3, 40}, .cols = {2, 17}, .has_bound = true,
+         .bound_rows = {3, 40}, .bound_cols = {2, 17}},
+    };
+    for (int k = 0; k < 2; k++) {
+        char line[256];
+        ck_assert_int_gt(cc_atlas_entry_line(&in[k], line, sizeof line), 0);
+        cc_atlas_entry out;
+        cc_error err;
+        ck_assert_msg(cc_atlas_entry_parse(line, &cfg, &out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(same_entry(&in[k], &out), "round trip changed %s", line);
+    }
+    cc_atlas_entry out;
+    cc_error err;
+    ck_assert_int_eq(cc_atlas_entry_parse("{\"earlier\":\"L0H0\",\"later\":\"L1H0\",\"status\":\"maybe\"}", &cfg,
+                                          &out, &err), -1);
+    tu_assert_contains(err.msg, "status");
+    ck_assert_int_eq(cc_atlas_entry_parse("{\"earlier\":\"L0H0\",\"later\":\"L99H0\",\"status\":\"exact\"}", &cfg,
+                                          &out, &err), -1);
+    char small[16];
+    ck_assert_int_eq(cc_atlas_entry_line(&in[0], small, sizeof small), -1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("atlas");
+    TCase *t = tcase_create("atlas");
+    tcase_set_timeout(t, 600);
+    tcase_add_test(t, pairs_and_units_cover_everything_once);
+    tcase_add_test(t, bound_is_proven_on_the_fixture);
+    tcase_add_test(t, bound_is_proven_on_random_models);
+    tcase_add_test(t, atlas_matches_kcomp_for_every_pair);
+    tcase_add_test(t, entry_line_round_trip);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }

@@ -1,0 +1,128 @@
+/* test_discover.c — weight-only discovery (discover.h): on the bundled
+ * fixture the planted previous-token -> induction pair L0H0 -> L1H0 ranks
+ * first from the weights alone, and the `discover` command's runtime check
+ * confirms it; precision and recall at k on a hand-made ranking. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/discover.h"
+#include "testutil.h"
+
+START_TEST(planted_pair_ranks_first_from_weights)
+{
+    cc_model *m = NULL;
+    cc_error err;
+    cc_part parts[8];
+    int n = cc_discover_parts(parts);
+    ck_assert_msg(cc_model_open(tu_fixture_model(), NULL, &m, &err) == 0 &&
+                      cc_model_need(m, parts, n, true, &err) == 0, "%s", err.msg);
+    cc_circuit *c;
+    ck_assert_int_eq(cc_circuit_open("kcomp", &c, &err), 0);
+    cc_discover_options o = {.circuit = c, .top = 10, .baseline_samples = 50};
+    cc_discover_result r;
+    ck_assert_msg(cc_discover(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.n_pairs, 48);
+    const cc_discover_pair *p = &r.pairs[0];
+    ck_assert(p->earlier.layer == 0 && p->earlier.head == 0 && p->later.layer == 1 && p->later.head == 0);
+    ck_assert(p->exact && p->rows_top1 == 511 && p->cols_top1 == 511);
+    ck_assert_double_eq(p->positional, 1.0);
+    /* ranked: exact pairs first by score, then by ratio x positional */
+    for (int k = 1; k < r.n_pairs; k++) {
+        const cc_discover_pair *a = &r.pairs[k - 1], *b = &r.pairs[k];
+        ck_assert(a->exact >= b->exact);
+        if (a->exact == b->exact)
+            ck_assert(a->exact ? a->score >= b->score : a->comp_ratio * a->positional >= b->comp_ratio * b->positional);
+    }
+    /* the positional evidence agrees with its definition on the other heads: never above 1, the planted one at 1 */
+    double frac;
+    ck_assert_int_eq(cc_prev_positional(m, (cc_head){1, 2}, 101, &frac, &err), 0);
+    ck_assert(frac >= 0 && frac < 0.5);
+    ck_assert_int_eq(cc_prev_positional(m, (cc_head){0, 0}, 1, &frac, &err), -1);
+    tu_assert_contains(err.msg, "positions");
+    cc_discover_free(&r);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(precision_and_recall_at_k)
+{
+    /* 2 layers x 2 heads; ranking (L0H1 -> L1H0), (L0H1 -> L1H1), (L0H0 -> L1H1) */
+    cc_discover_pair pairs[3] = {{.earlier = {0, 1}, .later = {1, 0}},
+                                 {.earlier = {0, 1}, .later = {1, 1}},
+                                 {.earlier = {0, 0}, .later = {1, 1}}};
+    cc_discover_result r = {.n_pairs = 3, .pairs = pairs};
+    double induction[4] = {0, 0, 0.9, 0.1}, prev[4] = {0.7, 0.2, 0, 0};
+    double p[3], rc[3];
+    int n_true;
+    cc_discover_precision_recall(&r, 2, 2, true, induction, 0.4, 3, p, rc, &n_true);
+    ck_assert_int_eq(n_true, 1);
+    /* predicted induction heads: L1H0 (true), L1H1 (false) */
+    ck_assert_double_eq(p[0], 1.0);
+    ck_assert_double_eq(rc[0], 1.0);
+    ck_assert_double_eq(p[1], 0.5);
+    ck_assert_double_eq(rc[1], 1.0);
+    ck_assert_double_eq(p[2], 0.5); /* only two distinct heads predicted */
+    cc_discover_precision_recall(&r, 2, 2, false, prev, 0.5, 3, p, rc, &n_true);
+    /* predicted previous-token heads: L0H1 (false), L0H0 (true) */
+    ck_assert_int_eq(n_true, 1);
+    ck_assert_double_eq(p[0], 0.0);
+    ck_assert_double_eq(rc[0], 0.0);
+    ck_assert_double_eq(p[1], 0.5);
+    ck_assert_double_eq(rc[1], 1.0);
+}
+END_TEST
+
+START_TEST(command_reports_the_runtime_check)
+{
+    const char *argv[] = {"discover", "--top", "3", "--json", "--quiet", NULL};
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    json_t *j = tu_parse_json(r.out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "command")), "discover");
+    json_t *first = json_array_get(json_object_get(j, "ranking"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(first, "earlier")), "L0H0");
+    ck_assert_str_eq(json_string_value(json_object_get(first, "later")), "L1H0");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "ranking")), 3);
+    json_t *rt = json_object_get(j, "runtime");
+    ck_assert(json_is_object(rt));
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "induction_heads"), 0)), "L1H0");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "prev_token_heads"), 0)), "L0H0");
+    static const char *const keys[4] = {"precision_prev_token", "recall_prev_token", "precision_induction",
+                                        "recall_induction"};
+    for (int k = 0; k < 4; k++)
+        ck_assert_double_eq(json_real_value(json_array_get(json_object_get(rt, keys[k]), 0)), 1.0);
+    ck_assert(json_real_value(json_object_get(first, "runtime_induction")) >= 0.4);
+    json_decref(j);
+    tu_run_free(&r);
+
+    const char *weights_only[] = {"discover", "--no-runtime", "--json", NULL};
+    r = tu_run(weights_only);
+    ck_assert_int_eq(r.status, 0);
+    j = tu_parse_json(r.out);
+    ck_assert(json_is_null(json_object_get(j, "runtime")));
+    json_decref(j);
+    tu_run_free(&r);
+
+    const char *bad[] = {"discover", "--circuit", "ov", NULL};
+    r = tu_run(bad);
+    ck_assert_int_eq(r.status, 1);
+    tu_assert_contains(r.err, "two-head circuit");
+    ck_assert_str_eq(r.out, "");
+    tu_run_free(&r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("discover");
+    TCase *t = tcase_create("discover");
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, planted_pair_ranks_first_from_weights);
+    tcase_add_test(t, precision_and_recall_at_k);
+    tcase_add_test(t, command_reports_the_runtime_check);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }
