@@ -43,7 +43,7 @@ START_TEST(every_command_prints_its_seed_and_json)
                                           {"heads", "--batch", "2", NULL},
                                           {"pattern", "L1H0", NULL},
                                           {"patch", "mlp_out", NULL},
-                                          {"ablate", "L0H1", "1.0", "--mode", "mean", NULL}};
+                                          {"ablate", "L0H1", "1.0", "--ablate", "mean", NULL}};
     for (int c = 0; c < 5; c++) {
         const char *argv[16];
         int k = 0;
@@ -62,7 +62,7 @@ START_TEST(every_command_prints_its_seed_and_json)
         ck_assert_int_eq(json_integer_value(json_object_get(j, "seed")), 7);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "seq_len")), 10);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "positions")), 21);
-        ck_assert(json_is_true(json_object_get(j, "processing")));
+        ck_assert_int_eq(json_array_size(json_object_get(j, "processing")), 4);
         static const char *const keys[5][4] = {{"first_half", "second_half", "loss", "mean_logprob_per_position"},
                                                {"heads", "rankings", "detect_options", "n_heads"},
                                                {"pattern", "tokens", "diagonals", "head"},
@@ -120,7 +120,7 @@ START_TEST(repeat_on_the_bundled_fixture_matches_the_golden)
     g = golden_load("induction-3l4h", "raw/forward.json");
     r = RUN("repeat", "--model", fx, "--seq-len", "50", "--batch", "10", "--no-processing", "--json");
     j = parse_ok(&r);
-    ck_assert(json_is_false(json_object_get(j, "processing")));
+    ck_assert_int_eq(json_array_size(json_object_get(j, "processing")), 0);
     ck_assert(fabs(json_real_value(json_object_get(j, "loss")) - golden_number(g, "loss")) < 1e-4);
     json_decref(j), json_decref(g);
     tu_run_free(&r);
@@ -144,7 +144,7 @@ START_TEST(errors_exit_non_zero_without_stdout)
     expect_fail(RUN("pattern", "L5H0", "--model", dir, "--seq-len", "5"), 1, "out of range");
     expect_fail(RUN("ablate", "--model", dir), 2, "at least one HEAD");
     expect_fail(RUN("ablate", "1.0", "7.7", "--model", dir, "--seq-len", "5"), 1, "out of range");
-    expect_fail(RUN("ablate", "1.0", "--mode", "half", "--model", dir), 2, "--mode takes zero or mean");
+    expect_fail(RUN("ablate", "1.0", "--ablate", "half", "--model", dir), 2, "--ablate takes mean or zero");
     expect_fail(RUN("patch", "--model", dir), 2, "mlp_out");
     expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "supported activation is mlp_out");
     expect_fail(RUN("heads", "--model", "/nonexistent/m"), 1, "/nonexistent/m");

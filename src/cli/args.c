@@ -4,25 +4,37 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "circuitc/process.h"
 #include "circuitc/utf8.h"
 #include "cli.h"
 #include "progress.h"
 
-int cli_common_option(int c, cli_common *common, bool *want_help)
+static cli_run_state run;
+
+const cli_run_state *cli_run(void) { return &run; }
+
+void cli_run_begin(const char *command)
 {
-    switch (c) {
-    case OPT_MODEL: common->model = optarg; return 1;
-    case OPT_CONFIG: common->config = optarg; return 1;
-    case OPT_JSON: common->json = true; return 1;
-    case OPT_NO_PROCESSING: common->no_processing = true; return 1;
-    case OPT_ALLOW_NONFINITE: common->allow_nonfinite = true; return 1;
-    case OPT_HELP: *want_help = true; return 1;
-    case OPT_PLOT: common->plot = optarg; return 1;
-    case OPT_QUIET: cli_progress_silence(); return 1;
-    default: return 0;
-    }
+    run.command = command;
+    clock_gettime(CLOCK_MONOTONIC, &run.start);
+}
+
+void cli_run_model(const char *path)
+{
+    free(run.model);
+    run.model = path ? strdup(path) : NULL;
+}
+
+void cli_run_processed(bool processed) { run.processed = processed; }
+
+double cli_run_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - run.start.tv_sec) + 1e-9 * (double)(t.tv_nsec - run.start.tv_nsec);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -65,6 +77,7 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
         return -1;
     }
     (*out)->allow_nonfinite = common->allow_nonfinite;
+    cli_run_model((*out)->model_path);
     return 0;
 }
 
@@ -79,6 +92,7 @@ static void warn_nonfinite(const cc_model *m)
 int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err)
 {
     if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
+    cli_run_processed(!common->no_processing);
     warn_nonfinite(m);
     return 0;
 }
@@ -103,6 +117,7 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
         cc_model_free(m);
         return -1;
     }
+    cli_run_processed(m->processed);
     warn_nonfinite(m);
     *out = m;
     return 0;

@@ -3,9 +3,9 @@
 #ifndef CIRCUITC_CLI_H
 #define CIRCUITC_CLI_H
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "circuitc/error.h"
 #include "circuitc/model.h"
@@ -19,36 +19,8 @@ typedef struct {
     bool json;               /* --json */
     bool no_processing;      /* --no-processing */
     bool allow_nonfinite;    /* --allow-nonfinite */
-    const char *plot;        /* --plot FILE.png|svg (commands with CLI_PLOT_OPTION; src/cli/plot_cli.h) */
+    const char *plot;        /* --plot FILE.png|svg (src/cli/plot_cli.h) */
 } cli_common;
-
-/* getopt_long codes for the common options (above the ASCII range). */
-enum { OPT_MODEL = 1000, OPT_CONFIG, OPT_JSON, OPT_NO_PROCESSING, OPT_HELP, OPT_PLOT, OPT_QUIET, OPT_ALLOW_NONFINITE,
-       OPT_FIRST_COMMAND_SPECIFIC };
-
-#define CLI_COMMON_LONG_OPTIONS                                     \
-    {"model", required_argument, NULL, OPT_MODEL},                  \
-    {"config", required_argument, NULL, OPT_CONFIG},                \
-    {"json", no_argument, NULL, OPT_JSON},                          \
-    {"no-processing", no_argument, NULL, OPT_NO_PROCESSING},        \
-    {"quiet", no_argument, NULL, OPT_QUIET},                        \
-    {"allow-nonfinite", no_argument, NULL, OPT_ALLOW_NONFINITE},    \
-    {"help", no_argument, NULL, OPT_HELP}
-
-#define CLI_COMMON_HELP                                                                         \
-    "  --model PATH       model folder (config.json + model.safetensors) or .safetensors file;\n" \
-    "                     default: $CIRCUITC_MODEL, else the bundled fixture model\n"           \
-    "  --config FILE      config.json to use with a bare .safetensors file\n"                  \
-    "  --no-processing    skip TransformerLens' default weight processing\n"                     \
-    "                     (fold_ln, center_writing_weights, center_unembed, fold_value_biases)\n" \
-    "  --allow-nonfinite  load weights holding NaN or Inf (refused by default), for inspection\n" \
-    "  --json             print the result as JSON (keys documented in the README)\n"           \
-    "  --quiet            no progress line (it is drawn on stderr only when that is a terminal)\n" \
-    "  --help             this help\n"
-
-/* Handles a common option C (with getopt's optarg). Returns 1 if handled,
- * 0 if C is not a common option; sets *want_help for --help. */
-int cli_common_option(int c, cli_common *common, bool *want_help);
 
 /* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -73,6 +45,27 @@ int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_mod
 /* Prints J as indented JSON on stdout and frees it. */
 int cli_print_json(json_t *j);
 
+/* What the JSON envelope says, recorded as the command runs (args.c): main
+ * names the command and starts the clock, opening a model records its path,
+ * loading it the processing applied. */
+typedef struct {
+    const char *command;
+    char *model;          /* NULL: the command read no model */
+    bool processed;       /* TransformerLens' default processing applied (for info: to be applied) */
+    struct timespec start;
+} cli_run_state;
+const cli_run_state *cli_run(void);
+void cli_run_begin(const char *command);
+void cli_run_model(const char *path);
+void cli_run_processed(bool processed);
+/* Seconds since cli_run_begin: the command's wall time. */
+double cli_run_seconds(void);
+/* The envelope (envelope.c). The processing steps applied, as a JSON list (empty when PROCESSED is false). */
+json_t *cli_processing_steps(bool processed);
+/* Prints BODY (freed) inside the envelope: command, version, model, processing,
+ * seconds, then BODY's keys (those the envelope has are the envelope's). */
+int cli_print_result(json_t *body);
+
 /* The option-value parsers: plain decimal digits only (no sign, no spaces, no
  * suffix), range-checked; each returns -1 after printing a usage error. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
@@ -89,25 +82,5 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
 
-int cmd_info(int argc, char **argv);
-int cmd_synth(int argc, char **argv);
-int cmd_kcomp(int argc, char **argv);
-int cmd_qcomp(int argc, char **argv);
-int cmd_vcomp(int argc, char **argv);
-int cmd_ov(int argc, char **argv);
-int cmd_qk(int argc, char **argv);
-int cmd_compile(int argc, char **argv);
-int cmd_validate(int argc, char **argv);
-int cmd_comp_scores(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-/* charts (src/cli/cmd_kcomp_chart.c, cmd_report.c) */
-int cmd_kcomp_chart(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-/* runtime commands (src/cli/runtime.h) */
-int cmd_repeat(int argc, char **argv);
-int cmd_heads(int argc, char **argv);
-int cmd_pattern(int argc, char **argv);
-int cmd_patch(int argc, char **argv);
-int cmd_ablate(int argc, char **argv);
 
 #endif

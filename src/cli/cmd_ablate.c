@@ -6,22 +6,6 @@
 #include "circuitc/heads.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc ablate HEAD... [--mode zero|mean] [--seq-len N] [--batch B] [--seed S]\n"
-    "                       [--top K] [--model PATH] [--json]\n\n"
-    "Ablates the given heads together on BATCH repeated random sequences [BOS, A, A]\n"
-    "(|A| = N): their output blocks.L.attn.hook_z is set to zero (--mode zero) or to its\n"
-    "mean over the batch and every position in the clean run (--mode mean). Reports the\n"
-    "repeat statistics and loss before and after, and the change of every head's\n"
-    "induction score (the K largest changes in the human view). Heads are L<layer>H<head>\n"
-    "or <layer>.<head>.\n\n"
-    "Options:\n"
-    "  --mode zero|mean   ablation (default zero)\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --batch B          number of sequences (default 10)\n"
-    "  --seed S           token seed (default 0)\n"
-    "  --top K            induction-score changes listed (default 10)\n";
-
 static json_t *stats_json(const cc_repeat_stats *s)
 {
     return json_pack("{s:f, s:f, s:f, s:f, s:f}", "loss", s->loss, "first_half_mean_logprob", s->first_mean,
@@ -37,12 +21,11 @@ static int by_abs_change(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-int cmd_ablate(int argc, char **argv)
+static int run(const cli_args *args)
 {
-    rt_opts o = {.n = 50, .batch = 10, .top = 10, .mode = CC_ABLATE_ZERO};
-    int rc = rt_parse("ablate", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_TOP | RT_MODE, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args == 0) return cli_usage_error("ablate", "give at least one HEAD (e.g. L1H0 or 1.0)");
+    rt_opts o;
+    rt_begin(args, &o);
+    int rc;
     cc_error err;
     cc_head *heads = calloc((size_t)o.n_args, sizeof *heads);
     for (int i = 0; i < o.n_args; i++)
@@ -69,7 +52,7 @@ int cmd_ablate(int argc, char **argv)
     const char *mode = o.mode == CC_ABLATE_MEAN ? "mean" : "zero";
     char name[32];
     if (o.common.json) {
-        json_t *j = rt_json_header("ablate", m, &o, o.batch);
+        json_t *j = rt_json_header(&o, o.batch);
         json_t *jh = json_array(), *ind = json_array();
         for (int i = 0; i < o.n_args; i++) json_array_append_new(jh, json_string(cc_head_name(heads[i], name, sizeof name)));
         for (int r = 0; r < LH; r++) {
@@ -86,7 +69,7 @@ int cmd_ablate(int argc, char **argv)
         json_object_set_new(j, "loss_change", json_real(a.ablated.loss - a.clean.loss));
         json_object_set_new(j, "second_half_logprob_change", json_real(a.ablated.second_mean - a.clean.second_mean));
         json_object_set_new(j, "induction_scores", ind);
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         rt_print_header(m, &o, o.batch);
         printf("%s ablation of", mode);
@@ -114,3 +97,22 @@ int cmd_ablate(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_ablate = {
+    .name = "ablate",
+    .synopsis = "HEAD...",
+    .arg_noun = "head",
+    .min_args = 1,
+    .max_args = -1,
+    .summary = "mean or zero ablation of heads: loss and induction-score changes",
+    .description =
+        "Ablates the given heads together on B repeated random sequences [BOS, A, A] (|A| = n):\n"
+        "their output blocks.L.attn.hook_z is set to its mean over the batch and every position in\n"
+        "the clean run (--ablate mean) or to zero (--ablate zero). Reports the repeat statistics and\n"
+        "loss before and after, and the change of every head's induction score (the K largest\n"
+        "changes in the human view). Heads are L<layer>H<head> or <layer>.<head>.\n",
+    .examples = "ablate L0H0\n"
+                "ablate L0H0 L0H1 --ablate zero --top 5 --json\n",
+    .options = (const opt_id[]){O_ABLATE, O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

@@ -10,45 +10,15 @@
 #include "circuitc/composition.h"
 #include "circuitc/head_circuits.h"
 #include "cli.h"
+#include "options.h"
 #include "plot_cli.h"
 
 typedef struct {
     const char *name;
-    const char *usage_heads;   /* e.g. "PREV IND" */
     char comp_mode;            /* 'k', 'q', 'v', or 0 for single-head circuits */
-    const char *summary;
 } builtin;
 
-static const builtin BUILTINS[] = {
-    {"kcomp", "PREV IND", 'k', "K-composition full circuit of a previous-token head and an induction head"},
-    {"qcomp", "EARLY LATE", 'q', "Q-composition full circuit of two heads"},
-    {"vcomp", "EARLY LATE", 'v', "V-composition full circuit of two heads"},
-    {"ov", "HEAD", 0, "full OV circuit W_E W_V W_O W_U of one head"},
-    {"qk", "HEAD", 0, "full QK circuit W_E W_Q W_K^T W_E^T of one head"},
-};
-
-static void print_help(const builtin *b)
-{
-    printf("Usage: circuitc %s %s [--k K] [--ranks|--no-ranks] [--exact|--brute-force|--compare]\n"
-           "                [--components C] [--model PATH] [--json]\n\n"
-           "%s, compiled from circuits/%s.circuit and measured without forming the vocab x vocab\n"
-           "matrix: exact top-1..top-K accuracy of the diagonal in both directions (rows and columns),\n"
-           "diagonal-rank statistics, leading singular values%s.\n\n"
-           "Options:\n"
-           "  --k K              report top-1 .. top-K (default 5, at most 64)\n"
-           "  --ranks            always compute exact diagonal ranks (one brute-force pass per direction)\n"
-           "  --no-ranks         never compute them (default: only when the vocabulary is <= 16384)\n"
-           "  --exact            the SVD-bounded fast path, exact (default)\n"
-           "  --brute-force      the reference path: every entry through streamed GEMM tiles\n"
-           "  --compare          run both paths and fail if they ever disagree\n"
-           "  --components C     leading components the fast path scores with (default: automatic)\n"
-           "  --singular N       leading singular values to print (default 8)\n"
-           "  --baseline-samples N  random pairs for the composition baseline (default 200)\n"
-           "  --seed S           seed of the baseline's random matrices (default 0)\n" CLI_PLOT_HELP
-           "                     (two panels: top-k accuracy for k = 1..K, the reported singular values)\n"
-           CLI_COMMON_HELP,
-           b->name, b->usage_heads, b->summary, b->name, b->comp_mode ? ", and the composition score" : "");
-}
+static const builtin BUILTINS[] = {{"kcomp", 'k'}, {"qcomp", 'q'}, {"vcomp", 'v'}, {"ov", 0}, {"qk", 0}};
 
 /* The composition score of the two heads in MODE (TransformerLens' all_composition_scores),
  * against the random baseline of SAMPLES seeded draws. */
@@ -68,80 +38,42 @@ static int composition(const cc_model *m, char mode, cc_head early, cc_head late
     cc_fm_free(&left);
     if (rc == 0) cc_fm_free(&right);
     if (rc != 0) return -1;
-    double mean = 0, std = 0;
-    if (cc_composition_baseline(m->cfg.d_model, m->cfg.d_head, samples, seed, NULL, &mean, &std, err) != 0) return -1;
+    double mean = 0, std = 0; /* --baseline-samples 0: no baseline, its figures null */
+    if (samples > 0 && cc_composition_baseline(m->cfg.d_model, m->cfg.d_head, samples, seed, NULL, &mean, &std, err) != 0)
+        return -1;
     char mode_s[2] = {mode, 0};
-    *out = json_pack("{s:s, s:f, s:f, s:f, s:f, s:i, s:I}", "mode", mode_s, "score", score, "baseline_mean", mean,
-                     "baseline_std", std, "ratio_to_baseline", mean > 0 ? score / mean : 0.0, "baseline_samples",
-                     samples, "seed", (json_int_t)seed);
+    *out = json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:I}", "mode", mode_s, "score", score, "baseline_mean",
+                     samples ? json_real(mean) : json_null(), "baseline_std", samples ? json_real(std) : json_null(),
+                     "ratio_to_baseline", samples && mean > 0 ? json_real(score / mean) : json_null(),
+                     "baseline_samples", samples, "seed", (json_int_t)seed);
     return 0;
 }
 
-static int run_builtin(const builtin *b, int argc, char **argv)
+/* The measurement options of A; a usage error when two of a kind are given. */
+static int measure_options(const cli_args *a, report_options *ro)
 {
-    enum { OPT_K = OPT_FIRST_COMMAND_SPECIFIC, OPT_RANKS, OPT_NO_RANKS, OPT_EXACT, OPT_BRUTE, OPT_COMPARE,
-           OPT_COMPONENTS, OPT_SINGULAR, OPT_SAMPLES, OPT_SEED };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
-                                         {"k", required_argument, NULL, OPT_K},
-                                         {"ranks", no_argument, NULL, OPT_RANKS},
-                                         {"no-ranks", no_argument, NULL, OPT_NO_RANKS},
-                                         {"exact", no_argument, NULL, OPT_EXACT},
-                                         {"brute-force", no_argument, NULL, OPT_BRUTE},
-                                         {"compare", no_argument, NULL, OPT_COMPARE},
-                                         {"components", required_argument, NULL, OPT_COMPONENTS},
-                                         {"singular", required_argument, NULL, OPT_SINGULAR},
-                                         {"baseline-samples", required_argument, NULL, OPT_SAMPLES},
-                                         {"seed", required_argument, NULL, OPT_SEED},
-                                         {NULL, 0, NULL, 0}};
-    struct timespec start; /* the command's wall time includes loading */
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    cli_common common = {0};
-    report_options ro = {.k_max = 5, .ranks = -1, .method = CC_TOPK_FAST, .n_singular = 8};
-    bool help = false;
-    unsigned long long v, seed = 0;
-    int samples = 200;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_common_option(c, &common, &help)) continue;
-        switch (c) {
-        case OPT_K:
-            if (cli_parse_u64(b->name, "--k", optarg, &v) != 0) return CLI_USAGE;
-            if (v < 1 || v > CC_TOPK_MAX_K) return cli_usage_error(b->name, "--k must be between 1 and %d", CC_TOPK_MAX_K);
-            ro.k_max = (int)v;
-            break;
-        case OPT_RANKS: ro.ranks = 1; break;
-        case OPT_NO_RANKS: ro.ranks = 0; break;
-        case OPT_EXACT: ro.method = CC_TOPK_FAST; break;
-        case OPT_BRUTE: ro.method = CC_TOPK_BRUTE; break;
-        case OPT_COMPARE: ro.compare = true; break;
-        case OPT_COMPONENTS:
-            if (cli_parse_int(b->name, "--components", optarg, 0, 100000, &ro.components) != 0) return CLI_USAGE;
-            break;
-        case OPT_SINGULAR:
-            if (cli_parse_int(b->name, "--singular", optarg, 0, 100000, &ro.n_singular) != 0) return CLI_USAGE;
-            break;
-        case OPT_SAMPLES:
-            if (cli_parse_u64(b->name, "--baseline-samples", optarg, &v) != 0) return CLI_USAGE;
-            if (v < 1 || v > 100000) return cli_usage_error(b->name, "--baseline-samples must be between 1 and 100000");
-            samples = (int)v;
-            break;
-        case OPT_SEED:
-            if (cli_parse_u64(b->name, "--seed", optarg, &seed) != 0) return CLI_USAGE;
-            break;
-        case ':': return cli_usage_error(b->name, "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(b->name, "unknown option %s", argv[optind - 1]);
-        }
-    }
-    if (help) {
-        print_help(b);
-        return CLI_OK;
-    }
-    int want = b->comp_mode ? 2 : 1, prc = cli_plot_check(b->name, &common);
-    if (prc >= 0) return prc;
-    if (argc - optind != want)
-        return cli_usage_error(b->name, "expected %d head%s (%s), got %d", want, want > 1 ? "s" : "", b->usage_heads,
-                               argc - optind);
+    if (a->v[O_RANKS].on && a->v[O_NO_RANKS].on)
+        return cli_usage_error(a->cmd->name, "give one of --ranks and --no-ranks");
+    if (a->v[O_EXACT].on + a->v[O_BRUTE_FORCE].on + a->v[O_COMPARE].on > 1)
+        return cli_usage_error(a->cmd->name, "give one of --exact, --brute-force and --compare");
+    *ro = (report_options){.k_max = a->v[O_K].i,
+                           .ranks = a->v[O_RANKS].on ? 1 : a->v[O_NO_RANKS].on ? 0 : -1,
+                           .method = a->v[O_BRUTE_FORCE].on ? CC_TOPK_BRUTE : CC_TOPK_FAST,
+                           .compare = a->v[O_COMPARE].on,
+                           .components = a->v[O_COMPONENTS].i,
+                           .n_singular = a->v[O_SINGULAR].i};
+    return -1;
+}
+
+static int run_builtin(const builtin *b, const cli_args *a)
+{
+    cli_common common = a->common;
+    report_options ro;
+    int usage = measure_options(a, &ro);
+    if (usage >= 0) return usage;
+    unsigned long long seed = a->v[O_SEED].u;
+    int samples = a->v[O_BASELINE_SAMPLES].i;
+    int want = b->comp_mode ? 2 : 1;
     cc_error err;
     cc_circuit *circ = NULL;
     if (cc_circuit_open(b->name, &circ, &err) != 0) return cli_fail(&err);
@@ -153,7 +85,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     }
     cc_head heads[2];
     for (int i = 0; i < want; i++)
-        if (cc_head_parse(argv[optind + i], NULL, &heads[i], &err) != 0) {
+        if (cc_head_parse(a->pos[i], NULL, &heads[i], &err) != 0) {
             cc_circuit_free(circ);
             return cli_usage_error(b->name, "%s", err.msg);
         }
@@ -166,14 +98,14 @@ static int run_builtin(const builtin *b, int argc, char **argv)
         cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    double load_seconds = circuit_summary_elapsed(&start);
+    double load_seconds = cli_run_seconds();
     cc_fm fm = {0};
     json_t *report = NULL, *comp = NULL;
     int rc = cc_circuit_compile(circ, m, names, heads, want, &fm, NULL, &err);
     if (rc == 0 && b->comp_mode) rc = composition(m, b->comp_mode, heads[0], heads[1], samples, seed, &comp, &err);
     char title[256];
     cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
-    json_t *model_path = json_string(m->model_path);
+    json_t *model_path = json_string(m->model_path); /* for the human output */
     cc_model_free(m); /* the factors are all the accuracy pass needs: free the weights before it */
     if (rc == 0) rc = circuit_summary(circ, &fm, &ro, &report, &err);
     cc_fm_free(&fm);
@@ -189,11 +121,7 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     char hn[32];
     for (int i = 0; i < want; i++) json_object_set_new(bind, names[i], json_string(cc_head_name(heads[i], hn, sizeof hn)));
     json_object_set_new(report, "bindings", bind);
-    json_object_set_new(report, "model", model_path);
-    json_object_set_new(report, "processing", json_boolean(!common.no_processing));
     if (comp) json_object_set_new(report, "composition", comp);
-    json_object_set_new(report, "load_seconds", json_real(load_seconds));
-    json_object_set_new(report, "wall_seconds", json_real(circuit_summary_elapsed(&start)));
     if (!common.json) {
         printf("circuit   %s", b->name);
         for (int i = 0; i < want; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
@@ -202,14 +130,21 @@ static int run_builtin(const builtin *b, int argc, char **argv)
     }
     cc_circuit_free(circ);
     if (common.json) {
-        json_incref(report);
-        int jrc = cli_print_json(report);
+        json_t *body = json_deep_copy(report);
+        json_object_set_new(body, "phase_seconds", json_pack("{s:f, s:O}", "load", load_seconds, "topk_spectrum",
+                                                             json_object_get(report, "seconds")));
+        json_object_del(body, "seconds"); /* the envelope's: the whole command */
+        int jrc = cli_print_result(body);
         if (common.plot && cli_plot_circuit(common.plot, report, title, NULL) != CLI_OK) jrc = CLI_FAIL;
         json_decref(report);
+        json_decref(model_path);
         return jrc;
     }
     circuit_summary_print(report);
-    if (comp)
+    if (comp && samples == 0)
+        printf("composition  %c-composition score %.6f (no random baseline: --baseline-samples 0)\n", b->comp_mode,
+               json_real_value(json_object_get(comp, "score")));
+    else if (comp)
         printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
                "seed %llu)\n",
                b->comp_mode, json_real_value(json_object_get(comp, "score")),
@@ -217,14 +152,71 @@ static int run_builtin(const builtin *b, int argc, char **argv)
                json_real_value(json_object_get(comp, "baseline_mean")),
                json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
     printf("wall time    %.3f s (the whole command; loading the model %.3f s, top-k and spectrum %.3f s)\n",
-           circuit_summary_elapsed(&start), load_seconds, json_real_value(json_object_get(report, "seconds")));
+           cli_run_seconds(), load_seconds, json_real_value(json_object_get(report, "seconds")));
     int prc2 = common.plot ? cli_plot_circuit(common.plot, report, title, NULL) : CLI_OK;
     json_decref(report);
+    json_decref(model_path);
     return prc2;
 }
 
-int cmd_kcomp(int argc, char **argv) { return run_builtin(&BUILTINS[0], argc, argv); }
-int cmd_qcomp(int argc, char **argv) { return run_builtin(&BUILTINS[1], argc, argv); }
-int cmd_vcomp(int argc, char **argv) { return run_builtin(&BUILTINS[2], argc, argv); }
-int cmd_ov(int argc, char **argv) { return run_builtin(&BUILTINS[3], argc, argv); }
-int cmd_qk(int argc, char **argv) { return run_builtin(&BUILTINS[4], argc, argv); }
+static int run_kcomp(const cli_args *a) { return run_builtin(&BUILTINS[0], a); }
+static int run_qcomp(const cli_args *a) { return run_builtin(&BUILTINS[1], a); }
+static int run_vcomp(const cli_args *a) { return run_builtin(&BUILTINS[2], a); }
+static int run_ov(const cli_args *a) { return run_builtin(&BUILTINS[3], a); }
+static int run_qk(const cli_args *a) { return run_builtin(&BUILTINS[4], a); }
+
+#define MEASURED                                                                                        \
+    "\nand measured without forming the vocab x vocab matrix: exact top-1..top-K accuracy of the\n"     \
+    "diagonal in both directions (rows and columns), diagonal-rank statistics and leading singular\n"   \
+    "values. --plot: two panels, top-k accuracy for k = 1..K and the reported singular values.\n"
+#define COMPOSITION                                                                                     \
+    "Also the composition score of the two heads against the random baseline (--baseline-samples\n"    \
+    "pairs of random matrices drawn from --seed).\n"
+#define CIRCUIT_OPTIONS O_K, O_RANKS, O_NO_RANKS, O_EXACT, O_BRUTE_FORCE, O_COMPARE, O_COMPONENTS, O_SINGULAR, O_PLOT
+#define TWO_HEADS(heads) .synopsis = heads, .arg_noun = "head", .min_args = 2, .max_args = 2
+#define ONE_HEAD .synopsis = "HEAD", .arg_noun = "head", .min_args = 1, .max_args = 1
+
+const cli_command cli_cmd_kcomp = {
+    .name = "kcomp", TWO_HEADS("PREV IND"),
+    .summary = "K-composition circuit of PREV and IND: exact accuracy, spectrum, score",
+    .description = "The K-composition full circuit W_E W_Q[IND] (W_E W_V[PREV] W_O[PREV] W_K[IND])^T of a\n"
+                   "previous-token head PREV and an induction head IND, compiled from circuits/kcomp.circuit" MEASURED
+                   COMPOSITION,
+    .examples = "kcomp L0H0 L1H0\nkcomp L0H0 L1H0 --k 10 --singular 16 --json\n",
+    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run_kcomp,
+};
+const cli_command cli_cmd_qcomp = {
+    .name = "qcomp", TWO_HEADS("EARLY LATE"),
+    .summary = "Q-composition circuit of two heads",
+    .description = "The Q-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
+                   "circuits/qcomp.circuit" MEASURED COMPOSITION,
+    .examples = "qcomp L0H1 L2H0\n",
+    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run_qcomp,
+};
+const cli_command cli_cmd_vcomp = {
+    .name = "vcomp", TWO_HEADS("EARLY LATE"),
+    .summary = "V-composition circuit of two heads",
+    .description = "The V-composition full circuit of an earlier head EARLY into a later head LATE, compiled from\n"
+                   "circuits/vcomp.circuit" MEASURED COMPOSITION,
+    .examples = "vcomp L0H1 L2H0 --baseline-samples 50 --seed 3\n",
+    .options = (const opt_id[]){CIRCUIT_OPTIONS, O_BASELINE_SAMPLES, O_SEED, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run_vcomp,
+};
+const cli_command cli_cmd_ov = {
+    .name = "ov", ONE_HEAD,
+    .summary = "full OV circuit of a head: exact copying accuracy",
+    .description = "The full OV circuit W_E W_V W_O W_U of one head, compiled from circuits/ov.circuit" MEASURED,
+    .examples = "ov L1H0\nov 1.0 --k 3 --json\n",
+    .options = (const opt_id[]){CIRCUIT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run_ov,
+};
+const cli_command cli_cmd_qk = {
+    .name = "qk", ONE_HEAD,
+    .summary = "full QK circuit of a head",
+    .description = "The full QK circuit W_E W_Q W_K^T W_E^T of one head, compiled from circuits/qk.circuit" MEASURED,
+    .examples = "qk L1H0\n",
+    .options = (const opt_id[]){CIRCUIT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run_qk,
+};

@@ -5,26 +5,6 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc heads [--seq-len N] [--batch B] [--seed S] [--top K] [--exclude-bos]\n"
-    "                      [--exclude-current] [--model PATH] [--json]\n\n"
-    "Scores every attention head on BATCH repeated random sequences [BOS, A, A] (|A| = N):\n"
-    "  induction        mean attention from dest to dest-(N-1)  (diagonal offset 1-N)\n"
-    "  previous_token   mean attention to dest-1                (offset -1)\n"
-    "  duplicate_token  mean attention to dest-N                (offset -N)\n"
-    "  current_token    mean attention to dest itself           (offset 0)\n"
-    "each a mean over sequences and over every destination where the diagonal exists\n"
-    "(torch.diagonal), and TransformerLens' detect_head \"mul\" score sum(A*D)/sum(A) for its\n"
-    "induction_head, previous_token_head and duplicate_token_head patterns D (averaged\n"
-    "over sequences). Prints the top K heads of each score.\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --batch B          number of sequences (default 10)\n"
-    "  --seed S           token seed (default 0)\n"
-    "  --top K            heads listed per score (default 5)\n"
-    "  --exclude-bos      detect_head: ignore attention to position 0\n"
-    "  --exclude-current  detect_head: ignore attention to the destination itself\n";
-
 typedef struct {
     const double *v;
     int idx;
@@ -38,12 +18,11 @@ static int by_score_desc(const void *a, const void *b)
     return x->idx - y->idx;
 }
 
-int cmd_heads(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    rt_opts o = {.n = 50, .batch = 10, .top = 5};
-    int rc = rt_parse("heads", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_TOP | RT_EXCLUDE | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("heads", "unexpected argument \"%s\"", o.args[0]);
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     cc_error err;
     cc_model *m = NULL;
     int *tok = NULL;
@@ -71,7 +50,7 @@ int cmd_heads(int argc, char **argv)
     }
     int NS = CC_SCORE_COUNT + CC_DETECT_COUNT;
     ranked *rk = malloc((size_t)LH * sizeof *rk);
-    json_t *j = rt_json_header("heads", m, &o, o.batch);
+    json_t *j = rt_json_header(&o, o.batch);
     json_object_set_new(j, "n_layers", json_integer(L));
     json_object_set_new(j, "n_heads", json_integer(H));
     json_object_set_new(j, "detect_options",
@@ -112,7 +91,7 @@ int cmd_heads(int argc, char **argv)
     json_object_set_new(j, "heads", heads);
     json_object_set_new(j, "rankings", rankings);
     json_incref(j); /* kept for --plot */
-    if (o.common.json) rc = cli_print_json(j);
+    if (o.common.json) rc = cli_print_result(j);
     else json_decref(j), rc = CLI_OK;
     if (o.common.plot && cli_plot_heads(o.common.plot, j, K < 3 ? K : 3, NULL) != CLI_OK) rc = CLI_FAIL;
     json_decref(j);
@@ -122,3 +101,25 @@ int cmd_heads(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_heads = {
+    .name = "heads",
+    .synopsis = "",
+    .summary = "induction / previous / duplicate / current-token and detect_head scores",
+    .description =
+        "Scores every attention head on B repeated random sequences [BOS, A, A] (|A| = n):\n"
+        "  induction        mean attention from dest to dest-(n-1)  (diagonal offset 1-n)\n"
+        "  previous_token   mean attention to dest-1                (offset -1)\n"
+        "  duplicate_token  mean attention to dest-n                (offset -n)\n"
+        "  current_token    mean attention to dest itself           (offset 0)\n"
+        "each a mean over sequences and over every destination where the diagonal exists\n"
+        "(torch.diagonal), and TransformerLens' detect_head \"mul\" score sum(A*D)/sum(A) for its\n"
+        "induction_head, previous_token_head and duplicate_token_head patterns D (averaged over\n"
+        "sequences). Prints the top K heads of each score. --plot: layer x head heatmaps of the\n"
+        "induction and previous-token scores.\n",
+    .examples = "heads --batch 10 --top 5\n"
+                "heads --exclude-bos --json\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, O_EXCLUDE_BOS, O_EXCLUDE_CURRENT, O_PLOT,
+                                CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

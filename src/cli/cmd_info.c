@@ -4,27 +4,14 @@
 
 #include "blas_select.h"
 #include "cli.h"
+#include "options.h"
 
-static const char *HELP =
-    "Usage: circuitc info [--model PATH] [--checksum] [--json]\n\n"
-    "Describes a GPT-2 model without loading its weights (the file is mmapped and only\n"
-    "its header is read): config, parameter count, dtype, tensor layout, and the weight\n"
-    "processing the analyses apply; and the BLAS kernel circuitc runs on and why\n"
-    "(CIRCUITC_BLAS_CORE=auto|keep|NAME, docs/blas.md).\n\n"
-    "Options:\n"
-    "  --checksum         also compute the SHA-256 of the weights file (reads it whole)\n" CLI_COMMON_HELP;
-
-static const char *PROCESSING_STEPS[] = {"fold_ln", "center_writing_weights", "center_unembed",
-                                         "fold_value_biases"};
-
-static json_t *describe(const cc_model *m, bool no_processing, const char *sha)
+static json_t *describe(const cc_model *m, const char *sha)
 {
     const cc_config *c = &m->cfg;
-    json_t *steps = json_array();
-    for (size_t i = 0; !no_processing && i < 4; i++) json_array_append_new(steps, json_string(PROCESSING_STEPS[i]));
-    return json_pack("{s:o, s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
-                     "s:I, s:o, s:o}",
-                     "model", cli_json_path(m->model_path), "weights_file", cli_json_path(m->weights_path),
+    return json_pack("{s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
+                     "s:I, s:o}",
+                     "weights_file", cli_json_path(m->weights_path),
                      "config_file", cli_json_path(m->config_path),
                      "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
                      (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
@@ -32,7 +19,7 @@ static json_t *describe(const cc_model *m, bool no_processing, const char *sha)
                      c->d_head, "d_mlp", c->d_mlp, "d_vocab", c->d_vocab, "n_ctx", c->n_ctx, "ln_eps", c->ln_eps,
                      "bos_token_id", c->bos_token_id, "n_params",
                      (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
-                     "processing", steps, "sha256", sha ? json_string(sha) : json_null());
+                     "sha256", sha ? json_string(sha) : json_null());
 }
 
 /* The BLAS library, kernel, threads and how the kernel was chosen (docs/blas.md). */
@@ -66,7 +53,7 @@ static void print_blas_human(json_t *b)
 static void print_human(json_t *j)
 {
     json_t *c = json_object_get(j, "config");
-    printf("model        %s\n", json_string_value(json_object_get(j, "model")));
+    printf("model        %s\n", cli_run()->model);
     printf("weights      %s (%s, %lld bytes, %lld tensors%s%s)\n",
            json_string_value(json_object_get(j, "weights_file")), json_string_value(json_object_get(j, "dtype")),
            (long long)json_integer_value(json_object_get(j, "file_bytes")),
@@ -85,37 +72,22 @@ static void print_human(json_t *j)
     printf("layer norm   eps %g; BOS token %lld\n", json_real_value(json_object_get(c, "ln_eps")),
            (long long)json_integer_value(json_object_get(c, "bos_token_id")));
     printf("parameters   %lld\n", (long long)json_integer_value(json_object_get(j, "n_params")));
-    json_t *steps = json_object_get(j, "processing");
+    json_t *steps = cli_processing_steps(cli_run()->processed);
     printf("processing   ");
     if (json_array_size(steps) == 0) printf("none (--no-processing)");
     for (size_t i = 0; i < json_array_size(steps); i++)
         printf("%s%s", i ? ", " : "", json_string_value(json_array_get(steps, i)));
     printf("\n");
+    json_decref(steps);
     json_t *sha = json_object_get(j, "sha256");
     printf("sha256       %s\n", json_is_string(sha) ? json_string_value(sha) : "(not computed; pass --checksum)");
     print_blas_human(json_object_get(j, "blas"));
 }
 
-int cmd_info(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    enum { OPT_CHECKSUM = OPT_FIRST_COMMAND_SPECIFIC };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, {"checksum", no_argument, NULL, OPT_CHECKSUM},
-                                         {NULL, 0, NULL, 0}};
-    cli_common common = {0};
-    bool help = false, checksum = false;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_common_option(c, &common, &help)) continue;
-        if (c == OPT_CHECKSUM) checksum = true;
-        else if (c == ':') return cli_usage_error("info", "option %s needs a value", argv[optind - 1]);
-        else return cli_usage_error("info", "unknown option %s", argv[optind - 1]);
-    }
-    if (help) {
-        fputs(HELP, stdout);
-        return CLI_OK;
-    }
-    if (optind < argc) return cli_usage_error("info", "unexpected argument \"%s\"", argv[optind]);
+    cli_common common = a->common;
+    bool checksum = a->v[O_CHECKSUM].on;
     cc_error err;
     cc_model *m = NULL;
     if (cli_open_model(&common, &m, &err) != 0) return cli_fail(&err);
@@ -124,11 +96,27 @@ int cmd_info(int argc, char **argv)
         cc_model_free(m);
         return cli_fail(&err);
     }
-    json_t *j = describe(m, common.no_processing, checksum ? sha : NULL);
+    json_t *j = describe(m, checksum ? sha : NULL);
     cc_model_free(m);
+    cli_run_processed(!common.no_processing); /* what the analyses apply */
     json_object_set_new(j, "blas", cli_blas_selection() ? describe_blas(cli_blas_selection()) : json_null());
-    if (common.json) return cli_print_json(j);
+    if (common.json) return cli_print_result(j);
     print_human(j);
     json_decref(j);
     return CLI_OK;
 }
+
+const cli_command cli_cmd_info = {
+    .name = "info",
+    .synopsis = "",
+    .summary = "describe a model: config, parameter count, processing, checksum",
+    .description =
+        "Describes a GPT-2 model without loading its weights (the file is mmapped and only its\n"
+        "header is read): config, parameter count, dtype, tensor layout, and the weight processing\n"
+        "the analyses apply; and the BLAS kernel circuitc runs on and why\n"
+        "(CIRCUITC_BLAS_CORE=auto|keep|NAME, docs/blas.md).\n",
+    .examples = "info\n"
+                "info --model golden/models/induction-3l4h --checksum --json\n",
+    .options = (const opt_id[]){O_CHECKSUM, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

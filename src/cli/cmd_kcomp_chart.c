@@ -10,67 +10,65 @@
 #include "circuitc/circuit.h"
 #include "circuitc/topk.h"
 #include "cli.h"
+#include "options.h"
 #include "plot_cli.h"
-
-static const char *HELP =
-    "Usage: circuitc kcomp-chart PREV:IND ... [--circuit NAME] [--k K] [--plot FILE] [--model PATH] [--json]\n\n"
-    "For each pair of heads PREV:IND (e.g. L0H0:L1H0 or 0.0:1.0) compiles the two-head circuit\n"
-    "(default kcomp; any circuit file or built-in with two parameters) and measures the exact\n"
-    "full-vocabulary top-1 and top-K accuracy of its diagonal in both directions (rows and\n"
-    "columns). With --plot, a grouped bar chart of the rows' top-1 and top-K accuracy per pair.\n\n"
-    "Options:\n"
-    "  --circuit NAME     two-parameter circuit (built-in name or .circuit file; default kcomp)\n"
-    "  --k K              the second bar: top-K accuracy (default 5, 2..64)\n" CLI_PLOT_HELP CLI_COMMON_HELP;
 
 enum { MAX_PAIRS = 64 };
 
-int cmd_kcomp_chart(int argc, char **argv)
+/* The head pairs PREV:IND of A into PAIRS; -1 after a usage error. */
+static int parse_pairs(const cli_args *a, cc_head pairs[][2])
 {
-    enum { OPT_CIRCUIT = OPT_FIRST_COMMAND_SPECIFIC, OPT_K };
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
-                                         {"circuit", required_argument, NULL, OPT_CIRCUIT},
-                                         {"k", required_argument, NULL, OPT_K},
-                                         {NULL, 0, NULL, 0}};
-    cli_common common = {0};
-    bool help = false;
-    const char *circuit = "kcomp";
-    unsigned long long K = 5;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_common_option(c, &common, &help)) continue;
-        switch (c) {
-        case OPT_CIRCUIT: circuit = optarg; break;
-        case OPT_K:
-            if (cli_parse_u64("kcomp-chart", "--k", optarg, &K) != 0) return CLI_USAGE;
-            if (K < 2 || K > CC_TOPK_MAX_K) return cli_usage_error("kcomp-chart", "--k must be between 2 and %d", CC_TOPK_MAX_K);
-            break;
-        case ':': return cli_usage_error("kcomp-chart", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("kcomp-chart", "unknown option %s", argv[optind - 1]);
-        }
+    cc_error err;
+    if (a->n_pos > MAX_PAIRS) return cli_usage_error("kcomp-chart", "at most %d pairs", MAX_PAIRS), -1;
+    for (int i = 0; i < a->n_pos; i++) {
+        const char *p = a->pos[i], *colon = strchr(p, ':');
+        char left[64];
+        if (!colon || colon == p || (size_t)(colon - p) >= sizeof left)
+            return cli_usage_error("kcomp-chart", "a pair is PREV:IND (e.g. L0H0:L1H0), got \"%s\"", p), -1;
+        memcpy(left, p, (size_t)(colon - p));
+        left[colon - p] = '\0';
+        if (cc_head_parse(left, NULL, &pairs[i][0], &err) != 0 || cc_head_parse(colon + 1, NULL, &pairs[i][1], &err) != 0)
+            return cli_usage_error("kcomp-chart", "pair \"%s\": %s", p, err.msg), -1;
     }
-    if (help) {
-        fputs(HELP, stdout);
-        return CLI_OK;
+    return 0;
+}
+
+/* --plot: the rows' top-1 and top-K bars of the NP pairs (VALS as in run). */
+static int plot_bars(const char *out, const cc_circuit *circ, const char *const *names, int np, int K,
+                     char (*labels)[80], const double *vals, bool no_processing)
+{
+    cc_error err;
+    double *bars = malloc((size_t)np * 2 * sizeof *bars);
+    const char **groups = malloc((size_t)np * sizeof *groups);
+    char s1[16], sk[16], title[256], *ml = cli_model_label(cli_run()->model);
+    snprintf(s1, sizeof s1, "top-1");
+    snprintf(sk, sizeof sk, "top-%d", K);
+    const char *series[2] = {s1, sk};
+    snprintf(title, sizeof title, "%s exact accuracy per %s:%s pair (rows) — model %s%s", cc_circuit_name(circ),
+             names[0], names[1], ml ? ml : "?", no_processing ? " (no processing)" : "");
+    int rc = CLI_OK;
+    if (!bars || !groups) {
+        cc_fail(&err, "out of memory");
+        rc = cli_fail(&err);
+    } else {
+        for (int i = 0; i < np; i++) groups[i] = labels[i], bars[2 * i] = vals[4 * i], bars[2 * i + 1] = vals[4 * i + 1];
+        cc_chart_opts o = {.out = out, .title = title};
+        if (cc_chart_bars(&o, "fraction of tokens (exact, whole vocabulary)", np, groups, 2, series, bars, &err) != 0)
+            rc = cli_fail(&err);
     }
-    int np = argc - optind;
-    if (np < 1) return cli_usage_error("kcomp-chart", "give at least one head pair PREV:IND (e.g. L0H0:L1H0)");
-    if (np > MAX_PAIRS) return cli_usage_error("kcomp-chart", "at most %d pairs", MAX_PAIRS);
+    free(bars), free(groups), free(ml);
+    return rc;
+}
+
+static int run(const cli_args *a)
+{
+    cli_common common = a->common;
+    const char *circuit = a->v[O_CIRCUIT].s;
+    unsigned long long K = (unsigned long long)a->v[O_K].i;
+    int np = a->n_pos;
     cc_head pairs[MAX_PAIRS][2];
     cc_error err;
-    for (int i = 0; i < np; i++) {
-        const char *a = argv[optind + i], *colon = strchr(a, ':');
-        char left[64];
-        if (!colon || colon == a || (size_t)(colon - a) >= sizeof left)
-            return cli_usage_error("kcomp-chart", "a pair is PREV:IND (e.g. L0H0:L1H0), got \"%s\"", a);
-        memcpy(left, a, (size_t)(colon - a));
-        left[colon - a] = '\0';
-        if (cc_head_parse(left, NULL, &pairs[i][0], &err) != 0 || cc_head_parse(colon + 1, NULL, &pairs[i][1], &err) != 0)
-            return cli_usage_error("kcomp-chart", "pair \"%s\": %s", a, err.msg);
-    }
-    int prc = cli_plot_check("kcomp-chart", &common);
-    if (prc >= 0) return prc;
-
+    if (parse_pairs(a, pairs) != 0) return CLI_USAGE;
     cc_circuit *circ = NULL;
     if (cc_circuit_open(circuit, &circ, &err) != 0) return cli_fail(&err);
     if (cc_circuit_n_params(circ) != 2) {
@@ -119,7 +117,6 @@ int cmd_kcomp_chart(int argc, char **argv)
         cc_model_free(m), cc_circuit_free(circ);
         return cli_fail(&err);
     }
-    char *ml = cli_model_label(m->model_path);
     if (common.json) {
         json_t *arr = json_array();
         for (int i = 0; i < np; i++) {
@@ -130,9 +127,7 @@ int cmd_kcomp_chart(int argc, char **argv)
                                "rows", "top1_accuracy", vals[i * 4], "topk_accuracy", vals[i * 4 + 1], "cols",
                                "top1_accuracy", vals[i * 4 + 2], "topk_accuracy", vals[i * 4 + 3]));
         }
-        rc = cli_print_json(json_pack("{s:s, s:s, s:b, s:i, s:o}", "model", m->model_path, "circuit",
-                                      cc_circuit_name(circ), "processing", !common.no_processing, "k", (int)K,
-                                      "pairs", arr));
+        rc = cli_print_result(json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(circ), "k", (int)K, "pairs", arr));
     } else {
         printf("circuit %s, model %s%s\nexact top-1 and top-%llu accuracy of the diagonal over the whole vocabulary\n"
                "rows: %s\ncols: %s\n", cc_circuit_name(circ), m->model_path, common.no_processing ? " (no processing)" : "",
@@ -143,30 +138,29 @@ int cmd_kcomp_chart(int argc, char **argv)
                    vals[i * 4 + 3]);
         printf("(K = %llu; pairs are %s:%s)\n", K, names[0], names[1]);
     }
-    if (common.plot) {
-        double *bars = malloc((size_t)np * 2 * sizeof *bars);
-        const char **groups = malloc((size_t)np * sizeof *groups);
-        char s1[16], sk[16], title[256];
-        snprintf(s1, sizeof s1, "top-1");
-        snprintf(sk, sizeof sk, "top-%llu", K);
-        const char *series[2] = {s1, sk};
-        snprintf(title, sizeof title, "%s exact accuracy per %s:%s pair (rows) — model %s%s", cc_circuit_name(circ),
-                 names[0], names[1], ml ? ml : "?", common.no_processing ? " (no processing)" : "");
-        if (!bars || !groups) {
-            cc_fail(&err, "out of memory");
-            rc = cli_fail(&err);
-        } else {
-            for (int i = 0; i < np; i++) groups[i] = labels[i], bars[2 * i] = vals[4 * i], bars[2 * i + 1] = vals[4 * i + 1];
-            cc_chart_opts o = {.out = common.plot, .title = title};
-            if (cc_chart_bars(&o, "fraction of tokens (exact, whole vocabulary)", np, groups, 2, series, bars, &err) != 0)
-                rc = cli_fail(&err);
-        }
-        free(bars);
-        free(groups);
-    }
-    free(ml);
+    if (common.plot && plot_bars(common.plot, circ, names, np, (int)K, labels, vals, common.no_processing) != CLI_OK)
+        rc = CLI_FAIL;
     free(vals), free(labels);
     cc_model_free(m);
     cc_circuit_free(circ);
     return rc;
 }
+
+const cli_command cli_cmd_kcomp_chart = {
+    .name = "kcomp-chart",
+    .synopsis = "PREV:IND...",
+    .arg_noun = "head pair",
+    .min_args = 1,
+    .max_args = -1,
+    .summary = "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs",
+    .description =
+        "For each pair of heads PREV:IND (e.g. L0H0:L1H0 or 0.0:1.0; at most 64) compiles the two-head\n"
+        "circuit (--circuit, default kcomp; any circuit file or built-in with two parameters) and\n"
+        "measures the exact full-vocabulary top-1 and top-K accuracy of its diagonal in both\n"
+        "directions (rows and columns). --plot: a grouped bar chart of the rows' top-1 and top-K\n"
+        "accuracy per pair.\n",
+    .examples = "kcomp-chart L0H0:L1H0 L0H1:L1H0 L0H2:L1H0 L0H3:L1H0\n"
+                "kcomp-chart L0H0:L1H0 0.1:1.0 --circuit qcomp --k 3 --json\n",
+    .options = (const opt_id[]){O_CIRCUIT, O_K, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

@@ -8,28 +8,11 @@
 #include "progress.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc patch mlp_out [--seq-len N] [--seed S] [--naive] [--model PATH] [--json]\n\n"
-    "On one repeated random sequence [BOS, A, A] (|A| = N): for every layer l and position\n"
-    "p in [N, 2N], replaces blocks.l.hook_mlp_out[p] by the clean run's value at p-N (the\n"
-    "same token's first occurrence) and reports loss(patched) - loss(clean), where loss is\n"
-    "the mean cross-entropy of the second half's next-token predictions (positions N..2N-1).\n"
-    "The sweep reuses the clean run's keys and values (a patch at (l, p) cannot change\n"
-    "earlier layers or positions) and batches each layer's patches into one pass; --naive\n"
-    "reruns the whole model per patch instead (the reference, same numbers). Progress goes\n"
-    "to stderr when it is a terminal (not with --quiet).\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --seed S           token seed (default 0)\n"
-    "  --naive            one full forward pass per (layer, position)\n";
-
-int cmd_patch(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    rt_opts o = {.n = 50, .batch = 1};
-    int rc = rt_parse("patch", argc, argv, RT_SEQ_LEN | RT_SEED | RT_NAIVE | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args == 0) return cli_usage_error("patch", "say what to patch: mlp_out");
-    if (o.n_args > 1) return cli_usage_error("patch", "unexpected argument \"%s\"", o.args[1]);
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     if (strcmp(o.args[0], "mlp_out") != 0)
         return cli_usage_error("patch", "cannot patch \"%s\": the supported activation is mlp_out", o.args[0]);
     cc_error err;
@@ -44,7 +27,7 @@ int cmd_patch(int argc, char **argv)
     }
     int n = o.n, L = s.n_layers, NP = n + 1;
     if (o.common.json) {
-        json_t *j = rt_json_header("patch", m, &o, 1);
+        json_t *j = rt_json_header(&o, 1);
         json_object_set_new(j, "hook", json_string("blocks.{layer}.hook_mlp_out"));
         json_object_set_new(j, "method", json_string(o.naive ? "naive" : "causal"));
         json_object_set_new(j, "n_layers", json_integer(L));
@@ -63,7 +46,7 @@ int cmd_patch(int argc, char **argv)
         json_object_set_new(j, "patch_positions", pos);
         json_object_set_new(j, "delta", delta);
         json_object_set_new(j, "patched_loss", pl);
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         rt_print_header(m, &o, 1);
         printf("clean loss (second half) %.4f; loss(patched) - loss(clean), mlp_out[p] <- clean mlp_out[p-%d] (%s)\n",
@@ -90,3 +73,24 @@ int cmd_patch(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_patch = {
+    .name = "patch",
+    .synopsis = "mlp_out",
+    .arg_noun = "activation",
+    .min_args = 1,
+    .max_args = 1,
+    .summary = "activation-patching sweep of mlp_out over layers x positions",
+    .description =
+        "On one repeated random sequence [BOS, A, A] (|A| = n): for every layer l and position p in\n"
+        "[n, 2n], replaces blocks.l.hook_mlp_out[p] by the clean run's value at p-n (the same token's\n"
+        "first occurrence) and reports loss(patched) - loss(clean), where loss is the mean\n"
+        "cross-entropy of the second half's next-token predictions (positions n..2n-1). The sweep\n"
+        "reuses the clean run's keys and values (a patch at (l, p) cannot change earlier layers or\n"
+        "positions) and batches each layer's patches into one pass; --naive reruns the whole model\n"
+        "per patch instead (the reference, same numbers). --plot: layer x position heatmap.\n",
+    .examples = "patch mlp_out --seq-len 20\n"
+                "patch mlp_out --seq-len 10 --naive --json\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_NAIVE, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

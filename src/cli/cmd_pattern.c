@@ -6,24 +6,11 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc pattern HEAD [--seq-len N] [--seed S] [--model PATH] [--json]\n\n"
-    "Runs one repeated random sequence [BOS, A, A] (|A| = N) and shows HEAD's attention\n"
-    "pattern (blocks.L.attn.hook_pattern): rows are destination positions, columns source\n"
-    "positions. The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @,\n"
-    "in steps of 0.1; long sequences are shown in blocks, each cell the block's maximum);\n"
-    "--json gives the full [T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>.\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block (default 50; 1+2N <= n_ctx)\n"
-    "  --seed S           token seed (default 0)\n";
-
-int cmd_pattern(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    rt_opts o = {.n = 50, .batch = 1};
-    int rc = rt_parse("pattern", argc, argv, RT_SEQ_LEN | RT_SEED | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args == 0) return cli_usage_error("pattern", "HEAD is required (e.g. L1H0 or 1.0)");
-    if (o.n_args > 1) return cli_usage_error("pattern", "takes one HEAD, got %d arguments", o.n_args);
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     cc_error err;
     cc_head hd;
     if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) return cli_usage_error("pattern", "%s", err.msg);
@@ -55,7 +42,7 @@ int cmd_pattern(int argc, char **argv)
     char name[32];
     cc_head_name(hd, name, sizeof name);
     if (o.common.json) {
-        json_t *j = rt_json_header("pattern", m, &o, 1);
+        json_t *j = rt_json_header(&o, 1);
         json_object_set_new(j, "head", json_string(name));
         json_object_set_new(j, "layer", json_integer(hd.layer));
         json_object_set_new(j, "index", json_integer(hd.head));
@@ -70,7 +57,7 @@ int cmd_pattern(int argc, char **argv)
         json_object_set_new(j, "tokens", jt);
         json_object_set_new(j, "diagonals", jd);
         json_object_set_new(j, "pattern", jp);
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         static const char shade[] = " .:-=+*#%@";
         int blk = (T + 99) / 100, W = (T + blk - 1) / blk;
@@ -103,3 +90,23 @@ int cmd_pattern(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_pattern = {
+    .name = "pattern",
+    .synopsis = "HEAD",
+    .arg_noun = "head",
+    .min_args = 1,
+    .max_args = 1,
+    .summary = "one head's attention pattern on a repeated sequence",
+    .description =
+        "Runs one repeated random sequence [BOS, A, A] (|A| = n) and shows HEAD's attention pattern\n"
+        "(blocks.L.attn.hook_pattern): rows are destination positions, columns source positions.\n"
+        "The human view is a character heat map (' ' < 0.05 <= . : - = + * # % @, in steps of 0.1;\n"
+        "long sequences are shown in blocks, each cell the block's maximum); --json gives the full\n"
+        "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
+        "the induction diagonal framed.\n",
+    .examples = "pattern L1H0\n"
+                "pattern 1.0 --seq-len 20 --seed 2 --json\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

@@ -6,24 +6,11 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
-static const char *HELP =
-    "Usage: circuitc repeat [--seq-len N] [--batch B] [--seed S] [--model PATH] [--json]\n\n"
-    "Runs BATCH sequences [BOS, A, A] with A = N uniform random tokens (golden/FORMAT.md's\n"
-    "generator; BOS may appear in A) and reports the log-prob of each correct next token:\n"
-    "the means and argmax accuracies over the first half (positions 0..N-1) and the second\n"
-    "half (N..2N-1), and the mean cross-entropy loss. An induction circuit shows as a second\n"
-    "half far better than the first.\n\n"
-    "Options:\n"
-    "  --seq-len N        length of the repeated block A (default 50; 1+2N <= n_ctx)\n"
-    "  --batch B          number of sequences (default 30)\n"
-    "  --seed S           token seed (default 0)\n";
-
-int cmd_repeat(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    rt_opts o = {.n = 50, .batch = 30};
-    int rc = rt_parse("repeat", argc, argv, RT_SEQ_LEN | RT_BATCH | RT_SEED | RT_PLOT, HELP, &o);
-    if (rc >= 0) return rc;
-    if (o.n_args > 0) return cli_usage_error("repeat", "unexpected argument \"%s\"", o.args[0]);
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
     cc_error err;
     cc_model *m = NULL;
     int *tok = NULL;
@@ -34,7 +21,7 @@ int cmd_repeat(int argc, char **argv)
         return cli_fail(&err);
     }
     int n = o.n, B = o.batch;
-    json_t *j = rt_json_header("repeat", m, &o, B);
+    json_t *j = rt_json_header(&o, B);
     json_t *per_pos = json_array(), *per_seq = json_array();
     for (int i = 0; i < 2 * n; i++) {
         double sum = 0;
@@ -50,7 +37,7 @@ int cmd_repeat(int argc, char **argv)
     json_object_set_new(j, "mean_logprob_per_position", per_pos);
     json_incref(j); /* kept for --plot */
     if (o.common.json) {
-        rc = cli_print_json(j);
+        rc = cli_print_result(j);
     } else {
         rt_print_header(m, &o, B);
         printf("%-12s %14s %10s\n", "half", "mean log-prob", "accuracy");
@@ -68,3 +55,19 @@ int cmd_repeat(int argc, char **argv)
     cc_model_free(m);
     return rc;
 }
+
+const cli_command cli_cmd_repeat = {
+    .name = "repeat",
+    .synopsis = "",
+    .summary = "correct-token log-probs on repeated random tokens [BOS, A, A]",
+    .description =
+        "Runs B sequences [BOS, A, A] with A = n uniform random tokens (golden/FORMAT.md's generator;\n"
+        "BOS may appear in A) and reports the log-prob of each correct next token: the means and\n"
+        "argmax accuracies over the first half (positions 0..n-1) and the second half (n..2n-1), and\n"
+        "the mean cross-entropy loss. An induction circuit shows as a second half far better than\n"
+        "the first. --plot: mean log-prob per position, the halves split by a dashed line.\n",
+    .examples = "repeat --seq-len 50 --batch 10\n"
+                "repeat --seed 3 --json\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_BATCH, O_SEED, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

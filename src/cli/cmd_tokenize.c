@@ -7,27 +7,7 @@
 #include "circuitc/fsio.h"
 #include "circuitc/tokenizer.h"
 #include "cli.h"
-
-static const char *HELP =
-    "Usage: circuitc tokenize [--tokenizer DIR] [--model PATH] [--no-bos] [--json] TEXT\n"
-    "       circuitc tokenize [options] --prompt-file FILE\n"
-    "       circuitc tokenize [--tokenizer DIR] [--json] --decode IDS\n\n"
-    "Encodes TEXT (or each line of FILE) with GPT-2's byte-level BPE, exactly as Hugging Face's\n"
-    "GPT2TokenizerFast, and prints every token's id and text; --decode turns ids back into text.\n"
-    "BOS is prepended as TransformerLens does: the model's bos_token_id, or <|endoftext|> for a\n"
-    "tokenizer alone.\n\n"
-    "Options:\n"
-    "  --tokenizer DIR    folder with vocab.json + merges.txt or tokenizer.json; default: the model\n"
-    "                     folder when --model (or $CIRCUITC_MODEL) is given, else GPT-2's tokenizer\n"
-    "                     fetched by scripts/fetch-gpt2-tokenizer\n"
-    "  --model PATH       model whose bos_token_id and vocabulary size apply\n"
-    "  --config FILE      config.json to use with a bare .safetensors file\n"
-    "  --prompt-file FILE one prompt per line (the newline is not part of it)\n"
-    "  --no-bos           do not prepend BOS\n"
-    "  --replace-invalid  replace invalid UTF-8 by U+FFFD (as Python's errors=\"replace\"); default: refuse\n"
-    "  --decode IDS       decode token ids (comma- or space-separated) instead\n"
-    "  --json             print the result as JSON\n"
-    "  --help             this help\n";
+#include "options.h"
 
 typedef struct {
     cc_tokenizer *tok;
@@ -196,7 +176,7 @@ static int run_decode(const tokenize_setup *s, const char *arg, bool json)
     if (rc == CLI_OK && json) {
         json_t *j_ids = json_array();
         for (size_t i = 0; i < ids.n; i++) json_array_append_new(j_ids, json_integer(ids.ids[i]));
-        rc = cli_print_json(json_pack("{s:o, s:s%}", "ids", j_ids, "text", text, len));
+        rc = cli_print_result(json_pack("{s:o, s:s%}", "ids", j_ids, "text", text, len));
     } else if (rc == CLI_OK) {
         fwrite(text, 1, len, stdout);
         fputc('\n', stdout);
@@ -206,41 +186,15 @@ static int run_decode(const tokenize_setup *s, const char *arg, bool json)
     return rc;
 }
 
-int cmd_tokenize(int argc, char **argv)
+static int run(const cli_args *a)
 {
-    enum { OPT_TOKENIZER = OPT_FIRST_COMMAND_SPECIFIC, OPT_NO_BOS, OPT_PROMPT_FILE, OPT_DECODE, OPT_REPLACE_INVALID };
-    static const struct option opts[] = {{"model", required_argument, NULL, OPT_MODEL},
-                                         {"config", required_argument, NULL, OPT_CONFIG},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
-                                         {"no-bos", no_argument, NULL, OPT_NO_BOS},
-                                         {"prompt-file", required_argument, NULL, OPT_PROMPT_FILE},
-                                         {"decode", required_argument, NULL, OPT_DECODE},
-                                         {"replace-invalid", no_argument, NULL, OPT_REPLACE_INVALID},
-                                         {NULL, 0, NULL, 0}};
-    cli_common common = {0};
-    bool help = false, no_bos = false;
-    const char *tokenizer_dir = NULL, *prompt_file = NULL, *decode = NULL;
-    cc_invalid_utf8 invalid = CC_INVALID_UTF8_ERROR;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_common_option(c, &common, &help)) continue;
-        if (c == OPT_TOKENIZER) tokenizer_dir = optarg;
-        else if (c == OPT_NO_BOS) no_bos = true;
-        else if (c == OPT_PROMPT_FILE) prompt_file = optarg;
-        else if (c == OPT_DECODE) decode = optarg;
-        else if (c == OPT_REPLACE_INVALID) invalid = CC_INVALID_UTF8_REPLACE;
-        else if (c == ':') return cli_usage_error("tokenize", "option %s needs a value", argv[optind - 1]);
-        else return cli_usage_error("tokenize", "unknown option %s", argv[optind - 1]);
-    }
-    if (help) {
-        fputs(HELP, stdout);
-        return CLI_OK;
-    }
-    int n_inputs = (optind < argc) + (prompt_file != NULL) + (decode != NULL);
-    if (n_inputs != 1 || argc - optind > 1)
+    cli_common common = a->common;
+    bool no_bos = a->v[O_NO_BOS].on;
+    const char *tokenizer_dir = a->v[O_TOKENIZER].s, *prompt_file = a->v[O_PROMPT_FILE].s, *decode = a->v[O_DECODE].s;
+    cc_invalid_utf8 invalid = a->v[O_REPLACE_INVALID].on ? CC_INVALID_UTF8_REPLACE : CC_INVALID_UTF8_ERROR;
+    char **argv = a->pos;
+    int n_inputs = (a->n_pos > 0) + (prompt_file != NULL) + (decode != NULL);
+    if (n_inputs != 1)
         return cli_usage_error("tokenize", "give exactly one of TEXT, --prompt-file FILE or --decode IDS");
     tokenize_setup s = {.bos = -1};
     cc_error err;
@@ -251,7 +205,7 @@ int cmd_tokenize(int argc, char **argv)
     } else {
         json_t *prompts = json_array();
         json_t *one = prompt_file ? NULL
-                                  : encode_prompt(&s, argv[optind], strlen(argv[optind]), invalid, "TEXT", &err);
+                                  : encode_prompt(&s, argv[0], strlen(argv[0]), invalid, "TEXT", &err);
         if (prompt_file ? encode_file(&s, prompt_file, invalid, prompts, &err) != 0 : !one) {
             json_decref(prompts);
             cc_tokenizer_free(s.tok);
@@ -259,7 +213,7 @@ int cmd_tokenize(int argc, char **argv)
         }
         if (one) json_array_append_new(prompts, one);
         if (common.json) {
-            rc = cli_print_json(json_pack("{s:s, s:o, s:o}", "tokenizer", s.dir, "bos",
+            rc = cli_print_result(json_pack("{s:s, s:o, s:o}", "tokenizer", s.dir, "bos",
                                           s.bos >= 0 ? json_integer(s.bos) : json_null(), "prompts", prompts));
         } else {
             print_human(prompts, s.bos);
@@ -270,3 +224,23 @@ int cmd_tokenize(int argc, char **argv)
     cc_tokenizer_free(s.tok);
     return rc;
 }
+
+const cli_command cli_cmd_tokenize = {
+    .name = "tokenize",
+    .synopsis = "[TEXT]",
+    .arg_noun = "text",
+    .min_args = 0,
+    .max_args = 1,
+    .summary = "GPT-2 tokenizer: text to token ids and back (--decode)",
+    .description =
+        "Encodes TEXT (or each line of --prompt-file FILE) with GPT-2's byte-level BPE, exactly as\n"
+        "Hugging Face's GPT2TokenizerFast, and prints every token's id and text; --decode IDS turns\n"
+        "ids back into text. Give exactly one of TEXT, --prompt-file and --decode. BOS is prepended\n"
+        "as TransformerLens does: the model's bos_token_id (--model), or <|endoftext|> for a\n"
+        "tokenizer alone (docs/tokenizer.md).\n",
+    .examples = "tokenize \"Hello world!\"\n"
+                "tokenize --decode 15496,995 --json\n",
+    .options = (const opt_id[]){O_TOKENIZER, O_PROMPT_FILE, O_DECODE, O_NO_BOS, O_REPLACE_INVALID, O_MODEL, O_CONFIG,
+                                O_JSON, O_NONE},
+    .run = run,
+};

@@ -1,4 +1,7 @@
-/* main.c — circuitc's entry point: dispatches to one command per sub-command. */
+/* main.c — circuitc's entry point: finds the command in the command table
+ * (commands.c), parses its options from the option table (parse.c) and runs it;
+ * also `help CMD`, --version, and the hidden generators of the man page and
+ * the shell completions (docgen.c, run by the build). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,48 +9,7 @@
 #include "blas_select.h"
 #include "circuitc/cleanup.h"
 #include "cli.h"
-
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} command;
-
-static const command commands[] = {
-    {"info", cmd_info, "describe a model: config, parameter count, processing, checksum"},
-    {"kcomp", cmd_kcomp, "K-composition circuit of PREV and IND: exact accuracy, spectrum, score"},
-    {"qcomp", cmd_qcomp, "Q-composition circuit of two heads"},
-    {"vcomp", cmd_vcomp, "V-composition circuit of two heads"},
-    {"ov", cmd_ov, "full OV circuit of a head: exact copying accuracy"},
-    {"qk", cmd_qk, "full QK circuit of a head"},
-    {"validate", cmd_validate, "weight-only predictions of PREV -> IND vs forward-pass evidence"},
-    {"compile", cmd_compile, "compile a circuit file for some heads: shapes, split, plan (--explain)"},
-    {"comp-scores", cmd_comp_scores, "Q/K/V composition scores of all head pairs vs a random baseline"},
-    {"kcomp-chart", cmd_kcomp_chart, "bar chart of a composition circuit's exact top-1/top-K accuracy over head pairs"},
-    {"report", cmd_report, "run the standard analyses and write an HTML page with every chart (--out DIR)"},
-    {"tokenize", cmd_tokenize, "GPT-2 tokenizer: text to token ids and back (--decode)"},
-    {"synth", cmd_synth, "write a seeded random GPT-2 model (docs/synthetic-models.md)"},
-    {"repeat", cmd_repeat, "correct-token log-probs on repeated random tokens [BOS, A, A]"},
-    {"heads", cmd_heads, "induction / previous / duplicate / current-token and detect_head scores"},
-    {"pattern", cmd_pattern, "one head's attention pattern on a repeated sequence"},
-    {"patch", cmd_patch, "activation-patching sweep of mlp_out over layers x positions"},
-    {"ablate", cmd_ablate, "zero or mean ablation of heads: loss and induction-score changes"},
-};
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "circuitc — mechanistic-interpretability analyses of GPT-2-style transformers\n\n"
-            "Usage: circuitc <command> [options]\n"
-            "       circuitc <command> --help\n\n"
-            "Commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out,
-            "\nHeads are written L<layer>H<head> (L4H11) or <layer>.<head> (4.11), 0-based.\n"
-            "Models: a Hugging Face GPT-2 folder (config.json + model.safetensors; F32, F16 or BF16),\n"
-            "or a .safetensors file with --config. Default model: $CIRCUITC_MODEL, else the bundled one.\n");
-}
+#include "options.h"
 
 /* Flushes and closes stdout, turning a failed write (full disk, closed pipe,
  * /dev/full) into a message and exit status 1: one place for every command. */
@@ -62,30 +24,65 @@ static int finish_stdout(int status)
     return CLI_FAIL;
 }
 
+static int unknown_command(const char *name)
+{
+    fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", name);
+    cli_print_usage(stderr);
+    return CLI_USAGE;
+}
+
+/* `circuitc help [CMD]`. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        cli_print_usage(stdout);
+        return CLI_OK;
+    }
+    const cli_command *c = cli_find_command(argv[2]);
+    if (!c) return unknown_command(argv[2]);
+    cli_print_help(c);
+    return CLI_OK;
+}
+
+/* Runs command C with circuitc's whole ARGV (ARGV[1] is C's name). */
+static int run_command(const cli_command *c, int argc, char **argv)
+{
+    cli_run_begin(c->name);
+    cli_args a;
+    int rc = cli_parse(c, argc - 1, argv + 1, &a);
+    if (rc < 0) {
+        /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
+        rc = cli_blas_select(argv);
+        if (rc == CLI_OK) rc = c->run(&a);
+    }
+    cli_args_free(&a);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], CLI_BLAS_SELF_CHECK_MODE) == 0) return cli_blas_self_check_main(argc, argv);
     if (argc < 2) {
-        usage(stderr);
+        cli_print_usage(stderr);
         return CLI_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+    const char *first = argv[1];
+    if (strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0) {
+        cli_print_usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(first, "help") == 0) return help(argc, argv);
+    if (strcmp(first, "--version") == 0) {
         printf("circuitc %s\n", CIRCUITC_VERSION);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0) continue;
-        /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
-        int rc = cli_blas_select(argv);
-        return rc != CLI_OK ? rc : commands[i].run(argc - 1, argv + 1);
+    if (strcmp(first, "--man") == 0) {
+        cli_print_man(stdout);
+        return CLI_OK;
     }
-    fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", argv[1]);
-    usage(stderr);
-    return CLI_USAGE;
+    if (strcmp(first, "--completion") == 0) return cli_print_completion(stdout, argc > 2 ? argv[2] : "");
+    const cli_command *c = cli_find_command(first);
+    return c ? run_command(c, argc, argv) : unknown_command(first);
 }
 
 int main(int argc, char **argv)

@@ -89,7 +89,7 @@ int cli_plot_comp_scores(const char *out, const json_t *j, const char *keep_data
                             (size_t)h2));
         mats[m] = d;
     }
-    char *model = cli_model_label(json_string_value(json_object_get(j, "model"))), *title = NULL;
+    char *model = cli_model_label(cli_run()->model), *title = NULL;
     int tl = json_is_object(bl) ? asprintf(&title, "composition scores — model %s, baseline seed %lld (%lld random pairs)",
                                            model, (long long)json_integer_value(json_object_get(bl, "seed")),
                                            (long long)json_integer_value(json_object_get(bl, "samples")))
@@ -118,7 +118,7 @@ int cli_plot_heads(const char *out, const json_t *j, int top, const char *keep_d
         v[l * H + h] = num(e, "induction");
         v[L * H + l * H + h] = num(e, "previous_token");
     }
-    char *model = cli_model_label(json_string_value(json_object_get(j, "model"))), *title = NULL;
+    char *model = cli_model_label(cli_run()->model), *title = NULL;
     if (asprintf(&title, "head scores — model %s, seed %lld, seq_len %lld, batch %lld", model,
                  (long long)json_integer_value(json_object_get(j, "seed")),
                  (long long)json_integer_value(json_object_get(j, "seq_len")),
@@ -139,7 +139,7 @@ int cli_plot_repeat(const char *out, const json_t *j, const char *keep_data)
     double *v = malloc((size_t)(2 * n + 1) * sizeof *v);
     if (!v) return cc_fail(&err, "out of memory"), cli_fail(&err);
     for (int k = 0; k < 2 * n; k++) v[k] = json_number_value(json_array_get(pp, (size_t)k));
-    char *model = cli_model_label(json_string_value(json_object_get(j, "model"))), *title = NULL;
+    char *model = cli_model_label(cli_run()->model), *title = NULL;
     if (asprintf(&title, "repeated random tokens [BOS, A, A] — model %s, seed %lld, seq_len %d, batch %lld", model,
                  (long long)json_integer_value(json_object_get(j, "seed")), n,
                  (long long)json_integer_value(json_object_get(j, "batch"))) < 0)

@@ -17,10 +17,6 @@
 #include "circuitc/heads.h"
 #include "cli.h"
 
-#define CLI_PLOT_OPTION {"plot", required_argument, NULL, OPT_PLOT}
-#define CLI_PLOT_HELP \
-    "  --plot FILE        also draw the chart into FILE (.png or .svg; gnuplot, README \"Charts\")\n"
-
 /* -1 when COMMON->plot is unset or usable; else the exit status to return (message printed). */
 int cli_plot_check(const char *cmd, const cli_common *common);
 

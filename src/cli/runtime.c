@@ -5,87 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plot_cli.h"
 #include "progress.h"
 
-enum { OPT_SEQ_LEN = OPT_FIRST_COMMAND_SPECIFIC, OPT_BATCH, OPT_SEED, OPT_TOP, OPT_MODE, OPT_NAIVE, OPT_EXCL_BOS,
-       OPT_EXCL_CUR };
-
-/* Parses a positive int option value (1 to 1000000); -1 if bad (printed). */
-static int parse_pos_int(const char *cmd, const char *opt, const char *s, int *out)
+void rt_begin(const cli_args *a, rt_opts *o)
 {
-    return cli_parse_int(cmd, opt, s, 1, 1000000, out);
-}
-
-int rt_parse(const char *cmd, int argc, char **argv, unsigned mask, const char *help, rt_opts *o)
-{
-    static const struct option opts[] = {CLI_COMMON_LONG_OPTIONS, CLI_PLOT_OPTION,
-                                         {"seq-len", required_argument, NULL, OPT_SEQ_LEN},
-                                         {"batch", required_argument, NULL, OPT_BATCH},
-                                         {"seed", required_argument, NULL, OPT_SEED},
-                                         {"top", required_argument, NULL, OPT_TOP},
-                                         {"mode", required_argument, NULL, OPT_MODE},
-                                         {"naive", no_argument, NULL, OPT_NAIVE},
-                                         {"exclude-bos", no_argument, NULL, OPT_EXCL_BOS},
-                                         {"exclude-current", no_argument, NULL, OPT_EXCL_CUR},
-                                         {NULL, 0, NULL, 0}};
-    static const unsigned need[] = {[OPT_SEQ_LEN - OPT_FIRST_COMMAND_SPECIFIC] = RT_SEQ_LEN,
-                                    [OPT_BATCH - OPT_FIRST_COMMAND_SPECIFIC] = RT_BATCH,
-                                    [OPT_SEED - OPT_FIRST_COMMAND_SPECIFIC] = RT_SEED,
-                                    [OPT_TOP - OPT_FIRST_COMMAND_SPECIFIC] = RT_TOP,
-                                    [OPT_MODE - OPT_FIRST_COMMAND_SPECIFIC] = RT_MODE,
-                                    [OPT_NAIVE - OPT_FIRST_COMMAND_SPECIFIC] = RT_NAIVE,
-                                    [OPT_EXCL_BOS - OPT_FIRST_COMMAND_SPECIFIC] = RT_EXCLUDE,
-                                    [OPT_EXCL_CUR - OPT_FIRST_COMMAND_SPECIFIC] = RT_EXCLUDE};
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (c == OPT_PLOT && !(mask & RT_PLOT)) return cli_usage_error(cmd, "unknown option --plot");
-        if (cli_common_option(c, &o->common, &o->help)) continue;
-        if (c == ':') return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-        if (c < OPT_FIRST_COMMAND_SPECIFIC || c > OPT_EXCL_CUR)
-            return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
-        if (!(need[c - OPT_FIRST_COMMAND_SPECIFIC] & mask)) { /* an option of another runtime command */
-            const char *name = "?";
-            for (const struct option *op = opts; op->name; op++)
-                if (op->val == c) name = op->name;
-            return cli_usage_error(cmd, "unknown option --%s", name);
-        }
-        switch (c) {
-        case OPT_SEQ_LEN:
-            if (parse_pos_int(cmd, "--seq-len", optarg, &o->n)) return CLI_USAGE;
-            break;
-        case OPT_BATCH:
-            if (parse_pos_int(cmd, "--batch", optarg, &o->batch)) return CLI_USAGE;
-            break;
-        case OPT_SEED:
-            if (cli_parse_u64(cmd, "--seed", optarg, &o->seed)) return CLI_USAGE;
-            break;
-        case OPT_TOP:
-            if (parse_pos_int(cmd, "--top", optarg, &o->top)) return CLI_USAGE;
-            break;
-        case OPT_MODE:
-            if (strcmp(optarg, "zero") == 0) o->mode = CC_ABLATE_ZERO;
-            else if (strcmp(optarg, "mean") == 0) o->mode = CC_ABLATE_MEAN;
-            else return cli_usage_error(cmd, "--mode takes zero or mean, got \"%s\"", optarg);
-            break;
-        case OPT_NAIVE: o->naive = true; break;
-        case OPT_EXCL_BOS: o->exclude_bos = true; break;
-        case OPT_EXCL_CUR: o->exclude_current = true; break;
-        default: break;
-        }
-    }
-    if (o->help) {
-        fputs(help, stdout);
-        if (mask & RT_PLOT) fputs(CLI_PLOT_HELP, stdout);
-        fputs(CLI_COMMON_HELP, stdout);
-        return CLI_OK;
-    }
-    o->args = argv + optind;
-    o->n_args = argc - optind;
-    cli_progress_begin(cmd); /* the forward passes report per layer */
+    *o = (rt_opts){.common = a->common,
+                   .n = a->v[O_SEQ_LEN].i,
+                   .n_given = a->v[O_SEQ_LEN].given,
+                   .batch = a->v[O_BATCH].i,
+                   .seed = a->v[O_SEED].u,
+                   .top = a->v[O_TOP].i,
+                   .mode = a->v[O_ABLATE].choice == 0 ? CC_ABLATE_MEAN : CC_ABLATE_ZERO,
+                   .naive = a->v[O_NAIVE].on,
+                   .exclude_bos = a->v[O_EXCLUDE_BOS].on,
+                   .exclude_current = a->v[O_EXCLUDE_CURRENT].on,
+                   .args = a->pos,
+                   .n_args = a->n_pos};
+    cli_progress_begin(a->cmd->name); /* the forward passes report per layer */
     cc_experiments_set_progress(cli_progress_update, NULL);
-    return cli_plot_check(cmd, &o->common);
 }
 
 /* Bytes of memory available to this process: MemAvailable, lowered by a cgroup
@@ -128,10 +65,11 @@ static int check_batch_memory(const cc_config *c, int batch, int T, cc_error *er
                    batch, need / gib, batch, T, per_position / 1024, avail / gib, source, fits > 0 ? fits : 0);
 }
 
-int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
+int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
 {
     *tokens = NULL;
     if (cli_load_model(&o->common, m, err) != 0) return -1;
+    if (!o->n_given && o->n > cc_repeat_max_n(&(*m)->cfg)) o->n = cc_repeat_max_n(&(*m)->cfg);
     int T = 1 + 2 * o->n;
     if (o->n > cc_repeat_max_n(&(*m)->cfg))
         return cc_fail(err,
@@ -144,11 +82,10 @@ int rt_setup(const rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *
     return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
 }
 
-json_t *rt_json_header(const char *cmd, const cc_model *m, const rt_opts *o, int batch)
+json_t *rt_json_header(const rt_opts *o, int batch)
 {
-    return json_pack("{s:s, s:s, s:b, s:I, s:i, s:i, s:i}", "command", cmd, "model", m->model_path, "processing",
-                     m->processed, "seed", (json_int_t)o->seed, "seq_len", o->n, "positions", 1 + 2 * o->n, "batch",
-                     batch);
+    return json_pack("{s:I, s:i, s:i, s:i}", "seed", (json_int_t)o->seed, "seq_len", o->n, "positions", 1 + 2 * o->n,
+                     "batch", batch);
 }
 
 json_t *rt_json_lh(const double *v, int L, int H)

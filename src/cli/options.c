@@ -1,0 +1,97 @@
+/* options.c — every circuitc option, once (options.h). An option means the
+ * same thing, with the same default and range, in every command that takes
+ * it; a command's description says what its random draws or its chart are. */
+#include "options.h"
+
+#include <stdio.h>
+
+#include "circuitc/topk.h"
+
+static const char *const COMP_MODES[] = {"q", "k", "v", "all", NULL}; /* the order of cc_comp_mode */
+static const char *const ABLATIONS[] = {"mean", "zero", NULL};
+static const char *const ORDERS[] = {"optimal", "tl", NULL};
+static const char *const PRESETS[] = {"tiny", "gpt2-small", NULL};
+static const char *const DTYPES[] = {"f32", "f16", "bf16", NULL};
+
+#define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
+#define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
+#define TEXT(n, s, mv, h) {.name = n, .short_name = s, .kind = KIND_TEXT, .metavar = mv, .help = h}
+#define CHOICE(n, mv, list, d, h) {.name = n, .kind = KIND_CHOICE, .metavar = mv, .def = d, .choices = list, .help = h}
+
+const opt_spec cli_options[O_COUNT] = {
+    [O_MODEL] = TEXT("model", 'm', "PATH",
+                     "model folder (config.json + model.safetensors) or .safetensors file; default: "
+                     "$CIRCUITC_MODEL, else the bundled fixture model"),
+    [O_CONFIG] = TEXT("config", 0, "FILE", "config.json to use with a bare .safetensors file"),
+    [O_NO_PROCESSING] = FLAG("no-processing", 0,
+                             "skip TransformerLens' default weight processing (fold_ln, center_writing_weights, "
+                             "center_unembed, fold_value_biases)"),
+    [O_ALLOW_NONFINITE] = FLAG("allow-nonfinite", 0,
+                               "load weights holding NaN or Inf (refused by default), for inspection"),
+    [O_JSON] = FLAG("json", 'j', "print the result as JSON: the envelope of README \"JSON output\", then the "
+                                 "command's keys"),
+    [O_QUIET] = FLAG("quiet", 'q', "no progress line (it is drawn on stderr only when that is a terminal)"),
+    [O_PLOT] = TEXT("plot", 0, "FILE", "also draw the command's chart into FILE (.png or .svg; gnuplot, README "
+                                       "\"Charts\")"),
+    [O_SEED] = {.name = "seed", .kind = KIND_U64, .metavar = "S", .def = "0",
+                .help = "seed of the command's random draws: tokens, baseline matrices or weights"},
+    [O_SEQ_LEN] = INT("seq-len", "N", "50", 1, 1000000,
+                      "length n of the repeated random block A in [BOS, A, A] (1+2n positions); when not given, 50 or "
+                      "the longest that fits n_ctx"),
+    [O_BATCH] = INT("batch", "B", "10", 1, 1000000, "number of repeated random sequences"),
+    [O_BASELINE_SAMPLES] = INT("baseline-samples", "N", "200", 0, 100000,
+                               "random matrix pairs for the composition score's baseline; 0 skips the baseline"),
+    [O_TOP] = INT("top", "K", "10", 1, 1000000, "entries listed per ranking"),
+    [O_K] = INT("k", "K", "5", 1, CC_TOPK_MAX_K, "report exact top-1 .. top-K accuracy"),
+    [O_RANKS] = FLAG("ranks", 0, "always compute exact diagonal ranks (one brute-force pass per direction)"),
+    [O_NO_RANKS] = FLAG("no-ranks", 0, "never compute diagonal ranks (default: only when the vocabulary is <= 16384)"),
+    [O_EXACT] = FLAG("exact", 0, "the SVD-bounded fast path, exact (the default)"),
+    [O_BRUTE_FORCE] = FLAG("brute-force", 0, "the reference path: every entry through streamed GEMM tiles"),
+    [O_COMPARE] = FLAG("compare", 0, "run both paths and fail if they ever disagree"),
+    [O_COMPONENTS] = INT("components", "C", "0", 0, 100000,
+                         "leading components the fast path scores with; 0: automatic"),
+    [O_SINGULAR] = INT("singular", "N", "8", 0, 100000, "leading singular values to report"),
+    [O_CIRCUIT] = {.name = "circuit", .kind = KIND_TEXT, .metavar = "FILE", .def = "kcomp",
+                   .help = "two-head circuit: a .circuit file or a built-in name (kcomp, qcomp, vcomp)"},
+    [O_BIND] = {.name = "bind", .kind = KIND_LIST, .metavar = "NAME=HEAD",
+                .help = "bind circuit parameter NAME to HEAD (L4H11 or 4.11); repeat for each parameter"},
+    [O_EXPLAIN] = FLAG("explain", 0,
+                       "print the plan: the chain with shapes, the split, each factor's multiplication order and "
+                       "FLOP counts"),
+    [O_ORDER] = CHOICE("order", "ORDER", ORDERS, "optimal",
+                       "optimal: each factor's sub-chain in the FLOP-optimal order; tl: A left to right and B right "
+                       "to left, TransformerLens' order for a chain written as Q K^T"),
+    [O_MODE] = CHOICE("mode", "MODE", COMP_MODES, "all", "composition modes to score: q, k, v or all"),
+    [O_ABLATE] = CHOICE("ablate", "MODE", ABLATIONS, "mean",
+                        "ablation of a head's hook_z: mean (its clean mean over batch and positions) or zero"),
+    [O_NAIVE] = FLAG("naive", 0, "one full forward pass per patch (the reference; same numbers, slower)"),
+    [O_EXCLUDE_BOS] = FLAG("exclude-bos", 0, "detect_head: ignore attention to position 0"),
+    [O_EXCLUDE_CURRENT] = FLAG("exclude-current", 0, "detect_head: ignore attention to the destination itself"),
+    [O_GOLDEN] = TEXT("golden", 0, "DIR",
+                      "also check parity with the TransformerLens goldens in DIR (a golden/out/<model> folder)"),
+    [O_OUT] = TEXT("out", 'o', "DIR", "output folder (created if missing)"),
+    [O_PREV] = TEXT("prev", 0, "HEAD", "the previous-token head of the kcomp step (with --ind)"),
+    [O_IND] = TEXT("ind", 0, "HEAD", "the induction head of the kcomp step (with --prev)"),
+    [O_PRESET] = CHOICE("preset", "NAME", PRESETS, "tiny",
+                        "tiny, or gpt2-small (12 x 12 heads, d_model 768, vocab 50257; about 500 MB)"),
+    [O_DTYPE] = CHOICE("dtype", "T", DTYPES, "f32", "tensor dtype written: f32, f16 or bf16"),
+    [O_PREFIX] = FLAG("prefix", 0, "name tensors \"transformer.*\" as some checkpoints do"),
+    [O_LM_HEAD] = FLAG("lm-head", 0, "also write an untied lm_head.weight"),
+    [O_CHECKSUM] = FLAG("checksum", 0, "also compute the SHA-256 of the weights file (reads it whole)"),
+    [O_TOKENIZER] = TEXT("tokenizer", 0, "DIR",
+                         "folder with vocab.json + merges.txt or tokenizer.json; default: the model folder when "
+                         "--model (or $CIRCUITC_MODEL) is given, else GPT-2's tokenizer"),
+    [O_NO_BOS] = FLAG("no-bos", 0, "do not prepend BOS"),
+    [O_PROMPT_FILE] = TEXT("prompt-file", 0, "FILE", "one prompt per line (the newline is not part of it)"),
+    [O_DECODE] = TEXT("decode", 0, "IDS", "decode token ids (comma- or space-separated) instead"),
+    [O_REPLACE_INVALID] = FLAG("replace-invalid", 0,
+                               "replace invalid UTF-8 by U+FFFD (as Python's errors=\"replace\"); default: refuse"),
+    [O_HELP] = FLAG("help", 'h', "this help"),
+};
+
+const char *cli_option_label(opt_id id, char *buf, size_t size)
+{
+    const opt_spec *o = &cli_options[id];
+    snprintf(buf, size, "--%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+    return buf;
+}
