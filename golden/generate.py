@@ -29,7 +29,7 @@ BIG = "gpt2-small-random"
 MODELS_DIR = os.path.join(HERE, "models")
 OUT_DIR = os.path.join(HERE, "out")
 BUILD_DIR = os.path.join(HERE, "build")
-SOURCES = ["common.py", "generate.py", "fixture.py", "synth.py", "compare.py", "requirements.txt",
+SOURCES = ["common.py", "generate.py", "gen_patching.py", "fixture.py", "synth.py", "compare.py", "requirements.txt",
            "generate", "setup-venv", "train-fixture"]
 TOKEN_SEED = 0
 SAMPLE_SEED = 0
@@ -420,6 +420,7 @@ def gen_fixture(out_root):
     t0 = time.time()
     write_json(os.path.join(out, "patching.json"), patching_json(FIXTURE, model, toks, n))
     t["patching"] = time.time() - t0
+    t["act_path_patching"] = __import__("gen_patching").generate(out_root, FIXTURE, model)
     t0 = time.time()
     L, H, d, dh = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_model, model.cfg.d_head
     kcomp = [kcomp_entry(model, (lp, hp), (li, hi), 512)
@@ -503,6 +504,7 @@ def gen_big(out_root, build_dir):
         comp = {"k": tensor_json(model.all_composition_scores("K"))}
     base = random_baseline(model.cfg.d_model, model.cfg.d_head, 20)
     t["composition"] = time.time() - t0
+    t["act_path_patching"] = __import__("gen_patching").generate(out_root, BIG, model)
     write_json(os.path.join(out, "factored.json"), {
         "model": BIG, "processing": True, "kcomp": kcomp, "ov": ov, "composition_scores": comp,
         "random_baseline": base})
