@@ -1,6 +1,6 @@
 /* patch_kernel.c — the kernel half of bench/patch_bench.py: activation patching
  * of one hook over every layer x position (cc_act_patch, the model loaded once),
- * timed over --reps runs, printed as JSON.
+ * timed over --reps runs (wall and process CPU seconds), printed as JSON.
  *
  *   patch_kernel --model DIR --clean IDS --corrupt IDS --answer ID --wrong ID
  *                [--hook resid_pre] [--reps 3] [--naive]
@@ -10,9 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "benchutil.h"
 #include "circuitc/patching.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static int parse_ids(const char *s, int **out)
 {
@@ -64,23 +72,24 @@ int main(int argc, char **argv)
     }
     cc_patch_opts o = {.hook = hook, .naive = naive, .kernel = CC_KERNEL_FAST,
                        .metric = {.kind = CC_METRIC_LOGIT_DIFF, .answer = answer, .wrong = wrong}};
-    json_t *secs = json_array(), *values = json_array();
+    json_t *secs = json_array(), *cpu = json_array(), *values = json_array();
     cc_patch_result r = {0};
     for (int i = 0; i < reps; i++) {
         cc_patch_result_free(&r);
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = cpu_now();
         if (cc_act_patch(m, clean, corrupt, T, &o, &r, &err) != 0) {
             fprintf(stderr, "patch_kernel: %s\n", err.msg);
             return 1;
         }
         json_array_append_new(secs, json_real(bench_now() - t0));
+        json_array_append_new(cpu, json_real(cpu_now() - c0));
     }
     for (int l = 0; l < r.n_layers; l++) {
         json_t *row = json_array();
         for (int p = 0; p < r.n_pos; p++) json_array_append_new(row, json_real(r.value[(size_t)l * r.n_pos + p]));
         json_array_append_new(values, row);
     }
-    json_t *j = json_pack("{s:o,s:o,s:f,s:f,s:I,s:i}", "seconds", secs, "value", values, "clean", r.clean, "corrupt",
+    json_t *j = json_pack("{s:o,s:o,s:o,s:f,s:f,s:I,s:i}", "seconds", secs, "cpu_seconds", cpu, "value", values, "clean", r.clean, "corrupt",
                           r.corrupt, "skipped", (json_int_t)r.skipped, "patches", r.n_layers * r.n_pos);
     json_dumpf(j, stdout, JSON_COMPACT);
     printf("\n");

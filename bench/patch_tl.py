@@ -2,8 +2,8 @@
 HookedTransformer loading with the default processing, GPT2TokenizerFast
 (BOS prepended, as to_tokens does), then patching.get_act_patch_resid_pre on the
 prompt pair with the logit-difference metric (after a clean run_with_cache, as
-its users write it). Prints one JSON object: the kernel's wall seconds (the
-clean run plus the patching), the [L, T] results, the clean and corrupted metric.
+its users write it). Prints one JSON object: the kernel's wall and CPU seconds
+(the clean run plus the patching), the [L, T] results, the clean and corrupted metric.
 
     patch_tl.py MODEL_DIR --clean TEXT --corrupt TEXT --answer TEXT --wrong TEXT"""
 import argparse
@@ -43,12 +43,12 @@ def main():
         return logits[0, -1, answer] - logits[0, -1, wrong]
 
     with torch.no_grad():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         clean_logits, clean_cache = model.run_with_cache(clean)
         result = patching.get_act_patch_resid_pre(model, corrupt, clean_cache, logit_diff)
-        kernel = time.perf_counter() - t0
+        kernel, kernel_cpu = time.perf_counter() - t0, time.process_time() - c0
         corrupt_value = float(logit_diff(model(corrupt)))
-    json.dump({"kernel_seconds": kernel, "value": result.tolist(), "clean": float(logit_diff(clean_logits)),
+    json.dump({"kernel_seconds": kernel, "kernel_cpu_seconds": kernel_cpu, "value": result.tolist(), "clean": float(logit_diff(clean_logits)),
                "corrupt": corrupt_value, "torch": torch.__version__, "threads": torch.get_num_threads()}, sys.stdout)
     print()
 
