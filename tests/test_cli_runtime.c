@@ -145,8 +145,8 @@ START_TEST(errors_exit_non_zero_without_stdout)
     expect_fail(RUN("ablate", "--model", dir), 2, "at least one HEAD");
     expect_fail(RUN("ablate", "1.0", "7.7", "--model", dir, "--seq-len", "5"), 1, "out of range");
     expect_fail(RUN("ablate", "1.0", "--ablate", "half", "--model", dir), 2, "--ablate takes mean or zero");
-    expect_fail(RUN("patch", "--model", dir), 2, "mlp_out");
-    expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "supported activation is mlp_out");
+    expect_fail(RUN("patch", "--model", dir), 2, "HOOK is required");
+    expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "needs a prompt pair");
     expect_fail(RUN("heads", "--model", "/nonexistent/m"), 1, "/nonexistent/m");
     tu_run_result r = RUN("heads", "--help");
     ck_assert_int_eq(r.status, 0);

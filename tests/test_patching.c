@@ -14,16 +14,6 @@
 #include "golden.h"
 #include "testutil.h"
 
-static cc_model *fixture(bool process)
-{
-    char *dir = golden_path("models/induction-3l4h");
-    cc_model *m = NULL;
-    cc_error err;
-    ck_assert_msg(cc_model_load(dir, NULL, process, &m, &err) == 0, "%s", err.msg);
-    free(dir);
-    return m;
-}
-
 #define T 12
 
 /* A prompt pair differing from position 5 on (positions 0..4 identical): the
@@ -89,7 +79,7 @@ static void check_paths(cc_model *m, cc_patch_opts o, const char *what)
 
 static void check_all_hooks(bool process, cc_kernel kern, cc_metric metric)
 {
-    cc_model *m = fixture(process);
+    cc_model *m = golden_fixture(process);
     for (size_t i = 0; i < sizeof ALL_HOOKS / sizeof ALL_HOOKS[0]; i++) {
         cc_hook_kind k = ALL_HOOKS[i];
         for (int all = 0; all < 2; all++)
@@ -125,12 +115,10 @@ START_TEST(causal_equals_naive_loss)
 END_TEST
 
 /* Patching the whole residual stream entering layer 0 turns the corrupted run
- * into the clean one; patching every head's output at every position of every
- * layer one layer at a time moves the metric, and the clean run patched into
- * itself changes nothing. */
+ * into the clean one; the clean run patched into itself changes nothing. */
 START_TEST(end_points)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int clean[T], corrupt[T];
     prompt_pair(m, clean, corrupt);
     cc_error err;
@@ -153,7 +141,7 @@ END_TEST
 
 START_TEST(path_patching_properties)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int clean[T], corrupt[T];
     prompt_pair(m, clean, corrupt);
     cc_metric ld = {.kind = CC_METRIC_LOGIT_DIFF, .answer = ANSWER, .wrong = WRONG};
@@ -189,7 +177,7 @@ END_TEST
 
 START_TEST(bad_requests_are_refused)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int clean[T], corrupt[T];
     prompt_pair(m, clean, corrupt);
     cc_error err;
