@@ -35,8 +35,9 @@ START_TEST(patch_json_matches_the_golden)
 {
     char *fx = golden_path("models/induction-3l4h");
     json_t *g = golden_load("induction-3l4h", "act_patching.json");
-    ck_assert_str_eq(json_dumps(json_object_get(g, "corrupt_tokens"), JSON_COMPACT),
-                     "[511,10,20,30,40,135,142,149,156,163,170,177]");
+    char *golden_corrupt = json_dumps(json_object_get(g, "corrupt_tokens"), JSON_COMPACT);
+    ck_assert_str_eq(golden_corrupt, "[511,10,20,30,40,135,142,149,156,163,170,177]");
+    free(golden_corrupt);
     json_t *gm = json_object_get(json_object_get(g, "metrics"), "logit_diff");
     json_t *gr = json_object_get(json_object_get(gm, "results"), "resid_pre");
     tu_run_result r = RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
