@@ -69,7 +69,7 @@ def main():
     worst_k = max(abs(a - b) for ca, ta in zip(k["value"], t["value"]) for a, b in zip(ca, ta))
     T, L = len(c["clean_tokens"]), len(values)
     print(f"prompt pair: {T} tokens; {L} layers x {T} positions = {L * T} patches, "
-          f"{k['skipped']} needing no run (positions before the first differing token)")
+          f"{k['skipped']} needing no run (activations identical in both runs)")
     print(f"torch {t['torch']}, {t['threads']} threads")
     print(f"whole process: circuitc {c_wall:.2f} s wall, {c_cpu:.2f} s CPU, {c_rss:.0f} MiB peak | TransformerLens "
           f"{t_wall:.2f} s wall, {t_cpu:.2f} s CPU, {t_rss:.0f} MiB peak | {t_wall / c_wall:.1f}x wall, "

@@ -13,6 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+os.environ.setdefault("TQDM_DISABLE", "1")  # get_act_patch_* draws a progress bar per call
 
 import torch  # noqa: E402
 
