@@ -17,20 +17,6 @@
 #define CLEAN "511,10,20,30,40,50,10,20,30,40,50,10"
 #define CORRUPT "511,10,20,30,40,135,142,149,156,163,170,177"
 
-static json_t *parse_ok(tu_run_result *r)
-{
-    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
-    return tu_parse_json(r->out);
-}
-
-static void expect_fail(tu_run_result r, int status, const char *needle)
-{
-    ck_assert_msg(r.status == status, "exit %d, wanted %d; stderr: %s", r.status, status, r.err);
-    ck_assert_msg(r.out[0] == '\0', "stdout not empty on failure: %s", r.out);
-    tu_assert_contains(r.err, needle);
-    tu_run_free(&r);
-}
-
 START_TEST(patch_json_matches_the_golden)
 {
     char *fx = golden_path("models/induction-3l4h");
@@ -42,7 +28,7 @@ START_TEST(patch_json_matches_the_golden)
     json_t *gr = json_object_get(json_object_get(gm, "results"), "resid_pre");
     tu_run_result r = RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                           "--answer", "#20", "--wrong", "#99", "--json");
-    json_t *j = parse_ok(&r);
+    json_t *j = tu_parse_ok(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "command")), "patch");
     ck_assert_str_eq(json_string_value(json_object_get(j, "hook")), "resid_pre");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metric"), "kind")), "logit-diff");
@@ -66,7 +52,7 @@ START_TEST(patch_json_matches_the_golden)
     /* per head, all positions: [3][1][4] */
     r = RUN("patch", "k", "--per-head", "--positions", "all", "--model", fx, "--clean-tokens", CLEAN,
             "--corrupt-tokens", CORRUPT, "--metric", "loss", "--json");
-    j = parse_ok(&r);
+    j = tu_parse_ok(&r);
     json_t *shape = json_object_get(j, "shape");
     ck_assert_int_eq(json_integer_value(json_array_get(shape, 1)), 1);
     ck_assert_int_eq(json_integer_value(json_array_get(shape, 2)), 4);
@@ -89,7 +75,7 @@ START_TEST(path_patch_json_matches_the_golden)
     json_t *c0 = json_array_get(json_object_get(g, "cases"), 0); /* L0H0..L0H3 -> L1H0 q */
     tu_run_result r = RUN("path-patch", "all", "L1H0", "--to", "q", "--model", fx, "--clean-tokens", CLEAN,
                           "--corrupt-tokens", CORRUPT, "--answer", "#20", "--wrong", "#99", "--json");
-    json_t *j = parse_ok(&r);
+    json_t *j = tu_parse_ok(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "command")), "path-patch");
     ck_assert_int_eq(json_array_size(json_object_get(j, "senders")), 4);
     for (size_t s = 0; s < 4; s++)
@@ -124,29 +110,29 @@ END_TEST
 START_TEST(bad_requests_are_refused)
 {
     char *fx = golden_path("models/induction-3l4h");
-    expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--answer", "#20", "--wrong", "#99"),
+    tu_expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--answer", "#20", "--wrong", "#99"),
                 2, "give exactly one of --corrupt TEXT and --corrupt-tokens IDS");
-    expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", "511,10",
+    tu_expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", "511,10",
                     "--answer", "#20", "--wrong", "#99"),
                 2, "the clean prompt has 12 tokens and the corrupted one 2");
-    expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT), 2,
+    tu_expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT), 2,
                 "--metric logit-diff needs --answer TOKEN and --wrong TOKEN");
-    expect_fail(RUN("patch", "resid_pre", "--per-head", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens",
+    tu_expect_fail(RUN("patch", "resid_pre", "--per-head", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens",
                     CORRUPT, "--metric", "loss"),
                 2, "resid_pre has no heads");
-    expect_fail(RUN("patch", "mlp_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+    tu_expect_fail(RUN("patch", "mlp_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                     "--metric", "loss"),
                 2, "choose resid_pre");
-    expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+    tu_expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                     "--answer", "#512", "--wrong", "#99"),
                 1, "#ID must be a token id 0..511");
-    expect_fail(RUN("patch", "attn_out", "--model", fx), 2, "needs a prompt pair");
-    expect_fail(RUN("patch", "mlp_out", "--model", fx, "--per-head"), 2, "--per-head needs a prompt pair");
-    expect_fail(RUN("path-patch", "L0H0", "L1H0", "--model", fx), 2, "give the prompt pair");
-    expect_fail(RUN("path-patch", "all", "L0H0", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+    tu_expect_fail(RUN("patch", "attn_out", "--model", fx), 2, "needs a prompt pair");
+    tu_expect_fail(RUN("patch", "mlp_out", "--model", fx, "--per-head"), 2, "--per-head needs a prompt pair");
+    tu_expect_fail(RUN("path-patch", "L0H0", "L1H0", "--model", fx), 2, "give the prompt pair");
+    tu_expect_fail(RUN("path-patch", "all", "L0H0", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                     "--metric", "loss"),
                 2, "no head sends to them");
-    expect_fail(RUN("path-patch", "L9H0", "L1H0", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+    tu_expect_fail(RUN("path-patch", "L9H0", "L1H0", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                     "--metric", "loss"),
                 2, "SENDER");
     free(fx);
