@@ -19,6 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import gen_patching  # noqa: E402
 import gen_prompts  # noqa: E402
 from common import f32, tensor_json, write_json, sha256_file  # noqa: E402
 
@@ -30,7 +31,8 @@ BIG = "gpt2-small-random"
 MODELS_DIR = os.path.join(HERE, "models")
 OUT_DIR = os.path.join(HERE, "out")
 BUILD_DIR = os.path.join(HERE, "build")
-SOURCES = ["common.py", "generate.py", "fixture.py", "synth.py", "compare.py", "gen_prompts.py", "requirements.txt",
+SOURCES = ["common.py", "generate.py", "gen_patching.py", "fixture.py", "synth.py", "compare.py", "gen_prompts.py",
+           "requirements.txt",
            "generate", "setup-venv", "train-fixture"]
 TOKEN_SEED = 0
 SAMPLE_SEED = 0
@@ -421,6 +423,7 @@ def gen_fixture(out_root):
     t0 = time.time()
     write_json(os.path.join(out, "patching.json"), patching_json(FIXTURE, model, toks, n))
     t["patching"] = time.time() - t0
+    t["act_path_patching"] = gen_patching.generate(out_root, FIXTURE, model)
     t0 = time.time()
     L, H, d, dh = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_model, model.cfg.d_head
     kcomp = [kcomp_entry(model, (lp, hp), (li, hi), 512)
@@ -504,6 +507,7 @@ def gen_big(out_root, build_dir):
         comp = {"k": tensor_json(model.all_composition_scores("K"))}
     base = random_baseline(model.cfg.d_model, model.cfg.d_head, 20)
     t["composition"] = time.time() - t0
+    t["act_path_patching"] = gen_patching.generate(out_root, BIG, model)
     write_json(os.path.join(out, "factored.json"), {
         "model": BIG, "processing": True, "kcomp": kcomp, "ov": ov, "composition_scores": comp,
         "random_baseline": base})

@@ -109,6 +109,16 @@ int golden_near(golden_tol t, double got, double want)
     return fabs(got - want) <= golden_allowed(t, fabs(want));
 }
 
+cc_model *golden_fixture(bool process)
+{
+    char *dir = golden_path("models/induction-3l4h");
+    cc_model *m = NULL;
+    cc_error err;
+    ck_assert_msg(cc_model_load(dir, NULL, process, &m, &err) == 0, "%s", err.msg);
+    free(dir);
+    return m;
+}
+
 cc_model *golden_gpt2_small_random(char **dir)
 {
     json_t *prov = golden_load("gpt2-small-random", "provenance.json");

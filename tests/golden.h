@@ -3,6 +3,7 @@
 #define CIRCUITC_TEST_GOLDEN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Path of golden/<rel> in the source tree ($CIRCUITC_SOURCE_ROOT). Caller frees. */
@@ -30,6 +31,9 @@ void golden_tensor_free(golden_tensor *t);
  * the folder: remove it with tu_rmtree, then free it. */
 #include "circuitc/model.h"
 cc_model *golden_gpt2_small_random(char **dir);
+
+/* The bundled fixture model (golden/models/induction-3l4h), processed or not. */
+cc_model *golden_fixture(bool process);
 
 /* Number at KEY (integer or real); fails the test if missing. */
 double golden_number(json_t *obj, const char *key);

@@ -181,17 +181,18 @@ START_TEST(completions_complete_and_parse)
 }
 END_TEST
 
-/* Splits an example line into arguments: words separated by spaces, "double quotes" kept together. */
+/* Splits an example line into arguments as a shell would for these examples:
+ * words separated by spaces, "double" or 'single' quoted words kept together. */
 static int split_words(char *line, const char **argv)
 {
     int n = 0;
     for (char *p = line; *p && n < MAX_WORDS - 2;) {
         while (*p == ' ') p++;
         if (!*p) break;
-        char quote = *p == '"' ? '"' : ' ';
-        if (quote == '"') p++;
+        char end[2] = {*p == '"' || *p == '\'' ? *p : ' ', 0};
+        if (end[0] != ' ') p++;
         argv[n++] = p;
-        p += strcspn(p, quote == '"' ? "\"" : " ");
+        p += strcspn(p, end);
         if (*p) *p++ = '\0';
     }
     argv[n] = NULL;

@@ -22,20 +22,6 @@ static char *tiny_model(void)
     return dir;
 }
 
-static json_t *parse_ok(tu_run_result *r)
-{
-    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
-    return tu_parse_json(r->out);
-}
-
-static void expect_fail(tu_run_result r, int status, const char *needle)
-{
-    ck_assert_msg(r.status == status, "exit %d, wanted %d; stderr: %s", r.status, status, r.err);
-    ck_assert_msg(r.out[0] == '\0', "stdout not empty on failure: %s", r.out);
-    tu_assert_contains(r.err, needle);
-    tu_run_free(&r);
-}
-
 START_TEST(every_command_prints_its_seed_and_json)
 {
     char *dir = tiny_model();
@@ -57,7 +43,7 @@ START_TEST(every_command_prints_its_seed_and_json)
         tu_run_free(&r);
         argv[k++] = "--json", argv[k] = NULL;
         r = tu_run(argv);
-        json_t *j = parse_ok(&r);
+        json_t *j = tu_parse_ok(&r);
         ck_assert_str_eq(json_string_value(json_object_get(j, "command")), cmd[c][0]);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "seed")), 7);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "seq_len")), 10);
@@ -88,7 +74,7 @@ START_TEST(patch_causal_and_naive_agree_through_the_cli)
     char *dir = tiny_model();
     tu_run_result a = RUN("patch", "mlp_out", "--model", dir, "--seq-len", "15", "--json");
     tu_run_result b = RUN("patch", "mlp_out", "--model", dir, "--seq-len", "15", "--json", "--naive");
-    json_t *ja = parse_ok(&a), *jb = parse_ok(&b);
+    json_t *ja = tu_parse_ok(&a), *jb = tu_parse_ok(&b);
     ck_assert_str_eq(json_string_value(json_object_get(ja, "method")), "causal");
     ck_assert_str_eq(json_string_value(json_object_get(jb, "method")), "naive");
     json_t *da = json_object_get(ja, "delta"), *db = json_object_get(jb, "delta");
@@ -108,7 +94,7 @@ START_TEST(repeat_on_the_bundled_fixture_matches_the_golden)
     json_t *g = golden_load("induction-3l4h", "forward.json");
     char *fx = golden_path("models/induction-3l4h");
     tu_run_result r = RUN("repeat", "--model", fx, "--seq-len", "50", "--batch", "10", "--seed", "0", "--json");
-    json_t *j = parse_ok(&r);
+    json_t *j = tu_parse_ok(&r);
     json_t *h1 = json_object_get(j, "first_half"), *h2 = json_object_get(j, "second_half");
     ck_assert(fabs(json_real_value(json_object_get(h1, "mean_logprob")) - golden_number(g, "first_half_mean_logprob")) < 1e-4);
     ck_assert(fabs(json_real_value(json_object_get(h2, "mean_logprob")) - golden_number(g, "second_half_mean_logprob")) < 1e-4);
@@ -119,7 +105,7 @@ START_TEST(repeat_on_the_bundled_fixture_matches_the_golden)
     /* unprocessed: same statistics (raw/forward.json) */
     g = golden_load("induction-3l4h", "raw/forward.json");
     r = RUN("repeat", "--model", fx, "--seq-len", "50", "--batch", "10", "--no-processing", "--json");
-    j = parse_ok(&r);
+    j = tu_parse_ok(&r);
     ck_assert_int_eq(json_array_size(json_object_get(j, "processing")), 0);
     ck_assert(fabs(json_real_value(json_object_get(j, "loss")) - golden_number(g, "loss")) < 1e-4);
     json_decref(j), json_decref(g);
@@ -132,22 +118,22 @@ START_TEST(errors_exit_non_zero_without_stdout)
 {
     char *dir = tiny_model();
     /* tiny: n_ctx 32, so 1+2*16 = 33 positions is one too many */
-    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "16"), 1, "n_ctx = 32");
-    expect_fail(RUN("heads", "--model", dir, "--seq-len", "16"), 1, "--seq-len 15 or less");
-    expect_fail(RUN("patch", "mlp_out", "--model", dir, "--seq-len", "40"), 1, "n_ctx = 32");
-    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "0"), 2, "--seq-len must be between 1");
-    expect_fail(RUN("repeat", "--model", dir, "--seq-len", "x"), 2, "--seq-len takes a non-negative integer");
-    expect_fail(RUN("repeat", "--model", dir, "--top", "3"), 2, "unknown option --top");
-    expect_fail(RUN("repeat", "--model", dir, "extra"), 2, "unexpected argument");
-    expect_fail(RUN("pattern", "--model", dir), 2, "HEAD is required");
-    expect_fail(RUN("pattern", "L1X0", "--model", dir), 2, "bad head \"L1X0\"");
-    expect_fail(RUN("pattern", "L5H0", "--model", dir, "--seq-len", "5"), 1, "out of range");
-    expect_fail(RUN("ablate", "--model", dir), 2, "at least one HEAD");
-    expect_fail(RUN("ablate", "1.0", "7.7", "--model", dir, "--seq-len", "5"), 1, "out of range");
-    expect_fail(RUN("ablate", "1.0", "--ablate", "half", "--model", dir), 2, "--ablate takes mean or zero");
-    expect_fail(RUN("patch", "--model", dir), 2, "mlp_out");
-    expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "supported activation is mlp_out");
-    expect_fail(RUN("heads", "--model", "/nonexistent/m"), 1, "/nonexistent/m");
+    tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "16"), 1, "n_ctx = 32");
+    tu_expect_fail(RUN("heads", "--model", dir, "--seq-len", "16"), 1, "--seq-len 15 or less");
+    tu_expect_fail(RUN("patch", "mlp_out", "--model", dir, "--seq-len", "40"), 1, "n_ctx = 32");
+    tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "0"), 2, "--seq-len must be between 1");
+    tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "x"), 2, "--seq-len takes a non-negative integer");
+    tu_expect_fail(RUN("repeat", "--model", dir, "--top", "3"), 2, "unknown option --top");
+    tu_expect_fail(RUN("repeat", "--model", dir, "extra"), 2, "unexpected argument");
+    tu_expect_fail(RUN("pattern", "--model", dir), 2, "HEAD is required");
+    tu_expect_fail(RUN("pattern", "L1X0", "--model", dir), 2, "bad head \"L1X0\"");
+    tu_expect_fail(RUN("pattern", "L5H0", "--model", dir, "--seq-len", "5"), 1, "out of range");
+    tu_expect_fail(RUN("ablate", "--model", dir), 2, "at least one HEAD");
+    tu_expect_fail(RUN("ablate", "1.0", "7.7", "--model", dir, "--seq-len", "5"), 1, "out of range");
+    tu_expect_fail(RUN("ablate", "1.0", "--ablate", "half", "--model", dir), 2, "--ablate takes mean or zero");
+    tu_expect_fail(RUN("patch", "--model", dir), 2, "HOOK is required");
+    tu_expect_fail(RUN("patch", "attn_out", "--model", dir), 2, "needs a prompt pair");
+    tu_expect_fail(RUN("heads", "--model", "/nonexistent/m"), 1, "/nonexistent/m");
     tu_run_result r = RUN("heads", "--help");
     ck_assert_int_eq(r.status, 0);
     tu_assert_contains(r.out, "--exclude-bos");

@@ -233,14 +233,15 @@ START_TEST(resume_equals_full_pass)
         cc_error err;
         ck_assert(cc_forward(m, tok, B, T, &o, &r, &err) == 0);
         for (int layer = -1; layer < c->n_layers; layer++) {
-            cc_segment seg[3] = {{1, 5, 20}, {0, 0, 7}, {0, 13, 13}};
+            cc_segment seg[3] = {{1, 5, 20, NULL}, {0, 0, 7, NULL}, {0, 13, 13, NULL}};
             int R = 15 + 7;
             float *x = malloc((size_t)R * d * sizeof *x);
             const float *src = layer < 0 ? cc_fwd_act(&r, CC_HOOK_RESID_PRE, 0) : cc_fwd_act(&r, CC_HOOK_RESID_POST, layer);
             memcpy(x, src + ((size_t)1 * T + 5) * d, (size_t)15 * d * sizeof *x);
             memcpy(x + (size_t)15 * d, src, (size_t)7 * d * sizeof *x);
             double *lp = malloc((size_t)R * sizeof *lp);
-            ck_assert_msg(cc_forward_resume(m, tok, B, T, &r, layer, seg, 3, x, lp, (cc_kernel)kern, &err) == 0, "%s",
+            ck_assert_msg(cc_forward_resume(m, tok, B, T, &r, layer < 0 ? CC_HOOK_RESID_PRE : CC_HOOK_RESID_POST,
+                                            layer < 0 ? 0 : layer, seg, 3, x, lp, (cc_kernel)kern, &err) == 0, "%s",
                           err.msg);
             for (int i = 0; i < 15; i++) {
                 int t = 5 + i;

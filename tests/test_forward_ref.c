@@ -151,7 +151,7 @@ START_TEST(resumed_passes_agree)
     cc_fwd_result clean;
     cc_error err;
     ck_assert_msg(cc_forward(m, tok, B, T, &o, &clean, &err) == 0, "%s", err.msg);
-    cc_segment seg[3] = {{1, 9, 24}, {0, 0, 6}, {0, 4, 4}};
+    cc_segment seg[3] = {{1, 9, 24, NULL}, {0, 0, 6, NULL}, {0, 4, 4, NULL}};
     int R = 15 + 6;
     float *x[2];
     double *lp[2];
@@ -162,7 +162,8 @@ START_TEST(resumed_passes_agree)
         memcpy(x[kern], after0 + ((size_t)1 * T + 9) * d, (size_t)15 * d * sizeof(float));
         memcpy(x[kern] + (size_t)15 * d, after0, (size_t)6 * d * sizeof(float));
         for (int i = 0; i < 15 * d; i++) x[kern][i] *= 1.5f; /* a patched residual, not the clean one */
-        ck_assert_msg(cc_forward_resume(m, tok, B, T, &clean, 0, seg, 3, x[kern], lp[kern], (cc_kernel)kern, &err) == 0,
+        ck_assert_msg(cc_forward_resume(m, tok, B, T, &clean, CC_HOOK_RESID_POST, 0, seg, 3, x[kern], lp[kern],
+                                        (cc_kernel)kern, &err) == 0,
                       "%s", err.msg);
     }
     ck_assert(isnan(lp[0][14]) && isnan(lp[1][14])); /* position T-1 has no next token */

@@ -40,19 +40,9 @@
 #include "golden.h"
 #include "testutil.h"
 
-static cc_model *fixture(void)
-{
-    char *dir = golden_path("models/induction-3l4h");
-    cc_model *m = NULL;
-    cc_error err;
-    ck_assert_msg(cc_model_load(dir, NULL, true, &m, &err) == 0, "%s", err.msg);
-    free(dir);
-    return m;
-}
-
 START_TEST(composition_scores_all_modes)
 {
-    cc_model *m = fixture();
+    cc_model *m = golden_fixture(true);
     json_t *f = golden_load("induction-3l4h", "factored.json");
     json_t *cs = json_object_get(f, "composition_scores");
     int L = m->cfg.n_layers, H = m->cfg.n_heads, n = L * H;
@@ -141,7 +131,7 @@ static void check_spectrum(const cc_fm *fm, json_t *spec, const char *what)
 
 START_TEST(spectra_and_norms)
 {
-    cc_model *m = fixture();
+    cc_model *m = golden_fixture(true);
     json_t *f = golden_load("induction-3l4h", "factored.json");
     json_t *heads = json_object_get(f, "circuit_heads"), *spectra = json_object_get(f, "spectra");
     cc_head prev = head_of(json_object_get(heads, "prev")), ind = head_of(json_object_get(heads, "ind"));

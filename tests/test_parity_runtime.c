@@ -16,16 +16,6 @@
 
 #define FIXTURE "induction-3l4h"
 
-static cc_model *fixture(bool process)
-{
-    char *dir = golden_path("models/" FIXTURE);
-    cc_model *m = NULL;
-    cc_error err;
-    ck_assert_msg(cc_model_load(dir, NULL, process, &m, &err) == 0, "%s", err.msg);
-    free(dir);
-    return m;
-}
-
 /* tokens.json as ints; *B, *n filled. */
 static int *golden_tokens(int *B, int *n)
 {
@@ -48,7 +38,7 @@ static void near(double got, double want, golden_tol tol, const char *what, long
 
 START_TEST(token_generator_reproduces_tokens_json)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int B, n;
     int *want = golden_tokens(&B, &n);
     json_t *j = golden_load(FIXTURE, "tokens.json");
@@ -64,7 +54,7 @@ END_TEST
 
 static void check_forward(bool process, const char *file)
 {
-    cc_model *m = fixture(process);
+    cc_model *m = golden_fixture(process);
     int B, n, T, V = m->cfg.d_vocab;
     int *tok = golden_tokens(&B, &n);
     T = 1 + 2 * n;
@@ -155,7 +145,7 @@ static void check_scores(const double *got, json_t *obj, const char *key, int L,
 
 START_TEST(head_scores_match_transformerlens)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int B, n, L = m->cfg.n_layers, H = m->cfg.n_heads;
     int *tok = golden_tokens(&B, &n);
     json_t *g = golden_load(FIXTURE, "head_scores.json");
@@ -205,7 +195,7 @@ END_TEST
 
 START_TEST(patching_sweep_matches_transformerlens)
 {
-    cc_model *m = fixture(true);
+    cc_model *m = golden_fixture(true);
     int B, n, L = m->cfg.n_layers;
     int *tok = golden_tokens(&B, &n);
     json_t *g = golden_load(FIXTURE, "patching.json");

@@ -164,3 +164,17 @@ const char *tu_fixture_model(void)
     if (!path) ck_assert_msg(cc_default_model_path(&path, &err) == 0, "%s", err.msg);
     return path;
 }
+
+json_t *tu_parse_ok(tu_run_result *r)
+{
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    return tu_parse_json(r->out);
+}
+
+void tu_expect_fail(tu_run_result r, int status, const char *needle)
+{
+    ck_assert_msg(r.status == status, "exit %d, wanted %d; stderr: %s", r.status, status, r.err);
+    ck_assert_msg(r.out[0] == '\0', "stdout not empty on failure: %s", r.out);
+    tu_assert_contains(r.err, needle);
+    tu_run_free(&r);
+}

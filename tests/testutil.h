@@ -36,6 +36,13 @@ void tu_run_free(tu_run_result *r);
 /* Parses TEXT as JSON; fails the test (showing TEXT) if it is not. Caller decrefs. */
 json_t *tu_parse_json(const char *text);
 
+/* The JSON stdout of R, which must have exited 0 (else fails showing stderr). Caller decrefs. */
+json_t *tu_parse_ok(tu_run_result *r);
+
+/* Asserts that R exited with STATUS, printed nothing on stdout and NEEDLE on
+ * stderr; frees R. */
+void tu_expect_fail(tu_run_result r, int status, const char *needle);
+
 /* Asserts that message MSG contains NEEDLE, printing both otherwise. */
 #define tu_assert_contains(msg, needle) \
     ck_assert_msg(strstr((msg), (needle)) != NULL, "expected \"%s\" in: %s", (needle), (msg))

@@ -31,6 +31,7 @@ enum {
     CC_CHART_PATTERN_W = 700, CC_CHART_PATTERN_H = 640,
     CC_CHART_REPEAT_W = 900, CC_CHART_REPEAT_H = 420,
     CC_CHART_PATCH_W = 1000, CC_CHART_PATCH_H = 420,
+    CC_CHART_HEATMAP_W = 1000, CC_CHART_HEATMAP_MIN_H = 360,
     CC_CHART_BARS_W = 900, CC_CHART_BARS_H = 440,
     CC_CHART_LENS_W_BASE = 260, CC_CHART_LENS_H_BASE = 240, /* plus 46 per position, 22 per layer */
     CC_CHART_DLA_W = 1200, CC_CHART_DLA_H = 460,
@@ -97,6 +98,15 @@ int cc_chart_repeat(const cc_chart_opts *o, int n, const double *logprob, double
  * positions n..2n, on a colour scale symmetric around zero (template patch.gp).
  * File: patch.dat grid (columns are positions n..2n). */
 int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, double clean_loss, cc_error *err);
+
+/* A labelled heatmap, VALUES [rows][cols] on a colour scale symmetric around 0
+ * (the top row first; NaN cells blank): ROW_LABELS and COL_LABELS (any text,
+ * e.g. the prompt's tokens) name the rows and columns; XLABEL, YLABEL, CBLABEL
+ * the axes and SUBTITLE the second title line (template heatmap.gp). The
+ * height grows with the rows. File: heatmap.dat grid. */
+int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
+                     const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
+                     const char *subtitle, cc_error *err);
 
 /* Grouped bars: N_GROUPS groups (labels GROUPS) of N_SERIES values each
  * (VALUES [n_groups][n_series], names SERIES), y in [0,1] (template bars.gp).

@@ -127,27 +127,52 @@ float *cc_fwd_act(const cc_fwd_result *res, cc_hook_kind k, int layer);
  * them. The logit lens runs earlier layers' residuals through it. */
 int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel, float *logits, cc_error *err);
 
-/* --- Resuming a run (causal reuse; used by the patching sweep) -------------
+/* --- Resuming a run (causal reuse; used by activation patching) ----------
  *
- * A segment is rows [start, end) of clean sequence SEQ whose residual stream
- * after block LAYER differs from the clean run's. Because attention is causal,
- * rows [start, end) through blocks LAYER+1.. depend only on those rows plus the
- * clean keys/values of rows [0, start): cc_forward_resume recomputes just them.
- * CLEAN must hold hook_k and hook_v of every layer > LAYER. */
+ * A segment is rows [start, end) of base sequence SEQ whose residual stream
+ * differs from the base run's from some point of block LAYER on. Because
+ * attention is causal, rows [start, end) from there on depend only on those
+ * rows plus the base run's keys/values of rows [0, start): cc_forward_resume
+ * recomputes just them. BASE must hold hook_k and hook_v of every block the
+ * resumed segments run attention in. */
+typedef struct cc_row_patch cc_row_patch;
+
 typedef struct {
-    int seq;    /* row of the clean batch */
+    int seq;    /* row of the base batch */
     int start;  /* first recomputed position */
     int end;    /* one past the last (start <= end <= pos) */
+    const cc_row_patch *patch; /* optional edit inside the first resumed block (NULL: none) */
 } cc_segment;
 
-/* X: [R, d], R = sum of (end - start), the segments' residuals after block LAYER
- * (LAYER = -1: after the embedding), stacked in segment order; overwritten with
- * the residual after the last block. LOGPROB: [R], filled with the log-prob of
- * the next clean token for every row whose position t < pos - 1 (NaN for the
- * last position); may be NULL to skip the unembedding. No hooks, no cache. */
-int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
-                      int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_kernel kernel,
-                      cc_error *err);
+/* An edit of a resumed segment at hook KIND (hook_q, hook_k, hook_v,
+ * hook_pattern or hook_z) of the first resumed block: positions [pos_lo,
+ * pos_hi) (inside the segment) of head HEAD (-1: every head) take SRC's values
+ * at position p + SRC_SHIFT of the same sequence. SRC is that hook's activation
+ * from a full run of the same batch shape: [B, T, H, dh], or [B, H, T, T] for
+ * the pattern (a patched pattern row keeps its first end entries). */
+struct cc_row_patch {
+    cc_hook_kind kind;
+    int head;
+    int pos_lo, pos_hi;
+    int src_shift;
+    const float *src;
+};
+
+/* X: [R, d], R = sum of (end - start), the segments' residuals at point FROM of
+ * block LAYER, stacked in segment order: FROM = CC_HOOK_RESID_PRE (entering the
+ * block: the whole block runs), CC_HOOK_RESID_MID (its MLP runs) or
+ * CC_HOOK_RESID_POST (after it: the next block runs first). X is overwritten
+ * with the residual after the last block. LOGPROB: [R], filled with the
+ * log-prob of the next token for every row whose position t < pos - 1 (NaN for
+ * the last position); may be NULL to skip the unembedding. Segment patches
+ * apply only when FROM = CC_HOOK_RESID_PRE. No hooks, no cache. */
+int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *base,
+                      cc_hook_kind from, int layer, const cc_segment *seg, int n_seg, float *x, double *logprob,
+                      cc_kernel kernel, cc_error *err);
+
+/* OUT [R, n_cols]: the logits of columns COLS of the final residual rows X [R, d]
+ * (ln_final, then W_U and b_U), as the forward pass computes them. */
+int cc_logits_cols(const cc_model *m, const float *x, int R, const int *cols, int n_cols, double *out, cc_error *err);
 
 #ifdef __cplusplus
 }

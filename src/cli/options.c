@@ -12,6 +12,9 @@ static const char *const ABLATIONS[] = {"mean", "zero", NULL};
 static const char *const ORDERS[] = {"optimal", "tl", NULL};
 static const char *const PRESETS[] = {"tiny", "gpt2-small", NULL};
 static const char *const DTYPES[] = {"f32", "f16", "bf16", NULL};
+static const char *const METRICS[] = {"logit-diff", "loss", NULL}; /* the order of cc_metric_kind */
+static const char *const POSITIONS[] = {"each", "all", NULL};
+static const char *const HEAD_INPUTS[] = {"q", "k", "v", NULL};
 
 #define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
 #define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
@@ -69,6 +72,20 @@ const opt_spec cli_options[O_COUNT] = {
     [O_EXCLUDE_CURRENT] = FLAG("exclude-current", 0, "detect_head: ignore attention to the destination itself"),
     [O_GOLDEN] = TEXT("golden", 0, "DIR",
                       "also check parity with the TransformerLens goldens in DIR (a golden/out/<model> folder)"),
+    [O_CLEAN] = TEXT("clean", 0, "TEXT", "the clean prompt (GPT-2 tokenizer, BOS prepended unless --no-bos)"),
+    [O_CORRUPT] = TEXT("corrupt", 0, "TEXT", "the corrupted prompt, as many tokens as the clean one"),
+    [O_CLEAN_TOKENS] = TEXT("clean-tokens", 0, "IDS", "the clean prompt as token ids (comma- or space-separated), "
+                                                       "used as given; in place of --clean"),
+    [O_CORRUPT_TOKENS] = TEXT("corrupt-tokens", 0, "IDS", "the corrupted prompt as token ids; in place of --corrupt"),
+    [O_METRIC] = CHOICE("metric", "M", METRICS, "logit-diff",
+                        "logit-diff: logit(answer) - logit(wrong) at the last position; loss: mean cross-entropy of "
+                        "the run's own next tokens"),
+    [O_ANSWER] = TEXT("answer", 0, "TOKEN", "the answer token: text that is one token (\" Mary\"), or #ID"),
+    [O_WRONG] = TEXT("wrong", 0, "TOKEN", "the wrong token the answer is compared with: one token's text, or #ID"),
+    [O_PER_HEAD] = FLAG("per-head", 0, "z, pattern, q, k, v: one patch per head (else all of a layer's heads at once)"),
+    [O_POSITIONS] = CHOICE("positions", "P", POSITIONS, "each",
+                           "each: one patch per position; all: one patch over every position"),
+    [O_TO] = CHOICE("to", "INPUT", HEAD_INPUTS, "q", "the receivers' input the path ends at: q, k or v"),
     [O_OUT] = TEXT("out", 'o', "DIR", "output folder (created if missing)"),
     [O_PREV] = TEXT("prev", 0, "HEAD", "the previous-token head of the kcomp step (with --ind)"),
     [O_IND] = TEXT("ind", 0, "HEAD", "the induction head of the kcomp step (with --prev)"),
@@ -91,8 +108,6 @@ const opt_spec cli_options[O_COUNT] = {
     [O_TOKENS] = TEXT("tokens", 0, "IDS|@FILE",
                       "token ids, comma- or space-separated (@FILE: one sequence per line), run as given (no BOS "
                       "added); in place of --prompt"),
-    [O_ANSWER] = TEXT("answer", 0, "TOKEN", "the answer token: text that is one token (\" Mary\"), or #ID"),
-    [O_WRONG] = TEXT("wrong", 0, "TOKEN", "the wrong token the answer is compared with: one token's text, or #ID"),
     [O_OUT_FILE] = TEXT("out", 'o', "FILE", "write the results to FILE (JSON lines, replaced atomically when complete)"),
     [O_RESUME] = FLAG("resume", 0, "continue an interrupted run: keep the pairs already in FILE's partial file (or FILE)"),
     [O_MIN_ACC] = {.name = "min-acc", .kind = KIND_TEXT, .metavar = "A", .def = "0.01",

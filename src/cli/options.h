@@ -27,11 +27,14 @@ typedef enum {
     O_EXPLAIN, O_ORDER, O_MODE,
     /* runtime */
     O_ABLATE, O_NAIVE, O_EXCLUDE_BOS, O_EXCLUDE_CURRENT, O_GOLDEN,
+    /* activation and path patching on a prompt pair */
+    O_CLEAN, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_METRIC, O_ANSWER, O_WRONG, O_PER_HEAD, O_POSITIONS,
+    O_TO,
     /* files the commands write or read */
     O_OUT, O_PREV, O_IND, O_PRESET, O_DTYPE, O_PREFIX, O_LM_HEAD, O_CHECKSUM,
     O_TOKENIZER, O_NO_BOS, O_PROMPT_FILE, O_DECODE, O_REPLACE_INVALID,
     /* a researcher's prompts (run, lens, dla, pattern) */
-    O_PROMPT, O_TOKENS, O_ANSWER, O_WRONG,
+    O_PROMPT, O_TOKENS,
     /* atlas and discover */
     O_OUT_FILE, O_RESUME, O_MIN_ACC, O_NO_RUNTIME,
     O_HELP,

@@ -413,6 +413,44 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
     return finish(o, p, 0, err);
 }
 
+/* Labels LABELS [n] as gnuplot variables PREFIX0, PREFIX1, ... (quoted safely
+ * by cc_plot_set_str; the template reads them with value()). */
+static int set_labels(cc_plot *p, const char *prefix, const char *const *labels, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        if (cc_plot_set_str(p, name, labels[i]) != 0) return -1;
+    }
+    return 0;
+}
+
+int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
+                     const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
+                     const char *subtitle, cc_error *err)
+{
+    cc_plot *p;
+    int h = 160 + 22 * rows;
+    if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
+        return -1;
+    double vmax = 0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        if (fabs(values[i]) > vmax) vmax = fabs(values[i]);
+    OPEN_DATA(f, p, "heatmap.dat");
+    put_grid(f, cblabel, values, rows, cols);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
+        return finish(o, p, cc_fail(err, "chart labels: out of memory"), err);
+    cc_plot_set_num(p, "nrows", rows);
+    cc_plot_set_num(p, "ncols", cols);
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    cc_plot_set_str(p, "xname", xlabel);
+    cc_plot_set_str(p, "yname", ylabel);
+    cc_plot_set_str(p, "cbname", cblabel);
+    cc_plot_set_str(p, "subtitle", subtitle);
+    return finish(o, p, 0, err);
+}
+
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
                   int n_series, const char *const *series, const double *values, cc_error *err)
 {

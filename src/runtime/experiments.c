@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/patching.h"
 #include "circuitc/rng.h"
 
 /* ------------------------------------------------------------ tokens */
@@ -279,106 +280,26 @@ void cc_patch_sweep_free(cc_patch_sweep *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Second-half loss of sequence 0 from its log-probs LP [T-1]. */
-static double second_half_loss(const double *lp, int n)
-{
-    double s = 0;
-    for (int i = n; i < 2 * n; i++) s += lp[i];
-    return -s / n;
-}
-
-typedef struct {
-    int layer, pos, d;
-    const float *value; /* [d] */
-} mlp_patch;
-
-static int patch_mlp_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
-{
-    (void)s, (void)err;
-    const mlp_patch *p = ctx;
-    if (k == CC_HOOK_MLP_OUT && layer == p->layer) /* [1, T, d]: row p of sequence 0 */
-        memcpy(act + (size_t)p->pos * p->d, p->value, (size_t)p->d * sizeof *act);
-    return 0;
-}
-
 int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
                        cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err)
 {
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
-    int L = c->n_layers, d = c->d_model, T = 1 + 2 * n, NP = n + 1;
+    int L = c->n_layers, T = 1 + 2 * n, NP = n + 1;
     if (n < 1 || T > c->n_ctx)
         return cc_fail(err, "patching: n = %d needs 1+2n <= n_ctx = %d", n, c->n_ctx);
-    out->n_layers = L, out->n = n;
-    out->patched_loss = malloc((size_t)L * NP * sizeof(double)); /* [L, n+1] */
-    out->delta = malloc((size_t)L * NP * sizeof(double));        /* [L, n+1] */
-    if (!out->patched_loss || !out->delta) return cc_fail(err, "out of memory");
-
-    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
-    cc_fwd_want(&o, CC_HOOK_MLP_OUT, -1);
-    if (!naive) {
-        cc_fwd_want(&o, CC_HOOK_K, -1), cc_fwd_want(&o, CC_HOOK_V, -1);
-        cc_fwd_want(&o, CC_HOOK_RESID_MID, -1);
-    }
-    cc_fwd_result clean;
-    if (cc_forward(m, tokens, 1, T, &o, &clean, err) != 0) {
-        cc_fwd_result_free(&clean);
-        return -1;
-    }
-    out->clean_loss = second_half_loss(clean.logprob, n);
-    int rc = -1;
-    cc_segment *seg = malloc((size_t)NP * sizeof *seg);
-    float *x = malloc((size_t)NP * T * d * sizeof *x); /* [R <= (n+1) T, d] stacked suffix rows */
-    double *lp = malloc((size_t)NP * T * sizeof *lp);  /* [R] */
-    if (!seg || !x || !lp) {
-        cc_fail(err, "out of memory");
-        goto done;
-    }
-    for (int l = 0; l < L; l++) {
-        const float *mo = clean.act[CC_HOOK_MLP_OUT][l]; /* [1, T, d] */
-        if (naive) {
-            for (int k = 0; k < NP; k++) {
-                int p = n + k;
-                mlp_patch pt = {l, p, d, mo + (size_t)(p - n) * d};
-                cc_fwd_opts po = {.kernel = kernel, .logprobs = true, .hook = patch_mlp_hook, .hook_ctx = &pt};
-                cc_fwd_result pr;
-                int r2 = cc_forward(m, tokens, 1, T, &po, &pr, err);
-                if (r2 == 0) out->patched_loss[l * NP + k] = second_half_loss(pr.logprob, n);
-                cc_fwd_result_free(&pr);
-                if (r2 != 0) goto done;
-            }
-        } else {
-            const float *rm = clean.act[CC_HOOK_RESID_MID][l]; /* [1, T, d] */
-            size_t R = 0;
-            for (int k = 0; k < NP; k++) {
-                int p = n + k, end = l == L - 1 ? p + 1 : 2 * n; /* rows whose logits count: [n, 2n) */
-                if (end > 2 * n) end = 2 * n;
-                if (p > end) end = p;
-                seg[k] = (cc_segment){0, p, end};
-                for (int t = p; t < end; t++, R++) {
-                    const float *add = mo + (size_t)(t == p ? p - n : t) * d; /* the patch at row p */
-                    for (int i = 0; i < d; i++) x[R * d + i] = rm[(size_t)t * d + i] + add[i];
-                }
-            }
-            if (cc_forward_resume(m, tokens, 1, T, &clean, l, seg, NP, x, lp, kernel, err) != 0) goto done;
-            size_t row = 0;
-            for (int k = 0; k < NP; k++) {
-                double s = 0;
-                for (int i = n; i < 2 * n; i++)
-                    s += i >= seg[k].start && i < seg[k].end ? lp[row + (size_t)(i - seg[k].start)] : clean.logprob[i];
-                row += (size_t)(seg[k].end - seg[k].start);
-                out->patched_loss[l * NP + k] = -s / n;
-            }
-        }
-        for (int k = 0; k < NP; k++) out->delta[l * NP + k] = out->patched_loss[l * NP + k] - out->clean_loss;
-        if (progress) progress(progress_ctx, l + 1, L);
-    }
-    rc = 0;
-done:
-    free(seg), free(x), free(lp);
-    cc_fwd_result_free(&clean);
-    if (rc != 0) cc_patch_sweep_free(out);
-    return rc;
+    /* the same tokens as clean and corrupted run; position p takes the value at p-n */
+    cc_patch_opts o = {.hook = CC_HOOK_MLP_OUT, .pos_lo = n, .pos_hi = 2 * n + 1, .src_shift = -n,
+                       .metric = {.kind = CC_METRIC_LOSS, .loss_lo = n, .loss_hi = 2 * n}, .naive = naive,
+                       .kernel = kernel, .progress = progress, .progress_ctx = progress_ctx};
+    cc_patch_result r;
+    if (cc_act_patch(m, tokens, tokens, T, &o, &r, err) != 0) return -1;
+    out->n_layers = L, out->n = n, out->clean_loss = r.clean;
+    out->patched_loss = r.value, r.value = NULL; /* [L, n+1] */
+    out->delta = r.normalized, r.normalized = NULL;
+    for (int i = 0; i < L * NP; i++) out->delta[i] = out->patched_loss[i] - out->clean_loss;
+    cc_patch_result_free(&r);
+    return 0;
 }
 
 /* ------------------------------------------------------------ ablation */

@@ -355,7 +355,8 @@ typedef struct {
     size_t *row_off;             /* [n_seg] first stacked row of each segment */
     size_t *sc_off;              /* [n_seg] offset of each segment's scores block */
     size_t R, n_scores;
-    const cc_fwd_result *clean;  /* resume mode: prefix keys/values; NULL in a full pass */
+    const cc_fwd_result *clean;  /* resume mode: prefix keys/values (the base run); NULL in a full pass */
+    int patch_layer;             /* resume mode: the block whose hooks apply the segments' patches (-1: none) */
     const cc_fwd_opts *opts;     /* full pass only */
     cc_fwd_result *res;          /* full pass only */
     /* workspace */
@@ -371,6 +372,7 @@ typedef struct {
 /* Hook point: calls the edit callback, then keeps a copy when cached. */
 static int at(run *r, cc_hook_kind k, int layer, float *act, cc_error *err)
 {
+    if (r->clean && layer == r->patch_layer) cc_segment_patches_apply(r->c, r->pos, r->seg, r->n_seg, k, act);
     if (!r->opts) return 0;
     cc_act_shape s = cc_hook_shape(r->c, k, r->batch, r->pos);
     if (r->opts->hook && r->opts->hook(r->opts->hook_ctx, k, cc_hook_per_layer(k) ? layer : -1, act, &s, err) != 0)
@@ -532,12 +534,14 @@ static void attn_z_segs(void *p, size_t lo, size_t hi)
     }
 }
 
+static int block_mlp(run *r, int l, float *x, cc_error *err);
+
 /* One transformer block L on the stacked residual x [R, d], in place. */
 static int block(run *r, int l, float *x, cc_error *err)
 {
     const cc_config *c = r->c;
     const cc_weights *w = &r->m->w;
-    int d = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh, M = c->d_mlp;
+    int d = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh;
     int R = (int)r->R;
     size_t Rd = r->R * d;
     if (at(r, CC_HOOK_RESID_PRE, l, x, err)) return -1;
@@ -566,7 +570,17 @@ static int block(run *r, int l, float *x, cc_error *err)
     if (at(r, CC_HOOK_ATTN_OUT, l, r->attn_out, err)) return -1;
     for (size_t i = 0; i < Rd; i++) x[i] += r->attn_out[i];
     if (at(r, CC_HOOK_RESID_MID, l, x, err)) return -1;
-    /* MLP */
+    return block_mlp(r, l, x, err);
+}
+
+/* The MLP half of block L on the stacked residual x [R, d] (resid_mid), in place. */
+static int block_mlp(run *r, int l, float *x, cc_error *err)
+{
+    const cc_config *c = r->c;
+    const cc_weights *w = &r->m->w;
+    int d = c->d_model, M = c->d_mlp;
+    int R = (int)r->R;
+    size_t Rd = r->R * d;
     layernorm(x, R, d, w->ln2_w ? w->ln2_w + (size_t)l * d : NULL, w->ln2_b ? w->ln2_b + (size_t)l * d : NULL,
               c->ln_eps, r->xn);
     linear_fast(r->xn, R, d, w->W_in + (size_t)l * d * M, M, w->b_in + (size_t)l * M, M, r->mlp, M);
@@ -886,7 +900,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     if (opts->kernel == CC_KERNEL_REF) return cc_forward_ref_run(m, tokens, batch, pos, opts, res, err);
     cc_segment *seg = malloc((size_t)batch * sizeof *seg);
     if (!seg) return cc_fail(err, "out of memory");
-    for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos};
+    for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos, NULL};
     run r = {.m = m, .c = c, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
              .n_seg = batch, .opts = opts, .res = res};
     int d = c->d_model, rc = -1;
@@ -934,31 +948,43 @@ out:
     return rc;
 }
 
-int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
-                      int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_kernel kernel,
-                      cc_error *err)
+int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *base,
+                      cc_hook_kind from, int layer, const cc_segment *seg, int n_seg, float *x, double *logprob,
+                      cc_kernel kernel, cc_error *err)
 {
     const cc_config *c = &m->cfg;
     if (check_tokens(m, tokens, batch, pos, err) != 0) return -1;
-    if (layer < -1 || layer >= c->n_layers)
-        return cc_fail(err, "resume: layer %d out of range [-1, %d)", layer, c->n_layers);
-    if (clean->batch != batch || clean->pos != pos)
-        return cc_fail(err, "resume: the clean run is [%d, %d], the tokens [%d, %d]", clean->batch, clean->pos, batch,
+    if (from != CC_HOOK_RESID_PRE && from != CC_HOOK_RESID_MID && from != CC_HOOK_RESID_POST)
+        return cc_fail(err, "resume: start at hook_resid_pre, hook_resid_mid or hook_resid_post");
+    if (layer < 0 || layer >= c->n_layers)
+        return cc_fail(err, "resume: layer %d out of range [0, %d)", layer, c->n_layers);
+    if (base->batch != batch || base->pos != pos)
+        return cc_fail(err, "resume: the base run is [%d, %d], the tokens [%d, %d]", base->batch, base->pos, batch,
                        pos);
-    for (int l = layer + 1; l < c->n_layers; l++)
-        if (!clean->act[CC_HOOK_K][l] || !clean->act[CC_HOOK_V][l])
-            return cc_fail(err, "resume: the clean run did not cache hook_k/hook_v of layer %d", l);
-    for (int s = 0; s < n_seg; s++)
+    int first_attn = from == CC_HOOK_RESID_PRE ? layer : layer + 1; /* first block whose attention runs */
+    for (int l = first_attn; l < c->n_layers; l++)
+        if (!base->act[CC_HOOK_K][l] || !base->act[CC_HOOK_V][l])
+            return cc_fail(err, "resume: the base run did not cache hook_k/hook_v of layer %d", l);
+    for (int s = 0; s < n_seg; s++) {
+        const cc_row_patch *p = seg[s].patch;
         if (seg[s].seq < 0 || seg[s].seq >= batch || seg[s].start < 0 || seg[s].start > seg[s].end ||
             seg[s].end > pos)
             return cc_fail(err, "resume: segment %d (seq %d, rows [%d, %d)) is out of range", s, seg[s].seq,
                            seg[s].start, seg[s].end);
+        if (p && (from != CC_HOOK_RESID_PRE || p->pos_lo < seg[s].start || p->pos_hi > seg[s].end ||
+                  p->pos_lo + p->src_shift < 0 || p->pos_hi + p->src_shift > pos || p->head >= c->n_heads ||
+                  (p->kind != CC_HOOK_Q && p->kind != CC_HOOK_K && p->kind != CC_HOOK_V &&
+                   p->kind != CC_HOOK_PATTERN && p->kind != CC_HOOK_Z)))
+            return cc_fail(err, "resume: the patch of segment %d is not inside it or not a head hook of the first block", s);
+    }
     if (kernel == CC_KERNEL_REF)
-        return cc_forward_ref_resume(m, tokens, batch, pos, clean, layer, seg, n_seg, x, logprob, err);
-    run r = {.m = m, .c = c, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg, .n_seg = n_seg, .clean = clean};
+        return cc_forward_ref_resume(m, tokens, batch, pos, base, from, layer, seg, n_seg, x, logprob, err);
+    run r = {.m = m, .c = c, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg,
+             .n_seg = n_seg, .clean = base, .patch_layer = layer};
     int rc = -1, saved_threads = own_threads_begin();
     if (run_init(&r, err) != 0) goto out;
-    for (int l = layer + 1; l < c->n_layers; l++)
+    if (from == CC_HOOK_RESID_MID && block_mlp(&r, layer, x, err) != 0) goto out;
+    for (int l = first_attn; l < c->n_layers; l++)
         if (block(&r, l, x, err) != 0) goto out;
     run_free_blocks(&r);
     if (logprob && unembed(&r, x, logprob, NULL, err) != 0) goto out;
@@ -967,4 +993,22 @@ out:
     run_free(&r);
     own_threads_end(saved_threads);
     return rc;
+}
+
+int cc_logits_cols(const cc_model *m, const float *x, int R, const int *cols, int n_cols, double *out, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    int d = c->d_model, V = c->d_vocab;
+    float *xn = malloc((size_t)d * sizeof *xn);
+    if (!xn) return cc_fail(err, "out of memory");
+    for (int i = 0; i < R; i++) {
+        layernorm_rows(&(ln_ctx){x + (size_t)i * d, m->w.lnf_w, m->w.lnf_b, d, c->ln_eps, xn}, 0, 1);
+        for (int j = 0; j < n_cols; j++) {
+            double acc = 0;
+            for (int k = 0; k < d; k++) acc += (double)xn[k] * m->w.W_U[(size_t)k * V + cols[j]];
+            out[(size_t)i * n_cols + j] = (float)acc + (m->w.b_U ? m->w.b_U[cols[j]] : 0.0f);
+        }
+    }
+    free(xn);
+    return 0;
 }

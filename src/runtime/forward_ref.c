@@ -27,6 +27,7 @@ typedef struct {
     const cc_segment *seg;       /* rows [start, end) of sequence seq, in order */
     int n_seg;
     const cc_fwd_result *clean;  /* resuming: keys and values before each segment; else NULL */
+    int patch_layer;             /* resuming: the block whose hooks apply the segments' patches */
     const cc_fwd_opts *opts;     /* full pass: hooks and cache; NULL when resuming */
     cc_fwd_result *res;
     size_t rows, n_scores;
@@ -37,9 +38,35 @@ typedef struct {
     float *mlp;                  /* [rows, m] pre-activation, then gelu in place */
 } ref_pass;
 
-/* A hook point: the caller's edit, then a copy when (KIND, LAYER) is cached. */
+void cc_segment_patches_apply(const cc_config *c, int pos, const cc_segment *seg, int n_seg, cc_hook_kind kind,
+                              float *act)
+{
+    int H = c->n_heads, dh = c->d_head;
+    size_t row0 = 0, sc0 = 0; /* the segment's first stacked row and score */
+    for (const cc_segment *g = seg; g < seg + n_seg; g++) {
+        int n = g->end - g->start;
+        const cc_row_patch *pt = g->patch;
+        int h0 = pt && pt->head >= 0 ? pt->head : 0, h1 = pt && pt->head >= 0 ? pt->head + 1 : H;
+        for (int t = pt ? pt->pos_lo : 0; pt && pt->kind == kind && t < pt->pos_hi; t++) {
+            int src_t = t + pt->src_shift;
+            if (kind == CC_HOOK_PATTERN)
+                for (int h = h0; h < h1; h++)
+                    memcpy(act + sc0 + ((size_t)h * n + (size_t)(t - g->start)) * g->end,
+                           pt->src + (((size_t)g->seq * H + h) * pos + src_t) * pos, (size_t)g->end * sizeof *act);
+            else
+                memcpy(act + (row0 + (size_t)(t - g->start)) * H * dh + (size_t)h0 * dh,
+                       pt->src + (((size_t)g->seq * pos + src_t) * H + h0) * dh, (size_t)(h1 - h0) * dh * sizeof *act);
+        }
+        row0 += (size_t)n;
+        sc0 += (size_t)H * n * g->end;
+    }
+}
+
+/* A hook point: a resumed pass's segment patches, the caller's edit, then a
+ * copy when (KIND, LAYER) is cached. */
 static int hook_point(ref_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err)
 {
+    if (p->clean && layer == p->patch_layer) cc_segment_patches_apply(p->c, p->pos, p->seg, p->n_seg, kind, act);
     if (!p->opts) return 0;
     bool per_layer = cc_hook_per_layer(kind);
     cc_act_shape shape = cc_hook_shape(p->c, kind, p->batch, p->pos);
@@ -175,12 +202,14 @@ static void attention_z(ref_pass *p, int l)
     }
 }
 
+static int block_mlp(ref_pass *p, int l, float *x, cc_error *err);
+
 /* Transformer block L on the stacked residual x [rows, d], in place. */
 static int block(ref_pass *p, int l, float *x, cc_error *err)
 {
     const cc_config *c = p->c;
     const cc_weights *w = &p->m->w;
-    int d = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh, M = c->d_mlp;
+    int d = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh;
     size_t R = p->rows, Ld = (size_t)l * d;
     if (hook_point(p, CC_HOOK_RESID_PRE, l, x, err)) return -1;
     layernorm(x, R, d, w->ln1_w ? w->ln1_w + Ld : NULL, w->ln1_b ? w->ln1_b + Ld : NULL, c->ln_eps, p->xn);
@@ -203,6 +232,16 @@ static int block(ref_pass *p, int l, float *x, cc_error *err)
     if (hook_point(p, CC_HOOK_ATTN_OUT, l, p->attn_out, err)) return -1;
     for (size_t i = 0; i < R * d; i++) x[i] += p->attn_out[i];
     if (hook_point(p, CC_HOOK_RESID_MID, l, x, err)) return -1;
+    return block_mlp(p, l, x, err);
+}
+
+/* The MLP half of block L on the stacked residual x [rows, d] (resid_mid), in place. */
+static int block_mlp(ref_pass *p, int l, float *x, cc_error *err)
+{
+    const cc_config *c = p->c;
+    const cc_weights *w = &p->m->w;
+    int d = c->d_model, M = c->d_mlp;
+    size_t R = p->rows, Ld = (size_t)l * d;
     layernorm(x, R, d, w->ln2_w ? w->ln2_w + Ld : NULL, w->ln2_b ? w->ln2_b + Ld : NULL, c->ln_eps, p->xn);
     linear(p->xn, R, d, w->W_in + (size_t)l * d * M, M, w->b_in + (size_t)l * M, M, p->mlp, M);
     if (hook_point(p, CC_HOOK_MLP_PRE, l, p->mlp, err)) return -1;
@@ -304,7 +343,7 @@ int cc_forward_ref_run(const cc_model *m, const int *tokens, int batch, int pos,
         cc_fail(err, "out of memory for the reference pass");
         goto out;
     }
-    for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos};
+    for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos, NULL};
     if (pass_init(&p, err) != 0) goto out;
     for (size_t i = 0; i < R; i++) {
         memcpy(x + i * d, m->w.W_E + (size_t)tokens[i] * d, d * sizeof *x);
@@ -331,13 +370,16 @@ out:
     return rc;
 }
 
-int cc_forward_ref_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
-                          int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_error *err)
+int cc_forward_ref_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *base,
+                          cc_hook_kind from, int layer, const cc_segment *seg, int n_seg, float *x, double *logprob,
+                          cc_error *err)
 {
     ref_pass p = {.m = m, .c = &m->cfg, .tokens = tokens, .batch = batch, .pos = pos, .seg = seg, .n_seg = n_seg,
-                  .clean = clean};
+                  .clean = base, .patch_layer = layer};
     int rc = pass_init(&p, err);
-    for (int l = layer + 1; rc == 0 && l < m->cfg.n_layers; l++) rc = block(&p, l, x, err);
+    if (rc == 0 && from == CC_HOOK_RESID_MID) rc = block_mlp(&p, layer, x, err);
+    for (int l = from == CC_HOOK_RESID_PRE ? layer : layer + 1; rc == 0 && l < m->cfg.n_layers; l++)
+        rc = block(&p, l, x, err);
     if (rc == 0 && logprob) rc = unembed(&p, x, logprob, NULL, err);
     pass_free(&p);
     return rc;

@@ -15,8 +15,15 @@ int cc_forward_ref_run(const cc_model *m, const int *tokens, int batch, int pos,
                        cc_fwd_result *res, cc_error *err);
 
 /* cc_forward_resume with checked arguments. */
-int cc_forward_ref_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *clean,
-                          int layer, const cc_segment *seg, int n_seg, float *x, double *logprob, cc_error *err);
+int cc_forward_ref_resume(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_result *base,
+                          cc_hook_kind from, int layer, const cc_segment *seg, int n_seg, float *x, double *logprob,
+                          cc_error *err);
+
+/* Applies the patches of the segments SEG[0..N_SEG) whose kind is KIND to a
+ * resumed pass's stacked activation ACT (q/k/v/z: [rows, H, dh]; the pattern:
+ * per segment [H, end - start, end]); both passes share it. */
+void cc_segment_patches_apply(const cc_config *c, int pos, const cc_segment *seg, int n_seg, cc_hook_kind kind,
+                              float *act);
 
 /* cc_fwd_unembed with the reference kernels. */
 int cc_forward_ref_unembed(const cc_model *m, const float *x, int rows, float *logits, cc_error *err);

@@ -1,0 +1,21 @@
+# heatmap.gp — a labelled heatmap (activation patching: layer x position with
+# the prompt's tokens as column labels), on a colour scale symmetric around 0.
+# Data: heatmap.dat grid (col row value). Variables: title, subtitle, nrows,
+# ncols, row0.. and col0.. (labels), xname, yname, cbname, vmax (max |value|).
+load plotsdir.'/common.gp'
+eval div_palette
+unset grid
+set cbrange [-vmax:vmax]
+set xrange [-0.5:ncols - 0.5]
+set yrange [nrows - 0.5:-0.5]
+set xtics out nomirror rotate by 45 right
+set ytics out nomirror
+set xtics ()
+set ytics ()
+set for [i = 0:ncols - 1] xtics add (value(sprintf('col%d', i)) i)
+set for [i = 0:nrows - 1] ytics add (value(sprintf('row%d', i)) i)
+set xlabel xname
+set ylabel yname
+set cblabel cbname
+set title title."\n".subtitle font ',11'
+plot datadir.'/heatmap.dat' using 1:2:3 with image notitle

@@ -1,0 +1,159 @@
+/* cmd_path_patch.c — `circuitc path-patch SENDER RECEIVER...`: path patching
+ * from sender heads to the receivers' q, k or v input on a prompt pair. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/charts.h"
+#include "patch_pair.h"
+#include "plot_cli.h"
+#include "progress.h"
+
+/* SPEC "all": every head in the layers below the lowest receiver's; else one head. */
+static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head **out, int *n, cc_error *err)
+{
+    *n = strcmp(spec, "all") == 0 ? lowest * c->n_heads : 1;
+    if (*n == 0) return cc_fail(err, "SENDER all: the receivers are in layer 0, so no head sends to them");
+    *out = malloc((size_t)*n * sizeof **out);
+    if (!*out) return cc_fail(err, "out of memory");
+    if (*n == 1 && strcmp(spec, "all") != 0) return cc_head_parse(spec, c, *out, err);
+    for (int i = 0; i < *n; i++) (*out)[i] = (cc_head){i / c->n_heads, i % c->n_heads};
+    return 0;
+}
+
+/* The layer x head heatmap of "all" senders' normalised effects. */
+static int plot_senders(const char *out, const cc_model *m, const char *recv, const char *to, const cc_path_result *r,
+                        int layers)
+{
+    int H = m->cfg.n_heads, rc = CLI_FAIL;
+    char **rows = calloc((size_t)layers, sizeof *rows), **cols = calloc((size_t)H, sizeof *cols);
+    char *title = NULL, *sub = NULL, *model = cli_model_label(m->model_path);
+    bool ok = rows && cols && model;
+    for (int l = 0; ok && l < layers; l++) ok = asprintf(&rows[l], "layer %d", l) >= 0 || (rows[l] = NULL);
+    for (int h = 0; ok && h < H; h++) ok = asprintf(&cols[h], "head %d", h) >= 0 || (cols[h] = NULL);
+    if (ok && asprintf(&title, "path patching: every sender -> %s %s — model %s", recv, to, model) < 0)
+        ok = false, title = NULL;
+    if (ok && asprintf(&sub, "(patched - clean) / (clean - corrupt): -1 = the path carries the whole change; clean "
+                             "%.4f, corrupt %.4f", r->clean, r->corrupt) < 0)
+        ok = false, sub = NULL;
+    if (!ok) {
+        fprintf(stderr, "circuitc path-patch: --plot: out of memory\n");
+    } else {
+        cc_chart_opts co = {.out = out, .title = title};
+        cc_error err;
+        if (cc_chart_heatmap(&co, layers, H, r->normalized, (const char *const *)rows, (const char *const *)cols,
+                             "sender head", "sender layer", "normalised path effect", sub, &err) != 0)
+            cli_fail(&err);
+        else rc = CLI_OK;
+    }
+    for (int l = 0; rows && l < layers; l++) free(rows[l]);
+    for (int h = 0; cols && h < H; h++) free(cols[h]);
+    free(rows), free(cols), free(title), free(sub), free(model);
+    return rc;
+}
+
+static int run(const cli_args *a)
+{
+    cli_common common = a->common;
+    cc_error err;
+    cc_model *m = NULL;
+    if (!patch_pair_given(a))
+        return cli_usage_error("path-patch", "give the prompt pair: --clean TEXT --corrupt TEXT (or --clean-tokens "
+                                             "IDS --corrupt-tokens IDS)");
+    if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
+    int n_recv = a->n_pos - 1, n_send = 0, lowest = m->cfg.n_layers, rc;
+    cc_head *recv = malloc((size_t)n_recv * sizeof *recv), *send = NULL;
+    patch_pair pp = {0};
+    cc_path_result r = {0};
+    if (!recv) {
+        cc_model_free(m);
+        return cli_fail(&(cc_error){.msg = "out of memory"});
+    }
+    for (int i = 0; i < n_recv; i++) {
+        if (cc_head_parse(a->pos[1 + i], &m->cfg, &recv[i], &err) != 0) {
+            rc = cli_usage_error("path-patch", "RECEIVER: %s", err.msg);
+            goto out;
+        }
+        if (recv[i].layer < lowest) lowest = recv[i].layer;
+    }
+    if (senders_of(a->pos[0], &m->cfg, lowest, &send, &n_send, &err) != 0) {
+        rc = cli_usage_error("path-patch", "SENDER: %s", err.msg);
+        goto out;
+    }
+    if ((rc = patch_pair_load(a, m, &pp)) != CLI_OK) goto out;
+    static const cc_hook_kind TO[] = {CC_HOOK_Q, CC_HOOK_K, CC_HOOK_V};
+    const char *to = cli_options[O_TO].choices[a->v[O_TO].choice];
+    cli_progress_begin("path-patch");
+    if (cc_path_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, send, n_send, recv, n_recv, TO[a->v[O_TO].choice],
+                      &pp.metric, CC_KERNEL_FAST, &r, &err) != 0) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    char hn[32], rn[256] = "";
+    for (int i = 0; i < n_recv; i++)
+        snprintf(rn + strlen(rn), sizeof rn - strlen(rn), "%s%s", i ? "+" : "", cc_head_name(recv[i], hn, sizeof hn));
+    if (common.json) {
+        json_t *j = json_object(), *senders = json_array(), *recvs = json_array(), *v = json_array(),
+               *nv = json_array();
+        for (int i = 0; i < n_recv; i++) json_array_append_new(recvs, json_string(cc_head_name(recv[i], hn, sizeof hn)));
+        for (int s = 0; s < n_send; s++) {
+            json_array_append_new(senders, json_string(cc_head_name(send[s], hn, sizeof hn)));
+            json_array_append_new(v, json_real(r.value[s]));
+            json_array_append_new(nv, patch_json_num(r.normalized[s]));
+        }
+        json_object_set_new(j, "receivers", recvs);
+        json_object_set_new(j, "to", json_string(to));
+        patch_pair_json(&pp, j);
+        json_object_set_new(j, "clean", json_real(r.clean));
+        json_object_set_new(j, "corrupt", json_real(r.corrupt));
+        json_object_set_new(j, "senders", senders);
+        json_object_set_new(j, "value", v);
+        json_object_set_new(j, "normalized", nv);
+        rc = cli_print_result(j);
+    } else {
+        printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+        patch_pair_print(&pp, r.clean, r.corrupt);
+        printf("path patching sender -> %s %s input: the clean run with the sender's z from the corrupted run and "
+               "every other head's z frozen; normalised (patched - clean) / (clean - corrupt)\n", rn, to);
+        printf("%-8s %10s %10s\n", "sender", "normalised", "metric");
+        for (int s = 0; s < n_send; s++)
+            printf("%-8s %+10.4f %10.4f\n", cc_head_name(send[s], hn, sizeof hn), r.normalized[s], r.value[s]);
+        rc = CLI_OK;
+    }
+    if (common.plot && strcmp(a->pos[0], "all") == 0 && plot_senders(common.plot, m, rn, to, &r, lowest) != CLI_OK)
+        rc = CLI_FAIL;
+    else if (common.plot && strcmp(a->pos[0], "all") != 0)
+        rc = cli_usage_error("path-patch", "--plot draws the sender x receiver heatmap of SENDER all");
+out:
+    cc_path_result_free(&r);
+    patch_pair_free(&pp);
+    free(recv), free(send);
+    cc_model_free(m);
+    return rc;
+}
+
+const cli_command cli_cmd_path_patch = {
+    .name = "path-patch",
+    .synopsis = "SENDER RECEIVER...",
+    .arg_noun = "head",
+    .min_args = 2,
+    .max_args = -1,
+    .summary = "path patching: a sender head's effect through the receivers' q, k or v",
+    .description =
+        "Path patching as in the IOI paper and ARENA's exercise, on a prompt pair (--clean/--corrupt\n"
+        "or --clean-tokens/--corrupt-tokens): (1) run the clean prompt with SENDER's hook_z taken from\n"
+        "the corrupted run and every other head's hook_z frozen to its clean value (MLPs recomputed),\n"
+        "keeping the RECEIVER heads' hook_q, hook_k or hook_v (--to); (2) run the clean prompt with\n"
+        "those receiver inputs patched in and measure the metric. Reports the metric and\n"
+        "(patched - clean) / (clean - corrupt): 0 = the path carries nothing, -1 = all of the\n"
+        "clean-to-corrupt change. SENDER all: every head in the layers below the lowest receiver\n"
+        "(--plot: their layer x head heatmap). Heads: L9H9 or 9.9.\n",
+    .examples = "path-patch L0H0 L1H0 --to k --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "
+                "511,10,20,30,40,60,70 --answer '#20' --wrong '#99'\n"
+                "path-patch all L2H1 --to q --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "
+                "511,10,20,30,40,60,70 --metric loss --json\n",
+    .options = (const opt_id[]){O_TO, O_CLEAN, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_METRIC, O_ANSWER,
+                                O_WRONG, O_TOKENIZER, O_NO_BOS, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .run = run,
+};

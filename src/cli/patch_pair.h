@@ -1,0 +1,38 @@
+/* patch_pair.h — the clean/corrupted prompt pair and the metric of `patch` and
+ * `path-patch` (--clean/--corrupt or --clean-tokens/--corrupt-tokens,
+ * --metric, --answer, --wrong). Private to src/cli/. */
+#ifndef CIRCUITC_CLI_PATCH_PAIR_H
+#define CIRCUITC_CLI_PATCH_PAIR_H
+
+#include "circuitc/patching.h"
+#include "circuitc/prompts.h"
+#include "options.h"
+
+typedef struct {
+    cc_prompt_batch clean, corrupt; /* one prompt each, of the same length */
+    int T;
+    cc_metric metric;
+} patch_pair;
+
+/* True when A names a prompt pair (--clean or --clean-tokens given). */
+bool patch_pair_given(const cli_args *a);
+
+/* Reads A's prompt pair for model M and the metric; returns CLI_OK, or the
+ * exit status after printing the error (usage: a missing or doubled option). */
+int patch_pair_load(const cli_args *a, const cc_model *m, patch_pair *p);
+void patch_pair_free(patch_pair *p);
+
+/* Token TOK's text for labels and JSON ("#ID" without a tokenizer). Caller frees. */
+char *patch_pair_text(const patch_pair *p, int tok);
+
+/* {clean_tokens, clean_text, corrupt_tokens, corrupt_text, metric {kind, answer,
+ * answer_text, wrong, wrong_text}} set on J. */
+void patch_pair_json(const patch_pair *p, json_t *j);
+
+/* Prints the two prompts token by token and the metric line (text output). */
+void patch_pair_print(const patch_pair *p, double clean, double corrupt);
+
+/* A JSON number, or null for NaN and infinities (a normalisation by zero). */
+json_t *patch_json_num(double v);
+
+#endif
