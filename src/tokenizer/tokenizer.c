@@ -589,8 +589,9 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
         free(json);
         return rc;
     }
-    return cc_fail(err, "%s: no tokenizer here: expected vocab.json + merges.txt or tokenizer.json (for GPT-2's, "
-                        "run scripts/fetch-gpt2-tokenizer and pass --tokenizer third_party/gpt2-tokenizer)", dir);
+    return cc_fail(err, "%s: no tokenizer here: expected vocab.json + merges.txt or tokenizer.json (GPT-2's are "
+                        "installed as gpt2-tokenizer/ in circuitc's data folder; in the source tree, "
+                        "scripts/fetch-gpt2-tokenizer fetches them into third_party/gpt2-tokenizer)", dir);
 }
 
 /* ---- lookups ---- */
