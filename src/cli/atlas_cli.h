@@ -1,7 +1,6 @@
-/* atlas_cli.h — what `circuitc atlas` shares between its single-process run
- * (cmd_atlas.c) and its MPI run (atlas_mpi.c): the sink that hands out units,
- * collects entries, appends them to the partial file and draws progress.
- * Private to src/cli/. */
+/* atlas_cli.h — what the files of `circuitc atlas` share: the command
+ * (cmd_atlas.c), its sink and JSON-lines file (atlas_sink.c), its output
+ * (atlas_report.c) and its MPI run (atlas_mpi.c). Private to src/cli/. */
 #ifndef CIRCUITC_CLI_ATLAS_H
 #define CIRCUITC_CLI_ATLAS_H
 
@@ -10,6 +9,14 @@
 #include <stdio.h>
 
 #include "circuitc/atlas.h"
+#include "options.h"
+
+typedef struct {
+    const char *circuit, *out;
+    bool resume;
+    double min_acc;
+    int top;
+} atlas_opts;
 
 typedef struct {
     const cc_atlas *a;
@@ -29,6 +36,23 @@ int atlas_sink_next(void *sink);
 
 /* cc_atlas_unit_fn: records the entries, appends new ones to the partial file. */
 int atlas_sink_store(void *sink, const cc_atlas_entry *entries, int count, cc_error *err);
+
+/* The first line of the JSON-lines file: what the entries were computed from.
+ * A resumed file must start with exactly this line. Caller frees. */
+char *atlas_header_line(const cc_model *m, const cc_circuit *c, const cc_atlas *a, double min_acc, bool processed);
+
+/* Opens the partial file OUT.partial (its path into *PARTIAL_PATH, caller
+ * frees): a fresh one holding HEADER and, with RESUME, the entries of a
+ * previous run read from OUT.partial or OUT. */
+int atlas_open_partial(atlas_sink *s, const char *out, bool resume, const char *header, const cc_config *cfg,
+                       char **partial_path, cc_error *err);
+
+/* Closes the partial file and replaces OUT with the complete, ordered file. */
+int atlas_finish_file(atlas_sink *s, const char *out, const char *header, cc_error *err);
+
+/* Prints the summary and the --top exact pairs (text or --json) and draws --plot. */
+int atlas_report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const cli_args *a, double wall,
+                 double cpu, int ranks, const long *pairs_by_rank);
 
 /* Launched by mpirun with more than one process (Open MPI's environment). */
 bool atlas_mpi_launched(void);

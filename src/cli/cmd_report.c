@@ -15,6 +15,7 @@
 #include "options.h"
 #include "plot_cli.h"
 #include "report.h"
+#include "runtime.h"
 
 /* Everything that can be refused before a step runs: the options, the model
  * (its n_ctx bounds --seq-len), DIR (a plain file named DIR must stop here,
@@ -30,15 +31,11 @@ static int prepare(const cli_args *a, report_run *r)
         return cli_usage_error("report", "%s", err.msg);
     cc_model *m = NULL;
     if (cli_open_model(&a->common, &m, &err) != 0) return cli_fail(&err);
-    int max_n = cc_repeat_max_n(&m->cfg), n_ctx = m->cfg.n_ctx;
+    int fits = rt_fit_seq_len(&m->cfg, a->v[O_SEQ_LEN].given, &r->seq_len, &err);
     r->model_label = cli_model_label(m->model_path);
     r->model_path = strdup(m->model_path);
     cc_model_free(m);
-    if (!a->v[O_SEQ_LEN].given && r->seq_len > max_n) r->seq_len = max_n;
-    if (r->seq_len > max_n)
-        return cli_usage_error("report", "--seq-len %d is too long for this model: repeated tokens need 1+2*seq_len "
-                                         "positions but n_ctx = %d; use --seq-len %d or less",
-                               r->seq_len, n_ctx, max_n);
+    if (fits != 0) return cli_usage_error("report", "%s", err.msg);
     struct stat st;
     int e = 0;
     if (mkdir(out, 0777) != 0 && errno != EEXIST) e = errno;

@@ -1,70 +1,13 @@
-/* cmd_tokenize.c — `circuitc tokenize`: text to GPT-2 token ids and back. */
+/* cmd_tokenize.c — `circuitc tokenize`: text to GPT-2 token ids and back (the
+ * tokenizer it opens: tokenize_setup.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
 #include "circuitc/prompts.h"
-#include "circuitc/tokenizer.h"
-#include "cli.h"
-#include "options.h"
-
-typedef struct {
-    cc_tokenizer *tok;
-    char dir[4096];      /* the folder it was loaded from */
-    int32_t bos;         /* -1: none */
-    int32_t model_vocab; /* 0: no model */
-} tokenize_setup;
-
-static int open_tokenizer(const cli_common *common, const char *tokenizer_dir, bool no_bos, tokenize_setup *s,
-                          cc_error *err)
-{
-    const char *model_path = common->model ? common->model : getenv("CIRCUITC_MODEL");
-    cc_model *m = NULL;
-    if (tokenizer_dir) {
-        snprintf(s->dir, sizeof s->dir, "%s", tokenizer_dir);
-    } else if (!model_path) { /* GPT-2's, in the data folder when it was fetched before the build */
-        char *gpt2 = NULL;
-        if (cc_data_find(NULL, "gpt2-tokenizer", &gpt2, err) != 0)
-            return cc_fail_prefix(err, "GPT-2's tokenizer (pass --tokenizer DIR)");
-        snprintf(s->dir, sizeof s->dir, "%s", gpt2);
-        free(gpt2);
-    }
-    if (model_path) {
-        if (cli_open_model(common, &m, err) != 0) return -1;
-        if (!tokenizer_dir) { /* the folder of the model's config.json */
-            snprintf(s->dir, sizeof s->dir, "%s", m->config_path);
-            char *slash = strrchr(s->dir, '/');
-            if (slash) *slash = '\0';
-            else snprintf(s->dir, sizeof s->dir, ".");
-        }
-        s->model_vocab = m->cfg.d_vocab;
-        s->bos = m->cfg.bos_token_id;
-        cc_model_free(m);
-    }
-    if (cc_tokenizer_load(s->dir, &s->tok, err) != 0) {
-        if (!tokenizer_dir && model_path) cc_fail_prefix(err, "the model's tokenizer (pass --tokenizer DIR)");
-        return -1;
-    }
-    if (s->model_vocab && cc_tokenizer_vocab_size(s->tok) > s->model_vocab) {
-        cc_fail(err, "the tokenizer has %d tokens but the model's vocab_size is %d: they do not belong together",
-                cc_tokenizer_vocab_size(s->tok), s->model_vocab);
-        goto fail;
-    }
-    if (!s->model_vocab) s->bos = cc_tokenizer_token_id(s->tok, CC_GPT2_EOT_TEXT);
-    if (no_bos) s->bos = -1;
-    else if (s->bos < 0) {
-        cc_fail(err, "the tokenizer has no %s token to use as BOS; pass --model or --no-bos", CC_GPT2_EOT_TEXT);
-        goto fail;
-    }
-    return 0;
-fail:
-    cc_tokenizer_free(s->tok);
-    s->tok = NULL;
-    return -1;
-}
+#include "tokenize_cli.h"
 
 /* One token's text as TransformerLens shows it: decoded alone (a character cut
  * between tokens becomes U+FFFD). */
@@ -205,7 +148,7 @@ static int run(const cli_args *a)
         return cli_usage_error("tokenize", "give exactly one of TEXT, --prompt-file FILE or --decode IDS");
     tokenize_setup s = {.bos = -1};
     cc_error err;
-    if (open_tokenizer(&common, tokenizer_dir, no_bos || decode, &s, &err) != 0) return cli_fail(&err);
+    if (tokenize_open(&common, tokenizer_dir, no_bos || decode, &s, &err) != 0) return cli_fail(&err);
     int rc;
     if (decode) {
         rc = run_decode(&s, decode, common.json);

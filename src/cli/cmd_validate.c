@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "options.h"
 #include "progress.h"
+#include "runtime.h"
 
 static const char *kind_name(cc_check_kind k)
 {
@@ -66,12 +67,12 @@ static int run(const cli_args *a)
         if (cc_head_parse(a->pos[i], NULL, &heads[i], &err) != 0) return cli_usage_error("validate", "%s", err.msg);
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    if (!a->v[O_SEQ_LEN].given && o.seq_len > cc_repeat_max_n(&m->cfg)) o.seq_len = cc_repeat_max_n(&m->cfg);
-    for (int i = 0; i < 2; i++)
-        if (cc_head_parse(a->pos[i], &m->cfg, &heads[i], &err) != 0) {
-            cc_model_free(m);
-            return cli_fail(&err);
-        }
+    bool ok = true;
+    for (int i = 0; ok && i < 2; i++) ok = cc_head_parse(a->pos[i], &m->cfg, &heads[i], &err) == 0;
+    if (!ok || rt_fit_seq_len(&m->cfg, a->v[O_SEQ_LEN].given, &o.seq_len, &err) != 0) {
+        cc_model_free(m);
+        return cli_fail(&err);
+    }
     cli_progress_begin("validate"); /* phases: top-1 rows, columns, forward passes */
     o.progress = cli_progress_update;
     cc_experiments_set_progress(cli_progress_update, NULL);

@@ -65,17 +65,24 @@ static int check_batch_memory(const cc_config *c, int batch, int T, cc_error *er
                    batch, need / gib, batch, T, per_position / 1024, avail / gib, source, fits > 0 ? fits : 0);
 }
 
+int rt_fit_seq_len(const cc_config *cfg, bool given, int *n, cc_error *err)
+{
+    int max_n = cc_repeat_max_n(cfg);
+    if (!given && *n > max_n) *n = max_n;
+    if (*n > max_n)
+        return cc_fail(err,
+                       "--seq-len %d is too long for this model: repeated tokens need 1+2*seq_len = %d positions but "
+                       "n_ctx = %d; use --seq-len %d or less",
+                       *n, 1 + 2 * *n, cfg->n_ctx, max_n);
+    return 0;
+}
+
 int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
 {
     *tokens = NULL;
     if (cli_load_model(&o->common, m, err) != 0) return -1;
-    if (!o->n_given && o->n > cc_repeat_max_n(&(*m)->cfg)) o->n = cc_repeat_max_n(&(*m)->cfg);
+    if (rt_fit_seq_len(&(*m)->cfg, o->n_given, &o->n, err) != 0) return -1;
     int T = 1 + 2 * o->n;
-    if (o->n > cc_repeat_max_n(&(*m)->cfg))
-        return cc_fail(err,
-                       "--seq-len %d is too long for this model: repeated tokens need 1+2*seq_len = %d positions but "
-                       "n_ctx = %d; use --seq-len %d or less",
-                       o->n, T, (*m)->cfg.n_ctx, cc_repeat_max_n(&(*m)->cfg));
     if (check_batch_memory(&(*m)->cfg, batch, T, err) != 0) return -1;
     *tokens = malloc((size_t)batch * T * sizeof **tokens);
     if (!*tokens) return cc_fail(err, "out of memory for %d x %d tokens", batch, T);

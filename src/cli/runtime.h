@@ -1,5 +1,5 @@
 /* runtime.h — option parsing and output helpers shared by the runtime commands
- * (repeat, heads, pattern, patch, ablate). Private to src/cli/. */
+ * (repeat, heads, pattern, patch, ablate; --seq-len also report and validate). Private to src/cli/. */
 #ifndef CIRCUITC_CLI_RUNTIME_H
 #define CIRCUITC_CLI_RUNTIME_H
 
@@ -23,6 +23,10 @@ typedef struct {
 
 /* The runtime options of A, and the progress line of the forward passes. */
 void rt_begin(const cli_args *a, rt_opts *o);
+
+/* --seq-len *N against the model's n_ctx: when not GIVEN, lowered to the
+ * longest repeated sequence that fits; when given too long, refused. */
+int rt_fit_seq_len(const cc_config *cfg, bool given, int *n, cc_error *err);
 
 /* Loads the model and draws O's repeated tokens [batch, 1+2n] into *TOKENS;
  * lowers O->n to what fits n_ctx when --seq-len was not given. */

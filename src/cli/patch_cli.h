@@ -1,0 +1,24 @@
+/* patch_cli.h — what the files of `circuitc patch` share: the prompt-pair
+ * command (cmd_patch.c), its output (patch_output.c) and the repeated-token
+ * sweep (patch_sweep.c). Private to src/cli/. */
+#ifndef CIRCUITC_CLI_PATCH_H
+#define CIRCUITC_CLI_PATCH_H
+
+#include "patch_pair.h"
+
+/* The repeated-token mlp_out sweep: `patch mlp_out` without a prompt pair. */
+int patch_sweep_run(const cli_args *a);
+
+/* Text output of R: the layer x position (or x head) table, or per head and
+ * position the TOP strongest entries. */
+void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
+                             const cc_patch_result *r, int top);
+
+/* V ([layer][position][head], as in R) as nested JSON arrays, NaN as null. */
+json_t *patch_result_json(const cc_patch_result *r, const double *v);
+
+/* The --plot heatmap of R into OUT; CLI_OK or CLI_FAIL after printing the error. */
+int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
+                    const cc_patch_result *r);
+
+#endif

@@ -1,0 +1,85 @@
+/* patch_sweep.c — `circuitc patch mlp_out` without a prompt pair: the sweep
+ * mlp_out[p] <- mlp_out[p-n] on one repeated random sequence [BOS, A, A]. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "patch_cli.h"
+#include "plot_cli.h"
+#include "progress.h"
+#include "runtime.h"
+
+/* The repeated-token sweep: mlp_out[p] <- mlp_out[p-n] on [BOS, A, A]. */
+int patch_sweep_run(const cli_args *a)
+{
+    rt_opts o;
+    rt_begin(a, &o);
+    int rc;
+    static const opt_id pair_only[] = {O_CORRUPT, O_CORRUPT_TOKENS, O_ANSWER, O_WRONG, O_PER_HEAD, O_POSITIONS,
+                                       O_METRIC, O_TOKENIZER, O_NO_BOS};
+    for (size_t i = 0; i < sizeof pair_only / sizeof pair_only[0]; i++)
+        if (a->v[pair_only[i]].given)
+            return cli_usage_error("patch", "--%s needs a prompt pair (--clean/--corrupt or --clean-tokens/"
+                                            "--corrupt-tokens)", cli_options[pair_only[i]].name);
+    if (strcmp(o.args[0], "mlp_out") != 0)
+        return cli_usage_error("patch", "patching %s needs a prompt pair (--clean TEXT --corrupt TEXT); without one "
+                                        "only the repeated-token mlp_out sweep runs", o.args[0]);
+    cc_error err;
+    cc_model *m = NULL;
+    int *tok = NULL;
+    cc_patch_sweep s = {0};
+    if (rt_setup(&o, 1, &m, &tok, &err) != 0 ||
+        cc_patch_mlp_sweep(m, tok, o.n, o.naive, CC_KERNEL_FAST, cli_progress_update, NULL, &s, &err) != 0) {
+        free(tok);
+        cc_model_free(m);
+        return cli_fail(&err);
+    }
+    int n = o.n, L = s.n_layers, NP = n + 1;
+    if (o.common.json) {
+        json_t *j = rt_json_header(&o, 1);
+        json_object_set_new(j, "hook", json_string("blocks.{layer}.hook_mlp_out"));
+        json_object_set_new(j, "method", json_string(o.naive ? "naive" : "causal"));
+        json_object_set_new(j, "n_layers", json_integer(L));
+        json_object_set_new(j, "clean_loss", json_real(s.clean_loss));
+        json_t *pos = json_array(), *delta = json_array(), *pl = json_array();
+        for (int k = 0; k < NP; k++) json_array_append_new(pos, json_integer(n + k));
+        for (int l = 0; l < L; l++) {
+            json_t *dr = json_array(), *pr = json_array();
+            for (int k = 0; k < NP; k++) {
+                json_array_append_new(dr, json_real(s.delta[l * NP + k]));
+                json_array_append_new(pr, json_real(s.patched_loss[l * NP + k]));
+            }
+            json_array_append_new(delta, dr);
+            json_array_append_new(pl, pr);
+        }
+        json_object_set_new(j, "patch_positions", pos);
+        json_object_set_new(j, "delta", delta);
+        json_object_set_new(j, "patched_loss", pl);
+        rc = cli_print_result(j);
+    } else {
+        rt_print_header(m, &o, 1);
+        printf("clean loss (second half) %.4f; loss(patched) - loss(clean), mlp_out[p] <- clean mlp_out[p-%d] (%s)\n",
+               s.clean_loss, n, o.naive ? "naive reruns" : "causal reuse");
+        printf("%5s %5s", "pos", "token");
+        for (int l = 0; l < L; l++) printf("  %7s%-2d", "layer ", l);
+        printf("\n");
+        for (int k = 0; k < NP; k++) {
+            printf("%5d %5d", n + k, tok[n + k]);
+            for (int l = 0; l < L; l++) printf("  %+9.4f", s.delta[l * NP + k]);
+            printf("\n");
+        }
+        int best = 0;
+        for (int i = 1; i < L * NP; i++)
+            if (fabs(s.delta[i]) > fabs(s.delta[best])) best = i;
+        printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, s.delta[best]);
+        rc = CLI_OK;
+    }
+    if (o.common.plot &&
+        cli_plot_patch(o.common.plot, m->model_path, o.seed, n, L, s.delta, s.clean_loss, NULL) != CLI_OK)
+        rc = CLI_FAIL;
+    cc_patch_sweep_free(&s);
+    free(tok);
+    cc_model_free(m);
+    return rc;
+}
