@@ -194,10 +194,30 @@ static process_result run_process(char *const *argv)
         _exit(127);
     }
     close(fd[1]);
+    /* Read everything the child prints (stopping early would break its pipe),
+     * then parse the result: the last JSON object starting at a line's start. */
     FILE *f = fdopen(fd[0], "r");
-    json_error_t jerr;
-    r.out = f ? json_loadf(f, JSON_DISABLE_EOF_CHECK, &jerr) : NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[1 << 16];
+    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            char *grown = realloc(text, cap = 2 * (len + n + 1));
+            if (!grown) break;
+            text = grown;
+        }
+        memcpy(text + len, chunk, n);
+        len += n;
+    }
     if (f) fclose(f);
+    if (text) {
+        text[len] = '\0';
+        char *start = text;
+        for (char *p = text; (p = strstr(p, "\n{")); p++) start = p + 1;
+        json_error_t jerr;
+        r.out = json_loads(start, 0, &jerr);
+        free(text);
+    }
     int status = 0;
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) == pid) {
