@@ -35,39 +35,31 @@ static double *to_double(const float *x, size_t n)
     return d;
 }
 
-/* G [m, m] = X^T X for X [rows, m] (float64). */
-static double *gram_cols(const float *X, int rows, int m)
+/* The float64 Gram matrix of X [rows, cols]: X^T X [cols, cols] when OF_COLS,
+ * else X X^T [rows, rows]. */
+static double *gram(const float *X, int rows, int cols, bool of_cols)
 {
-    double *Xd = to_double(X, (size_t)rows * m), *G = dalloc((size_t)m * m);
+    int m = of_cols ? cols : rows, inner = of_cols ? rows : cols;
+    double *Xd = to_double(X, (size_t)rows * cols), *G = dalloc((size_t)m * m);
     if (!Xd || !G) {
         free(Xd);
         free(G);
         return NULL;
     }
-    if (rows > 0 && m > 0)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, m, rows, 1.0, Xd, m, Xd, m, 0.0, G, m);
+    if (inner > 0 && m > 0)
+        cblas_dgemm(CblasRowMajor, of_cols ? CblasTrans : CblasNoTrans, of_cols ? CblasNoTrans : CblasTrans, m, m,
+                    inner, 1.0, Xd, cols, Xd, cols, 0.0, G, m);
     else
         memset(G, 0, (size_t)m * m * sizeof *G);
     free(Xd);
     return G;
 }
 
-/* G [m, m] = X X^T for X [m, cols] (float64). */
-static double *gram_rows(const float *X, int m, int cols)
-{
-    double *Xd = to_double(X, (size_t)m * cols), *G = dalloc((size_t)m * m);
-    if (!Xd || !G) {
-        free(Xd);
-        free(G);
-        return NULL;
-    }
-    if (cols > 0 && m > 0)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, cols, 1.0, Xd, cols, Xd, cols, 0.0, G, m);
-    else
-        memset(G, 0, (size_t)m * m * sizeof *G);
-    free(Xd);
-    return G;
-}
+/* G [m, m] = X^T X for X [rows, m]. */
+static double *gram_cols(const float *X, int rows, int m) { return gram(X, rows, m, true); }
+
+/* G [m, m] = X X^T for X [m, cols]. */
+static double *gram_rows(const float *X, int m, int cols) { return gram(X, m, cols, false); }
 
 static int oom(cc_error *err) { return cc_fail(err, "out of memory in a FactoredMatrix operation"); }
 
