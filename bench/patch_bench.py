@@ -14,33 +14,16 @@ reported, never asserted.
 Default model: the seeded GPT-2-small-shaped model ($TMPDIR/circuitc-bench-gpt2-small-seed0,
 written by build/bench/runtime_bench, or `circuitc synth --preset gpt2-small --seed 0 --out DIR`)."""
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from runtime_whole import blas_info  # noqa: E402
+from runtime_whole import blas_info, run  # noqa: E402
 
 CLEAN = "Then, when Mary and John went to the store together, John gave a bottle of milk to"
 CORRUPT = "Then, when Mary and John went to the store together, Mary gave a bottle of milk to"
 ANSWER, WRONG = " Mary", " John"
-
-
-def run(argv):
-    """ARGV as one process: (wall seconds, CPU seconds of the child, peak RSS MiB, stdout as JSON)."""
-    with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=out)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{' '.join(argv)} exited with status {os.waitstatus_to_exitcode(status)}")
-        out.seek(0)
-        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(out.read())
 
 
 def main():

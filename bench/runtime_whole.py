@@ -37,7 +37,8 @@ def option(args, name, default):
 
 
 def run(argv):
-    """Runs ARGV as one process: (wall seconds, peak RSS MiB, stdout parsed as JSON)."""
+    """Runs ARGV as one process: (wall seconds, CPU seconds of the child, peak RSS MiB,
+    stdout parsed as JSON)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out)
@@ -47,18 +48,18 @@ def run(argv):
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} exited with status {p.returncode}")
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, json.loads(out.read())
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(out.read())
 
 
 def blas_info(circuitc):
     """The circuitc process's BLAS as it reports it (`info --json`, key blas), else
     what the linked OpenBLAS reports under this environment (runtime_bench --blas-info)."""
-    _, _, info = run([circuitc, "info", "--json"])
+    _, _, _, info = run([circuitc, "info", "--json"])
     if isinstance(info.get("blas"), dict):
         b = info["blas"]
         return f"{b.get('core')} ({b.get('chosen_by')}), OpenBLAS threads {b.get('threads')}"
     helper = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(circuitc))), "bench", "runtime_bench")
-    _, _, b = run([helper, "--blas-info"])
+    _, _, _, b = run([helper, "--blas-info"])
     return f"{b['core']} (as linked; this circuitc reports no kernel choice), OpenBLAS threads {b['threads']}"
 
 
@@ -95,15 +96,15 @@ def measure(name, c_argv, t_argv, reps, compare_fn):
     c_wall = [r[0] for r in cs]
     shown = " ".join(repr(a) if " " in a else a for a in c_argv[1:c_argv.index("--model")])
     print(f"\n{name}: circuitc {shown}")
-    print(f"  circuitc        {min(c_wall):8.2f} - {max(c_wall):7.2f} s   peak RSS {max(r[1] for r in cs):6.0f} MiB")
+    print(f"  circuitc        {min(c_wall):8.2f} - {max(c_wall):7.2f} s   peak RSS {max(r[2] for r in cs):6.0f} MiB")
     if not ts:
         return False
     t_wall = [r[0] for r in ts]
-    diff, limit, note = compare_fn(cs[-1][2], ts[-1][2])
-    print(f"  TransformerLens {min(t_wall):8.2f} - {max(t_wall):7.2f} s   peak RSS {max(r[1] for r in ts):6.0f} "
-          f"MiB (torch {ts[-1][2]['torch']}, {ts[-1][2]['torch_threads']} threads)")
+    diff, limit, note = compare_fn(cs[-1][3], ts[-1][3])
+    print(f"  TransformerLens {min(t_wall):8.2f} - {max(t_wall):7.2f} s   peak RSS {max(r[2] for r in ts):6.0f} "
+          f"MiB (torch {ts[-1][3]['torch']}, {ts[-1][3]['torch_threads']} threads)")
     print(f"  speed-up {min(t_wall) / min(c_wall):.2f}x (best vs best), peak RSS ratio "
-          f"{max(r[1] for r in cs) / max(r[1] for r in ts):.2f}; results differ by at most {diff:.3g} "
+          f"{max(r[2] for r in cs) / max(r[2] for r in ts):.2f}; results differ by at most {diff:.3g} "
           f"({'within' if diff < limit else 'NOT within'} {limit:g}){note}")
     return not diff < limit or bool(note)
 
