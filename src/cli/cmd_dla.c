@@ -23,7 +23,7 @@ static json_t *dla_json(const cc_dla *d)
                      "unembed_bias", d->unembed_bias, "sum", d->sum, "logit", d->logit, "ln_final_scale", d->scale);
 }
 
-static void print_dla(const cc_prompt_batch *b, const cc_dla *d)
+static void print_dla(const cc_dla *d)
 {
     int L = d->n_layers, H = d->n_heads;
     printf("%-14s %10.4f\n%-14s %10.4f\n", "embed", d->embed, "pos_embed", d->pos_embed);
@@ -37,7 +37,6 @@ static void print_dla(const cc_prompt_batch *b, const cc_dla *d)
     int best = 0;
     for (int i = 1; i < L * H; i++) best = fabs(d->head[i]) > fabs(d->head[best]) ? i : best;
     printf("largest head: L%dH%d %.4f\n", best / H, best % H, d->head[best]);
-    (void)b;
 }
 
 static int run(const cli_args *a)
@@ -77,7 +76,7 @@ static int run(const cli_args *a)
                 prompt_print_token(wrong_text ? wrong_text : "?", 0);
             }
             printf("\n");
-            print_dla(&b, &d);
+            print_dla(&d);
             rc = CLI_OK;
         }
         free(answer_text), free(wrong_text);
