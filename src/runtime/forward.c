@@ -12,6 +12,7 @@
 
 #include "core/parallel.h"
 #include "runtime/forward_ref.h"
+#include "runtime/vecmath.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -228,119 +229,15 @@ static void layernorm(const float *x, int R, int d, const float *w, const float 
     cc_par_for((size_t)R, 64, layernorm_rows, &a);
 }
 
-/* exp(x) for x <= 0, in a form the compiler vectorises (no libm call):
- * x = k ln2 + r, |r| <= ln2/2, exp(r) by Cephes' expf polynomial (relative
- * error about 1e-7, i.e. within 2 ulp of expf), times 2^k built in the
- * exponent bits. Inputs below -87 are clamped (exp(-87) = 1.6e-38: the terms
- * it affects are below float precision relative to the sum's term 1). */
-static inline float exp_body(float x)
+/* gelu_new in place on x [n], split across threads. */
+static void gelu_range(void *p, size_t lo, size_t hi)
 {
-    float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
-    float r = x - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    float r2 = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    int32_t bits = ((int32_t)kf + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-static inline float exp_nonpos(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    return exp_body(x);
-}
-
-/* exp(x) for x in [-87, 88] (clamped outside: the callers only need
- * 1/(1 + exp(y)) there, where the clamp changes nothing in float32). */
-static inline float exp_clamped(float x)
-{
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    return exp_body(x);
-}
-#if defined(__GNUC__)
-/* GCC/Clang vector extensions: 4 float lanes (one SSE register), two vectors
- * per step; the same operations in the same order as the scalar code, so
- * every lane's value equals the scalar one. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
-
-static inline v4f v4_select(v4i mask, v4f a, v4f b)
-{
-    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
-}
-
-static inline v4f exp_body4(v4f x)
-{
-    v4f kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    v4f r = x - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    v4f r2 = r * r;
-    v4f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    v4i bits = (__builtin_convertvector(kf, v4i) + 127) << 23;
-    return p * (v4f)bits;
-}
-
-static inline v4f exp_nonpos4(v4f x)
-{
-    const v4f lo = {-87.0f, -87.0f, -87.0f, -87.0f};
-    return exp_body4(v4_select(x < lo, lo, x));
-}
-
-static inline v4f exp_clamped4(v4f x)
-{
-    const v4f lo = {-87.0f, -87.0f, -87.0f, -87.0f}, hi = {88.0f, 88.0f, 88.0f, 88.0f};
-    x = v4_select(x < lo, lo, x);
-    return exp_body4(v4_select(x > hi, hi, x));
-}
-#endif
-
-/* gelu_new, elementwise on n values, in place:
- * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), evaluated as the
- * identical x / (1 + exp(-2u)) with the vectorised exp above (relative error
- * about 1e-7, like tanhf's); -0 for very negative x (exp(-2u) > 2^127, where
- * libm's expf would give inf). */
-static inline float gelu_one(float v, float c)
-{
-    float y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
-    return y > 88.0f ? v * 0.0f : v / (1.0f + exp_clamped(y));
-}
-
-static void gelu_new_range(void *p, size_t lo, size_t hi)
-{
-    float *x = p;
-    const float c = (float)sqrt(2.0 / M_PI);
-    size_t i = lo;
-#if defined(__GNUC__)
-    const v4f big = {88.0f, 88.0f, 88.0f, 88.0f}, zero = {0, 0, 0, 0};
-    for (; i + 4 <= hi; i += 4) {
-        v4f v;
-        memcpy(&v, x + i, sizeof v);
-        v4f y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
-        v4f g = v / (1.0f + exp_clamped4(y));
-        g = v4_select(y > big, v * zero, g);
-        memcpy(x + i, &g, sizeof g);
-    }
-#endif
-    for (; i < hi; i++) x[i] = gelu_one(x[i], c);
+    cc_vec_gelu_new(p, lo, hi);
 }
 
 static void gelu_new(float *x, size_t n)
 {
-    cc_par_for(n, 1 << 16, gelu_new_range, x);
+    cc_par_for(n, 1 << 16, gelu_range, x);
 }
 
 /* ------------------------------------------------------------------ a run */
@@ -434,36 +331,7 @@ static void softmax_segs(void *p, size_t lo, size_t hi)
     run *r = p;
     for (size_t s = lo; s < hi; s++) {
         int n = r->seg[s].end - r->seg[s].start, e = r->seg[s].end;
-        for (size_t row = 0; row < (size_t)r->c->n_heads * n; row++) {
-            float *x = r->scores + r->sc_off[s] + row * e;
-            float mx = -INFINITY;
-            for (int j = 0; j < e; j++) mx = x[j] > mx ? x[j] : mx;
-            if (mx == -INFINITY) {
-                memset(x, 0, (size_t)e * sizeof *x);
-                continue;
-            }
-            /* exp by the vectorised exp_nonpos (relative error about 1e-7);
-             * -inf (masked) -> exactly 0 */
-            double sum = 0;
-            int j = 0;
-#if defined(__GNUC__)
-            const v4f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, zero = {0, 0, 0, 0};
-            v4d acc = {0, 0, 0, 0};
-            for (; j + 4 <= e; j += 4) {
-                v4f v;
-                memcpy(&v, x + j, sizeof v);
-                v4f ev = v4_select(v == ninf, zero, exp_nonpos4(v - mx));
-                memcpy(x + j, &ev, sizeof ev);
-                acc += __builtin_convertvector(ev, v4d);
-            }
-            sum = acc[0] + acc[1] + acc[2] + acc[3];
-#endif
-            for (; j < e; j++) {
-                x[j] = x[j] == -INFINITY ? 0.0f : exp_nonpos(x[j] - mx);
-                sum += x[j];
-            }
-            for (j = 0; j < e; j++) x[j] = (float)(x[j] / sum);
-        }
+        for (size_t row = 0; row < (size_t)r->c->n_heads * n; row++) cc_vec_softmax(r->scores + r->sc_off[s] + row * e, e);
     }
 }
 
@@ -596,50 +464,6 @@ static int block_mlp(run *r, int l, float *x, cc_error *err)
 
 /* ------------------------------------------------------------------ unembedding */
 
-/* Largest value of LG [n] (-inf when n = 0), in independent vector lanes. */
-static float row_max(const float *lg, int n)
-{
-    int v = 0;
-    float mx = -INFINITY;
-#if defined(__GNUC__)
-    v4f m0 = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, m1 = m0;
-    for (; v + 8 <= n; v += 8) {
-        v4f x0, x1;
-        memcpy(&x0, lg + v, sizeof x0);
-        memcpy(&x1, lg + v + 4, sizeof x1);
-        m0 = v4_select(x0 > m0, x0, m0);
-        m1 = v4_select(x1 > m1, x1, m1);
-    }
-    for (int k = 0; k < 4; k++) {
-        mx = m0[k] > mx ? m0[k] : mx;
-        mx = m1[k] > mx ? m1[k] : mx;
-    }
-#endif
-    for (; v < n; v++) mx = lg[v] > mx ? lg[v] : mx;
-    return mx;
-}
-
-/* Sum of exp(lg[v] - mx) over LG [n] (mx >= every lg[v]): float terms,
- * float64 lanes. */
-static double row_sum_exp(const float *lg, int n, float mx)
-{
-    double sum = 0;
-    int v = 0;
-#if defined(__GNUC__)
-    v4d s0 = {0, 0, 0, 0}, s1 = s0;
-    for (; v + 8 <= n; v += 8) {
-        v4f x0, x1;
-        memcpy(&x0, lg + v, sizeof x0);
-        memcpy(&x1, lg + v + 4, sizeof x1);
-        s0 += __builtin_convertvector(exp_nonpos4(x0 - mx), v4d);
-        s1 += __builtin_convertvector(exp_nonpos4(x1 - mx), v4d);
-    }
-    for (int k = 0; k < 4; k++) sum += s0[k] + s1[k];
-#endif
-    for (; v < n; v++) sum += exp_nonpos(lg[v] - mx);
-    return sum;
-}
-
 /* Log-sum-exp state of one logits row over the columns folded in so far. The
  * fused unembedding visits a row tile by tile and never holds it whole; a row
  * folded in one piece gives exactly the two-pass (max, then sum) result. */
@@ -655,14 +479,14 @@ static const lse_row LSE_EMPTY = {-INFINITY, -1, 0.0, NAN};
 /* Folds LG, the logits of columns [c0, c0+n) of one row, into S. */
 static void lse_fold(lse_row *s, const float *lg, int n, int c0, int target)
 {
-    float mx = row_max(lg, n);
+    float mx = cc_vec_max(lg, n);
     if (mx > s->max || s->amax < 0) {
         int best = 0;
         while (best < n - 1 && !(lg[best] == mx)) best++; /* torch.argmax: lowest index */
         s->sum = s->amax < 0 ? 0.0 : s->sum * exp((double)s->max - mx);
         s->max = mx, s->amax = c0 + best;
     }
-    s->sum += row_sum_exp(lg, n, s->max);
+    s->sum += cc_vec_sum_exp(lg, n, s->max);
     if (target >= c0 && target < c0 + n) s->target = lg[target - c0];
 }
 

@@ -1,0 +1,241 @@
+/* vecmath.c — element-wise and row-wise kernels of the fast forward pass on
+ * 8-lane GCC/Clang vectors, each function cloned for AVX2 (see vecmath.h). */
+#include "runtime/vecmath.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Every helper and body is inlined into both variants (see the end). */
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v8d __attribute__((vector_size(64)));
+
+#define SPLAT8(v) {v, v, v, v, v, v, v, v}
+
+/* exp(x) for x in [-87, 88]: x = k ln2 + r, |r| <= ln2/2, exp(r) by Cephes'
+ * expf polynomial (relative error about 1e-7, within 2 ulp of expf), times
+ * 2^k built in the exponent bits. The scalar and vector forms do the same
+ * operations, so every lane equals the scalar value. */
+INLINE float exp_body(float x)
+{
+    float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float r2 = r * r;
+    float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    int32_t bits = ((int32_t)kf + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+INLINE void exp_body8(v8f *px)
+{
+    v8f x = *px;
+    v8f kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    v8f r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    v8f r2 = r * r;
+    v8f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    v8i bits = (__builtin_convertvector(kf, v8i) + 127) << 23;
+    *px = p * (v8f)bits;
+}
+
+/* Vectors are passed to helpers by pointer and selected by macro: a vector
+ * argument or result of this width would change the calling convention
+ * between the two targets (an error for Clang, a warning for GCC). */
+#define SELECT8(mask, a, b) ((v8f)(((mask) & (v8i)(a)) | (~(mask) & (v8i)(b))))
+
+/* exp(x) for x <= 0; below -87 clamped (exp(-87) = 1.6e-38: the terms it
+ * affects are below float precision relative to a sum holding the term 1). */
+INLINE float exp_nonpos(float x)
+{
+    return exp_body(x < -87.0f ? -87.0f : x);
+}
+
+INLINE void exp_nonpos8(v8f *x)
+{
+    const v8f lo = SPLAT8(-87.0f);
+    *x = SELECT8(*x < lo, lo, *x);
+    exp_body8(x);
+}
+
+/* exp(x) clamped to [-87, 88] (its callers only need 1/(1 + exp(y)), which the
+ * clamp leaves unchanged in float32). */
+INLINE float exp_clamped(float x)
+{
+    return exp_body(x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x);
+}
+
+INLINE void exp_clamped8(v8f *x)
+{
+    const v8f lo = SPLAT8(-87.0f), hi = SPLAT8(88.0f);
+    *x = SELECT8(*x < lo, lo, *x);
+    *x = SELECT8(*x > hi, hi, *x);
+    exp_body8(x);
+}
+
+#define LOW4(v) __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d)
+#define HIGH4(v) __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d)
+
+INLINE float max_of(const float *x, int n)
+{
+    float mx = -INFINITY;
+    int i = 0;
+    v8f m = SPLAT8(-INFINITY);
+    for (; i + 8 <= n; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        m = SELECT8(v > m, v, m);
+    }
+    for (int k = 0; k < 8; k++) mx = m[k] > mx ? m[k] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+/* ------------------------------------------------------------------ gelu_new */
+
+/* -0 for very negative x (exp(-2u) > 2^127, where expf would give inf). */
+INLINE float gelu_one(float v, float c)
+{
+    float y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
+    return y > 88.0f ? v * 0.0f : v / (1.0f + exp_clamped(y));
+}
+
+INLINE void gelu_body(float *x, size_t lo, size_t hi)
+{
+    const float c = (float)sqrt(2.0 / M_PI);
+    const v8f big = SPLAT8(88.0f), zero = SPLAT8(0.0f);
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        v8f y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
+        v8f e = y;
+        exp_clamped8(&e);
+        v8f g = SELECT8(y > big, v * zero, v / (1.0f + e));
+        memcpy(x + i, &g, sizeof g);
+    }
+    for (; i < hi; i++) x[i] = gelu_one(x[i], c);
+}
+
+/* ------------------------------------------------------------------ softmax */
+
+/* exp(x - mx) of W (4 or 8) values at X in place, -inf -> 0, also into *E
+ * (lanes past W are 0). */
+INLINE void softmax_exp8(float *x, int w, float mx, v8f *e)
+{
+    const v8f ninf = SPLAT8(-INFINITY), zero = SPLAT8(0.0f);
+    v8f v = ninf;
+    memcpy(&v, x, (size_t)w * sizeof *x);
+    *e = v - mx;
+    exp_nonpos8(e);
+    *e = SELECT8(v == ninf, zero, *e);
+    memcpy(x, e, (size_t)w * sizeof *x);
+}
+
+INLINE void softmax_body(float *x, int n)
+{
+    float mx = max_of(x, n);
+    if (mx == -INFINITY) {
+        memset(x, 0, (size_t)n * sizeof *x);
+        return;
+    }
+    /* four float64 lanes: element j goes to lane j % 4 in order, then the
+     * lanes are added, then the tail of fewer than four */
+    v4d acc = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f e;
+        softmax_exp8(x + j, 8, mx, &e);
+        acc += LOW4(e);
+        acc += HIGH4(e);
+    }
+    if (j + 4 <= n) {
+        v8f e;
+        softmax_exp8(x + j, 4, mx, &e);
+        acc += LOW4(e);
+        j += 4;
+    }
+    double sum = acc[0] + acc[1] + acc[2] + acc[3];
+    for (; j < n; j++) {
+        x[j] = x[j] == -INFINITY ? 0.0f : exp_nonpos(x[j] - mx);
+        sum += x[j];
+    }
+    for (j = 0; j < n; j++) x[j] = (float)(x[j] / sum);
+}
+
+/* ------------------------------------------------------------------ log-sum-exp pieces */
+
+INLINE double sum_exp_body(const float *x, int n, float mx)
+{
+    /* eight float64 lanes; lanes k and k + 4 are added first */
+    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        v -= mx;
+        exp_nonpos8(&v);
+        s += __builtin_convertvector(v, v8d);
+    }
+    double sum = 0;
+    for (int k = 0; k < 4; k++) sum += s[k] + s[k + 4];
+    for (; i < n; i++) sum += exp_nonpos(x[i] - mx);
+    return sum;
+}
+
+/* ------------------------------------------------------------------ the two variants */
+
+/* Each entry point runs its body compiled for AVX2 when the CPU has it, else
+ * the baseline build of the same body. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define AVX2 __attribute__((target("avx2")))
+static AVX2 void gelu_avx2(float *x, size_t lo, size_t hi) { gelu_body(x, lo, hi); }
+static AVX2 void softmax_avx2(float *x, int n) { softmax_body(x, n); }
+static AVX2 float max_avx2(const float *x, int n) { return max_of(x, n); }
+static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_exp_body(x, n, mx); }
+#define HAVE_AVX2() __builtin_cpu_supports("avx2")
+#else
+#define gelu_avx2 gelu_body
+#define softmax_avx2 softmax_body
+#define max_avx2 max_of
+#define sum_exp_avx2 sum_exp_body
+#define HAVE_AVX2() 0
+#endif
+
+void cc_vec_gelu_new(float *x, size_t lo, size_t hi)
+{
+    if (HAVE_AVX2()) gelu_avx2(x, lo, hi);
+    else gelu_body(x, lo, hi);
+}
+
+void cc_vec_softmax(float *x, int n)
+{
+    if (HAVE_AVX2()) softmax_avx2(x, n);
+    else softmax_body(x, n);
+}
+
+float cc_vec_max(const float *x, int n)
+{
+    return HAVE_AVX2() ? max_avx2(x, n) : max_of(x, n);
+}
+
+double cc_vec_sum_exp(const float *x, int n, float mx)
+{
+    return HAVE_AVX2() ? sum_exp_avx2(x, n, mx) : sum_exp_body(x, n, mx);
+}
