@@ -1,6 +1,6 @@
 /* test_vecmath.c — the forward pass's vector kernels (src/runtime/vecmath.c)
  * against float64 evaluations of their definitions, at every length from 0 to
- * 40 so that the 8-lane, 4-lane and scalar tails all run. On this CPU the
+ * 40 so that the 8-lane, 4-lane and scalar tails all run (LayerNorm: 1 to 40). On this CPU the
  * AVX2 variant runs when it has AVX2; both variants are one source. */
 #include <math.h>
 #include <stdlib.h>
@@ -109,6 +109,30 @@ START_TEST(max_and_sum_exp_match_reference)
 }
 END_TEST
 
+START_TEST(layernorm_matches_reference)
+{
+    float x[MAXN], w[MAXN], b[MAXN], out[MAXN];
+    int n = _i + 1;
+    fill(x, n, 17u + (unsigned)n, -3.0f, 5.0f);
+    fill(w, n, 19u, 0.5f, 1.5f);
+    fill(b, n, 23u, -1.0f, 1.0f);
+    for (int affine = 0; affine < 2; affine++) {
+        cc_vec_layernorm(x, n, affine ? w : NULL, affine ? b : NULL, 1e-5, out);
+        double mean = 0, var = 0;
+        for (int i = 0; i < n; i++) mean += x[i];
+        mean /= n;
+        for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+        double sd = sqrt(var / n + 1e-5);
+        for (int i = 0; i < n; i++) {
+            double want = (x[i] - mean) / sd;
+            if (affine) want = want * w[i] + b[i];
+            ck_assert_msg(fabs(out[i] - want) <= 1e-6 * (1 + fabs(want)), "n %d affine %d entry %d: %.9g, want %.9g", n,
+                          affine, i, out[i], want);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vecmath");
@@ -118,6 +142,7 @@ int main(void)
     tcase_add_loop_test(tc, softmax_matches_reference, 0, MAXN + 1);
     tcase_add_test(tc, softmax_all_masked_is_zero);
     tcase_add_loop_test(tc, max_and_sum_exp_match_reference, 0, MAXN + 1);
+    tcase_add_loop_test(tc, layernorm_matches_reference, 0, MAXN);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -204,23 +204,7 @@ typedef struct {
 static void layernorm_rows(void *p, size_t lo, size_t hi)
 {
     const ln_ctx *a = p;
-    int d = a->d;
-    for (size_t r = lo; r < hi; r++) {
-        const float *xr = a->x + r * d;
-        float *o = a->out + r * d;
-        double s = 0;
-        for (int i = 0; i < d; i++) s += xr[i];
-        float mean = (float)(s / d);
-        double ss = 0;
-        for (int i = 0; i < d; i++) {
-            o[i] = xr[i] - mean;
-            ss += (double)o[i] * o[i];
-        }
-        float scale = (float)sqrt(ss / d + a->eps);
-        for (int i = 0; i < d; i++) o[i] /= scale;
-        if (a->w)
-            for (int i = 0; i < d; i++) o[i] = o[i] * a->w[i] + a->b[i];
-    }
+    for (size_t r = lo; r < hi; r++) cc_vec_layernorm(a->x + r * a->d, a->d, a->w, a->b, a->eps, a->out + r * a->d);
 }
 
 static void layernorm(const float *x, int R, int d, const float *w, const float *b, double eps, float *out)
@@ -238,6 +222,35 @@ static void gelu_range(void *p, size_t lo, size_t hi)
 static void gelu_new(float *x, size_t n)
 {
     cc_par_for(n, 1 << 16, gelu_range, x);
+}
+
+/* dst[i] += src[i] (ADD) or dst[i] = src[i] over n floats, split across
+ * threads: the residual additions and the cache copies would otherwise leave
+ * the other cores idle between the parallel steps. */
+typedef struct {
+    float *dst;
+    const float *src;
+    bool add;
+} ew_ctx;
+
+static void ew_range(void *p, size_t lo, size_t hi)
+{
+    const ew_ctx *a = p;
+    if (!a->add) {
+        memcpy(a->dst + lo, a->src + lo, (hi - lo) * sizeof *a->dst);
+        return;
+    }
+    for (size_t i = lo; i < hi; i++) a->dst[i] += a->src[i];
+}
+
+static void par_add(float *dst, const float *src, size_t n)
+{
+    cc_par_for(n, 1 << 16, ew_range, &(ew_ctx){dst, src, true});
+}
+
+static void par_copy(float *dst, const float *src, size_t n)
+{
+    cc_par_for(n, 1 << 16, ew_range, &(ew_ctx){dst, src, false});
 }
 
 /* ------------------------------------------------------------------ a run */
@@ -278,7 +291,7 @@ static int at(run *r, cc_hook_kind k, int layer, float *act, cc_error *err)
     if (r->opts->cache[k] & ((uint64_t)1 << l)) {
         float *copy = malloc(s.numel * sizeof *copy);
         if (!copy) return cc_fail(err, "out of memory caching %s (%zu floats)", HOOK_SUFFIX[k], s.numel);
-        memcpy(copy, act, s.numel * sizeof *copy);
+        par_copy(copy, act, s.numel);
         free(r->res->act[k][l]);
         r->res->act[k][l] = copy;
     }
@@ -436,7 +449,7 @@ static int block(run *r, int l, float *x, cc_error *err)
     if (at(r, CC_HOOK_Z, l, r->z, err)) return -1;
     linear_fast(r->z, R, HD, w->W_O + (size_t)l * HD * d, d, w->b_O + (size_t)l * d, d, r->attn_out, d);
     if (at(r, CC_HOOK_ATTN_OUT, l, r->attn_out, err)) return -1;
-    for (size_t i = 0; i < Rd; i++) x[i] += r->attn_out[i];
+    par_add(x, r->attn_out, Rd);
     if (at(r, CC_HOOK_RESID_MID, l, x, err)) return -1;
     return block_mlp(r, l, x, err);
 }
@@ -457,7 +470,7 @@ static int block_mlp(run *r, int l, float *x, cc_error *err)
     if (at(r, CC_HOOK_MLP_POST, l, r->mlp, err)) return -1;
     linear_fast(r->mlp, R, M, w->W_out + (size_t)l * M * d, d, w->b_out + (size_t)l * d, d, r->mlp_out, d);
     if (at(r, CC_HOOK_MLP_OUT, l, r->mlp_out, err)) return -1;
-    for (size_t i = 0; i < Rd; i++) x[i] += r->mlp_out[i];
+    par_add(x, r->mlp_out, Rd);
     if (at(r, CC_HOOK_RESID_POST, l, x, err)) return -1;
     return 0;
 }
@@ -743,7 +756,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
         memcpy(pe + i * d, m->w.W_pos + (i % pos) * d, (size_t)d * sizeof *x);
     }
     if (at(&r, CC_HOOK_EMBED, 0, x, err) || at(&r, CC_HOOK_POS_EMBED, 0, pe, err)) goto out;
-    for (size_t i = 0; i < R * d; i++) x[i] += pe[i];
+    par_add(x, pe, R * d);
     free(pe);
     pe = NULL;
     for (int l = 0; l < c->n_layers; l++)

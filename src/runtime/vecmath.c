@@ -199,6 +199,50 @@ INLINE double sum_exp_body(const float *x, int n, float mx)
     return sum;
 }
 
+/* ------------------------------------------------------------------ LayerNorm */
+
+/* Sum of X [n] in float64: eight lanes (element i in lane i % 8), then the
+ * lanes in order, then the tail. */
+INLINE double sum_f64(const float *x, int n)
+{
+    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        s += __builtin_convertvector(v, v8d);
+    }
+    double sum = 0;
+    for (int k = 0; k < 8; k++) sum += s[k];
+    for (; i < n; i++) sum += x[i];
+    return sum;
+}
+
+INLINE void layernorm_body(const float *x, int d, const float *w, const float *b, double eps, float *o)
+{
+    float mean = (float)(sum_f64(x, d) / d);
+    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= d; i += 8) {
+        v8f v;
+        memcpy(&v, x + i, sizeof v);
+        v -= mean;
+        memcpy(o + i, &v, sizeof v);
+        v8d vd = __builtin_convertvector(v, v8d);
+        s += vd * vd;
+    }
+    double ss = 0;
+    for (int k = 0; k < 8; k++) ss += s[k];
+    for (; i < d; i++) {
+        o[i] = x[i] - mean;
+        ss += (double)o[i] * o[i];
+    }
+    float scale = (float)sqrt(ss / d + eps);
+    for (i = 0; i < d; i++) o[i] /= scale;
+    if (w)
+        for (i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
+}
+
 /* ------------------------------------------------------------------ the two variants */
 
 /* Each entry point runs its body compiled for AVX2 when the CPU has it, else
@@ -208,6 +252,10 @@ INLINE double sum_exp_body(const float *x, int n, float mx)
 static AVX2 void gelu_avx2(float *x, size_t lo, size_t hi) { gelu_body(x, lo, hi); }
 static AVX2 void softmax_avx2(float *x, int n) { softmax_body(x, n); }
 static AVX2 float max_avx2(const float *x, int n) { return max_of(x, n); }
+static AVX2 void layernorm_avx2(const float *x, int d, const float *w, const float *b, double eps, float *o)
+{
+    layernorm_body(x, d, w, b, eps, o);
+}
 static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_exp_body(x, n, mx); }
 #define HAVE_AVX2() __builtin_cpu_supports("avx2")
 #else
@@ -215,6 +263,7 @@ static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_ex
 #define softmax_avx2 softmax_body
 #define max_avx2 max_of
 #define sum_exp_avx2 sum_exp_body
+#define layernorm_avx2 layernorm_body
 #define HAVE_AVX2() 0
 #endif
 
@@ -238,4 +287,10 @@ float cc_vec_max(const float *x, int n)
 double cc_vec_sum_exp(const float *x, int n, float mx)
 {
     return HAVE_AVX2() ? sum_exp_avx2(x, n, mx) : sum_exp_body(x, n, mx);
+}
+
+void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, double eps, float *out)
+{
+    if (HAVE_AVX2()) layernorm_avx2(x, d, w, b, eps, out);
+    else layernorm_body(x, d, w, b, eps, out);
 }

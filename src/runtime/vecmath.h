@@ -1,6 +1,6 @@
 /* vecmath.h — the fast forward pass's element-wise and row-wise kernels:
- * gelu_new, softmax rows, and the pieces of the log-sum-exp over the
- * vocabulary (private to the library).
+ * gelu_new, softmax rows, LayerNorm rows and the pieces of the log-sum-exp
+ * over the vocabulary (private to the library).
  *
  * Each is written once on 8-lane vectors and compiled twice: for the baseline
  * x86-64 target (the vectors lowered to SSE pairs) and for AVX2 (one ymm
@@ -25,5 +25,9 @@ float cc_vec_max(const float *x, int n);
 
 /* Sum of exp(x[i] - mx) over X [n], mx >= every x[i]: float terms, float64 sum. */
 double cc_vec_sum_exp(const float *x, int n, float mx);
+
+/* LayerNorm of one row X [d] into OUT [d]: centre (mean in float64), divide by
+ * sqrt(mean(x^2) + eps) (float64 sum), then * W + B when W is not NULL. */
+void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, double eps, float *out);
 
 #endif
