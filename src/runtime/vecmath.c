@@ -12,7 +12,6 @@
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef double v4d __attribute__((vector_size(32)));
-typedef double v8d __attribute__((vector_size(64)));
 
 #define SPLAT8(v) {v, v, v, v, v, v, v, v}
 
@@ -183,37 +182,40 @@ INLINE void softmax_body(float *x, int n)
 
 INLINE double sum_exp_body(const float *x, int n, float mx)
 {
-    /* eight float64 lanes; lanes k and k + 4 are added first */
-    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    /* eight float64 lanes (two registers of four); lanes k and k + 4 are added first */
+    v4d lo = {0, 0, 0, 0}, hi = lo;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         v8f v;
         memcpy(&v, x + i, sizeof v);
         v -= mx;
         exp_nonpos8(&v);
-        s += __builtin_convertvector(v, v8d);
+        lo += LOW4(v);
+        hi += HIGH4(v);
     }
     double sum = 0;
-    for (int k = 0; k < 4; k++) sum += s[k] + s[k + 4];
+    for (int k = 0; k < 4; k++) sum += lo[k] + hi[k];
     for (; i < n; i++) sum += exp_nonpos(x[i] - mx);
     return sum;
 }
 
 /* ------------------------------------------------------------------ LayerNorm */
 
-/* Sum of X [n] in float64: eight lanes (element i in lane i % 8), then the
- * lanes in order, then the tail. */
+/* Sum of X [n] in float64: eight lanes (element i in lane i % 8, two
+ * registers of four), then the lanes in order, then the tail. */
 INLINE double sum_f64(const float *x, int n)
 {
-    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    v4d lo = {0, 0, 0, 0}, hi = lo;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         v8f v;
         memcpy(&v, x + i, sizeof v);
-        s += __builtin_convertvector(v, v8d);
+        lo += LOW4(v);
+        hi += HIGH4(v);
     }
     double sum = 0;
-    for (int k = 0; k < 8; k++) sum += s[k];
+    for (int k = 0; k < 4; k++) sum += lo[k];
+    for (int k = 0; k < 4; k++) sum += hi[k];
     for (; i < n; i++) sum += x[i];
     return sum;
 }
@@ -221,18 +223,20 @@ INLINE double sum_f64(const float *x, int n)
 INLINE void layernorm_body(const float *x, int d, const float *w, const float *b, double eps, float *o)
 {
     float mean = (float)(sum_f64(x, d) / d);
-    v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
+    v4d lo = {0, 0, 0, 0}, hi = lo;
     int i = 0;
     for (; i + 8 <= d; i += 8) {
         v8f v;
         memcpy(&v, x + i, sizeof v);
         v -= mean;
         memcpy(o + i, &v, sizeof v);
-        v8d vd = __builtin_convertvector(v, v8d);
-        s += vd * vd;
+        v4d a = LOW4(v), c = HIGH4(v);
+        lo += a * a;
+        hi += c * c;
     }
     double ss = 0;
-    for (int k = 0; k < 8; k++) ss += s[k];
+    for (int k = 0; k < 4; k++) ss += lo[k];
+    for (int k = 0; k < 4; k++) ss += hi[k];
     for (; i < d; i++) {
         o[i] = x[i] - mean;
         ss += (double)o[i] * o[i];
