@@ -417,6 +417,22 @@ static void attn_z_segs(void *p, size_t lo, size_t hi)
 
 static int block_mlp(run *r, int l, float *x, cc_error *err);
 
+/* Rows [lo, hi) of OUT [d, H*dh] from W [H, d, dh]: each head's d_head
+ * columns side by side, so Q (K, V) of all heads is one GEMM. */
+typedef struct {
+    const float *W;
+    float *out;
+    int H, d, dh;
+} side_ctx;
+
+static void heads_side_by_side(void *p, size_t lo, size_t hi)
+{
+    const side_ctx *a = p;
+    for (size_t k = lo; k < hi; k++)
+        for (int h = 0; h < a->H; h++)
+            memcpy(a->out + (k * a->H + h) * a->dh, a->W + ((size_t)h * a->d + k) * a->dh, (size_t)a->dh * sizeof *a->out);
+}
+
 /* One transformer block L on the stacked residual x [R, d], in place. */
 static int block(run *r, int l, float *x, cc_error *err)
 {
@@ -435,9 +451,7 @@ static int block(run *r, int l, float *x, cc_error *err)
         const float *W = Wq[t] + (size_t)l * H * d * dh; /* [H, d, dh] */
         const float *bias = bq[t] + (size_t)l * HD;      /* [H, dh] == [H*dh] */
         /* one GEMM with N = H*dh: the weights rearranged to [d, H*dh] */
-        for (int h = 0; h < H; h++)
-            for (int k = 0; k < d; k++)
-                memcpy(r->wqkv + (size_t)k * HD + h * dh, W + ((size_t)h * d + k) * dh, (size_t)dh * sizeof(float));
+        cc_par_for((size_t)d, 64, heads_side_by_side, &(side_ctx){W, r->wqkv, H, d, dh});
         linear_fast(r->xn, R, d, r->wqkv, HD, bias, HD, outs[t], HD);
     }
     if (at(r, CC_HOOK_Q, l, r->q, err) || at(r, CC_HOOK_K, l, r->k, err) || at(r, CC_HOOK_V, l, r->v, err)) return -1;
@@ -727,6 +741,24 @@ static int check_tokens(const cc_model *m, const int *tokens, int batch, int pos
     return 0;
 }
 
+/* Rows [lo, hi) of a full pass's token and positional embeddings. */
+typedef struct {
+    const cc_model *m;
+    const int *tokens; /* [R] */
+    int pos;
+    float *x, *pe; /* [R, d] */
+} embed_ctx;
+
+static void embed_rows(void *p, size_t lo, size_t hi)
+{
+    const embed_ctx *a = p;
+    int d = a->m->cfg.d_model;
+    for (size_t i = lo; i < hi; i++) {
+        memcpy(a->x + i * d, a->m->w.W_E + (size_t)a->tokens[i] * d, (size_t)d * sizeof *a->x);
+        memcpy(a->pe + i * d, a->m->w.W_pos + (i % (size_t)a->pos) * d, (size_t)d * sizeof *a->pe);
+    }
+}
+
 int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_opts *opts,
                cc_fwd_result *res, cc_error *err)
 {
@@ -751,10 +783,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
         cc_fail(err, "out of memory for the residual stream");
         goto out;
     }
-    for (size_t i = 0; i < R; i++) {
-        memcpy(x + i * d, m->w.W_E + (size_t)tokens[i] * d, (size_t)d * sizeof *x);
-        memcpy(pe + i * d, m->w.W_pos + (i % pos) * d, (size_t)d * sizeof *x);
-    }
+    cc_par_for(R, 256, embed_rows, &(embed_ctx){m, tokens, pos, x, pe});
     if (at(&r, CC_HOOK_EMBED, 0, x, err) || at(&r, CC_HOOK_POS_EMBED, 0, pe, err)) goto out;
     par_add(x, pe, R * d);
     free(pe);
