@@ -223,6 +223,57 @@ START_TEST(auto_walks_the_candidates)
 }
 END_TEST
 
+/* AMD family 25 with AVX-512 (Zen 4): Haswell replaces the library's AVX-512
+ * kernel and is the only candidate from a generic one; other AMD families and
+ * Intel keep an AVX-512 kernel. */
+START_TEST(amd_half_width_avx512_prefers_haswell)
+{
+    cc_cpu_features zen4 = cpu_of(CPU_AVX512_BF16), zen5 = zen4, intel = zen4;
+    snprintf(zen4.vendor, sizeof zen4.vendor, "AuthenticAMD");
+    zen4.family = 25;
+    zen5 = zen4, zen5.family = 26;
+    const char *libs[] = {"Cooperlake", "SkylakeX", "Prescott"};
+    for (size_t i = 0; i < N(libs); i++)
+        for (int v = 0; v < 3; v++) {
+            cc_blas_library lib = lib_with(libs[i], true, true);
+            cc_blas_inputs in = {.lib = &lib, .cpu = &zen4};
+            in.verdict[CC_BLAS_HASWELL] = (cc_blas_verdict)v;
+            cc_blas_decision d;
+            cc_blas_decide(&in, &d);
+            if (v == CC_VERDICT_UNKNOWN) {
+                ck_assert_int_eq(d.action, CC_BLAS_VERIFY);
+                ck_assert_int_eq(d.candidate, CC_BLAS_HASWELL);
+            } else if (v == CC_VERDICT_PASS) {
+                ck_assert_int_eq(d.action, CC_BLAS_SWITCH);
+                ck_assert_str_eq(d.core, "Haswell");
+                char marker[96];
+                snprintf(marker, sizeof marker, "auto,Haswell,%s,cached", libs[i]);
+                ck_assert_str_eq(d.marker, marker);
+                if (i < 2) tu_assert_contains(d.reason, "half width");
+            } else {
+                ck_assert_int_eq(d.action, CC_BLAS_KEEP);
+                ck_assert_str_eq(d.core, libs[i]);
+                tu_assert_contains(d.reason, "failed its self-check (Haswell)");
+            }
+        }
+    /* after the switch, the reason names the replaced kernel */
+    cc_blas_library now = lib_with("Haswell", true, true);
+    cc_blas_inputs in = {.coretype = "Haswell", .marker = "auto,Haswell,Cooperlake,fresh", .lib = &now, .cpu = &zen4};
+    cc_blas_decision d;
+    cc_blas_decide(&in, &d);
+    ck_assert_int_eq(d.chosen_by, CC_CHOSEN_BY_AUTO);
+    tu_assert_contains(d.reason, "Cooperlake, whose AVX-512 this AMD CPU runs at half width");
+    const cc_cpu_features *keepers[] = {&zen5, &intel};
+    for (size_t k = 0; k < N(keepers); k++) {
+        cc_blas_library lib = lib_with("Cooperlake", true, true);
+        cc_blas_inputs kin = {.lib = &lib, .cpu = keepers[k]};
+        cc_blas_decide(&kin, &d);
+        ck_assert_int_eq(d.action, CC_BLAS_KEEP);
+        tu_assert_contains(d.reason, "not a generic kernel");
+    }
+}
+END_TEST
+
 /* The CLI's loop (decide, verify, decide again) ends within the number of candidates. */
 START_TEST(verify_loop_terminates)
 {
@@ -385,11 +436,20 @@ static bool has_feature(json_t *blas, const char *name)
     return false;
 }
 
+/* An AMD family-25 CPU with AVX-512 (Zen 4), where auto prefers Haswell. */
+static bool half_width_avx512(json_t *blas)
+{
+    json_t *cpu = json_object_get(blas, "cpu");
+    return strcmp(str(cpu, "vendor"), "AuthenticAMD") == 0 &&
+           json_integer_value(json_object_get(cpu, "family")) == 25 && has_feature(blas, "avx512f");
+}
+
 /* The candidate this CPU (as reported) should get first, or NULL. */
 static const char *expected_first(json_t *blas)
 {
     bool avx512 = has_feature(blas, "avx512f") && has_feature(blas, "avx512bw") && has_feature(blas, "avx512vl") &&
-                  has_feature(blas, "avx512dq") && has_feature(blas, "avx2") && has_feature(blas, "fma");
+                  has_feature(blas, "avx512dq") && has_feature(blas, "avx2") && has_feature(blas, "fma") &&
+                  !half_width_avx512(blas);
     if (avx512) return has_feature(blas, "avx512_bf16") ? "Cooperlake" : "SkylakeX";
     return has_feature(blas, "avx2") && has_feature(blas, "fma") ? "Haswell" : NULL;
 }
@@ -466,7 +526,7 @@ START_TEST(info_auto_is_consistent)
     json_t *root, *b = info_blas(&root);
     const char *by = str(b, "chosen_by");
     if (strcmp(by, "auto_chosen") == 0) {
-        ck_assert(cc_blas_core_is_generic(str(b, "library_core")));
+        ck_assert(cc_blas_core_is_generic(str(b, "library_core")) || half_width_avx512(b));
         ck_assert(strcmp(str(b, "verified"), "fresh") == 0);
     } else {
         ck_assert_str_eq(by, "auto_kept");
@@ -557,6 +617,7 @@ int main(void)
     tcase_add_test(tc, request_forces_the_name);
     tcase_add_test(tc, auto_keeps_non_generic_cores);
     tcase_add_test(tc, auto_walks_the_candidates);
+    tcase_add_test(tc, amd_half_width_avx512_prefers_haswell);
     tcase_add_test(tc, verify_loop_terminates);
     tcase_add_test(tc, marker_after_switch);
     suite_add_tcase(s, tc);

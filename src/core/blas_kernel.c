@@ -166,9 +166,28 @@ static const struct {
 
 const char *cc_blas_candidate_core(cc_blas_candidate c) { return CANDIDATES[c].core; }
 
+/* AMD's family-25 CPUs with AVX-512 (Zen 4) execute 512-bit instructions on
+ * 256-bit units. There OpenBLAS' Haswell kernel ran circuitc's GEMMs (one
+ * thread per core) 2-15% faster than the AVX-512 kernels the library picks
+ * itself (docs/blas.md, "On AMD CPUs with AVX-512"), so they are not
+ * candidates and the library's choice of one of them is replaced. */
+static bool avx512_half_width(const cc_cpu_features *f)
+{
+    return strcmp(f->vendor, "AuthenticAMD") == 0 && f->family == 25 && f->avx512f;
+}
+
+/* How a reason names the kernel auto replaced: "the generic Prescott", or
+ * "Cooperlake, whose AVX-512 ..." (avx512_half_width). */
+static void replaced_core(char *buf, size_t size, const char *core)
+{
+    if (cc_blas_core_is_generic(core)) snprintf(buf, size, "the generic %s", core);
+    else snprintf(buf, size, "%s, whose AVX-512 this AMD CPU runs at half width", core);
+}
+
 static bool cpu_runs(const cc_cpu_features *f, cc_blas_candidate c)
 {
-    bool avx512 = f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx2 && f->fma;
+    bool avx512 = f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx2 && f->fma &&
+                  !avx512_half_width(f);
     switch (c) {
     case CC_BLAS_COOPERLAKE: return avx512 && f->avx512_bf16;
     case CC_BLAS_SKYLAKEX: return avx512;
@@ -247,9 +266,10 @@ static void decide_after_switch(const cc_blas_inputs *in, const marker *m, cc_bl
     const char *needs = "";
     for (int c = 0; c < CC_BLAS_N_CANDIDATES; c++)
         if (strcasecmp(CANDIDATES[c].core, m->core) == 0) needs = CANDIDATES[c].needs;
-    keep(out, in, CC_CHOSEN_BY_AUTO,
-         "auto: %s chosen for this CPU's %s (the library's own choice was the generic %s); its self-check passed%s",
-         in->lib->core, needs, m->library_core, out->verified[0] == 'f' ? " just now" : " earlier (cached verdict)");
+    char was[160];
+    replaced_core(was, sizeof was, m->library_core);
+    keep(out, in, CC_CHOSEN_BY_AUTO, "auto: %s chosen for this CPU's %s (the library's own choice was %s); its "
+         "self-check passed%s", in->lib->core, needs, was, out->verified[0] == 'f' ? " just now" : " earlier (cached verdict)");
 }
 
 void cc_blas_decide(const cc_blas_inputs *in, cc_blas_decision *out)
@@ -308,11 +328,16 @@ void cc_blas_decide(const cc_blas_inputs *in, cc_blas_decision *out)
         snprintf(out->reason, sizeof out->reason, "CIRCUITC_BLAS_CORE=%s", name);
         return;
     }
-    if (!cc_blas_core_is_generic(lib->core)) {
+    bool generic = cc_blas_core_is_generic(lib->core);
+    bool half_width = avx512_half_width(in->cpu) &&
+                      (strcasecmp(lib->core, "SkylakeX") == 0 || strcasecmp(lib->core, "Cooperlake") == 0);
+    if (!generic && !half_width) {
         keep(out, in, CC_CHOSEN_BY_LIBRARY, "auto: kept %s, the library's own choice, because it is not a generic kernel",
              lib->core);
         return;
     }
+    char instead[160];
+    replaced_core(instead, sizeof instead, lib->core);
     bool any = false;
     char failed[128] = "";
     for (int c = 0; c < CC_BLAS_N_CANDIDATES; c++) {
@@ -335,8 +360,8 @@ void cc_blas_decide(const cc_blas_inputs *in, cc_blas_decision *out)
         out->action = CC_BLAS_SWITCH;
         snprintf(out->marker, sizeof out->marker, "auto,%s,%s,%s", CANDIDATES[c].core, lib->core,
                  in->fresh[c] ? "fresh" : "cached");
-        snprintf(out->reason, sizeof out->reason, "auto: %s for this CPU's %s instead of the generic %s",
-                 CANDIDATES[c].core, CANDIDATES[c].needs, lib->core);
+        snprintf(out->reason, sizeof out->reason, "auto: %s for this CPU's %s instead of %s", CANDIDATES[c].core,
+                 CANDIDATES[c].needs, instead);
         return;
     }
     if (!any)
