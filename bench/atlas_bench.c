@@ -46,6 +46,7 @@ static int count(void *ctx, const cc_atlas_entry *e, int n, cc_error *err)
 
 int main(int argc, char **argv)
 {
+    bench_take_circuitc_kernel(argv);
     char dir[4096];
     const char *model = NULL;
     int n_sample = 24;

@@ -1,4 +1,4 @@
-/* benchutil.c — clock and peak-memory helpers shared by the benchmarks. */
+/* benchutil.c — helpers shared by the benchmarks (benchutil.h). */
 #include "benchutil.h"
 
 #include <stdio.h>
@@ -6,6 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+#include <jansson.h>
 
 #include "circuitc/synth.h"
 
@@ -53,4 +57,51 @@ int bench_default_model(char *dir, unsigned long size)
         return -1;
     }
     return 0;
+}
+
+#define TAKEN_VAR "CIRCUITC_BENCH_KERNEL_TAKEN"
+
+static char g_origin[160] = "the library's own choice (circuitc's kernel choice not consulted)";
+
+const char *bench_kernel_origin(void) { return g_origin; }
+
+void bench_take_circuitc_kernel(char **argv)
+{
+    const char *taken = getenv(TAKEN_VAR);
+    if (taken) { /* the re-executed process: OpenBLAS has read the variable */
+        snprintf(g_origin, sizeof g_origin, "circuitc's choice (%s)", taken);
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv(TAKEN_VAR);
+        return;
+    }
+    if (getenv("OPENBLAS_CORETYPE")) {
+        snprintf(g_origin, sizeof g_origin, "OPENBLAS_CORETYPE set by the caller");
+        return;
+    }
+    FILE *p = popen("build/src/circuitc info --json 2>/dev/null", "r");
+    json_t *root = p ? json_loadf(p, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    if (p) pclose(p);
+    json_t *blas = json_object_get(root, "blas");
+    const char *core = json_string_value(json_object_get(blas, "core"));
+    const char *by = json_string_value(json_object_get(blas, "chosen_by"));
+    if (core && by) {
+        snprintf(g_origin, sizeof g_origin, "circuitc's choice (%s)", by);
+#ifdef CC_HAVE_OPENBLAS_CORENAME
+        if (strcmp(core, openblas_get_corename()) != 0) {
+            setenv("OPENBLAS_CORETYPE", core, 1);
+            setenv(TAKEN_VAR, by, 1);
+            fflush(NULL);
+            execv("/proc/self/exe", argv);
+            fprintf(stderr, "bench: could not re-execute on the %s kernel; staying on the library's\n", core);
+            unsetenv("OPENBLAS_CORETYPE");
+            unsetenv(TAKEN_VAR);
+            snprintf(g_origin, sizeof g_origin, "the library's own choice (re-execution for circuitc's %s failed)",
+                     core);
+        }
+#endif
+    } else {
+        fprintf(stderr, "bench: `build/src/circuitc info --json` gave no kernel (run from the source root after "
+                        "building); staying on the library's own choice\n");
+    }
+    json_decref(root);
 }

@@ -21,8 +21,9 @@
  * a planted copy of it (W_V[4,11] = W_Q[5,5] + sigma rms noise, W_O[4,11] and
  * W_K[5,5] identity blocks, so K = Q + sigma W_E noise: flat spectrum; both
  * sides without weight processing there, which would undo the plant). The
- * planted counts are checked against `--brute-force`. OPENBLAS_CORETYPE is
- * left as the environment has it; the core in use is printed.
+ * planted counts are checked against `--brute-force`. The kernel figures run on
+ * the BLAS kernel circuitc chooses (or OPENBLAS_CORETYPE, when the environment
+ * sets it); the core in use is printed.
  *
  * Usage: build/bench/kcomp_bench [--model DIR] [--python PY] [--sigma S] [--sigma-decay S] [--components C]
  *                                [--sigma-model S] [--skip-tl] [--skip-kernel] [--skip-whole]
@@ -377,12 +378,11 @@ static int whole_process(const char *label, const char *model, bool processing, 
 
 static void print_blas(void)
 {
-    const char *env = getenv("OPENBLAS_CORETYPE");
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    printf("BLAS: OpenBLAS core %s, %d threads (OPENBLAS_CORETYPE %s)\n", openblas_get_corename(),
-           openblas_get_num_threads(), env ? env : "unset");
+    printf("BLAS: OpenBLAS core %s, %d threads (%s)\n", openblas_get_corename(), openblas_get_num_threads(),
+           bench_kernel_origin());
 #else
-    printf("BLAS: not OpenBLAS (OPENBLAS_CORETYPE %s)\n", env ? env : "unset");
+    printf("BLAS: not OpenBLAS (%s)\n", bench_kernel_origin());
 #endif
 }
 
@@ -497,6 +497,7 @@ static int kernel_bench(const char *model, const char *python, double sigma, dou
 
 int main(int argc, char **argv)
 {
+    bench_take_circuitc_kernel(argv);
     const char *model = NULL, *python = "golden/.venv/bin/python";
     double sigma = 1.5, sigma_decay = 0.3;
     double sigma_model = 2.0;

@@ -35,6 +35,7 @@ static int parse_ids(const char *s, int **out)
 
 int main(int argc, char **argv)
 {
+    bench_take_circuitc_kernel(argv);
     const char *model = NULL, *clean_s = NULL, *corrupt_s = NULL, *hook_s = "resid_pre";
     int answer = -1, wrong = -1, reps = 3;
     bool naive = false;

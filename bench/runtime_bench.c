@@ -175,7 +175,7 @@ static double gemm_sequence(const cc_config *c, int B, int T, double *flops)
 
 /* ------------------------------------------------------------ reporting */
 
-/* The OpenBLAS kernel in use (OPENBLAS_CORETYPE or OpenBLAS' own choice). */
+/* The OpenBLAS kernel in use (see bench_take_circuitc_kernel). */
 static const char *blas_core(void)
 {
 #ifdef CC_HAVE_OPENBLAS_THREADS
@@ -219,6 +219,7 @@ static int json_doubles(json_t *a, double *out, int cap)
 
 int main(int argc, char **argv)
 {
+    bench_take_circuitc_kernel(argv);
     const char *model = NULL, *python = "golden/.venv/bin/python";
     int reps = 3, subset = 0;
     bool skip_tl = false, naive = false;
@@ -268,10 +269,9 @@ int main(int argc, char **argv)
     double cache_mib = (double)L * B * c->n_heads * T * T * 4 / (1 << 20) + (double)B * T * 12 / (1 << 20);
     printf("circuitc runtime benchmark: model %s (L %d, H %d, d %d, V %d), %d cores online\n", model, L, c->n_heads,
            c->d_model, c->d_vocab, (int)sysconf(_SC_NPROCESSORS_ONLN));
-    const char *coretype = getenv("OPENBLAS_CORETYPE");
-    printf("OpenBLAS core %s (OPENBLAS_CORETYPE %s), OpenBLAS threads %d; circuitc passes hold OpenBLAS to one thread "
+    printf("OpenBLAS core %s (%s), OpenBLAS threads %d; circuitc passes hold OpenBLAS to one thread "
            "and run their own threads, one per core online\n",
-           blas_core(), coretype ? coretype : "unset", blas_threads());
+           blas_core(), bench_kernel_origin(), blas_threads());
     printf("load + process %.2f s, RSS after loading %.0f MiB (weights %.0f MiB as float32 arrays)\n", load_s, loaded_mib,
            weights_mib);
 
