@@ -15,28 +15,10 @@ typedef double v4d __attribute__((vector_size(32)));
 
 #define SPLAT8(v) {v, v, v, v, v, v, v, v}
 
-/* exp(x) for x in [-87, 88]: x = k ln2 + r, |r| <= ln2/2, exp(r) by Cephes'
- * expf polynomial (relative error about 1e-7, within 2 ulp of expf), times
- * 2^k built in the exponent bits. The scalar and vector forms do the same
- * operations, so every lane equals the scalar value. */
-INLINE float exp_body(float x)
-{
-    float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln2) */
-    float r = x - kf * 0.693359375f;
-    r = r - kf * -2.12194440e-4f;
-    float r2 = r * r;
-    float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    int32_t bits = ((int32_t)kf + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
+/* exp(x) for x in [-87, 88], in place on 8 lanes: x = k ln2 + r, |r| <= ln2/2,
+ * exp(r) by Cephes' expf polynomial (relative error about 1e-7, within 2 ulp
+ * of expf), times 2^k built in the exponent bits. Tails shorter than 8 run in
+ * padded vectors, so every element gets exactly these operations. */
 INLINE void exp_body8(v8f *px)
 {
     v8f x = *px;
@@ -61,11 +43,6 @@ INLINE void exp_body8(v8f *px)
 
 /* exp(x) for x <= 0; below -87 clamped (exp(-87) = 1.6e-38: the terms it
  * affects are below float precision relative to a sum holding the term 1). */
-INLINE float exp_nonpos(float x)
-{
-    return exp_body(x < -87.0f ? -87.0f : x);
-}
-
 INLINE void exp_nonpos8(v8f *x)
 {
     const v8f lo = SPLAT8(-87.0f);
@@ -75,11 +52,6 @@ INLINE void exp_nonpos8(v8f *x)
 
 /* exp(x) clamped to [-87, 88] (its callers only need 1/(1 + exp(y)), which the
  * clamp leaves unchanged in float32). */
-INLINE float exp_clamped(float x)
-{
-    return exp_body(x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x);
-}
-
 INLINE void exp_clamped8(v8f *x)
 {
     const v8f lo = SPLAT8(-87.0f), hi = SPLAT8(88.0f);
@@ -109,32 +81,25 @@ INLINE float max_of(const float *x, int n)
 /* ------------------------------------------------------------------ gelu_new */
 
 /* -0 for very negative x (exp(-2u) > 2^127, where expf would give inf). */
-INLINE float gelu_one(float v, float c)
-{
-    float y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
-    return y > 88.0f ? v * 0.0f : v / (1.0f + exp_clamped(y));
-}
-
 INLINE void gelu_body(float *x, size_t lo, size_t hi)
 {
     const float c = (float)sqrt(2.0 / M_PI);
     const v8f big = SPLAT8(88.0f), zero = SPLAT8(0.0f);
-    size_t i = lo;
-    for (; i + 8 <= hi; i += 8) {
-        v8f v;
-        memcpy(&v, x + i, sizeof v);
+    for (size_t i = lo; i < hi; i += 8) {
+        size_t w = hi - i < 8 ? hi - i : 8; /* the last group may be short: zero padding */
+        v8f v = zero;
+        memcpy(&v, x + i, w * sizeof *x);
         v8f y = -2.0f * (c * (v + 0.044715f * (v * v * v)));
         v8f e = y;
         exp_clamped8(&e);
         v8f g = SELECT8(y > big, v * zero, v / (1.0f + e));
-        memcpy(x + i, &g, sizeof g);
+        memcpy(x + i, &g, w * sizeof *x);
     }
-    for (; i < hi; i++) x[i] = gelu_one(x[i], c);
 }
 
 /* ------------------------------------------------------------------ softmax */
 
-/* exp(x - mx) of W (4 or 8) values at X in place, -inf -> 0, also into *E
+/* exp(x - mx) of W (at most 8) values at X in place, -inf -> 0, also into *E
  * (lanes past W are 0). */
 INLINE void softmax_exp8(float *x, int w, float mx, v8f *e)
 {
@@ -171,9 +136,10 @@ INLINE void softmax_body(float *x, int n)
         j += 4;
     }
     double sum = acc[0] + acc[1] + acc[2] + acc[3];
-    for (; j < n; j++) {
-        x[j] = x[j] == -INFINITY ? 0.0f : exp_nonpos(x[j] - mx);
-        sum += x[j];
+    if (j < n) { /* fewer than four left: added one by one */
+        v8f e;
+        softmax_exp8(x + j, n - j, mx, &e);
+        for (int k = 0; k < n - j; k++) sum += e[k];
     }
     for (j = 0; j < n; j++) x[j] = (float)(x[j] / sum);
 }
@@ -195,7 +161,13 @@ INLINE double sum_exp_body(const float *x, int n, float mx)
     }
     double sum = 0;
     for (int k = 0; k < 4; k++) sum += lo[k] + hi[k];
-    for (; i < n; i++) sum += exp_nonpos(x[i] - mx);
+    if (i < n) { /* the tail, one by one */
+        v8f v = SPLAT8(0.0f);
+        memcpy(&v, x + i, (size_t)(n - i) * sizeof *x);
+        v -= mx;
+        exp_nonpos8(&v);
+        for (int k = 0; k < n - i; k++) sum += v[k];
+    }
     return sum;
 }
 
