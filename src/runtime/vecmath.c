@@ -3,6 +3,7 @@
 #include "runtime/vecmath.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -144,23 +145,41 @@ INLINE void softmax_body(float *x, int n)
     for (j = 0; j < n; j++) x[j] = (float)(x[j] / sum);
 }
 
-/* ------------------------------------------------------------------ log-sum-exp pieces */
+/* ------------------------------------------------------------------ float64 sums */
 
-INLINE double sum_exp_body(const float *x, int n, float mx)
+typedef enum { SUM_PLAIN, SUM_SQUARES, SUM_EXP } sum_kind;
+
+/* Float64 lane sums of x, x^2 or exp(x - mx) (x <= mx) over the whole groups of
+ * eight in X [n]: element i goes to lane i % 8, lanes 0-3 in *LO, 4-7 in *HI
+ * (two registers: an eight-double vector would live on the stack under AVX2).
+ * Returns the number of elements summed; the callers add the lanes and the
+ * tail in their own order. */
+INLINE int sum_lanes(const float *x, int n, sum_kind kind, float mx, v4d *lo, v4d *hi)
 {
-    /* eight float64 lanes (two registers of four); lanes k and k + 4 are added first */
-    v4d lo = {0, 0, 0, 0}, hi = lo;
+    const v4d zero = {0, 0, 0, 0};
+    *lo = *hi = zero;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         v8f v;
         memcpy(&v, x + i, sizeof v);
-        v -= mx;
-        exp_nonpos8(&v);
-        lo += LOW4(v);
-        hi += HIGH4(v);
+        if (kind == SUM_EXP) {
+            v -= mx;
+            exp_nonpos8(&v);
+        }
+        v4d a = LOW4(v), c = HIGH4(v);
+        *lo += kind == SUM_SQUARES ? a * a : a;
+        *hi += kind == SUM_SQUARES ? c * c : c;
     }
+    return i;
+}
+
+
+INLINE double sum_exp_body(const float *x, int n, float mx)
+{
+    v4d lo, hi;
+    int i = sum_lanes(x, n, SUM_EXP, mx, &lo, &hi);
     double sum = 0;
-    for (int k = 0; k < 4; k++) sum += lo[k] + hi[k];
+    for (int k = 0; k < 4; k++) sum += lo[k] + hi[k]; /* lanes k and k + 4 first */
     if (i < n) { /* the tail, one by one */
         v8f v = SPLAT8(0.0f);
         memcpy(&v, x + i, (size_t)(n - i) * sizeof *x);
@@ -173,50 +192,28 @@ INLINE double sum_exp_body(const float *x, int n, float mx)
 
 /* ------------------------------------------------------------------ LayerNorm */
 
-/* Sum of X [n] in float64: eight lanes (element i in lane i % 8, two
- * registers of four), then the lanes in order, then the tail. */
-INLINE double sum_f64(const float *x, int n)
+/* Sum of X [n] (SQUARE: of the squares) in float64: the eight lanes in order,
+ * then the tail. */
+INLINE double sum_f64(const float *x, int n, bool square)
 {
-    v4d lo = {0, 0, 0, 0}, hi = lo;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f v;
-        memcpy(&v, x + i, sizeof v);
-        lo += LOW4(v);
-        hi += HIGH4(v);
-    }
+    v4d lo, hi;
+    int i = sum_lanes(x, n, square ? SUM_SQUARES : SUM_PLAIN, 0.0f, &lo, &hi);
     double sum = 0;
     for (int k = 0; k < 4; k++) sum += lo[k];
     for (int k = 0; k < 4; k++) sum += hi[k];
-    for (; i < n; i++) sum += x[i];
+    for (; i < n; i++) sum += square ? (double)x[i] * x[i] : x[i];
     return sum;
 }
 
 INLINE void layernorm_body(const float *x, int d, const float *w, const float *b, double eps, float *o)
 {
-    float mean = (float)(sum_f64(x, d) / d);
-    v4d lo = {0, 0, 0, 0}, hi = lo;
-    int i = 0;
-    for (; i + 8 <= d; i += 8) {
-        v8f v;
-        memcpy(&v, x + i, sizeof v);
-        v -= mean;
-        memcpy(o + i, &v, sizeof v);
-        v4d a = LOW4(v), c = HIGH4(v);
-        lo += a * a;
-        hi += c * c;
-    }
-    double ss = 0;
-    for (int k = 0; k < 4; k++) ss += lo[k];
-    for (int k = 0; k < 4; k++) ss += hi[k];
-    for (; i < d; i++) {
-        o[i] = x[i] - mean;
-        ss += (double)o[i] * o[i];
-    }
+    float mean = (float)(sum_f64(x, d, false) / d);
+    for (int i = 0; i < d; i++) o[i] = x[i] - mean;
+    double ss = sum_f64(o, d, true);
     float scale = (float)sqrt(ss / d + eps);
-    for (i = 0; i < d; i++) o[i] /= scale;
+    for (int i = 0; i < d; i++) o[i] /= scale;
     if (w)
-        for (i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
+        for (int i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
 }
 
 /* ------------------------------------------------------------------ the two variants */
