@@ -1,5 +1,6 @@
 /* vecmath.c — element-wise and row-wise kernels of the fast forward pass on
- * 8-lane GCC/Clang vectors, each function cloned for AVX2 (see vecmath.h). */
+ * 8-lane GCC/Clang vectors, each body compiled for AVX2 and for baseline
+ * x86-64 (see vecmath.h and the end of this file). */
 #include "runtime/vecmath.h"
 
 #include <math.h>

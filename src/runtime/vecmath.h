@@ -4,9 +4,9 @@
  *
  * Each is written once on 8-lane vectors and compiled twice: for the baseline
  * x86-64 target (the vectors lowered to SSE pairs) and for AVX2 (one ymm
- * register), chosen at load time by the CPU (GCC/Clang target_clones). The
- * build forbids FMA contraction and every lane does the same operations in the
- * same order on both, so results are bit-identical whichever copy runs. */
+ * register); each call runs the AVX2 body when the CPU has AVX2. The build
+ * forbids FMA contraction and every lane does the same operations in the same
+ * order on both, so results are bit-identical whichever body runs. */
 #ifndef CC_RUNTIME_VECMATH_H
 #define CC_RUNTIME_VECMATH_H
 
