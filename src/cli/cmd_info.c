@@ -117,6 +117,7 @@ const cli_command cli_cmd_info = {
         "(CIRCUITC_BLAS_CORE=auto|keep|NAME, docs/blas.md).\n",
     .examples = "info\n"
                 "info --model golden/models/induction-3l4h --checksum --json\n",
-    .options = (const opt_id[]){O_CHECKSUM, CLI_MODEL_OPTIONS, O_NONE},
+    /* no weights are loaded: --allow-nonfinite and --quiet would do nothing here */
+    .options = (const opt_id[]){O_CHECKSUM, O_MODEL, O_CONFIG, O_NO_PROCESSING, O_JSON, O_NONE},
     .run = run,
 };
