@@ -80,6 +80,10 @@ START_TEST(run_reads_text_with_the_model_tokenizer)
     ck_assert_msg(r.status == 0, "%s", r.err);
     tu_assert_contains(r.out, "3 tokens, loss");
     tu_run_free(&r);
+    r = RUN("run", "--model", dir, "--prompt", "Hello\rworld", "--no-bos"); /* tokens escaped as tokenize does */
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "\"\\r\"");
+    tu_run_free(&r);
     expect_fail(RUN("run", "--model", dir, "--prompt", "word word word word word word word word word word word word word word "
                     "word word word word word word word word word word word word word word word word word word"),
                 1, "--prompt: 33 tokens with BOS, more than the model's context (n_ctx = 32)");

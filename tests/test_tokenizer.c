@@ -352,6 +352,16 @@ START_TEST(cli_tokenize)
     tu_assert_contains(r.out, "995  \" world\"");
     tu_run_free(&r);
 
+    /* control characters, quotes and backslashes escaped as in every prompt command's output */
+    const char *escaped[] = {"tokenize", "--no-bos", "x\ry\t\"q\" \\\x01", NULL};
+    r = tu_run(escaped);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "\"\\r\"");
+    tu_assert_contains(r.out, "\"\\t\"");
+    tu_assert_contains(r.out, "\"\\\"\"");
+    tu_assert_contains(r.out, "\\x01\"");
+    tu_run_free(&r);
+
     const char *decode[] = {"tokenize", "--decode", "15496, 995,0", NULL};
     r = tu_run(decode);
     ck_assert_int_eq(r.status, 0);

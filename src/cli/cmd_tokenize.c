@@ -7,6 +7,7 @@
 
 #include "circuitc/fsio.h"
 #include "circuitc/prompts.h"
+#include "prompt_cli.h"
 #include "tokenize_cli.h"
 
 /* One token's text as TransformerLens shows it: decoded alone (a character cut
@@ -43,20 +44,6 @@ static json_t *encode_prompt(const tokenize_setup *s, const char *text, size_t l
     return json_pack("{s:o?, s:o, s:o}", "text", json_stringn(text, len), "ids", j_ids, "tokens", j_tokens);
 }
 
-/* Prints S with control characters, quotes and backslashes escaped. */
-static void print_escaped(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c == '\r') fputs("\\r", stdout);
-        else if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7F) printf("\\x%02X", c);
-        else fputc(c, stdout);
-    }
-}
-
 static void print_human(json_t *prompts, int32_t bos)
 {
     size_t p;
@@ -66,9 +53,9 @@ static void print_human(json_t *prompts, int32_t bos)
         if (json_array_size(prompts) > 1) printf("%sprompt %zu\n", p ? "\n" : "", p + 1);
         printf("%zu tokens%s\n", json_array_size(ids), bos >= 0 ? " (BOS prepended)" : "");
         for (size_t i = 0; i < json_array_size(ids); i++) {
-            printf("%5zu %6lld  \"", i, (long long)json_integer_value(json_array_get(ids, i)));
-            print_escaped(json_string_value(json_array_get(tokens, i)));
-            printf("\"\n");
+            printf("%5zu %6lld  ", i, (long long)json_integer_value(json_array_get(ids, i)));
+            prompt_print_token(json_string_value(json_array_get(tokens, i)), 0);
+            putchar('\n');
         }
     }
 }

@@ -168,6 +168,7 @@ void prompt_print_token(const char *text, int width)
     for (const unsigned char *s = (const unsigned char *)text; *s; s++, n++) {
         if (*s == '\n') fputs("\\n", stdout), n++;
         else if (*s == '\t') fputs("\\t", stdout), n++;
+        else if (*s == '\r') fputs("\\r", stdout), n++;
         else if (*s == '"' || *s == '\\') printf("\\%c", *s), n++;
         else if (*s < 0x20 || *s == 0x7F) printf("\\x%02X", *s), n += 3;
         else putchar(*s);
