@@ -5,18 +5,18 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "circuitc/rng.h"
 #include "runtime/vecmath.h"
 #include "testutil.h"
 
 #define MAXN 40
 
-/* Deterministic values in [lo, hi). */
+/* Seeded values in [lo, hi). */
 static void fill(float *x, int n, unsigned seed, float lo, float hi)
 {
-    for (int i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        x[i] = lo + (hi - lo) * (float)(seed >> 8) / (float)(1u << 24);
-    }
+    cc_rng r;
+    cc_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)cc_rng_uniform(&r);
 }
 
 static double gelu_ref(double v)
