@@ -42,6 +42,15 @@ START_TEST(help_and_usage_errors)
     tu_assert_contains(r.err, "unknown option --bogus");
     ck_assert_str_eq(r.out, "");
     tu_run_free(&r);
+    /* info loads no weights and draws no progress: options that would do nothing are refused */
+    const char *idle[] = {"--quiet", "--allow-nonfinite"};
+    for (int i = 0; i < 2; i++) {
+        r = RUN("info", idle[i]);
+        ck_assert_int_eq(r.status, 2);
+        tu_assert_contains(r.err, "info does not take it");
+        ck_assert_str_eq(r.out, "");
+        tu_run_free(&r);
+    }
     r = RUN("info", "--model");
     ck_assert_int_eq(r.status, 2);
     tu_assert_contains(r.err, "needs a value");
