@@ -380,7 +380,8 @@ START_TEST(bad_output_paths)
         tu_run_result r = tu_run((const char *[]){"kcomp", "L0H0", "L1H0", "--plot", paths[i], NULL});
         ck_assert_int_eq(r.status, 1);
         ck_assert_str_eq(r.out, "");
-        tu_assert_contains(r.err, "cannot write chart");
+        tu_assert_contains(r.err, "cannot write ");
+        tu_assert_contains(r.err, paths[i]);
         tu_run_free(&r);
         r = tu_run((const char *[]){"pattern", "L1H0", "--seq-len", "4", "--plot", paths[i], NULL});
         ck_assert_int_eq(r.status, 1);

@@ -7,11 +7,15 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -664,7 +668,7 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
 {
     char *dir = tu_tmpdir(), *out = path_in(dir, "m"), pattern[4200];
     child c = start(&(run_opts){0}, ARGS("synth", "--preset", "gpt2-small", "--out", out));
-    snprintf(pattern, sizeof pattern, "%s/model.safetensors.tmp.*", out);
+    snprintf(pattern, sizeof pattern, "%s/model.safetensors.tmp-*", out);
     for (int i = 0; i < 60000 && count_matching(pattern) == 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
     ck_assert_msg(count_matching(pattern) == 1, "synth never started writing");
     kill(c.pid, SIGTERM);
@@ -676,6 +680,169 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
     free(o.err);
     tu_rmtree(dir);
     free(out), free(dir);
+}
+END_TEST
+
+/* ---- 11. an output path replaced whatever was there ---------------------------------- */
+
+/* A fake gnuplot drawing a complete (signature + IEND) PNG. */
+#define GP_COMPLETE_PNG GP_OUTPUT "\nprintf '\\211PNG\\r\\n\\032\\n\\0\\0\\0\\0IEND\\256B`\\202' > \"$out\""
+
+/* Writes PATH with `atlas --out PATH` (CHART false) or `kcomp L0H0 L1H0 --plot
+ * PATH` (a fake gnuplot's complete PNG). */
+static outcome write_output(bool chart, const char *path)
+{
+    if (!chart) return run_with(&(run_opts){0}, ARGS("atlas", "--out", path, "--quiet"));
+    char *bin = fake_gnuplot(GP_COMPLETE_PNG), *pe = path_env(bin);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", path));
+    tu_rmtree(bin);
+    free(pe), free(bin);
+    return o;
+}
+
+/* What each kind of output starts with. */
+static const char *output_head(bool chart) { return chart ? "\x89PNG" : "{\"atlas\":1"; }
+
+static mode_t lstat_type(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    return st.st_mode & S_IFMT;
+}
+
+/* No name in DIR contains ".tmp" or ".partial". */
+static void assert_no_leftovers(const char *dir)
+{
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s/*.tmp*", dir);
+    ck_assert_msg(count_matching(pattern) == 0, "temporary file left in %s", dir);
+    snprintf(pattern, sizeof pattern, "%s/*.partial", dir);
+    ck_assert_msg(count_matching(pattern) == 0, "partial file left in %s", dir);
+}
+
+/* A reader copying the FIFO at PATH into COPY (a child process). */
+static pid_t start_fifo_reader(const char *path, const char *copy)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int in = open(path, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char buf[4096];
+        ssize_t k;
+        while (in >= 0 && out >= 0 && (k = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)k) != k) _exit(1);
+        _exit(in >= 0 && out >= 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* Waits up to 10 s for the reader; then kills it (nothing ever opened the FIFO). */
+static void stop_fifo_reader(pid_t pid)
+{
+    int st;
+    for (int i = 0; i < 10000 && waitpid(pid, &st, WNOHANG) == 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    if (kill(pid, SIGKILL) == 0) waitpid(pid, &st, 0);
+}
+
+static void assert_file_starts_with(const char *path, const char *head)
+{
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    ck_assert_msg(len >= strlen(head) && memcmp(text, head, strlen(head)) == 0, "%s does not start with %s", path,
+                  head);
+    free(text);
+}
+
+START_TEST(output_onto_a_device_or_fifo_writes_it_without_replacing_it)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *dev = path_in(dir, "dev.png"), *null_link = path_in(dir, "null.png");
+        char *fifo = path_in(dir, "fifo.png"), *copy = path_in(dir, "fifo-copy");
+        /* a character device: made here when allowed (root), else /dev/null through a link */
+        if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+            outcome o = write_output(chart, dev);
+            ck_assert_msg(o.status == 0, "onto a device: exit %d: %s", o.status, o.err);
+            ck_assert_msg(lstat_type(dev) == S_IFCHR, "the device node was replaced");
+            free(o.err);
+        }
+        ck_assert_int_eq(symlink("/dev/null", null_link), 0);
+        outcome o = write_output(chart, null_link);
+        ck_assert_msg(o.status == 0, "onto a link to /dev/null: exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(null_link) == S_IFLNK, "the link to /dev/null was replaced");
+        free(o.err);
+        /* a FIFO: its reader gets the output */
+        ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+        pid_t reader = start_fifo_reader(fifo, copy);
+        o = write_output(chart, fifo);
+        stop_fifo_reader(reader);
+        ck_assert_msg(o.status == 0, "onto a FIFO: exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(fifo) == S_IFIFO, "the FIFO was replaced");
+        assert_file_starts_with(copy, output_head(chart));
+        free(o.err);
+        assert_no_leftovers(dir);
+        tu_rmtree(dir);
+        free(dev), free(null_link), free(fifo), free(copy), free(dir);
+    }
+}
+END_TEST
+
+START_TEST(output_through_a_symlink_replaces_its_target_atomically)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *target = path_in(dir, "target.png"), *link = path_in(dir, "link.png");
+        write_text(target, "old");
+        ck_assert_int_eq(symlink("target.png", link), 0); /* relative, as ln -s makes them */
+        outcome o = write_output(chart, link);
+        ck_assert_msg(o.status == 0, "exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(link) == S_IFLNK, "the link was replaced by a file");
+        assert_file_starts_with(target, output_head(chart));
+        assert_no_leftovers(dir);
+        free(o.err);
+        tu_rmtree(dir);
+        free(target), free(link), free(dir);
+    }
+}
+END_TEST
+
+/* A listening Unix socket at PATH (its descriptor). */
+static int make_socket(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    ck_assert(fd >= 0 && strlen(path) < sizeof a.sun_path);
+    strcpy(a.sun_path, path);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Writing to PATH fails with exit 1 and NEEDLE, and PATH is still of type TYPE. */
+static void expect_output_refused(bool chart, const char *path, const char *needle, mode_t type)
+{
+    outcome o = write_output(chart, path);
+    ck_assert_msg(o.status == 1, "%s: exit %d: %s", path, o.status, o.err);
+    tu_assert_contains(o.err, needle);
+    ck_assert_msg(lstat_type(path) == type, "%s was replaced", path);
+    free(o.err);
+}
+
+START_TEST(output_onto_a_directory_socket_block_device_or_dangling_link_is_refused)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *sub = path_in(dir, "sub.png"), *sock = path_in(dir, "sock.png");
+        char *blk = path_in(dir, "blk.png"), *dangling = path_in(dir, "dangling.png");
+        ck_assert_int_eq(mkdir(sub, 0755), 0);
+        expect_output_refused(chart, sub, "sub.png: it is a directory; name a regular file", S_IFDIR);
+        int fd = make_socket(sock);
+        expect_output_refused(chart, sock, "sock.png: it is a socket", S_IFSOCK);
+        close(fd);
+        ck_assert_int_eq(symlink("no-such-file", dangling), 0);
+        expect_output_refused(chart, dangling, "dangling.png: it is a symbolic link that leads nowhere", S_IFLNK);
+        if (mknod(blk, S_IFBLK | 0600, makedev(7, 0)) == 0) /* root only */
+            expect_output_refused(chart, blk, "blk.png: it is a block device", S_IFBLK);
+        assert_no_leftovers(dir);
+        tu_rmtree(dir);
+        free(sub), free(sock), free(blk), free(dangling), free(dir);
+    }
 }
 END_TEST
 
@@ -709,6 +876,9 @@ int main(void)
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
+    tcase_add_test(tc, output_onto_a_device_or_fifo_writes_it_without_replacing_it);
+    tcase_add_test(tc, output_through_a_symlink_replaces_its_target_atomically);
+    tcase_add_test(tc, output_onto_a_directory_socket_block_device_or_dangling_link_is_refused);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
