@@ -35,7 +35,7 @@
 typedef struct {
     const char *stdout_path;       /* default /dev/null */
     const char *const *env;        /* NAME=VALUE additions, NULL-terminated (may be NULL) */
-    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none); SIGXFSZ ignored, so writes fail with EFBIG */
+    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none); SIGXFSZ left at its default, as in a shell */
 } run_opts;
 
 typedef struct {
@@ -67,7 +67,7 @@ static child start(const run_opts *o, const char *const *argv)
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         if (o->fsize_limit) {
-            signal(SIGXFSZ, SIG_IGN);
+            signal(SIGXFSZ, SIG_DFL); /* circuitc itself must turn the limit into EFBIG and a message */
             struct rlimit rl = {(rlim_t)o->fsize_limit, (rlim_t)o->fsize_limit};
             setrlimit(RLIMIT_FSIZE, &rl);
         }
@@ -683,6 +683,49 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
 }
 END_TEST
 
+/* ---- 10. a file-size limit (ulimit -f) killed circuitc silently ------------------------ */
+
+/* The names in DIR matching *TMP*, *.partial or circuitc-* (temporary files and chart directories). */
+static size_t temporaries_in(const char *dir)
+{
+    static const char *const globs[] = {"*tmp*", ".*tmp*", "*.partial", "circuitc-*"};
+    size_t n = 0;
+    char pattern[4200];
+    for (size_t i = 0; i < sizeof globs / sizeof globs[0]; i++) {
+        snprintf(pattern, sizeof pattern, "%s/%s", dir, globs[i]);
+        n += count_matching(pattern);
+    }
+    return n;
+}
+
+/* Runs ARGV with stdout on DIR/stdout, TMPDIR=DIR/scratch and files limited to LIMIT bytes:
+ * it must exit 1 with NEEDLE on stderr and leave no temporary file in DIR or DIR/scratch. */
+static void expect_fsize_failure(const char *dir, long limit, const char *const *argv, const char *needle)
+{
+    char *out = path_in(dir, "stdout"), *tmp = path_in(dir, "scratch"), tmpdir_env[4200];
+    mkdir(tmp, 0755);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", tmp);
+    outcome o = run_with(&(run_opts){.stdout_path = out, .env = ARGS(tmpdir_env), .fsize_limit = limit}, argv);
+    ck_assert_msg(o.status == 1, "%s: exit %d, want 1: %s", argv[0], o.status, o.err);
+    tu_assert_contains(o.err, needle);
+    ck_assert_msg(temporaries_in(dir) == 0 && temporaries_in(tmp) == 0, "%s left temporary files", argv[0]);
+    free(o.err), free(out), free(tmp);
+}
+
+START_TEST(file_size_limit_is_an_error_message_not_a_silent_death)
+{
+    char *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *model = path_in(dir, "m"), *rep = path_in(dir, "r");
+    expect_fsize_failure(dir, 1024, ARGS("kcomp", "L0H0", "L1H0", "--plot", png), "k.png");
+    ck_assert_int_eq(access(png, F_OK), -1);
+    expect_fsize_failure(dir, 1 << 20, ARGS("synth", "--preset", "gpt2-small", "--out", model), "File too large");
+    ck_assert_int_eq(access(model, F_OK), 0);
+    expect_fsize_failure(dir, 1024, ARGS("report", "--out", rep), "File too large");
+    ck_assert_uint_eq(temporaries_in(rep), 0);
+    tu_rmtree(dir);
+    free(png), free(model), free(rep), free(dir);
+}
+END_TEST
+
 /* ---- 11. an output path replaced whatever was there ---------------------------------- */
 
 /* A fake gnuplot drawing a complete (signature + IEND) PNG. */
@@ -876,6 +919,7 @@ int main(void)
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
+    tcase_add_test(tc, file_size_limit_is_an_error_message_not_a_silent_death);
     tcase_add_test(tc, output_onto_a_device_or_fifo_writes_it_without_replacing_it);
     tcase_add_test(tc, output_through_a_symlink_replaces_its_target_atomically);
     tcase_add_test(tc, output_onto_a_directory_socket_block_device_or_dangling_link_is_refused);

@@ -3,6 +3,7 @@
  * also `help CMD`, --version, and the hidden generators of the man page and
  * the shell completions (docgen.c, run by the build). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,5 +89,9 @@ static int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     cc_cleanup_install(); /* temporary files go away on SIGINT/SIGTERM/SIGHUP */
+    /* Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported like a full
+     * disk, instead of SIGXFSZ killing circuitc silently with its temporary files in place.
+     * gnuplot and report's steps inherit this. */
+    signal(SIGXFSZ, SIG_IGN);
     return finish_stdout(run(argc, argv));
 }
