@@ -35,13 +35,36 @@
 typedef struct {
     const char *stdout_path;       /* default /dev/null */
     const char *const *env;        /* NAME=VALUE additions, NULL-terminated (may be NULL) */
-    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none); SIGXFSZ left at its default, as in a shell */
+    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none; stderr is then still kept whole);
+                                    * SIGXFSZ left at its default, as in a shell */
 } run_opts;
 
 typedef struct {
     pid_t pid;
+    pid_t copier; /* under a file-size limit: copies stderr from a pipe to ERR_PATH (0: none) */
     char err_path[64];
 } child;
+
+/* A process copying a new pipe's contents to the file EFD (so that the limit
+ * of the process writing the pipe does not apply); the pipe's write end in *W. */
+static pid_t start_copier(int efd, int *w)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        close(p[1]);
+        char buf[4096];
+        ssize_t k;
+        while ((k = read(p[0], buf, sizeof buf)) > 0)
+            if (write(efd, buf, (size_t)k) != k) _exit(1);
+        _exit(0);
+    }
+    close(p[0]);
+    *w = p[1];
+    return pid;
+}
 
 static child start(const run_opts *o, const char *const *argv)
 {
@@ -56,6 +79,8 @@ static child start(const run_opts *o, const char *const *argv)
     const char **full = calloc(n + 2, sizeof *full);
     full[0] = bin;
     memcpy(full + 1, argv, n * sizeof *argv);
+    int errw = efd;
+    c.copier = o->fsize_limit ? start_copier(efd, &errw) : 0;
     c.pid = fork();
     ck_assert(c.pid >= 0);
     if (c.pid == 0) {
@@ -63,7 +88,7 @@ static child start(const run_opts *o, const char *const *argv)
         int ofd = open(o->stdout_path ? o->stdout_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (ofd < 0) _exit(126);
         dup2(ofd, 1);
-        dup2(efd, 2);
+        dup2(errw, 2);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         if (o->fsize_limit) {
@@ -76,6 +101,7 @@ static child start(const run_opts *o, const char *const *argv)
     }
     free(full);
     close(efd);
+    if (c.copier) close(errw);
     return c;
 }
 
@@ -88,6 +114,8 @@ static outcome finish(child *c)
 {
     int st;
     while (waitpid(c->pid, &st, 0) < 0) ck_assert(errno == EINTR);
+    int copier_st;
+    while (c->copier && waitpid(c->copier, &copier_st, 0) < 0) ck_assert(errno == EINTR);
     outcome r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), NULL};
     size_t len;
     r.err = (char *)tu_read_file(c->err_path, &len);
@@ -726,6 +754,39 @@ START_TEST(file_size_limit_is_an_error_message_not_a_silent_death)
 }
 END_TEST
 
+START_TEST(report_step_failing_on_a_full_disk_says_why)
+{
+    /* a limit so small that a step's error message would not fit in a file either */
+    char *dir = tu_tmpdir(), *rep = path_in(dir, "r"), *scratch = path_in(dir, "scratch"), tmpdir_env[4200];
+    ck_assert_int_eq(mkdir(scratch, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", scratch);
+    outcome o = run_with(&(run_opts){.env = ARGS(tmpdir_env), .fsize_limit = 16}, ARGS("report", "--out", rep));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "report: step comp-scores failed: exit status 1: circuitc: error: ");
+    ck_assert_msg(strstr(o.err, "(no message)") == NULL, "a step's message was lost: %s", o.err);
+    free(o.err);
+    tu_rmtree(dir);
+    free(rep), free(scratch), free(dir);
+}
+END_TEST
+
+START_TEST(report_step_that_fails_leaves_no_json)
+{
+    /* every step prints its analysis, then its chart fails */
+    char *bin = fake_gnuplot("echo 'gnuplot: broken' >&2\nexit 1"), *pe = path_env(bin);
+    char *dir = tu_tmpdir(), *rep = path_in(dir, "r"), pattern[4200];
+    outcome o = run_with(&(run_opts){.env = ARGS(pe)}, ARGS("report", "--out", rep));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "report: step repeat failed: exit status 1: circuitc: error: gnuplot failed");
+    snprintf(pattern, sizeof pattern, "%s/*.json", rep);
+    ck_assert_msg(count_matching(pattern) == 0, "a failed step's JSON is in %s", rep);
+    ck_assert_uint_eq(temporaries_in(rep), 0);
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(rep), free(pe), free(dir), free(bin);
+}
+END_TEST
+
 /* ---- 11. an output path replaced whatever was there ---------------------------------- */
 
 /* A fake gnuplot drawing a complete (signature + IEND) PNG. */
@@ -920,6 +981,8 @@ int main(void)
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
     tcase_add_test(tc, file_size_limit_is_an_error_message_not_a_silent_death);
+    tcase_add_test(tc, report_step_failing_on_a_full_disk_says_why);
+    tcase_add_test(tc, report_step_that_fails_leaves_no_json);
     tcase_add_test(tc, output_onto_a_device_or_fifo_writes_it_without_replacing_it);
     tcase_add_test(tc, output_through_a_symlink_replaces_its_target_atomically);
     tcase_add_test(tc, output_onto_a_directory_socket_block_device_or_dangling_link_is_refused);
