@@ -54,7 +54,9 @@ static int run_command(const cli_command *c, int argc, char **argv)
     if (rc < 0) {
         /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
         rc = cli_blas_select(argv);
-        if (rc == CLI_OK) rc = c->run(&a);
+        /* with --plot, nothing is printed unless the chart is drawn too */
+        if (rc == CLI_OK && a.common.plot) rc = cli_stdout_hold();
+        if (rc == CLI_OK) rc = cli_stdout_release(c->run(&a));
     }
     cli_args_free(&a);
     return rc;
