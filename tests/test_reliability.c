@@ -606,6 +606,74 @@ END_TEST
 
 /* ---- 9. children and signals -------------------------------------------------------------- */
 
+static void wait_for(const char *path);
+
+/* Reads the process id written in PATH. */
+static pid_t pid_in(const char *path)
+{
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    pid_t pid = (pid_t)atol(text);
+    free(text);
+    ck_assert_msg(pid > 1, "no process id in %s", path);
+    return pid;
+}
+
+/* Asserts that process PID is gone (or a zombie awaiting its new parent) within 5 s. */
+static void assert_process_gone(pid_t pid)
+{
+    char stat_path[64], state = 0;
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", (long)pid);
+    for (int i = 0; i < 5000; i++) {
+        FILE *f = fopen(stat_path, "r");
+        if (!f) return;
+        int got = fscanf(f, "%*d (%*[^)]) %c", &state);
+        fclose(f);
+        if (got == 1 && (state == 'Z' || state == 'X')) return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    kill(pid, SIGKILL);
+    ck_abort_msg("process %ld started by gnuplot is still running (state %c)", (long)pid, state);
+}
+
+/* A fake gnuplot that starts a sleeping child (its pid into PIDFILE), announces
+ * itself by creating MARKER, and waits. */
+static char *gnuplot_with_a_child(const char *pidfile, const char *marker)
+{
+    char *script, *bin;
+    ck_assert(asprintf(&script, "sleep 30 &\necho $! > '%s'\ntouch '%s'\nwait", pidfile, marker) > 0);
+    bin = fake_gnuplot(script);
+    free(script);
+    return bin;
+}
+
+START_TEST(hung_gnuplot_is_stopped_with_its_children)
+{
+    char *dir = tu_tmpdir(), *pidfile = path_in(dir, "child.pid"), *marker = path_in(dir, "started");
+    char *work = path_in(dir, "work"), *png = path_in(dir, "k.png"), tmpdir_env[4200];
+    char *bin = gnuplot_with_a_child(pidfile, marker), *pe = path_env(bin);
+    ck_assert_int_eq(mkdir(work, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", work);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe, tmpdir_env, "CIRCUITC_GNUPLOT_TIMEOUT=1")},
+                         ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "gnuplot did not finish within 1 s");
+    assert_process_gone(pid_in(pidfile));
+    free(o.err);
+    /* the same when circuitc is stopped by a signal while gnuplot runs */
+    unlink(pidfile), unlink(marker);
+    child c = start(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    wait_for(marker);
+    kill(c.pid, SIGTERM);
+    o = finish(&c);
+    ck_assert_msg(o.status == 128 + SIGTERM, "exit %d: %s", o.status, o.err);
+    assert_process_gone(pid_in(pidfile));
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(pidfile), free(marker), free(work), free(png), free(pe), free(dir), free(bin);
+}
+END_TEST
+
 START_TEST(hung_gnuplot_times_out)
 {
     char *bin = fake_gnuplot("exec sleep 30"), *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *pe = path_env(bin);
@@ -976,6 +1044,7 @@ int main(void)
     tcase_add_test(tc, report_seq_len_is_checked_against_n_ctx_before_any_step);
     tcase_add_test(tc, batch_that_cannot_fit_in_memory_is_refused_with_the_estimate);
     tcase_add_test(tc, hung_gnuplot_times_out);
+    tcase_add_test(tc, hung_gnuplot_is_stopped_with_its_children);
     tcase_add_test(tc, sigterm_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);

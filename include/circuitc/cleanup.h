@@ -31,7 +31,8 @@ void cc_cleanup_install(void);
 void cc_cleanup_add(const char *path);
 void cc_cleanup_forget(const char *path);
 
-/* The child to stop (SIGTERM, then reaped) before cleaning up; 0 for none. */
+/* The child to stop before cleaning up (SIGTERM to it and, when it leads its
+ * own process group like gnuplot, to the group; then reaped); 0 for none. */
 void cc_cleanup_set_child(pid_t pid);
 
 #ifdef __cplusplus

@@ -32,6 +32,7 @@ static void on_signal(int sig)
     pid_t c = child;
     if (c > 0) {
         kill(c, SIGTERM); /* not SIGKILL: a circuitc child (report's steps) then cleans up its own files */
+        kill(-c, SIGTERM); /* a child leading its own process group (gnuplot): its children too */
         while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {}
     }
     remove_registered();

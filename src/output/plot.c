@@ -323,7 +323,8 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-/* Waits for gnuplot PID at most TIMEOUT seconds (then kills it); its wait status in *STATUS. */
+/* Waits for gnuplot PID at most TIMEOUT seconds (then kills its process group:
+ * gnuplot and whatever it started); its wait status in *STATUS. */
 static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
 {
     struct timespec t0, nap = {0, 1000000};
@@ -333,7 +334,7 @@ static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
         if (r == pid) return 0;
         if (r < 0 && errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
         if (seconds_since(&t0) >= timeout) {
-            kill(pid, SIGKILL);
+            kill(-pid, SIGKILL);
             while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
             return cc_fail(err, "gnuplot did not finish within %d s and was stopped; set CIRCUITC_GNUPLOT_TIMEOUT "
                                 "(seconds) to allow more", timeout);
@@ -354,11 +355,20 @@ static int run_gnuplot(const char *script, const char *log, int *status, cc_erro
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* its own process group, so that a timeout or a signal stops its children too */
+    posix_spawnattr_t attr;
+    if (posix_spawnattr_init(&attr) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return oom(err);
+    }
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     char *argv[] = {"gnuplot", (char *)script, NULL};
     pid_t pid;
     fflush(NULL);  /* nothing buffered may be lost or reordered around the child */
-    int rc = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, "gnuplot", &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     if (rc == ENOENT)
         return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
                             "apt-get install gnuplot-nox");
