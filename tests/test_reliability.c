@@ -942,6 +942,12 @@ START_TEST(output_onto_a_device_or_fifo_writes_it_without_replacing_it)
         ck_assert_msg(o.status == 0, "onto a link to /dev/null: exit %d: %s", o.status, o.err);
         ck_assert_msg(lstat_type(null_link) == S_IFLNK, "the link to /dev/null was replaced");
         free(o.err);
+        if (!chart) { /* nothing to resume from: a device has no partial file */
+            o = run_with(&(run_opts){0}, ARGS("atlas", "--out", null_link, "--quiet", "--resume"));
+            ck_assert_int_eq(o.status, 1);
+            tu_assert_contains(o.err, "--resume needs --out to name a regular file");
+            free(o.err);
+        }
         /* a FIFO: its reader gets the output */
         ck_assert_int_eq(mkfifo(fifo, 0644), 0);
         pid_t reader = start_fifo_reader(fifo, copy);
