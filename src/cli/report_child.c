@@ -76,15 +76,23 @@ int report_child_run(const char *self, char *const argv[], child_output *c, cc_e
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* a signal to report stops the step too, once it is known */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setsigmask(&attr, &mask);
     pid_t pid;
-    int rc = posix_spawn(&pid, self, &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, self, &fa, &attr, argv, environ);
+    if (rc == 0) cc_cleanup_set_child(pid);
+    cc_cleanup_unblock(&mask);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]), close(errp[1]);
     if (rc != 0) {
         close(out[0]), close(errp[0]);
         return cc_fail(err, "cannot run %s: %s", self, strerror(rc));
     }
-    cc_cleanup_set_child(pid); /* a signal to report stops the step too */
     int fds[2] = {out[0], errp[0]};
     rc = drain(fds, c);
     while (waitpid(pid, &c->status, 0) < 0 && errno == EINTR) {}

@@ -143,14 +143,16 @@ static int create_beside(cc_out *o, cc_error *err)
         o->tmp = NULL;
         return cc_fail(err, "out of memory");
     }
-    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* a signal must not come between creating and registering it */
+    int fd = mkostemp(o->tmp, O_CLOEXEC), e = errno;
+    if (fd >= 0) cc_cleanup_add(o->tmp);
+    cc_cleanup_unblock(&mask);
     if (fd < 0) {
-        int e = errno;
         free(o->tmp);
         o->tmp = NULL;
         return cc_fail(err, "cannot write %s: %s", o->path, strerror(e));
     }
-    cc_cleanup_add(o->tmp);
     mode_t um = umask(0);
     umask(um);
     fchmod(fd, 0666 & ~um); /* mkstemp makes 0600; the result is an ordinary output file */

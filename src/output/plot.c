@@ -114,14 +114,19 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
         cc_plot_end(p);
         return oom(err);
     }
-    if (!mkdtemp(p->dir)) {
-        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(errno));
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* a signal must not come between creating and registering it */
+    bool made = mkdtemp(p->dir) != NULL;
+    int e = errno;
+    if (made) cc_cleanup_add(p->dir);
+    cc_cleanup_unblock(&mask);
+    if (!made) {
+        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(e));
         free(p->dir);
         p->dir = NULL;
         cc_plot_end(p);
         return -1;
     }
-    cc_cleanup_add(p->dir);
     *pp = p;
     return 0;
 }
@@ -361,19 +366,23 @@ static int run_gnuplot(const char *script, const char *log, int *status, cc_erro
         posix_spawn_file_actions_destroy(&fa);
         return oom(err);
     }
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* until the cleanup knows the child */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &mask);
     char *argv[] = {"gnuplot", (char *)script, NULL};
     pid_t pid;
     fflush(NULL);  /* nothing buffered may be lost or reordered around the child */
     int rc = posix_spawnp(&pid, "gnuplot", &fa, &attr, argv, environ);
+    if (rc == 0) cc_cleanup_set_child(pid);
+    cc_cleanup_unblock(&mask);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc == ENOENT)
         return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
                             "apt-get install gnuplot-nox");
     if (rc != 0) return cc_fail(err, "cannot run gnuplot: %s", strerror(rc));
-    cc_cleanup_set_child(pid);
     rc = wait_gnuplot(pid, timeout, status, err);
     cc_cleanup_set_child(0);
     return rc;
