@@ -3,6 +3,7 @@
  * files each chart writes (golden text from fixed inputs), kcomp-chart, report,
  * and the failure paths: gnuplot missing, gnuplot failing, bad output paths. */
 #include <dirent.h>
+#include <glob.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,26 +313,30 @@ END_TEST
 
 /* ---- failures ------------------------------------------------------------------ */
 
-START_TEST(missing_gnuplot_prints_analysis_then_fails)
+START_TEST(missing_gnuplot_fails_with_nothing_on_stdout)
 {
     char *dir = tu_tmpdir(), *out = NULL, *empty = NULL;
     ck_assert(asprintf(&out, "%s/r.png", dir) > 0);
     ck_assert(asprintf(&empty, "%s/emptybin", dir) > 0);
     ck_assert(mkdir(empty, 0755) == 0);
     setenv("PATH", empty, 1); /* this test runs in its own process (Check's fork mode) */
-    tu_run_result r = tu_run((const char *[]){"repeat", "--seq-len", "5", "--batch", "2", "--plot", out, NULL});
-    ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.out, "second");              /* the analysis was printed */
-    tu_assert_contains(r.err, "gnuplot is not installed");
-    tu_assert_contains(r.err, "apt-get install gnuplot-nox");
-    ck_assert_msg(!exists(out), "a chart was left at %s", out);
+    for (int i = 0; i < N_CASES; i++) {
+        const char *argv[24];
+        int n = 0;
+        for (; CASES[i].argv[n]; n++) argv[n] = CASES[i].argv[n];
+        argv[n++] = "--plot";
+        argv[n++] = out;
+        if (i % 2) argv[n++] = "--json";
+        argv[n] = NULL;
+        tu_run_result r = tu_run(argv);
+        ck_assert_msg(r.status == 1, "%s: exit %d: %s", argv[0], r.status, r.err);
+        ck_assert_msg(r.out[0] == '\0', "%s printed its analysis although the chart failed: %s", argv[0], r.out);
+        tu_assert_contains(r.err, "gnuplot is not installed");
+        tu_assert_contains(r.err, "apt-get install gnuplot-nox");
+        ck_assert_msg(!exists(out), "a chart was left at %s", out);
+        tu_run_free(&r);
+    }
     assert_no_temp_files(dir);
-    tu_run_free(&r);
-    r = tu_run((const char *[]){"kcomp", "L0H0", "L1H0", "--json", "--plot", out, NULL});
-    ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.out, "\"top1_accuracy\"");
-    tu_assert_contains(r.err, "apt-get install gnuplot-nox");
-    tu_run_free(&r);
     free(out), free(empty);
     tu_rmtree(dir);
     free(dir);
@@ -349,7 +354,7 @@ START_TEST(gnuplot_error_is_reported_without_partial_file)
     setenv("CIRCUITC_PLOTS", plots, 1);
     tu_run_result r = tu_run((const char *[]){"repeat", "--seq-len", "4", "--batch", "1", "--plot", out, NULL});
     ck_assert_int_eq(r.status, 1);
-    tu_assert_contains(r.out, "first");
+    ck_assert_str_eq(r.out, ""); /* the analysis is held back until the chart is drawn */
     tu_assert_contains(r.err, "gnuplot failed (exit status");
     tu_assert_contains(r.err, "no_such_function");
     ck_assert(!exists(out));
@@ -380,7 +385,8 @@ START_TEST(bad_output_paths)
         tu_run_result r = tu_run((const char *[]){"kcomp", "L0H0", "L1H0", "--plot", paths[i], NULL});
         ck_assert_int_eq(r.status, 1);
         ck_assert_str_eq(r.out, "");
-        tu_assert_contains(r.err, "cannot write chart");
+        tu_assert_contains(r.err, "cannot write ");
+        tu_assert_contains(r.err, paths[i]);
         tu_run_free(&r);
         r = tu_run((const char *[]){"pattern", "L1H0", "--seq-len", "4", "--plot", paths[i], NULL});
         ck_assert_int_eq(r.status, 1);
@@ -463,7 +469,7 @@ START_TEST(report_failed_steps_are_shown)
     ck_assert(asprintf(&out, "%s/report", dir) > 0 && asprintf(&plots, "%s/noplots", dir) > 0);
     ck_assert(asprintf(&html_path, "%s/index.html", out) > 0);
     ck_assert(mkdir(plots, 0755) == 0);
-    setenv("CIRCUITC_PLOTS", plots, 1); /* no templates: every chart fails, the analyses still run */
+    setenv("CIRCUITC_PLOTS", plots, 1); /* no templates: every chart, so every step, fails */
     tu_run_result r = tu_run((const char *[]){"report", "--out", out, "--seq-len", "6", NULL});
     ck_assert_int_eq(r.status, 1);
     tu_assert_contains(r.err, "6 of 6 report steps failed");
@@ -472,7 +478,12 @@ START_TEST(report_failed_steps_are_shown)
     char *html = (char *)tu_read_file(html_path, &n);
     tu_assert_contains(html, "This step failed");
     tu_assert_contains(html, "Key figures");
-    tu_assert_contains(html, "top induction heads</th><td>L1H0");
+    /* a failed step leaves no JSON: the page has no figures from it */
+    char pattern[4200];
+    glob_t g;
+    snprintf(pattern, sizeof pattern, "%s/*.json", out);
+    ck_assert_msg(glob(pattern, 0, NULL, &g) == GLOB_NOMATCH, "a failed step's JSON is in %s", out);
+    ck_assert_msg(strstr(html, "top induction heads</th><td>L1H0") == NULL, "figures of a failed step");
     free(html);
     tu_run_free(&r);
     free(out), free(plots), free(html_path);
@@ -489,7 +500,7 @@ static Suite *suite(void)
     tcase_add_test(t, png_every_chart);
     tcase_add_test(t, svg_every_chart);
     tcase_add_test(t, data_files_golden);
-    tcase_add_test(t, missing_gnuplot_prints_analysis_then_fails);
+    tcase_add_test(t, missing_gnuplot_fails_with_nothing_on_stdout);
     tcase_add_test(t, gnuplot_error_is_reported_without_partial_file);
     tcase_add_test(t, bad_output_paths);
     tcase_add_test(t, kcomp_chart_table_and_json);

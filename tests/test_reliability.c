@@ -7,11 +7,15 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,13 +35,36 @@
 typedef struct {
     const char *stdout_path;       /* default /dev/null */
     const char *const *env;        /* NAME=VALUE additions, NULL-terminated (may be NULL) */
-    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none); SIGXFSZ ignored, so writes fail with EFBIG */
+    long fsize_limit;              /* RLIMIT_FSIZE in bytes (0: none; stderr is then still kept whole);
+                                    * SIGXFSZ left at its default, as in a shell */
 } run_opts;
 
 typedef struct {
     pid_t pid;
+    pid_t copier; /* under a file-size limit: copies stderr from a pipe to ERR_PATH (0: none) */
     char err_path[64];
 } child;
+
+/* A process copying a new pipe's contents to the file EFD (so that the limit
+ * of the process writing the pipe does not apply); the pipe's write end in *W. */
+static pid_t start_copier(int efd, int *w)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        close(p[1]);
+        char buf[4096];
+        ssize_t k;
+        while ((k = read(p[0], buf, sizeof buf)) > 0)
+            if (write(efd, buf, (size_t)k) != k) _exit(1);
+        _exit(0);
+    }
+    close(p[0]);
+    *w = p[1];
+    return pid;
+}
 
 static child start(const run_opts *o, const char *const *argv)
 {
@@ -52,6 +79,8 @@ static child start(const run_opts *o, const char *const *argv)
     const char **full = calloc(n + 2, sizeof *full);
     full[0] = bin;
     memcpy(full + 1, argv, n * sizeof *argv);
+    int errw = efd;
+    c.copier = o->fsize_limit ? start_copier(efd, &errw) : 0;
     c.pid = fork();
     ck_assert(c.pid >= 0);
     if (c.pid == 0) {
@@ -59,11 +88,11 @@ static child start(const run_opts *o, const char *const *argv)
         int ofd = open(o->stdout_path ? o->stdout_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (ofd < 0) _exit(126);
         dup2(ofd, 1);
-        dup2(efd, 2);
+        dup2(errw, 2);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         if (o->fsize_limit) {
-            signal(SIGXFSZ, SIG_IGN);
+            signal(SIGXFSZ, SIG_DFL); /* circuitc itself must turn the limit into EFBIG and a message */
             struct rlimit rl = {(rlim_t)o->fsize_limit, (rlim_t)o->fsize_limit};
             setrlimit(RLIMIT_FSIZE, &rl);
         }
@@ -72,6 +101,7 @@ static child start(const run_opts *o, const char *const *argv)
     }
     free(full);
     close(efd);
+    if (c.copier) close(errw);
     return c;
 }
 
@@ -84,6 +114,8 @@ static outcome finish(child *c)
 {
     int st;
     while (waitpid(c->pid, &st, 0) < 0) ck_assert(errno == EINTR);
+    int copier_st;
+    while (c->copier && waitpid(c->copier, &copier_st, 0) < 0) ck_assert(errno == EINTR);
     outcome r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), NULL};
     size_t len;
     r.err = (char *)tu_read_file(c->err_path, &len);
@@ -574,6 +606,74 @@ END_TEST
 
 /* ---- 9. children and signals -------------------------------------------------------------- */
 
+static void wait_for(const char *path);
+
+/* Reads the process id written in PATH. */
+static pid_t pid_in(const char *path)
+{
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    pid_t pid = (pid_t)atol(text);
+    free(text);
+    ck_assert_msg(pid > 1, "no process id in %s", path);
+    return pid;
+}
+
+/* Asserts that process PID is gone (or a zombie awaiting its new parent) within 5 s. */
+static void assert_process_gone(pid_t pid)
+{
+    char stat_path[64], state = 0;
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", (long)pid);
+    for (int i = 0; i < 5000; i++) {
+        FILE *f = fopen(stat_path, "r");
+        if (!f) return;
+        int got = fscanf(f, "%*d (%*[^)]) %c", &state);
+        fclose(f);
+        if (got == 1 && (state == 'Z' || state == 'X')) return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    kill(pid, SIGKILL);
+    ck_abort_msg("process %ld started by gnuplot is still running (state %c)", (long)pid, state);
+}
+
+/* A fake gnuplot that starts a sleeping child (its pid into PIDFILE), announces
+ * itself by creating MARKER, and waits. */
+static char *gnuplot_with_a_child(const char *pidfile, const char *marker)
+{
+    char *script, *bin;
+    ck_assert(asprintf(&script, "sleep 30 &\necho $! > '%s'\ntouch '%s'\nwait", pidfile, marker) > 0);
+    bin = fake_gnuplot(script);
+    free(script);
+    return bin;
+}
+
+START_TEST(hung_gnuplot_is_stopped_with_its_children)
+{
+    char *dir = tu_tmpdir(), *pidfile = path_in(dir, "child.pid"), *marker = path_in(dir, "started");
+    char *work = path_in(dir, "work"), *png = path_in(dir, "k.png"), tmpdir_env[4200];
+    char *bin = gnuplot_with_a_child(pidfile, marker), *pe = path_env(bin);
+    ck_assert_int_eq(mkdir(work, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", work);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe, tmpdir_env, "CIRCUITC_GNUPLOT_TIMEOUT=1")},
+                         ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "gnuplot did not finish within 1 s");
+    assert_process_gone(pid_in(pidfile));
+    free(o.err);
+    /* the same when circuitc is stopped by a signal while gnuplot runs */
+    unlink(pidfile), unlink(marker);
+    child c = start(&(run_opts){.env = ARGS(pe, tmpdir_env)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", png));
+    wait_for(marker);
+    kill(c.pid, SIGTERM);
+    o = finish(&c);
+    ck_assert_msg(o.status == 128 + SIGTERM, "exit %d: %s", o.status, o.err);
+    assert_process_gone(pid_in(pidfile));
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(pidfile), free(marker), free(work), free(png), free(pe), free(dir), free(bin);
+}
+END_TEST
+
 START_TEST(hung_gnuplot_times_out)
 {
     char *bin = fake_gnuplot("exec sleep 30"), *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *pe = path_env(bin);
@@ -664,7 +764,7 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
 {
     char *dir = tu_tmpdir(), *out = path_in(dir, "m"), pattern[4200];
     child c = start(&(run_opts){0}, ARGS("synth", "--preset", "gpt2-small", "--out", out));
-    snprintf(pattern, sizeof pattern, "%s/model.safetensors.tmp.*", out);
+    snprintf(pattern, sizeof pattern, "%s/model.safetensors.tmp-*", out);
     for (int i = 0; i < 60000 && count_matching(pattern) == 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
     ck_assert_msg(count_matching(pattern) == 1, "synth never started writing");
     kill(c.pid, SIGTERM);
@@ -676,6 +776,251 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
     free(o.err);
     tu_rmtree(dir);
     free(out), free(dir);
+}
+END_TEST
+
+/* ---- 10. a file-size limit (ulimit -f) killed circuitc silently ------------------------ */
+
+/* The names in DIR matching *TMP*, *.partial or circuitc-* (temporary files and chart directories). */
+static size_t temporaries_in(const char *dir)
+{
+    static const char *const globs[] = {"*tmp*", ".*tmp*", "*.partial", "circuitc-*"};
+    size_t n = 0;
+    char pattern[4200];
+    for (size_t i = 0; i < sizeof globs / sizeof globs[0]; i++) {
+        snprintf(pattern, sizeof pattern, "%s/%s", dir, globs[i]);
+        n += count_matching(pattern);
+    }
+    return n;
+}
+
+/* Runs ARGV with stdout on DIR/stdout, TMPDIR=DIR/scratch and files limited to LIMIT bytes:
+ * it must exit 1 with NEEDLE on stderr and leave no temporary file in DIR or DIR/scratch. */
+static void expect_fsize_failure(const char *dir, long limit, const char *const *argv, const char *needle)
+{
+    char *out = path_in(dir, "stdout"), *tmp = path_in(dir, "scratch"), tmpdir_env[4200];
+    mkdir(tmp, 0755);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", tmp);
+    outcome o = run_with(&(run_opts){.stdout_path = out, .env = ARGS(tmpdir_env), .fsize_limit = limit}, argv);
+    ck_assert_msg(o.status == 1, "%s: exit %d, want 1: %s", argv[0], o.status, o.err);
+    tu_assert_contains(o.err, needle);
+    ck_assert_msg(temporaries_in(dir) == 0 && temporaries_in(tmp) == 0, "%s left temporary files", argv[0]);
+    free(o.err), free(out), free(tmp);
+}
+
+START_TEST(file_size_limit_is_an_error_message_not_a_silent_death)
+{
+    char *dir = tu_tmpdir(), *png = path_in(dir, "k.png"), *model = path_in(dir, "m"), *rep = path_in(dir, "r");
+    expect_fsize_failure(dir, 1024, ARGS("kcomp", "L0H0", "L1H0", "--plot", png), "k.png");
+    ck_assert_int_eq(access(png, F_OK), -1);
+    expect_fsize_failure(dir, 1 << 20, ARGS("synth", "--preset", "gpt2-small", "--out", model), "File too large");
+    ck_assert_int_eq(access(model, F_OK), 0);
+    expect_fsize_failure(dir, 1024, ARGS("report", "--out", rep), "File too large");
+    ck_assert_uint_eq(temporaries_in(rep), 0);
+    tu_rmtree(dir);
+    free(png), free(model), free(rep), free(dir);
+}
+END_TEST
+
+START_TEST(report_step_failing_on_a_full_disk_says_why)
+{
+    /* a limit so small that a step's error message would not fit in a file either */
+    char *dir = tu_tmpdir(), *rep = path_in(dir, "r"), *scratch = path_in(dir, "scratch"), tmpdir_env[4200];
+    ck_assert_int_eq(mkdir(scratch, 0755), 0);
+    snprintf(tmpdir_env, sizeof tmpdir_env, "TMPDIR=%s", scratch);
+    outcome o = run_with(&(run_opts){.env = ARGS(tmpdir_env), .fsize_limit = 16}, ARGS("report", "--out", rep));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "report: step comp-scores failed: exit status 1: circuitc: error: ");
+    ck_assert_msg(strstr(o.err, "(no message)") == NULL, "a step's message was lost: %s", o.err);
+    free(o.err);
+    tu_rmtree(dir);
+    free(rep), free(scratch), free(dir);
+}
+END_TEST
+
+START_TEST(report_step_that_fails_leaves_no_json)
+{
+    /* every step prints its analysis, then its chart fails */
+    char *bin = fake_gnuplot("echo 'gnuplot: broken' >&2\nexit 1"), *pe = path_env(bin);
+    char *dir = tu_tmpdir(), *rep = path_in(dir, "r"), pattern[4200];
+    outcome o = run_with(&(run_opts){.env = ARGS(pe)}, ARGS("report", "--out", rep));
+    ck_assert_int_eq(o.status, 1);
+    tu_assert_contains(o.err, "report: step repeat failed: exit status 1: circuitc: error: gnuplot failed");
+    snprintf(pattern, sizeof pattern, "%s/*.json", rep);
+    ck_assert_msg(count_matching(pattern) == 0, "a failed step's JSON is in %s", rep);
+    ck_assert_uint_eq(temporaries_in(rep), 0);
+    free(o.err);
+    tu_rmtree(dir), tu_rmtree(bin);
+    free(rep), free(pe), free(dir), free(bin);
+}
+END_TEST
+
+/* ---- 11. an output path replaced whatever was there ---------------------------------- */
+
+/* A fake gnuplot drawing a complete (signature + IEND) PNG. */
+#define GP_COMPLETE_PNG GP_OUTPUT "\nprintf '\\211PNG\\r\\n\\032\\n\\0\\0\\0\\0IEND\\256B`\\202' > \"$out\""
+
+/* Writes PATH with `atlas --out PATH` (CHART false) or `kcomp L0H0 L1H0 --plot
+ * PATH` (a fake gnuplot's complete PNG). */
+static outcome write_output(bool chart, const char *path)
+{
+    if (!chart) return run_with(&(run_opts){0}, ARGS("atlas", "--out", path, "--quiet"));
+    char *bin = fake_gnuplot(GP_COMPLETE_PNG), *pe = path_env(bin);
+    outcome o = run_with(&(run_opts){.env = ARGS(pe)}, ARGS("kcomp", "L0H0", "L1H0", "--plot", path));
+    tu_rmtree(bin);
+    free(pe), free(bin);
+    return o;
+}
+
+/* What each kind of output starts with. */
+static const char *output_head(bool chart) { return chart ? "\x89PNG" : "{\"atlas\":1"; }
+
+static mode_t lstat_type(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    return st.st_mode & S_IFMT;
+}
+
+/* No name in DIR contains ".tmp" or ".partial". */
+static void assert_no_leftovers(const char *dir)
+{
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s/*.tmp*", dir);
+    ck_assert_msg(count_matching(pattern) == 0, "temporary file left in %s", dir);
+    snprintf(pattern, sizeof pattern, "%s/*.partial", dir);
+    ck_assert_msg(count_matching(pattern) == 0, "partial file left in %s", dir);
+}
+
+/* A reader copying the FIFO at PATH into COPY (a child process). */
+static pid_t start_fifo_reader(const char *path, const char *copy)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int in = open(path, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char buf[4096];
+        ssize_t k;
+        while (in >= 0 && out >= 0 && (k = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)k) != k) _exit(1);
+        _exit(in >= 0 && out >= 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* Waits up to 10 s for the reader; then kills it (nothing ever opened the FIFO). */
+static void stop_fifo_reader(pid_t pid)
+{
+    int st;
+    for (int i = 0; i < 10000 && waitpid(pid, &st, WNOHANG) == 0; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    if (kill(pid, SIGKILL) == 0) waitpid(pid, &st, 0);
+}
+
+static void assert_file_starts_with(const char *path, const char *head)
+{
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    ck_assert_msg(len >= strlen(head) && memcmp(text, head, strlen(head)) == 0, "%s does not start with %s", path,
+                  head);
+    free(text);
+}
+
+START_TEST(output_onto_a_device_or_fifo_writes_it_without_replacing_it)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *dev = path_in(dir, "dev.png"), *null_link = path_in(dir, "null.png");
+        char *fifo = path_in(dir, "fifo.png"), *copy = path_in(dir, "fifo-copy");
+        /* a character device: made here when allowed (root), else /dev/null through a link */
+        if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+            outcome o = write_output(chart, dev);
+            ck_assert_msg(o.status == 0, "onto a device: exit %d: %s", o.status, o.err);
+            ck_assert_msg(lstat_type(dev) == S_IFCHR, "the device node was replaced");
+            free(o.err);
+        }
+        ck_assert_int_eq(symlink("/dev/null", null_link), 0);
+        outcome o = write_output(chart, null_link);
+        ck_assert_msg(o.status == 0, "onto a link to /dev/null: exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(null_link) == S_IFLNK, "the link to /dev/null was replaced");
+        free(o.err);
+        if (!chart) { /* nothing to resume from: a device has no partial file */
+            o = run_with(&(run_opts){0}, ARGS("atlas", "--out", null_link, "--quiet", "--resume"));
+            ck_assert_int_eq(o.status, 1);
+            tu_assert_contains(o.err, "--resume needs --out to name a regular file");
+            free(o.err);
+        }
+        /* a FIFO: its reader gets the output */
+        ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+        pid_t reader = start_fifo_reader(fifo, copy);
+        o = write_output(chart, fifo);
+        stop_fifo_reader(reader);
+        ck_assert_msg(o.status == 0, "onto a FIFO: exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(fifo) == S_IFIFO, "the FIFO was replaced");
+        assert_file_starts_with(copy, output_head(chart));
+        free(o.err);
+        assert_no_leftovers(dir);
+        tu_rmtree(dir);
+        free(dev), free(null_link), free(fifo), free(copy), free(dir);
+    }
+}
+END_TEST
+
+START_TEST(output_through_a_symlink_replaces_its_target_atomically)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *target = path_in(dir, "target.png"), *link = path_in(dir, "link.png");
+        write_text(target, "old");
+        ck_assert_int_eq(symlink("target.png", link), 0); /* relative, as ln -s makes them */
+        outcome o = write_output(chart, link);
+        ck_assert_msg(o.status == 0, "exit %d: %s", o.status, o.err);
+        ck_assert_msg(lstat_type(link) == S_IFLNK, "the link was replaced by a file");
+        assert_file_starts_with(target, output_head(chart));
+        assert_no_leftovers(dir);
+        free(o.err);
+        tu_rmtree(dir);
+        free(target), free(link), free(dir);
+    }
+}
+END_TEST
+
+/* A listening Unix socket at PATH (its descriptor). */
+static int make_socket(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    ck_assert(fd >= 0 && strlen(path) < sizeof a.sun_path);
+    strcpy(a.sun_path, path);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Writing to PATH fails with exit 1 and NEEDLE, and PATH is still of type TYPE. */
+static void expect_output_refused(bool chart, const char *path, const char *needle, mode_t type)
+{
+    outcome o = write_output(chart, path);
+    ck_assert_msg(o.status == 1, "%s: exit %d: %s", path, o.status, o.err);
+    tu_assert_contains(o.err, needle);
+    ck_assert_msg(lstat_type(path) == type, "%s was replaced", path);
+    free(o.err);
+}
+
+START_TEST(output_onto_a_directory_socket_block_device_or_dangling_link_is_refused)
+{
+    for (int chart = 0; chart < 2; chart++) {
+        char *dir = tu_tmpdir(), *sub = path_in(dir, "sub.png"), *sock = path_in(dir, "sock.png");
+        char *blk = path_in(dir, "blk.png"), *dangling = path_in(dir, "dangling.png");
+        ck_assert_int_eq(mkdir(sub, 0755), 0);
+        expect_output_refused(chart, sub, "sub.png: it is a directory; name a regular file", S_IFDIR);
+        int fd = make_socket(sock);
+        expect_output_refused(chart, sock, "sock.png: it is a socket", S_IFSOCK);
+        close(fd);
+        ck_assert_int_eq(symlink("no-such-file", dangling), 0);
+        expect_output_refused(chart, dangling, "dangling.png: it is a symbolic link that leads nowhere", S_IFLNK);
+        if (mknod(blk, S_IFBLK | 0600, makedev(7, 0)) == 0) /* root only */
+            expect_output_refused(chart, blk, "blk.png: it is a block device", S_IFBLK);
+        assert_no_leftovers(dir);
+        tu_rmtree(dir);
+        free(sub), free(sock), free(blk), free(dangling), free(dir);
+    }
 }
 END_TEST
 
@@ -705,10 +1050,17 @@ int main(void)
     tcase_add_test(tc, report_seq_len_is_checked_against_n_ctx_before_any_step);
     tcase_add_test(tc, batch_that_cannot_fit_in_memory_is_refused_with_the_estimate);
     tcase_add_test(tc, hung_gnuplot_times_out);
+    tcase_add_test(tc, hung_gnuplot_is_stopped_with_its_children);
     tcase_add_test(tc, sigterm_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
+    tcase_add_test(tc, file_size_limit_is_an_error_message_not_a_silent_death);
+    tcase_add_test(tc, report_step_failing_on_a_full_disk_says_why);
+    tcase_add_test(tc, report_step_that_fails_leaves_no_json);
+    tcase_add_test(tc, output_onto_a_device_or_fifo_writes_it_without_replacing_it);
+    tcase_add_test(tc, output_through_a_symlink_replaces_its_target_atomically);
+    tcase_add_test(tc, output_onto_a_directory_socket_block_device_or_dangling_link_is_refused);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #ifndef CIRCUITC_CLEANUP_H
 #define CIRCUITC_CLEANUP_H
 
+#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -31,8 +32,19 @@ void cc_cleanup_install(void);
 void cc_cleanup_add(const char *path);
 void cc_cleanup_forget(const char *path);
 
-/* The child to stop (SIGTERM, then reaped) before cleaning up; 0 for none. */
+/* The child to stop before cleaning up (SIGTERM to it and, when it leads its
+ * own process group like gnuplot, to the group; then reaped); 0 for none. */
 void cc_cleanup_set_child(pid_t pid);
+
+#if defined(_POSIX_C_SOURCE) /* sigset_t is POSIX, not ISO C */
+/* Blocks SIGINT, SIGTERM and SIGHUP (the old mask into *OLD) / restores *OLD.
+ * A temporary file is created and registered between the two, or a child
+ * spawned (with *OLD as its signal mask) and registered with
+ * cc_cleanup_set_child: a signal arriving meanwhile is handled only once the
+ * file or child is known, so it is still removed or stopped. */
+void cc_cleanup_block(sigset_t *old);
+void cc_cleanup_unblock(const sigset_t *old);
+#endif
 
 #ifdef __cplusplus
 }

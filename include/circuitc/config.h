@@ -41,7 +41,7 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err);
  * LABEL names the source in messages. */
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err);
 
-/* Writes CFG as a Hugging Face GPT-2 config.json at PATH (atomically). */
+/* Writes CFG as a Hugging Face GPT-2 config.json at PATH (the output-path rule, circuitc/fsio.h). */
 int cc_config_save(const cc_config *cfg, const char *path, cc_error *err);
 
 /* Parameter count of the GPT-2 layout (tied unembedding counted once). */

@@ -9,7 +9,7 @@
  *     FILE *f = cc_plot_data(p, "repeat.dat", err);             // write rows, then
  *     cc_plot_data_close(p, f, err);
  *     cc_plot_set_str(p, "title", "...");                       // gnuplot variables
- *     cc_plot_render(p, err);                                   // gnuplot, then rename into OUT
+ *     cc_plot_render(p, err);                                   // gnuplot, then the image to OUT
  *     cc_plot_end(p);                                           // removes the temp dir
  *
  * The format follows OUT's extension: .png (pngcairo) or .svg (svg), case
@@ -17,10 +17,13 @@
  * stdin /dev/null, stdout and stderr captured): a failure is an error quoting
  * its exit status and the end of its stderr; a missing gnuplot is an error naming
  * the Debian package. gnuplot gets $CIRCUITC_GNUPLOT_TIMEOUT seconds (default
- * 60), then it is killed and the chart fails. The image is written to a
- * temporary file beside OUT and renamed over OUT only after gnuplot succeeded
- * and the image checked complete (PNG signature and IEND chunk, SVG closing
- * tag: gnuplot exits 0 when the disk fills up), so OUT is never left partial.
+ * 60), then it and every process it started are killed and the chart fails.
+ * gnuplot draws into the temporary directory; the image is copied to OUT
+ * (under the output-path rule of circuitc/fsio.h: a regular file is replaced
+ * atomically, a device or FIFO written directly, anything else refused) only
+ * after gnuplot succeeded and the image checked complete (PNG signature and
+ * IEND chunk, SVG closing tag: gnuplot exits 0 when the disk fills up), so OUT
+ * is never left partial.
  * Every temporary file and the directory are registered with
  * circuitc/cleanup.h, so a SIGINT/SIGTERM removes them (and kills gnuplot)
  * when the program installed the handlers.
@@ -69,11 +72,11 @@ int cc_plot_set_num(cc_plot *p, const char *name, double value);
 /* The temporary directory holding the data files. */
 const char *cc_plot_tmpdir(const cc_plot *p);
 
-/* Runs gnuplot and, on success, renames the image into OUT. */
+/* Runs gnuplot and, on success, writes the image to OUT. */
 int cc_plot_render(cc_plot *p, cc_error *err);
 
 /* Copies every data file written so far to PREFIX<file> (e.g. PREFIX "out/kcomp-"
- * gives out/kcomp-topk.dat), each through a temporary name and a rename. */
+ * gives out/kcomp-topk.dat), each under the output-path rule (circuitc/fsio.h). */
 int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err);
 
 /* Removes the temporary directory (and a leftover temporary image) and frees P. */

@@ -96,11 +96,12 @@ typedef struct {
 
 typedef struct cc_st_writer cc_st_writer;
 
-/* Starts writing PATH: the header for ENTRIES (data laid out in the given
- * order) goes to a temporary file beside PATH. Then call cc_st_writer_put with
- * exactly each tensor's bytes in order, and cc_st_writer_finish, which renames
- * the temporary file to PATH; cc_st_writer_abort removes it. METADATA is an
- * optional list of N_META key/value pairs. */
+/* Starts writing PATH under the output-path rule (circuitc/fsio.h): the header
+ * for ENTRIES (data laid out in the given order) goes to a temporary file
+ * beside PATH. Then call cc_st_writer_put with exactly each tensor's bytes in
+ * order, and cc_st_writer_finish, which renames the temporary file to PATH;
+ * cc_st_writer_abort removes it. METADATA is an optional list of N_META
+ * key/value pairs. */
 int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
                       const cc_st_meta *metadata, size_t n_meta,
                       cc_st_writer **out, cc_error *err);

@@ -25,7 +25,7 @@ typedef struct {
     long n_done;           /* pairs done, resumed ones included */
     long n_resumed;
     int next_unit;
-    FILE *partial;         /* entries appended as units finish; NULL without --out */
+    FILE *partial;         /* entries appended as units finish; NULL without --out, or when OUT is a device or FIFO */
     const char *partial_path;
     double last_sync;      /* when the partial file was last fsynced */
     pthread_mutex_t lock;  /* next and store may be called from several threads */
@@ -43,7 +43,8 @@ char *atlas_header_line(const cc_model *m, const cc_circuit *c, const cc_atlas *
 
 /* Opens the partial file OUT.partial (its path into *PARTIAL_PATH, caller
  * frees): a fresh one holding HEADER and, with RESUME, the entries of a
- * previous run read from OUT.partial or OUT. */
+ * previous run read from OUT.partial or OUT. None (S->partial stays NULL) when
+ * OUT is a device or FIFO, which is written once at the end. */
 int atlas_open_partial(atlas_sink *s, const char *out, bool resume, const char *header, const cc_config *cfg,
                        char **partial_path, cc_error *err);
 

@@ -122,28 +122,32 @@ static int resume_from(atlas_sink *s, const char *path, const char *header, cons
 }
 
 /* Writes HEADER and the entries marked done, in canonical order, to PATH
- * atomically (a temporary file beside it, renamed). */
+ * under the output-path rule (circuitc/fsio.h). */
 static int write_entries(const atlas_sink *s, const char *path, const char *header, cc_error *err)
 {
-    char *tmp;
-    FILE *f = cc_create_beside(path, &tmp, err);
-    if (!f) return -1;
-    fprintf(f, "%s\n", header);
+    cc_out o;
+    if (cc_out_open(path, &o, err) != 0) return -1;
+    fprintf(o.f, "%s\n", header);
     for (long i = 0; i < cc_atlas_n_pairs(s->a); i++) {
         char line[LINE_MAX_BYTES];
-        if (s->done[i] && cc_atlas_entry_line(&s->all[i], line, sizeof line) >= 0) fprintf(f, "%s\n", line);
+        if (s->done[i] && cc_atlas_entry_line(&s->all[i], line, sizeof line) >= 0) fprintf(o.f, "%s\n", line);
     }
-    int rc = cc_commit_file(f, tmp, path, err);
-    free(tmp);
-    return rc;
+    return cc_out_commit(&o, err);
 }
 
 /* Opens the partial file OUT.partial: a fresh one holding the header and what
  * --resume recovered (written atomically first, so an interruption now loses
- * nothing), then reopened for appending. */
+ * nothing), then reopened for appending. An OUT written directly (a device or
+ * FIFO, circuitc/fsio.h) has no partial file and cannot be resumed. */
 int atlas_open_partial(atlas_sink *s, const char *out, bool resume, const char *header, const cc_config *cfg,
                         char **partial_path, cc_error *err)
 {
+    bool direct;
+    if (cc_out_check(out, &direct, err) != 0) return -1;
+    if (direct && resume)
+        return cc_fail(err, "--resume needs --out to name a regular file; %s is a device or FIFO, which is written "
+                            "once at the end", out);
+    if (direct) return 0;
     size_t n = strlen(out) + sizeof ".partial";
     char *p = malloc(n);
     if (!p) return cc_fail(err, "out of memory");
@@ -166,8 +170,8 @@ int atlas_finish_file(atlas_sink *s, const char *out, const char *header, cc_err
 {
     FILE *f = s->partial;
     s->partial = NULL;
-    if (fclose(f) != 0) return cc_fail(err, "%s: cannot write: %s", s->partial_path, strerror(errno));
+    if (f && fclose(f) != 0) return cc_fail(err, "%s: cannot write: %s", s->partial_path, strerror(errno));
     if (write_entries(s, out, header, err) != 0) return -1;
-    unlink(s->partial_path); /* complete: OUT holds everything */
+    if (f) unlink(s->partial_path); /* complete: OUT holds everything */
     return 0;
 }

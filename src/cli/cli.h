@@ -45,6 +45,14 @@ int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_mod
 /* Prints J as indented JSON on stdout and frees it. */
 int cli_print_json(json_t *j);
 
+/* Holds back what the command prints on stdout (in memory) until
+ * cli_stdout_release(STATUS), which writes it out when STATUS is CLI_OK and
+ * drops it otherwise; returns STATUS, or CLI_FAIL (printed) when holding ran
+ * out of memory. main() holds the output of a command given --plot, so a
+ * chart that fails leaves stdout empty (stdout_hold.c). */
+int cli_stdout_hold(void);
+int cli_stdout_release(int status);
+
 /* What the JSON envelope says, recorded as the command runs (args.c): main
  * names the command and starts the clock, opening a model records its path,
  * loading it the processing applied. */

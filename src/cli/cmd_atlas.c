@@ -157,7 +157,8 @@ const cli_command cli_cmd_atlas = {
         "...` (built with Open MPI; rank 0 writes the file, identical to a single-process run).\n"
         "--out FILE streams the entries to FILE.partial as units finish (JSON lines: a header\n"
         "line, then one line per pair) and replaces FILE with the complete, ordered file at the\n"
-        "end; --resume continues from it. docs/scale-out.md: the file format, the bound, the cost\n"
+        "end; --resume continues from it. A device or FIFO FILE (/dev/stdout) is written once at\n"
+        "the end, without FILE.partial. docs/scale-out.md: the file format, the bound, the cost\n"
         "model and measured figures.\n",
     .examples = "atlas --top 5\n"
                 "atlas --out /tmp/atlas.jsonl --plot /tmp/atlas.png\n"

@@ -3,6 +3,7 @@
  * also `help CMD`, --version, and the hidden generators of the man page and
  * the shell completions (docgen.c, run by the build). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,7 +54,9 @@ static int run_command(const cli_command *c, int argc, char **argv)
     if (rc < 0) {
         /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
         rc = cli_blas_select(argv);
-        if (rc == CLI_OK) rc = c->run(&a);
+        /* with --plot, nothing is printed unless the chart is drawn too */
+        if (rc == CLI_OK && a.common.plot) rc = cli_stdout_hold();
+        if (rc == CLI_OK) rc = cli_stdout_release(c->run(&a));
     }
     cli_args_free(&a);
     return rc;
@@ -88,5 +91,9 @@ static int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     cc_cleanup_install(); /* temporary files go away on SIGINT/SIGTERM/SIGHUP */
+    /* Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported like a full
+     * disk, instead of SIGXFSZ killing circuitc silently with its temporary files in place.
+     * gnuplot and report's steps inherit this. */
+    signal(SIGXFSZ, SIG_IGN);
     return finish_stdout(run(argc, argv));
 }

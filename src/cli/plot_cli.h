@@ -2,12 +2,13 @@
  * draw the chart from the figures the command already has (its JSON object or
  * arrays) through the library's charts (include/circuitc/charts.h).
  *
- * Contract shared by every command: the analysis is printed first (table or
- * --json) and the chart drawn after it; a chart that cannot be drawn (gnuplot
- * missing or failing) is an error on stderr and exit status 1, with the
- * analysis already printed. A bad --plot path fails before any work: exit 2 for
- * a name not ending in .png/.svg, 1 for a directory that does not exist or
- * cannot be written. */
+ * Contract shared by every command: the analysis is printed (table or --json)
+ * and the chart drawn after it, but main() holds what is printed back until
+ * the command succeeded (cli_stdout_hold); a chart that cannot be drawn
+ * (gnuplot missing or failing) is an error on stderr and exit status 1 with
+ * nothing on stdout. A bad --plot path fails before any work: exit 2 for a
+ * name not ending in .png/.svg, 1 for a path the output-path rule refuses
+ * (circuitc/fsio.h) or a directory that does not exist or cannot be written. */
 #ifndef CIRCUITC_CLI_PLOT_H
 #define CIRCUITC_CLI_PLOT_H
 

@@ -34,6 +34,21 @@ typedef struct {
     char top_ind[32];            /* the pattern step's head */
 } report_run;
 
+/* What a child process wrote and how it ended. */
+typedef struct {
+    char *out;        /* its whole stdout, NUL-terminated */
+    size_t out_len;
+    char *err;        /* the end of its stderr, NUL-terminated */
+    size_t err_len;
+    int status;       /* its wait status */
+} child_output;
+
+/* Runs the program SELF with ARGV, stdin /dev/null, stdout and stderr read into
+ * *C through pipes (report_child.c); a signal to this process stops it
+ * (circuitc/cleanup.h). 0, or -1 with ERR filled when it could not run. */
+int report_child_run(const char *self, char *const argv[], child_output *c, cc_error *err);
+void child_output_free(child_output *c);
+
 /* Runs every step in order (a failed step is reported on stderr; the others still run). */
 void report_run_steps(report_run *r);
 

@@ -147,15 +147,12 @@ static void sections(FILE *f, const report_run *r)
 
 int report_write_page(const report_run *r, char **html, cc_error *err)
 {
-    char *tmp = NULL;
     if (asprintf(html, "%s/index.html", r->out) < 0) return *html = NULL, cc_fail(err, "out of memory");
-    FILE *f = cc_create_beside(*html, &tmp, err);
-    if (!f) return -1;
-    page_head(f, r);
-    key_figures(f, r);
-    sections(f, r);
-    fprintf(f, "</body>\n</html>\n");
-    int rc = cc_commit_file(f, tmp, *html, err);
-    free(tmp);
-    return rc;
+    cc_out o;
+    if (cc_out_open(*html, &o, err) != 0) return -1;
+    page_head(o.f, r);
+    key_figures(o.f, r);
+    sections(o.f, r);
+    fprintf(o.f, "</body>\n</html>\n");
+    return cc_out_commit(&o, err);
 }

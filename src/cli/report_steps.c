@@ -1,22 +1,16 @@
 /* report_steps.c — the steps of `circuitc report` (report.h): each runs as
- * `circuitc <step> ... --json --plot DIR/<step>.png`, its stdout saved as
- * DIR/<step>.json. The kcomp step's pair comes from the comp-scores and heads
+ * `circuitc <step> ... --json --plot DIR/<step>.png` (report_child.c), its
+ * stdout saved as DIR/<step>.json when the step succeeded. The kcomp step's pair comes from the comp-scores and heads
  * steps unless --prev/--ind give it, the pattern step's head from heads. */
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include "circuitc/cleanup.h"
+#include "circuitc/fsio.h"
 #include "progress.h"
 #include "report.h"
-
-extern char **environ;
 
 static void arg(report_step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void arg(report_step *s, const char *fmt, ...)
@@ -30,75 +24,54 @@ static void arg(report_step *s, const char *fmt, ...)
     else free(a);
 }
 
-static char *slurp(const char *path)
+/* The step's stdout as DIR/<name>.json, when it succeeded and printed JSON. */
+static void keep_output(const char *dir, report_step *s, const child_output *c)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    size_t cap = 4096, len = 0;
-    char *s = malloc(cap);
-    size_t k;
-    while (s && (k = fread(s + len, 1, cap - len - 1, f)) > 0)
-        if ((len += k) + 1 >= cap) s = realloc(s, cap *= 2);
-    fclose(f);
-    if (s) s[len] = '\0';
-    return s;
+    char *out = NULL;
+    json_error_t je;
+    cc_error err;
+    cc_out o;
+    s->json = json_loadb(c->out, c->out_len, 0, &je);
+    if (!s->json) {
+        if (asprintf(&s->err, "its output is not JSON: %s", je.text) < 0) s->err = NULL;
+    } else if (asprintf(&out, "%s/%s.json", dir, s->name) < 0) {
+        s->err = strdup("out of memory");
+    } else if (cc_out_open(out, &o, &err) == 0) {
+        fwrite(c->out, 1, c->out_len, o.f);
+        if (cc_out_commit(&o, &err) == 0) s->ok = true;
+    }
+    if (!s->ok && !s->err) s->err = strdup(err.msg);
+    free(out);
 }
 
-/* Runs `circuitc ARGS` (this executable), stdout into DIR/<name>.json (through
- * a temporary name), stderr captured; it is step DONE + 1 of TOTAL (progress line). */
+/* Runs `circuitc ARGS` (this executable), its stdout saved as DIR/<name>.json
+ * when it succeeded; it is step DONE + 1 of TOTAL (progress line). */
 static void run_step(const char *self, const char *dir, report_step *s, long done, long total)
 {
-    char *out = NULL, *tmp = NULL, *errp = NULL;
-    if (asprintf(&out, "%s/%s.json", dir, s->name) < 0 || asprintf(&tmp, "%s/.%s.json.tmp", dir, s->name) < 0 ||
-        asprintf(&errp, "%s/.%s.stderr.tmp", dir, s->name) < 0) {
-        s->err = strdup("out of memory");
-        free(out), free(tmp);
-        return;
-    }
     char *argv[26];
     argv[0] = (char *)self;
     for (int i = 0; i < s->n_args; i++) argv[i + 1] = s->args[i];
     argv[s->n_args + 1] = NULL;
-    cc_cleanup_add(tmp);
-    cc_cleanup_add(errp);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    int st = 0;
     fflush(NULL);
     cli_progress_clear();
     fprintf(stderr, "report: circuitc");
     for (int i = 0; i < s->n_args; i++) fprintf(stderr, " %s", s->args[i]);
     fprintf(stderr, "\n");
     cli_progress_update(NULL, done, total);
-    int rc = posix_spawn(&pid, self, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        if (asprintf(&s->err, "cannot run %s: %s", self, strerror(rc)) < 0) s->err = NULL;
+    child_output c;
+    cc_error err;
+    if (report_child_run(self, argv, &c, &err) != 0) {
+        s->err = strdup(err.msg);
+    } else if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0) {
+        keep_output(dir, s, &c);
     } else {
-        cc_cleanup_set_child(pid); /* a signal to report stops the step too */
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-        cc_cleanup_set_child(0);
-        s->ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        char *e = slurp(errp);
-        if (!s->ok) {
-            if (asprintf(&s->err, "exit status %d: %s", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-                         e && *e ? e : "(no message)") < 0)
-                s->err = NULL;
-        }
-        free(e);
-        json_error_t je;
-        s->json = json_load_file(tmp, 0, &je);
-        if (s->json && rename(tmp, out) != 0) s->ok = false;
+        int code = WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 128 + WTERMSIG(c.status);
+        while (c.err_len > 0 && (c.err[c.err_len - 1] == '\n')) c.err[--c.err_len] = '\0';
+        if (asprintf(&s->err, "exit status %d: %s", code, c.err_len ? c.err : "(no message)") < 0) s->err = NULL;
     }
-    unlink(tmp), unlink(errp);
-    cc_cleanup_forget(tmp), cc_cleanup_forget(errp);
+    child_output_free(&c);
     cli_progress_clear();
     if (!s->ok) fprintf(stderr, "report: step %s failed: %s\n", s->name, s->err ? s->err : "?");
-    free(out), free(tmp), free(errp);
 }
 
 static const char *jstr(const json_t *j, const char *k) { return json_string_value(json_object_get(j, k)); }

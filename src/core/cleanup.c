@@ -32,6 +32,7 @@ static void on_signal(int sig)
     pid_t c = child;
     if (c > 0) {
         kill(c, SIGTERM); /* not SIGKILL: a circuitc child (report's steps) then cleans up its own files */
+        kill(-c, SIGTERM); /* a child leading its own process group (gnuplot): its children too */
         while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {}
     }
     remove_registered();
@@ -55,13 +56,15 @@ void cc_cleanup_install(void)
     }
 }
 
-static void block(sigset_t *old)
+void cc_cleanup_block(sigset_t *old)
 {
     sigset_t set;
     sigemptyset(&set);
     for (int i = 0; i < N_HANDLED; i++) sigaddset(&set, handled_signals[i]);
     sigprocmask(SIG_BLOCK, &set, old);
 }
+
+void cc_cleanup_unblock(const sigset_t *old) { sigprocmask(SIG_SETMASK, old, NULL); }
 
 /* The slot holding PATH, or -1. */
 static int slot_of(const char *path)
@@ -75,23 +78,23 @@ void cc_cleanup_add(const char *path)
 {
     if (!path || strlen(path) >= PATH_MAX) return;
     sigset_t old;
-    block(&old);
+    cc_cleanup_block(&old);
     for (int i = 0; slot_of(path) < 0 && i < CC_CLEANUP_SLOTS; i++)
         if (!used[i]) {
             strcpy(paths[i], path);
             used[i] = 1;
         }
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    cc_cleanup_unblock(&old);
 }
 
 void cc_cleanup_forget(const char *path)
 {
     if (!path) return;
     sigset_t old;
-    block(&old);
+    cc_cleanup_block(&old);
     int i = slot_of(path);
     if (i >= 0) used[i] = 0;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    cc_cleanup_unblock(&old);
 }
 
 void cc_cleanup_set_child(pid_t pid) { child = pid; }

@@ -1,7 +1,6 @@
 /* config.c — GPT-2 config.json reading, checking and writing. */
 #include "circuitc/config.h"
 
-#include "circuitc/cleanup.h"
 #include "circuitc/fsio.h"
 #include "gpt2_tensors.h"
 
@@ -9,7 +8,6 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Reads integer field KEY into *OUT (DFLT when absent or null, unless REQUIRED);
  * it must lie in [0, MAX]. */
@@ -151,19 +149,14 @@ int cc_config_save(const cc_config *c, const char *path, cc_error *err)
                              "bos_token_id", c->bos_token_id, "eos_token_id", c->bos_token_id,
                              "model_type", "gpt2", "architectures", "GPT2LMHeadModel");
     if (!root) return cc_fail(err, "%s: cannot encode config", path);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    cc_cleanup_add(tmp);
-    int rc = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    cc_out o;
+    int rc = cc_out_open(path, &o, err);
+    if (rc == 0 && json_dumpf(root, o.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        rc = cc_fail(err, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
     json_decref(root);
-    if (rc != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        cc_cleanup_forget(tmp);
-        return cc_fail(err, "%s: cannot write config: %s", path, strerror(e));
-    }
-    cc_cleanup_forget(tmp);
-    return 0;
+    if (rc == 0) return cc_out_commit(&o, err);
+    cc_out_abandon(&o);
+    return -1;
 }
 
 long long cc_config_n_params(const cc_config *c)

@@ -1,7 +1,6 @@
 /* safetensors.c — validating mmap reader and streaming writer for safetensors. */
 #include "circuitc/safetensors.h"
 
-#include "circuitc/cleanup.h"
 #include "circuitc/fsio.h"
 #include "core/json_scan.h"
 
@@ -476,19 +475,16 @@ int cc_st_read_f32(const cc_st_file *f, const cc_st_tensor *t, float *dst, cc_er
 /* ---- writer ------------------------------------------------------------- */
 
 struct cc_st_writer {
-    char *path, *tmp_path;
-    FILE *fp;
+    char *path;
+    cc_out out; /* the output-path rule (circuitc/fsio.h): a temporary file beside PATH */
     uint64_t expected, written;
 };
 
 void cc_st_writer_abort(cc_st_writer *w)
 {
     if (!w) return;
-    if (w->fp) fclose(w->fp);
-    unlink(w->tmp_path);
-    cc_cleanup_forget(w->tmp_path);
+    cc_out_abandon(&w->out);
     free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -538,25 +534,22 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
     size_t padded = (len + 7) & ~(size_t)7; /* pad with spaces so the data starts 8-aligned */
 
     cc_st_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path)) || asprintf(&w->tmp_path, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-        if (w) free(w->path);
+    if (!w || !(w->path = strdup(path))) {
         free(w);
         free(text);
         return cc_fail(err, "out of memory");
     }
     w->expected = total;
-    cc_cleanup_add(w->tmp_path); /* before it exists: a signal right after fopen must not leave it */
-    w->fp = fopen(w->tmp_path, "wb");
-    if (!w->fp) {
-        int e = errno;
+    if (cc_out_open(path, &w->out, err) != 0) {
         free(text);
         cc_st_writer_abort(w);
-        return cc_fail(err, "%s: cannot create: %s", path, strerror(e));
+        return -1;
     }
     uint8_t lenbuf[8];
     for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    int ok = fwrite(lenbuf, 1, 8, w->fp) == 8 && fwrite(text, 1, len, w->fp) == len;
-    for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', w->fp) != EOF;
+    FILE *fp = w->out.f;
+    int ok = fwrite(lenbuf, 1, 8, fp) == 8 && fwrite(text, 1, len, fp) == len;
+    for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', fp) != EOF;
     free(text);
     if (!ok) {
         int e = errno;
@@ -571,7 +564,7 @@ int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error 
 {
     if (w->written + nbytes > w->expected)
         return cc_fail(err, "%s: safetensors writer got more bytes than the header declares", w->path);
-    if (fwrite(data, 1, nbytes, w->fp) != nbytes)
+    if (fwrite(data, 1, nbytes, w->out.f) != nbytes)
         return cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
     w->written += nbytes;
     return 0;
@@ -583,19 +576,7 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
     if (w->written != w->expected)
         rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
                      (unsigned long long)w->written, (unsigned long long)w->expected);
-    if (rc == 0 && (fflush(w->fp) != 0 || ferror(w->fp) || fsync(fileno(w->fp)) != 0))
-        rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno ? errno : EIO));
-    if (fclose(w->fp) != 0 && rc == 0) rc = cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
-    w->fp = NULL;
-    if (rc == 0 && rename(w->tmp_path, w->path) != 0)
-        rc = cc_fail(err, "%s: cannot rename temporary file: %s", w->path, strerror(errno));
-    if (rc != 0) {
-        cc_st_writer_abort(w);
-        return rc;
-    }
-    cc_cleanup_forget(w->tmp_path);
-    free(w->path);
-    free(w->tmp_path);
-    free(w);
-    return 0;
+    if (rc == 0) rc = cc_out_commit(&w->out, err);
+    cc_st_writer_abort(w); /* after a commit: frees W only */
+    return rc;
 }

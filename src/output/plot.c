@@ -19,6 +19,7 @@
 
 #include "circuitc/cleanup.h"
 #include "circuitc/datadir.h"
+#include "circuitc/fsio.h"
 
 extern char **environ;
 
@@ -29,7 +30,7 @@ struct cc_plot {
     char *plots_dir;         /* the templates' directory (cc_plot_dir) */
     char *template_path;     /* <plots dir>/<name>.gp */
     char *out;               /* final image path */
-    char *tmp_out;           /* temporary image beside OUT (created by render) */
+    char *image;             /* the image gnuplot draws, in DIR (copied to OUT when complete) */
     bool png;                /* else svg */
     int width, height;
     char *dir;               /* temporary directory */
@@ -64,15 +65,6 @@ static int out_kind(const char *out)
     return 0;
 }
 
-/* The directory part of PATH ("." when none). Caller frees. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 int cc_plot_check_output(const char *out, cc_error *err)
 {
     if (!out || !*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
@@ -81,20 +73,7 @@ int cc_plot_check_output(const char *out, cc_error *err)
     size_t n = strlen(out);
     if (out[n - 1] == '/' || (n >= 5 && out[n - 5] == '/'))
         return cc_fail(err, "\"%s\" is not a file name; give e.g. chart.png", out);
-    char *d = dir_of(out);
-    if (!d) return oom(err);
-    struct stat st;
-    int rc = 0;
-    if (stat(d, &st) != 0)
-        rc = cc_fail(err, "cannot write chart %s: directory %s: %s", out, d, strerror(errno));
-    else if (!S_ISDIR(st.st_mode))
-        rc = cc_fail(err, "cannot write chart %s: %s is not a directory", out, d);
-    else if (access(d, W_OK | X_OK) != 0)
-        rc = cc_fail(err, "cannot write chart %s: directory %s: %s", out, d, strerror(errno));
-    else if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
-        rc = cc_fail(err, "cannot write chart %s: it is a directory", out);
-    free(d);
-    return rc;
+    return cc_out_check(out, NULL, err);
 }
 
 int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **pp, cc_error *err)
@@ -135,14 +114,19 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
         cc_plot_end(p);
         return oom(err);
     }
-    if (!mkdtemp(p->dir)) {
-        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(errno));
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* a signal must not come between creating and registering it */
+    bool made = mkdtemp(p->dir) != NULL;
+    int e = errno;
+    if (made) cc_cleanup_add(p->dir);
+    cc_cleanup_unblock(&mask);
+    if (!made) {
+        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(e));
         free(p->dir);
         p->dir = NULL;
         cc_plot_end(p);
         return -1;
     }
-    cc_cleanup_add(p->dir);
     *pp = p;
     return 0;
 }
@@ -293,7 +277,7 @@ static char *tail_of(const char *path, size_t max)
 /* Writes the driver script into P's directory. */
 static int write_driver(cc_plot *p, const char *script, cc_error *err)
 {
-    char *qout = quote(p->tmp_out), *qdir = quote(p->dir), *qtpl = quote(p->template_path);
+    char *qout = quote(p->image), *qdir = quote(p->dir), *qtpl = quote(p->template_path);
     FILE *f = fopen(script, "w");
     if (!qout || !qdir || !qtpl || !f) {
         free(qout), free(qdir), free(qtpl);
@@ -344,7 +328,8 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-/* Waits for gnuplot PID at most TIMEOUT seconds (then kills it); its wait status in *STATUS. */
+/* Waits for gnuplot PID at most TIMEOUT seconds (then kills its process group:
+ * gnuplot and whatever it started); its wait status in *STATUS. */
 static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
 {
     struct timespec t0, nap = {0, 1000000};
@@ -354,7 +339,7 @@ static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
         if (r == pid) return 0;
         if (r < 0 && errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
         if (seconds_since(&t0) >= timeout) {
-            kill(pid, SIGKILL);
+            kill(-pid, SIGKILL);
             while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
             return cc_fail(err, "gnuplot did not finish within %d s and was stopped; set CIRCUITC_GNUPLOT_TIMEOUT "
                                 "(seconds) to allow more", timeout);
@@ -375,16 +360,29 @@ static int run_gnuplot(const char *script, const char *log, int *status, cc_erro
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* its own process group, so that a timeout or a signal stops its children too */
+    posix_spawnattr_t attr;
+    if (posix_spawnattr_init(&attr) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return oom(err);
+    }
+    sigset_t mask;
+    cc_cleanup_block(&mask); /* until the cleanup knows the child */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &mask);
     char *argv[] = {"gnuplot", (char *)script, NULL};
     pid_t pid;
     fflush(NULL);  /* nothing buffered may be lost or reordered around the child */
-    int rc = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, "gnuplot", &fa, &attr, argv, environ);
+    if (rc == 0) cc_cleanup_set_child(pid);
+    cc_cleanup_unblock(&mask);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     if (rc == ENOENT)
         return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
                             "apt-get install gnuplot-nox");
     if (rc != 0) return cc_fail(err, "cannot run gnuplot: %s", strerror(rc));
-    cc_cleanup_set_child(pid);
     rc = wait_gnuplot(pid, timeout, status, err);
     cc_cleanup_set_child(0);
     return rc;
@@ -421,30 +419,14 @@ static bool image_complete(const char *path, bool png)
 int cc_plot_render(cc_plot *p, cc_error *err)
 {
     if (p->bad) return cc_fail(err, "chart %s: %s", p->name, p->bad_msg);
-    /* the temporary image: beside OUT so that the rename is atomic */
-    const char *ext = p->png ? ".png" : ".svg";
-    free(p->tmp_out);
-    if (asprintf(&p->tmp_out, "%s.tmp-XXXXXX%s", p->out, ext) < 0) {
-        p->tmp_out = NULL;
-        return oom(err);
-    }
-    int fd = mkstemps(p->tmp_out, 4);
-    if (fd < 0) {
-        int e = errno;
-        free(p->tmp_out);
-        p->tmp_out = NULL;
-        return cc_fail(err, "cannot write chart %s: %s", p->out, strerror(e));
-    }
-    cc_cleanup_add(p->tmp_out);
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(fd, 0666 & ~um);
-    close(fd);
+    /* gnuplot draws into the chart's directory; only a complete image is copied to OUT */
     char *script = NULL, *log = NULL;
-    if (asprintf(&script, "%s/plot.gp", p->dir) < 0 || asprintf(&log, "%s/gnuplot.log", p->dir) < 0) {
+    if (!p->image && asprintf(&p->image, "%s/image.%s", p->dir, p->png ? "png" : "svg") < 0) p->image = NULL;
+    if (!p->image || asprintf(&script, "%s/plot.gp", p->dir) < 0 || asprintf(&log, "%s/gnuplot.log", p->dir) < 0) {
         free(script);
         return oom(err);
     }
+    cc_cleanup_add(p->image);
     cc_cleanup_add(script);
     cc_cleanup_add(log);
     int status = 0, rc = write_driver(p, script, err);
@@ -461,63 +443,15 @@ int cc_plot_render(cc_plot *p, cc_error *err)
         rc = -1;
     }
     struct stat st;
-    if (rc == 0 && (stat(p->tmp_out, &st) != 0 || st.st_size == 0))
+    if (rc == 0 && (stat(p->image, &st) != 0 || st.st_size == 0))
         rc = cc_fail(err, "gnuplot wrote no image for %s (template %s)", p->out, p->template_path);
-    if (rc == 0 && !image_complete(p->tmp_out, p->png))
+    if (rc == 0 && !image_complete(p->image, p->png))
         rc = cc_fail(err, "gnuplot wrote an incomplete %s image for %s (is the disk full?); nothing was written",
                      p->png ? "PNG" : "SVG", p->out);
-    if (rc == 0 && rename(p->tmp_out, p->out) != 0)
-        rc = cc_fail(err, "cannot write chart %s: %s", p->out, strerror(errno));
-    if (rc == 0) {
-        cc_cleanup_forget(p->tmp_out);
-        free(p->tmp_out);
-        p->tmp_out = NULL;
-    } else {
-        remove_temp(p->tmp_out);
-    }
+    if (rc == 0) rc = cc_copy_file(p->image, p->out, err);
+    remove_temp(p->image);
     free(script);
     free(log);
-    return rc;
-}
-
-/* Copies FROM to TO through a temporary name beside TO. */
-static int copy_file(const char *from, const char *to, cc_error *err)
-{
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp-XXXXXX", to) < 0) return oom(err);
-    int out = mkstemp(tmp);
-    if (out < 0) {
-        cc_fail(err, "cannot write %s: %s", to, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    cc_cleanup_add(tmp);
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(out, 0666 & ~um);
-    int in = open(from, O_RDONLY);
-    int rc = in < 0 ? cc_fail(err, "cannot read %s: %s", from, strerror(errno)) : 0;
-    char buf[65536];
-    ssize_t k;
-    while (rc == 0 && (k = read(in, buf, sizeof buf)) != 0) {
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            rc = cc_fail(err, "cannot read %s: %s", from, strerror(errno));
-            break;
-        }
-        for (ssize_t done = 0; done < k && rc == 0;) {
-            ssize_t w = write(out, buf + done, (size_t)(k - done));
-            if (w < 0 && errno != EINTR) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
-            if (w > 0) done += w;
-        }
-    }
-    if (in >= 0) close(in);
-    if (rc == 0 && fsync(out) != 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
-    if (close(out) != 0 && rc == 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
-    if (rc == 0 && rename(tmp, to) != 0) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
-    if (rc != 0) unlink(tmp);
-    cc_cleanup_forget(tmp);
-    free(tmp);
     return rc;
 }
 
@@ -530,7 +464,7 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
             free(from);
             return oom(err);
         }
-        int rc = copy_file(from, to, err);
+        int rc = cc_copy_file(from, to, err);
         free(from);
         free(to);
         if (rc != 0) return -1;
@@ -541,7 +475,7 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
 void cc_plot_end(cc_plot *p)
 {
     if (!p) return;
-    if (p->tmp_out) remove_temp(p->tmp_out);
+    if (p->image) remove_temp(p->image);
     if (p->dir) {
         char *path = NULL;
         for (int i = 0; i < p->n_files; i++)
@@ -552,6 +486,6 @@ void cc_plot_end(cc_plot *p)
         cc_cleanup_forget(p->dir);
     }
     for (int i = 0; i < p->n_files; i++) free(p->files[i]);
-    free(p->name), free(p->plots_dir), free(p->template_path), free(p->out), free(p->tmp_out), free(p->dir), free(p->vars);
+    free(p->name), free(p->plots_dir), free(p->template_path), free(p->out), free(p->image), free(p->dir), free(p->vars);
     free(p);
 }
