@@ -982,6 +982,30 @@ START_TEST(output_through_a_symlink_replaces_its_target_atomically)
 }
 END_TEST
 
+/* --out /dev/stdout (and /dev/fd/1) with stdout redirected into a regular
+ * file: the output goes through the shell's descriptor into that file, which
+ * is not replaced behind the shell's back (same inode, output in it). */
+START_TEST(output_onto_own_stdout_goes_through_the_descriptor)
+{
+    static const char *names[] = {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char *dir = tu_tmpdir(), *out = path_in(dir, "out.jsonl");
+        write_text(out, "");
+        struct stat before, after;
+        ck_assert_int_eq(stat(out, &before), 0);
+        outcome o = run_with(&(run_opts){.stdout_path = out}, ARGS("atlas", "--out", names[i], "--quiet"));
+        ck_assert_msg(o.status == 0, "%s: exit %d: %s", names[i], o.status, o.err);
+        ck_assert_int_eq(stat(out, &after), 0);
+        ck_assert_msg(after.st_ino == before.st_ino, "%s: the shell's file was replaced", names[i]);
+        assert_file_starts_with(out, output_head(false));
+        assert_no_leftovers(dir);
+        free(o.err);
+        tu_rmtree(dir);
+        free(out), free(dir);
+    }
+}
+END_TEST
+
 /* A listening Unix socket at PATH (its descriptor). */
 static int make_socket(const char *path)
 {
@@ -1059,6 +1083,7 @@ int main(void)
     tcase_add_test(tc, report_step_failing_on_a_full_disk_says_why);
     tcase_add_test(tc, report_step_that_fails_leaves_no_json);
     tcase_add_test(tc, output_onto_a_device_or_fifo_writes_it_without_replacing_it);
+    tcase_add_test(tc, output_onto_own_stdout_goes_through_the_descriptor);
     tcase_add_test(tc, output_through_a_symlink_replaces_its_target_atomically);
     tcase_add_test(tc, output_onto_a_directory_socket_block_device_or_dangling_link_is_refused);
     suite_add_tcase(s, tc);

@@ -26,6 +26,9 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err);
 
 /* The output-path rule, shared by every file circuitc writes (README
  * "Reliability"). What PATH is decides how it is written:
+ *   - one of this process's descriptors (/dev/stdout, /dev/stderr, /dev/fd/N,
+ *     /proc/self/fd/N): written through that descriptor, whatever it leads to
+ *     (so `--out /dev/stdout > f` appends to the shell's f, never replaces it);
  *   - nothing, or a regular file: a temporary file beside it, renamed over it
  *     when complete (readers see the old file or the whole new one);
  *   - a symbolic link: followed; a link to a regular file has that file
@@ -38,7 +41,7 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err);
 typedef struct {
     FILE *f;      /* write here */
     char *tmp;    /* the temporary beside DEST, renamed onto it by cc_out_commit;
-                   * NULL when F is a character device or FIFO written directly */
+                   * NULL when F is written directly (a device, FIFO or own descriptor) */
     char *dest;   /* the file replaced: PATH, or the regular file a link PATH leads to */
     char *path;   /* PATH as given, for messages */
 } cc_out;

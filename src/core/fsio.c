@@ -56,13 +56,34 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err)
     return f;
 }
 
+/* The descriptor PATH names when it is one of this process's own
+ * (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), else -1. Such a path
+ * is written through that descriptor: following the link to what it leads to
+ * would replace a file the shell redirected into (`--out /dev/stdout > f`)
+ * behind the shell's back. */
+static int own_descriptor(const char *path)
+{
+    if (strcmp(path, "/dev/stdout") == 0) return STDOUT_FILENO;
+    if (strcmp(path, "/dev/stderr") == 0) return STDERR_FILENO;
+    const char *num = NULL;
+    if (strncmp(path, "/dev/fd/", 8) == 0) num = path + 8;
+    else if (strncmp(path, "/proc/self/fd/", 14) == 0) num = path + 14;
+    if (!num || *num < '0' || *num > '9' || strlen(num) > 6 || strspn(num, "0123456789") != strlen(num)) return -1;
+    int fd = atoi(num);
+    return fcntl(fd, F_GETFL) >= 0 ? fd : -1;
+}
+
 /* How PATH is written under the output-path rule (fsio.h): *DIRECT for a
- * character device or FIFO, else *DEST gets the regular file to replace or
+ * character device, FIFO or descriptor of this process, else *DEST gets the regular file to replace or
  * create (PATH, or where a link PATH leads; caller frees). */
 static int out_target(const char *path, bool *direct, char **dest, cc_error *err)
 {
     *direct = false;
     *dest = NULL;
+    if (own_descriptor(path) >= 0) {
+        *direct = true;
+        return 0;
+    }
     struct stat st;
     if (lstat(path, &st) != 0) {
         if (errno != ENOENT) return cc_fail(err, "cannot write %s: %s", path, strerror(errno));
@@ -113,17 +134,19 @@ int cc_out_check(const char *path, bool *is_direct, cc_error *err)
     return rc;
 }
 
-/* Opens the character device or FIFO PATH for writing as it is (no truncation, no creation). */
+/* Opens the character device or FIFO PATH for writing as it is (no truncation,
+ * no creation), or a copy of the descriptor it names (own_descriptor). */
 static FILE *open_direct(const char *path, cc_error *err)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    int own = own_descriptor(path);
+    int fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         cc_fail(err, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
         return NULL;
     }
-    if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) { /* replaced since out_target looked */
+    if (own < 0 && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) { /* replaced since out_target looked */
         close(fd);
         cc_fail(err, "cannot write %s: it changed while being opened", path);
         return NULL;
