@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "circuitc/cleanup.h"
+#include "core/args.h"
 
 static const char *file_type_name(mode_t mode)
 {
@@ -22,6 +23,8 @@ static const char *file_type_name(mode_t mode)
 
 int cc_open_regular(const char *path, const char *what, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(what, err, -1);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return cc_fail(err, "cannot open %s %s: %s", what, path, strerror(errno));
     struct stat st;
@@ -46,6 +49,8 @@ int cc_open_regular(const char *path, const char *what, cc_error *err)
 
 FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, NULL);
+    CC_ARG_NOT_NULL(what, err, NULL);
     int fd = cc_open_regular(path, what, err);
     if (fd < 0) return NULL;
     FILE *f = fdopen(fd, "rb");
@@ -58,6 +63,8 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err)
 
 FILE *cc_create_beside(const char *path, char **tmp, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, NULL);
+    CC_ARG_NOT_NULL(tmp, err, NULL);
     *tmp = NULL;
     char *name = NULL;
     if (asprintf(&name, "%s.tmp-XXXXXX", path) < 0) {
@@ -89,6 +96,9 @@ FILE *cc_create_beside(const char *path, char **tmp, cc_error *err)
 
 int cc_commit_file(FILE *f, const char *tmp, const char *path, cc_error *err)
 {
+    CC_ARG_NOT_NULL(f, err, -1);
+    CC_ARG_NOT_NULL(tmp, err, -1);
+    CC_ARG_NOT_NULL(path, err, -1);
     int e = 0;
     if (fflush(f) != 0) e = errno;
     else if (ferror(f)) e = EIO; /* an earlier buffered write failed; its errno is gone */

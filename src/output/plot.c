@@ -19,6 +19,7 @@
 
 #include "circuitc/cleanup.h"
 #include "circuitc/datadir.h"
+#include "core/args.h"
 
 extern char **environ;
 
@@ -43,6 +44,7 @@ struct cc_plot {
 
 int cc_plot_dir(char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(out, err, -1);
     return cc_data_find("CIRCUITC_PLOTS", "plots", out, err);
 }
 
@@ -75,7 +77,8 @@ static char *dir_of(const char *path)
 
 int cc_plot_check_output(const char *out, cc_error *err)
 {
-    if (!out || !*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
+    CC_ARG_NOT_NULL(out, err, -1);
+    if (!*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
     if (!out_kind(out))
         return cc_fail(err, "cannot tell the chart format of \"%s\": the file name must end in .png or .svg", out);
     size_t n = strlen(out);
@@ -99,6 +102,9 @@ int cc_plot_check_output(const char *out, cc_error *err)
 
 int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **pp, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(pp, err, -1);
     *pp = NULL;
     if (cc_plot_check_output(out, err) != 0) return -1;
     if (width < 16 || height < 16 || width > 20000 || height > 20000)
@@ -147,10 +153,16 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
     return 0;
 }
 
-const char *cc_plot_tmpdir(const cc_plot *p) { return p->dir; }
+const char *cc_plot_tmpdir(const cc_plot *p)
+{
+    CC_ARG_NOT_NULL(p, NULL, NULL);
+    return p->dir;
+}
 
 FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, NULL);
+    CC_ARG_NOT_NULL(file, err, NULL);
     if (!*file || strchr(file, '/') || file[0] == '.') {
         cc_fail(err, "internal error: bad chart data file name \"%s\"", file);
         return NULL;
@@ -185,6 +197,8 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
 
 int cc_plot_data_close(cc_plot *p, FILE *f, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
+    CC_ARG_NOT_NULL(f, err, -1);
     (void)p;
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
@@ -236,6 +250,8 @@ static char *quote(const char *s)
 
 int cc_plot_set_str(cc_plot *p, const char *name, const char *value)
 {
+    CC_ARG_NOT_NULL(p, NULL, -1);
+    CC_ARG_NOT_NULL(name, NULL, -1);
     if (!is_identifier(name)) {
         p->bad = true;
         snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
@@ -256,6 +272,8 @@ int cc_plot_set_str(cc_plot *p, const char *name, const char *value)
 
 int cc_plot_set_num(cc_plot *p, const char *name, double value)
 {
+    CC_ARG_NOT_NULL(p, NULL, -1);
+    CC_ARG_NOT_NULL(name, NULL, -1);
     if (!is_identifier(name)) {
         p->bad = true;
         snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
@@ -420,6 +438,7 @@ static bool image_complete(const char *path, bool png)
 
 int cc_plot_render(cc_plot *p, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
     if (p->bad) return cc_fail(err, "chart %s: %s", p->name, p->bad_msg);
     /* the temporary image: beside OUT so that the rename is atomic */
     const char *ext = p->png ? ".png" : ".svg";
@@ -523,6 +542,8 @@ static int copy_file(const char *from, const char *to, cc_error *err)
 
 int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
+    CC_ARG_NOT_NULL(prefix, err, -1);
     for (int i = 0; i < p->n_files; i++) {
         char *from = NULL, *to = NULL;
         if (asprintf(&from, "%s/%s", p->dir, p->files[i]) < 0) return oom(err);
