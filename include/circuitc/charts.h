@@ -42,7 +42,8 @@ enum {
 int cc_chart_comp_width(int n_modes);
 
 /* Top-k accuracy curves (k = 1..K) of a square circuit in both directions and
- * its singular-value spectrum, two panels (template circuit.gp).
+ * its singular-value spectrum, two panels (template circuit.gp). ROWS_LABEL and
+ * COLS_LABEL name the directions (each may be NULL: "rows", "columns").
  * Files: topk.dat (k, rows_accuracy, cols_accuracy), spectrum.dat (i, sigma_i). */
 int cc_chart_circuit(const cc_chart_opts *o, int K, const double *rows_acc, const double *cols_acc,
                      const char *rows_label, const char *cols_label, const double *sv, int n_sv, cc_error *err);
@@ -109,7 +110,8 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
                      const char *subtitle, cc_error *err);
 
 /* Grouped bars: N_GROUPS groups (labels GROUPS) of N_SERIES values each
- * (VALUES [n_groups][n_series], names SERIES), y in [0,1] (template bars.gp).
+ * (VALUES [n_groups][n_series], names SERIES), y in [0,1] (template bars.gp),
+ * the y axis labelled YLABEL (may be NULL: none).
  * File: bars.dat (group label, then one column per series). */
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
                   int n_series, const char *const *series, const double *values, cc_error *err);

@@ -34,7 +34,7 @@ typedef struct cc_circuit cc_circuit;
 #define CC_CIRCUIT_MAX_CONSTRAINTS 16
 
 /* Parses TEXT (the content of a circuit file); LABEL names it in error
- * messages ("LABEL:LINE:COL: what; fix"). */
+ * messages ("LABEL:LINE:COL: what; fix"; may be NULL: "<circuit>"). */
 int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_error *err);
 
 /* Reads and parses the circuit file PATH. */

@@ -70,7 +70,7 @@ typedef enum {
 } cc_score_kind;
 
 const char *cc_score_name(cc_score_kind k); /* "induction", "previous_token", "duplicate_token", "current_token" */
-int cc_score_offset(cc_score_kind k, int n);
+int cc_score_offset(cc_score_kind k, int n); /* <= 0; 1 for a K out of range */
 
 /* OUT [L, H]: mean over batch b and destinations dest in [-off, T) of
  * pattern[b, h, dest, dest+off] (torch.diagonal(P, off).mean((0,-1)), off <= 0).

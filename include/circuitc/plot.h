@@ -56,7 +56,7 @@ int cc_plot_check_output(const char *out, cc_error *err);
 
 /* Starts a chart from template NAME into OUT, WIDTH x HEIGHT pixels (points for
  * SVG): checks OUT and the template, creates the temporary directory. */
-int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **p, cc_error *err);
+int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **pp, cc_error *err);
 
 /* Opens data file FILE (a plain name, no '/') in the temporary directory for
  * writing. Close it with cc_plot_data_close, which reports write errors. */
@@ -64,7 +64,7 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err);
 int cc_plot_data_close(cc_plot *p, FILE *f, cc_error *err);
 
 /* Defines gnuplot variable NAME (an identifier) for the template: a string
- * (quoted safely) or a number. Returns -1 (recorded; cc_plot_render fails) on a
+ * (quoted safely; a NULL VALUE is the empty string) or a number. Returns -1 (recorded; cc_plot_render fails) on a
  * bad name or out of memory. */
 int cc_plot_set_str(cc_plot *p, const char *name, const char *value);
 int cc_plot_set_num(cc_plot *p, const char *name, double value);

@@ -62,7 +62,7 @@ typedef struct {
 int cc_st_open(const char *path, cc_st_file **out, cc_error *err);
 
 /* Validates an in-memory safetensors image of LEN bytes (LABEL names it in
- * messages). The result points into BUF, which must outlive it. */
+ * messages; may be NULL: "<buffer>"). The result points into BUF, which must outlive it. */
 int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **out, cc_error *err);
 
 void cc_st_close(cc_st_file *f);

@@ -26,7 +26,8 @@ int cc_synth_preset(const char *name, cc_config *cfg, cc_error *err);
 /* Element K of tensor NAME for SEED, exactly as docs/synthetic-models.md says. */
 float cc_synth_value(uint64_t seed, const char *name, uint64_t k);
 
-/* Writes DIR/config.json and DIR/model.safetensors (creating DIR). */
+/* Writes DIR/config.json and DIR/model.safetensors (creating DIR). OPT may be
+ * NULL: the defaults above. */
 int cc_synth_write(const cc_config *cfg, uint64_t seed, const cc_synth_options *opt, const char *dir,
                    cc_error *err);
 

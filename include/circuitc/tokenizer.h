@@ -73,8 +73,8 @@ typedef enum {
     CC_INVALID_UTF8_REPLACE = 1,
 } cc_invalid_utf8;
 
-/* Encodes TEXT (LEN bytes) and appends its ids to OUT (no BOS: callers
- * prepend one). */
+/* Encodes TEXT (LEN bytes; NULL when LEN is 0) and appends its ids to OUT (no
+ * BOS: callers prepend one). */
 int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_invalid_utf8 invalid,
                         cc_token_ids *out, cc_error *err);
 
@@ -82,7 +82,7 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
  * text). -1 (with err) if ID is out of range or unused. */
 int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **bytes, size_t *len, cc_error *err);
 
-/* Decodes IDS into a NUL-terminated UTF-8 string (*OUT, caller frees; *OUT_LEN
+/* Decodes IDS (N of them; NULL when N is 0) into a NUL-terminated UTF-8 string (*OUT, caller frees; *OUT_LEN
  * its length), as GPT2TokenizerFast.decode: the tokens' bytes concatenated,
  * then any invalid UTF-8 (a character cut between tokens) replaced by U+FFFD. */
 int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,

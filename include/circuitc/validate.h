@@ -63,7 +63,7 @@ typedef struct {
 /* The defaults above. */
 void cc_validate_defaults(cc_validate_options *o);
 
-int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *out,
+int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *v,
                 cc_error *err);
 
 #ifdef __cplusplus

@@ -11,6 +11,7 @@
 
 #include "atlas_bound.h"
 #include "circuitc/topk.h"
+#include "core/args.h"
 #include "core/parallel.h"
 
 struct cc_atlas {
@@ -30,6 +31,7 @@ struct cc_atlas {
 
 int cc_atlas_parts(cc_part *parts)
 {
+    CC_ARG_NOT_NULL(parts, NULL, -1);
     parts[0] = (cc_part){CC_PART_W_E, 0, 0};
     parts[1] = (cc_part){CC_PART_Q, -1, -1};
     parts[2] = (cc_part){CC_PART_K, -1, -1};
@@ -58,6 +60,10 @@ void cc_atlas_free(cc_atlas *a)
 
 int cc_atlas_new(const cc_model *m, const cc_circuit *c, const cc_atlas_options *o, cc_atlas **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (cc_circuit_n_params(c) != 2)
         return cc_fail(err, "circuit %s has %d parameters; the atlas needs a two-head circuit (earlier, later) such as "
                             "kcomp", cc_circuit_name(c), cc_circuit_n_params(c));
@@ -96,14 +102,29 @@ int cc_atlas_new(const cc_model *m, const cc_circuit *c, const cc_atlas_options 
     return 0;
 }
 
-bool cc_atlas_uses_bound(const cc_atlas *a) { return a->screen != NULL; }
-long cc_atlas_n_pairs(const cc_atlas *a) { return a->n_pairs; }
-int cc_atlas_n_units(const cc_atlas *a) { return a->n_units; }
+bool cc_atlas_uses_bound(const cc_atlas *a)
+{
+    CC_ARG_NOT_NULL(a, NULL, false);
+    return a->screen != NULL;
+}
+
+long cc_atlas_n_pairs(const cc_atlas *a)
+{
+    CC_ARG_NOT_NULL(a, NULL, -1);
+    return a->n_pairs;
+}
+
+int cc_atlas_n_units(const cc_atlas *a)
+{
+    CC_ARG_NOT_NULL(a, NULL, -1);
+    return a->n_units;
+}
 
 static cc_head head_at(const cc_atlas *a, int index) { return (cc_head){index / a->H, index % a->H}; }
 
 void cc_atlas_pair(const cc_atlas *a, long index, cc_head *earlier, cc_head *later)
 {
+    if (!a || !earlier || !later) return;
     int lo = a->H, hi = a->L * a->H - 1; /* the last later head whose first pair is <= index */
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
@@ -116,11 +137,13 @@ void cc_atlas_pair(const cc_atlas *a, long index, cc_head *earlier, cc_head *lat
 
 long cc_atlas_pair_index(const cc_atlas *a, cc_head earlier, cc_head later)
 {
+    CC_ARG_NOT_NULL(a, NULL, -1);
     return a->later_first[later.layer * a->H + later.head] + earlier.layer * a->H + earlier.head;
 }
 
 void cc_atlas_unit(const cc_atlas *a, int u, long *first, int *count)
 {
+    if (!a || !first || !count) return;
     int h = a->unit_later[u], e = a->unit_earlier[u], earlier = (h / a->H) * a->H;
     *first = a->later_first[h] + e;
     *count = earlier - e < CC_ATLAS_BLOCK ? earlier - e : CC_ATLAS_BLOCK;
@@ -174,6 +197,8 @@ static int pair_entry(const cc_atlas *a, const atlas_later *q, cc_head earlier, 
 
 int cc_atlas_run_unit(const cc_atlas *a, int u, cc_atlas_entry *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(a, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     long first;
     int count;
     cc_atlas_unit(a, u, &first, &count);
@@ -190,6 +215,10 @@ int cc_atlas_run_unit(const cc_atlas *a, int u, cc_atlas_entry *out, cc_error *e
 int cc_atlas_bound(const cc_atlas *a, cc_head earlier, cc_head later, long rows[2], long cols[2], bool *pruned,
                    cc_error *err)
 {
+    CC_ARG_NOT_NULL(a, err, -1);
+    CC_ARG_NOT_NULL(rows, err, -1);
+    CC_ARG_NOT_NULL(cols, err, -1);
+    CC_ARG_NOT_NULL(pruned, err, -1);
     if (!a->screen) return cc_fail(err, "this atlas computes no bound (K-composition circuit and min_acc > 0 only)");
     atlas_later *q;
     if (atlas_later_new(a->screen, later, &q, err) != 0) return -1;
@@ -237,6 +266,9 @@ static void *run_worker(void *p)
 int cc_atlas_run(const cc_atlas *a, int threads, cc_atlas_next_fn next, cc_atlas_unit_fn on_unit, void *ctx,
                  cc_error *err)
 {
+    CC_ARG_NOT_NULL(a, err, -1);
+    CC_ARG_NOT_NULL(next, err, -1);
+    CC_ARG_NOT_NULL(on_unit, err, -1);
     if (threads <= 0 || threads > CC_PAR_MAX) threads = threads <= 0 ? cc_par_threads() : CC_PAR_MAX;
     run_state s = {.a = a, .next = next, .on_unit = on_unit, .ctx = ctx};
     pthread_mutex_init(&s.lock, NULL);
@@ -260,6 +292,8 @@ int cc_atlas_run(const cc_atlas *a, int threads, cc_atlas_next_fn next, cc_atlas
 
 int cc_atlas_entry_line(const cc_atlas_entry *e, char *buf, int size)
 {
+    CC_ARG_NOT_NULL(e, NULL, -1);
+    CC_ARG_NOT_NULL(buf, NULL, -1);
     char p[32], l[32];
     cc_head_name(e->earlier, p, sizeof p);
     cc_head_name(e->later, l, sizeof l);
@@ -288,6 +322,9 @@ static int pair_of(json_t *o, const char *key, long out[2])
 
 int cc_atlas_entry_parse(const char *line, const cc_config *cfg, cc_atlas_entry *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(line, err, -1);
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     json_error_t je;
     json_t *o = json_loads(line, 0, &je);
     if (!json_is_object(o)) {

@@ -15,6 +15,7 @@
 #include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
+#include "core/args.h"
 
 /* ---- the matrices a chain may name ----------------------------------------- */
 
@@ -415,6 +416,8 @@ static char *base_name(const char *label)
 
 int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(text, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     if (!label) label = "<circuit>";
     cc_circuit *c = calloc(1, sizeof *c);
@@ -483,6 +486,8 @@ fail:
 
 int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     FILE *fp = cc_fopen_regular(path, "circuit file", err);
     if (!fp) return -1;
@@ -525,11 +530,14 @@ int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
 
 int cc_circuit_dir(char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(out, err, -1);
     return cc_data_find("CIRCUITC_CIRCUITS", "circuits", out, err);
 }
 
 int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(path_out, err, -1);
     *path_out = NULL;
     char *dir = NULL;
     if (cc_circuit_dir(&dir, err) != 0) return -1;
@@ -572,6 +580,8 @@ int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
 
 int cc_circuit_open(const char *spec, cc_circuit **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(spec, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     struct stat st;
     size_t n = strlen(spec);
     if (strchr(spec, '/') || (n > 8 && strcmp(spec + n - 8, ".circuit") == 0) ||
@@ -593,19 +603,65 @@ void cc_circuit_free(cc_circuit *c)
     free(c);
 }
 
-const char *cc_circuit_name(const cc_circuit *c) { return c->name; }
-const char *cc_circuit_description(const cc_circuit *c) { return c->description; }
-const char *cc_circuit_rows(const cc_circuit *c) { return c->rows; }
-const char *cc_circuit_cols(const cc_circuit *c) { return c->cols; }
-const char *cc_circuit_chain_text(const cc_circuit *c) { return c->chain_text; }
-int cc_circuit_n_params(const cc_circuit *c) { return c->n_params; }
-const char *cc_circuit_param(const cc_circuit *c, int i) { return i >= 0 && i < c->n_params ? c->params[i] : NULL; }
-int cc_circuit_n_constraints(const cc_circuit *c) { return c->n_constraints; }
+const char *cc_circuit_name(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return c->name;
+}
+
+const char *cc_circuit_description(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return c->description;
+}
+
+const char *cc_circuit_rows(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return c->rows;
+}
+
+const char *cc_circuit_cols(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return c->cols;
+}
+
+const char *cc_circuit_chain_text(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return c->chain_text;
+}
+
+int cc_circuit_n_params(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, -1);
+    return c->n_params;
+}
+
+const char *cc_circuit_param(const cc_circuit *c, int i)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    return i >= 0 && i < c->n_params ? c->params[i] : NULL;
+}
+
+int cc_circuit_n_constraints(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, -1);
+    return c->n_constraints;
+}
+
 const char *cc_circuit_constraint_text(const cc_circuit *c, int i)
 {
+    CC_ARG_NOT_NULL(c, NULL, NULL);
     return i >= 0 && i < c->n_constraints ? c->cons[i].text : NULL;
 }
-int cc_circuit_n_terms(const cc_circuit *c) { return c->n_terms; }
+
+int cc_circuit_n_terms(const cc_circuit *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, -1);
+    return c->n_terms;
+}
 
 int cci_oom(cc_error *err) { return cc_fail(err, "out of memory while handling a circuit"); }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "circuit_internal.h"
+#include "core/args.h"
 #include "core/parallel.h"
 
 /* ---- binding, shapes and constraints -------------------------------------------- */
@@ -184,6 +185,12 @@ static int bind_checked(const cc_circuit *c, const cc_model *m, const char *cons
 int cc_circuit_parts(const cc_circuit *c, const cc_model *m, const char *const *bind_names, const cc_head *bind_heads,
                      int n_bind, cc_part *parts, int *n_parts, cc_error *err)
 {
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_NOT_NULL(parts, err, -1);
+    CC_ARG_NOT_NULL(n_parts, err, -1);
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
     if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
     for (int i = 0; i < c->n_terms; i++)
@@ -196,6 +203,13 @@ int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *con
                          const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                          cc_circuit_plan *plan, cc_error *err)
 {
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_ENUM(order_a, CC_ORDER_RIGHT + 1, err, -1);
+    CC_ARG_ENUM(order_b, CC_ORDER_RIGHT + 1, err, -1);
+    CC_ARG_NOT_NULL(plan, err, -1);
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
     if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
     for (int i = 0; i < c->n_terms; i++)
@@ -629,6 +643,10 @@ static const char *order_name(cc_chain_order o)
 char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, const char *const *bind_names,
                            const cc_head *bind_heads, int n_bind)
 {
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    CC_ARG_NOT_NULL(plan, NULL, NULL);
+    CC_ARG_NOT_NULL(bind_names, NULL, NULL);
+    CC_ARG_NOT_NULL(bind_heads, NULL, NULL);
     cci_sbuf b = {0};
     char buf[160], hb[32];
     int n = plan->n_terms, s = plan->split;
@@ -663,6 +681,13 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
                           const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                           cc_fm *out, cc_circuit_plan *plan_out, char **plan_text, cc_error *err)
 {
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_ENUM(order_a, CC_ORDER_RIGHT + 1, err, -1);
+    CC_ARG_ENUM(order_b, CC_ORDER_RIGHT + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (plan_text) *plan_text = NULL;
     cc_circuit_plan plan;
     if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, order_a, order_b, &plan, err) != 0) return -1;
@@ -700,6 +725,11 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
 int cc_circuit_compile(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
                        const cc_head *bind_heads, int n_bind, cc_fm *out, char **plan_text, cc_error *err)
 {
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     return cc_circuit_compile_ex(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, out,
                                  NULL, plan_text, err);
 }

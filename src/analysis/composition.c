@@ -20,9 +20,14 @@
 #include <string.h>
 
 #include "circuitc/rng.h"
+#include "core/args.h"
 #include "core/parallel.h"
 
-const char *cc_comp_mode_name(cc_comp_mode mode) { return mode == CC_COMP_Q ? "q" : mode == CC_COMP_K ? "k" : "v"; }
+const char *cc_comp_mode_name(cc_comp_mode mode)
+{
+    CC_ARG_ENUM(mode, CC_COMP_V + 1, NULL, "?");
+    return mode == CC_COMP_Q ? "q" : mode == CC_COMP_K ? "k" : "v";
+}
 
 static int oom(cc_error *err) { return cc_fail(err, "out of memory computing composition scores"); }
 
@@ -125,6 +130,9 @@ static double frob_cols(const double *Q, int y, int k, int ldq)
 
 int cc_composition_scores(const cc_model *m, cc_comp_mode mode, double *scores, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_ENUM(mode, CC_COMP_V + 1, err, -1);
+    CC_ARG_NOT_NULL(scores, err, -1);
     for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++)
         for (int l = 0; l < m->cfg.n_layers; l++)
             for (int h = 0; h < m->cfg.n_heads; h++)
@@ -179,6 +187,9 @@ out:
 int cc_composition_scores_fm(const cc_fm *left, int n_left, const cc_fm *right, int n_right, double *out,
                              cc_error *err)
 {
+    CC_ARG_NOT_NULL(left, err, -1);
+    CC_ARG_NOT_NULL(right, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (n_left <= 0 || n_right <= 0) return 0;
     int x = left[0].l, m1 = left[0].m, y = left[0].r, m2 = right[0].m, z = right[0].r;
     for (int i = 0; i < n_left; i++)
@@ -264,6 +275,8 @@ static void baseline_range(void *ctx, size_t lo, size_t hi)
 int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed, double *scores, double *mean,
                             double *std, cc_error *err)
 {
+    CC_ARG_NOT_NULL(mean, err, -1);
+    CC_ARG_NOT_NULL(std, err, -1);
     if (d_model <= 0 || d_head <= 0 || samples <= 0)
         return cc_fail(err, "random baseline needs positive d_model, d_head and sample count (got %d, %d, %d)",
                        d_model, d_head, samples);

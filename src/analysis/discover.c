@@ -7,11 +7,14 @@
 
 #include "circuitc/composition.h"
 #include "circuitc/topk.h"
+#include "core/args.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
 int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(frac, err, -1);
     cc_circuit *c;
     if (cc_circuit_open("pos_qk", &c, err) != 0) return -1;
     const char *name = cc_circuit_param(c, 0);
@@ -45,6 +48,7 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
 
 int cc_discover_parts(cc_part *parts)
 {
+    CC_ARG_NOT_NULL(parts, NULL, -1);
     parts[0] = (cc_part){CC_PART_W_E, 0, 0};
     parts[1] = (cc_part){CC_PART_W_POS, 0, 0};
     parts[2] = (cc_part){CC_PART_Q, -1, -1};
@@ -106,12 +110,16 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_discov
 
 void cc_discover_free(cc_discover_result *r)
 {
+    if (!r) return;
     free(r->pairs);
     r->pairs = NULL;
 }
 
 int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_result *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (cc_circuit_n_params(o->circuit) != 2)
         return cc_fail(err, "circuit %s has %d parameters; discover needs a two-head circuit (earlier, later) such as "
                             "kcomp", cc_circuit_name(o->circuit), cc_circuit_n_params(o->circuit));
@@ -169,6 +177,7 @@ static int predicted_heads(const cc_discover_result *r, int H, bool later, int K
 void cc_discover_precision_recall(const cc_discover_result *r, int L, int H, bool induction, const double *runtime,
                                   double threshold, int K, double *precision, double *recall, int *n_true)
 {
+    if (!r || !runtime || !precision || !recall || !n_true) return;
     int *pred = malloc((size_t)(K > 0 ? K : 1) * sizeof *pred);
     int n_pred = pred ? predicted_heads(r, H, induction, K, pred) : 0;
     *n_true = 0;

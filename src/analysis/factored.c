@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
 #include "core/parallel.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -67,6 +68,12 @@ static int oom(cc_error *err) { return cc_fail(err, "out of memory in a Factored
 
 int cc_fm_create(const float *A, const float *B, int l, int m, int r, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(A, err, -1);
+    CC_ARG_NOT_NULL(B, err, -1);
+    CC_ARG_AT_LEAST(l, 1, err, -1);
+    CC_ARG_AT_LEAST(m, 1, err, -1);
+    CC_ARG_AT_LEAST(r, 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     float *a = falloc((size_t)l * m), *b = falloc((size_t)m * r);
     if (!a || !b) {
         free(a);
@@ -81,6 +88,7 @@ int cc_fm_create(const float *A, const float *B, int l, int m, int r, cc_fm *out
 
 void cc_fm_wrap(float *A, float *B, int l, int m, int r, cc_fm *out)
 {
+    if (!out) return;
     *out = (cc_fm){.l = l, .m = m, .r = r, .A = A, .B = B};
 }
 
@@ -95,10 +103,16 @@ void cc_fm_free(cc_fm *fm)
 
 /* ---- products ------------------------------------------------------------ */
 
-void cc_fm_AB(const cc_fm *fm, float *out) { sgemm_nn(fm->l, fm->r, fm->m, fm->A, fm->B, out); }
+void cc_fm_AB(const cc_fm *fm, float *out)
+{
+    if (!fm || !out) return;
+    sgemm_nn(fm->l, fm->r, fm->m, fm->A, fm->B, out);
+}
 
 int cc_fm_BA(const cc_fm *fm, float *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (fm->l != fm->r)
         return cc_fail(err, "FactoredMatrix BA needs a square matrix; this one is %d x %d", fm->l, fm->r);
     sgemm_nn(fm->m, fm->m, fm->r, fm->B, fm->A, out);
@@ -127,6 +141,8 @@ static double *copy64(const double *x, size_t n)
 
 int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     float *a = falloc((size_t)fm->r * fm->m), *b = falloc((size_t)fm->m * fm->l);
     if (!a || !b) {
         free(a);
@@ -159,6 +175,9 @@ int cc_fm_transpose(const cc_fm *fm, cc_fm *out, cc_error *err)
 
 int cc_fm_matmul_dense(const cc_fm *fm, const float *X, int c, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(X, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (fm->r > fm->m) { /* (A, B X) */
         float *bx = falloc((size_t)fm->m * c);
         if (!bx) return oom(err);
@@ -186,6 +205,9 @@ int cc_fm_matmul_dense(const cc_fm *fm, const float *X, int c, cc_fm *out, cc_er
 
 int cc_fm_rmatmul_dense(const float *X, int c, const cc_fm *fm, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(X, err, -1);
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (fm->l > fm->m) { /* (X A, B) */
         float *xa = falloc((size_t)c * fm->m), *b = falloc((size_t)fm->m * fm->r);
         if (!xa || !b) {
@@ -212,6 +234,9 @@ int cc_fm_rmatmul_dense(const float *X, int c, const cc_fm *fm, cc_fm *out, cc_e
 
 int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m1, err, -1);
+    CC_ARG_NOT_NULL(m2, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (m1->r != m2->l)
         return cc_fail(err, "FactoredMatrix product: inner dimensions differ (%d x %d times %d x %d)", m1->l, m1->r,
                        m2->l, m2->r);
@@ -224,6 +249,7 @@ int cc_fm_matmul(const cc_fm *m1, const cc_fm *m2, cc_fm *out, cc_error *err)
 
 void cc_fm_scale(cc_fm *fm, float s)
 {
+    if (!fm) return;
     for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A[i] *= s;
     if (fm->A64)
         for (size_t i = 0; i < (size_t)fm->l * fm->m; i++) fm->A64[i] *= s;
@@ -233,6 +259,9 @@ void cc_fm_scale(cc_fm *fm, float s)
 
 int cc_fm_rows(const cc_fm *fm, const int *rows, int n, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(rows, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     for (int i = 0; i < n; i++)
         if (rows[i] < 0 || rows[i] >= fm->l) return cc_fail(err, "row %d is outside [0, %d)", rows[i], fm->l);
     float *a = falloc((size_t)n * fm->m), *b = falloc((size_t)fm->m * fm->r);
@@ -249,6 +278,9 @@ int cc_fm_rows(const cc_fm *fm, const int *rows, int n, cc_fm *out, cc_error *er
 
 int cc_fm_cols(const cc_fm *fm, const int *cols, int n, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(cols, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     for (int j = 0; j < n; j++)
         if (cols[j] < 0 || cols[j] >= fm->r) return cc_fail(err, "column %d is outside [0, %d)", cols[j], fm->r);
     float *a = falloc((size_t)fm->l * fm->m), *b = falloc((size_t)fm->m * n);
@@ -276,6 +308,8 @@ static int dsvd(double *X, int rows, int cols, double *U, double *S, double *Vt)
 
 int cc_fm_svd_compute(const cc_fm *fm, cc_fm_svd *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     int l = fm->l, m = fm->m, r = fm->r;
     int ka = l < m ? l : m, kb = m < r ? m : r, k = ka < kb ? ka : kb;
     double *Ad = to_double(fm->A, (size_t)l * m), *Bd = to_double(fm->B, (size_t)m * r);
@@ -412,6 +446,8 @@ static double *qr_r(const float *X, bool trans, int rows, int m)
 
 int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(S, err, -1);
     int l = fm->l, m = fm->m, r = fm->r, ka = l < m ? l : m, kb = r < m ? r : m;
     double *Ra = NULL, *Rb = NULL, *core = dalloc((size_t)ka * kb), *Sc = dalloc((size_t)(ka < kb ? ka : kb));
     int rc = -1;
@@ -442,6 +478,7 @@ out:
 
 void cc_fm_svd_free(cc_fm_svd *s)
 {
+    if (!s) return;
     free(s->U);
     free(s->S);
     free(s->V);
@@ -465,6 +502,9 @@ static int by_modulus_desc(const void *a, const void *b)
 
 int cc_fm_eigenvalues(const cc_fm *fm, double *re, double *im, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(re, err, -1);
+    CC_ARG_NOT_NULL(im, err, -1);
     if (fm->l != fm->r)
         return cc_fail(err, "eigenvalues need a square FactoredMatrix; this one is %d x %d", fm->l, fm->r);
     int m = fm->m;
@@ -502,6 +542,7 @@ static double dot_all(const double *X, const double *Y, size_t n)
 
 double cc_fm_norm(const cc_fm *fm)
 {
+    CC_ARG_NOT_NULL(fm, NULL, NAN);
     double *Ga = gram_cols(fm->A, fm->l, fm->m), *Gb = gram_rows(fm->B, fm->m, fm->r);
     double n2 = Ga && Gb ? dot_all(Ga, Gb, (size_t)fm->m * fm->m) : NAN;
     free(Ga);
@@ -511,6 +552,9 @@ double cc_fm_norm(const cc_fm *fm)
 
 int cc_fm_collapse_l(const cc_fm *fm, float **out, int *k, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(k, err, -1);
     cc_fm_svd s;
     if (cc_fm_svd_compute(fm, &s, err) != 0) return -1;
     float *c = falloc((size_t)s.k * fm->r);
@@ -528,6 +572,9 @@ int cc_fm_collapse_l(const cc_fm *fm, float **out, int *k, cc_error *err)
 
 int cc_fm_collapse_r(const cc_fm *fm, float **out, int *k, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(k, err, -1);
     cc_fm_svd s;
     if (cc_fm_svd_compute(fm, &s, err) != 0) return -1;
     float *c = falloc((size_t)fm->l * s.k);
@@ -545,6 +592,8 @@ int cc_fm_collapse_r(const cc_fm *fm, float **out, int *k, cc_error *err)
 
 int cc_fm_make_even(const cc_fm *fm, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     cc_fm_svd s;
     if (cc_fm_svd_compute(fm, &s, err) != 0) return -1;
     float *a = falloc((size_t)fm->l * s.k), *b = falloc((size_t)s.k * fm->r);
@@ -565,6 +614,7 @@ int cc_fm_make_even(const cc_fm *fm, cc_fm *out, cc_error *err)
 
 void cc_fm_corner(const cc_fm *fm, int n, float *out)
 {
+    if (!fm || !out) return;
     int rows = n < fm->l ? n : fm->l, cols = n < fm->r ? n : fm->r;
     memset(out, 0, (size_t)n * n * sizeof *out);
     if (rows > 0 && cols > 0 && fm->m > 0)
@@ -574,6 +624,9 @@ void cc_fm_corner(const cc_fm *fm, int n, float *out)
 
 int cc_fm_composition_score(const cc_fm *left, const cc_fm *right, double *score, cc_error *err)
 {
+    CC_ARG_NOT_NULL(left, err, -1);
+    CC_ARG_NOT_NULL(right, err, -1);
+    CC_ARG_NOT_NULL(score, err, -1);
     if (left->r != right->l)
         return cc_fail(err, "composition score: left is %d x %d but right is %d x %d", left->l, left->r, right->l,
                        right->r);

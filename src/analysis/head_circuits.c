@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "core/args.h"
+
 static const float *head_block(const float *W, const cc_config *c, cc_head h)
 {
     return W + ((size_t)h.layer * c->n_heads + h.head) * (size_t)c->d_model * c->d_head;
@@ -21,6 +23,8 @@ static int check(const cc_model *m, cc_head h, cc_part_kind first, cc_part_kind 
 
 int cc_head_ov(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (check(m, h, CC_PART_V, CC_PART_O, err) != 0) return -1;
     int d = m->cfg.d_model, dh = m->cfg.d_head;
     return cc_fm_create(head_block(m->w.W_V, &m->cfg, h), head_block(m->w.W_O, &m->cfg, h), d, dh, d, out, err);
@@ -28,6 +32,8 @@ int cc_head_ov(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
 
 int cc_head_qk(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (check(m, h, CC_PART_Q, CC_PART_K, err) != 0) return -1;
     int d = m->cfg.d_model, dh = m->cfg.d_head;
     const float *WK = head_block(m->w.W_K, &m->cfg, h); /* [d, dh] */

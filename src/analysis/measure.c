@@ -7,9 +7,11 @@
 #include <time.h>
 
 #include "circuitc/head_circuits.h"
+#include "core/args.h"
 
 void cc_measure_defaults(cc_measure_options *o)
 {
+    if (!o) return;
     *o = (cc_measure_options){.k_max = 5, .ranks = CC_RANKS_AUTO, .method = CC_TOPK_FAST, .n_singular = 8};
 }
 
@@ -76,6 +78,11 @@ static int measure_spectrum(const cc_fm *fm, int n_singular, cc_circuit_measurem
 int cc_circuit_measure(const cc_circuit *c, const cc_fm *fm, const cc_measure_options *o, cc_circuit_measurement *out,
                        cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->ranks, CC_RANKS_NEVER + 1, err, -1);
+    CC_ARG_ENUM(o->method, CC_TOPK_BRUTE + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(out, 0, sizeof *out);
@@ -95,6 +102,7 @@ int cc_circuit_measure(const cc_circuit *c, const cc_fm *fm, const cc_measure_op
 
 void cc_circuit_measurement_free(cc_circuit_measurement *m)
 {
+    if (!m) return;
     free(m->singular_values);
     m->singular_values = NULL;
     m->n_singular = 0;
@@ -103,6 +111,9 @@ void cc_circuit_measurement_free(cc_circuit_measurement *m)
 int cc_head_composition_score(const cc_model *m, cc_comp_mode mode, cc_head early, cc_head late, int baseline_samples,
                               uint64_t seed, cc_head_composition *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_ENUM(mode, CC_COMP_V + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = (cc_head_composition){.mode = mode, .baseline_samples = baseline_samples, .seed = seed};
     cc_fm left, right, t;
     if (cc_head_ov(m, early, &left, err) != 0) return -1;

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/args.h"
 #include "topk_bf16.h"
 
 enum {
@@ -721,6 +722,11 @@ static int summarise(const job *J, const cc_topk_options *opt, cc_topk_result *o
 
 int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(fm, err, -1);
+    CC_ARG_NOT_NULL(opt, err, -1);
+    CC_ARG_ENUM(opt->method, CC_TOPK_BRUTE + 1, err, -1);
+    CC_ARG_ENUM(opt->screen, CC_TOPK_SCREEN_F32 + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (fm->l != fm->r)

@@ -10,6 +10,7 @@
 
 #include "circuitc/blas_kernel.h"
 #include "circuitc/fsio.h"
+#include "core/args.h"
 
 static uint64_t fnv1a64(const char *s)
 {
@@ -32,6 +33,10 @@ static bool cache_dir(char *out, size_t size)
 bool cc_blas_cache_entry_for(const cc_cpu_features *cpu, const cc_blas_library *lib, const char *core,
                              cc_blas_cache_entry *e)
 {
+    CC_ARG_NOT_NULL(cpu, NULL, false);
+    CC_ARG_NOT_NULL(lib, NULL, false);
+    CC_ARG_NOT_NULL(core, NULL, false);
+    CC_ARG_NOT_NULL(e, NULL, false);
     char dir[768];
     if (!cache_dir(dir, sizeof dir)) return false;
     snprintf(e->key, sizeof e->key, "cpu=%s|%s|family %u model %u stepping %u; blas=%s|%s; core=%s", cpu->vendor,

@@ -16,6 +16,8 @@
 #include <cblas.h>
 #endif
 
+#include "core/args.h"
+
 /* ------------------------------------------------------------ CPU */
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -72,6 +74,7 @@ static void detect_x86(cc_cpu_features *f)
 
 void cc_cpu_detect(cc_cpu_features *out)
 {
+    if (!out) return;
     memset(out, 0, sizeof *out);
 #if defined(__x86_64__) || defined(__i386__)
     detect_x86(out);
@@ -80,6 +83,7 @@ void cc_cpu_detect(cc_cpu_features *out)
 
 void cc_cpu_feature_list(const cc_cpu_features *cpu, char *out, size_t size)
 {
+    if (!cpu || !out) return;
     const struct {
         bool on;
         const char *name;
@@ -96,6 +100,7 @@ void cc_cpu_feature_list(const cc_cpu_features *cpu, char *out, size_t size)
 
 void cc_blas_library_query(cc_blas_library *out)
 {
+    if (!out) return;
     memset(out, 0, sizeof *out);
 #ifdef CC_HAVE_OPENBLAS_CORENAME
     out->openblas = true;
@@ -139,6 +144,7 @@ const char *cc_blas_core_canonical(const char *name)
 
 bool cc_blas_core_is_generic(const char *core)
 {
+    CC_ARG_NOT_NULL(core, NULL, false);
     for (int i = 0; i < N_CORES; i++)
         if (strcasecmp(core, CORES[i].name) == 0) return CORES[i].generic;
     return false; /* a core this table does not know is newer than it, hence not generic */
@@ -164,7 +170,11 @@ static const struct {
     [CC_BLAS_HASWELL] = {"Haswell", "AVX2 and FMA"},
 };
 
-const char *cc_blas_candidate_core(cc_blas_candidate c) { return CANDIDATES[c].core; }
+const char *cc_blas_candidate_core(cc_blas_candidate c)
+{
+    CC_ARG_ENUM(c, CC_BLAS_N_CANDIDATES, NULL, "?");
+    return CANDIDATES[c].core;
+}
 
 /* AMD's family-25 CPUs with AVX-512 (Zen 4) execute 512-bit instructions on
  * 256-bit units. There OpenBLAS' Haswell kernel ran circuitc's GEMMs (one
@@ -197,6 +207,7 @@ static bool cpu_runs(const cc_cpu_features *f, cc_blas_candidate c)
 
 const char *cc_blas_chosen_by_name(cc_blas_chosen_by b)
 {
+    CC_ARG_ENUM(b, CC_CHOSEN_BY_KEEP + 1, NULL, "?");
     switch (b) {
     case CC_CHOSEN_BY_AUTO: return "auto_chosen";
     case CC_CHOSEN_BY_USER_ENV: return "user_env";
@@ -274,6 +285,7 @@ static void decide_after_switch(const cc_blas_inputs *in, const marker *m, cc_bl
 
 void cc_blas_decide(const cc_blas_inputs *in, cc_blas_decision *out)
 {
+    if (!in || !out) return;
     memset(out, 0, sizeof *out);
     const cc_blas_library *lib = in->lib;
     snprintf(out->library_core, sizeof out->library_core, "%s", lib->core);

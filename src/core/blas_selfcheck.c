@@ -14,6 +14,7 @@
 
 #include "circuitc/blas_kernel.h"
 #include "circuitc/rng.h"
+#include "core/args.h"
 
 typedef struct {
     const char *what;
@@ -120,6 +121,7 @@ static bool run_case(const gemm_case *c, cc_rng *rng, char *summary, size_t size
 
 bool cc_blas_self_check(char *summary, size_t size)
 {
+    CC_ARG_NOT_NULL(summary, NULL, false);
     cc_rng rng;
     cc_rng_seed(&rng, 0x5e1fc4ec);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/args.h"
+
 /* The data directory relative to the executable's directory, from meson's
  * bindir and datadir options (meson.build); absolute when either is outside
  * the prefix. */
@@ -46,6 +48,7 @@ static int installed_data_dir(char **out, cc_error *err)
 
 int cc_data_dir(char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     const char *env = getenv("CIRCUITC_DATA");
     if (env && *env) {
@@ -70,6 +73,8 @@ int cc_data_dir(char **out, cc_error *err)
 
 int cc_data_find(const char *env_var, const char *name, char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     const char *env = env_var ? getenv(env_var) : NULL;
     if (env && *env) return (*out = strdup(env)) ? 0 : oom(err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "circuitc/cleanup.h"
+#include "core/args.h"
 
 static const char *file_type_name(mode_t mode)
 {
@@ -22,6 +23,8 @@ static const char *file_type_name(mode_t mode)
 
 int cc_open_regular(const char *path, const char *what, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(what, err, -1);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return cc_fail(err, "cannot open %s %s: %s", what, path, strerror(errno));
     struct stat st;
@@ -46,6 +49,8 @@ int cc_open_regular(const char *path, const char *what, cc_error *err)
 
 FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, NULL);
+    CC_ARG_NOT_NULL(what, err, NULL);
     int fd = cc_open_regular(path, what, err);
     if (fd < 0) return NULL;
     FILE *f = fdopen(fd, "rb");
@@ -116,6 +121,7 @@ static char *dir_of(const char *path)
 
 int cc_out_check(const char *path, bool *is_direct, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
     bool direct;
     char *dest, *dir = NULL;
     if (out_target(path, &direct, &dest, err) != 0) return -1;
@@ -190,6 +196,8 @@ static int create_beside(cc_out *o, cc_error *err)
 
 int cc_out_open(const char *path, cc_out *o, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
     *o = (cc_out){0};
     bool direct;
     if (!(o->path = strdup(path))) return cc_fail(err, "out of memory");
@@ -210,6 +218,8 @@ static void out_release(cc_out *o)
 
 int cc_out_commit(cc_out *o, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(o->f, err, -1);
     int e = 0;
     if (fflush(o->f) != 0) e = errno;
     else if (ferror(o->f)) e = EIO; /* an earlier buffered write failed; its errno is gone */
@@ -224,6 +234,7 @@ int cc_out_commit(cc_out *o, cc_error *err)
 
 void cc_out_abandon(cc_out *o)
 {
+    if (!o) return;
     if (o->f) fclose(o->f);
     if (o->tmp) unlink(o->tmp);
     out_release(o);
@@ -231,6 +242,8 @@ void cc_out_abandon(cc_out *o)
 
 int cc_copy_file(const char *from, const char *to, cc_error *err)
 {
+    CC_ARG_NOT_NULL(from, err, -1);
+    CC_ARG_NOT_NULL(to, err, -1);
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) return cc_fail(err, "cannot read %s: %s", from, strerror(errno));
     cc_out o;

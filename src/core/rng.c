@@ -3,7 +3,13 @@
 
 #include <math.h>
 
-void cc_rng_seed(cc_rng *r, uint64_t seed) { r->state = seed; }
+#include "core/args.h"
+
+void cc_rng_seed(cc_rng *r, uint64_t seed)
+{
+    if (!r) return;
+    r->state = seed;
+}
 
 static inline uint64_t splitmix_next(uint64_t *state)
 {
@@ -15,12 +21,21 @@ static inline uint64_t splitmix_next(uint64_t *state)
 
 static inline double to_uniform(uint64_t x) { return (double)(x >> 11) * 0x1p-53; }
 
-uint64_t cc_rng_next(cc_rng *r) { return splitmix_next(&r->state); }
+uint64_t cc_rng_next(cc_rng *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, 0);
+    return splitmix_next(&r->state);
+}
 
-void cc_rng_skip(cc_rng *r, uint64_t n) { r->state += n * 0x9e3779b97f4a7c15ull; }
+void cc_rng_skip(cc_rng *r, uint64_t n)
+{
+    if (!r) return;
+    r->state += n * 0x9e3779b97f4a7c15ull;
+}
 
 uint32_t cc_rng_below(cc_rng *r, uint32_t n)
 {
+    CC_ARG_NOT_NULL(r, NULL, 0);
     /* Lemire: take the high 32 bits of x*n; reject the few low products that would bias it. */
     uint64_t m = (uint64_t)(uint32_t)(cc_rng_next(r) >> 32) * n;
     uint32_t low = (uint32_t)m;
@@ -34,7 +49,11 @@ uint32_t cc_rng_below(cc_rng *r, uint32_t n)
     return (uint32_t)(m >> 32);
 }
 
-double cc_rng_uniform(cc_rng *r) { return to_uniform(splitmix_next(&r->state)); }
+double cc_rng_uniform(cc_rng *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NAN);
+    return to_uniform(splitmix_next(&r->state));
+}
 
 static double box_muller(double u1, double u2)
 {
@@ -43,6 +62,7 @@ static double box_muller(double u1, double u2)
 
 double cc_rng_normal(cc_rng *r)
 {
+    CC_ARG_NOT_NULL(r, NULL, NAN);
     double u1 = cc_rng_uniform(r), u2 = cc_rng_uniform(r);
     return box_muller(u1, u2);
 }
@@ -104,6 +124,7 @@ __attribute__((target("avx2"))) static size_t normals_blocks(cc_rng *r, float *o
 
 void cc_rng_normals_f32(cc_rng *r, float *out, size_t n)
 {
+    if (!r || !out) return;
     size_t i = 0;
 #ifdef CC_HAVE_LIBMVEC
     if (__builtin_cpu_supports("avx2")) i = normals_blocks(r, out, n);

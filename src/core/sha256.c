@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "circuitc/fsio.h"
+#include "core/args.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -40,6 +41,7 @@ static void compress(uint32_t st[8], const uint8_t b[64])
 
 void cc_sha256_init(cc_sha256 *s)
 {
+    if (!s) return;
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->state, iv, sizeof iv);
@@ -49,6 +51,7 @@ void cc_sha256_init(cc_sha256 *s)
 
 void cc_sha256_update(cc_sha256 *s, const void *data, size_t len)
 {
+    if (!s || !data) return;
     const uint8_t *p = data;
     s->length += len;
     while (len > 0) {
@@ -69,6 +72,7 @@ void cc_sha256_update(cc_sha256 *s, const void *data, size_t len)
 
 void cc_sha256_final(cc_sha256 *s, uint8_t digest[32])
 {
+    if (!s || !digest) return;
     uint64_t bits = s->length * 8;
     uint8_t pad = 0x80;
     cc_sha256_update(s, &pad, 1);
@@ -83,6 +87,8 @@ void cc_sha256_final(cc_sha256 *s, uint8_t digest[32])
 
 int cc_sha256_file(const char *path, char hex[65], cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(hex, err, -1);
     FILE *fp = cc_fopen_regular(path, "file to checksum", err);
     if (!fp) return -1;
     cc_sha256 s;

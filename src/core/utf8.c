@@ -4,8 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
+
 size_t cc_utf8_sequence_length(const uint8_t *s, size_t len, size_t *bad_len)
 {
+    CC_ARG_NOT_NULL(s, NULL, 0);
+    CC_ARG_NOT_NULL(bad_len, NULL, 0);
     uint8_t lead = s[0];
     if (lead < 0x80) return 1;
     size_t need;
@@ -35,6 +39,7 @@ size_t cc_utf8_sequence_length(const uint8_t *s, size_t len, size_t *bad_len)
 
 size_t cc_utf8_invalid_at(const char *s, size_t n)
 {
+    CC_ARG_NOT_NULL(s, NULL, 0);
     const uint8_t *u = (const uint8_t *)s;
     size_t pos = 0, bad;
     while (pos < n) {
@@ -47,12 +52,15 @@ size_t cc_utf8_invalid_at(const char *s, size_t n)
 
 bool cc_utf8_valid(const char *s)
 {
+    CC_ARG_NOT_NULL(s, NULL, false);
     size_t n = strlen(s);
     return cc_utf8_invalid_at(s, n) == n;
 }
 
 char *cc_utf8_replace_invalid(const char *s, size_t len, size_t *out_len)
 {
+    CC_ARG_NOT_NULL(s, NULL, NULL);
+    CC_ARG_NOT_NULL(out_len, NULL, NULL);
     static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
     const uint8_t *u = (const uint8_t *)s;
     char *out = malloc(3 * len + 1);                   /* one bad byte grows to at most three */

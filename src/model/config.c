@@ -2,6 +2,7 @@
 #include "circuitc/config.h"
 
 #include "circuitc/fsio.h"
+#include "core/args.h"
 #include "gpt2_tensors.h"
 
 #include <errno.h>
@@ -40,34 +41,40 @@ static int check_matrix(const char *label, const char *name, long long rows, lon
     return 0;
 }
 
-int cc_config_validate(const cc_config *c, const char *label, cc_error *err)
+int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err)
 {
-    if (c->n_layers < 1 || c->n_heads < 1 || c->d_model < 1 || c->d_mlp < 1 || c->d_vocab < 1 || c->n_ctx < 1)
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_NOT_NULL(label, err, -1);
+    if (cfg->n_layers < 1 || cfg->n_heads < 1 || cfg->d_model < 1 || cfg->d_mlp < 1 || cfg->d_vocab < 1 ||
+        cfg->n_ctx < 1)
         return cc_fail(err, "%s: n_layer, n_head, n_embd, n_inner, vocab_size and n_positions must all "
                             "be positive", label);
-    if (c->n_layers > CC_CONFIG_MAX_LAYERS || c->n_heads > CC_CONFIG_MAX_HEADS || c->d_model > CC_CONFIG_MAX_D_MODEL ||
-        c->d_mlp > CC_CONFIG_MAX_D_MLP || c->d_vocab > CC_CONFIG_MAX_VOCAB || c->n_ctx > CC_CONFIG_MAX_CTX)
+    if (cfg->n_layers > CC_CONFIG_MAX_LAYERS || cfg->n_heads > CC_CONFIG_MAX_HEADS ||
+        cfg->d_model > CC_CONFIG_MAX_D_MODEL || cfg->d_mlp > CC_CONFIG_MAX_D_MLP || cfg->d_vocab > CC_CONFIG_MAX_VOCAB ||
+        cfg->n_ctx > CC_CONFIG_MAX_CTX)
         return cc_fail(err, "%s: a size is above circuitc's limits (n_layer <= %d, n_head <= %d, n_embd <= %d, "
                             "n_inner <= %d, vocab_size <= %d, n_positions <= %d)",
                        label, CC_CONFIG_MAX_LAYERS, CC_CONFIG_MAX_HEADS, CC_CONFIG_MAX_D_MODEL, CC_CONFIG_MAX_D_MLP,
                        CC_CONFIG_MAX_VOCAB, CC_CONFIG_MAX_CTX);
-    if (c->d_model % c->n_heads != 0)
-        return cc_fail(err, "%s: n_embd (%d) is not divisible by n_head (%d)", label, c->d_model, c->n_heads);
-    if (check_matrix(label, "the embedding (vocab_size x n_embd)", c->d_vocab, c->d_model, err) ||
-        check_matrix(label, "the position embedding (n_positions x n_embd)", c->n_ctx, c->d_model, err) ||
-        check_matrix(label, "c_attn (n_embd x 3 n_embd)", c->d_model, 3LL * c->d_model, err) ||
-        check_matrix(label, "the MLP (n_embd x n_inner)", c->d_model, c->d_mlp, err))
+    if (cfg->d_model % cfg->n_heads != 0)
+        return cc_fail(err, "%s: n_embd (%d) is not divisible by n_head (%d)", label, cfg->d_model, cfg->n_heads);
+    if (check_matrix(label, "the embedding (vocab_size x n_embd)", cfg->d_vocab, cfg->d_model, err) ||
+        check_matrix(label, "the position embedding (n_positions x n_embd)", cfg->n_ctx, cfg->d_model, err) ||
+        check_matrix(label, "c_attn (n_embd x 3 n_embd)", cfg->d_model, 3LL * cfg->d_model, err) ||
+        check_matrix(label, "the MLP (n_embd x n_inner)", cfg->d_model, cfg->d_mlp, err))
         return -1;
-    if (!(c->ln_eps > 0 && c->ln_eps < 1))
-        return cc_fail(err, "%s: layer_norm_epsilon must be in (0, 1), got %g", label, c->ln_eps);
-    if (c->bos_token_id < 0 || c->bos_token_id >= c->d_vocab)
-        return cc_fail(err, "%s: bos_token_id %d is outside the vocabulary [0, %d)", label, c->bos_token_id,
-                       c->d_vocab);
+    if (!(cfg->ln_eps > 0 && cfg->ln_eps < 1))
+        return cc_fail(err, "%s: layer_norm_epsilon must be in (0, 1), got %g", label, cfg->ln_eps);
+    if (cfg->bos_token_id < 0 || cfg->bos_token_id >= cfg->d_vocab)
+        return cc_fail(err, "%s: bos_token_id %d is outside the vocabulary [0, %d)", label, cfg->bos_token_id,
+                       cfg->d_vocab);
     return 0;
 }
 
 int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(cfg, err, -1);
     FILE *fp = cc_fopen_regular(path, "config", err);
     if (!fp) {
         if (!err) return -1;
@@ -140,13 +147,15 @@ out:
     return rc;
 }
 
-int cc_config_save(const cc_config *c, const char *path, cc_error *err)
+int cc_config_save(const cc_config *cfg, const char *path, cc_error *err)
 {
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_NOT_NULL(path, err, -1);
     json_t *root = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:i, s:i, s:s, s:[s]}",
-                             "n_embd", c->d_model, "n_head", c->n_heads, "n_layer", c->n_layers,
-                             "n_positions", c->n_ctx, "n_inner", c->d_mlp, "vocab_size", c->d_vocab,
-                             "layer_norm_epsilon", c->ln_eps, "activation_function", "gelu_new",
-                             "bos_token_id", c->bos_token_id, "eos_token_id", c->bos_token_id,
+                             "n_embd", cfg->d_model, "n_head", cfg->n_heads, "n_layer", cfg->n_layers,
+                             "n_positions", cfg->n_ctx, "n_inner", cfg->d_mlp, "vocab_size", cfg->d_vocab,
+                             "layer_norm_epsilon", cfg->ln_eps, "activation_function", "gelu_new",
+                             "bos_token_id", cfg->bos_token_id, "eos_token_id", cfg->bos_token_id,
                              "model_type", "gpt2", "architectures", "GPT2LMHeadModel");
     if (!root) return cc_fail(err, "%s: cannot encode config", path);
     cc_out o;
@@ -159,7 +168,8 @@ int cc_config_save(const cc_config *c, const char *path, cc_error *err)
     return -1;
 }
 
-long long cc_config_n_params(const cc_config *c)
+long long cc_config_n_params(const cc_config *cfg)
 {
-    return (long long)gpt2_value_count(c);
+    CC_ARG_NOT_NULL(cfg, NULL, -1);
+    return (long long)gpt2_value_count(cfg);
 }

@@ -13,11 +13,13 @@
 
 #include "circuitc/datadir.h"
 #include "circuitc/process.h"
+#include "core/args.h"
 #include "gpt2_tensors.h"
 #include "model_read.h"
 
 int cc_default_model_path(char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(out, err, -1);
     return cc_data_find("CIRCUITC_MODEL", "models/induction-3l4h", out, err);
 }
 
@@ -204,6 +206,8 @@ static int refuse_other_formats(const char *weights_path, const char *dir, cc_er
 
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     cc_model *m = calloc(1, sizeof *m);
     if (!m) return cc_fail(err, "out of memory");
@@ -352,6 +356,7 @@ static int read_entry(cc_model *m, gpt2_tensor_id id, size_t layer, cc_error *er
 
 int cc_model_load_weights(cc_model *m, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
     if (m->loaded) return 0;
     if (m->part_ready) return cc_fail(err, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
     int rc = 0;
@@ -388,13 +393,16 @@ static size_t part_slot(const cc_config *c, cc_part_kind kind, size_t l, size_t 
     return 3 + 4 * L * H + (size_t)(kind - CC_PART_IN) * L + l;
 }
 
-bool cc_model_has(const cc_model *m, cc_part p)
+bool cc_model_has(const cc_model *m, cc_part part)
 {
+    CC_ARG_NOT_NULL(m, NULL, false);
+    CC_ARG_ENUM(part.kind, CC_N_PARTS, NULL, false);
     if (m->loaded) return true;
-    if (!m->part_ready || p.kind < 0 || p.kind >= CC_N_PARTS) return false;
-    if (p.kind > CC_PART_W_U && (p.layer < 0 || p.layer >= m->cfg.n_layers)) return false;
-    if (p.kind >= CC_PART_Q && p.kind <= CC_PART_O && (p.head < 0 || p.head >= m->cfg.n_heads)) return false;
-    return m->part_ready[part_slot(&m->cfg, p.kind, (size_t)p.layer, (size_t)p.head)];
+    if (!m->part_ready) return false;
+    if (part.kind > CC_PART_W_U && (part.layer < 0 || part.layer >= m->cfg.n_layers)) return false;
+    if (part.kind >= CC_PART_Q && part.kind <= CC_PART_O && (part.head < 0 || part.head >= m->cfg.n_heads))
+        return false;
+    return m->part_ready[part_slot(&m->cfg, part.kind, (size_t)part.layer, (size_t)part.head)];
 }
 
 /* Reads LayerNorm LN_W (a weight entry; its bias is the next entry) of LAYER
@@ -482,6 +490,9 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
 
 int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(parts, err, -1);
+    for (int i = 0; i < n; i++) CC_ARG_ENUM(parts[i].kind, CC_N_PARTS, err, -1);
     const cc_config *c = &m->cfg;
     if ((m->loaded || m->part_ready) && m->processed != process)
         return cc_fail(err, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
@@ -527,6 +538,8 @@ void cc_model_free(cc_model *m)
 
 int cc_model_load(const char *path, const char *config_path, bool process, cc_model **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     cc_model *m = NULL;
     if (cc_model_open(path, config_path, &m, err) != 0) return -1;
     if (cc_model_load_weights(m, err) != 0 || (process && cc_process_weights(m, err) != 0)) {

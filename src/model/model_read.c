@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "circuitc/sha256.h"
+#include "core/args.h"
 
 /* ---- guarded reads ---------------------------------------------------------------- */
 
@@ -126,6 +127,8 @@ static void hash_mapping(void *arg)
 
 int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(hex, err, -1);
     cc_sha256 sha;
     cc_sha256_init(&sha);
     hash_job job = {m->st, &sha};

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
+
 /* B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
 void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
 {
+    if (!W || !B || !LW || !LB || !acc) return;
     memset(acc, 0, cols * sizeof *acc);
     for (size_t k = 0; k < rows; k++)
         for (size_t j = 0; j < cols; j++) acc[j] += (double)W[k * cols + j] * LB[k];
@@ -25,6 +28,7 @@ void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_
 
 void cc_center_rows(float *X, size_t rows, size_t cols)
 {
+    if (!X) return;
     for (size_t r = 0; r < rows; r++) {
         float *x = X + r * cols;
         double s = 0;
@@ -36,6 +40,7 @@ void cc_center_rows(float *X, size_t rows, size_t cols)
 
 int cc_fold_layer_norm(cc_model *m, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
@@ -64,6 +69,7 @@ int cc_fold_layer_norm(cc_model *m, cc_error *err)
 
 void cc_center_writing_weights(cc_model *m)
 {
+    if (!m) return;
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, M = (size_t)c->d_mlp;
@@ -77,12 +83,14 @@ void cc_center_writing_weights(cc_model *m)
 
 void cc_center_unembed(cc_model *m)
 {
+    if (!m) return;
     cc_center_rows(m->w.W_U, (size_t)m->cfg.d_model, (size_t)m->cfg.d_vocab);
     cc_center_rows(m->w.b_U, 1, (size_t)m->cfg.d_vocab);
 }
 
 int cc_fold_value_biases(cc_model *m, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     size_t L = (size_t)c->n_layers, d = (size_t)c->d_model;
@@ -103,6 +111,7 @@ int cc_fold_value_biases(cc_model *m, cc_error *err)
 
 int cc_process_weights(cc_model *m, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
     if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
     if (cc_fold_layer_norm(m, err) != 0) return -1;

@@ -2,6 +2,7 @@
 #include "circuitc/safetensors.h"
 
 #include "circuitc/fsio.h"
+#include "core/args.h"
 #include "core/json_scan.h"
 
 #include <errno.h>
@@ -322,6 +323,8 @@ static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error 
 
 int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(buf, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     cc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(label ? label : "<buffer>"))) {
@@ -338,6 +341,8 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
 
 int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     int fd = cc_open_regular(path, "weights file (a .safetensors file, or pass a model folder)", err);
     if (fd < 0) return -1;
@@ -376,6 +381,8 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
 
 const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
 {
+    CC_ARG_NOT_NULL(f, NULL, NULL);
+    CC_ARG_NOT_NULL(name, NULL, NULL);
     size_t lo = 0, hi = f->n_tensors;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -390,6 +397,8 @@ const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
 
 const char *cc_st_meta_get(const cc_st_file *f, const char *key)
 {
+    CC_ARG_NOT_NULL(f, NULL, NULL);
+    CC_ARG_NOT_NULL(key, NULL, NULL);
     for (size_t i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].value;
     return NULL;
@@ -445,6 +454,9 @@ uint16_t cc_f32_to_f16(float f)
 
 int cc_st_read_f32(const cc_st_file *f, const cc_st_tensor *t, float *dst, cc_error *err)
 {
+    CC_ARG_NOT_NULL(f, err, -1);
+    CC_ARG_NOT_NULL(t, err, -1);
+    CC_ARG_NOT_NULL(dst, err, -1);
     const uint8_t *src = t->data;
     uint64_t n = t->n_elements;
     switch (t->dtype) {
@@ -523,6 +535,10 @@ static json_t *build_header(const cc_st_entry *e, size_t n, const cc_st_meta *me
 int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
                       const cc_st_meta *metadata, size_t n_meta, cc_st_writer **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(entries, err, -1);
+    for (size_t i = 0; i < n; i++) CC_ARG_ENUM(entries[i].dtype, CC_DT_COUNT, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     uint64_t total = 0;
     json_t *root = build_header(entries, n, metadata, n_meta, &total, err);
@@ -562,6 +578,8 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
 
 int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error *err)
 {
+    CC_ARG_NOT_NULL(w, err, -1);
+    CC_ARG_NOT_NULL(data, err, -1);
     if (w->written + nbytes > w->expected)
         return cc_fail(err, "%s: safetensors writer got more bytes than the header declares", w->path);
     if (fwrite(data, 1, nbytes, w->out.f) != nbytes)
@@ -572,6 +590,7 @@ int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error 
 
 int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
 {
+    CC_ARG_NOT_NULL(w, err, -1);
     int rc = 0;
     if (w->written != w->expected)
         rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,

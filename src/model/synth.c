@@ -8,10 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/args.h"
 #include "gpt2_tensors.h"
 
 int cc_synth_preset(const char *name, cc_config *cfg, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(cfg, err, -1);
     cc_config c = {.ln_eps = 1e-5};
     if (strcmp(name, "gpt2-small") == 0) {
         c.n_layers = 12, c.n_heads = 12, c.d_model = 768, c.d_mlp = 3072, c.d_vocab = 50257, c.n_ctx = 1024;
@@ -58,6 +61,7 @@ static float value_from(uint64_t s0, uint64_t k, double center, double scale)
 
 float cc_synth_value(uint64_t seed, const char *name, uint64_t k)
 {
+    CC_ARG_NOT_NULL(name, NULL, NAN);
     double center, std;
     distribution(name, &center, &std);
     return value_from(seed ^ fnv1a64(name), k, center, std * sqrt(3.0));
@@ -139,6 +143,9 @@ static int write_tensor(cc_st_writer *w, const cc_st_entry *e, uint64_t seed, co
 int cc_synth_write(const cc_config *cfg, uint64_t seed, const cc_synth_options *opt, const char *dir,
                    cc_error *err)
 {
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    if (opt) CC_ARG_ENUM(opt->dtype, CC_DT_COUNT, err, -1);
+    CC_ARG_NOT_NULL(dir, err, -1);
     cc_synth_options o = opt ? *opt : (cc_synth_options){.dtype = CC_DT_F32};
     if (o.dtype != CC_DT_F32 && o.dtype != CC_DT_F16 && o.dtype != CC_DT_BF16)
         return cc_fail(err, "synthetic models are written as F32, F16 or BF16");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "circuitc/plot.h"
+#include "core/args.h"
 
 /* A number as data text: %.9g, NaN for undefined. */
 static void put_num(FILE *f, double v)
@@ -77,6 +78,10 @@ static int finish(const cc_chart_opts *o, cc_plot *p, int rc, cc_error *err)
 int cc_chart_circuit(const cc_chart_opts *o, int K, const double *rows_acc, const double *cols_acc,
                      const char *rows_label, const char *cols_label, const double *sv, int n_sv, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(rows_acc, err, -1);
+    CC_ARG_NOT_NULL(cols_acc, err, -1);
+    CC_ARG_NOT_NULL(sv, err, -1);
     cc_plot *p;
     if (begin(o, "circuit", CC_CHART_CIRCUIT_W, CC_CHART_CIRCUIT_H, &p, err) != 0) return -1;
     OPEN_DATA(f, p, "topk.dat");
@@ -125,6 +130,9 @@ static int begin_head_grid(const cc_chart_opts *o, const char *name, int w, int 
 int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, const char *const *mode_names,
                          const double *const *scores, double baseline_mean, double baseline_std, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(mode_names, err, -1);
+    CC_ARG_NOT_NULL(scores, err, -1);
     if (n_modes < 1 || n_modes > 3) return cc_fail(err, "internal error: comp-scores chart takes 1..3 modes");
     cc_plot *p;
     double *g, vmax = 0;
@@ -186,6 +194,9 @@ static void put_top(FILE *f, const double *v, int L, int H, int top)
 int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction, const double *previous, int top,
                    cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(induction, err, -1);
+    CC_ARG_NOT_NULL(previous, err, -1);
     cc_plot *p;
     if (begin(o, "heads", CC_CHART_HEADS_W, CC_CHART_HEADS_H, &p, err) != 0) return -1;
     const char *names[2] = {"induction", "previous_token"};
@@ -304,18 +315,28 @@ static int pattern_chart(const cc_chart_opts *o, int T, int n, const float *patt
 
 int cc_chart_pattern(const cc_chart_opts *o, int n, const float *pattern, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(pattern, err, -1);
     return pattern_chart(o, 1 + 2 * n, n, pattern, NULL, err);
 }
 
 int cc_chart_pattern_tokens(const cc_chart_opts *o, int T, const float *pattern, const char *const *tokens,
                             cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(pattern, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
     return pattern_chart(o, T, 0, pattern, tokens, err);
 }
 
 int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob, const char *const *row_labels,
                   const char *const *tokens, const char *const *top_tokens, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(prob, err, -1);
+    CC_ARG_NOT_NULL(row_labels, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(top_tokens, err, -1);
     cc_plot *p;
     int h = CC_CHART_LENS_H_BASE + 22 * n_rows, w = CC_CHART_LENS_W_BASE + 46 * T;
     if (begin(o, "lens", w, h, &p, err) != 0) return -1;
@@ -347,6 +368,11 @@ int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob,
 int cc_chart_dla(const cc_chart_opts *o, int L, int H, const double *heads, int n_parts,
                  const char *const *part_labels, const double *parts, const char *ylabel, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(heads, err, -1);
+    CC_ARG_NOT_NULL(part_labels, err, -1);
+    CC_ARG_NOT_NULL(parts, err, -1);
+    CC_ARG_NOT_NULL(ylabel, err, -1);
     cc_plot *p;
     if (begin(o, "dla", CC_CHART_DLA_W, CC_CHART_DLA_H, &p, err) != 0) return -1;
     double vmax = 0;
@@ -375,6 +401,8 @@ int cc_chart_dla(const cc_chart_opts *o, int L, int H, const double *heads, int 
 int cc_chart_repeat(const cc_chart_opts *o, int n, const double *logprob, double first_mean, double second_mean,
                     cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(logprob, err, -1);
     cc_plot *p;
     if (begin(o, "repeat", CC_CHART_REPEAT_W, CC_CHART_REPEAT_H, &p, err) != 0) return -1;
     OPEN_DATA(f, p, "repeat.dat");
@@ -393,6 +421,8 @@ int cc_chart_repeat(const cc_chart_opts *o, int n, const double *logprob, double
 
 int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, double clean_loss, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(delta, err, -1);
     cc_plot *p;
     if (begin(o, "patch", CC_CHART_PATCH_W, CC_CHART_PATCH_H, &p, err) != 0) return -1;
     int NP = n + 1;
@@ -429,6 +459,14 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
                      const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
                      const char *subtitle, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(values, err, -1);
+    CC_ARG_NOT_NULL(row_labels, err, -1);
+    CC_ARG_NOT_NULL(col_labels, err, -1);
+    CC_ARG_NOT_NULL(xlabel, err, -1);
+    CC_ARG_NOT_NULL(ylabel, err, -1);
+    CC_ARG_NOT_NULL(cblabel, err, -1);
+    CC_ARG_NOT_NULL(subtitle, err, -1);
     cc_plot *p;
     int h = 160 + 22 * rows;
     if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
@@ -454,6 +492,10 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
                   int n_series, const char *const *series, const double *values, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(groups, err, -1);
+    CC_ARG_NOT_NULL(series, err, -1);
+    CC_ARG_NOT_NULL(values, err, -1);
     cc_plot *p;
     if (begin(o, "bars", CC_CHART_BARS_W, CC_CHART_BARS_H, &p, err) != 0) return -1;
     OPEN_DATA(f, p, "bars.dat");
@@ -482,6 +524,9 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
 int cc_chart_atlas(const cc_chart_opts *o, int L, int H, const double *rows_acc, const double *cols_acc,
                    double min_acc, cc_error *err)
 {
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(rows_acc, err, -1);
+    CC_ARG_NOT_NULL(cols_acc, err, -1);
     cc_plot *p;
     double *g;
     char *words;

@@ -20,6 +20,7 @@
 #include "circuitc/cleanup.h"
 #include "circuitc/datadir.h"
 #include "circuitc/fsio.h"
+#include "core/args.h"
 
 extern char **environ;
 
@@ -44,6 +45,7 @@ struct cc_plot {
 
 int cc_plot_dir(char **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(out, err, -1);
     return cc_data_find("CIRCUITC_PLOTS", "plots", out, err);
 }
 
@@ -67,7 +69,8 @@ static int out_kind(const char *out)
 
 int cc_plot_check_output(const char *out, cc_error *err)
 {
-    if (!out || !*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
+    CC_ARG_NOT_NULL(out, err, -1);
+    if (!*out) return cc_fail(err, "--plot needs a file name ending in .png or .svg");
     if (!out_kind(out))
         return cc_fail(err, "cannot tell the chart format of \"%s\": the file name must end in .png or .svg", out);
     size_t n = strlen(out);
@@ -78,6 +81,9 @@ int cc_plot_check_output(const char *out, cc_error *err)
 
 int cc_plot_begin(const char *name, const char *out, int width, int height, cc_plot **pp, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(pp, err, -1);
     *pp = NULL;
     if (cc_plot_check_output(out, err) != 0) return -1;
     if (width < 16 || height < 16 || width > 20000 || height > 20000)
@@ -131,10 +137,16 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
     return 0;
 }
 
-const char *cc_plot_tmpdir(const cc_plot *p) { return p->dir; }
+const char *cc_plot_tmpdir(const cc_plot *p)
+{
+    CC_ARG_NOT_NULL(p, NULL, NULL);
+    return p->dir;
+}
 
 FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, NULL);
+    CC_ARG_NOT_NULL(file, err, NULL);
     if (!*file || strchr(file, '/') || file[0] == '.') {
         cc_fail(err, "internal error: bad chart data file name \"%s\"", file);
         return NULL;
@@ -169,6 +181,8 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
 
 int cc_plot_data_close(cc_plot *p, FILE *f, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
+    CC_ARG_NOT_NULL(f, err, -1);
     (void)p;
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
@@ -220,6 +234,8 @@ static char *quote(const char *s)
 
 int cc_plot_set_str(cc_plot *p, const char *name, const char *value)
 {
+    CC_ARG_NOT_NULL(p, NULL, -1);
+    CC_ARG_NOT_NULL(name, NULL, -1);
     if (!is_identifier(name)) {
         p->bad = true;
         snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
@@ -240,6 +256,8 @@ int cc_plot_set_str(cc_plot *p, const char *name, const char *value)
 
 int cc_plot_set_num(cc_plot *p, const char *name, double value)
 {
+    CC_ARG_NOT_NULL(p, NULL, -1);
+    CC_ARG_NOT_NULL(name, NULL, -1);
     if (!is_identifier(name)) {
         p->bad = true;
         snprintf(p->bad_msg, sizeof p->bad_msg, "internal error: bad gnuplot variable name \"%s\"", name);
@@ -418,6 +436,7 @@ static bool image_complete(const char *path, bool png)
 
 int cc_plot_render(cc_plot *p, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
     if (p->bad) return cc_fail(err, "chart %s: %s", p->name, p->bad_msg);
     /* gnuplot draws into the chart's directory; only a complete image is copied to OUT */
     char *script = NULL, *log = NULL;
@@ -457,6 +476,8 @@ int cc_plot_render(cc_plot *p, cc_error *err)
 
 int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
 {
+    CC_ARG_NOT_NULL(p, err, -1);
+    CC_ARG_NOT_NULL(prefix, err, -1);
     for (int i = 0; i < p->n_files; i++) {
         char *from = NULL, *to = NULL;
         if (asprintf(&from, "%s/%s", p->dir, p->files[i]) < 0) return oom(err);

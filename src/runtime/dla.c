@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
+
 /* The logit direction as the final LayerNorm sees it: after centring and
  * scaling, a part's vector is multiplied by ln_final's weight (when present)
  * and dotted with W_U[:, answer] - W_U[:, wrong]. */
@@ -42,6 +44,7 @@ static double final_scale(const float *x, int d, double eps)
 
 void cc_dla_free(cc_dla *d)
 {
+    if (!d) return;
     free(d->head), free(d->attn_bias), free(d->attn_out), free(d->mlp_out);
     memset(d, 0, sizeof *d);
 }
@@ -76,6 +79,10 @@ static void attribute(const cc_model *m, const cc_fwd_result *r, const logit_dir
 int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, int32_t wrong, cc_kernel kernel,
                cc_dla *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, d = c->d_model, V = c->d_vocab;

@@ -9,6 +9,7 @@
 
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
+#include "core/args.h"
 
 /* ------------------------------------------------------------ tokens */
 
@@ -21,11 +22,14 @@ static uint64_t fnv1a64(const char *s)
 
 int cc_repeat_max_n(const cc_config *cfg)
 {
+    CC_ARG_NOT_NULL(cfg, NULL, -1);
     return (cfg->n_ctx - 1) / 2;
 }
 
 int cc_repeat_tokens(const cc_config *cfg, uint64_t seed, int batch, int n, int *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     if (batch < 1) return cc_fail(err, "batch must be at least 1 (got %d)", batch);
     if (n < 1) return cc_fail(err, "sequence length n must be at least 1 (got %d)", n);
     if (n > cc_repeat_max_n(cfg))
@@ -51,6 +55,7 @@ int cc_repeat_tokens(const cc_config *cfg, uint64_t seed, int batch, int n, int 
 
 void cc_repeat_stats_free(cc_repeat_stats *s)
 {
+    if (!s) return;
     free(s->logprob);
     free(s->loss_per_seq);
     memset(s, 0, sizeof *s);
@@ -58,6 +63,9 @@ void cc_repeat_stats_free(cc_repeat_stats *s)
 
 int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_repeat_stats *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(r, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     int B = r->batch, T = r->pos;
     if (n < 1 || T != 1 + 2 * n) return cc_fail(err, "repeat stats: %d positions, expected 1+2n = %d", T, 1 + 2 * n);
@@ -124,6 +132,10 @@ static void watch(cc_fwd_opts *o, pass_progress *p)
 int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
                   cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
     pass_progress pp = {0, 1, m->cfg.n_layers};
@@ -154,6 +166,7 @@ const char *cc_detect_name(cc_detect_kind k)
 
 int cc_score_offset(cc_score_kind k, int n)
 {
+    CC_ARG_ENUM(k, CC_SCORE_COUNT, NULL, 1);
     switch (k) {
     case CC_SCORE_INDUCTION: return 1 - n;
     case CC_SCORE_PREV_TOKEN: return -1;
@@ -172,6 +185,8 @@ static int have_patterns(const cc_fwd_result *r, cc_error *err)
 
 int cc_diag_scores(const cc_fwd_result *r, int H, int off, double *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(r, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     int B = r->batch, T = r->pos;
     if (have_patterns(r, err)) return -1;
     if (off > 0 || -off >= T) return cc_fail(err, "diagonal offset %d is outside (-%d, 0]", off, T);
@@ -202,6 +217,10 @@ static int detect_d(cc_detect_kind kind, const int *tok, int i, int j)
 int cc_detect_scores(const cc_fwd_result *r, const int *tokens, int H, cc_detect_kind kind, bool excl_bos,
                      bool excl_cur, double *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(r, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kind, CC_DETECT_COUNT, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     int B = r->batch, T = r->pos;
     if (have_patterns(r, err)) return -1;
     for (int l = 0; l < r->n_layers; l++) {
@@ -229,6 +248,7 @@ int cc_detect_scores(const cc_fwd_result *r, const int *tokens, int H, cc_detect
 
 void cc_head_scores_free(cc_head_scores *s)
 {
+    if (!s) return;
     for (int k = 0; k < CC_SCORE_COUNT; k++) free(s->diag[k]);
     for (int k = 0; k < CC_DETECT_COUNT; k++)
         for (int v = 0; v < 4; v++) free(s->detect[k][v]);
@@ -256,6 +276,10 @@ static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, 
 int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_head_scores *out,
                        cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
@@ -275,6 +299,7 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
 
 void cc_patch_sweep_free(cc_patch_sweep *s)
 {
+    if (!s) return;
     free(s->patched_loss);
     free(s->delta);
     memset(s, 0, sizeof *s);
@@ -283,6 +308,10 @@ void cc_patch_sweep_free(cc_patch_sweep *s)
 int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
                        cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int L = c->n_layers, T = 1 + 2 * n, NP = n + 1;
@@ -306,6 +335,7 @@ int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, 
 
 void cc_ablation_free(cc_ablation *a)
 {
+    if (!a) return;
     cc_repeat_stats_free(&a->clean);
     cc_repeat_stats_free(&a->ablated);
     free(a->clean_induction);
@@ -338,6 +368,12 @@ static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const c
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
                     cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(heads, err, -1);
+    CC_ARG_ENUM(mode, CC_ABLATE_MEAN + 1, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, dh = c->d_head, T = 1 + 2 * n;

@@ -10,6 +10,7 @@
  * pass of forward_ref.c instead. */
 #include "circuitc/forward.h"
 
+#include "core/args.h"
 #include "core/parallel.h"
 #include "runtime/forward_ref.h"
 #include "runtime/vecmath.h"
@@ -51,11 +52,14 @@ static const char *const HOOK_SUFFIX[CC_HOOK_COUNT] = {
 
 bool cc_hook_per_layer(cc_hook_kind k)
 {
+    CC_ARG_ENUM(k, CC_HOOK_COUNT, NULL, false);
     return k != CC_HOOK_EMBED && k != CC_HOOK_POS_EMBED && k != CC_HOOK_LN_FINAL && k != CC_HOOK_LOGITS;
 }
 
 const char *cc_hook_name(cc_hook_kind k, int layer, char *buf, size_t size)
 {
+    CC_ARG_ENUM(k, CC_HOOK_COUNT, NULL, "?");
+    CC_ARG_NOT_NULL(buf, NULL, NULL);
     assert(k >= 0 && k < CC_HOOK_COUNT);
     if (cc_hook_per_layer(k)) snprintf(buf, size, "blocks.%d.%s", layer, HOOK_SUFFIX[k]);
     else snprintf(buf, size, "%s", HOOK_SUFFIX[k]);
@@ -64,6 +68,9 @@ const char *cc_hook_name(cc_hook_kind k, int layer, char *buf, size_t size)
 
 int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *layer, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(k, err, -1);
+    CC_ARG_NOT_NULL(layer, err, -1);
     for (int i = 0; i < CC_HOOK_COUNT; i++) {
         if (!cc_hook_per_layer((cc_hook_kind)i) && strcmp(name, HOOK_SUFFIX[i]) == 0) {
             *k = (cc_hook_kind)i, *layer = -1;
@@ -86,18 +93,20 @@ int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *
                         "blocks.1.hook_mlp_out, hook_embed or ln_final.hook_normalized", name);
 }
 
-cc_act_shape cc_hook_shape(const cc_config *c, cc_hook_kind k, int batch, int pos)
+cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int pos)
 {
-    cc_act_shape s = {.ndim = 3, .dim = {batch, pos, c->d_model, 0}};
+    CC_ARG_NOT_NULL(cfg, NULL, (cc_act_shape){0});
+    CC_ARG_ENUM(k, CC_HOOK_COUNT, NULL, (cc_act_shape){0});
+    cc_act_shape s = {.ndim = 3, .dim = {batch, pos, cfg->d_model, 0}};
     switch (k) {
     case CC_HOOK_Q: case CC_HOOK_K: case CC_HOOK_V: case CC_HOOK_Z:
-        s.ndim = 4, s.dim[2] = c->n_heads, s.dim[3] = c->d_head;
+        s.ndim = 4, s.dim[2] = cfg->n_heads, s.dim[3] = cfg->d_head;
         break;
     case CC_HOOK_ATTN_SCORES: case CC_HOOK_PATTERN:
-        s.ndim = 4, s.dim[1] = c->n_heads, s.dim[2] = pos, s.dim[3] = pos;
+        s.ndim = 4, s.dim[1] = cfg->n_heads, s.dim[2] = pos, s.dim[3] = pos;
         break;
-    case CC_HOOK_MLP_PRE: case CC_HOOK_MLP_POST: s.dim[2] = c->d_mlp; break;
-    case CC_HOOK_LOGITS: s.dim[2] = c->d_vocab; break;
+    case CC_HOOK_MLP_PRE: case CC_HOOK_MLP_POST: s.dim[2] = cfg->d_mlp; break;
+    case CC_HOOK_LOGITS: s.dim[2] = cfg->d_vocab; break;
     default: break;
     }
     s.numel = 1;
@@ -107,6 +116,8 @@ cc_act_shape cc_hook_shape(const cc_config *c, cc_hook_kind k, int batch, int po
 
 void cc_fwd_want(cc_fwd_opts *opts, cc_hook_kind k, int layer)
 {
+    if (!opts) return;
+    CC_ARG_ENUM(k, CC_HOOK_COUNT, NULL, );
     if (!cc_hook_per_layer(k)) opts->cache[k] |= 1;
     else if (layer < 0) opts->cache[k] = ~(uint64_t)0;
     else opts->cache[k] |= (uint64_t)1 << layer;
@@ -114,6 +125,8 @@ void cc_fwd_want(cc_fwd_opts *opts, cc_hook_kind k, int layer)
 
 float *cc_fwd_act(const cc_fwd_result *res, cc_hook_kind k, int layer)
 {
+    CC_ARG_NOT_NULL(res, NULL, NULL);
+    CC_ARG_ENUM(k, CC_HOOK_COUNT, NULL, NULL);
     int l = cc_hook_per_layer(k) ? layer : 0;
     if (l < 0 || l >= CC_FWD_MAX_LAYERS) return NULL;
     return res->act[k][l];
@@ -121,6 +134,7 @@ float *cc_fwd_act(const cc_fwd_result *res, cc_hook_kind k, int layer)
 
 void cc_fwd_result_free(cc_fwd_result *res)
 {
+    if (!res) return;
     for (int k = 0; k < CC_HOOK_COUNT; k++)
         for (int l = 0; l < CC_FWD_MAX_LAYERS; l++) free(res->act[k][l]);
     free(res->logprob);
@@ -671,6 +685,10 @@ static int unembed(run *r, float *x, double *lp, int *amax, cc_error *err)
 
 int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel, float *logits, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(x, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(logits, err, -1);
     if (kernel == CC_KERNEL_REF) return cc_forward_ref_unembed(m, x, rows, logits, err);
     const cc_config *c = &m->cfg;
     const cc_weights *w = &m->w;
@@ -767,6 +785,11 @@ static void embed_rows(void *p, size_t lo, size_t hi)
 int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_opts *opts,
                cc_fwd_result *res, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(opts, err, -1);
+    CC_ARG_ENUM(opts->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(res, err, -1);
     memset(res, 0, sizeof *res);
     if (check_tokens(m, tokens, batch, pos, err) != 0) return -1;
     const cc_config *c = &m->cfg;
@@ -823,6 +846,13 @@ int cc_forward_resume(const cc_model *m, const int *tokens, int batch, int pos, 
                       cc_hook_kind from, int layer, const cc_segment *seg, int n_seg, float *x, double *logprob,
                       cc_kernel kernel, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(base, err, -1);
+    CC_ARG_ENUM(from, CC_HOOK_COUNT, err, -1);
+    CC_ARG_NOT_NULL(seg, err, -1);
+    CC_ARG_NOT_NULL(x, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
     const cc_config *c = &m->cfg;
     if (check_tokens(m, tokens, batch, pos, err) != 0) return -1;
     if (from != CC_HOOK_RESID_PRE && from != CC_HOOK_RESID_MID && from != CC_HOOK_RESID_POST)
@@ -868,6 +898,10 @@ out:
 
 int cc_logits_cols(const cc_model *m, const float *x, int R, const int *cols, int n_cols, double *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(x, err, -1);
+    CC_ARG_NOT_NULL(cols, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     const cc_config *c = &m->cfg;
     int d = c->d_model, V = c->d_vocab;
     float *xn = malloc((size_t)d * sizeof *xn);

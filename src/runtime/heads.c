@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/args.h"
+
 /* Reads a decimal number of at most 6 digits at *p, advancing p. */
 static int read_num(const char **p, int *out)
 {
@@ -19,6 +21,8 @@ static int read_num(const char **p, int *out)
 
 int cc_head_parse(const char *spec, const cc_config *cfg, cc_head *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(spec, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     const char *p = spec;
     cc_head h;
     int ok;
@@ -48,6 +52,7 @@ int cc_head_parse(const char *spec, const cc_config *cfg, cc_head *out, cc_error
 
 const char *cc_head_name(cc_head h, char *buf, unsigned long size)
 {
+    CC_ARG_NOT_NULL(buf, NULL, NULL);
     snprintf(buf, size, "L%dH%d", h.layer, h.head);
     return buf;
 }

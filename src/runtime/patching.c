@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
+
 /* ------------------------------------------------------------ hooks */
 
 static const struct {
@@ -34,6 +36,8 @@ bool cc_patch_hook_has_heads(cc_hook_kind k)
 
 int cc_patch_hook_parse(const char *name, cc_hook_kind *k, cc_error *err)
 {
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(k, err, -1);
     for (size_t i = 0; i < N_PATCH_HOOKS; i++)
         if (strcmp(name, PATCH_HOOKS[i].name) == 0) {
             *k = PATCH_HOOKS[i].kind;
@@ -158,6 +162,7 @@ static int site_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_
 
 void cc_patch_result_free(cc_patch_result *r)
 {
+    if (!r) return;
     free(r->value);
     free(r->normalized);
     memset(r, 0, sizeof *r);
@@ -281,6 +286,14 @@ static int chunk_add(chunk *ch, const site *s, int unit, double corrupt, double 
 int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
                  cc_patch_result *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
+    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int L = c->n_layers, d = c->d_model;
@@ -366,6 +379,7 @@ done:
 
 void cc_path_result_free(cc_path_result *r)
 {
+    if (!r) return;
     free(r->value);
     free(r->normalized);
     memset(r, 0, sizeof *r);
@@ -427,6 +441,16 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
                   cc_kernel kernel, cc_path_result *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(senders, err, -1);
+    CC_ARG_NOT_NULL(receivers, err, -1);
+    CC_ARG_ENUM(to, CC_HOOK_COUNT, err, -1);
+    CC_ARG_NOT_NULL(metric, err, -1);
+    CC_ARG_ENUM(metric->kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     if (to != CC_HOOK_Q && to != CC_HOOK_K && to != CC_HOOK_V)

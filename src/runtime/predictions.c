@@ -6,10 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/args.h"
 #include "core/parallel.h"
 
 cc_row_target cc_logits_row_read(const float *lg, int V, int target, int k, int32_t *top_id, double *top_prob)
 {
+    CC_ARG_NOT_NULL(lg, NULL, (cc_row_target){NAN, -1});
+    CC_ARG_NOT_NULL(top_id, NULL, (cc_row_target){NAN, -1});
+    CC_ARG_NOT_NULL(top_prob, NULL, (cc_row_target){NAN, -1});
     float mx = -INFINITY;
     for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
     double sum = 0;
@@ -62,6 +66,7 @@ static void read_rows(void *p, size_t lo, size_t hi)
 
 void cc_next_tokens_free(cc_next_tokens *r)
 {
+    if (!r) return;
     free(r->logprob), free(r->rank), free(r->top_id), free(r->top_prob), free(r->loss);
     memset(r, 0, sizeof *r);
 }
@@ -90,6 +95,11 @@ static void read_sequence(const float *logits, const int *tok, int len, int V, i
 int cc_next_tokens_run(const cc_model *m, const int *tokens, const int *length, int batch, int pos, int k,
                        cc_kernel kernel, cc_next_tokens *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(length, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     int V = m->cfg.d_vocab;
     if (k < 1 || k > V) return cc_fail(err, "top-K: K = %d is outside 1..%d (the vocabulary size)", k, V);
@@ -123,6 +133,7 @@ int cc_next_tokens_run(const cc_model *m, const int *tokens, const int *length, 
 
 void cc_logit_lens_free(cc_logit_lens *r)
 {
+    if (!r) return;
     free(r->prob), free(r->rank), free(r->top_id), free(r->top_prob);
     memset(r, 0, sizeof *r);
 }
@@ -133,6 +144,10 @@ enum { LENS_CHUNK_ROWS = 128 };
 int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_kernel kernel, cc_logit_lens *out,
                       cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int L = c->n_layers, V = c->d_vocab, d = c->d_model;

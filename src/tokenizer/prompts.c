@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "circuitc/fsio.h"
+#include "core/args.h"
 
 /* One sequence before padding. */
 typedef struct {
@@ -160,6 +161,10 @@ static int add_ids(const cc_config *cfg, prompt_rows *rows, const char *s, size_
 int cc_prompt_file_lines(const char *path, const char *option, const char *what, cc_prompt_line_fn fn, void *ctx,
                          cc_error *err)
 {
+    CC_ARG_NOT_NULL(path, err, -1);
+    CC_ARG_NOT_NULL(option, err, -1);
+    CC_ARG_NOT_NULL(what, err, -1);
+    CC_ARG_NOT_NULL(fn, err, -1);
     FILE *f = cc_fopen_regular(path, what, err);
     if (!f) return -1;
     char *line = NULL;
@@ -239,6 +244,9 @@ static int pad_rows(const cc_prompt_source *src, const cc_config *cfg, prompt_ro
 
 int cc_prompt_batch_load(const cc_prompt_source *src, const cc_model *m, cc_prompt_batch *out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(src, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     out->bos = out->pad = -1;
     int given = (src->text != NULL) + (src->file != NULL) + (src->tokens != NULL);
@@ -268,6 +276,7 @@ int cc_prompt_batch_load(const cc_prompt_source *src, const cc_model *m, cc_prom
 
 void cc_prompt_batch_free(cc_prompt_batch *b)
 {
+    if (!b) return;
     for (int i = 0; b->text && i < b->batch; i++) free(b->text[i]);
     free(b->text);
     free(b->tokens);
@@ -279,6 +288,7 @@ void cc_prompt_batch_free(cc_prompt_batch *b)
 
 char *cc_prompt_token_text(const cc_prompt_batch *b, int32_t id)
 {
+    CC_ARG_NOT_NULL(b, NULL, NULL);
     char *text = NULL;
     size_t len;
     if (b->tok && cc_tokenizer_decode(b->tok, &id, 1, &text, &len, NULL) == 0) return text;
@@ -290,6 +300,11 @@ char *cc_prompt_token_text(const cc_prompt_batch *b, int32_t id)
 int cc_prompt_single_token(const cc_prompt_batch *b, const cc_config *cfg, const char *token, const char *what,
                            int32_t *id, cc_error *err)
 {
+    CC_ARG_NOT_NULL(b, err, -1);
+    CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_NOT_NULL(token, err, -1);
+    CC_ARG_NOT_NULL(what, err, -1);
+    CC_ARG_NOT_NULL(id, err, -1);
     if (token[0] == '#' && token[1]) {
         char *end;
         errno = 0;

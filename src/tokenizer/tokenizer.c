@@ -15,6 +15,7 @@
 #include "circuitc/config.h"
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
+#include "core/args.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -435,6 +436,9 @@ static int from_vocab_and_merges(const char *vocab_json, size_t vocab_len, const
 int cc_tokenizer_from_buffers(const char *vocab_json, size_t vocab_len, const char *merges_txt, size_t merges_len,
                               cc_tokenizer **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(vocab_json, err, -1);
+    CC_ARG_NOT_NULL(merges_txt, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     return from_vocab_and_merges(vocab_json, vocab_len, merges_txt, merges_len, "vocab.json", "merges.txt", out, err);
 }
 
@@ -534,6 +538,8 @@ static int from_tokenizer_json(const char *json, size_t len, const char *label, 
 
 int cc_tokenizer_from_tokenizer_json(const char *json, size_t len, cc_tokenizer **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(json, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     return from_tokenizer_json(json, len, "tokenizer.json", out, err);
 }
 
@@ -569,6 +575,8 @@ static bool path_exists(const char *path)
 
 int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
 {
+    CC_ARG_NOT_NULL(dir, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
     char vocab_path[4096], merges_path[4096], json_path[4096];
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
@@ -598,16 +606,22 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
 
 int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok)
 {
+    CC_ARG_NOT_NULL(tok, NULL, -1);
     return tok->vocab_size;
 }
 
 int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text)
 {
+    CC_ARG_NOT_NULL(tok, NULL, -1);
+    CC_ARG_NOT_NULL(text, NULL, -1);
     return lookup_text(tok, text, strlen(text));
 }
 
 int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **bytes, size_t *len, cc_error *err)
 {
+    CC_ARG_NOT_NULL(tok, err, -1);
+    CC_ARG_NOT_NULL(bytes, err, -1);
+    CC_ARG_NOT_NULL(len, err, -1);
     if (id < 0 || id >= tok->vocab_size || tok->text_offset[id] == UINT32_MAX)
         return cc_fail(err, "token id %d is not in the vocabulary (ids are 0..%d)", id, tok->vocab_size - 1);
     *bytes = tok->byte_arena + tok->byte_offset[id];
@@ -619,6 +633,7 @@ int cc_tokenizer_token_bytes(const cc_tokenizer *tok, int32_t id, const char **b
 
 void cc_token_ids_free(cc_token_ids *list)
 {
+    if (!list) return;
     free(list->ids);
     *list = (cc_token_ids){0};
 }
@@ -637,6 +652,7 @@ static int token_ids_reserve(cc_token_ids *list, size_t n, cc_error *err)
 
 int cc_token_ids_push(cc_token_ids *list, int32_t id, cc_error *err)
 {
+    CC_ARG_NOT_NULL(list, err, -1);
     if (token_ids_reserve(list, list->n + 1, err) != 0) return -1;
     list->ids[list->n++] = id;
     return 0;
@@ -794,7 +810,11 @@ __attribute__((noinline)) static const special_token *next_special(cc_tokenizer 
 int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_invalid_utf8 invalid, cc_token_ids *out,
                         cc_error *err)
 {
-    if (!text) return len ? cc_fail(err, "no text to encode (NULL with length %zu)", len) : 0;
+    CC_ARG_NOT_NULL(tok, err, -1);
+    if (len > 0) CC_ARG_NOT_NULL(text, err, -1);
+    CC_ARG_ENUM(invalid, CC_INVALID_UTF8_REPLACE + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    if (!text) return 0; /* no text, no tokens */
     char *repaired = NULL;
     size_t bad = cc_utf8_invalid_at(text, len);
     if (bad < len) {
@@ -821,6 +841,10 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
 int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
                         cc_error *err)
 {
+    CC_ARG_NOT_NULL(tok, err, -1);
+    if (n > 0) CC_ARG_NOT_NULL(ids, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(out_len, err, -1);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         const char *bytes;

@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "circuitc/circuit.h"
-#include "circuitc/measure.h"
 #include "circuitc/discover.h"
+#include "circuitc/measure.h"
+#include "core/args.h"
 
 void cc_validate_defaults(cc_validate_options *o)
 {
+    if (!o) return;
     *o = (cc_validate_options){.seq_len = 50, .batch = 10, .seed = 0, .baseline_samples = 200,
                                .ablate = CC_ABLATE_MEAN, .min_prev_positional = 0.5, .min_comp_sigmas = 3,
                                .min_top1_vs_chance = 10, .min_prev_score = 0.5, .min_ind_score = 0.4,
@@ -106,6 +108,10 @@ static json_t *golden_kcomp_pair(json_t *factored, cc_head prev, cc_head ind)
 int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *v,
                 cc_error *err)
 {
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->ablate, CC_ABLATE_MEAN + 1, err, -1);
+    CC_ARG_NOT_NULL(v, err, -1);
     const cc_config *c = &m->cfg;
     int H = c->n_heads, V = c->d_vocab;
     *v = (cc_validation){.seq_len = o->seq_len, .batch = o->batch, .seed = o->seed};
