@@ -126,6 +126,9 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
     }
     cli_run_processed(m->processed);
     warn_nonfinite(m);
+    if (m->allow_nonfinite) /* a whole model is loaded for forward passes: their range checks are off too */
+        fputs("circuitc: warning: --allow-nonfinite: activations and logits are not checked for NaN, Inf or logits "
+              "beyond 2^24 either; results are shown as computed and may be meaningless\n", stderr);
     *out = m;
     return 0;
 }
