@@ -435,6 +435,14 @@ START_TEST(cli_tokenize)
 
     const char *bad_id[] = {"tokenize", "--decode", "15496,50257", NULL};
     expect_cli_failure(bad_id, 2, "\"50257\" is not a token id");
+    const char *signed_id[] = {"tokenize", "--decode", "15496,+995", NULL};
+    expect_cli_failure(signed_id, 2, "\"+995\" is not a token id");
+    const char *empty_item[] = {"tokenize", "--decode", "15496,,995", NULL};
+    expect_cli_failure(empty_item, 2, "--decode: empty item before the comma at character 7");
+    const char *leading_comma[] = {"tokenize", "--decode", ",995", NULL};
+    expect_cli_failure(leading_comma, 2, "--decode: empty item before the comma at character 1");
+    const char *trailing_comma[] = {"tokenize", "--decode", "15496 ,", NULL};
+    expect_cli_failure(trailing_comma, 2, "--decode: empty item after the last comma");
 
     char fixture[4096];
     snprintf(fixture, sizeof fixture, "%s/golden/models/induction-3l4h", getenv("CIRCUITC_SOURCE_ROOT"));
