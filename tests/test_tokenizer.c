@@ -346,6 +346,14 @@ START_TEST(bad_inputs)
     ck_assert(cc_tokenizer_from_tokenizer_json(no_merges, strlen(no_merges), &tok, &err) != 0);
     tu_assert_contains(err.msg, "tokenizer.json: field \"model.merges\" is empty");
 
+    /* errors with no file or place: never "(null)" or "line -1 column -1" */
+    ck_assert(cc_tokenizer_load(NULL, &tok, &err) != 0);
+    ck_assert_msg(!strstr(err.msg, "(null)"), "%s", err.msg);
+    tu_assert_contains(err.msg, "no folder given");
+    ck_assert(cc_tokenizer_from_buffers(NULL, 0, "a b", 3, &tok, &err) != 0);
+    ck_assert_msg(!strstr(err.msg, "line -1"), "%s", err.msg);
+    tu_assert_contains(err.msg, "vocab.json: not valid JSON");
+
     char *dir = tu_tmpdir();
     ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
     tu_assert_contains(err.msg, dir);

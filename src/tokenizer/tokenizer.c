@@ -15,6 +15,7 @@
 #include "circuitc/config.h"
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
+#include "core/json_error.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -415,7 +416,7 @@ static json_t *parse_json(const char *text, size_t len, const char *label, cc_er
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) cc_fail(err, "%s: not valid JSON (%s, line %d column %d)", label, jerr.text, jerr.line, jerr.column);
+    if (!root) cc_fail_json(err, label, &jerr);
     return root;
 }
 
@@ -578,6 +579,7 @@ static bool path_exists(const char *path)
 
 int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
 {
+    if (!dir) return cc_fail(err, "cc_tokenizer_load: no folder given (DIR is NULL)");
     char vocab_path[4096], merges_path[4096], json_path[4096];
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
