@@ -443,6 +443,10 @@ START_TEST(cli_tokenize)
 
     const char *bad_id[] = {"tokenize", "--decode", "15496,50257", NULL};
     expect_cli_failure(bad_id, 2, "\"50257\" is not a token id");
+    const char *one[] = {"tokenize", "hi", "--no-bos", NULL};
+    r = tu_run(one);
+    ck_assert_msg(r.status == 0 && strncmp(r.out, "1 token\n", 8) == 0, "%s", r.out); /* not "1 tokens" */
+    tu_run_free(&r);
     const char *signed_id[] = {"tokenize", "--decode", "15496,+995", NULL};
     expect_cli_failure(signed_id, 2, "\"+995\" is not a token id");
     const char *empty_item[] = {"tokenize", "--decode", "15496,,995", NULL};

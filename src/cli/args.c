@@ -65,6 +65,8 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err)
 
 json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path) : json_null(); }
 
+const char *cli_tokens_word(long long n) { return n == 1 ? "token" : "tokens"; }
+
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
 {
     char *default_path = NULL;

@@ -52,7 +52,8 @@ static void print_human(json_t *prompts, int32_t bos)
     json_array_foreach(prompts, p, prompt) {
         json_t *ids = json_object_get(prompt, "ids"), *tokens = json_object_get(prompt, "tokens");
         if (json_array_size(prompts) > 1) printf("%sprompt %zu\n", p ? "\n" : "", p + 1);
-        printf("%zu tokens%s\n", json_array_size(ids), bos >= 0 ? " (BOS prepended)" : "");
+        printf("%zu %s%s\n", json_array_size(ids), cli_tokens_word((long long)json_array_size(ids)),
+               bos >= 0 ? " (BOS prepended)" : "");
         for (size_t i = 0; i < json_array_size(ids); i++) {
             printf("%5zu %6lld  ", i, (long long)json_integer_value(json_array_get(ids, i)));
             prompt_print_token(json_string_value(json_array_get(tokens, i)), 0);
