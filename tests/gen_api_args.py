@@ -149,6 +149,7 @@ MAY_BE_NULL = {
     'cc_cleanup_block/old': 'optional: the mask before blocking (as sigprocmask)',
     'cc_circuit_parse/label': 'NULL: messages say "<circuit>"',
     'cc_st_parse/label': 'NULL: messages say "<buffer>"',
+    'cc_config_validate/label': 'NULL: messages say "<config>"',
     'cc_synth_write/opt': 'NULL: the defaults (float32, no prefix, tied unembedding)',
     'cc_chart_circuit/rows_label': 'NULL: "rows"',
     'cc_chart_circuit/cols_label': 'NULL: "columns"',
@@ -456,7 +457,8 @@ static void ok(int rc, const cc_error *err)
 }
 
 /* The 256 byte tokens as GPT-2 spells them (printable Latin-1 as itself, the
- * rest from U+0100): the smallest vocabulary a byte-level tokenizer takes. */
+ * rest from U+0100) and "ab", the one merge: the smallest vocabulary a
+ * byte-level tokenizer takes (a merges file needs a merge). */
 static char *byte_vocab(void)
 {
     json_t *v = json_object();
@@ -469,6 +471,7 @@ static char *byte_vocab(void)
         else text[0] = (char)(0xC0 | cp >> 6), text[1] = (char)(0x80 | (cp & 0x3F));
         json_object_set_new(v, text, json_integer(b));
     }
+    json_object_set_new(v, "ab", json_integer(256));
     char *out = json_dumps(v, 0);
     json_decref(v);
     return out;
@@ -480,7 +483,7 @@ static void setup(void)
     ok(cc_model_load(tu_fixture_model(), NULL, true, &fx.model, &err), &err);
     ok(cc_circuit_open("kcomp", &fx.circuit, &err), &err);
     char *vocab = byte_vocab();
-    static const char merges[] = "#version: 0.2\n";
+    static const char merges[] = "#version: 0.2\na b\n";
     ok(cc_tokenizer_from_buffers(vocab, strlen(vocab), merges, sizeof merges - 1, &fx.tok, &err), &err);
     free(vocab);
     ok(cc_atlas_new(fx.model, fx.circuit, &(cc_atlas_options){0}, &fx.atlas, &err), &err);

@@ -107,6 +107,41 @@ START_TEST(patch_chart_is_drawn)
 }
 END_TEST
 
+/* Equal clean and corrupted metrics leave (x - corrupt) / (clean - corrupt)
+ * undefined: said once, the tables show the patched metric or "-", never
+ * "nan"; JSON gives null. */
+START_TEST(equal_metrics_say_the_normalised_score_is_undefined)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    const char *say = "clean and corrupted runs give the same metric; the normalised score is undefined";
+    tu_run_result runs[3] = {
+        RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CLEAN, "--answer",
+            "#20", "--wrong", "#99"),
+        RUN("patch", "z", "--per-head", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CLEAN,
+            "--answer", "#20", "--wrong", "#99"),
+        RUN("path-patch", "L0H0", "L1H0", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CLEAN,
+            "--answer", "#20", "--wrong", "#99"),
+    };
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(runs[i].status == 0, "%s", runs[i].err);
+        tu_assert_contains(runs[i].out, say);
+        ck_assert_msg(!strstr(runs[i].out, "nan") && !strstr(runs[i].out, "NaN"), "NaN printed: %s", runs[i].out);
+        tu_run_free(&runs[i]);
+    }
+    tu_run_result r = RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CLEAN,
+                          "--answer", "#20", "--wrong", "#99");
+    tu_assert_contains(r.out, "each cell the patched metric");
+    tu_run_free(&r);
+    r = RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CLEAN, "--answer",
+            "#20", "--wrong", "#99", "--json");
+    json_t *j = tu_parse_ok(&r);
+    ck_assert(json_is_null(json_array_get(json_array_get(json_array_get(json_object_get(j, "normalized"), 0), 0), 0)));
+    json_decref(j);
+    tu_run_free(&r);
+    free(fx);
+}
+END_TEST
+
 START_TEST(bad_requests_are_refused)
 {
     char *fx = golden_path("models/induction-3l4h");
@@ -148,6 +183,7 @@ int main(void)
     tcase_add_test(tc, path_patch_json_matches_the_golden);
     tcase_add_test(tc, patch_chart_is_drawn);
     tcase_add_test(tc, bad_requests_are_refused);
+    tcase_add_test(tc, equal_metrics_say_the_normalised_score_is_undefined);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

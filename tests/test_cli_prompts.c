@@ -139,6 +139,24 @@ START_TEST(lens_final_row_agrees_with_run)
 }
 END_TEST
 
+/* A one-token prompt is "1 token", not "1 tokens", in every header that counts them. */
+START_TEST(one_token_is_singular)
+{
+    tu_run_result runs[] = {
+        RUN("lens", "--tokens", "5"), RUN("dla", "--tokens", "5", "--answer", "#5"),
+        RUN("pattern", "L0H0", "--tokens", "5"), RUN("run", "--tokens", "5"),
+    };
+    const char *want[] = {"1 token, logit lens", "1 token, position 0", "pattern on 1 token\n",
+                          "1 token (no prediction to score)"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        ck_assert_msg(runs[i].status == 0, "%s", runs[i].err);
+        tu_assert_contains(runs[i].out, want[i]);
+        ck_assert_msg(!strstr(runs[i].out, "1 tokens"), "%s", runs[i].out);
+        tu_run_free(&runs[i]);
+    }
+}
+END_TEST
+
 START_TEST(refusals_exit_non_zero_without_stdout)
 {
     expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS), 2, "--answer TOKEN is required");
@@ -217,6 +235,7 @@ static Suite *suite(void)
     tcase_add_test(tc, run_reads_text_with_the_model_tokenizer);
     tcase_add_test(tc, dla_sums_to_the_logit_difference_through_the_cli);
     tcase_add_test(tc, lens_final_row_agrees_with_run);
+    tcase_add_test(tc, one_token_is_singular);
     tcase_add_test(tc, refusals_exit_non_zero_without_stdout);
     tcase_add_test(tc, charts_are_labelled_with_tokens);
     suite_add_tcase(s, tc);

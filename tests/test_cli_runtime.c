@@ -123,7 +123,7 @@ START_TEST(errors_exit_non_zero_without_stdout)
     tu_expect_fail(RUN("patch", "mlp_out", "--model", dir, "--seq-len", "40"), 1, "n_ctx = 32");
     tu_expect_fail(RUN("validate", "L0H0", "L1H0", "--model", dir, "--seq-len", "16"), 1, "--seq-len 15 or less");
     tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "0"), 2, "--seq-len must be between 1");
-    tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "x"), 2, "--seq-len takes a non-negative integer");
+    tu_expect_fail(RUN("repeat", "--model", dir, "--seq-len", "x"), 2, "--seq-len takes an integer between 1 and 1000000");
     tu_expect_fail(RUN("repeat", "--model", dir, "--top", "3"), 2, "unknown option --top");
     tu_expect_fail(RUN("repeat", "--model", dir, "extra"), 2, "unexpected argument");
     tu_expect_fail(RUN("pattern", "--model", dir), 2, "HEAD is required");

@@ -258,6 +258,128 @@ START_TEST(resume_equals_full_pass)
 }
 END_TEST
 
+/* A hook that writes VALUE into one element of activation KIND of block LAYER:
+ * batch BATCH, position 3 and column 5 of row-shaped hooks (head 1's
+ * column 5 of q/k/v/z); head 1, query position 3, key position 2 of the scores
+ * and pattern. */
+typedef struct {
+    cc_hook_kind kind;
+    int layer;
+    float value;
+    int batch;
+} poison_ctx;
+
+static int poison(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)err;
+    const poison_ctx *p = ctx;
+    if (kind != p->kind || (cc_hook_per_layer(kind) && layer != p->layer)) return 0;
+    size_t at, b = (size_t)p->batch;
+    if (kind == CC_HOOK_ATTN_SCORES || kind == CC_HOOK_PATTERN)
+        at = ((b * s->dim[1] + 1) * s->dim[2] + 3) * s->dim[3] + 2;
+    else if (s->ndim == 4)
+        at = ((b * s->dim[1] + 3) * s->dim[2] + 1) * s->dim[3] + 5;
+    else
+        at = (b * s->dim[1] + 3) * s->dim[2] + 5;
+    act[at] = p->value;
+    return 0;
+}
+
+/* A NaN or infinity at any hook is refused there, naming the hook, the layer
+ * and the element, by both kernels; with allow_nonfinite the pass runs. */
+START_TEST(nonfinite_activation_is_refused_where_it_arises)
+{
+    cc_model *m = tiny_model(true);
+    int B = 2, T = 9, L = m->cfg.n_layers;
+    int *tok = random_tokens(m, B, T, 11);
+    const struct {
+        poison_ctx p;
+        const char *want;
+    } cases[] = {
+        {{CC_HOOK_EMBED, -1, NAN, 1}, "hook_embed: NaN at [batch 1, position 3, 5]"},
+        {{CC_HOOK_Q, 1, INFINITY, 1}, "blocks.1.attn.hook_q: +Inf at [batch 1, position 3, head 1, 5]"},
+        {{CC_HOOK_ATTN_SCORES, 0, NAN, 1}, "blocks.0.attn.hook_attn_scores: NaN at [batch 1, head 1, query position 3, "
+                                        "key position 2]"},
+        {{CC_HOOK_PATTERN, L - 1, INFINITY, 1}, "attn.hook_pattern: +Inf at [batch 1, head 1, query position 3"},
+        {{CC_HOOK_MLP_POST, 0, -INFINITY, 1}, "blocks.0.mlp.hook_post: -Inf at [batch 1, position 3, 5]"},
+        {{CC_HOOK_RESID_POST, L - 1, NAN, 1}, "hook_resid_post: NaN at [batch 1, position 3, 5]"},
+        {{CC_HOOK_LN_FINAL, -1, NAN, 1}, "ln_final.hook_normalized: NaN at [batch 1, position 3, 5]"},
+    };
+    for (int kern = 0; kern < 2; kern++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            poison_ctx p = cases[i].p;
+            cc_fwd_opts o = {.kernel = (cc_kernel)kern, .logprobs = true, .hook = poison, .hook_ctx = &p};
+            cc_fwd_result r;
+            cc_error err;
+            m->allow_nonfinite = false;
+            ck_assert_msg(cc_forward(m, tok, B, T, &o, &r, &err) == -1, "kernel %d case %zu ran", kern, i);
+            tu_assert_contains(err.msg, cases[i].want);
+            tu_assert_contains(err.msg, "--allow-nonfinite");
+            cc_fwd_result_free(&r);
+            m->allow_nonfinite = true;
+            ck_assert_msg(cc_forward(m, tok, B, T, &o, &r, &err) == 0, "%s", err.msg);
+            cc_fwd_result_free(&r);
+        }
+    free(tok);
+    /* an activation big enough to be scanned in parts, one per thread: found in the last part */
+    m->allow_nonfinite = false;
+    int big_B = 80, big_T = 32; /* hook_post: 80 x 32 x 64 floats */
+    tok = random_tokens(m, big_B, big_T, 13);
+    poison_ctx p = {CC_HOOK_MLP_POST, 1, NAN, big_B - 1};
+    cc_fwd_opts o = {.hook = poison, .hook_ctx = &p};
+    cc_fwd_result r;
+    cc_error err;
+    ck_assert_int_eq(cc_forward(m, tok, big_B, big_T, &o, &r, &err), -1);
+    tu_assert_contains(err.msg, "blocks.1.mlp.hook_post: NaN at [batch 79, position 3, 5]");
+    cc_fwd_result_free(&r);
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
+/* Finite weights that drive the logits to 2^24 and beyond are refused, naming
+ * the logit: in the fused unembedding, the unfused one (logits cached), the
+ * reference kernel, a resumed pass and cc_fwd_unembed. */
+START_TEST(absurd_logits_are_refused)
+{
+    cc_model *m = tiny_model(true);
+    const cc_config *c = &m->cfg;
+    int B = 2, T = 9, d = c->d_model, V = c->d_vocab;
+    int *tok = random_tokens(m, B, T, 12);
+    cc_fwd_opts o = {.logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_K, -1), cc_fwd_want(&o, CC_HOOK_V, -1), cc_fwd_want(&o, CC_HOOK_RESID_PRE, 0);
+    cc_fwd_result base, r;
+    cc_error err;
+    ck_assert_msg(cc_forward(m, tok, B, T, &o, &base, &err) == 0, "%s", err.msg);
+    m->w.W_U[7] = 1e20f; /* W_U[0, 7]: token 7's logit becomes about 1e20 * xn[0] */
+    for (int variant = 0; variant < 3; variant++) {
+        cc_fwd_opts v = {.kernel = variant == 2 ? CC_KERNEL_REF : CC_KERNEL_FAST, .logprobs = true};
+        if (variant == 1) cc_fwd_want(&v, CC_HOOK_LOGITS, -1);
+        ck_assert_int_eq(cc_forward(m, tok, B, T, &v, &r, &err), -1);
+        tu_assert_contains(err.msg, "logits: ");
+        tu_assert_contains(err.msg, "at [batch 0, position 0, token 7], beyond +-2^24");
+        cc_fwd_result_free(&r);
+    }
+    cc_segment seg = {1, 2, T, NULL};
+    float *x = malloc((size_t)(T - 2) * d * sizeof *x);
+    memcpy(x, cc_fwd_act(&base, CC_HOOK_RESID_PRE, 0) + ((size_t)1 * T + 2) * d, (size_t)(T - 2) * d * sizeof *x);
+    double *lp = malloc((size_t)(T - 2) * sizeof *lp);
+    ck_assert_int_eq(cc_forward_resume(m, tok, B, T, &base, CC_HOOK_RESID_PRE, 0, &seg, 1, x, lp, CC_KERNEL_FAST,
+                                       &err), -1);
+    tu_assert_contains(err.msg, "at [batch 1, position 2, token 7]");
+    float *logits = malloc((size_t)V * sizeof *logits);
+    ck_assert_int_eq(cc_fwd_unembed(m, cc_fwd_act(&base, CC_HOOK_RESID_PRE, 0), 1, CC_KERNEL_FAST, logits, &err), -1);
+    tu_assert_contains(err.msg, "at [row 0, token 7]");
+    m->allow_nonfinite = true; /* computed as they are */
+    ck_assert_int_eq(cc_fwd_unembed(m, cc_fwd_act(&base, CC_HOOK_RESID_PRE, 0), 1, CC_KERNEL_FAST, logits, &err), 0);
+    ck_assert(fabsf(logits[7]) > 1e7f);
+    free(x), free(lp), free(logits);
+    cc_fwd_result_free(&base);
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
 /* The fused unembedding (log-softmax folded over W_U tiles, logits never
  * stored) against the unfused one (logits cached, each whole row reduced) on a
  * vocabulary and row count large enough for several row blocks, several column
@@ -335,6 +457,8 @@ int main(void)
     tcase_add_test(tc, resume_equals_full_pass);
     tcase_add_test(tc, fused_unembedding_matches_unfused);
     tcase_add_test(tc, bad_input_is_rejected);
+    tcase_add_test(tc, nonfinite_activation_is_refused_where_it_arises);
+    tcase_add_test(tc, absurd_logits_are_refused);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     tu_rmtree(g_dir);

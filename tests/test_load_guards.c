@@ -376,6 +376,46 @@ START_TEST(allow_nonfinite_loads_for_inspection)
 }
 END_TEST
 
+/* Runs circuitc ARGV and checks it refused: exit 1, nothing on stdout, NEEDLE on stderr. */
+static void cli_refuses_with(const char *const *argv, const char *needle)
+{
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == 1, "%s: exit %d (stderr: %s)", argv[0], r.status, r.err);
+    ck_assert_msg(r.out[0] == '\0', "%s printed on stdout: %s", argv[0], r.out);
+    tu_assert_contains(r.err, needle);
+    tu_run_free(&r);
+}
+
+/* A finite but absurd weight (1e20 in W_E, which processing spreads over W_U)
+ * once gave loss 0.0000 and every top token at probability 1.000: now the
+ * logits are refused, in full and in resumed (patching) passes; an overflow to
+ * +Inf in the residual stream is refused naming the hook. */
+START_TEST(absurd_activations_are_refused)
+{
+    char *dir = bundled_copy();
+    const float big = 1e20f, huge = 3e38f;
+    poke(dir, "wte.weight", 4, &big); /* wte[0, 4] */
+    const char *run[] = {"run", "--tokens", "1,2,3", "--model", dir, NULL, NULL};
+    cli_refuses_with(run, "logits: ");
+    cli_refuses_with(run, "beyond +-2^24 = 16777216 for a logit");
+    const char *patch[] = {"patch", "mlp_out", "--seq-len", "5", "--model", dir, NULL};
+    cli_refuses_with(patch, "logits: ");
+    const char *logit_diff[] = {"patch", "resid_pre", "--clean-tokens", "511,10,20,30", "--corrupt-tokens",
+                                "511,10,20,40", "--answer", "#20", "--wrong", "#99", "--model", dir, NULL};
+    cli_refuses_with(logit_diff, "logits: "); /* the metric's two logits (cc_logits_cols) */
+    run[5] = "--allow-nonfinite"; /* computed as it is, with a warning */
+    tu_run_result r = tu_run(run);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.err, "warning: --allow-nonfinite: activations and logits are not checked");
+    tu_run_free(&r);
+    poke(dir, "wte.weight", 5 * 128 + 4, &huge); /* wte[5, 4] + wpe[1, 4] overflows */
+    poke(dir, "wpe.weight", 1 * 128 + 4, &huge);
+    const char *overflow[] = {"run", "--tokens", "2,5,3", "--no-processing", "--model", dir, NULL};
+    cli_refuses_with(overflow, "blocks.0.hook_resid_pre: +Inf at [batch 0, position 1, 4]");
+    remove_model(dir);
+}
+END_TEST
+
 /* ---- truncated while mapped ---------------------------------------------------------- */
 
 START_TEST(truncated_while_mapped_is_an_error_not_sigbus)
@@ -438,6 +478,7 @@ int main(void)
     tcase_add_test(nonfinite, infinite_half_precision_weight_is_refused);
     tcase_add_test(nonfinite, every_data_reading_command_refuses_nonfinite);
     tcase_add_test(nonfinite, allow_nonfinite_loads_for_inspection);
+    tcase_add_test(nonfinite, absurd_activations_are_refused);
     suite_add_tcase(s, nonfinite);
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 120);

@@ -290,7 +290,13 @@ START_TEST(bad_configs_are_named)
                         "gelu_new");
     expect_config_error("{\"n_layer\":\"2\",\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32}",
                         "must be a non-negative integer");
-    expect_config_error("{\"n_layer\":2,", "not valid JSON");
+    expect_config_error("{\"n_layer\":2,", "not valid JSON (");
+    expect_config_error("{\"n_layer\":2,", "line 1 column 13)");
+    /* a config checked without a name is named "<config>", not "(null)" */
+    cc_config unnamed = {.n_layers = 2, .n_heads = 3, .d_model = 16, .d_mlp = 64, .d_vocab = 64, .n_ctx = 32};
+    cc_error err;
+    ck_assert_int_eq(cc_config_validate(&unnamed, NULL, &err), -1);
+    tu_assert_contains(err.msg, "<config>: n_embd (16) is not divisible by n_head (3)");
     /* dimensions the file cannot hold are refused before anything is sized from them */
     expect_config_error("{\"n_layer\":1000,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
                         "\"n_inner\":64}",

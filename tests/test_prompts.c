@@ -143,8 +143,24 @@ START_TEST(token_ids_are_run_as_given)
     load_fails(&src, &f, "\"-2\" is not a token id");
     src.tokens = "1 2 3 4 5 6 7 8 9";
     load_fails(&src, &f, "--tokens: 9 tokens, more than the model's context (n_ctx = 8)");
-    src.tokens = " , ";
+    src.tokens = "  ";
     load_fails(&src, &f, "--tokens has no token ids");
+    /* an empty item is refused, not skipped; spaces around a comma are fine */
+    src.tokens = "1,,2";
+    load_fails(&src, &f, "--tokens: empty item before the comma at character 3");
+    src.tokens = ",1";
+    load_fails(&src, &f, "--tokens: empty item before the comma at character 1");
+    src.tokens = " , ";
+    load_fails(&src, &f, "--tokens: empty item before the comma at character 2");
+    src.tokens = "1,2 ,";
+    load_fails(&src, &f, "--tokens: empty item after the last comma");
+    src.tokens = " 1 , 2\t3 ";
+    load_ok(&src, &f, &b);
+    assert_row(&b, 0, (const int[]){1, 2, 3}, 3);
+    cc_prompt_batch_free(&b);
+    tu_write_file(path + 1, "5 6\n7,,8\n", 10);
+    src.tokens = path;
+    load_fails(&src, &f, "line 2: empty item before the comma at character 3");
     src.tokens = "1";
     src.no_bos = true;
     load_fails(&src, &f, "--no-bos applies to text prompts");

@@ -552,11 +552,15 @@ START_TEST(signed_or_spaced_numbers_are_refused)
     expect_refused(ARGS("synth", "--seed", " -5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
     expect_refused(ARGS("synth", "--seed", "+5", "--out", "/tmp/never"), 2, "--seed takes a non-negative integer");
     expect_refused(ARGS("synth", "--seed", "18446744073709551616", "--out", "/tmp/never"), 2, "at most 18446744073709551615");
-    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2, "--components takes a non-negative integer");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", " -1"), 2,
+                   "--components takes an integer between 0 and 100000 (digits only), got \" -1\"");
+    /* an option with a small range states that range, not the 64-bit limit of the digits */
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--k", "99999999999999999999999"), 2,
+                   "--k takes an integer between 1 and 64 (digits only)");
     expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--components", "100001"), 2, "--components must be between 0 and 100000");
     expect_refused(ARGS("comp-scores", "--top", "0"), 2, "--top must be between 1 and 1000000");
-    expect_refused(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes a non-negative integer");
-    expect_refused(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes a non-negative integer");
+    expect_refused(ARGS("repeat", "--seq-len", "5 "), 2, "--seq-len takes an integer between 1 and 1000000");
+    expect_refused(ARGS("repeat", "--batch", "0x10"), 2, "--batch takes an integer between 1 and 1000000");
 }
 END_TEST
 

@@ -84,6 +84,41 @@ START_TEST(hello_world)
 }
 END_TEST
 
+/* GPT-2's merges.txt rewritten with CRLF and with bare CR line ends loads the
+ * same merges: "hello" is one token, not five bytes (bare CR once made the whole
+ * file a single "#version" line, silently skipped). */
+START_TEST(merges_line_ends)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vocab.json", gpt2_dir());
+    size_t vocab_len, merges_len;
+    char *vocab = (char *)tu_read_file(path, &vocab_len);
+    snprintf(path, sizeof path, "%s/merges.txt", gpt2_dir());
+    char *lf = (char *)tu_read_file(path, &merges_len);
+    char *crlf = malloc(2 * merges_len), *cr = malloc(merges_len);
+    size_t crlf_len = 0;
+    for (size_t i = 0; i < merges_len; i++) {
+        if (lf[i] == '\n') crlf[crlf_len++] = '\r';
+        crlf[crlf_len++] = lf[i];
+        cr[i] = lf[i] == '\n' ? '\r' : lf[i];
+    }
+    const char *texts[] = {crlf, cr};
+    size_t lens[] = {crlf_len, merges_len};
+    static const int32_t want[] = {31373, 15496, 995, 0}; /* "hello", "Hello", " world", "!" */
+    for (int i = 0; i < 2; i++) {
+        cc_tokenizer *tok = NULL;
+        cc_error err;
+        ck_assert_msg(cc_tokenizer_from_buffers(vocab, vocab_len, texts[i], lens[i], &tok, &err) == 0, "%s", err.msg);
+        assert_encodes_to(tok, "helloHello world!", want, 4);
+        cc_tokenizer_free(tok);
+    }
+    free(vocab);
+    free(lf);
+    free(crlf);
+    free(cr);
+}
+END_TEST
+
 /* Every corpus case: ids identical to GPT2TokenizerFast, decode identical to
  * its decode (== the text for valid UTF-8); invalid UTF-8 refused by default
  * and, with replacement, tokenized as HF tokenizes the replaced str. */
@@ -295,12 +330,29 @@ START_TEST(bad_inputs)
     expect_load_error(vocab, "b a\n", "merges.txt line 1", "gives \"ba\", which is not in the vocabulary");
     expect_load_error(vocab, "a b c\n", "merges.txt line 1", "two tokens separated by one space");
     expect_load_error(vocab, "ab\n", "merges.txt line 1", "two tokens separated by one space");
+    /* no merges at all: every word would silently split into bytes */
+    expect_load_error(vocab, "", "merges.txt", "no merges");
+    expect_load_error(vocab, "#version: 0.2\n", "merges.txt", "no merges");
+    expect_load_error(vocab, "#version: 0.2\r\n\r\n", "merges.txt", "no merges");
 
     cc_tokenizer *tok = NULL;
     cc_error err;
     const char *not_bpe = "{\"model\": {\"type\": \"WordPiece\"}}";
     ck_assert(cc_tokenizer_from_tokenizer_json(not_bpe, strlen(not_bpe), &tok, &err) != 0);
     tu_assert_contains(err.msg, "tokenizer.json: field \"model.type\"");
+    char no_merges[8192];
+    snprintf(no_merges, sizeof no_merges, "{\"model\": {\"type\": \"BPE\", \"vocab\": %s, \"merges\": []}, "
+             "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"normalizer\": null}", vocab);
+    ck_assert(cc_tokenizer_from_tokenizer_json(no_merges, strlen(no_merges), &tok, &err) != 0);
+    tu_assert_contains(err.msg, "tokenizer.json: field \"model.merges\" is empty");
+
+    /* errors with no file or place: never "(null)" or "line -1 column -1" */
+    ck_assert(cc_tokenizer_load(NULL, &tok, &err) != 0);
+    ck_assert_msg(!strstr(err.msg, "(null)"), "%s", err.msg);
+    tu_assert_contains(err.msg, "argument dir is NULL");
+    ck_assert(cc_tokenizer_from_buffers("", 0, "a b", 3, &tok, &err) != 0);
+    ck_assert_msg(!strstr(err.msg, "line -1"), "%s", err.msg);
+    tu_assert_contains(err.msg, "vocab.json: not valid JSON");
 
     char *dir = tu_tmpdir();
     ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
@@ -391,6 +443,18 @@ START_TEST(cli_tokenize)
 
     const char *bad_id[] = {"tokenize", "--decode", "15496,50257", NULL};
     expect_cli_failure(bad_id, 2, "\"50257\" is not a token id");
+    const char *one[] = {"tokenize", "hi", "--no-bos", NULL};
+    r = tu_run(one);
+    ck_assert_msg(r.status == 0 && strncmp(r.out, "1 token\n", 8) == 0, "%s", r.out); /* not "1 tokens" */
+    tu_run_free(&r);
+    const char *signed_id[] = {"tokenize", "--decode", "15496,+995", NULL};
+    expect_cli_failure(signed_id, 2, "\"+995\" is not a token id");
+    const char *empty_item[] = {"tokenize", "--decode", "15496,,995", NULL};
+    expect_cli_failure(empty_item, 2, "--decode: empty item before the comma at character 7");
+    const char *leading_comma[] = {"tokenize", "--decode", ",995", NULL};
+    expect_cli_failure(leading_comma, 2, "--decode: empty item before the comma at character 1");
+    const char *trailing_comma[] = {"tokenize", "--decode", "15496 ,", NULL};
+    expect_cli_failure(trailing_comma, 2, "--decode: empty item after the last comma");
 
     char fixture[4096];
     snprintf(fixture, sizeof fixture, "%s/golden/models/induction-3l4h", getenv("CIRCUITC_SOURCE_ROOT"));
@@ -432,6 +496,7 @@ int main(void)
     TCase *tc = tcase_create("tokenizer");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, hello_world);
+    tcase_add_test(tc, merges_line_ends);
     tcase_add_test(tc, golden_corpus);
     tcase_add_test(tc, cache_overflow);
     tcase_add_test(tc, tokenizer_json_matches);

@@ -133,6 +133,31 @@ START_TEST(layernorm_matches_reference)
 }
 END_TEST
 
+/* The first NaN, infinity or value beyond the limit, at every position of
+ * arrays long enough for the groups of 64 and the tail; -inf skipped on request. */
+START_TEST(first_beyond_finds_the_first)
+{
+    enum { N = 200 };
+    float x[N];
+    fill(x, N, 9, -100.0f, 100.0f);
+    ck_assert_uint_eq(cc_vec_first_beyond(x, N, INFINITY, false), N);
+    ck_assert_uint_eq(cc_vec_first_beyond(x, N, 100.0f, false), N);
+    const float bad[] = {NAN, -NAN, INFINITY, -INFINITY, 1e30f, -1e30f};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+        for (int at = 0; at < N; at++) {
+            float keep = x[at];
+            x[at] = bad[b];
+            float limit = isfinite(bad[b]) ? 1e20f : INFINITY;
+            ck_assert_uint_eq(cc_vec_first_beyond(x, N, limit, false), (size_t)at);
+            ck_assert_uint_eq(cc_vec_first_beyond(x, N, limit, true), bad[b] == -INFINITY ? N : (size_t)at);
+            ck_assert_uint_eq(cc_vec_first_beyond(x, (size_t)at, limit, false), (size_t)at); /* before it: none */
+            x[at] = keep;
+        }
+    x[150] = NAN, x[70] = -100.0f; /* the others lie in (-100, 100) */
+    ck_assert_uint_eq(cc_vec_first_beyond(x, N, 100.0f, false), 70); /* |x| >= limit counts */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vecmath");
@@ -143,6 +168,7 @@ int main(void)
     tcase_add_test(tc, softmax_all_masked_is_zero);
     tcase_add_loop_test(tc, max_and_sum_exp_match_reference, 0, MAXN + 1);
     tcase_add_loop_test(tc, layernorm_matches_reference, 0, MAXN);
+    tcase_add_test(tc, first_beyond_finds_the_first);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -38,7 +38,7 @@ typedef struct {
 int cc_config_load(const char *path, cc_config *cfg, cc_error *err);
 
 /* Checks internal consistency (sizes within the limits above, n_embd divisible by n_head...).
- * LABEL names the source in messages. */
+ * LABEL names the source in messages ("<config>" when NULL). */
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err);
 
 /* Writes CFG as a Hugging Face GPT-2 config.json at PATH (the output-path rule, circuitc/fsio.h). */

@@ -112,7 +112,10 @@ void cc_fwd_want(cc_fwd_opts *opts, cc_hook_kind k, int layer);
 
 /* Runs TOKENS [batch, pos] (row-major ints in [0, d_vocab)) through M (weights
  * loaded; processed or not). 1 <= pos <= n_ctx. RES is overwritten; free with
- * cc_fwd_result_free (also after a failure). */
+ * cc_fwd_result_free (also after a failure). Unless M->allow_nonfinite, this and
+ * every function below that computes activations or logits fails on a NaN or
+ * infinite activation (the scores' -inf mask aside) or a logit of magnitude
+ * 2^24 or more, naming the hook, layer and element (docs/hooks.md). */
 int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_opts *opts,
                cc_fwd_result *res, cc_error *err);
 

@@ -57,7 +57,8 @@ typedef struct {
     const char *prefix;         /* "" or "transformer." as found in the file */
     bool has_lm_head;           /* an untied lm_head.weight is present */
     cc_dtype dtype;             /* dtype of wte.weight (the file's main dtype) */
-    bool allow_nonfinite;       /* set before loading: accept NaN / Inf weights (for inspection) */
+    bool allow_nonfinite;       /* set before loading: accept NaN / Inf weights, and forward passes whose
+                                   activations are NaN / Inf or logits reach 2^24 (for inspection) */
     cc_error nonfinite_note;    /* with allow_nonfinite: where the first one read is ("" if none) */
     bool loaded;                /* weights below are filled (all of them) */
     bool processed;             /* TransformerLens default processing applied */

@@ -65,6 +65,8 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err)
 
 json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path) : json_null(); }
 
+const char *cli_tokens_word(long long n) { return n == 1 ? "token" : "tokens"; }
+
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
 {
     char *default_path = NULL;
@@ -126,6 +128,9 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
     }
     cli_run_processed(m->processed);
     warn_nonfinite(m);
+    if (m->allow_nonfinite) /* a whole model is loaded for forward passes: their range checks are off too */
+        fputs("circuitc: warning: --allow-nonfinite: activations and logits are not checked for NaN, Inf or logits "
+              "beyond 2^24 either; results are shown as computed and may be meaningless\n", stderr);
     *out = m;
     return 0;
 }
@@ -151,23 +156,31 @@ static bool is_decimal(const char *s)
     return true;
 }
 
-int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+/* S as an unsigned 64-bit number: false when it is not a plain decimal numeral or overflows. */
+static bool decimal_u64(const char *s, unsigned long long *out)
 {
     errno = 0;
-    unsigned long long v = is_decimal(s) ? strtoull(s, NULL, 10) : 0;
-    if (!is_decimal(s) || errno) {
+    *out = is_decimal(s) ? strtoull(s, NULL, 10) : 0;
+    return is_decimal(s) && !errno;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+    if (!decimal_u64(s, out)) {
         cli_usage_error(cmd, "%s takes a non-negative integer (digits only, at most %llu), got \"%s\"", opt,
                         ULLONG_MAX, s);
         return -1;
     }
-    *out = v;
     return 0;
 }
 
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int min, int max, int *out)
 {
     unsigned long long v;
-    if (cli_parse_u64(cmd, opt, s, &v) != 0) return -1;
+    if (!decimal_u64(s, &v)) { /* the option's own range, not the 64-bit one */
+        cli_usage_error(cmd, "%s takes an integer between %d and %d (digits only), got \"%s\"", opt, min, max, s);
+        return -1;
+    }
     if (v < (unsigned long long)min || v > (unsigned long long)max) {
         cli_usage_error(cmd, "%s must be between %d and %d, got %s", opt, min, max, s);
         return -1;

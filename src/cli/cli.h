@@ -90,5 +90,8 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
 
+/* "token" or "tokens" for N ("%d %s", n, cli_tokens_word(n)): "1 token", "2 tokens". */
+const char *cli_tokens_word(long long n);
+
 
 #endif

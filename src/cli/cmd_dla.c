@@ -67,8 +67,8 @@ static int run(const cli_args *a)
             json_object_update_new(j, dla_json(&d));
             rc = cli_print_result(j);
         } else {
-            printf("model %s (%s), %d tokens, position %d\n", m->model_path,
-                   m->processed ? "processed" : "unprocessed", b.length[0], d.position);
+            printf("model %s (%s), %d %s, position %d\n", m->model_path,
+                   m->processed ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), d.position);
             printf("direct logit attribution of ");
             prompt_print_token(answer_text ? answer_text : "?", 0);
             if (wrong >= 0) {

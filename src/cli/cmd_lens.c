@@ -99,8 +99,8 @@ static int run(const cli_args *a)
         json_object_set_new(j, "layers", lens_json(&b, &r, m->cfg.n_layers));
         rc = cli_print_result(j);
     } else {
-        printf("model %s (%s), %d tokens, logit lens over %d residual streams\n", m->model_path,
-               m->processed ? "processed" : "unprocessed", b.length[0], r.n_rows);
+        printf("model %s (%s), %d %s, logit lens over %d residual streams\n", m->model_path,
+               m->processed ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), r.n_rows);
         print_lens(&b, &r, m->cfg.n_layers);
         rc = CLI_OK;
     }

@@ -22,11 +22,13 @@ static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head 
     return 0;
 }
 
-/* The layer x head heatmap of "all" senders' normalised effects. */
+/* The layer x head heatmap of "all" senders' normalised effects (the patched
+ * metric when the clean and corrupted metrics are equal). */
 static int plot_senders(const char *out, const cc_model *m, const char *recv, const char *to, const cc_path_result *r,
                         int layers)
 {
     int H = m->cfg.n_heads, rc = CLI_FAIL;
+    bool norm = patch_normalisable(r->clean, r->corrupt);
     char **rows = calloc((size_t)layers, sizeof *rows), **cols = calloc((size_t)H, sizeof *cols);
     char *title = NULL, *sub = NULL, *model = cli_model_label(m->model_path);
     bool ok = rows && cols && model;
@@ -34,16 +36,17 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
     for (int h = 0; ok && h < H; h++) ok = asprintf(&cols[h], "head %d", h) >= 0 || (cols[h] = NULL);
     if (ok && asprintf(&title, "path patching: every sender -> %s %s — model %s", recv, to, model) < 0)
         ok = false, title = NULL;
-    if (ok && asprintf(&sub, "(patched - clean) / (clean - corrupt): -1 = the path carries the whole change; clean "
-                             "%.4f, corrupt %.4f", r->clean, r->corrupt) < 0)
+    if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - clean) / (clean - corrupt): -1 = the "
+                             "path carries the whole change" : "patched metric", r->clean, r->corrupt) < 0)
         ok = false, sub = NULL;
     if (!ok) {
         fprintf(stderr, "circuitc path-patch: --plot: out of memory\n");
     } else {
         cc_chart_opts co = {.out = out, .title = title};
         cc_error err;
-        if (cc_chart_heatmap(&co, layers, H, r->normalized, (const char *const *)rows, (const char *const *)cols,
-                             "sender head", "sender layer", "normalised path effect", sub, &err) != 0)
+        if (cc_chart_heatmap(&co, layers, H, norm ? r->normalized : r->value, (const char *const *)rows,
+                             (const char *const *)cols, "sender head", "sender layer",
+                             norm ? "normalised path effect" : "patched metric", sub, &err) != 0)
             cli_fail(&err);
         else rc = CLI_OK;
     }
@@ -51,6 +54,23 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
     for (int h = 0; cols && h < H; h++) free(cols[h]);
     free(rows), free(cols), free(title), free(sub), free(model);
     return rc;
+}
+
+/* The text output: the pair, the metric and one line per sender. */
+static void print_text(const cc_model *m, const patch_pair *pp, const cc_path_result *r, const cc_head *send,
+                       int n_send, const char *rn, const char *to)
+{
+    char hn[32];
+    printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+    patch_pair_print(pp, r->clean, r->corrupt);
+    printf("path patching sender -> %s %s input: the clean run with the sender's z from the corrupted run and "
+           "every other head's z frozen; normalised (patched - clean) / (clean - corrupt)\n", rn, to);
+    printf("%-8s %10s %10s\n", "sender", "normalised", "metric");
+    for (int s = 0; s < n_send; s++) {
+        printf("%-8s", cc_head_name(send[s], hn, sizeof hn));
+        patch_print_normalised(r->normalized[s]);
+        printf(" %10.4f\n", r->value[s]);
+    }
 }
 
 static int run(const cli_args *a)
@@ -112,13 +132,7 @@ static int run(const cli_args *a)
         json_object_set_new(j, "normalized", nv);
         rc = cli_print_result(j);
     } else {
-        printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
-        patch_pair_print(&pp, r.clean, r.corrupt);
-        printf("path patching sender -> %s %s input: the clean run with the sender's z from the corrupted run and "
-               "every other head's z frozen; normalised (patched - clean) / (clean - corrupt)\n", rn, to);
-        printf("%-8s %10s %10s\n", "sender", "normalised", "metric");
-        for (int s = 0; s < n_send; s++)
-            printf("%-8s %+10.4f %10.4f\n", cc_head_name(send[s], hn, sizeof hn), r.normalized[s], r.value[s]);
+        print_text(m, &pp, &r, send, n_send, rn, to);
         rc = CLI_OK;
     }
     if (common.plot && strcmp(a->pos[0], "all") == 0 && plot_senders(common.plot, m, rn, to, &r, lowest) != CLI_OK)

@@ -69,8 +69,8 @@ int cmd_pattern_prompt(const cli_args *a)
             json_object_set_new(j, "pattern", jp);
             rc = cli_print_result(j);
         } else {
-            printf("model %s (%s), %s attention pattern on %d tokens\n", m->model_path,
-                   m->processed ? "processed" : "unprocessed", name, T);
+            printf("model %s (%s), %s attention pattern on %d %s\n", m->model_path,
+                   m->processed ? "processed" : "unprocessed", name, T, cli_tokens_word(T));
             print_pattern(&b, P, T);
             rc = CLI_OK;
         }

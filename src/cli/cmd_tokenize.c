@@ -1,5 +1,6 @@
 /* cmd_tokenize.c — `circuitc tokenize`: text to GPT-2 token ids and back (the
  * tokenizer it opens: tokenize_setup.c). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ static void print_human(json_t *prompts, int32_t bos)
     json_array_foreach(prompts, p, prompt) {
         json_t *ids = json_object_get(prompt, "ids"), *tokens = json_object_get(prompt, "tokens");
         if (json_array_size(prompts) > 1) printf("%sprompt %zu\n", p ? "\n" : "", p + 1);
-        printf("%zu tokens%s\n", json_array_size(ids), bos >= 0 ? " (BOS prepended)" : "");
+        printf("%zu %s%s\n", json_array_size(ids), cli_tokens_word((long long)json_array_size(ids)),
+               bos >= 0 ? " (BOS prepended)" : "");
         for (size_t i = 0; i < json_array_size(ids); i++) {
             printf("%5zu %6lld  ", i, (long long)json_integer_value(json_array_get(ids, i)));
             prompt_print_token(json_string_value(json_array_get(tokens, i)), 0);
@@ -82,23 +84,40 @@ static int encode_file(const tokenize_setup *s, const char *path, cc_invalid_utf
                                 &(file_ctx){s, invalid, prompts}, err);
 }
 
+/* Token ids separated by spaces or by one comma; an empty item (",1", "1,,2", "1,") is refused. */
 static int parse_ids(const char *arg, const cc_tokenizer *tok, cc_token_ids *ids)
 {
     const char *p = arg;
+    bool id_since_comma = false; /* an id since the last comma (or the start) */
     while (*p) {
-        while (*p == ',' || *p == ' ') p++;
-        if (!*p) break;
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        if (*p == ',') {
+            if (!id_since_comma)
+                return cli_usage_error("tokenize", "--decode: empty item before the comma at character %zu: separate "
+                                                   "token ids by one comma or by spaces, e.g. 15496,995",
+                                       (size_t)(p - arg) + 1);
+            id_since_comma = false;
+            p++;
+            continue;
+        }
         char *end;
         errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= cc_tokenizer_vocab_size(tok) || (*end && *end != ',' && *end != ' '))
+        long v = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+        if (v < 0 || errno || v >= cc_tokenizer_vocab_size(tok) || (*end && *end != ',' && *end != ' '))
             return cli_usage_error("tokenize", "--decode: \"%.*s\" is not a token id (integers 0..%d, separated by "
                                                "commas or spaces)", (int)strcspn(p, ", "), p,
                                    cc_tokenizer_vocab_size(tok) - 1);
         cc_token_ids_push(ids, (int32_t)v, NULL);
+        id_since_comma = true;
         p = end;
     }
     if (ids->n == 0) return cli_usage_error("tokenize", "--decode needs at least one token id");
+    if (!id_since_comma)
+        return cli_usage_error("tokenize", "--decode: empty item after the last comma: separate token ids by one "
+                                           "comma or by spaces, e.g. 15496,995");
     return CLI_OK;
 }
 

@@ -30,7 +30,8 @@ const opt_spec cli_options[O_COUNT] = {
                              "skip TransformerLens' default weight processing (fold_ln, center_writing_weights, "
                              "center_unembed, fold_value_biases)"),
     [O_ALLOW_NONFINITE] = FLAG("allow-nonfinite", 0,
-                               "load weights holding NaN or Inf (refused by default), for inspection"),
+                               "load weights holding NaN or Inf, and run forward passes whose activations are NaN "
+                               "or Inf or whose logits reach 2^24 (all refused by default), for inspection"),
     [O_JSON] = FLAG("json", 'j', "print the result as JSON: the envelope of README \"JSON output\", then the "
                                  "command's keys"),
     [O_QUIET] = FLAG("quiet", 'q', "no progress line (it is drawn on stderr only when that is a terminal)"),

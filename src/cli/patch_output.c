@@ -48,7 +48,7 @@ static void free_labels(char **v, int n)
 int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
                      const cc_patch_result *r)
 {
-    bool norm = isfinite(1.0 / (r->clean - r->corrupt)), by_head_rows = r->n_heads > 1 && r->n_pos > 1;
+    bool norm = patch_normalisable(r->clean, r->corrupt), by_head_rows = r->n_heads > 1 && r->n_pos > 1;
     size_t N = (size_t)r->n_layers * r->n_pos * r->n_heads;
     double *v = malloc(N * sizeof *v);
     char **rows = NULL, **cols = NULL, *title = NULL, *sub = NULL, *model = cli_model_label(m->model_path);
@@ -92,7 +92,7 @@ int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, co
 static void rank(const cc_patch_result *r, size_t N, size_t *order)
 {
     for (size_t i = 0; i < N; i++) order[i] = i;
-    bool norm = isfinite(1.0 / (r->clean - r->corrupt));
+    bool norm = patch_normalisable(r->clean, r->corrupt);
     const double *v = norm ? r->normalized : r->value;
     double base = norm ? 0 : r->corrupt;
     for (size_t i = 1; i < N; i++) { /* insertion sort: N is at most L x T x H */
@@ -110,9 +110,10 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
     patch_pair_print(pp, r->clean, r->corrupt);
     char name[64];
     cc_hook_name(po->hook, 0, name, sizeof name);
-    printf("patching blocks.{layer}.%s%s, %s; each cell (patched - corrupt) / (clean - corrupt); %s",
-           name + strlen("blocks.0."), po->per_head ? " per head" : "",
-           po->all_positions ? "all positions at once" : "one position at a time",
+    bool norm = patch_normalisable(r->clean, r->corrupt);
+    printf("patching blocks.{layer}.%s%s, %s; each cell %s; %s", name + strlen("blocks.0."),
+           po->per_head ? " per head" : "", po->all_positions ? "all positions at once" : "one position at a time",
+           norm ? "(patched - corrupt) / (clean - corrupt)" : "the patched metric",
            po->naive ? "naive reruns\n" : "causal reuse");
     if (!po->naive) printf(", %ld of %d patches needed no run\n", r->skipped, L * P * H);
     if (H > 1 && P > 1) { /* layer x position x head: the strongest entries */
@@ -124,7 +125,9 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
             size_t i = order[k];
             int l = (int)(i / ((size_t)P * H)), p = (int)(i / H % P), h = (int)(i % H), t = r->pos_lo + p;
             char *s = patch_pair_text(pp, pp->corrupt.tokens[t]);
-            printf("%5d %4d %3d %-12s %+10.4f %10.4f\n", l, h, t, s ? s : "?", r->normalized[i], r->value[i]);
+            printf("%5d %4d %3d %-12s", l, h, t, s ? s : "?");
+            patch_print_normalised(r->normalized[i]);
+            printf(" %10.4f\n", r->value[i]);
             free(s);
         }
         free(order);
@@ -142,8 +145,10 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
         } else {
             printf("%-18d", row);
         }
-        for (int c = 0; c < cols; c++)
-            printf(" %+10.4f", r->normalized[P > 1 ? (size_t)c * P + row : (size_t)row * H + c]);
+        for (int c = 0; c < cols; c++) {
+            size_t i = P > 1 ? (size_t)c * P + row : (size_t)row * H + c;
+            printf(" %+10.4f", norm ? r->normalized[i] : r->value[i]);
+        }
         printf("\n");
     }
 }

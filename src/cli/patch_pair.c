@@ -126,6 +126,17 @@ void patch_pair_print(const patch_pair *p, double clean, double corrupt)
         printf("metric: loss (mean cross-entropy of the run's own next tokens); clean %.4f, corrupt %.4f\n", clean,
                corrupt);
     }
+    if (!patch_normalisable(clean, corrupt))
+        printf("clean and corrupted runs give the same metric; the normalised score is undefined (choose prompts "
+               "or --answer/--wrong tokens that the model tells apart)\n");
+}
+
+bool patch_normalisable(double clean, double corrupt) { return isfinite(1.0 / (clean - corrupt)); }
+
+void patch_print_normalised(double v)
+{
+    if (isfinite(v)) printf(" %+10.4f", v);
+    else printf(" %10s", "-");
 }
 
 json_t *patch_json_num(double v)

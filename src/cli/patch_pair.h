@@ -29,8 +29,16 @@ char *patch_pair_text(const patch_pair *p, int tok);
  * answer_text, wrong, wrong_text}} set on J. */
 void patch_pair_json(const patch_pair *p, json_t *j);
 
-/* Prints the two prompts token by token and the metric line (text output). */
+/* Prints the two prompts token by token and the metric line (text output),
+ * then, when the two metrics are equal, that the normalised score is undefined
+ * (the tables then show the patched metric, or "-" beside it). */
 void patch_pair_print(const patch_pair *p, double clean, double corrupt);
+
+/* Whether (x - a) / (clean - corrupt) is defined: the two metrics differ. */
+bool patch_normalisable(double clean, double corrupt);
+
+/* Prints " %+10.4f" of a normalised score V, or " %10s" "-" when it is undefined. */
+void patch_print_normalised(double v);
 
 /* A JSON number, or null for NaN and infinities (a normalisation by zero). */
 json_t *patch_json_num(double v);

@@ -3,6 +3,7 @@
 
 #include "circuitc/fsio.h"
 #include "core/args.h"
+#include "core/json_error.h"
 #include "gpt2_tensors.h"
 
 #include <errno.h>
@@ -44,7 +45,7 @@ static int check_matrix(const char *label, const char *name, long long rows, lon
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err)
 {
     CC_ARG_NOT_NULL(cfg, err, -1);
-    CC_ARG_NOT_NULL(label, err, -1);
+    if (!label) label = "<config>"; /* as cc_circuit_parse names an unnamed text */
     if (cfg->n_layers < 1 || cfg->n_heads < 1 || cfg->d_model < 1 || cfg->d_mlp < 1 || cfg->d_vocab < 1 ||
         cfg->n_ctx < 1)
         return cc_fail(err, "%s: n_layer, n_head, n_embd, n_inner, vocab_size and n_positions must all "
@@ -85,7 +86,7 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
     json_error_t jerr;
     json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
     fclose(fp);
-    if (!root) return cc_fail(err, "%s: not valid JSON (%s, line %d)", path, jerr.text, jerr.line);
+    if (!root) return cc_fail_json(err, path, &jerr);
     int rc = -1;
     cc_config c = {0};
     if (!json_is_object(root)) {

@@ -12,6 +12,7 @@
 
 #include "core/args.h"
 #include "core/parallel.h"
+#include "runtime/act_check.h"
 #include "runtime/forward_ref.h"
 #include "runtime/vecmath.h"
 
@@ -298,14 +299,17 @@ typedef struct {
     float *wqkv;                 /* [d, H*dh]: one of W_Q/W_K/W_V of a layer, heads side by side */
 } run;
 
-/* Hook point: calls the edit callback, then keeps a copy when cached. */
+/* Hook point: applies a resumed pass's patches, calls the edit callback, checks
+ * the result's range (act_check.h), then keeps a copy when cached. */
 static int at(run *r, cc_hook_kind k, int layer, float *act, cc_error *err)
 {
     if (r->clean && layer == r->patch_layer) cc_segment_patches_apply(r->c, r->pos, r->seg, r->n_seg, k, act);
-    if (!r->opts) return 0;
     cc_act_shape s = cc_hook_shape(r->c, k, r->batch, r->pos);
-    if (r->opts->hook && r->opts->hook(r->opts->hook_ctx, k, cc_hook_per_layer(k) ? layer : -1, act, &s, err) != 0)
+    if (r->opts && r->opts->hook &&
+        r->opts->hook(r->opts->hook_ctx, k, cc_hook_per_layer(k) ? layer : -1, act, &s, err) != 0)
         return -1;
+    if (cc_act_check(r->m, r->seg, r->n_seg, k, layer, act, err) != 0) return -1;
+    if (!r->opts) return 0;
     int l = cc_hook_per_layer(k) ? layer : 0;
     if (r->opts->cache[k] & ((uint64_t)1 << l)) {
         float *copy = malloc(s.numel * sizeof *copy);
@@ -584,11 +588,14 @@ static void row_stats_range(void *p, size_t lo, size_t hi)
 #define FUSED_MAX_ROWS 1024
 
 typedef struct {
+    const run *r;
     const float *xn, *W_U, *b_U; /* [R, d], [d, V], [V] or NULL */
     int R, d, V, parts;
     const int *target; /* [R] */
     lse_row *state;    /* [parts, R] */
     float *tiles;      /* [parts, FUSED_TILE_FLOATS] */
+    cc_error *part_err; /* [parts]: a tile's logits out of range (act_check.h), first per part */
+    int *part_rc;       /* [parts] */
 } fused_ctx;
 
 static void unembed_parts(void *p, size_t lo, size_t hi)
@@ -608,6 +615,9 @@ static void unembed_parts(void *p, size_t lo, size_t hi)
                 lin_ctx g = {a->xn + (size_t)r0 * d, a->W_U + c0, a->b_U ? a->b_U + c0 : NULL, nr, d, a->V, nc, nc,
                              tile, false};
                 linear_range(&g, 0, (size_t)nr); /* one single-threaded sgemm on our threads */
+                if (!a->part_rc[part])
+                    a->part_rc[part] = cc_logits_check(a->r->m, a->r->seg, a->r->n_seg, (size_t)r0, nr, c0, nc, nc,
+                                                       tile, &a->part_err[part]);
                 for (int i = 0; i < nr; i++)
                     lse_fold(st + r0 + i, tile + (size_t)i * nc, nc, c0, a->target[r0 + i]);
             }
@@ -621,18 +631,29 @@ static int unembed_fused(run *r, const int *target, double *lp, int *amax, cc_er
     int R = (int)r->R, parts = t_own_threads ? cc_par_threads() : 1;
     lse_row *state = malloc((size_t)parts * r->R * sizeof *state);
     float *tiles = malloc((size_t)parts * FUSED_TILE_FLOATS * sizeof *tiles);
-    if (!state || !tiles) {
-        free(state), free(tiles);
-        return cc_fail(err, "out of memory for the unembedding tiles");
+    cc_error *part_err = malloc((size_t)parts * sizeof *part_err);
+    int *part_rc = calloc((size_t)parts, sizeof *part_rc);
+    int rc = -1;
+    if (!state || !tiles || !part_err || !part_rc) {
+        cc_fail(err, "out of memory for the unembedding tiles");
+        goto out;
     }
-    fused_ctx a = {r->xn, r->m->w.W_U, r->m->w.b_U, R, c->d_model, c->d_vocab, parts, target, state, tiles};
+    fused_ctx a = {r, r->xn, r->m->w.W_U, r->m->w.b_U, R, c->d_model, c->d_vocab, parts, target, state, tiles,
+                   part_err, part_rc};
     cc_par_for((size_t)parts, 1, unembed_parts, &a);
+    for (int part = 0; part < parts; part++)
+        if (part_rc[part]) {
+            if (err) *err = part_err[part];
+            goto out;
+        }
     for (int i = 0; i < R; i++) {
         for (int part = 1; part < parts; part++) lse_merge(&state[i], &state[(size_t)part * R + i]);
         lse_finish(&state[i], target[i], lp ? lp + i : NULL, amax ? amax + i : NULL);
     }
-    free(state), free(tiles);
-    return 0;
+    rc = 0;
+out:
+    free(state), free(tiles), free(part_err), free(part_rc);
+    return rc;
 }
 
 /* Unfused: the logits in row chunks (all of them when they are cached), each
@@ -699,7 +720,7 @@ int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel
     linear_fast(xn, rows, c->d_model, w->W_U, c->d_vocab, w->b_U, c->d_vocab, logits, c->d_vocab);
     own_threads_end(saved_threads);
     free(xn);
-    return 0;
+    return cc_act_check(m, NULL, rows, CC_HOOK_LOGITS, 0, logits, err);
 }
 
 /* Releases the blocks' workspace (the unembedding needs only xn): lowers the
@@ -911,7 +932,12 @@ int cc_logits_cols(const cc_model *m, const float *x, int R, const int *cols, in
         for (int j = 0; j < n_cols; j++) {
             double acc = 0;
             for (int k = 0; k < d; k++) acc += (double)xn[k] * m->w.W_U[(size_t)k * V + cols[j]];
-            out[(size_t)i * n_cols + j] = (float)acc + (m->w.b_U ? m->w.b_U[cols[j]] : 0.0f);
+            float logit = (float)acc + (m->w.b_U ? m->w.b_U[cols[j]] : 0.0f);
+            if (cc_logits_check(m, NULL, R, (size_t)i, 1, cols[j], 1, 1, &logit, err) != 0) {
+                free(xn);
+                return -1;
+            }
+            out[(size_t)i * n_cols + j] = logit;
         }
     }
     free(xn);

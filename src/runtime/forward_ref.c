@@ -11,6 +11,8 @@
  * values of the rows before each segment from the clean run. */
 #include "runtime/forward_ref.h"
 
+#include "runtime/act_check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,16 +64,18 @@ void cc_segment_patches_apply(const cc_config *c, int pos, const cc_segment *seg
     }
 }
 
-/* A hook point: a resumed pass's segment patches, the caller's edit, then a
- * copy when (KIND, LAYER) is cached. */
+/* A hook point: a resumed pass's segment patches, the caller's edit, the range
+ * check (act_check.h), then a copy when (KIND, LAYER) is cached. */
 static int hook_point(ref_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err)
 {
     if (p->clean && layer == p->patch_layer) cc_segment_patches_apply(p->c, p->pos, p->seg, p->n_seg, kind, act);
-    if (!p->opts) return 0;
     bool per_layer = cc_hook_per_layer(kind);
     cc_act_shape shape = cc_hook_shape(p->c, kind, p->batch, p->pos);
-    if (p->opts->hook && p->opts->hook(p->opts->hook_ctx, kind, per_layer ? layer : -1, act, &shape, err) != 0)
+    if (p->opts && p->opts->hook &&
+        p->opts->hook(p->opts->hook_ctx, kind, per_layer ? layer : -1, act, &shape, err) != 0)
         return -1;
+    if (cc_act_check(p->m, p->seg, p->n_seg, kind, layer, act, err) != 0) return -1;
+    if (!p->opts) return 0;
     int slot = per_layer ? layer : 0;
     if (!((p->opts->cache[kind] >> slot) & 1)) return 0;
     float *copy = malloc(shape.numel * sizeof *copy);
@@ -285,6 +289,10 @@ static int unembed(ref_pass *p, float *x, double *lp, int *amax, cc_error *err)
         for (int t = g->start; t < g->end; t++, r++) {
             float *row = keep ? logits + r * V : logits;
             linear(p->xn + r * d, 1, d, w->W_U, V, w->b_U, V, row, V);
+            if (cc_logits_check(p->m, p->seg, p->n_seg, r, 1, 0, V, V, row, err) != 0) {
+                free(logits);
+                return -1;
+            }
             int target = t + 1 < p->pos ? p->tokens[(size_t)g->seq * p->pos + t + 1] : -1;
             logprob_and_argmax(row, V, target, lp ? lp + r : NULL, amax ? amax + r : NULL);
         }
@@ -301,7 +309,7 @@ int cc_forward_ref_unembed(const cc_model *m, const float *x, int rows, float *l
     layernorm(x, (size_t)rows, c->d_model, m->w.lnf_w, m->w.lnf_b, c->ln_eps, xn);
     linear(xn, (size_t)rows, c->d_model, m->w.W_U, c->d_vocab, m->w.b_U, c->d_vocab, logits, c->d_vocab);
     free(xn);
-    return 0;
+    return cc_act_check(m, NULL, rows, CC_HOOK_LOGITS, 0, logits, err);
 }
 
 static void pass_free(ref_pass *p)

@@ -217,6 +217,39 @@ INLINE void layernorm_body(const float *x, int d, const float *w, const float *b
         for (int i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
 }
 
+/* ------------------------------------------------------------------ range check */
+
+/* The first element of X [n] that is NaN or has |x| >= LIMIT (LIMIT > 0, +inf
+ * allowed), -inf aside when NEG_INF_OK; n when none. On the float's bits: |x|
+ * >= LIMIT (NaN included) is (bits & 0x7fffffff) >= LIMIT's bits, a signed
+ * compare of two non-negative integers. Groups of 64 are tested at once. */
+INLINE size_t first_beyond_body(const float *x, size_t n, float limit, bool neg_inf_ok)
+{
+    int32_t lim_bits, ninf_bits;
+    float ninf = -INFINITY;
+    memcpy(&lim_bits, &limit, sizeof lim_bits);
+    memcpy(&ninf_bits, &ninf, sizeof ninf_bits);
+    const v8i abs_mask = SPLAT8(0x7fffffff), lim = SPLAT8(lim_bits), skip = SPLAT8(neg_inf_ok ? ninf_bits : 0);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        v8i any = SPLAT8(0);
+        for (size_t j = i; j < i + 64; j += 8) {
+            v8i v;
+            memcpy(&v, x + j, sizeof v);
+            any |= ((v & abs_mask) >= lim) & (v != skip);
+        }
+        bool found = false;
+        for (int k = 0; k < 8; k++) found |= any[k] != 0;
+        if (found) break; /* the element itself is found one by one below */
+    }
+    for (; i < n; i++) {
+        int32_t b;
+        memcpy(&b, x + i, sizeof b);
+        if ((b & 0x7fffffff) >= lim_bits && !(neg_inf_ok && b == ninf_bits)) return i;
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------------ the two variants */
 
 /* Each entry point runs its body compiled for AVX2 when the CPU has it, else
@@ -231,6 +264,10 @@ static AVX2 void layernorm_avx2(const float *x, int d, const float *w, const flo
     layernorm_body(x, d, w, b, eps, o);
 }
 static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_exp_body(x, n, mx); }
+static AVX2 size_t first_beyond_avx2(const float *x, size_t n, float limit, bool neg_inf_ok)
+{
+    return first_beyond_body(x, n, limit, neg_inf_ok);
+}
 #define HAVE_AVX2() __builtin_cpu_supports("avx2")
 #else
 #define gelu_avx2 gelu_body
@@ -238,6 +275,7 @@ static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_ex
 #define max_avx2 max_of
 #define sum_exp_avx2 sum_exp_body
 #define layernorm_avx2 layernorm_body
+#define first_beyond_avx2 first_beyond_body
 #define HAVE_AVX2() 0
 #endif
 
@@ -267,4 +305,9 @@ void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, dou
 {
     if (HAVE_AVX2()) layernorm_avx2(x, d, w, b, eps, out);
     else layernorm_body(x, d, w, b, eps, out);
+}
+
+size_t cc_vec_first_beyond(const float *x, size_t n, float limit, bool neg_inf_ok)
+{
+    return HAVE_AVX2() ? first_beyond_avx2(x, n, limit, neg_inf_ok) : first_beyond_body(x, n, limit, neg_inf_ok);
 }

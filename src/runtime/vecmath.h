@@ -10,6 +10,7 @@
 #ifndef CC_RUNTIME_VECMATH_H
 #define CC_RUNTIME_VECMATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* gelu_new in place on X[lo, hi): 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))),
@@ -29,5 +30,10 @@ double cc_vec_sum_exp(const float *x, int n, float mx);
 /* LayerNorm of one row X [d] into OUT [d]: centre (mean in float64), divide by
  * sqrt(mean(x^2) + eps) (float64 sum), then * W + B when W is not NULL. */
 void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, double eps, float *out);
+
+/* The index of the first element of X [n] that is NaN or has |x| >= LIMIT
+ * (LIMIT > 0; INFINITY: the first non-finite one), -inf entries aside when
+ * NEG_INF_OK; n when there is none. */
+size_t cc_vec_first_beyond(const float *x, size_t n, float limit, bool neg_inf_ok);
 
 #endif

@@ -129,15 +129,26 @@ static int add_text(cc_prompt_batch *b, prompt_rows *rows, const char *text, siz
     return 0;
 }
 
-/* Parses the ids of one sequence (comma- or space-separated) into a new row. */
+/* Parses the ids of one sequence into a new row: separated by spaces or tabs,
+ * or by one comma (spaces around it allowed); an empty item (",1", "1,,2",
+ * "1,") is refused rather than skipped. */
 static int add_ids(const cc_config *cfg, prompt_rows *rows, const char *s, size_t len, const char *label,
                    cc_error *err)
 {
     prompt_row *row = rows_add(rows, err);
     if (!row) return -1;
     size_t i = 0;
+    bool id_since_comma = false; /* an id since the last comma (or the start) */
     while (i < len) {
-        if (s[i] == ',' || s[i] == ' ' || s[i] == '\t') {
+        if (s[i] == ' ' || s[i] == '\t') {
+            i++;
+            continue;
+        }
+        if (s[i] == ',') {
+            if (!id_since_comma)
+                return cc_fail(err, "%s: empty item before the comma at character %zu: separate token ids by one "
+                                    "comma or by spaces, e.g. 1,2,3", label, i + 1);
+            id_since_comma = false;
             i++;
             continue;
         }
@@ -153,8 +164,12 @@ static int add_ids(const cc_config *cfg, prompt_rows *rows, const char *s, size_
                            label, (int)(word - start > 40 ? 40 : word - start), s + start, cfg->d_vocab - 1);
         }
         if (cc_token_ids_push(&row->ids, (int32_t)v, err) != 0) return -1;
+        id_since_comma = true;
     }
     if (row->ids.n == 0) return cc_fail(err, "%s has no token ids", label);
+    if (!id_since_comma)
+        return cc_fail(err, "%s: empty item after the last comma: separate token ids by one comma or by spaces, "
+                            "e.g. 1,2,3", label);
     return 0;
 }
 

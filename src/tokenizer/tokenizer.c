@@ -16,6 +16,7 @@
 #include "circuitc/fsio.h"
 #include "circuitc/utf8.h"
 #include "core/args.h"
+#include "core/json_error.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -360,21 +361,24 @@ static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const
     return 0;
 }
 
-/* Parses merges.txt: an optional "#version" line, then one "LEFT RIGHT" per line (rank = order). */
+/* Parses merges.txt: an optional "#version" line, then one "LEFT RIGHT" per line (rank = order).
+ * A line ends at LF, CRLF or a bare CR, as in circuit files: a raw CR cannot be part of a merge,
+ * since byte-level tokens spell every byte with a printable character. At least one merge is
+ * required: without any, BPE would silently split every word into bytes. */
 static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, const char *label, cc_error *err)
 {
     size_t lines = 1;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++) lines += text[i] == '\n' || text[i] == '\r';
     if (merge_map_init(&tok->merges, lines) != 0) return out_of_memory(err);
     uint32_t rank = 0;
     size_t line_no = 0;
     for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len, line_len = end - pos;
         const char *line = text + pos;
-        pos = end + 1;
+        size_t line_len = 0;
+        while (pos + line_len < len && line[line_len] != '\n' && line[line_len] != '\r') line_len++;
+        pos += line_len;
+        if (pos < len) pos += text[pos] == '\r' && pos + 1 < len && text[pos + 1] == '\n' ? 2 : 1;
         line_no++;
-        if (line_len && line[line_len - 1] == '\r') line_len--;
         if (line_len == 0 || (line_len >= 8 && memcmp(line, "#version", 8) == 0)) continue;
         const char *space = memchr(line, ' ', line_len);
         if (!space || memchr(space + 1, ' ', line_len - (size_t)(space + 1 - line)) || space == line ||
@@ -387,6 +391,9 @@ static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, cons
                       where, err) != 0)
             return -1;
     }
+    if (rank == 0)
+        return cc_fail(err, "%s: no merges: a BPE merges file has one \"LEFT RIGHT\" pair per line after its "
+                            "\"#version\" line (GPT-2's has 50000)", label);
     return 0;
 }
 
@@ -410,7 +417,7 @@ static json_t *parse_json(const char *text, size_t len, const char *label, cc_er
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) cc_fail(err, "%s: not valid JSON (%s, line %d column %d)", label, jerr.text, jerr.line, jerr.column);
+    if (!root) cc_fail_json(err, label, &jerr);
     return root;
 }
 
@@ -465,6 +472,9 @@ static int load_tokenizer_json_merges(cc_tokenizer *tok, json_t *merges, const c
 {
     if (!json_is_array(merges))
         return cc_fail(err, "%s: field \"model.merges\" must be an array of merges", label);
+    if (json_array_size(merges) == 0)
+        return cc_fail(err, "%s: field \"model.merges\" is empty: a BPE tokenizer needs its merges (GPT-2's has "
+                            "50000)", label);
     if (merge_map_init(&tok->merges, json_array_size(merges)) != 0) return out_of_memory(err);
     size_t i;
     json_t *m;
