@@ -1,7 +1,10 @@
 /* test_discover.c — weight-only discovery (discover.h): on the bundled
  * fixture the planted previous-token -> induction pair L0H0 -> L1H0 ranks
  * first from the weights alone, and the `discover` command's runtime check
- * confirms it; precision and recall at k on a hand-made ranking. */
+ * confirms it; the positional evidence against its definition computed in
+ * the test on tiny random models; precision and recall at k on a hand-made
+ * ranking. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +45,81 @@ START_TEST(planted_pair_ranks_first_from_weights)
     cc_discover_free(&r);
     cc_circuit_free(c);
     cc_model_free(m);
+}
+END_TEST
+
+/* cc_prev_positional against its definition computed here from W_pos, W_Q and
+ * W_K in double precision, for every head of tiny random models and several T:
+ * row p of W_pos W_Q W_K^T W_pos^T, over the keys k <= p (the current position
+ * included), peaks at p - 1. A row whose top two scores are within float
+ * rounding of each other may go either way; each such row widens the allowed
+ * difference by one position. */
+static double pos_score(const cc_model *m, cc_head h, int p, int k)
+{
+    const cc_config *c = &m->cfg;
+    int d = c->d_model, dh = c->d_head;
+    size_t off = ((size_t)h.layer * c->n_heads + h.head) * d * dh;
+    const float *WQ = m->w.W_Q + off, *WK = m->w.W_K + off, *xp = m->w.W_pos + (size_t)p * d,
+                *xk = m->w.W_pos + (size_t)k * d;
+    double s = 0;
+    for (int e = 0; e < dh; e++) {
+        double q = 0, kk = 0;
+        for (int i = 0; i < d; i++) q += (double)xp[i] * WQ[(size_t)i * dh + e], kk += (double)xk[i] * WK[(size_t)i * dh + e];
+        s += q * kk;
+    }
+    return s;
+}
+
+START_TEST(positional_evidence_matches_its_definition)
+{
+    static const char *seeds[] = {"0", "1", "2"};
+    int rows_told_apart = 0; /* rows where leaving out k = p would turn a miss into a hit */
+    for (int sd = 0; sd < 3; sd++) {
+        char *dir = tu_tiny_model(seeds[sd]);
+        cc_model *m = NULL;
+        cc_error err;
+        ck_assert_msg(cc_model_load(dir, NULL, false, &m, &err) == 0, "%s", err.msg);
+        int n = m->cfg.n_ctx;
+        double *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx] */
+        for (int l = 0; l < m->cfg.n_layers; l++)
+            for (int hd = 0; hd < m->cfg.n_heads; hd++) {
+                cc_head h = {l, hd};
+                for (int p = 0; p < n; p++)
+                    for (int k = 0; k <= p; k++) S[(size_t)p * n + k] = pos_score(m, h, p, k);
+                static const int Ts[] = {2, 17, 32};
+                for (int t = 0; t < 3; t++) {
+                    int T = Ts[t], hits = 0, unsure = 0;
+                    for (int p = 1; p < T; p++) {
+                        const double *row = S + (size_t)p * n;
+                        int best = 0, best_before_p = 0;
+                        for (int k = 1; k <= p; k++) {
+                            if (row[k] > row[best]) best = k;
+                            if (k < p && row[k] > row[best_before_p]) best_before_p = k;
+                        }
+                        double second = -INFINITY, scale = 0;
+                        for (int k = 0; k <= p; k++) {
+                            if (k != best && row[k] > second) second = row[k];
+                            scale = fmax(scale, fabs(row[k]));
+                        }
+                        hits += best == p - 1;
+                        unsure += row[best] - second <= 1e-5 * scale;
+                        rows_told_apart += best == p && best_before_p == p - 1;
+                    }
+                    double frac;
+                    ck_assert_msg(cc_prev_positional(m, h, T, &frac, &err) == 0, "%s", err.msg);
+                    double want = (double)hits / (T - 1);
+                    ck_assert_msg(fabs(frac - want) <= (double)unsure / (T - 1) + 1e-12,
+                                  "seed %s L%dH%d T=%d: positional %.6f, by definition %.6f (%d rows unsure)",
+                                  seeds[sd], l, hd, T, frac, want, unsure);
+                }
+            }
+        free(S);
+        cc_model_free(m);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    /* the models tell the definition from one that leaves the current position out */
+    ck_assert_int_gt(rows_told_apart, 0);
 }
 END_TEST
 
@@ -119,6 +197,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("discover");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, planted_pair_ranks_first_from_weights);
+    tcase_add_test(t, positional_evidence_matches_its_definition);
     tcase_add_test(t, precision_and_recall_at_k);
     tcase_add_test(t, command_reports_the_runtime_check);
     suite_add_tcase(s, t);
