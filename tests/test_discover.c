@@ -1,6 +1,7 @@
 /* test_discover.c — weight-only discovery (discover.h): on the bundled
  * fixture the planted previous-token -> induction pair L0H0 -> L1H0 ranks
- * first from the weights alone, and the `discover` command's runtime check
+ * first from the weights alone (each exact pair's top-1 counts and score
+ * against kcomp's counts), and the `discover` command's runtime check
  * confirms it; the positional evidence against its definition computed in
  * the test on tiny random models; precision and recall at k on a hand-made
  * ranking. */
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "circuitc/discover.h"
+#include "circuitc/topk.h"
 #include "testutil.h"
 
 START_TEST(planted_pair_ranks_first_from_weights)
@@ -29,6 +31,33 @@ START_TEST(planted_pair_ranks_first_from_weights)
     ck_assert(p->earlier.layer == 0 && p->earlier.head == 0 && p->later.layer == 1 && p->later.head == 0);
     ck_assert(p->exact && p->rows_top1 == 511 && p->cols_top1 == 511);
     ck_assert_double_eq(p->positional, 1.0);
+    /* each exact pair: kcomp's top-1 counts (compiled and counted here), and its
+     * score positional x mean(rows, columns) / V; the fixture has pairs whose
+     * two counts differ */
+    int n_exact = 0, rows_differ = 0;
+    for (int k = 0; k < r.n_pairs; k++) {
+        const cc_discover_pair *e = &r.pairs[k];
+        if (!e->exact) continue;
+        n_exact++;
+        const char *names[2] = {"prev", "ind"};
+        cc_head heads[2] = {e->earlier, e->later};
+        cc_fm fm;
+        ck_assert_msg(cc_circuit_compile(c, m, names, heads, 2, &fm, NULL, &err) == 0, "%s", err.msg);
+        cc_topk_options to = {.k_max = 1};
+        cc_topk_result rows, cols;
+        ck_assert_int_eq(cc_topk_diagonal(&fm, &to, &rows, &err), 0);
+        to.columns = true;
+        ck_assert_int_eq(cc_topk_diagonal(&fm, &to, &cols, &err), 0);
+        cc_fm_free(&fm);
+        ck_assert_int_eq(e->rows_top1, rows.correct[0]);
+        ck_assert_int_eq(e->cols_top1, cols.correct[0]);
+        rows_differ += rows.correct[0] != cols.correct[0];
+        double want = e->positional * (double)(rows.correct[0] + cols.correct[0]) / (2.0 * m->cfg.d_vocab);
+        ck_assert_msg(fabs(e->score - want) <= 1e-12, "L%dH%d -> L%dH%d: score %.15g, expected %.15g", e->earlier.layer,
+                      e->earlier.head, e->later.layer, e->later.head, e->score, want);
+    }
+    ck_assert_int_eq(n_exact, 10);
+    ck_assert_int_gt(rows_differ, 0);
     /* ranked: exact pairs first by score, then by ratio x positional */
     for (int k = 1; k < r.n_pairs; k++) {
         const cc_discover_pair *a = &r.pairs[k - 1], *b = &r.pairs[k];
