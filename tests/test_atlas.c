@@ -2,7 +2,8 @@
  * every bound against the exact count of every pair (bundled fixture and tiny
  * random models), every exact entry against the count `kcomp` computes (an
  * independent compile + cc_topk_diagonal here), results independent of the
- * thread count, and the JSON line round trip. */
+ * thread count, a top-5 accuracy of exactly min_acc never left bounded, and
+ * the JSON line round trip. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,33 @@ START_TEST(bound_is_proven_on_random_models)
 }
 END_TEST
 
+/* ALL, the atlas A's entries (canonical order), against kcomp's counts: exact
+ * entries equal them; bounded ones are upper bounds of them, with top-5 below
+ * MIN_ACC x V in both directions. Counts both kinds. */
+static void check_entries(const cc_model *m, const cc_circuit *c, const cc_atlas *a, const cc_atlas_entry *all,
+                          double min_acc, long *n_exact, long *n_bound)
+{
+    long V = m->cfg.d_vocab;
+    *n_exact = *n_bound = 0;
+    for (long i = 0; i < cc_atlas_n_pairs(a); i++) {
+        const cc_atlas_entry *e = &all[i];
+        long er[2], ec[2];
+        kcomp_counts(m, c, e->earlier, e->later, er, ec);
+        ck_assert(e->has_bound);
+        if (e->exact) {
+            ++*n_exact;
+            ck_assert(memcmp(e->rows, er, sizeof er) == 0 && memcmp(e->cols, ec, sizeof ec) == 0);
+        } else {
+            ++*n_bound;
+            ck_assert_msg(e->rows[1] < min_acc * V && e->cols[1] < min_acc * V,
+                          "L%dH%d -> L%dH%d bounded at top-5 rows %ld cols %ld (exact %ld %ld), not below %g x %ld",
+                          e->earlier.layer, e->earlier.head, e->later.layer, e->later.head, e->rows[1], e->cols[1],
+                          er[1], ec[1], min_acc, V);
+            for (int k = 0; k < 2; k++) ck_assert(e->rows[k] >= er[k] && e->cols[k] >= ec[k]);
+        }
+    }
+}
+
 /* The whole atlas: exact entries equal kcomp's counts, bounded entries are
  * upper bounds below min_acc, the planted pair is exact, and 1 or 2 threads
  * give the same entries. */
@@ -193,21 +221,8 @@ START_TEST(atlas_matches_kcomp_for_every_pair)
     ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = min_acc}, &a, &err), 0);
     cc_atlas_entry *one = run_all(a, 1), *two = run_all(a, 2);
     for (long i = 0; i < cc_atlas_n_pairs(a); i++) ck_assert_msg(same_entry(&one[i], &two[i]), "thread count changed pair %ld", i);
-    long V = m->cfg.d_vocab, n_exact = 0, n_bound = 0;
-    for (long i = 0; i < cc_atlas_n_pairs(a); i++) {
-        const cc_atlas_entry *e = &one[i];
-        long er[2], ec[2];
-        kcomp_counts(m, c, e->earlier, e->later, er, ec);
-        ck_assert(e->has_bound);
-        if (e->exact) {
-            n_exact++;
-            ck_assert(memcmp(e->rows, er, sizeof er) == 0 && memcmp(e->cols, ec, sizeof ec) == 0);
-        } else {
-            n_bound++;
-            ck_assert(e->rows[1] < min_acc * V && e->cols[1] < min_acc * V);
-            for (int k = 0; k < 2; k++) ck_assert(e->rows[k] >= er[k] && e->cols[k] >= ec[k]);
-        }
-    }
+    long n_exact, n_bound;
+    check_entries(m, c, a, one, min_acc, &n_exact, &n_bound);
     ck_assert_msg(n_exact > 0 && n_bound > 0, "exact %ld bounded %ld: the fixture should have both", n_exact, n_bound);
     const cc_atlas_entry *planted = &one[cc_atlas_pair_index(a, (cc_head){0, 0}, (cc_head){1, 0})];
     ck_assert(planted->exact);
@@ -220,6 +235,30 @@ START_TEST(atlas_matches_kcomp_for_every_pair)
     ck_assert(!cc_atlas_uses_bound(a));
     cc_atlas_entry *all = run_all(a, 2);
     for (long i = 0; i < cc_atlas_n_pairs(a); i++) ck_assert(all[i].exact && !all[i].has_bound);
+    free(all);
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
+/* min_acc x V a whole number (0.0625 x 512 = 32 on the fixture): a top-5
+ * bound of exactly 32 does not prove an accuracy below min_acc, so such a pair
+ * is computed exactly, never left bounded (the fixture has pairs whose screen
+ * reaches 32 when allowed to stop there). */
+START_TEST(accuracy_equal_to_min_acc_is_not_bounded)
+{
+    cc_model *m = load(tu_fixture_model());
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    cc_error err;
+    const double min_acc = 0.0625;
+    ck_assert_int_eq(m->cfg.d_vocab, 512);
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = min_acc}, &a, &err), 0);
+    cc_atlas_entry *all = run_all(a, 1);
+    long n_exact, n_bound;
+    check_entries(m, c, a, all, min_acc, &n_exact, &n_bound);
+    ck_assert_msg(n_exact > 0 && n_bound > 0, "exact %ld bounded %ld: the fixture should have both", n_exact, n_bound);
     free(all);
     cc_atlas_free(a);
     cc_circuit_free(c);
@@ -265,6 +304,7 @@ static Suite *suite(void)
     tcase_add_test(t, bound_is_proven_on_the_fixture);
     tcase_add_test(t, bound_is_proven_on_random_models);
     tcase_add_test(t, atlas_matches_kcomp_for_every_pair);
+    tcase_add_test(t, accuracy_equal_to_min_acc_is_not_bounded);
     tcase_add_test(t, entry_line_round_trip);
     suite_add_tcase(s, t);
     return s;

@@ -1,7 +1,8 @@
 /* test_cli_runtime.c — the runtime commands end to end (repeat, heads, pattern,
  * patch, ablate): JSON keys and the printed seed, agreement with the goldens
- * through the CLI on the bundled fixture, and error cases (bad head, too long
- * --seq-len, bad options) with the right exit status and no stdout. */
+ * through the CLI on the bundled fixture, the rows of `heads --top K`, and
+ * error cases (bad head, too long --seq-len, bad options) with the right exit
+ * status and no stdout. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -114,6 +115,75 @@ START_TEST(repeat_on_the_bundled_fixture_matches_the_golden)
 }
 END_TEST
 
+/* `heads --top K` lists min(K, L*H) heads for each of the seven scores, in
+ * text and JSON, and they are the K best of that score among all heads (the
+ * "heads" array holds every head's scores): K = 1, 3, L*H and more than L*H. */
+static double head_score(json_t *head, const char *label)
+{
+    json_t *v = json_object_get(head, label);
+    if (!v && strncmp(label, "detect_", 7) == 0) v = json_object_get(json_object_get(head, "detect"), label + 7);
+    ck_assert_msg(json_is_real(v), "no score %s", label);
+    return json_real_value(v);
+}
+
+static int by_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x > y ? -1 : x < y;
+}
+
+static void check_top_k(const char *dir, int K, int LH)
+{
+    char k_arg[16];
+    snprintf(k_arg, sizeof k_arg, "%d", K);
+    int want = K < LH ? K : LH;
+    tu_run_result r = RUN("heads", "--model", dir, "--seq-len", "8", "--batch", "2", "--top", k_arg, "--json");
+    json_t *j = tu_parse_ok(&r), *all = json_object_get(j, "heads"), *rankings = json_object_get(j, "rankings");
+    ck_assert_int_eq(json_array_size(all), LH);
+    ck_assert_int_eq(json_object_size(rankings), 7);
+    const char *label;
+    json_t *top;
+    json_object_foreach(rankings, label, top) {
+        ck_assert_msg((int)json_array_size(top) == want, "--top %d: %s lists %zu heads, not %d", K, label,
+                      json_array_size(top), want);
+        double sorted[64];
+        for (int i = 0; i < LH; i++) sorted[i] = head_score(json_array_get(all, i), label);
+        qsort(sorted, (size_t)LH, sizeof *sorted, by_desc);
+        for (int i = 0; i < want; i++)
+            ck_assert_double_eq(json_real_value(json_object_get(json_array_get(top, i), "score")), sorted[i]);
+    }
+    json_decref(j);
+    tu_run_free(&r);
+
+    /* text: after "top K heads per score", one line per score: its label, then K (head, score) pairs */
+    r = RUN("heads", "--model", dir, "--seq-len", "8", "--batch", "2", "--top", k_arg);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    char *line = strstr(r.out, "heads per score");
+    ck_assert_ptr_nonnull(line);
+    line = strchr(line, '\n') + 1;
+    for (int k = 0; k < 7; k++) {
+        char *end = strchr(line, '\n');
+        ck_assert_ptr_nonnull(end);
+        *end = '\0';
+        int words = 0;
+        for (char *w = strtok(line, " "); w; w = strtok(NULL, " ")) words++;
+        ck_assert_msg(words == 1 + 2 * want, "--top %d: score line %d has %d words, not %d", K, k, words, 1 + 2 * want);
+        line = end + 1;
+    }
+    ck_assert_str_eq(line, "");
+    tu_run_free(&r);
+}
+
+START_TEST(heads_top_k_lists_k_heads_per_score)
+{
+    char *dir = tiny_model(); /* 2 layers x 2 heads */
+    static const int ks[] = {1, 3, 4, 9};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) check_top_k(dir, ks[i], 4);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(errors_exit_non_zero_without_stdout)
 {
     char *dir = tiny_model();
@@ -153,6 +223,7 @@ int main(void)
     tcase_add_test(tc, every_command_prints_its_seed_and_json);
     tcase_add_test(tc, patch_causal_and_naive_agree_through_the_cli);
     tcase_add_test(tc, repeat_on_the_bundled_fixture_matches_the_golden);
+    tcase_add_test(tc, heads_top_k_lists_k_heads_per_score);
     tcase_add_test(tc, errors_exit_non_zero_without_stdout);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

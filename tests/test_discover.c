@@ -1,11 +1,16 @@
 /* test_discover.c — weight-only discovery (discover.h): on the bundled
  * fixture the planted previous-token -> induction pair L0H0 -> L1H0 ranks
- * first from the weights alone, and the `discover` command's runtime check
- * confirms it; precision and recall at k on a hand-made ranking. */
+ * first from the weights alone (each exact pair's top-1 counts and score
+ * against kcomp's counts), and the `discover` command's runtime check
+ * confirms it; the positional evidence against its definition computed in
+ * the test on tiny random models; precision and recall at k on a hand-made
+ * ranking. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/discover.h"
+#include "circuitc/topk.h"
 #include "testutil.h"
 
 START_TEST(planted_pair_ranks_first_from_weights)
@@ -26,6 +31,33 @@ START_TEST(planted_pair_ranks_first_from_weights)
     ck_assert(p->earlier.layer == 0 && p->earlier.head == 0 && p->later.layer == 1 && p->later.head == 0);
     ck_assert(p->exact && p->rows_top1 == 511 && p->cols_top1 == 511);
     ck_assert_double_eq(p->positional, 1.0);
+    /* each exact pair: kcomp's top-1 counts (compiled and counted here), and its
+     * score positional x mean(rows, columns) / V; the fixture has pairs whose
+     * two counts differ */
+    int n_exact = 0, rows_differ = 0;
+    for (int k = 0; k < r.n_pairs; k++) {
+        const cc_discover_pair *e = &r.pairs[k];
+        if (!e->exact) continue;
+        n_exact++;
+        const char *names[2] = {"prev", "ind"};
+        cc_head heads[2] = {e->earlier, e->later};
+        cc_fm fm;
+        ck_assert_msg(cc_circuit_compile(c, m, names, heads, 2, &fm, NULL, &err) == 0, "%s", err.msg);
+        cc_topk_options to = {.k_max = 1};
+        cc_topk_result rows, cols;
+        ck_assert_int_eq(cc_topk_diagonal(&fm, &to, &rows, &err), 0);
+        to.columns = true;
+        ck_assert_int_eq(cc_topk_diagonal(&fm, &to, &cols, &err), 0);
+        cc_fm_free(&fm);
+        ck_assert_int_eq(e->rows_top1, rows.correct[0]);
+        ck_assert_int_eq(e->cols_top1, cols.correct[0]);
+        rows_differ += rows.correct[0] != cols.correct[0];
+        double want = e->positional * (double)(rows.correct[0] + cols.correct[0]) / (2.0 * m->cfg.d_vocab);
+        ck_assert_msg(fabs(e->score - want) <= 1e-12, "L%dH%d -> L%dH%d: score %.15g, expected %.15g", e->earlier.layer,
+                      e->earlier.head, e->later.layer, e->later.head, e->score, want);
+    }
+    ck_assert_int_eq(n_exact, 10);
+    ck_assert_int_gt(rows_differ, 0);
     /* ranked: exact pairs first by score, then by ratio x positional */
     for (int k = 1; k < r.n_pairs; k++) {
         const cc_discover_pair *a = &r.pairs[k - 1], *b = &r.pairs[k];
@@ -42,6 +74,81 @@ START_TEST(planted_pair_ranks_first_from_weights)
     cc_discover_free(&r);
     cc_circuit_free(c);
     cc_model_free(m);
+}
+END_TEST
+
+/* cc_prev_positional against its definition computed here from W_pos, W_Q and
+ * W_K in double precision, for every head of tiny random models and several T:
+ * row p of W_pos W_Q W_K^T W_pos^T, over the keys k <= p (the current position
+ * included), peaks at p - 1. A row whose top two scores are within float
+ * rounding of each other may go either way; each such row widens the allowed
+ * difference by one position. */
+static double pos_score(const cc_model *m, cc_head h, int p, int k)
+{
+    const cc_config *c = &m->cfg;
+    int d = c->d_model, dh = c->d_head;
+    size_t off = ((size_t)h.layer * c->n_heads + h.head) * d * dh;
+    const float *WQ = m->w.W_Q + off, *WK = m->w.W_K + off, *xp = m->w.W_pos + (size_t)p * d,
+                *xk = m->w.W_pos + (size_t)k * d;
+    double s = 0;
+    for (int e = 0; e < dh; e++) {
+        double q = 0, kk = 0;
+        for (int i = 0; i < d; i++) q += (double)xp[i] * WQ[(size_t)i * dh + e], kk += (double)xk[i] * WK[(size_t)i * dh + e];
+        s += q * kk;
+    }
+    return s;
+}
+
+START_TEST(positional_evidence_matches_its_definition)
+{
+    static const char *seeds[] = {"0", "1", "2"};
+    int rows_told_apart = 0; /* rows where leaving out k = p would turn a miss into a hit */
+    for (int sd = 0; sd < 3; sd++) {
+        char *dir = tu_tiny_model(seeds[sd]);
+        cc_model *m = NULL;
+        cc_error err;
+        ck_assert_msg(cc_model_load(dir, NULL, false, &m, &err) == 0, "%s", err.msg);
+        int n = m->cfg.n_ctx;
+        double *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx] */
+        for (int l = 0; l < m->cfg.n_layers; l++)
+            for (int hd = 0; hd < m->cfg.n_heads; hd++) {
+                cc_head h = {l, hd};
+                for (int p = 0; p < n; p++)
+                    for (int k = 0; k <= p; k++) S[(size_t)p * n + k] = pos_score(m, h, p, k);
+                static const int Ts[] = {2, 17, 32};
+                for (int t = 0; t < 3; t++) {
+                    int T = Ts[t], hits = 0, unsure = 0;
+                    for (int p = 1; p < T; p++) {
+                        const double *row = S + (size_t)p * n;
+                        int best = 0, best_before_p = 0;
+                        for (int k = 1; k <= p; k++) {
+                            if (row[k] > row[best]) best = k;
+                            if (k < p && row[k] > row[best_before_p]) best_before_p = k;
+                        }
+                        double second = -INFINITY, scale = 0;
+                        for (int k = 0; k <= p; k++) {
+                            if (k != best && row[k] > second) second = row[k];
+                            scale = fmax(scale, fabs(row[k]));
+                        }
+                        hits += best == p - 1;
+                        unsure += row[best] - second <= 1e-5 * scale;
+                        rows_told_apart += best == p && best_before_p == p - 1;
+                    }
+                    double frac;
+                    ck_assert_msg(cc_prev_positional(m, h, T, &frac, &err) == 0, "%s", err.msg);
+                    double want = (double)hits / (T - 1);
+                    ck_assert_msg(fabs(frac - want) <= (double)unsure / (T - 1) + 1e-12,
+                                  "seed %s L%dH%d T=%d: positional %.6f, by definition %.6f (%d rows unsure)",
+                                  seeds[sd], l, hd, T, frac, want, unsure);
+                }
+            }
+        free(S);
+        cc_model_free(m);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    /* the models tell the definition from one that leaves the current position out */
+    ck_assert_int_gt(rows_told_apart, 0);
 }
 END_TEST
 
@@ -119,6 +226,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("discover");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, planted_pair_ranks_first_from_weights);
+    tcase_add_test(t, positional_evidence_matches_its_definition);
     tcase_add_test(t, precision_and_recall_at_k);
     tcase_add_test(t, command_reports_the_runtime_check);
     suite_add_tcase(s, t);

@@ -2,7 +2,8 @@
  * kernels where it matters; fast vs reference hook by hook is
  * test_forward_ref.c): softmax rows sum to 1 and the causal mask holds,
  * processing does not change the function, hooks edit and cache, resuming from
- * a cached run equals a full pass, bad input errors. */
+ * a cached run equals a full pass, argmax ties go to the lowest index, bad
+ * input errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,6 +417,41 @@ START_TEST(fused_unembedding_matches_unfused)
 }
 END_TEST
 
+/* torch.argmax's rule, lowest index wins, for an exact tie between the first
+ * and the last column of the vocabulary: the fused unembedding gives each
+ * thread its own column range (on a machine with two or more cores these two
+ * columns fall in different ranges, and the tie is met where the ranges are
+ * merged), the unfused one reduces whole rows. The final LayerNorm is set to
+ * output all ones (weight 0, bias 1) and both columns of W_U to all ones, so
+ * both logits are exactly d_model in every row and every other is far below. */
+START_TEST(argmax_ties_across_the_vocabulary_split_go_to_the_lowest_index)
+{
+    cc_model *m = tiny_model(false);
+    int d = m->cfg.d_model, V = m->cfg.d_vocab, B = 2, T = 9;
+    for (int i = 0; i < d; i++) {
+        m->w.lnf_w[i] = 0.0f, m->w.lnf_b[i] = 1.0f;
+        m->w.W_U[(size_t)i * V] = m->w.W_U[(size_t)i * V + V - 1] = 1.0f;
+    }
+    m->w.b_U[0] = m->w.b_U[V - 1] = 0.0f;
+    int *tok = random_tokens(m, B, T, 3);
+    cc_fwd_opts fused = {.kernel = CC_KERNEL_FAST, .logprobs = true}, unfused = fused;
+    cc_fwd_want(&unfused, CC_HOOK_LOGITS, 0);
+    cc_error err;
+    cc_fwd_result a, b;
+    ck_assert_msg(cc_forward(m, tok, B, T, &fused, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_forward(m, tok, B, T, &unfused, &b, &err) == 0, "%s", err.msg);
+    const float *lg = cc_fwd_act(&b, CC_HOOK_LOGITS, 0); /* [B, T, V] */
+    for (int i = 0; i < B * T; i++) {
+        ck_assert(lg[(size_t)i * V] == (float)d && lg[(size_t)i * V + V - 1] == (float)d);
+        ck_assert_msg(a.argmax[i] == 0, "row %d: fused argmax %d, not 0", i, a.argmax[i]);
+        ck_assert_msg(b.argmax[i] == 0, "row %d: unfused argmax %d, not 0", i, b.argmax[i]);
+    }
+    cc_fwd_result_free(&a), cc_fwd_result_free(&b);
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
 START_TEST(bad_input_is_rejected)
 {
     cc_model *m = tiny_model(true);
@@ -456,6 +492,7 @@ int main(void)
     tcase_add_test(tc, hook_names_round_trip);
     tcase_add_test(tc, resume_equals_full_pass);
     tcase_add_test(tc, fused_unembedding_matches_unfused);
+    tcase_add_test(tc, argmax_ties_across_the_vocabulary_split_go_to_the_lowest_index);
     tcase_add_test(tc, bad_input_is_rejected);
     tcase_add_test(tc, nonfinite_activation_is_refused_where_it_arises);
     tcase_add_test(tc, absurd_logits_are_refused);

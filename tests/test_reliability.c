@@ -564,6 +564,24 @@ START_TEST(signed_or_spaced_numbers_are_refused)
 }
 END_TEST
 
+/* Both ends of an option's range are accepted, one past either end refused. */
+START_TEST(numbers_at_the_ends_of_a_range_are_accepted)
+{
+    static const char *const ends[] = {"1", "64"};
+    for (int i = 0; i < 2; i++) {
+        tu_run_result r = RUN("kcomp", "L0H0", "L1H0", "--k", ends[i], "--json");
+        ck_assert_msg(r.status == 0, "--k %s: exit %d: %s", ends[i], r.status, r.err);
+        json_t *j = tu_parse_json(r.out);
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(j, "rows"), "topk_accuracy")),
+                         atoi(ends[i]));
+        json_decref(j);
+        tu_run_free(&r);
+    }
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--k", "0"), 2, "--k must be between 1 and 64");
+    expect_refused(ARGS("kcomp", "L0H0", "L1H0", "--k", "65"), 2, "--k must be between 1 and 64");
+}
+END_TEST
+
 START_TEST(report_out_file_says_not_a_directory_once)
 {
     char *dir = tu_tmpdir(), *file = path_in(dir, "plain");
@@ -1074,6 +1092,7 @@ int main(void)
     tcase_add_test(tc, non_utf8_model_path_is_refused_clearly_with_json);
     tcase_add_test(tc, invalid_utf8_in_circuit_file_reports_line_and_column);
     tcase_add_test(tc, signed_or_spaced_numbers_are_refused);
+    tcase_add_test(tc, numbers_at_the_ends_of_a_range_are_accepted);
     tcase_add_test(tc, report_out_file_says_not_a_directory_once);
     tcase_add_test(tc, report_seq_len_is_checked_against_n_ctx_before_any_step);
     tcase_add_test(tc, batch_that_cannot_fit_in_memory_is_refused_with_the_estimate);

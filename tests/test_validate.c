@@ -58,6 +58,7 @@ START_TEST(bad_requests_are_errors)
         const char *needle;
     } cases[] = {
         {{"validate", "L1H0", "L0H0"}, 1, "earlier layer"},
+        {{"validate", "L1H1", "L1H0"}, 1, "PREV (L1H1) must be in an earlier layer than IND (L1H0)"},
         {{"validate", "L0H0", "L5H0"}, 1, "layers 0..2"},
         {{"validate", "L0H0"}, 2, "expected 2 heads"},
         {{"validate", "L0H0", "L1H0", "--ablate", "half"}, 2, "--ablate takes mean or zero"},
