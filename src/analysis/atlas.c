@@ -131,7 +131,7 @@ static int exact_pair(const cc_atlas *a, cc_head earlier, cc_head later, cc_atla
 {
     cc_head heads[2] = {earlier, later};
     cc_fm fm;
-    if (cc_circuit_compile(a->c, a->m, a->param, heads, 2, &fm, NULL, err) != 0) return -1;
+    if (cc_circuit_compile_exact(a->c, a->m, a->param, heads, 2, NULL, &fm, err) != 0) return -1;
     cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .threads = 1};
     cc_topk_result r;
     int rc = cc_topk_diagonal(&fm, &o, &r, err);
