@@ -488,7 +488,6 @@ typedef struct {
     int stage;
     operand_mat ops[CC_CIRCUIT_MAX_TERMS]; /* the operands 0 .. stage (weight views): the key */
     bool lazy, last;  /* the plan's choices that shape those stages (stages_plan) */
-    long long rows;
     int width;
     double *T, *err;  /* NULL until recorded */
     unsigned long used; /* last use, for eviction */
@@ -601,7 +600,6 @@ static int chain64(const operand_mat *ops, int q, double *out, bool out_transpos
     if (rc == 0 && prefix && !resume) {
         int k = prefix->stage;
         prefix->width = (int)(st[k].formed ? ops[k].cols : ops[st[k].base].cols);
-        prefix->rows = N;
         prefix->T = malloc((size_t)N * prefix->width * sizeof *prefix->T + 1);
         prefix->err = malloc((size_t)N * sizeof *prefix->err + 1);
         if (!prefix->T || !prefix->err) rc = -1;
