@@ -67,7 +67,7 @@ VALUES = {
     # library objects: real ones, made once by the fixture
     'cc_model *': 'fx.model', 'const cc_model *': 'fx.model', 'cc_model **': '&(cc_model *){NULL}',
     'const cc_config *': '&fx.model->cfg', 'cc_config *': '&(cc_config){0}',
-    'const cc_circuit *': 'fx.circuit', 'cc_circuit *': 'NULL', 'cc_circuit **': '&(cc_circuit *){NULL}',
+    'const cc_circuit *': 'fx.circuit', 'cc_circuit *': 'NULL', 'cc_chain_cache *': 'NULL', 'cc_circuit **': '&(cc_circuit *){NULL}',
     'const cc_tokenizer *': 'fx.tok', 'cc_tokenizer *': 'fx.tok', 'cc_tokenizer **': '&(cc_tokenizer *){NULL}',
     'const cc_st_file *': 'fx.model->st', 'cc_st_file *': 'NULL', 'cc_st_file **': '&(cc_st_file *){NULL}',
     'const cc_st_tensor *': '&fx.model->st->tensors[0]',
@@ -140,6 +140,7 @@ MAY_BE_NULL = {
     'cc_circuit_compile/plan_text': 'optional explanation',
     'cc_circuit_compile_ex/plan': 'optional plan',
     'cc_circuit_compile_ex/plan_text': 'optional explanation',
+    'cc_circuit_compile_exact/cache': 'optional: no prefixes kept between calls',
     'cc_circuit_measure/c': 'optional: names the circuit in errors',
     'cc_composition_baseline/scores': 'optional per-sample scores',
     'cc_patch_mlp_sweep/progress': 'optional callback',

@@ -266,6 +266,62 @@ START_TEST(accuracy_equal_to_min_acc_is_not_bounded)
 }
 END_TEST
 
+/* A unit's bounds, its later head's data kept from unit to unit on each
+ * thread, equal the bound of each pair computed alone (cc_atlas_bound: that
+ * data fresh), with 1 and 2 threads, on the fixture and a random model. */
+START_TEST(unit_bounds_equal_single_pair_bounds)
+{
+    char *tiny = tu_tiny_model("1");
+    const char *paths[] = {tu_fixture_model(), tiny};
+    for (int p = 0; p < 2; p++) {
+        cc_model *m = load(paths[p]);
+        cc_circuit *c = kcomp();
+        cc_atlas *a;
+        cc_error err;
+        ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = 0.01}, &a, &err), 0);
+        for (int threads = 1; threads <= 2; threads++) {
+            cc_atlas_entry *all = run_all(a, threads);
+            for (long i = 0; i < cc_atlas_n_pairs(a); i++) {
+                long br[2], bc[2];
+                bool pruned;
+                ck_assert_msg(cc_atlas_bound(a, all[i].earlier, all[i].later, br, bc, &pruned, &err) == 0, "%s", err.msg);
+                ck_assert_msg(all[i].has_bound && memcmp(all[i].bound_rows, br, sizeof br) == 0 &&
+                                  memcmp(all[i].bound_cols, bc, sizeof bc) == 0 && all[i].exact == !pruned,
+                              "model %d, %d threads, pair %ld: the unit's bound %ld %ld / %ld %ld, alone %ld %ld / %ld %ld",
+                              p, threads, i, all[i].bound_rows[0], all[i].bound_rows[1], all[i].bound_cols[0],
+                              all[i].bound_cols[1], br[0], br[1], bc[0], bc[1]);
+            }
+            free(all);
+        }
+        cc_atlas_free(a);
+        cc_circuit_free(c);
+        cc_model_free(m);
+    }
+    tu_rmtree(tiny);
+    free(tiny);
+}
+END_TEST
+
+/* A unit index outside 0..n_units-1 is refused, not read out of bounds. */
+START_TEST(unit_index_out_of_range_is_refused)
+{
+    cc_model *m = load(tu_fixture_model());
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    cc_error err;
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = 0.01}, &a, &err), 0);
+    cc_atlas_entry e[CC_ATLAS_BLOCK];
+    int bad[] = {-1, cc_atlas_n_units(a)};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(cc_atlas_run_unit(a, bad[i], e, &err), -1);
+        tu_assert_contains(err.msg, "cc_atlas_run_unit: argument u is");
+    }
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
 START_TEST(entry_line_round_trip)
 {
     cc_config cfg = {.n_layers = 12, .n_heads = 12};
@@ -305,6 +361,8 @@ static Suite *suite(void)
     tcase_add_test(t, bound_is_proven_on_random_models);
     tcase_add_test(t, atlas_matches_kcomp_for_every_pair);
     tcase_add_test(t, accuracy_equal_to_min_acc_is_not_bounded);
+    tcase_add_test(t, unit_bounds_equal_single_pair_bounds);
+    tcase_add_test(t, unit_index_out_of_range_is_refused);
     tcase_add_test(t, entry_line_round_trip);
     suite_add_tcase(s, t);
     return s;

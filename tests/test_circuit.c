@@ -3,7 +3,8 @@
  * constraints / shapes are checked, the split and the multiplication order are
  * the documented ones (checked against a brute-force search), compiled
  * products equal dense float64 products (the float64 factors and their
- * float32 error bounds too), and a mutation fuzz of the parser. */
+ * float32 error bounds too, bit for bit the same through the partial compiles
+ * and their prefix cache), and a mutation fuzz of the parser. */
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
@@ -557,6 +558,54 @@ START_TEST(float64_factors_and_error_bounds)
 }
 END_TEST
 
+/* The partial compiles return exactly (bit for bit) what cc_circuit_compile_ex
+ * computes: the float32 factors alone, and the float64 factors with their error
+ * bounds alone, the latter through one prefix cache kept across every case and
+ * binding (pairs sharing an earlier head, a later head, or neither; more heads
+ * than the cache keeps, so some prefixes are dropped and recomputed). */
+static void assert_same(size_t i, int b, const char *name, const void *got, const void *want, size_t bytes)
+{
+    ck_assert_msg(got && want && memcmp(got, want, bytes) == 0, "case %zu binding %d: %s differs from the full compile",
+                  i, b, name);
+}
+
+START_TEST(partial_compiles_equal_full)
+{
+    cc_model *m = tiny();
+    static const cc_head BINDINGS[][2] = {{{0, 1}, {1, 0}}, {{0, 1}, {1, 1}}, {{0, 0}, {1, 1}}, {{1, 1}, {1, 0}},
+                                          {{0, 0}, {1, 0}}, {{1, 0}, {0, 1}}, {{0, 1}, {1, 0}}, {{0, 0}, {1, 1}}};
+    cc_chain_cache *cache = cc_chain_cache_new();
+    ck_assert_ptr_nonnull(cache);
+    for (size_t i = 0; i < N_CASES; i++) {
+        cc_circuit *c = strchr(CASES[i].spec, ':') ? parse_ok(CASES[i].spec) : builtin(CASES[i].spec);
+        for (int b = 0; b < (int)(sizeof BINDINGS / sizeof BINDINGS[0]); b++) {
+            const cc_head *heads = BINDINGS[b];
+            cc_fm full, f32, exact;
+            cc_error err;
+            if (cc_circuit_compile(c, m, CASES[i].names, heads, CASES[i].nb, &full, NULL, &err) != 0)
+                continue; /* a binding the circuit's constraints refuse */
+            ck_assert_msg(cc_circuit_compile_f32(c, m, CASES[i].names, heads, CASES[i].nb, &f32, &err) == 0, "%s",
+                          err.msg);
+            ck_assert_msg(cc_circuit_compile_exact(c, m, CASES[i].names, heads, CASES[i].nb, cache, &exact, &err) == 0,
+                          "%s", err.msg);
+            ck_assert(f32.A64 == NULL && f32.errA == NULL && exact.A == NULL && exact.B == NULL);
+            ck_assert(exact.l == full.l && exact.m == full.m && exact.r == full.r);
+            size_t l = (size_t)full.l, mm = (size_t)full.m, r = (size_t)full.r;
+            assert_same(i, b, "float32 A", f32.A, full.A, l * mm * sizeof(float));
+            assert_same(i, b, "float32 B", f32.B, full.B, mm * r * sizeof(float));
+            assert_same(i, b, "A64", exact.A64, full.A64, l * mm * sizeof(double));
+            assert_same(i, b, "B64", exact.B64, full.B64, mm * r * sizeof(double));
+            assert_same(i, b, "errA", exact.errA, full.errA, l * sizeof(double));
+            assert_same(i, b, "errB", exact.errB, full.errB, r * sizeof(double));
+            cc_fm_free(&full), cc_fm_free(&f32), cc_fm_free(&exact);
+        }
+        cc_circuit_free(c);
+    }
+    cc_chain_cache_free(cache);
+    cc_model_free(m);
+}
+END_TEST
+
 /* ---- fuzz ---------------------------------------------------------------------------------- */
 
 START_TEST(parser_mutation_fuzz)
@@ -636,6 +685,7 @@ int main(void)
     tcase_add_test(tc, split_and_order);
     tcase_add_test(tc, compiled_equals_dense);
     tcase_add_test(tc, float64_factors_and_error_bounds);
+    tcase_add_test(tc, partial_compiles_equal_full);
     tcase_add_test(tc, parser_mutation_fuzz);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);

@@ -5,7 +5,8 @@
  * The pairs are ordered canonically: by the later head (layer, then head),
  * then by the earlier head. They are grouped into work units: one later head I
  * with a block of at most CC_ATLAS_BLOCK earlier heads, so a unit computes the
- * factor W_E W_Q[I] once for its block, and every unit is independent of the
+ * factor W_E W_Q[I] once for its block (cc_atlas_run's threads keep it for the
+ * next unit of the same later head), and every unit is independent of the
  * others (threads and MPI ranks take units dynamically).
  *
  * The bound (the K-composition circuit only; other circuits are computed

@@ -114,6 +114,27 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
                           const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                           cc_fm *out, cc_circuit_plan *plan, char **plan_text, cc_error *err);
 
+/* Only the float32 factors A and B (OUT->A64, B64, errA, errB stay NULL), for
+ * callers that read nothing else: the same values as cc_circuit_compile's. */
+int cc_circuit_compile_f32(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                           const cc_head *bind_heads, int n_bind, cc_fm *out, cc_error *err);
+
+/* Float64 chain prefixes kept between compilations for different heads: a
+ * side whose first operands read a single head (kcomp's A = W_E W_Q[I], and
+ * W_E W_V[P] W_O[P] of B's chain) is computed once per head, and found again
+ * by its weights (any circuit; one model: free the cache with or before it).
+ * At most a few prefixes are kept (each [d_vocab, d_head] float64 for kcomp),
+ * the least recently used dropped first. Not thread-safe: one per thread. */
+typedef struct cc_chain_cache cc_chain_cache;
+cc_chain_cache *cc_chain_cache_new(void); /* NULL when out of memory */
+void cc_chain_cache_free(cc_chain_cache *cache);
+
+/* Only what exact top-k reads (topk.h): OUT->A64, B64, errA, errB, the same
+ * values as cc_circuit_compile's, with OUT->A and B NULL (unless an operand is
+ * too large for float64: then the float32 factors instead). CACHE may be NULL. */
+int cc_circuit_compile_exact(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                             const cc_head *bind_heads, int n_bind, cc_chain_cache *cache, cc_fm *out, cc_error *err);
+
 /* The plan's explanation as a malloc'ed string (caller frees), or NULL on OOM. */
 char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, const char *const *bind_names,
                            const cc_head *bind_heads, int n_bind);

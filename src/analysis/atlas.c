@@ -143,7 +143,7 @@ long cc_atlas_pair_index(const cc_atlas *a, cc_head earlier, cc_head later)
 
 void cc_atlas_unit(const cc_atlas *a, int u, long *first, int *count)
 {
-    if (!a || !first || !count) return;
+    if (!a || !first || !count || u < 0 || u >= a->n_units) return;
     int h = a->unit_later[u], e = a->unit_earlier[u], earlier = (h / a->H) * a->H;
     *first = a->later_first[h] + e;
     *count = earlier - e < CC_ATLAS_BLOCK ? earlier - e : CC_ATLAS_BLOCK;
@@ -154,7 +154,7 @@ static int exact_pair(const cc_atlas *a, cc_head earlier, cc_head later, cc_atla
 {
     cc_head heads[2] = {earlier, later};
     cc_fm fm;
-    if (cc_circuit_compile(a->c, a->m, a->param, heads, 2, &fm, NULL, err) != 0) return -1;
+    if (cc_circuit_compile_exact(a->c, a->m, a->param, heads, 2, NULL, &fm, err) != 0) return -1;
     cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .threads = 1};
     cc_topk_result r;
     int rc = cc_topk_diagonal(&fm, &o, &r, err);
@@ -177,14 +177,13 @@ static long min_count(const cc_atlas *a)
     return whole < c ? whole + 1 : whole; /* count < c  <=>  count < ceil(c) */
 }
 
-static int pair_entry(const cc_atlas *a, const atlas_later *q, cc_head earlier, cc_head later, cc_atlas_entry *e,
+static int pair_entry(const cc_atlas *a, atlas_later *q, cc_head earlier, cc_head later, cc_atlas_entry *e,
                       cc_error *err)
 {
     *e = (cc_atlas_entry){.earlier = earlier, .later = later};
     if (q) {
         bool pruned;
-        if (atlas_pair_bound(a->screen, q, earlier, min_count(a), e->bound_rows, e->bound_cols, &pruned, err) != 0)
-            return -1;
+        atlas_pair_bound(a->screen, q, earlier, min_count(a), e->bound_rows, e->bound_cols, &pruned);
         e->has_bound = true;
         if (pruned) {
             memcpy(e->rows, e->bound_rows, sizeof e->rows);
@@ -195,19 +194,33 @@ static int pair_entry(const cc_atlas *a, const atlas_later *q, cc_head earlier, 
     return exact_pair(a, earlier, later, e, err);
 }
 
-int cc_atlas_run_unit(const cc_atlas *a, int u, cc_atlas_entry *out, cc_error *err)
+/* Unit U with *Q, the bound's data of its later head: kept from the unit
+ * before when that had the same later head (consecutive units mostly do),
+ * else replaced. The caller frees *Q (NULL at first). */
+static int run_unit(const cc_atlas *a, int u, atlas_later **q, cc_atlas_entry *out, cc_error *err)
 {
-    CC_ARG_NOT_NULL(a, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
     long first;
     int count;
     cc_atlas_unit(a, u, &first, &count);
     cc_head later = head_at(a, a->unit_later[u]);
-    atlas_later *q = NULL;
-    if (a->screen && atlas_later_new(a->screen, later, &q, err) != 0) return -1;
+    if (a->screen && (!*q || atlas_later_head(*q).layer != later.layer || atlas_later_head(*q).head != later.head)) {
+        atlas_later_free(*q);
+        *q = NULL;
+        if (atlas_later_new(a->screen, later, q, err) != 0) return -1;
+    }
     int rc = 0;
     for (int k = 0; k < count && rc == 0; k++)
-        rc = pair_entry(a, q, head_at(a, a->unit_earlier[u] + k), later, &out[k], err);
+        rc = pair_entry(a, *q, head_at(a, a->unit_earlier[u] + k), later, &out[k], err);
+    return rc;
+}
+
+int cc_atlas_run_unit(const cc_atlas *a, int u, cc_atlas_entry *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(a, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    if (u < 0 || u >= a->n_units) return cc_fail(err, "%s: argument u is %d, not in 0..%d", __func__, u, a->n_units - 1);
+    atlas_later *q = NULL;
+    int rc = run_unit(a, u, &q, out, err);
     atlas_later_free(q);
     return rc;
 }
@@ -222,9 +235,9 @@ int cc_atlas_bound(const cc_atlas *a, cc_head earlier, cc_head later, long rows[
     if (!a->screen) return cc_fail(err, "this atlas computes no bound (K-composition circuit and min_acc > 0 only)");
     atlas_later *q;
     if (atlas_later_new(a->screen, later, &q, err) != 0) return -1;
-    int rc = atlas_pair_bound(a->screen, q, earlier, min_count(a), rows, cols, pruned, err);
+    atlas_pair_bound(a->screen, q, earlier, min_count(a), rows, cols, pruned);
     atlas_later_free(q);
-    return rc;
+    return 0;
 }
 
 /* ---- dynamic scheduling ---------------------------------------------------- */
@@ -243,6 +256,7 @@ static void *run_worker(void *p)
 {
     run_state *s = p;
     cc_atlas_entry *entries = malloc(CC_ATLAS_BLOCK * sizeof *entries);
+    atlas_later *q = NULL; /* this thread's later head */
     cc_error err;
     pthread_mutex_lock(&s->lock);
     if (!entries && !s->failed) s->failed = 1, cc_fail(&s->err, "out of memory");
@@ -253,12 +267,13 @@ static void *run_worker(void *p)
         long first;
         int count;
         cc_atlas_unit(s->a, u, &first, &count);
-        int rc = cc_atlas_run_unit(s->a, u, entries, &err);
+        int rc = run_unit(s->a, u, &q, entries, &err);
         pthread_mutex_lock(&s->lock);
         if (rc == 0 && !s->failed) rc = s->on_unit(s->ctx, entries, count, &err);
         if (rc != 0 && !s->failed) s->failed = 1, s->err = err;
     }
     pthread_mutex_unlock(&s->lock);
+    atlas_later_free(q);
     free(entries);
     return NULL;
 }

@@ -57,12 +57,24 @@ struct atlas_screen {
     int **e_order;                   /* the n_cand rows of largest |E^_j|, descending */
 };
 
+/* One direction's scratch: survivors [ROW_CHUNK, dh], candidates [MAX_BLOCK, dh], scores [ROW_CHUNK, MAX_BLOCK]. */
+typedef struct {
+    float *rows, *cols, *scores;
+    int *surv;
+    unsigned char *beaten;
+} scratch;
+
 struct atlas_later {
     cc_head head;
     float *Q;      /* [V, dh] */
     double *q_norm;
     double *eQ;
+    double *x;     /* [3, V]: the rows' margin terms (file comment), the later head's alone */
     int *order;    /* the n_cand rows of largest |Q^_i|, descending */
+    /* the pairs' work space, reused by each pair of the later head */
+    float *N, *K;  /* [dh, dh], [V, dh] */
+    double *vec;   /* [4, V] */
+    scratch w;
 };
 
 static double gamma_n(double n, double u) { return n * u / (1.0 - n * u); }
@@ -79,9 +91,43 @@ static double frobenius(const float *X, size_t n)
     return sqrt(s) * NORM_SLACK;
 }
 
+/* frobenius() of every row, ROW_LANES rows side by side: the same sums (each
+ * row's in index order), without waiting on one addition chain at a time. */
+enum { ROW_LANES = 8 };
+
 static void row_norms(const float *X, long rows, int cols, double *out)
 {
-    for (long i = 0; i < rows; i++) out[i] = frobenius(X + (size_t)i * cols, (size_t)cols);
+    long i = 0;
+    for (; i + ROW_LANES <= rows; i += ROW_LANES) {
+        double sum[ROW_LANES] = {0};
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < ROW_LANES; r++) {
+                float x = X[(size_t)(i + r) * cols + c];
+                sum[r] += (double)x * x;
+            }
+        for (int r = 0; r < ROW_LANES; r++) out[i + r] = sqrt(sum[r]) * NORM_SLACK;
+    }
+    for (; i < rows; i++) out[i] = frobenius(X + (size_t)i * cols, (size_t)cols);
+}
+
+/* OUT[i] = A_i . B_i in float64, index order, for rows of A, B [rows, cols]; as row_norms. */
+static void row_dots(const float *A, const float *B, long rows, int cols, double *out)
+{
+    long i = 0;
+    for (; i + ROW_LANES <= rows; i += ROW_LANES) {
+        double sum[ROW_LANES] = {0};
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < ROW_LANES; r++) {
+                size_t k = (size_t)(i + r) * cols + c;
+                sum[r] += (double)A[k] * B[k];
+            }
+        for (int r = 0; r < ROW_LANES; r++) out[i + r] = sum[r];
+    }
+    for (; i < rows; i++) {
+        double t = 0;
+        for (int c = 0; c < cols; c++) t += (double)A[(size_t)i * cols + c] * B[(size_t)i * cols + c];
+        out[i] = t;
+    }
 }
 
 /* Candidate order: indices by norm descending, ties by index (deterministic). */
@@ -200,9 +246,13 @@ int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err)
 void atlas_later_free(atlas_later *q)
 {
     if (!q) return;
-    free(q->Q), free(q->q_norm), free(q->eQ), free(q->order);
+    free(q->Q), free(q->q_norm), free(q->eQ), free(q->x), free(q->order);
+    free(q->N), free(q->K), free(q->vec);
+    free(q->w.rows), free(q->w.cols), free(q->w.scores), free(q->w.surv), free(q->w.beaten);
     free(q);
 }
+
+cc_head atlas_later_head(const atlas_later *q) { return q->head; }
 
 int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_error *err)
 {
@@ -212,14 +262,28 @@ int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_
     q->Q = malloc((size_t)s->V * s->dh * sizeof(float));
     q->q_norm = malloc((size_t)s->V * sizeof(double));
     q->eQ = malloc((size_t)s->V * sizeof(double));
-    if (!q->Q || !q->q_norm || !q->eQ) {
+    q->x = malloc((size_t)s->V * 3 * sizeof(double));
+    long V = s->V;
+    int dh = s->dh;
+    q->N = malloc((size_t)dh * dh * sizeof *q->N), q->K = malloc((size_t)V * dh * sizeof *q->K);
+    q->vec = malloc((size_t)V * 4 * sizeof *q->vec);
+    q->w = (scratch){malloc((size_t)ROW_CHUNK * dh * sizeof(float)), malloc((size_t)MAX_BLOCK * dh * sizeof(float)),
+                     malloc((size_t)ROW_CHUNK * MAX_BLOCK * sizeof(float)), malloc((size_t)V * sizeof(int)), malloc((size_t)V)};
+    if (!q->Q || !q->q_norm || !q->eQ || !q->x || !q->N || !q->K || !q->vec || !q->w.rows || !q->w.cols ||
+        !q->w.scores || !q->w.surv || !q->w.beaten) {
         atlas_later_free(q);
-        return cc_fail(err, "out of memory computing W_E W_Q for the atlas");
+        return cc_fail(err, "out of memory computing W_E W_Q for the atlas (vocabulary %ld)", V);
     }
     int hi = later.layer * s->H + later.head;
     embed_times_head(s, s->m->w.W_Q, hi, q->Q);
     row_norms(q->Q, s->V, s->dh, q->q_norm);
     for (long i = 0; i < s->V; i++) q->eQ[i] = s->g32_d * s->we_norm[i] * s->frob_q[hi];
+    double chain_q = s->g64_chain * s->frob_q[hi] * s->frob_k[hi];
+    for (long j = 0; j < V; j++) {
+        q->x[j] = s->g32_dh * q->q_norm[j] + q->eQ[j];
+        q->x[V + j] = q->q_norm[j] + q->eQ[j];
+        q->x[2 * V + j] = chain_q * s->we_norm[j];
+    }
     if (candidate_order(q->q_norm, s->V, s->n_cand, &q->order) != 0) {
         atlas_later_free(q);
         return cc_fail(err, "out of memory");
@@ -236,32 +300,44 @@ typedef struct {
     const int *order;
 } direction;
 
-typedef struct {
-    float *rows, *cols, *scores; /* survivors [ROW_CHUNK, dh], candidates [MAX_BLOCK, dh], [ROW_CHUNK, MAX_BLOCK] */
-    int *surv;
-    unsigned char *beaten;
-} scratch;
-
 /* Adds to beaten[] the candidates COLS [nb, dh] (margins YMAX, their
  * largest y) that certainly beat the diagonal of each survivor SURV[0 .. ns). */
+/* #{T[b] > THR}, b < n. Runs once per score: built for AVX-512 and AVX2 too,
+ * chosen at run time, since the project's baseline target has SSE2 only. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static int count_above(const float *t, int n, float thr)
+{
+    int c = 0;
+    for (int b = 0; b < n; b++) c += t[b] > thr;
+    return c;
+}
+
+/* The largest float <= X: for every float t, t > X exactly when t > it. */
+static float float_floor(double x)
+{
+    float f = (float)x;
+    return (double)f > x ? nextafterf(f, -INFINITY) : f;
+}
+
 static void count_beaten(const atlas_screen *s, const direction *dir, const double *diag, const double *ymax,
                          int nb, long ns, scratch *w)
 {
     int dh = s->dh;
     for (long r0 = 0; r0 < ns; r0 += ROW_CHUNK) {
         int nr = ns - r0 < ROW_CHUNK ? (int)(ns - r0) : ROW_CHUNK;
-        for (int r = 0; r < nr; r++)
-            memcpy(w->rows + (size_t)r * dh, dir->R + (size_t)w->surv[r0 + r] * dh, (size_t)dh * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nb, dh, 1.0f, w->rows, dh, w->cols, dh, 0.0f,
+        const float *rows = dir->R + (size_t)w->surv[r0] * dh; /* survivors in increasing order: contiguous rows */
+        if (w->surv[r0 + nr - 1] - w->surv[r0] != nr - 1) {
+            for (int r = 0; r < nr; r++)
+                memcpy(w->rows + (size_t)r * dh, dir->R + (size_t)w->surv[r0 + r] * dh, (size_t)dh * sizeof(float));
+            rows = w->rows;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nb, dh, 1.0f, rows, dh, w->cols, dh, 0.0f,
                     w->scores, nb);
         for (int r = 0; r < nr; r++) {
             int i = w->surv[r0 + r];
             double margin = 0;
             for (int k = 0; k < 3; k++) margin += dir->x[k][i] * (ymax[k] + dir->y[k][i]);
             double thr = diag[i] + margin * MARGIN_SLACK;
-            const float *row = w->scores + (size_t)r * nb;
-            int c = 0;
-            for (int b = 0; b < nb; b++) c += (double)row[b] > thr;
+            int c = count_above(w->scores + (size_t)r * nb, nb, float_floor(thr));
             int total = w->beaten[i] + c;
             w->beaten[i] = (unsigned char)(total > 5 ? 5 : total);
         }
@@ -305,49 +381,32 @@ static void bound_direction(const atlas_screen *s, const direction *dir, const d
     *n5 = ns;
 }
 
-int atlas_pair_bound(const atlas_screen *s, const atlas_later *q, cc_head earlier, long min_count, long rows[2],
-                     long cols[2], bool *pruned, cc_error *err)
+void atlas_pair_bound(const atlas_screen *s, atlas_later *q, cc_head earlier, long min_count, long rows[2],
+                      long cols[2], bool *pruned)
 {
     long V = s->V;
     int dh = s->dh, d = s->d;
     int pi = earlier.layer * s->H + earlier.head, ii = q->head.layer * s->H + q->head.head;
-    float *N = malloc((size_t)dh * dh * sizeof *N), *K = malloc((size_t)V * dh * sizeof *K);
-    double *vec = malloc((size_t)V * 7 * sizeof *vec);
-    scratch w = {malloc((size_t)ROW_CHUNK * dh * sizeof(float)), malloc((size_t)MAX_BLOCK * dh * sizeof(float)),
-                 malloc((size_t)ROW_CHUNK * MAX_BLOCK * sizeof(float)), malloc((size_t)V * sizeof(int)), malloc((size_t)V)};
-    int rc = 0;
-    if (!N || !K || !vec || !w.rows || !w.cols || !w.scores || !w.surv || !w.beaten) {
-        rc = cc_fail(err, "out of memory computing an atlas bound (vocabulary %ld)", V);
-        goto done;
-    }
+    float *N = q->N, *K = q->K;
+    double *vec = q->vec;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dh, dh, d, 1.0f, head_block(s->m->w.W_O, s->m, pi), d,
                 head_block(s->m->w.W_K, s->m, ii), dh, 0.0f, N, dh); /* N = W_O [dh, d] W_K [d, dh] */
     double nF = frobenius(N, (size_t)dh * dh);
     double eN = s->g32_d * s->frob_o[pi] * s->frob_k[ii];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)V, dh, dh, 1.0f, s->E[pi], dh, N, dh, 0.0f, K, dh);
-    double *k_norm = vec, *eK = vec + V, *diag = vec + 2 * V, *x0 = vec + 3 * V, *x1 = vec + 4 * V, *x2 = vec + 5 * V,
-           *y2 = vec + 6 * V;
+    double *k_norm = vec, *eK = vec + V, *diag = vec + 2 * V, *y2 = vec + 3 * V;
+    const double *x0 = q->x, *x1 = q->x + V, *x2 = q->x + 2 * V;
     row_norms(K, V, dh, k_norm);
-    double chain_q = s->g64_chain * s->frob_q[ii] * s->frob_k[ii], chain_p = s->frob_v[pi] * s->frob_o[pi];
+    row_dots(q->Q, K, V, dh, diag);
+    double chain_p = s->frob_v[pi] * s->frob_o[pi];
     for (long j = 0; j < V; j++) {
         double eE = s->g32_d * s->we_norm[j] * s->frob_v[pi], en = s->e_norm[pi][j];
         eK[j] = (s->g32_dh * en * nF + eE * nF + (en + eE) * eN) * NORM_SLACK;
-        const float *a = q->Q + (size_t)j * dh, *b = K + (size_t)j * dh;
-        double t = 0;
-        for (int c = 0; c < dh; c++) t += (double)a[c] * b[c];
-        diag[j] = t;
-        x0[j] = s->g32_dh * q->q_norm[j] + q->eQ[j];
-        x1[j] = q->q_norm[j] + q->eQ[j];
-        x2[j] = chain_q * s->we_norm[j];
         y2[j] = chain_p * s->we_norm[j];
     }
     direction by_rows = {q->Q, K, {x0, x1, x2}, {k_norm, eK, y2}, s->e_order[pi]};
     direction by_cols = {K, q->Q, {k_norm, eK, y2}, {x0, x1, x2}, q->order};
-    bound_direction(s, &by_rows, diag, min_count, &w, &rows[0], &rows[1]);
-    bound_direction(s, &by_cols, diag, min_count, &w, &cols[0], &cols[1]);
+    bound_direction(s, &by_rows, diag, min_count, &q->w, &rows[0], &rows[1]);
+    bound_direction(s, &by_cols, diag, min_count, &q->w, &cols[0], &cols[1]);
     *pruned = rows[1] < min_count && cols[1] < min_count;
-done:
-    free(N), free(K), free(vec);
-    free(w.rows), free(w.cols), free(w.scores), free(w.surv), free(w.beaten);
-    return rc;
 }

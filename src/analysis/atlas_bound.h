@@ -18,17 +18,19 @@ typedef struct atlas_screen atlas_screen;
 int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err);
 void atlas_screen_free(atlas_screen *s);
 
-/* One later head's factor Q^ = fl32(W_E W_Q[I]) and what the bound needs of
- * it, shared by every earlier head of a unit. */
+/* One later head's factor Q^ = fl32(W_E W_Q[I]), what the bound needs of it,
+ * and the pairs' work space: shared by every earlier head paired with it on
+ * one thread (kept from unit to unit while the later head stays the same). */
 typedef struct atlas_later atlas_later;
 
 int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_error *err);
 void atlas_later_free(atlas_later *q);
+cc_head atlas_later_head(const atlas_later *q);
 
 /* The upper bounds on the rows' and columns' top-1 and top-5 counts of pair
- * (EARLIER, Q's later head). MIN_COUNT: stop refining once both top-5 bounds
- * are below it (*PRUNED then true). */
-int atlas_pair_bound(const atlas_screen *s, const atlas_later *q, cc_head earlier, long min_count, long rows[2],
-                     long cols[2], bool *pruned, cc_error *err);
+ * (EARLIER, Q's later head), in Q's work space. MIN_COUNT: stop refining once
+ * both top-5 bounds are below it (*PRUNED then true). */
+void atlas_pair_bound(const atlas_screen *s, atlas_later *q, cc_head earlier, long min_count, long rows[2],
+                      long cols[2], bool *pruned);
 
 #endif

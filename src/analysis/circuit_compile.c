@@ -493,6 +493,20 @@ static void root_norms(const double *X, int nb, int w, const double *F, double *
     }
 }
 
+/* The rows of a chain after its first STAGE + 1 operands (the formed T_base
+ * of that stage, float64 [rows, width]) and their error bounds so far: what
+ * the remaining stages continue from. Kept by a cc_chain_cache for a side's
+ * operands that all belong to one head (or none), e.g. kcomp's W_E W_V[P]
+ * W_O[P], shared by every later head paired with P. */
+typedef struct {
+    int stage;
+    operand_mat ops[CC_CIRCUIT_MAX_TERMS]; /* the operands 0 .. stage (weight views): the key */
+    bool lazy, last;  /* the plan's choices that shape those stages (stages_plan) */
+    int width;
+    double *T, *err;  /* NULL until recorded */
+    unsigned long used; /* last use, for eviction */
+} chain_prefix;
+
 /* One chain64 evaluation, split by blocks of CHAIN_BLOCK rows across threads. */
 typedef struct {
     const operand_mat *ops;
@@ -501,7 +515,9 @@ typedef struct {
     const chain_stage *st;
     double *out, *err;
     bool out_transposed;
-    atomic_bool failed; /* out of memory in some thread */
+    chain_prefix *prefix; /* NULL, or the rows after prefix->stage: read (prefix->T set) or recorded */
+    bool resume;          /* start from prefix->T instead of OPS[0] */
+    atomic_bool failed;   /* out of memory in some thread */
 } chain_job;
 
 /* Row blocks [lo, hi) of the chain, for cc_par_for. */
@@ -523,13 +539,18 @@ static void chain_blocks(void *ctx, size_t lo, size_t hi)
     for (size_t b = lo; b < hi; b++) {
         long long r0 = (long long)b * CHAIN_BLOCK;
         int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
-        int wb = (int)ops[0].cols; /* width of T, the formed T_base */
+        int wb = (int)ops[0].cols, k_first = 1; /* width of T, the formed T_base */
         double *err = J->err + r0;
-        for (int r = 0; r < nb; r++) {
-            for (int c = 0; c < wb; c++) T[(size_t)r * wb + c] = entry(&ops[0], r0 + r, c);
-            err[r] = 0;
-        }
-        for (int k = 1; k < q; k++) {
+        if (J->resume) {
+            wb = J->prefix->width, k_first = J->prefix->stage + 1;
+            memcpy(T, J->prefix->T + (size_t)r0 * wb, (size_t)nb * wb * sizeof *T);
+            memcpy(err, J->prefix->err + r0, (size_t)nb * sizeof *err);
+        } else
+            for (int r = 0; r < nb; r++) {
+                for (int c = 0; c < wb; c++) T[(size_t)r * wb + c] = entry(&ops[0], r0 + r, c);
+                err[r] = 0;
+            }
+        for (int k = k_first; k < q; k++) {
             const chain_stage *s = &J->st[k];
             const dense_term *term = &J->terms[k];
             int wn = (int)ops[k].cols;
@@ -555,6 +576,10 @@ static void chain_blocks(void *ctx, size_t lo, size_t hi)
                 double stage = lambda_u * sqrt((double)(ops[k - 1].cols + 1) * (weighted[r] / 2 + out_sq[r] / 3));
                 err[r] = stage + err[r] * term->spectral;
             }
+            if (J->prefix && !J->resume && k == J->prefix->stage) {
+                memcpy(J->prefix->T + (size_t)r0 * wb, T, (size_t)nb * wb * sizeof *T);
+                memcpy(J->prefix->err + r0, err, (size_t)nb * sizeof *err);
+            }
         }
         for (int r = 0; r < nb; r++)
             for (long long c = 0; c < cols; c++) {
@@ -575,18 +600,26 @@ static void chain_blocks(void *ctx, size_t lo, size_t hi)
  * formed in the cheaper order of chain_stage; blocks of rows run on all cores,
  * each GEMM on one, so the values do not depend on the thread count. Returns 0,
  * 1 when an operand is too large to hold in float64, -1 on allocation failure. */
-static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err)
+static int chain64(const operand_mat *ops, int q, double *out, bool out_transposed, double *err, chain_prefix *prefix)
 {
     long long N = ops[0].rows, width = ops[0].cols;
     for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
     dense_term terms[CC_CIRCUIT_MAX_TERMS] = {{0}};
     chain_stage st[CC_CIRCUIT_MAX_TERMS] = {{0}};
-    int rc = 0;
-    for (int k = 1; k < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
+    bool resume = prefix && prefix->T;
+    int rc = 0, first = resume ? prefix->stage + 1 : 1; /* the stages to run need the plan up to them */
+    for (int k = 1; k < q && first < q && rc == 0; k++) rc = dense_term_make(&ops[k], &terms[k]);
     /* the Gram roots and partial products are [w_0, width] at most */
-    if (rc == 0) rc = stages_plan(ops, terms, q, ops[0].cols * width <= MAX_DENSE64, st);
+    if (rc == 0 && first < q) rc = stages_plan(ops, terms, q, ops[0].cols * width <= MAX_DENSE64, st);
+    if (rc == 0 && prefix && !resume) {
+        int k = prefix->stage;
+        prefix->width = (int)(st[k].formed ? ops[k].cols : ops[st[k].base].cols);
+        prefix->T = malloc((size_t)N * prefix->width * sizeof *prefix->T + 1);
+        prefix->err = malloc((size_t)N * sizeof *prefix->err + 1);
+        if (!prefix->T || !prefix->err) rc = -1;
+    }
     if (rc == 0) {
-        chain_job job = {ops, q, terms, st, out, err, out_transposed, false};
+        chain_job job = {ops, q, terms, st, out, err, out_transposed, prefix, resume, false};
         int blas_threads = cc_blas_threads_hold();
         cc_par_for((size_t)((N + CHAIN_BLOCK - 1) / CHAIN_BLOCK), 4, chain_blocks, &job);
         cc_blas_threads_restore(blas_threads);
@@ -597,28 +630,100 @@ static int chain64(const operand_mat *ops, int q, double *out, bool out_transpos
     return rc;
 }
 
-/* Fills FM's float64 factors and float32 error bounds (factored.h). Leaves them
+/* ---- prefixes shared between compilations (cc_chain_cache) ----------------------- */
+
+enum { CHAIN_CACHE_SLOTS = 4 }; /* prefixes kept: [rows, width] float64 each (kcomp: V x d_head) */
+
+struct cc_chain_cache {
+    unsigned long clock;
+    chain_prefix slot[CHAIN_CACHE_SLOTS];
+};
+
+cc_chain_cache *cc_chain_cache_new(void) { return calloc(1, sizeof(cc_chain_cache)); }
+
+static void prefix_clear(chain_prefix *p)
+{
+    free(p->T), free(p->err);
+    *p = (chain_prefix){0};
+}
+
+void cc_chain_cache_free(cc_chain_cache *cache)
+{
+    if (!cache) return;
+    for (int i = 0; i < CHAIN_CACHE_SLOTS; i++) prefix_clear(&cache->slot[i]);
+    free(cache);
+}
+
+static bool same_operands(const operand_mat *a, const operand_mat *b, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (a[k].p != b[k].p || a[k].rows != b[k].rows || a[k].cols != b[k].cols || a[k].trans != b[k].trans)
+            return false;
+    return true;
+}
+
+/* The cached prefix of the chain OPS[0 .. q) (terms TERM_OF[0 .. q) of C), or
+ * a slot to record it in, or NULL when it has no prefix worth keeping:
+ * operands 0 .. k (k >= 1) reading one head (and no other parameter), the
+ * longest such run. A prefix is found again by its operands, the same
+ * weights of the same model. */
+static chain_prefix *prefix_slot(cc_chain_cache *cache, const cc_circuit *c, const int *term_of,
+                                 const operand_mat *ops, int q)
+{
+    int param = -1, stage = 0;
+    for (int k = 0; k < q; k++) {
+        int p = c->terms[term_of[k]].param;
+        if (p >= 0 && param >= 0 && p != param) break;
+        if (p >= 0) param = p;
+        if (param >= 0) stage = k;
+    }
+    if (!cache || param < 0 || stage < 1) return NULL;
+    long long width = ops[0].cols;
+    for (int k = 1; k < q; k++) width = ops[k].cols > width ? ops[k].cols : width;
+    bool lazy = ops[0].cols * width <= MAX_DENSE64, last = stage == q - 1; /* as chain64 plans them */
+    chain_prefix *victim = &cache->slot[0];
+    for (int i = 0; i < CHAIN_CACHE_SLOTS; i++) {
+        chain_prefix *p = &cache->slot[i];
+        if (p->T && p->stage == stage && p->lazy == lazy && p->last == last && same_operands(p->ops, ops, stage + 1)) {
+            p->used = ++cache->clock;
+            return p;
+        }
+        if (p->used < victim->used) victim = p;
+    }
+    prefix_clear(victim);
+    *victim = (chain_prefix){.stage = stage, .lazy = lazy, .last = last, .used = ++cache->clock};
+    memcpy(victim->ops, ops, (size_t)(stage + 1) * sizeof *ops);
+    return victim;
+}
+
+/* Fills FM's float64 factors and float32 error bounds (factored.h), reusing
+ * and recording head-specific prefixes in CACHE (may be NULL). Leaves them
  * NULL (top-k then uses the float32 factors) when an inner operand is too large
  * to hold in float64. */
 static int compile_exact(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
-                         cc_fm *fm, cc_error *err)
+                         cc_chain_cache *cache, cc_fm *fm, cc_error *err)
 {
     int n = plan->n_terms, s = plan->split;
     operand_mat left[CC_CIRCUIT_MAX_TERMS], right[CC_CIRCUIT_MAX_TERMS];
+    int left_terms[CC_CIRCUIT_MAX_TERMS], right_terms[CC_CIRCUIT_MAX_TERMS];
     for (int i = 0; i < n; i++) {
         const term *t = &c->terms[i];
         operand_mat o = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
-        if (i < s) left[i] = o;
-        else right[n - 1 - i] = transposed(o); /* B^T = T_{n-1}^T ... T_s^T */
+        if (i < s) left[i] = o, left_terms[i] = i;
+        else right[n - 1 - i] = transposed(o), right_terms[n - 1 - i] = i; /* B^T = T_{n-1}^T ... T_s^T */
     }
+    chain_prefix *pa = prefix_slot(cache, c, left_terms, left, s);
+    chain_prefix *pb = prefix_slot(cache, c, right_terms, right, n - s);
     fm->A64 = malloc((size_t)fm->l * fm->m * sizeof *fm->A64 + 1);
     fm->B64 = malloc((size_t)fm->m * fm->r * sizeof *fm->B64 + 1);
     fm->errA = malloc((size_t)fm->l * sizeof *fm->errA + 1);
     fm->errB = malloc((size_t)fm->r * sizeof *fm->errB + 1);
     int rc = fm->A64 && fm->B64 && fm->errA && fm->errB ? 0 : -1;
-    if (rc == 0) rc = chain64(left, s, fm->A64, false, fm->errA);
-    if (rc == 0) rc = chain64(right, n - s, fm->B64, true, fm->errB);
-    if (rc != 0) {
+    if (rc == 0) rc = chain64(left, s, fm->A64, false, fm->errA, pa);
+    if (rc == 0) rc = chain64(right, n - s, fm->B64, true, fm->errB, pb);
+    if (rc != 0) { /* a prefix recorded in part is no prefix */
+        if (pa) prefix_clear(pa);
+        if (pb) prefix_clear(pb);
         free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
         fm->A64 = fm->B64 = fm->errA = fm->errB = NULL;
     }
@@ -677,6 +782,29 @@ char *cc_circuit_plan_text(const cc_circuit *c, const cc_circuit_plan *plan, con
     return cci_sb_done(&b);
 }
 
+/* OUT = the float32 factors A and B of PLAN, each side in its order. */
+static int compile_f32(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
+                       cc_fm *out, cc_error *err)
+{
+    chain_dp *dp = malloc(sizeof *dp);
+    if (!dp) return cci_oom(err);
+    int n = plan->n_terms, s = plan->split;
+    dp_fill(plan->dims, 0, s, plan->order_a, dp);
+    float *A = eval_side(c, m, heads, dp, plan->dims, 0, s - 1, err);
+    float *B = NULL;
+    if (A) {
+        dp_fill(plan->dims, s, n, plan->order_b, dp);
+        B = eval_side(c, m, heads, dp, plan->dims, s, n - 1, err);
+    }
+    free(dp);
+    if (!A || !B) {
+        free(A);
+        return -1;
+    }
+    cc_fm_wrap(A, B, (int)plan->dims[0], (int)plan->dims[s], (int)plan->dims[n], out);
+    return 0;
+}
+
 int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
                           const cc_head *bind_heads, int n_bind, cc_chain_order order_a, cc_chain_order order_b,
                           cc_fm *out, cc_circuit_plan *plan_out, char **plan_text, cc_error *err)
@@ -693,27 +821,12 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
     if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, order_a, order_b, &plan, err) != 0) return -1;
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
     if (bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
-    chain_dp *dp = malloc(sizeof *dp);
-    if (!dp) return cci_oom(err);
-    int n = plan.n_terms, s = plan.split;
-    dp_fill(plan.dims, 0, s, order_a, dp);
-    float *A = eval_side(c, m, heads, dp, plan.dims, 0, s - 1, err);
-    float *B = NULL;
-    if (A) {
-        dp_fill(plan.dims, s, n, order_b, dp);
-        B = eval_side(c, m, heads, dp, plan.dims, s, n - 1, err);
-    }
-    free(dp);
-    if (!A || !B) {
-        free(A);
-        return -1;
-    }
+    if (compile_f32(c, m, heads, &plan, out, err) != 0) return -1;
     if (plan_text && !(*plan_text = cc_circuit_plan_text(c, &plan, bind_names, bind_heads, n_bind))) {
-        free(A), free(B);
+        cc_fm_free(out);
         return cci_oom(err);
     }
-    cc_fm_wrap(A, B, (int)plan.dims[0], (int)plan.dims[s], (int)plan.dims[n], out);
-    if (compile_exact(c, m, heads, &plan, out, err) != 0) {
+    if (compile_exact(c, m, heads, &plan, NULL, out, err) != 0) {
         if (plan_text) free(*plan_text), *plan_text = NULL;
         cc_fm_free(out);
         return -1;
@@ -732,4 +845,44 @@ int cc_circuit_compile(const cc_circuit *c, const cc_model *m, const char *const
     CC_ARG_NOT_NULL(out, err, -1);
     return cc_circuit_compile_ex(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, out,
                                  NULL, plan_text, err);
+}
+
+int cc_circuit_compile_f32(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                           const cc_head *bind_heads, int n_bind, cc_fm *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    cc_circuit_plan plan;
+    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
+    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, &plan, err) != 0 ||
+        bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0)
+        return -1;
+    return compile_f32(c, m, heads, &plan, out, err);
+}
+
+int cc_circuit_compile_exact(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                             const cc_head *bind_heads, int n_bind, cc_chain_cache *cache, cc_fm *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(bind_names, err, -1);
+    CC_ARG_NOT_NULL(bind_heads, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    cc_circuit_plan plan;
+    cc_head heads[CC_CIRCUIT_MAX_PARAMS];
+    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, &plan, err) != 0 ||
+        bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0)
+        return -1;
+    int n = plan.n_terms, s = plan.split;
+    *out = (cc_fm){.l = (int)plan.dims[0], .m = (int)plan.dims[s], .r = (int)plan.dims[n]};
+    if (compile_exact(c, m, heads, &plan, cache, out, err) != 0) return -1;
+    if (out->A64) return 0;
+    /* an operand too large for float64: top-k reads the float32 factors */
+    cc_fm f32;
+    if (compile_f32(c, m, heads, &plan, &f32, err) != 0) return -1;
+    out->A = f32.A, out->B = f32.B;
+    return 0;
 }

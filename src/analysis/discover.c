@@ -19,7 +19,7 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
     if (cc_circuit_open("pos_qk", &c, err) != 0) return -1;
     const char *name = cc_circuit_param(c, 0);
     cc_fm fm;
-    int rc = cc_circuit_compile(c, m, &name, &h, 1, &fm, NULL, err);
+    int rc = cc_circuit_compile_f32(c, m, &name, &h, 1, &fm, err); /* the float32 scores only */
     cc_circuit_free(c);
     if (rc != 0) return -1;
     int n = fm.l;
@@ -88,12 +88,14 @@ static int by_rank(const void *a, const void *b)
     return by_heads(x, y);
 }
 
-static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_discover_pair *p, cc_error *err)
+/* CACHE: the chain prefixes the top pairs share (their earlier heads, mostly). */
+static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_cache *cache, cc_discover_pair *p,
+                      cc_error *err)
 {
     const char *names[2] = {cc_circuit_param(o->circuit, 0), cc_circuit_param(o->circuit, 1)};
     cc_head heads[2] = {p->earlier, p->later};
     cc_fm fm;
-    if (cc_circuit_compile(o->circuit, m, names, heads, 2, &fm, NULL, err) != 0) return -1;
+    if (cc_circuit_compile_exact(o->circuit, m, names, heads, 2, cache, &fm, err) != 0) return -1;
     cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .progress = o->progress, .progress_ctx = o->progress_ctx};
     cc_topk_result r;
     int rc = cc_topk_diagonal(&fm, &t, &r, err);
@@ -148,11 +150,14 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
         }
     if (rc == 0) {
         qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_pre_score);
+        cc_chain_cache *cache = cc_chain_cache_new();
+        if (!cache) rc = cc_fail(err, "out of memory");
         for (int k = 0; k < o->top && k < out->n_pairs && rc == 0; k++) {
             cc_discover_pair *p = &out->pairs[k];
-            rc = exact_top1(m, o, p, err);
+            rc = exact_top1(m, o, cache, p, err);
             p->score = p->positional * 0.5 * (double)(p->rows_top1 + p->cols_top1) / (double)c->d_vocab;
         }
+        cc_chain_cache_free(cache);
         qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_rank);
     }
     free(comp), free(positional);
