@@ -47,6 +47,7 @@ bool cc_blas_cache_entry_for(const cc_cpu_features *cpu, const cc_blas_library *
 
 cc_blas_verdict cc_blas_cache_read(const cc_blas_cache_entry *e)
 {
+    CC_ARG_NOT_NULL(e, NULL, CC_VERDICT_UNKNOWN);
     cc_error ignored; /* an unreadable cache entry only means "not yet checked" */
     FILE *f = cc_fopen_regular(e->path, "BLAS verdict cache entry", &ignored);
     if (!f) return CC_VERDICT_UNKNOWN;
@@ -75,7 +76,7 @@ static bool make_dirs(char *path)
 
 void cc_blas_cache_write(const cc_blas_cache_entry *e, cc_blas_verdict v, const char *detail)
 {
-    if (v == CC_VERDICT_UNKNOWN) return;
+    if (!e || v == CC_VERDICT_UNKNOWN) return;
     char dir[sizeof e->path], tmp[sizeof e->path + 16];
     snprintf(dir, sizeof dir, "%s", e->path);
     char *slash = strrchr(dir, '/');
@@ -91,7 +92,7 @@ void cc_blas_cache_write(const cc_blas_cache_entry *e, cc_blas_verdict v, const 
         unlink(tmp);
         return;
     }
-    fprintf(f, "%s\n%s: %s\n", e->key, v == CC_VERDICT_PASS ? "pass" : "fail", detail);
+    fprintf(f, "%s\n%s: %s\n", e->key, v == CC_VERDICT_PASS ? "pass" : "fail", detail ? detail : "");
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     /* rename() replaces atomically: readers see the old file or the whole new one. */
