@@ -847,6 +847,16 @@ int cc_circuit_compile(const cc_circuit *c, const cc_model *m, const char *const
                                  NULL, plan_text, err);
 }
 
+/* The default plan (optimal orders) of C's chain for the bindings, and the
+ * bound heads in parameter order: what the partial compiles below start from. */
+static int plan_and_bind(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                         const cc_head *bind_heads, int n_bind, cc_circuit_plan *plan, cc_head *heads, cc_error *err)
+{
+    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, plan, err) != 0)
+        return -1;
+    return bind(c, m, bind_names, bind_heads, n_bind, heads, err);
+}
+
 int cc_circuit_compile_f32(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
                            const cc_head *bind_heads, int n_bind, cc_fm *out, cc_error *err)
 {
@@ -857,9 +867,7 @@ int cc_circuit_compile_f32(const cc_circuit *c, const cc_model *m, const char *c
     CC_ARG_NOT_NULL(out, err, -1);
     cc_circuit_plan plan;
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
-    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, &plan, err) != 0 ||
-        bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0)
-        return -1;
+    if (plan_and_bind(c, m, bind_names, bind_heads, n_bind, &plan, heads, err) != 0) return -1;
     return compile_f32(c, m, heads, &plan, out, err);
 }
 
@@ -873,9 +881,7 @@ int cc_circuit_compile_exact(const cc_circuit *c, const cc_model *m, const char 
     CC_ARG_NOT_NULL(out, err, -1);
     cc_circuit_plan plan;
     cc_head heads[CC_CIRCUIT_MAX_PARAMS];
-    if (cc_circuit_plan_make(c, m, bind_names, bind_heads, n_bind, CC_ORDER_OPTIMAL, CC_ORDER_OPTIMAL, &plan, err) != 0 ||
-        bind(c, m, bind_names, bind_heads, n_bind, heads, err) != 0)
-        return -1;
+    if (plan_and_bind(c, m, bind_names, bind_heads, n_bind, &plan, heads, err) != 0) return -1;
     int n = plan.n_terms, s = plan.split;
     *out = (cc_fm){.l = (int)plan.dims[0], .m = (int)plan.dims[s], .r = (int)plan.dims[n]};
     if (compile_exact(c, m, heads, &plan, cache, out, err) != 0) return -1;
