@@ -34,8 +34,8 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err);
  *   - a symbolic link: followed; a link to a regular file has that file
  *     replaced atomically as above (the link stays), a link to a character
  *     device or FIFO is written directly, a dangling link is refused;
- *   - a character device or FIFO (/dev/stdout, /dev/null, a pipe from the
- *     shell's >(...)): opened and written directly, never replaced;
+ *   - a character device or FIFO (/dev/null, a terminal, a named pipe):
+ *     opened and written directly, never replaced;
  *   - anything else (a directory, block device or socket): refused.
  * An existing target that is not a regular file is never replaced. */
 typedef struct {
