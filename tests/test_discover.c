@@ -58,6 +58,30 @@ START_TEST(planted_pair_ranks_first_from_weights)
     }
     ck_assert_int_eq(n_exact, 10);
     ck_assert_int_gt(rows_differ, 0);
+    /* an odd --top (the pairs are scanned in groups of as many as threads): the
+     * same first pairs, exactly those measured, with the same counts */
+    cc_discover_options o3 = o;
+    o3.top = 3;
+    cc_discover_result r3;
+    ck_assert_msg(cc_discover(m, &o3, &r3, &err) == 0, "%s", err.msg);
+    int n_exact3 = 0;
+    for (int k = 0; k < r3.n_pairs; k++) {
+        const cc_discover_pair *e = &r3.pairs[k];
+        if (!e->exact) continue;
+        n_exact3++;
+        bool found = false;
+        for (int j = 0; j < r.n_pairs && !found; j++) {
+            const cc_discover_pair *f = &r.pairs[j];
+            if (f->earlier.layer != e->earlier.layer || f->earlier.head != e->earlier.head ||
+                f->later.layer != e->later.layer || f->later.head != e->later.head)
+                continue;
+            found = true;
+            ck_assert(f->exact && f->rows_top1 == e->rows_top1 && f->cols_top1 == e->cols_top1);
+        }
+        ck_assert(found);
+    }
+    ck_assert_int_eq(n_exact3, 3);
+    cc_discover_free(&r3);
     /* ranked: exact pairs first by score, then by ratio x positional */
     for (int k = 1; k < r.n_pairs; k++) {
         const cc_discover_pair *a = &r.pairs[k - 1], *b = &r.pairs[k];
