@@ -1,9 +1,10 @@
 /* test_discover.c — weight-only discovery (discover.h): on the bundled
  * fixture the planted previous-token -> induction pair L0H0 -> L1H0 ranks
  * first from the weights alone (each exact pair's top-1 counts and score
- * against kcomp's counts), and the `discover` command's runtime check
- * confirms it; the positional evidence against its definition computed in
- * the test on tiny random models; precision and recall at k on a hand-made
+ * against kcomp's counts; an odd --top measures the same first pairs, its
+ * progress one count over all scans), and the `discover` command's runtime
+ * check confirms it; the positional evidence against its definition computed
+ * in the test on tiny random models; precision and recall at k on a hand-made
  * ranking. */
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,19 @@
 #include "circuitc/discover.h"
 #include "circuitc/topk.h"
 #include "testutil.h"
+
+/* Progress of the exact scans: one count over the whole phase. */
+typedef struct {
+    long last, total, calls;
+    bool backwards;
+} progress_log;
+
+static void log_progress(void *ctx, long done, long total)
+{
+    progress_log *l = ctx;
+    l->backwards = l->backwards || done < l->last || (l->calls && total != l->total);
+    l->last = done, l->total = total, l->calls++;
+}
 
 START_TEST(planted_pair_ranks_first_from_weights)
 {
@@ -58,6 +72,37 @@ START_TEST(planted_pair_ranks_first_from_weights)
     }
     ck_assert_int_eq(n_exact, 10);
     ck_assert_int_gt(rows_differ, 0);
+    /* an odd --top (the pairs are scanned in groups of as many as threads): the
+     * same first pairs, exactly those measured, with the same counts */
+    cc_discover_options o3 = o;
+    o3.top = 3;
+    progress_log log = {0};
+    o3.progress = log_progress, o3.progress_ctx = &log;
+    cc_discover_result r3;
+    ck_assert_msg(cc_discover(m, &o3, &r3, &err) == 0, "%s", err.msg);
+    int n_exact3 = 0;
+    for (int k = 0; k < r3.n_pairs; k++) {
+        const cc_discover_pair *e = &r3.pairs[k];
+        if (!e->exact) continue;
+        n_exact3++;
+        bool found = false;
+        for (int j = 0; j < r.n_pairs && !found; j++) {
+            const cc_discover_pair *f = &r.pairs[j];
+            if (f->earlier.layer != e->earlier.layer || f->earlier.head != e->earlier.head ||
+                f->later.layer != e->later.layer || f->later.head != e->later.head)
+                continue;
+            found = true;
+            ck_assert(f->exact && f->rows_top1 == e->rows_top1 && f->cols_top1 == e->cols_top1);
+        }
+        ck_assert(found);
+    }
+    ck_assert_int_eq(n_exact3, 3);
+    /* the scans run side by side, yet their progress never goes back and ends at
+     * every row of the 3 pairs' two scans */
+    ck_assert(log.calls > 0 && !log.backwards);
+    ck_assert_int_eq(log.total, 2L * 3 * m->cfg.d_vocab);
+    ck_assert_int_eq(log.last, log.total);
+    cc_discover_free(&r3);
     /* ranked: exact pairs first by score, then by ratio x positional */
     for (int k = 1; k < r.n_pairs; k++) {
         const cc_discover_pair *a = &r.pairs[k - 1], *b = &r.pairs[k];

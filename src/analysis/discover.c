@@ -2,12 +2,14 @@
  * alone, and the ranking scored against runtime head scores (discover.h). */
 #include "circuitc/discover.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/composition.h"
 #include "circuitc/topk.h"
 #include "core/args.h"
+#include "core/parallel.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
@@ -88,25 +90,109 @@ static int by_rank(const void *a, const void *b)
     return by_heads(x, y);
 }
 
-/* CACHE: the chain prefixes the top pairs share (their earlier heads, mostly). */
-static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_cache *cache, cc_discover_pair *p,
-                      cc_error *err)
+/* The exact top-1 scans of a group of compiled pairs, one pair per thread
+ * (cc_par_for), each scan on one core: their set-up (transposes, Grams, the
+ * rotation) then runs side by side instead of in turn, and no thread waits on
+ * another within a scan. The counts are exact, so they do not depend on how the
+ * pairs are split. Progress is the rows of every scan of the phase, summed
+ * under a lock over the pairs in flight. */
+enum { MAX_GROUP = CC_PAR_MAX };
+
+struct scan_group;
+typedef struct {
+    struct scan_group *g;
+    long finished, current; /* rows of this pair's finished scans, and of the one running */
+} scan_slot;
+
+typedef struct scan_group {
+    cc_discover_pair *pairs;
+    cc_fm *fms;
+    const cc_discover_options *o;
+    int rc[MAX_GROUP];
+    cc_error errs[MAX_GROUP];
+    scan_slot slots[MAX_GROUP];
+    long done_before, total; /* rows of the earlier groups' scans; of all scans */
+    pthread_mutex_t lock;
+} scan_group;
+
+static void locked_progress(void *ctx, long done, long total)
+{
+    scan_slot *slot = ctx;
+    scan_group *g = slot->g;
+    (void)total;
+    pthread_mutex_lock(&g->lock);
+    slot->current = done;
+    long sum = g->done_before;
+    for (int k = 0; k < MAX_GROUP; k++) sum += g->slots[k].finished + g->slots[k].current;
+    g->o->progress(g->o->progress_ctx, sum, g->total);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* One scan of pair K of the group, its rows then counted as finished. */
+static int scan(scan_group *g, size_t k, cc_topk_options *t, cc_topk_result *r)
+{
+    int rc = cc_topk_diagonal(&g->fms[k], t, r, &g->errs[k]);
+    pthread_mutex_lock(&g->lock);
+    g->slots[k].finished += g->fms[k].l, g->slots[k].current = 0;
+    pthread_mutex_unlock(&g->lock);
+    return rc;
+}
+
+static void scan_pairs(void *ctx, size_t lo, size_t hi)
+{
+    scan_group *g = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        cc_discover_pair *p = &g->pairs[k];
+        cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .threads = 1,
+                             .progress = g->o->progress ? locked_progress : NULL, .progress_ctx = &g->slots[k]};
+        cc_topk_result r;
+        int rc = scan(g, k, &t, &r);
+        if (rc == 0) {
+            p->rows_top1 = r.correct[0];
+            t.columns = true;
+            rc = scan(g, k, &t, &r);
+            p->cols_top1 = r.correct[0];
+        }
+        p->exact = rc == 0;
+        g->rc[k] = rc;
+    }
+}
+
+/* The exact top-1 of PAIRS[0 .. n) in groups of as many pairs as threads:
+ * each group compiled in turn (CACHE: the chain prefixes the pairs share, their
+ * earlier heads mostly; every compilation on all cores), then scanned side by
+ * side. */
+static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_cache *cache, cc_discover_pair *pairs,
+                      int n, cc_error *err)
 {
     const char *names[2] = {cc_circuit_param(o->circuit, 0), cc_circuit_param(o->circuit, 1)};
-    cc_head heads[2] = {p->earlier, p->later};
-    cc_fm fm;
-    if (cc_circuit_compile_exact(o->circuit, m, names, heads, 2, cache, &fm, err) != 0) return -1;
-    cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .progress = o->progress, .progress_ctx = o->progress_ctx};
-    cc_topk_result r;
-    int rc = cc_topk_diagonal(&fm, &t, &r, err);
-    if (rc == 0) {
-        p->rows_top1 = r.correct[0];
-        t.columns = true;
-        rc = cc_topk_diagonal(&fm, &t, &r, err);
-        p->cols_top1 = r.correct[0];
+    int group = cc_par_threads(), rc = 0;
+    scan_group g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
+    pthread_mutex_init(&g.lock, NULL);
+    for (int k0 = 0; k0 < n && rc == 0; k0 += group) {
+        int ng = n - k0 < group ? n - k0 : group, compiled = 0;
+        cc_fm fms[MAX_GROUP];
+        while (compiled < ng && rc == 0) {
+            cc_head heads[2] = {pairs[k0 + compiled].earlier, pairs[k0 + compiled].later};
+            rc = cc_circuit_compile_exact(o->circuit, m, names, heads, 2, cache, &fms[compiled], err);
+            compiled += rc == 0;
+        }
+        if (rc == 0) {
+            g.pairs = pairs + k0, g.fms = fms;
+            for (int k = 0; k < MAX_GROUP; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
+            int blas_threads = cc_blas_threads_hold(); /* the pairs' threads split the work, each GEMM on one core */
+            cc_par_for((size_t)ng, 1, scan_pairs, &g);
+            cc_blas_threads_restore(blas_threads);
+            for (int k = 0; k < ng; k++) g.done_before += g.slots[k].finished;
+            for (int k = 0; k < ng && rc == 0; k++)
+                if (g.rc[k] != 0) {
+                    if (err) *err = g.errs[k];
+                    rc = -1;
+                }
+        }
+        for (int k = 0; k < compiled; k++) cc_fm_free(&fms[k]);
     }
-    cc_fm_free(&fm);
-    p->exact = rc == 0;
+    pthread_mutex_destroy(&g.lock);
     return rc;
 }
 
@@ -152,9 +238,10 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
         qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_pre_score);
         cc_chain_cache *cache = cc_chain_cache_new();
         if (!cache) rc = cc_fail(err, "out of memory");
-        for (int k = 0; k < o->top && k < out->n_pairs && rc == 0; k++) {
+        int top = o->top < out->n_pairs ? o->top : out->n_pairs;
+        if (rc == 0 && top > 0) rc = exact_top1(m, o, cache, out->pairs, top, err);
+        for (int k = 0; k < top && rc == 0; k++) {
             cc_discover_pair *p = &out->pairs[k];
-            rc = exact_top1(m, o, cache, p, err);
             p->score = p->positional * 0.5 * (double)(p->rows_top1 + p->cols_top1) / (double)c->d_vocab;
         }
         cc_chain_cache_free(cache);

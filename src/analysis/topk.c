@@ -570,13 +570,15 @@ static int run_threads(job *J, int threads)
     return J->failed ? -1 : 0;
 }
 
-/* OUT [cols, rows] = X^T for X [rows, cols], widened when X32. */
+/* OUT [cols, rows] = X^T for X [rows, cols], widened when X32. Written in
+ * order, read from ROWS streams: X is wide (a vocabulary) and short (d_head),
+ * so writing in X's order would touch a new cache line at every entry. */
 static double *transposed64(const double *X, const float *X32, int rows, int cols)
 {
     double *out = malloc((size_t)rows * cols * sizeof *out + 1);
     if (out)
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) {
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < rows; i++) {
                 size_t k = (size_t)i * cols + j;
                 out[(size_t)j * rows + i] = X ? X[k] : (double)X32[k];
             }
