@@ -641,7 +641,22 @@ static pid_t pid_in(const char *path)
     return pid;
 }
 
-/* Asserts that process PID is gone (or a zombie awaiting its new parent) within 5 s. */
+/* Whether process PID is the fake gnuplot's `sleep 30` (its command line):
+ * once that child is gone its id can be reused by any process, and with
+ * pid_max 32768 on a busy machine it can be within seconds. */
+static bool is_our_sleep(pid_t pid)
+{
+    char path[64], cmd[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+    fclose(f);
+    return n == sizeof "sleep\0" "30" && memcmp(cmd, "sleep\0" "30", n) == 0;
+}
+
+/* Asserts that process PID, the fake gnuplot's child, is gone (or a zombie
+ * awaiting its new parent) within 5 s. */
 static void assert_process_gone(pid_t pid)
 {
     char stat_path[64], state = 0;
@@ -652,6 +667,7 @@ static void assert_process_gone(pid_t pid)
         int got = fscanf(f, "%*d (%*[^)]) %c", &state);
         fclose(f);
         if (got == 1 && (state == 'Z' || state == 'X')) return;
+        if (!is_our_sleep(pid)) return; /* gone, its id taken by another process */
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     kill(pid, SIGKILL);
