@@ -457,33 +457,12 @@ static void ok(int rc, const cc_error *err)
     }
 }
 
-/* The 256 byte tokens as GPT-2 spells them (printable Latin-1 as itself, the
- * rest from U+0100) and "ab", the one merge: the smallest vocabulary a
- * byte-level tokenizer takes (a merges file needs a merge). */
-static char *byte_vocab(void)
-{
-    json_t *v = json_object();
-    int next = 256;
-    for (int b = 0; b < 256; b++) {
-        bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        int cp = printable ? b : next++;
-        char text[3] = {0};
-        if (cp < 0x80) text[0] = (char)cp;
-        else text[0] = (char)(0xC0 | cp >> 6), text[1] = (char)(0x80 | (cp & 0x3F));
-        json_object_set_new(v, text, json_integer(b));
-    }
-    json_object_set_new(v, "ab", json_integer(256));
-    char *out = json_dumps(v, 0);
-    json_decref(v);
-    return out;
-}
-
 static void setup(void)
 {
     cc_error err = {""};
     ok(cc_model_load(tu_fixture_model(), NULL, true, &fx.model, &err), &err);
     ok(cc_circuit_open("kcomp", &fx.circuit, &err), &err);
-    char *vocab = byte_vocab();
+    char *vocab = tu_byte_vocab("{\"ab\": 256}"); /* the byte tokens and "ab", the one merge */
     static const char merges[] = "#version: 0.2\na b\n";
     ok(cc_tokenizer_from_buffers(vocab, strlen(vocab), merges, sizeof merges - 1, &fx.tok, &err), &err);
     free(vocab);

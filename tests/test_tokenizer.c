@@ -263,29 +263,6 @@ START_TEST(tokenizer_json_matches)
 }
 END_TEST
 
-/* A byte-level vocabulary for the error tests: the 256 byte tokens (as GPT-2
- * spells them: printable Latin-1 as itself, the rest from U+0100), then EXTRA. */
-static char *byte_vocab(const char *extra)
-{
-    json_t *v = json_object();
-    int next = 256;
-    for (int b = 0; b < 256; b++) {
-        bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        int cp = printable ? b : next++;
-        char text[3] = {0};
-        if (cp < 0x80) text[0] = (char)cp;
-        else text[0] = (char)(0xC0 | cp >> 6), text[1] = (char)(0x80 | (cp & 0x3F));
-        json_object_set_new(v, text, json_integer(b));
-    }
-    json_t *more = json_loads(extra, 0, NULL);
-    ck_assert(more != NULL);
-    json_object_update(v, more);
-    json_decref(more);
-    char *out = json_dumps(v, 0);
-    json_decref(v);
-    return out;
-}
-
 static void expect_load_error(const char *vocab, const char *merges, const char *needle1, const char *needle2)
 {
     cc_tokenizer *tok = NULL;
@@ -298,7 +275,7 @@ static void expect_load_error(const char *vocab, const char *merges, const char 
 
 START_TEST(small_vocabulary)
 {
-    char *vocab = byte_vocab("{\"ab\": 256, \"abc\": 257, \"<|endoftext|>\": 258}");
+    char *vocab = tu_byte_vocab("{\"ab\": 256, \"abc\": 257, \"<|endoftext|>\": 258}");
     const char *merges = "#version: 0.2\na b\nab c\n";
     cc_tokenizer *tok = NULL;
     cc_error err;
@@ -318,7 +295,7 @@ END_TEST
 
 START_TEST(bad_inputs)
 {
-    char *vocab = byte_vocab("{\"ab\": 256}");
+    char *vocab = tu_byte_vocab("{\"ab\": 256}");
     expect_load_error("{\"a\": ", "", "vocab.json", "not valid JSON");
     expect_load_error("[1, 2]", "", "vocab.json", "must be a JSON object");
     expect_load_error("{\"a\": -1}", "", "vocab.json", "id of token \"a\"");
@@ -470,7 +447,7 @@ START_TEST(cli_tokenize)
         snprintf(to, sizeof to, "%s/%s", model_dir, model_files[i]);
         ck_assert_int_eq(symlink(from, to), 0);
     }
-    char *vocab = byte_vocab("{\"ab\": 256}");
+    char *vocab = tu_byte_vocab("{\"ab\": 256}");
     snprintf(path, sizeof path, "%s/vocab.json", model_dir);
     tu_write_file(path, vocab, strlen(vocab));
     snprintf(path, sizeof path, "%s/merges.txt", model_dir);

@@ -178,3 +178,24 @@ void tu_expect_fail(tu_run_result r, int status, const char *needle)
     tu_assert_contains(r.err, needle);
     tu_run_free(&r);
 }
+
+char *tu_byte_vocab(const char *extra)
+{
+    json_t *v = json_object();
+    int next = 256;
+    for (int b = 0; b < 256; b++) {
+        bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        int cp = printable ? b : next++;
+        char text[3] = {0};
+        if (cp < 0x80) text[0] = (char)cp;
+        else text[0] = (char)(0xC0 | cp >> 6), text[1] = (char)(0x80 | (cp & 0x3F));
+        json_object_set_new(v, text, json_integer(b));
+    }
+    json_t *more = json_loads(extra, 0, NULL);
+    ck_assert(more != NULL);
+    json_object_update(v, more);
+    json_decref(more);
+    char *out = json_dumps(v, 0);
+    json_decref(v);
+    return out;
+}

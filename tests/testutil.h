@@ -51,6 +51,11 @@ void tu_expect_fail(tu_run_result r, int status, const char *needle);
  * (remove it with tu_rmtree). Caller frees. */
 char *tu_tiny_model(const char *seed);
 
+/* A byte-level vocabulary.json text (caller frees): the 256 byte tokens as
+ * GPT-2 spells them (printable Latin-1 as itself, the rest from U+0100), then
+ * the tokens of the JSON object EXTRA (e.g. "{\"ab\": 256}"). */
+char *tu_byte_vocab(const char *extra);
+
 /* The bundled fixture model's folder, as the library finds it
  * (cc_default_model_path); kept for the whole process. */
 const char *tu_fixture_model(void);
