@@ -1,4 +1,4 @@
-/* circuitc/model.h — a GPT-2 model: config, validated safetensors file, and
+/* circuitc/model.h — a model: config, validated safetensors file, and
  * weights in TransformerLens layout.
  *
  * Opening a model (cc_model_open) reads config.json and the safetensors header
@@ -28,18 +28,25 @@
 extern "C" {
 #endif
 
-/* Weights in TransformerLens naming and layout, row-major float32.
- * L = n_layers, H = n_heads, d = d_model, dh = d_head, m = d_mlp, V = d_vocab. */
+/* Weights in TransformerLens naming and layout, row-major float32, whatever
+ * the family (cfg.family) the file came from.
+ * L = n_layers, H = n_heads, d = d_model, dh = d_head, m = d_mlp, V = d_vocab.
+ * Grouped-query attention keeps W_K, W_V, b_K, b_V per query head, as
+ * TransformerLens' W_K / W_V properties show them: the n_heads / n_kv_heads
+ * query heads of a group hold identical copies of their key/value head. A
+ * bias the family does not have is zero; a norm weight the family does not
+ * have (RMSNorm's bias) is NULL, as are all of them once folded. */
 typedef struct {
     float *W_E;                 /* [V, d] */
-    float *W_pos;               /* [n_ctx, d] */
+    float *W_pos;               /* [n_ctx, d]; NULL with rotary positions */
     float *ln1_w, *ln1_b;       /* [L, d]; NULL once folded */
     float *W_Q, *W_K, *W_V;     /* [L, H, d, dh] */
     float *b_Q, *b_K, *b_V;     /* [L, H, dh] */
     float *W_O;                 /* [L, H, dh, d] */
     float *b_O;                 /* [L, d] */
-    float *ln2_w, *ln2_b;       /* [L, d]; NULL once folded */
-    float *W_in;                /* [L, d, m] */
+    float *ln2_w, *ln2_b;       /* [L, d]; NULL once folded, and in attention-only models */
+    float *W_in;                /* [L, d, m]; NULL (as every MLP array) in attention-only models */
+    float *W_gate;              /* [L, d, m]; gated MLPs only */
     float *b_in;                /* [L, m] */
     float *W_out;               /* [L, m, d] */
     float *b_out;               /* [L, d] */

@@ -42,6 +42,26 @@ static int check_matrix(const char *label, const char *name, long long rows, lon
     return 0;
 }
 
+int cc_config_kv_heads(const cc_config *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, 0);
+    return c->n_kv_heads > 0 ? c->n_kv_heads : c->n_heads;
+}
+
+bool cc_config_layer_is_local(const cc_config *c, int layer)
+{
+    if (!c || layer < 0 || layer >= CC_CONFIG_MAX_LAYERS) return false;
+    return (c->local_layers[layer / 64] >> (layer % 64)) & 1;
+}
+
+const char *cc_family_name(cc_family f)
+{
+    static const char *const names[CC_N_FAMILIES] = {
+        [CC_FAMILY_GPT2] = "gpt2", [CC_FAMILY_GPT_NEO] = "gpt_neo", [CC_FAMILY_GPT_NEOX] = "gpt_neox",
+        [CC_FAMILY_LLAMA] = "llama", [CC_FAMILY_TL] = "transformer_lens"};
+    return (unsigned)f < CC_N_FAMILIES ? names[f] : "unknown";
+}
+
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err)
 {
     CC_ARG_NOT_NULL(cfg, err, -1);
