@@ -259,8 +259,10 @@ def may_be_null(f, name):
 
 
 # Structs the library fills itself: their enum fields are its own state, not
-# arguments (a tensor's dtype is read from the file and checked there).
-LIBRARY_OWNED = {'cc_model', 'cc_st_tensor'}
+# arguments (a tensor's dtype is read from the file and checked there; a
+# config's block shape by cc_config_load, or cc_config_validate for one a
+# caller builds, whose own test checks every enum field).
+LIBRARY_OWNED = {'cc_model', 'cc_st_tensor', 'cc_config'}
 
 
 def enum_fields(ty, enums, structs, prefix=''):

@@ -300,10 +300,10 @@ START_TEST(bad_configs_are_named)
     /* LayerNorm divides by sqrt(var + eps): both ends of (0, 1) are refused */
     expect_config_error("{\"n_layer\":2,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
                         "\"layer_norm_epsilon\":0}",
-                        "layer_norm_epsilon must be in (0, 1), got 0");
+                        "epsilon must be in (0, 1), got 0");
     expect_config_error("{\"n_layer\":2,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
                         "\"layer_norm_epsilon\":1}",
-                        "layer_norm_epsilon must be in (0, 1), got 1");
+                        "epsilon must be in (0, 1), got 1");
     /* dimensions the file cannot hold are refused before anything is sized from them */
     expect_config_error("{\"n_layer\":1000,\"n_head\":2,\"n_embd\":16,\"vocab_size\":64,\"n_positions\":32,"
                         "\"n_inner\":64}",

@@ -1,5 +1,5 @@
 /* test_model_formats.c — models circuitc cannot read get an error that says
- * why and what to do: another architecture's config.json (GPT-Neo, Pythia),
+ * why and what to do: a family circuitc does not read (OPT),
  * PyTorch weights (pytorch_model.bin) and sharded checkpoints
  * (model.safetensors.index.json), in a folder or named directly; and the
  * checks never refuse a folder that does hold model.safetensors. */
@@ -10,22 +10,11 @@
 #include "circuitc/model.h"
 #include "testutil.h"
 
-/* EleutherAI/gpt-neo-125M's config.json (abridged: the fields that matter here). */
-static const char GPT_NEO_CONFIG[] =
-    "{\"activation_function\": \"gelu_new\", \"architectures\": [\"GPTNeoForCausalLM\"],\n"
-    " \"attention_layers\": [\"global\", \"local\", \"global\", \"local\", \"global\", \"local\",\n"
-    "                      \"global\", \"local\", \"global\", \"local\", \"global\", \"local\"],\n"
-    " \"bos_token_id\": 50256, \"eos_token_id\": 50256, \"hidden_size\": 768, \"layer_norm_epsilon\": 1e-05,\n"
-    " \"max_position_embeddings\": 2048, \"model_type\": \"gpt_neo\", \"num_heads\": 12, \"num_layers\": 12,\n"
-    " \"vocab_size\": 50257, \"window_size\": 256}\n";
-
-/* EleutherAI/pythia-70m's config.json (abridged). */
-static const char PYTHIA_CONFIG[] =
-    "{\"architectures\": [\"GPTNeoXForCausalLM\"], \"bos_token_id\": 0, \"eos_token_id\": 0,\n"
-    " \"hidden_act\": \"gelu\", \"hidden_size\": 512, \"intermediate_size\": 2048, \"layer_norm_eps\": 1e-05,\n"
-    " \"max_position_embeddings\": 2048, \"model_type\": \"gpt_neox\", \"num_attention_heads\": 8,\n"
-    " \"num_hidden_layers\": 6, \"rotary_emb_base\": 10000, \"rotary_pct\": 0.25,\n"
-    " \"use_parallel_residual\": true, \"vocab_size\": 50304}\n";
+/* facebook/opt-125m's config.json (abridged): a family circuitc does not read. */
+static const char OPT_CONFIG[] =
+    "{\"activation_function\": \"relu\", \"architectures\": [\"OPTForCausalLM\"], \"ffn_dim\": 3072,\n"
+    " \"hidden_size\": 768, \"max_position_embeddings\": 2048, \"model_type\": \"opt\",\n"
+    " \"num_attention_heads\": 12, \"num_hidden_layers\": 12, \"vocab_size\": 50272}\n";
 
 static char *path_in(const char *dir, const char *name)
 {
@@ -67,23 +56,12 @@ static char *config_only(const char *text)
     return dir;
 }
 
-START_TEST(gpt_neo_config_names_the_model_type)
+START_TEST(unsupported_family_names_the_model_type_and_the_supported_ones)
 {
-    char *dir = config_only(GPT_NEO_CONFIG);
+    char *dir = config_only(OPT_CONFIG);
     char *config = path_in(dir, "config.json");
-    REFUSED(dir, config, "model_type \"gpt_neo\" is not supported", "model_type \"gpt2\"", "GPT2LMHeadModel",
-            "gpt2-medium");
-    free(config);
-    tu_rmtree(dir);
-    free(dir);
-}
-END_TEST
-
-START_TEST(pythia_config_names_the_model_type)
-{
-    char *dir = config_only(PYTHIA_CONFIG);
-    char *config = path_in(dir, "config.json");
-    REFUSED(dir, config, "model_type \"gpt_neox\" is not supported", "model_type \"gpt2\"", "Pythia");
+    REFUSED(dir, config, "model_type \"opt\" is not supported", "gpt2, gpt_neo, gpt_neox, llama",
+            "TransformerLens", "docs/architectures.md");
     free(config);
     tu_rmtree(dir);
     free(dir);
@@ -169,10 +147,10 @@ START_TEST(cli_refuses_with_nothing_on_stdout)
     char *bin_only = tu_tiny_model("4");
     rename_in(bin_only, "model.safetensors", "pytorch_model.bin");
     expect_cli_refusal((const char *const[]){"info", "--model", bin_only, NULL}, "safe_serialization=True");
-    char *neo = config_only(GPT_NEO_CONFIG);
-    expect_cli_refusal((const char *const[]){"kcomp", "L0H0", "L1H0", "--model", neo, NULL}, "\"gpt_neo\"");
-    tu_rmtree(bin_only), tu_rmtree(neo);
-    free(bin_only), free(neo);
+    char *opt = config_only(OPT_CONFIG);
+    expect_cli_refusal((const char *const[]){"kcomp", "L0H0", "L1H0", "--model", opt, NULL}, "\"opt\"");
+    tu_rmtree(bin_only), tu_rmtree(opt);
+    free(bin_only), free(opt);
 }
 END_TEST
 
@@ -181,8 +159,7 @@ int main(void)
     Suite *s = suite_create("model_formats");
     TCase *tc = tcase_create("unreadable models");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, gpt_neo_config_names_the_model_type);
-    tcase_add_test(tc, pythia_config_names_the_model_type);
+    tcase_add_test(tc, unsupported_family_names_the_model_type_and_the_supported_ones);
     tcase_add_test(tc, model_type_must_be_a_string);
     tcase_add_test(tc, pytorch_bin_folder_says_how_to_convert);
     tcase_add_test(tc, sharded_checkpoint_says_how_to_merge);

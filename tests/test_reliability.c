@@ -226,7 +226,7 @@ START_TEST(config_limits_are_enforced_at_the_boundary)
     ck_assert_int_eq(cc_config_validate(&c, "cfg", &err), 0);
     c.n_layers++;
     ck_assert_int_eq(cc_config_validate(&c, "cfg", &err), -1);
-    tu_assert_contains(err.msg, "n_layer <= 1024");
+    tu_assert_contains(err.msg, "layers <= 1024");
     c.n_layers = 1;
     /* every size within its own limit, but the embedding matrix too large */
     c.d_vocab = CC_CONFIG_MAX_VOCAB, c.d_model = CC_CONFIG_MAX_D_MODEL, c.d_head = CC_CONFIG_MAX_D_MODEL;

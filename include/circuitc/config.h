@@ -71,6 +71,11 @@ typedef struct {
     int window;        /* local layers attend to the last WINDOW positions (GPT-Neo); 0: none */
     uint64_t local_layers[CC_CONFIG_MAX_LAYERS / 64]; /* bit l: layer l is local */
     bool tied;         /* the file stores no unembedding: W_U is W_E transposed */
+    /* what the file stores (absent biases are zero in cc_weights) */
+    bool no_qkv_bias;  /* q/k/v projections without biases (GPT-Neo, Llama) */
+    bool no_o_bias;    /* output projection without a bias (Llama) */
+    bool no_mlp_bias;  /* MLP projections without biases (Llama) */
+    bool norm_folded;  /* no norm weights stored: a TransformerLens export with LNPre / RMSPre */
 } cc_config;
 
 /* Limits on every size (far above any GPT-2-style model: GPT-2 XL has 48
@@ -85,7 +90,7 @@ typedef struct {
 /* No weight matrix may hold more elements than this (2^32: 16 GiB as float32). */
 #define CC_CONFIG_MAX_MATRIX_ELEMENTS 4294967296LL
 
-/* Key/value heads of C (n_kv_heads, or n_heads when that is 0). */
+/* Key/value heads of C (n_kv_heads, or n_heads when that is 0; -1 for NULL). */
 int cc_config_kv_heads(const cc_config *c);
 
 /* Whether layer L of C attends within a local window. */
@@ -102,10 +107,11 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err);
  * LABEL names the source in messages ("<config>" when NULL). */
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err);
 
-/* Writes CFG as a Hugging Face GPT-2 config.json at PATH (the output-path rule, circuitc/fsio.h). */
+/* Writes CFG (a GPT-2: other families are refused) as a Hugging Face GPT-2 config.json at PATH (the output-path rule, circuitc/fsio.h). */
 int cc_config_save(const cc_config *cfg, const char *path, cc_error *err);
 
-/* Parameter count of the GPT-2 layout (tied unembedding counted once). */
+/* Values a checkpoint of CFG stores: its family's tensors, an optional or
+ * tied unembedding not counted. */
 long long cc_config_n_params(const cc_config *cfg);
 
 #ifdef __cplusplus

@@ -1,24 +1,23 @@
-/* config.c — GPT-2 config.json reading, checking and writing. */
+/* config.c — reading a config file through its family (arch.h), checking it, and
+ * writing GPT-2 configs (synth). */
 #include "circuitc/config.h"
 
 #include "circuitc/fsio.h"
 #include "core/args.h"
 #include "core/json_error.h"
-#include "gpt2_tensors.h"
+#include "arch.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Reads integer field KEY into *OUT (DFLT when absent or null, unless REQUIRED);
- * it must lie in [0, MAX]. */
-static int get_int(json_t *root, const char *path, const char *key, int required, int dflt, int max, int *out,
-                   cc_error *err)
+int arch_json_int(json_t *root, const char *path, const char *key, bool required, int dflt, int max, int *out,
+                  cc_error *err)
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
-        if (required) return cc_fail(err, "%s: missing field \"%s\" (a GPT-2 config.json has it)", path, key);
+        if (required) return cc_fail(err, "%s: missing field \"%s\"", path, key);
         *out = dflt;
         return 0;
     }
@@ -26,10 +25,60 @@ static int get_int(json_t *root, const char *path, const char *key, int required
         return cc_fail(err, "%s: field \"%s\" must be a non-negative integer", path, key);
     if (json_integer_value(v) > max)
         return cc_fail(err, "%s: field \"%s\" is %lld, above circuitc's limit of %d (README \"Reliability\"); "
-                            "is this the config of a GPT-2-style model?",
+                            "is this the config of a transformer language model?",
                        path, key, (long long)json_integer_value(v), max);
     *out = (int)json_integer_value(v);
     return 0;
+}
+
+int arch_json_num(json_t *root, const char *path, const char *key, double dflt, double *out, cc_error *err)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_number(v)) return cc_fail(err, "%s: field \"%s\" must be a number", path, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+int arch_json_bool(json_t *root, const char *path, const char *key, bool dflt, bool *out, cc_error *err)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_boolean(v)) return cc_fail(err, "%s: field \"%s\" must be true or false", path, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int arch_json_str(json_t *root, const char *path, const char *key, const char **out, cc_error *err)
+{
+    json_t *v = json_object_get(root, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return cc_fail(err, "%s: field \"%s\" must be a string", path, key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int arch_json_act(const char *name, const char *path, const char *key, cc_act_kind *out, cc_error *err)
+{
+    static const struct {
+        const char *name;
+        cc_act_kind act;
+    } acts[] = {{"gelu_new", CC_ACT_GELU_NEW}, {"gelu", CC_ACT_GELU}, {"silu", CC_ACT_SILU}, {"swish", CC_ACT_SILU},
+                {"relu", CC_ACT_RELU}};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strcmp(name, acts[i].name) == 0) {
+            *out = acts[i].act;
+            return 0;
+        }
+    return cc_fail(err, "%s: field \"%s\" is \"%s\"; circuitc implements gelu_new, gelu, silu and relu", path, key,
+                   name);
 }
 
 /* Fails unless the ROWS x COLS matrix NAME stays within CC_CONFIG_MAX_MATRIX_ELEMENTS. */
@@ -44,7 +93,7 @@ static int check_matrix(const char *label, const char *name, long long rows, lon
 
 int cc_config_kv_heads(const cc_config *c)
 {
-    CC_ARG_NOT_NULL(c, NULL, 0);
+    CC_ARG_NOT_NULL(c, NULL, -1);
     return c->n_kv_heads > 0 ? c->n_kv_heads : c->n_heads;
 }
 
@@ -59,36 +108,57 @@ const char *cc_family_name(cc_family f)
     static const char *const names[CC_N_FAMILIES] = {
         [CC_FAMILY_GPT2] = "gpt2", [CC_FAMILY_GPT_NEO] = "gpt_neo", [CC_FAMILY_GPT_NEOX] = "gpt_neox",
         [CC_FAMILY_LLAMA] = "llama", [CC_FAMILY_TL] = "transformer_lens"};
-    return (unsigned)f < CC_N_FAMILIES ? names[f] : "unknown";
+    CC_ARG_ENUM(f, CC_N_FAMILIES, NULL, "?");
+    return names[f];
 }
 
 int cc_config_validate(const cc_config *cfg, const char *label, cc_error *err)
 {
     CC_ARG_NOT_NULL(cfg, err, -1);
+    CC_ARG_ENUM(cfg->family, CC_N_FAMILIES, err, -1);
+    CC_ARG_ENUM(cfg->norm, CC_NORM_RMS + 1, err, -1);
+    CC_ARG_ENUM(cfg->pos, CC_POS_ROTARY + 1, err, -1);
+    CC_ARG_ENUM(cfg->act, CC_ACT_RELU + 1, err, -1);
     if (!label) label = "<config>"; /* as cc_circuit_parse names an unnamed text */
-    if (cfg->n_layers < 1 || cfg->n_heads < 1 || cfg->d_model < 1 || cfg->d_mlp < 1 || cfg->d_vocab < 1 ||
-        cfg->n_ctx < 1)
-        return cc_fail(err, "%s: n_layer, n_head, n_embd, n_inner, vocab_size and n_positions must all "
-                            "be positive", label);
+    if (cfg->n_layers < 1 || cfg->n_heads < 1 || cfg->d_model < 1 || cfg->d_vocab < 1 || cfg->n_ctx < 1 ||
+        (cfg->d_mlp < 1 && !cfg->attn_only))
+        return cc_fail(err, "%s: the number of layers and heads, d_model, d_head, the MLP width (unless the model "
+                            "is attention-only), the vocabulary and the context length must all be positive", label);
     if (cfg->n_layers > CC_CONFIG_MAX_LAYERS || cfg->n_heads > CC_CONFIG_MAX_HEADS ||
-        cfg->d_model > CC_CONFIG_MAX_D_MODEL || cfg->d_mlp > CC_CONFIG_MAX_D_MLP || cfg->d_vocab > CC_CONFIG_MAX_VOCAB ||
-        cfg->n_ctx > CC_CONFIG_MAX_CTX)
-        return cc_fail(err, "%s: a size is above circuitc's limits (n_layer <= %d, n_head <= %d, n_embd <= %d, "
-                            "n_inner <= %d, vocab_size <= %d, n_positions <= %d)",
+        cfg->d_model > CC_CONFIG_MAX_D_MODEL || cfg->d_head > CC_CONFIG_MAX_D_MODEL ||
+        cfg->d_mlp > CC_CONFIG_MAX_D_MLP || cfg->d_vocab > CC_CONFIG_MAX_VOCAB || cfg->n_ctx > CC_CONFIG_MAX_CTX)
+        return cc_fail(err, "%s: a size is above circuitc's limits (layers <= %d, heads <= %d, d_model and d_head "
+                            "<= %d, MLP width <= %d, vocabulary <= %d, context <= %d)",
                        label, CC_CONFIG_MAX_LAYERS, CC_CONFIG_MAX_HEADS, CC_CONFIG_MAX_D_MODEL, CC_CONFIG_MAX_D_MLP,
                        CC_CONFIG_MAX_VOCAB, CC_CONFIG_MAX_CTX);
-    if (cfg->d_model % cfg->n_heads != 0)
+    if (cfg->family == CC_FAMILY_GPT2 && cfg->d_model % cfg->n_heads != 0)
         return cc_fail(err, "%s: n_embd (%d) is not divisible by n_head (%d)", label, cfg->d_model, cfg->n_heads);
-    if (check_matrix(label, "the embedding (vocab_size x n_embd)", cfg->d_vocab, cfg->d_model, err) ||
-        check_matrix(label, "the position embedding (n_positions x n_embd)", cfg->n_ctx, cfg->d_model, err) ||
-        check_matrix(label, "c_attn (n_embd x 3 n_embd)", cfg->d_model, 3LL * cfg->d_model, err) ||
-        check_matrix(label, "the MLP (n_embd x n_inner)", cfg->d_model, cfg->d_mlp, err))
+    if (cfg->d_head < 1) return cc_fail(err, "%s: d_head must be positive", label);
+    int kv = cc_config_kv_heads(cfg);
+    if (cfg->n_kv_heads < 0 || kv > cfg->n_heads || cfg->n_heads % kv != 0)
+        return cc_fail(err, "%s: the key/value heads (%d) must divide the attention heads (%d)", label, kv,
+                       cfg->n_heads);
+    long long qdim = (long long)cfg->n_heads * cfg->d_head;
+    if (check_matrix(label, "the embedding (vocabulary x d_model)", cfg->d_vocab, cfg->d_model, err) ||
+        check_matrix(label, "the position embedding (context x d_model)", cfg->n_ctx, cfg->d_model, err) ||
+        check_matrix(label, "the fused q/k/v projection (d_model x 3 heads x d_head)", cfg->d_model, 3 * qdim, err) ||
+        check_matrix(label, "the MLP (d_model x MLP width)", cfg->d_model, cfg->d_mlp, err))
         return -1;
     if (!(cfg->ln_eps > 0 && cfg->ln_eps < 1))
-        return cc_fail(err, "%s: layer_norm_epsilon must be in (0, 1), got %g", label, cfg->ln_eps);
+        return cc_fail(err, "%s: the norm epsilon must be in (0, 1), got %g", label, cfg->ln_eps);
     if (cfg->bos_token_id < 0 || cfg->bos_token_id >= cfg->d_vocab)
         return cc_fail(err, "%s: bos_token_id %d is outside the vocabulary [0, %d)", label, cfg->bos_token_id,
                        cfg->d_vocab);
+    if (cfg->pos == CC_POS_ROTARY &&
+        (cfg->rotary_dim < 2 || cfg->rotary_dim > cfg->d_head || cfg->rotary_dim % 2 != 0 || !(cfg->rotary_base > 1)))
+        return cc_fail(err, "%s: the rotary dimension (%d) must be even, in [2, d_head = %d], and the rotary base (%g) "
+                            "above 1", label, cfg->rotary_dim, cfg->d_head, cfg->rotary_base);
+    bool any_local = false;
+    for (int l = 0; l < cfg->n_layers; l++) any_local |= cc_config_layer_is_local(cfg, l);
+    if (any_local && cfg->window < 1)
+        return cc_fail(err, "%s: local attention layers need a window of at least 1 position", label);
+    if (cfg->attn_only && (cfg->gated || cfg->parallel))
+        return cc_fail(err, "%s: an attention-only model has no MLP to gate or run in parallel", label);
     return 0;
 }
 
@@ -109,58 +179,17 @@ int cc_config_load(const char *path, cc_config *cfg, cc_error *err)
     if (!root) return cc_fail_json(err, path, &jerr);
     int rc = -1;
     cc_config c = {0};
+    const arch_family *fam = NULL;
     if (!json_is_object(root)) {
         cc_fail(err, "%s: config must be a JSON object", path);
         goto out;
     }
-    json_t *type = json_object_get(root, "model_type");
-    if (type && !json_is_null(type) && !json_is_string(type)) {
-        cc_fail(err, "%s: field \"model_type\" must be a string (\"gpt2\")", path);
+    if (arch_family_of(root, path, &fam, err) != 0) goto out;
+    c.family = fam->family;
+    if (fam->read_config(root, path, &c, err) != 0 ||
+        arch_json_int(root, path, "bos_token_id", false, c.d_vocab - 1, CC_CONFIG_MAX_VOCAB, &c.bos_token_id, err) ||
+        cc_config_validate(&c, path, err) != 0)
         goto out;
-    }
-    if (type && json_is_string(type) && strcmp(json_string_value(type), "gpt2") != 0) {
-        cc_fail(err, "%s: model_type \"%s\" is not supported; circuitc reads GPT-2 models only (model_type \"gpt2\", "
-                     "GPT2LMHeadModel: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2 and other models of that "
-                     "architecture); GPT-Neo, GPT-NeoX/Pythia, GPT-J, OPT, Llama and the rest are not",
-                path, json_string_value(type));
-        goto out;
-    }
-    json_t *act = json_object_get(root, "activation_function");
-    if (act && !json_is_null(act) &&
-        (!json_is_string(act) || strcmp(json_string_value(act), "gelu_new") != 0)) {
-        cc_fail(err, "%s: field \"activation_function\" is %s; circuitc implements GPT-2's \"gelu_new\" only",
-                path, json_is_string(act) ? json_string_value(act) : "not a string");
-        goto out;
-    }
-    int n_pos = 0, n_ctx = 0;
-    if (get_int(root, path, "n_layer", 1, 0, CC_CONFIG_MAX_LAYERS, &c.n_layers, err) ||
-        get_int(root, path, "n_head", 1, 0, CC_CONFIG_MAX_HEADS, &c.n_heads, err) ||
-        get_int(root, path, "n_embd", 1, 0, CC_CONFIG_MAX_D_MODEL, &c.d_model, err) ||
-        get_int(root, path, "vocab_size", 1, 0, CC_CONFIG_MAX_VOCAB, &c.d_vocab, err) ||
-        get_int(root, path, "n_positions", 0, 0, CC_CONFIG_MAX_CTX, &n_pos, err) ||
-        get_int(root, path, "n_ctx", 0, 0, CC_CONFIG_MAX_CTX, &n_ctx, err) ||
-        get_int(root, path, "n_inner", 0, -1, CC_CONFIG_MAX_D_MLP, &c.d_mlp, err) ||
-        get_int(root, path, "bos_token_id", 0, c.d_vocab - 1, CC_CONFIG_MAX_VOCAB, &c.bos_token_id, err))
-        goto out;
-    _Static_assert(4LL * CC_CONFIG_MAX_D_MODEL <= CC_CONFIG_MAX_D_MLP, "the default n_inner must fit the limit");
-    if (c.d_mlp < 0) c.d_mlp = 4 * c.d_model; /* n_inner null: GPT-2's 4 x n_embd (n_embd is bounded above) */
-    c.n_ctx = n_pos ? n_pos : n_ctx;
-    if (!c.n_ctx) {
-        cc_fail(err, "%s: missing field \"n_positions\" (the context length)", path);
-        goto out;
-    }
-    json_t *eps = json_object_get(root, "layer_norm_epsilon");
-    if (eps && !json_is_null(eps)) {
-        if (!json_is_number(eps)) {
-            cc_fail(err, "%s: field \"layer_norm_epsilon\" must be a number", path);
-            goto out;
-        }
-        c.ln_eps = json_number_value(eps);
-    } else {
-        c.ln_eps = 1e-5;
-    }
-    if (c.n_heads > 0) c.d_head = c.d_model / c.n_heads;
-    if (cc_config_validate(&c, path, err) != 0) goto out;
     *cfg = c;
     rc = 0;
 out:
@@ -172,6 +201,8 @@ int cc_config_save(const cc_config *cfg, const char *path, cc_error *err)
 {
     CC_ARG_NOT_NULL(cfg, err, -1);
     CC_ARG_NOT_NULL(path, err, -1);
+    if (cfg->family != CC_FAMILY_GPT2)
+        return cc_fail(err, "%s: circuitc writes GPT-2 configs only, not %s", path, cc_family_name(cfg->family));
     json_t *root = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:i, s:i, s:s, s:[s]}",
                              "n_embd", cfg->d_model, "n_head", cfg->n_heads, "n_layer", cfg->n_layers,
                              "n_positions", cfg->n_ctx, "n_inner", cfg->d_mlp, "vocab_size", cfg->d_vocab,
@@ -192,5 +223,6 @@ int cc_config_save(const cc_config *cfg, const char *path, cc_error *err)
 long long cc_config_n_params(const cc_config *cfg)
 {
     CC_ARG_NOT_NULL(cfg, NULL, -1);
-    return (long long)gpt2_value_count(cfg);
+    CC_ARG_ENUM(cfg->family, CC_N_FAMILIES, NULL, -1);
+    return (long long)arch_value_count(arch_family_get(cfg->family), cfg);
 }

@@ -1,6 +1,7 @@
-/* model.c — opening a GPT-2 safetensors model, checking it against its config,
- * and converting it to TransformerLens-layout float32 weights, whole or part
- * by part (the reads themselves: model_read.c). */
+/* model.c — opening a safetensors model, checking it against its config and
+ * its family's tensor table (arch.h), and converting it to
+ * TransformerLens-layout float32 weights, whole or (GPT-2) part by part (the
+ * reads themselves: model_read.c). */
 #include "circuitc/model.h"
 
 #include <errno.h>
@@ -14,7 +15,7 @@
 #include "circuitc/datadir.h"
 #include "circuitc/process.h"
 #include "core/args.h"
-#include "gpt2_tensors.h"
+#include "arch.h"
 #include "model_read.h"
 
 int cc_default_model_path(char **out, cc_error *err)
@@ -44,7 +45,9 @@ static char *dirname_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-/* ---- checking a file against the GPT-2 tensor table -------------------------- */
+/* ---- checking a file against its family's tensor table ------------------------ */
+
+static const arch_family *family_of(const cc_model *m) { return arch_family_get(m->cfg.family); }
 
 static void shape_str(char *buf, size_t sz, int ndim, const uint64_t *shape)
 {
@@ -54,35 +57,28 @@ static void shape_str(char *buf, size_t sz, int ndim, const uint64_t *shape)
     if (o < sz) snprintf(buf + o, sz - o, "]");
 }
 
-static const cc_st_tensor *find_prefixed(const cc_model *m, const char *name)
+/* The file tensor of table entry T at LAYER, or NULL. */
+static const cc_st_tensor *entry_tensor(const cc_model *m, const arch_tensor *t, size_t layer)
 {
-    char full[128];
-    snprintf(full, sizeof full, "%s%s", m->prefix, name);
-    return cc_st_find(m->st, full);
-}
-
-/* The causal-mask buffers some checkpoints carry; not weights. */
-static bool is_mask_buffer(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 10 && strcmp(name + n - 10, ".attn.bias") == 0) ||
-           (n > 17 && strcmp(name + n - 17, ".attn.masked_bias") == 0);
+    char name[160];
+    return cc_st_find(m->st, arch_name(t, m->prefix, (int)layer, name, sizeof name));
 }
 
 static int check_tensor_shape(const cc_model *m, const cc_st_tensor *t, int ndim, const uint64_t *shape,
-                              const char *name, cc_error *err)
+                              cc_error *err)
 {
     bool ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
     if (ok) return 0;
-    char want[64], got[64];
+    char want[80], got[80];
     shape_str(want, sizeof want, ndim, shape);
     shape_str(got, sizeof got, t->ndim, t->shape);
-    return cc_fail(err, "%s: tensor \"%s\" has shape %s but %s implies %s (n_layer=%d n_head=%d "
-                        "n_embd=%d n_inner=%d vocab_size=%d n_positions=%d); the weights and the config "
-                        "do not belong together",
-                   m->weights_path, name, got, m->config_path, want, m->cfg.n_layers, m->cfg.n_heads,
-                   m->cfg.d_model, m->cfg.d_mlp, m->cfg.d_vocab, m->cfg.n_ctx);
+    const cc_config *c = &m->cfg;
+    return cc_fail(err, "%s: tensor \"%s\" has shape %s but %s implies %s (%d layers, %d heads of %d, %d key/value "
+                        "heads, d_model %d, MLP %d, vocabulary %d, context %d); the weights and the config do not "
+                        "belong together",
+                   m->weights_path, t->name, got, m->config_path, want, c->n_layers, c->n_heads, c->d_head,
+                   cc_config_kv_heads(c), c->d_model, c->d_mlp, c->d_vocab, c->n_ctx);
 }
 
 static int check_dtype(const cc_model *m, const cc_st_tensor *t, cc_error *err)
@@ -93,45 +89,53 @@ static int check_dtype(const cc_model *m, const cc_st_tensor *t, cc_error *err)
                    m->weights_path, t->name, cc_dtype_name(t->dtype));
 }
 
-/* Checks that the file holds exactly the GPT-2 tensors the config implies. */
+/* Checks that the file holds exactly the tensors its family's table and the
+ * config imply; settles whether an optional unembedding is tied. */
 static int validate_tensors(cc_model *m, cc_error *err)
 {
-    m->prefix = cc_st_find(m->st, "transformer.wte.weight") ? "transformer." : "";
+    const arch_family *fam = family_of(m);
+    char probe[160];
+    snprintf(probe, sizeof probe, "%s%s", fam->prefix ? fam->prefix : "", fam->probe);
+    m->prefix = fam->prefix && cc_st_find(m->st, probe) ? fam->prefix : "";
     /* expected[i]: file tensor i is one of the table's (found by name, so the check is n log n) */
     bool *expected = calloc(m->st->n_tensors + 1, sizeof *expected);
     if (!expected) return cc_fail(err, "out of memory");
     int rc = -1;
-    for (int id = 0; id < GPT2_N_TENSORS; id++) {
-        const gpt2_tensor *e = &GPT2_TENSORS[id];
-        if (!e->name) continue;
+    for (int id = 0; id < fam->n_tensors; id++) {
+        const arch_tensor *e = &fam->tensors[id];
+        if (!arch_present(&m->cfg, e)) continue;
         for (int l = 0; l < (e->per_layer ? m->cfg.n_layers : 1); l++) {
-            char name[96];
-            gpt2_name(e, l, name, sizeof name);
-            const cc_st_tensor *t = id == GPT2_LM_HEAD ? cc_st_find(m->st, name) : find_prefixed(m, name);
-            if (!t && id == GPT2_LM_HEAD) continue; /* tied to wte.weight */
+            const cc_st_tensor *t = entry_tensor(m, e, (size_t)l);
+            if (!t && (e->when & ARCH_OPTIONAL)) {
+                m->cfg.tied = true; /* the only optional entry: the unembedding */
+                continue;
+            }
             if (!t) {
-                cc_fail(err, "%s: missing tensor \"%s%s\" (GPT-2 layout with n_layer=%d from %s); the file is "
-                             "incomplete or not a GPT-2 checkpoint",
-                        m->weights_path, m->prefix, name, m->cfg.n_layers, m->config_path);
+                char name[160];
+                cc_fail(err, "%s: missing tensor \"%s\" (%s with %d layers, from %s); the file is incomplete or "
+                             "not a checkpoint of that family",
+                        m->weights_path, arch_name(e, m->prefix, l, name, sizeof name), fam->describe,
+                        m->cfg.n_layers, m->config_path);
                 goto out;
             }
-            uint64_t shape[2];
-            int ndim = gpt2_shape(&m->cfg, e, shape);
-            if (check_dtype(m, t, err) != 0 || check_tensor_shape(m, t, ndim, shape, t->name, err) != 0) goto out;
+            uint64_t shape[3];
+            int ndim = arch_shape(&m->cfg, e, shape);
+            if (check_dtype(m, t, err) != 0 || check_tensor_shape(m, t, ndim, shape, err) != 0) goto out;
             expected[t - m->st->tensors] = true;
-            m->has_lm_head |= id == GPT2_LM_HEAD;
+            m->has_lm_head |= e->dest[0] == offsetof(cc_weights, W_U) && e->layout != ARCH_ZERO;
         }
     }
     /* Anything else is a sign of a different architecture: refuse rather than guess. */
     for (size_t i = 0; i < m->st->n_tensors; i++) {
         const char *name = m->st->tensors[i].name;
-        if (expected[i] || is_mask_buffer(name)) continue;
-        cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of the GPT-2 layout for %s (n_layer=%d). "
-                     "Is this a different architecture, or the config of another model?",
-                m->weights_path, name, m->config_path, m->cfg.n_layers);
+        if (expected[i] || fam->ignorable(name)) continue;
+        cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of %s for %s (%d layers). Is this a different "
+                     "architecture, or the config of another model?",
+                m->weights_path, name, fam->describe, m->config_path, m->cfg.n_layers);
         goto out;
     }
-    m->dtype = find_prefixed(m, "wte.weight")->dtype;
+    snprintf(probe, sizeof probe, "%s%s", m->prefix, fam->probe);
+    m->dtype = cc_st_find(m->st, probe)->dtype; /* the probe is the embedding, found above */
     rc = 0;
 out:
     free(expected);
@@ -145,10 +149,11 @@ out:
 static int check_dimensions_fit(const cc_model *m, cc_error *err)
 {
     const cc_config *c = &m->cfg;
-    uint64_t tensors = gpt2_tensor_count(c), values = gpt2_value_count(c);
+    const arch_family *fam = family_of(m);
+    uint64_t tensors = arch_tensor_count(fam, c), values = arch_value_count(fam, c);
     uint64_t data_bytes = m->st->file_size - 8 - m->st->header_len;
     if (tensors - tensors / 2 <= m->st->n_tensors && values <= data_bytes / 2) return 0;
-    return cc_fail(err, "%s: the config %s (n_layer=%d n_head=%d n_embd=%d n_inner=%d vocab_size=%d n_positions=%d) "
+    return cc_fail(err, "%s: the config %s (%d layers, %d heads, d_model %d, MLP %d, vocabulary %d, context %d) "
                         "needs %llu tensors and at least %llu bytes of weights, but the file holds %zu tensors and "
                         "%llu bytes; the weights and the config do not belong together",
                    m->weights_path, m->config_path, c->n_layers, c->n_heads, c->d_model, c->d_mlp, c->d_vocab,
@@ -251,26 +256,11 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
 
 /* ---- reading tensors ------------------------------------------------------------ */
 
-/* The file tensor of table entry ID at LAYER (lm_head.weight is never prefixed). */
-static const cc_st_tensor *table_tensor(const cc_model *m, gpt2_tensor_id id, size_t layer)
+/* Reads the whole of T (viewed as rows of its last dimension) into DST. */
+static int read_whole(cc_model *m, const cc_st_tensor *t, float *dst, cc_error *err)
 {
-    char name[96];
-    gpt2_name(&GPT2_TENSORS[id], (int)layer, name, sizeof name);
-    return id == GPT2_LM_HEAD ? cc_st_find(m->st, name) : find_prefixed(m, name);
-}
-
-/* Reads block [ROW0, +NROWS) x [COL0, +NCOLS) of entry ID's tensor at LAYER into DST (model_read.h). */
-static int read_block(cc_model *m, gpt2_tensor_id id, size_t layer, uint64_t row0, uint64_t nrows, uint64_t col0,
-                      uint64_t ncols, float *dst, cc_error *err)
-{
-    return cc_model_read_block(m, table_tensor(m, id, layer), row0, nrows, col0, ncols, dst, err);
-}
-
-static int read_whole(cc_model *m, gpt2_tensor_id id, size_t layer, float *dst, cc_error *err)
-{
-    const cc_st_tensor *t = table_tensor(m, id, layer);
-    uint64_t cols = t->ndim == 2 ? t->shape[1] : t->n_elements;
-    return cc_model_read_block(m, t, 0, t->n_elements / cols, 0, cols, dst, err);
+    uint64_t cols = t->ndim >= 2 ? t->shape[t->ndim - 1] : t->n_elements;
+    return cc_model_read_block(m, t, 0, cols ? t->n_elements / cols : 0, 0, cols, dst, err);
 }
 
 /* A new float buffer of N values (zeroed), or NULL after reporting OOM. */
@@ -281,30 +271,30 @@ static float *new_floats(size_t n, const cc_model *m, cc_error *err)
     return p;
 }
 
-static int n_dests(const gpt2_tensor *e) { return e->transform == GPT2_SPLIT_QKV ? 3 : 1; }
-
-/* Allocates (zeroed) destination WHICH of entry ID (-1: all of them) unless it is there. */
-static int ensure_dest(cc_model *m, gpt2_tensor_id id, int which, cc_error *err)
+/* Allocates (zeroed) destination WHICH of entry E (-1: all of them) unless it
+ * is there or the model has no such part. */
+static int ensure_dest(cc_model *m, const arch_tensor *e, int which, cc_error *err)
 {
-    const gpt2_tensor *e = &GPT2_TENSORS[id];
-    for (int i = 0; i < n_dests(e); i++) {
-        float **p = gpt2_dest(&m->w, e, i);
-        if ((which < 0 || which == i) && !*p && !(*p = new_floats(gpt2_dest_floats(&m->cfg, e), m, err))) return -1;
+    if (!arch_exists(&m->cfg, e)) return 0;
+    for (int i = 0; i < arch_n_dests(e); i++) {
+        float **p = arch_dest(&m->w, e, i);
+        if ((which < 0 || which == i) && !*p && !(*p = new_floats(arch_dest_floats(&m->cfg, e), m, err))) return -1;
     }
     return 0;
 }
 
-static void free_weights(cc_weights *w)
+static void free_weights(cc_model *m)
 {
-    for (int id = 0; id < GPT2_N_TENSORS; id++)
-        for (int i = 0; i < n_dests(&GPT2_TENSORS[id]); i++) {
-            float **p = gpt2_dest(w, &GPT2_TENSORS[id], i);
+    const arch_family *fam = family_of(m);
+    for (int id = 0; id < fam->n_tensors; id++)
+        for (int i = 0; i < arch_n_dests(&fam->tensors[id]); i++) {
+            float **p = arch_dest(&m->w, &fam->tensors[id], i);
             free(*p);
             *p = NULL;
         }
 }
 
-/* W_U [d, V] = transpose of SRC [V, d], in cache-friendly blocks. */
+/* DST [cols, rows] = transpose of SRC [rows, cols], in cache-friendly blocks. */
 static void transpose_into(const float *src, float *dst, size_t rows, size_t cols)
 {
     const size_t B = 64;
@@ -314,44 +304,86 @@ static void transpose_into(const float *src, float *dst, size_t rows, size_t col
                 for (size_t c = c0; c < c0 + B && c < cols; c++) dst[c * rows + r] = src[r * cols + c];
 }
 
-/* W_U from lm_head.weight, or from the embedding it is tied to (read again:
- * m->w.W_E may already be processed). */
-static int read_unembed(cc_model *m, cc_error *err)
+/* Query heads per key/value head. */
+static size_t group(const cc_config *c) { return (size_t)(c->n_heads / cc_config_kv_heads(c)); }
+
+/* Rearranges SRC, the whole file tensor of E at LAYER, into E's destinations
+ * (every layout but ARCH_COPY, ARCH_ZERO and ARCH_CONV1D_QKV, which read in place). */
+static void rearrange(cc_model *m, const arch_tensor *e, size_t layer, const float *src, const cc_st_tensor *t)
 {
-    size_t V = (size_t)m->cfg.d_vocab, d = (size_t)m->cfg.d_model;
-    float *src = new_floats(V * d, m, err);
-    int rc = src ? read_whole(m, m->has_lm_head ? GPT2_LM_HEAD : GPT2_WTE, 0, src, err) : -1;
-    if (rc == 0) transpose_into(src, m->w.W_U, V, d);
-    free(src);
-    return rc;
+    const cc_config *c = &m->cfg;
+    size_t H = (size_t)c->n_heads, dh = (size_t)c->d_head, d = (size_t)c->d_model, rep = group(c);
+    switch (e->layout) {
+    case ARCH_TRANSPOSE: {
+        size_t rows = (size_t)t->shape[0], cols = (size_t)(t->n_elements / t->shape[0]);
+        transpose_into(src, *arch_dest(&m->w, e, 0) + layer * rows * cols, rows, cols);
+        return;
+    }
+    case ARCH_HEADS: /* [n*dh, d] -> [H, d, dh], head g of n serving query heads g*rep .. */
+        for (size_t q = 0; q < H; q++) {
+            const float *s = src + (e->shape[0] == ARCH_DIM_Q ? q : q / rep) * dh * d; /* [dh, d] */
+            float *o = *arch_dest(&m->w, e, 0) + (layer * H + q) * d * dh;             /* [d, dh] */
+            transpose_into(s, o, dh, d);
+        }
+        return;
+    case ARCH_KV_REPEAT: { /* [Hkv, X] -> [H, X] */
+        size_t X = (size_t)(t->n_elements / (uint64_t)cc_config_kv_heads(c));
+        for (size_t q = 0; q < H; q++)
+            memcpy(*arch_dest(&m->w, e, 0) + (layer * H + q) * X, src + q / rep * X, X * sizeof *src);
+        return;
+    }
+    case ARCH_NEOX_QKV: /* rows (h, q/k/v, dh) of [3*H*dh, d] (or values of [3*H*dh]) */
+        for (int which = 0; which < 3; which++)
+            for (size_t h = 0; h < H; h++) {
+                const float *s = src + (h * 3 + (size_t)which) * dh * (t->ndim == 2 ? d : 1);
+                float *o = *arch_dest(&m->w, e, which) + (layer * H + h) * dh * (t->ndim == 2 ? d : 1);
+                if (t->ndim == 2) transpose_into(s, o, dh, d);
+                else memcpy(o, s, dh * sizeof *s);
+            }
+        return;
+    default: return;
+    }
 }
 
-/* Head H of layer L for WHICH (0 = Q, 1 = K, 2 = V) out of split entry ID
- * (c_attn's [d, 3d] weight or [3d] bias) into its destination [L, H, rows, dh]. */
-static int read_split_head(cc_model *m, gpt2_tensor_id id, size_t l, size_t h, int which, cc_error *err)
+/* Head H of layer L for WHICH (0 = Q, 1 = K, 2 = V) out of GPT-2's c_attn
+ * ([d, 3*H*dh] weight or [3*H*dh] bias) into its destination [L, H, rows, dh]. */
+static int read_conv1d_head(cc_model *m, const arch_tensor *e, size_t l, size_t h, int which, cc_error *err)
 {
-    const gpt2_tensor *e = &GPT2_TENSORS[id];
-    size_t d = (size_t)m->cfg.d_model, dh = (size_t)m->cfg.d_head, H = (size_t)m->cfg.n_heads;
-    size_t rows = e->cols == GPT2_DIM_NONE ? 1 : (size_t)gpt2_dim_size(&m->cfg, e->rows);
-    float *dst = *gpt2_dest(&m->w, e, which) + (l * H + h) * rows * dh;
-    return read_block(m, id, l, 0, rows, (size_t)which * d + h * dh, dh, dst, err);
+    size_t qd = (size_t)m->cfg.n_heads * (size_t)m->cfg.d_head, dh = (size_t)m->cfg.d_head, H = (size_t)m->cfg.n_heads;
+    size_t rows = e->shape[1] == ARCH_DIM_NONE ? 1 : (size_t)arch_dim_size(&m->cfg, e->shape[0]);
+    float *dst = *arch_dest(&m->w, e, which) + (l * H + h) * rows * dh;
+    return cc_model_read_block(m, entry_tensor(m, e, l), 0, rows, (size_t)which * qd + h * dh, dh, dst, err);
 }
 
-/* Reads LAYER's copy of entry ID into its destination, transformed as the table says. */
-static int read_entry(cc_model *m, gpt2_tensor_id id, size_t layer, cc_error *err)
+/* The file tensor entry E reads at LAYER: its own, or for a tied unembedding the embedding's. */
+static const cc_st_tensor *source_tensor(const cc_model *m, const arch_tensor *e, size_t layer)
 {
-    const gpt2_tensor *e = &GPT2_TENSORS[id];
-    switch (e->transform) {
-    case GPT2_COPY:
-        return read_whole(m, id, layer, *gpt2_dest(&m->w, e, 0) + layer * (size_t)gpt2_numel(&m->cfg, e), err);
-    case GPT2_SPLIT_QKV:
+    if (e->dest[0] == offsetof(cc_weights, W_U) && e->layout == ARCH_TRANSPOSE && m->cfg.tied) {
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", m->prefix, family_of(m)->probe);
+        return cc_st_find(m->st, name);
+    }
+    return arch_present(&m->cfg, e) ? entry_tensor(m, e, layer) : NULL;
+}
+
+/* Reads LAYER's copy of entry E into its destinations, rearranged as the table says. */
+static int read_entry(cc_model *m, const arch_tensor *e, size_t layer, cc_error *err)
+{
+    const cc_st_tensor *t = e->layout == ARCH_ZERO ? NULL : source_tensor(m, e, layer);
+    if (!t) return 0; /* stays zero (a bias the file lacks) */
+    if (e->layout == ARCH_COPY)
+        return read_whole(m, t, *arch_dest(&m->w, e, 0) + layer * (size_t)arch_numel(&m->cfg, e), err);
+    if (e->layout == ARCH_CONV1D_QKV) {
         for (int which = 0; which < 3; which++)
             for (size_t h = 0; h < (size_t)m->cfg.n_heads; h++)
-                if (read_split_head(m, id, layer, h, which, err) != 0) return -1;
+                if (read_conv1d_head(m, e, layer, h, which, err) != 0) return -1;
         return 0;
-    case GPT2_TRANSPOSE: return read_unembed(m, err);
-    default: return 0; /* GPT2_ZERO */
     }
+    float *src = new_floats((size_t)t->n_elements, m, err);
+    int rc = src ? read_whole(m, t, src, err) : -1;
+    if (rc == 0) rearrange(m, e, layer, src, t);
+    free(src);
+    return rc;
 }
 
 int cc_model_load_weights(cc_model *m, cc_error *err)
@@ -359,19 +391,22 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
     CC_ARG_NOT_NULL(m, err, -1);
     if (m->loaded) return 0;
     if (m->part_ready) return cc_fail(err, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
+    const arch_family *fam = family_of(m);
     int rc = 0;
-    for (int id = 0; rc == 0 && id < GPT2_N_TENSORS; id++) rc = ensure_dest(m, (gpt2_tensor_id)id, -1, err);
-    /* The transposed unembedding first: it needs a temporary the size of the
-     * embedding, which would otherwise come on top of every other tensor and
-     * the file's pages read so far (about 150 MB more peak for GPT-2 small). */
+    for (int id = 0; rc == 0 && id < fam->n_tensors; id++) rc = ensure_dest(m, &fam->tensors[id], -1, err);
+    /* The rearranged tensors first: each needs a temporary its size, which would
+     * otherwise come on top of every other tensor and the file's pages read so
+     * far (about 150 MB more peak for GPT-2 small's unembedding). */
     for (int pass = 0; pass < 2; pass++)
-        for (int id = 0; rc == 0 && id < GPT2_N_TENSORS; id++) {
-            if ((GPT2_TENSORS[id].transform == GPT2_TRANSPOSE) != (pass == 0)) continue;
-            int layers = GPT2_TENSORS[id].per_layer ? m->cfg.n_layers : 1;
-            for (int l = 0; rc == 0 && l < layers; l++) rc = read_entry(m, (gpt2_tensor_id)id, (size_t)l, err);
+        for (int id = 0; rc == 0 && id < fam->n_tensors; id++) {
+            const arch_tensor *e = &fam->tensors[id];
+            bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_CONV1D_QKV || e->layout == ARCH_ZERO;
+            if (in_place != (pass == 1) || !arch_exists(&m->cfg, e)) continue;
+            int layers = e->per_layer ? m->cfg.n_layers : 1;
+            for (int l = 0; rc == 0 && l < layers; l++) rc = read_entry(m, e, (size_t)l, err);
         }
     if (rc != 0) {
-        free_weights(&m->w);
+        free_weights(m);
         return -1;
     }
     /* Every tensor is now copied out: let the kernel drop the mapping's pages
@@ -405,15 +440,28 @@ bool cc_model_has(const cc_model *m, cc_part part)
     return m->part_ready[part_slot(&m->cfg, part.kind, (size_t)part.layer, (size_t)part.head)];
 }
 
-/* Reads LayerNorm LN_W (a weight entry; its bias is the next entry) of LAYER
- * into scratch and folds it into W [rows, cols] and B [cols]. */
-static int fold_ln_part(cc_model *m, gpt2_tensor_id ln_w, size_t layer, float *W, float *B, size_t rows, size_t cols,
-                        cc_error *err)
+/* The entry of M's table that fills array FIELD (offsetof(cc_weights, ...)). */
+static const arch_tensor *entry_for(const cc_model *m, size_t field)
+{
+    const arch_family *fam = family_of(m);
+    for (int id = 0; id < fam->n_tensors; id++)
+        for (int i = 0; i < arch_n_dests(&fam->tensors[id]); i++)
+            if (fam->tensors[id].dest[i] == field) return &fam->tensors[id];
+    return NULL;
+}
+
+#define ENTRY(field) entry_for(m, offsetof(cc_weights, field))
+
+/* Reads the LayerNorm whose weight fills LN_W and bias LN_B at LAYER into
+ * scratch and folds it into W [rows, cols] and B [cols]. */
+static int fold_ln_part(cc_model *m, size_t ln_w, size_t ln_b, size_t layer, float *W, float *B, size_t rows,
+                        size_t cols, cc_error *err)
 {
     float *lnw = new_floats(2 * rows, m, err);
     double *acc = lnw ? malloc(cols * sizeof *acc) : NULL;
     int rc = !acc ? -1
-                  : read_whole(m, ln_w, layer, lnw, err) || read_whole(m, (gpt2_tensor_id)(ln_w + 1), layer, lnw + rows, err);
+                  : read_whole(m, entry_tensor(m, entry_for(m, ln_w), layer), lnw, err) ||
+                        read_whole(m, entry_tensor(m, entry_for(m, ln_b), layer), lnw + rows, err);
     if (rc == 0) cc_fold_ln_into(W, B, lnw, lnw + rows, rows, cols, acc);
     else if (lnw && !acc) cc_fail(err, "out of memory folding a LayerNorm");
     free(acc);
@@ -421,8 +469,10 @@ static int fold_ln_part(cc_model *m, gpt2_tensor_id ln_w, size_t layer, float *W
     return rc ? -1 : 0;
 }
 
-/* Fills one part (no wildcards), processed when PROCESS, exactly as the
- * whole-model path computes it. */
+#define FOLD_LN(w, b) offsetof(cc_weights, w), offsetof(cc_weights, b)
+
+/* Fills one part (no wildcards) of a GPT-2, processed when PROCESS, exactly
+ * as the whole-model path computes it. */
 static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool process, cc_error *err)
 {
     const cc_config *c = &m->cfg;
@@ -432,17 +482,16 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
     switch (kind) {
     case CC_PART_W_E:
     case CC_PART_W_POS: {
-        gpt2_tensor_id id = kind == CC_PART_W_E ? GPT2_WTE : GPT2_WPE;
-        if (ensure_dest(m, id, 0, err) || read_entry(m, id, 0, err)) return -1;
-        if (process) cc_center_rows(*gpt2_dest(w, &GPT2_TENSORS[id], 0), (size_t)gpt2_dim_size(c, GPT2_TENSORS[id].rows), d);
+        const arch_tensor *e = kind == CC_PART_W_E ? ENTRY(W_E) : ENTRY(W_pos);
+        if (ensure_dest(m, e, 0, err) || read_entry(m, e, 0, err)) return -1;
+        if (process) cc_center_rows(*arch_dest(w, e, 0), (size_t)arch_dim_size(c, e->shape[0]), d);
         return 0;
     }
     case CC_PART_W_U:
-        if (ensure_dest(m, GPT2_LM_HEAD, 0, err) || ensure_dest(m, GPT2_UNEMBED_BIAS, 0, err) ||
-            read_entry(m, GPT2_LM_HEAD, 0, err))
+        if (ensure_dest(m, ENTRY(W_U), 0, err) || ensure_dest(m, ENTRY(b_U), 0, err) || read_entry(m, ENTRY(W_U), 0, err))
             return -1;
         if (process) {
-            if (fold_ln_part(m, GPT2_LNF_W, 0, w->W_U, w->b_U, d, V, err) != 0) return -1;
+            if (fold_ln_part(m, FOLD_LN(lnf_w, lnf_b), 0, w->W_U, w->b_U, d, V, err) != 0) return -1;
             cc_center_rows(w->W_U, d, V);
             cc_center_rows(w->b_U, 1, V);
         }
@@ -451,33 +500,33 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
     case CC_PART_K:
     case CC_PART_V: {
         int which = kind - CC_PART_Q;
-        if (ensure_dest(m, GPT2_ATTN_W, which, err) || ensure_dest(m, GPT2_ATTN_B, which, err) ||
-            read_split_head(m, GPT2_ATTN_W, l, h, which, err) || read_split_head(m, GPT2_ATTN_B, l, h, which, err))
+        const arch_tensor *we = ENTRY(W_Q), *be = ENTRY(b_Q);
+        if (ensure_dest(m, we, which, err) || ensure_dest(m, be, which, err) ||
+            read_conv1d_head(m, we, l, h, which, err) || read_conv1d_head(m, be, l, h, which, err))
             return -1;
-        float *W = *gpt2_dest(w, &GPT2_TENSORS[GPT2_ATTN_W], which) + (l * H + h) * d * dh,
-              *B = *gpt2_dest(w, &GPT2_TENSORS[GPT2_ATTN_B], which) + (l * H + h) * dh;
+        float *W = *arch_dest(w, we, which) + (l * H + h) * d * dh, *B = *arch_dest(w, be, which) + (l * H + h) * dh;
         if (process) {
-            if (fold_ln_part(m, GPT2_LN1_W, l, W, B, d, dh, err) != 0) return -1;
+            if (fold_ln_part(m, FOLD_LN(ln1_w, ln1_b), l, W, B, d, dh, err) != 0) return -1;
             if (kind == CC_PART_V) memset(B, 0, dh * sizeof *B); /* fold_value_biases moved it into b_O */
         }
         return 0;
     }
     case CC_PART_O: {
-        /* c_proj [d, d] rows h*dh+i are W_O[h, i, :] */
-        if (ensure_dest(m, GPT2_ATTN_PROJ_W, 0, err) != 0) return -1;
+        /* c_proj [H*dh, d] rows h*dh+i are W_O[h, i, :] */
+        if (ensure_dest(m, ENTRY(W_O), 0, err) != 0) return -1;
         float *W = w->W_O + (l * H + h) * dh * d;
-        if (read_block(m, GPT2_ATTN_PROJ_W, l, h * dh, dh, 0, d, W, err) != 0) return -1;
+        if (cc_model_read_block(m, entry_tensor(m, ENTRY(W_O), l), h * dh, dh, 0, d, W, err) != 0) return -1;
         if (process) cc_center_rows(W, dh, d);
         return 0;
     }
     case CC_PART_IN:
-        if (ensure_dest(m, GPT2_FC_W, 0, err) || ensure_dest(m, GPT2_FC_B, 0, err) || read_entry(m, GPT2_FC_W, l, err) ||
-            read_entry(m, GPT2_FC_B, l, err))
+        if (ensure_dest(m, ENTRY(W_in), 0, err) || ensure_dest(m, ENTRY(b_in), 0, err) ||
+            read_entry(m, ENTRY(W_in), l, err) || read_entry(m, ENTRY(b_in), l, err))
             return -1;
-        return process ? fold_ln_part(m, GPT2_LN2_W, l, w->W_in + l * d * M, w->b_in + l * M, d, M, err) : 0;
+        return process ? fold_ln_part(m, FOLD_LN(ln2_w, ln2_b), l, w->W_in + l * d * M, w->b_in + l * M, d, M, err) : 0;
     case CC_PART_OUT:
-        if (ensure_dest(m, GPT2_MLP_PROJ_W, 0, err) || ensure_dest(m, GPT2_MLP_PROJ_B, 0, err) ||
-            read_entry(m, GPT2_MLP_PROJ_W, l, err) || read_entry(m, GPT2_MLP_PROJ_B, l, err))
+        if (ensure_dest(m, ENTRY(W_out), 0, err) || ensure_dest(m, ENTRY(b_out), 0, err) ||
+            read_entry(m, ENTRY(W_out), l, err) || read_entry(m, ENTRY(b_out), l, err))
             return -1;
         if (process) {
             cc_center_rows(w->W_out + l * M * d, M, d);
@@ -498,6 +547,13 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
         return cc_fail(err, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
                        m->processed ? "with" : "without", process ? "with" : "without");
     if (m->loaded) return 0;
+    if (c->family != CC_FAMILY_GPT2) {
+        /* Part by part is GPT-2's (whose fused c_attn reads one head in place);
+           other families load whole, with the same result. */
+        if (cc_model_load_weights(m, err) != 0) return -1;
+        m->processed = false;
+        return process ? cc_process_weights(m, err) : 0;
+    }
     size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads;
     if (!m->part_ready && !(m->part_ready = calloc(3 + 4 * L * H + 2 * L, 1)))
         return cc_fail(err, "out of memory");
@@ -526,7 +582,7 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
 void cc_model_free(cc_model *m)
 {
     if (!m) return;
-    free_weights(&m->w);
+    free_weights(m);
     free(m->part_ready);
     free(m->tensor_checked);
     cc_st_close(m->st);

@@ -33,7 +33,7 @@ static void on_sigbus(int sig)
 }
 
 /* Converts row-major block [ROW0, ROW0+NROWS) x [COL0, COL0+NCOLS) of
- * tensor T (rank 1 counts as one row) into DST [NROWS, NCOLS]. */
+ * tensor T (rows of its last dimension; rank 1 counts as one row) into DST [NROWS, NCOLS]. */
 typedef struct {
     const cc_st_file *st;
     const cc_st_tensor *t;
@@ -41,7 +41,8 @@ typedef struct {
     float *dst;
 } block_copy;
 
-static uint64_t tensor_cols(const cc_st_tensor *t) { return t->ndim == 2 ? t->shape[1] : t->n_elements; }
+/* Rank 2 and above are rows of their last dimension; rank 1 is one row. */
+static uint64_t tensor_cols(const cc_st_tensor *t) { return t->ndim >= 2 ? t->shape[t->ndim - 1] : t->n_elements; }
 
 /* Lets the kernel drop the mapping's pages in [FROM, TO) (rounded inwards to
  * pages): they stay readable, re-read from the file on access, and the

@@ -8,7 +8,7 @@
 #include "circuitc/model.h"
 
 /* Converts block [ROW0, ROW0+NROWS) x [COL0, COL0+NCOLS) of tensor T of M's
- * file (rank 1 counts as one row) to float32 into DST [NROWS, NCOLS], after
+ * file (rows of its last dimension; rank 1 counts as one row) to float32 into DST [NROWS, NCOLS], after
  * checking T whole for NaN and infinities once (refused naming the tensor and
  * the first bad index, or noted in m->nonfinite_note with allow_nonfinite).
  * Every copy runs under a SIGBUS guard: a file truncated while mapped fails,

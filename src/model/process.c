@@ -38,26 +38,48 @@ void cc_center_rows(float *X, size_t rows, size_t cols)
     }
 }
 
+/* W[k, j] *= LW[k] over W [rows, cols]: RMSNorm's fold (no bias, no centring). */
+static void fold_rms_into(float *W, const float *LW, size_t rows, size_t cols)
+{
+    for (size_t k = 0; k < rows; k++)
+        for (size_t j = 0; j < cols; j++) W[k * cols + j] *= LW[k];
+}
+
+/* Folds norm (LW, LB) into W [rows, cols] reading it and its bias B: the
+ * LayerNorm fold, or RMSNorm's (LB is NULL). */
+static void fold_norm(const cc_config *c, float *W, float *B, const float *LW, const float *LB, size_t rows,
+                      size_t cols, double *acc)
+{
+    if (c->norm == CC_NORM_RMS) fold_rms_into(W, LW, rows, cols);
+    else cc_fold_ln_into(W, B, LW, LB, rows, cols, acc);
+}
+
 int cc_fold_layer_norm(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
+    if (!w->lnf_w) return 0; /* folded already (a TransformerLens export of a processed model) */
     size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
            M = (size_t)c->d_mlp, V = (size_t)c->d_vocab;
     size_t widest = V > M ? V : M;
     double *acc = malloc((widest > dh ? widest : dh) * sizeof *acc);
-    if (!acc) return cc_fail(err, "out of memory folding LayerNorms");
+    if (!acc) return cc_fail(err, "out of memory folding the norms");
     for (size_t l = 0; l < L; l++) {
+        const float *lw = w->ln1_w + l * d, *lb = w->ln1_b ? w->ln1_b + l * d : NULL;
         for (size_t h = 0; h < H; h++) {
             size_t wo = (l * H + h) * d * dh, bo = (l * H + h) * dh;
-            cc_fold_ln_into(w->W_Q + wo, w->b_Q + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
-            cc_fold_ln_into(w->W_K + wo, w->b_K + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
-            cc_fold_ln_into(w->W_V + wo, w->b_V + bo, w->ln1_w + l * d, w->ln1_b + l * d, d, dh, acc);
+            fold_norm(c, w->W_Q + wo, w->b_Q + bo, lw, lb, d, dh, acc);
+            fold_norm(c, w->W_K + wo, w->b_K + bo, lw, lb, d, dh, acc);
+            fold_norm(c, w->W_V + wo, w->b_V + bo, lw, lb, d, dh, acc);
         }
-        cc_fold_ln_into(w->W_in + l * d * M, w->b_in + l * M, w->ln2_w + l * d, w->ln2_b + l * d, d, M, acc);
+        if (c->attn_only) continue;
+        lw = w->ln2_w + l * d, lb = w->ln2_b ? w->ln2_b + l * d : NULL;
+        /* the gate takes the norm's scale only, uncentred, as TransformerLens folds it */
+        if (c->gated) fold_rms_into(w->W_gate + l * d * M, lw, d, M);
+        fold_norm(c, w->W_in + l * d * M, w->b_in + l * M, lw, lb, d, M, acc);
     }
-    cc_fold_ln_into(w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
+    fold_norm(c, w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
     free(acc);
     float **lns[] = {&w->ln1_w, &w->ln1_b, &w->ln2_w, &w->ln2_b, &w->lnf_w, &w->lnf_b};
     for (size_t i = 0; i < sizeof lns / sizeof lns[0]; i++) {
@@ -72,11 +94,14 @@ void cc_center_writing_weights(cc_model *m)
     if (!m) return;
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
+    if (c->norm != CC_NORM_LN) return; /* TransformerLens centres only what a LayerNorm reads */
     size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, M = (size_t)c->d_mlp;
+    size_t HD = (size_t)c->n_heads * (size_t)c->d_head;
     cc_center_rows(w->W_E, (size_t)c->d_vocab, d);
-    cc_center_rows(w->W_pos, (size_t)c->n_ctx, d);
-    cc_center_rows(w->W_O, L * d, d); /* [L, H, dh, d]: L*H*dh = L*d rows */
+    cc_center_rows(w->W_pos, (size_t)c->n_ctx, d); /* NULL with rotary positions */
+    cc_center_rows(w->W_O, L * HD, d);               /* [L, H, dh, d]: L*H*dh rows */
     cc_center_rows(w->b_O, L, d);
+    if (c->attn_only) return;
     cc_center_rows(w->W_out, L * M, d);
     cc_center_rows(w->b_out, L, d);
 }
@@ -93,18 +118,18 @@ int cc_fold_value_biases(cc_model *m, cc_error *err)
     CC_ARG_NOT_NULL(m, err, -1);
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
-    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, HD = (size_t)c->n_heads * (size_t)c->d_head;
     double *acc = malloc(d * sizeof *acc);
     if (!acc) return cc_fail(err, "out of memory folding value biases");
     for (size_t l = 0; l < L; l++) {
-        /* b_V [H, dh] flattens to [d] and W_O [H, dh, d] to [d, d]: b_O += b_V W_O */
-        const float *bV = w->b_V + l * d, *WO = w->W_O + l * d * d;
+        /* b_V [H, dh] flattens to [H*dh] and W_O [H, dh, d] to [H*dh, d]: b_O += b_V W_O */
+        const float *bV = w->b_V + l * HD, *WO = w->W_O + l * HD * d;
         for (size_t j = 0; j < d; j++) acc[j] = w->b_O[l * d + j];
-        for (size_t i = 0; i < d; i++)
+        for (size_t i = 0; i < HD; i++)
             for (size_t j = 0; j < d; j++) acc[j] += (double)bV[i] * WO[i * d + j];
         for (size_t j = 0; j < d; j++) w->b_O[l * d + j] = (float)acc[j];
     }
-    memset(w->b_V, 0, L * d * sizeof *w->b_V);
+    memset(w->b_V, 0, L * HD * sizeof *w->b_V);
     free(acc);
     return 0;
 }

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/args.h"
-#include "gpt2_tensors.h"
+#include "arch.h"
 
 int cc_synth_preset(const char *name, cc_config *cfg, cc_error *err)
 {
@@ -67,12 +67,13 @@ float cc_synth_value(uint64_t seed, const char *name, uint64_t k)
     return value_from(seed ^ fnv1a64(name), k, center, std * sqrt(3.0));
 }
 
-/* Names and shapes of the GPT-2 tensors (gpt2_tensors.h), sorted by name as the
+/* Names and shapes of the GPT-2 tensors (arch/gpt2.c's table), sorted by name as the
  * reference safetensors writer orders them (so both writers produce the same bytes). */
 static int build_entries(const cc_config *c, const cc_synth_options *o, cc_st_entry **out, char **names_out,
                          size_t *n_out)
 {
-    size_t cap = (size_t)gpt2_tensor_count(c) + 1;
+    const arch_family *gpt2 = arch_family_get(CC_FAMILY_GPT2);
+    size_t cap = (size_t)arch_tensor_count(gpt2, c) + 2; /* + lm_head.weight */
     cc_st_entry *e = calloc(cap, sizeof *e);
     char *names = calloc(cap, 80);
     if (!e || !names) {
@@ -81,17 +82,17 @@ static int build_entries(const cc_config *c, const cc_synth_options *o, cc_st_en
         return -1;
     }
     size_t k = 0;
-    for (int id = 0; id < GPT2_N_TENSORS; id++) {
-        const gpt2_tensor *t = &GPT2_TENSORS[id];
-        if (!t->name || (id == GPT2_LM_HEAD && !o->lm_head)) continue;
-        /* lm_head.weight is never prefixed */
-        const char *pre = o->prefix && id != GPT2_LM_HEAD ? "transformer." : "";
+    for (int id = 0; id < gpt2->n_tensors; id++) {
+        const arch_tensor *t = &gpt2->tensors[id];
+        if (!t->name || ((t->when & ARCH_OPTIONAL) && !o->lm_head)) continue;
         for (int l = 0; l < (t->per_layer ? c->n_layers : 1); l++) {
-            char *nm = names + 80 * k, base[64];
-            snprintf(nm, 80, "%s%s", pre, gpt2_name(t, l, base, sizeof base));
+            char *nm = names + 80 * k;
+            arch_name(t, o->prefix ? gpt2->prefix : NULL, l, nm, 80);
             e[k] = (cc_st_entry){.name = nm, .dtype = o->dtype};
-            e[k].ndim = gpt2_shape(c, t, e[k].shape);
-            if (e[k].ndim == 1) e[k].shape[1] = 0;
+            uint64_t shape[3];
+            e[k].ndim = arch_shape(c, t, shape);
+            e[k].shape[0] = shape[0];
+            e[k].shape[1] = e[k].ndim == 2 ? shape[1] : 0;
             k++;
         }
     }
@@ -150,6 +151,8 @@ int cc_synth_write(const cc_config *cfg, uint64_t seed, const cc_synth_options *
     if (o.dtype != CC_DT_F32 && o.dtype != CC_DT_F16 && o.dtype != CC_DT_BF16)
         return cc_fail(err, "synthetic models are written as F32, F16 or BF16");
     if (cc_config_validate(cfg, "synthetic config", err) != 0) return -1;
+    if (cfg->family != CC_FAMILY_GPT2)
+        return cc_fail(err, "synthetic models are GPT-2s; a %s config cannot be written", cc_family_name(cfg->family));
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return cc_fail(err, "%s: cannot create folder: %s", dir, strerror(errno));
     cc_st_entry *entries = NULL;
