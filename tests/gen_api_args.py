@@ -70,6 +70,7 @@ VALUES = {
     'const cc_circuit *': 'fx.circuit', 'cc_circuit *': 'NULL', 'cc_chain_cache *': 'NULL', 'cc_circuit **': '&(cc_circuit *){NULL}',
     'const cc_tokenizer *': 'fx.tok', 'cc_tokenizer *': 'fx.tok', 'cc_tokenizer **': '&(cc_tokenizer *){NULL}',
     'const cc_st_file *': 'fx.model->st', 'cc_st_file *': 'NULL', 'cc_st_file **': '&(cc_st_file *){NULL}',
+    'cc_st_file *const *': '&fx.model->st',
     'const cc_st_tensor *': '&fx.model->st->tensors[0]',
     'cc_st_writer *': 'fx.writer', 'cc_st_writer **': '&(cc_st_writer *){NULL}',
     'const cc_atlas *': 'fx.atlas', 'cc_atlas *': 'NULL',

@@ -1,8 +1,9 @@
 /* test_model_formats.c — models circuitc cannot read get an error that says
  * why and what to do: a family circuitc does not read (OPT),
- * PyTorch weights (pytorch_model.bin) and sharded checkpoints
- * (model.safetensors.index.json), in a folder or named directly; and the
- * checks never refuse a folder that does hold model.safetensors. */
+ * PyTorch weights (pytorch_model.bin), in a folder or named directly; sharded
+ * checkpoints (model.safetensors.index.json) load exactly as one file, and
+ * hostile indexes are refused; the checks never refuse a folder that does
+ * hold model.safetensors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,13 +109,125 @@ START_TEST(pytorch_bin_folder_says_how_to_convert)
 }
 END_TEST
 
-START_TEST(sharded_checkpoint_says_how_to_merge)
+/* Writes tensors [lo, hi) of F (file order) into DIR/NAME. */
+static void write_shard(const cc_st_file *f, size_t lo, size_t hi, const char *dir, const char *name)
 {
-    expect_resave_advice("model-00001-of-00001.safetensors", "model.safetensors.index.json",
-                         "{\"metadata\": {\"total_size\": 1}, "
-                         "\"weight_map\": {\"wte.weight\": \"model-00001-of-00001.safetensors\"}}",
-                         "model.safetensors.index.json",
-                         "sharded checkpoints (model.safetensors.index.json + shards) are not supported");
+    cc_st_entry *e = calloc(hi - lo + 1, sizeof *e);
+    for (size_t i = lo; i < hi; i++) {
+        const cc_st_tensor *t = &f->tensors[i];
+        e[i - lo] = (cc_st_entry){t->name, t->dtype, t->ndim, {0}};
+        memcpy(e[i - lo].shape, t->shape, sizeof t->shape);
+    }
+    char *path = path_in(dir, name);
+    cc_st_writer *w = NULL;
+    cc_error err;
+    ck_assert_msg(cc_st_writer_open(path, e, hi - lo, NULL, 0, &w, &err) == 0, "%s", err.msg);
+    for (size_t i = lo; i < hi; i++)
+        ck_assert_int_eq(cc_st_writer_put(w, f->tensors[i].data, f->tensors[i].end - f->tensors[i].begin, &err), 0);
+    ck_assert_int_eq(cc_st_writer_finish(w, &err), 0);
+    free(path), free(e);
+}
+
+/* A copy of the tiny model SEED in a new folder as a two-shard checkpoint,
+ * the first shard holding tensors [0, SPLIT) of the file; the index maps
+ * every tensor to its shard, then EDIT (may be NULL) changes the index text. */
+static char *sharded_copy(const char *seed, size_t split, void (*edit)(char *index))
+{
+    char *one = tu_tiny_model(seed), *dir = tu_tmpdir(), *file = path_in(one, "model.safetensors");
+    char *config = path_in(one, "config.json"), *config_to = path_in(dir, "config.json");
+    size_t len;
+    uint8_t *text = tu_read_file(config, &len);
+    tu_write_file(config_to, text, len);
+    cc_st_file *f = NULL;
+    cc_error err;
+    ck_assert_int_eq(cc_st_open(file, &f, &err), 0);
+    write_shard(f, 0, split, dir, "model-00001-of-00002.safetensors");
+    write_shard(f, split, f->n_tensors, dir, "model-00002-of-00002.safetensors");
+    size_t cap = 64 * f->n_tensors + 256, o = 0;
+    char *index = malloc(cap);
+    o += (size_t)snprintf(index + o, cap - o, "{\"metadata\": {}, \"weight_map\": {");
+    for (size_t i = 0; i < f->n_tensors; i++)
+        o += (size_t)snprintf(index + o, cap - o, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "",
+                              f->tensors[i].name, i < split ? 1 : 2);
+    snprintf(index + o, cap - o, "}}");
+    if (edit) edit(index);
+    write_text(dir, "model.safetensors.index.json", index);
+    cc_st_close(f);
+    tu_rmtree(one);
+    free(one), free(file), free(config), free(config_to), free(text), free(index);
+    return dir;
+}
+
+START_TEST(sharded_checkpoint_loads_bit_identical_to_one_file)
+{
+    char *one = tu_tiny_model("5"), *sharded = sharded_copy("5", 7, NULL);
+    char *index = path_in(sharded, "model.safetensors.index.json");
+    cc_model *a = NULL, *b = NULL, *c = NULL;
+    cc_error err;
+    ck_assert_msg(cc_model_load(one, NULL, true, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_model_load(sharded, NULL, true, &b, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_model_load(index, NULL, true, &c, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(b->n_shards, 2);
+    const cc_config *k = &a->cfg;
+    size_t n_qkv = (size_t)k->n_layers * k->n_heads * k->d_model * k->d_head;
+    ck_assert_mem_eq(a->w.W_E, b->w.W_E, (size_t)k->d_vocab * k->d_model * sizeof(float));
+    ck_assert_mem_eq(a->w.W_Q, b->w.W_Q, n_qkv * sizeof(float));
+    ck_assert_mem_eq(a->w.W_V, c->w.W_V, n_qkv * sizeof(float));
+    ck_assert_mem_eq(a->w.W_out, b->w.W_out, (size_t)k->n_layers * k->d_mlp * k->d_model * sizeof(float));
+    ck_assert_mem_eq(a->w.W_U, c->w.W_U, (size_t)k->d_vocab * k->d_model * sizeof(float));
+    char ha[65], hb[65];
+    ck_assert_int_eq(cc_model_sha256(a, ha, &err), 0);
+    ck_assert_int_eq(cc_model_sha256(b, hb, &err), 0);
+    ck_assert_str_ne(ha, hb); /* the shards are other files than the one file */
+    cc_model_free(a), cc_model_free(b), cc_model_free(c);
+    tu_rmtree(one), tu_rmtree(sharded);
+    free(one), free(sharded), free(index);
+}
+END_TEST
+
+/* Index edits that break it: each must be refused naming the index. */
+static void shard_outside_folder(char *index)
+{
+    char *p = strstr(index, "model-00002");
+    memcpy(p, "../el", 5); /* "../el-00002-of-00002.safetensors" */
+}
+
+static void tensor_in_wrong_shard(char *index)
+{
+    /* the first tensor, in shard 1, said to be in shard 2 */
+    char *p = strstr(index, "model-00001");
+    p[10] = '2';
+}
+
+static void tensor_missing_from_index(char *index)
+{
+    /* drop the first entry: shard 1 then holds a tensor the index does not place */
+    char *first = strstr(index, "\"weight_map\": {") + strlen("\"weight_map\": {");
+    char *comma = strstr(first, ", ");
+    memmove(first, comma + 2, strlen(comma + 2) + 1);
+}
+
+START_TEST(hostile_shard_indexes_are_refused)
+{
+    static const struct {
+        void (*edit)(char *);
+        const char *needle;
+    } cases[] = {
+        {shard_outside_folder, "must name a .safetensors file beside the index"},
+        {tensor_in_wrong_shard, "which does not hold it"},
+        {tensor_missing_from_index, "which the index does not place there"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir = sharded_copy("6", 5, cases[i].edit);
+        REFUSED(dir, "model.safetensors.index.json", cases[i].needle);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    char *dir = sharded_copy("6", 5, NULL);
+    write_text(dir, "model.safetensors.index.json", "{\"weight_map\": 3}");
+    REFUSED(dir, "missing object \"weight_map\"");
+    tu_rmtree(dir);
+    free(dir);
 }
 END_TEST
 
@@ -162,7 +275,8 @@ int main(void)
     tcase_add_test(tc, unsupported_family_names_the_model_type_and_the_supported_ones);
     tcase_add_test(tc, model_type_must_be_a_string);
     tcase_add_test(tc, pytorch_bin_folder_says_how_to_convert);
-    tcase_add_test(tc, sharded_checkpoint_says_how_to_merge);
+    tcase_add_test(tc, sharded_checkpoint_loads_bit_identical_to_one_file);
+    tcase_add_test(tc, hostile_shard_indexes_are_refused);
     tcase_add_test(tc, safetensors_beside_other_formats_is_read);
     tcase_add_test(tc, cli_refuses_with_nothing_on_stdout);
     suite_add_tcase(s, tc);

@@ -57,10 +57,12 @@ typedef struct {
 
 typedef struct {
     char *model_path;           /* the path given by the user */
-    char *weights_path;         /* the .safetensors file */
+    char *weights_path;         /* the .safetensors file, or a sharded checkpoint's model.safetensors.index.json */
     char *config_path;          /* the config.json used */
     cc_config cfg;
-    cc_st_file *st;             /* validated, mmapped */
+    cc_st_file *st;             /* validated, mmapped; for a sharded checkpoint the shards' joined view */
+    cc_st_file **shards;        /* a sharded checkpoint's shards (n_shards of them), else NULL */
+    size_t n_shards;
     const char *prefix;         /* "" or "transformer." as found in the file */
     bool has_lm_head;           /* an untied lm_head.weight is present */
     cc_dtype dtype;             /* dtype of wte.weight (the file's main dtype) */
@@ -96,9 +98,11 @@ typedef struct {
     int layer, head;
 } cc_part;
 
-/* Opens PATH: a model folder (config.json + model.safetensors) or a
- * .safetensors file, with its config taken from CONFIG_PATH when not NULL,
- * else from config.json beside the file. Validates every tensor name and shape. */
+/* Opens PATH: a model folder (config.json + model.safetensors, or the
+ * model.safetensors.index.json of a sharded checkpoint and its shards), a
+ * .safetensors file or an index file, with its config taken from CONFIG_PATH
+ * when not NULL, else from config.json beside the file. Finds the family
+ * (circuitc/config.h) and validates every tensor name and shape against it. */
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err);
 
 /* Converts the file's tensors into m->w (float32, TransformerLens layout). */

@@ -65,6 +65,12 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err);
  * messages; may be NULL: "<buffer>"). The result points into BUF, which must outlive it. */
 int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **out, cc_error *err);
 
+/* A view of N opened files PARTS (the shards of one checkpoint) as one: their
+ * tensors under one name index (a name in two parts is refused), file_size
+ * and header_len summed so the data bytes add up, map NULL. The parts must
+ * outlive the view; cc_st_close frees the view only. LABEL names it. */
+int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file **out, cc_error *err);
+
 void cc_st_close(cc_st_file *f);
 
 /* The tensor called NAME, or NULL (O(log n_tensors)). */

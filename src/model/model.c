@@ -17,6 +17,7 @@
 #include "core/args.h"
 #include "arch.h"
 #include "model_read.h"
+#include "shards.h"
 
 int cc_default_model_path(char **out, cc_error *err)
 {
@@ -174,39 +175,47 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Fails with what to do when the weights are PyTorch's (pytorch_model.bin) or
- * a sharded checkpoint (model.safetensors.index.json + shards) rather than one
- * safetensors file: given as the path, or found in the model folder DIR (NULL
- * for a file) in place of model.safetensors. */
-static int refuse_other_formats(const char *weights_path, const char *dir, cc_error *err)
+/* Fails with what to do when the weights are PyTorch's (pytorch_model.bin)
+ * rather than safetensors: given as the path, or found in the model folder
+ * DIR (NULL for a file) in place of model.safetensors and its index. */
+static int refuse_pytorch_weights(const char *weights_path, const char *dir, cc_error *err)
 {
-    char *bin = NULL, *index = NULL, *file_dir = NULL;
-    const char *found_bin = NULL, *found_index = NULL;
+    char *bin = NULL, *file_dir = NULL;
+    const char *found = NULL;
     if (!dir) {
-        if (ends_with(weights_path, ".bin")) found_bin = weights_path;
-        if (ends_with(weights_path, ".safetensors.index.json")) found_index = weights_path;
+        if (ends_with(weights_path, ".bin")) found = weights_path;
     } else if (access(weights_path, F_OK) != 0) {
-        index = join(dir, "model.safetensors.index.json");
-        bin = join(dir, "pytorch_model.bin");
-        if (!index || !bin) {
-            free(index), free(bin);
-            return cc_fail(err, "out of memory");
-        }
-        if (access(index, F_OK) == 0) found_index = index;
-        else if (access(bin, F_OK) == 0) found_bin = bin;
+        if (!(bin = join(dir, "pytorch_model.bin"))) return cc_fail(err, "out of memory");
+        if (access(bin, F_OK) == 0) found = bin;
     }
     const char *folder = dir ? dir : (file_dir = dirname_of(weights_path)) ? file_dir : ".";
     int rc = 0;
-    if (found_index)
-        rc = cc_fail(err, "%s: sharded checkpoints (model.safetensors.index.json + shards) are not supported; "
-                          "circuitc reads one model.safetensors. Merge the shards once with Python: " RESAVE_AS_SAFETENSORS,
-                     found_index, folder, folder);
-    else if (found_bin)
+    if (found)
         rc = cc_fail(err, "%s: PyTorch weights (pytorch_model.bin) are not read; circuitc reads safetensors. Convert "
                           "once with Python: " RESAVE_AS_SAFETENSORS " (writes model.safetensors beside it)",
-                     found_bin, folder, folder);
-    free(index), free(bin), free(file_dir);
+                     found, folder, folder);
+    free(bin), free(file_dir);
     return rc;
+}
+
+/* The weights of model folder DIR: model.safetensors, else a sharded
+ * checkpoint's index when only that is there. */
+static char *folder_weights(const char *dir)
+{
+    char *one = join(dir, "model.safetensors"), *index = one ? join(dir, "model.safetensors.index.json") : NULL;
+    if (one && index && access(one, F_OK) != 0 && access(index, F_OK) == 0) {
+        free(one);
+        return index;
+    }
+    free(index);
+    return one;
+}
+
+/* Maps the weights: one file, or every shard of an index. */
+static int open_weights(cc_model *m, cc_error *err)
+{
+    if (!ends_with(m->weights_path, ".index.json")) return cc_st_open(m->weights_path, &m->st, err);
+    return cc_shards_open(m->weights_path, &m->shards, &m->n_shards, &m->st, err);
 }
 
 int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_error *err)
@@ -219,7 +228,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
     m->model_path = strdup(path);
     const bool folder = is_dir(path);
     if (folder) {
-        m->weights_path = join(path, "model.safetensors");
+        m->weights_path = folder_weights(path);
         m->config_path = config_path ? strdup(config_path) : join(path, "config.json");
     } else {
         struct stat st;
@@ -240,8 +249,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
         return cc_fail(err, "out of memory");
     }
     if (cc_config_load(m->config_path, &m->cfg, err) != 0 ||
-        refuse_other_formats(m->weights_path, folder ? path : NULL, err) != 0 ||
-        cc_st_open(m->weights_path, &m->st, err) != 0 ||
+        refuse_pytorch_weights(m->weights_path, folder ? path : NULL, err) != 0 || open_weights(m, err) != 0 ||
         check_dimensions_fit(m, err) != 0 || validate_tensors(m, err) != 0) {
         cc_model_free(m);
         return -1;
@@ -255,6 +263,15 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
 }
 
 /* ---- reading tensors ------------------------------------------------------------ */
+
+/* Lets the kernel drop the pages of every mapping of M (model_read.c's
+ * copies drop them as they go; this catches the rest). */
+static void drop_mappings(const cc_model *m)
+{
+    cc_st_file *const *files = m->n_shards ? m->shards : &m->st;
+    for (size_t i = 0; i < (m->n_shards ? m->n_shards : 1); i++)
+        if (files[i]->map) madvise(files[i]->map, files[i]->map_size, MADV_DONTNEED);
+}
 
 /* Reads the whole of T (viewed as rows of its last dimension) into DST. */
 static int read_whole(cc_model *m, const cc_st_tensor *t, float *dst, cc_error *err)
@@ -412,7 +429,7 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
     /* Every tensor is now copied out: let the kernel drop the mapping's pages
      * (they stay readable, re-read from the file on access), so the process
      * does not hold the file's bytes resident next to their float32 copies. */
-    if (m->st->map) madvise(m->st->map, m->st->map_size, MADV_DONTNEED);
+    drop_mappings(m);
     m->loaded = true;
     return 0;
 }
@@ -575,7 +592,7 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
             }
     }
     /* As after a whole load: drop the mapping's pages read so far. */
-    if (m->st->map) madvise(m->st->map, m->st->map_size, MADV_DONTNEED);
+    drop_mappings(m);
     return rc;
 }
 
@@ -586,6 +603,7 @@ void cc_model_free(cc_model *m)
     free(m->part_ready);
     free(m->tensor_checked);
     cc_st_close(m->st);
+    cc_shards_close(m->shards, m->n_shards);
     free(m->model_path);
     free(m->weights_path);
     free(m->config_path);

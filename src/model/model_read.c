@@ -132,14 +132,19 @@ int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
     CC_ARG_NOT_NULL(hex, err, -1);
     cc_sha256 sha;
     cc_sha256_init(&sha);
-    hash_job job = {m->st, &sha};
-    if (guarded(m, hash_mapping, &job, "hashing it", err) != 0) return -1;
-    struct stat now;
-    long long now_size = stat(m->weights_path, &now) == 0 ? (long long)now.st_size : -1;
-    if (now_size < 0 || (uint64_t)now_size != m->st->file_size)
-        return cc_fail(err, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, %lld "
-                            "now); make sure nothing rewrites the file while circuitc runs, then run again",
-                       m->weights_path, (unsigned long long)m->st->file_size, now_size);
+    /* a sharded checkpoint: its shards in the index's order, as one stream */
+    cc_st_file *const *files = m->n_shards ? m->shards : &m->st;
+    for (size_t i = 0; i < (m->n_shards ? m->n_shards : 1); i++) {
+        const cc_st_file *f = files[i];
+        hash_job job = {f, &sha};
+        if (guarded(m, hash_mapping, &job, "hashing it", err) != 0) return -1;
+        struct stat now;
+        long long now_size = stat(f->path, &now) == 0 ? (long long)now.st_size : -1;
+        if (now_size < 0 || (uint64_t)now_size != f->file_size)
+            return cc_fail(err, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, "
+                                "%lld now); make sure nothing rewrites the file while circuitc runs, then run again",
+                           f->path, (unsigned long long)f->file_size, now_size);
+    }
     uint8_t d[32];
     cc_sha256_final(&sha, d);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
@@ -203,7 +208,7 @@ static int check_finite(cc_model *m, const cc_st_tensor *t, cc_error *err)
 int cc_model_read_block(cc_model *m, const cc_st_tensor *t, uint64_t row0, uint64_t nrows, uint64_t col0,
                         uint64_t ncols, float *dst, cc_error *err)
 {
-    block_copy copy = {m->st, t, row0, nrows, col0, ncols, dst};
+    block_copy copy = {m->st, t, row0, nrows, col0, ncols, dst}; /* (a joined view has no mapping to drop pages of) */
     bool whole = row0 == 0 && col0 == 0 && nrows * ncols == t->n_elements;
     if (whole) { /* check the copy itself: one pass over the file instead of two */
         if (guarded_copy(m, &copy, err) != 0) return -1;

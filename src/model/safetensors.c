@@ -379,6 +379,47 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
     return 0;
 }
 
+int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file **out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(parts, err, -1);
+    CC_ARG_NOT_NULL(label, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    *out = NULL;
+    cc_st_file *v = calloc(1, sizeof *v);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += parts[i]->n_tensors;
+    if (!v || !(v->path = strdup(label)) || !(v->tensors = calloc(total ? total : 1, sizeof *v->tensors))) {
+        if (v) free_contents(v);
+        free(v);
+        return cc_fail(err, "%s: out of memory", label);
+    }
+    for (size_t i = 0; i < n; i++) {
+        v->file_size += parts[i]->file_size;
+        v->header_len += parts[i]->header_len + (i ? 8 : 0); /* each part's length prefix but the first */
+        for (size_t k = 0; k < parts[i]->n_tensors; k++) {
+            cc_st_tensor *t = &v->tensors[v->n_tensors];
+            *t = parts[i]->tensors[k];
+            if (!(t->name = strdup(parts[i]->tensors[k].name))) {
+                cc_st_close(v);
+                return cc_fail(err, "%s: out of memory", label);
+            }
+            v->n_tensors++;
+        }
+    }
+    if (index_names(v, err) != 0) {
+        cc_st_close(v);
+        return -1;
+    }
+    for (size_t i = 1; i < v->n_tensors; i++)
+        if (strcmp(v->tensors[v->by_name[i - 1]].name, v->tensors[v->by_name[i]].name) == 0) {
+            cc_fail(err, "%s: tensor \"%s\" is in two shards", label, v->tensors[v->by_name[i]].name);
+            cc_st_close(v);
+            return -1;
+        }
+    *out = v;
+    return 0;
+}
+
 const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name)
 {
     CC_ARG_NOT_NULL(f, NULL, NULL);
