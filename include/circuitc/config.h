@@ -99,6 +99,12 @@ bool cc_config_layer_is_local(const cc_config *c, int layer);
 /* The family's name as circuitc prints it ("gpt2", "gpt_neox", ..., "transformer_lens"). */
 const char *cc_family_name(cc_family f);
 
+/* C's architecture as JSON (a new reference): family, norm, positions,
+ * attention (heads, key/value heads, scale, local layers), block order, MLP,
+ * stored biases, tied unembedding; the keys are listed in docs/architectures.md. */
+struct json_t;
+struct json_t *cc_config_arch_json(const cc_config *c);
+
 /* Reads and checks PATH (config.json). Every missing or wrong field is an
  * error naming the file and the field. */
 int cc_config_load(const char *path, cc_config *cfg, cc_error *err);

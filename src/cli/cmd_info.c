@@ -10,14 +10,14 @@ static json_t *describe(const cc_model *m, const char *sha)
 {
     const cc_config *c = &m->cfg;
     return json_pack("{s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
-                     "s:I, s:o}",
+                     "s:o, s:I, s:o}",
                      "weights_file", cli_json_path(m->weights_path),
                      "config_file", cli_json_path(m->config_path),
                      "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
                      (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
                      "config", "n_layers", c->n_layers, "n_heads", c->n_heads, "d_model", c->d_model, "d_head",
                      c->d_head, "d_mlp", c->d_mlp, "d_vocab", c->d_vocab, "n_ctx", c->n_ctx, "ln_eps", c->ln_eps,
-                     "bos_token_id", c->bos_token_id, "n_params",
+                     "bos_token_id", c->bos_token_id, "architecture", cc_config_arch_json(c), "n_params",
                      (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
                      "sha256", sha ? json_string(sha) : json_null());
 }
@@ -50,6 +50,34 @@ static void print_blas_human(json_t *b)
            json_string_value(json_object_get(b, "reason")));
 }
 
+#define STR(o, k) json_string_value(json_object_get((o), (k)))
+
+/* The architecture lines: family, norm and positions, attention, block and MLP. */
+static void print_architecture(json_t *a, double eps)
+{
+    json_t *rot = json_object_get(a, "rotary"), *att = json_object_get(a, "attention"), *mlp = json_object_get(a, "mlp");
+    printf("family       %s\n", STR(a, "family"));
+    printf("norm         %s, eps %g%s; positions %s", STR(a, "norm"), eps,
+           json_is_true(json_object_get(a, "norm_folded")) ? " (folded before export)" : "", STR(a, "positions"));
+    if (json_is_object(rot))
+        printf(" (%lld dims, base %g, pairs %s)", (long long)json_integer_value(json_object_get(rot, "dim")),
+               json_real_value(json_object_get(rot, "base")), STR(rot, "pairs"));
+    long long kv = json_integer_value(json_object_get(att, "kv_heads")), h = json_integer_value(json_object_get(att, "heads"));
+    printf("\nattention    %lld heads", h);
+    if (kv != h) printf(", %lld key/value heads (grouped)", kv);
+    if (strcmp(STR(att, "scale"), "none") == 0) printf(", scores unscaled");
+    else printf(", scores scaled by %s", STR(att, "scale"));
+    json_t *local = json_object_get(att, "local_layers");
+    if (json_array_size(local)) {
+        printf(", window %lld in layers", (long long)json_integer_value(json_object_get(att, "window")));
+        for (size_t i = 0; i < json_array_size(local); i++)
+            printf("%s%lld", i ? "," : " ", (long long)json_integer_value(json_array_get(local, i)));
+    }
+    printf("\nblock        %s", STR(a, "block"));
+    if (json_is_object(mlp)) printf("; MLP %s, %s", STR(mlp, "kind"), STR(mlp, "act"));
+    printf("\n");
+}
+
 static void print_human(json_t *j)
 {
     json_t *c = json_object_get(j, "config");
@@ -59,7 +87,8 @@ static void print_human(json_t *j)
            (long long)json_integer_value(json_object_get(j, "file_bytes")),
            (long long)json_integer_value(json_object_get(j, "n_tensors")),
            *json_string_value(json_object_get(j, "tensor_prefix")) ? ", names prefixed \"transformer.\"" : "",
-           json_is_true(json_object_get(j, "tied_unembedding")) ? ", unembedding tied to wte" : ", untied lm_head");
+           json_is_true(json_object_get(j, "tied_unembedding")) ? ", unembedding tied to the embedding"
+                                                                 : ", unembedding stored");
     printf("config       %s\n", json_string_value(json_object_get(j, "config_file")));
     printf("shape        %lld layers x %lld heads, d_model %lld, d_head %lld, d_mlp %lld, vocab %lld, n_ctx %lld\n",
            (long long)json_integer_value(json_object_get(c, "n_layers")),
@@ -69,8 +98,8 @@ static void print_human(json_t *j)
            (long long)json_integer_value(json_object_get(c, "d_mlp")),
            (long long)json_integer_value(json_object_get(c, "d_vocab")),
            (long long)json_integer_value(json_object_get(c, "n_ctx")));
-    printf("layer norm   eps %g; BOS token %lld\n", json_real_value(json_object_get(c, "ln_eps")),
-           (long long)json_integer_value(json_object_get(c, "bos_token_id")));
+    print_architecture(json_object_get(j, "architecture"), json_real_value(json_object_get(c, "ln_eps")));
+    printf("BOS token    %lld\n", (long long)json_integer_value(json_object_get(c, "bos_token_id")));
     printf("parameters   %lld\n", (long long)json_integer_value(json_object_get(j, "n_params")));
     json_t *steps = cli_processing_steps(cli_run()->processed);
     printf("processing   ");
@@ -111,9 +140,10 @@ const cli_command cli_cmd_info = {
     .synopsis = "",
     .summary = "describe a model: config, parameter count, processing, checksum",
     .description =
-        "Describes a GPT-2 model without loading its weights (the file is mmapped and only its\n"
-        "header is read): config, parameter count, dtype, tensor layout, and the weight processing\n"
-        "the analyses apply; and the BLAS kernel circuitc runs on and why\n"
+        "Describes a model without loading its weights (the file is mmapped and only its\n"
+        "header is read): family and block shape (docs/architectures.md), config, parameter count,\n"
+        "dtype, tensor layout, and the weight processing the analyses apply; and the BLAS kernel\n"
+        "circuitc runs on and why\n"
         "(CIRCUITC_BLAS_CORE=auto|keep|NAME, docs/blas.md).\n",
     .examples = "info\n"
                 "info --model golden/models/induction-3l4h --checksum --json\n",

@@ -197,6 +197,33 @@ out:
     return rc;
 }
 
+json_t *cc_config_arch_json(const cc_config *c)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    static const char *const norms[] = {"LayerNorm", "RMSNorm"}, *const positions[] = {"learned", "shortformer", "rotary"},
+                             *const acts[] = {"gelu_new", "gelu", "silu", "relu"};
+    if ((unsigned)c->norm > CC_NORM_RMS || (unsigned)c->pos > CC_POS_ROTARY || (unsigned)c->act > CC_ACT_RELU)
+        return NULL;
+    json_t *local = json_array();
+    for (int l = 0; l < c->n_layers; l++)
+        if (cc_config_layer_is_local(c, l)) json_array_append_new(local, json_integer(l));
+    json_t *rotary = c->pos != CC_POS_ROTARY
+                         ? json_null()
+                         : json_pack("{s:i, s:f, s:s}", "dim", c->rotary_dim, "base", c->rotary_base, "pairs",
+                                     c->rotary_adjacent ? "adjacent (2i, 2i+1)" : "halves (i, i + dim/2)");
+    json_t *mlp = c->attn_only ? json_null()
+                               : json_pack("{s:s, s:s, s:i}", "kind", c->gated ? "gated" : "plain", "act", acts[c->act],
+                                           "d_mlp", c->d_mlp);
+    return json_pack("{s:s, s:s, s:b, s:s, s:o, s:{s:i, s:i, s:s, s:o, s:i}, s:s, s:o, s:{s:b, s:b, s:b}, s:b}",
+                     "family", cc_family_name(c->family), "norm", norms[c->norm], "norm_folded", c->norm_folded,
+                     "positions", positions[c->pos], "rotary", rotary, "attention", "heads", c->n_heads, "kv_heads",
+                     cc_config_kv_heads(c), "scale", c->attn_unscaled ? "none" : "1/sqrt(d_head)", "local_layers",
+                     local, "window", c->window, "block",
+                     c->attn_only ? "attention-only" : c->parallel ? "parallel" : "sequential", "mlp", mlp, "biases",
+                     "qkv", !c->no_qkv_bias, "o", !c->no_o_bias, "mlp", !c->attn_only && !c->no_mlp_bias,
+                     "tied_unembedding", c->tied);
+}
+
 int cc_config_save(const cc_config *cfg, const char *path, cc_error *err)
 {
     CC_ARG_NOT_NULL(cfg, err, -1);
