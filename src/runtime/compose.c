@@ -70,7 +70,8 @@ const float *cc_pass_kv(const cc_pass *p, cc_hook_kind which, int l, int s, int 
 {
     const cc_segment *sg = &p->seg[s];
     size_t KD = (size_t)p->K * p->dh, off = (size_t)g * p->dh;
-    if (j >= sg->start) return (which == CC_HOOK_V ? p->v : p->k) + (p->row_off[s] + (size_t)(j - sg->start)) * KD + off;
+    if (j >= sg->start)
+        return (which == CC_HOOK_V ? p->v : p->k) + (p->row_off[s] + (size_t)(j - sg->start)) * KD + off;
     return p->clean->act[which][l] + ((size_t)sg->seq * p->pos + (size_t)j) * KD + off;
 }
 
@@ -460,7 +461,8 @@ static int check_patch(const cc_config *c, const cc_segment *g, int s, cc_hook_k
     int heads = p->kind == CC_HOOK_K || p->kind == CC_HOOK_V ? cc_config_kv_heads(c) : c->n_heads;
     if (from != CC_HOOK_RESID_PRE || !head_hook || p->pos_lo < g->start || p->pos_hi > g->end ||
         p->pos_lo + p->src_shift < 0 || p->pos_hi + p->src_shift > pos || p->head >= heads)
-        return cc_fail(err, "resume: the patch of segment %d is not inside it or not a head hook of the first block", s);
+        return cc_fail(err, "resume: the patch of segment %d is not inside it or not a head hook of the first block",
+                       s);
     return 0;
 }
 

@@ -277,7 +277,8 @@ static void attn_scores_segs(void *p, size_t lo, size_t hi)
         const cc_segment *g = &r->seg[s];
         int n = g->end - g->start, e = g->end, p = g->start;
         if (n == 0) continue;
-        const float *ck = p > 0 ? r->clean->act[cc_pass_key_hook(c)][l] + (size_t)g->seq * r->pos * KD : NULL; /* [T, K, dh] */
+        const float *ck = /* [T, K, dh] */
+            p > 0 ? r->clean->act[cc_pass_key_hook(c)][l] + (size_t)g->seq * r->pos * KD : NULL;
         for (int h = 0; h < H; h++) {
             int kh = h / r->group;
             float *S = r->scores + r->sc_off[s] + (size_t)h * n * e; /* [n, e] */
@@ -288,8 +289,10 @@ static void attn_scores_segs(void *p, size_t lo, size_t hi)
                             e);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, 1.0f, q, HD, k, KD, 0.0f, S + p, e);
             for (int i = 0; i < n; i++)
-                for (int j = 0; j < e; j++)
-                    S[(size_t)i * e + j] = cc_pass_key_visible(c, l, p + i, j) ? S[(size_t)i * e + j] / scale : -INFINITY;
+                for (int j = 0; j < e; j++) {
+                    float *sij = &S[(size_t)i * e + j];
+                    *sij = cc_pass_key_visible(c, l, p + i, j) ? *sij / scale : -INFINITY;
+                }
         }
     }
 }

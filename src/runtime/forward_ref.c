@@ -117,7 +117,8 @@ static void mix(cc_pass *p, int l)
                 float *z = p->z + (p->row_off[s] + (size_t)i) * H * dh + (size_t)h * dh;
                 for (int t = 0; t < dh; t++) {
                     double acc = 0;
-                    for (int j = 0; j < e; j++) acc += (double)pattern[j] * cc_pass_kv(p, CC_HOOK_V, l, s, j, h / p->group)[t];
+                    for (int j = 0; j < e; j++)
+                        acc += (double)pattern[j] * cc_pass_kv(p, CC_HOOK_V, l, s, j, h / p->group)[t];
                     z[t] = (float)acc;
                 }
             }
