@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuitc/dla.h"
 #include "circuitc/forward.h"
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
@@ -295,6 +296,25 @@ static void check_patching(const char *what, cc_model *m)
     free(clean), free(corrupt);
 }
 
+/* Direct logit attribution's parts sum to the logit difference: the
+ * residual stream is decomposed as the shape builds it (no positional part
+ * with rotary or shortformer positions, no MLP part without an MLP, no
+ * centring with RMSNorm). */
+static void check_dla(const char *what, cc_model *m)
+{
+    int *tok = random_tokens(&m->cfg, 7, 3);
+    for (int kern = 0; kern < 2; kern++) {
+        cc_dla d;
+        cc_error err;
+        ck_assert_msg(cc_dla_run(m, tok, 7, 4, 9, (cc_kernel)kern, &d, &err) == 0, "%s: %s", what, err.msg);
+        ck_assert_msg(fabs(d.sum - d.logit) <= 1e-4 * (1 + fabs(d.logit)), "%s: dla parts sum to %.9g, logit %.9g",
+                      what, d.sum, d.logit);
+        ck_assert(fabs(d.logit) > 1e-3);
+        cc_dla_free(&d);
+    }
+    free(tok);
+}
+
 /* Everything above on the shape, with and without the norms' weights. */
 static void check_shape(const char *what, const cc_config *c)
 {
@@ -305,6 +325,7 @@ static void check_shape(const char *what, const cc_config *c)
             ck_assert_msg(away > 0.2, "%s: the attention patterns are nearly uniform (%g)", what, away);
         }
         check_resume(what, m);
+        check_dla(what, m);
         if (weights) check_patching(what, m);
         shape_model_free(m);
     }
