@@ -351,8 +351,18 @@ static int embed(cc_pass *p, float *x, cc_error *err)
 static int unembed(cc_pass *p, const float *x, double *lp, int *amax, cc_error *err)
 {
     const cc_config *c = p->c;
-    p->ops->norm(c, x, p->R, p->m->w.lnf_w, p->m->w.lnf_b, p->xn);
-    if (cc_pass_hook(p, CC_HOOK_LN_FINAL, 0, p->xn, err)) return -1;
+    const float *lnf_w = p->m->w.lnf_w;
+    if (c->norm == CC_NORM_RMS && lnf_w) {
+        /* TransformerLens' RMSNorm records hook_normalized before its weight, LayerNorm after */
+        size_t d = (size_t)c->d_model;
+        p->ops->norm(c, x, p->R, NULL, NULL, p->xn);
+        if (cc_pass_hook(p, CC_HOOK_LN_FINAL, 0, p->xn, err)) return -1;
+        for (size_t r = 0; r < p->R; r++)
+            for (size_t i = 0; i < d; i++) p->xn[r * d + i] *= lnf_w[i];
+    } else {
+        p->ops->norm(c, x, p->R, lnf_w, p->m->w.lnf_b, p->xn);
+        if (cc_pass_hook(p, CC_HOOK_LN_FINAL, 0, p->xn, err)) return -1;
+    }
     if (!cc_pass_logits_cached(p) && !lp && !amax) return 0;
     int *target = malloc((p->R ? p->R : 1) * sizeof *target); /* [R] next token, -1: none */
     if (!target) return cc_fail(err, "out of memory");
