@@ -498,6 +498,42 @@ START_TEST(missing_hooks_are_refused_with_the_reason)
 }
 END_TEST
 
+/* Writes NaN into hook_k (then mlp.hook_pre_linear) of block 0 at batch 1,
+ * position 3, column 11 (key/value head 1, 5). */
+static int poison(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)err;
+    if (kind != *(const cc_hook_kind *)ctx || layer != 0) return 0;
+    size_t width = s->numel / ((size_t)s->dim[0] * s->dim[1]);
+    act[((size_t)1 * s->dim[1] + 3) * width + 11] = NAN;
+    return 0;
+}
+
+/* The range check reads each hook with its own shape: k of a GQA model has
+ * n_kv_heads heads, the gated MLP's linear branch d_mlp columns. */
+START_TEST(range_check_uses_each_hooks_shape)
+{
+    cc_config c = base_config();
+    c.n_kv_heads = 2, c.pos = CC_POS_ROTARY, c.rotary_dim = 6, c.gated = true, c.act = CC_ACT_SILU;
+    cc_model *m = shape_model(&c, true, 4);
+    int *tok = random_tokens(&c, 2 * 8, 1);
+    const cc_hook_kind kinds[] = {CC_HOOK_K, CC_HOOK_MLP_PRE_LINEAR};
+    const char *want[] = {"blocks.0.attn.hook_k: NaN at [batch 1, position 3, head 1, 5]",
+                          "blocks.0.mlp.hook_pre_linear: NaN at [batch 1, position 3, 11]"};
+    for (int i = 0; i < 2; i++)
+        for (int kern = 0; kern < 2; kern++) {
+            cc_fwd_opts o = {.kernel = (cc_kernel)kern, .hook = poison, .hook_ctx = (void *)&kinds[i]};
+            cc_fwd_result r;
+            cc_error err;
+            ck_assert_int_eq(cc_forward(m, tok, 2, 8, &o, &r, &err), -1);
+            tu_assert_contains(err.msg, want[i]);
+            cc_fwd_result_free(&r);
+        }
+    free(tok);
+    shape_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("forward shapes");
@@ -519,6 +555,7 @@ int main(void)
     tcase_add_test(tc, gpt_neo_block);
     tcase_add_test(tc, toy_attn_only_shortformer);
     tcase_add_test(tc, missing_hooks_are_refused_with_the_reason);
+    tcase_add_test(tc, range_check_uses_each_hooks_shape);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
