@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "circuitc/dla.h"
+#include "circuitc/experiments.h"
 #include "circuitc/forward.h"
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
@@ -481,6 +482,12 @@ START_TEST(missing_hooks_are_refused_with_the_reason)
     a.attn_only = true, a.d_mlp = 0, a.family = CC_FAMILY_TL;
     ck_assert(!cc_hook_available(&a, CC_HOOK_MLP_OUT) && !cc_hook_available(&a, CC_HOOK_RESID_MID));
     ck_assert(cc_hook_available(&a, CC_HOOK_POS_EMBED) && !cc_hook_available(&a, CC_HOOK_ROT_Q));
+    cc_model *toy = shape_model(&a, true, 2);
+    int rep[5] = {28, 1, 2, 1, 2};
+    cc_patch_sweep sweep;
+    ck_assert_int_eq(cc_patch_mlp_sweep(toy, rep, 2, false, CC_KERNEL_FAST, NULL, NULL, &sweep, &err), -1);
+    tu_assert_contains(err.msg, "hook_mlp_out: this model (transformer_lens, attention only) has no mlp_out");
+    shape_model_free(toy);
     cc_model *m = shape_model(&c, true, 1);
     int tok[3] = {1, 2, 3};
     cc_fwd_opts o = {0};
