@@ -16,7 +16,10 @@
  *   blocks.{l}.attn.hook_attn_scores / hook_pattern     [B, H, T, T] (scores: -inf where masked)
  *   blocks.{l}.mlp.hook_pre / hook_pre_linear / hook_post   [B, T, m]
  *   ln_final.hook_normalized                            [B, T, d]
- *   logits                                              [B, T, V] */
+ *   logits                                              [B, T, V]
+ *
+ * As in TransformerLens, an unprocessed LayerNorm's hook_normalized includes
+ * its weight and bias, an unprocessed RMSNorm's does not (x / scale). */
 #ifndef CIRCUITC_HOOKS_H
 #define CIRCUITC_HOOKS_H
 
