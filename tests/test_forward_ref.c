@@ -84,14 +84,17 @@ static void compare_passes(const char *dir, bool process, bool edit, int B, int 
     int *tok = random_tokens(m, B * T, seed);
     cc_fwd_opts fast = {.kernel = CC_KERNEL_FAST, .logprobs = true}, ref = fast;
     ref.kernel = CC_KERNEL_REF;
-    for (int k = 0; k < CC_HOOK_COUNT; k++) cc_fwd_want(&fast, (cc_hook_kind)k, -1), cc_fwd_want(&ref, (cc_hook_kind)k, -1);
+    for (int k = 0; k < CC_HOOK_COUNT; k++)
+        if (cc_hook_available(&m->cfg, (cc_hook_kind)k))
+            cc_fwd_want(&fast, (cc_hook_kind)k, -1), cc_fwd_want(&ref, (cc_hook_kind)k, -1);
     if (edit) fast.hook = ref.hook = zero_head;
     cc_fwd_result a, b;
     cc_error err;
     ck_assert_msg(cc_forward(m, tok, B, T, &fast, &a, &err) == 0, "%s", err.msg);
     ck_assert_msg(cc_forward(m, tok, B, T, &ref, &b, &err) == 0, "%s", err.msg);
     for (int k = 0; k < CC_HOOK_COUNT; k++)
-        for (int l = 0; l < (cc_hook_per_layer((cc_hook_kind)k) ? m->cfg.n_layers : 1); l++) {
+        for (int l = 0; cc_hook_available(&m->cfg, (cc_hook_kind)k) &&
+                        l < (cc_hook_per_layer((cc_hook_kind)k) ? m->cfg.n_layers : 1); l++) {
             char name[64];
             cc_hook_name((cc_hook_kind)k, l, name, sizeof name);
             const float *x = cc_fwd_act(&a, (cc_hook_kind)k, l), *y = cc_fwd_act(&b, (cc_hook_kind)k, l);

@@ -12,7 +12,10 @@
  * unembedding bias b_U[answer] (- b_U[wrong]) sum to the model's logit
  * (difference). Without weight processing, ln_final's weight multiplies the
  * direction and its bias joins the unembedding-bias term, so the sum stays
- * exact; with processing (the default) every figure is TransformerLens'. */
+ * exact; with processing (the default) every figure is TransformerLens'.
+ * With RMSNorm nothing is centred and the scale is sqrt(mean(x^2) + eps).
+ * Rotary and shortformer models add no positional embedding to the residual
+ * stream and attention-only models no MLP output: those parts are 0. */
 #ifndef CIRCUITC_DLA_H
 #define CIRCUITC_DLA_H
 

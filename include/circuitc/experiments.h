@@ -120,7 +120,8 @@ typedef struct {
  * causal path: a patch at (l, p) changes nothing before layer l+1 or position p,
  * so each layer's n+1 patches resume from the clean run's cached keys/values
  * as one stacked batch that recomputes only rows [p, 2n) (row p alone for the
- * last layer). PROGRESS (may be NULL) is called after each layer. */
+ * last layer). PROGRESS (may be NULL) is called after each layer. A model
+ * without MLPs (attention-only) is refused, saying so. */
 int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
                        cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err);
 void cc_patch_sweep_free(cc_patch_sweep *s);

@@ -1,28 +1,26 @@
-/* circuitc/forward.h — the GPT-2 forward pass with TransformerLens hook points.
+/* circuitc/forward.h — the forward pass with TransformerLens hook points,
+ * for every block shape cc_config describes (GPT-2, GPT-Neo, GPT-NeoX,
+ * Llama-family, TransformerLens' attention-only models).
  *
- * Semantics are HookedTransformer's (docs/hooks.md): float32 storage,
- * LayerNorm "LNPre" (centre, scale by sqrt(mean(x^2)+eps)) on a processed model,
- * full LayerNorm (then *w + b) when the model's ln weights are present
- * (--no-processing); causal mask = -inf before softmax; gelu_new (tanh form).
+ * Semantics are HookedTransformer's (docs/hooks.md): float32 storage; the
+ * model's norm (LayerNorm or RMSNorm) with its weights when they are present
+ * (--no-processing), else LNPre / RMSPre; learned, shortformer or rotary
+ * positions; grouped-query attention; attention scale sqrt(d_head) unless
+ * the model has none; causal mask (and a local window on local layers) =
+ * -inf before softmax; parallel or sequential attention and MLP, or no MLP;
+ * plain or gated MLP with gelu_new, gelu, silu or relu.
  *
  * A caller picks which hook activations to keep (cc_fwd_opts.cache, one bit per
  * layer; only those are copied out) and may edit any activation in place through
  * a callback (patching, zero/mean ablation): the edited value is what the rest
- * of the pass uses. Shapes are TransformerLens' (B = batch, T = pos,
- * H = n_heads, dh = d_head, d = d_model, m = d_mlp, V = d_vocab):
+ * of the pass uses. The hooks, which ones a model has and their shapes are in
+ * circuitc/hooks.h.
  *
- *   hook_embed, hook_pos_embed                     [B, T, d]
- *   blocks.{l}.hook_resid_pre / resid_mid / resid_post / hook_attn_out / hook_mlp_out   [B, T, d]
- *   blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   [B, T, H, dh]
- *   blocks.{l}.attn.hook_attn_scores / hook_pattern     [B, H, T, T] (scores: -inf above the diagonal)
- *   blocks.{l}.mlp.hook_pre / hook_post                 [B, T, m]
- *   ln_final.hook_normalized                             [B, T, d]
- *   logits                                               [B, T, V]
- *
- * Two passes compute it: CC_KERNEL_FAST (OpenBLAS sgemm, threads, vectorised
- * exp; src/runtime/forward.c) and CC_KERNEL_REF (plain single-threaded loops,
- * float64 dot products and reductions, same hooks; src/runtime/forward_ref.c),
- * the reference the fast one is tested against. */
+ * Two kernels compute it, following one block composition
+ * (src/runtime/compose.c): CC_KERNEL_FAST (OpenBLAS sgemm, threads,
+ * vectorised exp; src/runtime/forward.c) and CC_KERNEL_REF (plain
+ * single-threaded loops, float64 dot products and reductions;
+ * src/runtime/forward_ref.c), the reference the fast one is tested against. */
 #ifndef CIRCUITC_FORWARD_H
 #define CIRCUITC_FORWARD_H
 
@@ -31,55 +29,16 @@
 #include <stdint.h>
 
 #include "circuitc/error.h"
+#include "circuitc/hooks.h"
 #include "circuitc/model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The hook points, in the order the forward pass reaches them within a block. */
-typedef enum {
-    CC_HOOK_EMBED = 0,      /* hook_embed                       (layer-less) */
-    CC_HOOK_POS_EMBED,      /* hook_pos_embed                   (layer-less) */
-    CC_HOOK_RESID_PRE,      /* blocks.{l}.hook_resid_pre */
-    CC_HOOK_Q,              /* blocks.{l}.attn.hook_q */
-    CC_HOOK_K,              /* blocks.{l}.attn.hook_k */
-    CC_HOOK_V,              /* blocks.{l}.attn.hook_v */
-    CC_HOOK_ATTN_SCORES,    /* blocks.{l}.attn.hook_attn_scores */
-    CC_HOOK_PATTERN,        /* blocks.{l}.attn.hook_pattern */
-    CC_HOOK_Z,              /* blocks.{l}.attn.hook_z */
-    CC_HOOK_ATTN_OUT,       /* blocks.{l}.hook_attn_out */
-    CC_HOOK_RESID_MID,      /* blocks.{l}.hook_resid_mid */
-    CC_HOOK_MLP_PRE,        /* blocks.{l}.mlp.hook_pre */
-    CC_HOOK_MLP_POST,       /* blocks.{l}.mlp.hook_post */
-    CC_HOOK_MLP_OUT,        /* blocks.{l}.hook_mlp_out */
-    CC_HOOK_RESID_POST,     /* blocks.{l}.hook_resid_post */
-    CC_HOOK_LN_FINAL,       /* ln_final.hook_normalized        (layer-less) */
-    CC_HOOK_LOGITS,         /* logits                          (layer-less) */
-    CC_HOOK_COUNT
-} cc_hook_kind;
-
 #define CC_FWD_MAX_LAYERS 64 /* cache masks are uint64_t bit sets over layers */
 
 typedef enum { CC_KERNEL_FAST = 0, CC_KERNEL_REF = 1 } cc_kernel;
-
-/* Shape of one hook's activation for a [batch, pos] run. */
-typedef struct {
-    int ndim;
-    int dim[4];
-    size_t numel;
-} cc_act_shape;
-
-/* True for hooks that exist once per block (blocks.{l}.*). */
-bool cc_hook_per_layer(cc_hook_kind k);
-
-/* TransformerLens name of hook K at LAYER into BUF ("blocks.3.attn.hook_pattern"). */
-const char *cc_hook_name(cc_hook_kind k, int layer, char *buf, size_t size);
-
-/* Parses a TransformerLens hook name; checks the layer against CFG (may be NULL). */
-int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *layer, cc_error *err);
-
-cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int pos);
 
 /* Edit callback: called at every hook point, in forward order, with the live
  * activation (shape SHAPE); it may modify ACT in place. Return 0, or -1 with ERR
@@ -111,7 +70,9 @@ typedef struct {
 void cc_fwd_want(cc_fwd_opts *opts, cc_hook_kind k, int layer);
 
 /* Runs TOKENS [batch, pos] (row-major ints in [0, d_vocab)) through M (weights
- * loaded; processed or not). 1 <= pos <= n_ctx. RES is overwritten; free with
+ * loaded; processed or not). 1 <= pos <= n_ctx. Asking OPTS->cache for a hook
+ * the model does not have (cc_hook_available) is an error saying why. RES is
+ * overwritten; free with
  * cc_fwd_result_free (also after a failure). Unless M->allow_nonfinite, this and
  * every function below that computes activations or logits fails on a NaN or
  * infinite activation (the scores' -inf mask aside) or a logit of magnitude
@@ -136,8 +97,9 @@ int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel
  * differs from the base run's from some point of block LAYER on. Because
  * attention is causal, rows [start, end) from there on depend only on those
  * rows plus the base run's keys/values of rows [0, start): cc_forward_resume
- * recomputes just them. BASE must hold hook_k and hook_v of every block the
- * resumed segments run attention in. */
+ * recomputes just them. BASE must hold the keys (hook_k, or hook_rot_k with
+ * rotary positions) and hook_v of every block the resumed segments run
+ * attention in. */
 typedef struct cc_row_patch cc_row_patch;
 
 typedef struct {
@@ -152,7 +114,9 @@ typedef struct {
  * pos_hi) (inside the segment) of head HEAD (-1: every head) take SRC's values
  * at position p + SRC_SHIFT of the same sequence. SRC is that hook's activation
  * from a full run of the same batch shape: [B, T, H, dh], or [B, H, T, T] for
- * the pattern (a patched pattern row keeps its first end entries). */
+ * the pattern (a patched pattern row keeps its first end entries). For hook_k
+ * and hook_v HEAD is a key/value head (cc_config_kv_heads); a hook_k patch
+ * applies before the rotation of a rotary model. */
 struct cc_row_patch {
     cc_hook_kind kind;
     int head;
@@ -164,7 +128,9 @@ struct cc_row_patch {
 /* X: [R, d], R = sum of (end - start), the segments' residuals at point FROM of
  * block LAYER, stacked in segment order: FROM = CC_HOOK_RESID_PRE (entering the
  * block: the whole block runs), CC_HOOK_RESID_MID (its MLP runs) or
- * CC_HOOK_RESID_POST (after it: the next block runs first). X is overwritten
+ * CC_HOOK_RESID_POST (after it: the next block runs first); hook_resid_mid
+ * exists only in sequential blocks with an MLP (a parallel or attention-only
+ * block is refused, saying why). X is overwritten
  * with the residual after the last block. LOGPROB: [R], filled with the
  * log-prob of the next token for every row whose position t < pos - 1 (NaN for
  * the last position); may be NULL to skip the unembedding. Segment patches

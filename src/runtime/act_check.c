@@ -46,12 +46,7 @@ static size_t first_beyond(const float *x, size_t n, float limit, bool neg_inf_o
 /* Width of one stacked row of KIND (the scores and pattern are not row-shaped). */
 static size_t row_width(const cc_config *c, cc_hook_kind kind)
 {
-    switch (kind) {
-    case CC_HOOK_Q: case CC_HOOK_K: case CC_HOOK_V: case CC_HOOK_Z: return (size_t)c->n_heads * c->d_head;
-    case CC_HOOK_MLP_PRE: case CC_HOOK_MLP_POST: return (size_t)c->d_mlp;
-    case CC_HOOK_LOGITS: return (size_t)c->d_vocab;
-    default: return (size_t)c->d_model;
-    }
+    return cc_hook_shape(c, kind, 1, 1).numel;
 }
 
 static bool is_scores(cc_hook_kind kind) { return kind == CC_HOOK_ATTN_SCORES || kind == CC_HOOK_PATTERN; }
@@ -125,7 +120,7 @@ int cc_act_check(const cc_model *m, const cc_segment *seg, int n_seg, cc_hook_ki
         row_place(seg, n_seg, bad / width, place, sizeof place);
         size_t i = bad % width;
         if (kind == CC_HOOK_LOGITS) snprintf(inner, sizeof inner, ", token %zu", i);
-        else if (kind == CC_HOOK_Q || kind == CC_HOOK_K || kind == CC_HOOK_V || kind == CC_HOOK_Z)
+        else if (cc_hook_shape(c, kind, 1, 1).ndim == 4) /* [B, T, heads, dh] */
             snprintf(inner, sizeof inner, ", head %zu, %zu", i / (size_t)c->d_head, i % (size_t)c->d_head);
         else snprintf(inner, sizeof inner, ", %zu", i);
     }

@@ -7,13 +7,13 @@
 
 #include "core/args.h"
 
-/* The logit direction as the final LayerNorm sees it: after centring and
- * scaling, a part's vector is multiplied by ln_final's weight (when present)
- * and dotted with W_U[:, answer] - W_U[:, wrong]. */
+/* The logit direction as the final norm sees it: after centring (LayerNorm
+ * only) and scaling, a part's vector is multiplied by ln_final's weight (when
+ * present) and dotted with W_U[:, answer] - W_U[:, wrong]. */
 typedef struct {
     const cc_config *c;
     double *dir;    /* [d]: ln_final weight * (W_U[:, answer] - W_U[:, wrong]) */
-    double dir_sum; /* sum of dir: centring subtracts mean(part) * dir_sum */
+    double dir_sum; /* sum of dir: centring subtracts mean(part) * dir_sum (0 for RMSNorm: no centring) */
     double scale;
 } logit_direction;
 
@@ -32,11 +32,12 @@ static double contribution_f(const logit_direction *ld, const float *v, double *
     return contribution(ld, tmp);
 }
 
-/* ln_final's scale of residual X [d]: sqrt(var(x) + eps), population variance. */
-static double final_scale(const float *x, int d, double eps)
+/* ln_final's scale of residual X [d]: sqrt(var(x) + eps), population
+ * variance; RMSNorm: sqrt(mean(x^2) + eps). */
+static double final_scale(const float *x, int d, double eps, bool rms)
 {
     double mean = 0, ss = 0;
-    for (int i = 0; i < d; i++) mean += x[i];
+    for (int i = 0; i < d && !rms; i++) mean += x[i];
     mean /= d;
     for (int i = 0; i < d; i++) ss += (x[i] - mean) * (x[i] - mean);
     return sqrt(ss / d + eps);
@@ -49,14 +50,18 @@ void cc_dla_free(cc_dla *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Fills OUT's parts from a pass R that cached embed, pos_embed, z, mlp_out (every layer). */
+/* Fills OUT's parts from a pass R that cached embed, z, and the pos_embed and
+ * mlp_out (every layer) that the model adds to its residual stream: a rotary or
+ * shortformer model adds no positional embedding there, an attention-only
+ * model no MLP output (those parts are 0). */
 static void attribute(const cc_model *m, const cc_fwd_result *r, const logit_direction *ld, int t, double *v,
                       cc_dla *out)
 {
     const cc_config *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, dh = c->d_head, d = c->d_model;
     out->embed = contribution_f(ld, cc_fwd_act(r, CC_HOOK_EMBED, 0) + (size_t)t * d, v);
-    out->pos_embed = contribution_f(ld, cc_fwd_act(r, CC_HOOK_POS_EMBED, 0) + (size_t)t * d, v);
+    if (c->pos == CC_POS_LEARNED)
+        out->pos_embed = contribution_f(ld, cc_fwd_act(r, CC_HOOK_POS_EMBED, 0) + (size_t)t * d, v);
     out->sum = out->embed + out->pos_embed + out->unembed_bias;
     for (int l = 0; l < L; l++) {
         const float *z = cc_fwd_act(r, CC_HOOK_Z, l) + (size_t)t * H * dh;
@@ -71,7 +76,7 @@ static void attribute(const cc_model *m, const cc_fwd_result *r, const logit_dir
         }
         out->attn_bias[l] = contribution_f(ld, m->w.b_O + (size_t)l * d, v);
         out->attn_out[l] += out->attn_bias[l];
-        out->mlp_out[l] = contribution_f(ld, cc_fwd_act(r, CC_HOOK_MLP_OUT, l) + (size_t)t * d, v);
+        out->mlp_out[l] = c->attn_only ? 0.0 : contribution_f(ld, cc_fwd_act(r, CC_HOOK_MLP_OUT, l) + (size_t)t * d, v);
         out->sum += out->attn_out[l] + out->mlp_out[l];
     }
 }
@@ -90,9 +95,9 @@ int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, in
         return cc_fail(err, "answer token %d / wrong token %d: ids must be in 0..%d", answer, wrong, V - 1);
     cc_fwd_opts fo = {.kernel = kernel};
     cc_fwd_want(&fo, CC_HOOK_EMBED, 0);
-    cc_fwd_want(&fo, CC_HOOK_POS_EMBED, 0);
+    if (c->pos == CC_POS_LEARNED) cc_fwd_want(&fo, CC_HOOK_POS_EMBED, 0);
     cc_fwd_want(&fo, CC_HOOK_Z, -1);
-    cc_fwd_want(&fo, CC_HOOK_MLP_OUT, -1);
+    if (!c->attn_only) cc_fwd_want(&fo, CC_HOOK_MLP_OUT, -1);
     cc_fwd_want(&fo, CC_HOOK_RESID_POST, L - 1);
     cc_fwd_want(&fo, CC_HOOK_LOGITS, 0);
     cc_fwd_result r;
@@ -110,14 +115,15 @@ int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, in
     int t = pos - 1;
     out->n_layers = L, out->n_heads = H, out->position = t, out->answer = answer, out->wrong = wrong;
     const cc_weights *w = &m->w;
-    logit_direction ld = {c, dir, 0, final_scale(cc_fwd_act(&r, CC_HOOK_RESID_POST, L - 1) + (size_t)t * d, d, c->ln_eps)};
+    logit_direction ld = {c, dir, 0, final_scale(cc_fwd_act(&r, CC_HOOK_RESID_POST, L - 1) + (size_t)t * d, d, c->ln_eps,
+                                                    c->norm == CC_NORM_RMS)};
     out->scale = ld.scale;
     out->unembed_bias = (double)w->b_U[answer] - (wrong >= 0 ? w->b_U[wrong] : 0.0);
     for (int i = 0; i < d; i++) {
         double u = (double)w->W_U[(size_t)i * V + answer] - (wrong >= 0 ? w->W_U[(size_t)i * V + wrong] : 0.0);
         dir[i] = w->lnf_w ? u * w->lnf_w[i] : u;
         if (w->lnf_b) out->unembed_bias += u * w->lnf_b[i];
-        ld.dir_sum += dir[i];
+        if (c->norm == CC_NORM_LN) ld.dir_sum += dir[i];
     }
     attribute(m, &r, &ld, t, v, out);
     const float *logits = cc_fwd_act(&r, CC_HOOK_LOGITS, 0) + (size_t)t * V;

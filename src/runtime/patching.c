@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "runtime/pass.h"
 
 /* ------------------------------------------------------------ hooks */
 
@@ -124,13 +125,19 @@ typedef struct {
     int T;
 } site;
 
+/* Heads of patchable hook K: the key/value heads for k and v, else the query heads. */
+static int patch_heads(const cc_config *c, cc_hook_kind k)
+{
+    return k == CC_HOOK_K || k == CC_HOOK_V ? cc_config_kv_heads(c) : c->n_heads;
+}
+
 /* Copies the site's clean values into ACT, a full run's activation of its hook
  * ([1, T, ...], or [1, H, T, T] for the pattern), or (COPY false) only tells
  * whether ACT already holds exactly those values. */
 static bool site_rows(const site *s, float *act, bool copy)
 {
     const cc_row_patch *p = &s->p;
-    int T = s->T, H = s->c->n_heads, dh = s->c->d_head, d = s->c->d_model;
+    int T = s->T, H = patch_heads(s->c, p->kind), dh = s->c->d_head, d = s->c->d_model;
     int h0 = p->head < 0 ? 0 : p->head, h1 = p->head < 0 ? H : p->head + 1;
     bool heads = cc_patch_hook_has_heads(p->kind);
     for (int t = p->pos_lo; t < p->pos_hi; t++) {
@@ -168,16 +175,42 @@ void cc_patch_result_free(cc_patch_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Where a resumed run starts for a patch at hook K: the residual point before
- * it, so the patched value can be written into the residual directly (resid_pre,
- * resid_mid, attn_out, mlp_out) or by the segment's patch (head hooks). */
-static cc_hook_kind resume_from(cc_hook_kind k)
+/* Where a resumed run starts for a patch at hook K: the residual point after
+ * which the patched value is only added, so it can be written into the
+ * residual directly (resid_pre, resid_mid, attn_out, mlp_out) or by the
+ * segment's patch (head hooks). A block without resid_mid (parallel,
+ * attention-only) resumes after itself from its outputs' sum. */
+static cc_hook_kind resume_from(const cc_config *c, cc_hook_kind k)
 {
+    bool has_mid = cc_hook_available(c, CC_HOOK_RESID_MID);
     switch (k) {
-    case CC_HOOK_RESID_MID: case CC_HOOK_ATTN_OUT: return CC_HOOK_RESID_MID;
+    case CC_HOOK_RESID_MID: return CC_HOOK_RESID_MID;
+    case CC_HOOK_ATTN_OUT: return has_mid ? CC_HOOK_RESID_MID : CC_HOOK_RESID_POST;
     case CC_HOOK_MLP_OUT: return CC_HOOK_RESID_POST;
     default: return CC_HOOK_RESID_PRE;
     }
+}
+
+/* XR [d]: the residual at resume_from(K) of block L at position T with output
+ * hook K (attn_out or mlp_out) replaced by SV, summed in the order the block
+ * sums it: resid_mid + mlp_out; resid_pre + attn_out (sequential, attention
+ * only); (resid_pre + attn_out) + mlp_out (parallel). */
+static void patched_residual(const cc_config *c, const cc_fwd_result *b, cc_hook_kind k, int l, int t,
+                             const float *sv, float *xr)
+{
+    size_t d = (size_t)c->d_model, at = (size_t)t * d;
+    const float *pre = b->act[CC_HOOK_RESID_PRE][l] + at;
+    if (c->parallel && !c->attn_only) {
+        const float *a = k == CC_HOOK_ATTN_OUT ? sv : b->act[CC_HOOK_ATTN_OUT][l] + at;
+        const float *m = k == CC_HOOK_MLP_OUT ? sv : b->act[CC_HOOK_MLP_OUT][l] + at;
+        for (size_t i = 0; i < d; i++) {
+            float pa = pre[i] + a[i];
+            xr[i] = pa + m[i];
+        }
+        return;
+    }
+    const float *under = k == CC_HOOK_ATTN_OUT ? pre : b->act[CC_HOOK_RESID_MID][l] + at;
+    for (size_t i = 0; i < d; i++) xr[i] = under[i] + sv[i];
 }
 
 /* Hooks whose patch at the last layer changes only the patched positions (no
@@ -191,7 +224,7 @@ static bool row_local(cc_hook_kind k)
 static int layer_sites(const cc_model *m, const cc_patch_opts *o, int T, int plo, int phi, int l, const float *src,
                        site *out)
 {
-    int nh = o->per_head ? m->cfg.n_heads : 1, n = 0;
+    int nh = o->per_head ? patch_heads(&m->cfg, o->hook) : 1, n = 0;
     for (int p = plo; p < phi; p++) {
         for (int h = 0; h < nh; h++)
             out[n++] = (site){{o->hook, o->per_head ? h : -1, o->all_positions ? plo : p, o->all_positions ? phi : p + 1,
@@ -228,7 +261,7 @@ static int chunk_flush(chunk *ch, double *value, cc_error *err)
     const cc_model *m = ch->m;
     int T = ch->T, d = m->cfg.d_model;
     bool loss = ch->o->metric.kind == CC_METRIC_LOSS;
-    if (cc_forward_resume(m, ch->tokens, 1, T, ch->base, resume_from(ch->o->hook), ch->layer, ch->seg, ch->n, ch->x,
+    if (cc_forward_resume(m, ch->tokens, 1, T, ch->base, resume_from(&m->cfg, ch->o->hook), ch->layer, ch->seg, ch->n, ch->x,
                           loss ? ch->lp : NULL, ch->o->kernel, err) != 0)
         return -1;
     size_t row = 0;
@@ -266,17 +299,15 @@ static int chunk_add(chunk *ch, const site *s, int unit, double corrupt, double 
     if (ch->rows + n > ch->cap_rows && chunk_flush(ch, value, err) != 0) return -1;
     int hi = p1 < end ? p1 : end;
     float *x = ch->x + ch->rows * d;
-    memcpy(x, b->act[resume_from(k)][l] + (size_t)p0 * d, n * d * sizeof *x);
+    memcpy(x, b->act[resume_from(c, k)][l] + (size_t)p0 * d, n * d * sizeof *x);
     ch->patch[ch->n] = s->p;
     ch->patch[ch->n].pos_hi = hi;
     ch->seg[ch->n] = (cc_segment){0, p0, end, cc_patch_hook_has_heads(k) ? &ch->patch[ch->n] : NULL};
     for (int t = p0; t < hi && !cc_patch_hook_has_heads(k); t++) {
         float *xr = x + (size_t)(t - p0) * d;
         const float *sv = s->p.src + (size_t)(t + s->p.src_shift) * d;
-        const float *under = k == CC_HOOK_ATTN_OUT ? b->act[CC_HOOK_RESID_PRE][l] + (size_t)t * d
-                             : k == CC_HOOK_MLP_OUT ? b->act[CC_HOOK_RESID_MID][l] + (size_t)t * d
-                                                    : NULL; /* the residual the output is added to */
-        for (int i = 0; i < d; i++) xr[i] = under ? under[i] + sv[i] : sv[i];
+        if (k == CC_HOOK_ATTN_OUT || k == CC_HOOK_MLP_OUT) patched_residual(c, b, k, l, t, sv, xr);
+        else memcpy(xr, sv, (size_t)d * sizeof *xr);
     }
     ch->unit[ch->n++] = unit;
     ch->rows += n;
@@ -301,6 +332,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     if (!cc_patch_hook_ok(o->hook))
         return cc_fail(err, "cannot patch %s: choose resid_pre, resid_mid, attn_out, mlp_out, z, pattern, q, k or v",
                        cc_hook_name(o->hook, 0, name, sizeof name));
+    if (cc_hook_check(c, o->hook, 0, err) != 0) return -1;
     if (o->per_head && !cc_patch_hook_has_heads(o->hook))
         return cc_fail(err, "patching %s per head: only z, pattern, q, k and v have heads",
                        cc_patch_hook_name(o->hook));
@@ -312,7 +344,8 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
                        o->src_shift, T);
     if (check_metric(m, &o->metric, T, err) != 0) return -1;
     metric_rows(&o->metric, T, &mlo, &mhi);
-    out->n_layers = L, out->n_pos = o->all_positions ? 1 : phi - plo, out->n_heads = o->per_head ? c->n_heads : 1;
+    out->n_layers = L, out->n_pos = o->all_positions ? 1 : phi - plo;
+    out->n_heads = o->per_head ? patch_heads(c, o->hook) : 1;
     out->pos_lo = plo;
     int per_layer = out->n_pos * out->n_heads;
     size_t N = (size_t)L * per_layer;
@@ -339,8 +372,11 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     cc_fwd_opts bo = {.kernel = o->kernel}, co = {.kernel = o->kernel};
     cc_fwd_want(&bo, o->hook, -1), cc_fwd_want(&co, o->hook, -1);
     if (!o->naive) {
-        cc_hook_kind keep[] = {CC_HOOK_K, CC_HOOK_V, CC_HOOK_RESID_PRE, CC_HOOK_RESID_MID, CC_HOOK_RESID_POST};
-        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) cc_fwd_want(&bo, keep[i], -1);
+        /* what resuming reads: the keys and values, the residual points, a block's outputs */
+        cc_hook_kind keep[] = {cc_pass_key_hook(c), CC_HOOK_V, CC_HOOK_RESID_PRE, CC_HOOK_RESID_MID, CC_HOOK_RESID_POST,
+                               CC_HOOK_ATTN_OUT, CC_HOOK_MLP_OUT};
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+            if (cc_hook_available(c, keep[i])) cc_fwd_want(&bo, keep[i], -1);
     }
     bool same = memcmp(clean, corrupt, (size_t)T * sizeof *clean) == 0;
     if (run_metric(m, corrupt, T, &bo, &o->metric, &br, &out->corrupt, err) != 0) goto done;
@@ -455,6 +491,11 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     const cc_config *c = &m->cfg;
     if (to != CC_HOOK_Q && to != CC_HOOK_K && to != CC_HOOK_V)
         return cc_fail(err, "path patching: the receivers' input must be q, k or v");
+    if (to != CC_HOOK_Q && cc_config_kv_heads(c) != c->n_heads)
+        return cc_fail(err, "path patching into %s: this model (%s) has grouped-query attention, %d key/value heads "
+                            "for %d query heads, so a receiver's %s is shared by its whole group; patch into q",
+                       to == CC_HOOK_K ? "k" : "v", cc_family_name(c->family), cc_config_kv_heads(c), c->n_heads,
+                       to == CC_HOOK_K ? "k" : "v");
     if (n_senders < 1 || n_receivers < 1) return cc_fail(err, "path patching: give at least one sender and one receiver");
     for (int i = 0; i < n_senders; i++)
         if (check_head(c, senders[i], "sender", err) != 0) return -1;

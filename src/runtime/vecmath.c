@@ -217,6 +217,15 @@ INLINE void layernorm_body(const float *x, int d, const float *w, const float *b
         for (int i = 0; i < d; i++) o[i] = o[i] * w[i] + b[i];
 }
 
+/* RMSNorm: no centring; the same float64 sum of squares and division. */
+INLINE void rmsnorm_body(const float *x, int d, const float *w, double eps, float *o)
+{
+    float scale = (float)sqrt(sum_f64(x, d, true) / d + eps);
+    for (int i = 0; i < d; i++) o[i] = x[i] / scale;
+    if (w)
+        for (int i = 0; i < d; i++) o[i] = o[i] * w[i];
+}
+
 /* ------------------------------------------------------------------ range check */
 
 /* The first element of X [n] that is NaN or has |x| >= LIMIT (LIMIT > 0, +inf
@@ -263,6 +272,10 @@ static AVX2 void layernorm_avx2(const float *x, int d, const float *w, const flo
 {
     layernorm_body(x, d, w, b, eps, o);
 }
+static AVX2 void rmsnorm_avx2(const float *x, int d, const float *w, double eps, float *o)
+{
+    rmsnorm_body(x, d, w, eps, o);
+}
 static AVX2 double sum_exp_avx2(const float *x, int n, float mx) { return sum_exp_body(x, n, mx); }
 static AVX2 size_t first_beyond_avx2(const float *x, size_t n, float limit, bool neg_inf_ok)
 {
@@ -275,6 +288,7 @@ static AVX2 size_t first_beyond_avx2(const float *x, size_t n, float limit, bool
 #define max_avx2 max_of
 #define sum_exp_avx2 sum_exp_body
 #define layernorm_avx2 layernorm_body
+#define rmsnorm_avx2 rmsnorm_body
 #define first_beyond_avx2 first_beyond_body
 #define HAVE_AVX2() 0
 #endif
@@ -305,6 +319,12 @@ void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, dou
 {
     if (HAVE_AVX2()) layernorm_avx2(x, d, w, b, eps, out);
     else layernorm_body(x, d, w, b, eps, out);
+}
+
+void cc_vec_rmsnorm(const float *x, int d, const float *w, double eps, float *out)
+{
+    if (HAVE_AVX2()) rmsnorm_avx2(x, d, w, eps, out);
+    else rmsnorm_body(x, d, w, eps, out);
 }
 
 size_t cc_vec_first_beyond(const float *x, size_t n, float limit, bool neg_inf_ok)

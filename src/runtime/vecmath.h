@@ -1,5 +1,5 @@
 /* vecmath.h — the fast forward pass's element-wise and row-wise kernels:
- * gelu_new, softmax rows, LayerNorm rows and the pieces of the log-sum-exp
+ * gelu_new, softmax rows, LayerNorm and RMSNorm rows and the pieces of the log-sum-exp
  * over the vocabulary (private to the library).
  *
  * Each is written once on 8-lane vectors and compiled twice: for the baseline
@@ -30,6 +30,10 @@ double cc_vec_sum_exp(const float *x, int n, float mx);
 /* LayerNorm of one row X [d] into OUT [d]: centre (mean in float64), divide by
  * sqrt(mean(x^2) + eps) (float64 sum), then * W + B when W is not NULL. */
 void cc_vec_layernorm(const float *x, int d, const float *w, const float *b, double eps, float *out);
+
+/* RMSNorm of one row X [d] into OUT [d]: divide by sqrt(mean(x^2) + eps)
+ * (float64 sum), then * W when W is not NULL. */
+void cc_vec_rmsnorm(const float *x, int d, const float *w, double eps, float *out);
 
 /* The index of the first element of X [n] that is NaN or has |x| >= LIMIT
  * (LIMIT > 0; INFINITY: the first non-finite one), -inf entries aside when
