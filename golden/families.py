@@ -54,6 +54,10 @@ TL_SEED = 105
 FIXTURES = list(HF_FIXTURES) + [TL_FIXTURE]
 
 
+def seed_of(name):
+    return TL_SEED if name == TL_FIXTURE else HF_FIXTURES[name][2]
+
+
 def perturb_constants(model, seed):
     """Every parameter HF initialised to a constant (norm weights 1, biases 0) gets
     N(0, CONST_NOISE_STD^2) noise added, in named_parameters order: otherwise
