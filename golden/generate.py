@@ -1,6 +1,6 @@
 """Golden generator for circuitc (TransformerLens oracle). See golden/FORMAT.md.
 
-  python generate.py [--out DIR] [--only fixture|gpt2-small-random]
+  python generate.py [--out DIR] [--only induction-3l4h|gpt2-small-random|FAMILY-FIXTURE]
   python generate.py --check [--only ...]       regenerate into a temp dir and diff
   python generate.py --train                    retrain the fixture model first
 """
@@ -19,6 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+import gen_families  # noqa: E402
 import gen_patching  # noqa: E402
 import gen_prompts  # noqa: E402
 from common import f32, tensor_json, write_json, sha256_file  # noqa: E402
@@ -32,7 +33,7 @@ MODELS_DIR = os.path.join(HERE, "models")
 OUT_DIR = os.path.join(HERE, "out")
 BUILD_DIR = os.path.join(HERE, "build")
 SOURCES = ["common.py", "generate.py", "gen_patching.py", "fixture.py", "synth.py", "compare.py", "gen_prompts.py",
-           "requirements.txt",
+           "families.py", "gen_families.py", "requirements.txt",
            "generate", "setup-venv", "train-fixture"]
 TOKEN_SEED = 0
 SAMPLE_SEED = 0
@@ -93,7 +94,7 @@ def tl_config(model):
                                         "n_ctx", "act_fn", "normalization_type", "eps"]}
 
 
-def provenance(name, model_dir, model, seeds, timings, extra=None):
+def provenance(name, model_dir, model, seeds, timings, extra=None, files=("config.json", "model.safetensors")):
     src, combined = sources_hashes()
     with open(os.path.join(model_dir, "config.json")) as f:
         hf_cfg = json.load(f)
@@ -103,7 +104,7 @@ def provenance(name, model_dir, model, seeds, timings, extra=None):
         "versions": versions(),
         "sources": src,
         "generator_sha256": combined,
-        "model_files": {f: sha256_file(os.path.join(model_dir, f)) for f in ["config.json", "model.safetensors"]},
+        "model_files": {f: sha256_file(os.path.join(model_dir, f)) for f in files},
         "model_config": hf_cfg,
         "tl_config": tl_config(model),
         "seeds": seeds,
@@ -120,24 +121,34 @@ def provenance(name, model_dir, model, seeds, timings, extra=None):
 # ---------------------------------------------------------------------------
 # weights
 
-def weight_views(model, processing):
-    names = ["W_E", "W_pos", "W_Q", "b_Q", "W_K", "b_K", "W_V", "b_V", "W_O", "b_O",
-             "W_in", "b_in", "W_out", "b_out", "W_U", "b_U"]
+def weight_views(model):
+    """TransformerLens' stacked weight views of MODEL, those its architecture has (no
+    W_pos with rotary positions, no MLP when attention-only, W_gate when gated),
+    plus the norm weights (and biases) wherever the model still holds them: the
+    unprocessed model, or a processed one whose norms cannot be folded (shortformer)."""
+    c = model.cfg
+    names = ["W_E"] + (["W_pos"] if c.positional_embedding_type != "rotary" else []) + \
+        ["W_Q", "b_Q", "W_K", "b_K", "W_V", "b_V", "W_O", "b_O"]
+    if not c.attn_only:
+        names += (["W_gate"] if c.gated_mlp else []) + ["W_in", "b_in", "W_out", "b_out"]
+    names += ["W_U", "b_U"]
     views = {n: getattr(model, n).detach() for n in names}
-    if not processing:
-        L = model.cfg.n_layers
-        views["ln1_w"] = torch.stack([model.blocks[l].ln1.w for l in range(L)]).detach()
-        views["ln1_b"] = torch.stack([model.blocks[l].ln1.b for l in range(L)]).detach()
-        views["ln2_w"] = torch.stack([model.blocks[l].ln2.w for l in range(L)]).detach()
-        views["ln2_b"] = torch.stack([model.blocks[l].ln2.b for l in range(L)]).detach()
-        views["ln_final_w"] = model.ln_final.w.detach()
-        views["ln_final_b"] = model.ln_final.b.detach()
+    norms = [("ln1", [b.ln1 for b in model.blocks])]
+    if not c.attn_only:
+        norms.append(("ln2", [b.ln2 for b in model.blocks]))
+    for tag, mods in norms:
+        for p in ("w", "b"):
+            if hasattr(mods[0], p):
+                views[f"{tag}_{p}"] = torch.stack([getattr(m, p) for m in mods]).detach()
+    for p in ("w", "b"):
+        if hasattr(model.ln_final, p):
+            views[f"ln_final_{p}"] = getattr(model.ln_final, p).detach()
     return views
 
 
 def weights_json(name, model, processing, full_max_numel):
     tensors = {}
-    for key, t in weight_views(model, processing).items():
+    for key, t in weight_views(model).items():
         a32 = t.contiguous().float()
         a = a32.double().reshape(-1)
         idx = common.sample_indices(SAMPLE_SEED, key, a.numel())
@@ -528,7 +539,7 @@ def gen_big(out_root, build_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=OUT_DIR, help="output root (default golden/out)")
-    ap.add_argument("--only", choices=[FIXTURE, BIG], help="generate one model only")
+    ap.add_argument("--only", choices=[FIXTURE, BIG] + gen_families.NAMES, help="generate one model only")
     ap.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     ap.add_argument("--train", action="store_true", help="retrain the fixture model first (slow)")
     ap.add_argument("--keep", action="store_true", help="with --check: keep the temp dir")
@@ -542,25 +553,17 @@ def main():
         t0 = time.time()
         fixture.build(os.path.join(MODELS_DIR, FIXTURE))
         log(f"trained {FIXTURE} in {time.time() - t0:.1f}s")
-    todo = [args.only] if args.only else [FIXTURE, BIG]
+    todo = [args.only] if args.only else [FIXTURE, BIG] + gen_families.NAMES
     if not args.check:
         for m in todo:
-            if m == FIXTURE:
-                gen_fixture(args.out)
-            else:
-                gen_big(args.out, os.path.join(BUILD_DIR, BIG))
-            gen_prompts.for_model(args.out, m)
+            gen_model(args.out, m)
         return 0
     import compare
 
     tmp = tempfile.mkdtemp(prefix="golden-check-")
     try:
         for m in todo:
-            if m == FIXTURE:
-                gen_fixture(tmp)
-            else:
-                gen_big(tmp, os.path.join(BUILD_DIR, BIG))
-            gen_prompts.for_model(tmp, m)
+            gen_model(tmp, m)
         ok = compare.compare_trees(args.golden, tmp, todo)
     finally:
         if args.keep:
@@ -568,6 +571,17 @@ def main():
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
+
+
+def gen_model(out_root, m):
+    if m == FIXTURE:
+        gen_fixture(out_root)
+    elif m == BIG:
+        gen_big(out_root, os.path.join(BUILD_DIR, BIG))
+    else:
+        gen_families.generate(out_root, m)
+        return
+    gen_prompts.for_model(out_root, m)
 
 
 if __name__ == "__main__":

@@ -38,39 +38,14 @@
 #include "circuitc/head_circuits.h"
 #include "circuitc/synth.h"
 #include "golden.h"
+#include "golden_checks.h"
 #include "testutil.h"
 
 START_TEST(composition_scores_all_modes)
 {
     cc_model *m = golden_fixture(true);
     json_t *f = golden_load("induction-3l4h", "factored.json");
-    json_t *cs = json_object_get(f, "composition_scores");
-    int L = m->cfg.n_layers, H = m->cfg.n_heads, n = L * H;
-    double *s = malloc((size_t)n * n * sizeof *s), worst = 0;
-    golden_tol tol = golden_tolerance("composition_scores", "value");
-    const char *modes[] = {"q", "k", "v"};
-    for (int mode = 0; mode < 3; mode++) {
-        golden_tensor g = golden_get_tensor(cs, modes[mode]);
-        ck_assert(g.ndim == 4 && g.shape[0] == L && g.shape[1] == H && g.shape[2] == L && g.shape[3] == H);
-        cc_error err;
-        ck_assert_int_eq(cc_composition_scores(m, (cc_comp_mode)mode, s, &err), 0);
-        for (int a = 0; a < n; a++)
-            for (int b = 0; b < n; b++) {
-                double want = g.data[(size_t)a * n + b], got = s[(size_t)a * n + b];
-                if (a / H >= b / H) {
-                    ck_assert_msg(want == 0.0 && got == 0.0, "%s: masked entry [%d,%d,%d,%d] is %g (TL %g)",
-                                  modes[mode], a / H, a % H, b / H, b % H, got, want);
-                    continue;
-                }
-                double rel = fabs(got - want) / fabs(want);
-                if (rel > worst) worst = rel;
-                ck_assert_msg(golden_near(tol, got, want), "%s-composition [%d,%d,%d,%d]: %.9g, TransformerLens %.9g (rel %.2g)",
-                              modes[mode], a / H, a % H, b / H, b % H, got, want, rel);
-            }
-        golden_tensor_free(&g);
-    }
-    fprintf(stderr, "composition scores: worst relative difference %.3g\n", worst);
-    free(s);
+    golden_check_composition_scores(m, f, "induction-3l4h");
     json_decref(f);
     cc_model_free(m);
 }
@@ -214,31 +189,10 @@ END_TEST
 START_TEST(gpt2_small_random_k_scores)
 {
     char *dir;
-    cc_error err;
     cc_model *m = golden_gpt2_small_random(&dir);
     json_t *f = golden_load("gpt2-small-random", "factored.json");
-    golden_tensor g = golden_get_tensor(json_object_get(f, "composition_scores"), "k");
-    int L = m->cfg.n_layers, H = m->cfg.n_heads, n = L * H;
-    ck_assert(g.ndim == 4 && g.shape[0] == L && g.shape[1] == H && g.shape[2] == L && g.shape[3] == H);
-    double *s = malloc((size_t)n * n * sizeof *s), worst = 0;
-    golden_tol tol = golden_tolerance("composition_scores", "value");
-    ck_assert_int_eq(cc_composition_scores(m, CC_COMP_K, s, &err), 0);
-    for (int a = 0; a < n; a++)
-        for (int b = 0; b < n; b++) {
-            double want = g.data[(size_t)a * n + b], got = s[(size_t)a * n + b];
-            if (a / H >= b / H) {
-                ck_assert(want == 0.0 && got == 0.0);
-                continue;
-            }
-            double rel = fabs(got - want) / fabs(want);
-            worst = fmax(worst, rel);
-            ck_assert_msg(golden_near(tol, got, want), "k-composition [%d,%d,%d,%d]: %.9g, TransformerLens %.9g", a / H, a % H, b / H,
-                          b % H, got, want);
-        }
-    fprintf(stderr, "gpt2-small-random k-composition: worst relative difference %.3g\n", worst);
+    golden_check_composition_scores(m, f, "gpt2-small-random");
     check_baseline(json_object_get(f, "random_baseline"));
-    free(s);
-    golden_tensor_free(&g);
     json_decref(f);
     cc_model_free(m);
     tu_rmtree(dir);

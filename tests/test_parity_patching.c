@@ -11,6 +11,7 @@
 
 #include "circuitc/patching.h"
 #include "golden.h"
+#include "golden_checks.h"
 #include "testutil.h"
 
 static int *int_list(json_t *obj, const char *key, int *n)
@@ -21,89 +22,6 @@ static int *int_list(json_t *obj, const char *key, int *n)
     int *v = malloc((size_t)*n * sizeof *v);
     for (int i = 0; i < *n; i++) v[i] = (int)json_integer_value(json_array_get(a, (size_t)i));
     return v;
-}
-
-static void near(double got, double want, golden_tol tol, const char *what, long i)
-{
-    ck_assert_msg(golden_near(tol, got, want), "%s[%ld]: circuitc %.9g, TransformerLens %.9g (allowed %.3g)", what, i,
-                  got, want, golden_allowed(tol, want));
-}
-
-/* The options that give the TransformerLens result KEY ("resid_pre",
- * "z_by_pos", "pattern_all_pos", ...). */
-static cc_patch_opts opts_for(const char *key)
-{
-    char hook[32];
-    snprintf(hook, sizeof hook, "%s", key);
-    char *suffix = strstr(hook, "_by_pos");
-    if (!suffix) suffix = strstr(hook, "_all_pos");
-    cc_patch_opts o = {.kernel = CC_KERNEL_FAST};
-    if (suffix) {
-        o.per_head = true, o.all_positions = strcmp(suffix, "_all_pos") == 0;
-        *suffix = '\0';
-    }
-    cc_error err;
-    ck_assert_msg(cc_patch_hook_parse(hook, &o.hook, &err) == 0, "%s", err.msg);
-    return o;
-}
-
-/* The index of golden entry ROW (values along AXES: "layer", "pos" or
- * "dest_pos", "head" or "head_index") in circuitc's [layer][position][head]. */
-static size_t result_index(const cc_patch_result *r, json_t *axes, json_t *row)
-{
-    int at[3] = {0, 0, 0}; /* layer, position, head */
-    for (size_t a = 0; a < json_array_size(axes); a++) {
-        const char *name = json_string_value(json_array_get(axes, a));
-        int v = (int)json_integer_value(json_array_get(row, a));
-        at[strcmp(name, "layer") == 0 ? 0 : strstr(name, "pos") ? 1 : 2] = v;
-    }
-    ck_assert(at[0] < r->n_layers && at[1] - r->pos_lo < r->n_pos && at[2] < r->n_heads);
-    return ((size_t)at[0] * r->n_pos + (at[1] - r->pos_lo)) * r->n_heads + at[2];
-}
-
-static void check_act_patching(cc_model *m, const char *model, bool naive_too)
-{
-    json_t *g = golden_load(model, "act_patching.json");
-    int T, T2;
-    int *clean = int_list(g, "clean_tokens", &T), *corrupt = int_list(g, "corrupt_tokens", &T2);
-    ck_assert_int_eq(T, T2);
-    golden_tol tol = golden_tolerance("patching", "value");
-    int checked = 0;
-    const char *metric_name;
-    json_t *mv;
-    json_object_foreach(json_object_get(g, "metrics"), metric_name, mv)
-    {
-        cc_metric metric = {.kind = strcmp(metric_name, "loss") == 0 ? CC_METRIC_LOSS : CC_METRIC_LOGIT_DIFF,
-                            .answer = (int)golden_number(g, "answer"), .wrong = (int)golden_number(g, "wrong")};
-        const char *key;
-        json_t *res;
-        json_object_foreach(json_object_get(mv, "results"), key, res)
-        {
-            json_t *axes = json_object_get(res, "axes"), *index = json_object_get(res, "index"),
-                   *want = json_object_get(res, "value");
-            ck_assert_msg(json_array_size(index) == json_array_size(want) && json_array_size(want) > 0,
-                          "%s %s: index and value lists differ", model, key);
-            for (int naive = 0; naive < 1 + naive_too; naive++) {
-                cc_patch_opts o = opts_for(key);
-                o.metric = metric, o.naive = naive;
-                cc_patch_result r;
-                cc_error err;
-                ck_assert_msg(cc_act_patch(m, clean, corrupt, T, &o, &r, &err) == 0, "%s: %s", key, err.msg);
-                char what[128];
-                snprintf(what, sizeof what, "%s %s %s %s", model, metric_name, key, naive ? "(naive)" : "(causal)");
-                near(r.clean, golden_number(mv, "clean"), tol, what, -1);
-                near(r.corrupt, golden_number(mv, "corrupt"), tol, what, -2);
-                for (size_t i = 0; i < json_array_size(want); i++)
-                    near(r.value[result_index(&r, axes, json_array_get(index, i))],
-                         json_number_value(json_array_get(want, i)), tol, what, (long)i);
-                checked++;
-                cc_patch_result_free(&r);
-            }
-        }
-    }
-    ck_assert_int_ge(checked, 4);
-    free(clean), free(corrupt);
-    json_decref(g);
 }
 
 static void check_path_patching(cc_model *m, const char *model)
@@ -135,11 +53,11 @@ static void check_path_patching(cc_model *m, const char *model)
                           0, "%s", err.msg);
         char what[128];
         snprintf(what, sizeof what, "%s path patching case %zu", model, ci);
-        near(r.clean, golden_number(g, "clean"), tol, what, -1);
-        near(r.corrupt, golden_number(g, "corrupt"), tol, what, -2);
+        golden_check_near(r.clean, golden_number(g, "clean"), tol, what, -1);
+        golden_check_near(r.corrupt, golden_number(g, "corrupt"), tol, what, -2);
         json_t *want = json_object_get(cv, "value");
         ck_assert_int_eq(json_array_size(want), ns);
-        for (int s = 0; s < ns; s++) near(r.value[s], json_number_value(json_array_get(want, (size_t)s)), tol, what, s);
+        for (int s = 0; s < ns; s++) golden_check_near(r.value[s], json_number_value(json_array_get(want, (size_t)s)), tol, what, s);
         cc_path_result_free(&r);
         free(recv), free(send);
     }
@@ -150,7 +68,7 @@ static void check_path_patching(cc_model *m, const char *model)
 START_TEST(fixture_act_patching_matches_transformerlens)
 {
     cc_model *m = golden_fixture(true);
-    check_act_patching(m, "induction-3l4h", true);
+    golden_check_act_patching(m, "induction-3l4h", true);
     cc_model_free(m);
 }
 END_TEST
@@ -167,7 +85,7 @@ START_TEST(gpt2_shaped_patching_matches_transformerlens)
 {
     char *dir;
     cc_model *m = golden_gpt2_small_random(&dir);
-    check_act_patching(m, "gpt2-small-random", false);
+    golden_check_act_patching(m, "gpt2-small-random", false);
     check_path_patching(m, "gpt2-small-random");
     cc_model_free(m);
     tu_rmtree(dir);
