@@ -14,6 +14,13 @@ extern "C" {
 
 int cc_process_weights(cc_model *m, cc_error *err);
 
+/* The steps cc_process_weights applies to a model of C, by name, into STEPS
+ * (room for 4); returns how many. TransformerLens' choice per block: all
+ * four for LayerNorm models; no centring of writing weights for RMSNorm
+ * models; fold_value_biases alone with shortformer positions (the norm's
+ * output is summed with W_pos before W_Q and W_K read it). */
+int cc_processing_steps(const cc_config *c, const char **steps);
+
 /* The steps, exposed for tests; each works on m->w in place. */
 int cc_fold_layer_norm(cc_model *m, cc_error *err);
 void cc_center_writing_weights(cc_model *m);

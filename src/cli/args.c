@@ -22,10 +22,12 @@ void cli_run_begin(const char *command)
     clock_gettime(CLOCK_MONOTONIC, &run.start);
 }
 
-void cli_run_model(const char *path)
+void cli_run_model(const char *path, const cc_config *cfg)
 {
     free(run.model);
     run.model = path ? strdup(path) : NULL;
+    run.has_cfg = cfg != NULL;
+    if (cfg) run.cfg = *cfg;
 }
 
 void cli_run_processed(bool processed) { run.processed = processed; }
@@ -83,7 +85,7 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
         goto out;
     }
     (*out)->allow_nonfinite = common->allow_nonfinite;
-    cli_run_model((*out)->model_path);
+    cli_run_model((*out)->model_path, &(*out)->cfg);
     rc = 0;
 out:
     free(default_path);

@@ -60,11 +60,13 @@ typedef struct {
     const char *command;
     char *model;          /* NULL: the command read no model */
     bool processed;       /* TransformerLens' default processing applied (for info: to be applied) */
+    cc_config cfg;        /* the model's, once opened (its processing steps depend on the block) */
+    bool has_cfg;
     struct timespec start;
 } cli_run_state;
 const cli_run_state *cli_run(void);
 void cli_run_begin(const char *command);
-void cli_run_model(const char *path);
+void cli_run_model(const char *path, const cc_config *cfg);
 void cli_run_processed(bool processed);
 /* Seconds since cli_run_begin: the command's wall time. */
 double cli_run_seconds(void);

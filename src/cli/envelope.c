@@ -1,14 +1,16 @@
 /* envelope.c — the one JSON envelope of every command's --json output:
  * command, version, model, processing, seconds, then the command's own keys
  * (README "JSON output"), from what args.c recorded as the command ran. */
+#include "circuitc/process.h"
 #include "cli.h"
 
 json_t *cli_processing_steps(bool processed)
 {
-    static const char *const STEPS[] = {"fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases"};
+    const char *names[4];
+    const cc_config gpt2 = {0};
+    int n = processed ? cc_processing_steps(cli_run()->has_cfg ? &cli_run()->cfg : &gpt2, names) : 0;
     json_t *steps = json_array();
-    for (size_t i = 0; processed && i < sizeof STEPS / sizeof STEPS[0]; i++)
-        json_array_append_new(steps, json_string(STEPS[i]));
+    for (int i = 0; i < n; i++) json_array_append_new(steps, json_string(names[i]));
     return steps;
 }
 

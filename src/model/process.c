@@ -134,14 +134,31 @@ int cc_fold_value_biases(cc_model *m, cc_error *err)
     return 0;
 }
 
+int cc_processing_steps(const cc_config *c, const char **steps)
+{
+    CC_ARG_NOT_NULL(c, NULL, -1);
+    CC_ARG_NOT_NULL(steps, NULL, -1);
+    int n = 0;
+    bool shortformer = c->pos == CC_POS_SHORTFORMER;
+    if (!shortformer) steps[n++] = "fold_ln";
+    if (!shortformer && c->norm == CC_NORM_LN) steps[n++] = "center_writing_weights";
+    if (!shortformer) steps[n++] = "center_unembed";
+    steps[n++] = "fold_value_biases";
+    return n;
+}
+
 int cc_process_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
-    if (cc_fold_layer_norm(m, err) != 0) return -1;
-    cc_center_writing_weights(m);
-    cc_center_unembed(m);
+    /* With shortformer positions ln1's output is summed with W_pos before
+       W_Q and W_K read it, so the norm cannot be folded into them:
+       TransformerLens then applies fold_value_biases alone. */
+    bool shortformer = m->cfg.pos == CC_POS_SHORTFORMER;
+    if (!shortformer && cc_fold_layer_norm(m, err) != 0) return -1;
+    if (!shortformer) cc_center_writing_weights(m);
+    if (!shortformer) cc_center_unembed(m);
     if (cc_fold_value_biases(m, err) != 0) return -1;
     m->processed = true;
     return 0;
