@@ -660,6 +660,36 @@ START_TEST(parser_mutation_fuzz)
 }
 END_TEST
 
+/* A circuit reading a matrix the model does not have is refused by name:
+ * W_pos in a rotary model, W_in in an attention-only one. */
+START_TEST(circuits_refuse_matrices_the_block_lacks)
+{
+    const char *root = getenv("CIRCUITC_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "CIRCUITC_SOURCE_ROOT is not set (run the tests through meson test)");
+    static const struct {
+        const char *model, *text, *needle;
+    } cases[] = {
+        {"pythia-tiny", "name: p\nparams: h\nchain: W_pos W_Q[h] W_K[h]^T W_pos^T\n", "reads W_pos, but this model (gpt_neox) has rotary"},
+        {"attn-only-2l", "name: m\nparams: h\nchain: W_E W_in[h]\n", "reads W_in, but this model is attention-only"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/golden/models/%s", root, cases[i].model);
+        cc_model *m = NULL;
+        cc_circuit *c = NULL;
+        cc_error err;
+        ck_assert_msg(cc_model_load(dir, NULL, true, &m, &err) == 0, "%s", err.msg);
+        ck_assert_msg(cc_circuit_parse(cases[i].text, NULL, &c, &err) == 0, "%s", err.msg);
+        const char *name = cc_circuit_param(c, 0);
+        cc_fm fm;
+        ck_assert_int_eq(cc_circuit_compile(c, m, &name, &(cc_head){0, 0}, 1, &fm, NULL, &err), -1);
+        tu_assert_contains(err.msg, cases[i].needle);
+        cc_circuit_free(c);
+        cc_model_free(m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     cc_config cfg;
@@ -687,6 +717,7 @@ int main(void)
     tcase_add_test(tc, float64_factors_and_error_bounds);
     tcase_add_test(tc, partial_compiles_equal_full);
     tcase_add_test(tc, parser_mutation_fuzz);
+    tcase_add_test(tc, circuits_refuse_matrices_the_block_lacks);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     tu_rmtree(g_dir);

@@ -51,6 +51,23 @@ static operand_mat term_matrix(const cc_model *m, const term *t, cc_head h)
 }
 
 /* Fills heads[k] for every parameter k from the bindings. */
+/* Fails when circuit C reads a matrix that a model of G does not have:
+ * W_pos with rotary positions, W_in / W_out without MLPs. */
+static int check_matrices_exist(const cc_circuit *c, const cc_config *g, cc_error *err)
+{
+    for (int i = 0; i < c->n_terms; i++) {
+        int k = c->terms[i].kind;
+        if (k == MAT_POS && g->pos == CC_POS_ROTARY)
+            return cc_fail(err, "circuit %s reads W_pos, but this model (%s) has rotary positions and no positional "
+                                "embedding matrix (positions rotate q and k at run time: see hook_rot_q / hook_rot_k)",
+                           c->name, cc_family_name(g->family));
+        if ((k == MAT_IN || k == MAT_OUT) && g->attn_only)
+            return cc_fail(err, "circuit %s reads %s, but this model is attention-only (no MLPs)", c->name,
+                           k == MAT_IN ? "W_in" : "W_out");
+    }
+    return 0;
+}
+
 static int bind(const cc_circuit *c, const cc_model *m, const char *const *names, const cc_head *heads, int n,
                 cc_head *out, cc_error *err)
 {
@@ -83,7 +100,7 @@ static int bind(const cc_circuit *c, const cc_model *m, const char *const *names
         if (!bound[k])
             return cc_fail(err, "parameter \"%s\" of circuit %s is not bound; bind every parameter (%s), e.g. %s=L1H0",
                            c->params[k], c->name, plist, c->params[k]);
-    return 0;
+    return check_matrices_exist(c, &m->cfg, err);
 }
 
 static long long opd_value(const operand *o, const cc_head *heads)

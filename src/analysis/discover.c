@@ -10,13 +10,108 @@
 #include "circuitc/topk.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/rotary.h"
+#include "runtime/vecmath.h"
 
 enum { DEFAULT_POSITIONS = 101 };
+
+/* Fraction of query positions p in [1, T) whose best key k <= p is p - 1,
+ * for scores S(p, k) given by SCORE. */
+static double prev_fraction(int T, float (*score)(const void *ctx, int p, int k), const void *ctx)
+{
+    int hits = 0;
+    for (int p = 1; p < T; p++) {
+        int best = 0;
+        float top = score(ctx, p, 0);
+        for (int k = 1; k <= p; k++) {
+            float s = score(ctx, p, k);
+            if (s > top) top = s, best = k;
+        }
+        hits += best == p - 1;
+    }
+    return (double)hits / (T - 1);
+}
+
+/* Learned positions: the scores W_pos W_Q W_K^T W_pos^T, [n_ctx, n_ctx]. */
+typedef struct {
+    const float *S;
+    size_t n;
+} matrix_scores;
+
+static float matrix_score(const void *ctx, int p, int k)
+{
+    const matrix_scores *m = ctx;
+    return m->S[(size_t)p * m->n + (size_t)k];
+}
+
+/* A rotary head's mean query and mean key, rotated to every position. */
+typedef struct {
+    const float *q, *k; /* [T, dh] */
+    int dh;
+} rotated;
+
+static float rotated_score(const void *ctx, int p, int k)
+{
+    const rotated *r = ctx;
+    double s = 0;
+    for (int i = 0; i < r->dh; i++) s += (double)r->q[(size_t)p * r->dh + i] * r->k[(size_t)k * r->dh + i];
+    return (float)s;
+}
+
+/* Rotary positions: the scores of head H's mean query and mean key (over the
+ * vocabulary, each embedding row through the norm the block applies)
+ * rotated to positions p and k, so they depend on p - k only. */
+static int rotary_positional(const cc_model *m, cc_head h, int T, double *frac, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    const cc_weights *w = &m->w;
+    int d = c->d_model, dh = c->d_head, V = c->d_vocab;
+    size_t off = ((size_t)h.layer * c->n_heads + h.head);
+    float *row = malloc((size_t)d * sizeof *row), *q = calloc((size_t)T * dh, sizeof *q),
+          *k = calloc((size_t)T * dh, sizeof *k), *sn = malloc((size_t)T * c->rotary_dim * sizeof *sn),
+          *cs = malloc((size_t)T * c->rotary_dim * sizeof *cs), *scratch = malloc((size_t)dh * sizeof *scratch);
+    double *mean = calloc((size_t)d, sizeof *mean);
+    int rc = row && q && k && sn && cs && scratch && mean ? 0 : cc_fail(err, "out of memory");
+    const float *lw = w->ln1_w ? w->ln1_w + (size_t)h.layer * d : NULL, *lb = w->ln1_b ? w->ln1_b + (size_t)h.layer * d : NULL;
+    for (int v = 0; rc == 0 && v < V; v++) {
+        const float *x = w->W_E + (size_t)v * d;
+        if (c->norm == CC_NORM_RMS) cc_vec_rmsnorm(x, d, lw, c->ln_eps, row);
+        else cc_vec_layernorm(x, d, lw, lb, c->ln_eps, row);
+        for (int i = 0; i < d; i++) mean[i] += row[i] / V;
+    }
+    for (int j = 0; rc == 0 && j < dh; j++) { /* q = mean W_Q + b_Q, at position 0 (row 0) */
+        double sq = w->b_Q[off * dh + j], sk = w->b_K[off * dh + j];
+        for (int i = 0; i < d; i++) {
+            sq += mean[i] * w->W_Q[(off * d + i) * dh + j];
+            sk += mean[i] * w->W_K[(off * d + i) * dh + j];
+        }
+        q[j] = (float)sq, k[j] = (float)sk;
+    }
+    if (rc == 0) {
+        cc_rotary_table(c, T, sn, cs);
+        for (int t = T - 1; t >= 0; t--) {
+            memcpy(q + (size_t)t * dh, q, (size_t)dh * sizeof *q);
+            memcpy(k + (size_t)t * dh, k, (size_t)dh * sizeof *k);
+            cc_rotary_apply(c, sn + (size_t)t * c->rotary_dim, cs + (size_t)t * c->rotary_dim, q + (size_t)t * dh, scratch);
+            cc_rotary_apply(c, sn + (size_t)t * c->rotary_dim, cs + (size_t)t * c->rotary_dim, k + (size_t)t * dh, scratch);
+        }
+        *frac = prev_fraction(T, rotated_score, &(rotated){q, k, dh});
+    }
+    free(row), free(q), free(k), free(sn), free(cs), free(scratch), free(mean);
+    return rc;
+}
 
 int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(frac, err, -1);
+    if (m->cfg.pos == CC_POS_ROTARY) {
+        if (T < 2 || T > m->cfg.n_ctx)
+            return cc_fail(err, "positional evidence over %d positions: needs 2 to n_ctx = %d", T, m->cfg.n_ctx);
+        if (h.layer < 0 || h.layer >= m->cfg.n_layers || h.head < 0 || h.head >= m->cfg.n_heads)
+            return cc_fail(err, "positional evidence: head L%dH%d is outside the model", h.layer, h.head);
+        return rotary_positional(m, h, T, frac, err);
+    }
     cc_circuit *c;
     if (cc_circuit_open("pos_qk", &c, err) != 0) return -1;
     const char *name = cc_circuit_param(c, 0);
@@ -35,14 +130,7 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
         return cc_fail(err, "out of memory");
     }
     cc_fm_AB(&fm, S);
-    int hits = 0;
-    for (int p = 1; p < T; p++) {
-        int best = 0;
-        for (int k = 1; k <= p; k++)
-            if (S[(size_t)p * n + k] > S[(size_t)p * n + best]) best = k;
-        hits += best == p - 1;
-    }
-    *frac = (double)hits / (T - 1);
+    *frac = prev_fraction(T, matrix_score, &(matrix_scores){S, (size_t)n});
     free(S);
     cc_fm_free(&fm);
     return 0;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "model/rotary.h"
 #include "runtime/act_check.h"
 
 /* ------------------------------------------------------------------ results */
@@ -129,44 +130,19 @@ int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error 
 
 /* ------------------------------------------------------------------ layout */
 
-/* The rotary angles' sine and cosine for positions [0, pos), computed as
- * TransformerLens' calculate_sin_cos_rotary does, in float32: frequency
- * base^(i / (rotary_dim/2)) for pair i, repeated per pair member ((2 d):
- * i and i + rotary_dim/2; adjacent: (d 2)), angle = position / frequency. */
-static void rotary_table(const cc_config *c, int pos, float *sin_t, float *cos_t)
-{
-    int rd = c->rotary_dim, half = rd / 2;
-    for (int i = 0; i < rd; i++) {
-        int pair = c->rotary_adjacent ? i / 2 : i % half;
-        float freq = powf((float)c->rotary_base, (float)pair / ((float)rd / 2.0f));
-        for (int t = 0; t < pos; t++) {
-            float angle = (float)t / freq;
-            sin_t[(size_t)t * rd + i] = sinf(angle);
-            cos_t[(size_t)t * rd + i] = cosf(angle);
-        }
-    }
-}
-
 /* Rotates the first rotary_dim dimensions of every head of X [R, nh, dh] in
  * place (apply_rotary: x * cos + rotate_every_two(x) * sin, in float32). */
 static void rotate(const cc_pass *p, float *x, int nh)
 {
     const cc_config *c = p->c;
-    int rd = c->rotary_dim, half = rd / 2, dh = p->dh;
+    int rd = c->rotary_dim, dh = p->dh;
     float *xr = p->xn; /* scratch: the pass's normalised residual is not read again before the next norm */
     for (int s = 0; s < p->n_seg; s++) {
         const cc_segment *g = &p->seg[s];
         for (int t = g->start; t < g->end; t++) {
             const float *sn = p->rot_sin + (size_t)t * rd, *cs = p->rot_cos + (size_t)t * rd;
             for (int h = 0; h < nh; h++) {
-                float *v = x + ((p->row_off[s] + (size_t)(t - g->start)) * nh + h) * dh;
-                memcpy(xr, v, (size_t)rd * sizeof *xr);
-                for (int i = 0; i < rd; i++) {
-                    float flip = c->rotary_adjacent ? (i % 2 == 0 ? -xr[i + 1] : xr[i - 1])
-                                                    : (i < half ? -xr[i + half] : xr[i - half]);
-                    float a = xr[i] * cs[i], b = flip * sn[i];
-                    v[i] = a + b;
-                }
+                cc_rotary_apply(c, sn, cs, x + ((p->row_off[s] + (size_t)(t - g->start)) * nh + h) * dh, xr);
             }
         }
     }
@@ -217,7 +193,7 @@ static int pass_init(cc_pass *p, cc_error *err)
     if (ok && c->pos == CC_POS_ROTARY) {
         size_t n = (size_t)p->pos * c->rotary_dim;
         ok = (p->rot_sin = malloc((n ? n : 1) * sizeof(float))) && (p->rot_cos = malloc((n ? n : 1) * sizeof(float)));
-        if (ok) rotary_table(c, p->pos, p->rot_sin, p->rot_cos);
+        if (ok) cc_rotary_table(c, p->pos, p->rot_sin, p->rot_cos);
     }
     if (!ok) return cc_fail(err, "out of memory for the forward pass (%zu rows)", p->R);
     if (p->pe && p->clean) /* a resumed pass: each row's W_pos (a full pass takes hook_pos_embed's) */
