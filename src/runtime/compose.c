@@ -136,7 +136,7 @@ static void rotate(const cc_pass *p, float *x, int nh)
 {
     const cc_config *c = p->c;
     int rd = c->rotary_dim, dh = p->dh;
-    float *xr = p->xn; /* scratch: the pass's normalised residual is not read again before the next norm */
+    float *xr = p->rot_tmp;
     for (int s = 0; s < p->n_seg; s++) {
         const cc_segment *g = &p->seg[s];
         for (int t = g->start; t < g->end; t++) {
@@ -153,7 +153,7 @@ static void rotate(const cc_pass *p, float *x, int nh)
 static void pass_free_blocks(cc_pass *p)
 {
     float **bufs[] = {&p->xqk, &p->pe, &p->q, &p->k, &p->v, &p->z, &p->scores, &p->attn_out, &p->mlp_out, &p->mlp,
-                      &p->mlp_lin, &p->rot_sin, &p->rot_cos};
+                      &p->mlp_lin, &p->rot_sin, &p->rot_cos, &p->rot_tmp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]), *bufs[i] = NULL;
 }
 
@@ -181,7 +181,7 @@ static int pass_init(cc_pass *p, cc_error *err)
     }
     size_t R = p->R ? p->R : 1, d = (size_t)c->d_model, HD = (size_t)p->H * p->dh, KD = (size_t)p->K * p->dh;
     size_t M = c->attn_only || c->d_mlp < 1 ? 1 : (size_t)c->d_mlp;
-    bool ok = (p->xn = malloc(R * (d > HD ? d : HD) * sizeof(float))) && (p->q = malloc(R * HD * sizeof(float))) &&
+    bool ok = (p->xn = malloc(R * d * sizeof(float))) && (p->q = malloc(R * HD * sizeof(float))) &&
               (p->z = malloc(R * HD * sizeof(float))) && (p->k = malloc(R * KD * sizeof(float))) &&
               (p->v = malloc(R * KD * sizeof(float))) &&
               (p->scores = malloc((p->n_scores ? p->n_scores : 1) * sizeof(float))) &&
@@ -192,7 +192,8 @@ static int pass_init(cc_pass *p, cc_error *err)
         ok = (p->pe = malloc(R * d * sizeof(float))) && (p->xqk = malloc(R * d * sizeof(float)));
     if (ok && c->pos == CC_POS_ROTARY) {
         size_t n = (size_t)p->pos * c->rotary_dim;
-        ok = (p->rot_sin = malloc((n ? n : 1) * sizeof(float))) && (p->rot_cos = malloc((n ? n : 1) * sizeof(float)));
+        ok = (p->rot_sin = malloc((n ? n : 1) * sizeof(float))) && (p->rot_cos = malloc((n ? n : 1) * sizeof(float))) &&
+             (p->rot_tmp = malloc((size_t)(c->rotary_dim > 0 ? c->rotary_dim : 1) * sizeof(float)));
         if (ok) cc_rotary_table(c, p->pos, p->rot_sin, p->rot_cos);
     }
     if (!ok) return cc_fail(err, "out of memory for the forward pass (%zu rows)", p->R);

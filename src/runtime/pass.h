@@ -51,6 +51,7 @@ typedef struct {
     float *attn_out, *mlp_out;   /* [R, d] */
     float *mlp, *mlp_lin;        /* [R, m]: pre-activation, then post in place; gated: x W_in */
     float *rot_sin, *rot_cos;    /* rotary: [pos, rotary_dim] */
+    float *rot_tmp;              /* rotary: [rotary_dim], one head's dimensions before their rotation */
     void *kernel_ws;             /* the kernel's own workspace (kernel_init / kernel_free) */
 } cc_pass;
 
