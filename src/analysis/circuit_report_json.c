@@ -1,0 +1,91 @@
+/* circuit_report_json.c — the circuit commands' results as the JSON the CLI
+ * prints (include/circuitc/circuit_report.h; keys in README.md). */
+#include <stdlib.h>
+
+#include "circuitc/circuit_report.h"
+#include "core/args.h"
+
+static const char *method_name(cc_topk_method m) { return m == CC_TOPK_FAST ? "fast" : "brute-force"; }
+
+/* {count, rows: the first few, at_k: per k} or null when the circuit has no float32 error bounds. */
+static json_t *near_ties_json(const cc_topk_result *r)
+{
+    if (!r->has_near_ties) return json_null();
+    json_t *rows = json_array(), *at_k = json_array();
+    for (long i = 0; i < r->near_ties && i < CC_TOPK_NEAR_TIE_LIST; i++)
+        json_array_append_new(rows, json_integer(r->near_tie_rows[i]));
+    for (int k = 0; k < r->k_max; k++) json_array_append_new(at_k, json_integer(r->near_ties_at[k]));
+    return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)r->near_ties, "rows", rows, "at_k", at_k);
+}
+
+static json_t *direction_json(const cc_topk_result *r, const char *meaning)
+{
+    json_t *topk = json_array(), *acc = json_array();
+    for (int k = 0; k < r->k_max; k++) {
+        json_array_append_new(topk, json_integer(r->correct[k]));
+        json_array_append_new(acc, json_real((double)r->correct[k] / (double)r->n));
+    }
+    json_t *j = json_pack("{s:s, s:I, s:f, s:o, s:o, s:I, s:s, s:i, s:I, s:I, s:f}", "meaning", meaning, "top1",
+                          (json_int_t)r->correct[0], "top1_accuracy", (double)r->correct[0] / (double)r->n, "topk",
+                          topk, "topk_accuracy", acc, "tied_rows", (json_int_t)r->tied_rows, "method",
+                          method_name(r->method), "components", r->components, "exact_evaluations",
+                          (json_int_t)r->exact_evaluations, "rows_scanned_fully", (json_int_t)r->rows_scanned_fully,
+                          "seconds", r->seconds);
+    if (!j) return NULL;
+    json_object_set_new(j, "near_ties", near_ties_json(r));
+    json_object_set_new(j, "screen", json_string(r->bf16_screen ? "bf16" : "f32"));
+    json_object_set_new(j, "rank_mean", r->has_ranks ? json_real(r->rank_mean) : json_null());
+    json_object_set_new(j, "rank_median", r->has_ranks ? json_real(r->rank_median) : json_null());
+    return j;
+}
+
+json_t *cc_circuit_measurement_json(const cc_circuit *c, const cc_circuit_measurement *r)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    json_t *sv = json_array();
+    for (int i = 0; i < r->n_singular; i++) json_array_append_new(sv, json_real(r->singular_values[i]));
+    json_t *j = json_pack("{s:s, s:[i,i], s:i, s:i, s:f, s:o, s:o, s:o, s:f}", "circuit", cc_circuit_name(c), "shape",
+                          r->n, r->n, "inner_dim", r->inner_dim, "rank", r->rank, "frobenius_norm", r->frobenius_norm,
+                          "singular_values", sv, "rows", direction_json(&r->rows, cc_circuit_rows(c)), "cols",
+                          direction_json(&r->cols, cc_circuit_cols(c)), "seconds", r->seconds);
+    if (j && !r->rows.has_ranks)
+        json_object_set_new(j, "ranks_note", json_string("diagonal ranks skipped for a vocabulary above "
+                                                         "16384; pass --ranks (one brute-force pass per "
+                                                         "direction)"));
+    return j;
+}
+
+/* The composition score against its baseline; the baseline's figures are null
+ * without samples, the ratio also when the baseline mean is 0. */
+static json_t *composition_json(const cc_head_composition *hc)
+{
+    int samples = hc->baseline_samples;
+    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:I}", "mode", cc_comp_mode_name(hc->mode), "score", hc->score,
+                     "baseline_mean", samples ? json_real(hc->baseline_mean) : json_null(), "baseline_std",
+                     samples ? json_real(hc->baseline_std) : json_null(), "ratio_to_baseline",
+                     samples && hc->baseline_mean > 0 ? json_real(hc->ratio_to_baseline) : json_null(),
+                     "baseline_samples", samples, "seed", (json_int_t)hc->seed);
+}
+
+json_t *cc_circuit_report_json(const cc_circuit_report *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    if (!r->circuit || !r->measured) return NULL;
+    json_t *j = cc_circuit_measurement_json(r->circuit, &r->measurement);
+    json_t *bind = json_object();
+    if (!j || !bind) {
+        json_decref(j);
+        json_decref(bind);
+        return NULL;
+    }
+    json_object_del(j, "seconds"); /* the measurement's: phase_seconds.topk_spectrum below */
+    char hn[32];
+    for (int i = 0; i < r->n_heads; i++)
+        json_object_set_new(bind, cc_circuit_param(r->circuit, i), json_string(cc_head_name(r->heads[i], hn, sizeof hn)));
+    json_object_set_new(j, "bindings", bind);
+    if (r->has_composition) json_object_set_new(j, "composition", composition_json(&r->composition));
+    json_object_set_new(j, "phase_seconds", json_pack("{s:f, s:f}", "load", r->load_seconds, "topk_spectrum",
+                                                      r->measurement.seconds));
+    return j;
+}
