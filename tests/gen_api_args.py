@@ -97,6 +97,8 @@ VALUES = {
     'const cc_circuit_report_options *': '&fx.circuit_report', 'cc_circuit_report_options *': '&(cc_circuit_report_options){0}',
     'const cc_circuit_report *': '&(cc_circuit_report){0}', 'cc_circuit_report *': '&(cc_circuit_report){0}',
     'const cc_circuit_measurement *': '&(cc_circuit_measurement){0}',
+    'const cc_compile_options *': '&(cc_compile_options){.circuit = "kcomp"}',
+    'const cc_compile_result *': '&(cc_compile_result){0}', 'cc_compile_result *': '&(cc_compile_result){0}',
     'const cc_st_entry *': '&(cc_st_entry){"t", CC_DT_F32, 1, {1}}',
     'const cc_st_meta *': '&(cc_st_meta){"k", "v"}',
     'const cc_atlas_entry *': '&(cc_atlas_entry){0}',

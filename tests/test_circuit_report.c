@@ -234,6 +234,57 @@ START_TEST(builtin_with_the_wrong_parameter_count)
 }
 END_TEST
 
+/* compile kcomp: the shapes of the K-composition chain, the split at d_head,
+ * TransformerLens' Frobenius norm, the order asked for, and bindings kept
+ * when the caller's strings change. */
+START_TEST(compile_kcomp_matches_its_chain_and_the_norm_golden)
+{
+    json_t *f = golden_load("induction-3l4h", "factored.json");
+    double norm = golden_number(json_object_get(json_object_get(f, "spectra"), "kcomp"), "norm");
+    cc_model *m = open_fixture();
+    char prev[8] = "prev", ind[8] = "ind";
+    const char *names[2] = {prev, ind};
+    cc_head heads[2] = {{0, 0}, {1, 0}};
+    cc_compile_options o = {.circuit = "kcomp", .n_bind = 2, .bind_names = names, .bind_heads = heads,
+                            .order = CC_COMPILE_TL, .explain = true, .process = true};
+    cc_compile_result r;
+    cc_error err;
+    ck_assert_msg(cc_compile_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    strcpy(prev, "xxxx"), strcpy(ind, "yyy");
+    int V = m->cfg.d_vocab, d = m->cfg.d_model, dh = m->cfg.d_head;
+    /* W_E W_Q[ind] W_K[ind]^T W_O[prev]^T W_V[prev]^T W_E^T */
+    long long want_dims[] = {V, d, dh, d, dh, d, V};
+    ck_assert_int_eq(r.plan.n_terms, 6);
+    for (int i = 0; i <= 6; i++) ck_assert_int_eq(r.plan.dims[i], want_dims[i]);
+    ck_assert_int_eq(r.plan.dims[r.plan.split], dh);
+    ck_assert(r.plan.order_a == CC_ORDER_LEFT && r.plan.order_b == CC_ORDER_RIGHT);
+    ck_assert(r.factors.l == V && r.factors.m == dh && r.factors.r == V);
+    golden_tol n_tol = golden_tolerance("norms", "value");
+    ck_assert_msg(golden_near(n_tol, cc_fm_norm(&r.factors), norm), "norm %.9g vs %.9g", cc_fm_norm(&r.factors), norm);
+    ck_assert_ptr_nonnull(r.explain);
+    json_t *j = cc_compile_result_json(&r);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "bindings"), "prev")), "L0H0");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "bindings"), "ind")), "L1H0");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "plan"), "order")), "tl");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "file")), r.path);
+    ck_assert(strstr(r.path, "/kcomp.circuit"));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "plan"), "inner_dim")), dh);
+    ck_assert_double_eq(json_real_value(json_object_get(j, "norm")), cc_fm_norm(&r.factors));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "explain")), r.explain);
+    json_decref(j);
+    cc_compile_result_free(&r);
+    strcpy(prev, "prev"), strcpy(ind, "ind");
+    o.explain = false, o.order = CC_COMPILE_OPTIMAL;
+    ck_assert_msg(cc_compile_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_null(r.explain);
+    ck_assert(r.plan.order_a == CC_ORDER_OPTIMAL && r.plan.order_b == CC_ORDER_OPTIMAL);
+    cc_compile_result_free(&r);
+    cc_model_free(m);
+    json_decref(f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("circuit_report");
@@ -245,6 +296,7 @@ int main(void)
     tcase_add_test(tc, json_matches_the_struct_and_the_spectrum_golden);
     tcase_add_test(tc, measure_after_the_model_is_freed);
     tcase_add_test(tc, builtin_with_the_wrong_parameter_count);
+    tcase_add_test(tc, compile_kcomp_matches_its_chain_and_the_norm_golden);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -97,6 +97,50 @@ json_t *cc_circuit_report_json(const cc_circuit_report *r);
  * ranks were skipped, ranks_note. */
 json_t *cc_circuit_measurement_json(const cc_circuit *c, const cc_circuit_measurement *r);
 
+/* compile: any circuit file for any bindings, described without measuring. */
+typedef enum {
+    CC_COMPILE_OPTIMAL = 0, /* each side's sub-chain in the FLOP-optimal order */
+    CC_COMPILE_TL,          /* A left to right, B right to left: TransformerLens' order for Q K^T */
+    CC_N_COMPILE_ORDERS
+} cc_compile_order;
+
+/* "optimal", "tl" ("?" when out of range). */
+const char *cc_compile_order_name(cc_compile_order o);
+
+typedef struct {
+    const char *circuit;           /* a circuit file or a built-in's name (cc_circuit_resolve) */
+    int n_bind;                    /* bindings: parameter BIND_NAMES[i] is head BIND_HEADS[i] */
+    const char *const *bind_names;
+    const cc_head *bind_heads;
+    cc_compile_order order;
+    bool explain;                  /* also the plan's explanation */
+    bool process;                  /* TransformerLens' default processing of the parts read */
+} cc_compile_options;
+
+typedef struct {
+    char *path;                    /* the circuit file read */
+    cc_circuit *circuit;
+    int n_bind;
+    char **bind_names;             /* copies of the options' */
+    cc_head *bind_heads;
+    cc_compile_order order;
+    cc_circuit_plan plan;          /* shapes, split, orders, FLOP counts */
+    cc_fm factors;                 /* the compiled circuit A B */
+    char *explain;                 /* the plan's explanation when asked for, else NULL */
+    double seconds;                /* compiling (after the parts were loaded) */
+} cc_compile_result;
+
+/* Reads the circuit file, checks the bindings against it and M, loads the
+ * parts it reads and compiles it. Free OUT with cc_compile_result_free, also
+ * after a failure. */
+int cc_compile_run(cc_model *m, const cc_compile_options *o, cc_compile_result *out, cc_error *err);
+void cc_compile_result_free(cc_compile_result *r);
+
+/* The CLI's --json body of compile: circuit, file, description, chain, rows,
+ * cols, params, bindings, constraints, shape, factors, norm, plan,
+ * phase_seconds, [explain]. */
+json_t *cc_compile_result_json(const cc_compile_result *r);
+
 /* Loads into M only the weight parts circuit C reads for each of N_SETS
  * bindings (HEADS holds N_SETS x N_BIND heads, NAMES the N_BIND parameter
  * names) plus, when WITH_HEADS, every part (Q, K, V, O) of the bound heads;

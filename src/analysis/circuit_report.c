@@ -134,3 +134,65 @@ void cc_circuit_report_free(cc_circuit_report *r)
     cc_circuit_measurement_free(&r->measurement);
     memset(r, 0, sizeof *r);
 }
+
+const char *cc_compile_order_name(cc_compile_order o)
+{
+    return o == CC_COMPILE_OPTIMAL ? "optimal" : o == CC_COMPILE_TL ? "tl" : "?";
+}
+
+/* Copies the options' bindings into R (the names as strings of their own). */
+static int copy_bindings(const cc_compile_options *o, cc_compile_result *r, cc_error *err)
+{
+    int n = o->n_bind;
+    r->bind_names = calloc((size_t)(n > 0 ? n : 1), sizeof *r->bind_names);
+    r->bind_heads = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->bind_heads);
+    if (!r->bind_names || !r->bind_heads) return cc_fail(err, "out of memory");
+    r->n_bind = n;
+    for (int i = 0; i < n; i++) {
+        r->bind_heads[i] = o->bind_heads[i];
+        if (!(r->bind_names[i] = strdup(o->bind_names[i]))) return cc_fail(err, "out of memory");
+    }
+    return 0;
+}
+
+int cc_compile_run(cc_model *m, const cc_compile_options *o, cc_compile_result *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(o->circuit, err, -1);
+    CC_ARG_ENUM(o->order, CC_N_COMPILE_ORDERS, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    if (o->n_bind > 0 && (!o->bind_names || !o->bind_heads))
+        return cc_fail(err, "%s: argument o->bind_names or o->bind_heads is NULL with %d bindings", __func__,
+                       o->n_bind);
+    out->order = o->order;
+    if (cc_circuit_resolve(o->circuit, &out->path, err) != 0 || cc_circuit_load(out->path, &out->circuit, err) != 0 ||
+        copy_bindings(o, out, err) != 0)
+        return -1;
+    const char *const *names = (const char *const *)out->bind_names;
+    if (cc_circuit_need(m, out->circuit, names, out->bind_heads, out->n_bind, 1, false, o->process, err) != 0)
+        return -1;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool tl = o->order == CC_COMPILE_TL;
+    if (cc_circuit_compile_ex(out->circuit, m, names, out->bind_heads, out->n_bind,
+                              tl ? CC_ORDER_LEFT : CC_ORDER_OPTIMAL, tl ? CC_ORDER_RIGHT : CC_ORDER_OPTIMAL,
+                              &out->factors, &out->plan, o->explain ? &out->explain : NULL, err) != 0)
+        return -1;
+    out->seconds = seconds_since(&t0);
+    return 0;
+}
+
+void cc_compile_result_free(cc_compile_result *r)
+{
+    if (!r) return;
+    for (int i = 0; r->bind_names && i < r->n_bind; i++) free(r->bind_names[i]);
+    free(r->bind_names);
+    free(r->bind_heads);
+    free(r->path);
+    free(r->explain);
+    cc_circuit_free(r->circuit);
+    cc_fm_free(&r->factors);
+    memset(r, 0, sizeof *r);
+}

@@ -89,3 +89,41 @@ json_t *cc_circuit_report_json(const cc_circuit_report *r)
                                                       r->measurement.seconds));
     return j;
 }
+
+static json_t *flops_json(double optimal, double left, double right)
+{
+    return json_pack("{s:f, s:f, s:f}", "chosen", optimal, "left_to_right", left, "right_to_left", right);
+}
+
+json_t *cc_compile_result_json(const cc_compile_result *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    const cc_circuit *c = r->circuit;
+    const cc_circuit_plan *plan = &r->plan;
+    const cc_fm *fm = &r->factors;
+    if (!c || !r->path) return NULL;
+    json_t *params = json_array(), *bind = json_object(), *cons = json_array(), *dims = json_array();
+    for (int i = 0; i < cc_circuit_n_params(c); i++) json_array_append_new(params, json_string(cc_circuit_param(c, i)));
+    for (int i = 0; i < r->n_bind; i++) {
+        char hb[32];
+        json_object_set_new(bind, r->bind_names[i], json_string(cc_head_name(r->bind_heads[i], hb, sizeof hb)));
+    }
+    for (int i = 0; i < cc_circuit_n_constraints(c); i++)
+        json_array_append_new(cons, json_string(cc_circuit_constraint_text(c, i)));
+    for (int i = 0; i <= plan->n_terms; i++) json_array_append_new(dims, json_integer(plan->dims[i]));
+    /* the path byte for byte, as the model's in the CLI's envelope (check cc_utf8_valid to print it as JSON) */
+    json_t *j = json_pack(
+        "{s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[i,i], s:{s:[i,i], s:[i,i]}, s:f, "
+        "s:{s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:o, s:f}, s:{s:f}}",
+        "circuit", cc_circuit_name(c), "file", json_string_nocheck(r->path), "description",
+        cc_circuit_description(c), "chain", cc_circuit_chain_text(c), "rows", cc_circuit_rows(c), "cols",
+        cc_circuit_cols(c), "params", params, "bindings", bind, "constraints", cons, "shape", fm->l, fm->r,
+        "factors", "A", fm->l, fm->m, "B", fm->m, fm->r, "norm", cc_fm_norm(fm), "plan", "order",
+        cc_compile_order_name(r->order), "dims", dims, "split", plan->split, "inner_dim", (int)plan->dims[plan->split],
+        "order_A", plan->order_text_a, "order_B", plan->order_text_b, "flops_A",
+        flops_json(plan->flops_a, plan->flops_a_left, plan->flops_a_right), "flops_B",
+        flops_json(plan->flops_b, plan->flops_b_left, plan->flops_b_right), "flops_total",
+        plan->flops_a + plan->flops_b, "phase_seconds", "compile", r->seconds);
+    if (j && r->explain) json_object_set_new(j, "explain", json_string(r->explain));
+    return j;
+}
