@@ -99,6 +99,8 @@ VALUES = {
     'const cc_circuit_measurement *': '&(cc_circuit_measurement){0}',
     'const cc_compile_options *': '&(cc_compile_options){.circuit = "kcomp"}',
     'const cc_compile_result *': '&(cc_compile_result){0}', 'cc_compile_result *': '&(cc_compile_result){0}',
+    'const cc_kcomp_chart_options *': '&(cc_kcomp_chart_options){.n_pairs = 1, .pairs = fx.heads, .k = 1}',
+    'const cc_kcomp_chart *': '&(cc_kcomp_chart){0}', 'cc_kcomp_chart *': '&(cc_kcomp_chart){0}',
     'const cc_st_entry *': '&(cc_st_entry){"t", CC_DT_F32, 1, {1}}',
     'const cc_st_meta *': '&(cc_st_meta){"k", "v"}',
     'const cc_atlas_entry *': '&(cc_atlas_entry){0}',

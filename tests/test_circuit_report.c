@@ -285,6 +285,52 @@ START_TEST(compile_kcomp_matches_its_chain_and_the_norm_golden)
 }
 END_TEST
 
+/* kcomp-chart over every golden kcomp pair at once: each pair's fractions
+ * are the goldens' counts over the vocabulary, in the order given. */
+START_TEST(kcomp_chart_every_pair_matches_the_goldens)
+{
+    json_t *f = golden_load("induction-3l4h", "factored.json"), *list = json_object_get(f, "kcomp"), *e;
+    int np = (int)json_array_size(list);
+    cc_head *pairs = malloc((size_t)np * 2 * sizeof *pairs);
+    size_t i;
+    json_array_foreach(list, i, e) {
+        pairs[2 * i] = head_of(json_object_get(e, "prev"));
+        pairs[2 * i + 1] = head_of(json_object_get(e, "ind"));
+    }
+    cc_model *m = open_fixture();
+    cc_kcomp_chart_options o = {.n_pairs = np, .pairs = pairs, .k = 5, .process = true};
+    cc_kcomp_chart r;
+    cc_error err;
+    ck_assert_msg(cc_kcomp_chart_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    double V = m->cfg.d_vocab;
+    ck_assert_int_eq(r.n_pairs, np);
+    json_t *j = cc_kcomp_chart_json(&r);
+    json_array_foreach(list, i, e) {
+        const char *keys[4] = {"top1_rows", "top5_rows", "top1_cols", "top5_cols"};
+        for (int c = 0; c < 4; c++)
+            ck_assert_msg(r.accuracy[4 * i + c] == (double)json_integer_value(json_object_get(e, keys[c])) / V,
+                          "pair %zu %s: %g", i, keys[c], r.accuracy[4 * i + c]);
+        json_t *p = json_array_get(json_object_get(j, "pairs"), i);
+        char a[32], b[32], label[80];
+        snprintf(label, sizeof label, "%s:%s", cc_head_name(pairs[2 * i], a, sizeof a),
+                 cc_head_name(pairs[2 * i + 1], b, sizeof b));
+        ck_assert_str_eq(json_string_value(json_object_get(p, "pair")), label);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "ind")), b);
+        ck_assert_double_eq(json_real_value(json_object_get(json_object_get(p, "cols"), "topk_accuracy")),
+                            r.accuracy[4 * i + 3]);
+    }
+    json_decref(j);
+    cc_kcomp_chart_free(&r);
+    o.circuit = "ov";
+    ck_assert_int_eq(cc_kcomp_chart_run(m, &o, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "circuit ov has 1 parameters; kcomp-chart needs a two-head circuit"), "%s", err.msg);
+    cc_kcomp_chart_free(&r);
+    cc_model_free(m);
+    free(pairs);
+    json_decref(f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("circuit_report");
@@ -297,6 +343,7 @@ int main(void)
     tcase_add_test(tc, measure_after_the_model_is_freed);
     tcase_add_test(tc, builtin_with_the_wrong_parameter_count);
     tcase_add_test(tc, compile_kcomp_matches_its_chain_and_the_norm_golden);
+    tcase_add_test(tc, kcomp_chart_every_pair_matches_the_goldens);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

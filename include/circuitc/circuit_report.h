@@ -141,6 +141,32 @@ void cc_compile_result_free(cc_compile_result *r);
  * phase_seconds, [explain]. */
 json_t *cc_compile_result_json(const cc_compile_result *r);
 
+/* kcomp-chart: one two-head circuit's exact top-1 and top-K accuracy (rows
+ * and columns, fast method, no ranks) for several head pairs. */
+typedef struct {
+    const char *circuit;           /* a two-head circuit file or built-in (NULL: "kcomp") */
+    int n_pairs;
+    const cc_head *pairs;          /* [n_pairs][2]: the circuit's first and second parameter */
+    int k;                         /* K of top-K, 1..CC_TOPK_MAX_K */
+    bool process;                  /* TransformerLens' default processing of the parts read */
+} cc_kcomp_chart_options;
+
+typedef struct {
+    cc_circuit *circuit;
+    int n_pairs, k;
+    cc_head *pairs;                /* [n_pairs][2] */
+    double *accuracy;              /* [n_pairs][4]: rows top-1, rows top-K, columns top-1, columns top-K */
+} cc_kcomp_chart;
+
+/* Loads the parts of every pair, then compiles and measures each. Free OUT
+ * with cc_kcomp_chart_free, also after a failure. */
+int cc_kcomp_chart_run(cc_model *m, const cc_kcomp_chart_options *o, cc_kcomp_chart *out, cc_error *err);
+void cc_kcomp_chart_free(cc_kcomp_chart *r);
+
+/* The CLI's --json body of kcomp-chart: circuit, k, pairs [{pair "L0H0:L1H0",
+ * <param 1>: head, <param 2>: head, rows {top1_accuracy, topk_accuracy}, cols {...}}]. */
+json_t *cc_kcomp_chart_json(const cc_kcomp_chart *r);
+
 /* Loads into M only the weight parts circuit C reads for each of N_SETS
  * bindings (HEADS holds N_SETS x N_BIND heads, NAMES the N_BIND parameter
  * names) plus, when WITH_HEADS, every part (Q, K, V, O) of the bound heads;

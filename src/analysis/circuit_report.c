@@ -196,3 +196,62 @@ void cc_compile_result_free(cc_compile_result *r)
     cc_fm_free(&r->factors);
     memset(r, 0, sizeof *r);
 }
+
+/* Compiles and measures pair I of R into its accuracy row. */
+static int chart_pair(const cc_model *m, cc_kcomp_chart *r, int i, const char *const *names, cc_error *err)
+{
+    cc_fm fm = {0};
+    cc_measure_options opt = {.k_max = r->k, .ranks = CC_RANKS_NEVER, .method = CC_TOPK_FAST};
+    cc_circuit_measurement mr = {0};
+    int rc = cc_circuit_compile(r->circuit, m, names, r->pairs + 2 * i, 2, &fm, NULL, err);
+    if (rc == 0) rc = cc_circuit_measure(r->circuit, &fm, &opt, &mr, err);
+    if (rc != 0) {
+        char a[32], b[32];
+        cc_fail_prefix(err, "%s %s:%s", cc_circuit_name(r->circuit), cc_head_name(r->pairs[2 * i], a, sizeof a),
+                       cc_head_name(r->pairs[2 * i + 1], b, sizeof b));
+    } else {
+        double *v = r->accuracy + 4 * i;
+        v[0] = (double)mr.rows.correct[0] / (double)mr.n;
+        v[1] = (double)mr.rows.correct[r->k - 1] / (double)mr.n;
+        v[2] = (double)mr.cols.correct[0] / (double)mr.n;
+        v[3] = (double)mr.cols.correct[r->k - 1] / (double)mr.n;
+    }
+    cc_fm_free(&fm);
+    cc_circuit_measurement_free(&mr);
+    return rc;
+}
+
+int cc_kcomp_chart_run(cc_model *m, const cc_kcomp_chart_options *o, cc_kcomp_chart *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(o->pairs, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    if (o->k < 1 || o->k > CC_TOPK_MAX_K) return cc_fail(err, "k = %d is not in 1..%d", o->k, CC_TOPK_MAX_K);
+    if (cc_circuit_open(o->circuit ? o->circuit : "kcomp", &out->circuit, err) != 0) return -1;
+    if (cc_circuit_n_params(out->circuit) != 2)
+        return cc_fail(err, "circuit %s has %d parameters; kcomp-chart needs a two-head circuit",
+                       cc_circuit_name(out->circuit), cc_circuit_n_params(out->circuit));
+    int np = o->n_pairs;
+    out->pairs = malloc((size_t)(np > 0 ? np : 1) * 2 * sizeof *out->pairs);
+    out->accuracy = malloc((size_t)(np > 0 ? np : 1) * 4 * sizeof *out->accuracy);
+    if (!out->pairs || !out->accuracy) return cc_fail(err, "out of memory");
+    memcpy(out->pairs, o->pairs, (size_t)np * 2 * sizeof *out->pairs);
+    out->n_pairs = np, out->k = o->k;
+    const char *names[2] = {cc_circuit_param(out->circuit, 0), cc_circuit_param(out->circuit, 1)};
+    if (cc_circuit_need(m, out->circuit, names, out->pairs, 2, np, false, o->process, err) != 0)
+        return cc_fail_prefix(err, "%s", cc_circuit_name(out->circuit));
+    for (int i = 0; i < np; i++)
+        if (chart_pair(m, out, i, names, err) != 0) return -1;
+    return 0;
+}
+
+void cc_kcomp_chart_free(cc_kcomp_chart *r)
+{
+    if (!r) return;
+    cc_circuit_free(r->circuit);
+    free(r->pairs);
+    free(r->accuracy);
+    memset(r, 0, sizeof *r);
+}

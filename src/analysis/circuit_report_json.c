@@ -1,5 +1,6 @@
 /* circuit_report_json.c — the circuit commands' results as the JSON the CLI
  * prints (include/circuitc/circuit_report.h; keys in README.md). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "circuitc/circuit_report.h"
@@ -126,4 +127,22 @@ json_t *cc_compile_result_json(const cc_compile_result *r)
         plan->flops_a + plan->flops_b, "phase_seconds", "compile", r->seconds);
     if (j && r->explain) json_object_set_new(j, "explain", json_string(r->explain));
     return j;
+}
+
+json_t *cc_kcomp_chart_json(const cc_kcomp_chart *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    if (!r->circuit) return NULL;
+    const char *p0 = cc_circuit_param(r->circuit, 0), *p1 = cc_circuit_param(r->circuit, 1);
+    json_t *arr = json_array();
+    for (int i = 0; i < r->n_pairs; i++) {
+        char a[32], b[32], label[80];
+        const double *v = r->accuracy + 4 * i;
+        cc_head_name(r->pairs[2 * i], a, sizeof a), cc_head_name(r->pairs[2 * i + 1], b, sizeof b);
+        snprintf(label, sizeof label, "%s:%s", a, b);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", label, p0, a, p1,
+                                             b, "rows", "top1_accuracy", v[0], "topk_accuracy", v[1], "cols",
+                                             "top1_accuracy", v[2], "topk_accuracy", v[3]));
+    }
+    return json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(r->circuit), "k", r->k, "pairs", arr);
 }

@@ -57,14 +57,6 @@ static void print_direction(const char *label, const json_t *d, long n)
     printf("%s)\n", (long long)json_array_size(rows) < count ? ", ..." : "");
 }
 
-int circuit_load_parts(const cli_common *common, cc_model *m, const cc_circuit *c, const char *const *names,
-                       const cc_head *heads, int n_bind, int n_sets, bool with_heads, cc_error *err)
-{
-    if (cc_circuit_need(m, c, names, heads, n_bind, n_sets, with_heads, !common->no_processing, err) != 0) return -1;
-    cli_parts_loaded(common, m);
-    return 0;
-}
-
 void circuit_summary_print(const json_t *r)
 {
     json_t *shape = json_object_get(r, "shape");
