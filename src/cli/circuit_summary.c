@@ -5,15 +5,9 @@
 
 #include "progress.h"
 
-static void progress_phase(void *ctx, const char *label)
-{
-    (void)ctx;
-    cli_progress_begin(label);
-}
-
 void circuit_summary_progress(cc_measure_options *o)
 {
-    o->phase = progress_phase;
+    o->phase = cli_progress_phase;
     o->progress = cli_progress_update;
 }
 
