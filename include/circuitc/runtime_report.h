@@ -1,0 +1,76 @@
+/* circuitc/runtime_report.h — the runtime commands on repeated random tokens
+ * as one call each, with the JSON the CLI prints: repeat (correct-token
+ * log-probs) and heads (every head's scores, ranked). Each call draws its
+ * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
+ * whole, experiments.h) and returns one result struct; the serialisers return
+ * a new JSON object (keys in README.md, "JSON output"), NULL when out of
+ * memory. Forward-pass progress: cc_experiments_set_progress. */
+#ifndef CIRCUITC_RUNTIME_REPORT_H
+#define CIRCUITC_RUNTIME_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "circuitc/error.h"
+#include "circuitc/experiments.h"
+#include "circuitc/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The repeated-token input: BATCH sequences [BOS, A, A], |A| = SEQ_LEN. */
+typedef struct {
+    uint64_t seed;
+    int seq_len;                 /* 1 + 2 seq_len <= n_ctx (cc_repeat_max_n) */
+    int batch;
+} cc_repeat_input;
+
+/* repeat */
+typedef struct {
+    cc_repeat_input input;
+    int d_vocab;
+    cc_repeat_stats stats;
+} cc_repeat_report;
+
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat_report *out, cc_error *err);
+void cc_repeat_report_free(cc_repeat_report *r);
+
+/* seed, seq_len, positions, batch, first_half, second_half {mean_logprob,
+ * accuracy}, loss, loss_per_seq, mean_logprob_per_position. */
+json_t *cc_repeat_report_json(const cc_repeat_report *r);
+
+/* heads */
+typedef struct {
+    cc_repeat_input input;
+    int top;                     /* heads per ranking */
+    bool exclude_bos, exclude_current; /* detect_head's options */
+} cc_heads_options;
+
+/* The seven scores in the order heads reports them: the four diagonal ones
+ * (cc_score_kind), then detect_head's induction, previous-token, duplicate. */
+#define CC_HEADS_N_SCORES 7
+
+typedef struct {
+    cc_heads_options options;
+    int n_layers, n_heads;
+    cc_head_scores scores;
+    const double *score[CC_HEADS_N_SCORES]; /* [L*H] each, into scores (detect: the options' variant) */
+    char label[CC_HEADS_N_SCORES][48];      /* "induction", ..., "detect_induction", ... */
+    int n_top;                              /* min(top, L*H) */
+    int *ranking[CC_HEADS_N_SCORES];        /* [L*H] flat head indices by score descending (then index) */
+} cc_heads_report;
+
+int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_report *out, cc_error *err);
+void cc_heads_report_free(cc_heads_report *r);
+
+/* seed, seq_len, positions, batch, n_layers, n_heads, detect_options, heads
+ * (every head by induction score, with all seven), rankings (the top of each). */
+json_t *cc_heads_report_json(const cc_heads_report *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,110 @@
+/* runtime_report.c — repeat and heads as one call each
+ * (include/circuitc/runtime_report.h): draw the repeated tokens, run, rank. */
+#include "circuitc/runtime_report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/args.h"
+
+/* The input's tokens [batch, 1 + 2 seq_len] into *OUT (caller frees). */
+static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, cc_error *err)
+{
+    size_t n = (size_t)(in->batch > 0 ? in->batch : 1) * (size_t)(1 + 2 * (in->seq_len > 0 ? in->seq_len : 0));
+    if (!(*out = malloc(n * sizeof **out))) return cc_fail(err, "out of memory for %d x %d tokens", in->batch,
+                                                           1 + 2 * in->seq_len);
+    return cc_repeat_tokens(&m->cfg, in->seed, in->batch, in->seq_len, *out, err);
+}
+
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat_report *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(in, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    out->input = *in;
+    out->d_vocab = m->cfg.d_vocab;
+    int *tok = NULL;
+    int rc = draw_tokens(m, in, &tok, err);
+    if (rc == 0) rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, &out->stats, err);
+    free(tok);
+    return rc;
+}
+
+void cc_repeat_report_free(cc_repeat_report *r)
+{
+    if (!r) return;
+    cc_repeat_stats_free(&r->stats);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct {
+    const double *v;
+    int idx;
+} ranked;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    double vx = x->v[x->idx], vy = y->v[y->idx];
+    if (vx != vy) return vx > vy ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+/* The order of the detect_head scores, after the CC_SCORE_COUNT diagonal ones. */
+static const cc_detect_kind DET_ORDER[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN,
+                                                          CC_DETECT_DUPLICATE};
+
+/* Each score's heads by descending score into R's rankings. */
+static int rank_heads(cc_heads_report *r, cc_error *err)
+{
+    int LH = r->n_layers * r->n_heads;
+    ranked *rk = malloc((size_t)(LH > 0 ? LH : 1) * sizeof *rk);
+    if (!rk) return cc_fail(err, "out of memory");
+    for (int k = 0; k < CC_HEADS_N_SCORES; k++) {
+        if (!(r->ranking[k] = malloc((size_t)(LH > 0 ? LH : 1) * sizeof *r->ranking[k]))) {
+            free(rk);
+            return cc_fail(err, "out of memory");
+        }
+        for (int i = 0; i < LH; i++) rk[i] = (ranked){r->score[k], i};
+        qsort(rk, (size_t)LH, sizeof *rk, by_score_desc);
+        for (int i = 0; i < LH; i++) r->ranking[k][i] = rk[i].idx;
+    }
+    free(rk);
+    return 0;
+}
+
+int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_report *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    out->options = *o;
+    int *tok = NULL;
+    int rc = draw_tokens(m, &o->input, &tok, err);
+    if (rc == 0) rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, &out->scores, err);
+    free(tok);
+    if (rc != 0) return -1;
+    out->n_layers = out->scores.n_layers, out->n_heads = out->scores.n_heads;
+    int LH = out->n_layers * out->n_heads, variant = (o->exclude_bos ? 1 : 0) | (o->exclude_current ? 2 : 0);
+    out->n_top = o->top < 0 ? 0 : o->top < LH ? o->top : LH;
+    for (int k = 0; k < CC_SCORE_COUNT; k++) {
+        out->score[k] = out->scores.diag[k];
+        snprintf(out->label[k], sizeof out->label[k], "%s", cc_score_name((cc_score_kind)k));
+    }
+    for (int k = 0; k < CC_DETECT_COUNT; k++) {
+        out->score[CC_SCORE_COUNT + k] = out->scores.detect[DET_ORDER[k]][variant];
+        snprintf(out->label[CC_SCORE_COUNT + k], sizeof out->label[0], "detect_%s", cc_detect_name(DET_ORDER[k]));
+    }
+    return rank_heads(out, err);
+}
+
+void cc_heads_report_free(cc_heads_report *r)
+{
+    if (!r) return;
+    cc_head_scores_free(&r->scores);
+    for (int k = 0; k < CC_HEADS_N_SCORES; k++) free(r->ranking[k]);
+    memset(r, 0, sizeof *r);
+}
