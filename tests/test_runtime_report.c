@@ -102,6 +102,48 @@ START_TEST(heads_match_the_goldens_and_rank_in_order)
 }
 END_TEST
 
+/* ablate L0H0 (the planted previous-token head), mean mode: the clean run is
+ * TransformerLens' (forward.json), the ablation cc_ablate_heads' on the same
+ * tokens, the changes ordered by size with the induction head L1H0 first. */
+START_TEST(ablate_matches_its_parts_and_the_goldens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "forward.json");
+    golden_tol lp = golden_tolerance("logprobs", "value");
+    cc_head heads[1] = {{0, 0}};
+    cc_ablate_options o = {.input = GOLDEN_INPUT, .n_heads = 1, .heads = heads, .mode = CC_ABLATE_MEAN};
+    cc_ablate_report r;
+    cc_error err;
+    ck_assert_msg(cc_ablate_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    near(lp, r.ablation.clean.loss, golden_number(g, "loss"), "loss", 0);
+    int *tok = malloc(10 * 101 * sizeof *tok);
+    ck_assert(cc_repeat_tokens(&m->cfg, 0, 10, 50, tok, &err) == 0);
+    cc_ablation want;
+    ck_assert(cc_ablate_heads(m, tok, 10, 50, heads, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, &want, &err) == 0);
+    ck_assert(r.ablation.ablated.loss == want.ablated.loss);
+    int LH = want.n_layers * want.n_heads;
+    for (int i = 0; i < LH; i++) {
+        ck_assert(r.ablation.ablated_induction[i] == want.ablated_induction[i]);
+        ck_assert(r.change[i] == want.ablated_induction[i] - want.clean_induction[i]);
+        if (i + 1 < LH) ck_assert(fabs(r.change[r.order[i]]) >= fabs(r.change[r.order[i + 1]]));
+    }
+    ck_assert_int_eq(r.order[0], want.n_heads); /* L1H0 loses the most */
+    ck_assert(r.change[r.order[0]] < -0.3);
+    json_t *j = cc_ablate_report_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "mean");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "heads"), 0)), "L0H0");
+    ck_assert_double_eq(json_real_value(json_object_get(j, "loss_change")), want.ablated.loss - want.clean.loss);
+    json_t *first = json_array_get(json_object_get(j, "induction_scores"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(first, "head")), "L1H0");
+    json_decref(j);
+    cc_ablation_free(&want);
+    free(tok);
+    cc_ablate_report_free(&r);
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
 /* An input too long for n_ctx is refused by name. */
 START_TEST(too_long_an_input)
 {
@@ -123,6 +165,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, repeat_matches_the_goldens);
     tcase_add_test(tc, heads_match_the_goldens_and_rank_in_order);
+    tcase_add_test(tc, ablate_matches_its_parts_and_the_goldens);
     tcase_add_test(tc, too_long_an_input);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

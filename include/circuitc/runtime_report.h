@@ -1,6 +1,7 @@
 /* circuitc/runtime_report.h — the runtime commands on repeated random tokens
  * as one call each, with the JSON the CLI prints: repeat (correct-token
- * log-probs) and heads (every head's scores, ranked). Each call draws its
+ * log-probs), heads (every head's scores, ranked) and ablate (heads zero- or
+ * mean-ablated: the loss and induction-score changes). Each call draws its
  * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
  * whole, experiments.h) and returns one result struct; the serialisers return
  * a new JSON object (keys in README.md, "JSON output"), NULL when out of
@@ -68,6 +69,31 @@ void cc_heads_report_free(cc_heads_report *r);
 /* seed, seq_len, positions, batch, n_layers, n_heads, detect_options, heads
  * (every head by induction score, with all seven), rankings (the top of each). */
 json_t *cc_heads_report_json(const cc_heads_report *r);
+
+/* ablate */
+typedef struct {
+    cc_repeat_input input;
+    int n_heads;                 /* the heads to ablate together (hook_z) */
+    const cc_head *heads;
+    cc_ablate_mode mode;
+} cc_ablate_options;
+
+typedef struct {
+    cc_repeat_input input;
+    cc_ablate_mode mode;
+    int n_ablated;
+    cc_head *ablated;            /* copies of the options' heads */
+    cc_ablation ablation;        /* clean and ablated statistics and induction scores */
+    double *change;              /* [L*H] ablated - clean induction score */
+    int *order;                  /* [L*H] flat head indices by |change| descending (then index) */
+} cc_ablate_report;
+
+int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablate_report *out, cc_error *err);
+void cc_ablate_report_free(cc_ablate_report *r);
+
+/* seed, seq_len, positions, batch, heads, mode, clean, ablated, loss_change,
+ * second_half_logprob_change, induction_scores (every head by |change|). */
+json_t *cc_ablate_report_json(const cc_ablate_report *r);
 
 #ifdef __cplusplus
 }

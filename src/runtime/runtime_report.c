@@ -1,7 +1,9 @@
-/* runtime_report.c — repeat and heads as one call each
- * (include/circuitc/runtime_report.h): draw the repeated tokens, run, rank. */
+/* runtime_report.c — repeat, heads and ablate as one call each
+ * (include/circuitc/runtime_report.h): draw the repeated tokens, run, rank;
+ * and ablate, which also orders the heads by their induction-score change. */
 #include "circuitc/runtime_report.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,5 +108,68 @@ void cc_heads_report_free(cc_heads_report *r)
     if (!r) return;
     cc_head_scores_free(&r->scores);
     for (int k = 0; k < CC_HEADS_N_SCORES; k++) free(r->ranking[k]);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct {
+    double abs_change;
+    int idx;
+} by_change;
+
+static int by_abs_change_desc(const void *a, const void *b)
+{
+    const by_change *x = a, *y = b;
+    if (x->abs_change != y->abs_change) return x->abs_change > y->abs_change ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+/* R's induction-score changes and the heads ordered by their size. */
+static int order_changes(cc_ablate_report *r, cc_error *err)
+{
+    int LH = r->ablation.n_layers * r->ablation.n_heads;
+    size_t n = (size_t)(LH > 0 ? LH : 1);
+    r->change = malloc(n * sizeof *r->change);
+    r->order = malloc(n * sizeof *r->order);
+    by_change *bc = malloc(n * sizeof *bc);
+    int rc = r->change && r->order && bc ? 0 : cc_fail(err, "out of memory");
+    for (int i = 0; rc == 0 && i < LH; i++) {
+        r->change[i] = r->ablation.ablated_induction[i] - r->ablation.clean_induction[i];
+        bc[i] = (by_change){fabs(r->change[i]), i};
+    }
+    if (rc == 0) qsort(bc, (size_t)LH, sizeof *bc, by_abs_change_desc);
+    for (int i = 0; rc == 0 && i < LH; i++) r->order[i] = bc[i].idx;
+    free(bc);
+    return rc;
+}
+
+int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablate_report *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(o->heads, err, -1);
+    CC_ARG_ENUM(o->mode, CC_ABLATE_MEAN + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    out->input = o->input, out->mode = o->mode;
+    int n = o->n_heads > 0 ? o->n_heads : 0;
+    if (!(out->ablated = malloc((size_t)(n ? n : 1) * sizeof *out->ablated))) return cc_fail(err, "out of memory");
+    memcpy(out->ablated, o->heads, (size_t)n * sizeof *out->ablated);
+    out->n_ablated = n;
+    int *tok = NULL;
+    int rc = draw_tokens(m, &o->input, &tok, err);
+    if (rc == 0)
+        rc = cc_ablate_heads(m, tok, o->input.batch, o->input.seq_len, out->ablated, n, o->mode, CC_KERNEL_FAST,
+                             &out->ablation, err);
+    free(tok);
+    return rc == 0 ? order_changes(out, err) : -1;
+}
+
+void cc_ablate_report_free(cc_ablate_report *r)
+{
+    if (!r) return;
+    free(r->ablated);
+    cc_ablation_free(&r->ablation);
+    free(r->change);
+    free(r->order);
     memset(r, 0, sizeof *r);
 }

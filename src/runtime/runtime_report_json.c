@@ -1,4 +1,4 @@
-/* runtime_report_json.c — repeat's and heads' results as the JSON the CLI
+/* runtime_report_json.c — repeat's, heads' and ablate's results as the JSON the CLI
  * prints (include/circuitc/runtime_report.h; keys in README.md). */
 #include <string.h>
 
@@ -78,5 +78,38 @@ json_t *cc_heads_report_json(const cc_heads_report *r)
     }
     json_object_set_new(j, "heads", heads);
     json_object_set_new(j, "rankings", rankings);
+    return j;
+}
+
+static json_t *stats_json(const cc_repeat_stats *s)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f}", "loss", s->loss, "first_half_mean_logprob", s->first_mean,
+                     "second_half_mean_logprob", s->second_mean, "first_half_accuracy", s->first_acc,
+                     "second_half_accuracy", s->second_acc);
+}
+
+json_t *cc_ablate_report_json(const cc_ablate_report *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    const cc_ablation *a = &r->ablation;
+    if (!r->order) return NULL;
+    int H = a->n_heads, LH = a->n_layers * H;
+    char name[32];
+    json_t *j = input_json(&r->input), *jh = json_array(), *ind = json_array();
+    for (int i = 0; i < r->n_ablated; i++) json_array_append_new(jh, json_string(cc_head_name(r->ablated[i], name, sizeof name)));
+    for (int k = 0; k < LH; k++) {
+        int i = r->order[k];
+        json_array_append_new(ind, json_pack("{s:s, s:f, s:f, s:f}", "head",
+                                             cc_head_name((cc_head){i / H, i % H}, name, sizeof name), "clean",
+                                             a->clean_induction[i], "ablated", a->ablated_induction[i], "change",
+                                             r->change[i]));
+    }
+    json_object_set_new(j, "heads", jh);
+    json_object_set_new(j, "mode", json_string(r->mode == CC_ABLATE_MEAN ? "mean" : "zero"));
+    json_object_set_new(j, "clean", stats_json(&a->clean));
+    json_object_set_new(j, "ablated", stats_json(&a->ablated));
+    json_object_set_new(j, "loss_change", json_real(a->ablated.loss - a->clean.loss));
+    json_object_set_new(j, "second_half_logprob_change", json_real(a->ablated.second_mean - a->clean.second_mean));
+    json_object_set_new(j, "induction_scores", ind);
     return j;
 }
