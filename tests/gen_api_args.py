@@ -112,6 +112,8 @@ VALUES = {
     'const cc_heads_report *': '&(cc_heads_report){0}', 'cc_heads_report *': '&(cc_heads_report){0}',
     'const cc_ablate_options *': '&(cc_ablate_options){{0, 1, 1}, 1, fx.heads, CC_ABLATE_ZERO}',
     'const cc_ablate_report *': '&(cc_ablate_report){0}', 'cc_ablate_report *': '&(cc_ablate_report){0}',
+    'const cc_pattern_options *': '&(cc_pattern_options){{0, 1, 1}, {0, 0}}',
+    'const cc_pattern_report *': '&(cc_pattern_report){0}', 'cc_pattern_report *': '&(cc_pattern_report){0}',
     'const cc_st_entry *': '&(cc_st_entry){"t", CC_DT_F32, 1, {1}}',
     'const cc_st_meta *': '&(cc_st_meta){"k", "v"}',
     'const cc_atlas_entry *': '&(cc_atlas_entry){0}',

@@ -144,6 +144,48 @@ START_TEST(ablate_matches_its_parts_and_the_goldens)
 }
 END_TEST
 
+/* pattern of each golden head on sequence 0 of the goldens' input (a batch of
+ * one draws the same first sequence): TransformerLens' patterns
+ * (patterns.json), the diagonals as their definition computed here. */
+START_TEST(pattern_matches_the_goldens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "patterns.json"), *hv;
+    golden_tol att = golden_tolerance("attention", "value");
+    const char *key;
+    json_object_foreach(json_object_get(g, "heads"), key, hv) {
+        json_t *hd = json_object_get(hv, "head");
+        cc_pattern_options o = {.input = GOLDEN_INPUT, .head = {(int)json_integer_value(json_array_get(hd, 0)),
+                                                                (int)json_integer_value(json_array_get(hd, 1))}};
+        cc_pattern_report r;
+        cc_error err;
+        ck_assert_msg(cc_pattern_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+        int T = r.positions, n = GOLDEN_INPUT.seq_len;
+        ck_assert_int_eq(T, 101);
+        ck_assert_int_eq(r.input.batch, 1);
+        golden_tensor p = golden_get_tensor(hv, "pattern");
+        for (size_t i = 0; i < p.n; i++) near(att, r.pattern[i], p.data[i], key, (long)i);
+        /* previous-token diagonal: mean of P[d, d-1] over d = 1..T-1, from the golden pattern */
+        double s = 0;
+        for (int d = 1; d < T; d++) s += p.data[(size_t)d * T + d - 1];
+        near(att, r.diagonals[CC_SCORE_PREV_TOKEN], s / (T - 1), "previous-token diagonal", 0);
+        s = 0; /* induction: offset 1 - n */
+        for (int d = n - 1; d < T; d++) s += p.data[(size_t)d * T + d - (n - 1)];
+        near(att, r.diagonals[CC_SCORE_INDUCTION], s / (T - (n - 1)), "induction diagonal", 0);
+        json_t *j = cc_pattern_report_json(&r);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "pattern")), (size_t)T);
+        ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(j, "tokens"), 1)), r.tokens[1]);
+        ck_assert_double_eq(json_real_value(json_object_get(json_object_get(j, "diagonals"), "induction")),
+                            r.diagonals[CC_SCORE_INDUCTION]);
+        json_decref(j);
+        golden_tensor_free(&p);
+        cc_pattern_report_free(&r);
+    }
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
 /* An input too long for n_ctx is refused by name. */
 START_TEST(too_long_an_input)
 {
@@ -166,6 +208,7 @@ int main(void)
     tcase_add_test(tc, repeat_matches_the_goldens);
     tcase_add_test(tc, heads_match_the_goldens_and_rank_in_order);
     tcase_add_test(tc, ablate_matches_its_parts_and_the_goldens);
+    tcase_add_test(tc, pattern_matches_the_goldens);
     tcase_add_test(tc, too_long_an_input);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

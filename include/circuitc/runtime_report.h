@@ -1,6 +1,7 @@
 /* circuitc/runtime_report.h — the runtime commands on repeated random tokens
  * as one call each, with the JSON the CLI prints: repeat (correct-token
- * log-probs), heads (every head's scores, ranked) and ablate (heads zero- or
+ * log-probs), heads (every head's scores, ranked), pattern (one head's
+ * attention pattern on one sequence) and ablate (heads zero- or
  * mean-ablated: the loss and induction-score changes). Each call draws its
  * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
  * whole, experiments.h) and returns one result struct; the serialisers return
@@ -69,6 +70,27 @@ void cc_heads_report_free(cc_heads_report *r);
 /* seed, seq_len, positions, batch, n_layers, n_heads, detect_options, heads
  * (every head by induction score, with all seven), rankings (the top of each). */
 json_t *cc_heads_report_json(const cc_heads_report *r);
+
+/* pattern: one head on one sequence (the input's batch is taken as 1) */
+typedef struct {
+    cc_repeat_input input;
+    cc_head head;
+} cc_pattern_options;
+
+typedef struct {
+    cc_repeat_input input;       /* batch 1 */
+    cc_head head;
+    int positions;               /* T = 1 + 2 seq_len */
+    int *tokens;                 /* [T] */
+    float *pattern;              /* [T, T]: row = destination, column = source */
+    double diagonals[CC_SCORE_COUNT]; /* mean attention on each cc_score_kind's diagonal */
+} cc_pattern_report;
+
+int cc_pattern_report_run(const cc_model *m, const cc_pattern_options *o, cc_pattern_report *out, cc_error *err);
+void cc_pattern_report_free(cc_pattern_report *r);
+
+/* seed, seq_len, positions, batch, head, layer, index, tokens, diagonals, pattern. */
+json_t *cc_pattern_report_json(const cc_pattern_report *r);
 
 /* ablate */
 typedef struct {

@@ -113,3 +113,28 @@ json_t *cc_ablate_report_json(const cc_ablate_report *r)
     json_object_set_new(j, "induction_scores", ind);
     return j;
 }
+
+json_t *cc_pattern_report_json(const cc_pattern_report *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    if (!r->pattern) return NULL;
+    int T = r->positions;
+    char name[32];
+    json_t *j = input_json(&r->input);
+    json_object_set_new(j, "head", json_string(cc_head_name(r->head, name, sizeof name)));
+    json_object_set_new(j, "layer", json_integer(r->head.layer));
+    json_object_set_new(j, "index", json_integer(r->head.head));
+    json_t *jt = json_array(), *jp = json_array(), *jd = json_object();
+    for (int t = 0; t < T; t++) json_array_append_new(jt, json_integer(r->tokens[t]));
+    for (int i = 0; i < T; i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < T; k++) json_array_append_new(row, json_real(r->pattern[(size_t)i * T + k]));
+        json_array_append_new(jp, row);
+    }
+    for (int k = 0; k < CC_SCORE_COUNT; k++)
+        json_object_set_new(jd, cc_score_name((cc_score_kind)k), json_real(r->diagonals[k]));
+    json_object_set_new(j, "tokens", jt);
+    json_object_set_new(j, "diagonals", jd);
+    json_object_set_new(j, "pattern", jp);
+    return j;
+}
