@@ -1,0 +1,134 @@
+/* test_prompt_json.c — the prompt commands' JSON from the library
+ * (circuitc/prompt_json.h) against TransformerLens' figures for the same
+ * prompts (golden/out/induction-3l4h/prompts: dla.json, lens.json): the
+ * prompt's keys, dla's attribution, lens' labels, probabilities and ranks
+ * as they appear in the JSON. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/prompt_json.h"
+#include "golden.h"
+#include "testutil.h"
+
+/* The golden's ids as a batch of one prompt ("--tokens"). */
+static cc_prompt_batch batch_of(const cc_model *m, json_t *ids)
+{
+    char spec[1024] = "";
+    size_t i, len = 0;
+    json_t *v;
+    json_array_foreach(ids, i, v) len += (size_t)snprintf(spec + len, sizeof spec - len, "%s%lld", i ? "," : "",
+                                                          (long long)json_integer_value(v));
+    cc_prompt_batch b;
+    cc_error err;
+    ck_assert_msg(cc_prompt_batch_load(&(cc_prompt_source){.tokens = spec}, m, &b, &err) == 0, "%s",
+                  err.msg);
+    return b;
+}
+
+static void same_ids(json_t *j, json_t *want)
+{
+    json_t *got = json_object_get(j, "ids");
+    ck_assert_int_eq(json_array_size(got), json_array_size(want));
+    for (size_t i = 0; i < json_array_size(want); i++)
+        ck_assert_int_eq(json_integer_value(json_array_get(got, i)), json_integer_value(json_array_get(want, i)));
+    ck_assert(json_is_null(json_object_get(j, "text")));
+    ck_assert_int_eq(json_array_size(json_object_get(j, "tokens")), json_array_size(want));
+}
+
+START_TEST(dla_json_matches_transformerlens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "prompts/dla.json");
+    golden_tol tol = golden_tolerance("prompt_logprobs", "value");
+    cc_prompt_batch b = batch_of(m, json_object_get(g, "ids"));
+    cc_dla d;
+    cc_error err;
+    int32_t answer = (int32_t)golden_number(g, "answer"), wrong = (int32_t)golden_number(g, "wrong");
+    ck_assert_msg(cc_dla_run(m, b.tokens, b.length[0], answer, wrong, CC_KERNEL_FAST, &d, &err) == 0, "%s", err.msg);
+    json_t *j = cc_dla_json(&d, &b);
+    ck_assert_ptr_nonnull(j);
+    same_ids(j, json_object_get(g, "ids"));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "position")), (json_int_t)golden_number(g, "position"));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "answer"), "id")), answer);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "wrong"), "id")), wrong);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "logit_diff");
+    const char *scalars[3] = {"embed", "pos_embed", "unembed_bias"};
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(golden_near(tol, json_real_value(json_object_get(j, scalars[k])), golden_number(g, scalars[k])),
+                      "%s", scalars[k]);
+    json_t *heads = json_object_get(j, "heads"), *want = json_object_get(g, "heads");
+    for (int l = 0; l < d.n_layers; l++)
+        for (int h = 0; h < d.n_heads; h++) {
+            double got = json_real_value(json_array_get(json_array_get(heads, (size_t)l), (size_t)h));
+            double w = json_real_value(json_array_get(json_array_get(want, (size_t)l), (size_t)h));
+            ck_assert_msg(golden_near(tol, got, w), "heads[%d][%d]: %.9g vs %.9g", l, h, got, w);
+        }
+    const char *lists[3] = {"attn_out", "attn_bias", "mlp_out"};
+    for (int k = 0; k < 3; k++)
+        for (int l = 0; l < d.n_layers; l++) {
+            double got = json_real_value(json_array_get(json_object_get(j, lists[k]), (size_t)l));
+            double w = json_real_value(json_array_get(json_object_get(g, lists[k]), (size_t)l));
+            ck_assert_msg(golden_near(tol, got, w), "%s[%d]: %.9g vs %.9g", lists[k], l, got, w);
+        }
+    ck_assert(golden_near(tol, json_real_value(json_object_get(j, "logit")), golden_number(g, "logit_diff")));
+    json_decref(j);
+    cc_dla_free(&d);
+    cc_prompt_batch_free(&b);
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
+START_TEST(lens_json_matches_transformerlens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "prompts/lens.json");
+    golden_tol tol = golden_tolerance("lens_probs", "value");
+    cc_prompt_batch b = batch_of(m, json_object_get(g, "ids"));
+    int K = (int)golden_number(g, "top_k");
+    cc_logit_lens r;
+    cc_error err;
+    ck_assert_msg(cc_logit_lens_run(m, b.tokens, b.length[0], K, CC_KERNEL_FAST, &r, &err) == 0, "%s", err.msg);
+    json_t *j = cc_logit_lens_json(&r, &b), *layers = json_object_get(j, "layers");
+    ck_assert_ptr_nonnull(j);
+    same_ids(j, json_object_get(g, "ids"));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "top_k")), K);
+    json_t *labels = json_object_get(g, "labels");
+    ck_assert_int_eq(json_array_size(layers), json_array_size(labels));
+    for (size_t i = 0; i < json_array_size(labels); i++) {
+        json_t *row = json_array_get(layers, i);
+        ck_assert_str_eq(json_string_value(json_object_get(row, "label")), json_string_value(json_array_get(labels, i)));
+        json_t *wp = json_array_get(json_object_get(g, "prob_next"), i), *wr = json_array_get(json_object_get(g, "rank_next"), i);
+        json_t *gp = json_object_get(row, "prob_next"), *gr = json_object_get(row, "rank_next");
+        ck_assert_int_eq(json_array_size(gp), json_array_size(wp) + 1); /* the last position has no next token: null */
+        ck_assert(json_is_null(json_array_get(gp, json_array_size(wp))));
+        for (size_t t = 0; t < json_array_size(wp); t++) {
+            ck_assert_msg(golden_near(tol, json_real_value(json_array_get(gp, t)), json_number_value(json_array_get(wp, t))),
+                          "%s prob_next[%zu]", json_string_value(json_array_get(labels, i)), t);
+            ck_assert_int_eq(json_integer_value(json_array_get(gr, t)), json_integer_value(json_array_get(wr, t)));
+        }
+        json_t *top = json_array_get(json_object_get(row, "top"), 0);
+        ck_assert_int_eq(json_array_size(top), (size_t)K);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(top, 0), "id")),
+                         json_integer_value(json_array_get(json_array_get(json_array_get(json_object_get(g, "top_ids"), i), 0), 0)));
+    }
+    json_decref(j);
+    cc_logit_lens_free(&r);
+    cc_prompt_batch_free(&b);
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("prompt_json");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, dla_json_matches_transformerlens);
+    tcase_add_test(tc, lens_json_matches_transformerlens);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
