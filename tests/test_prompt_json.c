@@ -122,6 +122,78 @@ START_TEST(lens_json_matches_transformerlens)
 }
 END_TEST
 
+/* The ids of every golden prompt as a batch ("--tokens @FILE", one line each). */
+static cc_prompt_batch batch_of_all(const cc_model *m, json_t *prompts, char **dir)
+{
+    *dir = tu_tmpdir();
+    char path[4096], text[4096] = "";
+    size_t len = 0, i, t;
+    json_t *p, *v;
+    json_array_foreach(prompts, i, p) {
+        json_array_foreach(json_object_get(p, "ids"), t, v)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%lld", t ? "," : "", (long long)json_integer_value(v));
+        len += (size_t)snprintf(text + len, sizeof text - len, "\n");
+    }
+    snprintf(path, sizeof path, "%s/ids.txt", *dir);
+    tu_write_file(path, text, len);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "@%s", path);
+    cc_prompt_batch b;
+    cc_error err;
+    ck_assert_msg(cc_prompt_batch_load(&(cc_prompt_source){.tokens = spec}, m, &b, &err) == 0, "%s", err.msg);
+    return b;
+}
+
+/* run's JSON on the goldens' two prompts (different lengths, one batch):
+ * each position's log-prob of its token and rank (within TransformerLens'
+ * tie range), the loss, the top token (prompts/run.json; position 0 has no
+ * prediction: null). */
+START_TEST(run_json_matches_transformerlens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "prompts/run.json"), *prompts = json_object_get(g, "prompts");
+    golden_tol tol = golden_tolerance("prompt_logprobs", "value");
+    char *dir;
+    cc_prompt_batch b = batch_of_all(m, prompts, &dir);
+    int K = (int)golden_number(g, "top_k");
+    cc_next_tokens r;
+    cc_error err;
+    ck_assert_msg(cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, K, CC_KERNEL_FAST, &r, &err) == 0, "%s",
+                  err.msg);
+    json_t *j = cc_next_tokens_json(&r, &b);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "top_k")), K);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "prompts")), json_array_size(prompts));
+    ck_assert_int_gt(json_array_size(prompts), 1);
+    for (size_t i = 0; i < json_array_size(prompts); i++) {
+        json_t *p = json_array_get(prompts, i), *row = json_array_get(json_object_get(j, "prompts"), i);
+        same_ids(row, json_object_get(p, "ids"));
+        json_t *lp = json_object_get(row, "logprob"), *rank = json_object_get(row, "rank");
+        json_t *want_lp = json_object_get(p, "logprob_next"), *range = json_object_get(p, "rank_next_range");
+        ck_assert(json_is_null(json_array_get(lp, 0)) && json_is_null(json_array_get(rank, 0)));
+        for (size_t t = 0; t < json_array_size(want_lp); t++) {
+            double got = json_real_value(json_array_get(lp, t + 1)), w = json_number_value(json_array_get(want_lp, t));
+            ck_assert_msg(golden_near(tol, got, w), "prompt %zu logprob[%zu]: %.9g vs %.9g", i, t + 1, got, w);
+            json_int_t rk = json_integer_value(json_array_get(rank, t + 1));
+            json_t *rg = json_array_get(range, t);
+            ck_assert_msg(rk >= json_integer_value(json_array_get(rg, 0)) && rk <= json_integer_value(json_array_get(rg, 1)),
+                          "prompt %zu rank[%zu] %lld", i, t + 1, (long long)rk);
+            json_t *top = json_array_get(json_array_get(json_object_get(row, "top"), t), 0);
+            ck_assert_int_eq(json_integer_value(json_object_get(top, "id")),
+                             json_integer_value(json_array_get(json_array_get(json_object_get(p, "top_ids"), t), 0)));
+        }
+        ck_assert(golden_near(tol, json_real_value(json_object_get(row, "loss")), golden_number(p, "loss")));
+    }
+    json_decref(j);
+    cc_next_tokens_free(&r);
+    cc_prompt_batch_free(&b);
+    tu_rmtree(dir);
+    free(dir);
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prompt_json");
@@ -129,6 +201,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, dla_json_matches_transformerlens);
     tcase_add_test(tc, lens_json_matches_transformerlens);
+    tcase_add_test(tc, run_json_matches_transformerlens);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* circuitc/prompt_json.h — the JSON the prompt commands print, for results
- * computed on a prompt batch (prompts.h): dla (cc_dla_run, dla.h) and lens
- * (cc_logit_lens_run, predictions.h), each one call already. Every body
+ * computed on a prompt batch (prompts.h): run (cc_next_tokens_run,
+ * predictions.h), dla (cc_dla_run, dla.h) and lens (cc_logit_lens_run,
+ * predictions.h), each one call already. Every body
  * starts with the prompt's keys (cc_prompt_json); token texts come from the
  * batch's tokenizer. Each returns a new object (keys in README.md, "JSON
  * output"), NULL when out of memory. */
@@ -22,6 +23,11 @@ json_t *cc_prompt_row_json(const cc_prompt_batch *b, int row);
 
 /* tokenizer (the folder read, or null), then cc_prompt_row_json's keys. */
 json_t *cc_prompt_json(const cc_prompt_batch *b, int row);
+
+/* run's body for R computed on every row of B: tokenizer, bos (null
+ * without one), top_k, prompts (per row: text, ids, tokens, logprob, rank,
+ * loss, top). */
+json_t *cc_next_tokens_json(const cc_next_tokens *r, const cc_prompt_batch *b);
 
 /* dla's body for D computed on row 0 of B: the prompt's keys, position,
  * answer, wrong, metric, embed, pos_embed, heads, attn_bias, attn_out,

@@ -37,6 +37,48 @@ json_t *cc_prompt_json(const cc_prompt_batch *b, int row)
     return j;
 }
 
+/* {"id", "token", "prob"} of each of the K tokens IDS / PROBS. */
+static json_t *top_json(const cc_prompt_batch *b, const int32_t *ids, const double *probs, int k)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < k; i++) {
+        char *text = cc_prompt_token_text(b, ids[i]);
+        json_array_append_new(a, json_pack("{s:i, s:s?, s:f}", "id", ids[i], "token", text, "prob", probs[i]));
+        free(text);
+    }
+    return a;
+}
+
+/* Row ROW of run's predictions: the prompt's keys, logprob, rank, loss, top. */
+static json_t *next_tokens_row_json(const cc_next_tokens *r, const cc_prompt_batch *b, int row)
+{
+    json_t *j = cc_prompt_row_json(b, row);
+    if (!j) return NULL;
+    json_t *lp = json_array(), *rank = json_array(), *top = json_array();
+    for (int t = 0; t < b->length[row]; t++) {
+        size_t at = (size_t)row * r->pos + t;
+        json_array_append_new(lp, isnan(r->logprob[at]) ? json_null() : json_real(r->logprob[at]));
+        json_array_append_new(rank, r->rank[at] < 0 ? json_null() : json_integer(r->rank[at]));
+        json_array_append_new(top, top_json(b, r->top_id + at * r->k, r->top_prob + at * r->k, r->k));
+    }
+    json_object_set_new(j, "logprob", lp);
+    json_object_set_new(j, "rank", rank);
+    json_object_set_new(j, "loss", isnan(r->loss[row]) ? json_null() : json_real(r->loss[row]));
+    json_object_set_new(j, "top", top);
+    return j;
+}
+
+json_t *cc_next_tokens_json(const cc_next_tokens *r, const cc_prompt_batch *b)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    CC_ARG_NOT_NULL(b, NULL, NULL);
+    if (!r->logprob || r->batch != b->batch) return NULL;
+    json_t *prompts = json_array();
+    for (int row = 0; row < b->batch; row++) json_array_append_new(prompts, next_tokens_row_json(r, b, row));
+    return json_pack("{s:o, s:o, s:i, s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null(),
+                     "bos", b->bos >= 0 ? json_integer(b->bos) : json_null(), "top_k", r->k, "prompts", prompts);
+}
+
 /* {id, token} of token ID (token null when it has no text). */
 static json_t *token_json(const cc_prompt_batch *b, int32_t id)
 {
@@ -94,14 +136,7 @@ static json_t *lens_row_json(const cc_logit_lens *r, const cc_prompt_batch *b, i
         size_t at = (size_t)i * T + t;
         json_array_append_new(prob, isnan(r->prob[at]) ? json_null() : json_real(r->prob[at]));
         json_array_append_new(rank, r->rank[at] < 0 ? json_null() : json_integer(r->rank[at]));
-        json_t *cell = json_array();
-        for (int k = 0; k < r->k; k++) {
-            char *text = cc_prompt_token_text(b, r->top_id[at * r->k + k]);
-            json_array_append_new(cell, json_pack("{s:i, s:s?, s:f}", "id", r->top_id[at * r->k + k], "token", text,
-                                                  "prob", r->top_prob[at * r->k + k]));
-            free(text);
-        }
-        json_array_append_new(top, cell);
+        json_array_append_new(top, top_json(b, r->top_id + at * r->k, r->top_prob + at * r->k, r->k));
     }
     return json_pack("{s:s, s:o, s:o, s:o}", "label", label, "prob_next", prob, "rank_next", rank, "top", top);
 }
