@@ -186,6 +186,39 @@ START_TEST(pattern_matches_the_goldens)
 }
 END_TEST
 
+/* patch's mlp_out sweep on sequence 0 of the goldens' input: TransformerLens'
+ * clean loss, deltas and patched losses (patching.json), the JSON's positions. */
+START_TEST(patch_sweep_matches_the_goldens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *g = golden_load("induction-3l4h", "patching.json");
+    golden_tol lp = golden_tolerance("logprobs", "value");
+    cc_patch_sweep_report r;
+    cc_error err;
+    ck_assert_msg(cc_patch_sweep_report_run(m, &(cc_patch_sweep_options){.input = GOLDEN_INPUT}, &r, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(r.input.batch, 1);
+    near(lp, r.sweep.clean_loss, golden_number(g, "clean_loss"), "clean_loss", 0);
+    golden_tensor d = golden_get_tensor(g, "delta"), pl = golden_get_tensor(g, "patched_loss");
+    ck_assert_int_eq(d.n, (size_t)r.sweep.n_layers * 51);
+    for (size_t i = 0; i < d.n; i++) {
+        near(lp, r.sweep.delta[i], d.data[i], "delta", (long)i);
+        near(lp, r.sweep.patched_loss[i], pl.data[i], "patched_loss", (long)i);
+    }
+    json_t *j = cc_patch_sweep_report_json(&r), *pos = json_object_get(j, "patch_positions");
+    ck_assert_int_eq(json_array_size(pos), 51);
+    ck_assert_int_eq(json_integer_value(json_array_get(pos, 0)), 50);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "causal");
+    ck_assert_double_eq(json_real_value(json_array_get(json_array_get(json_object_get(j, "delta"), 2), 7)),
+                        r.sweep.delta[2 * 51 + 7]);
+    json_decref(j);
+    golden_tensor_free(&d), golden_tensor_free(&pl);
+    cc_patch_sweep_report_free(&r);
+    json_decref(g);
+    cc_model_free(m);
+}
+END_TEST
+
 /* An input too long for n_ctx is refused by name. */
 START_TEST(too_long_an_input)
 {
@@ -209,6 +242,7 @@ int main(void)
     tcase_add_test(tc, heads_match_the_goldens_and_rank_in_order);
     tcase_add_test(tc, ablate_matches_its_parts_and_the_goldens);
     tcase_add_test(tc, pattern_matches_the_goldens);
+    tcase_add_test(tc, patch_sweep_matches_the_goldens);
     tcase_add_test(tc, too_long_an_input);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

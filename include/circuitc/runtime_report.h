@@ -1,8 +1,9 @@
 /* circuitc/runtime_report.h — the runtime commands on repeated random tokens
  * as one call each, with the JSON the CLI prints: repeat (correct-token
  * log-probs), heads (every head's scores, ranked), pattern (one head's
- * attention pattern on one sequence) and ablate (heads zero- or
- * mean-ablated: the loss and induction-score changes). Each call draws its
+ * attention pattern on one sequence), ablate (heads zero- or
+ * mean-ablated: the loss and induction-score changes) and patch's mlp_out
+ * sweep on one repeated sequence. Each call draws its
  * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
  * whole, experiments.h) and returns one result struct; the serialisers return
  * a new JSON object (keys in README.md, "JSON output"), NULL when out of
@@ -116,6 +117,30 @@ void cc_ablate_report_free(cc_ablate_report *r);
 /* seed, seq_len, positions, batch, heads, mode, clean, ablated, loss_change,
  * second_half_logprob_change, induction_scores (every head by |change|). */
 json_t *cc_ablate_report_json(const cc_ablate_report *r);
+
+/* patch mlp_out without a prompt pair: the sweep mlp_out[p] <- mlp_out[p-n]
+ * (cc_patch_mlp_sweep) on one sequence (the input's batch is taken as 1) */
+typedef struct {
+    cc_repeat_input input;
+    bool naive;                  /* one full rerun per patch (the reference) instead of the causal reuse */
+    cc_progress_fn progress;     /* optional: after each layer */
+    void *progress_ctx;
+} cc_patch_sweep_options;
+
+typedef struct {
+    cc_repeat_input input;       /* batch 1 */
+    bool naive;
+    int *tokens;                 /* [1 + 2 seq_len] */
+    cc_patch_sweep sweep;
+} cc_patch_sweep_report;
+
+int cc_patch_sweep_report_run(const cc_model *m, const cc_patch_sweep_options *o, cc_patch_sweep_report *out,
+                              cc_error *err);
+void cc_patch_sweep_report_free(cc_patch_sweep_report *r);
+
+/* seed, seq_len, positions, batch, hook, method, n_layers, clean_loss,
+ * patch_positions, delta [L][n+1], patched_loss [L][n+1]. */
+json_t *cc_patch_sweep_report_json(const cc_patch_sweep_report *r);
 
 #ifdef __cplusplus
 }

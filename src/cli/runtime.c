@@ -96,23 +96,6 @@ int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
     return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
 }
 
-json_t *rt_json_header(const rt_opts *o, int batch)
-{
-    return json_pack("{s:I, s:i, s:i, s:i}", "seed", (json_int_t)o->seed, "seq_len", o->n, "positions", 1 + 2 * o->n,
-                     "batch", batch);
-}
-
-json_t *rt_json_lh(const double *v, int L, int H)
-{
-    json_t *a = json_array();
-    for (int l = 0; l < L; l++) {
-        json_t *row = json_array();
-        for (int h = 0; h < H; h++) json_array_append_new(row, json_real(v[l * H + h]));
-        json_array_append_new(a, row);
-    }
-    return a;
-}
-
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch)
 {
     printf("model %s (%s), seed %llu, seq_len %d (%d positions: BOS + 2 x %d), batch %d\n", m->model_path,

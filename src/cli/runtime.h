@@ -40,13 +40,6 @@ cc_repeat_input rt_input(const rt_opts *o);
  * lowers O->n to what fits n_ctx when --seq-len was not given. */
 int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err);
 
-/* A JSON object with the keys every runtime command prints first (after the
- * envelope): seed, seq_len, positions, batch. */
-json_t *rt_json_header(const rt_opts *o, int batch);
-
-/* [L, H] doubles as a JSON array of L arrays. */
-json_t *rt_json_lh(const double *v, int L, int H);
-
 /* The human header line: "model PATH (processed|unprocessed), seed S, seq_len n (T positions), batch B". */
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch);
 

@@ -216,3 +216,26 @@ void cc_pattern_report_free(cc_pattern_report *r)
     free(r->pattern);
     memset(r, 0, sizeof *r);
 }
+
+int cc_patch_sweep_report_run(const cc_model *m, const cc_patch_sweep_options *o, cc_patch_sweep_report *out,
+                              cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    out->input = o->input;
+    out->input.batch = 1;
+    out->naive = o->naive;
+    if (draw_tokens(m, &out->input, &out->tokens, err) != 0) return -1;
+    return cc_patch_mlp_sweep(m, out->tokens, out->input.seq_len, o->naive, CC_KERNEL_FAST, o->progress,
+                              o->progress_ctx, &out->sweep, err);
+}
+
+void cc_patch_sweep_report_free(cc_patch_sweep_report *r)
+{
+    if (!r) return;
+    free(r->tokens);
+    cc_patch_sweep_free(&r->sweep);
+    memset(r, 0, sizeof *r);
+}

@@ -138,3 +138,31 @@ json_t *cc_pattern_report_json(const cc_pattern_report *r)
     json_object_set_new(j, "pattern", jp);
     return j;
 }
+
+json_t *cc_patch_sweep_report_json(const cc_patch_sweep_report *r)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    const cc_patch_sweep *s = &r->sweep;
+    if (!s->delta) return NULL;
+    int n = r->input.seq_len, L = s->n_layers, NP = n + 1;
+    json_t *j = input_json(&r->input);
+    json_object_set_new(j, "hook", json_string("blocks.{layer}.hook_mlp_out"));
+    json_object_set_new(j, "method", json_string(r->naive ? "naive" : "causal"));
+    json_object_set_new(j, "n_layers", json_integer(L));
+    json_object_set_new(j, "clean_loss", json_real(s->clean_loss));
+    json_t *pos = json_array(), *delta = json_array(), *pl = json_array();
+    for (int k = 0; k < NP; k++) json_array_append_new(pos, json_integer(n + k));
+    for (int l = 0; l < L; l++) {
+        json_t *dr = json_array(), *pr = json_array();
+        for (int k = 0; k < NP; k++) {
+            json_array_append_new(dr, json_real(s->delta[l * NP + k]));
+            json_array_append_new(pr, json_real(s->patched_loss[l * NP + k]));
+        }
+        json_array_append_new(delta, dr);
+        json_array_append_new(pl, pr);
+    }
+    json_object_set_new(j, "patch_positions", pos);
+    json_object_set_new(j, "delta", delta);
+    json_object_set_new(j, "patched_loss", pl);
+    return j;
+}
