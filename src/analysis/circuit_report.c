@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/args.h"
+#include "core/clock.h"
 
 static const struct {
     const char *name;
@@ -32,13 +33,6 @@ void cc_circuit_report_defaults(cc_circuit_report_options *o)
     *o = (cc_circuit_report_options){.circuit = CC_BUILTIN_KCOMP, .heads = {{0, 0}, {1, 0}}, .process = true,
                                      .baseline_samples = 200, .seed = 0};
     cc_measure_defaults(&o->measure);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
 int cc_circuit_need(cc_model *m, const cc_circuit *c, const char *const *names, const cc_head *heads, int n_bind,
@@ -94,7 +88,7 @@ int cc_circuit_report_compile(cc_model *m, const cc_circuit_report_options *o, c
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool composition = want == 2;
     if (cc_circuit_need(m, out->circuit, names, out->heads, want, 1, composition, o->process, err) != 0) return -1;
-    out->load_seconds = seconds_since(&t0);
+    out->load_seconds = cci_seconds_since(&t0);
     out->processed = o->process;
     if (cc_circuit_compile(out->circuit, m, names, out->heads, want, &out->factors, NULL, err) != 0) return -1;
     if (composition) {
@@ -180,7 +174,7 @@ int cc_compile_run(cc_model *m, const cc_compile_options *o, cc_compile_result *
                               tl ? CC_ORDER_LEFT : CC_ORDER_OPTIMAL, tl ? CC_ORDER_RIGHT : CC_ORDER_OPTIMAL,
                               &out->factors, &out->plan, o->explain ? &out->explain : NULL, err) != 0)
         return -1;
-    out->seconds = seconds_since(&t0);
+    out->seconds = cci_seconds_since(&t0);
     return 0;
 }
 

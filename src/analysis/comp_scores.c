@@ -9,18 +9,12 @@
 #include <time.h>
 
 #include "core/args.h"
+#include "core/clock.h"
 
 void cc_comp_scores_defaults(cc_comp_scores_options *o)
 {
     if (!o) return;
     *o = (cc_comp_scores_options){.modes = {true, true, true}, .top = 10, .baseline_samples = 200, .process = true};
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
 static int by_score_desc(const void *a, const void *b)
@@ -79,7 +73,7 @@ int cc_comp_scores_run(cc_model *m, const cc_comp_scores_options *o, cc_comp_sco
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (cc_composition_scores(m, (cc_comp_mode)mode, out->scores + mode * n * n, err) != 0) return -1;
-        out->scores_seconds += seconds_since(&t0);
+        out->scores_seconds += cci_seconds_since(&t0);
         ++done, STEP();
     }
     if (o->baseline_samples > 0) {
@@ -88,7 +82,7 @@ int cc_comp_scores_run(cc_model *m, const cc_comp_scores_options *o, cc_comp_sco
         if (cc_composition_baseline(out->d_model, out->d_head, o->baseline_samples, o->seed, NULL,
                                     &out->baseline_mean, &out->baseline_std, err) != 0)
             return -1;
-        out->baseline_seconds = seconds_since(&t0);
+        out->baseline_seconds = cci_seconds_since(&t0);
         ++done, STEP();
     }
 #undef STEP
