@@ -116,6 +116,7 @@ VALUES = {
     'const cc_pattern_report *': '&(cc_pattern_report){0}', 'cc_pattern_report *': '&(cc_pattern_report){0}',
     'const cc_dla *': '&(cc_dla){0}', 'const cc_logit_lens *': '&(cc_logit_lens){0}',
     'const cc_next_tokens *': '&(cc_next_tokens){0}',
+    'const cc_prompt_pattern *': '&(cc_prompt_pattern){0}', 'cc_prompt_pattern *': '&(cc_prompt_pattern){0}',
     'const cc_patch_sweep_options *': '&(cc_patch_sweep_options){.input = {0, 1, 1}}',
     'const cc_patch_sweep_report *': '&(cc_patch_sweep_report){0}', 'cc_patch_sweep_report *': '&(cc_patch_sweep_report){0}',
     'const cc_st_entry *': '&(cc_st_entry){"t", CC_DT_F32, 1, {1}}',

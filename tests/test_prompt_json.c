@@ -194,6 +194,50 @@ START_TEST(run_json_matches_transformerlens)
 }
 END_TEST
 
+/* pattern on a prompt: the goldens' sequence 0 given as token ids gives
+ * TransformerLens' pattern of each golden head (patterns.json), in the struct
+ * and in the JSON. */
+START_TEST(prompt_pattern_matches_transformerlens)
+{
+    cc_model *m = golden_fixture(true);
+    json_t *tokens = golden_load("induction-3l4h", "tokens.json"), *g = golden_load("induction-3l4h", "patterns.json");
+    golden_tensor t = golden_get_tensor(tokens, "tokens");
+    int T = (int)t.shape[1];
+    json_t *ids = json_array();
+    for (int i = 0; i < T; i++) json_array_append_new(ids, json_integer((json_int_t)t.data[i])); /* sequence 0 */
+    cc_prompt_batch b = batch_of(m, ids);
+    golden_tol att = golden_tolerance("attention", "value");
+    const char *key;
+    json_t *hv;
+    json_object_foreach(json_object_get(g, "heads"), key, hv) {
+        json_t *hd = json_object_get(hv, "head");
+        cc_head head = {(int)json_integer_value(json_array_get(hd, 0)), (int)json_integer_value(json_array_get(hd, 1))};
+        cc_prompt_pattern r;
+        cc_error err;
+        ck_assert_msg(cc_prompt_pattern_run(m, &b, head, &r, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(r.positions, T);
+        golden_tensor p = golden_get_tensor(hv, "pattern");
+        for (size_t i = 0; i < p.n; i++)
+            ck_assert_msg(golden_near(att, r.pattern[i], p.data[i]), "%s[%zu]: %.9g vs %.9g", key, i, r.pattern[i],
+                          p.data[i]);
+        json_t *j = cc_prompt_pattern_json(&r, &b);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "layer")), head.layer);
+        same_ids(j, ids);
+        json_t *row = json_array_get(json_object_get(j, "pattern"), 60);
+        ck_assert_double_eq(json_real_value(json_array_get(row, 11)), r.pattern[60 * T + 11]);
+        json_decref(j);
+        golden_tensor_free(&p);
+        cc_prompt_pattern_free(&r);
+    }
+    cc_prompt_batch_free(&b);
+    golden_tensor_free(&t);
+    json_decref(ids);
+    json_decref(g);
+    json_decref(tokens);
+    cc_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prompt_json");
@@ -202,6 +246,7 @@ int main(void)
     tcase_add_test(tc, dla_json_matches_transformerlens);
     tcase_add_test(tc, lens_json_matches_transformerlens);
     tcase_add_test(tc, run_json_matches_transformerlens);
+    tcase_add_test(tc, prompt_pattern_matches_transformerlens);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

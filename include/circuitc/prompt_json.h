@@ -1,7 +1,7 @@
 /* circuitc/prompt_json.h — the JSON the prompt commands print, for results
  * computed on a prompt batch (prompts.h): run (cc_next_tokens_run,
- * predictions.h), dla (cc_dla_run, dla.h) and lens (cc_logit_lens_run,
- * predictions.h), each one call already. Every body
+ * predictions.h), dla (cc_dla_run, dla.h), lens (cc_logit_lens_run,
+ * predictions.h) and pattern (cc_prompt_pattern_run, runtime_report.h). Every body
  * starts with the prompt's keys (cc_prompt_json); token texts come from the
  * batch's tokenizer. Each returns a new object (keys in README.md, "JSON
  * output"), NULL when out of memory. */
@@ -13,6 +13,7 @@
 #include "circuitc/dla.h"
 #include "circuitc/predictions.h"
 #include "circuitc/prompts.h"
+#include "circuitc/runtime_report.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +24,10 @@ json_t *cc_prompt_row_json(const cc_prompt_batch *b, int row);
 
 /* tokenizer (the folder read, or null), then cc_prompt_row_json's keys. */
 json_t *cc_prompt_json(const cc_prompt_batch *b, int row);
+
+/* pattern's body for R computed on row 0 of B: tokenizer, head, layer,
+ * index, the prompt's keys, pattern [T][T]. */
+json_t *cc_prompt_pattern_json(const cc_prompt_pattern *r, const cc_prompt_batch *b);
 
 /* run's body for R computed on every row of B: tokenizer, bos (null
  * without one), top_k, prompts (per row: text, ids, tokens, logprob, rank,

@@ -18,6 +18,7 @@
 #include "circuitc/error.h"
 #include "circuitc/experiments.h"
 #include "circuitc/model.h"
+#include "circuitc/prompts.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,6 +93,18 @@ void cc_pattern_report_free(cc_pattern_report *r);
 
 /* seed, seq_len, positions, batch, head, layer, index, tokens, diagonals, pattern. */
 json_t *cc_pattern_report_json(const cc_pattern_report *r);
+
+/* pattern on a prompt: HEAD's pattern on row 0 of a prompt batch (prompts.h;
+ * its JSON: cc_prompt_pattern_json, prompt_json.h) */
+typedef struct {
+    cc_head head;
+    int positions;               /* T: the prompt's length */
+    float *pattern;              /* [T, T]: row = destination, column = source */
+} cc_prompt_pattern;
+
+int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, cc_prompt_pattern *out,
+                          cc_error *err);
+void cc_prompt_pattern_free(cc_prompt_pattern *r);
 
 /* ablate */
 typedef struct {

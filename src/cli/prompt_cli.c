@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "circuitc/charts.h"
-#include "circuitc/prompt_json.h"
 #include "plot_cli.h"
 
 bool prompt_given(const cli_args *a)
@@ -43,16 +42,6 @@ int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_ba
                             "--prompt)",
                        o->src.file ? "prompt-file" : "tokens", b->batch, max_batch);
     return 0;
-}
-
-json_t *prompt_json_start(const cc_prompt_batch *b)
-{
-    return json_pack("{s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
-}
-
-void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)
-{
-    json_object_update_new(j, cc_prompt_row_json(b, row));
 }
 
 char **prompt_token_texts(const cc_prompt_batch *b, const int32_t *ids, size_t n)

@@ -8,6 +8,12 @@
 
 #include "core/args.h"
 
+/* The folder B's tokenizer was read from, or null. */
+static json_t *tokenizer_json(const cc_prompt_batch *b)
+{
+    return b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null();
+}
+
 json_t *cc_prompt_row_json(const cc_prompt_batch *b, int row)
 {
     CC_ARG_NOT_NULL(b, NULL, NULL);
@@ -31,7 +37,7 @@ json_t *cc_prompt_json(const cc_prompt_batch *b, int row)
     CC_ARG_NOT_NULL(b, NULL, NULL);
     json_t *keys = cc_prompt_row_json(b, row);
     if (!keys) return NULL;
-    json_t *j = json_pack("{s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
+    json_t *j = json_pack("{s:o}", "tokenizer", tokenizer_json(b));
     if (j) json_object_update(j, keys);
     json_decref(keys);
     return j;
@@ -75,7 +81,7 @@ json_t *cc_next_tokens_json(const cc_next_tokens *r, const cc_prompt_batch *b)
     if (!r->logprob || r->batch != b->batch) return NULL;
     json_t *prompts = json_array();
     for (int row = 0; row < b->batch; row++) json_array_append_new(prompts, next_tokens_row_json(r, b, row));
-    return json_pack("{s:o, s:o, s:i, s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null(),
+    return json_pack("{s:o, s:o, s:i, s:o}", "tokenizer", tokenizer_json(b),
                      "bos", b->bos >= 0 ? json_integer(b->bos) : json_null(), "top_k", r->k, "prompts", prompts);
 }
 
@@ -151,5 +157,27 @@ json_t *cc_logit_lens_json(const cc_logit_lens *r, const cc_prompt_batch *b)
     for (int i = 0; i < r->n_rows; i++) json_array_append_new(layers, lens_row_json(r, b, i));
     json_object_set_new(j, "top_k", json_integer(r->k));
     json_object_set_new(j, "layers", layers);
+    return j;
+}
+
+json_t *cc_prompt_pattern_json(const cc_prompt_pattern *r, const cc_prompt_batch *b)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    CC_ARG_NOT_NULL(b, NULL, NULL);
+    if (!r->pattern) return NULL;
+    int T = r->positions;
+    char name[32];
+    json_t *j = json_pack("{s:o, s:s, s:i, s:i}", "tokenizer",
+                          tokenizer_json(b), "head",
+                          cc_head_name(r->head, name, sizeof name), "layer", r->head.layer, "index", r->head.head);
+    if (!j) return NULL;
+    json_object_update_new(j, cc_prompt_row_json(b, 0));
+    json_t *jp = json_array();
+    for (int i = 0; i < T; i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < T; k++) json_array_append_new(row, json_real(r->pattern[(size_t)i * T + k]));
+        json_array_append_new(jp, row);
+    }
+    json_object_set_new(j, "pattern", jp);
     return j;
 }

@@ -174,6 +174,24 @@ void cc_ablate_report_free(cc_ablate_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* HEAD's attention pattern on the one sequence TOKENS [T] into *OUT [T, T] (caller frees). */
+static int head_pattern(const cc_model *m, const int *tokens, int T, cc_head head, float **out, cc_error *err)
+{
+    if (head.layer < 0 || head.layer >= m->cfg.n_layers || head.head < 0 || head.head >= m->cfg.n_heads)
+        return cc_fail(err, "head L%dH%d is out of range: the model has %d layers of %d heads", head.layer, head.head,
+                       m->cfg.n_layers, m->cfg.n_heads);
+    cc_fwd_opts fo = {.skip_unembed = true};
+    cc_fwd_want(&fo, CC_HOOK_PATTERN, head.layer);
+    cc_fwd_result r;
+    int rc = cc_forward(m, tokens, 1, T, &fo, &r, err);
+    if (rc == 0 && !(*out = malloc((size_t)T * T * sizeof **out))) rc = cc_fail(err, "out of memory");
+    if (rc == 0)
+        memcpy(*out, cc_fwd_act(&r, CC_HOOK_PATTERN, head.layer) + (size_t)head.head * T * T,
+               (size_t)T * T * sizeof **out);
+    cc_fwd_result_free(&r);
+    return rc;
+}
+
 int cc_pattern_report_run(const cc_model *m, const cc_pattern_options *o, cc_pattern_report *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
@@ -184,29 +202,18 @@ int cc_pattern_report_run(const cc_model *m, const cc_pattern_options *o, cc_pat
     out->input.batch = 1;
     out->head = o->head;
     int n = o->input.seq_len, T = 1 + 2 * n;
-    if (o->head.layer < 0 || o->head.layer >= m->cfg.n_layers || o->head.head < 0 || o->head.head >= m->cfg.n_heads)
-        return cc_fail(err, "head L%dH%d is out of range: the model has %d layers of %d heads", o->head.layer,
-                       o->head.head, m->cfg.n_layers, m->cfg.n_heads);
-    if (draw_tokens(m, &out->input, &out->tokens, err) != 0) return -1;
+    if (draw_tokens(m, &out->input, &out->tokens, err) != 0 ||
+        head_pattern(m, out->tokens, T, o->head, &out->pattern, err) != 0)
+        return -1;
     out->positions = T;
-    cc_fwd_opts fo = {.skip_unembed = true};
-    cc_fwd_want(&fo, CC_HOOK_PATTERN, o->head.layer);
-    cc_fwd_result r;
-    int rc = cc_forward(m, out->tokens, 1, T, &fo, &r, err);
-    if (rc == 0 && !(out->pattern = malloc((size_t)T * T * sizeof *out->pattern))) rc = cc_fail(err, "out of memory");
-    if (rc == 0) {
-        memcpy(out->pattern, cc_fwd_act(&r, CC_HOOK_PATTERN, o->head.layer) + (size_t)o->head.head * T * T,
-               (size_t)T * T * sizeof *out->pattern);
-        const float *P = out->pattern;
-        for (int k = 0; k < CC_SCORE_COUNT; k++) {
-            int off = cc_score_offset((cc_score_kind)k, n);
-            double s = 0;
-            for (int d = -off; d < T; d++) s += P[(size_t)d * T + d + off];
-            out->diagonals[k] = s / (T + off);
-        }
+    const float *P = out->pattern;
+    for (int k = 0; k < CC_SCORE_COUNT; k++) {
+        int off = cc_score_offset((cc_score_kind)k, n);
+        double s = 0;
+        for (int d = -off; d < T; d++) s += P[(size_t)d * T + d + off];
+        out->diagonals[k] = s / (T + off);
     }
-    cc_fwd_result_free(&r);
-    return rc;
+    return 0;
 }
 
 void cc_pattern_report_free(cc_pattern_report *r)
@@ -237,5 +244,25 @@ void cc_patch_sweep_report_free(cc_patch_sweep_report *r)
     if (!r) return;
     free(r->tokens);
     cc_patch_sweep_free(&r->sweep);
+    memset(r, 0, sizeof *r);
+}
+
+int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, cc_prompt_pattern *out,
+                          cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(b, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    if (b->batch < 1) return cc_fail(err, "the prompt batch is empty");
+    out->head = head;
+    out->positions = b->length[0];
+    return head_pattern(m, b->tokens, b->length[0], head, &out->pattern, err);
+}
+
+void cc_prompt_pattern_free(cc_prompt_pattern *r)
+{
+    if (!r) return;
+    free(r->pattern);
     memset(r, 0, sizeof *r);
 }
