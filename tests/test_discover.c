@@ -12,6 +12,7 @@
 
 #include "circuitc/discover.h"
 #include "circuitc/topk.h"
+#include "golden.h"
 #include "testutil.h"
 
 /* Progress of the exact scans: one count over the whole phase. */
@@ -313,6 +314,118 @@ START_TEST(precision_and_recall_at_k)
 }
 END_TEST
 
+/* tokens.json of the fixture's goldens as ints; *B, *n filled. */
+static int *golden_tokens(int *B, int *n)
+{
+    json_t *j = golden_load("induction-3l4h", "tokens.json");
+    golden_tensor t = golden_get_tensor(j, "tokens");
+    *B = (int)golden_number(j, "batch"), *n = (int)golden_number(j, "n");
+    int *tok = malloc(t.n * sizeof *tok);
+    for (size_t i = 0; i < t.n; i++) tok[i] = (int)t.data[i];
+    golden_tensor_free(&t);
+    json_decref(j);
+    return tok;
+}
+
+/* The one-call report with the runtime check on the goldens' tokens: the
+ * ranking is cc_discover's, the runtime scores TransformerLens' (golden
+ * head_scores.json), the true heads those at the thresholds asked for, the
+ * JSON the struct. */
+START_TEST(report_with_runtime_check_matches_its_parts_and_the_goldens)
+{
+    cc_model *m = golden_fixture(true);
+    int B, n, L = m->cfg.n_layers, H = m->cfg.n_heads;
+    int *tok = golden_tokens(&B, &n);
+    cc_discover_report_options o;
+    cc_discover_report_defaults(&o);
+    o.top = 3, o.baseline_samples = 20, o.seed = 2, o.tokens = tok, o.batch = B, o.seq_len = n;
+    /* thresholds of the test's own: the weak heads near 0.0138 count as induction heads */
+    o.prev_threshold = 0.9, o.induction_threshold = 0.012;
+    cc_discover_report r;
+    cc_error err;
+    ck_assert_msg(cc_discover_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert(r.runtime);
+
+    cc_circuit *c = NULL;
+    ck_assert(cc_circuit_open("kcomp", &c, &err) == 0);
+    cc_discover_options d = {.circuit = c, .top = 3, .baseline_samples = 20, .seed = 2};
+    cc_discover_result want;
+    ck_assert_msg(cc_discover(m, &d, &want, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.ranking.n_pairs, want.n_pairs);
+    ck_assert(memcmp(r.ranking.pairs, want.pairs, (size_t)want.n_pairs * sizeof *want.pairs) == 0);
+
+    json_t *g = golden_load("induction-3l4h", "head_scores.json");
+    golden_tensor prev = golden_get_tensor(g, "previous_token"), ind = golden_get_tensor(g, "induction");
+    golden_tol tol = golden_tolerance("attention", "value");
+    int n_prev = 0, n_ind = 0;
+    for (int i = 0; i < L * H; i++) {
+        ck_assert_msg(golden_near(tol, r.prev[i], prev.data[i]), "previous-token [%d]: %.9g vs %.9g", i, r.prev[i],
+                      prev.data[i]);
+        ck_assert_msg(golden_near(tol, r.induction[i], ind.data[i]), "induction [%d]: %.9g vs %.9g", i,
+                      r.induction[i], ind.data[i]);
+        n_prev += prev.data[i] >= 0.9, n_ind += ind.data[i] >= 0.012;
+    }
+    ck_assert_int_eq(r.n_prev, n_prev);
+    ck_assert_int_eq(r.n_induction, n_ind);
+    double p[3], rc[3];
+    int n_true;
+    ck_assert_int_gt(n_ind, 1);
+    cc_discover_precision_recall(&want, L, H, true, r.induction, 0.012, 3, p, rc, &n_true);
+    for (int k = 0; k < 3; k++) ck_assert(r.precision_induction[k] == p[k] && r.recall_induction[k] == rc[k]);
+    ck_assert_double_eq(r.precision_prev[0], 1.0); /* L0H0, the planted previous-token head, is predicted first */
+
+    json_t *j = cc_discover_report_json(&r), *rt = json_object_get(j, "runtime");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "circuit")), "kcomp");
+    ck_assert_int_eq(json_array_size(json_object_get(j, "ranking")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(rt, "seq_len")), n);
+    ck_assert_int_eq(json_integer_value(json_object_get(rt, "batch")), B);
+    ck_assert_int_eq(json_array_size(json_object_get(rt, "prev_token_heads")), n_prev);
+    ck_assert_double_eq(json_real_value(json_array_get(json_object_get(rt, "recall_induction"), 2)), rc[2]);
+    json_t *first = json_array_get(json_object_get(j, "ranking"), 0);
+    ck_assert_double_eq(json_real_value(json_object_get(first, "runtime_induction")),
+                        r.induction[want.pairs[0].later.layer * H + want.pairs[0].later.head]);
+    json_decref(j);
+    golden_tensor_free(&prev), golden_tensor_free(&ind);
+    json_decref(g);
+    cc_discover_free(&want);
+    cc_circuit_free(c);
+    cc_discover_report_free(&r);
+    free(tok);
+    cc_model_free(m);
+}
+END_TEST
+
+/* Without tokens: the call loads the parts of an opened model, no runtime
+ * check (null in the JSON); tokens need a model loaded whole. */
+START_TEST(report_weights_only_and_its_refusals)
+{
+    cc_model *m = NULL;
+    cc_error err;
+    ck_assert(cc_model_open(tu_fixture_model(), NULL, &m, &err) == 0);
+    cc_discover_report_options o;
+    cc_discover_report_defaults(&o);
+    o.top = 2, o.baseline_samples = 5;
+    cc_discover_report r;
+    ck_assert_msg(cc_discover_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert(!r.runtime && r.ranking.pairs[0].earlier.layer == 0 && r.ranking.pairs[0].later.layer == 1);
+    json_t *j = cc_discover_report_json(&r);
+    ck_assert(json_is_null(json_object_get(j, "runtime")));
+    ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(j, "ranking"), 0), "runtime_induction"));
+    json_decref(j);
+    cc_discover_report_free(&r);
+    int tokens[3] = {0, 1, 1};
+    o.tokens = tokens, o.batch = 1, o.seq_len = 1;
+    ck_assert_int_eq(cc_discover_report_run(m, &o, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "load it whole"), "%s", err.msg);
+    cc_discover_report_free(&r);
+    o.tokens = NULL, o.baseline_samples = 0;
+    ck_assert_int_eq(cc_discover_report_run(m, &o, &r, &err), -1);
+    ck_assert_msg(strstr(err.msg, "ratios need a baseline"), "%s", err.msg);
+    cc_discover_report_free(&r);
+    cc_model_free(m);
+}
+END_TEST
+
 START_TEST(command_reports_the_runtime_check)
 {
     const char *argv[] = {"discover", "--top", "3", "--json", "--quiet", NULL};
@@ -363,6 +476,8 @@ static Suite *suite(void)
     tcase_add_test(t, rotary_positional_evidence_matches_its_definition);
     tcase_add_test(t, precision_and_recall_at_k);
     tcase_add_test(t, command_reports_the_runtime_check);
+    tcase_add_test(t, report_with_runtime_check_matches_its_parts_and_the_goldens);
+    tcase_add_test(t, report_weights_only_and_its_refusals);
     suite_add_tcase(s, t);
     return s;
 }

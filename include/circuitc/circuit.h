@@ -49,8 +49,12 @@ int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err);
  * if set, else circuits/ in the data directory (circuitc/datadir.h). Caller frees. */
 int cc_circuit_dir(char **out, cc_error *err);
 
-/* Loads SPEC: a path if it names an existing file or contains '/' or ends in
- * ".circuit", else a built-in name. */
+/* The file SPEC names: SPEC itself if it names an existing file or contains
+ * '/' or ends in ".circuit", else built-in SPEC's (cc_circuit_find_builtin).
+ * A resolved path resolves to itself. Caller frees. */
+int cc_circuit_resolve(const char *spec, char **path_out, cc_error *err);
+
+/* Loads the file cc_circuit_resolve finds for SPEC. */
 int cc_circuit_open(const char *spec, cc_circuit **out, cc_error *err);
 
 void cc_circuit_free(cc_circuit *c);

@@ -18,6 +18,7 @@
 #ifndef CIRCUITC_DISCOVER_H
 #define CIRCUITC_DISCOVER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -72,5 +73,58 @@ void cc_discover_free(cc_discover_result *r);
 void cc_discover_precision_recall(const cc_discover_result *r, int n_layers, int n_heads, bool induction,
                                   const double *runtime, double threshold, int K, double *precision, double *recall,
                                   int *n_true);
+
+/* The discover command as one call: cc_discover on the circuit named, and,
+ * when TOKENS are given, the ranking scored against the runtime head
+ * detectors (cc_head_scores_run on those repeated-token sequences): precision
+ * and recall at k = 1..top of the predicted heads, the true heads scoring at
+ * least the thresholds. */
+#define CC_DISCOVER_PREV_THRESHOLD 0.5
+#define CC_DISCOVER_INDUCTION_THRESHOLD 0.4
+
+typedef struct {
+    const char *circuit;         /* a two-head circuit file or built-in (NULL: "kcomp") */
+    int top;                     /* pairs measured exactly, ranking rows and k of precision / recall */
+    int baseline_samples;        /* at least 1: the ratios need a baseline */
+    uint64_t seed;
+    int positions;               /* T of the positional evidence (0: min(n_ctx, 101)) */
+    bool process;                /* when the call loads the parts (a model not loaded whole) */
+    const int *tokens;           /* NULL: no runtime check; else [batch, 1 + 2 seq_len] (cc_repeat_tokens),
+                                    and the model must be loaded whole */
+    int batch, seq_len;
+    double prev_threshold, induction_threshold; /* the runtime truth */
+    /* Optional: PHASE names each phase ("discover", "discover: runtime check";
+     * static strings), PROGRESS reports the exact top-1 scans' rows. */
+    void (*phase)(void *ctx, const char *label);
+    cc_progress_fn progress;
+    void *progress_ctx;
+} cc_discover_report_options;
+
+/* kcomp, top 10, 200 samples, seed 0, positions 0, processed, no runtime
+ * check (batch 1, seq_len 50 for when tokens are set), the thresholds above. */
+void cc_discover_report_defaults(cc_discover_report_options *o);
+
+typedef struct {
+    char *circuit;               /* as the options named it */
+    int n_layers, n_heads;
+    int top, baseline_samples;
+    uint64_t seed;
+    cc_discover_result ranking;
+    bool runtime;                /* the runtime check ran: the fields below are filled */
+    int batch, seq_len;
+    double prev_threshold, induction_threshold;
+    double *prev, *induction;    /* [L*H] runtime scores (previous-token, induction) */
+    double *precision_prev, *recall_prev, *precision_induction, *recall_induction; /* [top] each */
+    int n_prev, n_induction;     /* the true heads */
+} cc_discover_report;
+
+/* M opened (the call loads W_E, W_pos and every head) or loaded whole (needed
+ * with tokens). Free OUT with cc_discover_report_free, also after a failure. */
+int cc_discover_report_run(cc_model *m, const cc_discover_report_options *o, cc_discover_report *out, cc_error *err);
+void cc_discover_report_free(cc_discover_report *r);
+
+/* The CLI's --json body: circuit, pairs, vocab, positions, baseline, ranking
+ * (the first top pairs), runtime (null without the check). */
+json_t *cc_discover_report_json(const cc_discover_report *r);
 
 #endif

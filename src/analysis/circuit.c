@@ -578,17 +578,26 @@ int cc_circuit_find_builtin(const char *name, char **path_out, cc_error *err)
     return -1;
 }
 
+int cc_circuit_resolve(const char *spec, char **path_out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(spec, err, -1);
+    CC_ARG_NOT_NULL(path_out, err, -1);
+    struct stat st;
+    size_t n = strlen(spec);
+    if (strchr(spec, '/') || (n > 8 && strcmp(spec + n - 8, ".circuit") == 0) ||
+        (stat(spec, &st) == 0 && S_ISREG(st.st_mode))) {
+        *path_out = strdup(spec);
+        return *path_out ? 0 : cc_fail(err, "out of memory");
+    }
+    return cc_circuit_find_builtin(spec, path_out, err);
+}
+
 int cc_circuit_open(const char *spec, cc_circuit **out, cc_error *err)
 {
     CC_ARG_NOT_NULL(spec, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    struct stat st;
-    size_t n = strlen(spec);
-    if (strchr(spec, '/') || (n > 8 && strcmp(spec + n - 8, ".circuit") == 0) ||
-        (stat(spec, &st) == 0 && S_ISREG(st.st_mode)))
-        return cc_circuit_load(spec, out, err);
     char *path;
-    if (cc_circuit_find_builtin(spec, &path, err) != 0) return -1;
+    if (cc_circuit_resolve(spec, &path, err) != 0) return -1;
     int rc = cc_circuit_load(path, out, err);
     free(path);
     return rc;

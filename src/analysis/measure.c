@@ -8,18 +8,12 @@
 
 #include "circuitc/head_circuits.h"
 #include "core/args.h"
+#include "core/clock.h"
 
 void cc_measure_defaults(cc_measure_options *o)
 {
     if (!o) return;
     *o = (cc_measure_options){.k_max = 5, .ranks = CC_RANKS_AUTO, .method = CC_TOPK_FAST, .n_singular = 8};
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
 /* Top-k statistics of FM's diagonal over rows (or COLUMNS) by O's method. Ranks
@@ -96,7 +90,7 @@ int cc_circuit_measure(const cc_circuit *c, const cc_fm *fm, const cc_measure_op
         return -1;
     out->n = fm->l;
     out->inner_dim = fm->m;
-    out->seconds = seconds_since(&t0);
+    out->seconds = cci_seconds_since(&t0);
     return 0;
 }
 

@@ -100,11 +100,16 @@ static void warn_nonfinite(const cc_model *m)
                         "or meaningless\n", m->nonfinite_note.msg);
 }
 
+void cli_parts_loaded(const cli_common *common, const cc_model *m)
+{
+    cli_run_processed(!common->no_processing);
+    warn_nonfinite(m);
+}
+
 int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err)
 {
     if (cc_model_need(m, parts, n, !common->no_processing, err) != 0) return -1;
-    cli_run_processed(!common->no_processing);
-    warn_nonfinite(m);
+    cli_parts_loaded(common, m);
     return 0;
 }
 

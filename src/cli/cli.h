@@ -39,6 +39,11 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err);
  * weight let in by --allow-nonfinite is. */
 int cli_need_parts(const cli_common *common, cc_model *m, const cc_part *parts, int n, cc_error *err);
 
+/* What cli_need_parts does after loading, for parts a library call loaded
+ * into M: records the processing for the envelope, warns about non-finite
+ * weights. */
+void cli_parts_loaded(const cli_common *common, const cc_model *m);
+
 /* cli_open_model and cli_need_parts in one. */
 int cli_load_parts(const cli_common *common, const cc_part *parts, int n, cc_model **out, cc_error *err);
 

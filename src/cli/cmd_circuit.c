@@ -3,38 +3,14 @@
  * heads given, in the order of the circuit's parameters, and reports its
  * exact accuracy, spectrum and (for compositions) the composition score. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "circuit_summary.h"
-#include "circuitc/measure.h"
+#include "circuitc/circuit_report.h"
 #include "cli.h"
 #include "options.h"
 #include "plot_cli.h"
-
-typedef struct {
-    const char *name;
-    char comp_mode;            /* 'k', 'q', 'v', or 0 for single-head circuits */
-} builtin;
-
-static const builtin BUILTINS[] = {{"kcomp", 'k'}, {"qcomp", 'q'}, {"vcomp", 'v'}, {"ov", 0}, {"qk", 0}};
-
-/* The composition score of the two heads (TransformerLens' all_composition_scores)
- * against the random baseline of SAMPLES seeded draws, as JSON. */
-static int composition(const cc_model *m, char mode_letter, cc_head early, cc_head late, int samples,
-                       unsigned long long seed, json_t **out, cc_error *err)
-{
-    cc_comp_mode mode = mode_letter == 'q' ? CC_COMP_Q : mode_letter == 'k' ? CC_COMP_K : CC_COMP_V;
-    cc_head_composition hc;
-    if (cc_head_composition_score(m, mode, early, late, samples, seed, &hc, err) != 0) return -1;
-    /* --baseline-samples 0: no baseline, its figures null */
-    *out = json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:I}", "mode", cc_comp_mode_name(mode), "score", hc.score,
-                     "baseline_mean", samples ? json_real(hc.baseline_mean) : json_null(), "baseline_std",
-                     samples ? json_real(hc.baseline_std) : json_null(), "ratio_to_baseline",
-                     samples && hc.baseline_mean > 0 ? json_real(hc.ratio_to_baseline) : json_null(),
-                     "baseline_samples", samples, "seed", (json_int_t)seed);
-    return 0;
-}
 
 /* The measurement options of A; a usage error when two of a kind are given. */
 static int measure_options(const cli_args *a, cc_measure_options *ro)
@@ -49,120 +25,108 @@ static int measure_options(const cli_args *a, cc_measure_options *ro)
                            .compare = a->v[O_COMPARE].on,
                            .components = a->v[O_COMPONENTS].i,
                            .n_singular = a->v[O_SINGULAR].i};
+    circuit_summary_progress(ro);
+    return -1;
+}
+
+/* The options of command A for built-in circuit B; -1, or the exit status after a usage error. */
+static int report_options(cc_builtin_circuit b, const cli_args *a, cc_circuit_report_options *o)
+{
+    cc_circuit_report_defaults(o);
+    int usage = measure_options(a, &o->measure);
+    if (usage >= 0) return usage;
+    o->circuit = b;
+    o->process = !a->common.no_processing;
+    o->seed = a->v[O_SEED].u;
+    o->baseline_samples = a->v[O_BASELINE_SAMPLES].i;
+    cc_error err;
+    for (int i = 0; i < cc_builtin_circuit_heads(b); i++)
+        if (cc_head_parse(a->pos[i], NULL, &o->heads[i], &err) != 0) return cli_usage_error(a->cmd->name, "%s", err.msg);
     return -1;
 }
 
 /* The human output's first lines: the circuit, its bindings, the model. */
-static void print_heading(const char *name, const cc_circuit *circ, const char *const *names, const cc_head *heads,
-                          int n, const char *model_path, bool no_processing)
+static void print_heading(const cc_circuit_report *r, const char *model_path, bool no_processing)
 {
     char hn[32];
-    printf("circuit   %s", name);
-    for (int i = 0; i < n; i++) printf(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
-    printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(circ), model_path,
+    printf("circuit   %s", cc_circuit_name(r->circuit));
+    for (int i = 0; i < r->n_heads; i++)
+        printf(" %s=%s", cc_circuit_param(r->circuit, i), cc_head_name(r->heads[i], hn, sizeof hn));
+    printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(r->circuit), model_path,
            no_processing ? " (no processing)" : "");
 }
 
-/* The human output's composition line (COMP NULL: none). */
-static void print_composition(const json_t *comp, char mode, int samples, unsigned long long seed)
+/* The human output's composition line (none for one head). */
+static void print_composition(const cc_circuit_report *r)
 {
-    if (!comp) return;
-    double score = json_real_value(json_object_get(comp, "score"));
-    if (samples == 0)
-        printf("composition  %c-composition score %.6f (no random baseline: --baseline-samples 0)\n", mode, score);
+    if (!r->has_composition) return;
+    const cc_head_composition *c = &r->composition;
+    char mode = cc_comp_mode_name(c->mode)[0];
+    if (c->baseline_samples == 0)
+        printf("composition  %c-composition score %.6f (no random baseline: --baseline-samples 0)\n", mode, c->score);
     else
         printf("composition  %c-composition score %.6f = %.2f x the random baseline %.6f (std %.6f; %d samples, "
                "seed %llu)\n",
-               mode, score, json_real_value(json_object_get(comp, "ratio_to_baseline")),
-               json_real_value(json_object_get(comp, "baseline_mean")),
-               json_real_value(json_object_get(comp, "baseline_std")), samples, seed);
+               mode, c->score, c->baseline_mean > 0 ? c->ratio_to_baseline : 0.0, c->baseline_mean, c->baseline_std,
+               c->baseline_samples, (unsigned long long)c->seed);
 }
 
-static int run_builtin(const builtin *b, const cli_args *a)
+/* Prints measured report R (JSON J: --json, else the table) and draws --plot. */
+static int print_report(const cli_common *common, const cc_circuit_report *r, json_t *j, const char *model_path,
+                        const char *title)
 {
-    cli_common common = a->common;
-    cc_measure_options ro;
-    int usage = measure_options(a, &ro);
-    if (usage >= 0) return usage;
-    unsigned long long seed = a->v[O_SEED].u;
-    int samples = a->v[O_BASELINE_SAMPLES].i;
-    int want = b->comp_mode ? 2 : 1;
-    cc_error err;
-    cc_circuit *circ = NULL;
-    if (cc_circuit_open(b->name, &circ, &err) != 0) return cli_fail(&err);
-    if (cc_circuit_n_params(circ) != want) {
-        cc_circuit_free(circ);
-        cc_fail(&err, "circuit file for %s declares %d parameters; this command binds %d heads", b->name,
-                cc_circuit_n_params(circ), want);
-        return cli_fail(&err);
+    int rc = CLI_OK;
+    if (common->json) {
+        rc = cli_print_result(json_incref(j));
+    } else {
+        print_heading(r, model_path, common->no_processing);
+        circuit_summary_print(j);
+        print_composition(r);
+        printf("wall time    %.3f s (the whole command; loading the model %.3f s, top-k and spectrum %.3f s)\n",
+               cli_run_seconds(), r->load_seconds, r->measurement.seconds);
     }
-    cc_head heads[2];
-    for (int i = 0; i < want; i++)
-        if (cc_head_parse(a->pos[i], NULL, &heads[i], &err) != 0) {
-            cc_circuit_free(circ);
-            return cli_usage_error(b->name, "%s", err.msg);
-        }
-    const char *names[2];
-    for (int i = 0; i < want; i++) names[i] = cc_circuit_param(circ, i);
-    cc_model *m = NULL;
-    if (cli_open_model(&common, &m, &err) != 0 ||
-        circuit_load_parts(&common, m, circ, names, heads, want, 1, b->comp_mode != 0, &err) != 0) {
-        cc_model_free(m);
-        cc_circuit_free(circ);
-        return cli_fail(&err);
-    }
-    double load_seconds = cli_run_seconds();
-    cc_fm fm = {0};
-    json_t *report = NULL, *comp = NULL;
-    int rc = cc_circuit_compile(circ, m, names, heads, want, &fm, NULL, &err);
-    if (rc == 0 && b->comp_mode) rc = composition(m, b->comp_mode, heads[0], heads[1], samples, seed, &comp, &err);
-    char title[256];
-    cli_circuit_title(title, sizeof title, b->name, names, heads, want, m, b->comp_mode ? &seed : NULL);
-    json_t *model_path = json_string(m->model_path); /* for the human output */
-    cc_model_free(m); /* the factors are all the accuracy pass needs: free the weights before it */
-    if (rc == 0) rc = circuit_summary(circ, &fm, &ro, &report, &err);
-    cc_fm_free(&fm);
-    if (rc != 0 || !model_path) {
-        if (rc == 0) cc_fail(&err, "out of memory");
-        json_decref(report);
-        json_decref(comp);
-        json_decref(model_path);
-        cc_circuit_free(circ);
-        return cli_fail(&err);
-    }
-    json_t *bind = json_object();
-    char hn[32];
-    for (int i = 0; i < want; i++) json_object_set_new(bind, names[i], json_string(cc_head_name(heads[i], hn, sizeof hn)));
-    json_object_set_new(report, "bindings", bind);
-    if (comp) json_object_set_new(report, "composition", comp);
-    if (!common.json) print_heading(b->name, circ, names, heads, want, json_string_value(model_path), common.no_processing);
-    cc_circuit_free(circ);
-    if (common.json) {
-        json_t *body = json_deep_copy(report);
-        json_object_set_new(body, "phase_seconds", json_pack("{s:f, s:O}", "load", load_seconds, "topk_spectrum",
-                                                             json_object_get(report, "seconds")));
-        json_object_del(body, "seconds"); /* the envelope's: the whole command */
-        int jrc = cli_print_result(body);
-        if (common.plot && cli_plot_circuit(common.plot, report, title, NULL) != CLI_OK) jrc = CLI_FAIL;
-        json_decref(report);
-        json_decref(model_path);
-        return jrc;
-    }
-    circuit_summary_print(report);
-    print_composition(comp, b->comp_mode, samples, seed);
-    printf("wall time    %.3f s (the whole command; loading the model %.3f s, top-k and spectrum %.3f s)\n",
-           cli_run_seconds(), load_seconds, json_real_value(json_object_get(report, "seconds")));
-    int prc2 = common.plot ? cli_plot_circuit(common.plot, report, title, NULL) : CLI_OK;
-    json_decref(report);
-    json_decref(model_path);
-    return prc2;
+    if (common->plot && cli_plot_circuit(common->plot, j, title, NULL) != CLI_OK) rc = CLI_FAIL;
+    return rc;
 }
 
-static int run_kcomp(const cli_args *a) { return run_builtin(&BUILTINS[0], a); }
-static int run_qcomp(const cli_args *a) { return run_builtin(&BUILTINS[1], a); }
-static int run_vcomp(const cli_args *a) { return run_builtin(&BUILTINS[2], a); }
-static int run_ov(const cli_args *a) { return run_builtin(&BUILTINS[3], a); }
-static int run_qk(const cli_args *a) { return run_builtin(&BUILTINS[4], a); }
+static int run_builtin(cc_builtin_circuit b, const cli_args *a)
+{
+    cc_circuit_report_options o;
+    int usage = report_options(b, a, &o);
+    if (usage >= 0) return usage;
+    cc_error err;
+    cc_model *m = NULL;
+    cc_circuit_report r = {0};
+    if (cli_open_model(&a->common, &m, &err) != 0) return cli_fail(&err);
+    double open_seconds = cli_run_seconds();
+    if (cc_circuit_report_compile(m, &o, &r, &err) != 0) {
+        cc_model_free(m);
+        cc_circuit_report_free(&r);
+        return cli_fail(&err);
+    }
+    cli_parts_loaded(&a->common, m);
+    r.load_seconds += open_seconds; /* loading the model: from the command's start */
+    const char *names[2] = {cc_circuit_param(r.circuit, 0), r.n_heads > 1 ? cc_circuit_param(r.circuit, 1) : NULL};
+    char title[256];
+    cli_circuit_title(title, sizeof title, cc_builtin_circuit_name(b), names, r.heads, r.n_heads, m,
+                      r.has_composition ? &(unsigned long long){o.seed} : NULL);
+    char *model_path = strdup(m->model_path); /* for the human output */
+    cc_model_free(m); /* the factors are all the measurement needs: free the weights before it */
+    json_t *j = NULL;
+    int rc = model_path ? cc_circuit_report_measure(&r, &o.measure, &err) : cc_fail(&err, "out of memory");
+    if (rc == 0 && !(j = cc_circuit_report_json(&r))) rc = cc_fail(&err, "out of memory");
+    rc = rc == 0 ? print_report(&a->common, &r, j, model_path, title) : cli_fail(&err);
+    json_decref(j);
+    free(model_path);
+    cc_circuit_report_free(&r);
+    return rc;
+}
+
+static int run_kcomp(const cli_args *a) { return run_builtin(CC_BUILTIN_KCOMP, a); }
+static int run_qcomp(const cli_args *a) { return run_builtin(CC_BUILTIN_QCOMP, a); }
+static int run_vcomp(const cli_args *a) { return run_builtin(CC_BUILTIN_VCOMP, a); }
+static int run_ov(const cli_args *a) { return run_builtin(CC_BUILTIN_OV, a); }
+static int run_qk(const cli_args *a) { return run_builtin(CC_BUILTIN_QK, a); }
 
 #define MEASURED                                                                                        \
     "\nand measured without forming the vocab x vocab matrix: exact top-1..top-K accuracy of the\n"     \

@@ -3,66 +3,17 @@
  * and describes it: shape, factor shapes, norm, and with --explain the plan
  * (chain shapes, split, multiplication order and FLOP counts).
  *
- * All output is assembled in compile_describe() as one JSON object, printed as
- * is with --json or as a table by print_human(): add figures there. */
+ * The library's cc_compile_run compiles and cc_compile_result_json describes
+ * it as one JSON object, printed as is with --json or as a table by
+ * print_human(). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "circuit_summary.h"
-#include "circuitc/circuit.h"
+#include "circuitc/circuit_report.h"
 #include "cli.h"
 #include "options.h"
 #include "plot_cli.h"
-
-/* Where SPEC's circuit file is (the same rule as cc_circuit_open). Caller frees. */
-static int circuit_path(const char *spec, char **path, cc_error *err)
-{
-    struct stat st;
-    size_t n = strlen(spec);
-    if (strchr(spec, '/') || (n > 8 && strcmp(spec + n - 8, ".circuit") == 0) ||
-        (stat(spec, &st) == 0 && S_ISREG(st.st_mode))) {
-        *path = strdup(spec);
-        return *path ? 0 : cc_fail(err, "out of memory");
-    }
-    return cc_circuit_find_builtin(spec, path, err);
-}
-
-static json_t *flops_json(double optimal, double left, double right)
-{
-    return json_pack("{s:f, s:f, s:f}", "chosen", optimal, "left_to_right", left, "right_to_left", right);
-}
-
-/* The whole result of `compile` as one JSON object (keys documented in the README). */
-static json_t *compile_describe(const char *path, const cc_circuit *c, const char *const *names,
-                                const cc_head *heads, int n_bind, const cc_circuit_plan *plan, const cc_fm *fm,
-                                const char *order, const char *explain, double seconds)
-{
-    json_t *params = json_array(), *bind = json_object(), *cons = json_array(), *dims = json_array();
-    for (int i = 0; i < cc_circuit_n_params(c); i++) json_array_append_new(params, json_string(cc_circuit_param(c, i)));
-    for (int i = 0; i < n_bind; i++) {
-        char hb[32];
-        json_object_set_new(bind, names[i], json_string(cc_head_name(heads[i], hb, sizeof hb)));
-    }
-    for (int i = 0; i < cc_circuit_n_constraints(c); i++)
-        json_array_append_new(cons, json_string(cc_circuit_constraint_text(c, i)));
-    for (int i = 0; i <= plan->n_terms; i++) json_array_append_new(dims, json_integer(plan->dims[i]));
-    json_t *j = json_pack(
-        "{s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[i,i], s:{s:[i,i], s:[i,i]}, s:f, "
-        "s:{s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:o, s:f}, s:{s:f}}",
-        "circuit", cc_circuit_name(c), "file", cli_json_path(path), "description",
-        cc_circuit_description(c), "chain", cc_circuit_chain_text(c), "rows", cc_circuit_rows(c), "cols",
-        cc_circuit_cols(c), "params", params, "bindings", bind, "constraints", cons, "shape", fm->l, fm->r,
-        "factors", "A", fm->l, fm->m, "B", fm->m, fm->r, "norm", cc_fm_norm(fm), "plan", "order", order, "dims",
-        dims, "split", plan->split, "inner_dim", (int)plan->dims[plan->split], "order_A", plan->order_text_a,
-        "order_B", plan->order_text_b, "flops_A", flops_json(plan->flops_a, plan->flops_a_left, plan->flops_a_right),
-        "flops_B", flops_json(plan->flops_b, plan->flops_b_left, plan->flops_b_right), "flops_total",
-        plan->flops_a + plan->flops_b, "phase_seconds", "compile", seconds);
-    if (j && explain) json_object_set_new(j, "explain", json_string(explain));
-    return j;
-}
 
 static const char *jstr(const json_t *j, const char *k) { return json_string_value(json_object_get(j, k)); }
 static long long jint(const json_t *j, const char *k, size_t i)
@@ -116,29 +67,24 @@ static int parse_bindings(const cli_args *a, const cc_model *m, char buf[][64], 
     return 0;
 }
 
-/* Compiles CIRC (from PATH) for A's bindings on M, prints it, draws --plot. */
-static int compile_and_print(const cli_args *a, const char *path, const cc_circuit *circ, cc_model *m)
+/* Compiles A's circuit for its bindings on M, prints it, draws --plot. */
+static int compile_and_print(const cli_args *a, cc_model *m)
 {
     char names_buf[MAX_BIND][64];
     const char *names[MAX_BIND];
     cc_head heads[MAX_BIND];
-    int n_bind = a->v[O_BIND].n_items;
-    bool explain = a->v[O_EXPLAIN].on, tl_order = a->v[O_ORDER].choice == 1;
+    cc_compile_options o = {.circuit = a->pos[0], .n_bind = a->v[O_BIND].n_items, .bind_names = names,
+                            .bind_heads = heads, .order = a->v[O_ORDER].choice == 1 ? CC_COMPILE_TL : CC_COMPILE_OPTIMAL,
+                            .explain = a->v[O_EXPLAIN].on, .process = !a->common.no_processing};
+    cc_compile_result r;
     cc_error err;
-    if (parse_bindings(a, m, names_buf, names, heads, &err) != 0 ||
-        circuit_load_parts(&a->common, m, circ, names, heads, n_bind, 1, false, &err) != 0)
-        return cli_fail(&err);
-    cc_fm fm = {0};
-    cc_circuit_plan plan;
-    char *text = NULL;
-    double t0 = cli_run_seconds();
-    cc_chain_order oa = tl_order ? CC_ORDER_LEFT : CC_ORDER_OPTIMAL, ob = tl_order ? CC_ORDER_RIGHT : CC_ORDER_OPTIMAL;
-    if (cc_circuit_compile_ex(circ, m, names, heads, n_bind, oa, ob, &fm, &plan, explain ? &text : NULL, &err) != 0) {
-        cc_fm_free(&fm);
+    if (parse_bindings(a, m, names_buf, names, heads, &err) != 0) return cli_fail(&err);
+    if (cc_compile_run(m, &o, &r, &err) != 0) {
+        cc_compile_result_free(&r);
         return cli_fail(&err);
     }
-    json_t *j = compile_describe(path, circ, names, heads, n_bind, &plan, &fm, a->v[O_ORDER].s, text,
-                                 cli_run_seconds() - t0);
+    cli_parts_loaded(&a->common, m);
+    json_t *j = cc_compile_result_json(&r);
     int rc = CLI_OK;
     if (!j) {
         cc_fail(&err, "out of memory");
@@ -148,9 +94,9 @@ static int compile_and_print(const cli_args *a, const char *path, const cc_circu
         print_human(j);
         json_decref(j);
     }
-    if (rc == CLI_OK && a->common.plot) rc = cli_plot_compiled(a->common.plot, circ, &fm, m, names, heads, n_bind);
-    free(text);
-    cc_fm_free(&fm);
+    if (rc == CLI_OK && a->common.plot)
+        rc = cli_plot_compiled(a->common.plot, r.circuit, &r.factors, m, names, heads, r.n_bind);
+    cc_compile_result_free(&r);
     return rc;
 }
 
@@ -164,17 +110,16 @@ static int run(const cli_args *a)
                                    bind->items[i]);
     cc_error err;
     char *path = NULL;
-    cc_circuit *circ = NULL;
     cc_model *m = NULL;
     int rc;
-    if (circuit_path(a->pos[0], &path, &err) != 0 ||
+    /* the file's path is in the JSON: --json refuses one that is not UTF-8 before any work */
+    if (cc_circuit_resolve(a->pos[0], &path, &err) != 0 ||
         (a->common.json && cli_require_utf8("circuit file path", path, &err)) ||
-        cc_circuit_load(path, &circ, &err) != 0 || cli_open_model(&a->common, &m, &err) != 0)
+        cli_open_model(&a->common, &m, &err) != 0)
         rc = cli_fail(&err);
     else
-        rc = compile_and_print(a, path, circ, m);
+        rc = compile_and_print(a, m);
     cc_model_free(m);
-    cc_circuit_free(circ);
     free(path);
     return rc;
 }

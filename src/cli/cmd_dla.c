@@ -1,27 +1,12 @@
-/* cmd_dla.c — `circuitc dla`: direct logit attribution at a prompt's last position. */
+/* cmd_dla.c — `circuitc dla`: direct logit attribution at a prompt's last
+ * position (cc_dla_run; its JSON: cc_dla_json, include/circuitc/prompt_json.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "circuitc/dla.h"
+#include "circuitc/prompt_json.h"
 #include "prompt_cli.h"
-
-static json_t *dla_json(const cc_dla *d)
-{
-    int L = d->n_layers, H = d->n_heads;
-    json_t *heads = json_array(), *attn_bias = json_array(), *attn_out = json_array(), *mlp_out = json_array();
-    for (int l = 0; l < L; l++) {
-        json_t *row = json_array();
-        for (int h = 0; h < H; h++) json_array_append_new(row, json_real(d->head[l * H + h]));
-        json_array_append_new(heads, row);
-        json_array_append_new(attn_bias, json_real(d->attn_bias[l]));
-        json_array_append_new(attn_out, json_real(d->attn_out[l]));
-        json_array_append_new(mlp_out, json_real(d->mlp_out[l]));
-    }
-    return json_pack("{s:f, s:f, s:o, s:o, s:o, s:o, s:f, s:f, s:f, s:f}", "embed", d->embed, "pos_embed",
-                     d->pos_embed, "heads", heads, "attn_bias", attn_bias, "attn_out", attn_out, "mlp_out", mlp_out,
-                     "unembed_bias", d->unembed_bias, "sum", d->sum, "logit", d->logit, "ln_final_scale", d->scale);
-}
 
 static void print_dla(const cc_dla *d)
 {
@@ -57,15 +42,7 @@ static int run(const cli_args *a)
     } else {
         char *answer_text = cc_prompt_token_text(&b, answer), *wrong_text = wrong >= 0 ? cc_prompt_token_text(&b, wrong) : NULL;
         if (o.common.json) {
-            json_t *j = prompt_json_start(&b);
-            prompt_json_tokens(j, &b, 0);
-            json_object_set_new(j, "position", json_integer(d.position));
-            json_object_set_new(j, "answer", json_pack("{s:i, s:s?}", "id", answer, "token", answer_text));
-            json_object_set_new(j, "wrong", wrong >= 0 ? json_pack("{s:i, s:s?}", "id", wrong, "token", wrong_text)
-                                                       : json_null());
-            json_object_set_new(j, "metric", json_string(wrong >= 0 ? "logit_diff" : "logit"));
-            json_object_update_new(j, dla_json(&d));
-            rc = cli_print_result(j);
+            rc = cli_print_result(cc_dla_json(&d, &b));
         } else {
             printf("model %s (%s), %d %s, position %d\n", m->model_path,
                    m->processed ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), d.position);

@@ -1,111 +1,54 @@
-/* cmd_heads.c — `circuitc heads`: attention-head scores on repeated random tokens, ranked. */
+/* cmd_heads.c — `circuitc heads`: attention-head scores on repeated random
+ * tokens, ranked (cc_heads_report_run, include/circuitc/runtime_report.h). */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "plot_cli.h"
 #include "runtime.h"
 
-typedef struct {
-    const double *v;
-    int idx;
-} ranked;
-
-static int by_score_desc(const void *a, const void *b)
+/* The human table: the top heads of each score, from the JSON's rankings. */
+static void print_human(const cc_model *m, const rt_opts *o, const cc_heads_report *r, const json_t *j)
 {
-    const ranked *x = a, *y = b;
-    double vx = x->v[x->idx], vy = y->v[y->idx];
-    if (vx != vy) return vx > vy ? -1 : 1;
-    return x->idx - y->idx;
-}
-
-/* The order of the detect_head scores, after the CC_SCORE_COUNT diagonal ones. */
-static const cc_detect_kind det_order[CC_DETECT_COUNT] = {CC_DETECT_INDUCTION, CC_DETECT_PREV_TOKEN, CC_DETECT_DUPLICATE};
-
-/* Every head's SCORE (labelled LABEL), by descending induction score; RK is scratch [L*H]. */
-static json_t *every_head(const double *const *score, char (*label)[48], int L, int H, ranked *rk)
-{
-    json_t *heads = json_array();
-    for (int i = 0; i < L * H; i++) rk[i] = (ranked){score[CC_SCORE_INDUCTION], i};
-    qsort(rk, (size_t)L * H, sizeof *rk, by_score_desc);
-    for (int r = 0; r < L * H; r++) {
-        int i = rk[r].idx;
-        char name[32];
-        cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
-        json_t *e = json_pack("{s:s, s:i, s:i}", "head", name, "layer", i / H, "index", i % H);
-        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(e, label[k], json_real(score[k][i]));
-        json_t *det = json_object();
-        for (int k = 0; k < CC_DETECT_COUNT; k++)
-            json_object_set_new(det, cc_detect_name(det_order[k]), json_real(score[CC_SCORE_COUNT + k][i]));
-        json_object_set_new(e, "detect", det);
-        json_array_append_new(heads, e);
+    rt_print_header(m, o, o->batch);
+    printf("top %d heads per score (detect_head options: exclude_bos %s, exclude_current %s)\n", r->n_top,
+           o->exclude_bos ? "on" : "off", o->exclude_current ? "on" : "off");
+    const json_t *rankings = json_object_get(j, "rankings");
+    for (int k = 0; k < CC_HEADS_N_SCORES; k++) {
+        printf("%-28s", r->label[k]);
+        json_t *top = json_object_get(rankings, r->label[k]), *e;
+        size_t i;
+        json_array_foreach(top, i, e) printf(" %6s %.3f", json_string_value(json_object_get(e, "head")),
+                                             json_real_value(json_object_get(e, "score")));
+        printf("\n");
     }
-    return heads;
 }
 
 static int run(const cli_args *a)
 {
     rt_opts o;
     rt_begin(a, &o);
-    int rc;
     cc_error err;
     cc_model *m = NULL;
-    int *tok = NULL;
-    cc_head_scores s = {0};
-    if (rt_setup(&o, o.batch, &m, &tok, &err) != 0 ||
-        cc_head_scores_run(m, tok, o.batch, o.n, CC_KERNEL_FAST, &s, &err) != 0) {
-        free(tok);
+    cc_heads_report r = {0};
+    int rc = rt_prepare(&o, o.batch, &m, &err);
+    if (rc == 0) {
+        cc_heads_options ho = {.input = rt_input(&o), .top = o.top, .exclude_bos = o.exclude_bos,
+                               .exclude_current = o.exclude_current};
+        rc = cc_heads_report_run(m, &ho, &r, &err);
+    }
+    json_t *j = rc == 0 ? cc_heads_report_json(&r) : NULL;
+    if (rc == 0 && !j) rc = cc_fail(&err, "out of memory");
+    if (rc != 0) {
+        cc_heads_report_free(&r);
         cc_model_free(m);
         return cli_fail(&err);
     }
-    int L = s.n_layers, H = s.n_heads, LH = L * H, K = o.top < LH ? o.top : LH;
-    int variant = (o.exclude_bos ? 1 : 0) | (o.exclude_current ? 2 : 0);
-    /* the seven scores, in print order */
-    const double *score[CC_SCORE_COUNT + CC_DETECT_COUNT];
-    char label[CC_SCORE_COUNT + CC_DETECT_COUNT][48];
-    for (int k = 0; k < CC_SCORE_COUNT; k++) {
-        score[k] = s.diag[k];
-        snprintf(label[k], sizeof label[k], "%s", cc_score_name((cc_score_kind)k));
-    }
-    for (int k = 0; k < CC_DETECT_COUNT; k++) {
-        score[CC_SCORE_COUNT + k] = s.detect[det_order[k]][variant];
-        snprintf(label[CC_SCORE_COUNT + k], sizeof label[0], "detect_%s", cc_detect_name(det_order[k]));
-    }
-    int NS = CC_SCORE_COUNT + CC_DETECT_COUNT;
-    ranked *rk = malloc((size_t)LH * sizeof *rk);
-    json_t *j = rt_json_header(&o, o.batch);
-    json_object_set_new(j, "n_layers", json_integer(L));
-    json_object_set_new(j, "n_heads", json_integer(H));
-    json_object_set_new(j, "detect_options",
-                        json_pack("{s:b, s:b}", "exclude_bos", o.exclude_bos, "exclude_current_token", o.exclude_current));
-    json_t *heads = every_head(score, label, L, H, rk), *rankings = json_object();
-    if (!o.common.json) rt_print_header(m, &o, o.batch);
-    if (!o.common.json) printf("top %d heads per score (detect_head options: exclude_bos %s, exclude_current %s)\n", K,
-                               o.exclude_bos ? "on" : "off", o.exclude_current ? "on" : "off");
-    for (int k = 0; k < NS; k++) {
-        for (int i = 0; i < LH; i++) rk[i] = (ranked){score[k], i};
-        qsort(rk, (size_t)LH, sizeof *rk, by_score_desc);
-        json_t *top = json_array();
-        if (!o.common.json) printf("%-28s", label[k]);
-        for (int r = 0; r < K; r++) {
-            char name[32];
-            int i = rk[r].idx;
-            cc_head_name((cc_head){i / H, i % H}, name, sizeof name);
-            json_array_append_new(top, json_pack("{s:s, s:f}", "head", name, "score", score[k][i]));
-            if (!o.common.json) printf(" %6s %.3f", name, score[k][i]);
-        }
-        if (!o.common.json) printf("\n");
-        json_object_set_new(rankings, label[k], top);
-    }
-    json_object_set_new(j, "heads", heads);
-    json_object_set_new(j, "rankings", rankings);
     json_incref(j); /* kept for --plot */
     if (o.common.json) rc = cli_print_result(j);
-    else json_decref(j), rc = CLI_OK;
+    else print_human(m, &o, &r, j), json_decref(j), rc = CLI_OK;
+    int K = r.n_top;
     if (o.common.plot && cli_plot_heads(o.common.plot, j, K < 3 ? K : 3, NULL) != CLI_OK) rc = CLI_FAIL;
     json_decref(j);
-    free(rk);
-    cc_head_scores_free(&s);
-    free(tok);
+    cc_heads_report_free(&r);
     cc_model_free(m);
     return rc;
 }

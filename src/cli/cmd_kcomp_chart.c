@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_summary.h"
 #include "circuitc/charts.h"
-#include "circuitc/circuit.h"
-#include "circuitc/measure.h"
+#include "circuitc/circuit_report.h"
 #include "cli.h"
 #include "options.h"
 #include "plot_cli.h"
@@ -33,25 +31,33 @@ static int parse_pairs(const cli_args *a, cc_head pairs[][2])
     return 0;
 }
 
-/* --plot: the rows' top-1 and top-K bars of the NP pairs (VALS as in run). */
-static int plot_bars(const char *out, const cc_circuit *circ, const char *const *names, int np, int K,
-                     char (*labels)[80], const double *vals, bool no_processing)
+/* The "pair" labels of chart J ("L0H0:L1H0"), in order. */
+static const char *pair_label(const json_t *j, int i)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(j, "pairs"), (size_t)i), "pair"));
+}
+
+/* --plot: the rows' top-1 and top-K bars of chart R (its JSON J). */
+static int plot_bars(const char *out, const cc_kcomp_chart *r, const json_t *j, bool no_processing)
 {
     cc_error err;
+    int np = r->n_pairs, K = r->k;
     double *bars = malloc((size_t)np * 2 * sizeof *bars);
     const char **groups = malloc((size_t)np * sizeof *groups);
     char s1[16], sk[16], title[256], *ml = cli_model_label(cli_run()->model);
     snprintf(s1, sizeof s1, "top-1");
     snprintf(sk, sizeof sk, "top-%d", K);
     const char *series[2] = {s1, sk};
-    snprintf(title, sizeof title, "%s exact accuracy per %s:%s pair (rows) — model %s%s", cc_circuit_name(circ),
-             names[0], names[1], ml ? ml : "?", no_processing ? " (no processing)" : "");
+    snprintf(title, sizeof title, "%s exact accuracy per %s:%s pair (rows) — model %s%s", cc_circuit_name(r->circuit),
+             cc_circuit_param(r->circuit, 0), cc_circuit_param(r->circuit, 1), ml ? ml : "?",
+             no_processing ? " (no processing)" : "");
     int rc = CLI_OK;
     if (!bars || !groups) {
         cc_fail(&err, "out of memory");
         rc = cli_fail(&err);
     } else {
-        for (int i = 0; i < np; i++) groups[i] = labels[i], bars[2 * i] = vals[4 * i], bars[2 * i + 1] = vals[4 * i + 1];
+        for (int i = 0; i < np; i++)
+            groups[i] = pair_label(j, i), bars[2 * i] = r->accuracy[4 * i], bars[2 * i + 1] = r->accuracy[4 * i + 1];
         cc_chart_opts o = {.out = out, .title = title};
         if (cc_chart_bars(&o, "fraction of tokens (exact, whole vocabulary)", np, groups, 2, series, bars, &err) != 0)
             rc = cli_fail(&err);
@@ -60,95 +66,45 @@ static int plot_bars(const char *out, const cc_circuit *circ, const char *const 
     return rc;
 }
 
-/* The figures VALS [pair][rows top1, rows topK, cols top1, cols topK] of the NP PAIRS as the --json body. */
-static int print_json(const cc_circuit *circ, const char *const *names, cc_head pairs[][2], int np, int K,
-                      char (*labels)[80], const double *vals)
+static void print_human(const cc_kcomp_chart *r, const json_t *j, bool no_processing)
 {
-    json_t *arr = json_array();
-    for (int i = 0; i < np; i++) {
-        char a[32], b[32];
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", labels[i], names[0],
-                           cc_head_name(pairs[i][0], a, sizeof a), names[1], cc_head_name(pairs[i][1], b, sizeof b),
-                           "rows", "top1_accuracy", vals[i * 4], "topk_accuracy", vals[i * 4 + 1], "cols",
-                           "top1_accuracy", vals[i * 4 + 2], "topk_accuracy", vals[i * 4 + 3]));
-    }
-    return cli_print_result(json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(circ), "k", K, "pairs", arr));
-}
-
-static void print_human(const cc_circuit *circ, const char *const *names, int np, int K, char (*labels)[80],
-                        const double *vals, bool no_processing)
-{
+    const cc_circuit *circ = r->circuit;
     printf("circuit %s, model %s%s\nexact top-1 and top-%d accuracy of the diagonal over the whole vocabulary\n"
            "rows: %s\ncols: %s\n", cc_circuit_name(circ), cli_run()->model, no_processing ? " (no processing)" : "",
-           K, cc_circuit_rows(circ), cc_circuit_cols(circ));
+           r->k, cc_circuit_rows(circ), cc_circuit_cols(circ));
     printf("%-12s %10s %10s %10s %10s\n", "pair", "rows@1", "rows@K", "cols@1", "cols@K");
-    for (int i = 0; i < np; i++)
-        printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", labels[i], vals[i * 4], vals[i * 4 + 1], vals[i * 4 + 2],
-               vals[i * 4 + 3]);
-    printf("(K = %d; pairs are %s:%s)\n", K, names[0], names[1]);
+    for (int i = 0; i < r->n_pairs; i++) {
+        const double *v = r->accuracy + 4 * i;
+        printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", pair_label(j, i), v[0], v[1], v[2], v[3]);
+    }
+    printf("(K = %d; pairs are %s:%s)\n", r->k, cc_circuit_param(circ, 0), cc_circuit_param(circ, 1));
 }
 
 static int run(const cli_args *a)
 {
     cli_common common = a->common;
-    const char *circuit = a->v[O_CIRCUIT].s;
-    unsigned long long K = (unsigned long long)a->v[O_K].i;
-    int np = a->n_pos;
     cc_head pairs[MAX_PAIRS][2];
-    cc_error err;
     if (parse_pairs(a, pairs) != 0) return CLI_USAGE;
-    cc_circuit *circ = NULL;
-    if (cc_circuit_open(circuit, &circ, &err) != 0) return cli_fail(&err);
-    if (cc_circuit_n_params(circ) != 2) {
-        cc_fail(&err, "circuit %s has %d parameters; kcomp-chart needs a two-head circuit", cc_circuit_name(circ),
-                cc_circuit_n_params(circ));
-        cc_circuit_free(circ);
-        return cli_fail(&err);
-    }
-    const char *names[2] = {cc_circuit_param(circ, 0), cc_circuit_param(circ, 1)};
+    cc_kcomp_chart_options o = {.circuit = a->v[O_CIRCUIT].s, .n_pairs = a->n_pos, .pairs = &pairs[0][0],
+                                .k = a->v[O_K].i, .process = !common.no_processing};
+    cc_kcomp_chart r = {0};
     cc_model *m = NULL;
-    if (cli_open_model(&common, &m, &err) != 0 ||
-        circuit_load_parts(&common, m, circ, names, &pairs[0][0], 2, np, false, &err) != 0) {
-        if (m) cc_fail_prefix(&err, "%s", cc_circuit_name(circ));
+    cc_error err;
+    if (cli_open_model(&common, &m, &err) != 0 || cc_kcomp_chart_run(m, &o, &r, &err) != 0) {
         cc_model_free(m);
-        cc_circuit_free(circ);
+        cc_kcomp_chart_free(&r);
         return cli_fail(&err);
     }
-    double *vals = malloc((size_t)np * 4 * sizeof *vals); /* [pair][rows top1, rows topK, cols top1, cols topK] */
-    char(*labels)[80] = malloc((size_t)np * sizeof *labels);
-    int rc = vals && labels ? 0 : cc_fail(&err, "out of memory");
-    for (int i = 0; i < np && rc == 0; i++) {
-        char a[32], b[32];
-        snprintf(labels[i], sizeof labels[i], "%s:%s", cc_head_name(pairs[i][0], a, sizeof a),
-                 cc_head_name(pairs[i][1], b, sizeof b));
-        cc_fm fm = {0};
-        cc_measure_options opt = {.k_max = (int)K, .ranks = CC_RANKS_NEVER, .method = CC_TOPK_FAST};
-        cc_circuit_measurement r = {0};
-        rc = cc_circuit_compile(circ, m, names, pairs[i], 2, &fm, NULL, &err);
-        if (rc == 0) rc = cc_circuit_measure(circ, &fm, &opt, &r, &err);
-        if (rc != 0) cc_fail_prefix(&err, "%s %s", cc_circuit_name(circ), labels[i]);
-        cc_fm_free(&fm);
-        if (rc == 0) {
-            vals[i * 4 + 0] = (double)r.rows.correct[0] / (double)r.n;
-            vals[i * 4 + 1] = (double)r.rows.correct[K - 1] / (double)r.n;
-            vals[i * 4 + 2] = (double)r.cols.correct[0] / (double)r.n;
-            vals[i * 4 + 3] = (double)r.cols.correct[K - 1] / (double)r.n;
-        }
-        cc_circuit_measurement_free(&r);
-    }
-    if (rc != 0) {
-        free(vals), free(labels);
-        cc_model_free(m), cc_circuit_free(circ);
-        return cli_fail(&err);
-    }
-    if (common.json) rc = print_json(circ, names, pairs, np, (int)K, labels, vals);
-    else print_human(circ, names, np, (int)K, labels, vals, common.no_processing);
-    if (common.plot && plot_bars(common.plot, circ, names, np, (int)K, labels, vals, common.no_processing) != CLI_OK)
-        rc = CLI_FAIL;
-    free(vals), free(labels);
+    cli_parts_loaded(&common, m);
     cc_model_free(m);
-    cc_circuit_free(circ);
+    json_t *j = cc_kcomp_chart_json(&r);
+    int rc = CLI_OK;
+    if (!j) rc = cli_print_result(NULL); /* says what could not be encoded */
+    else if (common.json) rc = cli_print_result(json_incref(j));
+    else print_human(&r, j, common.no_processing);
+    if (j && common.plot && plot_bars(common.plot, &r, j, common.no_processing) != CLI_OK) rc = CLI_FAIL;
+    json_decref(j);
+    cc_kcomp_chart_free(&r);
     return rc;
 }
 

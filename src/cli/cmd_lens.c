@@ -1,55 +1,20 @@
-/* cmd_lens.c — `circuitc lens`: the logit lens on one prompt. */
-#include <math.h>
+/* cmd_lens.c — `circuitc lens`: the logit lens on one prompt (cc_logit_lens_run;
+ * its JSON: cc_logit_lens_json, include/circuitc/prompt_json.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/predictions.h"
+#include "circuitc/prompt_json.h"
 #include "prompt_cli.h"
 
-/* Row I's label as TransformerLens' accumulated_resid names it. */
-static void row_label(int i, int n_layers, char *buf, size_t size)
+static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r)
 {
-    if (i < n_layers) snprintf(buf, size, "%d_pre", i);
-    else snprintf(buf, size, "final_post");
-}
-
-static json_t *lens_json(const cc_prompt_batch *b, const cc_logit_lens *r, int n_layers)
-{
-    json_t *layers = json_array();
-    int T = r->pos;
-    for (int i = 0; i < r->n_rows; i++) {
-        char label[32];
-        row_label(i, n_layers, label, sizeof label);
-        json_t *prob = json_array(), *rank = json_array(), *top = json_array();
-        for (int t = 0; t < T; t++) {
-            size_t at = (size_t)i * T + t;
-            json_array_append_new(prob, isnan(r->prob[at]) ? json_null() : json_real(r->prob[at]));
-            json_array_append_new(rank, r->rank[at] < 0 ? json_null() : json_integer(r->rank[at]));
-            json_t *cell = json_array();
-            for (int k = 0; k < r->k; k++) {
-                char *text = cc_prompt_token_text(b, r->top_id[at * r->k + k]);
-                json_array_append_new(cell, json_pack("{s:i, s:s?, s:f}", "id", r->top_id[at * r->k + k], "token",
-                                                      text, "prob", r->top_prob[at * r->k + k]));
-                free(text);
-            }
-            json_array_append_new(top, cell);
-        }
-        json_array_append_new(layers, json_pack("{s:s, s:o, s:o, s:o}", "label", label, "prob_next", prob,
-                                                "rank_next", rank, "top", top));
-    }
-    return layers;
-}
-
-static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r, int n_layers)
-{
+    char label[32];
+#define LABEL(i) cc_logit_lens_label(r, i, label, sizeof label)
     int T = r->pos;
     printf("probability (rank) of the next token at every position, per residual stream\n%45s", "");
-    for (int i = 0; i < r->n_rows; i++) {
-        char label[32];
-        row_label(i, n_layers, label, sizeof label);
-        printf(" %-15s", label);
-    }
+    for (int i = 0; i < r->n_rows; i++) printf(" %-15s", LABEL(i));
     printf("\n");
     for (int t = 0; t + 1 < T; t++) {
         char *cur = cc_prompt_token_text(b, b->tokens[t]), *next = cc_prompt_token_text(b, b->tokens[t + 1]);
@@ -67,9 +32,7 @@ static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r, int n_l
     }
     printf("\ntop token per layer and position\n");
     for (int i = 0; i < r->n_rows; i++) {
-        char label[32];
-        row_label(i, n_layers, label, sizeof label);
-        printf("%-11s", label);
+        printf("%-11s", LABEL(i));
         for (int t = 0; t < T; t++) {
             char *text = cc_prompt_token_text(b, r->top_id[((size_t)i * T + t) * r->k]);
             printf(" ");
@@ -78,6 +41,7 @@ static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r, int n_l
         }
         printf("\n");
     }
+#undef LABEL
 }
 
 static int run(const cli_args *a)
@@ -93,15 +57,11 @@ static int run(const cli_args *a)
         cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_start(&b);
-        prompt_json_tokens(j, &b, 0);
-        json_object_set_new(j, "top_k", json_integer(o.top));
-        json_object_set_new(j, "layers", lens_json(&b, &r, m->cfg.n_layers));
-        rc = cli_print_result(j);
+        rc = cli_print_result(cc_logit_lens_json(&r, &b));
     } else {
         printf("model %s (%s), %d %s, logit lens over %d residual streams\n", m->model_path,
                m->processed ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), r.n_rows);
-        print_lens(&b, &r, m->cfg.n_layers);
+        print_lens(&b, &r);
         rc = CLI_OK;
     }
     if (rc == CLI_OK && o.common.plot) rc = prompt_plot_lens(o.common.plot, m, &b, &r);

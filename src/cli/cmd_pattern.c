@@ -1,6 +1,7 @@
-/* cmd_pattern.c — `circuitc pattern HEAD`: one head's attention pattern on one repeated sequence. */
+/* cmd_pattern.c — `circuitc pattern HEAD`: one head's attention pattern on one
+ * repeated sequence (cc_pattern_report_run, include/circuitc/runtime_report.h);
+ * on a prompt: cmd_pattern_prompt.c. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "circuitc/heads.h"
 #include "plot_cli.h"
@@ -40,62 +41,30 @@ static int run(const cli_args *a)
     if (prompt_given(a)) return cmd_pattern_prompt(a); /* cmd_pattern_prompt.c */
     rt_opts o;
     rt_begin(a, &o);
-    int rc;
     cc_error err;
     cc_head hd;
     if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) return cli_usage_error("pattern", "%s", err.msg);
     cc_model *m = NULL;
-    int *tok = NULL;
-    if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_head_parse(o.args[0], &m->cfg, &hd, &err) != 0) {
-        free(tok);
+    cc_pattern_report r = {0};
+    int rc = rt_prepare(&o, 1, &m, &err);
+    if (rc == 0) rc = cc_head_parse(o.args[0], &m->cfg, &hd, &err);
+    if (rc == 0) rc = cc_pattern_report_run(m, &(cc_pattern_options){.input = rt_input(&o), .head = hd}, &r, &err);
+    if (rc != 0) {
+        cc_pattern_report_free(&r);
         cc_model_free(m);
         return cli_fail(&err);
-    }
-    int T = 1 + 2 * o.n;
-    cc_fwd_opts fo = {.skip_unembed = true};
-    cc_fwd_want(&fo, CC_HOOK_PATTERN, hd.layer);
-    cc_fwd_result r;
-    if (cc_forward(m, tok, 1, T, &fo, &r, &err) != 0) {
-        cc_fwd_result_free(&r);
-        free(tok);
-        cc_model_free(m);
-        return cli_fail(&err);
-    }
-    const float *P = cc_fwd_act(&r, CC_HOOK_PATTERN, hd.layer) + (size_t)hd.head * T * T; /* [T, T] */
-    double diag[CC_SCORE_COUNT];
-    for (int k = 0; k < CC_SCORE_COUNT; k++) {
-        int off = cc_score_offset((cc_score_kind)k, o.n);
-        double s = 0;
-        for (int d = -off; d < T; d++) s += P[(size_t)d * T + d + off];
-        diag[k] = s / (T + off);
     }
     char name[32];
     cc_head_name(hd, name, sizeof name);
     if (o.common.json) {
-        json_t *j = rt_json_header(&o, 1);
-        json_object_set_new(j, "head", json_string(name));
-        json_object_set_new(j, "layer", json_integer(hd.layer));
-        json_object_set_new(j, "index", json_integer(hd.head));
-        json_t *jt = json_array(), *jp = json_array(), *jd = json_object();
-        for (int t = 0; t < T; t++) json_array_append_new(jt, json_integer(tok[t]));
-        for (int i = 0; i < T; i++) {
-            json_t *row = json_array();
-            for (int jj = 0; jj < T; jj++) json_array_append_new(row, json_real(P[(size_t)i * T + jj]));
-            json_array_append_new(jp, row);
-        }
-        for (int k = 0; k < CC_SCORE_COUNT; k++) json_object_set_new(jd, cc_score_name((cc_score_kind)k), json_real(diag[k]));
-        json_object_set_new(j, "tokens", jt);
-        json_object_set_new(j, "diagonals", jd);
-        json_object_set_new(j, "pattern", jp);
-        rc = cli_print_result(j);
+        rc = cli_print_result(cc_pattern_report_json(&r));
     } else {
-        print_heatmap(m, &o, name, P, diag);
+        print_heatmap(m, &o, name, r.pattern, r.diagonals);
         rc = CLI_OK;
     }
-    if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, P, NULL) != CLI_OK)
+    if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, r.pattern, NULL) != CLI_OK)
         rc = CLI_FAIL;
-    cc_fwd_result_free(&r);
-    free(tok);
+    cc_pattern_report_free(&r);
     cc_model_free(m);
     return rc;
 }

@@ -1,42 +1,13 @@
-/* cmd_run.c — `circuitc run`: the model's predictions on a prompt, position by position. */
+/* cmd_run.c — `circuitc run`: the model's predictions on a prompt, position by
+ * position (cc_next_tokens_run; its JSON: cc_next_tokens_json,
+ * include/circuitc/prompt_json.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "circuitc/predictions.h"
+#include "circuitc/prompt_json.h"
 #include "prompt_cli.h"
-
-/* {"id", "token", "prob"} list of the top K at (row, t). */
-static json_t *top_json(const cc_prompt_batch *b, const cc_next_tokens *r, int row, int t)
-{
-    json_t *a = json_array();
-    size_t at = ((size_t)row * r->pos + t) * r->k;
-    for (int i = 0; i < r->k; i++) {
-        char *text = cc_prompt_token_text(b, r->top_id[at + i]);
-        json_array_append_new(a, json_pack("{s:i, s:s?, s:f}", "id", r->top_id[at + i], "token", text, "prob",
-                                           r->top_prob[at + i]));
-        free(text);
-    }
-    return a;
-}
-
-static json_t *prompt_json(const cc_prompt_batch *b, const cc_next_tokens *r, int row)
-{
-    json_t *j = json_object();
-    prompt_json_tokens(j, b, row);
-    json_t *lp = json_array(), *rank = json_array(), *top = json_array();
-    for (int t = 0; t < b->length[row]; t++) {
-        size_t at = (size_t)row * r->pos + t;
-        json_array_append_new(lp, isnan(r->logprob[at]) ? json_null() : json_real(r->logprob[at]));
-        json_array_append_new(rank, r->rank[at] < 0 ? json_null() : json_integer(r->rank[at]));
-        json_array_append_new(top, top_json(b, r, row, t));
-    }
-    json_object_set_new(j, "logprob", lp);
-    json_object_set_new(j, "rank", rank);
-    json_object_set_new(j, "loss", isnan(r->loss[row]) ? json_null() : json_real(r->loss[row]));
-    json_object_set_new(j, "top", top);
-    return j;
-}
 
 static void print_prompt(const cc_prompt_batch *b, const cc_next_tokens *r, int row)
 {
@@ -74,12 +45,7 @@ static int run(const cli_args *a)
         cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, o.top, CC_KERNEL_FAST, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
-        json_t *j = prompt_json_start(&b), *prompts = json_array();
-        for (int row = 0; row < b.batch; row++) json_array_append_new(prompts, prompt_json(&b, &r, row));
-        json_object_set_new(j, "bos", b.bos >= 0 ? json_integer(b.bos) : json_null());
-        json_object_set_new(j, "top_k", json_integer(o.top));
-        json_object_set_new(j, "prompts", prompts);
-        rc = cli_print_result(j);
+        rc = cli_print_result(cc_next_tokens_json(&r, &b));
     } else {
         printf("model %s (%s), tokenizer %s\n", m->model_path, m->processed ? "processed" : "unprocessed",
                b.tokenizer_dir ? b.tokenizer_dir : "none (token ids shown as #ID)");

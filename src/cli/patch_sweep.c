@@ -1,5 +1,6 @@
 /* patch_sweep.c — `circuitc patch mlp_out` without a prompt pair: the sweep
- * mlp_out[p] <- mlp_out[p-n] on one repeated random sequence [BOS, A, A]. */
+ * mlp_out[p] <- mlp_out[p-n] on one repeated random sequence [BOS, A, A]
+ * (cc_patch_sweep_report_run, include/circuitc/runtime_report.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,59 +28,42 @@ int patch_sweep_run(const cli_args *a)
                                         "only the repeated-token mlp_out sweep runs", o.args[0]);
     cc_error err;
     cc_model *m = NULL;
-    int *tok = NULL;
-    cc_patch_sweep s = {0};
-    if (rt_setup(&o, 1, &m, &tok, &err) != 0 ||
-        cc_patch_mlp_sweep(m, tok, o.n, o.naive, CC_KERNEL_FAST, cli_progress_update, NULL, &s, &err) != 0) {
-        free(tok);
+    cc_patch_sweep_report r = {0};
+    if (rt_prepare(&o, 1, &m, &err) != 0 ||
+        cc_patch_sweep_report_run(m, &(cc_patch_sweep_options){.input = rt_input(&o), .naive = o.naive,
+                                                                .progress = cli_progress_update},
+                                  &r, &err) != 0) {
+        cc_patch_sweep_report_free(&r);
         cc_model_free(m);
         return cli_fail(&err);
     }
-    int n = o.n, L = s.n_layers, NP = n + 1;
+    const cc_patch_sweep *s = &r.sweep;
+    const int *tok = r.tokens;
+    int n = o.n, L = s->n_layers, NP = n + 1;
     if (o.common.json) {
-        json_t *j = rt_json_header(&o, 1);
-        json_object_set_new(j, "hook", json_string("blocks.{layer}.hook_mlp_out"));
-        json_object_set_new(j, "method", json_string(o.naive ? "naive" : "causal"));
-        json_object_set_new(j, "n_layers", json_integer(L));
-        json_object_set_new(j, "clean_loss", json_real(s.clean_loss));
-        json_t *pos = json_array(), *delta = json_array(), *pl = json_array();
-        for (int k = 0; k < NP; k++) json_array_append_new(pos, json_integer(n + k));
-        for (int l = 0; l < L; l++) {
-            json_t *dr = json_array(), *pr = json_array();
-            for (int k = 0; k < NP; k++) {
-                json_array_append_new(dr, json_real(s.delta[l * NP + k]));
-                json_array_append_new(pr, json_real(s.patched_loss[l * NP + k]));
-            }
-            json_array_append_new(delta, dr);
-            json_array_append_new(pl, pr);
-        }
-        json_object_set_new(j, "patch_positions", pos);
-        json_object_set_new(j, "delta", delta);
-        json_object_set_new(j, "patched_loss", pl);
-        rc = cli_print_result(j);
+        rc = cli_print_result(cc_patch_sweep_report_json(&r));
     } else {
         rt_print_header(m, &o, 1);
         printf("clean loss (second half) %.4f; loss(patched) - loss(clean), mlp_out[p] <- clean mlp_out[p-%d] (%s)\n",
-               s.clean_loss, n, o.naive ? "naive reruns" : "causal reuse");
+               s->clean_loss, n, o.naive ? "naive reruns" : "causal reuse");
         printf("%5s %5s", "pos", "token");
         for (int l = 0; l < L; l++) printf("  %7s%-2d", "layer ", l);
         printf("\n");
         for (int k = 0; k < NP; k++) {
             printf("%5d %5d", n + k, tok[n + k]);
-            for (int l = 0; l < L; l++) printf("  %+9.4f", s.delta[l * NP + k]);
+            for (int l = 0; l < L; l++) printf("  %+9.4f", s->delta[l * NP + k]);
             printf("\n");
         }
         int best = 0;
         for (int i = 1; i < L * NP; i++)
-            if (fabs(s.delta[i]) > fabs(s.delta[best])) best = i;
-        printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, s.delta[best]);
+            if (fabs(s->delta[i]) > fabs(s->delta[best])) best = i;
+        printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, s->delta[best]);
         rc = CLI_OK;
     }
     if (o.common.plot &&
-        cli_plot_patch(o.common.plot, m->model_path, o.seed, n, L, s.delta, s.clean_loss, NULL) != CLI_OK)
+        cli_plot_patch(o.common.plot, m->model_path, o.seed, n, L, s->delta, s->clean_loss, NULL) != CLI_OK)
         rc = CLI_FAIL;
-    cc_patch_sweep_free(&s);
-    free(tok);
+    cc_patch_sweep_report_free(&r);
     cc_model_free(m);
     return rc;
 }

@@ -38,6 +38,12 @@ void cli_progress_begin(const char *label)
     line.last_done = 0;
 }
 
+void cli_progress_phase(void *ctx, const char *label)
+{
+    (void)ctx;
+    cli_progress_begin(label);
+}
+
 void cli_progress_update(void *ctx, long done, long total)
 {
     (void)ctx;

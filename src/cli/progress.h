@@ -12,6 +12,9 @@ void cli_progress_silence(void);
 /* Labels the work that follows (LABEL must outlive it). */
 void cli_progress_begin(const char *label);
 
+/* cli_progress_begin as a library phase callback (CTX unused). */
+void cli_progress_phase(void *ctx, const char *label);
+
 /* A cc_progress_fn (CTX unused): DONE of TOTAL. A DONE smaller than the last
  * one starts a new phase (its own ETA); DONE == TOTAL erases the line. */
 void cli_progress_update(void *ctx, long done, long total);

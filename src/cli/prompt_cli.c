@@ -44,26 +44,6 @@ int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_ba
     return 0;
 }
 
-json_t *prompt_json_start(const cc_prompt_batch *b)
-{
-    return json_pack("{s:o}", "tokenizer", b->tokenizer_dir ? json_string(b->tokenizer_dir) : json_null());
-}
-
-void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row)
-{
-    json_t *ids = json_array(), *texts = json_array();
-    for (int t = 0; t < b->length[row]; t++) {
-        int id = b->tokens[(size_t)row * b->pos + t];
-        char *text = cc_prompt_token_text(b, id);
-        json_array_append_new(ids, json_integer(id));
-        json_array_append_new(texts, text ? json_string(text) : json_null());
-        free(text);
-    }
-    json_object_set_new(j, "text", b->text[row] ? json_string(b->text[row]) : json_null());
-    json_object_set_new(j, "ids", ids);
-    json_object_set_new(j, "tokens", texts);
-}
-
 char **prompt_token_texts(const cc_prompt_batch *b, const int32_t *ids, size_t n)
 {
     char **texts = calloc(n ? n : 1, sizeof *texts);

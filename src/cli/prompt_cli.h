@@ -2,11 +2,11 @@
  * lens, dla, pattern) share: their options read from the option table
  * (--prompt, --prompt-file, --tokens, --tokenizer, --no-bos, plus --top,
  * --answer and --wrong where a command takes them), the model and token batch,
- * JSON pieces, token printing and their charts. Private to src/cli/. */
+ * token printing and their charts (their JSON: circuitc/prompt_json.h).
+ * Private to src/cli/. */
 #ifndef CIRCUITC_CLI_PROMPT_H
 #define CIRCUITC_CLI_PROMPT_H
 
-#include <jansson.h>
 
 #include "circuitc/dla.h"
 #include "circuitc/predictions.h"
@@ -37,13 +37,6 @@ bool prompt_given(const cli_args *a);
 
 /* Loads the model and builds the token batch; MAX_BATCH > 0 refuses more prompts. */
 int prompt_setup(const prompt_opts *o, int max_batch, cc_model **m, cc_prompt_batch *b, cc_error *err);
-
-/* The first key of every --json result after the envelope (cli_print_result):
- * "tokenizer" (the folder read, or null). */
-json_t *prompt_json_start(const cc_prompt_batch *b);
-
-/* Row ROW's prompt as keys on J: "text" (null for ids), "ids", "tokens" (texts). */
-void prompt_json_tokens(json_t *j, const cc_prompt_batch *b, int row);
 
 /* The texts of N token IDS (cc_prompt_token_text), for chart labels; free with
  * prompt_texts_free. NULL when out of memory. */

@@ -77,33 +77,23 @@ int rt_fit_seq_len(const cc_config *cfg, bool given, int *n, cc_error *err)
     return 0;
 }
 
+int rt_prepare(rt_opts *o, int batch, cc_model **m, cc_error *err)
+{
+    if (cli_load_model(&o->common, m, err) != 0) return -1;
+    if (rt_fit_seq_len(&(*m)->cfg, o->n_given, &o->n, err) != 0) return -1;
+    return check_batch_memory(&(*m)->cfg, batch, 1 + 2 * o->n, err);
+}
+
+cc_repeat_input rt_input(const rt_opts *o) { return (cc_repeat_input){.seed = o->seed, .seq_len = o->n, .batch = o->batch}; }
+
 int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
 {
     *tokens = NULL;
-    if (cli_load_model(&o->common, m, err) != 0) return -1;
-    if (rt_fit_seq_len(&(*m)->cfg, o->n_given, &o->n, err) != 0) return -1;
+    if (rt_prepare(o, batch, m, err) != 0) return -1;
     int T = 1 + 2 * o->n;
-    if (check_batch_memory(&(*m)->cfg, batch, T, err) != 0) return -1;
     *tokens = malloc((size_t)batch * T * sizeof **tokens);
     if (!*tokens) return cc_fail(err, "out of memory for %d x %d tokens", batch, T);
     return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
-}
-
-json_t *rt_json_header(const rt_opts *o, int batch)
-{
-    return json_pack("{s:I, s:i, s:i, s:i}", "seed", (json_int_t)o->seed, "seq_len", o->n, "positions", 1 + 2 * o->n,
-                     "batch", batch);
-}
-
-json_t *rt_json_lh(const double *v, int L, int H)
-{
-    json_t *a = json_array();
-    for (int l = 0; l < L; l++) {
-        json_t *row = json_array();
-        for (int h = 0; h < H; h++) json_array_append_new(row, json_real(v[l * H + h]));
-        json_array_append_new(a, row);
-    }
-    return a;
 }
 
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch)

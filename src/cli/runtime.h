@@ -4,6 +4,7 @@
 #define CIRCUITC_CLI_RUNTIME_H
 
 #include "circuitc/experiments.h"
+#include "circuitc/runtime_report.h"
 #include "cli.h"
 #include "options.h"
 
@@ -28,16 +29,16 @@ void rt_begin(const cli_args *a, rt_opts *o);
  * longest repeated sequence that fits; when given too long, refused. */
 int rt_fit_seq_len(const cc_config *cfg, bool given, int *n, cc_error *err);
 
-/* Loads the model and draws O's repeated tokens [batch, 1+2n] into *TOKENS;
+/* Loads the model, fits O->n to it (rt_fit_seq_len) and refuses a batch whose
+ * forward pass cannot fit in memory. */
+int rt_prepare(rt_opts *o, int batch, cc_model **m, cc_error *err);
+
+/* O's repeated-token input (seed, seq_len, batch) for the library's calls. */
+cc_repeat_input rt_input(const rt_opts *o);
+
+/* rt_prepare, then draws O's repeated tokens [batch, 1+2n] into *TOKENS;
  * lowers O->n to what fits n_ctx when --seq-len was not given. */
 int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err);
-
-/* A JSON object with the keys every runtime command prints first (after the
- * envelope): seed, seq_len, positions, batch. */
-json_t *rt_json_header(const rt_opts *o, int batch);
-
-/* [L, H] doubles as a JSON array of L arrays. */
-json_t *rt_json_lh(const double *v, int L, int H);
 
 /* The human header line: "model PATH (processed|unprocessed), seed S, seq_len n (T positions), batch B". */
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch);

@@ -2,10 +2,12 @@
  * libcircuitc, the way a user would (`cc consumer.c $(pkg-config --cflags
  * --libs circuitc)`); tests/install/test_install.sh builds and runs it. It loads
  * the model named on its command line with the default processing, measures
- * the K-composition score of L0H0 -> L1H0 and prints what it found. */
+ * the K-composition score of L0H0 -> L1H0, runs the whole `kcomp L0H0 L1H0`
+ * as one call (docs/library.md) and prints what it found. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <circuitc/circuit_report.h>
 #include <circuitc/composition.h>
 #include <circuitc/model.h>
 
@@ -30,6 +32,22 @@ int main(int argc, char **argv)
     else
         fprintf(stderr, "consumer: %s\n", err.msg);
     free(scores);
+    /* kcomp L0H0 L1H0 as the CLI runs it: one call, one result, its JSON */
+    cc_circuit_report_options o;
+    cc_circuit_report_defaults(&o); /* kcomp, prev L0H0, ind L1H0 */
+    cc_circuit_report r = {0};
+    if (rc == 0 && cc_circuit_report_run(m, &o, &r, &err) == 0) {
+        printf("kcomp rows top-1 %ld / %d\n", r.measurement.rows.correct[0], r.measurement.n);
+        json_t *j = cc_circuit_report_json(&r);
+        char *bindings = j ? json_dumps(json_object_get(j, "bindings"), JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        printf("kcomp bindings %s\n", bindings ? bindings : "?");
+        free(bindings);
+        json_decref(j);
+    } else if (rc == 0) {
+        fprintf(stderr, "consumer: %s\n", err.msg);
+        rc = -1;
+    }
+    cc_circuit_report_free(&r);
     cc_model_free(m);
     return rc == 0 ? 0 : 1;
 }

@@ -7,7 +7,8 @@
 #   - `pkg-config --modversion circuitc` gives the project version;
 #   - consumer.c builds with `pkg-config --cflags --libs circuitc` against the
 #     shared library (and with --static against libcircuitc.a), runs, and
-#     agrees with the installed circuitc on a composition score;
+#     agrees with the installed circuitc on a composition score and on kcomp's
+#     top-1 count (the one-call cc_circuit_report_run, with its JSON);
 #   - the installed circuitc runs `kcomp L0H0 L1H0` on the bundled model and
 #     writes a `report`, finding its data beside itself;
 #   - without its data it fails clearly (naming CIRCUITC_DATA), printing nothing on stdout.
@@ -73,12 +74,13 @@ read -ra flags <<<"$(pkg-config --cflags --libs circuitc)"
 "${cc[@]}" -std=c11 -Wall -Wextra -Werror "${san[@]}" "$source_root/tests/install/consumer.c" "${flags[@]}" \
   -o "$tmp/consumer" || fail "consumer.c does not build with pkg-config --cflags --libs circuitc: ${flags[*]}"
 readelf -d "$tmp/consumer" | grep -q 'NEEDED.*\[libcircuitc\.so\.' || fail "the consumer is not linked to libcircuitc.so"
-shared=$(LD_LIBRARY_PATH=$root/$libdir "$tmp/consumer" "$data/models/induction-3l4h") ||
+# a program of one's own is not beside the data: CIRCUITC_DATA names it (the built-in circuits)
+shared=$(CIRCUITC_DATA=$data LD_LIBRARY_PATH=$root/$libdir "$tmp/consumer" "$data/models/induction-3l4h") ||
   fail "the consumer (shared libcircuitc) failed"
 read -ra static_flags <<<"$(pkg-config --static --cflags --libs circuitc)"
 "${cc[@]}" -std=c11 "${san[@]}" "$source_root/tests/install/consumer.c" "${static_flags[@]/#-lcircuitc/$root/$libdir/libcircuitc.a}" \
   -o "$tmp/consumer-static" || fail "consumer.c does not link libcircuitc.a with pkg-config --static: ${static_flags[*]}"
-static=$("$tmp/consumer-static" "$data/models/induction-3l4h") || fail "the consumer (static libcircuitc) failed"
+static=$(CIRCUITC_DATA=$data "$tmp/consumer-static" "$data/models/induction-3l4h") || fail "the consumer (static libcircuitc) failed"
 [ "$shared" = "$static" ] || fail "shared and static builds differ: '$shared' vs '$static'"
 grep -qx 'layers 3 heads 4 vocab 512' <<<"$shared" || fail "unexpected consumer output: $shared"
 echo "consumer (shared and static): ${shared//$'\n'/; }"
@@ -90,6 +92,20 @@ out=$("$bin" kcomp L0H0 L1H0) || fail "installed circuitc kcomp L0H0 L1H0 failed
 grep -q "^model .*$data/models/induction-3l4h\$" <<<"$out" || fail "kcomp did not use the installed model: $out"
 score=$(grep -o 'k-composition score [0-9.]*' <<<"$out")
 grep -qx "$score" <<<"$shared" || fail "circuitc says '$score', the library through the consumer '$shared'"
+top1=$(grep -o 'rows *top-1 *[0-9]* / [0-9]*' <<<"$out" | sed 's/  */ /g')
+grep -qx "kcomp $top1" <<<"$shared" || fail "circuitc says '$top1', cc_circuit_report_run in the consumer '$shared'"
+grep -qx 'kcomp bindings {"prev":"L0H0","ind":"L1H0"}' <<<"$shared" || fail "unexpected kcomp JSON bindings: $shared"
+# docs/library.md's example, as printed there, against the installed library
+awk '/^## Example/{f=1} f && /^    #include <stdio.h>/{c=1} c && /^[^ ]/{exit} c' "$source_root/docs/library.md" |
+  sed 's/^    //' >"$tmp/doc_example.c"
+"${cc[@]}" -std=c11 -Wall -Wextra -Werror "${san[@]}" "$tmp/doc_example.c" "${flags[@]}" -o "$tmp/doc_example" ||
+  fail "docs/library.md's example does not build with pkg-config --cflags --libs circuitc"
+example=$(CIRCUITC_DATA=$data LD_LIBRARY_PATH=$root/$libdir "$tmp/doc_example") || fail "docs/library.md's example failed"
+read -r _ _ n _ v <<<"$top1" # rows top-1 N / V
+want="top-1 $n of $v, k-composition ${score##* }"
+[ "${example%%$'\n'*}" = "$want" ] || fail "docs/library.md's example says '${example%%$'\n'*}', circuitc '$want'"
+grep -q '"composition": {' <<<"$example" || fail "docs/library.md's example printed no kcomp JSON"
+echo "docs/library.md example: ${example%%$'\n'*}"
 echo "kcomp L0H0 L1H0: $(grep -m1 'top-1' <<<"$out" | sed 's/  */ /g'); $score as the consumer"
 "$bin" report --out "$tmp/work/report" >/dev/null 2>"$tmp/report.log" ||
   fail "installed circuitc report failed: $(cat "$tmp/report.log")"
