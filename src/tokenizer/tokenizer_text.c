@@ -70,3 +70,8 @@ size_t cc_pretokenize_next(const uint8_t *s, size_t len, size_t pos)
     if (end == len || last == pos) return end;
     return last;
 }
+
+bool cc_pretokenize_is_space(const uint8_t *s, size_t pos, size_t *n)
+{
+    return class_at(s, pos, n) == CC_CHAR_SPACE;
+}
