@@ -33,25 +33,26 @@ static void encode_ok(cc_tokenizer *tok, const char *text, size_t len, cc_invali
     ck_assert_msg(cc_tokenizer_encode(tok, text, len, mode, ids, &err) == 0, "%s", err.msg);
 }
 
-static void assert_ids_equal(const cc_token_ids *got, json_t *want, size_t line)
+static void assert_ids_equal(const cc_token_ids *got, json_t *want, const char *path, size_t line,
+                             const char *oracle)
 {
     size_t n = json_array_size(want);
-    ck_assert_msg(got->n == n, "corpus line %zu: %zu ids, GPT2TokenizerFast has %zu", line, got->n, n);
+    ck_assert_msg(got->n == n, "%s line %zu: %zu ids, %s has %zu", path, line, got->n, oracle, n);
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(got->ids[i] == json_integer_value(json_array_get(want, i)),
-                      "corpus line %zu: id %zu is %d, GPT2TokenizerFast has %lld", line, i, got->ids[i],
+                      "%s line %zu: id %zu is %d, %s has %lld", path, line, i, got->ids[i], oracle,
                       (long long)json_integer_value(json_array_get(want, i)));
 }
 
 static void assert_decodes_to(const cc_tokenizer *tok, const int32_t *ids, size_t n, const char *want,
-                              size_t want_len, size_t line)
+                              size_t want_len, const char *path, size_t line)
 {
     char *text;
     size_t len;
     cc_error err;
     ck_assert_msg(cc_tokenizer_decode(tok, ids, n, &text, &len, &err) == 0, "%s", err.msg);
-    ck_assert_msg(len == want_len && memcmp(text, want, len) == 0, "corpus line %zu: decodes to \"%s\", want \"%s\"",
-                  line, text, want);
+    ck_assert_msg(len == want_len && memcmp(text, want, len) == 0, "%s line %zu: decodes to \"%s\", want \"%s\"",
+                  path, line, text, want);
     free(text);
 }
 
@@ -119,16 +120,14 @@ START_TEST(merges_line_ends)
 }
 END_TEST
 
-/* Every corpus case: ids identical to GPT2TokenizerFast, decode identical to
- * its decode (== the text for valid UTF-8); invalid UTF-8 refused by default
- * and, with replacement, tokenized as HF tokenizes the replaced str. */
-START_TEST(golden_corpus)
+/* Every case of the corpus at PATH (golden/FORMAT.md): ids identical to ORACLE's, decode
+ * identical to its decode (== the text for valid UTF-8); invalid UTF-8 refused by default
+ * and, with replacement, tokenized as HF tokenizes the replaced str. Returns the number of
+ * text cases. */
+static size_t check_corpus(cc_tokenizer *tok, const char *path, const char *oracle)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/golden/out/gpt2-tokenizer/corpus.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
     size_t size;
     char *corpus = (char *)tu_read_file(path, &size);
-    cc_tokenizer *tok = load_gpt2();
     cc_token_ids ids = {0};
     size_t line = 0, texts = 0, invalid = 0, decodes = 0;
     for (char *at = corpus, *nl; at < corpus + size; at = nl + 1) {
@@ -142,9 +141,8 @@ START_TEST(golden_corpus)
         json_t *decoded = json_object_get(c, "decoded");
         if (text) {
             encode_ok(tok, json_string_value(text), json_string_length(text), CC_INVALID_UTF8_ERROR, &ids);
-            assert_ids_equal(&ids, json_object_get(c, "ids"), line);
-            ck_assert(json_equal(text, decoded)); /* HF's round trip holds on valid text... */
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(text), json_string_length(text), line); /* ...ours too */
+            assert_ids_equal(&ids, json_object_get(c, "ids"), path, line, oracle);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             texts++;
         } else if (hex) {
             size_t len;
@@ -154,8 +152,8 @@ START_TEST(golden_corpus)
             ck_assert(cc_tokenizer_encode(tok, (const char *)bytes, len, CC_INVALID_UTF8_ERROR, &ids, &err) != 0);
             tu_assert_contains(err.msg, "not valid UTF-8");
             encode_ok(tok, (const char *)bytes, len, CC_INVALID_UTF8_REPLACE, &ids);
-            assert_ids_equal(&ids, json_object_get(c, "ids"), line);
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), line);
+            assert_ids_equal(&ids, json_object_get(c, "ids"), path, line, oracle);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             free(bytes);
             invalid++;
         } else {
@@ -163,16 +161,46 @@ START_TEST(golden_corpus)
             ids.n = 0;
             for (size_t i = 0; i < json_array_size(want); i++)
                 ck_assert_int_eq(cc_token_ids_push(&ids, (int32_t)json_integer_value(json_array_get(want, i)), NULL), 0);
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), line);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             decodes++;
         }
         json_decref(c);
     }
-    ck_assert_msg(texts > 2000 && invalid >= 100 && decodes >= 100, "corpus too small: %zu texts, %zu invalid, %zu "
-                  "decodes", texts, invalid, decodes);
+    ck_assert_msg(texts > 2000 && invalid >= 100 && decodes >= 100, "%s too small: %zu texts, %zu invalid, %zu "
+                  "decodes", path, texts, invalid, decodes);
     cc_token_ids_free(&ids);
-    cc_tokenizer_free(tok);
     free(corpus);
+    return texts;
+}
+
+/* GPT-2's vocabulary against GPT2TokenizerFast; valid text also round-trips (the corpus's
+ * decoded == text there, checked in check_corpus through the decode golden). */
+START_TEST(golden_corpus)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/out/gpt2-tokenizer/corpus.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
+    cc_tokenizer *tok = load_gpt2();
+    check_corpus(tok, path, "GPT2TokenizerFast");
+    cc_tokenizer_free(tok);
+}
+END_TEST
+
+/* The tokenizer.json fixtures of golden/tokenizers/ (GPT-NeoX and Llama style, made by
+ * golden/tokenizer_json_goldens.py) against Hugging Face tokenizers: every id and every
+ * decode of their corpora. */
+static const char *const json_fixtures[] = {"neox", "neox-prefix", "llama2", "llama-meta", "llama-always"};
+
+START_TEST(tokenizer_json_goldens)
+{
+    const char *name = json_fixtures[_i];
+    char dir[4096], path[4096];
+    snprintf(dir, sizeof dir, "%s/golden/tokenizers/%s", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    snprintf(path, sizeof path, "%s/golden/out/tokenizers/%s.jsonl", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert_msg(cc_tokenizer_load(dir, &tok, &err) == 0, "%s: %s", name, err.msg);
+    check_corpus(tok, path, "tokenizers");
+    cc_tokenizer_free(tok);
 }
 END_TEST
 
@@ -475,6 +503,7 @@ int main(void)
     tcase_add_test(tc, hello_world);
     tcase_add_test(tc, merges_line_ends);
     tcase_add_test(tc, golden_corpus);
+    tcase_add_loop_test(tc, tokenizer_json_goldens, 0, (int)(sizeof json_fixtures / sizeof json_fixtures[0]));
     tcase_add_test(tc, cache_overflow);
     tcase_add_test(tc, tokenizer_json_matches);
     tcase_add_test(tc, small_vocabulary);

@@ -1037,7 +1037,8 @@ static int split_added(cc_tokenizer *tok, special_list *list, const char *s, siz
         }
         if (sp->rstrip) stop = space_run_end(u, len, stop);
         if (done < start && piece(tok, s, done, start, out, err) != 0) return -1;
-        if (cc_token_ids_push(out, sp->id, err) != 0) return -1;
+        /* a match inside what the previous token's rstrip took is empty here, and Hugging Face drops empty pieces */
+        if (stop > start && cc_token_ids_push(out, sp->id, err) != 0) return -1;
         done = stop; /* the next match is searched after the token itself, not after what rstrip took */
     }
     return done < len ? piece(tok, s, done, len, out, err) : 0;
