@@ -362,7 +362,7 @@ START_TEST(bad_inputs)
     char *dir = tu_tmpdir();
     ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
     tu_assert_contains(err.msg, dir);
-    tu_assert_contains(err.msg, "vocab.json + merges.txt or tokenizer.json");
+    tu_assert_contains(err.msg, "tokenizer.json or vocab.json + merges.txt");
     char path[4096];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     tu_write_file(path, vocab, strlen(vocab));
@@ -372,6 +372,123 @@ START_TEST(bad_inputs)
     tu_rmtree(dir);
     free(dir);
     free(vocab);
+}
+END_TEST
+
+static json_t *load_fixture_json(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/tokenizers/%s/tokenizer.json", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    return root;
+}
+
+/* Sets the member at dotted PATH (e.g. "model.type", "added_tokens.1.id") of ROOT to the JSON text VALUE. */
+static void set_path(json_t *root, const char *path, const char *value)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *at = root;
+    char *key = strtok(buf, "."), *next;
+    while ((next = strtok(NULL, "."))) {
+        at = json_is_array(at) ? json_array_get(at, (size_t)atoi(key)) : json_object_get(at, key);
+        ck_assert_msg(at != NULL, "no %s in %s", key, path);
+        key = next;
+    }
+    json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(v != NULL, "bad JSON %s", value);
+    if (json_is_array(at)) ck_assert_int_eq(json_array_set_new(at, (size_t)atoi(key), v), 0);
+    else ck_assert_int_eq(json_object_set_new(at, key, v), 0);
+}
+
+/* What circuitc does not implement is refused, naming the file, the field and what it reads. */
+START_TEST(tokenizer_json_refusals)
+{
+    static const struct {
+        const char *fixture, *path, *value, *want;
+    } cases[] = {
+        {"llama2", "model.type", "\"Unigram\"",
+         "tokenizer.json: model type \"Unigram\" is not supported; circuitc reads BPE models"},
+        {"llama2", "model.type", "\"WordPiece\"", "model type \"WordPiece\" is not supported"},
+        {"neox", "pre_tokenizer", "{\"type\": \"Whitespace\"}",
+         "tokenizer.json: pre_tokenizer type \"Whitespace\" is not supported; circuitc reads ByteLevel (GPT-2, "
+         "GPT-NeoX) and Metaspace (Llama) tokenizers"},
+        {"neox", "normalizer", "{\"type\": \"NFKC\"}", "normalizer type \"NFKC\" is not supported; circuitc reads NFC"},
+        {"llama2", "normalizer.normalizers.1", "{\"type\": \"Lowercase\"}",
+         "normalizer.normalizers[1] type \"Lowercase\" is not supported"},
+        {"llama2", "normalizer.normalizers.1.pattern", "{\"Regex\": \" +\"}",
+         "field \"normalizer.normalizers[1].pattern\" is a Regex"},
+        {"llama2", "decoder.decoders.2", "{\"type\": \"CTC\"}", "decoder.decoders[2] type \"CTC\" is not supported"},
+        {"neox", "decoder", "{\"type\": \"WordPiece\"}", "decoder type \"WordPiece\" is not supported"},
+        {"neox", "model.dropout", "0.1", "field \"model.dropout\" must be null"},
+        {"neox", "model.continuing_subword_prefix", "\"##\"", "field \"model.continuing_subword_prefix\" is \"##\""},
+        {"neox", "added_tokens.1.single_word", "true", "added_tokens[1] (\"<|padding|>\"): single_word true is not "
+                                                       "supported"},
+        {"neox", "added_tokens.2.id", "7", "added_tokens[2] (\"    \") has id 7, but Hugging Face gives it 480"},
+        {"llama2", "post_processor.single.1", "{\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}",
+         "field \"post_processor.single\" must be \"$A\" or \"BOS $A\""},
+        {"llama2", "post_processor", "{\"type\": \"RobertaProcessing\"}",
+         "post_processor type \"RobertaProcessing\" is not supported"},
+        {"llama2", "model.unk_token", "\"<nope>\"", "field \"model.unk_token\" must be a token of model.vocab"},
+        {"llama-meta", "pre_tokenizer.prepend_scheme", "\"sometimes\"",
+         "field \"pre_tokenizer.prepend_scheme\" must be \"first\", \"always\" or \"never\""},
+        {"llama-meta", "pre_tokenizer.replacement", "\"ab\"", "field \"pre_tokenizer.replacement\" must be a string "
+                                                              "of one character"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *root = load_fixture_json(cases[i].fixture);
+        set_path(root, cases[i].path, cases[i].value);
+        char *text = json_dumps(root, 0);
+        cc_tokenizer *tok = NULL;
+        cc_error err;
+        ck_assert_msg(cc_tokenizer_from_tokenizer_json(text, strlen(text), &tok, &err) != 0, "%s = %s accepted",
+                      cases[i].path, cases[i].value);
+        ck_assert(tok == NULL);
+        tu_assert_contains(err.msg, cases[i].want);
+        free(text);
+        json_decref(root);
+    }
+}
+END_TEST
+
+/* cc_tokenizer_load: tokenizer.json before vocab.json + merges.txt (as Hugging Face's fast
+ * tokenizers), a SentencePiece model alone refused with the way out; the BOS of each kind. */
+START_TEST(tokenizer_folders)
+{
+    char *dir = tu_tmpdir(), path[4096], fixture[4096];
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/llama2/tokenizer.json", getenv("CIRCUITC_SOURCE_ROOT"));
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    tu_write_file(path, "x", 1);
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
+    tu_assert_contains(err.msg, "tokenizer.model: a SentencePiece model alone is not read");
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    tu_write_file(path, "not json", 8); /* would fail if read */
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    ck_assert_int_eq(symlink(fixture, path), 0);
+    ck_assert_msg(cc_tokenizer_load(dir, &tok, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cc_tokenizer_bos_id(tok), 1); /* "<s>", from the "<s> $A" template */
+    cc_tokenizer_free(tok);
+    tu_rmtree(dir);
+    free(dir);
+
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/neox", getenv("CIRCUITC_SOURCE_ROOT"));
+    ck_assert_msg(cc_tokenizer_load(fixture, &tok, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cc_tokenizer_bos_id(tok), 0); /* "<|endoftext|>" */
+    cc_tokenizer_free(tok);
+
+    /* circuitc tokenize with a Llama tokenizer alone: "<s>" as BOS, "\u2581" read as a space */
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/llama2", getenv("CIRCUITC_SOURCE_ROOT"));
+    const char *argv[] = {"tokenize", "--tokenizer", fixture, "--json", "a b", NULL};
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    json_t *j = tu_parse_json(r.out);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bos")), 1);
+    json_decref(j);
+    tu_run_free(&r);
 }
 END_TEST
 
@@ -506,6 +623,8 @@ int main(void)
     tcase_add_loop_test(tc, tokenizer_json_goldens, 0, (int)(sizeof json_fixtures / sizeof json_fixtures[0]));
     tcase_add_test(tc, cache_overflow);
     tcase_add_test(tc, tokenizer_json_matches);
+    tcase_add_test(tc, tokenizer_json_refusals);
+    tcase_add_test(tc, tokenizer_folders);
     tcase_add_test(tc, small_vocabulary);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, cli_tokenize);

@@ -47,6 +47,11 @@ void cc_tokenizer_free(cc_tokenizer *tok);
 /* One more than the largest id in the vocabulary. */
 int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok);
 
+/* The BOS TransformerLens prepends for this tokenizer alone: the token a tokenizer.json's
+ * post-processor template puts before the text ("<s>" for Llama), else "<|endoftext|>"
+ * (GPT-2, GPT-NeoX); -1 when there is neither. */
+int32_t cc_tokenizer_bos_id(const cc_tokenizer *tok);
+
 /* The id of the token whose text is TEXT exactly (byte-level text for ordinary
  * tokens, e.g. "Ġworld"; verbatim for special tokens), or -1. */
 int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text);

@@ -700,27 +700,34 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
 {
     CC_ARG_NOT_NULL(dir, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    char vocab_path[4096], merges_path[4096], json_path[4096];
+    char vocab_path[4096], merges_path[4096], json_path[4096], sp_path[4096];
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
-    size_t vocab_len = 0, merges_len = 0;
+    snprintf(sp_path, sizeof sp_path, "%s/tokenizer.model", dir);
+    size_t len = 0;
+    /* tokenizer.json first, as Hugging Face's fast tokenizers read it: it alone holds the
+     * normalizer, the added tokens and the decoder (GPT-2's folders hold both, alike) */
+    if (path_exists(json_path)) {
+        char *json = read_whole_file(json_path, "tokenizer file", &len, err);
+        int rc = json ? from_tokenizer_json(json, len, json_path, out, err) : -1;
+        free(json);
+        return rc;
+    }
     if (path_exists(vocab_path) || path_exists(merges_path)) {
-        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &vocab_len, err);
+        size_t merges_len = 0;
+        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &len, err);
         char *merges = vocab ? read_whole_file(merges_path, "tokenizer merges file", &merges_len, err) : NULL;
-        int rc = merges ? from_vocab_and_merges(vocab, vocab_len, merges, merges_len, vocab_path, merges_path, out, err)
-                        : -1;
+        int rc = merges ? from_vocab_and_merges(vocab, len, merges, merges_len, vocab_path, merges_path, out, err) : -1;
         free(vocab);
         free(merges);
         return rc;
     }
-    if (path_exists(json_path)) {
-        char *json = read_whole_file(json_path, "tokenizer file", &vocab_len, err);
-        int rc = json ? from_tokenizer_json(json, vocab_len, json_path, out, err) : -1;
-        free(json);
-        return rc;
-    }
-    return cc_fail(err, "%s: no tokenizer here: expected vocab.json + merges.txt or tokenizer.json (GPT-2's are "
+    if (path_exists(sp_path))
+        return cc_fail(err, "%s: a SentencePiece model alone is not read; circuitc reads the tokenizer.json that "
+                            "Hugging Face makes from it (in Python: AutoTokenizer.from_pretrained(DIR)."
+                            "save_pretrained(DIR) writes one)", sp_path);
+    return cc_fail(err, "%s: no tokenizer here: expected tokenizer.json or vocab.json + merges.txt (GPT-2's are "
                         "installed as gpt2-tokenizer/ in circuitc's data folder; in the source tree, "
                         "scripts/fetch-gpt2-tokenizer fetches them into third_party/gpt2-tokenizer)", dir);
 }
@@ -731,6 +738,14 @@ int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok)
 {
     CC_ARG_NOT_NULL(tok, NULL, -1);
     return tok->vocab_size;
+}
+
+int32_t cc_tokenizer_bos_id(const cc_tokenizer *tok)
+{
+    CC_ARG_NOT_NULL(tok, NULL, -1);
+    int64_t bos = tok->pipe.template_bos;
+    if (bos >= 0) return bos < tok->vocab_size && tok->text_offset[bos] != UINT32_MAX ? (int32_t)bos : -1;
+    return lookup_text(tok, CC_GPT2_EOT_TEXT, strlen(CC_GPT2_EOT_TEXT));
 }
 
 int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text)

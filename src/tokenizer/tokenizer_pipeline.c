@@ -270,7 +270,7 @@ static bool is_sequence_a(json_t *item)
 /* The post-processor only adds special tokens around the text, which cc_tokenizer_encode
  * never does (callers prepend BOS as TransformerLens does). What it would add must
  * therefore be at most a BOS: anything after the text, or a pair-only processor, is refused. */
-static int check_post_processor(json_t *pp, const char *field, const char *label, cc_error *err)
+static int check_post_processor(json_t *pp, const char *field, const char *label, tp_pipeline *p, cc_error *err)
 {
     const char *type = type_of(pp);
     if (!pp || json_is_null(pp) || (type && strcmp(type, "ByteLevel") == 0)) return 0;
@@ -280,7 +280,7 @@ static int check_post_processor(json_t *pp, const char *field, const char *label
         json_array_foreach(list, i, item) {
             char sub[256];
             snprintf(sub, sizeof sub, "%s.processors[%zu]", field, i);
-            if (check_post_processor(item, sub, label, err) != 0) return -1;
+            if (check_post_processor(item, sub, label, p, err) != 0) return -1;
         }
         return 0;
     }
@@ -289,7 +289,17 @@ static int check_post_processor(json_t *pp, const char *field, const char *label
         size_t n = json_array_size(single);
         bool bos_then_text = n == 2 && json_object_get(json_array_get(single, 0), "SpecialToken") &&
                              is_sequence_a(json_array_get(single, 1));
-        if ((n == 1 && is_sequence_a(json_array_get(single, 0))) || bos_then_text) return 0;
+        if (n == 1 && is_sequence_a(json_array_get(single, 0))) return 0;
+        if (bos_then_text) { /* the BOS's id, from the template's special_tokens */
+            const char *name = json_string_value(
+                json_object_get(json_object_get(json_array_get(single, 0), "SpecialToken"), "id"));
+            json_t *ids = json_object_get(json_object_get(json_object_get(pp, "special_tokens"), name ? name : ""), "ids");
+            if (json_array_size(ids) != 1 || !json_is_integer(json_array_get(ids, 0)))
+                return cc_fail(err, "%s: field \"%s.special_tokens\" must give the one id of \"%s\"", label, field,
+                               name ? name : "(none)");
+            p->template_bos = json_integer_value(json_array_get(ids, 0));
+            return 0;
+        }
         return cc_fail(err, "%s: field \"%s.single\" must be \"$A\" or \"BOS $A\": circuitc adds no special token "
                             "but the BOS its prompts start with (as TransformerLens)", label, field);
     }
@@ -305,12 +315,14 @@ int tp_parse(json_t *root, const char *label, tp_pipeline *p, cc_error *err)
     if (read_pre_tokenizer(json_object_get(root, "pre_tokenizer"), label, p, err) != 0) return -1;
     p->has_decoder = dec && !json_is_null(dec);
     if (p->has_decoder && read_decoder(dec, "decoder", label, p, err) != 0) return -1;
-    return check_post_processor(json_object_get(root, "post_processor"), "post_processor", label, err);
+    p->template_bos = -1;
+    return check_post_processor(json_object_get(root, "post_processor"), "post_processor", label, p, err);
 }
 
 int tp_gpt2(tp_pipeline *p, cc_error *err)
 {
     memset(p, 0, sizeof *p);
+    p->template_bos = -1;
     p->pre = TP_PRE_BYTE_LEVEL;
     p->use_regex = true;
     p->has_decoder = true;

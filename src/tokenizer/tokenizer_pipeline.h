@@ -46,6 +46,7 @@ typedef struct {
     bool has_decoder; /* without one, decoding joins the tokens with spaces, as Hugging Face does */
     tp_dec_step *dec;
     size_t n_dec;
+    int64_t template_bos; /* the id a "BOS $A" post-processor template puts before the text, or -1 */
 } tp_pipeline;
 
 /* Reads ROOT's "normalizer", "pre_tokenizer", "decoder" and "post_processor" into P; LABEL
