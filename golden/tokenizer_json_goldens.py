@@ -12,7 +12,7 @@ varied corpus and given the structure of the real files' tokenizer.json:
                 post-processor and decoder, merges as "a b" strings, <|endoftext|> and
                 <|padding|> in the vocabulary, whitespace runs as non-special added tokens
   neox-prefix   the same with add_prefix_space true, merges as ["a", "b"] pairs,
-                ignore_merges, and added tokens with lstrip / rstrip / normalized false
+                ignore_merges, and added tokens with lstrip / rstrip / single_word / normalized false
   llama2        Llama 2 / TinyLlama: Prepend("▁") + Replace(" ", "▁") normalizer, no
                 pre-tokenizer, byte_fallback with <0x00>..<0xFF>, <unk> <s> </s>, decoder
                 Replace + ByteFallback + Fuse + Strip, "<s> $A" template
@@ -75,8 +75,8 @@ def train(kind):
     return json.loads(tok.to_str())
 
 
-def added(id_, content, special, normalized, lstrip=False, rstrip=False):
-    return {"id": id_, "content": content, "single_word": False, "lstrip": lstrip, "rstrip": rstrip,
+def added(id_, content, special, normalized, lstrip=False, rstrip=False, single_word=False):
+    return {"id": id_, "content": content, "single_word": single_word, "lstrip": lstrip, "rstrip": rstrip,
             "normalized": normalized, "special": special}
 
 
@@ -102,7 +102,9 @@ def neox_files(base):
     prefix["added_tokens"] = [added(0, "<|endoftext|>", True, False), added(1, "<|padding|>", True, False),
                               added(n, "<mask>", True, False, lstrip=True), added(n + 1, "<sep>", True, True, rstrip=True),
                               added(n + 2, "e\u0301t\u00e9", False, True), added(n + 3, "  ", False, False,
-                                                                                   lstrip=True, rstrip=True)]
+                                                                                   lstrip=True, rstrip=True),
+                              added(n + 4, "fox", False, True, single_word=True),
+                              added(n + 5, "<w>", True, False, single_word=True, lstrip=True)]
     return {"neox": neox, "neox-prefix": prefix}
 
 
@@ -155,6 +157,9 @@ def fixture_cases(name):
     # NFC: composition, canonical reordering of marks, singletons, exclusions, Hangul
     extra += ["a\u0301\u0316", "e\u0301\u0323x", "o\u031b\u0301\u0323", "\u212b", "A\u030a", "\u0344", "\u0958",
               "\u1100\u1161\u11a8", "\uac00\u11a8", "q\u0307\u0323", "\u1e0b\u0323", "\u0300a\u0300"]
+    # single_word: "fox" and "<w>" only where no word character (\\w: letters, marks, digits, _) touches them
+    extra += ["fox", "foxes fox,fox_fox 7fox fox7 \u00e9fox fox\u0301 fox\u00e9 (fox) fox-fox \u4e16fox",
+              "a<w>b <w> x<w> <w>y _<w>_ \u0663<w>", "  <w>  fox  "]
     extra += ["\u00e9t\u00e9", "e\u0301te\u0301", "e\u0301t\u00e9", "  ", "    ", "        x", "x    y", "\t    \t", "▁", "▁▁x", "x▁",
               "<0x41>", "<0xZZ>", "\u2581 \u2581"]
     return cases + [{"text": t} for t in extra]

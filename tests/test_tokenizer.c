@@ -424,8 +424,8 @@ START_TEST(tokenizer_json_refusals)
         {"neox", "decoder", "{\"type\": \"WordPiece\"}", "decoder type \"WordPiece\" is not supported"},
         {"neox", "model.dropout", "0.1", "field \"model.dropout\" must be null"},
         {"neox", "model.continuing_subword_prefix", "\"##\"", "field \"model.continuing_subword_prefix\" is \"##\""},
-        {"neox", "added_tokens.1.single_word", "true", "added_tokens[1] (\"<|padding|>\"): single_word true is not "
-                                                       "supported"},
+        {"neox", "added_tokens.1.content", "\"<|endoftext|>\"", "added_tokens[1] (\"<|endoftext|>\") repeats "
+                                                                 "added_tokens[0]"},
         {"neox", "added_tokens.2.id", "7", "added_tokens[2] (\"    \") has id 7, but Hugging Face gives it 480"},
         {"llama2", "post_processor.single.1", "{\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}",
          "field \"post_processor.single\" must be \"$A\" or \"BOS $A\""},

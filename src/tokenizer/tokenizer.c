@@ -156,6 +156,7 @@ typedef struct {
     size_t len;
     int32_t id;
     bool lstrip, rstrip; /* swallow the whitespace on that side */
+    bool single_word;    /* matched only where no word character touches it */
     size_t next_at;      /* encode's scan state: where it next occurs (SIZE_MAX: not yet searched) */
 } special_token;
 
@@ -418,7 +419,7 @@ static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, cons
 
 /* Adds an added token to LIST; TEXT (LEN bytes) is copied. */
 static int add_special(special_list *list, const char *text, size_t len, int32_t id, bool lstrip, bool rstrip,
-                       cc_error *err)
+                       bool single_word, cc_error *err)
 {
     special_token *grown = realloc(list->tokens, (list->n + 1) * sizeof *grown);
     if (!grown) return out_of_memory(err);
@@ -427,7 +428,7 @@ static int add_special(special_list *list, const char *text, size_t len, int32_t
     if (!copy) return out_of_memory(err);
     memcpy(copy, text, len);
     copy[len] = '\0';
-    list->tokens[list->n++] = (special_token){copy, len, id, lstrip, rstrip, SIZE_MAX};
+    list->tokens[list->n++] = (special_token){copy, len, id, lstrip, rstrip, single_word, SIZE_MAX};
     return 0;
 }
 
@@ -458,7 +459,8 @@ static int from_vocab_and_merges(const char *vocab_json, size_t vocab_len, const
                  ? 0 : -1;
     json_decref(vocab);
     int32_t eot = rc == 0 ? cc_tokenizer_token_id(tok, CC_GPT2_EOT_TEXT) : -1;
-    if (eot >= 0) rc = add_special(&tok->raw_specials, CC_GPT2_EOT_TEXT, strlen(CC_GPT2_EOT_TEXT), eot, false, false, err);
+    if (eot >= 0) rc = add_special(&tok->raw_specials, CC_GPT2_EOT_TEXT, strlen(CC_GPT2_EOT_TEXT), eot, false, false, false,
+                                  err);
     if (rc != 0) {
         cc_tokenizer_free(tok);
         return -1;
@@ -552,9 +554,6 @@ static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label
     json_array_foreach(added, i, a) {
         const char *content = json_string_value(json_object_get(a, "content"));
         int32_t id = (int32_t)json_integer_value(json_object_get(a, "id"));
-        if (flag(a, "single_word", false))
-            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\"): single_word true is not supported; circuitc reads "
-                                "added tokens with single_word false (as GPT-NeoX's and Llama's)", label, i, content);
         bool normalized = flag(a, "normalized", true);
         size_t len = strlen(content);
         char *text = normalized ? tp_normalize(&tok->pipe, content, len, &len) : NULL;
@@ -564,7 +563,7 @@ static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label
             return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") is empty once normalized", label, i, content);
         }
         int rc = add_special(normalized ? &tok->norm_specials : &tok->raw_specials, text ? text : content, len, id,
-                             flag(a, "lstrip", false), flag(a, "rstrip", false), err);
+                             flag(a, "lstrip", false), flag(a, "rstrip", false), flag(a, "single_word", false), err);
         free(text);
         if (rc != 0) return -1;
     }
@@ -1033,7 +1032,8 @@ static size_t space_run_end(const uint8_t *s, size_t len, size_t at)
 typedef int (*piece_fn)(cc_tokenizer *tok, const char *s, size_t start, size_t end, cc_token_ids *out, cc_error *err);
 
 /* Cuts S[0..LEN) around the added tokens of LIST, as Hugging Face's AddedVocabulary does:
- * matches leftmost-longest, lstrip/rstrip take the whitespace beside a token into it; each
+ * matches leftmost-longest, a single_word token only where no word character touches it,
+ * lstrip/rstrip take the whitespace beside a token into it; each
  * token's id goes to OUT, the text between to PIECE. */
 static int split_added(cc_tokenizer *tok, special_list *list, const char *s, size_t len, piece_fn piece,
                        cc_token_ids *out, cc_error *err)
@@ -1046,6 +1046,8 @@ static int split_added(cc_tokenizer *tok, special_list *list, const char *s, siz
         if (!sp) break;
         size_t start = sp->next_at, stop = start + sp->len;
         pos = stop;
+        if (sp->single_word && ((start > 0 && cc_word_char_before(u, start)) || (stop < len && cc_word_char_at(u, stop))))
+            continue; /* inside a word: not this token, and the search goes on after it */
         if (sp->lstrip) {
             size_t run = space_run_start(u, start);
             start = run > done ? run : done;
