@@ -453,6 +453,24 @@ START_TEST(tokenizer_json_refusals)
 }
 END_TEST
 
+/* The ByteLevel decoder in a Sequence with other steps goes through the generic decoder
+ * steps, not the lone-ByteLevel fast path: the same decodes. */
+START_TEST(byte_level_in_sequence)
+{
+    json_t *root = load_fixture_json("neox");
+    set_path(root, "decoder", "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Fuse\"}]}");
+    char *text = json_dumps(root, 0), path[4096];
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert_msg(cc_tokenizer_from_tokenizer_json(text, strlen(text), &tok, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/golden/out/tokenizers/neox.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
+    check_corpus(tok, path, "tokenizers");
+    cc_tokenizer_free(tok);
+    free(text);
+    json_decref(root);
+}
+END_TEST
+
 /* cc_tokenizer_load: tokenizer.json before vocab.json + merges.txt (as Hugging Face's fast
  * tokenizers), a SentencePiece model alone refused with the way out; the BOS of each kind. */
 START_TEST(tokenizer_folders)
@@ -625,6 +643,7 @@ int main(void)
     tcase_add_test(tc, tokenizer_json_matches);
     tcase_add_test(tc, tokenizer_json_refusals);
     tcase_add_test(tc, tokenizer_folders);
+    tcase_add_test(tc, byte_level_in_sequence);
     tcase_add_test(tc, small_vocabulary);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, cli_tokenize);

@@ -453,8 +453,9 @@ static int from_vocab_and_merges(const char *vocab_json, size_t vocab_len, const
 {
     cc_tokenizer *tok = tokenizer_new(err);
     json_t *vocab = tok ? parse_json(vocab_json, vocab_len, vocab_label, err) : NULL;
-    int rc = vocab && tp_gpt2(&tok->pipe, err) == 0 && (tok->byte_level = true) &&
-                     load_vocab(tok, vocab, vocab_label, err) == 0 && index_vocab(tok, vocab_label, err) == 0 &&
+    if (tok) tok->byte_level = true;
+    int rc = vocab && tp_gpt2(&tok->pipe, err) == 0 && load_vocab(tok, vocab, vocab_label, err) == 0 &&
+                     index_vocab(tok, vocab_label, err) == 0 &&
                      load_merges_txt(tok, merges_txt, merges_len, merges_label, err) == 0
                  ? 0 : -1;
     json_decref(vocab);
@@ -1109,6 +1110,26 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
     return rc;
 }
 
+/* The ByteLevel decoder alone (GPT-2, GPT-NeoX), straight from the tokens' bytes: the
+ * tokens' bytes concatenated, then invalid UTF-8 replaced by U+FFFD. */
+static int decode_byte_level(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                             cc_error *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
+    char *raw = malloc(total + 1);
+    if (!raw) return cc_fail(err, "out of memory decoding %zu tokens", n);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
+        memcpy(raw + at, tok->byte_arena + tok->byte_offset[ids[i]], len);
+        at += len;
+    }
+    *out = cc_utf8_replace_invalid(raw, total, out_len);
+    free(raw);
+    return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+}
+
 int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
                         cc_error *err)
 {
@@ -1116,16 +1137,17 @@ int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, c
     if (n > 0) CC_ARG_NOT_NULL(ids, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
     CC_ARG_NOT_NULL(out_len, err, -1);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= tok->vocab_size || tok->text_offset[ids[i]] == UINT32_MAX)
+            return cc_fail(err, "token id %d is not in the vocabulary (ids are 0..%d)", ids[i], tok->vocab_size - 1);
+    if (tok->pipe.n_dec == 1 && tok->pipe.dec[0].kind == TP_DEC_BYTE_LEVEL)
+        return decode_byte_level(tok, ids, n, out, out_len, err);
     const char **texts = malloc((n ? n : 1) * sizeof *texts);
     size_t *lens = malloc((n ? n : 1) * sizeof *lens);
     int rc = texts && lens ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= tok->vocab_size || tok->text_offset[ids[i]] == UINT32_MAX)
-            rc = cc_fail(err, "token id %d is not in the vocabulary (ids are 0..%d)", ids[i], tok->vocab_size - 1);
-        else {
-            texts[i] = tok->text_arena + tok->text_offset[ids[i]];
-            lens[i] = strlen(texts[i]);
-        }
+        texts[i] = tok->text_arena + tok->text_offset[ids[i]];
+        lens[i] = strlen(texts[i]);
     }
     *out = rc == 0 ? tp_decode(&tok->pipe, texts, lens, n, out_len, err) : NULL;
     free(texts);
