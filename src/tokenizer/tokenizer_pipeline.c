@@ -462,22 +462,25 @@ int tp_pre_tokenize(const tp_pipeline *p, const char *s, size_t len, bool at_sta
 
 typedef struct {
     buf *items;
-    size_t n;
+    size_t n, cap;
 } strings;
 
 static void strings_free(strings *l)
 {
     for (size_t i = 0; i < l->n; i++) free(l->items[i].s);
     free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    *l = (strings){0};
 }
 
 static bool strings_push(strings *l, const char *s, size_t len)
 {
-    buf *grown = realloc(l->items, (l->n + 1) * sizeof *grown);
-    if (!grown) return false;
-    l->items = grown;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        buf *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown) return false;
+        l->items = grown;
+        l->cap = cap;
+    }
     l->items[l->n] = (buf){0};
     return buf_add(&l->items[l->n++], s, len);
 }
