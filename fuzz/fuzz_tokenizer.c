@@ -1,19 +1,24 @@
-/* fuzz_tokenizer.c — the GPT-2 tokenizer: loading from fuzzed vocab.json +
- * merges.txt or tokenizer.json texts, and encoding fuzzed text. The first byte
- * chooses the mode (its value mod 3), the rest is split at NUL bytes:
+/* fuzz_tokenizer.c — the tokenizers: loading from fuzzed vocab.json + merges.txt
+ * or tokenizer.json texts, and encoding fuzzed text. The first byte chooses the
+ * mode (its value mod 4), the rest is split at NUL bytes:
  *
- *   0  TEXT                          encoded with a small fixed tokenizer
+ *   0  TEXT                          encoded with a small fixed GPT-2-style tokenizer
  *   1  VOCAB \0 MERGES \0 TEXT       cc_tokenizer_from_buffers, then TEXT encoded with it
  *   2  TOKENIZER_JSON \0 TEXT        cc_tokenizer_from_tokenizer_json, then TEXT encoded with it
+ *   3  TEXT                          encoded with a small fixed Llama-2-style tokenizer.json
+ *                                    (Prepend + Replace normalizer, byte_fallback, <s> </s> <unk>)
  *
  * A refused tokenizer's error must name its file. With any accepted tokenizer,
- * valid UTF-8 must encode and decode back to itself byte for byte (encoding
- * with replacement must give the same ids); invalid UTF-8 must be refused with
- * the offset of its first bad byte, and with replacement must decode to the
- * text with each maximal invalid subpart replaced by U+FFFD. The one exception
- * is a tokenizer.json added token whose text holds alphabet characters that
- * stand for other bytes ("Ā" is byte 0x00): it is matched verbatim but decodes
- * through the alphabet, as in Hugging Face, so only success is checked then. */
+ * valid UTF-8 must encode (encoding with replacement giving the same ids) and
+ * decode to valid UTF-8; invalid UTF-8 must be refused with the offset of its
+ * first bad byte and encode with replacement. Decoding must give back the text
+ * byte for byte (the repaired text with replacement on) where the pipeline
+ * promises it: GPT-2's shape (mode 0, 1, and a tokenizer.json without normalizer,
+ * with ByteLevel pre-tokenizer without prefix space and decoder, and added tokens
+ * that decode to themselves and strip nothing: "Ā" is matched verbatim but
+ * decodes through the alphabet as byte 0x00, as in Hugging Face), and mode 3
+ * for a text without "<" (no special token), where the decode is the text with
+ * each U+2581 read as a space. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -102,28 +107,96 @@ static void require_decodes_to(const cc_tokenizer *tok, const cc_token_ids *ids,
     cc_error err;
     fuzz_require(cc_tokenizer_decode(tok, ids->ids, ids->n, &decoded, &decoded_len, &err) == 0,
                  "decoding %zu ids of an encoded text fails: %s", ids->n, err.msg);
+    fuzz_require(cc_utf8_invalid_at(decoded, decoded_len) == decoded_len && decoded[decoded_len] == '\0',
+                 "a decoded text is not NUL-terminated valid UTF-8");
     fuzz_require(!exact || (decoded_len == want_len && memcmp(decoded, want, want_len) == 0),
                  "a %zu-byte text decodes to %zu different bytes", want_len, decoded_len);
     free(decoded);
 }
 
-/* Whether every added token of the accepted tokenizer.json JSON decodes to its own text. */
-static bool added_tokens_decode_to_themselves(const cc_tokenizer *tok, const char *json, size_t len)
+/* Whether the accepted tokenizer.json JSON has GPT-2's shape, so that decoding gives back
+ * the text: no normalizer, ByteLevel pre-tokenizer without prefix space and decoder, and
+ * added tokens that strip no whitespace and decode to their own text. */
+static bool round_trips(const cc_tokenizer *tok, const char *json, size_t len)
 {
     json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *pre = json_object_get(root, "pre_tokenizer"), *norm = json_object_get(root, "normalizer");
+    const char *pre_type = json_string_value(json_object_get(pre, "type"));
+    const char *dec_type = json_string_value(json_object_get(json_object_get(root, "decoder"), "type"));
+    bool same = (!norm || json_is_null(norm)) && pre_type && strcmp(pre_type, "ByteLevel") == 0 &&
+                !json_is_true(json_object_get(pre, "add_prefix_space")) && dec_type && strcmp(dec_type, "ByteLevel") == 0;
     json_t *added = json_object_get(root, "added_tokens"), *a;
     size_t i;
-    bool same = true;
     json_array_foreach(added, i, a) {
         const char *content = json_string_value(json_object_get(a, "content")), *bytes;
         size_t n;
         cc_error err;
         fuzz_require(cc_tokenizer_token_bytes(tok, cc_tokenizer_token_id(tok, content), &bytes, &n, &err) == 0,
                      "accepted added token \"%s\" has no bytes: %s", content, err.msg);
-        same = same && n == strlen(content) && memcmp(bytes, content, n) == 0;
+        same = same && n == strlen(content) && memcmp(bytes, content, n) == 0 &&
+               !json_is_true(json_object_get(a, "lstrip")) && !json_is_true(json_object_get(a, "rstrip"));
     }
     json_decref(root);
     return same;
+}
+
+/* The fixed Llama-2-style tokenizer: "<unk>" "<s>" "</s>", the 256 "<0xNN>" byte tokens, a
+ * few characters and merges, Llama 2's normalizer, decoder and template; built once. */
+static cc_tokenizer *fixed_llama_tokenizer(void)
+{
+    static cc_tokenizer *tok;
+    if (tok) return tok;
+    static const char *const chars[] = {"\xe2\x96\x81", "t", "h", "e", "a", "n", "\xc3\xa9", "\xe4\xb8\x96"};
+    static const char *const merges[][2] = {
+        {"\xe2\x96\x81", "t"}, {"h", "e"}, {"\xe2\x96\x81t", "he"}, {"a", "n"}, {"\xe2\x96\x81", "\xe2\x96\x81"},
+    };
+    json_t *vocab = json_pack("{s:i,s:i,s:i}", "<unk>", 0, "<s>", 1, "</s>", 2), *merge_list = json_array();
+    int id = 3;
+    char text[64];
+    for (unsigned b = 0; b < 256; b++) {
+        snprintf(text, sizeof text, "<0x%02X>", b);
+        json_object_set_new(vocab, text, json_integer(id++));
+    }
+    for (size_t i = 0; i < sizeof chars / sizeof chars[0]; i++) json_object_set_new(vocab, chars[i], json_integer(id++));
+    for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++) {
+        snprintf(text, sizeof text, "%s%s", merges[i][0], merges[i][1]);
+        json_object_set_new(vocab, text, json_integer(id++));
+        json_array_append_new(merge_list, json_pack("[ss]", merges[i][0], merges[i][1]));
+    }
+    json_t *root = json_pack(
+        "{s:[{s:i,s:s,s:b,s:b},{s:i,s:s,s:b,s:b},{s:i,s:s,s:b,s:b}],"
+        "s:{s:s,s:[{s:s,s:s},{s:s,s:{s:s},s:s}]},s:n,"
+        "s:{s:s,s:[{s:s,s:{s:s},s:s},{s:s},{s:s},{s:s,s:s,s:i,s:i}]},"
+        "s:{s:s,s:s,s:b,s:b,s:b,s:o,s:o}}",
+        "added_tokens", "id", 0, "content", "<unk>", "special", 1, "normalized", 0, "id", 1, "content", "<s>", "special",
+        1, "normalized", 0, "id", 2, "content", "</s>", "special", 1, "normalized", 0,
+        "normalizer", "type", "Sequence", "normalizers", "type", "Prepend", "prepend", "\xe2\x96\x81", "type",
+        "Replace", "pattern", "String", " ", "content", "\xe2\x96\x81", "pre_tokenizer",
+        "decoder", "type", "Sequence", "decoders", "type", "Replace", "pattern", "String", "\xe2\x96\x81", "content",
+        " ", "type", "ByteFallback", "type", "Fuse", "type", "Strip", "content", " ", "start", 1, "stop", 0,
+        "model", "type", "BPE", "unk_token", "<unk>", "byte_fallback", 1, "fuse_unk", 1, "ignore_merges", 0, "vocab",
+        vocab, "merges", merge_list);
+    char *json = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    cc_error err;
+    fuzz_require(json && cc_tokenizer_from_tokenizer_json(json, strlen(json), &tok, &err) == 0,
+                 "the fixed Llama tokenizer does not load: %s", json ? err.msg : "json_pack failed");
+    free(json);
+    json_decref(root);
+    return tok;
+}
+
+/* TEXT[0..LEN) with every U+2581 replaced by a space (malloc'd): what the Llama decoder gives back. */
+static char *spaces_for_metaspace(const char *text, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        bool meta = i + 3 <= len && memcmp(text + i, "\xe2\x96\x81", 3) == 0;
+        out[n++] = meta ? ' ' : text[i];
+        i += meta ? 3 : 1;
+    }
+    *out_len = n;
+    return out;
 }
 
 /* The checks of the header comment; EXACT: compare decoded texts byte for byte. */
@@ -175,9 +248,26 @@ static const char *next_part(const uint8_t *data, size_t size, size_t *at, size_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) return 0;
-    unsigned mode = data[0] % 3;
+    unsigned mode = data[0] % 4;
     if (mode == 0) {
         check_encoding(fixed_tokenizer(), (const char *)data + 1, size - 1, true);
+        return 0;
+    }
+    if (mode == 3) {
+        const char *text = (const char *)data + 1;
+        size_t len = size - 1, want_len;
+        bool exact = !memchr(text, '<', len) && cc_utf8_invalid_at(text, len) == len;
+        check_encoding(fixed_llama_tokenizer(), text, len, false);
+        if (exact) { /* the Llama decoder gives back the text, its U+2581 as spaces */
+            cc_token_ids ids = {0};
+            cc_error err;
+            fuzz_require(cc_tokenizer_encode(fixed_llama_tokenizer(), text, len, CC_INVALID_UTF8_ERROR, &ids, &err) == 0,
+                         "valid UTF-8 is refused: %s", err.msg);
+            char *want = spaces_for_metaspace(text, len, &want_len);
+            require_decodes_to(fixed_llama_tokenizer(), &ids, want, want_len, true);
+            free(want);
+            cc_token_ids_free(&ids);
+        }
         return 0;
     }
     size_t at = 1, first_len, second_len;
@@ -195,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_require_error_names(&err, "tokenizer.json");
         return 0;
     }
-    bool exact = mode == 1 || added_tokens_decode_to_themselves(tok, first, first_len);
+    bool exact = mode == 1 || round_trips(tok, first, first_len);
     check_encoding(tok, (const char *)data + at, size - at, exact); /* the rest, NULs included */
     cc_tokenizer_free(tok);
     return 0;

@@ -33,25 +33,26 @@ static void encode_ok(cc_tokenizer *tok, const char *text, size_t len, cc_invali
     ck_assert_msg(cc_tokenizer_encode(tok, text, len, mode, ids, &err) == 0, "%s", err.msg);
 }
 
-static void assert_ids_equal(const cc_token_ids *got, json_t *want, size_t line)
+static void assert_ids_equal(const cc_token_ids *got, json_t *want, const char *path, size_t line,
+                             const char *oracle)
 {
     size_t n = json_array_size(want);
-    ck_assert_msg(got->n == n, "corpus line %zu: %zu ids, GPT2TokenizerFast has %zu", line, got->n, n);
+    ck_assert_msg(got->n == n, "%s line %zu: %zu ids, %s has %zu", path, line, got->n, oracle, n);
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(got->ids[i] == json_integer_value(json_array_get(want, i)),
-                      "corpus line %zu: id %zu is %d, GPT2TokenizerFast has %lld", line, i, got->ids[i],
+                      "%s line %zu: id %zu is %d, %s has %lld", path, line, i, got->ids[i], oracle,
                       (long long)json_integer_value(json_array_get(want, i)));
 }
 
 static void assert_decodes_to(const cc_tokenizer *tok, const int32_t *ids, size_t n, const char *want,
-                              size_t want_len, size_t line)
+                              size_t want_len, const char *path, size_t line)
 {
     char *text;
     size_t len;
     cc_error err;
     ck_assert_msg(cc_tokenizer_decode(tok, ids, n, &text, &len, &err) == 0, "%s", err.msg);
-    ck_assert_msg(len == want_len && memcmp(text, want, len) == 0, "corpus line %zu: decodes to \"%s\", want \"%s\"",
-                  line, text, want);
+    ck_assert_msg(len == want_len && memcmp(text, want, len) == 0, "%s line %zu: decodes to \"%s\", want \"%s\"",
+                  path, line, text, want);
     free(text);
 }
 
@@ -119,16 +120,14 @@ START_TEST(merges_line_ends)
 }
 END_TEST
 
-/* Every corpus case: ids identical to GPT2TokenizerFast, decode identical to
- * its decode (== the text for valid UTF-8); invalid UTF-8 refused by default
- * and, with replacement, tokenized as HF tokenizes the replaced str. */
-START_TEST(golden_corpus)
+/* Every case of the corpus at PATH (golden/FORMAT.md): ids identical to ORACLE's, decode
+ * identical to its decode (== the text for valid UTF-8); invalid UTF-8 refused by default
+ * and, with replacement, tokenized as HF tokenizes the replaced str. Returns the number of
+ * text cases. */
+static size_t check_corpus(cc_tokenizer *tok, const char *path, const char *oracle)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/golden/out/gpt2-tokenizer/corpus.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
     size_t size;
     char *corpus = (char *)tu_read_file(path, &size);
-    cc_tokenizer *tok = load_gpt2();
     cc_token_ids ids = {0};
     size_t line = 0, texts = 0, invalid = 0, decodes = 0;
     for (char *at = corpus, *nl; at < corpus + size; at = nl + 1) {
@@ -142,9 +141,8 @@ START_TEST(golden_corpus)
         json_t *decoded = json_object_get(c, "decoded");
         if (text) {
             encode_ok(tok, json_string_value(text), json_string_length(text), CC_INVALID_UTF8_ERROR, &ids);
-            assert_ids_equal(&ids, json_object_get(c, "ids"), line);
-            ck_assert(json_equal(text, decoded)); /* HF's round trip holds on valid text... */
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(text), json_string_length(text), line); /* ...ours too */
+            assert_ids_equal(&ids, json_object_get(c, "ids"), path, line, oracle);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             texts++;
         } else if (hex) {
             size_t len;
@@ -154,8 +152,8 @@ START_TEST(golden_corpus)
             ck_assert(cc_tokenizer_encode(tok, (const char *)bytes, len, CC_INVALID_UTF8_ERROR, &ids, &err) != 0);
             tu_assert_contains(err.msg, "not valid UTF-8");
             encode_ok(tok, (const char *)bytes, len, CC_INVALID_UTF8_REPLACE, &ids);
-            assert_ids_equal(&ids, json_object_get(c, "ids"), line);
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), line);
+            assert_ids_equal(&ids, json_object_get(c, "ids"), path, line, oracle);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             free(bytes);
             invalid++;
         } else {
@@ -163,16 +161,46 @@ START_TEST(golden_corpus)
             ids.n = 0;
             for (size_t i = 0; i < json_array_size(want); i++)
                 ck_assert_int_eq(cc_token_ids_push(&ids, (int32_t)json_integer_value(json_array_get(want, i)), NULL), 0);
-            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), line);
+            assert_decodes_to(tok, ids.ids, ids.n, json_string_value(decoded), json_string_length(decoded), path, line);
             decodes++;
         }
         json_decref(c);
     }
-    ck_assert_msg(texts > 2000 && invalid >= 100 && decodes >= 100, "corpus too small: %zu texts, %zu invalid, %zu "
-                  "decodes", texts, invalid, decodes);
+    ck_assert_msg(texts > 2000 && invalid >= 100 && decodes >= 100, "%s too small: %zu texts, %zu invalid, %zu "
+                  "decodes", path, texts, invalid, decodes);
     cc_token_ids_free(&ids);
-    cc_tokenizer_free(tok);
     free(corpus);
+    return texts;
+}
+
+/* GPT-2's vocabulary against GPT2TokenizerFast; valid text also round-trips (the corpus's
+ * decoded == text there, checked in check_corpus through the decode golden). */
+START_TEST(golden_corpus)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/out/gpt2-tokenizer/corpus.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
+    cc_tokenizer *tok = load_gpt2();
+    check_corpus(tok, path, "GPT2TokenizerFast");
+    cc_tokenizer_free(tok);
+}
+END_TEST
+
+/* The tokenizer.json fixtures of golden/tokenizers/ (GPT-NeoX and Llama style, made by
+ * golden/tokenizer_json_goldens.py) against Hugging Face tokenizers: every id and every
+ * decode of their corpora. */
+static const char *const json_fixtures[] = {"neox", "neox-prefix", "llama2", "llama-meta", "llama-always"};
+
+START_TEST(tokenizer_json_goldens)
+{
+    const char *name = json_fixtures[_i];
+    char dir[4096], path[4096];
+    snprintf(dir, sizeof dir, "%s/golden/tokenizers/%s", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    snprintf(path, sizeof path, "%s/golden/out/tokenizers/%s.jsonl", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert_msg(cc_tokenizer_load(dir, &tok, &err) == 0, "%s: %s", name, err.msg);
+    check_corpus(tok, path, "tokenizers");
+    cc_tokenizer_free(tok);
 }
 END_TEST
 
@@ -316,7 +344,7 @@ START_TEST(bad_inputs)
     cc_error err;
     const char *not_bpe = "{\"model\": {\"type\": \"WordPiece\"}}";
     ck_assert(cc_tokenizer_from_tokenizer_json(not_bpe, strlen(not_bpe), &tok, &err) != 0);
-    tu_assert_contains(err.msg, "tokenizer.json: field \"model.type\"");
+    tu_assert_contains(err.msg, "tokenizer.json: model type \"WordPiece\" is not supported; circuitc reads BPE");
     char no_merges[8192];
     snprintf(no_merges, sizeof no_merges, "{\"model\": {\"type\": \"BPE\", \"vocab\": %s, \"merges\": []}, "
              "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"normalizer\": null}", vocab);
@@ -334,7 +362,7 @@ START_TEST(bad_inputs)
     char *dir = tu_tmpdir();
     ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
     tu_assert_contains(err.msg, dir);
-    tu_assert_contains(err.msg, "vocab.json + merges.txt or tokenizer.json");
+    tu_assert_contains(err.msg, "tokenizer.json or vocab.json + merges.txt");
     char path[4096];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     tu_write_file(path, vocab, strlen(vocab));
@@ -344,6 +372,141 @@ START_TEST(bad_inputs)
     tu_rmtree(dir);
     free(dir);
     free(vocab);
+}
+END_TEST
+
+static json_t *load_fixture_json(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/tokenizers/%s/tokenizer.json", getenv("CIRCUITC_SOURCE_ROOT"), name);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    return root;
+}
+
+/* Sets the member at dotted PATH (e.g. "model.type", "added_tokens.1.id") of ROOT to the JSON text VALUE. */
+static void set_path(json_t *root, const char *path, const char *value)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *at = root;
+    char *key = strtok(buf, "."), *next;
+    while ((next = strtok(NULL, "."))) {
+        at = json_is_array(at) ? json_array_get(at, (size_t)atoi(key)) : json_object_get(at, key);
+        ck_assert_msg(at != NULL, "no %s in %s", key, path);
+        key = next;
+    }
+    json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(v != NULL, "bad JSON %s", value);
+    if (json_is_array(at)) ck_assert_int_eq(json_array_set_new(at, (size_t)atoi(key), v), 0);
+    else ck_assert_int_eq(json_object_set_new(at, key, v), 0);
+}
+
+/* What circuitc does not implement is refused, naming the file, the field and what it reads. */
+START_TEST(tokenizer_json_refusals)
+{
+    static const struct {
+        const char *fixture, *path, *value, *want;
+    } cases[] = {
+        {"llama2", "model.type", "\"Unigram\"",
+         "tokenizer.json: model type \"Unigram\" is not supported; circuitc reads BPE models"},
+        {"llama2", "model.type", "\"WordPiece\"", "model type \"WordPiece\" is not supported"},
+        {"neox", "pre_tokenizer", "{\"type\": \"Whitespace\"}",
+         "tokenizer.json: pre_tokenizer type \"Whitespace\" is not supported; circuitc reads ByteLevel (GPT-2, "
+         "GPT-NeoX) and Metaspace (Llama) tokenizers"},
+        {"neox", "normalizer", "{\"type\": \"NFKC\"}", "normalizer type \"NFKC\" is not supported; circuitc reads NFC"},
+        {"llama2", "normalizer.normalizers.1", "{\"type\": \"Lowercase\"}",
+         "normalizer.normalizers[1] type \"Lowercase\" is not supported"},
+        {"llama2", "normalizer.normalizers.1.pattern", "{\"Regex\": \" +\"}",
+         "field \"normalizer.normalizers[1].pattern\" is a Regex"},
+        {"llama2", "decoder.decoders.2", "{\"type\": \"CTC\"}", "decoder.decoders[2] type \"CTC\" is not supported"},
+        {"neox", "decoder", "{\"type\": \"WordPiece\"}", "decoder type \"WordPiece\" is not supported"},
+        {"neox", "model.dropout", "0.1", "field \"model.dropout\" must be null"},
+        {"neox", "model.continuing_subword_prefix", "\"##\"", "field \"model.continuing_subword_prefix\" is \"##\""},
+        {"neox", "added_tokens.1.content", "\"<|endoftext|>\"", "added_tokens[1] (\"<|endoftext|>\") repeats "
+                                                                 "added_tokens[0]"},
+        {"neox", "added_tokens.2.id", "7", "added_tokens[2] (\"    \") has id 7, but Hugging Face gives it 480"},
+        {"llama2", "post_processor.single.1", "{\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}",
+         "field \"post_processor.single\" must be \"$A\" or \"BOS $A\""},
+        {"llama2", "post_processor", "{\"type\": \"RobertaProcessing\"}",
+         "post_processor type \"RobertaProcessing\" is not supported"},
+        {"llama2", "model.unk_token", "\"<nope>\"", "field \"model.unk_token\" must be a token of model.vocab"},
+        {"llama-meta", "pre_tokenizer.prepend_scheme", "\"sometimes\"",
+         "field \"pre_tokenizer.prepend_scheme\" must be \"first\", \"always\" or \"never\""},
+        {"llama-meta", "pre_tokenizer.replacement", "\"ab\"", "field \"pre_tokenizer.replacement\" must be a string "
+                                                              "of one character"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *root = load_fixture_json(cases[i].fixture);
+        set_path(root, cases[i].path, cases[i].value);
+        char *text = json_dumps(root, 0);
+        cc_tokenizer *tok = NULL;
+        cc_error err;
+        ck_assert_msg(cc_tokenizer_from_tokenizer_json(text, strlen(text), &tok, &err) != 0, "%s = %s accepted",
+                      cases[i].path, cases[i].value);
+        ck_assert(tok == NULL);
+        tu_assert_contains(err.msg, cases[i].want);
+        free(text);
+        json_decref(root);
+    }
+}
+END_TEST
+
+/* The ByteLevel decoder in a Sequence with other steps goes through the generic decoder
+ * steps, not the lone-ByteLevel fast path: the same decodes. */
+START_TEST(byte_level_in_sequence)
+{
+    json_t *root = load_fixture_json("neox");
+    set_path(root, "decoder", "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Fuse\"}]}");
+    char *text = json_dumps(root, 0), path[4096];
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert_msg(cc_tokenizer_from_tokenizer_json(text, strlen(text), &tok, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/golden/out/tokenizers/neox.jsonl", getenv("CIRCUITC_SOURCE_ROOT"));
+    check_corpus(tok, path, "tokenizers");
+    cc_tokenizer_free(tok);
+    free(text);
+    json_decref(root);
+}
+END_TEST
+
+/* cc_tokenizer_load: tokenizer.json before vocab.json + merges.txt (as Hugging Face's fast
+ * tokenizers), a SentencePiece model alone refused with the way out; the BOS of each kind. */
+START_TEST(tokenizer_folders)
+{
+    char *dir = tu_tmpdir(), path[4096], fixture[4096];
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/llama2/tokenizer.json", getenv("CIRCUITC_SOURCE_ROOT"));
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    tu_write_file(path, "x", 1);
+    cc_tokenizer *tok = NULL;
+    cc_error err;
+    ck_assert(cc_tokenizer_load(dir, &tok, &err) != 0);
+    tu_assert_contains(err.msg, "tokenizer.model: a SentencePiece model alone is not read");
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    tu_write_file(path, "not json", 8); /* would fail if read */
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    ck_assert_int_eq(symlink(fixture, path), 0);
+    ck_assert_msg(cc_tokenizer_load(dir, &tok, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cc_tokenizer_bos_id(tok), 1); /* "<s>", from the "<s> $A" template */
+    cc_tokenizer_free(tok);
+    tu_rmtree(dir);
+    free(dir);
+
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/neox", getenv("CIRCUITC_SOURCE_ROOT"));
+    ck_assert_msg(cc_tokenizer_load(fixture, &tok, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cc_tokenizer_bos_id(tok), 0); /* "<|endoftext|>" */
+    cc_tokenizer_free(tok);
+
+    /* circuitc tokenize with a Llama tokenizer alone: "<s>" as BOS, "\u2581" read as a space */
+    snprintf(fixture, sizeof fixture, "%s/golden/tokenizers/llama2", getenv("CIRCUITC_SOURCE_ROOT"));
+    const char *argv[] = {"tokenize", "--tokenizer", fixture, "--json", "a b", NULL};
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    json_t *j = tu_parse_json(r.out);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bos")), 1);
+    json_decref(j);
+    tu_run_free(&r);
 }
 END_TEST
 
@@ -475,8 +638,12 @@ int main(void)
     tcase_add_test(tc, hello_world);
     tcase_add_test(tc, merges_line_ends);
     tcase_add_test(tc, golden_corpus);
+    tcase_add_loop_test(tc, tokenizer_json_goldens, 0, (int)(sizeof json_fixtures / sizeof json_fixtures[0]));
     tcase_add_test(tc, cache_overflow);
     tcase_add_test(tc, tokenizer_json_matches);
+    tcase_add_test(tc, tokenizer_json_refusals);
+    tcase_add_test(tc, tokenizer_folders);
+    tcase_add_test(tc, byte_level_in_sequence);
     tcase_add_test(tc, small_vocabulary);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, cli_tokenize);

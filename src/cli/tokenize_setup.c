@@ -42,10 +42,11 @@ int tokenize_open(const cli_common *common, const char *tokenizer_dir, bool no_b
                 cc_tokenizer_vocab_size(s->tok), s->model_vocab);
         goto fail;
     }
-    if (!s->model_vocab) s->bos = cc_tokenizer_token_id(s->tok, CC_GPT2_EOT_TEXT);
+    if (!s->model_vocab) s->bos = cc_tokenizer_bos_id(s->tok);
     if (no_bos) s->bos = -1;
     else if (s->bos < 0) {
-        cc_fail(err, "the tokenizer has no %s token to use as BOS; pass --model or --no-bos", CC_GPT2_EOT_TEXT);
+        cc_fail(err, "the tokenizer has no BOS token (no \"BOS $A\" template, no %s); pass --model or --no-bos",
+                CC_GPT2_EOT_TEXT);
         goto fail;
     }
     return 0;

@@ -1,6 +1,8 @@
-/* tokenizer.c — GPT-2's byte-level BPE: vocabulary and merges loading, BPE
- * with a cache of encoded pieces, encoding and decoding. The pre-tokenizer
- * regex is in tokenizer_text.c, UTF-8 validation and repair in utf8.c. */
+/* tokenizer.c — BPE tokenizers (GPT-2's and GPT-NeoX's byte-level BPE, Llama's
+ * SentencePiece-style BPE): vocabulary, merges and added tokens, BPE with a cache of
+ * encoded words, encoding and decoding. The normalizer, pre-tokenizer and decoder of a
+ * tokenizer.json are in tokenizer_pipeline.c, GPT-2's pre-tokenizer regex in
+ * tokenizer_text.c, UTF-8 validation and repair in utf8.c. */
 #include "circuitc/tokenizer.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include "circuitc/utf8.h"
 #include "core/args.h"
 #include "core/json_error.h"
+#include "tokenizer_pipeline.h"
 #include "tokenizer_text.h"
 
 /* ---- a hash map from byte strings to 64-bit values (open addressing) ---- */
@@ -145,12 +148,22 @@ static void merge_put(merge_map *m, int32_t left, int32_t right, uint32_t rank, 
 
 /* ---- the tokenizer ---- */
 
+/* An added token: matched in the text before pre-tokenization, in the original text
+ * (normalized false) or in the normalized pieces (normalized true: TEXT is then its
+ * normalized content), with Hugging Face's flags. */
 typedef struct {
-    const char *text;
+    char *text; /* owned */
     size_t len;
     int32_t id;
-    size_t next_at; /* encode's scan state: where it next occurs (SIZE_MAX: not yet searched) */
+    bool lstrip, rstrip; /* swallow the whitespace on that side */
+    bool single_word;    /* matched only where no word character touches it */
+    size_t next_at;      /* encode's scan state: where it next occurs (SIZE_MAX: not yet searched) */
 } special_token;
+
+typedef struct {
+    special_token *tokens;
+    size_t n;
+} special_list;
 
 /* Pieces up to this many bytes are cached; the cache is emptied when it holds CACHE_MAX_PIECES. */
 enum { CACHE_MAX_PIECE_BYTES = 256, CACHE_MAX_PIECES = 1 << 16 };
@@ -172,10 +185,17 @@ struct cc_tokenizer {
     char *byte_arena;         /* every token's bytes */
     uint32_t *byte_offset;    /* [vocab_size + 1] into byte_arena */
     str_map by_text;          /* vocabulary text -> id */
-    int32_t byte_token[256];  /* the single-byte token of each byte */
+    bool *added_only;         /* [vocab_size] added tokens that are not in model.vocab (BPE never sees them); NULL: none */
+    tp_pipeline pipe;         /* normalizer, pre-tokenizer, decoder */
+    bool at_text_start;       /* encode's state: the piece being encoded starts the text */
+    bool byte_level;          /* ByteLevel pre-tokenizer: BPE works on bytes through GPT-2's alphabet */
+    int32_t byte_token[256];  /* byte-level: the single-byte token of each byte */
+    int32_t fallback_token[256]; /* byte_fallback: the "<0xNN>" token of each byte (-1: none) */
+    bool byte_fallback, fuse_unk, ignore_merges;
+    int32_t unk;              /* the unk_token's id, or -1 */
     merge_map merges;
-    special_token *specials;
-    size_t n_specials;
+    special_list raw_specials;  /* added tokens matched in the original text */
+    special_list norm_specials; /* added tokens matched in the normalized text */
 
     /* cache: piece bytes -> (offset << 32 | count) into cache_ids */
     str_map cache;
@@ -189,60 +209,6 @@ struct cc_tokenizer {
     size_t work_cap;
 };
 
-/* GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
- * themselves, the other 68 (0x00-0x20, 0x7F-0xA0, 0xAD) for U+0100.. in byte order. */
-static bool byte_is_printable(unsigned b)
-{
-    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-}
-
-static uint32_t byte_to_codepoint(uint8_t b)
-{
-    if (byte_is_printable(b)) return b;
-    if (b <= 0x20) return 256u + b;
-    if (b <= 0xA0) return 256u + 33 + (b - 0x7Fu);
-    return 256u + 67; /* 0xAD */
-}
-
-/* The inverse of byte_to_codepoint: -1 for a codepoint outside the alphabet. */
-static int codepoint_to_byte(uint32_t cp)
-{
-    if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp < 256 + 33) return (int)(cp - 256);
-    if (cp < 256 + 67) return (int)(0x7F + cp - 256 - 33);
-    return cp == 256 + 67 ? 0xAD : -1;
-}
-
-static size_t utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    out[0] = (char)(0xC0 | cp >> 6); /* the alphabet stays below U+0800 */
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-}
-
-/* The bytes a vocabulary text stands for, written to OUT (room for LEN bytes):
- * each character mapped back through the alphabet; a text with a character
- * outside it (only special tokens have those) stands for itself, as Hugging
- * Face's ByteLevel decoder has it. Returns the number of bytes. */
-static size_t text_to_bytes(const char *text, size_t len, char *out)
-{
-    const uint8_t *s = (const uint8_t *)text;
-    size_t pos = 0, n = 0, bad;
-    while (pos < len) {
-        size_t k = cc_utf8_sequence_length(s + pos, len - pos, &bad);
-        if (k == 0 || k > 2) break;
-        uint32_t cp = k == 1 ? s[pos] : (uint32_t)(s[pos] & 0x1F) << 6 | (s[pos + 1] & 0x3F);
-        int b = codepoint_to_byte(cp);
-        if (b < 0) break;
-        out[n++] = (char)b;
-        pos += k;
-    }
-    if (pos == len) return n;
-    memcpy(out, text, len);
-    return len;
-}
-
 void cc_tokenizer_free(cc_tokenizer *tok)
 {
     if (!tok) return;
@@ -252,7 +218,12 @@ void cc_tokenizer_free(cc_tokenizer *tok)
     free(tok->byte_offset);
     free(tok->by_text.slots);
     free(tok->merges.slots);
-    free(tok->specials);
+    free(tok->added_only);
+    tp_free(&tok->pipe);
+    for (size_t i = 0; i < tok->raw_specials.n; i++) free(tok->raw_specials.tokens[i].text);
+    for (size_t i = 0; i < tok->norm_specials.n; i++) free(tok->norm_specials.tokens[i].text);
+    free(tok->raw_specials.tokens);
+    free(tok->norm_specials.tokens);
     free(tok->cache.slots);
     free(tok->cache_keys);
     cc_token_ids_free(&tok->cache_ids);
@@ -264,6 +235,19 @@ void cc_tokenizer_free(cc_tokenizer *tok)
 static int out_of_memory(cc_error *err)
 {
     return cc_fail(err, "out of memory while loading the tokenizer");
+}
+
+static int32_t lookup_text(const cc_tokenizer *tok, const char *text, size_t len)
+{
+    const uint64_t *id = str_map_get(&tok->by_text, text, len);
+    return id ? (int32_t)*id : -1;
+}
+
+/* The id of TEXT in the model's own vocabulary (not an added token outside it), or -1. */
+static int32_t lookup_model_text(const cc_tokenizer *tok, const char *text, size_t len)
+{
+    int32_t id = lookup_text(tok, text, len);
+    return id >= 0 && !(tok->added_only && tok->added_only[id]) ? id : -1;
 }
 
 /* Fills the vocabulary from VOCAB (a JSON object text -> id); LABEL names it in errors. */
@@ -307,38 +291,74 @@ static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_er
         str_map_put(&tok->by_text, tok->text_arena + at, len, (uint64_t)id); /* reserved above */
         at += len + 1;
     }
+    return 0;
+}
+
+/* The character a Metaspace tokenizer writes for a space: its pre-tokenizer's replacement,
+ * else what its normalizer replaces " " with (Llama 2), else U+2581. */
+static const char *space_symbol(const cc_tokenizer *tok)
+{
+    if (tok->pipe.pre == TP_PRE_METASPACE) return tok->pipe.replacement;
+    for (size_t i = 0; i < tok->pipe.n_norm; i++)
+        if (tok->pipe.norm[i].kind == TP_NORM_REPLACE && strcmp(tok->pipe.norm[i].pattern, " ") == 0)
+            return tok->pipe.norm[i].content;
+    return "\xE2\x96\x81";
+}
+
+/* The bytes a token stands for, written to OUT (room for LEN): byte-level tokens through
+ * GPT-2's alphabet; otherwise a "<0xNN>" token is its byte and any other its text with the
+ * space symbol read as a space. Returns the count. */
+static size_t token_text_bytes(const cc_tokenizer *tok, const char *text, size_t len, char *out)
+{
+    if (tok->byte_level) return tp_byte_level_bytes(text, len, out);
+    int b = tp_byte_fallback_value(text, len);
+    if (b >= 0) {
+        out[0] = (char)b;
+        return 1;
+    }
+    const char *sym = space_symbol(tok);
+    size_t sym_len = strlen(sym), n = 0;
+    for (size_t pos = 0; pos < len;) {
+        bool is_sym = sym_len && pos + sym_len <= len && memcmp(text + pos, sym, sym_len) == 0;
+        out[n++] = is_sym ? ' ' : text[pos];
+        pos += is_sym ? sym_len : 1;
+    }
+    return n;
+}
+
+/* After the vocabulary and the pipeline are known: every token's bytes, and the tokens BPE
+ * starts from (the 256 byte tokens of a byte-level vocabulary, or the "<0xNN>" ones of byte_fallback). */
+static int index_vocab(cc_tokenizer *tok, const char *label, cc_error *err)
+{
     /* Byte strings in id order, so that token id's bytes are byte_arena[byte_offset[id] .. byte_offset[id+1]). */
     size_t bytes_at = 0;
     for (int32_t id = 0; id < tok->vocab_size; id++) {
         tok->byte_offset[id] = (uint32_t)bytes_at;
         if (tok->text_offset[id] == UINT32_MAX) continue;
         const char *text = tok->text_arena + tok->text_offset[id];
-        bytes_at += text_to_bytes(text, strlen(text), tok->byte_arena + bytes_at);
+        bytes_at += token_text_bytes(tok, text, strlen(text), tok->byte_arena + bytes_at);
     }
     tok->byte_offset[tok->vocab_size] = (uint32_t)bytes_at;
     for (int b = 0; b < 256; b++) {
-        char text[2];
-        size_t len = utf8_encode(byte_to_codepoint((uint8_t)b), text);
-        const uint64_t *id = str_map_get(&tok->by_text, text, len);
-        if (!id)
+        char text[8];
+        size_t len = snprintf(text, sizeof text, "<0x%02X>", b);
+        tok->fallback_token[b] = lookup_model_text(tok, text, len);
+        if (!tok->byte_level) continue;
+        len = tp_byte_level_char((uint8_t)b, text);
+        tok->byte_token[b] = lookup_model_text(tok, text, len);
+        if (tok->byte_token[b] < 0)
             return cc_fail(err, "%s: no token for byte 0x%02X (\"%.*s\"); a byte-level BPE vocabulary has one for "
                                 "each of the 256 bytes", label, b, (int)len, text);
-        tok->byte_token[b] = (int32_t)*id;
     }
     return 0;
 }
 
-static int32_t lookup_text(const cc_tokenizer *tok, const char *text, size_t len)
-{
-    const uint64_t *id = str_map_get(&tok->by_text, text, len);
-    return id ? (int32_t)*id : -1;
-}
 
 /* Adds merge number RANK, "LEFT RIGHT"; WHERE names it in errors (file and line). */
 static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const char *right, size_t right_len,
                      uint32_t rank, const char *where, cc_error *err)
 {
-    int32_t l = lookup_text(tok, left, left_len), r = lookup_text(tok, right, right_len);
+    int32_t l = lookup_model_text(tok, left, left_len), r = lookup_model_text(tok, right, right_len);
     if (l < 0 || r < 0) {
         const char *missing = l < 0 ? left : right;
         int missing_len = (int)(l < 0 ? left_len : right_len);
@@ -349,7 +369,7 @@ static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const
     if (!joined) return out_of_memory(err);
     memcpy(joined, left, left_len);
     memcpy(joined + left_len, right, right_len);
-    int32_t merged = lookup_text(tok, joined, left_len + right_len);
+    int32_t merged = lookup_model_text(tok, joined, left_len + right_len);
     if (merged < 0) {
         cc_fail(err, "%s: the merge of \"%.*s\" and \"%.*s\" gives \"%.*s\", which is not in the vocabulary", where,
                 (int)left_len, left, (int)right_len, right, (int)(left_len + right_len), joined);
@@ -397,12 +417,18 @@ static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, cons
     return 0;
 }
 
-static int add_special(cc_tokenizer *tok, const char *text, int32_t id, cc_error *err)
+/* Adds an added token to LIST; TEXT (LEN bytes) is copied. */
+static int add_special(special_list *list, const char *text, size_t len, int32_t id, bool lstrip, bool rstrip,
+                       bool single_word, cc_error *err)
 {
-    special_token *grown = realloc(tok->specials, (tok->n_specials + 1) * sizeof *grown);
+    special_token *grown = realloc(list->tokens, (list->n + 1) * sizeof *grown);
     if (!grown) return out_of_memory(err);
-    tok->specials = grown;
-    tok->specials[tok->n_specials++] = (special_token){text, strlen(text), id, SIZE_MAX};
+    list->tokens = grown;
+    char *copy = malloc(len + 1);
+    if (!copy) return out_of_memory(err);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    list->tokens[list->n++] = (special_token){copy, len, id, lstrip, rstrip, single_word, SIZE_MAX};
     return 0;
 }
 
@@ -410,6 +436,7 @@ static cc_tokenizer *tokenizer_new(cc_error *err)
 {
     cc_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) out_of_memory(err);
+    else tok->unk = -1;
     return tok;
 }
 
@@ -426,12 +453,15 @@ static int from_vocab_and_merges(const char *vocab_json, size_t vocab_len, const
 {
     cc_tokenizer *tok = tokenizer_new(err);
     json_t *vocab = tok ? parse_json(vocab_json, vocab_len, vocab_label, err) : NULL;
-    int rc = vocab && load_vocab(tok, vocab, vocab_label, err) == 0 &&
+    if (tok) tok->byte_level = true;
+    int rc = vocab && tp_gpt2(&tok->pipe, err) == 0 && load_vocab(tok, vocab, vocab_label, err) == 0 &&
+                     index_vocab(tok, vocab_label, err) == 0 &&
                      load_merges_txt(tok, merges_txt, merges_len, merges_label, err) == 0
                  ? 0 : -1;
     json_decref(vocab);
     int32_t eot = rc == 0 ? cc_tokenizer_token_id(tok, CC_GPT2_EOT_TEXT) : -1;
-    if (eot >= 0) rc = add_special(tok, CC_GPT2_EOT_TEXT, eot, err);
+    if (eot >= 0) rc = add_special(&tok->raw_specials, CC_GPT2_EOT_TEXT, strlen(CC_GPT2_EOT_TEXT), eot, false, false, false,
+                                  err);
     if (rc != 0) {
         cc_tokenizer_free(tok);
         return -1;
@@ -451,20 +481,119 @@ int cc_tokenizer_from_buffers(const char *vocab_json, size_t vocab_len, const ch
 
 /* ---- tokenizer.json ---- */
 
-static int check_tokenizer_json_shape(json_t *root, const char *label, cc_error *err)
+/* model: a BPE model, with the options circuitc implements. */
+static int read_model_options(cc_tokenizer *tok, json_t *model, const char *label, cc_error *err)
 {
-    json_t *model = json_object_get(root, "model"), *pre = json_object_get(root, "pre_tokenizer"),
-           *norm = json_object_get(root, "normalizer");
     const char *type = json_string_value(json_object_get(model, "type"));
-    if (!type || strcmp(type, "BPE") != 0)
-        return cc_fail(err, "%s: field \"model.type\" must be \"BPE\" (a GPT-2 byte-level BPE tokenizer)", label);
-    const char *pre_type = json_string_value(json_object_get(pre, "type"));
-    if (!pre_type || strcmp(pre_type, "ByteLevel") != 0 || json_is_true(json_object_get(pre, "add_prefix_space")) ||
-        json_is_false(json_object_get(pre, "use_regex")))
-        return cc_fail(err, "%s: field \"pre_tokenizer\" must be GPT-2's ByteLevel pre-tokenizer (add_prefix_space "
-                            "false, use_regex true)", label);
-    if (norm && !json_is_null(norm))
-        return cc_fail(err, "%s: field \"normalizer\" must be null (GPT-2 has no normalizer)", label);
+    if (!json_is_object(model))
+        return cc_fail(err, "%s: field \"model\" must be an object (a BPE model with vocab and merges)", label);
+    if (type && strcmp(type, "BPE") != 0)
+        return cc_fail(err, "%s: model type \"%s\" is not supported; circuitc reads BPE models (GPT-2, GPT-NeoX, "
+                            "Llama)", label, type);
+    if (!type && !json_object_get(model, "merges")) /* Hugging Face guesses the type when it is left out */
+        return cc_fail(err, "%s: field \"model.type\" must be \"BPE\" (a model with vocab and merges)", label);
+    json_t *dropout = json_object_get(model, "dropout");
+    if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0)
+        return cc_fail(err, "%s: field \"model.dropout\" must be null: BPE dropout samples its merges, so no "
+                            "encoding is reproducible", label);
+    static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = json_string_value(json_object_get(model, affixes[i]));
+        if (v && *v)
+            return cc_fail(err, "%s: field \"model.%s\" is \"%s\"; circuitc reads BPE without it (null)", label,
+                           affixes[i], v);
+    }
+    tok->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
+    tok->fuse_unk = json_is_true(json_object_get(model, "fuse_unk"));
+    tok->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
+    return 0;
+}
+
+/* One added token's flag, Hugging Face's default when absent. */
+static bool flag(json_t *a, const char *key, bool fallback)
+{
+    json_t *v = json_object_get(a, key);
+    return v ? json_is_true(v) : fallback;
+}
+
+/* The ids Hugging Face gives the added tokens, checked against the file's: a token in
+ * model.vocab keeps that id, any other gets the next one after the vocabulary (in file
+ * order). Those others are entered into VOCAB, and marked added_only once it is loaded. */
+static int assign_added_ids(json_t *added, json_t *vocab, const char *label, cc_error *err)
+{
+    if (!added || json_is_null(added)) return 0;
+    if (!json_is_array(added)) return cc_fail(err, "%s: field \"added_tokens\" must be an array", label);
+    if (!json_is_object(vocab))
+        return cc_fail(err, "%s: field \"model.vocab\" must be a JSON object mapping token text to id", label);
+    json_int_t next = (json_int_t)json_object_size(vocab);
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *id = json_object_get(a, "id");
+        const char *content = json_string_value(json_object_get(a, "content"));
+        if (!content || !*content || !json_is_integer(id))
+            return cc_fail(err, "%s: added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", label, i);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(json_string_value(json_object_get(json_array_get(added, k), "content")), content) == 0)
+                return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") repeats added_tokens[%zu]", label, i, content, k);
+        json_t *known = json_object_get(vocab, content);
+        json_int_t want = known ? json_integer_value(known) : next++;
+        if (json_integer_value(id) != want)
+            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") has id %lld, but Hugging Face gives it %lld (%s); fix "
+                                "its \"id\"", label, i, content, (long long)json_integer_value(id), (long long)want,
+                           known ? "its id in model.vocab" : "the next id after model.vocab");
+        if (!known && json_object_set_new(vocab, content, json_integer(want)) != 0) return out_of_memory(err);
+    }
+    return 0;
+}
+
+/* Registers the added tokens for matching: normalized ones by their normalized content. */
+static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label, cc_error *err)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        const char *content = json_string_value(json_object_get(a, "content"));
+        int32_t id = (int32_t)json_integer_value(json_object_get(a, "id"));
+        bool normalized = flag(a, "normalized", true);
+        size_t len = strlen(content);
+        char *text = normalized ? tp_normalize(&tok->pipe, content, len, &len) : NULL;
+        if (normalized && !text) return out_of_memory(err);
+        if (len == 0) {
+            free(text);
+            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") is empty once normalized", label, i, content);
+        }
+        int rc = add_special(normalized ? &tok->norm_specials : &tok->raw_specials, text ? text : content, len, id,
+                             flag(a, "lstrip", false), flag(a, "rstrip", false), flag(a, "single_word", false), err);
+        free(text);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* Marks the vocabulary entries that only added_tokens gave (not in the file's model.vocab). */
+static int mark_added_only(cc_tokenizer *tok, json_t *added, json_t *model_vocab_before, cc_error *err)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        const char *content = json_string_value(json_object_get(a, "content"));
+        if (json_object_get(model_vocab_before, content)) continue;
+        if (!tok->added_only && !(tok->added_only = calloc((size_t)tok->vocab_size, sizeof *tok->added_only)))
+            return out_of_memory(err);
+        tok->added_only[json_integer_value(json_object_get(a, "id"))] = true;
+    }
+    return 0;
+}
+
+static int read_unk(cc_tokenizer *tok, json_t *model, const char *label, cc_error *err)
+{
+    json_t *unk = json_object_get(model, "unk_token");
+    if (!unk || json_is_null(unk)) return 0;
+    const char *text = json_string_value(unk);
+    tok->unk = text ? lookup_model_text(tok, text, strlen(text)) : -1;
+    if (tok->unk < 0)
+        return cc_fail(err, "%s: field \"model.unk_token\" must be a token of model.vocab", label);
     return 0;
 }
 
@@ -499,44 +628,28 @@ static int load_tokenizer_json_merges(cc_tokenizer *tok, json_t *merges, const c
     return 0;
 }
 
-/* Added tokens become special tokens; their texts stay in the (owned) text arena. */
-static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label, cc_error *err)
+static int load_tokenizer_json(cc_tokenizer *tok, json_t *root, const char *label, cc_error *err)
 {
-    if (!added || json_is_null(added)) return 0;
-    if (!json_is_array(added)) return cc_fail(err, "%s: field \"added_tokens\" must be an array", label);
-    size_t i;
-    json_t *a;
-    json_array_foreach(added, i, a) {
-        json_t *id = json_object_get(a, "id");
-        const char *content = json_string_value(json_object_get(a, "content"));
-        if (!content || !*content || !json_is_integer(id))
-            return cc_fail(err, "%s: added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", label, i);
-        if (json_is_true(json_object_get(a, "lstrip")) || json_is_true(json_object_get(a, "rstrip")) ||
-            json_is_true(json_object_get(a, "single_word")))
-            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\"): lstrip, rstrip and single_word are not supported; "
-                                "set them false", label, i, content);
-        int32_t known = cc_tokenizer_token_id(tok, content);
-        if (known < 0 || known != json_integer_value(id))
-            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\", id %lld) must also be in model.vocab with that id",
-                           label, i, content, (long long)json_integer_value(id));
-        if (add_special(tok, tok->text_arena + tok->text_offset[known], known, err) != 0) return -1;
-    }
-    return 0;
+    json_t *model = json_object_get(root, "model"), *added = json_object_get(root, "added_tokens");
+    json_t *vocab = json_object_get(model, "vocab");
+    if (tp_parse(root, label, &tok->pipe, err) != 0 || read_model_options(tok, model, label, err) != 0) return -1;
+    tok->byte_level = tok->pipe.pre == TP_PRE_BYTE_LEVEL;
+    json_t *model_vocab = json_is_object(vocab) ? json_copy(vocab) : NULL; /* before the added tokens join it */
+    int rc = assign_added_ids(added, vocab, label, err) == 0 && load_vocab(tok, vocab, label, err) == 0 &&
+                     mark_added_only(tok, added, model_vocab, err) == 0 && index_vocab(tok, label, err) == 0 &&
+                     read_unk(tok, model, label, err) == 0 &&
+                     load_tokenizer_json_merges(tok, json_object_get(model, "merges"), label, err) == 0 &&
+                     load_added_tokens(tok, added, label, err) == 0
+                 ? 0 : -1;
+    json_decref(model_vocab);
+    return rc;
 }
 
 static int from_tokenizer_json(const char *json, size_t len, const char *label, cc_tokenizer **out, cc_error *err)
 {
     cc_tokenizer *tok = tokenizer_new(err);
     json_t *root = tok ? parse_json(json, len, label, err) : NULL;
-    int rc = -1;
-    if (root) {
-        json_t *model = json_object_get(root, "model");
-        rc = check_tokenizer_json_shape(root, label, err) == 0 &&
-                     load_vocab(tok, json_object_get(model, "vocab"), label, err) == 0 &&
-                     load_tokenizer_json_merges(tok, json_object_get(model, "merges"), label, err) == 0 &&
-                     load_added_tokens(tok, json_object_get(root, "added_tokens"), label, err) == 0
-                 ? 0 : -1;
-    }
+    int rc = root ? load_tokenizer_json(tok, root, label, err) : -1;
     json_decref(root);
     if (rc != 0) {
         cc_tokenizer_free(tok);
@@ -587,27 +700,34 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
 {
     CC_ARG_NOT_NULL(dir, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    char vocab_path[4096], merges_path[4096], json_path[4096];
+    char vocab_path[4096], merges_path[4096], json_path[4096], sp_path[4096];
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
-    size_t vocab_len = 0, merges_len = 0;
+    snprintf(sp_path, sizeof sp_path, "%s/tokenizer.model", dir);
+    size_t len = 0;
+    /* tokenizer.json first, as Hugging Face's fast tokenizers read it: it alone holds the
+     * normalizer, the added tokens and the decoder (GPT-2's folders hold both, alike) */
+    if (path_exists(json_path)) {
+        char *json = read_whole_file(json_path, "tokenizer file", &len, err);
+        int rc = json ? from_tokenizer_json(json, len, json_path, out, err) : -1;
+        free(json);
+        return rc;
+    }
     if (path_exists(vocab_path) || path_exists(merges_path)) {
-        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &vocab_len, err);
+        size_t merges_len = 0;
+        char *vocab = read_whole_file(vocab_path, "tokenizer vocabulary", &len, err);
         char *merges = vocab ? read_whole_file(merges_path, "tokenizer merges file", &merges_len, err) : NULL;
-        int rc = merges ? from_vocab_and_merges(vocab, vocab_len, merges, merges_len, vocab_path, merges_path, out, err)
-                        : -1;
+        int rc = merges ? from_vocab_and_merges(vocab, len, merges, merges_len, vocab_path, merges_path, out, err) : -1;
         free(vocab);
         free(merges);
         return rc;
     }
-    if (path_exists(json_path)) {
-        char *json = read_whole_file(json_path, "tokenizer file", &vocab_len, err);
-        int rc = json ? from_tokenizer_json(json, vocab_len, json_path, out, err) : -1;
-        free(json);
-        return rc;
-    }
-    return cc_fail(err, "%s: no tokenizer here: expected vocab.json + merges.txt or tokenizer.json (GPT-2's are "
+    if (path_exists(sp_path))
+        return cc_fail(err, "%s: a SentencePiece model alone is not read; circuitc reads the tokenizer.json that "
+                            "Hugging Face makes from it (in Python: AutoTokenizer.from_pretrained(DIR)."
+                            "save_pretrained(DIR) writes one)", sp_path);
+    return cc_fail(err, "%s: no tokenizer here: expected tokenizer.json or vocab.json + merges.txt (GPT-2's are "
                         "installed as gpt2-tokenizer/ in circuitc's data folder; in the source tree, "
                         "scripts/fetch-gpt2-tokenizer fetches them into third_party/gpt2-tokenizer)", dir);
 }
@@ -618,6 +738,14 @@ int32_t cc_tokenizer_vocab_size(const cc_tokenizer *tok)
 {
     CC_ARG_NOT_NULL(tok, NULL, -1);
     return tok->vocab_size;
+}
+
+int32_t cc_tokenizer_bos_id(const cc_tokenizer *tok)
+{
+    CC_ARG_NOT_NULL(tok, NULL, -1);
+    int64_t bos = tok->pipe.template_bos;
+    if (bos >= 0) return bos < tok->vocab_size && tok->text_offset[bos] != UINT32_MAX ? (int32_t)bos : -1;
+    return lookup_text(tok, CC_GPT2_EOT_TEXT, strlen(CC_GPT2_EOT_TEXT));
 }
 
 int32_t cc_tokenizer_token_id(const cc_tokenizer *tok, const char *text)
@@ -709,24 +837,67 @@ static void push_pair(const cc_tokenizer *tok, bpe_candidate *heap, size_t *n_he
     if (m) heap_push(heap, n_heap, (bpe_candidate){m->rank, pos});
 }
 
-/* Merges the bytes of one piece by rank, lowest rank first and leftmost first
- * among equal ranks (as Hugging Face's BPE), appending the ids to OUT. */
-static int bpe_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_token_ids *out, cc_error *err)
+/* Grows the BPE work space to N symbols. */
+static int reserve_work(cc_tokenizer *tok, size_t n, cc_error *err)
 {
-    if (len > tok->work_cap) {
-        size_t cap = len < 64 ? 64 : len;
-        bpe_symbol *symbols = realloc(tok->symbols, cap * sizeof *symbols);
-        if (symbols) tok->symbols = symbols;
-        bpe_candidate *heap = realloc(tok->heap, 3 * cap * sizeof *heap); /* n - 1 initial pairs + at most 2 per merge */
-        if (heap) tok->heap = heap;
-        if (!symbols || !heap) return cc_fail(err, "out of memory encoding a %zu-byte piece", len);
-        tok->work_cap = cap;
+    if (n <= tok->work_cap) return 0;
+    size_t cap = n < 64 ? 64 : n;
+    bpe_symbol *symbols = realloc(tok->symbols, cap * sizeof *symbols);
+    if (symbols) tok->symbols = symbols;
+    bpe_candidate *heap = realloc(tok->heap, 3 * cap * sizeof *heap); /* n - 1 initial pairs + at most 2 per merge */
+    if (heap) tok->heap = heap;
+    if (!symbols || !heap) return cc_fail(err, "out of memory encoding a %zu-symbol word", n);
+    tok->work_cap = cap;
+    return 0;
+}
+
+/* The symbols BPE starts from for a word of a non-byte-level model: each character's token;
+ * one "<0xNN>" token per byte of a character not in the vocabulary (byte_fallback); else
+ * the unk token (consecutive ones fused with fuse_unk); else nothing (Hugging Face drops
+ * the character). Returns the number of symbols (ids in tok->symbols[i].id). */
+static size_t char_symbols(cc_tokenizer *tok, const uint8_t *word, size_t len)
+{
+    size_t n = 0, bad;
+    bool last_unk = false;
+    for (size_t pos = 0, k; pos < len; pos += k) {
+        k = cc_utf8_sequence_length(word + pos, len - pos, &bad);
+        int32_t id = lookup_model_text(tok, (const char *)word + pos, k);
+        if (id >= 0) {
+            tok->symbols[n++].id = id;
+            last_unk = false;
+            continue;
+        }
+        bool all_bytes = tok->byte_fallback;
+        for (size_t b = 0; all_bytes && b < k; b++) all_bytes = tok->fallback_token[word[pos + b]] >= 0;
+        if (all_bytes) {
+            for (size_t b = 0; b < k; b++) tok->symbols[n++].id = tok->fallback_token[word[pos + b]];
+            last_unk = false;
+        } else if (tok->unk >= 0 && !(last_unk && tok->fuse_unk)) {
+            tok->symbols[n++].id = tok->unk;
+            last_unk = true;
+        }
     }
+    return n;
+}
+
+/* Merges one word by rank, lowest rank first and leftmost first among equal ranks (as
+ * Hugging Face's BPE), appending the ids to OUT. A byte-level word is its bytes (each
+ * byte's alphabet token); any other word is UTF-8 text. */
+static int bpe_word(cc_tokenizer *tok, const uint8_t *word, size_t len, cc_token_ids *out, cc_error *err)
+{
+    if (reserve_work(tok, len, err) != 0) return -1;
     bpe_symbol *s = tok->symbols;
-    for (size_t i = 0; i < len; i++)
-        s[i] = (bpe_symbol){tok->byte_token[piece[i]], (int32_t)i - 1, i + 1 < len ? (int32_t)i + 1 : -1};
+    size_t n = len;
+    if (tok->byte_level)
+        for (size_t i = 0; i < len; i++) s[i].id = tok->byte_token[word[i]];
+    else n = char_symbols(tok, word, len);
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i].prev = (int32_t)i - 1;
+        s[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
+    }
     size_t n_heap = 0;
-    for (size_t i = 0; i + 1 < len; i++) push_pair(tok, tok->heap, &n_heap, (int32_t)i);
+    for (size_t i = 0; i + 1 < n; i++) push_pair(tok, tok->heap, &n_heap, (int32_t)i);
     while (n_heap) {
         bpe_candidate c = heap_pop(tok->heap, &n_heap);
         bpe_symbol *left = &s[c.pos];
@@ -746,6 +917,18 @@ static int bpe_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_tok
     return 0;
 }
 
+/* ignore_merges: a word that is itself a token of the model is that token (for a
+ * byte-level model, the word's alphabet text). -1 when not. */
+static int32_t whole_word_token(const cc_tokenizer *tok, const uint8_t *word, size_t len)
+{
+    if (!tok->byte_level) return lookup_model_text(tok, (const char *)word, len);
+    if (len > CACHE_MAX_PIECE_BYTES) return -1; /* no token is this long */
+    char text[2 * CACHE_MAX_PIECE_BYTES];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += tp_byte_level_char(word[i], text + n);
+    return lookup_model_text(tok, text, n);
+}
+
 static void cache_clear(cc_tokenizer *tok)
 {
     if (tok->cache.slots) memset(tok->cache.slots, 0, tok->cache.cap * sizeof *tok->cache.slots);
@@ -754,10 +937,12 @@ static void cache_clear(cc_tokenizer *tok)
     tok->cache_ids.n = 0;
 }
 
-/* Encodes one pre-tokenizer piece through the cache. */
-static int encode_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_token_ids *out, cc_error *err)
+/* Encodes one word through the cache. */
+static int encode_word(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_token_ids *out, cc_error *err)
 {
-    if (len > CACHE_MAX_PIECE_BYTES) return bpe_piece(tok, piece, len, out, err);
+    int32_t whole = tok->ignore_merges ? whole_word_token(tok, piece, len) : -1;
+    if (whole >= 0) return cc_token_ids_push(out, whole, err);
+    if (len > CACHE_MAX_PIECE_BYTES) return bpe_word(tok, piece, len, out, err);
     const uint64_t *hit = str_map_get(&tok->cache, (const char *)piece, len);
     if (hit) {
         size_t at = (size_t)(*hit >> 32), count = (size_t)(*hit & 0xFFFFFFFFu);
@@ -767,7 +952,7 @@ static int encode_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_
         return 0;
     }
     size_t first = out->n;
-    if (bpe_piece(tok, piece, len, out, err) != 0) return -1;
+    if (bpe_word(tok, piece, len, out, err) != 0) return -1;
     if (!tok->cache_keys) { /* the key arena is allocated once, so stored keys never move */
         tok->cache_keys = malloc((size_t)CACHE_MAX_PIECES * CACHE_MAX_PIECE_BYTES);
         if (!tok->cache_keys) return 0; /* no cache: still correct, only slower */
@@ -785,27 +970,35 @@ static int encode_piece(cc_tokenizer *tok, const uint8_t *piece, size_t len, cc_
     return 0;
 }
 
-/* Encodes text without special tokens: pre-tokenizer pieces, each by BPE. */
-static int encode_ordinary(cc_tokenizer *tok, const uint8_t *s, size_t len, cc_token_ids *out, cc_error *err)
+typedef struct {
+    cc_tokenizer *tok;
+    cc_token_ids *out;
+} word_ctx;
+
+/* A pre-tokenizer word: GPT-2's regex pieces for a byte-level model, else the word itself. */
+static int encode_pre_word(void *p, const char *word, size_t len, cc_error *err)
 {
+    word_ctx *c = p;
+    const uint8_t *s = (const uint8_t *)word;
+    if (!c->tok->byte_level || !c->tok->pipe.use_regex) return encode_word(c->tok, s, len, c->out, err);
     for (size_t pos = 0; pos < len;) {
         size_t end = cc_pretokenize_next(s, len, pos);
-        if (encode_piece(tok, s + pos, end - pos, out, err) != 0) return -1;
+        if (encode_word(c->tok, s + pos, end - pos, c->out, err) != 0) return -1;
         pos = end;
     }
     return 0;
 }
 
-/* The special token that occurs first at or after POS (the longest of those
- * starting there), or NULL. */
-/* noinline: inlined into cc_tokenizer_encode, GCC 12 with -fsanitize=undefined
- * wrongly warns (-Wnonnull) that S may be NULL in memmem. */
-__attribute__((noinline)) static const special_token *next_special(cc_tokenizer *tok, const char *s, size_t len,
+/* The added token of LIST that occurs first at or after POS in S (the longest of those
+ * starting there, as Hugging Face's leftmost-longest matching), or NULL. */
+/* noinline: inlined into its caller, GCC 12 with -fsanitize=undefined wrongly warns
+ * (-Wnonnull) that S may be NULL in memmem. */
+__attribute__((noinline)) static const special_token *next_special(special_list *list, const char *s, size_t len,
                                                                    size_t pos)
 {
     const special_token *best = NULL;
-    for (size_t i = 0; i < tok->n_specials; i++) {
-        special_token *sp = &tok->specials[i];
+    for (size_t i = 0; i < list->n; i++) {
+        special_token *sp = &list->tokens[i];
         if (sp->next_at == SIZE_MAX || sp->next_at < pos) {
             const char *hit = memmem(s + pos, len - pos, sp->text, sp->len);
             sp->next_at = hit ? (size_t)(hit - s) : len;
@@ -815,6 +1008,83 @@ __attribute__((noinline)) static const special_token *next_special(cc_tokenizer 
             best = sp;
     }
     return best;
+}
+
+/* The start of the whitespace run (Unicode White_Space) that ends at AT in S (lstrip). */
+static size_t space_run_start(const uint8_t *s, size_t at)
+{
+    while (at > 0) {
+        size_t prev = at - 1, n;
+        while (prev > 0 && (s[prev] & 0xC0) == 0x80) prev--; /* back to the character's first byte */
+        if (!cc_pretokenize_is_space(s, prev, &n)) break;
+        at = prev;
+    }
+    return at;
+}
+
+/* The end of the whitespace run that starts at AT in S[0..LEN) (rstrip). */
+static size_t space_run_end(const uint8_t *s, size_t len, size_t at)
+{
+    size_t n;
+    while (at < len && cc_pretokenize_is_space(s, at, &n)) at += n;
+    return at;
+}
+
+typedef int (*piece_fn)(cc_tokenizer *tok, const char *s, size_t start, size_t end, cc_token_ids *out, cc_error *err);
+
+/* Cuts S[0..LEN) around the added tokens of LIST, as Hugging Face's AddedVocabulary does:
+ * matches leftmost-longest, a single_word token only where no word character touches it,
+ * lstrip/rstrip take the whitespace beside a token into it; each
+ * token's id goes to OUT, the text between to PIECE. */
+static int split_added(cc_tokenizer *tok, special_list *list, const char *s, size_t len, piece_fn piece,
+                       cc_token_ids *out, cc_error *err)
+{
+    for (size_t i = 0; i < list->n; i++) list->tokens[i].next_at = SIZE_MAX;
+    const uint8_t *u = (const uint8_t *)s;
+    size_t done = 0; /* where the previous token ended */
+    for (size_t pos = 0; pos < len;) {
+        const special_token *sp = list->n ? next_special(list, s, len, pos) : NULL;
+        if (!sp) break;
+        size_t start = sp->next_at, stop = start + sp->len;
+        pos = stop;
+        if (sp->single_word && ((start > 0 && cc_word_char_before(u, start)) || (stop < len && cc_word_char_at(u, stop))))
+            continue; /* inside a word: not this token, and the search goes on after it */
+        if (sp->lstrip) {
+            size_t run = space_run_start(u, start);
+            start = run > done ? run : done;
+        }
+        if (sp->rstrip) stop = space_run_end(u, len, stop);
+        if (done < start && piece(tok, s, done, start, out, err) != 0) return -1;
+        /* a match inside what the previous token's rstrip took is empty here, and Hugging Face drops empty pieces */
+        if (stop > start && cc_token_ids_push(out, sp->id, err) != 0) return -1;
+        done = stop; /* the next match is searched after the token itself, not after what rstrip took */
+    }
+    return done < len ? piece(tok, s, done, len, out, err) : 0;
+}
+
+/* A normalized piece between added tokens: pre-tokenized, each word by BPE. */
+static int encode_normalized_piece(cc_tokenizer *tok, const char *s, size_t start, size_t end, cc_token_ids *out,
+                                   cc_error *err)
+{
+    word_ctx c = {tok, out};
+    return tp_pre_tokenize(&tok->pipe, s + start, end - start, tok->at_text_start && start == 0, encode_pre_word, &c,
+                           err);
+}
+
+/* A piece of the original text between non-normalized added tokens: normalized, then cut
+ * around the normalized added tokens. */
+static int encode_raw_piece(cc_tokenizer *tok, const char *s, size_t start, size_t end, cc_token_ids *out,
+                            cc_error *err)
+{
+    tok->at_text_start = start == 0;
+    if (!tok->pipe.n_norm)
+        return split_added(tok, &tok->norm_specials, s + start, end - start, encode_normalized_piece, out, err);
+    size_t len;
+    char *normalized = tp_normalize(&tok->pipe, s + start, end - start, &len);
+    if (!normalized) return cc_fail(err, "out of memory normalizing the text");
+    int rc = split_added(tok, &tok->norm_specials, normalized, len, encode_normalized_piece, out, err);
+    free(normalized);
+    return rc;
 }
 
 int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_invalid_utf8 invalid, cc_token_ids *out,
@@ -835,33 +1105,18 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
         if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
         text = repaired;
     }
-    for (size_t i = 0; i < tok->n_specials; i++) tok->specials[i].next_at = SIZE_MAX;
-    int rc = 0;
-    for (size_t pos = 0; rc == 0 && pos < len;) {
-        const special_token *sp = next_special(tok, text, len, pos);
-        size_t end = sp ? sp->next_at : len;
-        rc = encode_ordinary(tok, (const uint8_t *)text + pos, end - pos, out, err);
-        if (rc == 0 && sp) rc = cc_token_ids_push(out, sp->id, err);
-        pos = sp ? end + sp->len : len;
-    }
+    int rc = split_added(tok, &tok->raw_specials, text, len, encode_raw_piece, out, err);
     free(repaired);
     return rc;
 }
 
-int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
-                        cc_error *err)
+/* The ByteLevel decoder alone (GPT-2, GPT-NeoX), straight from the tokens' bytes: the
+ * tokens' bytes concatenated, then invalid UTF-8 replaced by U+FFFD. */
+static int decode_byte_level(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                             cc_error *err)
 {
-    CC_ARG_NOT_NULL(tok, err, -1);
-    if (n > 0) CC_ARG_NOT_NULL(ids, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
-    CC_ARG_NOT_NULL(out_len, err, -1);
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *bytes;
-        size_t len;
-        if (cc_tokenizer_token_bytes(tok, ids[i], &bytes, &len, err) != 0) return -1;
-        total += len;
-    }
+    for (size_t i = 0; i < n; i++) total += tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
     char *raw = malloc(total + 1);
     if (!raw) return cc_fail(err, "out of memory decoding %zu tokens", n);
     size_t at = 0;
@@ -873,4 +1128,29 @@ int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, c
     *out = cc_utf8_replace_invalid(raw, total, out_len);
     free(raw);
     return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+}
+
+int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
+                        cc_error *err)
+{
+    CC_ARG_NOT_NULL(tok, err, -1);
+    if (n > 0) CC_ARG_NOT_NULL(ids, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    CC_ARG_NOT_NULL(out_len, err, -1);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= tok->vocab_size || tok->text_offset[ids[i]] == UINT32_MAX)
+            return cc_fail(err, "token id %d is not in the vocabulary (ids are 0..%d)", ids[i], tok->vocab_size - 1);
+    if (tok->pipe.n_dec == 1 && tok->pipe.dec[0].kind == TP_DEC_BYTE_LEVEL)
+        return decode_byte_level(tok, ids, n, out, out_len, err);
+    const char **texts = malloc((n ? n : 1) * sizeof *texts);
+    size_t *lens = malloc((n ? n : 1) * sizeof *lens);
+    int rc = texts && lens ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        texts[i] = tok->text_arena + tok->text_offset[ids[i]];
+        lens[i] = strlen(texts[i]);
+    }
+    *out = rc == 0 ? tp_decode(&tok->pipe, texts, lens, n, out_len, err) : NULL;
+    free(texts);
+    free(lens);
+    return *out ? 0 : -1;
 }

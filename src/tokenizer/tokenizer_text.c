@@ -70,3 +70,21 @@ size_t cc_pretokenize_next(const uint8_t *s, size_t len, size_t pos)
     if (end == len || last == pos) return end;
     return last;
 }
+
+bool cc_pretokenize_is_space(const uint8_t *s, size_t pos, size_t *n)
+{
+    return class_at(s, pos, n) == CC_CHAR_SPACE;
+}
+
+bool cc_word_char_at(const uint8_t *s, size_t pos)
+{
+    size_t n;
+    return cc_char_is_word(decode_at(s, pos, &n));
+}
+
+bool cc_word_char_before(const uint8_t *s, size_t at)
+{
+    size_t start = at - 1;
+    while (start > 0 && (s[start] & 0xC0) == 0x80) start--; /* back to the character's first byte */
+    return cc_word_char_at(s, start);
+}

@@ -3,6 +3,7 @@
 #ifndef CIRCUITC_TOKENIZER_UNICODE_H
 #define CIRCUITC_TOKENIZER_UNICODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum { CC_CHAR_OTHER = 0, CC_CHAR_LETTER = 1, CC_CHAR_NUMBER = 2, CC_CHAR_SPACE = 3 } cc_char_class;
@@ -10,5 +11,8 @@ typedef enum { CC_CHAR_OTHER = 0, CC_CHAR_LETTER = 1, CC_CHAR_NUMBER = 2, CC_CHA
 /* \p{L} -> LETTER, \p{N} -> NUMBER, \s -> SPACE, anything else (and values
  * beyond U+10FFFF) -> OTHER. */
 cc_char_class cc_char_class_of(uint32_t codepoint);
+
+/* Whether CODEPOINT is a word character (\w) as Hugging Face's single_word check has it. */
+bool cc_char_is_word(uint32_t codepoint);
 
 #endif
