@@ -38,47 +38,12 @@ def hooks_tokens(bos, vocab):
     return torch.cat([torch.full((HOOKS_BATCH, 1), bos, dtype=torch.int64), torch.from_numpy(r)], dim=1)
 
 
-SAME_FRACTION = 0.1  # raw hooks within this fraction of the "hooks" tolerance of the processed one are not repeated
-
-
-def hooks_json(name, model, tokens, processing, processed_cache=None):
-    """Every activation TransformerLens' run_with_cache returns, in its order, and the
-    logits. For the unprocessed model
-    (PROCESSED_CACHE = the processed model's cache) a hook whose activation processing leaves unchanged (q, k, patterns, MLP
-    activations; everything on a model whose processing is a no-op) is listed in
-    same_as_processed instead of being written again: it agrees with the processed
-    one within SAME_FRACTION of the hooks tolerance (rel 1e-5 of the tensor's max |x|)."""
+def hooks_json(name, model, tokens, processing):
+    """Every activation TransformerLens' run_with_cache returns, in its order, and the logits."""
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens)
-    out = {"model": name, "processing": processing, "tokens": tensor_json(tokens), "names": list(cache.keys()),
-           "hooks": {}, "logits": hook_tensor_json(logits)}
-    if processed_cache is not None:
-        out["same_as_processed"] = []
-    for k, v in cache.items():
-        p = processed_cache[k] if processed_cache is not None and k in processed_cache else None
-        if p is not None and p.shape == v.shape and same_within(v, p):
-            out["same_as_processed"].append(k)
-        else:
-            out["hooks"][k] = hook_tensor_json(v)
-    return out, cache
-
-
-def same_within(a, b):
-    fin = torch.isfinite(b)
-    if not torch.equal(fin, torch.isfinite(a)):
-        return False
-    if not fin.any():
-        return True
-    tol = hooks_tolerance()
-    scale = float(b[fin].abs().max())
-    return float((a[fin] - b[fin]).abs().max()) <= SAME_FRACTION * max(tol["abs"], tol["rel"] * scale)
-
-
-def hooks_tolerance():
-    import json
-
-    with open(os.path.join(HERE, "tolerances.json")) as f:
-        return json.load(f)["classes"]["hooks"]
+    return {"model": name, "processing": processing, "tokens": tensor_json(tokens), "names": list(cache.keys()),
+            "hooks": {k: hook_tensor_json(v) for k, v in cache.items()}, "logits": hook_tensor_json(logits)}
 
 
 def check_against_hf(name, model_dir, raw, tokens):
@@ -159,13 +124,10 @@ def generate(out_root, name):
     write_json(os.path.join(out, "raw", "weights.json"), gen.weights_json(name, raw, False, 4096))
     t["weights"] = time.time() - t0
     t0 = time.time()
-    processed_cache = None
     for sub, m, proc in (("", model, True), ("raw", raw, False)):
         fwd, _ = gen.forward_json(name, m, toks, n, proc, False, None, 256)
         write_json(os.path.join(out, sub, "forward.json"), fwd)
-        hj, cache = hooks_json(name, m, hooks_tokens(bos, V), proc, processed_cache)
-        write_json(os.path.join(out, sub, "hooks.json"), hj)
-        processed_cache = cache
+        write_json(os.path.join(out, sub, "hooks.json"), hooks_json(name, m, hooks_tokens(bos, V), proc))
     t["forward_hooks"] = time.time() - t0
     t0 = time.time()
     hs, cache = gen.head_scores_json(name, model, toks, n)

@@ -89,24 +89,10 @@ static void compare_hook(const float *act, cc_act_shape s, json_t *g, const char
     st->compared++;
 }
 
-/* Golden entry of hook NAME: in FILE's "hooks", or, for the unprocessed file, in
- * the processed one when listed in "same_as_processed" (FORMAT.md, hooks.json). */
-static json_t *hook_entry(json_t *file, json_t *processed, const char *name)
-{
-    json_t *e = json_object_get(json_object_get(file, "hooks"), name);
-    if (e || !processed) return e;
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(file, "same_as_processed"), i, v)
-        if (strcmp(json_string_value(v), name) == 0) return json_object_get(json_object_get(processed, "hooks"), name);
-    return NULL;
-}
-
 static void check_hooks(const fixture *f, bool process)
 {
     cc_model *m = fixture_model(f, process);
     json_t *g = golden_load(f->name, process ? "hooks.json" : "raw/hooks.json");
-    json_t *processed = process ? NULL : golden_load(f->name, "hooks.json");
     golden_tensor t = golden_get_tensor(g, "tokens");
     ck_assert(t.ndim == 2);
     int B = (int)t.shape[0], T = (int)t.shape[1];
@@ -126,7 +112,7 @@ static void check_hooks(const fixture *f, bool process)
         json_t *nv;
         json_array_foreach(json_object_get(g, "names"), i, nv) {
             const char *name = json_string_value(nv);
-            json_t *e = hook_entry(g, processed, name);
+            json_t *e = json_object_get(json_object_get(g, "hooks"), name);
             ck_assert_msg(e != NULL, "%s: hook %s is listed but has no golden tensor", f->name, name);
             cc_hook_kind k;
             int layer;
@@ -153,7 +139,6 @@ static void check_hooks(const fixture *f, bool process)
     }
     free(tok);
     json_decref(g);
-    json_decref(processed);
     cc_model_free(m);
 }
 
