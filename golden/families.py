@@ -189,11 +189,21 @@ def build_attn_only(out_dir):
     json.dump(model.cfg.to_dict(), open(os.path.join(out_dir, "config.json"), "w"), default=str)
 
 
+# The tokenizer shipped with a fixture, so prompts work on it without --tokenizer:
+# a tokenizer.json of golden/tokenizers/ (golden/tokenizer_json_goldens.py) shaped
+# like its family's real one, with fewer tokens (480) than the model's vocabulary (512).
+TOKENIZERS = {"pythia-tiny": "neox", "llama-tiny": "llama2"}
+
+
 def build(name, out_dir):
     if name == TL_FIXTURE:
         build_attn_only(out_dir)
     else:
         build_hf(name, out_dir)
+    if name in TOKENIZERS:
+        here = os.path.dirname(os.path.abspath(__file__))
+        shutil.copyfile(os.path.join(here, "tokenizers", TOKENIZERS[name], "tokenizer.json"),
+                        os.path.join(out_dir, "tokenizer.json"))
 
 
 def model_files(d):

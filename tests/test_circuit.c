@@ -690,6 +690,27 @@ START_TEST(circuits_refuse_matrices_the_block_lacks)
 }
 END_TEST
 
+/* The rotary note: on a rotary model for circuits multiplying W_Q by W_K^T only. */
+START_TEST(rotary_note_only_where_q_meets_k)
+{
+    cc_config rotary = {.pos = CC_POS_ROTARY}, learned = {0};
+    static const struct {
+        const char *circuit;
+        bool note;
+    } cases[] = {{"kcomp", true}, {"qk", true}, {"pos_qk", true}, {"ov", false}, {"vcomp", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cc_circuit *c = NULL;
+        cc_error err;
+        ck_assert_msg(cc_circuit_open(cases[i].circuit, &c, &err) == 0, "%s", err.msg);
+        const char *note = cc_circuit_model_note(c, &rotary);
+        ck_assert_msg((note != NULL) == cases[i].note, "%s: note %s", cases[i].circuit, note ? note : "(none)");
+        if (note) tu_assert_contains(note, "without the rotation");
+        ck_assert_ptr_null(cc_circuit_model_note(c, &learned));
+        cc_circuit_free(c);
+    }
+}
+END_TEST
+
 int main(void)
 {
     cc_config cfg;
@@ -718,6 +739,7 @@ int main(void)
     tcase_add_test(tc, partial_compiles_equal_full);
     tcase_add_test(tc, parser_mutation_fuzz);
     tcase_add_test(tc, circuits_refuse_matrices_the_block_lacks);
+    tcase_add_test(tc, rotary_note_only_where_q_meets_k);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     tu_rmtree(g_dir);

@@ -59,6 +59,12 @@ int cc_circuit_open(const char *spec, cc_circuit **out, cc_error *err);
 
 void cc_circuit_free(cc_circuit *c);
 
+/* What a circuit's matrices leave out on a model of CFG, or NULL: with rotary
+ * positions, a circuit that multiplies W_Q by W_K^T composes them without the
+ * rotation (as TransformerLens' FactoredMatrix does), while at run time q and
+ * k are rotated by their positions. */
+const char *cc_circuit_model_note(const cc_circuit *c, const cc_config *cfg);
+
 /* Accessors (strings owned by the circuit). */
 const char *cc_circuit_name(const cc_circuit *c);        /* "name:", else the file's base name */
 const char *cc_circuit_description(const cc_circuit *c); /* "" when none */

@@ -58,6 +58,7 @@ void cc_circuit_report_defaults(cc_circuit_report_options *o);
 
 typedef struct {
     cc_circuit *circuit;         /* the circuit file read (owned) */
+    const char *note;            /* cc_circuit_model_note for the model, or NULL */
     int n_heads;
     cc_head heads[2];
     bool processed;              /* the parts were processed */

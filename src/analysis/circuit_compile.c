@@ -51,6 +51,17 @@ static operand_mat term_matrix(const cc_model *m, const term *t, cc_head h)
 }
 
 /* Fills heads[k] for every parameter k from the bindings. */
+const char *cc_circuit_model_note(const cc_circuit *c, const cc_config *cfg)
+{
+    CC_ARG_NOT_NULL(c, NULL, NULL);
+    CC_ARG_NOT_NULL(cfg, NULL, NULL);
+    bool q = false, k = false;
+    for (int i = 0; i < c->n_terms; i++) q |= c->terms[i].kind == MAT_Q, k |= c->terms[i].kind == MAT_K;
+    if (cfg->pos != CC_POS_ROTARY || !q || !k) return NULL;
+    return "rotary positions: W_Q W_K^T is composed without the rotation, as TransformerLens' FactoredMatrix "
+           "composes it; at run time q and k are also rotated by their positions";
+}
+
 /* Fails when circuit C reads a matrix that a model of G does not have:
  * W_pos with rotary positions, W_in / W_out without MLPs. */
 static int check_matrices_exist(const cc_circuit *c, const cc_config *g, cc_error *err)

@@ -82,6 +82,7 @@ int cc_circuit_report_compile(cc_model *m, const cc_circuit_report_options *o, c
         return cc_fail(err, "circuit file for %s declares %d parameters; this command binds %d heads", name,
                        cc_circuit_n_params(out->circuit), want);
     out->n_heads = want;
+    out->note = cc_circuit_model_note(out->circuit, &m->cfg);
     const char *names[2];
     for (int i = 0; i < want; i++) out->heads[i] = o->heads[i], names[i] = cc_circuit_param(out->circuit, i);
     struct timespec t0;

@@ -85,6 +85,7 @@ json_t *cc_circuit_report_json(const cc_circuit_report *r)
     for (int i = 0; i < r->n_heads; i++)
         json_object_set_new(bind, cc_circuit_param(r->circuit, i), json_string(cc_head_name(r->heads[i], hn, sizeof hn)));
     json_object_set_new(j, "bindings", bind);
+    if (r->note) json_object_set_new(j, "note", json_string(r->note));
     if (r->has_composition) json_object_set_new(j, "composition", composition_json(&r->composition));
     json_object_set_new(j, "phase_seconds", json_pack("{s:f, s:f}", "load", r->load_seconds, "topk_spectrum",
                                                       r->measurement.seconds));

@@ -54,6 +54,7 @@ static void print_heading(const cc_circuit_report *r, const char *model_path, bo
         printf(" %s=%s", cc_circuit_param(r->circuit, i), cc_head_name(r->heads[i], hn, sizeof hn));
     printf("\n          %s\nmodel     %s%s\n", cc_circuit_description(r->circuit), model_path,
            no_processing ? " (no processing)" : "");
+    if (r->note) printf("note      %s\n", r->note);
 }
 
 /* The human output's composition line (none for one head). */
