@@ -81,13 +81,16 @@ typedef struct arch_family {
     int n_tensors;
     /* Reads ROOT (the config file PATH) into C; fails naming the field. */
     int (*read_config)(json_t *root, const char *path, cc_config *c, cc_error *err);
-    /* Whether NAME (a file tensor not in the table) is a buffer, not a weight. */
-    bool (*ignorable)(const char *name);
+    /* Name endings of buffers some exports carry (masks, rotary tables): not weights. */
+    const char *const *ignored_suffixes; /* NULL-terminated */
 } arch_family;
 
 /* Every family circuitc reads (registry.c). */
 extern const arch_family *const arch_families[];
 extern const int arch_n_families;
+
+/* Whether NAME (a file tensor not in FAM's table) is one of its buffers. */
+bool arch_ignorable(const arch_family *fam, const char *name);
 
 /* The family of a config file's JSON: by model_type, else TransformerLens'
  * config keys. Fails naming the file and what is supported. */

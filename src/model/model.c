@@ -129,7 +129,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
     /* Anything else is a sign of a different architecture: refuse rather than guess. */
     for (size_t i = 0; i < m->st->n_tensors; i++) {
         const char *name = m->st->tensors[i].name;
-        if (expected[i] || fam->ignorable(name)) continue;
+        if (expected[i] || arch_ignorable(fam, name)) continue;
         cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of %s for %s (%d layers). Is this a different "
                      "architecture, or the config of another model?",
                 m->weights_path, name, fam->describe, m->config_path, m->cfg.n_layers);

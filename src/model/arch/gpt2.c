@@ -57,15 +57,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     return 0;
 }
 
-/* The causal-mask buffers some checkpoints carry; not weights. */
-static bool ignorable(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 10 && strcmp(name + n - 10, ".attn.bias") == 0) ||
-           (n > 17 && strcmp(name + n - 17, ".attn.masked_bias") == 0);
-}
+/* The causal-mask buffers some checkpoints carry. */
+static const char *const BUFFERS[] = {".attn.bias", ".attn.masked_bias", NULL};
 
 const arch_family arch_gpt2 = {
     CC_FAMILY_GPT2, "gpt2", "Hugging Face GPT-2 (GPT2LMHeadModel)", "transformer.", "wte.weight",
-    GPT2, (int)(sizeof GPT2 / sizeof GPT2[0]), read_config, ignorable,
+    GPT2, (int)(sizeof GPT2 / sizeof GPT2[0]), read_config, BUFFERS,
 };

@@ -92,15 +92,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     return 0;
 }
 
-/* The causal-mask buffers of the attention modules; not weights. */
-static bool ignorable(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 15 && strcmp(name + n - 15, ".attention.bias") == 0) ||
-           (n > 22 && strcmp(name + n - 22, ".attention.masked_bias") == 0);
-}
+/* The causal-mask buffers of the attention modules. */
+static const char *const BUFFERS[] = {".attention.bias", ".attention.masked_bias", NULL};
 
 const arch_family arch_gpt_neo = {
     CC_FAMILY_GPT_NEO, "gpt_neo", "Hugging Face GPT-Neo (GPTNeoForCausalLM: GPT-Neo, TinyStories)", "transformer.",
-    "wte.weight", NEO, (int)(sizeof NEO / sizeof NEO[0]), read_config, ignorable,
+    "wte.weight", NEO, (int)(sizeof NEO / sizeof NEO[0]), read_config, BUFFERS,
 };

@@ -73,19 +73,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     return 0;
 }
 
-/* Causal-mask and rotary buffers older exports carry; not weights. */
-static bool ignorable(const char *name)
-{
-    static const char *const suffixes[] = {".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"};
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        size_t k = strlen(suffixes[i]);
-        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) return true;
-    }
-    return false;
-}
+/* Causal-mask and rotary buffers older exports carry. */
+static const char *const BUFFERS[] = {".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq", NULL};
 
 const arch_family arch_gpt_neox = {
     CC_FAMILY_GPT_NEOX, "gpt_neox", "Hugging Face GPT-NeoX (GPTNeoXForCausalLM: Pythia)", NULL,
-    "gpt_neox.embed_in.weight", NEOX, (int)(sizeof NEOX / sizeof NEOX[0]), read_config, ignorable,
+    "gpt_neox.embed_in.weight", NEOX, (int)(sizeof NEOX / sizeof NEOX[0]), read_config, BUFFERS,
 };

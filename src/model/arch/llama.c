@@ -87,14 +87,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     return 0;
 }
 
-/* Rotary buffers older exports carry; not weights. */
-static bool ignorable(const char *name)
-{
-    size_t n = strlen(name), k = strlen("rotary_emb.inv_freq");
-    return n > k && strcmp(name + n - k, "rotary_emb.inv_freq") == 0;
-}
+/* Rotary buffers older exports carry. */
+static const char *const BUFFERS[] = {"rotary_emb.inv_freq", NULL};
 
 const arch_family arch_llama = {
     CC_FAMILY_LLAMA, "llama|mistral|qwen2", "Hugging Face Llama (LlamaForCausalLM; Mistral and Qwen2 without extras)",
-    NULL, "model.embed_tokens.weight", LLAMA, (int)(sizeof LLAMA / sizeof LLAMA[0]), read_config, ignorable,
+    NULL, "model.embed_tokens.weight", LLAMA, (int)(sizeof LLAMA / sizeof LLAMA[0]), read_config, BUFFERS,
 };

@@ -2,6 +2,7 @@
 #include "../arch.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Saturating uint64 arithmetic: a hostile config cannot wrap the counts. */
 static uint64_t sat_mul(uint64_t a, uint64_t b)
@@ -76,6 +77,16 @@ bool arch_present(const cc_config *c, const arch_tensor *t)
     if ((w & ARCH_IF_GQA) && !gqa) return false;
     if ((w & ARCH_IF_MHA) && gqa) return false;
     return true;
+}
+
+bool arch_ignorable(const arch_family *fam, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *s = fam->ignored_suffixes; s && *s; s++) {
+        size_t k = strlen(*s);
+        if (n > k && strcmp(name + n - k, *s) == 0) return true;
+    }
+    return false;
 }
 
 const char *arch_name(const arch_tensor *t, const char *prefix, int layer, char *buf, size_t size)

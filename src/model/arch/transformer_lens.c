@@ -164,19 +164,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     return arch_json_act(act, path, "act_fn", &c->act, err);
 }
 
-/* The attention modules' buffers (mask, IGNORE, rotary tables); not weights. */
-static bool ignorable(const char *name)
-{
-    static const char *const suffixes[] = {".attn.mask", ".attn.IGNORE", ".attn.rotary_sin", ".attn.rotary_cos"};
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        size_t k = strlen(suffixes[i]);
-        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) return true;
-    }
-    return false;
-}
+/* The attention modules' buffers (mask, IGNORE, rotary tables). */
+static const char *const BUFFERS[] = {".attn.mask", ".attn.IGNORE", ".attn.rotary_sin", ".attn.rotary_cos", NULL};
 
 const arch_family arch_transformer_lens = {
     CC_FAMILY_TL, NULL, "a TransformerLens state dict with its HookedTransformerConfig", NULL, "embed.W_E",
-    TL, (int)(sizeof TL / sizeof TL[0]), read_config, ignorable,
+    TL, (int)(sizeof TL / sizeof TL[0]), read_config, BUFFERS,
 };
