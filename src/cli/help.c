@@ -17,7 +17,7 @@ const cli_command *cli_find_command(const char *name)
 void cli_print_usage(FILE *out)
 {
     fprintf(out,
-            "circuitc — mechanistic-interpretability analyses of GPT-2-style transformers\n\n"
+            "circuitc — mechanistic-interpretability analyses of transformer language models\n\n"
             "Usage: circuitc <command> [options]\n"
             "       circuitc help <command>      (or circuitc <command> --help, -h)\n"
             "       circuitc --version\n\n"
@@ -25,8 +25,9 @@ void cli_print_usage(FILE *out)
     for (int i = 0; i < cli_n_commands; i++) fprintf(out, "  %-12s %s\n", cli_commands[i]->name, cli_commands[i]->summary);
     fprintf(out,
             "\nHeads are written L<layer>H<head> (L4H11) or <layer>.<head> (4.11), 0-based.\n"
-            "Models: a Hugging Face GPT-2 folder (config.json + model.safetensors; F32, F16 or BF16),\n"
-            "or a .safetensors file with --config. Default model: $CIRCUITC_MODEL, else the bundled one.\n"
+            "Models: a Hugging Face folder of a GPT-2, GPT-Neo, GPT-NeoX or Llama-family model (config.json\n"
+            "+ model.safetensors, or sharded; F32, F16 or BF16), a TransformerLens export, or a .safetensors\n"
+            "file with --config (docs/architectures.md). Default model: $CIRCUITC_MODEL, else the bundled one.\n"
             "Exit status: 0 success, 1 error (message on stderr, nothing on stdout), 2 usage error.\n"
             "The manual page circuitc(1) has every command, option and example.\n");
 }
