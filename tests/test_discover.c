@@ -286,6 +286,39 @@ START_TEST(rotary_positional_evidence_matches_its_definition)
 }
 END_TEST
 
+/* The attention-only TransformerLens export (golden/models/attn-only-2l, made
+ * with the two documented export lines; golden/README.md): its hand-built
+ * previous-token head L0H0 and induction head L1H0 rank first from the
+ * weights alone, with their exact K-composition accuracy above 90%. */
+START_TEST(attention_only_export_pair_ranks_first)
+{
+    const char *root = getenv("CIRCUITC_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "CIRCUITC_SOURCE_ROOT is not set (run the tests through meson test)");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/golden/models/attn-only-2l", root);
+    cc_model *m = NULL;
+    cc_error err;
+    cc_part parts[8];
+    int n = cc_discover_parts(parts);
+    ck_assert_msg(cc_model_open(dir, NULL, &m, &err) == 0 && cc_model_need(m, parts, n, true, &err) == 0, "%s",
+                  err.msg);
+    cc_circuit *c;
+    ck_assert_int_eq(cc_circuit_open("kcomp", &c, &err), 0);
+    cc_discover_options o = {.circuit = c, .top = 4, .baseline_samples = 50};
+    cc_discover_result r;
+    ck_assert_msg(cc_discover(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.n_pairs, 16);
+    const cc_discover_pair *p = &r.pairs[0];
+    ck_assert_msg(p->earlier.layer == 0 && p->earlier.head == 0 && p->later.layer == 1 && p->later.head == 0,
+                  "first pair L%dH%d -> L%dH%d", p->earlier.layer, p->earlier.head, p->later.layer, p->later.head);
+    ck_assert(p->exact && p->rows_top1 > 0.9 * m->cfg.d_vocab && p->cols_top1 > 0.9 * m->cfg.d_vocab);
+    ck_assert(p->positional > 0.9);
+    cc_discover_free(&r);
+    cc_circuit_free(c);
+    cc_model_free(m);
+}
+END_TEST
+
 START_TEST(precision_and_recall_at_k)
 {
     /* 2 layers x 2 heads; ranking (L0H1 -> L1H0), (L0H1 -> L1H1), (L0H0 -> L1H1) */
@@ -474,6 +507,7 @@ static Suite *suite(void)
     tcase_add_test(t, planted_pair_ranks_first_from_weights);
     tcase_add_test(t, positional_evidence_matches_its_definition);
     tcase_add_test(t, rotary_positional_evidence_matches_its_definition);
+    tcase_add_test(t, attention_only_export_pair_ranks_first);
     tcase_add_test(t, precision_and_recall_at_k);
     tcase_add_test(t, command_reports_the_runtime_check);
     tcase_add_test(t, report_with_runtime_check_matches_its_parts_and_the_goldens);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <stdbool.h>
+
 #include "circuitc/model.h"
 #include "testutil.h"
 
@@ -267,6 +270,44 @@ START_TEST(cli_refuses_with_nothing_on_stdout)
 }
 END_TEST
 
+/* circuitc info on each family fixture: its family, block order and the
+ * hooks it offers (a parallel block has no resid_mid; rotary adds rot_q). */
+START_TEST(info_describes_every_family)
+{
+    const char *root = getenv("CIRCUITC_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "CIRCUITC_SOURCE_ROOT is not set (run the tests through meson test)");
+    static const struct {
+        const char *fixture, *family, *block, *has_hook, *lacks_hook;
+    } cases[] = {
+        {"gpt2-odd", "gpt2", "sequential", "hook_pos_embed", "blocks.{l}.attn.hook_rot_q"},
+        {"gpt-neo-tiny", "gpt_neo", "sequential", "hook_pos_embed", "blocks.{l}.mlp.hook_pre_linear"},
+        {"pythia-tiny", "gpt_neox", "parallel", "blocks.{l}.attn.hook_rot_q", "blocks.{l}.hook_resid_mid"},
+        {"llama-tiny", "llama", "sequential", "blocks.{l}.mlp.hook_pre_linear", "hook_pos_embed"},
+        {"attn-only-2l", "transformer_lens", "attention-only", "hook_pos_embed", "blocks.{l}.mlp.hook_pre"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/golden/models/%s", root, cases[i].fixture);
+        tu_run_result r = tu_run((const char *const[]){"info", "--model", dir, "--json", NULL});
+        ck_assert_msg(r.status == 0, "%s: %s", cases[i].fixture, r.err);
+        json_t *j = json_loads(r.out, 0, NULL), *a = json_object_get(j, "architecture");
+        ck_assert_str_eq(json_string_value(json_object_get(a, "family")), cases[i].family);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "block")), cases[i].block);
+        bool has = false, lacks = true;
+        size_t k;
+        json_t *h;
+        json_array_foreach(json_object_get(j, "hooks"), k, h) {
+            has |= strcmp(json_string_value(h), cases[i].has_hook) == 0;
+            lacks &= strcmp(json_string_value(h), cases[i].lacks_hook) != 0;
+        }
+        ck_assert_msg(has && lacks, "%s: hooks: has %s %d, lacks %s %d", cases[i].fixture, cases[i].has_hook, has,
+                      cases[i].lacks_hook, lacks);
+        json_decref(j);
+        tu_run_free(&r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model_formats");
@@ -277,6 +318,7 @@ int main(void)
     tcase_add_test(tc, pytorch_bin_folder_says_how_to_convert);
     tcase_add_test(tc, sharded_checkpoint_loads_bit_identical_to_one_file);
     tcase_add_test(tc, hostile_shard_indexes_are_refused);
+    tcase_add_test(tc, info_describes_every_family);
     tcase_add_test(tc, safetensors_beside_other_formats_is_read);
     tcase_add_test(tc, cli_refuses_with_nothing_on_stdout);
     suite_add_tcase(s, tc);

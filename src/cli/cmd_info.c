@@ -3,21 +3,38 @@
 #include <string.h>
 
 #include "blas_select.h"
+#include "circuitc/hooks.h"
 #include "cli.h"
 #include "options.h"
+
+/* The hooks a forward pass of C offers, per-block ones as "blocks.{l}.NAME". */
+static json_t *hooks_json(const cc_config *c)
+{
+    json_t *list = json_array();
+    for (int k = 0; k < CC_HOOK_COUNT; k++) {
+        if (!cc_hook_available(c, (cc_hook_kind)k)) continue;
+        char name[96], shown[112];
+        cc_hook_name((cc_hook_kind)k, 0, name, sizeof name);
+        bool per_layer = cc_hook_per_layer((cc_hook_kind)k);
+        snprintf(shown, sizeof shown, "%s%s", per_layer ? "blocks.{l}." : "", per_layer ? name + strlen("blocks.0.") : name);
+        json_array_append_new(list, json_string(shown));
+    }
+    return list;
+}
 
 static json_t *describe(const cc_model *m, const char *sha)
 {
     const cc_config *c = &m->cfg;
     return json_pack("{s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
-                     "s:o, s:I, s:o}",
+                     "s:o, s:o, s:I, s:o}",
                      "weights_file", cli_json_path(m->weights_path),
                      "config_file", cli_json_path(m->config_path),
                      "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
                      (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
                      "config", "n_layers", c->n_layers, "n_heads", c->n_heads, "d_model", c->d_model, "d_head",
                      c->d_head, "d_mlp", c->d_mlp, "d_vocab", c->d_vocab, "n_ctx", c->n_ctx, "ln_eps", c->ln_eps,
-                     "bos_token_id", c->bos_token_id, "architecture", cc_config_arch_json(c), "n_params",
+                     "bos_token_id", c->bos_token_id, "architecture", cc_config_arch_json(c), "hooks", hooks_json(c),
+                     "n_params",
                      (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
                      "sha256", sha ? json_string(sha) : json_null());
 }
@@ -100,6 +117,11 @@ static void print_human(json_t *j)
            (long long)json_integer_value(json_object_get(c, "n_ctx")));
     print_architecture(json_object_get(j, "architecture"), json_real_value(json_object_get(c, "ln_eps")));
     printf("BOS token    %lld\n", (long long)json_integer_value(json_object_get(c, "bos_token_id")));
+    json_t *hooks = json_object_get(j, "hooks");
+    printf("hooks        %zu:", json_array_size(hooks));
+    for (size_t i = 0; i < json_array_size(hooks); i++)
+        printf("%s%s", i ? ", " : " ", json_string_value(json_array_get(hooks, i)));
+    printf("\n");
     printf("parameters   %lld\n", (long long)json_integer_value(json_object_get(j, "n_params")));
     json_t *steps = cli_processing_steps(cli_run()->processed);
     printf("processing   ");
