@@ -1,0 +1,41 @@
+"""Random-weight models shaped like the families' small checkpoints, for the
+benchmarks (bench/README.md, "Families"): `transformers` builds them from a
+config (AutoModelForCausalLM.from_config, torch seed 0) and saves them as
+Hugging Face folders. Real weights are not downloadable here; the shapes are
+the published ones.
+
+    golden/.venv/bin/python bench/family_models.py pythia-160m DIR
+    golden/.venv/bin/python bench/family_models.py smollm-135m DIR
+"""
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig  # noqa: E402
+
+SHAPES = {
+    # EleutherAI/pythia-160m: GPT-NeoX, rotary on a quarter of each head, parallel attention and MLP
+    "pythia-160m": lambda: GPTNeoXConfig(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, vocab_size=50304,
+        max_position_embeddings=2048, rotary_pct=0.25, use_parallel_residual=True, hidden_act="gelu",
+        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0),
+    # HuggingFaceTB/SmolLM-135M: Llama, GQA 9/3, SwiGLU, rotary, tied embeddings
+    "smollm-135m": lambda: LlamaConfig(
+        hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, intermediate_size=1536,
+        vocab_size=49152, max_position_embeddings=2048, rms_norm_eps=1e-5, rope_theta=10000.0,
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2),
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in SHAPES:
+        raise SystemExit(f"usage: family_models.py {{{','.join(SHAPES)}}} DIR")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(SHAPES[sys.argv[1]]())
+    model.save_pretrained(sys.argv[2], safe_serialization=True)
+
+
+if __name__ == "__main__":
+    main()
