@@ -6,6 +6,7 @@ the published ones.
 
     golden/.venv/bin/python bench/family_models.py pythia-160m DIR
     golden/.venv/bin/python bench/family_models.py smollm-135m DIR
+    golden/.venv/bin/python bench/family_models.py pythia-1.4b DIR
 """
 import os
 import sys
@@ -21,6 +22,11 @@ SHAPES = {
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, vocab_size=50304,
         max_position_embeddings=2048, rotary_pct=0.25, use_parallel_residual=True, hidden_act="gelu",
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=0),
+    # EleutherAI/pythia-1.4b: 24 x 16 heads, d 2048 (saved in float16, as published)
+    "pythia-1.4b": lambda: GPTNeoXConfig(
+        hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, intermediate_size=8192, vocab_size=50304,
+        max_position_embeddings=2048, rotary_pct=0.25, use_parallel_residual=True, hidden_act="gelu",
+        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0, torch_dtype="float16"),
     # HuggingFaceTB/SmolLM-135M: Llama, GQA 9/3, SwiGLU, rotary, tied embeddings
     "smollm-135m": lambda: LlamaConfig(
         hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, intermediate_size=1536,
@@ -33,7 +39,10 @@ def main():
     if len(sys.argv) != 3 or sys.argv[1] not in SHAPES:
         raise SystemExit(f"usage: family_models.py {{{','.join(SHAPES)}}} DIR")
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(SHAPES[sys.argv[1]]())
+    cfg = SHAPES[sys.argv[1]]()
+    model = AutoModelForCausalLM.from_config(cfg)
+    if getattr(cfg, "torch_dtype", None) == torch.float16:
+        model = model.half()
     model.save_pretrained(sys.argv[2], safe_serialization=True)
 
 
