@@ -56,6 +56,7 @@ typedef struct {
     size_t *by_name;           /* indices into tensors, sorted by name (cc_st_find's binary search) */
     cc_st_meta *meta;
     size_t n_meta;
+    int joined;                /* a view of mapped files (cc_st_join of cc_st_open'ed parts): data mapped, map NULL */
 } cc_st_file;
 
 /* Maps and validates PATH. On success *out owns the mapping; free it with cc_st_close. */

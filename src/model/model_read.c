@@ -67,7 +67,7 @@ static void copy_block(block_copy *b)
         cc_st_read_f32(b->st, &run, b->dst + r * b->ncols, NULL); /* dtype checked at open: cannot fail */
         /* whole rows are read once: drop them every 8 MiB as the copy goes */
         const uint8_t *done = run.data + b->ncols * esize;
-        if (b->ncols == cols && b->st->map && done - dropped >= (8 << 20)) {
+        if (b->ncols == cols && (b->st->map || b->st->joined) && done - dropped >= (8 << 20)) {
             drop_pages(dropped, done);
             dropped = done;
         }
@@ -208,7 +208,7 @@ static int check_finite(cc_model *m, const cc_st_tensor *t, cc_error *err)
 int cc_model_read_block(cc_model *m, const cc_st_tensor *t, uint64_t row0, uint64_t nrows, uint64_t col0,
                         uint64_t ncols, float *dst, cc_error *err)
 {
-    block_copy copy = {m->st, t, row0, nrows, col0, ncols, dst}; /* (a joined view has no mapping to drop pages of) */
+    block_copy copy = {m->st, t, row0, nrows, col0, ncols, dst};
     bool whole = row0 == 0 && col0 == 0 && nrows * ncols == t->n_elements;
     if (whole) { /* check the copy itself: one pass over the file instead of two */
         if (guarded_copy(m, &copy, err) != 0) return -1;

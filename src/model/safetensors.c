@@ -393,7 +393,9 @@ int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file
         free(v);
         return cc_fail(err, "%s: out of memory", label);
     }
+    v->joined = 1; /* only when every part is a mapped file: pages of a parsed buffer are the caller's */
     for (size_t i = 0; i < n; i++) {
+        v->joined &= parts[i]->map != NULL;
         v->file_size += parts[i]->file_size;
         v->header_len += parts[i]->header_len + (i ? 8 : 0); /* each part's length prefix but the first */
         for (size_t k = 0; k < parts[i]->n_tensors; k++) {
