@@ -65,6 +65,14 @@ static const cc_st_tensor *entry_tensor(const cc_model *m, const arch_tensor *t,
     return cc_st_find(m->st, arch_name(t, m->prefix, (int)layer, name, sizeof name));
 }
 
+/* The file's embedding (the family's probe tensor, under the prefix found). */
+static const cc_st_tensor *embedding_tensor(const cc_model *m)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", m->prefix, family_of(m)->probe);
+    return cc_st_find(m->st, name);
+}
+
 static int check_tensor_shape(const cc_model *m, const cc_st_tensor *t, int ndim, const uint64_t *shape,
                               cc_error *err)
 {
@@ -135,8 +143,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
                 m->weights_path, name, fam->describe, m->config_path, m->cfg.n_layers);
         goto out;
     }
-    snprintf(probe, sizeof probe, "%s%s", m->prefix, fam->probe);
-    m->dtype = cc_st_find(m->st, probe)->dtype; /* the probe is the embedding, found above */
+    m->dtype = embedding_tensor(m)->dtype; /* found above: it is the table's embedding */
     rc = 0;
 out:
     free(expected);
@@ -375,11 +382,8 @@ static int read_conv1d_head(cc_model *m, const arch_tensor *e, size_t l, size_t 
 /* The file tensor entry E reads at LAYER: its own, or for a tied unembedding the embedding's. */
 static const cc_st_tensor *source_tensor(const cc_model *m, const arch_tensor *e, size_t layer)
 {
-    if (e->dest[0] == offsetof(cc_weights, W_U) && e->layout == ARCH_TRANSPOSE && m->cfg.tied) {
-        char name[160];
-        snprintf(name, sizeof name, "%s%s", m->prefix, family_of(m)->probe);
-        return cc_st_find(m->st, name);
-    }
+    if (e->dest[0] == offsetof(cc_weights, W_U) && e->layout == ARCH_TRANSPOSE && m->cfg.tied)
+        return embedding_tensor(m);
     return arch_present(&m->cfg, e) ? entry_tensor(m, e, layer) : NULL;
 }
 
