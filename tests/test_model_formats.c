@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
 #include <jansson.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -381,6 +383,68 @@ START_TEST(cli_refuses_with_nothing_on_stdout)
 }
 END_TEST
 
+/* A folder linking every file of fixture FIXTURE but config.json, whose KEY is set to VALUE (JSON text). */
+static char *fixture_with(const char *fixture, const char *key, const char *value)
+{
+    char src[4096], *dir = tu_tmpdir();
+    snprintf(src, sizeof src, "%s/golden/models/%s", getenv("CIRCUITC_SOURCE_ROOT"), fixture);
+    DIR *d = opendir(src);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "config.json") == 0) continue;
+        char from[8192], *to = path_in(dir, e->d_name);
+        snprintf(from, sizeof from, "%s/%s", src, e->d_name);
+        ck_assert_int_eq(symlink(from, to), 0);
+        free(to);
+    }
+    closedir(d);
+    char config_path[8192];
+    snprintf(config_path, sizeof config_path, "%s/config.json", src);
+    json_t *config = json_load_file(config_path, 0, NULL), *v = json_loads(value, JSON_DECODE_ANY, NULL);
+    ck_assert_ptr_nonnull(config);
+    ck_assert_ptr_nonnull(v);
+    json_object_set_new(config, key, v);
+    char *text = json_dumps(config, 0);
+    write_text(dir, "config.json", text);
+    free(text), json_decref(config);
+    return dir;
+}
+
+/* Config keys for features circuitc does not implement: refused naming the key
+ * when switched on, accepted at the value that keeps them off. */
+START_TEST(unimplemented_features_are_refused_by_name)
+{
+    ck_assert_msg(getenv("CIRCUITC_SOURCE_ROOT") != NULL, "CIRCUITC_SOURCE_ROOT is not set");
+    static const struct {
+        const char *fixture, *key, *on, *off;
+    } cases[] = {
+        {"llama-tiny", "rope_scaling", "{\"rope_type\": \"llama3\", \"factor\": 8.0}", "null"},
+        {"llama-tiny", "mlp_bias", "true", "false"},
+        {"llama-tiny", "use_sliding_window", "true", "false"},
+        {"llama-tiny", "qk_layernorm", "true", "false"},
+        {"attn-only-2l", "use_qk_norm", "true", "false"},
+        {"attn-only-2l", "post_embedding_ln", "true", "false"},
+        {"attn-only-2l", "attn_scores_soft_cap", "50.0", "-1.0"},
+        {"attn-only-2l", "output_logits_soft_cap", "30.0", "-1.0"},
+        {"attn-only-2l", "num_experts", "8", "null"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *on = fixture_with(cases[i].fixture, cases[i].key, cases[i].on);
+        char *off = fixture_with(cases[i].fixture, cases[i].key, cases[i].off);
+        char quoted[96];
+        snprintf(quoted, sizeof quoted, "\"%s\"", cases[i].key);
+        REFUSED(on, "config.json", quoted, "not implement");
+        cc_model *m = NULL;
+        cc_error err;
+        ck_assert_msg(cc_model_open(off, NULL, &m, &err) == 0, "%s %s = %s: %s", cases[i].fixture, cases[i].key,
+                      cases[i].off, err.msg);
+        cc_model_free(m);
+        tu_rmtree(on), tu_rmtree(off);
+        free(on), free(off);
+    }
+}
+END_TEST
+
 /* circuitc info on each family fixture: its family, block order and the
  * hooks it offers (a parallel block has no resid_mid; rotary adds rot_q). */
 START_TEST(info_describes_every_family)
@@ -431,6 +495,7 @@ int main(void)
     tcase_add_test(tc, loading_lets_go_of_the_files_pages_as_it_copies);
     tcase_add_test(tc, hostile_shard_indexes_are_refused);
     tcase_add_test(tc, info_describes_every_family);
+    tcase_add_test(tc, unimplemented_features_are_refused_by_name);
     tcase_add_test(tc, safetensors_beside_other_formats_is_read);
     tcase_add_test(tc, cli_refuses_with_nothing_on_stdout);
     suite_add_tcase(s, tc);
