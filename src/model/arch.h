@@ -141,6 +141,11 @@ int arch_json_num(json_t *root, const char *path, const char *key, double dflt, 
 int arch_json_bool(json_t *root, const char *path, const char *key, bool dflt, bool *out, cc_error *err);
 /* String KEY (NULL when absent or null). */
 int arch_json_str(json_t *root, const char *path, const char *key, const char **out, cc_error *err);
+/* Fails naming the first of KEYS (NULL-terminated) switched on in ROOT, with WHY:
+ * a key is off when absent, null, false or a number <= 0 (TransformerLens
+ * writes -1 for "no soft cap"), on otherwise (true, a positive number, an
+ * object such as rope_scaling's). For features circuitc does not implement. */
+int arch_json_refuse_on(json_t *root, const char *path, const char *const *keys, const char *why, cc_error *err);
 /* The activation named NAME (Hugging Face / TransformerLens spelling) into *OUT; KEY names the field. */
 int arch_json_act(const char *name, const char *path, const char *key, cc_act_kind *out, cc_error *err);
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int arch_json_int(json_t *root, const char *path, const char *key, bool required, int dflt, int max, int *out,
@@ -79,6 +80,20 @@ int arch_json_act(const char *name, const char *path, const char *key, cc_act_ki
         }
     return cc_fail(err, "%s: field \"%s\" is \"%s\"; circuitc implements gelu_new, gelu, silu and relu", path, key,
                    name);
+}
+
+int arch_json_refuse_on(json_t *root, const char *path, const char *const *keys, const char *why, cc_error *err)
+{
+    for (const char *const *k = keys; *k; k++) {
+        json_t *v = json_object_get(root, *k);
+        bool off = !v || json_is_null(v) || json_is_false(v) || (json_is_number(v) && json_number_value(v) <= 0);
+        if (off) continue;
+        char *shown = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        int rc = cc_fail(err, "%s: field \"%s\" is %.60s; %s", path, *k, shown ? shown : "set", why);
+        free(shown);
+        return rc;
+    }
+    return 0;
 }
 
 /* Fails unless the ROWS x COLS matrix NAME stays within CC_CONFIG_MAX_MATRIX_ELEMENTS. */

@@ -5,6 +5,7 @@
 #include "model_read.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,17 +62,20 @@ static void copy_block(block_copy *b)
     cc_st_tensor run = *b->t;
     run.ndim = 1;
     run.n_elements = run.shape[0] = b->ncols;
-    const uint8_t *dropped = b->t->data + b->row0 * cols * esize;
+    /* whole rows are read once: drop them every 8 MiB as the copy goes, and
+       the rest at the end (a model of many small tensors never reaches 8 MiB) */
+    bool droppable = b->ncols == cols && (b->st->map || b->st->joined);
+    const uint8_t *dropped = b->t->data + b->row0 * cols * esize, *done = dropped;
     for (uint64_t r = 0; r < b->nrows; r++) {
         run.data = b->t->data + ((b->row0 + r) * cols + b->col0) * esize;
         cc_st_read_f32(b->st, &run, b->dst + r * b->ncols, NULL); /* dtype checked at open: cannot fail */
-        /* whole rows are read once: drop them every 8 MiB as the copy goes */
-        const uint8_t *done = run.data + b->ncols * esize;
-        if (b->ncols == cols && (b->st->map || b->st->joined) && done - dropped >= (8 << 20)) {
+        done = run.data + b->ncols * esize;
+        if (droppable && done - dropped >= (8 << 20)) {
             drop_pages(dropped, done);
             dropped = done;
         }
     }
+    if (droppable) drop_pages(dropped, done);
 }
 
 /* Runs FN(ARG) under the SIGBUS guard; a fault is reported as a change of

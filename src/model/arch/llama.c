@@ -38,13 +38,6 @@ static const arch_tensor LLAMA[] = {
 
 /* Refuses KEY when set to anything but null / false / 0: a feature of the
  * family's block that circuitc does not implement (WHY says which). */
-static int refuse_set(json_t *root, const char *path, const char *key, const char *why, cc_error *err)
-{
-    json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v) || json_is_false(v) || (json_is_integer(v) && json_integer_value(v) == 0)) return 0;
-    return cc_fail(err, "%s: field \"%s\" is set; %s", path, key, why);
-}
-
 static int read_config(json_t *root, const char *path, cc_config *c, cc_error *err)
 {
     const char *act = NULL, *type = NULL;
@@ -66,12 +59,10 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
         arch_json_bool(root, path, "tie_word_embeddings", false, &c->tied, err) ||
         arch_json_bool(root, path, "attention_bias", false, &bias, err))
         return -1;
-    const char *no_extras = "circuitc reads the plain Llama block (no rope scaling, no MLP biases, no sliding-window "
-                            "or qk-norm variants); see docs/architectures.md";
-    if (refuse_set(root, path, "rope_scaling", no_extras, err) || refuse_set(root, path, "mlp_bias", no_extras, err) ||
-        refuse_set(root, path, "use_sliding_window", no_extras, err) ||
-        refuse_set(root, path, "qk_layernorm", no_extras, err))
-        return -1;
+    const char *no_extras = "circuitc does not implement that: it reads the plain Llama block (no rope scaling, no "
+                            "MLP biases, no sliding-window or qk-norm variants); see docs/architectures.md";
+    static const char *const extras[] = {"rope_scaling", "mlp_bias", "use_sliding_window", "qk_layernorm", NULL};
+    if (arch_json_refuse_on(root, path, extras, no_extras, err) != 0) return -1;
     /* Mistral's sliding window changes nothing while it covers the whole context. */
     json_t *window = json_object_get(root, "sliding_window");
     if (type && strcmp(type, "mistral") == 0 && json_is_integer(window) && json_integer_value(window) < c->n_ctx)

@@ -48,27 +48,17 @@ static const arch_tensor TL[] = {
 };
 
 /* Config keys that change the computation in ways circuitc does not
- * implement, with the value that keeps them off. */
+ * implement (qk-norm, extra norms, NTK rope, soft caps, mixture of experts). */
 static int refuse_features(json_t *root, const char *path, cc_error *err)
 {
-    static const char *const off_when_false[] = {
+    static const char *const features[] = {
         "use_qk_norm", "post_embedding_ln", "use_normalization_before_and_after", "use_NTK_by_parts_rope",
-        "scale_attn_by_inverse_layer_idx", "ungroup_grouped_query_attention"};
-    for (size_t i = 0; i < sizeof off_when_false / sizeof off_when_false[0]; i++)
-        if (json_is_true(json_object_get(root, off_when_false[i])))
-            return cc_fail(err, "%s: \"%s\" is true; circuitc does not implement it (docs/architectures.md lists "
-                                "what a TransformerLens config may use)", path, off_when_false[i]);
-    static const char *const off_when_negative[] = {"attn_scores_soft_cap", "output_logits_soft_cap"};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(root, off_when_negative[i]);
-        if (json_is_number(v) && json_number_value(v) > 0)
-            return cc_fail(err, "%s: \"%s\" is %g; circuitc implements no soft-capping (it must be -1)", path,
-                           off_when_negative[i], json_number_value(v));
-    }
-    json_t *experts = json_object_get(root, "num_experts");
-    if (experts && !json_is_null(experts))
-        return cc_fail(err, "%s: \"num_experts\" is set; mixture-of-experts MLPs are not supported", path);
-    return 0;
+        "scale_attn_by_inverse_layer_idx", "ungroup_grouped_query_attention", "attn_scores_soft_cap",
+        "output_logits_soft_cap", "num_experts", NULL};
+    return arch_json_refuse_on(root, path, features,
+                               "circuitc does not implement it (docs/architectures.md lists what a TransformerLens "
+                               "config may use)",
+                               err);
 }
 
 static int read_norm(json_t *root, const char *path, cc_config *c, cc_error *err)
