@@ -1,7 +1,8 @@
 /* test_load_guards.c — what loading guarantees beyond the layout:
  *  - parts: cc_model_need fills exactly the parts asked for, byte for byte as
  *    the whole-model load + processing does (bundled model, tiny F16/BF16/
- *    prefixed/untied variants, and a GPT-2-small-shaped model);
+ *    prefixed/untied variants, a GPT-2-small-shaped model, and a fixture of
+ *    every other family, read a layer at a time);
  *  - non-finite weights are refused naming the tensor and the first bad index,
  *    by the library and by every data-reading command (--allow-nonfinite
  *    overrides);
@@ -99,6 +100,7 @@ static void part_matches(const cc_model *lazy, const cc_model *whole, cc_part p)
     case CC_PART_IN:
         same_bits(a->W_in, b->W_in, l * d * M, d * M, "W_in", p);
         same_bits(a->b_in, b->b_in, l * M, M, "b_in", p);
+        if (c->gated) same_bits(a->W_gate, b->W_gate, l * d * M, d * M, "W_gate", p);
         break;
     case CC_PART_OUT:
         same_bits(a->W_out, b->W_out, l * M * d, M * d, "W_out", p);
@@ -108,15 +110,18 @@ static void part_matches(const cc_model *lazy, const cc_model *whole, cc_part p)
     }
 }
 
-/* Every part of the model, without wildcards: *N of them (caller frees). */
+/* Every part the model has (no W_pos with rotary positions, no MLP in an
+ * attention-only model), without wildcards: *N of them (caller frees). */
 static cc_part *every_part(const cc_config *c, int *n)
 {
     cc_part *p = malloc((3 + 4 * (size_t)c->n_layers * c->n_heads + 2 * (size_t)c->n_layers) * sizeof *p);
     int k = 0;
-    for (cc_part_kind kind = CC_PART_W_E; kind <= CC_PART_W_U; kind++) p[k++] = (cc_part){kind, 0, 0};
+    for (cc_part_kind kind = CC_PART_W_E; kind <= CC_PART_W_U; kind++)
+        if (kind != CC_PART_W_POS || c->pos != CC_POS_ROTARY) p[k++] = (cc_part){kind, 0, 0};
     for (int l = 0; l < c->n_layers; l++) {
         for (int h = 0; h < c->n_heads; h++)
             for (cc_part_kind kind = CC_PART_Q; kind <= CC_PART_O; kind++) p[k++] = (cc_part){kind, l, h};
+        if (c->attn_only) continue;
         p[k++] = (cc_part){CC_PART_IN, l, 0};
         p[k++] = (cc_part){CC_PART_OUT, l, 0};
     }
@@ -194,6 +199,45 @@ START_TEST(parts_match_whole_load_for_every_layout)
         all_parts_match(dir, true);
         all_parts_match(dir, false);
         remove_model(dir);
+    }
+}
+END_TEST
+
+/* The other families are read a layer's attention or MLP at a time: each
+ * part alone, and all of them, give the whole-model path's bits, processed
+ * (LayerNorm and RMSNorm folds, shortformer, GQA, GPT-NeoX's fused QKV) or
+ * not, and another layer stays unread. */
+START_TEST(parts_match_whole_load_for_every_family)
+{
+    const char *root = getenv("CIRCUITC_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "CIRCUITC_SOURCE_ROOT is not set (run through meson test)");
+    static const char *const fixtures[] = {"gpt-neo-tiny", "pythia-tiny", "llama-tiny", "attn-only-2l"};
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/golden/models/%s", root, fixtures[f]);
+        for (int process = 0; process < 2; process++) {
+            cc_model *whole = NULL;
+            cc_error err;
+            ck_assert_msg(cc_model_load(dir, NULL, process, &whole, &err) == 0, "%s: %s", fixtures[f], err.msg);
+            int n;
+            cc_part *parts = every_part(&whole->cfg, &n);
+            for (int i = 0; i < n; i++) {
+                cc_model *m = open_model(dir);
+                ck_assert_msg(cc_model_need(m, &parts[i], 1, process, &err) == 0, "%s: %s", fixtures[f], err.msg);
+                part_matches(m, whole, parts[i]);
+                ck_assert(!m->loaded);
+                if (parts[i].kind > CC_PART_W_U) {
+                    cc_part other = parts[i];
+                    other.layer = (other.layer + 1) % whole->cfg.n_layers;
+                    ck_assert_msg(!cc_model_has(m, other), "%s: part %d of layer %d read with layer %d's",
+                                  fixtures[f], (int)other.kind, other.layer, parts[i].layer);
+                }
+                cc_model_free(m);
+            }
+            free(parts);
+            cc_model_free(whole);
+            all_parts_match(dir, process);
+        }
     }
 }
 END_TEST
@@ -469,6 +513,7 @@ int main(void)
     tcase_set_timeout(parts, 600);
     tcase_add_test(parts, each_part_matches_whole_load_bundled);
     tcase_add_test(parts, parts_match_whole_load_for_every_layout);
+    tcase_add_test(parts, parts_match_whole_load_for_every_family);
     tcase_add_test(parts, parts_match_whole_load_gpt2_small);
     tcase_add_test(parts, mixing_processing_modes_is_refused);
     suite_add_tcase(s, parts);

@@ -14,6 +14,7 @@
 
 #include "circuitc/datadir.h"
 #include "circuitc/process.h"
+#include "process_layer.h"
 #include "core/args.h"
 #include "arch.h"
 #include "model_read.h"
@@ -492,7 +493,8 @@ static int fold_ln_part(cc_model *m, size_t ln_w, size_t ln_b, size_t layer, flo
 
 #define FOLD_LN(w, b) offsetof(cc_weights, w), offsetof(cc_weights, b)
 
-/* Fills one part (no wildcards) of a GPT-2, processed when PROCESS, exactly
+/* Fills one part (no wildcards) of a GPT-2 (whose fused c_attn reads one head in
+ * place), processed when PROCESS, exactly
  * as the whole-model path computes it. */
 static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool process, cc_error *err)
 {
@@ -558,43 +560,159 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
     }
 }
 
+/* ---- loading part by part, other families ---------------------------------------------- */
+
+/* Families other than GPT-2 are read a layer's attention or MLP at a time
+ * (a head's rows are not one block in every layout: GPT-NeoX interleaves
+ * them, grouped-query K/V serve several heads) and processed one layer of
+ * cc_process_weights at a time (process_layer.h): the same bits as the
+ * whole-model path. */
+#define W(field) offsetof(cc_weights, field)
+static const size_t ATTN_FIELDS[] = {W(W_Q), W(W_K), W(W_V), W(W_O), W(b_Q), W(b_K), W(b_V), W(b_O)};
+static const size_t MLP_FIELDS[] = {W(W_in), W(W_gate), W(W_out), W(b_in), W(b_out)};
+#undef W
+
+/* Reads LAYER's copy of every per-layer entry of M's table filling one of FIELDS. */
+static int read_layer_group(cc_model *m, const size_t *fields, size_t n_fields, size_t layer, cc_error *err)
+{
+    const arch_family *fam = family_of(m);
+    for (int id = 0; id < fam->n_tensors; id++) {
+        const arch_tensor *e = &fam->tensors[id];
+        bool wanted = false;
+        for (size_t i = 0; i < n_fields; i++) wanted |= e->per_layer && e->dest[0] == fields[i];
+        if (wanted && arch_exists(&m->cfg, e) && (ensure_dest(m, e, -1, err) || read_entry(m, e, layer, err)))
+            return -1;
+    }
+    return 0;
+}
+
+/* The norm filling W_FIELD / B_FIELD at LAYER into BUF [2, d]: *LW (NULL when
+ * the model carries no such norm: folded already) and *LB (NULL for RMSNorm). */
+static int read_norm(cc_model *m, size_t w_field, size_t b_field, size_t layer, float *buf, const float **lw,
+                     const float **lb, cc_error *err)
+{
+    const arch_tensor *we = entry_for(m, w_field), *be = entry_for(m, b_field);
+    size_t d = (size_t)m->cfg.d_model;
+    *lw = *lb = NULL;
+    if (!we || !arch_present(&m->cfg, we)) return 0;
+    if (read_whole(m, entry_tensor(m, we, layer), buf, err) != 0) return -1;
+    *lw = buf;
+    if (!be || !arch_present(&m->cfg, be)) return 0;
+    if (read_whole(m, entry_tensor(m, be, layer), buf + d, err) != 0) return -1;
+    *lb = buf + d;
+    return 0;
+}
+
+/* Reads (and, when PROCESS, processes) what part KIND at LAYER belongs to:
+ * the layer's attention, its MLP, or one of W_E, W_pos, W_U. */
+static int load_family_part(cc_model *m, cc_part_kind kind, size_t l, bool process, double *acc, float *norm,
+                            cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    cc_weights *w = &m->w;
+    proc_steps steps = proc_steps_of(c);
+    const float *lw = NULL, *lb = NULL;
+    switch (kind) {
+    case CC_PART_W_E:
+    case CC_PART_W_POS: {
+        const arch_tensor *e = kind == CC_PART_W_E ? ENTRY(W_E) : ENTRY(W_pos);
+        if (!e || !arch_exists(c, e)) return 0; /* no positional embedding (rotary) */
+        if (ensure_dest(m, e, 0, err) || read_entry(m, e, 0, err)) return -1;
+        size_t rows = (size_t)(kind == CC_PART_W_E ? c->d_vocab : c->n_ctx);
+        if (process && steps.center_writing) cc_center_rows(*arch_dest(w, e, 0), rows, (size_t)c->d_model);
+        return 0;
+    }
+    case CC_PART_W_U:
+        if (ensure_dest(m, ENTRY(W_U), 0, err) || ensure_dest(m, ENTRY(b_U), 0, err) ||
+            read_entry(m, ENTRY(W_U), 0, err) || read_entry(m, ENTRY(b_U), 0, err))
+            return -1;
+        if (!process) return 0;
+        if (steps.fold_ln && read_norm(m, FOLD_LN(lnf_w, lnf_b), 0, norm, &lw, &lb, err) != 0) return -1;
+        if (lw) proc_fold_unembed_norm(c, w, lw, lb, acc);
+        if (steps.center_unembed) cc_center_unembed(m);
+        return 0;
+    case CC_PART_IN:
+    case CC_PART_OUT:
+        if (read_layer_group(m, MLP_FIELDS, sizeof MLP_FIELDS / sizeof MLP_FIELDS[0], l, err) != 0) return -1;
+        if (!process) return 0;
+        if (steps.fold_ln && read_norm(m, FOLD_LN(ln2_w, ln2_b), l, norm, &lw, &lb, err) != 0) return -1;
+        if (lw) proc_fold_mlp_norm(c, w, l, lw, lb, acc);
+        if (steps.center_writing) proc_center_mlp_out(c, w, l);
+        return 0;
+    default: /* Q, K, V, O */
+        if (read_layer_group(m, ATTN_FIELDS, sizeof ATTN_FIELDS / sizeof ATTN_FIELDS[0], l, err) != 0) return -1;
+        if (!process) return 0;
+        if (steps.fold_ln && read_norm(m, FOLD_LN(ln1_w, ln1_b), l, norm, &lw, &lb, err) != 0) return -1;
+        if (lw) proc_fold_attn_norm(c, w, l, lw, lb, acc);
+        if (steps.center_writing) proc_center_attn_out(c, w, l);
+        proc_fold_value_biases(c, w, l, acc);
+        return 0;
+    }
+}
+
+/* Marks every part that load_family_part filled along with KIND at LAYER. */
+static void mark_family_group(cc_model *m, cc_part_kind kind, size_t l)
+{
+    const cc_config *c = &m->cfg;
+    if (kind <= CC_PART_W_U) {
+        m->part_ready[part_slot(c, kind, 0, 0)] = 1;
+        return;
+    }
+    bool attn = kind <= CC_PART_O;
+    cc_part_kind first = attn ? CC_PART_Q : CC_PART_IN, last = attn ? CC_PART_O : CC_PART_OUT;
+    for (int k = (int)first; k <= (int)last; k++)
+        for (size_t h = 0; h < (attn ? (size_t)c->n_heads : 1); h++) m->part_ready[part_slot(c, (cc_part_kind)k, l, h)] = 1;
+}
+
+/* Fills part P (wildcards: every layer / head) unless it is there already. */
+static int need_part(cc_model *m, cc_part p, bool process, double *acc, float *norm, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    bool per_layer = p.kind > CC_PART_W_U, per_head = per_layer && p.kind <= CC_PART_O;
+    size_t l0 = per_layer && p.layer >= 0 ? (size_t)p.layer : 0,
+           l1 = !per_layer ? 1 : p.layer >= 0 ? l0 + 1 : (size_t)c->n_layers;
+    size_t h0 = per_head && p.head >= 0 ? (size_t)p.head : 0, h1 = !per_head ? 1 : p.head >= 0 ? h0 + 1 : (size_t)c->n_heads;
+    for (size_t l = l0; l < l1; l++)
+        for (size_t h = h0; h < h1; h++) {
+            unsigned char *ready = &m->part_ready[part_slot(c, p.kind, l, h)];
+            if (*ready) continue;
+            if (c->family == CC_FAMILY_GPT2) {
+                if (load_part(m, p.kind, l, h, process, err) != 0) return -1;
+                *ready = 1;
+            } else {
+                if (load_family_part(m, p.kind, l, process, acc, norm, err) != 0) return -1;
+                mark_family_group(m, p.kind, l);
+            }
+        }
+    return 0;
+}
+
 int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(parts, err, -1);
     for (int i = 0; i < n; i++) CC_ARG_ENUM(parts[i].kind, CC_N_PARTS, err, -1);
     const cc_config *c = &m->cfg;
-    if ((m->loaded || m->part_ready) && m->processed != process)
-        return cc_fail(err, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
-                       m->processed ? "with" : "without", process ? "with" : "without");
-    if (m->loaded) return 0;
-    if (c->family != CC_FAMILY_GPT2) {
-        /* Part by part is GPT-2's (whose fused c_attn reads one head in place);
-           other families load whole, with the same result. */
-        if (cc_model_load_weights(m, err) != 0) return -1;
-        m->processed = false;
-        return process ? cc_process_weights(m, err) : 0;
-    }
-    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads;
-    if (!m->part_ready && !(m->part_ready = calloc(3 + 4 * L * H + 2 * L, 1)))
-        return cc_fail(err, "out of memory");
-    m->processed = process;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
+    for (int i = 0; i < n; i++) {
         cc_part p = parts[i];
         bool per_layer = p.kind > CC_PART_W_U, per_head = per_layer && p.kind <= CC_PART_O;
         if ((per_layer && (p.layer < -1 || p.layer >= c->n_layers)) || (per_head && (p.head < -1 || p.head >= c->n_heads)))
             return cc_fail(err, "internal: weight part L%dH%d is out of range", p.layer, p.head);
-        size_t l0 = per_layer && p.layer >= 0 ? (size_t)p.layer : 0, l1 = !per_layer ? 1 : p.layer >= 0 ? l0 + 1 : L;
-        size_t h0 = per_head && p.head >= 0 ? (size_t)p.head : 0, h1 = !per_head ? 1 : p.head >= 0 ? h0 + 1 : H;
-        for (size_t l = l0; rc == 0 && l < l1; l++)
-            for (size_t h = h0; rc == 0 && h < h1; h++) {
-                unsigned char *ready = &m->part_ready[part_slot(c, p.kind, l, h)];
-                if (*ready) continue;
-                rc = load_part(m, p.kind, l, h, process, err);
-                if (rc == 0) *ready = 1;
-            }
     }
+    if ((m->loaded || m->part_ready) && m->processed != process)
+        return cc_fail(err, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
+                       m->processed ? "with" : "without", process ? "with" : "without");
+    if (m->loaded) return 0;
+    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model;
+    size_t widest = (size_t)(c->d_vocab > c->d_mlp ? c->d_vocab : c->d_mlp);
+    if (!m->part_ready && !(m->part_ready = calloc(3 + 4 * L * H + 2 * L, 1))) return cc_fail(err, "out of memory");
+    m->processed = process;
+    /* scratch for the other families' folds: accumulators, one norm's weight and bias */
+    double *acc = malloc((widest > d ? widest : d) * sizeof *acc);
+    float *norm = malloc(2 * d * sizeof *norm);
+    int rc = acc && norm ? 0 : cc_fail(err, "out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) rc = need_part(m, parts[i], process, acc, norm, err);
+    free(acc), free(norm);
     /* As after a whole load: drop the mapping's pages read so far. */
     drop_mappings(m);
     return rc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "process_layer.h"
 
 /* B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
 void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
@@ -54,32 +55,87 @@ static void fold_norm(const cc_config *c, float *W, float *B, const float *LW, c
     else cc_fold_ln_into(W, B, LW, LB, rows, cols, acc);
 }
 
+/* ---- one layer at a time (process_layer.h) ---------------------------------------------- */
+
+void proc_fold_attn_norm(const cc_config *c, cc_weights *w, size_t l, const float *lw, const float *lb, double *acc)
+{
+    size_t H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head;
+    for (size_t h = 0; h < H; h++) {
+        size_t wo = (l * H + h) * d * dh, bo = (l * H + h) * dh;
+        fold_norm(c, w->W_Q + wo, w->b_Q + bo, lw, lb, d, dh, acc);
+        fold_norm(c, w->W_K + wo, w->b_K + bo, lw, lb, d, dh, acc);
+        fold_norm(c, w->W_V + wo, w->b_V + bo, lw, lb, d, dh, acc);
+    }
+}
+
+void proc_fold_mlp_norm(const cc_config *c, cc_weights *w, size_t l, const float *lw, const float *lb, double *acc)
+{
+    size_t d = (size_t)c->d_model, M = (size_t)c->d_mlp;
+    /* the gate takes the norm's scale only, uncentred, as TransformerLens folds it */
+    if (c->gated) fold_rms_into(w->W_gate + l * d * M, lw, d, M);
+    fold_norm(c, w->W_in + l * d * M, w->b_in + l * M, lw, lb, d, M, acc);
+}
+
+void proc_fold_unembed_norm(const cc_config *c, cc_weights *w, const float *lw, const float *lb, double *acc)
+{
+    fold_norm(c, w->W_U, w->b_U, lw, lb, (size_t)c->d_model, (size_t)c->d_vocab, acc);
+}
+
+void proc_center_attn_out(const cc_config *c, cc_weights *w, size_t l)
+{
+    size_t d = (size_t)c->d_model, HD = (size_t)c->n_heads * (size_t)c->d_head;
+    cc_center_rows(w->W_O + l * HD * d, HD, d); /* [H, dh, d]: H*dh rows */
+    cc_center_rows(w->b_O + l * d, 1, d);
+}
+
+void proc_center_mlp_out(const cc_config *c, cc_weights *w, size_t l)
+{
+    size_t d = (size_t)c->d_model, M = (size_t)c->d_mlp;
+    cc_center_rows(w->W_out + l * M * d, M, d);
+    cc_center_rows(w->b_out + l * d, 1, d);
+}
+
+void proc_fold_value_biases(const cc_config *c, cc_weights *w, size_t l, double *acc)
+{
+    size_t d = (size_t)c->d_model, HD = (size_t)c->n_heads * (size_t)c->d_head;
+    /* b_V [H, dh] flattens to [H*dh] and W_O [H, dh, d] to [H*dh, d]: b_O += b_V W_O */
+    const float *bV = w->b_V + l * HD, *WO = w->W_O + l * HD * d;
+    for (size_t j = 0; j < d; j++) acc[j] = w->b_O[l * d + j];
+    for (size_t i = 0; i < HD; i++)
+        for (size_t j = 0; j < d; j++) acc[j] += (double)bV[i] * WO[i * d + j];
+    for (size_t j = 0; j < d; j++) w->b_O[l * d + j] = (float)acc[j];
+    memset(w->b_V + l * HD, 0, HD * sizeof *w->b_V);
+}
+
+proc_steps proc_steps_of(const cc_config *c)
+{
+    /* With shortformer positions ln1's output is summed with W_pos before
+       W_Q and W_K read it, so the norm cannot be folded into them:
+       TransformerLens then applies fold_value_biases alone. */
+    bool shortformer = c->pos == CC_POS_SHORTFORMER;
+    return (proc_steps){.fold_ln = !shortformer,
+                        .center_writing = !shortformer && c->norm == CC_NORM_LN,
+                        .center_unembed = !shortformer};
+}
+
+/* ---- the whole model ------------------------------------------------------------------- */
+
 int cc_fold_layer_norm(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     if (!w->lnf_w) return 0; /* folded already (a TransformerLens export of a processed model) */
-    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model, dh = (size_t)c->d_head,
-           M = (size_t)c->d_mlp, V = (size_t)c->d_vocab;
+    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, dh = (size_t)c->d_head, M = (size_t)c->d_mlp,
+           V = (size_t)c->d_vocab;
     size_t widest = V > M ? V : M;
     double *acc = malloc((widest > dh ? widest : dh) * sizeof *acc);
     if (!acc) return cc_fail(err, "out of memory folding the norms");
     for (size_t l = 0; l < L; l++) {
-        const float *lw = w->ln1_w + l * d, *lb = w->ln1_b ? w->ln1_b + l * d : NULL;
-        for (size_t h = 0; h < H; h++) {
-            size_t wo = (l * H + h) * d * dh, bo = (l * H + h) * dh;
-            fold_norm(c, w->W_Q + wo, w->b_Q + bo, lw, lb, d, dh, acc);
-            fold_norm(c, w->W_K + wo, w->b_K + bo, lw, lb, d, dh, acc);
-            fold_norm(c, w->W_V + wo, w->b_V + bo, lw, lb, d, dh, acc);
-        }
-        if (c->attn_only) continue;
-        lw = w->ln2_w + l * d, lb = w->ln2_b ? w->ln2_b + l * d : NULL;
-        /* the gate takes the norm's scale only, uncentred, as TransformerLens folds it */
-        if (c->gated) fold_rms_into(w->W_gate + l * d * M, lw, d, M);
-        fold_norm(c, w->W_in + l * d * M, w->b_in + l * M, lw, lb, d, M, acc);
+        proc_fold_attn_norm(c, w, l, w->ln1_w + l * d, w->ln1_b ? w->ln1_b + l * d : NULL, acc);
+        if (!c->attn_only) proc_fold_mlp_norm(c, w, l, w->ln2_w + l * d, w->ln2_b ? w->ln2_b + l * d : NULL, acc);
     }
-    fold_norm(c, w->W_U, w->b_U, w->lnf_w, w->lnf_b, d, V, acc);
+    proc_fold_unembed_norm(c, w, w->lnf_w, w->lnf_b, acc);
     free(acc);
     float **lns[] = {&w->ln1_w, &w->ln1_b, &w->ln2_w, &w->ln2_b, &w->lnf_w, &w->lnf_b};
     for (size_t i = 0; i < sizeof lns / sizeof lns[0]; i++) {
@@ -95,15 +151,13 @@ void cc_center_writing_weights(cc_model *m)
     const cc_config *c = &m->cfg;
     cc_weights *w = &m->w;
     if (c->norm != CC_NORM_LN) return; /* TransformerLens centres only what a LayerNorm reads */
-    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, M = (size_t)c->d_mlp;
-    size_t HD = (size_t)c->n_heads * (size_t)c->d_head;
+    size_t d = (size_t)c->d_model;
     cc_center_rows(w->W_E, (size_t)c->d_vocab, d);
     cc_center_rows(w->W_pos, (size_t)c->n_ctx, d); /* NULL with rotary positions */
-    cc_center_rows(w->W_O, L * HD, d);               /* [L, H, dh, d]: L*H*dh rows */
-    cc_center_rows(w->b_O, L, d);
-    if (c->attn_only) return;
-    cc_center_rows(w->W_out, L * M, d);
-    cc_center_rows(w->b_out, L, d);
+    for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        proc_center_attn_out(c, w, l);
+        if (!c->attn_only) proc_center_mlp_out(c, w, l);
+    }
 }
 
 void cc_center_unembed(cc_model *m)
@@ -116,20 +170,9 @@ void cc_center_unembed(cc_model *m)
 int cc_fold_value_biases(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
-    const cc_config *c = &m->cfg;
-    cc_weights *w = &m->w;
-    size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, HD = (size_t)c->n_heads * (size_t)c->d_head;
-    double *acc = malloc(d * sizeof *acc);
+    double *acc = malloc((size_t)m->cfg.d_model * sizeof *acc);
     if (!acc) return cc_fail(err, "out of memory folding value biases");
-    for (size_t l = 0; l < L; l++) {
-        /* b_V [H, dh] flattens to [H*dh] and W_O [H, dh, d] to [H*dh, d]: b_O += b_V W_O */
-        const float *bV = w->b_V + l * HD, *WO = w->W_O + l * HD * d;
-        for (size_t j = 0; j < d; j++) acc[j] = w->b_O[l * d + j];
-        for (size_t i = 0; i < HD; i++)
-            for (size_t j = 0; j < d; j++) acc[j] += (double)bV[i] * WO[i * d + j];
-        for (size_t j = 0; j < d; j++) w->b_O[l * d + j] = (float)acc[j];
-    }
-    memset(w->b_V, 0, L * HD * sizeof *w->b_V);
+    for (size_t l = 0; l < (size_t)m->cfg.n_layers; l++) proc_fold_value_biases(&m->cfg, &m->w, l, acc);
     free(acc);
     return 0;
 }
@@ -138,11 +181,11 @@ int cc_processing_steps(const cc_config *c, const char **steps)
 {
     CC_ARG_NOT_NULL(c, NULL, -1);
     CC_ARG_NOT_NULL(steps, NULL, -1);
+    proc_steps s = proc_steps_of(c);
     int n = 0;
-    bool shortformer = c->pos == CC_POS_SHORTFORMER;
-    if (!shortformer) steps[n++] = "fold_ln";
-    if (!shortformer && c->norm == CC_NORM_LN) steps[n++] = "center_writing_weights";
-    if (!shortformer) steps[n++] = "center_unembed";
+    if (s.fold_ln) steps[n++] = "fold_ln";
+    if (s.center_writing) steps[n++] = "center_writing_weights";
+    if (s.center_unembed) steps[n++] = "center_unembed";
     steps[n++] = "fold_value_biases";
     return n;
 }
@@ -152,13 +195,10 @@ int cc_process_weights(cc_model *m, cc_error *err)
     CC_ARG_NOT_NULL(m, err, -1);
     if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
-    /* With shortformer positions ln1's output is summed with W_pos before
-       W_Q and W_K read it, so the norm cannot be folded into them:
-       TransformerLens then applies fold_value_biases alone. */
-    bool shortformer = m->cfg.pos == CC_POS_SHORTFORMER;
-    if (!shortformer && cc_fold_layer_norm(m, err) != 0) return -1;
-    if (!shortformer) cc_center_writing_weights(m);
-    if (!shortformer) cc_center_unembed(m);
+    proc_steps s = proc_steps_of(&m->cfg);
+    if (s.fold_ln && cc_fold_layer_norm(m, err) != 0) return -1;
+    if (s.center_writing) cc_center_writing_weights(m);
+    if (s.center_unembed) cc_center_unembed(m);
     if (cc_fold_value_biases(m, err) != 0) return -1;
     m->processed = true;
     return 0;
