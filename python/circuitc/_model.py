@@ -264,6 +264,22 @@ class Model(_circuitc.Model):
         return Result.from_json("ablate", _circuitc.ablate(self, seed, self._seq_len(seq_len), batch,
                                                            [_head(h) for h in heads], mode))
 
+    def patch_mlp_out(self, seq_len=None, seed=0, naive=False, progress=True):
+        """`circuitc patch mlp_out` on one repeated sequence: loss change when
+        blocks.l.hook_mlp_out[p] takes its value at p - seq_len, every l and p."""
+        cb, close = progress_for(progress, "patch mlp_out")
+        try:
+            text = _circuitc.patch_sweep(self, seed, self._seq_len(seq_len), 1, naive=naive, progress=cb)
+        finally:
+            close()
+        return Result.from_json("patch", text)
+
+    def repeated_tokens(self, seq_len=None, batch=10, seed=0):
+        """The commands' input: BATCH sequences [BOS, A, A] of seq_len random
+        tokens A drawn from SEED (int64 [batch, 1 + 2 seq_len]), exactly those
+        repeat, heads, ablate ... run on."""
+        return _circuitc.repeated_tokens(self, seed, self._seq_len(seq_len), batch)
+
     def _prompt(self, command, prompt, tokens, prepend_bos, **kw):
         if (prompt is None) == (tokens is None):
             raise TypeError(f"{command}: give exactly one of prompt (text) and tokens (ids)")

@@ -3,6 +3,7 @@
  * and its result serialised by the library's own JSON serialiser, returned as
  * text. The package turns the text into a result object (circuitc/_results.py),
  * so the numbers are exactly those `circuitc COMMAND --json` prints. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,9 +82,9 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     cc_circuit_report r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_circuit_report_run(m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_circuit_report_json), &r);
     cc_circuit_report_free(&r);
     return out;
@@ -110,9 +111,9 @@ PyObject *py_comp_scores(PyObject *self, PyObject *args, PyObject *kw)
     cc_comp_scores r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_comp_scores_run(model->m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_comp_scores_json), &r);
     cc_comp_scores_free(&r);
     return out;
@@ -149,13 +150,13 @@ PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
     cc_discover_report r = {0};
     cc_error err = {{0}};
     int rc = 0, *tokens = NULL;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     if (runtime)
         rc = repeat_tokens(model->m, (cc_repeat_input){.seed = seed, .seq_len = o.seq_len, .batch = o.batch}, &tokens,
                            &err);
     o.tokens = tokens;
     if (rc == 0) rc = cc_discover_report_run(model->m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     free(tokens);
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_discover_report_json), &r);
     cc_discover_report_free(&r);
@@ -178,9 +179,9 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
     cc_repeat_report r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_repeat_report_run(model->m, &in, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_repeat_report_json), &r);
     cc_repeat_report_free(&r);
     return out;
@@ -201,9 +202,9 @@ PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw)
     cc_heads_report r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_heads_report_run(model->m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_heads_report_json), &r);
     cc_heads_report_free(&r);
     return out;
@@ -225,9 +226,9 @@ PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw)
     cc_pattern_report r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_pattern_report_run(model->m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_pattern_report_json), &r);
     cc_pattern_report_free(&r);
     return out;
@@ -255,9 +256,9 @@ PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw)
     cc_ablate_report r = {0};
     cc_error err = {{0}};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_ablate_report_run(model->m, &o, &r, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     free(hs);
     PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_ablate_report_json), &r);
     cc_ablate_report_free(&r);
@@ -334,11 +335,63 @@ PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw)
     cc_error err = {{0}};
     json_t *j = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_prompt_batch_load(&src, model->m, &b, &err);
     if (rc == 0) rc = prompt_run(model->m, &b, &q, &j, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     cc_prompt_batch_free(&b);
     if (rc != 0) return raise_cc_error(&err, false);
     return json_text(j);
+}
+
+/* patch mlp_out on repeated tokens: the sweep mlp_out[p] <- mlp_out[p-n] */
+PyObject *py_patch_sweep(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"model", REPEAT_KW, "naive", "progress", NULL};
+    ModelObject *model;
+    cc_patch_sweep_options o = {0};
+    unsigned long long seed = 0;
+    int naive = 0;
+    PyObject *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kii|pO:patch_sweep", kwlist, &Model_Type, &model, &seed,
+                                     &o.input.seq_len, &o.input.batch, &naive, &progress))
+        return NULL;
+    o.input.seed = seed, o.naive = naive;
+    progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
+    o.progress = progress_bridge_call, o.progress_ctx = &p;
+    cc_patch_sweep_report r = {0};
+    cc_error err = {{0}};
+    int rc;
+    COMPUTE_BEGIN
+    rc = cc_patch_sweep_report_run(model->m, &o, &r, &err);
+    COMPUTE_END
+    PyObject *out = finish(rc, &err, &p, SERIALISER(cc_patch_sweep_report_json), &r);
+    cc_patch_sweep_report_free(&r);
+    return out;
+}
+
+/* repeated_tokens(model, seed, seq_len, batch) -> int64 [batch, 1 + 2 seq_len]: the commands' input */
+PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"model", REPEAT_KW, NULL};
+    ModelObject *model;
+    cc_repeat_input in = {0};
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kii:repeated_tokens", kwlist, &Model_Type, &model, &seed,
+                                     &in.seq_len, &in.batch))
+        return NULL;
+    in.seed = seed;
+    int *tokens = NULL;
+    cc_error err = {{0}};
+    if (repeat_tokens(model->m, in, &tokens, &err) != 0) return free(tokens), raise_cc_error(&err, true);
+    npy_intp dims[2] = {in.batch, 1 + 2 * (npy_intp)in.seq_len};
+    PyObject *arr = PyArray_SimpleNew(2, dims, NPY_INT64);
+    if (arr) {
+        int64_t *dst = PyArray_DATA((PyArrayObject *)arr);
+        for (npy_intp i = 0; i < dims[0] * dims[1]; i++) dst[i] = tokens[i];
+    }
+    free(tokens);
+    return arr;
 }

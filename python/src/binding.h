@@ -57,6 +57,19 @@ void progress_bridge_call(void *ctx, long done, long total);
 /* After the call: re-raises what a callback raised (returns -1), else 0. */
 int progress_bridge_finish(progress_bridge *p);
 
+/* Library compute, with the GIL released: COMPUTE_BEGIN ... COMPUTE_END.
+ *
+ * CAPI-THREADS: the library's calls set OpenBLAS's process-wide thread count
+ * around their own threads (cc_blas_threads_hold), so two calls at once can
+ * see each other's count: results then differ in their last bits, and the
+ * count can stay at 1. Until the thread count is per call, library calls run
+ * one at a time (other Python threads still run meanwhile); a call made from
+ * inside a hook of the same thread goes through. Drop the lock then. */
+void compute_enter(void);
+void compute_leave(void);
+#define COMPUTE_BEGIN Py_BEGIN_ALLOW_THREADS compute_enter();
+#define COMPUTE_END compute_leave(); Py_END_ALLOW_THREADS
+
 /* The module's functions, by file. */
 PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw);          /* run.c */
 PyObject *py_hook_names(PyObject *self, PyObject *args);                  /* run.c */
@@ -67,6 +80,8 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_patch_sweep(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_tokens(PyObject *self, PyObject *args, PyObject *kw);        /* tokens.c */
 PyObject *py_token_texts(PyObject *self, PyObject *args, PyObject *kw);

@@ -3,6 +3,7 @@
  * and its weights as read-only numpy views whose base is the Model. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "binding.h"
 #include "circuitc/process.h"
@@ -17,10 +18,10 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw)
     cc_error err = {{0}};
     char *default_path = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = path ? 0 : cc_default_model_path(&default_path, &err);
     if (rc == 0) rc = cc_model_load(path ? path : default_path, config, process, &self->m, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     free(default_path);
     if (rc != 0) {
         cc_model_free(self->m);
@@ -136,21 +137,39 @@ static npy_intp dim_of(const cc_config *c, char letter)
     }
 }
 
-static PyObject *Model_weight(ModelObject *self, PyObject *name)
+/* The entry of weight NAME (a str), or NULL with KeyError (or the str error) set. */
+static const weight_spec *find_weight(PyObject *name)
 {
-    if (!check_loaded(self)) return NULL;
     const char *s = PyUnicode_AsUTF8(name);
     if (!s) return NULL;
-    for (size_t i = 0; i < sizeof WEIGHTS / sizeof *WEIGHTS; i++) {
-        if (strcmp(WEIGHTS[i].name, s) != 0) continue;
-        float *data = *(float **)((char *)&self->m->w + WEIGHTS[i].offset);
-        if (!data) Py_RETURN_NONE; /* the family or the processing has none (model.h) */
-        npy_intp dims[4];
-        int ndim = (int)strlen(WEIGHTS[i].shape);
-        for (int k = 0; k < ndim; k++) dims[k] = dim_of(&self->m->cfg, WEIGHTS[i].shape[k]);
-        return view_of((PyObject *)self, data, ndim, dims, NPY_FLOAT32, false);
-    }
-    return PyErr_Format(PyExc_KeyError, "%s is not a weight name", s);
+    for (size_t i = 0; i < sizeof WEIGHTS / sizeof *WEIGHTS; i++)
+        if (strcmp(WEIGHTS[i].name, s) == 0) return &WEIGHTS[i];
+    PyErr_Format(PyExc_KeyError, "%s is not a weight name", s);
+    return NULL;
+}
+
+static float *weight_data(ModelObject *self, const weight_spec *w)
+{
+    return *(float **)((char *)&self->m->w + w->offset);
+}
+
+static PyObject *Model_weight(ModelObject *self, PyObject *name)
+{
+    const weight_spec *w = check_loaded(self) ? find_weight(name) : NULL;
+    if (!w) return NULL;
+    float *data = weight_data(self, w);
+    if (!data) Py_RETURN_NONE; /* the family or the processing has none (model.h) */
+    npy_intp dims[4];
+    int ndim = (int)strlen(w->shape);
+    for (int k = 0; k < ndim; k++) dims[k] = dim_of(&self->m->cfg, w->shape[k]);
+    return view_of((PyObject *)self, data, ndim, dims, NPY_FLOAT32, false);
+}
+
+/* The address of weight NAME's C array (0 when absent): the tests check that views alias it. */
+static PyObject *Model_weight_address(ModelObject *self, PyObject *name)
+{
+    const weight_spec *w = check_loaded(self) ? find_weight(name) : NULL;
+    return w ? PyLong_FromVoidPtr(weight_data(self, w)) : NULL;
 }
 
 static PyObject *Model_weight_names(ModelObject *self, PyObject *unused)
@@ -164,6 +183,7 @@ static PyObject *Model_weight_names(ModelObject *self, PyObject *unused)
 
 static PyMethodDef Model_methods[] = {
     {"weight", (PyCFunction)Model_weight, METH_O, "weight(name): a read-only view, or None when the model has none"},
+    {"_weight_address", (PyCFunction)Model_weight_address, METH_O, "the address of a weight's C array (for checks)"},
     {"weight_names", (PyCFunction)Model_weight_names, METH_NOARGS, "the names weight() accepts"},
     {NULL, NULL, 0, NULL},
 };

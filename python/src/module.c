@@ -55,6 +55,30 @@ PyObject *json_text(json_t *j)
     return text;
 }
 
+/* ---- one library call at a time (binding.h, CAPI-THREADS) ---------------- */
+
+static PyThread_type_lock compute_lock;
+static _Atomic unsigned long compute_owner; /* thread ident holding the lock, 0: none */
+static int compute_depth;                   /* nested calls of the owner (from its hooks) */
+
+void compute_enter(void)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (compute_owner != me) {
+        PyThread_acquire_lock(compute_lock, WAIT_LOCK);
+        compute_owner = me;
+    }
+    compute_depth++;
+}
+
+void compute_leave(void)
+{
+    if (--compute_depth == 0) {
+        compute_owner = 0;
+        PyThread_release_lock(compute_lock);
+    }
+}
+
 /* ---- Buffers: owns a library result while numpy arrays view it ---------- */
 
 typedef struct {
@@ -104,6 +128,8 @@ static PyMethodDef methods[] = {
     {"heads", KW py_heads, METH_VARARGS | METH_KEYWORDS, "heads: JSON text"},
     {"pattern", KW py_pattern, METH_VARARGS | METH_KEYWORDS, "pattern on repeated tokens: JSON text"},
     {"ablate", KW py_ablate, METH_VARARGS | METH_KEYWORDS, "ablate: JSON text"},
+    {"patch_sweep", KW py_patch_sweep, METH_VARARGS | METH_KEYWORDS, "patch mlp_out on repeated tokens: JSON text"},
+    {"repeated_tokens", KW py_repeated_tokens, METH_VARARGS | METH_KEYWORDS, "the repeated-token input [BOS, A, A]"},
     {"prompt_analysis", KW py_prompt_analysis, METH_VARARGS | METH_KEYWORDS, "dla, lens, run, pattern on a prompt: JSON text"},
     {"tokens", KW py_tokens, METH_VARARGS | METH_KEYWORDS, "a prompt's token ids as the CLI builds them"},
     {"token_texts", KW py_token_texts, METH_VARARGS | METH_KEYWORDS, "each id's text as to_str_tokens shows it"},
@@ -128,6 +154,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__circuitc(void)
 {
     import_array();
+    if (!compute_lock && !(compute_lock = PyThread_allocate_lock())) return PyErr_NoMemory();
     PyObject *mod = PyModule_Create(&module);
     if (mod && module_exec(mod) < 0) Py_CLEAR(mod);
     return mod;

@@ -131,9 +131,9 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
     cc_error err = {{0}};
     int rc, batch = (int)PyArray_DIM(tokens, 0), T = (int)PyArray_DIM(tokens, 1);
     const int *ids = PyArray_DATA(tokens);
-    Py_BEGIN_ALLOW_THREADS
+    COMPUTE_BEGIN
     rc = cc_forward(m, ids, batch, T, &opts, res, &err);
-    Py_END_ALLOW_THREADS
+    COMPUTE_END
     Py_DECREF(tokens);
     PyObject *owner = NULL, *out = NULL;
     if (rc != 0) {
