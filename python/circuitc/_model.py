@@ -1,6 +1,7 @@
 """Model: a loaded model with TransformerLens' names, and every analysis."""
 
 import dataclasses
+import os
 import re
 
 import numpy as np
@@ -51,6 +52,10 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _fspath(path):
+    return None if path is None else os.fspath(path)
+
+
 def _head(h):
     """A head as the library parses it: "L4H11", "4.11" or (4, 11)."""
     if isinstance(h, str):
@@ -80,8 +85,8 @@ class Model(_circuitc.Model):
     methods do writes to it, and compute runs with the GIL released."""
 
     def __init__(self, path=None, process=True, config=None, tokenizer=None):
-        super().__init__(path, process, config)
-        self.tokenizer = tokenizer  # a folder with vocab.json + merges.txt or tokenizer.json; None: the CLI's rule
+        super().__init__(_fspath(path), process, _fspath(config))
+        self.tokenizer = _fspath(tokenizer)  # a folder with vocab.json + merges.txt or tokenizer.json; None: the CLI's rule
         self.cfg = Config(**self.raw_cfg)
 
     def __repr__(self):
@@ -213,6 +218,14 @@ class Model(_circuitc.Model):
     def qk(self, head, **options):
         """`circuitc qk HEAD` (options as kcomp)."""
         return self._circuit("qk", [head], **options)
+
+    def compile(self, circuit, order="optimal", explain=False, **bind):
+        """`circuitc compile CIRCUIT --bind NAME=HEAD ...`: a circuit file (or a
+        built-in's name) compiled for the heads bound by keyword (prev="L0H0"):
+        shapes, factors, norm, the plan; order "optimal" or "tl"."""
+        text = _circuitc.compile(self, str(circuit), {k: _head(h) for k, h in bind.items()}, order=order,
+                                 explain=explain)
+        return Result.from_json("compile", text)
 
     def comp_scores(self, mode="all", top=10, baseline_samples=200, seed=0, progress=True):
         """`circuitc comp-scores`: every earlier -> later head pair's composition

@@ -395,3 +395,44 @@ PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw)
     free(tokens);
     return arr;
 }
+
+/* compile(model, circuit, bind={name: head}, order="optimal", explain=False) */
+PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"model", "circuit", "bind", "order", "explain", NULL};
+    ModelObject *model;
+    PyObject *bind;
+    const char *order = "optimal";
+    int explain = 0;
+    cc_compile_options o = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!sO!|sp:compile", kwlist, &Model_Type, &model, &o.circuit,
+                                     &PyDict_Type, &bind, &order, &explain))
+        return NULL;
+    Py_ssize_t n = PyDict_Size(bind), pos = 0, i = 0;
+    const char **names = calloc(n ? (size_t)n : 1, sizeof *names);
+    cc_head *heads = calloc(n ? (size_t)n : 1, sizeof *heads);
+    PyObject *name, *head;
+    int ok = names && heads;
+    if (!ok) PyErr_NoMemory();
+    while (ok && PyDict_Next(bind, &pos, &name, &head)) {
+        ok = (names[i] = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL) && parse_head(model->m, head, &heads[i]) == 0;
+        if (!ok && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "bindings are {name (str): head (str)}");
+        i++;
+    }
+    cc_compile_result r = {0};
+    cc_error err = {{0}};
+    int rc = -1;
+    if (ok) {
+        o.n_bind = (int)n, o.bind_names = names, o.bind_heads = heads, o.explain = explain;
+        o.order = !strcmp(order, "tl") ? CC_COMPILE_TL : CC_COMPILE_OPTIMAL;
+        o.process = model->m->processed;
+        COMPUTE_BEGIN
+        rc = cc_compile_run(model->m, &o, &r, &err);
+        COMPUTE_END
+    }
+    PyObject *out = ok ? finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_compile_result_json), &r) : NULL;
+    cc_compile_result_free(&r);
+    free(names), free(heads);
+    return out;
+}

@@ -80,6 +80,7 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_patch_sweep(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw);

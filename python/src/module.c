@@ -128,6 +128,7 @@ static PyMethodDef methods[] = {
     {"heads", KW py_heads, METH_VARARGS | METH_KEYWORDS, "heads: JSON text"},
     {"pattern", KW py_pattern, METH_VARARGS | METH_KEYWORDS, "pattern on repeated tokens: JSON text"},
     {"ablate", KW py_ablate, METH_VARARGS | METH_KEYWORDS, "ablate: JSON text"},
+    {"compile", KW py_compile, METH_VARARGS | METH_KEYWORDS, "compile a circuit file: JSON text"},
     {"patch_sweep", KW py_patch_sweep, METH_VARARGS | METH_KEYWORDS, "patch mlp_out on repeated tokens: JSON text"},
     {"repeated_tokens", KW py_repeated_tokens, METH_VARARGS | METH_KEYWORDS, "the repeated-token input [BOS, A, A]"},
     {"prompt_analysis", KW py_prompt_analysis, METH_VARARGS | METH_KEYWORDS, "dla, lens, run, pattern on a prompt: JSON text"},

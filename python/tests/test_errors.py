@@ -8,7 +8,7 @@ import circuitc
 
 def test_missing_model_is_a_file_error(tmp_path):
     with pytest.raises(circuitc.FileError, match="No such file") as e:
-        circuitc.load(str(tmp_path / "nope"))
+        circuitc.load(tmp_path / "nope")  # a pathlib.Path as well as a str
     assert isinstance(e.value, OSError) and isinstance(e.value, circuitc.Error)
 
 

@@ -18,6 +18,8 @@ CASES = {
               lambda m: m.vcomp("L0H1", "L2H0", baseline_samples=50, seed=3)),
     "ov": (["ov", "1.0", "--k", "3", "--brute-force"], lambda m: m.ov("1.0", k=3, method="brute")),
     "qk": (["qk", "L1H0"], lambda m: circuitc.qk(m, "L1H0")),
+    "compile": (["compile", "kcomp", "--bind", "prev=L0H0", "--bind", "ind=L1H0", "--explain", "--order", "tl"],
+                lambda m: m.compile("kcomp", prev="L0H0", ind=(1, 0), explain=True, order="tl")),
     "comp-scores": (["comp-scores"], lambda m: m.comp_scores()),
     "comp-scores-k": (["comp-scores", "--mode", "k", "--top", "5", "--baseline-samples", "20"],
                       lambda m: m.comp_scores(mode="k", top=5, baseline_samples=20)),
