@@ -53,6 +53,8 @@ _MESSAGE_TABLE = [
     (r"tokenizer|vocab\.json|merges\.txt", TokenizerError),
     (r"config\.json|safetensors|tensor \"|field \"", ModelFormatError),
     (r"argument \w+ is (NULL|.*, not in)|kept a reference to its activation", ArgumentError),
+    # the prompt's ids and answer tokens, named as the CLI's options (cc_prompt_batch_load)
+    (r"^--tokens\b|^(answer|wrong) \"", ArgumentError),
 ]
 _MESSAGE_TABLE = [(re.compile(pattern), cls) for pattern, cls in _MESSAGE_TABLE]
 

@@ -114,14 +114,14 @@ class Model(_circuitc.Model):
     def to_str_tokens(self, input, prepend_bos=True):
         """Each token's text: of a str (tokenized first) or of ids [pos]."""
         ids = self.to_tokens(input, prepend_bos)[0] if isinstance(input, str) else np.asarray(input).reshape(-1)
-        return _circuitc.token_texts(self, [int(i) for i in ids], self.tokenizer)
+        return _circuitc.token_texts(self, _ids_text(ids), self.tokenizer)
 
     def to_string(self, tokens):
         """Ids [pos] decoded to one str; ids [batch, pos] to a list of them."""
         arr = np.asarray(tokens)
         if arr.ndim == 2:
             return [self.to_string(row) for row in arr]
-        return _circuitc.decode(self, [int(i) for i in arr.reshape(-1)], self.tokenizer)
+        return _circuitc.decode(self, _ids_text(arr), self.tokenizer)
 
     # ---- forward passes ----------------------------------------------------
 
@@ -187,14 +187,11 @@ class Model(_circuitc.Model):
 
     def _circuit(self, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
                  baseline_samples=200, seed=0, progress=True):
-        cb, close = progress_for(progress, name)
-        try:
-            text = _circuitc.circuit(self, name, [_head(h) for h in heads], k=k, ranks=ranks, method=method,
+        result = self._with_progress(name, progress, _circuitc.circuit, model=self, circuit=name,
+                                     heads=[_head(h) for h in heads], k=k, ranks=ranks, method=method,
                                      compare=compare, components=components, singular=singular,
-                                     baseline_samples=baseline_samples, seed=seed, progress=cb)
-        finally:
-            close()
-        return CircuitResult.from_json(name, text)
+                                     baseline_samples=baseline_samples, seed=seed)
+        return CircuitResult(name, result.to_dict())
 
     def kcomp(self, prev, ind, **options):
         """`circuitc kcomp PREV IND`: the K-composition circuit's exact top-k
@@ -230,39 +227,42 @@ class Model(_circuitc.Model):
     def comp_scores(self, mode="all", top=10, baseline_samples=200, seed=0, progress=True):
         """`circuitc comp-scores`: every earlier -> later head pair's composition
         scores (mode "q", "k", "v" or "all") and the random baseline."""
-        cb, close = progress_for(progress, "comp-scores")
-        try:
-            text = _circuitc.comp_scores(self, modes="qkv" if mode == "all" else mode, top=top,
-                                         baseline_samples=baseline_samples, seed=seed, progress=cb)
-        finally:
-            close()
-        return Result.from_json("comp-scores", text)
+        return self._with_progress("comp-scores", progress, _circuitc.comp_scores, model=self,
+                                   modes="qkv" if mode == "all" else mode, top=top,
+                                   baseline_samples=baseline_samples, seed=seed)
 
     def discover(self, circuit="kcomp", top=10, baseline_samples=200, seed=0, runtime=True, seq_len=None,
                  batch=10, progress=True):
         """`circuitc discover`: (previous-token, induction) pairs ranked from the
         weights, checked against the runtime head scores unless runtime=False."""
-        cb, close = progress_for(progress, "discover")
-        try:
-            text = _circuitc.discover(self, circuit=circuit, top=top, baseline_samples=baseline_samples, seed=seed,
-                                      runtime=runtime, seq_len=self._seq_len(seq_len), batch=batch, progress=cb)
-        finally:
-            close()
-        return Result.from_json("discover", text)
+        return self._with_progress("discover", progress, _circuitc.discover, model=self, circuit=circuit, top=top,
+                                   baseline_samples=baseline_samples, seed=seed, runtime=runtime,
+                                   seq_len=self._seq_len(seq_len), batch=batch)
 
     def _seq_len(self, seq_len):
         """The CLI's default --seq-len: 50, or the longest [BOS, A, A] that fits n_ctx."""
         return min(50, (self.cfg.n_ctx - 1) // 2) if seq_len is None else int(seq_len)
 
-    def repeat(self, seq_len=None, batch=10, seed=0):
-        """`circuitc repeat`: correct-token log-probs on repeated random tokens."""
-        return Result.from_json("repeat", _circuitc.repeat(self, seed, self._seq_len(seq_len), batch))
+    def _with_progress(self, command, progress, call, **kwargs):
+        """CALL(..., progress=callable) with a tqdm bar named COMMAND; its Result."""
+        cb, close = progress_for(progress, command)
+        try:
+            text = call(progress=cb, **kwargs)
+        finally:
+            close()
+        return Result.from_json(command, text)
 
-    def heads(self, seq_len=None, batch=10, seed=0, top=10, exclude_bos=False, exclude_current=False):
+    def repeat(self, seq_len=None, batch=10, seed=0, progress=True):
+        """`circuitc repeat`: correct-token log-probs on repeated random tokens."""
+        return self._with_progress("repeat", progress, _circuitc.repeat, model=self, seed=seed,
+                                   seq_len=self._seq_len(seq_len), batch=batch)
+
+    def heads(self, seq_len=None, batch=10, seed=0, top=10, exclude_bos=False, exclude_current=False, progress=True):
         """`circuitc heads`: every head's induction, previous-token, duplicate,
         current-token and detect_head scores, ranked."""
-        return Result.from_json("heads", _circuitc.heads(self, seed, self._seq_len(seq_len), batch, top, exclude_bos,
-                                                         exclude_current))
+        return self._with_progress("heads", progress, _circuitc.heads, model=self, seed=seed,
+                                   seq_len=self._seq_len(seq_len), batch=batch, top=top, exclude_bos=exclude_bos,
+                                   exclude_current=exclude_current)
 
     def pattern(self, head, prompt=None, tokens=None, seq_len=None, seed=0, prepend_bos=True):
         """`circuitc pattern HEAD`: its attention pattern on one repeated
@@ -271,21 +271,18 @@ class Model(_circuitc.Model):
             return Result.from_json("pattern", _circuitc.pattern(self, seed, self._seq_len(seq_len), 1, _head(head)))
         return self._prompt("pattern", prompt, tokens, prepend_bos, head=_head(head))
 
-    def ablate(self, *heads, mode="mean", seq_len=None, batch=10, seed=0):
+    def ablate(self, *heads, mode="mean", seq_len=None, batch=10, seed=0, progress=True):
         """`circuitc ablate HEAD...`: the heads' hook_z mean- or zero-ablated
         together; the loss and every head's induction-score change."""
-        return Result.from_json("ablate", _circuitc.ablate(self, seed, self._seq_len(seq_len), batch,
-                                                           [_head(h) for h in heads], mode))
+        return self._with_progress("ablate", progress, _circuitc.ablate, model=self, seed=seed,
+                                   seq_len=self._seq_len(seq_len), batch=batch, heads=[_head(h) for h in heads],
+                                   mode=mode)
 
     def patch_mlp_out(self, seq_len=None, seed=0, naive=False, progress=True):
         """`circuitc patch mlp_out` on one repeated sequence: loss change when
         blocks.l.hook_mlp_out[p] takes its value at p - seq_len, every l and p."""
-        cb, close = progress_for(progress, "patch mlp_out")
-        try:
-            text = _circuitc.patch_sweep(self, seed, self._seq_len(seq_len), 1, naive=naive, progress=cb)
-        finally:
-            close()
-        return Result.from_json("patch", text)
+        return self._with_progress("patch", progress, _circuitc.patch_sweep, model=self, seed=seed,
+                                   seq_len=self._seq_len(seq_len), batch=1, naive=naive)
 
     def repeated_tokens(self, seq_len=None, batch=10, seed=0):
         """The commands' input: BATCH sequences [BOS, A, A] of seq_len random

@@ -163,26 +163,41 @@ PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
     return out;
 }
 
+/* The runtime experiments report progress through a process-wide setter
+ * (cc_experiments_set_progress); library calls run one at a time
+ * (CAPI-THREADS, binding.h), so each call sets it for its own run and clears
+ * it after. With per-call progress, this goes. Call between COMPUTE_BEGIN and COMPUTE_END. */
+static void experiments_progress(progress_bridge *p)
+{
+    if (p) cc_experiments_set_progress(progress_bridge_call, p);
+    else cc_experiments_set_progress(NULL, NULL);
+}
+
 /* The repeated-token input's keywords, shared by repeat, heads, pattern and ablate. */
 #define REPEAT_KW "seed", "seq_len", "batch"
 
 PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"model", REPEAT_KW, NULL};
+    static char *kwlist[] = {"model", REPEAT_KW, "progress", NULL};
     ModelObject *model;
     cc_repeat_input in = {0};
     unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kii:repeat", kwlist, &Model_Type, &model, &seed, &in.seq_len, &in.batch))
+    PyObject *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kii|O:repeat", kwlist, &Model_Type, &model, &seed, &in.seq_len,
+                                     &in.batch, &progress))
         return NULL;
     in.seed = seed;
+    progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     cc_repeat_report r = {0};
     cc_error err = {{0}};
     int rc;
     COMPUTE_BEGIN
+    experiments_progress(&p);
     rc = cc_repeat_report_run(model->m, &in, &r, &err);
+    experiments_progress(NULL);
     COMPUTE_END
-    PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_repeat_report_json), &r);
+    PyObject *out = finish(rc, &err, &p, SERIALISER(cc_repeat_report_json), &r);
     cc_repeat_report_free(&r);
     return out;
 }
@@ -190,22 +205,26 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
 PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"model", REPEAT_KW, "top", "exclude_bos", "exclude_current", NULL};
+    static char *kwlist[] = {"model", REPEAT_KW, "top", "exclude_bos", "exclude_current", "progress", NULL};
     ModelObject *model;
     cc_heads_options o = {0};
     unsigned long long seed = 0;
     int exclude_bos = 0, exclude_current = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kiiipp:heads", kwlist, &Model_Type, &model, &seed, &o.input.seq_len,
-                                     &o.input.batch, &o.top, &exclude_bos, &exclude_current))
+    PyObject *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!Kiiipp|O:heads", kwlist, &Model_Type, &model, &seed,
+                                     &o.input.seq_len, &o.input.batch, &o.top, &exclude_bos, &exclude_current, &progress))
         return NULL;
+    progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.input.seed = seed, o.exclude_bos = exclude_bos, o.exclude_current = exclude_current;
     cc_heads_report r = {0};
     cc_error err = {{0}};
     int rc;
     COMPUTE_BEGIN
+    experiments_progress(&p);
     rc = cc_heads_report_run(model->m, &o, &r, &err);
+    experiments_progress(NULL);
     COMPUTE_END
-    PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_heads_report_json), &r);
+    PyObject *out = finish(rc, &err, &p, SERIALISER(cc_heads_report_json), &r);
     cc_heads_report_free(&r);
     return out;
 }
@@ -237,15 +256,17 @@ PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw)
 PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"model", REPEAT_KW, "heads", "mode", NULL};
+    static char *kwlist[] = {"model", REPEAT_KW, "heads", "mode", "progress", NULL};
     ModelObject *model;
     PyObject *heads;
     const char *mode = "mean";
     cc_ablate_options o = {0};
     unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!KiiO!|s:ablate", kwlist, &Model_Type, &model, &seed, &o.input.seq_len,
-                                     &o.input.batch, &PyList_Type, &heads, &mode))
+    PyObject *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!KiiO!|sO:ablate", kwlist, &Model_Type, &model, &seed,
+                                     &o.input.seq_len, &o.input.batch, &PyList_Type, &heads, &mode, &progress))
         return NULL;
+    progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.input.seed = seed;
     o.mode = !strcmp(mode, "zero") ? CC_ABLATE_ZERO : CC_ABLATE_MEAN;
     o.n_heads = (int)PyList_GET_SIZE(heads);
@@ -257,10 +278,12 @@ PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw)
     cc_error err = {{0}};
     int rc;
     COMPUTE_BEGIN
+    experiments_progress(&p);
     rc = cc_ablate_report_run(model->m, &o, &r, &err);
+    experiments_progress(NULL);
     COMPUTE_END
     free(hs);
-    PyObject *out = finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_ablate_report_json), &r);
+    PyObject *out = finish(rc, &err, &p, SERIALISER(cc_ablate_report_json), &r);
     cc_ablate_report_free(&r);
     return out;
 }

@@ -7,22 +7,6 @@
 #include "binding.h"
 #include "circuitc/prompts.h"
 
-/* "1,2,3": IDS (a list of int) as --tokens takes them; NULL with the exception set. */
-static char *ids_text(PyObject *ids)
-{
-    Py_ssize_t n = PyList_GET_SIZE(ids);
-    char *s = malloc((size_t)n * 12 + 1), *p = s;
-    if (!s) return PyErr_NoMemory(), NULL;
-    *p = '\0';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        long v = PyLong_AsLong(PyList_GET_ITEM(ids, i));
-        if (v == -1 && PyErr_Occurred()) return free(s), NULL;
-        if (v < 0 || v > INT32_MAX) return free(s), PyErr_Format(PyExc_ValueError, "token id %ld is out of range", v), NULL;
-        p += sprintf(p, i ? ",%ld" : "%ld", v);
-    }
-    return s;
-}
-
 /* Loads the batch of SRC for M with the GIL released; an exception when it fails. */
 static int load_batch(ModelObject *model, const cc_prompt_source *src, cc_prompt_batch *b)
 {
@@ -56,27 +40,21 @@ PyObject *py_tokens(PyObject *self, PyObject *args, PyObject *kw)
     return out;
 }
 
-/* A batch of IDS (a list of int) run as given, for its tokenizer. */
-static int ids_batch(ModelObject *model, PyObject *ids, const char *tokenizer, cc_prompt_batch *b)
+/* A batch of IDS ("1,2,3", as --tokens takes them) run as given, for its tokenizer. */
+static int ids_batch(ModelObject *model, const char *ids, const char *tokenizer, cc_prompt_batch *b)
 {
-    char *text = ids_text(ids);
-    if (!text) return -1;
-    cc_prompt_source src = {.tokens = text, .tokenizer_dir = tokenizer};
-    int rc = load_batch(model, &src, b);
-    free(text);
-    return rc;
+    cc_prompt_source src = {.tokens = ids, .tokenizer_dir = tokenizer};
+    return load_batch(model, &src, b);
 }
 
-/* token_texts(model, ids, tokenizer=None) -> [str]: each id decoded alone ("#ID" without a tokenizer). */
+/* token_texts(model, ids "1,2,3", tokenizer=None) -> [str]: each id decoded alone ("#ID" without a tokenizer). */
 PyObject *py_token_texts(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"model", "ids", "tokenizer", NULL};
     ModelObject *model;
-    PyObject *ids;
-    const char *tokenizer = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!|z:token_texts", kwlist, &Model_Type, &model, &PyList_Type, &ids,
-                                     &tokenizer))
+    const char *ids, *tokenizer = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|z:token_texts", kwlist, &Model_Type, &model, &ids, &tokenizer))
         return NULL;
     cc_prompt_batch b = {0};
     if (ids_batch(model, ids, tokenizer, &b) != 0) return cc_prompt_batch_free(&b), NULL;
@@ -92,16 +70,14 @@ PyObject *py_token_texts(PyObject *self, PyObject *args, PyObject *kw)
     return out;
 }
 
-/* decode(model, ids, tokenizer=None) -> str */
+/* decode(model, ids "1,2,3", tokenizer=None) -> str */
 PyObject *py_decode(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"model", "ids", "tokenizer", NULL};
     ModelObject *model;
-    PyObject *ids;
-    const char *tokenizer = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!|z:decode", kwlist, &Model_Type, &model, &PyList_Type, &ids,
-                                     &tokenizer))
+    const char *ids, *tokenizer = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|z:decode", kwlist, &Model_Type, &model, &ids, &tokenizer))
         return NULL;
     cc_prompt_batch b = {0};
     if (ids_batch(model, ids, tokenizer, &b) != 0) return cc_prompt_batch_free(&b), NULL;

@@ -26,6 +26,12 @@ def test_unknown_head_and_hook_are_argument_errors(model):
         model.run_with_cache([511, 1, 2], names_filter="blocks.0.hook_nope")
     with pytest.raises(circuitc.ArgumentError, match="d_vocab"):
         model([511, 1, 100000])
+    with pytest.raises(circuitc.ArgumentError, match="not a token id"):
+        model.to_string([600])
+    with pytest.raises(circuitc.ArgumentError, match="n_ctx = 128"):
+        model.lens(tokens=list(range(200)))
+    with pytest.raises(circuitc.ArgumentError, match="#999"):
+        model.dla("#999", tokens=[511, 1, 2])
 
 
 def test_a_tokenizer_that_does_not_fit_is_a_tokenizer_error(model):
