@@ -20,6 +20,7 @@ if _os.path.isdir(_DATA):
 
 from . import _circuitc  # noqa: E402
 from ._cache import ActivationCache  # noqa: E402
+from ._circuitc import FactoredMatrix  # noqa: E402
 from ._errors import (ArgumentError, Error, FileError, ModelFormatError, NonFiniteError,  # noqa: E402
                       OutOfMemoryError, TokenizerError, error_for)
 from ._model import Config, Model, load  # noqa: E402
@@ -45,5 +46,5 @@ ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "di
 for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 
-__all__ = ["load", "Model", "Config", "ActivationCache", "Result", "CircuitResult", "Error", "ArgumentError",
+__all__ = ["load", "Model", "Config", "ActivationCache", "FactoredMatrix", "Result", "CircuitResult", "Error", "ArgumentError",
            "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError", "OutOfMemoryError", *ANALYSES]

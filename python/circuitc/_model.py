@@ -52,6 +52,15 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _progress_call(command, progress, call, **kwargs):
+    """CALL(..., progress=callable) with a tqdm bar named COMMAND while it runs."""
+    cb, close = progress_for(progress, command)
+    try:
+        return call(progress=cb, **kwargs)
+    finally:
+        close()
+
+
 def _fspath(path):
     return None if path is None else os.fspath(path)
 
@@ -187,11 +196,11 @@ class Model(_circuitc.Model):
 
     def _circuit(self, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
                  baseline_samples=200, seed=0, progress=True):
-        result = self._with_progress(name, progress, _circuitc.circuit, model=self, circuit=name,
-                                     heads=[_head(h) for h in heads], k=k, ranks=ranks, method=method,
-                                     compare=compare, components=components, singular=singular,
-                                     baseline_samples=baseline_samples, seed=seed)
-        return CircuitResult(name, result.to_dict())
+        text, factors = _progress_call(name, progress, _circuitc.circuit, model=self, circuit=name,
+                                       heads=[_head(h) for h in heads], k=k, ranks=ranks, method=method,
+                                       compare=compare, components=components, singular=singular,
+                                       baseline_samples=baseline_samples, seed=seed)
+        return CircuitResult.from_json(name, text, factors)
 
     def kcomp(self, prev, ind, **options):
         """`circuitc kcomp PREV IND`: the K-composition circuit's exact top-k
@@ -219,10 +228,11 @@ class Model(_circuitc.Model):
     def compile(self, circuit, order="optimal", explain=False, **bind):
         """`circuitc compile CIRCUIT --bind NAME=HEAD ...`: a circuit file (or a
         built-in's name) compiled for the heads bound by keyword (prev="L0H0"):
-        shapes, factors, norm, the plan; order "optimal" or "tl"."""
-        text = _circuitc.compile(self, str(circuit), {k: _head(h) for k, h in bind.items()}, order=order,
-                                 explain=explain)
-        return Result.from_json("compile", text)
+        shapes, factors, norm, the plan; order "optimal" or "tl". The result's
+        .matrix is the compiled circuit as a circuitc.FactoredMatrix."""
+        text, factors = _circuitc.compile(self, str(circuit), {k: _head(h) for k, h in bind.items()}, order=order,
+                                          explain=explain)
+        return Result.from_json("compile", text, factors)
 
     def comp_scores(self, mode="all", top=10, baseline_samples=200, seed=0, progress=True):
         """`circuitc comp-scores`: every earlier -> later head pair's composition
@@ -245,12 +255,7 @@ class Model(_circuitc.Model):
 
     def _with_progress(self, command, progress, call, **kwargs):
         """CALL(..., progress=callable) with a tqdm bar named COMMAND; its Result."""
-        cb, close = progress_for(progress, command)
-        try:
-            text = call(progress=cb, **kwargs)
-        finally:
-            close()
-        return Result.from_json(command, text)
+        return Result.from_json(command, _progress_call(command, progress, call, **kwargs))
 
     def repeat(self, seq_len=None, batch=10, seed=0, progress=True):
         """`circuitc repeat`: correct-token log-probs on repeated random tokens."""

@@ -17,13 +17,14 @@ class Result:
     CLI's JSON; ``r.to_dict()`` gives all of them; ``r.command`` names the
     command that computed it."""
 
-    def __init__(self, command, body):
+    def __init__(self, command, body, matrix=None):
         self._command = command
         self._body = body
+        self.matrix = matrix  # a compiled circuit (compile, kcomp ...): its FactoredMatrix, else None
 
     @classmethod
-    def from_json(cls, command, text):
-        return cls(command, json.loads(text))
+    def from_json(cls, command, text, matrix=None):
+        return cls(command, json.loads(text), matrix)
 
     @property
     def command(self):
@@ -54,7 +55,8 @@ class Result:
 
 class CircuitResult(Result):
     """kcomp, qcomp, vcomp, ov, qk: exact top-k accuracy both ways, the
-    spectrum and, for two heads, the composition score."""
+    spectrum and, for two heads, the composition score; .matrix is the
+    compiled circuit (a circuitc.FactoredMatrix)."""
 
     def __repr__(self):
         b = self._body

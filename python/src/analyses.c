@@ -45,6 +45,13 @@ static PyObject *finish(int rc, const cc_error *err, progress_bridge *p, json_t 
     return json_text(serialise(result));
 }
 
+/* (TEXT, a FactoredMatrix taking over FM): a compiled circuit's JSON and its factors. Consumes TEXT. */
+static PyObject *with_factors(PyObject *text, cc_fm *fm)
+{
+    PyObject *factors = factored_take(fm);
+    return factors ? Py_BuildValue("(NN)", text, factors) : (Py_DECREF(text), NULL);
+}
+
 #define SERIALISER(fn) ((json_t * (*)(const void *))(fn))
 
 PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
@@ -86,6 +93,7 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     rc = cc_circuit_report_run(m, &o, &r, &err);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_circuit_report_json), &r);
+    if (out) out = with_factors(out, &r.factors);
     cc_circuit_report_free(&r);
     return out;
 }
@@ -455,6 +463,7 @@ PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw)
         COMPUTE_END
     }
     PyObject *out = ok ? finish(rc, &err, &(progress_bridge){0}, SERIALISER(cc_compile_result_json), &r) : NULL;
+    if (out) out = with_factors(out, &r.factors);
     cc_compile_result_free(&r);
     free(names), free(heads);
     return out;

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "circuitc/error.h"
+#include "circuitc/factored.h"
 #include "circuitc/model.h"
 
 typedef struct {
@@ -31,6 +32,11 @@ typedef struct {
 
 extern PyTypeObject Model_Type;
 extern PyTypeObject Buffers_Type;
+extern PyTypeObject Factored_Type;
+
+/* A FactoredMatrix taking over FM's buffers (*FM is zeroed); NULL on failure (FM untouched then). */
+PyObject *factored_take(cc_fm *fm);
+
 
 /* Sets the Python exception for a failed library call (the package's error
  * table, circuitc/_errors.py, picks the class); returns NULL. ARGUMENT_HINT:

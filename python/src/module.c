@@ -140,7 +140,11 @@ static PyMethodDef methods[] = {
 
 static int module_exec(PyObject *mod)
 {
-    if (PyType_Ready(&Model_Type) < 0 || PyType_Ready(&Buffers_Type) < 0) return -1;
+    if (PyType_Ready(&Model_Type) < 0 || PyType_Ready(&Buffers_Type) < 0 || PyType_Ready(&Factored_Type) < 0) return -1;
+    /* numpy defers X @ M to FactoredMatrix's own @ (dense X on the left) */
+    if (PyDict_SetItemString(Factored_Type.tp_dict, "__array_ufunc__", Py_None) < 0) return -1;
+    PyType_Modified(&Factored_Type);
+    if (PyModule_AddObjectRef(mod, "FactoredMatrix", (PyObject *)&Factored_Type) < 0) return -1;
     if (PyModule_AddObjectRef(mod, "Model", (PyObject *)&Model_Type) < 0) return -1;
     if (PyModule_AddObjectRef(mod, "Buffers", (PyObject *)&Buffers_Type) < 0) return -1;
     return 0;
