@@ -1,0 +1,50 @@
+"""circuitc from Python: models, TransformerLens-shaped forward passes with
+zero-copy numpy activations, and every analysis of the circuitc tool.
+
+    import circuitc
+    m = circuitc.load()                       # the bundled fixture
+    print(m.kcomp("L0H0", "L1H0"))
+    logits, cache = m.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+
+docs/python.md walks a whole study. Errors are circuitc.Error subclasses.
+"""
+
+import os as _os
+
+# circuitc's data (built-in circuits, the fixture model, GPT-2's tokenizer)
+# ships inside the package; the library finds it through CIRCUITC_DATA, which
+# a user's own setting overrides.
+_DATA = _os.path.join(_os.path.dirname(__file__), "data")
+if _os.path.isdir(_DATA):
+    _os.environ.setdefault("CIRCUITC_DATA", _DATA)
+
+from . import _circuitc  # noqa: E402
+from ._cache import ActivationCache  # noqa: E402
+from ._circuitc import FactoredMatrix  # noqa: E402
+from ._errors import (ArgumentError, Error, FileError, ModelFormatError, NonFiniteError,  # noqa: E402
+                      OutOfMemoryError, TokenizerError, error_for)
+from ._model import Config, Model, load  # noqa: E402
+from ._results import CircuitResult, Result  # noqa: E402
+
+_circuitc._set_error_factory(error_for)
+
+
+def _analysis(name):
+    method = getattr(Model, name)
+
+    def call(model, *args, **kwargs):
+        return method(model, *args, **kwargs)
+
+    call.__name__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
+# circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on.
+ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "discover", "repeat", "heads", "pattern",
+            "ablate", "patch_mlp_out", "dla", "lens", "next_tokens")
+for _name in ANALYSES:
+    globals()[_name] = _analysis(_name)
+
+__all__ = ["load", "Model", "Config", "ActivationCache", "FactoredMatrix", "Result", "CircuitResult", "Error", "ArgumentError",
+           "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError", "OutOfMemoryError", *ANALYSES]

@@ -1,0 +1,43 @@
+"""Progress of long library calls as a tqdm bar, when tqdm is installed.
+
+The library reports (done, total) with phases (a smaller ``done`` starts a
+new phase); the bar follows. Ctrl-C is checked at every report (the C side
+raises KeyboardInterrupt there).
+"""
+
+try:
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # progress is optional
+    _tqdm = None
+
+
+class _Bar:
+    def __init__(self, desc):
+        self._desc = desc
+        self._bar = None
+        self._done = 0
+
+    def __call__(self, done, total):
+        if self._bar is None or done < self._done or total != self._bar.total:
+            self.close()
+            self._bar = _tqdm(total=total, desc=self._desc, leave=False)
+            self._done = 0
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def progress_for(progress, desc):
+    """The callable to hand the C side: PROGRESS True (a tqdm bar when tqdm is
+    installed), False/None (none: Ctrl-C is still checked), or any callable
+    (done, total). Returns (callable or None, closer)."""
+    if callable(progress):
+        return progress, lambda: None
+    if progress and _tqdm is not None:
+        bar = _Bar(desc)
+        return bar, bar.close
+    return None, lambda: None

@@ -1,0 +1,82 @@
+"""Every analysis from Python gives the numbers `circuitc COMMAND --json` prints."""
+
+import pytest
+
+import circuitc
+from conftest import FAMILY_MODELS, printed
+
+TOKENS = [511, 17, 301, 99, 4, 17, 301, 99]
+TOKENS_ARG = ",".join(map(str, TOKENS))
+
+# (CLI arguments, the same call from Python)
+CASES = {
+    "kcomp": (["kcomp", "L0H0", "L1H0"], lambda m: m.kcomp("L0H0", "L1H0")),
+    "kcomp-options": (["kcomp", "L0H0", "L1H0", "--k", "10", "--singular", "16", "--ranks", "--seed", "4"],
+                      lambda m: m.kcomp((0, 0), (1, 0), k=10, singular=16, ranks="always", seed=4)),
+    "qcomp": (["qcomp", "L0H1", "L2H0"], lambda m: m.qcomp("L0H1", "L2H0")),
+    "vcomp": (["vcomp", "L0H1", "L2H0", "--baseline-samples", "50", "--seed", "3"],
+              lambda m: m.vcomp("L0H1", "L2H0", baseline_samples=50, seed=3)),
+    "ov": (["ov", "1.0", "--k", "3", "--brute-force"], lambda m: m.ov("1.0", k=3, method="brute")),
+    "qk": (["qk", "L1H0"], lambda m: circuitc.qk(m, "L1H0")),
+    "compile": (["compile", "kcomp", "--bind", "prev=L0H0", "--bind", "ind=L1H0", "--explain", "--order", "tl"],
+                lambda m: m.compile("kcomp", prev="L0H0", ind=(1, 0), explain=True, order="tl")),
+    "comp-scores": (["comp-scores"], lambda m: m.comp_scores()),
+    "comp-scores-k": (["comp-scores", "--mode", "k", "--top", "5", "--baseline-samples", "20"],
+                      lambda m: m.comp_scores(mode="k", top=5, baseline_samples=20)),
+    "discover": (["discover", "--batch", "4"], lambda m: m.discover(batch=4)),
+    "discover-weights": (["discover", "--no-runtime", "--top", "3"], lambda m: m.discover(runtime=False, top=3)),
+    "repeat": (["repeat", "--seq-len", "20", "--batch", "4", "--seed", "3"],
+               lambda m: m.repeat(seq_len=20, batch=4, seed=3)),
+    "heads": (["heads", "--batch", "4", "--top", "5", "--exclude-bos"],
+              lambda m: m.heads(batch=4, top=5, exclude_bos=True)),
+    "pattern": (["pattern", "L1H0", "--seq-len", "20", "--seed", "2"],
+                lambda m: m.pattern("L1H0", seq_len=20, seed=2)),
+    "pattern-tokens": (["pattern", "L1H0", "--tokens", TOKENS_ARG], lambda m: m.pattern("L1H0", tokens=TOKENS)),
+    "ablate": (["ablate", "L1H0", "L2H1", "--batch", "4", "--ablate", "zero"],
+               lambda m: m.ablate("L1H0", "L2H1", batch=4, mode="zero")),
+    "patch-mlp_out": (["patch", "mlp_out", "--seq-len", "10", "--seed", "1"], lambda m: m.patch_mlp_out(seq_len=10, seed=1)),
+    "dla": (["dla", "--tokens", TOKENS_ARG, "--answer", "#4", "--wrong", "#250"],
+            lambda m: m.dla("#4", "#250", tokens=TOKENS)),
+    "lens": (["lens", "--tokens", TOKENS_ARG, "--top", "3"], lambda m: m.lens(tokens=TOKENS, top=3)),
+    "run": (["run", "--tokens", TOKENS_ARG], lambda m: m.next_tokens(tokens=TOKENS)),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parity_with_cli(model, cli, name):
+    args, call = CASES[name]
+    result = call(model)
+    assert printed(result.to_dict()) == printed(cli(*args))
+
+
+@pytest.mark.parametrize("family", ["pythia-tiny", "llama-tiny", "gpt-neo-tiny"])
+def test_parity_on_family_fixtures(cli, family):
+    path = str(FAMILY_MODELS / family)
+    m = circuitc.load(path)
+    prompt = "Hello world, hello"
+    if family == "gpt-neo-tiny":  # no tokenizer of its own
+        assert printed(m.lens(tokens=[1, 2, 3, 2, 3]).to_dict()) == printed(cli("lens", "--model", path, "--tokens", "1,2,3,2,3"))
+    else:
+        assert printed(m.lens(prompt=prompt).to_dict()) == printed(cli("lens", "--model", path, "--prompt", prompt))
+    assert printed(m.kcomp("L0H0", "L1H1").to_dict()) == printed(cli("kcomp", "L0H0", "L1H1", "--model", path))
+
+
+def test_tokens_match_the_cli(cli):
+    path = str(FAMILY_MODELS / "pythia-tiny")
+    m = circuitc.load(path)
+    text = "Hello world"
+    body = cli("tokenize", "--model", path, text)
+    assert m.to_tokens(text).tolist() == [body["prompts"][0]["ids"]]
+    assert m.to_str_tokens(text) == body["prompts"][0]["tokens"]
+    assert m.to_string(m.to_tokens(text, prepend_bos=False)[0]) == text
+    batch = m.to_tokens(["Hello", "Hello world"])
+    assert batch.shape == (2, len(body["prompts"][0]["ids"])) and batch.dtype.name == "int64"
+
+
+def test_result_attributes_are_the_json_keys(model):
+    r = model.kcomp("L0H0", "L1H0")
+    body = r.to_dict()
+    assert r.command == "kcomp" and r.rows == body["rows"] and r["composition"] == body["composition"]
+    assert "top-1 rows" in repr(r)
+    with pytest.raises(AttributeError):
+        r.no_such_key
