@@ -131,7 +131,7 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a)
         if (ch == '?') return unknown_option(c, optopt ? (char[]){'-', (char)optopt, 0} : argv[optind - 1]);
         int id = ch;
         if (ch < VAL_BASE)
-            for (id = 1; cli_options[id].short_name != ch; id++) {}
+            for (id = 1; cli_options[id].short_name != ch || !cli_takes(c, (opt_id)id); id++) {}
         else
             id = ch - VAL_BASE;
         a->v[id].given = true;
