@@ -74,7 +74,8 @@ const cli_command cli_cmd_patch = {
     .max_args = 1,
     .summary = "activation patching at any hook on a prompt pair (or mlp_out on repeated tokens)",
     .description =
-        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v. With a prompt\n"
+        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v (also by their\n"
+        "TransformerLens names: hook_resid_pre, attn.hook_z). With a prompt\n"
         "pair (--clean/--corrupt text, or --clean-tokens/--corrupt-tokens ids; the same length), runs\n"
         "the corrupted prompt with blocks.l.HOOK replaced by its clean value, for every layer l and\n"
         "position (--positions each) or all positions at once (--positions all), per head with\n"
