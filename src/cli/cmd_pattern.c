@@ -39,6 +39,8 @@ static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name,
 static int run(const cli_args *a)
 {
     if (prompt_given(a)) return cmd_pattern_prompt(a); /* cmd_pattern_prompt.c */
+    if (a->common.html)
+        return cli_usage_error("pattern", "--html shows a prompt's patterns: give --prompt, --prompt-file or --tokens");
     rt_opts o;
     rt_begin(a, &o);
     cc_error err;
@@ -84,10 +86,12 @@ const cli_command cli_cmd_pattern = {
         "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
         "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
         "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
-        "tokens (docs/prompts.md).\n",
+        "tokens (docs/prompts.md). --html FILE: a page with every head of HEAD's layer on the prompt\n"
+        "(hover a cell for the tokens and the weight, click a head to enlarge it; docs/html.md).\n",
     .examples = "pattern L1H0\n"
                 "pattern 1.0 --seq-len 20 --seed 2 --json\n"
-                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n",
-    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n"
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99 --html /tmp/pattern.html\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, O_HTML, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -120,6 +120,9 @@ const opt_spec cli_options[O_COUNT] = {
                          "name without its layer for every layer (hook_pattern, resid_pre) or a glob over the "
                          "names (blocks.*.attn.hook_pattern)"},
     [O_CACHE_OUT] = TEXT("out", 'o', "FILE", "the activations file: FILE.safetensors or FILE.npz (the extension picks)"),
+    [O_HTML] = TEXT("html", 0, "FILE",
+                    "also write an interactive page into FILE: one self-contained HTML file that opens from disk "
+                    "(docs/html.md)"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""html_browser.py SHOTS_DIR: the --html pages in a real browser (Debian's
+chromium, headless, driven by selenium through chromium-driver; offline: every
+host name resolves to nothing). For each page: it draws without a console
+error, hovering a cell shows the value `--json` prints for it, and the pattern
+page enlarges the head clicked. A copy of the pattern page with its script
+broken must be caught (so the checks can fail). Screenshots go to SHOTS_DIR.
+
+Run by meson (suite html_browser) with Debian's python3. Exit 77 (skip) when
+chromium, chromium-driver or python3-selenium is missing, unless CI=true
+(scripts/install-deps installs them)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+except ImportError:
+    webdriver = None
+if not (CHROMIUM and DRIVER and webdriver):
+    print("chromium, chromium-driver or python3-selenium is missing (scripts/install-deps)", file=sys.stderr)
+    sys.exit(1 if os.environ.get("CI") == "true" else 77)
+
+BIN = os.environ["CIRCUITC_BIN"]
+TOKENS = "511,17,301,99,4,17,301,99"
+PAIR = ["--clean-tokens", "511,10,20,30,40,50,10", "--corrupt-tokens", "511,10,20,30,40,60,70",
+        "--answer", "#10", "--wrong", "#70"]
+failures = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def circuitc_json(*args):
+    r = subprocess.run([BIN, *args, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def make_page(path, *args):
+    r = subprocess.run([BIN, *args, "--html", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"circuitc {' '.join(args)} --html failed: {r.stderr}")
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--host-resolver-rules=MAP * ~NOTFOUND"]:
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+
+def open_page(d, path):
+    """Loads PATH; the console's errors while it drew."""
+    d.get("file://" + os.path.abspath(path))
+    return [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def drawn(d, name, path, shots):
+    errors = open_page(d, path)
+    check(not errors, f"{name}: no console error {errors if errors else ''}")
+    ready = d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true"
+    check(ready, f"{name}: the page drew")
+    d.save_screenshot(os.path.join(shots, name + ".png"))
+    return ready and not errors
+
+
+def hover_value(d, cell, key):
+    ActionChains(d).move_to_element(cell).perform()
+    tip = d.find_element(By.ID, "cc-tip")
+    if tip.get_attribute("hidden") is not None:
+        return None
+    spans = tip.find_elements(By.CSS_SELECTOR, f'.v[data-key="{key}"]')
+    return spans[0].text if spans else None
+
+
+def same_number(text, want):
+    return text is not None and (text == "null" and want is None or text != "null" and float(text) == want)
+
+
+def pattern_page(d, tmp, shots):
+    page = os.path.join(tmp, "pattern.html")
+    make_page(page, "pattern", "L1H2", "--tokens", TOKENS)
+    if not drawn(d, "pattern", page, shots):
+        return
+    thumbs = d.find_elements(By.CSS_SELECTOR, ".cc-thumb")
+    check([t.get_attribute("data-head") for t in thumbs] == ["L1H0", "L1H1", "L1H2", "L1H3"],
+          "pattern: a thumbnail per head of layer 1")
+    focus = d.find_element(By.ID, "cc-focus")
+    check(focus.get_attribute("data-head") == "L1H2", "pattern: the named head is enlarged first")
+    want = circuitc_json("pattern", "L1H2", "--tokens", TOKENS)["pattern"]
+    got = hover_value(d, focus.find_element(By.CSS_SELECTOR, '.cc-cell[data-row="7"][data-col="4"]'), "weight")
+    check(same_number(got, want[7][4]), f"pattern: tooltip weight of L1H2 [7][4] is {got}, --json {want[7][4]}")
+    dest = d.find_element(By.CSS_SELECTOR, '#cc-tip .v[data-key="destination"]').text
+    src = d.find_element(By.CSS_SELECTOR, '#cc-tip .v[data-key="source"]').text
+    check(dest == "7 #99" and src == "4 #4", f"pattern: tooltip tokens are destination {dest!r}, source {src!r}")
+    thumbs[0].click()
+    focus = d.find_element(By.ID, "cc-focus")
+    check(focus.get_attribute("data-head") == "L1H0", "pattern: clicking L1H0 enlarges it")
+    check(len(focus.find_elements(By.CSS_SELECTOR, ".cc-cell")) == 64, "pattern: the enlarged view has 8 x 8 cells")
+    want = circuitc_json("pattern", "L1H0", "--tokens", TOKENS)["pattern"]
+    got = hover_value(d, focus.find_element(By.CSS_SELECTOR, '.cc-cell[data-row="5"][data-col="2"]'), "weight")
+    check(same_number(got, want[5][2]), f"pattern: after the click, L1H0 [5][2] is {got}, --json {want[5][2]}")
+    d.save_screenshot(os.path.join(shots, "pattern-L1H0.png"))
+
+    # The same page with its script broken must fail the checks above.
+    broken = os.path.join(tmp, "broken.html")
+    with open(page) as f, open(broken, "w") as g:
+        g.write(f.read().replace("VIEWS[page.view](page.data)", "VIEWS[page.view](page.dta)"))
+    errors = open_page(d, broken)
+    check(errors and d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") is None,
+          "a page with a broken script is caught (console error, not drawn)")
+
+
+def main():
+    shots = sys.argv[1]
+    os.makedirs(shots, exist_ok=True)
+    d = browser()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for test in [pattern_page]:
+                test(d, tmp, shots)
+    finally:
+        d.quit()
+    print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
+    print(f"screenshots in {shots}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
