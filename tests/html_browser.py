@@ -125,14 +125,104 @@ def pattern_page(d, tmp, shots):
           "a page with a broken script is caught (console error, not drawn)")
 
 
+def dla_page(d, tmp, shots):
+    args = ["dla", "--tokens", TOKENS, "--answer", "#4", "--wrong", "#250"]
+    page = os.path.join(tmp, "dla.html")
+    make_page(page, *args)
+    if not drawn(d, "dla", page, shots):
+        return
+    want = circuitc_json(*args)
+    got = hover_value(d, d.find_element(By.CSS_SELECTOR, '#cc-heads .cc-cell[data-row="1"][data-col="0"]'), "logit_diff")
+    check(same_number(got, want["heads"][1][0]), f"dla: tooltip of L1H0 is {got}, --json {want['heads'][1][0]}")
+    at = d.find_element(By.CSS_SELECTOR, ".cc-text .cc-at")
+    check(at.get_attribute("data-pos") == str(want["position"]), "dla: the attributed position is marked")
+
+
+def lens_page(d, tmp, shots):
+    args = ["lens", "--tokens", TOKENS, "--top", "3"]
+    page = os.path.join(tmp, "lens.html")
+    make_page(page, *args)
+    if not drawn(d, "lens", page, shots):
+        return
+    want = circuitc_json(*args)["layers"]
+    cells = d.find_elements(By.CSS_SELECTOR, ".cc-cell")
+    check(len(cells) == len(want) * 8, f"lens: a cell per residual stream and position ({len(cells)})")
+    for row, col in [(2, 5), (len(want) - 1, 6), (0, 7)]:
+        cell = d.find_element(By.CSS_SELECTOR, f'.cc-cell[data-row="{row}"][data-col="{col}"]')
+        got, w = hover_value(d, cell, "prob_next"), want[row]["prob_next"][col]
+        check(same_number(got, w), f"lens: {want[row]['label']} position {col}: prob_next {got}, --json {w}")
+        top = want[row]["top"][col][0]["token"]
+        check(cell.text == top, f"lens: the cell shows the top token {top!r} ({cell.text!r})")
+
+
+def patch_page(d, tmp, shots):
+    args = ["patch", "z", "--per-head", *PAIR]
+    page = os.path.join(tmp, "patch.html")
+    make_page(page, *args)
+    if not drawn(d, "patch", page, shots):
+        return
+    want = circuitc_json(*args)
+    L, P, H = want["shape"]
+    check(len(d.find_elements(By.CSS_SELECTOR, ".cc-cell")) == L * P * H, "patch: a cell per head and position")
+    for l, p, h in [(1, 6, 0), (2, 5, 3)]:
+        cell = d.find_element(By.CSS_SELECTOR, f'.cc-cell[data-row="{l * H + h}"][data-col="{p}"]')
+        got, w = hover_value(d, cell, "normalized"), want["normalized"][l][p][h]
+        check(same_number(got, w), f"patch: L{l}H{h} position {p}: normalized {got}, --json {w}")
+        raw = d.find_element(By.CSS_SELECTOR, '#cc-tip .v[data-key="value"]').text
+        check(same_number(raw, want["value"][l][p][h]), f"patch: L{l}H{h} position {p}: value {raw}")
+
+
+def tables_page(d, tmp, shots, name, args, key, sort_col, rows):
+    page = os.path.join(tmp, name + ".html")
+    make_page(page, *args)
+    if not drawn(d, name, page, shots):
+        return
+    want = circuitc_json(*args)
+    table = d.find_element(By.CSS_SELECTOR, f'table[data-list="{key}"]')
+    heads = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+    body = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    check(len(body) == rows, f"{name}: table {key} has {len(body)} rows, want {rows}")
+    col = heads.index(sort_col)
+    records = want
+    for part in key.split("."):
+        records = records[part]
+    for order in ["largest", "smallest"]:
+        table.find_elements(By.TAG_NAME, "th")[col].click()
+        got = [float(tr.find_elements(By.TAG_NAME, "td")[col].text)
+               for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        check(got == sorted((r[sort_col] for r in records), reverse=order == "largest"),
+              f"{name}: a click on {sort_col} sorts {key} by it, {order} first")
+
+
+def kcomp_page(d, tmp, shots):
+    args = ["kcomp", "L0H0", "L1H0", "--baseline-samples", "5"]
+    page = os.path.join(tmp, "kcomp.html")
+    make_page(page, *args)
+    if not drawn(d, "kcomp", page, shots):
+        return
+    want = circuitc_json(*args)
+    rows = {tr.find_elements(By.TAG_NAME, "td")[0].text: tr.find_elements(By.TAG_NAME, "td")[1].text
+            for tr in d.find_elements(By.CSS_SELECTOR, 'table[data-list="summary"] tbody tr')}
+    for key in ["composition.score", "rows.top1_accuracy", "frobenius_norm"]:
+        part, w = key.split("."), want
+        for k in part:
+            w = w[k]
+        check(same_number(rows.get(key), w), f"kcomp: summary {key} is {rows.get(key)}, --json {w}")
+
+
 def main():
     shots = sys.argv[1]
     os.makedirs(shots, exist_ok=True)
     d = browser()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for test in [pattern_page]:
+            for test in [pattern_page, dla_page, lens_page, patch_page]:
                 test(d, tmp, shots)
+            tables_page(d, tmp, shots, "comp-scores", ["comp-scores", "--baseline-samples", "5"], "top.k", "score", 10)
+            tables_page(d, tmp, shots, "discover", ["discover", "--no-runtime", "--baseline-samples", "5"], "ranking",
+                        "comp_ratio", 10)
+            tables_page(d, tmp, shots, "atlas", ["atlas", "--min-acc", "0"], "entries", "rows_top1", 48)
+            kcomp_page(d, tmp, shots)
     finally:
         d.quit()
     print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")

@@ -64,6 +64,8 @@ START_TEST(html_option_checks_its_path_first)
     snprintf(path, sizeof path, "%s/p.html", dir);
     const char *no_prompt[] = {"pattern", "L1H0", "--html", path, NULL};
     tu_expect_fail(tu_run(no_prompt), 2, "--html shows a prompt's patterns");
+    const char *sweep[] = {"patch", "mlp_out", "--html", path, NULL};
+    tu_expect_fail(tu_run(sweep), 2, "--html needs a prompt pair");
     const char *bad_head[] = {"pattern", "L7H0", "--tokens", "511,17,301", "--html", path, NULL};
     tu_expect_fail(tu_run(bad_head), 1, "L7H0");
     ck_assert_int_eq(access(path, F_OK), -1);

@@ -6,6 +6,7 @@
 
 #include "circuitc/dla.h"
 #include "circuitc/prompt_json.h"
+#include "html_cli.h"
 #include "prompt_cli.h"
 
 static void print_dla(const cc_dla *d)
@@ -58,6 +59,8 @@ static int run(const cli_args *a)
         }
         free(answer_text), free(wrong_text);
         if (rc == CLI_OK && o.common.plot) rc = prompt_plot_dla(o.common.plot, m, &b, &d);
+        if (rc == CLI_OK && o.common.html)
+            rc = cli_html_page(&o.common, CC_HTML_DLA, "direct logit attribution", cc_dla_json(&d, &b));
     }
     cc_dla_free(&d);
     cc_prompt_batch_free(&b);
@@ -77,9 +80,10 @@ const cli_command cli_cmd_dla = {
         "LayerNorm scale of the full residual stream, then dotted with the unembedding direction).\n"
         "The parts and the unembedding bias sum to the model's logit (difference); both are printed.\n"
         "A token is the text of one token (\" Mary\", with its leading space) or #ID for an id.\n"
-        "--plot: bars of the embeddings, each layer's attention and MLP, beside a layer x head heatmap.\n",
+        "--plot: bars of the embeddings, each layer's attention and MLP, beside a layer x head heatmap.\n"
+        "--html: the prompt, the layer x head attribution and the components, values on hover.\n",
     .examples = "dla --tokens 511,17,301,99,4,17,301,99 --answer \"#4\" --wrong \"#250\"\n"
                 "dla --tokens 511,17,301,99,4,17,301,99 --answer \"#4\" --json\n",
-    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_ANSWER, O_WRONG, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_ANSWER, O_WRONG, O_PLOT, O_HTML, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

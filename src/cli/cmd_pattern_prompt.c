@@ -69,7 +69,6 @@ int cmd_pattern_prompt(const cli_args *a)
             char what[64];
             snprintf(what, sizeof what, "layer %d attention patterns", hd.layer);
             rc = page ? cli_html_page(&o.common, CC_HTML_PATTERN, what, page) : cli_fail(&err);
-            json_decref(page);
         }
     }
     cc_prompt_pattern_free(&r);

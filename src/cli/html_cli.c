@@ -22,9 +22,9 @@ int cli_html_check(const char *cmd, const cli_common *common)
     return -1;
 }
 
-int cli_html_page(const cli_common *common, cc_html_view view, const char *what, const json_t *body)
+int cli_html_page(const cli_common *common, cc_html_view view, const char *what, json_t *body)
 {
-    if (!common->html) return CLI_OK;
+    if (!common->html) return json_decref(body), CLI_OK;
     cc_error err;
     if (!body) return cc_fail(&err, "out of memory for the page's data"), cli_fail(&err);
     const cli_run_state *run = cli_run();
@@ -33,7 +33,9 @@ int cli_html_page(const cli_common *common, cc_html_view view, const char *what,
     snprintf(subtitle, sizeof subtitle, "model %s%s; circuitc %s", model ? model : "?",
              run->processed ? "" : " (no processing)", CIRCUITC_VERSION);
     free(model);
-    return cc_html_write(common->html, view, title, subtitle, body, &err) == 0 ? CLI_OK : cli_fail(&err);
+    int rc = cc_html_write(common->html, view, title, subtitle, body, &err);
+    json_decref(body);
+    return rc == 0 ? CLI_OK : cli_fail(&err);
 }
 
 json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int layer, int selected, cc_error *err)

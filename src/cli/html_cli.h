@@ -17,9 +17,10 @@
  * the output-path rule refuses. */
 int cli_html_check(const char *cmd, const cli_common *common);
 
-/* Writes COMMON->html (when set) showing BODY (not freed) in VIEW, titled
- * "circuitc CMD: WHAT" over the model's name. CLI_OK or CLI_FAIL (printed). */
-int cli_html_page(const cli_common *common, cc_html_view view, const char *what, const json_t *body);
+/* Writes COMMON->html (when set) showing BODY in VIEW, titled "circuitc CMD:
+ * WHAT" over the model's name; frees BODY (NULL: out of memory). CLI_OK or
+ * CLI_FAIL (printed). */
+int cli_html_page(const cli_common *common, cc_html_view view, const char *what, json_t *body);
 
 /* pattern's page: every head of LAYER on row 0 of B (SELECTED enlarged first):
  * {layer, selected, heads: [cc_prompt_pattern_json of each head]}. NULL with

@@ -178,7 +178,8 @@
     root.appendChild(el('h2', null, 'Components'));
     var parts = [['embed', d.embed], ['pos_embed', d.pos_embed]];
     d.attn_out.forEach(function (v, l) {
-      parts.push(['L' + l + ' attn_out', v], ['L' + l + ' attn_bias', d.attn_bias[l]], ['L' + l + ' mlp_out', d.mlp_out[l]]);
+      parts.push(['L' + l + ' attn_out', v], ['L' + l + ' attn_bias (in attn_out)', d.attn_bias[l]],
+                 ['L' + l + ' mlp_out', d.mlp_out[l]]);
     });
     parts.push(['unembed_bias', d.unembed_bias], ['sum', d.sum], ['logit', d.logit]);
     root.appendChild(table(['component', d.metric], parts));
@@ -213,7 +214,12 @@
     var rows = [], cols = [];
     for (var l = 0; l < L; l++)
       for (var h = 0; h < H; h++) rows.push(d.per_head ? 'L' + l + 'H' + h : 'L' + l);
-    for (var p = 0; p < P; p++) cols.push(P === 1 ? 'all positions' : posLabel(d.clean_text, p));
+    /* a position is labelled with its clean token, and the corrupted one where they differ */
+    function pairLabel(p) {
+      var c = d.corrupt_text[p];
+      return posLabel(d.clean_text, p) + (c !== d.clean_text[p] ? ' / ' + tok(c) : '');
+    }
+    for (var p = 0; p < P; p++) cols.push(P === 1 ? 'all positions' : pairLabel(p));
     var all = [];
     d.normalized.forEach(function (a) { a.forEach(function (b) { all = all.concat(b); }); });
     var m = maxAbs(all);
@@ -221,15 +227,17 @@
       var l = Math.floor(i / H), h = i % H, v = d.normalized[l][p][h], raw = d.value[l][p][h];
       return {colour: divColour(v, m), tip: function () {
         return [['hook', d.per_head ? 'L' + l + 'H' + h + ' ' + d.hook : 'blocks.' + l + '.' + d.hook],
-                ['position', P === 1 ? 'all' : posLabel(d.clean_text, p)], ['normalized', num(v)], ['value', num(raw)]];
+                ['position', P === 1 ? 'all' : pairLabel(p)], ['normalized', num(v)], ['value', num(raw)]];
       }};
     }, 34));
   }
 
   /* ---- tables: every list of records, sortable --------------------------- */
 
+  /* A cell's text: a long array (a whole score tensor) is summarised; --json has it. */
   function cellText(v) {
     if (v === null || v === undefined) return '';
+    if (Array.isArray(v) && JSON.stringify(v).length > 200) return '[' + v.length + ' entries: see --json]';
     if (typeof v === 'object') return JSON.stringify(v);
     return String(v);
   }
@@ -297,7 +305,9 @@
       });
     })(d, '');
     root.appendChild(el('h2', null, 'Summary'));
-    root.appendChild(table(['key', 'value'], scalars));
+    var summary = table(['key', 'value'], scalars);
+    summary.setAttribute('data-list', 'summary');
+    root.appendChild(summary);
     lists.forEach(function (l) {
       var recs = l[1].map(function (r) { return flatten(r, '', {}); }), cols = [];
       recs.forEach(function (r) { Object.keys(r).forEach(function (k) { if (cols.indexOf(k) < 0) cols.push(k); }); });
