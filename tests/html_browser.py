@@ -210,6 +210,21 @@ def kcomp_page(d, tmp, shots):
         check(same_number(rows.get(key), w), f"kcomp: summary {key} is {rows.get(key)}, --json {w}")
 
 
+def report_pages(d, tmp, shots):
+    out = os.path.join(tmp, "report")
+    r = subprocess.run([BIN, "report", "--out", out, "--seq-len", "6"], capture_output=True, text=True)
+    check(r.returncode == 0, f"report ran {r.stderr[-300:] if r.returncode else ''}")
+    errors = open_page(d, os.path.join(out, "index.html"))
+    links = d.find_elements(By.PARTIAL_LINK_TEXT, "interactive page")
+    check(not errors and len(links) == 4, f"report: the index links {len(links)} interactive pages")
+    names = [a.get_attribute("href").rsplit("/", 1)[-1] for a in links]
+    for name in names:
+        drawn(d, "report-" + name[:-5], os.path.join(out, name), shots)
+    d.get("file://" + os.path.join(out, "index.html"))
+    d.find_element(By.PARTIAL_LINK_TEXT, "interactive page: pattern").click()
+    check(len(d.find_elements(By.CSS_SELECTOR, ".cc-thumb")) == 4, "report: its pattern link opens the heads' page")
+
+
 def main():
     shots = sys.argv[1]
     os.makedirs(shots, exist_ok=True)
@@ -223,6 +238,7 @@ def main():
                         "comp_ratio", 10)
             tables_page(d, tmp, shots, "atlas", ["atlas", "--min-acc", "0"], "entries", "rows_top1", 48)
             kcomp_page(d, tmp, shots)
+            report_pages(d, tmp, shots)
     finally:
         d.quit()
     print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")

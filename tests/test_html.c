@@ -62,8 +62,6 @@ START_TEST(html_option_checks_its_path_first)
     const char *no_dir[] = {"pattern", "L1H0", "--tokens", "511,17,301", "--html", path, NULL};
     tu_expect_fail(tu_run(no_dir), 1, "missing/p.html");
     snprintf(path, sizeof path, "%s/p.html", dir);
-    const char *no_prompt[] = {"pattern", "L1H0", "--html", path, NULL};
-    tu_expect_fail(tu_run(no_prompt), 2, "--html shows a prompt's patterns");
     const char *sweep[] = {"patch", "mlp_out", "--html", path, NULL};
     tu_expect_fail(tu_run(sweep), 2, "--html needs a prompt pair");
     const char *bad_head[] = {"pattern", "L7H0", "--tokens", "511,17,301", "--html", path, NULL};
@@ -78,6 +76,16 @@ START_TEST(html_option_checks_its_path_first)
     char *page = (char *)tu_read_file(path, &len);
     tu_assert_contains(page, "\"view\":\"pattern\"");
     tu_assert_contains(page, "\"head\":\"L1H3\""); /* every head of the layer */
+    free(page);
+    tu_run_free(&r);
+
+    /* on the repeated-token sequence: its ids as the tokens */
+    const char *repeated[] = {"pattern", "L1H0", "--seq-len", "4", "--html", path, NULL};
+    r = tu_run(repeated);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    page = (char *)tu_read_file(path, &len);
+    tu_assert_contains(page, "\"ids\":[511,");
+    ck_assert_uint_eq(count(page, "\"head\":\"L1H"), 4);
     free(page);
     tu_run_free(&r);
     tu_rmtree(dir);

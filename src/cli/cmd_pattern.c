@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "circuitc/heads.h"
+#include "html_cli.h"
 #include "plot_cli.h"
 #include "prompt_cli.h"
 #include "runtime.h"
@@ -39,8 +40,6 @@ static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name,
 static int run(const cli_args *a)
 {
     if (prompt_given(a)) return cmd_pattern_prompt(a); /* cmd_pattern_prompt.c */
-    if (a->common.html)
-        return cli_usage_error("pattern", "--html shows a prompt's patterns: give --prompt, --prompt-file or --tokens");
     rt_opts o;
     rt_begin(a, &o);
     cc_error err;
@@ -66,6 +65,7 @@ static int run(const cli_args *a)
     }
     if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, r.pattern, NULL) != CLI_OK)
         rc = CLI_FAIL;
+    if (rc == CLI_OK && o.common.html) rc = cli_pattern_page_ids(&o.common, m, r.tokens, r.positions, hd);
     cc_pattern_report_free(&r);
     cc_model_free(m);
     return rc;
@@ -86,8 +86,9 @@ const cli_command cli_cmd_pattern = {
         "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
         "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
         "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
-        "tokens (docs/prompts.md). --html FILE: a page with every head of HEAD's layer on the prompt\n"
-        "(hover a cell for the tokens and the weight, click a head to enlarge it; docs/html.md).\n",
+        "tokens (docs/prompts.md). --html FILE: a page with every head of HEAD's layer on the sequence\n"
+        "or prompt (hover a cell for the tokens and the weight, click a head to enlarge it;\n"
+        "docs/html.md).\n",
     .examples = "pattern L1H0\n"
                 "pattern 1.0 --seq-len 20 --seed 2 --json\n"
                 "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n"

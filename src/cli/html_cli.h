@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "circuitc/heads.h"
 #include "circuitc/html.h"
 #include "circuitc/prompts.h"
 #include "cli.h"
@@ -26,5 +27,9 @@ int cli_html_page(const cli_common *common, cc_html_view view, const char *what,
  * {layer, selected, heads: [cc_prompt_pattern_json of each head]}. NULL with
  * ERR on failure. */
 json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int layer, int selected, cc_error *err);
+
+/* pattern's page on token ids TOKENS [T] (the repeated-token sequence), as on
+ * a prompt given as --tokens. CLI_OK or CLI_FAIL (printed). */
+int cli_pattern_page_ids(const cli_common *common, const cc_model *m, const int *tokens, int T, cc_head head);
 
 #endif
