@@ -24,6 +24,8 @@ BIN = os.environ["CIRCUITC_BIN"]
 TOKENS = "511,17,301,99,4,17,301,99"
 # the same float32 logits, reduced in float64 here and by `run` (measured: 5e-9)
 LOGPROB_TOL = 1e-6
+# dla's logit (float64 from the final residual) against float32 logits of magnitude ~15 (measured: 4.4e-6)
+DLA_TOL = 2e-5
 
 
 def circuitc(*args, ok=True):
@@ -84,6 +86,15 @@ def checks(tmp):
     pattern = json.loads(circuitc("pattern", "L1H2", "--tokens", TOKENS, "--json").stdout)["pattern"]
     check(np.array_equal(z["blocks.1.attn.hook_pattern"][0, 2], np.array(pattern, dtype=np.float32)),
           "hook_pattern[0, 2] of layer 1 = pattern L1H2 --json")
+
+    dla = json.loads(circuitc("dla", "--tokens", TOKENS, "--answer", "#4", "--wrong", "#250", "--position", "all",
+                              "--json").stdout)["positions"]
+    diff = z["logits"][0, :, 4].astype(np.float64) - z["logits"][0, :, 250]
+    err = max(abs(d["logit"] - diff[d["position"]]) for d in dla)
+    check([d["position"] for d in dla] == list(range(len(ids))) and err < DLA_TOL,
+          f"dla --position all: each position's logit difference = the cached logits' (max error {err:.2e})")
+    last = json.loads(circuitc("dla", "--tokens", TOKENS, "--answer", "#4", "--wrong", "#250", "--json").stdout)
+    check(last["heads"] == dla[-1]["heads"] and last["sum"] == dla[-1]["sum"], "dla: the default is the last position")
 
     for args, says in [(["--hooks", "blocks.7.hook_q", "-o", os.path.join(tmp, "d.safetensors")], "out of range"),
                        (["--hooks", "hook_pattern", "-o", os.path.join(tmp, "c.bin")], "FILE.safetensors or FILE.npz")]:

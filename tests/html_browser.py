@@ -55,7 +55,7 @@ def make_page(path, *args):
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000", "--no-first-run",
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000", "--no-first-run",
               "--disable-background-networking", "--disable-component-update", "--disable-sync",
               "--host-resolver-rules=MAP * ~NOTFOUND"]:
         opts.add_argument(a)
@@ -136,6 +136,24 @@ def dla_page(d, tmp, shots):
     check(same_number(got, want["heads"][1][0]), f"dla: tooltip of L1H0 is {got}, --json {want['heads'][1][0]}")
     at = d.find_element(By.CSS_SELECTOR, ".cc-text .cc-at")
     check(at.get_attribute("data-pos") == str(want["position"]), "dla: the attributed position is marked")
+
+
+def dla_all_page(d, tmp, shots):
+    args = ["dla", "--tokens", TOKENS, "--answer", "#4", "--position", "all"]
+    page = os.path.join(tmp, "dla-all.html")
+    make_page(page, *args)
+    if not drawn(d, "dla-all", page, shots):
+        return
+    want = circuitc_json(*args)["positions"]
+    token = d.find_element(By.CSS_SELECTOR, '.cc-text span[data-pos="5"]')
+    got = hover_value(d, token, "sum")
+    check(same_number(got, want[5]["sum"]), f"dla all: token 5's tooltip sum is {got}, --json {want[5]['sum']}")
+    token.click()
+    detail = d.find_element(By.ID, "cc-detail")
+    check(detail.get_attribute("data-pos") == "5", "dla all: clicking token 5 shows its parts")
+    cell = detail.find_element(By.CSS_SELECTOR, '.cc-cell[data-row="1"][data-col="0"]')
+    got = hover_value(d, cell, "logit")
+    check(same_number(got, want[5]["heads"][1][0]), f"dla all: position 5's L1H0 is {got}, --json {want[5]['heads'][1][0]}")
 
 
 def lens_page(d, tmp, shots):
@@ -231,7 +249,7 @@ def main():
     d = browser()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for test in [pattern_page, dla_page, lens_page, patch_page]:
+            for test in [pattern_page, dla_page, dla_all_page, lens_page, patch_page]:
                 test(d, tmp, shots)
             tables_page(d, tmp, shots, "comp-scores", ["comp-scores", "--baseline-samples", "5"], "top.k", "score", 10)
             tables_page(d, tmp, shots, "discover", ["discover", "--no-runtime", "--baseline-samples", "5"], "ranking",

@@ -154,18 +154,16 @@
   /* ---- dla: the attribution of one position ----------------------------- */
 
   function viewDla(d) {
+    if (d.positions) return viewDlaAll(d);
+    renderDla(root, d);
+  }
+
+  function renderDla(box, d) {
     var metric = 'logit(' + tok(d.answer.token) + ')' + (d.wrong ? ' - logit(' + tok(d.wrong.token) + ')' : '');
-    root.appendChild(el('p', 'cc-note', 'Direct logit attribution of ' + metric + ' at position ' + d.position +
-                        '; the parts sum to ' + num(d.sum) + ' (the model: ' + num(d.logit) + ').'));
-    var text = el('div', 'cc-text cc-tok');
-    d.tokens.forEach(function (t, p) {
-      var s = el('span', p === d.position ? 'cc-at' : null, tok(t));
-      s.setAttribute('data-pos', p);
-      hover(s, function () { return [['position', posLabel(d.tokens, p)], ['id', num(d.ids[p])]]; });
-      text.appendChild(s);
-    });
-    root.appendChild(text);
-    root.appendChild(el('h2', null, 'Heads (layer x head), diverging around 0'));
+    box.appendChild(el('p', 'cc-note', 'Direct logit attribution of ' + metric + ' at position ' + d.position +
+                       '; the parts sum to ' + num(d.sum) + ' (the model: ' + num(d.logit) + ').'));
+    if (!box.classList.contains('cc-detail')) box.appendChild(tokenText(d.tokens, d.ids, d.position));
+    box.appendChild(el('h2', null, 'Heads (layer x head), diverging around 0'));
     var m = maxAbs([].concat.apply([], d.heads));
     var rows = d.heads.map(function (r, l) { return 'L' + l; });
     var cols = d.heads[0].map(function (v, h) { return 'H' + h; });
@@ -174,15 +172,52 @@
       return {colour: divColour(v, m), tip: function () { return [['head', 'L' + l + 'H' + h], [d.metric, num(v)]]; }};
     }, 34);
     g.id = 'cc-heads';
-    root.appendChild(g);
-    root.appendChild(el('h2', null, 'Components'));
+    box.appendChild(g);
+    box.appendChild(el('h2', null, 'Components'));
     var parts = [['embed', d.embed], ['pos_embed', d.pos_embed]];
     d.attn_out.forEach(function (v, l) {
       parts.push(['L' + l + ' attn_out', v], ['L' + l + ' attn_bias (in attn_out)', d.attn_bias[l]],
                  ['L' + l + ' mlp_out', d.mlp_out[l]]);
     });
     parts.push(['unembed_bias', d.unembed_bias], ['sum', d.sum], ['logit', d.logit]);
-    root.appendChild(table(['component', d.metric], parts));
+    box.appendChild(table(['component', d.metric], parts));
+  }
+
+  /* The prompt as text, position AT framed; COLOUR(p) and TIP(p) optional. */
+  function tokenText(tokens, ids, at, colour, tipOf, click) {
+    var text = el('div', 'cc-text cc-tok');
+    tokens.forEach(function (t, p) {
+      var s = el('span', p === at ? 'cc-at' : null, tok(t));
+      s.setAttribute('data-pos', p);
+      if (colour) s.style.background = colour(p);
+      hover(s, tipOf ? function () { return tipOf(p); } : function () {
+        return [['position', posLabel(tokens, p)], ['id', num(ids[p])]];
+      });
+      if (click) s.addEventListener('click', function () { click(p); });
+      text.appendChild(s);
+    });
+    return text;
+  }
+
+  /* --position all: the tokens coloured by their position's sum; click one for its parts. */
+  function viewDlaAll(d) {
+    var P = d.positions, m = maxAbs(P.map(function (x) { return x.sum; }));
+    root.appendChild(el('p', 'cc-note', 'Direct logit attribution at every position: each token coloured by the ' +
+                        'sum of the parts there (diverging around 0; hover for it). Click a token for its parts.'));
+    var holder = el('div'), detail = el('div', 'cc-detail');
+    detail.id = 'cc-detail';
+    root.appendChild(holder);
+    root.appendChild(detail);
+    function select(p) {
+      holder.textContent = '';
+      holder.appendChild(tokenText(d.tokens, d.ids, p, function (q) { return divColour(P[q].sum, m); }, function (q) {
+        return [['position', posLabel(d.tokens, q)], ['sum', num(P[q].sum)], ['logit', num(P[q].logit)]];
+      }, select));
+      detail.textContent = '';
+      detail.setAttribute('data-pos', p);
+      renderDla(detail, P[p]);
+    }
+    select(P.length - 1);
   }
 
   /* ---- lens: every layer's prediction at every position ----------------- */
