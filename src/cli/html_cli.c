@@ -60,13 +60,13 @@ json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int 
 int cli_pattern_page_ids(const cli_common *common, const cc_model *m, const int *tokens, int T, cc_head head)
 {
     cc_error err;
-    char *spec = malloc((size_t)T * 12 + 1);
-    size_t n = 0;
-    for (int t = 0; spec && t < T; t++) n += (size_t)sprintf(spec + n, "%s%d", t ? "," : "", tokens[t]);
+    size_t size = (size_t)T * 12 + 1, n = 0;
+    char *spec = malloc(size);
+    if (!spec) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    for (int t = 0; t < T; t++) n += (size_t)snprintf(spec + n, size - n, "%s%d", t ? "," : "", tokens[t]);
     cc_prompt_batch b = {0};
     json_t *page = NULL;
-    if (!spec) cc_fail(&err, "out of memory");
-    else if (cc_prompt_batch_load(&(cc_prompt_source){.tokens = spec}, m, &b, &err) == 0)
+    if (cc_prompt_batch_load(&(cc_prompt_source){.tokens = spec}, m, &b, &err) == 0)
         page = cli_pattern_layer_json(m, &b, head.layer, head.head, &err);
     free(spec);
     cc_prompt_batch_free(&b);
