@@ -30,6 +30,20 @@ static char *run_atlas(const char *out, bool resume)
     return (char *)tu_read_file(out, &len);
 }
 
+/* -o is --out's short name for atlas as for every command taking a file
+ * (it once set another command's --out and atlas wrote nothing). */
+START_TEST(short_o_names_the_file)
+{
+    char *out = path_in("short.jsonl");
+    const char *argv[] = {"atlas", "-o", out, "--quiet", NULL};
+    tu_run_result r = tu_run(argv);
+    ck_assert_msg(r.status == 0, "atlas failed: %s", r.err);
+    ck_assert_msg(access(out, F_OK) == 0, "atlas -o wrote no %s", out);
+    tu_run_free(&r);
+    free(out);
+}
+END_TEST
+
 START_TEST(file_format_and_kcomp_parity)
 {
     char *out = path_in("a.jsonl");
@@ -167,6 +181,7 @@ static Suite *suite(void)
     tcase_add_test(t, file_format_and_kcomp_parity);
     tcase_add_test(t, resume_gives_the_identical_file);
     tcase_add_test(t, errors_leave_nothing_behind);
+    tcase_add_test(t, short_o_names_the_file);
     suite_add_tcase(s, t);
     return s;
 }

@@ -121,6 +121,26 @@ START_TEST(dla_sums_to_the_logit_difference_through_the_cli)
 }
 END_TEST
 
+/* --position P attributes at P; all gives every position; out of range or all with --plot is refused. */
+START_TEST(dla_position_picks_where_to_attribute)
+{
+    tu_run_result r = RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#301", "--position", "5", "--json");
+    json_t *one = parse_ok(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(one, "position")), 5);
+    r = RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#301", "--position", "all", "--json");
+    json_t *all = parse_ok(&r), *at5 = json_array_get(json_object_get(all, "positions"), 5);
+    ck_assert_int_eq(json_array_size(json_object_get(all, "positions")), 8);
+    ck_assert(json_equal(json_object_get(at5, "heads"), json_object_get(one, "heads")));
+    ck_assert(json_real_value(json_object_get(one, "logit")) > 1); /* L1H0 predicts the repeat of 301 after 17 */
+    tu_expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#4", "--position", "8"), 2,
+                   "--position 8: the prompt has positions 0..7");
+    tu_expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#4", "--position", "all", "--plot", "x.png"), 2,
+                   "--plot draws one position");
+    json_decref(one);
+    json_decref(all);
+}
+END_TEST
+
 START_TEST(lens_final_row_agrees_with_run)
 {
     tu_run_result r = RUN("lens", "--tokens", FIXTURE_TOKENS, "--json");
@@ -234,6 +254,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, run_reads_text_with_the_model_tokenizer);
     tcase_add_test(tc, dla_sums_to_the_logit_difference_through_the_cli);
+    tcase_add_test(tc, dla_position_picks_where_to_attribute);
     tcase_add_test(tc, lens_final_row_agrees_with_run);
     tcase_add_test(tc, one_token_is_singular);
     tcase_add_test(tc, refusals_exit_non_zero_without_stdout);

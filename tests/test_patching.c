@@ -201,6 +201,13 @@ START_TEST(bad_requests_are_refused)
     ck_assert(cc_patch_hook_parse("attn_out", &k, &err) == 0 && k == CC_HOOK_ATTN_OUT);
     ck_assert_int_eq(cc_patch_hook_parse("mlp_pre", &k, &err), -1);
     tu_assert_contains(err.msg, "choose resid_pre");
+    /* TransformerLens' names of the same hooks, without a layer */
+    ck_assert(cc_patch_hook_parse("hook_resid_pre", &k, &err) == 0 && k == CC_HOOK_RESID_PRE);
+    ck_assert(cc_patch_hook_parse("attn.hook_z", &k, &err) == 0 && k == CC_HOOK_Z);
+    ck_assert_int_eq(cc_patch_hook_parse("blocks.1.hook_resid_pre", &k, &err), -1);
+    tu_assert_contains(err.msg, "sweeps every layer");
+    ck_assert_int_eq(cc_patch_hook_parse("mlp.hook_post", &k, &err), -1);
+    tu_assert_contains(err.msg, "choose resid_pre");
     cc_model_free(m);
 }
 END_TEST

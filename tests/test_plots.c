@@ -452,6 +452,12 @@ START_TEST(report_writes_page)
         free(j), free(p);
         snprintf(link, sizeof link, "<a href=\"%s.json\"><img src=\"%s.png\"", steps[i], steps[i]);
         tu_assert_contains(html, link);
+        /* the interactive pages (docs/html.md): every step but repeat and patch has one */
+        snprintf(link, sizeof link, "<a href=\"%s.html\">interactive page", steps[i]);
+        ck_assert(asprintf(&p, "%s/%s.html", out, steps[i]) > 0);
+        ck_assert_msg((strstr(html, link) != NULL) == (i < 4), "%s: link", steps[i]);
+        ck_assert_msg((access(p, F_OK) == 0) == (i < 4), "%s: page", p);
+        free(p);
     }
     /* the default kcomp pair: the top induction head (L1H0) and the earlier head composing most into it */
     tu_assert_contains(html, "kcomp L0H0 &rarr; L1H0");
@@ -484,6 +490,7 @@ START_TEST(report_failed_steps_are_shown)
     snprintf(pattern, sizeof pattern, "%s/*.json", out);
     ck_assert_msg(glob(pattern, 0, NULL, &g) == GLOB_NOMATCH, "a failed step's JSON is in %s", out);
     ck_assert_msg(strstr(html, "top induction heads</th><td>L1H0") == NULL, "figures of a failed step");
+    ck_assert_msg(strstr(html, "interactive page") == NULL, "a link to a failed step's page");
     free(html);
     tu_run_free(&r);
     free(out), free(plots), free(html_path);

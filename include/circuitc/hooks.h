@@ -82,6 +82,14 @@ const char *cc_hook_name(cc_hook_kind k, int layer, char *buf, size_t size);
  * against it and refuses a hook its blocks do not have (cc_hook_check). */
 int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *layer, cc_error *err);
 
+/* Parses a hook named in any of TransformerLens' forms, with or without its
+ * layer: "blocks.3.attn.hook_pattern", "attn.hook_pattern", "hook_pattern" or
+ * "pattern" (get_act_name's short name; "pre" and "post" are the MLP's,
+ * "normalized" is ln_final's), each optionally after "blocks.L.". *LAYER is
+ * L when the name gives one (a per-layer hook only), else -1. No model check:
+ * cc_hook_check does that. */
+int cc_hook_parse_any(const char *name, cc_hook_kind *k, int *layer, cc_error *err);
+
 cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int pos);
 
 #ifdef __cplusplus

@@ -37,7 +37,9 @@ bool cc_patch_hook_ok(cc_hook_kind k);
 bool cc_patch_hook_has_heads(cc_hook_kind k);
 
 /* "resid_pre", "resid_mid", "attn_out", "mlp_out", "z", "pattern", "q", "k", "v"
- * (TransformerLens' get_act_name short names) to the hook. */
+ * (TransformerLens' get_act_name short names), or the same hooks by their
+ * TransformerLens names without a layer ("hook_resid_pre", "attn.hook_z"),
+ * to the hook. A name with a layer is refused: patching sweeps every layer. */
 int cc_patch_hook_parse(const char *name, cc_hook_kind *k, cc_error *err);
 
 /* The short name of a patchable hook ("resid_pre", ..., "v"). */

@@ -1,10 +1,12 @@
 /* atlas_report.c — what `circuitc atlas` shows once the units are done: the
  * summary and top exact pairs as text or JSON, and the --plot heatmap. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "atlas_cli.h"
 #include "circuitc/charts.h"
+#include "html_cli.h"
 #include "plot_cli.h"
 
 static double acc(long count, long V) { return (double)count / (double)V; }
@@ -86,10 +88,35 @@ static void print_summary(const atlas_sink *s, const cc_model *m, const atlas_op
     printf("\n");
 }
 
+/* The summary, the top exact pairs and (ENTRIES) every pair, as JSON. */
+static json_t *atlas_json(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const long *order, int n_top,
+                          long n_exact, double cpu, int ranks, const long *pairs_by_rank, bool entries)
+{
+    long n = cc_atlas_n_pairs(s->a), V = m->cfg.d_vocab;
+    json_t *top = json_array(), *j;
+    for (int r = 0; r < n_top; r++) json_array_append_new(top, entry_json(&s->all[order[r]], V));
+    j = json_pack("{s:s, s:f, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:i}", "circuit", o->circuit, "min_acc",
+                  o->min_acc, "bound", cc_atlas_uses_bound(s->a), "vocab", m->cfg.d_vocab, "pairs", (json_int_t)n,
+                  "exact_pairs", (json_int_t)n_exact, "bounded_pairs", (json_int_t)(n - n_exact), "resumed_pairs",
+                  (json_int_t)s->n_resumed, "out", o->out ? cli_json_path(o->out) : json_null(), "top", top,
+                  "cpu_seconds", cpu, "ranks", ranks);
+    if (j && ranks > 1) {
+        json_t *by_rank = json_array();
+        for (int r = 0; r < ranks; r++) json_array_append_new(by_rank, json_integer(pairs_by_rank[r]));
+        json_object_set_new(j, "pairs_by_rank", by_rank);
+    }
+    if (j && entries) {
+        json_t *all = json_array();
+        for (long i = 0; i < n; i++) json_array_append_new(all, entry_json(&s->all[i], V));
+        json_object_set_new(j, "entries", all);
+    }
+    return j;
+}
+
 int atlas_report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const cli_args *a, double wall,
                   double cpu, int ranks, const long *pairs_by_rank)
 {
-    long n = cc_atlas_n_pairs(s->a), V = m->cfg.d_vocab, n_exact = 0;
+    long n = cc_atlas_n_pairs(s->a), n_exact = 0;
     long *order = malloc((size_t)(n ? n : 1) * sizeof *order);
     if (!order) {
         cc_error err;
@@ -101,28 +128,14 @@ int atlas_report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, co
     g_sort_entries = s->all;
     qsort(order, (size_t)n_exact, sizeof *order, by_rows_top1);
     int n_top = n_exact < o->top ? (int)n_exact : o->top, rc = CLI_OK;
-    if (a->common.json) {
-        json_t *top = json_array(), *j;
-        for (int r = 0; r < n_top; r++) json_array_append_new(top, entry_json(&s->all[order[r]], V));
-        j = json_pack("{s:s, s:f, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:i}", "circuit", o->circuit, "min_acc",
-                      o->min_acc, "bound", cc_atlas_uses_bound(s->a), "vocab", m->cfg.d_vocab, "pairs", (json_int_t)n,
-                      "exact_pairs", (json_int_t)n_exact, "bounded_pairs", (json_int_t)(n - n_exact), "resumed_pairs",
-                      (json_int_t)s->n_resumed, "out", o->out ? cli_json_path(o->out) : json_null(), "top", top,
-                      "cpu_seconds", cpu, "ranks", ranks);
-        if (j && ranks > 1) {
-            json_t *by_rank = json_array();
-            for (int r = 0; r < ranks; r++) json_array_append_new(by_rank, json_integer(pairs_by_rank[r]));
-            json_object_set_new(j, "pairs_by_rank", by_rank);
-        }
-        if (j && !o->out) {
-            json_t *all = json_array();
-            for (long i = 0; i < n; i++) json_array_append_new(all, entry_json(&s->all[i], V));
-            json_object_set_new(j, "entries", all);
-        }
-        rc = cli_print_result(j);
-    } else {
-        print_summary(s, m, o, order, n_top, n_exact, wall, cpu, ranks, pairs_by_rank);
-    }
+    /* the page lists every pair; --json does when they are not in --out's file */
+    json_t *j = a->common.json || a->common.html
+                    ? atlas_json(s, m, o, order, n_top, n_exact, cpu, ranks, pairs_by_rank, !o->out || !a->common.json)
+                    : NULL;
+    if (a->common.json) rc = cli_print_result(json_incref(j));
+    else print_summary(s, m, o, order, n_top, n_exact, wall, cpu, ranks, pairs_by_rank);
+    if (rc == CLI_OK && a->common.html) rc = cli_html_page(&a->common, CC_HTML_TABLES, "atlas", json_incref(j));
+    json_decref(j);
     free(order);
     if (a->common.plot && plot_atlas(a->common.plot, s, m, o->circuit, o->min_acc) != CLI_OK) rc = CLI_FAIL;
     return rc;

@@ -20,6 +20,7 @@ typedef struct {
     bool no_processing;      /* --no-processing */
     bool allow_nonfinite;    /* --allow-nonfinite */
     const char *plot;        /* --plot FILE.png|svg (src/cli/plot_cli.h) */
+    const char *html;        /* --html FILE.html (src/cli/html_cli.h) */
 } cli_common;
 
 /* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */

@@ -163,6 +163,6 @@ const cli_command cli_cmd_atlas = {
     .examples = "atlas --top 5\n"
                 "atlas --out /tmp/atlas.jsonl --plot /tmp/atlas.png\n"
                 "atlas --out /tmp/atlas.jsonl --resume --quiet\n",
-    .options = (const opt_id[]){O_CIRCUIT, O_OUT_FILE, O_RESUME, O_MIN_ACC, O_TOP, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .options = (const opt_id[]){O_CIRCUIT, O_OUT_FILE, O_RESUME, O_MIN_ACC, O_TOP, O_PLOT, O_HTML, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

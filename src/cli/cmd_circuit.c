@@ -10,6 +10,7 @@
 #include "circuitc/circuit_report.h"
 #include "cli.h"
 #include "options.h"
+#include "html_cli.h"
 #include "plot_cli.h"
 
 /* The measurement options of A; a usage error when two of a kind are given. */
@@ -87,6 +88,7 @@ static int print_report(const cli_common *common, const cc_circuit_report *r, js
                cli_run_seconds(), r->load_seconds, r->measurement.seconds);
     }
     if (common->plot && cli_plot_circuit(common->plot, j, title, NULL) != CLI_OK) rc = CLI_FAIL;
+    if (rc == CLI_OK && common->html) rc = cli_html_page(common, CC_HTML_TABLES, title, json_incref(j));
     return rc;
 }
 
@@ -136,7 +138,7 @@ static int run_qk(const cli_args *a) { return run_builtin(CC_BUILTIN_QK, a); }
 #define COMPOSITION                                                                                     \
     "Also the composition score of the two heads against the random baseline (--baseline-samples\n"    \
     "pairs of random matrices drawn from --seed).\n"
-#define CIRCUIT_OPTIONS O_K, O_RANKS, O_NO_RANKS, O_EXACT, O_BRUTE_FORCE, O_COMPARE, O_COMPONENTS, O_SINGULAR, O_PLOT
+#define CIRCUIT_OPTIONS O_K, O_RANKS, O_NO_RANKS, O_EXACT, O_BRUTE_FORCE, O_COMPARE, O_COMPONENTS, O_SINGULAR, O_PLOT, O_HTML
 #define TWO_HEADS(heads) .synopsis = heads, .arg_noun = "head", .min_args = 2, .max_args = 2
 #define ONE_HEAD .synopsis = "HEAD", .arg_noun = "head", .min_args = 1, .max_args = 1
 

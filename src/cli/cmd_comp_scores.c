@@ -6,6 +6,7 @@
 #include "circuitc/comp_scores.h"
 #include "cli.h"
 #include "options.h"
+#include "html_cli.h"
 #include "plot_cli.h"
 #include "progress.h"
 
@@ -68,6 +69,8 @@ static int run(const cli_args *a)
     if (a->common.json) rc = cli_print_result(j);
     else print_human(&r, j), json_decref(j);
     if (a->common.plot && cli_plot_comp_scores(a->common.plot, j, NULL) != CLI_OK) rc = CLI_FAIL;
+    if (rc == CLI_OK && a->common.html)
+        rc = cli_html_page(&a->common, CC_HTML_TABLES, "composition scores", json_incref(j));
     json_decref(j);
     cc_comp_scores_free(&r);
     return rc;
@@ -86,6 +89,6 @@ const cli_command cli_cmd_comp_scores = {
         "matrices (N(0,1) factors drawn from --seed). --top: rows of the ranked table per mode.\n"
         "--plot: one heatmap per mode, earlier head x later head, the baseline on the colour bar.\n",
     .examples = "comp-scores\ncomp-scores --mode k --top 5 --baseline-samples 50 --json\n",
-    .options = (const opt_id[]){O_MODE, O_TOP, O_BASELINE_SAMPLES, O_SEED, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .options = (const opt_id[]){O_MODE, O_TOP, O_BASELINE_SAMPLES, O_SEED, O_PLOT, O_HTML, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "discover_cli.h"
+#include "html_cli.h"
 #include "progress.h"
 
 static int run(const cli_args *a)
@@ -40,6 +41,8 @@ static int run(const cli_args *a)
         rc = CLI_OK;
     }
     if (r.ranking.pairs && o.common.plot && discover_plot(o.common.plot, m, &r) != CLI_OK) rc = CLI_FAIL;
+    if (rc == CLI_OK && o.common.html)
+        rc = cli_html_page(&o.common, CC_HTML_TABLES, "discover", cc_discover_report_json(&r));
     cc_discover_report_free(&r);
     free(tokens);
     cc_model_free(m);
@@ -65,7 +68,7 @@ const cli_command cli_cmd_discover = {
     .examples = "discover --top 5\n"
                 "discover --no-runtime --json\n"
                 "discover --plot /tmp/discover.png\n",
-    .options = (const opt_id[]){O_CIRCUIT, O_TOP, O_BASELINE_SAMPLES, O_SEED, O_SEQ_LEN, O_BATCH, O_NO_RUNTIME, O_PLOT,
+    .options = (const opt_id[]){O_CIRCUIT, O_TOP, O_BASELINE_SAMPLES, O_SEED, O_SEQ_LEN, O_BATCH, O_NO_RUNTIME, O_PLOT, O_HTML,
                                 CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -2,6 +2,7 @@
  * tokens, ranked (cc_heads_report_run, include/circuitc/runtime_report.h). */
 #include <stdio.h>
 
+#include "html_cli.h"
 #include "plot_cli.h"
 #include "runtime.h"
 
@@ -47,6 +48,7 @@ static int run(const cli_args *a)
     else print_human(m, &o, &r, j), json_decref(j), rc = CLI_OK;
     int K = r.n_top;
     if (o.common.plot && cli_plot_heads(o.common.plot, j, K < 3 ? K : 3, NULL) != CLI_OK) rc = CLI_FAIL;
+    if (rc == CLI_OK && o.common.html) rc = cli_html_page(&o.common, CC_HTML_TABLES, "head scores", json_incref(j));
     json_decref(j);
     cc_heads_report_free(&r);
     cc_model_free(m);
@@ -67,10 +69,10 @@ const cli_command cli_cmd_heads = {
         "(torch.diagonal), and TransformerLens' detect_head \"mul\" score sum(A*D)/sum(A) for its\n"
         "induction_head, previous_token_head and duplicate_token_head patterns D (averaged over\n"
         "sequences). Prints the top K heads of each score. --plot: layer x head heatmaps of the\n"
-        "induction and previous-token scores.\n",
+        "induction and previous-token scores. --html: the rankings as sortable tables.\n",
     .examples = "heads --batch 10 --top 5\n"
                 "heads --exclude-bos --json\n",
-    .options = (const opt_id[]){O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, O_EXCLUDE_BOS, O_EXCLUDE_CURRENT, O_PLOT,
+    .options = (const opt_id[]){O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, O_EXCLUDE_BOS, O_EXCLUDE_CURRENT, O_PLOT, O_HTML,
                                 CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -6,6 +6,7 @@
 
 #include "circuitc/predictions.h"
 #include "circuitc/prompt_json.h"
+#include "html_cli.h"
 #include "prompt_cli.h"
 
 static void print_lens(const cc_prompt_batch *b, const cc_logit_lens *r)
@@ -65,6 +66,8 @@ static int run(const cli_args *a)
         rc = CLI_OK;
     }
     if (rc == CLI_OK && o.common.plot) rc = prompt_plot_lens(o.common.plot, m, &b, &r);
+    if (rc == CLI_OK && o.common.html)
+        rc = cli_html_page(&o.common, CC_HTML_LENS, "logit lens", cc_logit_lens_json(&r, &b));
     cc_logit_lens_free(&r);
     cc_prompt_batch_free(&b);
     cc_model_free(m);
@@ -82,9 +85,10 @@ const cli_command cli_cmd_lens = {
         "For every layer and position: the probability and rank (0 = top) of the token that comes\n"
         "next, and the --top K most likely tokens. The human view prints the next token's\n"
         "probability and each cell's top token; --json has everything. --plot: a layer x position\n"
-        "heatmap of the probabilities, labelled with the tokens, each cell marked with its top token.\n",
+        "heatmap of the probabilities, labelled with the tokens, each cell marked with its top token.\n"
+        "--html: the same grid in a page, each cell's probability, rank and top tokens on hover.\n",
     .examples = "lens --tokens 511,17,301,99,4,17,301,99\n"
                 "lens --tokens 511,17,301,99,4,17,301,99 --top 3 --json\n",
-    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_TOP, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+    .options = (const opt_id[]){CLI_PROMPT_OPTIONS, O_TOP, O_PLOT, O_HTML, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

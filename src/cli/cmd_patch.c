@@ -1,8 +1,29 @@
 /* cmd_patch.c — `circuitc patch HOOK`: activation patching at any hook on a
  * clean/corrupted prompt pair (its output: patch_output.c), or (no prompts)
  * the mlp_out sweep on a repeated random sequence (patch_sweep.c). */
+#include "html_cli.h"
 #include "patch_cli.h"
 #include "progress.h"
+
+/* The result's JSON (--json's body, --html's data). */
+static json_t *pair_json(cc_hook_kind hook, const cc_patch_opts *po, const patch_pair *pp, const cc_patch_result *r)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "hook", json_string(cc_patch_hook_name(hook)));
+    json_object_set_new(j, "per_head", json_boolean(po->per_head));
+    json_object_set_new(j, "positions", json_string(po->all_positions ? "all" : "each"));
+    json_object_set_new(j, "method", json_string(po->naive ? "naive" : "causal"));
+    patch_pair_json(pp, j);
+    json_object_set_new(j, "clean", json_real(r->clean));
+    json_object_set_new(j, "corrupt", json_real(r->corrupt));
+    json_object_set_new(j, "shape", json_pack("[iii]", r->n_layers, r->n_pos, r->n_heads));
+    json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
+                                                 "all, one head entry without --per-head"));
+    json_object_set_new(j, "value", patch_result_json(r, r->value));
+    json_object_set_new(j, "normalized", patch_result_json(r, r->normalized));
+    json_object_set_new(j, "skipped", json_integer(r->skipped));
+    return j;
+}
 
 /* Activation patching on a prompt pair. */
 static int run_pair(const cli_args *a)
@@ -35,26 +56,14 @@ static int run_pair(const cli_args *a)
         return cli_fail(&err);
     }
     if (common.json) {
-        json_t *j = json_object();
-        json_object_set_new(j, "hook", json_string(cc_patch_hook_name(hook)));
-        json_object_set_new(j, "per_head", json_boolean(po.per_head));
-        json_object_set_new(j, "positions", json_string(po.all_positions ? "all" : "each"));
-        json_object_set_new(j, "method", json_string(po.naive ? "naive" : "causal"));
-        patch_pair_json(&pp, j);
-        json_object_set_new(j, "clean", json_real(r.clean));
-        json_object_set_new(j, "corrupt", json_real(r.corrupt));
-        json_object_set_new(j, "shape", json_pack("[iii]", r.n_layers, r.n_pos, r.n_heads));
-        json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
-                                                     "all, one head entry without --per-head"));
-        json_object_set_new(j, "value", patch_result_json(&r, r.value));
-        json_object_set_new(j, "normalized", patch_result_json(&r, r.normalized));
-        json_object_set_new(j, "skipped", json_integer(r.skipped));
-        rc = cli_print_result(j);
+        rc = cli_print_result(pair_json(hook, &po, &pp, &r));
     } else {
         patch_pair_print_result(m, &pp, &po, &r, a->v[O_TOP].i);
         rc = CLI_OK;
     }
     if (common.plot && patch_pair_plot(common.plot, m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
+    if (rc == CLI_OK && common.html)
+        rc = cli_html_page(&common, CC_HTML_HEATMAP, "activation patching", pair_json(hook, &po, &pp, &r));
     cc_patch_result_free(&r);
     patch_pair_free(&pp);
     cc_model_free(m);
@@ -74,7 +83,8 @@ const cli_command cli_cmd_patch = {
     .max_args = 1,
     .summary = "activation patching at any hook on a prompt pair (or mlp_out on repeated tokens)",
     .description =
-        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v. With a prompt\n"
+        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v (also by their\n"
+        "TransformerLens names: hook_resid_pre, attn.hook_z). With a prompt\n"
         "pair (--clean/--corrupt text, or --clean-tokens/--corrupt-tokens ids; the same length), runs\n"
         "the corrupted prompt with blocks.l.HOOK replaced by its clean value, for every layer l and\n"
         "position (--positions each) or all positions at once (--positions all), per head with\n"
@@ -86,7 +96,8 @@ const cli_command cli_cmd_patch = {
         "Without a prompt pair: on one repeated random sequence [BOS, A, A] (|A| = n), replaces\n"
         "blocks.l.hook_mlp_out[p] by its value at p-n for p in [n, 2n] and reports loss(patched) -\n"
         "loss(clean) over the second half's predictions. --plot: layer x position heatmap, the\n"
-        "positions labelled with the prompt's tokens. Per-head text output lists the --top entries.\n",
+        "positions labelled with the prompt's tokens. Per-head text output lists the --top entries.\n"
+        "--html (a prompt pair): the same heatmap in a page, the exact values on hover.\n",
     .examples = "patch resid_pre --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 "
                 "--answer '#20' --wrong '#99'\n"
                 "patch z --per-head --positions all --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "
@@ -94,6 +105,6 @@ const cli_command cli_cmd_patch = {
                 "patch mlp_out --seq-len 20\n",
     .options = (const opt_id[]){O_CLEAN, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_METRIC, O_ANSWER, O_WRONG,
                                 O_PER_HEAD, O_POSITIONS, O_TOP, O_TOKENIZER, O_NO_BOS, O_SEQ_LEN, O_SEED, O_NAIVE,
-                                O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+                                O_PLOT, O_HTML, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

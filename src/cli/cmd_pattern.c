@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "circuitc/heads.h"
+#include "html_cli.h"
 #include "plot_cli.h"
 #include "prompt_cli.h"
 #include "runtime.h"
@@ -64,6 +65,7 @@ static int run(const cli_args *a)
     }
     if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, r.pattern, NULL) != CLI_OK)
         rc = CLI_FAIL;
+    if (rc == CLI_OK && o.common.html) rc = cli_pattern_page_ids(&o.common, m, r.tokens, r.positions, hd);
     cc_pattern_report_free(&r);
     cc_model_free(m);
     return rc;
@@ -84,10 +86,13 @@ const cli_command cli_cmd_pattern = {
         "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
         "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
         "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
-        "tokens (docs/prompts.md).\n",
+        "tokens (docs/prompts.md). --html FILE: a page with every head of HEAD's layer on the sequence\n"
+        "or prompt (hover a cell for the tokens and the weight, click a head to enlarge it;\n"
+        "docs/html.md).\n",
     .examples = "pattern L1H0\n"
                 "pattern 1.0 --seq-len 20 --seed 2 --json\n"
-                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n",
-    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n"
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99 --html /tmp/pattern.html\n",
+    .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, O_HTML, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

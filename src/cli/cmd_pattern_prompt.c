@@ -7,6 +7,7 @@
 
 #include "circuitc/heads.h"
 #include "circuitc/prompt_json.h"
+#include "html_cli.h"
 #include "prompt_cli.h"
 
 static void print_pattern(const cc_prompt_batch *b, const float *P, int T)
@@ -63,6 +64,12 @@ int cmd_pattern_prompt(const cli_args *a)
             rc = CLI_OK;
         }
         if (rc == CLI_OK && o.common.plot) rc = prompt_plot_pattern(o.common.plot, m, &b, name, r.pattern);
+        if (rc == CLI_OK && o.common.html) {
+            json_t *page = cli_pattern_layer_json(m, &b, hd.layer, hd.head, &err);
+            char what[64];
+            snprintf(what, sizeof what, "layer %d attention patterns", hd.layer);
+            rc = page ? cli_html_page(&o.common, CC_HTML_PATTERN, what, page) : cli_fail(&err);
+        }
     }
     cc_prompt_pattern_free(&r);
     cc_prompt_batch_free(&b);

@@ -117,8 +117,10 @@ const cli_command cli_cmd_report = {
         "  repeat       correct-token log-prob per position on repeated random tokens\n"
         "  patch        mlp_out activation-patching sweep\n"
         "Each step runs as `circuitc <step> ... --json --plot DIR/<step>.png` with --seed (and\n"
-        "--seq-len for the runtime steps). A failing step is shown on the page and reported on\n"
-        "stderr; the others still run and the exit status is 1.\n",
+        "--seq-len for the runtime steps); comp-scores, heads, kcomp and pattern also write their\n"
+        "interactive page DIR/<step>.html (--html, docs/html.md), linked from the index. A failing\n"
+        "step is shown on the page and reported on stderr; the others still run and the exit\n"
+        "status is 1.\n",
     .examples = "report --out report\n"
                 "report --out report-pair --prev L0H0 --ind L1H0 --seed 1 --json\n",
     .options = (const opt_id[]){O_OUT, O_PREV, O_IND, O_SEED, O_SEQ_LEN, CLI_MODEL_OPTIONS, O_NONE},

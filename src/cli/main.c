@@ -54,8 +54,8 @@ static int run_command(const cli_command *c, int argc, char **argv)
     if (rc < 0) {
         /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
         rc = cli_blas_select(argv);
-        /* with --plot, nothing is printed unless the chart is drawn too */
-        if (rc == CLI_OK && a.common.plot) rc = cli_stdout_hold();
+        /* with --plot or --html, nothing is printed unless the chart or page is written too */
+        if (rc == CLI_OK && (a.common.plot || a.common.html)) rc = cli_stdout_hold();
         if (rc == CLI_OK) rc = cli_stdout_release(c->run(&a));
     }
     cli_args_free(&a);

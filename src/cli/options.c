@@ -115,6 +115,16 @@ const opt_spec cli_options[O_COUNT] = {
                    .help = "pairs whose top-5 accuracy is certified below A (rows and columns) are not computed "
                            "exactly; 0 computes every pair exactly"},
     [O_NO_RUNTIME] = FLAG("no-runtime", 0, "skip the forward-pass check against the runtime head scores"),
+    [O_HOOKS] = {.name = "hooks", .kind = KIND_TEXT, .metavar = "LIST", .def = "*",
+                 .help = "the hooks to cache, comma-separated: TransformerLens names (blocks.5.hook_resid_pre), a "
+                         "name without its layer for every layer (hook_pattern, resid_pre) or a glob over the "
+                         "names (blocks.*.attn.hook_pattern)"},
+    [O_CACHE_OUT] = TEXT("out", 'o', "FILE", "the activations file: FILE.safetensors or FILE.npz (the extension picks)"),
+    [O_HTML] = TEXT("html", 0, "FILE",
+                    "also write an interactive page into FILE: one self-contained HTML file that opens from disk "
+                    "(docs/html.md)"),
+    [O_POSITION] = TEXT("position", 0, "P|all",
+                        "the position to attribute (0-based; all: every position); default: the last"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

@@ -37,6 +37,8 @@ typedef enum {
     O_PROMPT, O_TOKENS,
     /* atlas and discover */
     O_OUT_FILE, O_RESUME, O_MIN_ACC, O_NO_RUNTIME,
+    /* activations out (cache) and interactive pages */
+    O_HOOKS, O_CACHE_OUT, O_HTML, O_POSITION,
     O_HELP,
     O_COUNT
 } opt_id;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "html_cli.h"
 #include "options.h"
 #include "plot_cli.h"
 #include "progress.h"
@@ -101,6 +102,7 @@ static void set_common(cli_args *a)
     a->common.no_processing = a->v[O_NO_PROCESSING].on;
     a->common.allow_nonfinite = a->v[O_ALLOW_NONFINITE].on;
     a->common.plot = a->v[O_PLOT].s;
+    a->common.html = a->v[O_HTML].s;
     if (a->v[O_QUIET].on) cli_progress_silence();
 }
 
@@ -131,7 +133,7 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a)
         if (ch == '?') return unknown_option(c, optopt ? (char[]){'-', (char)optopt, 0} : argv[optind - 1]);
         int id = ch;
         if (ch < VAL_BASE)
-            for (id = 1; cli_options[id].short_name != ch; id++) {}
+            for (id = 1; cli_options[id].short_name != ch || !cli_takes(c, (opt_id)id); id++) {}
         else
             id = ch - VAL_BASE;
         a->v[id].given = true;
@@ -146,7 +148,8 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a)
     set_common(a);
     int rc = check_arg_count(c, a);
     if (rc >= 0) return rc;
-    return cli_plot_check(c->name, &a->common);
+    rc = cli_plot_check(c->name, &a->common);
+    return rc >= 0 ? rc : cli_html_check(c->name, &a->common);
 }
 
 void cli_args_free(cli_args *a)

@@ -18,12 +18,13 @@ int patch_sweep_run(const cli_args *a)
     rt_begin(a, &o);
     int rc;
     static const opt_id pair_only[] = {O_CORRUPT, O_CORRUPT_TOKENS, O_ANSWER, O_WRONG, O_PER_HEAD, O_POSITIONS,
-                                       O_METRIC, O_TOKENIZER, O_NO_BOS};
+                                       O_METRIC, O_TOKENIZER, O_NO_BOS, O_HTML};
     for (size_t i = 0; i < sizeof pair_only / sizeof pair_only[0]; i++)
         if (a->v[pair_only[i]].given)
             return cli_usage_error("patch", "--%s needs a prompt pair (--clean/--corrupt or --clean-tokens/"
                                             "--corrupt-tokens)", cli_options[pair_only[i]].name);
-    if (strcmp(o.args[0], "mlp_out") != 0)
+    cc_hook_kind hook;
+    if (cc_patch_hook_parse(o.args[0], &hook, NULL) != 0 || hook != CC_HOOK_MLP_OUT)
         return cli_usage_error("patch", "patching %s needs a prompt pair (--clean TEXT --corrupt TEXT); without one "
                                         "only the repeated-token mlp_out sweep runs", o.args[0]);
     cc_error err;

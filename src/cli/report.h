@@ -17,6 +17,7 @@ typedef struct {
     char *args[24];       /* circuitc arguments (malloc'ed strings) */
     int n_args;
     bool ok;
+    bool page;            /* it also wrote DIR/<name>.html, an interactive page (--html) */
     char *err;            /* why it failed or was skipped */
     json_t *json;         /* its parsed output */
 } report_step;

@@ -55,6 +55,7 @@ static void section(FILE *f, const report_step *s, const char *heading, const ch
     if (s->ok)
         fprintf(f, "<p><a href=\"%s.json\"><img src=\"%s\" alt=\"%s chart\"></a><br><a href=\"%s.json\">data: %s.json</a></p>\n",
                 s->name, png, s->name, s->name, s->name);
+    if (s->page) fprintf(f, "<p><a href=\"%s.html\">interactive page: %s.html</a> (hover for values)</p>\n", s->name, s->name);
     fprintf(f, "</section>\n");
 }
 

@@ -1,5 +1,5 @@
 /* report_steps.c — the steps of `circuitc report` (report.h): each runs as
- * `circuitc <step> ... --json --plot DIR/<step>.png` (report_child.c), its
+ * `circuitc <step> ... --json --plot DIR/<step>.png [--html DIR/<step>.html]` (report_child.c), its
  * stdout saved as DIR/<step>.json when the step succeeded. The kcomp step's pair comes from the comp-scores and heads
  * steps unless --prev/--ind give it, the pattern step's head from heads. */
 #include <stdarg.h>
@@ -174,6 +174,12 @@ void report_run_steps(report_run *r)
         arg(s, "--json");
         arg(s, "--plot");
         arg(s, "%s/%s.png", r->out, s->name);
+        bool page = i != S_REPEAT && i != S_PATCH; /* the steps with an interactive page */
+        if (page) {
+            arg(s, "--html");
+            arg(s, "%s/%s.html", r->out, s->name);
+        }
         run_step(r->self, r->out, s, i, N_STEPS);
+        s->page = page && s->ok;
     }
 }

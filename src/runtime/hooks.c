@@ -147,6 +147,39 @@ int cc_hook_parse(const char *name, const cc_config *cfg, cc_hook_kind *k, int *
                         "blocks.1.hook_mlp_out, hook_embed or ln_final.hook_normalized", name);
 }
 
+/* Whether NAME is hook K without its layer: the whole suffix ("attn.hook_z"),
+ * its last part ("hook_z") or that without "hook_" ("z"). */
+static bool names_kind(const char *name, size_t len, cc_hook_kind k)
+{
+    const char *full = HOOK_SUFFIX[k], *dot = strrchr(full, '.');
+    const char *last = dot ? dot + 1 : full;
+    const char *bare = strncmp(last, "hook_", 5) == 0 ? last + 5 : last;
+    const char *forms[] = {full, last, bare};
+    for (int i = 0; i < 3; i++)
+        if (strlen(forms[i]) == len && strncmp(name, forms[i], len) == 0) return true;
+    return false;
+}
+
+int cc_hook_parse_any(const char *name, cc_hook_kind *k, int *layer, cc_error *err)
+{
+    CC_ARG_NOT_NULL(name, err, -1);
+    CC_ARG_NOT_NULL(k, err, -1);
+    CC_ARG_NOT_NULL(layer, err, -1);
+    int l = -1, n = 0;
+    if (sscanf(name, "blocks.%d.%n", &l, &n) != 1 || n == 0 || l < 0) l = -1, n = 0;
+    size_t len = strlen(name + n);
+    for (int i = 0; i < CC_HOOK_COUNT; i++) {
+        if (!names_kind(name + n, len, (cc_hook_kind)i)) continue;
+        if (l >= 0 && !cc_hook_per_layer((cc_hook_kind)i))
+            return cc_fail(err, "hook \"%s\": %s is not a block's hook, name it without \"blocks.%d.\"", name,
+                           HOOK_SUFFIX[i], l);
+        *k = (cc_hook_kind)i, *layer = l;
+        return 0;
+    }
+    return cc_fail(err, "unknown hook \"%s\": use a TransformerLens name (blocks.0.attn.hook_pattern, "
+                        "hook_resid_pre, resid_pre, ln_final.hook_normalized, logits)", name);
+}
+
 cc_act_shape cc_hook_shape(const cc_config *cfg, cc_hook_kind k, int batch, int pos)
 {
     CC_ARG_NOT_NULL(cfg, NULL, (cc_act_shape){0});

@@ -39,13 +39,18 @@ int cc_patch_hook_parse(const char *name, cc_hook_kind *k, cc_error *err)
 {
     CC_ARG_NOT_NULL(name, err, -1);
     CC_ARG_NOT_NULL(k, err, -1);
-    for (size_t i = 0; i < N_PATCH_HOOKS; i++)
-        if (strcmp(name, PATCH_HOOKS[i].name) == 0) {
-            *k = PATCH_HOOKS[i].kind;
-            return 0;
-        }
-    return cc_fail(err, "cannot patch \"%s\": choose resid_pre, resid_mid, attn_out, mlp_out, z, pattern, q, k or v",
-                   name);
+    int layer;
+    cc_hook_kind kind;
+    if (cc_hook_parse_any(name, &kind, &layer, NULL) != 0 || !cc_patch_hook_ok(kind))
+        return cc_fail(err, "cannot patch \"%s\": choose resid_pre, resid_mid, attn_out, mlp_out, z, pattern, q, k "
+                            "or v (or their TransformerLens names: hook_resid_pre, attn.hook_z)",
+                       name);
+    if (layer >= 0)
+        return cc_fail(err, "cannot patch \"%s\": patching sweeps every layer, so name the hook without "
+                            "\"blocks.%d.\"",
+                       name, layer);
+    *k = kind;
+    return 0;
 }
 
 const char *cc_patch_hook_name(cc_hook_kind k)
