@@ -204,6 +204,7 @@ BAD_SIZES = {
     'cc_fm_create/l': '-1', 'cc_fm_create/m': '0', 'cc_fm_create/r': '-1',
     'cc_eap_scores_add/T': '0', 'cc_eap_scores_add/D': '0', 'cc_eap_sender_deltas/T': '0',
     'cc_eap_pairs_repeat/n': '0', 'cc_eap_pairs_repeat/k': '1',
+    'cc_eap_pairs_ioi/n': '0', 'cc_eap_pairs_greater_than/n': '0',
 }
 
 # What a function without an error channel returns for a bad argument, by

@@ -266,6 +266,84 @@ START_TEST(faithfulness_curve_ends)
 }
 END_TEST
 
+/* The text tasks on GPT-2's tokenizer (a model of GPT-2's vocabulary is all they read of it). */
+static cc_tokenizer *gpt2_tokenizer(void)
+{
+    cc_tokenizer *tok;
+    cc_error err;
+    ck_assert_msg(cc_tokenizer_load(getenv("CIRCUITC_GPT2_TOKENIZER"), &tok, &err) == 0, "%s", err.msg);
+    return tok;
+}
+
+static int count_of(const int *x, int T, int id)
+{
+    int n = 0;
+    for (int t = 0; t < T; t++) n += x[t] == id;
+    return n;
+}
+
+START_TEST(ioi_pairs_on_gpt2)
+{
+    cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
+    cc_tokenizer *tok = gpt2_tokenizer();
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_ioi(&gpt2, tok, 30, 5, &p, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(p.n_pairs, 30);
+    ck_assert_int_eq(cc_eap_pairs_check(&p, &gpt2, &err), 0);
+    for (int i = 0; i < p.n_pairs; i++) {
+        int T = p.offset[i + 1] - p.offset[i];
+        const int *c = p.clean + p.offset[i], *x = p.corrupt + p.offset[i];
+        ck_assert_int_eq(c[0], 50256);
+        ck_assert_int_eq(count_of(c, T, p.answer[i]), 1); /* the indirect object, once */
+        ck_assert_int_eq(count_of(c, T, p.wrong[i]), 2);  /* the subject, twice */
+        ck_assert_int_eq(count_of(x, T, p.answer[i]) + count_of(x, T, p.wrong[i]), 0);
+        int differ = 0;
+        for (int t = 0; t < T; t++) differ += c[t] != x[t];
+        ck_assert_int_eq(differ, 3); /* the three name slots */
+    }
+    cc_eap_pairs_free(&p);
+    cc_tokenizer_free(tok);
+}
+END_TEST
+
+static int two_digits(const cc_tokenizer *tok, int id)
+{
+    const char *b;
+    size_t len;
+    cc_error err;
+    ck_assert_int_eq(cc_tokenizer_token_bytes(tok, id, &b, &len, &err), 0);
+    ck_assert_int_eq(len, 2);
+    return (b[0] - '0') * 10 + (b[1] - '0');
+}
+
+START_TEST(greater_than_pairs_on_gpt2)
+{
+    cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
+    cc_tokenizer *tok = gpt2_tokenizer();
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_greater_than(&gpt2, tok, 20, 5, &p, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(p.n_pairs, 20);
+    for (int i = 0; i < p.n_pairs; i++) {
+        int T = p.offset[i + 1] - p.offset[i], at = -1;
+        const int *c = p.clean + p.offset[i], *x = p.corrupt + p.offset[i];
+        for (int t = 0; t < T; t++)
+            if (c[t] != x[t]) {
+                ck_assert_int_eq(at, -1); /* one position differs: the year's last two digits */
+                at = t;
+            }
+        ck_assert_int_ge(at, 0);
+        ck_assert_int_eq(two_digits(tok, x[at]), 1);
+        int yy = two_digits(tok, c[at]);
+        ck_assert_int_eq(two_digits(tok, p.answer[i]), yy + 1);
+        ck_assert_int_eq(two_digits(tok, p.wrong[i]), yy - 1);
+    }
+    cc_eap_pairs_free(&p);
+    cc_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eap");
@@ -279,6 +357,8 @@ int main(void)
     tcase_add_test(tc, sender_deltas_sum_to_the_residual_change);
     tcase_add_test(tc, scores_are_delta_dot_gradient);
     tcase_add_test(tc, faithfulness_curve_ends);
+    tcase_add_test(tc, ioi_pairs_on_gpt2);
+    tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -65,6 +65,24 @@ int cc_eap_pairs_load(const char *path, const cc_model *m, cc_tokenizer *tok, cc
  * is drawn with them. Prompts are 2K tokens long; K >= 2. */
 int cc_eap_pairs_repeat(const cc_model *m, int n, int k, uint64_t seed, cc_eap_pairs *out, cc_error *err);
 
+/* N IOI-style pairs on TOK (text: BOS first, as TransformerLens' to_tokens):
+ * clean "When A and B went to the PLACE, B gave a THING to" (a few templates)
+ * with answer " A" and wrong " B"; the corrupted prompt has three other names
+ * in the three name slots (the reference's ABC corruption), so it carries no
+ * information about which name to repeat. Names are drawn from a list of those
+ * that are one token each on TOK (at least 5 needed), so both prompts have the
+ * same length. */
+int cc_eap_pairs_ioi(const cc_model *m, cc_tokenizer *tok, int n, uint64_t seed, cc_eap_pairs *out, cc_error *err);
+
+/* N greater-than pairs on TOK: clean "The NOUN lasted from the year 17YY to the
+ * year 17" with YY in 02..98, corrupted the same with 01; answer "YY+1" and
+ * wrong "YY-1" (two-digit tokens: logit_diff measures whether the model puts a
+ * later year above an earlier one; kl compares the whole distribution). Years
+ * whose prompt does not tokenize to the same length as the corrupted one, or
+ * whose answer is not one token, are drawn again. */
+int cc_eap_pairs_greater_than(const cc_model *m, cc_tokenizer *tok, int n, uint64_t seed, cc_eap_pairs *out,
+                              cc_error *err);
+
 /* ------------------------------------------------------------ evaluation */
 
 /* The metric (mean over P's pairs) of each of the N_CIRCUITS circuits
