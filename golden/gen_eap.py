@@ -234,6 +234,35 @@ def scores(model, g, clean, corrupt, answer, wrong, kind, steps=None):
     return out
 
 
+def check_by_differences(model, g, clean, corrupt, answer, wrong, kind, eap, n_check=3, h=1e-4):
+    """The golden's own check of its EAP scores: for the N_CHECK largest, the
+    derivative at eps = 0 of the metric when receiver r's input gets eps times
+    (corrupted - clean output of s), by central differences in float64."""
+    scale = max(abs(v) for v in eap)  # KL's EAP scores all vanish: its gradient is 0 on the clean run
+    m64 = model.to(torch.float64)
+    corr, cl = sender_outputs(m64, g, corrupt), sender_outputs(m64, g, clean)
+    with torch.no_grad():
+        lc = m64(clean)[:, -1]
+    for e in sorted(range(len(eap)), key=lambda e: -abs(eap[e]))[:n_check]:
+        s, r = g.edges[e]
+        _, hname, head, _, _ = g.receivers[r]
+        vals = []
+        for eps in (h, -h):
+            def nudge(act, hook, eps=eps):
+                act = act.clone()
+                if head is None:
+                    act += eps * (corr[s] - cl[s])
+                else:
+                    act[:, :, head] += eps * (corr[s] - cl[s])
+                return act
+            with torch.no_grad():
+                logits = m64.run_with_hooks(clean, fwd_hooks=[(hname, nudge)])[:, -1]
+            vals.append(float(metric(kind, logits, lc, answer, wrong).mean()))
+        fd = (vals[0] - vals[1]) / (2 * h)
+        assert abs(fd - eap[e]) <= 1e-3 * max(abs(fd), scale) + 1e-5, (g.names[e], fd, eap[e])
+    model.to(torch.float32)
+
+
 # ---------------------------------------------------------------- pairs
 
 def repeat_pairs(V, bos, seed):
@@ -272,6 +301,8 @@ def generate_model(name, out_root):
                  for k in METRICS}
     sc = {"eap": {k: scores(model, g, ct, xt, at, wt, k) for k in ("logit_diff", "kl")},
           f"eap_ig_{IG_STEPS}": {k: scores(model, g, ct, xt, at, wt, k, IG_STEPS) for k in ("logit_diff", "kl")}}
+    for k in ("logit_diff", "kl"):
+        check_by_differences(model, g, ct, xt, at, wt, k, sc["eap"][k])
     ranking = sc[f"eap_ig_{IG_STEPS}"]["logit_diff"]
     n = len(g.edges)
     circuits = []
