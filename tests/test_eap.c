@@ -303,6 +303,9 @@ START_TEST(ioi_pairs_on_gpt2)
         ck_assert_int_eq(differ, 3); /* the three name slots */
     }
     cc_eap_pairs_free(&p);
+    /* the bundled fixture's 512 tokens cannot take GPT-2's ids */
+    ck_assert_int_eq(cc_eap_pairs_ioi(model, tok, 1, 5, &p, &err), -1);
+    tu_assert_contains(err.msg, "the tokenizer has 50257 tokens, the model's vocabulary 512");
     cc_tokenizer_free(tok);
 }
 END_TEST
