@@ -1,0 +1,193 @@
+/* test_attribution.c — attribution patching (circuitc/attribution.h) against
+ * activation patching (cc_act_patch):
+ *
+ *   - on a network where the metric is linear in the patched activation
+ *     (one attention-only block, its norms made linear by an epsilon far above
+ *     the residual's variance, the matrices that read them scaled back up): hook_attn_out,
+ *     and per head z, v and pattern (z is linear in v and in the pattern), the
+ *     estimate equals the exact patch up to float32 rounding;
+ *   - the same model patched at resid_pre (through the queries' and keys'
+ *     softmax) is not linear: the estimate is off there, which the first check
+ *     would catch if attribution ignored the hook's place in the network;
+ *   - on a model that is not linear, each node's attribution is the derivative
+ *     of the metric along the straight path from the corrupted activation to
+ *     the clean one, at the corrupted end (finite differences of runs of the
+ *     corrupted tokens with the node moved by alpha (clean - corrupt)): the
+ *     gradient is the corrupted run's;
+ *   - the comparison (Pearson correlation, top nodes) and the refusals. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "circuitc/attribution.h"
+#include "shape_models.h"
+#include "testutil.h"
+
+#define T 7
+#define EXACT_TOL 1e-6 /* |estimate - exact| / largest |exact effect|: float32 rounding of a linear map
+                         (worst measured 1.05e-7) */
+
+/* One attention-only block whose norms are linear: (x - mean) / sqrt(var + 1e8)
+ * differs from (x - mean) / 1e4 by var / 2e8 relatively (var ~ 10 here). */
+static cc_model *linear_model(void)
+{
+    cc_config c = tu_shape_config();
+    c.n_layers = 1, c.attn_only = true, c.d_mlp = 0, c.ln_eps = 1e8;
+    cc_model *m = tu_shape_model(&c, false, 11);
+    size_t n = (size_t)c.n_heads * c.d_model * c.d_head; /* every matrix reading a norm's output, scaled back up */
+    for (size_t i = 0; i < n; i++) m->w.W_Q[i] *= 1e4f, m->w.W_K[i] *= 1e4f, m->w.W_V[i] *= 1e4f;
+    for (size_t i = 0; i < (size_t)c.d_model * c.d_vocab; i++) m->w.W_U[i] *= 1e4f;
+    return m;
+}
+
+static const int CLEAN[T] = {36, 4, 9, 17, 4, 22, 9}, CORRUPT[T] = {36, 4, 30, 17, 5, 22, 9};
+
+/* Largest |estimate - exact effect| over the nodes, relative to the largest |exact effect|. */
+static double misfit(const cc_model *m, cc_hook_kind hook, bool per_head, double *largest)
+{
+    cc_patch_opts o = {.hook = hook, .per_head = per_head, .kernel = CC_KERNEL_REF,
+                       .metric = {.kind = CC_METRIC_LOGIT_DIFF, .answer = 3, .wrong = 8}};
+    cc_attr_result a;
+    cc_patch_result e;
+    cc_error err;
+    ck_assert_msg(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_act_patch(m, CLEAN, CORRUPT, T, &o, &e, &err) == 0, "%s", err.msg);
+    ck_assert(fabs(a.est.clean - e.clean) <= 1e-5 * fmax(1, fabs(e.clean)));
+    ck_assert(fabs(a.est.corrupt - e.corrupt) <= 1e-5 * fmax(1, fabs(e.corrupt)));
+    size_t N = (size_t)e.n_layers * e.n_pos * e.n_heads;
+    double worst = 0;
+    *largest = 0;
+    for (size_t i = 0; i < N; i++) *largest = fmax(*largest, fabs(e.value[i] - e.corrupt));
+    for (size_t i = 0; i < N; i++) worst = fmax(worst, fabs(a.attribution[i] - (e.value[i] - e.corrupt)));
+    cc_attr_result_free(&a), cc_patch_result_free(&e);
+    return worst / *largest;
+}
+
+START_TEST(exact_where_the_metric_is_linear)
+{
+    cc_model *m = linear_model();
+    struct { cc_hook_kind hook; bool per_head; } cases[] = {
+        {CC_HOOK_ATTN_OUT, false}, {CC_HOOK_Z, true}, {CC_HOOK_V, true}, {CC_HOOK_PATTERN, true}, {CC_HOOK_Z, false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double largest, r = misfit(m, cases[i].hook, cases[i].per_head, &largest);
+        ck_assert_msg(largest > 1e-2, "%s: the patches barely move the metric (%g)", cc_patch_hook_name(cases[i].hook),
+                      largest);
+        ck_assert_msg(r <= EXACT_TOL, "%s (per head %d): estimate and exact patch differ by %g of the largest effect",
+                      cc_patch_hook_name(cases[i].hook), cases[i].per_head, r);
+    }
+    double largest, r = misfit(m, CC_HOOK_RESID_PRE, false, &largest); /* through the softmax: not linear */
+    ck_assert_msg(r > 100 * EXACT_TOL, "resid_pre: the estimate is exact (%g), the check cannot tell", r);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* Moves node (LAYER, position P, head H) of hook_z by ALPHA (clean - act). */
+typedef struct {
+    const float *clean; /* [1, T, H, dh] */
+    int layer, p, h;
+    double alpha;
+} path_step;
+
+static int step_hook(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)err;
+    const path_step *st = ctx;
+    if (kind != CC_HOOK_Z || layer != st->layer) return 0;
+    size_t at = ((size_t)st->p * s->dim[2] + st->h) * s->dim[3];
+    for (int i = 0; i < s->dim[3]; i++) act[at + i] += (float)(st->alpha * (st->clean[at + i] - act[at + i]));
+    return 0;
+}
+
+static double stepped_metric(const cc_model *m, path_step *st, double alpha)
+{
+    st->alpha = alpha;
+    cc_fwd_opts o = {.kernel = CC_KERNEL_REF, .logprobs = false, .hook = step_hook, .hook_ctx = st};
+    cc_fwd_want(&o, CC_HOOK_LOGITS, 0);
+    cc_fwd_result r;
+    cc_error err;
+    ck_assert_msg(cc_forward(m, CORRUPT, 1, T, &o, &r, &err) == 0, "%s", err.msg);
+    const float *lg = cc_fwd_act(&r, CC_HOOK_LOGITS, 0) + (size_t)(T - 1) * m->cfg.d_vocab;
+    double v = (double)lg[3] - lg[8];
+    cc_fwd_result_free(&r);
+    return v;
+}
+
+START_TEST(the_gradient_is_the_corrupted_runs)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 13);
+    cc_patch_opts o = {.hook = CC_HOOK_Z, .per_head = true, .kernel = CC_KERNEL_REF,
+                       .metric = {.kind = CC_METRIC_LOGIT_DIFF, .answer = 3, .wrong = 8}};
+    cc_attr_result a;
+    cc_error err;
+    ck_assert_msg(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err) == 0, "%s", err.msg);
+    cc_fwd_opts fo = {.kernel = CC_KERNEL_REF};
+    cc_fwd_want(&fo, CC_HOOK_Z, -1);
+    cc_fwd_result clean;
+    ck_assert(cc_forward(m, CLEAN, 1, T, &fo, &clean, &err) == 0);
+    double largest = 0;
+    size_t N = (size_t)c.n_layers * T * c.n_heads;
+    for (size_t i = 0; i < N; i++) largest = fmax(largest, fabs(a.attribution[i]));
+    for (int l = 0; l < c.n_layers; l++)
+        for (int p = 2; p < T; p += 2) /* positions where the prompts differ or follow a difference */
+            for (int h = 0; h < c.n_heads; h += 3) {
+                path_step st = {cc_fwd_act(&clean, CC_HOOK_Z, l), l, p, h, 0};
+                double eps = 1e-2, d = (stepped_metric(m, &st, eps) - stepped_metric(m, &st, -eps)) / (2 * eps);
+                double got = a.attribution[((size_t)l * T + p) * c.n_heads + h];
+                ck_assert_msg(fabs(got - d) <= 1e-3 * largest, "z L%d P%d H%d: attribution %.7g, derivative at the "
+                              "corrupted end %.7g", l, p, h, got, d);
+            }
+    cc_fwd_result_free(&clean), cc_attr_result_free(&a);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+START_TEST(comparison_and_refusals)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 12);
+    cc_patch_opts o = {.hook = CC_HOOK_Z, .per_head = true, .kernel = CC_KERNEL_FAST,
+                       .metric = {.kind = CC_METRIC_LOSS}};
+    cc_attr_result a;
+    cc_patch_result e;
+    cc_error err;
+    ck_assert_msg(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_act_patch(m, CLEAN, CORRUPT, T, &o, &e, &err) == 0, "%s", err.msg);
+    int top[5], n;
+    double corr;
+    ck_assert(cc_attr_compare(&a, &e, 5, top, &n, &corr, &err) == 0);
+    ck_assert_int_eq(n, 5);
+    for (int i = 1; i < n; i++) ck_assert(fabs(a.attribution[top[i - 1]]) >= fabs(a.attribution[top[i]]));
+    size_t N = (size_t)e.n_layers * e.n_pos * e.n_heads;
+    for (size_t i = 0; i < N; i++) ck_assert(fabs(a.attribution[i]) <= fabs(a.attribution[top[4]]) || (int)i == top[0]
+                                             || (int)i == top[1] || (int)i == top[2] || (int)i == top[3] ||
+                                             (int)i == top[4]);
+    ck_assert_msg(corr > 0.5 && corr < 1, "correlation %g", corr);
+    cc_patch_result_free(&e);
+    o.per_head = false;
+    ck_assert_msg(cc_act_patch(m, CLEAN, CORRUPT, T, &o, &e, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cc_attr_compare(&a, &e, 5, top, &n, &corr, &err), -1);
+    tu_assert_contains(err.msg, "attribution compare: the exact patching is [2, 7, 1], the attribution [2, 7, 4]");
+    cc_patch_result_free(&e), cc_attr_result_free(&a);
+    o.metric.loss_lo = 1, o.metric.loss_hi = 3;
+    ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
+    tu_assert_contains(err.msg, "a loss over a range of positions is not supported");
+    o.metric = (cc_metric){.kind = CC_METRIC_LOGIT_DIFF}, o.hook = CC_HOOK_MLP_PRE;
+    ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
+    tu_assert_contains(err.msg, "attribution: cannot patch blocks.0.mlp.hook_pre");
+    tu_shape_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("attribution");
+    TCase *tc = tcase_create("attribution");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, exact_where_the_metric_is_linear);
+    tcase_add_test(tc, the_gradient_is_the_corrupted_runs);
+    tcase_add_test(tc, comparison_and_refusals);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
