@@ -14,13 +14,17 @@
  *     the clean one, at the corrupted end (finite differences of runs of the
  *     corrupted tokens with the node moved by alpha (clean - corrupt)): the
  *     gradient is the corrupted run's;
- *   - the comparison (Pearson correlation, top nodes) and the refusals. */
+ *   - the comparison (Pearson correlation, top nodes) and the refusals;
+ *   - `circuitc attribute` end to end on the bundled fixture: its JSON
+ *     (estimates consistent with value and normalized, --verify's exact values
+ *     equal to `patch`'s), the heatmap, refused requests. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/attribution.h"
+#include "golden.h"
 #include "shape_models.h"
 #include "testutil.h"
 
@@ -180,6 +184,61 @@ START_TEST(comparison_and_refusals)
 }
 END_TEST
 
+#define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
+#define FX_CLEAN "511,10,20,30,40,50,10"
+#define FX_CORRUPT "511,10,20,30,40,60,70"
+
+/* Element [l][p][h] of a [layer][position][head] JSON array. */
+static double at3(json_t *a, int l, int p, int h)
+{
+    return json_number_value(json_array_get(json_array_get(json_array_get(a, (size_t)l), (size_t)p), (size_t)h));
+}
+
+START_TEST(cli_attribute)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    tu_run_result r = RUN("attribute", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN,
+                          "--corrupt-tokens", FX_CORRUPT, "--answer", "#20", "--wrong", "#99", "--verify", "4", "--json");
+    json_t *j = tu_parse_ok(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "attribution");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "gradient_run")), "corrupt");
+    double clean = json_number_value(json_object_get(j, "clean")), corrupt = json_number_value(json_object_get(j, "corrupt"));
+    json_t *attr = json_object_get(j, "attribution"), *val = json_object_get(j, "value"), *ver = json_object_get(j, "verify");
+    ck_assert_int_eq(json_array_size(attr), 3);
+    for (int l = 0; l < 3; l++)
+        for (int p = 0; p < 7; p++)
+            for (int h = 0; h < 4; h++)
+                ck_assert(fabs(at3(val, l, p, h) - corrupt - at3(attr, l, p, h)) < 1e-6 * fmax(1, fabs(clean)));
+    ck_assert_int_eq(json_array_size(json_object_get(ver, "top")), 4);
+    ck_assert(json_number_value(json_object_get(ver, "correlation")) > 0.9);
+    ck_assert(json_integer_value(json_object_get(j, "peak_bytes")) > 0);
+    tu_run_result p = RUN("patch", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens",
+                          FX_CORRUPT, "--answer", "#20", "--wrong", "#99", "--json");
+    json_t *pj = tu_parse_ok(&p);
+    json_t *exact = json_object_get(ver, "exact_value"), *pv = json_object_get(pj, "value");
+    for (int l = 0; l < 3; l++)
+        for (int q = 0; q < 7; q++)
+            for (int h = 0; h < 4; h++) ck_assert(at3(exact, l, q, h) == at3(pv, l, q, h));
+    json_decref(j), json_decref(pj);
+    char *dir = tu_tmpdir(), png[4096];
+    snprintf(png, sizeof png, "%s/attr.png", dir);
+    r = RUN("attribute", "resid_pre", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens", FX_CORRUPT,
+            "--answer", "#20", "--wrong", "#99", "--plot", png);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "gradient of the corrupted run");
+    size_t len;
+    free(tu_read_file(png, &len));
+    ck_assert(len > 1000);
+    tu_run_free(&r);
+    tu_expect_fail(RUN("attribute", "resid_pre", "--model", fx, "--answer", "#20", "--wrong", "#99"), 2,
+                   "give the prompt pair");
+    tu_expect_fail(RUN("attribute", "resid_pre", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN,
+                       "--corrupt-tokens", FX_CORRUPT), 2, "--per-head: resid_pre has no heads");
+    tu_rmtree(dir);
+    free(dir), free(fx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("attribution");
@@ -188,6 +247,7 @@ int main(void)
     tcase_add_test(tc, exact_where_the_metric_is_linear);
     tcase_add_test(tc, the_gradient_is_the_corrupted_runs);
     tcase_add_test(tc, comparison_and_refusals);
+    tcase_add_test(tc, cli_attribute);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

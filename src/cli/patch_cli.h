@@ -14,6 +14,9 @@ int patch_sweep_run(const cli_args *a);
 void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
                              const cc_patch_result *r, int top);
 
+/* The table of patch_pair_print_result alone (attribute prints its own header). */
+void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int top);
+
 /* V ([layer][position][head], as in R) as nested JSON arrays, NaN as null. */
 json_t *patch_result_json(const cc_patch_result *r, const double *v);
 

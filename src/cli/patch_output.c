@@ -116,6 +116,13 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
            norm ? "(patched - corrupt) / (clean - corrupt)" : "the patched metric",
            po->naive ? "naive reruns\n" : "causal reuse");
     if (!po->naive) printf(", %ld of %d patches needed no run\n", r->skipped, L * P * H);
+    patch_pair_print_table(pp, r, top);
+}
+
+void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int top)
+{
+    int L = r->n_layers, P = r->n_pos, H = r->n_heads;
+    bool norm = patch_normalisable(r->clean, r->corrupt);
     if (H > 1 && P > 1) { /* layer x position x head: the strongest entries */
         size_t N = (size_t)L * P * H, *order = malloc(N * sizeof *order);
         if (!order) return;
