@@ -15,15 +15,19 @@
  *     corrupted tokens with the node moved by alpha (clean - corrupt)): the
  *     gradient is the corrupted run's;
  *   - the comparison (Pearson correlation, top nodes) and the refusals;
+ *   - the repeated-token mlp_out sweep estimated (cc_attr_mlp_sweep): its
+ *     exact top nodes equal cc_patch_mlp_sweep's values there;
  *   - `circuitc attribute` end to end on the bundled fixture: its JSON
  *     (estimates consistent with value and normalized, --verify's exact values
- *     equal to `patch`'s), the heatmap, refused requests. */
+ *     equal to `patch`'s, the sweep's top nodes equal to `patch mlp_out`'s),
+ *     the heatmap, refused requests. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/attribution.h"
+#include "circuitc/experiments.h"
 #include "golden.h"
 #include "shape_models.h"
 #include "testutil.h"
@@ -174,13 +178,43 @@ START_TEST(comparison_and_refusals)
     ck_assert_int_eq(cc_attr_compare(&a, &e, 5, top, &n, &corr, &err), -1);
     tu_assert_contains(err.msg, "attribution compare: the exact patching is [2, 7, 1], the attribution [2, 7, 4]");
     cc_patch_result_free(&e), cc_attr_result_free(&a);
-    o.metric.loss_lo = 1, o.metric.loss_hi = 3;
+    o.metric.loss_lo = 3, o.metric.loss_hi = 2;
     ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
-    tu_assert_contains(err.msg, "a loss over a range of positions is not supported");
+    tu_assert_contains(err.msg, "metric loss: positions [3, 2) must be a non-empty range inside [0, 6)");
     o.metric = (cc_metric){.kind = CC_METRIC_LOGIT_DIFF}, o.hook = CC_HOOK_MLP_PRE;
     ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
     tu_assert_contains(err.msg, "attribution: cannot patch blocks.0.mlp.hook_pre");
     tu_shape_model_free(m);
+}
+END_TEST
+
+START_TEST(mlp_sweep_top_nodes_are_exact)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 14);
+    int n = 5, tok[11];
+    cc_error err;
+    ck_assert(cc_repeat_tokens(&c, 3, 1, n, tok, &err) == 0);
+    cc_attr_sweep a;
+    cc_patch_sweep e;
+    ck_assert_msg(cc_attr_mlp_sweep(m, tok, n, 6, CC_KERNEL_REF, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, true, CC_KERNEL_REF, NULL, NULL, &e, &err) == 0, "%s", err.msg);
+    ck_assert(fabs(a.clean_loss - e.clean_loss) <= 1e-6 * fmax(1, e.clean_loss));
+    ck_assert_int_eq(a.n_top, 6);
+    double largest = 0;
+    for (int i = 0; i < c.n_layers * (n + 1); i++) largest = fmax(largest, fabs(e.delta[i]));
+    for (int i = 0; i < a.n_top; i++) {
+        ck_assert(i == 0 || fabs(a.estimate[a.top[i - 1]]) >= fabs(a.estimate[a.top[i]]));
+        ck_assert_msg(fabs(a.top_exact[i] - e.delta[a.top[i]]) <= 1e-6 * largest, "node %d: %.9g, patch %.9g",
+                      a.top[i], a.top_exact[i], e.delta[a.top[i]]);
+    }
+    ck_assert(a.peak_bytes > 0);
+    cc_attr_sweep_free(&a), cc_patch_sweep_free(&e);
+    c.attn_only = true;
+    cc_model *ao = tu_shape_model(&c, true, 14);
+    ck_assert_int_eq(cc_attr_mlp_sweep(ao, tok, n, 1, CC_KERNEL_REF, &a, &err), -1);
+    tu_assert_contains(err.msg, "the mlp_out sweep needs MLPs");
+    tu_shape_model_free(ao), tu_shape_model_free(m);
 }
 END_TEST
 
@@ -230,10 +264,24 @@ START_TEST(cli_attribute)
     free(tu_read_file(png, &len));
     ck_assert(len > 1000);
     tu_run_free(&r);
-    tu_expect_fail(RUN("attribute", "resid_pre", "--model", fx, "--answer", "#20", "--wrong", "#99"), 2,
-                   "give the prompt pair");
+    tu_expect_fail(RUN("attribute", "resid_pre", "--model", fx), 2, "attributing resid_pre needs a prompt pair");
+    tu_expect_fail(RUN("attribute", "mlp_out", "--model", fx, "--answer", "#20"), 2, "--answer needs a prompt pair");
     tu_expect_fail(RUN("attribute", "resid_pre", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN,
                        "--corrupt-tokens", FX_CORRUPT), 2, "--per-head: resid_pre has no heads");
+    r = RUN("attribute", "mlp_out", "--model", fx, "--seq-len", "6", "--verify", "3", "--json");
+    j = tu_parse_ok(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "gradient_run")), "unpatched");
+    p = RUN("patch", "mlp_out", "--model", fx, "--seq-len", "6", "--json");
+    pj = tu_parse_ok(&p);
+    json_t *top = json_object_get(json_object_get(j, "verify"), "top"), *delta = json_object_get(pj, "delta");
+    ck_assert_int_eq(json_array_size(top), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *t = json_array_get(top, i);
+        int l = (int)json_integer_value(json_object_get(t, "layer")), q = (int)json_integer_value(json_object_get(t, "position"));
+        double want = json_number_value(json_array_get(json_array_get(delta, (size_t)l), (size_t)(q - 6)));
+        ck_assert_msg(fabs(json_number_value(json_object_get(t, "exact")) - want) < 1e-4, "L%d P%d", l, q);
+    }
+    json_decref(j), json_decref(pj);
     tu_rmtree(dir);
     free(dir), free(fx);
 }
@@ -247,6 +295,7 @@ int main(void)
     tcase_add_test(tc, exact_where_the_metric_is_linear);
     tcase_add_test(tc, the_gradient_is_the_corrupted_runs);
     tcase_add_test(tc, comparison_and_refusals);
+    tcase_add_test(tc, mlp_sweep_top_nodes_are_exact);
     tcase_add_test(tc, cli_attribute);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -29,8 +29,8 @@ typedef struct {
 } cc_attr_result;
 
 /* Attribution patching with O's hook, heads, positions, metric and kernel (O's
- * naive flag, source shift and progress callback are not used; a loss metric
- * must cover every position). CLEAN and CORRUPT: T tokens each. */
+ * naive flag, source shift and progress callback are not used). CLEAN and
+ * CORRUPT: T tokens each. */
 int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
                   cc_attr_result *out, cc_error *err);
 void cc_attr_result_free(cc_attr_result *r);
@@ -42,6 +42,25 @@ void cc_attr_result_free(cc_attr_result *r);
  * nodes: *N_TOP says how many). */
 int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k, int *top, int *n_top,
                     double *correlation, cc_error *err);
+
+/* The repeated-token mlp_out sweep (cc_patch_mlp_sweep, circuitc/experiments.h:
+ * mlp_out[l][p] <- mlp_out[l][p-n] for p in [n, 2n], loss over the second
+ * half's predictions) estimated from one backward pass of TOKENS [1+2n]:
+ * ESTIMATE[l][p-n] = (mlp_out[p-n] - mlp_out[p]) . d loss / d mlp_out[p]; then
+ * the K nodes of largest |estimate| patched exactly, one full pass each. */
+typedef struct {
+    int n_layers, n;
+    double clean_loss;
+    double *estimate;        /* [L, n+1]: the estimated patched_loss - clean_loss */
+    int n_top;
+    int *top;                /* [n_top] nodes (l * (n+1) + p - n), largest |estimate| first */
+    double *top_exact;       /* [n_top] their exact patched_loss - clean_loss */
+    size_t peak_bytes;
+} cc_attr_sweep;
+
+int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, cc_attr_sweep *out,
+                      cc_error *err);
+void cc_attr_sweep_free(cc_attr_sweep *s);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,8 @@
  *
  * Metrics (docs/gradients.md):
  *   CC_GRAD_LOGIT_DIFF  mean over the batch of logits[b, p_b, answer_b] - logits[b, p_b, wrong_b]
- *   CC_GRAD_LOSS        mean next-token cross-entropy over [B, T-1] (TransformerLens' loss)
+ *   CC_GRAD_LOSS        mean next-token cross-entropy over [B, T-1] (TransformerLens' loss), or over
+ *                       the predictions at positions [loss_lo, loss_hi)
  *   CC_GRAD_KL          mean over the batch of KL(clean_b || model_b) at p_b, in nats,
  *                         clean_b given as log-probabilities over the vocabulary
  *
@@ -50,6 +51,8 @@ typedef struct {
     const int *answer, *wrong;  /* [B] LOGIT_DIFF's token ids */
     const float *clean_logprobs; /* [B, V] KL: log-probabilities of the clean run at each row's position
                                    (cc_grad_metric_logprobs) */
+    int loss_lo, loss_hi;       /* LOSS: the predictions made at positions [loss_lo, loss_hi); both 0: every
+                                   position, [0, T-1) */
 } cc_grad_metric;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attribute_cli.h"
 #include "circuitc/attribution.h"
 #include "patch_cli.h"
 
@@ -92,16 +93,18 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_o
     }
 }
 
-static int run(const cli_args *a)
+/* Attribution patching on a prompt pair. */
+static int run_pair(const cli_args *a)
 {
     cli_common common = a->common;
     cc_hook_kind hook;
     cc_error err;
+    if (a->v[O_SEQ_LEN].given || a->v[O_SEED].given)
+        return cli_usage_error("attribute", "--seq-len and --seed belong to the repeated-token sweep, not a prompt "
+                                            "pair");
     if (cc_patch_hook_parse(a->pos[0], &hook, &err) != 0) return cli_usage_error("attribute", "%s", err.msg);
     if (a->v[O_PER_HEAD].on && !cc_patch_hook_has_heads(hook))
         return cli_usage_error("attribute", "--per-head: %s has no heads (z, pattern, q, k and v do)", a->pos[0]);
-    if (!patch_pair_given(a))
-        return cli_usage_error("attribute", "give the prompt pair: --clean/--corrupt or --clean-tokens/--corrupt-tokens");
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
     patch_pair pp;
@@ -116,7 +119,9 @@ static int run(const cli_args *a)
     if (rc == CLI_OK) {
         if (common.json) rc = print_json(&pp, &po, &ar, &v);
         else print_text(m, &pp, &po, &ar, &v, a->v[O_TOP].i);
-        if (common.plot && patch_pair_plot(common.plot, m, &pp, &po, &ar.est) != CLI_OK) rc = CLI_FAIL;
+        if (common.plot &&
+            patch_pair_plot(common.plot, "attribution patching (estimate)", m, &pp, &po, &ar.est) != CLI_OK)
+            rc = CLI_FAIL;
     }
     free(v.top);
     cc_patch_result_free(&v.exact);
@@ -124,6 +129,11 @@ static int run(const cli_args *a)
     patch_pair_free(&pp);
     cc_model_free(m);
     return rc;
+}
+
+static int run(const cli_args *a)
+{
+    return patch_pair_given(a) ? run_pair(a) : attribute_sweep_run(a);
 }
 
 const cli_command cli_cmd_attribute = {
@@ -142,13 +152,17 @@ const cli_command cli_cmd_attribute = {
         "attribution patching, TransformerLens' demo). Same table, JSON layout (plus \"attribution\", the\n"
         "estimated patched - corrupt) and --plot heatmap as patch. --verify K also runs the exact patching\n"
         "and lists the K largest estimates beside their exact values, with the correlation over every\n"
-        "node. docs/gradients.md says when the estimate misleads.\n",
+        "node. Without a prompt pair, `attribute mlp_out` estimates patch's repeated-token sweep\n"
+        "(mlp_out[p] <- mlp_out[p-n] on [BOS, A, A], loss over the second half) from one backward pass\n"
+        "of that sequence, and --verify K patches the K largest estimates exactly. docs/gradients.md\n"
+        "says when the estimate misleads.\n",
     .examples = "attribute resid_pre --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 "
                 "--answer '#20' --wrong '#99' --verify 5\n"
                 "attribute z --per-head --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "
-                "511,10,20,30,40,60,70 --metric loss --json\n",
+                "511,10,20,30,40,60,70 --metric loss --json\n"
+                "attribute mlp_out --seq-len 20 --verify 5\n",
     .options = (const opt_id[]){O_CLEAN, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_METRIC, O_ANSWER, O_WRONG,
-                                O_PER_HEAD, O_POSITIONS, O_TOP, O_VERIFY, O_TOKENIZER, O_NO_BOS, O_PLOT,
+                                O_PER_HEAD, O_POSITIONS, O_TOP, O_VERIFY, O_TOKENIZER, O_NO_BOS, O_SEQ_LEN, O_SEED, O_PLOT,
                                 CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

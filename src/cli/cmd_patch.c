@@ -54,7 +54,7 @@ static int run_pair(const cli_args *a)
         patch_pair_print_result(m, &pp, &po, &r, a->v[O_TOP].i);
         rc = CLI_OK;
     }
-    if (common.plot && patch_pair_plot(common.plot, m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
+    if (common.plot && patch_pair_plot(common.plot, "patching", m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
     cc_patch_result_free(&r);
     patch_pair_free(&pp);
     cc_model_free(m);

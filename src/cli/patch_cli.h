@@ -20,8 +20,9 @@ void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int 
 /* V ([layer][position][head], as in R) as nested JSON arrays, NaN as null. */
 json_t *patch_result_json(const cc_patch_result *r, const double *v);
 
-/* The --plot heatmap of R into OUT; CLI_OK or CLI_FAIL after printing the error. */
-int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
-                    const cc_patch_result *r);
+/* The --plot heatmap of R into OUT, titled WHAT ("patching") and the hook;
+ * CLI_OK or CLI_FAIL after printing the error. */
+int patch_pair_plot(const char *out, const char *what, const cc_model *m, const patch_pair *pp,
+                    const cc_patch_opts *po, const cc_patch_result *r);
 
 #endif

@@ -57,14 +57,13 @@ int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         return cc_fail(err, "attribution of %s per head: only z, pattern, q, k and v have heads",
                        cc_patch_hook_name(o->hook));
     if (T < 2) return cc_fail(err, "attribution needs at least 2 positions (got %d)", T);
-    if (o->metric.kind == CC_METRIC_LOSS && (o->metric.loss_lo != 0 || o->metric.loss_hi != 0))
-        return cc_fail(err, "attribution: a loss over a range of positions is not supported, only every position");
     int plo = o->pos_lo, phi = o->pos_hi ? o->pos_hi : T;
     if (plo < 0 || plo >= phi || phi > T)
         return cc_fail(err, "attribution: positions [%d, %d) must lie inside the %d positions", plo, phi, T);
     int answer = o->metric.answer, wrong = o->metric.wrong;
     cc_grad_metric gm = {.kind = o->metric.kind == CC_METRIC_LOSS ? CC_GRAD_LOSS : CC_GRAD_LOGIT_DIFF,
-                         .answer = &answer, .wrong = &wrong};
+                         .answer = &answer, .wrong = &wrong, .loss_lo = o->metric.loss_lo,
+                         .loss_hi = o->metric.loss_hi};
     cc_grad_opts go = {.kernel = o->kernel, .keep_acts = true};
     cc_grad_want(&go, o->hook, -1);
     cc_fwd_opts fo = {.kernel = o->kernel}; /* the clean run: its activations and its metric */
@@ -111,6 +110,23 @@ void cc_attr_result_free(cc_attr_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* TOP [K] = the indices of the K largest |V[i]| of V [N], largest first (a
+ * selection: K is small); returns how many (fewer when N < K). */
+static int largest(const double *v, size_t N, int k, int *top)
+{
+    int n = 0;
+    for (; n < k && (size_t)n < N; n++) {
+        int best = -1;
+        for (size_t i = 0; i < N; i++) {
+            bool taken = false;
+            for (int t = 0; t < n && !taken; t++) taken = top[t] == (int)i;
+            if (!taken && (best < 0 || fabs(v[i]) > fabs(v[best]))) best = (int)i;
+        }
+        top[n] = best;
+    }
+    return n;
+}
+
 int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k, int *top, int *n_top,
                     double *correlation, cc_error *err)
 {
@@ -131,15 +147,101 @@ int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k
     }
     double cov = sxy - sx * sy / N, vx = sxx - sx * sx / N, vy = syy - sy * sy / N;
     *correlation = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : NAN;
-    *n_top = 0;
-    for (int j = 0; j < k && (size_t)j < N; j++) { /* selection of the K largest |attribution| */
-        int best = -1;
-        for (size_t i = 0; i < N; i++) {
-            bool taken = false;
-            for (int t = 0; t < *n_top && !taken; t++) taken = top[t] == (int)i;
-            if (!taken && (best < 0 || fabs(a->attribution[i]) > fabs(a->attribution[best]))) best = (int)i;
-        }
-        top[(*n_top)++] = best;
-    }
+    *n_top = largest(a->attribution, N, k, top);
     return 0;
+}
+
+/* ------------------------------------------------------------ the mlp_out sweep */
+
+/* Replaces mlp_out[layer][p] of a full pass by the saved value at p - n. */
+typedef struct {
+    const float *src; /* [1, T, d] the unpatched run's mlp_out of LAYER */
+    int layer, p, n, d;
+} sweep_patch;
+
+static int sweep_hook(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *s, cc_error *err)
+{
+    (void)s, (void)err;
+    const sweep_patch *sp = ctx;
+    if (kind == CC_HOOK_MLP_OUT && layer == sp->layer)
+        memcpy(act + (size_t)sp->p * sp->d, sp->src + (size_t)(sp->p - sp->n) * sp->d, (size_t)sp->d * sizeof *act);
+    return 0;
+}
+
+/* The second half's loss with node (LAYER, P) patched, one full forward pass. */
+static int patched_loss(const cc_model *m, const int *tokens, const cc_grad_metric *gm, int T, cc_kernel kernel,
+                        sweep_patch *sp, double *loss, cc_error *err)
+{
+    cc_fwd_opts fo = {.kernel = kernel, .hook = sweep_hook, .hook_ctx = sp};
+    cc_fwd_want(&fo, CC_HOOK_LOGITS, 0);
+    cc_fwd_result r;
+    int rc = cc_forward(m, tokens, 1, T, &fo, &r, err);
+    if (rc == 0) rc = cc_grad_metric_eval(m, tokens, 1, T, gm, r.act[CC_HOOK_LOGITS][0], loss, err);
+    cc_fwd_result_free(&r);
+    return rc;
+}
+
+int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, cc_attr_sweep *out,
+                      cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    const cc_config *c = &m->cfg;
+    if (c->attn_only || c->d_mlp < 1)
+        return cc_fail(err, "the mlp_out sweep needs MLPs: this model is attention-only");
+    if (n < 1 || k < 0) return cc_fail(err, "the mlp_out sweep: n (%d) must be at least 1, k (%d) at least 0", n, k);
+    int T = 1 + 2 * n, L = c->n_layers, d = c->d_model, P = n + 1;
+    cc_grad_metric gm = {.kind = CC_GRAD_LOSS, .loss_lo = n, .loss_hi = 2 * n};
+    cc_grad_opts go = {.kernel = kernel, .keep_acts = true};
+    cc_grad_want(&go, CC_HOOK_MLP_OUT, -1);
+    cc_grad_result g;
+    if (cc_backward(m, tokens, 1, T, &gm, &go, &g, err) != 0) {
+        cc_grad_result_free(&g);
+        return -1;
+    }
+    out->n_layers = L, out->n = n, out->clean_loss = g.metric, out->peak_bytes = g.peak_bytes;
+    out->estimate = calloc((size_t)L * P, sizeof *out->estimate);
+    int rc = -1;
+    if (!out->estimate) {
+        cc_fail(err, "out of memory");
+        goto out;
+    }
+    for (int l = 0; l < L; l++)
+        for (int p = n; p <= 2 * n; p++) {
+            const float *act = g.act[CC_HOOK_MLP_OUT][l], *grad = g.grad[CC_HOOK_MLP_OUT][l];
+            double s = 0;
+            for (int i = 0; i < d; i++)
+                s += ((double)act[(size_t)(p - n) * d + i] - act[(size_t)p * d + i]) * grad[(size_t)p * d + i];
+            out->estimate[(size_t)l * P + (p - n)] = s;
+        }
+    size_t N = (size_t)L * P;
+    out->top = malloc(((size_t)k + 1) * sizeof *out->top);
+    out->top_exact = malloc(((size_t)k + 1) * sizeof *out->top_exact);
+    if (!out->top || !out->top_exact) {
+        cc_fail(err, "out of memory");
+        goto out;
+    }
+    out->n_top = largest(out->estimate, N, k, out->top);
+    for (int i = 0; i < out->n_top; i++) {
+        int node = out->top[i];
+        sweep_patch sp = {g.act[CC_HOOK_MLP_OUT][node / P], node / P, n + node % P, n, d};
+        double loss;
+        if (patched_loss(m, tokens, &gm, T, kernel, &sp, &loss, err) != 0) goto out;
+        out->top_exact[i] = loss - out->clean_loss;
+    }
+    rc = 0;
+out:
+    cc_grad_result_free(&g);
+    if (rc != 0) cc_attr_sweep_free(out);
+    return rc;
+}
+
+void cc_attr_sweep_free(cc_attr_sweep *s)
+{
+    if (!s) return;
+    free(s->estimate), free(s->top), free(s->top_exact);
+    memset(s, 0, sizeof *s);
 }

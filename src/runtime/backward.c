@@ -52,6 +52,7 @@ typedef struct {
     float *dpat;              /* [B, H, T, T] d / d pattern, then d / d scores in place */
     float *dmlp, *dlin;       /* [R, m] d / d post then d / d pre; gated: d / d pre_linear */
     float *rot_nsin, *rot_cos, *rot_tmp; /* rotary: the table with the sines negated (the inverse rotation) */
+    double *norm_ws;          /* [2 d] norm_t's scratch */
 } grad_pass;
 
 /* ------------------------------------------------------------------ memory and hooks */
@@ -125,12 +126,13 @@ static void release_block(grad_pass *g, int l)
 /* ------------------------------------------------------------------ element-wise steps (float64) */
 
 /* DX [R, d] += d/dx of norm(x) (* w) given DOUT, the gradient at its output;
- * the statistics are recomputed from X [R, d]. */
-static void norm_t(const cc_config *c, const float *x, size_t R, const float *w, const float *dout, float *dx)
+ * the statistics are recomputed from X [R, d]. WS: 2 d doubles of scratch. */
+static void norm_t(const cc_config *c, const float *x, size_t R, const float *w, const float *dout, float *dx,
+                   double *ws)
 {
     int d = c->d_model;
     bool rms = c->norm == CC_NORM_RMS;
-    double *gy = malloc((size_t)d * 2 * sizeof *gy), *y = gy + d;
+    double *gy = ws, *y = ws + d;
     for (size_t r = 0; r < R; r++) {
         const float *xr = x + r * d, *gr = dout + r * d;
         double mean = 0, var = 0, mg = 0, mgy = 0;
@@ -146,7 +148,6 @@ static void norm_t(const cc_config *c, const float *x, size_t R, const float *w,
         mg = rms ? 0.0 : mg / d, mgy /= d;
         for (int i = 0; i < d; i++) dx[r * d + i] += (float)(inv * (gy[i] - mg - y[i] * mgy));
     }
-    free(gy);
 }
 
 /* The activation and its derivative at X, in float64 (forward_ref.c's formulas). */
@@ -215,6 +216,9 @@ static int check_metric(const cc_config *c, const cc_grad_metric *mt, int B, int
 {
     if (mt->kind == CC_GRAD_LOSS) {
         if (T < 2) return cc_fail(err, "metric loss: needs at least 2 positions (it predicts each next token), got %d", T);
+        if ((mt->loss_lo || mt->loss_hi) && (mt->loss_lo < 0 || mt->loss_lo >= mt->loss_hi || mt->loss_hi > T - 1))
+            return cc_fail(err, "metric loss: positions [%d, %d) must be a non-empty range inside [0, %d)",
+                           mt->loss_lo, mt->loss_hi, T - 1);
         return 0;
     }
     if (mt->kind == CC_GRAD_LOGIT_DIFF && (!mt->answer || !mt->wrong))
@@ -237,13 +241,21 @@ static int check_metric(const cc_config *c, const cc_grad_metric *mt, int B, int
     return 0;
 }
 
+/* The positions [*LO, *HI) whose predictions a loss reads. */
+static void loss_range(const cc_grad_metric *mt, int T, int *lo, int *hi)
+{
+    bool all = mt->loss_lo == 0 && mt->loss_hi == 0;
+    *lo = all ? 0 : mt->loss_lo, *hi = all ? T - 1 : mt->loss_hi;
+}
+
 /* The rows the metric reads: ROW [n] stacked-row indices (b * T + t), into caller arrays of B * T. */
 static int metric_rows(const cc_grad_metric *mt, int B, int T, size_t *row)
 {
-    int n = 0;
+    int n = 0, lo, hi;
+    loss_range(mt, T, &lo, &hi);
     for (int b = 0; b < B; b++) {
         if (mt->kind == CC_GRAD_LOSS)
-            for (int t = 0; t + 1 < T; t++) row[n++] = (size_t)b * T + t;
+            for (int t = lo; t < hi; t++) row[n++] = (size_t)b * T + t;
         else
             row[n++] = (size_t)b * T + metric_pos(mt, b, T);
     }
@@ -268,7 +280,9 @@ static void metric_row(const cc_grad_metric *mt, const int *tokens, int B, int T
     for (int v = 0; v < V; v++) sum += exp((double)lg[v] - mx);
     double lse = mx + log(sum);
     if (mt->kind == CC_GRAD_LOSS) {
-        double n = (double)B * (T - 1);
+        int lo, hi;
+        loss_range(mt, T, &lo, &hi);
+        double n = (double)B * (hi - lo);
         int next = tokens[r + 1];
         *value -= ((double)lg[next] - lse) / n;
         if (dlg)
@@ -336,7 +350,7 @@ static int unembed_t(grad_pass *g, cc_error *err)
         }
         float *dxg = xn; /* reuse: the rows' d / d resid_post */
         memset(dxg, 0, (size_t)cn * d * sizeof *dxg);
-        norm_t(c, xg, (size_t)cn, lnf_w, dxn, dxg);
+        norm_t(c, xg, (size_t)cn, lnf_w, dxn, dxg, g->norm_ws);
         for (int i = 0; i < cn; i++)
             for (size_t j = 0; j < d; j++) g->dx[row[i0 + i] * d + j] += dxg[i * d + j];
     }
@@ -378,7 +392,7 @@ static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_erro
     if (emit(g, CC_HOOK_MLP_PRE, l, g->dmlp, err)) return -1;
     g->k->linear_t(g->dmlp, g->R, M, (c->gated ? w->W_gate : w->W_in) + l * dM, d, g->dxn, false);
     if (c->gated) g->k->linear_t(g->dlin, g->R, M, w->W_in + l * dM, d, g->dxn, true);
-    norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, g->dx);
+    norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, g->dx, g->norm_ws);
     return 0;
 }
 
@@ -419,7 +433,7 @@ static int attention_t(grad_pass *g, int l, const float *x, const float *dout, c
     if (shortformer)
         for (size_t i = 0; i < Rd; i++) g->dpe[i] += g->dxqk[i], g->dxn[i] += g->dxqk[i];
     g->k->heads_t(g->dv, g->R, K, dh, w->W_V + l * Wl, g->group, d, g->dxn);
-    norm_t(c, x, g->R, at_layer(w->ln1_w, l, d), g->dxn, g->dx);
+    norm_t(c, x, g->R, at_layer(w->ln1_w, l, d), g->dxn, g->dx, g->norm_ws);
     return 0;
 }
 
@@ -456,7 +470,8 @@ static int alloc_buffers(grad_pass *g, cc_error *err)
     size_t M = c->attn_only ? 0 : (size_t)c->d_mlp, P = (size_t)g->B * g->H * g->T * g->T;
     bool ok = (g->dx = gp_alloc(g, R * d)) && (g->dout = gp_alloc(g, R * d)) && (g->dxn = gp_alloc(g, R * d)) &&
               (g->dz = gp_alloc(g, R * HD)) && (g->dq = gp_alloc(g, R * HD)) && (g->dk = gp_alloc(g, R * KD)) &&
-              (g->dv = gp_alloc(g, R * KD)) && (g->dpat = gp_alloc(g, P));
+              (g->dv = gp_alloc(g, R * KD)) && (g->dpat = gp_alloc(g, P)) &&
+              (g->norm_ws = malloc(2 * d * sizeof *g->norm_ws));
     if (ok && M) ok = (g->dmlp = gp_alloc(g, R * M)) && (!c->gated || (g->dlin = gp_alloc(g, R * M)));
     if (ok && c->pos == CC_POS_SHORTFORMER) ok = (g->dxqk = gp_alloc(g, R * d)) && (g->dpe = gp_alloc(g, R * d));
     if (ok && c->pos == CC_POS_ROTARY) {
@@ -476,6 +491,7 @@ static void free_buffers(grad_pass *g)
     float **bufs[] = {&g->dx, &g->dout, &g->dxn, &g->dxqk, &g->dpe, &g->dz, &g->dq, &g->dk, &g->dv, &g->dpat,
                       &g->dmlp, &g->dlin, &g->rot_nsin, &g->rot_cos, &g->rot_tmp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]), *bufs[i] = NULL;
+    free(g->norm_ws), g->norm_ws = NULL;
 }
 
 /* The forward pass: saves what the backward pass reads (and the wanted
