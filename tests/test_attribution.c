@@ -234,6 +234,7 @@ START_TEST(cli_attribute)
     tu_run_result r = RUN("attribute", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN,
                           "--corrupt-tokens", FX_CORRUPT, "--answer", "#20", "--wrong", "#99", "--verify", "4", "--json");
     json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "attribution");
     ck_assert_str_eq(json_string_value(json_object_get(j, "gradient_run")), "corrupt");
     double clean = json_number_value(json_object_get(j, "clean")), corrupt = json_number_value(json_object_get(j, "corrupt"));
@@ -249,6 +250,7 @@ START_TEST(cli_attribute)
     tu_run_result p = RUN("patch", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens",
                           FX_CORRUPT, "--answer", "#20", "--wrong", "#99", "--json");
     json_t *pj = tu_parse_ok(&p);
+    tu_run_free(&p);
     json_t *exact = json_object_get(ver, "exact_value"), *pv = json_object_get(pj, "value");
     for (int l = 0; l < 3; l++)
         for (int q = 0; q < 7; q++)
@@ -270,9 +272,11 @@ START_TEST(cli_attribute)
                        "--corrupt-tokens", FX_CORRUPT), 2, "--per-head: resid_pre has no heads");
     r = RUN("attribute", "mlp_out", "--model", fx, "--seq-len", "6", "--verify", "3", "--json");
     j = tu_parse_ok(&r);
+    tu_run_free(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "gradient_run")), "unpatched");
     p = RUN("patch", "mlp_out", "--model", fx, "--seq-len", "6", "--json");
     pj = tu_parse_ok(&p);
+    tu_run_free(&p);
     json_t *top = json_object_get(json_object_get(j, "verify"), "top"), *delta = json_object_get(pj, "delta");
     ck_assert_int_eq(json_array_size(top), 3);
     for (size_t i = 0; i < 3; i++) {
