@@ -22,94 +22,11 @@
 #include "circuitc/experiments.h"
 #include "circuitc/forward.h"
 #include "circuitc/patching.h"
-#include "circuitc/rng.h"
+#include "shape_models.h"
 #include "testutil.h"
 
 #define HOOK_TOL 1e-5
 #define LOGITS_TOL 1e-4
-
-/* ------------------------------------------------------------ models */
-
-static cc_config base_config(void)
-{
-    cc_config c = {.n_layers = 2, .n_heads = 4, .d_model = 20, .d_head = 6, .d_mlp = 28, .d_vocab = 37,
-                   .n_ctx = 16, .ln_eps = 1e-5, .bos_token_id = 36, .rotary_base = 10000};
-    return c;
-}
-
-static float *normal_array(cc_rng *r, size_t n, double mean, double std)
-{
-    float *a = malloc(n * sizeof *a);
-    ck_assert(a);
-    for (size_t i = 0; i < n; i++) a[i] = (float)(mean + std * cc_rng_normal(r));
-    return a;
-}
-
-/* Random weights for C: matrices of std 0.4 (attention patterns far from
- * uniform), biases 0.1, norm weights 1 +- 0.1. With WITH_NORM_WEIGHTS false
- * the norms have no weights (LNPre / RMSPre). GQA: the query heads of a group
- * hold copies of their key/value head, as cc_weights keeps them. */
-static cc_model *shape_model(const cc_config *c, bool with_norm_weights, uint64_t seed)
-{
-    cc_model *m = calloc(1, sizeof *m);
-    ck_assert(m);
-    m->cfg = *c;
-    cc_rng r;
-    cc_rng_seed(&r, seed);
-    cc_weights *w = &m->w;
-    size_t L = c->n_layers, H = c->n_heads, d = c->d_model, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
-    bool ln = c->norm == CC_NORM_LN;
-    w->W_E = normal_array(&r, V * d, 0, 1);
-    if (c->pos != CC_POS_ROTARY) w->W_pos = normal_array(&r, (size_t)c->n_ctx * d, 0, 0.5);
-    w->W_Q = normal_array(&r, L * H * d * dh, 0, 0.4), w->b_Q = normal_array(&r, L * H * dh, 0, 0.1);
-    w->W_K = normal_array(&r, L * H * d * dh, 0, 0.4), w->b_K = normal_array(&r, L * H * dh, 0, 0.1);
-    w->W_V = normal_array(&r, L * H * d * dh, 0, 0.4), w->b_V = normal_array(&r, L * H * dh, 0, 0.1);
-    int group = c->n_heads / cc_config_kv_heads(c);
-    for (size_t h = 0; h < L * H; h++) /* each query head takes its group's first head's key and value */
-        if (h % group) {
-            size_t src = h - h % group;
-            memcpy(w->W_K + h * d * dh, w->W_K + src * d * dh, d * dh * sizeof(float));
-            memcpy(w->W_V + h * d * dh, w->W_V + src * d * dh, d * dh * sizeof(float));
-            memcpy(w->b_K + h * dh, w->b_K + src * dh, dh * sizeof(float));
-            memcpy(w->b_V + h * dh, w->b_V + src * dh, dh * sizeof(float));
-        }
-    w->W_O = normal_array(&r, L * H * dh * d, 0, 0.4), w->b_O = normal_array(&r, L * d, 0, 0.1);
-    if (!c->attn_only) {
-        w->W_in = normal_array(&r, L * d * M, 0, 0.4), w->b_in = normal_array(&r, L * M, 0, 0.1);
-        if (c->gated) w->W_gate = normal_array(&r, L * d * M, 0, 0.4);
-        w->W_out = normal_array(&r, L * M * d, 0, 0.4), w->b_out = normal_array(&r, L * d, 0, 0.1);
-    }
-    w->W_U = normal_array(&r, d * V, 0, 0.4), w->b_U = normal_array(&r, V, 0, 0.1);
-    if (with_norm_weights) {
-        w->ln1_w = normal_array(&r, L * d, 1, 0.1), w->lnf_w = normal_array(&r, d, 1, 0.1);
-        if (!c->attn_only) w->ln2_w = normal_array(&r, L * d, 1, 0.1);
-        if (ln) {
-            w->ln1_b = normal_array(&r, L * d, 0, 0.1), w->lnf_b = normal_array(&r, d, 0, 0.1);
-            if (!c->attn_only) w->ln2_b = normal_array(&r, L * d, 0, 0.1);
-        }
-    }
-    m->loaded = true;
-    return m;
-}
-
-static void shape_model_free(cc_model *m)
-{
-    cc_weights *w = &m->w;
-    float *arrays[] = {w->W_E, w->W_pos, w->ln1_w, w->ln1_b, w->W_Q, w->W_K, w->W_V, w->b_Q, w->b_K, w->b_V,
-                       w->W_O, w->b_O, w->ln2_w, w->ln2_b, w->W_in, w->W_gate, w->b_in, w->W_out, w->b_out,
-                       w->lnf_w, w->lnf_b, w->W_U, w->b_U};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) free(arrays[i]);
-    free(m);
-}
-
-static int *random_tokens(const cc_config *c, int n, uint64_t seed)
-{
-    cc_rng r;
-    cc_rng_seed(&r, seed);
-    int *t = malloc((size_t)n * sizeof *t);
-    for (int i = 0; i < n; i++) t[i] = (int)cc_rng_below(&r, (uint32_t)c->d_vocab);
-    return t;
-}
 
 /* ------------------------------------------------------------ fast vs reference */
 
@@ -144,7 +61,7 @@ static double compare_kernels(const char *what, cc_model *m, bool edit)
 {
     const cc_config *c = &m->cfg;
     int B = 2, T = 11;
-    int *tok = random_tokens(c, B * T, 5);
+    int *tok = tu_shape_tokens(c, B * T, 5);
     cc_fwd_opts fast = {.kernel = CC_KERNEL_FAST, .logprobs = true}, ref = fast;
     ref.kernel = CC_KERNEL_REF;
     int n_hooks = 0;
@@ -203,7 +120,7 @@ static void check_resume(const char *what, cc_model *m)
 {
     const cc_config *c = &m->cfg;
     int B = 2, T = 12, d = c->d_model;
-    int *tok = random_tokens(c, B * T, 8);
+    int *tok = tu_shape_tokens(c, B * T, 8);
     bool has_mid = cc_hook_available(c, CC_HOOK_RESID_MID);
     for (int kern = 0; kern < 2; kern++) {
         cc_fwd_opts o = {.kernel = (cc_kernel)kern, .logprobs = true};
@@ -258,7 +175,7 @@ static void check_patching(const char *what, cc_model *m)
 {
     const cc_config *c = &m->cfg;
     int T = 9;
-    int *clean = random_tokens(c, T, 21), *corrupt = malloc((size_t)T * sizeof *corrupt);
+    int *clean = tu_shape_tokens(c, T, 21), *corrupt = malloc((size_t)T * sizeof *corrupt);
     memcpy(corrupt, clean, (size_t)T * sizeof *clean);
     corrupt[3] = (clean[3] + 1) % c->d_vocab, corrupt[6] = (clean[6] + 5) % c->d_vocab;
     const cc_hook_kind hooks[] = {CC_HOOK_RESID_PRE, CC_HOOK_RESID_MID, CC_HOOK_ATTN_OUT, CC_HOOK_MLP_OUT,
@@ -303,7 +220,7 @@ static void check_patching(const char *what, cc_model *m)
  * centring with RMSNorm). */
 static void check_dla(const char *what, cc_model *m)
 {
-    int *tok = random_tokens(&m->cfg, 7, 3);
+    int *tok = tu_shape_tokens(&m->cfg, 7, 3);
     for (int kern = 0; kern < 2; kern++) {
         cc_dla d;
         cc_error err;
@@ -320,7 +237,7 @@ static void check_dla(const char *what, cc_model *m)
 static void check_shape(const char *what, const cc_config *c)
 {
     for (int weights = 0; weights < 2; weights++) {
-        cc_model *m = shape_model(c, weights, 100 + (uint64_t)weights);
+        cc_model *m = tu_shape_model(c, weights, 100 + (uint64_t)weights);
         for (int edit = 0; edit < 2; edit++) {
             double away = compare_kernels(what, m, edit);
             ck_assert_msg(away > 0.2, "%s: the attention patterns are nearly uniform (%g)", what, away);
@@ -328,7 +245,7 @@ static void check_shape(const char *what, const cc_config *c)
         check_resume(what, m);
         check_dla(what, m);
         if (weights) check_patching(what, m);
-        shape_model_free(m);
+        tu_shape_model_free(m);
     }
 }
 
@@ -336,14 +253,14 @@ static void check_shape(const char *what, const cc_config *c)
 
 START_TEST(gpt2_block)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     check_shape("gpt2", &c);
 }
 END_TEST
 
 START_TEST(rms_norm)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.norm = CC_NORM_RMS;
     check_shape("rms", &c);
 }
@@ -351,7 +268,7 @@ END_TEST
 
 START_TEST(rotary_full)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.pos = CC_POS_ROTARY, c.rotary_dim = 6;
     check_shape("rotary", &c);
 }
@@ -359,7 +276,7 @@ END_TEST
 
 START_TEST(rotary_partial_adjacent)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.rotary_adjacent = true, c.rotary_base = 500;
     check_shape("rotary partial adjacent", &c);
 }
@@ -367,7 +284,7 @@ END_TEST
 
 START_TEST(shortformer)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.pos = CC_POS_SHORTFORMER;
     check_shape("shortformer", &c);
 }
@@ -375,7 +292,7 @@ END_TEST
 
 START_TEST(grouped_query)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.n_kv_heads = 2;
     check_shape("gqa", &c);
 }
@@ -383,7 +300,7 @@ END_TEST
 
 START_TEST(unscaled)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.attn_unscaled = true;
     check_shape("unscaled", &c);
 }
@@ -391,7 +308,7 @@ END_TEST
 
 START_TEST(local_windows)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.window = 3, c.local_layers[0] = 1; /* layer 0 local, layer 1 global */
     check_shape("local", &c);
 }
@@ -399,7 +316,7 @@ END_TEST
 
 START_TEST(parallel)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.parallel = true;
     check_shape("parallel", &c);
 }
@@ -407,7 +324,7 @@ END_TEST
 
 START_TEST(attn_only)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.attn_only = true, c.d_mlp = 0;
     check_shape("attn-only", &c);
 }
@@ -418,7 +335,7 @@ START_TEST(gated_and_activations)
     static const cc_act_kind acts[] = {CC_ACT_GELU_NEW, CC_ACT_GELU, CC_ACT_SILU, CC_ACT_RELU};
     for (size_t i = 0; i < 4; i++)
         for (int gated = 0; gated < 2; gated++) {
-            cc_config c = base_config();
+            cc_config c = tu_shape_config();
             c.act = acts[i], c.gated = gated;
             char what[32];
             snprintf(what, sizeof what, "act %d gated %d", (int)acts[i], gated);
@@ -429,7 +346,7 @@ END_TEST
 
 START_TEST(llama_block)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.family = CC_FAMILY_LLAMA, c.norm = CC_NORM_RMS, c.pos = CC_POS_ROTARY, c.rotary_dim = 6, c.n_kv_heads = 2;
     c.gated = true, c.act = CC_ACT_SILU;
     check_shape("llama", &c);
@@ -438,7 +355,7 @@ END_TEST
 
 START_TEST(pythia_block)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.family = CC_FAMILY_GPT_NEOX, c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.parallel = true, c.act = CC_ACT_GELU;
     check_shape("pythia", &c);
 }
@@ -446,7 +363,7 @@ END_TEST
 
 START_TEST(gpt_neo_block)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.family = CC_FAMILY_GPT_NEO, c.attn_unscaled = true, c.window = 4, c.local_layers[0] = 2; /* layer 1 local */
     check_shape("gpt-neo", &c);
 }
@@ -454,7 +371,7 @@ END_TEST
 
 START_TEST(toy_attn_only_shortformer)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.family = CC_FAMILY_TL, c.pos = CC_POS_SHORTFORMER, c.attn_only = true, c.d_mlp = 0;
     check_shape("tl toy", &c);
 }
@@ -464,7 +381,7 @@ END_TEST
 
 START_TEST(missing_hooks_are_refused_with_the_reason)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.family = CC_FAMILY_GPT_NEOX, c.parallel = true, c.pos = CC_POS_ROTARY, c.rotary_dim = 4;
     cc_hook_kind k;
     int l;
@@ -478,17 +395,17 @@ START_TEST(missing_hooks_are_refused_with_the_reason)
     ck_assert_int_eq(k, CC_HOOK_ROT_K);
     ck_assert_int_eq(cc_hook_parse("blocks.1.mlp.hook_pre_linear", &c, &k, &l, &err), -1);
     tu_assert_contains(err.msg, "MLP not gated");
-    cc_config a = base_config();
+    cc_config a = tu_shape_config();
     a.attn_only = true, a.d_mlp = 0, a.family = CC_FAMILY_TL;
     ck_assert(!cc_hook_available(&a, CC_HOOK_MLP_OUT) && !cc_hook_available(&a, CC_HOOK_RESID_MID));
     ck_assert(cc_hook_available(&a, CC_HOOK_POS_EMBED) && !cc_hook_available(&a, CC_HOOK_ROT_Q));
-    cc_model *toy = shape_model(&a, true, 2);
+    cc_model *toy = tu_shape_model(&a, true, 2);
     int rep[5] = {28, 1, 2, 1, 2};
     cc_patch_sweep sweep;
     ck_assert_int_eq(cc_patch_mlp_sweep(toy, rep, 2, false, CC_KERNEL_FAST, NULL, NULL, &sweep, &err), -1);
     tu_assert_contains(err.msg, "hook_mlp_out: this model (transformer_lens, attention only) has no mlp_out");
-    shape_model_free(toy);
-    cc_model *m = shape_model(&c, true, 1);
+    tu_shape_model_free(toy);
+    cc_model *m = tu_shape_model(&c, true, 1);
     int tok[3] = {1, 2, 3};
     cc_fwd_opts o = {0};
     cc_fwd_want(&o, CC_HOOK_RESID_MID, -1);
@@ -497,11 +414,11 @@ START_TEST(missing_hooks_are_refused_with_the_reason)
     tu_assert_contains(err.msg, "has no resid_mid");
     cc_fwd_result_free(&r);
     /* GQA: k and v have n_kv_heads heads; path patching into them is refused */
-    cc_config g = base_config();
+    cc_config g = tu_shape_config();
     g.n_kv_heads = 2;
     ck_assert_int_eq(cc_hook_shape(&g, CC_HOOK_K, 2, 5).dim[2], 2);
     ck_assert_int_eq(cc_hook_shape(&g, CC_HOOK_Q, 2, 5).dim[2], 4);
-    shape_model_free(m);
+    tu_shape_model_free(m);
 }
 END_TEST
 
@@ -520,10 +437,10 @@ static int poison(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_
  * n_kv_heads heads, the gated MLP's linear branch d_mlp columns. */
 START_TEST(range_check_uses_each_hooks_shape)
 {
-    cc_config c = base_config();
+    cc_config c = tu_shape_config();
     c.n_kv_heads = 2, c.pos = CC_POS_ROTARY, c.rotary_dim = 6, c.gated = true, c.act = CC_ACT_SILU;
-    cc_model *m = shape_model(&c, true, 4);
-    int *tok = random_tokens(&c, 2 * 8, 1);
+    cc_model *m = tu_shape_model(&c, true, 4);
+    int *tok = tu_shape_tokens(&c, 2 * 8, 1);
     const cc_hook_kind kinds[] = {CC_HOOK_K, CC_HOOK_MLP_PRE_LINEAR};
     const char *want[] = {"blocks.0.attn.hook_k: NaN at [batch 1, position 3, head 1, 5]",
                           "blocks.0.mlp.hook_pre_linear: NaN at [batch 1, position 3, 11]"};
@@ -537,7 +454,7 @@ START_TEST(range_check_uses_each_hooks_shape)
             cc_fwd_result_free(&r);
         }
     free(tok);
-    shape_model_free(m);
+    tu_shape_model_free(m);
 }
 END_TEST
 

@@ -61,7 +61,7 @@ static int run_pair(const cli_args *a)
         patch_pair_print_result(m, &pp, &po, &r, a->v[O_TOP].i);
         rc = CLI_OK;
     }
-    if (common.plot && patch_pair_plot(common.plot, m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
+    if (common.plot && patch_pair_plot(common.plot, "patching", m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
     if (rc == CLI_OK && common.html)
         rc = cli_html_page(&common, CC_HTML_HEATMAP, "activation patching", pair_json(hook, &po, &pp, &r));
     cc_patch_result_free(&r);

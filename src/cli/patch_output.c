@@ -45,8 +45,8 @@ static void free_labels(char **v, int n)
 
 /* The layer x position (or x head) heatmap of the normalised results (raw when
  * the clean and corrupted metrics are equal). */
-int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
-                     const cc_patch_result *r)
+int patch_pair_plot(const char *out, const char *what, const cc_model *m, const patch_pair *pp,
+                    const cc_patch_opts *po, const cc_patch_result *r)
 {
     bool norm = patch_normalisable(r->clean, r->corrupt), by_head_rows = r->n_heads > 1 && r->n_pos > 1;
     size_t N = (size_t)r->n_layers * r->n_pos * r->n_heads;
@@ -57,7 +57,7 @@ int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, co
     bool ok = v && rows && cols && model;
     for (int i = 0; ok && i < nr; i++) ok = rows[i] != NULL;
     for (int i = 0; ok && i < nc; i++) ok = cols[i] != NULL;
-    if (ok && asprintf(&title, "patching %s%s%s — model %s", cc_patch_hook_name(po->hook),
+    if (ok && asprintf(&title, "%s %s%s%s — model %s", what, cc_patch_hook_name(po->hook),
                        po->per_head ? " per head" : "", po->all_positions ? ", all positions" : "", model) < 0)
         ok = false, title = NULL;
     if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - corrupt) / (clean - corrupt): 1 = "
@@ -116,6 +116,13 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
            norm ? "(patched - corrupt) / (clean - corrupt)" : "the patched metric",
            po->naive ? "naive reruns\n" : "causal reuse");
     if (!po->naive) printf(", %ld of %d patches needed no run\n", r->skipped, L * P * H);
+    patch_pair_print_table(pp, r, top);
+}
+
+void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int top)
+{
+    int L = r->n_layers, P = r->n_pos, H = r->n_heads;
+    bool norm = patch_normalisable(r->clean, r->corrupt);
     if (H > 1 && P > 1) { /* layer x position x head: the strongest entries */
         size_t N = (size_t)L * P * H, *order = malloc(N * sizeof *order);
         if (!order) return;

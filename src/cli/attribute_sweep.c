@@ -1,0 +1,97 @@
+/* attribute_sweep.c — `circuitc attribute mlp_out` without a prompt pair: the
+ * repeated-token sweep of `patch mlp_out` (mlp_out[p] <- mlp_out[p-n] on
+ * [BOS, A, A], second-half loss) estimated from one backward pass, the
+ * --verify K largest estimates patched exactly (cc_attr_mlp_sweep). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attribute_cli.h"
+#include "circuitc/attribution.h"
+#include "circuitc/charts.h"
+#include "plot_cli.h"
+#include "runtime.h"
+
+static json_t *sweep_json(const rt_opts *o, const cc_attr_sweep *s, int k)
+{
+    int NP = s->n + 1;
+    json_t *est = json_array(), *top = json_array(), *pos = json_array();
+    for (int p = 0; p < NP; p++) json_array_append_new(pos, json_integer(s->n + p));
+    for (int l = 0; l < s->n_layers; l++) {
+        json_t *row = json_array();
+        for (int p = 0; p < NP; p++) json_array_append_new(row, json_real(s->estimate[l * NP + p]));
+        json_array_append_new(est, row);
+    }
+    for (int i = 0; i < s->n_top; i++)
+        json_array_append_new(top, json_pack("{s:i, s:i, s:f, s:f}", "layer", s->top[i] / NP, "position",
+                                             s->n + s->top[i] % NP, "estimate", s->estimate[s->top[i]], "exact",
+                                             s->top_exact[i]));
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:f, s:o, s:o, s:{s:i, s:o}, s:I}", "hook", "mlp_out",
+                     "method", "attribution", "gradient_run", "unpatched", "seed", (json_int_t)o->seed, "seq_len",
+                     s->n, "n_layers", s->n_layers, "clean_loss", s->clean_loss, "patch_positions", pos, "estimate",
+                     est, "verify", "k", k, "top", top, "peak_bytes", (json_int_t)s->peak_bytes);
+}
+
+static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep *s, const int *tok)
+{
+    int n = s->n, NP = n + 1;
+    rt_print_header(m, o, 1);
+    printf("clean loss (second half) %.4f; estimated loss(patched) - loss(clean), mlp_out[p] <- mlp_out[p-%d]: "
+           "(mlp_out[p-%d] - mlp_out[p]) . d loss / d mlp_out[p]\n", s->clean_loss, n, n);
+    printf("%5s %5s", "pos", "token");
+    for (int l = 0; l < s->n_layers; l++) printf("  %7s%-2d", "layer ", l);
+    printf("\n");
+    for (int p = 0; p < NP; p++) {
+        printf("%5d %5d", n + p, tok[n + p]);
+        for (int l = 0; l < s->n_layers; l++) printf("  %+9.4f", s->estimate[l * NP + p]);
+        printf("\n");
+    }
+    if (s->n_top) printf("%5s %8s %12s %12s\n", "layer", "position", "estimate", "exact");
+    for (int i = 0; i < s->n_top; i++)
+        printf("%5d %8d %+12.5f %+12.5f\n", s->top[i] / NP, n + s->top[i] % NP, s->estimate[s->top[i]],
+               s->top_exact[i]);
+}
+
+static int sweep_plot(const char *out, const cc_model *m, const rt_opts *o, const cc_attr_sweep *s)
+{
+    cc_error err;
+    char *model = cli_model_label(m->model_path), *title = NULL;
+    if (asprintf(&title, "attribution patching mlp_out (estimate) — model %s, seed %llu, seq_len %d", model, o->seed,
+                 s->n) < 0)
+        title = NULL;
+    cc_chart_opts co = {.out = out, .title = title ? title : "attribution patching"};
+    int rc = cc_chart_patch(&co, s->n_layers, s->n, s->estimate, s->clean_loss, &err);
+    free(model), free(title);
+    return rc == 0 ? CLI_OK : cli_fail(&err);
+}
+
+int attribute_sweep_run(const cli_args *a)
+{
+    rt_opts o;
+    rt_begin(a, &o);
+    if (strcmp(o.args[0], "mlp_out") != 0)
+        return cli_usage_error("attribute", "attributing %s needs a prompt pair (--clean TEXT --corrupt TEXT); "
+                                            "without one only the repeated-token mlp_out sweep runs", o.args[0]);
+    static const opt_id pair_only[] = {O_CORRUPT, O_CORRUPT_TOKENS, O_ANSWER, O_WRONG, O_PER_HEAD, O_POSITIONS,
+                                       O_METRIC, O_TOKENIZER, O_NO_BOS};
+    for (size_t i = 0; i < sizeof pair_only / sizeof pair_only[0]; i++)
+        if (a->v[pair_only[i]].given)
+            return cli_usage_error("attribute", "--%s needs a prompt pair (--clean/--corrupt or --clean-tokens/"
+                                                "--corrupt-tokens)", cli_options[pair_only[i]].name);
+    cc_error err;
+    cc_model *m = NULL;
+    int *tok = NULL, k = a->v[O_VERIFY].i, rc = CLI_OK;
+    cc_attr_sweep s = {0};
+    if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_attr_mlp_sweep(m, tok, o.n, k, CC_KERNEL_FAST, &s, &err) != 0)
+        rc = cli_fail(&err);
+    if (rc == CLI_OK) {
+        if (o.common.json) rc = cli_print_result(sweep_json(&o, &s, k));
+        else sweep_print(m, &o, &s, tok);
+        if (o.common.plot && sweep_plot(o.common.plot, m, &o, &s) != CLI_OK) rc = CLI_FAIL;
+    }
+    cc_attr_sweep_free(&s);
+    free(tok);
+    cc_model_free(m);
+    return rc;
+}
