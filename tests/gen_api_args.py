@@ -375,14 +375,14 @@ def generate(funcs, enums, structs, out):
                 needle = f'{f["name"]}: argument {what}{tail}'
                 # An array's elements are checked one by one: "parts[i].kind".
                 alt = f'{f["name"]}: argument {what.replace("->", "[i].", 1)}{tail}'
-                lines.append(f'        expect_message(what, err.msg, {c_string(needle)}, {c_string(alt)});')
+                lines.append(f'        expect_message(what, &err, {c_string(needle)}, {c_string(alt)});')
             lines.append('        break;')
             lines.append('    }')
             body += lines
             n += 1
     with open(out, 'w') as o:
         o.write(PROLOGUE)
-        o.write(f'#define N_CASES {n}\n\nstatic void run_case(int i)\n{{\n    cc_error err = {{""}};\n'
+        o.write(f'#define N_CASES {n}\n\nstatic void run_case(int i)\n{{\n    cc_error err = {{0}};\n'
                 '    const char *what = "";\n    switch (i) {\n')
         o.write('\n'.join(body))
         o.write('\n    default: ck_abort_msg("no case %d", i);\n    }\n    (void)what;\n}\n')
@@ -476,10 +476,12 @@ static int stub_line(void *ctx, const char *line, size_t len, const char *label,
     return 0;
 }
 
-static void expect_message(const char *what, const char *msg, const char *needle, const char *alt)
+/* The message names the argument; the code says it is a bad argument. */
+static void expect_message(const char *what, const cc_error *err, const char *needle, const char *alt)
 {
-    ck_assert_msg(strstr(msg, needle) || strstr(msg, alt), "%s: expected \"%s\" in the error, got: \"%s\"", what,
-                  needle, msg);
+    ck_assert_msg(strstr(err->msg, needle) || strstr(err->msg, alt), "%s: expected \"%s\" in the error, got: \"%s\"",
+                  what, needle, err->msg);
+    ck_assert_msg(err->code == CC_E_ARG, "%s: error code %s, expected arg", what, cc_error_code_name(err->code));
 }
 
 static void ok(int rc, const cc_error *err)
@@ -492,7 +494,7 @@ static void ok(int rc, const cc_error *err)
 
 static void setup(void)
 {
-    cc_error err = {""};
+    cc_error err = {0};
     ok(cc_model_load(tu_fixture_model(), NULL, true, &fx.model, &err), &err);
     ok(cc_circuit_open("kcomp", &fx.circuit, &err), &err);
     char *vocab = tu_byte_vocab("{\"ab\": 256}"); /* the byte tokens and "ab", the one merge */

@@ -33,7 +33,7 @@ static int rank_pairs(cc_comp_scores *r, int mode, int top, cc_error *err)
     int H = r->n_heads, n = r->n_layers * H, np = 0;
     const double *ms = r->scores + (size_t)mode * n * n;
     cc_comp_pair *pairs = malloc((size_t)(n > 0 ? n * n : 1) * sizeof *pairs);
-    if (!pairs) return cc_fail(err, "out of memory");
+    if (!pairs) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     bool base = r->baseline_samples > 0;
     for (int a = 0; a < n; a++)
         for (int b = 0; b < n; b++)
@@ -67,7 +67,7 @@ int cc_comp_scores_run(cc_model *m, const cc_comp_scores_options *o, cc_comp_sco
     out->baseline_samples = o->baseline_samples, out->seed = o->seed;
     out->baseline_mean = out->baseline_std = NAN;
     size_t n = (size_t)out->n_layers * out->n_heads;
-    if (!(out->scores = calloc(3 * n * n, sizeof *out->scores))) return cc_fail(err, "out of memory");
+    if (!(out->scores = calloc(3 * n * n, sizeof *out->scores))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int mode = 0; mode < 3; mode++) {
         if (!(out->modes[mode] = o->modes[mode])) continue;
         struct timespec t0;

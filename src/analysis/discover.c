@@ -71,7 +71,7 @@ static int rotary_positional(const cc_model *m, cc_head h, int T, double *frac, 
           *k = calloc((size_t)T * dh, sizeof *k), *sn = malloc((size_t)T * c->rotary_dim * sizeof *sn),
           *cs = malloc((size_t)T * c->rotary_dim * sizeof *cs), *scratch = malloc((size_t)dh * sizeof *scratch);
     double *mean = calloc((size_t)d, sizeof *mean);
-    int rc = row && q && k && sn && cs && scratch && mean ? 0 : cc_fail(err, "out of memory");
+    int rc = row && q && k && sn && cs && scratch && mean ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     const float *lw = w->ln1_w ? w->ln1_w + (size_t)h.layer * d : NULL, *lb = w->ln1_b ? w->ln1_b + (size_t)h.layer * d : NULL;
     for (int v = 0; rc == 0 && v < V; v++) {
         const float *x = w->W_E + (size_t)v * d;
@@ -127,7 +127,7 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
     float *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx]: small */
     if (!S) {
         cc_fm_free(&fm);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     cc_fm_AB(&fm, S);
     *frac = prev_fraction(T, matrix_score, &(matrix_scores){S, (size_t)n});
@@ -308,7 +308,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     for (int l = 1; l < L; l++) n_pairs += H * l * H;
     out->pairs = malloc((size_t)(n_pairs ? n_pairs : 1) * sizeof *out->pairs);
     int rc = 0;
-    if (!comp || !positional || !out->pairs) rc = cc_fail(err, "out of memory");
+    if (!comp || !positional || !out->pairs) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (rc == 0) rc = cc_composition_scores(m, CC_COMP_K, comp, err);
     if (rc == 0)
         rc = cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, o->seed, NULL, &out->baseline_mean,
@@ -325,7 +325,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     if (rc == 0) {
         qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_pre_score);
         cc_chain_cache *cache = cc_chain_cache_new();
-        if (!cache) rc = cc_fail(err, "out of memory");
+        if (!cache) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
         int top = o->top < out->n_pairs ? o->top : out->n_pairs;
         if (rc == 0 && top > 0) rc = exact_top1(m, o, cache, out->pairs, top, err);
         for (int k = 0; k < top && rc == 0; k++) {

@@ -64,7 +64,7 @@ int cc_fold_layer_norm(cc_model *m, cc_error *err)
            M = (size_t)c->d_mlp, V = (size_t)c->d_vocab;
     size_t widest = V > M ? V : M;
     double *acc = malloc((widest > dh ? widest : dh) * sizeof *acc);
-    if (!acc) return cc_fail(err, "out of memory folding the norms");
+    if (!acc) return cc_fail_code(err, CC_E_NOMEM, "out of memory folding the norms");
     for (size_t l = 0; l < L; l++) {
         const float *lw = w->ln1_w + l * d, *lb = w->ln1_b ? w->ln1_b + l * d : NULL;
         for (size_t h = 0; h < H; h++) {
@@ -120,7 +120,7 @@ int cc_fold_value_biases(cc_model *m, cc_error *err)
     cc_weights *w = &m->w;
     size_t L = (size_t)c->n_layers, d = (size_t)c->d_model, HD = (size_t)c->n_heads * (size_t)c->d_head;
     double *acc = malloc(d * sizeof *acc);
-    if (!acc) return cc_fail(err, "out of memory folding value biases");
+    if (!acc) return cc_fail_code(err, CC_E_NOMEM, "out of memory folding value biases");
     for (size_t l = 0; l < L; l++) {
         /* b_V [H, dh] flattens to [H*dh] and W_O [H, dh, d] to [H*dh, d]: b_O += b_V W_O */
         const float *bV = w->b_V + l * HD, *WO = w->W_O + l * HD * d;
@@ -150,7 +150,7 @@ int cc_processing_steps(const cc_config *c, const char **steps)
 int cc_process_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
-    if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
+    if (!m->loaded) return cc_fail_code(err, CC_E_INTERNAL, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
     /* With shortformer positions ln1's output is summed with W_pos before
        W_Q and W_K read it, so the norm cannot be folded into them:

@@ -73,7 +73,7 @@ int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_re
     out->batch = B, out->n = n;
     out->logprob = malloc((size_t)B * 2 * n * sizeof *out->logprob);  /* [B, 2n] */
     out->loss_per_seq = malloc((size_t)B * sizeof *out->loss_per_seq); /* [B] */
-    if (!out->logprob || !out->loss_per_seq) return cc_fail(err, "out of memory");
+    if (!out->logprob || !out->loss_per_seq) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     memcpy(out->logprob, r->logprob, (size_t)B * 2 * n * sizeof *out->logprob); /* [B, T-1] == [B, 2n] */
     double s1 = 0, s2 = 0;
     long c1 = 0, c2 = 0;
@@ -262,12 +262,12 @@ static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, 
     out->n_layers = r->n_layers, out->n_heads = H, out->n = n;
     size_t LH = (size_t)r->n_layers * H;
     for (int k = 0; k < CC_SCORE_COUNT; k++) {
-        if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+        if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         if (cc_diag_scores(r, H, cc_score_offset((cc_score_kind)k, n), out->diag[k], err)) return -1;
     }
     for (int k = 0; k < CC_DETECT_COUNT; k++)
         for (int v = 0; v < 4; v++) {
-            if (!(out->detect[k][v] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+            if (!(out->detect[k][v] = malloc(LH * sizeof(double)))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
             if (cc_detect_scores(r, tokens, H, (cc_detect_kind)k, v & 1, v & 2, out->detect[k][v], err)) return -1;
         }
     return 0;
@@ -392,7 +392,7 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     out->ablated_induction = malloc((size_t)L * H * sizeof(double));
     int rc = -1;
     if (!value || !out->clean_induction || !out->ablated_induction) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
     }
     if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->clean, err) ||

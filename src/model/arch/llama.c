@@ -42,7 +42,7 @@ static int refuse_set(json_t *root, const char *path, const char *key, const cha
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v) || json_is_false(v) || (json_is_integer(v) && json_integer_value(v) == 0)) return 0;
-    return cc_fail(err, "%s: field \"%s\" is set; %s", path, key, why);
+    return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s\" is set; %s", path, key, why);
 }
 
 static int read_config(json_t *root, const char *path, cc_config *c, cc_error *err)
@@ -75,7 +75,7 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     /* Mistral's sliding window changes nothing while it covers the whole context. */
     json_t *window = json_object_get(root, "sliding_window");
     if (type && strcmp(type, "mistral") == 0 && json_is_integer(window) && json_integer_value(window) < c->n_ctx)
-        return cc_fail(err, "%s: field \"sliding_window\" (%lld) is shorter than max_position_embeddings (%d); "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"sliding_window\" (%lld) is shorter than max_position_embeddings (%d); "
                             "%s",
                        path, (long long)json_integer_value(window), c->n_ctx, no_extras);
     if (!c->d_head && c->n_heads > 0) c->d_head = c->d_model / c->n_heads;
