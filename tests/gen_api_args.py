@@ -467,7 +467,7 @@ static struct {
     char *dir;
 } fx;
 
-static void stub_progress(void *ctx, long done, long total) { (void)ctx, (void)done, (void)total; }
+static int stub_progress(void *ctx, long done, long total) { return (void)ctx, (void)done, (void)total, 0; }
 static int stub_next(void *ctx) { (void)ctx; return -1; }
 static int stub_unit(void *ctx, const cc_atlas_entry *e, int n, cc_error *err) { (void)ctx, (void)e, (void)n, (void)err; return 0; }
 static int stub_line(void *ctx, const char *line, size_t len, const char *label, cc_error *err)

@@ -180,11 +180,12 @@ START_TEST(patching_causal_path_equals_naive_reruns)
 }
 END_TEST
 
-static void progress_cb(void *ctx, long done, long total)
+static int progress_cb(void *ctx, long done, long total)
 {
     int *calls = ctx;
     ck_assert_int_eq(done, ++*calls);
     ck_assert_int_eq(total, 2);
+    return 0;
 }
 
 START_TEST(patching_reports_progress_and_rejects_long_sequences)

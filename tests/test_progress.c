@@ -29,11 +29,12 @@ typedef struct {
     long calls, last_done, total;
 } tally;
 
-static void count(void *ctx, long done, long total)
+static int count(void *ctx, long done, long total)
 {
     tally *t = ctx;
     ck_assert_int_eq(done, t->last_done + 1); /* one call per block, in order */
     t->calls++, t->last_done = done, t->total = total;
+    return 0;
 }
 
 START_TEST(experiments_report_every_block)

@@ -200,10 +200,13 @@ typedef struct scan_group {
     cc_error errs[MAX_GROUP];
     scan_slot slots[MAX_GROUP];
     long done_before, total; /* rows of the earlier groups' scans; of all scans */
+    bool cancelled;          /* the caller's callback asked to stop: every scan stops */
     pthread_mutex_t lock;
 } scan_group;
 
-static void locked_progress(void *ctx, long done, long total)
+/* The scans' progress summed into the caller's callback; its answer to one
+ * scan is every scan's. */
+static int locked_progress(void *ctx, long done, long total)
 {
     scan_slot *slot = ctx;
     scan_group *g = slot->g;
@@ -212,8 +215,10 @@ static void locked_progress(void *ctx, long done, long total)
     slot->current = done;
     long sum = g->done_before;
     for (int k = 0; k < MAX_GROUP; k++) sum += g->slots[k].finished + g->slots[k].current;
-    g->o->progress(g->o->progress_ctx, sum, g->total);
+    if (!g->cancelled) g->cancelled = g->o->progress(g->o->progress_ctx, sum, g->total) != 0;
+    bool stop = g->cancelled;
     pthread_mutex_unlock(&g->lock);
+    return stop;
 }
 
 /* One scan of pair K of the group, its rows then counted as finished. */

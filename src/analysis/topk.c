@@ -22,6 +22,7 @@
 #include "circuitc/topk.h"
 
 #include "core/parallel.h"
+#include "core/progress_report.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -87,9 +88,10 @@ typedef struct {
     /* work queue and counters */
     pthread_mutex_t lock;
     long next_row, rows_done, exact_evals, rows_full;
-    void (*progress)(void *, long, long);
+    cc_progress_fn progress;
     void *progress_ctx;
-    int failed;
+    int failed;         /* a worker could not get its scratch memory, or ... */
+    int cancelled;      /* ... the progress callback asked to stop */
 } job;
 
 /* The definition of a score: float64 dot product in index order. */
@@ -379,7 +381,8 @@ static void *worker(void *arg)
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
-        if (J->progress) J->progress(J->progress_ctx, J->rows_done, J->n);
+        if (!J->cancelled && J->progress && J->progress(J->progress_ctx, J->rows_done, J->n) != 0)
+            J->cancelled = J->failed = 1; /* the workers take no further rows */
         pthread_mutex_unlock(&J->lock);
     }
     pthread_mutex_lock(&J->lock);
@@ -785,7 +788,8 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (run_threads(&J, threads) != 0) {
-        cc_fail_code(err, CC_E_NOMEM, "out of memory in top-k worker threads");
+        if (J.cancelled) cci_cancelled(err, "top-k accuracy");
+        else cc_fail_code(err, CC_E_NOMEM, "out of memory in top-k worker threads");
         goto out;
     }
     *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,

@@ -10,6 +10,7 @@
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "core/progress_report.h"
 
 /* ------------------------------------------------------------ tokens */
 
@@ -110,17 +111,18 @@ typedef struct {
     int pass, passes, layers;
 } pass_progress;
 
-static void report_block(const pass_progress *p, cc_hook_kind k, int layer)
+/* After each block; -1 (the pass stops) when the callback cancels. */
+static int report_block(const pass_progress *p, cc_hook_kind k, int layer, cc_error *err)
 {
-    if (progress_sink.fn && k == CC_HOOK_RESID_POST)
-        progress_sink.fn(progress_sink.ctx, (long)p->pass * p->layers + layer + 1, (long)p->passes * p->layers);
+    if (k != CC_HOOK_RESID_POST) return 0;
+    return cci_progress(progress_sink.fn, progress_sink.ctx, (long)p->pass * p->layers + layer + 1,
+                        (long)p->passes * p->layers, "forward pass", err);
 }
 
 static int progress_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
 {
-    (void)act, (void)s, (void)err;
-    report_block(ctx, k, layer);
-    return 0;
+    (void)act, (void)s;
+    return report_block(ctx, k, layer, err);
 }
 
 /* Reports O's pass through P when a sink is set (O must have no other hook). */
@@ -352,9 +354,8 @@ typedef struct {
 
 static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
 {
-    (void)err;
     const ablate_ctx *a = ctx;
-    report_block(a->progress, k, layer);
+    if (report_block(a->progress, k, layer, err) != 0) return -1;
     if (k != CC_HOOK_Z) return 0;
     int BT = s->dim[0] * s->dim[1], H = s->dim[2], dh = s->dim[3]; /* act: [B, T, H, dh] */
     for (int i = 0; i < a->n; i++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/progress_report.h"
 #include "runtime/pass.h"
 
 /* ------------------------------------------------------------ hooks */
@@ -400,7 +401,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
             }
         }
         if (!o->naive && chunk_flush(&ch, value, err) != 0) goto done;
-        if (o->progress) o->progress(o->progress_ctx, l + 1, L);
+        if (cci_progress(o->progress, o->progress_ctx, l + 1, L, "patching", err) != 0) goto done;
     }
     for (size_t i = 0; i < N; i++) out->normalized[i] = (out->value[i] - out->corrupt) / (out->clean - out->corrupt);
     rc = 0;
