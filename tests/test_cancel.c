@@ -110,16 +110,15 @@ START_TEST(a_forward_pass_stops_after_its_first_block)
     cc_error err = {0};
     ck_assert(cc_repeat_tokens(&m->cfg, 0, B, n, tok, &err) == 0);
     stopper s = {0};
-    cc_experiments_set_progress(stop_at_first, &s);
     cc_repeat_stats r;
-    expect_cancelled(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, &r, &err), &err, &s);
+    expect_cancelled(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, stop_at_first, &s, &r, &err), &err, &s);
     cc_repeat_stats_free(&r);
     s.calls = 0;
     cc_ablation a;
     cc_head prev = {0, 0};
-    expect_cancelled(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, &a, &err), &err, &s);
+    expect_cancelled(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, stop_at_first, &s, &a, &err),
+                     &err, &s);
     cc_ablation_free(&a);
-    cc_experiments_set_progress(NULL, NULL);
     cc_model_free(m);
 }
 END_TEST

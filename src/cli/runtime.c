@@ -21,8 +21,7 @@ void rt_begin(const cli_args *a, rt_opts *o)
                    .exclude_current = a->v[O_EXCLUDE_CURRENT].on,
                    .args = a->pos,
                    .n_args = a->n_pos};
-    cli_progress_begin(a->cmd->name); /* the forward passes report per layer */
-    cc_experiments_set_progress(cli_progress_update, NULL);
+    cli_progress_begin(a->cmd->name); /* the forward passes report per layer (cli_progress_update) */
 }
 
 /* Bytes of memory available to this process: MemAvailable, lowered by a cgroup

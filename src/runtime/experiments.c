@@ -99,15 +99,10 @@ int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_re
 
 /* ------------------------------------------------------------ progress */
 
-static struct {
+/* Pass PASS of PASSES, each of LAYERS blocks, reported to the caller's FN (may be NULL). */
+typedef struct {
     cc_progress_fn fn;
     void *ctx;
-} progress_sink;
-
-void cc_experiments_set_progress(cc_progress_fn fn, void *ctx) { progress_sink.fn = fn, progress_sink.ctx = ctx; }
-
-/* Pass PASS of PASSES, each of LAYERS blocks. */
-typedef struct {
     int pass, passes, layers;
 } pass_progress;
 
@@ -115,7 +110,7 @@ typedef struct {
 static int report_block(const pass_progress *p, cc_hook_kind k, int layer, cc_error *err)
 {
     if (k != CC_HOOK_RESID_POST) return 0;
-    return cci_progress(progress_sink.fn, progress_sink.ctx, (long)p->pass * p->layers + layer + 1,
+    return cci_progress(p->fn, p->ctx, (long)p->pass * p->layers + layer + 1,
                         (long)p->passes * p->layers, "forward pass", err);
 }
 
@@ -125,14 +120,14 @@ static int progress_hook(void *ctx, cc_hook_kind k, int layer, float *act, const
     return report_block(ctx, k, layer, err);
 }
 
-/* Reports O's pass through P when a sink is set (O must have no other hook). */
+/* Reports O's pass through P when it has a callback (O must have no other hook). */
 static void watch(cc_fwd_opts *o, pass_progress *p)
 {
-    if (progress_sink.fn) o->hook = progress_hook, o->hook_ctx = p;
+    if (p->fn) o->hook = progress_hook, o->hook_ctx = p;
 }
 
-int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
-                  cc_error *err)
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_progress_fn progress,
+                  void *progress_ctx, cc_repeat_stats *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -140,7 +135,7 @@ int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_ker
     CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
-    pass_progress pp = {0, 1, m->cfg.n_layers};
+    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
     watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
@@ -275,8 +270,8 @@ static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, 
     return 0;
 }
 
-int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_head_scores *out,
-                       cc_error *err)
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
+                       cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -285,7 +280,7 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
-    pass_progress pp = {0, 1, m->cfg.n_layers};
+    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
     watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
@@ -367,7 +362,8 @@ static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const c
 }
 
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
-                    cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err)
+                    cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                    cc_ablation *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -385,7 +381,7 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
     for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
-    pass_progress pp = {0, 2, L}; /* clean, then ablated */
+    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
     watch(&o, &pp);
     cc_fwd_result r = {0};
     float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */

@@ -331,10 +331,9 @@ static void attn_par(cc_pass *r, int l, cc_par_fn fn)
     size_t grain = seg_grain(r);
 #ifdef CC_HAVE_OPENBLAS_THREADS
     bool split = !t_own_threads && cc_par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
-    int saved = split ? openblas_get_num_threads() : 0;
-    if (split) openblas_set_num_threads(1);
+    int held = split ? cc_blas_threads_hold() : 0;
     cc_par_for((size_t)r->n_seg, grain, fn, &a);
-    if (split) openblas_set_num_threads(saved);
+    cc_blas_threads_restore(held);
 #else
     fn(&a, 0, (size_t)r->n_seg); /* without thread control, one thread drives BLAS */
 #endif

@@ -19,7 +19,8 @@ static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, 
     return cc_repeat_tokens(&m->cfg, in->seed, in->batch, in->seq_len, *out, err);
 }
 
-int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat_report *out, cc_error *err)
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_progress_fn progress, void *progress_ctx,
+                         cc_repeat_report *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(in, err, -1);
@@ -29,7 +30,8 @@ int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat
     out->d_vocab = m->cfg.d_vocab;
     int *tok = NULL;
     int rc = draw_tokens(m, in, &tok, err);
-    if (rc == 0) rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, &out->stats, err);
+    if (rc == 0)
+        rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, progress, progress_ctx, &out->stats, err);
     free(tok);
     return rc;
 }
@@ -86,7 +88,9 @@ int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_r
     out->options = *o;
     int *tok = NULL;
     int rc = draw_tokens(m, &o->input, &tok, err);
-    if (rc == 0) rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, &out->scores, err);
+    if (rc == 0)
+        rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, o->progress, o->progress_ctx,
+                                &out->scores, err);
     free(tok);
     if (rc != 0) return -1;
     out->n_layers = out->scores.n_layers, out->n_heads = out->scores.n_heads;
@@ -159,7 +163,7 @@ int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablat
     int rc = draw_tokens(m, &o->input, &tok, err);
     if (rc == 0)
         rc = cc_ablate_heads(m, tok, o->input.batch, o->input.seq_len, out->ablated, n, o->mode, CC_KERNEL_FAST,
-                             &out->ablation, err);
+                             o->progress, o->progress_ctx, &out->ablation, err);
     free(tok);
     return rc == 0 ? order_changes(out, err) : -1;
 }
