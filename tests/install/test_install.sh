@@ -11,6 +11,7 @@
 #     shared library (and with --static against libcircuitc.a), runs, and
 #     agrees with the installed circuitc on a composition score and on kcomp's
 #     top-1 count (the one-call cc_circuit_report_run, with its JSON);
+#   - the shared consumer finds the data beside libcircuitc.so without CIRCUITC_DATA;
 #   - the installed circuitc runs `kcomp L0H0 L1H0` on the bundled model and
 #     writes a `report`, finding its data beside itself;
 #   - without its data it fails clearly (naming CIRCUITC_DATA), printing nothing on stdout.
@@ -93,6 +94,11 @@ read -ra static_flags <<<"$(pkg-config --static --cflags --libs circuitc)"
 static=$(CIRCUITC_DATA=$data "$tmp/consumer-static" "$data/models/induction-3l4h") || fail "the consumer (static libcircuitc) failed"
 [ "$shared" = "$static" ] || fail "shared and static builds differ: '$shared' vs '$static'"
 grep -qx 'layers 3 heads 4 vocab 512' <<<"$shared" || fail "unexpected consumer output: $shared"
+# ... and without CIRCUITC_DATA, libcircuitc.so finds the data from its own folder (the
+# program is in $tmp, nowhere near it)
+beside_lib=$(LD_LIBRARY_PATH=$root/$libdir "$tmp/consumer" "$data/models/induction-3l4h") ||
+  fail "the consumer (shared libcircuitc) without CIRCUITC_DATA did not find the data beside libcircuitc.so"
+[ "$beside_lib" = "$shared" ] || fail "without CIRCUITC_DATA the consumer says '$beside_lib', with it '$shared'"
 grep -qx "version $version $version" <<<"$shared" ||
   fail "the consumer's version line (headers, then cc_version()) is not '$version $version': $shared"
 echo "consumer (shared and static): ${shared//$'\n'/; }"
