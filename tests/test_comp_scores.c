@@ -24,11 +24,12 @@ typedef struct {
     bool grew;
 } steps_seen;
 
-static void count_steps(void *ctx, long done, long total)
+static int count_steps(void *ctx, long done, long total)
 {
     steps_seen *s = ctx;
     s->grew = s->calls == 0 ? done == 0 : s->grew && done == s->last_done + 1;
     s->calls++, s->last_done = done, s->total = total;
+    return 0;
 }
 
 static int desc(const void *a, const void *b)

@@ -21,11 +21,12 @@ typedef struct {
     bool backwards;
 } progress_log;
 
-static void log_progress(void *ctx, long done, long total)
+static int log_progress(void *ctx, long done, long total)
 {
     progress_log *l = ctx;
     l->backwards = l->backwards || done < l->last || (l->calls && total != l->total);
     l->last = done, l->total = total, l->calls++;
+    return 0;
 }
 
 START_TEST(planted_pair_ranks_first_from_weights)

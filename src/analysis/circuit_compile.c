@@ -69,11 +69,11 @@ static int check_matrices_exist(const cc_circuit *c, const cc_config *g, cc_erro
     for (int i = 0; i < c->n_terms; i++) {
         int k = c->terms[i].kind;
         if (k == MAT_POS && g->pos == CC_POS_ROTARY)
-            return cc_fail(err, "circuit %s reads W_pos, but this model (%s) has rotary positions and no positional "
+            return cc_fail_code(err, CC_E_UNSUPPORTED, "circuit %s reads W_pos, but this model (%s) has rotary positions and no positional "
                                 "embedding matrix (positions rotate q and k at run time: see hook_rot_q / hook_rot_k)",
                            c->name, cc_family_name(g->family));
         if ((k == MAT_IN || k == MAT_OUT) && g->attn_only)
-            return cc_fail(err, "circuit %s reads %s, but this model is attention-only (no MLPs)", c->name,
+            return cc_fail_code(err, CC_E_UNSUPPORTED, "circuit %s reads %s, but this model is attention-only (no MLPs)", c->name,
                            k == MAT_IN ? "W_in" : "W_out");
     }
     return 0;
@@ -206,7 +206,7 @@ static int bind_checked(const cc_circuit *c, const cc_model *m, const char *cons
                         const cc_head *bind_heads, int n_bind, cc_head *heads, cc_error *err)
 {
     if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
-        return cc_fail(err, "internal: bad binding arrays");
+        return cc_fail_code(err, CC_E_INTERNAL, "internal: bad binding arrays");
     return bind(c, m, bind_names, bind_heads, n_bind, heads, err);
 }
 
@@ -242,7 +242,7 @@ int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *con
     if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
     for (int i = 0; i < c->n_terms; i++)
         if (!cc_model_has(m, term_part(&c->terms[i], heads)))
-            return cc_fail(err, "internal: the model's weights for term %d of circuit %s are not loaded", i + 1, c->name);
+            return cc_fail_code(err, CC_E_INTERNAL, "internal: the model's weights for term %d of circuit %s are not loaded", i + 1, c->name);
     memset(plan, 0, sizeof *plan);
     plan->n_terms = c->n_terms;
     for (int i = 0; i < c->n_terms; i++) {

@@ -22,6 +22,7 @@
 #include "circuitc/topk.h"
 
 #include "core/parallel.h"
+#include "core/progress_report.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -87,9 +88,10 @@ typedef struct {
     /* work queue and counters */
     pthread_mutex_t lock;
     long next_row, rows_done, exact_evals, rows_full;
-    void (*progress)(void *, long, long);
+    cc_progress_fn progress;
     void *progress_ctx;
-    int failed;
+    int failed;         /* a worker could not get its scratch memory, or ... */
+    int cancelled;      /* ... the progress callback asked to stop */
 } job;
 
 /* The definition of a score: float64 dot product in index order. */
@@ -379,7 +381,8 @@ static void *worker(void *arg)
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
-        if (J->progress) J->progress(J->progress_ctx, J->rows_done, J->n);
+        if (!J->cancelled && J->progress && J->progress(J->progress_ctx, J->rows_done, J->n) != 0)
+            J->cancelled = J->failed = 1; /* the workers take no further rows */
         pthread_mutex_unlock(&J->lock);
     }
     pthread_mutex_lock(&J->lock);
@@ -764,14 +767,14 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     int n = J.n, rc = -1;
     J.stats = calloc((size_t)n, sizeof *J.stats);
     if (!J.stats || prepare_exact(&J, fm, opt->columns) != 0 || prepare_near_ties(&J, fm, opt->columns) != 0) {
-        cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for top-k accuracy (n = %d)", n);
         goto out;
     }
     J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
     if (J.fast) {
         int p = prepare_fast(&J, opt->components);
         if (p < 0) {
-            cc_fail(err, "out of memory preparing the fast top-k path");
+            cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the fast top-k path");
             goto out;
         }
         if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
@@ -779,20 +782,21 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
     J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
     if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J) != 0)) {
-        cc_fail(err, "out of memory preparing the top-k screen");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the top-k screen");
         goto out;
     }
     int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (run_threads(&J, threads) != 0) {
-        cc_fail(err, "out of memory in top-k worker threads");
+        if (J.cancelled) cci_cancelled(err, "top-k accuracy");
+        else cc_fail_code(err, CC_E_NOMEM, "out of memory in top-k worker threads");
         goto out;
     }
     *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
                             .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0, .bf16_screen = J.bf16,
                             .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
     if (summarise(&J, opt, out) != 0) {
-        cc_fail(err, "out of memory for diagonal ranks (n = %d)", n);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for diagonal ranks (n = %d)", n);
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

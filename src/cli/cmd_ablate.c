@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "circuitc/heads.h"
+#include "progress.h"
 #include "runtime.h"
 
 static void print_human(const cc_model *m, const rt_opts *o, const cc_ablate_report *r)
@@ -38,7 +39,7 @@ static int run(const cli_args *args)
     rt_begin(args, &o);
     cc_error err;
     cc_head *heads = calloc((size_t)o.n_args, sizeof *heads);
-    if (!heads) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!heads) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     for (int i = 0; i < o.n_args; i++)
         if (cc_head_parse(o.args[i], NULL, &heads[i], &err) != 0) {
             free(heads);
@@ -49,7 +50,8 @@ static int run(const cli_args *args)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     for (int i = 0; rc == 0 && i < o.n_args; i++) rc = cc_head_parse(o.args[i], &m->cfg, &heads[i], &err);
     if (rc == 0) {
-        cc_ablate_options ao = {.input = rt_input(&o), .n_heads = o.n_args, .heads = heads, .mode = o.mode};
+        cc_ablate_options ao = {.input = rt_input(&o), .n_heads = o.n_args, .heads = heads, .mode = o.mode,
+                                .progress = cli_progress_update};
         rc = cc_ablate_report_run(m, &ao, &r, &err);
     }
     if (rc != 0) rc = cli_fail(&err);

@@ -22,7 +22,7 @@ static int run_verify(const cc_model *m, const patch_pair *pp, const cc_patch_op
                       verify *v, cc_error *err)
 {
     if (v->k == 0) return 0;
-    if (!(v->top = malloc((size_t)v->k * sizeof *v->top))) return cc_fail(err, "out of memory");
+    if (!(v->top = malloc((size_t)v->k * sizeof *v->top))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (cc_act_patch(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, &v->exact, err) != 0) return -1;
     return cc_attr_compare(a, &v->exact, v->k, v->top, &v->n_top, &v->correlation, err);
 }

@@ -60,7 +60,7 @@ static int run(const cli_args *a)
     int rc = cli_open_model(&a->common, &m, &err);
     if (rc == 0 && (rc = cc_comp_scores_run(m, &o, &r, &err)) == 0) cli_parts_loaded(&a->common, m);
     cc_model_free(m);
-    if (rc == 0 && !(j = cc_comp_scores_json(&r))) rc = cc_fail(&err, "out of memory");
+    if (rc == 0 && !(j = cc_comp_scores_json(&r))) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     if (rc != 0) {
         cc_comp_scores_free(&r);
         return cli_fail(&err);

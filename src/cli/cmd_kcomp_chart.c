@@ -53,7 +53,7 @@ static int plot_bars(const char *out, const cc_kcomp_chart *r, const json_t *j, 
              no_processing ? " (no processing)" : "");
     int rc = CLI_OK;
     if (!bars || !groups) {
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         rc = cli_fail(&err);
     } else {
         for (int i = 0; i < np; i++)

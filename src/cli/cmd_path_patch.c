@@ -16,7 +16,7 @@ static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head 
     *n = strcmp(spec, "all") == 0 ? lowest * c->n_heads : 1;
     if (*n == 0) return cc_fail(err, "SENDER all: the receivers are in layer 0, so no head sends to them");
     *out = malloc((size_t)*n * sizeof **out);
-    if (!*out) return cc_fail(err, "out of memory");
+    if (!*out) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (*n == 1 && strcmp(spec, "all") != 0) return cc_head_parse(spec, c, *out, err);
     for (int i = 0; i < *n; i++) (*out)[i] = (cc_head){i / c->n_heads, i % c->n_heads};
     return 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "plot_cli.h"
+#include "progress.h"
 #include "runtime.h"
 
 static int run(const cli_args *a)
@@ -16,10 +17,10 @@ static int run(const cli_args *a)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     if (rc == 0) {
         cc_repeat_input in = rt_input(&o);
-        rc = cc_repeat_report_run(m, &in, &r, &err);
+        rc = cc_repeat_report_run(m, &in, cli_progress_update, NULL, &r, &err);
     }
     json_t *j = rc == 0 ? cc_repeat_report_json(&r) : NULL;
-    if (rc == 0 && !j) rc = cc_fail(&err, "out of memory");
+    if (rc == 0 && !j) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     if (rc != 0) {
         cc_repeat_report_free(&r);
         cc_model_free(m);

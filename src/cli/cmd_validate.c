@@ -75,7 +75,6 @@ static int run(const cli_args *a)
     }
     cli_progress_begin("validate"); /* phases: top-1 rows, columns, forward passes */
     o.progress = cli_progress_update;
-    cc_experiments_set_progress(cli_progress_update, NULL);
     cc_validation res;
     const char *model_path = m->model_path;
     if (cc_validate(m, heads[0], heads[1], &o, &res, &err) != 0) {

@@ -62,7 +62,7 @@ int discover_plot(const char *out, const cc_model *m, const cc_discover_report *
     cc_error err;
     if (!labels || !groups || !v) {
         free(labels), free(groups), free(v);
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         return cli_fail(&err);
     }
     for (int k = 0; k < n; k++) {

@@ -44,20 +44,20 @@ void cli_progress_phase(void *ctx, const char *label)
     cli_progress_begin(label);
 }
 
-void cli_progress_update(void *ctx, long done, long total)
+int cli_progress_update(void *ctx, long done, long total)
 {
     (void)ctx;
-    if (!line.on || total <= 0) return;
+    if (!line.on || total <= 0) return 0;
     double t = now();
     if (done >= total) { /* whatever follows is a new phase, starting now */
         cli_progress_clear();
         line.phase_start = t;
         line.last_done = 0;
-        return;
+        return 0;
     }
     if (done < line.last_done) line.phase_start = t;
     line.last_done = done;
-    if (t - line.last_draw < 1.0 / REDRAWS_PER_SECOND) return;
+    if (t - line.last_draw < 1.0 / REDRAWS_PER_SECOND) return 0;
     line.last_draw = t;
     double elapsed = t - line.phase_start;
     char eta[32] = "ETA --:--";
@@ -69,6 +69,7 @@ void cli_progress_update(void *ctx, long done, long total)
     fprintf(stderr, "\r%s: %3d%% %s\033[K", line.label, (int)(100.0 * (double)done / (double)total), eta);
     fflush(stderr);
     line.drawn = true;
+    return 0; /* the CLI never cancels: Ctrl-C ends the process */
 }
 
 void cli_progress_clear(void)

@@ -148,7 +148,7 @@ static void sections(FILE *f, const report_run *r)
 
 int report_write_page(const report_run *r, char **html, cc_error *err)
 {
-    if (asprintf(html, "%s/index.html", r->out) < 0) return *html = NULL, cc_fail(err, "out of memory");
+    if (asprintf(html, "%s/index.html", r->out) < 0) return *html = NULL, cc_fail_code(err, CC_E_NOMEM, "out of memory");
     cc_out o;
     if (cc_out_open(*html, &o, err) != 0) return -1;
     page_head(o.f, r);

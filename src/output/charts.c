@@ -122,7 +122,7 @@ static int begin_head_grid(const cc_chart_opts *o, const char *name, int w, int 
     if (!*grid || !*words) {
         free(*grid), free(*words);
         cc_plot_end(*p);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     return 0;
 }
@@ -133,7 +133,7 @@ int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, cons
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(mode_names, err, -1);
     CC_ARG_NOT_NULL(scores, err, -1);
-    if (n_modes < 1 || n_modes > 3) return cc_fail(err, "internal error: comp-scores chart takes 1..3 modes");
+    if (n_modes < 1 || n_modes > 3) return cc_fail_code(err, CC_E_INTERNAL, "internal error: comp-scores chart takes 1..3 modes");
     cc_plot *p;
     double *g, vmax = 0;
     char *words;
@@ -280,10 +280,10 @@ static int set_tics(cc_plot *p, const char *var, const char *axis, const char *c
                     const char *extra, cc_error *err)
 {
     char *cmd = token_tics(axis, labels, n, extra);
-    if (!cmd) return cc_fail(err, "out of memory for the chart's labels");
+    if (!cmd) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the chart's labels");
     int rc = cc_plot_set_str(p, var, cmd);
     free(cmd);
-    return rc == 0 ? 0 : cc_fail(err, "out of memory for the chart's labels");
+    return rc == 0 ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory for the chart's labels");
 }
 
 /* The attention pattern chart: N > 0 marks the repeat of [BOS, A, A] (T = 1 + 2n);
@@ -433,7 +433,7 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
     put_grid(f, "loss(patched) - loss(clean): row = layer, col = position - n", delta, L, NP);
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     char *pos = int_words(n, 2 * n);
-    if (!pos) return finish(o, p, cc_fail(err, "out of memory"), err);
+    if (!pos) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_str(p, "positions", pos);
     free(pos);
     cc_plot_set_num(p, "nlayers", L);
@@ -478,7 +478,7 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
     put_grid(f, cblabel, values, rows, cols);
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
-        return finish(o, p, cc_fail(err, "chart labels: out of memory"), err);
+        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
     cc_plot_set_num(p, "nrows", rows);
     cc_plot_set_num(p, "ncols", cols);
     cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
