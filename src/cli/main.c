@@ -11,6 +11,7 @@
 #include "circuitc/cleanup.h"
 #include "cli.h"
 #include "options.h"
+#include "suggest.h"
 
 /* Flushes and closes stdout, turning a failed write (full disk, closed pipe,
  * /dev/full) into a message and exit status 1: one place for every command. */
@@ -25,8 +26,17 @@ static int finish_stdout(int status)
     return CLI_FAIL;
 }
 
+/* The usage error for NAME, no command: the nearest command when one is close, else the command list. */
 static int unknown_command(const char *name)
 {
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; i < cli_n_commands && n < 64; i++) names[n++] = cli_commands[i]->name;
+    const char *near = cli_suggest(name, names, n);
+    if (near) {
+        fprintf(stderr, "circuitc: unknown command \"%s\"; did you mean \"%s\"?\nTry 'circuitc --help'.\n", name, near);
+        return CLI_USAGE;
+    }
     fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", name);
     cli_print_usage(stderr);
     return CLI_USAGE;
