@@ -1,7 +1,10 @@
 /* test_cli_options.c — the command line as a newcomer types it: long options
  * match exactly (a prefix or a neighbour's name is refused, never taken for
  * another option), misspelled options and commands get a "did you mean",
- * and every usage error exits 2 with nothing on stdout. */
+ * every usage error exits 2 with nothing on stdout, and every command's help
+ * keeps its columns apart and its lines within the width. */
+#include <regex.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,22 @@
 #include "testutil.h"
 
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
+
+enum { MAX_COMMANDS = 64, HELP_WIDTH = 96, TEXT_COLUMN = 26 };
+
+/* The command names `circuitc --help` lists, into NAMES; their number. */
+static int list_commands(char names[][32])
+{
+    tu_run_result r = RUN("--help");
+    ck_assert_int_eq(r.status, 0);
+    int n = 0;
+    const char *p = strstr(r.out, "Commands:\n");
+    ck_assert_ptr_nonnull(p);
+    for (p = strchr(p, '\n') + 1; n < MAX_COMMANDS && sscanf(p, "  %31[a-z-]", names[n]) == 1; p = strchr(p, '\n') + 1) n++;
+    tu_run_free(&r);
+    ck_assert_int_ge(n, 20);
+    return n;
+}
 
 /* `ablate --mode zero` once became `--model zero` (getopt_long's prefix
  * matching) and then failed on a model folder named "zero", or with another
@@ -56,6 +75,46 @@ START_TEST(accepted_forms)
 }
 END_TEST
 
+/* An option line of the help: "  -m, --model PATH" or "      --seed S", then
+ * at least one space and the text at TEXT_COLUMN, or nothing more (a long
+ * label's text starts on the next line). Lines in between are the text's
+ * continuation, indented to TEXT_COLUMN. */
+static void check_option_line(regex_t *label, const char *cmd, const char *line)
+{
+    regmatch_t m[1];
+    if (strspn(line, " ") == TEXT_COLUMN && line[TEXT_COLUMN] != ' ') return; /* continuation */
+    ck_assert_msg(regexec(label, line, 1, m, 0) == 0, "%s --help: not an option line: \"%s\"", cmd, line);
+    bool alone = line[m[0].rm_eo] == '\0';
+    ck_assert_msg(alone || m[0].rm_eo == TEXT_COLUMN,
+                  "%s --help: the option's text does not start after a space at column %d: \"%s\"", cmd,
+                  TEXT_COLUMN, line);
+}
+
+START_TEST(help_columns_stay_apart_and_fit)
+{
+    char names[MAX_COMMANDS][32];
+    int n = list_commands(names);
+    regex_t label;
+    ck_assert_int_eq(regcomp(&label, "^  (-[a-zA-Z], |    )--[a-z0-9-]+( [A-Z][A-Z0-9_|@=]*)?( +|$)", REG_EXTENDED), 0);
+    for (int i = 0; i < n; i++) {
+        tu_run_result r = RUN(names[i], "--help");
+        ck_assert_int_eq(r.status, 0);
+        const char *options = strstr(r.out, "\nOptions:\n"), *examples = strstr(r.out, "\nExamples:\n");
+        ck_assert(options && examples);
+        options += strlen("\nOptions:\n");
+        int n_options = 0;
+        for (char *save = NULL, *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            ck_assert_msg(strlen(line) <= HELP_WIDTH, "%s --help: a line of %zu characters (at most %d): \"%s\"",
+                          names[i], strlen(line), HELP_WIDTH, line);
+            if (line >= options && line < examples) check_option_line(&label, names[i], line), n_options++;
+        }
+        ck_assert_int_ge(n_options, 2);
+        tu_run_free(&r);
+    }
+    regfree(&label);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_options");
@@ -63,6 +122,7 @@ int main(void)
     tcase_add_test(tc, long_options_match_exactly);
     tcase_add_test(tc, misspellings_get_a_suggestion);
     tcase_add_test(tc, accepted_forms);
+    tcase_add_test(tc, help_columns_stay_apart_and_fit);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
