@@ -9,25 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_examples.h"
 #include "testutil.h"
 
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
 
-enum { MAX_COMMANDS = 64, HELP_WIDTH = 96, TEXT_COLUMN = 26 };
-
-/* The command names `circuitc --help` lists, into NAMES; their number. */
-static int list_commands(char names[][32])
-{
-    tu_run_result r = RUN("--help");
-    ck_assert_int_eq(r.status, 0);
-    int n = 0;
-    const char *p = strstr(r.out, "Commands:\n");
-    ck_assert_ptr_nonnull(p);
-    for (p = strchr(p, '\n') + 1; n < MAX_COMMANDS && sscanf(p, "  %31[a-z-]", names[n]) == 1; p = strchr(p, '\n') + 1) n++;
-    tu_run_free(&r);
-    ck_assert_int_ge(n, 20);
-    return n;
-}
+enum { HELP_WIDTH = 96, TEXT_COLUMN = 26 };
 
 /* `ablate --mode zero` once became `--model zero` (getopt_long's prefix
  * matching) and then failed on a model folder named "zero", or with another
@@ -92,8 +79,8 @@ static void check_option_line(regex_t *label, const char *cmd, const char *line)
 
 START_TEST(help_columns_stay_apart_and_fit)
 {
-    char names[MAX_COMMANDS][32];
-    int n = list_commands(names);
+    char names[TU_MAX_COMMANDS][32];
+    int n = tu_list_commands(names);
     regex_t label;
     ck_assert_int_eq(regcomp(&label, "^  (-[a-zA-Z], |    )--[a-z0-9-]+( [A-Z][A-Z0-9_|@=]*)?( +|$)", REG_EXTENDED), 0);
     for (int i = 0; i < n; i++) {

@@ -67,6 +67,14 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err)
 
 json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path) : json_null(); }
 
+double cli_num(double v, int decimals)
+{
+    if (decimals == CLI_NUM_G) return v == 0 ? 0.0 : v;
+    char text[32];
+    snprintf(text, sizeof text, "%.*f", decimals, v);
+    return text[0] == '-' && text[1 + strspn(text + 1, "0.")] == '\0' ? 0.0 : v;
+}
+
 const char *cli_tokens_word(long long n) { return n == 1 ? "token" : "tokens"; }
 
 int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)

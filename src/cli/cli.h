@@ -97,6 +97,13 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
 
+/* V to print with %.<DECIMALS>f (or %g: DECIMALS CLI_NUM_G): 0 where it would
+ * print as a negative zero ("-0.0000" reads as a sign where there is none),
+ * else V. Every number of the text output that can be negative goes through
+ * it. */
+enum { CLI_NUM_G = -1 };
+double cli_num(double v, int decimals);
+
 /* "token" or "tokens" for N ("%d %s", n, cli_tokens_word(n)): "1 token", "2 tokens". */
 const char *cli_tokens_word(long long n);
 

@@ -35,7 +35,7 @@ static void print_human(const cc_comp_scores *r, const json_t *j)
             json_t *ratio = json_object_get(row, "ratio"), *z = json_object_get(row, "z");
             if (json_is_real(ratio)) printf("  %11.3f", json_real_value(ratio));
             else printf("  %11s", "-");
-            if (json_is_real(z)) printf("  %7.1f\n", json_real_value(z));
+            if (json_is_real(z)) printf("  %7.1f\n", cli_num(json_real_value(z), 1));
             else printf("  %7s\n", "-");
         }
     }

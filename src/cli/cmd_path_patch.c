@@ -37,7 +37,8 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
     if (ok && asprintf(&title, "path patching: every sender -> %s %s — model %s", recv, to, model) < 0)
         ok = false, title = NULL;
     if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - clean) / (clean - corrupt): -1 = the "
-                             "path carries the whole change" : "patched metric", r->clean, r->corrupt) < 0)
+                             "path carries the whole change" : "patched metric",
+                             cli_num(r->clean, 4), cli_num(r->corrupt, 4)) < 0)
         ok = false, sub = NULL;
     if (!ok) {
         fprintf(stderr, "circuitc path-patch: --plot: out of memory\n");
@@ -69,7 +70,7 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_path_re
     for (int s = 0; s < n_send; s++) {
         printf("%-8s", cc_head_name(send[s], hn, sizeof hn));
         patch_print_normalised(r->normalized[s]);
-        printf(" %10.4f\n", r->value[s]);
+        printf(" %10.4f\n", cli_num(r->value[s], 4));
     }
 }
 

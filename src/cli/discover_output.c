@@ -27,13 +27,13 @@ void discover_print_result(const cc_model *m, const cc_discover_report *r)
         const cc_discover_pair *p = &d->pairs[k];
         char e[32], l[32];
         printf("%4d  %-7s %-7s %9.5f %6.2fx %10.3f", k + 1, cc_head_name(p->earlier, e, sizeof e),
-               cc_head_name(p->later, l, sizeof l), p->comp_score, p->comp_ratio, p->positional);
+               cc_head_name(p->later, l, sizeof l), p->comp_score, p->comp_ratio, cli_num(p->positional, 3));
         if (p->exact)
             printf(" %9.4f %9.4f %7.4f", (double)p->rows_top1 / d->vocab, (double)p->cols_top1 / d->vocab, p->score);
         else printf(" %9s %9s %7s", "-", "-", "-");
         if (r->runtime)
-            printf(" %9.3f %9.3f", r->prev[p->earlier.layer * H + p->earlier.head],
-                   r->induction[p->later.layer * H + p->later.head]);
+            printf(" %9.3f %9.3f", cli_num(r->prev[p->earlier.layer * H + p->earlier.head], 3),
+                   cli_num(r->induction[p->later.layer * H + p->later.head], 3));
         printf("\n");
     }
     if (!r->runtime) return;

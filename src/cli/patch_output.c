@@ -62,7 +62,7 @@ int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, co
         ok = false, title = NULL;
     if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - corrupt) / (clean - corrupt): 1 = "
                                                                      "clean restored" : "patched metric",
-                       r->clean, r->corrupt) < 0)
+                       cli_num(r->clean, 4), cli_num(r->corrupt, 4)) < 0)
         ok = false, sub = NULL;
     if (!ok) {
         fprintf(stderr, "circuitc patch: --plot: out of memory\n");
@@ -127,7 +127,7 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
             char *s = patch_pair_text(pp, pp->corrupt.tokens[t]);
             printf("%5d %4d %3d %-12s", l, h, t, s ? s : "?");
             patch_print_normalised(r->normalized[i]);
-            printf(" %10.4f\n", r->value[i]);
+            printf(" %10.4f\n", cli_num(r->value[i], 4));
             free(s);
         }
         free(order);
@@ -147,7 +147,7 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
         }
         for (int c = 0; c < cols; c++) {
             size_t i = P > 1 ? (size_t)c * P + row : (size_t)row * H + c;
-            printf(" %+10.4f", norm ? r->normalized[i] : r->value[i]);
+            printf(" %+10.4f", cli_num(norm ? r->normalized[i] : r->value[i], 4));
         }
         printf("\n");
     }

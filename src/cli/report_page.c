@@ -120,7 +120,7 @@ static void key_figures(FILE *f, const report_run *r)
                                                                                 bl = (long)l, bp = (long)p;
         }
         fprintf(f, "<tr><th>patching mlp_out</th><td>clean loss %.4f; largest change %+.4f at layer %ld, position %ld</td></tr>\n",
-                jnum(j, "clean_loss"), best, bl, bl >= 0 ? bp + (long)r->seq_len : -1);
+                jnum(j, "clean_loss"), cli_num(best, 4), bl, bl >= 0 ? bp + (long)r->seq_len : -1);
     }
     fprintf(f, "</table>\n");
 }
