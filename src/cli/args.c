@@ -39,24 +39,6 @@ double cli_run_seconds(void)
     return (double)(t.tv_sec - run.start.tv_sec) + 1e-9 * (double)(t.tv_nsec - run.start.tv_nsec);
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "circuitc %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'circuitc %s --help'.\n", cmd);
-    return CLI_USAGE;
-}
-
-int cli_fail(const cc_error *err)
-{
-    cli_progress_clear();
-    fprintf(stderr, "circuitc: error: %s\n", err->msg);
-    return CLI_FAIL;
-}
-
 int cli_require_utf8(const char *what, const char *path, cc_error *err)
 {
     if (!path || cc_utf8_valid(path)) return 0;
@@ -153,8 +135,8 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
 int cli_print_json(json_t *j)
 {
     if (!j) { /* a json_pack that failed: jansson refuses invalid UTF-8 and NULL strings */
-        fprintf(stderr, "circuitc: error: cannot encode the result as JSON (a text in it is not valid UTF-8)\n");
-        return CLI_FAIL;
+        return cli_report_error(CLI_FAIL, cli_run()->command,
+                                "cannot encode the result as JSON (a text in it is not valid UTF-8)");
     }
     int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(j);

@@ -22,6 +22,14 @@ typedef struct {
     const char *plot;        /* --plot FILE.png|svg (src/cli/plot_cli.h) */
 } cli_common;
 
+/* Every error goes through these (errors.c): on stderr, as text, or as one
+ * JSON line {"error": {"command", "code", "message"}} once
+ * cli_errors_as_json(true) (the command line has --json). */
+void cli_errors_as_json(bool on);
+/* Prints the error of command CMD (NULL: circuitc itself) that exits with
+ * STATUS (CLI_FAIL, or CLI_USAGE: a usage error) and returns STATUS. */
+int cli_report_error(int status, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -93,10 +93,9 @@ void patch_pair_json(const patch_pair *p, json_t *j)
     json_object_set_new(mj, "kind", json_string(ld ? "logit-diff" : "loss"));
     if (ld) {
         char *a = patch_pair_text(p, p->metric.answer), *w = patch_pair_text(p, p->metric.wrong);
-        json_object_set_new(mj, "answer", json_integer(p->metric.answer));
-        json_object_set_new(mj, "answer_text", a ? json_string(a) : json_null());
-        json_object_set_new(mj, "wrong", json_integer(p->metric.wrong));
-        json_object_set_new(mj, "wrong_text", w ? json_string(w) : json_null());
+        /* {id, token}, as dla writes its answer and wrong tokens */
+        json_object_set_new(mj, "answer", json_pack("{s:i, s:s?}", "id", p->metric.answer, "token", a));
+        json_object_set_new(mj, "wrong", json_pack("{s:i, s:s?}", "id", p->metric.wrong, "token", w));
         free(a), free(w);
     }
     json_object_set_new(j, "metric", mj);

@@ -109,7 +109,7 @@ static bool kcomp_pair(report_run *r)
     if (!p && comp && strongest_into_top_induction(comp, heads, r->pair[0], r->pair[1])) return true;
     if (!p && comp) {
         json_t *t = json_array_get(json_object_get(json_object_get(comp, "top"), "k"), 0);
-        p = jstr(t, "left"), q = jstr(t, "right");
+        p = jstr(t, "earlier"), q = jstr(t, "later");
     }
     if (!p || !q) return false;
     snprintf(r->pair[0], sizeof r->pair[0], "%s", p);
