@@ -20,7 +20,9 @@ extern "C" {
 
 /* Process-wide progress of cc_repeat_run, cc_head_scores_run and
  * cc_ablate_heads (also inside cc_validate): FN(CTX, done, total) after each
- * layer of their forward passes, done counted over all of a call's passes.
+ * layer of their forward passes, done counted over all of a call's passes;
+ * of cc_path_patch after each sender, and of cc_model_load_weights after
+ * each tensor read.
  * NULL (the default): no calls. The CLI sets it once per command. */
 void cc_experiments_set_progress(cc_progress_fn fn, void *ctx);
 

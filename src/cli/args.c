@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "circuitc/experiments.h"
 #include "circuitc/process.h"
 #include "circuitc/utf8.h"
 #include "cli.h"
@@ -119,6 +120,9 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
 {
     cc_model *m = NULL;
     if (cli_open_model(common, &m, err) != 0) return -1;
+    /* loading reports per tensor, and what follows (forward passes, path patching's senders) as it goes */
+    cli_progress_default(run.command);
+    cc_experiments_set_progress(cli_progress_update, NULL);
     if (cc_model_load_weights(m, err) != 0 || (!common->no_processing && cc_process_weights(m, err) != 0)) {
         cc_model_free(m);
         return -1;

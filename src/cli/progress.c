@@ -40,6 +40,11 @@ void cli_progress_begin(const char *label)
     line.last_done = 0;
 }
 
+void cli_progress_default(const char *label)
+{
+    if (!line.label) cli_progress_begin(label);
+}
+
 void cli_progress_phase(void *ctx, const char *label)
 {
     (void)ctx;

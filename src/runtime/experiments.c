@@ -10,6 +10,7 @@
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "runtime/progress_sink.h"
 
 /* ------------------------------------------------------------ tokens */
 
@@ -104,6 +105,11 @@ static struct {
 } progress_sink;
 
 void cc_experiments_set_progress(cc_progress_fn fn, void *ctx) { progress_sink.fn = fn, progress_sink.ctx = ctx; }
+
+void cc_progress_report(long done, long total)
+{
+    if (progress_sink.fn) progress_sink.fn(progress_sink.ctx, done, total);
+}
 
 /* Pass PASS of PASSES, each of LAYERS blocks. */
 typedef struct {

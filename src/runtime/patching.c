@@ -10,6 +10,7 @@
 
 #include "core/args.h"
 #include "runtime/pass.h"
+#include "runtime/progress_sink.h"
 
 /* ------------------------------------------------------------ hooks */
 
@@ -526,6 +527,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         if (run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
         cc_fwd_result_free(&r1), cc_fwd_result_free(&r2);
         out->normalized[s] = (out->value[s] - out->clean) / (out->clean - out->corrupt);
+        cc_progress_report(s + 1, n_senders);
     }
     rc = 0;
 done:
