@@ -43,7 +43,8 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
     if (!ok) {
         fprintf(stderr, "circuitc path-patch: --plot: out of memory\n");
     } else {
-        cc_chart_opts co = {.out = out, .title = title};
+        /* normalised scores: +-1 is the whole effect, so the scale never shrinks below it */
+        cc_chart_opts co = {.out = out, .title = title, .scale_floor = norm ? 1.0 : 0.0};
         cc_error err;
         if (cc_chart_heatmap(&co, layers, H, norm ? r->normalized : r->value, (const char *const *)rows,
                              (const char *const *)cols, "sender head", "sender layer",

@@ -79,9 +79,8 @@ int discover_plot(const char *out, const cc_model *m, const cc_discover_report *
             row[3] = r->induction[p->later.layer * H + p->later.head];
         }
     }
-    /* one word each: the template splits the list on spaces */
-    static const char *const series[4] = {"positional_QK_at_p-1_(earlier)", "circuit_top-1_(mean_rows,cols)",
-                                          "runtime_previous-token_(earlier)", "runtime_induction_(later)"};
+    static const char *const series[4] = {"positional QK at p-1 (earlier)", "circuit top-1 (mean rows, cols)",
+                                          "runtime previous-token (earlier)", "runtime induction (later)"};
     char title[512], *label = cli_model_label(m->model_path);
     snprintf(title, sizeof title, "discover: weight-only ranking of %s pairs — model %s", r->circuit,
              label ? label : m->model_path);

@@ -74,7 +74,8 @@ int patch_pair_plot(const char *out, const cc_model *m, const patch_pair *pp, co
                     size_t at = by_head_rows ? ((size_t)l * r->n_heads + h) * r->n_pos + p : i;
                     v[at] = norm ? r->normalized[i] : r->value[i];
                 }
-        cc_chart_opts co = {.out = out, .title = title};
+        /* normalised scores: +-1 is the whole effect, so the scale never shrinks below it */
+        cc_chart_opts co = {.out = out, .title = title, .scale_floor = norm ? 1.0 : 0.0};
         cc_error err;
         if (cc_chart_heatmap(&co, nr, nc, v, (const char *const *)rows, (const char *const *)cols,
                              by_head_rows || r->n_pos > 1 ? "patched position (corrupted prompt's token)" : "head",
