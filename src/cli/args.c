@@ -1,7 +1,6 @@
 /* args.c — option handling and output helpers shared by the commands. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
