@@ -96,7 +96,7 @@ VALUES = {
     'const cc_topk_options *': '&(cc_topk_options){.k_max = 1}',
     'cc_validate_options *': '&(cc_validate_options){0}', 'const cc_validate_options *': '&fx.validate',
     'const cc_synth_options *': '&(cc_synth_options){0}',
-    'const cc_chart_opts *': '&(cc_chart_opts){"x.png", "x", NULL}',
+    'const cc_chart_opts *': '&(cc_chart_opts){"x.png", "x", NULL, 0}',
     'const cc_circuit_plan *': '&(cc_circuit_plan){0}', 'cc_circuit_plan *': '&(cc_circuit_plan){0}',
     'const cc_prompt_source *': '&(cc_prompt_source){.tokens = "1"}',
     'const cc_discover_options *': '&fx.discover', 'const cc_atlas_options *': '&(cc_atlas_options){0}',

@@ -19,7 +19,7 @@ static void print_human(const cc_model *m, const rt_opts *o, const cc_heads_repo
         json_t *top = json_object_get(rankings, r->label[k]), *e;
         size_t i;
         json_array_foreach(top, i, e) printf(" %6s %.3f", json_string_value(json_object_get(e, "head")),
-                                             json_real_value(json_object_get(e, "score")));
+                                             cli_num(json_real_value(json_object_get(e, "score")), 3));
         printf("\n");
     }
 }

@@ -33,8 +33,8 @@ static int run(const cli_args *a)
     } else {
         rt_print_header(m, &o, o.batch);
         printf("%-12s %14s %10s\n", "half", "mean log-prob", "accuracy");
-        printf("%-12s %14.4f %10.4f\n", "first", s->first_mean, s->first_acc);
-        printf("%-12s %14.4f %10.4f\n", "second", s->second_mean, s->second_acc);
+        printf("%-12s %14.4f %10.4f\n", "first", cli_num(s->first_mean, 4), s->first_acc);
+        printf("%-12s %14.4f %10.4f\n", "second", cli_num(s->second_mean, 4), s->second_acc);
         printf("loss (mean cross-entropy over all %d x %d predictions) %.4f; chance ln(V) = %.4f\n", o.batch, 2 * o.n,
                s->loss, log((double)r.d_vocab));
         json_decref(j);

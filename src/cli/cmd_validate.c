@@ -24,10 +24,10 @@ static void print_human(const cc_head *heads, const char *model_path, const cc_v
         const cc_check *k = &res->checks[i];
         if (strcmp(k->relation, "~=") == 0)
             printf("%s  %-10s %-28s %12.6g ~= %-12.6g (tol %.1g)\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind),
-                   k->name, k->value, k->threshold, k->tolerance);
+                   k->name, cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G), k->tolerance);
         else
             printf("%s  %-10s %-28s %12.6g >= %-12.6g\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind), k->name,
-                   k->value, k->threshold);
+                   cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G));
         printf("      %s\n", k->what);
     }
     printf("\n%s: %d of %d checks passed\n", res->all_pass ? "validated" : "NOT validated", res->n_checks - failed,

@@ -12,6 +12,9 @@ void cli_progress_silence(void);
 /* Labels the work that follows (LABEL must outlive it). */
 void cli_progress_begin(const char *label);
 
+/* cli_progress_begin(LABEL) unless a phase is already labelled. */
+void cli_progress_default(const char *label);
+
 /* cli_progress_begin as a library phase callback (CTX unused). */
 void cli_progress_phase(void *ctx, const char *label);
 

@@ -117,7 +117,7 @@ int prompt_plot_dla(const char *out, const cc_model *m, const cc_prompt_batch *b
                  wrong ? "')" : "") < 0)
         ylabel = NULL;
     if (asprintf(&title, "direct logit attribution — model %s, position %d: %s (sum %.4f)", model, d->position,
-                 ylabel ? ylabel : "", d->sum) < 0)
+                 ylabel ? ylabel : "", cli_num(d->sum, 4)) < 0)
         title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : "direct logit attribution"};
     int rc = ok && ylabel ? cc_chart_dla(&o, L, d->n_heads, d->head, n, (const char *const *)labels, parts, ylabel, &err)

@@ -19,6 +19,7 @@
 #include "arch.h"
 #include "model_read.h"
 #include "shards.h"
+#include "core/progress_report.h"
 
 int cc_default_model_path(char **out, cc_error *err)
 {
@@ -419,13 +420,22 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
     /* The rearranged tensors first: each needs a temporary its size, which would
      * otherwise come on top of every other tensor and the file's pages read so
      * far (about 150 MB more peak for GPT-2 small's unembedding). */
+    long done = 0, total = 0; /* weights read, for the progress sink */
+    for (int id = 0; id < fam->n_tensors; id++)
+        if (arch_exists(&m->cfg, &fam->tensors[id]))
+            total += (long)arch_numel(&m->cfg, &fam->tensors[id]) * (fam->tensors[id].per_layer ? m->cfg.n_layers : 1);
     for (int pass = 0; pass < 2; pass++)
         for (int id = 0; rc == 0 && id < fam->n_tensors; id++) {
             const arch_tensor *e = &fam->tensors[id];
             bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_CONV1D_QKV || e->layout == ARCH_ZERO;
             if (in_place != (pass == 1) || !arch_exists(&m->cfg, e)) continue;
             int layers = e->per_layer ? m->cfg.n_layers : 1;
-            for (int l = 0; rc == 0 && l < layers; l++) rc = read_entry(m, e, (size_t)l, err);
+            for (int l = 0; rc == 0 && l < layers; l++) {
+                rc = read_entry(m, e, (size_t)l, err);
+                if (rc == 0)
+                    rc = cci_progress(m->load_progress, m->load_progress_ctx, done += (long)arch_numel(&m->cfg, e),
+                                      total, "loading the weights", err);
+            }
         }
     if (rc != 0) {
         free_weights(m);

@@ -490,7 +490,14 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
         free(to);
         if (rc != 0) return -1;
     }
-    return 0;
+    /* the driver too, once rendered: the variables the template drew with */
+    char *from = NULL, *to = NULL;
+    struct stat st;
+    if (asprintf(&from, "%s/plot.gp", p->dir) < 0) return oom(err);
+    int rc = stat(from, &st) != 0 ? 0 : asprintf(&to, "%splot.gp", prefix) < 0 ? oom(err) : cc_copy_file(from, to, err);
+    free(from);
+    free(to);
+    return rc;
 }
 
 void cc_plot_end(cc_plot *p)

@@ -481,7 +481,7 @@ static int check_head(const cc_config *c, cc_head h, const char *role, cc_error 
 
 int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_head *senders,
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
-                  cc_kernel kernel, cc_path_result *out, cc_error *err)
+                  cc_kernel kernel, cc_progress_fn progress, void *progress_ctx, cc_path_result *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
@@ -532,6 +532,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         if (run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
         cc_fwd_result_free(&r1), cc_fwd_result_free(&r2);
         out->normalized[s] = (out->value[s] - out->clean) / (out->clean - out->corrupt);
+        if (cci_progress(progress, progress_ctx, s + 1, n_senders, "path patching", err) != 0) goto done;
     }
     rc = 0;
 done:
