@@ -39,6 +39,7 @@
 enum {
     TILE_ROWS = 128,   /* rows per work item */
     TILE_COLS = 1024,  /* columns per GEMM tile: 128 x 1024 floats = 512 KiB, fits L2 */
+    FIRST_TILE_COLS = 128, /* fast path: columns of a block's first tile (then up to TILE_COLS) */
     MAX_CANDIDATES = 512, /* fast path: candidates per row before a full exact row scan is cheaper */
 };
 
@@ -273,10 +274,14 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
         s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false, live[r] = r;
         memcpy(Ablock + (size_t)r * c, J->Qh + (size_t)(r0 + r) * c, (size_t)c * sizeof(float));
     }
-    for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
-        int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
+    for (int c0 = 0, cw; c0 < n && nlive > 0; c0 += cw) {
+        /* A narrow first tile: most rows of a circuit whose diagonal does not
+         * win settle on their first entries, and the rest of the first
+         * TILE_COLS columns is then multiplied for the open rows only. */
+        cw = c0 == 0 ? FIRST_TILE_COLS : c0 < TILE_COLS ? TILE_COLS - c0 : TILE_COLS;
+        if (cw > n - c0) cw = n - c0;
         if (c0 == TILE_COLS && c0 < n) {
-            /* After one tile: if most open rows are heading for more candidates
+            /* After TILE_COLS columns: if most open rows are heading for more candidates
              * than resolving pays for, the bounds are too loose for this block and
              * the plain full-width scan is cheaper. */
             int hopeless = 0;
