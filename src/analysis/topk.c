@@ -67,6 +67,7 @@ typedef struct {
     double *diag;       /* [n] exact s_ii */
     double *a_norm, *b_norm; /* [n] |A64_i|, |Bt64_j| (row_norms) */
     double *err_brute;  /* [n] screen bound per row for the full-width product */
+    bool f32_ready;     /* A32, B32, err_brute prepared (need_f32_screen; under lock) */
     /* bfloat16 screen for the settling scans, when the CPU has AVX-512 BF16 */
     bool bf16;
     int pairs;
@@ -206,10 +207,28 @@ static long bf16_rows(job *J, const int *rows, int nr, cc_bf16_hit *hits, row_st
     return evals;
 }
 
+static int prepare_f32_screen(job *J);
+
+/* The float32 screen, prepared by the first scan that needs it: most rows of
+ * the fast path settle without it. Returns -1 (J->failed set) on allocation
+ * failure. */
+static int need_f32_screen(job *J)
+{
+    pthread_mutex_lock(&J->lock);
+    if (!J->f32_ready && !J->failed) {
+        if (prepare_f32_screen(J) == 0) J->f32_ready = true;
+        else J->failed = 1;
+    }
+    int rc = J->f32_ready ? 0 : -1;
+    pthread_mutex_unlock(&J->lock);
+    return rc;
+}
+
 static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, cc_bf16_hit *hits,
                        row_stat *out)
 {
     if (settle && J->bf16) return bf16_rows(J, rows, nr, hits, out);
+    if (need_f32_screen(J) != 0) return 0;
     int n = J->n, m = J->m;
     long evals = 0;
     int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
@@ -781,9 +800,10 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
         }
         if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
     }
-    /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
+    /* the bfloat16 screen settles the full-width scans when the CPU has it; the
+     * float32 one is prepared when a scan needs it (need_f32_screen) */
     J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
-    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J) != 0)) {
+    if (J.bf16 && prepare_bf16(&J) != 0) {
         cc_fail(err, "out of memory preparing the top-k screen");
         goto out;
     }
