@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "circuitc/composition.h"
-#include "circuitc/topk.h"
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
+#include "topk_internal.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
@@ -216,16 +216,8 @@ static void locked_progress(void *ctx, long done, long total)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* One scan of pair K of the group, its rows then counted as finished. */
-static int scan(scan_group *g, size_t k, cc_topk_options *t, cc_topk_result *r)
-{
-    int rc = cc_topk_diagonal(&g->fms[k], t, r, &g->errs[k]);
-    pthread_mutex_lock(&g->lock);
-    g->slots[k].finished += g->fms[k].l, g->slots[k].current = 0;
-    pthread_mutex_unlock(&g->lock);
-    return rc;
-}
-
+/* Both scans of pair K of the group (rows and columns, their set-up shared),
+ * their rows then counted as finished. */
 static void scan_pairs(void *ctx, size_t lo, size_t hi)
 {
     scan_group *g = ctx;
@@ -233,14 +225,12 @@ static void scan_pairs(void *ctx, size_t lo, size_t hi)
         cc_discover_pair *p = &g->pairs[k];
         cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .threads = 1,
                              .progress = g->o->progress ? locked_progress : NULL, .progress_ctx = &g->slots[k]};
-        cc_topk_result r;
-        int rc = scan(g, k, &t, &r);
-        if (rc == 0) {
-            p->rows_top1 = r.correct[0];
-            t.columns = true;
-            rc = scan(g, k, &t, &r);
-            p->cols_top1 = r.correct[0];
-        }
+        cc_topk_result rows, cols;
+        int rc = cci_topk_diagonal_both(&g->fms[k], &t, &rows, &cols, &g->errs[k]);
+        pthread_mutex_lock(&g->lock);
+        g->slots[k].finished += 2L * g->fms[k].l, g->slots[k].current = 0;
+        pthread_mutex_unlock(&g->lock);
+        if (rc == 0) p->rows_top1 = rows.correct[0], p->cols_top1 = cols.correct[0];
         p->exact = rc == 0;
         g->rc[k] = rc;
     }
