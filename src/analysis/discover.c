@@ -247,6 +247,11 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
     int group = cc_par_threads(), rc = 0;
     scan_group g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
     pthread_mutex_init(&g.lock, NULL);
+    /* Our threads split the work (the compilations' row blocks, the pairs'
+     * scans), each GEMM on one core: held for the whole phase, since OpenBLAS'
+     * workers, once woken by a small product between them, spin for a while
+     * against our threads. */
+    int blas_threads = cc_blas_threads_hold();
     for (int k0 = 0; k0 < n && rc == 0; k0 += group) {
         int ng = n - k0 < group ? n - k0 : group, compiled = 0;
         cc_fm fms[MAX_GROUP];
@@ -258,9 +263,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         if (rc == 0) {
             g.pairs = pairs + k0, g.fms = fms;
             for (int k = 0; k < MAX_GROUP; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
-            int blas_threads = cc_blas_threads_hold(); /* the pairs' threads split the work, each GEMM on one core */
             cc_par_for((size_t)ng, 1, scan_pairs, &g);
-            cc_blas_threads_restore(blas_threads);
             for (int k = 0; k < ng; k++) g.done_before += g.slots[k].finished;
             for (int k = 0; k < ng && rc == 0; k++)
                 if (g.rc[k] != 0) {
@@ -270,6 +273,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         }
         for (int k = 0; k < compiled; k++) cc_fm_free(&fms[k]);
     }
+    cc_blas_threads_restore(blas_threads);
     pthread_mutex_destroy(&g.lock);
     return rc;
 }
