@@ -521,6 +521,30 @@ static void root_norms(const double *X, int nb, int w, const double *F, double *
     }
 }
 
+/* OUT[r] = sum_t X[r, t]^2 W[t] for the rows of X [nb, w], each sum in index
+ * order, SQ_LANES rows side by side so that one row's float64 additions do not
+ * wait on each other (kcomp's first stage: w = d_model for every vocabulary row). */
+enum { SQ_LANES = 8 };
+
+static void weighted_sq(const double *X, int nb, int w, const double *W, double *out)
+{
+    int r = 0;
+    for (; r + SQ_LANES <= nb; r += SQ_LANES) {
+        double sum[SQ_LANES] = {0};
+        for (int t = 0; t < w; t++)
+            for (int k = 0; k < SQ_LANES; k++) {
+                double x = X[(size_t)(r + k) * w + t];
+                sum[k] += x * x * W[t];
+            }
+        for (int k = 0; k < SQ_LANES; k++) out[r + k] = sum[k];
+    }
+    for (; r < nb; r++) {
+        double sum = 0;
+        for (int t = 0; t < w; t++) sum += X[(size_t)r * w + t] * X[(size_t)r * w + t] * W[t];
+        out[r] = sum;
+    }
+}
+
 /* The rows of a chain after its first STAGE + 1 operands (the formed T_base
  * of that stage, float64 [rows, width]) and their error bounds so far: what
  * the remaining stages continue from. Kept by a cc_chain_cache for a side's
@@ -583,12 +607,7 @@ static void chain_blocks(void *ctx, size_t lo, size_t hi)
             const dense_term *term = &J->terms[k];
             int wn = (int)ops[k].cols;
             if (s->weight_root) root_norms(T, nb, wb, s->weight_root, Y, weighted);
-            else
-                for (int r = 0; r < nb; r++) {
-                    double sum = 0;
-                    for (int t = 0; t < wb; t++) sum += T[(size_t)r * wb + t] * T[(size_t)r * wb + t] * term->row_sq[t];
-                    weighted[r] = sum;
-                }
+            else weighted_sq(T, nb, wb, term->row_sq, weighted);
             if (s->formed) {
                 dgemm_rows(T, nb, wb, s->P, false, wn, U);
                 for (int r = 0; r < nb; r++) {

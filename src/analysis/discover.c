@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "circuitc/composition.h"
-#include "circuitc/topk.h"
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
+#include "topk_internal.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
@@ -221,16 +221,8 @@ static int locked_progress(void *ctx, long done, long total)
     return stop;
 }
 
-/* One scan of pair K of the group, its rows then counted as finished. */
-static int scan(scan_group *g, size_t k, cc_topk_options *t, cc_topk_result *r)
-{
-    int rc = cc_topk_diagonal(&g->fms[k], t, r, &g->errs[k]);
-    pthread_mutex_lock(&g->lock);
-    g->slots[k].finished += g->fms[k].l, g->slots[k].current = 0;
-    pthread_mutex_unlock(&g->lock);
-    return rc;
-}
-
+/* Both scans of pair K of the group (rows and columns, their set-up shared),
+ * their rows then counted as finished. */
 static void scan_pairs(void *ctx, size_t lo, size_t hi)
 {
     scan_group *g = ctx;
@@ -238,14 +230,12 @@ static void scan_pairs(void *ctx, size_t lo, size_t hi)
         cc_discover_pair *p = &g->pairs[k];
         cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .threads = 1,
                              .progress = g->o->progress ? locked_progress : NULL, .progress_ctx = &g->slots[k]};
-        cc_topk_result r;
-        int rc = scan(g, k, &t, &r);
-        if (rc == 0) {
-            p->rows_top1 = r.correct[0];
-            t.columns = true;
-            rc = scan(g, k, &t, &r);
-            p->cols_top1 = r.correct[0];
-        }
+        cc_topk_result rows, cols;
+        int rc = cci_topk_diagonal_both(&g->fms[k], &t, &rows, &cols, &g->errs[k]);
+        pthread_mutex_lock(&g->lock);
+        g->slots[k].finished += 2L * g->fms[k].l, g->slots[k].current = 0;
+        pthread_mutex_unlock(&g->lock);
+        if (rc == 0) p->rows_top1 = rows.correct[0], p->cols_top1 = cols.correct[0];
         p->exact = rc == 0;
         g->rc[k] = rc;
     }
@@ -262,6 +252,11 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
     int group = cc_par_threads(), rc = 0;
     scan_group g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
     pthread_mutex_init(&g.lock, NULL);
+    /* Our threads split the work (the compilations' row blocks, the pairs'
+     * scans), each GEMM on one core: held for the whole phase, since OpenBLAS'
+     * workers, once woken by a small product between them, spin for a while
+     * against our threads. */
+    int blas_threads = cc_blas_threads_hold();
     for (int k0 = 0; k0 < n && rc == 0; k0 += group) {
         int ng = n - k0 < group ? n - k0 : group, compiled = 0;
         cc_fm fms[MAX_GROUP];
@@ -273,9 +268,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         if (rc == 0) {
             g.pairs = pairs + k0, g.fms = fms;
             for (int k = 0; k < MAX_GROUP; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
-            int blas_threads = cc_blas_threads_hold(); /* the pairs' threads split the work, each GEMM on one core */
             cc_par_for((size_t)ng, 1, scan_pairs, &g);
-            cc_blas_threads_restore(blas_threads);
             for (int k = 0; k < ng; k++) g.done_before += g.slots[k].finished;
             for (int k = 0; k < ng && rc == 0; k++)
                 if (g.rc[k] != 0) {
@@ -285,6 +278,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         }
         for (int k = 0; k < compiled; k++) cc_fm_free(&fms[k]);
     }
+    cc_blas_threads_restore(blas_threads);
     pthread_mutex_destroy(&g.lock);
     return rc;
 }

@@ -552,7 +552,7 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
         fputc('\n', f);
     }
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    if (set_labels(p, "series", series, n_series) != 0) return finish(o, p, cc_fail(err, "out of memory"), err);
+    if (set_labels(p, "series", series, n_series) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_num(p, "nseries", n_series);
     /* a value over each bar while they fit: beyond 24 bars the labels would collide */
     cc_plot_set_num(p, "value_labels", n_groups * n_series <= 24);
