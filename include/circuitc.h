@@ -7,7 +7,10 @@
 #ifndef CIRCUITC_H
 #define CIRCUITC_H
 
+#include "circuitc/act_cache.h"
 #include "circuitc/atlas.h"
+#include "circuitc/attribution.h"
+#include "circuitc/backward.h"
 #include "circuitc/blas_kernel.h"
 #include "circuitc/charts.h"
 #include "circuitc/circuit.h"
@@ -19,6 +22,8 @@
 #include "circuitc/datadir.h"
 #include "circuitc/discover.h"
 #include "circuitc/dla.h"
+#include "circuitc/eap.h"
+#include "circuitc/eap_graph.h"
 #include "circuitc/error.h"
 #include "circuitc/experiments.h"
 #include "circuitc/factored.h"
@@ -27,8 +32,10 @@
 #include "circuitc/head_circuits.h"
 #include "circuitc/heads.h"
 #include "circuitc/hooks.h"
+#include "circuitc/html.h"
 #include "circuitc/measure.h"
 #include "circuitc/model.h"
+#include "circuitc/pair_metric.h"
 #include "circuitc/patching.h"
 #include "circuitc/plot.h"
 #include "circuitc/predictions.h"

@@ -100,7 +100,8 @@ static void print_example(const char *line, size_t n)
             else if (line[end] == ' ' && column + (int)(end - start) + 2 <= LINE_WIDTH) fits = end;
             else if (line[end] == ' ') break;
         }
-        if (end < n && fits > start) end = fits;
+        /* break at the last space that fits: before a word that does not, or before a last word past the width */
+        if (fits > start && (end < n || column + (int)(end - start) > LINE_WIDTH)) end = fits;
         printf("%.*s", (int)(end - start), line + start);
         if (end >= n) break;
         column = printf(" \\\n%*s", EXAMPLE_INDENT, "") - 3;
