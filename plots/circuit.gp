@@ -10,9 +10,11 @@ set ylabel 'fraction of tokens'
 set yrange [0:1.05]
 set xrange [0.5:kmax + 0.5]
 if (kmax <= 20) { set xtics 1 } else { set xtics autofreq }
-set key bottom right box opaque
+# below the panel, never over the curves; rows solid with filled dots, columns
+# dashed with open squares drawn on top, so equal curves still show both
+set key below box
 plot datadir.'/topk.dat' using 1:2 with linespoints ls 1 title 'rows: '.rows_label, \
-     '' using 1:3 with linespoints ls 2 title 'columns: '.cols_label
+     '' using 1:3 with linespoints ls 2 dt (6, 4) pt 4 ps 1.3 title 'columns: '.cols_label
 set title sprintf('singular values (leading %d)', nsv)
 set xlabel 'index i'
 set ylabel 'sigma_i'

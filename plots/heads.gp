@@ -1,7 +1,8 @@
 # heads.gp — induction and previous-token scores per head, layer (row, top =
 # layer 0) x head (column), the top heads annotated with their values.
 # Data: induction.dat, previous_token.dat grids; *_top.dat (head layer index value).
-# Variables: title, nlayers, nheads.
+# Variables: title, nlayers, nheads, annot_font (points), annot_names (1: the
+# head's name above its value; 0 on grids too fine for two lines).
 load plotsdir.'/common.gp'
 eval seq_palette
 unset grid
@@ -20,6 +21,7 @@ do for [i = 1:2] {
     m = word(names, i)
     set title word(panel_titles, i).' score (top heads annotated)'
     plot datadir.'/'.m.'.dat' using 1:2:3 with image notitle, \
-         datadir.'/'.m.'_top.dat' using 3:2:(sprintf('%s\n%.2f', stringcolumn(1), $4)):($4 > 0.55 ? 0xffffff : 0x000000) with labels font ',9' tc rgb variable notitle
+         datadir.'/'.m.'_top.dat' using 3:2:(annot_names > 0 ? sprintf('%s\n%.2f', stringcolumn(1), $4) : sprintf('%.2f', $4)):($4 > 0.55 ? 0xffffff : 0x000000) \
+             with labels font sprintf(',%d', int(annot_font)) tc rgb variable notitle
 }
 unset multiplot

@@ -1,7 +1,8 @@
 # heatmap.gp — a labelled heatmap (activation patching: layer x position with
 # the prompt's tokens as column labels), on a colour scale symmetric around 0.
 # Data: heatmap.dat grid (col row value). Variables: title, subtitle, nrows,
-# ncols, row0.. and col0.. (labels), xname, yname, cbname, vmax (max |value|).
+# ncols, row0.. and col0.. (labels), xname, yname, cbname, vmax (max |value|,
+# or the caller's floor when larger: noise is not drawn saturated), scale_note.
 load plotsdir.'/common.gp'
 eval div_palette
 unset grid
@@ -17,5 +18,5 @@ set for [i = 0:nrows - 1] ytics add (value(sprintf('row%d', i)) i)
 set xlabel xname
 set ylabel yname
 set cblabel cbname
-set title title."\n".subtitle font ',11'
+set title title."\n".subtitle."\n".scale_note font ',11'
 plot datadir.'/heatmap.dat' using 1:2:3 with image notitle

@@ -6,7 +6,7 @@ set title title font ',12'
 set xlabel 'position (predicting the next token)'
 set ylabel 'mean log-prob of the correct token'
 set xrange [-0.5:2 * n - 0.5]
-set key bottom right box opaque
+set key below box
 set offsets 0, 0, graph 0.12, graph 0.02
 set arrow 1 from n - 0.5, graph 0 to n - 0.5, graph 1 nohead dt 2 lw 1.5 lc rgb '#555555'
 set label 1 'first half' at graph 0.02, graph 0.95 left

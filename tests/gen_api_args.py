@@ -96,7 +96,7 @@ VALUES = {
     'const cc_topk_options *': '&(cc_topk_options){.k_max = 1}',
     'cc_validate_options *': '&(cc_validate_options){0}', 'const cc_validate_options *': '&fx.validate',
     'const cc_synth_options *': '&(cc_synth_options){0}',
-    'const cc_chart_opts *': '&(cc_chart_opts){"x.png", "x", NULL}',
+    'const cc_chart_opts *': '&(cc_chart_opts){"x.png", "x", NULL, 0}',
     'const cc_circuit_plan *': '&(cc_circuit_plan){0}', 'cc_circuit_plan *': '&(cc_circuit_plan){0}',
     'const cc_prompt_source *': '&(cc_prompt_source){.tokens = "1"}',
     'const cc_discover_options *': '&fx.discover', 'const cc_atlas_options *': '&(cc_atlas_options){0}',
@@ -115,9 +115,9 @@ VALUES = {
     'const cc_discover_report *': '&(cc_discover_report){0}', 'cc_discover_report *': '&(cc_discover_report){0}',
     'const cc_repeat_input *': '&(cc_repeat_input){0, 1, 1}',
     'const cc_repeat_report *': '&(cc_repeat_report){0}', 'cc_repeat_report *': '&(cc_repeat_report){0}',
-    'const cc_heads_options *': '&(cc_heads_options){{0, 1, 1}, 1, false, false}',
+    'const cc_heads_options *': '&(cc_heads_options){{0, 1, 1}, 1, false, false, NULL, NULL}',
     'const cc_heads_report *': '&(cc_heads_report){0}', 'cc_heads_report *': '&(cc_heads_report){0}',
-    'const cc_ablate_options *': '&(cc_ablate_options){{0, 1, 1}, 1, fx.heads, CC_ABLATE_ZERO}',
+    'const cc_ablate_options *': '&(cc_ablate_options){{0, 1, 1}, 1, fx.heads, CC_ABLATE_ZERO, NULL, NULL}',
     'const cc_ablate_report *': '&(cc_ablate_report){0}', 'cc_ablate_report *': '&(cc_ablate_report){0}',
     'const cc_pattern_options *': '&(cc_pattern_options){{0, 1, 1}, {0, 0}}',
     'const cc_pattern_report *': '&(cc_pattern_report){0}', 'cc_pattern_report *': '&(cc_pattern_report){0}',
@@ -186,7 +186,7 @@ MAY_BE_NULL = {
     'cc_circuit_compile_exact/cache': 'optional: no prefixes kept between calls',
     'cc_circuit_measure/c': 'optional: names the circuit in errors',
     'cc_composition_baseline/scores': 'optional per-sample scores',
-    'cc_patch_mlp_sweep/progress': 'optional callback',
+    '*/progress': 'every progress callback is optional (progress.h)',
     'cc_st_writer_open/metadata': 'optional list of n_meta pairs',
     'cc_data_find/env_var': 'NULL: no override variable',
     'cc_out_check/direct': 'optional: whether the path would be written directly',
@@ -401,14 +401,14 @@ def generate(funcs, enums, structs, out):
                 needle = f'{f["name"]}: argument {what}{tail}'
                 # An array's elements are checked one by one: "parts[i].kind".
                 alt = f'{f["name"]}: argument {what.replace("->", "[i].", 1)}{tail}'
-                lines.append(f'        expect_message(what, err.msg, {c_string(needle)}, {c_string(alt)});')
+                lines.append(f'        expect_message(what, &err, {c_string(needle)}, {c_string(alt)});')
             lines.append('        break;')
             lines.append('    }')
             body += lines
             n += 1
     with open(out, 'w') as o:
         o.write(PROLOGUE)
-        o.write(f'#define N_CASES {n}\n\nstatic void run_case(int i)\n{{\n    cc_error err = {{""}};\n'
+        o.write(f'#define N_CASES {n}\n\nstatic void run_case(int i)\n{{\n    cc_error err = {{0}};\n'
                 '    const char *what = "";\n    switch (i) {\n')
         o.write('\n'.join(body))
         o.write('\n    default: ck_abort_msg("no case %d", i);\n    }\n    (void)what;\n}\n')
@@ -503,7 +503,7 @@ static struct {
     char *dir;
 } fx;
 
-static void stub_progress(void *ctx, long done, long total) { (void)ctx, (void)done, (void)total; }
+static int stub_progress(void *ctx, long done, long total) { return (void)ctx, (void)done, (void)total, 0; }
 static int stub_next(void *ctx) { (void)ctx; return -1; }
 static int stub_unit(void *ctx, const cc_atlas_entry *e, int n, cc_error *err) { (void)ctx, (void)e, (void)n, (void)err; return 0; }
 static int stub_line(void *ctx, const char *line, size_t len, const char *label, cc_error *err)
@@ -512,10 +512,12 @@ static int stub_line(void *ctx, const char *line, size_t len, const char *label,
     return 0;
 }
 
-static void expect_message(const char *what, const char *msg, const char *needle, const char *alt)
+/* The message names the argument; the code says it is a bad argument. */
+static void expect_message(const char *what, const cc_error *err, const char *needle, const char *alt)
 {
-    ck_assert_msg(strstr(msg, needle) || strstr(msg, alt), "%s: expected \"%s\" in the error, got: \"%s\"", what,
-                  needle, msg);
+    ck_assert_msg(strstr(err->msg, needle) || strstr(err->msg, alt), "%s: expected \"%s\" in the error, got: \"%s\"",
+                  what, needle, err->msg);
+    ck_assert_msg(err->code == CC_E_ARG, "%s: error code %s, expected arg", what, cc_error_code_name(err->code));
 }
 
 static void ok(int rc, const cc_error *err)
@@ -528,7 +530,7 @@ static void ok(int rc, const cc_error *err)
 
 static void setup(void)
 {
-    cc_error err = {""};
+    cc_error err = {0};
     ok(cc_model_load(tu_fixture_model(), NULL, true, &fx.model, &err), &err);
     ok(cc_circuit_open("kcomp", &fx.circuit, &err), &err);
     char *vocab = tu_byte_vocab("{\"ab\": 256}"); /* the byte tokens and "ab", the one merge */

@@ -253,7 +253,7 @@ def main():
                 test(d, tmp, shots)
             tables_page(d, tmp, shots, "comp-scores", ["comp-scores", "--baseline-samples", "5"], "top.k", "score", 10)
             tables_page(d, tmp, shots, "discover", ["discover", "--no-runtime", "--baseline-samples", "5"], "ranking",
-                        "comp_ratio", 10)
+                        "ratio_to_baseline", 10)
             tables_page(d, tmp, shots, "atlas", ["atlas", "--min-acc", "0"], "entries", "rows_top1", 48)
             kcomp_page(d, tmp, shots)
             report_pages(d, tmp, shots)

@@ -157,7 +157,7 @@ START_TEST(syntax_errors_name_line_and_column)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cc_circuit *c = (cc_circuit *)1;
-        cc_error err = {{0}};
+        cc_error err = {0};
         int rc = cc_circuit_parse(bad[i].text, "t", &c, &err);
         ck_assert_msg(rc == -1, "accepted #%zu: %s", i, bad[i].text);
         ck_assert_ptr_null(c);
@@ -640,7 +640,7 @@ START_TEST(parser_mutation_fuzz)
             }
         }
         cc_circuit *c = NULL;
-        cc_error err = {{0}};
+        cc_error err = {0};
         if (cc_circuit_parse(buf, "fuzz", &c, &err) == 0) {
             accepted++;
             /* whatever parses must plan or fail cleanly on a real model */

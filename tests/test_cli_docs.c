@@ -11,30 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_examples.h"
 #include "testutil.h"
 
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
-
-enum { MAX_COMMANDS = 64, MAX_WORDS = 32 };
-
-/* The command names listed under "Commands:" in `circuitc --help`. Returns their count. */
-static int list_commands(char names[][32])
-{
-    tu_run_result r = RUN("--help");
-    ck_assert_int_eq(r.status, 0);
-    const char *p = strstr(r.out, "Commands:\n");
-    ck_assert_ptr_nonnull(p);
-    p += strlen("Commands:\n");
-    int n = 0;
-    while (strncmp(p, "  ", 2) == 0 && n < MAX_COMMANDS) {
-        ck_assert_int_eq(sscanf(p, " %31s", names[n]), 1);
-        n++;
-        p = strchr(p, '\n') + 1;
-    }
-    tu_run_free(&r);
-    ck_assert_int_ge(n, 18);
-    return n;
-}
 
 /* The text of FILE, which the build generated (its path in the environment variable VAR). */
 static char *built_file(const char *var)
@@ -104,8 +84,8 @@ static void documented_everywhere(const char *cmd, const char *opt, const char *
 
 START_TEST(every_command_has_help_examples_man_and_completions)
 {
-    char names[MAX_COMMANDS][32];
-    int n = list_commands(names);
+    char names[TU_MAX_COMMANDS][32];
+    int n = tu_list_commands(names);
     char *man = built_file("CIRCUITC_MAN"), *bash = built_file("CIRCUITC_BASH_COMPLETION"),
          *zsh = built_file("CIRCUITC_ZSH_COMPLETION");
     for (int i = 0; i < n; i++) {
@@ -181,24 +161,6 @@ START_TEST(completions_complete_and_parse)
 }
 END_TEST
 
-/* Splits an example line into arguments as a shell would for these examples:
- * words separated by spaces, "double" or 'single' quoted words kept together. */
-static int split_words(char *line, const char **argv)
-{
-    int n = 0;
-    for (char *p = line; *p && n < MAX_WORDS - 2;) {
-        while (*p == ' ') p++;
-        if (!*p) break;
-        char end[2] = {*p == '"' || *p == '\'' ? *p : ' ', 0};
-        if (end[0] != ' ') p++;
-        argv[n++] = p;
-        p += strcspn(p, end);
-        if (*p) *p++ = '\0';
-    }
-    argv[n] = NULL;
-    return n;
-}
-
 /* Checks the envelope of a --json output J of command CMD: the first five keys, their types. */
 static void check_envelope(const char *cmd, json_t *j, const char *version)
 {
@@ -221,56 +183,40 @@ static void check_envelope(const char *cmd, json_t *j, const char *version)
     ck_assert_msg(i > 5, "%s --json has no keys of its own", cmd);
 }
 
-/* A scratch folder with the source tree's golden/ and circuits/ linked in,
- * where the examples (written to run from the source tree) run. */
-static char *example_dir(void)
-{
-    char *dir = tu_tmpdir(), *link = NULL, *target = NULL;
-    const char *root = getenv("CIRCUITC_SOURCE_ROOT");
-    ck_assert_ptr_nonnull(root);
-    for (int i = 0; i < 2; i++) {
-        const char *name = i ? "circuits" : "golden";
-        ck_assert(asprintf(&link, "%s/%s", dir, name) > 0 && asprintf(&target, "%s/%s", root, name) > 0);
-        ck_assert_int_eq(symlink(target, link), 0);
-        free(link), free(target);
-    }
-    return dir;
-}
-
 START_TEST(every_example_runs_and_every_json_has_the_envelope)
 {
-    char names[MAX_COMMANDS][32];
-    int n = list_commands(names);
+    char names[TU_MAX_COMMANDS][32];
+    int n = tu_list_commands(names);
     tu_run_result v = RUN("--version");
     char version[64];
     ck_assert_int_eq(sscanf(v.out, "circuitc %63s", version), 1);
     tu_run_free(&v);
-    char *dir = example_dir();
+    char *dir = tu_example_dir();
     ck_assert_int_eq(chdir(dir), 0);
     for (int i = 0; i < n; i++) {
-        tu_run_result h = RUN(names[i], "--help");
-        char *examples = section(h.out, "Examples:\n", "\n\n"), *save = NULL;
+        char **examples = tu_examples(names[i]);
         bool json_checked = false;
-        for (char *line = strtok_r(examples + strlen("Examples:\n"), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            const char *argv[MAX_WORDS];
-            int k = split_words(line + strlen("  circuitc "), argv);
+        for (char **line = examples; *line; line++) {
+            const char *argv[TU_MAX_WORDS];
+            char *words = strdup(*line);
+            int k = tu_split_words(words, argv);
             tu_run_result r = tu_run(argv);
-            ck_assert_msg(r.status == 0, "example \"%s\" exited %d: %s", line, r.status, r.err);
-            ck_assert_msg(*r.out, "example \"%s\" printed nothing", line);
+            ck_assert_msg(r.status == 0, "example \"%s\" exited %d: %s", *line, r.status, r.err);
+            ck_assert_msg(*r.out, "example \"%s\" printed nothing", *line);
             tu_run_free(&r);
-            if (json_checked) continue;
-            argv[k] = "--json", argv[k + 1] = NULL; /* a repeated --json is harmless */
-            r = tu_run(argv);
-            ck_assert_msg(r.status == 0, "example \"%s --json\" exited %d: %s", line, r.status, r.err);
-            json_t *j = tu_parse_json(r.out);
-            check_envelope(names[i], j, version);
-            json_decref(j);
-            tu_run_free(&r);
-            json_checked = true;
+            if (!json_checked) {
+                argv[k] = "--json", argv[k + 1] = NULL; /* a repeated --json is harmless */
+                r = tu_run(argv);
+                ck_assert_msg(r.status == 0, "example \"%s --json\" exited %d: %s", *line, r.status, r.err);
+                json_t *j = tu_parse_json(r.out);
+                check_envelope(names[i], j, version);
+                json_decref(j);
+                tu_run_free(&r);
+                json_checked = true;
+            }
+            free(words);
         }
-        ck_assert_msg(json_checked, "%s: no example", names[i]);
-        free(examples);
-        tu_run_free(&h);
+        tu_examples_free(examples);
     }
     tu_rmtree(dir);
     free(dir);

@@ -24,11 +24,12 @@ typedef struct {
     bool grew;
 } steps_seen;
 
-static void count_steps(void *ctx, long done, long total)
+static int count_steps(void *ctx, long done, long total)
 {
     steps_seen *s = ctx;
     s->grew = s->calls == 0 ? done == 0 : s->grew && done == s->last_done + 1;
     s->calls++, s->last_done = done, s->total = total;
+    return 0;
 }
 
 static int desc(const void *a, const void *b)
@@ -117,7 +118,7 @@ START_TEST(one_mode_without_a_baseline)
     ck_assert_ptr_null(json_object_get(json_object_get(j, "scores"), "q"));
     ck_assert(json_is_null(json_object_get(j, "baseline")));
     json_t *row = json_array_get(json_object_get(json_object_get(j, "top"), "k"), 0);
-    ck_assert(json_is_null(json_object_get(row, "ratio")) && json_is_null(json_object_get(row, "z")));
+    ck_assert(json_is_null(json_object_get(row, "ratio_to_baseline")) && json_is_null(json_object_get(row, "z")));
     json_decref(j);
     cc_comp_scores_free(&r);
     cc_model_free(m);

@@ -21,11 +21,12 @@ typedef struct {
     bool backwards;
 } progress_log;
 
-static void log_progress(void *ctx, long done, long total)
+static int log_progress(void *ctx, long done, long total)
 {
     progress_log *l = ctx;
     l->backwards = l->backwards || done < l->last || (l->calls && total != l->total);
     l->last = done, l->total = total, l->calls++;
+    return 0;
 }
 
 START_TEST(planted_pair_ranks_first_from_weights)
@@ -412,7 +413,7 @@ START_TEST(report_with_runtime_check_matches_its_parts_and_the_goldens)
     ck_assert_int_eq(json_array_size(json_object_get(j, "ranking")), 3);
     ck_assert_int_eq(json_integer_value(json_object_get(rt, "seq_len")), n);
     ck_assert_int_eq(json_integer_value(json_object_get(rt, "batch")), B);
-    ck_assert_int_eq(json_array_size(json_object_get(rt, "prev_token_heads")), n_prev);
+    ck_assert_int_eq(json_array_size(json_object_get(rt, "previous_token_heads")), n_prev);
     ck_assert_double_eq(json_real_value(json_array_get(json_object_get(rt, "recall_induction"), 2)), rc[2]);
     json_t *first = json_array_get(json_object_get(j, "ranking"), 0);
     ck_assert_double_eq(json_real_value(json_object_get(first, "runtime_induction")),
@@ -473,8 +474,8 @@ START_TEST(command_reports_the_runtime_check)
     json_t *rt = json_object_get(j, "runtime");
     ck_assert(json_is_object(rt));
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "induction_heads"), 0)), "L1H0");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "prev_token_heads"), 0)), "L0H0");
-    static const char *const keys[4] = {"precision_prev_token", "recall_prev_token", "precision_induction",
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "previous_token_heads"), 0)), "L0H0");
+    static const char *const keys[4] = {"precision_previous_token", "recall_previous_token", "precision_induction",
                                         "recall_induction"};
     for (int k = 0; k < 4; k++)
         ck_assert_double_eq(json_real_value(json_array_get(json_object_get(rt, keys[k]), 0)), 1.0);

@@ -57,7 +57,7 @@ START_TEST(repeat_stats_are_consistent)
     cc_error err;
     ck_assert(cc_repeat_tokens(&m->cfg, 1, B, n, tok, &err) == 0);
     cc_repeat_stats s;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, &s, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0);
     double sum = 0, per = 0;
     for (int i = 0; i < B * 2 * n; i++) {
         ck_assert(s.logprob[i] < 0);
@@ -180,11 +180,12 @@ START_TEST(patching_causal_path_equals_naive_reruns)
 }
 END_TEST
 
-static void progress_cb(void *ctx, long done, long total)
+static int progress_cb(void *ctx, long done, long total)
 {
     int *calls = ctx;
     ck_assert_int_eq(done, ++*calls);
     ck_assert_int_eq(total, 2);
+    return 0;
 }
 
 START_TEST(patching_reports_progress_and_rejects_long_sequences)
@@ -213,10 +214,10 @@ START_TEST(ablation_zero_and_mean)
     ck_assert(cc_repeat_tokens(c, 4, B, n, tok, &err) == 0);
     cc_head heads[2] = {{0, 1}, {1, 0}};
     cc_repeat_stats ref;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, &ref, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &ref, &err) == 0);
     for (int mode = 0; mode < 2; mode++) {
         cc_ablation a;
-        ck_assert_msg(cc_ablate_heads(m, tok, B, n, heads, 2, (cc_ablate_mode)mode, CC_KERNEL_FAST, &a, &err) == 0,
+        ck_assert_msg(cc_ablate_heads(m, tok, B, n, heads, 2, (cc_ablate_mode)mode, CC_KERNEL_FAST, NULL, NULL, &a, &err) == 0,
                       "%s", err.msg);
         ck_assert(a.clean.loss == ref.loss);
         ck_assert_msg(a.ablated.loss != a.clean.loss, "ablation changed nothing");
@@ -226,11 +227,11 @@ START_TEST(ablation_zero_and_mean)
     }
     /* no heads: identical runs */
     cc_ablation a;
-    ck_assert(cc_ablate_heads(m, tok, B, n, heads, 0, CC_ABLATE_ZERO, CC_KERNEL_FAST, &a, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, heads, 0, CC_ABLATE_ZERO, CC_KERNEL_FAST, NULL, NULL, &a, &err) == 0);
     ck_assert(a.ablated.loss == a.clean.loss);
     cc_ablation_free(&a);
     cc_head bad = {2, 0};
-    ck_assert_int_eq(cc_ablate_heads(m, tok, B, n, &bad, 1, CC_ABLATE_ZERO, CC_KERNEL_FAST, &a, &err), -1);
+    ck_assert_int_eq(cc_ablate_heads(m, tok, B, n, &bad, 1, CC_ABLATE_ZERO, CC_KERNEL_FAST, NULL, NULL, &a, &err), -1);
     cc_repeat_stats_free(&ref);
     cc_model_free(m);
 }

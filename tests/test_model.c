@@ -344,7 +344,7 @@ START_TEST(fuzz_config_json)
         }
         tu_write_file(path, buf, cut);
         cc_config c;
-        cc_error err = {{0}};
+        cc_error err = {0};
         if (cc_config_load(path, &c, &err) == 0) {
             accepted++;
             ck_assert_int_eq(cc_config_validate(&c, "fuzz", &err), 0);

@@ -29,11 +29,12 @@ typedef struct {
     long calls, last_done, total;
 } tally;
 
-static void count(void *ctx, long done, long total)
+static int count(void *ctx, long done, long total)
 {
     tally *t = ctx;
     ck_assert_int_eq(done, t->last_done + 1); /* one call per block, in order */
     t->calls++, t->last_done = done, t->total = total;
+    return 0;
 }
 
 START_TEST(experiments_report_every_block)
@@ -44,27 +45,26 @@ START_TEST(experiments_report_every_block)
     ck_assert(cc_repeat_tokens(&m->cfg, 5, B, n, tok, &err) == 0);
     cc_head prev = {0, 0};
     cc_ablation plain, watched;
-    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, &plain, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, NULL, NULL, &plain, &err) == 0);
     tally t = {0};
-    cc_experiments_set_progress(count, &t);
-    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, &watched, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, count, &t, &watched, &err) == 0);
     ck_assert_int_eq(t.calls, 2 * L); /* clean and ablated passes */
     ck_assert_int_eq(t.total, 2 * L);
     /* watching changes nothing */
     ck_assert(plain.ablated.loss == watched.ablated.loss && plain.clean.loss == watched.clean.loss);
     t = (tally){0};
     cc_head_scores hs;
-    ck_assert(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, &hs, &err) == 0);
+    ck_assert(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, count, &t, &hs, &err) == 0);
     ck_assert_int_eq(t.calls, L);
     ck_assert_int_eq(t.total, L);
     t = (tally){0};
     cc_repeat_stats rs;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, &rs, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, count, &t, &rs, &err) == 0);
     ck_assert_int_eq(t.calls, L);
-    cc_experiments_set_progress(NULL, NULL);
+    /* the callback is the call's: another call without one reports nothing */
     t = (tally){0};
     cc_repeat_stats_free(&rs);
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, &rs, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &rs, &err) == 0);
     ck_assert_int_eq(t.calls, 0);
     cc_repeat_stats_free(&rs);
     cc_head_scores_free(&hs);
@@ -99,6 +99,15 @@ static const char *LONG_COMMANDS[][2] = {
     {"qk L1H0", "\rexact top-k, columns: "},
     {"comp-scores", "\rcomp-scores: "},
     {"validate L0H0 L1H0", "\rvalidate: "},
+    /* loading the model reports per tensor; path patching per sender */
+    {"run --tokens 511,17,301,99,4,17,301,99", "\rrun: "},
+    {"lens --tokens 511,17,301,99,4,17,301,99", "\rlens: "},
+    {"dla --tokens 511,17,301,99,4,17,301,99 --answer \\#17", "\rdla: "},
+    {"pattern L1H0 --tokens 511,17,301,99,4,17,301,99", "\rpattern: "},
+    {"path-patch all L2H1 --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 --metric loss",
+     "\rpath-patch: "},
+    {"patch resid_pre --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 --metric loss",
+     "\rpatch: "},
 };
 
 START_TEST(progress_on_a_terminal_only)
@@ -113,7 +122,7 @@ START_TEST(progress_on_a_terminal_only)
     while ((next = strstr(last + 1, label)) != NULL) last = next;
     tu_assert_contains(last, "\r\033[K");
     free(out);
-    char quiet[256];
+    char quiet[320];
     snprintf(quiet, sizeof quiet, "%s --quiet", cmd);
     out = on_terminal(quiet);
     ck_assert_msg(strstr(out, "% ETA") == NULL && strstr(out, "\033[K") == NULL, "progress despite --quiet: %s", out);
@@ -126,9 +135,10 @@ START_TEST(nothing_when_stderr_is_not_a_terminal)
 {
     char args[256];
     snprintf(args, sizeof args, "%s", LONG_COMMANDS[_i][0]);
-    const char *argv[8] = {0};
+    const char *argv[16] = {0};
     int n = 0;
-    for (char *save = NULL, *w = strtok_r(args, " ", &save); w && n < 6; w = strtok_r(NULL, " ", &save)) argv[n++] = w;
+    for (char *save = NULL, *w = strtok_r(args, " ", &save); w && n < 14; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w + (w[0] == '\\'); /* "\\#17": the shell's escape of "#17" */
     argv[n++] = "--json";
     tu_run_result r = tu_run(argv);
     ck_assert_msg(r.status == 0, "%s: %s", LONG_COMMANDS[_i][0], r.err);

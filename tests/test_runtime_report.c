@@ -26,7 +26,7 @@ START_TEST(repeat_matches_the_goldens)
     golden_tol lp = golden_tolerance("logprobs", "value"), acc = golden_tolerance("accuracy", "value");
     cc_repeat_report r;
     cc_error err;
-    ck_assert_msg(cc_repeat_report_run(m, &GOLDEN_INPUT, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_repeat_report_run(m, &GOLDEN_INPUT, NULL, NULL, &r, &err) == 0, "%s", err.msg);
     golden_tensor c = golden_get_tensor(g, "correct_logprobs"), ls = golden_get_tensor(g, "loss_per_seq");
     ck_assert_int_eq(c.n, 10 * 100);
     for (size_t i = 0; i < c.n; i++) near(lp, r.stats.logprob[i], c.data[i], "correct_logprobs", (long)i);
@@ -119,7 +119,7 @@ START_TEST(ablate_matches_its_parts_and_the_goldens)
     int *tok = malloc(10 * 101 * sizeof *tok);
     ck_assert(cc_repeat_tokens(&m->cfg, 0, 10, 50, tok, &err) == 0);
     cc_ablation want;
-    ck_assert(cc_ablate_heads(m, tok, 10, 50, heads, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, &want, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, 10, 50, heads, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, NULL, NULL, &want, &err) == 0);
     ck_assert(r.ablation.ablated.loss == want.ablated.loss);
     int LH = want.n_layers * want.n_heads;
     for (int i = 0; i < LH; i++) {
@@ -226,7 +226,7 @@ START_TEST(too_long_an_input)
     cc_repeat_input in = {.seed = 0, .seq_len = m->cfg.n_ctx, .batch = 1};
     cc_repeat_report r;
     cc_error err;
-    ck_assert_int_eq(cc_repeat_report_run(m, &in, &r, &err), -1);
+    ck_assert_int_eq(cc_repeat_report_run(m, &in, NULL, NULL, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "n_ctx"), "%s", err.msg);
     cc_repeat_report_free(&r);
     cc_model_free(m);

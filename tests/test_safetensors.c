@@ -14,7 +14,7 @@ static void expect_reject(const char *header, size_t len_data, const char *needl
     size_t len;
     uint8_t *img = tu_st_image(header, len_data, &len);
     cc_st_file *f = NULL;
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc = cc_st_parse(img, len, "bad.safetensors", &f, &err);
     ck_assert_msg(rc == -1 && f == NULL, "accepted a bad header: %s", header);
     tu_assert_contains(err.msg, "bad.safetensors");
@@ -27,7 +27,7 @@ static cc_st_file *expect_accept(const char *header, size_t len_data, uint8_t **
     size_t len;
     uint8_t *img = tu_st_image(header, len_data, &len);
     cc_st_file *f = NULL;
-    cc_error err = {{0}};
+    cc_error err = {0};
     ck_assert_msg(cc_st_parse(img, len, "good.safetensors", &f, &err) == 0, "rejected: %s", err.msg);
     *img_out = img;
     return f;
@@ -324,7 +324,7 @@ START_TEST(fuzz_parser_mutations)
             }
         }
         cc_st_file *f = NULL;
-        cc_error err = {{0}};
+        cc_error err = {0};
         if (cc_st_parse(buf, cut, "fuzz", &f, &err) == 0) {
             accepted++;
             for (size_t i = 0; i < f->n_tensors; i++) {

@@ -8,6 +8,7 @@
 
 #include "circuitc/circuit.h"
 #include "circuitc/rng.h"
+#include "analysis/topk_internal.h"
 #include "circuitc/topk.h"
 #include "testutil.h"
 
@@ -70,6 +71,31 @@ static void assert_same(const cc_topk_result *a, const cc_topk_result *b)
     ck_assert_int_eq(a->tied_rows, b->tied_rows);
 }
 
+/* The rows and columns of FM in one call (their set-up shared) give what two
+ * calls give, near-ties and the work done included. */
+static void assert_both_as_two_calls(const cc_fm *fm, cc_topk_options o)
+{
+    cc_topk_result rows, cols, want[2];
+    cc_error err;
+    ck_assert_msg(cci_topk_diagonal_both(fm, &o, &rows, &cols, &err) == 0, "%s", err.msg);
+    for (int d = 0; d < 2; d++) {
+        o.columns = d == 1;
+        ck_assert_msg(cc_topk_diagonal(fm, &o, &want[d], &err) == 0, "%s", err.msg);
+        const cc_topk_result *got = d ? &cols : &rows;
+        for (int k = 0; k < o.k_max; k++) {
+            ck_assert_msg(got->correct[k] == want[d].correct[k], "%s top-%d: %ld, two calls %ld", d ? "columns" : "rows",
+                          k + 1, got->correct[k], want[d].correct[k]);
+            ck_assert_int_eq(got->near_ties_at[k], want[d].near_ties_at[k]);
+        }
+        ck_assert_int_eq(got->tied_rows, want[d].tied_rows);
+        ck_assert_int_eq(got->near_ties, want[d].near_ties);
+        ck_assert_int_eq(got->exact_evaluations, want[d].exact_evaluations);
+        ck_assert_int_eq(got->rows_scanned_fully, want[d].rows_scanned_fully);
+        ck_assert_int_eq(got->components, want[d].components);
+        ck_assert_int_eq(got->method, want[d].method);
+    }
+}
+
 START_TEST(brute_force_matches_naive_definition)
 {
     double plants[] = {0.0, 0.6, 3.0};
@@ -118,7 +144,9 @@ START_TEST(fast_path_matches_brute_force)
             ck_assert_int_eq(f4.components, 4);
             assert_same(&b, &f4);
             full_rows += f4.rows_scanned_fully;
+            assert_both_as_two_calls(&fm, o);
         }
+        assert_both_as_two_calls(&fm, (cc_topk_options){.k_max = 5, .method = CC_TOPK_FAST, .threads = 2});
         cc_fm_free(&fm);
     }
     ck_assert_int_gt(full_rows, 1000); /* the full-row scans (bfloat16 screen where the CPU has one) ran */
@@ -304,6 +332,7 @@ START_TEST(planted_near_ties_are_exact_and_reported)
         ck_assert_int_eq(rc.near_ties_at[k], rb.near_ties_at[k]);
     }
     cc_fm_free(&t);
+    assert_both_as_two_calls(&fm, co);
     free(mask), free(rank64), free(rank32), free(U), free(S64), free(S32), free(E), free(W);
     cc_fm_free(&fm);
 }

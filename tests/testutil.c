@@ -171,6 +171,15 @@ json_t *tu_parse_ok(tu_run_result *r)
     return tu_parse_json(r->out);
 }
 
+char *tu_error_text(const char *err)
+{
+    json_t *j = err[0] == '{' ? json_loads(err, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    char *text = strdup(msg ? msg : err);
+    json_decref(j);
+    return text;
+}
+
 void tu_expect_fail(tu_run_result r, int status, const char *needle)
 {
     ck_assert_msg(r.status == status, "exit %d, wanted %d; stderr: %s", r.status, status, r.err);

@@ -39,6 +39,10 @@ json_t *tu_parse_json(const char *text);
 /* The JSON stdout of R, which must have exited 0 (else fails showing stderr). Caller decrefs. */
 json_t *tu_parse_ok(tu_run_result *r);
 
+/* What stderr ERR says: the text itself, or, when it is the JSON error of a
+ * command run with --json, its error.message (docs/json.md). Caller frees. */
+char *tu_error_text(const char *err);
+
 /* Asserts that R exited with STATUS, printed nothing on stdout and NEEDLE on
  * stderr; frees R. */
 void tu_expect_fail(tu_run_result r, int status, const char *needle);

@@ -5,7 +5,9 @@
  * falls back to a generic SSE kernel on CPUs it does not know, 3-6x slower on
  * AVX2/AVX-512 machines. OPENBLAS_CORETYPE overrides the choice, but only if it
  * is set before the library is loaded, so the CLI decides here and re-executes
- * itself with the variable set. This module holds the pieces that do not
+ * itself with the variable set (unless the user set it). libcircuitc itself
+ * never re-executes and never sets the variable: a program or a binding sets it
+ * before OpenBLAS is loaded (docs/blas.md). This module holds the pieces that do not
  * depend on the process: CPU features, what the loaded OpenBLAS reports, the
  * pure decision, the self-check of a kernel and the cache of its verdicts. */
 #ifndef CIRCUITC_BLAS_KERNEL_H

@@ -21,7 +21,9 @@ extern "C" {
 typedef struct {
     const char *out;        /* the image: *.png or *.svg */
     const char *title;      /* first title line: what, model, head(s), seed */
-    const char *keep_data;  /* if not NULL: also copy each data file to <keep_data><file> */
+    const char *keep_data;  /* if not NULL: also copy each data file (and plot.gp) to <keep_data><file> */
+    double scale_floor;     /* heatmap: the symmetric colour scale reaches at least +-this (0: the data's
+                               largest magnitude), so noise near 0 is not drawn saturated */
 } cc_chart_opts;
 
 enum {

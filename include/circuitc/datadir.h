@@ -3,13 +3,17 @@
  * model (models/induction-3l4h) and, when it was fetched, GPT-2's tokenizer
  * (gpt2-tokenizer/).
  *
- * The data directory is $CIRCUITC_DATA when set, else found from the running
- * executable (/proc/self/exe): <its directory>/<bindir -> datadir>/circuitc,
- * "../share/circuitc" in the usual layout (bin/ beside share/). Installed,
- * that is <prefix>/share/circuitc, wherever the prefix was moved to; in the
- * build tree it is build/share/circuitc, which meson fills with links to the
- * source tree, so build/src/circuitc and the test programs find it the same
- * way. No path of the source tree is compiled in. */
+ * The data directory is $CIRCUITC_DATA when set, else found from the file
+ * the library's code was loaded from: libcircuitc.so's folder and
+ * <libdir -> datadir>/circuitc ("../share/circuitc" for libdir lib), or, for a
+ * program linked with libcircuitc.a (circuitc itself), the executable's folder
+ * and <bindir -> datadir>/circuitc. Installed, that is <prefix>/share/circuitc
+ * wherever the prefix was moved to, whichever program loads the library (a
+ * Python process, a program of one's own). When that folder does not exist,
+ * the installed prefix's <datadir>/circuitc as configured at build time. In
+ * the build tree it is build/share/circuitc, which meson fills with links to
+ * the source tree, so build/src/circuitc and the test programs find it the
+ * same way. No path of the source tree is compiled in. */
 #ifndef CIRCUITC_DATADIR_H
 #define CIRCUITC_DATADIR_H
 

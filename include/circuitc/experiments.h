@@ -16,13 +16,10 @@
 extern "C" {
 #endif
 
-/* ------------------------------------------------------------ progress */
-
-/* Process-wide progress of cc_repeat_run, cc_head_scores_run and
- * cc_ablate_heads (also inside cc_validate): FN(CTX, done, total) after each
- * layer of their forward passes, done counted over all of a call's passes.
- * NULL (the default): no calls. The CLI sets it once per command. */
-void cc_experiments_set_progress(cc_progress_fn fn, void *ctx);
+/* Progress: cc_repeat_run, cc_head_scores_run and cc_ablate_heads call
+ * PROGRESS(PROGRESS_CTX, done, total) after each layer of their forward passes,
+ * done counted over all of a call's passes (PROGRESS may be NULL; it may cancel,
+ * progress.h). */
 
 /* ------------------------------------------------------------ tokens */
 
@@ -54,8 +51,8 @@ typedef struct {
 int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_repeat_stats *out, cc_error *err);
 
 /* Runs TOKENS [batch, 1+2n] and summarises it. */
-int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
-                  cc_error *err);
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_progress_fn progress,
+                  void *progress_ctx, cc_repeat_stats *out, cc_error *err);
 
 void cc_repeat_stats_free(cc_repeat_stats *s);
 
@@ -99,8 +96,8 @@ typedef struct {
     double *detect[CC_DETECT_COUNT][4]; /* [L, H]; [k][0] plain, [1] exclude BOS, [2] exclude current, [3] both */
 } cc_head_scores;
 
-int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_head_scores *out,
-                       cc_error *err);
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
+                       cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err);
 void cc_head_scores_free(cc_head_scores *s);
 
 /* ------------------------------------------------------------ patching */
@@ -141,7 +138,8 @@ typedef struct {
 } cc_ablation;
 
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
-                    cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err);
+                    cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                    cc_ablation *out, cc_error *err);
 void cc_ablation_free(cc_ablation *a);
 
 #ifdef __cplusplus

@@ -22,6 +22,7 @@
 
 #include "circuitc/config.h"
 #include "circuitc/error.h"
+#include "circuitc/progress.h"
 #include "circuitc/safetensors.h"
 
 #ifdef __cplusplus
@@ -74,6 +75,9 @@ typedef struct {
     cc_weights w;
     unsigned char *part_ready;  /* cc_model_need's bookkeeping: which parts are filled */
     unsigned char *tensor_checked; /* per file tensor: its values were found finite */
+    cc_progress_fn load_progress;  /* optional, set before cc_model_load_weights: called as tensors are
+                                      read (values read of all); it may cancel (circuitc/progress.h) */
+    void *load_progress_ctx;
 } cc_model;
 
 /* The parts of the weights a weight-only analysis can ask for. */

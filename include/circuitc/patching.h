@@ -90,7 +90,8 @@ void cc_patch_result_free(cc_patch_result *r);
  * keep the receivers' hook_q/k/v (TO) inputs; (2) run the CLEAN tokens with
  * those receiver heads' TO activations replaced by (1)'s; VALUE[s] = the metric.
  * NORMALIZED[s] = (value - clean) / (clean - corrupt): 0 when the path carries
- * nothing, -1 when it carries the whole clean-to-corrupt change. */
+ * nothing, -1 when it carries the whole clean-to-corrupt change. PROGRESS
+ * (optional) is called after each sender and may cancel (circuitc/progress.h). */
 typedef struct {
     int n_senders;
     double clean, corrupt;
@@ -100,7 +101,7 @@ typedef struct {
 
 int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_head *senders,
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
-                  cc_kernel kernel, cc_path_result *out, cc_error *err);
+                  cc_kernel kernel, cc_progress_fn progress, void *progress_ctx, cc_path_result *out, cc_error *err);
 void cc_path_result_free(cc_path_result *r);
 
 #endif

@@ -76,7 +76,9 @@ const char *cc_plot_tmpdir(const cc_plot *p);
 int cc_plot_render(cc_plot *p, cc_error *err);
 
 /* Copies every data file written so far to PREFIX<file> (e.g. PREFIX "out/kcomp-"
- * gives out/kcomp-topk.dat), each under the output-path rule (circuitc/fsio.h). */
+ * gives out/kcomp-topk.dat), and after cc_plot_render the driver script with
+ * the chart's variables to PREFIXplot.gp, each under the output-path rule
+ * (circuitc/fsio.h). */
 int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err);
 
 /* Removes the temporary directory (and a leftover temporary image) and frees P. */

@@ -8,8 +8,14 @@ extern "C" {
 #endif
 
 /* DONE of TOTAL units finished (DONE grows within one phase; a smaller DONE
- * than before starts a new phase). Called from one thread at a time. */
-typedef void (*cc_progress_fn)(void *ctx, long done, long total);
+ * than before starts a new phase). Called from one thread at a time, though
+ * not always the caller's thread.
+ *
+ * Returns 0 to go on, non-zero to cancel: the call then stops at its next
+ * check (within one of its reported units), frees what it made, and fails with
+ * code CC_E_CANCELLED ("...: cancelled by the progress callback"). Once a
+ * callback has asked to stop, it is not called again by that call. */
+typedef int (*cc_progress_fn)(void *ctx, long done, long total);
 
 #ifdef __cplusplus
 }

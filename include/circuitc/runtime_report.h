@@ -7,7 +7,7 @@
  * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
  * whole, experiments.h) and returns one result struct; the serialisers return
  * a new JSON object (keys in README.md, "JSON output"), NULL when out of
- * memory. Forward-pass progress: cc_experiments_set_progress. */
+ * memory. Forward-pass progress (and cancellation): the options' callbacks. */
 #ifndef CIRCUITC_RUNTIME_REPORT_H
 #define CIRCUITC_RUNTIME_REPORT_H
 
@@ -38,7 +38,9 @@ typedef struct {
     cc_repeat_stats stats;
 } cc_repeat_report;
 
-int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat_report *out, cc_error *err);
+/* PROGRESS (may be NULL) after each layer of the forward pass. */
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_progress_fn progress, void *progress_ctx,
+                         cc_repeat_report *out, cc_error *err);
 void cc_repeat_report_free(cc_repeat_report *r);
 
 /* seed, seq_len, positions, batch, first_half, second_half {mean_logprob,
@@ -50,6 +52,8 @@ typedef struct {
     cc_repeat_input input;
     int top;                     /* heads per ranking */
     bool exclude_bos, exclude_current; /* detect_head's options */
+    cc_progress_fn progress;     /* optional: after each layer */
+    void *progress_ctx;
 } cc_heads_options;
 
 /* The seven scores in the order heads reports them: the four diagonal ones
@@ -112,6 +116,8 @@ typedef struct {
     int n_heads;                 /* the heads to ablate together (hook_z) */
     const cc_head *heads;
     cc_ablate_mode mode;
+    cc_progress_fn progress;     /* optional: after each layer of both passes */
+    void *progress_ctx;
 } cc_ablate_options;
 
 typedef struct {

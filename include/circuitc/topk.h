@@ -34,6 +34,7 @@
 #include <stdbool.h>
 
 #include "circuitc/factored.h"
+#include "circuitc/progress.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,8 +63,8 @@ typedef struct {
     int threads;            /* 0 = all cores */
     /* Optional [n] bytes: set to 1 for every near-tie row, 0 otherwise. */
     unsigned char *near_tie_mask;
-    /* Optional progress callback: DONE of TOTAL rows settled. */
-    void (*progress)(void *ctx, long done, long total);
+    /* Optional progress callback: DONE of TOTAL rows settled (may cancel: progress.h). */
+    cc_progress_fn progress;
     void *progress_ctx;
 } cc_topk_options;
 

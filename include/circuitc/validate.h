@@ -56,7 +56,7 @@ typedef struct {
     double min_ind_drop;         /* relative drop of IND's induction score with PREV ablated (0.5) */
     double min_loss_increase;    /* second-half loss increase with PREV ablated, nats (0.1) */
     const char *golden_dir;      /* golden/out/<model> for parity checks, or NULL */
-    cc_progress_fn progress;     /* rows of the K-comp top-1 scans (forward passes: cc_experiments_set_progress) */
+    cc_progress_fn progress;     /* rows of the K-comp top-1 scans, then the forward passes' layers */
     void *progress_ctx;
 } cc_validate_options;
 

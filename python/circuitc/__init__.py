@@ -21,8 +21,8 @@ if _os.path.isdir(_DATA):
 from . import _circuitc  # noqa: E402
 from ._cache import ActivationCache  # noqa: E402
 from ._circuitc import FactoredMatrix  # noqa: E402
-from ._errors import (ArgumentError, Error, FileError, ModelFormatError, NonFiniteError,  # noqa: E402
-                      OutOfMemoryError, TokenizerError, error_for)
+from ._errors import (ArgumentError, CancelledError, Error, FileError, ModelFormatError,  # noqa: E402
+                      NonFiniteError, OutOfMemoryError, TokenizerError, UnsupportedError, error_for)
 from ._model import Config, Model, load  # noqa: E402
 from ._results import CircuitResult, Result  # noqa: E402
 
@@ -47,4 +47,5 @@ for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 
 __all__ = ["load", "Model", "Config", "ActivationCache", "FactoredMatrix", "Result", "CircuitResult", "Error", "ArgumentError",
-           "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError", "OutOfMemoryError", *ANALYSES]
+           "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError", "OutOfMemoryError", "UnsupportedError",
+           "CancelledError", *ANALYSES]

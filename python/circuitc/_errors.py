@@ -1,17 +1,16 @@
 """The exceptions circuitc raises, one class per kind of failure.
 
-Every failure of the C library arrives here as its message (the library's
-cc_error) and becomes an instance of one of these classes. The library gives
-no error code yet, so the class is read from the message by ``_MESSAGE_TABLE``;
-when cc_error gains a code, ``error_for`` maps the code instead (the table of
-codes replaces the table of messages, nothing else changes).
+Every failure of the C library arrives here as its message and its error
+code (cc_error) and becomes an instance of one of these classes: the code
+chooses the class (``_CODE_TABLE``); a format error about a tokenizer file is
+a TokenizerError.
 """
 
 import re
 
 __all__ = [
     "Error", "ArgumentError", "ModelFormatError", "FileError", "TokenizerError",
-    "NonFiniteError", "OutOfMemoryError",
+    "NonFiniteError", "OutOfMemoryError", "UnsupportedError", "CancelledError",
 ]
 
 
@@ -45,26 +44,31 @@ class OutOfMemoryError(Error, MemoryError):
     """The library could not allocate what the call needs."""
 
 
-# First match wins; the message's start is the library's "what failed" part.
-_MESSAGE_TABLE = [
-    (r"^cannot (open|read|write|map|create)\b|: No such file or directory", FileError),
-    (r"out of memory", OutOfMemoryError),
-    (r"\bNaN\b|\binfinite\b|non-?finite|2\^24", NonFiniteError),
-    (r"tokenizer|vocab\.json|merges\.txt", TokenizerError),
-    (r"config\.json|safetensors|tensor \"|field \"", ModelFormatError),
-    (r"argument \w+ is (NULL|.*, not in)|kept a reference to its activation", ArgumentError),
-    # the prompt's ids and answer tokens, named as the CLI's options (cc_prompt_batch_load)
-    (r"^--tokens\b|^(answer|wrong) \"", ArgumentError),
-]
-_MESSAGE_TABLE = [(re.compile(pattern), cls) for pattern, cls in _MESSAGE_TABLE]
+class UnsupportedError(Error, NotImplementedError):
+    """The model or file needs something circuitc does not implement (a
+    config feature, a hook the architecture lacks)."""
 
 
-def error_for(message, argument_hint=False):
-    """The exception for a failed library call with MESSAGE. ARGUMENT_HINT: the
-    call parsed an argument the caller gave (a head, a hook name)."""
+class CancelledError(Error):
+    """The work was stopped through its progress callback."""
+
+
+# The library's codes (cc_error_code_name) to classes.
+_CODE_TABLE = {
+    "arg": ArgumentError, "value": ArgumentError, "io": FileError, "format": ModelFormatError,
+    "nomem": OutOfMemoryError, "nonfinite": NonFiniteError, "unsupported": UnsupportedError,
+    "cancelled": CancelledError,
+}
+_TOKENIZER = re.compile(r"tokenizer|vocab\.json|merges\.txt")
+
+
+def error_for(message, argument_hint=False, code=None):
+    """The exception for a failed library call with MESSAGE and CODE (the
+    library's code name). ARGUMENT_HINT: the call parsed an argument the caller
+    gave (a head, a hook name)."""
     if argument_hint:
         return ArgumentError(message)
-    for pattern, cls in _MESSAGE_TABLE:
-        if pattern.search(message):
-            return cls(message)
-    return Error(message)
+    cls = _CODE_TABLE.get(code, Error)
+    if cls in (ModelFormatError, FileError, ArgumentError) and _TOKENIZER.search(message):
+        cls = TokenizerError
+    return cls(message)

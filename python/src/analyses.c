@@ -22,7 +22,7 @@ static int parse_head(const cc_model *m, PyObject *head, cc_head *out)
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "heads are str (L0H0) here");
         return -1;
     }
-    cc_error err = {{0}};
+    cc_error err = {0};
     if (cc_head_parse(s, &m->cfg, out, &err) != 0) return raise_cc_error(&err, true), -1;
     return 0;
 }
@@ -87,7 +87,7 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.measure.progress = progress_bridge_call, o.measure.progress_ctx = &p;
     cc_circuit_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_circuit_report_run(m, &o, &r, &err);
@@ -117,7 +117,7 @@ PyObject *py_comp_scores(PyObject *self, PyObject *args, PyObject *kw)
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &p;
     cc_comp_scores r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_comp_scores_run(model->m, &o, &r, &err);
@@ -156,7 +156,7 @@ PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &p;
     cc_discover_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc = 0, *tokens = NULL;
     COMPUTE_BEGIN
     if (runtime)
@@ -169,16 +169,6 @@ PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_discover_report_json), &r);
     cc_discover_report_free(&r);
     return out;
-}
-
-/* The runtime experiments report progress through a process-wide setter
- * (cc_experiments_set_progress); library calls run one at a time
- * (CAPI-THREADS, binding.h), so each call sets it for its own run and clears
- * it after. With per-call progress, this goes. Call between COMPUTE_BEGIN and COMPUTE_END. */
-static void experiments_progress(progress_bridge *p)
-{
-    if (p) cc_experiments_set_progress(progress_bridge_call, p);
-    else cc_experiments_set_progress(NULL, NULL);
 }
 
 /* The repeated-token input's keywords, shared by repeat, heads, pattern and ablate. */
@@ -198,12 +188,10 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
     in.seed = seed;
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     cc_repeat_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    experiments_progress(&p);
-    rc = cc_repeat_report_run(model->m, &in, &r, &err);
-    experiments_progress(NULL);
+    rc = cc_repeat_report_run(model->m, &in, progress_bridge_call, &p, &r, &err);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_repeat_report_json), &r);
     cc_repeat_report_free(&r);
@@ -225,12 +213,11 @@ PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw)
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.input.seed = seed, o.exclude_bos = exclude_bos, o.exclude_current = exclude_current;
     cc_heads_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    experiments_progress(&p);
+    o.progress = progress_bridge_call, o.progress_ctx = &p;
     rc = cc_heads_report_run(model->m, &o, &r, &err);
-    experiments_progress(NULL);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_heads_report_json), &r);
     cc_heads_report_free(&r);
@@ -251,7 +238,7 @@ PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw)
     o.input.seed = seed;
     if (parse_head(model->m, head, &o.head) != 0) return NULL;
     cc_pattern_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_pattern_report_run(model->m, &o, &r, &err);
@@ -283,12 +270,11 @@ PyObject *py_ablate(PyObject *self, PyObject *args, PyObject *kw)
     if (parse_heads(model->m, heads, hs, o.n_heads) != 0) return free(hs), NULL;
     o.heads = hs;
     cc_ablate_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    experiments_progress(&p);
+    o.progress = progress_bridge_call, o.progress_ctx = &p;
     rc = cc_ablate_report_run(model->m, &o, &r, &err);
-    experiments_progress(NULL);
     COMPUTE_END
     free(hs);
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_ablate_report_json), &r);
@@ -363,7 +349,7 @@ PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw)
     if (!strcmp(q.command, "dla") && !q.answer) return PyErr_Format(PyExc_TypeError, "dla needs answer");
     if (!strcmp(q.command, "pattern") && parse_head(model->m, head, &q.head) != 0) return NULL;
     cc_prompt_batch b = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     json_t *j = NULL;
     int rc;
     COMPUTE_BEGIN
@@ -392,7 +378,7 @@ PyObject *py_patch_sweep(PyObject *self, PyObject *args, PyObject *kw)
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &p;
     cc_patch_sweep_report r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_patch_sweep_report_run(model->m, &o, &r, &err);
@@ -415,7 +401,7 @@ PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     in.seed = seed;
     int *tokens = NULL;
-    cc_error err = {{0}};
+    cc_error err = {0};
     if (repeat_tokens(model->m, in, &tokens, &err) != 0) return free(tokens), raise_cc_error(&err, true);
     npy_intp dims[2] = {in.batch, 1 + 2 * (npy_intp)in.seq_len};
     PyObject *arr = PyArray_SimpleNew(2, dims, NPY_INT64);
@@ -452,7 +438,7 @@ PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw)
         i++;
     }
     cc_compile_result r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc = -1;
     if (ok) {
         o.n_bind = (int)n, o.bind_names = names, o.bind_heads = heads, o.explain = explain;

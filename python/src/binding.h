@@ -59,7 +59,7 @@ typedef struct {
     PyObject *exc_type, *exc_value, *exc_tb; /* what the callback raised (KeyboardInterrupt ...) */
 } progress_bridge;
 
-void progress_bridge_call(void *ctx, long done, long total);
+int progress_bridge_call(void *ctx, long done, long total);
 /* After the call: re-raises what a callback raised (returns -1), else 0. */
 int progress_bridge_finish(progress_bridge *p);
 

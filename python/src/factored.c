@@ -53,7 +53,7 @@ static PyObject *Factored_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                      (Py_ssize_t)PyArray_DIM(A, 0), (Py_ssize_t)PyArray_DIM(A, 1), (Py_ssize_t)PyArray_DIM(B, 0),
                      (Py_ssize_t)PyArray_DIM(B, 1));
     else if (A && B && (self = (FactoredObject *)type->tp_alloc(type, 0))) {
-        cc_error err = {{0}};
+        cc_error err = {0};
         if (cc_fm_create(PyArray_DATA(A), PyArray_DATA(B), (int)PyArray_DIM(A, 0), (int)PyArray_DIM(A, 1),
                          (int)PyArray_DIM(B, 1), &self->fm, &err) != 0) {
             Py_CLEAR(self);
@@ -106,7 +106,7 @@ static PyObject *Factored_BA(FactoredObject *self, void *closure)
     PyObject *out = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
     if (!out) return NULL;
     float *dst = PyArray_DATA((PyArrayObject *)out);
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_fm_BA(&self->fm, dst, &err);
@@ -130,7 +130,7 @@ static PyObject *Factored_svd(FactoredObject *self, PyObject *unused)
     (void)unused;
     cc_fm_svd *s = calloc(1, sizeof *s);
     if (!s) return PyErr_NoMemory();
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_fm_svd_compute(&self->fm, s, &err);
@@ -154,7 +154,7 @@ static PyObject *Factored_eigenvalues(FactoredObject *self, void *closure)
     double *re = malloc((size_t)(m ? m : 1) * sizeof *re), *im = malloc((size_t)(m ? m : 1) * sizeof *im);
     npy_intp dims[1] = {m};
     PyObject *out = re && im ? PyArray_SimpleNew(1, dims, NPY_COMPLEX128) : PyErr_NoMemory();
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc = -1;
     if (out) {
         COMPUTE_BEGIN
@@ -182,7 +182,7 @@ static PyObject *Factored_T(FactoredObject *self, void *closure)
 {
     (void)closure;
     cc_fm t = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     if (cc_fm_transpose(&self->fm, &t, &err) != 0) return cc_fm_free(&t), raise_cc_error(&err, false);
     return factored_take(&t);
 }
@@ -198,7 +198,7 @@ static PyObject *Factored_topk(FactoredObject *self, PyObject *args, PyObject *k
     o.columns = columns, o.ranks = ranks;
     o.method = !strcmp(method, "brute") ? CC_TOPK_BRUTE : CC_TOPK_FAST;
     cc_topk_result r = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
     rc = cc_topk_diagonal(&self->fm, &o, &r, &err);
@@ -218,7 +218,7 @@ static PyObject *Factored_topk(FactoredObject *self, PyObject *args, PyObject *k
 static PyObject *Factored_matmul(PyObject *left, PyObject *right)
 {
     cc_fm out = {0};
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     if (PyObject_TypeCheck(left, &Factored_Type) && PyObject_TypeCheck(right, &Factored_Type)) {
         rc = cc_fm_matmul(&((FactoredObject *)left)->fm, &((FactoredObject *)right)->fm, &out, &err);

@@ -6,7 +6,7 @@
 
 #include <stdlib.h>
 
-/* circuitc._errors.error_for(message, argument_hint) -> exception instance,
+/* circuitc._errors.error_for(message, argument_hint, code) -> exception instance,
  * registered by the package at import (_set_error_factory). */
 static PyObject *error_factory;
 
@@ -25,7 +25,8 @@ PyObject *raise_cc_error(const cc_error *err, bool argument_hint)
         PyErr_SetString(PyExc_RuntimeError, msg);
         return NULL;
     }
-    PyObject *exc = PyObject_CallFunction(error_factory, "sO", msg, argument_hint ? Py_True : Py_False);
+    PyObject *exc = PyObject_CallFunction(error_factory, "sOs", msg, argument_hint ? Py_True : Py_False,
+                                          cc_error_code_name(err->code));
     if (exc) PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_XDECREF(exc);
     return NULL;

@@ -19,13 +19,12 @@ static bool report(progress_bridge *p, long done, long total)
     return p->exc_type != NULL;
 }
 
-/* CAPI-CANCELLATION: cc_progress_fn returns void today, so a stop request only
- * takes effect when the call returns (progress_bridge_finish raises it). When
- * the callback's return value cancels (error codes branch), return
- * report(...) ? 1 : 0 here and the library stops at its next report. */
-void progress_bridge_call(void *ctx, long done, long total)
+/* A stop request (a callback raised, or Ctrl-C) cancels: the library stops at
+ * its next report with CC_E_CANCELLED, and progress_bridge_finish raises the
+ * Python exception in its place. */
+int progress_bridge_call(void *ctx, long done, long total)
 {
-    (void)report(ctx, done, total);
+    return report(ctx, done, total) ? 1 : 0;
 }
 
 int progress_bridge_finish(progress_bridge *p)

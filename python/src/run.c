@@ -52,7 +52,7 @@ static int parse_hook(const cc_model *m, PyObject *name, cc_hook_kind *k, int *l
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "hook names are str");
         return -1;
     }
-    cc_error err = {{0}};
+    cc_error err = {0};
     if (cc_hook_parse(s, &m->cfg, k, layer, &err) != 0) return raise_cc_error(&err, true), -1;
     if (*layer >= CC_FWD_MAX_LAYERS) {
         cc_fail(&err, "%s: hooks are kept for the first %d layers only", s, CC_FWD_MAX_LAYERS);
@@ -128,7 +128,7 @@ PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw)
         free(table), free(res), Py_DECREF(tokens);
         return NULL;
     }
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc, batch = (int)PyArray_DIM(tokens, 0), T = (int)PyArray_DIM(tokens, 1);
     const int *ids = PyArray_DATA(tokens);
     COMPUTE_BEGIN

@@ -10,7 +10,7 @@
 /* Loads the batch of SRC for M with the GIL released; an exception when it fails. */
 static int load_batch(ModelObject *model, const cc_prompt_source *src, cc_prompt_batch *b)
 {
-    cc_error err = {{0}};
+    cc_error err = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = cc_prompt_batch_load(src, model->m, b, &err);
@@ -82,13 +82,13 @@ PyObject *py_decode(PyObject *self, PyObject *args, PyObject *kw)
     cc_prompt_batch b = {0};
     if (ids_batch(model, ids, tokenizer, &b) != 0) return cc_prompt_batch_free(&b), NULL;
     PyObject *out = NULL;
-    cc_error err = {{0}};
+    cc_error err = {0};
     int32_t *id32 = malloc(((size_t)b.length[0] + 1) * sizeof *id32);
     char *text = NULL;
     size_t len = 0;
     for (int t = 0; id32 && t < b.length[0]; t++) id32[t] = b.tokens[t];
     if (!id32) PyErr_NoMemory();
-    else if (!b.tok) raise_cc_error(&(cc_error){"no tokenizer fits this model: pass tokenizer=DIR with its vocabulary"}, true);
+    else if (!b.tok) raise_cc_error(&(cc_error){.msg = "no tokenizer fits this model: pass tokenizer=DIR with its vocabulary", .code = CC_E_VALUE}, true);
     else if (cc_tokenizer_decode(b.tok, id32, (size_t)b.length[0], &text, &len, &err) != 0) raise_cc_error(&err, false);
     else out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, "replace");
     free(text), free(id32);

@@ -53,9 +53,13 @@ def test_a_hook_exception_propagates_unchanged(model):
         model.run_with_hooks(np.array([511, 1, 2]), fwd_hooks=[("blocks.1.attn.hook_z", boom)])
 
 
-def test_message_table_classes():
-    assert isinstance(circuitc.error_for("out of memory for 3 x 4 tokens"), circuitc.OutOfMemoryError)
-    assert isinstance(circuitc.error_for("cannot open weights /x: Permission denied"), circuitc.FileError)
-    assert isinstance(circuitc.error_for("blocks.1.hook_z: NaN at [0, 2]"), circuitc.NonFiniteError)
-    assert type(circuitc.error_for("something else")) is circuitc.Error
-    assert isinstance(circuitc.error_for("anything", argument_hint=True), circuitc.ArgumentError)
+def test_code_table_classes():
+    cases = {"arg": circuitc.ArgumentError, "value": circuitc.ArgumentError, "io": circuitc.FileError,
+             "format": circuitc.ModelFormatError, "nomem": circuitc.OutOfMemoryError,
+             "nonfinite": circuitc.NonFiniteError, "unsupported": circuitc.UnsupportedError,
+             "cancelled": circuitc.CancelledError}
+    for code, cls in cases.items():
+        assert type(circuitc.error_for("a message", False, code)) is cls, code
+    assert type(circuitc.error_for("merges.txt: no merges", False, "format")) is circuitc.TokenizerError
+    assert type(circuitc.error_for("internal: a bug", False, "internal")) is circuitc.Error
+    assert isinstance(circuitc.error_for("anything", True, "format"), circuitc.ArgumentError)

@@ -71,7 +71,7 @@ int cc_atlas_new(const cc_model *m, const cc_circuit *c, const cc_atlas_options 
     const cc_config *cfg = &m->cfg;
     if (cfg->n_layers < 2) return cc_fail(err, "the model has %d layer; the atlas needs two or more", cfg->n_layers);
     cc_atlas *a = calloc(1, sizeof *a);
-    if (!a) return cc_fail(err, "out of memory");
+    if (!a) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     *a = (cc_atlas){.m = m, .c = c, .L = cfg->n_layers, .H = cfg->n_heads, .V = cfg->d_vocab, .min_acc = o->min_acc};
     a->param[0] = cc_circuit_param(c, 0);
     a->param[1] = cc_circuit_param(c, 1);
@@ -83,7 +83,7 @@ int cc_atlas_new(const cc_model *m, const cc_circuit *c, const cc_atlas_options 
     a->unit_earlier = malloc((size_t)max_units * sizeof *a->unit_earlier);
     if (!a->later_first || !a->unit_later || !a->unit_earlier) {
         cc_atlas_free(a);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     for (int h = a->H; h < n; h++) {
         int earlier = (h / a->H) * a->H;
@@ -218,7 +218,7 @@ int cc_atlas_run_unit(const cc_atlas *a, int u, cc_atlas_entry *out, cc_error *e
 {
     CC_ARG_NOT_NULL(a, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    if (u < 0 || u >= a->n_units) return cc_fail(err, "%s: argument u is %d, not in 0..%d", __func__, u, a->n_units - 1);
+    if (u < 0 || u >= a->n_units) return cc_fail_code(err, CC_E_ARG, "%s: argument u is %d, not in 0..%d", __func__, u, a->n_units - 1);
     atlas_later *q = NULL;
     int rc = run_unit(a, u, &q, out, err);
     atlas_later_free(q);
@@ -259,7 +259,7 @@ static void *run_worker(void *p)
     atlas_later *q = NULL; /* this thread's later head */
     cc_error err;
     pthread_mutex_lock(&s->lock);
-    if (!entries && !s->failed) s->failed = 1, cc_fail(&s->err, "out of memory");
+    if (!entries && !s->failed) s->failed = 1, cc_fail_code(&s->err, CC_E_NOMEM, "out of memory");
     while (!s->failed) {
         int u = s->next(s->ctx);
         if (u < 0) break;
@@ -344,18 +344,18 @@ int cc_atlas_entry_parse(const char *line, const cc_config *cfg, cc_atlas_entry 
     json_t *o = json_loads(line, 0, &je);
     if (!json_is_object(o)) {
         json_decref(o);
-        return cc_fail(err, "not a JSON object (%s)", je.text);
+        return cc_fail_code(err, CC_E_FORMAT, "not a JSON object (%s)", je.text);
     }
     *out = (cc_atlas_entry){0};
     const char *p = json_string_value(json_object_get(o, "earlier")), *l = json_string_value(json_object_get(o, "later"));
     const char *status = json_string_value(json_object_get(o, "status"));
     int rc = 0;
     if (!p || !l || !status || (strcmp(status, "exact") != 0 && strcmp(status, "bound") != 0))
-        rc = cc_fail(err, "missing \"earlier\", \"later\" or \"status\" (\"exact\" or \"bound\")");
+        rc = cc_fail_code(err, CC_E_FORMAT, "missing \"earlier\", \"later\" or \"status\" (\"exact\" or \"bound\")");
     else if (cc_head_parse(p, cfg, &out->earlier, err) != 0 || cc_head_parse(l, cfg, &out->later, err) != 0)
         rc = -1;
     else if (pair_of(o, "rows", out->rows) != 0 || pair_of(o, "cols", out->cols) != 0)
-        rc = cc_fail(err, "\"rows\" and \"cols\" must be two counts each");
+        rc = cc_fail_code(err, CC_E_FORMAT, "\"rows\" and \"cols\" must be two counts each");
     else {
         out->exact = strcmp(status, "exact") == 0;
         if (!out->exact) {
@@ -365,7 +365,7 @@ int cc_atlas_entry_parse(const char *line, const cc_config *cfg, cc_atlas_entry 
         } else if (json_object_get(o, "bound_rows")) {
             out->has_bound = true;
             if (pair_of(o, "bound_rows", out->bound_rows) != 0 || pair_of(o, "bound_cols", out->bound_cols) != 0)
-                rc = cc_fail(err, "\"bound_rows\" and \"bound_cols\" must be two counts each");
+                rc = cc_fail_code(err, CC_E_FORMAT, "\"bound_rows\" and \"bound_cols\" must be two counts each");
         }
     }
     json_decref(o);

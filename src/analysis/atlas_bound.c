@@ -203,7 +203,7 @@ int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err)
 {
     const cc_config *c = &m->cfg;
     atlas_screen *s = calloc(1, sizeof *s);
-    if (!s) return cc_fail(err, "out of memory preparing the atlas");
+    if (!s) return cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the atlas");
     *s = (atlas_screen){.m = m, .L = c->n_layers, .H = c->n_heads, .d = c->d_model, .dh = c->d_head, .V = c->d_vocab};
     s->n_cand = s->V < MAX_CANDIDATES ? (int)s->V : MAX_CANDIDATES;
     s->g32_d = gamma_n(s->d, 0x1p-24) * NORM_SLACK;
@@ -220,7 +220,7 @@ int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err)
     s->e_order = calloc((size_t)n, sizeof *s->e_order);
     if (!s->we_norm || !s->frob_q || !s->frob_k || !s->frob_v || !s->frob_o || !s->E || !s->e_norm || !s->e_order) {
         atlas_screen_free(s);
-        return cc_fail(err, "out of memory preparing the atlas");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the atlas");
     }
     row_norms(m->w.W_E, s->V, s->d, s->we_norm);
     size_t block = (size_t)s->d * s->dh;
@@ -236,7 +236,7 @@ int atlas_screen_new(const cc_model *m, atlas_screen **out, cc_error *err)
     cc_blas_threads_restore(saved);
     if (job.failed) {
         atlas_screen_free(s);
-        return cc_fail(err, "out of memory computing the atlas' screen factors W_E W_V (%ld x %d floats per head)",
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory computing the atlas' screen factors W_E W_V (%ld x %d floats per head)",
                        (long)c->d_vocab, c->d_head);
     }
     *out = s;
@@ -257,7 +257,7 @@ cc_head atlas_later_head(const atlas_later *q) { return q->head; }
 int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_error *err)
 {
     atlas_later *q = calloc(1, sizeof *q);
-    if (!q) return cc_fail(err, "out of memory");
+    if (!q) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     q->head = later;
     q->Q = malloc((size_t)s->V * s->dh * sizeof(float));
     q->q_norm = malloc((size_t)s->V * sizeof(double));
@@ -272,7 +272,7 @@ int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_
     if (!q->Q || !q->q_norm || !q->eQ || !q->x || !q->N || !q->K || !q->vec || !q->w.rows || !q->w.cols ||
         !q->w.scores || !q->w.surv || !q->w.beaten) {
         atlas_later_free(q);
-        return cc_fail(err, "out of memory computing W_E W_Q for the atlas (vocabulary %ld)", V);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory computing W_E W_Q for the atlas (vocabulary %ld)", V);
     }
     int hi = later.layer * s->H + later.head;
     embed_times_head(s, s->m->w.W_Q, hi, q->Q);
@@ -286,7 +286,7 @@ int atlas_later_new(const atlas_screen *s, cc_head later, atlas_later **out, cc_
     }
     if (candidate_order(q->q_norm, s->V, s->n_cand, &q->order) != 0) {
         atlas_later_free(q);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     *out = q;
     return 0;

@@ -111,7 +111,7 @@ static int __attribute__((format(printf, 3, 4))) perr(parser *p, int col, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return cc_fail(p->err, "%s:%d:%d: %s", p->label, p->line, col, msg);
+    return cc_fail_code(p->err, CC_E_FORMAT, "%s:%d:%d: %s", p->label, p->line, col, msg);
 }
 
 
@@ -435,7 +435,7 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
         else if (*s) s++;
     }
     if (c->n_terms == 0) {
-        cc_fail(err, "%s: no chain: add a line \"chain: <matrices>\", e.g. \"chain: W_E W_V[h] W_O[h] W_U\"", label);
+        cc_fail_code(err, CC_E_FORMAT, "%s: no chain: add a line \"chain: <matrices>\", e.g. \"chain: W_E W_V[h] W_O[h] W_U\"", label);
         goto fail;
     }
     if (c->n_terms < 2) {
@@ -459,7 +459,7 @@ int cc_circuit_parse(const char *text, const char *label, cc_circuit **out, cc_e
         for (int i = 0; i < c->n_terms; i++) used |= c->terms[i].param == k;
         if (!used) {
             p.line = p.seen_line[1];
-            cc_fail(err, "%s:%d: parameter \"%s\" is declared but no matrix in the chain uses it; remove it", label,
+            cc_fail_code(err, CC_E_FORMAT, "%s:%d: parameter \"%s\" is declared but no matrix in the chain uses it; remove it", label,
                     p.line, c->params[k]);
             goto fail;
         }
@@ -505,7 +505,7 @@ int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
             if (cap >= (1u << 20)) {
                 free(buf);
                 fclose(fp);
-                return cc_fail(err, "circuit file %s is larger than 1 MiB; is it a circuit file?", path);
+                return cc_fail_code(err, CC_E_FORMAT, "circuit file %s is larger than 1 MiB; is it a circuit file?", path);
             }
             char *nb = realloc(buf, cap * 2);
             if (!nb) free(buf);
@@ -516,12 +516,12 @@ int cc_circuit_load(const char *path, cc_circuit **out, cc_error *err)
     fclose(fp);
     if (bad) {
         free(buf);
-        return cc_fail(err, "cannot read circuit file %s", path);
+        return cc_fail_code(err, CC_E_IO, "cannot read circuit file %s", path);
     }
     buf[n] = '\0';
     if (memchr(buf, '\0', n)) {
         free(buf);
-        return cc_fail(err, "%s contains NUL bytes; circuit files are plain text", path);
+        return cc_fail_code(err, CC_E_FORMAT, "%s contains NUL bytes; circuit files are plain text", path);
     }
     int rc = cc_circuit_parse(buf, path, out, err);
     free(buf);
@@ -587,7 +587,7 @@ int cc_circuit_resolve(const char *spec, char **path_out, cc_error *err)
     if (strchr(spec, '/') || (n > 8 && strcmp(spec + n - 8, ".circuit") == 0) ||
         (stat(spec, &st) == 0 && S_ISREG(st.st_mode))) {
         *path_out = strdup(spec);
-        return *path_out ? 0 : cc_fail(err, "out of memory");
+        return *path_out ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     return cc_circuit_find_builtin(spec, path_out, err);
 }
@@ -672,7 +672,7 @@ int cc_circuit_n_terms(const cc_circuit *c)
     return c->n_terms;
 }
 
-int cci_oom(cc_error *err) { return cc_fail(err, "out of memory while handling a circuit"); }
+int cci_oom(cc_error *err) { return cc_fail_code(err, CC_E_NOMEM, "out of memory while handling a circuit"); }
 
 char *cci_term_label(const cc_circuit *c, const term *t, char *buf, size_t size)
 {

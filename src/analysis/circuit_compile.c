@@ -69,11 +69,11 @@ static int check_matrices_exist(const cc_circuit *c, const cc_config *g, cc_erro
     for (int i = 0; i < c->n_terms; i++) {
         int k = c->terms[i].kind;
         if (k == MAT_POS && g->pos == CC_POS_ROTARY)
-            return cc_fail(err, "circuit %s reads W_pos, but this model (%s) has rotary positions and no positional "
+            return cc_fail_code(err, CC_E_UNSUPPORTED, "circuit %s reads W_pos, but this model (%s) has rotary positions and no positional "
                                 "embedding matrix (positions rotate q and k at run time: see hook_rot_q / hook_rot_k)",
                            c->name, cc_family_name(g->family));
         if ((k == MAT_IN || k == MAT_OUT) && g->attn_only)
-            return cc_fail(err, "circuit %s reads %s, but this model is attention-only (no MLPs)", c->name,
+            return cc_fail_code(err, CC_E_UNSUPPORTED, "circuit %s reads %s, but this model is attention-only (no MLPs)", c->name,
                            k == MAT_IN ? "W_in" : "W_out");
     }
     return 0;
@@ -206,7 +206,7 @@ static int bind_checked(const cc_circuit *c, const cc_model *m, const char *cons
                         const cc_head *bind_heads, int n_bind, cc_head *heads, cc_error *err)
 {
     if (n_bind < 0 || (n_bind > 0 && (!bind_names || !bind_heads)))
-        return cc_fail(err, "internal: bad binding arrays");
+        return cc_fail_code(err, CC_E_INTERNAL, "internal: bad binding arrays");
     return bind(c, m, bind_names, bind_heads, n_bind, heads, err);
 }
 
@@ -242,7 +242,7 @@ int cc_circuit_plan_make(const cc_circuit *c, const cc_model *m, const char *con
     if (bind_checked(c, m, bind_names, bind_heads, n_bind, heads, err) != 0) return -1;
     for (int i = 0; i < c->n_terms; i++)
         if (!cc_model_has(m, term_part(&c->terms[i], heads)))
-            return cc_fail(err, "internal: the model's weights for term %d of circuit %s are not loaded", i + 1, c->name);
+            return cc_fail_code(err, CC_E_INTERNAL, "internal: the model's weights for term %d of circuit %s are not loaded", i + 1, c->name);
     memset(plan, 0, sizeof *plan);
     plan->n_terms = c->n_terms;
     for (int i = 0; i < c->n_terms; i++) {
@@ -521,6 +521,30 @@ static void root_norms(const double *X, int nb, int w, const double *F, double *
     }
 }
 
+/* OUT[r] = sum_t X[r, t]^2 W[t] for the rows of X [nb, w], each sum in index
+ * order, SQ_LANES rows side by side so that one row's float64 additions do not
+ * wait on each other (kcomp's first stage: w = d_model for every vocabulary row). */
+enum { SQ_LANES = 8 };
+
+static void weighted_sq(const double *X, int nb, int w, const double *W, double *out)
+{
+    int r = 0;
+    for (; r + SQ_LANES <= nb; r += SQ_LANES) {
+        double sum[SQ_LANES] = {0};
+        for (int t = 0; t < w; t++)
+            for (int k = 0; k < SQ_LANES; k++) {
+                double x = X[(size_t)(r + k) * w + t];
+                sum[k] += x * x * W[t];
+            }
+        for (int k = 0; k < SQ_LANES; k++) out[r + k] = sum[k];
+    }
+    for (; r < nb; r++) {
+        double sum = 0;
+        for (int t = 0; t < w; t++) sum += X[(size_t)r * w + t] * X[(size_t)r * w + t] * W[t];
+        out[r] = sum;
+    }
+}
+
 /* The rows of a chain after its first STAGE + 1 operands (the formed T_base
  * of that stage, float64 [rows, width]) and their error bounds so far: what
  * the remaining stages continue from. Kept by a cc_chain_cache for a side's
@@ -583,12 +607,7 @@ static void chain_blocks(void *ctx, size_t lo, size_t hi)
             const dense_term *term = &J->terms[k];
             int wn = (int)ops[k].cols;
             if (s->weight_root) root_norms(T, nb, wb, s->weight_root, Y, weighted);
-            else
-                for (int r = 0; r < nb; r++) {
-                    double sum = 0;
-                    for (int t = 0; t < wb; t++) sum += T[(size_t)r * wb + t] * T[(size_t)r * wb + t] * term->row_sq[t];
-                    weighted[r] = sum;
-                }
+            else weighted_sq(T, nb, wb, term->row_sq, weighted);
             if (s->formed) {
                 dgemm_rows(T, nb, wb, s->P, false, wn, U);
                 for (int r = 0; r < nb; r++) {

@@ -44,7 +44,7 @@ int cc_circuit_need(cc_model *m, const cc_circuit *c, const char *const *names, 
     CC_ARG_NOT_NULL(heads, err, -1);
     enum { PER_SET = CC_CIRCUIT_MAX_TERMS + 4 * CC_CIRCUIT_MAX_PARAMS };
     cc_part *parts = malloc((size_t)(n_sets > 0 ? n_sets : 1) * PER_SET * sizeof *parts);
-    if (!parts) return cc_fail(err, "out of memory");
+    if (!parts) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int n = 0, rc = 0;
     for (int s = 0; s < n_sets && rc == 0; s++) {
         const cc_head *set = heads + (size_t)s * n_bind;
@@ -141,11 +141,11 @@ static int copy_bindings(const cc_compile_options *o, cc_compile_result *r, cc_e
     int n = o->n_bind;
     r->bind_names = calloc((size_t)(n > 0 ? n : 1), sizeof *r->bind_names);
     r->bind_heads = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->bind_heads);
-    if (!r->bind_names || !r->bind_heads) return cc_fail(err, "out of memory");
+    if (!r->bind_names || !r->bind_heads) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     r->n_bind = n;
     for (int i = 0; i < n; i++) {
         r->bind_heads[i] = o->bind_heads[i];
-        if (!(r->bind_names[i] = strdup(o->bind_names[i]))) return cc_fail(err, "out of memory");
+        if (!(r->bind_names[i] = strdup(o->bind_names[i]))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     return 0;
 }
@@ -159,7 +159,7 @@ int cc_compile_run(cc_model *m, const cc_compile_options *o, cc_compile_result *
     CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     if (o->n_bind > 0 && (!o->bind_names || !o->bind_heads))
-        return cc_fail(err, "%s: argument o->bind_names or o->bind_heads is NULL with %d bindings", __func__,
+        return cc_fail_code(err, CC_E_ARG, "%s: argument o->bind_names or o->bind_heads is NULL with %d bindings", __func__,
                        o->n_bind);
     out->order = o->order;
     if (cc_circuit_resolve(o->circuit, &out->path, err) != 0 || cc_circuit_load(out->path, &out->circuit, err) != 0 ||
@@ -231,7 +231,7 @@ int cc_kcomp_chart_run(cc_model *m, const cc_kcomp_chart_options *o, cc_kcomp_ch
     int np = o->n_pairs;
     out->pairs = malloc((size_t)(np > 0 ? np : 1) * 2 * sizeof *out->pairs);
     out->accuracy = malloc((size_t)(np > 0 ? np : 1) * 4 * sizeof *out->accuracy);
-    if (!out->pairs || !out->accuracy) return cc_fail(err, "out of memory");
+    if (!out->pairs || !out->accuracy) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     memcpy(out->pairs, o->pairs, (size_t)np * 2 * sizeof *out->pairs);
     out->n_pairs = np, out->k = o->k;
     const char *names[2] = {cc_circuit_param(out->circuit, 0), cc_circuit_param(out->circuit, 1)};

@@ -57,16 +57,18 @@ json_t *cc_circuit_measurement_json(const cc_circuit *c, const cc_circuit_measur
     return j;
 }
 
-/* The composition score against its baseline; the baseline's figures are null
- * without samples, the ratio also when the baseline mean is 0. */
+/* The composition score against its baseline {mean, std, samples, seed}, as
+ * comp-scores and discover write it: null without samples, and the ratio null
+ * then or when the baseline mean is 0. */
 static json_t *composition_json(const cc_head_composition *hc)
 {
     int samples = hc->baseline_samples;
-    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:i, s:I}", "mode", cc_comp_mode_name(hc->mode), "score", hc->score,
-                     "baseline_mean", samples ? json_real(hc->baseline_mean) : json_null(), "baseline_std",
-                     samples ? json_real(hc->baseline_std) : json_null(), "ratio_to_baseline",
-                     samples && hc->baseline_mean > 0 ? json_real(hc->ratio_to_baseline) : json_null(),
-                     "baseline_samples", samples, "seed", (json_int_t)hc->seed);
+    json_t *baseline = samples ? json_pack("{s:f, s:f, s:i, s:I}", "mean", hc->baseline_mean, "std", hc->baseline_std,
+                                           "samples", samples, "seed", (json_int_t)hc->seed)
+                               : json_null();
+    return json_pack("{s:s, s:f, s:o, s:o}", "mode", cc_comp_mode_name(hc->mode), "score", hc->score,
+                     "ratio_to_baseline", samples && hc->baseline_mean > 0 ? json_real(hc->ratio_to_baseline) : json_null(),
+                     "baseline", baseline);
 }
 
 json_t *cc_circuit_report_json(const cc_circuit_report *r)
@@ -141,9 +143,9 @@ json_t *cc_kcomp_chart_json(const cc_kcomp_chart *r)
         const double *v = r->accuracy + 4 * i;
         cc_head_name(r->pairs[2 * i], a, sizeof a), cc_head_name(r->pairs[2 * i + 1], b, sizeof b);
         snprintf(label, sizeof label, "%s:%s", a, b);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", label, p0, a, p1,
-                                             b, "rows", "top1_accuracy", v[0], "topk_accuracy", v[1], "cols",
-                                             "top1_accuracy", v[2], "topk_accuracy", v[3]));
+        json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s}, s:{s:f, s:f}, s:{s:f, s:f}}", "pair", label,
+                                             "bindings", p0, a, p1, b, "rows", "top1_accuracy", v[0], "topk_accuracy",
+                                             v[1], "cols", "top1_accuracy", v[2], "topk_accuracy", v[3]));
     }
     return json_pack("{s:s, s:i, s:o}", "circuit", cc_circuit_name(r->circuit), "k", r->k, "pairs", arr);
 }

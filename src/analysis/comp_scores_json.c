@@ -26,15 +26,15 @@ static json_t *nested(const double *s, int L, int H)
     return a;
 }
 
-/* A ranking: [{left, right, score, ratio, z}], ratio and z null when NAN. */
+/* A ranking: [{earlier, later, score, ratio_to_baseline, z}], the last two null when NAN. */
 static json_t *top_pairs(const cc_comp_pair *pairs, int n)
 {
     json_t *t = json_array();
     for (int i = 0; i < n; i++) {
         char l[32], rh[32];
-        json_t *row = json_pack("{s:s, s:s, s:f}", "left", cc_head_name(pairs[i].left, l, sizeof l), "right",
+        json_t *row = json_pack("{s:s, s:s, s:f}", "earlier", cc_head_name(pairs[i].left, l, sizeof l), "later",
                                 cc_head_name(pairs[i].right, rh, sizeof rh), "score", pairs[i].score);
-        json_object_set_new(row, "ratio", isnan(pairs[i].ratio) ? json_null() : json_real(pairs[i].ratio));
+        json_object_set_new(row, "ratio_to_baseline", isnan(pairs[i].ratio) ? json_null() : json_real(pairs[i].ratio));
         json_object_set_new(row, "z", isnan(pairs[i].z) ? json_null() : json_real(pairs[i].z));
         json_array_append_new(t, row);
     }

@@ -29,7 +29,7 @@ const char *cc_comp_mode_name(cc_comp_mode mode)
     return mode == CC_COMP_Q ? "q" : mode == CC_COMP_K ? "k" : "v";
 }
 
-static int oom(cc_error *err) { return cc_fail(err, "out of memory computing composition scores"); }
+static int oom(cc_error *err) { return cc_fail_code(err, CC_E_NOMEM, "out of memory computing composition scores"); }
 
 /* G [k, k] = X^T X for X [rows, k] (float32 in, float64 out). */
 static void gram_cols(const float *X, int rows, int k, double *G)
@@ -136,9 +136,9 @@ int cc_composition_scores(const cc_model *m, cc_comp_mode mode, double *scores, 
     for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++)
         for (int l = 0; l < m->cfg.n_layers; l++)
             for (int h = 0; h < m->cfg.n_heads; h++)
-                if (!cc_model_has(m, (cc_part){k, l, h})) return cc_fail(err, "internal: model weights are not loaded");
+                if (!cc_model_has(m, (cc_part){k, l, h})) return cc_fail_code(err, CC_E_INTERNAL, "internal: model weights are not loaded");
     if (mode != CC_COMP_Q && mode != CC_COMP_K && mode != CC_COMP_V)
-        return cc_fail(err, "internal: bad composition mode %d", (int)mode);
+        return cc_fail_code(err, CC_E_INTERNAL, "internal: bad composition mode %d", (int)mode);
     const cc_config *g = &m->cfg;
     int L = g->n_layers, H = g->n_heads, d = g->d_model, dh = g->d_head, n = L * H;
     size_t hsz = (size_t)d * dh;
@@ -288,7 +288,7 @@ int cc_composition_baseline(int d_model, int d_head, int samples, uint64_t seed,
     cc_blas_threads_restore(blas_threads);
     if (job.failed) {
         free(all);
-        return cc_fail(err, "random baseline: out of memory scoring a sample");
+        return cc_fail_code(err, CC_E_NOMEM, "random baseline: out of memory scoring a sample");
     }
     double sum = 0, sq = 0;
     for (int s = 0; s < samples; s++) sum += all[s];

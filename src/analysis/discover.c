@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "circuitc/composition.h"
-#include "circuitc/topk.h"
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
+#include "topk_internal.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
@@ -71,7 +71,7 @@ static int rotary_positional(const cc_model *m, cc_head h, int T, double *frac, 
           *k = calloc((size_t)T * dh, sizeof *k), *sn = malloc((size_t)T * c->rotary_dim * sizeof *sn),
           *cs = malloc((size_t)T * c->rotary_dim * sizeof *cs), *scratch = malloc((size_t)dh * sizeof *scratch);
     double *mean = calloc((size_t)d, sizeof *mean);
-    int rc = row && q && k && sn && cs && scratch && mean ? 0 : cc_fail(err, "out of memory");
+    int rc = row && q && k && sn && cs && scratch && mean ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     const float *lw = w->ln1_w ? w->ln1_w + (size_t)h.layer * d : NULL, *lb = w->ln1_b ? w->ln1_b + (size_t)h.layer * d : NULL;
     for (int v = 0; rc == 0 && v < V; v++) {
         const float *x = w->W_E + (size_t)v * d;
@@ -127,7 +127,7 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
     float *S = malloc((size_t)n * n * sizeof *S); /* [n_ctx, n_ctx]: small */
     if (!S) {
         cc_fm_free(&fm);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     cc_fm_AB(&fm, S);
     *frac = prev_fraction(T, matrix_score, &(matrix_scores){S, (size_t)n});
@@ -200,10 +200,13 @@ typedef struct scan_group {
     cc_error errs[MAX_GROUP];
     scan_slot slots[MAX_GROUP];
     long done_before, total; /* rows of the earlier groups' scans; of all scans */
+    bool cancelled;          /* the caller's callback asked to stop: every scan stops */
     pthread_mutex_t lock;
 } scan_group;
 
-static void locked_progress(void *ctx, long done, long total)
+/* The scans' progress summed into the caller's callback; its answer to one
+ * scan is every scan's. */
+static int locked_progress(void *ctx, long done, long total)
 {
     scan_slot *slot = ctx;
     scan_group *g = slot->g;
@@ -212,20 +215,14 @@ static void locked_progress(void *ctx, long done, long total)
     slot->current = done;
     long sum = g->done_before;
     for (int k = 0; k < MAX_GROUP; k++) sum += g->slots[k].finished + g->slots[k].current;
-    g->o->progress(g->o->progress_ctx, sum, g->total);
+    if (!g->cancelled) g->cancelled = g->o->progress(g->o->progress_ctx, sum, g->total) != 0;
+    bool stop = g->cancelled;
     pthread_mutex_unlock(&g->lock);
+    return stop;
 }
 
-/* One scan of pair K of the group, its rows then counted as finished. */
-static int scan(scan_group *g, size_t k, cc_topk_options *t, cc_topk_result *r)
-{
-    int rc = cc_topk_diagonal(&g->fms[k], t, r, &g->errs[k]);
-    pthread_mutex_lock(&g->lock);
-    g->slots[k].finished += g->fms[k].l, g->slots[k].current = 0;
-    pthread_mutex_unlock(&g->lock);
-    return rc;
-}
-
+/* Both scans of pair K of the group (rows and columns, their set-up shared),
+ * their rows then counted as finished. */
 static void scan_pairs(void *ctx, size_t lo, size_t hi)
 {
     scan_group *g = ctx;
@@ -233,14 +230,12 @@ static void scan_pairs(void *ctx, size_t lo, size_t hi)
         cc_discover_pair *p = &g->pairs[k];
         cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .threads = 1,
                              .progress = g->o->progress ? locked_progress : NULL, .progress_ctx = &g->slots[k]};
-        cc_topk_result r;
-        int rc = scan(g, k, &t, &r);
-        if (rc == 0) {
-            p->rows_top1 = r.correct[0];
-            t.columns = true;
-            rc = scan(g, k, &t, &r);
-            p->cols_top1 = r.correct[0];
-        }
+        cc_topk_result rows, cols;
+        int rc = cci_topk_diagonal_both(&g->fms[k], &t, &rows, &cols, &g->errs[k]);
+        pthread_mutex_lock(&g->lock);
+        g->slots[k].finished += 2L * g->fms[k].l, g->slots[k].current = 0;
+        pthread_mutex_unlock(&g->lock);
+        if (rc == 0) p->rows_top1 = rows.correct[0], p->cols_top1 = cols.correct[0];
         p->exact = rc == 0;
         g->rc[k] = rc;
     }
@@ -257,6 +252,11 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
     int group = cc_par_threads(), rc = 0;
     scan_group g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
     pthread_mutex_init(&g.lock, NULL);
+    /* Our threads split the work (the compilations' row blocks, the pairs'
+     * scans), each GEMM on one core: held for the whole phase, since OpenBLAS'
+     * workers, once woken by a small product between them, spin for a while
+     * against our threads. */
+    int blas_threads = cc_blas_threads_hold();
     for (int k0 = 0; k0 < n && rc == 0; k0 += group) {
         int ng = n - k0 < group ? n - k0 : group, compiled = 0;
         cc_fm fms[MAX_GROUP];
@@ -268,9 +268,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         if (rc == 0) {
             g.pairs = pairs + k0, g.fms = fms;
             for (int k = 0; k < MAX_GROUP; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
-            int blas_threads = cc_blas_threads_hold(); /* the pairs' threads split the work, each GEMM on one core */
             cc_par_for((size_t)ng, 1, scan_pairs, &g);
-            cc_blas_threads_restore(blas_threads);
             for (int k = 0; k < ng; k++) g.done_before += g.slots[k].finished;
             for (int k = 0; k < ng && rc == 0; k++)
                 if (g.rc[k] != 0) {
@@ -280,6 +278,7 @@ static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_
         }
         for (int k = 0; k < compiled; k++) cc_fm_free(&fms[k]);
     }
+    cc_blas_threads_restore(blas_threads);
     pthread_mutex_destroy(&g.lock);
     return rc;
 }
@@ -308,7 +307,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     for (int l = 1; l < L; l++) n_pairs += H * l * H;
     out->pairs = malloc((size_t)(n_pairs ? n_pairs : 1) * sizeof *out->pairs);
     int rc = 0;
-    if (!comp || !positional || !out->pairs) rc = cc_fail(err, "out of memory");
+    if (!comp || !positional || !out->pairs) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (rc == 0) rc = cc_composition_scores(m, CC_COMP_K, comp, err);
     if (rc == 0)
         rc = cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, o->seed, NULL, &out->baseline_mean,
@@ -325,7 +324,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     if (rc == 0) {
         qsort(out->pairs, (size_t)out->n_pairs, sizeof *out->pairs, by_pre_score);
         cc_chain_cache *cache = cc_chain_cache_new();
-        if (!cache) rc = cc_fail(err, "out of memory");
+        if (!cache) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
         int top = o->top < out->n_pairs ? o->top : out->n_pairs;
         if (rc == 0 && top > 0) rc = exact_top1(m, o, cache, out->pairs, top, err);
         for (int k = 0; k < top && rc == 0; k++) {

@@ -20,7 +20,9 @@ void cc_discover_report_defaults(cc_discover_report_options *o)
 static int runtime_check(const cc_model *m, const cc_discover_report_options *o, cc_discover_report *r, cc_error *err)
 {
     cc_head_scores s = {0};
-    if (cc_head_scores_run(m, o->tokens, o->batch, o->seq_len, CC_KERNEL_FAST, &s, err) != 0) return -1;
+    if (cc_head_scores_run(m, o->tokens, o->batch, o->seq_len, CC_KERNEL_FAST, o->progress, o->progress_ctx, &s,
+                           err) != 0)
+        return -1;
     int L = r->n_layers, H = r->n_heads, n = L * H, K = r->top;
     r->batch = o->batch, r->seq_len = o->seq_len;
     r->prev_threshold = o->prev_threshold, r->induction_threshold = o->induction_threshold;
@@ -28,7 +30,7 @@ static int runtime_check(const cc_model *m, const cc_discover_report_options *o,
     r->induction = malloc((size_t)n * sizeof *r->induction);
     r->precision_prev = calloc(4 * (size_t)(K > 0 ? K : 1), sizeof *r->precision_prev); /* the four arrays */
     int rc = 0;
-    if (!r->prev || !r->induction || !r->precision_prev) rc = cc_fail(err, "out of memory");
+    if (!r->prev || !r->induction || !r->precision_prev) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
     else {
         r->recall_prev = r->precision_prev + K;
         r->precision_induction = r->precision_prev + 2 * K;
@@ -55,10 +57,10 @@ int cc_discover_report_run(cc_model *m, const cc_discover_report_options *o, cc_
         return cc_fail(err, "baseline_samples is %d; discover needs at least 1: ratios need a baseline",
                        o->baseline_samples);
     if (o->tokens && !m->loaded)
-        return cc_fail(err, "the runtime check runs the model: load it whole (cc_model_load_weights) first");
+        return cc_fail_code(err, CC_E_ARG, "the runtime check runs the model: load it whole (cc_model_load_weights) first");
     const char *spec = o->circuit ? o->circuit : "kcomp";
     cc_circuit *c = NULL;
-    if (!(out->circuit = strdup(spec))) return cc_fail(err, "out of memory");
+    if (!(out->circuit = strdup(spec))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     out->n_layers = m->cfg.n_layers, out->n_heads = m->cfg.n_heads;
     out->top = o->top, out->baseline_samples = o->baseline_samples, out->seed = o->seed;
     cc_part parts[8];

@@ -32,13 +32,13 @@ static json_t *ranking_json(const cc_discover_report *r)
         char e[32], l[32];
         json_t *j = json_pack("{s:i, s:s, s:s, s:f, s:f, s:f, s:b, s:o, s:o, s:o}", "rank", k + 1, "earlier",
                               cc_head_name(p->earlier, e, sizeof e), "later", cc_head_name(p->later, l, sizeof l),
-                              "comp_score", p->comp_score, "comp_ratio", p->comp_ratio, "positional", p->positional,
+                              "comp_score", p->comp_score, "ratio_to_baseline", p->comp_ratio, "positional", p->positional,
                               "exact", p->exact,
                               "rows_top1", p->exact ? json_real((double)p->rows_top1 / d->vocab) : json_null(),
                               "cols_top1", p->exact ? json_real((double)p->cols_top1 / d->vocab) : json_null(),
                               "score", p->exact ? json_real(p->score) : json_null());
         if (r->runtime) {
-            json_object_set_new(j, "runtime_prev_token", json_real(r->prev[p->earlier.layer * H + p->earlier.head]));
+            json_object_set_new(j, "runtime_previous_token", json_real(r->prev[p->earlier.layer * H + p->earlier.head]));
             json_object_set_new(j, "runtime_induction", json_real(r->induction[p->later.layer * H + p->later.head]));
         }
         json_array_append_new(ranking, j);
@@ -55,11 +55,11 @@ json_t *cc_discover_report_json(const cc_discover_report *r)
     json_t *runtime = json_null();
     if (r->runtime)
         runtime = json_pack("{s:i, s:i, s:I, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "seq_len", r->seq_len, "batch",
-                            r->batch, "seed", (json_int_t)r->seed, "prev_token_threshold", r->prev_threshold,
-                            "induction_threshold", r->induction_threshold, "prev_token_heads",
+                            r->batch, "seed", (json_int_t)r->seed, "previous_token_threshold", r->prev_threshold,
+                            "induction_threshold", r->induction_threshold, "previous_token_heads",
                             true_heads(r->prev, n, H, r->prev_threshold), "induction_heads",
-                            true_heads(r->induction, n, H, r->induction_threshold), "precision_prev_token",
-                            doubles(r->precision_prev, K), "recall_prev_token", doubles(r->recall_prev, K),
+                            true_heads(r->induction, n, H, r->induction_threshold), "precision_previous_token",
+                            doubles(r->precision_prev, K), "recall_previous_token", doubles(r->recall_prev, K),
                             "precision_induction", doubles(r->precision_induction, K), "recall_induction",
                             doubles(r->recall_induction, K));
     return json_pack("{s:s, s:i, s:I, s:i, s:{s:f, s:f, s:i, s:I}, s:o, s:o}", "circuit", r->circuit, "pairs",

@@ -49,12 +49,12 @@ int cc_eap_faithfulness(const cc_model *m, const cc_eap_graph *g, const cc_eap_p
     out->metric = malloc((size_t)n * sizeof *out->metric);
     out->faithfulness = malloc((size_t)n * sizeof *out->faithfulness);
     if (!circuits || !out->asked || !out->edges || !out->metric || !out->faithfulness) {
-        cc_fail(err, "out of memory for a curve of %d circuits", n);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for a curve of %d circuits", n);
         goto done;
     }
     for (int i = 0; i < n; i++) {
         if (!(circuits[i] = malloc((size_t)g->n_edges))) {
-            cc_fail(err, "out of memory for circuit %d", i);
+            cc_fail_code(err, CC_E_NOMEM, "out of memory for circuit %d", i);
             goto done;
         }
         out->asked[i] = o->sizes[i];

@@ -32,7 +32,7 @@ int cc_eap_graph_build(const cc_config *cfg, cc_eap_graph *g, cc_error *err)
     g->first_edge = calloc((size_t)g->n_receivers + 1, sizeof *g->first_edge);
     if (!g->senders || !g->receivers || !g->n_inputs || !g->first_edge) {
         cc_eap_graph_free(g);
-        return cc_fail(err, "out of memory for the EAP graph (%d receivers)", L * (3 * H + has_mlp) + 1);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for the EAP graph (%d receivers)", L * (3 * H + has_mlp) + 1);
     }
     int s = 0, r = 0;
     g->senders[s++] = (cc_eap_node){CC_EAP_INPUT, -1, -1, 0};
@@ -253,7 +253,7 @@ long cc_eap_select_topn(const cc_eap_graph *g, const double *scores, long n, boo
     CC_ARG_NOT_NULL(in, err, -1);
     if (check_selection(g, scores, n, err) != 0) return -1;
     candidate *order = malloc((size_t)g->n_edges * sizeof *order);
-    if (!order) return cc_fail(err, "out of memory ranking %ld edges", g->n_edges), -1;
+    if (!order) return cc_fail_code(err, CC_E_NOMEM, "out of memory ranking %ld edges", g->n_edges), -1;
     for (long e = 0; e < g->n_edges; e++) order[e] = (candidate){key_of(scores[e], absolute), 0, e};
     qsort(order, (size_t)g->n_edges, sizeof *order, by_key_desc);
     memset(in, 0, (size_t)g->n_edges);
@@ -321,7 +321,7 @@ long cc_eap_select_greedy(const cc_eap_graph *g, const double *scores, long n, b
     if (!heap || !node_in) {
         free(heap);
         free(node_in);
-        return cc_fail(err, "out of memory for the greedy search over %ld edges", g->n_edges), -1;
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for the greedy search over %ld edges", g->n_edges), -1;
     }
     memset(in, 0, (size_t)g->n_edges);
     long n_heap = 0, batch = 0;

@@ -62,7 +62,7 @@ static double *gram_cols(const float *X, int rows, int m) { return gram(X, rows,
 /* G [m, m] = X X^T for X [m, cols]. */
 static double *gram_rows(const float *X, int m, int cols) { return gram(X, m, cols, false); }
 
-static int oom(cc_error *err) { return cc_fail(err, "out of memory in a FactoredMatrix operation"); }
+static int oom(cc_error *err) { return cc_fail_code(err, CC_E_NOMEM, "out of memory in a FactoredMatrix operation"); }
 
 /* ---- construction -------------------------------------------------------- */
 
@@ -457,7 +457,7 @@ int cc_fm_singular_values(const cc_fm *fm, double *S, cc_error *err)
     }
     /* M = Qa Ra Rb^T Qb^T: the singular values of the core Ra Rb^T [ka, kb] (B^T is B read transposed) */
     if (!(Ra = qr_r(fm->A, false, l, m)) || !(Rb = qr_r(fm->B, true, r, m))) {
-        cc_fail(err, "QR factorisation of a FactoredMatrix factor failed (or out of memory)");
+        cc_fail_code(err, CC_E_NOMEM, "QR factorisation of a FactoredMatrix factor failed (or out of memory)");
         goto out;
     }
     if (ka > 0 && kb > 0 && m > 0)

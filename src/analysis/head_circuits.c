@@ -17,7 +17,7 @@ static int check(const cc_model *m, cc_head h, cc_part_kind first, cc_part_kind 
         return cc_fail(err, "head L%dH%d is out of range: this model has layers 0..%d and heads 0..%d", h.layer,
                        h.head, m->cfg.n_layers - 1, m->cfg.n_heads - 1);
     if (!cc_model_has(m, (cc_part){first, h.layer, h.head}) || !cc_model_has(m, (cc_part){second, h.layer, h.head}))
-        return cc_fail(err, "internal: model weights of L%dH%d are not loaded", h.layer, h.head);
+        return cc_fail_code(err, CC_E_INTERNAL, "internal: model weights of L%dH%d are not loaded", h.layer, h.head);
     return 0;
 }
 
@@ -38,13 +38,13 @@ int cc_head_qk(const cc_model *m, cc_head h, cc_fm *out, cc_error *err)
     int d = m->cfg.d_model, dh = m->cfg.d_head;
     const float *WK = head_block(m->w.W_K, &m->cfg, h); /* [d, dh] */
     float *KT = malloc((size_t)dh * d * sizeof *KT);
-    if (!KT) return cc_fail(err, "out of memory");
+    if (!KT) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; i < d; i++)
         for (int j = 0; j < dh; j++) KT[(size_t)j * d + i] = WK[(size_t)i * dh + j];
     float *Q = malloc((size_t)d * dh * sizeof *Q);
     if (!Q) {
         free(KT);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     const float *WQ = head_block(m->w.W_Q, &m->cfg, h);
     for (size_t i = 0; i < (size_t)d * dh; i++) Q[i] = WQ[i];

@@ -36,7 +36,7 @@ static int measure_direction(const cc_fm *fm, const cc_measure_options *o, bool 
     if (cc_topk_diagonal(fm, &second, &other, err) != 0) return -1;
     for (int k = 0; k < o->k_max; k++)
         if (other.correct[k] != res->correct[k] || other.near_ties_at[k] != res->near_ties_at[k])
-            return cc_fail(err, "internal error: %s top-%d differs between methods (%ld vs %ld correct, %ld vs %ld "
+            return cc_fail_code(err, CC_E_INTERNAL, "internal error: %s top-%d differs between methods (%ld vs %ld correct, %ld vs %ld "
                                 "near-ties); please report",
                            what, k + 1, res->correct[k], other.correct[k], res->near_ties_at[k], other.near_ties_at[k]);
     res->has_ranks = other.has_ranks;
@@ -51,7 +51,7 @@ static int measure_spectrum(const cc_fm *fm, int n_singular, cc_circuit_measurem
     int k = fm->m < fm->l ? fm->m : fm->l;
     k = k < fm->r ? k : fm->r;
     double *S = malloc((size_t)(k > 0 ? k : 1) * sizeof *S);
-    if (!S) return cc_fail(err, "out of memory for the singular values");
+    if (!S) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the singular values");
     if (cc_fm_singular_values(fm, S, err) != 0) {
         free(S);
         return -1;

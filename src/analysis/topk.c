@@ -22,6 +22,7 @@
 #include "circuitc/topk.h"
 
 #include "core/parallel.h"
+#include "core/progress_report.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -35,10 +36,12 @@
 
 #include "core/args.h"
 #include "topk_bf16.h"
+#include "topk_internal.h"
 
 enum {
     TILE_ROWS = 128,   /* rows per work item */
     TILE_COLS = 1024,  /* columns per GEMM tile: 128 x 1024 floats = 512 KiB, fits L2 */
+    FIRST_TILE_COLS = 128, /* fast path: columns of a block's first tile (then up to TILE_COLS) */
     MAX_CANDIDATES = 512, /* fast path: candidates per row before a full exact row scan is cheaper */
 };
 
@@ -65,7 +68,9 @@ typedef struct {
     bool widened;       /* A64, Bt64 are float32 factors widened (exact in float32) */
     double *diag;       /* [n] exact s_ii */
     double *a_norm, *b_norm; /* [n] |A64_i|, |Bt64_j| (row_norms) */
+    bool borrowed;      /* A64, Bt64, diag and the norms are the transpose's (borrow_transpose) */
     double *err_brute;  /* [n] screen bound per row for the full-width product */
+    bool f32_ready;     /* A32, B32, err_brute prepared (need_f32_screen; under lock) */
     /* bfloat16 screen for the settling scans, when the CPU has AVX-512 BF16 */
     bool bf16;
     int pairs;
@@ -87,9 +92,11 @@ typedef struct {
     /* work queue and counters */
     pthread_mutex_t lock;
     long next_row, rows_done, exact_evals, rows_full;
-    void (*progress)(void *, long, long);
+    cc_progress_fn progress;
     void *progress_ctx;
-    int failed;
+    long progress_base, progress_total; /* reported as base + rows_done of total */
+    int failed;         /* a worker could not get its scratch memory, or ... */
+    int cancelled;      /* ... the progress callback asked to stop */
 } job;
 
 /* The definition of a score: float64 dot product in index order. */
@@ -205,10 +212,28 @@ static long bf16_rows(job *J, const int *rows, int nr, cc_bf16_hit *hits, row_st
     return evals;
 }
 
+static int prepare_f32_screen(job *J);
+
+/* The float32 screen, prepared by the first scan that needs it: most rows of
+ * the fast path settle without it. Returns -1 (J->failed set) on allocation
+ * failure. */
+static int need_f32_screen(job *J)
+{
+    pthread_mutex_lock(&J->lock);
+    if (!J->f32_ready && !J->failed) {
+        if (prepare_f32_screen(J) == 0) J->f32_ready = true;
+        else J->failed = 1;
+    }
+    int rc = J->f32_ready ? 0 : -1;
+    pthread_mutex_unlock(&J->lock);
+    return rc;
+}
+
 static long brute_rows(job *J, const int *rows, int nr, bool settle, float *tile, float *Ablock, cc_bf16_hit *hits,
                        row_stat *out)
 {
     if (settle && J->bf16) return bf16_rows(J, rows, nr, hits, out);
+    if (need_f32_screen(J) != 0) return 0;
     int n = J->n, m = J->m;
     long evals = 0;
     int live[TILE_ROWS], nlive = nr; /* live[r]: index into ROWS/OUT of tile row r */
@@ -273,10 +298,14 @@ static long fast_rows(job *J, int r0, int nr, float *tile, float *Ablock, fast_s
         s->ncand[r] = 0, s->sure[r] = 0, s->settled[r] = false, live[r] = r;
         memcpy(Ablock + (size_t)r * c, J->Qh + (size_t)(r0 + r) * c, (size_t)c * sizeof(float));
     }
-    for (int c0 = 0; c0 < n && nlive > 0; c0 += TILE_COLS) {
-        int cw = n - c0 < TILE_COLS ? n - c0 : TILE_COLS;
+    for (int c0 = 0, cw; c0 < n && nlive > 0; c0 += cw) {
+        /* A narrow first tile: most rows of a circuit whose diagonal does not
+         * win settle on their first entries, and the rest of the first
+         * TILE_COLS columns is then multiplied for the open rows only. */
+        cw = c0 == 0 ? FIRST_TILE_COLS : c0 < TILE_COLS ? TILE_COLS - c0 : TILE_COLS;
+        if (cw > n - c0) cw = n - c0;
         if (c0 == TILE_COLS && c0 < n) {
-            /* After one tile: if most open rows are heading for more candidates
+            /* After TILE_COLS columns: if most open rows are heading for more candidates
              * than resolving pays for, the bounds are too loose for this block and
              * the plain full-width scan is cheaper. */
             int hopeless = 0;
@@ -379,7 +408,9 @@ static void *worker(void *arg)
         }
         pthread_mutex_lock(&J->lock);
         J->rows_done += nr;
-        if (J->progress) J->progress(J->progress_ctx, J->rows_done, J->n);
+        if (!J->cancelled && J->progress &&
+            J->progress(J->progress_ctx, J->progress_base + J->rows_done, J->progress_total) != 0)
+            J->cancelled = J->failed = 1; /* the workers take no further rows */
         pthread_mutex_unlock(&J->lock);
     }
     pthread_mutex_lock(&J->lock);
@@ -435,10 +466,48 @@ static double tri_rcond(const double *R, int m)
     return rc;
 }
 
-/* Builds the rotation and the head/tail data for the fast path. Returns 0, or
- * 1 when the factors are too ill-conditioned for a tight bound (use brute force),
- * or -1 on allocation failure. */
-static int prepare_fast(job *J, int want_c)
+/* The head/tail data of a job whose leading components have been filled in: its
+ * query head norms HEAD_Q [n] and largest key head norm KH_MAX give eta. */
+static void fast_margins(job *J, const double *head_q, double kh_max, double transform_rel)
+{
+    int n = J->n;
+    double bmax = 0;
+    float beta_max = 0;
+    for (int j = 0; j < n; j++) {
+        bmax = fmax(bmax, J->b_norm[j]);
+        beta_max = J->beta[j] > beta_max ? J->beta[j] : beta_max;
+    }
+    /* eta_i bounds everything but the tail: the head GEMM's rounding (plus the
+     * rounding of the rotated factors to float32), the float evaluation of
+     * head +- tail, and the float64 rotation's error relative to |a_i| |b_j|. */
+    double g = gamma_n(J->c) + 4 * U32;
+    for (int i = 0; i < n; i++) {
+        double an = J->a_norm[i];
+        J->eta[i] = (g * head_q[i] * kh_max + 4 * U32 * J->alpha[i] * beta_max + transform_rel * an * bmax) *
+                        (1 + 1e-6) +
+                    1e-30;
+    }
+}
+
+static int fast_alloc(job *J, int c)
+{
+    int n = J->n;
+    J->c = c;
+    J->Qh = malloc((size_t)n * c * sizeof *J->Qh);
+    J->KhT = malloc((size_t)c * n * sizeof *J->KhT);
+    J->beta = malloc((size_t)n * sizeof *J->beta);
+    J->alpha = malloc((size_t)n * sizeof *J->alpha);
+    J->eta = malloc((size_t)n * sizeof *J->eta);
+    return J->Qh && J->KhT && J->beta && J->alpha && J->eta ? 0 : -1;
+}
+
+/* Builds the rotation and the head/tail data for the fast path, and those of
+ * TWIN (NULL, or the job of J's transpose, borrow_transpose) from the same
+ * rotation: the transpose's rows are J's columns, so its query side is J's key
+ * side and the other way round (T_q and T_k swap; T_k T_q^T = I as well).
+ * Returns 0, or 1 when the factors are too ill-conditioned for a tight bound
+ * (use brute force), or -1 on allocation failure. */
+static int prepare_fast(job *J, int want_c, job *twin)
 {
     int n = J->n, m = J->m;
     int rc = -1;
@@ -493,58 +562,46 @@ static int prepare_fast(job *J, int want_c)
     }
     if (c > m) c = m;
     if (c < 1) c = 1;
-    J->c = c;
-    J->Qh = malloc((size_t)n * c * sizeof *J->Qh);
-    J->KhT = malloc((size_t)c * n * sizeof *J->KhT);
-    J->beta = malloc((size_t)n * sizeof *J->beta);
-    J->alpha = malloc((size_t)n * sizeof *J->alpha);
-    J->eta = malloc((size_t)n * sizeof *J->eta);
-    double *head_q = malloc((size_t)n * sizeof *head_q);
-    if (!J->Qh || !J->KhT || !J->beta || !J->alpha || !J->eta || !head_q) {
-        free(head_q);
+    /* the query side's head norms of J and of TWIN (J's key side) */
+    double *head_q = malloc((size_t)n * sizeof *head_q), *head_k = malloc((size_t)n * sizeof *head_k);
+    if (!head_q || !head_k || fast_alloc(J, c) != 0 || (twin && fast_alloc(twin, c) != 0)) {
+        free(head_q), free(head_k);
         goto out;
     }
-    double kh_max = 0, bmax = 0;
+    double head_max[2] = {0, 0};
     for (int side = 0; side < 2; side++) {
         const double *src = side == 0 ? J->A64 : J->Bt64;
         const double *T = side == 0 ? Tq : Tk;
+        /* where this side goes: the query side (Qh, alpha) or the key side (KhT, beta) */
+        job *q_of = side == 0 ? J : twin, *k_of = side == 0 ? twin : J;
+        double *head = side == 0 ? head_q : head_k;
         for (int r0 = 0; r0 < n; r0 += BLK) {
             int nr = n - r0 < BLK ? n - r0 : BLK;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, m, m, 1.0, src + (size_t)r0 * m, m, T, m, 0.0,
                         rot, m);
             for (int r = 0; r < nr; r++) {
                 const double *v = rot + (size_t)r * m;
-                double head = 0, tail = 0;
-                for (int k = 0; k < c; k++) head += v[k] * v[k];
+                double h = 0, tail = 0;
+                for (int k = 0; k < c; k++) h += v[k] * v[k];
                 for (int k = c; k < m; k++) tail += v[k] * v[k];
                 int i = r0 + r;
-                if (side == 0) {
-                    for (int k = 0; k < c; k++) J->Qh[(size_t)i * c + k] = (float)v[k];
-                    J->alpha[i] = round_up(sqrt(tail) * (1 + 1e-6));
-                    head_q[i] = sqrt(head);
-                } else {
-                    for (int k = 0; k < c; k++) J->KhT[(size_t)k * n + i] = (float)v[k];
-                    J->beta[i] = round_up(sqrt(tail) * (1 + 1e-6));
-                    if (sqrt(head) > kh_max) kh_max = sqrt(head);
-                    double bn = J->b_norm[i];
-                    if (bn > bmax) bmax = bn;
+                float tail_up = round_up(sqrt(tail) * (1 + 1e-6));
+                head[i] = sqrt(h);
+                head_max[side] = fmax(head_max[side], head[i]);
+                if (q_of) {
+                    for (int k = 0; k < c; k++) q_of->Qh[(size_t)i * c + k] = (float)v[k];
+                    q_of->alpha[i] = tail_up;
+                }
+                if (k_of) {
+                    for (int k = 0; k < c; k++) k_of->KhT[(size_t)k * n + i] = (float)v[k];
+                    k_of->beta[i] = tail_up;
                 }
             }
         }
     }
-    float beta_max = 0;
-    for (int j = 0; j < n; j++) beta_max = J->beta[j] > beta_max ? J->beta[j] : beta_max;
-    /* eta_i bounds everything but the tail: the head GEMM's rounding (plus the
-     * rounding of the rotated factors to float32), the float evaluation of
-     * head +- tail, and the float64 rotation's error relative to |a_i| |b_j|. */
-    double g = gamma_n(c) + 4 * U32;
-    for (int i = 0; i < n; i++) {
-        double an = J->a_norm[i];
-        J->eta[i] = (g * head_q[i] * kh_max + 4 * U32 * J->alpha[i] * beta_max + transform_rel * an * bmax) *
-                        (1 + 1e-6) +
-                    1e-30;
-    }
-    free(head_q);
+    fast_margins(J, head_q, head_max[1], transform_rel);
+    if (twin) fast_margins(twin, head_k, head_max[0], transform_rel);
+    free(head_q), free(head_k);
     rc = 0;
 out:
     free(Ga), free(Gb), free(core), free(X), free(Yt), free(S), free(Tq), free(Tk), free(rot);
@@ -700,10 +757,22 @@ static int prepare_near_ties(job *J, const cc_fm *fm, bool columns)
     return 0;
 }
 
+/* TWIN becomes the columns' job of J's matrix FM: J's exact factors swapped,
+ * its diagonal (B_i . A_i: the same products, the same sum) and its norms,
+ * borrowed. Returns -1 on allocation failure. */
+static int borrow_transpose(job *twin, const job *J, const cc_fm *fm)
+{
+    twin->borrowed = true, twin->widened = J->widened;
+    twin->A64 = J->Bt64, twin->Bt64 = J->A64;
+    twin->diag = J->diag, twin->a_norm = J->b_norm, twin->b_norm = J->a_norm;
+    return prepare_near_ties(twin, fm, true);
+}
+
 static void free_job(job *J)
 {
-    free(J->own_Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->diag), free(J->err_brute);
-    free(J->a_norm), free(J->b_norm), free(J->window), free(J->stats);
+    free(J->own_Bt64), free(J->own_A32), free(J->own_B32), free(J->own_A64), free(J->err_brute);
+    if (!J->borrowed) free(J->diag), free(J->a_norm), free(J->b_norm);
+    free(J->window), free(J->stats);
     free(J->Qh), free(J->KhT), free(J->beta), free(J->alpha), free(J->eta);
     free(J->Apk), free(J->Bpk), free(J->err_bf16);
     pthread_mutex_destroy(&J->lock);
@@ -744,6 +813,62 @@ static int summarise(const job *J, const cc_topk_options *opt, cc_topk_result *o
     return 0;
 }
 
+static int check_args(const cc_fm *fm, const cc_topk_options *opt, cc_error *err)
+{
+    if (fm->l != fm->r)
+        return cc_fail(err, "top-k accuracy needs a square circuit; this one is %d x %d", fm->l, fm->r);
+    if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
+        return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
+    if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
+    return 0;
+}
+
+static int job_init(job *J, const cc_fm *fm, const cc_topk_options *opt, long progress_base, long progress_total)
+{
+    *J = (job){.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .progress = opt->progress,
+               .progress_ctx = opt->progress_ctx, .progress_base = progress_base, .progress_total = progress_total};
+    pthread_mutex_init(&J->lock, NULL);
+    J->stats = calloc((size_t)J->n, sizeof *J->stats);
+    return J->stats ? 0 : -1;
+}
+
+/* The method of J (and of TWIN, its transpose, when not NULL) and its set-up. */
+static int prepare_method(job *J, job *twin, const cc_topk_options *opt, cc_error *err)
+{
+    J->fast = opt->method == CC_TOPK_FAST && !opt->ranks;
+    if (J->fast) {
+        int p = prepare_fast(J, opt->components, twin);
+        if (p < 0) return cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the fast top-k path");
+        if (p > 0) J->fast = false; /* ill-conditioned factors: the brute-force path is exact */
+    }
+    /* the bfloat16 screen settles the full-width scans when the CPU has it; the
+     * float32 one is prepared when a scan needs it (need_f32_screen) */
+    for (job *k = J; k; k = k == J ? twin : NULL) {
+        k->fast = J->fast;
+        k->bf16 = k->fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
+        if (k->bf16 && prepare_bf16(k) != 0) return cc_fail_code(err, CC_E_NOMEM, "out of memory preparing the top-k screen");
+    }
+    return 0;
+}
+
+/* Runs the prepared job J into OUT; its seconds count from T0. */
+static int scan_job(job *J, const cc_topk_options *opt, struct timespec t0, cc_topk_result *out, cc_error *err)
+{
+    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (run_threads(J, threads) != 0)
+        return J->cancelled ? cci_cancelled(err, "top-k accuracy")
+                            : cc_fail_code(err, CC_E_NOMEM, "out of memory in top-k worker threads");
+    *out = (cc_topk_result){.n = J->n, .k_max = J->k_max, .exact_evaluations = J->exact_evals,
+                            .rows_scanned_fully = J->rows_full, .components = J->fast ? J->c : 0,
+                            .bf16_screen = J->bf16, .method = J->fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
+    if (summarise(J, opt, out) != 0) return cc_fail_code(err, CC_E_NOMEM, "out of memory for diagonal ranks (n = %d)", J->n);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return 0;
+}
+
 int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(fm, err, -1);
@@ -751,54 +876,36 @@ int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result
     CC_ARG_ENUM(opt->method, CC_TOPK_BRUTE + 1, err, -1);
     CC_ARG_ENUM(opt->screen, CC_TOPK_SCREEN_F32 + 1, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (fm->l != fm->r)
-        return cc_fail(err, "top-k accuracy needs a square circuit; this one is %d x %d", fm->l, fm->r);
-    if (opt->k_max < 1 || opt->k_max > CC_TOPK_MAX_K)
-        return cc_fail(err, "top-k: k must be between 1 and %d, got %d", CC_TOPK_MAX_K, opt->k_max);
-    if (fm->m < 1) return cc_fail(err, "top-k: the circuit has inner dimension 0");
-    job J = {.n = fm->l, .m = fm->m, .k_max = opt->k_max, .ranks = opt->ranks, .progress = opt->progress,
-             .progress_ctx = opt->progress_ctx};
-    pthread_mutex_init(&J.lock, NULL);
-    int n = J.n, rc = -1;
-    J.stats = calloc((size_t)n, sizeof *J.stats);
-    if (!J.stats || prepare_exact(&J, fm, opt->columns) != 0 || prepare_near_ties(&J, fm, opt->columns) != 0) {
-        cc_fail(err, "out of memory for top-k accuracy (n = %d)", n);
-        goto out;
-    }
-    J.fast = opt->method == CC_TOPK_FAST && !opt->ranks;
-    if (J.fast) {
-        int p = prepare_fast(&J, opt->components);
-        if (p < 0) {
-            cc_fail(err, "out of memory preparing the fast top-k path");
-            goto out;
-        }
-        if (p > 0) J.fast = false; /* ill-conditioned factors: the brute-force path is exact */
-    }
-    /* the float32 screen is needed unless every full-width scan settles through the bfloat16 one */
-    J.bf16 = J.fast && opt->screen == CC_TOPK_SCREEN_AUTO && cc_bf16_available();
-    if ((J.bf16 && prepare_bf16(&J) != 0) || (!J.bf16 && prepare_f32_screen(&J) != 0)) {
-        cc_fail(err, "out of memory preparing the top-k screen");
-        goto out;
-    }
-    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1) threads = 1;
-    if (run_threads(&J, threads) != 0) {
-        cc_fail(err, "out of memory in top-k worker threads");
-        goto out;
-    }
-    *out = (cc_topk_result){.n = n, .k_max = J.k_max, .exact_evaluations = J.exact_evals,
-                            .rows_scanned_fully = J.rows_full, .components = J.fast ? J.c : 0, .bf16_screen = J.bf16,
-                            .method = J.fast ? CC_TOPK_FAST : CC_TOPK_BRUTE};
-    if (summarise(&J, opt, out) != 0) {
-        cc_fail(err, "out of memory for diagonal ranks (n = %d)", n);
-        goto out;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    rc = 0;
-out:
+    if (check_args(fm, opt, err) != 0) return -1;
+    job J;
+    int rc = -1;
+    if (job_init(&J, fm, opt, 0, fm->l) != 0 || prepare_exact(&J, fm, opt->columns) != 0 ||
+        prepare_near_ties(&J, fm, opt->columns) != 0)
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for top-k accuracy (n = %d)", J.n);
+    else if (prepare_method(&J, NULL, opt, err) == 0 && scan_job(&J, opt, t0, out, err) == 0)
+        rc = 0;
     free_job(&J);
+    return rc;
+}
+
+int cci_topk_diagonal_both(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *rows, cc_topk_result *cols,
+                           cc_error *err)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (check_args(fm, opt, err) != 0) return -1;
+    long n = fm->l;
+    job J, T;
+    int rc = -1, init = job_init(&J, fm, opt, 0, 2 * n), init_t = job_init(&T, fm, opt, n, 2 * n);
+    if (init != 0 || init_t != 0 || prepare_exact(&J, fm, false) != 0 || prepare_near_ties(&J, fm, false) != 0 ||
+        borrow_transpose(&T, &J, fm) != 0)
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for top-k accuracy (n = %ld)", n);
+    else if (prepare_method(&J, &T, opt, err) == 0 && scan_job(&J, opt, t0, rows, err) == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (scan_job(&T, opt, t0, cols, err) == 0) rc = 0;
+    }
+    free_job(&J), free_job(&T);
     return rc;
 }

@@ -1,12 +1,12 @@
 /* args.c — option handling and output helpers shared by the commands. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "circuitc/experiments.h"
 #include "circuitc/process.h"
 #include "circuitc/utf8.h"
 #include "cli.h"
@@ -39,24 +39,6 @@ double cli_run_seconds(void)
     return (double)(t.tv_sec - run.start.tv_sec) + 1e-9 * (double)(t.tv_nsec - run.start.tv_nsec);
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "circuitc %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'circuitc %s --help'.\n", cmd);
-    return CLI_USAGE;
-}
-
-int cli_fail(const cc_error *err)
-{
-    cli_progress_clear();
-    fprintf(stderr, "circuitc: error: %s\n", err->msg);
-    return CLI_FAIL;
-}
-
 int cli_require_utf8(const char *what, const char *path, cc_error *err)
 {
     if (!path || cc_utf8_valid(path)) return 0;
@@ -66,6 +48,14 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err)
 }
 
 json_t *cli_json_path(const char *path) { return path ? json_string_nocheck(path) : json_null(); }
+
+double cli_num(double v, int decimals)
+{
+    if (decimals == CLI_NUM_G) return v == 0 ? 0.0 : v;
+    char text[32];
+    snprintf(text, sizeof text, "%.*f", decimals, v);
+    return text[0] == '-' && text[1 + strspn(text + 1, "0.")] == '\0' ? 0.0 : v;
+}
 
 const char *cli_tokens_word(long long n) { return n == 1 ? "token" : "tokens"; }
 
@@ -129,6 +119,9 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
 {
     cc_model *m = NULL;
     if (cli_open_model(common, &m, err) != 0) return -1;
+    /* loading reports per tensor, labelled with the command unless it set a label */
+    cli_progress_default(run.command);
+    m->load_progress = cli_progress_update;
     if (cc_model_load_weights(m, err) != 0 || (!common->no_processing && cc_process_weights(m, err) != 0)) {
         cc_model_free(m);
         return -1;
@@ -145,8 +138,8 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
 int cli_print_json(json_t *j)
 {
     if (!j) { /* a json_pack that failed: jansson refuses invalid UTF-8 and NULL strings */
-        fprintf(stderr, "circuitc: error: cannot encode the result as JSON (a text in it is not valid UTF-8)\n");
-        return CLI_FAIL;
+        return cli_report_error(CLI_FAIL, cli_run()->command,
+                                "cannot encode the result as JSON (a text in it is not valid UTF-8)");
     }
     int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(j);

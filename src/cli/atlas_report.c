@@ -37,7 +37,7 @@ static int plot_atlas(const char *out, const atlas_sink *s, const cc_model *m, c
     double *g = malloc(2 * (size_t)n * n * sizeof *g);
     if (!g) {
         cc_error err;
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         return cli_fail(&err);
     }
     for (size_t i = 0; i < 2 * (size_t)n * n; i++) g[i] = 0;
@@ -120,7 +120,7 @@ int atlas_report(const atlas_sink *s, const cc_model *m, const atlas_opts *o, co
     long *order = malloc((size_t)(n ? n : 1) * sizeof *order);
     if (!order) {
         cc_error err;
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         return cli_fail(&err);
     }
     for (long i = 0; i < n; i++)

@@ -150,7 +150,7 @@ int atlas_open_partial(atlas_sink *s, const char *out, bool resume, const char *
     if (direct) return 0;
     size_t n = strlen(out) + sizeof ".partial";
     char *p = malloc(n);
-    if (!p) return cc_fail(err, "out of memory");
+    if (!p) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     snprintf(p, n, "%s.partial", out);
     *partial_path = p;
     s->partial_path = p;

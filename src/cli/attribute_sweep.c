@@ -44,13 +44,13 @@ static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep
     printf("\n");
     for (int p = 0; p < NP; p++) {
         printf("%5d %5d", n + p, tok[n + p]);
-        for (int l = 0; l < s->n_layers; l++) printf("  %+9.4f", s->estimate[l * NP + p]);
+        for (int l = 0; l < s->n_layers; l++) printf("  %+9.4f", cli_num(s->estimate[l * NP + p], 4));
         printf("\n");
     }
     if (s->n_top) printf("%5s %8s %12s %12s\n", "layer", "position", "estimate", "exact");
     for (int i = 0; i < s->n_top; i++)
-        printf("%5d %8d %+12.5f %+12.5f\n", s->top[i] / NP, n + s->top[i] % NP, s->estimate[s->top[i]],
-               s->top_exact[i]);
+        printf("%5d %8d %+12.5f %+12.5f\n", s->top[i] / NP, n + s->top[i] % NP, cli_num(s->estimate[s->top[i]], 5),
+               cli_num(s->top_exact[i], 5));
 }
 
 static int sweep_plot(const char *out, const cc_model *m, const rt_opts *o, const cc_attr_sweep *s)

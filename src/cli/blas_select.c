@@ -129,8 +129,7 @@ int cli_blas_select(char **argv)
     for (cc_blas_decide(&in, d); d->action == CC_BLAS_VERIFY; cc_blas_decide(&in, d))
         in.verdict[d->candidate] = verdict_for(d->candidate, &in.fresh[d->candidate]);
     if (d->action == CC_BLAS_REFUSE) {
-        fprintf(stderr, "circuitc: error: %s\n", d->reason);
-        return CLI_FAIL;
+        return cli_report_error(CLI_FAIL, cli_run()->command, "%s", d->reason);
     }
     if (d->action == CC_BLAS_KEEP) return CLI_OK;
     setenv("OPENBLAS_CORETYPE", d->core, 1);
@@ -141,9 +140,8 @@ int cli_blas_select(char **argv)
     unsetenv("OPENBLAS_CORETYPE");
     unsetenv(MARKER_VAR);
     if (d->chosen_by == CC_CHOSEN_BY_REQUEST) {
-        fprintf(stderr, "circuitc: error: CIRCUITC_BLAS_CORE=%s: could not re-execute %s to switch kernels: %s\n",
-                d->core, SELF, strerror(errno));
-        return CLI_FAIL;
+        return cli_report_error(CLI_FAIL, cli_run()->command, "CIRCUITC_BLAS_CORE=%s: could not re-execute %s to switch kernels: %s",
+                                d->core, SELF, strerror(errno));
     }
     int saved = errno;
     char reason[sizeof d->reason];

@@ -17,7 +17,7 @@ int circuit_summary(const cc_circuit *c, const cc_fm *fm, const cc_measure_optio
     circuit_summary_progress(&with_progress);
     cc_circuit_measurement r;
     int rc = cc_circuit_measure(c, fm, &with_progress, &r, err);
-    if (rc == 0 && !(*out = cc_circuit_measurement_json(c, &r))) rc = cc_fail(err, "out of memory");
+    if (rc == 0 && !(*out = cc_circuit_measurement_json(c, &r))) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
     cc_circuit_measurement_free(&r);
     return rc;
 }

@@ -23,6 +23,14 @@ typedef struct {
     const char *html;        /* --html FILE.html (src/cli/html_cli.h) */
 } cli_common;
 
+/* Every error goes through these (errors.c): on stderr, as text, or as one
+ * JSON line {"error": {"command", "code", "message"}} once
+ * cli_errors_as_json(true) (the command line has --json). */
+void cli_errors_as_json(bool on);
+/* Prints the error of command CMD (NULL: circuitc itself) that exits with
+ * STATUS (CLI_FAIL, or CLI_USAGE: a usage error) and returns STATUS. */
+int cli_report_error(int status, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Prints "circuitc <cmd>: <message>" for a usage error and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -97,6 +105,13 @@ int cli_require_utf8(const char *what, const char *path, cc_error *err);
  * refuse them). --json refuses such paths up front (cli_require_utf8), so
  * what is printed as JSON is always valid. */
 json_t *cli_json_path(const char *path);
+
+/* V to print with %.<DECIMALS>f (or %g: DECIMALS CLI_NUM_G): 0 where it would
+ * print as a negative zero ("-0.0000" reads as a sign where there is none),
+ * else V. Every number of the text output that can be negative goes through
+ * it. */
+enum { CLI_NUM_G = -1 };
+double cli_num(double v, int decimals);
 
 /* "token" or "tokens" for N ("%d %s", n, cli_tokens_word(n)): "1 token", "2 tokens". */
 const char *cli_tokens_word(long long n);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "circuitc/heads.h"
+#include "progress.h"
 #include "runtime.h"
 
 static void print_human(const cc_model *m, const rt_opts *o, const cc_ablate_report *r)
@@ -18,17 +19,17 @@ static void print_human(const cc_model *m, const rt_opts *o, const cc_ablate_rep
     printf("%-9s %10s %12s %12s %10s %10s\n", "", "loss", "1st log-p", "2nd log-p", "1st acc", "2nd acc");
     const cc_repeat_stats *st[2] = {&a->clean, &a->ablated};
     for (int k = 0; k < 2; k++)
-        printf("%-9s %10.4f %12.4f %12.4f %10.4f %10.4f\n", k ? "ablated" : "clean", st[k]->loss, st[k]->first_mean,
-               st[k]->second_mean, st[k]->first_acc, st[k]->second_acc);
-    printf("loss change %+.4f; second-half mean log-prob change %+.4f\n", a->ablated.loss - a->clean.loss,
-           a->ablated.second_mean - a->clean.second_mean);
+        printf("%-9s %10.4f %12.4f %12.4f %10.4f %10.4f\n", k ? "ablated" : "clean", st[k]->loss,
+               cli_num(st[k]->first_mean, 4), cli_num(st[k]->second_mean, 4), st[k]->first_acc, st[k]->second_acc);
+    printf("loss change %+.4f; second-half mean log-prob change %+.4f\n", cli_num(a->ablated.loss - a->clean.loss, 4),
+           cli_num(a->ablated.second_mean - a->clean.second_mean, 4));
     int K = o->top < LH ? o->top : LH;
     printf("largest induction-score changes (top %d of %d heads):\n", K, LH);
     printf("  %-7s %9s %9s %10s\n", "head", "clean", "ablated", "change");
     for (int k = 0; k < K; k++) {
         int i = r->order[k];
         printf("  %-7s %9.4f %9.4f %+10.4f\n", cc_head_name((cc_head){i / H, i % H}, name, sizeof name),
-               a->clean_induction[i], a->ablated_induction[i], r->change[i]);
+               cli_num(a->clean_induction[i], 4), cli_num(a->ablated_induction[i], 4), cli_num(r->change[i], 4));
     }
 }
 
@@ -38,7 +39,7 @@ static int run(const cli_args *args)
     rt_begin(args, &o);
     cc_error err;
     cc_head *heads = calloc((size_t)o.n_args, sizeof *heads);
-    if (!heads) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!heads) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     for (int i = 0; i < o.n_args; i++)
         if (cc_head_parse(o.args[i], NULL, &heads[i], &err) != 0) {
             free(heads);
@@ -49,7 +50,8 @@ static int run(const cli_args *args)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     for (int i = 0; rc == 0 && i < o.n_args; i++) rc = cc_head_parse(o.args[i], &m->cfg, &heads[i], &err);
     if (rc == 0) {
-        cc_ablate_options ao = {.input = rt_input(&o), .n_heads = o.n_args, .heads = heads, .mode = o.mode};
+        cc_ablate_options ao = {.input = rt_input(&o), .n_heads = o.n_args, .heads = heads, .mode = o.mode,
+                                .progress = cli_progress_update};
         rc = cc_ablate_report_run(m, &ao, &r, &err);
     }
     if (rc != 0) rc = cli_fail(&err);

@@ -22,7 +22,7 @@ static int run_verify(const cc_model *m, const patch_pair *pp, const cc_patch_op
                       verify *v, cc_error *err)
 {
     if (v->k == 0) return 0;
-    if (!(v->top = malloc((size_t)v->k * sizeof *v->top))) return cc_fail(err, "out of memory");
+    if (!(v->top = malloc((size_t)v->k * sizeof *v->top))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (cc_act_patch(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, &v->exact, err) != 0) return -1;
     return cc_attr_compare(a, &v->exact, v->k, v->top, &v->n_top, &v->correlation, err);
 }
@@ -84,12 +84,13 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_o
            patch_normalisable(r->clean, r->corrupt) ? "(patched - corrupt) / (clean - corrupt)" : "patched metric");
     patch_pair_print_table(pp, r, top);
     if (!v->k) return;
-    printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n", v->correlation);
+    printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n", cli_num(v->correlation, 4));
     printf("%5s %8s %4s %12s %12s\n", "layer", "position", "head", "estimate", "exact");
     for (int i = 0; i < v->n_top; i++) {
         int l, p, h, n = v->top[i];
         node_of(r, n, &l, &p, &h);
-        printf("%5d %8d %4d %+12.5f %+12.5f\n", l, p, h, a->attribution[n], v->exact.value[n] - v->exact.corrupt);
+        printf("%5d %8d %4d %+12.5f %+12.5f\n", l, p, h, cli_num(a->attribution[n], 5),
+               cli_num(v->exact.value[n] - v->exact.corrupt, 5));
     }
 }
 
@@ -144,18 +145,18 @@ const cli_command cli_cmd_attribute = {
     .max_args = 1,
     .summary = "attribution patching: every patch of `patch HOOK` estimated from one backward pass",
     .description =
-        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v, as for patch. On a prompt\n"
-        "pair (--clean/--corrupt text, or --clean-tokens/--corrupt-tokens ids; the same length) estimates,\n"
-        "for every layer and position (or --positions all; per head with --per-head), what patch reports:\n"
-        "the corrupted run with blocks.l.HOOK replaced by its clean value, to first order:\n"
-        "(clean - corrupt) . d metric / d act, the gradient taken on the corrupted run (Neel Nanda's\n"
-        "attribution patching, TransformerLens' demo). Same table, JSON layout (plus \"attribution\", the\n"
-        "estimated patched - corrupt) and --plot heatmap as patch. --verify K also runs the exact patching\n"
-        "and lists the K largest estimates beside their exact values, with the correlation over every\n"
-        "node. Without a prompt pair, `attribute mlp_out` estimates patch's repeated-token sweep\n"
-        "(mlp_out[p] <- mlp_out[p-n] on [BOS, A, A], loss over the second half) from one backward pass\n"
-        "of that sequence, and --verify K patches the K largest estimates exactly. docs/gradients.md\n"
-        "says when the estimate misleads.\n",
+        "HOOK: resid_pre, resid_mid, attn_out, mlp_out, or per head z, pattern, q, k, v, as for\n"
+        "patch. On a prompt pair (--clean/--corrupt text, or --clean-tokens/--corrupt-tokens ids; the\n"
+        "same length) estimates, for every layer and position (or --positions all; per head with\n"
+        "--per-head), what patch reports: the corrupted run with blocks.l.HOOK replaced by its clean\n"
+        "value, to first order: (clean - corrupt) . d metric / d act, the gradient taken on the\n"
+        "corrupted run (Neel Nanda's attribution patching, TransformerLens' demo). Same table, JSON\n"
+        "layout (plus \"attribution\", the estimated patched - corrupt) and --plot heatmap as patch.\n"
+        "--verify K also runs the exact patching and lists the K largest estimates beside their exact\n"
+        "values, with the correlation over every node. Without a prompt pair, `attribute mlp_out`\n"
+        "estimates patch's repeated-token sweep (mlp_out[p] <- mlp_out[p-n] on [BOS, A, A], loss over\n"
+        "the second half) from one backward pass of that sequence, and --verify K patches the K\n"
+        "largest estimates exactly. docs/gradients.md says when the estimate misleads.\n",
     .examples = "attribute resid_pre --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 "
                 "--answer '#20' --wrong '#99' --verify 5\n"
                 "attribute z --per-head --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "

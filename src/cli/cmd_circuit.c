@@ -116,8 +116,8 @@ static int run_builtin(cc_builtin_circuit b, const cli_args *a)
     char *model_path = strdup(m->model_path); /* for the human output */
     cc_model_free(m); /* the factors are all the measurement needs: free the weights before it */
     json_t *j = NULL;
-    int rc = model_path ? cc_circuit_report_measure(&r, &o.measure, &err) : cc_fail(&err, "out of memory");
-    if (rc == 0 && !(j = cc_circuit_report_json(&r))) rc = cc_fail(&err, "out of memory");
+    int rc = model_path ? cc_circuit_report_measure(&r, &o.measure, &err) : cc_fail_code(&err, CC_E_NOMEM, "out of memory");
+    if (rc == 0 && !(j = cc_circuit_report_json(&r))) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     rc = rc == 0 ? print_report(&a->common, &r, j, model_path, title) : cli_fail(&err);
     json_decref(j);
     free(model_path);

@@ -28,15 +28,15 @@ static void print_human(const cc_comp_scores *r, const json_t *j)
         json_t *t = json_object_get(tops, name);
         printf("\n%c-composition: top %zu of %d earlier -> later pairs\n", name[0] - 'a' + 'A', json_array_size(t),
                n * n - (H * H * L * (L + 1)) / 2);
-        printf("  rank  left   right      score   x baseline        z\n");
+        printf("  %4s  %-7s %-7s  %9s  %11s  %7s\n", "rank", "earlier", "later", "score", "x baseline", "z");
         for (size_t i = 0; i < json_array_size(t); i++) {
             json_t *row = json_array_get(t, i);
-            printf("  %4zu  %-6s %-6s  %9.6f", i + 1, json_string_value(json_object_get(row, "left")),
-                   json_string_value(json_object_get(row, "right")), json_real_value(json_object_get(row, "score")));
-            json_t *ratio = json_object_get(row, "ratio"), *z = json_object_get(row, "z");
+            printf("  %4zu  %-7s %-7s  %9.6f", i + 1, json_string_value(json_object_get(row, "earlier")),
+                   json_string_value(json_object_get(row, "later")), json_real_value(json_object_get(row, "score")));
+            json_t *ratio = json_object_get(row, "ratio_to_baseline"), *z = json_object_get(row, "z");
             if (json_is_real(ratio)) printf("  %11.3f", json_real_value(ratio));
             else printf("  %11s", "-");
-            if (json_is_real(z)) printf("  %7.1f\n", json_real_value(z));
+            if (json_is_real(z)) printf("  %7.1f\n", cli_num(json_real_value(z), 1));
             else printf("  %7s\n", "-");
         }
     }
@@ -60,7 +60,7 @@ static int run(const cli_args *a)
     int rc = cli_open_model(&a->common, &m, &err);
     if (rc == 0 && (rc = cc_comp_scores_run(m, &o, &r, &err)) == 0) cli_parts_loaded(&a->common, m);
     cc_model_free(m);
-    if (rc == 0 && !(j = cc_comp_scores_json(&r))) rc = cc_fail(&err, "out of memory");
+    if (rc == 0 && !(j = cc_comp_scores_json(&r))) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     if (rc != 0) {
         cc_comp_scores_free(&r);
         return cli_fail(&err);

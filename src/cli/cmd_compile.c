@@ -87,7 +87,7 @@ static int compile_and_print(const cli_args *a, cc_model *m)
     json_t *j = cc_compile_result_json(&r);
     int rc = CLI_OK;
     if (!j) {
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         rc = cli_fail(&err);
     } else if (a->common.json) rc = cli_print_result(j);
     else {

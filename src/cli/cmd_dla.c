@@ -14,17 +14,17 @@
 static void print_dla(const cc_dla *d)
 {
     int L = d->n_layers, H = d->n_heads;
-    printf("%-14s %10.4f\n%-14s %10.4f\n", "embed", d->embed, "pos_embed", d->pos_embed);
+    printf("%-14s %10.4f\n%-14s %10.4f\n", "embed", cli_num(d->embed, 4), "pos_embed", cli_num(d->pos_embed, 4));
     for (int l = 0; l < L; l++) {
-        printf("layer %-2d attn  %10.4f  (heads", l, d->attn_out[l]);
-        for (int h = 0; h < H; h++) printf(" %.3f", d->head[l * H + h]);
-        printf("; bias %.4f)\nlayer %-2d mlp   %10.4f\n", d->attn_bias[l], l, d->mlp_out[l]);
+        printf("layer %-2d attn  %10.4f  (heads", l, cli_num(d->attn_out[l], 4));
+        for (int h = 0; h < H; h++) printf(" %.3f", cli_num(d->head[l * H + h], 3));
+        printf("; bias %.4f)\nlayer %-2d mlp   %10.4f\n", cli_num(d->attn_bias[l], 4), l, cli_num(d->mlp_out[l], 4));
     }
-    printf("%-14s %10.4f\n%-14s %10.4f\n%-14s %10.4f (ln_final scale %.4f)\n", "unembed bias", d->unembed_bias,
-           "sum of parts", d->sum, "model", d->logit, d->scale);
+    printf("%-14s %10.4f\n%-14s %10.4f\n%-14s %10.4f (ln_final scale %.4f)\n", "unembed bias",
+           cli_num(d->unembed_bias, 4), "sum of parts", cli_num(d->sum, 4), "model", cli_num(d->logit, 4), d->scale);
     int best = 0;
     for (int i = 1; i < L * H; i++) best = fabs(d->head[i]) > fabs(d->head[best]) ? i : best;
-    printf("largest head: L%dH%d %.4f\n", best / H, best % H, d->head[best]);
+    printf("largest head: L%dH%d %.4f\n", best / H, best % H, cli_num(d->head[best], 4));
 }
 
 /* The heading of the human output: model, prompt length, position(s), metric. */

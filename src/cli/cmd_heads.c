@@ -4,6 +4,7 @@
 
 #include "html_cli.h"
 #include "plot_cli.h"
+#include "progress.h"
 #include "runtime.h"
 
 /* The human table: the top heads of each score, from the JSON's rankings. */
@@ -18,7 +19,7 @@ static void print_human(const cc_model *m, const rt_opts *o, const cc_heads_repo
         json_t *top = json_object_get(rankings, r->label[k]), *e;
         size_t i;
         json_array_foreach(top, i, e) printf(" %6s %.3f", json_string_value(json_object_get(e, "head")),
-                                             json_real_value(json_object_get(e, "score")));
+                                             cli_num(json_real_value(json_object_get(e, "score")), 3));
         printf("\n");
     }
 }
@@ -33,11 +34,11 @@ static int run(const cli_args *a)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     if (rc == 0) {
         cc_heads_options ho = {.input = rt_input(&o), .top = o.top, .exclude_bos = o.exclude_bos,
-                               .exclude_current = o.exclude_current};
+                               .exclude_current = o.exclude_current, .progress = cli_progress_update};
         rc = cc_heads_report_run(m, &ho, &r, &err);
     }
     json_t *j = rc == 0 ? cc_heads_report_json(&r) : NULL;
-    if (rc == 0 && !j) rc = cc_fail(&err, "out of memory");
+    if (rc == 0 && !j) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     if (rc != 0) {
         cc_heads_report_free(&r);
         cc_model_free(m);

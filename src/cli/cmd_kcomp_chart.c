@@ -53,7 +53,7 @@ static int plot_bars(const char *out, const cc_kcomp_chart *r, const json_t *j, 
              no_processing ? " (no processing)" : "");
     int rc = CLI_OK;
     if (!bars || !groups) {
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         rc = cli_fail(&err);
     } else {
         for (int i = 0; i < np; i++)
@@ -75,7 +75,8 @@ static void print_human(const cc_kcomp_chart *r, const json_t *j, bool no_proces
     printf("%-12s %10s %10s %10s %10s\n", "pair", "rows@1", "rows@K", "cols@1", "cols@K");
     for (int i = 0; i < r->n_pairs; i++) {
         const double *v = r->accuracy + 4 * i;
-        printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", pair_label(j, i), v[0], v[1], v[2], v[3]);
+        printf("%-12s %10.4f %10.4f %10.4f %10.4f\n", pair_label(j, i), cli_num(v[0], 4), cli_num(v[1], 4),
+               cli_num(v[2], 4), cli_num(v[3], 4));
     }
     printf("(K = %d; pairs are %s:%s)\n", r->k, cc_circuit_param(circ, 0), cc_circuit_param(circ, 1));
 }

@@ -16,7 +16,7 @@ static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head 
     *n = strcmp(spec, "all") == 0 ? lowest * c->n_heads : 1;
     if (*n == 0) return cc_fail(err, "SENDER all: the receivers are in layer 0, so no head sends to them");
     *out = malloc((size_t)*n * sizeof **out);
-    if (!*out) return cc_fail(err, "out of memory");
+    if (!*out) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (*n == 1 && strcmp(spec, "all") != 0) return cc_head_parse(spec, c, *out, err);
     for (int i = 0; i < *n; i++) (*out)[i] = (cc_head){i / c->n_heads, i % c->n_heads};
     return 0;
@@ -37,12 +37,14 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
     if (ok && asprintf(&title, "path patching: every sender -> %s %s — model %s", recv, to, model) < 0)
         ok = false, title = NULL;
     if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - clean) / (clean - corrupt): -1 = the "
-                             "path carries the whole change" : "patched metric", r->clean, r->corrupt) < 0)
+                             "path carries the whole change" : "patched metric",
+                             cli_num(r->clean, 4), cli_num(r->corrupt, 4)) < 0)
         ok = false, sub = NULL;
     if (!ok) {
         fprintf(stderr, "circuitc path-patch: --plot: out of memory\n");
     } else {
-        cc_chart_opts co = {.out = out, .title = title};
+        /* normalised scores: +-1 is the whole effect, so the scale never shrinks below it */
+        cc_chart_opts co = {.out = out, .title = title, .scale_floor = norm ? 1.0 : 0.0};
         cc_error err;
         if (cc_chart_heatmap(&co, layers, H, norm ? r->normalized : r->value, (const char *const *)rows,
                              (const char *const *)cols, "sender head", "sender layer",
@@ -69,7 +71,7 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_path_re
     for (int s = 0; s < n_send; s++) {
         printf("%-8s", cc_head_name(send[s], hn, sizeof hn));
         patch_print_normalised(r->normalized[s]);
-        printf(" %10.4f\n", r->value[s]);
+        printf(" %10.4f\n", cli_num(r->value[s], 4));
     }
 }
 
@@ -106,7 +108,7 @@ static int run(const cli_args *a)
     const char *to = cli_options[O_TO].choices[a->v[O_TO].choice];
     cli_progress_begin("path-patch");
     if (cc_path_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, send, n_send, recv, n_recv, TO[a->v[O_TO].choice],
-                      &pp.metric, CC_KERNEL_FAST, &r, &err) != 0) {
+                      &pp.metric, CC_KERNEL_FAST, cli_progress_update, NULL, &r, &err) != 0) {
         rc = cli_fail(&err);
         goto out;
     }

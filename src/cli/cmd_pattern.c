@@ -33,7 +33,7 @@ static void print_heatmap(const cc_model *m, const rt_opts *o, const char *name,
         printf("%4d |%s|\n", bi * blk, line);
     }
     printf("mean attention on the diagonals of this sequence:");
-    for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), diag[k]);
+    for (int k = 0; k < CC_SCORE_COUNT; k++) printf(" %s %.3f", cc_score_name((cc_score_kind)k), cli_num(diag[k], 3));
     printf("\n");
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "plot_cli.h"
+#include "progress.h"
 #include "runtime.h"
 
 static int run(const cli_args *a)
@@ -16,10 +17,10 @@ static int run(const cli_args *a)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     if (rc == 0) {
         cc_repeat_input in = rt_input(&o);
-        rc = cc_repeat_report_run(m, &in, &r, &err);
+        rc = cc_repeat_report_run(m, &in, cli_progress_update, NULL, &r, &err);
     }
     json_t *j = rc == 0 ? cc_repeat_report_json(&r) : NULL;
-    if (rc == 0 && !j) rc = cc_fail(&err, "out of memory");
+    if (rc == 0 && !j) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");
     if (rc != 0) {
         cc_repeat_report_free(&r);
         cc_model_free(m);
@@ -32,8 +33,8 @@ static int run(const cli_args *a)
     } else {
         rt_print_header(m, &o, o.batch);
         printf("%-12s %14s %10s\n", "half", "mean log-prob", "accuracy");
-        printf("%-12s %14.4f %10.4f\n", "first", s->first_mean, s->first_acc);
-        printf("%-12s %14.4f %10.4f\n", "second", s->second_mean, s->second_acc);
+        printf("%-12s %14.4f %10.4f\n", "first", cli_num(s->first_mean, 4), s->first_acc);
+        printf("%-12s %14.4f %10.4f\n", "second", cli_num(s->second_mean, 4), s->second_acc);
         printf("loss (mean cross-entropy over all %d x %d predictions) %.4f; chance ln(V) = %.4f\n", o.batch, 2 * o.n,
                s->loss, log((double)r.d_vocab));
         json_decref(j);

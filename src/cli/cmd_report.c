@@ -93,8 +93,7 @@ static int run(const cli_args *a)
     else if (rc == CLI_OK)
         printf("wrote %s (%d of %d analyses%s)\n", html, N_STEPS - failed, N_STEPS, failed ? "; see the errors above" : "");
     if (rc == CLI_OK && failed) {
-        fprintf(stderr, "circuitc: error: %d of %d report steps failed\n", failed, N_STEPS);
-        rc = CLI_FAIL;
+        rc = cli_report_error(CLI_FAIL, "report", "%d of %d report steps failed", failed, N_STEPS);
     }
     free(html);
     free_run(&r);

@@ -22,7 +22,7 @@ static void print_prompt(const cc_prompt_batch *b, const cc_next_tokens *r, int 
         prompt_print_token(text ? text : "?", 20);
         free(text);
         if (isnan(r->logprob[at])) printf("        -      -  ");
-        else printf(" %8.4f %6d  ", r->logprob[at], r->rank[at]);
+        else printf(" %8.4f %6d  ", cli_num(r->logprob[at], 4), r->rank[at]);
         for (int i = 0; i < r->k; i++) {
             char *next = cc_prompt_token_text(b, r->top_id[at * r->k + i]);
             prompt_print_token(next ? next : "?", 0);

@@ -24,10 +24,10 @@ static void print_human(const cc_head *heads, const char *model_path, const cc_v
         const cc_check *k = &res->checks[i];
         if (strcmp(k->relation, "~=") == 0)
             printf("%s  %-10s %-28s %12.6g ~= %-12.6g (tol %.1g)\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind),
-                   k->name, k->value, k->threshold, k->tolerance);
+                   k->name, cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G), k->tolerance);
         else
             printf("%s  %-10s %-28s %12.6g >= %-12.6g\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind), k->name,
-                   k->value, k->threshold);
+                   cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G));
         printf("      %s\n", k->what);
     }
     printf("\n%s: %d of %d checks passed\n", res->all_pass ? "validated" : "NOT validated", res->n_checks - failed,
@@ -75,7 +75,6 @@ static int run(const cli_args *a)
     }
     cli_progress_begin("validate"); /* phases: top-1 rows, columns, forward passes */
     o.progress = cli_progress_update;
-    cc_experiments_set_progress(cli_progress_update, NULL);
     cc_validation res;
     const char *model_path = m->model_path;
     if (cc_validate(m, heads[0], heads[1], &o, &res, &err) != 0) {

@@ -27,13 +27,13 @@ void discover_print_result(const cc_model *m, const cc_discover_report *r)
         const cc_discover_pair *p = &d->pairs[k];
         char e[32], l[32];
         printf("%4d  %-7s %-7s %9.5f %6.2fx %10.3f", k + 1, cc_head_name(p->earlier, e, sizeof e),
-               cc_head_name(p->later, l, sizeof l), p->comp_score, p->comp_ratio, p->positional);
+               cc_head_name(p->later, l, sizeof l), p->comp_score, p->comp_ratio, cli_num(p->positional, 3));
         if (p->exact)
             printf(" %9.4f %9.4f %7.4f", (double)p->rows_top1 / d->vocab, (double)p->cols_top1 / d->vocab, p->score);
         else printf(" %9s %9s %7s", "-", "-", "-");
         if (r->runtime)
-            printf(" %9.3f %9.3f", r->prev[p->earlier.layer * H + p->earlier.head],
-                   r->induction[p->later.layer * H + p->later.head]);
+            printf(" %9.3f %9.3f", cli_num(r->prev[p->earlier.layer * H + p->earlier.head], 3),
+                   cli_num(r->induction[p->later.layer * H + p->later.head], 3));
         printf("\n");
     }
     if (!r->runtime) return;
@@ -62,7 +62,7 @@ int discover_plot(const char *out, const cc_model *m, const cc_discover_report *
     cc_error err;
     if (!labels || !groups || !v) {
         free(labels), free(groups), free(v);
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         return cli_fail(&err);
     }
     for (int k = 0; k < n; k++) {
@@ -79,9 +79,8 @@ int discover_plot(const char *out, const cc_model *m, const cc_discover_report *
             row[3] = r->induction[p->later.layer * H + p->later.head];
         }
     }
-    /* one word each: the template splits the list on spaces */
-    static const char *const series[4] = {"positional_QK_at_p-1_(earlier)", "circuit_top-1_(mean_rows,cols)",
-                                          "runtime_previous-token_(earlier)", "runtime_induction_(later)"};
+    static const char *const series[4] = {"positional QK at p-1 (earlier)", "circuit top-1 (mean rows, cols)",
+                                          "runtime previous-token (earlier)", "runtime induction (later)"};
     char title[512], *label = cli_model_label(m->model_path);
     snprintf(title, sizeof title, "discover: weight-only ranking of %s pairs — model %s", r->circuit,
              label ? label : m->model_path);

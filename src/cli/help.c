@@ -5,7 +5,7 @@
 
 #include "options.h"
 
-enum { LABEL_WIDTH = 26, LINE_WIDTH = 96 };
+enum { LABEL_WIDTH = 26, LINE_WIDTH = 96, EXAMPLE_INDENT = 6 };
 
 const cli_command *cli_find_command(const char *name)
 {
@@ -77,11 +77,37 @@ static void print_option(opt_id id)
     else snprintf(label, sizeof label, "    %s", form);
     option_text(id, text, sizeof text);
     int column = printf("  %-*s", LABEL_WIDTH - 2, label);
-    if (column > LABEL_WIDTH) {
+    /* a label that leaves no space before the text column gets a line of its own */
+    if ((int)strlen(label) > LABEL_WIDTH - 3) {
         printf("\n%*s", LABEL_WIDTH, "");
         column = LABEL_WIDTH;
     }
     print_wrapped(text, column, LABEL_WIDTH);
+}
+
+/* Prints the example command line LINE (N bytes) as the shell takes it: past
+ * LINE_WIDTH it goes on after a backslash, broken at a space outside quotes. */
+static void print_example(const char *line, size_t n)
+{
+    int column = printf("  circuitc ");
+    size_t start = 0;
+    while (start < n) {
+        size_t end = start, fits = 0; /* end: the next break; fits: the last break that fits */
+        char quote = 0;
+        for (; end < n; end++) {
+            if (quote) quote = line[end] == quote ? 0 : quote;
+            else if (line[end] == '\'' || line[end] == '"') quote = line[end];
+            else if (line[end] == ' ' && column + (int)(end - start) + 2 <= LINE_WIDTH) fits = end;
+            else if (line[end] == ' ') break;
+        }
+        /* break at the last space that fits: before a word that does not, or before a last word past the width */
+        if (fits > start && (end < n || column + (int)(end - start) > LINE_WIDTH)) end = fits;
+        printf("%.*s", (int)(end - start), line + start);
+        if (end >= n) break;
+        column = printf(" \\\n%*s", EXAMPLE_INDENT, "") - 3;
+        start = end + 1;
+    }
+    putchar('\n');
 }
 
 void cli_print_help(const cli_command *c)
@@ -94,7 +120,7 @@ void cli_print_help(const cli_command *c)
     printf("\nExamples:\n");
     for (const char *line = c->examples; *line;) {
         size_t n = strcspn(line, "\n");
-        printf("  circuitc %.*s\n", (int)n, line);
+        print_example(line, n);
         line += n + (line[n] == '\n');
     }
 }

@@ -26,7 +26,7 @@ int cli_html_page(const cli_common *common, cc_html_view view, const char *what,
 {
     if (!common->html) return json_decref(body), CLI_OK;
     cc_error err;
-    if (!body) return cc_fail(&err, "out of memory for the page's data"), cli_fail(&err);
+    if (!body) return cc_fail_code(&err, CC_E_NOMEM, "out of memory for the page's data"), cli_fail(&err);
     const cli_run_state *run = cli_run();
     char *model = cli_model_label(run->model), title[256], subtitle[512];
     snprintf(title, sizeof title, "circuitc %s: %s", run->command, what);
@@ -53,7 +53,7 @@ json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int 
         if (!j || json_array_append_new(heads, j) != 0) heads = (json_decref(heads), NULL);
     }
     json_t *page = heads ? json_pack("{s:i, s:i, s:o}", "layer", layer, "selected", selected, "heads", heads) : NULL;
-    if (!page) cc_fail(err, "out of memory for the page's data");
+    if (!page) cc_fail_code(err, CC_E_NOMEM, "out of memory for the page's data");
     return page;
 }
 
@@ -62,7 +62,7 @@ int cli_pattern_page_ids(const cli_common *common, const cc_model *m, const int 
     cc_error err;
     size_t size = (size_t)T * 12 + 1, n = 0;
     char *spec = malloc(size);
-    if (!spec) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!spec) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     for (int t = 0; t < T; t++) n += (size_t)snprintf(spec + n, size - n, "%s%d", t ? "," : "", tokens[t]);
     cc_prompt_batch b = {0};
     json_t *page = NULL;

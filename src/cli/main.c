@@ -11,6 +11,7 @@
 #include "circuitc/cleanup.h"
 #include "cli.h"
 #include "options.h"
+#include "suggest.h"
 
 /* Flushes and closes stdout, turning a failed write (full disk, closed pipe,
  * /dev/full) into a message and exit status 1: one place for every command. */
@@ -21,12 +22,17 @@ static int finish_stdout(int status)
     else if (ferror(stdout)) e = EIO; /* an earlier buffered write failed */
     if (fclose(stdout) != 0 && !e) e = errno;
     if (!e) return status;
-    fprintf(stderr, "circuitc: error: cannot write standard output: %s\n", strerror(e));
-    return CLI_FAIL;
+    return cli_report_error(CLI_FAIL, cli_run()->command, "cannot write standard output: %s", strerror(e));
 }
 
+/* The usage error for NAME, no command: the nearest command when one is close, else the command list. */
 static int unknown_command(const char *name)
 {
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; i < cli_n_commands && n < 64; i++) names[n++] = cli_commands[i]->name;
+    const char *near = cli_suggest(name, names, n);
+    if (near) return cli_report_error(CLI_USAGE, NULL, "unknown command \"%s\"; did you mean \"%s\"?", name, near);
     fprintf(stderr, "circuitc: unknown command \"%s\"\n\n", name);
     cli_print_usage(stderr);
     return CLI_USAGE;
@@ -45,10 +51,22 @@ static int help(int argc, char **argv)
     return CLI_OK;
 }
 
+/* Whether ARGV asks for --json ("--json", or short flags with j: "-j", "-jq"),
+ * so that even a usage error before it is reported as JSON. */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0 ||
+            (argv[i][0] == '-' && strchr(argv[i], 'j') && strspn(argv[i] + 1, "jqh") == strlen(argv[i] + 1)))
+            return true;
+    return false;
+}
+
 /* Runs command C with circuitc's whole ARGV (ARGV[1] is C's name). */
 static int run_command(const cli_command *c, int argc, char **argv)
 {
     cli_run_begin(c->name);
+    cli_errors_as_json(cli_takes(c, O_JSON) && wants_json(argc, argv));
     cli_args a;
     int rc = cli_parse(c, argc - 1, argv + 1, &a);
     if (rc < 0) {

@@ -126,8 +126,8 @@ const opt_spec cli_options[O_COUNT] = {
     [O_HTML] = TEXT("html", 0, "FILE",
                     "also write an interactive page into FILE: one self-contained HTML file that opens from disk "
                     "(docs/html.md)"),
-    [O_POSITION] = TEXT("position", 0, "P|all",
-                        "the position to attribute (0-based; all: every position); default: the last"),
+    [O_POSITION] = TEXT("position", 0, "P",
+                        "the position to attribute (0-based), or all (every position); default: the last"),
     [O_HELP] = FLAG("help", 'h', "this help"),
 };
 

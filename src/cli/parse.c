@@ -1,5 +1,4 @@
 /* parse.c — command-line parsing driven by the option table (options.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +7,7 @@
 #include "options.h"
 #include "plot_cli.h"
 #include "progress.h"
-
-enum { VAL_BASE = 1000 }; /* getopt_long value of option id i: VAL_BASE + i */
+#include "suggest.h"
 
 bool cli_takes(const cli_command *c, opt_id id)
 {
@@ -61,16 +59,95 @@ static void set_defaults(cli_args *a)
         if (cli_options[id].def) set_value("(defaults)", (opt_id)id, cli_options[id].def, &a->v[id], 0);
 }
 
-/* The usage error for ARG, an option this command does not take. */
-static int unknown_option(const cli_command *c, const char *arg)
+/* The option C takes named NAME (LEN bytes: exactly, no prefix of a longer name), or O_NONE. */
+static opt_id long_option(const cli_command *c, const char *name, size_t len)
 {
-    char name[64];
+    for (int id = 1; id < O_COUNT; id++)
+        if (cli_takes(c, (opt_id)id) && strlen(cli_options[id].name) == len && strncmp(name, cli_options[id].name, len) == 0)
+            return (opt_id)id;
+    return O_NONE;
+}
+
+static opt_id short_option(const cli_command *c, char ch)
+{
+    for (int id = 1; id < O_COUNT; id++)
+        if (cli_options[id].short_name == ch && cli_takes(c, (opt_id)id)) return (opt_id)id;
+    return O_NONE;
+}
+
+/* What the user of C most likely meant by option NAME, into BUF ("" if
+ * nothing is close): "--ablate zero" when NEXT (the argument after it, or
+ * NULL) is a value only one of C's options takes, else the nearest name. */
+static const char *suggest_option(const cli_command *c, const char *name, const char *next, char *buf, size_t size)
+{
+    const char *names[O_COUNT];
+    int n = 0;
+    for (int id = 1; id < O_COUNT; id++) {
+        if (!cli_takes(c, (opt_id)id)) continue;
+        names[n++] = cli_options[id].name;
+        const char *const *choice = cli_options[id].choices;
+        for (; next && choice && *choice; choice++)
+            if (strcmp(*choice, next) == 0) {
+                snprintf(buf, size, "; did you mean --%s %s?", cli_options[id].name, next);
+                return buf;
+            }
+    }
+    const char *near = cli_suggest(name, names, n);
+    snprintf(buf, size, near ? "; did you mean --%s?" : "", near);
+    return buf;
+}
+
+/* The usage error for ARG (NEXT: the argument after it, or NULL), an option C does not take. */
+static int unknown_option(const cli_command *c, const char *arg, const char *next)
+{
+    char name[64], hint[128];
     snprintf(name, sizeof name, "%s", arg + strspn(arg, "-"));
     name[strcspn(name, "=")] = '\0';
+    if (arg[1] != '-') return cli_usage_error(c->name, "unknown option %s", arg);
+    suggest_option(c, name, next, hint, sizeof hint);
     for (int id = 1; id < O_COUNT; id++)
-        if (arg[0] == '-' && arg[1] == '-' && strcmp(name, cli_options[id].name) == 0)
-            return cli_usage_error(c->name, "unknown option --%s: %s does not take it", name, c->name);
-    return cli_usage_error(c->name, "unknown option %s", arg);
+        if (strcmp(name, cli_options[id].name) == 0)
+            return cli_usage_error(c->name, "unknown option --%s: %s does not take it%s", name, c->name, hint);
+    return cli_usage_error(c->name, "unknown option --%s%s", name, hint);
+}
+
+/* Stores option ID given as ARG with VALUE (NULL for a flag); a usage error's status, else 0. */
+static int take(const cli_command *c, opt_id id, const char *arg, const char *value, cli_args *a, int max_items)
+{
+    bool flag = cli_options[id].kind == KIND_FLAG;
+    if (flag && value) return cli_usage_error(c->name, "option %s takes no value", arg);
+    if (!flag && !value) return cli_usage_error(c->name, "option %s needs a value", arg);
+    a->v[id].given = true;
+    return set_value(c->name, id, value, &a->v[id], max_items) == 0 ? 0 : CLI_USAGE;
+}
+
+/* Takes the long option ARGV[*I] ("--name" or "--name=value"; a value may be the next argument). */
+static int take_long(const cli_command *c, int argc, char **argv, int *i, cli_args *a)
+{
+    const char *arg = argv[(*i)++], *name = arg + 2, *eq = strchr(name, '=');
+    opt_id id = long_option(c, name, eq ? (size_t)(eq - name) : strlen(name));
+    if (id == O_NONE) return unknown_option(c, arg, *i < argc ? argv[*i] : NULL);
+    const char *value = eq ? eq + 1 : NULL;
+    if (!value && cli_options[id].kind != KIND_FLAG && *i < argc) value = argv[(*i)++];
+    char label[72];
+    snprintf(label, sizeof label, "--%s", cli_options[id].name);
+    return take(c, id, label, value, a, argc);
+}
+
+/* Takes the short options ARGV[*I] ("-jq", "-o DIR", "-oDIR"). */
+static int take_short(const cli_command *c, int argc, char **argv, int *i, cli_args *a)
+{
+    const char *arg = argv[(*i)++];
+    for (const char *p = arg + 1; *p; p++) {
+        char label[3] = {'-', *p, '\0'};
+        opt_id id = short_option(c, *p);
+        if (id == O_NONE) return unknown_option(c, label, NULL);
+        const char *value = NULL;
+        if (cli_options[id].kind != KIND_FLAG) value = p[1] ? p + 1 : *i < argc ? argv[(*i)++] : NULL;
+        int rc = take(c, id, label, value, a, argc);
+        if (rc != 0 || value) return rc;
+    }
+    return 0;
 }
 
 /* The usage error when the number of positional arguments is wrong; -1 if it is right. */
@@ -106,45 +183,30 @@ static void set_common(cli_args *a)
     if (a->v[O_QUIET].on) cli_progress_silence();
 }
 
+/* Options are matched by their exact long name (a prefix is an unknown option,
+ * so --mode never silently becomes --model) or short letter; they may come
+ * before, between or after the positional arguments; "--" ends them. */
 int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a)
 {
-    struct option longopts[O_COUNT + 1];
-    char shortopts[2 * O_COUNT + 2] = ":";
-    int n = 0;
-    for (int id = 1; id < O_COUNT; id++) {
-        if (!cli_takes(c, (opt_id)id)) continue;
-        const opt_spec *o = &cli_options[id];
-        int has_arg = o->kind == KIND_FLAG ? no_argument : required_argument;
-        longopts[n++] = (struct option){o->name, has_arg, NULL, VAL_BASE + id};
-        if (o->short_name) {
-            size_t k = strlen(shortopts);
-            shortopts[k] = o->short_name;
-            shortopts[k + 1] = has_arg == required_argument ? ':' : '\0';
-            shortopts[k + 2] = '\0';
-        }
-    }
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
     *a = (cli_args){.cmd = c};
     set_defaults(a);
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        if (ch == ':') return cli_usage_error(c->name, "option %s needs a value", argv[optind - 1]);
-        if (ch == '?') return unknown_option(c, optopt ? (char[]){'-', (char)optopt, 0} : argv[optind - 1]);
-        int id = ch;
-        if (ch < VAL_BASE)
-            for (id = 1; cli_options[id].short_name != ch || !cli_takes(c, (opt_id)id); id++) {}
-        else
-            id = ch - VAL_BASE;
-        a->v[id].given = true;
-        if (set_value(c->name, (opt_id)id, optarg, &a->v[id], argc) != 0) return CLI_USAGE;
+    if (!(a->pos = calloc((size_t)argc + 1, sizeof *a->pos))) return cli_usage_error(c->name, "out of memory");
+    for (int i = 1; i < argc;) {
+        const char *arg = argv[i];
+        int rc = 0;
+        if (strcmp(arg, "--") == 0) {
+            while (++i < argc) a->pos[a->n_pos++] = argv[i];
+        } else if (arg[0] != '-' || arg[1] == '\0') {
+            a->pos[a->n_pos++] = argv[i++];
+        } else {
+            rc = arg[1] == '-' ? take_long(c, argc, argv, &i, a) : take_short(c, argc, argv, &i, a);
+        }
+        if (rc != 0) return rc;
     }
     if (a->v[O_HELP].on) {
         cli_print_help(c);
         return CLI_OK;
     }
-    a->pos = argv + optind;
-    a->n_pos = argc - optind;
     set_common(a);
     int rc = check_arg_count(c, a);
     if (rc >= 0) return rc;
@@ -155,4 +217,5 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a)
 void cli_args_free(cli_args *a)
 {
     for (int id = 0; id < O_COUNT; id++) free(a->v[id].items);
+    free(a->pos);
 }

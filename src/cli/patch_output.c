@@ -62,7 +62,7 @@ int patch_pair_plot(const char *out, const char *what, const cc_model *m, const 
         ok = false, title = NULL;
     if (ok && asprintf(&sub, "%s; clean %.4f, corrupt %.4f", norm ? "(patched - corrupt) / (clean - corrupt): 1 = "
                                                                      "clean restored" : "patched metric",
-                       r->clean, r->corrupt) < 0)
+                       cli_num(r->clean, 4), cli_num(r->corrupt, 4)) < 0)
         ok = false, sub = NULL;
     if (!ok) {
         fprintf(stderr, "circuitc patch: --plot: out of memory\n");
@@ -74,7 +74,8 @@ int patch_pair_plot(const char *out, const char *what, const cc_model *m, const 
                     size_t at = by_head_rows ? ((size_t)l * r->n_heads + h) * r->n_pos + p : i;
                     v[at] = norm ? r->normalized[i] : r->value[i];
                 }
-        cc_chart_opts co = {.out = out, .title = title};
+        /* normalised scores: +-1 is the whole effect, so the scale never shrinks below it */
+        cc_chart_opts co = {.out = out, .title = title, .scale_floor = norm ? 1.0 : 0.0};
         cc_error err;
         if (cc_chart_heatmap(&co, nr, nc, v, (const char *const *)rows, (const char *const *)cols,
                              by_head_rows || r->n_pos > 1 ? "patched position (corrupted prompt's token)" : "head",
@@ -134,7 +135,7 @@ void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int 
             char *s = patch_pair_text(pp, pp->corrupt.tokens[t]);
             printf("%5d %4d %3d %-12s", l, h, t, s ? s : "?");
             patch_print_normalised(r->normalized[i]);
-            printf(" %10.4f\n", r->value[i]);
+            printf(" %10.4f\n", cli_num(r->value[i], 4));
             free(s);
         }
         free(order);
@@ -154,7 +155,7 @@ void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int 
         }
         for (int c = 0; c < cols; c++) {
             size_t i = P > 1 ? (size_t)c * P + row : (size_t)row * H + c;
-            printf(" %+10.4f", norm ? r->normalized[i] : r->value[i]);
+            printf(" %+10.4f", cli_num(norm ? r->normalized[i] : r->value[i], 4));
         }
         printf("\n");
     }

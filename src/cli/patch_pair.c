@@ -93,10 +93,9 @@ void patch_pair_json(const patch_pair *p, json_t *j)
     json_object_set_new(mj, "kind", json_string(ld ? "logit-diff" : "loss"));
     if (ld) {
         char *a = patch_pair_text(p, p->metric.answer), *w = patch_pair_text(p, p->metric.wrong);
-        json_object_set_new(mj, "answer", json_integer(p->metric.answer));
-        json_object_set_new(mj, "answer_text", a ? json_string(a) : json_null());
-        json_object_set_new(mj, "wrong", json_integer(p->metric.wrong));
-        json_object_set_new(mj, "wrong_text", w ? json_string(w) : json_null());
+        /* {id, token}, as dla writes its answer and wrong tokens */
+        json_object_set_new(mj, "answer", json_pack("{s:i, s:s?}", "id", p->metric.answer, "token", a));
+        json_object_set_new(mj, "wrong", json_pack("{s:i, s:s?}", "id", p->metric.wrong, "token", w));
         free(a), free(w);
     }
     json_object_set_new(j, "metric", mj);
@@ -120,7 +119,7 @@ void patch_pair_print(const patch_pair *p, double clean, double corrupt)
     if (p->metric.kind == CC_METRIC_LOGIT_DIFF) {
         char *a = patch_pair_text(p, p->metric.answer), *w = patch_pair_text(p, p->metric.wrong);
         printf("metric: logit[%s] - logit[%s] at position %d; clean %.4f, corrupt %.4f\n", a ? a : "?", w ? w : "?",
-               p->T - 1, clean, corrupt);
+               p->T - 1, cli_num(clean, 4), cli_num(corrupt, 4));
         free(a), free(w);
     } else {
         printf("metric: loss (mean cross-entropy of the run's own next tokens); clean %.4f, corrupt %.4f\n", clean,
@@ -135,7 +134,7 @@ bool patch_normalisable(double clean, double corrupt) { return isfinite(1.0 / (c
 
 void patch_print_normalised(double v)
 {
-    if (isfinite(v)) printf(" %+10.4f", v);
+    if (isfinite(v)) printf(" %+10.4f", cli_num(v, 4));
     else printf(" %10s", "-");
 }
 

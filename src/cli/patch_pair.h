@@ -25,8 +25,8 @@ void patch_pair_free(patch_pair *p);
 /* Token TOK's text for labels and JSON ("#ID" without a tokenizer). Caller frees. */
 char *patch_pair_text(const patch_pair *p, int tok);
 
-/* {clean_tokens, clean_text, corrupt_tokens, corrupt_text, metric {kind, answer,
- * answer_text, wrong, wrong_text}} set on J. */
+/* {clean_tokens, clean_text, corrupt_tokens, corrupt_text, metric {kind, answer
+ * {id, token}, wrong {id, token}}} set on J. */
 void patch_pair_json(const patch_pair *p, json_t *j);
 
 /* Prints the two prompts token by token and the metric line (text output),

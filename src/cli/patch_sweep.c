@@ -52,13 +52,13 @@ int patch_sweep_run(const cli_args *a)
         printf("\n");
         for (int k = 0; k < NP; k++) {
             printf("%5d %5d", n + k, tok[n + k]);
-            for (int l = 0; l < L; l++) printf("  %+9.4f", s->delta[l * NP + k]);
+            for (int l = 0; l < L; l++) printf("  %+9.4f", cli_num(s->delta[l * NP + k], 4));
             printf("\n");
         }
         int best = 0;
         for (int i = 1; i < L * NP; i++)
             if (fabs(s->delta[i]) > fabs(s->delta[best])) best = i;
-        printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, s->delta[best]);
+        printf("largest change: layer %d, position %d: %+.4f\n", best / NP, n + best % NP, cli_num(s->delta[best], 4));
         rc = CLI_OK;
     }
     if (o.common.plot &&

@@ -45,7 +45,7 @@ int cli_plot_circuit(const char *out, const json_t *r, const char *title, const 
     const json_t *sv = json_object_get(r, "singular_values");
     int K = (int)json_array_size(ra), S = (int)json_array_size(sv);
     double *v = malloc((size_t)(2 * K + S + 1) * sizeof *v);
-    if (!v) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!v) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     for (int k = 0; k < K; k++) {
         v[k] = json_number_value(json_array_get(ra, (size_t)k));
         v[K + k] = json_number_value(json_array_get(ca, (size_t)k));
@@ -73,7 +73,7 @@ int cli_plot_comp_scores(const char *out, const json_t *j, const char *keep_data
                  *bl = json_object_get(j, "baseline");
     int nm = (int)json_array_size(modes);
     double *s = malloc((size_t)(nm ? nm : 1) * n * n * sizeof *s + 1);
-    if (!s) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!s) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     const char *names[3];
     const double *mats[3];
     for (int m = 0; m < nm && m < 3; m++) {
@@ -108,7 +108,7 @@ int cli_plot_heads(const char *out, const json_t *j, int top, const char *keep_d
     cc_error err;
     int L = (int)json_integer_value(json_object_get(j, "n_layers")), H = (int)json_integer_value(json_object_get(j, "n_heads"));
     double *v = calloc((size_t)2 * L * H + 1, sizeof *v);
-    if (!v) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!v) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     const json_t *heads = json_object_get(j, "heads"), *e;
     size_t i;
     json_array_foreach(heads, i, e)
@@ -137,7 +137,7 @@ int cli_plot_repeat(const char *out, const json_t *j, const char *keep_data)
     int n = (int)json_integer_value(json_object_get(j, "seq_len"));
     if ((int)json_array_size(pp) != 2 * n) return cc_fail(&err, "internal error: repeat chart needs 2n values"), cli_fail(&err);
     double *v = malloc((size_t)(2 * n + 1) * sizeof *v);
-    if (!v) return cc_fail(&err, "out of memory"), cli_fail(&err);
+    if (!v) return cc_fail_code(&err, CC_E_NOMEM, "out of memory"), cli_fail(&err);
     for (int k = 0; k < 2 * n; k++) v[k] = json_number_value(json_array_get(pp, (size_t)k));
     char *model = cli_model_label(cli_run()->model), *title = NULL;
     if (asprintf(&title, "repeated random tokens [BOS, A, A] — model %s, seed %lld, seq_len %d, batch %lld", model,

@@ -86,7 +86,7 @@ int prompt_plot_lens(const char *out, const cc_model *m, const cc_prompt_batch *
     int rc = top && rows && tokens && tops
                  ? cc_chart_lens(&o, r->n_rows, r->pos, r->prob, (const char *const *)rows, (const char *const *)tokens,
                                  (const char *const *)tops, &err)
-                 : cc_fail(&err, "out of memory for the chart's labels");
+                 : cc_fail_code(&err, CC_E_NOMEM, "out of memory for the chart's labels");
     for (int i = 0; rows && i < r->n_rows; i++) free(rows[i]);
     free(rows), free(top), free(model), free(title);
     prompt_texts_free(tokens, (size_t)b->length[0]);
@@ -117,11 +117,11 @@ int prompt_plot_dla(const char *out, const cc_model *m, const cc_prompt_batch *b
                  wrong ? "')" : "") < 0)
         ylabel = NULL;
     if (asprintf(&title, "direct logit attribution — model %s, position %d: %s (sum %.4f)", model, d->position,
-                 ylabel ? ylabel : "", d->sum) < 0)
+                 ylabel ? ylabel : "", cli_num(d->sum, 4)) < 0)
         title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : "direct logit attribution"};
     int rc = ok && ylabel ? cc_chart_dla(&o, L, d->n_heads, d->head, n, (const char *const *)labels, parts, ylabel, &err)
-                          : cc_fail(&err, "out of memory for the chart's labels");
+                          : cc_fail_code(&err, CC_E_NOMEM, "out of memory for the chart's labels");
     prompt_texts_free(labels, labels ? (size_t)n : 0);
     free(parts), free(answer), free(wrong), free(model), free(title), free(ylabel);
     return chart_done(rc, &err);
@@ -135,7 +135,7 @@ int prompt_plot_pattern(const char *out, const cc_model *m, const cc_prompt_batc
     if (asprintf(&title, "%s attention pattern — model %s", head, model) < 0) title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : head};
     int rc = tokens ? cc_chart_pattern_tokens(&o, b->length[0], pattern, (const char *const *)tokens, &err)
-                    : cc_fail(&err, "out of memory for the chart's labels");
+                    : cc_fail_code(&err, CC_E_NOMEM, "out of memory for the chart's labels");
     prompt_texts_free(tokens, (size_t)b->length[0]);
     free(model), free(title);
     return chart_done(rc, &err);

@@ -84,8 +84,8 @@ static void key_figures(FILE *f, const report_run *r)
     if ((j = r->st[S_COMP].json)) {
         json_t *t = json_array_get(json_object_get(json_object_get(j, "top"), "k"), 0);
         fprintf(f, "<tr><th>strongest K-composition</th><td>%s &rarr; %s: %.4f = %.2f &times; random baseline %.4f</td></tr>\n",
-                jstr(t, "left") ? jstr(t, "left") : "-", jstr(t, "right") ? jstr(t, "right") : "-", jnum(t, "score"),
-                jnum(t, "ratio"), jnum(j, "baseline.mean"));
+                jstr(t, "earlier") ? jstr(t, "earlier") : "-", jstr(t, "later") ? jstr(t, "later") : "-",
+                jnum(t, "score"), jnum(t, "ratio_to_baseline"), jnum(j, "baseline.mean"));
     }
     if ((j = r->st[S_KCOMP].json))
         fprintf(f, "<tr><th>kcomp %s &rarr; %s accuracy</th><td>top-1 %.4f (rows), %.4f (columns); top-5 %.4f, %.4f; "
@@ -121,7 +121,7 @@ static void key_figures(FILE *f, const report_run *r)
                                                                                 bl = (long)l, bp = (long)p;
         }
         fprintf(f, "<tr><th>patching mlp_out</th><td>clean loss %.4f; largest change %+.4f at layer %ld, position %ld</td></tr>\n",
-                jnum(j, "clean_loss"), best, bl, bl >= 0 ? bp + (long)r->seq_len : -1);
+                jnum(j, "clean_loss"), cli_num(best, 4), bl, bl >= 0 ? bp + (long)r->seq_len : -1);
     }
     fprintf(f, "</table>\n");
 }
@@ -148,7 +148,7 @@ static void sections(FILE *f, const report_run *r)
 
 int report_write_page(const report_run *r, char **html, cc_error *err)
 {
-    if (asprintf(html, "%s/index.html", r->out) < 0) return *html = NULL, cc_fail(err, "out of memory");
+    if (asprintf(html, "%s/index.html", r->out) < 0) return *html = NULL, cc_fail_code(err, CC_E_NOMEM, "out of memory");
     cc_out o;
     if (cc_out_open(*html, &o, err) != 0) return -1;
     page_head(o.f, r);

@@ -67,7 +67,12 @@ static void run_step(const char *self, const char *dir, report_step *s, long don
     } else {
         int code = WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 128 + WTERMSIG(c.status);
         while (c.err_len > 0 && (c.err[c.err_len - 1] == '\n')) c.err[--c.err_len] = '\0';
-        if (asprintf(&s->err, "exit status %d: %s", code, c.err_len ? c.err : "(no message)") < 0) s->err = NULL;
+        json_t *j = c.err_len && c.err[0] == '{' ? json_loads(c.err, 0, NULL) : NULL; /* the step ran with --json */
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        if (asprintf(&s->err, "exit status %d: %s%s", code, msg ? "circuitc: error: " : "",
+                     msg ? msg : c.err_len ? c.err : "(no message)") < 0)
+            s->err = NULL;
+        json_decref(j);
     }
     child_output_free(&c);
     cli_progress_clear();
@@ -109,7 +114,7 @@ static bool kcomp_pair(report_run *r)
     if (!p && comp && strongest_into_top_induction(comp, heads, r->pair[0], r->pair[1])) return true;
     if (!p && comp) {
         json_t *t = json_array_get(json_object_get(json_object_get(comp, "top"), "k"), 0);
-        p = jstr(t, "left"), q = jstr(t, "right");
+        p = jstr(t, "earlier"), q = jstr(t, "later");
     }
     if (!p || !q) return false;
     snprintf(r->pair[0], sizeof r->pair[0], "%s", p);

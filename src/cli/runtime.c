@@ -21,8 +21,7 @@ void rt_begin(const cli_args *a, rt_opts *o)
                    .exclude_current = a->v[O_EXCLUDE_CURRENT].on,
                    .args = a->pos,
                    .n_args = a->n_pos};
-    cli_progress_begin(a->cmd->name); /* the forward passes report per layer */
-    cc_experiments_set_progress(cli_progress_update, NULL);
+    cli_progress_begin(a->cmd->name); /* the forward passes report per layer (cli_progress_update) */
 }
 
 /* Bytes of memory available to this process: MemAvailable, lowered by a cgroup
@@ -92,7 +91,7 @@ int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
     if (rt_prepare(o, batch, m, err) != 0) return -1;
     int T = 1 + 2 * o->n;
     *tokens = malloc((size_t)batch * T * sizeof **tokens);
-    if (!*tokens) return cc_fail(err, "out of memory for %d x %d tokens", batch, T);
+    if (!*tokens) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d x %d tokens", batch, T);
     return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
 }
 

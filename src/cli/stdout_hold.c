@@ -17,8 +17,7 @@ int cli_stdout_hold(void)
     fflush(stdout);
     FILE *m = open_memstream(&held, &held_len);
     if (!m) {
-        fprintf(stderr, "circuitc: error: out of memory\n");
-        return CLI_FAIL;
+        return cli_report_error(CLI_FAIL, cli_run()->command, "out of memory");
     }
     real_stdout = stdout;
     stdout = m;
@@ -32,8 +31,7 @@ int cli_stdout_release(int status)
     stdout = real_stdout;
     real_stdout = NULL;
     if (fclose(m) != 0) { /* a memory stream only fails for want of memory */
-        fprintf(stderr, "circuitc: error: out of memory holding the standard output\n");
-        status = CLI_FAIL;
+        status = cli_report_error(CLI_FAIL, cli_run()->command, "out of memory holding the standard output");
     } else if (status == CLI_OK) {
         fwrite(held, 1, held_len, stdout); /* checked with every other write at exit (main.c) */
     }

@@ -19,7 +19,7 @@
 #define CC_ARG_NOT_NULL(arg, err, ...)                                               \
     do {                                                                             \
         if (!(arg)) {                                                                \
-            cc_fail((err), "%s: argument %s is NULL", __func__, #arg);               \
+            cc_fail_code((err), CC_E_ARG, "%s: argument %s is NULL", __func__, #arg); \
             return __VA_ARGS__;                                                      \
         }                                                                            \
     } while (0)
@@ -28,8 +28,8 @@
 #define CC_ARG_AT_LEAST(arg, min, err, ...)                                          \
     do {                                                                             \
         if ((arg) < (min)) {                                                         \
-            cc_fail((err), "%s: argument %s is %lld, less than %lld", __func__, #arg, \
-                    (long long)(arg), (long long)(min));                             \
+            cc_fail_code((err), CC_E_ARG, "%s: argument %s is %lld, less than %lld", \
+                         __func__, #arg, (long long)(arg), (long long)(min));        \
             return __VA_ARGS__;                                                      \
         }                                                                            \
     } while (0)
@@ -38,8 +38,8 @@
 #define CC_ARG_ENUM(arg, end, err, ...)                                              \
     do {                                                                             \
         if ((unsigned long long)(arg) >= (unsigned long long)(end)) {                \
-            cc_fail((err), "%s: argument %s is %lld, not in 0..%lld", __func__, #arg, \
-                    (long long)(arg), (long long)(end) - 1);                         \
+            cc_fail_code((err), CC_E_ARG, "%s: argument %s is %lld, not in 0..%lld", \
+                         __func__, #arg, (long long)(arg), (long long)(end) - 1);    \
             return __VA_ARGS__;                                                      \
         }                                                                            \
     } while (0)

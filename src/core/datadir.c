@@ -1,6 +1,7 @@
 /* datadir.c — finding circuitc's data directory at run time (include/circuitc/datadir.h). */
 #include "circuitc/datadir.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -12,11 +13,18 @@
 
 #include "core/args.h"
 
-/* The data directory relative to the executable's directory, from meson's
- * bindir and datadir options (meson.build); absolute when either is outside
- * the prefix. */
+/* Where the data is installed, from meson's libdir, bindir, datadir and
+ * prefix options (meson.build): relative to the folder of libcircuitc.so, or
+ * of a program linked with libcircuitc.a; absolute when a folder is outside
+ * the prefix; and the installed prefix's own, for when neither is found. */
 #ifndef CC_DATA_FROM_BINDIR
 #define CC_DATA_FROM_BINDIR "../share/circuitc"
+#endif
+#ifndef CC_DATA_FROM_LIBDIR
+#define CC_DATA_FROM_LIBDIR "../share/circuitc"
+#endif
+#ifndef CC_DATA_INSTALLED
+#define CC_DATA_INSTALLED "/usr/local/share/circuitc"
 #endif
 
 #define DATA_HINT "set CIRCUITC_DATA to the folder holding circuits/, plots/ and models/ (installed as <datadir>/circuitc)"
@@ -27,19 +35,31 @@ static bool is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
+static int oom(cc_error *err) { return cc_fail_code(err, CC_E_NOMEM, "out of memory"); }
 
-/* Where the data is installed: CC_DATA_FROM_BINDIR from the executable's
- * folder, or as it is when absolute. */
-static int installed_data_dir(char **out, cc_error *err)
+/* The data folder beside the file this code was loaded from: libcircuitc.so
+ * (CC_DATA_FROM_LIBDIR from its folder), else the program it is linked into
+ * (CC_DATA_FROM_BINDIR from the executable's folder). Not the calling
+ * program's folder when the library is shared: a Python process or any
+ * program of one's own is not installed beside circuitc's data. */
+static int data_beside_code(char **out, cc_error *err)
 {
-    if (CC_DATA_FROM_BINDIR[0] == '/') return (*out = strdup(CC_DATA_FROM_BINDIR)) ? 0 : oom(err);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return cc_fail(err, "cannot find circuitc's data: /proc/self/exe: %s; " DATA_HINT, strerror(errno));
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0'; /* the link is an absolute path */
-    if (asprintf(out, "%s/%s", exe, CC_DATA_FROM_BINDIR) < 0) {
+    char file[PATH_MAX];
+    const char *rel = CC_DATA_FROM_BINDIR;
+    Dl_info info;
+    if (dladdr((void *)cc_data_dir, &info) && info.dli_fname && strstr(info.dli_fname, "libcircuitc.so") &&
+        realpath(info.dli_fname, file)) {
+        rel = CC_DATA_FROM_LIBDIR;
+    } else {
+        ssize_t n = readlink("/proc/self/exe", file, sizeof file - 1);
+        if (n <= 0)
+            return cc_fail_code(err, CC_E_IO, "cannot find circuitc's data: /proc/self/exe: %s; " DATA_HINT,
+                                strerror(errno));
+        file[n] = '\0';
+    }
+    if (rel[0] == '/') return (*out = strdup(rel)) ? 0 : oom(err);
+    *strrchr(file, '/') = '\0'; /* both are absolute paths */
+    if (asprintf(out, "%s/%s", file, rel) < 0) {
         *out = NULL;
         return oom(err);
     }
@@ -53,18 +73,22 @@ int cc_data_dir(char **out, cc_error *err)
     const char *env = getenv("CIRCUITC_DATA");
     if (env && *env) {
         if (!is_dir(env))
-            return cc_fail(err, "CIRCUITC_DATA=%s is not a directory; point it at the folder holding circuits/, "
+            return cc_fail_code(err, CC_E_IO, "CIRCUITC_DATA=%s is not a directory; point it at the folder holding circuits/, "
                                 "plots/ and models/ (installed as <datadir>/circuitc), or unset it",
                            env);
         return (*out = strdup(env)) ? 0 : oom(err);
     }
     char *dir = NULL;
-    if (installed_data_dir(&dir, err) != 0) return -1;
+    if (data_beside_code(&dir, err) != 0) return -1;
     char *resolved = realpath(dir, NULL);
     if (!resolved || !is_dir(resolved)) {
-        int rc = cc_fail(err, "circuitc's data folder %s not found; " DATA_HINT, dir);
-        free(dir), free(resolved);
-        return rc;
+        free(resolved);
+        if (!is_dir(CC_DATA_INSTALLED) || !(resolved = realpath(CC_DATA_INSTALLED, NULL))) {
+            int rc = cc_fail_code(err, CC_E_IO, "circuitc's data folder not found at %s nor at %s; " DATA_HINT, dir,
+                                  CC_DATA_INSTALLED);
+            free(dir);
+            return rc;
+        }
     }
     free(dir);
     *out = resolved;
@@ -88,8 +112,8 @@ int cc_data_find(const char *env_var, const char *name, char **out, cc_error *er
     if (access(path, F_OK) != 0) {
         int e = errno;
         const char *data_env = getenv("CIRCUITC_DATA");
-        cc_fail(err, "%s: %s; circuitc's data folder %s (%s) has no %s: %s%s%s", path, strerror(e), dir,
-                data_env && *data_env ? "CIRCUITC_DATA" : "found beside the executable", name,
+        cc_fail_code(err, CC_E_IO, "%s: %s; circuitc's data folder %s (%s) has no %s: %s%s%s", path, strerror(e), dir,
+                data_env && *data_env ? "CIRCUITC_DATA" : "found beside libcircuitc", name,
                 data_env && *data_env ? "check CIRCUITC_DATA" : "reinstall circuitc, or " DATA_HINT,
                 env_var ? ", or set " : "", env_var ? env_var : "");
         free(dir), free(path);

@@ -1,16 +1,33 @@
-/* error.c — formatting of cc_error messages. */
+/* error.c — formatting of cc_error messages and the names of their codes. */
 #include "circuitc/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+static void format_into(cc_error *err, cc_errcode code, const char *fmt, va_list ap)
+{
+    err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+}
+
 int cc_fail(cc_error *err, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        format_into(err, CC_E_VALUE, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int cc_fail_code(cc_error *err, cc_errcode code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        format_into(err, code, fmt, ap);
         va_end(ap);
     }
     return -1;
@@ -36,4 +53,15 @@ int cc_fail_prefix(cc_error *err, const char *fmt, ...)
         err->msg[n + 2 + m] = '\0';
     }
     return -1;
+}
+
+const char *cc_error_code_name(cc_errcode code)
+{
+    static const char *const names[CC_E_COUNT] = {
+        [CC_OK] = "ok",           [CC_E_ARG] = "arg",           [CC_E_VALUE] = "value",
+        [CC_E_IO] = "io",         [CC_E_FORMAT] = "format",     [CC_E_NOMEM] = "nomem",
+        [CC_E_NONFINITE] = "nonfinite", [CC_E_UNSUPPORTED] = "unsupported",
+        [CC_E_CANCELLED] = "cancelled", [CC_E_INTERNAL] = "internal",
+    };
+    return (unsigned)code < CC_E_COUNT ? names[code] : "?";
 }

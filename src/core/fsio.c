@@ -26,23 +26,23 @@ int cc_open_regular(const char *path, const char *what, cc_error *err)
     CC_ARG_NOT_NULL(path, err, -1);
     CC_ARG_NOT_NULL(what, err, -1);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return cc_fail(err, "cannot open %s %s: %s", what, path, strerror(errno));
+    if (fd < 0) return cc_fail_code(err, CC_E_IO, "cannot open %s %s: %s", what, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return cc_fail(err, "cannot open %s %s: %s", what, path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "cannot open %s %s: %s", what, path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return cc_fail(err, "%s: is %s, not a regular file; the %s must be a regular file", path,
+        return cc_fail_code(err, CC_E_IO, "%s: is %s, not a regular file; the %s must be a regular file", path,
                        file_type_name(st.st_mode), what);
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
         int e = errno;
         close(fd);
-        return cc_fail(err, "cannot open %s %s: %s", what, path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "cannot open %s %s: %s", what, path, strerror(e));
     }
     return fd;
 }
@@ -55,7 +55,7 @@ FILE *cc_fopen_regular(const char *path, const char *what, cc_error *err)
     if (fd < 0) return NULL;
     FILE *f = fdopen(fd, "rb");
     if (!f) {
-        cc_fail(err, "cannot open %s %s: %s", what, path, strerror(errno));
+        cc_fail_code(err, CC_E_IO, "cannot open %s %s: %s", what, path, strerror(errno));
         close(fd);
     }
     return f;
@@ -91,23 +91,23 @@ static int out_target(const char *path, bool *direct, char **dest, cc_error *err
     }
     struct stat st;
     if (lstat(path, &st) != 0) {
-        if (errno != ENOENT) return cc_fail(err, "cannot write %s: %s", path, strerror(errno));
+        if (errno != ENOENT) return cc_fail_code(err, CC_E_IO, "cannot write %s: %s", path, strerror(errno));
         *dest = strdup(path); /* a new file */
-        return *dest ? 0 : cc_fail(err, "out of memory");
+        return *dest ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     bool link = S_ISLNK(st.st_mode);
     if (link && stat(path, &st) != 0)
-        return cc_fail(err, "cannot write %s: it is a symbolic link that leads nowhere (%s); remove the link or "
+        return cc_fail_code(err, CC_E_IO, "cannot write %s: it is a symbolic link that leads nowhere (%s); remove the link or "
                             "name another file", path, strerror(errno));
     if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
         *direct = true;
         return 0;
     }
     if (!S_ISREG(st.st_mode))
-        return cc_fail(err, "cannot write %s: it is %s%s; name a regular file (a character device or FIFO is "
+        return cc_fail_code(err, CC_E_IO, "cannot write %s: it is %s%s; name a regular file (a character device or FIFO is "
                             "written directly)", path, link ? "a symbolic link to " : "", file_type_name(st.st_mode));
     *dest = link ? realpath(path, NULL) : strdup(path);
-    return *dest ? 0 : cc_fail(err, "cannot write %s: %s", path, strerror(errno));
+    return *dest ? 0 : cc_fail_code(err, CC_E_IO, "cannot write %s: %s", path, strerror(errno));
 }
 
 /* The directory part of PATH ("." when none). Caller frees. */
@@ -130,11 +130,11 @@ int cc_out_check(const char *path, bool *is_direct, cc_error *err)
     if (!direct) { /* the temporary file goes beside DEST */
         dir = dir_of(dest);
         struct stat st;
-        if (!dir) rc = cc_fail(err, "out of memory");
-        else if (stat(dir, &st) != 0) rc = cc_fail(err, "cannot write %s: directory %s: %s", path, dir, strerror(errno));
-        else if (!S_ISDIR(st.st_mode)) rc = cc_fail(err, "cannot write %s: %s is not a directory", path, dir);
+        if (!dir) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
+        else if (stat(dir, &st) != 0) rc = cc_fail_code(err, CC_E_IO, "cannot write %s: directory %s: %s", path, dir, strerror(errno));
+        else if (!S_ISDIR(st.st_mode)) rc = cc_fail_code(err, CC_E_IO, "cannot write %s: %s is not a directory", path, dir);
         else if (access(dir, W_OK | X_OK) != 0)
-            rc = cc_fail(err, "cannot write %s: directory %s: %s", path, dir, strerror(errno));
+            rc = cc_fail_code(err, CC_E_IO, "cannot write %s: directory %s: %s", path, dir, strerror(errno));
     }
     free(dest), free(dir);
     return rc;
@@ -148,18 +148,18 @@ static FILE *open_direct(const char *path, cc_error *err)
     int fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        cc_fail(err, "cannot write %s: %s", path, strerror(errno));
+        cc_fail_code(err, CC_E_IO, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
         return NULL;
     }
     if (own < 0 && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) { /* replaced since out_target looked */
         close(fd);
-        cc_fail(err, "cannot write %s: it changed while being opened", path);
+        cc_fail_code(err, CC_E_IO, "cannot write %s: it changed while being opened", path);
         return NULL;
     }
     FILE *f = fdopen(fd, "w");
     if (!f) {
-        cc_fail(err, "cannot write %s: %s", path, strerror(errno));
+        cc_fail_code(err, CC_E_IO, "cannot write %s: %s", path, strerror(errno));
         close(fd);
     }
     return f;
@@ -170,7 +170,7 @@ static int create_beside(cc_out *o, cc_error *err)
 {
     if (asprintf(&o->tmp, "%s.tmp-XXXXXX", o->dest) < 0) {
         o->tmp = NULL;
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     sigset_t mask;
     cc_cleanup_block(&mask); /* a signal must not come between creating and registering it */
@@ -180,7 +180,7 @@ static int create_beside(cc_out *o, cc_error *err)
     if (fd < 0) {
         free(o->tmp);
         o->tmp = NULL;
-        return cc_fail(err, "cannot write %s: %s", o->path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "cannot write %s: %s", o->path, strerror(e));
     }
     mode_t um = umask(0);
     umask(um);
@@ -189,7 +189,7 @@ static int create_beside(cc_out *o, cc_error *err)
     if (!o->f) {
         int e = errno;
         close(fd);
-        return cc_fail(err, "cannot write %s: %s", o->path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "cannot write %s: %s", o->path, strerror(e));
     }
     return 0;
 }
@@ -200,7 +200,7 @@ int cc_out_open(const char *path, cc_out *o, cc_error *err)
     CC_ARG_NOT_NULL(o, err, -1);
     *o = (cc_out){0};
     bool direct;
-    if (!(o->path = strdup(path))) return cc_fail(err, "out of memory");
+    if (!(o->path = strdup(path))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int rc = out_target(path, &direct, &o->dest, err);
     if (rc == 0 && direct && !(o->f = open_direct(path, err))) rc = -1;
     if (rc == 0 && !direct) rc = create_beside(o, err);
@@ -227,7 +227,7 @@ int cc_out_commit(cc_out *o, cc_error *err)
     if (fclose(o->f) != 0 && !e) e = errno;
     if (!e && o->tmp && rename(o->tmp, o->dest) != 0) e = errno;
     if (e && o->tmp) unlink(o->tmp);
-    int rc = e ? cc_fail(err, "cannot write %s: %s", o->path, strerror(e)) : 0;
+    int rc = e ? cc_fail_code(err, CC_E_IO, "cannot write %s: %s", o->path, strerror(e)) : 0;
     out_release(o);
     return rc;
 }
@@ -245,15 +245,15 @@ int cc_copy_file(const char *from, const char *to, cc_error *err)
     CC_ARG_NOT_NULL(from, err, -1);
     CC_ARG_NOT_NULL(to, err, -1);
     int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return cc_fail(err, "cannot read %s: %s", from, strerror(errno));
+    if (in < 0) return cc_fail_code(err, CC_E_IO, "cannot read %s: %s", from, strerror(errno));
     cc_out o;
     int rc = cc_out_open(to, &o, err);
     char buf[65536];
     ssize_t k;
     while (rc == 0 && (k = read(in, buf, sizeof buf)) != 0) {
         if (k < 0 && errno == EINTR) continue;
-        if (k < 0) rc = cc_fail(err, "cannot read %s: %s", from, strerror(errno));
-        else if (fwrite(buf, 1, (size_t)k, o.f) != (size_t)k) rc = cc_fail(err, "cannot write %s: %s", to, strerror(errno));
+        if (k < 0) rc = cc_fail_code(err, CC_E_IO, "cannot read %s: %s", from, strerror(errno));
+        else if (fwrite(buf, 1, (size_t)k, o.f) != (size_t)k) rc = cc_fail_code(err, CC_E_IO, "cannot write %s: %s", to, strerror(errno));
     }
     close(in);
     if (rc == 0) return cc_out_commit(&o, err);

@@ -12,8 +12,8 @@
 /* "LABEL: not valid JSON (TEXT, line L column C)" into ERR; returns -1. */
 static inline int cc_fail_json(cc_error *err, const char *label, const json_error_t *je)
 {
-    if (je->line < 1) return cc_fail(err, "%s: not valid JSON (%s)", label, je->text);
-    return cc_fail(err, "%s: not valid JSON (%s, line %d column %d)", label, je->text, je->line, je->column);
+    if (je->line < 1) return cc_fail_code(err, CC_E_FORMAT, "%s: not valid JSON (%s)", label, je->text);
+    return cc_fail_code(err, CC_E_FORMAT, "%s: not valid JSON (%s, line %d column %d)", label, je->text, je->line, je->column);
 }
 
 #endif

@@ -55,22 +55,36 @@ void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx)
     }
 }
 
+/* OpenBLAS' thread count is one setting of the whole process: calls running
+ * at once share one hold, and the count from before the first is restored
+ * when the last ends (two calls saving and restoring it each could leave it
+ * at 1 for good). */
+static pthread_mutex_t g_hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_holders, g_saved_blas_threads;
+
 int cc_blas_threads_hold(void)
 {
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    int saved = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    return saved;
+    pthread_mutex_lock(&g_hold_lock);
+    if (g_holders++ == 0) {
+        g_saved_blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&g_hold_lock);
+    return 1;
 #else
     return 0;
 #endif
 }
 
-void cc_blas_threads_restore(int saved)
+void cc_blas_threads_restore(int held)
 {
 #ifdef CC_HAVE_OPENBLAS_THREADS
-    if (saved > 0) openblas_set_num_threads(saved);
+    if (!held) return;
+    pthread_mutex_lock(&g_hold_lock);
+    if (--g_holders == 0) openblas_set_num_threads(g_saved_blas_threads);
+    pthread_mutex_unlock(&g_hold_lock);
 #else
-    (void)saved;
+    (void)held;
 #endif
 }

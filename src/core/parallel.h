@@ -21,9 +21,10 @@ void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx);
 
 /* Holds OpenBLAS to one thread while our own threads split a loop (each GEMM
  * then runs on one core instead of OpenBLAS' workers spinning against ours).
- * Returns what cc_blas_threads_restore needs: the count before, or 0 when
+ * Holds may overlap (other threads, nested loops): the count is restored when
+ * the last one ends. Returns what cc_blas_threads_restore needs: 1, or 0 when
  * nothing was changed (no OpenBLAS thread control in this build). */
 int cc_blas_threads_hold(void);
-void cc_blas_threads_restore(int saved);
+void cc_blas_threads_restore(int held);
 
 #endif

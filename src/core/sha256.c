@@ -98,7 +98,7 @@ int cc_sha256_file(const char *path, char hex[65], cc_error *err)
     while ((n = fread(buf, 1, sizeof buf, fp)) > 0) cc_sha256_update(&s, buf, n);
     int bad = ferror(fp);
     fclose(fp);
-    if (bad) return cc_fail(err, "%s: read error while hashing", path);
+    if (bad) return cc_fail_code(err, CC_E_IO, "%s: read error while hashing", path);
     uint8_t d[32];
     cc_sha256_final(&s, d);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);

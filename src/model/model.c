@@ -19,6 +19,7 @@
 #include "arch.h"
 #include "model_read.h"
 #include "shards.h"
+#include "core/progress_report.h"
 
 int cc_default_model_path(char **out, cc_error *err)
 {
@@ -84,7 +85,7 @@ static int check_tensor_shape(const cc_model *m, const cc_st_tensor *t, int ndim
     shape_str(want, sizeof want, ndim, shape);
     shape_str(got, sizeof got, t->ndim, t->shape);
     const cc_config *c = &m->cfg;
-    return cc_fail(err, "%s: tensor \"%s\" has shape %s but %s implies %s (%d layers, %d heads of %d, %d key/value "
+    return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\" has shape %s but %s implies %s (%d layers, %d heads of %d, %d key/value "
                         "heads, d_model %d, MLP %d, vocabulary %d, context %d); the weights and the config do not "
                         "belong together",
                    m->weights_path, t->name, got, m->config_path, want, c->n_layers, c->n_heads, c->d_head,
@@ -95,7 +96,7 @@ static int check_dtype(const cc_model *m, const cc_st_tensor *t, cc_error *err)
 {
     if (t->dtype == CC_DT_F32 || t->dtype == CC_DT_F16 || t->dtype == CC_DT_BF16 || t->dtype == CC_DT_F64)
         return 0;
-    return cc_fail(err, "%s: tensor \"%s\" has dtype %s; circuitc reads F32, F16, BF16 and F64 weights",
+    return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\" has dtype %s; circuitc reads F32, F16, BF16 and F64 weights",
                    m->weights_path, t->name, cc_dtype_name(t->dtype));
 }
 
@@ -109,7 +110,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
     m->prefix = fam->prefix && cc_st_find(m->st, probe) ? fam->prefix : "";
     /* expected[i]: file tensor i is one of the table's (found by name, so the check is n log n) */
     bool *expected = calloc(m->st->n_tensors + 1, sizeof *expected);
-    if (!expected) return cc_fail(err, "out of memory");
+    if (!expected) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int rc = -1;
     for (int id = 0; id < fam->n_tensors; id++) {
         const arch_tensor *e = &fam->tensors[id];
@@ -122,7 +123,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
             }
             if (!t) {
                 char name[160];
-                cc_fail(err, "%s: missing tensor \"%s\" (%s with %d layers, from %s); the file is incomplete or "
+                cc_fail_code(err, CC_E_FORMAT, "%s: missing tensor \"%s\" (%s with %d layers, from %s); the file is incomplete or "
                              "not a checkpoint of that family",
                         m->weights_path, arch_name(e, m->prefix, l, name, sizeof name), fam->describe,
                         m->cfg.n_layers, m->config_path);
@@ -139,7 +140,7 @@ static int validate_tensors(cc_model *m, cc_error *err)
     for (size_t i = 0; i < m->st->n_tensors; i++) {
         const char *name = m->st->tensors[i].name;
         if (expected[i] || arch_ignorable(fam, name)) continue;
-        cc_fail(err, "%s: unexpected tensor \"%s\"; it is not part of %s for %s (%d layers). Is this a different "
+        cc_fail_code(err, CC_E_FORMAT, "%s: unexpected tensor \"%s\"; it is not part of %s for %s (%d layers). Is this a different "
                      "architecture, or the config of another model?",
                 m->weights_path, name, fam->describe, m->config_path, m->cfg.n_layers);
         goto out;
@@ -162,7 +163,7 @@ static int check_dimensions_fit(const cc_model *m, cc_error *err)
     uint64_t tensors = arch_tensor_count(fam, c), values = arch_value_count(fam, c);
     uint64_t data_bytes = m->st->file_size - 8 - m->st->header_len;
     if (tensors - tensors / 2 <= m->st->n_tensors && values <= data_bytes / 2) return 0;
-    return cc_fail(err, "%s: the config %s (%d layers, %d heads, d_model %d, MLP %d, vocabulary %d, context %d) "
+    return cc_fail_code(err, CC_E_FORMAT, "%s: the config %s (%d layers, %d heads, d_model %d, MLP %d, vocabulary %d, context %d) "
                         "needs %llu tensors and at least %llu bytes of weights, but the file holds %zu tensors and "
                         "%llu bytes; the weights and the config do not belong together",
                    m->weights_path, m->config_path, c->n_layers, c->n_heads, c->d_model, c->d_mlp, c->d_vocab,
@@ -193,13 +194,13 @@ static int refuse_pytorch_weights(const char *weights_path, const char *dir, cc_
     if (!dir) {
         if (ends_with(weights_path, ".bin")) found = weights_path;
     } else if (access(weights_path, F_OK) != 0) {
-        if (!(bin = join(dir, "pytorch_model.bin"))) return cc_fail(err, "out of memory");
+        if (!(bin = join(dir, "pytorch_model.bin"))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         if (access(bin, F_OK) == 0) found = bin;
     }
     const char *folder = dir ? dir : (file_dir = dirname_of(weights_path)) ? file_dir : ".";
     int rc = 0;
     if (found)
-        rc = cc_fail(err, "%s: PyTorch weights (pytorch_model.bin) are not read; circuitc reads safetensors. Convert "
+        rc = cc_fail_code(err, CC_E_FORMAT, "%s: PyTorch weights (pytorch_model.bin) are not read; circuitc reads safetensors. Convert "
                           "once with Python: " RESAVE_AS_SAFETENSORS " (writes model.safetensors beside it)",
                      found, folder, folder);
     free(bin), free(file_dir);
@@ -232,7 +233,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
     CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     cc_model *m = calloc(1, sizeof *m);
-    if (!m) return cc_fail(err, "out of memory");
+    if (!m) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     m->model_path = strdup(path);
     const bool folder = is_dir(path);
     if (folder) {
@@ -243,7 +244,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
         if (stat(path, &st) != 0) {
             int e = errno;
             cc_model_free(m);
-            return cc_fail(err, "%s: %s; --model takes a model folder (config.json + model.safetensors) "
+            return cc_fail_code(err, CC_E_IO, "%s: %s; --model takes a model folder (config.json + model.safetensors) "
                                 "or a .safetensors file",
                            path, strerror(e));
         }
@@ -254,7 +255,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
     }
     if (!m->model_path || !m->weights_path || !m->config_path) {
         cc_model_free(m);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     if (cc_config_load(m->config_path, &m->cfg, err) != 0 ||
         refuse_pytorch_weights(m->weights_path, folder ? path : NULL, err) != 0 || open_weights(m, err) != 0 ||
@@ -264,7 +265,7 @@ int cc_model_open(const char *path, const char *config_path, cc_model **out, cc_
     }
     if (!(m->tensor_checked = calloc(m->st->n_tensors ? m->st->n_tensors : 1, 1))) {
         cc_model_free(m);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     *out = m;
     return 0;
@@ -292,7 +293,7 @@ static int read_whole(cc_model *m, const cc_st_tensor *t, float *dst, cc_error *
 static float *new_floats(size_t n, const cc_model *m, cc_error *err)
 {
     float *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) cc_fail(err, "out of memory converting %s to float32 weights (%zu values)", m->weights_path, n);
+    if (!p) cc_fail_code(err, CC_E_NOMEM, "out of memory converting %s to float32 weights (%zu values)", m->weights_path, n);
     return p;
 }
 
@@ -412,20 +413,29 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     if (m->loaded) return 0;
-    if (m->part_ready) return cc_fail(err, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
+    if (m->part_ready) return cc_fail_code(err, CC_E_INTERNAL, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
     const arch_family *fam = family_of(m);
     int rc = 0;
     for (int id = 0; rc == 0 && id < fam->n_tensors; id++) rc = ensure_dest(m, &fam->tensors[id], -1, err);
     /* The rearranged tensors first: each needs a temporary its size, which would
      * otherwise come on top of every other tensor and the file's pages read so
      * far (about 150 MB more peak for GPT-2 small's unembedding). */
+    long done = 0, total = 0; /* weights read, for the progress sink */
+    for (int id = 0; id < fam->n_tensors; id++)
+        if (arch_exists(&m->cfg, &fam->tensors[id]))
+            total += (long)arch_numel(&m->cfg, &fam->tensors[id]) * (fam->tensors[id].per_layer ? m->cfg.n_layers : 1);
     for (int pass = 0; pass < 2; pass++)
         for (int id = 0; rc == 0 && id < fam->n_tensors; id++) {
             const arch_tensor *e = &fam->tensors[id];
             bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_CONV1D_QKV || e->layout == ARCH_ZERO;
             if (in_place != (pass == 1) || !arch_exists(&m->cfg, e)) continue;
             int layers = e->per_layer ? m->cfg.n_layers : 1;
-            for (int l = 0; rc == 0 && l < layers; l++) rc = read_entry(m, e, (size_t)l, err);
+            for (int l = 0; rc == 0 && l < layers; l++) {
+                rc = read_entry(m, e, (size_t)l, err);
+                if (rc == 0)
+                    rc = cci_progress(m->load_progress, m->load_progress_ctx, done += (long)arch_numel(&m->cfg, e),
+                                      total, "loading the weights", err);
+            }
         }
     if (rc != 0) {
         free_weights(m);
@@ -485,7 +495,7 @@ static int fold_ln_part(cc_model *m, size_t ln_w, size_t ln_b, size_t layer, flo
                   : read_whole(m, entry_tensor(m, entry_for(m, ln_w), layer), lnw, err) ||
                         read_whole(m, entry_tensor(m, entry_for(m, ln_b), layer), lnw + rows, err);
     if (rc == 0) cc_fold_ln_into(W, B, lnw, lnw + rows, rows, cols, acc);
-    else if (lnw && !acc) cc_fail(err, "out of memory folding a LayerNorm");
+    else if (lnw && !acc) cc_fail_code(err, CC_E_NOMEM, "out of memory folding a LayerNorm");
     free(acc);
     free(lnw);
     return rc ? -1 : 0;
@@ -556,7 +566,7 @@ static int load_part(cc_model *m, cc_part_kind kind, size_t l, size_t h, bool pr
             cc_center_rows(w->b_out + l * d, 1, d);
         }
         return 0;
-    default: return cc_fail(err, "internal: unknown weight part %d", (int)kind);
+    default: return cc_fail_code(err, CC_E_INTERNAL, "internal: unknown weight part %d", (int)kind);
     }
 }
 
@@ -697,20 +707,20 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
         cc_part p = parts[i];
         bool per_layer = p.kind > CC_PART_W_U, per_head = per_layer && p.kind <= CC_PART_O;
         if ((per_layer && (p.layer < -1 || p.layer >= c->n_layers)) || (per_head && (p.head < -1 || p.head >= c->n_heads)))
-            return cc_fail(err, "internal: weight part L%dH%d is out of range", p.layer, p.head);
+            return cc_fail_code(err, CC_E_INTERNAL, "internal: weight part L%dH%d is out of range", p.layer, p.head);
     }
     if ((m->loaded || m->part_ready) && m->processed != process)
-        return cc_fail(err, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
+        return cc_fail_code(err, CC_E_INTERNAL, "internal: %s was loaded %s processing; it cannot be read %s it", m->weights_path,
                        m->processed ? "with" : "without", process ? "with" : "without");
     if (m->loaded) return 0;
     size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, d = (size_t)c->d_model;
     size_t widest = (size_t)(c->d_vocab > c->d_mlp ? c->d_vocab : c->d_mlp);
-    if (!m->part_ready && !(m->part_ready = calloc(3 + 4 * L * H + 2 * L, 1))) return cc_fail(err, "out of memory");
+    if (!m->part_ready && !(m->part_ready = calloc(3 + 4 * L * H + 2 * L, 1))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     m->processed = process;
     /* scratch for the other families' folds: accumulators, one norm's weight and bias */
     double *acc = malloc((widest > d ? widest : d) * sizeof *acc);
     float *norm = malloc(2 * d * sizeof *norm);
-    int rc = acc && norm ? 0 : cc_fail(err, "out of memory");
+    int rc = acc && norm ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < n; i++) rc = need_part(m, parts[i], process, acc, norm, err);
     free(acc), free(norm);
     /* As after a whole load: drop the mapping's pages read so far. */

@@ -98,7 +98,7 @@ static int guarded(const cc_model *m, void (*fn)(void *), void *arg, const char 
     fault_jump = NULL;
     sigaction(SIGBUS, &old, NULL);
     if (!faulted) return 0;
-    return cc_fail(err, "%s changed or was truncated while being read (%s); make sure nothing rewrites the file while "
+    return cc_fail_code(err, CC_E_IO, "%s changed or was truncated while being read (%s); make sure nothing rewrites the file while "
                         "circuitc runs, then run again",
                    m->weights_path, what);
 }
@@ -145,7 +145,7 @@ int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err)
         struct stat now;
         long long now_size = stat(f->path, &now) == 0 ? (long long)now.st_size : -1;
         if (now_size < 0 || (uint64_t)now_size != f->file_size)
-            return cc_fail(err, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, "
+            return cc_fail_code(err, CC_E_IO, "%s changed or was truncated while being read (hashing it: %llu bytes when opened, "
                                 "%lld now); make sure nothing rewrites the file while circuitc runs, then run again",
                            f->path, (unsigned long long)f->file_size, now_size);
     }
@@ -168,7 +168,7 @@ static int nonfinite_found(cc_model *m, const cc_st_tensor *t, uint64_t flat, fl
     snprintf(where, sizeof where, "%s: tensor \"%s\" holds %s at flat index %llu%s (as float32)", m->weights_path,
              t->name, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", (unsigned long long)flat, index);
     if (!m->allow_nonfinite)
-        return cc_fail(err, "%s; the weights are corrupt. Pass --allow-nonfinite to load them anyway for inspection",
+        return cc_fail_code(err, CC_E_NONFINITE, "%s; the weights are corrupt. Pass --allow-nonfinite to load them anyway for inspection",
                        where);
     if (!m->nonfinite_note.msg[0]) snprintf(m->nonfinite_note.msg, sizeof m->nonfinite_note.msg, "%s", where);
     return 0;

@@ -130,7 +130,7 @@ int cc_fold_layer_norm(cc_model *m, cc_error *err)
            V = (size_t)c->d_vocab;
     size_t widest = V > M ? V : M;
     double *acc = malloc((widest > dh ? widest : dh) * sizeof *acc);
-    if (!acc) return cc_fail(err, "out of memory folding the norms");
+    if (!acc) return cc_fail_code(err, CC_E_NOMEM, "out of memory folding the norms");
     for (size_t l = 0; l < L; l++) {
         proc_fold_attn_norm(c, w, l, w->ln1_w + l * d, w->ln1_b ? w->ln1_b + l * d : NULL, acc);
         if (!c->attn_only) proc_fold_mlp_norm(c, w, l, w->ln2_w + l * d, w->ln2_b ? w->ln2_b + l * d : NULL, acc);
@@ -171,7 +171,7 @@ int cc_fold_value_biases(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     double *acc = malloc((size_t)m->cfg.d_model * sizeof *acc);
-    if (!acc) return cc_fail(err, "out of memory folding value biases");
+    if (!acc) return cc_fail_code(err, CC_E_NOMEM, "out of memory folding value biases");
     for (size_t l = 0; l < (size_t)m->cfg.n_layers; l++) proc_fold_value_biases(&m->cfg, &m->w, l, acc);
     free(acc);
     return 0;
@@ -193,7 +193,7 @@ int cc_processing_steps(const cc_config *c, const char **steps)
 int cc_process_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
-    if (!m->loaded) return cc_fail(err, "internal: weights must be loaded before processing");
+    if (!m->loaded) return cc_fail_code(err, CC_E_INTERNAL, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
     proc_steps s = proc_steps_of(&m->cfg);
     if (s.fold_ln && cc_fold_layer_norm(m, err) != 0) return -1;

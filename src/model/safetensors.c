@@ -87,7 +87,7 @@ static int index_names(cc_st_file *f, cc_error *err)
     f->by_name = malloc((n ? n : 1) * sizeof *f->by_name);
     if (!pairs || !f->by_name) {
         free(pairs);
-        return cc_fail(err, "%s: out of memory", f->path);
+        return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", f->path);
     }
     for (size_t i = 0; i < n; i++) pairs[i] = (struct named){f->tensors[i].name, i};
     qsort(pairs, n, sizeof *pairs, cmp_names);
@@ -130,23 +130,23 @@ static char value_kind(const header *h, size_t i) { return h->s[js_skip_ws(h->s,
 static int parse_metadata(cc_st_file *f, const header *h, size_t at, cc_error *err)
 {
     if (value_kind(h, at) != '{')
-        return cc_fail(err, "%s: header field \"__metadata__\" must be an object of strings "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: header field \"__metadata__\" must be an object of strings "
                             "(string -> string map); re-save the file with a valid metadata map", f->path);
     size_t n = 0;
     int more;
     for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) n++;
     f->meta = calloc(n ? n : 1, sizeof *f->meta);
-    if (!f->meta) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+    if (!f->meta) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory reading metadata", f->path);
     for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) {
         cc_st_meta *m = &f->meta[f->n_meta++];
         js_string(h->s, h->n, i, &m->key);
-        if (!m->key) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+        if (!m->key) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory reading metadata", f->path);
         size_t v = js_skip_ws(h->s, h->n, member_value(h, i));
         if (h->s[v] != '"')
-            return cc_fail(err, "%s: header field \"__metadata__\".\"%s\" is not a string; "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: header field \"__metadata__\".\"%s\" is not a string; "
                                 "safetensors metadata values must be strings", f->path, m->key);
         js_string(h->s, h->n, v, &m->value);
-        if (!m->value) return cc_fail(err, "%s: out of memory reading metadata", f->path);
+        if (!m->value) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory reading metadata", f->path);
     }
     return 0;
 }
@@ -180,14 +180,14 @@ static int parse_tensor_entry(cc_st_file *f, const char *name, const header *h, 
 {
     const char *p = f->path;
     if (value_kind(h, at) != '{')
-        return cc_fail(err, "%s: tensor \"%s\": header entry must be an object with dtype, shape "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": header entry must be an object with dtype, shape "
                             "and data_offsets", p, name);
     size_t dtype_at = 0, shape_at = 0, offs_at = 0; /* 0: absent */
     int more;
     for (size_t i = first_member(h, at, &more); more; i = next_member(h, member_value(h, i), &more)) {
         char *key;
         js_string(h->s, h->n, i, &key);
-        if (!key) return cc_fail(err, "%s: out of memory", p);
+        if (!key) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", p);
         size_t v = js_skip_ws(h->s, h->n, member_value(h, i));
         if (strcmp(key, "dtype") == 0) dtype_at = v;
         else if (strcmp(key, "shape") == 0) shape_at = v;
@@ -195,13 +195,13 @@ static int parse_tensor_entry(cc_st_file *f, const char *name, const header *h, 
         free(key);
     }
     if (!dtype_at || h->s[dtype_at] != '"')
-        return cc_fail(err, "%s: tensor \"%s\": missing or non-string field \"dtype\"", p, name);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": missing or non-string field \"dtype\"", p, name);
     char *dtype;
     js_string(h->s, h->n, dtype_at, &dtype);
-    if (!dtype) return cc_fail(err, "%s: out of memory", p);
+    if (!dtype) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", p);
     int unknown = dtype_from_name(dtype, &t->dtype) != 0;
     if (unknown) {
-        cc_fail(err, "%s: tensor \"%s\": unknown dtype \"%s\" (known: BOOL, U8, I8, F8_E5M2, "
+        cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": unknown dtype \"%s\" (known: BOOL, U8, I8, F8_E5M2, "
                      "F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
                 p, name, dtype);
         free(dtype);
@@ -209,39 +209,39 @@ static int parse_tensor_entry(cc_st_file *f, const char *name, const header *h, 
     }
     free(dtype);
     if (!shape_at || h->s[shape_at] != '[')
-        return cc_fail(err, "%s: tensor \"%s\": missing or non-array field \"shape\"", p, name);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": missing or non-array field \"shape\"", p, name);
     size_t ndim;
     int bad = 0;
     int shape_rc = read_uint_array(h, shape_at, t->shape, CC_ST_MAX_DIMS, &ndim, &bad);
     if (ndim > CC_ST_MAX_DIMS)
-        return cc_fail(err, "%s: tensor \"%s\": shape has %zu dimensions; circuitc accepts at most %d",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": shape has %zu dimensions; circuitc accepts at most %d",
                        p, name, ndim, CC_ST_MAX_DIMS);
     if (shape_rc != 0)
-        return cc_fail(err, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", p, name, bad);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", p, name, bad);
     t->ndim = (int)ndim;
     uint64_t count = 1;
     for (int d = 0; d < t->ndim; d++) {
         /* Overflow guard: the element count must fit in 64 bits. */
         if (t->shape[d] != 0 && count > UINT64_MAX / t->shape[d])
-            return cc_fail(err, "%s: tensor \"%s\": shape's element count overflows 64 bits", p, name);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": shape's element count overflows 64 bits", p, name);
         count *= t->shape[d];
     }
     t->n_elements = count;
     uint64_t offs[2];
     size_t n_offs = 0;
     if (!offs_at || h->s[offs_at] != '[' || read_uint_array(h, offs_at, offs, 2, &n_offs, &bad) != 0 || n_offs != 2)
-        return cc_fail(err, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end] with "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end] with "
                             "non-negative integers", p, name);
     t->begin = offs[0], t->end = offs[1];
     if (t->end < t->begin)
-        return cc_fail(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before they begin",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before they begin",
                        p, name, (unsigned long long)t->begin, (unsigned long long)t->end);
     /* Overflow guard: byte size = elements x dtype size. */
     size_t esize = cc_dtype_size(t->dtype);
     if (count > UINT64_MAX / esize)
-        return cc_fail(err, "%s: tensor \"%s\": byte size overflows 64 bits", p, name);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": byte size overflows 64 bits", p, name);
     if (t->end - t->begin != count * esize)
-        return cc_fail(err, "%s: tensor \"%s\": data_offsets span %llu bytes but shape x %s size "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\": data_offsets span %llu bytes but shape x %s size "
                             "needs %llu; the header does not match the data",
                        p, name, (unsigned long long)(t->end - t->begin), cc_dtype_name(t->dtype),
                        (unsigned long long)(count * esize));
@@ -256,7 +256,7 @@ static int check_layout(cc_st_file *f, uint64_t data_len, cc_error *err)
     for (size_t i = 0; i < f->n_tensors; i++) {
         const cc_st_tensor *t = &f->tensors[i];
         if (t->begin != pos)
-            return cc_fail(err, "%s: tensor \"%s\" starts at data offset %llu but %s ends at %llu; "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\" starts at data offset %llu but %s ends at %llu; "
                                 "tensor data must be contiguous with no gaps or overlaps",
                            f->path, t->name, (unsigned long long)t->begin,
                            i ? "the previous tensor" : "the data section (start)",
@@ -264,7 +264,7 @@ static int check_layout(cc_st_file *f, uint64_t data_len, cc_error *err)
         pos = t->end;
     }
     if (pos != data_len)
-        return cc_fail(err, "%s: tensors cover %llu bytes of data but the file holds %llu after the "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensors cover %llu bytes of data but the file holds %llu after the "
                             "header; the file is truncated or has trailing bytes",
                        f->path, (unsigned long long)pos, (unsigned long long)data_len);
     return 0;
@@ -274,15 +274,15 @@ static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error 
 {
     const char *p = f->path;
     if (len < 8)
-        return cc_fail(err, "%s: file is %llu bytes; a safetensors file starts with an 8-byte "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: file is %llu bytes; a safetensors file starts with an 8-byte "
                             "header length", p, (unsigned long long)len);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
     if (n > CC_ST_MAX_HEADER)
-        return cc_fail(err, "%s: header length %llu exceeds the %llu-byte limit; this is not a "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: header length %llu exceeds the %llu-byte limit; this is not a "
                             "safetensors file or it is corrupt", p, (unsigned long long)n, CC_ST_MAX_HEADER);
     if (n > len - 8)
-        return cc_fail(err, "%s: header length %llu runs past the end of the %llu-byte file; the "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: header length %llu runs past the end of the %llu-byte file; the "
                             "file is truncated", p, (unsigned long long)n, (unsigned long long)len);
     f->header_len = n;
     f->file_size = len;
@@ -293,17 +293,17 @@ static int parse_into(cc_st_file *f, const uint8_t *buf, uint64_t len, cc_error 
     char why[160];
     size_t members = 0, at = 0;
     int vrc = js_validate(h.s, h.n, &members, why, sizeof why, &at);
-    if (vrc == -2) return cc_fail(err, "%s: out of memory reading the header", p);
-    if (vrc != 0) return cc_fail(err, "%s: header is not valid JSON (%s at byte %zu of the header)", p, why, at);
+    if (vrc == -2) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory reading the header", p);
+    if (vrc != 0) return cc_fail_code(err, CC_E_FORMAT, "%s: header is not valid JSON (%s at byte %zu of the header)", p, why, at);
     if (value_kind(&h, 0) != '{')
-        return cc_fail(err, "%s: header must be a JSON object mapping tensor names to entries", p);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: header must be a JSON object mapping tensor names to entries", p);
     f->tensors = calloc(members ? members : 1, sizeof *f->tensors);
-    if (!f->tensors) return cc_fail(err, "%s: out of memory", p);
+    if (!f->tensors) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", p);
     int more;
     for (size_t i = first_member(&h, 0, &more); more; i = next_member(&h, member_value(&h, i), &more)) {
         char *key;
         js_string(h.s, h.n, i, &key);
-        if (!key) return cc_fail(err, "%s: out of memory", p);
+        if (!key) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", p);
         int rc;
         if (strcmp(key, "__metadata__") == 0) {
             rc = parse_metadata(f, &h, member_value(&h, i), err);
@@ -329,7 +329,7 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
     cc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(label ? label : "<buffer>"))) {
         free(f);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     if (parse_into(f, buf, len, err) != 0) {
         cc_st_close(f);
@@ -350,13 +350,13 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return cc_fail(err, "%s: cannot open: %s", path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "%s: cannot open: %s", path, strerror(e));
     }
     cc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
         close(fd);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     uint64_t size = (uint64_t)st.st_size;
     if (size >= 8) {
@@ -365,7 +365,7 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
             f->map = NULL;
             close(fd);
             cc_st_close(f);
-            return cc_fail(err, "%s: cannot map file: %s", path, strerror(errno));
+            return cc_fail_code(err, CC_E_IO, "%s: cannot map file: %s", path, strerror(errno));
         }
         f->map_size = (size_t)size;
     }
@@ -391,7 +391,7 @@ int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file
     if (!v || !(v->path = strdup(label)) || !(v->tensors = calloc(total ? total : 1, sizeof *v->tensors))) {
         if (v) free_contents(v);
         free(v);
-        return cc_fail(err, "%s: out of memory", label);
+        return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", label);
     }
     v->joined = 1; /* only when every part is a mapped file: pages of a parsed buffer are the caller's */
     for (size_t i = 0; i < n; i++) {
@@ -403,7 +403,7 @@ int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file
             *t = parts[i]->tensors[k];
             if (!(t->name = strdup(parts[i]->tensors[k].name))) {
                 cc_st_close(v);
-                return cc_fail(err, "%s: out of memory", label);
+                return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", label);
             }
             v->n_tensors++;
         }
@@ -414,7 +414,7 @@ int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file
     }
     for (size_t i = 1; i < v->n_tensors; i++)
         if (strcmp(v->tensors[v->by_name[i - 1]].name, v->tensors[v->by_name[i]].name) == 0) {
-            cc_fail(err, "%s: tensor \"%s\" is in two shards", label, v->tensors[v->by_name[i]].name);
+            cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\" is in two shards", label, v->tensors[v->by_name[i]].name);
             cc_st_close(v);
             return -1;
         }
@@ -522,7 +522,7 @@ int cc_st_read_f32(const cc_st_file *f, const cc_st_tensor *t, float *dst, cc_er
         }
         return 0;
     default:
-        return cc_fail(err, "%s: tensor \"%s\" has dtype %s; circuitc reads F32, F16, BF16 and F64 weights",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: tensor \"%s\" has dtype %s; circuitc reads F32, F16, BF16 and F64 weights",
                        f->path, t->name, cc_dtype_name(t->dtype));
     }
 }
@@ -565,7 +565,7 @@ static json_t *build_header(const cc_st_entry *e, size_t n, const cc_st_meta *me
         if (!ent || json_object_get(root, e[i].name)) {
             json_decref(ent);
             json_decref(root);
-            cc_fail(err, "safetensors writer: duplicate or invalid tensor name \"%s\"", e[i].name);
+            cc_fail_code(err, CC_E_INTERNAL, "safetensors writer: duplicate or invalid tensor name \"%s\"", e[i].name);
             return NULL;
         }
         json_object_set_new(root, e[i].name, ent);
@@ -588,7 +588,7 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
     if (!root) return -1;
     char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!text) return cc_fail(err, "safetensors writer: cannot encode header");
+    if (!text) return cc_fail_code(err, CC_E_INTERNAL, "safetensors writer: cannot encode header");
     size_t len = strlen(text);
     size_t padded = (len + 7) & ~(size_t)7; /* pad with spaces so the data starts 8-aligned */
 
@@ -596,7 +596,7 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
     if (!w || !(w->path = strdup(path))) {
         free(w);
         free(text);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     w->expected = total;
     if (cc_out_open(path, &w->out, err) != 0) {
@@ -613,7 +613,7 @@ int cc_st_writer_open(const char *path, const cc_st_entry *entries, size_t n,
     if (!ok) {
         int e = errno;
         cc_st_writer_abort(w);
-        return cc_fail(err, "%s: write failed: %s", path, strerror(e));
+        return cc_fail_code(err, CC_E_IO, "%s: write failed: %s", path, strerror(e));
     }
     *out = w;
     return 0;
@@ -624,9 +624,9 @@ int cc_st_writer_put(cc_st_writer *w, const void *data, size_t nbytes, cc_error 
     CC_ARG_NOT_NULL(w, err, -1);
     CC_ARG_NOT_NULL(data, err, -1);
     if (w->written + nbytes > w->expected)
-        return cc_fail(err, "%s: safetensors writer got more bytes than the header declares", w->path);
+        return cc_fail_code(err, CC_E_INTERNAL, "%s: safetensors writer got more bytes than the header declares", w->path);
     if (fwrite(data, 1, nbytes, w->out.f) != nbytes)
-        return cc_fail(err, "%s: write failed: %s", w->path, strerror(errno));
+        return cc_fail_code(err, CC_E_IO, "%s: write failed: %s", w->path, strerror(errno));
     w->written += nbytes;
     return 0;
 }
@@ -636,7 +636,7 @@ int cc_st_writer_finish(cc_st_writer *w, cc_error *err)
     CC_ARG_NOT_NULL(w, err, -1);
     int rc = 0;
     if (w->written != w->expected)
-        rc = cc_fail(err, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
+        rc = cc_fail_code(err, CC_E_INTERNAL, "%s: safetensors writer got %llu bytes, header declares %llu", w->path,
                      (unsigned long long)w->written, (unsigned long long)w->expected);
     if (rc == 0) rc = cc_out_commit(&w->out, err);
     cc_st_writer_abort(w); /* after a commit: frees W only */

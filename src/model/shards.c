@@ -32,16 +32,16 @@ static int shard_names(json_t *w, const char *path, const char ***names, size_t 
     json_t *v;
     *names = calloc(json_object_size(w) + 1, sizeof **names);
     *n = 0;
-    if (!*names) return cc_fail(err, "%s: out of memory", path);
+    if (!*names) return cc_fail_code(err, CC_E_NOMEM, "%s: out of memory", path);
     json_object_foreach(w, key, v) {
         const char *s = json_string_value(v);
         if (!s || !plain_shard_name(s))
-            return cc_fail(err, "%s: weight_map[\"%s\"] must name a .safetensors file beside the index (no "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: weight_map[\"%s\"] must name a .safetensors file beside the index (no "
                                 "directories), got %s", path, key, s ? s : "a non-string");
         size_t i = 0;
         while (i < *n && strcmp((*names)[i], s) != 0) i++;
         if (i == *n) {
-            if (*n == MAX_SHARDS) return cc_fail(err, "%s: more than %d shards", path, MAX_SHARDS);
+            if (*n == MAX_SHARDS) return cc_fail_code(err, CC_E_FORMAT, "%s: more than %d shards", path, MAX_SHARDS);
             (*names)[(*n)++] = s;
         }
     }
@@ -52,7 +52,7 @@ static int shard_names(json_t *w, const char *path, const char ***names, size_t 
 static int open_shard(const char *dir, const char *name, cc_st_file **out, cc_error *err)
 {
     char *p = NULL;
-    if (asprintf(&p, "%s/%s", dir, name) < 0) return cc_fail(err, "out of memory");
+    if (asprintf(&p, "%s/%s", dir, name) < 0) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int rc = cc_st_open(p, out, err);
     free(p);
     return rc;
@@ -68,7 +68,7 @@ static int check_map(json_t *w, const char *path, cc_st_file **shards, const cha
         size_t i = 0;
         while (strcmp(names[i], json_string_value(v)) != 0) i++;
         if (!cc_st_find(shards[i], key))
-            return cc_fail(err, "%s: weight_map puts \"%s\" in %s, which does not hold it; the index and the shards do "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: weight_map puts \"%s\" in %s, which does not hold it; the index and the shards do "
                                 "not belong together", path, key, names[i]);
         listed++;
     }
@@ -79,7 +79,7 @@ static int check_map(json_t *w, const char *path, cc_st_file **shards, const cha
             for (size_t k = 0; k < shards[i]->n_tensors; k++) {
                 json_t *where = json_object_get(w, shards[i]->tensors[k].name);
                 if (!where || strcmp(json_string_value(where), names[i]) != 0)
-                    return cc_fail(err, "%s: shard %s holds \"%s\", which the index does not place there", path,
+                    return cc_fail_code(err, CC_E_FORMAT, "%s: shard %s holds \"%s\", which the index does not place there", path,
                                    names[i], shards[i]->tensors[k].name);
             }
     }
@@ -100,14 +100,14 @@ int cc_shards_open(const char *index_path, cc_st_file ***shards, size_t *n, cc_s
     json_t *w = json_object_get(root, "weight_map");
     int rc = -1;
     if (!json_is_object(w)) {
-        cc_fail(err, "%s: missing object \"weight_map\" (tensor name -> shard file)", index_path);
+        cc_fail_code(err, CC_E_FORMAT, "%s: missing object \"weight_map\" (tensor name -> shard file)", index_path);
         goto out;
     }
     if (shard_names(w, index_path, &names, &n_names, err) != 0) goto out;
     char *dir = strdup(index_path), *slash = dir ? strrchr(dir, '/') : NULL;
     if (!dir || !(*shards = calloc(n_names + 1, sizeof **shards))) {
         free(dir);
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto out;
     }
     if (slash) *slash = '\0';

@@ -114,7 +114,7 @@ static int write_tensor(cc_st_writer *w, const cc_st_entry *e, uint64_t seed, co
     enum { CHUNK = 1 << 16 };
     float *buf = malloc(CHUNK * sizeof *buf);
     uint16_t *half = malloc(CHUNK * sizeof *half);
-    int rc = buf && half ? 0 : cc_fail(err, "out of memory");
+    int rc = buf && half ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     uint64_t n = e->shape[0] * (e->ndim == 2 ? e->shape[1] : 1);
     double center, std;
     distribution(gen_name, &center, &std);
@@ -154,11 +154,11 @@ int cc_synth_write(const cc_config *cfg, uint64_t seed, const cc_synth_options *
     if (cfg->family != CC_FAMILY_GPT2)
         return cc_fail(err, "synthetic models are GPT-2s; a %s config cannot be written", cc_family_name(cfg->family));
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return cc_fail(err, "%s: cannot create folder: %s", dir, strerror(errno));
+        return cc_fail_code(err, CC_E_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     cc_st_entry *entries = NULL;
     char *names = NULL;
     size_t n = 0;
-    if (build_entries(cfg, &o, &entries, &names, &n) != 0) return cc_fail(err, "out of memory");
+    if (build_entries(cfg, &o, &entries, &names, &n) != 0) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     cc_st_writer *w = NULL;

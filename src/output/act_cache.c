@@ -56,7 +56,7 @@ int cc_hook_select(const cc_config *cfg, const char *spec, uint64_t *sel, cc_err
                        CC_FWD_MAX_LAYERS);
     memset(sel, 0, CC_HOOK_COUNT * sizeof *sel);
     char *copy = strdup(spec), *save = NULL;
-    if (!copy) return cc_fail(err, "out of memory");
+    if (!copy) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int rc = 0, n = 0;
     for (char *pat = strtok_r(copy, ",", &save); rc == 0 && pat; pat = strtok_r(NULL, ",", &save), n++) {
         if (!strpbrk(pat, "*?[")) rc = select_name(cfg, pat, sel, err);
@@ -116,7 +116,7 @@ static chosen_hook *list_chosen(const cc_config *cfg, const cc_fwd_result *res, 
 {
     int total = cc_hook_select_count(cfg, sel), at = 0;
     chosen_hook *h = calloc(total ? (size_t)total : 1, sizeof *h);
-    if (!h) return cc_fail(err, "out of memory"), NULL;
+    if (!h) return cc_fail_code(err, CC_E_NOMEM, "out of memory"), NULL;
     static const cc_hook_kind BEFORE[] = {CC_HOOK_EMBED, CC_HOOK_POS_EMBED}, AFTER[] = {CC_HOOK_LN_FINAL,
                                                                                           CC_HOOK_LOGITS};
     for (int phase = 0; phase < 3; phase++)
@@ -140,7 +140,7 @@ static chosen_hook *list_chosen(const cc_config *cfg, const cc_fwd_result *res, 
 static int write_safetensors(const char *path, const chosen_hook *h, int n, cc_error *err)
 {
     cc_st_entry *e = calloc(n ? (size_t)n : 1, sizeof *e);
-    if (!e) return cc_fail(err, "out of memory");
+    if (!e) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         e[i] = (cc_st_entry){.name = h[i].name, .dtype = CC_DT_F32, .ndim = h[i].shape.ndim};
         for (int d = 0; d < h[i].shape.ndim; d++) e[i].shape[d] = (uint64_t)h[i].shape.dim[d];
@@ -157,7 +157,7 @@ static int write_safetensors(const char *path, const chosen_hook *h, int n, cc_e
 static int write_npz(const char *path, const chosen_hook *h, int n, cc_error *err)
 {
     cci_npz_array *a = calloc(n ? (size_t)n : 1, sizeof *a);
-    if (!a) return cc_fail(err, "out of memory");
+    if (!a) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; i < n; i++)
         a[i] = (cci_npz_array){.name = h[i].name, .ndim = h[i].shape.ndim, .dim = h[i].shape.dim, .data = h[i].data};
     int rc = cci_npz_write(path, a, (size_t)n, err);

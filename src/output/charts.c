@@ -2,6 +2,7 @@
 #include "circuitc/charts.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,7 @@ static int begin_head_grid(const cc_chart_opts *o, const char *name, int w, int 
     if (!*grid || !*words) {
         free(*grid), free(*words);
         cc_plot_end(*p);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     return 0;
 }
@@ -133,7 +134,7 @@ int cc_chart_comp_scores(const cc_chart_opts *o, int L, int H, int n_modes, cons
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(mode_names, err, -1);
     CC_ARG_NOT_NULL(scores, err, -1);
-    if (n_modes < 1 || n_modes > 3) return cc_fail(err, "internal error: comp-scores chart takes 1..3 modes");
+    if (n_modes < 1 || n_modes > 3) return cc_fail_code(err, CC_E_INTERNAL, "internal error: comp-scores chart takes 1..3 modes");
     cc_plot *p;
     double *g, vmax = 0;
     char *words;
@@ -215,6 +216,9 @@ int cc_chart_heads(const cc_chart_opts *o, int L, int H, const double *induction
     }
     cc_plot_set_num(p, "nlayers", L);
     cc_plot_set_num(p, "nheads", H);
+    /* a cell of a 12 x 12 grid holds a value in a small font, not the head's name too */
+    cc_plot_set_num(p, "annot_font", H > 8 || L > 8 ? 7 : 9);
+    cc_plot_set_num(p, "annot_names", H <= 8 && L <= 8);
     return finish(o, p, 0, err);
 }
 
@@ -226,6 +230,34 @@ static int reserve(char **s, size_t *cap, size_t need)
     if (!grown) return -1;
     *s = grown, *cap = 2 * need;
     return 0;
+}
+
+/* TEXT as the chart font can draw it, into OUT (SIZE bytes): ASCII (its
+ * controls and quotes are the caller's to escape) and Latin letters up to
+ * U+024F kept, anything else (CJK, emoji, C1 controls, invalid UTF-8: boxes in
+ * DejaVu Sans) as '?', and at most MAX_CHARS characters, the last an ellipsis
+ * when TEXT is longer. */
+static void latin_text(const char *text, char *out, size_t size, int max_chars)
+{
+    int total = 0; /* characters in TEXT: bytes that do not continue a UTF-8 sequence */
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) total += (*c & 0xC0) != 0x80;
+    int keep = total > max_chars ? max_chars - 1 : total;
+    size_t o = 0;
+    const unsigned char *c = (const unsigned char *)text;
+    for (int chars = 0; *c && chars < keep && o + 5 < size; chars++) {
+        int n = *c < 0x80 ? 1 : (*c & 0xE0) == 0xC0 ? 2 : (*c & 0xF0) == 0xE0 ? 3 : (*c & 0xF8) == 0xF0 ? 4 : 0;
+        unsigned cp = n == 1 ? *c : *c & (0x7Fu >> n); /* the lead byte's payload bits */
+        for (int k = 1; k < n; k++)
+            if ((c[k] & 0xC0) == 0x80) cp = (cp << 6) | (c[k] & 0x3F);
+            else n = 0;
+        bool drawable = n == 1 || (n == 2 && cp >= 0xA0 && cp <= 0x24F);
+        if (n == 0) n = 1; /* an invalid byte: one '?' */
+        if (!drawable) out[o++] = '?';
+        else memcpy(out + o, c, (size_t)n), o += (size_t)n;
+        c += n;
+    }
+    if (keep < total && o + 4 <= size) memcpy(out + o, "\xE2\x80\xA6", 3), o += 3; /* U+2026 */
+    out[o] = '\0';
 }
 
 /* Appends TEXT to the growable string *S (length *LEN, capacity *CAP) as one
@@ -253,8 +285,10 @@ static int put_label(char **s, size_t *len, size_t *cap, const char *text)
     return 0;
 }
 
+enum { TIC_CHARS = 14, LENS_CELL_CHARS = 6 }; /* the longest token label on an axis, in a lens cell */
+
 /* The gnuplot command "set AXIStics ("text" 0, "text" 1, ...) EXTRA" labelling
- * positions 0..N-1 with LABELS. Caller frees; NULL when out of memory. */
+ * positions 0..N-1 with LABELS (latin_text). Caller frees; NULL when out of memory. */
 static char *token_tics(const char *axis, const char *const *labels, int n, const char *extra)
 {
     size_t cap = 64 + strlen(extra), len = 0;
@@ -262,9 +296,10 @@ static char *token_tics(const char *axis, const char *const *labels, int n, cons
     if (!s) return NULL;
     len = (size_t)sprintf(s, "set %stics (", axis);
     for (int i = 0; i < n; i++) {
-        char sep[32];
+        char sep[32], text[64];
         int k = snprintf(sep, sizeof sep, " %d%s", i, i + 1 < n ? ", " : "");
-        if (put_label(&s, &len, &cap, labels[i]) != 0 || reserve(&s, &cap, len + (size_t)k + 1) != 0)
+        latin_text(labels[i], text, sizeof text, TIC_CHARS);
+        if (put_label(&s, &len, &cap, text) != 0 || reserve(&s, &cap, len + (size_t)k + 1) != 0)
             return free(s), NULL;
         memcpy(s + len, sep, (size_t)k + 1);
         len += (size_t)k;
@@ -280,10 +315,10 @@ static int set_tics(cc_plot *p, const char *var, const char *axis, const char *c
                     const char *extra, cc_error *err)
 {
     char *cmd = token_tics(axis, labels, n, extra);
-    if (!cmd) return cc_fail(err, "out of memory for the chart's labels");
+    if (!cmd) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the chart's labels");
     int rc = cc_plot_set_str(p, var, cmd);
     free(cmd);
-    return rc == 0 ? 0 : cc_fail(err, "out of memory for the chart's labels");
+    return rc == 0 ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory for the chart's labels");
 }
 
 /* The attention pattern chart: N > 0 marks the repeat of [BOS, A, A] (T = 1 + 2n);
@@ -344,20 +379,21 @@ int cc_chart_lens(const cc_chart_opts *o, int n_rows, int T, const double *prob,
     put_grid(f, "probability of the next token: row = residual stream, col = position", prob, n_rows, T);
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     OPEN_DATA(g, p, "lens_top.dat");
-    fprintf(g, "# top token: col row \"text\" probability (double quotes in a token shown as ')\n");
+    fprintf(g, "# top token: col row \"text\" probability (latin_text, cut to %d characters; a double quote as ', a control as ?)\n",
+            LENS_CELL_CHARS);
     for (int r = 0; r < n_rows; r++)
         for (int c = 0; c < T; c++) {
+            char text[64];
+            latin_text(top_tokens[(size_t)r * T + c], text, sizeof text, LENS_CELL_CHARS);
             fprintf(g, "%d %d \"", c, r);
-            for (const unsigned char *s = (const unsigned char *)top_tokens[(size_t)r * T + c]; *s; s++)
-                if (*s == '"') fputc('\'', g);
-                else if (*s < 0x20 || *s == 0x7F) fputc('?', g);
-                else fputc(*s, g);
+            for (const unsigned char *t = (const unsigned char *)text; *t; t++)
+                fputc(*t == '"' ? '\'' : *t < 0x20 || *t == 0x7F ? '?' : *t, g);
             fputs("\" ", g);
             put_num(g, prob[(size_t)r * T + c]);
             fputc('\n', g);
         }
     if (cc_plot_data_close(p, g, err) != 0) return finish(o, p, -1, err);
-    if (set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 90 right font ',9'", err) ||
+    if (set_tics(p, "xtics_cmd", "x", tokens, T, "rotate by 45 right font ',9'", err) ||
         set_tics(p, "ytics_cmd", "y", row_labels, n_rows, "font ',9'", err))
         return finish(o, p, -1, err);
     cc_plot_set_num(p, "nrows", n_rows);
@@ -433,7 +469,7 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
     put_grid(f, "loss(patched) - loss(clean): row = layer, col = position - n", delta, L, NP);
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     char *pos = int_words(n, 2 * n);
-    if (!pos) return finish(o, p, cc_fail(err, "out of memory"), err);
+    if (!pos) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_str(p, "positions", pos);
     free(pos);
     cc_plot_set_num(p, "nlayers", L);
@@ -478,10 +514,15 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
     put_grid(f, cblabel, values, rows, cols);
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
     if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
-        return finish(o, p, cc_fail(err, "chart labels: out of memory"), err);
+        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
     cc_plot_set_num(p, "nrows", rows);
     cc_plot_set_num(p, "ncols", cols);
+    if (vmax < o->scale_floor) vmax = o->scale_floor;
     cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    char note[96];
+    snprintf(note, sizeof note, "colour scale symmetric, +-%.3g%s", vmax > 0 ? vmax : 1,
+             o->scale_floor > 0 ? (vmax > o->scale_floor ? " (the largest value)" : " (its floor)") : "");
+    cc_plot_set_str(p, "scale_note", note);
     cc_plot_set_str(p, "xname", xlabel);
     cc_plot_set_str(p, "yname", ylabel);
     cc_plot_set_str(p, "cbname", cblabel);
@@ -511,11 +552,10 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
         fputc('\n', f);
     }
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    char names[256] = "";
-    for (int s = 0; s < n_series; s++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", s ? " " : "", series[s]);
-    cc_plot_set_str(p, "series", names);
+    if (set_labels(p, "series", series, n_series) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_num(p, "nseries", n_series);
+    /* a value over each bar while they fit: beyond 24 bars the labels would collide */
+    cc_plot_set_num(p, "value_labels", n_groups * n_series <= 24);
     cc_plot_set_num(p, "ngroups", n_groups);
     cc_plot_set_str(p, "ylabel", ylabel ? ylabel : "");
     return finish(o, p, 0, err);

@@ -86,7 +86,7 @@ int cci_npz_write(const char *path, const cci_npz_array *arrays, size_t n, cc_er
                             ".safetensors file, or choose fewer hooks",
                        path, n, (double)total / (1 << 30));
     uint32_t *crc = malloc(3 * (n ? n : 1) * sizeof *crc), *size = crc + n, *offset = size + n;
-    if (!crc) return cc_fail(err, "out of memory");
+    if (!crc) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     cc_out o;
     if (cc_out_open(path, &o, err) != 0) return free(crc), -1;
     uint32_t at = 0;

@@ -49,7 +49,7 @@ int cc_plot_dir(char **out, cc_error *err)
     return cc_data_find("CIRCUITC_PLOTS", "plots", out, err);
 }
 
-static int oom(cc_error *err) { return cc_fail(err, "out of memory"); }
+static int oom(cc_error *err) { return cc_fail_code(err, CC_E_NOMEM, "out of memory"); }
 
 /* Removes a temporary file and drops it from the signal-cleanup registry. */
 static void remove_temp(const char *path)
@@ -109,7 +109,7 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
     }
     struct stat st;
     if (stat(p->template_path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cc_fail(err, "chart template %s not found (%s)%s", p->template_path, strerror(errno ? errno : ENOENT),
+        cc_fail_code(err, CC_E_IO, "chart template %s not found (%s)%s", p->template_path, strerror(errno ? errno : ENOENT),
                 getenv("CIRCUITC_PLOTS") ? "; check CIRCUITC_PLOTS" : "; set CIRCUITC_PLOTS to the plots/ directory");
         cc_plot_end(p);
         return -1;
@@ -127,7 +127,7 @@ int cc_plot_begin(const char *name, const char *out, int width, int height, cc_p
     if (made) cc_cleanup_add(p->dir);
     cc_cleanup_unblock(&mask);
     if (!made) {
-        cc_fail(err, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(e));
+        cc_fail_code(err, CC_E_IO, "cannot create a temporary directory for the chart (%s): %s", p->dir, strerror(e));
         free(p->dir);
         p->dir = NULL;
         cc_plot_end(p);
@@ -148,11 +148,11 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
     CC_ARG_NOT_NULL(p, err, NULL);
     CC_ARG_NOT_NULL(file, err, NULL);
     if (!*file || strchr(file, '/') || file[0] == '.') {
-        cc_fail(err, "internal error: bad chart data file name \"%s\"", file);
+        cc_fail_code(err, CC_E_INTERNAL, "internal error: bad chart data file name \"%s\"", file);
         return NULL;
     }
     if (p->n_files == MAX_FILES) {
-        cc_fail(err, "internal error: more than %d data files for one chart", MAX_FILES);
+        cc_fail_code(err, CC_E_INTERNAL, "internal error: more than %d data files for one chart", MAX_FILES);
         return NULL;
     }
     char *path;
@@ -163,7 +163,7 @@ FILE *cc_plot_data(cc_plot *p, const char *file, cc_error *err)
     cc_cleanup_add(path);
     FILE *f = fopen(path, "w");
     if (!f) {
-        cc_fail(err, "cannot write chart data %s: %s", path, strerror(errno));
+        cc_fail_code(err, CC_E_IO, "cannot write chart data %s: %s", path, strerror(errno));
         cc_cleanup_forget(path);
         free(path);
         return NULL;
@@ -186,7 +186,7 @@ int cc_plot_data_close(cc_plot *p, FILE *f, cc_error *err)
     (void)p;
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
-    return bad ? cc_fail(err, "cannot write chart data in %s: %s", p->dir, strerror(errno ? errno : EIO)) : 0;
+    return bad ? cc_fail_code(err, CC_E_IO, "cannot write chart data in %s: %s", p->dir, strerror(errno ? errno : EIO)) : 0;
 }
 
 /* Appends LINE to P's variable block. */
@@ -300,7 +300,7 @@ static int write_driver(cc_plot *p, const char *script, cc_error *err)
     if (!qout || !qdir || !qtpl || !f) {
         free(qout), free(qdir), free(qtpl);
         if (f) fclose(f);
-        return f ? oom(err) : cc_fail(err, "cannot write %s: %s", script, strerror(errno));
+        return f ? oom(err) : cc_fail_code(err, CC_E_IO, "cannot write %s: %s", script, strerror(errno));
     }
     fprintf(f, "# circuitc chart driver: %s\n", p->name);
     fprintf(f, "set encoding utf8\n");
@@ -319,7 +319,7 @@ static int write_driver(cc_plot *p, const char *script, cc_error *err)
     fprintf(f, "load %s\nunset output\n", qtpl);
     free(qout), free(qdir), free(qtpl);
     bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad) return cc_fail(err, "cannot write %s: %s", script, strerror(errno ? errno : EIO));
+    if (fclose(f) != 0 || bad) return cc_fail_code(err, CC_E_IO, "cannot write %s: %s", script, strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -355,11 +355,11 @@ static int wait_gnuplot(pid_t pid, int timeout, int *status, cc_error *err)
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid) return 0;
-        if (r < 0 && errno != EINTR) return cc_fail(err, "waiting for gnuplot: %s", strerror(errno));
+        if (r < 0 && errno != EINTR) return cc_fail_code(err, CC_E_IO, "waiting for gnuplot: %s", strerror(errno));
         if (seconds_since(&t0) >= timeout) {
             kill(-pid, SIGKILL);
             while (waitpid(pid, status, 0) < 0 && errno == EINTR) {}
-            return cc_fail(err, "gnuplot did not finish within %d s and was stopped; set CIRCUITC_GNUPLOT_TIMEOUT "
+            return cc_fail_code(err, CC_E_IO, "gnuplot did not finish within %d s and was stopped; set CIRCUITC_GNUPLOT_TIMEOUT "
                                 "(seconds) to allow more", timeout);
         }
         nanosleep(&nap, NULL);
@@ -398,9 +398,9 @@ static int run_gnuplot(const char *script, const char *log, int *status, cc_erro
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc == ENOENT)
-        return cc_fail(err, "gnuplot is not installed (not found on PATH); install it to draw charts: "
+        return cc_fail_code(err, CC_E_IO, "gnuplot is not installed (not found on PATH); install it to draw charts: "
                             "apt-get install gnuplot-nox");
-    if (rc != 0) return cc_fail(err, "cannot run gnuplot: %s", strerror(rc));
+    if (rc != 0) return cc_fail_code(err, CC_E_IO, "cannot run gnuplot: %s", strerror(rc));
     rc = wait_gnuplot(pid, timeout, status, err);
     cc_cleanup_set_child(0);
     return rc;
@@ -453,19 +453,19 @@ int cc_plot_render(cc_plot *p, cc_error *err)
     if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         char *msg = tail_of(log, 600);
         if (WIFEXITED(status))
-            cc_fail(err, "gnuplot failed (exit status %d) drawing %s from %s: %s", WEXITSTATUS(status), p->out,
+            cc_fail_code(err, CC_E_IO, "gnuplot failed (exit status %d) drawing %s from %s: %s", WEXITSTATUS(status), p->out,
                     p->template_path, msg && *msg ? msg : "(no message)");
         else
-            cc_fail(err, "gnuplot was killed by signal %d drawing %s from %s: %s", WTERMSIG(status), p->out,
+            cc_fail_code(err, CC_E_IO, "gnuplot was killed by signal %d drawing %s from %s: %s", WTERMSIG(status), p->out,
                     p->template_path, msg && *msg ? msg : "(no message)");
         free(msg);
         rc = -1;
     }
     struct stat st;
     if (rc == 0 && (stat(p->image, &st) != 0 || st.st_size == 0))
-        rc = cc_fail(err, "gnuplot wrote no image for %s (template %s)", p->out, p->template_path);
+        rc = cc_fail_code(err, CC_E_IO, "gnuplot wrote no image for %s (template %s)", p->out, p->template_path);
     if (rc == 0 && !image_complete(p->image, p->png))
-        rc = cc_fail(err, "gnuplot wrote an incomplete %s image for %s (is the disk full?); nothing was written",
+        rc = cc_fail_code(err, CC_E_IO, "gnuplot wrote an incomplete %s image for %s (is the disk full?); nothing was written",
                      p->png ? "PNG" : "SVG", p->out);
     if (rc == 0) rc = cc_copy_file(p->image, p->out, err);
     remove_temp(p->image);
@@ -490,7 +490,14 @@ int cc_plot_keep_data(cc_plot *p, const char *prefix, cc_error *err)
         free(to);
         if (rc != 0) return -1;
     }
-    return 0;
+    /* the driver too, once rendered: the variables the template drew with */
+    char *from = NULL, *to = NULL;
+    struct stat st;
+    if (asprintf(&from, "%s/plot.gp", p->dir) < 0) return oom(err);
+    int rc = stat(from, &st) != 0 ? 0 : asprintf(&to, "%splot.gp", prefix) < 0 ? oom(err) : cc_copy_file(from, to, err);
+    free(from);
+    free(to);
+    return rc;
 }
 
 void cc_plot_end(cc_plot *p)

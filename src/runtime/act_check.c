@@ -90,10 +90,10 @@ static int refuse(cc_hook_kind kind, int layer, const char *place, const char *i
     cc_hook_name(kind, layer, name, sizeof name);
     const char *why = "the forward pass left float32's range (are the weights or the inputs far too large?)";
     if (isfinite(value))
-        return cc_fail(err, "%s: %g at %s%s], beyond +-2^24 = 16777216 for a logit: float32 cannot tell apart "
+        return cc_fail_code(err, CC_E_NONFINITE, "%s: %g at %s%s], beyond +-2^24 = 16777216 for a logit: float32 cannot tell apart "
                             "logits that differ by 1 there, so log-probs and probabilities would be meaningless; %s. "
                             "Pass --allow-nonfinite to compute anyway", name, value, place, inner, why);
-    return cc_fail(err, "%s: %s at %s%s]: %s. Pass --allow-nonfinite to compute anyway", name,
+    return cc_fail_code(err, CC_E_NONFINITE, "%s: %s at %s%s]: %s. Pass --allow-nonfinite to compute anyway", name,
                    isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", place, inner, why);
 }
 

@@ -97,7 +97,7 @@ int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     cc_fwd_result_free(&fc), cc_grad_result_free(&gx);
     if (!out->attribution || !r->value || !r->normalized) {
         cc_attr_result_free(out);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     return 0;
 }
@@ -206,7 +206,7 @@ int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_ker
     out->estimate = calloc((size_t)L * P, sizeof *out->estimate);
     int rc = -1;
     if (!out->estimate) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto out;
     }
     for (int l = 0; l < L; l++)
@@ -221,7 +221,7 @@ int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_ker
     out->top = malloc(((size_t)k + 1) * sizeof *out->top);
     out->top_exact = malloc(((size_t)k + 1) * sizeof *out->top_exact);
     if (!out->top || !out->top_exact) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto out;
     }
     out->n_top = largest(out->estimate, N, k, out->top);

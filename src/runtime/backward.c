@@ -91,7 +91,7 @@ static int emit(grad_pass *g, cc_hook_kind kind, int l, const float *grad, cc_er
     float *copy = gp_alloc(g, n);
     if (!copy) {
         char name[96];
-        return cc_fail(err, "out of memory for the gradient at %s (%zu floats)", cc_hook_name(kind, l, name, sizeof name), n);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for the gradient at %s (%zu floats)", cc_hook_name(kind, l, name, sizeof name), n);
     }
     memcpy(copy, grad, n * sizeof *copy);
     g->res->grad[kind][cc_hook_per_layer(kind) ? l : 0] = copy;
@@ -328,7 +328,7 @@ static int unembed_t(grad_pass *g, cc_error *err)
     float *glogits = want_logits ? gp_alloc(g, g->R * V) : NULL, *gln = want_ln ? gp_alloc(g, g->R * d) : NULL;
     int rc = -1;
     if (!row || !xg || !xn || !dxn || !lg || (want_logits && !glogits) || (want_ln && !gln)) {
-        cc_fail(err, "out of memory for the unembedding's backward pass");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the unembedding's backward pass");
         goto out;
     }
     int n = metric_rows(g->metric, g->B, g->T, row);
@@ -483,7 +483,7 @@ static int alloc_buffers(grad_pass *g, cc_error *err)
             for (size_t i = 0; i < n; i++) g->rot_nsin[i] = -g->rot_nsin[i];
         }
     }
-    return ok ? 0 : cc_fail(err, "out of memory for the backward pass (%zu rows)", R);
+    return ok ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory for the backward pass (%zu rows)", R);
 }
 
 static void free_buffers(grad_pass *g)
@@ -609,7 +609,7 @@ int cc_grad_metric_eval(const cc_model *m, const int *tokens, int batch, int pos
     if (batch < 1 || pos < 1) return cc_fail(err, "metric: batch (%d) and positions (%d) must be at least 1", batch, pos);
     if (check_metric(c, metric, batch, pos, err) != 0) return -1;
     size_t *row = malloc((size_t)batch * pos * sizeof *row);
-    if (!row) return cc_fail(err, "out of memory");
+    if (!row) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     int n = metric_rows(metric, batch, pos, row);
     *value = 0;
     for (int i = 0; i < n; i++)
@@ -638,7 +638,7 @@ int cc_grad_metric_logprobs(const cc_model *m, const int *tokens, int batch, int
     float *xg = malloc((size_t)batch * d * sizeof *xg), *xn = malloc((size_t)batch * d * sizeof *xn);
     int rc = -1;
     if (!row || !xg || !xn) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto out;
     }
     cc_grad_metric where = {.kind = CC_GRAD_KL, .position = position};

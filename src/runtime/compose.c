@@ -119,7 +119,7 @@ int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error 
     float *copy = malloc(shape.numel * sizeof *copy);
     if (!copy) {
         char name[96];
-        return cc_fail(err, "out of memory caching %s (%zu floats)", cc_hook_name(kind, layer, name, sizeof name),
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory caching %s (%zu floats)", cc_hook_name(kind, layer, name, sizeof name),
                        shape.numel);
     }
     p->ops->copy(copy, act, shape.numel);
@@ -172,7 +172,7 @@ static int pass_init(cc_pass *p, cc_error *err)
     p->H = c->n_heads, p->K = cc_config_kv_heads(c), p->dh = c->d_head, p->group = p->H / p->K;
     p->row_off = calloc((size_t)p->n_seg + 1, sizeof *p->row_off);
     p->sc_off = calloc((size_t)p->n_seg + 1, sizeof *p->sc_off);
-    if (!p->row_off || !p->sc_off) return cc_fail(err, "out of memory");
+    if (!p->row_off || !p->sc_off) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int s = 0; s < p->n_seg; s++) {
         size_t n = (size_t)(p->seg[s].end - p->seg[s].start);
         p->row_off[s] = p->R, p->sc_off[s] = p->n_scores;
@@ -196,7 +196,7 @@ static int pass_init(cc_pass *p, cc_error *err)
              (p->rot_tmp = malloc((size_t)(c->rotary_dim > 0 ? c->rotary_dim : 1) * sizeof(float)));
         if (ok) cc_rotary_table(c, p->pos, p->rot_sin, p->rot_cos);
     }
-    if (!ok) return cc_fail(err, "out of memory for the forward pass (%zu rows)", p->R);
+    if (!ok) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the forward pass (%zu rows)", p->R);
     if (p->pe && p->clean) /* a resumed pass: each row's W_pos (a full pass takes hook_pos_embed's) */
         for (int s = 0; s < p->n_seg; s++)
             for (int t = p->seg[s].start; t < p->seg[s].end; t++)
@@ -315,7 +315,7 @@ static int embed(cc_pass *p, float *x, cc_error *err)
     if (cc_pass_hook(p, CC_HOOK_EMBED, 0, x, err)) return -1;
     if (c->pos == CC_POS_ROTARY) return 0; /* positions enter at the rotation */
     float *pe = p->pe ? p->pe : malloc(R * d * sizeof *pe); /* [B, T, d]; shortformer: kept for the blocks */
-    if (!pe) return cc_fail(err, "out of memory for the positional embedding");
+    if (!pe) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the positional embedding");
     for (size_t i = 0; i < R; i++) memcpy(pe + i * d, w->W_pos + (i % (size_t)p->pos) * d, d * sizeof *pe);
     int rc = cc_pass_hook(p, CC_HOOK_POS_EMBED, 0, pe, err);
     if (rc == 0 && c->pos == CC_POS_LEARNED) p->ops->add(x, pe, R * d);
@@ -342,7 +342,7 @@ static int unembed(cc_pass *p, const float *x, double *lp, int *amax, cc_error *
     }
     if (!cc_pass_logits_cached(p) && !lp && !amax) return 0;
     int *target = malloc((p->R ? p->R : 1) * sizeof *target); /* [R] next token, -1: none */
-    if (!target) return cc_fail(err, "out of memory");
+    if (!target) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int s = 0; s < p->n_seg; s++) { /* rows are stacked segment after segment */
         const cc_segment *g = &p->seg[s];
         for (int t = g->start; t < g->end; t++)
@@ -364,9 +364,9 @@ static const cc_kernel_ops *kernel_ops(cc_kernel k)
 static int check_tokens(const cc_model *m, const int *tokens, int batch, int pos, cc_error *err)
 {
     const cc_config *c = &m->cfg;
-    if (!m->loaded) return cc_fail(err, "forward pass: the model's weights are not loaded");
+    if (!m->loaded) return cc_fail_code(err, CC_E_ARG, "forward pass: the model's weights are not loaded");
     if (c->n_layers > CC_FWD_MAX_LAYERS)
-        return cc_fail(err, "forward pass: %d layers is more than the %d supported", c->n_layers, CC_FWD_MAX_LAYERS);
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "forward pass: %d layers is more than the %d supported", c->n_layers, CC_FWD_MAX_LAYERS);
     if (batch < 1 || pos < 1)
         return cc_fail(err, "forward pass: batch (%d) and sequence length (%d) must be at least 1", batch, pos);
     if (pos > c->n_ctx)
@@ -399,7 +399,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     const cc_config *c = &m->cfg;
     res->batch = batch, res->pos = pos, res->n_layers = c->n_layers;
     cc_segment *seg = malloc((size_t)batch * sizeof *seg);
-    if (!seg) return cc_fail(err, "out of memory");
+    if (!seg) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int b = 0; b < batch; b++) seg[b] = (cc_segment){b, 0, pos, NULL};
     cc_pass p = {.m = m, .c = c, .ops = kernel_ops(opts->kernel), .tokens = tokens, .batch = batch, .pos = pos,
                  .seg = seg, .n_seg = batch, .patch_layer = -1, .opts = opts, .res = res};
@@ -408,7 +408,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
     if (pass_init(&p, err) != 0) goto out;
     size_t R = p.R;
     if (!(x = malloc(R * c->d_model * sizeof *x))) { /* [B, T, d] residual stream */
-        cc_fail(err, "out of memory for the residual stream");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the residual stream");
         goto out;
     }
     if (embed(&p, x, err) != 0) goto out;
@@ -420,7 +420,7 @@ int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const c
             res->logprob = malloc(R * sizeof *res->logprob); /* [B, T] here; compacted to [B, T-1] below */
             res->argmax = malloc(R * sizeof *res->argmax);   /* [B, T] */
             if (!res->logprob || !res->argmax) {
-                cc_fail(err, "out of memory");
+                cc_fail_code(err, CC_E_NOMEM, "out of memory");
                 goto out;
             }
         }
@@ -519,7 +519,7 @@ int cc_fwd_unembed(const cc_model *m, const float *x, int rows, cc_kernel kernel
     const cc_weights *w = &m->w;
     const cc_kernel_ops *o = kernel_ops(kernel);
     float *xn = malloc((size_t)(rows > 0 ? rows : 1) * c->d_model * sizeof *xn);
-    if (!xn) return cc_fail(err, "out of memory for %d rows of the residual stream", rows);
+    if (!xn) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d rows of the residual stream", rows);
     o->norm(c, x, (size_t)(rows > 0 ? rows : 0), w->lnf_w, w->lnf_b, xn);
     int saved_threads = o->begin();
     o->linear(xn, (size_t)(rows > 0 ? rows : 0), c->d_model, w->W_U, w->b_U, c->d_vocab, logits);
@@ -537,7 +537,7 @@ int cc_logits_cols(const cc_model *m, const float *x, int R, const int *cols, in
     const cc_config *c = &m->cfg;
     int d = c->d_model, V = c->d_vocab;
     float *xn = malloc((size_t)d * sizeof *xn);
-    if (!xn) return cc_fail(err, "out of memory");
+    if (!xn) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; i < R; i++) {
         cc_fast_kernel.norm(c, x + (size_t)i * d, 1, m->w.lnf_w, m->w.lnf_b, xn); /* as the fast pass's final norm */
         for (int j = 0; j < n_cols; j++) {

@@ -109,7 +109,7 @@ int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, in
     int rc = -1;
     if (cc_forward(m, tokens, 1, pos, &fo, &r, err) != 0) goto done;
     if (!dir || !v || !out->head || !out->attn_bias || !out->attn_out || !out->mlp_out) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
     }
     int t = pos - 1;

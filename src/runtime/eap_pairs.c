@@ -35,7 +35,7 @@ static int pairs_alloc(cc_eap_pairs *p, int n, size_t total, cc_error *err)
     p->wrong = malloc((size_t)n * sizeof *p->wrong);
     if (p->offset && p->clean && p->corrupt && p->answer && p->wrong) return 0;
     cc_eap_pairs_free(p);
-    return cc_fail(err, "out of memory for %d prompt pairs", n);
+    return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d prompt pairs", n);
 }
 
 static int check_id(int id, int V, int pair, const char *field, cc_error *err)
@@ -82,7 +82,7 @@ int cc_eap_pairs_repeat(const cc_model *m, int n, int k, uint64_t seed, cc_eap_p
     if (m->cfg.d_vocab < 2) return cc_fail(err, "repeated-token pairs need a vocabulary of at least 2 tokens");
     int T = 2 * k, row = 1 + 2 * k;
     int *rep = malloc((size_t)n * row * sizeof *rep);
-    if (!rep) return cc_fail(err, "out of memory for %d repeated-token prompts", n);
+    if (!rep) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d repeated-token prompts", n);
     if (cc_repeat_tokens(&m->cfg, seed, n, k, rep, err) != 0 || pairs_alloc(out, n, (size_t)n * T, err) != 0) {
         free(rep);
         return -1;

@@ -304,7 +304,7 @@ static int edge_run_init(edge_run *r, const cc_model *m, const cc_eap_graph *g, 
     r->dz = malloc((size_t)T * m->cfg.n_heads * m->cfg.d_head * sizeof *r->dz);
     if (r->delta && r->resid && r->pe && r->x && r->xn && r->dz) return 0;
     edge_run_free(r);
-    return cc_fail(err, "out of memory for the edge-patched run (%d senders x %d positions)", g->n_senders, T);
+    return cc_fail_code(err, CC_E_NOMEM, "out of memory for the edge-patched run (%d senders x %d positions)", g->n_senders, T);
 }
 
 /* ------------------------------------------------------------------ sender deltas */
@@ -342,7 +342,7 @@ int cc_eap_sender_deltas(const cc_model *m, const cc_eap_graph *g, const int *cl
     float *dz = malloc((size_t)T * c->n_heads * c->d_head * sizeof *dz);
     int rc = -1;
     if (!dz) {
-        cc_fail(err, "out of memory for the sender deltas");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the sender deltas");
         goto done;
     }
     if (cc_forward(m, clean, 1, T, &o, &rk, err) != 0 || cc_forward(m, corrupt, 1, T, &o, &rx, err) != 0) goto done;
@@ -375,7 +375,7 @@ static int evaluate_pair(const cc_model *m, const cc_eap_graph *g, const cc_eap_
     edge_run r = {0};
     int rc = -1;
     if (!lc || !lx) {
-        cc_fail(err, "out of memory for the logits (%d)", V);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the logits (%d)", V);
         goto done;
     }
     if (plain_run(m, clean, T, false, kernel, &cr, lc, err) != 0 ||
@@ -416,7 +416,7 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
     double *sums = calloc((size_t)n_circuits + 1, sizeof *sums), clean_sum = 0, corrupt_sum = 0;
     int rc = -1;
     if (!pruned || !sums) {
-        cc_fail(err, "out of memory for %d circuits", n_circuits);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for %d circuits", n_circuits);
         goto done;
     }
     for (int c = 0; c < n_circuits; c++) {
@@ -425,7 +425,7 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
             goto done;
         }
         if (!(pruned[c] = malloc((size_t)g->n_edges))) {
-            cc_fail(err, "out of memory for circuit %d", c);
+            cc_fail_code(err, CC_E_NOMEM, "out of memory for circuit %d", c);
             goto done;
         }
         memcpy(pruned[c], circuits[c], (size_t)g->n_edges);
@@ -459,7 +459,7 @@ int cc_eap_scores_add(const cc_eap_graph *g, int T, int D, const float *delta, c
     /* every (sender, receiver) dot product at once: DOT [n_senders, n_receivers] = DELTA GRAD^T over T * D */
     int nS = g->n_senders, nR = g->n_receivers, K = T * D;
     float *dot = malloc((size_t)nS * nR * sizeof *dot);
-    if (!dot) return cc_fail(err, "out of memory for %d x %d edge products", nS, nR);
+    if (!dot) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d x %d edge products", nS, nR);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nS, nR, K, 1.0f, delta, K, grad, K, 0.0f, dot, nR);
     for (int r = 0; r < nR; r++)
         for (int s = 0; s < g->n_inputs[r]; s++) scores[g->first_edge[r] + s] += weight * dot[(size_t)s * nR + r];

@@ -62,7 +62,7 @@ static int append(cc_eap_pairs *out, int n, const pair_text *x, const cc_model *
     if (a) out->answer = a;
     int *w = realloc(out->wrong, (size_t)(n + 1) * sizeof *w);
     if (w) out->wrong = w;
-    if (!off || !c || !k || !a || !w) return cc_fail(err, "out of memory for %d prompt pairs", n + 1);
+    if (!off || !c || !k || !a || !w) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d prompt pairs", n + 1);
     if (n == 0) out->offset[0] = 0;
     for (size_t t = 0; t < T; t++) out->clean[at + t] = x->clean.ids[t], out->corrupt[at + t] = x->corrupt.ids[t];
     out->offset[n + 1] = (int)(at + T);

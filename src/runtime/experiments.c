@@ -10,6 +10,7 @@
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "core/progress_report.h"
 
 /* ------------------------------------------------------------ tokens */
 
@@ -73,7 +74,7 @@ int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_re
     out->batch = B, out->n = n;
     out->logprob = malloc((size_t)B * 2 * n * sizeof *out->logprob);  /* [B, 2n] */
     out->loss_per_seq = malloc((size_t)B * sizeof *out->loss_per_seq); /* [B] */
-    if (!out->logprob || !out->loss_per_seq) return cc_fail(err, "out of memory");
+    if (!out->logprob || !out->loss_per_seq) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     memcpy(out->logprob, r->logprob, (size_t)B * 2 * n * sizeof *out->logprob); /* [B, T-1] == [B, 2n] */
     double s1 = 0, s2 = 0;
     long c1 = 0, c2 = 0;
@@ -98,39 +99,35 @@ int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_re
 
 /* ------------------------------------------------------------ progress */
 
-static struct {
+/* Pass PASS of PASSES, each of LAYERS blocks, reported to the caller's FN (may be NULL). */
+typedef struct {
     cc_progress_fn fn;
     void *ctx;
-} progress_sink;
-
-void cc_experiments_set_progress(cc_progress_fn fn, void *ctx) { progress_sink.fn = fn, progress_sink.ctx = ctx; }
-
-/* Pass PASS of PASSES, each of LAYERS blocks. */
-typedef struct {
     int pass, passes, layers;
 } pass_progress;
 
-static void report_block(const pass_progress *p, cc_hook_kind k, int layer)
+/* After each block; -1 (the pass stops) when the callback cancels. */
+static int report_block(const pass_progress *p, cc_hook_kind k, int layer, cc_error *err)
 {
-    if (progress_sink.fn && k == CC_HOOK_RESID_POST)
-        progress_sink.fn(progress_sink.ctx, (long)p->pass * p->layers + layer + 1, (long)p->passes * p->layers);
+    if (k != CC_HOOK_RESID_POST) return 0;
+    return cci_progress(p->fn, p->ctx, (long)p->pass * p->layers + layer + 1,
+                        (long)p->passes * p->layers, "forward pass", err);
 }
 
 static int progress_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
 {
-    (void)act, (void)s, (void)err;
-    report_block(ctx, k, layer);
-    return 0;
+    (void)act, (void)s;
+    return report_block(ctx, k, layer, err);
 }
 
-/* Reports O's pass through P when a sink is set (O must have no other hook). */
+/* Reports O's pass through P when it has a callback (O must have no other hook). */
 static void watch(cc_fwd_opts *o, pass_progress *p)
 {
-    if (progress_sink.fn) o->hook = progress_hook, o->hook_ctx = p;
+    if (p->fn) o->hook = progress_hook, o->hook_ctx = p;
 }
 
-int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_repeat_stats *out,
-                  cc_error *err)
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_progress_fn progress,
+                  void *progress_ctx, cc_repeat_stats *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -138,7 +135,7 @@ int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_ker
     CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
-    pass_progress pp = {0, 1, m->cfg.n_layers};
+    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
     watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
@@ -262,19 +259,19 @@ static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, 
     out->n_layers = r->n_layers, out->n_heads = H, out->n = n;
     size_t LH = (size_t)r->n_layers * H;
     for (int k = 0; k < CC_SCORE_COUNT; k++) {
-        if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+        if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         if (cc_diag_scores(r, H, cc_score_offset((cc_score_kind)k, n), out->diag[k], err)) return -1;
     }
     for (int k = 0; k < CC_DETECT_COUNT; k++)
         for (int v = 0; v < 4; v++) {
-            if (!(out->detect[k][v] = malloc(LH * sizeof(double)))) return cc_fail(err, "out of memory");
+            if (!(out->detect[k][v] = malloc(LH * sizeof(double)))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
             if (cc_detect_scores(r, tokens, H, (cc_detect_kind)k, v & 1, v & 2, out->detect[k][v], err)) return -1;
         }
     return 0;
 }
 
-int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_head_scores *out,
-                       cc_error *err)
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
+                       cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -283,7 +280,7 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
     memset(out, 0, sizeof *out);
     cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
-    pass_progress pp = {0, 1, m->cfg.n_layers};
+    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
     watch(&o, &pp);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
@@ -352,9 +349,8 @@ typedef struct {
 
 static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const cc_act_shape *s, cc_error *err)
 {
-    (void)err;
     const ablate_ctx *a = ctx;
-    report_block(a->progress, k, layer);
+    if (report_block(a->progress, k, layer, err) != 0) return -1;
     if (k != CC_HOOK_Z) return 0;
     int BT = s->dim[0] * s->dim[1], H = s->dim[2], dh = s->dim[3]; /* act: [B, T, H, dh] */
     for (int i = 0; i < a->n; i++) {
@@ -366,7 +362,8 @@ static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const c
 }
 
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
-                    cc_ablate_mode mode, cc_kernel kernel, cc_ablation *out, cc_error *err)
+                    cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                    cc_ablation *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
@@ -384,7 +381,7 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
     cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
     for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
-    pass_progress pp = {0, 2, L}; /* clean, then ablated */
+    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
     watch(&o, &pp);
     cc_fwd_result r = {0};
     float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */
@@ -392,7 +389,7 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     out->ablated_induction = malloc((size_t)L * H * sizeof(double));
     int rc = -1;
     if (!value || !out->clean_induction || !out->ablated_induction) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
     }
     if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->clean, err) ||

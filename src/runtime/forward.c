@@ -219,7 +219,7 @@ static int kernel_init(cc_pass *p, cc_error *err)
     p->kernel_ws = ws;
     size_t HD = (size_t)p->H * p->dh;
     if (!ws || !(ws->w = malloc((size_t)p->c->d_model * HD * sizeof *ws->w)) || !(ws->b = malloc(HD * sizeof *ws->b)))
-        return cc_fail(err, "out of memory for the forward pass's weights");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for the forward pass's weights");
     return 0;
 }
 
@@ -331,10 +331,9 @@ static void attn_par(cc_pass *r, int l, cc_par_fn fn)
     size_t grain = seg_grain(r);
 #ifdef CC_HAVE_OPENBLAS_THREADS
     bool split = !t_own_threads && cc_par_threads() > 1 && (size_t)r->n_seg >= 2 * grain;
-    int saved = split ? openblas_get_num_threads() : 0;
-    if (split) openblas_set_num_threads(1);
+    int held = split ? cc_blas_threads_hold() : 0;
     cc_par_for((size_t)r->n_seg, grain, fn, &a);
-    if (split) openblas_set_num_threads(saved);
+    cc_blas_threads_restore(held);
 #else
     fn(&a, 0, (size_t)r->n_seg); /* without thread control, one thread drives BLAS */
 #endif
@@ -499,7 +498,7 @@ static int unembed_fused(cc_pass *r, const int *target, double *lp, int *amax, c
     int *part_rc = calloc((size_t)parts, sizeof *part_rc);
     int rc = -1;
     if (!state || !tiles || !part_err || !part_rc) {
-        cc_fail(err, "out of memory for the unembedding tiles");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the unembedding tiles");
         goto out;
     }
     fused_ctx a = {r, r->xn, r->m->w.W_U, r->m->w.b_U, R, c->d_model, c->d_vocab, parts, target, state, tiles,
@@ -530,7 +529,7 @@ static int unembed_rows(cc_pass *r, const int *target, double *lp, int *amax, bo
     if (chunk < 32) chunk = 32;
     if (chunk > r->R) chunk = r->R;
     float *lg = malloc((chunk ? chunk : 1) * V * sizeof *lg); /* [chunk, V] */
-    if (!lg) return cc_fail(err, "out of memory for logits (%zu x %d floats)", chunk, V);
+    if (!lg) return cc_fail_code(err, CC_E_NOMEM, "out of memory for logits (%zu x %d floats)", chunk, V);
     for (size_t r0 = 0; r0 < r->R; r0 += chunk) {
         size_t n = r->R - r0 < chunk ? r->R - r0 : chunk;
         float *out = full ? lg + r0 * V : lg; /* [n, V] */

@@ -182,7 +182,7 @@ static int unembed(cc_pass *p, const int *target, double *lp, int *amax, cc_erro
     int d = p->c->d_model, V = p->c->d_vocab;
     bool keep = cc_pass_logits_cached(p);
     float *logits = malloc((keep ? p->R : 1) * V * sizeof *logits);
-    if (!logits) return cc_fail(err, "out of memory for the logits (%zu x %d floats)", keep ? p->R : 1, V);
+    if (!logits) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the logits (%zu x %d floats)", keep ? p->R : 1, V);
     for (size_t r = 0; r < p->R; r++) {
         float *row = keep ? logits + r * V : logits;
         linear(p->xn + r * d, 1, d, w->W_U, w->b_U, V, row);

@@ -103,7 +103,7 @@ int cc_hook_check(const cc_config *cfg, cc_hook_kind k, int layer, cc_error *err
     cc_hook_name(k, layer < 0 ? 0 : layer, name, sizeof name);
     const char *dot = strrchr(HOOK_SUFFIX[k], '.');
     snprintf(hook, sizeof hook, "%s", dot ? dot + 1 : HOOK_SUFFIX[k]);
-    return cc_fail(err, "%s: this model (%s, %s) has no %s; %s", name, cc_family_name(cfg->family), shape,
+    return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: this model (%s, %s) has no %s; %s", name, cc_family_name(cfg->family), shape,
                    strncmp(hook, "hook_", 5) == 0 ? hook + 5 : hook, why);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/progress_report.h"
 #include "runtime/pass.h"
 
 /* ------------------------------------------------------------ hooks */
@@ -369,7 +370,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     int rc = -1;
     if (!out->value || !out->normalized || !sites || !ch.seg || !ch.patch || !ch.unit || !ch.x || !ch.lp ||
         !ch.lp_run) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
     }
     /* the corrupted run is the base every patched run starts from; the clean
@@ -405,7 +406,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
             }
         }
         if (!o->naive && chunk_flush(&ch, value, err) != 0) goto done;
-        if (o->progress) o->progress(o->progress_ctx, l + 1, L);
+        if (cci_progress(o->progress, o->progress_ctx, l + 1, L, "patching", err) != 0) goto done;
     }
     for (size_t i = 0; i < N; i++) out->normalized[i] = (out->value[i] - out->corrupt) / (out->clean - out->corrupt);
     rc = 0;
@@ -480,7 +481,7 @@ static int check_head(const cc_config *c, cc_head h, const char *role, cc_error 
 
 int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_head *senders,
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
-                  cc_kernel kernel, cc_path_result *out, cc_error *err)
+                  cc_kernel kernel, cc_progress_fn progress, void *progress_ctx, cc_path_result *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
@@ -497,7 +498,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     if (to != CC_HOOK_Q && to != CC_HOOK_K && to != CC_HOOK_V)
         return cc_fail(err, "path patching: the receivers' input must be q, k or v");
     if (to != CC_HOOK_Q && cc_config_kv_heads(c) != c->n_heads)
-        return cc_fail(err, "path patching into %s: this model (%s) has grouped-query attention, %d key/value heads "
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "path patching into %s: this model (%s) has grouped-query attention, %d key/value heads "
                             "for %d query heads, so a receiver's %s is shared by its whole group; patch into q",
                        to == CC_HOOK_K ? "k" : "v", cc_family_name(c->family), cc_config_kv_heads(c), c->n_heads,
                        to == CC_HOOK_K ? "k" : "v");
@@ -512,7 +513,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     out->normalized = malloc((size_t)n_senders * sizeof *out->normalized);
     if (!out->value || !out->normalized) {
         cc_path_result_free(out);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     cc_fwd_result cr = {0}, xr = {0}, r1 = {0}, r2 = {0};
     cc_fwd_opts co = {.kernel = kernel}, xo = {.kernel = kernel};
@@ -531,6 +532,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         if (run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
         cc_fwd_result_free(&r1), cc_fwd_result_free(&r2);
         out->normalized[s] = (out->value[s] - out->clean) / (out->clean - out->corrupt);
+        if (cci_progress(progress, progress_ctx, s + 1, n_senders, "path patching", err) != 0) goto done;
     }
     rc = 0;
 done:

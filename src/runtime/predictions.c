@@ -111,7 +111,7 @@ int cc_next_tokens_run(const cc_model *m, const int *tokens, const int *length, 
     double *lp = malloc((size_t)pos * sizeof *lp);
     if (!out->logprob || !out->rank || !out->top_id || !out->top_prob || !out->loss || !target || !lp) {
         free(target), free(lp);
-        return cc_fail(err, "out of memory for %d x %d predictions", batch, pos);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d x %d predictions", batch, pos);
     }
     for (size_t i = 0; i < BT; i++) out->logprob[i] = NAN, out->rank[i] = -1;
     for (size_t i = 0; i < BT * k; i++) out->top_id[i] = -1, out->top_prob[i] = NAN;
@@ -167,7 +167,7 @@ int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_k
     int *target = malloc(n_rows * sizeof *target);
     int rc = -1;
     if (!out->prob || !out->rank || !out->top_id || !out->top_prob || !x || !logits || !target) {
-        cc_fail(err, "out of memory for the logit lens (%zu rows)", n_rows);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the logit lens (%zu rows)", n_rows);
         goto done;
     }
     for (int i = 0; i <= L; i++) {

@@ -14,12 +14,13 @@
 static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, cc_error *err)
 {
     size_t n = (size_t)(in->batch > 0 ? in->batch : 1) * (size_t)(1 + 2 * (in->seq_len > 0 ? in->seq_len : 0));
-    if (!(*out = malloc(n * sizeof **out))) return cc_fail(err, "out of memory for %d x %d tokens", in->batch,
+    if (!(*out = malloc(n * sizeof **out))) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d x %d tokens", in->batch,
                                                            1 + 2 * in->seq_len);
     return cc_repeat_tokens(&m->cfg, in->seed, in->batch, in->seq_len, *out, err);
 }
 
-int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat_report *out, cc_error *err)
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_progress_fn progress, void *progress_ctx,
+                         cc_repeat_report *out, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(in, err, -1);
@@ -29,7 +30,8 @@ int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_repeat
     out->d_vocab = m->cfg.d_vocab;
     int *tok = NULL;
     int rc = draw_tokens(m, in, &tok, err);
-    if (rc == 0) rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, &out->stats, err);
+    if (rc == 0)
+        rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, progress, progress_ctx, &out->stats, err);
     free(tok);
     return rc;
 }
@@ -63,11 +65,11 @@ static int rank_heads(cc_heads_report *r, cc_error *err)
 {
     int LH = r->n_layers * r->n_heads;
     ranked *rk = malloc((size_t)(LH > 0 ? LH : 1) * sizeof *rk);
-    if (!rk) return cc_fail(err, "out of memory");
+    if (!rk) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int k = 0; k < CC_HEADS_N_SCORES; k++) {
         if (!(r->ranking[k] = malloc((size_t)(LH > 0 ? LH : 1) * sizeof *r->ranking[k]))) {
             free(rk);
-            return cc_fail(err, "out of memory");
+            return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         }
         for (int i = 0; i < LH; i++) rk[i] = (ranked){r->score[k], i};
         qsort(rk, (size_t)LH, sizeof *rk, by_score_desc);
@@ -86,7 +88,9 @@ int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_r
     out->options = *o;
     int *tok = NULL;
     int rc = draw_tokens(m, &o->input, &tok, err);
-    if (rc == 0) rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, &out->scores, err);
+    if (rc == 0)
+        rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, o->progress, o->progress_ctx,
+                                &out->scores, err);
     free(tok);
     if (rc != 0) return -1;
     out->n_layers = out->scores.n_layers, out->n_heads = out->scores.n_heads;
@@ -131,7 +135,7 @@ static int order_changes(cc_ablate_report *r, cc_error *err)
     r->change = malloc(n * sizeof *r->change);
     r->order = malloc(n * sizeof *r->order);
     by_change *bc = malloc(n * sizeof *bc);
-    int rc = r->change && r->order && bc ? 0 : cc_fail(err, "out of memory");
+    int rc = r->change && r->order && bc ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < LH; i++) {
         r->change[i] = r->ablation.ablated_induction[i] - r->ablation.clean_induction[i];
         bc[i] = (by_change){fabs(r->change[i]), i};
@@ -152,14 +156,14 @@ int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablat
     memset(out, 0, sizeof *out);
     out->input = o->input, out->mode = o->mode;
     int n = o->n_heads > 0 ? o->n_heads : 0;
-    if (!(out->ablated = malloc((size_t)(n ? n : 1) * sizeof *out->ablated))) return cc_fail(err, "out of memory");
+    if (!(out->ablated = malloc((size_t)(n ? n : 1) * sizeof *out->ablated))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     memcpy(out->ablated, o->heads, (size_t)n * sizeof *out->ablated);
     out->n_ablated = n;
     int *tok = NULL;
     int rc = draw_tokens(m, &o->input, &tok, err);
     if (rc == 0)
         rc = cc_ablate_heads(m, tok, o->input.batch, o->input.seq_len, out->ablated, n, o->mode, CC_KERNEL_FAST,
-                             &out->ablation, err);
+                             o->progress, o->progress_ctx, &out->ablation, err);
     free(tok);
     return rc == 0 ? order_changes(out, err) : -1;
 }
@@ -184,7 +188,7 @@ static int head_pattern(const cc_model *m, const int *tokens, int T, cc_head hea
     cc_fwd_want(&fo, CC_HOOK_PATTERN, head.layer);
     cc_fwd_result r;
     int rc = cc_forward(m, tokens, 1, T, &fo, &r, err);
-    if (rc == 0 && !(*out = malloc((size_t)T * T * sizeof **out))) rc = cc_fail(err, "out of memory");
+    if (rc == 0 && !(*out = malloc((size_t)T * T * sizeof **out))) rc = cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (rc == 0)
         memcpy(*out, cc_fwd_act(&r, CC_HOOK_PATTERN, head.layer) + (size_t)head.head * T * T,
                (size_t)T * T * sizeof **out);

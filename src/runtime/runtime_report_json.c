@@ -12,6 +12,15 @@ static json_t *input_json(const cc_repeat_input *in)
                      1 + 2 * in->seq_len, "batch", in->batch);
 }
 
+/* A [BOS, A, A] run's figures, as repeat and ablate (clean and ablated) write them:
+ * {first_half {mean_logprob, accuracy}, second_half {...}, loss}. */
+static json_t *halves_json(const cc_repeat_stats *s)
+{
+    return json_pack("{s:{s:f, s:f}, s:{s:f, s:f}, s:f}", "first_half", "mean_logprob", s->first_mean, "accuracy",
+                     s->first_acc, "second_half", "mean_logprob", s->second_mean, "accuracy", s->second_acc, "loss",
+                     s->loss);
+}
+
 json_t *cc_repeat_report_json(const cc_repeat_report *r)
 {
     CC_ARG_NOT_NULL(r, NULL, NULL);
@@ -25,11 +34,9 @@ json_t *cc_repeat_report_json(const cc_repeat_report *r)
         json_array_append_new(per_pos, json_real(sum / B));
     }
     for (int b = 0; b < B; b++) json_array_append_new(per_seq, json_real(s->loss_per_seq[b]));
-    json_object_set_new(j, "first_half", json_pack("{s:f, s:f}", "mean_logprob", s->first_mean, "accuracy",
-                                                   s->first_acc));
-    json_object_set_new(j, "second_half", json_pack("{s:f, s:f}", "mean_logprob", s->second_mean, "accuracy",
-                                                    s->second_acc));
-    json_object_set_new(j, "loss", json_real(s->loss));
+    json_t *halves = halves_json(s);
+    json_object_update(j, halves);
+    json_decref(halves);
     json_object_set_new(j, "loss_per_seq", per_seq);
     json_object_set_new(j, "mean_logprob_per_position", per_pos);
     return j;
@@ -81,12 +88,6 @@ json_t *cc_heads_report_json(const cc_heads_report *r)
     return j;
 }
 
-static json_t *stats_json(const cc_repeat_stats *s)
-{
-    return json_pack("{s:f, s:f, s:f, s:f, s:f}", "loss", s->loss, "first_half_mean_logprob", s->first_mean,
-                     "second_half_mean_logprob", s->second_mean, "first_half_accuracy", s->first_acc,
-                     "second_half_accuracy", s->second_acc);
-}
 
 json_t *cc_ablate_report_json(const cc_ablate_report *r)
 {
@@ -106,8 +107,8 @@ json_t *cc_ablate_report_json(const cc_ablate_report *r)
     }
     json_object_set_new(j, "heads", jh);
     json_object_set_new(j, "mode", json_string(r->mode == CC_ABLATE_MEAN ? "mean" : "zero"));
-    json_object_set_new(j, "clean", stats_json(&a->clean));
-    json_object_set_new(j, "ablated", stats_json(&a->ablated));
+    json_object_set_new(j, "clean", halves_json(&a->clean));
+    json_object_set_new(j, "ablated", halves_json(&a->ablated));
     json_object_set_new(j, "loss_change", json_real(a->ablated.loss - a->clean.loss));
     json_object_set_new(j, "second_half_logprob_change", json_real(a->ablated.second_mean - a->clean.second_mean));
     json_object_set_new(j, "induction_scores", ind);

@@ -39,7 +39,7 @@ static prompt_row *rows_add(prompt_rows *r, cc_error *err)
     if (r->n == r->cap) {
         int cap = r->cap ? 2 * r->cap : 8;
         prompt_row *p = realloc(r->rows, (size_t)cap * sizeof *p);
-        if (!p) return cc_fail(err, "out of memory for %d prompts", cap), NULL;
+        if (!p) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d prompts", cap), NULL;
         r->rows = p;
         r->cap = cap;
     }
@@ -72,7 +72,7 @@ static int load_tokenizer(const cc_prompt_source *src, const cc_model *m, cc_pro
 {
     bool ids_only = src->tokens != NULL, fallback = false;
     char *dir = src->tokenizer_dir ? strdup(src->tokenizer_dir) : model_folder(m);
-    if (!dir) return cc_fail(err, "out of memory");
+    if (!dir) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (!src->tokenizer_dir && !is_file(dir, "tokenizer.json") &&
         !(is_file(dir, "vocab.json") && is_file(dir, "merges.txt"))) {
         free(dir);
@@ -86,7 +86,7 @@ static int load_tokenizer(const cc_prompt_source *src, const cc_model *m, cc_pro
                                            "--tokenizer DIR");
         dir = strdup(fallback_dir);
         free(installed);
-        if (!dir) return cc_fail(err, "out of memory");
+        if (!dir) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         fallback = true;
     }
     if (cc_tokenizer_load(dir, &b->tok, err) != 0) {
@@ -121,7 +121,7 @@ static int add_text(cc_prompt_batch *b, prompt_rows *rows, const char *text, siz
     prompt_row *row = rows_add(rows, err);
     if (!row) return -1;
     row->text = strndup(text, len);
-    if (!row->text) return cc_fail(err, "out of memory");
+    if (!row->text) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if ((b->bos >= 0 && cc_token_ids_push(&row->ids, b->bos, err) != 0) ||
         cc_tokenizer_encode(b->tok, text, len, CC_INVALID_UTF8_ERROR, &row->ids, err) != 0)
         return cc_fail_prefix(err, "%s", label);
@@ -196,7 +196,7 @@ int cc_prompt_file_lines(const char *path, const char *option, const char *what,
     }
     free(line);
     if (rc == 0 && ferror(f))
-        rc = cc_fail(err, "%s %s: read error after line %zu: %s", option, path, line_no, strerror(errno));
+        rc = cc_fail_code(err, CC_E_IO, "%s %s: read error after line %zu: %s", option, path, line_no, strerror(errno));
     fclose(f);
     if (rc == 0 && line_no == 0) rc = cc_fail(err, "%s %s: the file is empty (one prompt per line)", option, path);
     return rc;
@@ -245,7 +245,7 @@ static int pad_rows(const cc_prompt_source *src, const cc_config *cfg, prompt_ro
     b->tokens = malloc(n_rows * longest * sizeof *b->tokens);
     b->length = malloc(n_rows * sizeof *b->length);
     b->text = calloc(n_rows, sizeof *b->text);
-    if (!b->tokens || !b->length || !b->text) return cc_fail(err, "out of memory for %d prompts", b->batch);
+    if (!b->tokens || !b->length || !b->text) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d prompts", b->batch);
     for (int i = 0; i < rows->n; i++) {
         prompt_row *row = &rows->rows[i];
         b->length[i] = (int)row->ids.n;

@@ -234,7 +234,7 @@ void cc_tokenizer_free(cc_tokenizer *tok)
 
 static int out_of_memory(cc_error *err)
 {
-    return cc_fail(err, "out of memory while loading the tokenizer");
+    return cc_fail_code(err, CC_E_NOMEM, "out of memory while loading the tokenizer");
 }
 
 static int32_t lookup_text(const cc_tokenizer *tok, const char *text, size_t len)
@@ -254,7 +254,7 @@ static int32_t lookup_model_text(const cc_tokenizer *tok, const char *text, size
 static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_error *err)
 {
     if (!json_is_object(vocab))
-        return cc_fail(err, "%s: the vocabulary must be a JSON object mapping token text to id", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: the vocabulary must be a JSON object mapping token text to id", label);
     size_t n = json_object_size(vocab), text_bytes = 0;
     int64_t max_id = -1;
     const char *key;
@@ -263,13 +263,13 @@ static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_er
         json_int_t id = json_is_integer(value) ? json_integer_value(value) : -1;
         /* the id tables are sized by the largest id: bound it as a model's vocab_size is */
         if (id < 0 || id >= CC_CONFIG_MAX_VOCAB)
-            return cc_fail(err, "%s: the id of token \"%s\" must be an integer in [0, %d) (circuitc's vocabulary "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: the id of token \"%s\" must be an integer in [0, %d) (circuitc's vocabulary "
                                 "limit, as for a model's vocab_size)", label, key, CC_CONFIG_MAX_VOCAB);
         if (id > max_id) max_id = id;
         text_bytes += strlen(key) + 1;
     }
-    if (n == 0) return cc_fail(err, "%s: the vocabulary is empty", label);
-    if (text_bytes >= UINT32_MAX) return cc_fail(err, "%s: the vocabulary is too large", label);
+    if (n == 0) return cc_fail_code(err, CC_E_FORMAT, "%s: the vocabulary is empty", label);
+    if (text_bytes >= UINT32_MAX) return cc_fail_code(err, CC_E_FORMAT, "%s: the vocabulary is too large", label);
     tok->vocab_size = (int32_t)max_id + 1;
     tok->text_arena = malloc(text_bytes);
     tok->text_offset = malloc((size_t)tok->vocab_size * sizeof *tok->text_offset);
@@ -283,7 +283,7 @@ static int load_vocab(cc_tokenizer *tok, json_t *vocab, const char *label, cc_er
     json_object_foreach(vocab, key, value) {
         int32_t id = (int32_t)json_integer_value(value);
         if (tok->text_offset[id] != UINT32_MAX)
-            return cc_fail(err, "%s: id %d is given to both \"%s\" and \"%s\"; each id must name one token", label,
+            return cc_fail_code(err, CC_E_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"; each id must name one token", label,
                            id, tok->text_arena + tok->text_offset[id], key);
         size_t len = strlen(key);
         memcpy(tok->text_arena + at, key, len + 1);
@@ -347,7 +347,7 @@ static int index_vocab(cc_tokenizer *tok, const char *label, cc_error *err)
         len = tp_byte_level_char((uint8_t)b, text);
         tok->byte_token[b] = lookup_model_text(tok, text, len);
         if (tok->byte_token[b] < 0)
-            return cc_fail(err, "%s: no token for byte 0x%02X (\"%.*s\"); a byte-level BPE vocabulary has one for "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: no token for byte 0x%02X (\"%.*s\"); a byte-level BPE vocabulary has one for "
                                 "each of the 256 bytes", label, b, (int)len, text);
     }
     return 0;
@@ -362,7 +362,7 @@ static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const
     if (l < 0 || r < 0) {
         const char *missing = l < 0 ? left : right;
         int missing_len = (int)(l < 0 ? left_len : right_len);
-        return cc_fail(err, "%s: merge token \"%.*s\" is not in the vocabulary (do the merges belong to this "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: merge token \"%.*s\" is not in the vocabulary (do the merges belong to this "
                             "vocabulary?)", where, missing_len, missing);
     }
     char *joined = malloc(left_len + right_len);
@@ -371,7 +371,7 @@ static int add_merge(cc_tokenizer *tok, const char *left, size_t left_len, const
     memcpy(joined + left_len, right, right_len);
     int32_t merged = lookup_model_text(tok, joined, left_len + right_len);
     if (merged < 0) {
-        cc_fail(err, "%s: the merge of \"%.*s\" and \"%.*s\" gives \"%.*s\", which is not in the vocabulary", where,
+        cc_fail_code(err, CC_E_FORMAT, "%s: the merge of \"%.*s\" and \"%.*s\" gives \"%.*s\", which is not in the vocabulary", where,
                 (int)left_len, left, (int)right_len, right, (int)(left_len + right_len), joined);
         free(joined);
         return -1;
@@ -403,7 +403,7 @@ static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, cons
         const char *space = memchr(line, ' ', line_len);
         if (!space || memchr(space + 1, ' ', line_len - (size_t)(space + 1 - line)) || space == line ||
             space == line + line_len - 1)
-            return cc_fail(err, "%s line %zu: expected two tokens separated by one space, got \"%.*s\"", label,
+            return cc_fail_code(err, CC_E_FORMAT, "%s line %zu: expected two tokens separated by one space, got \"%.*s\"", label,
                            line_no, (int)line_len, line);
         char where[600];
         snprintf(where, sizeof where, "%s line %zu", label, line_no);
@@ -412,7 +412,7 @@ static int load_merges_txt(cc_tokenizer *tok, const char *text, size_t len, cons
             return -1;
     }
     if (rank == 0)
-        return cc_fail(err, "%s: no merges: a BPE merges file has one \"LEFT RIGHT\" pair per line after its "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: no merges: a BPE merges file has one \"LEFT RIGHT\" pair per line after its "
                             "\"#version\" line (GPT-2's has 50000)", label);
     return 0;
 }
@@ -486,21 +486,21 @@ static int read_model_options(cc_tokenizer *tok, json_t *model, const char *labe
 {
     const char *type = json_string_value(json_object_get(model, "type"));
     if (!json_is_object(model))
-        return cc_fail(err, "%s: field \"model\" must be an object (a BPE model with vocab and merges)", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model\" must be an object (a BPE model with vocab and merges)", label);
     if (type && strcmp(type, "BPE") != 0)
-        return cc_fail(err, "%s: model type \"%s\" is not supported; circuitc reads BPE models (GPT-2, GPT-NeoX, "
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: model type \"%s\" is not supported; circuitc reads BPE models (GPT-2, GPT-NeoX, "
                             "Llama)", label, type);
     if (!type && !json_object_get(model, "merges")) /* Hugging Face guesses the type when it is left out */
-        return cc_fail(err, "%s: field \"model.type\" must be \"BPE\" (a model with vocab and merges)", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.type\" must be \"BPE\" (a model with vocab and merges)", label);
     json_t *dropout = json_object_get(model, "dropout");
     if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0)
-        return cc_fail(err, "%s: field \"model.dropout\" must be null: BPE dropout samples its merges, so no "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.dropout\" must be null: BPE dropout samples its merges, so no "
                             "encoding is reproducible", label);
     static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(model, affixes[i]));
         if (v && *v)
-            return cc_fail(err, "%s: field \"model.%s\" is \"%s\"; circuitc reads BPE without it (null)", label,
+            return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.%s\" is \"%s\"; circuitc reads BPE without it (null)", label,
                            affixes[i], v);
     }
     tok->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
@@ -522,9 +522,9 @@ static bool flag(json_t *a, const char *key, bool fallback)
 static int assign_added_ids(json_t *added, json_t *vocab, const char *label, cc_error *err)
 {
     if (!added || json_is_null(added)) return 0;
-    if (!json_is_array(added)) return cc_fail(err, "%s: field \"added_tokens\" must be an array", label);
+    if (!json_is_array(added)) return cc_fail_code(err, CC_E_FORMAT, "%s: field \"added_tokens\" must be an array", label);
     if (!json_is_object(vocab))
-        return cc_fail(err, "%s: field \"model.vocab\" must be a JSON object mapping token text to id", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.vocab\" must be a JSON object mapping token text to id", label);
     json_int_t next = (json_int_t)json_object_size(vocab);
     size_t i;
     json_t *a;
@@ -532,14 +532,14 @@ static int assign_added_ids(json_t *added, json_t *vocab, const char *label, cc_
         json_t *id = json_object_get(a, "id");
         const char *content = json_string_value(json_object_get(a, "content"));
         if (!content || !*content || !json_is_integer(id))
-            return cc_fail(err, "%s: added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", label, i);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", label, i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(json_string_value(json_object_get(json_array_get(added, k), "content")), content) == 0)
-                return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") repeats added_tokens[%zu]", label, i, content, k);
+                return cc_fail_code(err, CC_E_FORMAT, "%s: added_tokens[%zu] (\"%s\") repeats added_tokens[%zu]", label, i, content, k);
         json_t *known = json_object_get(vocab, content);
         json_int_t want = known ? json_integer_value(known) : next++;
         if (json_integer_value(id) != want)
-            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") has id %lld, but Hugging Face gives it %lld (%s); fix "
+            return cc_fail_code(err, CC_E_FORMAT, "%s: added_tokens[%zu] (\"%s\") has id %lld, but Hugging Face gives it %lld (%s); fix "
                                 "its \"id\"", label, i, content, (long long)json_integer_value(id), (long long)want,
                            known ? "its id in model.vocab" : "the next id after model.vocab");
         if (!known && json_object_set_new(vocab, content, json_integer(want)) != 0) return out_of_memory(err);
@@ -561,7 +561,7 @@ static int load_added_tokens(cc_tokenizer *tok, json_t *added, const char *label
         if (normalized && !text) return out_of_memory(err);
         if (len == 0) {
             free(text);
-            return cc_fail(err, "%s: added_tokens[%zu] (\"%s\") is empty once normalized", label, i, content);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: added_tokens[%zu] (\"%s\") is empty once normalized", label, i, content);
         }
         int rc = add_special(normalized ? &tok->norm_specials : &tok->raw_specials, text ? text : content, len, id,
                              flag(a, "lstrip", false), flag(a, "rstrip", false), flag(a, "single_word", false), err);
@@ -593,16 +593,16 @@ static int read_unk(cc_tokenizer *tok, json_t *model, const char *label, cc_erro
     const char *text = json_string_value(unk);
     tok->unk = text ? lookup_model_text(tok, text, strlen(text)) : -1;
     if (tok->unk < 0)
-        return cc_fail(err, "%s: field \"model.unk_token\" must be a token of model.vocab", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.unk_token\" must be a token of model.vocab", label);
     return 0;
 }
 
 static int load_tokenizer_json_merges(cc_tokenizer *tok, json_t *merges, const char *label, cc_error *err)
 {
     if (!json_is_array(merges))
-        return cc_fail(err, "%s: field \"model.merges\" must be an array of merges", label);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.merges\" must be an array of merges", label);
     if (json_array_size(merges) == 0)
-        return cc_fail(err, "%s: field \"model.merges\" is empty: a BPE tokenizer needs its merges (GPT-2's has "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model.merges\" is empty: a BPE tokenizer needs its merges (GPT-2's has "
                             "50000)", label);
     if (merge_map_init(&tok->merges, json_array_size(merges)) != 0) return out_of_memory(err);
     size_t i;
@@ -622,7 +622,7 @@ static int load_tokenizer_json_merges(cc_tokenizer *tok, json_t *merges, const c
             left = json_string_value(json_array_get(m, 0)), left_len = strlen(left);
             right = json_string_value(json_array_get(m, 1)), right_len = strlen(right);
         }
-        if (!left) return cc_fail(err, "%s: expected \"LEFT RIGHT\" or [\"LEFT\", \"RIGHT\"]", where);
+        if (!left) return cc_fail_code(err, CC_E_FORMAT, "%s: expected \"LEFT RIGHT\" or [\"LEFT\", \"RIGHT\"]", where);
         if (add_merge(tok, left, left_len, right, right_len, (uint32_t)i, where, err) != 0) return -1;
     }
     return 0;
@@ -680,7 +680,7 @@ static char *read_whole_file(const char *path, const char *what, size_t *len, cc
         fread(buf, 1, (size_t)size, f) == (size_t)size) {
         *len = (size_t)size;
     } else {
-        cc_fail(err, "%s: cannot read: %s", path, errno ? strerror(errno) : "short read");
+        cc_fail_code(err, CC_E_IO, "%s: cannot read: %s", path, errno ? strerror(errno) : "short read");
         free(buf);
         buf = NULL;
     }
@@ -724,10 +724,10 @@ int cc_tokenizer_load(const char *dir, cc_tokenizer **out, cc_error *err)
         return rc;
     }
     if (path_exists(sp_path))
-        return cc_fail(err, "%s: a SentencePiece model alone is not read; circuitc reads the tokenizer.json that "
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: a SentencePiece model alone is not read; circuitc reads the tokenizer.json that "
                             "Hugging Face makes from it (in Python: AutoTokenizer.from_pretrained(DIR)."
                             "save_pretrained(DIR) writes one)", sp_path);
-    return cc_fail(err, "%s: no tokenizer here: expected tokenizer.json or vocab.json + merges.txt (GPT-2's are "
+    return cc_fail_code(err, CC_E_IO, "%s: no tokenizer here: expected tokenizer.json or vocab.json + merges.txt (GPT-2's are "
                         "installed as gpt2-tokenizer/ in circuitc's data folder; in the source tree, "
                         "scripts/fetch-gpt2-tokenizer fetches them into third_party/gpt2-tokenizer)", dir);
 }
@@ -782,7 +782,7 @@ static int token_ids_reserve(cc_token_ids *list, size_t n, cc_error *err)
     size_t cap = list->cap ? list->cap : 64;
     while (cap < n) cap *= 2;
     int32_t *grown = realloc(list->ids, cap * sizeof *grown);
-    if (!grown) return cc_fail(err, "out of memory for %zu token ids", n);
+    if (!grown) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %zu token ids", n);
     list->ids = grown;
     list->cap = cap;
     return 0;
@@ -846,7 +846,7 @@ static int reserve_work(cc_tokenizer *tok, size_t n, cc_error *err)
     if (symbols) tok->symbols = symbols;
     bpe_candidate *heap = realloc(tok->heap, 3 * cap * sizeof *heap); /* n - 1 initial pairs + at most 2 per merge */
     if (heap) tok->heap = heap;
-    if (!symbols || !heap) return cc_fail(err, "out of memory encoding a %zu-symbol word", n);
+    if (!symbols || !heap) return cc_fail_code(err, CC_E_NOMEM, "out of memory encoding a %zu-symbol word", n);
     tok->work_cap = cap;
     return 0;
 }
@@ -1081,7 +1081,7 @@ static int encode_raw_piece(cc_tokenizer *tok, const char *s, size_t start, size
         return split_added(tok, &tok->norm_specials, s + start, end - start, encode_normalized_piece, out, err);
     size_t len;
     char *normalized = tp_normalize(&tok->pipe, s + start, end - start, &len);
-    if (!normalized) return cc_fail(err, "out of memory normalizing the text");
+    if (!normalized) return cc_fail_code(err, CC_E_NOMEM, "out of memory normalizing the text");
     int rc = split_added(tok, &tok->norm_specials, normalized, len, encode_normalized_piece, out, err);
     free(normalized);
     return rc;
@@ -1102,7 +1102,7 @@ int cc_tokenizer_encode(cc_tokenizer *tok, const char *text, size_t len, cc_inva
             return cc_fail(err, "the text is not valid UTF-8 (byte %zu is 0x%02X); fix its encoding, or have "
                                 "invalid bytes replaced by U+FFFD (circuitc --replace-invalid)", bad, (uint8_t)text[bad]);
         repaired = cc_utf8_replace_invalid(text, len, &len);
-        if (!repaired) return cc_fail(err, "out of memory repairing invalid UTF-8");
+        if (!repaired) return cc_fail_code(err, CC_E_NOMEM, "out of memory repairing invalid UTF-8");
         text = repaired;
     }
     int rc = split_added(tok, &tok->raw_specials, text, len, encode_raw_piece, out, err);
@@ -1118,7 +1118,7 @@ static int decode_byte_level(const cc_tokenizer *tok, const int32_t *ids, size_t
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
     char *raw = malloc(total + 1);
-    if (!raw) return cc_fail(err, "out of memory decoding %zu tokens", n);
+    if (!raw) return cc_fail_code(err, CC_E_NOMEM, "out of memory decoding %zu tokens", n);
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = tok->byte_offset[ids[i] + 1] - tok->byte_offset[ids[i]];
@@ -1127,7 +1127,7 @@ static int decode_byte_level(const cc_tokenizer *tok, const int32_t *ids, size_t
     }
     *out = cc_utf8_replace_invalid(raw, total, out_len);
     free(raw);
-    return *out ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+    return *out ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory decoding %zu tokens", n);
 }
 
 int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, char **out, size_t *out_len,
@@ -1144,7 +1144,7 @@ int cc_tokenizer_decode(const cc_tokenizer *tok, const int32_t *ids, size_t n, c
         return decode_byte_level(tok, ids, n, out, out_len, err);
     const char **texts = malloc((n ? n : 1) * sizeof *texts);
     size_t *lens = malloc((n ? n : 1) * sizeof *lens);
-    int rc = texts && lens ? 0 : cc_fail(err, "out of memory decoding %zu tokens", n);
+    int rc = texts && lens ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory decoding %zu tokens", n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         texts[i] = tok->text_arena + tok->text_offset[ids[i]];
         lens[i] = strlen(texts[i]);

@@ -101,7 +101,7 @@ static int one_char(json_t *o, const char *key, const char *field, const char *l
     const char *s = json_string_value(json_object_get(o, key));
     size_t bad, n = s ? cc_utf8_sequence_length((const uint8_t *)s, strlen(s), &bad) : 0;
     if (!s || n == 0 || s[n] != '\0')
-        return cc_fail(err, "%s: field \"%s.%s\" must be a string of one character", label, field, key);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.%s\" must be a string of one character", label, field, key);
     memcpy(out, s, n + 1);
     return 0;
 }
@@ -111,9 +111,9 @@ static int dup_string(json_t *o, const char *key, const char *field, const char 
 {
     const char *s = json_string_value(json_object_get(o, key));
     if (!s || (non_empty && !*s))
-        return cc_fail(err, "%s: field \"%s.%s\" must be a%s string", label, field, key, non_empty ? " non-empty" : "");
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.%s\" must be a%s string", label, field, key, non_empty ? " non-empty" : "");
     *out = strdup(s);
-    return *out ? 0 : cc_fail(err, "out of memory");
+    return *out ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
 }
 
 /* Replace's {"pattern": {"String": S}, "content": C}; a Regex pattern is refused. */
@@ -121,7 +121,7 @@ static int read_replace(json_t *o, const char *field, const char *label, char **
 {
     json_t *pat = json_object_get(o, "pattern");
     if (json_object_get(pat, "Regex"))
-        return cc_fail(err, "%s: field \"%s.pattern\" is a Regex; circuitc reads Replace with a String pattern only "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.pattern\" is a Regex; circuitc reads Replace with a String pattern only "
                             "(Llama's \" \" -> \"\\u2581\")", label, field);
     if (dup_string(pat, "String", field, label, true, pattern, err) != 0) return -1;
     return dup_string(o, "content", field, label, false, content, err);
@@ -135,10 +135,10 @@ static int read_scheme(json_t *o, const char *field, const char *label, tp_prepe
     else if (v && strcmp(v, "always") == 0) *scheme = TP_PREPEND_ALWAYS;
     else if (v && strcmp(v, "first") == 0) *scheme = TP_PREPEND_FIRST;
     else if (v && strcmp(v, "never") == 0) *scheme = TP_PREPEND_NEVER;
-    else return cc_fail(err, "%s: field \"%s.prepend_scheme\" must be \"first\", \"always\" or \"never\"", label, field);
+    else return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.prepend_scheme\" must be \"first\", \"always\" or \"never\"", label, field);
     if (json_is_false(json_object_get(o, "add_prefix_space"))) { /* the older spelling of "never" */
         if (s && *scheme != TP_PREPEND_NEVER)
-            return cc_fail(err, "%s: field \"%s.add_prefix_space\" is false but prepend_scheme is not \"never\"", label,
+            return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.add_prefix_space\" is false but prepend_scheme is not \"never\"", label,
                            field);
         *scheme = TP_PREPEND_NEVER;
     }
@@ -151,7 +151,7 @@ static int read_normalizer(json_t *n, const char *field, const char *label, tp_p
     if (type && strcmp(type, "Sequence") == 0) {
         json_t *list = json_object_get(n, "normalizers"), *item;
         size_t i;
-        if (!json_is_array(list)) return cc_fail(err, "%s: field \"%s.normalizers\" must be an array", label, field);
+        if (!json_is_array(list)) return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.normalizers\" must be an array", label, field);
         json_array_foreach(list, i, item) {
             char sub[256];
             snprintf(sub, sizeof sub, "%s.normalizers[%zu]", field, i);
@@ -169,13 +169,13 @@ static int read_normalizer(json_t *n, const char *field, const char *label, tp_p
         step.kind = TP_NORM_REPLACE;
         rc = read_replace(n, field, label, &step.pattern, &step.content, err);
     } else
-        return cc_fail(err, "%s: %s type \"%s\" is not supported; %s", label, field, type ? type : "(none)",
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: %s type \"%s\" is not supported; %s", label, field, type ? type : "(none)",
                        SUPPORTED_NORMALIZERS);
     tp_norm_step *grown = rc == 0 ? realloc(p->norm, (p->n_norm + 1) * sizeof *grown) : NULL;
     if (!grown) {
         free(step.pattern);
         free(step.content);
-        return rc == 0 ? cc_fail(err, "out of memory") : -1;
+        return rc == 0 ? cc_fail_code(err, CC_E_NOMEM, "out of memory") : -1;
     }
     p->norm = grown;
     p->norm[p->n_norm++] = step;
@@ -192,7 +192,7 @@ static int read_pre_tokenizer(json_t *pre, const char *label, tp_pipeline *p, cc
     if (type && strcmp(type, "ByteLevel") == 0) {
         json_t *prefix = json_object_get(pre, "add_prefix_space"), *regex = json_object_get(pre, "use_regex");
         if (prefix && !json_is_boolean(prefix))
-            return cc_fail(err, "%s: field \"pre_tokenizer.add_prefix_space\" must be true or false", label);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: field \"pre_tokenizer.add_prefix_space\" must be true or false", label);
         p->pre = TP_PRE_BYTE_LEVEL;
         p->add_prefix_space = json_is_true(prefix);
         p->use_regex = !json_is_false(regex); /* true unless given */
@@ -205,7 +205,7 @@ static int read_pre_tokenizer(json_t *pre, const char *label, tp_pipeline *p, cc
                        read_scheme(pre, "pre_tokenizer", label, &p->scheme, err) == 0
                    ? 0 : -1;
     }
-    return cc_fail(err, "%s: pre_tokenizer type \"%s\" is not supported; " SUPPORTED_PRE_TOKENIZERS, label,
+    return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: pre_tokenizer type \"%s\" is not supported; " SUPPORTED_PRE_TOKENIZERS, label,
                    type ? type : "(none)");
 }
 
@@ -215,7 +215,7 @@ static int read_decoder(json_t *d, const char *field, const char *label, tp_pipe
     if (type && strcmp(type, "Sequence") == 0) {
         json_t *list = json_object_get(d, "decoders"), *item;
         size_t i;
-        if (!json_is_array(list)) return cc_fail(err, "%s: field \"%s.decoders\" must be an array", label, field);
+        if (!json_is_array(list)) return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.decoders\" must be an array", label, field);
         json_array_foreach(list, i, item) {
             char sub[256];
             snprintf(sub, sizeof sub, "%s.decoders[%zu]", field, i);
@@ -237,7 +237,7 @@ static int read_decoder(json_t *d, const char *field, const char *label, tp_pipe
         rc = one_char(d, "content", field, label, step.strip, err);
         if (rc == 0 && (!json_is_integer(start) || !json_is_integer(stop) || json_integer_value(start) < 0 ||
                         json_integer_value(stop) < 0))
-            rc = cc_fail(err, "%s: fields \"%s.start\" and \"%s.stop\" must be counts (integers >= 0)", label, field,
+            rc = cc_fail_code(err, CC_E_FORMAT, "%s: fields \"%s.start\" and \"%s.stop\" must be counts (integers >= 0)", label, field,
                          field);
         step.start = rc == 0 ? (size_t)json_integer_value(start) : 0;
         step.stop = rc == 0 ? (size_t)json_integer_value(stop) : 0;
@@ -247,13 +247,13 @@ static int read_decoder(json_t *d, const char *field, const char *label, tp_pipe
                      read_scheme(d, field, label, &step.scheme, err) == 0
                  ? 0 : -1;
     } else
-        return cc_fail(err, "%s: %s type \"%s\" is not supported; " SUPPORTED_DECODERS, label, field,
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: %s type \"%s\" is not supported; " SUPPORTED_DECODERS, label, field,
                        type ? type : "(none)");
     tp_dec_step *grown = rc == 0 ? realloc(p->dec, (p->n_dec + 1) * sizeof *grown) : NULL;
     if (!grown) {
         free(step.pattern);
         free(step.content);
-        return rc == 0 ? cc_fail(err, "out of memory") : -1;
+        return rc == 0 ? cc_fail_code(err, CC_E_NOMEM, "out of memory") : -1;
     }
     p->dec = grown;
     p->dec[p->n_dec++] = step;
@@ -295,15 +295,15 @@ static int check_post_processor(json_t *pp, const char *field, const char *label
                 json_object_get(json_object_get(json_array_get(single, 0), "SpecialToken"), "id"));
             json_t *ids = json_object_get(json_object_get(json_object_get(pp, "special_tokens"), name ? name : ""), "ids");
             if (json_array_size(ids) != 1 || !json_is_integer(json_array_get(ids, 0)))
-                return cc_fail(err, "%s: field \"%s.special_tokens\" must give the one id of \"%s\"", label, field,
+                return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.special_tokens\" must give the one id of \"%s\"", label, field,
                                name ? name : "(none)");
             p->template_bos = json_integer_value(json_array_get(ids, 0));
             return 0;
         }
-        return cc_fail(err, "%s: field \"%s.single\" must be \"$A\" or \"BOS $A\": circuitc adds no special token "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"%s.single\" must be \"$A\" or \"BOS $A\": circuitc adds no special token "
                             "but the BOS its prompts start with (as TransformerLens)", label, field);
     }
-    return cc_fail(err, "%s: %s type \"%s\" is not supported; circuitc reads ByteLevel and TemplateProcessing "
+    return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: %s type \"%s\" is not supported; circuitc reads ByteLevel and TemplateProcessing "
                         "(\"BOS $A\") post-processors", label, field, type ? type : "(none)");
 }
 
@@ -327,7 +327,7 @@ int tp_gpt2(tp_pipeline *p, cc_error *err)
     p->use_regex = true;
     p->has_decoder = true;
     p->dec = calloc(1, sizeof *p->dec);
-    if (!p->dec) return cc_fail(err, "out of memory while loading the tokenizer");
+    if (!p->dec) return cc_fail_code(err, CC_E_NOMEM, "out of memory while loading the tokenizer");
     p->dec[0].kind = TP_DEC_BYTE_LEVEL;
     p->n_dec = 1;
     return 0;
@@ -423,7 +423,7 @@ int tp_pre_tokenize(const tp_pipeline *p, const char *s, size_t len, bool at_sta
     if (p->pre == TP_PRE_BYTE_LEVEL) { /* the regex split happens in the caller, which knows the bytes */
         if (!p->add_prefix_space || s[0] == ' ') return fn(ctx, s, len, err);
         buf b = {0};
-        int rc = buf_add(&b, " ", 1) && buf_add(&b, s, len) ? fn(ctx, b.s, b.len, err) : cc_fail(err, "out of memory");
+        int rc = buf_add(&b, " ", 1) && buf_add(&b, s, len) ? fn(ctx, b.s, b.len, err) : cc_fail_code(err, CC_E_NOMEM, "out of memory");
         free(b.s);
         return rc;
     }
@@ -441,7 +441,7 @@ int tp_pre_tokenize(const tp_pipeline *p, const char *s, size_t len, bool at_sta
     }
     if (!ok) {
         free(b.s);
-        return cc_fail(err, "out of memory");
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     }
     int rc = 0;
     size_t start = 0;
@@ -605,7 +605,7 @@ char *tp_decode(const tp_pipeline *p, const char *const *texts, const size_t *le
     strings_free(&cur);
     if (!ok) {
         free(all.s);
-        return cc_fail(err, "out of memory decoding %zu tokens", n), NULL;
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory decoding %zu tokens", n), NULL;
     }
     *out_len = all.len;
     return all.s;

@@ -78,7 +78,7 @@ static json_t *load_golden(const char *dir, const char *file, cc_error *err)
     snprintf(path, sizeof path, "%s/%s", dir, file);
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
-    if (!j) cc_fail(err, "%s: %s; --golden takes a golden/out/<model> folder written by golden/generate", path, jerr.text);
+    if (!j) cc_fail_code(err, CC_E_FORMAT, "%s: %s; --golden takes a golden/out/<model> folder written by golden/generate", path, jerr.text);
     return j;
 }
 
@@ -142,7 +142,7 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
     }
     tokens = malloc((size_t)B * (1 + 2 * n) * sizeof *tokens + 1);
     if (!tokens) {
-        cc_fail(err, "out of memory");
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto out;
     }
     if (cc_repeat_tokens(c, v->seed, B, n, tokens, err) != 0) goto out;
@@ -167,8 +167,9 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
         o->min_top1_vs_chance);
 
     /* evidence, from forward passes */
-    if (cc_head_scores_run(m, tokens, B, n, CC_KERNEL_FAST, &hs, err) != 0 ||
-        cc_ablate_heads(m, tokens, B, n, &prev, 1, o->ablate, CC_KERNEL_FAST, &ab, err) != 0)
+    if (cc_head_scores_run(m, tokens, B, n, CC_KERNEL_FAST, o->progress, o->progress_ctx, &hs, err) != 0 ||
+        cc_ablate_heads(m, tokens, B, n, &prev, 1, o->ablate, CC_KERNEL_FAST, o->progress, o->progress_ctx, &ab,
+                        err) != 0)
         goto out;
     size_t pi = (size_t)prev.layer * H + prev.head, ii = (size_t)ind.layer * H + ind.head;
     double prev_score = hs.diag[CC_SCORE_PREV_TOKEN][pi], ind_score = hs.diag[CC_SCORE_INDUCTION][ii];

@@ -1,15 +1,15 @@
 /* consumer.c — a program built outside the project against the installed
  * libcircuitc, the way a user would (`cc consumer.c $(pkg-config --cflags
  * --libs circuitc)`); tests/install/test_install.sh builds and runs it. It loads
- * the model named on its command line with the default processing, measures
+ * the library through the umbrella header, prints the version of the headers
+ * and of the library, loads the model named on its command line with the
+ * default processing, measures
  * the K-composition score of L0H0 -> L1H0, runs the whole `kcomp L0H0 L1H0`
  * as one call (docs/library.md) and prints what it found. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <circuitc/circuit_report.h>
-#include <circuitc/composition.h>
-#include <circuitc/model.h>
+#include <circuitc.h>
 
 int main(int argc, char **argv)
 {
@@ -17,6 +17,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MODEL\n", argv[0]);
         return 2;
     }
+    printf("version %d.%d.%d %s\n", CIRCUITC_VERSION_MAJOR, CIRCUITC_VERSION_MINOR, CIRCUITC_VERSION_PATCH,
+           cc_version());
     cc_error err;
     cc_model *m = NULL;
     if (cc_model_load(argv[1], NULL, true, &m, &err) != 0) {

@@ -4,11 +4,14 @@
 # uses it from outside the source and build trees as a user would:
 #   - no source-tree path among the constants of circuitc and libcircuitc.so;
 #   - every public header is installed, compiles alone as C and all together as C++;
+#     the umbrella circuitc.h includes every one of them;
 #   - `pkg-config --modversion circuitc` gives the project version;
-#   - consumer.c builds with `pkg-config --cflags --libs circuitc` against the
+#   - consumer.c (which includes <circuitc.h> only and prints the version of the
+#     headers and of the library) builds with `pkg-config --cflags --libs circuitc` against the
 #     shared library (and with --static against libcircuitc.a), runs, and
 #     agrees with the installed circuitc on a composition score and on kcomp's
 #     top-1 count (the one-call cc_circuit_report_run, with its JSON);
+#   - the shared consumer finds the data beside libcircuitc.so without CIRCUITC_DATA;
 #   - the installed circuitc runs `kcomp L0H0 L1H0` on the bundled model and
 #     writes a `report`, finding its data beside itself;
 #   - without its data it fails clearly (naming CIRCUITC_DATA), printing nothing on stdout.
@@ -51,12 +54,20 @@ for h in "$source_root"/include/circuitc/*.h; do
   "${cc[@]}" -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$root/$includedir" "$tmp/one.c" ||
     fail "installed header ${h##*/} does not compile on its own"
 done
+[ -f "$root/$includedir/circuitc/version.h" ] || fail "the configured header version.h is not installed"
+for h in "$root/$includedir"/circuitc/*.h; do
+  grep -qx "#include \"circuitc/${h##*/}\"" "$root/$includedir/circuitc.h" ||
+    fail "the umbrella header circuitc.h does not include circuitc/${h##*/}"
+done
+printf '#include <circuitc.h>\n' >"$tmp/umbrella.c"
+"${cc[@]}" -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$root/$includedir" "$tmp/umbrella.c" ||
+  fail "the installed umbrella header circuitc.h does not compile"
 if command -v c++ >/dev/null; then
-  { for h in "$root/$includedir"/circuitc/*.h; do printf '#include <circuitc/%s>\n' "${h##*/}"; done
+  { echo '#include <circuitc.h>'
     echo 'int main() { return cc_fail(nullptr, "%s", "linked as C") == -1 ? 0 : 1; }'; } >"$tmp/all.cpp"
   c++ -Wall -Wextra -Werror -fsyntax-only -I"$root/$includedir" "$tmp/all.cpp" ||
     fail "the installed headers do not compile as C++ (extern \"C\" guards)"
-  echo "headers: every one installed, compiles alone (C) and together (C++)"
+  echo "headers: every one installed, compiles alone (C) and together through circuitc.h (C++)"
 else
   echo "headers: every one installed and compiles alone (C); no c++ to check the extern \"C\" guards"
 fi
@@ -83,6 +94,13 @@ read -ra static_flags <<<"$(pkg-config --static --cflags --libs circuitc)"
 static=$(CIRCUITC_DATA=$data "$tmp/consumer-static" "$data/models/induction-3l4h") || fail "the consumer (static libcircuitc) failed"
 [ "$shared" = "$static" ] || fail "shared and static builds differ: '$shared' vs '$static'"
 grep -qx 'layers 3 heads 4 vocab 512' <<<"$shared" || fail "unexpected consumer output: $shared"
+# ... and without CIRCUITC_DATA, libcircuitc.so finds the data from its own folder (the
+# program is in $tmp, nowhere near it)
+beside_lib=$(LD_LIBRARY_PATH=$root/$libdir "$tmp/consumer" "$data/models/induction-3l4h") ||
+  fail "the consumer (shared libcircuitc) without CIRCUITC_DATA did not find the data beside libcircuitc.so"
+[ "$beside_lib" = "$shared" ] || fail "without CIRCUITC_DATA the consumer says '$beside_lib', with it '$shared'"
+grep -qx "version $version $version" <<<"$shared" ||
+  fail "the consumer's version line (headers, then cc_version()) is not '$version $version': $shared"
 echo "consumer (shared and static): ${shared//$'\n'/; }"
 
 # ---- the installed circuitc, from outside the trees ----------------------------------------

@@ -37,7 +37,7 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     const char *act = NULL;
     if (arch_json_str(root, path, "activation_function", &act, err) != 0) return -1;
     if (act && strcmp(act, "gelu_new") != 0)
-        return cc_fail(err, "%s: field \"activation_function\" is \"%s\"; circuitc implements GPT-2's \"gelu_new\" only",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"activation_function\" is \"%s\"; circuitc implements GPT-2's \"gelu_new\" only",
                        path, act);
     int n_pos = 0, n_ctx = 0;
     if (arch_json_int(root, path, "n_layer", true, 0, CC_CONFIG_MAX_LAYERS, &c->n_layers, err) ||
@@ -52,7 +52,7 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     _Static_assert(4LL * CC_CONFIG_MAX_D_MODEL <= CC_CONFIG_MAX_D_MLP, "the default n_inner must fit the limit");
     if (c->d_mlp < 0) c->d_mlp = 4 * c->d_model; /* n_inner null: GPT-2's 4 x n_embd (n_embd is bounded above) */
     c->n_ctx = n_pos ? n_pos : n_ctx;
-    if (!c->n_ctx) return cc_fail(err, "%s: missing field \"n_positions\" (the context length)", path);
+    if (!c->n_ctx) return cc_fail_code(err, CC_E_FORMAT, "%s: missing field \"n_positions\" (the context length)", path);
     if (c->n_heads > 0) c->d_head = c->d_model / c->n_heads;
     return 0;
 }

@@ -45,28 +45,28 @@ static int read_layer_kinds(json_t *root, const char *path, cc_config *c, cc_err
     json_t *types = json_object_get(root, "attention_types");
     const char *hint = "it must be a list of [[\"global\" | \"local\", ...], repeat] pairs covering num_layers";
     if (!types) return 0; /* every layer global */
-    if (!json_is_array(types)) return cc_fail(err, "%s: field \"attention_types\": %s", path, hint);
+    if (!json_is_array(types)) return cc_fail_code(err, CC_E_FORMAT, "%s: field \"attention_types\": %s", path, hint);
     int layer = 0;
     for (size_t i = 0; i < json_array_size(types); i++) {
         json_t *pair = json_array_get(types, i), *kinds = json_array_get(pair, 0), *rep = json_array_get(pair, 1);
         if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_array(kinds) || !json_is_integer(rep) ||
             json_integer_value(rep) < 0 || json_integer_value(rep) > CC_CONFIG_MAX_LAYERS)
-            return cc_fail(err, "%s: field \"attention_types\" entry %zu: %s", path, i, hint);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: field \"attention_types\" entry %zu: %s", path, i, hint);
         for (json_int_t r = 0; r < json_integer_value(rep); r++)
             for (size_t k = 0; k < json_array_size(kinds); k++) {
                 const char *kind = json_string_value(json_array_get(kinds, k));
                 if (!kind || (strcmp(kind, "global") != 0 && strcmp(kind, "local") != 0))
-                    return cc_fail(err, "%s: field \"attention_types\" entry %zu: \"%s\" is not \"global\" or "
+                    return cc_fail_code(err, CC_E_FORMAT, "%s: field \"attention_types\" entry %zu: \"%s\" is not \"global\" or "
                                         "\"local\"", path, i, kind ? kind : "(not a string)");
                 if (layer >= c->n_layers)
-                    return cc_fail(err, "%s: field \"attention_types\" describes more than num_layers (%d) layers",
+                    return cc_fail_code(err, CC_E_FORMAT, "%s: field \"attention_types\" describes more than num_layers (%d) layers",
                                    path, c->n_layers);
                 if (kind[0] == 'l') c->local_layers[layer / 64] |= (uint64_t)1 << (layer % 64);
                 layer++;
             }
     }
     if (layer != c->n_layers)
-        return cc_fail(err, "%s: field \"attention_types\" describes %d layers, num_layers is %d", path, layer,
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"attention_types\" describes %d layers, num_layers is %d", path, layer,
                        c->n_layers);
     return 0;
 }

@@ -61,11 +61,11 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
         return -1;
     json_t *scaling = json_object_get(root, "rope_scaling");
     if (scaling && !json_is_null(scaling))
-        return cc_fail(err, "%s: field \"rope_scaling\" is set; circuitc implements plain rotary embeddings only "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"rope_scaling\" is set; circuitc implements plain rotary embeddings only "
                             "(rope_scaling null)", path);
     if (c->n_heads > 0) c->d_head = c->d_model / c->n_heads;
     if (!(pct > 0 && pct <= 1))
-        return cc_fail(err, "%s: field \"rotary_pct\" must be in (0, 1], got %g", path, pct);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"rotary_pct\" must be in (0, 1], got %g", path, pct);
     /* as the model defines it, int(d_head * rotary_pct); TransformerLens rounds
        instead, which differs only when the product is not whole */
     c->rotary_dim = (int)(c->d_head * pct);

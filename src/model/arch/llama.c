@@ -66,7 +66,7 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
     /* Mistral's sliding window changes nothing while it covers the whole context. */
     json_t *window = json_object_get(root, "sliding_window");
     if (type && strcmp(type, "mistral") == 0 && json_is_integer(window) && json_integer_value(window) < c->n_ctx)
-        return cc_fail(err, "%s: field \"sliding_window\" (%lld) is shorter than max_position_embeddings (%d); "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"sliding_window\" (%lld) is shorter than max_position_embeddings (%d); "
                             "%s",
                        path, (long long)json_integer_value(window), c->n_ctx, no_extras);
     if (!c->d_head && c->n_heads > 0) c->d_head = c->d_model / c->n_heads;

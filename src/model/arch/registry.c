@@ -36,7 +36,7 @@ int arch_family_of(json_t *root, const char *path, const arch_family **out, cc_e
 {
     json_t *type = json_object_get(root, "model_type");
     if (type && !json_is_null(type) && !json_is_string(type))
-        return cc_fail(err, "%s: field \"model_type\" must be a string (\"gpt2\", \"gpt_neo\", \"gpt_neox\", "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: field \"model_type\" must be a string (\"gpt2\", \"gpt_neo\", \"gpt_neox\", "
                             "\"llama\", ...)", path);
     if (!type || json_is_null(type)) {
         /* TransformerLens' config has no model_type; GPT-2 configs without one are GPT-2's */
@@ -50,7 +50,7 @@ int arch_family_of(json_t *root, const char *path, const arch_family **out, cc_e
             *out = arch_families[i];
             return 0;
         }
-    return cc_fail(err, "%s: model_type \"%s\" is not supported; circuitc reads gpt2, gpt_neo, gpt_neox, llama "
+    return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: model_type \"%s\" is not supported; circuitc reads gpt2, gpt_neo, gpt_neox, llama "
                         "(and mistral, qwen2 without their extras) and TransformerLens exports "
                         "(docs/architectures.md); OPT, GPT-J, Gemma, Phi and the rest are not",
                    path, name);

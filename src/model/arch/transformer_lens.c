@@ -66,16 +66,16 @@ static int read_norm(json_t *root, const char *path, cc_config *c, cc_error *err
     const char *norm = NULL;
     if (arch_json_str(root, path, "normalization_type", &norm, err) != 0) return -1;
     if (!norm)
-        return cc_fail(err, "%s: \"normalization_type\" is null; circuitc reads models with LayerNorm (\"LN\", "
+        return cc_fail_code(err, CC_E_FORMAT, "%s: \"normalization_type\" is null; circuitc reads models with LayerNorm (\"LN\", "
                             "\"LNPre\") or RMSNorm (\"RMS\", \"RMSPre\")", path);
     c->norm = strncmp(norm, "RMS", 3) == 0 ? CC_NORM_RMS : CC_NORM_LN;
     c->norm_folded = strcmp(norm, "LNPre") == 0 || strcmp(norm, "RMSPre") == 0;
     if (strcmp(norm, "LN") != 0 && strcmp(norm, "RMS") != 0 && !c->norm_folded)
-        return cc_fail(err, "%s: \"normalization_type\" \"%s\" is not one of LN, LNPre, RMS, RMSPre", path, norm);
+        return cc_fail_code(err, CC_E_FORMAT, "%s: \"normalization_type\" \"%s\" is not one of LN, LNPre, RMS, RMSPre", path, norm);
     bool final_rms = false;
     if (arch_json_bool(root, path, "final_rms", false, &final_rms, err) != 0) return -1;
     if (final_rms && c->norm != CC_NORM_RMS)
-        return cc_fail(err, "%s: \"final_rms\" with LayerNorm blocks is not supported (one norm kind per model)", path);
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: \"final_rms\" with LayerNorm blocks is not supported (one norm kind per model)", path);
     return 0;
 }
 
@@ -87,7 +87,7 @@ static int read_positions(json_t *root, const char *path, cc_config *c, cc_error
     else if (strcmp(pos, "shortformer") == 0) c->pos = CC_POS_SHORTFORMER;
     else if (strcmp(pos, "rotary") == 0) c->pos = CC_POS_ROTARY;
     else
-        return cc_fail(err, "%s: \"positional_embedding_type\" \"%s\" is not supported; circuitc reads standard, "
+        return cc_fail_code(err, CC_E_UNSUPPORTED, "%s: \"positional_embedding_type\" \"%s\" is not supported; circuitc reads standard, "
                             "shortformer and rotary", path, pos);
     if (c->pos != CC_POS_ROTARY) return 0;
     return arch_json_int(root, path, "rotary_dim", true, 0, CC_CONFIG_MAX_D_MODEL, &c->rotary_dim, err) ||
@@ -105,12 +105,12 @@ static int read_local(json_t *root, const char *path, cc_config *c, cc_error *er
     if (!local) return 0;
     json_t *types = json_object_get(root, "attn_types");
     if (!json_is_array(types) || json_array_size(types) != (size_t)c->n_layers)
-        return cc_fail(err, "%s: \"attn_types\" must list \"global\" or \"local\" for each of the %d layers", path,
+        return cc_fail_code(err, CC_E_FORMAT, "%s: \"attn_types\" must list \"global\" or \"local\" for each of the %d layers", path,
                        c->n_layers);
     for (int l = 0; l < c->n_layers; l++) {
         const char *kind = json_string_value(json_array_get(types, (size_t)l));
         if (!kind || (strcmp(kind, "global") != 0 && strcmp(kind, "local") != 0))
-            return cc_fail(err, "%s: \"attn_types\"[%d] must be \"global\" or \"local\"", path, l);
+            return cc_fail_code(err, CC_E_FORMAT, "%s: \"attn_types\"[%d] must be \"global\" or \"local\"", path, l);
         if (kind[0] == 'l') c->local_layers[l / 64] |= (uint64_t)1 << (l % 64);
     }
     return arch_json_int(root, path, "window_size", true, 0, CC_CONFIG_MAX_CTX, &c->window, err);
@@ -140,17 +140,17 @@ static int read_config(json_t *root, const char *path, cc_config *c, cc_error *e
         read_local(root, path, c, err))
         return -1;
     if (d_vocab_out > 0 && d_vocab_out != c->d_vocab)
-        return cc_fail(err, "%s: \"d_vocab_out\" (%d) differs from \"d_vocab\" (%d); circuitc needs one vocabulary",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: \"d_vocab_out\" (%d) differs from \"d_vocab\" (%d); circuitc needs one vocabulary",
                        path, d_vocab_out, c->d_vocab);
     c->attn_unscaled = !scaled;
     if (scaled && scale > 0 && fabs(scale - sqrt((double)c->d_head)) > 1e-6 * scale)
-        return cc_fail(err, "%s: \"attn_scale\" is %g; circuitc scales scores by sqrt(d_head) = %g or not at all",
+        return cc_fail_code(err, CC_E_FORMAT, "%s: \"attn_scale\" is %g; circuitc scales scores by sqrt(d_head) = %g or not at all",
                        path, scale, sqrt((double)c->d_head));
     if (c->attn_only) return 0;
     if (arch_json_int(root, path, "d_mlp", true, 0, CC_CONFIG_MAX_D_MLP, &c->d_mlp, err) ||
         arch_json_str(root, path, "act_fn", &act, err))
         return -1;
-    if (!act) return cc_fail(err, "%s: \"act_fn\" is null in a model with MLPs", path);
+    if (!act) return cc_fail_code(err, CC_E_FORMAT, "%s: \"act_fn\" is null in a model with MLPs", path);
     return arch_json_act(act, path, "act_fn", &c->act, err);
 }
 
