@@ -322,6 +322,51 @@ START_TEST(eap_finds_the_planted_induction_circuit)
 }
 END_TEST
 
+#define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
+
+/* circuitc eap: its JSON holds the library's scores for the same pairs, the
+ * curve ends at every edge with faithfulness 1, --plot draws a chart, and bad
+ * requests fail with a message and nothing on stdout. */
+START_TEST(eap_command)
+{
+    char *fx = golden_path("models/induction-3l4h"), *dir = tu_tmpdir(), png[4096];
+    tu_run_result r = RUN("eap", "--model", fx, "--batch", "3", "--seq-len", "5", "--ig-steps", "2", "--top-n", "6",
+                          "--seed", "4", "--json");
+    json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 3, 5, 4, &p, &err) == 0, "%s", err.msg);
+    double *want = malloc((size_t)graph.n_edges * sizeof *want);
+    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_LOGIT_DIFF, 2, CC_KERNEL_FAST, want, &err) == 0, "%s",
+                  err.msg);
+    json_t *scores = json_object_get(j, "scores"), *curve = json_object_get(j, "curve");
+    ck_assert_int_eq((long)json_array_size(scores), graph.n_edges);
+    for (long e = 0; e < graph.n_edges; e++)
+        ck_assert_msg(fabs(json_number_value(json_array_get(scores, (size_t)e)) - want[e]) <= 1e-9 * fmax(1, fabs(want[e])),
+                      "edge %ld", e);
+    json_t *last = json_array_get(curve, json_array_size(curve) - 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(last, "edges")), graph.n_edges);
+    ck_assert(fabs(json_number_value(json_object_get(last, "faithfulness")) - 1) < 1e-9);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "circuit"), "asked")), 6);
+    snprintf(png, sizeof png, "%s/eap.png", dir);
+    r = RUN("eap", "--model", fx, "--batch", "2", "--seq-len", "4", "--plot", png);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "faithfulness curve");
+    size_t len;
+    free(tu_read_file(png, &len));
+    ck_assert(len > 1000);
+    tu_run_free(&r);
+    tu_expect_fail(RUN("eap", "--model", fx, "--pairs", "x.jsonl", "--task", "ioi"), 2, "pass one");
+    tu_expect_fail(RUN("eap", "--model", fx, "--top-n", "100000"), 1, "the graph has 262");
+    json_decref(j);
+    free(want);
+    cc_eap_pairs_free(&p);
+    tu_rmtree(dir);
+    free(dir), free(fx);
+}
+END_TEST
+
 START_TEST(ioi_pairs_on_gpt2)
 {
     cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
@@ -401,6 +446,7 @@ int main(void)
     tcase_add_test(tc, scores_are_delta_dot_gradient);
     tcase_add_test(tc, faithfulness_curve_ends);
     tcase_add_test(tc, eap_finds_the_planted_induction_circuit);
+    tcase_add_test(tc, eap_command);
     tcase_add_test(tc, ioi_pairs_on_gpt2);
     tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "circuitc/charts.h"
 #include "circuitc/eap_run.h"
+#include "plot_cli.h"
 #include "tokenize_cli.h"
 
 #define REPEAT_HALF 8 /* --task repeat: the repeated block's length when --seq-len is not given */
@@ -64,6 +66,35 @@ static void print_text(const cc_model *m, const cc_eap_run_result *r, int top)
                100 * r->curve.faithfulness[i]);
 }
 
+/* --plot: the faithfulness curve as one bar per circuit size, labelled "asked/kept after pruning"; a
+ * value outside [0, 1] is written on its bar, which the chart clips. */
+static int plot_curve(const char *out, const cc_model *m, const cc_eap_run_result *r)
+{
+    const cc_eap_curve *c = &r->curve;
+    char (*labels)[48] = malloc((size_t)c->n_points * sizeof *labels);
+    const char **groups = malloc((size_t)c->n_points * sizeof *groups);
+    char *model = cli_model_label(m->model_path), title[256];
+    cc_error err;
+    int rc = CLI_FAIL;
+    if (!labels || !groups || !model) {
+        cc_fail(&err, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    for (int i = 0; i < c->n_points; i++) {
+        snprintf(labels[i], sizeof labels[i], "%ld/%ld", c->asked[i], c->edges[i]);
+        groups[i] = labels[i];
+    }
+    snprintf(title, sizeof title, "%s faithfulness by circuit size (edges asked/kept) — model %s, %s, %d pairs",
+             r->opts.ig_steps ? "EAP-IG" : "EAP", model, cc_pair_metric_name(r->opts.metric), r->n_pairs);
+    cc_chart_opts o = {.out = out, .title = title};
+    rc = cc_chart_bars(&o, "(metric - corrupt) / (clean - corrupt)", c->n_points, groups, 1,
+                       (const char *const[]){"faithfulness"}, c->faithfulness, &err) == 0 ? CLI_OK : cli_fail(&err);
+out:
+    free(labels), free(groups), free(model);
+    return rc;
+}
+
 static int run(const cli_args *a)
 {
     if (a->v[O_PAIRS].given && a->v[O_TASK].given)
@@ -82,6 +113,7 @@ static int run(const cli_args *a)
     if (load_pairs(a, m, &p, &err) != 0 || cc_eap_run(m, &p, &o, &r, &err) != 0) rc = cli_fail(&err);
     else if (common.json) rc = cli_print_result(cc_eap_run_json(&r));
     else print_text(m, &r, a->v[O_TOP].i);
+    if (rc == CLI_OK && common.plot) rc = plot_curve(common.plot, m, &r);
     cc_eap_run_result_free(&r);
     cc_eap_pairs_free(&p);
     cc_model_free(m);
@@ -103,10 +135,11 @@ const cli_command cli_cmd_eap = {
         "circuit of --top-n edges (or --greedy), pruned to paths from the input to the logits, with its\n"
         "faithfulness: the metric of the clean run with every edge outside the circuit carrying its\n"
         "corrupted value, as (metric - corrupt) / (clean - corrupt); then that curve at 1, 2, 4, ... edges.\n"
+        "--plot: the curve as bars, one per circuit size.\n"
         "See docs/eap.md.\n",
-    .examples = "eap --task repeat --batch 10 --top-n 8\n"
+    .examples = "eap --task repeat --batch 10 --top-n 8 --plot eap.svg\n"
                 "eap --ig-steps 0 --greedy --top-n 10 --seq-len 6 --json\n",
     .options = (const opt_id[]){O_PAIRS, O_TASK, O_METRIC, O_IG_STEPS, O_TOP_N, O_GREEDY, O_TOP, O_BATCH, O_SEQ_LEN,
-                                O_SEED, O_TOKENIZER, CLI_MODEL_OPTIONS, O_NONE},
+                                O_SEED, O_TOKENIZER, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };
