@@ -299,6 +299,72 @@ START_TEST(kept_activations_are_the_forward_passes)
 }
 END_TEST
 
+/* split_inputs: the heads' q, k and v input gradients sum to what attention
+ * adds to resid_pre's gradient (resid_pre - resid_mid), and the MLP input's is
+ * what the MLP adds (resid_mid - resid_post), in every layer. */
+START_TEST(split_inputs_sum_to_the_block_gradients)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 5);
+    int *tok = tu_shape_tokens(&c, B * T, 6);
+    metric_case mc;
+    metric_setup(&mc, m, CC_GRAD_LOGIT_DIFF);
+    cc_grad_opts o = {.kernel = CC_KERNEL_FAST, .split_inputs = true};
+    cc_hook_kind kinds[] = {CC_HOOK_RESID_PRE, CC_HOOK_RESID_MID, CC_HOOK_RESID_POST};
+    for (int i = 0; i < 3; i++) cc_grad_want(&o, kinds[i], -1);
+    cc_grad_result g;
+    cc_error err;
+    ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &o, &g, &err) == 0, "%s", err.msg);
+    size_t d = (size_t)c.d_model, R = (size_t)B * T;
+    int H = c.n_heads;
+    for (int l = 0; l < c.n_layers; l++) {
+        const float *pre = g.grad[CC_HOOK_RESID_PRE][l], *mid = g.grad[CC_HOOK_RESID_MID][l];
+        const float *post = g.grad[CC_HOOK_RESID_POST][l];
+        double scale = 0;
+        for (size_t i = 0; i < R * d; i++) scale = fmax(scale, fabs(pre[i]));
+        for (size_t r = 0; r < R; r++)
+            for (size_t j = 0; j < d; j++) {
+                double heads = 0;
+                for (int q = 0; q < 3; q++)
+                    for (int h = 0; h < H; h++) heads += g.qkv_input[q][l][(r * H + h) * d + j];
+                size_t i = r * d + j;
+                ck_assert_msg(fabs(heads - (pre[i] - mid[i])) <= 1e-5 * scale, "layer %d row %zu: %g vs %g", l, r,
+                              heads, pre[i] - mid[i]);
+                ck_assert_msg(fabs(g.mlp_input[l][i] - (mid[i] - post[i])) <= 1e-5 * scale, "layer %d MLP row %zu", l,
+                              r);
+            }
+    }
+    cc_grad_result_free(&g);
+    free(tok);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* embed: the pass at another input embedding is the pass of the tokens whose embedding it is. */
+START_TEST(embedding_override_is_another_input)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 5);
+    int *tok = tu_shape_tokens(&c, B * T, 6), *other = tu_shape_tokens(&c, B * T, 7);
+    size_t d = (size_t)c.d_model;
+    float *embed = malloc((size_t)B * T * d * sizeof *embed);
+    for (int i = 0; i < B * T; i++) memcpy(embed + i * d, m->w.W_E + (size_t)other[i] * d, d * sizeof *embed);
+    metric_case mc;
+    metric_setup(&mc, m, CC_GRAD_LOGIT_DIFF);
+    cc_grad_opts o = {.kernel = CC_KERNEL_FAST}, oe = {.kernel = CC_KERNEL_FAST, .embed = embed};
+    cc_grad_want(&o, CC_HOOK_RESID_PRE, 0), cc_grad_want(&oe, CC_HOOK_RESID_PRE, 0);
+    cc_grad_result want, got;
+    cc_error err;
+    ck_assert_msg(cc_backward(m, other, B, T, &mc.metric, &o, &want, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &oe, &got, &err) == 0, "%s", err.msg);
+    ck_assert(got.metric == want.metric);
+    ck_assert(memcmp(got.grad[CC_HOOK_RESID_PRE][0], want.grad[CC_HOOK_RESID_PRE][0], B * T * d * sizeof(float)) == 0);
+    cc_grad_result_free(&want), cc_grad_result_free(&got);
+    free(embed), free(tok), free(other);
+    tu_shape_model_free(m);
+}
+END_TEST
+
 START_TEST(refusals_say_why)
 {
     cc_config c = tu_shape_config();
@@ -339,6 +405,8 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, every_block_shape, 0, tu_n_shape_cases());
     tcase_add_test(tc, kept_activations_are_the_forward_passes);
+    tcase_add_test(tc, split_inputs_sum_to_the_block_gradients);
+    tcase_add_test(tc, embedding_override_is_another_input);
     tcase_add_test(tc, refusals_say_why);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
