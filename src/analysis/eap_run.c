@@ -35,7 +35,7 @@ static int measure_circuit(const cc_model *m, const cc_eap_pairs *p, cc_eap_run_
     long n = r->graph.n_edges;
     if (o->circuit_edges > n)
         return cc_fail(err, "a circuit of %ld edges asked for, but the graph has %ld", o->circuit_edges, n);
-    if (!(r->circuit = calloc((size_t)n, 1))) return cc_fail(err, "out of memory");
+    if (!(r->circuit = calloc((size_t)n, 1))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     r->circuit_kept = o->selection == CC_EAP_GREEDY
                           ? cc_eap_select_greedy(&r->graph, r->scores, o->circuit_edges, true, r->circuit, err)
                           : cc_eap_select_topn(&r->graph, r->scores, o->circuit_edges, true, r->circuit, err);
@@ -65,7 +65,7 @@ int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_option
     if (cc_eap_graph_build(&m->cfg, &res->graph, err) != 0) return -1;
     long n = res->graph.n_edges;
     if (!(res->scores = malloc((size_t)n * sizeof *res->scores)) || !(res->order = malloc((size_t)n * sizeof *res->order)))
-        return cc_fail(err, "out of memory for %ld edge scores", n);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory for %ld edge scores", n);
     if (cc_eap_scores(m, &res->graph, p, o->metric, o->ig_steps, o->kernel, res->scores, err) != 0) return -1;
     for (long e = 0; e < n; e++) res->order[e] = e;
     sort_scores = res->scores;

@@ -77,7 +77,7 @@ static int plot_curve(const char *out, const cc_model *m, const cc_eap_run_resul
     cc_error err;
     int rc = CLI_FAIL;
     if (!labels || !groups || !model) {
-        cc_fail(&err, "out of memory");
+        cc_fail_code(&err, CC_E_NOMEM, "out of memory");
         rc = cli_fail(&err);
         goto out;
     }

@@ -397,7 +397,7 @@ static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_erro
         return 0;
     }
     float *din = gp_alloc(g, g->R * d); /* split_inputs: hook_mlp_in's gradient kept, then added */
-    if (!din) return cc_fail(err, "out of memory for the MLP input gradient of layer %d", l);
+    if (!din) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the MLP input gradient of layer %d", l);
     norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, din, g->norm_ws);
     for (size_t i = 0; i < g->R * d; i++) g->dx[i] += din[i];
     g->res->mlp_input[l] = din;
@@ -431,7 +431,7 @@ static int split_qkv_t(grad_pass *g, int l, const float *x, cc_error *err)
         }
     }
     if (!one || !dxn || !dres || !g->res->qkv_input[2][l])
-        rc = cc_fail(err, "out of memory for the split q/k/v input gradients of layer %d", l);
+        rc = cc_fail_code(err, CC_E_NOMEM, "out of memory for the split q/k/v input gradients of layer %d", l);
     gp_release(g, &one, R * g->dh), gp_release(g, &dxn, R * d), gp_release(g, &dres, R * d);
     return rc;
 }

@@ -76,7 +76,7 @@ static int pair_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pa
     float *embed = ig_steps ? malloc((size_t)T * d * sizeof *embed) : NULL;
     int rc = -1;
     if (!delta || !grad || !clean_lp || (ig_steps && !embed)) {
-        cc_fail(err, "out of memory for the edge scores of pair %d (%d tokens)", i, T);
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the edge scores of pair %d (%d tokens)", i, T);
         goto out;
     }
     if (cc_eap_sender_deltas(m, g, clean, corrupt, T, kernel, delta, err) != 0) goto out;
