@@ -126,17 +126,17 @@ const cli_command cli_cmd_eap = {
     .summary = "edge attribution patching (EAP, EAP-IG): edge scores, a circuit and its faithfulness",
     .description =
         "Scores every edge of the model's graph (senders: the input embedding, each head, each MLP;\n"
-        "receivers: each head's q, k and v input, each MLP's input, the logits) by EAP-IG (--ig-steps N,\n"
-        "default 5) or EAP (--ig-steps 0): (corrupted - clean output of the sender) . the gradient of the\n"
-        "metric at the receiver's input, summed over positions, averaged over the prompt pairs (the\n"
-        "gradient averaged over N runs whose token embedding goes from the corrupted one to the clean one).\n"
-        "Pairs come from --pairs FILE or --task (repeat: [BOS, A, A'] with the second half corrupted,\n"
-        "--batch pairs, --seq-len the block length, default 8). Prints the --top edges by |score|, the\n"
-        "circuit of --top-n edges (or --greedy), pruned to paths from the input to the logits, with its\n"
-        "faithfulness: the metric of the clean run with every edge outside the circuit carrying its\n"
-        "corrupted value, as (metric - corrupt) / (clean - corrupt); then that curve at 1, 2, 4, ... edges.\n"
-        "--plot: the curve as bars, one per circuit size.\n"
-        "See docs/eap.md.\n",
+        "receivers: each head's q, k and v input, each MLP's input, the logits) by EAP-IG (--ig-steps\n"
+        "N, default 5) or EAP (--ig-steps 0): (corrupted - clean output of the sender) . the gradient\n"
+        "of the metric at the receiver's input, summed over positions, averaged over the prompt pairs\n"
+        "(the gradient averaged over N runs whose token embedding goes from the corrupted one to the\n"
+        "clean one). Pairs come from --pairs FILE or --task (repeat: [BOS, A, A'] with the second\n"
+        "half corrupted, --batch pairs, --seq-len the block length, default 8). Prints the --top\n"
+        "edges by |score|, the circuit of --top-n edges (or --greedy), pruned to paths from the input\n"
+        "to the logits, with its faithfulness: the metric of the clean run with every edge outside\n"
+        "the circuit carrying its corrupted value, as (metric - corrupt) / (clean - corrupt); then\n"
+        "that curve at 1, 2, 4, ... edges. --plot: the curve as bars, one per circuit size. See\n"
+        "docs/eap.md.\n",
     .examples = "eap --task repeat --batch 10 --top-n 8 --plot eap.svg\n"
                 "eap --ig-steps 0 --greedy --top-n 10 --seq-len 6 --json\n",
     .options = (const opt_id[]){O_PAIRS, O_TASK, O_METRIC, O_IG_STEPS, O_TOP_N, O_GREEDY, O_TOP, O_BATCH, O_SEQ_LEN,
