@@ -24,6 +24,7 @@
 #include "circuitc/dla.h"
 #include "circuitc/eap.h"
 #include "circuitc/eap_graph.h"
+#include "circuitc/eap_run.h"
 #include "circuitc/error.h"
 #include "circuitc/experiments.h"
 #include "circuitc/factored.h"

@@ -16,6 +16,87 @@ cc_config tu_shape_config(void)
     return c;
 }
 
+/* One block shape: its name and its change to tu_shape_config(). */
+typedef struct {
+    const char *name;
+    void (*set)(cc_config *c);
+} shape_case;
+
+static void gpt2(cc_config *c) { (void)c; }
+static void rms(cc_config *c) { c->norm = CC_NORM_RMS; }
+static void rotary(cc_config *c) { c->pos = CC_POS_ROTARY, c->rotary_dim = 6; }
+static void rotary_partial_adjacent(cc_config *c)
+{
+    c->pos = CC_POS_ROTARY, c->rotary_dim = 4, c->rotary_adjacent = true, c->rotary_base = 500;
+}
+static void shortformer(cc_config *c) { c->pos = CC_POS_SHORTFORMER; }
+static void gqa(cc_config *c) { c->n_kv_heads = 2; }
+static void unscaled(cc_config *c) { c->attn_unscaled = true; }
+static void local(cc_config *c) { c->window = 3, c->local_layers[0] = 1; /* layer 0 local, layer 1 global */ }
+static void parallel(cc_config *c) { c->parallel = true; }
+static void attn_only(cc_config *c) { c->attn_only = true, c->d_mlp = 0; }
+#define ACT(name, kind, is_gated) \
+    static void name(cc_config *c) { c->act = kind, c->gated = is_gated; }
+ACT(gelu_new, CC_ACT_GELU_NEW, false)
+ACT(gelu, CC_ACT_GELU, false)
+ACT(silu, CC_ACT_SILU, false)
+ACT(relu, CC_ACT_RELU, false)
+ACT(gated_gelu_new, CC_ACT_GELU_NEW, true)
+ACT(gated_gelu, CC_ACT_GELU, true)
+ACT(gated_silu, CC_ACT_SILU, true)
+ACT(gated_relu, CC_ACT_RELU, true)
+#undef ACT
+static void llama(cc_config *c)
+{
+    c->family = CC_FAMILY_LLAMA, c->norm = CC_NORM_RMS, c->pos = CC_POS_ROTARY, c->rotary_dim = 6, c->n_kv_heads = 2;
+    c->gated = true, c->act = CC_ACT_SILU;
+}
+static void pythia(cc_config *c)
+{
+    c->family = CC_FAMILY_GPT_NEOX, c->pos = CC_POS_ROTARY, c->rotary_dim = 4, c->parallel = true, c->act = CC_ACT_GELU;
+}
+static void gpt_neo(cc_config *c)
+{
+    c->family = CC_FAMILY_GPT_NEO, c->attn_unscaled = true, c->window = 4, c->local_layers[0] = 2; /* layer 1 local */
+}
+static void tl_toy(cc_config *c) { c->family = CC_FAMILY_TL, c->pos = CC_POS_SHORTFORMER, c->attn_only = true, c->d_mlp = 0; }
+
+static const shape_case SHAPE_CASES[] = {
+    {"gpt2", gpt2},
+    {"rms", rms},
+    {"rotary", rotary},
+    {"rotary partial adjacent", rotary_partial_adjacent},
+    {"shortformer", shortformer},
+    {"gqa", gqa},
+    {"unscaled", unscaled},
+    {"local", local},
+    {"parallel", parallel},
+    {"attn-only", attn_only},
+    {"gelu_new", gelu_new},
+    {"gelu", gelu},
+    {"silu", silu},
+    {"relu", relu},
+    {"gated gelu_new", gated_gelu_new},
+    {"gated gelu", gated_gelu},
+    {"gated silu", gated_silu},
+    {"gated relu", gated_relu},
+    {"llama", llama},
+    {"pythia", pythia},
+    {"gpt-neo", gpt_neo},
+    {"tl toy", tl_toy},
+};
+
+int tu_n_shape_cases(void) { return (int)(sizeof SHAPE_CASES / sizeof SHAPE_CASES[0]); }
+
+cc_config tu_shape_case(int i, const char **name)
+{
+    ck_assert_int_lt(i, tu_n_shape_cases());
+    cc_config c = tu_shape_config();
+    SHAPE_CASES[i].set(&c);
+    *name = SHAPE_CASES[i].name;
+    return c;
+}
+
 static float *normal_array(cc_rng *r, size_t n, double mean, double std)
 {
     float *a = malloc(n * sizeof *a);

@@ -13,6 +13,15 @@
  * fields to get the others. */
 cc_config tu_shape_config(void);
 
+/* The block shapes the forward and backward suites run, each a variation of
+ * tu_shape_config(): GPT-2; RMSNorm; rotary (full; partial with adjacent pairs
+ * and another base); shortformer; grouped-query; unscaled; local windows;
+ * parallel; attention-only; each activation plain and gated; the Llama,
+ * Pythia, GPT-Neo and TransformerLens toy blocks. Case I of
+ * tu_n_shape_cases(), named in *NAME. */
+int tu_n_shape_cases(void);
+cc_config tu_shape_case(int i, const char **name);
+
 /* Random weights for C: matrices of std 0.4 (attention patterns far from
  * uniform), biases 0.1, norm weights 1 +- 0.1. With WITH_NORM_WEIGHTS false
  * the norms have no weights (LNPre / RMSPre). GQA: the query heads of a group

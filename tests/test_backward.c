@@ -258,129 +258,12 @@ static void check_shape(const char *what, const cc_config *c)
 
 /* ------------------------------------------------------------ the shapes */
 
-START_TEST(gpt2_block)
+/* Every block shape of shape_models.c, one loop iteration (a forked test) each. */
+START_TEST(every_block_shape)
 {
-    cc_config c = tu_shape_config();
-    check_shape("gpt2", &c);
-}
-END_TEST
-
-START_TEST(rms_norm)
-{
-    cc_config c = tu_shape_config();
-    c.norm = CC_NORM_RMS;
-    check_shape("rms", &c);
-}
-END_TEST
-
-START_TEST(rotary_full)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_ROTARY, c.rotary_dim = 6;
-    check_shape("rotary", &c);
-}
-END_TEST
-
-START_TEST(rotary_partial_adjacent)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.rotary_adjacent = true, c.rotary_base = 500;
-    check_shape("rotary partial adjacent", &c);
-}
-END_TEST
-
-START_TEST(shortformer)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_SHORTFORMER;
-    check_shape("shortformer", &c);
-}
-END_TEST
-
-START_TEST(grouped_query)
-{
-    cc_config c = tu_shape_config();
-    c.n_kv_heads = 2;
-    check_shape("gqa", &c);
-}
-END_TEST
-
-START_TEST(unscaled)
-{
-    cc_config c = tu_shape_config();
-    c.attn_unscaled = true;
-    check_shape("unscaled", &c);
-}
-END_TEST
-
-START_TEST(local_windows)
-{
-    cc_config c = tu_shape_config();
-    c.window = 3, c.local_layers[0] = 1;
-    check_shape("local", &c);
-}
-END_TEST
-
-START_TEST(parallel)
-{
-    cc_config c = tu_shape_config();
-    c.parallel = true;
-    check_shape("parallel", &c);
-}
-END_TEST
-
-START_TEST(attn_only)
-{
-    cc_config c = tu_shape_config();
-    c.attn_only = true, c.d_mlp = 0;
-    check_shape("attn-only", &c);
-}
-END_TEST
-
-START_TEST(gated_and_activations)
-{
-    static const cc_act_kind acts[] = {CC_ACT_GELU_NEW, CC_ACT_GELU, CC_ACT_SILU, CC_ACT_RELU};
-    for (size_t i = 0; i < 4; i++)
-        for (int gated = 0; gated < 2; gated++) {
-            cc_config c = tu_shape_config();
-            c.act = acts[i], c.gated = gated;
-            char what[32];
-            snprintf(what, sizeof what, "act %d gated %d", (int)acts[i], gated);
-            check_shape(what, &c);
-        }
-}
-END_TEST
-
-START_TEST(llama_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_LLAMA, c.norm = CC_NORM_RMS, c.pos = CC_POS_ROTARY, c.rotary_dim = 6, c.n_kv_heads = 2;
-    c.gated = true, c.act = CC_ACT_SILU;
-    check_shape("llama", &c);
-}
-END_TEST
-
-START_TEST(pythia_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_GPT_NEOX, c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.parallel = true, c.act = CC_ACT_GELU;
-    check_shape("pythia", &c);
-}
-END_TEST
-
-START_TEST(gpt_neo_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_GPT_NEO, c.attn_unscaled = true, c.window = 4, c.local_layers[0] = 2;
-    check_shape("gpt-neo", &c);
-}
-END_TEST
-
-START_TEST(toy_attn_only_shortformer)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_TL, c.pos = CC_POS_SHORTFORMER, c.attn_only = true, c.d_mlp = 0;
-    check_shape("tl toy", &c);
+    const char *name;
+    cc_config c = tu_shape_case(_i, &name);
+    check_shape(name, &c);
 }
 END_TEST
 
@@ -412,6 +295,72 @@ START_TEST(kept_activations_are_the_forward_passes)
     ck_assert(!g.act[CC_HOOK_Z][0] && !g.grad[CC_HOOK_Z][0] && !g.act[CC_HOOK_PATTERN][1]);
     cc_grad_result_free(&g), cc_fwd_result_free(&f);
     free(tok);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* split_inputs: the heads' q, k and v input gradients sum to what attention
+ * adds to resid_pre's gradient (resid_pre - resid_mid), and the MLP input's is
+ * what the MLP adds (resid_mid - resid_post), in every layer. */
+START_TEST(split_inputs_sum_to_the_block_gradients)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 5);
+    int *tok = tu_shape_tokens(&c, B * T, 6);
+    metric_case mc;
+    metric_setup(&mc, m, CC_GRAD_LOGIT_DIFF);
+    cc_grad_opts o = {.kernel = CC_KERNEL_FAST, .split_inputs = true};
+    cc_hook_kind kinds[] = {CC_HOOK_RESID_PRE, CC_HOOK_RESID_MID, CC_HOOK_RESID_POST};
+    for (int i = 0; i < 3; i++) cc_grad_want(&o, kinds[i], -1);
+    cc_grad_result g;
+    cc_error err;
+    ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &o, &g, &err) == 0, "%s", err.msg);
+    size_t d = (size_t)c.d_model, R = (size_t)B * T;
+    int H = c.n_heads;
+    for (int l = 0; l < c.n_layers; l++) {
+        const float *pre = g.grad[CC_HOOK_RESID_PRE][l], *mid = g.grad[CC_HOOK_RESID_MID][l];
+        const float *post = g.grad[CC_HOOK_RESID_POST][l];
+        double scale = 0;
+        for (size_t i = 0; i < R * d; i++) scale = fmax(scale, fabs(pre[i]));
+        for (size_t r = 0; r < R; r++)
+            for (size_t j = 0; j < d; j++) {
+                double heads = 0;
+                for (int q = 0; q < 3; q++)
+                    for (int h = 0; h < H; h++) heads += g.qkv_input[q][l][(r * H + h) * d + j];
+                size_t i = r * d + j;
+                ck_assert_msg(fabs(heads - (pre[i] - mid[i])) <= 1e-5 * scale, "layer %d row %zu: %g vs %g", l, r,
+                              heads, pre[i] - mid[i]);
+                ck_assert_msg(fabs(g.mlp_input[l][i] - (mid[i] - post[i])) <= 1e-5 * scale, "layer %d MLP row %zu", l,
+                              r);
+            }
+    }
+    cc_grad_result_free(&g);
+    free(tok);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* embed: the pass at another input embedding is the pass of the tokens whose embedding it is. */
+START_TEST(embedding_override_is_another_input)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 5);
+    int *tok = tu_shape_tokens(&c, B * T, 6), *other = tu_shape_tokens(&c, B * T, 7);
+    size_t d = (size_t)c.d_model;
+    float *embed = malloc((size_t)B * T * d * sizeof *embed);
+    for (int i = 0; i < B * T; i++) memcpy(embed + i * d, m->w.W_E + (size_t)other[i] * d, d * sizeof *embed);
+    metric_case mc;
+    metric_setup(&mc, m, CC_GRAD_LOGIT_DIFF);
+    cc_grad_opts o = {.kernel = CC_KERNEL_FAST}, oe = {.kernel = CC_KERNEL_FAST, .embed = embed};
+    cc_grad_want(&o, CC_HOOK_RESID_PRE, 0), cc_grad_want(&oe, CC_HOOK_RESID_PRE, 0);
+    cc_grad_result want, got;
+    cc_error err;
+    ck_assert_msg(cc_backward(m, other, B, T, &mc.metric, &o, &want, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &oe, &got, &err) == 0, "%s", err.msg);
+    ck_assert(got.metric == want.metric);
+    ck_assert(memcmp(got.grad[CC_HOOK_RESID_PRE][0], want.grad[CC_HOOK_RESID_PRE][0], B * T * d * sizeof(float)) == 0);
+    cc_grad_result_free(&want), cc_grad_result_free(&got);
+    free(embed), free(tok), free(other);
     tu_shape_model_free(m);
 }
 END_TEST
@@ -454,22 +403,10 @@ int main(void)
     Suite *s = suite_create("backward");
     TCase *tc = tcase_create("shapes");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, gpt2_block);
-    tcase_add_test(tc, rms_norm);
-    tcase_add_test(tc, rotary_full);
-    tcase_add_test(tc, rotary_partial_adjacent);
-    tcase_add_test(tc, shortformer);
-    tcase_add_test(tc, grouped_query);
-    tcase_add_test(tc, unscaled);
-    tcase_add_test(tc, local_windows);
-    tcase_add_test(tc, parallel);
-    tcase_add_test(tc, attn_only);
-    tcase_add_test(tc, gated_and_activations);
-    tcase_add_test(tc, llama_block);
-    tcase_add_test(tc, pythia_block);
-    tcase_add_test(tc, gpt_neo_block);
-    tcase_add_test(tc, toy_attn_only_shortformer);
+    tcase_add_loop_test(tc, every_block_shape, 0, tu_n_shape_cases());
     tcase_add_test(tc, kept_activations_are_the_forward_passes);
+    tcase_add_test(tc, split_inputs_sum_to_the_block_gradients);
+    tcase_add_test(tc, embedding_override_is_another_input);
     tcase_add_test(tc, refusals_say_why);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

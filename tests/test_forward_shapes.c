@@ -251,129 +251,12 @@ static void check_shape(const char *what, const cc_config *c)
 
 /* ------------------------------------------------------------ the shapes */
 
-START_TEST(gpt2_block)
+/* Every block shape of shape_models.c, one loop iteration (a forked test) each. */
+START_TEST(every_block_shape)
 {
-    cc_config c = tu_shape_config();
-    check_shape("gpt2", &c);
-}
-END_TEST
-
-START_TEST(rms_norm)
-{
-    cc_config c = tu_shape_config();
-    c.norm = CC_NORM_RMS;
-    check_shape("rms", &c);
-}
-END_TEST
-
-START_TEST(rotary_full)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_ROTARY, c.rotary_dim = 6;
-    check_shape("rotary", &c);
-}
-END_TEST
-
-START_TEST(rotary_partial_adjacent)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.rotary_adjacent = true, c.rotary_base = 500;
-    check_shape("rotary partial adjacent", &c);
-}
-END_TEST
-
-START_TEST(shortformer)
-{
-    cc_config c = tu_shape_config();
-    c.pos = CC_POS_SHORTFORMER;
-    check_shape("shortformer", &c);
-}
-END_TEST
-
-START_TEST(grouped_query)
-{
-    cc_config c = tu_shape_config();
-    c.n_kv_heads = 2;
-    check_shape("gqa", &c);
-}
-END_TEST
-
-START_TEST(unscaled)
-{
-    cc_config c = tu_shape_config();
-    c.attn_unscaled = true;
-    check_shape("unscaled", &c);
-}
-END_TEST
-
-START_TEST(local_windows)
-{
-    cc_config c = tu_shape_config();
-    c.window = 3, c.local_layers[0] = 1; /* layer 0 local, layer 1 global */
-    check_shape("local", &c);
-}
-END_TEST
-
-START_TEST(parallel)
-{
-    cc_config c = tu_shape_config();
-    c.parallel = true;
-    check_shape("parallel", &c);
-}
-END_TEST
-
-START_TEST(attn_only)
-{
-    cc_config c = tu_shape_config();
-    c.attn_only = true, c.d_mlp = 0;
-    check_shape("attn-only", &c);
-}
-END_TEST
-
-START_TEST(gated_and_activations)
-{
-    static const cc_act_kind acts[] = {CC_ACT_GELU_NEW, CC_ACT_GELU, CC_ACT_SILU, CC_ACT_RELU};
-    for (size_t i = 0; i < 4; i++)
-        for (int gated = 0; gated < 2; gated++) {
-            cc_config c = tu_shape_config();
-            c.act = acts[i], c.gated = gated;
-            char what[32];
-            snprintf(what, sizeof what, "act %d gated %d", (int)acts[i], gated);
-            check_shape(what, &c);
-        }
-}
-END_TEST
-
-START_TEST(llama_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_LLAMA, c.norm = CC_NORM_RMS, c.pos = CC_POS_ROTARY, c.rotary_dim = 6, c.n_kv_heads = 2;
-    c.gated = true, c.act = CC_ACT_SILU;
-    check_shape("llama", &c);
-}
-END_TEST
-
-START_TEST(pythia_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_GPT_NEOX, c.pos = CC_POS_ROTARY, c.rotary_dim = 4, c.parallel = true, c.act = CC_ACT_GELU;
-    check_shape("pythia", &c);
-}
-END_TEST
-
-START_TEST(gpt_neo_block)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_GPT_NEO, c.attn_unscaled = true, c.window = 4, c.local_layers[0] = 2; /* layer 1 local */
-    check_shape("gpt-neo", &c);
-}
-END_TEST
-
-START_TEST(toy_attn_only_shortformer)
-{
-    cc_config c = tu_shape_config();
-    c.family = CC_FAMILY_TL, c.pos = CC_POS_SHORTFORMER, c.attn_only = true, c.d_mlp = 0;
-    check_shape("tl toy", &c);
+    const char *name;
+    cc_config c = tu_shape_case(_i, &name);
+    check_shape(name, &c);
 }
 END_TEST
 
@@ -463,21 +346,7 @@ int main(void)
     Suite *s = suite_create("forward shapes");
     TCase *tc = tcase_create("shapes");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, gpt2_block);
-    tcase_add_test(tc, rms_norm);
-    tcase_add_test(tc, rotary_full);
-    tcase_add_test(tc, rotary_partial_adjacent);
-    tcase_add_test(tc, shortformer);
-    tcase_add_test(tc, grouped_query);
-    tcase_add_test(tc, unscaled);
-    tcase_add_test(tc, local_windows);
-    tcase_add_test(tc, parallel);
-    tcase_add_test(tc, attn_only);
-    tcase_add_test(tc, gated_and_activations);
-    tcase_add_test(tc, llama_block);
-    tcase_add_test(tc, pythia_block);
-    tcase_add_test(tc, gpt_neo_block);
-    tcase_add_test(tc, toy_attn_only_shortformer);
+    tcase_add_loop_test(tc, every_block_shape, 0, tu_n_shape_cases());
     tcase_add_test(tc, missing_hooks_are_refused_with_the_reason);
     tcase_add_test(tc, range_check_uses_each_hooks_shape);
     suite_add_tcase(s, tc);

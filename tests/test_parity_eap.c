@@ -1,7 +1,8 @@
 /* test_parity_eap.c — edge attribution patching's forward side against the
  * TransformerLens implementation of the same definitions
  * (golden/out/MODEL/eap.json, golden/gen_eap.py): the graph's edges and names,
- * the clean and corrupted metrics, the edge-patched metric of fixed circuits
+ * the clean and corrupted metrics, EAP and EAP-IG (5 steps) scores (tolerance
+ * class "eap_scores"), the edge-patched metric of fixed circuits
  * (tolerance class "eap_metrics", 1e-4), and top-n and greedy selection from
  * the golden's EAP-IG ranking giving the very circuits TransformerLens chose.
  * On the bundled fixture and every golden/models fixture with multi-head
@@ -100,6 +101,53 @@ static double *ranking(json_t *g, long n)
     return s;
 }
 
+/* The golden's scores.KIND.METRIC as doubles ([n]). */
+static double *golden_scores(json_t *g, const char *kind, const char *metric, long n)
+{
+    json_t *list = json_object_get(json_object_get(json_object_get(g, "scores"), kind), metric);
+    ck_assert_int_eq((long)json_array_size(list), n);
+    double *s = malloc((size_t)n * sizeof *s);
+    for (long e = 0; e < n; e++) s[e] = json_real_value(json_array_get(list, (size_t)e));
+    return s;
+}
+
+static double list_max(const double *v, long n)
+{
+    double mx = 0;
+    for (long e = 0; e < n; e++) mx = fabs(v[e]) > mx ? fabs(v[e]) : mx;
+    return mx;
+}
+
+/* cc_eap_scores against scores.eap (IG_STEPS 0) or scores.eap_ig_5, class
+ * eap_scores: within 1e-5 of the list's largest |score|. EAP's kl scores
+ * vanish (the gradient of KL(clean || run) is 0 on the clean run: the golden
+ * holds rounding noise), so they are held to 1e-5 of EAP-IG's kl scale. */
+static void check_scores(const cc_model *m, const cc_eap_graph *gr, const cc_eap_pairs *p, json_t *g,
+                         const char *model, int ig_steps)
+{
+    golden_tol tol = golden_tolerance("eap_scores", "list_max");
+    const char *kind = ig_steps ? "eap_ig_5" : "eap";
+    const cc_pair_metric metrics[] = {CC_PAIR_LOGIT_DIFF, CC_PAIR_KL};
+    double *got = malloc((size_t)gr->n_edges * sizeof *got);
+    char name[80];
+    cc_error err;
+    for (int i = 0; i < 2; i++) {
+        const char *mname = cc_pair_metric_name(metrics[i]);
+        double *want = golden_scores(g, kind, mname, gr->n_edges);
+        double *scale_of = metrics[i] == CC_PAIR_KL && !ig_steps ? golden_scores(g, "eap_ig_5", mname, gr->n_edges)
+                                                                 : want;
+        double allowed = golden_allowed(tol, list_max(scale_of, gr->n_edges));
+        ck_assert_msg(cc_eap_scores(m, gr, p, metrics[i], ig_steps, CC_KERNEL_FAST, got, &err) == 0, "%s: %s", model,
+                      err.msg);
+        for (long e = 0; e < gr->n_edges; e++)
+            ck_assert_msg(fabs(got[e] - want[e]) <= allowed, "%s %s %s %s: %.9g, TransformerLens %.9g (allowed %.3g)",
+                          model, kind, mname, cc_eap_edge_name(gr, e, name, sizeof name), got[e], want[e], allowed);
+        if (scale_of != want) free(scale_of);
+        free(want);
+    }
+    free(got);
+}
+
 static void check_model(const char *model)
 {
     json_t *g = golden_load(model, "eap.json");
@@ -110,6 +158,8 @@ static void check_model(const char *model)
     check_graph(&gr, g, model);
     cc_eap_pairs p = golden_pairs(g);
     golden_tol tol = golden_tolerance("eap_metrics", "value");
+    check_scores(m, &gr, &p, g, model, 0);
+    check_scores(m, &gr, &p, g, model, 5);
     double *scores = ranking(g, gr.n_edges);
     size_t ci;
     json_t *c;

@@ -60,6 +60,10 @@ typedef struct {
     uint64_t want[CC_HOOK_COUNT]; /* bit l of want[k]: return the gradient at (k, l) (layer-less hooks: bit 0);
                                      cc_grad_want fills it */
     bool keep_acts;               /* also return the forward activations at the wanted hooks */
+    bool split_inputs;            /* also return every head's q, k and v input gradient and every MLP's input
+                                     gradient (below) */
+    const float *embed;           /* [B, T, d_model] replaces hook_embed (the token embedding) when not NULL:
+                                     the backward pass at any input embedding (EAP-IG's interpolated runs) */
 } cc_grad_opts;
 
 typedef struct {
@@ -67,6 +71,13 @@ typedef struct {
     double metric;                                   /* the metric's value on this run */
     float *grad[CC_HOOK_COUNT][CC_FWD_MAX_LAYERS];   /* d metric / d act, the activation's shape; NULL unless wanted */
     float *act[CC_HOOK_COUNT][CC_FWD_MAX_LAYERS];    /* the activation (keep_acts); NULL otherwise */
+    /* split_inputs: TransformerLens' use_split_qkv_input and use_hook_mlp_in gradients. Each head reads
+       the residual stream through its own copy of ln1: qkv_input[0][l] [B, T, H, d] is d metric / d
+       hook_q_input (the residual before ln1 as head h's query path alone sees it), qkv_input[1] and [2]
+       the key and value paths ([B, T, n_key_value_heads, d]); mlp_input[l] [B, T, d] is d metric /
+       d hook_mlp_in (the residual before ln2 as the MLP alone sees it). NULL otherwise. */
+    float *qkv_input[3][CC_FWD_MAX_LAYERS];
+    float *mlp_input[CC_FWD_MAX_LAYERS];
     size_t peak_bytes; /* most bytes held at once by the saved activations, the gradients and the backward
                           pass's buffers (weights and the forward pass's own workspace not counted) */
 } cc_grad_result;

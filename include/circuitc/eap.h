@@ -119,6 +119,15 @@ int cc_eap_sender_deltas(const cc_model *m, const cc_eap_graph *g, const int *cl
 int cc_eap_scores_add(const cc_eap_graph *g, int T, int D, const float *delta, const float *grad, double weight,
                       double *scores, cc_error *err);
 
+/* SCORES [g->n_edges] = the edge scores of METRIC over P's pairs (mean over
+ * pairs): EAP when IG_STEPS is 0 (the gradient on the clean run), EAP-IG with
+ * IG_STEPS >= 1 (the gradient averaged over IG_STEPS runs of the clean tokens
+ * whose token embedding is corrupted + k / IG_STEPS (clean - corrupted), k = 0
+ * .. IG_STEPS - 1). One backward pass per pair and step (cc_backward with
+ * split_inputs). loss's gradient is computed as KL from the one-hot answer. */
+int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, cc_pair_metric metric,
+                  int ig_steps, cc_kernel kernel, double *scores, cc_error *err);
+
 /* ------------------------------------------------------------ faithfulness */
 
 typedef enum { CC_EAP_TOPN = 0, CC_EAP_GREEDY } cc_eap_selection;

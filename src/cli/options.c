@@ -15,6 +15,7 @@ static const char *const DTYPES[] = {"f32", "f16", "bf16", NULL};
 static const char *const METRICS[] = {"logit-diff", "loss", NULL}; /* the order of cc_metric_kind */
 static const char *const POSITIONS[] = {"each", "all", NULL};
 static const char *const HEAD_INPUTS[] = {"q", "k", "v", NULL};
+static const char *const EAP_TASKS[] = {"repeat", "ioi", "greater-than", NULL};
 
 #define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
 #define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
@@ -81,6 +82,18 @@ const opt_spec cli_options[O_COUNT] = {
     [O_METRIC] = CHOICE("metric", "M", METRICS, "logit-diff",
                         "logit-diff: logit(answer) - logit(wrong) at the last position; loss: mean cross-entropy of "
                         "the run's own next tokens"),
+    [O_PAIRS] = TEXT("pairs", 0, "FILE",
+                     "prompt pairs, JSON Lines: {\"clean\": ..., \"corrupt\": ..., \"answer\": ..., \"wrong\": ...} "
+                     "(text, or token id lists)"),
+    [O_TASK] = CHOICE("task", "T", EAP_TASKS, "repeat",
+                      "built-in prompt pairs: repeated random tokens (induction), IOI-style or greater-than "
+                      "sentences (these two need a tokenizer)"),
+    [O_IG_STEPS] = INT("ig-steps", "N", "5", 0, 1000,
+                       "EAP-IG's integration steps (the gradient averaged over N runs between the corrupted and "
+                       "the clean input embedding); 0: plain EAP, the gradient on the clean run"),
+    [O_TOP_N] = INT("top-n", "N", "20", 1, 100000000, "edges asked for the circuit (before pruning)"),
+    [O_GREEDY] = FLAG("greedy", 0, "choose the circuit greedily from the logits back (EAP-IG's greedy) instead of "
+                                   "the top-n edges by |score|"),
     [O_ANSWER] = TEXT("answer", 0, "TOKEN", "the answer token: text that is one token (\" Mary\"), or #ID"),
     [O_WRONG] = TEXT("wrong", 0, "TOKEN", "the wrong token the answer is compared with: one token's text, or #ID"),
     [O_PER_HEAD] = FLAG("per-head", 0, "z, pattern, q, k, v: one patch per head (else all of a layer's heads at once)"),

@@ -30,6 +30,8 @@ typedef enum {
     /* activation and path patching on a prompt pair */
     O_CLEAN, O_CORRUPT, O_CLEAN_TOKENS, O_CORRUPT_TOKENS, O_METRIC, O_ANSWER, O_WRONG, O_PER_HEAD, O_POSITIONS,
     O_TO, O_VERIFY,
+    /* edge attribution patching */
+    O_PAIRS, O_TASK, O_IG_STEPS, O_TOP_N, O_GREEDY,
     /* files the commands write or read */
     O_OUT, O_PREV, O_IND, O_PRESET, O_DTYPE, O_PREFIX, O_LM_HEAD, O_CHECKSUM,
     O_TOKENIZER, O_NO_BOS, O_PROMPT_FILE, O_DECODE, O_REPLACE_INVALID,

@@ -392,8 +392,48 @@ static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_erro
     if (emit(g, CC_HOOK_MLP_PRE, l, g->dmlp, err)) return -1;
     g->k->linear_t(g->dmlp, g->R, M, (c->gated ? w->W_gate : w->W_in) + l * dM, d, g->dxn, false);
     if (c->gated) g->k->linear_t(g->dlin, g->R, M, w->W_in + l * dM, d, g->dxn, true);
-    norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, g->dx, g->norm_ws);
+    if (!g->opts->split_inputs) {
+        norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, g->dx, g->norm_ws);
+        return 0;
+    }
+    float *din = gp_alloc(g, g->R * d); /* split_inputs: hook_mlp_in's gradient kept, then added */
+    if (!din) return cc_fail_code(err, CC_E_NOMEM, "out of memory for the MLP input gradient of layer %d", l);
+    norm_t(c, x, g->R, at_layer(w->ln2_w, l, d), g->dxn, din, g->norm_ws);
+    for (size_t i = 0; i < g->R * d; i++) g->dx[i] += din[i];
+    g->res->mlp_input[l] = din;
     return 0;
+}
+
+/* split_inputs: res->qkv_input[*][L], each head's own path back through W_Q,
+ * W_K or W_V and its copy of ln1 to the block's input X [R, d] (TransformerLens'
+ * split q/k/v inputs), from g->dq, g->dk, g->dv. */
+static int split_qkv_t(grad_pass *g, int l, const float *x, cc_error *err)
+{
+    const cc_config *c = g->c;
+    const cc_weights *w = &g->m->w;
+    size_t d = (size_t)c->d_model, R = g->R, Wl = (size_t)g->H * d * g->dh;
+    const float *W[3] = {w->W_Q + l * Wl, w->W_K + l * Wl, w->W_V + l * Wl};
+    const float *dsrc[3] = {g->dq, g->dk, g->dv};
+    int nh[3] = {g->H, g->K, g->K}, step[3] = {1, g->group, g->group};
+    float *one = gp_alloc(g, R * g->dh), *dxn = gp_alloc(g, R * d), *dres = gp_alloc(g, R * d);
+    int rc = 0;
+    for (int i = 0; i < 3 && one && dxn && dres; i++) {
+        float *out = gp_alloc(g, R * nh[i] * d);
+        if (!out) break;
+        g->res->qkv_input[i][l] = out;
+        for (int h = 0; h < nh[i]; h++) {
+            for (size_t r = 0; r < R; r++)
+                memcpy(one + r * g->dh, dsrc[i] + (r * nh[i] + h) * g->dh, (size_t)g->dh * sizeof *one);
+            memset(dxn, 0, R * d * sizeof *dxn), memset(dres, 0, R * d * sizeof *dres);
+            g->k->heads_t(one, R, 1, g->dh, W[i] + (size_t)h * step[i] * d * g->dh, 1, c->d_model, dxn);
+            norm_t(c, x, R, at_layer(w->ln1_w, l, d), dxn, dres, g->norm_ws);
+            for (size_t r = 0; r < R; r++) memcpy(out + (r * nh[i] + h) * d, dres + r * d, d * sizeof *out);
+        }
+    }
+    if (!one || !dxn || !dres || !g->res->qkv_input[2][l])
+        rc = cc_fail_code(err, CC_E_NOMEM, "out of memory for the split q/k/v input gradients of layer %d", l);
+    gp_release(g, &one, R * g->dh), gp_release(g, &dxn, R * d), gp_release(g, &dres, R * d);
+    return rc;
 }
 
 /* Adds to g->dx the gradient through block L's attention at its input X
@@ -424,6 +464,7 @@ static int attention_t(grad_pass *g, int l, const float *x, const float *dout, c
     }
     if (emit(g, CC_HOOK_Q, l, g->dq, err) || emit(g, CC_HOOK_K, l, g->dk, err) || emit(g, CC_HOOK_V, l, g->dv, err))
         return -1;
+    if (g->opts->split_inputs && split_qkv_t(g, l, x, err)) return -1;
     /* the queries and keys read xn (+ W_pos on a shortformer model), the values xn */
     float *dqk = shortformer ? g->dxqk : g->dxn;
     memset(g->dxn, 0, Rd * sizeof *g->dxn);
@@ -496,10 +537,20 @@ static void free_buffers(grad_pass *g)
 
 /* The forward pass: saves what the backward pass reads (and the wanted
  * activations with keep_acts) and counts them as held. */
+/* The forward pass's hook: opts->embed in place of hook_embed. */
+static int embed_override(void *ctx, cc_hook_kind kind, int layer, float *act, const cc_act_shape *shape,
+                          cc_error *err)
+{
+    (void)layer, (void)err;
+    if (kind == CC_HOOK_EMBED) memcpy(act, ((const grad_pass *)ctx)->opts->embed, shape->numel * sizeof *act);
+    return 0;
+}
+
 static int forward(grad_pass *g, cc_error *err)
 {
     const cc_config *c = g->c;
-    cc_fwd_opts fo = {.kernel = g->opts->kernel, .skip_unembed = true};
+    cc_fwd_opts fo = {.kernel = g->opts->kernel, .skip_unembed = true,
+                      .hook = g->opts->embed ? embed_override : NULL, .hook_ctx = g};
     for (int k = 0; k < CC_HOOK_COUNT; k++) {
         if (g->opts->keep_acts) fo.cache[k] = g->opts->want[k];
         for (int l = 0; l < c->n_layers; l++)
@@ -537,6 +588,8 @@ void cc_grad_result_free(cc_grad_result *res)
     if (!res) return;
     for (int k = 0; k < CC_HOOK_COUNT; k++)
         for (int l = 0; l < CC_FWD_MAX_LAYERS; l++) free(res->grad[k][l]), free(res->act[k][l]);
+    for (int l = 0; l < CC_FWD_MAX_LAYERS; l++)
+        free(res->qkv_input[0][l]), free(res->qkv_input[1][l]), free(res->qkv_input[2][l]), free(res->mlp_input[l]);
     memset(res, 0, sizeof *res);
 }
 
