@@ -191,7 +191,7 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
     cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    rc = cc_repeat_report_run(model->m, &in, progress_bridge_call, &p, &r, &err);
+    rc = cc_repeat_report_run(model->m, &in, 0, progress_bridge_call, &p, &r, &err);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_repeat_report_json), &r);
     cc_repeat_report_free(&r);
