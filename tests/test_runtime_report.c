@@ -11,6 +11,7 @@
 #include "circuitc/runtime_report.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const cc_repeat_input GOLDEN_INPUT = {.seed = 0, .seq_len = 50, .batch = 10};
 

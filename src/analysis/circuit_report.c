@@ -10,6 +10,7 @@
 #include "core/args.h"
 #include "core/clock.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 static const struct {
     const char *name;

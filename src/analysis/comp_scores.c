@@ -12,6 +12,7 @@
 #include "core/progress_report.h"
 #include "core/clock.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_comp_scores_defaults(cc_comp_scores_options *o)
 {

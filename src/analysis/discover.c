@@ -12,6 +12,7 @@
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
 #include "topk_internal.h"
+#include "model/model_internal.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 

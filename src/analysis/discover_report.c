@@ -8,6 +8,7 @@
 #include "circuitc/experiments.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_discover_report_defaults(cc_discover_report_options *o)
 {

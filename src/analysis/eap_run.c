@@ -8,6 +8,7 @@
 
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 #define JSON_TOP_EDGES 20 /* edges listed under "top" (every score is under "scores") */
 

@@ -10,6 +10,7 @@
 #include "circuitc/backward.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* Heads of a per-head hook's activation (key/value heads for k and v). */
 static int hook_heads(const cc_config *c, cc_hook_kind k)

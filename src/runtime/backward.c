@@ -29,6 +29,7 @@
 #include "runtime/backward_kernel.h"
 #include "runtime/pass.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 #define UNEMBED_CHUNK 64 /* rows of logits materialised at once */
 

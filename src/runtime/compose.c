@@ -25,6 +25,7 @@
 #include "model/rotary.h"
 #include "runtime/act_check.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* ------------------------------------------------------------------ results */
 

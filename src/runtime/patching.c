@@ -12,6 +12,7 @@
 #include "core/progress_report.h"
 #include "runtime/pass.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* ------------------------------------------------------------ hooks */
 

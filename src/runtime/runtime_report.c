@@ -10,6 +10,7 @@
 
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* The input's tokens [batch, 1 + 2 seq_len] into *OUT (caller frees). */
 static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, cc_error *err)

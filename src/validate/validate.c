@@ -14,6 +14,7 @@
 #include "circuitc/measure.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_validate_defaults(cc_validate_options *o)
 {
