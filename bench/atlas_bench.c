@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     cursor[0] = 0, cursor[1] = 0;
     long pairs = 0;
     cc_head later = {-1, -1};
-    if (later_spec && cc_head_parse(later_spec, &m->cfg, &later, &err) != 0) {
+    if (later_spec && cc_head_parse(later_spec, cc_model_config(m), &later, &err) != 0) {
         fprintf(stderr, "atlas_bench: %s\n", err.msg);
         return 1;
     }
@@ -107,10 +107,10 @@ int main(int argc, char **argv)
         return 1;
     }
     double run_cpu = cpu_now() - c0, run_wall = bench_now() - w0;
-    printf("model %s: vocab %d, d_model %d, %ld pairs in %d units\n", model, m->cfg.d_vocab, m->cfg.d_model,
+    printf("model %s: vocab %d, d_model %d, %ld pairs in %d units\n", model, cc_model_config(m)->d_vocab, cc_model_config(m)->d_model,
            cc_atlas_n_pairs(a), units);
     printf("set-up (screen factors of %d earlier heads, all cores): %.2f s CPU, %.2f s wall\n",
-           (m->cfg.n_layers - 1) * m->cfg.n_heads, setup_cpu, setup_wall);
+           (cc_model_config(m)->n_layers - 1) * cc_model_config(m)->n_heads, setup_cpu, setup_wall);
     printf("sample: %d units, %ld pairs (%ld bounded, %ld exact) on one thread: %.2f s CPU, %.2f s wall\n", n_sample,
            pairs, g_tally.bounded, g_tally.exact, run_cpu, run_wall);
     printf("per pair: %.1f ms CPU (mixed); bound settled %.1f%% of the sample\n", 1e3 * run_cpu / (double)pairs,

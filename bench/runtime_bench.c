@@ -257,7 +257,7 @@ int main(int argc, char **argv)
     }
     double load_s = bench_now() - t0;
     double loaded_mib = (double)(bench_status_kib("VmRSS") - rss0) / 1024.0;
-    const cc_config *c = &m->cfg;
+    const cc_config *c = cc_model_config(m);
     int B = 30, n = 50, T = 1 + 2 * n, L = c->n_layers, NP = n + 1;
     if (L * NP > 64 * 1024) return 1;
     int *tok = malloc((size_t)B * T * sizeof *tok);
@@ -265,7 +265,7 @@ int main(int argc, char **argv)
     /* the weights as held in memory: TransformerLens layout, W_U [d, V] its own
      * array even when tied to W_E (TransformerLens holds it separately too) */
     double weights_mib =
-        ((double)cc_config_n_params(c) + (m->has_lm_head ? 0.0 : (double)c->d_model * c->d_vocab)) * 4 / (1 << 20);
+        ((double)cc_config_n_params(c) + (cc_model_tied_unembedding(m) ? (double)c->d_model * c->d_vocab : 0.0)) * 4 / (1 << 20);
     double cache_mib = (double)L * B * c->n_heads * T * T * 4 / (1 << 20) + (double)B * T * 12 / (1 << 20);
     printf("circuitc runtime benchmark: model %s (L %d, H %d, d %d, V %d), %d cores online\n", model, L, c->n_heads,
            c->d_model, c->d_vocab, (int)sysconf(_SC_NPROCESSORS_ONLN));

@@ -29,6 +29,7 @@
 #include "circuitc/composition.h"
 #include "circuitc/discover.h"
 #include "circuitc/topk.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static double cpu_now(void)
 {

@@ -35,7 +35,7 @@ static void plan(const cc_circuit *c)
     fuzz_require(n >= 0 && n <= CC_CIRCUIT_MAX_PARAMS, "%d parameters", n);
     for (int i = 0; i < n; i++) {
         names[i] = cc_circuit_param(c, i);
-        heads[i] = (cc_head){i < m->cfg.n_layers ? i : m->cfg.n_layers - 1, i % m->cfg.n_heads};
+        heads[i] = (cc_head){i < cc_model_config(m)->n_layers ? i : cc_model_config(m)->n_layers - 1, i % cc_model_config(m)->n_heads};
     }
     cc_circuit_plan p;
     cc_error err;

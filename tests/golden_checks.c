@@ -14,6 +14,7 @@
 #include "circuitc/forward.h"
 #include "circuitc/measure.h"
 #include "circuitc/patching.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 int *golden_tokens(const char *model, int *B, int *n)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "circuitc/rng.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 cc_config tu_shape_config(void)
 {

@@ -12,6 +12,7 @@
 #include "circuitc/safetensors.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const int TOKENS[8] = {511, 17, 301, 99, 4, 17, 301, 99};
 

@@ -10,6 +10,7 @@
 #include "circuitc/atlas.h"
 #include "circuitc/topk.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *load(const char *path)
 {

@@ -31,6 +31,7 @@
 #include "golden.h"
 #include "shape_models.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define T 7
 #define EXACT_TOL 1e-6 /* |estimate - exact| / largest |exact effect|: float32 rounding of a linear map

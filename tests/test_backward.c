@@ -22,6 +22,7 @@
 #include "circuitc/forward.h"
 #include "shape_models.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define B 2
 #define T 7

@@ -296,7 +296,7 @@ START_TEST(verify_loop_terminates)
 }
 END_TEST
 
-/* In the re-executed process the marker (and only a marker matching OPENBLAS_CORETYPE) decides. */
+/* In the process the launcher switched, the marker (and only a marker matching OPENBLAS_CORETYPE) decides. */
 START_TEST(marker_after_switch)
 {
     cc_blas_library now = lib_with("SkylakeX", true, true), stayed = lib_with("Prescott", true, true);
@@ -595,8 +595,8 @@ START_TEST(info_auto_without_cache)
 }
 END_TEST
 
-/* The re-execution keeps argv, stdout and the exit status. */
-START_TEST(reexec_preserves_argv_and_status)
+/* A run that switches kernels keeps argv, stdout and the exit status. */
+START_TEST(switch_preserves_argv_and_status)
 {
     setenv("CIRCUITC_BLAS_CORE", "Prescott", 1);
     expect_info_failure("--bogus-option", 2, "unknown option --bogus-option");
@@ -637,7 +637,7 @@ int main(void)
     tcase_add_test(tc, info_auto_is_consistent);
     tcase_add_test(tc, info_auto_from_generic_core);
     tcase_add_test(tc, info_auto_without_cache);
-    tcase_add_test(tc, reexec_preserves_argv_and_status);
+    tcase_add_test(tc, switch_preserves_argv_and_status);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

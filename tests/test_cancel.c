@@ -12,6 +12,7 @@
 #include "circuitc/experiments.h"
 #include "circuitc/model.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* Cancels at its first call; counts the calls. */
 typedef struct {

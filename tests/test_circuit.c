@@ -15,6 +15,7 @@
 #include "circuitc/rng.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const char *g_dir; /* the tiny synthetic model, written before Check forks */
 

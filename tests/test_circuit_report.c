@@ -12,6 +12,7 @@
 #include "circuitc/circuit_report.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *open_fixture(void)
 {

@@ -10,6 +10,7 @@
 #include "circuitc/comp_scores.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *open_fixture(void)
 {

@@ -12,6 +12,7 @@
 #include "circuitc/rng.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const char *g_dir;
 

@@ -11,6 +11,7 @@
 #include "circuitc/datadir.h"
 #include "circuitc/model.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static void unset_overrides(void)
 {

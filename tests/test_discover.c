@@ -14,6 +14,7 @@
 #include "circuitc/topk.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* Progress of the exact scans: one count over the whole phase. */
 typedef struct {

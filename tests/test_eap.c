@@ -12,6 +12,7 @@
 #include "circuitc/eap_run.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *model;
 static cc_eap_graph graph;

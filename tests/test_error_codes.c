@@ -16,6 +16,7 @@
 #include "circuitc/safetensors.h"
 #include "circuitc/tokenizer.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* Asserts that RC is a failure with code WANT (named in the message on failure). */
 static void expect_code(int rc, const cc_error *err, cc_errcode want)

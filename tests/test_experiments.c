@@ -10,6 +10,7 @@
 #include "circuitc/forward.h"
 #include "testutil.h"
 #include "circuitc/synth.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const char *g_dir;
 

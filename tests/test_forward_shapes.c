@@ -24,6 +24,7 @@
 #include "circuitc/patching.h"
 #include "shape_models.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define HOOK_TOL 1e-5
 #define LOGITS_TOL 1e-4

@@ -23,6 +23,7 @@
 #include "circuitc/forward.h"
 #include "circuitc/measure.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *g_model;
 

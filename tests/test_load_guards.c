@@ -18,6 +18,7 @@
 #include "circuitc/sha256.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* ---- helpers ------------------------------------------------------------------ */
 

@@ -11,6 +11,7 @@
 #include "circuitc/measure.h"
 #include "circuitc/rng.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* A [n, m], B [m, n] with B^T = A + noise: a circuit whose diagonal often wins. */
 static cc_fm planted_circuit(int n, int m, uint64_t seed)

@@ -9,6 +9,7 @@
 #include "circuitc/model.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_config tiny(void)
 {

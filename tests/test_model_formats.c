@@ -16,6 +16,7 @@
 
 #include "circuitc/model.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* facebook/opt-125m's config.json (abridged): a family circuitc does not read. */
 static const char OPT_CONFIG[] =

@@ -16,6 +16,7 @@
 #include "circuitc/eap.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const char *const MODELS[] = {"induction-3l4h", "gpt2-odd", "gpt-neo-tiny", "pythia-tiny", "attn-only-2l"};
 

@@ -16,6 +16,7 @@
 #include "golden.h"
 #include "golden_checks.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 enum { G_FORWARD = 1, G_HOOKS = 2, G_HEAD_SCORES = 4, G_FACTORED = 8, G_ACT_PATCHING = 16, G_ALL = 31 };
 

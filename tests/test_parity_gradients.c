@@ -18,6 +18,7 @@
 #include "circuitc/safetensors.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const char *const FIXTURES[] = {"induction-3l4h", "gpt2-odd", "gpt-neo-tiny", "pythia-tiny", "llama-tiny",
                                        "attn-only-2l"};

@@ -14,6 +14,7 @@
 #include "circuitc/prompts.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define FIXTURE "induction-3l4h"
 #define BIG "gpt2-small-random"

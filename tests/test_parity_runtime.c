@@ -14,6 +14,7 @@
 #include "golden.h"
 #include "golden_checks.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define FIXTURE "induction-3l4h"
 

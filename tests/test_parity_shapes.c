@@ -20,6 +20,7 @@
 #include "circuitc/forward.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define HOOK_TOL 1e-5
 #define LOGITS_TOL 1e-4

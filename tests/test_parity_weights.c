@@ -13,6 +13,7 @@
 #include "circuitc/forward.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* Our array for golden tensor NAME, or NULL when the model has none (folded LayerNorms). */
 static const float *our_tensor(const cc_model *m, const char *name)

@@ -13,6 +13,7 @@
 #include "circuitc/patching.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define T 12
 

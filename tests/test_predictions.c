@@ -9,6 +9,7 @@
 #include "circuitc/dla.h"
 #include "circuitc/predictions.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static cc_model *load_fixture(bool process)
 {

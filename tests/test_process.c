@@ -9,6 +9,7 @@
 #include "circuitc/process.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define TOL 2e-6
 

@@ -10,6 +10,7 @@
 #include "circuitc/experiments.h"
 #include "circuitc/process.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
 

@@ -8,6 +8,7 @@
 
 #include "circuitc/prompts.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* A model as the prompt helper sees it: a config and the folder it sits in. */
 typedef struct {

@@ -11,6 +11,7 @@
 #include "circuitc/runtime_report.h"
 #include "golden.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 static const cc_repeat_input GOLDEN_INPUT = {.seed = 0, .seq_len = 50, .batch = 10};
 
@@ -26,7 +27,7 @@ START_TEST(repeat_matches_the_goldens)
     golden_tol lp = golden_tolerance("logprobs", "value"), acc = golden_tolerance("accuracy", "value");
     cc_repeat_report r;
     cc_error err;
-    ck_assert_msg(cc_repeat_report_run(m, &GOLDEN_INPUT, NULL, NULL, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_repeat_report_run(m, &GOLDEN_INPUT, 0, NULL, NULL, &r, &err) == 0, "%s", err.msg);
     golden_tensor c = golden_get_tensor(g, "correct_logprobs"), ls = golden_get_tensor(g, "loss_per_seq");
     ck_assert_int_eq(c.n, 10 * 100);
     for (size_t i = 0; i < c.n; i++) near(lp, r.stats.logprob[i], c.data[i], "correct_logprobs", (long)i);
@@ -226,7 +227,7 @@ START_TEST(too_long_an_input)
     cc_repeat_input in = {.seed = 0, .seq_len = m->cfg.n_ctx, .batch = 1};
     cc_repeat_report r;
     cc_error err;
-    ck_assert_int_eq(cc_repeat_report_run(m, &in, NULL, NULL, &r, &err), -1);
+    ck_assert_int_eq(cc_repeat_report_run(m, &in, 0, NULL, NULL, &r, &err), -1);
     ck_assert_msg(strstr(err.msg, "n_ctx"), "%s", err.msg);
     cc_repeat_report_free(&r);
     cc_model_free(m);

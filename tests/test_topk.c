@@ -11,6 +11,7 @@
 #include "analysis/topk_internal.h"
 #include "circuitc/topk.h"
 #include "testutil.h"
+#include "model/model_internal.h" /* the model's fields, for checking them */
 
 /* A [n, m], B [m, n] with B^T = PLANT * A + noise (PLANT = 0: independent). */
 static cc_fm make_circuit(int n, int m, double plant, uint64_t seed)

@@ -64,6 +64,7 @@ typedef struct {
                                      gradient (below) */
     const float *embed;           /* [B, T, d_model] replaces hook_embed (the token embedding) when not NULL:
                                      the backward pass at any input embedding (EAP-IG's interpolated runs) */
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_grad_opts;
 
 typedef struct {

@@ -4,8 +4,9 @@
  * A DYNAMIC_ARCH OpenBLAS picks its kernel from cpuid when it is loaded and
  * falls back to a generic SSE kernel on CPUs it does not know, 3-6x slower on
  * AVX2/AVX-512 machines. OPENBLAS_CORETYPE overrides the choice, but only if it
- * is set before the library is loaded, so the CLI decides here and re-executes
- * itself with the variable set (unless the user set it). libcircuitc itself
+ * is set before the library is loaded, so the CLI's launcher has a planner
+ * decide in a child process and sets the variable before it loads OpenBLAS
+ * (unless the user set it). libcircuitc itself
  * never re-executes and never sets the variable: a program or a binding sets it
  * before OpenBLAS is loaded (docs/blas.md). This module holds the pieces that do not
  * depend on the process: CPU features, what the loaded OpenBLAS reports, the
@@ -78,7 +79,7 @@ typedef enum { CC_VERDICT_UNKNOWN = 0, CC_VERDICT_PASS, CC_VERDICT_FAIL } cc_bla
 typedef struct {
     const char *request;          /* CIRCUITC_BLAS_CORE: NULL/"" or "auto", "keep", or a core name */
     const char *coretype;         /* OPENBLAS_CORETYPE, NULL when unset */
-    const char *marker;           /* CIRCUITC_BLAS_SELECTED (set by circuitc when it re-executes), or NULL */
+    const char *marker;           /* CIRCUITC_BLAS_SELECTED (set by circuitc's planner with the kernel), or NULL */
     const cc_blas_library *lib;
     const cc_cpu_features *cpu;
     cc_blas_verdict verdict[CC_BLAS_N_CANDIDATES]; /* cached or fresh self-check results */
@@ -88,7 +89,7 @@ typedef struct {
 typedef enum {
     CC_BLAS_KEEP,    /* run on the kernel the library has now */
     CC_BLAS_VERIFY,  /* self-check `core` (candidate `candidate`), record the verdict, decide again */
-    CC_BLAS_SWITCH,  /* re-execute with OPENBLAS_CORETYPE=core and CIRCUITC_BLAS_SELECTED=marker */
+    CC_BLAS_SWITCH,  /* load OpenBLAS with OPENBLAS_CORETYPE=core, CIRCUITC_BLAS_SELECTED=marker */
     CC_BLAS_REFUSE,  /* bad request: `reason` is the error message */
 } cc_blas_action;
 

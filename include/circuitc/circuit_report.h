@@ -51,6 +51,7 @@ typedef struct {
     cc_measure_options measure;  /* the accuracy and spectrum (its callbacks report progress) */
     int baseline_samples;        /* compositions: random pairs for the baseline (0: none) */
     uint64_t seed;               /* the baseline's seed */
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_circuit_report_options;
 
 /* kcomp of L0H0 -> L1H0, processed, cc_measure_defaults, 200 baseline samples, seed 0. */
@@ -116,6 +117,7 @@ typedef struct {
     cc_compile_order order;
     bool explain;                  /* also the plan's explanation */
     bool process;                  /* TransformerLens' default processing of the parts read */
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_compile_options;
 
 typedef struct {
@@ -150,6 +152,7 @@ typedef struct {
     const cc_head *pairs;          /* [n_pairs][2]: the circuit's first and second parameter */
     int k;                         /* K of top-K, 1..CC_TOPK_MAX_K */
     bool process;                  /* TransformerLens' default processing of the parts read */
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_kcomp_chart_options;
 
 typedef struct {

@@ -28,6 +28,7 @@ typedef struct {
     bool process;               /* TransformerLens' default processing of the heads' weights */
     cc_progress_fn progress;    /* optional: steps done of (loading, each mode, the baseline) */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_comp_scores_options;
 
 /* Every mode, top 10, 200 samples, seed 0, processed, no progress. */

@@ -49,6 +49,7 @@ typedef struct {
     int positions;              /* T for the positional evidence (0: min(n_ctx, 101)) */
     cc_progress_fn progress;    /* rows of the exact top-1 scans */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_discover_options;
 
 typedef struct {
@@ -98,6 +99,7 @@ typedef struct {
     void (*phase)(void *ctx, const char *label);
     cc_progress_fn progress;
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_discover_report_options;
 
 /* kcomp, top 10, 200 samples, seed 0, positions 0, processed, no runtime

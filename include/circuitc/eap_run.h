@@ -19,6 +19,7 @@ typedef struct {
     cc_eap_selection selection; /* how the circuit and the curve's circuits are chosen (by |score|) */
     long circuit_edges;         /* edges asked for the circuit (before pruning); 0: no circuit */
     cc_kernel kernel;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_eap_run_options;
 
 typedef struct {

@@ -56,6 +56,7 @@ typedef struct {
     void *hook_ctx;
     bool logprobs;                 /* fill res->logprob / res->argmax (needs the unembedding) */
     bool skip_unembed;             /* stop after the last block (no ln_final, logits, logprobs) */
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_fwd_opts;
 
 /* Everything a pass returns. act[k][l] is NULL unless requested (layer-less: l = 0). */

@@ -43,6 +43,7 @@ typedef struct {
     void (*phase)(void *ctx, const char *label);
     cc_progress_fn progress;
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_measure_options;
 
 /* k_max 5, ranks auto, the fast method, 8 singular values, no callbacks. */

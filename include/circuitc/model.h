@@ -56,29 +56,35 @@ typedef struct {
     float *b_U;                 /* [V] */
 } cc_weights;
 
-typedef struct {
-    char *model_path;           /* the path given by the user */
-    char *weights_path;         /* the .safetensors file, or a sharded checkpoint's model.safetensors.index.json */
-    char *config_path;          /* the config.json used */
-    cc_config cfg;
-    cc_st_file *st;             /* validated, mmapped; for a sharded checkpoint the shards' joined view */
-    cc_st_file **shards;        /* a sharded checkpoint's shards (n_shards of them), else NULL */
-    size_t n_shards;
-    const char *prefix;         /* "" or "transformer." as found in the file */
-    bool has_lm_head;           /* an untied lm_head.weight is present */
-    cc_dtype dtype;             /* dtype of wte.weight (the file's main dtype) */
-    bool allow_nonfinite;       /* set before loading: accept NaN / Inf weights, and forward passes whose
-                                   activations are NaN / Inf or logits reach 2^24 (for inspection) */
-    cc_error nonfinite_note;    /* with allow_nonfinite: where the first one read is ("" if none) */
-    bool loaded;                /* weights below are filled (all of them) */
-    bool processed;             /* TransformerLens default processing applied */
-    cc_weights w;
-    unsigned char *part_ready;  /* cc_model_need's bookkeeping: which parts are filled */
-    unsigned char *tensor_checked; /* per file tensor: its values were found finite */
-    cc_progress_fn load_progress;  /* optional, set before cc_model_load_weights: called as tensors are
-                                      read (values read of all); it may cancel (circuitc/progress.h) */
-    void *load_progress_ctx;
-} cc_model;
+/* An open model: opaque (its mappings, shards and bookkeeping are the
+ * library's); read it through the functions below. */
+typedef struct cc_model cc_model;
+
+/* Its configuration (family, sizes). */
+const cc_config *cc_model_config(const cc_model *m);
+/* Its weights in TransformerLens layout: arrays are NULL, or not yet filled,
+ * until cc_model_load_weights or cc_model_need (cc_model_has) fills them.
+ * They live as long as the model. */
+const cc_weights *cc_model_weights(const cc_model *m);
+const char *cc_model_path(const cc_model *m);          /* the path given to cc_model_open */
+const char *cc_model_weights_file(const cc_model *m);  /* the .safetensors file, or a sharded checkpoint's index */
+const char *cc_model_config_file(const cc_model *m);   /* the config.json used */
+cc_dtype cc_model_dtype(const cc_model *m);            /* dtype of wte.weight (the file's main dtype) */
+const char *cc_model_tensor_prefix(const cc_model *m); /* "" or "transformer." as found in the file */
+bool cc_model_tied_unembedding(const cc_model *m);     /* no untied lm_head.weight */
+uint64_t cc_model_file_bytes(const cc_model *m);       /* the weights file's size (a sharded checkpoint's: all shards) */
+size_t cc_model_n_tensors(const cc_model *m);
+bool cc_model_processed(const cc_model *m);            /* TransformerLens default processing applied */
+
+/* Set before loading: accept NaN / Inf weights, and forward passes whose
+ * activations are NaN / Inf or logits reach 2^24 (for inspection). */
+void cc_model_set_allow_nonfinite(cc_model *m, bool allow);
+bool cc_model_allow_nonfinite(const cc_model *m);
+/* With allow_nonfinite: where the first non-finite weight read is ("" if none). */
+const char *cc_model_nonfinite_note(const cc_model *m);
+/* Optional, set before cc_model_load_weights: called as tensors are read
+ * (values read of all); it may cancel (circuitc/progress.h). */
+void cc_model_set_load_progress(cc_model *m, cc_progress_fn progress, void *ctx);
 
 /* The parts of the weights a weight-only analysis can ask for. */
 typedef enum {

@@ -56,6 +56,7 @@ typedef struct {
     cc_kernel kernel;
     cc_progress_fn progress; /* optional: called after each layer */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_patch_opts;
 
 /* Results laid out [n_layers, n_pos, n_heads]: n_pos = 1 with all_positions

@@ -38,9 +38,10 @@ typedef struct {
     cc_repeat_stats stats;
 } cc_repeat_report;
 
-/* PROGRESS (may be NULL) after each layer of the forward pass. */
-int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_progress_fn progress, void *progress_ctx,
-                         cc_repeat_report *out, cc_error *err);
+/* PROGRESS (may be NULL) after each layer of the forward pass; THREADS for the
+ * call, 0: the default (docs/library.md, "Threads per call"). */
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, int threads, cc_progress_fn progress,
+                         void *progress_ctx, cc_repeat_report *out, cc_error *err);
 void cc_repeat_report_free(cc_repeat_report *r);
 
 /* seed, seq_len, positions, batch, first_half, second_half {mean_logprob,
@@ -54,6 +55,7 @@ typedef struct {
     bool exclude_bos, exclude_current; /* detect_head's options */
     cc_progress_fn progress;     /* optional: after each layer */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_heads_options;
 
 /* The seven scores in the order heads reports them: the four diagonal ones
@@ -81,6 +83,7 @@ json_t *cc_heads_report_json(const cc_heads_report *r);
 typedef struct {
     cc_repeat_input input;
     cc_head head;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_pattern_options;
 
 typedef struct {
@@ -118,6 +121,7 @@ typedef struct {
     cc_ablate_mode mode;
     cc_progress_fn progress;     /* optional: after each layer of both passes */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_ablate_options;
 
 typedef struct {
@@ -144,6 +148,7 @@ typedef struct {
     bool naive;                  /* one full rerun per patch (the reference) instead of the causal reuse */
     cc_progress_fn progress;     /* optional: after each layer */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_patch_sweep_options;
 
 typedef struct {

@@ -58,6 +58,7 @@ typedef struct {
     const char *golden_dir;      /* golden/out/<model> for parity checks, or NULL */
     cc_progress_fn progress;     /* rows of the K-comp top-1 scans, then the forward passes' layers */
     void *progress_ctx;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_validate_options;
 
 /* The defaults above. */

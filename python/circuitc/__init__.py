@@ -18,6 +18,12 @@ _DATA = _os.path.join(_os.path.dirname(__file__), "data")
 if _os.path.isdir(_DATA):
     _os.environ.setdefault("CIRCUITC_DATA", _DATA)
 
+# OpenBLAS reads OPENBLAS_CORETYPE only when it loads: the kernel is chosen
+# before the extension loads it, never over the user's setting (docs/blas.md).
+from . import _blas  # noqa: E402
+
+_blas.choose_kernel()
+
 from . import _circuitc  # noqa: E402
 from ._cache import ActivationCache  # noqa: E402
 from ._circuitc import FactoredMatrix  # noqa: E402

@@ -23,7 +23,7 @@ static int parse_head(const cc_model *m, PyObject *head, cc_head *out)
         return -1;
     }
     cc_error err = {0};
-    if (cc_head_parse(s, &m->cfg, out, &err) != 0) return raise_cc_error(&err, true), -1;
+    if (cc_head_parse(s, cc_model_config(m), out, &err) != 0) return raise_cc_error(&err, true), -1;
     return 0;
 }
 
@@ -82,7 +82,7 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     o.measure.ranks = !strcmp(ranks, "always") ? CC_RANKS_ALWAYS : !strcmp(ranks, "never") ? CC_RANKS_NEVER : CC_RANKS_AUTO;
     o.measure.method = !strcmp(method, "brute") ? CC_TOPK_BRUTE : CC_TOPK_FAST;
     o.measure.compare = compare;
-    o.process = m->processed;
+    o.process = cc_model_processed(m);
     o.seed = seed;
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.measure.progress = progress_bridge_call, o.measure.progress_ctx = &p;
@@ -113,7 +113,7 @@ PyObject *py_comp_scores(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     for (int k = 0; k < 3; k++) o.modes[k] = strchr(modes, cc_comp_mode_name((cc_comp_mode)k)[0]) != NULL;
     o.seed = seed;
-    o.process = model->m->processed;
+    o.process = cc_model_processed(model->m);
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &p;
     cc_comp_scores r = {0};
@@ -134,7 +134,7 @@ static int repeat_tokens(const cc_model *m, cc_repeat_input in, int **tokens, cc
     if (in.batch < 1 || in.seq_len < 1) return cc_fail(err, "batch and seq_len must be at least 1");
     if (!(*tokens = malloc((size_t)in.batch * (1 + 2 * (size_t)in.seq_len) * sizeof **tokens)))
         return cc_fail(err, "out of memory for %d x %d tokens", in.batch, 1 + 2 * in.seq_len);
-    return cc_repeat_tokens(&m->cfg, in.seed, in.batch, in.seq_len, *tokens, err);
+    return cc_repeat_tokens(cc_model_config(m), in.seed, in.batch, in.seq_len, *tokens, err);
 }
 
 PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
@@ -152,7 +152,7 @@ PyObject *py_discover(PyObject *self, PyObject *args, PyObject *kw)
                                      &o.top, &o.baseline_samples, &seed, &runtime, &o.seq_len, &o.batch, &progress))
         return NULL;
     o.seed = seed;
-    o.process = model->m->processed;
+    o.process = cc_model_processed(model->m);
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &p;
     cc_discover_report r = {0};
@@ -191,7 +191,7 @@ PyObject *py_repeat(PyObject *self, PyObject *args, PyObject *kw)
     cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    rc = cc_repeat_report_run(model->m, &in, progress_bridge_call, &p, &r, &err);
+    rc = cc_repeat_report_run(model->m, &in, 0, progress_bridge_call, &p, &r, &err);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_repeat_report_json), &r);
     cc_repeat_report_free(&r);
@@ -297,8 +297,8 @@ static int prompt_run(const cc_model *m, const cc_prompt_batch *b, const prompt_
     if (!strcmp(q->command, "dla")) {
         int32_t answer = -1, wrong = -1;
         cc_dla d = {0};
-        int rc = cc_prompt_single_token(b, &m->cfg, q->answer, "answer", &answer, err);
-        if (rc == 0 && q->wrong) rc = cc_prompt_single_token(b, &m->cfg, q->wrong, "wrong", &wrong, err);
+        int rc = cc_prompt_single_token(b, cc_model_config(m), q->answer, "answer", &answer, err);
+        if (rc == 0 && q->wrong) rc = cc_prompt_single_token(b, cc_model_config(m), q->wrong, "wrong", &wrong, err);
         if (rc == 0) rc = cc_dla_run(m, b->tokens, b->length[0], answer, wrong, CC_KERNEL_FAST, &d, err);
         if (rc == 0) *j = cc_dla_json(&d, b);
         cc_dla_free(&d);
@@ -443,7 +443,7 @@ PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw)
     if (ok) {
         o.n_bind = (int)n, o.bind_names = names, o.bind_heads = heads, o.explain = explain;
         o.order = !strcmp(order, "tl") ? CC_COMPILE_TL : CC_COMPILE_OPTIMAL;
-        o.process = model->m->processed;
+        o.process = cc_model_processed(model->m);
         COMPUTE_BEGIN
         rc = cc_compile_run(model->m, &o, &r, &err);
         COMPUTE_END

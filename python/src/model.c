@@ -56,8 +56,8 @@ static const char *act_name(cc_act_kind a)
 /* TransformerLens' normalization_type: LNPre / RMSPre once the weights are folded. */
 static const char *norm_name(const cc_model *m)
 {
-    bool folded = m->processed || m->cfg.norm_folded;
-    if (m->cfg.norm == CC_NORM_RMS) return folded ? "RMSPre" : "RMS";
+    bool folded = cc_model_processed(m) || cc_model_config(m)->norm_folded;
+    if (cc_model_config(m)->norm == CC_NORM_RMS) return folded ? "RMSPre" : "RMS";
     return folded ? "LNPre" : "LN";
 }
 
@@ -71,7 +71,7 @@ static PyObject *Model_cfg(ModelObject *self, void *closure)
 {
     (void)closure;
     if (!check_loaded(self)) return NULL;
-    const cc_config *c = &self->m->cfg;
+    const cc_config *c = cc_model_config(self->m);
     PyObject *local = PyList_New(0);
     for (int l = 0; local && l < c->n_layers; l++) {
         PyObject *t = PyUnicode_FromString(cc_config_layer_is_local(c, l) ? "local" : "global");
@@ -80,7 +80,7 @@ static PyObject *Model_cfg(ModelObject *self, void *closure)
     }
     if (!local) return NULL;
     const char *steps[4];
-    int n_steps = self->m->processed ? cc_processing_steps(c, steps) : 0;
+    int n_steps = cc_model_processed(self->m) ? cc_processing_steps(c, steps) : 0;
     PyObject *processing = PyTuple_New(n_steps);
     for (int i = 0; processing && i < n_steps; i++) PyTuple_SET_ITEM(processing, i, PyUnicode_FromString(steps[i]));
     if (!processing) return Py_DECREF(local), NULL;
@@ -95,14 +95,14 @@ static PyObject *Model_cfg(ModelObject *self, void *closure)
         "use_attn_scale", c->attn_unscaled ? Py_False : Py_True, "parallel_attn_mlp", c->parallel ? Py_True : Py_False,
         "attn_only", c->attn_only ? Py_True : Py_False, "gated_mlp", c->gated ? Py_True : Py_False,
         "act_fn", act_name(c->act), "tied_embeddings", c->tied ? Py_True : Py_False, "attn_types", local,
-        "processed", self->m->processed ? Py_True : Py_False, "model_path", self->m->model_path,
+        "processed", cc_model_processed(self->m) ? Py_True : Py_False, "model_path", cc_model_path(self->m),
         "processing", processing);
 }
 
 static PyObject *Model_path(ModelObject *self, void *closure)
 {
     (void)closure;
-    return check_loaded(self) ? PyUnicode_FromString(self->m->model_path) : NULL;
+    return check_loaded(self) ? PyUnicode_FromString(cc_model_path(self->m)) : NULL;
 }
 
 /* ---- weights ------------------------------------------------------------------ */
@@ -150,7 +150,7 @@ static const weight_spec *find_weight(PyObject *name)
 
 static float *weight_data(ModelObject *self, const weight_spec *w)
 {
-    return *(float **)((char *)&self->m->w + w->offset);
+    return *(float *const *)((const char *)cc_model_weights(self->m) + w->offset);
 }
 
 static PyObject *Model_weight(ModelObject *self, PyObject *name)
@@ -161,7 +161,7 @@ static PyObject *Model_weight(ModelObject *self, PyObject *name)
     if (!data) Py_RETURN_NONE; /* the family or the processing has none (model.h) */
     npy_intp dims[4];
     int ndim = (int)strlen(w->shape);
-    for (int k = 0; k < ndim; k++) dims[k] = dim_of(&self->m->cfg, w->shape[k]);
+    for (int k = 0; k < ndim; k++) dims[k] = dim_of(cc_model_config(self->m), w->shape[k]);
     return view_of((PyObject *)self, data, ndim, dims, NPY_FLOAT32, false);
 }
 

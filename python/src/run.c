@@ -53,7 +53,7 @@ static int parse_hook(const cc_model *m, PyObject *name, cc_hook_kind *k, int *l
         return -1;
     }
     cc_error err = {0};
-    if (cc_hook_parse(s, &m->cfg, k, layer, &err) != 0) return raise_cc_error(&err, true), -1;
+    if (cc_hook_parse(s, cc_model_config(m), k, layer, &err) != 0) return raise_cc_error(&err, true), -1;
     if (*layer >= CC_FWD_MAX_LAYERS) {
         cc_fail(&err, "%s: hooks are kept for the first %d layers only", s, CC_FWD_MAX_LAYERS);
         return raise_cc_error(&err, true), -1;
@@ -77,7 +77,7 @@ static PyObject *cache_dict(const cc_model *m, PyObject *owner, const cc_fwd_res
         cc_hook_kind k;
         int layer;
         if (parse_hook(m, name, &k, &layer) != 0) return Py_DECREF(out), NULL;
-        cc_act_shape shape = cc_hook_shape(&m->cfg, k, res->batch, res->pos);
+        cc_act_shape shape = cc_hook_shape(cc_model_config(m), k, res->batch, res->pos);
         npy_intp dims[4];
         for (int d = 0; d < shape.ndim; d++) dims[d] = shape.dim[d];
         PyObject *arr = view_of(owner, cc_fwd_act(res, k, layer < 0 ? 0 : layer), shape.ndim, dims, NPY_FLOAT32, false);
@@ -154,7 +154,7 @@ PyObject *py_hook_names(PyObject *self, PyObject *args)
     (void)self;
     ModelObject *model;
     if (!PyArg_ParseTuple(args, "O!:hook_names", &Model_Type, &model)) return NULL;
-    const cc_config *c = &model->m->cfg;
+    const cc_config *c = cc_model_config(model->m);
     PyObject *out = PyList_New(0);
     char buf[64];
     /* layer-less hooks before the blocks (embed, pos_embed), the blocks, then ln_final and logits */

@@ -13,6 +13,7 @@
 #include "circuitc/topk.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 struct cc_atlas {
     const cc_model *m;

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 enum {
     FIRST_BLOCK = 64,     /* candidate columns compared in the first pass; each next pass doubles */

@@ -14,6 +14,7 @@
 #include "circuit_internal.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* ---- binding, shapes and constraints -------------------------------------------- */
 

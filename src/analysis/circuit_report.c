@@ -9,6 +9,8 @@
 
 #include "core/args.h"
 #include "core/clock.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 static const struct {
     const char *name;
@@ -73,6 +75,7 @@ int cc_circuit_need(cc_model *m, const cc_circuit *c, const char *const *names, 
 int cc_circuit_report_compile(cc_model *m, const cc_circuit_report_options *o, cc_circuit_report *out,
                               cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CHECK_REPORT_ARGS(m, o, out, err);
     memset(out, 0, sizeof *out);
     const char *name = BUILTINS[o->circuit].name;
@@ -103,6 +106,7 @@ int cc_circuit_report_compile(cc_model *m, const cc_circuit_report_options *o, c
 
 int cc_circuit_report_measure(cc_circuit_report *r, const cc_measure_options *o, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(r, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_ENUM(o->ranks, CC_RANKS_NEVER + 1, err, -1);
@@ -116,6 +120,7 @@ int cc_circuit_report_measure(cc_circuit_report *r, const cc_measure_options *o,
 
 int cc_circuit_report_run(cc_model *m, const cc_circuit_report_options *o, cc_circuit_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CHECK_REPORT_ARGS(m, o, out, err);
     if (cc_circuit_report_compile(m, o, out, err) != 0) return -1;
     return cc_circuit_report_measure(out, &o->measure, err);
@@ -152,6 +157,7 @@ static int copy_bindings(const cc_compile_options *o, cc_compile_result *r, cc_e
 
 int cc_compile_run(cc_model *m, const cc_compile_options *o, cc_compile_result *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(o->circuit, err, -1);
@@ -218,6 +224,7 @@ static int chart_pair(const cc_model *m, cc_kcomp_chart *r, int i, const char *c
 
 int cc_kcomp_chart_run(cc_model *m, const cc_kcomp_chart_options *o, cc_kcomp_chart *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(o->pairs, err, -1);

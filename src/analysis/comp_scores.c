@@ -11,6 +11,8 @@
 #include "core/args.h"
 #include "core/progress_report.h"
 #include "core/clock.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_comp_scores_defaults(cc_comp_scores_options *o)
 {
@@ -58,6 +60,7 @@ static int step(const cc_comp_scores_options *o, long *done, long steps, cc_erro
 
 int cc_comp_scores_run(cc_model *m, const cc_comp_scores_options *o, cc_comp_scores *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);

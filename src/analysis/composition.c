@@ -22,6 +22,7 @@
 #include "circuitc/rng.h"
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 const char *cc_comp_mode_name(cc_comp_mode mode)
 {

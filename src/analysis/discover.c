@@ -12,6 +12,7 @@
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
 #include "topk_internal.h"
+#include "model/model_internal.h"
 
 enum { DEFAULT_POSITIONS = 101 };
 
@@ -292,6 +293,7 @@ void cc_discover_free(cc_discover_result *r)
 
 int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_result *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);

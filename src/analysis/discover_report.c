@@ -7,6 +7,8 @@
 #include "circuitc/discover.h"
 #include "circuitc/experiments.h"
 #include "core/args.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_discover_report_defaults(cc_discover_report_options *o)
 {
@@ -49,6 +51,7 @@ static int runtime_check(const cc_model *m, const cc_discover_report_options *o,
 
 int cc_discover_report_run(cc_model *m, const cc_discover_report_options *o, cc_discover_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);

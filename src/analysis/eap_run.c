@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 #define JSON_TOP_EDGES 20 /* edges listed under "top" (every score is under "scores") */
 
@@ -51,6 +53,7 @@ static int measure_circuit(const cc_model *m, const cc_eap_pairs *p, cc_eap_run_
 int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_options *o, cc_eap_run_result *res,
                cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(p, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/args.h"
+#include "model/model_internal.h"
 
 static const float *head_block(const float *W, const cc_config *c, cc_head h)
 {

@@ -9,6 +9,8 @@
 #include "circuitc/head_circuits.h"
 #include "core/args.h"
 #include "core/clock.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_measure_defaults(cc_measure_options *o)
 {
@@ -72,6 +74,7 @@ static int measure_spectrum(const cc_fm *fm, int n_singular, cc_circuit_measurem
 int cc_circuit_measure(const cc_circuit *c, const cc_fm *fm, const cc_measure_options *o, cc_circuit_measurement *out,
                        cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(fm, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_ENUM(o->ranks, CC_RANKS_NEVER + 1, err, -1);

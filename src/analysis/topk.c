@@ -854,7 +854,8 @@ static int prepare_method(job *J, job *twin, const cc_topk_options *opt, cc_erro
 /* Runs the prepared job J into OUT; its seconds count from T0. */
 static int scan_job(job *J, const cc_topk_options *opt, struct timespec t0, cc_topk_result *out, cc_error *err)
 {
-    int threads = opt->threads > 0 ? opt->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int outer = cc_par_call_threads(); /* 0 here: the count of a call this one runs inside */
+    int threads = opt->threads > 0 ? opt->threads : outer > 0 ? outer : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (run_threads(J, threads) != 0)
         return J->cancelled ? cci_cancelled(err, "top-k accuracy")
@@ -871,6 +872,7 @@ static int scan_job(job *J, const cc_topk_options *opt, struct timespec t0, cc_t
 
 int cc_topk_diagonal(const cc_fm *fm, const cc_topk_options *opt, cc_topk_result *out, cc_error *err)
 {
+    CC_PAR_CALL(opt ? opt->threads : 0);
     CC_ARG_NOT_NULL(fm, err, -1);
     CC_ARG_NOT_NULL(opt, err, -1);
     CC_ARG_ENUM(opt->method, CC_TOPK_BRUTE + 1, err, -1);

@@ -74,8 +74,8 @@ int cli_open_model(const cli_common *common, cc_model **out, cc_error *err)
             cc_fail_prefix(err, "bundled model (pass --model PATH or set CIRCUITC_MODEL to use another)");
         goto out;
     }
-    (*out)->allow_nonfinite = common->allow_nonfinite;
-    cli_run_model((*out)->model_path, &(*out)->cfg);
+    cc_model_set_allow_nonfinite(*out, common->allow_nonfinite);
+    cli_run_model(cc_model_path(*out), cc_model_config(*out));
     rc = 0;
 out:
     free(default_path);
@@ -85,9 +85,9 @@ out:
 /* Says on stderr where a non-finite weight let in by --allow-nonfinite is. */
 static void warn_nonfinite(const cc_model *m)
 {
-    if (m->nonfinite_note.msg[0])
+    if (cc_model_nonfinite_note(m)[0])
         fprintf(stderr, "circuitc: warning: %s; loaded anyway (--allow-nonfinite): results computed from it may be NaN "
-                        "or meaningless\n", m->nonfinite_note.msg);
+                        "or meaningless\n", cc_model_nonfinite_note(m));
 }
 
 void cli_parts_loaded(const cli_common *common, const cc_model *m)
@@ -121,14 +121,14 @@ int cli_load_model(const cli_common *common, cc_model **out, cc_error *err)
     if (cli_open_model(common, &m, err) != 0) return -1;
     /* loading reports per tensor, labelled with the command unless it set a label */
     cli_progress_default(run.command);
-    m->load_progress = cli_progress_update;
+    cc_model_set_load_progress(m, cli_progress_update, NULL);
     if (cc_model_load_weights(m, err) != 0 || (!common->no_processing && cc_process_weights(m, err) != 0)) {
         cc_model_free(m);
         return -1;
     }
-    cli_run_processed(m->processed);
+    cli_run_processed(cc_model_processed(m));
     warn_nonfinite(m);
-    if (m->allow_nonfinite) /* a whole model is loaded for forward passes: their range checks are off too */
+    if (cc_model_allow_nonfinite(m)) /* a whole model is loaded for forward passes: their range checks are off too */
         fputs("circuitc: warning: --allow-nonfinite: activations and logits are not checked for NaN, Inf or logits "
               "beyond 2^24 either; results are shown as computed and may be meaningless\n", stderr);
     *out = m;

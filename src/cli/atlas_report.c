@@ -32,8 +32,8 @@ static int by_rows_top1(const void *pa, const void *pb)
 
 static int plot_atlas(const char *out, const atlas_sink *s, const cc_model *m, const char *circuit, double min_acc)
 {
-    int L = m->cfg.n_layers, H = m->cfg.n_heads, n = L * H;
-    long V = m->cfg.d_vocab;
+    int L = cc_model_config(m)->n_layers, H = cc_model_config(m)->n_heads, n = L * H;
+    long V = cc_model_config(m)->d_vocab;
     double *g = malloc(2 * (size_t)n * n * sizeof *g);
     if (!g) {
         cc_error err;
@@ -47,9 +47,9 @@ static int plot_atlas(const char *out, const atlas_sink *s, const cc_model *m, c
         g[cell] = e->exact ? acc(e->rows[0], V) : NAN;
         g[(size_t)n * n + cell] = e->exact ? acc(e->cols[0], V) : NAN;
     }
-    char title[512], *label = cli_model_label(m->model_path);
+    char title[512], *label = cli_model_label(cc_model_path(m));
     snprintf(title, sizeof title, "%s atlas: top-1 accuracy of every earlier -> later head pair — model %s", circuit,
-             label ? label : m->model_path);
+             label ? label : cc_model_path(m));
     free(label);
     cc_chart_opts o = {.out = out, .title = title};
     cc_error err;
@@ -61,9 +61,9 @@ static int plot_atlas(const char *out, const atlas_sink *s, const cc_model *m, c
 static void print_summary(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const long *order, int n_top,
                           long n_exact, double wall, double cpu, int ranks, const long *pairs_by_rank)
 {
-    long V = m->cfg.d_vocab, n = cc_atlas_n_pairs(s->a);
-    printf("atlas     %s, %ld earlier -> later head pairs, model %s%s\n", o->circuit, n, m->model_path,
-           m->processed ? "" : " (no processing)");
+    long V = cc_model_config(m)->d_vocab, n = cc_atlas_n_pairs(s->a);
+    printf("atlas     %s, %ld earlier -> later head pairs, model %s%s\n", o->circuit, n, cc_model_path(m),
+           cc_model_processed(m) ? "" : " (no processing)");
     if (cc_atlas_uses_bound(s->a))
         printf("bound     %ld pairs certified below top-5 accuracy %g in both directions (no exact pass), %ld exact\n",
                n - n_exact, o->min_acc, n_exact);
@@ -92,11 +92,11 @@ static void print_summary(const atlas_sink *s, const cc_model *m, const atlas_op
 static json_t *atlas_json(const atlas_sink *s, const cc_model *m, const atlas_opts *o, const long *order, int n_top,
                           long n_exact, double cpu, int ranks, const long *pairs_by_rank, bool entries)
 {
-    long n = cc_atlas_n_pairs(s->a), V = m->cfg.d_vocab;
+    long n = cc_atlas_n_pairs(s->a), V = cc_model_config(m)->d_vocab;
     json_t *top = json_array(), *j;
     for (int r = 0; r < n_top; r++) json_array_append_new(top, entry_json(&s->all[order[r]], V));
     j = json_pack("{s:s, s:f, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:i}", "circuit", o->circuit, "min_acc",
-                  o->min_acc, "bound", cc_atlas_uses_bound(s->a), "vocab", m->cfg.d_vocab, "pairs", (json_int_t)n,
+                  o->min_acc, "bound", cc_atlas_uses_bound(s->a), "vocab", cc_model_config(m)->d_vocab, "pairs", (json_int_t)n,
                   "exact_pairs", (json_int_t)n_exact, "bounded_pairs", (json_int_t)(n - n_exact), "resumed_pairs",
                   (json_int_t)s->n_resumed, "out", o->out ? cli_json_path(o->out) : json_null(), "top", top,
                   "cpu_seconds", cpu, "ranks", ranks);

@@ -71,9 +71,9 @@ int atlas_sink_store(void *ctx, const cc_atlas_entry *e, int count, cc_error *er
 char *atlas_header_line(const cc_model *m, const cc_circuit *c, const cc_atlas *a, double min_acc, bool processed)
 {
     json_t *h = json_pack("{s:i, s:s, s:s, s:o, s:b, s:i, s:i, s:i, s:f, s:I, s:b}", "atlas", 1, "circuit",
-                          cc_circuit_name(c), "chain", cc_circuit_chain_text(c), "model", cli_json_path(m->model_path),
-                          "processing", processed, "vocab", m->cfg.d_vocab, "n_layers", m->cfg.n_layers, "n_heads",
-                          m->cfg.n_heads, "min_acc", min_acc, "pairs", (json_int_t)cc_atlas_n_pairs(a), "bound",
+                          cc_circuit_name(c), "chain", cc_circuit_chain_text(c), "model", cli_json_path(cc_model_path(m)),
+                          "processing", processed, "vocab", cc_model_config(m)->d_vocab, "n_layers", cc_model_config(m)->n_layers, "n_heads",
+                          cc_model_config(m)->n_heads, "min_acc", min_acc, "pairs", (json_int_t)cc_atlas_n_pairs(a), "bound",
                           cc_atlas_uses_bound(a));
     char *s = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(h);

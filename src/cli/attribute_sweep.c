@@ -56,7 +56,7 @@ static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep
 static int sweep_plot(const char *out, const cc_model *m, const rt_opts *o, const cc_attr_sweep *s)
 {
     cc_error err;
-    char *model = cli_model_label(m->model_path), *title = NULL;
+    char *model = cli_model_label(cc_model_path(m)), *title = NULL;
     if (asprintf(&title, "attribution patching mlp_out (estimate) — model %s, seed %llu, seq_len %d", model, o->seed,
                  s->n) < 0)
         title = NULL;

@@ -1,155 +1,46 @@
-/* blas_select.c — runs the kernel decision of circuitc/blas_kernel.h for this
- * process: self-checks candidates in a child process (so a crash only rejects
- * the candidate), caches the verdicts, and re-executes circuitc with
- * OPENBLAS_CORETYPE set, since OpenBLAS reads it only when it is loaded. */
+/* blas_select.c — the kernel this process runs on and how it was chosen, for
+ * `circuitc info` (docs/blas.md). The choice itself was made before OpenBLAS
+ * was loaded, by the launcher (launcher.c, blas_plan.h); here the same
+ * decision is taken again with the environment the launcher set, which the
+ * marker it left makes a report of its choice. */
 #include "blas_select.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "blas_plan.h"
 #include "cli.h"
-
-extern char **environ;
-
-/* Loop guard and record of the parent's decision (format: blas_kernel.c). */
-static const char MARKER_VAR[] = "CIRCUITC_BLAS_SELECTED";
-static const char SELF[] = "/proc/self/exe";
-/* Test hooks (docs/blas.md): pretend the library picked this core by itself;
- * make the self-check of this core die of SIGILL. */
-static const char PRETEND_VAR[] = "CIRCUITC_BLAS_TEST_LIBRARY_CORE";
-static const char FAULT_VAR[] = "CIRCUITC_BLAS_TEST_FAULT";
-enum { SELF_CHECK_ABSENT = 3, SELF_CHECK_SECONDS = 60 };
 
 static cli_blas_state state;
 static bool selected;
 
 const cli_blas_state *cli_blas_selection(void) { return selected ? &state : NULL; }
 
-int cli_blas_self_check_main(int argc, char **argv)
+int cli_blas_select(void)
 {
-    alarm(SELF_CHECK_SECONDS); /* a hanging kernel is a failing one */
-    cc_blas_library lib;
-    cc_blas_library_query(&lib);
-    if (argc < 3 || strcasecmp(lib.core, argv[2]) != 0) {
-        printf("absent: this OpenBLAS runs %s when asked for %s\n", lib.core, argc < 3 ? "nothing" : argv[2]);
-        return SELF_CHECK_ABSENT;
-    }
-    const char *fault = getenv(FAULT_VAR);
-    if (fault && strcasecmp(fault, argv[2]) == 0) raise(SIGILL);
-    char summary[512];
-    bool ok = cc_blas_self_check(summary, sizeof summary);
-    printf("%s: %s\n", ok ? "pass" : "fail", summary);
-    return ok ? CLI_OK : CLI_FAIL;
-}
-
-/* Runs the hidden self-check mode with OPENBLAS_CORETYPE=CORE; DETAIL gets
- * its line or how it died. *TRANSIENT is set when the result says nothing
- * about the kernel (could not start, killed, timed out): not to be cached. */
-static cc_blas_verdict self_check_in_child(const char *core, char *detail, size_t size, bool *transient)
-{
-    *transient = true;
-    snprintf(detail, size, "could not run the self-check");
-    int fds[2];
-    if (pipe(fds) != 0) return CC_VERDICT_FAIL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    char *child_argv[] = {(char *)"circuitc", (char *)CLI_BLAS_SELF_CHECK_MODE, (char *)core, NULL};
-    setenv("OPENBLAS_CORETYPE", core, 1);
-    pid_t pid;
-    int spawned = posix_spawn(&pid, SELF, &fa, NULL, child_argv, environ);
-    unsetenv("OPENBLAS_CORETYPE");
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (spawned != 0) {
-        close(fds[0]);
-        return CC_VERDICT_FAIL;
-    }
-    char line[512] = "";
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof line - 1 && (n = read(fds[0], line + got, sizeof line - 1 - got)) > 0) got += (size_t)n;
-    line[got] = '\0';
-    line[strcspn(line, "\n")] = '\0';
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return CC_VERDICT_FAIL;
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        *transient = sig == SIGKILL || sig == SIGALRM;
-        snprintf(detail, size, "%s crashed the self-check with signal %d (%s)", core, sig, strsignal(sig));
-        return CC_VERDICT_FAIL;
-    }
-    *transient = false;
-    const char *colon = strstr(line, ": "); /* the verdict word is recorded separately */
-    snprintf(detail, size, "%s", colon ? colon + 2 : line[0] ? line : "no report");
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && strncmp(line, "pass", 4) == 0 ? CC_VERDICT_PASS
-                                                                                          : CC_VERDICT_FAIL;
-}
-
-static cc_blas_verdict verdict_for(cc_blas_candidate c, bool *fresh)
-{
-    const char *core = cc_blas_candidate_core(c);
-    cc_blas_cache_entry entry;
-    bool cacheable = cc_blas_cache_entry_for(&state.cpu, &state.lib, core, &entry);
-    cc_blas_verdict v = cacheable ? cc_blas_cache_read(&entry) : CC_VERDICT_UNKNOWN;
-    *fresh = v == CC_VERDICT_UNKNOWN;
-    if (!*fresh) return v;
-    char detail[600];
-    bool transient;
-    v = self_check_in_child(core, detail, sizeof detail, &transient);
-    if (cacheable && !transient) cc_blas_cache_write(&entry, v, detail);
-    return v;
-}
-
-int cli_blas_select(char **argv)
-{
-    cc_blas_library_query(&state.lib);
-    cc_cpu_detect(&state.cpu);
+    cli_blas_query(&state.lib, &state.cpu);
     selected = true;
-    const char *pretend = getenv(PRETEND_VAR);
-    if (pretend && !getenv("OPENBLAS_CORETYPE")) snprintf(state.lib.core, sizeof state.lib.core, "%s", pretend);
     cc_blas_inputs in = {.request = getenv("CIRCUITC_BLAS_CORE"),
                          .coretype = getenv("OPENBLAS_CORETYPE"),
-                         .marker = getenv(MARKER_VAR),
+                         .marker = getenv(CLI_BLAS_MARKER_VAR),
                          .lib = &state.lib,
                          .cpu = &state.cpu};
     cc_blas_decision *d = &state.decision;
-    for (cc_blas_decide(&in, d); d->action == CC_BLAS_VERIFY; cc_blas_decide(&in, d))
-        in.verdict[d->candidate] = verdict_for(d->candidate, &in.fresh[d->candidate]);
-    if (d->action == CC_BLAS_REFUSE) {
-        return cli_report_error(CLI_FAIL, cli_run()->command, "%s", d->reason);
-    }
+    cli_blas_plan_decide(&in, false, d);
+    if (d->action == CC_BLAS_REFUSE) return cli_report_error(CLI_FAIL, cli_run()->command, "%s", d->reason);
     if (d->action == CC_BLAS_KEEP) return CLI_OK;
-    setenv("OPENBLAS_CORETYPE", d->core, 1);
-    setenv(MARKER_VAR, d->marker, 1);
-    fflush(NULL);
-    execv(SELF, argv);
-    /* Still here: carry on with the library's kernel, saying why. */
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv(MARKER_VAR);
+    /* A switch (or a check) the launcher did not make: OpenBLAS is loaded, too late to change. */
     if (d->chosen_by == CC_CHOSEN_BY_REQUEST) {
-        return cli_report_error(CLI_FAIL, cli_run()->command, "CIRCUITC_BLAS_CORE=%s: could not re-execute %s to switch kernels: %s",
-                                d->core, SELF, strerror(errno));
+        return cli_report_error(CLI_FAIL, cli_run()->command,
+                                "CIRCUITC_BLAS_CORE=%s: circuitc's launcher did not switch kernels before OpenBLAS "
+                                "loaded; run circuitc itself, not its module", d->core);
     }
-    int saved = errno;
     char reason[sizeof d->reason];
-    snprintf(reason, sizeof reason, "auto: kept %s because re-executing %s to switch to %s failed: %s",
-             state.lib.core, SELF, d->core, strerror(saved));
+    snprintf(reason, sizeof reason, "auto: kept %s because circuitc's launcher did not switch to %s before OpenBLAS "
+             "loaded", state.lib.core, d->core);
     snprintf(d->reason, sizeof d->reason, "%s", reason);
     d->action = CC_BLAS_KEEP;
     d->chosen_by = CC_CHOSEN_BY_LIBRARY;
     d->core = state.lib.core;
+    d->verified = NULL;
     return CLI_OK;
 }

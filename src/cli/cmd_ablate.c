@@ -48,7 +48,7 @@ static int run(const cli_args *args)
     cc_model *m = NULL;
     cc_ablate_report r = {0};
     int rc = rt_prepare(&o, o.batch, &m, &err);
-    for (int i = 0; rc == 0 && i < o.n_args; i++) rc = cc_head_parse(o.args[i], &m->cfg, &heads[i], &err);
+    for (int i = 0; rc == 0 && i < o.n_args; i++) rc = cc_head_parse(o.args[i], cc_model_config(m), &heads[i], &err);
     if (rc == 0) {
         cc_ablate_options ao = {.input = rt_input(&o), .n_heads = o.n_args, .heads = heads, .mode = o.mode,
                                 .progress = cli_progress_update};

@@ -87,11 +87,11 @@ static int prepare(const cli_args *a, const atlas_opts *o, int rank, int size, a
     st->s.a = st->atlas;
     st->s.all = calloc((size_t)n, sizeof *st->s.all);
     st->s.done = calloc((size_t)n, 1);
-    st->header = atlas_header_line(st->m, st->c, st->atlas, o->min_acc, st->m->processed);
+    st->header = atlas_header_line(st->m, st->c, st->atlas, o->min_acc, cc_model_processed(st->m));
     st->pairs_by_rank = calloc((size_t)size, sizeof *st->pairs_by_rank);
     if (!st->s.all || !st->s.done || !st->header || !st->pairs_by_rank) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (rank == 0 && o->out &&
-        atlas_open_partial(&st->s, o->out, o->resume, st->header, &st->m->cfg, &st->partial_path, err) != 0)
+        atlas_open_partial(&st->s, o->out, o->resume, st->header, cc_model_config(st->m), &st->partial_path, err) != 0)
         return -1;
     return 0;
 }

@@ -75,7 +75,7 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_o
 {
     const cc_patch_result *r = &a->est;
     char name[64];
-    printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+    printf("model %s (%s)\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed");
     patch_pair_print(pp, r->clean, r->corrupt);
     cc_hook_name(po->hook, 0, name, sizeof name);
     printf("attribution patching of blocks.{layer}.%s%s, %s: (clean - corrupt) . gradient of the corrupted run; "

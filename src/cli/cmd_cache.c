@@ -59,15 +59,15 @@ static int run(const cli_args *a)
     uint64_t sel[CC_HOOK_COUNT];
     cc_fwd_opts fo = {.kernel = CC_KERNEL_FAST};
     cc_fwd_result res = {0};
-    if (prompt_setup(&o, 0, &m, &b, &err) != 0 || cc_hook_select(&m->cfg, a->v[O_HOOKS].s, sel, &err) != 0) {
+    if (prompt_setup(&o, 0, &m, &b, &err) != 0 || cc_hook_select(cc_model_config(m), a->v[O_HOOKS].s, sel, &err) != 0) {
         rc = cli_fail(&err);
     } else {
         for (int k = 0; k < CC_HOOK_COUNT; k++) fo.cache[k] = sel[k];
         if (cc_forward(m, b.tokens, b.batch, b.pos, &fo, &res, &err) != 0 ||
-            cc_cache_write(out, &m->cfg, &res, sel, &err) != 0) {
+            cc_cache_write(out, cc_model_config(m), &res, sel, &err) != 0) {
             rc = cli_fail(&err);
         } else {
-            json_t *j = cache_json(out, &m->cfg, sel, &b);
+            json_t *j = cache_json(out, cc_model_config(m), sel, &b);
             if (o.common.json) {
                 rc = cli_print_result(j);
             } else {

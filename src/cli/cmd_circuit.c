@@ -113,7 +113,7 @@ static int run_builtin(cc_builtin_circuit b, const cli_args *a)
     char title[256];
     cli_circuit_title(title, sizeof title, cc_builtin_circuit_name(b), names, r.heads, r.n_heads, m,
                       r.has_composition ? &(unsigned long long){o.seed} : NULL);
-    char *model_path = strdup(m->model_path); /* for the human output */
+    char *model_path = strdup(cc_model_path(m)); /* for the human output */
     cc_model_free(m); /* the factors are all the measurement needs: free the weights before it */
     json_t *j = NULL;
     int rc = model_path ? cc_circuit_report_measure(&r, &o.measure, &err) : cc_fail_code(&err, CC_E_NOMEM, "out of memory");

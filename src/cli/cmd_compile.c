@@ -59,7 +59,7 @@ static int parse_bindings(const cli_args *a, const cc_model *m, char buf[][64], 
         memcpy(buf[i], spec, n);
         buf[i][n] = '\0';
         names[i] = buf[i];
-        if (cc_head_parse(eq + 1, &m->cfg, &heads[i], err) != 0) {
+        if (cc_head_parse(eq + 1, cc_model_config(m), &heads[i], err) != 0) {
             cc_fail_prefix(err, "--bind %s", spec);
             return -1;
         }

@@ -32,7 +32,7 @@ static void print_heading(const cc_model *m, const cc_prompt_batch *b, const cha
                           int32_t wrong)
 {
     char *answer_text = cc_prompt_token_text(b, answer), *wrong_text = wrong >= 0 ? cc_prompt_token_text(b, wrong) : NULL;
-    printf("model %s (%s), %d %s, %s\n", m->model_path, m->processed ? "processed" : "unprocessed", b->length[0],
+    printf("model %s (%s), %d %s, %s\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed", b->length[0],
            cli_tokens_word(b->length[0]), where);
     printf("direct logit attribution of ");
     prompt_print_token(answer_text ? answer_text : "?", 0);
@@ -123,8 +123,8 @@ static int run(const cli_args *a)
     cc_error err;
     int32_t answer = -1, wrong = -1;
     if (prompt_setup(&o, 1, &m, &b, &err) != 0 ||
-        cc_prompt_single_token(&b, &m->cfg, o.answer, "--answer", &answer, &err) != 0 ||
-        (o.wrong && cc_prompt_single_token(&b, &m->cfg, o.wrong, "--wrong", &wrong, &err) != 0)) {
+        cc_prompt_single_token(&b, cc_model_config(m), o.answer, "--answer", &answer, &err) != 0 ||
+        (o.wrong && cc_prompt_single_token(&b, cc_model_config(m), o.wrong, "--wrong", &wrong, &err) != 0)) {
         rc = cli_fail(&err);
     } else if (at != INT_MAX && at >= b.length[0]) {
         rc = cli_usage_error("dla", "--position %d: the prompt has positions 0..%d", at, b.length[0] - 1);

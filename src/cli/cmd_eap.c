@@ -44,7 +44,7 @@ static void print_text(const cc_model *m, const cc_eap_run_result *r, int top)
 {
     const cc_eap_graph *g = &r->graph;
     char name[96];
-    printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+    printf("model %s (%s)\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed");
     if (r->opts.ig_steps) printf("EAP-IG, %d steps", r->opts.ig_steps);
     else printf("EAP");
     printf(", metric %s, %d pairs: clean %.5g, corrupt %.5g; %ld edges\n", cc_pair_metric_name(r->opts.metric),
@@ -73,7 +73,7 @@ static int plot_curve(const char *out, const cc_model *m, const cc_eap_run_resul
     const cc_eap_curve *c = &r->curve;
     char (*labels)[48] = malloc((size_t)c->n_points * sizeof *labels);
     const char **groups = malloc((size_t)c->n_points * sizeof *groups);
-    char *model = cli_model_label(m->model_path), title[256];
+    char *model = cli_model_label(cc_model_path(m)), title[256];
     cc_error err;
     int rc = CLI_FAIL;
     if (!labels || !groups || !model) {

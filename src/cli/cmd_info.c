@@ -24,18 +24,18 @@ static json_t *hooks_json(const cc_config *c)
 
 static json_t *describe(const cc_model *m, const char *sha)
 {
-    const cc_config *c = &m->cfg;
+    const cc_config *c = cc_model_config(m);
     return json_pack("{s:o, s:o, s:s, s:I, s:I, s:s, s:b, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}, "
                      "s:o, s:o, s:I, s:o}",
-                     "weights_file", cli_json_path(m->weights_path),
-                     "config_file", cli_json_path(m->config_path),
-                     "dtype", cc_dtype_name(m->dtype), "file_bytes", (json_int_t)m->st->file_size, "n_tensors",
-                     (json_int_t)m->st->n_tensors, "tensor_prefix", m->prefix, "tied_unembedding", !m->has_lm_head,
+                     "weights_file", cli_json_path(cc_model_weights_file(m)),
+                     "config_file", cli_json_path(cc_model_config_file(m)),
+                     "dtype", cc_dtype_name(cc_model_dtype(m)), "file_bytes", (json_int_t)cc_model_file_bytes(m), "n_tensors",
+                     (json_int_t)cc_model_n_tensors(m), "tensor_prefix", cc_model_tensor_prefix(m), "tied_unembedding", cc_model_tied_unembedding(m),
                      "config", "n_layers", c->n_layers, "n_heads", c->n_heads, "d_model", c->d_model, "d_head",
                      c->d_head, "d_mlp", c->d_mlp, "d_vocab", c->d_vocab, "n_ctx", c->n_ctx, "ln_eps", c->ln_eps,
                      "bos_token_id", c->bos_token_id, "architecture", cc_config_arch_json(c), "hooks", hooks_json(c),
                      "n_params",
-                     (json_int_t)(cc_config_n_params(c) + (m->has_lm_head ? (long long)c->d_vocab * c->d_model : 0)),
+                     (json_int_t)(cc_config_n_params(c) + (!cc_model_tied_unembedding(m) ? (long long)c->d_vocab * c->d_model : 0)),
                      "sha256", sha ? json_string(sha) : json_null());
 }
 

@@ -60,8 +60,8 @@ static int run(const cli_args *a)
     } else if (o.common.json) {
         rc = cli_print_result(cc_logit_lens_json(&r, &b));
     } else {
-        printf("model %s (%s), %d %s, logit lens over %d residual streams\n", m->model_path,
-               m->processed ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), r.n_rows);
+        printf("model %s (%s), %d %s, logit lens over %d residual streams\n", cc_model_path(m),
+               cc_model_processed(m) ? "processed" : "unprocessed", b.length[0], cli_tokens_word(b.length[0]), r.n_rows);
         print_lens(&b, &r);
         rc = CLI_OK;
     }

@@ -27,10 +27,10 @@ static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head 
 static int plot_senders(const char *out, const cc_model *m, const char *recv, const char *to, const cc_path_result *r,
                         int layers)
 {
-    int H = m->cfg.n_heads, rc = CLI_FAIL;
+    int H = cc_model_config(m)->n_heads, rc = CLI_FAIL;
     bool norm = patch_normalisable(r->clean, r->corrupt);
     char **rows = calloc((size_t)layers, sizeof *rows), **cols = calloc((size_t)H, sizeof *cols);
-    char *title = NULL, *sub = NULL, *model = cli_model_label(m->model_path);
+    char *title = NULL, *sub = NULL, *model = cli_model_label(cc_model_path(m));
     bool ok = rows && cols && model;
     for (int l = 0; ok && l < layers; l++) ok = asprintf(&rows[l], "layer %d", l) >= 0 || (rows[l] = NULL);
     for (int h = 0; ok && h < H; h++) ok = asprintf(&cols[h], "head %d", h) >= 0 || (cols[h] = NULL);
@@ -63,7 +63,7 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_path_re
                        int n_send, const char *rn, const char *to)
 {
     char hn[32];
-    printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+    printf("model %s (%s)\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed");
     patch_pair_print(pp, r->clean, r->corrupt);
     printf("path patching sender -> %s %s input: the clean run with the sender's z from the corrupted run and "
            "every other head's z frozen; normalised (patched - clean) / (clean - corrupt)\n", rn, to);
@@ -84,7 +84,7 @@ static int run(const cli_args *a)
         return cli_usage_error("path-patch", "give the prompt pair: --clean TEXT --corrupt TEXT (or --clean-tokens "
                                              "IDS --corrupt-tokens IDS)");
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    int n_recv = a->n_pos - 1, n_send = 0, lowest = m->cfg.n_layers, rc;
+    int n_recv = a->n_pos - 1, n_send = 0, lowest = cc_model_config(m)->n_layers, rc;
     cc_head *recv = malloc((size_t)n_recv * sizeof *recv), *send = NULL;
     patch_pair pp = {0};
     cc_path_result r = {0};
@@ -93,13 +93,13 @@ static int run(const cli_args *a)
         return cli_fail(&(cc_error){.msg = "out of memory"});
     }
     for (int i = 0; i < n_recv; i++) {
-        if (cc_head_parse(a->pos[1 + i], &m->cfg, &recv[i], &err) != 0) {
+        if (cc_head_parse(a->pos[1 + i], cc_model_config(m), &recv[i], &err) != 0) {
             rc = cli_usage_error("path-patch", "RECEIVER: %s", err.msg);
             goto out;
         }
         if (recv[i].layer < lowest) lowest = recv[i].layer;
     }
-    if (senders_of(a->pos[0], &m->cfg, lowest, &send, &n_send, &err) != 0) {
+    if (senders_of(a->pos[0], cc_model_config(m), lowest, &send, &n_send, &err) != 0) {
         rc = cli_usage_error("path-patch", "SENDER: %s", err.msg);
         goto out;
     }

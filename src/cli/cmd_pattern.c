@@ -48,7 +48,7 @@ static int run(const cli_args *a)
     cc_model *m = NULL;
     cc_pattern_report r = {0};
     int rc = rt_prepare(&o, 1, &m, &err);
-    if (rc == 0) rc = cc_head_parse(o.args[0], &m->cfg, &hd, &err);
+    if (rc == 0) rc = cc_head_parse(o.args[0], cc_model_config(m), &hd, &err);
     if (rc == 0) rc = cc_pattern_report_run(m, &(cc_pattern_options){.input = rt_input(&o), .head = hd}, &r, &err);
     if (rc != 0) {
         cc_pattern_report_free(&r);
@@ -63,7 +63,7 @@ static int run(const cli_args *a)
         print_heatmap(m, &o, name, r.pattern, r.diagonals);
         rc = CLI_OK;
     }
-    if (o.common.plot && cli_plot_pattern(o.common.plot, m->model_path, name, o.seed, o.n, r.pattern, NULL) != CLI_OK)
+    if (o.common.plot && cli_plot_pattern(o.common.plot, cc_model_path(m), name, o.seed, o.n, r.pattern, NULL) != CLI_OK)
         rc = CLI_FAIL;
     if (rc == CLI_OK && o.common.html) rc = cli_pattern_page_ids(&o.common, m, r.tokens, r.positions, hd);
     cc_pattern_report_free(&r);

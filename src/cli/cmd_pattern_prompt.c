@@ -48,7 +48,7 @@ int cmd_pattern_prompt(const cli_args *a)
     cc_model *m = NULL;
     cc_prompt_batch b;
     cc_prompt_pattern r = {0};
-    if (prompt_setup(&o, 1, &m, &b, &err) != 0 || cc_head_parse(o.args[0], &m->cfg, &hd, &err) != 0 ||
+    if (prompt_setup(&o, 1, &m, &b, &err) != 0 || cc_head_parse(o.args[0], cc_model_config(m), &hd, &err) != 0 ||
         cc_prompt_pattern_run(m, &b, hd, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else {
@@ -58,8 +58,8 @@ int cmd_pattern_prompt(const cli_args *a)
         if (o.common.json) {
             rc = cli_print_result(cc_prompt_pattern_json(&r, &b));
         } else {
-            printf("model %s (%s), %s attention pattern on %d %s\n", m->model_path,
-                   m->processed ? "processed" : "unprocessed", name, T, cli_tokens_word(T));
+            printf("model %s (%s), %s attention pattern on %d %s\n", cc_model_path(m),
+                   cc_model_processed(m) ? "processed" : "unprocessed", name, T, cli_tokens_word(T));
             print_pattern(&b, r.pattern, T);
             rc = CLI_OK;
         }

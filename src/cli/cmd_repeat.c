@@ -17,7 +17,7 @@ static int run(const cli_args *a)
     int rc = rt_prepare(&o, o.batch, &m, &err);
     if (rc == 0) {
         cc_repeat_input in = rt_input(&o);
-        rc = cc_repeat_report_run(m, &in, cli_progress_update, NULL, &r, &err);
+        rc = cc_repeat_report_run(m, &in, 0, cli_progress_update, NULL, &r, &err);
     }
     json_t *j = rc == 0 ? cc_repeat_report_json(&r) : NULL;
     if (rc == 0 && !j) rc = cc_fail_code(&err, CC_E_NOMEM, "out of memory");

@@ -31,9 +31,9 @@ static int prepare(const cli_args *a, report_run *r)
         return cli_usage_error("report", "%s", err.msg);
     cc_model *m = NULL;
     if (cli_open_model(&a->common, &m, &err) != 0) return cli_fail(&err);
-    int fits = rt_fit_seq_len(&m->cfg, a->v[O_SEQ_LEN].given, &r->seq_len, &err);
-    r->model_label = cli_model_label(m->model_path);
-    r->model_path = strdup(m->model_path);
+    int fits = rt_fit_seq_len(cc_model_config(m), a->v[O_SEQ_LEN].given, &r->seq_len, &err);
+    r->model_label = cli_model_label(cc_model_path(m));
+    r->model_path = strdup(cc_model_path(m));
     cc_model_free(m);
     if (fits != 0) return cli_usage_error("report", "%s", err.msg);
     struct stat st;

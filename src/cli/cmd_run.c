@@ -47,7 +47,7 @@ static int run(const cli_args *a)
     } else if (o.common.json) {
         rc = cli_print_result(cc_next_tokens_json(&r, &b));
     } else {
-        printf("model %s (%s), tokenizer %s\n", m->model_path, m->processed ? "processed" : "unprocessed",
+        printf("model %s (%s), tokenizer %s\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed",
                b.tokenizer_dir ? b.tokenizer_dir : "none (token ids shown as #ID)");
         for (int row = 0; row < b.batch; row++) print_prompt(&b, &r, row);
         rc = CLI_OK;

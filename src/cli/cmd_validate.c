@@ -68,15 +68,15 @@ static int run(const cli_args *a)
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
     bool ok = true;
-    for (int i = 0; ok && i < 2; i++) ok = cc_head_parse(a->pos[i], &m->cfg, &heads[i], &err) == 0;
-    if (!ok || rt_fit_seq_len(&m->cfg, a->v[O_SEQ_LEN].given, &o.seq_len, &err) != 0) {
+    for (int i = 0; ok && i < 2; i++) ok = cc_head_parse(a->pos[i], cc_model_config(m), &heads[i], &err) == 0;
+    if (!ok || rt_fit_seq_len(cc_model_config(m), a->v[O_SEQ_LEN].given, &o.seq_len, &err) != 0) {
         cc_model_free(m);
         return cli_fail(&err);
     }
     cli_progress_begin("validate"); /* phases: top-1 rows, columns, forward passes */
     o.progress = cli_progress_update;
     cc_validation res;
-    const char *model_path = m->model_path;
+    const char *model_path = cc_model_path(m);
     if (cc_validate(m, heads[0], heads[1], &o, &res, &err) != 0) {
         cc_model_free(m);
         return cli_fail(&err);

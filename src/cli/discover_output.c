@@ -14,8 +14,8 @@ void discover_print_result(const cc_model *m, const cc_discover_report *r)
 {
     const cc_discover_result *d = &r->ranking;
     int H = r->n_heads, top = r->top;
-    printf("discover  %s, %d earlier -> later head pairs, model %s%s\n", r->circuit, d->n_pairs, m->model_path,
-           m->processed ? "" : " (no processing)");
+    printf("discover  %s, %d earlier -> later head pairs, model %s%s\n", r->circuit, d->n_pairs, cc_model_path(m),
+           cc_model_processed(m) ? "" : " (no processing)");
     printf("baseline  K-composition random baseline %.6f (std %.6f; %d samples, seed %llu); positional evidence over "
            "%d positions\n", d->baseline_mean, d->baseline_std, r->baseline_samples, (unsigned long long)r->seed,
            d->positions);
@@ -81,9 +81,9 @@ int discover_plot(const char *out, const cc_model *m, const cc_discover_report *
     }
     static const char *const series[4] = {"positional QK at p-1 (earlier)", "circuit top-1 (mean rows, cols)",
                                           "runtime previous-token (earlier)", "runtime induction (later)"};
-    char title[512], *label = cli_model_label(m->model_path);
+    char title[512], *label = cli_model_label(cc_model_path(m));
     snprintf(title, sizeof title, "discover: weight-only ranking of %s pairs — model %s", r->circuit,
-             label ? label : m->model_path);
+             label ? label : cc_model_path(m));
     free(label);
     cc_chart_opts o = {.out = out, .title = title};
     int rc = cc_chart_bars(&o, "score", n, groups, ns, series, v, &err) == 0 ? CLI_OK : cli_fail(&err);

@@ -41,7 +41,7 @@ int cli_html_page(const cli_common *common, cc_html_view view, const char *what,
 json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int layer, int selected, cc_error *err)
 {
     json_t *heads = json_array();
-    for (int h = 0; heads && h < m->cfg.n_heads; h++) {
+    for (int h = 0; heads && h < cc_model_config(m)->n_heads; h++) {
         cc_prompt_pattern r = {0};
         if (cc_prompt_pattern_run(m, b, (cc_head){layer, h}, &r, err) != 0) {
             cc_prompt_pattern_free(&r);

@@ -1,15 +1,18 @@
-/* main.c — circuitc's entry point: finds the command in the command table
- * (commands.c), parses its options from the option table (parse.c) and runs it;
- * also `help CMD`, --version, and the hidden generators of the man page and
- * the shell completions (docgen.c, run by the build). */
+/* main.c — the CLI module's entry points (launcher.h), called by circuitc's
+ * launcher: the tool finds the command in the command table (commands.c),
+ * parses its options from the option table (parse.c) and runs it; also `help
+ * CMD`, --version, and the hidden generators of the man page and the shell
+ * completions (docgen.c, run by the build). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_plan.h"
 #include "blas_select.h"
 #include "circuitc/cleanup.h"
 #include "cli.h"
+#include "launcher.h"
 #include "options.h"
 #include "suggest.h"
 
@@ -70,8 +73,8 @@ static int run_command(const cli_command *c, int argc, char **argv)
     cli_args a;
     int rc = cli_parse(c, argc - 1, argv + 1, &a);
     if (rc < 0) {
-        /* Before any GEMM: may re-execute circuitc on a faster kernel (docs/blas.md). */
-        rc = cli_blas_select(argv);
+        /* The kernel the launcher chose (docs/blas.md), or a bad CIRCUITC_BLAS_CORE. */
+        rc = cli_blas_select();
         /* with --plot or --html, nothing is printed unless the chart or page is written too */
         if (rc == CLI_OK && (a.common.plot || a.common.html)) rc = cli_stdout_hold();
         if (rc == CLI_OK) rc = cli_stdout_release(c->run(&a));
@@ -106,7 +109,9 @@ static int run(int argc, char **argv)
     return c ? run_command(c, argc, argv) : unknown_command(first);
 }
 
-int main(int argc, char **argv)
+cli_module_main_fn circuitc_cli_main;
+
+int circuitc_cli_main(int argc, char **argv)
 {
     cc_cleanup_install(); /* temporary files go away on SIGINT/SIGTERM/SIGHUP */
     /* Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported like a full

@@ -51,7 +51,7 @@ int patch_pair_plot(const char *out, const char *what, const cc_model *m, const 
     bool norm = patch_normalisable(r->clean, r->corrupt), by_head_rows = r->n_heads > 1 && r->n_pos > 1;
     size_t N = (size_t)r->n_layers * r->n_pos * r->n_heads;
     double *v = malloc(N * sizeof *v);
-    char **rows = NULL, **cols = NULL, *title = NULL, *sub = NULL, *model = cli_model_label(m->model_path);
+    char **rows = NULL, **cols = NULL, *title = NULL, *sub = NULL, *model = cli_model_label(cc_model_path(m));
     int nr = 0, nc = 0, rc = CLI_FAIL;
     heatmap_labels(pp, r, by_head_rows, &rows, &cols, &nr, &nc);
     bool ok = v && rows && cols && model;
@@ -107,7 +107,7 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
                        int top)
 {
     int L = r->n_layers, P = r->n_pos, H = r->n_heads;
-    printf("model %s (%s)\n", m->model_path, m->processed ? "processed" : "unprocessed");
+    printf("model %s (%s)\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed");
     patch_pair_print(pp, r->clean, r->corrupt);
     char name[64];
     cc_hook_name(po->hook, 0, name, sizeof name);

@@ -52,8 +52,8 @@ int patch_pair_load(const cli_args *a, const cc_model *m, patch_pair *p)
         return cli_usage_error(cmd, "--metric logit-diff needs --answer TOKEN and --wrong TOKEN");
     cc_error err;
     int32_t answer, wrong;
-    if (cc_prompt_single_token(&p->clean, &m->cfg, a->v[O_ANSWER].s, "--answer", &answer, &err) != 0 ||
-        cc_prompt_single_token(&p->clean, &m->cfg, a->v[O_WRONG].s, "--wrong", &wrong, &err) != 0)
+    if (cc_prompt_single_token(&p->clean, cc_model_config(m), a->v[O_ANSWER].s, "--answer", &answer, &err) != 0 ||
+        cc_prompt_single_token(&p->clean, cc_model_config(m), a->v[O_WRONG].s, "--wrong", &wrong, &err) != 0)
         return cli_fail(&err);
     p->metric.answer = answer, p->metric.wrong = wrong;
     return CLI_OK;

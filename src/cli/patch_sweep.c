@@ -62,7 +62,7 @@ int patch_sweep_run(const cli_args *a)
         rc = CLI_OK;
     }
     if (o.common.plot &&
-        cli_plot_patch(o.common.plot, m->model_path, o.seed, n, L, s->delta, s->clean_loss, NULL) != CLI_OK)
+        cli_plot_patch(o.common.plot, cc_model_path(m), o.seed, n, L, s->delta, s->clean_loss, NULL) != CLI_OK)
         rc = CLI_FAIL;
     cc_patch_sweep_report_free(&r);
     cc_model_free(m);

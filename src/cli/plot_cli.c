@@ -179,13 +179,13 @@ void cli_circuit_title(char *buf, size_t size, const char *name, const char *con
                        int n, const cc_model *m, const unsigned long long *seed)
 {
     char hn[32];
-    char *ml = cli_model_label(m->model_path);
+    char *ml = cli_model_label(cc_model_path(m));
     size_t len = 0;
     buf[0] = '\0';
 #define ADD(...) (len < size ? (len += (size_t)snprintf(buf + len, size - len, __VA_ARGS__)) : len)
     ADD("%s", name);
     for (int i = 0; i < n; i++) ADD(" %s=%s", names[i], cc_head_name(heads[i], hn, sizeof hn));
-    ADD(" — model %s%s", ml ? ml : "?", m->processed ? "" : " (no processing)");
+    ADD(" — model %s%s", ml ? ml : "?", cc_model_processed(m) ? "" : " (no processing)");
     if (seed) ADD(", baseline seed %llu", *seed);
 #undef ADD
     free(ml);

@@ -79,9 +79,9 @@ int prompt_plot_lens(const char *out, const cc_model *m, const cc_prompt_batch *
     for (size_t i = 0; top && i < cells; i++) top[i] = r->top_id[i * r->k];
     if (top) tops = prompt_token_texts(b, top, cells);
     for (int i = 0; rows && i < r->n_rows; i++)
-        if (i < m->cfg.n_layers ? asprintf(&rows[i], "%d_pre", i) < 0 : !(rows[i] = strdup("final_post"))) rows[i] = NULL;
-    char *model = cli_model_label(m->model_path), *title = NULL;
-    if (asprintf(&title, "logit lens — model %s%s", model, m->processed ? "" : " (no processing)") < 0) title = NULL;
+        if (i < cc_model_config(m)->n_layers ? asprintf(&rows[i], "%d_pre", i) < 0 : !(rows[i] = strdup("final_post"))) rows[i] = NULL;
+    char *model = cli_model_label(cc_model_path(m)), *title = NULL;
+    if (asprintf(&title, "logit lens — model %s%s", model, cc_model_processed(m) ? "" : " (no processing)") < 0) title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : "logit lens"};
     int rc = top && rows && tokens && tops
                  ? cc_chart_lens(&o, r->n_rows, r->pos, r->prob, (const char *const *)rows, (const char *const *)tokens,
@@ -112,7 +112,7 @@ int prompt_plot_dla(const char *out, const cc_model *m, const cc_prompt_batch *b
         for (int i = 0; i < n; i++) ok = ok && labels[i];
     }
     char *answer = cc_prompt_token_text(b, d->answer), *wrong = d->wrong >= 0 ? cc_prompt_token_text(b, d->wrong) : NULL;
-    char *model = cli_model_label(m->model_path), *title = NULL, *ylabel = NULL;
+    char *model = cli_model_label(cc_model_path(m)), *title = NULL, *ylabel = NULL;
     if (asprintf(&ylabel, "logit('%s')%s%s%s", answer ? answer : "?", wrong ? " - logit('" : "", wrong ? wrong : "",
                  wrong ? "')" : "") < 0)
         ylabel = NULL;
@@ -131,7 +131,7 @@ int prompt_plot_pattern(const char *out, const cc_model *m, const cc_prompt_batc
                         const float *pattern)
 {
     cc_error err;
-    char **tokens = row_texts(b), *model = cli_model_label(m->model_path), *title = NULL;
+    char **tokens = row_texts(b), *model = cli_model_label(cc_model_path(m)), *title = NULL;
     if (asprintf(&title, "%s attention pattern — model %s", head, model) < 0) title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : head};
     int rc = tokens ? cc_chart_pattern_tokens(&o, b->length[0], pattern, (const char *const *)tokens, &err)

@@ -79,8 +79,8 @@ int rt_fit_seq_len(const cc_config *cfg, bool given, int *n, cc_error *err)
 int rt_prepare(rt_opts *o, int batch, cc_model **m, cc_error *err)
 {
     if (cli_load_model(&o->common, m, err) != 0) return -1;
-    if (rt_fit_seq_len(&(*m)->cfg, o->n_given, &o->n, err) != 0) return -1;
-    return check_batch_memory(&(*m)->cfg, batch, 1 + 2 * o->n, err);
+    if (rt_fit_seq_len(cc_model_config(*m), o->n_given, &o->n, err) != 0) return -1;
+    return check_batch_memory(cc_model_config(*m), batch, 1 + 2 * o->n, err);
 }
 
 cc_repeat_input rt_input(const rt_opts *o) { return (cc_repeat_input){.seed = o->seed, .seq_len = o->n, .batch = o->batch}; }
@@ -92,11 +92,11 @@ int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err)
     int T = 1 + 2 * o->n;
     *tokens = malloc((size_t)batch * T * sizeof **tokens);
     if (!*tokens) return cc_fail_code(err, CC_E_NOMEM, "out of memory for %d x %d tokens", batch, T);
-    return cc_repeat_tokens(&(*m)->cfg, o->seed, batch, o->n, *tokens, err);
+    return cc_repeat_tokens(cc_model_config(*m), o->seed, batch, o->n, *tokens, err);
 }
 
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch)
 {
-    printf("model %s (%s), seed %llu, seq_len %d (%d positions: BOS + 2 x %d), batch %d\n", m->model_path,
-           m->processed ? "processed" : "unprocessed", o->seed, o->n, 1 + 2 * o->n, o->n, batch);
+    printf("model %s (%s), seed %llu, seq_len %d (%d positions: BOS + 2 x %d), batch %d\n", cc_model_path(m),
+           cc_model_processed(m) ? "processed" : "unprocessed", o->seed, o->n, 1 + 2 * o->n, o->n, batch);
 }

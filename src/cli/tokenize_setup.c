@@ -24,13 +24,13 @@ int tokenize_open(const cli_common *common, const char *tokenizer_dir, bool no_b
     if (model_path) {
         if (cli_open_model(common, &m, err) != 0) return -1;
         if (!tokenizer_dir) { /* the folder of the model's config.json */
-            snprintf(s->dir, sizeof s->dir, "%s", m->config_path);
+            snprintf(s->dir, sizeof s->dir, "%s", cc_model_config_file(m));
             char *slash = strrchr(s->dir, '/');
             if (slash) *slash = '\0';
             else snprintf(s->dir, sizeof s->dir, ".");
         }
-        s->model_vocab = m->cfg.d_vocab;
-        s->bos = m->cfg.bos_token_id;
+        s->model_vocab = cc_model_config(m)->d_vocab;
+        s->bos = cc_model_config(m)->bos_token_id;
         cc_model_free(m);
     }
     if (cc_tokenizer_load(s->dir, &s->tok, err) != 0) {

@@ -217,7 +217,7 @@ const char *cc_blas_chosen_by_name(cc_blas_chosen_by b)
     }
 }
 
-/* The marker circuitc sets when it re-executes: "auto,CORE,LIBCORE,fresh|cached"
+/* The marker circuitc's planner sets with OPENBLAS_CORETYPE: "auto,CORE,LIBCORE,fresh|cached"
  * or "request,CORE,LIBCORE". */
 typedef struct {
     bool valid, automatic;
@@ -251,7 +251,7 @@ static void keep(cc_blas_decision *out, const cc_blas_inputs *in, cc_blas_chosen
     va_end(ap);
 }
 
-/* In the re-executed process: the marker says what the parent decided. */
+/* In the process the planner switched: the marker says what it decided. */
 static void decide_after_switch(const cc_blas_inputs *in, const marker *m, cc_blas_decision *out)
 {
     snprintf(out->library_core, sizeof out->library_core, "%s", m->library_core);

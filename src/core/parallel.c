@@ -10,11 +10,16 @@ typedef struct {
     cc_par_fn fn;
     void *ctx;
     size_t lo, hi;
+    int call_threads; /* the starting thread's call count, which nested loops keep */
 } par_job;
+
+/* The thread count of the public call running on this thread (0: none). */
+static _Thread_local int t_call_threads;
 
 static void *par_main(void *p)
 {
     par_job *j = p;
+    t_call_threads = j->call_threads;
     j->fn(j->ctx, j->lo, j->hi);
     return NULL;
 }
@@ -30,9 +35,12 @@ static void count_threads(void)
 
 int cc_par_threads(void)
 {
+    if (t_call_threads > 0) return t_call_threads;
     pthread_once(&g_once, count_threads);
     return g_threads;
 }
+
+int cc_par_call_threads(void) { return t_call_threads; }
 
 void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx)
 {
@@ -46,7 +54,7 @@ void cc_par_for(size_t n, size_t grain, cc_par_fn fn, void *ctx)
     par_job job[CC_PAR_MAX];
     pthread_t tid[CC_PAR_MAX];
     bool started[CC_PAR_MAX] = {false};
-    for (int i = 0; i < t; i++) job[i] = (par_job){fn, ctx, n * i / t, n * (i + 1) / t};
+    for (int i = 0; i < t; i++) job[i] = (par_job){fn, ctx, n * i / t, n * (i + 1) / t, t_call_threads};
     for (int i = 1; i < t; i++) started[i] = pthread_create(&tid[i], NULL, par_main, &job[i]) == 0;
     fn(ctx, job[0].lo, job[0].hi);
     for (int i = 1; i < t; i++) {
@@ -87,4 +95,19 @@ void cc_blas_threads_restore(int held)
 #else
     (void)held;
 #endif
+}
+
+cc_par_call cc_par_call_begin(int threads)
+{
+    cc_par_call c = {t_call_threads, 0};
+    if (threads <= 0) return c;
+    t_call_threads = threads < CC_PAR_MAX ? threads : CC_PAR_MAX;
+    if (threads == 1) c.held = cc_blas_threads_hold();
+    return c;
+}
+
+void cc_par_call_end(const cc_par_call *c)
+{
+    cc_blas_threads_restore(c->held);
+    t_call_threads = c->outer;
 }

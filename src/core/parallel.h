@@ -12,8 +12,30 @@
 
 typedef void (*cc_par_fn)(void *ctx, size_t lo, size_t hi);
 
-/* Threads a loop may use: the online cores, at most CC_PAR_MAX. */
+/* Threads a loop may use: the count of the public call running on this
+ * thread (cc_par_call_begin), else the online cores; at most CC_PAR_MAX. */
 int cc_par_threads(void);
+
+/* The count the public call running on this thread was given, 0 when none. */
+int cc_par_call_threads(void);
+
+/* A public call's thread count (its options' `threads`, docs/library.md):
+ * from begin to end, loops started on this thread (and on the threads they
+ * start) use at most THREADS threads; with 1, OpenBLAS is also held to one
+ * thread, so that the call runs on its own thread alone. (OpenBLAS' pool is
+ * one setting of the process: a larger count leaves it as configured, as
+ * the default does.) THREADS 0 changes nothing (a call inside another keeps
+ * the outer call's count). CC_PAR_CALL does both for the rest of the
+ * enclosing block, whatever way it is left. */
+typedef struct {
+    int outer;  /* the count to restore */
+    int held;   /* cc_blas_threads_hold's result */
+} cc_par_call;
+
+cc_par_call cc_par_call_begin(int threads);
+void cc_par_call_end(const cc_par_call *c);
+#define CC_PAR_CALL(threads) \
+    cc_par_call cc_par_call_scope __attribute__((cleanup(cc_par_call_end))) = cc_par_call_begin(threads)
 
 /* Calls FN(CTX, lo, hi) over [0, N) split in contiguous ranges; splits only
  * when each range gets at least GRAIN items (thread start-up costs ~20 us). */

@@ -2,7 +2,7 @@
  * its family's tensor table (arch.h), and converting it to
  * TransformerLens-layout float32 weights, whole or (GPT-2) part by part (the
  * reads themselves: model_read.c). */
-#include "circuitc/model.h"
+#include "model/model_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -754,4 +754,97 @@ int cc_model_load(const char *path, const char *config_path, bool process, cc_mo
     }
     *out = m;
     return 0;
+}
+
+/* ------------------------------------------------------------ accessors (model.h) */
+
+const cc_config *cc_model_config(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return &m->cfg;
+}
+
+const cc_weights *cc_model_weights(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return &m->w;
+}
+
+const char *cc_model_path(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return m->model_path;
+}
+
+const char *cc_model_weights_file(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return m->weights_path;
+}
+
+const char *cc_model_config_file(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return m->config_path;
+}
+
+cc_dtype cc_model_dtype(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, CC_DT_COUNT);
+    return m->dtype;
+}
+
+const char *cc_model_tensor_prefix(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return m->prefix;
+}
+
+bool cc_model_tied_unembedding(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, false);
+    return !m->has_lm_head;
+}
+
+uint64_t cc_model_file_bytes(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, 0);
+    return m->st->file_size;
+}
+
+size_t cc_model_n_tensors(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, 0);
+    return m->st->n_tensors;
+}
+
+bool cc_model_processed(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, false);
+    return m->processed;
+}
+
+void cc_model_set_allow_nonfinite(cc_model *m, bool allow)
+{
+    CC_ARG_NOT_NULL(m, NULL, );
+    m->allow_nonfinite = allow;
+}
+
+bool cc_model_allow_nonfinite(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, false);
+    return m->allow_nonfinite;
+}
+
+const char *cc_model_nonfinite_note(const cc_model *m)
+{
+    CC_ARG_NOT_NULL(m, NULL, NULL);
+    return m->nonfinite_note.msg;
+}
+
+void cc_model_set_load_progress(cc_model *m, cc_progress_fn progress, void *ctx)
+{
+    CC_ARG_NOT_NULL(m, NULL, );
+    m->load_progress = progress;
+    m->load_progress_ctx = ctx;
 }

@@ -16,6 +16,7 @@
 
 #include "circuitc/sha256.h"
 #include "core/args.h"
+#include "model/model_internal.h"
 
 /* ---- guarded reads ---------------------------------------------------------------- */
 

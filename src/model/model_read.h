@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "circuitc/model.h"
+#include "model/model_internal.h"
 
 /* Converts block [ROW0, ROW0+NROWS) x [COL0, COL0+NCOLS) of tensor T of M's
  * file (rows of its last dimension; rank 1 counts as one row) to float32 into DST [NROWS, NCOLS], after

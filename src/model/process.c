@@ -7,6 +7,7 @@
 
 #include "core/args.h"
 #include "process_layer.h"
+#include "model/model_internal.h"
 
 /* B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
 void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)

@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "runtime/vecmath.h"
+#include "model/model_internal.h"
 
 /* A scan split into parts of at least SCAN_GRAIN floats, one per thread: the
  * big activations (the MLP's, the scores) are read back from memory, not cache. */

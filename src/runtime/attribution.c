@@ -9,6 +9,8 @@
 
 #include "circuitc/backward.h"
 #include "core/args.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* Heads of a per-head hook's activation (key/value heads for k and v). */
 static int hook_heads(const cc_config *c, cc_hook_kind k)
@@ -38,6 +40,7 @@ static void layer_attr(const cc_config *c, const cc_patch_opts *o, int T, int pl
 int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
                   cc_attr_result *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
     CC_ARG_NOT_NULL(corrupt, err, -1);

@@ -28,6 +28,8 @@
 #include "model/rotary.h"
 #include "runtime/backward_kernel.h"
 #include "runtime/pass.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 #define UNEMBED_CHUNK 64 /* rows of logits materialised at once */
 
@@ -611,6 +613,7 @@ static int check_want(const cc_config *c, const cc_grad_opts *opts, cc_error *er
 int cc_backward(const cc_model *m, const int *tokens, int batch, int pos, const cc_grad_metric *metric,
                 const cc_grad_opts *opts, cc_grad_result *res, cc_error *err)
 {
+    CC_PAR_CALL(opts ? opts->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_NOT_NULL(metric, err, -1);

@@ -24,6 +24,8 @@
 #include "core/args.h"
 #include "model/rotary.h"
 #include "runtime/act_check.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* ------------------------------------------------------------------ results */
 
@@ -389,6 +391,7 @@ static int check_cache(const cc_config *c, const cc_fwd_opts *opts, cc_error *er
 int cc_forward(const cc_model *m, const int *tokens, int batch, int pos, const cc_fwd_opts *opts,
                cc_fwd_result *res, cc_error *err)
 {
+    CC_PAR_CALL(opts ? opts->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_NOT_NULL(opts, err, -1);

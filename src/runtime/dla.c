@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "model/model_internal.h"
 
 /* The logit direction as the final norm sees it: after centring (LayerNorm
  * only) and scaling, a part's vector is multiplied by ln_final's weight (when

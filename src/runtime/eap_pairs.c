@@ -11,6 +11,7 @@
 #include "circuitc/prompts.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "model/model_internal.h"
 
 void cc_eap_pairs_free(cc_eap_pairs *p)
 {

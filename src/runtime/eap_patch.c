@@ -21,6 +21,7 @@
 
 #include "core/args.h"
 #include "runtime/vecmath.h"
+#include "model/model_internal.h"
 
 typedef enum { RECV_KEEP, RECV_CORRUPT, RECV_BUILD } recv_state;
 

@@ -16,6 +16,7 @@
 
 #include "circuitc/backward.h"
 #include "core/args.h"
+#include "model/model_internal.h"
 
 /* The backward pass's form of pair metric K for one pair (batch 1, the last
  * position). loss, -log p(answer), is written as KL from a one-hot

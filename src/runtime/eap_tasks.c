@@ -7,6 +7,7 @@
 #include "circuitc/eap.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "model/model_internal.h"
 
 static const char *const NAMES[] = {" Mary",  " John",  " Alice", " Bob",   " Tom",    " James", " Sarah", " David",
                                     " Paul",  " Kate",  " Mark",  " Anne",  " Peter",  " Jane",  " Mike",  " Lisa",

@@ -11,6 +11,7 @@
 #include "circuitc/rng.h"
 #include "core/args.h"
 #include "core/progress_report.h"
+#include "model/model_internal.h"
 
 /* ------------------------------------------------------------ tokens */
 

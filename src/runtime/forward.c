@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "runtime/act_check.h"
 #include "runtime/vecmath.h"
+#include "model/model_internal.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -8,6 +8,7 @@
 #include "runtime/pass.h"
 
 #include "runtime/act_check.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>

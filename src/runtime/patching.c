@@ -11,6 +11,8 @@
 #include "core/args.h"
 #include "core/progress_report.h"
 #include "runtime/pass.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* ------------------------------------------------------------ hooks */
 
@@ -323,6 +325,7 @@ static int chunk_add(chunk *ch, const site *s, int unit, double corrupt, double 
 int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
                  cc_patch_result *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
     CC_ARG_NOT_NULL(corrupt, err, -1);

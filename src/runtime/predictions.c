@@ -8,6 +8,7 @@
 
 #include "core/args.h"
 #include "core/parallel.h"
+#include "model/model_internal.h"
 
 cc_row_target cc_logits_row_read(const float *lg, int V, int target, int k, int32_t *top_id, double *top_prob)
 {

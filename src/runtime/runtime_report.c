@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 /* The input's tokens [batch, 1 + 2 seq_len] into *OUT (caller frees). */
 static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, cc_error *err)
@@ -19,9 +21,10 @@ static int draw_tokens(const cc_model *m, const cc_repeat_input *in, int **out, 
     return cc_repeat_tokens(&m->cfg, in->seed, in->batch, in->seq_len, *out, err);
 }
 
-int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, cc_progress_fn progress, void *progress_ctx,
-                         cc_repeat_report *out, cc_error *err)
+int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, int threads, cc_progress_fn progress,
+                         void *progress_ctx, cc_repeat_report *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(in, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
@@ -81,6 +84,7 @@ static int rank_heads(cc_heads_report *r, cc_error *err)
 
 int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
@@ -148,6 +152,7 @@ static int order_changes(cc_ablate_report *r, cc_error *err)
 
 int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablate_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(o->heads, err, -1);
@@ -198,6 +203,7 @@ static int head_pattern(const cc_model *m, const int *tokens, int T, cc_head hea
 
 int cc_pattern_report_run(const cc_model *m, const cc_pattern_options *o, cc_pattern_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
@@ -231,6 +237,7 @@ void cc_pattern_report_free(cc_pattern_report *r)
 int cc_patch_sweep_report_run(const cc_model *m, const cc_patch_sweep_options *o, cc_patch_sweep_report *out,
                               cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);

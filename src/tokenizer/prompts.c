@@ -13,6 +13,7 @@
 
 #include "circuitc/fsio.h"
 #include "core/args.h"
+#include "model/model_internal.h"
 
 /* One sequence before padding. */
 typedef struct {

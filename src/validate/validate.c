@@ -13,6 +13,8 @@
 #include "circuitc/discover.h"
 #include "circuitc/measure.h"
 #include "core/args.h"
+#include "core/parallel.h"
+#include "model/model_internal.h"
 
 void cc_validate_defaults(cc_validate_options *o)
 {
@@ -108,6 +110,7 @@ static json_t *golden_kcomp_pair(json_t *factored, cc_head prev, cc_head ind)
 int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *v,
                 cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_ENUM(o->ablate, CC_ABLATE_MEAN + 1, err, -1);

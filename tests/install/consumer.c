@@ -25,12 +25,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "consumer: %s\n", err.msg);
         return 1;
     }
-    printf("layers %d heads %d vocab %d\n", m->cfg.n_layers, m->cfg.n_heads, m->cfg.d_vocab);
-    int heads = m->cfg.n_layers * m->cfg.n_heads;
+    const cc_config *cfg = cc_model_config(m); /* the model is opaque (docs/library.md, "ABI") */
+    printf("layers %d heads %d vocab %d\n", cfg->n_layers, cfg->n_heads, cfg->d_vocab);
+    int heads = cfg->n_layers * cfg->n_heads;
     double *scores = malloc((size_t)heads * (size_t)heads * sizeof *scores);
     int rc = scores ? cc_composition_scores(m, CC_COMP_K, scores, &err) : cc_fail(&err, "out of memory");
     if (rc == 0) /* [l1, h1, l2, h2] = [0, 0, 1, 0] */
-        printf("k-composition score %.6f\n", scores[1 * m->cfg.n_heads]);
+        printf("k-composition score %.6f\n", scores[1 * cfg->n_heads]);
     else
         fprintf(stderr, "consumer: %s\n", err.msg);
     free(scores);

@@ -147,6 +147,7 @@ expect_data_error() { # LABEL EXPECTED-TEXT COMMAND...
   echo "$label: $(cat "$tmp/stderr")"
 }
 expect_data_error "CIRCUITC_DATA pointing nowhere" "CIRCUITC_DATA=$tmp/nowhere" env CIRCUITC_DATA="$tmp/nowhere" "$bin"
-mkdir -p "$tmp/alone/bin"
+mkdir -p "$tmp/alone/bin" "$tmp/alone/$libdir"
 cp "$bin" "$tmp/alone/bin/"
+cp -r "$root/$libdir/circuitc" "$tmp/alone/$libdir/" # its modules (docs/blas.md), not its data
 expect_data_error "the executable without its data" "$tmp/alone/bin/../share/circuitc.*CIRCUITC_DATA" "$tmp/alone/bin/circuitc"
