@@ -137,6 +137,46 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
     return 0;
 }
 
+/* cc_prev_positional of every head that can be an earlier one, side by side
+ * (each head on one thread, its products on one core); the first failing
+ * head's error. */
+typedef struct {
+    const cc_model *m;
+    int T;
+    double *frac;
+    int *rc;
+    cc_error *errs;
+} positional_job;
+
+static void positional_heads(void *ctx, size_t lo, size_t hi)
+{
+    positional_job *J = ctx;
+    int H = J->m->cfg.n_heads;
+    for (size_t h = lo; h < hi; h++)
+        J->rc[h] = cc_prev_positional(J->m, (cc_head){(int)h / H, (int)h % H}, J->T, &J->frac[h], &J->errs[h]);
+}
+
+static int every_prev_positional(const cc_model *m, int T, double *frac, cc_error *err)
+{
+    size_t n = (size_t)(m->cfg.n_layers - 1) * m->cfg.n_heads;
+    int *rc = calloc(n + 1, sizeof *rc);
+    cc_error *errs = malloc((n + 1) * sizeof *errs);
+    if (!rc || !errs) {
+        free(rc), free(errs);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    }
+    positional_job job = {m, T, frac, rc, errs};
+    int blas_threads = cc_blas_threads_hold();
+    cc_par_for(n, 4, positional_heads, &job);
+    cc_blas_threads_restore(blas_threads);
+    int failed = -1;
+    for (size_t h = 0; h < n && failed < 0; h++)
+        if (rc[h] != 0) failed = (int)h;
+    if (failed >= 0 && err) *err = errs[failed];
+    free(rc), free(errs);
+    return failed >= 0 ? -1 : 0;
+}
+
 int cc_discover_parts(cc_part *parts)
 {
     CC_ARG_NOT_NULL(parts, NULL, -1);
@@ -316,8 +356,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     if (rc == 0)
         rc = cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, o->seed, NULL, &out->baseline_mean,
                                      &out->baseline_std, err);
-    for (int h = 0; h < (L - 1) * H && rc == 0; h++)
-        rc = cc_prev_positional(m, (cc_head){h / H, h % H}, out->positions, &positional[h], err);
+    if (rc == 0) rc = every_prev_positional(m, out->positions, positional, err);
     for (int e = 0; e < n && rc == 0; e++)
         for (int i = (e / H + 1) * H; i < n; i++) {
             double s = comp[(size_t)e * n + i];
