@@ -226,7 +226,7 @@ static int by_rank(const void *a, const void *b)
  * waits on another within a scan. The counts are exact, so they do not depend
  * on how the pairs are split. Progress is the rows of every scan of the phase,
  * summed under a lock over the pairs in flight. */
-enum { BATCH = 8 }; /* pairs compiled together (their W_E W_Q[I] in one pass), then scanned */
+enum { BATCH = 4 }; /* pairs compiled together (their W_E W_Q[I] in one pass), then scanned */
 
 struct scan_batch;
 typedef struct {
