@@ -854,7 +854,7 @@ static int exact_alloc(cc_fm *fm)
  * and recording head-specific prefixes in CACHE (may be NULL). Leaves them
  * NULL (top-k then uses the float32 factors) when an inner operand is too large
  * to hold in float64. LEFT_DONE: FM's factors are allocated and A64, errA
- * already computed (compile_exact_many). */
+ * already computed (cci_circuit_compile_exact_many). */
 static int compile_exact(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
                          cc_chain_cache *cache, bool left_done, cc_fm *fm, cc_error *err)
 {
