@@ -14,6 +14,7 @@
 #include "circuitc/circuit.h"
 #include "circuitc/rng.h"
 #include "circuitc/synth.h"
+#include "analysis/circuit_internal.h"
 #include "testutil.h"
 #include "model/model_internal.h" /* the model's fields, for checking them */
 
@@ -607,6 +608,46 @@ START_TEST(partial_compiles_equal_full)
 }
 END_TEST
 
+/* cci_circuit_compile_exact_many returns, bit for bit, what one
+ * cc_circuit_compile_exact per binding returns: for kcomp, qcomp and ov (their
+ * left sides W_E W_Q[I] / W_E W_V[P] formed together in one pass over W_E,
+ * two bindings with the same head among them, so one chain is computed once
+ * and copied) and for chains it cannot share (computed one by one). */
+START_TEST(compile_many_equals_one_by_one)
+{
+    cc_model *m = tiny();
+    static const cc_head BINDINGS[][2] = {{{0, 1}, {1, 0}}, {{0, 1}, {1, 1}}, {{0, 0}, {1, 1}}, {{1, 1}, {1, 0}},
+                                          {{0, 0}, {1, 0}}, {{1, 0}, {0, 1}}, {{0, 1}, {1, 0}}};
+    enum { NB = sizeof BINDINGS / sizeof BINDINGS[0] };
+    for (size_t i = 0; i < N_CASES; i++) {
+        cc_circuit *c = strchr(CASES[i].spec, ':') ? parse_ok(CASES[i].spec) : builtin(CASES[i].spec);
+        int nb = CASES[i].nb, n = 0;
+        cc_head heads[NB * 2]; /* binding k: heads[k nb .. (k+1) nb) */
+        cc_fm one[NB], many[NB];
+        cc_error err;
+        for (int b = 0; b < NB; b++)
+            if (cc_circuit_compile_exact(c, m, CASES[i].names, BINDINGS[b], nb, NULL, &one[n], &err) == 0)
+                memcpy(heads + n++ * nb, BINDINGS[b], (size_t)nb * sizeof *heads);
+        cc_chain_cache *cache = cc_chain_cache_new();
+        ck_assert_msg(cci_circuit_compile_exact_many(c, m, CASES[i].names, heads, nb, n, cache, many, &err) == 0,
+                      "%s", err.msg);
+        for (int b = 0; b < n; b++) {
+            size_t l = (size_t)one[b].l, mm = (size_t)one[b].m, r = (size_t)one[b].r;
+            ck_assert(many[b].l == one[b].l && many[b].m == one[b].m && many[b].r == one[b].r);
+            ck_assert(many[b].A == NULL && many[b].B == NULL && one[b].A64 && one[b].B64);
+            assert_same(i, b, "A64", many[b].A64, one[b].A64, l * mm * sizeof(double));
+            assert_same(i, b, "B64", many[b].B64, one[b].B64, mm * r * sizeof(double));
+            assert_same(i, b, "errA", many[b].errA, one[b].errA, l * sizeof(double));
+            assert_same(i, b, "errB", many[b].errB, one[b].errB, r * sizeof(double));
+            cc_fm_free(&one[b]), cc_fm_free(&many[b]);
+        }
+        cc_chain_cache_free(cache);
+        cc_circuit_free(c);
+    }
+    cc_model_free(m);
+}
+END_TEST
+
 /* ---- fuzz ---------------------------------------------------------------------------------- */
 
 START_TEST(parser_mutation_fuzz)
@@ -738,6 +779,7 @@ int main(void)
     tcase_add_test(tc, compiled_equals_dense);
     tcase_add_test(tc, float64_factors_and_error_bounds);
     tcase_add_test(tc, partial_compiles_equal_full);
+    tcase_add_test(tc, compile_many_equals_one_by_one);
     tcase_add_test(tc, parser_mutation_fuzz);
     tcase_add_test(tc, circuits_refuse_matrices_the_block_lacks);
     tcase_add_test(tc, rotary_note_only_where_q_meets_k);

@@ -11,6 +11,7 @@
 
 #include "atlas_bound.h"
 #include "circuitc/topk.h"
+#include "topk_internal.h"
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/model_internal.h"
@@ -150,20 +151,19 @@ void cc_atlas_unit(const cc_atlas *a, int u, long *first, int *count)
     *count = earlier - e < CC_ATLAS_BLOCK ? earlier - e : CC_ATLAS_BLOCK;
 }
 
-/* The exact counts, exactly as `kcomp` computes them (one thread: units run in parallel). */
+/* The exact counts, exactly as `kcomp` computes them (one thread: units run
+ * in parallel), rows and columns in one top-k call sharing their set-up. */
 static int exact_pair(const cc_atlas *a, cc_head earlier, cc_head later, cc_atlas_entry *e, cc_error *err)
 {
     cc_head heads[2] = {earlier, later};
     cc_fm fm;
     if (cc_circuit_compile_exact(a->c, a->m, a->param, heads, 2, NULL, &fm, err) != 0) return -1;
     cc_topk_options o = {.k_max = 5, .method = CC_TOPK_FAST, .threads = 1};
-    cc_topk_result r;
-    int rc = cc_topk_diagonal(&fm, &o, &r, err);
+    cc_topk_result rows, cols;
+    int rc = cci_topk_diagonal_both(&fm, &o, &rows, &cols, err);
     if (rc == 0) {
-        e->rows[0] = r.correct[0], e->rows[1] = r.correct[4];
-        o.columns = true;
-        rc = cc_topk_diagonal(&fm, &o, &r, err);
-        if (rc == 0) e->cols[0] = r.correct[0], e->cols[1] = r.correct[4];
+        e->rows[0] = rows.correct[0], e->rows[1] = rows.correct[4];
+        e->cols[0] = cols.correct[0], e->cols[1] = cols.correct[4];
     }
     cc_fm_free(&fm);
     e->exact = true;

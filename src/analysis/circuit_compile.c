@@ -678,6 +678,81 @@ static int chain64(const operand_mat *ops, int q, double *out, bool out_transpos
     return rc;
 }
 
+/* ---- two-operand chains sharing their first operand ------------------------------ */
+
+/* chain64 of the chains FIRST SECOND[u] (u < n; each SECOND[u] [first.cols, w]),
+ * computed together: FIRST's rows are widened to float64 once per block, and
+ * every SECOND[u] multiplies them in one GEMM, the SECOND[u] side by side as
+ * the columns of P. A column of a GEMM's result is computed as it would be
+ * alone (its own dot products, the same inner dimension; tests check it bit
+ * for bit), so each OUT[u], ERR[u] is what chain64 gives that chain. */
+typedef struct {
+    const operand_mat *first;
+    int n, w;                 /* chains; columns of each */
+    const dense_term *terms;  /* [n]: SECOND[u] in float64 */
+    const double *P;          /* [first.cols, n w] */
+    double **out, **err;      /* [n]: [rows, w] and [rows] */
+    atomic_bool failed;
+} shared_job;
+
+static void shared_blocks(void *ctx, size_t lo, size_t hi)
+{
+    shared_job *J = ctx;
+    long long N = J->first->rows;
+    int w0 = (int)J->first->cols, w = J->w, nw = J->n * J->w;
+    double *T = malloc((size_t)CHAIN_BLOCK * w0 * sizeof *T + 1), *U = malloc((size_t)CHAIN_BLOCK * nw * sizeof *U + 1);
+    double *weighted = malloc(CHAIN_BLOCK * sizeof *weighted);
+    if (!T || !U || !weighted) {
+        J->failed = true;
+        hi = lo;
+    }
+    const double lambda_u = CC_FP32_ERR_LAMBDA * 0x1p-24;
+    for (size_t b = lo; b < hi; b++) {
+        long long r0 = (long long)b * CHAIN_BLOCK;
+        int nb = (int)(N - r0 < CHAIN_BLOCK ? N - r0 : CHAIN_BLOCK);
+        for (int r = 0; r < nb; r++)
+            for (int c = 0; c < w0; c++) T[(size_t)r * w0 + c] = entry(J->first, r0 + r, c);
+        dgemm_rows(T, nb, w0, J->P, false, nw, U);
+        for (int u = 0; u < J->n; u++) {
+            weighted_sq(T, nb, w0, J->terms[u].row_sq, weighted);
+            for (int r = 0; r < nb; r++) {
+                const double *x = U + (size_t)r * nw + (size_t)u * w;
+                double sum = 0, e = 0; /* the error so far: none before the first product */
+                for (int c = 0; c < w; c++) sum += x[c] * x[c];
+                double stage = lambda_u * sqrt((double)(J->first->cols + 1) * (weighted[r] / 2 + sum / 3));
+                J->err[u][r0 + r] = stage + e * J->terms[u].spectral;
+                memcpy(J->out[u] + (size_t)(r0 + r) * w, x, (size_t)w * sizeof *x);
+            }
+        }
+    }
+    free(T), free(U), free(weighted);
+}
+
+/* Returns 0, 1 when an operand is too large to hold in float64, -1 on
+ * allocation failure (as chain64). */
+static int chain64_shared_first(const operand_mat *first, const operand_mat *second, int n, double **out, double **err)
+{
+    int w0 = (int)first->cols, w = (int)second[0].cols;
+    dense_term *terms = calloc((size_t)n, sizeof *terms);
+    double *P = malloc((size_t)w0 * n * w * sizeof *P + 1);
+    int rc = terms && P ? 0 : -1;
+    for (int u = 0; u < n && rc == 0; u++) {
+        rc = dense_term_make(&second[u], &terms[u]);
+        for (int t = 0; t < w0 && rc == 0; t++)
+            memcpy(P + ((size_t)t * n + u) * w, terms[u].x + (size_t)t * w, (size_t)w * sizeof *P);
+    }
+    if (rc == 0) {
+        shared_job job = {first, n, w, terms, P, out, err, false};
+        int blas_threads = cc_blas_threads_hold();
+        cc_par_for((size_t)((first->rows + CHAIN_BLOCK - 1) / CHAIN_BLOCK), 4, shared_blocks, &job);
+        cc_blas_threads_restore(blas_threads);
+        if (job.failed) rc = -1;
+    }
+    for (int u = 0; terms && u < n; u++) free(terms[u].x), free(terms[u].row_sq);
+    free(terms), free(P);
+    return rc;
+}
+
 /* ---- prefixes shared between compilations (cc_chain_cache) ----------------------- */
 
 enum { CHAIN_CACHE_SLOTS = 4 }; /* prefixes kept: [rows, width] float64 each (kcomp: V x d_head) */
@@ -744,36 +819,59 @@ static chain_prefix *prefix_slot(cc_chain_cache *cache, const cc_circuit *c, con
     return victim;
 }
 
-/* Fills FM's float64 factors and float32 error bounds (factored.h), reusing
- * and recording head-specific prefixes in CACHE (may be NULL). Leaves them
- * NULL (top-k then uses the float32 factors) when an inner operand is too large
- * to hold in float64. */
-static int compile_exact(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
-                         cc_chain_cache *cache, cc_fm *fm, cc_error *err)
+/* The left side's operands LEFT[0 .. s) and the right side's, reversed and
+ * transposed (B^T = T_{n-1}^T ... T_s^T), with the terms they come from. */
+static void side_operands(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
+                          operand_mat *left, int *left_terms, operand_mat *right, int *right_terms)
 {
     int n = plan->n_terms, s = plan->split;
-    operand_mat left[CC_CIRCUIT_MAX_TERMS], right[CC_CIRCUIT_MAX_TERMS];
-    int left_terms[CC_CIRCUIT_MAX_TERMS], right_terms[CC_CIRCUIT_MAX_TERMS];
     for (int i = 0; i < n; i++) {
         const term *t = &c->terms[i];
         operand_mat o = term_matrix(m, t, t->param >= 0 ? heads[t->param] : (cc_head){0, 0});
         if (i < s) left[i] = o, left_terms[i] = i;
-        else right[n - 1 - i] = transposed(o), right_terms[n - 1 - i] = i; /* B^T = T_{n-1}^T ... T_s^T */
+        else right[n - 1 - i] = transposed(o), right_terms[n - 1 - i] = i;
     }
-    chain_prefix *pa = prefix_slot(cache, c, left_terms, left, s);
-    chain_prefix *pb = prefix_slot(cache, c, right_terms, right, n - s);
+}
+
+static void exact_drop(cc_fm *fm)
+{
+    free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
+    fm->A64 = fm->B64 = fm->errA = fm->errB = NULL;
+}
+
+/* FM's float64 factors and error bounds, allocated. Returns 0 or -1. */
+static int exact_alloc(cc_fm *fm)
+{
     fm->A64 = malloc((size_t)fm->l * fm->m * sizeof *fm->A64 + 1);
     fm->B64 = malloc((size_t)fm->m * fm->r * sizeof *fm->B64 + 1);
     fm->errA = malloc((size_t)fm->l * sizeof *fm->errA + 1);
     fm->errB = malloc((size_t)fm->r * sizeof *fm->errB + 1);
-    int rc = fm->A64 && fm->B64 && fm->errA && fm->errB ? 0 : -1;
-    if (rc == 0) rc = chain64(left, s, fm->A64, false, fm->errA, pa);
+    if (fm->A64 && fm->B64 && fm->errA && fm->errB) return 0;
+    exact_drop(fm);
+    return -1;
+}
+
+/* Fills FM's float64 factors and float32 error bounds (factored.h), reusing
+ * and recording head-specific prefixes in CACHE (may be NULL). Leaves them
+ * NULL (top-k then uses the float32 factors) when an inner operand is too large
+ * to hold in float64. LEFT_DONE: FM's factors are allocated and A64, errA
+ * already computed (cci_circuit_compile_exact_many). */
+static int compile_exact(const cc_circuit *c, const cc_model *m, const cc_head *heads, const cc_circuit_plan *plan,
+                         cc_chain_cache *cache, bool left_done, cc_fm *fm, cc_error *err)
+{
+    int n = plan->n_terms, s = plan->split;
+    operand_mat left[CC_CIRCUIT_MAX_TERMS], right[CC_CIRCUIT_MAX_TERMS];
+    int left_terms[CC_CIRCUIT_MAX_TERMS], right_terms[CC_CIRCUIT_MAX_TERMS];
+    side_operands(c, m, heads, plan, left, left_terms, right, right_terms);
+    chain_prefix *pa = left_done ? NULL : prefix_slot(cache, c, left_terms, left, s);
+    chain_prefix *pb = prefix_slot(cache, c, right_terms, right, n - s);
+    int rc = left_done ? 0 : exact_alloc(fm);
+    if (rc == 0 && !left_done) rc = chain64(left, s, fm->A64, false, fm->errA, pa);
     if (rc == 0) rc = chain64(right, n - s, fm->B64, true, fm->errB, pb);
     if (rc != 0) { /* a prefix recorded in part is no prefix */
         if (pa) prefix_clear(pa);
         if (pb) prefix_clear(pb);
-        free(fm->A64), free(fm->B64), free(fm->errA), free(fm->errB);
-        fm->A64 = fm->B64 = fm->errA = fm->errB = NULL;
+        exact_drop(fm);
     }
     return rc < 0 ? cci_oom(err) : 0;
 }
@@ -874,7 +972,7 @@ int cc_circuit_compile_ex(const cc_circuit *c, const cc_model *m, const char *co
         cc_fm_free(out);
         return cci_oom(err);
     }
-    if (compile_exact(c, m, heads, &plan, NULL, out, err) != 0) {
+    if (compile_exact(c, m, heads, &plan, NULL, false, out, err) != 0) {
         if (plan_text) free(*plan_text), *plan_text = NULL;
         cc_fm_free(out);
         return -1;
@@ -932,11 +1030,71 @@ int cc_circuit_compile_exact(const cc_circuit *c, const cc_model *m, const char 
     if (plan_and_bind(c, m, bind_names, bind_heads, n_bind, &plan, heads, err) != 0) return -1;
     int n = plan.n_terms, s = plan.split;
     *out = (cc_fm){.l = (int)plan.dims[0], .m = (int)plan.dims[s], .r = (int)plan.dims[n]};
-    if (compile_exact(c, m, heads, &plan, cache, out, err) != 0) return -1;
+    if (compile_exact(c, m, heads, &plan, cache, false, out, err) != 0) return -1;
     if (out->A64) return 0;
     /* an operand too large for float64: top-k reads the float32 factors */
     cc_fm f32;
     if (compile_f32(c, m, heads, &plan, &f32, err) != 0) return -1;
     out->A = f32.A, out->B = f32.B;
     return 0;
+}
+
+/* The bindings whose left side is two operands, the first shared (kcomp's
+ * A = W_E W_Q[I]), have that side formed in one pass (chain64_shared_first),
+ * each distinct second operand once; the rest as cc_circuit_compile_exact. */
+int cci_circuit_compile_exact_many(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                                   const cc_head *bind_heads, int n_bind, int n, cc_chain_cache *cache, cc_fm *out,
+                                   cc_error *err)
+{
+    if (n < 0 || n > CCI_COMPILE_MANY_MAX) return cc_fail_code(err, CC_E_INTERNAL, "internal: %d bindings at once", n);
+    cc_circuit_plan plan[CCI_COMPILE_MANY_MAX];
+    cc_head heads[CCI_COMPILE_MANY_MAX][CC_CIRCUIT_MAX_PARAMS];
+    operand_mat first = {0}, second[CCI_COMPILE_MANY_MAX];
+    double *A64[CCI_COMPILE_MANY_MAX], *errA[CCI_COMPILE_MANY_MAX];
+    int shared_of[CCI_COMPILE_MANY_MAX], n_shared = 0, rc = 0; /* shared_of[k]: binding k's chain, or -1 */
+    for (int k = 0; k < n; k++) out[k] = (cc_fm){0};
+    for (int k = 0; k < n && rc == 0; k++) {
+        rc = plan_and_bind(c, m, bind_names, bind_heads + (size_t)k * n_bind, n_bind, &plan[k], heads[k], err);
+        if (rc != 0) break;
+        int terms = plan[k].n_terms, s = plan[k].split;
+        out[k] = (cc_fm){.l = (int)plan[k].dims[0], .m = (int)plan[k].dims[s], .r = (int)plan[k].dims[terms]};
+        operand_mat left[CC_CIRCUIT_MAX_TERMS], right[CC_CIRCUIT_MAX_TERMS];
+        int left_terms[CC_CIRCUIT_MAX_TERMS], right_terms[CC_CIRCUIT_MAX_TERMS];
+        side_operands(c, m, heads[k], &plan[k], left, left_terms, right, right_terms);
+        shared_of[k] = -1;
+        if (s != 2 || (n_shared > 0 && (!same_operands(&left[0], &first, 1) || left[1].cols != second[0].cols)))
+            continue;
+        first = left[0];
+        for (int u = 0; u < n_shared && shared_of[k] < 0; u++)
+            if (same_operands(&left[1], &second[u], 1)) shared_of[k] = u;
+        if (shared_of[k] < 0) {
+            if (exact_alloc(&out[k]) != 0) rc = cci_oom(err);
+            A64[n_shared] = out[k].A64, errA[n_shared] = out[k].errA;
+            second[n_shared] = left[1], shared_of[k] = n_shared++;
+        }
+    }
+    int shared = rc == 0 && n_shared > 0 ? chain64_shared_first(&first, second, n_shared, A64, errA) : 0;
+    if (shared < 0) rc = cci_oom(err);
+    for (int k = 0; k < n && rc == 0; k++) { /* a chain two bindings share: copied */
+        int u = shared_of[k];
+        if (shared != 0 || u < 0) exact_drop(&out[k]); /* computed alone below */
+        else if (!out[k].A64) {
+            if (exact_alloc(&out[k]) != 0) rc = cci_oom(err);
+            else {
+                memcpy(out[k].A64, A64[u], (size_t)out[k].l * out[k].m * sizeof *A64[u]);
+                memcpy(out[k].errA, errA[u], (size_t)out[k].l * sizeof *errA[u]);
+            }
+        }
+    }
+    for (int k = 0; k < n && rc == 0; k++) {
+        rc = compile_exact(c, m, heads[k], &plan[k], cache, out[k].A64 != NULL, &out[k], err);
+        if (rc == 0 && !out[k].A64) { /* an operand too large for float64: top-k reads the float32 factors */
+            cc_fm f32;
+            rc = compile_f32(c, m, heads[k], &plan[k], &f32, err);
+            if (rc == 0) out[k].A = f32.A, out[k].B = f32.B;
+        }
+    }
+    if (rc != 0)
+        for (int k = 0; k < n; k++) cc_fm_free(&out[k]);
+    return rc;
 }

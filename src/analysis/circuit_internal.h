@@ -74,4 +74,15 @@ char *cci_term_label(const cc_circuit *c, const term *t, char *buf, size_t size)
 
 int cci_oom(cc_error *err);
 
+/* cc_circuit_compile_exact of N bindings (binding k: BIND_HEADS[k n_bind ..
+ * (k+1) n_bind), named BIND_NAMES) into OUT[0 .. N), bit for bit, sharing the
+ * work the bindings' chains have in common: the left sides that are one
+ * product of a shared first operand by a per-binding second one (kcomp's
+ * W_E W_Q[I]) are formed in one pass over the first operand. On failure
+ * every OUT[k] is freed. N <= CCI_COMPILE_MANY_MAX. */
+#define CCI_COMPILE_MANY_MAX 16
+int cci_circuit_compile_exact_many(const cc_circuit *c, const cc_model *m, const char *const *bind_names,
+                                   const cc_head *bind_heads, int n_bind, int n, cc_chain_cache *cache, cc_fm *out,
+                                   cc_error *err);
+
 #endif

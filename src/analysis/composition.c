@@ -129,6 +129,47 @@ static double frob_cols(const double *Q, int y, int k, int ldq)
     return sqrt(s);
 }
 
+/* The per-head factors of cc_composition_scores: P's rows and Q's columns of
+ * heads [lo, hi), for cc_par_for (each head on one thread, as alone). */
+typedef struct {
+    const cc_model *m;
+    cc_comp_mode mode;
+    double *P, *Q, *ln, *rn;
+    atomic_int failed; /* 1: out of memory, 2: an eigen-decomposition failed */
+} factor_job;
+
+static void head_factors(void *ctx, size_t lo, size_t hi)
+{
+    factor_job *J = ctx;
+    const cc_config *g = &J->m->cfg;
+    int d = g->d_model, dh = g->d_head, n = g->n_layers * g->n_heads;
+    size_t hsz = (size_t)d * dh;
+    double *G = malloc((size_t)dh * dh * sizeof *G + 1), *R = malloc((size_t)dh * dh * sizeof *R + 1);
+    double *w = malloc((size_t)dh * sizeof *w + 1), *tmp = malloc(hsz * sizeof *tmp + 1);
+    if (!G || !R || !w || !tmp) {
+        J->failed = 1;
+        hi = lo;
+    }
+    for (size_t h = lo; h < hi && !J->failed; h++) {
+        const float *WQ = J->m->w.W_Q + h * hsz, *WK = J->m->w.W_K + h * hsz, *WV = J->m->w.W_V + h * hsz;
+        const float *WO = J->m->w.W_O + h * hsz;
+        /* left: OV = (W_V, W_O), G1 = W_V^T W_V */
+        gram_cols(WV, d, dh, G);
+        if (gram_sqrt(G, dh, R, w) != 0) J->failed = 2;
+        left_factor(R, WO, dh, d, tmp, J->P + h * dh * d, d);
+        J->ln[h] = frob(J->P + h * dh * d, (size_t)dh * d);
+        /* right: Q: (W_Q, W_K^T), G2 = W_K^T W_K; K: (W_K, W_Q^T), G2 = W_Q^T W_Q; V: (W_V, W_O), G2 = W_O W_O^T */
+        const float *A2 = J->mode == CC_COMP_Q ? WQ : J->mode == CC_COMP_K ? WK : WV;
+        if (J->mode == CC_COMP_Q) gram_cols(WK, d, dh, G);
+        else if (J->mode == CC_COMP_K) gram_cols(WQ, d, dh, G);
+        else gram_rows(WO, dh, d, G);
+        if (gram_sqrt(G, dh, R, w) != 0) J->failed = 2;
+        right_factor(R, A2, d, dh, tmp, J->Q + h * dh, n * dh);
+        J->rn[h] = frob_cols(J->Q + h * dh, d, dh, n * dh);
+    }
+    free(G), free(R), free(w), free(tmp);
+}
+
 int cc_composition_scores(const cc_model *m, cc_comp_mode mode, double *scores, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
@@ -142,46 +183,36 @@ int cc_composition_scores(const cc_model *m, cc_comp_mode mode, double *scores, 
         return cc_fail_code(err, CC_E_INTERNAL, "internal: bad composition mode %d", (int)mode);
     const cc_config *g = &m->cfg;
     int L = g->n_layers, H = g->n_heads, d = g->d_model, dh = g->d_head, n = L * H;
-    size_t hsz = (size_t)d * dh;
     double *P = malloc((size_t)n * dh * d * sizeof *P);      /* [n*dh, d]: R1 W_O per head */
     double *Q = malloc((size_t)d * n * dh * sizeof *Q);      /* [d, n*dh]: A2 R2^T per head */
-    double *G = malloc((size_t)dh * dh * sizeof *G), *R = malloc((size_t)dh * dh * sizeof *R);
-    double *w = malloc((size_t)(dh ? dh : 1) * sizeof *w), *tmp = malloc(hsz * sizeof *tmp);
     double *ln = malloc((size_t)n * sizeof *ln), *rn = malloc((size_t)n * sizeof *rn);
     double *block = malloc((size_t)H * dh * (size_t)(L > 1 ? L - 1 : 1) * H * dh * sizeof *block);
     double *full = malloc((size_t)n * n * sizeof *full);
     int rc = -1;
-    if (!P || !Q || !G || !R || !w || !tmp || !ln || !rn || !block || !full) {
+    if (!P || !Q || !ln || !rn || !block || !full) {
         oom(err);
         goto out;
     }
-    for (int h = 0; h < n; h++) {
-        const float *WQ = m->w.W_Q + h * hsz, *WK = m->w.W_K + h * hsz, *WV = m->w.W_V + h * hsz;
-        const float *WO = m->w.W_O + h * hsz;
-        /* left: OV = (W_V, W_O), G1 = W_V^T W_V */
-        gram_cols(WV, d, dh, G);
-        if (gram_sqrt(G, dh, R, w) != 0) goto eig_fail;
-        left_factor(R, WO, dh, d, tmp, P + (size_t)h * dh * d, d);
-        ln[h] = frob(P + (size_t)h * dh * d, (size_t)dh * d);
-        /* right: Q: (W_Q, W_K^T), G2 = W_K^T W_K; K: (W_K, W_Q^T), G2 = W_Q^T W_Q; V: (W_V, W_O), G2 = W_O W_O^T */
-        const float *A2 = mode == CC_COMP_Q ? WQ : mode == CC_COMP_K ? WK : WV;
-        if (mode == CC_COMP_Q) gram_cols(WK, d, dh, G);
-        else if (mode == CC_COMP_K) gram_cols(WQ, d, dh, G);
-        else gram_rows(WO, dh, d, G);
-        if (gram_sqrt(G, dh, R, w) != 0) goto eig_fail;
-        right_factor(R, A2, d, dh, tmp, Q + (size_t)h * dh, n * dh);
-        rn[h] = frob_cols(Q + (size_t)h * dh, d, dh, n * dh);
+    /* the heads' factors side by side, their small products each on one core */
+    factor_job job = {m, mode, P, Q, ln, rn, 0};
+    int blas_threads = cc_blas_threads_hold();
+    cc_par_for((size_t)n, 4, head_factors, &job);
+    cc_blas_threads_restore(blas_threads);
+    if (job.failed == 1) {
+        oom(err);
+        goto out;
+    }
+    if (job.failed == 2) {
+        cc_fail(err, "eigen-decomposition of a head's Gram matrix did not converge");
+        goto out;
     }
     memset(full, 0, (size_t)n * n * sizeof *full);
     for (int l1 = 0; l1 + 1 < L; l1++)
         score_block(P, dh, Q, n * dh, dh, d, ln, rn, l1 * H, (l1 + 1) * H, (l1 + 1) * H, n, block, full, n);
     memcpy(scores, full, (size_t)n * n * sizeof *scores); /* [L,H,L,H] = [n, n] row-major */
     rc = 0;
-    goto out;
-eig_fail:
-    cc_fail(err, "eigen-decomposition of a head's Gram matrix did not converge");
 out:
-    free(P), free(Q), free(G), free(R), free(w), free(tmp), free(ln), free(rn), free(block), free(full);
+    free(P), free(Q), free(ln), free(rn), free(block), free(full);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "model/rotary.h"
 #include "runtime/vecmath.h"
+#include "circuit_internal.h"
 #include "topk_internal.h"
 #include "model/model_internal.h"
 
@@ -137,6 +138,46 @@ int cc_prev_positional(const cc_model *m, cc_head h, int T, double *frac, cc_err
     return 0;
 }
 
+/* cc_prev_positional of every head that can be an earlier one, side by side
+ * (each head on one thread, its products on one core); the first failing
+ * head's error. */
+typedef struct {
+    const cc_model *m;
+    int T;
+    double *frac;
+    int *rc;
+    cc_error *errs;
+} positional_job;
+
+static void positional_heads(void *ctx, size_t lo, size_t hi)
+{
+    positional_job *J = ctx;
+    int H = J->m->cfg.n_heads;
+    for (size_t h = lo; h < hi; h++)
+        J->rc[h] = cc_prev_positional(J->m, (cc_head){(int)h / H, (int)h % H}, J->T, &J->frac[h], &J->errs[h]);
+}
+
+static int every_prev_positional(const cc_model *m, int T, double *frac, cc_error *err)
+{
+    size_t n = (size_t)(m->cfg.n_layers - 1) * m->cfg.n_heads;
+    int *rc = calloc(n + 1, sizeof *rc);
+    cc_error *errs = malloc((n + 1) * sizeof *errs);
+    if (!rc || !errs) {
+        free(rc), free(errs);
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    }
+    positional_job job = {m, T, frac, rc, errs};
+    int blas_threads = cc_blas_threads_hold();
+    cc_par_for(n, 4, positional_heads, &job);
+    cc_blas_threads_restore(blas_threads);
+    int failed = -1;
+    for (size_t h = 0; h < n && failed < 0; h++)
+        if (rc[h] != 0) failed = (int)h;
+    if (failed >= 0 && err) *err = errs[failed];
+    free(rc), free(errs);
+    return failed >= 0 ? -1 : 0;
+}
+
 int cc_discover_parts(cc_part *parts)
 {
     CC_ARG_NOT_NULL(parts, NULL, -1);
@@ -179,55 +220,62 @@ static int by_rank(const void *a, const void *b)
     return by_heads(x, y);
 }
 
-/* The exact top-1 scans of a group of compiled pairs, one pair per thread
- * (cc_par_for), each scan on one core: their set-up (transposes, Grams, the
- * rotation) then runs side by side instead of in turn, and no thread waits on
- * another within a scan. The counts are exact, so they do not depend on how the
- * pairs are split. Progress is the rows of every scan of the phase, summed
- * under a lock over the pairs in flight. */
-enum { MAX_GROUP = CC_PAR_MAX };
+/* The exact top-1 scans of a batch of compiled pairs: every thread takes the
+ * next pair not yet taken (pairs differ widely in cost: a pair whose diagonal
+ * wins is scanned in full), each scan on one core: their set-up (transposes,
+ * Grams, the rotation) then runs side by side instead of in turn, and no thread
+ * waits on another within a scan. The counts are exact, so they do not depend
+ * on how the pairs are split. Progress is the rows of every scan of the phase,
+ * summed under a lock over the pairs in flight. */
+enum { BATCH = 4 }; /* pairs compiled together (their W_E W_Q[I] in one pass), then scanned */
 
-struct scan_group;
+struct scan_batch;
 typedef struct {
-    struct scan_group *g;
+    struct scan_batch *g;
     long finished, current; /* rows of this pair's finished scans, and of the one running */
 } scan_slot;
 
-typedef struct scan_group {
+typedef struct scan_batch {
     cc_discover_pair *pairs;
     cc_fm *fms;
+    int n, next;            /* pairs in the batch; the next one no thread has taken */
     const cc_discover_options *o;
-    int rc[MAX_GROUP];
-    cc_error errs[MAX_GROUP];
-    scan_slot slots[MAX_GROUP];
-    long done_before, total; /* rows of the earlier groups' scans; of all scans */
+    int rc[BATCH];
+    cc_error errs[BATCH];
+    scan_slot slots[BATCH];
+    long done_before, total; /* rows of the earlier batches' scans; of all scans */
     bool cancelled;          /* the caller's callback asked to stop: every scan stops */
     pthread_mutex_t lock;
-} scan_group;
+} scan_batch;
 
 /* The scans' progress summed into the caller's callback; its answer to one
  * scan is every scan's. */
 static int locked_progress(void *ctx, long done, long total)
 {
     scan_slot *slot = ctx;
-    scan_group *g = slot->g;
+    scan_batch *g = slot->g;
     (void)total;
     pthread_mutex_lock(&g->lock);
     slot->current = done;
     long sum = g->done_before;
-    for (int k = 0; k < MAX_GROUP; k++) sum += g->slots[k].finished + g->slots[k].current;
+    for (int k = 0; k < BATCH; k++) sum += g->slots[k].finished + g->slots[k].current;
     if (!g->cancelled) g->cancelled = g->o->progress(g->o->progress_ctx, sum, g->total) != 0;
     bool stop = g->cancelled;
     pthread_mutex_unlock(&g->lock);
     return stop;
 }
 
-/* Both scans of pair K of the group (rows and columns, their set-up shared),
- * their rows then counted as finished. */
+/* One thread of the batch: both scans of each pair it takes (rows and
+ * columns, their set-up shared), their rows then counted as finished. */
 static void scan_pairs(void *ctx, size_t lo, size_t hi)
 {
-    scan_group *g = ctx;
-    for (size_t k = lo; k < hi; k++) {
+    scan_batch *g = ctx;
+    (void)lo, (void)hi;
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        int k = g->cancelled ? g->n : g->next++;
+        pthread_mutex_unlock(&g->lock);
+        if (k >= g->n) return;
         cc_discover_pair *p = &g->pairs[k];
         cc_topk_options t = {.k_max = 1, .method = CC_TOPK_FAST, .threads = 1,
                              .progress = g->o->progress ? locked_progress : NULL, .progress_ctx = &g->slots[k]};
@@ -242,42 +290,38 @@ static void scan_pairs(void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* The exact top-1 of PAIRS[0 .. n) in groups of as many pairs as threads:
- * each group compiled in turn (CACHE: the chain prefixes the pairs share, their
- * earlier heads mostly; every compilation on all cores), then scanned side by
- * side. */
+/* The exact top-1 of PAIRS[0 .. n) in batches of BATCH pairs: each batch
+ * compiled at once (CACHE: the chain prefixes the pairs share, their earlier
+ * heads mostly; every compilation on all cores), then scanned on every core. */
 static int exact_top1(const cc_model *m, const cc_discover_options *o, cc_chain_cache *cache, cc_discover_pair *pairs,
                       int n, cc_error *err)
 {
     const char *names[2] = {cc_circuit_param(o->circuit, 0), cc_circuit_param(o->circuit, 1)};
-    int group = cc_par_threads(), rc = 0;
-    scan_group g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
+    int rc = 0;
+    scan_batch g = {.o = o, .total = 2L * n * m->cfg.d_vocab};
     pthread_mutex_init(&g.lock, NULL);
     /* Our threads split the work (the compilations' row blocks, the pairs'
      * scans), each GEMM on one core: held for the whole phase, since OpenBLAS'
      * workers, once woken by a small product between them, spin for a while
      * against our threads. */
     int blas_threads = cc_blas_threads_hold();
-    for (int k0 = 0; k0 < n && rc == 0; k0 += group) {
-        int ng = n - k0 < group ? n - k0 : group, compiled = 0;
-        cc_fm fms[MAX_GROUP];
-        while (compiled < ng && rc == 0) {
-            cc_head heads[2] = {pairs[k0 + compiled].earlier, pairs[k0 + compiled].later};
-            rc = cc_circuit_compile_exact(o->circuit, m, names, heads, 2, cache, &fms[compiled], err);
-            compiled += rc == 0;
-        }
-        if (rc == 0) {
-            g.pairs = pairs + k0, g.fms = fms;
-            for (int k = 0; k < MAX_GROUP; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
-            cc_par_for((size_t)ng, 1, scan_pairs, &g);
-            for (int k = 0; k < ng; k++) g.done_before += g.slots[k].finished;
-            for (int k = 0; k < ng && rc == 0; k++)
-                if (g.rc[k] != 0) {
-                    if (err) *err = g.errs[k];
-                    rc = -1;
-                }
-        }
-        for (int k = 0; k < compiled; k++) cc_fm_free(&fms[k]);
+    for (int k0 = 0; k0 < n && rc == 0; k0 += BATCH) {
+        int nb = n - k0 < BATCH ? n - k0 : BATCH;
+        cc_fm fms[BATCH];
+        cc_head heads[BATCH][2];
+        for (int k = 0; k < nb; k++) heads[k][0] = pairs[k0 + k].earlier, heads[k][1] = pairs[k0 + k].later;
+        rc = cci_circuit_compile_exact_many(o->circuit, m, names, heads[0], 2, nb, cache, fms, err);
+        if (rc != 0) break;
+        g.pairs = pairs + k0, g.fms = fms, g.n = nb, g.next = 0;
+        for (int k = 0; k < BATCH; k++) g.slots[k] = (scan_slot){.g = &g}, g.rc[k] = 0;
+        cc_par_for((size_t)cc_par_threads(), 1, scan_pairs, &g);
+        for (int k = 0; k < nb; k++) g.done_before += g.slots[k].finished;
+        for (int k = 0; k < nb && rc == 0; k++)
+            if (g.rc[k] != 0) {
+                if (err) *err = g.errs[k];
+                rc = -1;
+            }
+        for (int k = 0; k < nb; k++) cc_fm_free(&fms[k]);
     }
     cc_blas_threads_restore(blas_threads);
     pthread_mutex_destroy(&g.lock);
@@ -314,8 +358,7 @@ int cc_discover(const cc_model *m, const cc_discover_options *o, cc_discover_res
     if (rc == 0)
         rc = cc_composition_baseline(c->d_model, c->d_head, o->baseline_samples, o->seed, NULL, &out->baseline_mean,
                                      &out->baseline_std, err);
-    for (int h = 0; h < (L - 1) * H && rc == 0; h++)
-        rc = cc_prev_positional(m, (cc_head){h / H, h % H}, out->positions, &positional[h], err);
+    if (rc == 0) rc = every_prev_positional(m, out->positions, positional, err);
     for (int e = 0; e < n && rc == 0; e++)
         for (int i = (e / H + 1) * H; i < n; i++) {
             double s = comp[(size_t)e * n + i];
