@@ -10,6 +10,7 @@
 
 #include "core/args.h"
 #include "core/progress_report.h"
+#include "runtime/patch_check.h"
 #include "runtime/pass.h"
 
 /* ------------------------------------------------------------ hooks */
@@ -320,20 +321,9 @@ static int chunk_add(chunk *ch, const site *s, int unit, double corrupt, double 
     return 0;
 }
 
-int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
-                 cc_patch_result *out, cc_error *err)
+int cci_patch_opts_check(const cc_model *m, int T, const cc_patch_opts *o, int *plo, int *phi, cc_error *err)
 {
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(clean, err, -1);
-    CC_ARG_NOT_NULL(corrupt, err, -1);
-    CC_ARG_NOT_NULL(o, err, -1);
-    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
-    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
-    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
-    memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
-    int L = c->n_layers, d = c->d_model;
     char name[64];
     if (!cc_patch_hook_ok(o->hook))
         return cc_fail(err, "cannot patch %s: choose resid_pre, resid_mid, attn_out, mlp_out, z, pattern, q, k or v",
@@ -343,12 +333,22 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
         return cc_fail(err, "patching %s per head: only z, pattern, q, k and v have heads",
                        cc_patch_hook_name(o->hook));
     if (T < 2) return cc_fail(err, "patching needs at least 2 positions (got %d)", T);
-    int plo = o->pos_lo, phi = o->pos_hi, mlo, mhi;
-    if (plo == 0 && phi == 0) phi = T;
-    if (plo < 0 || plo >= phi || phi > T || plo + o->src_shift < 0 || phi + o->src_shift > T)
-        return cc_fail(err, "patched positions [%d, %d) (source shift %d) must lie inside the %d positions", plo, phi,
-                       o->src_shift, T);
-    if (check_metric(m, &o->metric, T, err) != 0) return -1;
+    *plo = o->pos_lo, *phi = o->pos_hi;
+    if (*plo == 0 && *phi == 0) *phi = T;
+    if (*plo < 0 || *plo >= *phi || *phi > T || *plo + o->src_shift < 0 || *phi + o->src_shift > T)
+        return cc_fail(err, "patched positions [%d, %d) (source shift %d) must lie inside the %d positions", *plo,
+                       *phi, o->src_shift, T);
+    return check_metric(m, &o->metric, T, err);
+}
+
+/* cc_act_patch, or with NODES only those nodes (the others' value NAN). */
+static int act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                     const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, d = c->d_model, plo, phi, mlo, mhi;
+    if (cci_patch_opts_check(m, T, o, &plo, &phi, err) != 0) return -1;
     metric_rows(&o->metric, T, &mlo, &mhi);
     out->n_layers = L, out->n_pos = o->all_positions ? 1 : phi - plo;
     out->n_heads = o->per_head ? patch_heads(c, o->hook) : 1;
@@ -358,6 +358,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     out->value = malloc(N * sizeof *out->value);
     out->normalized = malloc(N * sizeof *out->normalized);
     site *sites = malloc((size_t)per_layer * sizeof *sites);
+    bool *asked = nodes ? calloc(N, sizeof *asked) : NULL; /* [N] with NODES: the nodes to patch */
     size_t cap_rows = T > CHUNK_ROWS ? (size_t)T : CHUNK_ROWS;
     chunk ch = {.m = m, .tokens = corrupt, .T = T, .mlo = mlo, .mhi = mhi, .o = o, .cap_rows = cap_rows};
     ch.seg = malloc((size_t)per_layer * sizeof *ch.seg);
@@ -369,9 +370,17 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     cc_fwd_result cr = {0}, br = {0};
     int rc = -1;
     if (!out->value || !out->normalized || !sites || !ch.seg || !ch.patch || !ch.unit || !ch.x || !ch.lp ||
-        !ch.lp_run) {
+        !ch.lp_run || (nodes && !asked)) {
         cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
+    }
+    for (int i = 0; i < n_nodes; i++) {
+        if (nodes[i] < 0 || (size_t)nodes[i] >= N) {
+            cc_fail(err, "patching: node %d is not in the %zu nodes [%d layers, %d positions, %d heads]", nodes[i], N,
+                    L, out->n_pos, out->n_heads);
+            goto done;
+        }
+        asked[nodes[i]] = true;
     }
     /* the corrupted run is the base every patched run starts from; the clean
      * run gives the patched values (one run when the tokens are the same) */
@@ -395,7 +404,9 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
         double *value = out->value + (size_t)l * per_layer;
         ch.layer = l;
         for (int i = 0; i < n; i++) {
-            if (o->naive) {
+            if (asked && !asked[(size_t)l * per_layer + i]) {
+                value[i] = NAN;
+            } else if (o->naive) {
                 cc_fwd_opts po = {.kernel = o->kernel, .hook = site_hook, .hook_ctx = &sites[i]};
                 cc_fwd_result pr;
                 int r2 = run_metric(m, corrupt, T, &po, &o->metric, &pr, &value[i], err);
@@ -412,9 +423,39 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     rc = 0;
 done:
     cc_fwd_result_free(&cr), cc_fwd_result_free(&br);
-    free(sites), free(ch.seg), free(ch.patch), free(ch.unit), free(ch.x), free(ch.lp), free(ch.lp_run);
+    free(sites), free(asked), free(ch.seg), free(ch.patch), free(ch.unit), free(ch.x), free(ch.lp), free(ch.lp_run);
     if (rc != 0) cc_patch_result_free(out);
     return rc;
+}
+
+int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                 cc_patch_result *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
+    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    return act_patch(m, clean, corrupt, T, o, NULL, 0, out, err);
+}
+
+int cc_act_patch_nodes(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                       const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
+    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(nodes, err, -1);
+    CC_ARG_AT_LEAST(n_nodes, 0, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    return act_patch(m, clean, corrupt, T, o, nodes, n_nodes, out, err);
 }
 
 /* ------------------------------------------------------------ path patching */
