@@ -9,7 +9,7 @@
 
 #include "circuitc/backward.h"
 #include "core/args.h"
-#include "runtime/patch_check.h"
+#include "runtime/patch_internal.h"
 
 /* Heads of a per-head hook's activation (key/value heads for k and v). */
 static int hook_heads(const cc_config *c, cc_hook_kind k)
@@ -60,16 +60,15 @@ int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T
                          .loss_hi = o->metric.loss_hi};
     cc_grad_opts go = {.kernel = o->kernel, .keep_acts = true};
     cc_grad_want(&go, o->hook, -1);
-    cc_fwd_opts fo = {.kernel = o->kernel}; /* the clean run: its activations and its metric */
-    cc_fwd_want(&fo, o->hook, -1), cc_fwd_want(&fo, CC_HOOK_LOGITS, 0);
+    cc_fwd_opts fo = {.kernel = o->kernel}; /* the clean run: its activations and its metric (never its logits) */
+    cc_fwd_want(&fo, o->hook, -1);
     cc_grad_result gx; /* the corrupted run's activations and gradient */
     cc_fwd_result fc;
     cc_patch_result *r = &out->est;
     bool same = memcmp(clean, corrupt, (size_t)T * sizeof *clean) == 0; /* one run is both (a shifted patch) */
     memset(&fc, 0, sizeof fc);
     int rc = cc_backward(m, corrupt, 1, T, &gm, &go, &gx, err);
-    if (rc == 0 && !same) rc = cc_forward(m, clean, 1, T, &fo, &fc, err);
-    if (rc == 0 && !same) rc = cc_grad_metric_eval(m, clean, 1, T, &gm, fc.act[CC_HOOK_LOGITS][0], &r->clean, err);
+    if (rc == 0 && !same) rc = cci_patch_run_metric(m, clean, T, &fo, &o->metric, &fc, &r->clean, err);
     if (rc != 0) {
         cc_fwd_result_free(&fc), cc_grad_result_free(&gx);
         return -1;

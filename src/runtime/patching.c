@@ -10,7 +10,7 @@
 
 #include "core/args.h"
 #include "core/progress_report.h"
-#include "runtime/patch_check.h"
+#include "runtime/patch_internal.h"
 #include "runtime/pass.h"
 
 /* ------------------------------------------------------------ hooks */
@@ -108,10 +108,8 @@ static int metric_value(const cc_model *m, const cc_metric *mt, int T, const dou
     return 0;
 }
 
-/* A full pass over TOKENS [T] with O (hooks, cache) plus what the metric reads;
- * R holds the result (free it also after a failure). */
-static int run_metric(const cc_model *m, const int *tokens, int T, cc_fwd_opts *o, const cc_metric *mt,
-                      cc_fwd_result *r, double *value, cc_error *err)
+int cci_patch_run_metric(const cc_model *m, const int *tokens, int T, cc_fwd_opts *o, const cc_metric *mt,
+                         cc_fwd_result *r, double *value, cc_error *err)
 {
     int L = m->cfg.n_layers;
     if (mt->kind == CC_METRIC_LOSS) o->logprobs = true;
@@ -394,9 +392,9 @@ static int act_patch(const cc_model *m, const int *clean, const int *corrupt, in
             if (cc_hook_available(c, keep[i])) cc_fwd_want(&bo, keep[i], -1);
     }
     bool same = memcmp(clean, corrupt, (size_t)T * sizeof *clean) == 0;
-    if (run_metric(m, corrupt, T, &bo, &o->metric, &br, &out->corrupt, err) != 0) goto done;
+    if (cci_patch_run_metric(m, corrupt, T, &bo, &o->metric, &br, &out->corrupt, err) != 0) goto done;
     if (same) out->clean = out->corrupt;
-    else if (run_metric(m, clean, T, &co, &o->metric, &cr, &out->clean, err) != 0) goto done;
+    else if (cci_patch_run_metric(m, clean, T, &co, &o->metric, &cr, &out->clean, err) != 0) goto done;
     const cc_fwd_result *src = same ? &br : &cr;
     ch.base = &br;
     for (int l = 0; l < L; l++) {
@@ -409,7 +407,7 @@ static int act_patch(const cc_model *m, const int *clean, const int *corrupt, in
             } else if (o->naive) {
                 cc_fwd_opts po = {.kernel = o->kernel, .hook = site_hook, .hook_ctx = &sites[i]};
                 cc_fwd_result pr;
-                int r2 = run_metric(m, corrupt, T, &po, &o->metric, &pr, &value[i], err);
+                int r2 = cci_patch_run_metric(m, corrupt, T, &po, &o->metric, &pr, &value[i], err);
                 cc_fwd_result_free(&pr);
                 if (r2 != 0) goto done;
             } else if (chunk_add(&ch, &sites[i], i, out->corrupt, value, &out->skipped, err) != 0) {
@@ -560,8 +558,8 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     cc_fwd_opts co = {.kernel = kernel}, xo = {.kernel = kernel};
     cc_fwd_want(&co, CC_HOOK_Z, -1), cc_fwd_want(&xo, CC_HOOK_Z, -1);
     int rc = -1;
-    if (run_metric(m, clean, T, &co, metric, &cr, &out->clean, err) != 0 ||
-        run_metric(m, corrupt, T, &xo, metric, &xr, &out->corrupt, err) != 0)
+    if (cci_patch_run_metric(m, clean, T, &co, metric, &cr, &out->clean, err) != 0 ||
+        cci_patch_run_metric(m, corrupt, T, &xo, metric, &xr, &out->corrupt, err) != 0)
         goto done;
     for (int s = 0; s < n_senders; s++) {
         freeze_ctx f = {&cr, &xr, senders[s], c->n_heads, c->d_head};
@@ -570,7 +568,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         if (cc_forward(m, clean, 1, T, &o1, &r1, err) != 0) goto done;
         receiver_ctx rcv = {&r1, receivers, n_receivers, c->n_heads, c->d_head, to};
         cc_fwd_opts o2 = {.kernel = kernel, .hook = receiver_hook, .hook_ctx = &rcv};
-        if (run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
+        if (cci_patch_run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
         cc_fwd_result_free(&r1), cc_fwd_result_free(&r2);
         out->normalized[s] = (out->value[s] - out->clean) / (out->clean - out->corrupt);
         if (cci_progress(progress, progress_ctx, s + 1, n_senders, "path patching", err) != 0) goto done;
