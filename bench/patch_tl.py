@@ -20,16 +20,17 @@ import torch  # noqa: E402
 from common import load_tl  # noqa: E402
 
 
-def main():
+def setup(argv=None):
+    """Parses ARGV (MODEL_DIR --clean ... --wrong ...), loads the model and
+    tokenizes the pair: (model, clean, corrupt, logit_diff metric)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     for k in ("clean", "corrupt", "answer", "wrong"):
         ap.add_argument("--" + k, required=True)
     ap.add_argument("--tokenizer", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                                          "third_party", "gpt2-tokenizer"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    from transformer_lens import patching
     from transformers import GPT2TokenizerFast
 
     model = load_tl(args.model, processing=True)
@@ -43,6 +44,13 @@ def main():
     def logit_diff(logits):
         return logits[0, -1, answer] - logits[0, -1, wrong]
 
+    return model, clean, corrupt, logit_diff
+
+
+def main():
+    from transformer_lens import patching
+
+    model, clean, corrupt, logit_diff = setup()
     with torch.no_grad():
         t0, c0 = time.perf_counter(), time.process_time()
         clean_logits, clean_cache = model.run_with_cache(clean)

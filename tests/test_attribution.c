@@ -179,12 +179,91 @@ START_TEST(comparison_and_refusals)
     ck_assert_int_eq(cc_attr_compare(&a, &e, 5, top, &n, &corr, &err), -1);
     tu_assert_contains(err.msg, "attribution compare: the exact patching is [2, 7, 1], the attribution [2, 7, 4]");
     cc_patch_result_free(&e), cc_attr_result_free(&a);
-    o.metric.loss_lo = 3, o.metric.loss_hi = 2;
-    ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
-    tu_assert_contains(err.msg, "metric loss: positions [3, 2) must be a non-empty range inside [0, 6)");
-    o.metric = (cc_metric){.kind = CC_METRIC_LOGIT_DIFF}, o.hook = CC_HOOK_MLP_PRE;
-    ck_assert_int_eq(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err), -1);
-    tu_assert_contains(err.msg, "attribution: cannot patch blocks.0.mlp.hook_pre");
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* --verify K's exact patches: cc_act_patch_nodes runs only the asked nodes
+ * (every other is NAN, and fewer patches are run than cc_act_patch runs), each
+ * equal to cc_act_patch's value there; a node outside the layout is refused. */
+START_TEST(exact_patching_of_the_top_nodes_only)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 12);
+    cc_patch_opts o = {.hook = CC_HOOK_Z, .per_head = true, .kernel = CC_KERNEL_REF,
+                       .metric = {.kind = CC_METRIC_LOGIT_DIFF, .answer = 3, .wrong = 8}};
+    cc_attr_result a;
+    cc_patch_result all, some;
+    cc_error err;
+    int top[5], n;
+    ck_assert_msg(cc_attr_patch(m, CLEAN, CORRUPT, T, &o, &a, &err) == 0, "%s", err.msg);
+    ck_assert(cc_attr_top(&a, 5, top, &n, &err) == 0);
+    ck_assert_int_eq(n, 5);
+    for (int i = 1; i < n; i++) ck_assert(fabs(a.attribution[top[i - 1]]) >= fabs(a.attribution[top[i]]));
+    ck_assert_msg(cc_act_patch(m, CLEAN, CORRUPT, T, &o, &all, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_act_patch_nodes(m, CLEAN, CORRUPT, T, &o, top, n, &some, &err) == 0, "%s", err.msg);
+    ck_assert(some.clean == all.clean && some.corrupt == all.corrupt);
+    ck_assert_int_eq(some.n_layers * some.n_pos * some.n_heads, all.n_layers * all.n_pos * all.n_heads);
+    size_t N = (size_t)all.n_layers * all.n_pos * all.n_heads, asked = 0;
+    for (size_t i = 0; i < N; i++) {
+        bool in_top = false;
+        for (int t = 0; t < n; t++) in_top |= top[t] == (int)i;
+        asked += in_top;
+        if (in_top) ck_assert_msg(some.value[i] == all.value[i], "node %zu: %.9g, patch %.9g", i, some.value[i], all.value[i]);
+        else ck_assert_msg(isnan(some.value[i]), "node %zu was patched: %g", i, some.value[i]);
+    }
+    ck_assert_uint_eq(asked, 5);
+    int outside = (int)N;
+    cc_patch_result_free(&some);
+    ck_assert_int_eq(cc_act_patch_nodes(m, CLEAN, CORRUPT, T, &o, &outside, 1, &some, &err), -1);
+    tu_assert_contains(err.msg, "patching: node 56 is not in the 56 nodes [2 layers, 7 positions, 4 heads]");
+    cc_patch_result_free(&all), cc_attr_result_free(&a);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* cc_attr_patch refuses exactly what cc_act_patch refuses, with its message:
+ * the source shift, the metric's token ids and loss range, the positions, per
+ * head, the hook. */
+START_TEST(refuses_what_patching_refuses)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 12);
+    const cc_patch_opts ok = {.hook = CC_HOOK_RESID_PRE, .kernel = CC_KERNEL_REF,
+                              .metric = {.kind = CC_METRIC_LOGIT_DIFF, .answer = 3, .wrong = 8}};
+    struct {
+        const char *what;
+        cc_patch_opts o;
+    } bad[] = {{"source shift past the end", ok}, {"source shift before 0", ok}, {"answer outside the vocabulary", ok},
+               {"negative wrong token", ok},      {"empty loss range", ok},      {"loss range past the end", ok},
+               {"positions [3, 0)", ok},          {"per head without heads", ok}, {"unpatchable hook", ok}};
+    bad[0].o.pos_lo = 2, bad[0].o.pos_hi = T, bad[0].o.src_shift = 1;
+    bad[1].o.pos_lo = 2, bad[1].o.pos_hi = T, bad[1].o.src_shift = -3;
+    bad[2].o.metric.answer = c.d_vocab;
+    bad[3].o.metric.wrong = -1;
+    bad[4].o.metric = (cc_metric){.kind = CC_METRIC_LOSS, .loss_lo = 3, .loss_hi = 2};
+    bad[5].o.metric = (cc_metric){.kind = CC_METRIC_LOSS, .loss_lo = 0, .loss_hi = T};
+    bad[6].o.pos_lo = 3;
+    bad[7].o.per_head = true;
+    bad[8].o.hook = CC_HOOK_MLP_PRE;
+    cc_attr_result a;
+    cc_patch_result e;
+    cc_error err, aerr;
+    char report[4096] = "";
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(cc_act_patch(m, CLEAN, CORRUPT, T, &bad[i].o, &e, &err) == -1, "%s: patching accepted it",
+                      bad[i].what);
+        char want[sizeof err.msg + 16];
+        snprintf(want, sizeof want, "attribution: %s", err.msg);
+        int rc = cc_attr_patch(m, CLEAN, CORRUPT, T, &bad[i].o, &a, &aerr);
+        if (rc == 0) cc_attr_result_free(&a);
+        if (rc != -1 || strcmp(aerr.msg, want) != 0) /* every case reported, not only the first */
+            snprintf(report + strlen(report), sizeof report - strlen(report), "\n%s: attribution %s (\"%s\")",
+                     bad[i].what, rc == 0 ? "accepted it" : "said", rc == 0 ? want : aerr.msg);
+    }
+    ck_assert_msg(report[0] == 0, "attribution and patching differ:%s", report);
+    ck_assert_msg(cc_attr_patch(m, CLEAN, CORRUPT, T, &ok, &a, &err) == 0, "%s", err.msg);
+    cc_attr_result_free(&a);
     tu_shape_model_free(m);
 }
 END_TEST
@@ -246,17 +325,38 @@ START_TEST(cli_attribute)
             for (int h = 0; h < 4; h++)
                 ck_assert(fabs(at3(val, l, p, h) - corrupt - at3(attr, l, p, h)) < 1e-6 * fmax(1, fabs(clean)));
     ck_assert_int_eq(json_array_size(json_object_get(ver, "top")), 4);
-    ck_assert(json_number_value(json_object_get(ver, "correlation")) > 0.9);
+    ck_assert(json_is_false(json_object_get(ver, "all")));
+    ck_assert(json_is_null(json_object_get(ver, "correlation")) && json_is_null(json_object_get(ver, "exact_value")));
     ck_assert(json_integer_value(json_object_get(j, "peak_bytes")) > 0);
     tu_run_result p = RUN("patch", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens",
                           FX_CORRUPT, "--answer", "#20", "--wrong", "#99", "--json");
     json_t *pj = tu_parse_ok(&p);
     tu_run_free(&p);
-    json_t *exact = json_object_get(ver, "exact_value"), *pv = json_object_get(pj, "value");
+    json_t *pv = json_object_get(pj, "value");
+    double pcorrupt = json_number_value(json_object_get(pj, "corrupt"));
+    /* the K exact values are patch's, to float32 rounding: their resumed passes stack other rows with them */
+    for (size_t i = 0; i < 4; i++) {
+        json_t *t = json_array_get(json_object_get(ver, "top"), i);
+        int l = (int)json_integer_value(json_object_get(t, "layer")), q = (int)json_integer_value(json_object_get(t, "position"));
+        int h = (int)json_integer_value(json_object_get(t, "head"));
+        ck_assert(fabs(json_number_value(json_object_get(t, "exact")) - (at3(pv, l, q, h) - pcorrupt)) < 1e-6 * fabs(clean));
+    }
+    json_decref(j);
+    r = RUN("attribute", "z", "--per-head", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens", FX_CORRUPT,
+            "--answer", "#20", "--wrong", "#99", "--verify", "all", "--top", "3", "--json");
+    j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    ver = json_object_get(j, "verify");
+    ck_assert(json_is_true(json_object_get(ver, "all")));
+    ck_assert_int_eq(json_array_size(json_object_get(ver, "top")), 3);
+    ck_assert(json_number_value(json_object_get(ver, "correlation")) > 0.9);
+    json_t *exact = json_object_get(ver, "exact_value");
     for (int l = 0; l < 3; l++)
         for (int q = 0; q < 7; q++)
             for (int h = 0; h < 4; h++) ck_assert(at3(exact, l, q, h) == at3(pv, l, q, h));
     json_decref(j), json_decref(pj);
+    tu_expect_fail(RUN("attribute", "z", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens", FX_CORRUPT,
+                       "--verify", "some"), 2, "--verify takes a count K from 0 to 1000000 or \"all\", got \"some\"");
     char *dir = tu_tmpdir(), png[4096];
     snprintf(png, sizeof png, "%s/attr.png", dir);
     r = RUN("attribute", "resid_pre", "--model", fx, "--clean-tokens", FX_CLEAN, "--corrupt-tokens", FX_CORRUPT,
@@ -286,6 +386,18 @@ START_TEST(cli_attribute)
         double want = json_number_value(json_array_get(json_array_get(delta, (size_t)l), (size_t)(q - 6)));
         ck_assert_msg(fabs(json_number_value(json_object_get(t, "exact")) - want) < 1e-4, "L%d P%d", l, q);
     }
+    json_decref(j);
+    r = RUN("attribute", "mlp_out", "--model", fx, "--seq-len", "6", "--verify", "all", "--json");
+    j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    json_t *ex = json_object_get(json_object_get(j, "verify"), "exact");
+    ck_assert(json_number_value(json_object_get(json_object_get(j, "verify"), "correlation")) > 0.5);
+    for (int l = 0; l < 3; l++)
+        for (int q = 0; q <= 6; q++) {
+            double got = json_number_value(json_array_get(json_array_get(ex, (size_t)l), (size_t)q));
+            double want = json_number_value(json_array_get(json_array_get(delta, (size_t)l), (size_t)q));
+            ck_assert_msg(fabs(got - want) < 1e-4, "L%d P%d: %g, patch %g", l, q + 6, got, want);
+        }
     json_decref(j), json_decref(pj);
     tu_rmtree(dir);
     free(dir), free(fx);
@@ -300,6 +412,8 @@ int main(void)
     tcase_add_test(tc, exact_where_the_metric_is_linear);
     tcase_add_test(tc, the_gradient_is_the_corrupted_runs);
     tcase_add_test(tc, comparison_and_refusals);
+    tcase_add_test(tc, refuses_what_patching_refuses);
+    tcase_add_test(tc, exact_patching_of_the_top_nodes_only);
     tcase_add_test(tc, mlp_sweep_top_nodes_are_exact);
     tcase_add_test(tc, cli_attribute);
     suite_add_tcase(s, tc);

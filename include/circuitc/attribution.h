@@ -28,12 +28,17 @@ typedef struct {
     size_t peak_bytes;     /* the backward pass's (cc_grad_result.peak_bytes) */
 } cc_attr_result;
 
-/* Attribution patching with O's hook, heads, positions, metric and kernel (O's
- * naive flag, source shift and progress callback are not used). CLEAN and
- * CORRUPT: T tokens each. */
+/* Attribution patching with O's hook, heads, positions, source shift, metric
+ * and kernel (O's naive flag and progress callback are not used); O is checked
+ * as cc_act_patch checks it. CLEAN and CORRUPT: T tokens each. */
 int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
                   cc_attr_result *out, cc_error *err);
 void cc_attr_result_free(cc_attr_result *r);
+
+/* The indices of the K nodes of largest |attribution|, largest first (ties in
+ * index order), into TOP [K] (fewer when there are fewer nodes: *N_TOP says how
+ * many): the nodes to patch exactly with cc_act_patch_nodes (--verify K). */
+int cc_attr_top(const cc_attr_result *a, int k, int *top, int *n_top, cc_error *err);
 
 /* The estimate against the exact patching EXACT (cc_act_patch with the same
  * options): Pearson's correlation of attribution and exact effect (value -
@@ -46,8 +51,11 @@ int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k
 /* The repeated-token mlp_out sweep (cc_patch_mlp_sweep, circuitc/experiments.h:
  * mlp_out[l][p] <- mlp_out[l][p-n] for p in [n, 2n], loss over the second
  * half's predictions) estimated from one backward pass of TOKENS [1+2n]:
- * ESTIMATE[l][p-n] = (mlp_out[p-n] - mlp_out[p]) . d loss / d mlp_out[p]; then
- * the K nodes of largest |estimate| patched exactly, one full pass each. */
+ * ESTIMATE[l][p-n] = (mlp_out[p-n] - mlp_out[p]) . d loss / d mlp_out[p]
+ * (cc_attr_patch with cc_patch_mlp_sweep's options); then the K nodes of
+ * largest |estimate| patched exactly (cc_act_patch_nodes: each resumes from the
+ * unpatched run at its layer and position). K >= L (n+1) patches every node and
+ * gives the correlation. */
 typedef struct {
     int n_layers, n;
     double clean_loss;
@@ -55,6 +63,7 @@ typedef struct {
     int n_top;
     int *top;                /* [n_top] nodes (l * (n+1) + p - n), largest |estimate| first */
     double *top_exact;       /* [n_top] their exact patched_loss - clean_loss */
+    double correlation;      /* Pearson's, estimate against exact over every node when all were patched; else NAN */
     size_t peak_bytes;
 } cc_attr_sweep;
 

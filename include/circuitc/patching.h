@@ -83,6 +83,14 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
                  cc_patch_result *out, cc_error *err);
 void cc_patch_result_free(cc_patch_result *r);
 
+/* cc_act_patch of only the N_NODES nodes NODES (indices into its result's
+ * [n_layers, n_pos, n_heads] layout; repeats allowed): OUT is laid out as
+ * cc_act_patch's, with the same values at those nodes and NAN at every other
+ * one. The clean and corrupted runs are made as there; the cost beyond them is
+ * that of the asked nodes alone (attribution patching's --verify K). */
+int cc_act_patch_nodes(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                       const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err);
+
 /* ------------------------------------------------------------ path patching */
 
 /* Path patching (IOI paper; ARENA's get_path_patch_head_to_heads), for each

@@ -4,9 +4,14 @@
 #ifndef CIRCUITC_CLI_ATTRIBUTE_H
 #define CIRCUITC_CLI_ATTRIBUTE_H
 
+#include <limits.h>
+
 #include "options.h"
 
-/* `attribute mlp_out` without a prompt pair. */
-int attribute_sweep_run(const cli_args *a);
+/* --verify all, as a count. */
+#define ATTRIBUTE_VERIFY_ALL INT_MAX
+
+/* `attribute mlp_out` without a prompt pair; VERIFY: --verify K, or ATTRIBUTE_VERIFY_ALL. */
+int attribute_sweep_run(const cli_args *a, int verify);
 
 #endif

@@ -13,27 +13,50 @@
 #include "plot_cli.h"
 #include "runtime.h"
 
-static json_t *sweep_json(const rt_opts *o, const cc_attr_sweep *s, int k)
+/* V [L, n+1] as rows [layer][p-n]. */
+static json_t *grid_json(const cc_attr_sweep *s, const double *v)
 {
-    int NP = s->n + 1;
-    json_t *est = json_array(), *top = json_array(), *pos = json_array();
-    for (int p = 0; p < NP; p++) json_array_append_new(pos, json_integer(s->n + p));
+    json_t *rows = json_array();
     for (int l = 0; l < s->n_layers; l++) {
         json_t *row = json_array();
-        for (int p = 0; p < NP; p++) json_array_append_new(row, json_real(s->estimate[l * NP + p]));
-        json_array_append_new(est, row);
+        for (int p = 0; p <= s->n; p++) json_array_append_new(row, json_real(v[l * (s->n + 1) + p]));
+        json_array_append_new(rows, row);
     }
-    for (int i = 0; i < s->n_top; i++)
+    return rows;
+}
+
+/* --verify: the LISTED largest estimates and, with all, every node's exact effect. */
+static json_t *verify_json(const cc_attr_sweep *s, bool all, int listed)
+{
+    int NP = s->n + 1;
+    json_t *top = json_array(), *exact = json_null();
+    for (int i = 0; i < listed; i++)
         json_array_append_new(top, json_pack("{s:i, s:i, s:f, s:f}", "layer", s->top[i] / NP, "position",
                                              s->n + s->top[i] % NP, "estimate", s->estimate[s->top[i]], "exact",
                                              s->top_exact[i]));
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:f, s:o, s:o, s:{s:i, s:o}, s:I}", "hook", "mlp_out",
-                     "method", "attribution", "gradient_run", "unpatched", "seed", (json_int_t)o->seed, "seq_len",
-                     s->n, "n_layers", s->n_layers, "clean_loss", s->clean_loss, "patch_positions", pos, "estimate",
-                     est, "verify", "k", k, "top", top, "peak_bytes", (json_int_t)s->peak_bytes);
+    if (all) {
+        double *grid = malloc((size_t)s->n_layers * NP * sizeof *grid);
+        for (int i = 0; grid && i < s->n_top; i++) grid[s->top[i]] = s->top_exact[i];
+        exact = grid ? grid_json(s, grid) : json_null();
+        free(grid);
+    }
+    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", listed, "all", all, "correlation",
+                     isfinite(s->correlation) ? json_real(s->correlation) : json_null(), "top", top, "exact", exact);
 }
 
-static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep *s, const int *tok)
+static json_t *sweep_json(const rt_opts *o, const cc_attr_sweep *s, bool all, int listed)
+{
+    json_t *pos = json_array();
+    for (int p = 0; p <= s->n; p++) json_array_append_new(pos, json_integer(s->n + p));
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:f, s:o, s:o, s:o, s:I}", "hook", "mlp_out", "method",
+                     "attribution", "gradient_run", "unpatched", "seed", (json_int_t)o->seed, "seq_len", s->n,
+                     "n_layers", s->n_layers, "clean_loss", s->clean_loss, "patch_positions", pos, "estimate",
+                     grid_json(s, s->estimate), "verify", verify_json(s, all, listed), "peak_bytes",
+                     (json_int_t)s->peak_bytes);
+}
+
+static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep *s, const int *tok, bool all,
+                        int listed)
 {
     int n = s->n, NP = n + 1;
     rt_print_header(m, o, 1);
@@ -47,8 +70,10 @@ static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep
         for (int l = 0; l < s->n_layers; l++) printf("  %+9.4f", cli_num(s->estimate[l * NP + p], 4));
         printf("\n");
     }
-    if (s->n_top) printf("%5s %8s %12s %12s\n", "layer", "position", "estimate", "exact");
-    for (int i = 0; i < s->n_top; i++)
+    if (all) printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n",
+                    cli_num(s->correlation, 4));
+    if (listed) printf("%5s %8s %12s %12s\n", "layer", "position", "estimate", "exact");
+    for (int i = 0; i < listed; i++)
         printf("%5d %8d %+12.5f %+12.5f\n", s->top[i] / NP, n + s->top[i] % NP, cli_num(s->estimate[s->top[i]], 5),
                cli_num(s->top_exact[i], 5));
 }
@@ -66,7 +91,7 @@ static int sweep_plot(const char *out, const cc_model *m, const rt_opts *o, cons
     return rc == 0 ? CLI_OK : cli_fail(&err);
 }
 
-int attribute_sweep_run(const cli_args *a)
+int attribute_sweep_run(const cli_args *a, int verify)
 {
     rt_opts o;
     rt_begin(a, &o);
@@ -81,13 +106,15 @@ int attribute_sweep_run(const cli_args *a)
                                                 "--corrupt-tokens)", cli_options[pair_only[i]].name);
     cc_error err;
     cc_model *m = NULL;
-    int *tok = NULL, k = a->v[O_VERIFY].i, rc = CLI_OK;
+    int *tok = NULL, k = verify, rc = CLI_OK;
     cc_attr_sweep s = {0};
     if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_attr_mlp_sweep(m, tok, o.n, k, CC_KERNEL_FAST, &s, &err) != 0)
         rc = cli_fail(&err);
     if (rc == CLI_OK) {
-        if (o.common.json) rc = cli_print_result(sweep_json(&o, &s, k));
-        else sweep_print(m, &o, &s, tok);
+        bool all = k == ATTRIBUTE_VERIFY_ALL;
+        int listed = all && s.n_top > a->v[O_TOP].i ? a->v[O_TOP].i : s.n_top;
+        if (o.common.json) rc = cli_print_result(sweep_json(&o, &s, all, listed));
+        else sweep_print(m, &o, &s, tok, all, listed);
         if (o.common.plot && sweep_plot(o.common.plot, m, &o, &s) != CLI_OK) rc = CLI_FAIL;
     }
     cc_attr_sweep_free(&s);

@@ -1,8 +1,9 @@
 /* cmd_attribute.c — `circuitc attribute HOOK`: attribution patching on a
  * clean/corrupted prompt pair (circuitc/attribution.h), every node `patch`
- * would run estimated from one backward pass; --verify K runs the exact
- * patching beside it. Its table, JSON layout and heatmap are patch's
- * (patch_output.c): each cell is the estimate of what `patch` reports. */
+ * would run estimated from one backward pass; --verify K patches the K largest
+ * estimates exactly, --verify all every node. Its table, JSON layout and
+ * heatmap are patch's (patch_output.c): each cell is the estimate of what
+ * `patch` reports. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +13,29 @@
 #include "patch_cli.h"
 
 typedef struct {
-    int k, n_top, *top;
-    double correlation;
-    cc_patch_result exact;
+    int k;                /* --verify K; ATTRIBUTE_VERIFY_ALL: every node */
+    int n_top, *top;      /* the nodes listed, largest |estimate| first */
+    double correlation;   /* over every node with --verify all, else NAN */
+    cc_patch_result exact; /* cc_act_patch_nodes' (NAN outside TOP) or, with all, cc_act_patch's */
 } verify;
 
-/* The exact patching and the comparison, when --verify K > 0. */
+/* --verify K: the K largest estimates patched exactly, nothing else; --verify
+ * all: the exact patching of every node, the correlation, and the LIST largest
+ * listed. */
 static int run_verify(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
-                      verify *v, cc_error *err)
+                      int list, verify *v, cc_error *err)
 {
+    v->correlation = NAN;
     if (v->k == 0) return 0;
-    if (!(v->top = malloc((size_t)v->k * sizeof *v->top))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
-    if (cc_act_patch(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, &v->exact, err) != 0) return -1;
-    return cc_attr_compare(a, &v->exact, v->k, v->top, &v->n_top, &v->correlation, err);
+    bool all = v->k == ATTRIBUTE_VERIFY_ALL;
+    int n = all ? list : v->k;
+    if (!(v->top = malloc((size_t)n * sizeof *v->top))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    if (all)
+        return cc_act_patch(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, &v->exact, err) != 0
+                   ? -1
+                   : cc_attr_compare(a, &v->exact, n, v->top, &v->n_top, &v->correlation, err);
+    if (cc_attr_top(a, n, v->top, &v->n_top, err) != 0) return -1;
+    return cc_act_patch_nodes(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, v->top, v->n_top, &v->exact, err);
 }
 
 /* Node I of the [layer][position][head] layout as its layer, position and head. */
@@ -43,8 +54,10 @@ static json_t *verify_json(const verify *v, const cc_attr_result *a)
                                              "attribution", patch_json_num(a->attribution[n]), "exact",
                                              patch_json_num(v->exact.value[n] - v->exact.corrupt)));
     }
-    return json_pack("{s:i, s:o, s:o, s:o}", "k", v->k, "correlation", patch_json_num(v->correlation), "top", top,
-                     "exact_value", patch_result_json(&v->exact, v->exact.value));
+    bool all = v->k == ATTRIBUTE_VERIFY_ALL;
+    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", v->n_top, "all", all, "correlation",
+                     patch_json_num(v->correlation), "top", top, "exact_value",
+                     all ? patch_result_json(&v->exact, v->exact.value) : json_null());
 }
 
 static int print_json(const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
@@ -84,7 +97,11 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_o
            patch_normalisable(r->clean, r->corrupt) ? "(patched - corrupt) / (clean - corrupt)" : "patched metric");
     patch_pair_print_table(pp, r, top);
     if (!v->k) return;
-    printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n", cli_num(v->correlation, 4));
+    if (v->k == ATTRIBUTE_VERIFY_ALL)
+        printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n",
+               cli_num(v->correlation, 4));
+    else
+        printf("verify: exact patching of the %d largest estimates\n", v->n_top);
     printf("%5s %8s %4s %12s %12s\n", "layer", "position", "head", "estimate", "exact");
     for (int i = 0; i < v->n_top; i++) {
         int l, p, h, n = v->top[i];
@@ -94,8 +111,8 @@ static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_o
     }
 }
 
-/* Attribution patching on a prompt pair. */
-static int run_pair(const cli_args *a)
+/* Attribution patching on a prompt pair; VERIFY_K as in verify.k. */
+static int run_pair(const cli_args *a, int verify_k)
 {
     cli_common common = a->common;
     cc_hook_kind hook;
@@ -111,11 +128,11 @@ static int run_pair(const cli_args *a)
     patch_pair pp;
     int rc = patch_pair_load(a, m, &pp);
     cc_attr_result ar = {0};
-    verify v = {.k = a->v[O_VERIFY].i};
+    verify v = {.k = verify_k};
     cc_patch_opts po = {.hook = hook, .per_head = a->v[O_PER_HEAD].on, .all_positions = a->v[O_POSITIONS].choice == 1,
                         .metric = pp.metric, .kernel = CC_KERNEL_FAST};
     if (rc == CLI_OK && (cc_attr_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, &po, &ar, &err) != 0 ||
-                         run_verify(m, &pp, &po, &ar, &v, &err) != 0))
+                         run_verify(m, &pp, &po, &ar, a->v[O_TOP].i, &v, &err) != 0))
         rc = cli_fail(&err);
     if (rc == CLI_OK) {
         if (common.json) rc = print_json(&pp, &po, &ar, &v);
@@ -134,7 +151,12 @@ static int run_pair(const cli_args *a)
 
 static int run(const cli_args *a)
 {
-    return patch_pair_given(a) ? run_pair(a) : attribute_sweep_run(a);
+    int verify = 0;
+    const char *vs = a->v[O_VERIFY].given ? a->v[O_VERIFY].s : "0";
+    if (strcmp(vs, "all") == 0) verify = ATTRIBUTE_VERIFY_ALL;
+    else if (!*vs || vs[strspn(vs, "0123456789")] || strlen(vs) > 7 || (verify = atoi(vs)) > 1000000)
+        return cli_usage_error("attribute", "--verify takes a count K from 0 to 1000000 or \"all\", got \"%s\"", vs);
+    return patch_pair_given(a) ? run_pair(a, verify) : attribute_sweep_run(a, verify);
 }
 
 const cli_command cli_cmd_attribute = {
@@ -152,11 +174,13 @@ const cli_command cli_cmd_attribute = {
         "value, to first order: (clean - corrupt) . d metric / d act, the gradient taken on the\n"
         "corrupted run (Neel Nanda's attribution patching, TransformerLens' demo). Same table, JSON\n"
         "layout (plus \"attribution\", the estimated patched - corrupt) and --plot heatmap as patch.\n"
-        "--verify K also runs the exact patching and lists the K largest estimates beside their exact\n"
-        "values, with the correlation over every node. Without a prompt pair, `attribute mlp_out`\n"
-        "estimates patch's repeated-token sweep (mlp_out[p] <- mlp_out[p-n] on [BOS, A, A], loss over\n"
-        "the second half) from one backward pass of that sequence, and --verify K patches the K\n"
-        "largest estimates exactly. docs/gradients.md says when the estimate misleads.\n",
+        "--verify K patches the K largest estimates exactly and lists them beside their exact values\n"
+        "(K patched runs, each resumed from the corrupted run at its layer and position); --verify all\n"
+        "runs the exact patching of every node (what patch costs) and adds the correlation over every\n"
+        "node, listing the --top largest. Without a prompt pair, `attribute mlp_out` estimates\n"
+        "patch's repeated-token sweep (mlp_out[p] <- mlp_out[p-n] on [BOS, A, A], loss over the\n"
+        "second half) from one backward pass of that sequence; --verify K and all as above.\n"
+        "docs/gradients.md says what each costs and when the estimate misleads.\n",
     .examples = "attribute resid_pre --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens 511,10,20,30,40,60,70 "
                 "--answer '#20' --wrong '#99' --verify 5\n"
                 "attribute z --per-head --clean-tokens 511,10,20,30,40,50,10 --corrupt-tokens "

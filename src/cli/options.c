@@ -100,9 +100,9 @@ const opt_spec cli_options[O_COUNT] = {
     [O_POSITIONS] = CHOICE("positions", "P", POSITIONS, "each",
                            "each: one patch per position; all: one patch over every position"),
     [O_TO] = CHOICE("to", "INPUT", HEAD_INPUTS, "q", "the receivers' input the path ends at: q, k or v"),
-    [O_VERIFY] = INT("verify", "K", "0", 0, 1000000,
-                     "also run the exact patching (patch's) and list the K largest estimates beside their exact "
-                     "values, with the correlation over every node; 0: estimates only"),
+    [O_VERIFY] = TEXT("verify", 0, "K",
+                      "patch the K largest estimates exactly (K runs) and list them beside their exact values; "
+                      "all: every node (patch's cost) and the correlation over them; 0 (default): estimates only"),
     [O_OUT] = TEXT("out", 'o', "DIR", "output folder (created if missing)"),
     [O_PREV] = TEXT("prev", 0, "HEAD", "the previous-token head of the kcomp step (with --ind)"),
     [O_IND] = TEXT("ind", 0, "HEAD", "the induction head of the kcomp step (with --prev)"),

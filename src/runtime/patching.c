@@ -10,6 +10,7 @@
 
 #include "core/args.h"
 #include "core/progress_report.h"
+#include "runtime/patch_internal.h"
 #include "runtime/pass.h"
 #include "core/parallel.h"
 #include "model/model_internal.h"
@@ -109,10 +110,8 @@ static int metric_value(const cc_model *m, const cc_metric *mt, int T, const dou
     return 0;
 }
 
-/* A full pass over TOKENS [T] with O (hooks, cache) plus what the metric reads;
- * R holds the result (free it also after a failure). */
-static int run_metric(const cc_model *m, const int *tokens, int T, cc_fwd_opts *o, const cc_metric *mt,
-                      cc_fwd_result *r, double *value, cc_error *err)
+int cci_patch_run_metric(const cc_model *m, const int *tokens, int T, cc_fwd_opts *o, const cc_metric *mt,
+                         cc_fwd_result *r, double *value, cc_error *err)
 {
     int L = m->cfg.n_layers;
     if (mt->kind == CC_METRIC_LOSS) o->logprobs = true;
@@ -322,21 +321,9 @@ static int chunk_add(chunk *ch, const site *s, int unit, double corrupt, double 
     return 0;
 }
 
-int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
-                 cc_patch_result *out, cc_error *err)
+int cci_patch_opts_check(const cc_model *m, int T, const cc_patch_opts *o, int *plo, int *phi, cc_error *err)
 {
-    CC_PAR_CALL(o ? o->threads : 0);
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(clean, err, -1);
-    CC_ARG_NOT_NULL(corrupt, err, -1);
-    CC_ARG_NOT_NULL(o, err, -1);
-    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
-    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
-    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
-    memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
-    int L = c->n_layers, d = c->d_model;
     char name[64];
     if (!cc_patch_hook_ok(o->hook))
         return cc_fail(err, "cannot patch %s: choose resid_pre, resid_mid, attn_out, mlp_out, z, pattern, q, k or v",
@@ -346,12 +333,22 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
         return cc_fail(err, "patching %s per head: only z, pattern, q, k and v have heads",
                        cc_patch_hook_name(o->hook));
     if (T < 2) return cc_fail(err, "patching needs at least 2 positions (got %d)", T);
-    int plo = o->pos_lo, phi = o->pos_hi, mlo, mhi;
-    if (plo == 0 && phi == 0) phi = T;
-    if (plo < 0 || plo >= phi || phi > T || plo + o->src_shift < 0 || phi + o->src_shift > T)
-        return cc_fail(err, "patched positions [%d, %d) (source shift %d) must lie inside the %d positions", plo, phi,
-                       o->src_shift, T);
-    if (check_metric(m, &o->metric, T, err) != 0) return -1;
+    *plo = o->pos_lo, *phi = o->pos_hi;
+    if (*plo == 0 && *phi == 0) *phi = T;
+    if (*plo < 0 || *plo >= *phi || *phi > T || *plo + o->src_shift < 0 || *phi + o->src_shift > T)
+        return cc_fail(err, "patched positions [%d, %d) (source shift %d) must lie inside the %d positions", *plo,
+                       *phi, o->src_shift, T);
+    return check_metric(m, &o->metric, T, err);
+}
+
+/* cc_act_patch, or with NODES only those nodes (the others' value NAN). */
+static int act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                     const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, d = c->d_model, plo, phi, mlo, mhi;
+    if (cci_patch_opts_check(m, T, o, &plo, &phi, err) != 0) return -1;
     metric_rows(&o->metric, T, &mlo, &mhi);
     out->n_layers = L, out->n_pos = o->all_positions ? 1 : phi - plo;
     out->n_heads = o->per_head ? patch_heads(c, o->hook) : 1;
@@ -361,6 +358,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     out->value = malloc(N * sizeof *out->value);
     out->normalized = malloc(N * sizeof *out->normalized);
     site *sites = malloc((size_t)per_layer * sizeof *sites);
+    bool *asked = nodes ? calloc(N, sizeof *asked) : NULL; /* [N] with NODES: the nodes to patch */
     size_t cap_rows = T > CHUNK_ROWS ? (size_t)T : CHUNK_ROWS;
     chunk ch = {.m = m, .tokens = corrupt, .T = T, .mlo = mlo, .mhi = mhi, .o = o, .cap_rows = cap_rows};
     ch.seg = malloc((size_t)per_layer * sizeof *ch.seg);
@@ -372,9 +370,17 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     cc_fwd_result cr = {0}, br = {0};
     int rc = -1;
     if (!out->value || !out->normalized || !sites || !ch.seg || !ch.patch || !ch.unit || !ch.x || !ch.lp ||
-        !ch.lp_run) {
+        !ch.lp_run || (nodes && !asked)) {
         cc_fail_code(err, CC_E_NOMEM, "out of memory");
         goto done;
+    }
+    for (int i = 0; i < n_nodes; i++) {
+        if (nodes[i] < 0 || (size_t)nodes[i] >= N) {
+            cc_fail(err, "patching: node %d is not in the %zu nodes [%d layers, %d positions, %d heads]", nodes[i], N,
+                    L, out->n_pos, out->n_heads);
+            goto done;
+        }
+        asked[nodes[i]] = true;
     }
     /* the corrupted run is the base every patched run starts from; the clean
      * run gives the patched values (one run when the tokens are the same) */
@@ -388,9 +394,9 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
             if (cc_hook_available(c, keep[i])) cc_fwd_want(&bo, keep[i], -1);
     }
     bool same = memcmp(clean, corrupt, (size_t)T * sizeof *clean) == 0;
-    if (run_metric(m, corrupt, T, &bo, &o->metric, &br, &out->corrupt, err) != 0) goto done;
+    if (cci_patch_run_metric(m, corrupt, T, &bo, &o->metric, &br, &out->corrupt, err) != 0) goto done;
     if (same) out->clean = out->corrupt;
-    else if (run_metric(m, clean, T, &co, &o->metric, &cr, &out->clean, err) != 0) goto done;
+    else if (cci_patch_run_metric(m, clean, T, &co, &o->metric, &cr, &out->clean, err) != 0) goto done;
     const cc_fwd_result *src = same ? &br : &cr;
     ch.base = &br;
     for (int l = 0; l < L; l++) {
@@ -398,10 +404,12 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
         double *value = out->value + (size_t)l * per_layer;
         ch.layer = l;
         for (int i = 0; i < n; i++) {
-            if (o->naive) {
+            if (asked && !asked[(size_t)l * per_layer + i]) {
+                value[i] = NAN;
+            } else if (o->naive) {
                 cc_fwd_opts po = {.kernel = o->kernel, .hook = site_hook, .hook_ctx = &sites[i]};
                 cc_fwd_result pr;
-                int r2 = run_metric(m, corrupt, T, &po, &o->metric, &pr, &value[i], err);
+                int r2 = cci_patch_run_metric(m, corrupt, T, &po, &o->metric, &pr, &value[i], err);
                 cc_fwd_result_free(&pr);
                 if (r2 != 0) goto done;
             } else if (chunk_add(&ch, &sites[i], i, out->corrupt, value, &out->skipped, err) != 0) {
@@ -415,9 +423,41 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
     rc = 0;
 done:
     cc_fwd_result_free(&cr), cc_fwd_result_free(&br);
-    free(sites), free(ch.seg), free(ch.patch), free(ch.unit), free(ch.x), free(ch.lp), free(ch.lp_run);
+    free(sites), free(asked), free(ch.seg), free(ch.patch), free(ch.unit), free(ch.x), free(ch.lp), free(ch.lp_run);
     if (rc != 0) cc_patch_result_free(out);
     return rc;
+}
+
+int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                 cc_patch_result *out, cc_error *err)
+{
+    CC_PAR_CALL(o ? o->threads : 0);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
+    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    return act_patch(m, clean, corrupt, T, o, NULL, 0, out, err);
+}
+
+int cc_act_patch_nodes(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_patch_opts *o,
+                       const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err)
+{
+    CC_PAR_CALL(o ? o->threads : 0);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(clean, err, -1);
+    CC_ARG_NOT_NULL(corrupt, err, -1);
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
+    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
+    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(nodes, err, -1);
+    CC_ARG_AT_LEAST(n_nodes, 0, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    return act_patch(m, clean, corrupt, T, o, nodes, n_nodes, out, err);
 }
 
 /* ------------------------------------------------------------ path patching */
@@ -522,8 +562,8 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
     cc_fwd_opts co = {.kernel = kernel}, xo = {.kernel = kernel};
     cc_fwd_want(&co, CC_HOOK_Z, -1), cc_fwd_want(&xo, CC_HOOK_Z, -1);
     int rc = -1;
-    if (run_metric(m, clean, T, &co, metric, &cr, &out->clean, err) != 0 ||
-        run_metric(m, corrupt, T, &xo, metric, &xr, &out->corrupt, err) != 0)
+    if (cci_patch_run_metric(m, clean, T, &co, metric, &cr, &out->clean, err) != 0 ||
+        cci_patch_run_metric(m, corrupt, T, &xo, metric, &xr, &out->corrupt, err) != 0)
         goto done;
     for (int s = 0; s < n_senders; s++) {
         freeze_ctx f = {&cr, &xr, senders[s], c->n_heads, c->d_head};
@@ -532,7 +572,7 @@ int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T
         if (cc_forward(m, clean, 1, T, &o1, &r1, err) != 0) goto done;
         receiver_ctx rcv = {&r1, receivers, n_receivers, c->n_heads, c->d_head, to};
         cc_fwd_opts o2 = {.kernel = kernel, .hook = receiver_hook, .hook_ctx = &rcv};
-        if (run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
+        if (cci_patch_run_metric(m, clean, T, &o2, metric, &r2, &out->value[s], err) != 0) goto done;
         cc_fwd_result_free(&r1), cc_fwd_result_free(&r2);
         out->normalized[s] = (out->value[s] - out->clean) / (out->clean - out->corrupt);
         if (cci_progress(progress, progress_ctx, s + 1, n_senders, "path patching", err) != 0) goto done;
