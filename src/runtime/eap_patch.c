@@ -6,12 +6,14 @@
  * The pass is the ordinary forward pass with a hook callback. At each sender's
  * hook the callback records delta[s] = corrupted output - this run's output;
  * at each receiver's hook it rebuilds the receiver's input as the residual
- * stream plus the deltas of its edges outside the circuit, and recomputes the
- * hook's value from it: hook_q / hook_k / hook_v per head (norm, then the
+ * stream plus the deltas of its edges outside the circuit (or the corrupted
+ * run's residual minus the deltas of the edges inside, when they are fewer),
+ * and recomputes the hook's value from it: hook_q / hook_k / hook_v per head (norm, then the
  * head's projection), hook_mlp_pre (and hook_pre_linear) for the MLP input,
  * and the last block's hook_resid_post for the logits. A receiver with no edge
  * outside the circuit is left alone; one with every edge outside takes the
- * corrupted run's value (the same sum, exactly). */
+ * corrupted run's value (the same sum, exactly). A pair's circuits run as one
+ * batch, a circuit per batch row. */
 #include "circuitc/eap.h"
 
 #include <cblas.h>
