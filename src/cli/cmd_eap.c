@@ -57,15 +57,15 @@ static void print_text(const cc_model *m, const cc_eap_run_result *r, int top)
     if (r->circuit) {
         printf("circuit (%s %ld): %ld edges after pruning, metric %.5g, faithfulness %.1f%%\n",
                r->opts.selection == CC_EAP_GREEDY ? "greedy" : "top-n", r->opts.circuit_edges, r->circuit_kept,
-               r->circuit_metric, 100 * r->circuit_faithfulness);
+               cli_num(r->circuit_metric, CLI_NUM_G), cli_num(100 * r->circuit_faithfulness, 1));
         for (long e = 0; e < g->n_edges; e++)
             if (r->circuit[e]) printf("  %s\n", cc_eap_edge_name(g, e, name, sizeof name));
     }
     printf("faithfulness curve: (metric - corrupt) / (clean - corrupt)\n%8s %8s %12s %12s\n", "asked", "edges",
            "metric", "faithful");
     for (int i = 0; i < r->curve.n_points; i++)
-        printf("%8ld %8ld %12.5g %11.1f%%\n", r->curve.asked[i], r->curve.edges[i], r->curve.metric[i],
-               100 * r->curve.faithfulness[i]);
+        printf("%8ld %8ld %12.5g %11.1f%%\n", r->curve.asked[i], r->curve.edges[i],
+               cli_num(r->curve.metric[i], CLI_NUM_G), cli_num(100 * r->curve.faithfulness[i], 1));
 }
 
 /* --plot: the faithfulness curve as one bar per circuit size, labelled "asked/kept after pruning"; a
