@@ -45,8 +45,9 @@ def load_safetensors(path):
             header = json.loads(f.read(n))
             data = f.read()
         header.pop("__metadata__", None)
-        return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4").reshape(v["shape"])
-                for k, v in header.items()}
+        dtypes = {"F32": "<f4", "F64": "<f8"}
+        return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype=dtypes[v["dtype"]])
+                .reshape(v["shape"]) for k, v in header.items()}
 
 
 def check(cond, what):

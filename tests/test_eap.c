@@ -325,6 +325,19 @@ END_TEST
 
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
 
+/* The --json "scores" SCORES are the library's WANT [n_edges], exactly as the
+ * JSON prints them (9 significant digits, JSON_REAL_PRECISION). */
+static void assert_json_scores(const json_t *scores, const double *want)
+{
+    ck_assert_int_eq((long)json_array_size(scores), graph.n_edges);
+    for (long e = 0; e < graph.n_edges; e++) {
+        char nine[32];
+        snprintf(nine, sizeof nine, "%.9g", want[e]);
+        double got = json_number_value(json_array_get(scores, (size_t)e));
+        ck_assert_msg(got == strtod(nine, NULL), "edge %ld: %s in the library, %.17g in the JSON", e, nine, got);
+    }
+}
+
 /* circuitc eap: its JSON holds the library's scores for the same pairs, the
  * curve ends at every edge with faithfulness 1, --plot draws a chart, and bad
  * requests fail with a message and nothing on stdout. */
@@ -341,11 +354,8 @@ START_TEST(eap_command)
     double *want = malloc((size_t)graph.n_edges * sizeof *want);
     ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_LOGIT_DIFF, 2, CC_KERNEL_FAST, want, &err) == 0, "%s",
                   err.msg);
-    json_t *scores = json_object_get(j, "scores"), *curve = json_object_get(j, "curve");
-    ck_assert_int_eq((long)json_array_size(scores), graph.n_edges);
-    for (long e = 0; e < graph.n_edges; e++)
-        ck_assert_msg(fabs(json_number_value(json_array_get(scores, (size_t)e)) - want[e]) <= 1e-9 * fmax(1, fabs(want[e])),
-                      "edge %ld", e);
+    json_t *curve = json_object_get(j, "curve");
+    assert_json_scores(json_object_get(j, "scores"), want);
     json_t *last = json_array_get(curve, json_array_size(curve) - 1);
     ck_assert_int_eq(json_integer_value(json_object_get(last, "edges")), graph.n_edges);
     ck_assert(fabs(json_number_value(json_object_get(last, "faithfulness")) - 1) < 1e-9);
@@ -365,6 +375,30 @@ START_TEST(eap_command)
     cc_eap_pairs_free(&p);
     tu_rmtree(dir);
     free(dir), free(fx);
+}
+END_TEST
+
+/* circuitc eap --metric kl: EAP-IG's default metric from the command line,
+ * the library's KL scores, 0 on the clean run. */
+START_TEST(eap_command_kl)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    tu_run_result r = RUN("eap", "--model", fx, "--batch", "2", "--seq-len", "4", "--ig-steps", "3", "--metric",
+                          "kl", "--json");
+    json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 2, 4, 0, &p, &err) == 0, "%s", err.msg);
+    double *want = malloc((size_t)graph.n_edges * sizeof *want);
+    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_KL, 3, CC_KERNEL_FAST, want, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "kl");
+    ck_assert(json_number_value(json_object_get(j, "clean")) == 0);
+    ck_assert(json_number_value(json_object_get(j, "corrupt")) > 0);
+    assert_json_scores(json_object_get(j, "scores"), want);
+    json_decref(j);
+    free(want), free(fx);
+    cc_eap_pairs_free(&p);
 }
 END_TEST
 
@@ -448,6 +482,7 @@ int main(void)
     tcase_add_test(tc, faithfulness_curve_ends);
     tcase_add_test(tc, eap_finds_the_planted_induction_circuit);
     tcase_add_test(tc, eap_command);
+    tcase_add_test(tc, eap_command_kl);
     tcase_add_test(tc, ioi_pairs_on_gpt2);
     tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);

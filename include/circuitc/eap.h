@@ -128,6 +128,14 @@ int cc_eap_scores_add(const cc_eap_graph *g, int T, int D, const float *delta, c
 int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, cc_pair_metric metric,
                   int ig_steps, cc_kernel kernel, double *scores, cc_error *err);
 
+/* Writes SCORES [g->n_edges] to PATH, in the format its extension names
+ * (.safetensors or .npz, as cc_cache_write) under the output-path rule
+ * (circuitc/fsio.h: nothing partial is left on failure): "scores", float64
+ * [n_edges] in graph order (the order of cc_eap_edge_name), and "matrix",
+ * float64 [n_senders, n_receivers], edge (s, r)'s score at [s, r] and 0 where
+ * receiver r does not read sender s (EAP-IG's Graph.scores layout). */
+int cc_eap_scores_write(const char *path, const cc_eap_graph *g, const double *scores, cc_error *err);
+
 /* ------------------------------------------------------------ faithfulness */
 
 typedef enum { CC_EAP_TOPN = 0, CC_EAP_GREEDY } cc_eap_selection;

@@ -31,7 +31,8 @@ static int curve_sizes(long n, long *sizes)
     return k;
 }
 
-static int measure_circuit(const cc_model *m, const cc_eap_pairs *p, cc_eap_run_result *r, cc_error *err)
+/* The circuit of o->circuit_edges edges (flags into r->circuit); its metric comes with the curve's. */
+static int select_circuit(cc_eap_run_result *r, cc_error *err)
 {
     const cc_eap_run_options *o = &r->opts;
     long n = r->graph.n_edges;
@@ -41,13 +42,7 @@ static int measure_circuit(const cc_model *m, const cc_eap_pairs *p, cc_eap_run_
     r->circuit_kept = o->selection == CC_EAP_GREEDY
                           ? cc_eap_select_greedy(&r->graph, r->scores, o->circuit_edges, true, r->circuit, err)
                           : cc_eap_select_topn(&r->graph, r->scores, o->circuit_edges, true, r->circuit, err);
-    if (r->circuit_kept < 0) return -1;
-    double clean, corrupt;
-    if (cc_eap_evaluate(m, &r->graph, p, (const unsigned char *const[]){r->circuit}, 1, o->metric, o->kernel,
-                        &r->circuit_metric, &clean, &corrupt, err) != 0)
-        return -1;
-    r->circuit_faithfulness = clean == corrupt ? NAN : (r->circuit_metric - corrupt) / (clean - corrupt);
-    return 0;
+    return r->circuit_kept < 0 ? -1 : 0;
 }
 
 int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_options *o, cc_eap_run_result *res,
@@ -73,11 +68,22 @@ int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_option
     for (long e = 0; e < n; e++) res->order[e] = e;
     sort_scores = res->scores;
     qsort(res->order, (size_t)n, sizeof *res->order, by_abs_score);
-    if (o->circuit_edges && measure_circuit(m, p, res, err) != 0) return -1;
-    long sizes[64];
+    if (o->circuit_edges && select_circuit(res, err) != 0) return -1;
+    /* the circuit is measured as one more point of the curve (the same selection from the same scores), so
+       the clean and corrupted runs of each pair are made once; that point is then taken off the curve */
+    long sizes[65];
+    int k = curve_sizes(n, sizes);
+    if (o->circuit_edges) sizes[k++] = o->circuit_edges;
     cc_eap_faith_options fo = {.metric = o->metric, .selection = o->selection, .kernel = o->kernel, .sizes = sizes,
-                               .n_sizes = curve_sizes(n, sizes)};
-    return cc_eap_faithfulness(m, &res->graph, p, res->scores, &fo, &res->curve, err);
+                               .n_sizes = k};
+    if (cc_eap_faithfulness(m, &res->graph, p, res->scores, &fo, &res->curve, err) != 0) return -1;
+    if (o->circuit_edges) {
+        cc_eap_curve *c = &res->curve;
+        c->n_points--;
+        res->circuit_metric = c->metric[c->n_points];
+        res->circuit_faithfulness = c->faithfulness[c->n_points];
+    }
+    return 0;
 }
 
 void cc_eap_run_result_free(cc_eap_run_result *res)

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "circuitc/act_cache.h"
 #include "circuitc/charts.h"
 #include "circuitc/eap_run.h"
+#include "circuitc/fsio.h"
 #include "plot_cli.h"
 #include "tokenize_cli.h"
 
@@ -55,15 +57,15 @@ static void print_text(const cc_model *m, const cc_eap_run_result *r, int top)
     if (r->circuit) {
         printf("circuit (%s %ld): %ld edges after pruning, metric %.5g, faithfulness %.1f%%\n",
                r->opts.selection == CC_EAP_GREEDY ? "greedy" : "top-n", r->opts.circuit_edges, r->circuit_kept,
-               r->circuit_metric, 100 * r->circuit_faithfulness);
+               cli_num(r->circuit_metric, CLI_NUM_G), cli_num(100 * r->circuit_faithfulness, 1));
         for (long e = 0; e < g->n_edges; e++)
             if (r->circuit[e]) printf("  %s\n", cc_eap_edge_name(g, e, name, sizeof name));
     }
     printf("faithfulness curve: (metric - corrupt) / (clean - corrupt)\n%8s %8s %12s %12s\n", "asked", "edges",
            "metric", "faithful");
     for (int i = 0; i < r->curve.n_points; i++)
-        printf("%8ld %8ld %12.5g %11.1f%%\n", r->curve.asked[i], r->curve.edges[i], r->curve.metric[i],
-               100 * r->curve.faithfulness[i]);
+        printf("%8ld %8ld %12.5g %11.1f%%\n", r->curve.asked[i], r->curve.edges[i],
+               cli_num(r->curve.metric[i], CLI_NUM_G), cli_num(100 * r->curve.faithfulness[i], 1));
 }
 
 /* --plot: the faithfulness curve as one bar per circuit size, labelled "asked/kept after pruning"; a
@@ -101,16 +103,24 @@ static int run(const cli_args *a)
         return cli_usage_error("eap", "--pairs and --task both give prompt pairs: pass one");
     cli_common common = a->common;
     cc_error err;
+    cc_cache_format fmt;
+    const char *scores_out = a->v[O_SCORES_OUT].s;
+    if (scores_out && cc_cache_format_of(scores_out, &fmt, &err) != 0)
+        return cli_usage_error("eap", "--scores %s: name the scores file FILE.safetensors or FILE.npz (the extension "
+                                      "picks the format)", scores_out);
+    if (scores_out && cc_out_check(scores_out, NULL, &err) != 0) return cli_usage_error("eap", "%s", err.msg);
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
     cc_eap_pairs p = {0};
     cc_eap_run_result r = {0};
-    cc_eap_run_options o = {.metric = a->v[O_METRIC].choice == 1 ? CC_PAIR_LOSS : CC_PAIR_LOGIT_DIFF,
+    cc_eap_run_options o = {.metric = (cc_pair_metric)a->v[O_EAP_METRIC].choice,
                             .ig_steps = a->v[O_IG_STEPS].i,
                             .selection = a->v[O_GREEDY].on ? CC_EAP_GREEDY : CC_EAP_TOPN,
                             .circuit_edges = a->v[O_TOP_N].i, .kernel = CC_KERNEL_FAST};
     int rc = CLI_OK;
-    if (load_pairs(a, m, &p, &err) != 0 || cc_eap_run(m, &p, &o, &r, &err) != 0) rc = cli_fail(&err);
+    if (load_pairs(a, m, &p, &err) != 0 || cc_eap_run(m, &p, &o, &r, &err) != 0 ||
+        (scores_out && cc_eap_scores_write(scores_out, &r.graph, r.scores, &err) != 0))
+        rc = cli_fail(&err);
     else if (common.json) rc = cli_print_result(cc_eap_run_json(&r));
     else print_text(m, &r, a->v[O_TOP].i);
     if (rc == CLI_OK && common.plot) rc = plot_curve(common.plot, m, &r);
@@ -135,11 +145,13 @@ const cli_command cli_cmd_eap = {
         "edges by |score|, the circuit of --top-n edges (or --greedy), pruned to paths from the input\n"
         "to the logits, with its faithfulness: the metric of the clean run with every edge outside\n"
         "the circuit carrying its corrupted value, as (metric - corrupt) / (clean - corrupt); then\n"
-        "that curve at 1, 2, 4, ... edges. --plot: the curve as bars, one per circuit size. See\n"
-        "docs/eap.md.\n",
+        "that curve at 1, 2, 4, ... edges. --plot: the curve as bars, one per circuit size.\n"
+        "--scores FILE: every edge's score as float64 arrays numpy or safetensors load, written\n"
+        "complete or not at all. See docs/eap.md.\n",
     .examples = "eap --task repeat --batch 10 --top-n 8 --plot eap.svg\n"
-                "eap --ig-steps 0 --greedy --top-n 10 --seq-len 6 --json\n",
-    .options = (const opt_id[]){O_PAIRS, O_TASK, O_METRIC, O_IG_STEPS, O_TOP_N, O_GREEDY, O_TOP, O_BATCH, O_SEQ_LEN,
-                                O_SEED, O_TOKENIZER, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
+                "eap --ig-steps 0 --greedy --top-n 10 --seq-len 6 --json\n"
+                "eap --metric kl --batch 4 --scores /tmp/eap-scores.npz\n",
+    .options = (const opt_id[]){O_PAIRS, O_TASK, O_EAP_METRIC, O_IG_STEPS, O_TOP_N, O_GREEDY, O_TOP, O_BATCH,
+                                O_SEQ_LEN, O_SEED, O_TOKENIZER, O_SCORES_OUT, O_PLOT, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -16,6 +16,7 @@ static const char *const METRICS[] = {"logit-diff", "loss", NULL}; /* the order 
 static const char *const POSITIONS[] = {"each", "all", NULL};
 static const char *const HEAD_INPUTS[] = {"q", "k", "v", NULL};
 static const char *const EAP_TASKS[] = {"repeat", "ioi", "greater-than", NULL};
+static const char *const EAP_METRICS[] = {"logit-diff", "loss", "kl", NULL}; /* the order of cc_pair_metric */
 
 #define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
 #define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
@@ -88,6 +89,12 @@ const opt_spec cli_options[O_COUNT] = {
     [O_TASK] = CHOICE("task", "T", EAP_TASKS, "repeat",
                       "built-in prompt pairs: repeated random tokens (induction), IOI-style or greater-than "
                       "sentences (these two need a tokenizer)"),
+    [O_EAP_METRIC] = CHOICE("metric", "M", EAP_METRICS, "logit-diff",
+                            "at the last position: logit-diff, logit(answer) - logit(wrong); loss, -log p(answer); "
+                            "kl, KL(clean || run) of the next-token distributions (EAP-IG's default)"),
+    [O_SCORES_OUT] = TEXT("scores", 0, "FILE",
+                          "also write every edge's score to FILE.safetensors or FILE.npz (float64 [n_edges], graph "
+                          "order, and the [senders, receivers] matrix)"),
     [O_IG_STEPS] = INT("ig-steps", "N", "5", 0, 1000,
                        "EAP-IG's integration steps (the gradient averaged over N runs between the corrupted and "
                        "the clean input embedding); 0: plain EAP, the gradient on the clean run"),

@@ -137,32 +137,31 @@ static chosen_hook *list_chosen(const cc_config *cfg, const cc_fwd_result *res, 
     return h;
 }
 
-static int write_safetensors(const char *path, const chosen_hook *h, int n, cc_error *err)
+static int write_safetensors(const char *path, const cci_npz_array *a, size_t n, cc_error *err)
 {
-    cc_st_entry *e = calloc(n ? (size_t)n : 1, sizeof *e);
+    cc_st_entry *e = calloc(n ? n : 1, sizeof *e);
     if (!e) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        e[i] = (cc_st_entry){.name = h[i].name, .dtype = CC_DT_F32, .ndim = h[i].shape.ndim};
-        for (int d = 0; d < h[i].shape.ndim; d++) e[i].shape[d] = (uint64_t)h[i].shape.dim[d];
+    size_t *bytes = calloc(n ? n : 1, sizeof *bytes);
+    if (!bytes) return free(e), cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (cc_st_entry){.name = a[i].name, .dtype = a[i].f64 ? CC_DT_F64 : CC_DT_F32, .ndim = a[i].ndim};
+        bytes[i] = a[i].f64 ? sizeof(double) : sizeof(float);
+        for (int d = 0; d < a[i].ndim; d++) e[i].shape[d] = (uint64_t)a[i].dim[d], bytes[i] *= (size_t)a[i].dim[d];
     }
     cc_st_writer *w = NULL;
-    int rc = cc_st_writer_open(path, e, (size_t)n, NULL, 0, &w, err);
-    for (int i = 0; rc == 0 && i < n; i++) rc = cc_st_writer_put(w, h[i].data, h[i].shape.numel * sizeof(float), err);
+    int rc = cc_st_writer_open(path, e, n, NULL, 0, &w, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = cc_st_writer_put(w, a[i].data, bytes[i], err);
     if (rc == 0) rc = cc_st_writer_finish(w, err);
     else cc_st_writer_abort(w);
-    free(e);
+    free(e), free(bytes);
     return rc;
 }
 
-static int write_npz(const char *path, const chosen_hook *h, int n, cc_error *err)
+int cci_arrays_write(const char *path, const cci_npz_array *arrays, size_t n, cc_error *err)
 {
-    cci_npz_array *a = calloc(n ? (size_t)n : 1, sizeof *a);
-    if (!a) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++)
-        a[i] = (cci_npz_array){.name = h[i].name, .ndim = h[i].shape.ndim, .dim = h[i].shape.dim, .data = h[i].data};
-    int rc = cci_npz_write(path, a, (size_t)n, err);
-    free(a);
-    return rc;
+    cc_cache_format fmt;
+    if (cc_cache_format_of(path, &fmt, err) != 0) return -1;
+    return fmt == CC_CACHE_NPZ ? cci_npz_write(path, arrays, n, err) : write_safetensors(path, arrays, n, err);
 }
 
 int cc_cache_write(const char *path, const cc_config *cfg, const cc_fwd_result *res, const uint64_t *sel,
@@ -177,7 +176,12 @@ int cc_cache_write(const char *path, const cc_config *cfg, const cc_fwd_result *
     int n = 0;
     chosen_hook *h = list_chosen(cfg, res, sel, &n, err);
     if (!h) return -1;
-    int rc = fmt == CC_CACHE_NPZ ? write_npz(path, h, n, err) : write_safetensors(path, h, n, err);
+    cci_npz_array *a = calloc(n ? (size_t)n : 1, sizeof *a);
+    int rc = a ? 0 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    for (int i = 0; a && i < n; i++)
+        a[i] = (cci_npz_array){.name = h[i].name, .ndim = h[i].shape.ndim, .dim = h[i].shape.dim, .data = h[i].data};
+    if (rc == 0) rc = cci_arrays_write(path, a, (size_t)n, err);
+    free(a);
     free(h);
     return rc;
 }

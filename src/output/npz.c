@@ -1,6 +1,6 @@
 /* npz.c — numpy .npz writer (output/npz.h): each array as an .npy file
- * (format 1.0: magic, header dict padded to 64 bytes, little-endian float32
- * data) inside a stored zip archive (local headers, central directory, end
+ * (format 1.0: magic, header dict padded to 64 bytes, little-endian float32 or
+ * float64 data) inside a stored zip archive (local headers, central directory, end
  * record; CRC-32 of each member). */
 #include "output/npz.h"
 
@@ -40,7 +40,8 @@ static size_t npy_header(const cci_npz_array *a, char *buf)
         n += (size_t)snprintf(shape + n, sizeof shape - n, "%d,%s", a->dim[i], i + 1 < a->ndim ? " " : "");
     if (a->ndim > 1) shape[n - 1] = '\0'; /* numpy writes (2, 3) but (2,) */
     char dict[200];
-    int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape);
+    int len = snprintf(dict, sizeof dict, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%s), }", a->f64 ? 8 : 4,
+                       shape);
     size_t total = (10 + (size_t)len + 1 + 63) / 64 * 64;
     memcpy(buf, "\x93NUMPY\x01\x00", 8);
     buf[8] = (char)((total - 10) & 0xFF), buf[9] = (char)((total - 10) >> 8);
@@ -52,7 +53,7 @@ static size_t npy_header(const cci_npz_array *a, char *buf)
 
 static size_t data_bytes(const cci_npz_array *a)
 {
-    size_t n = sizeof(float);
+    size_t n = a->f64 ? sizeof(double) : sizeof(float);
     for (int i = 0; i < a->ndim; i++) n *= (size_t)a->dim[i];
     return n;
 }
