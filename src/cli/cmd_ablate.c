@@ -4,9 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "circuitc/charts.h"
 #include "circuitc/heads.h"
+#include "plot_cli.h"
 #include "progress.h"
 #include "runtime.h"
+
+/* The colour scale reaches at least +-0.1 of a score in [0, 1], so that noise
+ * near 0 is not drawn saturated. */
+#define ABLATE_SCALE_FLOOR 0.1
 
 /* The K largest induction-score changes of R (CLEAN and ABLATED [L*H]), SCORE naming the score. */
 static void print_changes(const cc_ablate_report *r, int top, int L, int H, const double *clean,
@@ -61,6 +67,34 @@ static void print_prompts(const cc_model *m, const cc_prompt_batch *b, int top, 
                   "detect_head induction_head");
 }
 
+/* --plot: every head's induction-score change, the ablated heads framed. */
+static int plot_changes(const char *out, const cc_model *m, const cc_ablate_report *r)
+{
+    cc_error err;
+    bool on_prompts = r->prompts != NULL;
+    double clean = on_prompts ? r->on_prompts.clean.loss : r->ablation.clean.loss,
+           ablated = on_prompts ? r->on_prompts.ablated.loss : r->ablation.ablated.loss;
+    int H = m->cfg.n_heads, *flat = malloc((size_t)r->n_ablated * sizeof *flat);
+    char *model = cli_model_label(m->model_path), *title = NULL, sub[256];
+    if (asprintf(&title, "ablation — model %s, %s", model,
+                 on_prompts ? "on the prompt" : "on repeated random tokens") < 0)
+        title = NULL;
+    int n = snprintf(sub, sizeof sub, "%s ablation of", r->mode == CC_ABLATE_MEAN ? "mean" : "zero");
+    for (int i = 0; flat && i < r->n_ablated; i++) {
+        flat[i] = r->ablated[i].layer * H + r->ablated[i].head;
+        if (n < (int)sizeof sub) n += snprintf(sub + n, sizeof sub - n, " L%dH%d", r->ablated[i].layer, r->ablated[i].head);
+    }
+    if (n < (int)sizeof sub)
+        snprintf(sub + n, sizeof sub - n, " (framed): loss %.4f -> %.4f (%+.4f)", clean, ablated, cli_num(ablated - clean, 4));
+    cc_chart_opts o = {.out = out, .title = title ? title : "ablation", .scale_floor = ABLATE_SCALE_FLOOR};
+    int rc = flat ? cc_chart_ablate(&o, m->cfg.n_layers, H, r->change, r->n_ablated, flat,
+                                    on_prompts ? "change of detect_head's induction_head score" : "induction score change",
+                                    sub, &err)
+                  : cc_fail_code(&err, CC_E_NOMEM, "out of memory");
+    free(flat), free(model), free(title);
+    return rc == 0 ? CLI_OK : cli_fail(&err);
+}
+
 /* The HEAD... arguments into *HEADS (checked against CFG when not NULL). */
 static int parse_heads(const rt_opts *o, const cc_config *cfg, cc_head *heads, cc_error *err)
 {
@@ -95,6 +129,7 @@ static int run(const cli_args *args)
     else if (o.common.json) rc = cli_print_result(cc_ablate_report_json(&r));
     else if (on_prompt) print_prompts(m, &b, o.top, &r), rc = CLI_OK;
     else print_repeated(m, &o, &r), rc = CLI_OK;
+    if (rc == CLI_OK && o.common.plot) rc = plot_changes(o.common.plot, m, &r);
     free(heads);
     cc_ablate_report_free(&r);
     cc_prompt_batch_free(&b);
@@ -118,11 +153,13 @@ const cli_command cli_cmd_ablate = {
         "With --prompt, --prompt-file or --tokens the heads are ablated on the prompts instead (all\n"
         "of one length; the mean over their positions): the loss, mean log-prob and accuracy of\n"
         "every next-token prediction, the log-prob change at each position (--json), and every\n"
-        "head's detect_head induction_head score, which needs no repeat length.\n",
+        "head's detect_head induction_head score, which needs no repeat length.\n"
+        "--plot: every head's score change as a layer x head heatmap, the ablated heads framed.\n",
     .examples = "ablate L0H0\n"
                 "ablate L0H0 L0H1 --ablate zero --top 5 --json\n"
-                "ablate L1H0 --tokens 511,17,301,99,4,17,301,99\n",
-    .options = (const opt_id[]){O_ABLATE, O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS,
-                                O_NONE},
+                "ablate L1H0 --tokens 511,17,301,99,4,17,301,99\n"
+                "ablate L0H0 --plot /tmp/ablate.png\n",
+    .options = (const opt_id[]){O_ABLATE, O_SEQ_LEN, O_BATCH, O_SEED, O_TOP, O_PLOT, CLI_PROMPT_OPTIONS,
+                                CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

@@ -491,6 +491,46 @@ static int set_labels(cc_plot *p, const char *prefix, const char *const *labels,
     return 0;
 }
 
+/* The labelled heatmap (template heatmap.gp), N_MARKS cells MARKS (flat
+ * row * cols + col) framed; the public charts' arguments are checked. */
+static int draw_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
+                        const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
+                        const char *subtitle, const int *marks, int n_marks, cc_error *err)
+{
+    cc_plot *p;
+    int h = 160 + 22 * rows;
+    if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
+        return -1;
+    double vmax = 0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        if (fabs(values[i]) > vmax) vmax = fabs(values[i]);
+    OPEN_DATA(f, p, "heatmap.dat");
+    put_grid(f, cblabel, values, rows, cols);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    if (n_marks > 0) {
+        OPEN_DATA(fm, p, "marks.dat");
+        fprintf(fm, "# the framed cells\n# col row\n");
+        for (int i = 0; i < n_marks; i++) fprintf(fm, "%d %d\n", marks[i] % cols, marks[i] / cols);
+        if (cc_plot_data_close(p, fm, err) != 0) return finish(o, p, -1, err);
+    }
+    if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
+        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
+    cc_plot_set_num(p, "nrows", rows);
+    cc_plot_set_num(p, "ncols", cols);
+    cc_plot_set_num(p, "marks", n_marks > 0 ? n_marks : 0);
+    if (vmax < o->scale_floor) vmax = o->scale_floor;
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    char note[96];
+    snprintf(note, sizeof note, "colour scale symmetric, +-%.3g%s", vmax > 0 ? vmax : 1,
+             o->scale_floor > 0 ? (vmax > o->scale_floor ? " (the largest value)" : " (its floor)") : "");
+    cc_plot_set_str(p, "scale_note", note);
+    cc_plot_set_str(p, "xname", xlabel);
+    cc_plot_set_str(p, "yname", ylabel);
+    cc_plot_set_str(p, "cbname", cblabel);
+    cc_plot_set_str(p, "subtitle", subtitle);
+    return finish(o, p, 0, err);
+}
+
 int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
                      const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
                      const char *subtitle, cc_error *err)
@@ -503,31 +543,31 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
     CC_ARG_NOT_NULL(ylabel, err, -1);
     CC_ARG_NOT_NULL(cblabel, err, -1);
     CC_ARG_NOT_NULL(subtitle, err, -1);
-    cc_plot *p;
-    int h = 160 + 22 * rows;
-    if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
-        return -1;
-    double vmax = 0;
-    for (size_t i = 0; i < (size_t)rows * cols; i++)
-        if (fabs(values[i]) > vmax) vmax = fabs(values[i]);
-    OPEN_DATA(f, p, "heatmap.dat");
-    put_grid(f, cblabel, values, rows, cols);
-    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
-        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
-    cc_plot_set_num(p, "nrows", rows);
-    cc_plot_set_num(p, "ncols", cols);
-    if (vmax < o->scale_floor) vmax = o->scale_floor;
-    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
-    char note[96];
-    snprintf(note, sizeof note, "colour scale symmetric, +-%.3g%s", vmax > 0 ? vmax : 1,
-             o->scale_floor > 0 ? (vmax > o->scale_floor ? " (the largest value)" : " (its floor)") : "");
-    cc_plot_set_str(p, "scale_note", note);
-    cc_plot_set_str(p, "xname", xlabel);
-    cc_plot_set_str(p, "yname", ylabel);
-    cc_plot_set_str(p, "cbname", cblabel);
-    cc_plot_set_str(p, "subtitle", subtitle);
-    return finish(o, p, 0, err);
+    return draw_heatmap(o, rows, cols, values, row_labels, col_labels, xlabel, ylabel, cblabel, subtitle, NULL, 0, err);
+}
+
+int cc_chart_ablate(const cc_chart_opts *o, int L, int H, const double *change, int n_ablated, const int *ablated,
+                    const char *cblabel, const char *subtitle, cc_error *err)
+{
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(change, err, -1);
+    CC_ARG_NOT_NULL(ablated, err, -1);
+    CC_ARG_NOT_NULL(cblabel, err, -1);
+    CC_ARG_NOT_NULL(subtitle, err, -1);
+    for (int i = 0; i < n_ablated; i++)
+        if (ablated[i] < 0 || ablated[i] >= L * H)
+            return cc_fail(err, "ablate chart: ablated head %d is outside the %d x %d heads", ablated[i], L, H);
+    char **rows = calloc((size_t)(L > 0 ? L : 1), sizeof *rows), **cols = calloc((size_t)(H > 0 ? H : 1), sizeof *cols);
+    bool ok = rows && cols;
+    for (int l = 0; ok && l < L; l++) ok = asprintf(&rows[l], "L%d", l) >= 0 || (rows[l] = NULL);
+    for (int h = 0; ok && h < H; h++) ok = asprintf(&cols[h], "H%d", h) >= 0 || (cols[h] = NULL);
+    int rc = ok ? draw_heatmap(o, L, H, change, (const char *const *)rows, (const char *const *)cols, "head", "layer",
+                               cblabel, subtitle, ablated, n_ablated, err)
+                : cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory");
+    for (int l = 0; rows && l < L; l++) free(rows[l]);
+    for (int h = 0; cols && h < H; h++) free(cols[h]);
+    free(rows), free(cols);
+    return rc;
 }
 
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
