@@ -124,6 +124,7 @@ START_TEST(path_patch_scale_has_a_floor)
     const char *rows[L], *cols[H];
     for (int i = 0; i < L * H; i++) v[i] = 0.0026 * ((i % 5) - 2) / 2; /* noise of +-0.0026 */
     for (int i = 0; i < L; i++) rows[i] = "layer", cols[i] = "head";
+    cols[3] = " 5%"; /* a token: tic labels are gnuplot formats, so % is doubled */
     cc_error err;
     ck_assert_msg(cc_chart_heatmap(&k.o, L, H, v, rows, cols, "head", "layer", "normalised", "noise", &err) == 0, "%s",
                   err.msg);

@@ -233,7 +233,7 @@ START_TEST(charts_are_labelled_with_tokens)
     free(svg);
     /* token texts with quotes, a newline and a backslash reach gnuplot as plain labels */
     snprintf(quoted, sizeof quoted, "%s/quoted.svg", dir);
-    const char *tokens[] = {"it's", "a\nb", " \"q\\"};
+    const char *tokens[] = {"it's", "a\nb", " \"q\\%"}; /* a tic label is a gnuplot format: % must be doubled */
     const float pat[9] = {1, 0, 0, 0.5f, 0.5f, 0, 0.2f, 0.3f, 0.5f};
     cc_chart_opts o = {.out = quoted, .title = "quoted"};
     cc_error err;
@@ -241,6 +241,7 @@ START_TEST(charts_are_labelled_with_tokens)
     svg = (char *)tu_read_file(quoted, &len);
     ck_assert_ptr_nonnull(strstr(svg, "it&apos;s") ? strstr(svg, "it&apos;s") : strstr(svg, "it's"));
     ck_assert_ptr_nonnull(strstr(svg, "a\\nb"));
+    ck_assert_ptr_nonnull(strstr(svg, "q\\%"));
     free(svg);
     tu_rmtree(dir);
     free(dir);

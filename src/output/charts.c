@@ -261,10 +261,11 @@ static void latin_text(const char *text, char *out, size_t size, int max_chars)
 }
 
 /* Appends TEXT to the growable string *S (length *LEN, capacity *CAP) as one
- * gnuplot double-quoted string: a quote or backslash escaped, a single quote as
+ * gnuplot double-quoted tic label: a quote or backslash escaped, a single quote as
  * \047 (the command is passed on inside a single-quoted string, where gnuplot
  * 5.4 cannot read two doubled quotes in a row), control characters shown as the
- * text \n, \t or \xHH. -1 when out of memory. */
+ * text \n, \t or \xHH, % doubled (gnuplot reads a tic label as a format: a
+ * token "%" failed the chart). -1 when out of memory. */
 static int put_label(char **s, size_t *len, size_t *cap, const char *text)
 {
     /* worst case: every byte as \\xHH, two quotes, NUL */
@@ -274,6 +275,7 @@ static int put_label(char **s, size_t *len, size_t *cap, const char *text)
     for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
         if (*c == '"' || *c == '\\') o += sprintf(o, "\\%c", *c);
         else if (*c == '\'') o += sprintf(o, "\\047");
+        else if (*c == '%') *o++ = '%', *o++ = '%';
         else if (*c == '\n') o += sprintf(o, "\\\\n");
         else if (*c == '\t') o += sprintf(o, "\\\\t");
         else if (*c < 0x20 || *c == 0x7F) o += sprintf(o, "\\\\x%02X", *c);
@@ -480,13 +482,20 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
 }
 
 /* Labels LABELS [n] as gnuplot variables PREFIX0, PREFIX1, ... (quoted safely
- * by cc_plot_set_str; the template reads them with value()). */
-static int set_labels(cc_plot *p, const char *prefix, const char *const *labels, int n)
+ * by cc_plot_set_str; the template reads them with value()). TICS: they label
+ * tics, which gnuplot reads as formats, so % is doubled. */
+static int set_labels(cc_plot *p, const char *prefix, const char *const *labels, int n, bool tics)
 {
     for (int i = 0; i < n; i++) {
-        char name[32];
+        char name[32], *text = malloc(2 * strlen(labels[i]) + 1), *o = text;
+        if (!text) return -1;
+        for (const char *c = labels[i]; *c; c++)
+            if ((*o++ = *c) == '%' && tics) *o++ = '%';
+        *o = '\0';
         snprintf(name, sizeof name, "%s%d", prefix, i);
-        if (cc_plot_set_str(p, name, labels[i]) != 0) return -1;
+        int rc = cc_plot_set_str(p, name, text);
+        free(text);
+        if (rc != 0) return -1;
     }
     return 0;
 }
@@ -513,7 +522,7 @@ static int draw_heatmap(const cc_chart_opts *o, int rows, int cols, const double
         for (int i = 0; i < n_marks; i++) fprintf(fm, "%d %d\n", marks[i] % cols, marks[i] / cols);
         if (cc_plot_data_close(p, fm, err) != 0) return finish(o, p, -1, err);
     }
-    if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
+    if (set_labels(p, "row", row_labels, rows, true) != 0 || set_labels(p, "col", col_labels, cols, true) != 0)
         return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
     cc_plot_set_num(p, "nrows", rows);
     cc_plot_set_num(p, "ncols", cols);
@@ -592,7 +601,7 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
         fputc('\n', f);
     }
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    if (set_labels(p, "series", series, n_series) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
+    if (set_labels(p, "series", series, n_series, false) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_num(p, "nseries", n_series);
     /* a value over each bar while they fit: beyond 24 bars the labels would collide */
     cc_plot_set_num(p, "value_labels", n_groups * n_series <= 24);
