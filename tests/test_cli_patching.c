@@ -153,6 +153,7 @@ START_TEST(logit_diff_is_one_spelling_with_an_alias)
         tu_run_result r = RUN("patch", "attn_out", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
                               "--metric", spellings[i], "--answer", "#20", "--wrong", "#99", "--json");
         got[i] = tu_parse_ok(&r);
+        tu_run_free(&r);
         ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got[i], "metric"), "kind")), "logit_diff");
     }
     ck_assert(json_equal(json_object_get(got[0], "value"), json_object_get(got[1], "value")));
@@ -161,10 +162,12 @@ START_TEST(logit_diff_is_one_spelling_with_an_alias)
                           "--corrupt-tokens", CORRUPT, "--metric", "logit-diff", "--answer", "#20", "--wrong", "#99",
                           "--json");
     json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metric"), "kind")), "logit_diff");
     json_decref(j);
     r = RUN("dla", "--model", fx, "--tokens", CLEAN, "--answer", "#20", "--wrong", "#99", "--json");
     j = tu_parse_ok(&r);
+    tu_run_free(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "logit_diff");
     json_decref(j);
     tu_expect_fail(RUN("patch", "attn_out", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,

@@ -15,11 +15,19 @@
 #define RUN(...) tu_run((const char *const[]){__VA_ARGS__, NULL})
 #define FIXTURE_TOKENS "511,17,301,99,4,17,301,99"
 
+/* The JSON R printed (it must have succeeded); R is freed. */
+static json_t *parse_ok(tu_run_result *r)
+{
+    json_t *j = tu_parse_ok(r);
+    tu_run_free(r);
+    return j;
+}
+
 /* The bundled fixture's repeated sequence of seed 3, seq_len 5 as --tokens IDS (caller frees). */
 static char *repeated_ids(void)
 {
     tu_run_result r = RUN("pattern", "L1H0", "--seed", "3", "--seq-len", "5", "--json");
-    json_t *j = tu_parse_ok(&r), *ids = json_object_get(j, "tokens"), *id;
+    json_t *j = parse_ok(&r), *ids = json_object_get(j, "tokens"), *id;
     char *text = calloc(1, 256);
     size_t i;
     json_array_foreach(ids, i, id) snprintf(text + strlen(text), 256 - strlen(text), "%s%lld", i ? "," : "",
@@ -42,9 +50,9 @@ START_TEST(the_repeated_tokens_as_a_prompt_give_the_same_figures)
 {
     char *ids = repeated_ids();
     tu_run_result r = RUN("heads", "--seed", "3", "--seq-len", "5", "--batch", "1", "--json");
-    json_t *want = tu_parse_ok(&r);
+    json_t *want = parse_ok(&r);
     r = RUN("heads", "--tokens", ids, "--json");
-    json_t *got = tu_parse_ok(&r);
+    json_t *got = parse_ok(&r);
     ck_assert_int_eq(json_array_size(json_object_get(got, "heads")), 12);
     static const char *const heads[4] = {"L0H0", "L1H0", "L1H1", "L2H3"};
     for (int h = 0; h < 4; h++) {
@@ -58,9 +66,9 @@ START_TEST(the_repeated_tokens_as_a_prompt_give_the_same_figures)
     json_decref(want), json_decref(got);
 
     r = RUN("ablate", "L0H0", "--seed", "3", "--seq-len", "5", "--batch", "1", "--json");
-    want = tu_parse_ok(&r);
+    want = parse_ok(&r);
     r = RUN("ablate", "L0H0", "--tokens", ids, "--json");
-    got = tu_parse_ok(&r);
+    got = parse_ok(&r);
     for (int k = 0; k < 2; k++) {
         const char *run = k ? "ablated" : "clean";
         double w = json_number_value(json_object_get(json_object_get(want, run), "loss")),
@@ -73,9 +81,9 @@ START_TEST(the_repeated_tokens_as_a_prompt_give_the_same_figures)
     json_decref(want), json_decref(got);
 
     r = RUN("pattern", "L1H0", "--seed", "3", "--seq-len", "5", "--json");
-    want = tu_parse_ok(&r);
+    want = parse_ok(&r);
     r = RUN("pattern", "L2H3,L1H0", "--tokens", ids, "--json");
-    got = tu_parse_ok(&r);
+    got = parse_ok(&r);
     json_t *second = json_array_get(json_object_get(got, "patterns"), 1);
     ck_assert_str_eq(json_string_value(json_object_get(second, "head")), "L1H0");
     ck_assert(json_equal(json_object_get(want, "pattern"), json_object_get(second, "pattern")));
@@ -130,7 +138,7 @@ START_TEST(text_prompts_through_the_tokenizer)
     cc_error err;
     ck_assert_msg(cc_synth_write(&cfg, 5, &(cc_synth_options){.dtype = CC_DT_F32}, dir, &err) == 0, "%s", err.msg);
     tu_run_result r = RUN("heads", "--model", dir, "--prompt", "Hello world Hello world", "--json");
-    json_t *j = tu_parse_ok(&r), *p = json_array_get(json_object_get(j, "prompts"), 0);
+    json_t *j = parse_ok(&r), *p = json_array_get(json_object_get(j, "prompts"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(p, "text")), "Hello world Hello world");
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "tokens"), 2)), " world");
     json_decref(j);

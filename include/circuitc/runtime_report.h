@@ -120,7 +120,7 @@ int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head h
 void cc_prompt_pattern_free(cc_prompt_pattern *r);
 
 /* Several heads' patterns on row 0 of a prompt batch, from one forward pass
- * (its JSON: cc_prompt_patterns_json, prompt_json.h). */
+ * (its JSON: cc_prompt_patterns_json, prompt_json.h). OUT is empty after a failure. */
 typedef struct {
     int n_heads;
     cc_head *heads;              /* [n_heads], in the order asked */

@@ -332,7 +332,9 @@ int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc
     memcpy(out->heads, heads, (size_t)n_heads * sizeof *heads);
     out->n_heads = n_heads;
     out->positions = b->length[0];
-    return head_patterns(m, b->tokens, b->length[0], heads, n_heads, &out->pattern, err);
+    if (head_patterns(m, b->tokens, b->length[0], heads, n_heads, &out->pattern, err) == 0) return 0;
+    cc_prompt_patterns_free(out);
+    return -1;
 }
 
 void cc_prompt_patterns_free(cc_prompt_patterns *r)
