@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     double l0 = bench_now(), lc0 = cpu_now();
     if (cc_patch_hook_parse(hook_s, &hook, &err) != 0 || cc_model_load(model, NULL, true, &m, &err) != 0 ||
         (!pair && (!(tokens = malloc((size_t)(1 + 2 * j.n) * sizeof *tokens)) ||
-                   cc_repeat_tokens(&m->cfg, seed, 1, j.n, tokens, &err) != 0))) {
+                   cc_repeat_tokens(cc_model_config(m), seed, 1, j.n, tokens, &err) != 0))) {
         fprintf(stderr, "patch_kernel: %s\n", err.msg);
         return 1;
     }

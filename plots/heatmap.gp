@@ -2,7 +2,8 @@
 # the prompt's tokens as column labels), on a colour scale symmetric around 0.
 # Data: heatmap.dat grid (col row value). Variables: title, subtitle, nrows,
 # ncols, row0.. and col0.. (labels), xname, yname, cbname, vmax (max |value|,
-# or the caller's floor when larger: noise is not drawn saturated), scale_note.
+# or the caller's floor when larger: noise is not drawn saturated), scale_note,
+# marks (how many cells marks.dat frames: ablate's ablated heads; 0: none).
 load plotsdir.'/common.gp'
 eval div_palette
 unset grid
@@ -19,4 +20,9 @@ set xlabel xname
 set ylabel yname
 set cblabel cbname
 set title title."\n".subtitle."\n".scale_note font ',11'
-plot datadir.'/heatmap.dat' using 1:2:3 with image notitle
+if (marks > 0) {
+    plot datadir.'/heatmap.dat' using 1:2:3 with image notitle, \
+         datadir.'/marks.dat' using 1:2:(0.5):(0.5) with boxxyerror fs empty lc rgb 'black' lw 3 notitle
+} else {
+    plot datadir.'/heatmap.dat' using 1:2:3 with image notitle
+}

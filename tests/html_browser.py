@@ -101,12 +101,15 @@ def pattern_page(d, tmp, shots):
           "pattern: a thumbnail per head of layer 1")
     focus = d.find_element(By.ID, "cc-focus")
     check(focus.get_attribute("data-head") == "L1H2", "pattern: the named head is enlarged first")
-    want = circuitc_json("pattern", "L1H2", "--tokens", TOKENS)["pattern"]
+    body = circuitc_json("pattern", "L1H2", "--tokens", TOKENS)
+    want, texts = body["pattern"], body["tokens"]
     got = hover_value(d, focus.find_element(By.CSS_SELECTOR, '.cc-cell[data-row="7"][data-col="4"]'), "weight")
     check(same_number(got, want[7][4]), f"pattern: tooltip weight of L1H2 [7][4] is {got}, --json {want[7][4]}")
     dest = d.find_element(By.CSS_SELECTOR, '#cc-tip .v[data-key="destination"]').text
     src = d.find_element(By.CSS_SELECTOR, '#cc-tip .v[data-key="source"]').text
-    check(dest == "7 #99" and src == "4 #4", f"pattern: tooltip tokens are destination {dest!r}, source {src!r}")
+    shown = [t.replace("\n", "\u21b5").replace("\t", "\u21e5").replace(" ", "\u00b7") for t in texts]  # page.js tok()
+    check(dest == f"7 {shown[7]}" and src == f"4 {shown[4]}",
+          f"pattern: tooltip tokens are destination {dest!r}, source {src!r}, --json {shown[7]!r}, {shown[4]!r}")
     thumbs[0].click()
     focus = d.find_element(By.ID, "cc-focus")
     check(focus.get_attribute("data-head") == "L1H0", "pattern: clicking L1H0 enlarges it")

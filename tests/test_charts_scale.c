@@ -4,7 +4,7 @@
  * data files and template are checked for what made it unreadable: lens cell
  * text cut short, horizontal and in the font's alphabet; the heads grid's
  * annotations shrunk to values; path patching's colour scale floored at the
- * whole effect; the discover bars' legend text with spaces and no value labels
+ * whole effect; ablate's score changes labelled, framed and floored; the discover bars' legend text with spaces and no value labels
  * past 24 bars; every legend outside the data; equal top-k curves both drawn. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +124,7 @@ START_TEST(path_patch_scale_has_a_floor)
     const char *rows[L], *cols[H];
     for (int i = 0; i < L * H; i++) v[i] = 0.0026 * ((i % 5) - 2) / 2; /* noise of +-0.0026 */
     for (int i = 0; i < L; i++) rows[i] = "layer", cols[i] = "head";
+    cols[3] = " 5%"; /* a token: tic labels are gnuplot formats, so % is doubled */
     cc_error err;
     ck_assert_msg(cc_chart_heatmap(&k.o, L, H, v, rows, cols, "head", "layer", "normalised", "noise", &err) == 0, "%s",
                   err.msg);
@@ -136,6 +137,41 @@ START_TEST(path_patch_scale_has_a_floor)
     tu_assert_contains(tpl, "set cbrange [-vmax:vmax]");
     tu_assert_contains(tpl, "scale_note");
     free(tpl);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ablate --plot on 12 x 12 heads: labelled rows and columns, the ablated heads
+ * framed, noise drawn on the floored scale rather than saturated. */
+START_TEST(ablate_changes_framed_on_a_floored_scale)
+{
+    char *dir = tu_tmpdir();
+    kept k;
+    keep(&k, dir, "heatmap");
+    k.o.scale_floor = 0.25;
+    double change[L * H];
+    for (int i = 0; i < L * H; i++) change[i] = 0.002 * ((i % 5) - 2); /* noise of +-0.004 */
+    const int ablated[2] = {5 * H + 1, 11 * H + 11};
+    cc_error err;
+    ck_assert_msg(cc_chart_ablate(&k.o, L, H, change, 2, ablated, "induction score change",
+                                  "mean ablation of L5H1 L11H11 (framed)", &err) == 0, "%s", err.msg);
+    expect_png(k.out);
+    char *gp = text_of(k.prefix, "plot.gp");
+    tu_assert_contains(gp, "vmax = 0.25\n");
+    tu_assert_contains(gp, "marks = 2.0\n");
+    tu_assert_contains(gp, "row11 = 'L11'");
+    tu_assert_contains(gp, "col11 = 'H11'");
+    free(gp);
+    char *marks = text_of(k.prefix, "marks.dat");
+    tu_assert_contains(marks, "\n1 5\n11 11\n");
+    free(marks);
+    char *tpl = template_of("heatmap.gp");
+    tu_assert_contains(tpl, "'/marks.dat' using 1:2:(0.5):(0.5) with boxxyerror fs empty");
+    free(tpl);
+    const int outside[1] = {L * H};
+    ck_assert_int_eq(cc_chart_ablate(&k.o, L, H, change, 1, outside, "x", "y", &err), -1);
+    tu_assert_contains(err.msg, "outside the 12 x 12 heads");
     tu_rmtree(dir);
     free(dir);
 }
@@ -203,6 +239,7 @@ int main(void)
     tcase_add_test(tc, lens_cells_fit_and_use_the_fonts_alphabet);
     tcase_add_test(tc, heads_grid_annotations_shrink);
     tcase_add_test(tc, path_patch_scale_has_a_floor);
+    tcase_add_test(tc, ablate_changes_framed_on_a_floored_scale);
     tcase_add_test(tc, discover_bars_legend_and_labels);
     tcase_add_test(tc, legends_sit_outside_the_data);
     tcase_set_timeout(tc, 300);

@@ -31,8 +31,8 @@ START_TEST(patch_json_matches_the_golden)
     json_t *j = tu_parse_ok(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "command")), "patch");
     ck_assert_str_eq(json_string_value(json_object_get(j, "hook")), "resid_pre");
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metric"), "kind")), "logit-diff");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "clean_text"), 1)), "#10");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metric"), "kind")), "logit_diff");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "clean_text"), 1)), "+"); /* id 10 */
     ck_assert(fabs(json_real_value(json_object_get(j, "clean")) - golden_number(gm, "clean")) < 1e-4);
     json_t *v = json_object_get(j, "value"), *nv = json_object_get(j, "normalized");
     double clean = json_real_value(json_object_get(j, "clean")), corrupt = json_real_value(json_object_get(j, "corrupt"));
@@ -142,6 +142,44 @@ START_TEST(equal_metrics_say_the_normalised_score_is_undefined)
 }
 END_TEST
 
+/* The logit difference is logit_diff on the command line and in every JSON
+ * (dla's metric, patch's metric.kind); logit-diff is accepted as another spelling. */
+START_TEST(logit_diff_is_one_spelling_with_an_alias)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    const char *spellings[2] = {"logit_diff", "logit-diff"};
+    json_t *got[2];
+    for (int i = 0; i < 2; i++) {
+        tu_run_result r = RUN("patch", "attn_out", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+                              "--metric", spellings[i], "--answer", "#20", "--wrong", "#99", "--json");
+        got[i] = tu_parse_ok(&r);
+        tu_run_free(&r);
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got[i], "metric"), "kind")), "logit_diff");
+    }
+    ck_assert(json_equal(json_object_get(got[0], "value"), json_object_get(got[1], "value")));
+    json_decref(got[0]), json_decref(got[1]);
+    tu_run_result r = RUN("path-patch", "L0H0", "L1H0", "--to", "k", "--model", fx, "--clean-tokens", CLEAN,
+                          "--corrupt-tokens", CORRUPT, "--metric", "logit-diff", "--answer", "#20", "--wrong", "#99",
+                          "--json");
+    json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metric"), "kind")), "logit_diff");
+    json_decref(j);
+    r = RUN("dla", "--model", fx, "--tokens", CLEAN, "--answer", "#20", "--wrong", "#99", "--json");
+    j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "logit_diff");
+    json_decref(j);
+    tu_expect_fail(RUN("patch", "attn_out", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT,
+                    "--metric", "logit_dif"),
+                2, "--metric takes logit_diff or loss, got \"logit_dif\"");
+    r = RUN("patch", "--help");
+    tu_assert_contains(r.out, "logit_diff (also spelled logit-diff)");
+    tu_run_free(&r);
+    free(fx);
+}
+END_TEST
+
 START_TEST(bad_requests_are_refused)
 {
     char *fx = golden_path("models/induction-3l4h");
@@ -151,7 +189,7 @@ START_TEST(bad_requests_are_refused)
                     "--answer", "#20", "--wrong", "#99"),
                 2, "the clean prompt has 12 tokens and the corrupted one 2");
     tu_expect_fail(RUN("patch", "resid_pre", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens", CORRUPT), 2,
-                "--metric logit-diff needs --answer TOKEN and --wrong TOKEN");
+                "--metric logit_diff needs --answer TOKEN and --wrong TOKEN");
     tu_expect_fail(RUN("patch", "resid_pre", "--per-head", "--model", fx, "--clean-tokens", CLEAN, "--corrupt-tokens",
                     CORRUPT, "--metric", "loss"),
                 2, "resid_pre has no heads");
@@ -182,6 +220,7 @@ int main(void)
     tcase_add_test(tc, patch_json_matches_the_golden);
     tcase_add_test(tc, path_patch_json_matches_the_golden);
     tcase_add_test(tc, patch_chart_is_drawn);
+    tcase_add_test(tc, logit_diff_is_one_spelling_with_an_alias);
     tcase_add_test(tc, bad_requests_are_refused);
     tcase_add_test(tc, equal_metrics_say_the_normalised_score_is_undefined);
     suite_add_tcase(s, tc);

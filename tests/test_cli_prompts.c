@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "circuitc/charts.h"
 #include "circuitc/synth.h"
@@ -41,6 +42,19 @@ static char *gpt2_vocab_model(void)
     cc_synth_options opt = {.dtype = CC_DT_F32};
     cc_error err;
     ck_assert_msg(cc_synth_write(&cfg, 5, &opt, dir, &err) == 0, "%s", err.msg);
+    return dir;
+}
+
+/* The bundled fixture without its tokenizer: its config and weights linked into a new folder. */
+static char *untokenized_fixture(void)
+{
+    char *dir = tu_tmpdir(), from[1024], to[1024];
+    static const char *const files[2] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", tu_fixture_model(), files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        ck_assert_msg(symlink(from, to) == 0, "symlink %s", to);
+    }
     return dir;
 }
 
@@ -177,12 +191,52 @@ START_TEST(one_token_is_singular)
 }
 END_TEST
 
+/* A newcomer's first prompt on the default model (the bundled fixture) is
+ * tokenized by the fixture's own tokenizer: real token texts, BOS first, and
+ * the induction head completing the repeated name. */
+START_TEST(a_first_prompt_runs_on_the_default_model)
+{
+    tu_run_result r = RUN("run", "--prompt", "When Mary and John went to the store, John gave a drink to", "--json");
+    json_t *j = parse_ok(&r), *p = json_array_get(json_object_get(j, "prompts"), 0);
+    const char *tokenizer = json_string_value(json_object_get(j, "tokenizer"));
+    ck_assert_msg(tokenizer && strstr(tokenizer, "induction-3l4h"), "tokenizer %s", tokenizer);
+    json_t *tokens = json_object_get(p, "tokens");
+    ck_assert_str_eq(json_string_value(json_array_get(tokens, 0)), "<|endoftext|>");
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(p, "ids"), 0)), 511);
+    size_t n = json_array_size(tokens);
+    char joined[256] = "";
+    for (size_t t = 1; t < n; t++) strncat(joined, json_string_value(json_array_get(tokens, t)), 255 - strlen(joined));
+    ck_assert_str_eq(joined, "When Mary and John went to the store, John gave a drink to");
+    ck_assert_str_eq(json_string_value(json_array_get(tokens, 3)), " Mary");
+    json_decref(j);
+    /* the table's columns line up after a token of several UTF-8 bytes (id 99 decodes alone to U+FFFD) */
+    r = RUN("run", "--tokens", "511,99,4");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    int column[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        const char *line = strstr(r.out, k ? "\n    2 " : "\n    1 "), *c = strchr(strchr(line + 1, '"') + 1, '"');
+        for (const char *q = line + 1; q < c + 1 + strspn(c + 1, " "); q++) column[k] += (*q & 0xC0) != 0x80;
+    }
+    ck_assert_msg(column[0] == column[1], "log-probs at columns %d and %d:\n%s", column[0], column[1], r.out);
+    tu_run_free(&r);
+    r = RUN("dla", "--prompt", "When Mary and John went to the store, John", "--answer", " w", "--wrong", " Mary");
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    tu_assert_contains(r.out, "direct logit attribution of \" w\" - \" Mary\"");
+    tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(refusals_exit_non_zero_without_stdout)
 {
     expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS), 2, "--answer TOKEN is required");
-    expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "x"), 1, "no tokenizer for this model");
+    char *bare = untokenized_fixture(); /* GPT-2's tokenizer, the fallback, is too large for it */
+    expect_fail(RUN("dla", "--model", bare, "--tokens", FIXTURE_TOKENS, "--answer", "x"), 1, "no tokenizer for this model");
+    expect_fail(RUN("lens", "--model", bare, "--prompt", "Hello"), 1, "they do not belong together");
+    tu_rmtree(bare);
+    free(bare);
     expect_fail(RUN("dla", "--tokens", FIXTURE_TOKENS, "--answer", "#512"), 1, "#ID must be a token id 0..511");
-    expect_fail(RUN("lens", "--prompt", "Hello"), 1, "they do not belong together");
+    expect_fail(RUN("lens", "--prompt", "Hello", "--tokenizer", getenv("CIRCUITC_GPT2_TOKENIZER")), 1,
+                "they do not belong together");
     expect_fail(RUN("run", "--tokens", "1,2", "--prompt", "x"), 2, "give exactly one of");
     expect_fail(RUN("run", "--tokens", "1,2", "--answer", "#1"), 2, "unknown option --answer");
     expect_fail(RUN("run"), 2, "give exactly one of");
@@ -229,11 +283,13 @@ START_TEST(charts_are_labelled_with_tokens)
     assert_png(dla);
     size_t len;
     char *svg = (char *)tu_read_file(pattern, &len);
-    ck_assert_ptr_nonnull(strstr(svg, "#301"));
+    /* ids 511 and 301 are "<|endoftext|>" and "el" in the fixture's tokenizer */
+    ck_assert_ptr_nonnull(strstr(svg, "<text>&lt;|endoftext|></text>"));
+    ck_assert_ptr_nonnull(strstr(svg, "<text>el</text>"));
     free(svg);
     /* token texts with quotes, a newline and a backslash reach gnuplot as plain labels */
     snprintf(quoted, sizeof quoted, "%s/quoted.svg", dir);
-    const char *tokens[] = {"it's", "a\nb", " \"q\\"};
+    const char *tokens[] = {"it's", "a\nb", " \"q\\%"}; /* a tic label is a gnuplot format: % must be doubled */
     const float pat[9] = {1, 0, 0, 0.5f, 0.5f, 0, 0.2f, 0.3f, 0.5f};
     cc_chart_opts o = {.out = quoted, .title = "quoted"};
     cc_error err;
@@ -241,6 +297,7 @@ START_TEST(charts_are_labelled_with_tokens)
     svg = (char *)tu_read_file(quoted, &len);
     ck_assert_ptr_nonnull(strstr(svg, "it&apos;s") ? strstr(svg, "it&apos;s") : strstr(svg, "it's"));
     ck_assert_ptr_nonnull(strstr(svg, "a\\nb"));
+    ck_assert_ptr_nonnull(strstr(svg, "q\\%"));
     free(svg);
     tu_rmtree(dir);
     free(dir);
@@ -257,6 +314,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dla_position_picks_where_to_attribute);
     tcase_add_test(tc, lens_final_row_agrees_with_run);
     tcase_add_test(tc, one_token_is_singular);
+    tcase_add_test(tc, a_first_prompt_runs_on_the_default_model);
     tcase_add_test(tc, refusals_exit_non_zero_without_stdout);
     tcase_add_test(tc, charts_are_labelled_with_tokens);
     suite_add_tcase(s, tc);

@@ -182,6 +182,12 @@ static const chart_case CASES[] = {
      "repeated random tokens [BOS, A, A] — model induction-3l4h, seed 0, seq_len 10, batch 2"},
     {{"patch", "mlp_out", "--seq-len", "8", "--seed", "1", NULL}, CC_CHART_PATCH_W, CC_CHART_PATCH_H,
      "patching mlp_out — model induction-3l4h, seed 1, seq_len 8"},
+    {{"heads", "--tokens", "511,17,301,99,4,17,301,99", NULL}, CC_CHART_HEADS_W, CC_CHART_HEADS_H,
+     "head scores — model induction-3l4h, 1 prompt of 8 tokens"},
+    {{"ablate", "L0H0", "--seq-len", "10", "--batch", "2", NULL}, CC_CHART_HEATMAP_W, CC_CHART_HEATMAP_MIN_H,
+     "ablation — model induction-3l4h, on repeated random tokens"},
+    {{"ablate", "L0H0", "L0H1", "--tokens", "511,17,301,99,4,17,301,99", NULL}, CC_CHART_HEATMAP_W,
+     CC_CHART_HEATMAP_MIN_H, "ablation — model induction-3l4h, on the prompt"},
     {{"kcomp-chart", "L0H0:L1H0", "0.1:1.0", "L0H0:L2H1", NULL}, CC_CHART_BARS_W, CC_CHART_BARS_H,
      "kcomp exact accuracy per prev:ind pair (rows) — model induction-3l4h"},
 };
@@ -401,7 +407,7 @@ START_TEST(bad_output_paths)
     ck_assert_str_eq(r.out, "");
     tu_run_free(&r);
     /* commands without a chart reject --plot */
-    r = tu_run((const char *[]){"ablate", "L1H0", "--plot", "x.png", NULL});
+    r = tu_run((const char *[]){"validate", "L0H0", "L1H0", "--plot", "x.png", NULL});
     ck_assert_int_eq(r.status, 2);
     tu_run_free(&r);
     free(file), free(under_file), free(missing);

@@ -111,6 +111,15 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
                      const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
                      const char *subtitle, cc_error *err);
 
+/* ablate --plot: every head's induction-score change CHANGE [L][H] as a layer
+ * x head heatmap (rows L0.., columns H0..) on a colour scale symmetric around
+ * 0 (o->scale_floor keeps noise from saturating), the N_ABLATED heads ABLATED
+ * (flat indices layer * H + head) framed; CBLABEL names the score, SUBTITLE
+ * the ablation (template heatmap.gp). Files: heatmap.dat grid, marks.dat
+ * (col row of each framed cell). */
+int cc_chart_ablate(const cc_chart_opts *o, int L, int H, const double *change, int n_ablated, const int *ablated,
+                    const char *cblabel, const char *subtitle, cc_error *err);
+
 /* Grouped bars: N_GROUPS groups (labels GROUPS) of N_SERIES values each
  * (VALUES [n_groups][n_series], names SERIES), y in [0,1] (template bars.gp),
  * the y axis labelled YLABEL (may be NULL: none).

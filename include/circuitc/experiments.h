@@ -98,6 +98,12 @@ typedef struct {
 
 int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
                        cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err);
+
+/* The scores that need no repeat on any TOKENS [batch, T] (e.g. prompts of
+ * one length): previous_token, current_token and detect_head's three; diag
+ * of the induction and duplicate scores stays NULL and n is 0. */
+int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel,
+                              cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err);
 void cc_head_scores_free(cc_head_scores *s);
 
 /* ------------------------------------------------------------ patching */
@@ -141,6 +147,33 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
                     cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
                     cc_ablation *out, cc_error *err);
 void cc_ablation_free(cc_ablation *a);
+
+/* Next-token statistics of a pass over any TOKENS [batch, T] (a prompt):
+ * every prediction of position t for t+1, t in [0, T-1). */
+typedef struct {
+    int batch, positions;        /* T */
+    double *logprob;             /* [batch, T-1]: log_softmax(logits[b,t])[tok[b,t+1]] */
+    double mean_logprob;         /* mean of logprob */
+    double accuracy;             /* fraction of argmax(logits[b,t]) == tok[b,t+1] */
+    double loss;                 /* mean cross-entropy, -mean_logprob */
+} cc_token_stats;
+
+void cc_token_stats_free(cc_token_stats *s);
+
+/* The ablation on any TOKENS [batch, T] (prompts of one length): both runs'
+ * next-token statistics, and every head's detect_head induction_head score
+ * (cc_detect_scores without the exclude options) before and after. */
+typedef struct {
+    int n_layers, n_heads;
+    cc_token_stats clean, ablated;
+    double *clean_induction;    /* [L, H] */
+    double *ablated_induction;  /* [L, H] */
+} cc_token_ablation;
+
+int cc_ablate_heads_tokens(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
+                           cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                           cc_token_ablation *out, cc_error *err);
+void cc_token_ablation_free(cc_token_ablation *a);
 
 #ifdef __cplusplus
 }

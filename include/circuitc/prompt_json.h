@@ -29,6 +29,10 @@ json_t *cc_prompt_json(const cc_prompt_batch *b, int row);
  * index, the prompt's keys, pattern [T][T]. */
 json_t *cc_prompt_pattern_json(const cc_prompt_pattern *r, const cc_prompt_batch *b);
 
+/* pattern's body for several heads R computed on row 0 of B: the prompt's keys
+ * (tokenizer, text, ids, tokens), patterns [{head, layer, index, pattern}]. */
+json_t *cc_prompt_patterns_json(const cc_prompt_patterns *r, const cc_prompt_batch *b);
+
 /* run's body for R computed on every row of B: tokenizer, bos (null
  * without one), top_k, prompts (per row: text, ids, tokens, logprob, rank,
  * loss, top). */

@@ -4,10 +4,11 @@
  * attention pattern on one sequence), ablate (heads zero- or
  * mean-ablated: the loss and induction-score changes) and patch's mlp_out
  * sweep on one repeated sequence. Each call draws its
- * tokens (cc_repeat_tokens) from the input's seed, runs the model (loaded
- * whole, experiments.h) and returns one result struct; the serialisers return
- * a new JSON object (keys in README.md, "JSON output"), NULL when out of
- * memory. Forward-pass progress (and cancellation): the options' callbacks. */
+ * tokens (cc_repeat_tokens) from the input's seed, or, for heads and ablate
+ * when the options name prompts, runs those (prompts.h); it runs the model
+ * (loaded whole, experiments.h) and returns one result struct; the
+ * serialisers return a new JSON object (keys in docs/json.md), NULL when out
+ * of memory. Forward-pass progress (and cancellation): the options' callbacks. */
 #ifndef CIRCUITC_RUNTIME_REPORT_H
 #define CIRCUITC_RUNTIME_REPORT_H
 
@@ -55,19 +56,26 @@ typedef struct {
     bool exclude_bos, exclude_current; /* detect_head's options */
     cc_progress_fn progress;     /* optional: after each layer */
     void *progress_ctx;
+    const cc_prompt_batch *prompts; /* optional: score these prompts (all of one length) instead of the
+                                       input; borrowed: it must outlive the report's JSON */
     int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_heads_options;
 
-/* The seven scores in the order heads reports them: the four diagonal ones
- * (cc_score_kind), then detect_head's induction, previous-token, duplicate. */
+/* The seven scores in the order heads reports them on repeated tokens: the
+ * four diagonal ones (cc_score_kind), then detect_head's induction,
+ * previous-token, duplicate. On prompts the five that need no repeat:
+ * previous_token, current_token, then detect_head's three. */
 #define CC_HEADS_N_SCORES 7
 
 typedef struct {
     cc_heads_options options;
     int n_layers, n_heads;
     cc_head_scores scores;
+    int n_scores;                           /* 7 on repeated tokens, 5 on prompts */
     const double *score[CC_HEADS_N_SCORES]; /* [L*H] each, into scores (detect: the options' variant) */
-    char label[CC_HEADS_N_SCORES][48];      /* "induction", ..., "detect_induction", ... */
+    char label[CC_HEADS_N_SCORES][48];      /* "induction", ..., "detect_induction_head", ... */
+    int main_score;                         /* the score "heads" is ordered by: induction on repeated
+                                               tokens, detect_induction_head on prompts */
     int n_top;                              /* min(top, L*H) */
     int *ranking[CC_HEADS_N_SCORES];        /* [L*H] flat head indices by score descending (then index) */
 } cc_heads_report;
@@ -75,8 +83,9 @@ typedef struct {
 int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_report *out, cc_error *err);
 void cc_heads_report_free(cc_heads_report *r);
 
-/* seed, seq_len, positions, batch, n_layers, n_heads, detect_options, heads
- * (every head by induction score, with all seven), rankings (the top of each). */
+/* seed, seq_len, positions, batch (on prompts: tokenizer, prompts, positions,
+ * batch), n_layers, n_heads, detect_options, heads (every head by its main
+ * score, with every score), rankings (the top of each). */
 json_t *cc_heads_report_json(const cc_heads_report *r);
 
 /* pattern: one head on one sequence (the input's batch is taken as 1) */
@@ -113,6 +122,19 @@ int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head h
                           cc_error *err);
 void cc_prompt_pattern_free(cc_prompt_pattern *r);
 
+/* Several heads' patterns on row 0 of a prompt batch, from one forward pass
+ * (its JSON: cc_prompt_patterns_json, prompt_json.h). OUT is empty after a failure. */
+typedef struct {
+    int n_heads;
+    cc_head *heads;              /* [n_heads], in the order asked */
+    int positions;               /* T: the prompt's length */
+    float *pattern;              /* [n_heads, T, T]: row = destination, column = source */
+} cc_prompt_patterns;
+
+int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n_heads,
+                           cc_prompt_patterns *out, cc_error *err);
+void cc_prompt_patterns_free(cc_prompt_patterns *r);
+
 /* ablate */
 typedef struct {
     cc_repeat_input input;
@@ -121,6 +143,8 @@ typedef struct {
     cc_ablate_mode mode;
     cc_progress_fn progress;     /* optional: after each layer of both passes */
     void *progress_ctx;
+    const cc_prompt_batch *prompts; /* optional: ablate on these prompts (all of one length) instead of
+                                       the input; borrowed: it must outlive the report's JSON */
     int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_ablate_options;
 
@@ -132,13 +156,19 @@ typedef struct {
     cc_ablation ablation;        /* clean and ablated statistics and induction scores */
     double *change;              /* [L*H] ablated - clean induction score */
     int *order;                  /* [L*H] flat head indices by |change| descending (then index) */
+    const cc_prompt_batch *prompts; /* the options' prompts; when set, on_prompts holds the figures
+                                       and ablation is empty */
+    cc_token_ablation on_prompts;
 } cc_ablate_report;
 
 int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablate_report *out, cc_error *err);
 void cc_ablate_report_free(cc_ablate_report *r);
 
 /* seed, seq_len, positions, batch, heads, mode, clean, ablated, loss_change,
- * second_half_logprob_change, induction_scores (every head by |change|). */
+ * second_half_logprob_change, induction_score, induction_scores (every head
+ * by |change|). On prompts: tokenizer, prompts, positions, batch, heads, mode,
+ * clean and ablated {mean_logprob, accuracy, loss}, loss_change,
+ * logprob_change (per position), induction_score, induction_scores. */
 json_t *cc_ablate_report_json(const cc_ablate_report *r);
 
 /* patch mlp_out without a prompt pair: the sweep mlp_out[p] <- mlp_out[p-n]

@@ -5,6 +5,8 @@ import pytest
 
 import circuitc
 
+from conftest import SOURCE_ROOT
+
 
 def test_missing_model_is_a_file_error(tmp_path):
     with pytest.raises(circuitc.FileError, match="No such file") as e:
@@ -34,9 +36,16 @@ def test_unknown_head_and_hook_are_argument_errors(model):
         model.dla("#999", tokens=[511, 1, 2])
 
 
-def test_a_tokenizer_that_does_not_fit_is_a_tokenizer_error(model):
+def test_a_tokenizer_that_does_not_fit_is_a_tokenizer_error():
+    gpt2 = SOURCE_ROOT / "third_party" / "gpt2-tokenizer"
+    if not (gpt2 / "vocab.json").exists():
+        pytest.skip("GPT-2's tokenizer is not fetched (scripts/fetch-gpt2-tokenizer)")
     with pytest.raises(circuitc.TokenizerError, match="vocab"):
-        model.to_tokens("Hello")  # GPT-2's 50257 tokens, the fixture's 512
+        circuitc.load(tokenizer=gpt2).to_tokens("Hello")  # GPT-2's 50257 tokens, the fixture's 512
+
+
+def test_the_fixture_reads_text_with_its_own_tokenizer(model):
+    assert model.to_str_tokens("When Mary and John") == ["<|endoftext|>", "W", "hen", " Mary", " and", " John"]
 
 
 def test_a_hook_that_keeps_its_view_is_refused(model):

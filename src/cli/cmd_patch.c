@@ -88,7 +88,7 @@ const cli_command cli_cmd_patch = {
         "pair (--clean/--corrupt text, or --clean-tokens/--corrupt-tokens ids; the same length), runs\n"
         "the corrupted prompt with blocks.l.HOOK replaced by its clean value, for every layer l and\n"
         "position (--positions each) or all positions at once (--positions all), per head with\n"
-        "--per-head, and reports the metric (--metric logit-diff: logit(--answer) - logit(--wrong)\n"
+        "--per-head, and reports the metric (--metric logit_diff: logit(--answer) - logit(--wrong)\n"
         "at the last position; loss: mean cross-entropy of the corrupted tokens) raw and normalised\n"
         "(patched - corrupt) / (clean - corrupt): TransformerLens' patching.get_act_patch_*.\n"
         "Patched runs resume from the corrupted run's cache at the patched hook and skip patches that\n"

@@ -43,8 +43,15 @@ static int run(const cli_args *a)
     rt_opts o;
     rt_begin(a, &o);
     cc_error err;
-    cc_head hd;
-    if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) return cli_usage_error("pattern", "%s", err.msg);
+    cc_head hd, *list = NULL;
+    int n;
+    if (cc_head_parse(o.args[0], NULL, &hd, &err) != 0) {
+        bool is_list = cc_head_list_parse(o.args[0], NULL, &list, &n, &(cc_error){0}) == 0;
+        free(list);
+        return is_list ? cli_usage_error("pattern", "a layer or a list of heads is shown on a prompt (--prompt, "
+                                                    "--prompt-file or --tokens); the repeated sequence takes one HEAD")
+                       : cli_usage_error("pattern", "%s", err.msg);
+    }
     cc_model *m = NULL;
     cc_pattern_report r = {0};
     int rc = rt_prepare(&o, 1, &m, &err);
@@ -77,7 +84,7 @@ const cli_command cli_cmd_pattern = {
     .arg_noun = "head",
     .min_args = 1,
     .max_args = 1,
-    .summary = "one head's attention pattern on a repeated sequence",
+    .summary = "attention patterns: one head on a repeated sequence, or heads on a prompt",
     .description =
         "Runs one repeated random sequence [BOS, A, A] (|A| = n) and shows HEAD's attention pattern\n"
         "(blocks.L.attn.hook_pattern): rows are destination positions, columns source positions.\n"
@@ -86,13 +93,17 @@ const cli_command cli_cmd_pattern = {
         "[T, T] matrix. HEAD is L<layer>H<head> or <layer>.<head>. --plot: the pattern as a heatmap,\n"
         "the induction diagonal framed. With --prompt, --prompt-file or --tokens the pattern is the\n"
         "prompt's: each destination's three most attended source tokens, --plot labelled with the\n"
-        "tokens (docs/prompts.md). --html FILE: a page with every head of HEAD's layer on the sequence\n"
-        "or prompt (hover a cell for the tokens and the weight, click a head to enlarge it;\n"
+        "tokens (docs/prompts.md); on a prompt HEAD may also be a layer (L1: all its heads) or a\n"
+        "list (L1H2,L2H0), shown one after another (--json: patterns, one per head; --plot draws one\n"
+        "head). --html FILE: a page with every head of HEAD's layer (or the heads listed) on the\n"
+        "sequence or prompt (hover a cell for the tokens and the weight, click a head to enlarge it;\n"
         "docs/html.md).\n",
     .examples = "pattern L1H0\n"
                 "pattern 1.0 --seq-len 20 --seed 2 --json\n"
                 "pattern L1H0 --tokens 511,17,301,99,4,17,301,99\n"
-                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99 --html /tmp/pattern.html\n",
+                "pattern L1H0 --tokens 511,17,301,99,4,17,301,99 --html /tmp/pattern.html\n"
+                "pattern L1 --tokens 511,17,301,99,4,17,301,99\n"
+                "pattern L0H0,L1H0 --tokens 511,17,301,99,4,17,301,99 --json\n",
     .options = (const opt_id[]){O_SEQ_LEN, O_SEED, O_PLOT, O_HTML, CLI_PROMPT_OPTIONS, CLI_MODEL_OPTIONS, O_NONE},
     .run = run,
 };

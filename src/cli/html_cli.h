@@ -23,10 +23,12 @@ int cli_html_check(const char *cmd, const cli_common *common);
  * CLI_FAIL (printed). */
 int cli_html_page(const cli_common *common, cc_html_view view, const char *what, json_t *body);
 
-/* pattern's page: every head of LAYER on row 0 of B (SELECTED enlarged first):
- * {layer, selected, heads: [cc_prompt_pattern_json of each head]}. NULL with
- * ERR on failure. */
-json_t *cli_pattern_layer_json(const cc_model *m, const cc_prompt_batch *b, int layer, int selected, cc_error *err);
+/* pattern's page: HEADS [N] on row 0 of B from one forward pass, SELECTED (an
+ * index into HEADS) enlarged first: {layer (null unless HEADS are every head of
+ * one layer, in order), selected, heads: [each head's cc_prompt_pattern_json
+ * keys]}. NULL with ERR on failure. */
+json_t *cli_pattern_page_json(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n, int selected,
+                              cc_error *err);
 
 /* pattern's page on token ids TOKENS [T] (the repeated-token sequence), as on
  * a prompt given as --tokens. CLI_OK or CLI_FAIL (printed). */

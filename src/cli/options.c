@@ -12,11 +12,13 @@ static const char *const ABLATIONS[] = {"mean", "zero", NULL};
 static const char *const ORDERS[] = {"optimal", "tl", NULL};
 static const char *const PRESETS[] = {"tiny", "gpt2-small", NULL};
 static const char *const DTYPES[] = {"f32", "f16", "bf16", NULL};
-static const char *const METRICS[] = {"logit-diff", "loss", NULL}; /* the order of cc_metric_kind */
+static const char *const METRICS[] = {"logit_diff", "loss", NULL}; /* the order of cc_metric_kind */
+/* logit_diff, as the JSON and the library spell it; patch first spelled it logit-diff */
+static const char *const METRIC_ALIASES[] = {"logit-diff", "logit_diff", NULL};
 static const char *const POSITIONS[] = {"each", "all", NULL};
 static const char *const HEAD_INPUTS[] = {"q", "k", "v", NULL};
 static const char *const EAP_TASKS[] = {"repeat", "ioi", "greater-than", NULL};
-static const char *const EAP_METRICS[] = {"logit-diff", "loss", "kl", NULL}; /* the order of cc_pair_metric */
+static const char *const EAP_METRICS[] = {"logit_diff", "loss", "kl", NULL}; /* the order of cc_pair_metric */
 
 #define FLAG(n, s, h) {.name = n, .short_name = s, .kind = KIND_FLAG, .help = h}
 #define INT(n, mv, d, lo, hi, h) {.name = n, .kind = KIND_INT, .metavar = mv, .def = d, .min = lo, .max = hi, .help = h}
@@ -80,18 +82,21 @@ const opt_spec cli_options[O_COUNT] = {
     [O_CLEAN_TOKENS] = TEXT("clean-tokens", 0, "IDS", "the clean prompt as token ids (comma- or space-separated), "
                                                        "used as given; in place of --clean"),
     [O_CORRUPT_TOKENS] = TEXT("corrupt-tokens", 0, "IDS", "the corrupted prompt as token ids; in place of --corrupt"),
-    [O_METRIC] = CHOICE("metric", "M", METRICS, "logit-diff",
-                        "logit-diff: logit(answer) - logit(wrong) at the last position; loss: mean cross-entropy of "
-                        "the run's own next tokens"),
+    [O_METRIC] = {.name = "metric", .kind = KIND_CHOICE, .metavar = "M", .def = "logit_diff", .choices = METRICS,
+                  .aliases = METRIC_ALIASES,
+                  .help = "logit_diff (also spelled logit-diff): logit(answer) - logit(wrong) at the last position; "
+                          "loss: mean cross-entropy of the run's own next tokens"},
     [O_PAIRS] = TEXT("pairs", 0, "FILE",
                      "prompt pairs, JSON Lines: {\"clean\": ..., \"corrupt\": ..., \"answer\": ..., \"wrong\": ...} "
                      "(text, or token id lists)"),
     [O_TASK] = CHOICE("task", "T", EAP_TASKS, "repeat",
                       "built-in prompt pairs: repeated random tokens (induction), IOI-style or greater-than "
                       "sentences (these two need a tokenizer)"),
-    [O_EAP_METRIC] = CHOICE("metric", "M", EAP_METRICS, "logit-diff",
-                            "at the last position: logit-diff, logit(answer) - logit(wrong); loss, -log p(answer); "
-                            "kl, KL(clean || run) of the next-token distributions (EAP-IG's default)"),
+    [O_EAP_METRIC] = {.name = "metric", .kind = KIND_CHOICE, .metavar = "M", .def = "logit_diff",
+                      .choices = EAP_METRICS, .aliases = METRIC_ALIASES,
+                      .help = "at the last position: logit_diff (also spelled logit-diff), logit(answer) - "
+                              "logit(wrong); loss, -log p(answer); kl, KL(clean || run) of the next-token "
+                              "distributions (EAP-IG's default)"},
     [O_SCORES_OUT] = TEXT("scores", 0, "FILE",
                           "also write every edge's score to FILE.safetensors or FILE.npz (float64 [n_edges], graph "
                           "order, and the [senders, receivers] matrix)"),

@@ -63,6 +63,8 @@ typedef struct {
     const char *def;         /* default, as written on the command line; NULL: none */
     long long min, max;      /* KIND_INT */
     const char *const *choices; /* KIND_CHOICE: NULL-terminated */
+    const char *const *aliases; /* KIND_CHOICE: other spellings accepted, pairs {alias, its choice},
+                                   NULL-terminated (NULL: none); the value is the choice's */
     const char *help;        /* one sentence or two; the default is appended from def */
 } opt_spec;
 

@@ -29,6 +29,8 @@ static int set_value(const char *cmd, opt_id id, const char *text, opt_value *v,
     case KIND_U64: return cli_parse_u64(cmd, flag, text, &v->u);
     case KIND_TEXT: v->s = text; return 0;
     case KIND_CHOICE:
+        for (int a = 0; o->aliases && o->aliases[a]; a += 2) /* an alias stands for its choice */
+            if (strcmp(text, o->aliases[a]) == 0) text = o->aliases[a + 1];
         for (int k = 0; o->choices[k]; k++)
             if (strcmp(text, o->choices[k]) == 0) {
                 v->s = o->choices[k];

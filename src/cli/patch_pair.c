@@ -45,11 +45,11 @@ int patch_pair_load(const cli_args *a, const cc_model *m, patch_pair *p)
     p->metric.kind = a->v[O_METRIC].choice == 0 ? CC_METRIC_LOGIT_DIFF : CC_METRIC_LOSS;
     if (p->metric.kind == CC_METRIC_LOSS) {
         if (a->v[O_ANSWER].given || a->v[O_WRONG].given)
-            return cli_usage_error(cmd, "--answer and --wrong belong to --metric logit-diff, not loss");
+            return cli_usage_error(cmd, "--answer and --wrong belong to --metric logit_diff, not loss");
         return CLI_OK;
     }
     if (!a->v[O_ANSWER].given || !a->v[O_WRONG].given)
-        return cli_usage_error(cmd, "--metric logit-diff needs --answer TOKEN and --wrong TOKEN");
+        return cli_usage_error(cmd, "--metric logit_diff needs --answer TOKEN and --wrong TOKEN");
     cc_error err;
     int32_t answer, wrong;
     if (cc_prompt_single_token(&p->clean, cc_model_config(m), a->v[O_ANSWER].s, "--answer", &answer, &err) != 0 ||
@@ -90,7 +90,7 @@ void patch_pair_json(const patch_pair *p, json_t *j)
     prompt_json(p, &p->corrupt, j, "corrupt_tokens", "corrupt_text");
     json_t *mj = json_object();
     bool ld = p->metric.kind == CC_METRIC_LOGIT_DIFF;
-    json_object_set_new(mj, "kind", json_string(ld ? "logit-diff" : "loss"));
+    json_object_set_new(mj, "kind", json_string(ld ? "logit_diff" : "loss"));
     if (ld) {
         char *a = patch_pair_text(p, p->metric.answer), *w = patch_pair_text(p, p->metric.wrong);
         /* {id, token}, as dla writes its answer and wrong tokens */

@@ -115,14 +115,18 @@ int cli_plot_heads(const char *out, const json_t *j, int top, const char *keep_d
     {
         int l = (int)json_integer_value(json_object_get(e, "layer")), h = (int)json_integer_value(json_object_get(e, "index"));
         if (l < 0 || l >= L || h < 0 || h >= H) continue;
-        v[l * H + h] = num(e, "induction");
+        /* on prompts (no repeat length): detect_head's induction_head score */
+        v[l * H + h] = json_object_get(e, "induction") ? num(e, "induction") : num(json_object_get(e, "detect"), "induction_head");
         v[L * H + l * H + h] = num(e, "previous_token");
     }
     char *model = cli_model_label(cli_run()->model), *title = NULL;
-    if (asprintf(&title, "head scores — model %s, seed %lld, seq_len %lld, batch %lld", model,
-                 (long long)json_integer_value(json_object_get(j, "seed")),
-                 (long long)json_integer_value(json_object_get(j, "seq_len")),
-                 (long long)json_integer_value(json_object_get(j, "batch"))) < 0)
+    long long batch = json_integer_value(json_object_get(j, "batch"));
+    if ((json_object_get(j, "prompts")
+             ? asprintf(&title, "head scores — model %s, %lld prompt%s of %lld tokens (induction: detect_head's)",
+                        model, batch, batch == 1 ? "" : "s", (long long)json_integer_value(json_object_get(j, "positions")))
+             : asprintf(&title, "head scores — model %s, seed %lld, seq_len %lld, batch %lld", model,
+                        (long long)json_integer_value(json_object_get(j, "seed")),
+                        (long long)json_integer_value(json_object_get(j, "seq_len")), batch)) < 0)
         title = NULL;
     cc_chart_opts o = {.out = out, .title = title ? title : "head scores", .keep_data = keep_data};
     int rc = cc_chart_heads(&o, L, H, v, v + L * H, top, &err);

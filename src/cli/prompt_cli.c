@@ -145,7 +145,8 @@ void prompt_print_token(const char *text, int width)
 {
     int n = 2;
     putchar('"');
-    for (const unsigned char *s = (const unsigned char *)text; *s; s++, n++) {
+    for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
+        n += (*s & 0xC0) != 0x80; /* a column per character, not per byte of its UTF-8 */
         if (*s == '\n') fputs("\\n", stdout), n++;
         else if (*s == '\t') fputs("\\t", stdout), n++;
         else if (*s == '\r') fputs("\\r", stdout), n++;

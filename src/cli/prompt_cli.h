@@ -53,7 +53,8 @@ int prompt_plot_pattern(const char *out, const cc_model *m, const cc_prompt_batc
  * prompt is given (prompt_given). */
 int cmd_pattern_prompt(const cli_args *a);
 
-/* Prints TEXT with control characters escaped, in quotes, padded to WIDTH columns (bytes). */
+/* Prints TEXT with control characters escaped, in quotes, padded to WIDTH columns (a
+ * character of UTF-8 taking one). */
 void prompt_print_token(const char *text, int width);
 
 #endif

@@ -100,3 +100,20 @@ void rt_print_header(const cc_model *m, const rt_opts *o, int batch)
     printf("model %s (%s), seed %llu, seq_len %d (%d positions: BOS + 2 x %d), batch %d\n", cc_model_path(m),
            cc_model_processed(m) ? "processed" : "unprocessed", o->seed, o->n, 1 + 2 * o->n, o->n, batch);
 }
+
+int rt_begin_prompt(const cli_args *a, prompt_opts *p)
+{
+    static const opt_id repeated[] = {O_SEQ_LEN, O_BATCH, O_SEED};
+    for (size_t i = 0; i < sizeof repeated / sizeof *repeated; i++)
+        if (a->v[repeated[i]].given)
+            return cli_usage_error(a->cmd->name, "--%s sets the repeated random tokens: leave it out with --prompt, "
+                                                 "--prompt-file or --tokens",
+                                   cli_options[repeated[i]].name);
+    return prompt_begin(a, false, p);
+}
+
+void rt_print_prompt_header(const cc_model *m, const cc_prompt_batch *b)
+{
+    printf("model %s (%s), %d prompt%s of %d %s\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed", b->batch,
+           b->batch == 1 ? "" : "s", b->length[0], cli_tokens_word(b->length[0]));
+}

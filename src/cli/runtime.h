@@ -1,5 +1,7 @@
 /* runtime.h — option parsing and output helpers shared by the runtime commands
- * (repeat, heads, pattern, patch, ablate; --seq-len also report and validate). Private to src/cli/. */
+ * (repeat, heads, pattern, patch, ablate; --seq-len also report and validate);
+ * heads, ablate and pattern also run a prompt instead of the repeated tokens.
+ * Private to src/cli/. */
 #ifndef CIRCUITC_CLI_RUNTIME_H
 #define CIRCUITC_CLI_RUNTIME_H
 
@@ -7,6 +9,7 @@
 #include "circuitc/runtime_report.h"
 #include "cli.h"
 #include "options.h"
+#include "prompt_cli.h"
 
 typedef struct {
     cli_common common;
@@ -42,5 +45,14 @@ int rt_setup(rt_opts *o, int batch, cc_model **m, int **tokens, cc_error *err);
 
 /* The human header line: "model PATH (processed|unprocessed), seed S, seq_len n (T positions), batch B". */
 void rt_print_header(const cc_model *m, const rt_opts *o, int batch);
+
+/* heads, ablate and pattern on a prompt (A gives one: prompt_given): A's
+ * prompt options into P, refusing the repeated tokens' options (--seq-len,
+ * --batch, --seed) beside them. Returns -1 to go on, else the exit status
+ * (usage error printed). */
+int rt_begin_prompt(const cli_args *a, prompt_opts *p);
+
+/* The human header line on prompts: "model PATH (processed|unprocessed), B prompt(s) of T tokens". */
+void rt_print_prompt_header(const cc_model *m, const cc_prompt_batch *b);
 
 #endif

@@ -261,10 +261,11 @@ static void latin_text(const char *text, char *out, size_t size, int max_chars)
 }
 
 /* Appends TEXT to the growable string *S (length *LEN, capacity *CAP) as one
- * gnuplot double-quoted string: a quote or backslash escaped, a single quote as
+ * gnuplot double-quoted tic label: a quote or backslash escaped, a single quote as
  * \047 (the command is passed on inside a single-quoted string, where gnuplot
  * 5.4 cannot read two doubled quotes in a row), control characters shown as the
- * text \n, \t or \xHH. -1 when out of memory. */
+ * text \n, \t or \xHH, % doubled (gnuplot reads a tic label as a format: a
+ * token "%" failed the chart). -1 when out of memory. */
 static int put_label(char **s, size_t *len, size_t *cap, const char *text)
 {
     /* worst case: every byte as \\xHH, two quotes, NUL */
@@ -274,6 +275,7 @@ static int put_label(char **s, size_t *len, size_t *cap, const char *text)
     for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
         if (*c == '"' || *c == '\\') o += sprintf(o, "\\%c", *c);
         else if (*c == '\'') o += sprintf(o, "\\047");
+        else if (*c == '%') *o++ = '%', *o++ = '%';
         else if (*c == '\n') o += sprintf(o, "\\\\n");
         else if (*c == '\t') o += sprintf(o, "\\\\t");
         else if (*c < 0x20 || *c == 0x7F) o += sprintf(o, "\\\\x%02X", *c);
@@ -480,15 +482,62 @@ int cc_chart_patch(const cc_chart_opts *o, int L, int n, const double *delta, do
 }
 
 /* Labels LABELS [n] as gnuplot variables PREFIX0, PREFIX1, ... (quoted safely
- * by cc_plot_set_str; the template reads them with value()). */
-static int set_labels(cc_plot *p, const char *prefix, const char *const *labels, int n)
+ * by cc_plot_set_str; the template reads them with value()). TICS: they label
+ * tics, which gnuplot reads as formats, so % is doubled. */
+static int set_labels(cc_plot *p, const char *prefix, const char *const *labels, int n, bool tics)
 {
     for (int i = 0; i < n; i++) {
-        char name[32];
+        char name[32], *text = malloc(2 * strlen(labels[i]) + 1), *o = text;
+        if (!text) return -1;
+        for (const char *c = labels[i]; *c; c++)
+            if ((*o++ = *c) == '%' && tics) *o++ = '%';
+        *o = '\0';
         snprintf(name, sizeof name, "%s%d", prefix, i);
-        if (cc_plot_set_str(p, name, labels[i]) != 0) return -1;
+        int rc = cc_plot_set_str(p, name, text);
+        free(text);
+        if (rc != 0) return -1;
     }
     return 0;
+}
+
+/* The labelled heatmap (template heatmap.gp), N_MARKS cells MARKS (flat
+ * row * cols + col) framed; the public charts' arguments are checked. */
+static int draw_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
+                        const char *const *col_labels, const char *xlabel, const char *ylabel, const char *cblabel,
+                        const char *subtitle, const int *marks, int n_marks, cc_error *err)
+{
+    cc_plot *p;
+    int h = 160 + 22 * rows;
+    if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
+        return -1;
+    double vmax = 0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        if (fabs(values[i]) > vmax) vmax = fabs(values[i]);
+    OPEN_DATA(f, p, "heatmap.dat");
+    put_grid(f, cblabel, values, rows, cols);
+    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
+    if (n_marks > 0) {
+        OPEN_DATA(fm, p, "marks.dat");
+        fprintf(fm, "# the framed cells\n# col row\n");
+        for (int i = 0; i < n_marks; i++) fprintf(fm, "%d %d\n", marks[i] % cols, marks[i] / cols);
+        if (cc_plot_data_close(p, fm, err) != 0) return finish(o, p, -1, err);
+    }
+    if (set_labels(p, "row", row_labels, rows, true) != 0 || set_labels(p, "col", col_labels, cols, true) != 0)
+        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
+    cc_plot_set_num(p, "nrows", rows);
+    cc_plot_set_num(p, "ncols", cols);
+    cc_plot_set_num(p, "marks", n_marks > 0 ? n_marks : 0);
+    if (vmax < o->scale_floor) vmax = o->scale_floor;
+    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
+    char note[96];
+    snprintf(note, sizeof note, "colour scale symmetric, +-%.3g%s", vmax > 0 ? vmax : 1,
+             o->scale_floor > 0 ? (vmax > o->scale_floor ? " (the largest value)" : " (its floor)") : "");
+    cc_plot_set_str(p, "scale_note", note);
+    cc_plot_set_str(p, "xname", xlabel);
+    cc_plot_set_str(p, "yname", ylabel);
+    cc_plot_set_str(p, "cbname", cblabel);
+    cc_plot_set_str(p, "subtitle", subtitle);
+    return finish(o, p, 0, err);
 }
 
 int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *values, const char *const *row_labels,
@@ -503,31 +552,31 @@ int cc_chart_heatmap(const cc_chart_opts *o, int rows, int cols, const double *v
     CC_ARG_NOT_NULL(ylabel, err, -1);
     CC_ARG_NOT_NULL(cblabel, err, -1);
     CC_ARG_NOT_NULL(subtitle, err, -1);
-    cc_plot *p;
-    int h = 160 + 22 * rows;
-    if (begin(o, "heatmap", CC_CHART_HEATMAP_W, h < CC_CHART_HEATMAP_MIN_H ? CC_CHART_HEATMAP_MIN_H : h, &p, err) != 0)
-        return -1;
-    double vmax = 0;
-    for (size_t i = 0; i < (size_t)rows * cols; i++)
-        if (fabs(values[i]) > vmax) vmax = fabs(values[i]);
-    OPEN_DATA(f, p, "heatmap.dat");
-    put_grid(f, cblabel, values, rows, cols);
-    if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    if (set_labels(p, "row", row_labels, rows) != 0 || set_labels(p, "col", col_labels, cols) != 0)
-        return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory"), err);
-    cc_plot_set_num(p, "nrows", rows);
-    cc_plot_set_num(p, "ncols", cols);
-    if (vmax < o->scale_floor) vmax = o->scale_floor;
-    cc_plot_set_num(p, "vmax", vmax > 0 ? vmax : 1);
-    char note[96];
-    snprintf(note, sizeof note, "colour scale symmetric, +-%.3g%s", vmax > 0 ? vmax : 1,
-             o->scale_floor > 0 ? (vmax > o->scale_floor ? " (the largest value)" : " (its floor)") : "");
-    cc_plot_set_str(p, "scale_note", note);
-    cc_plot_set_str(p, "xname", xlabel);
-    cc_plot_set_str(p, "yname", ylabel);
-    cc_plot_set_str(p, "cbname", cblabel);
-    cc_plot_set_str(p, "subtitle", subtitle);
-    return finish(o, p, 0, err);
+    return draw_heatmap(o, rows, cols, values, row_labels, col_labels, xlabel, ylabel, cblabel, subtitle, NULL, 0, err);
+}
+
+int cc_chart_ablate(const cc_chart_opts *o, int L, int H, const double *change, int n_ablated, const int *ablated,
+                    const char *cblabel, const char *subtitle, cc_error *err)
+{
+    CC_ARG_NOT_NULL(o, err, -1);
+    CC_ARG_NOT_NULL(change, err, -1);
+    CC_ARG_NOT_NULL(ablated, err, -1);
+    CC_ARG_NOT_NULL(cblabel, err, -1);
+    CC_ARG_NOT_NULL(subtitle, err, -1);
+    for (int i = 0; i < n_ablated; i++)
+        if (ablated[i] < 0 || ablated[i] >= L * H)
+            return cc_fail(err, "ablate chart: ablated head %d is outside the %d x %d heads", ablated[i], L, H);
+    char **rows = calloc((size_t)(L > 0 ? L : 1), sizeof *rows), **cols = calloc((size_t)(H > 0 ? H : 1), sizeof *cols);
+    bool ok = rows && cols;
+    for (int l = 0; ok && l < L; l++) ok = asprintf(&rows[l], "L%d", l) >= 0 || (rows[l] = NULL);
+    for (int h = 0; ok && h < H; h++) ok = asprintf(&cols[h], "H%d", h) >= 0 || (cols[h] = NULL);
+    int rc = ok ? draw_heatmap(o, L, H, change, (const char *const *)rows, (const char *const *)cols, "head", "layer",
+                               cblabel, subtitle, ablated, n_ablated, err)
+                : cc_fail_code(err, CC_E_NOMEM, "chart labels: out of memory");
+    for (int l = 0; rows && l < L; l++) free(rows[l]);
+    for (int h = 0; cols && h < H; h++) free(cols[h]);
+    free(rows), free(cols);
+    return rc;
 }
 
 int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, const char *const *groups,
@@ -552,7 +601,7 @@ int cc_chart_bars(const cc_chart_opts *o, const char *ylabel, int n_groups, cons
         fputc('\n', f);
     }
     if (cc_plot_data_close(p, f, err) != 0) return finish(o, p, -1, err);
-    if (set_labels(p, "series", series, n_series) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
+    if (set_labels(p, "series", series, n_series, false) != 0) return finish(o, p, cc_fail_code(err, CC_E_NOMEM, "out of memory"), err);
     cc_plot_set_num(p, "nseries", n_series);
     /* a value over each bar while they fit: beyond 24 bars the labels would collide */
     cc_plot_set_num(p, "value_labels", n_groups * n_series <= 24);

@@ -253,13 +253,15 @@ void cc_head_scores_free(cc_head_scores *s)
     memset(s, 0, sizeof *s);
 }
 
-/* All scores from a result R that cached every layer's pattern. */
+/* All scores from a result R that cached every layer's pattern; N = 0 (any
+ * tokens): no induction and duplicate diagonal, which need the repeat length. */
 static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, cc_head_scores *out, cc_error *err)
 {
     memset(out, 0, sizeof *out);
     out->n_layers = r->n_layers, out->n_heads = H, out->n = n;
     size_t LH = (size_t)r->n_layers * H;
     for (int k = 0; k < CC_SCORE_COUNT; k++) {
+        if (n == 0 && (k == CC_SCORE_INDUCTION || k == CC_SCORE_DUPLICATE)) continue;
         if (!(out->diag[k] = malloc(LH * sizeof(double)))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
         if (cc_diag_scores(r, H, cc_score_offset((cc_score_kind)k, n), out->diag[k], err)) return -1;
     }
@@ -271,6 +273,25 @@ static int scores_from(const cc_fwd_result *r, const int *tokens, int H, int n, 
     return 0;
 }
 
+/* One pass over TOKENS [batch, T] caching every pattern, then its scores (N as scores_from). */
+static int scores_run(const cc_model *m, const int *tokens, int batch, int T, int n, cc_kernel kernel,
+                      cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
+    watch(&o, &pp);
+    cc_fwd_result r;
+    int rc = cc_forward(m, tokens, batch, T, &o, &r, err);
+    if (rc == 0 && scores_from(&r, tokens, m->cfg.n_heads, n, out, err) != 0) {
+        cc_head_scores_free(out);
+        rc = -1;
+    }
+    cc_fwd_result_free(&r);
+    return rc;
+}
+
 int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
                        cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
 {
@@ -278,19 +299,17 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    memset(out, 0, sizeof *out);
-    cc_fwd_opts o = {.kernel = kernel, .skip_unembed = true};
-    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
-    pass_progress pp = {progress, progress_ctx, 0, 1, m->cfg.n_layers};
-    watch(&o, &pp);
-    cc_fwd_result r;
-    int rc = cc_forward(m, tokens, batch, 1 + 2 * n, &o, &r, err);
-    if (rc == 0 && scores_from(&r, tokens, m->cfg.n_heads, n, out, err) != 0) {
-        cc_head_scores_free(out);
-        rc = -1;
-    }
-    cc_fwd_result_free(&r);
-    return rc;
+    return scores_run(m, tokens, batch, 1 + 2 * n, n, kernel, progress, progress_ctx, out, err);
+}
+
+int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel,
+                              cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    return scores_run(m, tokens, batch, T, 0, kernel, progress, progress_ctx, out, err);
 }
 
 /* ------------------------------------------------------------ patching */
@@ -362,6 +381,73 @@ static int ablate_hook(void *ctx, cc_hook_kind k, int layer, float *act, const c
     return 0;
 }
 
+/* What an ablation measures after each of its two passes (PASS 0 clean, 1 ablated). */
+typedef int (*ablate_measure_fn)(void *ctx, int pass, const cc_fwd_result *r, cc_error *err);
+
+/* The clean pass over TOKENS [batch, T], then the pass with HEADS' hook_z
+ * replaced (zero, or the clean mean over batch and positions); MEASURE reads
+ * each (every layer's pattern cached, log-probs computed). */
+static int ablate_passes(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
+                         cc_ablate_mode mode, cc_kernel kernel, pass_progress *pp, ablate_measure_fn measure,
+                         void *measure_ctx, cc_error *err)
+{
+    const cc_config *c = &m->cfg;
+    int L = c->n_layers, H = c->n_heads, dh = c->d_head;
+    for (int i = 0; i < n_ablate; i++)
+        if (heads[i].layer < 0 || heads[i].layer >= L || heads[i].head < 0 || heads[i].head >= H)
+            return cc_fail(err, "ablation: head L%dH%d is out of range", heads[i].layer, heads[i].head);
+    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
+    watch(&o, pp);
+    cc_fwd_result r = {0};
+    float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */
+    int rc = -1;
+    if (!value) {
+        cc_fail_code(err, CC_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if (cc_forward(m, tokens, batch, T, &o, &r, err) || measure(measure_ctx, 0, &r, err)) goto done;
+    if (mode == CC_ABLATE_MEAN)
+        for (int i = 0; i < n_ablate; i++) {
+            const float *z = r.act[CC_HOOK_Z][heads[i].layer]; /* [B, T, H, dh] */
+            for (int t = 0; t < dh; t++) {
+                double s = 0;
+                for (size_t bt = 0; bt < (size_t)batch * T; bt++) s += z[(bt * H + heads[i].head) * dh + t];
+                value[(size_t)i * dh + t] = (float)(s / ((double)batch * T));
+            }
+        }
+    cc_fwd_result_free(&r);
+    pp->pass = 1;
+    ablate_ctx ac = {heads, n_ablate, value, pp};
+    o.hook = ablate_hook, o.hook_ctx = &ac;
+    memset(o.cache, 0, sizeof o.cache);
+    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
+    if (cc_forward(m, tokens, batch, T, &o, &r, err) || measure(measure_ctx, 1, &r, err)) goto done;
+    rc = 0;
+done:
+    cc_fwd_result_free(&r);
+    free(value);
+    return rc;
+}
+
+typedef struct {
+    const int *tokens;
+    int n;
+    cc_ablation *out;
+} repeat_measure;
+
+/* A [BOS, A, A] pass: the halves' statistics and every head's induction score. */
+static int measure_repeat(void *ctx, int pass, const cc_fwd_result *r, cc_error *err)
+{
+    repeat_measure *m = ctx;
+    return cc_repeat_stats_from(r, m->tokens, m->n, pass ? &m->out->ablated : &m->out->clean, err) ||
+                   cc_diag_scores(r, m->out->n_heads, 1 - m->n,
+                                  pass ? m->out->ablated_induction : m->out->clean_induction, err)
+               ? -1
+               : 0;
+}
+
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
                     cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
                     cc_ablation *out, cc_error *err)
@@ -373,51 +459,95 @@ int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, cons
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
-    const cc_config *c = &m->cfg;
-    int L = c->n_layers, H = c->n_heads, dh = c->d_head, T = 1 + 2 * n;
-    for (int i = 0; i < n_ablate; i++)
-        if (heads[i].layer < 0 || heads[i].layer >= L || heads[i].head < 0 || heads[i].head >= H)
-            return cc_fail(err, "ablation: head L%dH%d is out of range", heads[i].layer, heads[i].head);
+    int L = m->cfg.n_layers, H = m->cfg.n_heads;
     out->n_layers = L, out->n_heads = H;
-    cc_fwd_opts o = {.kernel = kernel, .logprobs = true};
-    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
-    for (int i = 0; i < n_ablate; i++) cc_fwd_want(&o, CC_HOOK_Z, heads[i].layer);
-    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
-    watch(&o, &pp);
-    cc_fwd_result r = {0};
-    float *value = calloc((size_t)(n_ablate ? n_ablate : 1) * dh, sizeof *value); /* [n_ablate, dh] */
     out->clean_induction = malloc((size_t)L * H * sizeof(double));
     out->ablated_induction = malloc((size_t)L * H * sizeof(double));
-    int rc = -1;
-    if (!value || !out->clean_induction || !out->ablated_induction) {
-        cc_fail_code(err, CC_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->clean, err) ||
-        cc_diag_scores(&r, H, 1 - n, out->clean_induction, err))
-        goto done;
-    if (mode == CC_ABLATE_MEAN)
-        for (int i = 0; i < n_ablate; i++) {
-            const float *z = r.act[CC_HOOK_Z][heads[i].layer]; /* [B, T, H, dh] */
-            for (int t = 0; t < dh; t++) {
-                double s = 0;
-                for (size_t bt = 0; bt < (size_t)batch * T; bt++) s += z[(bt * H + heads[i].head) * dh + t];
-                value[(size_t)i * dh + t] = (float)(s / ((double)batch * T));
-            }
-        }
-    cc_fwd_result_free(&r);
-    pp.pass = 1;
-    ablate_ctx ac = {heads, n_ablate, value, &pp};
-    o.hook = ablate_hook, o.hook_ctx = &ac;
-    memset(o.cache, 0, sizeof o.cache);
-    cc_fwd_want(&o, CC_HOOK_PATTERN, -1);
-    if (cc_forward(m, tokens, batch, T, &o, &r, err) || cc_repeat_stats_from(&r, tokens, n, &out->ablated, err) ||
-        cc_diag_scores(&r, H, 1 - n, out->ablated_induction, err))
-        goto done;
-    rc = 0;
-done:
-    cc_fwd_result_free(&r);
-    free(value);
+    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
+    repeat_measure rm = {tokens, n, out};
+    int rc = out->clean_induction && out->ablated_induction
+                 ? ablate_passes(m, tokens, batch, 1 + 2 * n, heads, n_ablate, mode, kernel, &pp, measure_repeat, &rm,
+                                 err)
+                 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
     if (rc != 0) cc_ablation_free(out);
+    return rc;
+}
+
+void cc_token_stats_free(cc_token_stats *s)
+{
+    if (!s) return;
+    free(s->logprob);
+    memset(s, 0, sizeof *s);
+}
+
+/* The next-token statistics of R (run with logprobs) on TOKENS [batch, T]. */
+static int token_stats_from(const cc_fwd_result *r, const int *tokens, cc_token_stats *out, cc_error *err)
+{
+    int B = r->batch, T = r->pos, P = T - 1;
+    if (P < 1) return cc_fail(err, "next-token statistics need at least 2 positions, got %d", T);
+    out->batch = B, out->positions = T;
+    if (!(out->logprob = malloc((size_t)B * P * sizeof *out->logprob))) /* [B, T-1] */
+        return cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    memcpy(out->logprob, r->logprob, (size_t)B * P * sizeof *out->logprob);
+    double sum = 0;
+    long correct = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < P; t++) {
+            sum += r->logprob[(size_t)b * P + t];
+            correct += r->argmax[(size_t)b * T + t] == tokens[(size_t)b * T + t + 1];
+        }
+    out->mean_logprob = sum / ((double)B * P);
+    out->loss = -out->mean_logprob;
+    out->accuracy = (double)correct / ((double)B * P);
+    return 0;
+}
+
+typedef struct {
+    const int *tokens;
+    cc_token_ablation *out;
+} tokens_measure;
+
+/* A pass on any tokens: the next-token statistics and every head's detect_head induction_head score. */
+static int measure_tokens(void *ctx, int pass, const cc_fwd_result *r, cc_error *err)
+{
+    tokens_measure *m = ctx;
+    return token_stats_from(r, m->tokens, pass ? &m->out->ablated : &m->out->clean, err) ||
+                   cc_detect_scores(r, m->tokens, m->out->n_heads, CC_DETECT_INDUCTION, false, false,
+                                    pass ? m->out->ablated_induction : m->out->clean_induction, err)
+               ? -1
+               : 0;
+}
+
+void cc_token_ablation_free(cc_token_ablation *a)
+{
+    if (!a) return;
+    cc_token_stats_free(&a->clean);
+    cc_token_stats_free(&a->ablated);
+    free(a->clean_induction);
+    free(a->ablated_induction);
+    memset(a, 0, sizeof *a);
+}
+
+int cc_ablate_heads_tokens(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
+                           cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                           cc_token_ablation *out, cc_error *err)
+{
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(tokens, err, -1);
+    CC_ARG_NOT_NULL(heads, err, -1);
+    CC_ARG_ENUM(mode, CC_ABLATE_MEAN + 1, err, -1);
+    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    CC_ARG_NOT_NULL(out, err, -1);
+    memset(out, 0, sizeof *out);
+    int L = m->cfg.n_layers, H = m->cfg.n_heads;
+    out->n_layers = L, out->n_heads = H;
+    out->clean_induction = malloc((size_t)L * H * sizeof(double));
+    out->ablated_induction = malloc((size_t)L * H * sizeof(double));
+    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
+    tokens_measure tm = {tokens, out};
+    int rc = out->clean_induction && out->ablated_induction
+                 ? ablate_passes(m, tokens, batch, T, heads, n_ablate, mode, kernel, &pp, measure_tokens, &tm, err)
+                 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    if (rc != 0) cc_token_ablation_free(out);
     return rc;
 }

@@ -160,24 +160,51 @@ json_t *cc_logit_lens_json(const cc_logit_lens *r, const cc_prompt_batch *b)
     return j;
 }
 
+/* PATTERN [T, T] as rows. */
+static json_t *pattern_rows(const float *pattern, int T)
+{
+    json_t *jp = json_array();
+    for (int i = 0; i < T; i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < T; k++) json_array_append_new(row, json_real(pattern[(size_t)i * T + k]));
+        json_array_append_new(jp, row);
+    }
+    return jp;
+}
+
+/* {head, layer, index} of H. */
+static json_t *head_json(cc_head h)
+{
+    char name[32];
+    return json_pack("{s:s, s:i, s:i}", "head", cc_head_name(h, name, sizeof name), "layer", h.layer, "index", h.head);
+}
+
 json_t *cc_prompt_pattern_json(const cc_prompt_pattern *r, const cc_prompt_batch *b)
 {
     CC_ARG_NOT_NULL(r, NULL, NULL);
     CC_ARG_NOT_NULL(b, NULL, NULL);
     if (!r->pattern) return NULL;
-    int T = r->positions;
-    char name[32];
-    json_t *j = json_pack("{s:o, s:s, s:i, s:i}", "tokenizer",
-                          tokenizer_json(b), "head",
-                          cc_head_name(r->head, name, sizeof name), "layer", r->head.layer, "index", r->head.head);
+    json_t *j = json_pack("{s:o}", "tokenizer", tokenizer_json(b));
     if (!j) return NULL;
+    json_object_update_new(j, head_json(r->head));
     json_object_update_new(j, cc_prompt_row_json(b, 0));
-    json_t *jp = json_array();
-    for (int i = 0; i < T; i++) {
-        json_t *row = json_array();
-        for (int k = 0; k < T; k++) json_array_append_new(row, json_real(r->pattern[(size_t)i * T + k]));
-        json_array_append_new(jp, row);
+    json_object_set_new(j, "pattern", pattern_rows(r->pattern, r->positions));
+    return j;
+}
+
+json_t *cc_prompt_patterns_json(const cc_prompt_patterns *r, const cc_prompt_batch *b)
+{
+    CC_ARG_NOT_NULL(r, NULL, NULL);
+    CC_ARG_NOT_NULL(b, NULL, NULL);
+    if (!r->pattern) return NULL;
+    int T = r->positions;
+    json_t *j = cc_prompt_json(b, 0), *all = json_array();
+    for (int k = 0; all && k < r->n_heads; k++) {
+        json_t *e = head_json(r->heads[k]);
+        if (e) json_object_set_new(e, "pattern", pattern_rows(r->pattern + (size_t)k * T * T, T));
+        json_array_append_new(all, e);
     }
-    json_object_set_new(j, "pattern", jp);
+    if (j) json_object_set_new(j, "patterns", all);
+    else json_decref(all);
     return j;
 }

@@ -97,7 +97,7 @@
 
   function posLabel(tokens, p) { return p + ' ' + tok(tokens[p]); }
 
-  /* ---- pattern: the heads of one layer ---------------------------------- */
+  /* ---- pattern: the heads of one layer, or a list of heads ----------------- */
 
   function thumbnail(h, px) {
     var T = h.pattern.length, c = el('canvas');
@@ -128,8 +128,9 @@
   }
 
   function viewPattern(d) {
-    root.appendChild(el('p', 'cc-note', 'Layer ' + d.layer + ': every head\'s attention pattern. Click a head to ' +
-                        'enlarge it; hover a cell for the destination and source tokens and the weight.'));
+    root.appendChild(el('p', 'cc-note', (d.layer === null ? 'Each head\'s attention pattern. ' : 'Layer ' + d.layer +
+                        ': every head\'s attention pattern. ') + 'Click a head to enlarge it; hover a cell for the ' +
+                        'destination and source tokens and the weight.'));
     var heads = el('div', 'cc-heads'), focus = el('div', 'cc-focus');
     focus.id = 'cc-focus';
     root.appendChild(heads);
