@@ -18,7 +18,7 @@ typedef struct {
 } verify;
 
 /* The exact patching and the comparison, when --verify K > 0. */
-static int run_verify(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
+static int run_verify(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
                       verify *v, cc_error *err)
 {
     if (v->k == 0) return 0;
@@ -44,10 +44,10 @@ static json_t *verify_json(const verify *v, const cc_attr_result *a)
                                              patch_json_num(v->exact.value[n] - v->exact.corrupt)));
     }
     return json_pack("{s:i, s:o, s:o, s:o}", "k", v->k, "correlation", patch_json_num(v->correlation), "top", top,
-                     "exact_value", patch_result_json(&v->exact, v->exact.value));
+                     "exact_value", cc_patch_values_json(&v->exact, v->exact.value));
 }
 
-static int print_json(const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
+static int print_json(const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
 {
     const cc_patch_result *r = &a->est;
     json_t *j = json_object();
@@ -56,21 +56,21 @@ static int print_json(const patch_pair *pp, const cc_patch_opts *po, const cc_at
     json_object_set_new(j, "positions", json_string(po->all_positions ? "all" : "each"));
     json_object_set_new(j, "method", json_string("attribution"));
     json_object_set_new(j, "gradient_run", json_string("corrupt"));
-    patch_pair_json(pp, j);
+    cc_prompt_pair_json_set(pp, j);
     json_object_set_new(j, "clean", json_real(r->clean));
     json_object_set_new(j, "corrupt", json_real(r->corrupt));
     json_object_set_new(j, "shape", json_pack("[iii]", r->n_layers, r->n_pos, r->n_heads));
     json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
                                                  "all, one head entry without --per-head"));
-    json_object_set_new(j, "attribution", patch_result_json(r, a->attribution));
-    json_object_set_new(j, "value", patch_result_json(r, r->value));
-    json_object_set_new(j, "normalized", patch_result_json(r, r->normalized));
+    json_object_set_new(j, "attribution", cc_patch_values_json(r, a->attribution));
+    json_object_set_new(j, "value", cc_patch_values_json(r, r->value));
+    json_object_set_new(j, "normalized", cc_patch_values_json(r, r->normalized));
     json_object_set_new(j, "peak_bytes", json_integer((json_int_t)a->peak_bytes));
     if (v->k) json_object_set_new(j, "verify", verify_json(v, a));
     return cli_print_result(j);
 }
 
-static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
+static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
                        const verify *v, int top)
 {
     const cc_patch_result *r = &a->est;
@@ -108,7 +108,7 @@ static int run_pair(const cli_args *a)
         return cli_usage_error("attribute", "--per-head: %s has no heads (z, pattern, q, k and v do)", a->pos[0]);
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    patch_pair pp;
+    cc_prompt_pair pp;
     int rc = patch_pair_load(a, m, &pp);
     cc_attr_result ar = {0};
     verify v = {.k = a->v[O_VERIFY].i};
@@ -127,7 +127,7 @@ static int run_pair(const cli_args *a)
     free(v.top);
     cc_patch_result_free(&v.exact);
     cc_attr_result_free(&ar);
-    patch_pair_free(&pp);
+    cc_prompt_pair_free(&pp);
     cc_model_free(m);
     return rc;
 }
