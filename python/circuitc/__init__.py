@@ -42,7 +42,7 @@ def _analysis(name):
 
 # circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on.
 ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "discover", "repeat", "heads", "pattern",
-            "ablate", "patch_mlp_out", "dla", "lens", "next_tokens")
+            "ablate", "patch", "patch_mlp_out", "path_patch", "eap", "dla", "lens", "next_tokens")
 for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 

@@ -7,7 +7,9 @@ import re
 import numpy as np
 
 from . import _circuitc
+from ._args import head as _head, ids_text as _ids_text
 from ._cache import ActivationCache
+from ._pairs import PairAnalyses
 from ._progress import progress_for
 from ._results import CircuitResult, Result
 
@@ -65,26 +67,11 @@ def _fspath(path):
     return None if path is None else os.fspath(path)
 
 
-def _head(h):
-    """A head as the library parses it: "L4H11", "4.11" or (4, 11)."""
-    if isinstance(h, str):
-        return h
-    layer, head = h
-    return f"L{int(layer)}H{int(head)}"
-
-
-def _ids_text(tokens):
-    ids = np.asarray(tokens).reshape(-1)
-    if ids.size and not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token ids must be integers, not {ids.dtype}")
-    return ",".join(str(int(i)) for i in ids)
-
-
 def _weight_property(name, doc):
     return property(lambda self: self.weight(name), doc=doc)
 
 
-class Model(_circuitc.Model):
+class Model(PairAnalyses, _circuitc.Model):
     """A model loaded whole (every format ``circuitc`` reads), weights processed
     as TransformerLens' from_pretrained does unless ``process=False``.
 

@@ -14,8 +14,7 @@
 #include "circuitc/prompt_json.h"
 #include "circuitc/runtime_report.h"
 
-/* Parses head HEAD (a str: L4H11 or 4.11) against M; an ArgumentError when it is not one of M's. */
-static int parse_head(const cc_model *m, PyObject *head, cc_head *out)
+int parse_head(const cc_model *m, PyObject *head, cc_head *out)
 {
     const char *s = PyUnicode_Check(head) ? PyUnicode_AsUTF8(head) : NULL;
     if (!s) {
