@@ -13,7 +13,7 @@ from ._pairs import PairAnalyses
 from ._progress import progress_for
 from ._results import CircuitResult, Result
 
-__all__ = ["Config", "Model", "load"]
+__all__ = ["Config", "Model", "circuit", "load"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +65,18 @@ def _progress_call(command, progress, call, **kwargs):
 
 def _fspath(path):
     return None if path is None else os.fspath(path)
+
+
+def circuit(model, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
+            baseline_samples=200, seed=0, progress=True, process=True):
+    """Built-in circuit NAME (kcomp, qcomp, vcomp, ov, qk) of HEADS on MODEL: a
+    Model, or a model path, opened for this call alone as the CLI opens it (only
+    the circuit's tensors are read; PROCESS: the default weight processing)."""
+    text, factors = _progress_call(name, progress, _circuitc.circuit, model=model if isinstance(model, Model) else
+                                   os.fspath(model), circuit=name, heads=[_head(h) for h in heads], k=k, ranks=ranks,
+                                   method=method, compare=compare, components=components, singular=singular,
+                                   baseline_samples=baseline_samples, seed=seed, process=process)
+    return CircuitResult.from_json(name, text, factors)
 
 
 def _weight_property(name, doc):
@@ -181,13 +193,8 @@ class Model(PairAnalyses, _circuitc.Model):
 
     # ---- analyses: the CLI's commands ---------------------------------------
 
-    def _circuit(self, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
-                 baseline_samples=200, seed=0, progress=True):
-        text, factors = _progress_call(name, progress, _circuitc.circuit, model=self, circuit=name,
-                                       heads=[_head(h) for h in heads], k=k, ranks=ranks, method=method,
-                                       compare=compare, components=components, singular=singular,
-                                       baseline_samples=baseline_samples, seed=seed)
-        return CircuitResult.from_json(name, text, factors)
+    def _circuit(self, name, heads, **options):
+        return circuit(self, name, heads, **options)
 
     def kcomp(self, prev, ind, **options):
         """`circuitc kcomp PREV IND`: the K-composition circuit's exact top-k

@@ -16,6 +16,9 @@ CASES = {
     "kcomp": (["kcomp", "L0H0", "L1H0"], lambda m: m.kcomp("L0H0", "L1H0")),
     "kcomp-options": (["kcomp", "L0H0", "L1H0", "--k", "10", "--singular", "16", "--ranks", "--seed", "4"],
                       lambda m: m.kcomp((0, 0), (1, 0), k=10, singular=16, ranks="always", seed=4)),
+    "kcomp-path": (["kcomp", "L0H0", "L1H0"], lambda m: circuitc.kcomp(m.cfg.model_path, "L0H0", "L1H0")),
+    "kcomp-path-unprocessed": (["kcomp", "L0H1", "L2H0", "--no-processing"],
+                               lambda m: circuitc.kcomp(m.cfg.model_path, "L0H1", "L2H0", process=False)),
     "qcomp": (["qcomp", "L0H1", "L2H0"], lambda m: m.qcomp("L0H1", "L2H0")),
     "vcomp": (["vcomp", "L0H1", "L2H0", "--baseline-samples", "50", "--seed", "3"],
               lambda m: m.vcomp("L0H1", "L2H0", baseline_samples=50, seed=3)),
@@ -77,6 +80,7 @@ def test_parity_on_family_fixtures(cli, family):
     else:
         assert printed(m.lens(prompt=prompt).to_dict()) == printed(cli("lens", "--model", path, "--prompt", prompt))
     assert printed(m.kcomp("L0H0", "L1H1").to_dict()) == printed(cli("kcomp", "L0H0", "L1H1", "--model", path))
+    assert printed(circuitc.kcomp(path, "L0H0", "L1H1").to_dict()) == printed(m.kcomp("L0H0", "L1H1").to_dict())
 
 
 def test_tokens_match_the_cli(cli):
