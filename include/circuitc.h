@@ -43,6 +43,7 @@
 #include "circuitc/process.h"
 #include "circuitc/progress.h"
 #include "circuitc/prompt_json.h"
+#include "circuitc/prompt_pair.h"
 #include "circuitc/prompts.h"
 #include "circuitc/rng.h"
 #include "circuitc/runtime_report.h"

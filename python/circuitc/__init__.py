@@ -30,15 +30,21 @@ from ._circuitc import FactoredMatrix  # noqa: E402
 from ._errors import (ArgumentError, CancelledError, Error, FileError, ModelFormatError,  # noqa: E402
                       NonFiniteError, OutOfMemoryError, TokenizerError, UnsupportedError, error_for)
 from ._model import Config, Model, load  # noqa: E402
+from ._model import circuit as _circuit  # noqa: E402
 from ._results import CircuitResult, Result  # noqa: E402
 
 _circuitc._set_error_factory(error_for)
+
+
+_CIRCUITS = ("kcomp", "qcomp", "vcomp", "ov", "qk")
 
 
 def _analysis(name):
     method = getattr(Model, name)
 
     def call(model, *args, **kwargs):
+        if name in _CIRCUITS and not isinstance(model, Model):  # a path: only the circuit's tensors are read
+            return _circuit(model, name, args, **kwargs)
         return method(model, *args, **kwargs)
 
     call.__name__ = name
@@ -46,9 +52,10 @@ def _analysis(name):
     return call
 
 
-# circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on.
+# circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on; the circuits also take a
+# model path instead of a Model: circuitc.kcomp("gpt2/", "L4H11", "L5H5") reads only what the circuit needs.
 ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "discover", "repeat", "heads", "pattern",
-            "ablate", "patch_mlp_out", "dla", "lens", "next_tokens")
+            "ablate", "patch", "patch_mlp_out", "path_patch", "eap", "dla", "lens", "next_tokens")
 for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 

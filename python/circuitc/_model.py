@@ -7,11 +7,13 @@ import re
 import numpy as np
 
 from . import _circuitc
+from ._args import head as _head, ids_text as _ids_text
 from ._cache import ActivationCache
+from ._pairs import PairAnalyses
 from ._progress import progress_for
 from ._results import CircuitResult, Result
 
-__all__ = ["Config", "Model", "load"]
+__all__ = ["Config", "Model", "circuit", "load"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,26 +67,23 @@ def _fspath(path):
     return None if path is None else os.fspath(path)
 
 
-def _head(h):
-    """A head as the library parses it: "L4H11", "4.11" or (4, 11)."""
-    if isinstance(h, str):
-        return h
-    layer, head = h
-    return f"L{int(layer)}H{int(head)}"
-
-
-def _ids_text(tokens):
-    ids = np.asarray(tokens).reshape(-1)
-    if ids.size and not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token ids must be integers, not {ids.dtype}")
-    return ",".join(str(int(i)) for i in ids)
+def circuit(model, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
+            baseline_samples=200, seed=0, progress=True, process=True):
+    """Built-in circuit NAME (kcomp, qcomp, vcomp, ov, qk) of HEADS on MODEL: a
+    Model, or a model path, opened for this call alone as the CLI opens it (only
+    the circuit's tensors are read; PROCESS: the default weight processing)."""
+    text, factors = _progress_call(name, progress, _circuitc.circuit, model=model if isinstance(model, Model) else
+                                   os.fspath(model), circuit=name, heads=[_head(h) for h in heads], k=k, ranks=ranks,
+                                   method=method, compare=compare, components=components, singular=singular,
+                                   baseline_samples=baseline_samples, seed=seed, process=process)
+    return CircuitResult.from_json(name, text, factors)
 
 
 def _weight_property(name, doc):
     return property(lambda self: self.weight(name), doc=doc)
 
 
-class Model(_circuitc.Model):
+class Model(PairAnalyses, _circuitc.Model):
     """A model loaded whole (every format ``circuitc`` reads), weights processed
     as TransformerLens' from_pretrained does unless ``process=False``.
 
@@ -194,13 +193,8 @@ class Model(_circuitc.Model):
 
     # ---- analyses: the CLI's commands ---------------------------------------
 
-    def _circuit(self, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
-                 baseline_samples=200, seed=0, progress=True):
-        text, factors = _progress_call(name, progress, _circuitc.circuit, model=self, circuit=name,
-                                       heads=[_head(h) for h in heads], k=k, ranks=ranks, method=method,
-                                       compare=compare, components=components, singular=singular,
-                                       baseline_samples=baseline_samples, seed=seed)
-        return CircuitResult.from_json(name, text, factors)
+    def _circuit(self, name, heads, **options):
+        return circuit(self, name, heads, **options)
 
     def kcomp(self, prev, ind, **options):
         """`circuitc kcomp PREV IND`: the K-composition circuit's exact top-k

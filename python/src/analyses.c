@@ -14,8 +14,7 @@
 #include "circuitc/prompt_json.h"
 #include "circuitc/runtime_report.h"
 
-/* Parses head HEAD (a str: L4H11 or 4.11) against M; an ArgumentError when it is not one of M's. */
-static int parse_head(const cc_model *m, PyObject *head, cc_head *out)
+int parse_head(const cc_model *m, PyObject *head, cc_head *out)
 {
     const char *s = PyUnicode_Check(head) ? PyUnicode_AsUTF8(head) : NULL;
     if (!s) {
@@ -54,24 +53,37 @@ static PyObject *with_factors(PyObject *text, cc_fm *fm)
 
 #define SERIALISER(fn) ((json_t * (*)(const void *))(fn))
 
-PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
+/* The model a circuit call reads: MODEL's (a Model), or for a path (MODEL a str) the model opened
+ * for this call alone, as the CLI opens it: only the tensors the circuit needs are read then
+ * (cc_model_need, processed when PROCESS), and *OWNED is the model to free. NULL with the exception set. */
+static cc_model *circuit_model(PyObject *model, int process, cc_model **owned, int *processed)
 {
-    (void)self;
-    static char *kwlist[] = {"model", "circuit", "heads", "k", "ranks", "method", "compare", "components",
-                             "singular", "baseline_samples", "seed", "progress", NULL};
-    ModelObject *model;
-    const char *name, *ranks = "auto", *method = "fast";
-    PyObject *heads, *progress = NULL;
-    cc_circuit_report_options o;
-    cc_circuit_report_defaults(&o);
-    int compare = 0;
-    unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!sO!|issp" "iiiKO:circuit", kwlist, &Model_Type, &model, &name,
-                                     &PyList_Type, &heads, &o.measure.k_max, &ranks, &method, &compare,
-                                     &o.measure.components, &o.measure.n_singular, &o.baseline_samples, &seed,
-                                     &progress))
+    *owned = NULL;
+    if (PyObject_TypeCheck(model, &Model_Type)) {
+        *processed = cc_model_processed(((ModelObject *)model)->m);
+        return ((ModelObject *)model)->m;
+    }
+    const char *path = PyUnicode_Check(model) ? PyUnicode_AsUTF8(model) : NULL;
+    if (!path) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "model is a circuitc.Model or a model path (str)");
         return NULL;
-    cc_model *m = model->m;
+    }
+    cc_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = cc_model_open(path, NULL, owned, &err);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) return raise_cc_error(&err, false), NULL;
+    *processed = process;
+    return *owned;
+}
+
+/* kcomp, qcomp, vcomp, ov, qk (NAME) of HEADS on model M (py_circuit's work). */
+static PyObject *circuit_run(cc_model *m, const char *name, PyObject *heads, cc_circuit_report_options *op,
+                             const char *ranks, const char *method, int compare, int processed,
+                             unsigned long long seed, PyObject *progress)
+{
+    cc_circuit_report_options o = *op;
     int b = 0;
     while (b < CC_N_BUILTINS && strcmp(cc_builtin_circuit_name((cc_builtin_circuit)b), name) != 0) b++;
     if (b == CC_N_BUILTINS) return PyErr_Format(PyExc_ValueError, "%s is not a built-in circuit", name);
@@ -82,7 +94,7 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     o.measure.ranks = !strcmp(ranks, "always") ? CC_RANKS_ALWAYS : !strcmp(ranks, "never") ? CC_RANKS_NEVER : CC_RANKS_AUTO;
     o.measure.method = !strcmp(method, "brute") ? CC_TOPK_BRUTE : CC_TOPK_FAST;
     o.measure.compare = compare;
-    o.process = cc_model_processed(m);
+    o.process = processed;
     o.seed = seed;
     progress_bridge p = {.callback = progress != Py_None ? progress : NULL};
     o.measure.progress = progress_bridge_call, o.measure.progress_ctx = &p;
@@ -95,6 +107,29 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_circuit_report_json), &r);
     if (out) out = with_factors(out, &r.factors);
     cc_circuit_report_free(&r);
+    return out;
+}
+
+PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"model", "circuit", "heads", "k", "ranks", "method", "compare", "components",
+                             "singular", "baseline_samples", "seed", "progress", "process", NULL};
+    PyObject *model;
+    const char *name, *ranks = "auto", *method = "fast";
+    PyObject *heads, *progress = NULL;
+    cc_circuit_report_options o;
+    cc_circuit_report_defaults(&o);
+    int compare = 0, process = 1, processed;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OsO!|issp" "iiiKOp:circuit", kwlist, &model, &name, &PyList_Type,
+                                     &heads, &o.measure.k_max, &ranks, &method, &compare, &o.measure.components,
+                                     &o.measure.n_singular, &o.baseline_samples, &seed, &progress, &process))
+        return NULL;
+    cc_model *owned, *m = circuit_model(model, process, &owned, &processed);
+    if (!m) return NULL;
+    PyObject *out = circuit_run(m, name, heads, &o, ranks, method, compare, processed, seed, progress);
+    cc_model_free(owned);
     return out;
 }
 

@@ -23,6 +23,7 @@
 
 #include "circuitc/error.h"
 #include "circuitc/factored.h"
+#include "circuitc/heads.h"
 #include "circuitc/model.h"
 
 typedef struct {
@@ -76,6 +77,9 @@ void compute_leave(void);
 #define COMPUTE_BEGIN Py_BEGIN_ALLOW_THREADS compute_enter();
 #define COMPUTE_END compute_leave(); Py_END_ALLOW_THREADS
 
+/* Parses head HEAD (a str: L4H11 or 4.11) against M; an ArgumentError when it is not one of M's. */
+int parse_head(const cc_model *m, PyObject *head, cc_head *out);
+
 /* The module's functions, by file. */
 PyObject *py_run(PyObject *self, PyObject *args, PyObject *kw);          /* run.c */
 PyObject *py_hook_names(PyObject *self, PyObject *args);                  /* run.c */
@@ -90,6 +94,9 @@ PyObject *py_compile(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_patch_sweep(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_repeated_tokens(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw);   /* pairs.c */
+PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_tokens(PyObject *self, PyObject *args, PyObject *kw);        /* tokens.c */
 PyObject *py_token_texts(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_decode(PyObject *self, PyObject *args, PyObject *kw);

@@ -7,12 +7,18 @@ from conftest import FAMILY_MODELS, printed
 
 TOKENS = [511, 17, 301, 99, 4, 17, 301, 99]
 TOKENS_ARG = ",".join(map(str, TOKENS))
+# the fixture's prompt pair (tests/test_cli_patching.c): clean repeats token 10, corrupt does not
+CLEAN, CORRUPT = [511, 10, 20, 30, 40, 50, 10], [511, 10, 20, 30, 40, 60, 70]
+PAIR_ARGS = ["--clean-tokens", ",".join(map(str, CLEAN)), "--corrupt-tokens", ",".join(map(str, CORRUPT))]
 
 # (CLI arguments, the same call from Python)
 CASES = {
     "kcomp": (["kcomp", "L0H0", "L1H0"], lambda m: m.kcomp("L0H0", "L1H0")),
     "kcomp-options": (["kcomp", "L0H0", "L1H0", "--k", "10", "--singular", "16", "--ranks", "--seed", "4"],
                       lambda m: m.kcomp((0, 0), (1, 0), k=10, singular=16, ranks="always", seed=4)),
+    "kcomp-path": (["kcomp", "L0H0", "L1H0"], lambda m: circuitc.kcomp(m.cfg.model_path, "L0H0", "L1H0")),
+    "kcomp-path-unprocessed": (["kcomp", "L0H1", "L2H0", "--no-processing"],
+                               lambda m: circuitc.kcomp(m.cfg.model_path, "L0H1", "L2H0", process=False)),
     "qcomp": (["qcomp", "L0H1", "L2H0"], lambda m: m.qcomp("L0H1", "L2H0")),
     "vcomp": (["vcomp", "L0H1", "L2H0", "--baseline-samples", "50", "--seed", "3"],
               lambda m: m.vcomp("L0H1", "L2H0", baseline_samples=50, seed=3)),
@@ -35,6 +41,21 @@ CASES = {
     "ablate": (["ablate", "L1H0", "L2H1", "--batch", "4", "--ablate", "zero"],
                lambda m: m.ablate("L1H0", "L2H1", batch=4, mode="zero")),
     "patch-mlp_out": (["patch", "mlp_out", "--seq-len", "10", "--seed", "1"], lambda m: m.patch_mlp_out(seq_len=10, seed=1)),
+    "patch-pair": (["patch", "resid_pre", *PAIR_ARGS, "--answer", "#20", "--wrong", "#99"],
+                   lambda m: m.patch("resid_pre", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, answer="#20", wrong="#99")),
+    "patch-pair-heads": (["patch", "z", "--per-head", "--positions", "all", *PAIR_ARGS, "--metric", "loss", "--naive"],
+                         lambda m: m.patch("z", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, metric="loss",
+                                           per_head=True, positions="all", naive=True)),
+    "path-patch": (["path-patch", "L0H0", "L1H0", "--to", "k", *PAIR_ARGS, "--answer", "#20", "--wrong", "#99"],
+                   lambda m: m.path_patch("L0H0", "L1H0", to="k", clean_tokens=CLEAN, corrupt_tokens=CORRUPT,
+                                          answer="#20", wrong="#99")),
+    "path-patch-all": (["path-patch", "all", "L2H1", "L2H0", *PAIR_ARGS, "--metric", "loss"],
+                       lambda m: m.path_patch("all", (2, 1), "L2H0", clean_tokens=CLEAN, corrupt_tokens=CORRUPT,
+                                              metric="loss")),
+    "eap": (["eap", "--batch", "4", "--top-n", "8"], lambda m: m.eap(batch=4, top_n=8)),
+    "eap-plain": (["eap", "--ig-steps", "0", "--greedy", "--top-n", "6", "--seq-len", "6", "--metric", "loss",
+                   "--seed", "2"],
+                  lambda m: m.eap(ig_steps=0, greedy=True, top_n=6, seq_len=6, metric="loss", seed=2)),
     "dla": (["dla", "--tokens", TOKENS_ARG, "--answer", "#4", "--wrong", "#250"],
             lambda m: m.dla("#4", "#250", tokens=TOKENS)),
     "lens": (["lens", "--tokens", TOKENS_ARG, "--top", "3"], lambda m: m.lens(tokens=TOKENS, top=3)),
@@ -59,6 +80,7 @@ def test_parity_on_family_fixtures(cli, family):
     else:
         assert printed(m.lens(prompt=prompt).to_dict()) == printed(cli("lens", "--model", path, "--prompt", prompt))
     assert printed(m.kcomp("L0H0", "L1H1").to_dict()) == printed(cli("kcomp", "L0H0", "L1H1", "--model", path))
+    assert printed(circuitc.kcomp(path, "L0H0", "L1H1").to_dict()) == printed(m.kcomp("L0H0", "L1H1").to_dict())
 
 
 def test_tokens_match_the_cli(cli):

@@ -30,3 +30,12 @@ def test_the_runtime_commands_report_progress(model):
     model.kcomp("L0H0", "L1H0", progress=lambda d, t: seen.append(d))
     model.heads(batch=2, progress=False)  # the runtime's callback was cleared after each call
     assert seen
+
+
+def test_a_tqdm_bar_shows_the_progress(model, capsys):
+    pytest.importorskip("tqdm")
+    model.kcomp("L0H0", "L1H0", progress=True)
+    bar = capsys.readouterr().err
+    assert "kcomp" in bar and f"/{model.cfg.d_vocab}" in bar, bar
+    model.kcomp("L0H0", "L1H0", progress=False)
+    assert capsys.readouterr().err == ""

@@ -22,7 +22,7 @@ typedef struct {
 /* --verify K: the K largest estimates patched exactly, nothing else; --verify
  * all: the exact patching of every node, the correlation, and the LIST largest
  * listed. */
-static int run_verify(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
+static int run_verify(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
                       int list, verify *v, cc_error *err)
 {
     v->correlation = NAN;
@@ -57,10 +57,10 @@ static json_t *verify_json(const verify *v, const cc_attr_result *a)
     bool all = v->k == ATTRIBUTE_VERIFY_ALL;
     return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", v->n_top, "all", all, "correlation",
                      patch_json_num(v->correlation), "top", top, "exact_value",
-                     all ? patch_result_json(&v->exact, v->exact.value) : json_null());
+                     all ? cc_patch_values_json(&v->exact, v->exact.value) : json_null());
 }
 
-static int print_json(const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
+static int print_json(const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
 {
     const cc_patch_result *r = &a->est;
     json_t *j = json_object();
@@ -69,21 +69,21 @@ static int print_json(const patch_pair *pp, const cc_patch_opts *po, const cc_at
     json_object_set_new(j, "positions", json_string(po->all_positions ? "all" : "each"));
     json_object_set_new(j, "method", json_string("attribution"));
     json_object_set_new(j, "gradient_run", json_string("corrupt"));
-    patch_pair_json(pp, j);
+    cc_prompt_pair_json_set(pp, j);
     json_object_set_new(j, "clean", json_real(r->clean));
     json_object_set_new(j, "corrupt", json_real(r->corrupt));
     json_object_set_new(j, "shape", json_pack("[iii]", r->n_layers, r->n_pos, r->n_heads));
     json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
                                                  "all, one head entry without --per-head"));
-    json_object_set_new(j, "attribution", patch_result_json(r, a->attribution));
-    json_object_set_new(j, "value", patch_result_json(r, r->value));
-    json_object_set_new(j, "normalized", patch_result_json(r, r->normalized));
+    json_object_set_new(j, "attribution", cc_patch_values_json(r, a->attribution));
+    json_object_set_new(j, "value", cc_patch_values_json(r, r->value));
+    json_object_set_new(j, "normalized", cc_patch_values_json(r, r->normalized));
     json_object_set_new(j, "peak_bytes", json_integer((json_int_t)a->peak_bytes));
     if (v->k) json_object_set_new(j, "verify", verify_json(v, a));
     return cli_print_result(j);
 }
 
-static void print_text(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
+static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
                        const verify *v, int top)
 {
     const cc_patch_result *r = &a->est;
@@ -125,7 +125,7 @@ static int run_pair(const cli_args *a, int verify_k)
         return cli_usage_error("attribute", "--per-head: %s has no heads (z, pattern, q, k and v do)", a->pos[0]);
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    patch_pair pp;
+    cc_prompt_pair pp;
     int rc = patch_pair_load(a, m, &pp);
     cc_attr_result ar = {0};
     verify v = {.k = verify_k};
@@ -144,7 +144,7 @@ static int run_pair(const cli_args *a, int verify_k)
     free(v.top);
     cc_patch_result_free(&v.exact);
     cc_attr_result_free(&ar);
-    patch_pair_free(&pp);
+    cc_prompt_pair_free(&pp);
     cc_model_free(m);
     return rc;
 }

@@ -5,26 +5,6 @@
 #include "patch_cli.h"
 #include "progress.h"
 
-/* The result's JSON (--json's body, --html's data). */
-static json_t *pair_json(cc_hook_kind hook, const cc_patch_opts *po, const patch_pair *pp, const cc_patch_result *r)
-{
-    json_t *j = json_object();
-    json_object_set_new(j, "hook", json_string(cc_patch_hook_name(hook)));
-    json_object_set_new(j, "per_head", json_boolean(po->per_head));
-    json_object_set_new(j, "positions", json_string(po->all_positions ? "all" : "each"));
-    json_object_set_new(j, "method", json_string(po->naive ? "naive" : "causal"));
-    patch_pair_json(pp, j);
-    json_object_set_new(j, "clean", json_real(r->clean));
-    json_object_set_new(j, "corrupt", json_real(r->corrupt));
-    json_object_set_new(j, "shape", json_pack("[iii]", r->n_layers, r->n_pos, r->n_heads));
-    json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
-                                                 "all, one head entry without --per-head"));
-    json_object_set_new(j, "value", patch_result_json(r, r->value));
-    json_object_set_new(j, "normalized", patch_result_json(r, r->normalized));
-    json_object_set_new(j, "skipped", json_integer(r->skipped));
-    return j;
-}
-
 /* Activation patching on a prompt pair. */
 static int run_pair(const cli_args *a)
 {
@@ -38,10 +18,10 @@ static int run_pair(const cli_args *a)
         return cli_usage_error("patch", "--per-head: %s has no heads (z, pattern, q, k and v do)", a->pos[0]);
     cc_model *m = NULL;
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    patch_pair pp;
+    cc_prompt_pair pp;
     int rc = patch_pair_load(a, m, &pp);
     if (rc != CLI_OK) {
-        patch_pair_free(&pp);
+        cc_prompt_pair_free(&pp);
         cc_model_free(m);
         return rc;
     }
@@ -51,21 +31,21 @@ static int run_pair(const cli_args *a)
                         .progress = cli_progress_update};
     cc_patch_result r;
     if (cc_act_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, &po, &r, &err) != 0) {
-        patch_pair_free(&pp);
+        cc_prompt_pair_free(&pp);
         cc_model_free(m);
         return cli_fail(&err);
     }
     if (common.json) {
-        rc = cli_print_result(pair_json(hook, &po, &pp, &r));
+        rc = cli_print_result(cc_patch_pair_json(&pp, &po, &r));
     } else {
         patch_pair_print_result(m, &pp, &po, &r, a->v[O_TOP].i);
         rc = CLI_OK;
     }
     if (common.plot && patch_pair_plot(common.plot, "patching", m, &pp, &po, &r) != CLI_OK) rc = CLI_FAIL;
     if (rc == CLI_OK && common.html)
-        rc = cli_html_page(&common, CC_HTML_HEATMAP, "activation patching", pair_json(hook, &po, &pp, &r));
+        rc = cli_html_page(&common, CC_HTML_HEATMAP, "activation patching", cc_patch_pair_json(&pp, &po, &r));
     cc_patch_result_free(&r);
-    patch_pair_free(&pp);
+    cc_prompt_pair_free(&pp);
     cc_model_free(m);
     return rc;
 }

@@ -10,18 +10,6 @@
 #include "plot_cli.h"
 #include "progress.h"
 
-/* SPEC "all": every head in the layers below the lowest receiver's; else one head. */
-static int senders_of(const char *spec, const cc_config *c, int lowest, cc_head **out, int *n, cc_error *err)
-{
-    *n = strcmp(spec, "all") == 0 ? lowest * c->n_heads : 1;
-    if (*n == 0) return cc_fail(err, "SENDER all: the receivers are in layer 0, so no head sends to them");
-    *out = malloc((size_t)*n * sizeof **out);
-    if (!*out) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
-    if (*n == 1 && strcmp(spec, "all") != 0) return cc_head_parse(spec, c, *out, err);
-    for (int i = 0; i < *n; i++) (*out)[i] = (cc_head){i / c->n_heads, i % c->n_heads};
-    return 0;
-}
-
 /* The layer x head heatmap of "all" senders' normalised effects (the patched
  * metric when the clean and corrupted metrics are equal). */
 static int plot_senders(const char *out, const cc_model *m, const char *recv, const char *to, const cc_path_result *r,
@@ -59,7 +47,7 @@ static int plot_senders(const char *out, const cc_model *m, const char *recv, co
 }
 
 /* The text output: the pair, the metric and one line per sender. */
-static void print_text(const cc_model *m, const patch_pair *pp, const cc_path_result *r, const cc_head *send,
+static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_path_result *r, const cc_head *send,
                        int n_send, const char *rn, const char *to)
 {
     char hn[32];
@@ -83,68 +71,46 @@ static int run(const cli_args *a)
     if (!patch_pair_given(a))
         return cli_usage_error("path-patch", "give the prompt pair: --clean TEXT --corrupt TEXT (or --clean-tokens "
                                              "IDS --corrupt-tokens IDS)");
+    bool all = strcmp(a->pos[0], "all") == 0;
+    if (common.plot && !all)
+        return cli_usage_error("path-patch", "--plot draws the sender x receiver heatmap of SENDER all");
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
-    int n_recv = a->n_pos - 1, n_send = 0, lowest = cc_model_config(m)->n_layers, rc;
-    cc_head *recv = malloc((size_t)n_recv * sizeof *recv), *send = NULL;
-    patch_pair pp = {0};
-    cc_path_result r = {0};
-    if (!recv) {
-        cc_model_free(m);
-        return cli_fail(&(cc_error){.msg = "out of memory"});
-    }
-    for (int i = 0; i < n_recv; i++) {
-        if (cc_head_parse(a->pos[1 + i], cc_model_config(m), &recv[i], &err) != 0) {
-            rc = cli_usage_error("path-patch", "RECEIVER: %s", err.msg);
-            goto out;
-        }
-        if (recv[i].layer < lowest) lowest = recv[i].layer;
-    }
-    if (senders_of(a->pos[0], cc_model_config(m), lowest, &send, &n_send, &err) != 0) {
-        rc = cli_usage_error("path-patch", "SENDER: %s", err.msg);
-        goto out;
-    }
-    if ((rc = patch_pair_load(a, m, &pp)) != CLI_OK) goto out;
     static const cc_hook_kind TO[] = {CC_HOOK_Q, CC_HOOK_K, CC_HOOK_V};
-    const char *to = cli_options[O_TO].choices[a->v[O_TO].choice];
+    int n_recv = a->n_pos - 1, lowest = cc_model_config(m)->n_layers, rc = CLI_OK;
+    cc_head *recv = malloc((size_t)n_recv * sizeof *recv), send;
+    cc_prompt_pair pp = {0};
+    cc_path_patch_report r = {0};
+    if (!recv) rc = cli_fail(&(cc_error){.msg = "out of memory", .code = CC_E_NOMEM});
+    for (int i = 0; rc == CLI_OK && i < n_recv; i++) {
+        if (cc_head_parse(a->pos[1 + i], cc_model_config(m), &recv[i], &err) != 0)
+            rc = cli_usage_error("path-patch", "RECEIVER: %s", err.msg);
+        else if (recv[i].layer < lowest) lowest = recv[i].layer;
+    }
+    if (rc == CLI_OK && all && lowest == 0)
+        rc = cli_usage_error("path-patch", "SENDER all: the receivers are in layer 0, so no head sends to them");
+    if (rc == CLI_OK && !all && cc_head_parse(a->pos[0], cc_model_config(m), &send, &err) != 0)
+        rc = cli_usage_error("path-patch", "SENDER: %s", err.msg);
+    if (rc == CLI_OK) rc = patch_pair_load(a, m, &pp);
+    if (rc != CLI_OK) goto out;
+    cc_path_patch_options o = {.senders = all ? NULL : &send, .n_senders = all ? 0 : 1, .receivers = recv,
+                               .n_receivers = n_recv, .to = TO[a->v[O_TO].choice], .kernel = CC_KERNEL_FAST,
+                               .progress = cli_progress_update};
     cli_progress_begin("path-patch");
-    if (cc_path_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, send, n_send, recv, n_recv, TO[a->v[O_TO].choice],
-                      &pp.metric, CC_KERNEL_FAST, cli_progress_update, NULL, &r, &err) != 0) {
+    if (cc_path_patch_run(m, &pp, &o, &r, &err) != 0) {
         rc = cli_fail(&err);
         goto out;
     }
     char hn[32], rn[256] = "";
     for (int i = 0; i < n_recv; i++)
         snprintf(rn + strlen(rn), sizeof rn - strlen(rn), "%s%s", i ? "+" : "", cc_head_name(recv[i], hn, sizeof hn));
-    if (common.json) {
-        json_t *j = json_object(), *senders = json_array(), *recvs = json_array(), *v = json_array(),
-               *nv = json_array();
-        for (int i = 0; i < n_recv; i++) json_array_append_new(recvs, json_string(cc_head_name(recv[i], hn, sizeof hn)));
-        for (int s = 0; s < n_send; s++) {
-            json_array_append_new(senders, json_string(cc_head_name(send[s], hn, sizeof hn)));
-            json_array_append_new(v, json_real(r.value[s]));
-            json_array_append_new(nv, patch_json_num(r.normalized[s]));
-        }
-        json_object_set_new(j, "receivers", recvs);
-        json_object_set_new(j, "to", json_string(to));
-        patch_pair_json(&pp, j);
-        json_object_set_new(j, "clean", json_real(r.clean));
-        json_object_set_new(j, "corrupt", json_real(r.corrupt));
-        json_object_set_new(j, "senders", senders);
-        json_object_set_new(j, "value", v);
-        json_object_set_new(j, "normalized", nv);
-        rc = cli_print_result(j);
-    } else {
-        print_text(m, &pp, &r, send, n_send, rn, to);
-        rc = CLI_OK;
-    }
-    if (common.plot && strcmp(a->pos[0], "all") == 0 && plot_senders(common.plot, m, rn, to, &r, lowest) != CLI_OK)
-        rc = CLI_FAIL;
-    else if (common.plot && strcmp(a->pos[0], "all") != 0)
-        rc = cli_usage_error("path-patch", "--plot draws the sender x receiver heatmap of SENDER all");
+    const char *to = cc_patch_hook_name(o.to);
+    if (common.json) rc = cli_print_result(cc_path_patch_json(&pp, &r));
+    else print_text(m, &pp, &r.result, r.senders, r.n_senders, rn, to);
+    if (rc == CLI_OK && common.plot && plot_senders(common.plot, m, rn, to, &r.result, lowest) != CLI_OK) rc = CLI_FAIL;
 out:
-    cc_path_result_free(&r);
-    patch_pair_free(&pp);
-    free(recv), free(send);
+    cc_path_patch_report_free(&r);
+    cc_prompt_pair_free(&pp);
+    free(recv);
     cc_model_free(m);
     return rc;
 }

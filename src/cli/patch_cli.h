@@ -11,18 +11,15 @@ int patch_sweep_run(const cli_args *a);
 
 /* Text output of R: the layer x position (or x head) table, or per head and
  * position the TOP strongest entries. */
-void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po,
+void patch_pair_print_result(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po,
                              const cc_patch_result *r, int top);
 
 /* The table of patch_pair_print_result alone (attribute prints its own header). */
-void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int top);
-
-/* V ([layer][position][head], as in R) as nested JSON arrays, NaN as null. */
-json_t *patch_result_json(const cc_patch_result *r, const double *v);
+void patch_pair_print_table(const cc_prompt_pair *pp, const cc_patch_result *r, int top);
 
 /* The --plot heatmap of R into OUT, titled WHAT ("patching") and the hook;
  * CLI_OK or CLI_FAIL after printing the error. */
-int patch_pair_plot(const char *out, const char *what, const cc_model *m, const patch_pair *pp,
+int patch_pair_plot(const char *out, const char *what, const cc_model *m, const cc_prompt_pair *pp,
                     const cc_patch_opts *po, const cc_patch_result *r);
 
 #endif

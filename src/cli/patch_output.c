@@ -11,7 +11,7 @@
 #include "plot_cli.h"
 
 /* Row and column labels of the heatmap of R. Caller frees both lists and their strings. */
-static void heatmap_labels(const patch_pair *pp, const cc_patch_result *r, bool by_head_rows, char ***rows,
+static void heatmap_labels(const cc_prompt_pair *pp, const cc_patch_result *r, bool by_head_rows, char ***rows,
                            char ***cols, int *nr, int *nc)
 {
     int L = r->n_layers, H = r->n_heads;
@@ -45,7 +45,7 @@ static void free_labels(char **v, int n)
 
 /* The layer x position (or x head) heatmap of the normalised results (raw when
  * the clean and corrupted metrics are equal). */
-int patch_pair_plot(const char *out, const char *what, const cc_model *m, const patch_pair *pp,
+int patch_pair_plot(const char *out, const char *what, const cc_model *m, const cc_prompt_pair *pp,
                     const cc_patch_opts *po, const cc_patch_result *r)
 {
     bool norm = patch_normalisable(r->clean, r->corrupt), by_head_rows = r->n_heads > 1 && r->n_pos > 1;
@@ -103,7 +103,7 @@ static void rank(const cc_patch_result *r, size_t N, size_t *order)
     }
 }
 
-void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_patch_opts *po, const cc_patch_result *r,
+void patch_pair_print_result(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_patch_result *r,
                        int top)
 {
     int L = r->n_layers, P = r->n_pos, H = r->n_heads;
@@ -120,7 +120,7 @@ void patch_pair_print_result(const cc_model *m, const patch_pair *pp, const cc_p
     patch_pair_print_table(pp, r, top);
 }
 
-void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int top)
+void patch_pair_print_table(const cc_prompt_pair *pp, const cc_patch_result *r, int top)
 {
     int L = r->n_layers, P = r->n_pos, H = r->n_heads;
     bool norm = patch_normalisable(r->clean, r->corrupt);
@@ -159,20 +159,4 @@ void patch_pair_print_table(const patch_pair *pp, const cc_patch_result *r, int 
         }
         printf("\n");
     }
-}
-
-json_t *patch_result_json(const cc_patch_result *r, const double *v)
-{
-    json_t *layers = json_array();
-    for (int l = 0; l < r->n_layers; l++) {
-        json_t *pos = json_array();
-        for (int p = 0; p < r->n_pos; p++) {
-            json_t *heads = json_array();
-            for (int h = 0; h < r->n_heads; h++)
-                json_array_append_new(heads, patch_json_num(v[((size_t)l * r->n_pos + p) * r->n_heads + h]));
-            json_array_append_new(pos, heads);
-        }
-        json_array_append_new(layers, pos);
-    }
-    return layers;
 }

@@ -4,35 +4,24 @@
 #ifndef CIRCUITC_CLI_PATCH_PAIR_H
 #define CIRCUITC_CLI_PATCH_PAIR_H
 
-#include "circuitc/patching.h"
-#include "circuitc/prompts.h"
+#include "circuitc/prompt_pair.h"
 #include "options.h"
-
-typedef struct {
-    cc_prompt_batch clean, corrupt; /* one prompt each, of the same length */
-    int T;
-    cc_metric metric;
-} patch_pair;
 
 /* True when A names a prompt pair (--clean or --clean-tokens given). */
 bool patch_pair_given(const cli_args *a);
 
-/* Reads A's prompt pair for model M and the metric; returns CLI_OK, or the
- * exit status after printing the error (usage: a missing or doubled option). */
-int patch_pair_load(const cli_args *a, const cc_model *m, patch_pair *p);
-void patch_pair_free(patch_pair *p);
+/* Reads A's prompt pair for model M and the metric (cc_prompt_pair_load); returns
+ * CLI_OK, or the exit status after printing the error (usage: a missing or doubled
+ * option). Free P with cc_prompt_pair_free, also after a failure. */
+int patch_pair_load(const cli_args *a, const cc_model *m, cc_prompt_pair *p);
 
 /* Token TOK's text for labels and JSON ("#ID" without a tokenizer). Caller frees. */
-char *patch_pair_text(const patch_pair *p, int tok);
-
-/* {clean_tokens, clean_text, corrupt_tokens, corrupt_text, metric {kind, answer
- * {id, token}, wrong {id, token}}} set on J. */
-void patch_pair_json(const patch_pair *p, json_t *j);
+char *patch_pair_text(const cc_prompt_pair *p, int tok);
 
 /* Prints the two prompts token by token and the metric line (text output),
  * then, when the two metrics are equal, that the normalised score is undefined
  * (the tables then show the patched metric, or "-" beside it). */
-void patch_pair_print(const patch_pair *p, double clean, double corrupt);
+void patch_pair_print(const cc_prompt_pair *p, double clean, double corrupt);
 
 /* Whether (x - a) / (clean - corrupt) is defined: the two metrics differ. */
 bool patch_normalisable(double clean, double corrupt);

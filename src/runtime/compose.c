@@ -106,7 +106,10 @@ void cc_segment_patches_apply(const cc_pass *p, cc_hook_kind kind, float *act)
     }
 }
 
-int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err)
+/* A hook point up to the cache: the segment patches, the caller's edit, the
+ * range check. 1 when (KIND, LAYER) is cached (*SLOT its slot), 0 when not,
+ * -1 on failure. */
+static int hook_visit(cc_pass *p, cc_hook_kind kind, int layer, float *act, int *slot, cc_error *err)
 {
     if (p->clean && layer == p->patch_layer) cc_segment_patches_apply(p, kind, act);
     bool per_layer = cc_hook_per_layer(kind);
@@ -116,8 +119,22 @@ int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error 
         return -1;
     if (cc_act_check(p->m, p->seg, p->n_seg, kind, layer, act, err) != 0) return -1;
     if (!p->opts) return 0;
-    int slot = per_layer ? layer : 0;
-    if (!((p->opts->cache[kind] >> slot) & 1)) return 0;
+    *slot = per_layer ? layer : 0;
+    return (p->opts->cache[kind] >> *slot) & 1;
+}
+
+/* ACT (heap) as the cache entry of (KIND, SLOT), replacing any earlier one. */
+static void cache_store(cc_pass *p, cc_hook_kind kind, int slot, float *act)
+{
+    free(p->res->act[kind][slot]);
+    p->res->act[kind][slot] = act;
+}
+
+int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err)
+{
+    int slot, rc = hook_visit(p, kind, layer, act, &slot, err);
+    if (rc <= 0) return rc;
+    cc_act_shape shape = cc_hook_shape(p->c, kind, p->batch, p->pos);
     float *copy = malloc(shape.numel * sizeof *copy);
     if (!copy) {
         char name[96];
@@ -125,9 +142,16 @@ int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error 
                        shape.numel);
     }
     p->ops->copy(copy, act, shape.numel);
-    free(p->res->act[kind][slot]);
-    p->res->act[kind][slot] = copy;
+    cache_store(p, kind, slot, copy);
     return 0;
+}
+
+int cc_pass_hook_give(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err)
+{
+    int slot, rc = hook_visit(p, kind, layer, act, &slot, err);
+    if (rc <= 0) free(act);
+    else cache_store(p, kind, slot, act);
+    return rc < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ layout */

@@ -538,9 +538,9 @@ static int unembed_rows(cc_pass *r, const int *target, double *lp, int *amax, bo
         rs_ctx a = {out, V, target + r0, lp ? lp + r0 : NULL, amax ? amax + r0 : NULL};
         if (lp || amax) cc_par_for(n, 4, row_stats_range, &a);
     }
-    int rc = full ? cc_pass_hook(r, CC_HOOK_LOGITS, 0, lg, err) : 0;
+    if (full) return cc_pass_hook_give(r, CC_HOOK_LOGITS, 0, lg, err); /* cached: lg becomes the cache entry */
     free(lg);
-    return rc;
+    return 0;
 }
 
 

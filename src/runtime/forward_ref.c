@@ -193,9 +193,9 @@ static int unembed(cc_pass *p, const int *target, double *lp, int *amax, cc_erro
         }
         logprob_and_argmax(row, V, target[r], lp ? lp + r : NULL, amax ? amax + r : NULL);
     }
-    int rc = keep ? cc_pass_hook(p, CC_HOOK_LOGITS, 0, logits, err) : 0;
+    if (keep) return cc_pass_hook_give(p, CC_HOOK_LOGITS, 0, logits, err); /* cached: logits become the entry */
     free(logits);
-    return rc;
+    return 0;
 }
 
 /* One thread, nothing to hold or restore, no workspace of its own. */

@@ -114,6 +114,11 @@ const float *cc_pass_kv(const cc_pass *p, cc_hook_kind which, int l, int s, int 
  * range check (act_check.h), then a copy when (KIND, LAYER) is cached. */
 int cc_pass_hook(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err);
 
+/* cc_pass_hook for a heap buffer ACT the caller gives away: cached, it
+ * becomes the cache entry itself instead of a copy (the logits [R, V] are
+ * the largest activation: no second copy at the peak); else it is freed. */
+int cc_pass_hook_give(cc_pass *p, cc_hook_kind kind, int layer, float *act, cc_error *err);
+
 /* Whether the full logits are cached (then they are materialised and hooked). */
 static inline bool cc_pass_logits_cached(const cc_pass *p)
 {
