@@ -17,6 +17,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
 
+from sources import sha256_file  # noqa: F401  (re-exported for the generators)
+
 M64 = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15
 
@@ -223,13 +225,3 @@ def write_json(path: str, obj) -> None:
         json.dump(obj, f, separators=(",", ":"), allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def sha256_file(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

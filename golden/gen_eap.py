@@ -282,7 +282,10 @@ def repeat_pairs(V, bos, seed):
 
 
 def generate_model(name, out_root):
-    model = common.load_tl(os.path.join(HERE, "models", name), processing=True)
+    import generate as gen
+
+    model_dir = os.path.join(HERE, "models", name)
+    model = common.load_tl(model_dir, processing=True)
     model.set_use_attn_result(True)
     model.set_use_split_qkv_input(True)
     if not model.cfg.attn_only:
@@ -318,6 +321,8 @@ def generate_model(name, out_root):
            "answer": answer, "wrong": wrong, "ranking": f"eap_ig_{IG_STEPS}.logit_diff", "baselines": baselines,
            "scores": sc, "circuits": circuits}
     write_json(os.path.join(out_root, name, "eap.json"), out)
+    write_json(os.path.join(out_root, name, "eap.provenance.json"),
+               gen.generator_provenance("gen_eap.py", ["common.py", "generate.py"], model_dir))
 
 
 def main():

@@ -118,6 +118,8 @@ def generate(name):
         "answer": [int(a) for a in answer], "wrong": [int(w) for w in wrong],
         "metrics": {k: float(v) for k, v in values.items()},
         "tensors": sorted(tensors)})
+    common.write_json(os.path.join(out, "gradients.provenance.json"), gen.generator_provenance(
+        "gen_gradients.py", ["common.py", "families.py", "generate.py"], model_dir))
     gen.log(f"{name}: gradients of {len(values)} metrics at {len(tensors) - 1} tensors")
 
 

@@ -26,15 +26,16 @@ str of a float32) to keep the files small, and the attention scores' masked
 
 The output is generated: do not edit it, rerun this script.
 """
-import hashlib
 import json
+from importlib.metadata import version
 import os
 import sys
 
 import numpy as np
 import torch
-import transformer_lens
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from sources import provenance_sources
 
 SEED = 19
 B, T = 2, 8
@@ -156,11 +157,8 @@ def main():
     for name, (fields, family) in SHAPES.items():
         with open(os.path.join(out_dir, name + ".json"), "w") as f:
             json.dump(generate(name, fields, family), f, separators=(",", ":"))
-    with open(__file__, "rb") as f:
-        source_sha = hashlib.sha256(f.read()).hexdigest()
-    provenance = {"model": "shapes", "generated_by": "golden/gen_shapes.py", "generator_sha256": source_sha,
-                  "versions": {"torch": torch.__version__, "transformer_lens": transformer_lens.__version__
-                               if hasattr(transformer_lens, "__version__") else "2.18.0", "numpy": np.__version__},
+    provenance = {"model": "shapes", **provenance_sources("gen_shapes.py"),
+                  "versions": {"torch": torch.__version__, "transformer_lens": version("transformer-lens"), "numpy": np.__version__},
                   "shapes": list(SHAPES), "seed": SEED, "processing": False}
     with open(os.path.join(out_dir, "provenance.json"), "w") as f:
         json.dump(provenance, f, indent=1)

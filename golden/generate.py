@@ -6,7 +6,6 @@
 """
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ import common  # noqa: E402
 import gen_families  # noqa: E402
 import gen_patching  # noqa: E402
 import gen_prompts  # noqa: E402
+import sources  # noqa: E402
 from common import f32, tensor_json, write_json, sha256_file  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -47,18 +47,6 @@ def log(msg):
 
 # ---------------------------------------------------------------------------
 # provenance
-
-def sources_hashes():
-    out = {}
-    for name in SOURCES:
-        p = os.path.join(HERE, name)
-        if os.path.exists(p):
-            out[name] = sha256_file(p)
-    combined = hashlib.sha256()
-    for name in sorted(out):
-        combined.update(f"{name}\0{out[name]}\n".encode())
-    return out, combined.hexdigest()
-
 
 def versions():
     import safetensors
@@ -88,6 +76,18 @@ def machine():
     return {"cpu": cpu, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "env": env}
 
 
+def generator_provenance(generator, modules, model_dir):
+    """Provenance of the goldens another generator (GENERATOR, importing the golden/
+    MODULES) writes about the model in MODEL_DIR: what ran, with what, on which files."""
+    return {
+        "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **sources.provenance_sources(generator, modules),
+        "versions": versions(),
+        "machine": machine(),
+        "model_files": {f: sha256_file(os.path.join(model_dir, f)) for f in sorted(os.listdir(model_dir))},
+    }
+
+
 def tl_config(model):
     c = model.cfg
     return {k: getattr(c, k) for k in ["d_model", "d_head", "n_heads", "n_layers", "d_mlp", "d_vocab",
@@ -95,15 +95,13 @@ def tl_config(model):
 
 
 def provenance(name, model_dir, model, seeds, timings, extra=None, files=("config.json", "model.safetensors")):
-    src, combined = sources_hashes()
     with open(os.path.join(model_dir, "config.json")) as f:
         hf_cfg = json.load(f)
     p = {
         "model": name,
         "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": versions(),
-        "sources": src,
-        "generator_sha256": combined,
+        **sources.provenance_sources("generate.py", [n for n in SOURCES if n != "generate.py"]),
         "model_files": {f: sha256_file(os.path.join(model_dir, f)) for f in files},
         "model_config": hf_cfg,
         "tl_config": tl_config(model),

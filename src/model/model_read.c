@@ -5,6 +5,7 @@
 #include "model_read.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -22,16 +23,48 @@
 
 /* A file truncated while mapped turns reads of the lost pages into SIGBUS.
  * Every copy out of the mapping runs under a handler that jumps back to the
- * copy's caller instead. Loading is single-threaded; the jump target is
- * thread-local all the same, and a SIGBUS with no guarded copy running gets
- * the default action. */
+ * copy's caller instead. The jump target is per thread; the handler is
+ * installed while at least one thread copies (the first to start installs it,
+ * the last to finish puts back what was there), and a SIGBUS that is not a
+ * guarded copy's goes to that previous handler, so a program's own SIGBUS
+ * handling keeps working while the library reads on another thread. */
 static _Thread_local sigjmp_buf *fault_jump;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static int guard_users;                 /* threads inside a guarded copy */
+static struct sigaction guard_previous; /* the disposition before the first of them */
 
-static void on_sigbus(int sig)
+static void on_sigbus(int sig, siginfo_t *info, void *context)
 {
     if (fault_jump) siglongjmp(*fault_jump, 1);
-    signal(sig, SIG_DFL);
-    raise(sig);
+    if (guard_previous.sa_flags & SA_SIGINFO) {
+        guard_previous.sa_sigaction(sig, info, context);
+    } else if (guard_previous.sa_handler != SIG_DFL && guard_previous.sa_handler != SIG_IGN) {
+        guard_previous.sa_handler(sig);
+    } else { /* an ignored fault would only come back: the default action, as without the guard */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+static void guard_enter(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (guard_users++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &guard_previous);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
+static void guard_leave(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    if (--guard_users == 0) sigaction(SIGBUS, &guard_previous, NULL);
+    pthread_mutex_unlock(&guard_lock);
 }
 
 /* Converts row-major block [ROW0, ROW0+NROWS) x [COL0, COL0+NCOLS) of
@@ -83,11 +116,7 @@ static void copy_block(block_copy *b)
  * the file while reading WHAT. */
 static int guarded(const cc_model *m, void (*fn)(void *), void *arg, const char *what, cc_error *err)
 {
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigbus;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &old);
+    guard_enter();
     sigjmp_buf jump;
     volatile int faulted = 0;
     if (sigsetjmp(jump, 1) == 0) {
@@ -97,7 +126,7 @@ static int guarded(const cc_model *m, void (*fn)(void *), void *arg, const char 
         faulted = 1;
     }
     fault_jump = NULL;
-    sigaction(SIGBUS, &old, NULL);
+    guard_leave();
     if (!faulted) return 0;
     return cc_fail_code(err, CC_E_IO, "%s changed or was truncated while being read (%s); make sure nothing rewrites the file while "
                         "circuitc runs, then run again",
