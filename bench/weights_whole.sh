@@ -4,7 +4,7 @@
 # --json`, and with --atlas also `atlas --out FILE`. Prints wall and CPU
 # seconds (user + system), peak RSS and the load average at each start, and
 # checks that both binaries give the same output (discover's --json but its
-# "seconds"; the atlas files byte for byte). Exit status 1 on any difference.
+# "seconds" and the "version" the binaries report; the atlas files byte for byte). Exit status 1 on any difference.
 #
 #   bench/weights_whole.sh OLD_BIN NEW_BIN MODEL [RUNS] [--atlas]
 #
@@ -50,9 +50,9 @@ for i in $(seq "$runs"); do
     echo "discover --no-runtime --top 20, pair $i"
     run old "$old" discover --model "$model" --no-runtime --top 20 --json
     run new "$new" discover --model "$model" --no-runtime --top 20 --json
-    grep -v '"seconds"' "$dir/old.out" > "$dir/old.json"
-    grep -v '"seconds"' "$dir/new.out" > "$dir/new.json"
-    same "--json but seconds" "$dir/old.json" "$dir/new.json"
+    grep -v -e '"seconds"' -e '"version"' "$dir/old.out" > "$dir/old.json"
+    grep -v -e '"seconds"' -e '"version"' "$dir/new.out" > "$dir/new.json"
+    same "--json but seconds and version" "$dir/old.json" "$dir/new.json"
 done
 if [ "$atlas" = 1 ]; then
     echo "atlas --out FILE"
