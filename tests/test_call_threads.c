@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,11 @@ END_TEST
 
 int main(void)
 {
+#ifdef __SANITIZE_ADDRESS__
+    /* AddressSanitizer interposes pthread_create itself: counting threads this way aborts */
+    puts("skipped under AddressSanitizer (it interposes pthread_create too); the normal build runs this suite");
+    return 77;
+#endif
     Suite *s = suite_create("call_threads");
     TCase *tc = tcase_create("one_thread");
     tcase_add_test(tc, comp_scores_on_one_thread);
