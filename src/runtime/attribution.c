@@ -45,14 +45,7 @@ int cc_attr_patch(const cc_model *m, const int *clean, const int *corrupt, int T
                   cc_attr_result *out, cc_error *err)
 {
     CC_PAR_CALL(o ? o->threads : 0);
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(clean, err, -1);
-    CC_ARG_NOT_NULL(corrupt, err, -1);
-    CC_ARG_NOT_NULL(o, err, -1);
-    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
-    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
-    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
+    CCI_PATCH_PAIR_ARGS(m, clean, corrupt, o, out, err);
     memset(out, 0, sizeof *out);
     const cc_config *c = &m->cfg;
     int plo, phi;

@@ -6,6 +6,22 @@
 #define CC_RUNTIME_PATCH_INTERNAL_H
 
 #include "circuitc/patching.h"
+#include "core/args.h"
+
+/* The argument checks every public call on a prompt pair makes (in the
+ * caller, so that the messages name it and the argument as written there: O
+ * unparenthesised on purpose): returns -1 from it on a bad one. */
+#define CCI_PATCH_PAIR_ARGS(m, clean, corrupt, o, out, err)       \
+    do {                                                          \
+        CC_ARG_NOT_NULL(m, err, -1);                              \
+        CC_ARG_NOT_NULL(clean, err, -1);                          \
+        CC_ARG_NOT_NULL(corrupt, err, -1);                        \
+        CC_ARG_NOT_NULL(o, err, -1);                              \
+        CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);             \
+        CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1); \
+        CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);       \
+        CC_ARG_NOT_NULL(out, err, -1);                            \
+    } while (0)
 
 /* Checks O's hook (patchable, present in the model), per_head, the patched
  * positions with their source shift and the metric for a T-token prompt pair;

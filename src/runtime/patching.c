@@ -432,14 +432,7 @@ int cc_act_patch(const cc_model *m, const int *clean, const int *corrupt, int T,
                  cc_patch_result *out, cc_error *err)
 {
     CC_PAR_CALL(o ? o->threads : 0);
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(clean, err, -1);
-    CC_ARG_NOT_NULL(corrupt, err, -1);
-    CC_ARG_NOT_NULL(o, err, -1);
-    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
-    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
-    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
+    CCI_PATCH_PAIR_ARGS(m, clean, corrupt, o, out, err);
     return act_patch(m, clean, corrupt, T, o, NULL, 0, out, err);
 }
 
@@ -447,16 +440,9 @@ int cc_act_patch_nodes(const cc_model *m, const int *clean, const int *corrupt, 
                        const int *nodes, int n_nodes, cc_patch_result *out, cc_error *err)
 {
     CC_PAR_CALL(o ? o->threads : 0);
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(clean, err, -1);
-    CC_ARG_NOT_NULL(corrupt, err, -1);
-    CC_ARG_NOT_NULL(o, err, -1);
-    CC_ARG_ENUM(o->hook, CC_HOOK_COUNT, err, -1);
-    CC_ARG_ENUM(o->metric.kind, CC_METRIC_LOSS + 1, err, -1);
-    CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
+    CCI_PATCH_PAIR_ARGS(m, clean, corrupt, o, out, err);
     CC_ARG_NOT_NULL(nodes, err, -1);
     CC_ARG_AT_LEAST(n_nodes, 0, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
     return act_patch(m, clean, corrupt, T, o, nodes, n_nodes, out, err);
 }
 
