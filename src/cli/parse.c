@@ -95,7 +95,8 @@ static const char *suggest_option(const cli_command *c, const char *name, const 
             }
     }
     const char *near = cli_suggest(name, names, n);
-    snprintf(buf, size, near ? "; did you mean --%s?" : "", near);
+    if (near) snprintf(buf, size, "; did you mean --%s?", near);
+    else buf[0] = '\0';
     return buf;
 }
 

@@ -35,7 +35,8 @@ typedef struct {
 cc_par_call cc_par_call_begin(int threads);
 void cc_par_call_end(const cc_par_call *c);
 #define CC_PAR_CALL(threads) \
-    cc_par_call cc_par_call_scope __attribute__((cleanup(cc_par_call_end))) = cc_par_call_begin(threads)
+    cc_par_call cc_par_call_scope __attribute__((cleanup(cc_par_call_end), unused)) = \
+        cc_par_call_begin(threads)
 
 /* Calls FN(CTX, lo, hi) over [0, N) split in contiguous ranges; splits only
  * when each range gets at least GRAIN items (thread start-up costs ~20 us). */
