@@ -448,27 +448,43 @@ static int measure_repeat(void *ctx, int pass, const cc_fwd_result *r, cc_error 
                : 0;
 }
 
+/* The argument checks both public ablations share (CC_ARG names the caller). */
+#define ABLATE_ARGS(m, tokens, heads, mode, kernel, out, err) \
+    do {                                                      \
+        CC_ARG_NOT_NULL(m, err, -1);                          \
+        CC_ARG_NOT_NULL(tokens, err, -1);                     \
+        CC_ARG_NOT_NULL(heads, err, -1);                      \
+        CC_ARG_ENUM(mode, CC_ABLATE_MEAN + 1, err, -1);       \
+        CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);      \
+        CC_ARG_NOT_NULL(out, err, -1);                        \
+    } while (0)
+
+/* ablate_passes with every head's induction score before and after, into
+ * *CLEAN_INDUCTION and *ABLATED_INDUCTION (allocated here, [L, H]; the
+ * caller's free function releases them on failure too). */
+static int ablate_scored(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
+                         cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                         double **clean_induction, double **ablated_induction, ablate_measure_fn measure,
+                         void *measure_ctx, cc_error *err)
+{
+    size_t LH = (size_t)m->cfg.n_layers * m->cfg.n_heads;
+    *clean_induction = malloc(LH * sizeof(double));
+    *ablated_induction = malloc(LH * sizeof(double));
+    if (!*clean_induction || !*ablated_induction) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    pass_progress pp = {progress, progress_ctx, 0, 2, m->cfg.n_layers}; /* clean, then ablated */
+    return ablate_passes(m, tokens, batch, T, heads, n_ablate, mode, kernel, &pp, measure, measure_ctx, err);
+}
+
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
                     cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
                     cc_ablation *out, cc_error *err)
 {
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(tokens, err, -1);
-    CC_ARG_NOT_NULL(heads, err, -1);
-    CC_ARG_ENUM(mode, CC_ABLATE_MEAN + 1, err, -1);
-    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
+    ABLATE_ARGS(m, tokens, heads, mode, kernel, out, err);
     memset(out, 0, sizeof *out);
-    int L = m->cfg.n_layers, H = m->cfg.n_heads;
-    out->n_layers = L, out->n_heads = H;
-    out->clean_induction = malloc((size_t)L * H * sizeof(double));
-    out->ablated_induction = malloc((size_t)L * H * sizeof(double));
-    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
+    out->n_layers = m->cfg.n_layers, out->n_heads = m->cfg.n_heads;
     repeat_measure rm = {tokens, n, out};
-    int rc = out->clean_induction && out->ablated_induction
-                 ? ablate_passes(m, tokens, batch, 1 + 2 * n, heads, n_ablate, mode, kernel, &pp, measure_repeat, &rm,
-                                 err)
-                 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    int rc = ablate_scored(m, tokens, batch, 1 + 2 * n, heads, n_ablate, mode, kernel, progress, progress_ctx,
+                           &out->clean_induction, &out->ablated_induction, measure_repeat, &rm, err);
     if (rc != 0) cc_ablation_free(out);
     return rc;
 }
@@ -532,22 +548,12 @@ int cc_ablate_heads_tokens(const cc_model *m, const int *tokens, int batch, int 
                            cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
                            cc_token_ablation *out, cc_error *err)
 {
-    CC_ARG_NOT_NULL(m, err, -1);
-    CC_ARG_NOT_NULL(tokens, err, -1);
-    CC_ARG_NOT_NULL(heads, err, -1);
-    CC_ARG_ENUM(mode, CC_ABLATE_MEAN + 1, err, -1);
-    CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
-    CC_ARG_NOT_NULL(out, err, -1);
+    ABLATE_ARGS(m, tokens, heads, mode, kernel, out, err);
     memset(out, 0, sizeof *out);
-    int L = m->cfg.n_layers, H = m->cfg.n_heads;
-    out->n_layers = L, out->n_heads = H;
-    out->clean_induction = malloc((size_t)L * H * sizeof(double));
-    out->ablated_induction = malloc((size_t)L * H * sizeof(double));
-    pass_progress pp = {progress, progress_ctx, 0, 2, L}; /* clean, then ablated */
+    out->n_layers = m->cfg.n_layers, out->n_heads = m->cfg.n_heads;
     tokens_measure tm = {tokens, out};
-    int rc = out->clean_induction && out->ablated_induction
-                 ? ablate_passes(m, tokens, batch, T, heads, n_ablate, mode, kernel, &pp, measure_tokens, &tm, err)
-                 : cc_fail_code(err, CC_E_NOMEM, "out of memory");
+    int rc = ablate_scored(m, tokens, batch, T, heads, n_ablate, mode, kernel, progress, progress_ctx,
+                           &out->clean_induction, &out->ablated_induction, measure_tokens, &tm, err);
     if (rc != 0) cc_token_ablation_free(out);
     return rc;
 }
