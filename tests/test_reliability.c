@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "circuitc/circuit.h"
+#include "circuitc/cleanup.h"
 #include "circuitc/config.h"
 #include "circuitc/safetensors.h"
 #include "circuitc/sha256.h"
@@ -817,6 +819,47 @@ START_TEST(sigterm_during_synth_removes_the_partial_model)
 }
 END_TEST
 
+/* A thread that never blocks SIGTERM, like OpenBLAS' workers. */
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
+/* A SIGTERM sent to the process while the installing thread had it blocked
+ * (between creating a file and registering it) went to another thread, whose
+ * handler cleaned up without the file and killed the process: the partial
+ * model of a `synth` stayed behind when OpenBLAS ran its own threads. */
+START_TEST(signal_taken_by_another_thread_still_removes_the_file_being_registered)
+{
+    char *dir = tu_tmpdir(), *path = path_in(dir, "partial.tmp");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        cc_cleanup_install();
+        pthread_t t;
+        if (pthread_create(&t, NULL, idle_thread, NULL) != 0) _exit(3);
+        sigset_t old;
+        cc_cleanup_block(&old);
+        int fd = open(path, O_CREAT | O_WRONLY, 0600);
+        if (fd < 0) _exit(4);
+        close(fd);
+        kill(getpid(), SIGTERM);                               /* only the idle thread can take it now */
+        nanosleep(&(struct timespec){0, 200000000}, NULL); /* ... and it has, by now */
+        cc_cleanup_add(path);
+        cc_cleanup_unblock(&old); /* the handler runs here, on this thread */
+        _exit(5);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x: not killed by SIGTERM", status);
+    ck_assert_msg(access(path, F_OK) != 0, "%s was left behind", path);
+    tu_rmtree(dir);
+    free(path), free(dir);
+}
+END_TEST
+
 /* ---- 10. a file-size limit (ulimit -f) killed circuitc silently ------------------------ */
 
 /* The names in DIR matching *TMP*, *.partial or circuitc-* (temporary files and chart directories). */
@@ -1118,6 +1161,7 @@ int main(void)
     tcase_add_test(tc, sigint_during_plot_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_report_stops_the_step_and_removes_temporary_files);
     tcase_add_test(tc, sigterm_during_synth_removes_the_partial_model);
+    tcase_add_test(tc, signal_taken_by_another_thread_still_removes_the_file_being_registered);
     tcase_add_test(tc, file_size_limit_is_an_error_message_not_a_silent_death);
     tcase_add_test(tc, report_step_failing_on_a_full_disk_says_why);
     tcase_add_test(tc, report_step_that_fails_leaves_no_json);

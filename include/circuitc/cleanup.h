@@ -10,7 +10,9 @@
  * the registry is inert: the library never installs signal handlers itself.
  *
  * Registration blocks those signals while it updates the table, so the handler
- * never sees a half-written entry. At most CC_CLEANUP_SLOTS paths at a time;
+ * never sees a half-written entry. The handler runs on the thread that called
+ * cc_cleanup_install: a signal another thread receives is passed on to that
+ * one, so create and register files, block and unblock, on that thread. At most CC_CLEANUP_SLOTS paths at a time;
  * a path beyond that (or longer than PATH_MAX) is not registered and is left
  * behind by a signal, as before. */
 #ifndef CIRCUITC_CLEANUP_H
@@ -25,7 +27,7 @@ extern "C" {
 
 #define CC_CLEANUP_SLOTS 64
 
-/* Installs the handlers for SIGINT, SIGTERM and SIGHUP. */
+/* Installs the handlers for SIGINT, SIGTERM and SIGHUP, run on the calling thread. */
 void cc_cleanup_install(void);
 
 /* Registers PATH (a file, or a directory removed after the files) / forgets it. */

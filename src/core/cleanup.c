@@ -1,10 +1,11 @@
 /* cleanup.c — signal-time removal of temporary files (include/circuitc/cleanup.h).
- * The handler uses only async-signal-safe calls (kill, waitpid, unlink, rmdir,
- * sigaction, raise) on a fixed table. */
+ * The handler uses only async-signal-safe calls (pthread_self, pthread_kill,
+ * kill, waitpid, unlink, rmdir, sigaction, raise) on a fixed table. */
 #include "circuitc/cleanup.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@ enum { N_HANDLED = sizeof handled_signals / sizeof handled_signals[0] };
 static char paths[CC_CLEANUP_SLOTS][PATH_MAX];
 static volatile sig_atomic_t used[CC_CLEANUP_SLOTS];
 static volatile pid_t child;
+static pthread_t owner; /* the thread that installed the handlers */
 
 static void remove_registered(void)
 {
@@ -29,6 +31,15 @@ static void remove_registered(void)
 static void on_signal(int sig)
 {
     int saved = errno;
+    /* A signal sent to the process goes to any thread that does not block it:
+     * while the owner blocks it (creating and registering a file), a BLAS or
+     * worker thread would take it and clean up without that file. Passed to
+     * the owner, it waits until the owner unblocks. */
+    if (!pthread_equal(pthread_self(), owner)) {
+        pthread_kill(owner, sig);
+        errno = saved;
+        return;
+    }
     pid_t c = child;
     if (c > 0) {
         kill(c, SIGTERM); /* not SIGKILL: a circuitc child (report's steps) then cleans up its own files */
@@ -45,6 +56,7 @@ static void on_signal(int sig)
 
 void cc_cleanup_install(void)
 {
+    owner = pthread_self();
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < N_HANDLED; i++) sigaddset(&sa.sa_mask, handled_signals[i]);
