@@ -21,18 +21,7 @@ import torch
 from safetensors.torch import load_file
 from transformer_lens import FactoredMatrix
 
-
-def status_kib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
-def reset_peak():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM to the current RSS
+from procmem import reset_peak, status_kib
 
 
 def top1_rows(fm, batch=1000):
