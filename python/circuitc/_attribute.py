@@ -29,7 +29,15 @@ class Attribution:
         if positions not in ("each", "all"):
             raise ValueError(f'positions must be "each" or "all", not {positions!r}')
         if clean is None and corrupt is None and clean_tokens is None and corrupt_tokens is None:
+            pair_only = dict(metric=metric != "logit-diff", answer=answer is not None, wrong=wrong is not None,
+                             per_head=per_head, positions=positions != "each", prepend_bos=not prepend_bos)
+            given = [name for name, on in pair_only.items() if on]
+            if given:
+                raise TypeError(f"attribute: {', '.join(given)} need a prompt pair (clean=, corrupt= or "
+                                "clean_tokens=, corrupt_tokens=)")
             pair = {}
+        elif seq_len is not None or seed != 0:
+            raise TypeError("attribute: seq_len and seed belong to the repeated-token sweep, not a prompt pair")
         else:
             pair = _pair(clean, corrupt, clean_tokens, corrupt_tokens, metric, answer, wrong, prepend_bos,
                          self.tokenizer)

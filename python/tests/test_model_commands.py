@@ -15,6 +15,10 @@ def test_attribute_errors(model):
         model.attribute("resid_pre")
     with pytest.raises(circuitc.ArgumentError, match="the same number"):
         model.attribute("resid_pre", clean_tokens=CLEAN, corrupt_tokens=CORRUPT[:-1], metric="loss")
+    with pytest.raises(TypeError, match="answer need a prompt pair"):
+        model.attribute("mlp_out", answer="#20")
+    with pytest.raises(TypeError, match="seq_len and seed belong to the repeated-token sweep"):
+        model.attribute("resid_pre", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, metric="loss", seed=2)
     with pytest.raises(ValueError, match="verify"):
         model.attribute("mlp_out", verify="some")
     with pytest.raises(ValueError, match="metric"):
