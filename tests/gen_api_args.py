@@ -145,6 +145,8 @@ VALUES = {
     'const cc_prompt_pair *': '&(cc_prompt_pair){0}', 'cc_prompt_pair *': '&(cc_prompt_pair){0}',
     'const cc_path_patch_options *': '&(cc_path_patch_options){.receivers = fx.heads, .n_receivers = 1, .to = CC_HOOK_K}',
     'const cc_path_patch_report *': '&(cc_path_patch_report){0}', 'cc_path_patch_report *': '&(cc_path_patch_report){0}',
+    'const cc_attr_report *': '&(cc_attr_report){0}', 'cc_attr_report *': '&(cc_attr_report){0}',
+    'const cc_attr_sweep *': '&(cc_attr_sweep){0}',
     'cc_eap_curve *': '&(cc_eap_curve){0}', 'cc_pair_metric *': '&(cc_pair_metric){0}',
     'cc_rng *': '&(cc_rng){1}', 'cc_sha256 *': '&fx.sha',
     'cc_error *': '&err',
@@ -176,7 +178,7 @@ VALUES = {
     'cc_token_stats *': '&(cc_token_stats){0}', 'cc_token_ablation *': '&(cc_token_ablation){0}',
     'cc_token_ids *': '&(cc_token_ids){0}',
     'cc_topk_result *': '&(cc_topk_result){0}',
-    'cc_validation *': '&(cc_validation){0}',
+    'cc_validation *': '&(cc_validation){0}', 'const cc_validation *': '&(cc_validation){0}',
 }
 
 # Parameters the API lets be NULL, with the reason (FUNC/NAME; "*/err" for all).

@@ -138,6 +138,12 @@ void cc_model_free(cc_model *m);
  * file, when the file was truncated or changed size since. */
 int cc_model_sha256(const cc_model *m, char hex[65], cc_error *err);
 
+/* `info --json`'s model facts (no weights read): weights_file, config_file,
+ * dtype, file_bytes, n_tensors, tensor_prefix, tied_unembedding, config {...},
+ * architecture, hooks, n_params, and sha256 (SHA256: cc_model_sha256's hex,
+ * or NULL: null). NULL when out of memory. */
+struct json_t *cc_model_info_json(const cc_model *m, const char *sha256);
+
 /* Opens, loads and (when PROCESS) applies the default processing: the usual
  * way the analyzer and the runtime get a model. */
 int cc_model_load(const char *path, const char *config_path, bool process, cc_model **out, cc_error *err);

@@ -1,12 +1,16 @@
 /* circuitc/prompt_pair.h — patching on a clean/corrupted prompt pair as the
  * commands run it: the pair and its metric (patch, path-patch, attribute),
  * `circuitc patch HOOK`'s JSON for cc_act_patch's result, and `circuitc
- * path-patch` as one call with its JSON (docs/runtime.md). */
+ * path-patch` and `circuitc attribute HOOK` as one call each with its JSON
+ * (docs/runtime.md, docs/gradients.md). */
 #ifndef CIRCUITC_PROMPT_PAIR_H
 #define CIRCUITC_PROMPT_PAIR_H
 
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 
+#include "circuitc/attribution.h"
 #include "circuitc/patching.h"
 #include "circuitc/prompts.h"
 
@@ -81,6 +85,43 @@ void cc_path_patch_report_free(cc_path_patch_report *r);
 /* `path-patch --json`'s body: receivers, to, the pair's keys, clean,
  * corrupt, senders, value, normalized. NULL when out of memory. */
 json_t *cc_path_patch_json(const cc_prompt_pair *p, const cc_path_patch_report *r);
+
+/* `attribute HOOK --verify all`, as a count. */
+#define CC_ATTR_VERIFY_ALL INT_MAX
+
+/* `attribute HOOK` on a prompt pair: the estimate and its check. */
+typedef struct {
+    cc_attr_result attr;   /* cc_attr_patch's */
+    int verify;            /* as asked: 0, K, or CC_ATTR_VERIFY_ALL */
+    int n_top;
+    int *top;              /* [n_top] the nodes checked (all: listed), largest |attribution| first */
+    double correlation;    /* of attribution and exact effect over every node with all, else NAN */
+    cc_patch_result exact; /* cc_act_patch_nodes' (NAN outside TOP) or, with all, cc_act_patch's */
+} cc_attr_report;
+
+/* cc_attr_patch on P's tokens with O (its metric: P's), then VERIFY: 0
+ * nothing; K the K largest estimates patched exactly (K patched runs); all
+ * (CC_ATTR_VERIFY_ALL) the exact patching of every node, the correlation, and
+ * the LIST largest listed. OUT is overwritten; free it with
+ * cc_attr_report_free (also after a failure). */
+int cc_attr_report_run(const cc_model *m, const cc_prompt_pair *p, const cc_patch_opts *o, int verify, int list,
+                       cc_attr_report *out, cc_error *err);
+void cc_attr_report_free(cc_attr_report *r);
+
+/* `attribute HOOK --json`'s body for R computed on P with O: hook, per_head,
+ * positions, method, gradient_run, the pair's keys, clean, corrupt, shape,
+ * layout, attribution, value, normalized, peak_bytes, and with a check verify
+ * {k, all, correlation, top [{layer, position, head, attribution, exact}],
+ * exact_value}. NULL when out of memory. */
+json_t *cc_attr_report_json(const cc_prompt_pair *p, const cc_patch_opts *o, const cc_attr_report *r);
+
+/* `attribute mlp_out --json`'s body (no prompt pair: the repeated-token sweep
+ * S of cc_attr_mlp_sweep on SEED's tokens, verified with ALL: --verify all):
+ * hook, method, gradient_run, seed, seq_len, n_layers, clean_loss,
+ * patch_positions, estimate, verify {k, all, correlation, top [{layer,
+ * position, estimate, exact}], exact}, peak_bytes; the LISTED largest
+ * estimates in top. NULL when out of memory. */
+json_t *cc_attr_sweep_json(const cc_attr_sweep *s, uint64_t seed, bool all, int listed);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #ifndef CIRCUITC_VALIDATE_H
 #define CIRCUITC_VALIDATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,12 @@ void cc_validate_defaults(cc_validate_options *o);
 
 int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_options *o, cc_validation *v,
                 cc_error *err);
+
+/* `validate PREV IND --json`'s body for V (computed by cc_validate on PREV and
+ * IND): prev, ind, seq_len, batch, seed, checks [{name, kind, what, value,
+ * relation, threshold, tolerance, pass}], all_pass, failed. NULL when out of
+ * memory. */
+json_t *cc_validation_json(const cc_validation *v, cc_head prev, cc_head ind);
 
 #ifdef __cplusplus
 }

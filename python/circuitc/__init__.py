@@ -55,7 +55,8 @@ def _analysis(name):
 # circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on; the circuits also take a
 # model path instead of a Model: circuitc.kcomp("gpt2/", "L4H11", "L5H5") reads only what the circuit needs.
 ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "discover", "repeat", "heads", "pattern",
-            "ablate", "patch", "patch_mlp_out", "path_patch", "eap", "dla", "lens", "next_tokens")
+            "ablate", "patch", "patch_mlp_out", "path_patch", "eap", "dla", "lens", "next_tokens", "attribute", "info",
+            "validate")
 for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 

@@ -53,10 +53,9 @@ static PyObject *with_factors(PyObject *text, cc_fm *fm)
 
 #define SERIALISER(fn) ((json_t * (*)(const void *))(fn))
 
-/* The model a circuit call reads: MODEL's (a Model), or for a path (MODEL a str) the model opened
- * for this call alone, as the CLI opens it: only the tensors the circuit needs are read then
- * (cc_model_need, processed when PROCESS), and *OWNED is the model to free. NULL with the exception set. */
-static cc_model *circuit_model(PyObject *model, int process, cc_model **owned, int *processed)
+/* (binding.h) As the CLI opens it: a circuit call then reads only the tensors it needs
+ * (cc_model_need, processed when PROCESS). */
+cc_model *circuit_model(PyObject *model, int process, cc_model **owned, int *processed)
 {
     *owned = NULL;
     if (PyObject_TypeCheck(model, &Model_Type)) {

@@ -77,6 +77,11 @@ void compute_leave(void);
 #define COMPUTE_BEGIN Py_BEGIN_ALLOW_THREADS compute_enter();
 #define COMPUTE_END compute_leave(); Py_END_ALLOW_THREADS
 
+/* The model a call reads: MODEL's (a Model), or for a path (MODEL a str) the model opened
+ * for this call alone (cc_model_open: no weights read yet; *PROCESSED then says PROCESS), and
+ * *OWNED is the model to free. NULL with the exception set. */
+cc_model *circuit_model(PyObject *model, int process, cc_model **owned, int *processed);
+
 /* Parses head HEAD (a str: L4H11 or 4.11) against M; an ArgumentError when it is not one of M's. */
 int parse_head(const cc_model *m, PyObject *head, cc_head *out);
 
@@ -97,6 +102,9 @@ PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw);   /* pairs.c */
 PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw);    /* attribute.c */
+PyObject *py_info(PyObject *self, PyObject *args, PyObject *kw);         /* model_checks.c */
+PyObject *py_validate(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_tokens(PyObject *self, PyObject *args, PyObject *kw);        /* tokens.c */
 PyObject *py_token_texts(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_decode(PyObject *self, PyObject *args, PyObject *kw);

@@ -3,12 +3,13 @@
 import pytest
 
 import circuitc
-from conftest import FAMILY_MODELS, printed
+from conftest import FAMILY_MODELS, SOURCE_ROOT, printed
 
 TOKENS = [511, 17, 301, 99, 4, 17, 301, 99]
 TOKENS_ARG = ",".join(map(str, TOKENS))
 # the fixture's prompt pair (tests/test_cli_patching.c): clean repeats token 10, corrupt does not
 CLEAN, CORRUPT = [511, 10, 20, 30, 40, 50, 10], [511, 10, 20, 30, 40, 60, 70]
+GOLDEN = SOURCE_ROOT / "golden" / "out" / "induction-3l4h"
 PAIR_ARGS = ["--clean-tokens", ",".join(map(str, CLEAN)), "--corrupt-tokens", ",".join(map(str, CORRUPT))]
 
 # (CLI arguments, the same call from Python)
@@ -56,6 +57,23 @@ CASES = {
     "eap-plain": (["eap", "--ig-steps", "0", "--greedy", "--top-n", "6", "--seq-len", "6", "--metric", "loss",
                    "--seed", "2"],
                   lambda m: m.eap(ig_steps=0, greedy=True, top_n=6, seq_len=6, metric="loss", seed=2)),
+    "attribute": (["attribute", "resid_pre", *PAIR_ARGS, "--answer", "#20", "--wrong", "#99", "--verify", "5"],
+                  lambda m: m.attribute("resid_pre", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, answer="#20",
+                                        wrong="#99", verify=5)),
+    "attribute-heads-all": (["attribute", "z", "--per-head", *PAIR_ARGS, "--metric", "loss", "--verify", "all",
+                             "--top", "4"],
+                            lambda m: m.attribute("z", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, metric="loss",
+                                                  per_head=True, verify="all", top=4)),
+    "attribute-positions-all": (["attribute", "attn_out", "--positions", "all", *PAIR_ARGS, "--metric", "loss"],
+                                lambda m: circuitc.attribute(m, "attn_out", clean_tokens=CLEAN,
+                                                             corrupt_tokens=CORRUPT, metric="loss", positions="all")),
+    "attribute-mlp_out": (["attribute", "mlp_out", "--seq-len", "10", "--seed", "3", "--verify", "5"],
+                          lambda m: m.attribute("mlp_out", seq_len=10, seed=3, verify=5)),
+    "attribute-mlp_out-all": (["attribute", "mlp_out", "--seq-len", "6", "--verify", "all", "--top", "3"],
+                              lambda m: m.attribute("mlp_out", seq_len=6, verify="all", top=3)),
+    "validate": (["validate", "L0H0", "L1H0", "--batch", "4"], lambda m: m.validate("L0H0", "L1H0", batch=4)),
+    "validate-golden": (["validate", "L0H0", "L1H0", "--golden", str(GOLDEN), "--ablate", "zero", "--seed", "2"],
+                        lambda m: circuitc.validate(m, (0, 0), "L1H0", golden=GOLDEN, mode="zero", seed=2)),
     "dla": (["dla", "--tokens", TOKENS_ARG, "--answer", "#4", "--wrong", "#250"],
             lambda m: m.dla("#4", "#250", tokens=TOKENS)),
     "lens": (["lens", "--tokens", TOKENS_ARG, "--top", "3"], lambda m: m.lens(tokens=TOKENS, top=3)),
@@ -81,6 +99,16 @@ def test_parity_on_family_fixtures(cli, family):
         assert printed(m.lens(prompt=prompt).to_dict()) == printed(cli("lens", "--model", path, "--prompt", prompt))
     assert printed(m.kcomp("L0H0", "L1H1").to_dict()) == printed(cli("kcomp", "L0H0", "L1H1", "--model", path))
     assert printed(circuitc.kcomp(path, "L0H0", "L1H1").to_dict()) == printed(m.kcomp("L0H0", "L1H1").to_dict())
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+def test_info_parity(model, cli, checksum):
+    """info's model keys: from a Model and from a path (its header alone read)."""
+    body = cli("info", "--model", model.cfg.model_path, *(["--checksum"] if checksum else []))
+    assert body.pop("blas") is not None  # the CLI process's BLAS, not the package's
+    for r in (model.info(checksum=checksum), circuitc.info(model.cfg.model_path, checksum=checksum)):
+        assert r.to_dict() == body
+    assert (body["sha256"] is not None) == checksum
 
 
 def test_tokens_match_the_cli(cli):

@@ -4,14 +4,9 @@
 #ifndef CIRCUITC_CLI_ATTRIBUTE_H
 #define CIRCUITC_CLI_ATTRIBUTE_H
 
-#include <limits.h>
-
 #include "options.h"
 
-/* --verify all, as a count. */
-#define ATTRIBUTE_VERIFY_ALL INT_MAX
-
-/* `attribute mlp_out` without a prompt pair; VERIFY: --verify K, or ATTRIBUTE_VERIFY_ALL. */
+/* `attribute mlp_out` without a prompt pair; VERIFY: --verify K, or CC_ATTR_VERIFY_ALL (circuitc/prompt_pair.h). */
 int attribute_sweep_run(const cli_args *a, int verify);
 
 #endif

@@ -8,52 +8,10 @@
 #include <string.h>
 
 #include "attribute_cli.h"
-#include "circuitc/attribution.h"
+#include "circuitc/prompt_pair.h"
 #include "circuitc/charts.h"
 #include "plot_cli.h"
 #include "runtime.h"
-
-/* V [L, n+1] as rows [layer][p-n]. */
-static json_t *grid_json(const cc_attr_sweep *s, const double *v)
-{
-    json_t *rows = json_array();
-    for (int l = 0; l < s->n_layers; l++) {
-        json_t *row = json_array();
-        for (int p = 0; p <= s->n; p++) json_array_append_new(row, json_real(v[l * (s->n + 1) + p]));
-        json_array_append_new(rows, row);
-    }
-    return rows;
-}
-
-/* --verify: the LISTED largest estimates and, with all, every node's exact effect. */
-static json_t *verify_json(const cc_attr_sweep *s, bool all, int listed)
-{
-    int NP = s->n + 1;
-    json_t *top = json_array(), *exact = json_null();
-    for (int i = 0; i < listed; i++)
-        json_array_append_new(top, json_pack("{s:i, s:i, s:f, s:f}", "layer", s->top[i] / NP, "position",
-                                             s->n + s->top[i] % NP, "estimate", s->estimate[s->top[i]], "exact",
-                                             s->top_exact[i]));
-    if (all) {
-        double *grid = malloc((size_t)s->n_layers * NP * sizeof *grid);
-        for (int i = 0; grid && i < s->n_top; i++) grid[s->top[i]] = s->top_exact[i];
-        exact = grid ? grid_json(s, grid) : json_null();
-        free(grid);
-    }
-    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", listed, "all", all, "correlation",
-                     isfinite(s->correlation) ? json_real(s->correlation) : json_null(), "top", top, "exact", exact);
-}
-
-static json_t *sweep_json(const rt_opts *o, const cc_attr_sweep *s, bool all, int listed)
-{
-    json_t *pos = json_array();
-    for (int p = 0; p <= s->n; p++) json_array_append_new(pos, json_integer(s->n + p));
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:f, s:o, s:o, s:o, s:I}", "hook", "mlp_out", "method",
-                     "attribution", "gradient_run", "unpatched", "seed", (json_int_t)o->seed, "seq_len", s->n,
-                     "n_layers", s->n_layers, "clean_loss", s->clean_loss, "patch_positions", pos, "estimate",
-                     grid_json(s, s->estimate), "verify", verify_json(s, all, listed), "peak_bytes",
-                     (json_int_t)s->peak_bytes);
-}
 
 static void sweep_print(const cc_model *m, const rt_opts *o, const cc_attr_sweep *s, const int *tok, bool all,
                         int listed)
@@ -111,9 +69,9 @@ int attribute_sweep_run(const cli_args *a, int verify)
     if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_attr_mlp_sweep(m, tok, o.n, k, CC_KERNEL_FAST, &s, &err) != 0)
         rc = cli_fail(&err);
     if (rc == CLI_OK) {
-        bool all = k == ATTRIBUTE_VERIFY_ALL;
+        bool all = k == CC_ATTR_VERIFY_ALL;
         int listed = all && s.n_top > a->v[O_TOP].i ? a->v[O_TOP].i : s.n_top;
-        if (o.common.json) rc = cli_print_result(sweep_json(&o, &s, all, listed));
+        if (o.common.json) rc = cli_print_result(cc_attr_sweep_json(&s, o.seed, all, listed));
         else sweep_print(m, &o, &s, tok, all, listed);
         if (o.common.plot && sweep_plot(o.common.plot, m, &o, &s) != CLI_OK) rc = CLI_FAIL;
     }

@@ -4,39 +4,12 @@
  * estimates exactly, --verify all every node. Its table, JSON layout and
  * heatmap are patch's (patch_output.c): each cell is the estimate of what
  * `patch` reports. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attribute_cli.h"
-#include "circuitc/attribution.h"
+#include "circuitc/prompt_pair.h"
 #include "patch_cli.h"
-
-typedef struct {
-    int k;                /* --verify K; ATTRIBUTE_VERIFY_ALL: every node */
-    int n_top, *top;      /* the nodes listed, largest |estimate| first */
-    double correlation;   /* over every node with --verify all, else NAN */
-    cc_patch_result exact; /* cc_act_patch_nodes' (NAN outside TOP) or, with all, cc_act_patch's */
-} verify;
-
-/* --verify K: the K largest estimates patched exactly, nothing else; --verify
- * all: the exact patching of every node, the correlation, and the LIST largest
- * listed. */
-static int run_verify(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
-                      int list, verify *v, cc_error *err)
-{
-    v->correlation = NAN;
-    if (v->k == 0) return 0;
-    bool all = v->k == ATTRIBUTE_VERIFY_ALL;
-    int n = all ? list : v->k;
-    if (!(v->top = malloc((size_t)n * sizeof *v->top))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
-    if (all)
-        return cc_act_patch(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, &v->exact, err) != 0
-                   ? -1
-                   : cc_attr_compare(a, &v->exact, n, v->top, &v->n_top, &v->correlation, err);
-    if (cc_attr_top(a, n, v->top, &v->n_top, err) != 0) return -1;
-    return cc_act_patch_nodes(m, pp->clean.tokens, pp->corrupt.tokens, pp->T, po, v->top, v->n_top, &v->exact, err);
-}
 
 /* Node I of the [layer][position][head] layout as its layer, position and head. */
 static void node_of(const cc_patch_result *r, int i, int *l, int *p, int *h)
@@ -44,48 +17,10 @@ static void node_of(const cc_patch_result *r, int i, int *l, int *p, int *h)
     *l = i / (r->n_pos * r->n_heads), *p = r->pos_lo + i / r->n_heads % r->n_pos, *h = i % r->n_heads;
 }
 
-static json_t *verify_json(const verify *v, const cc_attr_result *a)
+static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_report *v,
+                       int top)
 {
-    json_t *top = json_array();
-    for (int i = 0; i < v->n_top; i++) {
-        int l, p, h, n = v->top[i];
-        node_of(&a->est, n, &l, &p, &h);
-        json_array_append_new(top, json_pack("{s:i, s:i, s:i, s:o, s:o}", "layer", l, "position", p, "head", h,
-                                             "attribution", patch_json_num(a->attribution[n]), "exact",
-                                             patch_json_num(v->exact.value[n] - v->exact.corrupt)));
-    }
-    bool all = v->k == ATTRIBUTE_VERIFY_ALL;
-    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", v->n_top, "all", all, "correlation",
-                     patch_json_num(v->correlation), "top", top, "exact_value",
-                     all ? cc_patch_values_json(&v->exact, v->exact.value) : json_null());
-}
-
-static int print_json(const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a, const verify *v)
-{
-    const cc_patch_result *r = &a->est;
-    json_t *j = json_object();
-    json_object_set_new(j, "hook", json_string(cc_patch_hook_name(po->hook)));
-    json_object_set_new(j, "per_head", json_boolean(po->per_head));
-    json_object_set_new(j, "positions", json_string(po->all_positions ? "all" : "each"));
-    json_object_set_new(j, "method", json_string("attribution"));
-    json_object_set_new(j, "gradient_run", json_string("corrupt"));
-    cc_prompt_pair_json_set(pp, j);
-    json_object_set_new(j, "clean", json_real(r->clean));
-    json_object_set_new(j, "corrupt", json_real(r->corrupt));
-    json_object_set_new(j, "shape", json_pack("[iii]", r->n_layers, r->n_pos, r->n_heads));
-    json_object_set_new(j, "layout", json_string("[layer][position][head]; one position entry with --positions "
-                                                 "all, one head entry without --per-head"));
-    json_object_set_new(j, "attribution", cc_patch_values_json(r, a->attribution));
-    json_object_set_new(j, "value", cc_patch_values_json(r, r->value));
-    json_object_set_new(j, "normalized", cc_patch_values_json(r, r->normalized));
-    json_object_set_new(j, "peak_bytes", json_integer((json_int_t)a->peak_bytes));
-    if (v->k) json_object_set_new(j, "verify", verify_json(v, a));
-    return cli_print_result(j);
-}
-
-static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_patch_opts *po, const cc_attr_result *a,
-                       const verify *v, int top)
-{
+    const cc_attr_result *a = &v->attr;
     const cc_patch_result *r = &a->est;
     char name[64];
     printf("model %s (%s)\n", cc_model_path(m), cc_model_processed(m) ? "processed" : "unprocessed");
@@ -96,8 +31,8 @@ static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_pat
            po->all_positions ? "all positions at once" : "one position at a time",
            patch_normalisable(r->clean, r->corrupt) ? "(patched - corrupt) / (clean - corrupt)" : "patched metric");
     patch_pair_print_table(pp, r, top);
-    if (!v->k) return;
-    if (v->k == ATTRIBUTE_VERIFY_ALL)
+    if (!v->verify) return;
+    if (v->verify == CC_ATTR_VERIFY_ALL)
         printf("verify: exact patching of every node; correlation of estimate and exact effect %.4f\n",
                cli_num(v->correlation, 4));
     else
@@ -111,7 +46,7 @@ static void print_text(const cc_model *m, const cc_prompt_pair *pp, const cc_pat
     }
 }
 
-/* Attribution patching on a prompt pair; VERIFY_K as in verify.k. */
+/* Attribution patching on a prompt pair; VERIFY_K: --verify K, or CC_ATTR_VERIFY_ALL. */
 static int run_pair(const cli_args *a, int verify_k)
 {
     cli_common common = a->common;
@@ -127,23 +62,18 @@ static int run_pair(const cli_args *a, int verify_k)
     if (cli_load_model(&common, &m, &err) != 0) return cli_fail(&err);
     cc_prompt_pair pp;
     int rc = patch_pair_load(a, m, &pp);
-    cc_attr_result ar = {0};
-    verify v = {.k = verify_k};
+    cc_attr_report v = {0};
     cc_patch_opts po = {.hook = hook, .per_head = a->v[O_PER_HEAD].on, .all_positions = a->v[O_POSITIONS].choice == 1,
                         .metric = pp.metric, .kernel = CC_KERNEL_FAST};
-    if (rc == CLI_OK && (cc_attr_patch(m, pp.clean.tokens, pp.corrupt.tokens, pp.T, &po, &ar, &err) != 0 ||
-                         run_verify(m, &pp, &po, &ar, a->v[O_TOP].i, &v, &err) != 0))
-        rc = cli_fail(&err);
+    if (rc == CLI_OK && cc_attr_report_run(m, &pp, &po, verify_k, a->v[O_TOP].i, &v, &err) != 0) rc = cli_fail(&err);
     if (rc == CLI_OK) {
-        if (common.json) rc = print_json(&pp, &po, &ar, &v);
-        else print_text(m, &pp, &po, &ar, &v, a->v[O_TOP].i);
+        if (common.json) rc = cli_print_result(cc_attr_report_json(&pp, &po, &v));
+        else print_text(m, &pp, &po, &v, a->v[O_TOP].i);
         if (common.plot &&
-            patch_pair_plot(common.plot, "attribution patching (estimate)", m, &pp, &po, &ar.est) != CLI_OK)
+            patch_pair_plot(common.plot, "attribution patching (estimate)", m, &pp, &po, &v.attr.est) != CLI_OK)
             rc = CLI_FAIL;
     }
-    free(v.top);
-    cc_patch_result_free(&v.exact);
-    cc_attr_result_free(&ar);
+    cc_attr_report_free(&v);
     cc_prompt_pair_free(&pp);
     cc_model_free(m);
     return rc;
@@ -153,7 +83,7 @@ static int run(const cli_args *a)
 {
     int verify = 0;
     const char *vs = a->v[O_VERIFY].given ? a->v[O_VERIFY].s : "0";
-    if (strcmp(vs, "all") == 0) verify = ATTRIBUTE_VERIFY_ALL;
+    if (strcmp(vs, "all") == 0) verify = CC_ATTR_VERIFY_ALL;
     else if (!*vs || vs[strspn(vs, "0123456789")] || strlen(vs) > 7 || (verify = atoi(vs)) > 1000000)
         return cli_usage_error("attribute", "--verify takes a count K from 0 to 1000000 or \"all\", got \"%s\"", vs);
     return patch_pair_given(a) ? run_pair(a, verify) : attribute_sweep_run(a, verify);

@@ -34,23 +34,6 @@ static void print_human(const cc_head *heads, const char *model_path, const cc_v
            res->n_checks);
 }
 
-/* The validation RES of HEADS as the --json body. */
-static json_t *describe(const cc_head *heads, const cc_validation *res, int failed)
-{
-    json_t *checks = json_array();
-    for (int i = 0; i < res->n_checks; i++) {
-        const cc_check *k = &res->checks[i];
-        json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:f, s:s, s:f, s:f, s:b}", "name", k->name, "kind",
-                                                kind_name(k->kind), "what", k->what, "value", k->value, "relation",
-                                                k->relation, "threshold", k->threshold, "tolerance", k->tolerance,
-                                                "pass", k->pass));
-    }
-    char p[32], q[32];
-    return json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:b, s:i}", "prev", cc_head_name(heads[0], p, sizeof p), "ind",
-                     cc_head_name(heads[1], q, sizeof q), "seq_len", res->seq_len, "batch", res->batch, "seed",
-                     (json_int_t)res->seed, "checks", checks, "all_pass", res->all_pass, "failed", failed);
-}
-
 static int run(const cli_args *a)
 {
     cli_common common = a->common;
@@ -84,7 +67,7 @@ static int run(const cli_args *a)
     int failed = 0;
     for (int i = 0; i < res.n_checks; i++) failed += !res.checks[i].pass;
     int rc = CLI_OK;
-    if (common.json) rc = cli_print_result(describe(heads, &res, failed));
+    if (common.json) rc = cli_print_result(cc_validation_json(&res, heads[0], heads[1]));
     else print_human(heads, model_path, &res, failed);
     cc_model_free(m);
     return rc == CLI_OK && res.all_pass ? CLI_OK : CLI_FAIL;

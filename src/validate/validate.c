@@ -225,3 +225,27 @@ out:
     json_decref(g_tokens), json_decref(g_scores), json_decref(g_factored), json_decref(g_forward);
     return rc;
 }
+
+static const char *kind_name(cc_check_kind k)
+{
+    return k == CC_CHECK_PREDICTION ? "prediction" : k == CC_CHECK_EVIDENCE ? "evidence" : "parity";
+}
+
+json_t *cc_validation_json(const cc_validation *v, cc_head prev, cc_head ind)
+{
+    CC_ARG_NOT_NULL(v, NULL, NULL);
+    json_t *checks = json_array();
+    int failed = 0;
+    for (int i = 0; checks && i < v->n_checks; i++) {
+        const cc_check *k = &v->checks[i];
+        failed += !k->pass;
+        json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:f, s:s, s:f, s:f, s:b}", "name", k->name, "kind",
+                                                kind_name(k->kind), "what", k->what, "value", k->value, "relation",
+                                                k->relation, "threshold", k->threshold, "tolerance", k->tolerance,
+                                                "pass", k->pass));
+    }
+    char p[32], q[32];
+    return json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:b, s:i}", "prev", cc_head_name(prev, p, sizeof p), "ind",
+                     cc_head_name(ind, q, sizeof q), "seq_len", v->seq_len, "batch", v->batch, "seed",
+                     (json_int_t)v->seed, "checks", checks, "all_pass", v->all_pass, "failed", failed);
+}
