@@ -83,8 +83,3 @@ void patch_print_normalised(double v)
     if (isfinite(v)) printf(" %+10.4f", cli_num(v, 4));
     else printf(" %10s", "-");
 }
-
-json_t *patch_json_num(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}

@@ -29,7 +29,4 @@ bool patch_normalisable(double clean, double corrupt);
 /* Prints " %+10.4f" of a normalised score V, or " %10s" "-" when it is undefined. */
 void patch_print_normalised(double v);
 
-/* A JSON number, or null for NaN and infinities (a normalisation by zero). */
-json_t *patch_json_num(double v);
-
 #endif

@@ -6,6 +6,7 @@
 
 #include "circuitc/prompt_pair.h"
 #include "core/args.h"
+#include "core/json_num.h"
 #include "runtime/patch_internal.h"
 
 int cc_attr_report_run(const cc_model *m, const cc_prompt_pair *p, const cc_patch_opts *o, int verify, int list,
@@ -42,12 +43,6 @@ void cc_attr_report_free(cc_attr_report *r)
     *r = (cc_attr_report){0};
 }
 
-/* A JSON number, or null for NaN and infinities. */
-static json_t *num_json(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static json_t *verify_json(const cc_attr_report *r)
 {
     const cc_patch_result *e = &r->attr.est;
@@ -55,11 +50,11 @@ static json_t *verify_json(const cc_attr_report *r)
     for (int i = 0; top && i < r->n_top; i++) {
         int n = r->top[i], l = n / (e->n_pos * e->n_heads), pos = e->pos_lo + n / e->n_heads % e->n_pos;
         json_array_append_new(top, json_pack("{s:i, s:i, s:i, s:o, s:o}", "layer", l, "position", pos, "head",
-                                             n % e->n_heads, "attribution", num_json(r->attr.attribution[n]), "exact",
-                                             num_json(r->exact.value[n] - r->exact.corrupt)));
+                                             n % e->n_heads, "attribution", cc_json_num(r->attr.attribution[n]),
+                                             "exact", cc_json_num(r->exact.value[n] - r->exact.corrupt)));
     }
     bool all = r->verify == CC_ATTR_VERIFY_ALL;
-    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", r->n_top, "all", all, "correlation", num_json(r->correlation),
+    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", r->n_top, "all", all, "correlation", cc_json_num(r->correlation),
                      "top", top, "exact_value", all ? cc_patch_values_json(&r->exact, r->exact.value) : json_null());
 }
 
@@ -117,7 +112,7 @@ static json_t *sweep_verify_json(const cc_attr_sweep *s, bool all, int listed)
         exact = grid ? grid_json(s, grid) : NULL;
         free(grid);
     }
-    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", listed, "all", all, "correlation", num_json(s->correlation),
+    return json_pack("{s:i, s:b, s:o, s:o, s:o}", "k", listed, "all", all, "correlation", cc_json_num(s->correlation),
                      "top", top, "exact", exact);
 }
 

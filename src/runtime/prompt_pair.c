@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/json_num.h"
 #include "model/model_internal.h"
 
 /* One prompt from TEXT or TOKENS (exactly one), named NAME / NAME-tokens in errors. */
@@ -104,12 +105,6 @@ int cc_prompt_pair_json_set(const cc_prompt_pair *p, json_t *j)
     return json_object_set_new(j, "metric", mj);
 }
 
-/* A JSON number, or null for NaN and infinities. */
-static json_t *num_json(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 json_t *cc_patch_values_json(const cc_patch_result *r, const double *v)
 {
     CC_ARG_NOT_NULL(r, NULL, NULL);
@@ -120,7 +115,7 @@ json_t *cc_patch_values_json(const cc_patch_result *r, const double *v)
         for (int q = 0; q < r->n_pos; q++) {
             json_t *heads = json_array();
             for (int h = 0; h < r->n_heads; h++)
-                json_array_append_new(heads, num_json(v[((size_t)l * r->n_pos + q) * r->n_heads + h]));
+                json_array_append_new(heads, cc_json_num(v[((size_t)l * r->n_pos + q) * r->n_heads + h]));
             json_array_append_new(pos, heads);
         }
         json_array_append_new(layers, pos);
@@ -220,7 +215,7 @@ json_t *cc_path_patch_json(const cc_prompt_pair *p, const cc_path_patch_report *
     json_t *v = json_array(), *nv = json_array();
     for (int s = 0; s < r->result.n_senders; s++) {
         json_array_append_new(v, json_real(r->result.value[s]));
-        json_array_append_new(nv, num_json(r->result.normalized[s]));
+        json_array_append_new(nv, cc_json_num(r->result.normalized[s]));
     }
     json_object_set_new(j, "clean", json_real(r->result.clean));
     json_object_set_new(j, "corrupt", json_real(r->result.corrupt));
