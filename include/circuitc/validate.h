@@ -23,6 +23,9 @@ extern "C" {
 
 typedef enum { CC_CHECK_PREDICTION, CC_CHECK_EVIDENCE, CC_CHECK_PARITY } cc_check_kind;
 
+/* "prediction", "evidence" or "parity" (the JSON's "kind"); "?" out of range. */
+const char *cc_check_kind_name(cc_check_kind k);
+
 typedef struct {
     char name[48];          /* stable key, e.g. "prev_token_score" */
     cc_check_kind kind;

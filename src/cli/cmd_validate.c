@@ -9,11 +9,6 @@
 #include "progress.h"
 #include "runtime.h"
 
-static const char *kind_name(cc_check_kind k)
-{
-    return k == CC_CHECK_PREDICTION ? "prediction" : k == CC_CHECK_EVIDENCE ? "evidence" : "parity";
-}
-
 /* Prints the validation RES of HEADS as a table. */
 static void print_human(const cc_head *heads, const char *model_path, const cc_validation *res, int failed)
 {
@@ -23,10 +18,10 @@ static void print_human(const cc_head *heads, const char *model_path, const cc_v
     for (int i = 0; i < res->n_checks; i++) {
         const cc_check *k = &res->checks[i];
         if (strcmp(k->relation, "~=") == 0)
-            printf("%s  %-10s %-28s %12.6g ~= %-12.6g (tol %.1g)\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind),
+            printf("%s  %-10s %-28s %12.6g ~= %-12.6g (tol %.1g)\n", k->pass ? "PASS" : "FAIL", cc_check_kind_name(k->kind),
                    k->name, cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G), k->tolerance);
         else
-            printf("%s  %-10s %-28s %12.6g >= %-12.6g\n", k->pass ? "PASS" : "FAIL", kind_name(k->kind), k->name,
+            printf("%s  %-10s %-28s %12.6g >= %-12.6g\n", k->pass ? "PASS" : "FAIL", cc_check_kind_name(k->kind), k->name,
                    cli_num(k->value, CLI_NUM_G), cli_num(k->threshold, CLI_NUM_G));
         printf("      %s\n", k->what);
     }

@@ -226,9 +226,11 @@ out:
     return rc;
 }
 
-static const char *kind_name(cc_check_kind k)
+const char *cc_check_kind_name(cc_check_kind k)
 {
-    return k == CC_CHECK_PREDICTION ? "prediction" : k == CC_CHECK_EVIDENCE ? "evidence" : "parity";
+    CC_ARG_ENUM(k, CC_CHECK_PARITY + 1, NULL, "?");
+    static const char *const names[] = {"prediction", "evidence", "parity"};
+    return names[k];
 }
 
 json_t *cc_validation_json(const cc_validation *v, cc_head prev, cc_head ind)
@@ -240,7 +242,7 @@ json_t *cc_validation_json(const cc_validation *v, cc_head prev, cc_head ind)
         const cc_check *k = &v->checks[i];
         failed += !k->pass;
         json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:f, s:s, s:f, s:f, s:b}", "name", k->name, "kind",
-                                                kind_name(k->kind), "what", k->what, "value", k->value, "relation",
+                                                cc_check_kind_name(k->kind), "what", k->what, "value", k->value, "relation",
                                                 k->relation, "threshold", k->threshold, "tolerance", k->tolerance,
                                                 "pass", k->pass));
     }
