@@ -402,6 +402,44 @@ START_TEST(eap_command_kl)
 }
 END_TEST
 
+/* circuitc eap --scores-only: the library's scores, ranked, with no circuit,
+ * no curve and no clean or corrupted metric (nothing runs with patching);
+ * the library's no_curve keeps an asked-for circuit, measured as before. */
+START_TEST(eap_scores_only)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    tu_run_result r = RUN("eap", "--model", fx, "--batch", "3", "--seq-len", "5", "--ig-steps", "2", "--seed", "4",
+                          "--scores-only", "--json");
+    json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 3, 5, 4, &p, &err) == 0, "%s", err.msg);
+    cc_eap_run_options o = {.metric = CC_PAIR_LOGIT_DIFF, .ig_steps = 2, .circuit_edges = 6, .kernel = CC_KERNEL_FAST};
+    cc_eap_run_result full, part;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &full, &err) == 0, "%s", err.msg);
+    assert_json_scores(json_object_get(j, "scores"), full.scores);
+    ck_assert_int_eq((long)json_array_size(json_object_get(j, "curve")), 0);
+    ck_assert(json_is_null(json_object_get(j, "clean")) && json_is_null(json_object_get(j, "corrupt")));
+    ck_assert_ptr_null(json_object_get(j, "circuit"));
+    o.no_curve = true;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &part, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(part.curve.n_points, 0);
+    /* the same circuit, run in a batch of one instead of with the curve's circuits: OpenBLAS' float32 sums may
+       differ in the last bits with the batch's row count */
+    ck_assert_msg(fabs(part.circuit_faithfulness - full.circuit_faithfulness) < 1e-6 &&
+                      part.curve.clean == full.curve.clean,
+                  "circuit faithfulness %.9g alone, %.9g with the curve", part.circuit_faithfulness,
+                  full.circuit_faithfulness);
+    cc_eap_run_result_free(&part);
+    tu_expect_fail(RUN("eap", "--model", fx, "--scores-only", "--top-n", "5"), 2, "drop --top-n");
+    json_decref(j);
+    cc_eap_run_result_free(&full);
+    cc_eap_pairs_free(&p);
+    free(fx);
+}
+END_TEST
+
 START_TEST(ioi_pairs_on_gpt2)
 {
     cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
@@ -483,6 +521,7 @@ int main(void)
     tcase_add_test(tc, eap_finds_the_planted_induction_circuit);
     tcase_add_test(tc, eap_command);
     tcase_add_test(tc, eap_command_kl);
+    tcase_add_test(tc, eap_scores_only);
     tcase_add_test(tc, ioi_pairs_on_gpt2);
     tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);

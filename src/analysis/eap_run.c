@@ -72,8 +72,12 @@ int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_option
     /* the circuit is measured as one more point of the curve (the same selection from the same scores), so
        the clean and corrupted runs of each pair are made once; that point is then taken off the curve */
     long sizes[65];
-    int k = curve_sizes(n, sizes);
+    int k = o->no_curve ? 0 : curve_sizes(n, sizes);
     if (o->circuit_edges) sizes[k++] = o->circuit_edges;
+    if (k == 0) { /* scores only: nothing is run with patching */
+        res->curve.clean = res->curve.corrupt = NAN;
+        return 0;
+    }
     cc_eap_faith_options fo = {.metric = o->metric, .selection = o->selection, .kernel = o->kernel, .sizes = sizes,
                                .n_sizes = k};
     if (cc_eap_faithfulness(m, &res->graph, p, res->scores, &fo, &res->curve, err) != 0) return -1;
