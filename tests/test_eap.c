@@ -268,6 +268,64 @@ START_TEST(faithfulness_curve_ends)
 }
 END_TEST
 
+/* OUT = pair I of P alone (a batch of one pair). */
+static void pair_alone(const cc_eap_pairs *p, int i, cc_eap_pairs *out)
+{
+    int T = p->offset[i + 1] - p->offset[i];
+    *out = (cc_eap_pairs){.n_pairs = 1, .offset = malloc(2 * sizeof(int)), .clean = malloc((size_t)T * sizeof(int)),
+                          .corrupt = malloc((size_t)T * sizeof(int)), .answer = malloc(sizeof(int)),
+                          .wrong = malloc(sizeof(int))};
+    out->offset[0] = 0, out->offset[1] = T;
+    memcpy(out->clean, p->clean + p->offset[i], (size_t)T * sizeof(int));
+    memcpy(out->corrupt, p->corrupt + p->offset[i], (size_t)T * sizeof(int));
+    out->answer[0] = p->answer[i], out->wrong[0] = p->wrong[i];
+}
+
+/* Pairs of different lengths in one call (the evaluation's buffers, kept from
+ * pair to pair, then serve a longer pair after a shorter one and the other way
+ * round): every circuit's metric is the mean of the pairs' metrics evaluated
+ * one pair at a time, exactly. */
+START_TEST(evaluate_pairs_of_different_lengths)
+{
+    cc_eap_pairs longer, shorter, mixed = {0};
+    cc_error err;
+    ck_assert_int_eq(cc_eap_pairs_repeat(model, 2, 6, 1, &longer, &err), 0);
+    ck_assert_int_eq(cc_eap_pairs_repeat(model, 2, 2, 2, &shorter, &err), 0);
+    mixed.n_pairs = 4; /* 12, 4, 12, 4 tokens */
+    mixed.offset = malloc(5 * sizeof(int)), mixed.answer = malloc(4 * sizeof(int)), mixed.wrong = malloc(4 * sizeof(int));
+    mixed.clean = malloc(32 * sizeof(int)), mixed.corrupt = malloc(32 * sizeof(int));
+    mixed.offset[0] = 0;
+    for (int i = 0; i < 4; i++) {
+        const cc_eap_pairs *from = i % 2 ? &shorter : &longer;
+        int k = i / 2, T = from->offset[k + 1] - from->offset[k];
+        memcpy(mixed.clean + mixed.offset[i], from->clean + from->offset[k], (size_t)T * sizeof(int));
+        memcpy(mixed.corrupt + mixed.offset[i], from->corrupt + from->offset[k], (size_t)T * sizeof(int));
+        mixed.answer[i] = from->answer[k], mixed.wrong[i] = from->wrong[k], mixed.offset[i + 1] = mixed.offset[i] + T;
+    }
+    unsigned char *in[3];
+    for (int c = 0; c < 3; c++) {
+        in[c] = malloc((size_t)graph.n_edges);
+        for (long e = 0; e < graph.n_edges; e++) in[c][e] = (e * (c + 3)) % 5 < 2 + c;
+    }
+    double all[3], alone[3], sum[3] = {0};
+    ck_assert_msg(cc_eap_evaluate(model, &graph, &mixed, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
+                                  CC_KERNEL_FAST, all, NULL, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        cc_eap_pairs one;
+        pair_alone(&mixed, i, &one);
+        ck_assert_msg(cc_eap_evaluate(model, &graph, &one, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
+                                      CC_KERNEL_FAST, alone, NULL, NULL, &err) == 0, "%s", err.msg);
+        for (int c = 0; c < 3; c++) sum[c] += alone[c];
+        cc_eap_pairs_free(&one);
+    }
+    for (int c = 0; c < 3; c++)
+        ck_assert_msg(all[c] == sum[c] / 4, "circuit %d: %.9g over the mixed pairs, %.9g one pair at a time", c,
+                      all[c], sum[c] / 4);
+    for (int c = 0; c < 3; c++) free(in[c]);
+    cc_eap_pairs_free(&longer), cc_eap_pairs_free(&shorter), cc_eap_pairs_free(&mixed);
+}
+END_TEST
+
 /* The text tasks on GPT-2's tokenizer (a model of GPT-2's vocabulary is all they read of it). */
 static cc_tokenizer *gpt2_tokenizer(void)
 {
@@ -518,6 +576,7 @@ int main(void)
     tcase_add_test(tc, sender_deltas_sum_to_the_residual_change);
     tcase_add_test(tc, scores_are_delta_dot_gradient);
     tcase_add_test(tc, faithfulness_curve_ends);
+    tcase_add_test(tc, evaluate_pairs_of_different_lengths);
     tcase_add_test(tc, eap_finds_the_planted_induction_circuit);
     tcase_add_test(tc, eap_command);
     tcase_add_test(tc, eap_command_kl);
