@@ -498,6 +498,53 @@ START_TEST(eap_scores_only)
 }
 END_TEST
 
+/* A progress callback that counts its calls, checks that DONE grows by one
+ * pair of TOTAL, and asks to stop once DONE reaches stop_at (0: never). */
+typedef struct {
+    long calls, last, total, stop_at;
+} eap_progress_log;
+
+static int eap_progress(void *ctx, long done, long total)
+{
+    eap_progress_log *l = ctx;
+    ck_assert_int_eq(done, l->last + 1);
+    l->calls++, l->last = done, l->total = total;
+    return l->stop_at && done >= l->stop_at;
+}
+
+/* cc_eap_run reports every pair it scores and then every pair it evaluates,
+ * and a callback that returns non-zero stops it with CC_E_CANCELLED and is
+ * not called again. */
+START_TEST(eap_run_progress_and_cancel)
+{
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 6, 4, 0, &p, &err) == 0, "%s", err.msg);
+    eap_progress_log log = {0};
+    cc_eap_run_options o = {.metric = CC_PAIR_LOGIT_DIFF, .ig_steps = 2, .circuit_edges = 4,
+                            .kernel = CC_KERNEL_FAST, .progress = eap_progress, .progress_ctx = &log};
+    cc_eap_run_result r;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(log.total, 12);
+    ck_assert_int_eq(log.last, 12);
+    cc_eap_run_result_free(&r);
+    o.no_curve = true, o.circuit_edges = 0, log = (eap_progress_log){0};
+    ck_assert_msg(cc_eap_run(model, &p, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(log.total, 6);
+    ck_assert_int_eq(log.last, 6);
+    cc_eap_run_result_free(&r);
+    for (long stop_at = 1; stop_at <= 12; stop_at += 8) { /* while scoring, and while evaluating */
+        o.no_curve = false, o.circuit_edges = 4, log = (eap_progress_log){.stop_at = stop_at};
+        ck_assert_int_eq(cc_eap_run(model, &p, &o, &r, &err), -1);
+        ck_assert_int_eq(err.code, CC_E_CANCELLED);
+        tu_assert_contains(err.msg, "cancelled");
+        ck_assert_int_eq(log.calls, stop_at);
+        cc_eap_run_result_free(&r);
+    }
+    cc_eap_pairs_free(&p);
+}
+END_TEST
+
 START_TEST(ioi_pairs_on_gpt2)
 {
     cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
@@ -581,6 +628,7 @@ int main(void)
     tcase_add_test(tc, eap_command);
     tcase_add_test(tc, eap_command_kl);
     tcase_add_test(tc, eap_scores_only);
+    tcase_add_test(tc, eap_run_progress_and_cancel);
     tcase_add_test(tc, ioi_pairs_on_gpt2);
     tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "circuitc/eap.h"
+#include "circuitc/progress.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,9 @@ typedef struct {
     int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
     bool no_curve;              /* skip the faithfulness curve; with circuit_edges 0 too, no forward pass is
                                    patched: the scores and their ranking only (clean, corrupt NaN) */
+    cc_progress_fn progress;    /* optional: pairs done, of the pairs scored then the pairs evaluated (the
+                                   circuit and the curve); non-zero cancels (CC_E_CANCELLED) */
+    void *progress_ctx;
 } cc_eap_run_options;
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include "circuitc/eap_run.h"
 #include "circuitc/fsio.h"
 #include "plot_cli.h"
+#include "progress.h"
 #include "tokenize_cli.h"
 
 #define REPEAT_HALF 8 /* --task repeat: the repeated block's length when --seq-len is not given */
@@ -123,8 +124,9 @@ static int run(const cli_args *a)
                             .ig_steps = a->v[O_IG_STEPS].i,
                             .selection = a->v[O_GREEDY].on ? CC_EAP_GREEDY : CC_EAP_TOPN,
                             .circuit_edges = scores_only ? 0 : a->v[O_TOP_N].i, .kernel = CC_KERNEL_FAST,
-                            .no_curve = scores_only};
+                            .no_curve = scores_only, .progress = cli_progress_update};
     int rc = CLI_OK;
+    cli_progress_begin("eap");
     if (load_pairs(a, m, &p, &err) != 0 || cc_eap_run(m, &p, &o, &r, &err) != 0 ||
         (scores_out && cc_eap_scores_write(scores_out, &r.graph, r.scores, &err) != 0))
         rc = cli_fail(&err);

@@ -597,6 +597,13 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
     CC_ARG_AT_LEAST(n_circuits, 0, err, -1);
     CC_ARG_ENUM(metric, CC_PAIR_KL + 1, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    return cci_eap_evaluate(m, g, p, circuits, n_circuits, metric, kernel, NULL, values, clean, corrupt, err);
+}
+
+int cci_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p,
+                     const unsigned char *const *circuits, int n_circuits, cc_pair_metric metric, cc_kernel kernel,
+                     cci_eap_progress *progress, double *values, double *clean, double *corrupt, cc_error *err)
+{
     if (check_graph(m, g, err) != 0 || cc_eap_pairs_check(p, m, err) != 0) return -1;
     int w = 2 + n_circuits;
     unsigned char **pruned = calloc((size_t)n_circuits + 1, sizeof *pruned);
@@ -627,7 +634,7 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
         if (B > job.max_runs) job.max_runs = B;
         if (B * T > job.max_rows) job.max_rows = B * T;
     }
-    if (cci_eap_for_pairs(0, p->n_pairs, evaluate_pair, &job, err) != 0) goto done;
+    if (cci_eap_for_pairs(0, p->n_pairs, evaluate_pair, &job, progress, err) != 0) goto done;
     double clean_sum = 0, corrupt_sum = 0;
     for (int c = 0; c < n_circuits; c++) values[c] = 0;
     for (int i = 0; i < p->n_pairs; i++) { /* in pair order, as one thread would */
