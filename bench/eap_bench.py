@@ -11,6 +11,9 @@ measures its circuit and the faithfulness curve (16 circuit sizes).
 
     python3 bench/eap_bench.py --model /tmp/g2s --eap-ig DIR [--pairs 100] [--steps 5]
                                [--ref-batch 20] [--seed 0] [--skip-ref] [--python PY]
+                               [--only eap,eap-ig]
+
+--only eap-ig runs EAP-IG alone (--only eap: EAP alone; default both).
 
 DIR is a checkout of the reference (its src/eap is imported from there, not
 copied; eap_ref.py says what it patches to run on a CPU). The reference runs
@@ -72,7 +75,8 @@ def main():
     model, ref_dir = option(args, "--model", None), option(args, "--eap-ig", None)
     n, steps = int(option(args, "--pairs", "100")), int(option(args, "--steps", "5"))
     batch, seed = int(option(args, "--ref-batch", "20")), int(option(args, "--seed", "0"))
-    if not model or (not ref_dir and "--skip-ref" not in args):
+    only = option(args, "--only", "eap,eap-ig").split(",")
+    if not model or (not ref_dir and "--skip-ref" not in args) or not set(only) <= {"eap", "eap-ig"}:
         sys.exit(__doc__)
     root = os.path.join(HERE, "..")
     circuitc = os.path.join(root, "build", "src", "circuitc")
@@ -86,7 +90,8 @@ def main():
         with open(pairs, "w") as f:
             f.writelines(json.dumps(p) + "\n" for p in ioi_pairs(n, seed))
         tokenizer = os.path.join(root, "third_party", "gpt2-tokenizer")
-        for name, ig in (("EAP", 0), (f"EAP-IG {steps}", steps)):
+        methods = [m for m in (("EAP", 0, "eap"), (f"EAP-IG {steps}", steps, "eap-ig")) if m[2] in only]
+        for name, ig, _ in methods:
             command = [circuitc, "eap", "--model", model, "--tokenizer", tokenizer, "--pairs", pairs, "--ig-steps",
                        str(ig), "--json", "--quiet"]
             c = run(command + ["--scores-only"])
