@@ -5,11 +5,15 @@ and the same IOI-style prompt pairs, each run as one process (imports and
 loading included): EAP and EAP-IG (5 steps), wall and CPU seconds (user +
 system, all threads), peak RSS, the ratios, and how far the two sets of scores
 agree (the reference's scores are circuitc's divided by its batch size,
-docs/eap.md). circuitc's process does more than the reference's: it also
+docs/eap.md). Two circuitc rows per method: `eap --scores-only`, the same work
+as the reference (the scores, nothing else), and the whole command, which also
 measures its circuit and the faithfulness curve (16 circuit sizes).
 
     python3 bench/eap_bench.py --model /tmp/g2s --eap-ig DIR [--pairs 100] [--steps 5]
                                [--ref-batch 20] [--seed 0] [--skip-ref] [--python PY]
+                               [--only eap,eap-ig]
+
+--only eap-ig runs EAP-IG alone (--only eap: EAP alone; default both).
 
 DIR is a checkout of the reference (its src/eap is imported from there, not
 copied; eap_ref.py says what it patches to run on a CPU). The reference runs
@@ -59,9 +63,11 @@ def agreement(c, ref, batch):
 
 
 def row(name, c, r):
-    print(f"{name:10s} circuitc {c[0]:7.1f} s wall {c[1]:7.1f} s CPU {c[2]:6.0f} MiB | reference "
-          f"{r[0]:7.1f} s wall {r[1]:7.1f} s CPU {r[2]:6.0f} MiB | ratio wall {r[0] / c[0]:5.1f}x CPU "
-          f"{r[1] / c[1]:5.1f}x memory {r[2] / c[2]:4.1f}x")
+    line = f"{name:18s} circuitc {c[0]:7.1f} s wall {c[1]:7.1f} s CPU {c[2]:6.0f} MiB"
+    if r:
+        line += (f" | reference {r[0]:7.1f} s wall {r[1]:7.1f} s CPU {r[2]:6.0f} MiB | ratio wall "
+                 f"{r[0] / c[0]:5.1f}x CPU {r[1] / c[1]:5.1f}x memory {r[2] / c[2]:4.1f}x")
+    print(line + f" (load {os.getloadavg()[0]:.1f})")
 
 
 def main():
@@ -69,7 +75,8 @@ def main():
     model, ref_dir = option(args, "--model", None), option(args, "--eap-ig", None)
     n, steps = int(option(args, "--pairs", "100")), int(option(args, "--steps", "5"))
     batch, seed = int(option(args, "--ref-batch", "20")), int(option(args, "--seed", "0"))
-    if not model or (not ref_dir and "--skip-ref" not in args):
+    only = option(args, "--only", "eap,eap-ig").split(",")
+    if not model or (not ref_dir and "--skip-ref" not in args) or not set(only) <= {"eap", "eap-ig"}:
         sys.exit(__doc__)
     root = os.path.join(HERE, "..")
     circuitc = os.path.join(root, "build", "src", "circuitc")
@@ -83,18 +90,21 @@ def main():
         with open(pairs, "w") as f:
             f.writelines(json.dumps(p) + "\n" for p in ioi_pairs(n, seed))
         tokenizer = os.path.join(root, "third_party", "gpt2-tokenizer")
-        for name, ig in (("EAP", 0), (f"EAP-IG {steps}", steps)):
-            c = run([circuitc, "eap", "--model", model, "--tokenizer", tokenizer, "--pairs", pairs, "--ig-steps",
-                     str(ig), "--json", "--quiet"])
-            if "--skip-ref" in args:
-                print(f"{name:10s} circuitc {c[0]:7.1f} s wall {c[1]:7.1f} s CPU {c[2]:6.0f} MiB")
-                continue
-            r = run([venv_python, os.path.join(HERE, "eap_ref.py"), model, ref_dir, pairs,
-                     "EAP-IG-inputs" if ig else "EAP", str(ig), str(batch)])
-            row(name, c, r)
-            diff, common = agreement(c[3], r[3]["scores"], batch)
-            print(f"{'':10s} scores: largest difference {diff:.1e} of the largest |score|; top-20 edges in "
-                  f"common {common}/20")
+        methods = [m for m in (("EAP", 0, "eap"), (f"EAP-IG {steps}", steps, "eap-ig")) if m[2] in only]
+        for name, ig, _ in methods:
+            command = [circuitc, "eap", "--model", model, "--tokenizer", tokenizer, "--pairs", pairs, "--ig-steps",
+                       str(ig), "--json", "--quiet"]
+            c = run(command + ["--scores-only"])
+            r = None
+            if "--skip-ref" not in args:
+                r = run([venv_python, os.path.join(HERE, "eap_ref.py"), model, ref_dir, pairs,
+                         "EAP-IG-inputs" if ig else "EAP", str(ig), str(batch)])
+            row(f"{name}, scores", c, r)
+            if r:
+                diff, common = agreement(c[3], r[3]["scores"], batch)
+                print(f"{'':18s} scores: largest difference {diff:.1e} of the largest |score|; top-20 edges in "
+                      f"common {common}/20")
+            row(f"{name}, whole", run(command), r)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -268,6 +268,64 @@ START_TEST(faithfulness_curve_ends)
 }
 END_TEST
 
+/* OUT = pair I of P alone (a batch of one pair). */
+static void pair_alone(const cc_eap_pairs *p, int i, cc_eap_pairs *out)
+{
+    int T = p->offset[i + 1] - p->offset[i];
+    *out = (cc_eap_pairs){.n_pairs = 1, .offset = malloc(2 * sizeof(int)), .clean = malloc((size_t)T * sizeof(int)),
+                          .corrupt = malloc((size_t)T * sizeof(int)), .answer = malloc(sizeof(int)),
+                          .wrong = malloc(sizeof(int))};
+    out->offset[0] = 0, out->offset[1] = T;
+    memcpy(out->clean, p->clean + p->offset[i], (size_t)T * sizeof(int));
+    memcpy(out->corrupt, p->corrupt + p->offset[i], (size_t)T * sizeof(int));
+    out->answer[0] = p->answer[i], out->wrong[0] = p->wrong[i];
+}
+
+/* Pairs of different lengths in one call (the evaluation's buffers, kept from
+ * pair to pair, then serve a longer pair after a shorter one and the other way
+ * round): every circuit's metric is the mean of the pairs' metrics evaluated
+ * one pair at a time, exactly. */
+START_TEST(evaluate_pairs_of_different_lengths)
+{
+    cc_eap_pairs longer, shorter, mixed = {0};
+    cc_error err;
+    ck_assert_int_eq(cc_eap_pairs_repeat(model, 2, 6, 1, &longer, &err), 0);
+    ck_assert_int_eq(cc_eap_pairs_repeat(model, 2, 2, 2, &shorter, &err), 0);
+    mixed.n_pairs = 4; /* 12, 4, 12, 4 tokens */
+    mixed.offset = malloc(5 * sizeof(int)), mixed.answer = malloc(4 * sizeof(int)), mixed.wrong = malloc(4 * sizeof(int));
+    mixed.clean = malloc(32 * sizeof(int)), mixed.corrupt = malloc(32 * sizeof(int));
+    mixed.offset[0] = 0;
+    for (int i = 0; i < 4; i++) {
+        const cc_eap_pairs *from = i % 2 ? &shorter : &longer;
+        int k = i / 2, T = from->offset[k + 1] - from->offset[k];
+        memcpy(mixed.clean + mixed.offset[i], from->clean + from->offset[k], (size_t)T * sizeof(int));
+        memcpy(mixed.corrupt + mixed.offset[i], from->corrupt + from->offset[k], (size_t)T * sizeof(int));
+        mixed.answer[i] = from->answer[k], mixed.wrong[i] = from->wrong[k], mixed.offset[i + 1] = mixed.offset[i] + T;
+    }
+    unsigned char *in[3];
+    for (int c = 0; c < 3; c++) {
+        in[c] = malloc((size_t)graph.n_edges);
+        for (long e = 0; e < graph.n_edges; e++) in[c][e] = (e * (c + 3)) % 5 < 2 + c;
+    }
+    double all[3], alone[3], sum[3] = {0};
+    ck_assert_msg(cc_eap_evaluate(model, &graph, &mixed, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
+                                  CC_KERNEL_FAST, all, NULL, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        cc_eap_pairs one;
+        pair_alone(&mixed, i, &one);
+        ck_assert_msg(cc_eap_evaluate(model, &graph, &one, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
+                                      CC_KERNEL_FAST, alone, NULL, NULL, &err) == 0, "%s", err.msg);
+        for (int c = 0; c < 3; c++) sum[c] += alone[c];
+        cc_eap_pairs_free(&one);
+    }
+    for (int c = 0; c < 3; c++)
+        ck_assert_msg(all[c] == sum[c] / 4, "circuit %d: %.9g over the mixed pairs, %.9g one pair at a time", c,
+                      all[c], sum[c] / 4);
+    for (int c = 0; c < 3; c++) free(in[c]);
+    cc_eap_pairs_free(&longer), cc_eap_pairs_free(&shorter), cc_eap_pairs_free(&mixed);
+}
+END_TEST
+
 /* The text tasks on GPT-2's tokenizer (a model of GPT-2's vocabulary is all they read of it). */
 static cc_tokenizer *gpt2_tokenizer(void)
 {
@@ -402,6 +460,91 @@ START_TEST(eap_command_kl)
 }
 END_TEST
 
+/* circuitc eap --scores-only: the library's scores, ranked, with no circuit,
+ * no curve and no clean or corrupted metric (nothing runs with patching);
+ * the library's no_curve keeps an asked-for circuit, measured as before. */
+START_TEST(eap_scores_only)
+{
+    char *fx = golden_path("models/induction-3l4h");
+    tu_run_result r = RUN("eap", "--model", fx, "--batch", "3", "--seq-len", "5", "--ig-steps", "2", "--seed", "4",
+                          "--scores-only", "--json");
+    json_t *j = tu_parse_ok(&r);
+    tu_run_free(&r);
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 3, 5, 4, &p, &err) == 0, "%s", err.msg);
+    cc_eap_run_options o = {.metric = CC_PAIR_LOGIT_DIFF, .ig_steps = 2, .circuit_edges = 6, .kernel = CC_KERNEL_FAST};
+    cc_eap_run_result full, part;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &full, &err) == 0, "%s", err.msg);
+    assert_json_scores(json_object_get(j, "scores"), full.scores);
+    ck_assert_int_eq((long)json_array_size(json_object_get(j, "curve")), 0);
+    ck_assert(json_is_null(json_object_get(j, "clean")) && json_is_null(json_object_get(j, "corrupt")));
+    ck_assert_ptr_null(json_object_get(j, "circuit"));
+    o.no_curve = true;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &part, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(part.curve.n_points, 0);
+    /* the same circuit, run in a batch of one instead of with the curve's circuits: OpenBLAS' float32 sums may
+       differ in the last bits with the batch's row count */
+    ck_assert_msg(fabs(part.circuit_faithfulness - full.circuit_faithfulness) < 1e-6 &&
+                      part.curve.clean == full.curve.clean,
+                  "circuit faithfulness %.9g alone, %.9g with the curve", part.circuit_faithfulness,
+                  full.circuit_faithfulness);
+    cc_eap_run_result_free(&part);
+    tu_expect_fail(RUN("eap", "--model", fx, "--scores-only", "--top-n", "5"), 2, "drop --top-n");
+    json_decref(j);
+    cc_eap_run_result_free(&full);
+    cc_eap_pairs_free(&p);
+    free(fx);
+}
+END_TEST
+
+/* A progress callback that counts its calls, checks that DONE grows by one
+ * pair of TOTAL, and asks to stop once DONE reaches stop_at (0: never). */
+typedef struct {
+    long calls, last, total, stop_at;
+} eap_progress_log;
+
+static int eap_progress(void *ctx, long done, long total)
+{
+    eap_progress_log *l = ctx;
+    ck_assert_int_eq(done, l->last + 1);
+    l->calls++, l->last = done, l->total = total;
+    return l->stop_at && done >= l->stop_at;
+}
+
+/* cc_eap_run reports every pair it scores and then every pair it evaluates,
+ * and a callback that returns non-zero stops it with CC_E_CANCELLED and is
+ * not called again. */
+START_TEST(eap_run_progress_and_cancel)
+{
+    cc_eap_pairs p;
+    cc_error err;
+    ck_assert_msg(cc_eap_pairs_repeat(model, 6, 4, 0, &p, &err) == 0, "%s", err.msg);
+    eap_progress_log log = {0};
+    cc_eap_run_options o = {.metric = CC_PAIR_LOGIT_DIFF, .ig_steps = 2, .circuit_edges = 4,
+                            .kernel = CC_KERNEL_FAST, .progress = eap_progress, .progress_ctx = &log};
+    cc_eap_run_result r;
+    ck_assert_msg(cc_eap_run(model, &p, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(log.total, 12);
+    ck_assert_int_eq(log.last, 12);
+    cc_eap_run_result_free(&r);
+    o.no_curve = true, o.circuit_edges = 0, log = (eap_progress_log){0};
+    ck_assert_msg(cc_eap_run(model, &p, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(log.total, 6);
+    ck_assert_int_eq(log.last, 6);
+    cc_eap_run_result_free(&r);
+    for (long stop_at = 1; stop_at <= 12; stop_at += 8) { /* while scoring, and while evaluating */
+        o.no_curve = false, o.circuit_edges = 4, log = (eap_progress_log){.stop_at = stop_at};
+        ck_assert_int_eq(cc_eap_run(model, &p, &o, &r, &err), -1);
+        ck_assert_int_eq(err.code, CC_E_CANCELLED);
+        tu_assert_contains(err.msg, "cancelled");
+        ck_assert_int_eq(log.calls, stop_at);
+        cc_eap_run_result_free(&r);
+    }
+    cc_eap_pairs_free(&p);
+}
+END_TEST
+
 START_TEST(ioi_pairs_on_gpt2)
 {
     cc_model gpt2 = {.cfg = {.d_vocab = 50257, .n_ctx = 1024, .bos_token_id = 50256}};
@@ -480,9 +623,12 @@ int main(void)
     tcase_add_test(tc, sender_deltas_sum_to_the_residual_change);
     tcase_add_test(tc, scores_are_delta_dot_gradient);
     tcase_add_test(tc, faithfulness_curve_ends);
+    tcase_add_test(tc, evaluate_pairs_of_different_lengths);
     tcase_add_test(tc, eap_finds_the_planted_induction_circuit);
     tcase_add_test(tc, eap_command);
     tcase_add_test(tc, eap_command_kl);
+    tcase_add_test(tc, eap_scores_only);
+    tcase_add_test(tc, eap_run_progress_and_cancel);
     tcase_add_test(tc, ioi_pairs_on_gpt2);
     tcase_add_test(tc, greater_than_pairs_on_gpt2);
     suite_add_tcase(s, tc);

@@ -8,7 +8,6 @@ as its JSON body (a Result).
 
 from . import _circuitc
 from ._args import head, ids_text
-from ._results import Result
 
 __all__ = ["PairAnalyses"]
 
@@ -61,13 +60,14 @@ class PairAnalyses:
                                    receivers=[head(h) for h in receivers], to=to, **pair)
 
     def eap(self, task="repeat", pairs=None, metric="logit-diff", ig_steps=5, top_n=20, greedy=False, batch=10,
-            seq_len=None, seed=0):
+            seq_len=None, seed=0, scores_only=False, progress=True):
         """`circuitc eap`: EAP (ig_steps=0) or EAP-IG edge scores on prompt
         pairs from a JSON Lines file (pairs=) or a task ("repeat", "ioi",
         "greater-than"; batch pairs, seq_len the repeated block, default 8),
         the top_n-edge circuit (greedy=True: chosen greedily) and the
-        faithfulness curve."""
-        text = _circuitc.eap(self, task=task, pairs=None if pairs is None else str(pairs), metric=metric,
-                             ig_steps=ig_steps, top_n=top_n, greedy=greedy, batch=batch,
-                             seq_len=8 if seq_len is None else seq_len, seed=seed, tokenizer=self.tokenizer)
-        return Result.from_json("eap", text)
+        faithfulness curve; scores_only=True: the scores alone (no circuit,
+        no curve, as --scores-only)."""
+        return self._with_progress("eap", progress, _circuitc.eap, model=self, task=task,
+                                   pairs=None if pairs is None else str(pairs), metric=metric, ig_steps=ig_steps,
+                                   top_n=top_n, greedy=greedy, batch=batch, seq_len=8 if seq_len is None else seq_len,
+                                   seed=seed, tokenizer=self.tokenizer, scores_only=scores_only)

@@ -136,27 +136,32 @@ static int eap_pairs(const cc_model *m, const char *task, const char *pairs, con
 }
 
 /* eap(model, task="repeat", pairs=None, metric="logit-diff", ig_steps=5, top_n=20, greedy=False,
- *     batch=10, seq_len=8, seed=0, tokenizer=None) */
+ *     batch=10, seq_len=8, seed=0, tokenizer=None, scores_only=False, progress=None) */
 PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"model", "task", "pairs", "metric", "ig_steps", "top_n", "greedy", "batch", "seq_len",
-                             "seed", "tokenizer", NULL};
+                             "seed", "tokenizer", "scores_only", "progress", NULL};
     ModelObject *model;
     const char *task = "repeat", *pairs = NULL, *metric = "logit-diff", *tokenizer = NULL;
-    int greedy = 0, batch = 10, seq_len = 8;
+    int greedy = 0, batch = 10, seq_len = 8, scores_only = 0;
+    PyObject *progress = NULL;
     long top_n = 20;
     unsigned long long seed = 0;
     cc_eap_run_options o = {.ig_steps = 5, .kernel = CC_KERNEL_FAST};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|szsilpiiKz:eap", kwlist, &Model_Type, &model, &task, &pairs, &metric,
-                                     &o.ig_steps, &top_n, &greedy, &batch, &seq_len, &seed, &tokenizer))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|szsilpiiKzpO:eap", kwlist, &Model_Type, &model, &task, &pairs,
+                                     &metric, &o.ig_steps, &top_n, &greedy, &batch, &seq_len, &seed, &tokenizer,
+                                     &scores_only, &progress))
         return NULL;
     int mi = metric_index(metric);
     if (mi < 0) return NULL;
     if (strcmp(task, "repeat") && strcmp(task, "ioi") && strcmp(task, "greater-than"))
         return PyErr_Format(PyExc_ValueError, "task must be \"repeat\", \"ioi\" or \"greater-than\"");
     o.metric = mi ? CC_PAIR_LOSS : CC_PAIR_LOGIT_DIFF;
-    o.selection = greedy ? CC_EAP_GREEDY : CC_EAP_TOPN, o.circuit_edges = top_n;
+    o.selection = greedy ? CC_EAP_GREEDY : CC_EAP_TOPN, o.circuit_edges = scores_only ? 0 : top_n;
+    o.no_curve = scores_only;
+    progress_bridge pb = {.callback = progress != Py_None ? progress : NULL};
+    o.progress = progress_bridge_call, o.progress_ctx = &pb;
     cc_eap_pairs p = {0};
     cc_eap_run_result r = {0};
     cc_error err = {0};
@@ -169,5 +174,5 @@ PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
     COMPUTE_END
     cc_eap_run_result_free(&r);
     cc_eap_pairs_free(&p);
-    return done(rc, &err, &(progress_bridge){0}, j);
+    return done(rc, &err, &pb, j);
 }

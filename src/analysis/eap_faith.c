@@ -6,6 +6,7 @@
 
 #include "circuitc/eap.h"
 #include "core/args.h"
+#include "runtime/eap_par.h"
 
 void cc_eap_curve_free(cc_eap_curve *c)
 {
@@ -40,6 +41,13 @@ int cc_eap_faithfulness(const cc_model *m, const cc_eap_graph *g, const cc_eap_p
     CC_ARG_ENUM(o->selection, CC_EAP_GREEDY + 1, err, -1);
     CC_ARG_ENUM(o->kernel, CC_KERNEL_REF + 1, err, -1);
     CC_ARG_AT_LEAST(o->n_sizes, 1, err, -1);
+    return cci_eap_faithfulness(m, g, p, scores, o, NULL, out, err);
+}
+
+int cci_eap_faithfulness(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, const double *scores,
+                         const cc_eap_faith_options *o, cci_eap_progress *progress, cc_eap_curve *out,
+                         cc_error *err)
+{
     memset(out, 0, sizeof *out);
     int n = o->n_sizes, rc = -1;
     unsigned char **circuits = calloc((size_t)n, sizeof *circuits);
@@ -60,8 +68,8 @@ int cc_eap_faithfulness(const cc_model *m, const cc_eap_graph *g, const cc_eap_p
         out->asked[i] = o->sizes[i];
         if ((out->edges[i] = select_circuit(g, scores, o, i, circuits[i], err)) < 0) goto done;
     }
-    if (cc_eap_evaluate(m, g, p, (const unsigned char *const *)circuits, n, o->metric, o->kernel, out->metric,
-                        &out->clean, &out->corrupt, err) != 0)
+    if (cci_eap_evaluate(m, g, p, (const unsigned char *const *)circuits, n, o->metric, o->kernel, progress,
+                         out->metric, &out->clean, &out->corrupt, err) != 0)
         goto done;
     double range = out->clean - out->corrupt;
     for (int i = 0; i < n; i++) out->faithfulness[i] = range != 0 ? (out->metric[i] - out->corrupt) / range : NAN;

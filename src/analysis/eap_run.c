@@ -9,6 +9,7 @@
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/model_internal.h"
+#include "runtime/eap_par.h"
 
 #define JSON_TOP_EDGES 20 /* edges listed under "top" (every score is under "scores") */
 
@@ -45,6 +46,38 @@ static int select_circuit(cc_eap_run_result *r, cc_error *err)
     return r->circuit_kept < 0 ? -1 : 0;
 }
 
+/* cc_eap_run's work once RES holds the graph and room for the scores: scores, ranking, circuit, curve. */
+static int run_steps(const cc_model *m, const cc_eap_pairs *p, cci_eap_progress *pr, cc_eap_run_result *res,
+                     cc_error *err)
+{
+    const cc_eap_run_options *o = &res->opts;
+    long n = res->graph.n_edges;
+    if (cci_eap_scores(m, &res->graph, p, o->metric, o->ig_steps, o->kernel, pr, res->scores, err) != 0) return -1;
+    for (long e = 0; e < n; e++) res->order[e] = e;
+    sort_scores = res->scores;
+    qsort(res->order, (size_t)n, sizeof *res->order, by_abs_score);
+    if (o->circuit_edges && select_circuit(res, err) != 0) return -1;
+    /* the circuit is measured as one more point of the curve (the same selection from the same scores), so
+       the clean and corrupted runs of each pair are made once; that point is then taken off the curve */
+    long sizes[65];
+    int k = o->no_curve ? 0 : curve_sizes(n, sizes);
+    if (o->circuit_edges) sizes[k++] = o->circuit_edges;
+    if (k == 0) { /* scores only: nothing is run with patching */
+        res->curve.clean = res->curve.corrupt = NAN;
+        return 0;
+    }
+    cc_eap_faith_options fo = {.metric = o->metric, .selection = o->selection, .kernel = o->kernel, .sizes = sizes,
+                               .n_sizes = k};
+    if (cci_eap_faithfulness(m, &res->graph, p, res->scores, &fo, pr, &res->curve, err) != 0) return -1;
+    if (o->circuit_edges) {
+        cc_eap_curve *c = &res->curve;
+        c->n_points--;
+        res->circuit_metric = c->metric[c->n_points];
+        res->circuit_faithfulness = c->faithfulness[c->n_points];
+    }
+    return 0;
+}
+
 int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_options *o, cc_eap_run_result *res,
                cc_error *err)
 {
@@ -64,26 +97,12 @@ int cc_eap_run(const cc_model *m, const cc_eap_pairs *p, const cc_eap_run_option
     long n = res->graph.n_edges;
     if (!(res->scores = malloc((size_t)n * sizeof *res->scores)) || !(res->order = malloc((size_t)n * sizeof *res->order)))
         return cc_fail_code(err, CC_E_NOMEM, "out of memory for %ld edge scores", n);
-    if (cc_eap_scores(m, &res->graph, p, o->metric, o->ig_steps, o->kernel, res->scores, err) != 0) return -1;
-    for (long e = 0; e < n; e++) res->order[e] = e;
-    sort_scores = res->scores;
-    qsort(res->order, (size_t)n, sizeof *res->order, by_abs_score);
-    if (o->circuit_edges && select_circuit(res, err) != 0) return -1;
-    /* the circuit is measured as one more point of the curve (the same selection from the same scores), so
-       the clean and corrupted runs of each pair are made once; that point is then taken off the curve */
-    long sizes[65];
-    int k = curve_sizes(n, sizes);
-    if (o->circuit_edges) sizes[k++] = o->circuit_edges;
-    cc_eap_faith_options fo = {.metric = o->metric, .selection = o->selection, .kernel = o->kernel, .sizes = sizes,
-                               .n_sizes = k};
-    if (cc_eap_faithfulness(m, &res->graph, p, res->scores, &fo, &res->curve, err) != 0) return -1;
-    if (o->circuit_edges) {
-        cc_eap_curve *c = &res->curve;
-        c->n_points--;
-        res->circuit_metric = c->metric[c->n_points];
-        res->circuit_faithfulness = c->faithfulness[c->n_points];
-    }
-    return 0;
+    bool evaluates = o->circuit_edges || !o->no_curve;
+    cci_eap_progress pr = {.fn = o->progress, .ctx = o->progress_ctx, .total = (long)p->n_pairs * (1 + evaluates)};
+    pthread_mutex_init(&pr.lock, NULL);
+    int rc = run_steps(m, p, &pr, res, err);
+    pthread_mutex_destroy(&pr.lock);
+    return rc;
 }
 
 void cc_eap_run_result_free(cc_eap_run_result *res)

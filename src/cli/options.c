@@ -103,6 +103,8 @@ const opt_spec cli_options[O_COUNT] = {
     [O_IG_STEPS] = INT("ig-steps", "N", "5", 0, 1000,
                        "EAP-IG's integration steps (the gradient averaged over N runs between the corrupted and "
                        "the clean input embedding); 0: plain EAP, the gradient on the clean run"),
+    [O_SCORES_ONLY] = FLAG("scores-only", 0, "only score and rank the edges: no circuit, no faithfulness curve "
+                                             "(no patched forward pass)"),
     [O_TOP_N] = INT("top-n", "N", "20", 1, 100000000, "edges asked for the circuit (before pruning)"),
     [O_GREEDY] = FLAG("greedy", 0, "choose the circuit greedily from the logits back (EAP-IG's greedy) instead of "
                                    "the top-n edges by |score|"),

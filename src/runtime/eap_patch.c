@@ -18,10 +18,12 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/args.h"
+#include "core/parallel.h"
 #include "runtime/eap_par.h"
 #include "runtime/vecmath.h"
 #include "model/model_internal.h"
@@ -352,26 +354,29 @@ static void edge_run_free(edge_run *r)
     free(r->y);
     free(r->dz);
     free(r->rows);
+    memset(r, 0, sizeof *r);
 }
 
-/* Buffers for up to B runs of T positions. */
-static int edge_run_init(edge_run *r, const cc_model *m, const cc_eap_graph *g, int B, int T, cc_error *err)
+/* Buffers for up to MAX_RUNS runs and MAX_ROWS rows (runs x positions) in all; r->B and r->T are set
+ * for each batch. */
+static int edge_run_init(edge_run *r, const cc_model *m, const cc_eap_graph *g, int max_runs, int max_rows,
+                         cc_error *err)
 {
     const cc_config *c = &m->cfg;
-    size_t BTd = (size_t)B * T * c->d_model, width = c->d_head > c->d_mlp ? c->d_head : c->d_mlp;
-    *r = (edge_run){.m = m, .g = g, .B = B, .T = T};
-    r->delta = malloc((size_t)g->n_senders * BTd * sizeof *r->delta);
-    r->resid = malloc(BTd * sizeof *r->resid);
-    r->pe = calloc(BTd, sizeof *r->pe);
-    r->x = malloc(BTd * sizeof *r->x);
-    r->xn = malloc(BTd * sizeof *r->xn);
-    r->y = malloc((size_t)B * T * width * sizeof *r->y);
-    r->dz = malloc((size_t)B * T * c->n_heads * c->d_head * sizeof *r->dz);
-    r->rows = malloc((size_t)B * sizeof *r->rows);
+    size_t rows = (size_t)max_rows, Rd = rows * c->d_model, width = c->d_head > c->d_mlp ? c->d_head : c->d_mlp;
+    *r = (edge_run){.m = m, .g = g};
+    r->delta = malloc((size_t)g->n_senders * Rd * sizeof *r->delta);
+    r->resid = malloc(Rd * sizeof *r->resid);
+    r->pe = calloc(Rd, sizeof *r->pe);
+    r->x = malloc(Rd * sizeof *r->x);
+    r->xn = malloc(Rd * sizeof *r->xn);
+    r->y = malloc(rows * width * sizeof *r->y);
+    r->dz = malloc(rows * c->n_heads * c->d_head * sizeof *r->dz);
+    r->rows = malloc((size_t)max_runs * sizeof *r->rows);
     if (r->delta && r->resid && r->pe && r->x && r->xn && r->y && r->dz && r->rows) return 0;
     edge_run_free(r);
-    return cc_fail_code(err, CC_E_NOMEM, "out of memory for the edge-patched runs (%d senders x %d runs x %d "
-                                         "positions)", g->n_senders, B, T);
+    return cc_fail_code(err, CC_E_NOMEM, "out of memory for the edge-patched runs (%d senders x %d rows)",
+                        g->n_senders, max_rows);
 }
 
 /* ------------------------------------------------------------------ sender deltas */
@@ -471,6 +476,19 @@ static void plan_free(eval_plan *pl)
     free(pl->run_of);
 }
 
+/* One thread's buffers for evaluate_pair, kept from pair to pair: a pair takes a free slot and gives it
+ * back (a fresh 120 MB of sender deltas for every pair cost more in page faults than its copies). There
+ * are never more pairs in flight than threads, at most CC_PAR_MAX. */
+typedef struct {
+    atomic_flag busy;
+    bool ready;          /* the buffers are allocated */
+    edge_run r;          /* for up to max_runs runs, max_rows rows */
+    float *lc, *lx, *xg; /* [V], [V], [d]: the clean and corrupted logits, scratch */
+    float *lr;           /* [max_runs, V]: the patched runs' logits */
+    int *tokens;         /* [max_rows] */
+    double *value;       /* [n_runs] */
+} eval_slot;
+
 typedef struct {
     const cc_model *m;
     const cc_eap_graph *g;
@@ -480,55 +498,90 @@ typedef struct {
     cc_pair_metric metric;
     cc_kernel kernel;
     double *values; /* [n_pairs, 2 + n_circuits]: each pair's clean, corrupted and circuits' metrics */
+    int max_runs, max_rows; /* the largest batch of any pair: runs, and runs x positions */
+    eval_slot slots[CC_PAR_MAX];
 } eval_job;
+
+/* The edge-patched runs of a pair of T tokens go through in batches of this many. */
+static int batch_runs(const eval_plan *pl, int T)
+{
+    int fit = EVAL_ROWS / T > 1 ? EVAL_ROWS / T : 1;
+    return pl->n_runs < fit ? pl->n_runs : fit;
+}
+
+/* Frees S's buffers and marks it not ready (a later pair allocates them again). */
+static void slot_free(eval_slot *s)
+{
+    edge_run_free(&s->r);
+    free(s->lc), free(s->lx), free(s->xg), free(s->lr), free(s->tokens), free(s->value);
+    s->lc = s->lx = s->xg = s->lr = NULL, s->tokens = NULL, s->value = NULL;
+    s->ready = false;
+}
+
+/* A free slot of J, its buffers allocated (NULL with ERR filled when they cannot be). */
+static eval_slot *take_slot(eval_job *j, cc_error *err)
+{
+    eval_slot *s = j->slots;
+    while (atomic_flag_test_and_set(&s->busy))
+        if (++s == j->slots + CC_PAR_MAX) s = j->slots;
+    if (s->ready) return s;
+    int V = j->m->cfg.d_vocab, runs = j->max_runs ? j->max_runs : 1;
+    s->lc = malloc((size_t)V * sizeof *s->lc), s->lx = malloc((size_t)V * sizeof *s->lx);
+    s->xg = malloc((size_t)j->m->cfg.d_model * sizeof *s->xg);
+    s->lr = malloc((size_t)runs * V * sizeof *s->lr);
+    s->tokens = malloc((size_t)(j->max_rows ? j->max_rows : 1) * sizeof *s->tokens);
+    s->value = malloc((size_t)(j->plan->n_runs ? j->plan->n_runs : 1) * sizeof *s->value);
+    if (!s->lc || !s->lx || !s->xg || !s->lr || !s->tokens || !s->value) {
+        cc_fail_code(err, CC_E_NOMEM, "out of memory for the logits (%d x %d)", runs, V);
+    } else if (!j->max_runs || edge_run_init(&s->r, j->m, j->g, j->max_runs, j->max_rows, err) == 0) {
+        s->ready = true;
+        return s;
+    }
+    slot_free(s);
+    atomic_flag_clear(&s->busy);
+    return NULL;
+}
 
 /* Pair I's clean, corrupted and every circuit's metric into its row of j->values. */
 static int evaluate_pair(void *ctx, int i, cc_error *err)
 {
-    const eval_job *j = ctx;
+    eval_job *j = ctx;
     const cc_model *m = j->m;
     const cc_eap_pairs *p = j->p;
     const eval_plan *pl = j->plan;
-    int T = p->offset[i + 1] - p->offset[i], V = m->cfg.d_vocab, d = m->cfg.d_model;
-    int B = pl->n_runs < EVAL_ROWS / T ? pl->n_runs : EVAL_ROWS / T > 1 ? EVAL_ROWS / T : 1;
+    int T = p->offset[i + 1] - p->offset[i], V = m->cfg.d_vocab, B = batch_runs(pl, T);
     const int *clean = p->clean + p->offset[i], *corrupt = p->corrupt + p->offset[i];
-    float *lc = malloc((size_t)V * sizeof *lc), *lx = malloc((size_t)V * sizeof *lx), *xg = malloc(d * sizeof *xg);
-    float *lr = malloc((size_t)(B ? B : 1) * V * sizeof *lr);
-    int *tokens = malloc((size_t)(B ? B : 1) * T * sizeof *tokens);
-    double *value = malloc((size_t)(pl->n_runs ? pl->n_runs : 1) * sizeof *value);
     double *out = j->values + (size_t)i * (2 + j->n_circuits);
+    eval_slot *s = take_slot(j, err);
+    if (!s) return -1;
+    edge_run *r = &s->r;
     cc_fwd_result cr = {0}, xr = {0};
-    edge_run r = {0};
     int rc = -1;
-    if (!lc || !lx || !xg || !lr || !tokens || !value) {
-        cc_fail_code(err, CC_E_NOMEM, "out of memory for the logits (%d x %d)", B, V);
+    if (plain_run(m, clean, T, false, j->kernel, &cr, s->xg, s->lc, err) != 0 ||
+        plain_run(m, corrupt, T, true, j->kernel, &xr, s->xg, s->lx, err) != 0)
         goto done;
-    }
-    if (plain_run(m, clean, T, false, j->kernel, &cr, xg, lc, err) != 0 ||
-        plain_run(m, corrupt, T, true, j->kernel, &xr, xg, lx, err) != 0 ||
-        (B && edge_run_init(&r, m, j->g, B, T, err) != 0))
-        goto done;
-    out[0] = cc_pair_metric_value(j->metric, lc, lc, V, p->answer[i], p->wrong[i]);
-    out[1] = cc_pair_metric_value(j->metric, lx, lc, V, p->answer[i], p->wrong[i]);
-    for (int b = 0; b < B; b++) memcpy(tokens + (size_t)b * T, clean, (size_t)T * sizeof *tokens);
-    r.corr = &xr;
+    out[0] = cc_pair_metric_value(j->metric, s->lc, s->lc, V, p->answer[i], p->wrong[i]);
+    out[1] = cc_pair_metric_value(j->metric, s->lx, s->lc, V, p->answer[i], p->wrong[i]);
+    for (int b = 0; b < B; b++) memcpy(s->tokens + (size_t)b * T, clean, (size_t)T * sizeof *s->tokens);
+    r->corr = &xr, r->T = T;
     for (int k0 = 0; k0 < pl->n_runs; k0 += B) {
-        r.B = pl->n_runs - k0 < B ? pl->n_runs - k0 : B;
-        r.in = pl->run + k0;
-        if (patched_run(&r, tokens, j->kernel, lr, err) != 0) goto done;
-        for (int b = 0; b < r.B; b++)
-            value[k0 + b] = cc_pair_metric_value(j->metric, lr + (size_t)b * V, lc, V, p->answer[i], p->wrong[i]);
+        r->B = pl->n_runs - k0 < B ? pl->n_runs - k0 : B;
+        r->in = pl->run + k0;
+        if (patched_run(r, s->tokens, j->kernel, s->lr, err) != 0) goto done;
+        for (int b = 0; b < r->B; b++)
+            s->value[k0 + b] =
+                cc_pair_metric_value(j->metric, s->lr + (size_t)b * V, s->lc, V, p->answer[i], p->wrong[i]);
     }
     for (int c = 0; c < j->n_circuits; c++) {
         int k = pl->run_of[c];
-        out[2 + c] = k == RUN_CLEAN ? out[0] : k == RUN_CORRUPT ? out[1] : value[k];
+        out[2 + c] = k == RUN_CLEAN ? out[0] : k == RUN_CORRUPT ? out[1] : s->value[k];
     }
     rc = 0;
 done:
-    edge_run_free(&r);
+    r->corr = NULL;
     cc_fwd_result_free(&cr);
     cc_fwd_result_free(&xr);
-    free(lc), free(lx), free(xg), free(lr), free(tokens), free(value);
+    atomic_flag_clear(&s->busy);
     return rc;
 }
 
@@ -544,11 +597,20 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
     CC_ARG_AT_LEAST(n_circuits, 0, err, -1);
     CC_ARG_ENUM(metric, CC_PAIR_KL + 1, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
+    return cci_eap_evaluate(m, g, p, circuits, n_circuits, metric, kernel, NULL, values, clean, corrupt, err);
+}
+
+int cci_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p,
+                     const unsigned char *const *circuits, int n_circuits, cc_pair_metric metric, cc_kernel kernel,
+                     cci_eap_progress *progress, double *values, double *clean, double *corrupt, cc_error *err)
+{
     if (check_graph(m, g, err) != 0 || cc_eap_pairs_check(p, m, err) != 0) return -1;
     int w = 2 + n_circuits;
     unsigned char **pruned = calloc((size_t)n_circuits + 1, sizeof *pruned);
     eval_plan pl = {0};
-    eval_job job = {m, g, p, &pl, n_circuits, metric, kernel, malloc((size_t)p->n_pairs * w * sizeof *job.values)};
+    eval_job job = {.m = m, .g = g, .p = p, .plan = &pl, .n_circuits = n_circuits, .metric = metric,
+                    .kernel = kernel, .values = malloc((size_t)p->n_pairs * w * sizeof *job.values)};
+    for (int k = 0; k < CC_PAR_MAX; k++) atomic_flag_clear(&job.slots[k].busy);
     int rc = -1;
     if (!pruned || !job.values) {
         cc_fail_code(err, CC_E_NOMEM, "out of memory for %d circuits", n_circuits);
@@ -566,9 +628,13 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
         memcpy(pruned[c], circuits[c], (size_t)g->n_edges);
         cc_eap_prune(g, pruned[c]);
     }
-    if (plan_runs(g, pruned, n_circuits, &pl, err) != 0 ||
-        cci_eap_for_pairs(0, p->n_pairs, evaluate_pair, &job, err) != 0)
-        goto done;
+    if (plan_runs(g, pruned, n_circuits, &pl, err) != 0) goto done;
+    for (int i = 0; i < p->n_pairs; i++) {
+        int T = p->offset[i + 1] - p->offset[i], B = batch_runs(&pl, T);
+        if (B > job.max_runs) job.max_runs = B;
+        if (B * T > job.max_rows) job.max_rows = B * T;
+    }
+    if (cci_eap_for_pairs(0, p->n_pairs, evaluate_pair, &job, progress, err) != 0) goto done;
     double clean_sum = 0, corrupt_sum = 0;
     for (int c = 0; c < n_circuits; c++) values[c] = 0;
     for (int i = 0; i < p->n_pairs; i++) { /* in pair order, as one thread would */
@@ -581,6 +647,7 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
     if (corrupt) *corrupt = corrupt_sum / p->n_pairs;
     rc = 0;
 done:
+    for (int k = 0; k < CC_PAR_MAX; k++) slot_free(&job.slots[k]);
     plan_free(&pl);
     for (int c = 0; pruned && c < n_circuits; c++) free(pruned[c]);
     free(pruned);

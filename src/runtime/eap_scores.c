@@ -176,6 +176,12 @@ int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *
     CC_ARG_AT_LEAST(ig_steps, 0, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
     CC_ARG_NOT_NULL(scores, err, -1);
+    return cci_eap_scores(m, g, p, metric, ig_steps, kernel, NULL, scores, err);
+}
+
+int cci_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, cc_pair_metric metric,
+                   int ig_steps, cc_kernel kernel, cci_eap_progress *progress, double *scores, cc_error *err)
+{
     if (cc_eap_pairs_check(p, m, err) != 0) return -1;
     size_t per_pair = (size_t)g->n_senders * g->n_receivers;
     score_job j = {m, g, p, metric, ig_steps, 0, kernel, malloc(SCORE_WAVE * per_pair * sizeof *j.dots)};
@@ -185,7 +191,7 @@ int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *
     for (int lo = 0; lo < p->n_pairs && rc == 0; lo += SCORE_WAVE) {
         int hi = p->n_pairs - lo < SCORE_WAVE ? p->n_pairs : lo + SCORE_WAVE;
         j.wave_lo = lo;
-        rc = cci_eap_for_pairs(lo, hi, pair_dots, &j, err);
+        rc = cci_eap_for_pairs(lo, hi, pair_dots, &j, progress, err);
         for (int i = lo; rc == 0 && i < hi; i++) add_dots(g, j.dots + (size_t)(i - lo) * per_pair, 1.0 / p->n_pairs, scores);
     }
     free(j.dots);
