@@ -243,7 +243,7 @@ static int patch_floats(int fd, const cc_st_file *f, const char *name, size_t fi
         fprintf(stderr, "planted model: no float32 tensor %s of the needed size\n", name);
         return -1;
     }
-    off_t at = (off_t)(t->data - f->map) + (off_t)(first * sizeof(float));
+    off_t at = (off_t)(8 + cc_st_header_len(f) + t->begin + first * sizeof(float)); /* F: one opened file */
     return pwrite(fd, x, count * sizeof(float), at) == (ssize_t)(count * sizeof(float)) ? 0 : -1;
 }
 

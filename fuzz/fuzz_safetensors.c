@@ -12,8 +12,8 @@
 
 static void check_tensor(const cc_st_file *f, const uint8_t *data_section, uint64_t data_len, size_t i)
 {
-    const cc_st_tensor *t = &f->tensors[i];
-    uint64_t expected_begin = i == 0 ? 0 : f->tensors[i - 1].end;
+    const cc_st_tensor *t = cc_st_tensor_at(f, i);
+    uint64_t expected_begin = i == 0 ? 0 : cc_st_tensor_at(f, i - 1)->end;
     fuzz_require(t->begin == expected_begin && t->begin <= t->end && t->end <= data_len,
                  "tensor %s: offsets [%llu, %llu) are not contiguous inside the %llu data bytes", t->name,
                  (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)data_len);
@@ -41,15 +41,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_require_error_names(&err, LABEL);
         return 0;
     }
-    fuzz_require(size >= 8 && f->header_len <= size - 8, "header length %llu exceeds the %zu-byte file",
-                 (unsigned long long)f->header_len, size);
-    uint64_t data_len = size - 8 - f->header_len;
-    for (size_t i = 0; i < f->n_tensors; i++) check_tensor(f, data + 8 + f->header_len, data_len, i);
-    fuzz_require(f->n_tensors == 0 ? data_len == 0 : f->tensors[f->n_tensors - 1].end == data_len,
+    fuzz_require(size >= 8 && cc_st_header_len(f) <= size - 8, "header length %llu exceeds the %zu-byte file",
+                 (unsigned long long)cc_st_header_len(f), size);
+    uint64_t data_len = size - 8 - cc_st_header_len(f);
+    size_t n = cc_st_n_tensors(f);
+    for (size_t i = 0; i < n; i++) check_tensor(f, data + 8 + cc_st_header_len(f), data_len, i);
+    fuzz_require(n == 0 ? data_len == 0 : cc_st_tensor_at(f, n - 1)->end == data_len,
                  "the tensors do not cover the data section up to the end of the file");
-    for (size_t i = 0; i < f->n_meta; i++)
-        fuzz_require(cc_st_meta_get(f, f->meta[i].key) == f->meta[i].value, "metadata %s: lookup returns another value",
-                     f->meta[i].key);
+    for (size_t i = 0; i < cc_st_n_meta(f); i++) {
+        const cc_st_meta *e = cc_st_meta_at(f, i);
+        fuzz_require(cc_st_meta_get(f, e->key) == e->value, "metadata %s: lookup returns another value", e->key);
+    }
     cc_st_close(f);
     return 0;
 }

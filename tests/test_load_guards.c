@@ -297,7 +297,7 @@ static void poke(const char *dir, const char *name, uint64_t flat, const void *b
     const cc_st_tensor *t = cc_st_find(f, name);
     ck_assert_msg(t != NULL, "no tensor %s", name);
     size_t esize = cc_dtype_size(t->dtype);
-    uint64_t off = 8 + f->header_len + t->begin + flat * esize;
+    uint64_t off = 8 + cc_st_header_len(f) + t->begin + flat * esize;
     cc_st_close(f);
     FILE *fp = fopen(path, "r+b");
     ck_assert(fp != NULL);

@@ -180,12 +180,12 @@ static void write_variant(const char *dir, const char *drop, const char *reshape
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     cc_st_file *f;
     ck_assert_int_eq(cc_st_open(path, &f, &err), 0);
-    cc_st_entry *e = calloc(f->n_tensors + 1, sizeof *e);
-    const uint8_t **src = calloc(f->n_tensors + 1, sizeof *src);
-    size_t *bytes = calloc(f->n_tensors + 1, sizeof *bytes);
+    cc_st_entry *e = calloc(cc_st_n_tensors(f) + 1, sizeof *e);
+    const uint8_t **src = calloc(cc_st_n_tensors(f) + 1, sizeof *src);
+    size_t *bytes = calloc(cc_st_n_tensors(f) + 1, sizeof *bytes);
     size_t n = 0;
-    for (size_t i = 0; i < f->n_tensors; i++) {
-        const cc_st_tensor *t = &f->tensors[i];
+    for (size_t i = 0; i < cc_st_n_tensors(f); i++) {
+        const cc_st_tensor *t = cc_st_tensor_at(f, i);
         if (drop && strcmp(t->name, drop) == 0) continue;
         e[n] = (cc_st_entry){.name = t->name, .dtype = t->dtype, .ndim = t->ndim};
         memcpy(e[n].shape, t->shape, sizeof t->shape);

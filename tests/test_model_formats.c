@@ -121,7 +121,7 @@ static void write_shard(const cc_st_file *f, size_t lo, size_t hi, const char *d
 {
     cc_st_entry *e = calloc(hi - lo + 1, sizeof *e);
     for (size_t i = lo; i < hi; i++) {
-        const cc_st_tensor *t = &f->tensors[i];
+        const cc_st_tensor *t = cc_st_tensor_at(f, i);
         e[i - lo] = (cc_st_entry){t->name, t->dtype, t->ndim, {0}};
         memcpy(e[i - lo].shape, t->shape, sizeof t->shape);
     }
@@ -129,8 +129,10 @@ static void write_shard(const cc_st_file *f, size_t lo, size_t hi, const char *d
     cc_st_writer *w = NULL;
     cc_error err;
     ck_assert_msg(cc_st_writer_open(path, e, hi - lo, NULL, 0, &w, &err) == 0, "%s", err.msg);
-    for (size_t i = lo; i < hi; i++)
-        ck_assert_int_eq(cc_st_writer_put(w, f->tensors[i].data, f->tensors[i].end - f->tensors[i].begin, &err), 0);
+    for (size_t i = lo; i < hi; i++) {
+        const cc_st_tensor *t = cc_st_tensor_at(f, i);
+        ck_assert_int_eq(cc_st_writer_put(w, t->data, t->end - t->begin, &err), 0);
+    }
     ck_assert_int_eq(cc_st_writer_finish(w, &err), 0);
     free(path), free(e);
 }
@@ -149,13 +151,13 @@ static char *sharded_copy(const char *seed, size_t split, void (*edit)(char *ind
     cc_error err;
     ck_assert_int_eq(cc_st_open(file, &f, &err), 0);
     write_shard(f, 0, split, dir, "model-00001-of-00002.safetensors");
-    write_shard(f, split, f->n_tensors, dir, "model-00002-of-00002.safetensors");
-    size_t cap = 64 * f->n_tensors + 256, o = 0;
+    write_shard(f, split, cc_st_n_tensors(f), dir, "model-00002-of-00002.safetensors");
+    size_t cap = 64 * cc_st_n_tensors(f) + 256, o = 0;
     char *index = malloc(cap);
     o += (size_t)snprintf(index + o, cap - o, "{\"metadata\": {}, \"weight_map\": {");
-    for (size_t i = 0; i < f->n_tensors; i++)
+    for (size_t i = 0; i < cc_st_n_tensors(f); i++)
         o += (size_t)snprintf(index + o, cap - o, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "",
-                              f->tensors[i].name, i < split ? 1 : 2);
+                              cc_st_tensor_at(f, i)->name, i < split ? 1 : 2);
     snprintf(index + o, cap - o, "}}");
     if (edit) edit(index);
     write_text(dir, "model.safetensors.index.json", index);

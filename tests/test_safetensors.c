@@ -41,15 +41,23 @@ START_TEST(accepts_valid_file_out_of_name_order)
                                   "\"b\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
                                   "\"__metadata__\":{\"format\":\"pt\"}}",
                                   16, &img);
-    ck_assert_uint_eq(f->n_tensors, 2);
+    ck_assert_uint_eq(cc_st_n_tensors(f), 2);
     const cc_st_tensor *a = cc_st_find(f, "a"), *b = cc_st_find(f, "b");
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(a->n_elements, 2);
     ck_assert_uint_eq(b->shape[1], 2);
-    ck_assert_ptr_eq(a->data, img + 8 + f->header_len + 8);
+    ck_assert_ptr_eq(a->data, img + 8 + cc_st_header_len(f) + 8);
     ck_assert_str_eq(cc_st_meta_get(f, "format"), "pt");
     ck_assert_ptr_null(cc_st_find(f, "c"));
+    /* the opaque file's accessors: tensors in file-offset order, then nothing */
+    ck_assert_ptr_eq(cc_st_tensor_at(f, 0), b);
+    ck_assert_ptr_eq(cc_st_tensor_at(f, 1), a);
+    ck_assert_ptr_null(cc_st_tensor_at(f, 2));
+    ck_assert_uint_eq(cc_st_n_meta(f), 1);
+    ck_assert_str_eq(cc_st_meta_at(f, 0)->key, "format");
+    ck_assert_str_eq(cc_st_meta_at(f, 0)->value, "pt");
+    ck_assert_ptr_null(cc_st_meta_at(f, 1));
     cc_st_close(f);
     free(img);
 }
@@ -59,11 +67,11 @@ START_TEST(accepts_whitespace_and_empty)
 {
     uint8_t *img;
     cc_st_file *f = expect_accept("  {\"x\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}   ", 3, &img);
-    ck_assert_uint_eq(f->n_tensors, 1);
+    ck_assert_uint_eq(cc_st_n_tensors(f), 1);
     cc_st_close(f);
     free(img);
     f = expect_accept("{}", 0, &img);
-    ck_assert_uint_eq(f->n_tensors, 0);
+    ck_assert_uint_eq(cc_st_n_tensors(f), 0);
     cc_st_close(f);
     free(img);
     /* a zero-element tensor occupies no bytes */
@@ -254,7 +262,7 @@ START_TEST(writer_round_trip_and_atomicity)
 
     cc_st_file *f;
     ck_assert_int_eq(cc_st_open(path, &f, &err), 0);
-    ck_assert_uint_eq((8 + f->header_len) % 8, 0); /* data section starts 8-aligned */
+    ck_assert_uint_eq((8 + cc_st_header_len(f)) % 8, 0); /* data section starts 8-aligned */
     float got[6];
     ck_assert_int_eq(cc_st_read_f32(f, cc_st_find(f, "w"), got, &err), 0);
     ck_assert(memcmp(got, wv, sizeof wv) == 0);
@@ -327,8 +335,8 @@ START_TEST(fuzz_parser_mutations)
         cc_error err = {0};
         if (cc_st_parse(buf, cut, "fuzz", &f, &err) == 0) {
             accepted++;
-            for (size_t i = 0; i < f->n_tensors; i++) {
-                const cc_st_tensor *t = &f->tensors[i];
+            for (size_t i = 0; i < cc_st_n_tensors(f); i++) {
+                const cc_st_tensor *t = cc_st_tensor_at(f, i);
                 ck_assert(t->data >= buf && t->data + (t->end - t->begin) <= buf + cut);
                 if (t->dtype == CC_DT_F32 || t->dtype == CC_DT_F16 || t->dtype == CC_DT_BF16) {
                     float *tmp = malloc(t->n_elements * sizeof(float) + 1);

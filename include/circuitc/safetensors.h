@@ -45,19 +45,9 @@ typedef struct {
     char *value;
 } cc_st_meta;
 
-typedef struct {
-    char *path;                /* for messages */
-    uint8_t *map;              /* whole file, read-only; NULL for a parsed buffer */
-    size_t map_size;
-    uint64_t file_size;
-    uint64_t header_len;
-    cc_st_tensor *tensors;     /* in file-offset order */
-    size_t n_tensors;
-    size_t *by_name;           /* indices into tensors, sorted by name (cc_st_find's binary search) */
-    cc_st_meta *meta;
-    size_t n_meta;
-    int joined;                /* a view of mapped files (cc_st_join of cc_st_open'ed parts): data mapped, map NULL */
-} cc_st_file;
+/* An open safetensors file: opaque (its mapping and name index are the
+ * library's); its tensors and metadata are read through the functions below. */
+typedef struct cc_st_file cc_st_file;
 
 /* Maps and validates PATH. On success *out owns the mapping; free it with cc_st_close. */
 int cc_st_open(const char *path, cc_st_file **out, cc_error *err);
@@ -79,6 +69,21 @@ const cc_st_tensor *cc_st_find(const cc_st_file *f, const char *name);
 
 /* The metadata value for KEY, or NULL. */
 const char *cc_st_meta_get(const cc_st_file *f, const char *key);
+
+/* How many tensors F holds (0 for a NULL F), and the I-th in file-offset
+ * order (NULL for a NULL F or I out of range). */
+size_t cc_st_n_tensors(const cc_st_file *f);
+const cc_st_tensor *cc_st_tensor_at(const cc_st_file *f, size_t i);
+
+/* How many __metadata__ entries F holds (0 for a NULL F), and the I-th in
+ * the header's order (NULL for a NULL F or I out of range). */
+size_t cc_st_n_meta(const cc_st_file *f);
+const cc_st_meta *cc_st_meta_at(const cc_st_file *f, size_t i);
+
+/* The header's length in bytes (0 for a NULL F): a file's data section, where
+ * the tensors' begin and end offsets count from, starts at byte 8 + this. For a
+ * joined view (cc_st_join), the parts' sum. */
+uint64_t cc_st_header_len(const cc_st_file *f);
 
 const char *cc_dtype_name(cc_dtype dt);
 size_t cc_dtype_size(cc_dtype dt);

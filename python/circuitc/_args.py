@@ -1,6 +1,6 @@
 """How the package hands heads and token ids to the library (the CLI's text forms)."""
 
-import numpy as np
+from ._lazy import numpy as np
 
 __all__ = ["head", "ids_text"]
 

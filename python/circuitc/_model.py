@@ -4,7 +4,7 @@ import dataclasses
 import os
 import re
 
-import numpy as np
+from ._lazy import numpy as np
 
 from . import _circuitc
 from ._args import head as _head, ids_text as _ids_text

@@ -5,10 +5,26 @@ new phase); the bar follows. Ctrl-C is checked at every report (the C side
 raises KeyboardInterrupt there).
 """
 
-try:
-    from tqdm.auto import tqdm as _tqdm
-except ImportError:  # progress is optional
-    _tqdm = None
+import functools
+import importlib.util
+import warnings
+
+
+@functools.cache
+def _tqdm():
+    """tqdm's bar class, imported for the first bar (importing tqdm costs about
+    0.1 s of CPU, a call that draws no bar should not pay it), or None without
+    tqdm (progress is optional). tqdm.autonotebook is tqdm.auto without its
+    asyncio part (never used here, and half of tqdm.auto's import): a notebook's
+    widget in a notebook, else the text bar."""
+    if importlib.util.find_spec("tqdm") is None:
+        return None
+    from tqdm.std import TqdmExperimentalWarning
+
+    with warnings.catch_warnings():  # as tqdm.auto: no warning for picking the notebook's bar
+        warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+        from tqdm.autonotebook import tqdm
+    return tqdm
 
 
 class _Bar:
@@ -20,7 +36,7 @@ class _Bar:
     def __call__(self, done, total):
         if self._bar is None or done < self._done or total != self._bar.total:
             self.close()
-            self._bar = _tqdm(total=total, desc=self._desc, leave=False)
+            self._bar = _tqdm()(total=total, desc=self._desc, leave=False)
             self._done = 0
         self._bar.update(done - self._done)
         self._done = done
@@ -37,7 +53,7 @@ def progress_for(progress, desc):
     (done, total). Returns (callable or None, closer)."""
     if callable(progress):
         return progress, lambda: None
-    if progress and _tqdm is not None:
+    if progress and importlib.util.find_spec("tqdm") is not None:
         bar = _Bar(desc)
         return bar, bar.close
     return None, lambda: None

@@ -77,10 +77,11 @@ cc_model *circuit_model(PyObject *model, int process, cc_model **owned, int *pro
     return *owned;
 }
 
-/* kcomp, qcomp, vcomp, ov, qk (NAME) of HEADS on model M (py_circuit's work). */
-static PyObject *circuit_run(cc_model *m, const char *name, PyObject *heads, cc_circuit_report_options *op,
-                             const char *ranks, const char *method, int compare, int processed,
-                             unsigned long long seed, PyObject *progress)
+/* kcomp, qcomp, vcomp, ov, qk (NAME) of HEADS on model M (py_circuit's work); *OWNED (M or NULL) is freed
+ * between the compilation and the measurement. */
+static PyObject *circuit_run(cc_model *m, cc_model **owned, const char *name, PyObject *heads,
+                             cc_circuit_report_options *op, const char *ranks, const char *method, int compare,
+                             int processed, unsigned long long seed, PyObject *progress)
 {
     cc_circuit_report_options o = *op;
     int b = 0;
@@ -101,7 +102,9 @@ static PyObject *circuit_run(cc_model *m, const char *name, PyObject *heads, cc_
     cc_error err = {0};
     int rc;
     COMPUTE_BEGIN
-    rc = cc_circuit_report_run(m, &o, &r, &err);
+    rc = cc_circuit_report_compile(m, &o, &r, &err);
+    if (*owned) cc_model_free(*owned), *owned = NULL; /* as the CLI: the measurement reads the factors alone */
+    if (rc == 0) rc = cc_circuit_report_measure(&r, &o.measure, &err);
     COMPUTE_END
     PyObject *out = finish(rc, &err, &p, SERIALISER(cc_circuit_report_json), &r);
     if (out) out = with_factors(out, &r.factors);
@@ -127,7 +130,7 @@ PyObject *py_circuit(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     cc_model *owned, *m = circuit_model(model, process, &owned, &processed);
     if (!m) return NULL;
-    PyObject *out = circuit_run(m, name, heads, &o, ranks, method, compare, processed, seed, progress);
+    PyObject *out = circuit_run(m, &owned, name, heads, &o, ranks, method, compare, processed, seed, progress);
     cc_model_free(owned);
     return out;
 }

@@ -45,6 +45,15 @@ PyObject *factored_take(cc_fm *fm);
  * name), so it is an ArgumentError whatever the message says. */
 PyObject *raise_cc_error(const cc_error *err, bool argument_hint);
 
+/* numpy's C API, imported on first use rather than when the module loads: a
+ * circuit on a model path (circuitc.kcomp(PATH, ...)) needs no array, and
+ * importing numpy is a tenth of a second of CPU, as much as such a call's
+ * start-up otherwise costs. 0, or -1 with the exception set. Model objects
+ * import it when they load (model.c), so the functions taking a Model, and
+ * view_of, may use the PyArray_ API directly; any other code calls this
+ * before its first PyArray_ function. */
+int numpy_api(void);
+
 /* A numpy view of DATA (NDIM dims, TYPE) whose base is OWNER (a new reference
  * is taken): the memory stays valid while the array lives. */
 PyObject *view_of(PyObject *owner, void *data, int ndim, const npy_intp *dims, int type, bool writeable);

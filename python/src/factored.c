@@ -30,9 +30,16 @@ PyObject *factored_take(cc_fm *fm)
     return (PyObject *)f;
 }
 
+/* A new uninitialised array (numpy_api: a FactoredMatrix may come from a circuit on a path, with no Model). */
+static PyObject *new_array(int ndim, npy_intp *dims, int type)
+{
+    return numpy_api() == 0 ? PyArray_SimpleNew(ndim, dims, type) : NULL;
+}
+
 /* A float32 C-contiguous 2-D copy of OBJ (a new reference), or NULL. */
 static PyArrayObject *matrix_arg(PyObject *obj, const char *what)
 {
+    if (numpy_api() != 0) return NULL;
     PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF(obj, NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
     if (a && PyArray_NDIM(a) != 2) {
         PyErr_Format(PyExc_ValueError, "%s must be a matrix (2-D), not %d-D", what, PyArray_NDIM(a));
@@ -90,7 +97,7 @@ static PyObject *Factored_AB(FactoredObject *self, void *closure)
 {
     (void)closure;
     npy_intp dims[2] = {self->fm.l, self->fm.r};
-    PyObject *out = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    PyObject *out = new_array(2, dims, NPY_FLOAT32);
     if (!out) return NULL;
     float *dst = PyArray_DATA((PyArrayObject *)out);
     COMPUTE_BEGIN
@@ -103,7 +110,7 @@ static PyObject *Factored_BA(FactoredObject *self, void *closure)
 {
     (void)closure;
     npy_intp dims[2] = {self->fm.m, self->fm.m};
-    PyObject *out = PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    PyObject *out = new_array(2, dims, NPY_FLOAT32);
     if (!out) return NULL;
     float *dst = PyArray_DATA((PyArrayObject *)out);
     cc_error err = {0};
@@ -153,7 +160,7 @@ static PyObject *Factored_eigenvalues(FactoredObject *self, void *closure)
     int m = self->fm.m;
     double *re = malloc((size_t)(m ? m : 1) * sizeof *re), *im = malloc((size_t)(m ? m : 1) * sizeof *im);
     npy_intp dims[1] = {m};
-    PyObject *out = re && im ? PyArray_SimpleNew(1, dims, NPY_COMPLEX128) : PyErr_NoMemory();
+    PyObject *out = re && im ? new_array(1, dims, NPY_COMPLEX128) : PyErr_NoMemory();
     cc_error err = {0};
     int rc = -1;
     if (out) {

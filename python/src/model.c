@@ -15,6 +15,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw)
     int process = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|zpz:Model", names, &path, &process, &config)) return -1;
     if (self->m) return PyErr_SetString(PyExc_RuntimeError, "Model is already loaded"), -1;
+    if (numpy_api() != 0) return -1; /* every function taking a Model may make arrays */
     cc_error err = {0};
     char *default_path = NULL;
     int rc;

@@ -32,8 +32,11 @@ PyObject *raise_cc_error(const cc_error *err, bool argument_hint)
     return NULL;
 }
 
+int numpy_api(void) { return PyArray_ImportNumPyAPI(); }
+
 PyObject *view_of(PyObject *owner, void *data, int ndim, const npy_intp *dims, int type, bool writeable)
 {
+    if (numpy_api() != 0) return NULL;
     PyObject *arr = PyArray_SimpleNewFromData(ndim, (npy_intp *)dims, type, data);
     if (!arr) return NULL;
     if (!writeable) PyArray_CLEARFLAGS((PyArrayObject *)arr, NPY_ARRAY_WRITEABLE);
@@ -165,7 +168,6 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__circuitc(void)
 {
-    import_array();
     if (!compute_lock && !(compute_lock = PyThread_allocate_lock())) return PyErr_NoMemory();
     PyObject *mod = PyModule_Create(&module);
     if (mod && module_exec(mod) < 0) Py_CLEAR(mod);

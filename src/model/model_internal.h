@@ -5,6 +5,7 @@
 #define CIRCUITC_MODEL_INTERNAL_H
 
 #include "circuitc/model.h"
+#include "model/safetensors_internal.h"
 
 struct cc_model {
     char *model_path;           /* the path given by the user */

@@ -4,6 +4,7 @@
 #include "circuitc/fsio.h"
 #include "core/args.h"
 #include "core/json_scan.h"
+#include "model/safetensors_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -445,6 +446,36 @@ const char *cc_st_meta_get(const cc_st_file *f, const char *key)
     for (size_t i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].value;
     return NULL;
+}
+
+size_t cc_st_n_tensors(const cc_st_file *f)
+{
+    CC_ARG_NOT_NULL(f, NULL, 0);
+    return f->n_tensors;
+}
+
+const cc_st_tensor *cc_st_tensor_at(const cc_st_file *f, size_t i)
+{
+    CC_ARG_NOT_NULL(f, NULL, NULL);
+    return i < f->n_tensors ? &f->tensors[i] : NULL;
+}
+
+size_t cc_st_n_meta(const cc_st_file *f)
+{
+    CC_ARG_NOT_NULL(f, NULL, 0);
+    return f->n_meta;
+}
+
+const cc_st_meta *cc_st_meta_at(const cc_st_file *f, size_t i)
+{
+    CC_ARG_NOT_NULL(f, NULL, NULL);
+    return i < f->n_meta ? &f->meta[i] : NULL;
+}
+
+uint64_t cc_st_header_len(const cc_st_file *f)
+{
+    CC_ARG_NOT_NULL(f, NULL, 0);
+    return f->header_len;
 }
 
 /* ---- conversion --------------------------------------------------------- */

@@ -1,6 +1,8 @@
 /* shards.c — opening a sharded checkpoint (shards.h). */
 #include "shards.h"
 
+#include "model/safetensors_internal.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
