@@ -15,8 +15,8 @@ class Attribution:
     """attribute (a Model method)."""
 
     def attribute(self, hook, clean=None, corrupt=None, *, clean_tokens=None, corrupt_tokens=None,
-                  metric="logit-diff", answer=None, wrong=None, per_head=False, positions="each", verify=0, top=10,
-                  seq_len=None, seed=0, prepend_bos=True, progress=True):
+                  metric="logit_diff", answer=None, wrong=None, per_head=False, positions="each", verify=0, top=10,
+                  seq_len=None, seed=0, prepend_bos=True, progress="auto"):
         """`circuitc attribute HOOK`: every patch of patch(HOOK, ...) estimated
         from one backward pass, (clean - corrupt) . d metric / d act with the
         gradient of the corrupted run. On a prompt pair (clean=, corrupt= text
@@ -29,7 +29,7 @@ class Attribution:
         if positions not in ("each", "all"):
             raise ValueError(f'positions must be "each" or "all", not {positions!r}')
         if clean is None and corrupt is None and clean_tokens is None and corrupt_tokens is None:
-            pair_only = dict(metric=metric != "logit-diff", answer=answer is not None, wrong=wrong is not None,
+            pair_only = dict(metric=metric not in ("logit_diff", "logit-diff"), answer=answer is not None, wrong=wrong is not None,
                              per_head=per_head, positions=positions != "each", prepend_bos=not prepend_bos)
             given = [name for name, on in pair_only.items() if on]
             if given:

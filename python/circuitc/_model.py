@@ -70,7 +70,7 @@ def _fspath(path):
 
 
 def circuit(model, name, heads, k=5, ranks="auto", method="fast", compare=False, components=0, singular=8,
-            baseline_samples=200, seed=0, progress=True, process=True):
+            baseline_samples=200, seed=0, progress="auto", process=True):
     """Built-in circuit NAME (kcomp, qcomp, vcomp, ov, qk) of HEADS on MODEL: a
     Model, or a model path, opened for this call alone as the CLI opens it (only
     the circuit's tensors are read; PROCESS: the default weight processing)."""
@@ -202,7 +202,7 @@ class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
         """`circuitc kcomp PREV IND`: the K-composition circuit's exact top-k
         accuracy, spectrum and composition score. Options as the CLI's: k=5,
         ranks="auto"|"always"|"never", method="fast"|"brute", compare=False,
-        components=0, singular=8, baseline_samples=200, seed=0, progress=True."""
+        components=0, singular=8, baseline_samples=200, seed=0, progress="auto"."""
         return self._circuit("kcomp", [prev, ind], **options)
 
     def qcomp(self, early, late, **options):
@@ -230,7 +230,7 @@ class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
                                           explain=explain)
         return Result.from_json("compile", text, factors)
 
-    def comp_scores(self, mode="all", top=10, baseline_samples=200, seed=0, progress=True):
+    def comp_scores(self, mode="all", top=10, baseline_samples=200, seed=0, progress="auto"):
         """`circuitc comp-scores`: every earlier -> later head pair's composition
         scores (mode "q", "k", "v" or "all") and the random baseline."""
         return self._with_progress("comp-scores", progress, _circuitc.comp_scores, model=self,
@@ -238,7 +238,7 @@ class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
                                    baseline_samples=baseline_samples, seed=seed)
 
     def discover(self, circuit="kcomp", top=10, baseline_samples=200, seed=0, runtime=True, seq_len=None,
-                 batch=10, progress=True):
+                 batch=10, progress="auto"):
         """`circuitc discover`: (previous-token, induction) pairs ranked from the
         weights, checked against the runtime head scores unless runtime=False."""
         return self._with_progress("discover", progress, _circuitc.discover, model=self, circuit=circuit, top=top,
@@ -253,12 +253,12 @@ class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
         """CALL(..., progress=callable) with a tqdm bar named COMMAND; its Result."""
         return Result.from_json(command, _progress_call(command, progress, call, **kwargs))
 
-    def repeat(self, seq_len=None, batch=10, seed=0, progress=True):
+    def repeat(self, seq_len=None, batch=10, seed=0, progress="auto"):
         """`circuitc repeat`: correct-token log-probs on repeated random tokens."""
         return self._with_progress("repeat", progress, _circuitc.repeat, model=self, seed=seed,
                                    seq_len=self._seq_len(seq_len), batch=batch)
 
-    def heads(self, seq_len=None, batch=10, seed=0, top=10, exclude_bos=False, exclude_current=False, progress=True):
+    def heads(self, seq_len=None, batch=10, seed=0, top=10, exclude_bos=False, exclude_current=False, progress="auto"):
         """`circuitc heads`: every head's induction, previous-token, duplicate,
         current-token and detect_head scores, ranked."""
         return self._with_progress("heads", progress, _circuitc.heads, model=self, seed=seed,
@@ -272,14 +272,14 @@ class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
             return Result.from_json("pattern", _circuitc.pattern(self, seed, self._seq_len(seq_len), 1, _head(head)))
         return self._prompt("pattern", prompt, tokens, prepend_bos, head=_head(head))
 
-    def ablate(self, *heads, mode="mean", seq_len=None, batch=10, seed=0, progress=True):
+    def ablate(self, *heads, mode="mean", seq_len=None, batch=10, seed=0, progress="auto"):
         """`circuitc ablate HEAD...`: the heads' hook_z mean- or zero-ablated
         together; the loss and every head's induction-score change."""
         return self._with_progress("ablate", progress, _circuitc.ablate, model=self, seed=seed,
                                    seq_len=self._seq_len(seq_len), batch=batch, heads=[_head(h) for h in heads],
                                    mode=mode)
 
-    def patch_mlp_out(self, seq_len=None, seed=0, naive=False, progress=True):
+    def patch_mlp_out(self, seq_len=None, seed=0, naive=False, progress="auto"):
         """`circuitc patch mlp_out` on one repeated sequence: loss change when
         blocks.l.hook_mlp_out[p] takes its value at p - seq_len, every l and p."""
         return self._with_progress("patch", progress, _circuitc.patch_sweep, model=self, seed=seed,

@@ -32,7 +32,7 @@ class ModelChecks:
         """`circuitc info` of this model (see circuitc.info, which also takes a path)."""
         return info(self, checksum)
 
-    def validate(self, prev, ind, seq_len=None, batch=10, seed=0, mode="mean", golden=None, progress=True):
+    def validate(self, prev, ind, seq_len=None, batch=10, seed=0, mode="mean", golden=None, progress="auto"):
         """`circuitc validate PREV IND`: PREV (a previous-token head) and IND
         (an induction head) checked as an induction circuit: weight-only
         predictions (positional QK, the K-composition score against its

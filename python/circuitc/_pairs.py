@@ -25,15 +25,15 @@ def _pair(clean, corrupt, clean_tokens, corrupt_tokens, metric, answer, wrong, p
 class PairAnalyses:
     """patch, path_patch and eap (Model's methods)."""
 
-    def patch(self, hook, clean=None, corrupt=None, *, clean_tokens=None, corrupt_tokens=None, metric="logit-diff",
+    def patch(self, hook, clean=None, corrupt=None, *, clean_tokens=None, corrupt_tokens=None, metric="logit_diff",
               answer=None, wrong=None, per_head=False, positions="each", naive=False, prepend_bos=True,
-              progress=True):
+              progress="auto"):
         """`circuitc patch HOOK` on a prompt pair: the corrupted run with
         blocks.l.HOOK (resid_pre, resid_mid, attn_out, mlp_out; per head z,
         pattern, q, k, v) taken from the clean run, every layer and position
         (positions="all": all at once), per head with per_head=True. metric
-        "logit-diff" (answer and wrong: one token each, " Mary" or "#ID") or
-        "loss". Without a pair, patch("mlp_out") is patch_mlp_out()."""
+        "logit_diff" (answer and wrong: one token each, " Mary" or "#ID"; also
+        spelled "logit-diff") or "loss". Without a pair, patch("mlp_out") is patch_mlp_out()."""
         if clean is None and clean_tokens is None and corrupt is None and corrupt_tokens is None:
             if hook not in ("mlp_out", "hook_mlp_out"):
                 raise TypeError(f"patch {hook} needs a prompt pair (clean=, corrupt= or clean_tokens=, "
@@ -46,8 +46,8 @@ class PairAnalyses:
                                    all_positions=positions == "all", naive=naive, **pair)
 
     def path_patch(self, sender, *receivers, to="q", clean=None, corrupt=None, clean_tokens=None,
-                   corrupt_tokens=None, metric="logit-diff", answer=None, wrong=None, prepend_bos=True,
-                   progress=True):
+                   corrupt_tokens=None, metric="logit_diff", answer=None, wrong=None, prepend_bos=True,
+                   progress="auto"):
         """`circuitc path-patch SENDER RECEIVER...`: the sender head's effect
         through the receivers' q, k or v input (to=) on a prompt pair, as
         (patched - clean) / (clean - corrupt). sender "all": every head in the
@@ -59,11 +59,12 @@ class PairAnalyses:
                                    sender=sender if sender == "all" else head(sender),
                                    receivers=[head(h) for h in receivers], to=to, **pair)
 
-    def eap(self, task="repeat", pairs=None, metric="logit-diff", ig_steps=5, top_n=20, greedy=False, batch=10,
-            seq_len=None, seed=0, scores_only=False, progress=True):
+    def eap(self, task="repeat", pairs=None, metric="logit_diff", ig_steps=5, top_n=20, greedy=False, batch=10,
+            seq_len=None, seed=0, scores_only=False, progress="auto"):
         """`circuitc eap`: EAP (ig_steps=0) or EAP-IG edge scores on prompt
         pairs from a JSON Lines file (pairs=) or a task ("repeat", "ioi",
         "greater-than"; batch pairs, seq_len the repeated block, default 8),
+        with metric "logit_diff", "loss" or "kl" (KL to the clean run),
         the top_n-edge circuit (greedy=True: chosen greedily) and the
         faithfulness curve; scores_only=True: the scores alone (no circuit,
         no curve, as --scores-only)."""

@@ -7,6 +7,7 @@ raises KeyboardInterrupt there).
 
 import functools
 import importlib.util
+import sys
 import warnings
 
 
@@ -47,12 +48,26 @@ class _Bar:
             self._bar = None
 
 
+def _seen():
+    """Whether a bar drawn now is seen: stderr is a terminal (as the CLI's
+    progress line), or this is a Jupyter kernel (tqdm draws its widget)."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
 def progress_for(progress, desc):
-    """The callable to hand the C side: PROGRESS True (a tqdm bar when tqdm is
-    installed), False/None (none: Ctrl-C is still checked), or any callable
-    (done, total). Returns (callable or None, closer)."""
+    """The callable to hand the C side: PROGRESS "auto" (a tqdm bar when tqdm
+    is installed and the bar is seen: a terminal or a notebook; the default),
+    True (the bar wherever stderr goes), False/None (none: Ctrl-C is still
+    checked), or any callable (done, total). Returns (callable or None, closer)."""
     if callable(progress):
         return progress, lambda: None
+    if progress == "auto":
+        progress = _seen()
     if progress and importlib.util.find_spec("tqdm") is not None:
         bar = _Bar(desc)
         return bar, bar.close

@@ -48,7 +48,7 @@ PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"model", "hook", PAIR_KW, "per_head", "all_positions", "verify", "top", "seed",
                              "seq_len", "progress", NULL};
     ModelObject *model;
-    const char *hook, *metric = "logit-diff";
+    const char *hook, *metric = "logit_diff";
     cc_prompt_pair_source src = {0};
     int bos = 1, per_head = 0, all_positions = 0, top = 10, seq_len = 50;
     unsigned long long seed = 0;

@@ -17,14 +17,20 @@
     &(s).clean, &(s).corrupt, &(s).clean_tokens, &(s).corrupt_tokens, &(metric), &(s).answer, &(s).wrong, &(bos), \
         &(s).tokenizer_dir
 
-/* SRC's metric (METRIC: "logit-diff" or "loss", as the CLI's --metric) and its
+/* METRIC as the library spells it: "logit-diff" is the CLI's other spelling of "logit_diff". */
+static inline const char *metric_name(const char *metric)
+{
+    return strcmp(metric, "logit-diff") ? metric : "logit_diff";
+}
+
+/* SRC's metric (METRIC: "logit_diff" or "loss", as the CLI's --metric) and its
  * BOS flag (PREPEND_BOS); -1 with a ValueError for another metric. */
 static inline int pair_metric(cc_prompt_pair_source *src, const char *metric, int prepend_bos)
 {
     src->no_bos = !prepend_bos;
-    if (!strcmp(metric, "logit-diff")) return src->metric = CC_METRIC_LOGIT_DIFF, 0;
+    if (!strcmp(metric_name(metric), "logit_diff")) return src->metric = CC_METRIC_LOGIT_DIFF, 0;
     if (!strcmp(metric, "loss")) return src->metric = CC_METRIC_LOSS, 0;
-    PyErr_Format(PyExc_ValueError, "metric must be \"logit-diff\" or \"loss\", not \"%s\"", metric);
+    PyErr_Format(PyExc_ValueError, "metric must be \"logit_diff\" or \"loss\", not \"%s\"", metric);
     return -1;
 }
 

@@ -7,23 +7,7 @@
 #include "binding.h"
 #include "circuitc/eap_run.h"
 #include "circuitc/prompt_pair.h"
-
-/* The prompt pair's keywords, shared by patch_pair and path_patch (cc_prompt_pair_source). */
-#define PAIR_KW "clean", "corrupt", "clean_tokens", "corrupt_tokens", "metric", "answer", "wrong", "prepend_bos", \
-                "tokenizer"
-#define PAIR_FORMAT "zzzzszzpz"
-#define PAIR_ARGS(s, metric, bos) \
-    &(s).clean, &(s).corrupt, &(s).clean_tokens, &(s).corrupt_tokens, &(metric), &(s).answer, &(s).wrong, &(bos), \
-        &(s).tokenizer_dir
-
-/* METRIC, "logit-diff" or "loss", as the CLI's --metric; -1 with a ValueError otherwise. */
-static int metric_index(const char *metric)
-{
-    if (!strcmp(metric, "logit-diff")) return 0;
-    if (!strcmp(metric, "loss")) return 1;
-    PyErr_Format(PyExc_ValueError, "metric must be \"logit-diff\" or \"loss\", not \"%s\"", metric);
-    return -1;
-}
+#include "pair_args.h"
 
 /* The end of a call: what a progress callback raised, the library's error, or J as text. */
 static PyObject *done(int rc, const cc_error *err, progress_bridge *p, json_t *j)
@@ -41,16 +25,14 @@ PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw)
     (void)self;
     static char *kwlist[] = {"model", "hook", PAIR_KW, "per_head", "all_positions", "naive", "progress", NULL};
     ModelObject *model;
-    const char *hook, *metric = "logit-diff";
+    const char *hook, *metric = "logit_diff";
     cc_prompt_pair_source src = {0};
     int bos = 1, per_head = 0, all_positions = 0, naive = 0;
     PyObject *progress = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|" PAIR_FORMAT "pppO:patch_pair", kwlist, &Model_Type, &model,
                                      &hook, PAIR_ARGS(src, metric, bos), &per_head, &all_positions, &naive, &progress))
         return NULL;
-    int mi = metric_index(metric);
-    if (mi < 0) return NULL;
-    src.metric = mi ? CC_METRIC_LOSS : CC_METRIC_LOGIT_DIFF, src.no_bos = !bos;
+    if (pair_metric(&src, metric, bos) != 0) return NULL;
     cc_error err = {0};
     cc_patch_opts po = {.per_head = per_head, .all_positions = all_positions, .naive = naive, .kernel = CC_KERNEL_FAST};
     if (cc_patch_hook_parse(hook, &po.hook, &err) != 0) return raise_cc_error(&err, true);
@@ -78,15 +60,13 @@ PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"model", "sender", "receivers", "to", PAIR_KW, "progress", NULL};
     ModelObject *model;
     PyObject *sender, *receivers, *progress = NULL;
-    const char *to = "q", *metric = "logit-diff";
+    const char *to = "q", *metric = "logit_diff";
     cc_prompt_pair_source src = {0};
     int bos = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO!|s" PAIR_FORMAT "O:path_patch", kwlist, &Model_Type, &model,
                                      &sender, &PyList_Type, &receivers, &to, PAIR_ARGS(src, metric, bos), &progress))
         return NULL;
-    int mi = metric_index(metric);
-    if (mi < 0) return NULL;
-    src.metric = mi ? CC_METRIC_LOSS : CC_METRIC_LOGIT_DIFF, src.no_bos = !bos;
+    if (pair_metric(&src, metric, bos) != 0) return NULL;
     static const char *const inputs[] = {"q", "k", "v"};
     static const cc_hook_kind hooks[] = {CC_HOOK_Q, CC_HOOK_K, CC_HOOK_V};
     cc_path_patch_options o = {.n_receivers = (int)PyList_GET_SIZE(receivers), .to = CC_HOOK_COUNT,
@@ -135,7 +115,7 @@ static int eap_pairs(const cc_model *m, const char *task, const char *pairs, con
     return rc;
 }
 
-/* eap(model, task="repeat", pairs=None, metric="logit-diff", ig_steps=5, top_n=20, greedy=False,
+/* eap(model, task="repeat", pairs=None, metric="logit_diff", ig_steps=5, top_n=20, greedy=False,
  *     batch=10, seq_len=8, seed=0, tokenizer=None, scores_only=False, progress=None) */
 PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
 {
@@ -143,7 +123,7 @@ PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"model", "task", "pairs", "metric", "ig_steps", "top_n", "greedy", "batch", "seq_len",
                              "seed", "tokenizer", "scores_only", "progress", NULL};
     ModelObject *model;
-    const char *task = "repeat", *pairs = NULL, *metric = "logit-diff", *tokenizer = NULL;
+    const char *task = "repeat", *pairs = NULL, *metric = "logit_diff", *tokenizer = NULL;
     int greedy = 0, batch = 10, seq_len = 8, scores_only = 0;
     PyObject *progress = NULL;
     long top_n = 20;
@@ -153,18 +133,16 @@ PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
                                      &metric, &o.ig_steps, &top_n, &greedy, &batch, &seq_len, &seed, &tokenizer,
                                      &scores_only, &progress))
         return NULL;
-    int mi = metric_index(metric);
-    if (mi < 0) return NULL;
+    cc_error err = {0};
+    if (cc_pair_metric_parse(metric_name(metric), &o.metric, &err) != 0) return raise_cc_error(&err, true);
     if (strcmp(task, "repeat") && strcmp(task, "ioi") && strcmp(task, "greater-than"))
         return PyErr_Format(PyExc_ValueError, "task must be \"repeat\", \"ioi\" or \"greater-than\"");
-    o.metric = mi ? CC_PAIR_LOSS : CC_PAIR_LOGIT_DIFF;
     o.selection = greedy ? CC_EAP_GREEDY : CC_EAP_TOPN, o.circuit_edges = scores_only ? 0 : top_n;
     o.no_curve = scores_only;
     progress_bridge pb = {.callback = progress != Py_None ? progress : NULL};
     o.progress = progress_bridge_call, o.progress_ctx = &pb;
     cc_eap_pairs p = {0};
     cc_eap_run_result r = {0};
-    cc_error err = {0};
     json_t *j = NULL;
     int rc;
     COMPUTE_BEGIN

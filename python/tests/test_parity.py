@@ -57,6 +57,8 @@ CASES = {
     "eap-plain": (["eap", "--ig-steps", "0", "--greedy", "--top-n", "6", "--seq-len", "6", "--metric", "loss",
                    "--seed", "2"],
                   lambda m: m.eap(ig_steps=0, greedy=True, top_n=6, seq_len=6, metric="loss", seed=2)),
+    "eap-kl": (["eap", "--ig-steps", "2", "--metric", "kl", "--batch", "3", "--seq-len", "5", "--top-n", "6"],
+               lambda m: m.eap(ig_steps=2, metric="kl", batch=3, seq_len=5, top_n=6)),
     "attribute": (["attribute", "resid_pre", *PAIR_ARGS, "--answer", "#20", "--wrong", "#99", "--verify", "5"],
                   lambda m: m.attribute("resid_pre", clean_tokens=CLEAN, corrupt_tokens=CORRUPT, answer="#20",
                                         wrong="#99", verify=5)),

@@ -1,5 +1,9 @@
 """Progress reaches a Python callable; an exception it raises (Ctrl-C's
-KeyboardInterrupt arrives the same way) stops the call and propagates."""
+KeyboardInterrupt arrives the same way) stops the call and propagates; the
+default bar is drawn only where someone sees it."""
+
+import io
+import sys
 
 import pytest
 
@@ -39,3 +43,18 @@ def test_a_tqdm_bar_shows_the_progress(model, capsys):
     assert "kcomp" in bar and f"/{model.cfg.d_vocab}" in bar, bar
     model.kcomp("L0H0", "L1H0", progress=False)
     assert capsys.readouterr().err == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_default_bar_is_drawn_on_a_terminal_only(model, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    model.kcomp("L0H0", "L1H0")  # stderr captured: not a terminal
+    assert capsys.readouterr().err == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    model.kcomp("L0H0", "L1H0")
+    assert "kcomp" in terminal.getvalue()
