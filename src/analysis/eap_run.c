@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/json_num.h"
 #include "core/parallel.h"
 #include "model/model_internal.h"
 #include "runtime/eap_par.h"
@@ -114,11 +115,6 @@ void cc_eap_run_result_free(cc_eap_run_result *res)
     memset(res, 0, sizeof *res);
 }
 
-static json_t *num(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static json_t *edge_list(const cc_eap_graph *g, const unsigned char *in)
 {
     json_t *a = json_array();
@@ -133,8 +129,8 @@ static json_t *curve_json(const cc_eap_curve *c)
     json_t *pts = json_array();
     for (int i = 0; i < c->n_points; i++)
         json_array_append_new(pts, json_pack("{s:I, s:I, s:o, s:o}", "asked", (json_int_t)c->asked[i], "edges",
-                                             (json_int_t)c->edges[i], "metric", num(c->metric[i]), "faithfulness",
-                                             num(c->faithfulness[i])));
+                                             (json_int_t)c->edges[i], "metric", cc_json_num(c->metric[i]),
+                                             "faithfulness", cc_json_num(c->faithfulness[i])));
     return pts;
 }
 
@@ -149,23 +145,24 @@ json_t *cc_eap_run_json(const cc_eap_run_result *r)
     char name[96];
     for (long e = 0; e < g->n_edges; e++) {
         json_array_append_new(names, json_string(cc_eap_edge_name(g, e, name, sizeof name)));
-        json_array_append_new(scores, num(r->scores[e]));
+        json_array_append_new(scores, cc_json_num(r->scores[e]));
     }
     for (long i = 0; i < g->n_edges && i < JSON_TOP_EDGES; i++)
         json_array_append_new(top, json_pack("{s:s, s:o}", "edge", cc_eap_edge_name(g, r->order[i], name, sizeof name),
-                                             "score", num(r->scores[r->order[i]])));
+                                             "score", cc_json_num(r->scores[r->order[i]])));
     json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:I, s:s, s:o, s:o, s:o}", "method", r->opts.ig_steps ? "eap-ig" : "eap",
                           "metric", cc_pair_metric_name(r->opts.metric), "ig_steps", r->opts.ig_steps, "n_pairs",
                           r->n_pairs, "n_edges", (json_int_t)g->n_edges, "selection",
                           r->opts.selection == CC_EAP_GREEDY ? "greedy" : "topn", "edge_names", names, "scores",
                           scores, "top", top);
-    json_object_set_new(j, "clean", num(r->curve.clean));
-    json_object_set_new(j, "corrupt", num(r->curve.corrupt));
+    json_object_set_new(j, "clean", cc_json_num(r->curve.clean));
+    json_object_set_new(j, "corrupt", cc_json_num(r->curve.corrupt));
     if (r->circuit)
         json_object_set_new(j, "circuit", json_pack("{s:I, s:I, s:o, s:o, s:o}", "asked",
                                                     (json_int_t)r->opts.circuit_edges, "edges",
-                                                    (json_int_t)r->circuit_kept, "metric", num(r->circuit_metric),
-                                                    "faithfulness", num(r->circuit_faithfulness), "edge_names",
+                                                    (json_int_t)r->circuit_kept, "metric",
+                                                    cc_json_num(r->circuit_metric), "faithfulness",
+                                                    cc_json_num(r->circuit_faithfulness), "edge_names",
                                                     edge_list(g, r->circuit)));
     json_object_set_new(j, "curve", curve_json(&r->curve));
     return j;
