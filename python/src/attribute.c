@@ -83,9 +83,5 @@ PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw)
     COMPUTE_END
     cc_attr_report_free(&r);
     cc_prompt_pair_free(&pp);
-    if (progress_bridge_finish(&p) != 0 || rc != 0) {
-        json_decref(j);
-        return PyErr_Occurred() ? NULL : raise_cc_error(&err, false);
-    }
-    return json_text(j);
+    return progress_bridge_result(&p, rc, &err, j);
 }

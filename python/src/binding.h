@@ -72,6 +72,10 @@ typedef struct {
 int progress_bridge_call(void *ctx, long done, long total);
 /* After the call: re-raises what a callback raised (returns -1), else 0. */
 int progress_bridge_finish(progress_bridge *p);
+/* The end of a call that returns J (its JSON, owned; may be NULL on failure):
+ * what a progress callback raised, else the library's error when RC != 0,
+ * else J as text. */
+PyObject *progress_bridge_result(progress_bridge *p, int rc, const cc_error *err, json_t *j);
 
 /* Library compute, with the GIL released: COMPUTE_BEGIN ... COMPUTE_END.
  *

@@ -9,16 +9,6 @@
 #include "circuitc/prompt_pair.h"
 #include "pair_args.h"
 
-/* The end of a call: what a progress callback raised, the library's error, or J as text. */
-static PyObject *done(int rc, const cc_error *err, progress_bridge *p, json_t *j)
-{
-    if (progress_bridge_finish(p) != 0 || rc != 0) {
-        json_decref(j);
-        return PyErr_Occurred() ? NULL : raise_cc_error(err, false);
-    }
-    return json_text(j);
-}
-
 /* patch_pair(model, hook, PAIR_KW..., per_head=False, all_positions=False, naive=False, progress=None) */
 PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw)
 {
@@ -50,7 +40,7 @@ PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw)
     COMPUTE_END
     cc_patch_result_free(&r);
     cc_prompt_pair_free(&pair);
-    return done(rc, &err, &p, j);
+    return progress_bridge_result(&p, rc, &err, j);
 }
 
 /* path_patch(model, sender ("all" or a head), receivers [head], to="q", PAIR_KW..., progress=None) */
@@ -95,7 +85,7 @@ PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw)
     cc_path_patch_report_free(&r);
     cc_prompt_pair_free(&pair);
     PyMem_Free(recv);
-    return done(rc, &err, &p, j);
+    return progress_bridge_result(&p, rc, &err, j);
 }
 
 /* The pairs of eap's TASK ("repeat", "ioi", "greater-than") or of the JSON Lines file PAIRS; the
@@ -152,5 +142,5 @@ PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw)
     COMPUTE_END
     cc_eap_run_result_free(&r);
     cc_eap_pairs_free(&p);
-    return done(rc, &err, &pb, j);
+    return progress_bridge_result(&pb, rc, &err, j);
 }

@@ -34,3 +34,12 @@ int progress_bridge_finish(progress_bridge *p)
     p->exc_type = p->exc_value = p->exc_tb = NULL;
     return -1;
 }
+
+PyObject *progress_bridge_result(progress_bridge *p, int rc, const cc_error *err, json_t *j)
+{
+    if (progress_bridge_finish(p) != 0 || rc != 0) {
+        json_decref(j);
+        return PyErr_Occurred() ? NULL : raise_cc_error(err, false);
+    }
+    return json_text(j);
+}
