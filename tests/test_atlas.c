@@ -505,7 +505,7 @@ START_TEST(report_refuses_bad_options)
     o.top = -1;
     ck_assert_int_eq(cc_atlas_report_run(m, &o, &r, &err), -1);
     ck_assert_int_eq(err.code, CC_E_ARG);
-    tu_assert_contains(err.msg, "argument o->top is -1");
+    tu_assert_contains(err.msg, "cc_atlas_report_run: argument o->top is -1");
     cc_atlas_report_free(&r);
     cc_model_free(m);
 }

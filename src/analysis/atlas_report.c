@@ -60,11 +60,9 @@ static int summarise(const cc_atlas *a, const cc_atlas_report_options *o, cc_atl
     return 0;
 }
 
-/* What both calls check and set first: OUT emptied, named after O's circuit. */
-static int report_begin(const cc_atlas_report_options *o, cc_atlas_report *out, cc_error *err)
+/* Names OUT after O's circuit. */
+static int name_circuit(const cc_atlas_report_options *o, cc_atlas_report *out, cc_error *err)
 {
-    memset(out, 0, sizeof *out);
-    CC_ARG_AT_LEAST(o->top, 0, err, -1);
     if (!(out->circuit = strdup(o->circuit ? o->circuit : "kcomp"))) return cc_fail_code(err, CC_E_NOMEM, "out of memory");
     return 0;
 }
@@ -76,7 +74,9 @@ int cc_atlas_report_rank(const cc_atlas *a, const cc_atlas_report_options *o, co
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(entries, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    if (report_begin(o, out, err) != 0) return -1;
+    memset(out, 0, sizeof *out);
+    CC_ARG_AT_LEAST(o->top, 0, err, -1);
+    if (name_circuit(o, out, err) != 0) return -1;
     out->n_resumed = n_resumed;
     if (!(out->entries = malloc((size_t)(a->n_pairs ? a->n_pairs : 1) * sizeof *out->entries)))
         return cc_fail_code(err, CC_E_NOMEM, "out of memory");
@@ -120,7 +120,9 @@ int cc_atlas_report_run(cc_model *m, const cc_atlas_report_options *o, cc_atlas_
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(o, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
-    if (report_begin(o, out, err) != 0) return -1;
+    memset(out, 0, sizeof *out);
+    CC_ARG_AT_LEAST(o->top, 0, err, -1);
+    if (name_circuit(o, out, err) != 0) return -1;
     double cpu0 = process_cpu_seconds();
     cc_part parts[8];
     int n_parts = cc_atlas_parts(parts);
