@@ -9,6 +9,7 @@
 
 #include "circuitc/act_cache.h"
 #include "circuitc/atlas.h"
+#include "circuitc/atlas_report.h"
 #include "circuitc/attribution.h"
 #include "circuitc/backward.h"
 #include "circuitc/blas_kernel.h"

@@ -2,12 +2,14 @@
  * every bound against the exact count of every pair (bundled fixture and tiny
  * random models), every exact entry against the count `kcomp` computes (an
  * independent compile + cc_topk_diagonal here), results independent of the
- * thread count, a top-5 accuracy of exactly min_acc never left bounded, and
- * the JSON line round trip. */
+ * thread count, a top-5 accuracy of exactly min_acc never left bounded, the
+ * JSON line round trip, and the command as one call (atlas_report.h): its
+ * entries, ranking and JSON, its progress and cancellation. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "circuitc/atlas.h"
+#include "circuitc/atlas_report.h"
 #include "circuitc/topk.h"
 #include "testutil.h"
 #include "model/model_internal.h" /* the model's fields, for checking them */
@@ -352,6 +354,163 @@ START_TEST(entry_line_round_trip)
 }
 END_TEST
 
+/* cc_atlas_report_run on an opened model: the atlas' own entries (run here
+ * unit by unit), the exact pairs ranked by rows' top-1 count, then columns',
+ * then canonical order, on any thread count; cc_atlas_report_rank of the same
+ * entries gives the same report. */
+START_TEST(report_run_ranks_every_exact_pair)
+{
+    cc_atlas_report_options o;
+    cc_atlas_report_defaults(&o);
+    o.top = 7;
+    cc_model *opened;
+    cc_error err;
+    ck_assert_int_eq(cc_model_open(tu_fixture_model(), NULL, &opened, &err), 0);
+    cc_atlas_report r, one;
+    ck_assert_msg(cc_atlas_report_run(opened, &o, &r, &err) == 0, "%s", err.msg);
+    o.threads = 1;
+    ck_assert_msg(cc_atlas_report_run(opened, &o, &one, &err) == 0, "%s", err.msg);
+
+    cc_model *m = load(tu_fixture_model());
+    cc_circuit *c = kcomp();
+    cc_atlas *a;
+    ck_assert_int_eq(cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = 0.01}, &a, &err), 0);
+    cc_atlas_entry *all = run_all(a, 1);
+    long n = cc_atlas_n_pairs(a), n_exact = 0;
+    ck_assert_str_eq(r.circuit, "kcomp");
+    ck_assert(r.bound && r.min_acc == 0.01 && r.vocab == 512 && r.n_pairs == n && r.n_resumed == 0);
+    for (long i = 0; i < n; i++) {
+        ck_assert_msg(same_entry(&r.entries[i], &all[i]) && same_entry(&one.entries[i], &all[i]), "pair %ld", i);
+        n_exact += all[i].exact;
+    }
+    ck_assert_int_eq(r.n_exact, n_exact);
+    ck_assert_int_eq(r.n_top, 7);
+    ck_assert_int_eq(r.ranking[0], cc_atlas_pair_index(a, (cc_head){0, 0}, (cc_head){1, 0})); /* the planted pair */
+    for (long k = 0; k < r.n_exact; k++) {
+        const cc_atlas_entry *e = &all[r.ranking[k]];
+        ck_assert(e->exact && r.ranking[k] == one.ranking[k]);
+        if (k == 0) continue;
+        const cc_atlas_entry *d = &all[r.ranking[k - 1]];
+        ck_assert_msg(d->rows[0] > e->rows[0] ||
+                          (d->rows[0] == e->rows[0] && (d->cols[0] > e->cols[0] ||
+                                                        (d->cols[0] == e->cols[0] && r.ranking[k - 1] < r.ranking[k]))),
+                      "ranks %ld and %ld out of order", k - 1, k);
+    }
+    ck_assert(r.cpu_seconds > 0);
+
+    cc_atlas_report again;
+    ck_assert_int_eq(cc_atlas_report_rank(a, &o, all, 5, &again, &err), 0);
+    ck_assert(again.n_exact == r.n_exact && again.n_top == r.n_top && again.n_resumed == 5 && again.bound);
+    ck_assert(memcmp(again.ranking, r.ranking, (size_t)r.n_exact * sizeof *r.ranking) == 0);
+    ck_assert(again.cpu_seconds == 0);
+    cc_atlas_report_free(&again), cc_atlas_report_free(&one), cc_atlas_report_free(&r);
+    free(all);
+    cc_atlas_free(a);
+    cc_circuit_free(c);
+    cc_model_free(m), cc_model_free(opened);
+}
+END_TEST
+
+/* The JSON: --json's keys in its order, accuracies as counts / vocab, top the
+ * ranking's head, every pair in entries. */
+START_TEST(report_json_is_the_command_body)
+{
+    cc_atlas_report_options o;
+    cc_atlas_report_defaults(&o);
+    o.top = 3, o.min_acc = 0;
+    cc_model *m = load(tu_fixture_model());
+    cc_atlas_report r;
+    cc_error err;
+    ck_assert_msg(cc_atlas_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert(!r.bound && r.n_exact == r.n_pairs && r.n_top == 3);
+    json_t *j = cc_atlas_report_json(&r);
+    const char *keys[] = {"circuit", "min_acc", "bound", "vocab", "pairs", "exact_pairs", "bounded_pairs",
+                          "resumed_pairs", "out", "top", "cpu_seconds", "ranks", "entries"};
+    void *it = json_object_iter(j);
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++, it = json_object_iter_next(j, it))
+        ck_assert_str_eq(json_object_iter_key(it), keys[k]);
+    ck_assert(it == NULL);
+    ck_assert(json_is_null(json_object_get(j, "out")) && json_integer_value(json_object_get(j, "bounded_pairs")) == 0);
+    json_t *top = json_object_get(j, "top"), *entries = json_object_get(j, "entries");
+    ck_assert_int_eq(json_array_size(top), 3);
+    ck_assert_int_eq(json_array_size(entries), r.n_pairs);
+    const cc_atlas_entry *best = &r.entries[r.ranking[1]];
+    json_t *t = json_array_get(top, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(t, "status")), "exact");
+    ck_assert(json_real_value(json_object_get(t, "rows_top1")) == (double)best->rows[0] / 512);
+    ck_assert(json_real_value(json_object_get(t, "cols_top5")) == (double)best->cols[1] / 512);
+    json_decref(j);
+    cc_atlas_report_free(&r);
+    cc_model_free(m);
+}
+END_TEST
+
+typedef struct {
+    long calls, last_done, total, stop_at;
+} progress_log;
+
+static int log_progress(void *ctx, long done, long total)
+{
+    progress_log *p = ctx;
+    ck_assert_msg(done > p->last_done && done <= total, "done %ld after %ld of %ld", done, p->last_done, total);
+    p->calls++, p->last_done = done, p->total = total;
+    return p->stop_at && p->calls >= p->stop_at;
+}
+
+/* Progress counts the pairs up to every pair; a callback returning non-zero
+ * cancels (CC_E_CANCELLED) and is not called again, on any thread count. */
+START_TEST(report_progress_and_cancellation)
+{
+    cc_atlas_report_options o;
+    cc_atlas_report_defaults(&o);
+    cc_model *m = load(tu_fixture_model());
+    progress_log p = {0};
+    o.progress = log_progress, o.progress_ctx = &p;
+    cc_atlas_report r;
+    cc_error err;
+    ck_assert_msg(cc_atlas_report_run(m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert(p.calls > 2 && p.last_done == r.n_pairs && p.total == r.n_pairs);
+    cc_atlas_report_free(&r);
+    for (int threads = 1; threads <= 2; threads++) {
+        p = (progress_log){.stop_at = 2};
+        o.threads = threads;
+        ck_assert_int_eq(cc_atlas_report_run(m, &o, &r, &err), -1);
+        ck_assert_int_eq(err.code, CC_E_CANCELLED);
+        tu_assert_contains(err.msg, "atlas: cancelled by the progress callback");
+        ck_assert_int_eq(p.calls, 2);
+        cc_atlas_report_free(&r);
+    }
+    cc_model_free(m);
+}
+END_TEST
+
+/* Bad options fail with a message naming them, the report freeable. */
+START_TEST(report_refuses_bad_options)
+{
+    cc_model *m = load(tu_fixture_model());
+    cc_atlas_report_options o;
+    cc_atlas_report r;
+    cc_error err;
+    cc_atlas_report_defaults(&o);
+    o.circuit = "ov";
+    ck_assert_int_eq(cc_atlas_report_run(m, &o, &r, &err), -1);
+    tu_assert_contains(err.msg, "circuit ov has 1 parameters; the atlas needs a two-head circuit");
+    cc_atlas_report_free(&r);
+    cc_atlas_report_defaults(&o);
+    o.min_acc = 2;
+    ck_assert_int_eq(cc_atlas_report_run(m, &o, &r, &err), -1);
+    tu_assert_contains(err.msg, "min_acc 2 is not in [0, 1]");
+    cc_atlas_report_free(&r);
+    cc_atlas_report_defaults(&o);
+    o.top = -1;
+    ck_assert_int_eq(cc_atlas_report_run(m, &o, &r, &err), -1);
+    ck_assert_int_eq(err.code, CC_E_ARG);
+    tu_assert_contains(err.msg, "cc_atlas_report_run: argument o->top is -1");
+    cc_atlas_report_free(&r);
+    cc_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("atlas");
@@ -365,6 +524,10 @@ static Suite *suite(void)
     tcase_add_test(t, unit_bounds_equal_single_pair_bounds);
     tcase_add_test(t, unit_index_out_of_range_is_refused);
     tcase_add_test(t, entry_line_round_trip);
+    tcase_add_test(t, report_run_ranks_every_exact_pair);
+    tcase_add_test(t, report_json_is_the_command_body);
+    tcase_add_test(t, report_progress_and_cancellation);
+    tcase_add_test(t, report_refuses_bad_options);
     suite_add_tcase(s, t);
     return s;
 }

@@ -15,8 +15,19 @@
 #include "circuitc/model.h"
 #include "circuitc/safetensors.h"
 #include "circuitc/tokenizer.h"
+#include "circuitc/validate.h"
 #include "testutil.h"
 #include "model/model_internal.h" /* the model's fields, for checking them */
+
+/* cc_validate of L0H0 -> L1H0 on the fixture M against the golden folder DIR. */
+static int validate_against(cc_model *m, const char *dir, cc_error *err)
+{
+    cc_validate_options o;
+    cc_validate_defaults(&o);
+    o.golden_dir = dir;
+    cc_validation v;
+    return cc_validate(m, (cc_head){0, 0}, (cc_head){1, 0}, &o, &v, err);
+}
 
 /* Asserts that RC is a failure with code WANT (named in the message on failure). */
 static void expect_code(int rc, const cc_error *err, cc_errcode want)
@@ -82,6 +93,10 @@ START_TEST(a_missing_file_is_io)
     expect_code(cc_model_open(path, NULL, &m, &err), &err, CC_E_IO);
     cc_circuit *c = NULL;
     expect_code(cc_circuit_load(path, &c, &err), &err, CC_E_IO);
+    m = fixture();
+    expect_code(validate_against(m, path, &err), &err, CC_E_IO); /* a --golden folder that is not there */
+    tu_assert_contains(err.msg, "absent/tokens.json");
+    cc_model_free(m);
     tu_rmtree(dir);
     free(dir);
 }
@@ -105,6 +120,12 @@ START_TEST(a_malformed_file_is_format)
                 CC_E_FORMAT);
     cc_circuit *c = NULL;
     expect_code(cc_circuit_parse("params: a\nchain: W_Q[nobody]\n", "bad.circuit", &c, &err), &err, CC_E_FORMAT);
+    snprintf(path, sizeof path, "%s/tokens.json", dir);
+    tu_write_file(path, "{\"n\": ", 6);
+    cc_model *m = fixture();
+    expect_code(validate_against(m, dir, &err), &err, CC_E_FORMAT); /* a golden file that does not parse */
+    tu_assert_contains(err.msg, "tokens.json");
+    cc_model_free(m);
     tu_rmtree(dir);
     free(dir);
 }

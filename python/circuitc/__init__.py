@@ -32,6 +32,7 @@ from ._errors import (ArgumentError, CancelledError, Error, FileError, ModelForm
 from ._model import Config, Model, load  # noqa: E402
 from ._model import circuit as _circuit  # noqa: E402
 from ._results import CircuitResult, Result  # noqa: E402
+from ._atlas import AtlasResult, atlas as _atlas  # noqa: E402
 
 _circuitc._set_error_factory(error_for)
 
@@ -39,7 +40,13 @@ _circuitc._set_error_factory(error_for)
 _CIRCUITS = ("kcomp", "qcomp", "vcomp", "ov", "qk")
 
 
+# Analyses that also take a model path, reading only what they need: the function itself.
+_ON_PATH = {"atlas": _atlas}
+
+
 def _analysis(name):
+    if name in _ON_PATH:
+        return _ON_PATH[name]
     method = getattr(Model, name)
 
     def call(model, *args, **kwargs):
@@ -53,13 +60,14 @@ def _analysis(name):
 
 
 # circuitc.kcomp(m, "L0H0", "L1H0") is m.kcomp("L0H0", "L1H0"), and so on; the circuits also take a
-# model path instead of a Model: circuitc.kcomp("gpt2/", "L4H11", "L5H5") reads only what the circuit needs.
+# model path instead of a Model: circuitc.kcomp("gpt2/", "L4H11", "L5H5") reads only what the circuit needs,
+# and so does circuitc.atlas("gpt2/").
 ANALYSES = ("kcomp", "qcomp", "vcomp", "ov", "qk", "compile", "comp_scores", "discover", "repeat", "heads", "pattern",
             "ablate", "patch", "patch_mlp_out", "path_patch", "eap", "dla", "lens", "next_tokens", "attribute", "info",
-            "validate")
+            "validate", "atlas")
 for _name in ANALYSES:
     globals()[_name] = _analysis(_name)
 
-__all__ = ["load", "Model", "Config", "ActivationCache", "FactoredMatrix", "Result", "CircuitResult", "Error", "ArgumentError",
-           "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError", "OutOfMemoryError", "UnsupportedError",
-           "CancelledError", *ANALYSES]
+__all__ = ["load", "Model", "Config", "ActivationCache", "FactoredMatrix", "Result", "CircuitResult", "AtlasResult",
+           "Error", "ArgumentError", "ModelFormatError", "FileError", "TokenizerError", "NonFiniteError",
+           "OutOfMemoryError", "UnsupportedError", "CancelledError", *ANALYSES]

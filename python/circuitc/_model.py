@@ -8,6 +8,7 @@ from ._lazy import numpy as np
 
 from . import _circuitc
 from ._args import head as _head, ids_text as _ids_text
+from ._atlas import Atlas
 from ._attribute import Attribution
 from ._cache import ActivationCache
 from ._model_checks import ModelChecks
@@ -85,7 +86,7 @@ def _weight_property(name, doc):
     return property(lambda self: self.weight(name), doc=doc)
 
 
-class Model(PairAnalyses, Attribution, ModelChecks, _circuitc.Model):
+class Model(PairAnalyses, Attribution, ModelChecks, Atlas, _circuitc.Model):
     """A model loaded whole (every format ``circuitc`` reads), weights processed
     as TransformerLens' from_pretrained does unless ``process=False``.
 

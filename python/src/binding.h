@@ -116,6 +116,7 @@ PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw);   /* pair
 PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_eap(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw);    /* attribute.c */
+PyObject *py_atlas(PyObject *self, PyObject *args, PyObject *kw);        /* atlas.c */
 PyObject *py_info(PyObject *self, PyObject *args, PyObject *kw);         /* model_checks.c */
 PyObject *py_validate(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_tokens(PyObject *self, PyObject *args, PyObject *kw);        /* tokens.c */

@@ -140,6 +140,7 @@ static PyMethodDef methods[] = {
     {"eap", KW py_eap, METH_VARARGS | METH_KEYWORDS, "eap on a batch of prompt pairs: JSON text"},
     {"prompt_analysis", KW py_prompt_analysis, METH_VARARGS | METH_KEYWORDS, "dla, lens, run, pattern on a prompt: JSON text"},
     {"attribute", KW py_attribute, METH_VARARGS | METH_KEYWORDS, "attribute HOOK (pair or mlp_out sweep): JSON text"},
+    {"atlas", KW py_atlas, METH_VARARGS | METH_KEYWORDS, "atlas: every earlier -> later head pair, JSON text"},
     {"info", KW py_info, METH_VARARGS | METH_KEYWORDS, "info: a model's facts, JSON text"},
     {"validate", KW py_validate, METH_VARARGS | METH_KEYWORDS, "validate PREV IND: JSON text"},
     {"tokens", KW py_tokens, METH_VARARGS | METH_KEYWORDS, "a prompt's token ids as the CLI builds them"},

@@ -28,8 +28,11 @@ def test_attribute_errors(model):
 def test_validate_and_info_errors(model, tmp_path):
     with pytest.raises(circuitc.ArgumentError, match="L7H0"):
         model.validate("L7H0", "L1H0")
-    with pytest.raises(circuitc.Error, match="--golden takes a golden/out/<model> folder"):
+    with pytest.raises(circuitc.FileError, match="nope/tokens.json: unable to open .*--golden takes a golden/out/<model>"):
         model.validate("L0H0", "L1H0", golden=tmp_path / "nope")
+    (tmp_path / "tokens.json").write_text('{"n": ')
+    with pytest.raises(circuitc.ModelFormatError, match="tokens.json: .*--golden takes a golden/out/<model>"):
+        model.validate("L0H0", "L1H0", golden=tmp_path)
     with pytest.raises(circuitc.FileError, match="No such file"):
         circuitc.info(tmp_path / "nope")
 

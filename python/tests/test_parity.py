@@ -73,6 +73,11 @@ CASES = {
                           lambda m: m.attribute("mlp_out", seq_len=10, seed=3, verify=5)),
     "attribute-mlp_out-all": (["attribute", "mlp_out", "--seq-len", "6", "--verify", "all", "--top", "3"],
                               lambda m: m.attribute("mlp_out", seq_len=6, verify="all", top=3)),
+    "atlas": (["atlas"], lambda m: m.atlas()),
+    "atlas-options": (["atlas", "--circuit", "qcomp", "--min-acc", "0", "--top", "3"],
+                      lambda m: m.atlas(circuit="qcomp", min_acc=0, top=3, threads=1)),
+    "atlas-path-unprocessed": (["atlas", "--no-processing", "--min-acc", "0.2", "--top", "1000"],
+                               lambda m: circuitc.atlas(m.cfg.model_path, process=False, min_acc=0.2, top=1000)),
     "validate": (["validate", "L0H0", "L1H0", "--batch", "4"], lambda m: m.validate("L0H0", "L1H0", batch=4)),
     "validate-golden": (["validate", "L0H0", "L1H0", "--golden", str(GOLDEN), "--ablate", "zero", "--seed", "2"],
                         lambda m: circuitc.validate(m, (0, 0), "L1H0", golden=GOLDEN, mode="zero", seed=2)),
@@ -101,6 +106,7 @@ def test_parity_on_family_fixtures(cli, family):
         assert printed(m.lens(prompt=prompt).to_dict()) == printed(cli("lens", "--model", path, "--prompt", prompt))
     assert printed(m.kcomp("L0H0", "L1H1").to_dict()) == printed(cli("kcomp", "L0H0", "L1H1", "--model", path))
     assert printed(circuitc.kcomp(path, "L0H0", "L1H1").to_dict()) == printed(m.kcomp("L0H0", "L1H1").to_dict())
+    assert printed(circuitc.atlas(path, top=5).to_dict()) == printed(cli("atlas", "--model", path, "--top", "5"))
 
 
 @pytest.mark.parametrize("checksum", [False, True])

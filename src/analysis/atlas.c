@@ -9,27 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atlas_bound.h"
+#include "atlas_internal.h"
 #include "circuitc/topk.h"
 #include "topk_internal.h"
 #include "core/args.h"
 #include "core/parallel.h"
 #include "model/model_internal.h"
-
-struct cc_atlas {
-    const cc_model *m;
-    const cc_circuit *c;
-    const char *param[2];  /* the circuit's parameters: earlier, later */
-    int L, H;
-    long V;
-    double min_acc;
-    long n_pairs;
-    int n_units;
-    long *later_first;     /* [L*H]: index of the first pair of later head h (layer >= 1) */
-    int *unit_later;       /* [n_units]: later head index */
-    int *unit_earlier;     /* [n_units]: first earlier head index of the block */
-    atlas_screen *screen;  /* NULL: no bound */
-};
 
 int cc_atlas_parts(cc_part *parts)
 {

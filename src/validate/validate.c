@@ -80,7 +80,9 @@ static json_t *load_golden(const char *dir, const char *file, cc_error *err)
     snprintf(path, sizeof path, "%s/%s", dir, file);
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
-    if (!j) cc_fail_code(err, CC_E_FORMAT, "%s: %s; --golden takes a golden/out/<model> folder written by golden/generate", path, jerr.text);
+    /* a folder or file that is not there is a file error; one that does not parse, a format error */
+    cc_errcode code = json_error_code(&jerr) == json_error_cannot_open_file ? CC_E_IO : CC_E_FORMAT;
+    if (!j) cc_fail_code(err, code, "%s: %s; --golden takes a golden/out/<model> folder written by golden/generate", path, jerr.text);
     return j;
 }
 
