@@ -336,27 +336,27 @@ static int prompt_run(const cc_model *m, const cc_prompt_batch *b, const prompt_
         cc_dla d = {0};
         int rc = cc_prompt_single_token(b, cc_model_config(m), q->answer, "answer", &answer, err);
         if (rc == 0 && q->wrong) rc = cc_prompt_single_token(b, cc_model_config(m), q->wrong, "wrong", &wrong, err);
-        if (rc == 0) rc = cc_dla_run(m, b->tokens, b->length[0], answer, wrong, CC_KERNEL_FAST, &d, err);
+        if (rc == 0) rc = cc_dla_run(m, b->tokens, b->length[0], answer, wrong, CC_KERNEL_FAST, 0, &d, err);
         if (rc == 0) *j = cc_dla_json(&d, b);
         cc_dla_free(&d);
         return rc;
     }
     if (!strcmp(q->command, "lens")) {
         cc_logit_lens r = {0};
-        int rc = cc_logit_lens_run(m, b->tokens, b->length[0], q->top, CC_KERNEL_FAST, &r, err);
+        int rc = cc_logit_lens_run(m, b->tokens, b->length[0], q->top, CC_KERNEL_FAST, 0, &r, err);
         if (rc == 0) *j = cc_logit_lens_json(&r, b);
         cc_logit_lens_free(&r);
         return rc;
     }
     if (!strcmp(q->command, "run")) {
         cc_next_tokens r = {0};
-        int rc = cc_next_tokens_run(m, b->tokens, b->length, b->batch, b->pos, q->top, CC_KERNEL_FAST, &r, err);
+        int rc = cc_next_tokens_run(m, b->tokens, b->length, b->batch, b->pos, q->top, CC_KERNEL_FAST, 0, &r, err);
         if (rc == 0) *j = cc_next_tokens_json(&r, b);
         cc_next_tokens_free(&r);
         return rc;
     }
     cc_prompt_pattern r = {0};
-    int rc = cc_prompt_pattern_run(m, b, q->head, &r, err);
+    int rc = cc_prompt_pattern_run(m, b, q->head, 0, &r, err);
     if (rc == 0) *j = cc_prompt_pattern_json(&r, b);
     cc_prompt_pattern_free(&r);
     return rc;

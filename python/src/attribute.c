@@ -30,7 +30,7 @@ static json_t *sweep_json(const cc_model *m, unsigned long long seed, int seq_le
     if (!tokens) cc_fail_code(err, CC_E_NOMEM, "out of memory");
     else if (seq_len < 1) cc_fail_code(err, CC_E_ARG, "seq_len is %d; give at least 1", seq_len);
     else if (cc_repeat_tokens(cc_model_config(m), seed, 1, seq_len, tokens, err) == 0 &&
-             cc_attr_mlp_sweep(m, tokens, seq_len, verify, CC_KERNEL_FAST, &s, err) == 0) {
+             cc_attr_mlp_sweep(m, tokens, seq_len, verify, CC_KERNEL_FAST, 0, &s, err) == 0) {
         bool all = verify == CC_ATTR_VERIFY_ALL;
         if (!(j = cc_attr_sweep_json(&s, seed, all, all && s.n_top > top ? top : s.n_top)))
             cc_fail_code(err, CC_E_NOMEM, "out of memory");
