@@ -169,13 +169,13 @@ START_TEST(nested_calls_keep_the_outer_count)
 }
 END_TEST
 
-/* ---- the calls that take the count as an argument (or in an options struct
- * of a call without its own JSON report): each run on the same inputs with
- * the default, 1 thread and the default's count. */
+/* ---- the building blocks' counts (a `threads` argument, or the field of
+ * cc_path_patch_options and cc_eap_faith_options): each call run on the same
+ * inputs by default, on 1 thread and on the default's count. */
 
 /* What the calls read: the fixture, repeated tokens [batch, T = 1 + 2n], their
- * first row as a one-prompt batch and as a prompt pair's clean prompt (the
- * second row corrupted), and EAP pairs. */
+ * row 0 as a one-prompt batch and as a prompt pair's clean prompt (row 1 the
+ * corrupted one), and EAP pairs. */
 typedef struct {
     cc_model *m;
     int batch, n, T;
