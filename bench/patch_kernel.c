@@ -68,7 +68,7 @@ static int run_job(job *j, cc_error *err)
     cc_patch_result_free(&j->exact), cc_attr_result_free(&j->attr), cc_attr_sweep_free(&j->sweep);
     if (j->what == EXACT) return cc_act_patch(j->m, j->clean, j->corrupt, j->T, &j->o, &j->exact, err);
     if (j->what == ATTRIBUTE) return cc_attr_patch(j->m, j->clean, j->corrupt, j->T, &j->o, &j->attr, err);
-    return cc_attr_mlp_sweep(j->m, j->tokens, j->n, j->verify, CC_KERNEL_FAST, &j->sweep, err);
+    return cc_attr_mlp_sweep(j->m, j->tokens, j->n, j->verify, CC_KERNEL_FAST, 0, &j->sweep, err);
 }
 
 static json_t *job_json(const job *j)

@@ -76,7 +76,7 @@ static void child_patch(const job *j, child_out *o, bool naive)
     cc_patch_sweep s;
     cc_error err;
     double t0 = bench_now();
-    int rc = cc_patch_mlp_sweep(j->m, j->tok, j->n, naive, CC_KERNEL_FAST, NULL, NULL, &s, &err);
+    int rc = cc_patch_mlp_sweep(j->m, j->tok, j->n, naive, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err);
     o->seconds = bench_now() - t0;
     o->ok = rc == 0;
     if (rc != 0) {

@@ -158,7 +158,7 @@ void golden_check_head_scores(const cc_model *m, const char *model)
     json_t *g = golden_load(model, "head_scores.json");
     cc_head_scores s;
     cc_error err;
-    ck_assert_msg(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err) == 0, "%s", err.msg);
     for (int k = 0; k < CC_SCORE_COUNT; k++)
         check_scores(s.diag[k], g, cc_score_name((cc_score_kind)k), L, H, cc_score_name((cc_score_kind)k));
     static const char *const variant[4] = {"default", "exclude_bos", "exclude_current_token", "exclude_both"};

@@ -277,8 +277,8 @@ START_TEST(mlp_sweep_top_nodes_are_exact)
     ck_assert(cc_repeat_tokens(&c, 3, 1, n, tok, &err) == 0);
     cc_attr_sweep a;
     cc_patch_sweep e;
-    ck_assert_msg(cc_attr_mlp_sweep(m, tok, n, 6, CC_KERNEL_REF, &a, &err) == 0, "%s", err.msg);
-    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, true, CC_KERNEL_REF, NULL, NULL, &e, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_attr_mlp_sweep(m, tok, n, 6, CC_KERNEL_REF, 0, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, true, CC_KERNEL_REF, 0, NULL, NULL, &e, &err) == 0, "%s", err.msg);
     ck_assert(fabs(a.clean_loss - e.clean_loss) <= 1e-6 * fmax(1, e.clean_loss));
     ck_assert_int_eq(a.n_top, 6);
     double largest = 0;
@@ -292,7 +292,7 @@ START_TEST(mlp_sweep_top_nodes_are_exact)
     cc_attr_sweep_free(&a), cc_patch_sweep_free(&e);
     c.attn_only = true;
     cc_model *ao = tu_shape_model(&c, true, 14);
-    ck_assert_int_eq(cc_attr_mlp_sweep(ao, tok, n, 1, CC_KERNEL_REF, &a, &err), -1);
+    ck_assert_int_eq(cc_attr_mlp_sweep(ao, tok, n, 1, CC_KERNEL_REF, 0, &a, &err), -1);
     tu_assert_contains(err.msg, "the mlp_out sweep needs MLPs");
     tu_shape_model_free(ao), tu_shape_model_free(m);
 }

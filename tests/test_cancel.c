@@ -98,7 +98,7 @@ START_TEST(patch_sweep_stops_after_its_first_layer)
     ck_assert(cc_repeat_tokens(&m->cfg, 0, 1, n, tok, &err) == 0);
     stopper s = {0};
     cc_patch_sweep r;
-    expect_cancelled(cc_patch_mlp_sweep(m, tok, n, false, CC_KERNEL_FAST, stop_at_first, &s, &r, &err), &err, &s);
+    expect_cancelled(cc_patch_mlp_sweep(m, tok, n, false, CC_KERNEL_FAST, 0, stop_at_first, &s, &r, &err), &err, &s);
     cc_patch_sweep_free(&r);
     cc_model_free(m);
 }
@@ -112,12 +112,12 @@ START_TEST(a_forward_pass_stops_after_its_first_block)
     ck_assert(cc_repeat_tokens(&m->cfg, 0, B, n, tok, &err) == 0);
     stopper s = {0};
     cc_repeat_stats r;
-    expect_cancelled(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, stop_at_first, &s, &r, &err), &err, &s);
+    expect_cancelled(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, 0, stop_at_first, &s, &r, &err), &err, &s);
     cc_repeat_stats_free(&r);
     s.calls = 0;
     cc_ablation a;
     cc_head prev = {0, 0};
-    expect_cancelled(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, stop_at_first, &s, &a, &err),
+    expect_cancelled(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, 0, stop_at_first, &s, &a, &err),
                      &err, &s);
     cc_ablation_free(&a);
     cc_model_free(m);

@@ -41,8 +41,8 @@ START_TEST(all_edges_give_clean_and_none_corrupt_exactly)
     for (int k = 0; k <= CC_KERNEL_REF; k++)
         for (int mt = 0; mt <= CC_PAIR_KL; mt++) {
             double v[2], clean, corrupt;
-            ck_assert_msg(cc_eap_evaluate(model, &graph, &p, circuits, 2, (cc_pair_metric)mt, (cc_kernel)k, v, &clean,
-                                          &corrupt, &err) == 0,
+            ck_assert_msg(cc_eap_evaluate(model, &graph, &p, circuits, 2, (cc_pair_metric)mt, (cc_kernel)k, 0, v,
+                                          &clean, &corrupt, &err) == 0,
                           "%s", err.msg);
             ck_assert_msg(v[0] == clean, "%s kernel %d: all edges %.9g, clean %.9g", cc_pair_metric_name(mt), k, v[0],
                           clean);
@@ -190,7 +190,7 @@ START_TEST(sender_deltas_sum_to_the_residual_change)
     ck_assert_int_eq(cc_eap_pairs_repeat(model, 1, 5, 3, &p, &err), 0);
     int T = p.offset[1], d = model->cfg.d_model, L = model->cfg.n_layers;
     float *delta = malloc((size_t)graph.n_senders * T * d * sizeof *delta);
-    ck_assert_msg(cc_eap_sender_deltas(model, &graph, p.clean, p.corrupt, T, CC_KERNEL_REF, delta, &err) == 0, "%s",
+    ck_assert_msg(cc_eap_sender_deltas(model, &graph, p.clean, p.corrupt, T, CC_KERNEL_REF, 0, delta, &err) == 0, "%s",
                   err.msg);
     cc_fwd_result rc, rx;
     cc_fwd_opts o = {.kernel = CC_KERNEL_REF, .skip_unembed = true};
@@ -309,12 +309,12 @@ START_TEST(evaluate_pairs_of_different_lengths)
     }
     double all[3], alone[3], sum[3] = {0};
     ck_assert_msg(cc_eap_evaluate(model, &graph, &mixed, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
-                                  CC_KERNEL_FAST, all, NULL, NULL, &err) == 0, "%s", err.msg);
+                                  CC_KERNEL_FAST, 0, all, NULL, NULL, &err) == 0, "%s", err.msg);
     for (int i = 0; i < 4; i++) {
         cc_eap_pairs one;
         pair_alone(&mixed, i, &one);
         ck_assert_msg(cc_eap_evaluate(model, &graph, &one, (const unsigned char *const *)in, 3, CC_PAIR_LOGIT_DIFF,
-                                      CC_KERNEL_FAST, alone, NULL, NULL, &err) == 0, "%s", err.msg);
+                                      CC_KERNEL_FAST, 0, alone, NULL, NULL, &err) == 0, "%s", err.msg);
         for (int c = 0; c < 3; c++) sum[c] += alone[c];
         cc_eap_pairs_free(&one);
     }
@@ -410,7 +410,7 @@ START_TEST(eap_command)
     cc_error err;
     ck_assert_msg(cc_eap_pairs_repeat(model, 3, 5, 4, &p, &err) == 0, "%s", err.msg);
     double *want = malloc((size_t)graph.n_edges * sizeof *want);
-    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_LOGIT_DIFF, 2, CC_KERNEL_FAST, want, &err) == 0, "%s",
+    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_LOGIT_DIFF, 2, CC_KERNEL_FAST, 0, want, &err) == 0, "%s",
                   err.msg);
     json_t *curve = json_object_get(j, "curve");
     assert_json_scores(json_object_get(j, "scores"), want);
@@ -449,7 +449,7 @@ START_TEST(eap_command_kl)
     cc_error err;
     ck_assert_msg(cc_eap_pairs_repeat(model, 2, 4, 0, &p, &err) == 0, "%s", err.msg);
     double *want = malloc((size_t)graph.n_edges * sizeof *want);
-    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_KL, 3, CC_KERNEL_FAST, want, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_eap_scores(model, &graph, &p, CC_PAIR_KL, 3, CC_KERNEL_FAST, 0, want, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(json_string_value(json_object_get(j, "metric")), "kl");
     ck_assert(json_number_value(json_object_get(j, "clean")) == 0);
     ck_assert(json_number_value(json_object_get(j, "corrupt")) > 0);

@@ -58,7 +58,7 @@ START_TEST(repeat_stats_are_consistent)
     cc_error err;
     ck_assert(cc_repeat_tokens(&m->cfg, 1, B, n, tok, &err) == 0);
     cc_repeat_stats s;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err) == 0);
     double sum = 0, per = 0;
     for (int i = 0; i < B * 2 * n; i++) {
         ck_assert(s.logprob[i] < 0);
@@ -157,8 +157,8 @@ static void check_sweep_paths(bool process, cc_kernel kern)
     cc_error err;
     ck_assert(cc_repeat_tokens(&m->cfg, 3, 1, n, tok, &err) == 0);
     cc_patch_sweep a, b;
-    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, false, kern, NULL, NULL, &a, &err) == 0, "%s", err.msg);
-    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, true, kern, NULL, NULL, &b, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, false, kern, 0, NULL, NULL, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_patch_mlp_sweep(m, tok, n, true, kern, 0, NULL, NULL, &b, &err) == 0, "%s", err.msg);
     ck_assert(a.clean_loss == b.clean_loss);
     double mx = 0, big = 0;
     for (int i = 0; i < m->cfg.n_layers * (n + 1); i++) {
@@ -196,10 +196,10 @@ START_TEST(patching_reports_progress_and_rejects_long_sequences)
     cc_patch_sweep s;
     cc_error err;
     ck_assert(cc_repeat_tokens(&m->cfg, 3, 1, 5, tok, &err) == 0);
-    ck_assert(cc_patch_mlp_sweep(m, tok, 5, false, CC_KERNEL_FAST, progress_cb, &calls, &s, &err) == 0);
+    ck_assert(cc_patch_mlp_sweep(m, tok, 5, false, CC_KERNEL_FAST, 0, progress_cb, &calls, &s, &err) == 0);
     ck_assert_int_eq(calls, 2);
     cc_patch_sweep_free(&s);
-    ck_assert_int_eq(cc_patch_mlp_sweep(m, tok, 16, false, CC_KERNEL_FAST, NULL, NULL, &s, &err), -1);
+    ck_assert_int_eq(cc_patch_mlp_sweep(m, tok, 16, false, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err), -1);
     tu_assert_contains(err.msg, "n_ctx = 32");
     cc_model_free(m);
 }
@@ -215,10 +215,10 @@ START_TEST(ablation_zero_and_mean)
     ck_assert(cc_repeat_tokens(c, 4, B, n, tok, &err) == 0);
     cc_head heads[2] = {{0, 1}, {1, 0}};
     cc_repeat_stats ref;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &ref, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &ref, &err) == 0);
     for (int mode = 0; mode < 2; mode++) {
         cc_ablation a;
-        ck_assert_msg(cc_ablate_heads(m, tok, B, n, heads, 2, (cc_ablate_mode)mode, CC_KERNEL_FAST, NULL, NULL, &a, &err) == 0,
+        ck_assert_msg(cc_ablate_heads(m, tok, B, n, heads, 2, (cc_ablate_mode)mode, CC_KERNEL_FAST, 0, NULL, NULL, &a, &err) == 0,
                       "%s", err.msg);
         ck_assert(a.clean.loss == ref.loss);
         ck_assert_msg(a.ablated.loss != a.clean.loss, "ablation changed nothing");
@@ -228,11 +228,12 @@ START_TEST(ablation_zero_and_mean)
     }
     /* no heads: identical runs */
     cc_ablation a;
-    ck_assert(cc_ablate_heads(m, tok, B, n, heads, 0, CC_ABLATE_ZERO, CC_KERNEL_FAST, NULL, NULL, &a, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, heads, 0, CC_ABLATE_ZERO, CC_KERNEL_FAST, 0, NULL, NULL, &a, &err) == 0);
     ck_assert(a.ablated.loss == a.clean.loss);
     cc_ablation_free(&a);
     cc_head bad = {2, 0};
-    ck_assert_int_eq(cc_ablate_heads(m, tok, B, n, &bad, 1, CC_ABLATE_ZERO, CC_KERNEL_FAST, NULL, NULL, &a, &err), -1);
+    ck_assert_int_eq(cc_ablate_heads(m, tok, B, n, &bad, 1, CC_ABLATE_ZERO, CC_KERNEL_FAST, 0, NULL, NULL, &a, &err),
+                     -1);
     cc_repeat_stats_free(&ref);
     cc_model_free(m);
 }

@@ -225,7 +225,7 @@ static void check_dla(const char *what, cc_model *m)
     for (int kern = 0; kern < 2; kern++) {
         cc_dla d;
         cc_error err;
-        ck_assert_msg(cc_dla_run(m, tok, 7, 4, 9, (cc_kernel)kern, &d, &err) == 0, "%s: %s", what, err.msg);
+        ck_assert_msg(cc_dla_run(m, tok, 7, 4, 9, (cc_kernel)kern, 0, &d, &err) == 0, "%s: %s", what, err.msg);
         ck_assert_msg(fabs(d.sum - d.logit) <= 1e-4 * (1 + fabs(d.logit)), "%s: dla parts sum to %.9g, logit %.9g",
                       what, d.sum, d.logit);
         ck_assert(fabs(d.logit) > 1e-3);
@@ -286,7 +286,7 @@ START_TEST(missing_hooks_are_refused_with_the_reason)
     cc_model *toy = tu_shape_model(&a, true, 2);
     int rep[5] = {28, 1, 2, 1, 2};
     cc_patch_sweep sweep;
-    ck_assert_int_eq(cc_patch_mlp_sweep(toy, rep, 2, false, CC_KERNEL_FAST, NULL, NULL, &sweep, &err), -1);
+    ck_assert_int_eq(cc_patch_mlp_sweep(toy, rep, 2, false, CC_KERNEL_FAST, 0, NULL, NULL, &sweep, &err), -1);
     tu_assert_contains(err.msg, "hook_mlp_out: this model (transformer_lens, attention only) has no mlp_out");
     tu_shape_model_free(toy);
     cc_model *m = tu_shape_model(&c, true, 1);

@@ -61,7 +61,7 @@ START_TEST(repeated_tokens_logprobs)
     cc_error err;
     cc_repeat_stats s;
     ck_assert(cc_repeat_tokens(&g_model->cfg, 0, B, n, tok, &err) == 0);
-    ck_assert_msg(cc_repeat_run(g_model, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_repeat_run(g_model, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err) == 0, "%s", err.msg);
     printf("repeated tokens (seed 0, batch %d, n %d): mean log-prob first half %.4f (published -13.898), second half "
            "%.4f (-0.644); accuracy %.4f (0.0) / %.4f (0.93)\n",
            B, n, s.first_mean, s.second_mean, s.first_acc, s.second_acc);
@@ -82,7 +82,7 @@ START_TEST(induction_and_previous_token_heads)
     cc_error err;
     cc_head_scores s;
     ck_assert(cc_repeat_tokens(&g_model->cfg, 0, B, n, tok, &err) == 0);
-    ck_assert_msg(cc_head_scores_run(g_model, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_head_scores_run(g_model, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err) == 0, "%s", err.msg);
     /* published top 5 (one torch draw): 5.5 0.909, 6.9 0.898, 5.1 0.897, 7.10 0.891, 7.2 0.825 */
     const int want[5][2] = {{5, 5}, {6, 9}, {5, 1}, {7, 10}, {7, 2}};
     const double want_score[5] = {0.909, 0.898, 0.897, 0.891, 0.825};

@@ -138,7 +138,7 @@ static void check_scores(const cc_model *m, const cc_eap_graph *gr, const cc_eap
         double *scale_of = metrics[i] == CC_PAIR_KL && !ig_steps ? golden_scores(g, "eap_ig_5", mname, gr->n_edges)
                                                                  : want;
         double allowed = golden_allowed(tol, list_max(scale_of, gr->n_edges));
-        ck_assert_msg(cc_eap_scores(m, gr, p, metrics[i], ig_steps, CC_KERNEL_FAST, got, &err) == 0, "%s: %s", model,
+        ck_assert_msg(cc_eap_scores(m, gr, p, metrics[i], ig_steps, CC_KERNEL_FAST, 0, got, &err) == 0, "%s: %s", model,
                       err.msg);
         for (long e = 0; e < gr->n_edges; e++)
             ck_assert_msg(fabs(got[e] - want[e]) <= allowed, "%s %s %s %s: %.9g, TransformerLens %.9g (allowed %.3g)",
@@ -180,7 +180,7 @@ static void check_model(const char *model)
             json_t *base = json_object_get(json_object_get(g, "baselines"), mname);
             double v, clean, corrupt;
             ck_assert_msg(cc_eap_evaluate(m, &gr, &p, (const unsigned char *const[]){want}, 1, (cc_pair_metric)mt,
-                                          CC_KERNEL_FAST, &v, &clean, &corrupt, &err) == 0,
+                                          CC_KERNEL_FAST, 0, &v, &clean, &corrupt, &err) == 0,
                           "%s: %s", model, err.msg);
             double wv = golden_number(json_object_get(c, "metrics"), mname);
             ck_assert_msg(golden_near(tol, v, wv), "%s circuit %zu %s: %.7g, TransformerLens %.7g", model, ci, mname, v,

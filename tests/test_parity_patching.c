@@ -49,7 +49,7 @@ static void check_path_patching(cc_model *m, const char *model)
         cc_error err;
         ck_assert(cc_patch_hook_parse(json_string_value(json_object_get(cv, "to")), &to, &err) == 0);
         cc_path_result r;
-        ck_assert_msg(cc_path_patch(m, clean, corrupt, T, send, ns, recv, nr, to, &metric, CC_KERNEL_FAST, NULL, NULL, &r, &err) ==
+        ck_assert_msg(cc_path_patch(m, clean, corrupt, T, send, ns, recv, nr, to, &metric, CC_KERNEL_FAST, 0, NULL, NULL, &r, &err) ==
                           0, "%s", err.msg);
         char what[128];
         snprintf(what, sizeof what, "%s path patching case %zu", model, ci);

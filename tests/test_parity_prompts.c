@@ -75,7 +75,7 @@ static void check_run(const cc_model *m, const char *model, bool text)
     int k = (int)golden_number(g, "top_k");
     cc_next_tokens r;
     cc_error err;
-    ck_assert_msg(cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, k, CC_KERNEL_FAST, &r, &err) == 0, "%s",
+    ck_assert_msg(cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, k, CC_KERNEL_FAST, 0, &r, &err) == 0, "%s",
                   err.msg);
     size_t p;
     json_t *prompt;
@@ -134,7 +134,7 @@ static void check_lens(const cc_model *m, const char *model)
     int *tok = golden_ids(m, g, &T);
     cc_logit_lens r;
     cc_error err;
-    ck_assert_msg(cc_logit_lens_run(m, tok, T, k, CC_KERNEL_FAST, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_logit_lens_run(m, tok, T, k, CC_KERNEL_FAST, 0, &r, &err) == 0, "%s", err.msg);
     json_t *prob = json_object_get(g, "prob_next"), *rank = json_object_get(g, "rank_next"),
            *top_ids = json_object_get(g, "top_ids"), *top_probs = json_object_get(g, "top_probs");
     ck_assert_int_eq(r.n_rows, (int)json_array_size(prob));
@@ -167,7 +167,7 @@ static void check_dla(const cc_model *m, const char *model)
     int answer = (int)golden_number(g, "answer"), wrong = (int)golden_number(g, "wrong");
     cc_dla d;
     cc_error err;
-    ck_assert_msg(cc_dla_run(m, tok, T, answer, wrong, CC_KERNEL_FAST, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_dla_run(m, tok, T, answer, wrong, CC_KERNEL_FAST, 0, &d, &err) == 0, "%s", err.msg);
     near(tol, d.embed, golden_number(g, "embed"), "dla embed", 0, 0);
     near(tol, d.pos_embed, golden_number(g, "pos_embed"), "dla pos_embed", 0, 0);
     near(tol, d.unembed_bias, golden_number(g, "unembed_bias"), "dla unembed_bias", 0, 0);

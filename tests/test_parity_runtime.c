@@ -75,7 +75,7 @@ START_TEST(patching_sweep_matches_transformerlens)
     for (int naive = 0; naive < 2; naive++) {
         cc_patch_sweep s;
         cc_error err;
-        ck_assert_msg(cc_patch_mlp_sweep(m, t0, n, naive, CC_KERNEL_FAST, NULL, NULL, &s, &err) == 0, "%s", err.msg);
+        ck_assert_msg(cc_patch_mlp_sweep(m, t0, n, naive, CC_KERNEL_FAST, 0, NULL, NULL, &s, &err) == 0, "%s", err.msg);
         golden_check_near(s.clean_loss, golden_number(g, "clean_loss"), logprobs, "clean_loss", 0);
         for (size_t i = 0; i < d.n; i++) {
             golden_check_near(s.delta[i], d.data[i], logprobs, naive ? "delta (naive)" : "delta (causal)", (long)i);

@@ -152,7 +152,7 @@ START_TEST(path_patching_properties)
     double moved = 0;
     for (int to = 0; to < 3; to++) {
         cc_hook_kind k = to == 0 ? CC_HOOK_Q : to == 1 ? CC_HOOK_K : CC_HOOK_V;
-        ck_assert_msg(cc_path_patch(m, clean, corrupt, T, senders, 3, &receiver, 1, k, &ld, CC_KERNEL_FAST, NULL, NULL, &r,
+        ck_assert_msg(cc_path_patch(m, clean, corrupt, T, senders, 3, &receiver, 1, k, &ld, CC_KERNEL_FAST, 0, NULL, NULL, &r,
                                     &err) == 0, "%s", err.msg);
         ck_assert_int_eq(r.n_senders, 3);
         ck_assert(r.value[2] == r.clean); /* a sender in the receiver's layer cannot reach its input */
@@ -160,16 +160,16 @@ START_TEST(path_patching_properties)
         ck_assert(fabs(r.normalized[0] - (r.value[0] - r.clean) / (r.clean - r.corrupt)) < 1e-12);
         cc_path_result_free(&r);
         /* the same prompt twice: nothing to carry */
-        ck_assert(cc_path_patch(m, clean, clean, T, senders, 3, &receiver, 1, k, &ld, CC_KERNEL_FAST, NULL, NULL, &r, &err) == 0);
+        ck_assert(cc_path_patch(m, clean, clean, T, senders, 3, &receiver, 1, k, &ld, CC_KERNEL_FAST, 0, NULL, NULL, &r, &err) == 0);
         for (int s = 0; s < 3; s++) ck_assert(r.value[s] == r.clean);
         cc_path_result_free(&r);
     }
     ck_assert_msg(moved > 1e-4, "no path changed the metric (%g)", moved);
     cc_head bad = {9, 0};
-    ck_assert_int_eq(cc_path_patch(m, clean, corrupt, T, &bad, 1, &receiver, 1, CC_HOOK_Q, &ld, CC_KERNEL_FAST, NULL, NULL, &r,
+    ck_assert_int_eq(cc_path_patch(m, clean, corrupt, T, &bad, 1, &receiver, 1, CC_HOOK_Q, &ld, CC_KERNEL_FAST, 0, NULL, NULL, &r,
                                    &err), -1);
     tu_assert_contains(err.msg, "sender head L9H0");
-    ck_assert_int_eq(cc_path_patch(m, clean, corrupt, T, senders, 1, &receiver, 1, CC_HOOK_Z, &ld, CC_KERNEL_FAST, NULL, NULL, &r,
+    ck_assert_int_eq(cc_path_patch(m, clean, corrupt, T, senders, 1, &receiver, 1, CC_HOOK_Z, &ld, CC_KERNEL_FAST, 0, NULL, NULL, &r,
                                    &err), -1);
     tu_assert_contains(err.msg, "q, k or v");
     cc_model_free(m);

@@ -47,7 +47,7 @@ static void check_dla_sums(bool process, int32_t wrong)
     cc_model *m = load_fixture(process);
     cc_dla d;
     cc_error err;
-    ck_assert_msg(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, wrong, CC_KERNEL_FAST, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, wrong, CC_KERNEL_FAST, 0, &d, &err) == 0, "%s", err.msg);
     ck_assert_msg(fabs(d.sum - d.logit) < 1e-4, "parts sum to %.7f, the logit (difference) is %.7f", d.sum, d.logit);
     double by_heads = d.embed + d.pos_embed + d.unembed_bias;
     for (int l = 0; l < d.n_layers; l++) {
@@ -75,11 +75,11 @@ START_TEST(dla_kernels_agree)
     cc_model *m = load_fixture(true);
     cc_dla a, b;
     cc_error err;
-    ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_FAST, &a, &err) == 0);
-    ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_REF, &b, &err) == 0);
+    ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_FAST, 0, &a, &err) == 0);
+    ck_assert(cc_dla_run(m, PROMPT, PROMPT_LEN, 17, 301, CC_KERNEL_REF, 0, &b, &err) == 0);
     for (int i = 0; i < a.n_layers * a.n_heads; i++) ck_assert_double_eq_tol(a.head[i], b.head[i], 1e-5);
     cc_dla_free(&b);
-    ck_assert_int_eq(cc_dla_run(m, PROMPT, PROMPT_LEN, 512, -1, CC_KERNEL_FAST, &b, &err), -1);
+    ck_assert_int_eq(cc_dla_run(m, PROMPT, PROMPT_LEN, 512, -1, CC_KERNEL_FAST, 0, &b, &err), -1);
     tu_assert_contains(err.msg, "0..511");
     cc_dla_free(&a);
     cc_model_free(m);
@@ -93,8 +93,8 @@ START_TEST(lens_last_row_is_the_model_output)
     cc_next_tokens run;
     cc_error err;
     int len = PROMPT_LEN;
-    ck_assert_msg(cc_logit_lens_run(m, PROMPT, PROMPT_LEN, 3, CC_KERNEL_FAST, &lens, &err) == 0, "%s", err.msg);
-    ck_assert_msg(cc_next_tokens_run(m, PROMPT, &len, 1, PROMPT_LEN, 3, CC_KERNEL_FAST, &run, &err) == 0, "%s",
+    ck_assert_msg(cc_logit_lens_run(m, PROMPT, PROMPT_LEN, 3, CC_KERNEL_FAST, 0, &lens, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_next_tokens_run(m, PROMPT, &len, 1, PROMPT_LEN, 3, CC_KERNEL_FAST, 0, &run, &err) == 0, "%s",
                   err.msg);
     ck_assert_int_eq(lens.n_rows, m->cfg.n_layers + 1);
     const int last = lens.n_rows - 1;
@@ -105,7 +105,7 @@ START_TEST(lens_last_row_is_the_model_output)
     }
     ck_assert(isnan(lens.prob[PROMPT_LEN - 1]));
     ck_assert(lens.prob[0] != lens.prob[last * PROMPT_LEN]); /* earlier layers do differ */
-    ck_assert_msg(cc_logit_lens_run(m, PROMPT, PROMPT_LEN, 3, CC_KERNEL_REF, &ref, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_logit_lens_run(m, PROMPT, PROMPT_LEN, 3, CC_KERNEL_REF, 0, &ref, &err) == 0, "%s", err.msg);
     for (int i = 0; i < lens.n_rows * PROMPT_LEN; i++)
         if (!isnan(ref.prob[i])) ck_assert_double_eq_tol(lens.prob[i], ref.prob[i], 1e-5);
     cc_logit_lens_free(&lens);
@@ -123,8 +123,8 @@ START_TEST(run_ignores_right_padding)
     for (int t = 0; t < T; t++) tokens[t] = t < 4 ? PROMPT[t] : 511, tokens[T + t] = PROMPT[t];
     cc_next_tokens both, alone;
     cc_error err;
-    ck_assert(cc_next_tokens_run(m, tokens, length, 2, T, 2, CC_KERNEL_FAST, &both, &err) == 0);
-    ck_assert(cc_next_tokens_run(m, PROMPT, length, 1, 4, 2, CC_KERNEL_FAST, &alone, &err) == 0);
+    ck_assert(cc_next_tokens_run(m, tokens, length, 2, T, 2, CC_KERNEL_FAST, 0, &both, &err) == 0);
+    ck_assert(cc_next_tokens_run(m, PROMPT, length, 1, 4, 2, CC_KERNEL_FAST, 0, &alone, &err) == 0);
     ck_assert(isnan(both.logprob[0]) && isnan(both.logprob[4]) && both.top_id[4 * 2] == -1);
     double loss = 0;
     for (int t = 1; t < 4; t++) {
@@ -135,7 +135,7 @@ START_TEST(run_ignores_right_padding)
     ck_assert(both.loss[1] != both.loss[0]);
     cc_next_tokens_free(&both);
     cc_next_tokens_free(&alone);
-    ck_assert_int_eq(cc_next_tokens_run(m, PROMPT, length, 1, 4, 513, CC_KERNEL_FAST, &alone, &err), -1);
+    ck_assert_int_eq(cc_next_tokens_run(m, PROMPT, length, 1, 4, 513, CC_KERNEL_FAST, 0, &alone, &err), -1);
     tu_assert_contains(err.msg, "outside 1..512");
     cc_model_free(m);
 }

@@ -46,26 +46,28 @@ START_TEST(experiments_report_every_block)
     ck_assert(cc_repeat_tokens(&m->cfg, 5, B, n, tok, &err) == 0);
     cc_head prev = {0, 0};
     cc_ablation plain, watched;
-    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, NULL, NULL, &plain, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, 0, NULL, NULL, &plain, &err) ==
+              0);
     tally t = {0};
-    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, count, &t, &watched, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, B, n, &prev, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, 0, count, &t, &watched, &err) ==
+              0);
     ck_assert_int_eq(t.calls, 2 * L); /* clean and ablated passes */
     ck_assert_int_eq(t.total, 2 * L);
     /* watching changes nothing */
     ck_assert(plain.ablated.loss == watched.ablated.loss && plain.clean.loss == watched.clean.loss);
     t = (tally){0};
     cc_head_scores hs;
-    ck_assert(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, count, &t, &hs, &err) == 0);
+    ck_assert(cc_head_scores_run(m, tok, B, n, CC_KERNEL_FAST, 0, count, &t, &hs, &err) == 0);
     ck_assert_int_eq(t.calls, L);
     ck_assert_int_eq(t.total, L);
     t = (tally){0};
     cc_repeat_stats rs;
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, count, &t, &rs, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, 0, count, &t, &rs, &err) == 0);
     ck_assert_int_eq(t.calls, L);
     /* the callback is the call's: another call without one reports nothing */
     t = (tally){0};
     cc_repeat_stats_free(&rs);
-    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, NULL, NULL, &rs, &err) == 0);
+    ck_assert(cc_repeat_run(m, tok, B, n, CC_KERNEL_FAST, 0, NULL, NULL, &rs, &err) == 0);
     ck_assert_int_eq(t.calls, 0);
     cc_repeat_stats_free(&rs);
     cc_head_scores_free(&hs);

@@ -46,7 +46,7 @@ START_TEST(dla_json_matches_transformerlens)
     cc_dla d;
     cc_error err;
     int32_t answer = (int32_t)golden_number(g, "answer"), wrong = (int32_t)golden_number(g, "wrong");
-    ck_assert_msg(cc_dla_run(m, b.tokens, b.length[0], answer, wrong, CC_KERNEL_FAST, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_dla_run(m, b.tokens, b.length[0], answer, wrong, CC_KERNEL_FAST, 0, &d, &err) == 0, "%s", err.msg);
     json_t *j = cc_dla_json(&d, &b);
     ck_assert_ptr_nonnull(j);
     same_ids(j, json_object_get(g, "ids"));
@@ -90,7 +90,7 @@ START_TEST(lens_json_matches_transformerlens)
     int K = (int)golden_number(g, "top_k");
     cc_logit_lens r;
     cc_error err;
-    ck_assert_msg(cc_logit_lens_run(m, b.tokens, b.length[0], K, CC_KERNEL_FAST, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_logit_lens_run(m, b.tokens, b.length[0], K, CC_KERNEL_FAST, 0, &r, &err) == 0, "%s", err.msg);
     json_t *j = cc_logit_lens_json(&r, &b), *layers = json_object_get(j, "layers");
     ck_assert_ptr_nonnull(j);
     same_ids(j, json_object_get(g, "ids"));
@@ -158,7 +158,7 @@ START_TEST(run_json_matches_transformerlens)
     int K = (int)golden_number(g, "top_k");
     cc_next_tokens r;
     cc_error err;
-    ck_assert_msg(cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, K, CC_KERNEL_FAST, &r, &err) == 0, "%s",
+    ck_assert_msg(cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, K, CC_KERNEL_FAST, 0, &r, &err) == 0, "%s",
                   err.msg);
     json_t *j = cc_next_tokens_json(&r, &b);
     ck_assert_ptr_nonnull(j);
@@ -214,7 +214,7 @@ START_TEST(prompt_pattern_matches_transformerlens)
         cc_head head = {(int)json_integer_value(json_array_get(hd, 0)), (int)json_integer_value(json_array_get(hd, 1))};
         cc_prompt_pattern r;
         cc_error err;
-        ck_assert_msg(cc_prompt_pattern_run(m, &b, head, &r, &err) == 0, "%s", err.msg);
+        ck_assert_msg(cc_prompt_pattern_run(m, &b, head, 0, &r, &err) == 0, "%s", err.msg);
         ck_assert_int_eq(r.positions, T);
         golden_tensor p = golden_get_tensor(hv, "pattern");
         for (size_t i = 0; i < p.n; i++)

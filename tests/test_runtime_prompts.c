@@ -122,7 +122,7 @@ START_TEST(patterns_of_several_heads_equal_one_by_one)
     cc_head heads[3] = {{1, 0}, {0, 0}, {2, 3}};
     cc_prompt_patterns r;
     cc_error err;
-    ck_assert_msg(cc_prompt_patterns_run(m, &b, heads, 3, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(cc_prompt_patterns_run(m, &b, heads, 3, 0, &r, &err) == 0, "%s", err.msg);
     int T = 41;
     ck_assert_int_eq(r.positions, T);
     for (int k = 0; k < 3; k++) {
@@ -138,7 +138,7 @@ START_TEST(patterns_of_several_heads_equal_one_by_one)
     json_decref(j);
     cc_prompt_patterns_free(&r);
     heads[2] = (cc_head){3, 0};
-    ck_assert_int_eq(cc_prompt_patterns_run(m, &b, heads, 3, &r, &err), -1);
+    ck_assert_int_eq(cc_prompt_patterns_run(m, &b, heads, 3, 0, &r, &err), -1);
     tu_assert_contains(err.msg, "L3H0 is out of range");
     cc_prompt_batch_free(&b);
     cc_model_free(m);

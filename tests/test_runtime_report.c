@@ -120,7 +120,8 @@ START_TEST(ablate_matches_its_parts_and_the_goldens)
     int *tok = malloc(10 * 101 * sizeof *tok);
     ck_assert(cc_repeat_tokens(&m->cfg, 0, 10, 50, tok, &err) == 0);
     cc_ablation want;
-    ck_assert(cc_ablate_heads(m, tok, 10, 50, heads, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, NULL, NULL, &want, &err) == 0);
+    ck_assert(cc_ablate_heads(m, tok, 10, 50, heads, 1, CC_ABLATE_MEAN, CC_KERNEL_FAST, 0, NULL, NULL, &want, &err) ==
+              0);
     ck_assert(r.ablation.ablated.loss == want.ablated.loss);
     int LH = want.n_layers * want.n_heads;
     for (int i = 0; i < LH; i++) {

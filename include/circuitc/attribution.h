@@ -55,7 +55,8 @@ int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k
  * (cc_attr_patch with cc_patch_mlp_sweep's options); then the K nodes of
  * largest |estimate| patched exactly (cc_act_patch_nodes: each resumes from the
  * unpatched run at its layer and position). K >= L (n+1) patches every node and
- * gives the correlation. */
+ * gives the correlation. THREADS: the call's thread count, 0: the default
+ * (docs/library.md, "Threads per call"). */
 typedef struct {
     int n_layers, n;
     double clean_loss;
@@ -67,8 +68,8 @@ typedef struct {
     size_t peak_bytes;
 } cc_attr_sweep;
 
-int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, cc_attr_sweep *out,
-                      cc_error *err);
+int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, int threads,
+                      cc_attr_sweep *out, cc_error *err);
 void cc_attr_sweep_free(cc_attr_sweep *s);
 
 #ifdef __cplusplus

@@ -38,9 +38,10 @@ typedef struct {
 } cc_dla;
 
 /* Attributes the logit of ANSWER (minus WRONG unless WRONG < 0) at the last
- * position of TOKENS [pos]. */
+ * position of TOKENS [pos]. THREADS: the call's thread count, 0: the default
+ * (docs/library.md, "Threads per call"). */
 int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, int32_t wrong, cc_kernel kernel,
-               cc_dla *out, cc_error *err);
+               int threads, cc_dla *out, cc_error *err);
 void cc_dla_free(cc_dla *d);
 
 #endif

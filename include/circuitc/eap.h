@@ -10,7 +10,11 @@
  * is not (what the residual stream holds besides the senders, such as the
  * positional embedding and the attention output biases, is the same in both
  * runs and stays). The metric of that run, relative to the clean and corrupted
- * runs' metrics, is the circuit's faithfulness. */
+ * runs' metrics, is the circuit's faithfulness.
+ *
+ * THREADS (cc_eap_evaluate, cc_eap_sender_deltas, cc_eap_scores) and the
+ * options' threads (cc_eap_faithfulness): the call's thread count, 0: the
+ * default (docs/library.md, "Threads per call"). */
 #ifndef CIRCUITC_EAP_H
 #define CIRCUITC_EAP_H
 
@@ -94,7 +98,7 @@ int cc_eap_pairs_greater_than(const cc_model *m, cc_tokenizer *tok, int n, uint6
  * not touched, one whose edges are all outside takes the corrupted run's value. */
 int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p,
                     const unsigned char *const *circuits, int n_circuits, cc_pair_metric metric, cc_kernel kernel,
-                    double *values, double *clean, double *corrupt, cc_error *err);
+                    int threads, double *values, double *clean, double *corrupt, cc_error *err);
 
 /* ------------------------------------------------------------ edge scores
  * EAP scores an edge (s, r) by the change of the metric a linear model of the
@@ -108,7 +112,7 @@ int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs
  * on CLEAN (both [T] tokens): the input's hook_embed, a head's z_h W_O[h]
  * (without b_O), an MLP's hook_mlp_out. */
 int cc_eap_sender_deltas(const cc_model *m, const cc_eap_graph *g, const int *clean, const int *corrupt, int T,
-                         cc_kernel kernel, float *delta, cc_error *err);
+                         cc_kernel kernel, int threads, float *delta, cc_error *err);
 
 /* SCORES [n_edges] += WEIGHT * sum over positions of DELTA[s] . GRAD[r] for
  * every edge (s, r). DELTA [n_senders, T, D] from cc_eap_sender_deltas; GRAD
@@ -126,7 +130,7 @@ int cc_eap_scores_add(const cc_eap_graph *g, int T, int D, const float *delta, c
  * .. IG_STEPS - 1). One backward pass per pair and step (cc_backward with
  * split_inputs). loss's gradient is computed as KL from the one-hot answer. */
 int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, cc_pair_metric metric,
-                  int ig_steps, cc_kernel kernel, double *scores, cc_error *err);
+                  int ig_steps, cc_kernel kernel, int threads, double *scores, cc_error *err);
 
 /* Writes SCORES [g->n_edges] to PATH, in the format its extension names
  * (.safetensors or .npz, as cc_cache_write) under the output-path rule
@@ -145,6 +149,7 @@ typedef struct {
     cc_eap_selection selection; /* how a circuit of n edges is chosen from the scores */
     bool signed_scores;         /* rank by score, not by |score| (EAP-IG's absolute=False) */
     cc_kernel kernel;
+    int threads;                /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
     const long *sizes;          /* [n_sizes] circuit sizes asked for (edges before pruning) */
     int n_sizes;
 } cc_eap_faith_options;

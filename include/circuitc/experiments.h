@@ -19,7 +19,8 @@ extern "C" {
 /* Progress: cc_repeat_run, cc_head_scores_run and cc_ablate_heads call
  * PROGRESS(PROGRESS_CTX, done, total) after each layer of their forward passes,
  * done counted over all of a call's passes (PROGRESS may be NULL; it may cancel,
- * progress.h). */
+ * progress.h). THREADS, in every call below that runs the model: the call's
+ * thread count, 0: the default (docs/library.md, "Threads per call"). */
 
 /* ------------------------------------------------------------ tokens */
 
@@ -51,8 +52,8 @@ typedef struct {
 int cc_repeat_stats_from(const cc_fwd_result *r, const int *tokens, int n, cc_repeat_stats *out, cc_error *err);
 
 /* Runs TOKENS [batch, 1+2n] and summarises it. */
-int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_progress_fn progress,
-                  void *progress_ctx, cc_repeat_stats *out, cc_error *err);
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, int threads,
+                  cc_progress_fn progress, void *progress_ctx, cc_repeat_stats *out, cc_error *err);
 
 void cc_repeat_stats_free(cc_repeat_stats *s);
 
@@ -96,13 +97,13 @@ typedef struct {
     double *detect[CC_DETECT_COUNT][4]; /* [L, H]; [k][0] plain, [1] exclude BOS, [2] exclude current, [3] both */
 } cc_head_scores;
 
-int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, int threads,
                        cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err);
 
 /* The scores that need no repeat on any TOKENS [batch, T] (e.g. prompts of
  * one length): previous_token, current_token and detect_head's three; diag
  * of the induction and duplicate scores stays NULL and n is 0. */
-int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel,
+int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel, int threads,
                               cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err);
 void cc_head_scores_free(cc_head_scores *s);
 
@@ -125,7 +126,7 @@ typedef struct {
  * as one stacked batch that recomputes only rows [p, 2n) (row p alone for the
  * last layer). PROGRESS (may be NULL) is called after each layer. A model
  * without MLPs (attention-only) is refused, saying so. */
-int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
+int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel, int threads,
                        cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err);
 void cc_patch_sweep_free(cc_patch_sweep *s);
 
@@ -144,7 +145,7 @@ typedef struct {
 } cc_ablation;
 
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
-                    cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                    cc_ablate_mode mode, cc_kernel kernel, int threads, cc_progress_fn progress, void *progress_ctx,
                     cc_ablation *out, cc_error *err);
 void cc_ablation_free(cc_ablation *a);
 
@@ -171,8 +172,8 @@ typedef struct {
 } cc_token_ablation;
 
 int cc_ablate_heads_tokens(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
-                           cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
-                           cc_token_ablation *out, cc_error *err);
+                           cc_ablate_mode mode, cc_kernel kernel, int threads, cc_progress_fn progress,
+                           void *progress_ctx, cc_token_ablation *out, cc_error *err);
 void cc_token_ablation_free(cc_token_ablation *a);
 
 #ifdef __cplusplus

@@ -100,7 +100,9 @@ int cc_act_patch_nodes(const cc_model *m, const int *clean, const int *corrupt, 
  * those receiver heads' TO activations replaced by (1)'s; VALUE[s] = the metric.
  * NORMALIZED[s] = (value - clean) / (clean - corrupt): 0 when the path carries
  * nothing, -1 when it carries the whole clean-to-corrupt change. PROGRESS
- * (optional) is called after each sender and may cancel (circuitc/progress.h). */
+ * (optional) is called after each sender and may cancel (circuitc/progress.h).
+ * THREADS: the call's thread count, 0: the default (docs/library.md, "Threads
+ * per call"). */
 typedef struct {
     int n_senders;
     double clean, corrupt;
@@ -110,7 +112,8 @@ typedef struct {
 
 int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_head *senders,
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
-                  cc_kernel kernel, cc_progress_fn progress, void *progress_ctx, cc_path_result *out, cc_error *err);
+                  cc_kernel kernel, int threads, cc_progress_fn progress, void *progress_ctx, cc_path_result *out,
+                  cc_error *err);
 void cc_path_result_free(cc_path_result *r);
 
 #endif

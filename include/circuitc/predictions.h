@@ -6,7 +6,8 @@
  * Probabilities are softmax over the whole vocabulary in float64 of the
  * float32 logits. A token's rank is 0-based: the number of tokens with a
  * larger logit, plus those with an equal logit and a lower id (the order of a
- * stable descending sort). Top-K lists are in that order too. */
+ * stable descending sort). Top-K lists are in that order too. THREADS: the
+ * call's thread count, 0: the default (docs/library.md, "Threads per call"). */
 #ifndef CIRCUITC_PREDICTIONS_H
 #define CIRCUITC_PREDICTIONS_H
 
@@ -39,7 +40,7 @@ typedef struct {
  * positions past it are not read) through M and reads every real position's
  * prediction. */
 int cc_next_tokens_run(const cc_model *m, const int *tokens, const int *length, int batch, int pos, int k,
-                       cc_kernel kernel, cc_next_tokens *out, cc_error *err);
+                       cc_kernel kernel, int threads, cc_next_tokens *out, cc_error *err);
 void cc_next_tokens_free(cc_next_tokens *r);
 
 /* --- circuitc lens: the logit lens ------------------------------------------
@@ -59,8 +60,8 @@ typedef struct {
 } cc_logit_lens;
 
 /* The lens of one sequence TOKENS [pos]. */
-int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_kernel kernel, cc_logit_lens *out,
-                      cc_error *err);
+int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_kernel kernel, int threads,
+                      cc_logit_lens *out, cc_error *err);
 void cc_logit_lens_free(cc_logit_lens *r);
 
 #endif

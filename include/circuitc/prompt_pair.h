@@ -66,6 +66,7 @@ typedef struct {
     cc_kernel kernel;
     cc_progress_fn progress; /* optional: after each sender; may cancel (circuitc/progress.h) */
     void *progress_ctx;
+    int threads;             /* threads for the call, 0: the default (docs/library.md, "Threads per call") */
 } cc_path_patch_options;
 
 typedef struct {

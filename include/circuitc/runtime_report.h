@@ -118,8 +118,9 @@ typedef struct {
     float *pattern;              /* [T, T]: row = destination, column = source */
 } cc_prompt_pattern;
 
-int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, cc_prompt_pattern *out,
-                          cc_error *err);
+/* THREADS here and in cc_prompt_patterns_run: the call's thread count, 0: the default. */
+int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, int threads,
+                          cc_prompt_pattern *out, cc_error *err);
 void cc_prompt_pattern_free(cc_prompt_pattern *r);
 
 /* Several heads' patterns on row 0 of a prompt batch, from one forward pass
@@ -131,7 +132,7 @@ typedef struct {
     float *pattern;              /* [n_heads, T, T]: row = destination, column = source */
 } cc_prompt_patterns;
 
-int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n_heads,
+int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n_heads, int threads,
                            cc_prompt_patterns *out, cc_error *err);
 void cc_prompt_patterns_free(cc_prompt_patterns *r);
 

@@ -2,7 +2,7 @@
 
 from ._lazy import numpy as np
 
-__all__ = ["head", "ids_text"]
+__all__ = ["head", "ids_text", "threads"]
 
 
 def head(h):
@@ -11,6 +11,17 @@ def head(h):
         return h
     layer, index = h
     return f"L{int(layer)}H{int(index)}"
+
+
+def threads(n):
+    """A call's thread count (docs/library.md, "Threads per call"): 0 for the
+    library's default (the online cores, at most 8), or the most threads the
+    call may use; 1 runs it on the calling thread alone."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"threads must be an int, not {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"threads is {n}; give 0 (the default) or a count of at least 1")
+    return n
 
 
 def ids_text(tokens):

@@ -6,6 +6,7 @@ cc_attr_mlp_sweep); this only hands the arguments over.
 """
 
 from . import _circuitc
+from ._args import threads as call_threads
 from ._pairs import _pair
 
 __all__ = ["Attribution"]
@@ -16,7 +17,7 @@ class Attribution:
 
     def attribute(self, hook, clean=None, corrupt=None, *, clean_tokens=None, corrupt_tokens=None,
                   metric="logit_diff", answer=None, wrong=None, per_head=False, positions="each", verify=0, top=10,
-                  seq_len=None, seed=0, prepend_bos=True, progress="auto"):
+                  seq_len=None, seed=0, prepend_bos=True, progress="auto", threads=0):
         """`circuitc attribute HOOK`: every patch of patch(HOOK, ...) estimated
         from one backward pass, (clean - corrupt) . d metric / d act with the
         gradient of the corrupted run. On a prompt pair (clean=, corrupt= text
@@ -25,7 +26,8 @@ class Attribution:
         estimates patch_mlp_out()'s repeated-token sweep (seq_len, seed).
         verify=K patches the K largest estimates exactly (r.verify["top"]
         lists them beside their exact effect); verify="all" patches every
-        node, adds the correlation and lists the top largest."""
+        node, adds the correlation and lists the top largest. threads: the
+        most threads the call uses (0: the library's default)."""
         if positions not in ("each", "all"):
             raise ValueError(f'positions must be "each" or "all", not {positions!r}')
         if clean is None and corrupt is None and clean_tokens is None and corrupt_tokens is None:
@@ -43,4 +45,4 @@ class Attribution:
                          self.tokenizer)
         return self._with_progress("attribute", progress, _circuitc.attribute, model=self, hook=hook,
                                    per_head=per_head, all_positions=positions == "all", verify=verify, top=top,
-                                   seed=seed, seq_len=self._seq_len(seq_len), **pair)
+                                   seed=seed, seq_len=self._seq_len(seq_len), threads=call_threads(threads), **pair)

@@ -7,7 +7,7 @@ import re
 from ._lazy import numpy as np
 
 from . import _circuitc
-from ._args import head as _head, ids_text as _ids_text
+from ._args import head as _head, ids_text as _ids_text, threads as _threads
 from ._atlas import Atlas
 from ._attribute import Attribution
 from ._cache import ActivationCache
@@ -266,12 +266,14 @@ class Model(PairAnalyses, Attribution, ModelChecks, Atlas, _circuitc.Model):
                                    seq_len=self._seq_len(seq_len), batch=batch, top=top, exclude_bos=exclude_bos,
                                    exclude_current=exclude_current)
 
-    def pattern(self, head, prompt=None, tokens=None, seq_len=None, seed=0, prepend_bos=True):
+    def pattern(self, head, prompt=None, tokens=None, seq_len=None, seed=0, prepend_bos=True, threads=0):
         """`circuitc pattern HEAD`: its attention pattern on one repeated
-        sequence, or on PROMPT (text) / TOKENS (ids) when given."""
+        sequence, or on PROMPT (text) / TOKENS (ids) when given. threads: the
+        most threads the call uses (0: the library's default)."""
         if prompt is None and tokens is None:
-            return Result.from_json("pattern", _circuitc.pattern(self, seed, self._seq_len(seq_len), 1, _head(head)))
-        return self._prompt("pattern", prompt, tokens, prepend_bos, head=_head(head))
+            return Result.from_json("pattern", _circuitc.pattern(self, seed, self._seq_len(seq_len), 1, _head(head),
+                                                                 threads=_threads(threads)))
+        return self._prompt("pattern", prompt, tokens, prepend_bos, head=_head(head), threads=threads)
 
     def ablate(self, *heads, mode="mean", seq_len=None, batch=10, seed=0, progress="auto"):
         """`circuitc ablate HEAD...`: the heads' hook_z mean- or zero-ablated
@@ -292,26 +294,30 @@ class Model(PairAnalyses, Attribution, ModelChecks, Atlas, _circuitc.Model):
         repeat, heads, ablate ... run on."""
         return _circuitc.repeated_tokens(self, seed, self._seq_len(seq_len), batch)
 
-    def _prompt(self, command, prompt, tokens, prepend_bos, **kw):
+    def _prompt(self, command, prompt, tokens, prepend_bos, threads, **kw):
         if (prompt is None) == (tokens is None):
             raise TypeError(f"{command}: give exactly one of prompt (text) and tokens (ids)")
         text = _circuitc.prompt_analysis(self, command, text=prompt,
                                          tokens=None if tokens is None else _ids_text(tokens),
-                                         prepend_bos=prepend_bos, tokenizer=self.tokenizer, **kw)
+                                         prepend_bos=prepend_bos, tokenizer=self.tokenizer, threads=_threads(threads),
+                                         **kw)
         return Result.from_json(command, text)
 
-    def dla(self, answer, wrong=None, prompt=None, tokens=None, prepend_bos=True):
+    def dla(self, answer, wrong=None, prompt=None, tokens=None, prepend_bos=True, threads=0):
         """`circuitc dla`: direct logit attribution of ANSWER (minus WRONG) at
-        the last position. A token is one token's text (" Mary") or "#ID"."""
-        return self._prompt("dla", prompt, tokens, prepend_bos, answer=answer, wrong=wrong)
+        the last position. A token is one token's text (" Mary") or "#ID".
+        threads: the most threads the call uses (0: the library's default)."""
+        return self._prompt("dla", prompt, tokens, prepend_bos, threads, answer=answer, wrong=wrong)
 
-    def lens(self, prompt=None, tokens=None, top=10, prepend_bos=True):
-        """`circuitc lens`: the logit lens over every layer's residual stream."""
-        return self._prompt("lens", prompt, tokens, prepend_bos, top=top)
+    def lens(self, prompt=None, tokens=None, top=10, prepend_bos=True, threads=0):
+        """`circuitc lens`: the logit lens over every layer's residual stream
+        (threads: as dla's)."""
+        return self._prompt("lens", prompt, tokens, prepend_bos, threads, top=top)
 
-    def next_tokens(self, prompt=None, tokens=None, top=10, prepend_bos=True):
-        """`circuitc run`: the next-token predictions at every position."""
-        return self._prompt("run", prompt, tokens, prepend_bos, top=top)
+    def next_tokens(self, prompt=None, tokens=None, top=10, prepend_bos=True, threads=0):
+        """`circuitc run`: the next-token predictions at every position
+        (threads: as dla's)."""
+        return self._prompt("run", prompt, tokens, prepend_bos, threads, top=top)
 
 
 _WEIGHTS = {

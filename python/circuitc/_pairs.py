@@ -7,7 +7,7 @@ as its JSON body (a Result).
 """
 
 from . import _circuitc
-from ._args import head, ids_text
+from ._args import head, ids_text, threads as call_threads
 
 __all__ = ["PairAnalyses"]
 
@@ -47,17 +47,19 @@ class PairAnalyses:
 
     def path_patch(self, sender, *receivers, to="q", clean=None, corrupt=None, clean_tokens=None,
                    corrupt_tokens=None, metric="logit_diff", answer=None, wrong=None, prepend_bos=True,
-                   progress="auto"):
+                   progress="auto", threads=0):
         """`circuitc path-patch SENDER RECEIVER...`: the sender head's effect
         through the receivers' q, k or v input (to=) on a prompt pair, as
         (patched - clean) / (clean - corrupt). sender "all": every head in the
-        layers below the lowest receiver."""
+        layers below the lowest receiver. threads: the most threads the call
+        uses (0: the library's default)."""
         if not receivers:
             raise TypeError("path_patch needs at least one receiver head")
         pair = _pair(clean, corrupt, clean_tokens, corrupt_tokens, metric, answer, wrong, prepend_bos, self.tokenizer)
         return self._with_progress("path-patch", progress, _circuitc.path_patch, model=self,
                                    sender=sender if sender == "all" else head(sender),
-                                   receivers=[head(h) for h in receivers], to=to, **pair)
+                                   receivers=[head(h) for h in receivers], to=to, threads=call_threads(threads),
+                                   **pair)
 
     def eap(self, task="repeat", pairs=None, metric="logit_diff", ig_steps=5, top_n=20, greedy=False, batch=10,
             seq_len=None, seed=0, scores_only=False, progress="auto"):

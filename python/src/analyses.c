@@ -264,13 +264,13 @@ PyObject *py_heads(PyObject *self, PyObject *args, PyObject *kw)
 PyObject *py_pattern(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"model", REPEAT_KW, "head", NULL};
+    static char *kwlist[] = {"model", REPEAT_KW, "head", "threads", NULL};
     ModelObject *model;
     PyObject *head;
     cc_pattern_options o = {0};
     unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!KiiO:pattern", kwlist, &Model_Type, &model, &seed, &o.input.seq_len,
-                                     &o.input.batch, &head))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!KiiO|i:pattern", kwlist, &Model_Type, &model, &seed,
+                                     &o.input.seq_len, &o.input.batch, &head, &o.threads))
         return NULL;
     o.input.seed = seed;
     if (parse_head(model->m, head, &o.head) != 0) return NULL;
@@ -326,6 +326,7 @@ typedef struct {
     const char *answer, *wrong; /* dla */
     int top;                   /* lens, run */
     cc_head head;              /* pattern */
+    int threads;               /* the call's thread count, 0: the default */
 } prompt_request;
 
 /* Runs request Q on batch B; *J: its JSON. */
@@ -336,47 +337,48 @@ static int prompt_run(const cc_model *m, const cc_prompt_batch *b, const prompt_
         cc_dla d = {0};
         int rc = cc_prompt_single_token(b, cc_model_config(m), q->answer, "answer", &answer, err);
         if (rc == 0 && q->wrong) rc = cc_prompt_single_token(b, cc_model_config(m), q->wrong, "wrong", &wrong, err);
-        if (rc == 0) rc = cc_dla_run(m, b->tokens, b->length[0], answer, wrong, CC_KERNEL_FAST, &d, err);
+        if (rc == 0) rc = cc_dla_run(m, b->tokens, b->length[0], answer, wrong, CC_KERNEL_FAST, q->threads, &d, err);
         if (rc == 0) *j = cc_dla_json(&d, b);
         cc_dla_free(&d);
         return rc;
     }
     if (!strcmp(q->command, "lens")) {
         cc_logit_lens r = {0};
-        int rc = cc_logit_lens_run(m, b->tokens, b->length[0], q->top, CC_KERNEL_FAST, &r, err);
+        int rc = cc_logit_lens_run(m, b->tokens, b->length[0], q->top, CC_KERNEL_FAST, q->threads, &r, err);
         if (rc == 0) *j = cc_logit_lens_json(&r, b);
         cc_logit_lens_free(&r);
         return rc;
     }
     if (!strcmp(q->command, "run")) {
         cc_next_tokens r = {0};
-        int rc = cc_next_tokens_run(m, b->tokens, b->length, b->batch, b->pos, q->top, CC_KERNEL_FAST, &r, err);
+        int rc = cc_next_tokens_run(m, b->tokens, b->length, b->batch, b->pos, q->top, CC_KERNEL_FAST, q->threads, &r,
+                                    err);
         if (rc == 0) *j = cc_next_tokens_json(&r, b);
         cc_next_tokens_free(&r);
         return rc;
     }
     cc_prompt_pattern r = {0};
-    int rc = cc_prompt_pattern_run(m, b, q->head, &r, err);
+    int rc = cc_prompt_pattern_run(m, b, q->head, q->threads, &r, err);
     if (rc == 0) *j = cc_prompt_pattern_json(&r, b);
     cc_prompt_pattern_free(&r);
     return rc;
 }
 
 /* prompt_analysis(model, command, text=None, tokens=None, prepend_bos=True,
- * tokenizer=None, answer=None, wrong=None, top=10, head=None) */
+ * tokenizer=None, answer=None, wrong=None, top=10, head=None, threads=0) */
 PyObject *py_prompt_analysis(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"model", "command", "text", "tokens", "prepend_bos", "tokenizer", "answer", "wrong",
-                             "top", "head", NULL};
+                             "top", "head", "threads", NULL};
     ModelObject *model;
     prompt_request q = {.top = 10};
     cc_prompt_source src = {0};
     int prepend_bos = 1;
     PyObject *head = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|zzpzzziO:prompt_analysis", kwlist, &Model_Type, &model,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|zzpzzziOi:prompt_analysis", kwlist, &Model_Type, &model,
                                      &q.command, &src.text, &src.tokens, &prepend_bos, &src.tokenizer_dir, &q.answer,
-                                     &q.wrong, &q.top, &head))
+                                     &q.wrong, &q.top, &head, &q.threads))
         return NULL;
     src.no_bos = !prepend_bos;
     const char *known[] = {"dla", "lens", "run", "pattern"};

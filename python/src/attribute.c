@@ -21,7 +21,7 @@ static int verify_count(PyObject *verify)
 }
 
 /* The mlp_out sweep on SEED's [BOS, A, A] of SEQ_LEN tokens: its JSON, or NULL with ERR set. */
-static json_t *sweep_json(const cc_model *m, unsigned long long seed, int seq_len, int verify, int top,
+static json_t *sweep_json(const cc_model *m, unsigned long long seed, int seq_len, int verify, int top, int threads,
                           cc_error *err)
 {
     int *tokens = malloc((1 + 2 * (size_t)(seq_len > 0 ? seq_len : 0)) * sizeof *tokens);
@@ -30,7 +30,7 @@ static json_t *sweep_json(const cc_model *m, unsigned long long seed, int seq_le
     if (!tokens) cc_fail_code(err, CC_E_NOMEM, "out of memory");
     else if (seq_len < 1) cc_fail_code(err, CC_E_ARG, "seq_len is %d; give at least 1", seq_len);
     else if (cc_repeat_tokens(cc_model_config(m), seed, 1, seq_len, tokens, err) == 0 &&
-             cc_attr_mlp_sweep(m, tokens, seq_len, verify, CC_KERNEL_FAST, &s, err) == 0) {
+             cc_attr_mlp_sweep(m, tokens, seq_len, verify, CC_KERNEL_FAST, threads, &s, err) == 0) {
         bool all = verify == CC_ATTR_VERIFY_ALL;
         if (!(j = cc_attr_sweep_json(&s, seed, all, all && s.n_top > top ? top : s.n_top)))
             cc_fail_code(err, CC_E_NOMEM, "out of memory");
@@ -41,28 +41,29 @@ static json_t *sweep_json(const cc_model *m, unsigned long long seed, int seq_le
 }
 
 /* attribute(model, hook, PAIR_KW..., per_head=False, all_positions=False, verify=0, top=10, seed=0,
- *           seq_len=50, progress=None): without a pair (every PAIR_KW prompt None), the mlp_out sweep */
+ *           seq_len=50, progress=None, threads=0): without a pair (every PAIR_KW prompt None), the mlp_out sweep */
 PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"model", "hook", PAIR_KW, "per_head", "all_positions", "verify", "top", "seed",
-                             "seq_len", "progress", NULL};
+                             "seq_len", "progress", "threads", NULL};
     ModelObject *model;
     const char *hook, *metric = "logit_diff";
     cc_prompt_pair_source src = {0};
-    int bos = 1, per_head = 0, all_positions = 0, top = 10, seq_len = 50;
+    int bos = 1, per_head = 0, all_positions = 0, top = 10, seq_len = 50, threads = 0;
     unsigned long long seed = 0;
     PyObject *verify_arg = NULL, *progress = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|" PAIR_FORMAT "ppOiKiO:attribute", kwlist, &Model_Type, &model,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|" PAIR_FORMAT "ppOiKiOi:attribute", kwlist, &Model_Type, &model,
                                      &hook, PAIR_ARGS(src, metric, bos), &per_head, &all_positions, &verify_arg, &top,
-                                     &seed, &seq_len, &progress))
+                                     &seed, &seq_len, &progress, &threads))
         return NULL;
     int verify = verify_arg ? verify_count(verify_arg) : 0;
     if (verify < 0 || pair_metric(&src, metric, bos) != 0) return NULL;
     if (top < 1) return PyErr_Format(PyExc_ValueError, "top is %d; give at least 1", top);
     bool pair = src.clean || src.corrupt || src.clean_tokens || src.corrupt_tokens;
     cc_error err = {0};
-    cc_patch_opts po = {.per_head = per_head, .all_positions = all_positions, .kernel = CC_KERNEL_FAST};
+    cc_patch_opts po = {.per_head = per_head, .all_positions = all_positions, .kernel = CC_KERNEL_FAST,
+                        .threads = threads};
     if (cc_patch_hook_parse(hook, &po.hook, &err) != 0) return raise_cc_error(&err, true);
     if (!pair && po.hook != CC_HOOK_MLP_OUT)
         return PyErr_Format(PyExc_TypeError, "attributing %s needs a prompt pair (clean=, corrupt= or clean_tokens=, "
@@ -74,7 +75,7 @@ PyObject *py_attribute(PyObject *self, PyObject *args, PyObject *kw)
     json_t *j = NULL;
     int rc = 0;
     COMPUTE_BEGIN
-    if (!pair) rc = (j = sweep_json(model->m, seed, seq_len, verify, top, &err)) ? 0 : -1;
+    if (!pair) rc = (j = sweep_json(model->m, seed, seq_len, verify, top, threads, &err)) ? 0 : -1;
     else if ((rc = cc_prompt_pair_load(&src, model->m, &pp, &err)) == 0) {
         po.metric = pp.metric;
         rc = cc_attr_report_run(model->m, &pp, &po, verify, top, &r, &err);

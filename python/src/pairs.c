@@ -43,24 +43,25 @@ PyObject *py_patch_pair(PyObject *self, PyObject *args, PyObject *kw)
     return progress_bridge_result(&p, rc, &err, j);
 }
 
-/* path_patch(model, sender ("all" or a head), receivers [head], to="q", PAIR_KW..., progress=None) */
+/* path_patch(model, sender ("all" or a head), receivers [head], to="q", PAIR_KW..., progress=None, threads=0) */
 PyObject *py_path_patch(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {"model", "sender", "receivers", "to", PAIR_KW, "progress", NULL};
+    static char *kwlist[] = {"model", "sender", "receivers", "to", PAIR_KW, "progress", "threads", NULL};
     ModelObject *model;
     PyObject *sender, *receivers, *progress = NULL;
     const char *to = "q", *metric = "logit_diff";
     cc_prompt_pair_source src = {0};
-    int bos = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO!|s" PAIR_FORMAT "O:path_patch", kwlist, &Model_Type, &model,
-                                     &sender, &PyList_Type, &receivers, &to, PAIR_ARGS(src, metric, bos), &progress))
+    int bos = 1, threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO!|s" PAIR_FORMAT "Oi:path_patch", kwlist, &Model_Type, &model,
+                                     &sender, &PyList_Type, &receivers, &to, PAIR_ARGS(src, metric, bos), &progress,
+                                     &threads))
         return NULL;
     if (pair_metric(&src, metric, bos) != 0) return NULL;
     static const char *const inputs[] = {"q", "k", "v"};
     static const cc_hook_kind hooks[] = {CC_HOOK_Q, CC_HOOK_K, CC_HOOK_V};
     cc_path_patch_options o = {.n_receivers = (int)PyList_GET_SIZE(receivers), .to = CC_HOOK_COUNT,
-                               .kernel = CC_KERNEL_FAST};
+                               .kernel = CC_KERNEL_FAST, .threads = threads};
     for (int i = 0; i < 3; i++)
         if (!strcmp(to, inputs[i])) o.to = hooks[i];
     if (o.to == CC_HOOK_COUNT) return PyErr_Format(PyExc_ValueError, "to must be \"q\", \"k\" or \"v\"");

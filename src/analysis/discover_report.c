@@ -22,7 +22,7 @@ void cc_discover_report_defaults(cc_discover_report_options *o)
 static int runtime_check(const cc_model *m, const cc_discover_report_options *o, cc_discover_report *r, cc_error *err)
 {
     cc_head_scores s = {0};
-    if (cc_head_scores_run(m, o->tokens, o->batch, o->seq_len, CC_KERNEL_FAST, o->progress, o->progress_ctx, &s,
+    if (cc_head_scores_run(m, o->tokens, o->batch, o->seq_len, CC_KERNEL_FAST, 0, o->progress, o->progress_ctx, &s,
                            err) != 0)
         return -1;
     int L = r->n_layers, H = r->n_heads, n = L * H, K = r->top;

@@ -6,6 +6,7 @@
 
 #include "circuitc/eap.h"
 #include "core/args.h"
+#include "core/parallel.h"
 #include "runtime/eap_par.h"
 
 void cc_eap_curve_free(cc_eap_curve *c)
@@ -30,6 +31,7 @@ static long select_circuit(const cc_eap_graph *g, const double *scores, const cc
 int cc_eap_faithfulness(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, const double *scores,
                         const cc_eap_faith_options *o, cc_eap_curve *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(g, err, -1);
     CC_ARG_NOT_NULL(p, err, -1);

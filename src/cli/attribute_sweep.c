@@ -66,7 +66,7 @@ int attribute_sweep_run(const cli_args *a, int verify)
     cc_model *m = NULL;
     int *tok = NULL, k = verify, rc = CLI_OK;
     cc_attr_sweep s = {0};
-    if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_attr_mlp_sweep(m, tok, o.n, k, CC_KERNEL_FAST, &s, &err) != 0)
+    if (rt_setup(&o, 1, &m, &tok, &err) != 0 || cc_attr_mlp_sweep(m, tok, o.n, k, CC_KERNEL_FAST, 0, &s, &err) != 0)
         rc = cli_fail(&err);
     if (rc == CLI_OK) {
         bool all = k == CC_ATTR_VERIFY_ALL;

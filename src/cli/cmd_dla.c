@@ -66,7 +66,7 @@ static int run_all(const prompt_opts *o, const cc_model *m, const cc_prompt_batc
     if (!o->common.json) printf("  pos  token                      sum  largest head\n");
     for (int p = 0; rc == 0 && p < T; p++) {
         cc_dla d = {0};
-        rc = cc_dla_run(m, b->tokens, p + 1, answer, wrong, CC_KERNEL_FAST, &d, &err);
+        rc = cc_dla_run(m, b->tokens, p + 1, answer, wrong, CC_KERNEL_FAST, 0, &d, &err);
         if (rc == 0 && !o->common.json) {
             char *text = cc_prompt_token_text(b, b->tokens[p]);
             int best = 0;
@@ -95,7 +95,8 @@ static int run_one(const prompt_opts *o, const cc_model *m, const cc_prompt_batc
 {
     cc_error err;
     cc_dla d = {0};
-    int rc = cc_dla_run(m, b->tokens, at + 1, answer, wrong, CC_KERNEL_FAST, &d, &err) == 0 ? CLI_OK : cli_fail(&err);
+    int rc = CLI_OK;
+    if (cc_dla_run(m, b->tokens, at + 1, answer, wrong, CC_KERNEL_FAST, 0, &d, &err) != 0) rc = cli_fail(&err);
     if (rc == CLI_OK && o->common.json) {
         rc = cli_print_result(cc_dla_json(&d, b));
     } else if (rc == CLI_OK) {

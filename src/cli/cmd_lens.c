@@ -55,7 +55,7 @@ static int run(const cli_args *a)
     cc_logit_lens r = {0};
     cc_error err;
     if (prompt_setup(&o, 1, &m, &b, &err) != 0 ||
-        cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, &r, &err) != 0) {
+        cc_logit_lens_run(m, b.tokens, b.length[0], o.top, CC_KERNEL_FAST, 0, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
         rc = cli_print_result(cc_logit_lens_json(&r, &b));

@@ -94,7 +94,7 @@ int cmd_pattern_prompt(const cli_args *a)
     cc_prompt_batch b;
     cc_prompt_patterns r = {0};
     if (prompt_setup(&o, 1, &m, &b, &err) != 0 || parse_spec(o.args[0], cc_model_config(m), &heads, &n, &one_head, &err) != 0 ||
-        cc_prompt_patterns_run(m, &b, heads, n, &r, &err) != 0) {
+        cc_prompt_patterns_run(m, &b, heads, n, 0, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else {
         char name[32];

@@ -42,7 +42,7 @@ static int run(const cli_args *a)
     cc_next_tokens r = {0};
     cc_error err;
     if (prompt_setup(&o, 0, &m, &b, &err) != 0 ||
-        cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, o.top, CC_KERNEL_FAST, &r, &err) != 0) {
+        cc_next_tokens_run(m, b.tokens, b.length, b.batch, b.pos, o.top, CC_KERNEL_FAST, 0, &r, &err) != 0) {
         rc = cli_fail(&err);
     } else if (o.common.json) {
         rc = cli_print_result(cc_next_tokens_json(&r, &b));

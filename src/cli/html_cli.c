@@ -43,7 +43,7 @@ json_t *cli_pattern_page_json(const cc_model *m, const cc_prompt_batch *b, const
 {
     cc_prompt_patterns r = {0};
     json_t *body = NULL, *page = NULL, *keys = NULL;
-    if (cc_prompt_patterns_run(m, b, heads, n, &r, err) != 0) goto done;
+    if (cc_prompt_patterns_run(m, b, heads, n, 0, &r, err) != 0) goto done;
     if (!(body = cc_prompt_patterns_json(&r, b)) || !(keys = json_deep_copy(body))) goto nomem;
     json_object_del(keys, "patterns"); /* the prompt's keys, which each head's entry repeats */
     json_t *all = json_object_get(body, "patterns"), *e;

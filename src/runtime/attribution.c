@@ -171,9 +171,10 @@ int cc_attr_compare(const cc_attr_result *a, const cc_patch_result *exact, int k
 
 /* ------------------------------------------------------------ the mlp_out sweep */
 
-int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, cc_attr_sweep *out,
-                      cc_error *err)
+int cc_attr_mlp_sweep(const cc_model *m, const int *tokens, int n, int k, cc_kernel kernel, int threads,
+                      cc_attr_sweep *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/parallel.h"
 #include "model/model_internal.h"
 
 /* The logit direction as the final norm sees it: after centring (LayerNorm
@@ -83,8 +84,9 @@ static void attribute(const cc_model *m, const cc_fwd_result *r, const logit_dir
 }
 
 int cc_dla_run(const cc_model *m, const int *tokens, int pos, int32_t answer, int32_t wrong, cc_kernel kernel,
-               cc_dla *out, cc_error *err)
+               int threads, cc_dla *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);

@@ -394,8 +394,9 @@ static int check_graph(const cc_model *m, const cc_eap_graph *g, cc_error *err)
 }
 
 int cc_eap_sender_deltas(const cc_model *m, const cc_eap_graph *g, const int *clean, const int *corrupt, int T,
-                         cc_kernel kernel, float *delta, cc_error *err)
+                         cc_kernel kernel, int threads, float *delta, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(g, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
@@ -587,8 +588,9 @@ done:
 
 int cc_eap_evaluate(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p,
                     const unsigned char *const *circuits, int n_circuits, cc_pair_metric metric, cc_kernel kernel,
-                    double *values, double *clean, double *corrupt, cc_error *err)
+                    int threads, double *values, double *clean, double *corrupt, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(g, err, -1);
     CC_ARG_NOT_NULL(p, err, -1);

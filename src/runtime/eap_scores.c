@@ -17,6 +17,7 @@
 
 #include "circuitc/backward.h"
 #include "core/args.h"
+#include "core/parallel.h"
 #include "model/model_internal.h"
 #include "runtime/eap_par.h"
 
@@ -145,7 +146,7 @@ static int pair_dots(void *ctx, int i, cc_error *err)
         cc_fail_code(err, CC_E_NOMEM, "out of memory for the edge scores of pair %d (%d tokens)", i, T);
         goto out;
     }
-    if (cc_eap_sender_deltas(m, g, clean, corrupt, T, j->kernel, delta, err) != 0) goto out;
+    if (cc_eap_sender_deltas(m, g, clean, corrupt, T, j->kernel, 0, delta, err) != 0) goto out;
     if (j->metric == CC_PAIR_KL && cc_grad_metric_logprobs(m, clean, 1, T, NULL, j->kernel, clean_lp, err) != 0)
         goto out;
     cc_grad_metric gm;
@@ -167,8 +168,9 @@ out:
 }
 
 int cc_eap_scores(const cc_model *m, const cc_eap_graph *g, const cc_eap_pairs *p, cc_pair_metric metric,
-                  int ig_steps, cc_kernel kernel, double *scores, cc_error *err)
+                  int ig_steps, cc_kernel kernel, int threads, double *scores, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(g, err, -1);
     CC_ARG_NOT_NULL(p, err, -1);

@@ -10,6 +10,7 @@
 #include "circuitc/patching.h"
 #include "circuitc/rng.h"
 #include "core/args.h"
+#include "core/parallel.h"
 #include "core/progress_report.h"
 #include "model/model_internal.h"
 
@@ -127,9 +128,10 @@ static void watch(cc_fwd_opts *o, pass_progress *p)
     if (p->fn) o->hook = progress_hook, o->hook_ctx = p;
 }
 
-int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, cc_progress_fn progress,
-                  void *progress_ctx, cc_repeat_stats *out, cc_error *err)
+int cc_repeat_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, int threads,
+                  cc_progress_fn progress, void *progress_ctx, cc_repeat_stats *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
@@ -292,9 +294,10 @@ static int scores_run(const cc_model *m, const int *tokens, int batch, int T, in
     return rc;
 }
 
-int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel,
+int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, cc_kernel kernel, int threads,
                        cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
@@ -302,9 +305,10 @@ int cc_head_scores_run(const cc_model *m, const int *tokens, int batch, int n, c
     return scores_run(m, tokens, batch, 1 + 2 * n, n, kernel, progress, progress_ctx, out, err);
 }
 
-int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel,
+int cc_head_scores_tokens_run(const cc_model *m, const int *tokens, int batch, int T, cc_kernel kernel, int threads,
                               cc_progress_fn progress, void *progress_ctx, cc_head_scores *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
@@ -322,9 +326,10 @@ void cc_patch_sweep_free(cc_patch_sweep *s)
     memset(s, 0, sizeof *s);
 }
 
-int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel,
+int cc_patch_mlp_sweep(const cc_model *m, const int *tokens, int n, bool naive, cc_kernel kernel, int threads,
                        cc_progress_fn progress, void *progress_ctx, cc_patch_sweep *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);
@@ -476,9 +481,10 @@ static int ablate_scored(const cc_model *m, const int *tokens, int batch, int T,
 }
 
 int cc_ablate_heads(const cc_model *m, const int *tokens, int batch, int n, const cc_head *heads, int n_ablate,
-                    cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
+                    cc_ablate_mode mode, cc_kernel kernel, int threads, cc_progress_fn progress, void *progress_ctx,
                     cc_ablation *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     ABLATE_ARGS(m, tokens, heads, mode, kernel, out, err);
     memset(out, 0, sizeof *out);
     out->n_layers = m->cfg.n_layers, out->n_heads = m->cfg.n_heads;
@@ -545,9 +551,10 @@ void cc_token_ablation_free(cc_token_ablation *a)
 }
 
 int cc_ablate_heads_tokens(const cc_model *m, const int *tokens, int batch, int T, const cc_head *heads, int n_ablate,
-                           cc_ablate_mode mode, cc_kernel kernel, cc_progress_fn progress, void *progress_ctx,
-                           cc_token_ablation *out, cc_error *err)
+                           cc_ablate_mode mode, cc_kernel kernel, int threads, cc_progress_fn progress,
+                           void *progress_ctx, cc_token_ablation *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     ABLATE_ARGS(m, tokens, heads, mode, kernel, out, err);
     memset(out, 0, sizeof *out);
     out->n_layers = m->cfg.n_layers, out->n_heads = m->cfg.n_heads;

@@ -510,8 +510,10 @@ static int check_head(const cc_config *c, cc_head h, const char *role, cc_error 
 
 int cc_path_patch(const cc_model *m, const int *clean, const int *corrupt, int T, const cc_head *senders,
                   int n_senders, const cc_head *receivers, int n_receivers, cc_hook_kind to, const cc_metric *metric,
-                  cc_kernel kernel, cc_progress_fn progress, void *progress_ctx, cc_path_result *out, cc_error *err)
+                  cc_kernel kernel, int threads, cc_progress_fn progress, void *progress_ctx, cc_path_result *out,
+                  cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(clean, err, -1);
     CC_ARG_NOT_NULL(corrupt, err, -1);

@@ -94,8 +94,9 @@ static void read_sequence(const float *logits, const int *tok, int len, int V, i
 }
 
 int cc_next_tokens_run(const cc_model *m, const int *tokens, const int *length, int batch, int pos, int k,
-                       cc_kernel kernel, cc_next_tokens *out, cc_error *err)
+                       cc_kernel kernel, int threads, cc_next_tokens *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_NOT_NULL(length, err, -1);
@@ -142,9 +143,10 @@ void cc_logit_lens_free(cc_logit_lens *r)
 /* Rows of the residual streams unembedded at a time ([rows, V] float32 logits). */
 enum { LENS_CHUNK_ROWS = 128 };
 
-int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_kernel kernel, cc_logit_lens *out,
-                      cc_error *err)
+int cc_logit_lens_run(const cc_model *m, const int *tokens, int pos, int k, cc_kernel kernel, int threads,
+                      cc_logit_lens *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(tokens, err, -1);
     CC_ARG_ENUM(kernel, CC_KERNEL_REF + 1, err, -1);

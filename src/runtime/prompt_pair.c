@@ -9,6 +9,7 @@
 
 #include "core/args.h"
 #include "core/json_num.h"
+#include "core/parallel.h"
 #include "model/model_internal.h"
 
 /* One prompt from TEXT or TOKENS (exactly one), named NAME / NAME-tokens in errors. */
@@ -165,6 +166,7 @@ static int senders_of(const cc_config *c, const cc_path_patch_options *o, cc_pat
 int cc_path_patch_run(const cc_model *m, const cc_prompt_pair *p, const cc_path_patch_options *o,
                       cc_path_patch_report *out, cc_error *err)
 {
+    CC_PAR_CALL(o ? o->threads : 0);
     CC_ARG_NOT_NULL(out, err, -1);
     memset(out, 0, sizeof *out);
     CC_ARG_NOT_NULL(m, err, -1);
@@ -182,8 +184,8 @@ int cc_path_patch_run(const cc_model *m, const cc_prompt_pair *p, const cc_path_
     memcpy(out->receivers, o->receivers, (size_t)o->n_receivers * sizeof *out->receivers);
     if (senders_of(&m->cfg, o, out, err) != 0) return -1;
     return cc_path_patch(m, p->clean.tokens, p->corrupt.tokens, p->T, out->senders, out->n_senders, out->receivers,
-                         out->n_receivers, o->to, &p->metric, o->kernel, o->progress, o->progress_ctx, &out->result,
-                         err);
+                         out->n_receivers, o->to, &p->metric, o->kernel, 0, o->progress, o->progress_ctx,
+                         &out->result, err);
 }
 
 void cc_path_patch_report_free(cc_path_patch_report *r)

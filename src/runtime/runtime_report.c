@@ -52,7 +52,8 @@ int cc_repeat_report_run(const cc_model *m, const cc_repeat_input *in, int threa
     int *tok = NULL;
     int rc = draw_tokens(m, in, &tok, err);
     if (rc == 0)
-        rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, progress, progress_ctx, &out->stats, err);
+        rc = cc_repeat_run(m, tok, in->batch, in->seq_len, CC_KERNEL_FAST, 0, progress,
+                           progress_ctx, &out->stats, err);
     free(tok);
     return rc;
 }
@@ -116,11 +117,11 @@ int cc_heads_report_run(const cc_model *m, const cc_heads_options *o, cc_heads_r
     int *tok = NULL, T = 0;
     int rc = b ? prompts_length(b, &T, err) : draw_tokens(m, &o->input, &tok, err);
     if (rc == 0 && b)
-        rc = cc_head_scores_tokens_run(m, b->tokens, b->batch, T, CC_KERNEL_FAST, o->progress, o->progress_ctx,
+        rc = cc_head_scores_tokens_run(m, b->tokens, b->batch, T, CC_KERNEL_FAST, 0, o->progress, o->progress_ctx,
                                        &out->scores, err);
     else if (rc == 0)
-        rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, o->progress, o->progress_ctx,
-                                &out->scores, err);
+        rc = cc_head_scores_run(m, tok, o->input.batch, o->input.seq_len, CC_KERNEL_FAST, 0, o->progress,
+                                o->progress_ctx, &out->scores, err);
     free(tok);
     if (rc != 0) return -1;
     out->n_layers = out->scores.n_layers, out->n_heads = out->scores.n_heads;
@@ -198,7 +199,7 @@ int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablat
         int T;
         const cc_token_ablation *a = &out->on_prompts;
         if (prompts_length(b, &T, err) != 0 ||
-            cc_ablate_heads_tokens(m, b->tokens, b->batch, T, out->ablated, n, o->mode, CC_KERNEL_FAST, o->progress,
+            cc_ablate_heads_tokens(m, b->tokens, b->batch, T, out->ablated, n, o->mode, CC_KERNEL_FAST, 0, o->progress,
                                    o->progress_ctx, &out->on_prompts, err) != 0)
             return -1;
         return order_changes(out, a->n_layers * a->n_heads, a->clean_induction, a->ablated_induction, err);
@@ -206,7 +207,7 @@ int cc_ablate_report_run(const cc_model *m, const cc_ablate_options *o, cc_ablat
     int *tok = NULL;
     int rc = draw_tokens(m, &o->input, &tok, err);
     if (rc == 0)
-        rc = cc_ablate_heads(m, tok, o->input.batch, o->input.seq_len, out->ablated, n, o->mode, CC_KERNEL_FAST,
+        rc = cc_ablate_heads(m, tok, o->input.batch, o->input.seq_len, out->ablated, n, o->mode, CC_KERNEL_FAST, 0,
                              o->progress, o->progress_ctx, &out->ablation, err);
     free(tok);
     const cc_ablation *a = &out->ablation;
@@ -293,7 +294,7 @@ int cc_patch_sweep_report_run(const cc_model *m, const cc_patch_sweep_options *o
     out->input.batch = 1;
     out->naive = o->naive;
     if (draw_tokens(m, &out->input, &out->tokens, err) != 0) return -1;
-    return cc_patch_mlp_sweep(m, out->tokens, out->input.seq_len, o->naive, CC_KERNEL_FAST, o->progress,
+    return cc_patch_mlp_sweep(m, out->tokens, out->input.seq_len, o->naive, CC_KERNEL_FAST, 0, o->progress,
                               o->progress_ctx, &out->sweep, err);
 }
 
@@ -305,9 +306,10 @@ void cc_patch_sweep_report_free(cc_patch_sweep_report *r)
     memset(r, 0, sizeof *r);
 }
 
-int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, cc_prompt_pattern *out,
-                          cc_error *err)
+int cc_prompt_pattern_run(const cc_model *m, const cc_prompt_batch *b, cc_head head, int threads,
+                          cc_prompt_pattern *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(b, err, -1);
     CC_ARG_NOT_NULL(out, err, -1);
@@ -325,9 +327,10 @@ void cc_prompt_pattern_free(cc_prompt_pattern *r)
     memset(r, 0, sizeof *r);
 }
 
-int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n_heads,
+int cc_prompt_patterns_run(const cc_model *m, const cc_prompt_batch *b, const cc_head *heads, int n_heads, int threads,
                            cc_prompt_patterns *out, cc_error *err)
 {
+    CC_PAR_CALL(threads);
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(b, err, -1);
     CC_ARG_NOT_NULL(heads, err, -1);

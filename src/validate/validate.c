@@ -172,8 +172,8 @@ int cc_validate(const cc_model *m, cc_head prev, cc_head ind, const cc_validate_
         o->min_top1_vs_chance);
 
     /* evidence, from forward passes */
-    if (cc_head_scores_run(m, tokens, B, n, CC_KERNEL_FAST, o->progress, o->progress_ctx, &hs, err) != 0 ||
-        cc_ablate_heads(m, tokens, B, n, &prev, 1, o->ablate, CC_KERNEL_FAST, o->progress, o->progress_ctx, &ab,
+    if (cc_head_scores_run(m, tokens, B, n, CC_KERNEL_FAST, 0, o->progress, o->progress_ctx, &hs, err) != 0 ||
+        cc_ablate_heads(m, tokens, B, n, &prev, 1, o->ablate, CC_KERNEL_FAST, 0, o->progress, o->progress_ctx, &ab,
                         err) != 0)
         goto out;
     size_t pi = (size_t)prev.layer * H + prev.head, ii = (size_t)ind.layer * H + ind.head;
