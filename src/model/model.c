@@ -320,36 +320,21 @@ static void free_weights(cc_model *m)
         }
 }
 
-/* DST [cols, rows] = transpose of SRC [rows, cols], in cache-friendly blocks. */
-static void transpose_into(const float *src, float *dst, size_t rows, size_t cols)
-{
-    const size_t B = 64;
-    for (size_t r0 = 0; r0 < rows; r0 += B)
-        for (size_t c0 = 0; c0 < cols; c0 += B)
-            for (size_t r = r0; r < r0 + B && r < rows; r++)
-                for (size_t c = c0; c < c0 + B && c < cols; c++) dst[c * rows + r] = src[r * cols + c];
-}
-
 /* Query heads per key/value head. */
 static size_t group(const cc_config *c) { return (size_t)(c->n_heads / cc_config_kv_heads(c)); }
 
 /* Rearranges SRC, the whole file tensor of E at LAYER, into E's destinations
- * (every layout but ARCH_COPY, ARCH_ZERO and ARCH_CONV1D_QKV, which read in place). */
+ * (every layout but ARCH_COPY, ARCH_TRANSPOSE, ARCH_ZERO and ARCH_CONV1D_QKV, which read in place). */
 static void rearrange(cc_model *m, const arch_tensor *e, size_t layer, const float *src, const cc_st_tensor *t)
 {
     const cc_config *c = &m->cfg;
     size_t H = (size_t)c->n_heads, dh = (size_t)c->d_head, d = (size_t)c->d_model, rep = group(c);
     switch (e->layout) {
-    case ARCH_TRANSPOSE: {
-        size_t rows = (size_t)t->shape[0], cols = (size_t)(t->n_elements / t->shape[0]);
-        transpose_into(src, *arch_dest(&m->w, e, 0) + layer * rows * cols, rows, cols);
-        return;
-    }
     case ARCH_HEADS: /* [n*dh, d] -> [H, d, dh], head g of n serving query heads g*rep .. */
         for (size_t q = 0; q < H; q++) {
             const float *s = src + (e->shape[0] == ARCH_DIM_Q ? q : q / rep) * dh * d; /* [dh, d] */
             float *o = *arch_dest(&m->w, e, 0) + (layer * H + q) * d * dh;             /* [d, dh] */
-            transpose_into(s, o, dh, d);
+            cc_transpose_into(s, o, dh, d);
         }
         return;
     case ARCH_KV_REPEAT: { /* [Hkv, X] -> [H, X] */
@@ -363,7 +348,7 @@ static void rearrange(cc_model *m, const arch_tensor *e, size_t layer, const flo
             for (size_t h = 0; h < H; h++) {
                 const float *s = src + (h * 3 + (size_t)which) * dh * (t->ndim == 2 ? d : 1);
                 float *o = *arch_dest(&m->w, e, which) + (layer * H + h) * dh * (t->ndim == 2 ? d : 1);
-                if (t->ndim == 2) transpose_into(s, o, dh, d);
+                if (t->ndim == 2) cc_transpose_into(s, o, dh, d);
                 else memcpy(o, s, dh * sizeof *s);
             }
         return;
@@ -396,6 +381,8 @@ static int read_entry(cc_model *m, const arch_tensor *e, size_t layer, cc_error 
     if (!t) return 0; /* stays zero (a bias the file lacks) */
     if (e->layout == ARCH_COPY)
         return read_whole(m, t, *arch_dest(&m->w, e, 0) + layer * (size_t)arch_numel(&m->cfg, e), err);
+    if (e->layout == ARCH_TRANSPOSE)
+        return cc_model_read_transposed(m, t, *arch_dest(&m->w, e, 0) + layer * (size_t)arch_numel(&m->cfg, e), err);
     if (e->layout == ARCH_CONV1D_QKV) {
         for (int which = 0; which < 3; which++)
             for (size_t h = 0; h < (size_t)m->cfg.n_heads; h++)
@@ -427,7 +414,8 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
     for (int pass = 0; pass < 2; pass++)
         for (int id = 0; rc == 0 && id < fam->n_tensors; id++) {
             const arch_tensor *e = &fam->tensors[id];
-            bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_CONV1D_QKV || e->layout == ARCH_ZERO;
+            bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_TRANSPOSE || e->layout == ARCH_CONV1D_QKV ||
+                            e->layout == ARCH_ZERO;
             if (in_place != (pass == 1) || !arch_exists(&m->cfg, e)) continue;
             int layers = e->per_layer ? m->cfg.n_layers : 1;
             for (int l = 0; rc == 0 && l < layers; l++) {

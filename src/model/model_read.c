@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -252,4 +253,45 @@ int cc_model_read_block(cc_model *m, const cc_st_tensor *t, uint64_t row0, uint6
         return 0;
     }
     return check_finite(m, t, err) != 0 ? -1 : guarded_copy(m, &copy, err);
+}
+
+/* DST [cols, rows] = transpose of SRC [rows, cols] (DST's rows DST_STRIDE apart), in cache-friendly blocks. */
+static void transpose_rows(const float *src, float *dst, size_t rows, size_t cols, size_t dst_stride)
+{
+    const size_t B = 64;
+    for (size_t r0 = 0; r0 < rows; r0 += B)
+        for (size_t c0 = 0; c0 < cols; c0 += B)
+            for (size_t r = r0; r < r0 + B && r < rows; r++)
+                for (size_t c = c0; c < c0 + B && c < cols; c++) dst[c * dst_stride + r] = src[r * cols + c];
+}
+
+void cc_transpose_into(const float *src, float *dst, size_t rows, size_t cols)
+{
+    transpose_rows(src, dst, rows, cols, rows);
+}
+
+int cc_model_read_transposed(cc_model *m, const cc_st_tensor *t, float *dst, cc_error *err)
+{
+    uint64_t rows = t->shape[0], cols = rows ? t->n_elements / rows : 0;
+    const uint64_t band = 64; /* rows per pass through the buffer: the transpose's block */
+    float *buf = malloc((size_t)(band * (cols ? cols : 1)) * sizeof *buf);
+    if (!buf) return cc_fail_code(err, CC_E_NOMEM, "out of memory reading tensor \"%s\" of %s", t->name, m->weights_path);
+    bool checking = !m->tensor_checked[tensor_index(m, t)];
+    for (uint64_t r0 = 0; r0 < rows; r0 += band) {
+        uint64_t n = rows - r0 < band ? rows - r0 : band;
+        block_copy copy = {m->st, t, r0, n, 0, cols, buf};
+        if (guarded_copy(m, &copy, err) != 0) goto fail;
+        long long bad = checking ? first_nonfinite(buf, (size_t)(n * cols)) : -1;
+        if (bad >= 0) { /* refused, or allowed with the first one noted */
+            if (nonfinite_found(m, t, r0 * cols + (uint64_t)bad, buf[bad], err) != 0) goto fail;
+            checking = false;
+        }
+        transpose_rows(buf, dst + r0, (size_t)n, (size_t)cols, (size_t)rows);
+    }
+    free(buf);
+    m->tensor_checked[tensor_index(m, t)] = 1;
+    return 0;
+fail:
+    free(buf);
+    return -1;
 }
