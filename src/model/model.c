@@ -16,6 +16,7 @@
 #include "circuitc/process.h"
 #include "process_layer.h"
 #include "core/args.h"
+#include "core/parallel.h"
 #include "arch.h"
 #include "model_read.h"
 #include "shards.h"
@@ -399,6 +400,7 @@ static int read_entry(cc_model *m, const arch_tensor *e, size_t layer, cc_error 
 int cc_model_load_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
+    CC_PAR_CALL(m->load_threads);
     if (m->loaded) return 0;
     if (m->part_ready) return cc_fail_code(err, CC_E_INTERNAL, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
     const arch_family *fam = family_of(m);
@@ -690,6 +692,7 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(parts, err, -1);
     for (int i = 0; i < n; i++) CC_ARG_ENUM(parts[i].kind, CC_N_PARTS, err, -1);
+    CC_PAR_CALL(m->load_threads);
     const cc_config *c = &m->cfg;
     for (int i = 0; i < n; i++) {
         cc_part p = parts[i];
@@ -835,4 +838,10 @@ void cc_model_set_load_progress(cc_model *m, cc_progress_fn progress, void *ctx)
     CC_ARG_NOT_NULL(m, NULL, );
     m->load_progress = progress;
     m->load_progress_ctx = ctx;
+}
+
+void cc_model_set_load_threads(cc_model *m, int threads)
+{
+    CC_ARG_NOT_NULL(m, NULL, );
+    m->load_threads = threads < 0 ? 0 : threads;
 }
