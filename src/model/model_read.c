@@ -261,8 +261,8 @@ static void transpose_rows(const float *src, float *dst, size_t rows, size_t col
     const size_t B = 64;
     for (size_t r0 = 0; r0 < rows; r0 += B)
         for (size_t c0 = 0; c0 < cols; c0 += B)
-            for (size_t r = r0; r < r0 + B && r < rows; r++)
-                for (size_t c = c0; c < c0 + B && c < cols; c++) dst[c * dst_stride + r] = src[r * cols + c];
+            for (size_t c = c0; c < c0 + B && c < cols; c++) /* DST's rows written in runs: far apart, each a page */
+                for (size_t r = r0; r < r0 + B && r < rows; r++) dst[c * dst_stride + r] = src[r * cols + c];
 }
 
 void cc_transpose_into(const float *src, float *dst, size_t rows, size_t cols)

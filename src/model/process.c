@@ -60,15 +60,29 @@ typedef struct {
     size_t cols;
 } center_job;
 
+static void subtract(float *x, size_t n, double sum)
+{
+    double mean = sum / (double)n;
+    for (size_t j = 0; j < n; j++) x[j] = (float)((double)x[j] - mean);
+}
+
+/* Rows [LO, HI): four rows' sums at a time, four independent chains of
+ * additions (one chain waits on each addition), each row's in its own order. */
 static void center_row_range(void *ctx, size_t lo, size_t hi)
 {
     const center_job *c = ctx;
-    for (size_t r = lo; r < hi; r++) {
-        float *x = c->X + r * c->cols;
+    size_t n = c->cols, r = lo;
+    for (; r + 4 <= hi; r += 4) {
+        float *x0 = c->X + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t j = 0; j < n; j++) s0 += x0[j], s1 += x1[j], s2 += x2[j], s3 += x3[j];
+        subtract(x0, n, s0), subtract(x1, n, s1), subtract(x2, n, s2), subtract(x3, n, s3);
+    }
+    for (; r < hi; r++) {
+        float *x = c->X + r * n;
         double s = 0;
-        for (size_t j = 0; j < c->cols; j++) s += x[j];
-        double mean = s / (double)c->cols;
-        for (size_t j = 0; j < c->cols; j++) x[j] = (float)((double)x[j] - mean);
+        for (size_t j = 0; j < n; j++) s += x[j];
+        subtract(x, n, s);
     }
 }
 
