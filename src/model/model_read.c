@@ -5,6 +5,7 @@
 #include "model_read.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -236,10 +237,20 @@ static int nonfinite_found(cc_model *m, const cc_st_tensor *t, uint64_t flat, fl
     return 0;
 }
 
+/* The index of X's first NaN or infinity, or -1. Chunks are screened without
+ * a branch per value (the loop vectorises: NaN fails the comparison too), and
+ * only a chunk that holds one is searched value by value. */
 static long long first_nonfinite(const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return (long long)i;
+    enum { CHUNK = 1024 };
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+        size_t c1 = n - c0 < CHUNK ? n : c0 + CHUNK;
+        int finite = 1;
+        for (size_t i = c0; i < c1; i++) finite &= fabsf(x[i]) <= FLT_MAX;
+        if (finite) continue;
+        for (size_t i = c0; i < c1; i++)
+            if (!isfinite(x[i])) return (long long)i;
+    }
     return -1;
 }
 
