@@ -351,6 +351,34 @@ START_TEST(infinite_half_precision_weight_is_refused)
 }
 END_TEST
 
+/* An untied unembedding is read transposed a band of rows at a time: a NaN
+ * in a later band is still found, and named by its index in the file. */
+START_TEST(nonfinite_in_a_transposed_unembedding_is_found_band_by_band)
+{
+    char *dir = tu_tmpdir();
+    cc_config c;
+    cc_error err;
+    ck_assert_int_eq(cc_synth_preset("tiny", &c, &err), 0);
+    c.d_vocab = 200, c.bos_token_id = 199; /* lm_head.weight [200, 16]: four bands */
+    cc_synth_options o = {.dtype = CC_DT_F32, .lm_head = true};
+    ck_assert_msg(cc_synth_write(&c, 3, &o, dir, &err) == 0, "%s", err.msg);
+    poke(dir, "lm_head.weight", 150 * 16 + 2, &NAN32);
+    poke(dir, "lm_head.weight", 130 * 16 + 5, &NAN32);
+    cc_model *m = NULL;
+    ck_assert_int_eq(cc_model_load(dir, NULL, true, &m, &err), -1);
+    tu_assert_contains(err.msg, "\"lm_head.weight\" holds NaN at flat index 2085 = [130, 5]");
+    /* allowed for inspection: the first one noted, both in place, transposed */
+    m = open_model(dir);
+    m->allow_nonfinite = true;
+    ck_assert_msg(cc_model_load_weights(m, &err) == 0, "%s", err.msg);
+    tu_assert_contains(m->nonfinite_note.msg, "flat index 2085 = [130, 5]");
+    ck_assert(isnan(m->w.W_U[5 * 200 + 130]) && isnan(m->w.W_U[2 * 200 + 150]));
+    ck_assert(!isnan(m->w.W_U[5 * 200 + 131]) && !isnan(m->w.W_U[130]));
+    cc_model_free(m);
+    remove_model(dir);
+}
+END_TEST
+
 /* Runs circuitc ARGS (with --model DIR appended) and checks it refused the NaN: exit 1,
  * nothing on stdout, the tensor and index on stderr. */
 static void cli_refuses(const char *dir, const char *const *args)
@@ -574,6 +602,7 @@ int main(void)
     tcase_set_timeout(nonfinite, 300);
     tcase_add_test(nonfinite, nonfinite_weight_is_refused_naming_tensor_and_index);
     tcase_add_test(nonfinite, infinite_half_precision_weight_is_refused);
+    tcase_add_test(nonfinite, nonfinite_in_a_transposed_unembedding_is_found_band_by_band);
     tcase_add_test(nonfinite, every_data_reading_command_refuses_nonfinite);
     tcase_add_test(nonfinite, allow_nonfinite_loads_for_inspection);
     tcase_add_test(nonfinite, absurd_activations_are_refused);

@@ -1,7 +1,10 @@
 /* test_process.c — TransformerLens default weight processing, checked against
  * expectations derived by hand from docs/processing.md and computed here
  * independently, in float64, from the raw weights. */
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,12 +149,70 @@ START_TEST(processing_is_idempotent_and_requires_weights)
 }
 END_TEST
 
+static atomic_int threads_started;
+
+/* Counts the threads the library starts (its loops' threads resolve to this one). */
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
+    atomic_fetch_add(&threads_started, 1);
+    return real(t, attr, fn, arg);
+}
+
+/* A model whose unembedding and embedding are large enough for processing
+ * to split them over threads (the fold by columns, the centring by rows),
+ * loaded and processed with the loading thread count THREADS; *STARTED: the
+ * threads that took. */
+static cc_model *load_wide(const char *dir, int threads, int *started)
+{
+    cc_model *m;
+    cc_error err;
+    ck_assert_msg(cc_model_open(dir, NULL, &m, &err) == 0, "%s", err.msg);
+    cc_model_set_load_threads(m, threads);
+    int before = atomic_load(&threads_started);
+    ck_assert_msg(cc_model_load_weights(m, &err) == 0 && cc_process_weights(m, &err) == 0, "%s", err.msg);
+    *started = atomic_load(&threads_started) - before;
+    return m;
+}
+
+START_TEST(processing_gives_the_same_bits_on_one_thread_and_on_four)
+{
+    char *dir = tu_tmpdir();
+    cc_config c;
+    cc_error err;
+    ck_assert_int_eq(cc_synth_preset("tiny", &c, &err), 0);
+    c.d_vocab = 40000, c.bos_token_id = 39999; /* W_U [16, 40000], W_E [40000, 16]: split in four */
+    ck_assert_msg(cc_synth_write(&c, 7, NULL, dir, &err) == 0, "%s", err.msg);
+    int started_one, started_four;
+    cc_model_free(load_wide(dir, 1, &started_one)); /* OpenBLAS (re)starts its pool at the first hold */
+    cc_model *one = load_wide(dir, 1, &started_one), *four = load_wide(dir, 4, &started_four);
+    ck_assert_msg(started_one == 0, "one loading thread started %d more", started_one);
+    ck_assert_msg(started_four >= 3, "four loading threads started only %d more", started_four);
+    struct {
+        const char *name;
+        const float *a, *b;
+        size_t n;
+    } arrays[] = {{"W_U", one->w.W_U, four->w.W_U, (size_t)16 * 40000},
+                  {"b_U", one->w.b_U, four->w.b_U, 40000},
+                  {"W_E", one->w.W_E, four->w.W_E, (size_t)40000 * 16}};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        ck_assert_msg(memcmp(arrays[i].a, arrays[i].b, arrays[i].n * sizeof(float)) == 0,
+                      "%s differs between one thread and four", arrays[i].name);
+    cc_model_free(one);
+    cc_model_free(four);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("process");
     TCase *tc = tcase_create("default processing");
     tcase_add_test(tc, processing_matches_hand_derivation);
     tcase_add_test(tc, processing_is_idempotent_and_requires_weights);
+    tcase_add_test(tc, processing_gives_the_same_bits_on_one_thread_and_on_four);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

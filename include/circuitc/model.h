@@ -85,6 +85,10 @@ const char *cc_model_nonfinite_note(const cc_model *m);
 /* Optional, set before cc_model_load_weights: called as tensors are read
  * (values read of all); it may cancel (circuitc/progress.h). */
 void cc_model_set_load_progress(cc_model *m, cc_progress_fn progress, void *ctx);
+/* Optional, set before loading: the thread count of cc_model_load_weights,
+ * cc_process_weights and cc_model_need (0, the default: the online cores, or
+ * the count of the call they run inside; docs/library.md, "Threads per call"). */
+void cc_model_set_load_threads(cc_model *m, int threads);
 
 /* The parts of the weights a weight-only analysis can ask for. */
 typedef enum {

@@ -16,6 +16,7 @@
 #include "circuitc/process.h"
 #include "process_layer.h"
 #include "core/args.h"
+#include "core/parallel.h"
 #include "arch.h"
 #include "model_read.h"
 #include "shards.h"
@@ -320,36 +321,21 @@ static void free_weights(cc_model *m)
         }
 }
 
-/* DST [cols, rows] = transpose of SRC [rows, cols], in cache-friendly blocks. */
-static void transpose_into(const float *src, float *dst, size_t rows, size_t cols)
-{
-    const size_t B = 64;
-    for (size_t r0 = 0; r0 < rows; r0 += B)
-        for (size_t c0 = 0; c0 < cols; c0 += B)
-            for (size_t r = r0; r < r0 + B && r < rows; r++)
-                for (size_t c = c0; c < c0 + B && c < cols; c++) dst[c * rows + r] = src[r * cols + c];
-}
-
 /* Query heads per key/value head. */
 static size_t group(const cc_config *c) { return (size_t)(c->n_heads / cc_config_kv_heads(c)); }
 
 /* Rearranges SRC, the whole file tensor of E at LAYER, into E's destinations
- * (every layout but ARCH_COPY, ARCH_ZERO and ARCH_CONV1D_QKV, which read in place). */
+ * (every layout but ARCH_COPY, ARCH_TRANSPOSE, ARCH_ZERO and ARCH_CONV1D_QKV, which read in place). */
 static void rearrange(cc_model *m, const arch_tensor *e, size_t layer, const float *src, const cc_st_tensor *t)
 {
     const cc_config *c = &m->cfg;
     size_t H = (size_t)c->n_heads, dh = (size_t)c->d_head, d = (size_t)c->d_model, rep = group(c);
     switch (e->layout) {
-    case ARCH_TRANSPOSE: {
-        size_t rows = (size_t)t->shape[0], cols = (size_t)(t->n_elements / t->shape[0]);
-        transpose_into(src, *arch_dest(&m->w, e, 0) + layer * rows * cols, rows, cols);
-        return;
-    }
     case ARCH_HEADS: /* [n*dh, d] -> [H, d, dh], head g of n serving query heads g*rep .. */
         for (size_t q = 0; q < H; q++) {
             const float *s = src + (e->shape[0] == ARCH_DIM_Q ? q : q / rep) * dh * d; /* [dh, d] */
             float *o = *arch_dest(&m->w, e, 0) + (layer * H + q) * d * dh;             /* [d, dh] */
-            transpose_into(s, o, dh, d);
+            cc_transpose_into(s, o, dh, d);
         }
         return;
     case ARCH_KV_REPEAT: { /* [Hkv, X] -> [H, X] */
@@ -363,7 +349,7 @@ static void rearrange(cc_model *m, const arch_tensor *e, size_t layer, const flo
             for (size_t h = 0; h < H; h++) {
                 const float *s = src + (h * 3 + (size_t)which) * dh * (t->ndim == 2 ? d : 1);
                 float *o = *arch_dest(&m->w, e, which) + (layer * H + h) * dh * (t->ndim == 2 ? d : 1);
-                if (t->ndim == 2) transpose_into(s, o, dh, d);
+                if (t->ndim == 2) cc_transpose_into(s, o, dh, d);
                 else memcpy(o, s, dh * sizeof *s);
             }
         return;
@@ -396,6 +382,8 @@ static int read_entry(cc_model *m, const arch_tensor *e, size_t layer, cc_error 
     if (!t) return 0; /* stays zero (a bias the file lacks) */
     if (e->layout == ARCH_COPY)
         return read_whole(m, t, *arch_dest(&m->w, e, 0) + layer * (size_t)arch_numel(&m->cfg, e), err);
+    if (e->layout == ARCH_TRANSPOSE)
+        return cc_model_read_transposed(m, t, *arch_dest(&m->w, e, 0) + layer * (size_t)arch_numel(&m->cfg, e), err);
     if (e->layout == ARCH_CONV1D_QKV) {
         for (int which = 0; which < 3; which++)
             for (size_t h = 0; h < (size_t)m->cfg.n_heads; h++)
@@ -412,6 +400,7 @@ static int read_entry(cc_model *m, const arch_tensor *e, size_t layer, cc_error 
 int cc_model_load_weights(cc_model *m, cc_error *err)
 {
     CC_ARG_NOT_NULL(m, err, -1);
+    CC_PAR_CALL(m->load_threads);
     if (m->loaded) return 0;
     if (m->part_ready) return cc_fail_code(err, CC_E_INTERNAL, "internal: %s was loaded part by part; it cannot be loaded whole", m->weights_path);
     const arch_family *fam = family_of(m);
@@ -427,7 +416,8 @@ int cc_model_load_weights(cc_model *m, cc_error *err)
     for (int pass = 0; pass < 2; pass++)
         for (int id = 0; rc == 0 && id < fam->n_tensors; id++) {
             const arch_tensor *e = &fam->tensors[id];
-            bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_CONV1D_QKV || e->layout == ARCH_ZERO;
+            bool in_place = e->layout == ARCH_COPY || e->layout == ARCH_TRANSPOSE || e->layout == ARCH_CONV1D_QKV ||
+                            e->layout == ARCH_ZERO;
             if (in_place != (pass == 1) || !arch_exists(&m->cfg, e)) continue;
             int layers = e->per_layer ? m->cfg.n_layers : 1;
             for (int l = 0; rc == 0 && l < layers; l++) {
@@ -702,6 +692,7 @@ int cc_model_need(cc_model *m, const cc_part *parts, int n, bool process, cc_err
     CC_ARG_NOT_NULL(m, err, -1);
     CC_ARG_NOT_NULL(parts, err, -1);
     for (int i = 0; i < n; i++) CC_ARG_ENUM(parts[i].kind, CC_N_PARTS, err, -1);
+    CC_PAR_CALL(m->load_threads);
     const cc_config *c = &m->cfg;
     for (int i = 0; i < n; i++) {
         cc_part p = parts[i];
@@ -847,4 +838,10 @@ void cc_model_set_load_progress(cc_model *m, cc_progress_fn progress, void *ctx)
     CC_ARG_NOT_NULL(m, NULL, );
     m->load_progress = progress;
     m->load_progress_ctx = ctx;
+}
+
+void cc_model_set_load_threads(cc_model *m, int threads)
+{
+    CC_ARG_NOT_NULL(m, NULL, );
+    m->load_threads = threads < 0 ? 0 : threads;
 }

@@ -29,6 +29,7 @@ struct cc_model {
     cc_progress_fn load_progress;  /* optional, set before cc_model_load_weights: called as tensors are
                                       read (values read of all); it may cancel (circuitc/progress.h) */
     void *load_progress_ctx;
+    int load_threads;              /* the loading calls' thread count (0: the default) */
 };
 
 #endif

@@ -6,38 +6,91 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/parallel.h"
 #include "process_layer.h"
 #include "model/model_internal.h"
+
+/* Loops here split over threads only when each part has this many values:
+ * a head's projection (tens of thousands) runs on the caller's thread, an
+ * unembedding or an MLP matrix (millions) on every core. */
+enum { PAR_VALUES = 1 << 18 };
+
+static size_t grain_for(size_t values_per_item) { return values_per_item ? PAR_VALUES / values_per_item + 1 : 1; }
+
+typedef struct {
+    float *W, *B;
+    const float *LW, *LB;
+    size_t rows, cols;
+    double *acc;
+} fold_job;
+
+/* Columns [LO, HI) of cc_fold_ln_into: each column's sums in the same order
+ * whatever the split, so the bits do not depend on the thread count. */
+static void fold_ln_columns(void *ctx, size_t lo, size_t hi)
+{
+    const fold_job *f = ctx;
+    float *W = f->W;
+    double *acc = f->acc;
+    size_t cols = f->cols;
+    memset(acc + lo, 0, (hi - lo) * sizeof *acc);
+    for (size_t k = 0; k < f->rows; k++)
+        for (size_t j = lo; j < hi; j++) acc[j] += (double)W[k * cols + j] * f->LB[k];
+    for (size_t j = lo; j < hi; j++) f->B[j] = (float)((double)f->B[j] + acc[j]);
+    memset(acc + lo, 0, (hi - lo) * sizeof *acc);
+    for (size_t k = 0; k < f->rows; k++)
+        for (size_t j = lo; j < hi; j++) {
+            W[k * cols + j] *= f->LW[k];
+            acc[j] += W[k * cols + j];
+        }
+    for (size_t j = lo; j < hi; j++) acc[j] /= (double)f->rows;
+    for (size_t k = 0; k < f->rows; k++)
+        for (size_t j = lo; j < hi; j++) W[k * cols + j] = (float)((double)W[k * cols + j] - acc[j]);
+}
 
 /* B[j] += sum_k W[k,j] LB[k];  W[k,j] *= LW[k];  W[:,j] -= mean_k W[k,j]. */
 void cc_fold_ln_into(float *W, float *B, const float *LW, const float *LB, size_t rows, size_t cols, double *acc)
 {
     if (!W || !B || !LW || !LB || !acc) return;
-    memset(acc, 0, cols * sizeof *acc);
-    for (size_t k = 0; k < rows; k++)
-        for (size_t j = 0; j < cols; j++) acc[j] += (double)W[k * cols + j] * LB[k];
-    for (size_t j = 0; j < cols; j++) B[j] = (float)((double)B[j] + acc[j]);
-    memset(acc, 0, cols * sizeof *acc);
-    for (size_t k = 0; k < rows; k++)
-        for (size_t j = 0; j < cols; j++) {
-            W[k * cols + j] *= LW[k];
-            acc[j] += W[k * cols + j];
-        }
-    for (size_t j = 0; j < cols; j++) acc[j] /= (double)rows;
-    for (size_t k = 0; k < rows; k++)
-        for (size_t j = 0; j < cols; j++) W[k * cols + j] = (float)((double)W[k * cols + j] - acc[j]);
+    fold_job f = {W, B, LW, LB, rows, cols, acc};
+    cc_par_for(cols, grain_for(rows), fold_ln_columns, &f);
+}
+
+typedef struct {
+    float *X;
+    size_t cols;
+} center_job;
+
+static void subtract(float *x, size_t n, double sum)
+{
+    double mean = sum / (double)n;
+    for (size_t j = 0; j < n; j++) x[j] = (float)((double)x[j] - mean);
+}
+
+/* Rows [LO, HI): four rows' sums at a time, four independent chains of
+ * additions (one chain waits on each addition), each row's in its own order. */
+static void center_row_range(void *ctx, size_t lo, size_t hi)
+{
+    const center_job *c = ctx;
+    size_t n = c->cols, r = lo;
+    for (; r + 4 <= hi; r += 4) {
+        float *x0 = c->X + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t j = 0; j < n; j++) s0 += x0[j], s1 += x1[j], s2 += x2[j], s3 += x3[j];
+        subtract(x0, n, s0), subtract(x1, n, s1), subtract(x2, n, s2), subtract(x3, n, s3);
+    }
+    for (; r < hi; r++) {
+        float *x = c->X + r * n;
+        double s = 0;
+        for (size_t j = 0; j < n; j++) s += x[j];
+        subtract(x, n, s);
+    }
 }
 
 void cc_center_rows(float *X, size_t rows, size_t cols)
 {
     if (!X) return;
-    for (size_t r = 0; r < rows; r++) {
-        float *x = X + r * cols;
-        double s = 0;
-        for (size_t j = 0; j < cols; j++) s += x[j];
-        double mean = s / (double)cols;
-        for (size_t j = 0; j < cols; j++) x[j] = (float)((double)x[j] - mean);
-    }
+    center_job c = {X, cols};
+    cc_par_for(rows, grain_for(cols), center_row_range, &c);
 }
 
 /* W[k, j] *= LW[k] over W [rows, cols]: RMSNorm's fold (no bias, no centring). */
@@ -196,6 +249,7 @@ int cc_process_weights(cc_model *m, cc_error *err)
     CC_ARG_NOT_NULL(m, err, -1);
     if (!m->loaded) return cc_fail_code(err, CC_E_INTERNAL, "internal: weights must be loaded before processing");
     if (m->processed) return 0;
+    CC_PAR_CALL(m->load_threads);
     proc_steps s = proc_steps_of(&m->cfg);
     if (s.fold_ln && cc_fold_layer_norm(m, err) != 0) return -1;
     if (s.center_writing) cc_center_writing_weights(m);

@@ -63,6 +63,7 @@ void cc_st_close(cc_st_file *f)
 {
     if (!f) return;
     if (f->map) munmap(f->map, f->map_size);
+    if (f->fd >= 0) close(f->fd);
     free_contents(f);
     free(f);
 }
@@ -328,6 +329,7 @@ int cc_st_parse(const uint8_t *buf, size_t len, const char *label, cc_st_file **
     CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     cc_st_file *f = calloc(1, sizeof *f);
+    if (f) f->fd = -1;
     if (!f || !(f->path = strdup(label ? label : "<buffer>"))) {
         free(f);
         return cc_fail_code(err, CC_E_NOMEM, "out of memory");
@@ -354,6 +356,7 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
         return cc_fail_code(err, CC_E_IO, "%s: cannot open: %s", path, strerror(e));
     }
     cc_st_file *f = calloc(1, sizeof *f);
+    if (f) f->fd = -1;
     if (!f || !(f->path = strdup(path))) {
         free(f);
         close(fd);
@@ -369,8 +372,10 @@ int cc_st_open(const char *path, cc_st_file **out, cc_error *err)
             return cc_fail_code(err, CC_E_IO, "%s: cannot map file: %s", path, strerror(errno));
         }
         f->map_size = (size_t)size;
+        f->fd = fd;
+    } else {
+        close(fd);
     }
-    close(fd);
     static const uint8_t empty[1];
     if (parse_into(f, f->map ? f->map : empty, size, err) != 0) {
         cc_st_close(f);
@@ -387,6 +392,7 @@ int cc_st_join(cc_st_file *const *parts, size_t n, const char *label, cc_st_file
     CC_ARG_NOT_NULL(out, err, -1);
     *out = NULL;
     cc_st_file *v = calloc(1, sizeof *v);
+    if (v) v->fd = -1;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += parts[i]->n_tensors;
     if (!v || !(v->path = strdup(label)) || !(v->tensors = calloc(total ? total : 1, sizeof *v->tensors))) {

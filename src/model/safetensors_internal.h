@@ -10,6 +10,7 @@ struct cc_st_file {
     char *path;                /* for messages */
     uint8_t *map;              /* whole file, read-only; NULL for a parsed buffer */
     size_t map_size;
+    int fd;                    /* the mapped file, kept open for reading float32 rows directly; -1 if none */
     uint64_t file_size;
     uint64_t header_len;
     cc_st_tensor *tensors;     /* in file-offset order */
