@@ -65,10 +65,10 @@ int main(int argc, char **argv)
     cc_error err;
     cc_model *m = NULL;
     cc_circuit *c = NULL;
-    cc_part parts[8];
-    int n_parts = cc_atlas_parts(parts);
-    if (cc_model_open(model, NULL, &m, &err) != 0 || cc_model_need(m, parts, n_parts, true, &err) != 0 ||
-        cc_circuit_open("kcomp", &c, &err) != 0) {
+    cc_part parts[CC_ATLAS_MAX_PARTS];
+    int n_parts = 0;
+    if (cc_model_open(model, NULL, &m, &err) != 0 || cc_circuit_open("kcomp", &c, &err) != 0 ||
+        cc_atlas_parts(c, m, parts, &n_parts, &err) != 0 || cc_model_need(m, parts, n_parts, true, &err) != 0) {
         fprintf(stderr, "atlas_bench: %s\n", err.msg);
         return 1;
     }

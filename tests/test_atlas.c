@@ -18,10 +18,13 @@ static cc_model *load(const char *path)
 {
     cc_model *m = NULL;
     cc_error err;
-    cc_part parts[8];
-    int n = cc_atlas_parts(parts);
-    ck_assert_msg(cc_model_open(path, NULL, &m, &err) == 0 && cc_model_need(m, parts, n, true, &err) == 0, "%s",
-                  err.msg);
+    cc_part parts[CC_ATLAS_MAX_PARTS];
+    int n = 0;
+    cc_circuit *c = NULL;
+    ck_assert_msg(cc_model_open(path, NULL, &m, &err) == 0 && cc_circuit_open("kcomp", &c, &err) == 0 &&
+                      cc_atlas_parts(c, m, parts, &n, &err) == 0 && cc_model_need(m, parts, n, true, &err) == 0,
+                  "%s", err.msg);
+    cc_circuit_free(c);
     return m;
 }
 
@@ -411,6 +414,37 @@ START_TEST(report_run_ranks_every_exact_pair)
 }
 END_TEST
 
+/* Every built-in two-head circuit runs on an opened model: the atlas loads
+ * what its terms read (vcomp's W_U), and nothing the circuit does not (kcomp
+ * reads no W_U). */
+START_TEST(every_builtin_circuit_loads_what_it_reads)
+{
+    const char *names[] = {"kcomp", "qcomp", "vcomp"};
+    for (int i = 0; i < 3; i++) {
+        cc_model *m;
+        cc_circuit *c;
+        cc_error err;
+        ck_assert_int_eq(cc_model_open(tu_fixture_model(), NULL, &m, &err), 0);
+        ck_assert_int_eq(cc_circuit_open(names[i], &c, &err), 0);
+        cc_part parts[CC_ATLAS_MAX_PARTS];
+        int n = 0;
+        ck_assert_msg(cc_atlas_parts(c, m, parts, &n, &err) == 0, "%s", err.msg);
+        bool unembedding = false;
+        for (int k = 0; k < n; k++) unembedding |= parts[k].kind == CC_PART_W_U;
+        ck_assert_msg(unembedding == (i == 2), "%s: W_U %s", names[i], unembedding ? "loaded" : "not loaded");
+        cc_atlas_report_options o;
+        cc_atlas_report_defaults(&o);
+        o.circuit = names[i];
+        cc_atlas_report r;
+        ck_assert_msg(cc_atlas_report_run(m, &o, &r, &err) == 0, "%s: %s", names[i], err.msg);
+        ck_assert(r.n_pairs > 0);
+        cc_atlas_report_free(&r);
+        cc_circuit_free(c);
+        cc_model_free(m);
+    }
+}
+END_TEST
+
 /* The JSON: --json's keys in its order, accuracies as counts / vocab, top the
  * ranking's head, every pair in entries. */
 START_TEST(report_json_is_the_command_body)
@@ -528,6 +562,7 @@ static Suite *suite(void)
     tcase_add_test(t, report_json_is_the_command_body);
     tcase_add_test(t, report_progress_and_cancellation);
     tcase_add_test(t, report_refuses_bad_options);
+    tcase_add_test(t, every_builtin_circuit_loads_what_it_reads);
     suite_add_tcase(s, t);
     return s;
 }

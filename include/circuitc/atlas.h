@@ -52,9 +52,11 @@ typedef struct {
 
 typedef struct cc_atlas cc_atlas;
 
-/* Parts of the model the atlas reads (for cc_model_need): W_E and every
- * head's Q, K, V and O. Fills PARTS (room for 4 + 1) and returns the count. */
-int cc_atlas_parts(cc_part *parts);
+/* Parts of M (opened or loaded) the atlas of circuit C reads, for
+ * cc_model_need: W_E, every head's Q, K, V and O, and whatever else C's terms
+ * read (vcomp's W_U). Fills PARTS (room for CC_ATLAS_MAX_PARTS) and *N_PARTS. */
+#define CC_ATLAS_MAX_PARTS (5 + CC_CIRCUIT_MAX_TERMS)
+int cc_atlas_parts(const cc_circuit *c, const cc_model *m, cc_part *parts, int *n_parts, cc_error *err);
 
 /* Prepares the atlas of circuit C (two head parameters: earlier, later) on M,
  * whose parts above are loaded. For the K-composition circuit this computes

@@ -16,15 +16,34 @@
 #include "core/parallel.h"
 #include "model/model_internal.h"
 
-int cc_atlas_parts(cc_part *parts)
+int cc_atlas_parts(const cc_circuit *c, const cc_model *m, cc_part *parts, int *n_parts, cc_error *err)
 {
-    CC_ARG_NOT_NULL(parts, NULL, -1);
-    parts[0] = (cc_part){CC_PART_W_E, 0, 0};
-    parts[1] = (cc_part){CC_PART_Q, -1, -1};
-    parts[2] = (cc_part){CC_PART_K, -1, -1};
-    parts[3] = (cc_part){CC_PART_V, -1, -1};
-    parts[4] = (cc_part){CC_PART_O, -1, -1};
-    return 5;
+    CC_ARG_NOT_NULL(c, err, -1);
+    CC_ARG_NOT_NULL(m, err, -1);
+    CC_ARG_NOT_NULL(parts, err, -1);
+    CC_ARG_NOT_NULL(n_parts, err, -1);
+    int n = 0;
+    parts[n++] = (cc_part){CC_PART_W_E, 0, 0};
+    for (cc_part_kind k = CC_PART_Q; k <= CC_PART_O; k++) parts[n++] = (cc_part){k, -1, -1};
+    *n_parts = n;
+    if (cc_circuit_n_params(c) != 2 || m->cfg.n_layers < 2) return 0; /* cc_atlas_new says why, or has no pair */
+    /* The circuit's terms for one pair, its heads' parts widened to every
+       layer: every pair reads the same matrices beside its two heads. */
+    const char *names[2] = {cc_circuit_param(c, 0), cc_circuit_param(c, 1)};
+    cc_head heads[2] = {{0, 0}, {m->cfg.n_layers - 1, 0}};
+    cc_part terms[CC_CIRCUIT_MAX_TERMS];
+    int n_terms = 0;
+    if (cc_circuit_parts(c, m, names, heads, 2, terms, &n_terms, err) != 0) return -1;
+    for (int t = 0; t < n_terms; t++) {
+        cc_part p = terms[t];
+        if (p.kind == CC_PART_W_E || (p.kind >= CC_PART_Q && p.kind <= CC_PART_O)) continue;
+        if (p.kind > CC_PART_W_U) p.layer = -1; /* an MLP's: every layer */
+        bool have = false;
+        for (int i = 0; i < n; i++) have |= parts[i].kind == p.kind;
+        if (!have) parts[n++] = p;
+    }
+    *n_parts = n;
+    return 0;
 }
 
 /* Whether C's chain is the K-composition circuit's, with its parameters in

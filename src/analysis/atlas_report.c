@@ -124,12 +124,12 @@ int cc_atlas_report_run(cc_model *m, const cc_atlas_report_options *o, cc_atlas_
     CC_ARG_AT_LEAST(o->top, 0, err, -1);
     if (name_circuit(o, out, err) != 0) return -1;
     double cpu0 = process_cpu_seconds();
-    cc_part parts[8];
-    int n_parts = cc_atlas_parts(parts);
+    cc_part parts[CC_ATLAS_MAX_PARTS];
+    int n_parts = 0;
     cc_circuit *c = NULL;
     cc_atlas *a = NULL;
     int rc = -1;
-    if (cc_circuit_open(out->circuit, &c, err) == 0 &&
+    if (cc_circuit_open(out->circuit, &c, err) == 0 && cc_atlas_parts(c, m, parts, &n_parts, err) == 0 &&
         cc_model_need(m, parts, n_parts, m->loaded ? m->processed : o->process, err) == 0 &&
         cc_atlas_new(m, c, &(cc_atlas_options){.min_acc = o->min_acc}, &a, err) == 0) {
         run_sink s = {.a = a, .entries = calloc((size_t)(a->n_pairs ? a->n_pairs : 1), sizeof *s.entries), .o = o};

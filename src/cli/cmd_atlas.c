@@ -77,9 +77,10 @@ typedef struct {
  * and (rank 0, --out) opens the partial file. */
 static int prepare(const cli_args *a, const atlas_opts *o, int rank, int size, atlas_state *st, cc_error *err)
 {
-    cc_part parts[8];
-    int n_parts = cc_atlas_parts(parts);
-    if (cc_circuit_open(o->circuit, &st->c, err) != 0 || cli_load_parts(&a->common, parts, n_parts, &st->m, err) != 0 ||
+    cc_part parts[CC_ATLAS_MAX_PARTS];
+    int n_parts = 0;
+    if (cc_circuit_open(o->circuit, &st->c, err) != 0 || cli_open_model(&a->common, &st->m, err) != 0 ||
+        cc_atlas_parts(st->c, st->m, parts, &n_parts, err) != 0 || cli_need_parts(&a->common, st->m, parts, n_parts, err) != 0 ||
         cli_require_utf8("--out", a->common.json ? o->out : NULL, err) != 0 ||
         cc_atlas_new(st->m, st->c, &(cc_atlas_options){.min_acc = o->min_acc}, &st->atlas, err) != 0)
         return -1;
