@@ -417,6 +417,27 @@ static const float *at_layer(const float *a, int l, size_t n)
     return a ? a + (size_t)l * n : NULL;
 }
 
+/* The MLP's activation in reverse over elements [lo, hi) of a [R, m] block:
+ * DMLP (d / d post) becomes d / d pre; gated, DLIN receives d / d pre_linear. */
+typedef struct {
+    const cc_config *c;
+    const float *pre, *lin; /* the forward pass's pre-activation and (gated) pre_linear */
+    float *dmlp, *dlin;
+} act_t_ctx;
+
+static void act_t_range(void *p, size_t lo, size_t hi)
+{
+    const act_t_ctx *a = p;
+    for (size_t i = lo; i < hi; i++) {
+        double deriv, v = act_value(a->c->act, a->pre[i], &deriv);
+        if (!a->c->gated) {
+            a->dmlp[i] = (float)(a->dmlp[i] * deriv);
+            continue;
+        }
+        a->dlin[i] = (float)(a->dmlp[i] * v), a->dmlp[i] = (float)(a->dmlp[i] * (double)a->lin[i] * deriv);
+    }
+}
+
 /* Adds to g->dx the gradient through block L's MLP at its input X (resid_mid,
  * or resid_pre in a parallel block), given DOUT = d / d mlp_out. */
 static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_error *err)
@@ -428,11 +449,8 @@ static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_erro
     const float *pre = g->f.act[CC_HOOK_MLP_PRE][l], *lin = g->f.act[CC_HOOK_MLP_PRE_LINEAR][l];
     g->k->linear_t(dout, g->R, d, w->W_out + l * dM, M, g->dmlp, false); /* d post */
     if (emit(g, CC_HOOK_MLP_POST, l, g->dmlp, err)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        double deriv, a = act_value(c->act, pre[i], &deriv);
-        if (c->gated) g->dlin[i] = (float)(g->dmlp[i] * a), g->dmlp[i] = (float)(g->dmlp[i] * (double)lin[i] * deriv);
-        else g->dmlp[i] = (float)(g->dmlp[i] * deriv);
-    }
+    /* float64 tanh / erf / exp per element: split across threads (each element computed as on one) */
+    cc_par_for(n, 16384, act_t_range, &(act_t_ctx){c, pre, lin, g->dmlp, g->dlin});
     if (c->gated && emit(g, CC_HOOK_MLP_PRE_LINEAR, l, g->dlin, err)) return -1;
     if (emit(g, CC_HOOK_MLP_PRE, l, g->dmlp, err)) return -1;
     g->k->linear_t(g->dmlp, g->R, M, (c->gated ? w->W_gate : w->W_in) + l * dM, d, g->dxn, false);
@@ -673,7 +691,7 @@ int cc_backward(const cc_model *m, const int *tokens, int batch, int pos, const 
                    .K = cc_config_kv_heads(c), .dh = c->d_head, .metric = metric, .opts = opts, .res = res};
     g.group = g.H / g.K;
     res->batch = batch, res->pos = pos, res->n_layers = c->n_layers;
-    int rc = -1;
+    int rc = -1, saved_threads = g.k->begin();
     if (forward(&g, err) != 0 || alloc_buffers(&g, err) != 0 || unembed_t(&g, err) != 0) goto out;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         if (block_t(&g, l, err) != 0) goto out;
@@ -690,6 +708,7 @@ int cc_backward(const cc_model *m, const int *tokens, int batch, int pos, const 
     res->peak_bytes = g.peak;
     rc = 0;
 out:
+    g.k->end(saved_threads);
     free_buffers(&g);
     cc_fwd_result_free(&g.f);
     return rc;
