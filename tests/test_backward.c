@@ -13,6 +13,7 @@
  *   - the activations returned with keep_acts are the forward pass's;
  *   - refusals: a hook the shape lacks, a position out of range, a metric
  *     without its arrays. */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "circuitc/backward.h"
 #include "circuitc/forward.h"
+#include "core/parallel.h"
 #include "shape_models.h"
 #include "testutil.h"
 #include "model/model_internal.h" /* the model's fields, for checking them */
@@ -341,6 +343,83 @@ START_TEST(split_inputs_sum_to_the_block_gradients)
 }
 END_TEST
 
+/* The logit difference without the logits' gradient reads only the answer and
+ * wrong columns of the unembedding: the same metric and gradients as the pass
+ * that wants the logits' gradient (the full [R, V] path), bit for bit with the
+ * reference kernel and to float32 rounding with the fast one; a row whose
+ * answer is its wrong token has no gradient. */
+START_TEST(logit_diff_reads_two_columns_as_the_full_logits_do)
+{
+    cc_config c = tu_shape_config();
+    cc_model *m = tu_shape_model(&c, true, 5);
+    int *tok = tu_shape_tokens(&c, B * T, 6);
+    metric_case mc;
+    metric_setup(&mc, m, CC_GRAD_LOGIT_DIFF);
+    for (int same = 0; same < 2; same++) {
+        if (same) mc.wrong[1] = mc.answer[1];
+        for (int kernel = 0; kernel <= CC_KERNEL_REF; kernel++) {
+            cc_grad_opts two = {.kernel = (cc_kernel)kernel}, full = {.kernel = (cc_kernel)kernel};
+            cc_grad_want(&two, CC_HOOK_RESID_POST, -1), cc_grad_want(&full, CC_HOOK_RESID_POST, -1);
+            cc_grad_want(&full, CC_HOOK_LOGITS, 0);
+            cc_grad_result gt, gf;
+            cc_error err;
+            ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &two, &gt, &err) == 0, "%s", err.msg);
+            ck_assert_msg(cc_backward(m, tok, B, T, &mc.metric, &full, &gf, &err) == 0, "%s", err.msg);
+            double tol = kernel == CC_KERNEL_REF ? 0.0 : 1e-6; /* of the metric, of each gradient's scale */
+            ck_assert_msg(fabs(gt.metric - gf.metric) <= tol * fmax(1, fabs(gf.metric)), "kernel %d: metric %.9g, %.9g",
+                          kernel, gt.metric, gf.metric);
+            size_t n = (size_t)T * c.d_model; /* one row of the batch */
+            for (int l = 0; l < c.n_layers; l++) {
+                const float *a = gt.grad[CC_HOOK_RESID_POST][l], *b = gf.grad[CC_HOOK_RESID_POST][l];
+                double scale = max_abs(b, 2 * n), worst = 0;
+                ck_assert(scale > 0);
+                for (size_t i = 0; i < 2 * n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+                ck_assert_msg(worst <= tol * scale, "kernel %d, layer %d: the two paths differ by %g (scale %g)",
+                              kernel, l, worst, scale);
+                if (same && l == c.n_layers - 1)
+                    ck_assert_msg(max_abs(a + n, n) == 0, "kernel %d: answer = wrong has a gradient", kernel);
+            }
+            cc_grad_result_free(&gt), cc_grad_result_free(&gf);
+        }
+    }
+    free(tok);
+    tu_shape_model_free(m);
+}
+END_TEST
+
+/* The fast kernel's products run on the library's threads with OpenBLAS held
+ * to one (backward_fast.c): the gradients are the same to the bit whatever
+ * OpenBLAS' own thread count, on products big enough for OpenBLAS to thread. */
+START_TEST(gradients_do_not_depend_on_openblas_threads)
+{
+    if (cc_par_threads() <= 1) return; /* one core: OpenBLAS is not held, nothing to compare */
+    cc_config c = tu_shape_config();
+    c.n_heads = 4, c.d_model = 256, c.d_head = 64, c.d_mlp = 1024, c.n_ctx = 64;
+    cc_model *m = tu_shape_model(&c, true, 8);
+    int Tl = 64, *tok = tu_shape_tokens(&c, B * Tl, 9), answer[B] = {3, 4}, wrong[B] = {11, 12};
+    cc_grad_metric mt = {.kind = CC_GRAD_LOGIT_DIFF, .answer = answer, .wrong = wrong};
+    cc_grad_opts o = {.kernel = CC_KERNEL_FAST};
+    cc_grad_want(&o, CC_HOOK_RESID_PRE, -1), cc_grad_want(&o, CC_HOOK_Q, -1);
+    int before = openblas_get_num_threads();
+    cc_grad_result g[2];
+    cc_error err;
+    for (int i = 0; i < 2; i++) {
+        openblas_set_num_threads(i ? 2 : 1);
+        ck_assert_msg(cc_backward(m, tok, B, Tl, &mt, &o, &g[i], &err) == 0, "%s", err.msg);
+    }
+    openblas_set_num_threads(before);
+    for (int l = 0; l < c.n_layers; l++) {
+        ck_assert_msg(memcmp(g[0].grad[CC_HOOK_RESID_PRE][l], g[1].grad[CC_HOOK_RESID_PRE][l],
+                             (size_t)B * Tl * c.d_model * sizeof(float)) == 0, "resid_pre %d differs", l);
+        ck_assert_msg(memcmp(g[0].grad[CC_HOOK_Q][l], g[1].grad[CC_HOOK_Q][l],
+                             (size_t)B * Tl * c.n_heads * c.d_head * sizeof(float)) == 0, "q %d differs", l);
+    }
+    cc_grad_result_free(&g[0]), cc_grad_result_free(&g[1]);
+    free(tok);
+    tu_shape_model_free(m);
+}
+END_TEST
+
 /* embed: the pass at another input embedding is the pass of the tokens whose embedding it is. */
 START_TEST(embedding_override_is_another_input)
 {
@@ -407,6 +486,8 @@ int main(void)
     tcase_add_loop_test(tc, every_block_shape, 0, tu_n_shape_cases());
     tcase_add_test(tc, kept_activations_are_the_forward_passes);
     tcase_add_test(tc, split_inputs_sum_to_the_block_gradients);
+    tcase_add_test(tc, logit_diff_reads_two_columns_as_the_full_logits_do);
+    tcase_add_test(tc, gradients_do_not_depend_on_openblas_threads);
     tcase_add_test(tc, embedding_override_is_another_input);
     tcase_add_test(tc, refusals_say_why);
     suite_add_tcase(s, tc);

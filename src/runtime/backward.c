@@ -303,17 +303,52 @@ static void metric_row(const cc_grad_metric *mt, const int *tokens, int B, int T
         for (int v = 0; v < V; v++) dlg[v] = (float)((exp((double)lg[v] - lse) * qsum - exp((double)q[v])) / B);
 }
 
+/* XG [n, d]: the N final residual rows gathered from XF [R, d] at ROW; XN [n, d]:
+ * the same rows through the final norm. */
+static void rows_final_norm(const cc_model *m, const cc_kernel_ops *fwd, const float *xf, const size_t *row, int n,
+                            float *xg, float *xn)
+{
+    const cc_config *c = &m->cfg;
+    size_t d = (size_t)c->d_model;
+    for (int i = 0; i < n; i++) memcpy(xg + i * d, xf + row[i] * d, d * sizeof *xg);
+    fwd->norm(c, xg, (size_t)n, m->w.lnf_w, m->w.lnf_b, xn);
+}
+
 /* LOGITS [n, V] of the N final residual rows X (gathered from XF [R, d] at ROW)
  * through the final norm and the unembedding, as cc_fwd_unembed computes them;
  * XN [n, d] receives the gathered rows. */
 static void rows_logits(const cc_model *m, const cc_kernel_ops *fwd, const float *xf, const size_t *row, int n,
                         float *xg, float *xn, float *logits)
 {
-    const cc_config *c = &m->cfg;
-    size_t d = (size_t)c->d_model;
-    for (int i = 0; i < n; i++) memcpy(xg + i * d, xf + row[i] * d, d * sizeof *xg);
-    fwd->norm(c, xg, (size_t)n, m->w.lnf_w, m->w.lnf_b, xn);
-    fwd->linear(xn, (size_t)n, c->d_model, m->w.W_U, m->w.b_U, c->d_vocab, logits);
+    rows_final_norm(m, fwd, xf, row, n, xg, xn);
+    fwd->linear(xn, (size_t)n, m->cfg.d_model, m->w.W_U, m->w.b_U, m->cfg.d_vocab, logits);
+}
+
+/* The logit difference of the N metric rows ROW, their final-normed rows XN
+ * [n, d], added to g->res->metric, and d / d XN into DXN [n, d], from the
+ * answer and wrong columns of the unembedding alone: its other columns have a
+ * zero gradient, and reading the whole [d, V] matrix twice per row (the
+ * logits, then their gradient back) was most of the backward pass's
+ * unembedding. Each row's two columns (and biases) are gathered into WCOLS
+ * [d, 2] and go through the kernel's own linear maps: the reference kernel's
+ * values are the full path's to the bit, the fast kernel's to float32
+ * rounding (sgemm's order of summation). */
+static void logit_diff_t(grad_pass *g, const size_t *row, int n, const float *xn, float *dxn, float *wcols)
+{
+    const cc_weights *w = &g->m->w;
+    size_t d = (size_t)g->c->d_model, V = (size_t)g->c->d_vocab;
+    const float inv = (float)(1.0 / g->B);
+    for (int i = 0; i < n; i++) {
+        int b = (int)(row[i] / (size_t)g->T), col[2] = {g->metric->answer[b], g->metric->wrong[b]};
+        float bias[2], lg[2], dlg[2] = {inv, -inv};
+        for (size_t k = 0; k < d; k++)
+            wcols[2 * k] = w->W_U[k * V + col[0]], wcols[2 * k + 1] = w->W_U[k * V + col[1]];
+        for (int j = 0; j < 2; j++) bias[j] = w->b_U ? w->b_U[col[j]] : 0.0f;
+        g->fwd->linear(xn + i * d, 1, (int)d, wcols, w->b_U ? bias : NULL, 2, lg);
+        g->res->metric += ((double)lg[0] - lg[1]) / g->B;
+        if (col[0] == col[1]) dlg[0] = dlg[1] = 0.0f; /* +1/B - 1/B on one logit, as metric_row writes it */
+        g->k->linear_t(dlg, 1, 2, wcols, (int)d, dxn + i * d, false);
+    }
 }
 
 /* The metric and its gradient back to the last block's resid_post (into g->dx),
@@ -326,7 +361,10 @@ static int unembed_t(grad_pass *g, cc_error *err)
     bool want_logits = wanted(g->opts, CC_HOOK_LOGITS, 0), want_ln = wanted(g->opts, CC_HOOK_LN_FINAL, 0);
     size_t *row = malloc(g->R * sizeof *row);
     float *xg = gp_alloc(g, UNEMBED_CHUNK * d), *xn = gp_alloc(g, UNEMBED_CHUNK * d), *dxn = gp_alloc(g, UNEMBED_CHUNK * d);
-    float *lg = gp_alloc(g, UNEMBED_CHUNK * V);
+    /* the logit difference reads two columns of the logits (logit_diff_t); the others all of them */
+    bool two_cols = g->metric->kind == CC_GRAD_LOGIT_DIFF && !want_logits;
+    size_t lg_n = two_cols ? 2 * d : UNEMBED_CHUNK * V;
+    float *lg = gp_alloc(g, lg_n); /* [UNEMBED_CHUNK, V] logits then their gradient; two_cols: [d, 2] W_U columns */
     float *glogits = want_logits ? gp_alloc(g, g->R * V) : NULL, *gln = want_ln ? gp_alloc(g, g->R * d) : NULL;
     int rc = -1;
     if (!row || !xg || !xn || !dxn || !lg || (want_logits && !glogits) || (want_ln && !gln)) {
@@ -337,11 +375,16 @@ static int unembed_t(grad_pass *g, cc_error *err)
     g->res->metric = 0;
     for (int i0 = 0; i0 < n; i0 += UNEMBED_CHUNK) {
         int cn = n - i0 < UNEMBED_CHUNK ? n - i0 : UNEMBED_CHUNK;
-        rows_logits(g->m, g->fwd, xf, row + i0, cn, xg, xn, lg);
-        for (int i = 0; i < cn; i++)
-            metric_row(g->metric, g->tokens, g->B, g->T, c->d_vocab, row[i0 + i], lg + i * V, &g->res->metric,
-                       lg + i * V);
-        g->k->linear_t(lg, (size_t)cn, c->d_vocab, g->m->w.W_U, c->d_model, dxn, false);
+        if (two_cols) {
+            rows_final_norm(g->m, g->fwd, xf, row + i0, cn, xg, xn);
+            logit_diff_t(g, row + i0, cn, xn, dxn, lg);
+        } else {
+            rows_logits(g->m, g->fwd, xf, row + i0, cn, xg, xn, lg);
+            for (int i = 0; i < cn; i++)
+                metric_row(g->metric, g->tokens, g->B, g->T, c->d_vocab, row[i0 + i], lg + i * V, &g->res->metric,
+                           lg + i * V);
+            g->k->linear_t(lg, (size_t)cn, c->d_vocab, g->m->w.W_U, c->d_model, dxn, false);
+        }
         for (int i = 0; i < cn; i++) {
             size_t r = row[i0 + i];
             if (glogits) memcpy(glogits + r * V, lg + i * V, V * sizeof *lg);
@@ -362,7 +405,7 @@ static int unembed_t(grad_pass *g, cc_error *err)
 out:
     free(row);
     gp_release(g, &xg, UNEMBED_CHUNK * d), gp_release(g, &xn, UNEMBED_CHUNK * d);
-    gp_release(g, &dxn, UNEMBED_CHUNK * d), gp_release(g, &lg, UNEMBED_CHUNK * V);
+    gp_release(g, &dxn, UNEMBED_CHUNK * d), gp_release(g, &lg, lg_n);
     gp_release(g, &glogits, g->R * V), gp_release(g, &gln, g->R * d);
     return rc;
 }
@@ -372,6 +415,27 @@ out:
 static const float *at_layer(const float *a, int l, size_t n)
 {
     return a ? a + (size_t)l * n : NULL;
+}
+
+/* The MLP's activation in reverse over elements [lo, hi) of a [R, m] block:
+ * DMLP (d / d post) becomes d / d pre; gated, DLIN receives d / d pre_linear. */
+typedef struct {
+    const cc_config *c;
+    const float *pre, *lin; /* the forward pass's pre-activation and (gated) pre_linear */
+    float *dmlp, *dlin;
+} act_t_ctx;
+
+static void act_t_range(void *p, size_t lo, size_t hi)
+{
+    const act_t_ctx *a = p;
+    for (size_t i = lo; i < hi; i++) {
+        double deriv, v = act_value(a->c->act, a->pre[i], &deriv);
+        if (!a->c->gated) {
+            a->dmlp[i] = (float)(a->dmlp[i] * deriv);
+            continue;
+        }
+        a->dlin[i] = (float)(a->dmlp[i] * v), a->dmlp[i] = (float)(a->dmlp[i] * (double)a->lin[i] * deriv);
+    }
 }
 
 /* Adds to g->dx the gradient through block L's MLP at its input X (resid_mid,
@@ -385,11 +449,8 @@ static int mlp_t(grad_pass *g, int l, const float *x, const float *dout, cc_erro
     const float *pre = g->f.act[CC_HOOK_MLP_PRE][l], *lin = g->f.act[CC_HOOK_MLP_PRE_LINEAR][l];
     g->k->linear_t(dout, g->R, d, w->W_out + l * dM, M, g->dmlp, false); /* d post */
     if (emit(g, CC_HOOK_MLP_POST, l, g->dmlp, err)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        double deriv, a = act_value(c->act, pre[i], &deriv);
-        if (c->gated) g->dlin[i] = (float)(g->dmlp[i] * a), g->dmlp[i] = (float)(g->dmlp[i] * (double)lin[i] * deriv);
-        else g->dmlp[i] = (float)(g->dmlp[i] * deriv);
-    }
+    /* float64 tanh / erf / exp per element: split across threads (each element computed as on one) */
+    cc_par_for(n, 16384, act_t_range, &(act_t_ctx){c, pre, lin, g->dmlp, g->dlin});
     if (c->gated && emit(g, CC_HOOK_MLP_PRE_LINEAR, l, g->dlin, err)) return -1;
     if (emit(g, CC_HOOK_MLP_PRE, l, g->dmlp, err)) return -1;
     g->k->linear_t(g->dmlp, g->R, M, (c->gated ? w->W_gate : w->W_in) + l * dM, d, g->dxn, false);
@@ -630,7 +691,7 @@ int cc_backward(const cc_model *m, const int *tokens, int batch, int pos, const 
                    .K = cc_config_kv_heads(c), .dh = c->d_head, .metric = metric, .opts = opts, .res = res};
     g.group = g.H / g.K;
     res->batch = batch, res->pos = pos, res->n_layers = c->n_layers;
-    int rc = -1;
+    int rc = -1, saved_threads = g.k->begin();
     if (forward(&g, err) != 0 || alloc_buffers(&g, err) != 0 || unembed_t(&g, err) != 0) goto out;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         if (block_t(&g, l, err) != 0) goto out;
@@ -647,6 +708,7 @@ int cc_backward(const cc_model *m, const int *tokens, int batch, int pos, const 
     res->peak_bytes = g.peak;
     rc = 0;
 out:
+    g.k->end(saved_threads);
     free_buffers(&g);
     cc_fwd_result_free(&g.f);
     return rc;

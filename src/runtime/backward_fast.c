@@ -1,22 +1,91 @@
 /* backward_fast.c — the fast kernel of the backward pass's matrix products
- * (backward_kernel.h): OpenBLAS sgemm, float32, OpenBLAS' own threads. */
+ * (backward_kernel.h): OpenBLAS sgemm, float32, on our threads.
+ *
+ * As in the forward pass (forward.c), OpenBLAS is held to one thread for the
+ * whole backward pass and each product is split by its output's columns
+ * across our threads: each thread then reads and packs only its own rows of
+ * the weight matrix, every output element is the same single-threaded sgemm
+ * sum whatever the thread count, and no OpenBLAS worker spins (sched_yield)
+ * between the products against the element-wise steps. */
 #include "runtime/backward_kernel.h"
 
 #include <cblas.h>
 #include <string.h>
 
+#include "core/parallel.h"
+#include "runtime/pass.h"
+
+/* Set while a backward pass runs with OpenBLAS held to one thread (begin). */
+static _Thread_local bool t_split;
+
+static int begin(void)
+{
+    int saved = cc_fast_kernel.begin(); /* the forward kernel's policy: OpenBLAS held when we have threads */
+    t_split = saved > 0;
+    return saved;
+}
+
+static void end(int saved)
+{
+    cc_fast_kernel.end(saved);
+    if (saved > 0) t_split = false;
+}
+
+/* Output columns per thread, at least: a part of fewer multiply-adds than
+ * this costs more in starting a thread (~20 us) than it saves. */
+static size_t grain(size_t R, int inner)
+{
+    size_t work = R * (size_t)inner, cols = work ? ((size_t)1 << 20) / work : 0;
+    return cols < 64 ? 64 : cols;
+}
+
+/* DX [R, k] = DY [R, n] W^T (+ DX when ACC), W [k, n]; columns [lo, hi) of DX are rows [lo, hi) of W. */
+typedef struct {
+    const float *dy, *W;
+    size_t R;
+    int n, k;
+    float *dx;
+    bool acc;
+} lin_t_ctx;
+
+static void linear_t_cols(void *p, size_t lo, size_t hi)
+{
+    const lin_t_ctx *a = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->R, (int)(hi - lo), a->n, 1.0f, a->dy, a->n,
+                a->W + lo * a->n, a->n, a->acc ? 1.0f : 0.0f, a->dx + lo, a->k);
+}
+
 static void linear_t(const float *dy, size_t R, int n, const float *W, int k, float *dx, bool acc)
 {
     if (R == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, k, n, 1.0f, dy, n, W, n, acc ? 1.0f : 0.0f, dx, k);
+    lin_t_ctx a = {dy, W, R, n, k, dx, acc};
+    if (t_split) cc_par_for((size_t)k, grain(R, n), linear_t_cols, &a);
+    else linear_t_cols(&a, 0, (size_t)k);
+}
+
+/* DX [R, d] += sum over heads of DOUT[:, h] W_h^T; columns [lo, hi) of DX are rows [lo, hi) of each W_h [d, dh]. */
+typedef struct {
+    const float *dout, *W;
+    size_t R;
+    int nh, dh, step, d;
+    float *dx;
+} heads_t_ctx;
+
+static void heads_t_cols(void *p, size_t lo, size_t hi)
+{
+    const heads_t_ctx *a = p;
+    for (int h = 0; h < a->nh; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->R, (int)(hi - lo), a->dh, 1.0f,
+                    a->dout + (size_t)h * a->dh, a->nh * a->dh, a->W + ((size_t)h * a->step * a->d + lo) * a->dh,
+                    a->dh, 1.0f, a->dx + lo, a->d);
 }
 
 static void heads_t(const float *dout, size_t R, int nh, int dh, const float *W, int step, int d, float *dx)
 {
     if (R == 0) return;
-    for (int h = 0; h < nh; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, d, dh, 1.0f, dout + (size_t)h * dh, nh * dh,
-                    W + (size_t)h * step * d * dh, dh, 1.0f, dx, d);
+    heads_t_ctx a = {dout, W, R, nh, dh, step, d, dx};
+    if (t_split) cc_par_for((size_t)d, grain(R, nh * dh), heads_t_cols, &a);
+    else heads_t_cols(&a, 0, (size_t)d);
 }
 
 /* Offsets of head h's first row in sequence b of a [B, T, n, dh] tensor, and of
@@ -63,5 +132,5 @@ static void scores_t(const cc_attn_grad *a)
 }
 
 const cc_grad_kernel cc_grad_fast_kernel = {
-    .linear_t = linear_t, .heads_t = heads_t, .pattern_t = pattern_t, .scores_t = scores_t,
+    .linear_t = linear_t, .heads_t = heads_t, .pattern_t = pattern_t, .scores_t = scores_t, .begin = begin, .end = end,
 };

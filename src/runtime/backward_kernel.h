@@ -40,6 +40,10 @@ typedef struct {
     void (*pattern_t)(const cc_attn_grad *a);
     /* a->dq = dscores k / scale, a->dk = dscores^T q / scale summed over each group. */
     void (*scores_t)(const cc_attn_grad *a);
+    /* A backward pass's thread policy, as the forward kernel's (pass.h): begin
+     * returns what end restores. */
+    int (*begin)(void);
+    void (*end)(int saved);
 } cc_grad_kernel;
 
 extern const cc_grad_kernel cc_grad_fast_kernel; /* backward_fast.c */

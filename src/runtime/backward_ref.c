@@ -88,6 +88,9 @@ static void scores_t(const cc_attn_grad *a)
                 }
 }
 
+static int begin(void) { return 0; }
+static void end(int saved) { (void)saved; }
+
 const cc_grad_kernel cc_grad_ref_kernel = {
-    .linear_t = linear_t, .heads_t = heads_t, .pattern_t = pattern_t, .scores_t = scores_t,
+    .linear_t = linear_t, .heads_t = heads_t, .pattern_t = pattern_t, .scores_t = scores_t, .begin = begin, .end = end,
 };

@@ -248,10 +248,37 @@ static void heads_side_by_side(void *p, size_t lo, size_t hi)
                    (size_t)a->dh * sizeof *a->out);
 }
 
+/* Heads [lo, hi) of a projection, one GEMM each, straight from W. */
+typedef struct {
+    const float *x, *W, *b;
+    int R, d, dh, nh, step;
+    float *out;
+} head_ctx;
+
+static void heads_each(void *p, size_t lo, size_t hi)
+{
+    const head_ctx *a = p;
+    for (size_t h = lo; h < hi; h++) {
+        size_t at = h * (size_t)a->step;
+        lin_ctx one = {a->x, a->W + at * a->d * a->dh, a->b ? a->b + at * a->dh : NULL, a->R, a->d, a->dh, a->dh,
+                       a->nh * a->dh, a->out + h * a->dh, false};
+        linear_range(&one, 0, (size_t)a->R);
+    }
+}
+
 static void heads(cc_pass *p, const float *x, const float *W, const float *b, int nh, int step, float *out)
 {
     fast_ws *ws = p->kernel_ws;
     int d = p->c->d_model, dh = p->dh, n = nh * dh;
+    /* Few rows (a short prompt): one GEMM per head (heads split across threads). Each packs x again,
+       which costs less than copying the [d, nh*dh] weights side by side (and faulting in that
+       buffer) while R (nh - 1) < 2 nh dh. */
+    if (p->R * (size_t)(nh - 1) < 2 * (size_t)nh * dh) {
+        head_ctx a = {x, W, b, (int)p->R, d, dh, nh, step, out};
+        if (t_own_threads) cc_par_for((size_t)nh, 1, heads_each, &a);
+        else heads_each(&a, 0, (size_t)nh);
+        return;
+    }
     cc_par_for((size_t)d, 64, heads_side_by_side, &(side_ctx){W, ws->w, nh, step, d, dh});
     for (int h = 0; b && h < nh; h++) memcpy(ws->b + (size_t)h * dh, b + (size_t)h * step * dh, (size_t)dh * sizeof *b);
     linear_fast(x, (int)p->R, d, ws->w, n, b ? ws->b : NULL, n, out, n);
