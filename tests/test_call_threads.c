@@ -26,16 +26,7 @@
 #include "core/parallel.h"
 #include "golden.h"
 #include "testutil.h"
-
-static atomic_int threads_started;
-
-int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
-    atomic_fetch_add(&threads_started, 1);
-    return real(t, attr, fn, arg);
-}
+#include "thread_counter.h"
 
 /* OpenBLAS' most threads seen from inside the call. */
 static atomic_int blas_threads_seen;

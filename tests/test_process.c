@@ -1,10 +1,7 @@
 /* test_process.c — TransformerLens default weight processing, checked against
  * expectations derived by hand from docs/processing.md and computed here
  * independently, in float64, from the raw weights. */
-#include <dlfcn.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +9,7 @@
 #include "circuitc/process.h"
 #include "circuitc/synth.h"
 #include "testutil.h"
+#include "thread_counter.h"
 #include "model/model_internal.h" /* the model's fields, for checking them */
 
 #define TOL 2e-6
@@ -148,17 +146,6 @@ START_TEST(processing_is_idempotent_and_requires_weights)
     free(dir);
 }
 END_TEST
-
-static atomic_int threads_started;
-
-/* Counts the threads the library starts (its loops' threads resolve to this one). */
-int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
-    atomic_fetch_add(&threads_started, 1);
-    return real(t, attr, fn, arg);
-}
 
 /* A model whose unembedding and embedding are large enough for processing
  * to split them over threads (the fold by columns, the centring by rows),
