@@ -8,6 +8,7 @@ and draws the progress bar.
 import os
 
 from . import _circuitc
+from ._args import threads as _threads
 from ._progress import progress_for
 from ._results import Result
 
@@ -43,7 +44,7 @@ def atlas(model, circuit="kcomp", min_acc=0.01, top=10, threads=0, progress="aut
         model = os.fspath(model)
     cb, close = progress_for(progress, "atlas")
     try:
-        text = _circuitc.atlas(model, circuit=os.fspath(circuit), min_acc=min_acc, top=top, threads=threads,
+        text = _circuitc.atlas(model, circuit=os.fspath(circuit), min_acc=min_acc, top=top, threads=_threads(threads),
                                process=process, progress=cb)
     finally:
         close()

@@ -18,9 +18,8 @@ PyObject *py_atlas(PyObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|sdiipO:atlas", kwlist, &model_arg, &o.circuit, &o.min_acc, &o.top,
                                      &o.threads, &process, &progress))
         return NULL;
-    /* --top's range (the package checks min_acc's) */
+    /* --top's range (the package checks min_acc's and threads') */
     if (o.top < 1 || o.top > 1000000) return PyErr_Format(PyExc_ValueError, "top is %d; give 1 to 1000000", o.top);
-    if (o.threads < 0) return PyErr_Format(PyExc_ValueError, "threads is %d; give a count, or 0 for every core", o.threads);
     cc_model *owned, *m = circuit_model(model_arg, process, &owned, &processed);
     if (!m) return NULL;
     o.process = processed;
